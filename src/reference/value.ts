@@ -1,0 +1,78 @@
+// The scalar reverse-mode autodiff node (in the spirit of micrograd). Every element of every
+// vector and matrix in the reference interpreter is one of these, so the gradients of vector and
+// matrix operations fall out of the scalar chain rule.
+//
+// A node records its parents and, for each parent, the local derivative d(this)/d(parent): that
+// list is the node's whole "backward closure" (backward does parent.grad += local * this.grad).
+// A node without parents is a leaf or a constant. A local derivative of exactly 0 contributes
+// nothing, even against a non-finite upstream gradient: it acts as a mask, the way a selection
+// (relu, max, clamp, a clamped safe-log) does in libtorch.
+
+export class Value {
+  grad = 0;
+  constructor(
+    readonly data: number,
+    readonly parents: readonly Value[] = [],
+    readonly locals: readonly number[] = [],
+  ) {}
+}
+
+/** A constant: no parents, so no gradient flows through it. */
+export const constant = (x: number): Value => new Value(x);
+
+/** Fills `grad` of every node the root depends on with d(root)/d(node). Iterative: no JS recursion. */
+export function backward(root: Value): void {
+  const order: Value[] = []; // post-order: parents before children
+  const seen = new Set<Value>([root]);
+  const stack: { node: Value; next: number }[] = [{ node: root, next: 0 }];
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1];
+    if (top.next < top.node.parents.length) {
+      const p = top.node.parents[top.next++];
+      if (!seen.has(p)) {
+        seen.add(p);
+        stack.push({ node: p, next: 0 });
+      }
+    } else {
+      order.push(top.node);
+      stack.pop();
+    }
+  }
+  for (const v of order) v.grad = 0;
+  root.grad = 1;
+  for (let i = order.length - 1; i >= 0; i--) {
+    const v = order[i];
+    v.parents.forEach((p, j) => {
+      if (v.locals[j] !== 0) p.grad += v.locals[j] * v.grad;
+    });
+  }
+}
+
+// Scalar operations used by the primitives and the linear algebra.
+
+export const add = (a: Value, b: Value) => new Value(a.data + b.data, [a, b], [1, 1]);
+export const sub = (a: Value, b: Value) => new Value(a.data - b.data, [a, b], [1, -1]);
+export const mul = (a: Value, b: Value) => new Value(a.data * b.data, [a, b], [b.data, a.data]);
+export const div = (a: Value, b: Value) =>
+  new Value(a.data / b.data, [a, b], [1 / b.data, -a.data / (b.data * b.data)]);
+export const neg = (a: Value) => new Value(-a.data, [a], [-1]);
+
+/** Sum of many values in one node (keeps graphs of dot products and matmuls shallow). */
+export const sum = (xs: readonly Value[]): Value =>
+  new Value(
+    xs.reduce((s, x) => s + x.data, 0),
+    xs,
+    xs.map(() => 1),
+  );
+
+/**
+ * The maximum (or minimum) of several values. At a tie the gradient is shared evenly among the
+ * arguments that attain it (libtorch's convention for `amax` and `maximum`); NaN propagates.
+ */
+export function extremum(xs: readonly Value[], which: 'max' | 'min'): Value {
+  const pick = which === 'max' ? Math.max : Math.min;
+  const m = xs.reduce((acc, x) => pick(acc, x.data), which === 'max' ? -Infinity : Infinity);
+  const hit = xs.map((x) => x.data === m || (Number.isNaN(m) && Number.isNaN(x.data)));
+  const k = hit.filter(Boolean).length;
+  return new Value(m, xs, hit.map((h) => (h ? 1 / k : 0)));
+}
