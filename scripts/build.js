@@ -1,0 +1,56 @@
+// The whole build, run by `npm install` (and `npm run build`): libtorch, the native addon, the grammar's
+// Node binding, and the TypeScript. Each step is incremental, so a second run is quick.
+'use strict';
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { spawnSync } = require('child_process');
+const { findLibtorch, LibtorchNotFound } = require('./libtorch');
+
+const ROOT = path.resolve(__dirname, '..');
+
+function run(what, cmd, args) {
+  console.log(`neural-compiler: ${what}`);
+  const r = spawnSync(cmd, args, { cwd: ROOT, stdio: 'inherit' });
+  if (r.status !== 0) {
+    console.error(`neural-compiler: ${what} failed (${r.error ? r.error.message : `exit ${r.status}`}).`);
+    process.exit(1);
+  }
+}
+
+function buildAddon(libtorch) {
+  const cmakeJs = require.resolve('cmake-js/bin/cmake-js');
+  const jobs = String(Math.max(1, Math.min(os.cpus().length, 4)));
+  run('building the native addon (first build takes a few minutes)', process.execPath, [
+    cmakeJs, 'build', '--log-level', 'warn', '--parallel', jobs, `--CDLIBTORCH_DIR=${libtorch}`,
+  ]);
+}
+
+function buildGrammar() {
+  const script = path.join(__dirname, 'build-grammar.js');
+  if (fs.existsSync(script)) require(script).buildGrammar();
+}
+
+function buildTypeScript() {
+  const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+  // An installed package ships dist/ and has no TypeScript: nothing to compile then.
+  if (!fs.existsSync(tsc)) return;
+  run('compiling TypeScript', process.execPath, [tsc, '-p', 'tsconfig.json']);
+}
+
+function main() {
+  let libtorch;
+  try {
+    libtorch = findLibtorch();
+  } catch (e) {
+    if (!(e instanceof LibtorchNotFound)) throw e;
+    console.error(e.message);
+    process.exit(1);
+  }
+  console.log(`neural-compiler: libtorch at ${libtorch}`);
+  buildAddon(libtorch);
+  buildGrammar();
+  buildTypeScript();
+}
+
+main();

@@ -1,0 +1,126 @@
+// Finds libtorch for the native build, or fetches it from the pinned PyTorch CPU wheel through pip.
+// Order: $LIBTORCH, the project's own ./libtorch (fetched earlier), the wheel via pip, an installed
+// Python torch. Returns the folder that holds include/, lib/ and share/cmake/Torch.
+'use strict';
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { spawnSync } = require('child_process');
+
+const TORCH_VERSION = '2.13.0';
+const ROOT = path.resolve(__dirname, '..');
+const LOCAL = path.join(ROOT, 'libtorch');
+
+const isLibtorch = (dir) => fs.existsSync(path.join(dir, 'share', 'cmake', 'Torch', 'TorchConfig.cmake'));
+
+const python = () => ['python3', 'python'].find((p) => spawnSync(p, ['--version']).status === 0);
+
+class LibtorchNotFound extends Error {}
+
+function fail(tried) {
+  throw new LibtorchNotFound(
+    [
+      'neural-compiler: libtorch was not found, so the native addon cannot be built.',
+      `Tried: ${tried.join('; ')}.`,
+      'Provide it in one of these ways, then run `npm install` (or `npm run build`) again:',
+      `  1. Let pip fetch the PyTorch ${TORCH_VERSION} CPU wheel: needs python3 with pip and a reachable package index`,
+      `     (check: python3 -m pip download --no-deps --only-binary=:all: torch==${TORCH_VERSION}).`,
+      '  2. Point at an unpacked libtorch: LIBTORCH=/path/to/libtorch npm install',
+      '     (the folder that contains include/, lib/ and share/cmake/Torch).',
+      `  3. Install PyTorch for python3 (pip install torch==${TORCH_VERSION}); its bundled libtorch is used.`,
+    ].join('\n'),
+  );
+}
+
+/** Extracts only what the build and run-time need from the wheel (a zip): about 480 MB. */
+function extractWheel(py, wheel, dest) {
+  const script = `
+import sys, zipfile, os, shutil
+wheel, dest = sys.argv[1], sys.argv[2]
+keep_libs = {'libc10.so', 'libtorch.so', 'libtorch_cpu.so', 'libgomp.so.1'}
+tmp = dest + '.partial'
+shutil.rmtree(tmp, ignore_errors=True)
+with zipfile.ZipFile(wheel) as z:
+    for info in z.infolist():
+        name = info.filename
+        if name.endswith('/'):
+            continue
+        if name.startswith('torch/lib/'):
+            if os.path.basename(name) not in keep_libs or name.count('/') != 2:
+                continue
+        elif not (name.startswith('torch/include/') or name.startswith('torch/share/cmake/')):
+            continue
+        out = os.path.join(tmp, name[len('torch/'):])
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        with z.open(info) as src, open(out, 'wb') as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+os.replace(tmp, dest)
+`;
+  const r = spawnSync(py, ['-c', script, wheel, dest], { stdio: 'inherit' });
+  return r.status === 0 && isLibtorch(dest);
+}
+
+function fetchWheel(py, tried) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nc-torch-'));
+  try {
+    const spec = `torch==${TORCH_VERSION}`;
+    // Try the configured local wheel folders first (fast, offline), then any configured index.
+    for (const extra of [['--no-index'], []]) {
+      const r = spawnSync(py, ['-m', 'pip', 'download', ...extra, '--no-deps', '--only-binary=:all:', spec, '-d', dir, '-q'], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        timeout: 600000,
+      });
+      const wheel = fs.readdirSync(dir).find((f) => f.startsWith('torch-') && f.endsWith('.whl'));
+      if (r.status === 0 && wheel) {
+        if (!wheel.includes('+cpu') && !process.env.LIBTORCH_ALLOW_CUDA_WHEEL) {
+          tried.push(`pip gave ${wheel}, not the CPU build`);
+          return false;
+        }
+        console.log(`neural-compiler: extracting libtorch from ${wheel}`);
+        return extractWheel(py, path.join(dir, wheel), LOCAL);
+      }
+    }
+    tried.push(`pip download ${spec} (failed)`);
+    return false;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function pythonTorch(py, tried) {
+  const r = spawnSync(py, ['-c', 'import torch, os; print(os.path.dirname(torch.__file__))'], { encoding: 'utf8' });
+  const dir = r.status === 0 ? r.stdout.trim() : '';
+  if (dir && isLibtorch(dir)) return dir;
+  tried.push('an installed Python torch (none importable)');
+  return undefined;
+}
+
+function findLibtorch() {
+  const tried = [];
+  if (process.env.LIBTORCH) {
+    const dir = path.resolve(process.env.LIBTORCH);
+    if (isLibtorch(dir)) return dir;
+    tried.push(`LIBTORCH=${dir} (no share/cmake/Torch/TorchConfig.cmake there)`);
+    fail(tried);
+  }
+  if (isLibtorch(LOCAL)) return LOCAL;
+  tried.push(`${LOCAL} (absent)`);
+  const py = python();
+  if (!py) {
+    tried.push('python3 (not found, so neither pip nor an installed torch could be used)');
+    fail(tried);
+  }
+  if (fetchWheel(py, tried)) return LOCAL;
+  return pythonTorch(py, tried) ?? fail(tried);
+}
+
+module.exports = { findLibtorch, LibtorchNotFound, TORCH_VERSION };
+
+if (require.main === module) {
+  try {
+    console.log(findLibtorch());
+  } catch (e) {
+    console.error(e.message);
+    process.exit(1);
+  }
+}
