@@ -1,0 +1,331 @@
+import { Callee, Expr, FunctionDef, LocalBinding, Program, Ref } from '../src/ast';
+import { PRIMITIVES } from '../src/primitives';
+import { Nested, REFERENCE_PRIMITIVES, erf, evaluateReference } from '../src/reference';
+import { centralDifference, flatten, maxRelativeError, unflatten } from './helpers/finite-diff';
+
+// ---------------------------------------------------------------------------------------------
+// A tiny local front end for these tests (the real one, src/frontend, is being written): reads
+// s-expressions and resolves names into the typed AST. Free names are inputs unless in `params`.
+
+type SExpr = string | SExpr[];
+
+function read(source: string): SExpr[] {
+  const tokens = source.replace(/;[^\n]*/g, ' ').match(/[()[\]]|[^\s()[\]]+/g) ?? [];
+  let k = 0;
+  const one = (): SExpr => {
+    const t = tokens[k++];
+    if (t === '(' || t === '[') {
+      const close = t === '(' ? ')' : ']';
+      const items: SExpr[] = t === '[' ? ['vec'] : [];
+      while (tokens[k] !== close) {
+        if (k >= tokens.length) throw new Error('unbalanced');
+        items.push(one());
+      }
+      k++;
+      return items;
+    }
+    return t;
+  };
+  const out: SExpr[] = [];
+  while (k < tokens.length) out.push(one());
+  return out;
+}
+
+function parse(source: string, params: string[] = []): Program {
+  const span = { start: 0, end: 0 };
+  const program: Program = { functions: [], values: [], result: { kind: 'number', value: 0, span }, inputs: [], params: [] };
+  const functionNames = new Set<string>();
+  const defined = new Set<string>();
+  let ids = 0;
+  type Scope = Map<string, number>;
+  const sym = (s: SExpr): string => {
+    if (typeof s !== 'string') throw new Error('expected a name');
+    return s;
+  };
+  const list = (s: SExpr): SExpr[] => {
+    if (typeof s === 'string') throw new Error(`expected a list, got ${s}`);
+    return s;
+  };
+  const binding = (name: string): LocalBinding => ({ id: ++ids, name, span });
+  const lambda = (name: string, ps: SExpr, body: SExpr, scope: Scope, loops: number[]): FunctionDef => {
+    const bs = list(ps).map((p) => binding(sym(p)));
+    const inner = new Map(scope);
+    bs.forEach((b) => inner.set(b.name, b.id));
+    return { name, nameSpan: span, params: bs, body: expr(body, inner, loops), span };
+  };
+  const expr = (s: SExpr, scope: Scope, loops: number[]): Expr => {
+    if (typeof s === 'string') {
+      if (/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(s)) return { kind: 'number', value: Number(s), span };
+      if (s === '#t' || s === '#f') return { kind: 'bool', value: s === '#t', span };
+      let ref: Ref;
+      if (scope.has(s)) ref = { kind: 'local', id: scope.get(s)! };
+      else if (defined.has(s)) ref = { kind: 'define', name: s };
+      else if (s === 'pi') ref = { kind: 'pi' };
+      else {
+        const role = params.includes(s) ? 'param' : 'input';
+        const names = role === 'param' ? program.params : program.inputs;
+        if (!names.includes(s)) names.push(s);
+        ref = { kind: 'free', name: s, role };
+      }
+      return { kind: 'var', name: s, ref, span };
+    }
+    const [head, ...rest] = s;
+    switch (head) {
+      case 'let':
+      case 'let*': {
+        const inner = new Map(scope);
+        const bindings = list(rest[0]).map((b) => {
+          const [n, v] = list(b);
+          const value = expr(v, inner, loops);
+          const bd = binding(sym(n));
+          inner.set(bd.name, bd.id);
+          return { binding: bd, value };
+        });
+        return { kind: 'let', bindings, body: expr(rest[1], inner, loops), span };
+      }
+      case 'if':
+        return { kind: 'if', test: expr(rest[0], scope, loops), consequent: expr(rest[1], scope, loops), alternative: expr(rest[2], scope, loops), span };
+      case 'cond': {
+        const clauses = rest.map(list);
+        const last = clauses.pop()!;
+        if (last[0] !== 'else') throw new Error('cond needs else');
+        return {
+          kind: 'cond',
+          clauses: clauses.map(([t, b]) => ({ test: expr(t, scope, loops), body: expr(b, scope, loops), span })),
+          otherwise: expr(last[1], scope, loops),
+          span,
+        };
+      }
+      case 'letrec': {
+        const fs = list(rest[0]).map(list);
+        fs.forEach(([n]) => functionNames.add(sym(n)));
+        const functions = fs.map(([n, l]) => lambda(sym(n), list(l)[1], list(l)[2], scope, []));
+        return { kind: 'letrec', functions, body: expr(rest[1], scope, loops), span };
+      }
+      case 'loop': {
+        const id = ++ids;
+        const inner = new Map(scope);
+        const bindings = list(rest[0]).map((b) => {
+          const [n, v] = list(b);
+          const init = expr(v, inner, loops);
+          const bd = binding(sym(n));
+          inner.set(bd.name, bd.id);
+          return { binding: bd, init };
+        });
+        return { kind: 'loop', id, bindings, body: expr(rest[1], inner, [...loops, id]), span };
+      }
+      case 'recur':
+        return { kind: 'recur', loop: loops[loops.length - 1], args: rest.map((a) => expr(a, scope, loops)), span };
+      default: {
+        const name = sym(head);
+        const callee: Callee = functionNames.has(name) ? { kind: 'function', name } : { kind: 'primitive', name };
+        return { kind: 'call', callee, calleeSpan: span, args: rest.map((a) => expr(a, scope, loops)), span };
+      }
+    }
+  };
+  const forms = read(source);
+  for (const f of forms) if (Array.isArray(f) && f[0] === 'define' && Array.isArray(f[1])) functionNames.add(sym(f[1][0]));
+  for (const f of forms) {
+    if (Array.isArray(f) && f[0] === 'define') {
+      if (Array.isArray(f[1])) program.functions.push(lambda(sym(f[1][0]), f[1].slice(1), f[2], new Map(), []));
+      else {
+        program.values.push({ name: sym(f[1]), nameSpan: span, value: expr(f[2], new Map(), []), span });
+        defined.add(sym(f[1]));
+      }
+    } else program.result = expr(f, new Map(), []);
+  }
+  return program;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const run = (source: string, values: Record<string, Nested> = {}, options: { params?: string[]; batched?: string[]; limit?: number } = {}) =>
+  evaluateReference(parse(source, options.params), values, options);
+
+const value = (source: string, values: Record<string, Nested> = {}) => run(source, values).value;
+
+/** Deterministic pseudo-random numbers (mulberry32). */
+function rng(seed: number) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function expectClose(actual: Nested, expected: Nested, tol = 1e-12) {
+  const a = flatten(actual);
+  const e = flatten(expected);
+  expect(a.length).toBe(e.length);
+  a.forEach((x, i) => {
+    if (Number.isNaN(e[i])) expect(x).toBeNaN();
+    else if (!Number.isFinite(e[i])) expect(x).toBe(e[i]);
+    else expect(Math.abs(x - e[i])).toBeLessThanOrEqual(tol * Math.max(1, Math.abs(e[i])));
+  });
+}
+
+/** Checks the reference gradient of `source` at `values` against central differences of its own value. */
+function checkGradient(source: string, values: Record<string, Nested>, params: string[] = [], tol = 1e-6) {
+  const program = parse(source, params);
+  const names = [...program.inputs, ...program.params];
+  const { grad } = evaluateReference(program, values);
+  const x0 = names.flatMap((n) => flatten(values[n]));
+  const f = (x: number[]) => {
+    let k = 0;
+    const vals: Record<string, Nested> = {};
+    for (const n of names) {
+      const len = flatten(values[n]).length;
+      vals[n] = unflatten(values[n], x.slice(k, k + len));
+      k += len;
+    }
+    return flatten(evaluateReference(program, vals).value).reduce((s, v) => s + v, 0);
+  };
+  const numeric = centralDifference(f, x0);
+  const analytic = names.flatMap((n) => flatten(grad[n]));
+  expect(analytic.every(Number.isFinite)).toBe(true);
+  expect(maxRelativeError(analytic, numeric)).toBeLessThan(tol);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+describe('primitive table', () => {
+  test('every primitive has a reference implementation, and nothing else does', () => {
+    expect(Object.keys(REFERENCE_PRIMITIVES).sort()).toEqual(PRIMITIVES.map((p) => p.name).sort());
+  });
+});
+
+describe('scalar values', () => {
+  const x = 0.7;
+  const y = -1.3;
+  const cases: [string, number][] = [
+    ['(+ x)', x],
+    ['(+ x y 2)', x + y + 2],
+    ['(- x)', -x],
+    ['(- 10 1 2)', 7],
+    ['(- x y 0.5)', x - y - 0.5],
+    ['(* x y 3)', x * y * 3],
+    ['(/ x)', 1 / x],
+    ['(/ 8 2 2)', 2],
+    ['(/ x y 2)', x / y / 2],
+    ['(neg x)', -x],
+    ['(abs y)', 1.3],
+    ['(sign y)', -1],
+    ['(sign 0)', 0],
+    ['(square y)', y * y],
+    ['(pow x y)', Math.pow(x, y)],
+    ['(pow 2 10)', 1024],
+    ['(min x y 0.2)', y],
+    ['(max x y 0.2)', x],
+    ['(clamp x -0.5 0.5)', 0.5],
+    ['(clamp y -0.5 0.5)', -0.5],
+    ['(clamp 0.1 -0.5 0.5)', 0.1],
+    ['(floor y)', -2],
+    ['(ceil y)', -1],
+    ['(truncate y)', -1],
+    ['(round 2.5)', 2],
+    ['(round 3.5)', 4],
+    ['(round -2.5)', -2],
+    ['(round 0.5)', 0],
+    ['(round -1.5)', -2],
+    ['(round 2.4)', 2],
+    ['(round -2.6)', -3],
+    ['(quotient 7 2)', 3],
+    ['(quotient -7 2)', -3],
+    ['(quotient 7 -2)', -3],
+    ['(modulo 7 2)', 1],
+    ['(modulo -7 2)', 1],
+    ['(modulo 7 -2)', -1],
+    ['(modulo -7 -2)', -1],
+    ['(modulo 5.5 2)', 1.5],
+    ['(modulo -5.5 2)', 0.5],
+    ['(remainder 7 2)', 1],
+    ['(remainder -7 2)', -1],
+    ['(remainder 7 -2)', 1],
+    ['(remainder -5.5 2)', -1.5],
+    ['(sqrt 2)', Math.SQRT2],
+    ['(sqrt -1)', NaN],
+    ['(safe-sqrt 4)', 2],
+    ['(safe-sqrt -1)', 1e-4],
+    ['(safe-sqrt 0)', 1e-4],
+    ['(exp x)', Math.exp(x)],
+    ['(log 2)', Math.LN2],
+    ['(log 0)', -Infinity],
+    ['(log -1)', NaN],
+    ['(safe-log 0)', Math.log(1e-8)],
+    ['(safe-log -5)', Math.log(1e-8)],
+    ['(safe-log 2)', Math.LN2],
+    ['(log1p 1e-10)', 1e-10 - 5e-21],
+    ['(expm1 1e-10)', 1e-10 + 5e-21],
+    ['(sin x)', Math.sin(x)],
+    ['(cos x)', Math.cos(x)],
+    ['(tan x)', Math.tan(x)],
+    ['(asin x)', Math.asin(x)],
+    ['(acos x)', Math.acos(x)],
+    ['(atan y)', Math.atan(y)],
+    ['(atan2 1 -1)', (3 * Math.PI) / 4],
+    ['(atan2 y x)', Math.atan2(y, x)],
+    ['(sinh y)', Math.sinh(y)],
+    ['(cosh y)', Math.cosh(y)],
+    ['(tanh y)', Math.tanh(y)],
+    ['(sigmoid 0)', 0.5],
+    ['(sigmoid y)', 1 / (1 + Math.exp(1.3))],
+    ['(sigmoid -800)', 0],
+    ['(sigmoid 800)', 1],
+    ['(softplus y)', Math.log(1 + Math.exp(y))],
+    ['(softplus 0)', Math.LN2],
+    ['(softplus 800)', 800],
+    ['(softplus -800)', 0],
+    ['(relu y)', 0],
+    ['(relu x)', x],
+    ['(erf 0.5)', 0.52049987781304653768],
+    ['(= 1 1)', 1],
+    ['(= 1 2)', 0],
+    ['(< 1 2)', 1],
+    ['(< 2 2)', 0],
+    ['(> 3 2)', 1],
+    ['(<= 2 2)', 1],
+    ['(>= 1 2)', 0],
+    ['(and 1 2 -3)', 1],
+    ['(and 1 0 -3)', 0],
+    ['(or 0 0 0)', 0],
+    ['(or 0 0.5)', 1],
+    ['(not 0)', 1],
+    ['(not 2)', 0],
+    ['#t', 1],
+    ['#f', 0],
+    ['pi', Math.PI],
+    ['(+ #t #t)', 2],
+  ];
+  test.each(cases)('%s', (source, expected) => {
+    expectClose(value(source, { x, y }), expected, 1e-15);
+  });
+
+  test('erf matches high-precision values to 1e-15', () => {
+    // mpmath, 20 significant digits
+    const table: [number, number][] = [
+      [-3.5, -0.99999925690162765859],
+      [-1, -0.84270079294971486934],
+      [1e-5, 0.00001128379167057899935],
+      [0.1, 0.1124629160182848922],
+      [0.5, 0.52049987781304653768],
+      [1, 0.84270079294971486934],
+      [1.5, 0.96610514647531072707],
+      [2, 0.99532226501895273416],
+      [2.44, 0.99944082611644857859],
+      [2.4999, 0.99959283009966654908], // the series below 2.5, the continued fraction from 2.5
+      [2.5, 0.99959304798255504106],
+      [2.5001, 0.9995932657565293198],
+      [5.9, 0.9999999999999999281],
+      [3, 0.99997790950300141456],
+      [4.5, 0.99999999980338395585],
+      [5.5, 0.99999999999999264215],
+    ];
+    for (const [x, e] of table) expect(Math.abs(erf(x) - e)).toBeLessThan(1e-15);
+    expect(erf(0)).toBe(0);
+    expect(erf(10)).toBe(1);
+    expect(erf(-Infinity)).toBe(-1);
+    expect(erf(NaN)).toBeNaN();
+  });
+
+});
