@@ -329,3 +329,148 @@ describe('scalar values', () => {
   });
 
 });
+
+// ---------------------------------------------------------------------------------------------
+// Gradients of every primitive against central differences, on random inputs away from kinks.
+
+type Sampler = (r: () => number) => Nested;
+const U = (lo: number, hi: number): Sampler => (r) => lo + (hi - lo) * r();
+/** Magnitude in [lo, hi], random sign: away from 0. */
+const AWAY = (lo = 0.2, hi = 2): Sampler => (r) => (r() < 0.5 ? -1 : 1) * (lo + (hi - lo) * r());
+const VEC = (n: number, s: Sampler = U(-2, 2)): Sampler => (r) => Array.from({ length: n }, () => s(r));
+const MAT = (m: number, n: number, s: Sampler = U(-2, 2)): Sampler => (r) => Array.from({ length: m }, () => VEC(n, s)(r));
+/** A random n x n matrix plus n on the diagonal: comfortably invertible. */
+const WELL = (n: number): Sampler => (r) => (MAT(n, n)(r) as number[][]).map((row, i) => row.map((x, j) => (i === j ? x + n + 1 : x)));
+const S = U(-2, 2);
+const POS = U(0.1, 3);
+
+type GradCase = [source: string, samplers: Record<string, Sampler>];
+
+const differentiable: Record<string, GradCase[]> = {
+  '+': [['(+ a b c)', { a: S, b: VEC(3), c: S }], ['(+ a)', { a: MAT(2, 3) }]],
+  '-': [['(- a b c)', { a: VEC(3), b: S, c: VEC(3) }], ['(- a)', { a: VEC(3) }]],
+  '*': [['(* a b c)', { a: S, b: VEC(3), c: VEC(3) }], ['(* a b)', { a: MAT(2, 3), b: MAT(2, 3) }]],
+  '/': [['(/ a b c)', { a: VEC(3), b: AWAY(), c: VEC(3, AWAY()) }], ['(/ a)', { a: MAT(2, 2, AWAY()) }]],
+  neg: [['(neg a)', { a: MAT(2, 3) }]],
+  abs: [['(abs a)', { a: VEC(4, AWAY(0.1)) }]],
+  square: [['(square a)', { a: VEC(3) }]],
+  pow: [['(pow a b)', { a: VEC(3, POS), b: S }], ['(pow a 3)', { a: VEC(3) }], ['(pow 2.5 b)', { b: S }]],
+  min: [['(min a b c)', { a: VEC(3), b: VEC(3), c: S }], ['(min a)', { a: S }]],
+  max: [['(max a b c)', { a: VEC(3), b: VEC(3), c: S }]],
+  clamp: [['(clamp a b c)', { a: VEC(6, U(-2, 2)), b: U(-1, -0.5), c: U(0.5, 1) }]],
+  modulo: [['(modulo a b)', { a: VEC(4, U(-5, 5)), b: VEC(4, AWAY(0.5, 2)) }]],
+  remainder: [['(remainder a b)', { a: VEC(4, U(-5, 5)), b: VEC(4, AWAY(0.5, 2)) }]],
+  sqrt: [['(sqrt a)', { a: VEC(3, POS) }]],
+  'safe-sqrt': [['(safe-sqrt a)', { a: VEC(4, U(-1, 3)) }]],
+  exp: [['(exp a)', { a: VEC(3) }]],
+  log: [['(log a)', { a: VEC(3, POS) }]],
+  'safe-log': [['(safe-log a)', { a: VEC(4, U(-1, 3)) }]],
+  log1p: [['(log1p a)', { a: VEC(3, U(-0.5, 3)) }]],
+  expm1: [['(expm1 a)', { a: VEC(3) }]],
+  sin: [['(sin a)', { a: VEC(3) }]],
+  cos: [['(cos a)', { a: VEC(3) }]],
+  tan: [['(tan a)', { a: VEC(3, U(-1.2, 1.2)) }]],
+  asin: [['(asin a)', { a: VEC(3, U(-0.9, 0.9)) }]],
+  acos: [['(acos a)', { a: VEC(3, U(-0.9, 0.9)) }]],
+  atan: [['(atan a)', { a: VEC(3) }]],
+  atan2: [['(atan2 a b)', { a: VEC(4, AWAY()), b: VEC(4, AWAY()) }]],
+  sinh: [['(sinh a)', { a: VEC(3) }]],
+  cosh: [['(cosh a)', { a: VEC(3) }]],
+  tanh: [['(tanh a)', { a: VEC(3) }]],
+  sigmoid: [['(sigmoid a)', { a: VEC(3, U(-4, 4)) }]],
+  softplus: [['(softplus a)', { a: VEC(3, U(-4, 4)) }]],
+  relu: [['(relu a)', { a: VEC(4, AWAY(0.1)) }]],
+  erf: [['(erf a)', { a: VEC(4, U(-3, 3)) }]],
+  vec: [['(* (vec a b c) d)', { a: S, b: S, c: S, d: VEC(3) }]],
+  ref: [['(* (ref a 1) b)', { a: VEC(3), b: S }], ['(* (ref a 2) b)', { a: MAT(2, 3), b: VEC(2) }]],
+  dot: [['(dot a b)', { a: VEC(3), b: VEC(3) }]],
+  cross: [['(dot (cross a b) c)', { a: VEC(3), b: VEC(3), c: VEC(3) }]],
+  norm: [['(norm a)', { a: VEC(4) }]],
+  normalize: [['(dot (normalize a) b)', { a: VEC(3), b: VEC(3) }]],
+  vsum: [['(vsum (* a b))', { a: VEC(3), b: VEC(3) }], ['(dot (vsum a) b)', { a: MAT(2, 3), b: VEC(2) }]],
+  vmean: [['(vmean (* a b))', { a: VEC(3), b: VEC(3) }], ['(dot (vmean a) b)', { a: MAT(2, 3), b: VEC(2) }]],
+  vmax: [['(vmax a)', { a: VEC(4) }], ['(dot (vmax a) b)', { a: MAT(2, 3), b: VEC(2) }]],
+  vmin: [['(vmin a)', { a: VEC(4) }], ['(dot (vmin a) b)', { a: MAT(2, 3), b: VEC(2) }]],
+  scale: [['(* (scale a b) c)', { a: S, b: MAT(2, 3), c: MAT(2, 3) }], ['(scale a b)', { a: S, b: VEC(3) }]],
+  mat: [['(* (mat a b) c)', { a: VEC(3), b: VEC(3), c: MAT(2, 3) }]],
+  matmul: [['(* (matmul a b) c)', { a: MAT(2, 3), b: MAT(3, 2), c: MAT(2, 2) }]],
+  matvec: [['(* (matvec a b) c)', { a: MAT(2, 3), b: VEC(3), c: VEC(2) }]],
+  transpose: [['(* (transpose a) b)', { a: MAT(2, 3), b: MAT(3, 2) }]],
+  trace: [['(trace (matmul a b))', { a: MAT(3, 3), b: MAT(3, 3) }]],
+  det: [['(det a)', { a: MAT(2, 2) }], ['(det a)', { a: MAT(3, 3) }], ['(det a)', { a: MAT(4, 4) }]],
+  inv: [['(* (inv a) b)', { a: WELL(3), b: MAT(3, 3) }]],
+  solve: [['(* (solve a b) c)', { a: WELL(3), b: VEC(3), c: VEC(3) }], ['(* (solve a b) c)', { a: WELL(3), b: MAT(3, 2), c: MAT(3, 2) }]],
+  outer: [['(* (outer a b) c)', { a: VEC(3), b: VEC(2), c: MAT(3, 2) }]],
+  diag: [['(* (diag a) b)', { a: VEC(3), b: MAT(3, 3) }], ['(* (diag a) b)', { a: MAT(3, 3), b: VEC(3) }]],
+};
+
+/** Primitives documented as having no gradient: sampled away from their jumps. */
+const constantGradient: GradCase[] = [
+  ['(sign a)', { a: VEC(3, AWAY()) }],
+  ['(floor a)', { a: VEC(3, U(0.1, 0.9)) }],
+  ['(ceil a)', { a: VEC(3, U(0.1, 0.9)) }],
+  ['(round a)', { a: VEC(3, U(0.1, 0.4)) }],
+  ['(truncate a)', { a: VEC(3, U(0.1, 0.9)) }],
+  ['(quotient a b)', { a: VEC(3, U(2.2, 2.8)), b: U(1.05, 1.1) }],
+  ['(= a b)', { a: S, b: S }],
+  ['(< a b)', { a: VEC(3), b: S }],
+  ['(> a b)', { a: VEC(3), b: S }],
+  ['(<= a b)', { a: VEC(3), b: S }],
+  ['(>= a b)', { a: VEC(3), b: S }],
+  ['(and a b)', { a: VEC(3), b: S }],
+  ['(or a b)', { a: VEC(3), b: S }],
+  ['(not a)', { a: VEC(3) }],
+  ['(* a (vlen b))', { a: S, b: MAT(2, 3) }],
+  ['(+ a (zeros 3) (ones 3))', { a: S }],
+  ['(+ a (eye 2))', { a: S }],
+];
+
+const sample = (samplers: Record<string, Sampler>, r: () => number): Record<string, Nested> =>
+  Object.fromEntries(Object.entries(samplers).map(([k, s]) => [k, s(r)]));
+
+describe('gradients against central differences', () => {
+  test('every differentiable primitive is checked, and no other', () => {
+    const names = PRIMITIVES.filter((p) => p.differentiable).map((p) => p.name);
+    expect(Object.keys(differentiable).sort()).toEqual(names.sort());
+    const flat = PRIMITIVES.filter((p) => !p.differentiable).map((p) => p.name);
+    expect(constantGradient.map(([src]) => src.match(/^\((\S+) /)![1]).filter((n) => n !== '+' && n !== '*').concat(['vlen', 'zeros', 'ones', 'eye']).sort()).toEqual(flat.sort());
+  });
+
+  const cases = Object.entries(differentiable).flatMap(([name, cs]) => cs.map((c, i) => [`${name} #${i + 1}: ${c[0]}`, c] as const));
+  test.each(cases)('%s', (_label, [source, samplers]) => {
+    const r = rng(source.length * 7919 + 17);
+    for (let trial = 0; trial < 5; trial++) checkGradient(source, sample(samplers, r));
+  });
+
+  test.each(constantGradient.map((c) => [c[0], c] as const))('zero gradient: %s', (_label, [source, samplers]) => {
+    const r = rng(source.length * 104729 + 3);
+    for (let trial = 0; trial < 3; trial++) {
+      const vals = sample(samplers, r);
+      const { grad } = run(source, vals);
+      const nonconst = source.includes('vlen') || source.includes('zeros') || source.includes('eye') ? [] : Object.keys(vals);
+      for (const n of nonconst) expect(flatten(grad[n]).every((g) => g === 0)).toBe(true);
+      checkGradient(source, vals);
+    }
+  });
+});
+
+describe('batched evaluation agrees with per-sample evaluation', () => {
+  const cases = Object.entries(differentiable).map(([name, cs]) => [name, cs[cs.length - 1]] as const);
+  test.each(cases)('%s', (_name, [source, samplers]) => {
+    const r = rng(99);
+    const program = parse(source);
+    const [first, ...shared] = program.inputs;
+    const B = 3;
+    const samples = Array.from({ length: B }, () => sample(samplers, r));
+    const values: Record<string, Nested> = { [first]: samples.map((s) => s[first]) };
+    for (const n of shared) values[n] = samples[0][n];
+    const batched = evaluateReference(program, values, { batched: [first] });
+    const singles = samples.map((s) => evaluateReference(program, { ...values, [first]: s[first] }));
+    expect(batched.value).toEqual(singles.map((s) => s.value));
+    expect(batched.grad[first]).toEqual(singles.map((s) => s.grad[first]));
+    for (const n of shared) {
+      const summed = singles.map((s) => flatten(s.grad[n])).reduce((acc, g) => acc.map((x, i) => x + g[i]));
+      expectClose(batched.grad[n], unflatten(values[n], summed), 1e-12);
+    }
+  });
+});
