@@ -474,3 +474,167 @@ describe('batched evaluation agrees with per-sample evaluation', () => {
     }
   });
 });
+
+describe('kink conventions', () => {
+  const g = (source: string, values: Record<string, Nested>) => run(source, values).grad;
+  test('abs, relu: gradient 0 at 0', () => {
+    expect(g('(abs x)', { x: 0 }).x).toBe(0);
+    expect(g('(relu x)', { x: 0 }).x).toBe(0);
+    expect(g('(abs x)', { x: -2 }).x).toBe(-1);
+  });
+  test('min/max/vmax/vmin: ties share the gradient evenly', () => {
+    expect(g('(max x y)', { x: 1, y: 1 })).toEqual({ x: 0.5, y: 0.5 });
+    expect(g('(min x y z)', { x: 1, y: 1, z: 1 })).toEqual({ x: 1 / 3, y: 1 / 3, z: 1 / 3 });
+    expect(g('(max x y)', { x: 2, y: 1 })).toEqual({ x: 1, y: 0 });
+    expect(g('(vmax v)', { v: [3, 1, 3] }).v).toEqual([0.5, 0, 0.5]);
+    expect(g('(vmin v)', { v: [[3, 1], [0, 2]] }).v).toEqual([[0, 1], [1, 0]]);
+  });
+  test('clamp: the gradient goes to x on [lo, hi] inclusive, else to the bound', () => {
+    expect(g('(clamp x lo hi)', { x: 0, lo: 0, hi: 1 })).toEqual({ x: 1, lo: 0, hi: 0 });
+    expect(g('(clamp x lo hi)', { x: 1, lo: 0, hi: 1 })).toEqual({ x: 1, lo: 0, hi: 0 });
+    expect(g('(clamp x lo hi)', { x: -1, lo: 0, hi: 1 })).toEqual({ x: 0, lo: 1, hi: 0 });
+    expect(g('(clamp x lo hi)', { x: 2, lo: 0, hi: 1 })).toEqual({ x: 0, lo: 0, hi: 1 });
+    // lo > hi: min(max(x, lo), hi) is hi
+    expect(run('(clamp x lo hi)', { x: 0.5, lo: 1, hi: 0 }).value).toBe(0);
+  });
+  test('safe-sqrt, safe-log: gradient 0 where clamped, exact above', () => {
+    expect(g('(+ (safe-sqrt x) (safe-log y))', { x: 0, y: -1 })).toEqual({ x: 0, y: 0 });
+    expect(g('(+ (safe-sqrt x) (safe-log y))', { x: 4, y: 0.5 })).toEqual({ x: 0.25, y: 2 });
+  });
+  test('sqrt, log: IEEE gradients at 0', () => {
+    expect(g('(sqrt x)', { x: 0 }).x).toBe(Infinity);
+    expect(g('(log x)', { x: 0 }).x).toBe(Infinity);
+  });
+  test('pow: gradients at a zero base', () => {
+    expect(g('(pow x y)', { x: 0, y: 2 })).toEqual({ x: 0, y: 0 });
+    expect(g('(pow x y)', { x: 0, y: 0 })).toEqual({ x: 0, y: 0 });
+    expect(g('(pow x y)', { x: 2, y: 3 })).toEqual({ x: 12, y: 8 * Math.LN2 });
+    expect(run('(pow x y)', { x: 1, y: NaN }).value).toBe(1);
+    expect(run('(pow x y)', { x: -8, y: 1 / 3 }).value).toBeNaN();
+  });
+  test('modulo and remainder: d/dy is -floor(x/y) and -trunc(x/y)', () => {
+    expect(g('(modulo x y)', { x: -7, y: 2 })).toEqual({ x: 1, y: 4 });
+    expect(g('(remainder x y)', { x: -7, y: 2 })).toEqual({ x: 1, y: 3 });
+  });
+  test('norm and normalize at the zero vector: finite, norm gradient 0', () => {
+    expect(g('(norm v)', { v: [0, 0, 0] }).v).toEqual([0, 0, 0]);
+    const r = run('(vsum (normalize v))', { v: [0, 0] });
+    expect(r.value).toBe(0);
+    expect(r.grad.v).toEqual([1e8, 1e8]);
+  });
+  test('comparisons with NaN are 0; NaN counts as nonzero in and/or/not/if', () => {
+    expect(value('(= x x)', { x: NaN })).toBe(0);
+    expect(value('(< x 1)', { x: NaN })).toBe(0);
+    expect(value('(and x 1)', { x: NaN })).toBe(1);
+    expect(value('(not x)', { x: NaN })).toBe(0);
+    expect(value('(if x 1 2)', { x: NaN })).toBe(1);
+  });
+});
+
+describe('vector and matrix values', () => {
+  const v = [1, 2, 3];
+  const w = [4, -5, 6];
+  const m = [[1, 2, 3], [4, 5, 6]];
+  const cases: [string, Nested][] = [
+    ['[1 2 3]', [1, 2, 3]],
+    ['(vec x (* 2 x))', [0.5, 1]],
+    ['(ref v 0)', 1],
+    ['(ref v 2)', 3],
+    ['(ref m 1)', [2, 5]],
+    ['(ref v (- 3 2))', 2],
+    ['(dot v w)', 4 - 10 + 18],
+    ['(cross v w)', [2 * 6 - 3 * -5, 3 * 4 - 1 * 6, 1 * -5 - 2 * 4]],
+    ['(cross [1 0 0] [0 1 0])', [0, 0, 1]],
+    ['(norm [3 4])', 5],
+    ['(normalize [3 4])', [0.6, 0.8]],
+    ['(normalize [0 0])', [0, 0]],
+    ['(vsum v)', 6],
+    ['(vsum m)', [6, 15]],
+    ['(vmean m)', [2, 5]],
+    ['(vmax w)', 6],
+    ['(vmin w)', -5],
+    ['(vmax m)', [3, 6]],
+    ['(vmin m)', [1, 4]],
+    ['(scale 2 v)', [2, 4, 6]],
+    ['(scale -1 m)', [[-1, -2, -3], [-4, -5, -6]]],
+    ['(vlen v)', 3],
+    ['(vlen m)', 3],
+    ['(zeros 2)', [0, 0]],
+    ['(ones 3)', [1, 1, 1]],
+    ['(+ v 1)', [2, 3, 4]],
+    ['(* 2 m)', [[2, 4, 6], [8, 10, 12]]],
+    ['(- 1 v)', [0, -1, -2]],
+    ['(max v 2)', [2, 2, 3]],
+    ['(< v 2)', [1, 0, 0]],
+    ['(mat v w)', [v, w]],
+    ['(mat [1 2])', [[1, 2]]],
+    ['(matmul m (transpose m))', [[14, 32], [32, 77]]],
+    ['(matvec m v)', [14, 32]],
+    ['(transpose m)', [[1, 4], [2, 5], [3, 6]]],
+    ['(trace (mat [1 2] [3 4]))', 5],
+    ['(outer [1 2] [3 4 5])', [[3, 4, 5], [6, 8, 10]]],
+    ['(eye 2)', [[1, 0], [0, 1]]],
+    ['(diag [1 2])', [[1, 0], [0, 2]]],
+    ['(diag (mat [1 2] [3 4]))', [1, 4]],
+    ['(det (mat [1 2] [3 4]))', -2],
+    ['(det (mat [0 1] [1 0]))', -1],
+    ['(det (mat [2 0 1] [1 3 2] [1 1 1]))', 2 * (3 - 2) - 0 + 1 * (1 - 3)],
+    ['(det (mat [0 0 2] [0 3 0] [4 0 0]))', -24],
+    ['(det (mat [1 2] [2 4]))', 0],
+    ['(det (mat [0 0] [0 0]))', 0],
+    ['(det (eye 4))', 1],
+    ['(inv (mat [4 7] [2 6]))', [[0.6, -0.7], [-0.2, 0.4]]],
+    ['(inv (mat [0 1] [1 0]))', [[0, 1], [1, 0]]],
+    ['(inv (mat [2 0 0] [0 4 0] [0 0 0.5]))', [[0.5, 0, 0], [0, 0.25, 0], [0, 0, 2]]],
+    ['(solve (mat [2 1] [1 3]) [3 5])', [0.8, 1.4]],
+    ['(solve (mat [0 1] [1 0]) [3 5])', [5, 3]],
+    ['(solve (mat [2 1] [1 3]) (mat [3 1] [5 0]))', [[0.8, 0.6], [1.4, -0.2]]],
+  ];
+  test.each(cases)('%s', (source, expected) => {
+    expectClose(value(source, { v, w, m, x: 0.5 }), expected, 1e-14);
+  });
+
+  test('inv and solve of a random well-conditioned matrix: A inv(A) = I, A solve(A, b) = b', () => {
+    const r = rng(5);
+    for (let t = 0; t < 5; t++) {
+      const a = WELL(4)(r);
+      const b = VEC(4)(r);
+      expectClose(value('(matmul a (inv a))', { a }), [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]], 1e-13);
+      expectClose(value('(matvec a (solve a b))', { a, b }), b, 1e-13);
+    }
+  });
+
+  test('the gradient of det is det(A) inv(A)^T', () => {
+    const r = rng(11);
+    for (let t = 0; t < 5; t++) {
+      const a = MAT(3, 3)(r);
+      const { value: d, grad } = run('(det a)', { a });
+      const invT = value('(transpose (inv a))', { a }) as number[][];
+      expectClose(grad.a, invT.map((row) => row.map((x) => (d as number) * x)), 1e-10);
+    }
+  });
+
+  test('the gradient of a singular det at a rank-1 matrix matches the adjugate where elimination runs', () => {
+    // A = [[1 2] [2 4]]: d det / dA = [[4 -2] [-2 1]] (the adjugate transposed)
+    expect(run('(det a)', { a: [[1, 2], [2, 4]] }).grad.a).toEqual([[4, -2], [-2, 1]]);
+  });
+
+  test('singular inv and solve give non-finite values', () => {
+    expect(flatten(value('(inv (mat [1 2] [2 4]))')).some((x) => !Number.isFinite(x))).toBe(true);
+    expect(flatten(value('(solve (mat [0 0] [0 0]) [1 1])')).some((x) => !Number.isFinite(x))).toBe(true);
+  });
+
+  test('shape errors and bad indices throw', () => {
+    expect(() => value('(ref v 3)', { v })).toThrow(/index 3 is out of range/);
+    expect(() => value('(ref v -1)', { v })).toThrow(/out of range/);
+    expect(() => value('(ref v 0.5)', { v })).toThrow(/out of range/);
+    expect(() => value('(ref m 3)', { m })).toThrow(/out of range/);
+    expect(() => value('(+ v [1 2])', { v })).toThrow(/do not match/);
+    expect(() => value('(dot v [1 2])', { v })).toThrow(/different lengths/);
+    expect(() => value('(cross [1 2] [3 4])')).toThrow(/3-vectors/);
+    expect(() => value('(det m)', { m })).toThrow(/square/);
+    expect(() => value('(matmul m m)', { m })).toThrow(/inner sizes/);
+    expect(() => value('(vsum 1)')).toThrow(/vector or matrix/);
+    expect(() => value('(zeros 1.5)')).toThrow(/whole number/);
+  });
+});
