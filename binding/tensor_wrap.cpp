@@ -28,10 +28,15 @@ Napi::Function NativeTensor::Define(Napi::Env env) {
                      });
 }
 
+// The constructor takes its tensor from here: cheaper than an External per tensor, and JS code
+// cannot construct a NativeTensor by itself.
+static thread_local at::Tensor* pending = nullptr;
+
 Napi::Object NativeTensor::Wrap(Napi::Env env, at::Tensor t) {
-  auto* holder = new at::Tensor(std::move(t));
-  auto ext = Napi::External<at::Tensor>::New(env, holder, [](Napi::Env, at::Tensor* p) { delete p; });
-  return AddonData::Of(env).tensor_ctor.New({ext});
+  pending = &t;
+  Napi::Object obj = AddonData::Of(env).tensor_ctor.New({});
+  pending = nullptr;
+  return obj;
 }
 
 bool NativeTensor::Is(const Napi::Value& v) {
@@ -44,10 +49,10 @@ const at::Tensor& NativeTensor::TensorOf(const Napi::Value& v) {
 }
 
 NativeTensor::NativeTensor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeTensor>(info) {
-  if (info.Length() != 1 || !info[0].IsExternal())
+  if (pending == nullptr)
     throw Napi::TypeError::New(info.Env(), "NativeTensor cannot be constructed from JS; use the tensor factories");
-  // Move out of the holder: the External's own finalizer deletes the (now empty) holder later.
-  tensor_ = std::move(*info[0].As<Napi::External<at::Tensor>>().Data());
+  tensor_ = std::move(*pending);
+  pending = nullptr;
   // Tell V8 how much memory this object keeps alive, so the GC runs finalizers in time.
   accounted_bytes_ = tensor_.defined() ? static_cast<int64_t>(tensor_.nbytes()) : 0;
   Napi::MemoryManagement::AdjustExternalMemory(info.Env(), accounted_bytes_);

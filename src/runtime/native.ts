@@ -1,0 +1,69 @@
+// Loads the native addon once, with an actionable error when it is missing or broken. Everything
+// else reaches native code through `native()`, typed by the interface below.
+import * as fs from 'fs';
+import * as path from 'path';
+
+export type DTypeName = 'float32' | 'float64';
+
+/** The opaque tensor handle the addon hands out. */
+export interface NativeTensor {
+  shape(): number[];
+  dtype(): string;
+  device(): string;
+  toTypedArray(): Float32Array | Float64Array;
+  item(): number;
+  requiresGrad(): boolean;
+  setRequiresGrad(on: boolean): void;
+  backward(grad?: NativeTensor): void;
+  grad(): NativeTensor | undefined;
+  zeroGrad(): void;
+  detach(): NativeTensor;
+  to(dtype: string, device: string): NativeTensor;
+  dispose(): void;
+  isDisposed(): boolean;
+}
+
+export interface NativeGraph {
+  forward(inputs: NativeTensor[], needGrad: boolean): NativeTensor;
+  dispose(): void;
+}
+
+export interface NativeAddon {
+  NativeTensor: Function;
+  NativeGraph: new (spec: unknown, params: NativeTensor[], dtype: string, device: string) => NativeGraph;
+  fromHost(data: Float32Array | Float64Array, shape: number[], dtype: string, device: string): NativeTensor;
+  full(shape: number[], value: number, dtype: string, device: string): NativeTensor;
+  randn(shape: number[], seed: number | undefined, dtype: string, device: string): NativeTensor;
+  apply(op: string, args: NativeTensor[], attrs?: number[]): NativeTensor;
+  kernelNames(): string[];
+  setNumThreads(n: number): void;
+  getNumThreads(): number;
+  cudaAvailable(): boolean;
+  manualSeed(seed: number): void;
+  checkDevice(device: string): string;
+}
+
+const ROOT = path.resolve(__dirname, '..', '..');
+export const ADDON_PATH = path.join(ROOT, 'build', 'Release', 'neural_compiler.node');
+
+let addon: NativeAddon | undefined;
+
+export function native(): NativeAddon {
+  if (addon) return addon;
+  if (!fs.existsSync(ADDON_PATH)) {
+    throw new Error(
+      `neural-compiler: the native addon is not built (expected ${ADDON_PATH}).\n` +
+        `Run \`npm install\` (or \`npm run build\`) in ${ROOT}; it fetches libtorch and builds the addon.`,
+    );
+  }
+  try {
+    addon = require(ADDON_PATH) as NativeAddon;
+  } catch (e) {
+    throw new Error(
+      `neural-compiler: the native addon at ${ADDON_PATH} failed to load: ${(e as Error).message}\n` +
+        'It is usually built against a libtorch that moved or was removed. Rebuild it with `npm run build` ' +
+        '(set LIBTORCH=/path/to/libtorch to choose a libtorch).',
+    );
+  }
+  return addon;
+}
