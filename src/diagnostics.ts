@@ -1,0 +1,179 @@
+// Diagnostics as data: every problem has a stable code, a message template and a span. One table
+// holds every code so codes are never reused and messages stay consistent.
+import type { Span } from './ast';
+import type { SourceFile } from './frontend/source';
+
+export type Severity = 'error' | 'warning';
+
+export interface Diagnostic {
+  severity: Severity;
+  code: string;
+  message: string;
+  span: Span;
+  hint?: string;
+}
+
+interface CodeInfo {
+  severity: Severity;
+  template: string; // `{name}` placeholders are filled from the arguments
+}
+
+const error = (template: string): CodeInfo => ({ severity: 'error', template });
+const warning = (template: string): CodeInfo => ({ severity: 'warning', template });
+
+export const DIAGNOSTIC_CODES = {
+  // ---- E0001–E0099: front end -------------------------------------------------------------
+  // Input and syntax
+  E0001: error('the source contains a NUL byte; is it a binary file?'),
+  E0002: error('the source is not valid UTF-8'),
+  E0003: error("unclosed '{open}'"),
+  E0004: error("unexpected '{close}'"),
+  E0005: error("'{close}' does not match '{open}'"),
+  E0006: error("unexpected '{text}'"),
+  E0007: error("malformed number '{text}'"),
+  E0008: error('expressions are nested more than {limit} levels deep'),
+  // Program structure
+  E0010: error('the program is empty: it needs a result expression'),
+  E0011: error('a program has one result expression, found {count}'),
+  E0012: error('definitions must come before the result expression'),
+  E0013: error('the program has definitions but no result expression'),
+  E0014: error("'define' is only allowed at the top level of a program"),
+  // Special forms
+  E0020: error("malformed '{form}': {problem}"),
+  E0021: error("'cond' needs a final (else ...) clause"),
+  E0022: error("'lambda' is only allowed as the value of a 'letrec' binding"),
+  E0023: error("'recur' outside of a 'loop'"),
+  E0024: error("'recur' passes {got} value(s) but the loop binds {expected}"),
+  E0025: error("'recur' must be in tail position of its loop's body"),
+  E0026: error("'{name}' is a reserved word and cannot be used as {use}"),
+  // Names
+  E0030: error("unbound identifier '{name}'"),
+  E0031: error("unknown function '{name}'"),
+  E0032: error("'{name}' is bound twice in the same {where}"),
+  E0033: error("'{name}' is {what}, not a function"),
+  E0034: error("'{name}' is a function and cannot be used as a value (the language is first-order)"),
+  E0035: error('the operator of an application must be a function name'),
+  E0036: error('empty application ()'),
+  E0037: error("'{name}' is declared both as an input and as a param"),
+  E0038: error("value '{name}' is used before it is defined"),
+  // Calls
+  E0040: error("'{name}' expects {expected} argument(s), got {got}"),
+
+  W0001: warning("free identifier '{name}' is taken as an input"),
+  W0002: warning("declared {role} '{name}' is never used"),
+
+  // ---- E0100–E0199: checker and compiler (shapes, constants) ----------------------------------
+
+  // ---- E0200–E0299: runtime inputs and limits -------------------------------------------------
+} satisfies Record<string, CodeInfo>;
+
+export type DiagnosticCode = keyof typeof DIAGNOSTIC_CODES;
+
+const fill = (template: string, args: Record<string, string | number>): string =>
+  template.replace(/\{(\w+)\}/g, (whole, key: string) => (key in args ? String(args[key]) : whole));
+
+export function diag(code: DiagnosticCode, span: Span, args: Record<string, string | number> = {}, hint?: string): Diagnostic {
+  const info: CodeInfo = DIAGNOSTIC_CODES[code];
+  const d: Diagnostic = { severity: info.severity, code, message: fill(info.template, args), span };
+  if (hint !== undefined) d.hint = hint;
+  return d;
+}
+
+export const hasErrors = (ds: readonly Diagnostic[]): boolean => ds.some((d) => d.severity === 'error');
+
+/** `file:line:col: severity[code]: message`, the source line with carets under the span, and the hint. */
+export function renderDiagnostic(d: Diagnostic, source: SourceFile): string {
+  const start = source.position(d.span.start);
+  const end = source.position(Math.max(d.span.start, d.span.end));
+  const lineText = source.lineText(start.line);
+  // Carets stop at the end of the first line for spans that run across lines.
+  const lastColumn = end.line === start.line ? end.column : lineText.length + 1;
+  const width = Math.max(1, lastColumn - start.column);
+  const lineNumber = String(start.line).padStart(4);
+  const out = [
+    `${source.file}:${start.line}:${start.column}: ${d.severity}[${d.code}]: ${d.message}`,
+    `${lineNumber} | ${lineText}`,
+    `${' '.repeat(lineNumber.length)} | ${' '.repeat(start.column - 1)}${'^'.repeat(width)}`,
+  ];
+  if (d.hint) out.push(`help: ${d.hint}`);
+  return out.join('\n');
+}
+
+export const renderDiagnostics = (ds: readonly Diagnostic[], source: SourceFile): string =>
+  ds.map((d) => renderDiagnostic(d, source)).join('\n\n');
+
+export interface DiagnosticJson {
+  severity: Severity;
+  code: string;
+  message: string;
+  file: string;
+  line: number;
+  column: number;
+  endLine: number;
+  endColumn: number;
+  hint?: string;
+}
+
+export function diagnosticToJson(d: Diagnostic, source: SourceFile): DiagnosticJson {
+  const start = source.position(d.span.start);
+  const end = source.position(d.span.end);
+  return {
+    severity: d.severity,
+    code: d.code,
+    message: d.message,
+    file: source.file,
+    line: start.line,
+    column: start.column,
+    endLine: end.line,
+    endColumn: end.column,
+    hint: d.hint,
+  };
+}
+
+export class CompileError extends Error {
+  constructor(
+    readonly diagnostics: Diagnostic[],
+    readonly source: SourceFile,
+  ) {
+    super(renderDiagnostics(diagnostics, source));
+    this.name = 'CompileError';
+  }
+}
+
+/** Optimal string alignment distance: edits, with a swap of neighbours counting as one. */
+export function editDistance(a: string, b: string): number {
+  const rows = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) rows[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let d = Math.min(rows[i - 1][j] + 1, rows[i][j - 1] + 1, rows[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, rows[i - 2][j - 2] + 1);
+      rows[i][j] = d;
+    }
+  }
+  return rows[a.length][b.length];
+}
+
+/**
+ * Candidates close enough to `name` to be a likely typo, best first (at most three). Short names
+ * are never matched: `x` and `y` are one edit apart but rarely a typo for each other.
+ */
+export function suggest(name: string, candidates: Iterable<string>): string[] {
+  if (name.length < 3) return [];
+  const limit = name.length <= 5 ? 1 : 2;
+  const scored = new Map<string, number>();
+  for (const c of candidates) {
+    if (c === name || c.length < 2 || scored.has(c)) continue;
+    const d = editDistance(name, c);
+    if (d <= limit) scored.set(c, d);
+  }
+  return [...scored].sort((a, b) => a[1] - b[1] || a[0].localeCompare(b[0])).slice(0, 3).map(([c]) => c);
+}
+
+/** "did you mean 'a'?" or "did you mean 'a' or 'b'?" */
+export function didYouMean(names: string[]): string | undefined {
+  if (names.length === 0) return undefined;
+  const quoted = names.map((n) => `'${n}'`);
+  return `did you mean ${quoted.length === 1 ? quoted[0] : `${quoted.slice(0, -1).join(', ')} or ${quoted[quoted.length - 1]}`}?`;
+}
