@@ -638,3 +638,176 @@ describe('vector and matrix values', () => {
     expect(() => value('(zeros 1.5)')).toThrow(/whole number/);
   });
 });
+
+describe('forms', () => {
+  test('let is sequential; define values see the ones before them', () => {
+    expect(value('(let ((a 2) (b (* a 3))) (+ a b))')).toBe(8);
+    expect(value('(let* ((a x) (a (* a a))) a)', { x: 3 })).toBe(9);
+    expect(value('(define a (* 2 x)) (define b (+ a 1)) (* a b)', { x: 3 })).toBe(42);
+  });
+
+  test('if and cond select by a nonzero test', () => {
+    expect(value('(if (> x 0) 1 2)', { x: 3 })).toBe(1);
+    expect(value('(if (> x 0) 1 2)', { x: -3 })).toBe(2);
+    expect(value('(if 0.5 1 2)')).toBe(1);
+    const src = '(cond ((< x 0) -1) ((< x 1) (* 10 x)) (else (square x)))';
+    expect(value(src, { x: -5 })).toBe(-1);
+    expect(value(src, { x: 0.5 })).toBe(5);
+    expect(value(src, { x: 3 })).toBe(9);
+    expect(run(src, { x: 0.5 }).grad.x).toBe(10);
+    expect(run(src, { x: 3 }).grad.x).toBe(6);
+  });
+
+  test('if is lazy: NaN or inf in the untaken branch touches neither value nor gradient', () => {
+    const r = run('(if (> x 0) (log x) (* 2 x))', { x: -1 });
+    expect(r).toEqual({ value: -2, grad: { x: 2 } });
+    const c = run('(cond ((<= x 0) (sqrt x)) (else (/ 1 (- x 5))))', { x: 5 });
+    expect(c.value).toBe(Infinity); // the taken branch's own inf is honest
+    const d = run('(cond ((> x 0) (sqrt x)) (else (* x (log x))))', { x: 4 });
+    expect(d).toEqual({ value: 2, grad: { x: 0.25 } });
+    // contrast: arithmetic selection evaluates both sides, and 0 * -inf is NaN
+    expect(value('(+ (* (> x 0) (log x)) (* (<= x 0) (* 2 x)))', { x: -1 })).toBeNaN();
+    // the untaken branch may even be an error
+    expect(value('(if (> x 0) x (ref [1 2] 5))', { x: 1 })).toBe(1);
+  });
+
+  test('if tests must be scalar', () => {
+    expect(() => value('(if [1 2] 1 2)')).toThrow(/scalar/);
+  });
+
+  test('define functions: call by value, recursion, mutual recursion', () => {
+    expect(value('(define (f x) (* x x)) (f (+ y 1))', { y: 2 })).toBe(9);
+    expect(value('(define (fact n) (if (<= n 1) 1 (* n (fact (- n 1))))) (fact 10)')).toBe(3628800);
+    const evenOdd = `
+      (define (even? n) (if (= n 0) 1 (odd? (- n 1))))
+      (define (odd? n) (if (= n 0) 0 (even? (- n 1))))
+      (even? 7)`;
+    expect(value(evenOdd)).toBe(0);
+    // x^n by recursion: d/dx = n x^(n-1)
+    const powSrc = '(define (p x n) (if (= n 0) 1 (* x (p x (- n 1))))) (p x 5)';
+    expect(run(powSrc, { x: 1.5 })).toEqual({ value: 1.5 ** 5, grad: { x: 5 * 1.5 ** 4 } });
+  });
+
+  test('letrec functions, including recursion and use of enclosing locals', () => {
+    const src = `
+      (let ((k 3))
+        (letrec ((sum-to (lambda (n acc) (if (< n 1) acc (sum-to (- n 1) (+ acc (* k n)))))))
+          (sum-to x 0)))`;
+    expect(value(src, { x: 4 })).toBe(3 * 10);
+    const nested = '(letrec ((f (lambda (a) (* a w)))) (letrec ((g (lambda (b) (f (+ b 1))))) (g x)))';
+    expect(run(nested, { x: 2, w: 3 }, { params: ['w'] })).toEqual({ value: 9, grad: { x: 3, w: 3 } });
+  });
+
+  test('loop/recur iterates; the gradient flows through all iterations', () => {
+    const src = '(loop ((i 0) (acc 1)) (if (< i 10) (recur (+ i 1) (* acc x)) acc))';
+    const r = run(src, { x: 1.1 });
+    expectClose(r.value, 1.1 ** 10, 1e-14);
+    expectClose(r.grad.x, 10 * 1.1 ** 9, 1e-14);
+    // recur rebinds all at once from the old values (Fibonacci)
+    expect(value('(loop ((i 0) (a 0) (b 1)) (if (< i 10) (recur (+ i 1) b (+ a b)) a))')).toBe(55);
+    // the recur may sit in cond and let tail positions
+    const collatz = `(loop ((n 27) (steps 0))
+      (cond ((= n 1) steps)
+            ((= (modulo n 2) 0) (let ((h (/ n 2))) (recur h (+ steps 1))))
+            (else (recur (+ (* 3 n) 1) (+ steps 1)))))`;
+    expect(value(collatz)).toBe(111);
+  });
+
+  test('nested loops: recur targets the innermost loop', () => {
+    const src = `(loop ((i 0) (total 0))
+      (if (< i 4)
+          (recur (+ i 1) (+ total (loop ((j 0) (s 0)) (if (< j i) (recur (+ j 1) (+ s x)) s))))
+          total))`;
+    // sum over i < 4 of i * x = 6x
+    expect(run(src, { x: 2 })).toEqual({ value: 12, grad: { x: 6 } });
+  });
+
+  test('gradients through forms match central differences', () => {
+    const r = rng(3);
+    const srcs: [string, Record<string, Sampler>][] = [
+      ['(let ((a (* x y)) (b (sin a))) (+ (* a b) (square b)))', { x: S, y: S }],
+      ['(if (> (vsum v) 0) (norm v) (dot v v))', { v: VEC(3) }],
+      ['(define (f u) (tanh (matvec w u))) (vsum (f (f v)))', { v: VEC(3), w: MAT(3, 3) }],
+      ['(loop ((i 0) (u v)) (if (< i 5) (recur (+ i 1) (normalize (+ u (scale 0.1 (cross u w))))) (dot u w)))', { v: VEC(3), w: VEC(3) }],
+      ['(letrec ((f (lambda (n a) (if (= n 0) a (f (- n 1) (sin (* a y))))))) (f 4 x))', { x: S, y: S }],
+    ];
+    for (const [src, samplers] of srcs) for (let t = 0; t < 3; t++) checkGradient(src, sample(samplers, r));
+  });
+
+  test('recursion depth limit: an Error naming the function', () => {
+    const src = '(define (down n) (if (<= n 0) 0 (+ 1 (down (- n 1))))) (down x)';
+    expect(value(src, { x: 50 })).toBe(50);
+    // (down n) makes n + 1 nested calls; the limit bounds the number of active calls
+    expect(() => run(src, { x: 49 }, { limit: 50 })).not.toThrow();
+    expect(() => run(src, { x: 50 }, { limit: 50 })).toThrow(/recursion depth limit 50 exceeded in function 'down'/);
+    expect(() => value('(define (forever n) (forever (+ n 1))) (forever 0)')).toThrow(/'forever'/);
+  });
+
+  test('deep recursion up to the default limit does not overflow the JS stack', () => {
+    const src = '(define (down n) (if (<= n 0) 0 (+ x (down (- n 1))))) (down 9999)'; // 10,000 active calls
+    expect(run(src, { x: 1.5 })).toEqual({ value: 14998.5, grad: { x: 9999 } });
+    expect(() => value('(define (down n) (if (<= n 0) 0 (+ 1 (down (- n 1))))) (down 10000)')).toThrow(/limit 10000.*'down'/);
+    // far beyond what the JS stack would hold if the interpreter recursed on it
+    expect(run(src.replace('9999', '199999'), { x: 1 }, { limit: 200_000 }).value).toBe(199999);
+  });
+
+  test('loop iteration limit: at most `limit` evaluations of the body, then an Error naming the loop', () => {
+    const src = '(loop ((i 1) (acc 0)) (if (< i n) (recur (+ i 1) (+ acc x)) acc))';
+    expect(run(src, { n: 10000, x: 0.5 })).toEqual({ value: 4999.5, grad: { n: 0, x: 9999 } });
+    expect(() => run(src, { n: 10, x: 0 }, { limit: 10 })).not.toThrow();
+    expect(() => run(src, { n: 11, x: 0 }, { limit: 10 })).toThrow(/loop \(i acc\).*iteration limit 10/);
+    expect(() => value('(loop ((i 0)) (recur i))')).toThrow(/loop \(i\).*iteration limit 10000/);
+  });
+
+  test('recur outside a tail position is an Error', () => {
+    expect(() => value('(loop ((i 0)) (+ 1 (recur i)))')).toThrow(/tail position/);
+  });
+});
+
+describe('evaluateReference interface', () => {
+  test('missing values: an Error naming them', () => {
+    expect(() => run('(* x w b)', { x: 1 }, { params: ['w', 'b'] })).toThrow(/missing values for 'w', 'b'/);
+  });
+
+  test('grad has every input and param, shaped like its value, zero when unused', () => {
+    const r = run('(define (unused q) q) (+ x 0)', { x: [[1, 2]], w: 5 }, { params: [] });
+    expect(r.grad).toEqual({ x: [[1, 1]] });
+    const p = parse('(if (> x 0) x w)', ['w']);
+    expect(evaluateReference(p, { x: 1, w: [1, 2] }).grad).toEqual({ x: 1, w: [0, 0] });
+  });
+
+  test('a value used twice accumulates both gradient contributions', () => {
+    expect(run('(* x x x)', { x: 2 }).grad.x).toBe(12);
+    expect(run('[x x]', { x: 2 }).grad.x).toBe(2);
+  });
+
+  test('batched: leading batch dimension on value and batched grads; shared params sum over the batch', () => {
+    const src = '(+ (* w x) b)';
+    const r = run(src, { x: [1, 2, 3], w: 2, b: 0.5 }, { params: ['w', 'b'], batched: ['x'] });
+    expect(r.value).toEqual([2.5, 4.5, 6.5]);
+    expect(r.grad).toEqual({ x: [2, 2, 2], w: 6, b: 3 });
+    // vector samples with a matrix param
+    const lin = run('(vsum (tanh (matvec W x)))', { x: [[1, 0], [0, 1]], W: [[0.1, 0.2], [0.3, 0.4]] }, { params: ['W'], batched: ['x'] });
+    const t = (z: number) => 1 - Math.tanh(z) ** 2;
+    expectClose(lin.value, [Math.tanh(0.1) + Math.tanh(0.3), Math.tanh(0.2) + Math.tanh(0.4)], 1e-15);
+    expectClose(lin.grad.W, [[t(0.1), t(0.2)], [t(0.3), t(0.4)]], 1e-15);
+    expectClose(lin.grad.x, [[t(0.1) * 0.1 + t(0.3) * 0.3, t(0.1) * 0.2 + t(0.3) * 0.4], [t(0.2) * 0.1 + t(0.4) * 0.3, t(0.2) * 0.2 + t(0.4) * 0.4]], 1e-15);
+  });
+
+  test('batched if is per sample: each sample takes its own branch', () => {
+    const r = run('(if (> x 0) (log x) (* 2 x))', { x: [-1, Math.E] }, { batched: ['x'] });
+    expect(r.value).toEqual([-2, 1]);
+    expect(r.grad.x).toEqual([2, 1 / Math.E]);
+  });
+
+  test('batch errors', () => {
+    expect(() => run('(+ x y)', { x: [1, 2], y: [1, 2, 3] }, { batched: ['x', 'y'] })).toThrow(/different batch sizes/);
+    expect(() => run('(+ x w)', { x: 1, w: [1] }, { batched: ['w'], params: ['w'] })).toThrow(/not an input/);
+    expect(() => run('x', { x: 1 }, { batched: ['x'] })).toThrow(/leading batch dimension/);
+  });
+
+  test('malformed values throw', () => {
+    expect(() => run('x', { x: [[1, 2], [3]] })).toThrow(/'x'/);
+    expect(() => run('x', { x: [[[1]]] })).toThrow(/'x'/);
+  });
+});
