@@ -111,7 +111,7 @@ export interface DiagnosticJson {
   column: number;
   endLine: number;
   endColumn: number;
-  hint?: string;
+  hint: string | null;
 }
 
 export function diagnosticToJson(d: Diagnostic, source: SourceFile): DiagnosticJson {
@@ -126,7 +126,7 @@ export function diagnosticToJson(d: Diagnostic, source: SourceFile): DiagnosticJ
     column: start.column,
     endLine: end.line,
     endColumn: end.column,
-    hint: d.hint,
+    hint: d.hint ?? null,
   };
 }
 
