@@ -1,140 +1,15 @@
-import { Callee, Expr, FunctionDef, LocalBinding, Program, Ref } from '../src/ast';
+import { Program } from '../src/ast';
+import { parseProgram } from '../src/frontend';
 import { PRIMITIVES } from '../src/primitives';
 import { Nested, REFERENCE_PRIMITIVES, erf, evaluateReference } from '../src/reference';
 import { centralDifference, flatten, maxRelativeError, unflatten } from './helpers/finite-diff';
 
-// ---------------------------------------------------------------------------------------------
-// A tiny local front end for these tests (the real one, src/frontend, is being written): reads
-// s-expressions and resolves names into the typed AST. Free names are inputs unless in `params`.
-
-type SExpr = string | SExpr[];
-
-function read(source: string): SExpr[] {
-  const tokens = source.replace(/;[^\n]*/g, ' ').match(/[()[\]]|[^\s()[\]]+/g) ?? [];
-  let k = 0;
-  const one = (): SExpr => {
-    const t = tokens[k++];
-    if (t === '(' || t === '[') {
-      const close = t === '(' ? ')' : ']';
-      const items: SExpr[] = t === '[' ? ['vec'] : [];
-      while (tokens[k] !== close) {
-        if (k >= tokens.length) throw new Error('unbalanced');
-        items.push(one());
-      }
-      k++;
-      return items;
-    }
-    return t;
-  };
-  const out: SExpr[] = [];
-  while (k < tokens.length) out.push(one());
-  return out;
-}
+// Programs come from the real front end; free names are inputs unless listed in `params`.
 
 function parse(source: string, params: string[] = []): Program {
-  const span = { start: 0, end: 0 };
-  const program: Program = { functions: [], values: [], result: { kind: 'number', value: 0, span }, inputs: [], params: [] };
-  const functionNames = new Set<string>();
-  const defined = new Set<string>();
-  let ids = 0;
-  type Scope = Map<string, number>;
-  const sym = (s: SExpr): string => {
-    if (typeof s !== 'string') throw new Error('expected a name');
-    return s;
-  };
-  const list = (s: SExpr): SExpr[] => {
-    if (typeof s === 'string') throw new Error(`expected a list, got ${s}`);
-    return s;
-  };
-  const binding = (name: string): LocalBinding => ({ id: ++ids, name, span });
-  const lambda = (name: string, ps: SExpr, body: SExpr, scope: Scope, loops: number[]): FunctionDef => {
-    const bs = list(ps).map((p) => binding(sym(p)));
-    const inner = new Map(scope);
-    bs.forEach((b) => inner.set(b.name, b.id));
-    return { name, nameSpan: span, params: bs, body: expr(body, inner, loops), span };
-  };
-  const expr = (s: SExpr, scope: Scope, loops: number[]): Expr => {
-    if (typeof s === 'string') {
-      if (/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(s)) return { kind: 'number', value: Number(s), span };
-      if (s === '#t' || s === '#f') return { kind: 'bool', value: s === '#t', span };
-      let ref: Ref;
-      if (scope.has(s)) ref = { kind: 'local', id: scope.get(s)! };
-      else if (defined.has(s)) ref = { kind: 'define', name: s };
-      else if (s === 'pi') ref = { kind: 'pi' };
-      else {
-        const role = params.includes(s) ? 'param' : 'input';
-        const names = role === 'param' ? program.params : program.inputs;
-        if (!names.includes(s)) names.push(s);
-        ref = { kind: 'free', name: s, role };
-      }
-      return { kind: 'var', name: s, ref, span };
-    }
-    const [head, ...rest] = s;
-    switch (head) {
-      case 'let':
-      case 'let*': {
-        const inner = new Map(scope);
-        const bindings = list(rest[0]).map((b) => {
-          const [n, v] = list(b);
-          const value = expr(v, inner, loops);
-          const bd = binding(sym(n));
-          inner.set(bd.name, bd.id);
-          return { binding: bd, value };
-        });
-        return { kind: 'let', bindings, body: expr(rest[1], inner, loops), span };
-      }
-      case 'if':
-        return { kind: 'if', test: expr(rest[0], scope, loops), consequent: expr(rest[1], scope, loops), alternative: expr(rest[2], scope, loops), span };
-      case 'cond': {
-        const clauses = rest.map(list);
-        const last = clauses.pop()!;
-        if (last[0] !== 'else') throw new Error('cond needs else');
-        return {
-          kind: 'cond',
-          clauses: clauses.map(([t, b]) => ({ test: expr(t, scope, loops), body: expr(b, scope, loops), span })),
-          otherwise: expr(last[1], scope, loops),
-          span,
-        };
-      }
-      case 'letrec': {
-        const fs = list(rest[0]).map(list);
-        fs.forEach(([n]) => functionNames.add(sym(n)));
-        const functions = fs.map(([n, l]) => lambda(sym(n), list(l)[1], list(l)[2], scope, []));
-        return { kind: 'letrec', functions, body: expr(rest[1], scope, loops), span };
-      }
-      case 'loop': {
-        const id = ++ids;
-        const inner = new Map(scope);
-        const bindings = list(rest[0]).map((b) => {
-          const [n, v] = list(b);
-          const init = expr(v, inner, loops);
-          const bd = binding(sym(n));
-          inner.set(bd.name, bd.id);
-          return { binding: bd, init };
-        });
-        return { kind: 'loop', id, bindings, body: expr(rest[1], inner, [...loops, id]), span };
-      }
-      case 'recur':
-        return { kind: 'recur', loop: loops[loops.length - 1], args: rest.map((a) => expr(a, scope, loops)), span };
-      default: {
-        const name = sym(head);
-        const callee: Callee = functionNames.has(name) ? { kind: 'function', name } : { kind: 'primitive', name };
-        return { kind: 'call', callee, calleeSpan: span, args: rest.map((a) => expr(a, scope, loops)), span };
-      }
-    }
-  };
-  const forms = read(source);
-  for (const f of forms) if (Array.isArray(f) && f[0] === 'define' && Array.isArray(f[1])) functionNames.add(sym(f[1][0]));
-  for (const f of forms) {
-    if (Array.isArray(f) && f[0] === 'define') {
-      if (Array.isArray(f[1])) program.functions.push(lambda(sym(f[1][0]), f[1].slice(1), f[2], new Map(), []));
-      else {
-        program.values.push({ name: sym(f[1]), nameSpan: span, value: expr(f[2], new Map(), []), span });
-        defined.add(sym(f[1]));
-      }
-    } else program.result = expr(f, new Map(), []);
-  }
-  return program;
+  const r = parseProgram(source, { params });
+  if (!r.program) throw new Error(`front end rejected ${source}: ${r.diagnostics.map((d) => d.message).join('; ')}`);
+  return r.program;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -642,7 +517,8 @@ describe('vector and matrix values', () => {
 describe('forms', () => {
   test('let is sequential; define values see the ones before them', () => {
     expect(value('(let ((a 2) (b (* a 3))) (+ a b))')).toBe(8);
-    expect(value('(let* ((a x) (a (* a a))) a)', { x: 3 })).toBe(9);
+    expect(value('(let* ((a x) (b (* a a))) b)', { x: 3 })).toBe(9);
+    expect(value('(let ((a x)) (let ((a (* a a))) (+ a x)))', { x: 3 })).toBe(12);
     expect(value('(define a (* 2 x)) (define b (+ a 1)) (* a b)', { x: 3 })).toBe(42);
   });
 
