@@ -1,6 +1,27 @@
 // A float64 reference interpreter with its own reverse-mode gradients, for testing the native
 // compiled path. It walks the typed AST directly (independent of the compiler): every element is a
 // scalar autodiff `Value` (./value.ts), primitives are in ./primitives.ts, forms in ./interpret.ts.
+//
+// Conventions where the mathematics leaves a choice (all at measure-zero points):
+// - abs, relu: gradient 0 at 0. sign, floor, ceil, round, truncate, quotient, comparisons, logic,
+//   vlen, zeros, ones, eye: constants (zero gradient).
+// - min, max, vmin, vmax: at a tie the gradient is shared evenly among the arguments attaining it.
+// - clamp x lo hi = min(max(x, lo), hi): the gradient goes to x on [lo, hi] inclusive, else to the
+//   bound that was taken (hi when lo > hi).
+// - safe-sqrt, safe-log: gradient 0 where x < 1e-8 (clamped), exact from 1e-8 up.
+// - pow: d/dx is 0 where y = 0; d/dy is 0 where x = 0 and y >= 0 (else x^y ln x, NaN for x < 0).
+//   pow(1, y) = 1 and pow(-1, +-inf) = 1 as in C.
+// - modulo: value by exact fmod shifted to the divisor's sign (equal to x - y floor(x/y) up to rounding);
+//   d/dx = 1, d/dy = -floor(x/y). remainder: JS `%`, d/dy = -trunc(x/y).
+// - norm: gradient 0 at the zero vector; normalize divides by max(norm, 1e-8) (tie shared as max).
+// - det: elimination with partial pivoting; a zero pivot gives det 0 (its gradient is the full
+//   adjugate only when that zero pivot is the last one). inv, solve: a singular matrix gives inf/NaN.
+// - A zero local derivative masks: it contributes nothing even against a non-finite upstream gradient.
+//   Otherwise IEEE arithmetic runs its course (e.g. (* 0 (log x)) at x = 0 has a NaN gradient).
+// - if/cond: the test must be a scalar; nonzero (NaN included) selects; only the taken branch is evaluated.
+// - Limits: `limit` bounds the number of active user-function calls (a call of depth limit + 1 is an
+//   Error naming the function) and the number of body evaluations of each loop entry (an Error naming
+//   the loop by its bindings and span). Evaluation runs on a heap stack, so deep recursion is safe.
 
 import { Program } from '../ast';
 import { Interpreter } from './interpret';
