@@ -676,6 +676,13 @@ describe('evaluateReference interface', () => {
     expect(r.grad.x).toEqual([2, 1 / Math.E]);
   });
 
+  test('batched loops run a different number of iterations per sample', () => {
+    const src = '(loop ((i 0) (a 1)) (if (< i n) (recur (+ i 1) (* a x)) a))';
+    const r = run(src, { n: [1, 2, 3], x: 1.5 }, { batched: ['n'], params: ['x'] });
+    expect(r.value).toEqual([1.5, 1.5 ** 2, 1.5 ** 3]);
+    expect(r.grad).toEqual({ n: [0, 0, 0], x: 1 + 2 * 1.5 + 3 * 1.5 ** 2 });
+  });
+
   test('batch errors', () => {
     expect(() => run('(+ x y)', { x: [1, 2], y: [1, 2, 3] }, { batched: ['x', 'y'] })).toThrow(/different batch sizes/);
     expect(() => run('(+ x w)', { x: 1, w: [1] }, { batched: ['w'], params: ['w'] })).toThrow(/not an input/);

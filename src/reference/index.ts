@@ -76,7 +76,7 @@ export function evaluateReference(program: Program, values: Record<string, Neste
       perSample.get(b)!.push(leaf);
       free.set(b, leaf);
     }
-    outputs.push(new Interpreter(program, free, limit).evaluateProgram(program));
+    outputs.push(new Interpreter(program, free, limit).evaluateProgram());
   }
 
   const root: Value = sum(outputs.flatMap(elements));

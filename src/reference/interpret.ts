@@ -41,7 +41,7 @@ export class Interpreter {
   private readonly defines = new Map<string, Tensor>();
 
   constructor(
-    program: Program,
+    private readonly program: Program,
     private readonly free: Map<string, Tensor>,
     private readonly limit: number,
   ) {
@@ -49,9 +49,9 @@ export class Interpreter {
   }
 
   /** Evaluates the program's `define`d values and then its result. */
-  evaluateProgram(program: Program): Tensor {
-    for (const d of program.values) this.defines.set(d.name, this.run(d.value, `the value of '${d.name}'`));
-    return this.run(program.result, 'the result');
+  evaluateProgram(): Tensor {
+    for (const d of this.program.values) this.defines.set(d.name, this.run(d.value, `the value of '${d.name}'`));
+    return this.run(this.program.result, 'the result');
   }
 
   run(expr: Expr, what: string): Tensor {
