@@ -5,7 +5,7 @@
 
 #include "addon_data.h"
 #include "common.h"
-// GRAPH #include "graph_wrap.h"
+#include "graph_wrap.h"
 #include "kernels.h"
 #include "tensor.h"
 #include "tensor_wrap.h"
@@ -106,7 +106,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Napi::Function tensor = NativeTensor::Define(env);
   data->tensor_ctor = Napi::Persistent(tensor);
   exports.Set("NativeTensor", tensor);
-  // GRAPH exports.Set("NativeGraph", NativeGraph::Define(env));
+  exports.Set("NativeGraph", NativeGraph::Define(env));
   exports.Set("fromHost", Napi::Function::New<FromHost>(env));
   exports.Set("full", Napi::Function::New<Full>(env));
   exports.Set("randn", Napi::Function::New<Randn>(env));

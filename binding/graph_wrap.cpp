@@ -1,0 +1,124 @@
+#include "graph_wrap.h"
+
+#include "common.h"
+#include "tensor_wrap.h"
+
+namespace ncb {
+namespace {
+
+std::vector<int> ints(const Napi::Object& o, const char* key) {
+  std::vector<int> out;
+  Napi::Value v = o.Get(key);
+  if (!v.IsArray()) return out;
+  auto arr = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < arr.Length(); ++i) out.push_back(arr.Get(i).As<Napi::Number>().Int32Value());
+  return out;
+}
+
+std::vector<bool> bools(const Napi::Object& o, const char* key) {
+  std::vector<bool> out;
+  Napi::Value v = o.Get(key);
+  if (!v.IsArray()) return out;
+  auto arr = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < arr.Length(); ++i) out.push_back(arr.Get(i).ToBoolean().Value());
+  return out;
+}
+
+double number(const Napi::Object& o, const char* key, double fallback = 0) {
+  Napi::Value v = o.Get(key);
+  return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : fallback;
+}
+
+const std::unordered_map<std::string, nc::NodeKind> kStructural = {
+    {"arg", nc::NodeKind::Arg},   {"input", nc::NodeKind::Input}, {"param", nc::NodeKind::Param},
+    {"const", nc::NodeKind::Const}, {"if", nc::NodeKind::If},     {"loop", nc::NodeKind::Loop},
+    {"call", nc::NodeKind::Call}, {"proj", nc::NodeKind::Proj},
+};
+
+nc::Node read_node(const Napi::Object& o, const at::TensorOptions& options) {
+  nc::Node n;
+  const std::string op = o.Get("op").As<Napi::String>().Utf8Value();
+  n.args = ints(o, "args");
+  n.attrs = doubles_arg(o.Get("attrs"));
+  n.regions = ints(o, "regions");
+  n.arg_batched = bools(o, "argBatched");
+  n.index = static_cast<int>(number(o, "index"));
+  n.outputs = static_cast<int>(number(o, "outputs", 1));
+  n.limit = static_cast<int64_t>(number(o, "limit"));
+  n.state = static_cast<int>(number(o, "state"));
+  n.batched = o.Get("batched").ToBoolean().Value();
+  if (o.Get("label").IsString()) n.label = o.Get("label").As<Napi::String>().Utf8Value();
+  auto it = kStructural.find(op);
+  if (it == kStructural.end()) {
+    n.kind = nc::NodeKind::Kernel;
+    n.kernel = &nc::find_kernel(op, n.args.size(), n.attrs.size());
+  } else {
+    n.kind = it->second;
+  }
+  if (n.kind == nc::NodeKind::Const) {
+    auto data = o.Get("data").As<Napi::Float64Array>();
+    std::vector<int64_t> shape;
+    for (int d : ints(o, "shape")) shape.push_back(d);
+    n.value = nc::from_host(data.Data(), c10::kDouble, shape, options.dtype().toScalarType(), options.device());
+  }
+  return n;
+}
+
+nc::GraphSpec read_spec(const Napi::Object& spec, const at::TensorOptions& options) {
+  nc::GraphSpec g;
+  g.num_inputs = static_cast<int>(number(spec, "numInputs"));
+  g.recursive = spec.Get("recursive").ToBoolean().Value();
+  auto regions = spec.Get("regions").As<Napi::Array>();
+  for (uint32_t r = 0; r < regions.Length(); ++r) {
+    auto ro = regions.Get(r).As<Napi::Object>();
+    nc::Region region;
+    auto nodes = ro.Get("nodes").As<Napi::Array>();
+    for (uint32_t i = 0; i < nodes.Length(); ++i) region.nodes.push_back(read_node(nodes.Get(i).As<Napi::Object>(), options));
+    region.results = ints(ro, "results");
+    region.result_batched = bools(ro, "resultBatched");
+    g.regions.push_back(std::move(region));
+  }
+  return g;
+}
+
+}  // namespace
+
+Napi::Function NativeGraph::Define(Napi::Env env) {
+  return DefineClass(env, "NativeGraph",
+                     {InstanceMethod<&NativeGraph::Forward>("forward"), InstanceMethod<&NativeGraph::Dispose>("dispose")});
+}
+
+NativeGraph::NativeGraph(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeGraph>(info) {
+  Napi::Env env = info.Env();
+  guard(env, [&] {
+    auto options = at::TensorOptions()
+                       .dtype(nc::parse_dtype(string_arg(info, 2, "dtype")))
+                       .device(nc::parse_device(string_arg(info, 3, "device")));
+    nc::GraphSpec spec = read_spec(info[0].As<Napi::Object>(), options);
+    std::vector<std::pair<std::string, at::Tensor>> params;
+    auto arr = info[1].As<Napi::Array>();
+    for (uint32_t i = 0; i < arr.Length(); ++i) {
+      auto p = arr.Get(i).As<Napi::Object>();
+      params.emplace_back(p.Get("name").As<Napi::String>().Utf8Value(), NativeTensor::TensorOf(p.Get("tensor")));
+    }
+    module_ = std::make_shared<nc::GraphModule>(std::move(spec), std::move(params));
+  });
+}
+
+Napi::Value NativeGraph::Forward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    if (!module_) throw nc::Error("this module has been disposed and cannot be used any more");
+    std::vector<at::Tensor> inputs;
+    auto arr = info[0].As<Napi::Array>();
+    for (uint32_t i = 0; i < arr.Length(); ++i) inputs.push_back(NativeTensor::TensorOf(arr.Get(i)));
+    return NativeTensor::Wrap(env, module_->forward(inputs, info[1].ToBoolean().Value()));
+  });
+}
+
+Napi::Value NativeGraph::Dispose(const Napi::CallbackInfo& info) {
+  module_.reset();
+  return info.Env().Undefined();
+}
+
+}  // namespace ncb

@@ -1,0 +1,25 @@
+// NativeGraph: a compiled program's GraphModule, built once from the compiler's spec object.
+#pragma once
+#include <napi.h>
+
+#include <memory>
+
+#include "graph.h"
+
+namespace ncb {
+
+class NativeGraph : public Napi::ObjectWrap<NativeGraph> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  // new NativeGraph(spec, params: {name, tensor}[], dtype, device)
+  explicit NativeGraph(const Napi::CallbackInfo& info);
+
+ private:
+  std::shared_ptr<nc::GraphModule> module_;
+
+  // forward(inputs: NativeTensor[], needGrad: boolean): NativeTensor
+  Napi::Value Forward(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+};
+
+}  // namespace ncb

@@ -1,0 +1,237 @@
+#include "graph.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
+#include <c10/util/SmallVector.h>
+#include <pthread.h>
+
+#include <exception>
+#include <functional>
+
+#include "errors.h"
+
+namespace nc {
+namespace {
+
+using at::Tensor;
+using Values = std::vector<Tensor>;
+
+/** v with a leading batch dimension of n (a broadcast view; its gradient sums back). */
+Tensor expand_batch(const Tensor& v, int64_t n) {
+  at::DimVector sizes{n};
+  sizes.append(v.sizes().begin(), v.sizes().end());
+  return v.unsqueeze(0).expand(sizes);
+}
+
+Tensor rows(const Tensor& v, const Tensor& idx) { return v.index_select(0, idx); }
+
+/** Executes regions; one per forward call, so it can hold the recursion depth. */
+class Executor {
+ public:
+  Executor(const GraphSpec& spec, const Values& inputs, const Values& params) : spec_(spec), inputs_(inputs), params_(params) {}
+
+  Values run(int region_index, const Values& args) {
+    const Region& region = spec_.regions[region_index];
+    const size_t n = region.nodes.size();
+    Values slots(n);
+    std::vector<Values> tuples;
+    for (size_t i = 0; i < n; ++i) {
+      const Node& node = region.nodes[i];
+      switch (node.kind) {
+        case NodeKind::Kernel: {
+          c10::SmallVector<Tensor, 4> in;
+          for (int a : node.args) in.push_back(slots[a]);
+          slots[i] = node.kernel->fn(in, node.attrs);
+          break;
+        }
+        case NodeKind::Arg: slots[i] = args[node.index]; break;
+        case NodeKind::Input: slots[i] = inputs_[node.index]; break;
+        case NodeKind::Param: slots[i] = params_[node.index]; break;
+        case NodeKind::Const: slots[i] = node.value; break;
+        case NodeKind::If: {
+          Values out = run_if(node, gather(node, slots));
+          if (node.outputs == 1) {
+            slots[i] = out[0];
+          } else {
+            if (tuples.empty()) tuples.resize(n);
+            tuples[i] = std::move(out);
+          }
+          break;
+        }
+        case NodeKind::Proj: slots[i] = tuples[node.args[0]][node.index]; break;
+        case NodeKind::Loop: slots[i] = run_loop(node, gather(node, slots)); break;
+        case NodeKind::Call: {
+          if (++depth_ > node.limit)
+            throw Error(node.label + ": recursion deeper than " + std::to_string(node.limit) +
+                        " calls (raise the limit with the `limit` compile option if this is intended)");
+          slots[i] = run(node.regions[0], gather(node, slots))[0];
+          --depth_;
+          break;
+        }
+      }
+    }
+    Values results;
+    results.reserve(region.results.size());
+    for (int r : region.results) results.push_back(slots[r]);
+    return results;
+  }
+
+ private:
+  const GraphSpec& spec_;
+  const Values& inputs_;
+  const Values& params_;
+  int64_t depth_ = 0;
+
+  static Values gather(const Node& node, const Values& slots) {
+    Values v;
+    v.reserve(node.args.size());
+    for (int a : node.args) v.push_back(slots[a]);
+    return v;
+  }
+
+  /** Runs a region on the samples `idx` of the batched values among `args`. */
+  Values run_subset(int region_index, const Values& args, const std::vector<bool>& batched, const Tensor& idx, int64_t count) {
+    Values sub(args.size());
+    for (size_t k = 0; k < args.size(); ++k) sub[k] = batched[k] ? rows(args[k], idx) : args[k];
+    return batch_results(region_index, run(region_index, sub), count);
+  }
+
+  /** Gives every result of a region the batch dimension, broadcasting the unbatched ones. */
+  Values batch_results(int region_index, Values out, int64_t count) {
+    const Region& r = spec_.regions[region_index];
+    for (size_t j = 0; j < out.size(); ++j)
+      if (!r.result_batched[j]) out[j] = expand_batch(out[j], count);
+    return out;
+  }
+
+  // args: [test, captures...]; each branch region takes the captures.
+  Values run_if(const Node& node, const Values& args) {
+    const Tensor& test = args[0];
+    Values caps(args.begin() + 1, args.end());
+    std::vector<bool> cap_batched(node.arg_batched.begin() + 1, node.arg_batched.end());
+    if (!node.arg_batched[0]) return run(test.item<double>() != 0 ? node.regions[0] : node.regions[1], caps);
+
+    const Tensor mask = test != 0;
+    const int64_t total = test.size(0);
+    const int64_t taken = mask.sum().item<int64_t>();
+    if (taken == total || taken == 0) {
+      // One branch for the whole batch: no gathering needed.
+      int region = taken == total ? node.regions[0] : node.regions[1];
+      return batch_results(region, run(region, caps), total);
+    }
+    const Tensor idx_then = mask.nonzero().squeeze(1);
+    const Tensor idx_else = mask.logical_not().nonzero().squeeze(1);
+    Values a = run_subset(node.regions[0], caps, cap_batched, idx_then, taken);
+    Values b = run_subset(node.regions[1], caps, cap_batched, idx_else, total - taken);
+    const Tensor order = at::argsort(at::cat({idx_then, idx_else}));
+    Values out(a.size());
+    for (size_t j = 0; j < a.size(); ++j) out[j] = rows(at::cat({a[j], b[j]}), order);
+    return out;
+  }
+
+  // args: [inits..., captures...]; the body takes [state..., captures...] and returns
+  // [done, result, next state...].
+  Tensor run_loop(const Node& node, const Values& args) {
+    const int body = node.regions[0];
+    const size_t k = static_cast<size_t>(node.state);
+    Values state(args.begin(), args.begin() + k);
+    Values caps(args.begin() + k, args.end());
+    auto exceeded = [&] {
+      return Error(node.label + ": more than " + std::to_string(node.limit) +
+                   " iterations (raise the limit with the `limit` compile option if this is intended)");
+    };
+
+    if (!node.batched) {
+      for (int64_t it = 0;; ++it) {
+        if (it >= node.limit) throw exceeded();
+        Values in = state;
+        in.insert(in.end(), caps.begin(), caps.end());
+        Values out = run(body, in);
+        if (out[0].item<double>() != 0) return out[1];
+        state.assign(out.begin() + 2, out.end());
+      }
+    }
+
+    // Batched: iterate the samples still running; each leaves with its own result.
+    int64_t batch = -1;
+    for (size_t a = 0; a < args.size(); ++a)
+      if (node.arg_batched[a]) batch = args[a].size(0);
+    for (size_t s = 0; s < k; ++s)
+      if (!node.arg_batched[s]) state[s] = expand_batch(state[s], batch);
+    Tensor active = at::arange(batch, at::TensorOptions().dtype(at::kLong).device(args[0].device()));
+    std::vector<Tensor> done_rows, done_values;
+    for (int64_t it = 0;; ++it) {
+      if (it >= node.limit) throw exceeded();
+      const int64_t alive = active.size(0);
+      Values in = state;
+      for (size_t c = 0; c < caps.size(); ++c)
+        in.push_back(node.arg_batched[k + c] && alive != batch ? rows(caps[c], active) : caps[c]);
+      Values out = batch_results(body, run(body, in), alive);
+      const Tensor done = out[0] != 0;
+      const int64_t finished = done.sum().item<int64_t>();
+      if (finished > 0) {
+        const Tensor idx = done.nonzero().squeeze(1);
+        done_rows.push_back(rows(active, idx));
+        done_values.push_back(rows(out[1], idx));
+        if (finished == alive) break;
+        const Tensor keep = done.logical_not().nonzero().squeeze(1);
+        active = rows(active, keep);
+        for (size_t s = 0; s < k; ++s) state[s] = rows(out[2 + s], keep);
+      } else {
+        state.assign(out.begin() + 2, out.end());
+      }
+    }
+    return rows(at::cat(done_values), at::argsort(at::cat(done_rows)));
+  }
+};
+
+/** Runs fn on a thread with a deep stack (recursive programs nest one C++ frame chain per call). */
+void with_deep_stack(const std::function<void()>& fn) {
+  struct Task {
+    const std::function<void()>* fn;
+    std::exception_ptr error;
+  } task{&fn, nullptr};
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, size_t{1} << 30);  // reserved, committed only as used
+  pthread_t thread;
+  auto body = [](void* p) -> void* {
+    auto* t = static_cast<Task*>(p);
+    try {
+      (*t->fn)();
+    } catch (...) {
+      t->error = std::current_exception();
+    }
+    return nullptr;
+  };
+  int rc = pthread_create(&thread, &attr, body, &task);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) throw Error("could not start a thread for a recursive program");
+  pthread_join(thread, nullptr);
+  if (task.error) std::rethrow_exception(task.error);
+}
+
+}  // namespace
+
+GraphModule::GraphModule(GraphSpec spec, std::vector<std::pair<std::string, at::Tensor>> params) : spec_(std::move(spec)) {
+  for (auto& [name, t] : params) {
+    params_.push_back(t);
+    register_parameter(name, t, t.requires_grad());
+  }
+}
+
+at::Tensor GraphModule::forward(const std::vector<at::Tensor>& inputs, bool need_grad) {
+  if (static_cast<int>(inputs.size()) != spec_.num_inputs)
+    throw Error("the program takes " + std::to_string(spec_.num_inputs) + " inputs, got " + std::to_string(inputs.size()));
+  at::Tensor result;
+  auto body = [&] {
+    c10::AutoGradMode grad_mode(need_grad);
+    Executor exec(spec_, inputs, params_);
+    result = exec.run(0, {})[0];
+  };
+  if (spec_.recursive) with_deep_stack(body);
+  else body();
+  return result;
+}
+
+}  // namespace nc

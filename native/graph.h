@@ -1,0 +1,65 @@
+// The graph executor: a compiled program as closed regions of flat node lists, run in one native
+// call with libtorch autograd. The compiler (TypeScript) decides everything about shapes and
+// batching; this file only executes what it was given.
+//
+// A region is a closed function: its `arg` nodes are its parameters, and its results are node
+// indices. Control flow nodes own sub-regions:
+//   if   args [test, captures...]    regions [then, else]  per-sample lazy: each branch runs only on
+//                                                          the samples that take it
+//   loop args [inits..., captures...] regions [body]       body returns [done, result, next state...]
+//   call args [...]                   regions [callee]      recursion allowed, depth-limited
+//   proj args [tuple node]            attrs [j]             j-th output of a multi-output if
+#pragma once
+#include <ATen/core/Tensor.h>
+#include <torch/nn/module.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels.h"
+
+namespace nc {
+
+enum class NodeKind { Kernel, Arg, Input, Param, Const, If, Loop, Call, Proj };
+
+struct Node {
+  NodeKind kind = NodeKind::Kernel;
+  const KernelInfo* kernel = nullptr;  // for Kernel nodes
+  std::vector<int> args;
+  std::vector<double> attrs;
+  std::vector<int> regions;
+  std::vector<bool> arg_batched;  // per arg, for control nodes: whether it carries the batch dimension
+  int index = 0;                  // Arg / Input / Param: which one; Proj: which output
+  int outputs = 1;                // If: how many values each branch returns
+  int64_t limit = 0;              // Loop: iterations; Call: depth
+  int state = 0;                  // Loop: number of state variables
+  bool batched = false;           // Loop: whether it runs over a batch
+  at::Tensor value;               // Const
+  std::string label;              // for error messages: what and where in the source
+};
+
+struct Region {
+  std::vector<Node> nodes;
+  std::vector<int> results;
+  std::vector<bool> result_batched;
+};
+
+struct GraphSpec {
+  std::vector<Region> regions;  // region 0 is the program
+  int num_inputs = 0;
+  bool recursive = false;  // has calls: run on a thread with a deep stack
+};
+
+class GraphModule : public torch::nn::Module {
+ public:
+  GraphModule(GraphSpec spec, std::vector<std::pair<std::string, at::Tensor>> params);
+  /** Runs the whole program; without need_grad no autograd graph is recorded. */
+  at::Tensor forward(const std::vector<at::Tensor>& inputs, bool need_grad);
+
+ private:
+  GraphSpec spec_;
+  std::vector<at::Tensor> params_;
+};
+
+}  // namespace nc
