@@ -41,7 +41,7 @@ export function parseProgram(text: string, options: ParseOptions = {}): ParseRes
   const resolver = new Resolver(options);
   resolver.diagnostics.push(...declarationProblems(options));
   const program = checkProgram(read.forms, resolver, text.length);
-  if (program) resolver.diagnostics.push(...unusedDeclarations(options, program));
+  if (program && !hasErrors(resolver.diagnostics)) resolver.diagnostics.push(...unusedDeclarations(options, program));
   const diagnostics = resolver.diagnostics.sort((a, b) => a.span.start - b.span.start);
   return hasErrors(diagnostics) || !program ? { diagnostics, source } : { program, diagnostics, source };
 }

@@ -136,13 +136,17 @@ export class Resolver {
     const role = this.declaredInputs?.has(name) ? 'input' : this.declaredParams.has(name) ? 'param' : undefined;
     if (role) return this.freeVar(name, role, span);
     if (name === 'pi') return { kind: 'var', name, ref: { kind: 'pi' }, span };
-    const nearby = suggest(name, [...ctx.scope.visibleNames(), ...this.declaredParams, ...(this.declaredInputs ?? [])]);
+    const nearby = () => suggest(name, [...ctx.scope.visibleNames(), ...this.declaredParams, ...(this.declaredInputs ?? [])]);
     if (this.declaredInputs) {
-      const hint = didYouMean(nearby.length > 0 ? nearby : suggest(name, PRIMITIVES.map((p) => p.name)));
-      this.report(diag('E0030', span, { name }, hint));
+      const close = nearby();
+      this.report(diag('E0030', span, { name }, didYouMean(close.length > 0 ? close : suggest(name, PRIMITIVES.map((p) => p.name)))));
       return placeholder(span);
     }
-    if (nearby.length > 0 && !this.free.has(name)) this.report(diag('W0001', span, { name }, didYouMean(nearby)));
+    // Only the first use of a free name is worth a warning (and worth the search).
+    if (!this.free.has(name)) {
+      const close = nearby();
+      if (close.length > 0) this.report(diag('W0001', span, { name }, didYouMean(close)));
+    }
     return this.freeVar(name, 'input', span);
   }
 
