@@ -1,0 +1,7 @@
+// Training: optimizers, gradient clipping, learning-rate schedules and losses.
+export * as optim from './optim';
+export { Optimizer } from './optim';
+export * as schedules from './schedules';
+export { Schedule } from './schedules';
+export * as losses from './losses';
+export { clipGradNorm } from './clip';

@@ -1,0 +1,135 @@
+// Optimizers over parameter tensors (leaf tensors with requiresGrad), run by libtorch's own
+// implementations. Options are checked here, where the messages can speak the API's names.
+import { describe } from '../runtime/host-data';
+import { Tensor, tidy } from '../runtime/tensor';
+import { NativeOptimizer, optimAddon, OptimizerKind } from './native-optim';
+import { knownOptions, liveTensors, numberIn } from './validate';
+
+export class Optimizer {
+  /** @internal Use optim.adam, optim.adamw, optim.sgd or optim.lbfgs. */
+  constructor(
+    readonly kind: OptimizerKind,
+    private readonly native: NativeOptimizer,
+  ) {}
+
+  /**
+   * One update from the parameters' current gradients. With a closure (required by L-BFGS, which
+   * re-evaluates the loss several times per step), the closure must clear the gradients, compute
+   * the loss, call backward() and return the loss; it runs inside tidy(), so only the loss it
+   * returns survives. Returns the closure's first loss (detached), or undefined without a closure.
+   */
+  step(closure?: () => Tensor): Tensor | undefined {
+    if (closure !== undefined && typeof closure !== 'function')
+      throw new TypeError(`${this.kind}.step: the closure must be a function, got ${describe(closure)}`);
+    const loss = this.native.step(
+      closure &&
+        (() => {
+          const value = tidy(closure);
+          if (!(value instanceof Tensor))
+            throw new TypeError(`${this.kind}.step: the closure must return the loss Tensor, got ${describe(value)}`);
+          return value.handle;
+        }),
+    );
+    return loss && new Tensor(loss);
+  }
+
+  /** Drops the parameters' gradients (they read as undefined until the next backward()). */
+  zeroGrad(): void {
+    this.native.zeroGrad();
+  }
+
+  get lr(): number {
+    return this.native.getLr();
+  }
+  set lr(value: number) {
+    this.native.setLr(numberIn(this.kind, 'lr', value, { min: 0 }));
+  }
+
+  get disposed(): boolean {
+    return this.native.isDisposed();
+  }
+  /** Frees the optimizer's state (moments, history); the parameters are untouched. Safe to call twice. */
+  dispose(): void {
+    this.native.dispose();
+  }
+}
+
+export interface AdamOptions {
+  lr: number;
+  /** Decay rates of the first and second moment averages; default [0.9, 0.999]. */
+  betas?: [number, number];
+  eps?: number;
+  /** Adam: an L2 term added to the gradient (default 0). AdamW: decoupled decay (default 0.01). */
+  weightDecay?: number;
+}
+
+export interface SgdOptions {
+  lr: number;
+  momentum?: number;
+  nesterov?: boolean;
+  weightDecay?: number;
+}
+
+export interface LbfgsOptions {
+  lr?: number;
+  maxIter?: number;
+  historySize?: number;
+  /** 'strong_wolfe' for a line search; null (the default) for fixed steps of size lr. */
+  lineSearch?: 'strong_wolfe' | null;
+}
+
+const ADAM_KEYS = ['lr', 'betas', 'eps', 'weightDecay'] as const;
+
+function adamLike(kind: 'adam' | 'adamw', params: Tensor[], options: AdamOptions, defaultDecay: number): Optimizer {
+  const o = knownOptions<AdamOptions>(kind, options, ADAM_KEYS);
+  const betas = o.betas ?? [0.9, 0.999];
+  if (!Array.isArray(betas) || betas.length !== 2)
+    throw new TypeError(`${kind}: betas must be an array of two numbers, got ${describe(betas)}`);
+  return create(kind, params, {
+    lr: numberIn(kind, 'lr', o.lr, { min: 0 }),
+    beta1: numberIn(kind, 'betas[0]', betas[0], { min: 0, below: 1 }),
+    beta2: numberIn(kind, 'betas[1]', betas[1], { min: 0, below: 1 }),
+    eps: numberIn(kind, 'eps', o.eps ?? 1e-8, { min: 0 }),
+    weightDecay: numberIn(kind, 'weightDecay', o.weightDecay ?? defaultDecay, { min: 0 }),
+  });
+}
+
+/** Adam (Kingma and Ba), with weight decay as an L2 term added to the gradient. */
+export const adam = (params: Tensor[], options: AdamOptions): Optimizer => adamLike('adam', params, options, 0);
+
+/** AdamW (Loshchilov and Hutter): Adam with weight decay applied to the parameters directly. */
+export const adamw = (params: Tensor[], options: AdamOptions): Optimizer => adamLike('adamw', params, options, 1e-2);
+
+/** Stochastic gradient descent with optional (Nesterov) momentum and L2 weight decay. */
+export function sgd(params: Tensor[], options: SgdOptions): Optimizer {
+  const o = knownOptions<SgdOptions>('sgd', options, ['lr', 'momentum', 'nesterov', 'weightDecay']);
+  const momentum = numberIn('sgd', 'momentum', o.momentum ?? 0, { min: 0 });
+  const nesterov = o.nesterov ?? false;
+  if (typeof nesterov !== 'boolean') throw new TypeError(`sgd: nesterov must be a boolean, got ${describe(nesterov)}`);
+  if (nesterov && momentum === 0) throw new RangeError('sgd: nesterov needs a momentum > 0');
+  return create('sgd', params, {
+    lr: numberIn('sgd', 'lr', o.lr, { min: 0 }),
+    momentum,
+    nesterov,
+    weightDecay: numberIn('sgd', 'weightDecay', o.weightDecay ?? 0, { min: 0 }),
+  });
+}
+
+/** L-BFGS; step() takes a closure that re-evaluates the loss. Works on one flat parameter vector. */
+export function lbfgs(params: Tensor[], options: LbfgsOptions = {}): Optimizer {
+  const o = knownOptions<LbfgsOptions>('lbfgs', options, ['lr', 'maxIter', 'historySize', 'lineSearch']);
+  const lineSearch = o.lineSearch ?? null;
+  if (lineSearch !== null && lineSearch !== 'strong_wolfe')
+    throw new TypeError(`lbfgs: lineSearch must be 'strong_wolfe' or null, got ${describe(lineSearch)}`);
+  return create('lbfgs', params, {
+    lr: numberIn('lbfgs', 'lr', o.lr ?? 1, { min: 0, above: true }),
+    maxIter: numberIn('lbfgs', 'maxIter', o.maxIter ?? 20, { min: 1, integer: true }),
+    historySize: numberIn('lbfgs', 'historySize', o.historySize ?? 100, { min: 1, integer: true }),
+    lineSearch,
+  });
+}
+
+function create(kind: OptimizerKind, params: Tensor[], config: object): Optimizer {
+  const handles = liveTensors(kind, params).map((t) => t.handle);
+  return new Optimizer(kind, new (optimAddon().NativeOptimizer)(kind, handles, config));
+}
