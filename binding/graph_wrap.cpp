@@ -42,6 +42,7 @@ nc::Node read_node(const Napi::Object& o, const at::TensorOptions& options) {
   n.attrs = doubles_arg(o.Get("attrs"));
   n.regions = ints(o, "regions");
   n.arg_batched = bools(o, "argBatched");
+  n.output_batched = bools(o, "outputBatched");
   n.index = static_cast<int>(number(o, "index"));
   n.outputs = static_cast<int>(number(o, "outputs", 1));
   n.limit = static_cast<int64_t>(number(o, "limit"));

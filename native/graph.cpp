@@ -82,6 +82,12 @@ class Executor {
   const Values& params_;
   int64_t depth_ = 0;
 
+  static int64_t batch_size(const Values& args, const std::vector<bool>& batched) {
+    for (size_t k = 0; k < args.size(); ++k)
+      if (batched[k]) return args[k].size(0);
+    throw Error("internal: a batched branch result with no batched input");
+  }
+
   static Values gather(const Node& node, const Values& slots) {
     Values v;
     v.reserve(node.args.size());
@@ -109,7 +115,15 @@ class Executor {
     const Tensor& test = args[0];
     Values caps(args.begin() + 1, args.end());
     std::vector<bool> cap_batched(node.arg_batched.begin() + 1, node.arg_batched.end());
-    if (!node.arg_batched[0]) return run(test.item<double>() != 0 ? node.regions[0] : node.regions[1], caps);
+    if (!node.arg_batched[0]) {
+      // One branch for everything; a result the static type says is batched gets the batch dimension.
+      const int region = test.item<double>() != 0 ? node.regions[0] : node.regions[1];
+      Values out = run(region, caps);
+      for (size_t j = 0; j < out.size(); ++j)
+        if (node.output_batched[j] && !spec_.regions[region].result_batched[j])
+          out[j] = expand_batch(out[j], batch_size(caps, cap_batched));
+      return out;
+    }
 
     const Tensor mask = test != 0;
     const int64_t total = test.size(0);

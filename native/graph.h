@@ -29,7 +29,8 @@ struct Node {
   std::vector<int> args;
   std::vector<double> attrs;
   std::vector<int> regions;
-  std::vector<bool> arg_batched;  // per arg, for control nodes: whether it carries the batch dimension
+  std::vector<bool> arg_batched;     // per arg, for control nodes: whether it carries the batch dimension
+  std::vector<bool> output_batched;  // If: whether each output carries it
   int index = 0;                  // Arg / Input / Param: which one; Proj: which output
   int outputs = 1;                // If: how many values each branch returns
   int64_t limit = 0;              // Loop: iterations; Call: depth

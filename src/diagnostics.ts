@@ -63,8 +63,21 @@ export const DIAGNOSTIC_CODES = {
   W0002: warning("declared {role} '{name}' is never used"),
 
   // ---- E0100–E0199: checker and compiler (shapes, constants) ----------------------------------
+  E0100: error("'{name}': {problem}"),
+  E0101: error("'recur' passes {got} where the loop variable is {expected}"),
+  E0102: error('a test that decides whether a loop goes on must be a scalar, got {shape}'),
+  E0103: error('the branches give different shapes: {a} and {b}'),
+  E0104: error('this loop never produces a value: every way through its body ends in recur'),
+  E0105: error("cannot infer the result shape of the recursive function '{name}'"),
 
   // ---- E0200–E0299: runtime inputs and limits -------------------------------------------------
+  E0200: error("input '{name}' is missing"),
+  E0201: error("'{name}' is not an input of this program"),
+  E0202: error("input '{name}' should be {expected}, got shape [{got}]"),
+  E0203: error("batched inputs disagree on the batch size: '{a}' has {n}, '{b}' has {m}"),
+  E0204: error("param '{name}' {problem}"),
+  E0205: error('{what} exceeded its limit of {limit}'),
+  E0206: error("input '{name}': {problem}"),
 } satisfies Record<string, CodeInfo>;
 
 export type DiagnosticCode = keyof typeof DIAGNOSTIC_CODES;

@@ -1,0 +1,472 @@
+// AST -> op graph, in one walk that also infers and checks shapes (the checker) and decides batching.
+//
+// Sub-regions are closed: a value from an enclosing region reaches a sub-region as a capture (an
+// `arg` node), discovered on first use and resolved through every region in between. Functions are
+// specialised per argument shapes and batching; recursive functions and loops whose result shape is
+// only known after their body is lowered are lowered again with the corrected guess.
+import type { Expr, FunctionDef, Program, Span } from '../ast';
+import { CompileError, diag, type Diagnostic, type DiagnosticCode } from '../diagnostics';
+import type { SourceFile } from '../frontend';
+import { ELEMENTWISE, primitive, showShape, type Primitive, type Shape } from '../primitives';
+import { scalarConst, type IrGraph, type IrNode, type IrRegion } from './ir';
+import { walk } from './walk';
+
+export interface LowerOptions {
+  inputs: { name: string; shape: Shape; batched: boolean }[];
+  params: { name: string; shape: Shape }[];
+  /** Loop iterations and recursion depth. */
+  limit: number;
+  source: SourceFile;
+}
+
+/** Stops lowering at the first error; the message is already a diagnostic. */
+class Stop extends Error {
+  constructor(readonly diagnostic: Diagnostic) {
+    super(diagnostic.message);
+  }
+}
+
+const fail = (code: DiagnosticCode, span: Span, args: Record<string, string | number> = {}, hint?: string): never => {
+  throw new Stop(diag(code, span, args, hint));
+};
+
+const sameShape = (a: Shape, b: Shape) => a.length === b.length && a.every((d, i) => d === b[i]);
+
+/** Values a family of sibling sub-regions (then/else, or a loop body) takes from the parent. */
+class Captures {
+  readonly outer: number[] = [];
+  constructor(readonly offset: number) {}
+  indexOf(parentId: number): number {
+    let i = this.outer.indexOf(parentId);
+    if (i < 0) i = this.outer.push(parentId) - 1;
+    return this.offset + i;
+  }
+}
+
+class RegionBuilder implements IrRegion {
+  nodes: IrNode[] = [];
+  results: number[] = [];
+  private readonly captured = new Map<number, number>();
+  constructor(
+    readonly index: number,
+    readonly name: string,
+    readonly parent?: RegionBuilder,
+    readonly captures?: Captures,
+  ) {}
+
+  emit(node: Omit<IrNode, 'attrs'> & { attrs?: number[] }): number {
+    return this.nodes.push({ attrs: [], ...node }) - 1;
+  }
+
+  /** The id in this region of a value that lives in `owner` (this region or an enclosing one). */
+  use(owner: RegionBuilder, id: number): number {
+    if (owner === this) return id;
+    if (!this.parent || !this.captures) throw new Error(`internal: value of region ${owner.name} used in closed region ${this.name}`);
+    const parentId = this.parent.use(owner, id);
+    const index = this.captures.indexOf(parentId);
+    let local = this.captured.get(index);
+    if (local === undefined) {
+      const p = this.parent.nodes[parentId];
+      local = this.emit({ op: 'arg', args: [], index, shape: p.shape, batched: p.batched });
+      this.captured.set(index, local);
+    }
+    return local;
+  }
+}
+
+interface Binding {
+  region: RegionBuilder;
+  id: number;
+}
+
+/** Lexical environment keyed by the front end's resolution: `l<id>`, `d:<name>`, `f:<name>`. */
+class Env {
+  constructor(
+    private readonly vars: ReadonlyMap<string, Binding> = new Map(),
+  ) {}
+  with(key: string, b: Binding): Env {
+    return new Env(new Map(this.vars).set(key, b));
+  }
+  get(key: string): Binding | undefined {
+    return this.vars.get(key);
+  }
+}
+
+const refKey = (e: Extract<Expr, { kind: 'var' }>): string | undefined => {
+  switch (e.ref.kind) {
+    case 'local': return `l${e.ref.id}`;
+    case 'define': return `d:${e.ref.name}`;
+    case 'free': return `f:${e.ref.name}`;
+    case 'pi': return undefined;
+  }
+};
+
+/** Every function of the program by its unique name, with the outer names each one reads (transitively). */
+function analyseFunctions(program: Program): Map<string, { def: FunctionDef; free: string[] }> {
+  const defs = new Map<string, FunctionDef>();
+  for (const f of program.functions) defs.set(f.name, f);
+  walk(program.result, (e) => e.kind === 'letrec' && e.functions.forEach((f) => defs.set(f.name, f)));
+  for (const v of program.values) walk(v.value, (e) => e.kind === 'letrec' && e.functions.forEach((f) => defs.set(f.name, f)));
+  for (const f of [...defs.values()]) walk(f.body, (e) => e.kind === 'letrec' && e.functions.forEach((g) => defs.set(g.name, g)));
+
+  const direct = new Map<string, { reads: Set<string>; bound: Set<string>; calls: Set<string> }>();
+  for (const [name, f] of defs) {
+    const reads = new Set<string>();
+    const bound = new Set(f.params.map((p) => `l${p.id}`));
+    const calls = new Set<string>();
+    walk(f.body, (e) => {
+      if (e.kind === 'var') {
+        const k = refKey(e);
+        if (k) reads.add(k);
+      } else if (e.kind === 'call' && e.callee.kind === 'function') calls.add(e.callee.name);
+      else if (e.kind === 'let') e.bindings.forEach((b) => bound.add(`l${b.binding.id}`));
+      else if (e.kind === 'loop') e.bindings.forEach((b) => bound.add(`l${b.binding.id}`));
+      else if (e.kind === 'letrec') e.functions.forEach((g) => g.params.forEach((p) => bound.add(`l${p.id}`)));
+    });
+    direct.set(name, { reads, bound, calls });
+  }
+  // Fixed point: a function also reads what the functions it calls read from outside themselves.
+  const free = new Map<string, Set<string>>();
+  for (const [name, d] of direct) free.set(name, new Set([...d.reads].filter((k) => !d.bound.has(k))));
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const [name, d] of direct) {
+      const mine = free.get(name)!;
+      for (const callee of d.calls)
+        for (const k of free.get(callee) ?? [])
+          if (!d.bound.has(k) && !mine.has(k)) {
+            mine.add(k);
+            changed = true;
+          }
+    }
+  }
+  const out = new Map<string, { def: FunctionDef; free: string[] }>();
+  for (const [name, def] of defs) out.set(name, { def, free: [...free.get(name)!].sort() });
+  return out;
+}
+
+interface Instance {
+  region: RegionBuilder;
+  shape: Shape;
+  batched: boolean;
+}
+
+/** Values of a loop body's tail: [done, result, next state...]. */
+interface LoopContext {
+  stateShapes: Shape[];
+  stateIds: number[];
+  resultGuess: Shape;
+  resultShape?: Shape;
+}
+
+const MAX_GUESSES = 4;
+
+class Lowerer {
+  readonly regions: RegionBuilder[] = [];
+  private readonly functions: Map<string, { def: FunctionDef; free: string[] }>;
+  private readonly instances = new Map<string, Instance>();
+  recursive = false;
+
+  constructor(
+    private readonly program: Program,
+    private readonly options: LowerOptions,
+  ) {
+    this.functions = analyseFunctions(program);
+  }
+
+  region(name: string, parent?: RegionBuilder, captures?: Captures): RegionBuilder {
+    const r = new RegionBuilder(this.regions.length, name, parent, captures);
+    this.regions.push(r);
+    return r;
+  }
+
+  private where(span: Span): string {
+    const p = this.options.source.position(span.start);
+    return `${p.line}:${p.column}`;
+  }
+
+  lowerProgram(): void {
+    const main = this.region('main');
+    let env = new Env();
+    this.options.inputs.forEach((input, index) => {
+      const id = main.emit({ op: 'input', args: [], index, shape: input.shape, batched: input.batched });
+      env = env.with(`f:${input.name}`, { region: main, id });
+    });
+    this.options.params.forEach((param, index) => {
+      const id = main.emit({ op: 'param', args: [], index, shape: param.shape, batched: false });
+      env = env.with(`f:${param.name}`, { region: main, id });
+    });
+    for (const v of this.program.values) env = env.with(`d:${v.name}`, { region: main, id: this.lower(v.value, env, main) });
+    main.results = [this.lower(this.program.result, env, main)];
+  }
+
+  private constant(rb: RegionBuilder, data: number[], shape: Shape, span?: Span): number {
+    return rb.emit({ op: 'const', args: [], data: Float64Array.from(data), shape, batched: false, span });
+  }
+
+  lower(e: Expr, env: Env, rb: RegionBuilder): number {
+    switch (e.kind) {
+      case 'number': return this.constant(rb, [e.value], [], e.span);
+      case 'bool': return this.constant(rb, [e.value ? 1 : 0], [], e.span);
+      case 'var': {
+        const key = refKey(e);
+        if (key === undefined) return this.constant(rb, [Math.PI], [], e.span);
+        const b = env.get(key);
+        if (!b) throw new Error(`internal: '${e.name}' (${key}) has no value`);
+        return rb.use(b.region, b.id);
+      }
+      case 'let': {
+        let inner = env;
+        for (const { binding, value } of e.bindings) inner = inner.with(`l${binding.id}`, { region: rb, id: this.lower(value, inner, rb) });
+        return this.lower(e.body, inner, rb);
+      }
+      case 'letrec': return this.lower(e.body, env, rb);
+      case 'if': return this.lowerIf(e.test, e.consequent, e.alternative, env, rb, e.span);
+      case 'cond': return this.lower(condToIf(e), env, rb);
+      case 'loop': return this.lowerLoop(e, env, rb);
+      case 'recur': throw new Error('internal: recur outside the tail of a loop reached the compiler');
+      case 'call': {
+        const args = e.args.map((a) => this.lower(a, env, rb));
+        if (e.callee.kind === 'primitive') return this.primitive(primitive(e.callee.name)!, args, rb, e.span);
+        if (e.callee.kind === 'function') return this.call(e.callee.name, args, env, rb, e.span);
+        throw new Error(`internal: external function '${e.callee.name}' has no implementation`);
+      }
+    }
+  }
+
+  /** A primitive applied to lowered arguments: shape rule, compile-time values, batch alignment. */
+  primitive(p: Primitive, args: number[], rb: RegionBuilder, span: Span): number {
+    const nodes = args.map((a) => rb.nodes[a]);
+    const shapes = nodes.map((n) => n.shape);
+    const result = p.shape(shapes, nodes.map(scalarConst));
+    if (typeof result === 'string') return fail('E0100', span, { name: p.name, problem: result });
+    switch (p.name) {
+      case 'vlen': return this.constant(rb, [shapes[0][shapes[0].length - 1]], [], span);
+      case 'zeros': case 'ones': return this.constant(rb, new Array(result[0]).fill(p.name === 'ones' ? 1 : 0), result, span);
+      case 'eye': {
+        const n = result[0];
+        return this.constant(rb, Array.from({ length: n * n }, (_, k) => (k % (n + 1) === 0 ? 1 : 0)), result, span);
+      }
+    }
+    const batched = nodes.some((n) => n.batched);
+    let attrs: number[] = [];
+    if (p.name === 'ref') attrs = [result.length, nodes[0].batched ? 1 : 0];
+    else if (p.name === 'solve') attrs = [shapes[1].length === 1 ? 1 : 0];
+    else if (p.name === 'diag') attrs = [shapes[0].length === 1 ? 1 : 0];
+    const aligned = p.shape === ELEMENTWISE || p.name === 'scale' ? args.map((a) => this.align(rb, a, result.length)) : args;
+    return rb.emit({ op: p.name, args: aligned, attrs, shape: result, batched, span });
+  }
+
+  /** A batched value of lower per-sample rank gets trailing unit dimensions, so it broadcasts per sample. */
+  private align(rb: RegionBuilder, id: number, rank: number): number {
+    const n = rb.nodes[id];
+    const missing = rank - n.shape.length;
+    if (!n.batched || missing <= 0) return id;
+    return rb.emit({ op: 'unsqueeze-tail', args: [id], attrs: [missing], shape: n.shape, batched: true, span: n.span });
+  }
+
+  private lowerIf(test: Expr, consequent: Expr, alternative: Expr, env: Env, rb: RegionBuilder, span: Span): number {
+    const t = this.lower(test, env, rb);
+    const tn = rb.nodes[t];
+    const known = scalarConst(tn);
+    if (known !== undefined) return this.lower(known !== 0 ? consequent : alternative, env, rb);
+    if (tn.shape.length > 0) {
+      // A vector or matrix test selects element by element: both branches run, blended by `where`.
+      const a = this.lower(consequent, env, rb);
+      const b = this.lower(alternative, env, rb);
+      return this.primitive(WHERE, [t, a, b], rb, span);
+    }
+    const caps = new Captures(0);
+    const branches = [consequent, alternative].map((branch, k) => {
+      const r = this.region(k === 0 ? 'then' : 'else', rb, caps);
+      r.results = [this.lower(branch, env, r)];
+      return r;
+    });
+    const [a, b] = branches.map((r) => r.nodes[r.results[0]]);
+    if (!sameShape(a.shape, b.shape))
+      fail('E0103', span, { a: showShape(a.shape), b: showShape(b.shape) }, 'give both branches the same shape, e.g. (* x (ones n)) for a vector of x');
+    return this.branchNode(rb, t, caps, branches, span);
+  }
+
+  /** An `if` node over branch regions with equal result counts; output j is batched if the test or either branch's j is. */
+  private branchNode(rb: RegionBuilder, test: number, caps: Captures, branches: RegionBuilder[], span: Span): number {
+    const args = [test, ...caps.outer];
+    const testBatched = rb.nodes[test].batched;
+    const [a, b] = branches.map((r) => r.results.map((id) => r.nodes[id]));
+    const outputBatched = a.map((n, j) => testBatched || n.batched || b[j].batched);
+    return rb.emit({
+      op: 'if', args, regions: branches.map((r) => r.index), argBatched: args.map((x) => rb.nodes[x].batched),
+      outputs: a.length, outputBatched, shape: a.length === 1 ? a[0].shape : [], batched: a.length === 1 && outputBatched[0], span,
+    });
+  }
+
+  private call(name: string, args: number[], env: Env, rb: RegionBuilder, span: Span): number {
+    const { def, free } = this.functions.get(name)!;
+    const outer = free.map((key) => {
+      const b = env.get(key);
+      if (!b) throw new Error(`internal: function '${name}' reads ${key}, unbound at its call`);
+      return rb.use(b.region, b.id);
+    });
+    const all = [...args, ...outer];
+    const instance = this.instance(def, free, all.map((a) => rb.nodes[a]));
+    this.recursive = true;
+    return rb.emit({
+      op: 'call', args: all, regions: [instance.region.index], argBatched: all.map((a) => rb.nodes[a].batched),
+      limit: this.options.limit, label: `function '${displayName(def.name)}'`, shape: instance.shape, batched: instance.batched, span,
+    });
+  }
+
+  /** The function specialised to its arguments' shapes and batching (lowered on first use). */
+  private instance(def: FunctionDef, free: string[], args: IrNode[]): Instance {
+    const key = `${def.name}(${args.map((a) => `${a.shape.join('x')}${a.batched ? 'b' : ''}`).join(',')})`;
+    const existing = this.instances.get(key);
+    if (existing) return existing;
+    // First guess for a recursive call met while lowering the body: a scalar, batched like the arguments.
+    const instance: Instance = { region: this.region(key), shape: [], batched: args.some((a) => a.batched) };
+    this.instances.set(key, instance);
+    for (let attempt = 0; ; attempt++) {
+      const r = attempt === 0 ? instance.region : this.region(key);
+      instance.region = r;
+      let env = new Env();
+      [...def.params.map((p) => `l${p.id}`), ...free].forEach((k, index) => {
+        env = env.with(k, { region: r, id: r.emit({ op: 'arg', args: [], index, shape: args[index].shape, batched: args[index].batched }) });
+      });
+      r.results = [this.lower(def.body, env, r)];
+      const out = r.nodes[r.results[0]];
+      if (sameShape(out.shape, instance.shape) && out.batched === instance.batched) return instance;
+      // A recursive call assumed another result; lower again with what the body gave.
+      if (attempt + 1 >= MAX_GUESSES) fail('E0105', def.nameSpan, { name: displayName(def.name) });
+      instance.shape = out.shape;
+      instance.batched = out.batched;
+    }
+  }
+
+  private lowerLoop(e: Extract<Expr, { kind: 'loop' }>, env: Env, rb: RegionBuilder): number {
+    let inner = env;
+    const inits: number[] = [];
+    for (const { binding, init } of e.bindings) {
+      const id = this.lower(init, inner, rb);
+      inits.push(id);
+      inner = inner.with(`l${binding.id}`, { region: rb, id });
+    }
+    const initNodes = inits.map((id) => rb.nodes[id]);
+    const batched = initNodes.some((n) => n.batched) || this.readsBatched(e.body, env);
+    const ctx: LoopContext = { stateShapes: initNodes.map((n) => n.shape), stateIds: [], resultGuess: [] };
+    for (let attempt = 0; ; attempt++) {
+      const caps = new Captures(inits.length);
+      const body = this.region('loop body', rb, caps);
+      let bodyEnv = env;
+      ctx.stateIds = e.bindings.map(({ binding }, index) => {
+        const id = body.emit({ op: 'arg', args: [], index, shape: ctx.stateShapes[index], batched, span: binding.span });
+        bodyEnv = bodyEnv.with(`l${binding.id}`, { region: body, id });
+        return id;
+      });
+      ctx.resultShape = undefined;
+      body.results = this.lowerTail(e.body, bodyEnv, body, ctx);
+      const resultShape: Shape = ctx.resultShape ?? fail('E0104', e.span);
+      if (sameShape(resultShape, ctx.resultGuess)) {
+        const args = [...inits, ...caps.outer];
+        return rb.emit({
+          op: 'loop', args, regions: [body.index], argBatched: args.map((a) => rb.nodes[a].batched), state: inits.length,
+          limit: this.options.limit, label: `loop at ${this.where(e.span)}`, shape: resultShape, batched, span: e.span,
+        });
+      }
+      if (attempt + 1 >= MAX_GUESSES) throw new Error('internal: loop result shape did not settle');
+      ctx.resultGuess = resultShape;
+    }
+  }
+
+  /** Whether an expression reads a batched value from the environment (directly or through functions). */
+  private readsBatched(e: Expr, env: Env): boolean {
+    let found = false;
+    const check = (key: string) => {
+      const b = env.get(key);
+      if (b && b.region.nodes[b.id].batched) found = true;
+    };
+    walk(e, (x) => {
+      if (x.kind === 'var') {
+        const k = refKey(x);
+        if (k) check(k);
+      } else if (x.kind === 'call' && x.callee.kind === 'function') this.functions.get(x.callee.name)!.free.forEach(check);
+    });
+    return found;
+  }
+
+  /** Lowers an expression in tail position of a loop body to [done, result, next state...]. */
+  private lowerTail(e: Expr, env: Env, rb: RegionBuilder, ctx: LoopContext): number[] {
+    switch (e.kind) {
+      case 'recur': {
+        const next = e.args.map((a) => this.lower(a, env, rb));
+        next.forEach((id, i) => {
+          const got = rb.nodes[id].shape;
+          if (!sameShape(got, ctx.stateShapes[i]))
+            fail('E0101', e.args[i].span, { got: showShape(got), expected: showShape(ctx.stateShapes[i]) });
+        });
+        const placeholder = this.constant(rb, new Array(ctx.resultGuess.reduce((a, b) => a * b, 1)).fill(0), ctx.resultGuess);
+        return [this.constant(rb, [0], []), placeholder, ...next];
+      }
+      case 'let': {
+        let inner = env;
+        for (const { binding, value } of e.bindings) inner = inner.with(`l${binding.id}`, { region: rb, id: this.lower(value, inner, rb) });
+        return this.lowerTail(e.body, inner, rb, ctx);
+      }
+      case 'letrec': return this.lowerTail(e.body, env, rb, ctx);
+      case 'cond': return this.lowerTail(condToIf(e), env, rb, ctx);
+      case 'if': {
+        const t = this.lower(e.test, env, rb);
+        const tn = rb.nodes[t];
+        const known = scalarConst(tn);
+        if (known !== undefined) return this.lowerTail(known !== 0 ? e.consequent : e.alternative, env, rb, ctx);
+        if (tn.shape.length > 0) fail('E0102', e.test.span, { shape: showShape(tn.shape) });
+        const caps = new Captures(0);
+        const branches = [e.consequent, e.alternative].map((branch, k) => {
+          const r = this.region(k === 0 ? 'then' : 'else', rb, caps);
+          r.results = this.lowerTail(branch, env, r, ctx);
+          return r;
+        });
+        const tuple = this.branchNode(rb, t, caps, branches, e.span);
+        const { outputBatched } = rb.nodes[tuple];
+        return branches[0].results.map((id, j) =>
+          rb.emit({ op: 'proj', args: [tuple], index: j, shape: branches[0].nodes[id].shape, batched: outputBatched![j] }));
+      }
+      default: {
+        const value = this.lower(e, env, rb);
+        const shape = rb.nodes[value].shape;
+        if (ctx.resultShape === undefined) {
+          ctx.resultShape = shape;
+        } else if (!sameShape(shape, ctx.resultShape)) {
+          fail('E0103', e.span, { a: showShape(ctx.resultShape), b: showShape(shape) }, 'every way out of a loop must give a value of one shape');
+        }
+        const result = sameShape(shape, ctx.resultGuess) ? value : this.constant(rb, new Array(ctx.resultGuess.reduce((a, b) => a * b, 1)).fill(0), ctx.resultGuess);
+        return [this.constant(rb, [1], []), result, ...ctx.stateIds.map((id) => id)];
+      }
+    }
+  }
+}
+
+/** The `where` blend as a primitive-like entry: elementwise over (test, then, else). */
+const WHERE: Primitive = { ...primitive('+')!, name: 'where', minArgs: 3, maxArgs: 3, doc: '' };
+
+function condToIf(e: Extract<Expr, { kind: 'cond' }>): Expr {
+  return e.clauses.reduceRight<Expr>((rest, c) => ({ kind: 'if', test: c.test, consequent: c.body, alternative: rest, span: c.span }), e.otherwise);
+}
+
+/** Letrec functions carry unique internal names; show the name as written. */
+const displayName = (name: string): string => name.replace(/#\d+$/, '');
+
+export function lowerProgram(program: Program, options: LowerOptions): IrGraph {
+  const l = new Lowerer(program, options);
+  try {
+    l.lowerProgram();
+  } catch (e) {
+    if (e instanceof Stop) throw new CompileError([e.diagnostic], options.source);
+    throw e;
+  }
+  // The final attempt's regions are the ones reachable from main; dead-code removal drops the rest.
+  return {
+    regions: l.regions.map((r) => ({ name: r.name, nodes: r.nodes, results: r.results })),
+    inputs: options.inputs,
+    params: options.params,
+    recursive: l.recursive,
+  };
+}

@@ -1,0 +1,348 @@
+// The public face of the compiler: `compile` turns source into a Module (a frozen program with
+// trainable parameters) and `run` evaluates once into plain JS data. Inputs are validated here, in
+// one message format, before anything reaches native code.
+import type { Program, Span } from '../ast';
+import { CompileError, diag, type Diagnostic, type DiagnosticCode } from '../diagnostics';
+import { parseProgram, type SourceFile } from '../frontend';
+import { showShape, type Shape } from '../primitives';
+import { describe, flatten, type Nested } from '../runtime/host-data';
+import { native, type NativeGraph } from '../runtime/native';
+import { Tensor, tensor, type Device, type DType } from '../runtime/tensor';
+import type { IrGraph } from './ir';
+import { lowerProgram } from './lower';
+import { optimize } from './passes';
+import { graphToDot, graphToText } from './print';
+import { walk } from './walk';
+
+/** A per-sample input shape: 'scalar', [n] for a vector, [r, c] for a matrix. */
+export type InputShape = 'scalar' | number[];
+
+export interface CompileOptions {
+  /** File name used in diagnostics. */
+  file?: string;
+  /** Input names, optionally with per-sample shapes. Undeclared shapes are taken from the first values. */
+  inputs?: string[] | Record<string, InputShape | null>;
+  /** Trainable parameters: names (initialised at 1.0, as the reference does) or initial values. */
+  params?: string[] | Record<string, Nested>;
+  dtype?: DType;
+  device?: Device;
+  /** Loop iterations and recursion depth allowed per call (default 10,000). */
+  limit?: number;
+  /** Run constant folding, CSE and dead-code removal (default true). */
+  optimize?: boolean;
+}
+
+/** An input value: a Tensor, a number, nested arrays, or a typed array with its shape. */
+export type InputValue = Tensor | Nested | { data: Float32Array | Float64Array; shape: number[] };
+
+export interface ForwardOptions {
+  /** Every input carries a leading batch dimension (needed only where input shapes were not declared). */
+  batch?: boolean;
+  /** Record the autograd graph (default: when a parameter or an input tensor requires a gradient). */
+  grad?: boolean;
+}
+
+const DEFAULT_LIMIT = 10000;
+const NOWHERE: Span = { start: 0, end: 0 };
+
+interface Specialisation {
+  graph: IrGraph;
+  native: NativeGraph;
+}
+
+export class Module {
+  readonly source: SourceFile;
+  readonly program: Program;
+  readonly dtype: DType;
+  readonly device: Device;
+  /** Diagnostics that are not errors (warnings), kept for callers that want to show them. */
+  readonly warnings: Diagnostic[];
+  private readonly params: { name: string; tensor: Tensor }[];
+  private readonly declared: Map<string, Shape | undefined>;
+  private readonly specialisations = new Map<string, Specialisation>();
+  private readonly limit: number;
+  private readonly optimize: boolean;
+  private last?: Specialisation;
+  private disposed = false;
+
+  /** @internal Use `compile`. */
+  constructor(text: string, options: CompileOptions) {
+    const paramInit = normaliseParams(options.params);
+    const declared = normaliseInputs(options.inputs);
+    const parsed = parseProgram(text, {
+      file: options.file,
+      inputs: declared && [...declared.keys()],
+      params: paramInit && [...paramInit.keys()],
+    });
+    if (!parsed.program) throw new CompileError(parsed.diagnostics, parsed.source);
+    this.source = parsed.source;
+    this.program = parsed.program;
+    this.warnings = parsed.diagnostics.filter((d) => d.severity === 'warning');
+    this.dtype = options.dtype ?? 'float32';
+    this.device = options.device ?? 'cpu';
+    this.limit = checkLimit(options.limit);
+    this.optimize = options.optimize ?? true;
+    this.declared = new Map(this.program.inputs.map((name) => [name, declared?.get(name)]));
+
+    const problems: Diagnostic[] = [];
+    const flatParams = this.program.params.map((name) => {
+      const value = paramInit?.get(name) ?? 1;
+      try {
+        const flat = flatten(value, `param '${name}'`);
+        if (flat.shape.length > 2) problems.push(this.error('E0204', name, { name, problem: 'must be a scalar, vector or matrix' }));
+        if (flat.data.some(Number.isNaN)) problems.push(this.error('E0204', name, { name, problem: 'has a NaN initial value' }));
+        return { name, flat };
+      } catch (e) {
+        problems.push(this.error('E0204', name, { name, problem: (e as Error).message }));
+        return undefined;
+      }
+    });
+    if (problems.length > 0) throw new CompileError(problems, this.source);
+    this.params = flatParams.map((p) => ({
+      name: p!.name,
+      tensor: tensor(p!.flat.data, { shape: p!.flat.shape, dtype: this.dtype, device: this.device, requiresGrad: true }),
+    }));
+    // With every input's shape declared, shapes are checked now rather than at the first call.
+    if ([...this.declared.values()].every((s) => s !== undefined))
+      this.specialise(this.program.inputs.map((name) => ({ name, shape: this.declared.get(name)!, batched: false })));
+  }
+
+  /** The op graph most recently built (declared shapes, or the last call's). */
+  get graph(): IrGraph | undefined {
+    return this.last?.graph;
+  }
+  graphText(format: 'text' | 'dot' = 'text'): string {
+    if (!this.last) throw new Error('no graph yet: declare input shapes or call forward() once');
+    return format === 'dot' ? graphToDot(this.last.graph) : graphToText(this.last.graph);
+  }
+
+  parameters(): Tensor[] {
+    return this.params.map((p) => p.tensor);
+  }
+  namedParameters(): Record<string, Tensor> {
+    return Object.fromEntries(this.params.map((p) => [p.name, p.tensor]));
+  }
+  /** Stops gradients to the parameters (they act as constants). */
+  freeze(): void {
+    for (const p of this.params) p.tensor.requiresGrad = false;
+  }
+  unfreeze(): void {
+    for (const p of this.params) p.tensor.requiresGrad = true;
+  }
+
+  forward(inputs: Record<string, InputValue>, options: ForwardOptions = {}): Tensor {
+    if (this.disposed) throw new Error('this module has been disposed and cannot be used any more');
+    const values = this.prepareInputs(inputs, options.batch ?? false);
+    try {
+      const spec = this.specialise(values.map((v) => ({ name: v.name, shape: v.shape, batched: v.batched })));
+      const grad = options.grad ?? (this.params.some((p) => p.tensor.requiresGrad) || values.some((v) => v.tensor.requiresGrad));
+      try {
+        return new Tensor(spec.native.forward(values.map((v) => v.tensor.handle), grad));
+      } catch (e) {
+        throw this.runtimeError(spec.graph, e as Error);
+      }
+    } finally {
+      for (const v of values) if (v.owned) v.tensor.dispose();
+    }
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const s of this.specialisations.values()) s.native.dispose();
+    for (const p of this.params) p.tensor.dispose();
+  }
+
+  private error(code: DiagnosticCode, name: string, args: Record<string, string | number>): Diagnostic {
+    return diag(code, firstUse(this.program, name) ?? NOWHERE, args);
+  }
+
+  private fail(code: DiagnosticCode, name: string, args: Record<string, string | number>): never {
+    throw new CompileError([this.error(code, name, args)], this.source);
+  }
+
+  private specialise(inputs: { name: string; shape: Shape; batched: boolean }[]): Specialisation {
+    const key = inputs.map((i) => `${i.shape.join('x')}${i.batched ? 'b' : ''}`).join(',');
+    let s = this.specialisations.get(key);
+    if (!s) {
+      const lowered = lowerProgram(this.program, {
+        inputs,
+        params: this.params.map((p) => ({ name: p.name, shape: p.tensor.shape })),
+        limit: this.limit,
+        source: this.source,
+      });
+      const graph = this.optimize ? optimize(lowered) : lowered;
+      const spec = {
+        numInputs: graph.inputs.length,
+        recursive: graph.recursive,
+        regions: graph.regions.map((r) => ({ nodes: r.nodes, results: r.results, resultBatched: r.results.map((id) => r.nodes[id].batched) })),
+      };
+      const params = this.params.map((p) => ({ name: p.name, tensor: p.tensor.handle }));
+      s = { graph, native: new (native().NativeGraph)(spec, params, this.dtype, this.device) };
+      this.specialisations.set(key, s);
+    }
+    this.last = s;
+    return s;
+  }
+
+  private prepareInputs(inputs: Record<string, InputValue>, batch: boolean) {
+    if (inputs === null || typeof inputs !== 'object' || Array.isArray(inputs) || inputs instanceof Tensor)
+      throw new TypeError(`forward() takes an object mapping input names to values, got ${describe(inputs)}`);
+    for (const name of Object.keys(inputs))
+      if (!this.declared.has(name)) {
+        const known = this.program.inputs.length > 0 ? `; the inputs are ${this.program.inputs.join(', ')}` : '; the program has no inputs';
+        throw new CompileError([{ ...diag('E0201', NOWHERE, { name }), hint: `remove it${known}` }], this.source);
+      }
+    const values = this.program.inputs.map((name) => {
+      if (!(name in inputs)) this.fail('E0200', name, { name });
+      const { tensor: t, owned } = this.inputTensor(name, inputs[name]);
+      return { name, tensor: t, owned, ...this.classify(name, t.shape, batch) };
+    });
+    const batched = values.filter((v) => v.batched);
+    for (const v of batched)
+      if (v.tensor.shape[0] !== batched[0].tensor.shape[0])
+        this.fail('E0203', v.name, { a: batched[0].name, n: batched[0].tensor.shape[0], b: v.name, m: v.tensor.shape[0] });
+    return values;
+  }
+
+  /**
+   * @internal The value as a tensor of this module's dtype and device; `owned` when made here (the
+   * caller frees it). Bad values are diagnostics at the input's first use.
+   */
+  inputTensor(name: string, value: InputValue): { tensor: Tensor; owned: boolean } {
+    const options = { dtype: this.dtype, device: this.device };
+    if (value instanceof Tensor) {
+      if (value.dtype === this.dtype && value.device === this.device) return { tensor: value, owned: false };
+      return { tensor: value.to(options), owned: true };
+    }
+    try {
+      if (value && typeof value === 'object' && !Array.isArray(value) && 'data' in value)
+        return { tensor: tensor(value.data, { ...options, shape: value.shape }), owned: true };
+      const flat = flatten(value, `input '${name}'`);
+      return { tensor: tensor(flat.data, { ...options, shape: flat.shape }), owned: true };
+    } catch (e) {
+      return this.fail('E0206', name, { name, problem: (e as Error).message });
+    }
+  }
+
+  /** Splits a value's shape into the batch dimension and the per-sample shape. */
+  private classify(name: string, shape: number[], batch: boolean): { shape: Shape; batched: boolean } {
+    const declared = this.declared.get(name);
+    if (declared) {
+      const batched = shape.length === declared.length + 1;
+      const sample = batched ? shape.slice(1) : shape;
+      if ((batched || shape.length === declared.length) && sample.every((d, i) => d === declared[i])) return { shape: sample, batched };
+      return this.fail('E0202', name, { name, expected: `${showShape(declared)} (or a batch of them)`, got: shape.join(', ') });
+    }
+    const sample = batch ? shape.slice(1) : shape;
+    if ((batch && shape.length === 0) || sample.length > 2)
+      this.fail('E0202', name, { name, expected: batch ? 'a batch of scalars, vectors or matrices' : 'a scalar, vector or matrix', got: shape.join(', ') });
+    return { shape: sample, batched: batch };
+  }
+
+  /** A limit breach inside native code becomes a diagnostic at the loop or function that hit it. */
+  private runtimeError(graph: IrGraph, e: Error): Error {
+    for (const region of graph.regions)
+      for (const node of region.nodes)
+        if (node.label && e.message.startsWith(node.label + ':') && node.span) {
+          const d = diag('E0205', node.span, { what: node.label, limit: this.limit }, 'raise the limit with the `limit` compile option if this is intended');
+          return new CompileError([d], this.source);
+        }
+    return e;
+  }
+}
+
+export function compile(source: string, options: CompileOptions = {}): Module {
+  return new Module(source, options);
+}
+
+export interface RunOptions extends Omit<CompileOptions, 'inputs' | 'params'> {
+  inputs?: Record<string, InputValue>;
+  params?: Record<string, Nested>;
+  batch?: boolean;
+  /** Also return d(sum of the output)/d(each input and param). */
+  grad?: boolean;
+}
+
+export interface RunResult {
+  value: Nested;
+  shape: number[];
+  grad?: Record<string, Nested>;
+}
+
+/** Compiles, evaluates once and returns plain data. */
+export function run(source: string, options: RunOptions = {}): RunResult {
+  const { inputs = {}, params, batch, grad, ...compileOptions } = options;
+  const module = compile(source, { ...compileOptions, params: params ?? [], inputs: Object.keys(inputs) });
+  const made: Tensor[] = [];
+  try {
+    if (!grad) module.freeze();
+    // For gradients every input becomes a leaf tensor of our own; the caller's tensors are never modified.
+    const leaves = Object.entries(inputs).map(([name, value]): [string, Tensor] => {
+      const { tensor: t, owned } = module.inputTensor(name, value);
+      const leaf = grad ? (owned ? t : t.detach()) : t;
+      if (owned || grad) made.push(leaf);
+      if (grad) leaf.requiresGrad = true;
+      return [name, leaf];
+    });
+    const out = module.forward(Object.fromEntries(leaves), { batch });
+    made.push(out);
+    const result: RunResult = { value: out.toArray(), shape: out.shape };
+    if (grad) {
+      const total = out.sum();
+      made.push(total);
+      total.backward();
+      result.grad = {};
+      for (const [name, t] of [...Object.entries(module.namedParameters()), ...leaves]) {
+        const g = t.grad;
+        result.grad[name] = g ? g.toArray() : zerosLike(t.shape);
+        g?.dispose();
+      }
+    }
+    return result;
+  } finally {
+    for (const t of made) t.dispose();
+    module.dispose();
+  }
+}
+
+const zerosLike = (shape: number[]): Nested =>
+  shape.length === 0 ? 0 : Array.from({ length: shape[0] }, () => zerosLike(shape.slice(1)));
+
+function normaliseParams(params: CompileOptions['params']): Map<string, Nested> | undefined {
+  if (params === undefined) return undefined;
+  if (Array.isArray(params)) return new Map(params.map((name) => [name, 1]));
+  if (typeof params !== 'object' || params === null) throw new TypeError(`params must be a list of names or an object of initial values, got ${describe(params)}`);
+  return new Map(Object.entries(params));
+}
+
+function normaliseInputs(inputs: CompileOptions['inputs']): Map<string, Shape | undefined> | undefined {
+  if (inputs === undefined) return undefined;
+  if (Array.isArray(inputs)) return new Map(inputs.map((name) => [name, undefined]));
+  if (typeof inputs !== 'object' || inputs === null) throw new TypeError(`inputs must be a list of names or an object of shapes, got ${describe(inputs)}`);
+  return new Map(
+    Object.entries(inputs).map(([name, s]) => {
+      if (s === null || s === undefined) return [name, undefined];
+      if (s === 'scalar') return [name, []];
+      if (!Array.isArray(s) || s.length > 2 || !s.every((d) => Number.isInteger(d) && d >= 1))
+        throw new TypeError(`the shape of input '${name}' must be 'scalar', [n] or [rows, columns], got ${describe(s)}`);
+      return [name, s];
+    }),
+  );
+}
+
+function checkLimit(limit: number | undefined): number {
+  if (limit === undefined) return DEFAULT_LIMIT;
+  if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`limit must be a whole number >= 1, got ${describe(limit)}`);
+  return limit;
+}
+
+/** Where a free identifier is first read, for diagnostics about its value. */
+function firstUse(program: Program, name: string): Span | undefined {
+  let best: Span | undefined;
+  for (const root of [program.result, ...program.values.map((v) => v.value), ...program.functions.map((f) => f.body)])
+    walk(root, (e) => {
+      if (e.kind === 'var' && e.ref.kind === 'free' && e.ref.name === name && (!best || e.span.start < best.start)) best = e.span;
+    });
+  return best;
+}
