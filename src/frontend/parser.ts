@@ -8,9 +8,7 @@ let parser: Parser | undefined;
 
 export function getParser(): Parser {
   if (parser) return parser;
-  // Required lazily so that merely importing the front end never touches native code.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const TreeSitter = require('tree-sitter') as typeof Parser;
+  const TreeSitter = loadTreeSitter();
   let language: unknown;
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -25,6 +23,21 @@ export function getParser(): Parser {
   p.setLanguage(language as Parser.Language);
   parser = p;
   return p;
+}
+
+/**
+ * node-tree-sitter's index.js patches the prototypes of its native classes. Native modules load once
+ * per process, but hosts with several module registries (jest gives each test file its own) would
+ * run index.js again over already-patched classes and break them. So the first evaluation is kept on
+ * the native binding itself and reused. Required lazily: importing the front end touches no native code.
+ */
+function loadTreeSitter(): typeof Parser {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const dir = path.dirname(require.resolve('tree-sitter/package.json'));
+  const binding = require(require.resolve('node-gyp-build', { paths: [dir] }))(dir) as { neuralCompilerModule?: typeof Parser };
+  binding.neuralCompilerModule ??= require('tree-sitter') as typeof Parser;
+  return binding.neuralCompilerModule;
+  /* eslint-enable @typescript-eslint/no-require-imports */
 }
 
 /** Parses text; node-tree-sitter reads JS strings as UTF-16, so node offsets are UTF-16 offsets. */
