@@ -31,6 +31,13 @@ bool bool_field(const Napi::Object& o, const char* key) {
   return v.As<Napi::Boolean>().Value();
 }
 
+int64_t whole_field(const Napi::Object& o, const char* key) {
+  double v = number_field(o, key);
+  if (!(v >= 1 && v <= 1e9) || v != static_cast<double>(static_cast<int64_t>(v)))
+    throw Napi::RangeError::New(o.Env(), std::string("optimizer option ") + key + " must be a whole number from 1 to 1e9");
+  return static_cast<int64_t>(v);
+}
+
 nc::AdamConfig adam_config(const Napi::Object& o, bool decoupled) {
   return {number_field(o, "lr"), number_field(o, "beta1"), number_field(o, "beta2"), number_field(o, "eps"),
           number_field(o, "weightDecay"), decoupled};
@@ -41,8 +48,7 @@ nc::SgdConfig sgd_config(const Napi::Object& o) {
 }
 
 nc::LbfgsConfig lbfgs_config(const Napi::Object& o) {
-  nc::LbfgsConfig c{number_field(o, "lr"), static_cast<int64_t>(number_field(o, "maxIter")),
-                    static_cast<int64_t>(number_field(o, "historySize")), std::nullopt};
+  nc::LbfgsConfig c{number_field(o, "lr"), whole_field(o, "maxIter"), whole_field(o, "historySize"), std::nullopt};
   Napi::Value search = o.Get("lineSearch");
   if (search.IsString()) c.line_search = search.As<Napi::String>().Utf8Value();
   else if (!search.IsNull()) throw Napi::TypeError::New(o.Env(), "optimizer option lineSearch must be a string or null");
@@ -128,11 +134,15 @@ class NativeOptimizer : public Napi::ObjectWrap<NativeOptimizer> {
   }
 
   Napi::Value ZeroGrad(const Napi::CallbackInfo& info) {
-    live().zero_grad();
-    return info.Env().Undefined();
+    return guard(info.Env(), [&]() -> Napi::Value {
+      live().zero_grad();
+      return info.Env().Undefined();
+    });
   }
 
-  Napi::Value GetLr(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), live().lr()); }
+  Napi::Value GetLr(const Napi::CallbackInfo& info) {
+    return guard(info.Env(), [&]() -> Napi::Value { return Napi::Number::New(info.Env(), live().lr()); });
+  }
 
   Napi::Value SetLr(const Napi::CallbackInfo& info) {
     return guard(info.Env(), [&]() -> Napi::Value {

@@ -54,8 +54,6 @@ class Optimizer {
 
   /** One update. Returns the closure's first loss, or an undefined tensor without a closure. */
   at::Tensor step(const LossClosure& closure);
-  /** Whether step() cannot run without a closure (L-BFGS re-evaluates the loss several times). */
-  bool needs_closure() const { return needs_closure_; }
   /** Drops the parameters' gradients (they read as undefined until the next backward). */
   void zero_grad();
   double lr() const;
@@ -64,6 +62,7 @@ class Optimizer {
  private:
   Optimizer(std::unique_ptr<torch::optim::Optimizer> impl, bool needs_closure);
   std::unique_ptr<torch::optim::Optimizer> impl_;
+  // L-BFGS re-evaluates the loss several times per step and cannot run without a closure.
   bool needs_closure_;
 };
 

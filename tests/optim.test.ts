@@ -1,5 +1,6 @@
 import { Tensor, tensor, tidy } from '../src/runtime/tensor';
 import { clipGradNorm, losses, optim, Optimizer, schedules } from '../src/train';
+import { optimAddon } from '../src/train/native-optim';
 
 // Float64 throughout, so libtorch's updates can be compared with hand-written ones to ~1e-15.
 const f64 = (data: number | number[], requiresGrad = false): Tensor => tensor(data, { dtype: 'float64', requiresGrad });
@@ -376,7 +377,7 @@ describe('bad options and misuse are Errors, and the process survives', () => {
     ['negative lr', () => optim.adam([param()], { lr: -1 }), /adam: lr must be a finite number >= 0, got number -1/],
     ['missing lr', () => optim.sgd([param()], {} as { lr: number }), /sgd: lr is required/],
     ['NaN lr', () => optim.adamw([param()], { lr: NaN }), /adamw: lr must be a finite number >= 0, got number NaN/],
-    ['beta of 1', () => optim.adam([param()], { lr: 0.1, betas: [0.9, 1] }), /adam: betas\[1\] must be a finite number >= 0 < 1/],
+    ['beta of 1', () => optim.adam([param()], { lr: 0.1, betas: [0.9, 1] }), /adam: betas\[1\] must be a finite number >= 0 and < 1/],
     ['betas not a pair', () => optim.adam([param()], { lr: 0.1, betas: [0.9] as unknown as [number, number] }), /adam: betas must be an array of two numbers/],
     ['negative eps', () => optim.adam([param()], { lr: 0.1, eps: -1e-8 }), /adam: eps must be/],
     ['negative weight decay', () => optim.adamw([param()], { lr: 0.1, weightDecay: -0.1 }), /adamw: weightDecay must be/],
@@ -395,7 +396,7 @@ describe('bad options and misuse are Errors, and the process survives', () => {
     ['disposed tensor', () => { const p = param(); p.dispose(); return optim.lbfgs([p]); }, /lbfgs: parameter 0 has been disposed/],
     ['clip: negative maxNorm', () => clipGradNorm([param()], -1), /clipGradNorm: maxNorm must be a finite number >= 0/],
     ['clip: norm type 0', () => clipGradNorm([param()], 1, 0), /clipGradNorm: normType must be a number > 0/],
-    ['cosine: warmup not below steps', () => schedules.cosine(optim.sgd([param()], { lr: 1 }), { steps: 3, warmup: 3 }), /cosine: warmup must be a whole number >= 0 < 3/],
+    ['cosine: warmup not below steps', () => schedules.cosine(optim.sgd([param()], { lr: 1 }), { steps: 3, warmup: 3 }), /cosine: warmup must be a whole number >= 0 and < 3/],
     ['cosine: min above lr', () => schedules.cosine(optim.sgd([param()], { lr: 0.1 }), { steps: 3, min: 0.5 }), /cosine: min \(0.5\) is above the optimizer's lr \(0.1\)/],
     ['step: every 0', () => schedules.step(optim.sgd([param()], { lr: 1 }), { every: 0 }), /step: every must be a whole number >= 1/],
     ['exponential: no gamma', () => schedules.exponential(optim.sgd([param()], { lr: 1 }), {} as never), /exponential: gamma is required/],
@@ -421,6 +422,19 @@ describe('bad options and misuse are Errors, and the process survives', () => {
     expect(() => opt.step(() => p.sum())).toThrow(/this optimizer has been disposed/);
     expect(() => opt.lr).toThrow(/this optimizer has been disposed/);
     expect(() => opt.zeroGrad()).toThrow(/this optimizer has been disposed/);
+  });
+
+  test('the raw binding rejects bad input with Errors too', () => {
+    const { NativeOptimizer } = optimAddon();
+    const h = param().handle;
+    const lbfgsConfig = { lr: 1, maxIter: 1e300, historySize: 5, lineSearch: null };
+    expect(() => new NativeOptimizer('lbfgs', [h], lbfgsConfig)).toThrow(/maxIter must be a whole number from 1 to 1e9/);
+    expect(() => new NativeOptimizer('lbfgs', [h], { ...lbfgsConfig, maxIter: 3, lineSearch: 'armijo' })).toThrow(/the only line search is 'strong_wolfe'/);
+    expect(() => new NativeOptimizer('rmsprop' as never, [h], {})).toThrow(/unknown optimizer 'rmsprop'/);
+    expect(() => new NativeOptimizer('sgd', [h], { lr: 1 })).toThrow(/optimizer option momentum must be a number/);
+    expect(() => new NativeOptimizer('sgd', [h], { lr: 1, momentum: 0, weightDecay: 0, nesterov: true })).toThrow(/libtorch: .*[Nn]esterov/);
+    expect(() => new NativeOptimizer('adam', [{} as never], {})).toThrow(/expected a Tensor/);
+    expect(() => optimAddon().clipGradNorm([h], NaN, 2)).toThrow(/maxNorm must be a number >= 0/);
   });
 
   test('the process is still healthy afterwards', () => {

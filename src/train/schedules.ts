@@ -1,5 +1,6 @@
 // Learning-rate schedules: each sets its optimizer's lr from a formula of the step count. The rate
-// the optimizer starts with is the base rate. Call sched.step() after each opt.step().
+// the optimizer has when the schedule is made is the base rate; making the schedule sets the rate for
+// the first step. Call sched.step() after each opt.step().
 import { describe } from '../runtime/host-data';
 import { Optimizer } from './optim';
 import { knownOptions, numberIn } from './validate';

@@ -44,10 +44,11 @@ export function numberIn(who: string, name: string, value: unknown, range: Range
 }
 
 function rangeText(r: Range): string {
-  const parts = [r.integer ? 'a whole number' : r.infinite ? 'a number' : 'a finite number'];
-  if (r.min !== undefined) parts.push(`${r.above ? '>' : '>='} ${r.min}`);
-  if (r.below !== undefined) parts.push(`< ${r.below}`);
-  return parts.join(' ');
+  const kind = r.integer ? 'a whole number' : r.infinite ? 'a number' : 'a finite number';
+  const bounds: string[] = [];
+  if (r.min !== undefined) bounds.push(`${r.above ? '>' : '>='} ${r.min}`);
+  if (r.below !== undefined) bounds.push(`< ${r.below}`);
+  return [kind, bounds.join(' and ')].filter(Boolean).join(' ');
 }
 
 /** Rejects option names that are not in `known`, which usually means a typo. */
