@@ -14,8 +14,8 @@
 namespace nc {
 namespace {
 
-// libtorch accepts parameters it cannot update (non-leaf tensors, tensors without requires_grad)
-// and then silently does nothing; reject them up front with the parameter's position.
+// libtorch accepts parameters without requires_grad (and then never updates them) and duplicates;
+// checking everything here also gives each failure the parameter's position.
 std::vector<at::Tensor> checked_params(const char* who, std::vector<at::Tensor> params) {
   if (params.empty()) throw Error(std::string(who) + ": the parameter list is empty");
   std::unordered_set<const void*> seen;
