@@ -547,8 +547,10 @@ describe('forms', () => {
     expect(value('(if (> x 0) x (ref [1 2] 5))', { x: 1 })).toBe(1);
   });
 
-  test('if tests must be scalar', () => {
-    expect(() => value('(if [1 2] 1 2)')).toThrow(/scalar/);
+  test('a vector if test selects element by element; cond tests must be scalar', () => {
+    expect(value('(if [1 0 2] [1 2 3] [4 5 6])')).toEqual([1, 5, 3]);
+    expect(value('(if [0 1] 7 [4 5])')).toEqual([4, 7]);
+    expect(() => value('(cond ([1 2] 1) (else 2))')).toThrow(/scalar/);
   });
 
   test('define functions: call by value, recursion, mutual recursion', () => {

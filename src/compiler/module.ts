@@ -289,9 +289,12 @@ export function run(source: string, options: RunOptions = {}): RunResult {
     made.push(out);
     const result: RunResult = { value: out.toArray(), shape: out.shape };
     if (grad) {
-      const total = out.sum();
-      made.push(total);
-      total.backward();
+      // An output that depends on nothing differentiable has zero gradients everywhere.
+      if (out.requiresGrad) {
+        const total = out.sum();
+        made.push(total);
+        total.backward();
+      }
       result.grad = {};
       for (const [name, t] of [...Object.entries(module.namedParameters()), ...leaves]) {
         const g = t.grad;

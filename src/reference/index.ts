@@ -18,7 +18,8 @@
 //   adjugate only when that zero pivot is the last one). inv, solve: a singular matrix gives inf/NaN.
 // - A zero local derivative masks: it contributes nothing even against a non-finite upstream gradient.
 //   Otherwise IEEE arithmetic runs its course (e.g. (* 0 (log x)) at x = 0 has a NaN gradient).
-// - if/cond: the test must be a scalar; nonzero (NaN included) selects; only the taken branch is evaluated.
+// - if/cond: a scalar test (nonzero, NaN included, selects) evaluates only the taken branch; a vector or
+//   matrix `if` test evaluates both branches and selects element by element (cond tests must be scalars).
 // - Limits: `limit` bounds the number of active user-function calls (a call of depth limit + 1 is an
 //   Error naming the function) and the number of body evaluations of each loop entry (an Error naming
 //   the loop by its bindings and span). Evaluation runs on a heap stack, so deep recursion is safe.

@@ -7,8 +7,8 @@
 
 import { Expr, FunctionDef, Program } from '../ast';
 import { REFERENCE_PRIMITIVES } from './primitives';
-import { Tensor, scalar } from './tensor';
-import { constant } from './value';
+import { Tensor, elementwise, scalar } from './tensor';
+import { Value, constant, select } from './value';
 
 /** The value of a `recur`: travels up through tail positions to its loop. */
 class Recur {
@@ -110,8 +110,12 @@ export class Interpreter {
         return yield { expr: e.body, env: inner };
       }
       case 'if': {
-        const test = this.test(yield { expr: e.test, env });
-        return yield { expr: test ? e.consequent : e.alternative, env };
+        const t = yield { expr: e.test, env };
+        if (t instanceof Recur || t instanceof Value) return yield { expr: this.test(t) ? e.consequent : e.alternative, env };
+        // A vector or matrix test selects element by element between both (evaluated) branches.
+        const a = this.value(yield { expr: e.consequent, env }, 'a branch of if');
+        const b = this.value(yield { expr: e.alternative, env }, 'a branch of if');
+        return elementwise([t, a, b], ([c, x, y]) => select(c.data !== 0, x, y));
       }
       case 'cond': {
         for (const c of e.clauses) if (this.test(yield { expr: c.test, env })) return yield { expr: c.body, env };

@@ -55,6 +55,9 @@ export const sub = (a: Value, b: Value) => new Value(a.data - b.data, [a, b], [1
 export const mul = (a: Value, b: Value) => new Value(a.data * b.data, [a, b], [b.data, a.data]);
 export const div = (a: Value, b: Value) =>
   new Value(a.data / b.data, [a, b], [1 / b.data, -a.data / (b.data * b.data)]);
+/** x where the condition holds, else y; the gradient flows to the chosen one only. */
+export const select = (condition: boolean, x: Value, y: Value) =>
+  new Value(condition ? x.data : y.data, [x, y], condition ? [1, 0] : [0, 1]);
 export const neg = (a: Value) => new Value(-a.data, [a], [-1]);
 
 /** Sum of many values in one node (keeps graphs of dot products and matmuls shallow). */

@@ -1,0 +1,153 @@
+// Every primitive and form, native (float64) against the reference interpreter: values and gradients
+// within 1e-12 relative, on seeded random inputs, one sample and a batch of four.
+import * as fs from 'fs';
+import * as path from 'path';
+import { PRIMITIVES } from '../src/primitives';
+import type { Nested } from '../src/runtime/host-data';
+import { differences, random } from './helpers/differential';
+
+type Gen = (r: () => number) => Nested;
+const U = (lo: number, hi: number): Gen => (r) => lo + (hi - lo) * r();
+const AWAY = (lo: number, hi: number): Gen => (r) => (r() < 0.5 ? -1 : 1) * U(lo, hi)(r);
+const INT = (lo: number, hi: number): Gen => (r) => lo + Math.floor((hi - lo + 1) * r());
+const VEC = (n: number, g: Gen = U(-2, 2)): Gen => (r) => Array.from({ length: n }, () => g(r));
+const MAT = (rows: number, cols: number, g: Gen = U(-2, 2)): Gen => (r) => Array.from({ length: rows }, () => VEC(cols, g)(r));
+/** Well-conditioned square matrices: random plus a dominant diagonal. */
+const SPD = (n: number): Gen => (r) => MAT(n, n, U(-1, 1))(r).map((row, i) => (row as number[]).map((v, j) => (i === j ? v + n + 1 : v)));
+
+interface DiffCase {
+  name: string;
+  source: string;
+  inputs: Record<string, Gen>;
+  params?: Record<string, Gen>;
+}
+
+const ANY = U(-2, 2);
+const POS = U(0.2, 3);
+const DOMAIN: Record<string, Gen> = {
+  sqrt: POS, log: POS, 'safe-sqrt': U(-1, 3), 'safe-log': U(-1, 3), asin: U(-0.9, 0.9), acos: U(-0.9, 0.9),
+  log1p: U(-0.5, 2), tan: U(-1.2, 1.2), '/': AWAY(0.3, 2),
+};
+const UNARY = PRIMITIVES.filter((p) => p.group !== 'vector' && p.group !== 'matrix' && p.minArgs <= 1 && p.name !== 'clamp').map((p) => p.name);
+const BINARY = PRIMITIVES.filter((p) => (p.group === 'arithmetic' || p.group === 'transcendental' || p.group === 'comparison') && p.minArgs <= 2 && p.maxArgs >= 2).map((p) => p.name);
+const DIVISORS = new Set(['/', 'quotient', 'modulo', 'remainder']);
+
+const cases: DiffCase[] = [
+  ...UNARY.flatMap((op) => [
+    { name: `(${op} x) scalar`, source: `(${op} x)`, inputs: { x: DOMAIN[op] ?? ANY } },
+    { name: `(${op} v) vector`, source: `(${op} v)`, inputs: { v: VEC(3, DOMAIN[op] ?? ANY) } },
+  ]),
+  ...BINARY.flatMap((op) => {
+    const x = op === 'pow' ? U(0.5, 2) : ANY;
+    const y = DIVISORS.has(op) ? AWAY(0.5, 2) : ANY;
+    return [
+      { name: `(${op} x y)`, source: `(${op} x y)`, inputs: { x, y } },
+      { name: `(${op} v y) vector with scalar`, source: `(${op} v y)`, inputs: { v: VEC(3, x), y } },
+      { name: `(${op} x w) scalar with vector`, source: `(${op} x w)`, inputs: { x, w: VEC(3, y) } },
+      { name: `(${op} A y) matrix with scalar`, source: `(${op} A y)`, inputs: { A: MAT(2, 3, x), y } },
+    ];
+  }),
+  ...['+', '-', '*', '/', 'min', 'max', 'and', 'or'].map((op) => ({
+    name: `(${op} x y z) n-ary`, source: `(${op} x y z)`, inputs: { x: ANY, y: AWAY(0.5, 2), z: AWAY(0.5, 2) },
+  })),
+  { name: '(= x x) equal', source: '(* (= x x) (+ x 1))', inputs: { x: ANY } },
+  { name: 'clamp', source: '(clamp x lo hi)', inputs: { x: ANY, lo: U(-1, -0.5), hi: U(0.5, 1) } },
+  { name: 'clamp vector', source: '(clamp v lo hi)', inputs: { v: VEC(4), lo: U(-1, -0.5), hi: U(0.5, 1) } },
+  // vectors
+  { name: 'vec', source: '(vec x (* 2 y) z)', inputs: { x: ANY, y: ANY, z: ANY } },
+  { name: 'vector literal', source: '[x (sin y) 3]', inputs: { x: ANY, y: ANY } },
+  { name: 'ref constant index', source: '(ref v 1)', inputs: { v: VEC(3) } },
+  { name: 'ref data index', source: '(ref v i)', inputs: { v: VEC(4), i: INT(0, 3) } },
+  { name: 'ref column of a matrix', source: '(ref A i)', inputs: { A: MAT(2, 3), i: INT(0, 2) } },
+  { name: 'dot', source: '(dot v w)', inputs: { v: VEC(3), w: VEC(3) } },
+  { name: 'cross', source: '(cross v w)', inputs: { v: VEC(3), w: VEC(3) } },
+  { name: 'norm', source: '(norm v)', inputs: { v: VEC(3) } },
+  { name: 'normalize', source: '(normalize v)', inputs: { v: VEC(3) } },
+  ...['vsum', 'vmean', 'vmax', 'vmin'].flatMap((op) => [
+    { name: `${op} vector`, source: `(${op} v)`, inputs: { v: VEC(4) } },
+    { name: `${op} matrix rows`, source: `(${op} A)`, inputs: { A: MAT(2, 3) } },
+  ]),
+  { name: 'scale vector', source: '(scale x v)', inputs: { x: ANY, v: VEC(3) } },
+  { name: 'scale matrix', source: '(scale x A)', inputs: { x: ANY, A: MAT(2, 2) } },
+  { name: 'vlen', source: '(* x (vlen v))', inputs: { x: ANY, v: VEC(5) } },
+  { name: 'zeros and ones', source: '(+ (* v (ones 3)) (zeros 3))', inputs: { v: VEC(3) } },
+  // matrices
+  { name: 'mat', source: '(mat v w)', inputs: { v: VEC(3), w: VEC(3) } },
+  { name: 'matmul', source: '(matmul A B)', inputs: { A: MAT(2, 3), B: MAT(3, 2) } },
+  { name: 'matvec', source: '(matvec A v)', inputs: { A: MAT(2, 3), v: VEC(3) } },
+  { name: 'transpose', source: '(transpose A)', inputs: { A: MAT(2, 3) } },
+  { name: 'trace', source: '(trace S)', inputs: { S: MAT(3, 3) } },
+  { name: 'det', source: '(det S)', inputs: { S: SPD(3) } },
+  { name: 'inv', source: '(inv S)', inputs: { S: SPD(3) } },
+  { name: 'solve vector', source: '(solve S b)', inputs: { S: SPD(3), b: VEC(3) } },
+  { name: 'solve matrix', source: '(solve S B)', inputs: { S: SPD(3), B: MAT(3, 2) } },
+  { name: 'outer', source: '(outer v w)', inputs: { v: VEC(2), w: VEC(3) } },
+  { name: 'eye', source: '(+ S (eye 3))', inputs: { S: MAT(3, 3) } },
+  { name: 'diag of a vector', source: '(diag v)', inputs: { v: VEC(3) } },
+  { name: 'diag of a matrix', source: '(diag S)', inputs: { S: MAT(3, 3) } },
+  // forms
+  { name: 'let is sequential', source: '(let ((a (* x 2)) (b (+ a 1))) (* a b))', inputs: { x: ANY } },
+  { name: 'if', source: '(if (> x 0) (sqrt x) (* x x))', inputs: { x: ANY } },
+  { name: 'if with NaN in the branch not taken', source: '(if (> x 0) (sqrt x) 0)', inputs: { x: ANY } },
+  { name: 'if choosing vectors', source: '(if (> x 0) v w)', inputs: { x: ANY, v: VEC(3), w: VEC(3) } },
+  { name: 'if with one constant branch', source: '(if (> x 0) (* G x) 1)', inputs: { x: ANY }, params: { G: U(1, 2) } },
+  { name: 'elementwise if on a vector test', source: '(if (> v 0) v (* v G))', inputs: { v: VEC(4) }, params: { G: U(1, 2) } },
+  { name: 'cond', source: '(cond ((< x -1) (* x 2)) ((< x 1) (sin x)) (else (log x)))', inputs: { x: U(-3, 3) } },
+  { name: 'loop with per-sample trip counts', source: '(loop ((i 0) (acc 1)) (if (< i n) (recur (+ i 1) (* acc x)) acc))', inputs: { n: INT(0, 5), x: U(0.5, 1.5) } },
+  { name: 'loop with vector state', source: '(loop ((k 0) (p v)) (if (< k 3) (recur (+ k 1) (scale G p)) p))', inputs: { v: VEC(3) }, params: { G: U(0.4, 0.6) } },
+  { name: 'branching inside a loop', source: '(loop ((i 0) (s 0)) (if (>= i n) s (if (> x 0) (recur (+ i 1) (+ s x)) (recur (+ i 2) (- s (* x x))))))', inputs: { n: INT(0, 6), x: ANY } },
+  { name: 'loop inside if', source: '(if (> x 0) (loop ((k 0) (y x)) (if (< k 3) (recur (+ k 1) (sqrt y)) y)) (- x))', inputs: { x: ANY } },
+  { name: 'recursive factorial', source: '(define (fact n) (if (<= n 1) 1 (* n (fact (- n 1))))) (* (fact k) x)', inputs: { k: INT(0, 6), x: ANY } },
+  { name: 'letrec gcd', source: '(letrec ((gcd (lambda (a b) (if (= b 0) a (gcd b (modulo a b)))))) (* x (gcd m n)))', inputs: { m: INT(1, 40), n: INT(0, 40), x: ANY } },
+  { name: 'mutual recursion', source: '(define (ev? n) (if (= n 0) 1 (od? (- n 1)))) (define (od? n) (if (= n 0) 0 (ev? (- n 1)))) (* x (ev? k))', inputs: { k: INT(0, 7), x: ANY } },
+  { name: 'function reading a param', source: '(define (f z) (* G (sin z))) (+ (f x) (f (* 2 x)))', inputs: { x: ANY }, params: { G: U(1, 2) } },
+  { name: 'define value', source: '(define k (* 2 x)) (+ k (* k G))', inputs: { x: ANY }, params: { G: U(1, 2) } },
+  { name: 'letrec closing over a local', source: '(let ((c (* x 3))) (letrec ((f (lambda (z) (* c z)))) (f (+ x 1))))', inputs: { x: ANY } },
+  { name: 'pi', source: '(* pi x)', inputs: { x: ANY } },
+];
+
+/** Per-sample shapes of the examples' inputs, by file. */
+const EXAMPLES: Record<string, { inputs: Record<string, Gen>; params: Record<string, Gen> }> = {};
+
+function exampleCases(): DiffCase[] {
+  const dir = path.join(__dirname, '..', 'examples');
+  const files: string[] = [];
+  const visit = (d: string) => fs.readdirSync(d, { withFileTypes: true }).forEach((e) => (e.isDirectory() ? visit(path.join(d, e.name)) : e.name.endsWith('.neural') && files.push(path.join(d, e.name))));
+  visit(dir);
+  return files.map((file) => {
+    const source = fs.readFileSync(file, 'utf8');
+    const rel = path.relative(dir, file);
+    const known = EXAMPLES[rel];
+    return { name: `example ${rel}`, source, inputs: known?.inputs ?? {}, params: known?.params };
+  });
+}
+
+const BATCH = 4;
+
+function draw(c: DiffCase, seed: number, batch: boolean) {
+  const r = random(seed);
+  const sample = (g: Gen) => (batch ? Array.from({ length: BATCH }, () => g(r)) : g(r));
+  const inputs = Object.fromEntries(Object.entries(c.inputs).map(([k, g]) => [k, sample(g)]));
+  const params = Object.fromEntries(Object.entries(c.params ?? {}).map(([k, g]) => [k, g(r)]));
+  return { inputs, params, batch };
+}
+
+describe('native float64 equals the reference interpreter', () => {
+  test('the cases cover every primitive', () => {
+    const used = new Set<string>();
+    for (const c of cases) for (const m of c.source.matchAll(/\(([^\s()[\]]+)/g)) used.add(m[1]);
+    const missing = PRIMITIVES.map((p) => p.name).filter((n) => !used.has(n));
+    expect(missing).toEqual([]);
+  });
+
+  describe.each([false, true])('batched: %s', (batch) => {
+    test.each(cases.map((c, i) => [c.name, c, i] as const))('%s', (_name, c, i) => {
+      for (let trial = 0; trial < 3; trial++) expect(differences(c.source, draw(c, 1000 * i + trial, batch))).toEqual([]);
+    });
+  });
+
+  test.each(exampleCases().map((c) => [c.name, c] as const))('%s', (_name, c) => {
+    if (Object.keys(c.inputs).length === 0) return;
+    for (const batch of [false, true]) expect(differences(c.source, draw(c, 7, batch))).toEqual([]);
+  });
+});
