@@ -1,0 +1,148 @@
+// `neuralc eval FILE|-e SOURCE ...`: compiles and runs a program once, printing its value (and gradients).
+// Also exports the program-reading and option helpers that `graph` shares.
+import { run, type RunResult } from '../../compiler/module';
+import { CompileError, diagnosticToJson, renderDiagnostic } from '../../diagnostics';
+import type { Nested } from '../../runtime/host-data';
+import type { DType } from '../../runtime/tensor';
+import { nameList, parseArgs, UsageError, type Command, type Io } from '../command';
+
+export interface ProgramArgs {
+  file: string;
+  /** The source given with -e; a FILE is read by `programText`. */
+  inline?: string;
+  options: Map<string, string | true>;
+}
+
+/** Options plus where the program is: one FILE, or `-e SOURCE` (which parseArgs would take as positional). */
+export function programArgs(args: string[], valued: string[], flags: string[]): ProgramArgs {
+  const e = args.indexOf('-e');
+  if (e >= 0 && args[e + 1] === undefined) throw new UsageError('-e needs the program source as its value');
+  const { positional, options } = parseArgs(e >= 0 ? [...args.slice(0, e), ...args.slice(e + 2)] : args, valued, flags);
+  if (e >= 0) {
+    if (positional.length > 0) throw new UsageError(`give either FILE or -e SOURCE, not both (got ${positional.join(' ')})`);
+    return { file: '<-e>', inline: args[e + 1], options };
+  }
+  if (positional.length !== 1) throw new UsageError(`needs exactly one FILE or -e SOURCE, got ${positional.length} arguments`);
+  return { file: positional[0], options };
+}
+
+export function programText(program: ProgramArgs, io: Io): string {
+  if (program.inline !== undefined) return program.inline;
+  try {
+    return io.readFile(program.file).toString('utf8');
+  } catch (err) {
+    throw new Error(`cannot read ${program.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+// JSON has no NaN or infinities: they travel as these strings, both ways.
+const NON_FINITE = new Set(['NaN', 'Infinity', '-Infinity']);
+
+/** A JSON object option; anything else is a usage error naming the flag. */
+export function jsonObjectOption(flag: string, text: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text, (_key, v) => (typeof v === 'string' && NON_FINITE.has(v) ? Number(v) : v));
+  } catch (err) {
+    throw new UsageError(`--${flag} is not valid JSON (${(err as Error).message}); example: --${flag} '{"x": [1, 2, 3]}'`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw new UsageError(`--${flag} must be a JSON object mapping names to values, e.g. --${flag} '{"x": 2}'`);
+  return value as Record<string, unknown>;
+}
+
+/** `--params G,k` (each starts at 1.0) or `--params '{"G": 6.674}'` (initial values). */
+export function paramsOption(value: string | true | undefined): Record<string, Nested> | undefined {
+  if (typeof value !== 'string') return undefined;
+  if (value.trimStart().startsWith('{')) return jsonObjectOption('params', value) as Record<string, Nested>;
+  return Object.fromEntries(nameList(value)!.map((name) => [name, 1]));
+}
+
+/** Writes an error to stderr: the rendered diagnostics of a CompileError, else the message. */
+export function reportError(err: unknown, io: Io): void {
+  if (err instanceof CompileError) io.stderr(`${err.diagnostics.map((d) => renderDiagnostic(d, err.source)).join('\n\n')}\n`);
+  else io.stderr(`error: ${(err as Error).message}\n`);
+}
+
+/** The first diagnostic's code and position; errors without a source location have null ones. */
+function errorJson(err: unknown): object {
+  if (err instanceof CompileError && err.diagnostics.length > 0) {
+    const { code, message, line, column } = diagnosticToJson(err.diagnostics[0], err.source);
+    return { error: { code, message, line, column } };
+  }
+  return { error: { code: null, message: (err as Error).message, line: null, column: null } };
+}
+
+function dtypeOption(value: string | true | undefined): DType | undefined {
+  if (value === undefined || value === 'float32' || value === 'float64') return value;
+  throw new UsageError(`--dtype must be float32 or float64, got ${value}`);
+}
+
+function limitOption(value: string | true | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+$/.test(String(value)) || n < 1) throw new UsageError(`--limit must be a whole number >= 1, got ${value}`);
+  return n;
+}
+
+/** Shortest decimal that reads back as the same value in the dtype (float32 values print as 0.1, not 0.10000000149). */
+function formatNumber(x: number, dtype: DType): string {
+  if (!Number.isFinite(x) || dtype === 'float64') return String(x);
+  for (let p = 1; p < 9; p++) {
+    const s = Number(x.toPrecision(p));
+    if (Math.fround(s) === x) return String(s);
+  }
+  return String(x);
+}
+
+/** Vectors on one line; matrices (and batches of them) one row per line, aligned under the first. */
+function formatValue(v: Nested, dtype: DType, indent: number): string {
+  if (typeof v === 'number') return formatNumber(v, dtype);
+  if (v.every((x) => typeof x === 'number')) return `[${v.map((x) => formatNumber(x as number, dtype)).join(', ')}]`;
+  return `[${v.map((row) => formatValue(row, dtype, indent + 1)).join(`,\n${' '.repeat(indent + 1)}`)}]`;
+}
+
+function formatResult(result: RunResult, dtype: DType): string {
+  const lines = [formatValue(result.value, dtype, 0)];
+  for (const [name, g] of Object.entries(result.grad ?? {})) {
+    const label = `grad ${name}: `;
+    lines.push(label + formatValue(g, dtype, label.length));
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+const jsonText = (value: unknown): string =>
+  JSON.stringify(value, (_key, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v));
+
+export const evalCommand: Command = {
+  summary: 'compile and run a program once, printing its value (and gradients)',
+  usage:
+    'neuralc eval FILE|-e SOURCE [--inputs JSON] [--params G,k|JSON] [--batch] [--grad] [--dtype float32|float64] [--limit N] [--json]\n' +
+    "      --inputs '{\"x\": [1, 2, 3]}' gives input values; with --batch each has a leading batch dimension.\n" +
+    "      --params '{\"G\": 6.674}' gives initial values (a bare name list starts each at 1.0).\n" +
+    '      --grad also prints d(sum of the value)/d(each param and input). --limit caps loop iterations\n' +
+    '      and recursion depth per sample (default 10000).\n' +
+    '      --json prints {"value", "shape", "grad"?} on stdout, or {"error": {"code", "message", "line", "column"}}\n' +
+    '      (code, line and column are null for errors without a source location). JSON has no NaN or\n' +
+    '      infinities, so they are written as the strings "NaN", "Infinity" and "-Infinity"; --inputs and\n' +
+    '      --params accept the same strings.',
+  run(args, io) {
+    const valued = ['inputs', 'params', 'dtype', 'limit'];
+    const program = programArgs(args, valued, ['batch', 'grad', 'json']);
+    const { file, options } = program;
+    const inputs = options.has('inputs') ? jsonObjectOption('inputs', options.get('inputs') as string) : {};
+    const params = paramsOption(options.get('params'));
+    const dtype = dtypeOption(options.get('dtype')) ?? 'float32';
+    const limit = limitOption(options.get('limit'));
+    const json = options.has('json');
+    try {
+      const result = run(programText(program, io), { file, inputs: inputs as Record<string, Nested>, params, dtype, limit, batch: options.has('batch'), grad: options.has('grad') });
+      io.stdout(json ? `${jsonText(result)}\n` : formatResult(result, dtype));
+      return 0;
+    } catch (err) {
+      reportError(err, io);
+      if (json) io.stdout(`${JSON.stringify(errorJson(err))}\n`);
+      return 1;
+    }
+  },
+};

@@ -1,0 +1,56 @@
+// `neuralc graph FILE|-e SOURCE ...`: prints the op graph a program compiles to.
+import { compile, type InputShape } from '../../compiler/module';
+import { CompileError, renderDiagnostic } from '../../diagnostics';
+import { parseProgram } from '../../frontend';
+import { nameList, UsageError, type Command } from '../command';
+import { jsonObjectOption, paramsOption, programArgs, programText, reportError } from './eval';
+
+/**
+ * `--inputs u,dt` (scalars) or `--inputs '{"u": [3], "dt": "scalar"}'`; undefined when absent.
+ * Null shapes are scalars too: a graph needs every shape.
+ */
+function inputShapes(value: string | true | undefined): Record<string, InputShape> | undefined {
+  if (typeof value !== 'string') return undefined;
+  if (!value.trimStart().startsWith('{')) return Object.fromEntries(nameList(value)!.map((name) => [name, 'scalar']));
+  return Object.fromEntries(Object.entries(jsonObjectOption('inputs', value)).map(([name, s]) => [name, (s ?? 'scalar') as InputShape]));
+}
+
+/** Without --inputs, every free identifier that is not a param is a scalar input. */
+function freeInputs(text: string, file: string, params: string[] | undefined): Record<string, InputShape> {
+  const parsed = parseProgram(text, { file, params });
+  if (!parsed.program) throw new CompileError(parsed.diagnostics, parsed.source);
+  return Object.fromEntries(parsed.program.inputs.map((name) => [name, 'scalar']));
+}
+
+export const graph: Command = {
+  summary: 'print the op graph a program compiles to',
+  usage:
+    'neuralc graph FILE|-e SOURCE [--inputs a,b|JSON] [--params G,k|JSON] [--format text|dot] [--no-optimize]\n' +
+    '      The graph depends on input shapes: --inputs \'{"u": [3], "L": [3, 3], "dt": "scalar"}\'. Inputs given\n' +
+    '      by name only, and every free identifier when --inputs is absent, are taken as scalars.\n' +
+    '      --params names the params, or gives initial values whose shapes the graph uses.\n' +
+    '      --no-optimize shows the graph before constant folding, CSE and dead-code removal.',
+  run(args, io) {
+    const program = programArgs(args, ['inputs', 'params', 'format'], ['no-optimize']);
+    const { file, options } = program;
+    const format = options.get('format') ?? 'text';
+    if (format !== 'text' && format !== 'dot') throw new UsageError(`--format must be text or dot, got ${format}`);
+    const params = paramsOption(options.get('params'));
+    const declared = inputShapes(options.get('inputs'));
+    try {
+      const text = programText(program, io);
+      const inputs = declared ?? freeInputs(text, file, params && Object.keys(params));
+      const module = compile(text, { file, inputs, params, optimize: !options.has('no-optimize') });
+      try {
+        for (const w of module.warnings) io.stderr(`${renderDiagnostic(w, module.source)}\n\n`);
+        io.stdout(module.graphText(format));
+      } finally {
+        module.dispose();
+      }
+      return 0;
+    } catch (err) {
+      reportError(err, io);
+      return 1;
+    }
+  },
+};
