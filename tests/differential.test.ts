@@ -2,6 +2,7 @@
 // within 1e-12 relative, on seeded random inputs, one sample and a batch of four.
 import * as fs from 'fs';
 import * as path from 'path';
+import { parseProgram } from '../src/frontend';
 import { PRIMITIVES } from '../src/primitives';
 import type { Nested } from '../src/runtime/host-data';
 import { differences, random } from './helpers/differential';
@@ -106,8 +107,20 @@ const cases: DiffCase[] = [
   { name: 'pi', source: '(* pi x)', inputs: { x: ANY } },
 ];
 
-/** Per-sample shapes of the examples' inputs, by file. */
-const EXAMPLES: Record<string, { inputs: Record<string, Gen>; params: Record<string, Gen> }> = {};
+/**
+ * Example programs: every free name is fed as an input, a scalar in [0.5, 2] unless listed here
+ * (shapes for vector programs, whole numbers for the loop examples, a v below c for Lorentz).
+ */
+const EXAMPLE_INPUTS: Record<string, Record<string, Gen>> = {
+  'heat_step.neural': { u: VEC(10), L: MAT(10, 10) },
+  'gravity_3d.neural': { r: VEC(3, U(1, 2)) },
+  'loops/even_odd.neural': { n: INT(0, 9) },
+  'loops/factorial.neural': { n: INT(0, 8) },
+  'loops/gcd.neural': { a: INT(1, 60), b: INT(0, 60) },
+  'loops/sum_to_n.neural': { n: INT(0, 20) },
+  'feynman/lorentz_factor.neural': { v: U(0.1, 0.9), c: U(1, 2) },
+  'feynman/relativistic_energy.neural': { v: U(0.1, 0.9), c: U(1, 2) },
+};
 
 function exampleCases(): DiffCase[] {
   const dir = path.join(__dirname, '..', 'examples');
@@ -117,8 +130,10 @@ function exampleCases(): DiffCase[] {
   return files.map((file) => {
     const source = fs.readFileSync(file, 'utf8');
     const rel = path.relative(dir, file);
-    const known = EXAMPLES[rel];
-    return { name: `example ${rel}`, source, inputs: known?.inputs ?? {}, params: known?.params };
+    const { program } = parseProgram(source);
+    if (!program) throw new Error(`example ${rel} does not check`);
+    const inputs = Object.fromEntries(program.inputs.map((name) => [name, EXAMPLE_INPUTS[rel]?.[name] ?? U(0.5, 2)]));
+    return { name: `example ${rel}`, source, inputs };
   });
 }
 
@@ -147,7 +162,6 @@ describe('native float64 equals the reference interpreter', () => {
   });
 
   test.each(exampleCases().map((c) => [c.name, c] as const))('%s', (_name, c) => {
-    if (Object.keys(c.inputs).length === 0) return;
     for (const batch of [false, true]) expect(differences(c.source, draw(c, 7, batch))).toEqual([]);
   });
 });
