@@ -106,6 +106,13 @@ NativeGraph::NativeGraph(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Nati
   });
 }
 
+std::shared_ptr<nc::GraphModule> NativeGraph::ModuleOf(const Napi::Value& v) {
+  if (!v.IsObject()) throw Napi::TypeError::New(v.Env(), "expected a compiled module's native graph");
+  auto module = Napi::ObjectWrap<NativeGraph>::Unwrap(v.As<Napi::Object>())->module_;
+  if (!module) throw Napi::Error::New(v.Env(), "this module has been disposed and cannot be used any more");
+  return module;
+}
+
 Napi::Value NativeGraph::Forward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guard(env, [&]() -> Napi::Value {

@@ -161,6 +161,15 @@ export class Module {
     throw new CompileError([this.error(code, name, args)], this.source);
   }
 
+  /**
+   * @internal The native graph for inputs of these per-sample shapes and batching, in the order of
+   * `program.inputs` (built on first use), for native features that call the program repeatedly.
+   */
+  nativeGraph(inputs: { name: string; shape: Shape; batched: boolean }[]): NativeGraph {
+    if (this.disposed) throw new Error('this module has been disposed and cannot be used any more');
+    return this.specialise(inputs).native;
+  }
+
   private specialise(inputs: { name: string; shape: Shape; batched: boolean }[]): Specialisation {
     const key = inputs.map((i) => `${i.shape.join('x')}${i.batched ? 'b' : ''}`).join(',');
     let s = this.specialisations.get(key);
