@@ -51,10 +51,13 @@ export function jsonObjectOption(flag: string, text: string): Record<string, unk
   return value as Record<string, unknown>;
 }
 
+/** Whether an option that takes either names or JSON was given JSON (names never start like this). */
+export const looksLikeJson = (value: string): boolean => /^\s*[{\["\d]/.test(value);
+
 /** `--params G,k` (each starts at 1.0) or `--params '{"G": 6.674}'` (initial values). */
 export function paramsOption(value: string | true | undefined): Record<string, Nested> | undefined {
   if (typeof value !== 'string') return undefined;
-  if (value.trimStart().startsWith('{')) return jsonObjectOption('params', value) as Record<string, Nested>;
+  if (looksLikeJson(value)) return jsonObjectOption('params', value) as Record<string, Nested>;
   return Object.fromEntries(nameList(value)!.map((name) => [name, 1]));
 }
 

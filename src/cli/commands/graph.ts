@@ -3,7 +3,7 @@ import { compile, type InputShape } from '../../compiler/module';
 import { CompileError, renderDiagnostic } from '../../diagnostics';
 import { parseProgram } from '../../frontend';
 import { nameList, UsageError, type Command } from '../command';
-import { jsonObjectOption, paramsOption, programArgs, programText, reportError } from './eval';
+import { jsonObjectOption, looksLikeJson, paramsOption, programArgs, programText, reportError } from './eval';
 
 /**
  * `--inputs u,dt` (scalars) or `--inputs '{"u": [3], "dt": "scalar"}'`; undefined when absent.
@@ -11,7 +11,7 @@ import { jsonObjectOption, paramsOption, programArgs, programText, reportError }
  */
 function inputShapes(value: string | true | undefined): Record<string, InputShape> | undefined {
   if (typeof value !== 'string') return undefined;
-  if (!value.trimStart().startsWith('{')) return Object.fromEntries(nameList(value)!.map((name) => [name, 'scalar']));
+  if (!looksLikeJson(value)) return Object.fromEntries(nameList(value)!.map((name) => [name, 'scalar']));
   return Object.fromEntries(Object.entries(jsonObjectOption('inputs', value)).map(([name, s]) => [name, (s ?? 'scalar') as InputShape]));
 }
 
