@@ -1,7 +1,7 @@
 // `neuralc eval FILE|-e SOURCE ...`: compiles and runs a program once, printing its value (and gradients).
 // Also exports the program-reading and option helpers that `graph` shares.
 import { run, type RunResult } from '../../compiler/module';
-import { CompileError, diagnosticToJson, renderDiagnostic } from '../../diagnostics';
+import { CompileError, diagnosticToJson, renderDiagnostics } from '../../diagnostics';
 import type { Nested } from '../../runtime/host-data';
 import type { DType } from '../../runtime/tensor';
 import { nameList, parseArgs, UsageError, type Command, type Io } from '../command';
@@ -63,7 +63,7 @@ export function paramsOption(value: string | true | undefined): Record<string, N
 
 /** Writes an error to stderr: the rendered diagnostics of a CompileError, else the message. */
 export function reportError(err: unknown, io: Io): void {
-  if (err instanceof CompileError) io.stderr(`${err.diagnostics.map((d) => renderDiagnostic(d, err.source)).join('\n\n')}\n`);
+  if (err instanceof CompileError) io.stderr(`${renderDiagnostics(err.diagnostics, err.source)}\n`);
   else io.stderr(`error: ${(err as Error).message}\n`);
 }
 
