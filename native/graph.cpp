@@ -5,6 +5,7 @@
 #include <c10/util/SmallVector.h>
 #include <pthread.h>
 
+#include <algorithm>
 #include <exception>
 #include <functional>
 
@@ -230,7 +231,10 @@ void with_deep_stack(const std::function<void()>& fn) {
 GraphModule::GraphModule(GraphSpec spec, std::vector<std::pair<std::string, at::Tensor>> params) : spec_(std::move(spec)) {
   for (auto& [name, t] : params) {
     params_.push_back(t);
-    register_parameter(name, t, t.requires_grad());
+    // libtorch reserves "." for submodule paths; composed programs name parameters "function.param".
+    std::string key = name;
+    std::replace(key.begin(), key.end(), '.', '/');
+    register_parameter(key, t, t.requires_grad());
   }
 }
 

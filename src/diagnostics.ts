@@ -69,6 +69,8 @@ export const DIAGNOSTIC_CODES = {
   E0103: error('the branches give different shapes: {a} and {b}'),
   E0104: error('this loop never produces a value: every way through its body ends in recur'),
   E0105: error("cannot infer the result shape of the recursive function '{name}'"),
+  E0106: error("in '{name}' ({file}:{line}:{column}): {message}"),
+  E0107: error("argument {k} of '{name}' is {got}, but '{name}' declares its input '{input}' as {expected}"),
 
   // ---- E0200–E0299: runtime inputs and limits -------------------------------------------------
   E0200: error("input '{name}' is missing"),

@@ -13,11 +13,30 @@ import { walk } from './walk';
 
 export interface LowerOptions {
   inputs: { name: string; shape: Shape; batched: boolean }[];
+  /** Every parameter the graph reads: the program's own first, then those of inlined programs. */
   params: { name: string; shape: Shape }[];
   /** Loop iterations and recursion depth. */
   limit: number;
   source: SourceFile;
+  /** Functions supplied by the caller, by the name the program calls them. */
+  externals?: ReadonlyMap<string, External>;
 }
+
+/**
+ * A caller-supplied function. A compiled program is inlined (composition is one graph, exact); its
+ * parameters sit at `paramOffset` in the graph's parameter list, its own functions in `externals`.
+ */
+export interface ExternalProgram {
+  kind: 'program';
+  program: Program;
+  source: SourceFile;
+  paramOffset: number;
+  externals: ReadonlyMap<string, External>;
+  /** Per-sample shapes the callee declared for its inputs, where it did. */
+  inputShapes: (Shape | undefined)[];
+}
+
+export type External = ExternalProgram;
 
 /** Stops lowering at the first error; the message is already a diagnostic. */
 class Stop extends Error {
@@ -161,22 +180,28 @@ interface LoopContext {
 
 const MAX_GUESSES = 4;
 
+/** What the lowerers of a program and of the programs inlined into it build together. */
+interface Shared {
+  regions: RegionBuilder[];
+  recursive: boolean;
+}
+
 class Lowerer {
-  readonly regions: RegionBuilder[] = [];
   private readonly functions: Map<string, { def: FunctionDef; free: string[] }>;
   private readonly instances = new Map<string, Instance>();
-  recursive = false;
 
   constructor(
     private readonly program: Program,
     private readonly options: LowerOptions,
+    readonly shared: Shared = { regions: [], recursive: false },
+    private readonly paramOffset = 0,
   ) {
     this.functions = analyseFunctions(program);
   }
 
   region(name: string, parent?: RegionBuilder, captures?: Captures): RegionBuilder {
-    const r = new RegionBuilder(this.regions.length, name, parent, captures);
-    this.regions.push(r);
+    const r = new RegionBuilder(this.shared.regions.length, name, parent, captures);
+    this.shared.regions.push(r);
     return r;
   }
 
@@ -187,17 +212,21 @@ class Lowerer {
 
   lowerProgram(): void {
     const main = this.region('main');
+    const inputs = this.options.inputs.map((input, index) => main.emit({ op: 'input', args: [], index, shape: input.shape, batched: input.batched }));
+    main.results = [this.lowerBody(inputs, main)];
+  }
+
+  /** The program's values and result in region `rb`, its inputs bound to `inputs` (ids in rb). */
+  private lowerBody(inputs: number[], rb: RegionBuilder): number {
     let env = new Env();
-    this.options.inputs.forEach((input, index) => {
-      const id = main.emit({ op: 'input', args: [], index, shape: input.shape, batched: input.batched });
-      env = env.with(`f:${input.name}`, { region: main, id });
+    this.program.inputs.forEach((name, k) => (env = env.with(`f:${name}`, { region: rb, id: inputs[k] })));
+    this.program.params.forEach((name, k) => {
+      const index = this.paramOffset + k;
+      const id = rb.emit({ op: 'param', args: [], index, shape: this.options.params[index].shape, batched: false });
+      env = env.with(`f:${name}`, { region: rb, id });
     });
-    this.options.params.forEach((param, index) => {
-      const id = main.emit({ op: 'param', args: [], index, shape: param.shape, batched: false });
-      env = env.with(`f:${param.name}`, { region: main, id });
-    });
-    for (const v of this.program.values) env = env.with(`d:${v.name}`, { region: main, id: this.lower(v.value, env, main) });
-    main.results = [this.lower(this.program.result, env, main)];
+    for (const v of this.program.values) env = env.with(`d:${v.name}`, { region: rb, id: this.lower(v.value, env, rb) });
+    return this.lower(this.program.result, env, rb);
   }
 
   private constant(rb: RegionBuilder, data: number[], shape: Shape, span?: Span): number {
@@ -229,8 +258,28 @@ class Lowerer {
         const args = e.args.map((a) => this.lower(a, env, rb));
         if (e.callee.kind === 'primitive') return this.primitive(primitive(e.callee.name)!, args, rb, e.span);
         if (e.callee.kind === 'function') return this.call(e.callee.name, args, env, rb, e.span);
-        throw new Error(`internal: external function '${e.callee.name}' has no implementation`);
+        return this.external(e.callee.name, args, rb, e.span);
       }
+    }
+  }
+
+  /** A supplied program is inlined: its body is lowered right here, with its inputs bound to the arguments. */
+  private external(name: string, args: number[], rb: RegionBuilder, span: Span): number {
+    const ext = this.options.externals?.get(name);
+    if (!ext) throw new Error(`internal: external function '${name}' has no implementation`);
+    ext.inputShapes.forEach((expected, k) => {
+      const got = rb.nodes[args[k]].shape;
+      if (expected && !sameShape(expected, got))
+        fail('E0107', span, { k: k + 1, name, got: showShape(got), input: ext.program.inputs[k], expected: showShape(expected) });
+    });
+    const options = { ...this.options, source: ext.source, externals: ext.externals };
+    try {
+      return new Lowerer(ext.program, options, this.shared, ext.paramOffset).lowerBody(args, rb);
+    } catch (e) {
+      if (!(e instanceof Stop)) throw e;
+      // The problem lies in the other program's text: report it at this call, saying where in that text.
+      const p = ext.source.position(e.diagnostic.span.start);
+      return fail('E0106', span, { name, file: ext.source.file, line: p.line, column: p.column, message: e.diagnostic.message });
     }
   }
 
@@ -309,7 +358,7 @@ class Lowerer {
     });
     const all = [...args, ...outer];
     const instance = this.instance(def, free, all.map((a) => rb.nodes[a]));
-    this.recursive = true;
+    this.shared.recursive = true;
     return rb.emit({
       op: 'call', args: all, regions: [instance.region.index], argBatched: all.map((a) => rb.nodes[a].batched),
       limit: this.options.limit, label: `function '${displayName(def.name)}'`, shape: instance.shape, batched: instance.batched, span,
@@ -464,9 +513,9 @@ export function lowerProgram(program: Program, options: LowerOptions): IrGraph {
   }
   // The final attempt's regions are the ones reachable from main; dead-code removal drops the rest.
   return {
-    regions: l.regions.map((r) => ({ name: r.name, nodes: r.nodes, results: r.results })),
+    regions: l.shared.regions.map((r) => ({ name: r.name, nodes: r.nodes, results: r.results })),
     inputs: options.inputs,
     params: options.params,
-    recursive: l.recursive,
+    recursive: l.shared.recursive,
   };
 }

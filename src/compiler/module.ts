@@ -9,7 +9,7 @@ import { describe, flatten, type Nested } from '../runtime/host-data';
 import { native, type NativeGraph } from '../runtime/native';
 import { Tensor, tensor, type Device, type DType } from '../runtime/tensor';
 import type { IrGraph } from './ir';
-import { lowerProgram } from './lower';
+import { lowerProgram, type External } from './lower';
 import { optimize } from './passes';
 import { graphToDot, graphToText } from './print';
 import { walk } from './walk';
@@ -30,6 +30,11 @@ export interface CompileOptions {
   limit?: number;
   /** Run constant folding, CSE and dead-code removal (default true). */
   optimize?: boolean;
+  /**
+   * Functions the program may call by name: compiled modules, inlined into this graph (composition
+   * is exact and trains their parameters too). Arity: the callee's number of inputs.
+   */
+  functions?: Record<string, Module>;
 }
 
 /** An input value: a Tensor, a number, nested arrays, or a typed array with its shape. */
@@ -58,6 +63,9 @@ export class Module {
   /** Diagnostics that are not errors (warnings), kept for callers that want to show them. */
   readonly warnings: Diagnostic[];
   private readonly params: { name: string; tensor: Tensor }[];
+  private readonly functions: Map<string, Module>;
+  /** Own parameters, then each supplied function's (named `function.param`): the graph's parameter list. */
+  private readonly allParams: { name: string; tensor: Tensor }[];
   private readonly declared: Map<string, Shape | undefined>;
   private readonly specialisations = new Map<string, Specialisation>();
   private readonly limit: number;
@@ -69,10 +77,12 @@ export class Module {
   constructor(text: string, options: CompileOptions) {
     const paramInit = normaliseParams(options.params);
     const declared = normaliseInputs(options.inputs);
+    this.functions = normaliseFunctions(options.functions, options.dtype ?? 'float32');
     const parsed = parseProgram(text, {
       file: options.file,
       inputs: declared && [...declared.keys()],
       params: paramInit && [...paramInit.keys()],
+      functions: Object.fromEntries([...this.functions].map(([name, m]) => [name, { minArgs: m.program.inputs.length, maxArgs: m.program.inputs.length }])),
     });
     if (!parsed.program) throw new CompileError(parsed.diagnostics, parsed.source);
     this.source = parsed.source;
@@ -102,6 +112,7 @@ export class Module {
       name: p!.name,
       tensor: tensor(p!.flat.data, { shape: p!.flat.shape, dtype: this.dtype, device: this.device, requiresGrad: true }),
     }));
+    this.allParams = [...this.params, ...[...this.functions].flatMap(([fname, m]) => m.allParams.map((p) => ({ name: `${fname}.${p.name}`, tensor: p.tensor })))];
     // With every input's shape declared, shapes are checked now rather than at the first call.
     if ([...this.declared.values()].every((s) => s !== undefined))
       this.specialise(this.program.inputs.map((name) => ({ name, shape: this.declared.get(name)!, batched: false })));
@@ -116,18 +127,19 @@ export class Module {
     return format === 'dot' ? graphToDot(this.last.graph) : graphToText(this.last.graph);
   }
 
+  /** Every parameter the module trains: its own, then those of the functions it was given. */
   parameters(): Tensor[] {
-    return this.params.map((p) => p.tensor);
+    return this.allParams.map((p) => p.tensor);
   }
   namedParameters(): Record<string, Tensor> {
-    return Object.fromEntries(this.params.map((p) => [p.name, p.tensor]));
+    return Object.fromEntries(this.allParams.map((p) => [p.name, p.tensor]));
   }
   /** Stops gradients to the parameters (they act as constants). */
   freeze(): void {
-    for (const p of this.params) p.tensor.requiresGrad = false;
+    for (const p of this.allParams) p.tensor.requiresGrad = false;
   }
   unfreeze(): void {
-    for (const p of this.params) p.tensor.requiresGrad = true;
+    for (const p of this.allParams) p.tensor.requiresGrad = true;
   }
 
   forward(inputs: Record<string, InputValue>, options: ForwardOptions = {}): Tensor {
@@ -135,7 +147,7 @@ export class Module {
     const values = this.prepareInputs(inputs, options.batch ?? false);
     try {
       const spec = this.specialise(values.map((v) => ({ name: v.name, shape: v.shape, batched: v.batched })));
-      const grad = options.grad ?? (this.params.some((p) => p.tensor.requiresGrad) || values.some((v) => v.tensor.requiresGrad));
+      const grad = options.grad ?? (this.allParams.some((p) => p.tensor.requiresGrad) || values.some((v) => v.tensor.requiresGrad));
       try {
         return new Tensor(spec.native.forward(values.map((v) => v.tensor.handle), grad));
       } catch (e) {
@@ -161,6 +173,19 @@ export class Module {
     throw new CompileError([this.error(code, name, args)], this.source);
   }
 
+  /** The functions as the lowering sees them, their parameters placed from `offset` in the graph's list. */
+  private externals(offset: number): Map<string, External> {
+    const out = new Map<string, External>();
+    for (const [name, m] of this.functions) {
+      out.set(name, {
+        kind: 'program', program: m.program, source: m.source, paramOffset: offset,
+        externals: m.externals(offset + m.params.length), inputShapes: m.program.inputs.map((i) => m.declared.get(i)),
+      });
+      offset += m.allParams.length;
+    }
+    return out;
+  }
+
   /**
    * @internal The native graph for inputs of these per-sample shapes and batching, in the order of
    * `program.inputs` (built on first use), for native features that call the program repeatedly.
@@ -176,9 +201,10 @@ export class Module {
     if (!s) {
       const lowered = lowerProgram(this.program, {
         inputs,
-        params: this.params.map((p) => ({ name: p.name, shape: p.tensor.shape })),
+        params: this.allParams.map((p) => ({ name: p.name, shape: p.tensor.shape })),
         limit: this.limit,
         source: this.source,
+        externals: this.externals(this.params.length),
       });
       const graph = this.optimize ? optimize(lowered) : lowered;
       const spec = {
@@ -186,7 +212,7 @@ export class Module {
         recursive: graph.recursive,
         regions: graph.regions.map((r) => ({ nodes: r.nodes, results: r.results, resultBatched: r.results.map((id) => r.nodes[id].batched) })),
       };
-      const params = this.params.map((p) => ({ name: p.name, tensor: p.tensor.handle }));
+      const params = this.allParams.map((p) => ({ name: p.name, tensor: p.tensor.handle }));
       s = { graph, native: new (native().NativeGraph)(spec, params, this.dtype, this.device) };
       this.specialisations.set(key, s);
     }
@@ -320,6 +346,29 @@ export function run(source: string, options: RunOptions = {}): RunResult {
 
 const zerosLike = (shape: number[]): Nested =>
   shape.length === 0 ? 0 : Array.from({ length: shape[0] }, () => zerosLike(shape.slice(1)));
+
+function normaliseFunctions(functions: CompileOptions['functions'], dtype: DType): Map<string, Module> {
+  const out = new Map<string, Module>();
+  for (const [name, f] of Object.entries(functions ?? {})) {
+    if (!(f instanceof Module)) throw new TypeError(`function '${name}' must be a compiled Module, got ${describe(f)}`);
+    if (f.dtype !== dtype) throw new TypeError(`function '${name}' was compiled as ${f.dtype}, but this module is ${dtype}: compile both with the same dtype`);
+    out.set(name, f);
+  }
+  return out;
+}
+
+/** A pipeline: each module's single output feeds the next module's single input. */
+export function chain(...modules: Module[]): Module {
+  if (modules.length === 0) throw new RangeError('chain() needs at least one module');
+  modules.slice(1).forEach((m, i) => {
+    if (m.program.inputs.length !== 1)
+      throw new RangeError(`chain(): module ${i + 2} must take exactly one input to be fed the previous output, it takes ${m.program.inputs.length}`);
+  });
+  const names = modules.map((_, i) => `stage${i + 1}`);
+  const first = `(${names[0]} ${modules[0].program.inputs.join(' ')})`;
+  const source = names.slice(1).reduce((inner, name) => `(${name} ${inner})`, first);
+  return compile(source, { functions: Object.fromEntries(modules.map((m, i) => [names[i], m])), dtype: modules[0].dtype, device: modules[0].device });
+}
 
 function normaliseParams(params: CompileOptions['params']): Map<string, Nested> | undefined {
   if (params === undefined) return undefined;
