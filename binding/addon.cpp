@@ -7,6 +7,7 @@
 #include "common.h"
 #include "graph_wrap.h"
 #include "kernels.h"
+#include "mlp_wrap.h"
 #include "ode_wrap.h"
 #include "optim_wrap.h"
 #include "tensor.h"
@@ -120,6 +121,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("manualSeed", Napi::Function::New<ManualSeed>(env));
   exports.Set("checkDevice", Napi::Function::New<CheckDevice>(env));
   RegisterOptim(env, exports);
+  RegisterMlp(env, exports);
   RegisterOde(env, exports);
   return exports;
 }
