@@ -70,6 +70,8 @@ const std::unordered_map<std::string, KernelInfo>& table() {
       {"sign", {[](Args a, Attrs) { return at::sign(a[0]); }, 1, 1}},
       {"square", {[](Args a, Attrs) { return a[0] * a[0]; }, 1, 1}},
       {"pow", {[](Args a, Attrs) { return at::pow(a[0], a[1]); }, 2, 2}},
+      // attrs: [exponent], a compile-time constant
+      {"pow-scalar", {[](Args a, Attrs at) { return at::pow(a[0], at[0]); }, 1, 1, 1}},
       {"min", {[](Args a, Attrs) { return fold(a, [](const Tensor& x, const Tensor& y) { return at::minimum(x, y); }); }, 1, N}},
       {"max", {[](Args a, Attrs) { return fold(a, [](const Tensor& x, const Tensor& y) { return at::maximum(x, y); }); }, 1, N}},
       {"clamp", {[](Args a, Attrs) { return at::clamp(a[0], a[1], a[2]); }, 3, 3}},

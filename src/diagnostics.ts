@@ -77,9 +77,10 @@ export const DIAGNOSTIC_CODES = {
   E0201: error("'{name}' is not an input of this program"),
   E0202: error("input '{name}' should be {expected}, got shape [{got}]"),
   E0203: error("batched inputs disagree on the batch size: '{a}' has {n}, '{b}' has {m}"),
-  E0204: error("param '{name}' {problem}"),
+  E0204: error("param '{name}': {problem}"),
   E0205: error('{what} exceeded its limit of {limit}'),
   E0206: error("input '{name}': {problem}"),
+  E0299: error('{message}'),
 } satisfies Record<string, CodeInfo>;
 
 export type DiagnosticCode = keyof typeof DIAGNOSTIC_CODES;

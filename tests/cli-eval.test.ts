@@ -102,7 +102,7 @@ describe('neuralc eval', () => {
     test('errors without a source location have null code, line and column', async () => {
       const r = await json('eval', path.join(__dirname, 'no-such-file.neural'));
       expect(r.code).toBe(1);
-      expect(r.out.error).toMatchObject({ code: null, line: null, column: null });
+      expect(r.out.error).toMatchObject({ code: 'E0299', line: null, column: null });
       expect(r.out.error.message).toMatch(/cannot read .*no-such-file\.neural: ENOENT/);
     });
 

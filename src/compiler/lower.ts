@@ -302,6 +302,12 @@ class Lowerer {
     if (p.name === 'ref') attrs = [result.length, nodes[0].batched ? 1 : 0];
     else if (p.name === 'solve') attrs = [shapes[1].length === 1 ? 1 : 0];
     else if (p.name === 'diag') attrs = [shapes[0].length === 1 ? 1 : 0];
+    const exponent = p.name === 'pow' ? scalarConst(nodes[1]) : undefined;
+    if (exponent !== undefined) {
+      // A literal exponent is a plain number to libtorch, as one writes by hand: pow(x, 2) is then
+      // exactly x*x (a tensor exponent takes the general, less exact path).
+      return rb.emit({ op: 'pow-scalar', args: [args[0]], attrs: [exponent], shape: result, batched, span });
+    }
     const aligned = p.shape === ELEMENTWISE || p.name === 'scale' ? args.map((a) => this.align(rb, a, result.length)) : args;
     return rb.emit({ op: p.name, args: aligned, attrs, shape: result, batched, span });
   }

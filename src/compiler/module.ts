@@ -98,9 +98,9 @@ export class Module {
     const flatParams = this.program.params.map((name) => {
       const value = paramInit?.get(name) ?? 1;
       try {
-        const flat = flatten(value, `param '${name}'`);
-        if (flat.shape.length > 2) problems.push(this.error('E0204', name, { name, problem: 'must be a scalar, vector or matrix' }));
-        if (flat.data.some(Number.isNaN)) problems.push(this.error('E0204', name, { name, problem: 'has a NaN initial value' }));
+        const flat = flatten(value, 'its value');
+        if (flat.shape.length > 2) problems.push(this.error('E0204', name, { name, problem: 'its value must be a scalar, vector or matrix' }));
+        if (flat.data.some(Number.isNaN)) problems.push(this.error('E0204', name, { name, problem: 'its initial value is NaN' }));
         return { name, flat };
       } catch (e) {
         problems.push(this.error('E0204', name, { name, problem: (e as Error).message }));
@@ -253,7 +253,7 @@ export class Module {
     try {
       if (value && typeof value === 'object' && !Array.isArray(value) && 'data' in value)
         return { tensor: tensor(value.data, { ...options, shape: value.shape }), owned: true };
-      const flat = flatten(value, `input '${name}'`);
+      const flat = flatten(value, 'its value');
       return { tensor: tensor(flat.data, { ...options, shape: flat.shape }), owned: true };
     } catch (e) {
       return this.fail('E0206', name, { name, problem: (e as Error).message });
@@ -280,7 +280,7 @@ export class Module {
     for (const region of graph.regions)
       for (const node of region.nodes)
         if (node.label && e.message.startsWith(node.label + ':') && node.span) {
-          const d = diag('E0205', node.span, { what: node.label, limit: this.limit }, 'raise the limit with the `limit` compile option if this is intended');
+          const d = diag('E0205', node.span, { what: node.label, limit: this.limit }, 'if this is intended, raise the limit (compile option `limit`, or `--limit` on the command line)');
           return new CompileError([d], this.source);
         }
     return e;

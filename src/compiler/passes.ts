@@ -33,12 +33,13 @@ const FOLD: Record<string, (xs: number[]) => number> = {
 
 export function foldConstants(graph: IrGraph): void {
   for (const region of graph.regions) {
-    region.nodes = region.nodes.map((node) => {
+    // In place, so a folded node is a constant to the nodes after it.
+    region.nodes.forEach((node, i) => {
       const fold = FOLD[node.op];
-      if (!fold || node.batched) return node;
+      if (!fold || node.batched) return;
       const values = node.args.map((a) => scalarConst(region.nodes[a]));
-      if (values.some((v) => v === undefined)) return node;
-      return { op: 'const', args: [], attrs: [], data: Float64Array.of(fold(values as number[])), shape: [], batched: false, span: node.span };
+      if (values.some((v) => v === undefined)) return;
+      region.nodes[i] = { op: 'const', args: [], attrs: [], data: Float64Array.of(fold(values as number[])), shape: [], batched: false, span: node.span };
     });
   }
 }

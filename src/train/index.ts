@@ -5,3 +5,4 @@ export * as schedules from './schedules';
 export { Schedule } from './schedules';
 export * as losses from './losses';
 export { clipGradNorm } from './clip';
+export { odeint, multipleShooting, type OdeintOptions, type MultipleShootingOptions, type ShootingResult, type OdeMethod } from './odeint';

@@ -73,7 +73,7 @@ function errorJson(err: unknown): object {
     const { code, message, line, column } = diagnosticToJson(err.diagnostics[0], err.source);
     return { error: { code, message, line, column } };
   }
-  return { error: { code: null, message: (err as Error).message, line: null, column: null } };
+  return { error: { code: 'E0299', message: (err as Error).message, line: null, column: null } };
 }
 
 function dtypeOption(value: string | true | undefined): DType | undefined {

@@ -1,0 +1,279 @@
+// ODE integration with a compiled module as the right-hand side. The integrator loop runs natively
+// (native/ode.cpp) and calls the module's graph once per stage, so the solution is one autograd
+// graph from the module's parameters and y0; nothing runs in JS per step. This file only checks
+// arguments and decides which program input receives the state, the time or a constant.
+import { Module, type InputValue } from '../compiler/module';
+import { showShape } from '../primitives';
+import { describe, flatten, type Nested } from '../runtime/host-data';
+import { Tensor, tensor } from '../runtime/tensor';
+import { odeAddon, type OdeConfig, type OdeMethod, type OdeSlot } from './native-ode';
+import { knownOptions, liveTensor, numberIn } from './validate';
+
+export type { OdeMethod } from './native-ode';
+
+export interface OdeintOptions {
+  /** 'euler' or 'rk4' (fixed steps), or 'dopri5' (adaptive Dormand-Prince 5(4), the default). */
+  method?: OdeMethod;
+  /** Euler/RK4: the largest step between reported times (default: one step per interval). */
+  step?: number;
+  /** dopri5: relative tolerance of the local error (default 1e-6). */
+  rtol?: number;
+  /** dopri5: absolute tolerance of the local error (default 1e-8). */
+  atol?: number;
+  /** Most steps (dopri5: step attempts) over the whole integration before failing (default 10,000). */
+  maxSteps?: number;
+  /** Scalar inputs that make up the state vector, in order. Default: the vector input `y`. */
+  state?: string[];
+  /** The time input (default: `t`, when the program has that input and it has no other role). */
+  time?: string;
+  /** Values for the program's other inputs, shared across the batch. */
+  inputs?: Record<string, InputValue>;
+  /** Record the autograd graph (default: when a parameter, y0 or a constant input requires a gradient). */
+  grad?: boolean;
+}
+
+export interface MultipleShootingOptions extends OdeintOptions {
+  /** Observation intervals per window: each window covers windowSteps + 1 observations. */
+  windowSteps: number;
+}
+
+export interface ShootingResult {
+  /** [k+1, W, n]: window w integrated from observation w*k, reported at observations w*k .. w*k+k. */
+  predictions: Tensor;
+  /** [k+1, W, n]: the observations each prediction should match (row 0 holds the window starts). */
+  targets: Tensor;
+}
+
+const ODE_OPTIONS = ['method', 'step', 'rtol', 'atol', 'maxSteps', 'state', 'time', 'inputs', 'grad'] as const;
+const METHODS: readonly unknown[] = ['euler', 'rk4', 'dopri5'];
+
+/**
+ * Solves dy/dt = rhs(t, y) from y0 at t[0], reporting the state at each time of `t` (strictly
+ * increasing). y0 is [n], or [B, n] for a batch of initial conditions integrated together; the
+ * result is [T, n] or [T, B, n], with row 0 equal to y0.
+ */
+export function odeint(rhs: Module, y0: Tensor | Nested, t: number[] | Tensor, options: OdeintOptions = {}): Tensor {
+  const who = 'odeint';
+  const opts = knownOptions<OdeintOptions>(who, options, ODE_OPTIONS);
+  checkModule(who, rhs);
+  const times = timesOf(who, t);
+  const state = stateTensor(who, rhs, y0);
+  try {
+    return integrate(who, rhs, state.tensor, times, opts);
+  } finally {
+    if (state.owned) state.tensor.dispose();
+  }
+}
+
+/**
+ * Multiple shooting: cuts observed states [T, n] at times t into W = floor((T - 1) / k) windows of
+ * k = windowSteps intervals (trailing observations that do not fill a window are unused) and
+ * integrates every window from its observed start state, all windows as one batch. The windows
+ * must share one time spacing; a time input sees each window's own absolute time.
+ */
+export function multipleShooting(rhs: Module, observations: Tensor | Nested, t: number[] | Tensor, options: MultipleShootingOptions): ShootingResult {
+  const who = 'multipleShooting';
+  const { windowSteps, ...opts } = knownOptions<MultipleShootingOptions>(who, options, [...ODE_OPTIONS, 'windowSteps']);
+  checkModule(who, rhs);
+  const times = timesOf(who, t);
+  const obs = observationsOf(who, observations);
+  if (obs.steps !== times.length)
+    throw new RangeError(`${who}: there are ${obs.steps} observations but ${times.length} times`);
+  const k = numberIn(who, 'windowSteps', windowSteps, { min: 1, integer: true });
+  const windows = Math.floor((times.length - 1) / k);
+  if (windows < 1) throw new RangeError(`${who}: windowSteps = ${k} needs at least ${k + 1} observations, got ${times.length}`);
+
+  const relative = times.slice(0, k + 1).map((x) => x - times[0]);
+  for (let w = 1; w < windows; w++)
+    for (let j = 1; j <= k; j++) {
+      const got = times[w * k + j] - times[w * k];
+      if (Math.abs(got - relative[j]) > 1e-9 * Math.max(1, Math.abs(times[w * k + j])))
+        throw new RangeError(`${who}: the windows must share one time spacing, but window ${w} differs from window 0 at step ${j}`);
+    }
+
+  const { n, data } = obs;
+  const starts = new Float64Array(windows * n);
+  const targets = new Float64Array((k + 1) * windows * n);
+  for (let w = 0; w < windows; w++) {
+    starts.set(data.subarray(w * k * n, (w * k + 1) * n), w * n);
+    for (let j = 0; j <= k; j++) targets.set(data.subarray((w * k + j) * n, (w * k + j + 1) * n), (j * windows + w) * n);
+  }
+  const like = { dtype: rhs.dtype, device: rhs.device };
+  const y0 = tensor(starts, { ...like, shape: [windows, n] });
+  const offsets = Array.from({ length: windows }, (_, w) => times[w * k]);
+  try {
+    const predictions = integrate(who, rhs, y0, relative, opts, offsets);
+    return { predictions, targets: tensor(targets, { ...like, shape: [k + 1, windows, n] }) };
+  } finally {
+    y0.dispose();
+  }
+}
+
+/** The native run shared by odeint and multipleShooting; `timeOffsets` gives each sample its own start time. */
+function integrate(who: string, rhs: Module, y0: Tensor, times: number[], options: Partial<OdeintOptions>, timeOffsets?: number[]): Tensor {
+  const config = configOf(who, options);
+  const n = y0.shape[y0.shape.length - 1];
+  const wiring = wire(who, rhs, n, y0.shape.length === 2, options, timeOffsets !== undefined);
+  try {
+    const graph = rhs.nativeGraph(wiring.inputs);
+    const resultBatched = checkResult(who, rhs, n);
+    const offsets = timeOffsets && wiring.hasTime ? tensor(timeOffsets, { dtype: 'float64', device: rhs.device }) : undefined;
+    if (offsets) wiring.owned.push(offsets);
+    const needGrad = options.grad ?? (rhs.parameters().some((p) => p.requiresGrad) || y0.requiresGrad || wiring.constantGrad);
+    const problem = { slots: wiring.slots, resultBatched, timeOffsets: offsets?.handle };
+    return new Tensor(odeAddon().odeint(graph, y0.handle, times, problem, { ...config, needGrad }));
+  } finally {
+    for (const c of wiring.owned) c.dispose();
+  }
+}
+
+function configOf(who: string, o: Partial<OdeintOptions>): Omit<OdeConfig, 'needGrad'> {
+  const method = o.method ?? 'dopri5';
+  if (!METHODS.includes(method)) throw new RangeError(`${who}: method must be 'euler', 'rk4' or 'dopri5', got ${describe(method)}`);
+  if (method === 'dopri5' && o.step !== undefined)
+    throw new RangeError(`${who}: step sets the fixed step of 'euler' and 'rk4'; dopri5 chooses its own steps from rtol and atol`);
+  if (method !== 'dopri5' && (o.rtol !== undefined || o.atol !== undefined))
+    throw new RangeError(`${who}: rtol and atol control 'dopri5' only; '${method}' takes a fixed step`);
+  if (o.grad !== undefined && typeof o.grad !== 'boolean') throw new TypeError(`${who}: grad must be a boolean, got ${describe(o.grad)}`);
+  return {
+    method,
+    step: o.step === undefined ? 0 : numberIn(who, 'step', o.step, { min: 0, above: true }),
+    rtol: o.rtol === undefined ? 1e-6 : numberIn(who, 'rtol', o.rtol, { min: 0 }),
+    atol: o.atol === undefined ? 1e-8 : numberIn(who, 'atol', o.atol, { min: 0 }),
+    maxSteps: o.maxSteps === undefined ? 10000 : numberIn(who, 'maxSteps', o.maxSteps, { min: 1, below: 1e12, integer: true }),
+  };
+}
+
+interface Wiring {
+  /** Per-sample shapes and batching of the program's inputs, for its specialisation. */
+  inputs: { name: string; shape: number[]; batched: boolean }[];
+  slots: OdeSlot[];
+  hasTime: boolean;
+  /** Whether a constant input requires a gradient. */
+  constantGrad: boolean;
+  /** Constant tensors made here, freed after the run. */
+  owned: Tensor[];
+}
+
+/** Assigns every program input its role: the state (whole or one component), the time, or a constant. */
+function wire(who: string, rhs: Module, n: number, batched: boolean, o: Partial<OdeintOptions>, timeBatched: boolean): Wiring {
+  const names = rhs.program.inputs;
+  const listing = names.length > 0 ? `the inputs are ${names.join(', ')}` : 'the program has no inputs';
+  const input = (name: unknown, role: string): string => {
+    const shown = typeof name === 'string' ? `'${name}'` : describe(name);
+    if (typeof name !== 'string' || !names.includes(name)) throw new Error(`${who}: ${role} ${shown} is not an input of the program (${listing})`);
+    return name;
+  };
+  const constants = o.inputs ?? {};
+  if (typeof constants !== 'object' || constants === null || Array.isArray(constants) || constants instanceof Tensor)
+    throw new TypeError(`${who}: options.inputs must be an object mapping input names to values, got ${describe(constants)}`);
+  const given = Object.keys(constants).map((name) => input(name, 'options.inputs names'));
+
+  const vector = o.state === undefined;
+  if (vector && !names.includes('y'))
+    throw new Error(`${who}: the program has no input 'y' to hold the state; name its scalar state inputs with options.state (${listing})`);
+  if (!vector && (!Array.isArray(o.state) || o.state.length === 0))
+    throw new TypeError(`${who}: options.state must be a non-empty array of input names, got ${describe(o.state)}`);
+  const state = vector ? ['y'] : o.state!.map((name) => input(name, 'the state input'));
+  const repeated = state.find((name, i) => state.indexOf(name) !== i);
+  if (repeated) throw new Error(`${who}: options.state names '${repeated}' twice`);
+  if (!vector && state.length !== n) throw new RangeError(`${who}: options.state names ${state.length} inputs but y0 has ${n} components`);
+
+  const time = o.time !== undefined ? input(o.time, 'the time input') : names.includes('t') && !given.includes('t') && !state.includes('t') ? 't' : undefined;
+  for (const name of given)
+    if (state.includes(name) || name === time)
+      throw new Error(`${who}: '${name}' is the ${name === time ? 'time' : 'state'} input and cannot also be given in options.inputs`);
+  if (time !== undefined && state.includes(time)) throw new Error(`${who}: '${time}' cannot be both the time and part of the state`);
+
+  const missing = names.filter((name) => !state.includes(name) && name !== time && !given.includes(name));
+  if (missing.length > 0)
+    throw new Error(`${who}: no value for the input${missing.length > 1 ? 's' : ''} ${missing.join(', ')}; give constant values in options.inputs`);
+
+  const wiring: Wiring = { inputs: [], slots: [], hasTime: time !== undefined, constantGrad: false, owned: [] };
+  try {
+    for (const name of names) {
+      const k = state.indexOf(name);
+      if (k >= 0 && vector) add(wiring, name, { kind: 'state' }, [n], batched);
+      else if (k >= 0) add(wiring, name, { kind: 'component', index: k }, [], batched);
+      else if (name === time) add(wiring, name, { kind: 'time' }, [], timeBatched);
+      else {
+        const { tensor: c, owned } = rhs.inputTensor(name, constants[name]);
+        if (owned) wiring.owned.push(c);
+        wiring.constantGrad ||= c.requiresGrad;
+        add(wiring, name, { kind: 'constant', tensor: c.handle }, c.shape, false);
+      }
+    }
+  } catch (e) {
+    for (const c of wiring.owned) c.dispose();
+    throw e;
+  }
+  return wiring;
+}
+
+function add(w: Wiring, name: string, slot: OdeSlot, shape: number[], batched: boolean): void {
+  w.inputs.push({ name, shape, batched });
+  w.slots.push(slot);
+}
+
+/** Checks the specialised program's result against the state; returns whether it carries the batch dimension. */
+function checkResult(who: string, rhs: Module, n: number): boolean {
+  // nativeGraph() has just made this specialisation the module's current graph.
+  const main = rhs.graph!.regions[0];
+  const out = main.nodes[main.results[0]];
+  const fits = out.shape.length === 1 ? out.shape[0] === n : out.shape.length === 0 && n === 1;
+  if (!fits)
+    throw new RangeError(
+      `${who}: the right-hand side returns a ${showShape(out.shape)} but the state has ${n} component${n > 1 ? 's' : ''}; ` +
+        `it must return a vector[${n}]${n === 1 ? ' or a scalar' : ''}`,
+    );
+  return out.batched;
+}
+
+function checkModule(who: string, rhs: unknown): void {
+  if (!(rhs instanceof Module)) throw new TypeError(`${who}: the right-hand side must be a compiled Module, got ${describe(rhs)}`);
+}
+
+function timesOf(who: string, t: unknown): number[] {
+  if (t instanceof Tensor) {
+    liveTensor(who, 't', t);
+    if (t.shape.length !== 1) throw new RangeError(`${who}: t must be 1-D, got shape [${t.shape}]`);
+    return Array.from(t.toTypedArray());
+  }
+  if (!Array.isArray(t) || t.some((x) => typeof x !== 'number'))
+    throw new TypeError(`${who}: t must be an array of numbers or a 1-D Tensor, got ${describe(t)}`);
+  return t;
+}
+
+/** y0 as a tensor of the module's dtype and device; `owned` when made here. */
+function stateTensor(who: string, rhs: Module, y0: unknown): { tensor: Tensor; owned: boolean } {
+  const like = { dtype: rhs.dtype, device: rhs.device };
+  let state: { tensor: Tensor; owned: boolean };
+  if (y0 instanceof Tensor) {
+    liveTensor(who, 'y0', y0);
+    const same = y0.dtype === rhs.dtype && y0.device === rhs.device;
+    state = same ? { tensor: y0, owned: false } : { tensor: y0.to(like), owned: true };
+  } else {
+    const flat = flatten(y0, `${who}: y0`);
+    state = { tensor: tensor(flat.data, { ...like, shape: flat.shape }), owned: true };
+  }
+  const shape = state.tensor.shape;
+  if (shape.length < 1 || shape.length > 2 || shape.includes(0)) {
+    if (state.owned) state.tensor.dispose();
+    throw new RangeError(`${who}: y0 must have shape [n] or [B, n] (a state or a batch of states), got [${shape}]`);
+  }
+  return state;
+}
+
+/** Observed states [T, n] as host data. */
+function observationsOf(who: string, observations: unknown): { steps: number; n: number; data: Float32Array | Float64Array } {
+  let flat: { data: Float32Array | Float64Array; shape: number[] };
+  if (observations instanceof Tensor) {
+    liveTensor(who, 'observations', observations);
+    flat = { data: observations.toTypedArray(), shape: observations.shape };
+  } else {
+    flat = flatten(observations, `${who}: observations`);
+  }
+  if (flat.shape.length !== 2 || flat.shape.includes(0))
+    throw new RangeError(`${who}: observations must have shape [T, n] (one state per time), got [${flat.shape}]`);
+  return { steps: flat.shape[0], n: flat.shape[1], data: flat.data };
+}
