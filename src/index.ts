@@ -6,3 +6,4 @@ export { Tensor, tensor, zeros, ones, full, randn, tidy, setNumThreads, getNumTh
 export { CompileError, renderDiagnostic, diagnosticToJson, type Diagnostic } from './diagnostics';
 export { parseProgram } from './frontend';
 export { PRIMITIVES, type Primitive } from './primitives';
+export * from './train';
