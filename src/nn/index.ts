@@ -1,0 +1,3 @@
+// Learned components for hybrid models.
+export * as nn from './nn';
+export { Mlp, type MlpOptions, type Activation } from './mlp';

@@ -1,0 +1,2 @@
+// The `nn` namespace: factories of learned components.
+export { mlp } from './mlp';
