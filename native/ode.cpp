@@ -49,11 +49,11 @@ const Tableau kDopri5{
     true};
 
 // Step-size control (Hairer, Norsett & Wanner, Solving ODEs I, II.4): error ratios r give the next
-// step h * clamp(safety * r^(-1/5), min, max) for a method whose error estimate is of order 4.
+// step h * clamp(safety * r^(-1/5), min, max); the exponent is 1 / (order of the error estimate + 1).
 constexpr double kSafety = 0.9;
 constexpr double kMinFactor = 0.2;
 constexpr double kMaxFactor = 10;
-constexpr double kOrder = 5;
+constexpr double kExponent = 1.0 / 5;
 
 /** The smallest step that still moves t by a meaningful amount in double precision. */
 double min_step(double t) { return 64 * std::numeric_limits<double>::epsilon() * std::max(1.0, std::abs(t)); }
@@ -147,7 +147,7 @@ double initial_step(Rhs& f, double t0, const Tensor& y0, const Tensor& f0, const
   Tensor f1 = f.eval(t0 + h0, y0.add(f0, h0), false);
   const double d2 = rms_norm(f1 - f0, scale) / h0;
   const double dmax = std::max(d1, d2);
-  const double h1 = dmax <= 1e-15 ? std::max(1e-6, h0 * 1e-3) : std::pow(0.01 / dmax, 1 / kOrder);
+  const double h1 = dmax <= 1e-15 ? std::max(1e-6, h0 * 1e-3) : std::pow(0.01 / dmax, kExponent);
   const double h = std::min(100 * h0, h1);
   if (!std::isfinite(h)) throw Error("odeint: the right-hand side is not finite at the initial state (t = " + num(t0) + ")");
   return h;
@@ -214,7 +214,7 @@ void integrate_adaptive(Rhs& f, const Tableau& m, const Tensor& y0, const std::v
         k1 = s.k.back();
       }
       const double factor = ratio == 0 ? kMaxFactor
-                            : std::isfinite(ratio) ? std::clamp(kSafety * std::pow(ratio, -1 / kOrder), kMinFactor, kMaxFactor)
+                            : std::isfinite(ratio) ? std::clamp(kSafety * std::pow(ratio, -kExponent), kMinFactor, kMaxFactor)
                                                    : kMinFactor;
       h = h_try * factor;
     }
