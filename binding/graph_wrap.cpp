@@ -1,6 +1,7 @@
 #include "graph_wrap.h"
 
 #include "common.h"
+#include "mlp_wrap.h"
 #include "tensor_wrap.h"
 
 namespace ncb {
@@ -32,7 +33,7 @@ double number(const Napi::Object& o, const char* key, double fallback = 0) {
 const std::unordered_map<std::string, nc::NodeKind> kStructural = {
     {"arg", nc::NodeKind::Arg},   {"input", nc::NodeKind::Input}, {"param", nc::NodeKind::Param},
     {"const", nc::NodeKind::Const}, {"if", nc::NodeKind::If},     {"loop", nc::NodeKind::Loop},
-    {"call", nc::NodeKind::Call}, {"proj", nc::NodeKind::Proj},
+    {"call", nc::NodeKind::Call}, {"proj", nc::NodeKind::Proj},   {"extern", nc::NodeKind::Extern},
 };
 
 nc::Node read_node(const Napi::Object& o, const at::TensorOptions& options) {
@@ -96,6 +97,10 @@ NativeGraph::NativeGraph(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Nati
                        .dtype(nc::parse_dtype(string_arg(info, 2, "dtype")))
                        .device(nc::parse_device(string_arg(info, 3, "device")));
     nc::GraphSpec spec = read_spec(info[0].As<Napi::Object>(), options);
+    if (info[4].IsArray()) {
+      auto callables = info[4].As<Napi::Array>();
+      for (uint32_t i = 0; i < callables.Length(); ++i) spec.callables.push_back(MlpOf(callables.Get(i)));
+    }
     std::vector<std::pair<std::string, at::Tensor>> params;
     auto arr = info[1].As<Napi::Array>();
     for (uint32_t i = 0; i < arr.Length(); ++i) {

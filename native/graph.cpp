@@ -60,6 +60,7 @@ class Executor {
           break;
         }
         case NodeKind::Proj: slots[i] = tuples[node.args[0]][node.index]; break;
+        case NodeKind::Extern: slots[i] = spec_.callables[node.index]->call(gather(node, slots), node.arg_batched); break;
         case NodeKind::Loop: slots[i] = run_loop(node, gather(node, slots)); break;
         case NodeKind::Call: {
           if (++depth_ > node.limit)

@@ -9,6 +9,7 @@
 //   loop args [inits..., captures...] regions [body]       body returns [done, result, next state...]
 //   call args [...]                   regions [callee]      recursion allowed, depth-limited
 //   proj args [tuple node]            attrs [j]             j-th output of a multi-output if
+//   extern args [...]                 index k               the k-th learned component (an MLP)
 #pragma once
 #include <ATen/core/Tensor.h>
 #include <torch/nn/module.h>
@@ -17,11 +18,12 @@
 #include <string>
 #include <vector>
 
+#include "callable.h"
 #include "kernels.h"
 
 namespace nc {
 
-enum class NodeKind { Kernel, Arg, Input, Param, Const, If, Loop, Call, Proj };
+enum class NodeKind { Kernel, Arg, Input, Param, Const, If, Loop, Call, Proj, Extern };
 
 struct Node {
   NodeKind kind = NodeKind::Kernel;
@@ -31,7 +33,7 @@ struct Node {
   std::vector<int> regions;
   std::vector<bool> arg_batched;     // per arg, for control nodes: whether it carries the batch dimension
   std::vector<bool> output_batched;  // If: whether each output carries it
-  int index = 0;                  // Arg / Input / Param: which one; Proj: which output
+  int index = 0;                  // Arg / Input / Param / Extern: which one; Proj: which output
   int outputs = 1;                // If: how many values each branch returns
   int64_t limit = 0;              // Loop: iterations; Call: depth
   int state = 0;                  // Loop: number of state variables
@@ -50,6 +52,7 @@ struct GraphSpec {
   std::vector<Region> regions;  // region 0 is the program
   int num_inputs = 0;
   bool recursive = false;  // has calls: run on a thread with a deep stack
+  std::vector<std::shared_ptr<Callable>> callables;  // learned components the program calls (Extern nodes)
 };
 
 class GraphModule : public torch::nn::Module {

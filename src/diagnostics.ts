@@ -71,6 +71,7 @@ export const DIAGNOSTIC_CODES = {
   E0105: error("cannot infer the result shape of the recursive function '{name}'"),
   E0106: error("in '{name}' ({file}:{line}:{column}): {message}"),
   E0107: error("argument {k} of '{name}' is {got}, but '{name}' declares its input '{input}' as {expected}"),
+  E0108: error("'{name}': {problem}"),
 
   // ---- E0200–E0299: runtime inputs and limits -------------------------------------------------
   E0200: error("input '{name}' is missing"),

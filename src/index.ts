@@ -7,3 +7,4 @@ export { CompileError, renderDiagnostic, diagnosticToJson, type Diagnostic } fro
 export { parseProgram } from './frontend';
 export { PRIMITIVES, type Primitive } from './primitives';
 export * from './train';
+export * from './nn';

@@ -65,8 +65,8 @@ describe('composition', () => {
   });
 
   test('functions must be modules of the same dtype', () => {
-    expect(() => compile('(g x)', { functions: { g: 3 as never } })).toThrow(/must be a compiled Module/);
-    expect(() => compile('(g x)', { functions: { g: compile('(* 2 x)') }, ...f64 })).toThrow(/compiled as float32/);
+    expect(() => compile('(g x)', { functions: { g: 3 as never } })).toThrow(/must be a compiled Module or an nn.mlp/);
+    expect(() => compile('(g x)', { functions: { g: compile('(* 2 x)') }, ...f64 })).toThrow(/is float32, but this module is float64/);
     expect(() => chain(compile('(* a b)', f64), compile('(+ x y)', f64))).toThrow(/exactly one input/);
   });
 });

@@ -36,7 +36,15 @@ export interface ExternalProgram {
   inputShapes: (Shape | undefined)[];
 }
 
-export type External = ExternalProgram;
+/** A learned component (an MLP), the `index`-th of the graph's callables; its arguments are concatenated. */
+export interface ExternalLearned {
+  kind: 'learned';
+  index: number;
+  inFeatures: number;
+  outFeatures: number;
+}
+
+export type External = ExternalProgram | ExternalLearned;
 
 /** Stops lowering at the first error; the message is already a diagnostic. */
 class Stop extends Error {
@@ -267,6 +275,7 @@ class Lowerer {
   private external(name: string, args: number[], rb: RegionBuilder, span: Span): number {
     const ext = this.options.externals?.get(name);
     if (!ext) throw new Error(`internal: external function '${name}' has no implementation`);
+    if (ext.kind === 'learned') return this.learned(name, ext, args, rb, span);
     ext.inputShapes.forEach((expected, k) => {
       const got = rb.nodes[args[k]].shape;
       if (expected && !sameShape(expected, got))
@@ -281,6 +290,20 @@ class Lowerer {
       const p = ext.source.position(e.diagnostic.span.start);
       return fail('E0106', span, { name, file: ext.source.file, line: p.line, column: p.column, message: e.diagnostic.message });
     }
+  }
+
+  /** A learned component called on scalars and vectors, concatenated into its input features. */
+  private learned(name: string, ext: ExternalLearned, args: number[], rb: RegionBuilder, span: Span): number {
+    const nodes = args.map((a) => rb.nodes[a]);
+    const bad = nodes.findIndex((n) => n.shape.length > 1);
+    if (bad >= 0) fail('E0108', span, { name, problem: `argument ${bad + 1} is ${showShape(nodes[bad].shape)}; pass scalars and vectors` });
+    const features = nodes.reduce((sum, n) => sum + (n.shape.length === 0 ? 1 : n.shape[0]), 0);
+    if (features !== ext.inFeatures)
+      fail('E0108', span, { name, problem: `it takes ${ext.inFeatures} input features, the arguments give ${features} (${nodes.map((n) => showShape(n.shape)).join(', ')})` });
+    return rb.emit({
+      op: 'extern', args, index: ext.index, argBatched: nodes.map((n) => n.batched),
+      shape: ext.outFeatures === 1 ? [] : [ext.outFeatures], batched: nodes.some((n) => n.batched), span,
+    });
   }
 
   /** A primitive applied to lowered arguments: shape rule, compile-time values, batch alignment. */

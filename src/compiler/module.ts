@@ -8,6 +8,7 @@ import { showShape, type Shape } from '../primitives';
 import { describe, flatten, type Nested } from '../runtime/host-data';
 import { native, type NativeGraph } from '../runtime/native';
 import { Tensor, tensor, type Device, type DType } from '../runtime/tensor';
+import { Mlp } from '../nn/mlp';
 import type { IrGraph } from './ir';
 import { lowerProgram, type External } from './lower';
 import { optimize } from './passes';
@@ -31,10 +32,12 @@ export interface CompileOptions {
   /** Run constant folding, CSE and dead-code removal (default true). */
   optimize?: boolean;
   /**
-   * Functions the program may call by name: compiled modules, inlined into this graph (composition
-   * is exact and trains their parameters too). Arity: the callee's number of inputs.
+   * Functions the program may call by name. A compiled module is inlined into this graph
+   * (composition is exact; arity: its number of inputs). An MLP (`nn.mlp`) runs inside the graph on
+   * its arguments, scalars and vectors concatenated into its input features. Their parameters train
+   * with this module's.
    */
-  functions?: Record<string, Module>;
+  functions?: Record<string, Module | Mlp>;
 }
 
 /** An input value: a Tensor, a number, nested arrays, or a typed array with its shape. */
@@ -63,9 +66,11 @@ export class Module {
   /** Diagnostics that are not errors (warnings), kept for callers that want to show them. */
   readonly warnings: Diagnostic[];
   private readonly params: { name: string; tensor: Tensor }[];
-  private readonly functions: Map<string, Module>;
+  private readonly functions: Map<string, Module | Mlp>;
   /** Own parameters, then each supplied function's (named `function.param`): the graph's parameter list. */
   private readonly allParams: { name: string; tensor: Tensor }[];
+  /** The learned components the graph calls: those given here, then those of the modules given. */
+  private readonly callables: Mlp[];
   private readonly declared: Map<string, Shape | undefined>;
   private readonly specialisations = new Map<string, Specialisation>();
   private readonly limit: number;
@@ -82,7 +87,7 @@ export class Module {
       file: options.file,
       inputs: declared && [...declared.keys()],
       params: paramInit && [...paramInit.keys()],
-      functions: Object.fromEntries([...this.functions].map(([name, m]) => [name, { minArgs: m.program.inputs.length, maxArgs: m.program.inputs.length }])),
+      functions: Object.fromEntries([...this.functions].map(([name, f]) => [name, f instanceof Mlp ? { minArgs: 1, maxArgs: f.inFeatures } : { minArgs: f.program.inputs.length, maxArgs: f.program.inputs.length }])),
     });
     if (!parsed.program) throw new CompileError(parsed.diagnostics, parsed.source);
     this.source = parsed.source;
@@ -112,7 +117,10 @@ export class Module {
       name: p!.name,
       tensor: tensor(p!.flat.data, { shape: p!.flat.shape, dtype: this.dtype, device: this.device, requiresGrad: true }),
     }));
-    this.allParams = [...this.params, ...[...this.functions].flatMap(([fname, m]) => m.allParams.map((p) => ({ name: `${fname}.${p.name}`, tensor: p.tensor })))];
+    const functionParams = ([fname, f]: [string, Module | Mlp]) =>
+      Object.entries(f.namedParameters()).map(([name, t]) => ({ name: `${fname}.${name}`, tensor: t }));
+    this.allParams = [...this.params, ...[...this.functions].flatMap(functionParams)];
+    this.callables = [...this.functions.values()].flatMap((f) => (f instanceof Mlp ? [f] : f.callables));
     // With every input's shape declared, shapes are checked now rather than at the first call.
     if ([...this.declared.values()].every((s) => s !== undefined))
       this.specialise(this.program.inputs.map((name) => ({ name, shape: this.declared.get(name)!, batched: false })));
@@ -173,15 +181,25 @@ export class Module {
     throw new CompileError([this.error(code, name, args)], this.source);
   }
 
-  /** The functions as the lowering sees them, their parameters placed from `offset` in the graph's list. */
-  private externals(offset: number): Map<string, External> {
+  /**
+   * The functions as the lowering sees them: parameters placed from `paramOffset` in the graph's
+   * parameter list, learned components from `callableOffset` in its callables.
+   */
+  private externals(paramOffset: number, callableOffset: number): Map<string, External> {
     const out = new Map<string, External>();
-    for (const [name, m] of this.functions) {
+    for (const [name, f] of this.functions) {
+      if (f instanceof Mlp) {
+        out.set(name, { kind: 'learned', index: callableOffset, inFeatures: f.inFeatures, outFeatures: f.outFeatures });
+        paramOffset += f.parameters().length;
+        callableOffset += 1;
+        continue;
+      }
       out.set(name, {
-        kind: 'program', program: m.program, source: m.source, paramOffset: offset,
-        externals: m.externals(offset + m.params.length), inputShapes: m.program.inputs.map((i) => m.declared.get(i)),
+        kind: 'program', program: f.program, source: f.source, paramOffset,
+        externals: f.externals(paramOffset + f.params.length, callableOffset), inputShapes: f.program.inputs.map((i) => f.declared.get(i)),
       });
-      offset += m.allParams.length;
+      paramOffset += f.allParams.length;
+      callableOffset += f.callables.length;
     }
     return out;
   }
@@ -204,7 +222,7 @@ export class Module {
         params: this.allParams.map((p) => ({ name: p.name, shape: p.tensor.shape })),
         limit: this.limit,
         source: this.source,
-        externals: this.externals(this.params.length),
+        externals: this.externals(this.params.length, 0),
       });
       const graph = this.optimize ? optimize(lowered) : lowered;
       const spec = {
@@ -213,7 +231,8 @@ export class Module {
         regions: graph.regions.map((r) => ({ nodes: r.nodes, results: r.results, resultBatched: r.results.map((id) => r.nodes[id].batched) })),
       };
       const params = this.allParams.map((p) => ({ name: p.name, tensor: p.tensor.handle }));
-      s = { graph, native: new (native().NativeGraph)(spec, params, this.dtype, this.device) };
+      const callables = this.callables.map((m) => m.handle);
+      s = { graph, native: new (native().NativeGraph)(spec, params, this.dtype, this.device, callables) };
       this.specialisations.set(key, s);
     }
     this.last = s;
@@ -347,11 +366,11 @@ export function run(source: string, options: RunOptions = {}): RunResult {
 const zerosLike = (shape: number[]): Nested =>
   shape.length === 0 ? 0 : Array.from({ length: shape[0] }, () => zerosLike(shape.slice(1)));
 
-function normaliseFunctions(functions: CompileOptions['functions'], dtype: DType): Map<string, Module> {
-  const out = new Map<string, Module>();
+function normaliseFunctions(functions: CompileOptions['functions'], dtype: DType): Map<string, Module | Mlp> {
+  const out = new Map<string, Module | Mlp>();
   for (const [name, f] of Object.entries(functions ?? {})) {
-    if (!(f instanceof Module)) throw new TypeError(`function '${name}' must be a compiled Module, got ${describe(f)}`);
-    if (f.dtype !== dtype) throw new TypeError(`function '${name}' was compiled as ${f.dtype}, but this module is ${dtype}: compile both with the same dtype`);
+    if (!(f instanceof Module || f instanceof Mlp)) throw new TypeError(`function '${name}' must be a compiled Module or an nn.mlp, got ${describe(f)}`);
+    if (f.dtype !== dtype) throw new TypeError(`function '${name}' is ${f.dtype}, but this module is ${dtype}: make both the same dtype`);
     out.set(name, f);
   }
   return out;
