@@ -201,3 +201,10 @@ test('Module is exported as a class', () => {
   expect(compile('x')).toBeInstanceOf(Module);
   expect(compile('(* 2 x)').forward({ x: 1 })).toBeInstanceOf(Tensor);
 });
+
+test('declared inputs that the program does not read are still inputs (given, checked, ignored)', () => {
+  const m = compile('(* 2 v)', { inputs: { x: 'scalar', v: 'scalar' } });
+  expect(m.inputs).toEqual(['x', 'v']);
+  expect(m.forward({ x: 5, v: 3 }).item()).toBe(6);
+  expect(codes(() => m.forward({ v: 3 }))).toEqual(['E0200']);
+});

@@ -29,6 +29,8 @@ export interface LowerOptions {
 export interface ExternalProgram {
   kind: 'program';
   program: Program;
+  /** The callee's inputs in call-argument order (its declared inputs, used or not). */
+  inputs: string[];
   source: SourceFile;
   paramOffset: number;
   externals: ReadonlyMap<string, External>;
@@ -220,14 +222,18 @@ class Lowerer {
 
   lowerProgram(): void {
     const main = this.region('main');
-    const inputs = this.options.inputs.map((input, index) => main.emit({ op: 'input', args: [], index, shape: input.shape, batched: input.batched }));
+    const inputs = new Map(this.options.inputs.map((input, index) => [input.name, main.emit({ op: 'input', args: [], index, shape: input.shape, batched: input.batched })]));
     main.results = [this.lowerBody(inputs, main)];
   }
 
-  /** The program's values and result in region `rb`, its inputs bound to `inputs` (ids in rb). */
-  private lowerBody(inputs: number[], rb: RegionBuilder): number {
+  /** The program's values and result in region `rb`, its inputs bound by name to ids in rb. */
+  private lowerBody(inputs: ReadonlyMap<string, number>, rb: RegionBuilder): number {
     let env = new Env();
-    this.program.inputs.forEach((name, k) => (env = env.with(`f:${name}`, { region: rb, id: inputs[k] })));
+    for (const name of this.program.inputs) {
+      const id = inputs.get(name);
+      if (id === undefined) throw new Error(`internal: input '${name}' has no value`);
+      env = env.with(`f:${name}`, { region: rb, id });
+    }
     this.program.params.forEach((name, k) => {
       const index = this.paramOffset + k;
       const id = rb.emit({ op: 'param', args: [], index, shape: this.options.params[index].shape, batched: false });
@@ -279,11 +285,12 @@ class Lowerer {
     ext.inputShapes.forEach((expected, k) => {
       const got = rb.nodes[args[k]].shape;
       if (expected && !sameShape(expected, got))
-        fail('E0107', span, { k: k + 1, name, got: showShape(got), input: ext.program.inputs[k], expected: showShape(expected) });
+        fail('E0107', span, { k: k + 1, name, got: showShape(got), input: ext.inputs[k], expected: showShape(expected) });
     });
     const options = { ...this.options, source: ext.source, externals: ext.externals };
     try {
-      return new Lowerer(ext.program, options, this.shared, ext.paramOffset).lowerBody(args, rb);
+      const bound = new Map(ext.inputs.map((input, k) => [input, args[k]]));
+      return new Lowerer(ext.program, options, this.shared, ext.paramOffset).lowerBody(bound, rb);
     } catch (e) {
       if (!(e instanceof Stop)) throw e;
       // The problem lies in the other program's text: report it at this call, saying where in that text.

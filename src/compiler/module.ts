@@ -61,6 +61,8 @@ interface Specialisation {
 export class Module {
   readonly source: SourceFile;
   readonly program: Program;
+  /** The input names, in order: the declared ones (used or not), else the free names the program reads. */
+  readonly inputs: readonly string[];
   readonly dtype: DType;
   readonly device: Device;
   /** Diagnostics that are not errors (warnings), kept for callers that want to show them. */
@@ -87,7 +89,7 @@ export class Module {
       file: options.file,
       inputs: declared && [...declared.keys()],
       params: paramInit && [...paramInit.keys()],
-      functions: Object.fromEntries([...this.functions].map(([name, f]) => [name, f instanceof Mlp ? { minArgs: 1, maxArgs: f.inFeatures } : { minArgs: f.program.inputs.length, maxArgs: f.program.inputs.length }])),
+      functions: Object.fromEntries([...this.functions].map(([name, f]) => [name, f instanceof Mlp ? { minArgs: 1, maxArgs: f.inFeatures } : { minArgs: f.inputs.length, maxArgs: f.inputs.length }])),
     });
     if (!parsed.program) throw new CompileError(parsed.diagnostics, parsed.source);
     this.source = parsed.source;
@@ -97,7 +99,8 @@ export class Module {
     this.device = options.device ?? 'cpu';
     this.limit = checkLimit(options.limit);
     this.optimize = options.optimize ?? true;
-    this.declared = new Map(this.program.inputs.map((name) => [name, declared?.get(name)]));
+    this.inputs = declared ? [...declared.keys()] : this.program.inputs;
+    this.declared = new Map(this.inputs.map((name) => [name, declared?.get(name)]));
 
     const problems: Diagnostic[] = [];
     const flatParams = this.program.params.map((name) => {
@@ -123,7 +126,7 @@ export class Module {
     this.callables = [...this.functions.values()].flatMap((f) => (f instanceof Mlp ? [f] : f.callables));
     // With every input's shape declared, shapes are checked now rather than at the first call.
     if ([...this.declared.values()].every((s) => s !== undefined))
-      this.specialise(this.program.inputs.map((name) => ({ name, shape: this.declared.get(name)!, batched: false })));
+      this.specialise(this.inputs.map((name) => ({ name, shape: this.declared.get(name)!, batched: false })));
   }
 
   /** The op graph most recently built (declared shapes, or the last call's). */
@@ -196,7 +199,7 @@ export class Module {
       }
       out.set(name, {
         kind: 'program', program: f.program, source: f.source, paramOffset,
-        externals: f.externals(paramOffset + f.params.length, callableOffset), inputShapes: f.program.inputs.map((i) => f.declared.get(i)),
+        externals: f.externals(paramOffset + f.params.length, callableOffset), inputs: [...f.inputs], inputShapes: f.inputs.map((i) => f.declared.get(i)),
       });
       paramOffset += f.allParams.length;
       callableOffset += f.callables.length;
@@ -206,7 +209,7 @@ export class Module {
 
   /**
    * @internal The native graph for inputs of these per-sample shapes and batching, in the order of
-   * `program.inputs` (built on first use), for native features that call the program repeatedly.
+   * `inputs` (built on first use), for native features that call the program repeatedly.
    */
   nativeGraph(inputs: { name: string; shape: Shape; batched: boolean }[]): NativeGraph {
     if (this.disposed) throw new Error('this module has been disposed and cannot be used any more');
@@ -244,10 +247,10 @@ export class Module {
       throw new TypeError(`forward() takes an object mapping input names to values, got ${describe(inputs)}`);
     for (const name of Object.keys(inputs))
       if (!this.declared.has(name)) {
-        const known = this.program.inputs.length > 0 ? `; the inputs are ${this.program.inputs.join(', ')}` : '; the program has no inputs';
+        const known = this.inputs.length > 0 ? `; the inputs are ${this.inputs.join(', ')}` : '; the program has no inputs';
         throw new CompileError([{ ...diag('E0201', NOWHERE, { name }), hint: `remove it${known}` }], this.source);
       }
-    const values = this.program.inputs.map((name) => {
+    const values = this.inputs.map((name) => {
       if (!(name in inputs)) this.fail('E0200', name, { name });
       const { tensor: t, owned } = this.inputTensor(name, inputs[name]);
       return { name, tensor: t, owned, ...this.classify(name, t.shape, batch) };
@@ -380,11 +383,11 @@ function normaliseFunctions(functions: CompileOptions['functions'], dtype: DType
 export function chain(...modules: Module[]): Module {
   if (modules.length === 0) throw new RangeError('chain() needs at least one module');
   modules.slice(1).forEach((m, i) => {
-    if (m.program.inputs.length !== 1)
-      throw new RangeError(`chain(): module ${i + 2} must take exactly one input to be fed the previous output, it takes ${m.program.inputs.length}`);
+    if (m.inputs.length !== 1)
+      throw new RangeError(`chain(): module ${i + 2} must take exactly one input to be fed the previous output, it takes ${m.inputs.length}`);
   });
   const names = modules.map((_, i) => `stage${i + 1}`);
-  const first = `(${names[0]} ${modules[0].program.inputs.join(' ')})`;
+  const first = `(${names[0]} ${modules[0].inputs.join(' ')})`;
   const source = names.slice(1).reduce((inner, name) => `(${name} ${inner})`, first);
   return compile(source, { functions: Object.fromEntries(modules.map((m, i) => [names[i], m])), dtype: modules[0].dtype, device: modules[0].device });
 }

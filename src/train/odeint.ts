@@ -157,7 +157,7 @@ interface Wiring {
 
 /** Assigns every program input its role: the state (whole or one component), the time, or a constant. */
 function wire(who: string, rhs: Module, n: number, batched: boolean, o: Partial<OdeintOptions>, timeBatched: boolean): Wiring {
-  const names = rhs.program.inputs;
+  const names = rhs.inputs;
   const listing = names.length > 0 ? `the inputs are ${names.join(', ')}` : 'the program has no inputs';
   const input = (name: unknown, role: string): string => {
     const shown = typeof name === 'string' ? `'${name}'` : describe(name);
