@@ -125,6 +125,30 @@ describe('round trips', () => {
     expect(loaded.program.forward(inputs).item()).toBe(program.forward(inputs).item());
   });
 
+  test('a hybrid module: the MLP it calls is saved with it and called again after loading', () => {
+    const drag = nn.mlp([2, 6, 1], { seed: 12, dtype: 'float64', activation: 'softplus' });
+    const m = compile('(+ (* k x) (drag x v))', { functions: { drag }, params: { k: 0.75 }, dtype: 'float64' });
+    const file = tmp();
+    save(file, m);
+    const loaded = load(file) as Module;
+    expect(Object.keys(loaded.namedParameters())).toEqual(['k', 'drag.0.weight', 'drag.0.bias', 'drag.1.weight', 'drag.1.bias']);
+    expect(bits(loaded.namedParameters())).toEqual(bits(m.namedParameters()));
+    const inputs = { x: [0.5, -1.25, 2], v: [1, 0, -3] };
+    expect(loaded.forward(inputs, { batch: true }).toArray()).toEqual(m.forward(inputs, { batch: true }).toArray());
+  });
+
+  test('a hybrid bundle shares the loaded MLP between the program and the bundle', () => {
+    const drag = nn.mlp([1, 4, 1], { seed: 13 });
+    const program = compile('(- (* g t) (drag t))', { functions: { drag }, params: { g: 9.81 } });
+    const file = tmp();
+    save(file, { program, functions: { drag } });
+    const loaded = load(file) as Bundle;
+    const net = loaded.functions.drag as Mlp;
+    expect(net).toBeInstanceOf(Mlp);
+    expect(loaded.program.namedParameters()['drag.0.weight']).toBe(net.namedParameters()['0.weight']);
+    expect(loaded.program.forward({ t: 1.5 }).item()).toBe(program.forward({ t: 1.5 }).item());
+  });
+
   test('the file follows the documented layout', () => {
     const m = compile('(+ (* a x) b)', { params: { a: [1.5, -2], b: 0.25 } });
     const file = tmp();

@@ -130,8 +130,7 @@ export function fromRecord(record: unknown, tensors: StoredTensor[], device: Dev
       device,
       limit: r.limit as number,
       optimize: r.optimize as boolean,
-      // CompileOptions takes Modules as functions today; an Mlp can appear here only once compile accepts one.
-      functions: functions as Record<string, Module>,
+      functions,
     };
     return restore(r, what, rebuild(what, () => compile(r.source as string, options)));
   }
