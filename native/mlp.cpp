@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "errors.h"
+#include "tensor.h"
 
 namespace nc {
 namespace {
@@ -16,8 +17,6 @@ std::string shape_text(const at::Tensor& t) {
   for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
   return s + "]";
 }
-
-std::string dtype_text(c10::ScalarType t) { return t == c10::kFloat ? "float32" : t == c10::kDouble ? "float64" : c10::toString(t); }
 
 at::Tensor activate(Activation a, const at::Tensor& x) {
   switch (a) {
@@ -83,8 +82,8 @@ at::Tensor Mlp::forward(const at::Tensor& x) const {
   const at::Tensor& w0 = weights_.front();
   if (!x.defined()) throw Error("MLP input is undefined");
   if (x.scalar_type() != w0.scalar_type() || x.device() != w0.device())
-    throw Error("MLP input is " + dtype_text(x.scalar_type()) + " on " + x.device().str() + " but the MLP is " +
-                dtype_text(w0.scalar_type()) + " on " + w0.device().str());
+    throw Error("MLP input is " + dtype_name(x.scalar_type()) + " on " + x.device().str() + " but the MLP is " +
+                dtype_name(w0.scalar_type()) + " on " + w0.device().str());
   if ((x.dim() != 1 && x.dim() != 2) || x.size(-1) != in_features())
     throw Error("MLP input must have shape [" + std::to_string(in_features()) + "] or [batch, " +
                 std::to_string(in_features()) + "], got " + shape_text(x));
@@ -141,8 +140,8 @@ std::vector<std::pair<std::string, at::Tensor>> Mlp::named_parameters() const {
 void assign_values(const at::Tensor& dst, const at::Tensor& src) {
   if (!dst.defined() || !src.defined()) throw Error("assign: both tensors must be defined");
   if (dst.sizes() != src.sizes() || dst.scalar_type() != src.scalar_type())
-    throw Error("assign: cannot copy a " + dtype_text(src.scalar_type()) + " tensor of shape " + shape_text(src) + " into a " +
-                dtype_text(dst.scalar_type()) + " tensor of shape " + shape_text(dst));
+    throw Error("assign: cannot copy a " + dtype_name(src.scalar_type()) + " tensor of shape " + shape_text(src) + " into a " +
+                dtype_name(dst.scalar_type()) + " tensor of shape " + shape_text(dst));
   at::NoGradGuard no_grad;
   dst.copy_(src);
 }
