@@ -2,6 +2,8 @@
 // within 1e-12 relative, on seeded random inputs, one sample and a batch of four.
 import * as fs from 'fs';
 import * as path from 'path';
+import { main } from '../src/cli/main';
+import { run } from '../src/compiler/module';
 import { parseProgram } from '../src/frontend';
 import { PRIMITIVES } from '../src/primitives';
 import type { Nested } from '../src/runtime/host-data';
@@ -122,7 +124,7 @@ const EXAMPLE_INPUTS: Record<string, Record<string, Gen>> = {
   'feynman/relativistic_energy.neural': { v: U(0.1, 0.9), c: U(1, 2) },
 };
 
-function exampleCases(): DiffCase[] {
+function exampleCases(): (DiffCase & { file: string })[] {
   const dir = path.join(__dirname, '..', 'examples');
   const files: string[] = [];
   const visit = (d: string) => fs.readdirSync(d, { withFileTypes: true }).forEach((e) => (e.isDirectory() ? visit(path.join(d, e.name)) : e.name.endsWith('.neural') && files.push(path.join(d, e.name))));
@@ -133,8 +135,19 @@ function exampleCases(): DiffCase[] {
     const { program } = parseProgram(source);
     if (!program) throw new Error(`example ${rel} does not check`);
     const inputs = Object.fromEntries(program.inputs.map((name) => [name, EXAMPLE_INPUTS[rel]?.[name] ?? U(0.5, 2)]));
-    return { name: `example ${rel}`, source, inputs };
+    return { name: `example ${rel}`, source, inputs, file };
   });
+}
+
+/** `neuralc eval FILE --grad --dtype float64 --json`, in-process; its parsed JSON result. */
+async function evalCommand(file: string, c: { inputs: Record<string, Nested>; params: Record<string, Nested>; batch: boolean }): Promise<unknown> {
+  let stdout = '';
+  let stderr = '';
+  const argv = ['eval', file, '--inputs', JSON.stringify(c.inputs), '--params', JSON.stringify(c.params), '--grad', '--dtype', 'float64', '--json'];
+  const io = { stdout: (t: string) => (stdout += t), stderr: (t: string) => (stderr += t), readFile: (p: string) => fs.readFileSync(p) };
+  const code = await main(c.batch ? [...argv, '--batch'] : argv, io);
+  if (code !== 0) throw new Error(`neuralc eval exited with ${code}: ${stderr}`);
+  return JSON.parse(stdout);
 }
 
 const BATCH = 4;
@@ -161,7 +174,13 @@ describe('native float64 equals the reference interpreter', () => {
     });
   });
 
-  test.each(exampleCases().map((c) => [c.name, c] as const))('%s', (_name, c) => {
-    for (const batch of [false, true]) expect(differences(c.source, draw(c, 7, batch))).toEqual([]);
+  test.each(exampleCases().map((c) => [c.name, c] as const))('%s, through run and neuralc eval', async (_name, c) => {
+    for (const batch of [false, true]) {
+      const input = draw(c, 7, batch);
+      expect(differences(c.source, input)).toEqual([]);
+      // the command line gives exactly what run gives (checked above against the reference)
+      const direct = run(c.source, { ...input, grad: true, dtype: 'float64' });
+      expect(await evalCommand(c.file, input)).toEqual(JSON.parse(JSON.stringify(direct)));
+    }
   });
 });
