@@ -8,3 +8,4 @@ export { parseProgram } from './frontend';
 export { PRIMITIVES, type Primitive } from './primitives';
 export * from './train';
 export * from './nn';
+export * from './io';

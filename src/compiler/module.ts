@@ -50,6 +50,15 @@ export interface ForwardOptions {
   grad?: boolean;
 }
 
+/** @internal See `Module.state()`. */
+export interface ModuleState {
+  params: readonly { name: string; tensor: Tensor }[];
+  functions: ReadonlyMap<string, Module | Mlp>;
+  declared: ReadonlyMap<string, Shape | undefined>;
+  limit: number;
+  optimize: boolean;
+}
+
 const DEFAULT_LIMIT = 10000;
 const NOWHERE: Span = { start: 0, end: 0 };
 
@@ -205,6 +214,11 @@ export class Module {
       callableOffset += f.callables.length;
     }
     return out;
+  }
+
+  /** @internal What saving a module needs to rebuild it: its own parameters and compile settings. */
+  state(): ModuleState {
+    return { params: this.params, functions: this.functions, declared: this.declared, limit: this.limit, optimize: this.optimize };
   }
 
   /**

@@ -7,7 +7,6 @@ import { mlpAddon } from '../nn/native-mlp';
 import { describe, unflatten } from '../runtime/host-data';
 import { tensor, type Device, type DType, type Tensor } from '../runtime/tensor';
 import { ModelFileError, type StoredTensor } from './container';
-import { moduleState } from './module-state';
 
 export type Component = Module | Mlp;
 /** A hybrid model: a program and the learned components that go with it. */
@@ -53,7 +52,7 @@ export type ModelRecord = ComponentRecord | BundleRecord;
 
 export function toRecord(model: Model): { record: ModelRecord; tensors: StoredTensor[] } {
   const tensors: StoredTensor[] = [];
-  const params = (list: { name: string; tensor: Tensor }[]): ParamRef[] =>
+  const params = (list: readonly { name: string; tensor: Tensor }[]): ParamRef[] =>
     list.map((p) => {
       tensors.push({ dtype: p.tensor.dtype, shape: p.tensor.shape, data: p.tensor.toTypedArray() });
       return { name: p.name, tensor: tensors.length - 1 };
@@ -61,7 +60,7 @@ export function toRecord(model: Model): { record: ModelRecord; tensors: StoredTe
   const component = (c: Component, shared: Record<string, Component>): ComponentRecord => {
     if (c instanceof Mlp)
       return { kind: 'mlp', sizes: [...c.sizes], activation: c.activation, dtype: c.dtype, params: params(Object.entries(c.namedParameters()).map(([name, tensor]) => ({ name, tensor }))) };
-    const state = moduleState(c);
+    const state = c.state();
     const functions: Record<string, ComponentRecord | null> = {};
     for (const [name, f] of state.functions) functions[name] = shared[name] === f ? null : component(asComponent(f, `function '${name}'`), {});
     return {
@@ -69,7 +68,7 @@ export function toRecord(model: Model): { record: ModelRecord; tensors: StoredTe
       source: c.source.text,
       file: c.source.file,
       dtype: c.dtype,
-      inputs: Object.fromEntries(c.program.inputs.map((name) => [name, state.declared.get(name)?.slice() ?? null])),
+      inputs: Object.fromEntries(c.inputs.map((name) => [name, state.declared.get(name)?.slice() ?? null])),
       limit: state.limit,
       optimize: state.optimize,
       params: params(state.params),
@@ -141,9 +140,9 @@ export function fromRecord(record: unknown, tensors: StoredTensor[], device: Dev
 
   /** Copies the saved parameter values into the rebuilt component's, which must have exactly those names and shapes. */
   function restore(r: Record<string, unknown>, what: string, c: Component): Component {
-    const own = c instanceof Mlp ? Object.entries(c.namedParameters()).map(([name, tensor]) => ({ name, tensor })) : moduleState(c).params;
+    const own = c instanceof Mlp ? Object.entries(c.namedParameters()).map(([name, tensor]) => ({ name, tensor })) : c.state().params;
     const refs = paramRefs(r.params, what);
-    const names = (list: { name: string }[]) => list.map((p) => p.name).join(', ') || 'none';
+    const names = (list: readonly { name: string }[]) => list.map((p) => p.name).join(', ') || 'none';
     if (names(own) !== names(refs)) corrupt(`${what} stores parameters [${names(refs)}] but rebuilds with [${names(own)}]`);
     own.forEach((p, i) => {
       const s = stored(refs[i], what);
