@@ -4,6 +4,7 @@
 #include <ATen/core/Tensor.h>
 
 #include "addon_data.h"
+#include "autograd_wrap.h"
 #include "common.h"
 #include "graph_wrap.h"
 #include "kernels.h"
@@ -123,6 +124,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterOptim(env, exports);
   RegisterMlp(env, exports);
   RegisterOde(env, exports);
+  RegisterAutograd(env, exports);
   return exports;
 }
 

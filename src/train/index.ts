@@ -6,3 +6,4 @@ export { Schedule } from './schedules';
 export * as losses from './losses';
 export { clipGradNorm } from './clip';
 export { odeint, multipleShooting, type OdeintOptions, type MultipleShootingOptions, type ShootingResult, type OdeMethod } from './odeint';
+export { grad, type GradOptions } from './autograd';
