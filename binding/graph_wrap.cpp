@@ -34,7 +34,20 @@ const std::unordered_map<std::string, nc::NodeKind> kStructural = {
     {"arg", nc::NodeKind::Arg},   {"input", nc::NodeKind::Input}, {"param", nc::NodeKind::Param},
     {"const", nc::NodeKind::Const}, {"if", nc::NodeKind::If},     {"loop", nc::NodeKind::Loop},
     {"call", nc::NodeKind::Call}, {"proj", nc::NodeKind::Proj},   {"extern", nc::NodeKind::Extern},
+    {"fused", nc::NodeKind::Fused},
 };
+
+/** A fused node's step list: [{op, args, attrs}], args indexing [node args..., earlier steps...]. */
+std::shared_ptr<const nc::FusedProgram> read_fused(const Napi::Object& o, int num_inputs) {
+  auto program = std::make_shared<nc::FusedProgram>();
+  program->num_inputs = num_inputs;
+  auto steps = o.Get("steps").As<Napi::Array>();
+  for (uint32_t i = 0; i < steps.Length(); ++i) {
+    auto step = steps.Get(i).As<Napi::Object>();
+    program->steps.push_back(nc::fused_step(step.Get("op").As<Napi::String>().Utf8Value(), ints(step, "args"), doubles_arg(step.Get("attrs"))));
+  }
+  return program;
+}
 
 nc::Node read_node(const Napi::Object& o, const at::TensorOptions& options) {
   nc::Node n;
@@ -63,6 +76,7 @@ nc::Node read_node(const Napi::Object& o, const at::TensorOptions& options) {
     for (int d : ints(o, "shape")) shape.push_back(d);
     n.value = nc::from_host(data.Data(), c10::kDouble, shape, options.dtype().toScalarType(), options.device());
   }
+  if (n.kind == nc::NodeKind::Fused) n.fused = read_fused(o, static_cast<int>(n.args.size()));
   return n;
 }
 

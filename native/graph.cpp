@@ -39,12 +39,7 @@ class Executor {
     for (size_t i = 0; i < n; ++i) {
       const Node& node = region.nodes[i];
       switch (node.kind) {
-        case NodeKind::Kernel: {
-          c10::SmallVector<Tensor, 4> in;
-          for (int a : node.args) in.push_back(slots[a]);
-          slots[i] = node.kernel->fn(in, node.attrs);
-          break;
-        }
+        case NodeKind::Kernel: slots[i] = node.kernel->fn(operands(node, slots), node.attrs); break;
         case NodeKind::Arg: slots[i] = args[node.index]; break;
         case NodeKind::Input: slots[i] = inputs_[node.index]; break;
         case NodeKind::Param: slots[i] = params_[node.index]; break;
@@ -60,6 +55,7 @@ class Executor {
           break;
         }
         case NodeKind::Proj: slots[i] = tuples[node.args[0]][node.index]; break;
+        case NodeKind::Fused: slots[i] = run_fused(*node.fused, operands(node, slots)); break;
         case NodeKind::Extern: slots[i] = spec_.callables[node.index]->call(gather(node, slots), node.arg_batched); break;
         case NodeKind::Loop: slots[i] = run_loop(node, gather(node, slots)); break;
         case NodeKind::Call: {
@@ -88,6 +84,13 @@ class Executor {
     for (size_t k = 0; k < args.size(); ++k)
       if (batched[k]) return args[k].size(0);
     throw Error("internal: a batched branch result with no batched input");
+  }
+
+  /** A node's argument values without a heap allocation (kernel and fused nodes). */
+  static c10::SmallVector<Tensor, 4> operands(const Node& node, const Values& slots) {
+    c10::SmallVector<Tensor, 4> in;
+    for (int a : node.args) in.push_back(slots[a]);
+    return in;
   }
 
   static Values gather(const Node& node, const Values& slots) {

@@ -10,6 +10,7 @@
 //   call args [...]                   regions [callee]      recursion allowed, depth-limited
 //   proj args [tuple node]            attrs [j]             j-th output of a multi-output if
 //   extern args [...]                 index k               the k-th learned component (an MLP)
+//   fused  args [...]                 fused program         an elementwise DAG in one node (fused.h)
 #pragma once
 #include <ATen/core/Tensor.h>
 #include <torch/nn/module.h>
@@ -19,11 +20,12 @@
 #include <vector>
 
 #include "callable.h"
+#include "fused.h"
 #include "kernels.h"
 
 namespace nc {
 
-enum class NodeKind { Kernel, Arg, Input, Param, Const, If, Loop, Call, Proj, Extern };
+enum class NodeKind { Kernel, Arg, Input, Param, Const, If, Loop, Call, Proj, Extern, Fused };
 
 struct Node {
   NodeKind kind = NodeKind::Kernel;
@@ -39,6 +41,7 @@ struct Node {
   int state = 0;                  // Loop: number of state variables
   bool batched = false;           // Loop: whether it runs over a batch
   at::Tensor value;               // Const
+  std::shared_ptr<const FusedProgram> fused;  // Fused
   std::string label;              // for error messages: what and where in the source
 };
 

@@ -11,6 +11,7 @@ import { Tensor, tensor, type Device, type DType } from '../runtime/tensor';
 import { Mlp } from '../nn/mlp';
 import type { IrGraph } from './ir';
 import { lowerProgram, type External } from './lower';
+import { fuseElementwise } from './fuse';
 import { optimize } from './passes';
 import { graphToDot, graphToText } from './print';
 import { walk } from './walk';
@@ -31,6 +32,11 @@ export interface CompileOptions {
   limit?: number;
   /** Run constant folding, CSE and dead-code removal (default true). */
   optimize?: boolean;
+  /**
+   * Fuse chains of elementwise ops into single nodes (default true): large batches run each chain
+   * in one pass over the data forward and backward, small ones op by op with identical results.
+   */
+  fuse?: boolean;
   /**
    * Functions the program may call by name. A compiled module is inlined into this graph
    * (composition is exact; arity: its number of inputs). An MLP (`nn.mlp`) runs inside the graph on
@@ -86,6 +92,7 @@ export class Module {
   private readonly specialisations = new Map<string, Specialisation>();
   private readonly limit: number;
   private readonly optimize: boolean;
+  private readonly fuse: boolean;
   private last?: Specialisation;
   private disposed = false;
 
@@ -108,6 +115,7 @@ export class Module {
     this.device = options.device ?? 'cpu';
     this.limit = checkLimit(options.limit);
     this.optimize = options.optimize ?? true;
+    this.fuse = options.fuse ?? true;
     this.inputs = declared ? [...declared.keys()] : this.program.inputs;
     this.declared = new Map(this.inputs.map((name) => [name, declared?.get(name)]));
 
@@ -241,7 +249,8 @@ export class Module {
         source: this.source,
         externals: this.externals(this.params.length, 0),
       });
-      const graph = this.optimize ? optimize(lowered) : lowered;
+      const optimized = this.optimize ? optimize(lowered) : lowered;
+      const graph = this.fuse ? fuseElementwise(optimized) : optimized;
       const spec = {
         numInputs: graph.inputs.length,
         recursive: graph.recursive,

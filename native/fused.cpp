@@ -1,0 +1,365 @@
+#include "fused.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <c10/core/GradMode.h>
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include <algorithm>
+#include <cmath>
+#include <mutex>
+#include <unordered_map>
+
+#include "errors.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+namespace nc {
+namespace {
+
+// 1024 elements: with a buffer per value and per adjoint, a 15-step program's block (float32:
+// 4 KB per buffer) stays in L2 and mostly in L1.
+constexpr int64_t kBlock = 1024;
+
+/** A program ready for the block kernels: which gradients are wanted, and which contribution comes first. */
+struct Plan {
+  int num_inputs = 0;
+  std::vector<FusedStep> steps;
+  std::vector<char> wanted;              // per input
+  std::vector<char> assign_a, assign_b;  // per step: its contribution is the operand's first (assign, not add)
+  int num_values() const { return num_inputs + static_cast<int>(steps.size()); }
+
+  Plan(const FusedProgram& program, std::vector<char> wanted_inputs)
+      : num_inputs(program.num_inputs), steps(program.steps), wanted(std::move(wanted_inputs)) {
+    std::vector<char> seen(num_values(), 0);
+    assign_a.resize(steps.size());
+    assign_b.resize(steps.size());
+    // The reverse pass visits steps last to first and each step's a before its b.
+    for (size_t s = steps.size(); s-- > 0;) {
+      assign_a[s] = !seen[steps[s].a];
+      seen[steps[s].a] = 1;
+      if (binary(steps[s].op)) {
+        assign_b[s] = !seen[steps[s].b];
+        seen[steps[s].b] = 1;
+      }
+    }
+  }
+  static bool binary(FusedOp op) { return op <= FusedOp::Div; }
+};
+
+/** Input pointers of one call: full tensors (numel elements) or single-element broadcasts. */
+template <class T>
+struct Operands {
+  std::vector<const T*> data;
+  std::vector<char> full;
+  int64_t numel = 0;
+};
+
+// The scalar build: any CPU, std:: math.
+namespace generic {
+template <class Scalar>
+struct V {
+  using T = Scalar;
+  using R = Scalar;
+  static constexpr int lanes = 1;
+  static R load(const T* p) { return *p; }
+  static void store(T* p, R v) { *p = v; }
+  static R set1(T x) { return x; }
+  static R sqrt(R x) { return std::sqrt(x); }
+  static R exp(R x) { return std::exp(x); }
+  static R log(R x) { return std::log(x); }
+  static R sin(R x) { return std::sin(x); }
+  static R cos(R x) { return std::cos(x); }
+  static R tanh(R x) { return std::tanh(x); }
+  static R pow(R x, R e) { return std::pow(x, e); }
+  static R abs(R x) { return std::abs(x); }
+  static R sgn(R x) { return static_cast<T>((x > 0) - (x < 0)); }
+};
+#include "fused_blocks.inc"
+}  // namespace generic
+
+#if defined(__x86_64__)
+// The AVX2 build: compiled for AVX2+FMA whatever the file's flags, chosen at run time when the CPU
+// has them. Transcendentals are libtorch's own SLEEF routines (the 1-ulp ones its kernels use).
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+extern "C" {
+__m256 Sleef_expf8_u10avx2(__m256);
+__m256 Sleef_logf8_u10avx2(__m256);
+__m256 Sleef_sinf8_u10avx2(__m256);
+__m256 Sleef_cosf8_u10avx2(__m256);
+__m256 Sleef_tanhf8_u10avx2(__m256);
+__m256 Sleef_powf8_u10avx2(__m256, __m256);
+__m256d Sleef_expd4_u10avx2(__m256d);
+__m256d Sleef_logd4_u10avx2(__m256d);
+__m256d Sleef_sind4_u10avx2(__m256d);
+__m256d Sleef_cosd4_u10avx2(__m256d);
+__m256d Sleef_tanhd4_u10avx2(__m256d);
+__m256d Sleef_powd4_u10avx2(__m256d, __m256d);
+}
+namespace avx2 {
+template <class Scalar>
+struct V;
+template <>
+struct V<float> {
+  using T = float;
+  using R = __m256;
+  static constexpr int lanes = 8;
+  static R load(const T* p) { return _mm256_loadu_ps(p); }
+  static void store(T* p, R v) { _mm256_storeu_ps(p, v); }
+  static R set1(T x) { return _mm256_set1_ps(x); }
+  static R sqrt(R x) { return _mm256_sqrt_ps(x); }
+  static R exp(R x) { return Sleef_expf8_u10avx2(x); }
+  static R log(R x) { return Sleef_logf8_u10avx2(x); }
+  static R sin(R x) { return Sleef_sinf8_u10avx2(x); }
+  static R cos(R x) { return Sleef_cosf8_u10avx2(x); }
+  static R tanh(R x) { return Sleef_tanhf8_u10avx2(x); }
+  static R pow(R x, R e) { return Sleef_powf8_u10avx2(x, e); }
+  static R abs(R x) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x); }
+  static R sgn(R x) {
+    const R zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
+    return _mm256_and_ps(_mm256_cmp_ps(x, zero, _CMP_GT_OQ), one) - _mm256_and_ps(_mm256_cmp_ps(x, zero, _CMP_LT_OQ), one);
+  }
+};
+template <>
+struct V<double> {
+  using T = double;
+  using R = __m256d;
+  static constexpr int lanes = 4;
+  static R load(const T* p) { return _mm256_loadu_pd(p); }
+  static void store(T* p, R v) { _mm256_storeu_pd(p, v); }
+  static R set1(T x) { return _mm256_set1_pd(x); }
+  static R sqrt(R x) { return _mm256_sqrt_pd(x); }
+  static R exp(R x) { return Sleef_expd4_u10avx2(x); }
+  static R log(R x) { return Sleef_logd4_u10avx2(x); }
+  static R sin(R x) { return Sleef_sind4_u10avx2(x); }
+  static R cos(R x) { return Sleef_cosd4_u10avx2(x); }
+  static R tanh(R x) { return Sleef_tanhd4_u10avx2(x); }
+  static R pow(R x, R e) { return Sleef_powd4_u10avx2(x, e); }
+  static R abs(R x) { return _mm256_andnot_pd(_mm256_set1_pd(-0.0), x); }
+  static R sgn(R x) {
+    const R zero = _mm256_setzero_pd(), one = _mm256_set1_pd(1.0);
+    return _mm256_and_pd(_mm256_cmp_pd(x, zero, _CMP_GT_OQ), one) - _mm256_and_pd(_mm256_cmp_pd(x, zero, _CMP_LT_OQ), one);
+  }
+};
+#include "fused_blocks.inc"
+}  // namespace avx2
+#pragma GCC pop_options
+#endif
+
+bool use_avx2() {
+#if defined(__x86_64__)
+  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return yes;
+#else
+  return false;
+#endif
+}
+
+template <class T>
+void forward_blocks(const Plan& p, const Operands<T>& in, T* out, int64_t b0, int64_t b1) {
+#if defined(__x86_64__)
+  if (use_avx2()) return avx2::forward_range<avx2::V<T>>(p, in, out, b0, b1);
+#endif
+  generic::forward_range<generic::V<T>>(p, in, out, b0, b1);
+}
+
+template <class T>
+void backward_blocks(const Plan& p, const Operands<T>& in, const T* grad_out, T* const* grad_in, double* sums, int64_t b0, int64_t b1) {
+#if defined(__x86_64__)
+  if (use_avx2()) return avx2::backward_range<avx2::V<T>>(p, in, grad_out, grad_in, sums, b0, b1);
+#endif
+  generic::backward_range<generic::V<T>>(p, in, grad_out, grad_in, sums, b0, b1);
+}
+
+int64_t num_blocks(int64_t numel) { return (numel + kBlock - 1) / kBlock; }
+
+/** Contiguous inputs and their pointers; the full ones are those with the most elements. */
+template <class T>
+Operands<T> operands(const std::vector<at::Tensor>& contiguous) {
+  Operands<T> in;
+  for (const auto& t : contiguous) in.numel = std::max(in.numel, t.numel());
+  for (const auto& t : contiguous) {
+    in.data.push_back(t.data_ptr<T>());
+    in.full.push_back(t.numel() == in.numel);
+  }
+  return in;
+}
+
+std::vector<at::Tensor> contiguous(c10::ArrayRef<at::Tensor> inputs) {
+  std::vector<at::Tensor> out;
+  out.reserve(inputs.size());
+  for (const auto& t : inputs) out.push_back(t.contiguous());
+  return out;
+}
+
+at::IntArrayRef full_sizes(const std::vector<at::Tensor>& inputs, int64_t numel) {
+  for (const auto& t : inputs)
+    if (t.numel() == numel) return t.sizes();
+  throw Error("internal: a fused node without a full-size input");
+}
+
+// The program travels to backward as doubles in the autograd context (ctx->saved_data holds IValues).
+std::vector<double> encode(const FusedProgram& p) {
+  std::vector<double> code{static_cast<double>(p.num_inputs)};
+  for (const auto& s : p.steps) code.insert(code.end(), {static_cast<double>(s.op), double(s.a), double(s.b), s.exponent});
+  return code;
+}
+
+// The kernel-table name of each FusedOp, in enum order ("/" with one argument inverts).
+const char* const kOpNames[] = {"+", "-", "*", "/", "neg", "/", "square", "pow-scalar", "sqrt", "exp", "log", "sin", "cos", "tanh", "sigmoid", "abs"};
+
+const KernelInfo* kernel_of(FusedOp op) {
+  return &find_kernel(kOpNames[static_cast<int>(op)], Plan::binary(op) ? 2 : 1, op == FusedOp::PowScalar ? 1 : 0);
+}
+
+FusedProgram decode(const std::vector<double>& code) {
+  FusedProgram p;
+  p.num_inputs = static_cast<int>(code[0]);
+  for (size_t k = 1; k + 3 < code.size(); k += 4) {
+    FusedStep s;
+    s.op = static_cast<FusedOp>(static_cast<int>(code[k]));
+    s.a = static_cast<int>(code[k + 1]);
+    s.b = static_cast<int>(code[k + 2]);
+    s.exponent = code[k + 3];
+    s.kernel = kernel_of(s.op);
+    p.steps.push_back(s);
+  }
+  return p;
+}
+
+template <class T>
+at::Tensor forward_typed(const FusedProgram& program, const std::vector<at::Tensor>& inputs) {
+  const Plan plan(program, std::vector<char>(program.num_inputs, 0));
+  const Operands<T> in = operands<T>(inputs);
+  at::Tensor out = at::empty(full_sizes(inputs, in.numel), inputs[0].options());
+  T* o = out.data_ptr<T>();
+  at::parallel_for(0, num_blocks(in.numel), 1, [&](int64_t b0, int64_t b1) { forward_blocks<T>(plan, in, o, b0, b1); });
+  return out;
+}
+
+template <class T>
+std::vector<at::Tensor> backward_typed(const FusedProgram& program, const std::vector<at::Tensor>& inputs,
+                                       const at::Tensor& grad_out, const std::vector<char>& wanted) {
+  const Plan plan(program, wanted);
+  const Operands<T> in = operands<T>(inputs);
+  std::vector<at::Tensor> grads(inputs.size());
+  std::vector<T*> grad_ptr(inputs.size(), nullptr);
+  for (size_t j = 0; j < inputs.size(); ++j)
+    if (wanted[j] && in.full[j]) {
+      grads[j] = at::empty(inputs[j].sizes(), inputs[j].options());
+      grad_ptr[j] = grads[j].data_ptr<T>();
+    }
+  std::vector<double> sums(inputs.size(), 0.0);
+  std::mutex sums_lock;
+  const T* g = grad_out.data_ptr<T>();
+  at::parallel_for(0, num_blocks(in.numel), 1, [&](int64_t b0, int64_t b1) {
+    std::vector<double> local(inputs.size(), 0.0);
+    backward_blocks<T>(plan, in, g, grad_ptr.data(), local.data(), b0, b1);
+    std::lock_guard<std::mutex> hold(sums_lock);
+    for (size_t j = 0; j < sums.size(); ++j) sums[j] += local[j];
+  });
+  for (size_t j = 0; j < inputs.size(); ++j)
+    if (wanted[j] && !in.full[j]) grads[j] = at::full(inputs[j].sizes(), sums[j], inputs[j].options());
+  return grads;
+}
+
+/** The unfused evaluation: each step through its kernel, exactly as the graph would have run it. */
+at::Tensor run_steps(const FusedProgram& program, c10::ArrayRef<at::Tensor> inputs) {
+  std::vector<at::Tensor> values(inputs.begin(), inputs.end());
+  values.reserve(program.num_inputs + program.steps.size());
+  for (const auto& s : program.steps) {
+    const bool unary = !Plan::binary(s.op);
+    const at::Tensor args[2] = {values[s.a], unary ? at::Tensor() : values[s.b]};
+    const c10::ArrayRef<double> attrs(&s.exponent, s.op == FusedOp::PowScalar ? 1 : 0);
+    values.push_back(s.kernel->fn(c10::ArrayRef<at::Tensor>(args, unary ? 1 : 2), attrs));
+  }
+  return values.back();
+}
+
+struct FusedFunction : public torch::autograd::Function<FusedFunction> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const FusedProgram& program, at::TensorList inputs) {
+    ctx->saved_data["program"] = encode(program);
+    ctx->save_for_backward(inputs.vec());
+    const std::vector<at::Tensor> in = contiguous(inputs);
+    return in[0].scalar_type() == at::kDouble ? forward_typed<double>(program, in) : forward_typed<float>(program, in);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grad_outputs) {
+    const FusedProgram program = decode(ctx->saved_data["program"].toDoubleVector());
+    const std::vector<at::Tensor> saved = ctx->get_saved_variables();
+    std::vector<char> wanted(saved.size());
+    for (size_t j = 0; j < saved.size(); ++j) wanted[j] = ctx->needs_input_grad(j);  // edges count only tensor arguments
+    std::vector<at::Tensor> grads = c10::GradMode::is_enabled() ? recorded_backward(program, saved, grad_outputs[0], wanted)
+                                                           : block_backward(program, saved, grad_outputs[0], wanted);
+    grads.insert(grads.begin(), at::Tensor());  // for the program argument
+    return grads;
+  }
+
+  static std::vector<at::Tensor> block_backward(const FusedProgram& program, const std::vector<at::Tensor>& saved,
+                                                const at::Tensor& grad_out, const std::vector<char>& wanted) {
+    const std::vector<at::Tensor> in = contiguous(saved);
+    const at::Tensor g = grad_out.contiguous();
+    return in[0].scalar_type() == at::kDouble ? backward_typed<double>(program, in, g, wanted) : backward_typed<float>(program, in, g, wanted);
+  }
+
+  /**
+   * With create_graph (gradients that are differentiated again) the block loops, which autograd
+   * cannot see, give way to the unfused steps, recorded.
+   */
+  static std::vector<at::Tensor> recorded_backward(const FusedProgram& program, const std::vector<at::Tensor>& saved,
+                                                   const at::Tensor& grad_out, const std::vector<char>& wanted) {
+    std::vector<at::Tensor> sources;
+    for (size_t j = 0; j < saved.size(); ++j)
+      if (wanted[j]) sources.push_back(saved[j]);
+    const at::Tensor out = run_steps(program, saved);
+    const auto found = torch::autograd::grad({out}, sources, {grad_out}, /*retain_graph=*/true, /*create_graph=*/true, /*allow_unused=*/true);
+    std::vector<at::Tensor> grads(saved.size());
+    for (size_t j = 0, k = 0; j < saved.size(); ++j)
+      if (wanted[j]) grads[j] = found[k++];
+    return grads;
+  }
+};
+
+bool fusable(c10::ArrayRef<at::Tensor> inputs) {
+  int64_t numel = 0;
+  for (const auto& t : inputs) numel = std::max(numel, t.numel());
+  if (numel < kFusedMinElements) return false;
+  const auto type = inputs[0].scalar_type();
+  for (const auto& t : inputs)
+    if (!t.device().is_cpu() || t.scalar_type() != type || (t.numel() != numel && t.numel() != 1)) return false;
+  return type == at::kFloat || type == at::kDouble;
+}
+
+}  // namespace
+
+FusedStep fused_step(const std::string& name, std::vector<int> args, c10::ArrayRef<double> attrs) {
+  // name and arity: the fused op. "-" and "/" with one argument negate and invert, as in the kernel table.
+  static const std::unordered_map<std::string, FusedOp> kUnary = {
+      {"-", FusedOp::Neg}, {"neg", FusedOp::Neg}, {"/", FusedOp::Recip}, {"square", FusedOp::Square},
+      {"pow-scalar", FusedOp::PowScalar}, {"sqrt", FusedOp::Sqrt}, {"exp", FusedOp::Exp}, {"log", FusedOp::Log},
+      {"sin", FusedOp::Sin}, {"cos", FusedOp::Cos}, {"tanh", FusedOp::Tanh}, {"sigmoid", FusedOp::Sigmoid}, {"abs", FusedOp::Abs}};
+  static const std::unordered_map<std::string, FusedOp> kBinary = {
+      {"+", FusedOp::Add}, {"-", FusedOp::Sub}, {"*", FusedOp::Mul}, {"/", FusedOp::Div}};
+  const auto& table = args.size() == 1 ? kUnary : kBinary;
+  auto it = table.find(name);
+  if (args.empty() || args.size() > 2 || it == table.end())
+    throw Error("op '" + name + "' with " + std::to_string(args.size()) + " arguments cannot be fused");
+  FusedStep s;
+  s.op = it->second;
+  s.a = args[0];
+  s.b = args.size() == 2 ? args[1] : args[0];
+  s.exponent = attrs.empty() ? 0 : attrs[0];
+  s.kernel = kernel_of(s.op);
+  return s;
+}
+
+at::Tensor run_fused(const FusedProgram& program, c10::ArrayRef<at::Tensor> inputs) {
+  if (!fusable(inputs)) return run_steps(program, inputs);
+  return FusedFunction::apply(program, inputs);
+}
+
+}  // namespace nc

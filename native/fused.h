@@ -1,0 +1,39 @@
+// Fused elementwise chains. The compiler (src/compiler/fuse.ts) replaces a DAG of elementwise nodes
+// over same-shaped tensors and broadcast scalars with one node carrying the DAG as a step list.
+// On large tensors the steps run block by block in cache, forward and backward, in one custom
+// autograd function that saves only its inputs; on small ones (below kFusedMinElements) the steps
+// run one by one through the kernel table, so the result is bit for bit the unfused graph's.
+#pragma once
+#include <ATen/core/Tensor.h>
+#include <c10/util/ArrayRef.h>
+
+#include <string>
+#include <vector>
+
+#include "kernels.h"
+
+namespace nc {
+
+enum class FusedOp : int { Add, Sub, Mul, Div, Neg, Recip, Square, PowScalar, Sqrt, Exp, Log, Sin, Cos, Tanh, Sigmoid, Abs };
+
+struct FusedStep {
+  FusedOp op = FusedOp::Add;
+  int a = 0, b = 0;  // value indices: [0, num_inputs) are the node's inputs, then one per step
+  double exponent = 0;  // PowScalar
+  const KernelInfo* kernel = nullptr;  // the unfused op, for small tensors
+};
+
+struct FusedProgram {
+  int num_inputs = 0;
+  std::vector<FusedStep> steps;  // the last step's value is the node's result
+};
+
+/** Below this many elements a fused node runs its steps through the kernel table (block overhead dominates). */
+constexpr int64_t kFusedMinElements = 4096;
+
+/** The step for a kernel-table op name with these args; throws nc::Error for an op the fused path lacks. */
+FusedStep fused_step(const std::string& name, std::vector<int> args, c10::ArrayRef<double> attrs);
+/** Evaluates the program; inputs are full tensors of one shape or single-element broadcasts. */
+at::Tensor run_fused(const FusedProgram& program, c10::ArrayRef<at::Tensor> inputs);
+
+}  // namespace nc
