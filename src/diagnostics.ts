@@ -9,7 +9,8 @@ export interface Diagnostic {
   severity: Severity;
   code: string;
   message: string;
-  span: Span;
+  /** Where in the source; absent for problems that have no place in it (a declared name, an extra input). */
+  span?: Span;
   hint?: string;
 }
 
@@ -89,9 +90,10 @@ export type DiagnosticCode = keyof typeof DIAGNOSTIC_CODES;
 const fill = (template: string, args: Record<string, string | number>): string =>
   template.replace(/\{(\w+)\}/g, (whole, key: string) => (key in args ? String(args[key]) : whole));
 
-export function diag(code: DiagnosticCode, span: Span, args: Record<string, string | number> = {}, hint?: string): Diagnostic {
+export function diag(code: DiagnosticCode, span: Span | undefined, args: Record<string, string | number> = {}, hint?: string): Diagnostic {
   const info: CodeInfo = DIAGNOSTIC_CODES[code];
-  const d: Diagnostic = { severity: info.severity, code, message: fill(info.template, args), span };
+  const d: Diagnostic = { severity: info.severity, code, message: fill(info.template, args) };
+  if (span !== undefined) d.span = span;
   if (hint !== undefined) d.hint = hint;
   return d;
 }
@@ -100,6 +102,7 @@ export const hasErrors = (ds: readonly Diagnostic[]): boolean => ds.some((d) => 
 
 /** `file:line:col: severity[code]: message`, the source line with carets under the span, and the hint. */
 export function renderDiagnostic(d: Diagnostic, source: SourceFile): string {
+  if (!d.span) return [`${source.file}: ${d.severity}[${d.code}]: ${d.message}`, ...(d.hint ? [`help: ${d.hint}`] : [])].join('\n');
   const start = source.position(d.span.start);
   const end = source.position(Math.max(d.span.start, d.span.end));
   const lineText = source.lineText(start.line);
@@ -124,25 +127,25 @@ export interface DiagnosticJson {
   code: string;
   message: string;
   file: string;
-  line: number;
-  column: number;
-  endLine: number;
-  endColumn: number;
+  line: number | null;
+  column: number | null;
+  endLine: number | null;
+  endColumn: number | null;
   hint: string | null;
 }
 
 export function diagnosticToJson(d: Diagnostic, source: SourceFile): DiagnosticJson {
-  const start = source.position(d.span.start);
-  const end = source.position(d.span.end);
+  const start = d.span ? source.position(d.span.start) : undefined;
+  const end = d.span ? source.position(d.span.end) : undefined;
   return {
     severity: d.severity,
     code: d.code,
     message: d.message,
     file: source.file,
-    line: start.line,
-    column: start.column,
-    endLine: end.line,
-    endColumn: end.column,
+    line: start?.line ?? null,
+    column: start?.column ?? null,
+    endLine: end?.line ?? null,
+    endColumn: end?.column ?? null,
     hint: d.hint ?? null,
   };
 }

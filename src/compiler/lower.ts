@@ -294,7 +294,7 @@ class Lowerer {
     } catch (e) {
       if (!(e instanceof Stop)) throw e;
       // The problem lies in the other program's text: report it at this call, saying where in that text.
-      const p = ext.source.position(e.diagnostic.span.start);
+      const p = ext.source.position(e.diagnostic.span!.start); // lowering always reports a place
       return fail('E0106', span, { name, file: ext.source.file, line: p.line, column: p.column, message: e.diagnostic.message });
     }
   }

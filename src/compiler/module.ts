@@ -66,7 +66,6 @@ export interface ModuleState {
 }
 
 const DEFAULT_LIMIT = 10000;
-const NOWHERE: Span = { start: 0, end: 0 };
 
 interface Specialisation {
   graph: IrGraph;
@@ -194,7 +193,7 @@ export class Module {
   }
 
   private error(code: DiagnosticCode, name: string, args: Record<string, string | number>): Diagnostic {
-    return diag(code, firstUse(this.program, name) ?? NOWHERE, args);
+    return diag(code, firstUse(this.program, name), args);
   }
 
   private fail(code: DiagnosticCode, name: string, args: Record<string, string | number>): never {
@@ -271,7 +270,7 @@ export class Module {
     for (const name of Object.keys(inputs))
       if (!this.declared.has(name)) {
         const known = this.inputs.length > 0 ? `; the inputs are ${this.inputs.join(', ')}` : '; the program has no inputs';
-        throw new CompileError([{ ...diag('E0201', NOWHERE, { name }), hint: `remove it${known}` }], this.source);
+        throw new CompileError([{ ...diag('E0201', undefined, { name }), hint: `remove it${known}` }], this.source);
       }
     const values = this.inputs.map((name) => {
       if (!(name in inputs)) this.fail('E0200', name, { name });

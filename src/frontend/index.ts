@@ -42,7 +42,7 @@ export function parseProgram(text: string, options: ParseOptions = {}): ParseRes
   resolver.diagnostics.push(...declarationProblems(options));
   const program = checkProgram(read.forms, resolver, text.length);
   if (program && !hasErrors(resolver.diagnostics)) resolver.diagnostics.push(...unusedDeclarations(options, program));
-  const diagnostics = resolver.diagnostics.sort((a, b) => a.span.start - b.span.start);
+  const diagnostics = resolver.diagnostics.sort((a, b) => (a.span?.start ?? -1) - (b.span?.start ?? -1));
   return hasErrors(diagnostics) || !program ? { diagnostics, source } : { program, diagnostics, source };
 }
 
@@ -56,16 +56,15 @@ function encodingProblems(text: string): Diagnostic[] {
   return out;
 }
 
-const NOWHERE = { start: 0, end: 0 };
 
 function declarationProblems(options: ParseOptions): Diagnostic[] {
   const params = new Set(options.params ?? []);
-  return (options.inputs ?? []).filter((n) => params.has(n)).map((name) => diag('E0037', NOWHERE, { name }));
+  return (options.inputs ?? []).filter((n) => params.has(n)).map((name) => diag('E0037', undefined, { name }));
 }
 
 function unusedDeclarations(options: ParseOptions, program: Program): Diagnostic[] {
   const used = new Set([...program.inputs, ...program.params]);
   const unused = (names: string[] | undefined, role: string) =>
-    (names ?? []).filter((name) => !used.has(name)).map((name) => diag('W0002', NOWHERE, { name, role }));
+    (names ?? []).filter((name) => !used.has(name)).map((name) => diag('W0002', undefined, { name, role }));
   return [...unused(options.inputs, 'input'), ...unused(options.params, 'param')];
 }

@@ -91,7 +91,7 @@ export function readTree(tree: Parser.Tree, source: SourceFile): ReadResult {
         diagnostics.push(diag('E0006', { start, end: start + Math.max(1, text.length) }, { text: text.slice(0, 40) }));
       }
     }
-    diagnostics.sort((a, b) => a.span.start - b.span.start);
+    diagnostics.sort((a, b) => a.span!.start - b.span!.start); // syntax diagnostics always have a place
     return { forms, diagnostics };
   }
 }
