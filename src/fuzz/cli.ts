@@ -1,0 +1,130 @@
+// `npm run fuzz -- --count N --seed S [--generator bytes|mutate|typed|all] [--time-limit MS] [--jobs J]
+// [--no-save]`: runs N cases (split evenly over the generators for `all`) in a pool of child
+// processes, prints a summary, minimises each distinct failure and saves it as a regression test.
+import * as os from 'os';
+import { evaluate, generate, GENERATORS, type FuzzCase, type Generator } from './evaluate';
+import { runIsolated } from './isolate';
+import { minimise, signature } from './minimise';
+import { Pool, type Timed } from './pool';
+import { caseSeed } from './random';
+import { saveRegression } from './regressions';
+
+export interface FuzzOptions {
+  count: number;
+  seed: number;
+  generators: Generator[];
+  timeLimitMs: number;
+  jobs: number;
+  save: boolean;
+}
+
+const USAGE = 'usage: npm run fuzz -- --count N --seed S [--generator bytes|mutate|typed|all] [--time-limit MS] [--jobs J] [--no-save]';
+
+export function parseArgs(argv: string[]): FuzzOptions {
+  const o: FuzzOptions = { count: 1000, seed: 1, generators: GENERATORS, timeLimitMs: 10000, jobs: Math.max(1, os.cpus().length), save: true };
+  const whole = (flag: string, v: string | undefined, min: number): number => {
+    const n = Number(v);
+    if (!Number.isSafeInteger(n) || n < min) throw new Error(`${flag} takes a whole number >= ${min}, got ${v ?? 'nothing'}\n${USAGE}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, value] = [argv[i], argv[i + 1]];
+    if (flag === '--count') o.count = whole(flag, value, 1), i++;
+    else if (flag === '--seed') o.seed = whole(flag, value, 0), i++;
+    else if (flag === '--time-limit') o.timeLimitMs = whole(flag, value, 1), i++;
+    else if (flag === '--jobs') o.jobs = whole(flag, value, 1), i++;
+    else if (flag === '--no-save') o.save = false;
+    else if (flag === '--generator') {
+      if (value !== 'all' && !GENERATORS.includes(value as Generator)) throw new Error(`--generator takes bytes, mutate, typed or all, got ${value ?? 'nothing'}\n${USAGE}`);
+      o.generators = value === 'all' ? GENERATORS : [value as Generator];
+      i++;
+    } else throw new Error(`unknown argument ${flag}\n${USAGE}`);
+  }
+  return o;
+}
+
+interface Tally {
+  cases: number;
+  kinds: Record<string, number>;
+  maxMs: number;
+  float32: { compared: number; skipped: number };
+  covered: Set<string>;
+}
+
+export interface Failure {
+  index: number;
+  fuzzCase: FuzzCase;
+  outcome: Timed;
+}
+
+/** Case i of a run: its generator (round robin) and its own seed. */
+export const caseAt = (o: FuzzOptions, i: number): FuzzCase => generate(o.generators[i % o.generators.length], caseSeed(o.seed, i));
+
+export async function fuzz(o: FuzzOptions, log: (line: string) => void): Promise<{ tallies: Map<Generator, Tally>; failures: Failure[] }> {
+  const tallies = new Map(o.generators.map((g) => [g, { cases: 0, kinds: {}, maxMs: 0, float32: { compared: 0, skipped: 0 }, covered: new Set<string>() } as Tally]));
+  const failures: Failure[] = [];
+  const pool = new Pool(o.jobs, o.timeLimitMs);
+  let done = 0;
+  const started = Date.now();
+  const one = async (i: number) => {
+    const fuzzCase = caseAt(o, i);
+    const outcome = await pool.run(fuzzCase);
+    const t = tallies.get(fuzzCase.generator)!;
+    t.cases++;
+    t.kinds[outcome.kind] = (t.kinds[outcome.kind] ?? 0) + 1;
+    t.maxMs = Math.max(t.maxMs, outcome.ms);
+    if (outcome.float32) (t.float32.compared += outcome.float32.compared), (t.float32.skipped += outcome.float32.skipped);
+    fuzzCase.covers?.forEach((name) => t.covered.add(name));
+    if (!outcome.ok) failures.push({ index: i, fuzzCase, outcome });
+    if (++done % Math.max(1, Math.floor(o.count / 20)) === 0) log(`${done}/${o.count} cases, ${failures.length} failures, ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  };
+  let next = 0;
+  await Promise.all(Array.from({ length: o.jobs }, async () => {
+    while (next < o.count) await one(next++);
+  }));
+  pool.close();
+  return { tallies, failures };
+}
+
+/** Minimises one failure per signature and saves it; returns the lines to print. */
+export function triage(o: FuzzOptions, failures: Failure[]): string[] {
+  const seen = new Set<string>();
+  const lines: string[] = [];
+  for (const f of failures) {
+    const sig = signature(f.outcome);
+    if (seen.has(sig)) continue;
+    seen.add(sig);
+    // Crashes and hangs need a fresh process per attempt; anything else can be replayed here.
+    const isolated = f.outcome.kind === 'crash' || f.outcome.kind === 'hang';
+    const m = minimise(f.fuzzCase, f.outcome, isolated ? (c) => runIsolated(c, o.timeLimitMs) : evaluate, isolated ? 60 : 2000);
+    const file = o.save ? saveRegression(m.fuzzCase, m.outcome, sig, `seed ${o.seed}, case ${f.index}`) : undefined;
+    lines.push(`FAIL ${f.outcome.kind} (case ${f.index}, ${f.fuzzCase.generator}) ${file ? `saved as tests/fuzz-regressions/${file}` : '(already saved or --no-save)'}`,
+      `  minimised: ${JSON.stringify(m.fuzzCase.source)}`, `  ${m.outcome.detail.split('\n')[0].slice(0, 300)}`);
+  }
+  return lines;
+}
+
+export function summary(tallies: Map<Generator, Tally>): string[] {
+  const lines = ['| generator | cases | outcomes | slowest case (ms) |', '|---|---|---|---|'];
+  for (const [g, t] of tallies)
+    lines.push(`| ${g} | ${t.cases} | ${Object.entries(t.kinds).map(([k, n]) => `${k} ${n}`).join(', ')} | ${t.maxMs.toFixed(0)} |`);
+  const typed = tallies.get('typed');
+  if (typed) lines.push(`typed: float32 elements compared ${typed.float32.compared}, skipped as ill-conditioned or non-finite ${typed.float32.skipped}; primitives and forms covered: ${typed.covered.size}`);
+  return lines;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let o: FuzzOptions;
+  try {
+    o = parseArgs(argv);
+  } catch (e) {
+    console.error((e as Error).message);
+    return 2;
+  }
+  console.log(`fuzzing ${o.count} cases, seed ${o.seed}, generators ${o.generators.join(', ')}, ${o.jobs} processes, ${o.timeLimitMs} ms per case`);
+  const { tallies, failures } = await fuzz(o, (l) => console.log(l));
+  summary(tallies).forEach((l) => console.log(l));
+  triage(o, failures).forEach((l) => console.log(l));
+  console.log(failures.length === 0 ? 'no failures' : `${failures.length} failing cases`);
+  return failures.length === 0 ? 0 : 1;
+}

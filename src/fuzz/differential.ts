@@ -1,0 +1,111 @@
+// Native compiled path against the float64 reference interpreter: values and gradients of one program
+// on the same inputs, compared with a relative tolerance (NaN matches NaN). Shared by the
+// differential tests and the fuzzer.
+import { parseProgram } from '../frontend';
+import { evaluateReference } from '../reference';
+import { run, type RunResult } from '../compiler/module';
+import type { Nested } from '../runtime/host-data';
+
+export interface Case {
+  inputs: Record<string, Nested>;
+  params?: Record<string, Nested>;
+  /** Every input carries a leading batch dimension. */
+  batch?: boolean;
+}
+
+const flat = (x: Nested): number[] => (typeof x === 'number' ? [x] : x.flatMap(flat));
+
+/** |a - b| relative to max(1, |b|): relative for large values, absolute near zero. */
+const relative = (a: number, b: number): number => Math.abs(a - b) / Math.max(1, Math.abs(b));
+
+/** Largest relative difference, or Infinity where one side is NaN/inf and the other is not the same. */
+export function mismatch(native: Nested, reference: Nested): number {
+  const a = flat(native);
+  const b = flat(reference);
+  if (a.length !== b.length) return Infinity;
+  let worst = 0;
+  a.forEach((x, i) => {
+    const y = b[i];
+    if (Number.isNaN(x) || Number.isNaN(y) || !Number.isFinite(x) || !Number.isFinite(y)) {
+      if (!Object.is(x, y) && !(Number.isNaN(x) && Number.isNaN(y))) worst = Infinity;
+      return;
+    }
+    worst = Math.max(worst, relative(x, y));
+  });
+  return worst;
+}
+
+const runGrad = (source: string, c: Case, dtype: 'float32' | 'float64', limit?: number): RunResult =>
+  run(source, { inputs: c.inputs, params: c.params ?? {}, batch: c.batch, grad: true, dtype, limit });
+
+/** Runs both sides; returns a description of every difference above `tolerance` (empty when they agree). */
+export function differences(source: string, c: Case, tolerance = 1e-12, limit?: number): string[] {
+  const native = runGrad(source, c, 'float64', limit);
+  const inputNames = Object.keys(c.inputs);
+  const parsed = parseProgram(source, { inputs: inputNames, params: Object.keys(c.params ?? {}) });
+  if (!parsed.program) throw new Error(`reference could not parse: ${parsed.diagnostics.map((d) => d.message).join('; ')}`);
+  const reference = evaluateReference(parsed.program, { ...c.inputs, ...c.params }, { batched: c.batch ? inputNames : [], limit });
+  const out: string[] = [];
+  const check = (what: string, a: Nested | undefined, b: Nested) => {
+    if (a === undefined) out.push(`${what}: missing on the native side`);
+    else if (mismatch(a, b) > tolerance) out.push(`${what}: native ${JSON.stringify(a)} vs reference ${JSON.stringify(b)}`);
+  };
+  // A result that depends on no batched input comes back unbatched (by design): it stands for every
+  // sample, so the batch's summed gradient is that many times the native one.
+  const copies = c.batch && Array.isArray(reference.value) && depth(native.value) < depth(reference.value) ? reference.value.length : 0;
+  check('value', copies ? Array.from({ length: copies }, () => native.value) : native.value, reference.value);
+  for (const name of Object.keys(reference.grad)) {
+    const g = native.grad?.[name];
+    check(`grad ${name}`, copies && g !== undefined ? scaleNested(g, copies, true) : g, reference.grad[name]);
+  }
+  return out;
+}
+
+const depth = (x: Nested): number => (typeof x === 'number' ? 0 : 1 + (x.length > 0 ? depth(x[0]) : 0));
+
+/** Every number in a case rounded to float32, so both dtypes start from the same inputs. */
+const toFloat32 = (x: Nested): Nested => (typeof x === 'number' ? Math.fround(x) : x.map(toFloat32));
+const mapCase = (c: Case, f: (x: Nested) => Nested): Case => ({
+  ...c,
+  inputs: Object.fromEntries(Object.entries(c.inputs).map(([k, v]) => [k, f(v)])),
+  params: Object.fromEntries(Object.entries(c.params ?? {}).map(([k, v]) => [k, f(v)])),
+});
+
+export interface Float32Check {
+  /** Elements compared (finite and well-conditioned in float64). */
+  compared: number;
+  /** Elements skipped: non-finite, or moved by more than the tolerance under a float32-sized nudge. */
+  skipped: number;
+  problems: string[];
+}
+
+/**
+ * float32 against float64 on float32-rounded inputs, values and gradients, within `tolerance`
+ * (relative to max(1, |x|)). Only elements that float64 itself computes stably are compared: each
+ * input is nudged by a few float32 ulps (`nudge`, relative) up and down, and an element that moves
+ * by more than a tenth of the tolerance is ill-conditioned there, where no float32 result could match.
+ */
+export function float32Differences(source: string, c: Case, tolerance: number, nudge = 1e-6, limit?: number): Float32Check {
+  const base = mapCase(c, toFloat32);
+  const f64 = runGrad(source, base, 'float64', limit);
+  const f32 = runGrad(source, base, 'float32', limit);
+  const nudged = [1 + nudge, 1 - nudge].map((k) => runGrad(source, mapCase(base, (x) => scaleNested(x, k)), 'float64', limit));
+  const result: Float32Check = { compared: 0, skipped: 0, problems: [] };
+  const compare = (what: string, pick: (r: RunResult) => Nested | undefined) => {
+    const [a, b] = [pick(f32), pick(f64)].map((x) => (x === undefined ? [] : flat(x)));
+    const moved = nudged.map((r) => flat(pick(r) ?? []));
+    b.forEach((y, i) => {
+      const stable = Number.isFinite(y) && moved.every((m) => Number.isFinite(m[i]) && relative(m[i], y) <= tolerance / 10);
+      if (!stable || Math.abs(y) > 1e30) return void result.skipped++;
+      result.compared++;
+      if (!(relative(a[i], y) <= tolerance)) result.problems.push(`${what}[${i}]: float32 ${a[i]} vs float64 ${y}`);
+    });
+  };
+  compare('value', (r) => r.value);
+  for (const name of Object.keys(f64.grad ?? {})) compare(`grad ${name}`, (r) => r.grad?.[name]);
+  return result;
+}
+
+/** Multiplies every number by k; `all` false leaves whole numbers alone (counts and indices, for nudges). */
+const scaleNested = (x: Nested, k: number, all = false): Nested =>
+  typeof x === 'number' ? (all || !Number.isInteger(x) ? x * k : x) : x.map((v) => scaleNested(v, k, all));
