@@ -1,0 +1,192 @@
+// `npm run bench [-- --quick] [-- --json FILE] [-- --out docs/benchmarks.md] [-- --python PATH] [-- --threads N]`
+// Compile latency, forward and forward+backward at several batch sizes, per-op overhead of generated
+// chains and an ODE fit step, each beside its anchors measured in the same run (hand-written eager
+// libtorch C++, PyTorch from Python when available, a plain JS float64 loop at batch 1). Markdown goes
+// to stdout (and to --out), the raw figures to --json. Needs `npm run build` first (dist/ and the
+// native tools).
+'use strict';
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { PROGRAMS, chain, chainSource, feynmanSources } = require('./bench/programs');
+const { compileLatency } = require('./bench/compile');
+const { measureModule } = require('./bench/runtime');
+const { eagerAnchor, torchAnchor, findPython } = require('./bench/anchors');
+const { jsAnchor } = require('./bench/js-anchor');
+const { timeUsBatched } = require('./bench/measure');
+const { odeFitStep } = require('./bench/ode');
+const report = require('./bench/report');
+
+const ROOT = path.resolve(__dirname, '..');
+const DIST = path.join(ROOT, 'dist');
+
+function parseArgs(argv) {
+  const args = { quick: false, threads: 1 };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--quick') args.quick = true;
+    else if (['--json', '--out', '--python', '--threads'].includes(a)) args[a.slice(2)] = argv[++i];
+    else throw new Error(`bench: unknown argument ${a}`);
+  }
+  args.threads = Number(args.threads);
+  return args;
+}
+
+const log = (msg) => process.stderr.write(`bench: ${msg}\n`);
+
+/** The 15 Feynman files' headers name their inputs and params: "; Inputs: x, T. Params: n0, m." */
+function declaredNames(source) {
+  const m = /Inputs: ([^.]*)\. Params: ([^.]*)\./.exec(source);
+  const names = (s) => s.split(',').map((x) => x.trim().split(' ')[0]).filter((x) => x && x !== 'none');
+  return { inputs: names(m[1]), params: names(m[2]) };
+}
+
+function compileSection(cfg) {
+  const rows = feynmanSources().map(({ name, source }) => ({ name, ...compileLatency(DIST, source, declaredNames(source).inputs, declaredNames(source).params, cfg.compileReps) }));
+  for (const n of [13, 98]) rows.push({ name: `chain${n} (generated)`, ...compileLatency(DIST, chainSource(n), ['x'], ['a'], cfg.compileReps) });
+  return rows;
+}
+
+/** JS float64 anchor at batch 1: the unfused graph of a scalar program as straight-line code. */
+function jsTimes(api, prog, minMs) {
+  if (prog.composition || Object.values(prog.inputs).some((i) => i.shape.length > 0)) return undefined;
+  const m = api.compile(prog.source, { inputs: Object.keys(prog.inputs), params: prog.params, fuse: false });
+  m.forward(Object.fromEntries(Object.keys(prog.inputs).map((k) => [k, 0.5])));
+  const f = jsAnchor(m.graph);
+  m.dispose();
+  if (!f) return undefined;
+  const x = Object.values(prog.inputs).map((i) => (i.lo + i.hi) / 2);
+  const p = Object.values(prog.params);
+  const g = new Float64Array(x.length + p.length);
+  let sink = 0;
+  const forward = timeUsBatched(() => (sink += f.forward(x, p)), minMs);
+  const backward = timeUsBatched(() => (sink += f.backward(x, p, g)), minMs);
+  if (!Number.isFinite(sink)) log(`JS anchor of ${prog.source.split('\n').pop()} gave a non-finite value`);
+  return { forward, backward };
+}
+
+function runtimeSection(api, cfg, python) {
+  const jobs = [];
+  for (const program of Object.keys(PROGRAMS)) for (const batch of cfg.batches) jobs.push({ program, batch, prog: PROGRAMS[program] });
+  for (const n of cfg.chains) jobs.push({ program: `chain${n}`, batch: 1, prog: chain(n), ops: n });
+  log(`libtorch C++ anchor: ${jobs.length} jobs`);
+  const eager = eagerAnchor(jobs, cfg.minMs, cfg.threads);
+  let torch;
+  if (python.python) {
+    log(`PyTorch anchor (${python.python}): ${jobs.length} jobs`);
+    torch = torchAnchor(python.python, jobs, cfg.minMs, cfg.threads);
+  }
+  return jobs.map((j) => {
+    log(`ours: ${j.program} at batch ${j.batch}`);
+    const key = `${j.program}:${j.batch}`;
+    const ours = measureModule(api, j.prog, j.batch, {}, cfg.minMs);
+    // The unfused path matters where fusion can act: large batches.
+    const unfused = j.batch >= 1e5 ? measureModule(api, j.prog, j.batch, { fuse: false }, cfg.minMs) : undefined;
+    const fusedNodes = ours.graph.regions[0].nodes.filter((n) => n.op === 'fused').length;
+    return {
+      program: j.program, batch: j.batch, ops: j.ops, fusedNodes,
+      ours: { forward: ours.forward, backward: ours.backward },
+      unfused: unfused && { forward: unfused.forward, backward: unfused.backward },
+      eager: eager.get(key), torch: torch?.get(key),
+      js: j.batch === 1 ? jsTimes(api, j.prog, cfg.minMs) : undefined,
+    };
+  });
+}
+
+/** Each target with the figures that decide it. */
+function targets(compile, runtime) {
+  const small = runtime.filter((r) => r.batch === 1 && !r.ops && r.eager);
+  const worst = (rows, f) => rows.reduce((w, r) => (f(r) > f(w) ? r : w), rows[0]);
+  const lines = [];
+  for (const mode of ['forward', 'backward']) {
+    const label = mode === 'forward' ? 'forward' : 'forward+backward';
+    const w = worst(small, (r) => r.ours[mode] / r.eager[mode]);
+    const ok = small.every((r) => r.ours[mode] <= 1.3 * r.eager[mode]);
+    lines.push(`- batch 1 ${label}, at most 1.3x libtorch C++: **${ok ? 'met' : 'not met'}** (worst ${w.program} ${report.ratio(w.ours[mode], w.eager[mode])})`);
+    const withTorch = small.filter((r) => r.torch);
+    if (withTorch.length > 0) {
+      const wt = worst(withTorch, (r) => r.ours[mode] / r.torch[mode]);
+      const okT = withTorch.every((r) => 2 * r.ours[mode] <= r.torch[mode]);
+      lines.push(`- batch 1 ${label}, at least 2x faster than PyTorch: **${okT ? 'met' : 'not met'}** (worst ${wt.program} ${report.ratio(wt.ours[mode], wt.torch[mode])} of PyTorch's time)`);
+    }
+  }
+  const big = runtime.filter((r) => r.batch === 1e6 && r.eager);
+  if (big.length > 0) {
+    for (const mode of ['forward', 'backward']) {
+      const w = worst(big, (r) => r.ours[mode] / r.eager[mode]);
+      const ok = big.every((r) => r.ours[mode] <= 1.1 * r.eager[mode]);
+      lines.push(`- batch 1,000,000 ${mode === 'forward' ? 'forward' : 'forward+backward'}, at most 1.1x libtorch C++: **${ok ? 'met' : 'not met'}** (worst ${w.program} ${report.ratio(w.ours[mode], w.eager[mode])})`);
+    }
+  }
+  const fusable = runtime.filter((r) => r.batch >= 1e5 && r.eager && !['heat_step', 'gravity_3d'].includes(r.program) && !r.ops);
+  const slowest = worst(fusable, (r) => r.ours.backward / r.eager.backward);
+  const okF = fusable.every((r) => 2 * r.ours.backward <= r.eager.backward);
+  lines.push(`- batch >= 100,000 forward+backward of the Feynman equations and the composition chain, at least 2x faster than eager libtorch: **${okF ? 'met' : 'not met'}** (least speed-up ${slowest.program} at ${slowest.batch.toLocaleString('en-US')}: ${report.ratio(slowest.eager.backward, slowest.ours.backward)})`);
+  const c15 = compile.find((c) => c.name.startsWith('chain13'));
+  lines.push(`- compile latency of a ${c15.nodes}-node program under 200 us (addon load excluded): **${c15.total < 200 ? 'met' : 'not met'}** (${report.fmt(c15.total)}, of which parse ${report.fmt(c15.parse)})`);
+  return lines.join('\n');
+}
+
+function main() {
+  const args = parseArgs(process.argv.slice(2));
+  const cfg = args.quick
+    ? { batches: [1, 1000, 100000], chains: [10, 100, 1000], minMs: 40, compileReps: 200, odeSteps: 5, threads: args.threads }
+    : { batches: [1, 1000, 100000, 1000000], chains: [10, 30, 100, 300, 1000], minMs: 300, compileReps: 2000, odeSteps: 30, threads: args.threads };
+  const api = require(DIST);
+  api.setNumThreads(cfg.threads);
+  const python = findPython(args.python);
+  const started = Date.now();
+
+  log('compile latency');
+  const compile = compileSection(cfg);
+  const runtime = runtimeSection(api, cfg, python);
+  log('ODE fit step');
+  const ode = odeFitStep(api, cfg.odeSteps);
+
+  const fixed = runtime.filter((r) => !r.ops);
+  const chains = runtime.filter((r) => r.ops);
+  const cpu = os.cpus()[0].model;
+  const md = [
+    '# Benchmarks',
+    '',
+    `- Machine: ${cpu}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}; Node ${process.version}; libtorch 2.13 CPU; ${cfg.threads} thread(s).`,
+    `- Command: \`npm run bench --${args.quick ? ' --quick' : ''}${args.out ? ` --out ${args.out}` : ''}\`; date: ${new Date().toISOString().slice(0, 10)}; run time ${((Date.now() - started) / 1e3).toFixed(0)} s.`,
+    `- Times are medians of repetitions after warm-up (at least 5, ${cfg.minMs} ms or more of running per figure); ratios are ours over the anchor's, measured in the same run. float32 throughout.`,
+    `- Anchors: hand-written eager libtorch C++ (native/tools/bench_eager.cpp), ${python.python ? `PyTorch ${python.version} from Python (scripts/bench/torch_anchor.py)` : `PyTorch skipped: ${python.why}`}, and at batch 1 the unfused graph as straight-line JS float64 code (scripts/bench/js-anchor.js).`,
+    '- "forward" runs without autograd; "forward+backward" is forward, `out.sum()` and backward with every input and param requiring a gradient.',
+    '',
+    '## Targets',
+    '',
+    targets(compile, runtime),
+    '',
+    '## Compile latency',
+    '',
+    'Source to a ready native module, per stage (batched scalar inputs, float32), medians.',
+    '',
+    report.compileTable(compile),
+    '',
+    '## Forward',
+    '',
+    report.runtimeTable(fixed, 'forward'),
+    '',
+    '## Forward + backward',
+    '',
+    report.runtimeTable(fixed, 'backward'),
+    '',
+    '## Per-op overhead at batch 1',
+    '',
+    'Generated chains of N elementwise ops (sin v, a*v, v+x, v*v in turn): time divided by N.',
+    '',
+    report.chainTable(chains),
+    '',
+    '## ODE fit step',
+    '',
+    ode.note,
+    '',
+  ].join('\n');
+  process.stdout.write(md);
+  if (args.out) fs.writeFileSync(path.resolve(args.out), md);
+  if (args.json) fs.writeFileSync(path.resolve(args.json), JSON.stringify({ cfg, compile, runtime, ode, python }, null, 1));
+}
+
+main();

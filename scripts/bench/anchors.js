@@ -1,0 +1,42 @@
+// The anchors' processes: hand-written eager libtorch (build/Release/bench_eager) and PyTorch from
+// Python, each given every job at once and printing one JSON line per job.
+'use strict';
+const fs = require('fs');
+const path = require('path');
+const { spawnSync } = require('child_process');
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const BENCH_EAGER = path.join(ROOT, 'build', 'Release', 'bench_eager');
+const TORCH_ANCHOR = path.join(__dirname, 'torch_anchor.py');
+
+/** Map "program:batch" -> {forward, backward}. */
+function runJobs(cmd, args, jobs) {
+  const r = spawnSync(cmd, [...args, ...jobs.map((j) => `${j.program}:${j.batch}`)], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  if (r.status !== 0) throw new Error(`${cmd} failed: ${r.error ? r.error.message : r.stderr}`);
+  const out = new Map();
+  for (const line of r.stdout.split('\n').filter((l) => l.startsWith('{'))) {
+    const j = JSON.parse(line);
+    out.set(`${j.program}:${j.batch}`, { forward: j.forward, backward: j.backward });
+  }
+  return out;
+}
+
+function eagerAnchor(jobs, minMs, threads) {
+  if (!fs.existsSync(BENCH_EAGER)) throw new Error(`${BENCH_EAGER} is missing: run \`npm run build\``);
+  return runJobs(BENCH_EAGER, [String(minMs), String(threads)], jobs);
+}
+
+/** The Python to use: --python, else the bench venv, else python3; undefined (with why) when it has no torch. */
+function findPython(requested) {
+  const venv = path.join(ROOT, '.cache', 'bench-venv', 'bin', 'python');
+  const python = requested ?? (fs.existsSync(venv) ? venv : 'python3');
+  const r = spawnSync(python, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
+  if (r.status !== 0) return { why: `${python} cannot import torch (see ../shared/PLATFORM.md for a venv under .cache/bench-venv)` };
+  return { python, version: r.stdout.trim() };
+}
+
+function torchAnchor(python, jobs, minMs, threads) {
+  return runJobs(python, [TORCH_ANCHOR, String(minMs), String(threads)], jobs);
+}
+
+module.exports = { eagerAnchor, torchAnchor, findPython };
