@@ -1,0 +1,58 @@
+// The training loops the experiments share: Adam (optionally with cosine decay and gradient clipping)
+// and an L-BFGS refinement, each step's intermediates freed with tidy().
+import { Tensor, tidy } from '../runtime/tensor';
+import { clipGradNorm, optim, schedules } from '../train';
+import { Progress } from './progress';
+
+export interface AdamRun {
+  params: Tensor[];
+  steps: number;
+  lr: number;
+  /** Cosine decay to zero over the run. */
+  cosine?: boolean;
+  /** Largest gradient norm. */
+  clip?: number;
+  progress?: { display: Progress; label: string };
+}
+
+/** Minimises loss(step) with Adam; returns the loss of every step. */
+export function adamFit(loss: (step: number) => Tensor, o: AdamRun): number[] {
+  const opt = optim.adam(o.params, { lr: o.lr });
+  const sched = o.cosine ? schedules.cosine(opt, { steps: o.steps }) : undefined;
+  const history: number[] = [];
+  try {
+    for (let step = 0; step < o.steps; step++) {
+      history.push(
+        tidy(() => {
+          opt.zeroGrad();
+          const l = loss(step);
+          l.backward();
+          if (o.clip !== undefined) clipGradNorm(o.params, o.clip);
+          opt.step();
+          return l.item();
+        }),
+      );
+      sched?.step();
+      if (o.progress && step % 25 === 0) o.progress.display.update(o.progress.label, step, o.steps);
+    }
+  } finally {
+    opt.dispose();
+  }
+  return history;
+}
+
+/** Full-batch L-BFGS with a strong Wolfe line search; returns the final loss. */
+export function lbfgsRefine(loss: () => Tensor, params: Tensor[], iterations = 200): number {
+  const opt = optim.lbfgs(params, { maxIter: iterations, lineSearch: 'strong_wolfe', historySize: 50 });
+  try {
+    opt.step(() => {
+      opt.zeroGrad();
+      const l = loss();
+      l.backward();
+      return l;
+    });
+    return tidy(() => loss().item());
+  } finally {
+    opt.dispose();
+  }
+}
