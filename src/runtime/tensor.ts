@@ -1,5 +1,6 @@
 // The user-facing Tensor: a thin owner of one native tensor handle. Arithmetic runs eagerly through
 // the native kernel table; graph runs never create these for their intermediates.
+import * as os from 'os';
 import { checkShape, describe, flatten, Nested, unflatten } from './host-data';
 import { DTypeName, native, NativeTensor } from './native';
 
@@ -146,10 +147,24 @@ export function tensor(data: Nested | Float32Array | Float64Array, options: Tens
   return finish(native().fromHost(flat.data, flat.shape, dtype, device), options);
 }
 
+/**
+ * The largest tensor the factories allocate: half the machine's memory. Checked before allocating,
+ * since an allocation the system grants lazily is only refused later, by the OOM killer.
+ */
+export const MAX_TENSOR_BYTES = os.totalmem() / 2;
+
+function checkSize(shape: number[], dtype: DType): number[] {
+  const bytes = shape.reduce((a, b) => a * b, 1) * (dtype === 'float64' ? 8 : 4);
+  const gb = (n: number) => `${(n / 2 ** 30).toFixed(1)} GB`;
+  if (bytes > MAX_TENSOR_BYTES)
+    throw new RangeError(`a ${dtype} tensor of shape [${shape.join(', ')}] needs ${gb(bytes)}, more than the limit of ${gb(MAX_TENSOR_BYTES)} (half of this machine's memory)`);
+  return shape;
+}
+
 export function full(shape: number[], value: number, options?: TensorOptions): Tensor {
   if (typeof value !== 'number') throw new TypeError(`full() takes a number as its value, got ${describe(value)}`);
   const { dtype, device } = resolve(options);
-  return finish(native().full(checkShape(shape), value, dtype, device), options);
+  return finish(native().full(checkSize(checkShape(shape), dtype), value, dtype, device), options);
 }
 
 export const zeros = (shape: number[], options?: TensorOptions): Tensor => full(shape, 0, options);
@@ -161,7 +176,7 @@ export function randn(shape: number[], options: TensorOptions & { seed?: number 
   if (seed !== undefined && !(Number.isSafeInteger(seed) && seed >= 0))
     throw new TypeError(`seed must be a whole number >= 0, got ${describe(seed)}`);
   const { dtype, device } = resolve(options);
-  return finish(native().randn(checkShape(shape), seed, dtype, device), options);
+  return finish(native().randn(checkSize(checkShape(shape), dtype), seed, dtype, device), options);
 }
 
 /**
