@@ -6,6 +6,7 @@
 #include "addon_data.h"
 #include "autograd_wrap.h"
 #include "common.h"
+#include "fit_wrap.h"
 #include "graph_wrap.h"
 #include "kernels.h"
 #include "mlp_wrap.h"
@@ -124,6 +125,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterOptim(env, exports);
   RegisterMlp(env, exports);
   RegisterOde(env, exports);
+  RegisterFit(env, exports);
   RegisterAutograd(env, exports);
   return exports;
 }

@@ -66,6 +66,7 @@ export interface ModuleState {
 }
 
 const DEFAULT_LIMIT = 10000;
+const TRAINING = 'module is being trained by fit(); await it first';
 
 interface Specialisation {
   graph: IrGraph;
@@ -94,6 +95,8 @@ export class Module {
   private readonly fuse: boolean;
   private last?: Specialisation;
   private disposed = false;
+  /** @internal Set by fit() while a worker thread trains the parameters through this module's graph. */
+  training = false;
 
   /** @internal Use `compile`. */
   constructor(text: string, options: CompileOptions) {
@@ -170,7 +173,7 @@ export class Module {
   }
 
   forward(inputs: Record<string, InputValue>, options: ForwardOptions = {}): Tensor {
-    if (this.disposed) throw new Error('this module has been disposed and cannot be used any more');
+    this.checkUsable();
     const values = this.prepareInputs(inputs, options.batch ?? false);
     try {
       const spec = this.specialise(values.map((v) => ({ name: v.name, shape: v.shape, batched: v.batched })));
@@ -186,6 +189,7 @@ export class Module {
   }
 
   dispose(): void {
+    if (this.training) throw new Error(TRAINING);
     if (this.disposed) return;
     this.disposed = true;
     for (const s of this.specialisations.values()) s.native.dispose();
@@ -233,8 +237,13 @@ export class Module {
    * `inputs` (built on first use), for native features that call the program repeatedly.
    */
   nativeGraph(inputs: { name: string; shape: Shape; batched: boolean }[]): NativeGraph {
-    if (this.disposed) throw new Error('this module has been disposed and cannot be used any more');
+    this.checkUsable();
     return this.specialise(inputs).native;
+  }
+
+  private checkUsable(): void {
+    if (this.disposed) throw new Error('this module has been disposed and cannot be used any more');
+    if (this.training) throw new Error(TRAINING);
   }
 
   private specialise(inputs: { name: string; shape: Shape; batched: boolean }[]): Specialisation {

@@ -1,0 +1,248 @@
+#include "fit.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <c10/util/Exception.h>
+
+#include <cmath>
+#include <limits>
+#include <sstream>
+#include <utility>
+
+#include "errors.h"
+
+namespace nc {
+namespace {
+
+using at::Tensor;
+
+std::string num(double v) {
+  std::ostringstream s;
+  s.precision(6);
+  s << v;
+  return s.str();
+}
+
+/** "k = 1.5, w = [0.1, 0.2]", with large tensors summarised, for error messages. */
+std::string describe_params(const FitTask& task) {
+  std::string out;
+  for (size_t i = 0; i < task.params.size(); ++i) {
+    Tensor v = task.params[i].detach().to(at::kCPU, at::kDouble).contiguous().flatten();
+    const double* d = v.data_ptr<double>();
+    std::string value;
+    if (task.params[i].dim() == 0) value = num(d[0]);
+    else if (v.numel() <= 6) {
+      for (int64_t j = 0; j < v.numel(); ++j) value += (j ? ", " : "") + num(d[j]);
+      value = "[" + value + "]";
+    } else {
+      value = std::to_string(v.numel()) + " values" + (at::isfinite(v).all().item<bool>() ? "" : ", some not finite");
+    }
+    out += (i ? ", " : "") + task.names[i] + " = " + value;
+  }
+  return out;
+}
+
+/** The data as samples that can be drawn in minibatches. */
+struct Objective {
+  int64_t samples = 1;
+  bool splittable = true;
+  /** The prediction and its target for the samples in `index` (all of them when undefined). */
+  std::function<std::pair<Tensor, Tensor>(const Tensor& index, bool grad)> eval;
+};
+
+Tensor pick(const Tensor& t, const Tensor& index, int64_t dim) { return index.defined() ? t.index_select(dim, index) : t; }
+
+Objective algebraic_objective(GraphModule& module, const AlgebraicData& d) {
+  if (!d.target.defined() || d.target.dim() < 1 || d.target.size(0) < 1) throw Error("fit: the target needs at least one sample");
+  const int64_t n = d.target.size(0);
+  for (size_t i = 0; i < d.inputs.size(); ++i)
+    if (d.inputs[i].dim() < 1 || d.inputs[i].size(0) != n)
+      throw Error("fit: input " + std::to_string(i) + " does not hold the target's " + std::to_string(n) + " samples in its first dimension");
+  return {n, true, [&module, &d](const Tensor& index, bool grad) {
+            std::vector<Tensor> in;
+            for (const Tensor& x : d.inputs) in.push_back(pick(x, index, 0));
+            Tensor y = module.forward(in, grad);
+            Tensor target = pick(d.target, index, 0);
+            if (!y.sizes().equals(target.sizes()))
+              throw Error("fit: the program returns shape " + c10::str(y.sizes()) + " for the batch but the target has shape " +
+                          c10::str(target.sizes()));
+            return std::make_pair(y, target);
+          }};
+}
+
+/** Windows of k intervals must all have window 0's spacing: they integrate as one batch over the same relative times. */
+void check_spacing(const std::vector<double>& times, int64_t k, int64_t windows) {
+  for (int64_t w = 1; w < windows; ++w)
+    for (int64_t j = 1; j <= k; ++j) {
+      const double want = times[j] - times[0];
+      const double got = times[w * k + j] - times[w * k];
+      if (std::abs(got - want) > 1e-9 * std::max(1.0, std::abs(times[w * k + j])))
+        throw Error("fit: multiple shooting needs evenly spaced windows, but window " + std::to_string(w) +
+                    " differs from window 0 at step " + std::to_string(j));
+    }
+}
+
+Objective ode_objective(GraphModule& module, OdeData& d) {
+  const Tensor& obs = d.observations;
+  const int64_t T = static_cast<int64_t>(d.times.size());
+  if (!obs.defined() || obs.dim() != 2 || obs.size(0) != T || obs.size(1) < 1)
+    throw Error("fit: the observations must have shape [T, n] with one row per time");
+  if (T < 2) throw Error("fit: at least 2 observations are needed, got " + std::to_string(T));
+  const int64_t k = d.window_steps;
+  if (k == 0)
+    return {1, false, [&module, &d](const Tensor&, bool grad) {
+              OdeConfig config = d.config;
+              config.need_grad = grad;
+              return std::make_pair(odeint(module, d.problem, d.observations[0], d.times, config), d.observations);
+            }};
+  const int64_t windows = (T - 1) / k;
+  if (windows < 1)
+    throw Error("fit: windows of " + std::to_string(k) + " steps need at least " + std::to_string(k + 1) + " observations, got " +
+                std::to_string(T));
+  check_spacing(d.times, k, windows);
+  std::vector<double> relative;
+  for (int64_t j = 0; j <= k; ++j) relative.push_back(d.times[j] - d.times[0]);
+  // targets[j, w] = observation w*k + j; row 0 holds the window starts.
+  Tensor rows = at::arange(k + 1).unsqueeze(1) + at::arange(windows).unsqueeze(0) * k;
+  Tensor targets = obs.index_select(0, rows.flatten()).view({k + 1, windows, obs.size(1)});
+  std::vector<double> starts;
+  for (int64_t w = 0; w < windows; ++w) starts.push_back(d.times[w * k]);
+  Tensor offsets = at::tensor(starts, at::kDouble);
+  return {windows, true, [&module, &d, relative, targets, offsets](const Tensor& index, bool grad) {
+            OdeProblem problem = d.problem;
+            problem.time_offsets = pick(offsets, index, 0);
+            OdeConfig config = d.config;
+            config.need_grad = grad;
+            Tensor target = pick(targets, index, 1);
+            return std::make_pair(odeint(module, problem, target[0], relative, config), target);
+          }};
+}
+
+Tensor loss_of(LossKind kind, const Tensor& y, const Tensor& target) {
+  switch (kind) {
+    case LossKind::Mse: return at::mse_loss(y, target);
+    case LossKind::Mae: return at::l1_loss(y, target);
+    case LossKind::Huber: return at::huber_loss(y, target, at::Reduction::Mean, 1.0);
+  }
+  throw Error("fit: unknown loss");
+}
+
+/** An error whose message already names the step and the parameters. */
+struct StepError : Error {
+  using Error::Error;
+};
+
+/** Runs f, rethrowing a failure with when it happened and the parameter values then. */
+template <class F>
+double naming_state(const FitTask& task, const std::string& what, F&& f) {
+  try {
+    return f();
+  } catch (const StepError&) {
+    throw;
+  } catch (const c10::Error& e) {
+    throw StepError(what + ": libtorch: " + e.what_without_backtrace() + " (parameters: " + describe_params(task) + ")");
+  } catch (const Error& e) {
+    throw StepError(what + ": " + e.what() + " (parameters: " + describe_params(task) + ")");
+  }
+}
+
+/** One optimizer step on the samples in `index`; returns the loss before the update. */
+double take_step(FitTask& task, Objective& objective, const Tensor& index, int64_t step) {
+  const FitConfig& c = task.config;
+  const std::string where = " at step " + std::to_string(step);
+  auto closure = [&]() -> Tensor {
+    task.optimizer->zero_grad();
+    auto [y, target] = objective.eval(index, true);
+    Tensor loss = loss_of(c.loss, y, target);
+    const double value = loss.item<double>();
+    if (!std::isfinite(value)) {
+      if (c.stop_on_non_finite)
+        throw StepError("fit: the loss is " + num(value) + where + " (parameters: " + describe_params(task) +
+                        "); lower the learning rate, clip the gradients or start closer to the solution");
+      return loss.detach();  // no backward: the gradients stay undefined and this step updates nothing
+    }
+    loss.backward();
+    if (c.clip > 0) clip_grad_norm(task.params, c.clip, 2);
+    return loss;
+  };
+  return naming_state(task, "fit: failed" + where, [&] { return task.optimizer->step(closure).item<double>(); });
+}
+
+/** The loss on all the data at the trained parameters. */
+double final_loss(FitTask& task, Objective& objective, int64_t steps) {
+  const std::string where = " after step " + std::to_string(steps);
+  const double value = naming_state(task, "fit: evaluating the final loss failed" + where, [&] {
+    at::NoGradGuard no_grad;
+    auto [y, target] = objective.eval(Tensor(), false);
+    return loss_of(task.config.loss, y, target).item<double>();
+  });
+  if (!std::isfinite(value) && task.config.stop_on_non_finite)
+    throw Error("fit: the loss is " + num(value) + where + " (parameters: " + describe_params(task) + ")");
+  return value;
+}
+
+std::vector<Tensor> snapshot(const std::vector<Tensor>& params) {
+  std::vector<Tensor> out;
+  for (const Tensor& p : params) out.push_back(p.detach().clone());
+  return out;
+}
+
+}  // namespace
+
+FitResult fit(FitTask& task, const std::function<void(const FitProgress&)>& progress, const std::atomic<bool>& cancel) {
+  if (!task.module || !task.optimizer || task.names.size() != task.params.size() || !task.algebraic == !task.ode)
+    throw Error("fit: internal: incomplete task");
+  const FitConfig& c = task.config;
+  if (c.epochs < 1) throw Error("fit: epochs must be at least 1");
+  Objective objective = task.algebraic ? algebraic_objective(*task.module, *task.algebraic) : ode_objective(*task.module, *task.ode);
+  if (c.batch_size > 0 && !objective.splittable)
+    throw Error("fit: batchSize needs samples to draw from, but a single trajectory is one sample; give ode.windowSteps for multiple shooting");
+  const int64_t batch = c.batch_size > 0 ? std::min(c.batch_size, objective.samples) : objective.samples;
+  const int64_t per_epoch = (objective.samples + batch - 1) / batch;
+  at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(c.seed);
+
+  FitResult result;
+  double best = std::numeric_limits<double>::infinity();
+  int64_t stale = 0;
+  int64_t reported = 0;
+  double last = 0;
+  auto report = [&] {
+    if (progress && c.progress_every > 0 && result.steps > reported) {
+      progress({result.steps, last, snapshot(task.params)});
+      reported = result.steps;
+    }
+  };
+  for (int64_t epoch = 0; epoch < c.epochs && result.stopped == FitStop::Epochs; ++epoch) {
+    Tensor order = batch < objective.samples ? at::randperm(objective.samples, generator) : Tensor();
+    double sum = 0;
+    int64_t finite = 0;
+    for (int64_t b = 0; b < per_epoch; ++b) {
+      if (cancel.load()) {
+        result.stopped = FitStop::Aborted;
+        break;
+      }
+      Tensor index = order.defined() ? order.slice(0, b * batch, std::min(objective.samples, (b + 1) * batch)) : Tensor();
+      if (!c.lrs.empty()) task.optimizer->set_lr(c.lrs[std::min<size_t>(result.steps, c.lrs.size() - 1)]);
+      last = take_step(task, objective, index, result.steps + 1);
+      ++result.steps;
+      if (std::isfinite(last)) {
+        sum += last;
+        ++finite;
+      }
+      if (c.progress_every > 0 && result.steps % c.progress_every == 0) report();
+    }
+    if (result.stopped != FitStop::Epochs || c.patience == 0 || finite == 0) continue;
+    const double mean = sum / static_cast<double>(finite);
+    if (mean < best - c.min_delta) {
+      best = mean;
+      stale = 0;
+    } else if (++stale >= c.patience) {
+      result.stopped = FitStop::Early;
+    }
+  }
+  report();
+  result.loss = final_loss(task, objective, result.steps);
+  return result;
+}
+
+}  // namespace nc

@@ -1,0 +1,89 @@
+// A whole training loop over a compiled program: minibatches, optimizer steps, learning-rate
+// schedule, gradient clipping, early stopping and cancellation, with no JS in between. It is meant
+// to run on a worker thread; it touches only the tensors it was given.
+#pragma once
+#include <ATen/core/Tensor.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "graph.h"
+#include "ode.h"
+#include "optim.h"
+
+namespace nc {
+
+enum class LossKind { Mse, Mae, Huber };
+
+/** Algebraic fitting: every input carries the N samples in dimension 0; the target is [N, ...]. */
+struct AlgebraicData {
+  std::vector<at::Tensor> inputs;
+  at::Tensor target;
+};
+
+/** ODE fitting: the rhs integrated from observed states [T, n] taken at `times`. */
+struct OdeData {
+  OdeProblem problem;  // time_offsets are set by fit (multiple shooting)
+  OdeConfig config;    // need_grad is set by fit
+  at::Tensor observations;
+  std::vector<double> times;
+  /** Observation intervals per shooting window; 0 integrates one trajectory from the first row. */
+  int64_t window_steps = 0;
+};
+
+struct FitConfig {
+  int64_t epochs = 1;
+  /** Samples (algebraic) or windows (multiple shooting) per step; 0 is the full batch. */
+  int64_t batch_size = 0;
+  /** Seeds the generator that shuffles the minibatches. */
+  uint64_t seed = 0;
+  /** The learning rate of each step (the schedule, computed by the caller); empty keeps the optimizer's. */
+  std::vector<double> lrs;
+  /** Largest joint gradient norm (2-norm); 0 disables clipping. */
+  double clip = 0;
+  LossKind loss = LossKind::Mse;
+  /** Report every this many steps (and the last step); 0 never reports. */
+  int64_t progress_every = 0;
+  /** Epochs without an improvement of more than min_delta before stopping; 0 disables early stopping. */
+  int64_t patience = 0;
+  double min_delta = 0;
+  /** Whether a non-finite loss is an error; otherwise that step is skipped (no update). */
+  bool stop_on_non_finite = true;
+};
+
+struct FitProgress {
+  int64_t step = 0;  // 1-based optimizer steps taken
+  double loss = 0;   // this step's (minibatch) loss, before its update
+  std::vector<at::Tensor> params;  // detached copies
+};
+
+enum class FitStop { Epochs, Early, Aborted };
+
+struct FitResult {
+  double loss = 0;  // on the whole data set, at the final parameters
+  int64_t steps = 0;
+  FitStop stopped = FitStop::Epochs;
+};
+
+struct FitTask {
+  std::shared_ptr<GraphModule> module;
+  std::vector<at::Tensor> params;
+  std::vector<std::string> names;  // for messages
+  std::unique_ptr<Optimizer> optimizer;
+  std::unique_ptr<AlgebraicData> algebraic;  // exactly one of algebraic and ode
+  std::unique_ptr<OdeData> ode;
+  FitConfig config;
+};
+
+/**
+ * Trains task.params in place. Throws nc::Error for bad data (checked before the first step) and,
+ * naming the step and the parameter values, for a non-finite loss or a failing step. `cancel` is
+ * read before every step.
+ */
+FitResult fit(FitTask& task, const std::function<void(const FitProgress&)>& progress, const std::atomic<bool>& cancel);
+
+}  // namespace nc

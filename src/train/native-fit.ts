@@ -1,0 +1,62 @@
+// The addon's fit export, typed here rather than in the shared runtime interface.
+import { native, NativeGraph, NativeTensor } from '../runtime/native';
+import type { OptimizerKind } from './native-optim';
+import type { OdeMethod, OdeSlot } from './native-ode';
+
+export interface NativeAlgebraicData {
+  /** One per program input, in program order, samples in dimension 0. */
+  inputs: NativeTensor[];
+  target: NativeTensor;
+}
+
+export interface NativeOdeData {
+  observations: NativeTensor;
+  times: Float64Array;
+  /** 0 for one trajectory from the first observation. */
+  windowSteps: number;
+  slots: OdeSlot[];
+  resultBatched: boolean;
+  method: OdeMethod;
+  step: number;
+  rtol: number;
+  atol: number;
+  maxSteps: number;
+}
+
+export interface NativeFitConfig {
+  epochs: number;
+  /** 0 for the full batch. */
+  batchSize: number;
+  seed: number;
+  /** The learning rate of each step; empty keeps the optimizer's. */
+  lrs: Float64Array;
+  /** 0 for no clipping. */
+  clip: number;
+  loss: 'mse' | 'mae' | 'huber';
+  /** 0 for no reports. */
+  progressEvery: number;
+  /** 0 for no early stopping. */
+  patience: number;
+  minDelta: number;
+  stopOnNonFinite: boolean;
+}
+
+export interface NativeFitResult {
+  loss: number;
+  steps: number;
+  stopped: 'epochs' | 'early' | 'aborted';
+}
+
+interface FitAddon {
+  fit(
+    graph: NativeGraph,
+    params: NativeTensor[],
+    names: string[],
+    optimizer: { kind: OptimizerKind; lr: number },
+    data: NativeAlgebraicData | NativeOdeData,
+    config: NativeFitConfig,
+    onProgress?: (step: number, loss: number, params: NativeTensor[]) => void,
+  ): { promise: Promise<NativeFitResult>; cancel: () => void };
+}
+
+export const fitAddon = (): FitAddon => native() as unknown as FitAddon;
