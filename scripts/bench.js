@@ -183,6 +183,7 @@ function main() {
     '',
     ode.note,
     '',
+    fs.readFileSync(path.join(__dirname, 'bench', 'gaps.md'), 'utf8'),
   ].join('\n');
   process.stdout.write(md);
   if (args.out) fs.writeFileSync(path.resolve(args.out), md);
