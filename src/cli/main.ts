@@ -3,10 +3,11 @@ import fs from 'fs';
 import { UsageError, type Command, type Io } from './command';
 import { check } from './commands/check';
 import { evalCommand } from './commands/eval';
+import { experiments } from './commands/experiments';
 import { graph } from './commands/graph';
 import { parse } from './commands/parse';
 
-export const COMMANDS: Record<string, Command> = { check, parse, eval: evalCommand, graph };
+export const COMMANDS: Record<string, Command> = { check, parse, eval: evalCommand, graph, experiments };
 
 const processIo: Io = {
   stdout: (t) => process.stdout.write(t),

@@ -1,0 +1,259 @@
+// ODE systems (Lotka-Volterra, damped pendulum): recover rate constants from one noisy trajectory by
+// multiple shooting through a compiled right-hand side, against an MLP right-hand side (derivative
+// matching), a neural ODE and a PINN; then a hybrid where MLPs stand in for part of the physics.
+import { compile, Module } from '../compiler/module';
+import { mlp } from '../nn/mlp';
+import { Tensor, tensor, tidy } from '../runtime/tensor';
+import { grad, losses, multipleShooting, odeint } from '../train';
+import { Context, Experiment } from './context';
+import { linePlot } from './plot';
+import { program } from './programs';
+import { addNoise, Rng } from './random';
+import { constantRow, constantsTable, metricsTables, percent, Result, Row } from './report';
+import { adamFit, lbfgsRefine } from './train';
+
+export interface OdeSpec {
+  name: string;
+  title: string;
+  /** The right-hand side in examples/, its scalar state inputs and true and initial constants. */
+  file: string;
+  state: string[];
+  truth: Record<string, number>;
+  init: Record<string, number>;
+  y0: number[];
+  dt: number;
+  tEnd: number;
+  /** The hybrid scenario: its data's right-hand side (with a time input t if forced), the model and its MLPs. */
+  hybrid: { truth: string; model: string; mlps: Record<string, number[]>; learned: string[]; describe: string };
+  paper: string;
+}
+
+const NOISE = 0.02;
+const FACTORS = [1, 2, 5];
+const WINDOW = 25;
+
+interface Data {
+  times: number[];
+  /** Clean states [T, n] over 5 horizons (float64, host). */
+  clean: number[][];
+  /** Noisy observations over the training horizon. */
+  observed: number[][];
+}
+
+/** Integrates a float64 truth with RK4 at the observation spacing, over five horizons. */
+function simulate(spec: OdeSpec, source: string, params: Record<string, number>, seed: number): Data {
+  const steps = Math.round((5 * spec.tEnd) / spec.dt);
+  const times = Array.from({ length: steps + 1 }, (_, i) => i * spec.dt);
+  const truth = compile(source, { inputs: [...spec.state, ...(source.includes(' t)') ? ['t'] : [])], params, dtype: 'float64' });
+  const clean = tidy(() => odeint(truth, spec.y0, times, { method: 'rk4', state: spec.state, grad: false }).toArray() as number[][]);
+  truth.dispose();
+  const train = clean.slice(0, Math.round(spec.tEnd / spec.dt) + 1);
+  const noisy = addNoise(new Rng(seed), train.flat(), NOISE);
+  const n = spec.y0.length;
+  return { times, clean, observed: train.map((_, i) => Array.from(noisy.subarray(i * n, (i + 1) * n))) };
+}
+
+interface Settings {
+  epochs: number;
+  pinnEpochs: number;
+}
+
+/** Multiple shooting (windows of 25 observation steps, RK4) with Adam, cosine decay and clipping at 5. */
+function shoot(rhs: Module, spec: OdeSpec, data: Data, epochs: number, ctx: Context, label: string): number[] {
+  const times = data.times.slice(0, data.observed.length);
+  const obs = tensor(data.observed);
+  try {
+    return adamFit(
+      () => {
+        const { predictions, targets } = multipleShooting(rhs, obs, times, { method: 'rk4', state: spec.state, windowSteps: WINDOW });
+        return losses.mse(predictions, targets);
+      },
+      { params: rhs.parameters(), steps: epochs, lr: 1e-2, cosine: true, clip: 5, progress: { display: ctx.progress, label } },
+    );
+  } finally {
+    obs.dispose();
+  }
+}
+
+/** L-BFGS on the same multiple-shooting loss: the few constants converge to the least-squares fit. */
+function refine(rhs: Module, spec: OdeSpec, data: Data): void {
+  const obs = tensor(data.observed);
+  const times = data.times.slice(0, data.observed.length);
+  lbfgsRefine(() => {
+    const { predictions, targets } = multipleShooting(rhs, obs, times, { method: 'rk4', state: spec.state, windowSteps: WINDOW });
+    return losses.mse(predictions, targets);
+  }, rhs.parameters(), 100);
+  obs.dispose();
+}
+
+/** Trajectory MSE against the clean truth up to 1x, 2x and 5x the training horizon. */
+function trajectoryErrors(model: string, predicted: number[][], data: Data): Row[] {
+  const perHorizon = Math.round((data.clean.length - 1) / 5);
+  return FACTORS.map((k) => {
+    const upto = k * perHorizon + 1;
+    let se = 0;
+    for (let i = 0; i < upto; i++) for (let j = 0; j < data.clean[i].length; j++) se += (predicted[i][j] - data.clean[i][j]) ** 2;
+    const value = se / (upto * data.clean[0].length);
+    return { model, metric: 'trajectory MSE from x0', range: `${k}x horizon`, value: Number.isFinite(value) ? value : Infinity };
+  });
+}
+
+function rollout(rhs: Module, spec: OdeSpec, data: Data): number[][] {
+  try {
+    return tidy(() => odeint(rhs, spec.y0, data.times, { method: 'rk4', state: spec.state, grad: false }).toArray() as number[][]);
+  } catch {
+    // A learned right-hand side can blow up far outside its training data.
+    return data.times.map(() => spec.y0.map(() => NaN));
+  }
+}
+
+const learnedValues = (m: Module, names: string[]) => Object.fromEntries(names.map((k) => [k, m.namedParameters()[k].item()]));
+const count = (ps: Tensor[]) => ps.reduce((n, p) => n + p.size, 0);
+
+/** An MLP right-hand side (3 x 64 tanh) on the state, as a program. */
+function neuralRhs(spec: OdeSpec, seed: number): { module: Module; params: number } {
+  const f = mlp([spec.state.length, 64, 64, 64, spec.state.length], { seed });
+  return { module: compile(`(f ${spec.state.join(' ')})`, { inputs: spec.state, functions: { f } }), params: count(f.parameters()) };
+}
+
+/** Derivative matching: the MLP fitted to central differences of the noisy observations. */
+function fitDerivatives(rhs: Module, spec: OdeSpec, data: Data, epochs: number, ctx: Context): void {
+  const o = data.observed;
+  const mid = o.slice(1, -1);
+  const inputs = Object.fromEntries(spec.state.map((name, j) => [name, tensor(mid.map((s) => s[j]))]));
+  const target = tensor(mid.map((_, i) => o[i + 2].map((v, j) => (v - o[i][j]) / (2 * spec.dt))));
+  adamFit(() => losses.mse(rhs.forward(inputs, { batch: true }), target), {
+    params: rhs.parameters(), steps: epochs, lr: 1e-3, cosine: true, progress: { display: ctx.progress, label: 'MLP rhs' },
+  });
+  for (const t of [target, ...Object.values(inputs)]) t.dispose();
+}
+
+/**
+ * A PINN: u(t) by a 3 x 64 tanh MLP on t / tEnd, with the compiled right-hand side's constants
+ * trainable in the residual du/dt - f(u) at 200 collocation points; loss = data + 0.1 x residual.
+ */
+function pinn(spec: OdeSpec, data: Data, epochs: number, ctx: Context): { values: Record<string, number>; params: number; predicted: number[][] } {
+  const n = spec.state.length;
+  const net = mlp([1, 64, 64, 64, n], { seed: 9 });
+  const u = compile(`(net (/ t ${spec.tEnd}))`, { inputs: ['t'], functions: { net } });
+  const rhs = compile(program(spec.file), { inputs: spec.state, params: spec.init });
+  const refs = spec.state.map((_, j) => `(ref u ${j})`).join(' ');
+  const residual = compile(`(- du (rhs ${refs}))`, { inputs: { u: [n], du: [n] }, functions: { rhs } });
+  const rng = new Rng(99);
+  const tc = tensor(Float32Array.from(rng.uniforms(200, 0, spec.tEnd)), { requiresGrad: true });
+  const pick = spec.state.map((_, j) => tensor(Array.from({ length: 200 }, () => spec.state.map((__, k) => (k === j ? 1 : 0)))));
+  const tObs = tensor(data.times.slice(0, data.observed.length));
+  const obs = tensor(data.observed);
+  const stack = compile(`(vec ${spec.state.map((_, j) => `d${j}`).join(' ')})`, { inputs: spec.state.map((_, j) => `d${j}`) });
+  const params = [...net.parameters(), ...rhs.parameters()];
+  adamFit(
+    () => {
+      const uc = u.forward({ t: tc }, { batch: true });
+      // du_j/dt for every sample at once: the samples are independent, so weighting the outputs by a
+      // one-hot column gives that component's derivative per sample.
+      const columns = pick.map((e) => grad(uc, [tc], { gradOutputs: e, createGraph: true })[0]);
+      const duv = stack.forward(Object.fromEntries(columns.map((c, j) => [`d${j}`, c])), { batch: true });
+      const r = residual.forward({ u: uc, du: duv }, { batch: true });
+      return losses.mse(u.forward({ t: tObs }, { batch: true }), obs).add(r.square().mean().mul(0.1));
+    },
+    { params, steps: epochs, lr: 1e-3, cosine: true, progress: { display: ctx.progress, label: 'PINN' } },
+  );
+  const predicted = tidy(() => u.forward({ t: data.times }, { batch: true }).toArray() as number[][]);
+  const values = learnedValues(rhs, Object.keys(spec.truth));
+  const total = count(params);
+  for (const t of [tc, tObs, obs, ...pick]) t.dispose();
+  for (const m of [u, residual, rhs, stack]) m.dispose();
+  return { values, params: total, predicted };
+}
+
+export function odeExperiment(spec: OdeSpec): Experiment {
+  return {
+    name: spec.name,
+    title: spec.title,
+    run(ctx): Result {
+      const s: Settings = ctx.quick ? { epochs: 300, pinnEpochs: 300 } : { epochs: 3000, pinnEpochs: 3000 };
+      const source = program(spec.file);
+      const data = simulate(spec, source, spec.truth, 5);
+      const names = Object.keys(spec.truth);
+      const rows: Row[] = [];
+      const trajectories: Record<string, number[][]> = {};
+      const add = (model: string, predicted: number[][]) => {
+        trajectories[model] = predicted;
+        rows.push(...trajectoryErrors(model, predicted, data));
+      };
+
+      const rhs = compile(source, { inputs: spec.state, params: spec.init });
+      const history = shoot(rhs, spec, data, s.epochs, ctx, 'compiled');
+      refine(rhs, spec, data);
+      const values = learnedValues(rhs, names);
+      for (const k of names) rows.push(constantRow(`compiled (${names.length} parameters)`, k, spec.truth[k], values[k]));
+      add('compiled', rollout(rhs, spec, data));
+
+      const matched = neuralRhs(spec, 21);
+      fitDerivatives(matched.module, spec, data, s.epochs, ctx);
+      add(`MLP rhs, derivative matching (${matched.params} parameters)`, rollout(matched.module, spec, data));
+
+      const node = neuralRhs(spec, 22);
+      const nodeHistory = shoot(node.module, spec, data, s.epochs, ctx, 'neural ODE');
+      add(`neural ODE (${node.params} parameters)`, rollout(node.module, spec, data));
+
+      const p = pinn(spec, data, s.pinnEpochs, ctx);
+      for (const k of names) rows.push(constantRow(`PINN 3x64 tanh (${p.params} parameters)`, k, spec.truth[k], p.values[k]));
+      add('PINN', p.predicted);
+
+      // Hybrid: MLPs in place of part of the physics, trained jointly with the remaining constants.
+      const hdata = simulate(spec, spec.hybrid.truth, spec.truth, 6);
+      const nets = Object.fromEntries(Object.entries(spec.hybrid.mlps).map(([k, sizes], i) => [k, mlp(sizes, { seed: 30 + i })]));
+      const inputs = [...spec.state, ...(spec.hybrid.model.includes(' t)') ? ['t'] : [])];
+      const init = Object.fromEntries(spec.hybrid.learned.map((k) => [k, spec.init[k]]));
+      const hybrid = compile(spec.hybrid.model, { inputs, params: init, functions: nets });
+      shoot(hybrid, spec, hdata, s.epochs, ctx, 'hybrid');
+      const hv = learnedValues(hybrid, spec.hybrid.learned);
+      for (const k of spec.hybrid.learned) rows.push(constantRow('hybrid: compiled + MLPs', k, spec.truth[k], hv[k]));
+      rows.push(...trajectoryErrors('hybrid: compiled + MLPs', rollout(hybrid, spec, hdata), hdata));
+
+      for (const m of [rhs, matched.module, node.module, hybrid]) m.dispose();
+      const constants = rows.filter((r): r is ReturnType<typeof constantRow> => 'parameter' in r && r.model.startsWith('compiled'));
+      const pinnRows = rows.filter((r): r is ReturnType<typeof constantRow> => 'parameter' in r && r.model.startsWith('PINN'));
+      const worst = Math.max(...constants.map((r) => r.rel_error));
+      const horizon = data.times.filter((t) => t <= 2 * spec.tEnd + 1e-9);
+      return {
+        rows,
+        sections: [`## Recovered constants\n\n${constantsTable(rows)}`, `## Errors\n\n${metricsTables(rows)}`],
+        plots: {
+          [`${spec.name}_trajectories.svg`]: linePlot(
+            [
+              { name: 'truth', x: horizon, y: horizon.map((_, i) => data.clean[i][0]) },
+              { name: 'observed', x: data.times.slice(0, data.observed.length), y: data.observed.map((o) => o[0]), points: true },
+              ...Object.entries(trajectories).map(([name, tr]) => ({ name: name.replace(/ \(.*\)/, ''), x: horizon, y: horizon.map((_, i) => tr[i][0]) })),
+            ],
+            { title: `${spec.name}: first state component, 2x the training horizon`, xLabel: 't', yLabel: spec.state[0] },
+          ),
+          [`${spec.name}_training.svg`]: linePlot(
+            [
+              { name: 'compiled', x: history.map((_, i) => i), y: history },
+              { name: 'neural ODE', x: nodeHistory.map((_, i) => i), y: nodeHistory },
+            ],
+            { title: `${spec.name}: multiple-shooting loss`, xLabel: 'epoch', yLabel: 'MSE', logY: true },
+          ),
+        },
+        claims: [
+          {
+            claim: `${spec.title}: constants`,
+            paper: spec.paper,
+            ours: `compiled: ${constants.map((r) => `${r.parameter} ${percent(r.rel_error)}`).join(', ')}; PINN: ${pinnRows.map((r) => `${r.parameter} ${percent(r.rel_error)}`).join(', ')}`,
+            verdict: worst < 0.01 ? 'matches' : 'short',
+          },
+        ],
+        setup: [
+          `True constants ${Object.entries(spec.truth).map(([k, v]) => `${k} = ${v}`).join(', ')}, initialised at ${Object.entries(spec.init).map(([k, v]) => `${k} = ${v}`).join(', ')}; x0 = (${spec.y0.join(', ')}), RK4 with dt = ${spec.dt} to t = ${spec.tEnd}, 2 % noise.`,
+          `Training: multiple shooting over windows of ${WINDOW} observation steps (all windows of the trajectory in one batch), Adam lr 1e-2 with cosine decay, gradient norm clipped at 5, ${s.epochs} epochs; the compiled model then gets an L-BFGS refinement (strong Wolfe) on the same loss.`,
+          `Baselines: an MLP right-hand side (3 x 64 tanh) fitted to central differences of the observations (lr 1e-3, ${s.epochs} steps); the same MLP as a neural ODE trained by multiple shooting; a PINN (3 x 64 tanh on t, 200 collocation points, loss = data + 0.1 x residual, ${s.pinnEpochs} epochs, lr 1e-3).`,
+          `Hybrid: ${spec.hybrid.describe}`,
+          'Errors: trajectory MSE from x0 against the clean solution, over 1x, 2x and 5x the training horizon.',
+          'No separate hand-coded baseline is trained here: the compiled right-hand side runs the same libtorch operations as a hand-written one (shown bit for bit in the Feynman and composition experiments).',
+        ],
+      };
+    },
+  };
+}
