@@ -2,12 +2,14 @@
 import fs from 'fs';
 import { UsageError, type Command, type Io } from './command';
 import { check } from './commands/check';
+import { demo } from './commands/demo';
 import { evalCommand } from './commands/eval';
 import { experiments } from './commands/experiments';
+import { fitCommand } from './commands/fit';
 import { graph } from './commands/graph';
 import { parse } from './commands/parse';
 
-export const COMMANDS: Record<string, Command> = { check, parse, eval: evalCommand, graph, experiments };
+export const COMMANDS: Record<string, Command> = { check, parse, eval: evalCommand, graph, fit: fitCommand, demo, experiments };
 
 const processIo: Io = {
   stdout: (t) => process.stdout.write(t),
