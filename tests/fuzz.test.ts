@@ -12,7 +12,7 @@ const known = new Set(loadRegressions().filter((r) => r.regression.status === 'o
 test.each([
   ['bytes', 1500],
   ['mutate', 800],
-  ['typed', 500],
+  ['typed', 300],
 ])('%s: %i cases end in a module, diagnostics or agreement, each within the time bound', (generator, count) => {
   const o = parseArgs(['--seed', '20240611', '--generator', generator as string]);
   const failures: string[] = [];

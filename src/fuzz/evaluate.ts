@@ -56,7 +56,9 @@ export function evaluate(c: FuzzCase): Outcome {
   }
 }
 
-const describeError = (e: unknown): string => (e instanceof Error ? `${e.constructor.name}: ${e.message}` : `non-Error thrown: ${String(e)}`);
+/** Not `instanceof Error`: errors from native code or another realm (jest's sandbox) fail that test. */
+const describeError = (e: unknown): string =>
+  e !== null && typeof e === 'object' && 'message' in e ? `${e.constructor?.name ?? 'Error'}: ${String(e.message)}` : `non-Error thrown: ${String(e)}`;
 
 /** Shapes tried for the inputs of a program that compiled: the ones the examples use, and batches of them. */
 const SHAPES: number[][] = [[], [], [3], [10], [3, 3], [10, 10]];
