@@ -23,6 +23,8 @@ export interface Claim {
   paper: string;
   ours: string;
   verdict: 'matches' | 'beats' | 'short' | 'info';
+  /** Why we may fall short here; shown in summary.md when we do. */
+  why?: string;
 }
 
 export interface Result {

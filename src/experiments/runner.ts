@@ -61,12 +61,12 @@ export function runExperiments(selected: Experiment[], o: RunOptions, ctx: Conte
 function summary(outcomes: Outcome[], o: RunOptions): string {
   const total = outcomes.reduce((s, x) => s + x.seconds, 0);
   const claims = outcomes.flatMap((x) => x.claims.map((c) => [`[${x.name}](${x.name}.md)`, c.claim, c.paper, c.ours, c.verdict]));
-  const short = outcomes.flatMap((x) => x.claims.filter((c) => c.verdict === 'short').map((c) => `- ${x.name}: ${c.claim}: ${c.ours}.`));
+  const short = outcomes.flatMap((x) => x.claims.filter((c) => c.verdict === 'short').map((c) => `- **${x.name}: ${c.claim}**: ${c.ours}.${c.why ? ` ${c.why}` : ''}`));
   return [
     '# Reproducing the paper\'s experiments',
     `Made with \`${o.command}\`${o.quick ? ' (quick settings: fewer epochs, see each file\'s setup)' : ''}, on 1 libtorch thread, in ${total.toFixed(0)} s (${outcomes.map((x) => `${x.name} ${x.seconds.toFixed(0)} s`).join(', ')}).`,
     '## Our numbers beside the paper\'s\n\nThe paper\'s numbers are those its reference implementation reports. Each experiment\'s own file has the full tables, the setup and where it differs from the paper\'s.',
     table(['experiment', 'claim', 'paper', 'ours', 'verdict'], claims),
-    short.length > 0 ? `## Where we fall short\n\n${short.join('\n')}\n\nThe reasons are discussed in each experiment's file and below.` : '## Where we fall short\n\nNowhere in this run.',
+    short.length > 0 ? `## Where we fall short\n\n${short.join('\n')}` : '## Where we fall short\n\nNowhere in this run.',
   ].join('\n\n') + '\n';
 }
