@@ -175,6 +175,7 @@ class Executor {
     int64_t batch = -1;
     for (size_t a = 0; a < args.size(); ++a)
       if (node.arg_batched[a]) batch = args[a].size(0);
+    if (batch < 0) throw Error("internal: " + node.label + " is marked batched but has no batched argument");
     for (size_t s = 0; s < k; ++s)
       if (!node.arg_batched[s]) state[s] = expand_batch(state[s], batch);
     Tensor active = at::arange(batch, at::TensorOptions().dtype(at::kLong).device(args[0].device()));

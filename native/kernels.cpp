@@ -56,6 +56,18 @@ Tensor ref(Args a, Attrs attrs) {
   return vb.gather(-1, index).squeeze(-1);
 }
 
+/** A x = B for B [..., n, k]. linalg_solve reads a B with one dimension fewer than A as a batch of
+ * vectors, so both operands get the common batch shape explicitly. */
+Tensor solve(const Tensor& A, const Tensor& B) {
+  auto batch = at::infer_size(A.sizes().slice(0, A.dim() - 2), B.sizes().slice(0, B.dim() - 2));
+  auto with_batch = [&](const Tensor& t) {
+    at::DimVector shape(batch.begin(), batch.end());
+    shape.append(t.sizes().end() - 2, t.sizes().end());
+    return t.expand(shape);
+  };
+  return at::linalg_solve(with_batch(A), with_batch(B));
+}
+
 Tensor vector_norm(const Tensor& x) { return at::linalg_vector_norm(x, 2, {-1}); }
 
 const std::unordered_map<std::string, KernelInfo>& table() {
@@ -74,7 +86,11 @@ const std::unordered_map<std::string, KernelInfo>& table() {
       {"pow-scalar", {[](Args a, Attrs at) { return at::pow(a[0], at[0]); }, 1, 1, 1}},
       {"min", {[](Args a, Attrs) { return fold(a, [](const Tensor& x, const Tensor& y) { return at::minimum(x, y); }); }, 1, N}},
       {"max", {[](Args a, Attrs) { return fold(a, [](const Tensor& x, const Tensor& y) { return at::maximum(x, y); }); }, 1, N}},
-      {"clamp", {[](Args a, Attrs) { return at::clamp(a[0], a[1], a[2]); }, 3, 3}},
+      // Broadcast first: clamp's backward cannot reduce to a narrower x (a scalar x with vector bounds).
+      {"clamp", {[](Args a, Attrs) {
+         auto b = at::broadcast_tensors(a);
+         return at::clamp(b[0], b[1], b[2]);
+       }, 3, 3}},
       {"floor", {[](Args a, Attrs) { return at::floor(a[0]); }, 1, 1}},
       {"ceil", {[](Args a, Attrs) { return at::ceil(a[0]); }, 1, 1}},
       {"round", {[](Args a, Attrs) { return at::round(a[0]); }, 1, 1}},
@@ -149,8 +165,8 @@ const std::unordered_map<std::string, KernelInfo>& table() {
       {"inv", {[](Args a, Attrs) { return at::linalg_inv(a[0]); }, 1, 1}},
       // attrs: [1 if b is a vector per sample]
       {"solve", {[](Args a, Attrs at) {
-         if (at[0] == 0) return at::linalg_solve(a[0], a[1]);
-         return at::linalg_solve(a[0], a[1].unsqueeze(-1)).squeeze(-1);
+         if (at[0] == 0) return solve(a[0], a[1]);
+         return solve(a[0], a[1].unsqueeze(-1)).squeeze(-1);
        }, 2, 2, 1}},
       {"outer", {[](Args a, Attrs) { return a[0].unsqueeze(-1) * a[1].unsqueeze(-2); }, 2, 2}},
       // attrs: [1 if the argument is a vector per sample]
@@ -162,6 +178,12 @@ const std::unordered_map<std::string, KernelInfo>& table() {
          for (int i = 0; i < static_cast<int>(at[0]); ++i) s.push_back(1);
          return a[0].view(s);
        }, 1, 1, 1}},
+      // (x, like): x with the batch dimension of `like` (a result that does not depend on the batch)
+      {"expand-batch", {[](Args a, Attrs) {
+         at::DimVector sizes{a[1].size(0)};
+         sizes.append(a[0].sizes().begin(), a[0].sizes().end());
+         return a[0].unsqueeze(0).expand(sizes);
+       }, 2, 2}},
       // elementwise blend for tests that are vectors or matrices per sample
       {"where", {[](Args a, Attrs) { return at::where(a[0] != 0, a[1], a[2]); }, 3, 3}},
       // reductions over everything, for losses in the tensor API

@@ -105,22 +105,34 @@ export function renderDiagnostic(d: Diagnostic, source: SourceFile): string {
   if (!d.span) return [`${source.file}: ${d.severity}[${d.code}]: ${d.message}`, ...(d.hint ? [`help: ${d.hint}`] : [])].join('\n');
   const start = source.position(d.span.start);
   const end = source.position(Math.max(d.span.start, d.span.end));
-  const lineText = source.lineText(start.line);
+  const fullLine = source.lineText(start.line);
   // Carets stop at the end of the first line for spans that run across lines.
-  const lastColumn = end.line === start.line ? end.column : lineText.length + 1;
-  const width = Math.max(1, lastColumn - start.column);
+  const lastColumn = end.line === start.line ? end.column : fullLine.length + 1;
+  // A long line shows a window around the span, so output stays proportional to what it points at.
+  const from = fullLine.length > MAX_SHOWN ? Math.max(0, start.column - 1 - CONTEXT) : 0;
+  const lineText = fullLine.length > MAX_SHOWN ? fullLine.slice(from, from + MAX_SHOWN) : fullLine;
+  const width = Math.max(1, Math.min(lastColumn - start.column, lineText.length - (start.column - 1 - from)));
   const lineNumber = String(start.line).padStart(4);
   const out = [
     `${source.file}:${start.line}:${start.column}: ${d.severity}[${d.code}]: ${d.message}`,
     `${lineNumber} | ${lineText}`,
-    `${' '.repeat(lineNumber.length)} | ${' '.repeat(start.column - 1)}${'^'.repeat(width)}`,
+    `${' '.repeat(lineNumber.length)} | ${' '.repeat(start.column - 1 - from)}${'^'.repeat(width)}`,
   ];
   if (d.hint) out.push(`help: ${d.hint}`);
   return out.join('\n');
 }
 
-export const renderDiagnostics = (ds: readonly Diagnostic[], source: SourceFile): string =>
-  ds.map((d) => renderDiagnostic(d, source)).join('\n\n');
+/** Longest source line shown in full, and how much of a longer one to show before the span. */
+const MAX_SHOWN = 160;
+const CONTEXT = 40;
+/** Rendered diagnostics at most; the rest are counted (all stay in the data). */
+const MAX_RENDERED = 50;
+
+export const renderDiagnostics = (ds: readonly Diagnostic[], source: SourceFile): string => {
+  const shown = ds.slice(0, MAX_RENDERED).map((d) => renderDiagnostic(d, source));
+  if (ds.length > MAX_RENDERED) shown.push(`... and ${ds.length - MAX_RENDERED} more`);
+  return shown.join('\n\n');
+};
 
 export interface DiagnosticJson {
   severity: Severity;

@@ -56,12 +56,15 @@ const matrixArg = (i: number, args: Shape[]): string | undefined =>
 /** Reduces the last dimension: vector -> scalar, matrix -> vector of its rows' results. */
 const reduceLast: ShapeRule = ([s]) => (s.length === 0 ? 'argument 1 must be a vector or matrix, got scalar' : s.slice(0, -1));
 
-const sizeArg = (consts: (number | undefined)[], i: number): number | string => {
+/** Sizes are compile-time constants; the limits keep the materialised constant small (8 MB of float64). */
+const sizeArg = (consts: (number | undefined)[], i: number, max: number): number | string => {
   const n = consts[i];
   if (n === undefined) return `argument ${i + 1} (a size) must be a constant`;
-  if (!Number.isInteger(n) || n < 1 || n > 1e6) return `argument ${i + 1} (a size) must be a whole number from 1 to 1000000, got ${n}`;
+  if (!Number.isInteger(n) || n < 1 || n > max) return `argument ${i + 1} (a size) must be a whole number from 1 to ${max}, got ${n}`;
   return n;
 };
+const MAX_VECTOR = 1_000_000;
+const MAX_EYE = 1000;
 
 const squareMatrix = (args: Shape[]): string | undefined =>
   matrixArg(0, args) ?? (args[0][0] === args[0][1] ? undefined : `argument 1 must be a square matrix, got ${showShape(args[0])}`);
@@ -147,10 +150,10 @@ export const PRIMITIVES: readonly Primitive[] = [
     ['vmean', 1, 1, reduceLast, 'Mean over the last dimension.'],
     ['vmax', 1, 1, reduceLast, 'Maximum over the last dimension.'],
     ['vmin', 1, 1, reduceLast, 'Minimum over the last dimension.'],
-    ['scale', 2, 2, ([s, v]) => (s.length === 0 ? v : `argument 1 must be a scalar, got ${showShape(s)}`), '`(scale s v)`: scalar times a vector or matrix.'],
+    ['scale', 2, 2, ([s, v]) => (s.length !== 0 ? `argument 1 must be a scalar, got ${showShape(s)}` : v.length === 0 ? 'argument 2 must be a vector or matrix, got scalar (use * for two scalars)' : v), '`(scale s v)`: scalar times a vector or matrix.'],
     ['vlen', 1, 1, ([v]) => (v.length === 0 ? 'argument 1 must be a vector or matrix, got scalar' : []), 'Size of the last dimension, a constant.', noGrad],
-    ['zeros', 1, 1, (_a, c) => { const n = sizeArg(c, 0); return typeof n === 'string' ? n : [n]; }, '`(zeros n)`: a vector of n zeros (n constant).', { differentiable: false, constArgs: [0] }],
-    ['ones', 1, 1, (_a, c) => { const n = sizeArg(c, 0); return typeof n === 'string' ? n : [n]; }, '`(ones n)`: a vector of n ones (n constant).', { differentiable: false, constArgs: [0] }],
+    ['zeros', 1, 1, (_a, c) => { const n = sizeArg(c, 0, MAX_VECTOR); return typeof n === 'string' ? n : [n]; }, '`(zeros n)`: a vector of n zeros (n constant).', { differentiable: false, constArgs: [0] }],
+    ['ones', 1, 1, (_a, c) => { const n = sizeArg(c, 0, MAX_VECTOR); return typeof n === 'string' ? n : [n]; }, '`(ones n)`: a vector of n ones (n constant).', { differentiable: false, constArgs: [0] }],
   ]),
   ...group('matrix', [
     ['mat', 1, N, (args) => {
@@ -165,7 +168,7 @@ export const PRIMITIVES: readonly Primitive[] = [
     ['inv', 1, 1, (args) => squareMatrix(args) ?? args[0], 'Inverse of a square matrix.'],
     ['solve', 2, 2, ([a, b]) => squareMatrix([a]) ?? (b.length >= 1 && b[0] === a[0] ? b : `right-hand side ${showShape(b)} does not fit ${showShape(a)}`), '`(solve A b)`: x with A x = b, b a vector or matrix.'],
     ['outer', 2, 2, ([a, b]) => vectorArg(0, [a, b]) ?? vectorArg(1, [a, b]) ?? [a[0], b[0]], 'Outer product of two vectors.'],
-    ['eye', 1, 1, (_a, c) => { const n = sizeArg(c, 0); return typeof n === 'string' ? n : [n, n]; }, '`(eye n)`: the n x n identity (n constant).', { differentiable: false, constArgs: [0] }],
+    ['eye', 1, 1, (_a, c) => { const n = sizeArg(c, 0, MAX_EYE); return typeof n === 'string' ? n : [n, n]; }, '`(eye n)`: the n x n identity (n constant).', { differentiable: false, constArgs: [0] }],
     ['diag', 1, 1, ([v]) => (v.length === 1 ? [v[0], v[0]] : v.length === 2 && v[0] === v[1] ? [v[0]] : `argument 1 must be a vector or square matrix, got ${showShape(v)}`), 'Vector to diagonal matrix; square matrix to its diagonal.'],
   ]),
 ];

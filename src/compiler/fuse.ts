@@ -26,7 +26,8 @@ const broadcastScalar = (n: IrNode) => !n.batched && n.shape.length === 0;
 
 /** Whether a node can be a step: a supported op on a batched value whose arguments share its shape or are scalars. */
 function fusible(node: IrNode, nodes: IrNode[]): boolean {
-  const supported = UNARY.has(node.op) ? node.args.length === 1 : NARY.has(node.op) && node.args.length >= 1;
+  // One-argument + - * / (identity, negation, reciprocal) stay unfused: the fused kernels take them binary.
+  const supported = UNARY.has(node.op) ? node.args.length === 1 : NARY.has(node.op) && node.args.length >= 2;
   return supported && node.batched && node.args.every((a) => sameShape(nodes[a], node) || broadcastScalar(nodes[a]));
 }
 

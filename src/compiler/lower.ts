@@ -50,7 +50,11 @@ export type External = ExternalProgram | ExternalLearned;
 
 /** Stops lowering at the first error; the message is already a diagnostic. */
 class Stop extends Error {
-  constructor(readonly diagnostic: Diagnostic) {
+  constructor(
+    readonly diagnostic: Diagnostic,
+    /** For branches of different shapes: the two shapes (a recursive function may retry with the other). */
+    readonly shapes?: [Shape, Shape],
+  ) {
     super(diagnostic.message);
   }
 }
@@ -183,6 +187,8 @@ interface Instance {
 /** Values of a loop body's tail: [done, result, next state...]. */
 interface LoopContext {
   stateShapes: Shape[];
+  /** The loop body region and its state arguments (a leaf in a branch region reaches them as captures). */
+  body?: RegionBuilder;
   stateIds: number[];
   resultGuess: Shape;
   resultShape?: Shape;
@@ -223,7 +229,12 @@ class Lowerer {
   lowerProgram(): void {
     const main = this.region('main');
     const inputs = new Map(this.options.inputs.map((input, index) => [input.name, main.emit({ op: 'input', args: [], index, shape: input.shape, batched: input.batched })]));
-    main.results = [this.lowerBody(inputs, main)];
+    let result = this.lowerBody(inputs, main);
+    // A batch in gives a batch out, even where the result does not depend on the batched inputs.
+    const like = [...inputs.values()].find((id) => main.nodes[id].batched);
+    const r = main.nodes[result];
+    if (like !== undefined && !r.batched) result = main.emit({ op: 'expand-batch', args: [result, like], shape: r.shape, batched: true, span: r.span });
+    main.results = [result];
   }
 
   /** The program's values and result in region `rb`, its inputs bound by name to ids in rb. */
@@ -368,8 +379,10 @@ class Lowerer {
       return r;
     });
     const [a, b] = branches.map((r) => r.nodes[r.results[0]]);
-    if (!sameShape(a.shape, b.shape))
-      fail('E0103', span, { a: showShape(a.shape), b: showShape(b.shape) }, 'give both branches the same shape, e.g. (* x (ones n)) for a vector of x');
+    if (!sameShape(a.shape, b.shape)) {
+      const d = diag('E0103', span, { a: showShape(a.shape), b: showShape(b.shape) }, 'give both branches the same shape, e.g. (* x (ones n)) for a vector of x');
+      throw new Stop(d, [a.shape, b.shape]);
+    }
     return this.branchNode(rb, t, caps, branches, span);
   }
 
@@ -416,8 +429,16 @@ class Lowerer {
       [...def.params.map((p) => `l${p.id}`), ...free].forEach((k, index) => {
         env = env.with(k, { region: r, id: r.emit({ op: 'arg', args: [], index, shape: args[index].shape, batched: args[index].batched }) });
       });
-      r.results = [this.lower(def.body, env, r)];
-      const out = r.nodes[r.results[0]];
+      let out: { shape: Shape; batched: boolean };
+      try {
+        r.results = [this.lower(def.body, env, r)];
+        out = r.nodes[r.results[0]];
+      } catch (e) {
+        // A branch disagreeing with the guessed result of a recursive call: guess the other branch's shape.
+        const other = e instanceof Stop && e.shapes?.find((s) => !sameShape(s, instance.shape));
+        if (!other || attempt + 1 >= MAX_GUESSES || !e.shapes!.some((s) => sameShape(s, instance.shape))) throw e;
+        out = { shape: other, batched: instance.batched };
+      }
       if (sameShape(out.shape, instance.shape) && out.batched === instance.batched) return instance;
       // A recursive call assumed another result; lower again with what the body gave.
       if (attempt + 1 >= MAX_GUESSES) fail('E0105', def.nameSpan, { name: displayName(def.name) });
@@ -435,11 +456,14 @@ class Lowerer {
       inner = inner.with(`l${binding.id}`, { region: rb, id });
     }
     const initNodes = inits.map((id) => rb.nodes[id]);
-    const batched = initNodes.some((n) => n.batched) || this.readsBatched(e.body, env);
+    // Batched when an initial value or anything the body reads is; a read the lowering then folds
+    // away is found out below (no batched argument) and the loop lowered again unbatched.
+    let batched = initNodes.some((n) => n.batched) || this.readsBatched(e.body, env);
     const ctx: LoopContext = { stateShapes: initNodes.map((n) => n.shape), stateIds: [], resultGuess: [] };
     for (let attempt = 0; ; attempt++) {
       const caps = new Captures(inits.length);
       const body = this.region('loop body', rb, caps);
+      ctx.body = body;
       let bodyEnv = env;
       ctx.stateIds = e.bindings.map(({ binding }, index) => {
         const id = body.emit({ op: 'arg', args: [], index, shape: ctx.stateShapes[index], batched, span: binding.span });
@@ -449,8 +473,12 @@ class Lowerer {
       ctx.resultShape = undefined;
       body.results = this.lowerTail(e.body, bodyEnv, body, ctx);
       const resultShape: Shape = ctx.resultShape ?? fail('E0104', e.span);
+      const args = [...inits, ...caps.outer];
+      if (batched && !args.some((a) => rb.nodes[a].batched)) {
+        batched = false;
+        continue;
+      }
       if (sameShape(resultShape, ctx.resultGuess)) {
-        const args = [...inits, ...caps.outer];
         return rb.emit({
           op: 'loop', args, regions: [body.index], argBatched: args.map((a) => rb.nodes[a].batched), state: inits.length,
           limit: this.options.limit, label: `loop at ${this.where(e.span)}`, shape: resultShape, batched, span: e.span,
@@ -523,7 +551,7 @@ class Lowerer {
           fail('E0103', e.span, { a: showShape(ctx.resultShape), b: showShape(shape) }, 'every way out of a loop must give a value of one shape');
         }
         const result = sameShape(shape, ctx.resultGuess) ? value : this.constant(rb, new Array(ctx.resultGuess.reduce((a, b) => a * b, 1)).fill(0), ctx.resultGuess);
-        return [this.constant(rb, [1], []), result, ...ctx.stateIds.map((id) => id)];
+        return [this.constant(rb, [1], []), result, ...ctx.stateIds.map((id) => rb.use(ctx.body!, id))];
       }
     }
   }

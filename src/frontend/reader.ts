@@ -81,7 +81,7 @@ export function readTree(tree: Parser.Tree, source: SourceFile): ReadResult {
 
   function finish(): ReadResult {
     const bracketErrors = balanceBrackets(brackets);
-    diagnostics.push(...bracketErrors);
+    for (const d of bracketErrors) diagnostics.push(d); // not push(...): there may be more than the stack holds
     // Stray tokens are only worth reporting when the brackets are fine; otherwise they are
     // usually the parser's recovery from the bracket error.
     if (bracketErrors.length === 0) {

@@ -2,7 +2,7 @@
 // [--no-save]`: runs N cases (split evenly over the generators for `all`) in a pool of child
 // processes, prints a summary, minimises each distinct failure and saves it as a regression test.
 import * as os from 'os';
-import { evaluate, generate, GENERATORS, type FuzzCase, type Generator } from './evaluate';
+import { generate, GENERATORS, type FuzzCase, type Generator } from './evaluate';
 import { runIsolated } from './isolate';
 import { minimise, signature } from './minimise';
 import { Pool, type Timed } from './pool';
@@ -17,6 +17,9 @@ export interface FuzzOptions {
   jobs: number;
   save: boolean;
 }
+
+/** Attempts per distinct failure (each a fresh process, about a quarter of a second). */
+const MINIMISE_BUDGET = 300;
 
 const USAGE = 'usage: npm run fuzz -- --count N --seed S [--generator bytes|mutate|typed|all] [--time-limit MS] [--jobs J] [--no-save]';
 
@@ -94,9 +97,8 @@ export function triage(o: FuzzOptions, failures: Failure[]): string[] {
     const sig = signature(f.outcome);
     if (seen.has(sig)) continue;
     seen.add(sig);
-    // Crashes and hangs need a fresh process per attempt; anything else can be replayed here.
-    const isolated = f.outcome.kind === 'crash' || f.outcome.kind === 'hang';
-    const m = minimise(f.fuzzCase, f.outcome, isolated ? (c) => runIsolated(c, o.timeLimitMs) : evaluate, isolated ? 60 : 2000);
+    // Every attempt in a fresh process: a smaller program can crash where the original did not.
+    const m = minimise(f.fuzzCase, f.outcome, (c) => runIsolated(c, o.timeLimitMs), MINIMISE_BUDGET);
     const file = o.save ? saveRegression(m.fuzzCase, m.outcome, sig, `seed ${o.seed}, case ${f.index}`) : undefined;
     lines.push(`FAIL ${f.outcome.kind} (case ${f.index}, ${f.fuzzCase.generator}) ${file ? `saved as tests/fuzz-regressions/${file}` : '(already saved or --no-save)'}`,
       `  minimised: ${JSON.stringify(m.fuzzCase.source)}`, `  ${m.outcome.detail.split('\n')[0].slice(0, 300)}`);

@@ -44,7 +44,7 @@ export function differences(source: string, c: Case, tolerance = 1e-12, limit?: 
   const inputNames = Object.keys(c.inputs);
   const parsed = parseProgram(source, { inputs: inputNames, params: Object.keys(c.params ?? {}) });
   if (!parsed.program) throw new Error(`reference could not parse: ${parsed.diagnostics.map((d) => d.message).join('; ')}`);
-  const reference = evaluateReference(parsed.program, { ...c.inputs, ...c.params }, { batched: c.batch ? inputNames : [], limit });
+  const reference = evaluateReference(parsed.program, { ...c.inputs, ...c.params }, { batched: c.batch ? inputNames.filter((n) => parsed.program!.inputs.includes(n)) : [], limit });
   const out: string[] = [];
   const check = (what: string, a: Nested | undefined, b: Nested) => {
     if (a === undefined) out.push(`${what}: missing on the native side`);

@@ -14,7 +14,7 @@ export interface Minimised {
   tries: number;
 }
 
-export function minimise(c: FuzzCase, failure: Outcome, run: (c: FuzzCase) => Outcome, budget = 400): Minimised {
+export function minimise(c: FuzzCase, failure: Outcome, run: (c: FuzzCase) => Outcome, budget: number): Minimised {
   const want = signature(failure);
   let best = { fuzzCase: c, outcome: failure, tries: 0 };
   const attempt = (source: string): boolean => {

@@ -11,12 +11,8 @@ import { Rng } from './random';
 const SHAPES: Shape[] = [[], [], [], [2], [3], [3], [2, 2], [2, 3], [3, 2], [3, 3]];
 const UNIVERSE: Shape[] = [[], [2], [3], [2, 2], [2, 3], [3, 2], [3, 3]];
 const key = (s: Shape) => s.join('x');
-/**
- * Results of recursive functions: scalars only while the lowering rejects a recursive function that
- * returns a vector or matrix (E0103 from its first scalar guess; tests/fuzz-regressions/
- * recursive-vector-result.json). Widen to SHAPES when that is fixed.
- */
-const RECURSIVE_RESULTS: Shape[] = [[]];
+/** Results of recursive functions. */
+const RECURSIVE_RESULTS: Shape[] = SHAPES;
 
 interface Signature {
   p: Primitive;
@@ -40,20 +36,10 @@ function signatures(): Map<string, Map<string, Signature[]>> {
           const consts = args.map((_, i) => (p.constArgs?.includes(i) ? size : INDEX_ARG[p.name] === i ? 0 : undefined));
           const result = p.shape(args, consts);
           const sig = { p, args, consts };
-          if (typeof result !== 'string' && UNIVERSE.some((u) => key(u) === key(result)) && !OPEN_BUGS.some((bug) => bug(sig))) add(sig, result);
+          if (typeof result !== 'string' && UNIVERSE.some((u) => key(u) === key(result))) add(sig, result);
         }
   return out;
 }
-
-/**
- * Signatures the table accepts that fail elsewhere, left out until fixed (each has an open regression
- * in tests/fuzz-regressions/): the reference rejects (scale s t) of two scalars; native clamp with a
- * scalar x and a larger bound fails in backward.
- */
-const OPEN_BUGS: ((sig: Signature) => boolean)[] = [
-  (sig) => sig.p.name === 'scale' && sig.args[1].length === 0,
-  (sig) => sig.p.name === 'clamp' && sig.args[0].length === 0 && sig.args.some((s) => s.length > 0),
-];
 
 /** Arguments that are indices: generated as whole numbers in range. */
 const INDEX_ARG: Record<string, number> = { ref: 1 };

@@ -58,9 +58,9 @@ export function roundHalfEven(x: number): number {
   if (!Number.isFinite(x)) return x;
   const f = Math.floor(x);
   const d = x - f;
-  if (d < 0.5) return f;
-  if (d > 0.5) return f + 1;
-  return f % 2 === 0 ? f : f + 1;
+  const r = d < 0.5 ? f : d > 0.5 ? f + 1 : f % 2 === 0 ? f : f + 1;
+  // IEEE rounding keeps the sign: values in (-0.5, 0] round to -0.
+  return r === 0 && (x < 0 || Object.is(x, -0)) ? -0 : r;
 }
 
 /** R7RS floor-remainder, computed exactly (fmod, then shifted to the divisor's sign). */
