@@ -24,14 +24,21 @@ export class Tensor {
     scopes[scopes.length - 1]?.add(this);
   }
 
+  // Shape, dtype and device never change for a handle, and requiresGrad changes only through the
+  // setter below: cached, so hot paths (a forward call at batch 1) do not cross into native code.
+  private cachedShape?: number[];
+  private cachedDtype?: DType;
+  private cachedDevice?: string;
+  private cachedRequiresGrad?: boolean;
+
   get shape(): number[] {
-    return this.handle.shape();
+    return (this.cachedShape ??= this.handle.shape()).slice();
   }
   get dtype(): DType {
-    return this.handle.dtype() as DType;
+    return (this.cachedDtype ??= this.handle.dtype() as DType);
   }
   get device(): string {
-    return this.handle.device();
+    return (this.cachedDevice ??= this.handle.device());
   }
   get size(): number {
     return this.shape.reduce((a, b) => a * b, 1);
@@ -40,10 +47,11 @@ export class Tensor {
     return this.handle.isDisposed();
   }
   get requiresGrad(): boolean {
-    return this.handle.requiresGrad();
+    return (this.cachedRequiresGrad ??= this.handle.requiresGrad());
   }
   set requiresGrad(on: boolean) {
     this.handle.setRequiresGrad(on);
+    this.cachedRequiresGrad = on;
   }
   /** The accumulated gradient, as a new tensor (yours to dispose), or undefined before any backward(). */
   get grad(): Tensor | undefined {
