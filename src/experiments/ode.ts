@@ -198,7 +198,7 @@ export function odeExperiment(spec: OdeSpec): Experiment {
     name: spec.name,
     title: spec.title,
     run(ctx): Result {
-      const s: Settings = ctx.quick ? { epochs: 300, neuralEpochs: 150, pinnEpochs: 300 } : { epochs: 3000, neuralEpochs: 1000, pinnEpochs: 3000 };
+      const s: Settings = ctx.quick ? { epochs: 300, neuralEpochs: 150, pinnEpochs: 300 } : { epochs: 3000, neuralEpochs: 3000, pinnEpochs: 3000 };
       const source = program(spec.file);
       const data = simulate(spec, source, spec.truth, 5);
       const names = Object.keys(spec.truth);
