@@ -86,11 +86,9 @@ const std::unordered_map<std::string, KernelInfo>& table() {
       {"pow-scalar", {[](Args a, Attrs at) { return at::pow(a[0], at[0]); }, 1, 1, 1}},
       {"min", {[](Args a, Attrs) { return fold(a, [](const Tensor& x, const Tensor& y) { return at::minimum(x, y); }); }, 1, N}},
       {"max", {[](Args a, Attrs) { return fold(a, [](const Tensor& x, const Tensor& y) { return at::maximum(x, y); }); }, 1, N}},
-      // Broadcast first: clamp's backward cannot reduce to a narrower x (a scalar x with vector bounds).
-      {"clamp", {[](Args a, Attrs) {
-         auto b = at::broadcast_tensors(a);
-         return at::clamp(b[0], b[1], b[2]);
-       }, 3, 3}},
+      // min(max(x, lo), hi), the definition the reference uses: broadcasts any mix of shapes, and the
+      // gradient of (clamp c p p) in p is 1 (at::clamp's own backward gives 0 when lo equals hi).
+      {"clamp", {[](Args a, Attrs) { return at::minimum(at::maximum(a[0], a[1]), a[2]); }, 3, 3}},
       {"floor", {[](Args a, Attrs) { return at::floor(a[0]); }, 1, 1}},
       {"ceil", {[](Args a, Attrs) { return at::ceil(a[0]); }, 1, 1}},
       {"round", {[](Args a, Attrs) { return at::round(a[0]); }, 1, 1}},

@@ -26,7 +26,7 @@ export type PrimitiveImpl = (args: Tensor[]) => Tensor;
 
 /** erf to about 1e-16 absolute: a series with positive terms below 2.5, a continued fraction for erfc above. */
 export function erf(x: number): number {
-  if (Number.isNaN(x)) return NaN;
+  if (Number.isNaN(x) || x === 0) return x; // erf keeps the sign of zero, as IEEE libm does
   const a = Math.abs(x);
   const s = x < 0 ? -1 : 1;
   if (a >= 6) return s; // erfc(6) < 3e-17
