@@ -364,11 +364,14 @@ describe('kink conventions', () => {
     expect(g('(vmax v)', { v: [3, 1, 3] }).v).toEqual([0.5, 0, 0.5]);
     expect(g('(vmin v)', { v: [[3, 1], [0, 2]] }).v).toEqual([[0, 1], [1, 0]]);
   });
-  test('clamp: the gradient goes to x on [lo, hi] inclusive, else to the bound', () => {
-    expect(g('(clamp x lo hi)', { x: 0, lo: 0, hi: 1 })).toEqual({ x: 1, lo: 0, hi: 0 });
-    expect(g('(clamp x lo hi)', { x: 1, lo: 0, hi: 1 })).toEqual({ x: 1, lo: 0, hi: 0 });
+  test('clamp is min(max(x, lo), hi): inside to x, outside to the bound, ties shared', () => {
+    expect(g('(clamp x lo hi)', { x: 0.5, lo: 0, hi: 1 })).toEqual({ x: 1, lo: 0, hi: 0 });
     expect(g('(clamp x lo hi)', { x: -1, lo: 0, hi: 1 })).toEqual({ x: 0, lo: 1, hi: 0 });
     expect(g('(clamp x lo hi)', { x: 2, lo: 0, hi: 1 })).toEqual({ x: 0, lo: 0, hi: 1 });
+    expect(g('(clamp x lo hi)', { x: 0, lo: 0, hi: 1 })).toEqual({ x: 0.5, lo: 0.5, hi: 0 });
+    expect(g('(clamp x lo hi)', { x: 1, lo: 0, hi: 1 })).toEqual({ x: 0.5, lo: 0, hi: 0.5 });
+    // one value as both bounds: the result is that value, so its gradient is 1
+    expect(g('(clamp x p p)', { x: -9, p: 2 })).toEqual({ x: 0, p: 1 });
     // lo > hi: min(max(x, lo), hi) is hi
     expect(run('(clamp x lo hi)', { x: 0.5, lo: 1, hi: 0 }).value).toBe(0);
   });

@@ -6,8 +6,7 @@
 // - abs, relu: gradient 0 at 0. sign, floor, ceil, round, truncate, quotient, comparisons, logic,
 //   vlen, zeros, ones, eye: constants (zero gradient).
 // - min, max, vmin, vmax: at a tie the gradient is shared evenly among the arguments attaining it.
-// - clamp x lo hi = min(max(x, lo), hi): the gradient goes to x on [lo, hi] inclusive, else to the
-//   bound that was taken (hi when lo > hi).
+// - clamp x lo hi = min(max(x, lo), hi) from min and max, so ties share the gradient as they do.
 // - safe-sqrt, safe-log: gradient 0 where x < 1e-8 (clamped), exact from 1e-8 up.
 // - pow: d/dx is 0 where y = 0; d/dy is 0 where x = 0 and y >= 0 (else x^y ln x, NaN for x < 0).
 //   pow(1, y) = 1 and pow(-1, +-inf) = 1 as in C.

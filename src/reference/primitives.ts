@@ -139,13 +139,8 @@ export const REFERENCE_PRIMITIVES: Record<string, PrimitiveImpl> = {
   ),
   min: (args) => elementwise(args, (xs) => extremum(xs, 'min')),
   max: (args) => elementwise(args, (xs) => extremum(xs, 'max')),
-  // clamp x lo hi = min(max(x, lo), hi); at x == lo or x == hi the gradient goes to x
-  clamp: (args) =>
-    elementwise(args, ([x, lo, hi]) => {
-      if (Math.max(x.data, lo.data) > hi.data) return new Value(hi.data, [hi], [1]);
-      if (x.data < lo.data) return new Value(lo.data, [lo], [1]);
-      return new Value(x.data, [x], [1]);
-    }),
+  // clamp x lo hi = min(max(x, lo), hi), ties shared like min and max
+  clamp: (args) => elementwise(args, ([x, lo, hi]) => extremum([extremum([x, lo], 'max'), hi], 'min')),
   floor: flat(Math.floor),
   ceil: flat(Math.ceil),
   round: flat(roundHalfEven),
