@@ -193,7 +193,7 @@ FitResult fit(FitTask& task, const std::function<void(const FitProgress&)>& prog
   if (!task.module || !task.optimizer || task.names.size() != task.params.size() || !task.algebraic == !task.ode)
     throw Error("fit: internal: incomplete task");
   const FitConfig& c = task.config;
-  if (c.epochs < 1) throw Error("fit: epochs must be at least 1");
+  if (c.epochs < 0) throw Error("fit: epochs must not be negative");  // 0: only the final loss (an abort before the start)
   Objective objective = task.algebraic ? algebraic_objective(*task.module, *task.algebraic) : ode_objective(*task.module, *task.ode);
   if (c.batch_size > 0 && !objective.splittable)
     throw Error("fit: batchSize needs samples to draw from, but a single trajectory is one sample; give ode.windowSteps for multiple shooting");

@@ -116,15 +116,17 @@ export async function fit(model: Module, data: AlgebraicData | OdeData, options:
     const prepared = 'target' in data ? algebraic(model, data, owned, o.ode) : ode(model, data, owned, o.ode ?? {});
     const names = named.map(([name]) => name);
     const onProgress = o.onProgress && progressCallback(o.onProgress, names);
-    const total = o.epochs! * prepared.stepsPerEpoch(settings.batchSize);
-    const config = { ...settings, lrs: learningRates(settings.schedule, settings.lr, total) };
+    // Aborted before it starts: no steps at all (cancelling after the start would race the worker).
+    const abortedBefore = o.signal?.aborted === true;
+    const total = abortedBefore ? 0 : o.epochs! * prepared.stepsPerEpoch(settings.batchSize);
+    const config = { ...settings, epochs: abortedBefore ? 0 : settings.epochs, lrs: learningRates(settings.schedule, settings.lr, total) };
     const run = fitAddon().fit(prepared.graph, named.map(([, t]) => t.handle), names, { kind: settings.optimizer, lr: settings.lr }, prepared.data, config, onProgress);
     model.training = true;
     const abort = (): void => run.cancel();
-    if (o.signal?.aborted) abort();
     o.signal?.addEventListener('abort', abort, { once: true });
     try {
       const result = await run.promise;
+      if (abortedBefore) result.stopped = 'aborted';
       return { params: Object.fromEntries(named.map(([name, t]) => [name, t.toArray()])), ...result };
     } finally {
       o.signal?.removeEventListener('abort', abort);
