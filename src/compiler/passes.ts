@@ -46,7 +46,7 @@ export function foldConstants(graph: IrGraph): void {
 
 const keyOf = (n: IrNode): string | undefined => {
   if (n.regions) return undefined; // control nodes stay distinct
-  const data = isConst(n) ? `${n.shape.join('x')}:${Array.from(n.data).join(',')}` : '';
+  const data = isConst(n) ? `${n.shape.join('x')}:${Array.from(n.data, (v) => (Object.is(v, -0) ? '-0' : v)).join(',')}` : ''; // -0 is its own constant (atan2, division)
   return `${n.op}|${n.args.join(',')}|${n.attrs.join(',')}|${n.index ?? ''}|${data}`;
 };
 

@@ -44,24 +44,25 @@ export function differences(source: string, c: Case, tolerance = 1e-12, limit?: 
   const inputNames = Object.keys(c.inputs);
   const parsed = parseProgram(source, { inputs: inputNames, params: Object.keys(c.params ?? {}) });
   if (!parsed.program) throw new Error(`reference could not parse: ${parsed.diagnostics.map((d) => d.message).join('; ')}`);
-  const reference = evaluateReference(parsed.program, { ...c.inputs, ...c.params }, { batched: c.batch ? inputNames.filter((n) => parsed.program!.inputs.includes(n)) : [], limit });
+  const used = c.batch ? inputNames.filter((n) => parsed.program!.inputs.includes(n)) : [];
+  const reference = evaluateReference(parsed.program, { ...c.inputs, ...c.params }, { batched: used, limit });
   const out: string[] = [];
   const check = (what: string, a: Nested | undefined, b: Nested) => {
     if (a === undefined) out.push(`${what}: missing on the native side`);
     else if (mismatch(a, b) > tolerance) out.push(`${what}: native ${JSON.stringify(a)} vs reference ${JSON.stringify(b)}`);
   };
-  // A result that depends on no batched input comes back unbatched (by design): it stands for every
-  // sample, so the batch's summed gradient is that many times the native one.
-  const copies = c.batch && Array.isArray(reference.value) && depth(native.value) < depth(reference.value) ? reference.value.length : 0;
-  check('value', copies ? Array.from({ length: copies }, () => native.value) : native.value, reference.value);
+  // With a batch in, native gives a batch out even when the program reads no input; the reference,
+  // told of no batched input then, gives one value: it stands for every sample, so a shared
+  // parameter's summed gradient is that many times the reference's.
+  const first = c.batch ? Object.values(c.inputs).find(Array.isArray) : undefined;
+  const copies = c.batch && used.length === 0 && first ? first.length : 0;
+  check('value', native.value, copies ? Array.from({ length: copies }, () => reference.value) : reference.value);
   for (const name of Object.keys(reference.grad)) {
-    const g = native.grad?.[name];
-    check(`grad ${name}`, copies && g !== undefined ? scaleNested(g, copies, true) : g, reference.grad[name]);
+    const r = reference.grad[name];
+    check(`grad ${name}`, native.grad?.[name], copies && name in (c.params ?? {}) ? scaleNested(r, copies, true) : r);
   }
   return out;
 }
-
-const depth = (x: Nested): number => (typeof x === 'number' ? 0 : 1 + (x.length > 0 ? depth(x[0]) : 0));
 
 /** Every number in a case rounded to float32, so both dtypes start from the same inputs. */
 const toFloat32 = (x: Nested): Nested => (typeof x === 'number' ? Math.fround(x) : x.map(toFloat32));
