@@ -2,17 +2,9 @@
 // program error as a diagnostic.
 import { compile, run, Module } from '../src/compiler/module';
 import { CompileError } from '../src/diagnostics';
+import { codes } from './helpers/codes';
 import { tensor, Tensor } from '../src/runtime/tensor';
 
-const codes = (f: () => unknown): string[] => {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof CompileError) return e.diagnostics.map((d) => d.code);
-    throw e;
-  }
-  throw new Error('expected a CompileError');
-};
 
 describe('modules', () => {
   const GRAVITY = '(/ (* G (* m1 m2)) (pow r 2))';

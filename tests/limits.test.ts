@@ -1,18 +1,9 @@
 // Resource limits end in clear errors, checked before the work or the allocation; and the
 // "safe" primitives have finite gradients at zero.
 import { compile, run } from '../src/compiler/module';
-import { CompileError } from '../src/diagnostics';
+import { codes } from './helpers/codes';
 import { full, randn, zeros, MAX_TENSOR_BYTES } from '../src/runtime/tensor';
 
-const codes = (f: () => unknown): string[] => {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof CompileError) return e.diagnostics.map((d) => d.code);
-    throw e;
-  }
-  throw new Error('expected a CompileError');
-};
 
 describe('tensor sizes are checked before allocating', () => {
   test.each([
