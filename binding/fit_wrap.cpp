@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common.h"
+#include "fields.h"
 #include "fit.h"
 #include "graph_wrap.h"
 #include "tensor_wrap.h"
@@ -13,29 +14,7 @@
 namespace ncb {
 namespace {
 
-Napi::Object object_arg(const Napi::Value& v, const char* what) {
-  if (!v.IsObject() || v.IsArray()) throw Napi::TypeError::New(v.Env(), std::string("fit: ") + what + " must be an object");
-  return v.As<Napi::Object>();
-}
-
-double number_field(const Napi::Object& o, const char* key) {
-  Napi::Value v = o.Get(key);
-  if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string("fit: ") + key + " must be a number");
-  return v.As<Napi::Number>().DoubleValue();
-}
-
-int64_t count_field(const Napi::Object& o, const char* key) {
-  const double v = number_field(o, key);
-  if (!(v >= 0 && v <= 9007199254740991.0) || v != static_cast<double>(static_cast<int64_t>(v)))
-    throw Napi::RangeError::New(o.Env(), std::string("fit: ") + key + " must be a whole number >= 0");
-  return static_cast<int64_t>(v);
-}
-
-std::string string_field(const Napi::Object& o, const char* key) {
-  Napi::Value v = o.Get(key);
-  if (!v.IsString()) throw Napi::TypeError::New(o.Env(), std::string("fit: ") + key + " must be a string");
-  return v.As<Napi::String>().Utf8Value();
-}
+const Fields kArgs{"fit"};
 
 std::vector<at::Tensor> tensors_arg(const Napi::Value& v, const char* what) {
   if (!v.IsArray()) throw Napi::TypeError::New(v.Env(), std::string("fit: ") + what + " must be an array of tensors");
@@ -56,8 +35,8 @@ std::vector<double> doubles_field(const Napi::Object& o, const char* key) {
 // {kind, lr}: fit exposes the learning rate; the other settings keep libtorch's defaults, and
 // L-BFGS searches its step with strong Wolfe conditions so that lr = 1 is safe.
 std::unique_ptr<nc::Optimizer> optimizer_arg(const Napi::Object& o, std::vector<at::Tensor> params) {
-  const std::string kind = string_field(o, "kind");
-  const double lr = number_field(o, "lr");
+  const std::string kind = kArgs.string(o, "kind");
+  const double lr = kArgs.number(o, "lr");
   if (kind == "adam" || kind == "adamw") {
     nc::AdamConfig c;
     c.lr = lr;
@@ -70,48 +49,22 @@ std::unique_ptr<nc::Optimizer> optimizer_arg(const Napi::Object& o, std::vector<
   throw nc::Error("fit: unknown optimizer '" + kind + "' (expected adam, adamw, sgd or lbfgs)");
 }
 
-nc::OdeMethod method_arg(const std::string& name) {
-  if (name == "euler") return nc::OdeMethod::Euler;
-  if (name == "rk4") return nc::OdeMethod::Rk4;
-  if (name == "dopri5") return nc::OdeMethod::Dopri5;
-  throw nc::Error("fit: unknown method '" + name + "' (expected euler, rk4 or dopri5)");
-}
-
-// {kind: 'state'} | {kind: 'component', index} | {kind: 'time'} | {kind: 'constant', tensor}
-nc::OdeSlot slot_arg(const Napi::Value& v) {
-  Napi::Object o = object_arg(v, "an input slot");
-  const std::string kind = string_field(o, "kind");
-  nc::OdeSlot s;
-  if (kind == "state") s.kind = nc::OdeSlot::Kind::State;
-  else if (kind == "time") s.kind = nc::OdeSlot::Kind::Time;
-  else if (kind == "component") {
-    s.kind = nc::OdeSlot::Kind::Component;
-    s.component = count_field(o, "index");
-  } else if (kind == "constant") {
-    s.kind = nc::OdeSlot::Kind::Constant;
-    s.value = NativeTensor::TensorOf(o.Get("tensor"));
-  } else {
-    throw nc::Error("fit: unknown input slot kind '" + kind + "'");
-  }
-  return s;
-}
-
 // {observations, times, windowSteps, slots, resultBatched, method, step, rtol, atol, maxSteps}
 std::unique_ptr<nc::OdeData> ode_arg(const Napi::Object& o) {
   auto d = std::make_unique<nc::OdeData>();
   d->observations = NativeTensor::TensorOf(o.Get("observations"));
   d->times = doubles_field(o, "times");
-  d->window_steps = count_field(o, "windowSteps");
+  d->window_steps = kArgs.count(o, "windowSteps");
   Napi::Value slots = o.Get("slots");
   if (!slots.IsArray()) throw Napi::TypeError::New(o.Env(), "fit: slots must be an array");
   auto arr = slots.As<Napi::Array>();
-  for (uint32_t i = 0; i < arr.Length(); ++i) d->problem.slots.push_back(slot_arg(arr.Get(i)));
+  for (uint32_t i = 0; i < arr.Length(); ++i) d->problem.slots.push_back(kArgs.ode_slot(arr.Get(i)));
   d->problem.result_batched = o.Get("resultBatched").ToBoolean().Value();
-  d->config.method = method_arg(string_field(o, "method"));
-  d->config.step = number_field(o, "step");
-  d->config.rtol = number_field(o, "rtol");
-  d->config.atol = number_field(o, "atol");
-  d->config.max_steps = count_field(o, "maxSteps");
+  d->config.method = kArgs.ode_method(kArgs.string(o, "method"));
+  d->config.step = kArgs.number(o, "step");
+  d->config.rtol = kArgs.number(o, "rtol");
+  d->config.atol = kArgs.number(o, "atol");
+  d->config.max_steps = kArgs.count(o, "maxSteps");
   return d;
 }
 
@@ -125,15 +78,15 @@ nc::LossKind loss_arg(const std::string& name) {
 // {epochs, batchSize, seed, lrs, clip, loss, progressEvery, patience, minDelta, stopOnNonFinite}
 nc::FitConfig config_arg(const Napi::Object& o) {
   nc::FitConfig c;
-  c.epochs = count_field(o, "epochs");
-  c.batch_size = count_field(o, "batchSize");
-  c.seed = static_cast<uint64_t>(count_field(o, "seed"));
+  c.epochs = kArgs.count(o, "epochs");
+  c.batch_size = kArgs.count(o, "batchSize");
+  c.seed = static_cast<uint64_t>(kArgs.count(o, "seed"));
   c.lrs = doubles_field(o, "lrs");
-  c.clip = number_field(o, "clip");
-  c.loss = loss_arg(string_field(o, "loss"));
-  c.progress_every = count_field(o, "progressEvery");
-  c.patience = count_field(o, "patience");
-  c.min_delta = number_field(o, "minDelta");
+  c.clip = kArgs.number(o, "clip");
+  c.loss = loss_arg(kArgs.string(o, "loss"));
+  c.progress_every = kArgs.count(o, "progressEvery");
+  c.patience = kArgs.count(o, "patience");
+  c.min_delta = kArgs.number(o, "minDelta");
   c.stop_on_non_finite = o.Get("stopOnNonFinite").ToBoolean().Value();
   return c;
 }
@@ -225,11 +178,11 @@ Napi::Value Fit(const Napi::CallbackInfo& info) {
     if (!info[2].IsArray()) throw Napi::TypeError::New(env, "fit: names must be an array of strings");
     auto names = info[2].As<Napi::Array>();
     for (uint32_t i = 0; i < names.Length(); ++i) task.names.push_back(names.Get(i).ToString().Utf8Value());
-    task.optimizer = optimizer_arg(object_arg(info[3], "the optimizer"), task.params);
-    Napi::Object data = object_arg(info[4], "the data");
+    task.optimizer = optimizer_arg(kArgs.object(info[3], "the optimizer"), task.params);
+    Napi::Object data = kArgs.object(info[4], "the data");
     if (data.Has("target")) task.algebraic = std::make_unique<nc::AlgebraicData>(nc::AlgebraicData{tensors_arg(data.Get("inputs"), "inputs"), NativeTensor::TensorOf(data.Get("target"))});
     else task.ode = ode_arg(data);
-    task.config = config_arg(object_arg(info[5], "the config"));
+    task.config = config_arg(kArgs.object(info[5], "the config"));
 
     auto cancel = std::make_shared<std::atomic<bool>>(false);
     auto* worker = new FitWorker(env, std::move(task), info[6], cancel);

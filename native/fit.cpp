@@ -16,12 +16,7 @@ namespace {
 
 using at::Tensor;
 
-std::string num(double v) {
-  std::ostringstream s;
-  s.precision(6);
-  s << v;
-  return s.str();
-}
+std::string num(double v) { return number_text(v, 6); }
 
 /** "k = 1.5, w = [0.1, 0.2]", with large tensors summarised, for error messages. */
 std::string describe_params(const FitTask& task) {

@@ -16,12 +16,7 @@ namespace {
 
 using at::Tensor;
 
-std::string num(double v) {
-  std::ostringstream s;
-  s.precision(8);
-  s << v;
-  return s.str();
-}
+std::string num(double v) { return number_text(v, 8); }
 
 /** An explicit Runge-Kutta method. With `fsal` the last stage is evaluated at the new state, so it is the next step's first stage. */
 struct Tableau {
