@@ -14,7 +14,7 @@ function parse(source: string, params: string[] = []): Program {
 
 // ---------------------------------------------------------------------------------------------
 
-const run = (source: string, values: Record<string, Nested> = {}, options: { params?: string[]; batched?: string[]; limit?: number } = {}) =>
+const run = (source: string, values: Record<string, Nested> = {}, options: { params?: string[]; batched?: string[]; limit?: number; float32Rounding?: boolean } = {}) =>
   evaluateReference(parse(source, options.params), values, options);
 
 const value = (source: string, values: Record<string, Nested> = {}) => run(source, values).value;
@@ -697,5 +697,29 @@ describe('evaluateReference interface', () => {
   test('malformed values throw', () => {
     expect(() => run('x', { x: [[1, 2], [3]] })).toThrow(/'x'/);
     expect(() => run('x', { x: [[[1]]] })).toThrow(/'x'/);
+  });
+});
+
+describe('float32 rounding (how the fuzzer judges what float32 can compute)', () => {
+  test('constants and every step round to float32: a floor tips over as it does in float32', () => {
+    const source = '(floor (* 4 (sigmoid (* 20 (+ x 0.12)))))';
+    // sigmoid(22.4) is 1 - 1.9e-10: below 1 in float64, exactly 1 once rounded to float32.
+    expect(run(source, { x: 1 }).value).toBe(3);
+    expect(run(source, { x: 1 }, { float32Rounding: true }).value).toBe(4);
+    expect(Math.fround(1 / (1 + Math.exp(-22.4)))).toBe(1);
+  });
+
+  test('local derivatives come from rounded values: 1 - tanh^2 cancels at saturation', () => {
+    const exact = run('(tanh x)', { x: 9 });
+    const rounded = run('(tanh x)', { x: 9 }, { float32Rounding: true });
+    expect(exact.grad.x).toBeCloseTo(1 - Math.tanh(9) ** 2, 20); // about 6e-8
+    const t = Math.fround(Math.tanh(9));
+    expect(rounded.grad.x).toBe(Math.fround(1 - t * t)); // float32 tanh(9) is 1 - 2^-24 or 1
+    expect(Math.abs((rounded.grad.x as number) - (exact.grad.x as number))).toBeGreaterThan(1e-9);
+  });
+
+  test('the mode ends with the evaluation, even one that throws', () => {
+    expect(() => run('(loop ((k 0)) (recur (+ k 1)))', {}, { float32Rounding: true, limit: 10 })).toThrow();
+    expect(run('(+ x 0.1)', { x: 0.2 }).value).toBe(0.2 + 0.1);
   });
 });

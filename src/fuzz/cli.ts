@@ -78,7 +78,10 @@ export async function fuzz(o: FuzzOptions, log: (line: string) => void): Promise
     t.maxMs = Math.max(t.maxMs, outcome.ms);
     if (outcome.float32) (t.float32.compared += outcome.float32.compared), (t.float32.skipped += outcome.float32.skipped);
     fuzzCase.covers?.forEach((name) => t.covered.add(name));
-    if (!outcome.ok) failures.push({ index: i, fuzzCase, outcome });
+    if (!outcome.ok) {
+      failures.push({ index: i, fuzzCase, outcome });
+      log(`FAIL ${outcome.kind} (case ${i}, ${fuzzCase.generator}): ${outcome.detail.split('\n')[0].slice(0, 200)}`);
+    }
     if (++done % Math.max(1, Math.floor(o.count / 20)) === 0) log(`${done}/${o.count} cases, ${failures.length} failures, ${((Date.now() - started) / 1000).toFixed(0)} s`);
   };
   let next = 0;

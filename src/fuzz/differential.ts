@@ -41,27 +41,34 @@ const runGrad = (source: string, c: Case, dtype: 'float32' | 'float64', limit?: 
 /** Runs both sides; returns a description of every difference above `tolerance` (empty when they agree). */
 export function differences(source: string, c: Case, tolerance = 1e-12, limit?: number): string[] {
   const native = runGrad(source, c, 'float64', limit);
-  const inputNames = Object.keys(c.inputs);
-  const parsed = parseProgram(source, { inputs: inputNames, params: Object.keys(c.params ?? {}) });
-  if (!parsed.program) throw new Error(`reference could not parse: ${parsed.diagnostics.map((d) => d.message).join('; ')}`);
-  const used = c.batch ? inputNames.filter((n) => parsed.program!.inputs.includes(n)) : [];
-  const reference = evaluateReference(parsed.program, { ...c.inputs, ...c.params }, { batched: used, limit });
+  const reference = runReference(source, c, limit);
   const out: string[] = [];
   const check = (what: string, a: Nested | undefined, b: Nested) => {
     if (a === undefined) out.push(`${what}: missing on the native side`);
     else if (mismatch(a, b) > tolerance) out.push(`${what}: native ${JSON.stringify(a)} vs reference ${JSON.stringify(b)}`);
   };
+  check('value', native.value, reference.value);
+  for (const [name, r] of Object.entries(reference.grad)) check(`grad ${name}`, native.grad?.[name], r);
+  return out;
+}
+
+/** The reference interpreter's value and gradients, laid out as a native run gives them. */
+function runReference(source: string, c: Case, limit?: number, float32Rounding = false): Required<Pick<RunResult, 'value' | 'grad'>> {
+  const inputNames = Object.keys(c.inputs);
+  const parsed = parseProgram(source, { inputs: inputNames, params: Object.keys(c.params ?? {}) });
+  if (!parsed.program) throw new Error(`reference could not parse: ${parsed.diagnostics.map((d) => d.message).join('; ')}`);
+  const used = c.batch ? inputNames.filter((n) => parsed.program!.inputs.includes(n)) : [];
+  const reference = evaluateReference(parsed.program, { ...c.inputs, ...c.params }, { batched: used, limit, float32Rounding });
   // With a batch in, native gives a batch out even when the program reads no input; the reference,
   // told of no batched input then, gives one value: it stands for every sample, so a shared
   // parameter's summed gradient is that many times the reference's.
   const first = c.batch ? Object.values(c.inputs).find(Array.isArray) : undefined;
   const copies = c.batch && used.length === 0 && first ? first.length : 0;
-  check('value', native.value, copies ? Array.from({ length: copies }, () => reference.value) : reference.value);
-  for (const name of Object.keys(reference.grad)) {
-    const r = reference.grad[name];
-    check(`grad ${name}`, native.grad?.[name], copies && name in (c.params ?? {}) ? scaleNested(r, copies, true) : r);
-  }
-  return out;
+  if (!copies) return reference;
+  const grad = Object.fromEntries(
+    Object.entries(reference.grad).map(([name, g]) => [name, name in (c.params ?? {}) ? scaleNested(g, copies, true) : g]),
+  );
+  return { value: Array.from({ length: copies }, () => reference.value), grad };
 }
 
 /** Every number in a case rounded to float32, so both dtypes start from the same inputs. */
@@ -75,26 +82,31 @@ const mapCase = (c: Case, f: (x: Nested) => Nested): Case => ({
 export interface Float32Check {
   /** Elements compared (finite and well-conditioned in float64). */
   compared: number;
-  /** Elements skipped: non-finite, or moved by more than the tolerance under a float32-sized nudge. */
+  /** Elements skipped: non-finite, or ill-conditioned for float32 (see float32Differences). */
   skipped: number;
   problems: string[];
 }
 
 /**
  * float32 against float64 on float32-rounded inputs, values and gradients, within `tolerance`
- * (relative to max(1, |x|)). Only elements that float64 itself computes stably are compared: each
- * input is nudged by a few float32 ulps (`nudge`, relative) up and down, and an element that moves
- * by more than a tenth of the tolerance is ill-conditioned there, where no float32 result could match.
+ * (relative to max(1, |x|)). Only elements that float32 can compute stably are compared, judged two
+ * ways, each allowed to move an element by a tenth of the tolerance: inputs nudged by a few float32
+ * ulps (`nudge`, relative) up and down (the problem's conditioning), and the reference interpreter
+ * rounding every step to float32 (the computation's: constants on a floor's step, 1 - tanh^2
+ * cancelling at saturation).
  */
 export function float32Differences(source: string, c: Case, tolerance: number, nudge = 1e-6, limit?: number): Float32Check {
   const base = mapCase(c, toFloat32);
   const f64 = runGrad(source, base, 'float64', limit);
   const f32 = runGrad(source, base, 'float32', limit);
-  const nudged = [1 + nudge, 1 - nudge].map((k) => runGrad(source, mapCase(base, (x) => scaleNested(x, k)), 'float64', limit));
+  const witnesses: Pick<RunResult, 'value' | 'grad'>[] = [1 + nudge, 1 - nudge].map((k) =>
+    runGrad(source, mapCase(base, (x) => scaleNested(x, k)), 'float64', limit),
+  );
+  witnesses.push(runReference(source, base, limit, true));
   const result: Float32Check = { compared: 0, skipped: 0, problems: [] };
-  const compare = (what: string, pick: (r: RunResult) => Nested | undefined) => {
+  const compare = (what: string, pick: (r: Pick<RunResult, 'value' | 'grad'>) => Nested | undefined) => {
     const [a, b] = [pick(f32), pick(f64)].map((x) => (x === undefined ? [] : flat(x)));
-    const moved = nudged.map((r) => flat(pick(r) ?? []));
+    const moved = witnesses.map((r) => flat(pick(r) ?? []));
     b.forEach((y, i) => {
       const stable = Number.isFinite(y) && moved.every((m) => Number.isFinite(m[i]) && relative(m[i], y) <= tolerance / 10);
       if (!stable || Math.abs(y) > 1e30) return void result.skipped++;

@@ -26,7 +26,7 @@
 import { Program } from '../ast';
 import { Interpreter } from './interpret';
 import { Nested, Tensor, elements, fromNested, toNested } from './tensor';
-import { Value, backward, sum } from './value';
+import { Value, backward, sum, withFloat32Rounding } from './value';
 
 export type { Nested } from './tensor';
 export { REFERENCE_PRIMITIVES, erf } from './primitives';
@@ -42,9 +42,15 @@ export interface ReferenceOptions {
   batched?: string[];
   /** Limit on user-function call depth and on the number of iterations of any one loop (default 10,000). */
   limit?: number;
+  /** Round every value, local derivative and gradient sum to float32 as it is made (see value.ts). */
+  float32Rounding?: boolean;
 }
 
 export function evaluateReference(program: Program, values: Record<string, Nested>, options: ReferenceOptions = {}): ReferenceResult {
+  return withFloat32Rounding(options.float32Rounding ?? false, () => evaluate(program, values, options));
+}
+
+function evaluate(program: Program, values: Record<string, Nested>, options: ReferenceOptions): ReferenceResult {
   const limit = options.limit ?? 10_000;
   const names = [...program.inputs, ...program.params];
   const missing = names.filter((n) => !(n in values));

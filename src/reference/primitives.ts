@@ -2,7 +2,7 @@
 // Differentiable scalar functions give their value and local derivative; the ones documented as
 // having no gradient return constants.
 
-import { Value, add, constant, div, extremum, mul, neg, sub, sum } from './value';
+import { Value, add, constant, div, extremum, mul, neg, rounded, sub, sum } from './value';
 import {
   Tensor,
   det,
@@ -78,7 +78,7 @@ const unary =
   (f: (x: number) => number, df: (x: number, y: number) => number): PrimitiveImpl =>
   ([a]) =>
     elementwise([a], ([x]) => {
-      const y = f(x.data);
+      const y = rounded(f(x.data)); // df sees y as stored, as a float32 backward would
       return new Value(y, [x], [df(x.data, y)]);
     });
 

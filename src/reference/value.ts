@@ -10,11 +10,37 @@
 
 export class Value {
   grad = 0;
+  readonly data: number;
+  readonly locals: readonly number[];
   constructor(
-    readonly data: number,
+    data: number,
     readonly parents: readonly Value[] = [],
-    readonly locals: readonly number[] = [],
-  ) {}
+    locals: readonly number[] = [],
+  ) {
+    this.data = rounded(data);
+    this.locals = roundsToFloat32 ? locals.map(Math.fround) : locals;
+  }
+}
+
+/**
+ * When set, every value, local derivative and gradient sum is rounded to float32 as it is made, so a
+ * run imitates float32 execution step by step. Not for results: it tells which results float32
+ * cannot compute stably (a floor that tips over, 1 - tanh^2 cancelling), where comparing float32
+ * against float64 says nothing. Set only for the span of one evaluation (see withFloat32Rounding).
+ */
+let roundsToFloat32 = false;
+
+/** x as the current mode stores it: itself, or rounded to float32. */
+export const rounded = (x: number): number => (roundsToFloat32 ? Math.fround(x) : x);
+
+export function withFloat32Rounding<T>(on: boolean, run: () => T): T {
+  const before = roundsToFloat32;
+  roundsToFloat32 = on;
+  try {
+    return run();
+  } finally {
+    roundsToFloat32 = before;
+  }
 }
 
 /** A constant: no parents, so no gradient flows through it. */
@@ -43,7 +69,7 @@ export function backward(root: Value): void {
   for (let i = order.length - 1; i >= 0; i--) {
     const v = order[i];
     v.parents.forEach((p, j) => {
-      if (v.locals[j] !== 0) p.grad += v.locals[j] * v.grad;
+      if (v.locals[j] !== 0) p.grad = rounded(p.grad + rounded(v.locals[j] * v.grad));
     });
   }
 }
