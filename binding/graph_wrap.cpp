@@ -84,6 +84,7 @@ nc::GraphSpec read_spec(const Napi::Object& spec, const at::TensorOptions& optio
   nc::GraphSpec g;
   g.num_inputs = static_cast<int>(number(spec, "numInputs"));
   g.recursive = spec.Get("recursive").ToBoolean().Value();
+  g.max_steps = static_cast<int64_t>(number(spec, "maxSteps"));
   auto regions = spec.Get("regions").As<Napi::Array>();
   for (uint32_t r = 0; r < regions.Length(); ++r) {
     auto ro = regions.Get(r).As<Napi::Object>();

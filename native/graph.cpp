@@ -59,6 +59,7 @@ class Executor {
         case NodeKind::Extern: slots[i] = spec_.callables[node.index]->call(gather(node, slots), node.arg_batched); break;
         case NodeKind::Loop: slots[i] = run_loop(node, gather(node, slots)); break;
         case NodeKind::Call: {
+          step(node);
           if (++depth_ > node.limit)
             throw Error(node.label + ": recursion deeper than " + std::to_string(node.limit) +
                         " calls (raise the limit with the `limit` compile option if this is intended)");
@@ -79,6 +80,15 @@ class Executor {
   const Values& inputs_;
   const Values& params_;
   int64_t depth_ = 0;
+  int64_t steps_ = 0;
+
+  /** Counts one loop iteration or call against the run's budget: nested loops and branching recursion
+   *  stay within each one's own limit yet multiply, so this is what bounds the time of a run. */
+  void step(const Node& node) {
+    if (++steps_ > spec_.max_steps)
+      throw Error(node.label + ": step budget exceeded: more than " + std::to_string(spec_.max_steps) +
+                  " loop iterations and calls in one run (raise the `maxSteps` compile option if this is intended)");
+  }
 
   static int64_t batch_size(const Values& args, const std::vector<bool>& batched) {
     for (size_t k = 0; k < args.size(); ++k)
@@ -163,6 +173,7 @@ class Executor {
     if (!node.batched) {
       for (int64_t it = 0;; ++it) {
         if (it >= node.limit) throw exceeded();
+        step(node);
         Values in = state;
         in.insert(in.end(), caps.begin(), caps.end());
         Values out = run(body, in);
@@ -182,6 +193,7 @@ class Executor {
     std::vector<Tensor> done_rows, done_values;
     for (int64_t it = 0;; ++it) {
       if (it >= node.limit) throw exceeded();
+      step(node);
       const int64_t alive = active.size(0);
       Values in = state;
       for (size_t c = 0; c < caps.size(); ++c)

@@ -55,6 +55,7 @@ struct GraphSpec {
   std::vector<Region> regions;  // region 0 is the program
   int num_inputs = 0;
   bool recursive = false;  // has calls: run on a thread with a deep stack
+  int64_t max_steps = 0;   // loop iterations plus calls one run may take in all (each loop and call also has its own limit)
   std::vector<std::shared_ptr<Callable>> callables;  // learned components the program calls (Extern nodes)
 };
 

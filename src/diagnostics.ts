@@ -73,6 +73,7 @@ export const DIAGNOSTIC_CODES = {
   E0106: error("in '{name}' ({file}:{line}:{column}): {message}"),
   E0107: error("argument {k} of '{name}' is {got}, but '{name}' declares its input '{input}' as {expected}"),
   E0108: error("'{name}': {problem}"),
+  E0109: error('the program grows a graph of more than {limit}'),
 
   // ---- E0200–E0299: runtime inputs and limits -------------------------------------------------
   E0200: error("input '{name}' is missing"),
@@ -82,6 +83,8 @@ export const DIAGNOSTIC_CODES = {
   E0204: error("param '{name}': {problem}"),
   E0205: error('{what} exceeded its limit of {limit}'),
   E0206: error("input '{name}': {problem}"),
+  E0207: error('this run took more than {limit} loop iterations and function calls in all'),
+  E0208: error('this run needs about {need} for the values it computes, more than the limit of {limit} (half of this machine\'s memory)'),
   E0299: error('{message}'),
 } satisfies Record<string, CodeInfo>;
 

@@ -48,6 +48,60 @@ describe('program limits are diagnostics', () => {
     m.dispose();
   });
 
+  test('work that multiplies within each limit stops at the step budget (E0207), at the loop or call that ran out', () => {
+    // Each call below recurses only 40 deep, but makes 2^40 calls in all.
+    let source = '(define (f0 x) (+ x 1))\n';
+    for (let i = 1; i <= 40; i++) source += `(define (f${i} x) (+ (f${i - 1} x) (f${i - 1} (* 2 x))))\n`;
+    const start = Date.now();
+    const m = compile(`${source}(f40 x)`, { maxSteps: 5000 });
+    expect(codes(() => m.forward({ x: 1 }))).toEqual(['E0207']);
+    // Nested loops: 200 x 200 iterations, each loop well within `limit`.
+    const nested = compile('(loop ((i 0) (s 0)) (if (< i 200) (recur (+ i 1) (+ s (loop ((j 0)) (if (< j 200) (recur (+ j 1)) j)))) s))', { maxSteps: 10000 });
+    let error: unknown;
+    try {
+      nested.forward({});
+    } catch (e) {
+      error = e;
+    }
+    expect((error as Error).message).toMatch(/^<input>:1:55: error\[E0207\]: this run took more than 10000 loop iterations and function calls in all/);
+    expect(Date.now() - start).toBeLessThan(10000);
+    // Within the budget the same program runs: 200 * 200 summed, 40,401 steps.
+    const enough = compile(nested.source.text, { maxSteps: 40401 });
+    expect(enough.forward({}).item()).toBe(40000);
+    for (const x of [m, nested, enough]) x.dispose();
+  });
+
+  test('maxSteps must be a whole number >= 1', () => {
+    expect(() => compile('x', { maxSteps: 0 })).toThrow(/maxSteps must be a whole number >= 1, got number 0/);
+  });
+
+  test('a run whose values would exceed half the memory is refused before allocating (E0208), at its largest value', () => {
+    const m = compile('(vsum (vsum (* 2 (outer x x))))');
+    const x = zeros([200000]); // the outer product alone would be 149 GB
+    const start = Date.now();
+    let error: unknown;
+    try {
+      m.forward({ x });
+    } catch (e) {
+      error = e;
+    }
+    expect(Date.now() - start).toBeLessThan(1000);
+    expect((error as Error).message).toMatch(/error\[E0208\]: this run needs about 298\.\d GB for the values it computes, more than the limit of [\d.]+ GB/);
+    expect((error as Error).message).toMatch(/^<input>:1:18: /);
+    // A batch multiplies the per-sample values: 50,000 samples of a 1,000 x 1,000 outer product.
+    const batch = zeros([50000, 1000]);
+    expect(codes(() => m.forward({ x: batch }, { batch: true }))).toEqual(['E0208']);
+    const small = m.forward({ x: full([1000], 0.5) });
+    expect(small.item()).toBe(2 * 0.25 * 1000 * 1000);
+    for (const t of [x, batch, small]) t.dispose();
+    m.dispose();
+  });
+
+  test('a graph beyond its size limit is a diagnostic, not an exhausted heap (E0109)', () => {
+    // Each (eye 1000) holds a million constants; 101 of them pass the limit of 100,000,000.
+    expect(codes(() => compile(`(+ ${'(eye 1000) '.repeat(101)})`))).toEqual(['E0109']);
+  });
+
   test('a 1 MB source of balanced forms ends in diagnostics in bounded time', () => {
     const start = Date.now();
     expect(codes(() => compile('(+ x [1 2 (sin 3)]) '.repeat(60000)))).toEqual(['E0011']);

@@ -76,6 +76,14 @@ class Captures {
   }
 }
 
+/**
+ * The most nodes, and constant elements, one graph may hold (about 1 GB of compiler memory each).
+ * A 1 MB source cannot reach them directly, but function instances multiply: a large body called at
+ * many shapes is lowered once per shape, and each (eye 1000) holds a million constants.
+ */
+export const MAX_GRAPH_NODES = 1_000_000;
+export const MAX_GRAPH_CONSTANTS = 100_000_000;
+
 class RegionBuilder implements IrRegion {
   nodes: IrNode[] = [];
   results: number[] = [];
@@ -83,11 +91,20 @@ class RegionBuilder implements IrRegion {
   constructor(
     readonly index: number,
     readonly name: string,
+    private readonly shared: Shared,
     readonly parent?: RegionBuilder,
     readonly captures?: Captures,
   ) {}
 
   emit(node: Omit<IrNode, 'attrs'> & { attrs?: number[] }): number {
+    const size = this.shared.size;
+    size.nodes += 1;
+    size.constants += node.data?.length ?? 0;
+    const span = node.span ?? { start: 0, end: 0 };
+    if (size.nodes > MAX_GRAPH_NODES)
+      fail('E0109', span, { limit: `${MAX_GRAPH_NODES.toLocaleString('en-US')} nodes` }, 'a function is compiled once for each shape it is called at; call it at fewer shapes, or split the program');
+    if (size.constants > MAX_GRAPH_CONSTANTS)
+      fail('E0109', span, { limit: `${MAX_GRAPH_CONSTANTS.toLocaleString('en-US')} constant elements` }, 'large constants (eye, zeros, ones) are stored in the graph; pass big arrays as inputs instead');
     return this.nodes.push({ attrs: [], ...node }) - 1;
   }
 
@@ -200,6 +217,8 @@ const MAX_GUESSES = 4;
 interface Shared {
   regions: RegionBuilder[];
   recursive: boolean;
+  /** Nodes and constant elements emitted so far, against MAX_GRAPH_NODES and MAX_GRAPH_CONSTANTS. */
+  size: { nodes: number; constants: number };
 }
 
 class Lowerer {
@@ -209,14 +228,14 @@ class Lowerer {
   constructor(
     private readonly program: Program,
     private readonly options: LowerOptions,
-    readonly shared: Shared = { regions: [], recursive: false },
+    readonly shared: Shared = { regions: [], recursive: false, size: { nodes: 0, constants: 0 } },
     private readonly paramOffset = 0,
   ) {
     this.functions = analyseFunctions(program);
   }
 
   region(name: string, parent?: RegionBuilder, captures?: Captures): RegionBuilder {
-    const r = new RegionBuilder(this.shared.regions.length, name, parent, captures);
+    const r = new RegionBuilder(this.shared.regions.length, name, this.shared, parent, captures);
     this.shared.regions.push(r);
     return r;
   }

@@ -7,7 +7,7 @@ import { parseProgram, type SourceFile } from '../frontend';
 import { showShape, type Shape } from '../primitives';
 import { describe, flatten, type Nested } from '../runtime/host-data';
 import { native, type NativeGraph } from '../runtime/native';
-import { Tensor, tensor, type Device, type DType } from '../runtime/tensor';
+import { MAX_TENSOR_BYTES, Tensor, bytesPerElement, gb, tensor, type Device, type DType } from '../runtime/tensor';
 import { Mlp } from '../nn/mlp';
 import type { IrGraph } from './ir';
 import { lowerProgram, type External } from './lower';
@@ -30,6 +30,11 @@ export interface CompileOptions {
   device?: Device;
   /** Loop iterations and recursion depth allowed per call (default 10,000). */
   limit?: number;
+  /**
+   * Loop iterations and function calls one run may take in all (default 1,000,000): nested loops and
+   * branching recursion multiply within their own limits, and this bounds the time of a run.
+   */
+  maxSteps?: number;
   /** Run constant folding, CSE and dead-code removal (default true). */
   optimize?: boolean;
   /**
@@ -62,15 +67,19 @@ export interface ModuleState {
   functions: ReadonlyMap<string, Module | Mlp>;
   declared: ReadonlyMap<string, Shape | undefined>;
   limit: number;
+  maxSteps: number;
   optimize: boolean;
 }
 
 const DEFAULT_LIMIT = 10000;
+const DEFAULT_MAX_STEPS = 1_000_000;
 const TRAINING = 'module is being trained by fit(); await it first';
 
 interface Specialisation {
   graph: IrGraph;
   native: NativeGraph;
+  /** Bytes of the values one run computes: those without a batch dimension, and those per sample. */
+  footprint: { fixed: number; perSample: number };
 }
 
 export class Module {
@@ -91,6 +100,7 @@ export class Module {
   private readonly declared: Map<string, Shape | undefined>;
   private readonly specialisations = new Map<string, Specialisation>();
   private readonly limit: number;
+  private readonly maxSteps: number;
   private readonly optimize: boolean;
   private readonly fuse: boolean;
   private last?: Specialisation;
@@ -115,7 +125,8 @@ export class Module {
     this.warnings = parsed.diagnostics.filter((d) => d.severity === 'warning');
     this.dtype = options.dtype ?? 'float32';
     this.device = options.device ?? 'cpu';
-    this.limit = checkLimit(options.limit);
+    this.limit = checkLimit('limit', options.limit, DEFAULT_LIMIT);
+    this.maxSteps = checkLimit('maxSteps', options.maxSteps, DEFAULT_MAX_STEPS);
     this.optimize = options.optimize ?? true;
     this.fuse = options.fuse ?? true;
     this.inputs = declared ? [...declared.keys()] : this.program.inputs;
@@ -177,6 +188,9 @@ export class Module {
     const values = this.prepareInputs(inputs, options.batch ?? false);
     try {
       const spec = this.specialise(values.map((v) => ({ name: v.name, shape: v.shape, batched: v.batched })));
+      const batch = values.find((v) => v.batched)?.tensor.shape[0] ?? 1;
+      const need = spec.footprint.fixed + batch * spec.footprint.perSample;
+      if (need > MAX_TENSOR_BYTES) this.tooLarge(spec.graph, batch, need);
       const grad = options.grad ?? (this.allParams.some((p) => p.tensor.requiresGrad) || values.some((v) => v.tensor.requiresGrad));
       try {
         return new Tensor(spec.native.forward(values.map((v) => v.tensor.handle), grad));
@@ -229,7 +243,7 @@ export class Module {
 
   /** @internal What saving a module needs to rebuild it: its own parameters and compile settings. */
   state(): ModuleState {
-    return { params: this.params, functions: this.functions, declared: this.declared, limit: this.limit, optimize: this.optimize };
+    return { params: this.params, functions: this.functions, declared: this.declared, limit: this.limit, maxSteps: this.maxSteps, optimize: this.optimize };
   }
 
   /**
@@ -262,11 +276,12 @@ export class Module {
       const spec = {
         numInputs: graph.inputs.length,
         recursive: graph.recursive,
+        maxSteps: this.maxSteps,
         regions: graph.regions.map((r) => ({ nodes: r.nodes, results: r.results, resultBatched: r.results.map((id) => r.nodes[id].batched) })),
       };
       const params = this.allParams.map((p) => ({ name: p.name, tensor: p.tensor.handle }));
       const callables = this.callables.map((m) => m.handle);
-      s = { graph, native: new (native().NativeGraph)(spec, params, this.dtype, this.device, callables) };
+      s = { graph, native: new (native().NativeGraph)(spec, params, this.dtype, this.device, callables), footprint: footprint(graph, this.dtype) };
       this.specialisations.set(key, s);
     }
     this.last = s;
@@ -333,10 +348,24 @@ export class Module {
     for (const region of graph.regions)
       for (const node of region.nodes)
         if (node.label && e.message.startsWith(node.label + ':') && node.span) {
-          const d = diag('E0205', node.span, { what: node.label, limit: this.limit }, 'if this is intended, raise the limit (compile option `limit`, or `--limit` on the command line)');
+          const d = e.message.startsWith(`${node.label}: step budget exceeded`)
+            ? diag('E0207', node.span, { limit: this.maxSteps }, 'this is where the budget ran out; if the work is intended, raise the compile option `maxSteps`')
+            : diag('E0205', node.span, { what: node.label, limit: this.limit }, 'if this is intended, raise the limit (compile option `limit`, or `--limit` on the command line)');
           return new CompileError([d], this.source);
         }
     return e;
+  }
+
+  /** A run whose values would not fit in memory is refused before it allocates, at its largest value. */
+  private tooLarge(graph: IrGraph, batch: number, need: number): never {
+    let largest: { bytes: number; span?: Span } = { bytes: -1 };
+    for (const region of graph.regions)
+      for (const node of region.nodes) {
+        const bytes = node.shape.reduce((a, b) => a * b, 1) * (node.batched ? batch : 1);
+        if (!PREEXISTING.has(node.op) && node.span && bytes > largest.bytes) largest = { bytes, span: node.span };
+      }
+    const d = diag('E0208', largest.span, { need: gb(need), limit: gb(MAX_TENSOR_BYTES) }, 'the largest value is computed here; run a smaller batch (or smaller inputs), in several calls if need be');
+    throw new CompileError([d], this.source);
   }
 }
 
@@ -445,10 +474,26 @@ function normaliseInputs(inputs: CompileOptions['inputs']): Map<string, Shape | 
   );
 }
 
-function checkLimit(limit: number | undefined): number {
-  if (limit === undefined) return DEFAULT_LIMIT;
-  if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`limit must be a whole number >= 1, got ${describe(limit)}`);
+function checkLimit(what: string, limit: number | undefined, fallback: number): number {
+  if (limit === undefined) return fallback;
+  if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`${what} must be a whole number >= 1, got ${describe(limit)}`);
   return limit;
+}
+
+/** Ops whose value is a tensor that exists before the run (or another node's, shared). */
+const PREEXISTING = new Set(['arg', 'input', 'param', 'const', 'proj']);
+
+/** The bytes of the values one run computes, each region counted once (a lower bound with loops and calls). */
+function footprint(graph: IrGraph, dtype: DType): Specialisation['footprint'] {
+  const out = { fixed: 0, perSample: 0 };
+  for (const region of graph.regions)
+    for (const node of region.nodes) {
+      if (PREEXISTING.has(node.op)) continue;
+      const bytes = node.shape.reduce((a, b) => a * b, 1) * bytesPerElement(dtype);
+      if (node.batched) out.perSample += bytes;
+      else out.fixed += bytes;
+    }
+  return out;
 }
 
 /** Where a free identifier is first read, for diagnostics about its value. */

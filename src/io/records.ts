@@ -28,6 +28,8 @@ interface ProgramRecord {
   dtype: DType;
   inputs: Record<string, number[] | null>;
   limit: number;
+  /** Absent in files written before it existed: the default then. */
+  maxSteps?: number;
   optimize: boolean;
   params: ParamRef[];
   /** null: the enclosing bundle's function of the same name (shared, not stored twice). */
@@ -70,6 +72,7 @@ export function toRecord(model: Model): { record: ModelRecord; tensors: StoredTe
       dtype: c.dtype,
       inputs: Object.fromEntries(c.inputs.map((name) => [name, state.declared.get(name)?.slice() ?? null])),
       limit: state.limit,
+      maxSteps: state.maxSteps,
       optimize: state.optimize,
       params: params(state.params),
       functions,
@@ -128,6 +131,7 @@ export function fromRecord(record: unknown, tensors: StoredTensor[], device: Dev
       dtype: r.dtype as DType,
       device,
       limit: r.limit as number,
+      maxSteps: r.maxSteps as number | undefined,
       optimize: r.optimize as boolean,
       functions,
     };

@@ -161,9 +161,11 @@ export function tensor(data: Nested | Float32Array | Float64Array, options: Tens
  */
 export const MAX_TENSOR_BYTES = os.totalmem() / 2;
 
+export const bytesPerElement = (dtype: DType): number => (dtype === 'float64' ? 8 : 4);
+export const gb = (bytes: number): string => `${(bytes / 2 ** 30).toFixed(1)} GB`;
+
 function checkSize(shape: number[], dtype: DType): number[] {
-  const bytes = shape.reduce((a, b) => a * b, 1) * (dtype === 'float64' ? 8 : 4);
-  const gb = (n: number) => `${(n / 2 ** 30).toFixed(1)} GB`;
+  const bytes = shape.reduce((a, b) => a * b, 1) * bytesPerElement(dtype);
   if (bytes > MAX_TENSOR_BYTES)
     throw new RangeError(`a ${dtype} tensor of shape [${shape.join(', ')}] needs ${gb(bytes)}, more than the limit of ${gb(MAX_TENSOR_BYTES)} (half of this machine's memory)`);
   return shape;
