@@ -245,7 +245,87 @@ void with_deep_stack(const std::function<void()>& fn) {
 
 }  // namespace
 
+namespace {
+
+/**
+ * The executor indexes without checks on its hot path, so the graph's wiring is checked once, here:
+ * a compiler bug then ends in an Error naming the node instead of a crash.
+ */
+void check_structure(const GraphSpec& spec, size_t num_params) {
+  const size_t num_regions = spec.regions.size();
+  auto fail = [](size_t r, size_t i, const std::string& what) {
+    throw Error("internal: malformed graph (region " + std::to_string(r) + ", node " + std::to_string(i) + "): " + what);
+  };
+  auto results_of = [&](int region) { return spec.regions[static_cast<size_t>(region)].results.size(); };
+  if (num_regions == 0 || spec.regions[0].results.size() != 1) fail(0, 0, "the program region must give one result");
+  // The fewest values any caller passes each region (its arg nodes must stay below); -1: not called.
+  std::vector<int64_t> passed(num_regions, -1);
+  passed[0] = 0;
+  auto pass = [&](int region, size_t count) {
+    int64_t& p = passed[static_cast<size_t>(region)];
+    p = p < 0 ? static_cast<int64_t>(count) : std::min(p, static_cast<int64_t>(count));
+  };
+  for (size_t r = 0; r < num_regions; ++r) {
+    const Region& region = spec.regions[r];
+    const size_t n = region.nodes.size();
+    if (region.result_batched.size() != region.results.size()) fail(r, n, "result batching does not match the results");
+    for (int id : region.results)
+      if (id < 0 || static_cast<size_t>(id) >= n) fail(r, n, "a result refers to a missing node");
+    for (size_t i = 0; i < n; ++i) {
+      const Node& node = region.nodes[i];
+      for (int a : node.args)
+        if (a < 0 || static_cast<size_t>(a) >= i) fail(r, i, "an argument does not refer to an earlier node");
+      for (int sub : node.regions)
+        if (sub <= 0 || static_cast<size_t>(sub) >= num_regions) fail(r, i, "refers to a missing region");
+      const bool controls = node.kind == NodeKind::If || node.kind == NodeKind::Loop || node.kind == NodeKind::Call;
+      if (controls && node.arg_batched.size() != node.args.size()) fail(r, i, "argument batching does not match the arguments");
+      if (controls)  // an if's branches take its captures, the others every argument
+        for (int sub : node.regions) pass(sub, node.args.size() - (node.kind == NodeKind::If && !node.args.empty() ? 1 : 0));
+      switch (node.kind) {
+        case NodeKind::If:
+          if (node.regions.size() != 2 || results_of(node.regions[0]) != static_cast<size_t>(node.outputs) ||
+              results_of(node.regions[1]) != static_cast<size_t>(node.outputs) || node.output_batched.size() != static_cast<size_t>(node.outputs))
+            fail(r, i, "an if whose branches do not give its " + std::to_string(node.outputs) + " outputs");
+          if (node.args.empty()) fail(r, i, "an if without a test");
+          break;
+        case NodeKind::Loop:
+          if (node.regions.size() != 1 || results_of(node.regions[0]) != static_cast<size_t>(node.state) + 2 ||
+              node.args.size() < static_cast<size_t>(node.state))
+            fail(r, i, "a loop whose body does not give [done, result, next state...]");
+          break;
+        case NodeKind::Call:
+          if (node.regions.size() != 1 || results_of(node.regions[0]) != 1) fail(r, i, "a call of a function body that gives no result");
+          break;
+        case NodeKind::Proj: {
+          const Node* tuple = node.args.size() == 1 ? &region.nodes[static_cast<size_t>(node.args[0])] : nullptr;
+          if (!tuple || tuple->kind != NodeKind::If || node.index < 0 || node.index >= tuple->outputs) fail(r, i, "a projection of no if output");
+          break;
+        }
+        case NodeKind::Input:
+          if (node.index < 0 || node.index >= spec.num_inputs) fail(r, i, "a missing input");
+          break;
+        case NodeKind::Param:
+          if (node.index < 0 || static_cast<size_t>(node.index) >= num_params) fail(r, i, "a missing parameter");
+          break;
+        case NodeKind::Extern:
+          if (node.index < 0 || static_cast<size_t>(node.index) >= spec.callables.size() || !spec.callables[static_cast<size_t>(node.index)])
+            fail(r, i, "a missing learned component");
+          break;
+        default: break;
+      }
+    }
+  }
+  for (size_t r = 0; r < num_regions; ++r)
+    for (size_t i = 0; i < spec.regions[r].nodes.size(); ++i) {
+      const Node& node = spec.regions[r].nodes[i];
+      if (node.kind == NodeKind::Arg && (node.index < 0 || (passed[r] >= 0 && node.index >= passed[r]))) fail(r, i, "an argument its callers do not pass");
+    }
+}
+
+}  // namespace
+
 GraphModule::GraphModule(GraphSpec spec, std::vector<std::pair<std::string, at::Tensor>> params) : spec_(std::move(spec)) {
+  check_structure(spec_, params.size());
   for (auto& [name, t] : params) {
     params_.push_back(t);
     // libtorch reserves "." for submodule paths; composed programs name parameters "function.param".

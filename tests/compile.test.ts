@@ -4,6 +4,7 @@ import { compile, run, Module } from '../src/compiler/module';
 import { CompileError } from '../src/diagnostics';
 import { codes } from './helpers/codes';
 import { tensor, Tensor } from '../src/runtime/tensor';
+import { native } from '../src/runtime/native';
 
 
 describe('modules', () => {
@@ -176,6 +177,31 @@ describe('diagnostics for bad programs and inputs', () => {
 
   test('deep recursion up to the default limit runs without exhausting the stack', () => {
     expect(run('(define (down n) (if (= n 0) 0 (+ 1 (down (- n 1))))) (down k)', { inputs: { k: 9000 }, dtype: 'float64' }).value).toBe(9000);
+  });
+
+  test('mutual recursion with vector results: each function is lowered again when a guess it rests on changes', () => {
+    // f(3, x) = g(2, 2x) = f(1, 2x + 1) = g(0, 4x + 2) = -(4x + 2). Lowering f guesses a scalar result,
+    // lowers g against that guess, then retries f with a vector: g must be lowered again (the fuzzer
+    // found the stale instance as a segfault: a call of a region that never got its results).
+    const source = '(define (f k v) (if (<= k 0) v (g (- k 1) (* 2 v)))) (define (g k v) (if (<= k 0) (- v) (f (- k 1) (+ v 1)))) (f n x)';
+    expect(run(source, { inputs: { n: 3, x: [1, 2] }, dtype: 'float64', grad: true })).toEqual({ value: [-6, -10], shape: [2], grad: { n: 0, x: [-4, -4] } });
+    expect(run(source, { inputs: { n: [3, 2], x: [[1, 2], [1, 2]] }, batch: true, dtype: 'float64' }).value).toEqual([[-6, -10], [3, 5]]);
+    // Vector tests evaluate both branches, so this mutual recursion never ends: a limit, not a crash.
+    const parity = '(letrec ((even? (lambda (k) (if (= k 0) 1 (odd? (- k 1))))) (odd? (lambda (k) (if (even? (- k 1)) 0 (= k 0))))) (even? n))';
+    expect(codes(() => run(parity, { inputs: { n: [1.5, 2, 3] }, limit: 200 }))).toEqual(['E0205']);
+  });
+
+  test('the native side checks a graph\'s wiring before running it: a malformed graph is an Error, not a crash', () => {
+    const node = (op: string, extra: object = {}) => ({ op, args: [], attrs: [], shape: [], batched: false, ...extra });
+    const spec = (regions: object[]) => ({ numInputs: 0, recursive: true, maxSteps: 100, regions });
+    const region = (nodes: object[], results: number[]) => ({ nodes, results, resultBatched: results.map(() => false) });
+    const build = (s: object) => new (native().NativeGraph)(s, [], 'float64', 'cpu', []);
+    const callee = region([], []); // a function body that gives nothing
+    const call = node('call', { args: [], regions: [1], argBatched: [], limit: 10, label: "function 'f'" });
+    expect(() => build(spec([region([call], [0]), callee]))).toThrow(/internal: malformed graph \(region 0, node 0\): a call of a function body that gives no result/);
+    expect(() => build(spec([region([node('sin', { args: [0] })], [0])]))).toThrow(/an argument does not refer to an earlier node/);
+    expect(() => build(spec([region([node('input', { index: 2 })], [0])]))).toThrow(/a missing input/);
+    expect(() => build(spec([region([node('const', { data: new Float64Array([1]) })], [3])]))).toThrow(/a result refers to a missing node/);
   });
 
   test('front-end errors surface through compile', () => {

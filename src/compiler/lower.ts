@@ -441,7 +441,30 @@ class Lowerer {
     // First guess for a recursive call met while lowering the body: a scalar, batched like the arguments.
     const instance: Instance = { region: this.region(key), shape: [], batched: args.some((a) => a.batched) };
     this.instances.set(key, instance);
+    try {
+      return this.lowerInstance(key, instance, def, free, args);
+    } catch (e) {
+      this.forgetSince(key, true);
+      throw e;
+    }
+  }
+
+  /**
+   * Drops the instances made after `key` (and `key` itself with `inclusive`). They were lowered while
+   * `key`'s result was still a guess, so a call of `key` in them may rest on the wrong shape; and one
+   * whose lowering failed has a region without results. Mutual recursion meets both.
+   */
+  private forgetSince(key: string, inclusive: boolean): void {
+    let after = false;
+    for (const k of [...this.instances.keys()]) {
+      if (after || (k === key && inclusive)) this.instances.delete(k);
+      after ||= k === key;
+    }
+  }
+
+  private lowerInstance(key: string, instance: Instance, def: FunctionDef, free: string[], args: IrNode[]): Instance {
     for (let attempt = 0; ; attempt++) {
+      if (attempt > 0) this.forgetSince(key, false);
       const r = attempt === 0 ? instance.region : this.region(key);
       instance.region = r;
       let env = new Env();
