@@ -143,8 +143,10 @@ const std::unordered_map<std::string, KernelInfo>& table() {
       {"ref", {[](Args a, Attrs at) { return ref(a, at); }, 2, 2, 2}},
       {"dot", {[](Args a, Attrs) { return (a[0] * a[1]).sum(-1); }, 2, 2}},
       {"cross", {[](Args a, Attrs) {
-         auto b = at::broadcast_tensors(a);
-         return at::linalg_cross(b[0], b[1], -1);
+         // By components rather than linalg_cross, whose kernel contracts x1 y2 - x2 y1 into a fused
+         // multiply-add: v x v came out as 1e-17 instead of 0 (and a test on it took the wrong branch).
+         auto component = [&](int64_t i, int64_t j) { return a[0].select(-1, i) * a[1].select(-1, j) - a[0].select(-1, j) * a[1].select(-1, i); };
+         return at::stack({component(1, 2), component(2, 0), component(0, 1)}, -1);
        }, 2, 2}},
       {"norm", {[](Args a, Attrs) { return vector_norm(a[0]); }, 1, 1}},
       {"normalize", {[](Args a, Attrs) { return a[0] / at::clamp_min(vector_norm(a[0]), 1e-8).unsqueeze(-1); }, 1, 1}},

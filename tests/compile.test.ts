@@ -179,6 +179,15 @@ describe('diagnostics for bad programs and inputs', () => {
     expect(run('(define (down n) (if (= n 0) 0 (+ 1 (down (- n 1))))) (down k)', { inputs: { k: 9000 }, dtype: 'float64' }).value).toBe(9000);
   });
 
+  test('cross keeps antisymmetry exact: v x v is exactly 0, in float64 and float32, batched', () => {
+    const v = [[1.012087, 0.112555, 1.642009], [-3.5, 1e-3, 7.25]];
+    for (const dtype of ['float64', 'float32'] as const) {
+      const r = run('(cross v v)', { inputs: { v }, batch: true, dtype });
+      expect((r.value as number[][]).flat().every((x) => x === 0)).toBe(true);
+    }
+    expect(run('(cross a b)', { inputs: { a: [1, 0, 0], b: [0, 1, 0] }, dtype: 'float64' }).value).toEqual([0, 0, 1]);
+  });
+
   test('mutual recursion with vector results: each function is lowered again when a guess it rests on changes', () => {
     // f(3, x) = g(2, 2x) = f(1, 2x + 1) = g(0, 4x + 2) = -(4x + 2). Lowering f guesses a scalar result,
     // lowers g against that guess, then retries f with a vector: g must be lowered again (the fuzzer
