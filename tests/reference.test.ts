@@ -1,7 +1,7 @@
 import { Program } from '../src/ast';
 import { parseProgram } from '../src/frontend';
 import { PRIMITIVES } from '../src/primitives';
-import { Nested, REFERENCE_PRIMITIVES, erf, evaluateReference } from '../src/reference';
+import { Nested, REFERENCE_PRIMITIVES, erf, evaluateReference, type ReferenceOptions } from '../src/reference';
 import { centralDifference, flatten, maxRelativeError, unflatten } from './helpers/finite-diff';
 
 // Programs come from the real front end; free names are inputs unless listed in `params`.
@@ -14,7 +14,7 @@ function parse(source: string, params: string[] = []): Program {
 
 // ---------------------------------------------------------------------------------------------
 
-const run = (source: string, values: Record<string, Nested> = {}, options: { params?: string[]; batched?: string[]; limit?: number; float32Rounding?: boolean } = {}) =>
+const run = (source: string, values: Record<string, Nested> = {}, options: { params?: string[]; batched?: string[] } & ReferenceOptions = {}) =>
   evaluateReference(parse(source, options.params), values, options);
 
 const value = (source: string, values: Record<string, Nested> = {}) => run(source, values).value;
@@ -705,21 +705,45 @@ describe('float32 rounding (how the fuzzer judges what float32 can compute)', ()
     const source = '(floor (* 4 (sigmoid (* 20 (+ x 0.12)))))';
     // sigmoid(22.4) is 1 - 1.9e-10: below 1 in float64, exactly 1 once rounded to float32.
     expect(run(source, { x: 1 }).value).toBe(3);
-    expect(run(source, { x: 1 }, { float32Rounding: true }).value).toBe(4);
+    expect(run(source, { x: 1 }, { mode: { float32Rounding: 'nearest' } }).value).toBe(4);
     expect(Math.fround(1 / (1 + Math.exp(-22.4)))).toBe(1);
   });
 
   test('local derivatives come from rounded values: 1 - tanh^2 cancels at saturation', () => {
     const exact = run('(tanh x)', { x: 9 });
-    const rounded = run('(tanh x)', { x: 9 }, { float32Rounding: true });
+    const rounded = run('(tanh x)', { x: 9 }, { mode: { float32Rounding: 'nearest' } });
     expect(exact.grad.x).toBeCloseTo(1 - Math.tanh(9) ** 2, 20); // about 6e-8
     const t = Math.fround(Math.tanh(9));
     expect(rounded.grad.x).toBe(Math.fround(1 - t * t)); // float32 tanh(9) is 1 - 2^-24 or 1
     expect(Math.abs((rounded.grad.x as number) - (exact.grad.x as number))).toBeGreaterThan(1e-9);
   });
 
+  test('directed rounding brackets the nearest float32 by one float32 step', () => {
+    const third = (direction: 'up' | 'down' | 'nearest') => run('(/ x 3)', { x: 1 }, { mode: { float32Rounding: direction } }).value as number;
+    const [down, nearest, up] = [third('down'), third('nearest'), third('up')];
+    expect(down).toBeLessThan(1 / 3);
+    expect(up).toBeGreaterThan(1 / 3);
+    expect([down, up]).toContain(nearest);
+    expect(Math.fround(up)).toBe(up);
+    expect(Math.fround(down)).toBe(down);
+    expect(up - down).toBe(2 ** -25); // one float32 step in [1/4, 1/2)
+    // exact values stay put
+    expect(run('(* x 2)', { x: 0.5 }, { mode: { float32Rounding: 'up' } }).value).toBe(1);
+  });
+
   test('the mode ends with the evaluation, even one that throws', () => {
-    expect(() => run('(loop ((k 0)) (recur (+ k 1)))', {}, { float32Rounding: true, limit: 10 })).toThrow();
+    expect(() => run('(loop ((k 0)) (recur (+ k 1)))', {}, { mode: { float32Rounding: 'nearest' }, limit: 10 })).toThrow();
     expect(run('(+ x 0.1)', { x: 0.2 }).value).toBe(0.2 + 0.1);
   });
+});
+
+test('the zero min and max give for tied +0 and -0 follows the mode (libtorch leaves it unspecified)', () => {
+  const sign = (x: Nested) => (Object.is(x, -0) ? '-0' : Object.is(x, 0) ? '+0' : String(x));
+  const at = { a: 0, b: -0 };
+  expect([sign(run('(min a b)', at).value), sign(run('(max b a)', at).value)]).toEqual(['-0', '+0']);
+  const first = { mode: { zeroTies: 'first' as const } };
+  expect([sign(run('(min a b)', at, first).value), sign(run('(max b a)', at, first).value)]).toEqual(['+0', '-0']);
+  // Otherwise the two agree, NaN included, and ties still share the gradient.
+  expect(run('(min a b c)', { a: 2, b: NaN, c: 1 }, first).value).toBeNaN();
+  expect(run('(max a b)', { a: 3, b: 3 }, first).grad).toEqual({ a: 0.5, b: 0.5 });
 });

@@ -2,7 +2,7 @@
 // on the same inputs, compared with a relative tolerance (NaN matches NaN). Shared by the
 // differential tests and the fuzzer.
 import { parseProgram } from '../frontend';
-import { evaluateReference } from '../reference';
+import { evaluateReference, type Mode } from '../reference';
 import { run, type RunResult } from '../compiler/module';
 import type { Nested } from '../runtime/host-data';
 
@@ -18,19 +18,20 @@ const flat = (x: Nested): number[] => (typeof x === 'number' ? [x] : x.flatMap(f
 /** |a - b| relative to max(1, |b|): relative for large values, absolute near zero. */
 const relative = (a: number, b: number): number => Math.abs(a - b) / Math.max(1, Math.abs(b));
 
-/** Largest relative difference, or Infinity where one side is NaN/inf and the other is not the same. */
-export function mismatch(native: Nested, reference: Nested): number {
+/** Relative difference of two elements, or Infinity where one is NaN/inf and the other is not the same. */
+function elementMismatch(x: number, y: number): number {
+  if (Number.isFinite(x) && Number.isFinite(y)) return relative(x, y);
+  return Object.is(x, y) || (Number.isNaN(x) && Number.isNaN(y)) ? 0 : Infinity;
+}
+
+/** Largest relative difference, element by element, from whichever reference is nearest there. */
+export function mismatch(native: Nested, ...references: Nested[]): number {
   const a = flat(native);
-  const b = flat(reference);
-  if (a.length !== b.length) return Infinity;
+  const bs = references.map(flat);
+  if (bs.some((b) => b.length !== a.length)) return Infinity;
   let worst = 0;
   a.forEach((x, i) => {
-    const y = b[i];
-    if (Number.isNaN(x) || Number.isNaN(y) || !Number.isFinite(x) || !Number.isFinite(y)) {
-      if (!Object.is(x, y) && !(Number.isNaN(x) && Number.isNaN(y))) worst = Infinity;
-      return;
-    }
-    worst = Math.max(worst, relative(x, y));
+    worst = Math.max(worst, Math.min(...bs.map((b) => elementMismatch(x, b[i]))));
   });
   return worst;
 }
@@ -42,23 +43,30 @@ const runGrad = (source: string, c: Case, dtype: 'float32' | 'float64', limit?: 
 export function differences(source: string, c: Case, tolerance = 1e-12, limit?: number): string[] {
   const native = runGrad(source, c, 'float64', limit);
   const reference = runReference(source, c, limit);
+  // Where the semantics leave a choice (the sign of a zero from a min or max of +0 and -0), native
+  // may take either, element by element; the other choice is evaluated only when needed.
+  let other: Reference | undefined;
   const out: string[] = [];
-  const check = (what: string, a: Nested | undefined, b: Nested) => {
-    if (a === undefined) out.push(`${what}: missing on the native side`);
-    else if (mismatch(a, b) > tolerance) out.push(`${what}: native ${JSON.stringify(a)} vs reference ${JSON.stringify(b)}`);
+  const check = (what: string, a: Nested | undefined, pick: (r: Reference) => Nested) => {
+    if (a === undefined) return void out.push(`${what}: missing on the native side`);
+    if (mismatch(a, pick(reference)) <= tolerance) return;
+    other ??= runReference(source, c, limit, { zeroTies: 'first' });
+    if (mismatch(a, pick(reference), pick(other)) > tolerance) out.push(`${what}: native ${JSON.stringify(a)} vs reference ${JSON.stringify(pick(reference))}`);
   };
-  check('value', native.value, reference.value);
-  for (const [name, r] of Object.entries(reference.grad)) check(`grad ${name}`, native.grad?.[name], r);
+  check('value', native.value, (r) => r.value);
+  for (const name of Object.keys(reference.grad)) check(`grad ${name}`, native.grad?.[name], (r) => r.grad[name]);
   return out;
 }
 
+type Reference = Required<Pick<RunResult, 'value' | 'grad'>>;
+
 /** The reference interpreter's value and gradients, laid out as a native run gives them. */
-function runReference(source: string, c: Case, limit?: number, float32Rounding = false): Required<Pick<RunResult, 'value' | 'grad'>> {
+function runReference(source: string, c: Case, limit?: number, mode: Partial<Mode> = {}): Reference {
   const inputNames = Object.keys(c.inputs);
   const parsed = parseProgram(source, { inputs: inputNames, params: Object.keys(c.params ?? {}) });
   if (!parsed.program) throw new Error(`reference could not parse: ${parsed.diagnostics.map((d) => d.message).join('; ')}`);
   const used = c.batch ? inputNames.filter((n) => parsed.program!.inputs.includes(n)) : [];
-  const reference = evaluateReference(parsed.program, { ...c.inputs, ...c.params }, { batched: used, limit, float32Rounding });
+  const reference = evaluateReference(parsed.program, { ...c.inputs, ...c.params }, { batched: used, limit, mode });
   // With a batch in, native gives a batch out even when the program reads no input; the reference,
   // told of no batched input then, gives one value: it stands for every sample, so a shared
   // parameter's summed gradient is that many times the reference's.
@@ -92,8 +100,8 @@ export interface Float32Check {
  * (relative to max(1, |x|)). Only elements that float32 can compute stably are compared, judged two
  * ways, each allowed to move an element by a tenth of the tolerance: inputs nudged by a few float32
  * ulps (`nudge`, relative) up and down (the problem's conditioning), and the reference interpreter
- * rounding every step to float32 (the computation's: constants on a floor's step, 1 - tanh^2
- * cancelling at saturation).
+ * rounding every step to float32, to nearest, up and down (the computation's: constants on a floor's
+ * step, 1 - tanh^2 cancelling at saturation, a kernel rounding in another order).
  */
 export function float32Differences(source: string, c: Case, tolerance: number, nudge = 1e-6, limit?: number): Float32Check {
   const base = mapCase(c, toFloat32);
@@ -102,7 +110,7 @@ export function float32Differences(source: string, c: Case, tolerance: number, n
   const witnesses: Pick<RunResult, 'value' | 'grad'>[] = [1 + nudge, 1 - nudge].map((k) =>
     runGrad(source, mapCase(base, (x) => scaleNested(x, k)), 'float64', limit),
   );
-  witnesses.push(runReference(source, base, limit, true));
+  for (const direction of ['nearest', 'up', 'down'] as const) witnesses.push(runReference(source, base, limit, { float32Rounding: direction }));
   const result: Float32Check = { compared: 0, skipped: 0, problems: [] };
   const compare = (what: string, pick: (r: Pick<RunResult, 'value' | 'grad'>) => Nested | undefined) => {
     const [a, b] = [pick(f32), pick(f64)].map((x) => (x === undefined ? [] : flat(x)));

@@ -7,6 +7,8 @@
 //   vlen, zeros, ones, eye: constants (zero gradient).
 // - min, max, vmin, vmax: at a tie the gradient is shared evenly among the arguments attaining it.
 // - clamp x lo hi = min(max(x, lo), hi) from min and max, so ties share the gradient as they do.
+//   The sign of the zero they give for tied +0 and -0 is unspecified (libtorch's differs with
+//   vectorisation): -0 is taken as the smaller by default; `mode.zeroTies` gives the other choice.
 // - safe-sqrt, safe-log: gradient 0 where x < 1e-8 (clamped), exact from 1e-8 up.
 // - pow: d/dx is 0 where y = 0; d/dy is 0 where x = 0 and y >= 0 (else x^y ln x, NaN for x < 0).
 //   pow(1, y) = 1 and pow(-1, +-inf) = 1 as in C.
@@ -26,9 +28,10 @@
 import { Program } from '../ast';
 import { Interpreter } from './interpret';
 import { Nested, Tensor, elements, fromNested, toNested } from './tensor';
-import { Value, backward, sum, withFloat32Rounding } from './value';
+import { Value, backward, sum, withMode, type Mode } from './value';
 
 export type { Nested } from './tensor';
+export type { Mode } from './value';
 export { REFERENCE_PRIMITIVES, erf } from './primitives';
 
 export interface ReferenceResult {
@@ -42,12 +45,12 @@ export interface ReferenceOptions {
   batched?: string[];
   /** Limit on user-function call depth and on the number of iterations of any one loop (default 10,000). */
   limit?: number;
-  /** Round every value, local derivative and gradient sum to float32 as it is made (see value.ts). */
-  float32Rounding?: boolean;
+  /** Choices the reference can make otherwise (see Mode in value.ts); by default, none. */
+  mode?: Partial<Mode>;
 }
 
 export function evaluateReference(program: Program, values: Record<string, Nested>, options: ReferenceOptions = {}): ReferenceResult {
-  return withFloat32Rounding(options.float32Rounding ?? false, () => evaluate(program, values, options));
+  return withMode(options.mode ?? {}, () => evaluate(program, values, options));
 }
 
 function evaluate(program: Program, values: Record<string, Nested>, options: ReferenceOptions): ReferenceResult {

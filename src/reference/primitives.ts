@@ -169,7 +169,7 @@ export const REFERENCE_PRIMITIVES: Record<string, PrimitiveImpl> = {
   tanh: unary(Math.tanh, (_x, y) => 1 - y * y),
   sigmoid: unary(sigmoid, (_x, y) => y * (1 - y)),
   softplus: unary((x) => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x))), sigmoid),
-  relu: unary((x) => Math.max(x, 0), (x) => (x > 0 ? 1 : 0)),
+  relu: unary((x) => (x < 0 ? 0 : x), (x) => (x > 0 ? 1 : 0)), // as libtorch: relu(-0) is -0, NaN stays
   erf: unary(erf, (x) => (2 / Math.sqrt(Math.PI)) * Math.exp(-x * x)),
 
   // comparison and logic: 1 or 0, no gradient

@@ -18,28 +18,58 @@ export class Value {
     locals: readonly number[] = [],
   ) {
     this.data = rounded(data);
-    this.locals = roundsToFloat32 ? locals.map(Math.fround) : locals;
+    this.locals = mode.float32Rounding ? locals.map(rounded) : locals;
   }
 }
 
-/**
- * When set, every value, local derivative and gradient sum is rounded to float32 as it is made, so a
- * run imitates float32 execution step by step. Not for results: it tells which results float32
- * cannot compute stably (a floor that tips over, 1 - tanh^2 cancelling), where comparing float32
- * against float64 says nothing. Set only for the span of one evaluation (see withFloat32Rounding).
- */
-let roundsToFloat32 = false;
+/** How an evaluation runs where the reference has a choice; set only for the span of one evaluation. */
+export interface Mode {
+  /**
+   * Round every value, local derivative and gradient sum to float32 as it is made, so a run imitates
+   * float32 execution step by step: to nearest, or up or down (directed rounding brackets what a
+   * float32 kernel computing in its own order may give). Not for results: it tells which results
+   * float32 cannot compute stably (a floor that tips over, 1 - tanh^2 cancelling), where comparing
+   * float32 with float64 says nothing.
+   */
+  float32Rounding: false | 'nearest' | 'up' | 'down';
+  /**
+   * The zero that min and max give for tied +0 and -0: `ordered` takes -0 as the smaller (IEEE
+   * 754-2019, Math.min); `first` keeps the earlier argument. libtorch does either, depending on
+   * whether the element went through its vectorised loop, so the sign there is unspecified.
+   */
+  zeroTies: 'ordered' | 'first';
+}
+
+const DEFAULT_MODE: Mode = { float32Rounding: false, zeroTies: 'ordered' };
+let mode: Mode = DEFAULT_MODE;
+
+const bits = new Float32Array(1);
+const word = new Int32Array(bits.buffer);
+/** The float32 next to f (a float32) towards +inf (`up`) or -inf. */
+function nextFloat32(f: number, up: boolean): number {
+  if (f === 0) return up ? 1.401298464324817e-45 : -1.401298464324817e-45;
+  bits[0] = f;
+  word[0] += f > 0 === up ? 1 : -1;
+  return bits[0];
+}
+
+/** x rounded to float32 in the direction asked. */
+function toFloat32(x: number, direction: 'nearest' | 'up' | 'down'): number {
+  const f = Math.fround(x);
+  if (direction === 'nearest' || f === x || !Number.isFinite(f)) return f;
+  return direction === 'up' ? (f < x ? nextFloat32(f, true) : f) : f > x ? nextFloat32(f, false) : f;
+}
 
 /** x as the current mode stores it: itself, or rounded to float32. */
-export const rounded = (x: number): number => (roundsToFloat32 ? Math.fround(x) : x);
+export const rounded = (x: number): number => (mode.float32Rounding ? toFloat32(x, mode.float32Rounding) : x);
 
-export function withFloat32Rounding<T>(on: boolean, run: () => T): T {
-  const before = roundsToFloat32;
-  roundsToFloat32 = on;
+export function withMode<T>(changes: Partial<Mode>, run: () => T): T {
+  const before = mode;
+  mode = { ...DEFAULT_MODE, ...changes };
   try {
     return run();
   } finally {
-    roundsToFloat32 = before;
+    mode = before;
   }
 }
 
@@ -100,7 +130,11 @@ export const sum = (xs: readonly Value[]): Value =>
  */
 export function extremum(xs: readonly Value[], which: 'max' | 'min'): Value {
   const pick = which === 'max' ? Math.max : Math.min;
-  const m = xs.reduce((acc, x) => pick(acc, x.data), which === 'max' ? -Infinity : Infinity);
+  const beats = which === 'max' ? (x: number, acc: number) => x > acc : (x: number, acc: number) => x < acc;
+  const m =
+    mode.zeroTies === 'ordered'
+      ? xs.reduce((acc, x) => pick(acc, x.data), which === 'max' ? -Infinity : Infinity)
+      : xs.reduce((acc, x) => (Number.isNaN(acc) || Number.isNaN(x.data) ? NaN : beats(x.data, acc) ? x.data : acc), xs[0].data);
   const hit = xs.map((x) => x.data === m || (Number.isNaN(m) && Number.isNaN(x.data)));
   const k = hit.filter(Boolean).length;
   return new Value(m, xs, hit.map((h) => (h ? 1 / k : 0)));
