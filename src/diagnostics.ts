@@ -33,6 +33,7 @@ export const DIAGNOSTIC_CODES = {
   E0006: error("unexpected '{text}'"),
   E0007: error("malformed number '{text}'"),
   E0008: error('expressions are nested more than {limit} levels deep'),
+  E0009: error('the source is {length} characters long, more than the limit of {limit}'),
   // Program structure
   E0010: error('the program is empty: it needs a result expression'),
   E0011: error('a program has one result expression, found {count}'),

@@ -30,8 +30,16 @@ export interface ParseResult {
   source: SourceFile;
 }
 
+/** Longest source accepted, in characters: far beyond any hand-written program, and parsed in seconds. */
+export const MAX_SOURCE_LENGTH = 2_000_000;
+
 export function parseProgram(text: string, options: ParseOptions = {}): ParseResult {
   const source = new SourceFile(text, options.file);
+  if (text.length > MAX_SOURCE_LENGTH) {
+    const where = { start: MAX_SOURCE_LENGTH, end: MAX_SOURCE_LENGTH + 1 };
+    const size = { length: text.length.toLocaleString('en-US'), limit: MAX_SOURCE_LENGTH.toLocaleString('en-US') };
+    return { diagnostics: [diag('E0009', where, size, 'split the program, or pass large data as inputs rather than literals')], source };
+  }
   const encoding = encodingProblems(text);
   if (encoding.length > 0) return { diagnostics: encoding, source };
 
