@@ -55,7 +55,7 @@ function rolesFor(types: readonly string[]): Uint8Array {
 
 export function readTree(tree: SyntaxTree, source: SourceFile): ReadResult {
   const diagnostics: Diagnostic[] = [];
-  const brackets: { text: string; span: Span }[] = [];
+  const brackets: number[] = []; // bracket tokens as (type id, start, end) triples: no object per token
   const errorSpans: Span[] = [];
   const forms: Datum[] = [];
   const stack: Datum[][] = [forms]; // the item lists being filled, innermost last
@@ -88,7 +88,7 @@ export function readTree(tree: SyntaxTree, source: SourceFile): ReadResult {
         i++;
         break;
       case Role.Bracket:
-        brackets.push({ text: types[typeId], span: { start: nodes[at + 1], end: nodes[at + 2] } });
+        brackets.push(typeId, nodes[at + 1], nodes[at + 2]);
         i++;
         break;
       case Role.Skip:
@@ -122,7 +122,7 @@ export function readTree(tree: SyntaxTree, source: SourceFile): ReadResult {
   return finish();
 
   function finish(): ReadResult {
-    const bracketErrors = balanceBrackets(brackets);
+    const bracketErrors = balanceBrackets(brackets, types);
     for (const d of bracketErrors) diagnostics.push(d); // not push(...): there may be more than the stack holds
     // Stray tokens are only worth reporting when the brackets are fine; otherwise they are
     // usually the parser's recovery from the bracket error.
@@ -152,23 +152,29 @@ function atom(type: string, text: string, span: Span, diagnostics: Diagnostic[])
   }
 }
 
-/** Matches bracket tokens in source order; reports unclosed openers, stray and mismatched closers. */
-function balanceBrackets(tokens: { text: string; span: Span }[]): Diagnostic[] {
+/**
+ * Matches bracket tokens in source order (`(type id, start, end)` triples); reports unclosed openers,
+ * stray and mismatched closers.
+ */
+function balanceBrackets(tokens: number[], types: readonly string[]): Diagnostic[] {
   const out: Diagnostic[] = [];
-  const open: { text: string; span: Span }[] = [];
-  for (const t of tokens) {
-    if (t.text in CLOSER) {
+  const open: number[] = []; // indices of the unmatched openers' triples
+  const text = (t: number) => types[tokens[t]];
+  const span = (t: number): Span => ({ start: tokens[t + 1], end: tokens[t + 2] });
+  for (let t = 0; t < tokens.length; t += 3) {
+    const close = text(t);
+    if (close in CLOSER) {
       open.push(t);
     } else if (open.length === 0) {
-      out.push(diag('E0004', t.span, { close: t.text }));
-    } else if (CLOSER[open[open.length - 1].text] !== t.text) {
-      const opener = open.pop()!;
-      out.push(diag('E0005', t.span, { close: t.text, open: opener.text }, `expected '${CLOSER[opener.text]}'`));
+      out.push(diag('E0004', span(t), { close }));
+    } else if (CLOSER[text(open[open.length - 1])] !== close) {
+      const opener = text(open.pop()!);
+      out.push(diag('E0005', span(t), { close, open: opener }, `expected '${CLOSER[opener]}'`));
     } else {
       open.pop();
     }
   }
-  for (const t of open) out.push(diag('E0003', t.span, { open: t.text }, `add a matching '${CLOSER[t.text]}'`));
+  for (const t of open) out.push(diag('E0003', span(t), { open: text(t) }, `add a matching '${CLOSER[text(t)]}'`));
   return out;
 }
 
