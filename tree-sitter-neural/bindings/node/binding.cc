@@ -125,8 +125,33 @@ Napi::Value Parse(const Napi::CallbackInfo &info) {
   return Napi::Uint32Array::New(info.Env(), words, buffer, 0);
 }
 
+// ts_node_string recurses once per level of the tree: refuse trees deep enough to risk the stack.
+constexpr uint32_t kSexpMaxDepth = 2000;
+
+uint32_t treeDepth(TSNode root) {
+  TSTreeCursor cursor = ts_tree_cursor_new(root);
+  uint32_t depth = 0, deepest = 0;
+  for (;;) {
+    if (ts_tree_cursor_goto_first_child(&cursor)) {
+      if (++depth > deepest) deepest = depth;
+      continue;
+    }
+    while (!ts_tree_cursor_goto_next_sibling(&cursor)) {
+      if (!ts_tree_cursor_goto_parent(&cursor)) {
+        ts_tree_cursor_delete(&cursor);
+        return deepest;
+      }
+      depth--;
+    }
+  }
+}
+
 Napi::Value Sexp(const Napi::CallbackInfo &info) {
   TSTree *tree = parseArgument(info);
+  if (treeDepth(ts_tree_root_node(tree)) > kSexpMaxDepth) {
+    ts_tree_delete(tree);
+    throw Napi::RangeError::New(info.Env(), "sexp: the tree is nested more than 2000 levels deep");
+  }
   char *text = ts_node_string(ts_tree_root_node(tree));
   ts_tree_delete(tree);
   Napi::String result = Napi::String::New(info.Env(), text);
