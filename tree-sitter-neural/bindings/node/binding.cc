@@ -2,7 +2,7 @@
 //  - `language`: the grammar as a language object the `tree-sitter` npm runtime accepts (editors, queries);
 //  - `parse(text)`: the whole parse in one call. The tree-sitter C runtime is compiled into this module
 //    (binding.gyp), the text is parsed as UTF-16 and the syntax tree comes back as one flat Uint32Array,
-//    NODE_WORDS words per node in preorder (see DESIGN.md "The flat tree"), so reading the tree costs no
+//    kNodeWords (4) words per node in preorder (see DESIGN.md, "The flat tree"), so reading the tree costs no
 //    further crossings of the JS boundary. `sexp(text)` is the runtime's own S-expression of the tree.
 #include <napi.h>
 #include <tree_sitter/api.h>
