@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-// Compiles the tree-sitter-neural Node binding with node-gyp. Run standalone or through
-// scripts/build.js (`require('./build-grammar').buildGrammar()`); skips the work when the binary
-// is newer than every source it is built from.
+// Compiles the tree-sitter-neural Node binding with node-gyp: the generated parser, the scanner, the
+// binding and the tree-sitter C runtime (its sources vendored in the npm package `tree-sitter`, found
+// by tree-sitter-neural/bindings/node/runtime.js). Run standalone or through scripts/build.js
+// (`require('./build-grammar').buildGrammar()`); skips the work when the binary is newer than every
+// source it is built from.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -9,12 +11,15 @@ const { execFileSync } = require('child_process');
 
 const GRAMMAR_DIR = path.join(__dirname, '..', 'tree-sitter-neural');
 const BINARY = path.join(GRAMMAR_DIR, 'build', 'Release', 'tree_sitter_neural_binding.node');
-const SOURCES = ['src/parser.c', 'src/scanner.c', 'bindings/node/binding.cc', 'binding.gyp'].map((f) => path.join(GRAMMAR_DIR, f));
+const SOURCES = ['src/parser.c', 'src/scanner.c', 'bindings/node/binding.cc', 'bindings/node/runtime.c', 'bindings/node/runtime.js', 'binding.gyp'].map((f) => path.join(GRAMMAR_DIR, f));
+// The tree-sitter C runtime compiled into the binding (from the npm package `tree-sitter`).
+const { runtimeDir } = require(path.join(GRAMMAR_DIR, 'bindings', 'node', 'runtime.js'));
 
 const mtime = (file) => fs.statSync(file).mtimeMs;
 
-function isUpToDate() {
-  return fs.existsSync(BINARY) && SOURCES.every((src) => mtime(src) <= mtime(BINARY));
+function isUpToDate(runtime) {
+  const sources = [...SOURCES, path.join(runtime, 'src', 'lib.c'), path.join(runtime, 'include', 'tree_sitter', 'api.h')];
+  return fs.existsSync(BINARY) && sources.every((src) => mtime(src) <= mtime(BINARY));
 }
 
 /** node-gyp's entry script: npm's own during lifecycle scripts, else the one bundled with npm. */
@@ -37,7 +42,8 @@ function findNodeGyp() {
 }
 
 function buildGrammar({ force = false, log = console.log } = {}) {
-  if (!force && isUpToDate()) {
+  const runtime = runtimeDir(); // throws with a clear message when the runtime's sources are missing
+  if (!force && isUpToDate(runtime)) {
     log('tree-sitter-neural: binding is up to date');
     return BINARY;
   }
@@ -45,7 +51,8 @@ function buildGrammar({ force = false, log = console.log } = {}) {
   // Debian ships Node's headers in /usr/include/node; point node-gyp there instead of downloading.
   if (fs.existsSync('/usr/include/node/node_api.h')) args.push('--nodedir=/usr');
   log(`tree-sitter-neural: building the Node binding (${path.basename(args[0])} rebuild)`);
-  execFileSync(process.execPath, args, { cwd: GRAMMAR_DIR, stdio: 'inherit' });
+  // binding.gyp asks bindings/node/runtime.js for the runtime's folder; pass the one found here.
+  execFileSync(process.execPath, args, { cwd: GRAMMAR_DIR, stdio: 'inherit', env: { ...process.env, TREE_SITTER_RUNTIME: runtime } });
   return BINARY;
 }
 

@@ -129,16 +129,31 @@ interface Binding {
   id: number;
 }
 
-/** Lexical environment keyed by the front end's resolution: `l<id>`, `d:<name>`, `f:<name>`. */
+/**
+ * Lexical environment keyed by the front end's resolution: `l<id>`, `d:<name>`, `f:<name>`. Immutable
+ * to its users. Extending the newest env of a chain shares its map (a let of n bindings is O(n), not
+ * O(n^2)): entries carry their insertion number and an env sees only the first `size` of them.
+ */
 class Env {
   constructor(
-    private readonly vars: ReadonlyMap<string, Binding> = new Map(),
+    private readonly vars: Map<string, { b: Binding; seq: number }> = new Map(),
+    private readonly size = 0,
   ) {}
   with(key: string, b: Binding): Env {
-    return new Env(new Map(this.vars).set(key, b));
+    if (this.vars.size === this.size && !this.vars.has(key)) {
+      this.vars.set(key, { b, seq: this.size });
+      return new Env(this.vars, this.size + 1);
+    }
+    // Extended before, or rebinding a key: a copy of what this env sees (seqs 0 .. size-1), then the key.
+    const copy = new Map<string, { b: Binding; seq: number }>();
+    for (const [k, e] of this.vars) if (e.seq < this.size) copy.set(k, e);
+    const old = copy.get(key);
+    copy.set(key, { b, seq: old ? old.seq : this.size });
+    return new Env(copy, old ? this.size : this.size + 1);
   }
   get(key: string): Binding | undefined {
-    return this.vars.get(key);
+    const e = this.vars.get(key);
+    return e !== undefined && e.seq < this.size ? e.b : undefined;
   }
 }
 

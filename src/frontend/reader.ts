@@ -1,10 +1,10 @@
 // Reads a tree-sitter syntax tree into Datums, reporting syntax problems: unbalanced brackets,
 // unexpected tokens, malformed numbers and nesting beyond MAX_DEPTH. Iterative, so any depth of
 // input is safe; MAX_DEPTH then protects the recursive passes that follow (ours and the compiler's).
-import type Parser from 'tree-sitter';
 import type { Span } from '../ast';
 import { diag, type Diagnostic } from '../diagnostics';
 import type { Datum } from './datum';
+import { FLAG_MISSING, FLAG_NAMED, NODE_WORDS, TYPE_MASK, type SyntaxTree } from './parser';
 import type { SourceFile } from './source';
 
 /** Deepest nesting of lists and vectors accepted; deeper programs get E0008. */
@@ -13,74 +13,116 @@ export const MAX_DEPTH = 1000;
 const CLOSER: Record<string, string> = { '(': ')', '[': ']' };
 const ATOM_TYPES = new Set(['number', 'invalid_number', 'boolean', 'symbol']);
 
+/** What the reader does with a node, decided once per (type, named) pair. */
+const enum Role {
+  Descend, // `program`, ERROR's children, anonymous tokens that are neither brackets nor keywords
+  Error,
+  Bracket,
+  Skip, // comments
+  Atom,
+  List,
+  Vector,
+}
+
 export interface ReadResult {
   forms: Datum[];
   diagnostics: Diagnostic[];
 }
 
-export function readTree(tree: Parser.Tree, source: SourceFile): ReadResult {
+/** Roles by `type id * 2 + named`, per type table (one grammar, so in practice one table). */
+const roleTables = new WeakMap<readonly string[], Uint8Array>();
+
+function rolesFor(types: readonly string[]): Uint8Array {
+  let roles = roleTables.get(types);
+  if (roles) return roles;
+  roles = new Uint8Array(types.length * 2);
+  types.forEach((type, id) => {
+    for (const named of [false, true]) {
+      let role = Role.Descend;
+      if (type === 'ERROR') role = Role.Error;
+      else if (type === '(' || type === ')' || type === '[' || type === ']') role = Role.Bracket;
+      else if (type === 'line_comment' || type === 'block_comment') role = Role.Skip;
+      // Keyword tokens (`let`, `if`, ...) read as symbols; which form they head is decided later.
+      else if (ATOM_TYPES.has(type) || (!named && /^[a-z]/.test(type))) role = Role.Atom;
+      // Every other named node is a bracketed group (see DESIGN.md): `vector` with `[`, the rest `(`.
+      else if (type !== 'program' && named) role = type === 'vector' ? Role.Vector : Role.List;
+      roles![id * 2 + (named ? 1 : 0)] = role;
+    }
+  });
+  roleTables.set(types, roles);
+  return roles;
+}
+
+export function readTree(tree: SyntaxTree, source: SourceFile): ReadResult {
   const diagnostics: Diagnostic[] = [];
-  const brackets: { text: string; span: Span }[] = [];
+  const brackets: number[] = []; // bracket tokens as (type id, start, end) triples: no object per token
   const errorSpans: Span[] = [];
   const forms: Datum[] = [];
   const stack: Datum[][] = [forms]; // the item lists being filled, innermost last
+  const ends: number[] = []; // per entry of `stack` after the first: the index just past that group's subtree
   let depthReported = false;
 
-  const cursor = tree.walk();
-  let depth = 0; // of list/vector nesting along the cursor's path
-  const entered: boolean[] = []; // per cursor level: whether that node pushed onto `stack`
+  const { nodes, count, types } = tree;
+  const text = source.text;
+  const roles = rolesFor(types);
 
-  for (;;) {
-    const type = cursor.nodeType;
-    const span = { start: cursor.startIndex, end: cursor.endIndex };
-    let descend = true;
-    let pushed = false;
-
-    if (cursor.nodeIsMissing) {
-      descend = false; // MISSING brackets are found by the bracket balance below
-    } else if (type === 'ERROR') {
-      errorSpans.push(span);
-    } else if (type === '(' || type === ')' || type === '[' || type === ']') {
-      brackets.push({ text: type, span });
-    } else if (type === 'line_comment' || type === 'block_comment') {
-      descend = false;
-    } else if (ATOM_TYPES.has(type) || (!cursor.nodeIsNamed && /^[a-z]/.test(type))) {
-      // Keyword tokens (`let`, `if`, ...) read as symbols; which form they head is decided later.
-      stack[stack.length - 1].push(atom(type, cursor.nodeText, span, diagnostics));
-      descend = false;
-    } else if (type !== 'program' && cursor.nodeIsNamed) {
-      // Every other named node is a bracketed group (see DESIGN.md): `vector` with `[`, the rest `(`.
-      depth++;
-      const items: Datum[] = [];
-      if (depth <= MAX_DEPTH) {
-        stack[stack.length - 1].push({ kind: type === 'vector' ? 'vector' : 'list', items, span });
-      } else if (!depthReported) {
-        diagnostics.push(diag('E0008', { start: span.start, end: span.start + 1 }, { limit: MAX_DEPTH }));
-        depthReported = true;
-      }
-      stack.push(items); // beyond MAX_DEPTH, a list nobody reads
-      pushed = true;
+  let i = 0;
+  while (i < count) {
+    // Close the groups whose subtrees end here.
+    while (ends.length > 0 && ends[ends.length - 1] <= i) {
+      ends.pop();
+      stack.pop();
     }
-
-    if (descend && cursor.gotoFirstChild()) {
-      entered.push(pushed);
+    const at = i * NODE_WORDS;
+    const word = nodes[at];
+    const next = nodes[at + 3];
+    if ((word & FLAG_MISSING) !== 0) {
+      i = next; // MISSING brackets are found by the bracket balance below
       continue;
     }
-    if (pushed) {
-      stack.pop();
-      depth--;
-    }
-    while (!cursor.gotoNextSibling()) {
-      if (!cursor.gotoParent()) return finish();
-      if (entered.pop()) {
-        stack.pop();
-        depth--;
+    const typeId = word & TYPE_MASK;
+    const role = roles[typeId * 2 + ((word & FLAG_NAMED) !== 0 ? 1 : 0)];
+    switch (role) {
+      case Role.Error:
+        errorSpans.push({ start: nodes[at + 1], end: nodes[at + 2] });
+        i++;
+        break;
+      case Role.Bracket:
+        brackets.push(typeId, nodes[at + 1], nodes[at + 2]);
+        i++;
+        break;
+      case Role.Skip:
+        i = next;
+        break;
+      case Role.Atom: {
+        const span = { start: nodes[at + 1], end: nodes[at + 2] };
+        stack[stack.length - 1].push(atom(types[typeId], text.slice(span.start, span.end), span, diagnostics));
+        i = next;
+        break;
       }
+      case Role.List:
+      case Role.Vector: {
+        const span = { start: nodes[at + 1], end: nodes[at + 2] };
+        const items: Datum[] = [];
+        if (ends.length < MAX_DEPTH) {
+          stack[stack.length - 1].push({ kind: role === Role.Vector ? 'vector' : 'list', items, span });
+        } else if (!depthReported) {
+          diagnostics.push(diag('E0008', { start: span.start, end: span.start + 1 }, { limit: MAX_DEPTH }));
+          depthReported = true;
+        }
+        stack.push(items); // beyond MAX_DEPTH, a list nobody reads
+        ends.push(next);
+        i++;
+        break;
+      }
+      default:
+        i++;
     }
   }
+  return finish();
 
   function finish(): ReadResult {
-    const bracketErrors = balanceBrackets(brackets);
+    const bracketErrors = balanceBrackets(brackets, types);
     for (const d of bracketErrors) diagnostics.push(d); // not push(...): there may be more than the stack holds
     // Stray tokens are only worth reporting when the brackets are fine; otherwise they are
     // usually the parser's recovery from the bracket error.
@@ -110,23 +152,29 @@ function atom(type: string, text: string, span: Span, diagnostics: Diagnostic[])
   }
 }
 
-/** Matches bracket tokens in source order; reports unclosed openers, stray and mismatched closers. */
-function balanceBrackets(tokens: { text: string; span: Span }[]): Diagnostic[] {
+/**
+ * Matches bracket tokens in source order (`(type id, start, end)` triples); reports unclosed openers,
+ * stray and mismatched closers.
+ */
+function balanceBrackets(tokens: number[], types: readonly string[]): Diagnostic[] {
   const out: Diagnostic[] = [];
-  const open: { text: string; span: Span }[] = [];
-  for (const t of tokens) {
-    if (t.text in CLOSER) {
+  const open: number[] = []; // indices of the unmatched openers' triples
+  const text = (t: number) => types[tokens[t]];
+  const span = (t: number): Span => ({ start: tokens[t + 1], end: tokens[t + 2] });
+  for (let t = 0; t < tokens.length; t += 3) {
+    const close = text(t);
+    if (close in CLOSER) {
       open.push(t);
     } else if (open.length === 0) {
-      out.push(diag('E0004', t.span, { close: t.text }));
-    } else if (CLOSER[open[open.length - 1].text] !== t.text) {
-      const opener = open.pop()!;
-      out.push(diag('E0005', t.span, { close: t.text, open: opener.text }, `expected '${CLOSER[opener.text]}'`));
+      out.push(diag('E0004', span(t), { close }));
+    } else if (CLOSER[text(open[open.length - 1])] !== close) {
+      const opener = text(open.pop()!);
+      out.push(diag('E0005', span(t), { close, open: opener }, `expected '${CLOSER[opener]}'`));
     } else {
       open.pop();
     }
   }
-  for (const t of open) out.push(diag('E0003', t.span, { open: t.text }, `add a matching '${CLOSER[t.text]}'`));
+  for (const t of open) out.push(diag('E0003', span(t), { open: text(t) }, `add a matching '${CLOSER[text(t)]}'`));
   return out;
 }
 

@@ -112,7 +112,7 @@ export class Resolver {
   }
 
   private args(items: Datum[], ctx: Context): Expr[] {
-    const inner = { ...ctx, tail: false };
+    const inner = ctx.tail ? { ...ctx, tail: false } : ctx; // contexts are never mutated, so share one when it is the same
     return items.map((a) => this.expr(a, inner));
   }
 
