@@ -1,8 +1,13 @@
 #include "fit_wrap.h"
 
 #include <atomic>
+#include <cstring>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
+#include <system_error>
+#include <thread>
 #include <vector>
 
 #include "common.h"
@@ -91,82 +96,224 @@ nc::FitConfig config_arg(const Napi::Object& o) {
   return c;
 }
 
-const char* stop_name(nc::FitStop s) {
-  switch (s) {
-    case nc::FitStop::Epochs: return "epochs";
-    case nc::FitStop::Early: return "early";
-    case nc::FitStop::Aborted: return "aborted";
-  }
-  return "epochs";
+// Trains on a thread of its own rather than in libuv's pool: a fit there would hold up the pool's
+// other work (fs, zlib, dns) for as long as it trains, and a worker thread being terminated (or the
+// process exiting) waits for the pool's running jobs, so it would wait for the fit's last epoch.
+// Progress reports and the result cross to JS through a thread-safe function, in order: the promise
+// settles after the last report. If the environment is torn down first (a worker terminated), a
+// cleanup hook cancels the fit and waits for its current step. process.exit() runs no cleanup hooks,
+// so src/train/fit.ts calls stopFits() from the 'exit' event: no fit thread may still be running
+// libtorch while exit() destroys its static objects.
+//
+// Delivery uses the C API and checks every status: once a worker is being terminated (which another
+// thread may start at any moment), calls that run JS fail, and node-addon-api's reaction to such a
+// failure (building a Napi::Error) aborts the process. A failed delivery cancels the fit instead.
+
+struct FitMessage {
+  bool done = false;
+  nc::FitProgress progress;
+};
+
+class FitJob;
+void DeliverFit(Napi::Env env, Napi::Function, FitJob* job, FitMessage* message);
+using FitChannel = Napi::TypedThreadSafeFunction<FitJob, FitMessage, DeliverFit>;
+
+// Every job whose thread may still run, for stopFits().
+std::mutex g_jobs_mutex;
+std::set<FitJob*> g_jobs;
+
+/** A parameter snapshot, made host-ready by host_ready(), as a Float32Array or Float64Array (copied), or nullptr on failure. */
+napi_value typed_array(napi_env env, const at::Tensor& c) {
+  const bool f64 = c.scalar_type() == at::kDouble;
+  const size_t bytes = static_cast<size_t>(c.numel()) * (f64 ? 8 : 4);
+  void* data = nullptr;
+  napi_value buffer, out;
+  if (napi_create_arraybuffer(env, bytes, &data, &buffer) != napi_ok) return nullptr;
+  if (bytes > 0) std::memcpy(data, c.data_ptr(), bytes);
+  if (napi_create_typedarray(env, f64 ? napi_float64_array : napi_float32_array, static_cast<size_t>(c.numel()), buffer, 0, &out) != napi_ok)
+    return nullptr;
+  return out;
 }
 
-// Trains on a libuv worker thread. Progress reports queue to the JS thread; the promise settles
-// after the last of them has been delivered.
-class FitWorker : public Napi::AsyncProgressQueueWorker<nc::FitProgress> {
+/** On the fit's thread: the snapshots as contiguous CPU float32 or float64 tensors, for typed_array. */
+nc::FitProgress host_ready(const nc::FitProgress& p) {
+  nc::FitProgress out{p.step, p.loss, {}};
+  for (const at::Tensor& t : p.params) out.params.push_back(t.to(at::kCPU, t.scalar_type() == at::kDouble ? at::kDouble : at::kFloat).contiguous());
+  return out;
+}
+
+class FitJob {
  public:
-  FitWorker(Napi::Env env, nc::FitTask task, Napi::Value on_progress, std::shared_ptr<std::atomic<bool>> cancel)
-      : Napi::AsyncProgressQueueWorker<nc::FitProgress>(env, "neural-compiler:fit"),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        task_(std::move(task)),
-        cancel_(std::move(cancel)) {
-    if (on_progress.IsFunction()) on_progress_ = Napi::Persistent(on_progress.As<Napi::Function>());
+  FitJob(Napi::Env env, nc::FitTask task, Napi::Value on_progress, std::shared_ptr<std::atomic<bool>> cancel)
+      : env_(env), task_(std::move(task)), cancel_(std::move(cancel)) {
+    if (napi_create_promise(env, &deferred_, &promise_) != napi_ok) throw Napi::Error::New(env, "fit: could not create a promise");
+    if (on_progress.IsFunction()) {
+      if (napi_create_reference(env, on_progress, 1, &on_progress_) != napi_ok) throw Napi::Error::New(env, "fit: could not keep onProgress");
+      reports_ = true;
+    }
   }
 
-  Napi::Promise Promise() const { return deferred_.Promise(); }
+  ~FitJob() {
+    if (on_progress_) napi_delete_reference(env_, on_progress_);
+    if (callback_error_) napi_delete_reference(env_, callback_error_);
+  }
 
- protected:
-  void Execute(const ExecutionProgress& progress) override {
+  napi_value Promise() const { return promise_; }
+
+  /**
+   * Starts the thread. Until the channel exists the caller owns the job (a throw leaves it to the
+   * caller); from then on the job frees itself, in Finish (the channel's finalizer).
+   */
+  void Start() {
+    channel_ = FitChannel::New(env_, "neural-compiler:fit", 0, 1, this, [](Napi::Env, void*, FitJob* job) { job->Finish(); });
+    napi_add_env_cleanup_hook(env_, &FitJob::Teardown, this);
+    {
+      std::lock_guard<std::mutex> lock(g_jobs_mutex);
+      g_jobs.insert(this);
+    }
     try {
-      auto send = [&progress](const nc::FitProgress& p) { progress.Send(&p, 1); };
-      result_ = nc::fit(task_, on_progress_.IsEmpty() ? std::function<void(const nc::FitProgress&)>() : send, *cancel_);
-    } catch (const c10::Error& e) {
-      SetError(std::string("libtorch: ") + e.what_without_backtrace());
-    } catch (const std::exception& e) {
-      SetError(e.what());
+      thread_ = std::thread([this] { Run(); });
+    } catch (const std::system_error& e) {
+      failed_ = true;
+      error_ = std::string("fit: could not start a thread to train on: ") + e.what();
+      Post(new FitMessage{true, {}});
+      channel_.Release();
     }
   }
 
-  // A throwing callback stops the training; its error becomes the rejection.
-  void OnProgress(const nc::FitProgress* data, size_t count) override {
-    Napi::Env env = Env();
-    for (size_t i = 0; i < count && callback_error_.IsEmpty(); ++i) {
-      Napi::HandleScope scope(env);
-      auto params = Napi::Array::New(env, data[i].params.size());
-      for (size_t j = 0; j < data[i].params.size(); ++j) params.Set(static_cast<uint32_t>(j), NativeTensor::Wrap(env, data[i].params[j]));
-      try {
-        on_progress_.Call({Napi::Number::New(env, static_cast<double>(data[i].step)), Napi::Number::New(env, data[i].loss), params});
-      } catch (const Napi::Error& e) {
-        callback_error_ = Napi::Persistent(e.Value());
-        cancel_->store(true);
-      }
+  // On the JS thread, in order: onProgress(step, loss, [Float32Array | Float64Array, ...]).
+  void Report(napi_env env, const nc::FitProgress& p) {
+    if (!reports_ || callback_error_ || undeliverable_) return;
+    napi_value fn, undefined, params, argv[3], ignored;
+    bool ok = napi_get_reference_value(env, on_progress_, &fn) == napi_ok && fn != nullptr && napi_get_undefined(env, &undefined) == napi_ok &&
+              napi_create_double(env, static_cast<double>(p.step), &argv[0]) == napi_ok && napi_create_double(env, p.loss, &argv[1]) == napi_ok &&
+              napi_create_array_with_length(env, p.params.size(), &params) == napi_ok;
+    for (size_t j = 0; ok && j < p.params.size(); ++j) {
+      napi_value values = typed_array(env, p.params[j]);
+      ok = values != nullptr && napi_set_element(env, params, static_cast<uint32_t>(j), values) == napi_ok;
     }
-  }
-
-  void OnOK() override {
-    Napi::Env env = Env();
-    if (!callback_error_.IsEmpty()) {
-      deferred_.Reject(callback_error_.Value());
+    argv[2] = params;
+    if (ok && napi_call_function(env, undefined, fn, 3, argv, &ignored) == napi_ok) return;
+    // A throwing callback stops the training and its exception becomes the rejection; anything else
+    // means JS cannot run here any more.
+    cancel_->store(true);
+    bool pending = false;
+    napi_value exception, holder;
+    if (napi_is_exception_pending(env, &pending) == napi_ok && pending && napi_get_and_clear_last_exception(env, &exception) == napi_ok &&
+        napi_create_array_with_length(env, 1, &holder) == napi_ok && napi_set_element(env, holder, 0, exception) == napi_ok &&
+        napi_create_reference(env, holder, 1, &callback_error_) == napi_ok)
       return;
-    }
-    auto out = Napi::Object::New(env);
-    out.Set("loss", result_.loss);
-    out.Set("steps", static_cast<double>(result_.steps));
-    out.Set("stopped", stop_name(result_.stopped));
-    deferred_.Resolve(out);
+    undeliverable_ = true;
   }
 
-  void OnError(const Napi::Error& e) override {
-    deferred_.Reject(callback_error_.IsEmpty() ? e.Value() : callback_error_.Value());
+  void Settle(napi_env env) {
+    if (undeliverable_) return;
+    napi_value value, holder, message, out, number, text;
+    if (callback_error_) {
+      if (napi_get_reference_value(env, callback_error_, &holder) == napi_ok && napi_get_element(env, holder, 0, &value) == napi_ok)
+        napi_reject_deferred(env, deferred_, value);
+    } else if (failed_) {
+      if (napi_create_string_utf8(env, error_.data(), error_.size(), &message) == napi_ok && napi_create_error(env, nullptr, message, &value) == napi_ok)
+        napi_reject_deferred(env, deferred_, value);
+    } else {
+      const char* stopped = stop_name(result_.stopped);
+      const bool ok = napi_create_object(env, &out) == napi_ok && napi_create_double(env, result_.loss, &number) == napi_ok &&
+                      napi_set_named_property(env, out, "loss", number) == napi_ok &&
+                      napi_create_double(env, static_cast<double>(result_.steps), &number) == napi_ok &&
+                      napi_set_named_property(env, out, "steps", number) == napi_ok &&
+                      napi_create_string_utf8(env, stopped, NAPI_AUTO_LENGTH, &text) == napi_ok &&
+                      napi_set_named_property(env, out, "stopped", text) == napi_ok;
+      if (ok) napi_resolve_deferred(env, deferred_, out);
+    }
+  }
+
+  /** Cancels the fit and waits for its thread (which then stops after its current step). */
+  void Stop() {
+    cancel_->store(true);
+    if (thread_.joinable()) thread_.join();
+  }
+
+  /** Stops every fit of this environment (it is exiting: nothing will be delivered any more). */
+  static void StopAll(napi_env env) {
+    std::lock_guard<std::mutex> lock(g_jobs_mutex);
+    for (FitJob* job : g_jobs)
+      if (job->env_ == env) job->Stop();
   }
 
  private:
-  Napi::Promise::Deferred deferred_;
+  void Run() {
+    try {
+      std::function<void(const nc::FitProgress&)> send;
+      if (reports_) send = [this](const nc::FitProgress& p) { Post(new FitMessage{false, host_ready(p)}); };
+      result_ = nc::fit(task_, send, *cancel_);
+    } catch (const c10::Error& e) {
+      failed_ = true;
+      error_ = std::string("libtorch: ") + e.what_without_backtrace();
+    } catch (const std::exception& e) {
+      failed_ = true;
+      error_ = e.what();
+    }
+    Post(new FitMessage{true, {}});
+    channel_.Release();
+  }
+
+  void Post(FitMessage* m) {
+    if (channel_.BlockingCall(m) != napi_ok) delete m;  // the environment is closing
+  }
+
+  /** The channel's finalizer: after the last message, or when the environment is torn down. */
+  void Finish() {
+    {
+      std::lock_guard<std::mutex> lock(g_jobs_mutex);
+      g_jobs.erase(this);
+    }
+    Stop();
+    if (!torn_down_) napi_remove_env_cleanup_hook(env_, &FitJob::Teardown, this);
+    delete this;
+  }
+
+  static void Teardown(void* arg) {
+    auto* job = static_cast<FitJob*>(arg);
+    job->torn_down_ = true;
+    job->Stop();
+  }
+
+  static const char* stop_name(nc::FitStop s) {
+    switch (s) {
+      case nc::FitStop::Epochs: return "epochs";
+      case nc::FitStop::Early: return "early";
+      case nc::FitStop::Aborted: return "aborted";
+    }
+    return "epochs";
+  }
+
+  napi_env env_;
+  napi_deferred deferred_ = nullptr;
+  napi_value promise_ = nullptr;
   nc::FitTask task_;
   std::shared_ptr<std::atomic<bool>> cancel_;
-  Napi::FunctionReference on_progress_;
-  Napi::ObjectReference callback_error_;
+  napi_ref on_progress_ = nullptr;
+  bool reports_ = false;
+  napi_ref callback_error_ = nullptr;  // [the exception onProgress threw]
+  bool undeliverable_ = false;         // JS cannot run in this environment any more
+  FitChannel channel_;
+  std::thread thread_;
+  bool torn_down_ = false;
+  // Written by the thread before its last message, read on the JS thread after it.
   nc::FitResult result_;
+  bool failed_ = false;
+  std::string error_;
 };
+
+void DeliverFit(Napi::Env env, Napi::Function, FitJob* job, FitMessage* message) {
+  std::unique_ptr<FitMessage> owned(message);
+  if (env == nullptr || job == nullptr) return;  // the channel is being drained at teardown
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  if (message->done) job->Settle(env);
+  else job->Report(env, message->progress);
+  napi_close_handle_scope(env, scope);
+}
 
 // fit(graph, params, names, optimizer, data, config, onProgress?) -> {promise, cancel}
 Napi::Value Fit(const Napi::CallbackInfo& info) {
@@ -185,9 +332,10 @@ Napi::Value Fit(const Napi::CallbackInfo& info) {
     task.config = config_arg(kArgs.object(info[5], "the config"));
 
     auto cancel = std::make_shared<std::atomic<bool>>(false);
-    auto* worker = new FitWorker(env, std::move(task), info[6], cancel);
-    Napi::Promise promise = worker->Promise();
-    worker->Queue();
+    auto job = std::make_unique<FitJob>(env, std::move(task), info[6], cancel);
+    Napi::Value promise(env, job->Promise());
+    job->Start();
+    job.release();  // it frees itself once the promise has settled
     auto out = Napi::Object::New(env);
     out.Set("promise", promise);
     out.Set("cancel", Napi::Function::New(env, [cancel](const Napi::CallbackInfo& i) {
@@ -198,8 +346,17 @@ Napi::Value Fit(const Napi::CallbackInfo& info) {
   });
 }
 
+// stopFits(): cancels this environment's fits and waits for each to finish its current step.
+Napi::Value StopFits(const Napi::CallbackInfo& info) {
+  FitJob::StopAll(info.Env());
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
-void RegisterFit(Napi::Env env, Napi::Object exports) { exports.Set("fit", Napi::Function::New<Fit>(env)); }
+void RegisterFit(Napi::Env env, Napi::Object exports) {
+  exports.Set("fit", Napi::Function::New<Fit>(env));
+  exports.Set("stopFits", Napi::Function::New<StopFits>(env));
+}
 
 }  // namespace ncb

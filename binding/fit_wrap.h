@@ -1,4 +1,5 @@
-// The training export: fit(...) runs nc::fit on a worker thread and returns {promise, cancel}.
+// The training exports: fit(...) runs nc::fit on a thread of its own and returns {promise, cancel};
+// stopFits() cancels the environment's running fits and waits for them (at exit).
 // src/train/fit.ts checks every argument and fills in every default; the checks here guard the raw binding.
 #pragma once
 #include <napi.h>

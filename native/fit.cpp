@@ -77,7 +77,27 @@ void check_spacing(const std::vector<double>& times, int64_t k, int64_t windows)
     }
 }
 
-Objective ode_objective(GraphModule& module, OdeData& d) {
+/** The integrator's own failures for a state that blows up or overflows (native/ode.cpp's messages). */
+bool non_finite_solution(const Error& e) {
+  const std::string m = e.what();
+  return m.rfind("odeint: the solution is not finite", 0) == 0 || m.rfind("odeint: the right-hand side is not finite", 0) == 0;
+}
+
+/**
+ * odeint, or, when non-finite losses are skipped rather than errors, a NaN prediction of `like`'s
+ * shape for a solution that blows up: such a step then counts as a non-finite loss like any other.
+ */
+Tensor solve(GraphModule& module, const OdeProblem& problem, const Tensor& y0, const std::vector<double>& times, const OdeConfig& config,
+             bool skip_non_finite, const Tensor& like) {
+  try {
+    return odeint(module, problem, y0, times, config);
+  } catch (const Error& e) {
+    if (!skip_non_finite || !non_finite_solution(e)) throw;
+    return at::full(like.sizes(), std::numeric_limits<double>::quiet_NaN(), like.options());
+  }
+}
+
+Objective ode_objective(GraphModule& module, OdeData& d, bool skip_non_finite) {
   const Tensor& obs = d.observations;
   const int64_t T = static_cast<int64_t>(d.times.size());
   if (!obs.defined() || obs.dim() != 2 || obs.size(0) != T || obs.size(1) < 1)
@@ -85,10 +105,10 @@ Objective ode_objective(GraphModule& module, OdeData& d) {
   if (T < 2) throw Error("fit: at least 2 observations are needed, got " + std::to_string(T));
   const int64_t k = d.window_steps;
   if (k == 0)
-    return {1, false, [&module, &d](const Tensor&, bool grad) {
+    return {1, false, [&module, &d, skip_non_finite](const Tensor&, bool grad) {
               OdeConfig config = d.config;
               config.need_grad = grad;
-              return std::make_pair(odeint(module, d.problem, d.observations[0], d.times, config), d.observations);
+              return std::make_pair(solve(module, d.problem, d.observations[0], d.times, config, skip_non_finite, d.observations), d.observations);
             }};
   const int64_t windows = (T - 1) / k;
   if (windows < 1)
@@ -103,13 +123,13 @@ Objective ode_objective(GraphModule& module, OdeData& d) {
   std::vector<double> starts;
   for (int64_t w = 0; w < windows; ++w) starts.push_back(d.times[w * k]);
   Tensor offsets = at::tensor(starts, at::kDouble);
-  return {windows, true, [&module, &d, relative, targets, offsets](const Tensor& index, bool grad) {
+  return {windows, true, [&module, &d, relative, targets, offsets, skip_non_finite](const Tensor& index, bool grad) {
             OdeProblem problem = d.problem;
             problem.time_offsets = pick(offsets, index, 0);
             OdeConfig config = d.config;
             config.need_grad = grad;
             Tensor target = pick(targets, index, 1);
-            return std::make_pair(odeint(module, problem, target[0], relative, config), target);
+            return std::make_pair(solve(module, problem, target[0], relative, config, skip_non_finite, target), target);
           }};
 }
 
@@ -189,7 +209,7 @@ FitResult fit(FitTask& task, const std::function<void(const FitProgress&)>& prog
     throw Error("fit: internal: incomplete task");
   const FitConfig& c = task.config;
   if (c.epochs < 0) throw Error("fit: epochs must not be negative");  // 0: only the final loss (an abort before the start)
-  Objective objective = task.algebraic ? algebraic_objective(*task.module, *task.algebraic) : ode_objective(*task.module, *task.ode);
+  Objective objective = task.algebraic ? algebraic_objective(*task.module, *task.algebraic) : ode_objective(*task.module, *task.ode, !c.stop_on_non_finite);
   if (c.batch_size > 0 && !objective.splittable)
     throw Error("fit: batchSize needs samples to draw from, but a single trajectory is one sample; give ode.windowSteps for multiple shooting");
   const int64_t batch = c.batch_size > 0 ? std::min(c.batch_size, objective.samples) : objective.samples;

@@ -167,7 +167,7 @@ describe('fit through the API', () => {
     await expect(fit(model, gravityData(), { epochs: 1, optimizer: 'rmsprop' as never })).rejects.toThrow("optimizer must be 'adam'");
     await expect(fit(model, { inputs: { m1: [1], m2: [1] }, target: [1] }, { epochs: 1 })).rejects.toThrow("data.inputs has no value for the input 'r'");
     await expect(fit(model, { inputs: { m1: [1, 2], m2: [1, 2], r: [1, 2] }, target: [1] }, { epochs: 1 })).rejects.toThrow("input 'm1' has 2 samples but the target has 1");
-    await expect(fit(model, { t: [0, 1], observations: [[1], [2]] }, { epochs: 1, ode: { state: ['m1'] } })).rejects.toThrow("no value for the input 'm2'");
+    await expect(fit(model, { t: [0, 1], observations: [[1], [2]] }, { epochs: 1, ode: { state: ['m1'] } })).rejects.toThrow('fit: no value for the inputs m2, r; give constant values in ode.inputs');
     await expect(fit(model, gravityData(), { epochs: 1, batchsize: 2 } as never)).rejects.toThrow("unknown option 'batchsize'");
     const lv: Module = compile(LV, { params: LV_START });
     await expect(fit(lv, { t: [0, 1, 1.5], observations: [[1, 1], [1, 1], [1, 1]] }, { epochs: 1, ode: { state: ['x', 'y'], windowSteps: 1 } })).rejects.toThrow('evenly spaced windows');

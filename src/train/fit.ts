@@ -1,16 +1,17 @@
-// fit(): a whole training loop that runs natively on a worker thread (native/fit.cpp), so the event
-// loop stays free while a model trains. This file checks the arguments, turns the data into tensors
-// and the program's inputs into the integrator's wiring, and assembles the result.
+// fit(): a whole training loop that runs natively on a thread of its own (native/fit.cpp,
+// binding/fit_wrap.cpp), so the event loop stays free while a model trains. This file checks the
+// arguments, turns the data into tensors and the program's inputs into the integrator's wiring,
+// guards what a running fit uses, and assembles the result.
 import { Module, type InputValue } from '../compiler/module';
-import { describe, flatten, type Nested } from '../runtime/host-data';
-import type { NativeTensor } from '../runtime/native';
+import { describe, flatten, unflatten, type Nested } from '../runtime/host-data';
 import { Tensor, tensor } from '../runtime/tensor';
-import type { OdeMethod, OdeSlot } from './native-ode';
-import { fitAddon, type NativeAlgebraicData, type NativeOdeData } from './native-fit';
+import type { OdeMethod } from './native-ode';
+import { fitAddon, type NativeAlgebraicData, type NativeFitResult, type NativeOdeData } from './native-fit';
 import type { OptimizerKind } from './native-optim';
 import * as optim from './optim';
 import * as schedules from './schedules';
 import { knownOptions, numberIn } from './validate';
+import { checkResult, wire } from './wiring';
 
 export interface FitOdeOptions {
   /** Scalar inputs that make up the state, in the observations' column order (default: the vector input `y`). */
@@ -63,7 +64,10 @@ export interface FitOptions {
   earlyStopping?: { patience: number; minDelta?: number };
   /** Stops before the next step; fit then resolves with the parameters so far and stopped = 'aborted'. */
   signal?: AbortSignal;
-  /** Default true: a non-finite loss rejects with an Error naming the step and the parameters. False skips that step's update. */
+  /**
+   * Default true: a non-finite loss (or, in ODE mode, a solution that blows up) rejects with an Error
+   * naming the step and the parameters. False skips that step's update and carries on.
+   */
   stopOnNonFinite?: boolean;
   /** ODE mode: how the program's inputs receive the state and the time, and how to integrate. */
   ode?: FitOdeOptions;
@@ -99,42 +103,125 @@ const METHODS: readonly unknown[] = ['euler', 'rk4', 'dopri5'];
 
 /**
  * Trains the model's parameters (its own and those of the functions it calls, MLPs included) in
- * place, on a worker thread. While it runs, the model's forward() and dispose() throw. Rejects on
- * bad arguments, a failing step or (by default) a non-finite loss.
+ * place, on a thread of its own. While it runs, the model's (and the modules' it calls) forward() and
+ * dispose() throw, and another fit() that would train or read the same parameters rejects. Rejects
+ * on bad arguments, a failing step, (by default) a non-finite loss, or a parameter disposed or
+ * frozen while it trains.
  */
 export async function fit(model: Module, data: AlgebraicData | OdeData, options: FitOptions): Promise<FitResult> {
   if (!(model instanceof Module)) throw new TypeError(`${WHO}: the model must be a compiled Module, got ${describe(model)}`);
   if (model.training) throw new Error(`${WHO}: this module is already being trained by another fit(); await it first`);
   const o = knownOptions<FitOptions>(WHO, options, OPTIONS);
   const settings = settingsOf(o);
-  const named = Object.entries(model.namedParameters()).filter(([, t]) => t.requiresGrad);
+  const all = Object.entries(model.namedParameters());
+  const named = all.filter(([, t]) => t.requiresGrad);
   if (named.length === 0) throw new Error(`${WHO}: the model has no trainable parameters (none, or all frozen)`);
   if (data === null || typeof data !== 'object') throw new TypeError(`${WHO}: data must be {inputs, target} or {t, observations}, got ${describe(data)}`);
+  const clash = all.find(([, t]) => trained.has(t)) ?? named.find(([, t]) => read.has(t));
+  if (clash)
+    throw new Error(
+      `${WHO}: the parameter '${clash[0]}' is in use by another running fit() (the two models share the module or MLP it belongs to); ` +
+        'await that fit first, or give each model its own copy',
+    );
 
   const owned: Tensor[] = [];
   try {
     const prepared = 'target' in data ? algebraic(model, data, owned, o.ode) : ode(model, data, owned, o.ode ?? {});
     const names = named.map(([name]) => name);
-    const onProgress = o.onProgress && progressCallback(o.onProgress, names);
+    const onProgress = o.onProgress && progressCallback(o.onProgress, names, named.map(([, t]) => t.shape));
     // Aborted before it starts: no steps at all (cancelling after the start would race the worker).
     const abortedBefore = o.signal?.aborted === true;
     const total = abortedBefore ? 0 : o.epochs! * prepared.stepsPerEpoch(settings.batchSize);
     const config = { ...settings, epochs: abortedBefore ? 0 : settings.epochs, lrs: learningRates(settings.schedule, settings.lr, total) };
     const run = fitAddon().fit(prepared.graph, named.map(([, t]) => t.handle), names, { kind: settings.optimizer, lr: settings.lr }, prepared.data, config, onProgress);
-    model.training = true;
+    const release = claim(model, all.map(([, t]) => t), named.map(([, t]) => t));
+    // The worker keeps its own references, so nothing crashes if a parameter is disposed or frozen
+    // meanwhile; but the results would be lost or wrong, so the fit stops and says why.
+    const misuse = (): Error | undefined => {
+      const gone = named.find(([, t]) => t.disposed);
+      if (gone)
+        return new Error(
+          `${WHO}: the parameter '${gone[0]}' was disposed while fit() was training it (directly, or by disposing the MLP or module it belongs to), ` +
+            'so the trained values are lost; keep the model, the functions it calls and their parameters alive until fit() settles',
+        );
+      const frozen = named.find(([, t]) => !t.requiresGrad);
+      if (frozen)
+        return new Error(
+          `${WHO}: the parameter '${frozen[0]}' was frozen (freeze() or requiresGrad = false) while fit() was training it; ` +
+            'freeze parameters before calling fit() or after it settles',
+        );
+      return undefined;
+    };
+    const watch = setInterval(() => misuse() && run.cancel(), WATCH_MS);
+    watch.unref();
     const abort = (): void => run.cancel();
     o.signal?.addEventListener('abort', abort, { once: true });
     try {
-      const result = await run.promise;
+      let result: NativeFitResult;
+      try {
+        result = await run.promise;
+      } catch (e) {
+        throw misuse() ?? e;
+      }
+      const problem = misuse();
+      if (problem) throw problem;
       if (abortedBefore) result.stopped = 'aborted';
       return { params: Object.fromEntries(named.map(([name, t]) => [name, t.toArray()])), ...result };
     } finally {
+      clearInterval(watch);
       o.signal?.removeEventListener('abort', abort);
-      model.training = false;
+      release();
     }
   } finally {
     for (const t of owned) t.dispose();
   }
+}
+
+/** How often a running fit checks that its parameters are still alive and trainable. */
+const WATCH_MS = 100;
+
+// What the running fits of this thread use: the parameters they train, every parameter their
+// graphs read (with counts), and the modules they run (with counts; such a module is `training`).
+const trained = new Set<Tensor>();
+const read = new Map<Tensor, number>();
+const running = new Map<Module, number>();
+let fits = 0;
+
+// Each fit trains on a thread of its own. process.exit() (or a worker's) destroys libtorch's static
+// objects without waiting for such threads, so exiting stops them first, each after its current step.
+const stopFits = (): void => fitAddon().stopFits();
+
+/** Marks the model, the modules it calls and its parameters as in use by a fit; returns the release. */
+function claim(model: Module, reads: Tensor[], trains: Tensor[]): () => void {
+  const modules = modulesOf(model);
+  if (fits++ === 0) process.on('exit', stopFits);
+  for (const t of trains) trained.add(t);
+  for (const t of reads) read.set(t, (read.get(t) ?? 0) + 1);
+  for (const m of modules) {
+    running.set(m, (running.get(m) ?? 0) + 1);
+    m.training = true;
+  }
+  return () => {
+    if (--fits === 0) process.off('exit', stopFits);
+    for (const t of trains) trained.delete(t);
+    for (const t of reads) {
+      const left = read.get(t)! - 1;
+      if (left > 0) read.set(t, left);
+      else read.delete(t);
+    }
+    for (const m of modules) {
+      const left = running.get(m)! - 1;
+      if (left > 0) running.set(m, left);
+      else (running.delete(m), (m.training = false));
+    }
+  };
+}
+
+/** The model and every module it calls, at any depth (their graphs are inlined into the model's). */
+function modulesOf(model: Module): Module[] {
+  const out = [model];
+  for (const f of model.state().functions.values()) if (f instanceof Module) out.push(...modulesOf(f));
+  return [...new Set(out)];
 }
 
 function settingsOf(o: Partial<FitOptions>) {
@@ -184,14 +271,10 @@ function learningRates(kind: string, lr: number, total: number): Float64Array {
   }
 }
 
-function progressCallback(onProgress: (p: FitProgress) => void, names: string[]) {
-  return (step: number, loss: number, handles: NativeTensor[]): void => {
+function progressCallback(onProgress: (p: FitProgress) => void, names: string[], shapes: number[][]) {
+  return (step: number, loss: number, values: (Float32Array | Float64Array)[]): void => {
     const params: Record<string, Nested> = {};
-    handles.forEach((h, i) => {
-      const t = new Tensor(h);
-      params[names[i]] = t.toArray();
-      t.dispose();
-    });
+    values.forEach((v, i) => (params[names[i]] = unflatten(v, shapes[i])));
     onProgress({ step, loss, params });
   };
 }
@@ -246,8 +329,9 @@ function ode(model: Module, data: OdeData, owned: Tensor[], options: FitOdeOptio
   if (!METHODS.includes(method)) throw new RangeError(`${WHO}: ode.method must be 'euler', 'rk4' or 'dopri5', got ${describe(method)}`);
   const k = o.windowSteps === undefined ? 0 : numberIn(WHO, 'ode.windowSteps', o.windowSteps, { min: 1, integer: true, below: steps });
   const windows = k === 0 ? 0 : Math.floor((steps - 1) / k);
-  const wiring = wire(model, n, k > 0, o, owned);
-  const graph = model.nativeGraph(wiring.signature);
+  const wiring = wire({ who: WHO, options: 'ode', state: 'each observation' }, model, n, k > 0, o, k > 0);
+  owned.push(...wiring.owned);
+  const graph = model.nativeGraph(wiring.inputs);
   const observations = tensor(flat.data, { shape: flat.shape, dtype: model.dtype, device: model.device });
   owned.push(observations);
   return {
@@ -257,7 +341,7 @@ function ode(model: Module, data: OdeData, owned: Tensor[], options: FitOdeOptio
       times: Float64Array.from(data.t),
       windowSteps: k,
       slots: wiring.slots,
-      resultBatched: resultBatched(model, n),
+      resultBatched: checkResult(WHO, model, n),
       method,
       step: o.step === undefined ? 0 : numberIn(WHO, 'ode.step', o.step, { min: 0, above: true }),
       rtol: o.rtol === undefined ? 1e-6 : numberIn(WHO, 'ode.rtol', o.rtol, { min: 0 }),
@@ -266,46 +350,4 @@ function ode(model: Module, data: OdeData, owned: Tensor[], options: FitOdeOptio
     },
     stepsPerEpoch: (b) => (b === 0 || windows === 0 ? 1 : Math.ceil(windows / Math.min(b, windows))),
   };
-}
-
-/** Which program input receives the state (whole or one component), the time, or a constant. */
-function wire(model: Module, n: number, batched: boolean, o: Partial<FitOdeOptions>, owned: Tensor[]) {
-  const names = model.inputs;
-  const check = (name: unknown, role: string): string => {
-    if (typeof name !== 'string' || !names.includes(name)) throw new Error(`${WHO}: ${role} ${describe(name)} is not an input of the program (the inputs are ${names.join(', ') || 'none'})`);
-    return name;
-  };
-  const vector = o.state === undefined;
-  if (vector && !names.includes('y')) throw new Error(`${WHO}: name the program's state inputs with ode.state (the inputs are ${names.join(', ') || 'none'})`);
-  if (!vector && (!Array.isArray(o.state) || o.state.length !== n))
-    throw new RangeError(`${WHO}: ode.state must name one input per observed column (${n}), got ${describe(o.state)}`);
-  const state = vector ? ['y'] : o.state!.map((name) => check(name, 'the state input'));
-  const constants = o.inputs ?? {};
-  const time = o.time !== undefined ? check(o.time, 'the time input') : names.includes('t') && !state.includes('t') && !('t' in constants) ? 't' : undefined;
-  const signature: { name: string; shape: number[]; batched: boolean }[] = [];
-  const slots = names.map((name): OdeSlot => {
-    const k = state.indexOf(name);
-    if (k >= 0) {
-      signature.push({ name, shape: vector ? [n] : [], batched });
-      return vector ? { kind: 'state' } : { kind: 'component', index: k };
-    }
-    if (name === time) {
-      signature.push({ name, shape: [], batched });
-      return { kind: 'time' };
-    }
-    if (!(name in constants)) throw new Error(`${WHO}: no value for the input '${name}': it is not in ode.state, not the time, and not given in ode.inputs`);
-    const c = own(owned, model.inputTensor(name, constants[name]));
-    signature.push({ name, shape: c.shape, batched: false });
-    return { kind: 'constant', tensor: c.handle };
-  });
-  return { signature, slots };
-}
-
-/** Checks the specialised right-hand side's result against the state; returns whether it carries the batch dimension. */
-function resultBatched(model: Module, n: number): boolean {
-  const main = model.graph!.regions[0];
-  const out = main.nodes[main.results[0]];
-  if (!(out.shape.length === 1 ? out.shape[0] === n : out.shape.length === 0 && n === 1))
-    throw new RangeError(`${WHO}: the right-hand side returns shape [${out.shape}] but the state has ${n} components; it must return a vector[${n}]`);
-  return out.batched;
 }

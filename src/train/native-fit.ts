@@ -55,8 +55,11 @@ interface FitAddon {
     optimizer: { kind: OptimizerKind; lr: number },
     data: NativeAlgebraicData | NativeOdeData,
     config: NativeFitConfig,
-    onProgress?: (step: number, loss: number, params: NativeTensor[]) => void,
+    /** The parameters' values as flat copies, in the order of `params`. */
+    onProgress?: (step: number, loss: number, params: (Float32Array | Float64Array)[]) => void,
   ): { promise: Promise<NativeFitResult>; cancel: () => void };
+  /** Cancels this thread's running fits and waits for each to finish its current step. */
+  stopFits(): void;
 }
 
 export const fitAddon = (): FitAddon => native() as unknown as FitAddon;

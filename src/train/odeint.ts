@@ -3,11 +3,11 @@
 // graph from the module's parameters and y0; nothing runs in JS per step. This file only checks
 // arguments and decides which program input receives the state, the time or a constant.
 import { Module, type InputValue } from '../compiler/module';
-import { showShape } from '../primitives';
 import { describe, flatten, type Nested } from '../runtime/host-data';
 import { Tensor, tensor } from '../runtime/tensor';
-import { odeAddon, type OdeConfig, type OdeMethod, type OdeSlot } from './native-ode';
+import { odeAddon, type OdeConfig, type OdeMethod } from './native-ode';
 import { knownOptions, liveTensor, numberIn } from './validate';
+import { checkResult, wire } from './wiring';
 
 export type { OdeMethod } from './native-ode';
 
@@ -113,7 +113,7 @@ export function multipleShooting(rhs: Module, observations: Tensor | Nested, t: 
 function integrate(who: string, rhs: Module, y0: Tensor, times: number[], options: Partial<OdeintOptions>, timeOffsets?: number[]): Tensor {
   const config = configOf(who, options);
   const n = y0.shape[y0.shape.length - 1];
-  const wiring = wire(who, rhs, n, y0.shape.length === 2, options, timeOffsets !== undefined);
+  const wiring = wire({ who, options: 'options', state: 'y0' }, rhs, n, y0.shape.length === 2, options, timeOffsets !== undefined);
   try {
     const graph = rhs.nativeGraph(wiring.inputs);
     const resultBatched = checkResult(who, rhs, n);
@@ -142,91 +142,6 @@ function configOf(who: string, o: Partial<OdeintOptions>): Omit<OdeConfig, 'need
     atol: o.atol === undefined ? 1e-8 : numberIn(who, 'atol', o.atol, { min: 0 }),
     maxSteps: o.maxSteps === undefined ? 10000 : numberIn(who, 'maxSteps', o.maxSteps, { min: 1, below: 1e12, integer: true }),
   };
-}
-
-interface Wiring {
-  /** Per-sample shapes and batching of the program's inputs, for its specialisation. */
-  inputs: { name: string; shape: number[]; batched: boolean }[];
-  slots: OdeSlot[];
-  hasTime: boolean;
-  /** Whether a constant input requires a gradient. */
-  constantGrad: boolean;
-  /** Constant tensors made here, freed after the run. */
-  owned: Tensor[];
-}
-
-/** Assigns every program input its role: the state (whole or one component), the time, or a constant. */
-function wire(who: string, rhs: Module, n: number, batched: boolean, o: Partial<OdeintOptions>, timeBatched: boolean): Wiring {
-  const names = rhs.inputs;
-  const listing = names.length > 0 ? `the inputs are ${names.join(', ')}` : 'the program has no inputs';
-  const input = (name: unknown, role: string): string => {
-    const shown = typeof name === 'string' ? `'${name}'` : describe(name);
-    if (typeof name !== 'string' || !names.includes(name)) throw new Error(`${who}: ${role} ${shown} is not an input of the program (${listing})`);
-    return name;
-  };
-  const constants = o.inputs ?? {};
-  if (typeof constants !== 'object' || constants === null || Array.isArray(constants) || constants instanceof Tensor)
-    throw new TypeError(`${who}: options.inputs must be an object mapping input names to values, got ${describe(constants)}`);
-  const given = Object.keys(constants).map((name) => input(name, 'options.inputs names'));
-
-  const vector = o.state === undefined;
-  if (vector && !names.includes('y'))
-    throw new Error(`${who}: the program has no input 'y' to hold the state; name its scalar state inputs with options.state (${listing})`);
-  if (!vector && (!Array.isArray(o.state) || o.state.length === 0))
-    throw new TypeError(`${who}: options.state must be a non-empty array of input names, got ${describe(o.state)}`);
-  const state = vector ? ['y'] : o.state!.map((name) => input(name, 'the state input'));
-  const repeated = state.find((name, i) => state.indexOf(name) !== i);
-  if (repeated) throw new Error(`${who}: options.state names '${repeated}' twice`);
-  if (!vector && state.length !== n) throw new RangeError(`${who}: options.state names ${state.length} inputs but y0 has ${n} components`);
-
-  const time = o.time !== undefined ? input(o.time, 'the time input') : names.includes('t') && !given.includes('t') && !state.includes('t') ? 't' : undefined;
-  for (const name of given)
-    if (state.includes(name) || name === time)
-      throw new Error(`${who}: '${name}' is the ${name === time ? 'time' : 'state'} input and cannot also be given in options.inputs`);
-  if (time !== undefined && state.includes(time)) throw new Error(`${who}: '${time}' cannot be both the time and part of the state`);
-
-  const missing = names.filter((name) => !state.includes(name) && name !== time && !given.includes(name));
-  if (missing.length > 0)
-    throw new Error(`${who}: no value for the input${missing.length > 1 ? 's' : ''} ${missing.join(', ')}; give constant values in options.inputs`);
-
-  const wiring: Wiring = { inputs: [], slots: [], hasTime: time !== undefined, constantGrad: false, owned: [] };
-  try {
-    for (const name of names) {
-      const k = state.indexOf(name);
-      if (k >= 0 && vector) add(wiring, name, { kind: 'state' }, [n], batched);
-      else if (k >= 0) add(wiring, name, { kind: 'component', index: k }, [], batched);
-      else if (name === time) add(wiring, name, { kind: 'time' }, [], timeBatched);
-      else {
-        const { tensor: c, owned } = rhs.inputTensor(name, constants[name]);
-        if (owned) wiring.owned.push(c);
-        wiring.constantGrad ||= c.requiresGrad;
-        add(wiring, name, { kind: 'constant', tensor: c.handle }, c.shape, false);
-      }
-    }
-  } catch (e) {
-    for (const c of wiring.owned) c.dispose();
-    throw e;
-  }
-  return wiring;
-}
-
-function add(w: Wiring, name: string, slot: OdeSlot, shape: number[], batched: boolean): void {
-  w.inputs.push({ name, shape, batched });
-  w.slots.push(slot);
-}
-
-/** Checks the specialised program's result against the state; returns whether it carries the batch dimension. */
-function checkResult(who: string, rhs: Module, n: number): boolean {
-  // nativeGraph() has just made this specialisation the module's current graph.
-  const main = rhs.graph!.regions[0];
-  const out = main.nodes[main.results[0]];
-  const fits = out.shape.length === 1 ? out.shape[0] === n : out.shape.length === 0 && n === 1;
-  if (!fits)
-    throw new RangeError(
-      `${who}: the right-hand side returns a ${showShape(out.shape)} but the state has ${n} component${n > 1 ? 's' : ''}; ` +
-        `it must return a vector[${n}]${n === 1 ? ' or a scalar' : ''}`,
-    );
-  return out.batched;
 }
 
 function checkModule(who: string, rhs: unknown): void {
