@@ -94,6 +94,8 @@ export class Module {
   private readonly optimize: boolean;
   private readonly fuse: boolean;
   private last?: Specialisation;
+  /** The input signature `last` was chosen for: a repeated call skips building the key string. */
+  private lastSignature?: { shape: Shape; batched: boolean }[];
   private disposed = false;
   /** @internal Set by fit() while a worker thread trains the parameters through this module's graph. */
   training = false;
@@ -247,6 +249,7 @@ export class Module {
   }
 
   private specialise(inputs: { name: string; shape: Shape; batched: boolean }[]): Specialisation {
+    if (this.last && this.lastSignature && sameSignature(this.lastSignature, inputs)) return this.last;
     const key = inputs.map((i) => `${i.shape.join('x')}${i.batched ? 'b' : ''}`).join(',');
     let s = this.specialisations.get(key);
     if (!s) {
@@ -270,6 +273,7 @@ export class Module {
       this.specialisations.set(key, s);
     }
     this.last = s;
+    this.lastSignature = inputs;
     return s;
   }
 
@@ -338,6 +342,17 @@ export class Module {
         }
     return e;
   }
+}
+
+function sameSignature(a: { shape: Shape; batched: boolean }[], b: { shape: Shape; batched: boolean }[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i].shape;
+    const y = b[i].shape;
+    if (a[i].batched !== b[i].batched || x.length !== y.length) return false;
+    for (let k = 0; k < x.length; k++) if (x[k] !== y[k]) return false;
+  }
+  return true;
 }
 
 export function compile(source: string, options: CompileOptions = {}): Module {
