@@ -50,7 +50,11 @@ function trainingLoop(api: typeof Api, rounds: number) {
         for (const t of [m1, m2, r, w, out, total, ...grads]) t.dispose();
       }
     }
-    if (round === 0 || round === rounds - 1) rss.push(process.memoryUsage().rss);
+    if (round === 0 || round === rounds - 1) {
+      // The JS arrays read back are garbage by now: collect them so that RSS shows native memory.
+      (globalThis as { gc?: () => void }).gc?.();
+      rss.push(process.memoryUsage().rss);
+    }
   }
   for (const m of modules) m.dispose();
   return { worst, growthMb: (rss[1] - rss[0]) / 2 ** 20 };
@@ -61,7 +65,7 @@ function inChild(env: Record<string, string>, rounds: number): { worst: number; 
 const api = require(${JSON.stringify(INDEX)});
 const trainingLoop = ${trainingLoop.toString()};
 process.stdout.write(JSON.stringify(trainingLoop(api, ${rounds})));`;
-  const r = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 1 << 24 });
+  const r = spawnSync(process.execPath, ['--expose-gc', '-e', script], { env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 1 << 24 });
   if (r.status !== 0) throw new Error(`child exited with ${r.status}: ${r.stderr}`);
   return JSON.parse(r.stdout);
 }
