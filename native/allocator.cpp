@@ -18,13 +18,20 @@ namespace nc {
 namespace {
 
 // Every block starts with a header of one alignment unit, so the data keeps libtorch's 64-byte
-// alignment and the one deleter can tell large blocks from small ones.
+// alignment and the one deleter can tell cached blocks from small ones.
 constexpr size_t kAlign = 64;
-constexpr size_t kLarge = 128 << 10;
+// Blocks from 1 KiB on (beyond glibc's exact-size tcache bins) are cached: freed, they stay ours for
+// reuse instead of going back to malloc. Returned to its heap, a freed block is a hole that small,
+// long-lived objects get carved from (JS wrappers, whose finalizers wait for the event loop), so the
+// next request of its size takes fresh memory: a synchronous loop at batch 16,384 grew by one
+// output tensor (64 KiB) per call, to gigabytes.
+constexpr size_t kCached = 1 << 10;
+// Classes from 128 KiB on are mapped from the kernel, not taken from malloc's heap at all.
+constexpr size_t kMapped = 128 << 10;
 constexpr int kClassesPerDoubling = 8;  // at most 12.5 % slack per block; nearby sizes share a class
 
 struct alignas(kAlign) Header {
-  size_t bytes;  // the whole mapping, header included; 0 for a small (malloc) block
+  size_t bytes;  // the block's class size, header included; 0 for a small block
   Header* prev_in_class;
   Header* next_in_class;
   Header* older;  // the cache's order of freeing, for eviction
@@ -40,10 +47,10 @@ size_t page_size() {
   return page;
 }
 
-/** The mapping size serving `bytes`: rounded up to its class (a page multiple). */
+/** The block size serving `bytes`: rounded up to an eighth of its power of two. */
 size_t size_class(size_t bytes) {
   const int top = 63 - __builtin_clzll(bytes);
-  const size_t step = std::max(page_size(), size_t(1) << (top - 3));
+  const size_t step = size_t(1) << (top - 3);
   return (bytes + step - 1) / step * step;
 }
 
@@ -51,6 +58,24 @@ size_t size_class(size_t bytes) {
 size_t class_index(size_t bytes) {
   const int top = 63 - __builtin_clzll(bytes);
   return static_cast<size_t>(top) * kClassesPerDoubling + ((bytes >> (top - 3)) & (kClassesPerDoubling - 1));
+}
+
+/** A new block of a class size from the kernel or from malloc; null when there is no memory. */
+Header* new_block(size_t bytes) {
+  void* base = nullptr;
+  if (bytes >= kMapped) {
+    base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED) base = nullptr;
+  } else if (posix_memalign(&base, kAlign, bytes) != 0) {
+    base = nullptr;
+  }
+  if (base) static_cast<Header*>(base)->bytes = bytes;
+  return static_cast<Header*>(base);
+}
+
+void delete_block(Header* h) {
+  if (h->bytes >= kMapped) munmap(h, h->bytes);
+  else std::free(h);
 }
 
 size_t default_limit() {
@@ -62,7 +87,7 @@ size_t default_limit() {
 class CachingCpuAllocator final : public c10::Allocator {
  public:
   c10::DataPtr allocate(size_t n) override {
-    void* data = n == 0 ? nullptr : n < kLarge ? small(n) : large(n);
+    void* data = n == 0 ? nullptr : n < kCached ? small(n) : cached(n);
     return {data, data, &release, c10::Device(c10::kCPU)};
   }
   c10::DeleterFnPtr raw_deleter() const override { return &release; }
@@ -91,7 +116,7 @@ class CachingCpuAllocator final : public c10::Allocator {
     return data_of(h);
   }
 
-  void* large(size_t n) {
+  void* cached(size_t n) {
     const size_t bytes = size_class(n + sizeof(Header));
     {
       std::lock_guard<std::mutex> hold(lock_);
@@ -100,15 +125,13 @@ class CachingCpuAllocator final : public c10::Allocator {
         return data_of(h);
       }
     }
-    void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (base == MAP_FAILED) {
+    Header* h = new_block(bytes);
+    if (!h) {
       // The cache may hold the memory this request needs.
-      unmap(evict(0));
-      base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      discard(evict(0));
+      h = new_block(bytes);
     }
-    TORCH_CHECK(base != MAP_FAILED, "CPU allocator: not enough memory for ", n, " bytes");
-    auto* h = static_cast<Header*>(base);
-    h->bytes = bytes;
+    TORCH_CHECK(h, "CPU allocator: not enough memory for ", n, " bytes");
     return data_of(h);
   }
 
@@ -134,7 +157,7 @@ class CachingCpuAllocator final : public c10::Allocator {
       cached_ += h->bytes;
       evicted = evict_locked(limit_);
     }
-    unmap(evicted);
+    discard(evicted);
   }
 
   /** Removes a cached block from its class and from the freeing order; the lock is held. */
@@ -161,9 +184,9 @@ class CachingCpuAllocator final : public c10::Allocator {
     return evict_locked(keep);
   }
 
-  // munmap outside the lock: it is the slow part and needs no shared state.
-  static void unmap(const std::vector<Header*>& blocks) {
-    for (Header* h : blocks) munmap(h, h->bytes);
+  // Outside the lock: munmap and free are the slow part and need no shared state.
+  static void discard(const std::vector<Header*>& blocks) {
+    for (Header* h : blocks) delete_block(h);
   }
 };
 
