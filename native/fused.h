@@ -1,8 +1,9 @@
 // Fused elementwise chains. The compiler (src/compiler/fuse.ts) replaces a DAG of elementwise nodes
 // over same-shaped tensors and broadcast scalars with one node carrying the DAG as a step list.
 // On large tensors the steps run block by block in cache, forward and backward, in one custom
-// autograd function that saves only its inputs; on small ones (below kFusedMinElements) the steps
-// run one by one through the kernel table, so the result is bit for bit the unfused graph's.
+// autograd function that saves its inputs and the values of its costly (SLEEF) steps; on small
+// ones (below kFusedMinElements) the steps run one by one through the kernel table, so the result
+// is bit for bit the unfused graph's.
 #pragma once
 #include <ATen/core/Tensor.h>
 #include <c10/util/ArrayRef.h>

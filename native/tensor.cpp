@@ -6,6 +6,7 @@
 #include <ATen/core/Generator.h>
 #include <ATen/CPUGeneratorImpl.h>
 
+#include "allocator.h"
 #include "errors.h"
 
 #include <cstdlib>
@@ -85,18 +86,22 @@ void set_num_threads(int n) {
 int num_threads() { return at::get_num_threads(); }
 
 void init_runtime() {
-  static bool done = false;
-  if (done) return;
-  done = true;
-  at::set_num_threads(1);
+  // A static's initialiser runs once even when several Node workers load the addon at the same time.
+  static const bool done = [] {
+    at::set_num_threads(1);
+    // NC_MALLOC_DEFAULTS=1 keeps glibc's and libtorch's own allocation, for comparison.
+    if (std::getenv("NC_MALLOC_DEFAULTS") != nullptr) return true;
 #if defined(__GLIBC__)
-  // glibc raises its mmap threshold as large blocks are freed (up to 32 MB), after which training
-  // loops' intermediates of many sizes come from the heap and fragment it without bound (measured:
-  // an MLP fit at batch 1024 grew by megabytes per step, to 24 GB). A fixed 128 KB threshold maps
-  // every large tensor on its own and returns it on free: flat memory, at about 25 % more time for
-  // batches of 1e5 and more. NC_MALLOC_DEFAULTS=1 keeps glibc's behaviour.
-  if (std::getenv("NC_MALLOC_DEFAULTS") == nullptr) mallopt(M_MMAP_THRESHOLD, 128 << 10);
+    // glibc raises its mmap threshold as large blocks are freed (up to 32 MB), after which training
+    // loops' intermediates of many sizes come from the heap and fragment it without bound (measured:
+    // an MLP fit at batch 1024 grew by megabytes per step, to 24 GB). A fixed 128 KB threshold keeps
+    // large blocks off the heap; tensors' large blocks bypass malloc anyway (native/allocator.h).
+    mallopt(M_MMAP_THRESHOLD, 128 << 10);
 #endif
+    install_cpu_allocator();
+    return true;
+  }();
+  (void)done;
 }
 
 }  // namespace nc

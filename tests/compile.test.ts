@@ -17,6 +17,25 @@ describe('modules', () => {
     expect(out.toArray()).toEqual([6.674 * 3, (6.674 * 8) / 4].map((v) => expect.closeTo(v, 12)));
   });
 
+  test('alternating input signatures each run their own specialisation', () => {
+    const m = compile('(* k x)', { params: { k: 2 }, dtype: 'float64' });
+    const calls: [Record<string, number | number[] | number[][]>, boolean, unknown][] = [
+      [{ x: 3 }, false, 6],
+      [{ x: [1, 2] }, true, [2, 4]],
+      [{ x: [1, 2] }, false, [2, 4]],
+      [{ x: [[1, 2], [3, 4]] }, true, [[2, 4], [6, 8]]],
+      [{ x: 3 }, false, 6],
+      [{ x: [5] }, true, [10]],
+      [{ x: [1, 2] }, true, [2, 4]],
+    ];
+    for (const [inputs, batch, expected] of [...calls, ...calls]) {
+      const out = m.forward(inputs, { batch });
+      expect(out.toArray()).toEqual(expected);
+      out.dispose();
+    }
+    m.dispose();
+  });
+
   test('parameters are real leaves with gradients; freeze stops them', () => {
     const m = compile(GRAVITY, { params: { G: 6.674 }, dtype: 'float64' });
     const [G] = m.parameters();

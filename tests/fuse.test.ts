@@ -1,8 +1,8 @@
 // The fused elementwise path (src/compiler/fuse.ts, native/fused.cpp): what the pass fuses and what it
 // leaves alone, and fused against unfused values and gradients (inputs and params) on the Feynman
 // equations and composition chains. Below native kFusedMinElements (4096) a fused node replays its
-// steps through the kernel table, so batches 1 and 1,000 must match bit for bit; at 100,000 the
-// block kernels run, so values match within float rounding.
+// steps through the kernel table, so batches 1 and 1,000 must match bit for bit; at 100,000 and
+// 4,099 (a partial last block) the block kernels run, so values match within float rounding.
 import { readdirSync, readFileSync } from 'fs';
 import path from 'path';
 import { chain, compile, grad, tensor, type Module, type DType } from '../src';
@@ -54,12 +54,18 @@ function uniform(n: number, seed: number): Float64Array {
   });
 }
 
-/** Values and d(sum)/d(every input and param) of a module on a batch. */
-function evaluate(m: Module, inputNames: string[], batch: number, dtype: DType) {
+/**
+ * Values and d(sum)/d(every input and param) of a module on a batch; with `weighted`, of the sum of
+ * the outputs times weights in [0.5, 1.5] (a full upstream gradient instead of a sum's broadcast one).
+ */
+function evaluate(m: Module, inputNames: string[], batch: number, dtype: DType, weighted = false) {
   const leaves = inputNames.map((name, k) => tensor(uniform(batch, k + 7), { shape: [batch], dtype, requiresGrad: true }));
   const out = m.forward(Object.fromEntries(inputNames.map((name, k) => [name, leaves[k]])));
   const total = out.sum();
-  total.backward();
+  const weights = tensor(uniform(batch, 99), { shape: [batch], dtype });
+  if (weighted) out.backward(weights);
+  else total.backward();
+  weights.dispose();
   const result = {
     value: out.toTypedArray(),
     inputGrads: leaves.map((t) => t.grad!.toTypedArray()),
@@ -103,6 +109,15 @@ describe('fused against unfused', () => {
           // Param gradients are sums over the batch, accumulated in a different order.
           expect(worstRelative(a.paramGrads, b.paramGrads, 1e-30)).toBeLessThan(dtype === 'float64' ? 1e-12 : 1e-4);
         });
+
+        if (dtype === 'float64')
+          test('float64, batch 4,099 (a partial block) with a full upstream gradient: equal within rounding', () => {
+            const a = evaluate(fused, c.inputs, 4099, dtype, true);
+            const b = evaluate(plain, c.inputs, 4099, dtype, true);
+            expect(worstRelative(a.value, b.value, 1e-30)).toBeLessThan(1e-12);
+            a.inputGrads.forEach((g, k) => expect(worstRelative(g, b.inputGrads[k], 1e-30)).toBeLessThan(1e-12));
+            expect(worstRelative(a.paramGrads, b.paramGrads, 1e-30)).toBeLessThan(1e-12);
+          });
       }
     });
   }

@@ -104,6 +104,8 @@ export class Module {
   private readonly optimize: boolean;
   private readonly fuse: boolean;
   private last?: Specialisation;
+  /** The input signature `last` was chosen for: a repeated call skips building the key string. */
+  private lastSignature?: { shape: Shape; batched: boolean }[];
   private disposed = false;
   /** @internal Set by fit() while a worker thread trains the parameters through this module's graph. */
   training = false;
@@ -261,6 +263,7 @@ export class Module {
   }
 
   private specialise(inputs: { name: string; shape: Shape; batched: boolean }[]): Specialisation {
+    if (this.last && this.lastSignature && sameSignature(this.lastSignature, inputs)) return this.last;
     const key = inputs.map((i) => `${i.shape.join('x')}${i.batched ? 'b' : ''}`).join(',');
     let s = this.specialisations.get(key);
     if (!s) {
@@ -285,6 +288,7 @@ export class Module {
       this.specialisations.set(key, s);
     }
     this.last = s;
+    this.lastSignature = inputs;
     return s;
   }
 
@@ -367,6 +371,17 @@ export class Module {
     const d = diag('E0208', largest.span, { need: gb(need), limit: gb(MAX_TENSOR_BYTES) }, 'the largest value is computed here; run a smaller batch (or smaller inputs), in several calls if need be');
     throw new CompileError([d], this.source);
   }
+}
+
+function sameSignature(a: { shape: Shape; batched: boolean }[], b: { shape: Shape; batched: boolean }[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i].shape;
+    const y = b[i].shape;
+    if (a[i].batched !== b[i].batched || x.length !== y.length) return false;
+    for (let k = 0; k < x.length; k++) if (x[k] !== y[k]) return false;
+  }
+  return true;
 }
 
 export function compile(source: string, options: CompileOptions = {}): Module {
