@@ -216,7 +216,7 @@ describe('misuse while a fit runs is a clear error, not a crash', () => {
     const running = fit(outer, line, { epochs: 40, lr: 0.1, progressEvery: 10, onProgress: (p) => p.step === 10 && misuse() });
     misuse();
     const result = await running;
-    expect(errors).toEqual(Array(8).fill('module is being trained by fit(); await it first'));
+    expect(errors).toEqual(Array(8).fill('module is being trained by fit() (itself, or a model that calls it); await that fit, or abort it through its signal, first'));
     expect(result).toEqual(reference);
     // Afterwards both work again.
     expect(outer.forward({ x: 2 }).item()).toBeCloseTo(result.params['f.k'] as number * 2 + (result.params.c as number), 5);
@@ -240,11 +240,22 @@ describe('misuse while a fit runs is a clear error, not a crash', () => {
     expect(() => m.dispose()).not.toThrow();
   });
 
-  test('freezing a trained parameter stops the fit with an error saying so', async () => {
+  test('freezing a trained parameter stops the fit with an error saying so; the module refuses freeze() while busy', async () => {
     const m = compile(GRAVITY, { params: { G: 1 } });
-    await expect(fit(m, data, { epochs: LONG, lr: 1e-3, progressEvery: 10, onProgress: (p) => p.step === 10 && m.freeze() })).rejects.toThrow(
+    let refused = '';
+    const freezeMidFit = (step: number) => {
+      if (step !== 10) return;
+      try {
+        m.freeze();
+      } catch (e) {
+        refused = (e as Error).message;
+      }
+      m.parameters()[0].requiresGrad = false; // the tensor itself can still be frozen: the fit notices
+    };
+    await expect(fit(m, data, { epochs: LONG, lr: 1e-3, progressEvery: 10, onProgress: (p) => freezeMidFit(p.step) })).rejects.toThrow(
       "fit: the parameter 'G' was frozen (freeze() or requiresGrad = false) while fit() was training it; freeze parameters before calling fit() or after it settles",
     );
+    expect(refused).toMatch(/^module is being trained by fit\(\)/);
     m.unfreeze();
     expect((await fit(m, data, { epochs: 2 })).steps).toBe(2);
     m.dispose();

@@ -90,8 +90,8 @@ describe('fit through the API', () => {
     let ticks = 0;
     const timer = setInterval(() => ticks++, 5);
     const running = fit(model, data, { epochs: 40, ode: { state: ['x', 'y'], windowSteps: 25 } });
-    expect(() => model.forward({ x: 1, y: 1 })).toThrow('module is being trained by fit(); await it first');
-    expect(() => model.dispose()).toThrow('module is being trained by fit(); await it first');
+    expect(() => model.forward({ x: 1, y: 1 })).toThrow('module is being trained by fit() (itself, or a model that calls it); await that fit, or abort it through its signal, first');
+    expect(() => model.dispose()).toThrow('module is being trained by fit() (itself, or a model that calls it); await that fit, or abort it through its signal, first');
     await expect(fit(model, data, { epochs: 1, ode: { state: ['x', 'y'] } })).rejects.toThrow('already being trained');
     const result = await running;
     clearInterval(timer);

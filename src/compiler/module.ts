@@ -73,7 +73,7 @@ export interface ModuleState {
 
 const DEFAULT_LIMIT = 10000;
 const DEFAULT_MAX_STEPS = 1_000_000;
-const TRAINING = 'module is being trained by fit(); await it first';
+const TRAINING = 'module is being trained by fit() (itself, or a model that calls it); await that fit, or abort it through its signal, first';
 
 interface Specialisation {
   graph: IrGraph;
@@ -179,9 +179,11 @@ export class Module {
   }
   /** Stops gradients to the parameters (they act as constants). */
   freeze(): void {
+    this.checkUsable();
     for (const p of this.allParams) p.tensor.requiresGrad = false;
   }
   unfreeze(): void {
+    this.checkUsable();
     for (const p of this.allParams) p.tensor.requiresGrad = true;
   }
 
