@@ -39,7 +39,7 @@ class Executor {
     for (size_t i = 0; i < n; ++i) {
       const Node& node = region.nodes[i];
       switch (node.kind) {
-        case NodeKind::Kernel: slots[i] = node.kernel->fn(operands(node, slots), node.attrs); break;
+        case NodeKind::Kernel: slots[i] = node.label.empty() ? node.kernel->fn(operands(node, slots), node.attrs) : checked(node, slots); break;
         case NodeKind::Arg: slots[i] = args[node.index]; break;
         case NodeKind::Input: slots[i] = inputs_[node.index]; break;
         case NodeKind::Param: slots[i] = params_[node.index]; break;
@@ -94,6 +94,15 @@ class Executor {
     for (size_t k = 0; k < args.size(); ++k)
       if (batched[k]) return args[k].size(0);
     throw Error("internal: a batched branch result with no batched input");
+  }
+
+  /** A kernel that checks its values at run time (a ref index): its errors name the call's place. */
+  static Tensor checked(const Node& node, const Values& slots) {
+    try {
+      return node.kernel->fn(operands(node, slots), node.attrs);
+    } catch (const Error& e) {
+      throw Error(node.label + ": " + e.what());
+    }
   }
 
   /** A node's argument values without a heap allocation (kernel and fused nodes). */

@@ -86,6 +86,7 @@ export const DIAGNOSTIC_CODES = {
   E0206: error("input '{name}': {problem}"),
   E0207: error('this run took more than {limit} loop iterations and function calls in all'),
   E0208: error('this run needs about {need} for the values it computes, more than the limit of {limit} (half of this machine\'s memory)'),
+  E0209: error("'{name}': {problem}"),
   E0299: error('{message}'),
 } satisfies Record<string, CodeInfo>;
 

@@ -207,6 +207,26 @@ describe('diagnostics for bad programs and inputs', () => {
     expect(run('(cross a b)', { inputs: { a: [1, 0, 0], b: [0, 1, 0] }, dtype: 'float64' }).value).toEqual([0, 0, 1]);
   });
 
+  test('a ref index known only at run time is checked there, as a diagnostic at the call (E0209)', () => {
+    const source = '(define (pick v k) (* 2 (ref v k)))\n(pick v i)';
+    const m = compile(source, { inputs: { v: [3], i: 'scalar' } });
+    expect(m.forward({ v: [1, 2, 3], i: 2 }).item()).toBe(6);
+    for (const [i, problem] of [[1.5, 'the index is not a whole number'], [3, 'index out of range for a last dimension of size 3']] as const) {
+      let error: unknown;
+      try {
+        m.forward({ v: [1, 2, 3], i });
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(CompileError);
+      expect((error as CompileError).diagnostics.map((d) => [d.code, d.message])).toEqual([['E0209', `'ref': ${problem}`]]);
+      expect((error as Error).message).toMatch(/^<input>:1:25: error\[E0209\]/);
+    }
+    // one bad sample in a batch fails the call
+    expect(codes(() => m.forward({ v: [[1, 2, 3], [4, 5, 6]], i: [0, -1] }, { batch: true }))).toEqual(['E0209']);
+    m.dispose();
+  });
+
   test('mutual recursion with vector results: each function is lowered again when a guess it rests on changes', () => {
     // f(3, x) = g(2, 2x) = f(1, 2x + 1) = g(0, 4x + 2) = -(4x + 2). Lowering f guesses a scalar result,
     // lowers g against that guess, then retries f with a vector: g must be lowered again (the fuzzer

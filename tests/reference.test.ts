@@ -747,3 +747,12 @@ test('the zero min and max give for tied +0 and -0 follows the mode (libtorch le
   expect(run('(min a b c)', { a: 2, b: NaN, c: 1 }, first).value).toBeNaN();
   expect(run('(max a b)', { a: 3, b: 3 }, first).grad).toEqual({ a: 0.5, b: 0.5 });
 });
+
+test('degenerate gradients follow libtorch: atan2 at the origin, modulo of an infinite or by an infinite value', () => {
+  expect(run('(atan2 y x)', { y: 0, x: -0 }).grad).toEqual({ y: 0, x: 0 });
+  // d/dy modulo(x, y) = -floor(x / y), floor division through fmod as in c10::div_floor_floating
+  expect(run('(modulo x y)', { x: Infinity, y: -0.768 }).grad.y).toBeNaN();
+  expect(run('(modulo x y)', { x: -3, y: Infinity }).grad).toEqual({ x: 1, y: 1 });
+  expect(run('(modulo x y)', { x: 7, y: 2 }).grad).toEqual({ x: 1, y: -3 });
+  expect(run('(modulo x y)', { x: -7, y: 2 }).grad).toEqual({ x: 1, y: 4 });
+});

@@ -384,7 +384,9 @@ class Lowerer {
       return rb.emit({ op: 'pow-scalar', args: [args[0]], attrs: [exponent], shape: result, batched, span });
     }
     const aligned = p.shape === ELEMENTWISE || p.name === 'scale' ? args.map((a) => this.align(rb, a, result.length)) : args;
-    return rb.emit({ op: p.name, args: aligned, attrs, shape: result, batched, span });
+    // An index known only at run time is checked there; the label lets that error name this call.
+    const label = p.name === 'ref' && scalarConst(nodes[1]) === undefined ? `'ref' at ${this.where(span)}` : undefined;
+    return rb.emit({ op: p.name, args: aligned, attrs, shape: result, batched, span, ...(label && { label }) });
   }
 
   /** A batched value of lower per-sample rank gets trailing unit dimensions, so it broadcasts per sample. */

@@ -354,9 +354,13 @@ export class Module {
     for (const region of graph.regions)
       for (const node of region.nodes)
         if (node.label && e.message.startsWith(node.label + ':') && node.span) {
-          const d = e.message.startsWith(`${node.label}: step budget exceeded`)
-            ? diag('E0207', node.span, { limit: this.maxSteps }, 'this is where the budget ran out; if the work is intended, raise the compile option `maxSteps`')
-            : diag('E0205', node.span, { what: node.label, limit: this.limit }, 'if this is intended, raise the limit (compile option `limit`, or `--limit` on the command line)');
+          const problem = e.message.slice(node.label.length + 2);
+          const d =
+            node.op === 'ref'
+              ? diag('E0209', node.span, { name: 'ref', problem: problem.replace(/^ref: /, '') }, 'the index must be a whole number from 0 to the length - 1; round or clamp it if it is computed')
+              : problem.startsWith('step budget exceeded')
+                ? diag('E0207', node.span, { limit: this.maxSteps }, 'this is where the budget ran out; if the work is intended, raise the compile option `maxSteps`')
+                : diag('E0205', node.span, { what: node.label, limit: this.limit }, 'if this is intended, raise the limit (compile option `limit`, or `--limit` on the command line)');
           return new CompileError([d], this.source);
         }
     return e;

@@ -13,7 +13,8 @@
 // - pow: d/dx is 0 where y = 0; d/dy is 0 where x = 0 and y >= 0 (else x^y ln x, NaN for x < 0).
 //   pow(1, y) = 1 and pow(-1, +-inf) = 1 as in C.
 // - modulo: value by exact fmod shifted to the divisor's sign (equal to x - y floor(x/y) up to rounding);
-//   d/dx = 1, d/dy = -floor(x/y). remainder: JS `%`, d/dy = -trunc(x/y).
+//   d/dx = 1, d/dy = -floor(x/y), the floor division computed as libtorch does (through fmod: NaN for
+//   an infinite x). remainder: JS `%`, d/dy = -trunc(x/y). atan2: gradient 0 at the origin.
 // - norm: gradient 0 at the zero vector; normalize divides by max(norm, 1e-8) (tie shared as max).
 // - det: elimination with partial pivoting; a zero pivot gives det 0 (its gradient is the full
 //   adjugate only when that zero pivot is the last one). inv, solve: a singular matrix gives inf/NaN.

@@ -69,6 +69,20 @@ export function floorRemainder(x: number, y: number): number {
   return r !== 0 && r < 0 !== y < 0 ? r + y : r;
 }
 
+/**
+ * floor(x / y) as libtorch computes it for the gradient of modulo (c10's div_floor_floating): through
+ * fmod, so an infinite x gives NaN and floor(-3 / inf) is -1, where Math.floor(x / y) gives -inf and -0.
+ */
+export function floorDivide(x: number, y: number): number {
+  if (y === 0) return x / y;
+  const mod = x % y;
+  let div = (x - mod) / y;
+  if (mod !== 0 && y < 0 !== mod < 0) div -= 1;
+  if (div === 0) return Math.sign(x / y) < 0 || Object.is(x / y, -0) ? -0 : 0;
+  const floor = Math.floor(div);
+  return div - floor > 0.5 ? floor + 1 : floor;
+}
+
 const sigmoid = (x: number) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
 
 // ---- builders ----
@@ -146,7 +160,7 @@ export const REFERENCE_PRIMITIVES: Record<string, PrimitiveImpl> = {
   round: flat(roundHalfEven),
   truncate: flat(Math.trunc),
   quotient: flat((x, y) => Math.trunc(x / y)),
-  modulo: binary(floorRemainder, () => 1, (x, y) => -Math.floor(x / y)),
+  modulo: binary(floorRemainder, () => 1, (x, y) => -floorDivide(x, y)),
   remainder: binary((x, y) => x % y, () => 1, (x, y) => -Math.trunc(x / y)),
 
   // transcendental
@@ -163,7 +177,8 @@ export const REFERENCE_PRIMITIVES: Record<string, PrimitiveImpl> = {
   asin: unary(Math.asin, (x) => 1 / Math.sqrt(1 - x * x)),
   acos: unary(Math.acos, (x) => -1 / Math.sqrt(1 - x * x)),
   atan: unary(Math.atan, (x) => 1 / (1 + x * x)),
-  atan2: binary(Math.atan2, (y, x) => x / (x * x + y * y), (y, x) => -y / (x * x + y * y)),
+  // At the origin libtorch gives the gradient 0 (not 0/0).
+  atan2: binary(Math.atan2, (y, x) => (x === 0 && y === 0 ? 0 : x / (x * x + y * y)), (y, x) => (x === 0 && y === 0 ? 0 : -y / (x * x + y * y))),
   sinh: unary(Math.sinh, Math.cosh),
   cosh: unary(Math.cosh, Math.sinh),
   tanh: unary(Math.tanh, (_x, y) => 1 - y * y),
