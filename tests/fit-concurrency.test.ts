@@ -223,6 +223,27 @@ describe('misuse while a fit runs is a clear error, not a crash', () => {
     for (const x of [inner, outer, ref.inner, ref.outer]) x.dispose();
   });
 
+  test('an MLP whose weights a fit trains refuses forward() until the fit settles', async () => {
+    const net = nn.mlp([1, 8, 1], { seed: 3 });
+    const hybrid = compile('(+ (* a x) (f x))', { params: { a: 0 }, functions: { f: net } });
+    const x = Array.from({ length: 32 }, (_, i) => i / 16 - 1);
+    let refused = '';
+    await fit(hybrid, { inputs: { x }, target: x }, {
+      epochs: 20, progressEvery: 5, onProgress: (p) => {
+        if (p.step !== 5) return;
+        try {
+          net.forward([0.5]).dispose();
+        } catch (e) {
+          refused = (e as Error).message;
+        }
+      },
+    });
+    expect(refused).toBe('this MLP is being trained by fit(); await that fit, or abort it through its signal, first');
+    expect(net.forward([0.5]).shape).toEqual([1]);
+    hybrid.dispose();
+    net.dispose();
+  });
+
   test('disposing a trained parameter, or the MLP it belongs to, stops the fit with an error saying so', async () => {
     const m = compile(GRAVITY, { params: { G: 1 } });
     await expect(fit(m, data, { epochs: LONG, lr: 1e-3, progressEvery: 10, onProgress: (p) => p.step === 10 && m.parameters()[0].dispose() })).rejects.toThrow(

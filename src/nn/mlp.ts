@@ -47,6 +47,8 @@ export class Mlp {
   get disposed(): boolean {
     return this.handle.isDisposed();
   }
+  /** @internal Set by fit() while it trains this network's weights. */
+  training = false;
 
   /**
    * x of shape [in] or [batch, in] (a Tensor, converted to this MLP's dtype and device if needed,
@@ -54,6 +56,7 @@ export class Mlp {
    */
   forward(x: Tensor | Nested): Tensor {
     this.checkLive();
+    if (this.training) throw new Error('this MLP is being trained by fit(); await that fit, or abort it through its signal, first');
     const owned = !(x instanceof Tensor) || x.dtype !== this.dtype || x.device !== this.device;
     const input = x instanceof Tensor ? (owned ? x.to({ dtype: this.dtype, device: this.device }) : x) : this.fromData(x);
     try {

@@ -3,6 +3,7 @@
 // arguments, turns the data into tensors and the program's inputs into the integrator's wiring,
 // guards what a running fit uses, and assembles the result.
 import { Module, type InputValue } from '../compiler/module';
+import { Mlp } from '../nn/mlp';
 import { describe, flatten, unflatten, type Nested } from '../runtime/host-data';
 import { Tensor, tensor } from '../runtime/tensor';
 import type { OdeMethod } from './native-ode';
@@ -194,6 +195,12 @@ const stopFits = (): void => fitAddon().stopFits();
 /** Marks the model, the modules it calls and its parameters as in use by a fit; returns the release. */
 function claim(model: Module, reads: Tensor[], trains: Tensor[]): () => void {
   const modules = modulesOf(model);
+  // An MLP whose weights this fit trains refuses forward() meanwhile (a frozen one stays usable).
+  const trainsSet = new Set(trains);
+  const nets = [...new Set(modules.flatMap((m) => [...m.state().functions.values()]))].filter(
+    (f): f is Mlp => f instanceof Mlp && f.parameters().some((p) => trainsSet.has(p)),
+  );
+  for (const n of nets) n.training = true;
   if (fits++ === 0) process.on('exit', stopFits);
   for (const t of trains) trained.add(t);
   for (const t of reads) read.set(t, (read.get(t) ?? 0) + 1);
@@ -209,6 +216,7 @@ function claim(model: Module, reads: Tensor[], trains: Tensor[]): () => void {
       if (left > 0) read.set(t, left);
       else read.delete(t);
     }
+    for (const n of nets) n.training = false;
     for (const m of modules) {
       const left = running.get(m)! - 1;
       if (left > 0) running.set(m, left);
