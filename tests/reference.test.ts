@@ -756,3 +756,15 @@ test('degenerate gradients follow libtorch: atan2 at the origin, modulo of an in
   expect(run('(modulo x y)', { x: 7, y: 2 }).grad).toEqual({ x: 1, y: -3 });
   expect(run('(modulo x y)', { x: -7, y: 2 }).grad).toEqual({ x: 1, y: 4 });
 });
+
+test('backward multiplies as libtorch does; only selections mask a NaN upstream gradient', () => {
+  // d(1/(0 x))/dx = -inf * 0: NaN, as libtorch gives
+  expect(run('(/ (* 0 x))', { x: 1 }).grad.x).toBeNaN();
+  // through if (a selection) the untaken branch's NaN does not reach x
+  expect(run('(if (> x 0) x (/ (* 0 x)))', { x: 1 }).grad.x).toBe(1);
+  // sign of NaN is 0 as in libtorch; rounding keeps its edge, so 0 * NaN below it is NaN
+  expect(run('(sign (log x))', { x: -1 }).value).toBe(0);
+  expect(run('(floor (/ (* 0 x)))', { x: 1 }).grad.x).toBeNaN();
+  // a comparison has no edge at all
+  expect(run('(< (/ (* 0 x)) 1)', { x: 1 }).grad.x).toBe(0);
+});

@@ -3,8 +3,9 @@
 // scalar autodiff `Value` (./value.ts), primitives are in ./primitives.ts, forms in ./interpret.ts.
 //
 // Conventions where the mathematics leaves a choice (all at measure-zero points):
-// - abs, relu: gradient 0 at 0. sign, floor, ceil, round, truncate, quotient, comparisons, logic,
-//   vlen, zeros, ones, eye: constants (zero gradient).
+// - abs, relu: gradient 0 at 0. sign, floor, ceil, round, truncate, quotient: gradient 0, but the
+//   edge is kept as in libtorch (the nodes below still run backward, with zeros). Comparisons,
+//   logic, vlen, zeros, ones, eye: constants (no gradient at all).
 // - min, max, vmin, vmax: at a tie the gradient is shared evenly among the arguments attaining it.
 // - clamp x lo hi = min(max(x, lo), hi) from min and max, so ties share the gradient as they do.
 //   The sign of the zero they give for tied +0 and -0 is unspecified (libtorch's differs with
@@ -18,8 +19,10 @@
 // - norm: gradient 0 at the zero vector; normalize divides by max(norm, 1e-8) (tie shared as max).
 // - det: elimination with partial pivoting; a zero pivot gives det 0 (its gradient is the full
 //   adjugate only when that zero pivot is the last one). inv, solve: a singular matrix gives inf/NaN.
-// - A zero local derivative masks: it contributes nothing even against a non-finite upstream gradient.
-//   Otherwise IEEE arithmetic runs its course (e.g. (* 0 (log x)) at x = 0 has a NaN gradient).
+// - Backward multiplies, as libtorch's formulas do: a zero local derivative against a non-finite
+//   upstream gradient gives NaN (abs at 0, tanh saturated, a product with a zero). Selections mask
+//   instead (if, relu, min, max, clamp, the clamps of safe-sqrt and safe-log, pow's and atan2's and
+//   norm's zero cases): there a zero local derivative contributes nothing, as where/masked_fill do.
 // - if/cond: a scalar test (nonzero, NaN included, selects) evaluates only the taken branch; a vector or
 //   matrix `if` test evaluates both branches and selects element by element (cond tests must be scalars).
 // - Limits: `limit` bounds the number of active user-function calls (a call of depth limit + 1 is an

@@ -2,7 +2,7 @@
 // Differentiable scalar functions give their value and local derivative; the ones documented as
 // having no gradient return constants.
 
-import { Value, add, constant, div, extremum, mul, neg, rounded, sub, sum } from './value';
+import { Value, add, constant, div, extremum, libm, mul, neg, rounded, sub, sum } from './value';
 import {
   Tensor,
   det,
@@ -89,14 +89,24 @@ const sigmoid = (x: number) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / 
 
 /** A differentiable elementwise function of one argument: f and f' (given x and f(x)). */
 const unary =
-  (f: (x: number) => number, df: (x: number, y: number) => number): PrimitiveImpl =>
+  (f: (x: number) => number, df: (x: number, y: number) => number, masks = false): PrimitiveImpl =>
   ([a]) =>
     elementwise([a], ([x]) => {
-      const y = rounded(f(x.data)); // df sees y as stored, as a float32 backward would
-      return new Value(y, [x], [df(x.data, y)]);
+      const y = rounded(libm(f(x.data))); // df sees y as stored, as a float32 backward would
+      return new Value(y, [x], [df(x.data, y)], masks);
     });
 
-/** An elementwise function with zero gradient: its result is a constant. */
+/**
+ * An elementwise function whose gradient is zero (the rounding functions, sign, quotient). Not a
+ * constant: libtorch keeps the edge and passes zeros back (zeros_like, so a NaN upstream stops
+ * there), and the nodes below then multiply those zeros with their own derivatives (0 * inf is NaN).
+ */
+const stepwise =
+  (f: (...xs: number[]) => number): PrimitiveImpl =>
+  (args) =>
+    elementwise(args, (xs) => new Value(f(...xs.map((x) => x.data)), xs, xs.map(() => 0), true));
+
+/** An elementwise function with no gradient at all (comparisons, logic): its result is a constant. */
 const flat =
   (f: (...xs: number[]) => number): PrimitiveImpl =>
   (args) =>
@@ -109,9 +119,9 @@ const fold =
     args.slice(1).reduce((acc, b) => elementwise([acc, b], ([x, y]) => op(x, y)), args[0]);
 
 const binary =
-  (f: (x: number, y: number) => number, dx: (x: number, y: number) => number, dy: (x: number, y: number) => number): PrimitiveImpl =>
+  (f: (x: number, y: number) => number, dx: (x: number, y: number) => number, dy: (x: number, y: number) => number, masks = false): PrimitiveImpl =>
   (args) =>
-    elementwise(args, ([a, b]) => new Value(f(a.data, b.data), [a, b], [dx(a.data, b.data), dy(a.data, b.data)]));
+    elementwise(args, ([a, b]) => new Value(libm(f(a.data, b.data)), [a, b], [dx(a.data, b.data), dy(a.data, b.data)], masks));
 
 /** Reduces the last dimension: vector -> scalar, matrix -> vector of per-row results. */
 const reduceLast =
@@ -131,7 +141,7 @@ function size(t: Tensor): number {
 const norm = (v: Value[]): Value => {
   const n = Math.sqrt(v.reduce((s, x) => s + x.data * x.data, 0));
   // d norm / d v_i = v_i / norm; at the zero vector the gradient is taken as 0 (libtorch's choice)
-  return new Value(n, v, v.map((x) => (n === 0 ? 0 : x.data / n)));
+  return new Value(n, v, v.map((x) => (n === 0 ? 0 : x.data / n)), n === 0);
 };
 
 const SAFE = 1e-8;
@@ -144,31 +154,32 @@ export const REFERENCE_PRIMITIVES: Record<string, PrimitiveImpl> = {
   '/': (args) => (args.length === 1 ? elementwise(args, ([x]) => div(constant(1), x)) : fold(div)(args)),
   neg: ([a]) => elementwise([a], ([x]) => neg(x)),
   abs: unary(Math.abs, (x) => Math.sign(x)),
-  sign: flat(Math.sign),
+  sign: stepwise((x) => (Number.isNaN(x) ? 0 : Math.sign(x))), // libtorch: sign(NaN) is 0
   square: unary((x) => x * x, (x) => 2 * x),
   pow: binary(
     ieeePow,
     (x, y) => (y === 0 ? 0 : y * ieeePow(x, y - 1)),
     (x, y) => (x === 0 && y >= 0 ? 0 : ieeePow(x, y) * Math.log(x)),
+    true, // libtorch selects those zeros (where), so they mask
   ),
   min: (args) => elementwise(args, (xs) => extremum(xs, 'min')),
   max: (args) => elementwise(args, (xs) => extremum(xs, 'max')),
   // clamp x lo hi = min(max(x, lo), hi), ties shared like min and max
   clamp: (args) => elementwise(args, ([x, lo, hi]) => extremum([extremum([x, lo], 'max'), hi], 'min')),
-  floor: flat(Math.floor),
-  ceil: flat(Math.ceil),
-  round: flat(roundHalfEven),
-  truncate: flat(Math.trunc),
-  quotient: flat((x, y) => Math.trunc(x / y)),
+  floor: stepwise(Math.floor),
+  ceil: stepwise(Math.ceil),
+  round: stepwise(roundHalfEven),
+  truncate: stepwise(Math.trunc),
+  quotient: stepwise((x, y) => Math.trunc(x / y)),
   modulo: binary(floorRemainder, () => 1, (x, y) => -floorDivide(x, y)),
   remainder: binary((x, y) => x % y, () => 1, (x, y) => -Math.trunc(x / y)),
 
   // transcendental
   sqrt: unary(Math.sqrt, (_x, y) => 0.5 / y),
-  'safe-sqrt': unary((x) => Math.sqrt(Math.max(x, SAFE)), (x, y) => (x >= SAFE ? 0.5 / y : 0)),
+  'safe-sqrt': unary((x) => Math.sqrt(Math.max(x, SAFE)), (x, y) => (x >= SAFE ? 0.5 / y : 0), true),
   exp: unary(Math.exp, (_x, y) => y),
   log: unary(Math.log, (x) => 1 / x),
-  'safe-log': unary((x) => Math.log(Math.max(x, SAFE)), (x) => (x >= SAFE ? 1 / x : 0)),
+  'safe-log': unary((x) => Math.log(Math.max(x, SAFE)), (x) => (x >= SAFE ? 1 / x : 0), true),
   log1p: unary(Math.log1p, (x) => 1 / (1 + x)),
   expm1: unary(Math.expm1, (x) => Math.exp(x)),
   sin: unary(Math.sin, Math.cos),
@@ -178,13 +189,13 @@ export const REFERENCE_PRIMITIVES: Record<string, PrimitiveImpl> = {
   acos: unary(Math.acos, (x) => -1 / Math.sqrt(1 - x * x)),
   atan: unary(Math.atan, (x) => 1 / (1 + x * x)),
   // At the origin libtorch gives the gradient 0 (not 0/0).
-  atan2: binary(Math.atan2, (y, x) => (x === 0 && y === 0 ? 0 : x / (x * x + y * y)), (y, x) => (x === 0 && y === 0 ? 0 : -y / (x * x + y * y))),
+  atan2: binary(Math.atan2, (y, x) => (x === 0 && y === 0 ? 0 : x / (x * x + y * y)), (y, x) => (x === 0 && y === 0 ? 0 : -y / (x * x + y * y)), true),
   sinh: unary(Math.sinh, Math.cosh),
   cosh: unary(Math.cosh, Math.sinh),
   tanh: unary(Math.tanh, (_x, y) => 1 - y * y),
   sigmoid: unary(sigmoid, (_x, y) => y * (1 - y)),
   softplus: unary((x) => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x))), sigmoid),
-  relu: unary((x) => (x < 0 ? 0 : x), (x) => (x > 0 ? 1 : 0)), // as libtorch: relu(-0) is -0, NaN stays
+  relu: unary((x) => (x < 0 ? 0 : x), (x) => (x > 0 ? 1 : 0), true), // as libtorch: relu(-0) is -0, NaN stays
   erf: unary(erf, (x) => (2 / Math.sqrt(Math.PI)) * Math.exp(-x * x)),
 
   // comparison and logic: 1 or 0, no gradient

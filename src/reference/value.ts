@@ -4,9 +4,10 @@
 //
 // A node records its parents and, for each parent, the local derivative d(this)/d(parent): that
 // list is the node's whole "backward closure" (backward does parent.grad += local * this.grad).
-// A node without parents is a leaf or a constant. A local derivative of exactly 0 contributes
-// nothing, even against a non-finite upstream gradient: it acts as a mask, the way a selection
-// (relu, max, clamp, a clamped safe-log) does in libtorch.
+// A node without parents is a leaf or a constant. As in libtorch, backward multiplies: a local
+// derivative of 0 against a non-finite upstream gradient gives NaN. Selections (if, relu, min, max,
+// clamp, the clamps of safe-sqrt and safe-log) are the exception: their nodes `mask`, and a local
+// derivative of exactly 0 there contributes nothing, as libtorch's where and masked_fill do.
 
 export class Value {
   grad = 0;
@@ -16,6 +17,8 @@ export class Value {
     data: number,
     readonly parents: readonly Value[] = [],
     locals: readonly number[] = [],
+    /** A selection: a local derivative of exactly 0 masks the upstream gradient instead of multiplying it. */
+    readonly masks = false,
   ) {
     this.data = rounded(data);
     this.locals = mode.float32Rounding ? locals.map(rounded) : locals;
@@ -38,9 +41,15 @@ export interface Mode {
    * whether the element went through its vectorised loop, so the sign there is unspecified.
    */
   zeroTies: 'ordered' | 'first';
+  /**
+   * Move the result of every library function (exp, sin, sigmoid, pow, ...; not the correctly rounded
+   * + - * /) one float64 step up or down, as another libm may round it. Also for judging
+   * conditioning: a floor of a sigmoid that lands on a whole number tips over under it.
+   */
+  float64Nudge: false | 'up' | 'down';
 }
 
-const DEFAULT_MODE: Mode = { float32Rounding: false, zeroTies: 'ordered' };
+const DEFAULT_MODE: Mode = { float32Rounding: false, zeroTies: 'ordered', float64Nudge: false };
 let mode: Mode = DEFAULT_MODE;
 
 const bits = new Float32Array(1);
@@ -51,6 +60,19 @@ function nextFloat32(f: number, up: boolean): number {
   bits[0] = f;
   word[0] += f > 0 === up ? 1 : -1;
   return bits[0];
+}
+
+const double = new Float64Array(1);
+const long = new BigInt64Array(double.buffer);
+
+/** A library function's result as the current mode has it: itself, or one float64 step off. */
+export function libm(y: number): number {
+  if (!mode.float64Nudge || !Number.isFinite(y)) return y;
+  const up = mode.float64Nudge === 'up';
+  if (y === 0) return up ? Number.MIN_VALUE : -Number.MIN_VALUE;
+  double[0] = y;
+  long[0] += y > 0 === up ? 1n : -1n;
+  return double[0];
 }
 
 /** x rounded to float32 in the direction asked. */
@@ -99,7 +121,7 @@ export function backward(root: Value): void {
   for (let i = order.length - 1; i >= 0; i--) {
     const v = order[i];
     v.parents.forEach((p, j) => {
-      if (v.locals[j] !== 0) p.grad = rounded(p.grad + rounded(v.locals[j] * v.grad));
+      if (v.locals[j] !== 0 || !v.masks) p.grad = rounded(p.grad + rounded(v.locals[j] * v.grad));
     });
   }
 }
@@ -113,7 +135,7 @@ export const div = (a: Value, b: Value) =>
   new Value(a.data / b.data, [a, b], [1 / b.data, -a.data / (b.data * b.data)]);
 /** x where the condition holds, else y; the gradient flows to the chosen one only. */
 export const select = (condition: boolean, x: Value, y: Value) =>
-  new Value(condition ? x.data : y.data, [x, y], condition ? [1, 0] : [0, 1]);
+  new Value(condition ? x.data : y.data, [x, y], condition ? [1, 0] : [0, 1], true);
 export const neg = (a: Value) => new Value(-a.data, [a], [-1]);
 
 /** Sum of many values in one node (keeps graphs of dot products and matmuls shallow). */
@@ -137,5 +159,5 @@ export function extremum(xs: readonly Value[], which: 'max' | 'min'): Value {
       : xs.reduce((acc, x) => (Number.isNaN(acc) || Number.isNaN(x.data) ? NaN : beats(x.data, acc) ? x.data : acc), xs[0].data);
   const hit = xs.map((x) => x.data === m || (Number.isNaN(m) && Number.isNaN(x.data)));
   const k = hit.filter(Boolean).length;
-  return new Value(m, xs, hit.map((h) => (h ? 1 / k : 0)));
+  return new Value(m, xs, hit.map((h) => (h ? 1 / k : 0)), true);
 }
