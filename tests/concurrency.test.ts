@@ -6,23 +6,16 @@ import * as path from 'path';
 import { Worker } from 'worker_threads';
 import { loader } from '../src/fuzz/isolate';
 import { compile } from '../src/compiler/module';
+import { forwardCalls } from './helpers/forward-calls';
 
 const SOURCE = '(loop ((k 0) (acc v)) (if (< k n) (recur (+ k 1) (+ (scale 0.5 acc) (sin (* G acc)))) acc))';
 const MODULE = path.join(__dirname, '..', 'src', 'compiler', 'module.ts');
+const HELPER = path.join(__dirname, 'helpers', 'forward-calls.ts');
 
 /** Values and gradients of `calls` forward passes on inputs that depend only on the call number. */
-function work(compileFn: typeof compile, calls: number, source = SOURCE): number[][] {
+function work(compileFn: typeof compile, calls: number, source: string, forward: typeof forwardCalls): number[][] {
   const m = compileFn(source, { inputs: { v: [3], n: 'scalar' }, params: { G: 1.3 }, dtype: 'float64' });
-  const out: number[][] = [];
-  for (let i = 0; i < calls; i++) {
-    const y = m.forward({ v: [[i, 1, -i], [0.5, i / 3, 2]], n: 1 + (i % 3) });
-    const s = y.sum();
-    s.backward();
-    const g = m.parameters()[0].grad!;
-    out.push([...y.toTypedArray(), g.item()]);
-    m.parameters()[0].zeroGrad();
-    for (const t of [y, s, g]) t.dispose();
-  }
+  const out = forward(m, calls);
   m.dispose();
   return out;
 }
@@ -30,8 +23,9 @@ function work(compileFn: typeof compile, calls: number, source = SOURCE): number
 const workerSource = (calls: number) => `${loader()}
 const { parentPort } = require('worker_threads');
 const { compile } = require(${JSON.stringify(MODULE)});
+const { forwardCalls } = require(${JSON.stringify(HELPER)});
 const work = ${work.toString()};
-parentPort.postMessage(work(compile, ${calls}, ${JSON.stringify(SOURCE)}));`;
+parentPort.postMessage(work(compile, ${calls}, ${JSON.stringify(SOURCE)}, forwardCalls));`;
 
 const startWorker = (calls: number) => new Worker(workerSource(calls), { eval: true });
 
@@ -42,10 +36,10 @@ const result = (w: Worker) => new Promise<number[][]>((resolve, reject) => {
 
 test('forward and backward in 4 worker threads and the main thread at once equal a sequential run', async () => {
   const calls = 200;
-  const sequential = work(compile, calls);
+  const sequential = work(compile, calls, SOURCE, forwardCalls);
   const workers = Array.from({ length: 4 }, () => startWorker(calls));
   const pending = workers.map(result);
-  const main = work(compile, calls); // the main thread works while the workers do
+  const main = work(compile, calls, SOURCE, forwardCalls); // the main thread works while the workers do
   const results = await Promise.all(pending);
   expect(main).toEqual(sequential);
   for (const r of results) expect(r).toEqual(sequential);
@@ -58,5 +52,5 @@ test('terminating workers in the middle of their forward calls leaves the proces
     await new Promise((r) => setTimeout(r, 300 + 100 * round));
     await Promise.all(workers.map((w) => w.terminate()));
   }
-  expect(work(compile, 3)).toEqual(work(compile, 3));
+  expect(work(compile, 3, SOURCE, forwardCalls)).toEqual(work(compile, 3, SOURCE, forwardCalls));
 }, 120000);

@@ -12,22 +12,14 @@ import * as path from 'path';
 import { Worker } from 'worker_threads';
 import { compile, fit, nn, odeint, randn, tensor, type FitProgress, type FitResult, type Module } from '../src';
 import { loader } from '../src/fuzz/isolate';
+import { noisyLotkaVolterra } from '../src/fuzz/soak';
+import { forwardCalls } from './helpers/forward-calls';
 
 const LV = fs.readFileSync(path.join(__dirname, '..', 'examples', 'lotka_volterra.neural'), 'utf8');
 const GRAVITY = '(/ (* G (* m1 m2)) (pow r 2))';
 const SRC = path.join(__dirname, '..', 'src');
 
-/** Lotka-Volterra observations (true constants 1, 0.5, 0.25, 0.5) with 2 % multiplicative noise. */
-function lotkaVolterraData() {
-  const truth = compile(LV, { params: { alpha: 1.0, beta: 0.5, delta: 0.25, gamma: 0.5 } });
-  const t = Array.from({ length: 101 }, (_, i) => i / 10);
-  const clean = odeint(truth, [4, 1], t, { method: 'rk4', state: ['x', 'y'] });
-  const noise = randn(clean.shape, { seed: 7 });
-  const noisy = clean.mul(noise.mul(0.02).add(1));
-  const observations = noisy.toArray() as number[][];
-  for (const x of [truth, clean, noise, noisy]) x.dispose();
-  return { t, observations };
-}
+const lotkaVolterraData = () => noisyLotkaVolterra(LV, 101);
 
 function gravityData(n = 64) {
   const m1 = Array.from({ length: n }, (_, i) => 1 + (i % 7));
@@ -79,20 +71,6 @@ async function runFits(api: { compile: typeof compile; fit: typeof fit; mlp: typ
   return out;
 }
 
-/** A forward + backward pass per call on a fourth module: values and the parameter's gradient. */
-function forwardCalls(m: Module, calls: number): number[][] {
-  const out: number[][] = [];
-  for (let i = 0; i < calls; i++) {
-    const y = m.forward({ v: [[i, 1, -i], [0.5, i / 3, 2]], n: 1 + (i % 3) });
-    const s = y.sum();
-    s.backward();
-    const g = m.parameters()[0].grad!;
-    out.push([...y.toTypedArray(), g.item()]);
-    m.parameters()[0].zeroGrad();
-    for (const t of [y, s, g]) t.dispose();
-  }
-  return out;
-}
 
 const LOOP = '(loop ((k 0) (acc v)) (if (< k n) (recur (+ k 1) (+ (scale 0.5 acc) (sin (* G acc)))) acc))';
 const loopModule = () => compile(LOOP, { inputs: { v: [3], n: 'scalar' }, params: { G: 1.3 }, dtype: 'float64' });

@@ -3,6 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { compile, fit, nn, odeint, randn, type Module } from '../src';
 import { main } from '../src/cli/main';
+import { noisyLotkaVolterra } from '../src/fuzz/soak';
 
 const LV = fs.readFileSync(path.join(__dirname, '..', 'examples', 'lotka_volterra.neural'), 'utf8');
 const LV_TRUE = { alpha: 1.0, beta: 0.5, delta: 0.25, gamma: 0.5 };
@@ -10,16 +11,7 @@ const LV_START = { alpha: 0.5, beta: 0.5, delta: 0.5, gamma: 0.5 };
 const GRAVITY = '(/ (* G (* m1 m2)) (pow r 2))';
 
 /** Lotka-Volterra from (4, 1), RK4 with dt = 0.1 to t = 12, each value scaled by 1 + 0.02 * N(0, 1). */
-function lotkaVolterraData(): { t: number[]; observations: number[][] } {
-  const truth = compile(LV, { params: LV_TRUE });
-  const t = Array.from({ length: 121 }, (_, i) => i / 10);
-  const clean = odeint(truth, [4, 1], t, { method: 'rk4', state: ['x', 'y'] });
-  const noise = randn(clean.shape, { seed: 7 });
-  const noisy = clean.mul(noise.mul(0.02).add(1));
-  const observations = noisy.toArray() as number[][];
-  for (const x of [truth, clean, noise, noisy]) x.dispose();
-  return { t, observations };
-}
+const lotkaVolterraData = () => noisyLotkaVolterra(LV, 121);
 
 function expectWithin(got: Record<string, unknown>, want: Record<string, number>, relative: number): void {
   for (const [name, value] of Object.entries(want)) expect(Math.abs((got[name] as number) - value) / value).toBeLessThan(relative);

@@ -66,10 +66,13 @@ export async function soakCompile(iterations: number): Promise<Growth> {
 const HYBRID_LV = '(let ((dx (- (* alpha x) (* beta (* x y)))) (dy (- (g x y) (* gamma y)))) [dx dy])';
 const LV = '(let ((dx (- (* alpha x) (* beta (* x y)))) (dy (- (* delta (* x y)) (* gamma y)))) [dx dy])';
 
-/** Noisy Lotka-Volterra observations (alpha 1, beta 0.5, delta 0.25, gamma 0.5) from (4, 1), t = 0..10. */
-function lotkaVolterra(): { t: number[]; observations: number[][] } {
-  const truth = compile(LV, { params: { alpha: 1, beta: 0.5, delta: 0.25, gamma: 0.5 } });
-  const t = Array.from({ length: 101 }, (_, i) => i / 10);
+/**
+ * Noisy observations (2 % multiplicative, seeded) of a Lotka-Volterra program with alpha 1, beta 0.5,
+ * delta 0.25, gamma 0.5, from (4, 1) at t = 0, 0.1, ... (`points` of them). Also used by the tests.
+ */
+export function noisyLotkaVolterra(source = LV, points = 101): { t: number[]; observations: number[][] } {
+  const truth = compile(source, { params: { alpha: 1, beta: 0.5, delta: 0.25, gamma: 0.5 } });
+  const t = Array.from({ length: points }, (_, i) => i / 10);
   const clean = odeint(truth, [4, 1], t, { method: 'rk4', state: ['x', 'y'] });
   const noise = randn(clean.shape, { seed: 7 });
   const noisy = clean.mul(noise.mul(0.02).add(1));
@@ -101,7 +104,7 @@ export async function soakFit(steps: number, options: FitSoakOptions = {}): Prom
     ? compile(HYBRID_LV, { params: { alpha: 0.8, beta: 0.4, gamma: 0.6 }, functions: { g: net } })
     : compile('(+ (* a x) (f x))', { params: { a: 0 }, functions: { f: net } });
   const x = Array.from({ length: 64 }, (_, i) => i / 32 - 1);
-  const data = ode ? lotkaVolterra() : { inputs: { x }, target: x.map((v) => 2 * v + Math.sin(3 * v)) };
+  const data = ode ? noisyLotkaVolterra() : { inputs: { x }, target: x.map((v) => 2 * v + Math.sin(3 * v)) };
   const settings = ode
     ? { batchSize: 2, lr: 0.01, schedule: 'cosine' as const, clip: 5, ode: { state: ['x', 'y'], method: 'rk4' as const, windowSteps: 20 } }
     : { batchSize: 16, lr: 0.01 };
