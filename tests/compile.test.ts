@@ -234,6 +234,9 @@ describe('diagnostics for bad programs and inputs', () => {
     const source = '(define (f k v) (if (<= k 0) v (g (- k 1) (* 2 v)))) (define (g k v) (if (<= k 0) (- v) (f (- k 1) (+ v 1)))) (f n x)';
     expect(run(source, { inputs: { n: 3, x: [1, 2] }, dtype: 'float64', grad: true })).toEqual({ value: [-6, -10], shape: [2], grad: { n: 0, x: [-4, -4] } });
     expect(run(source, { inputs: { n: [3, 2], x: [[1, 2], [1, 2]] }, batch: true, dtype: 'float64' }).value).toEqual([[-6, -10], [3, 5]]);
+    // Without the optimisation passes too: the regions of abandoned guesses never reach the native side.
+    expect(run(source, { inputs: { n: 3, x: [1, 2] }, dtype: 'float64', optimize: false }).value).toEqual([-6, -10]);
+    expect(run('(define (down n v) (if (<= n 0) v (down (- n 1) (* 2 v)))) (down k x)', { inputs: { k: 3, x: [1, 2] }, optimize: false }).value).toEqual([8, 16]);
     // Vector tests evaluate both branches, so this mutual recursion never ends: a limit, not a crash.
     const parity = '(letrec ((even? (lambda (k) (if (= k 0) 1 (odd? (- k 1))))) (odd? (lambda (k) (if (even? (- k 1)) 0 (= k 0))))) (even? n))';
     expect(codes(() => run(parity, { inputs: { n: [1.5, 2, 3] }, limit: 200 }))).toEqual(['E0205']);

@@ -9,6 +9,7 @@ import { CompileError, diag, type Diagnostic, type DiagnosticCode } from '../dia
 import type { SourceFile } from '../frontend';
 import { ELEMENTWISE, primitive, showShape, type Primitive, type Shape } from '../primitives';
 import { scalarConst, type IrGraph, type IrNode, type IrRegion } from './ir';
+import { removeDeadCode } from './passes';
 import { walk } from './walk';
 
 export interface LowerOptions {
@@ -83,6 +84,7 @@ class Captures {
  */
 export const MAX_GRAPH_NODES = 1_000_000;
 export const MAX_GRAPH_CONSTANTS = 100_000_000;
+const NO_SPAN: Span = { start: 0, end: 0 };
 
 class RegionBuilder implements IrRegion {
   nodes: IrNode[] = [];
@@ -100,11 +102,10 @@ class RegionBuilder implements IrRegion {
     const size = this.shared.size;
     size.nodes += 1;
     size.constants += node.data?.length ?? 0;
-    const span = node.span ?? { start: 0, end: 0 };
     if (size.nodes > MAX_GRAPH_NODES)
-      fail('E0109', span, { limit: `${MAX_GRAPH_NODES.toLocaleString('en-US')} nodes` }, 'a function is compiled once for each shape it is called at; call it at fewer shapes, or split the program');
+      fail('E0109', node.span ?? NO_SPAN, { limit: `${MAX_GRAPH_NODES.toLocaleString('en-US')} nodes` }, 'a function is compiled once for each shape it is called at; call it at fewer shapes, or split the program');
     if (size.constants > MAX_GRAPH_CONSTANTS)
-      fail('E0109', span, { limit: `${MAX_GRAPH_CONSTANTS.toLocaleString('en-US')} constant elements` }, 'large constants (eye, zeros, ones) are stored in the graph; pass big arrays as inputs instead');
+      fail('E0109', node.span ?? NO_SPAN, { limit: `${MAX_GRAPH_CONSTANTS.toLocaleString('en-US')} constant elements` }, 'large constants (eye, zeros, ones) are stored in the graph; pass big arrays as inputs instead');
     return this.nodes.push({ attrs: [], ...node }) - 1;
   }
 
@@ -634,11 +635,14 @@ export function lowerProgram(program: Program, options: LowerOptions): IrGraph {
     if (e instanceof Stop) throw new CompileError([e.diagnostic], options.source);
     throw e;
   }
-  // The final attempt's regions are the ones reachable from main; dead-code removal drops the rest.
-  return {
+  const graph: IrGraph = {
     regions: l.shared.regions.map((r) => ({ name: r.name, nodes: r.nodes, results: r.results })),
     inputs: options.inputs,
     params: options.params,
     recursive: l.shared.recursive,
   };
+  // Attempts abandoned when a guessed result shape was wrong leave regions nothing live calls (and
+  // some without results); they go here, with or without the optimisation passes.
+  removeDeadCode(graph, true);
+  return graph;
 }

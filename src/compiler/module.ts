@@ -9,7 +9,7 @@ import { describe, flatten, type Nested } from '../runtime/host-data';
 import { native, type NativeGraph } from '../runtime/native';
 import { MAX_TENSOR_BYTES, Tensor, bytesPerElement, gb, tensor, type Device, type DType } from '../runtime/tensor';
 import { Mlp } from '../nn/mlp';
-import type { IrGraph } from './ir';
+import type { IrGraph, IrNode } from './ir';
 import { lowerProgram, type External } from './lower';
 import { fuseElementwise } from './fuse';
 import { optimize } from './passes';
@@ -368,15 +368,15 @@ export class Module {
 
   /** A run whose values would not fit in memory is refused before it allocates, at its largest value. */
   private tooLarge(graph: IrGraph, batch: number, need: number): never {
-    let largest: { bytes: number; span?: Span } = { bytes: -1 };
-    for (const region of graph.regions)
-      for (const node of region.nodes) {
-        const bytes = node.shape.reduce((a, b) => a * b, 1) * (node.batched ? batch : 1);
-        if (!PREEXISTING.has(node.op) && node.span && bytes > largest.bytes) largest = { bytes, span: node.span };
-      }
+    let largest: { elements: number; span?: Span } = { elements: -1 };
+    for (const node of computedNodes(graph)) {
+      const elements = numel(node.shape) * (node.batched ? batch : 1);
+      if (node.span && elements > largest.elements) largest = { elements, span: node.span };
+    }
     const d = diag('E0208', largest.span, { need: gb(need), limit: gb(MAX_TENSOR_BYTES) }, 'the largest value is computed here; run a smaller batch (or smaller inputs), in several calls if need be');
     throw new CompileError([d], this.source);
   }
+
 }
 
 function sameSignature(a: { shape: Shape; batched: boolean }[], b: { shape: Shape; batched: boolean }[]): boolean {
@@ -504,16 +504,21 @@ function checkLimit(what: string, limit: number | undefined, fallback: number): 
 /** Ops whose value is a tensor that exists before the run (or another node's, shared). */
 const PREEXISTING = new Set(['arg', 'input', 'param', 'const', 'proj']);
 
-/** The bytes of the values one run computes, each region counted once (a lower bound with loops and calls). */
+/** The nodes whose values a run computes, each region's once. */
+function* computedNodes(graph: IrGraph): Generator<IrNode> {
+  for (const region of graph.regions) for (const node of region.nodes) if (!PREEXISTING.has(node.op)) yield node;
+}
+
+const numel = (shape: Shape): number => shape.reduce((a, b) => a * b, 1);
+
+/** The bytes of the values one run computes (a lower bound with loops and calls). */
 function footprint(graph: IrGraph, dtype: DType): Specialisation['footprint'] {
   const out = { fixed: 0, perSample: 0 };
-  for (const region of graph.regions)
-    for (const node of region.nodes) {
-      if (PREEXISTING.has(node.op)) continue;
-      const bytes = node.shape.reduce((a, b) => a * b, 1) * bytesPerElement(dtype);
-      if (node.batched) out.perSample += bytes;
-      else out.fixed += bytes;
-    }
+  for (const node of computedNodes(graph)) {
+    const bytes = numel(node.shape) * bytesPerElement(dtype);
+    if (node.batched) out.perSample += bytes;
+    else out.fixed += bytes;
+  }
   return out;
 }
 

@@ -66,15 +66,18 @@ export function eliminateCommonSubexpressions(graph: IrGraph): void {
   }
 }
 
-/** Keeps the nodes results depend on and the regions live nodes own; renumbers both. */
-export function removeDeadCode(graph: IrGraph): void {
+/**
+ * Keeps the nodes results depend on and the regions live nodes own; renumbers both. With
+ * `regionsOnly`, every node of a kept region stays, and only regions no kept node owns are dropped.
+ */
+export function removeDeadCode(graph: IrGraph, regionsOnly = false): void {
   const liveNodes = new Map<number, boolean[]>();
   const pending = [0];
   while (pending.length > 0) {
     const r = pending.pop()!;
     if (liveNodes.has(r)) continue;
     const region = graph.regions[r];
-    const live = region.nodes.map(() => false);
+    const live = region.nodes.map(() => regionsOnly);
     region.results.forEach((id) => (live[id] = true));
     for (let i = region.nodes.length - 1; i >= 0; i--) {
       if (!live[i]) continue;

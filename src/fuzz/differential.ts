@@ -52,17 +52,19 @@ export function differences(source: string, c: Case, tolerance = 1e-12, limit?: 
   const out: string[] = [];
   const check = (what: string, a: Nested | undefined, pick: (r: Reference) => Nested) => {
     if (a === undefined) return void out.push(`${what}: missing on the native side`);
+    const [x, ref] = [flat(a), flat(pick(reference))];
+    const describe = `${what}: native ${JSON.stringify(a)} vs reference ${JSON.stringify(pick(reference))}`;
+    if (x.length !== ref.length) return void out.push(describe);
     if (mismatch(a, pick(reference)) <= tolerance) return;
     const { other, nudged } = more();
-    const [x, ref, alt] = [a, pick(reference), pick(other)].map(flat);
+    const alt = flat(pick(other));
     const witnesses = nudged.map((r) => flat(pick(r)));
-    if (ref.length !== x.length) return void out.push(`${what}: native ${JSON.stringify(a)} vs reference ${JSON.stringify(pick(reference))}`);
     const real = x.some((xi, i) => {
       const differs = Math.min(elementMismatch(xi, ref[i]), elementMismatch(xi, alt[i])) > tolerance;
       const stable = witnesses.every((w) => elementMismatch(w[i], ref[i]) <= tolerance / 10);
       return differs && stable;
     });
-    if (real) out.push(`${what}: native ${JSON.stringify(a)} vs reference ${JSON.stringify(pick(reference))}`);
+    if (real) out.push(describe);
   };
   check('value', native.value, (r) => r.value);
   for (const name of Object.keys(reference.grad)) check(`grad ${name}`, native.grad?.[name], (r) => r.grad[name]);

@@ -52,34 +52,35 @@ export interface Mode {
 const DEFAULT_MODE: Mode = { float32Rounding: false, zeroTies: 'ordered', float64Nudge: false };
 let mode: Mode = DEFAULT_MODE;
 
-const bits = new Float32Array(1);
-const word = new Int32Array(bits.buffer);
-/** The float32 next to f (a float32) towards +inf (`up`) or -inf. */
-function nextFloat32(f: number, up: boolean): number {
-  if (f === 0) return up ? 1.401298464324817e-45 : -1.401298464324817e-45;
-  bits[0] = f;
-  word[0] += f > 0 === up ? 1 : -1;
-  return bits[0];
-}
-
+const single = new Float32Array(1);
+const int = new Int32Array(single.buffer);
 const double = new Float64Array(1);
 const long = new BigInt64Array(double.buffer);
 
+/** The number next to x (one of that precision, finite) towards +inf (`up`) or -inf. */
+function nextAfter(x: number, up: boolean, precision: 'float32' | 'float64'): number {
+  if (x === 0) return (up ? 1 : -1) * (precision === 'float32' ? 2 ** -149 : Number.MIN_VALUE);
+  const away = x > 0 === up; // one step larger in magnitude, or smaller
+  if (precision === 'float32') {
+    single[0] = x;
+    int[0] += away ? 1 : -1;
+    return single[0];
+  }
+  double[0] = x;
+  long[0] += away ? 1n : -1n;
+  return double[0];
+}
+
 /** A library function's result as the current mode has it: itself, or one float64 step off. */
 export function libm(y: number): number {
-  if (!mode.float64Nudge || !Number.isFinite(y)) return y;
-  const up = mode.float64Nudge === 'up';
-  if (y === 0) return up ? Number.MIN_VALUE : -Number.MIN_VALUE;
-  double[0] = y;
-  long[0] += y > 0 === up ? 1n : -1n;
-  return double[0];
+  return mode.float64Nudge && Number.isFinite(y) ? nextAfter(y, mode.float64Nudge === 'up', 'float64') : y;
 }
 
 /** x rounded to float32 in the direction asked. */
 function toFloat32(x: number, direction: 'nearest' | 'up' | 'down'): number {
   const f = Math.fround(x);
   if (direction === 'nearest' || f === x || !Number.isFinite(f)) return f;
-  return direction === 'up' ? (f < x ? nextFloat32(f, true) : f) : f > x ? nextFloat32(f, false) : f;
+  return direction === 'up' ? (f < x ? nextAfter(f, true, 'float32') : f) : f > x ? nextAfter(f, false, 'float32') : f;
 }
 
 /** x as the current mode stores it: itself, or rounded to float32. */
