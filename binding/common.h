@@ -21,6 +21,13 @@ auto guard(const Napi::Env& env, F&& f) -> decltype(f()) {
     throw;
   } catch (const c10::Error& e) {
     throw Napi::Error::New(env, std::string("libtorch: ") + e.what_without_backtrace());
+  } catch (const nc::NodeError& e) {
+    // The compiler finds the node by `where` and words the diagnostic by `kind`.
+    static const char* const kinds[] = {"limit", "budget", "value"};
+    Napi::Error error = Napi::Error::New(env, e.what());
+    error.Set("where", Napi::String::New(env, e.where));
+    error.Set("kind", Napi::String::New(env, kinds[static_cast<int>(e.kind)]));
+    throw error;
   } catch (const std::exception& e) {
     throw Napi::Error::New(env, e.what());
   }

@@ -11,6 +11,18 @@ struct Error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/**
+ * A running program's failure at one of its labelled nodes, so the compiler can point at the source:
+ * `where` is the node's label, `kind` what went wrong there.
+ */
+struct NodeError : Error {
+  enum class Kind { Limit, Budget, Value };  // a loop's or call's limit; the run's step budget; a value a kernel refused
+  NodeError(std::string where_, Kind kind_, const std::string& message)
+      : Error(where_ + ": " + message), where(std::move(where_)), kind(kind_) {}
+  std::string where;
+  Kind kind;
+};
+
 /** A number as error messages show it: `digits` significant digits, no trailing zeros. */
 inline std::string number_text(double v, int digits) {
   std::ostringstream s;

@@ -61,8 +61,8 @@ class Executor {
         case NodeKind::Call: {
           step(node);
           if (++depth_ > node.limit)
-            throw Error(node.label + ": recursion deeper than " + std::to_string(node.limit) +
-                        " calls (raise the limit with the `limit` compile option if this is intended)");
+            throw NodeError(node.label, NodeError::Kind::Limit, "recursion deeper than " + std::to_string(node.limit) +
+                            " calls (raise the limit with the `limit` compile option if this is intended)");
           slots[i] = run(node.regions[0], gather(node, slots))[0];
           --depth_;
           break;
@@ -86,8 +86,8 @@ class Executor {
    *  stay within each one's own limit yet multiply, so this is what bounds the time of a run. */
   void step(const Node& node) {
     if (++steps_ > spec_.max_steps)
-      throw Error(node.label + ": step budget exceeded: more than " + std::to_string(spec_.max_steps) +
-                  " loop iterations and calls in one run (raise the `maxSteps` compile option if this is intended)");
+      throw NodeError(node.label, NodeError::Kind::Budget, "more than " + std::to_string(spec_.max_steps) +
+                      " loop iterations and calls in one run (raise the `maxSteps` compile option if this is intended)");
   }
 
   static int64_t batch_size(const Values& args, const std::vector<bool>& batched) {
@@ -101,7 +101,7 @@ class Executor {
     try {
       return node.kernel->fn(operands(node, slots), node.attrs);
     } catch (const Error& e) {
-      throw Error(node.label + ": " + e.what());
+      throw NodeError(node.label, NodeError::Kind::Value, e.what());
     }
   }
 
@@ -175,8 +175,8 @@ class Executor {
     Values state(args.begin(), args.begin() + k);
     Values caps(args.begin() + k, args.end());
     auto exceeded = [&] {
-      return Error(node.label + ": more than " + std::to_string(node.limit) +
-                   " iterations (raise the limit with the `limit` compile option if this is intended)");
+      return NodeError(node.label, NodeError::Kind::Limit, "more than " + std::to_string(node.limit) +
+                       " iterations (raise the limit with the `limit` compile option if this is intended)");
     };
 
     if (!node.batched) {

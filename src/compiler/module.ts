@@ -349,21 +349,19 @@ export class Module {
     return { shape: sample, batched: batch };
   }
 
-  /** A limit breach inside native code becomes a diagnostic at the loop or function that hit it. */
-  private runtimeError(graph: IrGraph, e: Error): Error {
-    for (const region of graph.regions)
-      for (const node of region.nodes)
-        if (node.label && e.message.startsWith(node.label + ':') && node.span) {
-          const problem = e.message.slice(node.label.length + 2);
-          const d =
-            node.op === 'ref'
-              ? diag('E0209', node.span, { name: 'ref', problem: problem.replace(/^ref: /, '') }, 'the index must be a whole number from 0 to the length - 1; round or clamp it if it is computed')
-              : problem.startsWith('step budget exceeded')
-                ? diag('E0207', node.span, { limit: this.maxSteps }, 'this is where the budget ran out; if the work is intended, raise the compile option `maxSteps`')
-                : diag('E0205', node.span, { what: node.label, limit: this.limit }, 'if this is intended, raise the limit (compile option `limit`, or `--limit` on the command line)');
-          return new CompileError([d], this.source);
-        }
-    return e;
+  /** A failure at a labelled node inside native code becomes a diagnostic at that loop, call or ref. */
+  private runtimeError(graph: IrGraph, e: Error & { where?: string; kind?: 'limit' | 'budget' | 'value' }): Error {
+    if (e.where === undefined) return e;
+    const node = graph.regions.flatMap((r) => r.nodes).find((n) => n.label === e.where && n.span);
+    if (!node) return e;
+    const problem = e.message.slice(e.where.length + 2);
+    const d =
+      e.kind === 'value'
+        ? diag('E0209', node.span, { name: node.op, problem: problem.replace(`${node.op}: `, '') }, 'the index must be a whole number from 0 to the length - 1; round or clamp it if it is computed')
+        : e.kind === 'budget'
+          ? diag('E0207', node.span, { limit: this.maxSteps }, 'this is where the budget ran out; if the work is intended, raise the compile option `maxSteps`')
+          : diag('E0205', node.span, { what: node.label!, limit: this.limit }, 'if this is intended, raise the limit (compile option `limit`, or `--limit` on the command line)');
+    return new CompileError([d], this.source);
   }
 
   /** A run whose values would not fit in memory is refused before it allocates, at its largest value. */

@@ -21,8 +21,7 @@ export const NODE_WORDS = 4;
 export const TYPE_MASK = 0xffff;
 export const FIELD_SHIFT = 16;
 export const FLAG_NAMED = 1 << 24;
-export const FLAG_MISSING = 1 << 25;
-export const FLAG_EXTRA = 1 << 26;
+export const FLAG_MISSING = 1 << 25; // (1 << 26 marks extras, comments; the reader knows them by type)
 
 /**
  * A syntax tree in preorder, NODE_WORDS words per node: node i has `nodes[4i]` = type id | field id << 16
