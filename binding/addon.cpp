@@ -4,6 +4,7 @@
 #include <ATen/core/Tensor.h>
 
 #include "addon_data.h"
+#include "allocator.h"
 #include "autograd_wrap.h"
 #include "common.h"
 #include "fit_wrap.h"
@@ -91,6 +92,23 @@ Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
 Napi::Value GetNumThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), nc::num_threads()); }
 Napi::Value CudaAvailable(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), nc::cuda_available()); }
 
+// The caching CPU allocator's figures, or null when it is not installed.
+Napi::Value CpuMemoryStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto stats = nc::cpu_memory_stats();
+  if (!stats) return env.Null();
+  auto out = Napi::Object::New(env);
+  out.Set("liveBytes", static_cast<double>(stats->live_bytes));
+  out.Set("cachedBytes", static_cast<double>(stats->cached_bytes));
+  out.Set("cacheLimitBytes", static_cast<double>(stats->cache_limit_bytes));
+  return out;
+}
+
+Napi::Value EmptyCpuCache(const Napi::CallbackInfo& info) {
+  nc::empty_cpu_cache();
+  return info.Env().Undefined();
+}
+
 Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
   nc::manual_seed(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()));
   return info.Env().Undefined();
@@ -120,6 +138,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setNumThreads", Napi::Function::New<SetNumThreads>(env));
   exports.Set("getNumThreads", Napi::Function::New<GetNumThreads>(env));
   exports.Set("cudaAvailable", Napi::Function::New<CudaAvailable>(env));
+  exports.Set("cpuMemoryStats", Napi::Function::New<CpuMemoryStats>(env));
+  exports.Set("emptyCpuCache", Napi::Function::New<EmptyCpuCache>(env));
   exports.Set("manualSeed", Napi::Function::New<ManualSeed>(env));
   exports.Set("checkDevice", Napi::Function::New<CheckDevice>(env));
   RegisterOptim(env, exports);

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <mutex>
@@ -32,6 +33,7 @@ constexpr int kClassesPerDoubling = 8;  // at most 12.5 % slack per block; nearb
 
 struct alignas(kAlign) Header {
   size_t bytes;  // the block's class size, header included; 0 for a small block
+  size_t held;   // what the block takes from memory, header included
   Header* prev_in_class;
   Header* next_in_class;
   Header* older;  // the cache's order of freeing, for eviction
@@ -99,20 +101,34 @@ class CachingCpuAllocator final : public c10::Allocator {
     return *a;
   }
 
+  CpuMemoryStats stats() {
+    std::lock_guard<std::mutex> hold(lock_);
+    return {live_.load(std::memory_order_relaxed), cached_, limit_};
+  }
+
+  void empty() { discard(evict(0)); }
+
  private:
   std::mutex lock_;
   const size_t limit_ = default_limit();
   size_t cached_ = 0;
+  std::atomic<size_t> live_{0};  // bytes of blocks handed out and not yet freed, headers included
   std::array<Header*, 64 * kClassesPerDoubling> classes_{};  // per class, the most recently freed first
   Header* newest_ = nullptr;
   Header* oldest_ = nullptr;
 
-  static void* small(size_t n) {
+  void* small(size_t n) {
     void* base = nullptr;
     if (posix_memalign(&base, kAlign, n + sizeof(Header)) != 0) base = nullptr;
     TORCH_CHECK(base, "CPU allocator: not enough memory for ", n, " bytes");
     auto* h = static_cast<Header*>(base);
     h->bytes = 0;
+    return hand_out(h, n + sizeof(Header));
+  }
+
+  void* hand_out(Header* h, size_t held) {
+    h->held = held;
+    live_.fetch_add(held, std::memory_order_relaxed);
     return data_of(h);
   }
 
@@ -122,7 +138,7 @@ class CachingCpuAllocator final : public c10::Allocator {
       std::lock_guard<std::mutex> hold(lock_);
       if (Header* h = classes_[class_index(bytes)]) {
         unlink(h);
-        return data_of(h);
+        return hand_out(h, bytes);
       }
     }
     Header* h = new_block(bytes);
@@ -132,12 +148,13 @@ class CachingCpuAllocator final : public c10::Allocator {
       h = new_block(bytes);
     }
     TORCH_CHECK(h, "CPU allocator: not enough memory for ", n, " bytes");
-    return data_of(h);
+    return hand_out(h, bytes);
   }
 
   static void release(void* data) {
     if (data == nullptr) return;
     Header* h = header_of(data);
+    instance().live_.fetch_sub(h->held, std::memory_order_relaxed);
     if (h->bytes == 0) return std::free(h);
     instance().keep(h);
   }
@@ -149,7 +166,7 @@ class CachingCpuAllocator final : public c10::Allocator {
     } else {
       std::lock_guard<std::mutex> hold(lock_);
       Header*& head = classes_[class_index(h->bytes)];
-      *h = {h->bytes, nullptr, head, newest_, nullptr};
+      *h = {h->bytes, h->held, nullptr, head, newest_, nullptr};
       if (head) head->prev_in_class = h;
       head = h;
       (newest_ ? newest_->newer : oldest_) = h;
@@ -190,11 +207,24 @@ class CachingCpuAllocator final : public c10::Allocator {
   }
 };
 
+// Set once, while the addon loads, before any other thread can read it.
+bool installed = false;
+
 }  // namespace
 
 void install_cpu_allocator() {
   // Priority 1 outranks libtorch's own registration (0).
   c10::SetCPUAllocator(&CachingCpuAllocator::instance(), 1);
+  installed = true;
+}
+
+std::optional<CpuMemoryStats> cpu_memory_stats() {
+  if (!installed) return std::nullopt;
+  return CachingCpuAllocator::instance().stats();
+}
+
+void empty_cpu_cache() {
+  if (installed) CachingCpuAllocator::instance().empty();
 }
 
 }  // namespace nc

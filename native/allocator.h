@@ -7,9 +7,24 @@
 // smaller of 512 MiB and an eighth of RAM; 0 caches nothing), the blocks freed longest ago going
 // back first. Smaller blocks come from malloc.
 #pragma once
+#include <cstddef>
+#include <optional>
+
 namespace nc {
 
 /** Makes the caching allocator libtorch's CPU allocator; later CPU tensors use it. Call once. */
 void install_cpu_allocator();
+
+struct CpuMemoryStats {
+  size_t live_bytes;    // held by tensors now (block sizes, headers included)
+  size_t cached_bytes;  // freed and kept for reuse
+  size_t cache_limit_bytes;
+};
+
+/** The caching allocator's figures; none when it is not installed (NC_MALLOC_DEFAULTS=1). */
+std::optional<CpuMemoryStats> cpu_memory_stats();
+
+/** Gives every cached block back to the system. Tensors in use keep their memory. */
+void empty_cpu_cache();
 
 }  // namespace nc

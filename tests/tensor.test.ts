@@ -1,5 +1,6 @@
 import { full, ones, randn, setNumThreads, getNumThreads, tensor, tidy, zeros, Tensor } from '../src/runtime/tensor';
 import { native } from '../src/runtime/native';
+import { nativeResidentMb } from './helpers/memory';
 
 describe('tensor round trips', () => {
   test.each(['float32', 'float64'] as const)('nested arrays and typed arrays keep values and shape (%s)', (dtype) => {
@@ -161,15 +162,15 @@ describe('resources', () => {
     const gc = (globalThis as { gc?: () => void }).gc;
     cycles(20000); // warm-up: allocator caches, JIT
     await settle();
-    const before = process.memoryUsage().rss;
+    const before = nativeResidentMb();
     for (let k = 0; k < 10; k++) {
       cycles(10000);
       await new Promise((r) => setImmediate(r));
     }
     await settle();
-    const growth = process.memoryUsage().rss - before;
+    const growth = nativeResidentMb() - before;
     // Bound: 16 MB over 100k cycles (160 bytes a cycle); without dispose() each cycle holds 64+ bytes of
     // tensor data plus ~1 KB of libtorch bookkeeping, so a leak would show as 100+ MB.
-    expect(growth).toBeLessThan(16 * 1024 * 1024);
+    expect(growth).toBeLessThan(16);
   });
 });

@@ -28,6 +28,16 @@ export interface NativeGraph {
   dispose(): void;
 }
 
+/** The caching CPU allocator's figures (native/allocator.h). */
+export interface CpuMemoryStats {
+  /** Bytes held by live CPU tensors (whole blocks, bookkeeping included). */
+  liveBytes: number;
+  /** Bytes of freed blocks kept for reuse. */
+  cachedBytes: number;
+  /** The most the cache keeps: NC_CPU_CACHE_MB, or the smaller of 512 MiB and an eighth of RAM. */
+  cacheLimitBytes: number;
+}
+
 export interface NativeAddon {
   NativeTensor: Function;
   NativeGraph: new (spec: unknown, params: { name: string; tensor: NativeTensor }[], dtype: string, device: string, callables: unknown[]) => NativeGraph;
@@ -40,6 +50,8 @@ export interface NativeAddon {
   getNumThreads(): number;
   cudaAvailable(): boolean;
   manualSeed(seed: number): void;
+  cpuMemoryStats(): CpuMemoryStats | null;
+  emptyCpuCache(): void;
   checkDevice(device: string): string;
 }
 
