@@ -9,12 +9,12 @@ import { PRIMITIVES } from '../src/primitives';
 import type { Nested } from '../src/runtime/host-data';
 import { differences, random } from './helpers/differential';
 
-type Gen = (r: () => number) => Nested;
-const U = (lo: number, hi: number): Gen => (r) => lo + (hi - lo) * r();
-const AWAY = (lo: number, hi: number): Gen => (r) => (r() < 0.5 ? -1 : 1) * U(lo, hi)(r);
-const INT = (lo: number, hi: number): Gen => (r) => lo + Math.floor((hi - lo + 1) * r());
-const VEC = (n: number, g: Gen = U(-2, 2)): Gen => (r) => Array.from({ length: n }, () => g(r));
-const MAT = (rows: number, cols: number, g: Gen = U(-2, 2)): Gen => (r) => Array.from({ length: rows }, () => VEC(cols, g)(r));
+type Gen<T extends Nested = Nested> = (r: () => number) => T;
+const U = (lo: number, hi: number): Gen<number> => (r) => lo + (hi - lo) * r();
+const AWAY = (lo: number, hi: number): Gen<number> => (r) => (r() < 0.5 ? -1 : 1) * U(lo, hi)(r);
+const INT = (lo: number, hi: number): Gen<number> => (r) => lo + Math.floor((hi - lo + 1) * r());
+const VEC = (n: number, g: Gen = U(-2, 2)): Gen<Nested[]> => (r) => Array.from({ length: n }, () => g(r));
+const MAT = (rows: number, cols: number, g: Gen = U(-2, 2)): Gen<Nested[][]> => (r) => Array.from({ length: rows }, () => VEC(cols, g)(r));
 /** Well-conditioned square matrices: random plus a dominant diagonal. */
 const SPD = (n: number): Gen => (r) => MAT(n, n, U(-1, 1))(r).map((row, i) => (row as number[]).map((v, j) => (i === j ? v + n + 1 : v)));
 
@@ -36,11 +36,11 @@ const BINARY = PRIMITIVES.filter((p) => (p.group === 'arithmetic' || p.group ===
 const DIVISORS = new Set(['/', 'quotient', 'modulo', 'remainder']);
 
 const cases: DiffCase[] = [
-  ...UNARY.flatMap((op) => [
+  ...UNARY.flatMap((op): DiffCase[] => [
     { name: `(${op} x) scalar`, source: `(${op} x)`, inputs: { x: DOMAIN[op] ?? ANY } },
     { name: `(${op} v) vector`, source: `(${op} v)`, inputs: { v: VEC(3, DOMAIN[op] ?? ANY) } },
   ]),
-  ...BINARY.flatMap((op) => {
+  ...BINARY.flatMap((op): DiffCase[] => {
     const x = op === 'pow' ? U(0.5, 2) : ANY;
     const y = DIVISORS.has(op) ? AWAY(0.5, 2) : ANY;
     return [
@@ -66,7 +66,7 @@ const cases: DiffCase[] = [
   { name: 'cross', source: '(cross v w)', inputs: { v: VEC(3), w: VEC(3) } },
   { name: 'norm', source: '(norm v)', inputs: { v: VEC(3) } },
   { name: 'normalize', source: '(normalize v)', inputs: { v: VEC(3) } },
-  ...['vsum', 'vmean', 'vmax', 'vmin'].flatMap((op) => [
+  ...['vsum', 'vmean', 'vmax', 'vmin'].flatMap((op): DiffCase[] => [
     { name: `${op} vector`, source: `(${op} v)`, inputs: { v: VEC(4) } },
     { name: `${op} matrix rows`, source: `(${op} A)`, inputs: { A: MAT(2, 3) } },
   ]),

@@ -55,7 +55,7 @@ async function runFits(api: { compile: typeof compile; fit: typeof fit; mlp: typ
       const model = api.compile('(+ (* a x) (f x))', { params: { a: 0 }, functions: { f: net } });
       return { model, net, data: { inputs: { x }, target: x.map((v) => 2 * v + Math.sin(3 * v)) }, options: { lr: 0.02, epochs: 40, batchSize: 16, seed: 4, schedule: 'cosine', clip: 1 } };
     },
-  ];
+  ] as const;
   const one = async (job: (typeof jobs)[number]): Promise<Run> => {
     const { model, data, options, net } = job() as ReturnType<(typeof jobs)[2]>;
     const history: number[][] = [];

@@ -160,7 +160,7 @@ describe('the fuse pass', () => {
     expect(nodes[f.args[0]].op).toBe('*');
     expect(m.forward({ x: [1, 2] }, { batch: true }).toArray()).toEqual([
       [Math.fround(Math.exp(Math.sin(1))), 1],
-      [m.forward({ x: [2] }, { batch: true }).toArray()[0][0], 4],
+      [(m.forward({ x: [2] }, { batch: true }).toArray() as number[][])[0][0], 4],
     ]);
     m.dispose();
   });

@@ -35,7 +35,7 @@ describe('tensor round trips', () => {
   });
 
   test('randn is reproducible with a seed and roughly standard normal', () => {
-    const a = randn([10000], { seed: 42, dtype: 'float64' }).toTypedArray();
+    const a = randn([10000], { seed: 42, dtype: 'float64' }).toTypedArray() as Float64Array;
     const b = randn([10000], { seed: 42, dtype: 'float64' }).toTypedArray();
     expect(Array.from(a)).toEqual(Array.from(b));
     const c = randn([10000], { seed: 43, dtype: 'float64' }).toTypedArray();
