@@ -1,6 +1,7 @@
 // The one exception type native code throws for bad input. The binding turns it, and libtorch's
 // c10::Error, into JS Errors; nothing here knows about Node.
 #pragma once
+#include <cmath>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -25,6 +26,7 @@ struct NodeError : Error {
 
 /** A number as error messages show it: `digits` significant digits, no trailing zeros. */
 inline std::string number_text(double v, int digits) {
+  if (std::isnan(v)) return "nan";  // a NaN's sign bit means nothing, but the stream would print -nan
   std::ostringstream s;
   s.precision(digits);
   s << v;

@@ -37,6 +37,22 @@ std::string describe_params(const FitTask& task) {
   return out;
 }
 
+/**
+ * "k is inf" or "w has 3 of 64 values not finite", for the first parameter whose gradient is not
+ * finite; empty when every gradient is.
+ */
+std::string non_finite_gradient(const FitTask& task) {
+  for (size_t i = 0; i < task.params.size(); ++i) {
+    const Tensor& g = task.params[i].grad();
+    if (!g.defined()) continue;
+    const int64_t bad = g.numel() - at::isfinite(g).sum().item<int64_t>();
+    if (bad == 0) continue;
+    if (g.numel() == 1) return task.names[i] + " is " + num(g.item<double>());
+    return task.names[i] + " has " + std::to_string(bad) + " of " + std::to_string(g.numel()) + " values not finite";
+  }
+  return "";
+}
+
 /** The data as samples that can be drawn in minibatches. */
 struct Objective {
   int64_t samples = 1;
@@ -177,6 +193,17 @@ double take_step(FitTask& task, Objective& objective, const Tensor& index, int64
       return loss.detach();  // no backward: the gradients stay undefined and this step updates nothing
     }
     loss.backward();
+    // A finite loss with a non-finite gradient would make the parameters NaN silently, and the
+    // next step's loss would then point at the wrong step and the wrong cause.
+    const std::string bad = non_finite_gradient(task);
+    if (!bad.empty()) {
+      if (c.stop_on_non_finite)
+        throw StepError("fit: the gradient of " + bad + where + ", where the loss is " + num(value) + " (parameters: " +
+                        describe_params(task) + "); the program's derivative is not finite there (sqrt, log or a division at 0?): " +
+                        "use safe-sqrt or safe-log, or start elsewhere");
+      for (Tensor& p : task.params) p.mutable_grad().reset();  // like a non-finite loss: this step updates nothing
+      return loss.detach();
+    }
     if (c.clip > 0) clip_grad_norm(task.params, c.clip, 2);
     return loss;
   };

@@ -108,3 +108,42 @@ describe('a non-finite loss', () => {
     m.dispose();
   });
 });
+
+describe('a finite loss with a non-finite gradient', () => {
+  // d/dk sqrt(k x) = x / (2 sqrt(k x)): 0/0 at x = 0, where the loss term (sqrt(0) - 0)^2 is finite.
+  // The data say k = 4: sqrt(4 x) at x = 0, 1, 4, 9.
+  const data = { inputs: { x: [0, 1, 4, 9] }, target: [0, 2, 4, 6] };
+  // Mean of (sqrt(x) - t)^2 at k = 1: (0 + 1 + 4 + 9) / 4.
+  const lossAtStart = 3.5;
+
+  test('stops the fit at that step, naming the parameter and the loss, before the parameters turn NaN', async () => {
+    const m = compile('(sqrt (* k x))', { params: { k: 1 } });
+    await expect(fit(m, data, { epochs: 5 })).rejects.toThrow(
+      `fit: the gradient of k is nan at step 1, where the loss is ${lossAtStart} (parameters: k = 1); the program's derivative is not finite there`,
+    );
+    // At 0 itself the derivative of sqrt is infinite: a scalar gradient shows its value.
+    const root = compile('(+ (sqrt k) x)', { params: { k: 0 } });
+    await expect(fit(root, { inputs: { x: [1, 2] }, target: [2, 3] }, { epochs: 5 })).rejects.toThrow(
+      'fit: the gradient of k is -inf at step 1, where the loss is 1 (parameters: k = 0);',
+    );
+    // A vector parameter says how many of its values are not finite.
+    const vec = compile('(+ x (dot c (sqrt w)))', { inputs: { x: 'scalar' }, params: { c: [1, 1, 1], w: [0, 1, 4] } });
+    await expect(fit(vec, { inputs: { x: [1, 2] }, target: [2, 3] }, { epochs: 5 })).rejects.toThrow(
+      /^fit: the gradient of w has 1 of 3 values not finite at step 1, where the loss is 4 \(parameters: c = \[1, 1, 1\], w = \[0, 1, 4\]\);/,
+    );
+    for (const x of [m, root, vec]) x.dispose();
+  });
+
+  test('with stopOnNonFinite: false, those steps update nothing and the others train', async () => {
+    const m = compile('(sqrt (* k x))', { params: { k: 1 }, dtype: 'float64' });
+    const seen: FitProgress[] = [];
+    const result = await fit(m, data, { epochs: 80, batchSize: 1, seed: 3, lr: 0.1, stopOnNonFinite: false, onProgress: (p) => seen.push(p) });
+    expect(result.steps).toBe(320);
+    expect(result.params.k).toBeCloseTo(4, 3);
+    // The steps drawing x = 0 (loss exactly 0 at any k) left k where it was.
+    const skipped = seen.filter((p, i) => p.loss === 0 && i > 0);
+    expect(skipped.length).toBeGreaterThan(60);
+    for (const p of skipped) expect(p.params.k).toBe(seen[p.step - 2].params.k);
+    m.dispose();
+  });
+});

@@ -66,8 +66,9 @@ export interface FitOptions {
   /** Stops before the next step; fit then resolves with the parameters so far and stopped = 'aborted'. */
   signal?: AbortSignal;
   /**
-   * Default true: a non-finite loss (or, in ODE mode, a solution that blows up) rejects with an Error
-   * naming the step and the parameters. False skips that step's update and carries on.
+   * Default true: a non-finite loss (or, in ODE mode, a solution that blows up), or a finite loss
+   * with a non-finite gradient, rejects with an Error naming the step and the parameters. False
+   * skips that step's update and carries on.
    */
   stopOnNonFinite?: boolean;
   /** ODE mode: how the program's inputs receive the state and the time, and how to integrate. */
