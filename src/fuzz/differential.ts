@@ -35,8 +35,15 @@ export function mismatch(native: Nested, reference: Nested): number {
 const runGrad = (source: string, c: Case, dtype: 'float32' | 'float64', limit?: number): RunResult =>
   run(source, { inputs: c.inputs, params: c.params ?? {}, batch: c.batch, grad: true, dtype, limit });
 
-/** Runs both sides; returns a description of every difference above `tolerance` (empty when they agree). */
-export function differences(source: string, c: Case, tolerance = 1e-12, limit?: number): string[] {
+export interface Float64Check {
+  /** A description of every difference above the tolerance (empty when the sides agree). */
+  problems: string[];
+  /** Elements that differ but that no float64 computation is sure of, so not counted as problems. */
+  unstable: number;
+}
+
+/** Runs both sides and compares values and gradients within `tolerance`. */
+export function differences(source: string, c: Case, tolerance = 1e-12, limit?: number): Float64Check {
   const native = runGrad(source, c, 'float64', limit);
   const reference = runReference(source, c, limit);
   // Only where they differ, the reference is run again: with the other choice where the semantics
@@ -50,6 +57,7 @@ export function differences(source: string, c: Case, tolerance = 1e-12, limit?: 
       nudged: (['up', 'down'] as const).map((d) => runReference(source, c, limit, { float64Nudge: d })),
     });
   const out: string[] = [];
+  let unstable = 0;
   const check = (what: string, a: Nested | undefined, pick: (r: Reference) => Nested) => {
     if (a === undefined) return void out.push(`${what}: missing on the native side`);
     const [x, ref] = [flat(a), flat(pick(reference))];
@@ -59,16 +67,17 @@ export function differences(source: string, c: Case, tolerance = 1e-12, limit?: 
     const { other, nudged } = more();
     const alt = flat(pick(other));
     const witnesses = nudged.map((r) => flat(pick(r)));
-    const real = x.some((xi, i) => {
-      const differs = Math.min(elementMismatch(xi, ref[i]), elementMismatch(xi, alt[i])) > tolerance;
-      const stable = witnesses.every((w) => elementMismatch(w[i], ref[i]) <= tolerance / 10);
-      return differs && stable;
+    let real = false;
+    x.forEach((xi, i) => {
+      if (Math.min(elementMismatch(xi, ref[i]), elementMismatch(xi, alt[i])) <= tolerance) return;
+      if (witnesses.every((w) => elementMismatch(w[i], ref[i]) <= tolerance / 10)) real = true;
+      else unstable++;
     });
     if (real) out.push(describe);
   };
   check('value', native.value, (r) => r.value);
   for (const name of Object.keys(reference.grad)) check(`grad ${name}`, native.grad?.[name], (r) => r.grad[name]);
-  return out;
+  return { problems: out, unstable };
 }
 
 type Reference = Required<Pick<RunResult, 'value' | 'grad'>>;

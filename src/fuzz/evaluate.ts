@@ -33,6 +33,8 @@ export interface Outcome {
   detail: string;
   /** For reports: float32 elements compared and skipped (typed cases). */
   float32?: { compared: number; skipped: number };
+  /** For reports: float64 elements that differed from the reference where float64 itself is unsure. */
+  float64Unstable?: number;
 }
 
 /** Iterations and recursion depth for fuzzed programs: small, so a runaway loop is an error, not a hang. */
@@ -92,12 +94,14 @@ function moduleOrDiagnostics(c: FuzzCase): Outcome {
 }
 
 function differential(c: FuzzCase): Outcome {
+  let float64Unstable = 0;
   for (const [name, k] of [['unbatched', c.unbatched!], ['batched', c.batched!]] as const) {
     const d = differences(c.source, k, FLOAT64_TOLERANCE, FUZZ_LIMIT);
-    if (d.length > 0) return { ok: false, kind: 'mismatch', detail: `${name}: ${d.join('; ')}` };
+    if (d.problems.length > 0) return { ok: false, kind: 'mismatch', detail: `${name}: ${d.problems.join('; ')}` };
+    float64Unstable += d.unstable;
   }
   const f32 = float32Differences(c.source, c.batched!, FLOAT32_TOLERANCE, 1e-6, FUZZ_LIMIT);
   const float32 = { compared: f32.compared, skipped: f32.skipped };
-  if (f32.problems.length > 0) return { ok: false, kind: 'float32', detail: f32.problems.join('; '), float32 };
-  return { ok: true, kind: 'agree', detail: '', float32 };
+  if (f32.problems.length > 0) return { ok: false, kind: 'float32', detail: f32.problems.join('; '), float32, float64Unstable };
+  return { ok: true, kind: 'agree', detail: '', float32, float64Unstable };
 }
