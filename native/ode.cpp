@@ -223,10 +223,14 @@ void check_arguments(const OdeProblem& problem, const Tensor& y0, const std::vec
     throw Error("odeint: the initial state must have shape [n] or [B, n] with n, B >= 1");
   if (times.empty()) throw Error("odeint: at least one time is needed");
   for (size_t i = 0; i < times.size(); ++i) {
-    if (!std::isfinite(times[i])) throw Error("odeint: time " + std::to_string(i) + " is not finite");
+    const std::string at_i = "t[" + std::to_string(i) + "] = " + num(times[i]);
+    if (!std::isfinite(times[i])) throw Error("odeint: times must be finite, but " + at_i);
+    // The times become values of the state's dtype (the right-hand side reads t, steps add to it).
+    if (y0.scalar_type() == at::kFloat && std::abs(times[i]) > std::numeric_limits<float>::max())
+      throw Error("odeint: " + at_i + " is beyond the range of float32, the model's dtype; compile it with dtype 'float64'");
     if (i > 0 && !(times[i] > times[i - 1]))
-      throw Error("odeint: times must be strictly increasing, but t[" + std::to_string(i) + "] = " + num(times[i]) +
-                  " follows t[" + std::to_string(i - 1) + "] = " + num(times[i - 1]));
+      throw Error("odeint: times must be strictly increasing, but " + at_i + " follows t[" + std::to_string(i - 1) + "] = " +
+                  num(times[i - 1]));
   }
   for (const OdeSlot& slot : problem.slots) {
     if (slot.kind == OdeSlot::Kind::Component && (slot.component < 0 || slot.component >= y0.size(-1)))

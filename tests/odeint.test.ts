@@ -296,7 +296,15 @@ describe('errors', () => {
     expect(() => odeint(m, [1], [0, 1], { ...y, method: 'midpoint' as never })).toThrow(/method must be 'euler', 'rk4' or 'dopri5', got the string "midpoint"/);
     expect(() => odeint(m, [1], [0, 1, 1], y)).toThrow(/times must be strictly increasing, but t\[2\] = 1 follows t\[1\] = 1/);
     expect(() => odeint(m, [1], [0, 2, 1], { ...y, method: 'rk4' })).toThrow(/strictly increasing/);
-    expect(() => odeint(m, [1], [0, NaN], y)).toThrow(/time 1 is not finite/);
+    expect(() => odeint(m, [1], [0, NaN], y)).toThrow('odeint: times must be finite, but t[1] = nan');
+    expect(() => odeint(m, [1], [0, -Infinity], y)).toThrow('odeint: times must be finite, but t[1] = -inf');
+    // A time float32 cannot hold was a bare libtorch overflow message from inside the integrator.
+    const m32 = compile('(* -1 y)', { inputs: ['y'] });
+    for (const method of ['rk4', 'dopri5'] as const)
+      expect(() => odeint(m32, [1], [0, 1, 1e39], { ...y, method })).toThrow(
+        "odeint: t[2] = 1e+39 is beyond the range of float32, the model's dtype; compile it with dtype 'float64'",
+      );
+    m32.dispose();
     expect(() => odeint(m, [1], [], y)).toThrow(/at least one time/);
     expect(() => odeint(m, [1], 'soon' as never, y)).toThrow(/t must be an array of numbers or a 1-D Tensor/);
     expect(() => odeint(m, [1], [0, 1], { ...y, step: 0.1 })).toThrow(/dopri5 chooses its own steps/);

@@ -131,6 +131,10 @@ describe('resources', () => {
     expect(getNumThreads()).toBe(2);
     setNumThreads(1);
     expect(() => setNumThreads(0)).toThrow(RangeError);
+    // Values beyond an int32 are named as given, not as the native side would wrap them.
+    expect(() => setNumThreads(1e308)).toThrow('setNumThreads takes a whole number from 1 to 1024, got number 1e+308');
+    expect(() => setNumThreads(2 ** 31)).toThrow('got number 2147483648');
+    expect(getNumThreads()).toBe(1);
   });
 
   test('tidy disposes what it made, except the result', () => {

@@ -215,8 +215,12 @@ export function tidy<T>(fn: () => T): T {
   return result;
 }
 
+/** The most intra-op threads setNumThreads accepts (native/tensor.cpp checks the same bound). */
+const MAX_THREADS = 1024;
+
 export function setNumThreads(n: number): void {
-  if (!Number.isInteger(n) || n < 1) throw new RangeError(`setNumThreads takes a whole number >= 1, got ${describe(n)}`);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_THREADS)
+    throw new RangeError(`setNumThreads takes a whole number from 1 to ${MAX_THREADS}, got ${describe(n)}`);
   native().setNumThreads(n);
 }
 
