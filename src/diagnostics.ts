@@ -106,7 +106,15 @@ export function diag(code: DiagnosticCode, span: Span | undefined, args: Record<
 export const hasErrors = (ds: readonly Diagnostic[]): boolean => ds.some((d) => d.severity === 'error');
 
 /** `file:line:col: severity[code]: message`, the source line with carets under the span, and the hint. */
+/** Guards the public renderers against values that are not a diagnostic and its source. */
+function checkDiagnostic(who: string, d: unknown, source: unknown): void {
+  const isObject = (v: unknown) => v !== null && typeof v === 'object';
+  if (!isObject(d) || typeof (d as Diagnostic).code !== 'string' || !isObject(source) || typeof (source as SourceFile).position !== 'function')
+    throw new TypeError(`${who}: expected a diagnostic and its source, as a CompileError holds them (error.diagnostics[i], error.source)`);
+}
+
 export function renderDiagnostic(d: Diagnostic, source: SourceFile): string {
+  checkDiagnostic('renderDiagnostic', d, source);
   if (!d.span) return [`${source.file}: ${d.severity}[${d.code}]: ${d.message}`, ...(d.hint ? [`help: ${d.hint}`] : [])].join('\n');
   const start = source.position(d.span.start);
   const end = source.position(Math.max(d.span.start, d.span.end));
@@ -152,6 +160,7 @@ export interface DiagnosticJson {
 }
 
 export function diagnosticToJson(d: Diagnostic, source: SourceFile): DiagnosticJson {
+  checkDiagnostic('diagnosticToJson', d, source);
   const start = d.span ? source.position(d.span.start) : undefined;
   const end = d.span ? source.position(d.span.end) : undefined;
   return {

@@ -7,11 +7,13 @@ import { parseProgram, type SourceFile } from '../frontend';
 import { showShape, type Shape } from '../primitives';
 import { describe, flatten, type Nested } from '../runtime/host-data';
 import { native, type NativeGraph } from '../runtime/native';
+import { flag, knownOptions } from '../runtime/validate';
 import { MAX_TENSOR_BYTES, Tensor, bytesPerElement, gb, tensor, type Device, type DType } from '../runtime/tensor';
 import { Mlp } from '../nn/mlp';
 import type { IrGraph, IrNode } from './ir';
 import { lowerProgram, type External } from './lower';
 import { fuseElementwise } from './fuse';
+import { checkCompileArguments } from './options';
 import { optimize } from './passes';
 import { graphToDot, graphToText } from './print';
 import { walk } from './walk';
@@ -53,6 +55,8 @@ export interface CompileOptions {
 
 /** An input value: a Tensor, a number, nested arrays, or a typed array with its shape. */
 export type InputValue = Tensor | Nested | { data: Float32Array | Float64Array; shape: number[] };
+
+const FORWARD_OPTIONS = ['batch', 'grad'];
 
 export interface ForwardOptions {
   /** Every input carries a leading batch dimension (needed only where input shapes were not declared). */
@@ -111,7 +115,8 @@ export class Module {
   training = false;
 
   /** @internal Use `compile`. */
-  constructor(text: string, options: CompileOptions) {
+  constructor(text: string, options: CompileOptions = {}) {
+    checkCompileArguments('compile', text, options);
     const paramInit = normaliseParams(options.params);
     const declared = normaliseInputs(options.inputs);
     this.functions = normaliseFunctions(options.functions, options.dtype ?? 'float32');
@@ -189,6 +194,9 @@ export class Module {
 
   forward(inputs: Record<string, InputValue>, options: ForwardOptions = {}): Tensor {
     this.checkUsable();
+    knownOptions('forward', options, FORWARD_OPTIONS);
+    flag('forward', 'batch', options.batch);
+    flag('forward', 'grad', options.grad);
     const values = this.prepareInputs(inputs, options.batch ?? false);
     try {
       const spec = this.specialise(values.map((v) => ({ name: v.name, shape: v.shape, batched: v.batched })));
@@ -408,6 +416,11 @@ export interface RunResult {
 
 /** Compiles, evaluates once and returns plain data. */
 export function run(source: string, options: RunOptions = {}): RunResult {
+  checkCompileArguments('run', source, options, ['batch', 'grad']);
+  flag('run', 'batch', options.batch);
+  flag('run', 'grad', options.grad);
+  if (options.inputs !== undefined && (options.inputs === null || typeof options.inputs !== 'object' || Array.isArray(options.inputs)))
+    throw new TypeError(`run: inputs must be an object of input values by name, got ${describe(options.inputs)}`);
   const { inputs = {}, params, batch, grad, ...compileOptions } = options;
   const module = compile(source, { ...compileOptions, params: params ?? [], inputs: Object.keys(inputs) });
   const made: Tensor[] = [];
@@ -461,6 +474,9 @@ function normaliseFunctions(functions: CompileOptions['functions'], dtype: DType
 /** A pipeline: each module's single output feeds the next module's single input. */
 export function chain(...modules: Module[]): Module {
   if (modules.length === 0) throw new RangeError('chain() needs at least one module');
+  modules.forEach((m, i) => {
+    if (!(m instanceof Module)) throw new TypeError(`chain(): argument ${i + 1} must be a compiled Module, got ${describe(m)}`);
+  });
   modules.slice(1).forEach((m, i) => {
     if (m.inputs.length !== 1)
       throw new RangeError(`chain(): module ${i + 2} must take exactly one input to be fed the previous output, it takes ${m.inputs.length}`);

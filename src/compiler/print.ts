@@ -27,7 +27,14 @@ function operand(graph: IrGraph, n: IrNode): string {
 const typeOf = (n: IrNode): string =>
   n.outputs !== undefined && n.outputs > 1 ? `tuple of ${n.outputs}` : `${showShape(n.shape)}${n.batched ? ' batched' : ''}`;
 
+/** Guards the public printers against values that are not a module's graph. */
+function checkGraph(who: string, graph: unknown): void {
+  if (graph === null || typeof graph !== 'object' || !Array.isArray((graph as IrGraph).regions))
+    throw new TypeError(`${who}: expected a module's graph (module.graph), got ${graph === null ? 'null' : typeof graph}`);
+}
+
 export function graphToText(graph: IrGraph): string {
+  checkGraph('graphToText', graph);
   const lines: string[] = [];
   graph.regions.forEach((region, r) => {
     lines.push(`@${r} ${region.name} -> ${region.results.map((id) => `%${id}`).join(' ')}`);
@@ -39,6 +46,7 @@ export function graphToText(graph: IrGraph): string {
 const quote = (s: string) => JSON.stringify(s);
 
 export function graphToDot(graph: IrGraph): string {
+  checkGraph('graphToDot', graph);
   const lines = ['digraph program {', '  node [shape=box, fontname="monospace"];'];
   graph.regions.forEach((region, r) => {
     lines.push(`  subgraph cluster_${r} {`, `    label=${quote(`@${r} ${region.name}`)};`);

@@ -34,6 +34,8 @@ export interface ParseResult {
 export const MAX_SOURCE_LENGTH = 2_000_000;
 
 export function parseProgram(text: string, options: ParseOptions = {}): ParseResult {
+  if (typeof text !== 'string') throw new TypeError(`parseProgram: the source must be a string, got ${text === null ? 'null' : typeof text}`);
+  if (options === null || typeof options !== 'object') throw new TypeError(`parseProgram: options must be an object, got ${options === null ? 'null' : typeof options}`);
   const source = new SourceFile(text, options.file);
   if (text.length > MAX_SOURCE_LENGTH) {
     const where = { start: MAX_SOURCE_LENGTH, end: MAX_SOURCE_LENGTH + 1 };

@@ -54,7 +54,7 @@ export function checkShape(shape: unknown, what = 'shape'): number[] {
 }
 
 export function describe(v: unknown): string {
-  if (v === null) return 'null';
+  if (v === null || v === undefined) return String(v);
   if (Array.isArray(v)) return `an array of length ${v.length}`;
   if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 20 ? v.slice(0, 20) + '...' : v)}`;
   if (ArrayBuffer.isView(v)) return `a ${v.constructor.name}`;

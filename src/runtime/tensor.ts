@@ -78,7 +78,9 @@ export class Tensor {
     return new Tensor(this.handle.detach());
   }
   to(options: { dtype?: DType; device?: Device }): Tensor {
-    return new Tensor(this.handle.to(options.dtype ?? this.dtype, options.device ?? this.device));
+    if (options === null || typeof options !== 'object') throw new TypeError(`to() takes { dtype, device }, got ${describe(options)}`);
+    const { dtype, device } = resolve({ dtype: options.dtype ?? this.dtype, device: options.device ?? (this.device as Device) });
+    return new Tensor(this.handle.to(dtype, device));
   }
   /** Frees the native memory now; using the tensor afterwards is an error. Safe to call twice. */
   dispose(): void {
@@ -108,6 +110,12 @@ export class Tensor {
     const operand = toTensorHandle(other, this);
     try {
       return new Tensor(native().apply(name, [this.handle, operand]));
+    } catch (e) {
+      // libtorch's own words name neither the operation nor the operands as the caller wrote them.
+      const message = (e as Error).message;
+      if (!message.startsWith('libtorch:')) throw e;
+      const what = (t: Tensor) => `[${t.shape.join(', ')}] ${t.dtype}`;
+      throw new Error(`${name} of ${what(this)} and ${other instanceof Tensor ? what(other) : 'a number'}: ${message}`);
     } finally {
       // A number became a temporary native scalar; free it now rather than at the next GC.
       if (!(other instanceof Tensor)) operand.dispose();
@@ -124,6 +132,7 @@ function toTensorHandle(v: TensorLike, like: Tensor): NativeTensor {
 const DTYPES: readonly string[] = ['float32', 'float64'];
 
 function resolve(options: TensorOptions = {}): { dtype: DType; device: string } {
+  if (options === null || typeof options !== 'object') throw new TypeError(`tensor options must be an object, got ${describe(options)}`);
   const dtype = options.dtype ?? 'float32';
   if (!DTYPES.includes(dtype)) throw new TypeError(`dtype must be 'float32' or 'float64', got ${describe(dtype)}`);
   const device = options.device ?? 'cpu';
@@ -194,6 +203,7 @@ export function randn(shape: number[], options: TensorOptions & { seed?: number 
  * array or object of tensors). Frees a training step's intermediates deterministically.
  */
 export function tidy<T>(fn: () => T): T {
+  if (typeof fn !== 'function') throw new TypeError(`tidy() takes a function to run, got ${describe(fn)}`);
   const scope = new Set<Tensor>();
   scopes.push(scope);
   let result: T;

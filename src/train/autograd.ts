@@ -3,7 +3,7 @@
 import { describe } from '../runtime/host-data';
 import { native, NativeTensor } from '../runtime/native';
 import { Tensor } from '../runtime/tensor';
-import { knownOptions, liveTensor, liveTensors } from './validate';
+import { knownOptions, liveTensor, liveTensors } from '../runtime/validate';
 
 export interface GradOptions {
   /** Weights of the outputs (default ones): the result is d(sum(outputs * gradOutputs)) / d(input). */

@@ -1,7 +1,7 @@
 // Gradient-norm clipping, as torch.nn.utils.clip_grad_norm_.
 import { Tensor } from '../runtime/tensor';
 import { optimAddon } from './native-optim';
-import { liveTensors, numberIn } from './validate';
+import { liveTensors, numberIn } from '../runtime/validate';
 
 /**
  * Scales the gradients of `params` in place so that their joint norm of order `normType` (Infinity

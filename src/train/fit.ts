@@ -11,7 +11,7 @@ import { fitAddon, type NativeAlgebraicData, type NativeFitResult, type NativeOd
 import type { OptimizerKind } from './native-optim';
 import * as optim from './optim';
 import * as schedules from './schedules';
-import { knownOptions, numberIn } from './validate';
+import { knownOptions, numberIn } from '../runtime/validate';
 import { checkResult, wire } from './wiring';
 
 export interface FitOdeOptions {

@@ -2,7 +2,7 @@
 // Built from the eager kernels, inside tidy() so the intermediates are freed at once.
 import { native } from '../runtime/native';
 import { Device, full, Tensor, tidy } from '../runtime/tensor';
-import { liveTensor, numberIn } from './validate';
+import { liveTensor, numberIn } from '../runtime/validate';
 
 /** Mean squared error: mean((y - target)^2). */
 export function mse(y: Tensor, target: Tensor): Tensor {

@@ -6,7 +6,7 @@ import { Module, type InputValue } from '../compiler/module';
 import { describe, flatten, type Nested } from '../runtime/host-data';
 import { Tensor, tensor } from '../runtime/tensor';
 import { odeAddon, type OdeConfig, type OdeMethod } from './native-ode';
-import { knownOptions, liveTensor, numberIn } from './validate';
+import { knownOptions, liveTensor, numberIn } from '../runtime/validate';
 import { checkResult, wire } from './wiring';
 
 export type { OdeMethod } from './native-ode';

@@ -3,7 +3,7 @@
 import { describe } from '../runtime/host-data';
 import { Tensor, tidy } from '../runtime/tensor';
 import { NativeOptimizer, optimAddon, OptimizerKind } from './native-optim';
-import { knownOptions, liveTensors, numberIn } from './validate';
+import { knownOptions, liveTensors, numberIn } from '../runtime/validate';
 
 export class Optimizer {
   /** @internal Use optim.adam, optim.adamw, optim.sgd or optim.lbfgs. */

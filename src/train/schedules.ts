@@ -3,7 +3,7 @@
 // the first step. Call sched.step() after each opt.step().
 import { describe } from '../runtime/host-data';
 import { Optimizer } from './optim';
-import { knownOptions, numberIn } from './validate';
+import { knownOptions, numberIn } from '../runtime/validate';
 
 export class Schedule {
   private count = 0;

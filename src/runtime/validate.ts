@@ -1,7 +1,7 @@
-// Argument checks shared by the training API, each throwing an Error that names the function and
-// the offending argument.
-import { describe } from '../runtime/host-data';
-import { Tensor } from '../runtime/tensor';
+// Argument checks shared by the public API, each throwing an Error that names the function and the
+// offending argument.
+import { describe } from './host-data';
+import { Tensor } from './tensor';
 
 /** A list of live tensors; deeper checks (leaf, requiresGrad, duplicates) happen natively. */
 export function liveTensors(who: string, value: unknown): Tensor[] {
@@ -59,4 +59,17 @@ export function knownOptions<T extends object>(who: string, options: unknown, kn
   for (const key of Object.keys(options))
     if (!known.includes(key)) throw new TypeError(`${who}: unknown option '${key}' (expected one of ${known.join(', ')})`);
   return options as Partial<T>;
+}
+
+/** An optional boolean option. */
+export function flag(who: string, name: string, value: unknown): boolean | undefined {
+  if (value !== undefined && typeof value !== 'boolean') throw new TypeError(`${who}: ${name} must be true or false, got ${describe(value)}`);
+  return value;
+}
+
+/** An optional option that must be one of a few strings. */
+export function oneOf<T extends string>(who: string, name: string, value: unknown, allowed: readonly T[]): T | undefined {
+  if (value !== undefined && !allowed.includes(value as T))
+    throw new TypeError(`${who}: ${name} must be ${allowed.map((a) => `'${a}'`).join(' or ')}, got ${describe(value)}`);
+  return value as T | undefined;
 }
