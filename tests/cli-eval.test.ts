@@ -103,7 +103,10 @@ describe('neuralc eval', () => {
       const r = await json('eval', path.join(__dirname, 'no-such-file.neural'));
       expect(r.code).toBe(1);
       expect(r.out.error).toMatchObject({ code: 'E0299', line: null, column: null });
-      expect(r.out.error.message).toMatch(/cannot read .*no-such-file\.neural: ENOENT/);
+      expect(r.out.error.message).toMatch(/cannot read .*no-such-file\.neural: ENOENT$/);
+      // Source text given where a file goes: the message points at -e.
+      const inline = await json('eval', '(* 2 x)');
+      expect(inline.out.error.message).toBe('cannot read (* 2 x): ENOENT (to run source text rather than a file, pass it with -e)');
     });
 
     test('bad option values are usage errors naming the flag (exit 2, nothing on stdout)', async () => {

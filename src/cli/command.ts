@@ -14,6 +14,17 @@ export interface Command {
 
 export class UsageError extends Error {}
 
+/** A file's text; a missing file whose name looks like a program gets a pointer to -e. */
+export function readText(io: Io, file: string, what = 'file'): string {
+  try {
+    return io.readFile(file).toString('utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const hint = code === 'ENOENT' && /^\s*[([]/.test(file) && what === 'program' ? ' (to run source text rather than a file, pass it with -e)' : '';
+    throw new Error(`cannot read ${file}: ${code ?? (err as Error).message}${hint}`);
+  }
+}
+
 /** Splits `--name value`, `--name=value` and `--flag` options from positional arguments. */
 export function parseArgs(args: string[], valued: string[], flags: string[]): { positional: string[]; options: Map<string, string | true> } {
   const positional: string[] = [];

@@ -1,7 +1,7 @@
 // `neuralc check FILE... [--inputs a,b] [--params G] [--json]`: front-end diagnostics for each file.
 import { diagnosticToJson, hasErrors, renderDiagnostic, type DiagnosticJson } from '../../diagnostics';
 import { parseProgram } from '../../frontend';
-import { nameList, parseArgs, UsageError, type Command } from '../command';
+import { nameList, parseArgs, readText, UsageError, type Command } from '../command';
 
 export const check: Command = {
   summary: 'check programs and list their inputs and params',
@@ -14,9 +14,9 @@ export const check: Command = {
     for (const file of positional) {
       let text: string;
       try {
-        text = io.readFile(file).toString('utf8');
+        text = readText(io, file, 'program');
       } catch (err) {
-        io.stderr(`neuralc: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`);
+        io.stderr(`neuralc: ${(err as Error).message}\n`);
         failed = true;
         continue;
       }

@@ -4,7 +4,7 @@ import { run, type RunResult } from '../../compiler/module';
 import { CompileError, diagnosticToJson, renderDiagnostics } from '../../diagnostics';
 import type { Nested } from '../../runtime/host-data';
 import type { DType } from '../../runtime/tensor';
-import { nameList, parseArgs, UsageError, type Command, type Io } from '../command';
+import { nameList, parseArgs, readText, UsageError, type Command, type Io } from '../command';
 
 export interface ProgramArgs {
   file: string;
@@ -28,11 +28,7 @@ export function programArgs(args: string[], valued: string[], flags: string[]): 
 
 export function programText(program: ProgramArgs, io: Io): string {
   if (program.inline !== undefined) return program.inline;
-  try {
-    return io.readFile(program.file).toString('utf8');
-  } catch (err) {
-    throw new Error(`cannot read ${program.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
+  return readText(io, program.file, 'program');
 }
 
 // JSON has no NaN or infinities: they travel as these strings, both ways.

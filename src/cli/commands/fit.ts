@@ -4,7 +4,7 @@
 import { compile, type Module } from '../../compiler/module';
 import { column, parseCsv, type NumericTable } from '../../io/csv';
 import { fit, type FitOptions, type FitProgress, type FitResult } from '../../train/fit';
-import { nameList, UsageError, type Command, type Io } from '../command';
+import { nameList, readText, UsageError, type Command, type Io } from '../command';
 import { paramsOption, programArgs, programText, reportError } from './eval';
 
 const VALUED = ['data', 'params', 'target', 'state', 'time', 'method', 'window', 'epochs', 'lr', 'optimizer', 'seed'];
@@ -95,7 +95,7 @@ export const fitCommand: Command = {
       const known = Object.keys(model.namedParameters());
       for (const name of Object.keys(params))
         if (!known.includes(name)) throw new Error(`unknown param '${name}': the program never reads it${known.length ? ` (its parameters are ${known.join(', ')})` : ''}`);
-      const table = parseCsv(readData(dataFile, io), dataFile);
+      const table = parseCsv(readText(io, dataFile), dataFile);
       if (table.rows.length < 2) throw new Error(`${dataFile}: at least 2 data rows are needed, got ${table.rows.length}`);
       let data;
       if (ode) {
@@ -124,11 +124,3 @@ export const fitCommand: Command = {
     }
   },
 };
-
-function readData(file: string, io: Io): string {
-  try {
-    return io.readFile(file).toString('utf8');
-  } catch (err) {
-    throw new Error(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-}
