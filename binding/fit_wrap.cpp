@@ -245,6 +245,7 @@ class FitJob {
     try {
       std::function<void(const nc::FitProgress&)> send;
       if (reports_) send = [this](const nc::FitProgress& p) { Post(new FitMessage{false, host_ready(p)}); };
+      nc::FitTurn turn(*cancel_);
       result_ = nc::fit(task_, send, *cancel_);
     } catch (const c10::Error& e) {
       failed_ = true;
@@ -352,9 +353,20 @@ Napi::Value StopFits(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+Napi::Value SetMaxConcurrentFits(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    nc::set_max_concurrent_fits(info[0].As<Napi::Number>().Int32Value());
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value GetMaxConcurrentFits(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), nc::max_concurrent_fits()); }
+
 }  // namespace
 
 void RegisterFit(Napi::Env env, Napi::Object exports) {
+  exports.Set("setMaxConcurrentFits", Napi::Function::New<SetMaxConcurrentFits>(env));
+  exports.Set("getMaxConcurrentFits", Napi::Function::New<GetMaxConcurrentFits>(env));
   exports.Set("fit", Napi::Function::New<Fit>(env));
   exports.Set("stopFits", Napi::Function::New<StopFits>(env));
 }

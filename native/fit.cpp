@@ -4,8 +4,13 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <c10/util/Exception.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <limits>
+#include <mutex>
+#include <thread>
 #include <sstream>
 #include <utility>
 
@@ -229,7 +234,47 @@ std::vector<Tensor> snapshot(const std::vector<Tensor>& params) {
   return out;
 }
 
+// The turns to train: how many fits hold one, and how many may.
+std::mutex g_turns_mutex;
+std::condition_variable g_turn_freed;
+int g_training = 0;
+int g_max_training = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+
 }  // namespace
+
+FitTurn::FitTurn(const std::atomic<bool>& cancel) {
+  std::unique_lock<std::mutex> lock(g_turns_mutex);
+  // Cancellation sets a flag without notifying: waking now and then to look at it is simpler than
+  // giving every canceller the condition variable.
+  while (g_training >= g_max_training && !cancel.load()) g_turn_freed.wait_for(lock, std::chrono::milliseconds(20));
+  if (g_training < g_max_training) {
+    ++g_training;
+    held_ = true;
+  }
+}
+
+FitTurn::~FitTurn() {
+  if (!held_) return;
+  {
+    std::lock_guard<std::mutex> lock(g_turns_mutex);
+    --g_training;
+  }
+  g_turn_freed.notify_one();
+}
+
+int max_concurrent_fits() {
+  std::lock_guard<std::mutex> lock(g_turns_mutex);
+  return g_max_training;
+}
+
+void set_max_concurrent_fits(int n) {
+  if (n < 1 || n > 1024) throw Error("setMaxConcurrentFits takes a whole number from 1 to 1024, got " + std::to_string(n));
+  {
+    std::lock_guard<std::mutex> lock(g_turns_mutex);
+    g_max_training = n;
+  }
+  g_turn_freed.notify_all();
+}
 
 FitResult fit(FitTask& task, const std::function<void(const FitProgress&)>& progress, const std::atomic<bool>& cancel) {
   if (!task.module || !task.optimizer || task.names.size() != task.params.size() || !task.algebraic == !task.ode)

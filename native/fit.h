@@ -86,4 +86,25 @@ struct FitTask {
  */
 FitResult fit(FitTask& task, const std::function<void(const FitProgress&)>& progress, const std::atomic<bool>& cancel);
 
+/**
+ * A turn to train: at most max_concurrent_fits() fits of the process train at once, so that fits
+ * started together share the cores instead of oversubscribing them; the others wait here, in no
+ * particular order, until a turn frees or `cancel` is set (then they go on without one, to stop at
+ * once).
+ */
+class FitTurn {
+ public:
+  explicit FitTurn(const std::atomic<bool>& cancel);
+  ~FitTurn();
+  FitTurn(const FitTurn&) = delete;
+  FitTurn& operator=(const FitTurn&) = delete;
+
+ private:
+  bool held_ = false;
+};
+
+/** Default: the number of hardware threads. */
+int max_concurrent_fits();
+void set_max_concurrent_fits(int n);
+
 }  // namespace nc

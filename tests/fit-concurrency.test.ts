@@ -10,7 +10,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
-import { compile, fit, nn, odeint, randn, tensor, type FitProgress, type FitResult, type Module } from '../src';
+import { compile, fit, getMaxConcurrentFits, nn, odeint, randn, setMaxConcurrentFits, tensor, type FitProgress, type FitResult, type Module } from '../src';
 import { loader } from '../src/fuzz/isolate';
 import { noisyLotkaVolterra } from '../src/fuzz/soak';
 import { forwardCalls } from './helpers/forward-calls';
@@ -133,6 +133,63 @@ runFits({ compile, fit, mlp }, workerData, true).then((r) => parentPort.postMess
     expect(both).toEqual(one);
     expect(Object.keys(both[0].params)).toEqual(['a']); // the frozen MLP is read, not trained
     for (const p of [s, t]) [p.a, p.b, p.net].forEach((x) => x.dispose());
+  });
+});
+
+describe('turns to train (setMaxConcurrentFits)', () => {
+  const initial = getMaxConcurrentFits();
+  afterEach(() => setMaxConcurrentFits(initial));
+  const data = gravityData(16);
+
+  test('the default is the number of hardware threads; the limit is a whole number from 1 to 1024', () => {
+    expect(initial).toBeGreaterThanOrEqual(1);
+    setMaxConcurrentFits(3);
+    expect(getMaxConcurrentFits()).toBe(3);
+    for (const bad of [0, 1025, 1.5, NaN, '2'])
+      expect(() => setMaxConcurrentFits(bad as never)).toThrow(/^setMaxConcurrentFits: the limit must be a whole number >= 1 and < 1025/);
+    expect(getMaxConcurrentFits()).toBe(3);
+  });
+
+  test('with one turn, fits started together all finish, with the results of sequential runs', async () => {
+    // (Which fit trains when is shown below; progress cannot show it, as the reports of different
+    // fits reach JS in no fixed order.)
+    setMaxConcurrentFits(1);
+    const steps = [0, 0];
+    const models = [1, 2].map(() => compile(GRAVITY, { params: { G: 1 } }));
+    const options = (id: number) => ({ epochs: 20, lr: 0.05, batchSize: 4, seed: id, onProgress: () => steps[id]++ });
+    const together = await Promise.all(models.map((m, i) => fit(m, data, options(i))));
+    expect(steps).toEqual([80, 80]);
+    setMaxConcurrentFits(initial);
+    const fresh = [1, 2].map(() => compile(GRAVITY, { params: { G: 1 } }));
+    const alone = [await fit(fresh[0], data, options(0)), await fit(fresh[1], data, options(1))];
+    expect(together).toEqual(alone);
+    [...models, ...fresh].forEach((m) => m.dispose());
+  });
+
+  test('a fit waiting for its turn is aborted at once, without a step; raising the limit starts the others', async () => {
+    setMaxConcurrentFits(1);
+    const models = [1, 2, 3].map(() => compile(GRAVITY, { params: { G: 1 } }));
+    const controllers = models.map(() => new AbortController());
+    const started = new Set<number>();
+    const runs = models.map((m, i) =>
+      fit(m, data, { epochs: 1e8, lr: 1e-9, progressEvery: 50, signal: controllers[i].signal, onProgress: () => started.add(i) }),
+    );
+    const until = async (done: () => boolean) => {
+      for (let waited = 0; !done() && waited < 10000; waited += 10) await new Promise((r) => setTimeout(r, 10));
+    };
+    await until(() => started.size > 0);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(started.size).toBe(1); // one turn: one fit trains, two wait
+    const waiting = [0, 1, 2].filter((i) => !started.has(i));
+    controllers[waiting[0]].abort();
+    const aborted = await runs[waiting[0]];
+    expect(aborted).toMatchObject({ stopped: 'aborted', steps: 0, params: { G: 1 } });
+    setMaxConcurrentFits(2);
+    await until(() => started.has(waiting[1]));
+    expect(started.has(waiting[1])).toBe(true);
+    controllers.forEach((c) => c.abort());
+    expect((await Promise.all(runs)).map((r) => r.stopped)).toEqual(['aborted', 'aborted', 'aborted']);
+    models.forEach((m) => m.dispose());
   });
 });
 

@@ -179,6 +179,20 @@ export async function fit(model: Module, data: AlgebraicData | OdeData, options:
   }
 }
 
+/**
+ * How many fits of the process (all worker threads included) train at once; the others wait their
+ * turn, emitting no progress meanwhile, and an abort still stops a waiting fit at once. Default: the
+ * number of hardware threads, so that fits started together share the cores instead of
+ * oversubscribing them (each trains with the threads of setNumThreads). Raising it lets waiting
+ * fits start; lowering it lets running ones finish.
+ */
+export function setMaxConcurrentFits(n: number): void {
+  numberIn('setMaxConcurrentFits', 'the limit', n, { min: 1, below: 1025, integer: true });
+  fitAddon().setMaxConcurrentFits(n);
+}
+
+export const getMaxConcurrentFits = (): number => fitAddon().getMaxConcurrentFits();
+
 /** How often a running fit checks that its parameters are still alive and trainable. */
 const WATCH_MS = 100;
 

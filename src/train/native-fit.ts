@@ -60,6 +60,9 @@ interface FitAddon {
   ): { promise: Promise<NativeFitResult>; cancel: () => void };
   /** Cancels this thread's running fits and waits for each to finish its current step. */
   stopFits(): void;
+  /** How many fits of the process train at once (native/fit.h, FitTurn). */
+  setMaxConcurrentFits(n: number): void;
+  getMaxConcurrentFits(): number;
 }
 
 export const fitAddon = (): FitAddon => native() as unknown as FitAddon;
