@@ -192,18 +192,21 @@ export class Module {
     for (const p of this.allParams) p.tensor.requiresGrad = true;
   }
 
-  forward(inputs: Record<string, InputValue>, options: ForwardOptions = {}): Tensor {
+  forward(inputs: Record<string, InputValue>, options?: ForwardOptions): Tensor {
     this.checkUsable();
-    knownOptions('forward', options, FORWARD_OPTIONS);
-    flag('forward', 'batch', options.batch);
-    flag('forward', 'grad', options.grad);
-    const values = this.prepareInputs(inputs, options.batch ?? false);
+    // Checked only when given: the common call, without options, is the batch-1 hot path.
+    if (options !== undefined) {
+      knownOptions('forward', options, FORWARD_OPTIONS);
+      flag('forward', 'batch', options.batch);
+      flag('forward', 'grad', options.grad);
+    }
+    const values = this.prepareInputs(inputs, options?.batch ?? false);
     try {
       const spec = this.specialise(values.map((v) => ({ name: v.name, shape: v.shape, batched: v.batched })));
       const batch = values.find((v) => v.batched)?.tensor.shape[0] ?? 1;
       const need = spec.footprint.fixed + batch * spec.footprint.perSample;
       if (need > MAX_TENSOR_BYTES) this.tooLarge(spec.graph, batch, need);
-      const grad = options.grad ?? (this.allParams.some((p) => p.tensor.requiresGrad) || values.some((v) => v.tensor.requiresGrad));
+      const grad = options?.grad ?? (this.allParams.some((p) => p.tensor.requiresGrad) || values.some((v) => v.tensor.requiresGrad));
       try {
         return new Tensor(spec.native.forward(values.map((v) => v.tensor.handle), grad));
       } catch (e) {
