@@ -10,8 +10,8 @@
 #include <condition_variable>
 #include <limits>
 #include <mutex>
-#include <thread>
 #include <sstream>
+#include <thread>
 #include <utility>
 
 #include "errors.h"
