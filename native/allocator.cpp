@@ -32,8 +32,8 @@ constexpr size_t kMapped = 128 << 10;
 constexpr int kClassesPerDoubling = 8;  // at most 12.5 % slack per block; nearby sizes share a class
 
 struct alignas(kAlign) Header {
-  size_t bytes;  // the block's class size, header included; 0 for a small block
-  size_t held;   // what the block takes from memory, header included
+  size_t bytes;  // what the block takes from memory, header included: its class size if cached
+  bool uncached;  // under 1 KiB: freed straight back to malloc
   Header* prev_in_class;
   Header* next_in_class;
   Header* older;  // the cache's order of freeing, for eviction
@@ -71,8 +71,9 @@ Header* new_block(size_t bytes) {
   } else if (posix_memalign(&base, kAlign, bytes) != 0) {
     base = nullptr;
   }
-  if (base) static_cast<Header*>(base)->bytes = bytes;
-  return static_cast<Header*>(base);
+  auto* h = static_cast<Header*>(base);
+  if (h) *h = {bytes, false, nullptr, nullptr, nullptr, nullptr};
+  return h;
 }
 
 void delete_block(Header* h) {
@@ -122,13 +123,12 @@ class CachingCpuAllocator final : public c10::Allocator {
     if (posix_memalign(&base, kAlign, n + sizeof(Header)) != 0) base = nullptr;
     TORCH_CHECK(base, "CPU allocator: not enough memory for ", n, " bytes");
     auto* h = static_cast<Header*>(base);
-    h->bytes = 0;
-    return hand_out(h, n + sizeof(Header));
+    *h = {n + sizeof(Header), true, nullptr, nullptr, nullptr, nullptr};
+    return hand_out(h);
   }
 
-  void* hand_out(Header* h, size_t held) {
-    h->held = held;
-    live_.fetch_add(held, std::memory_order_relaxed);
+  void* hand_out(Header* h) {
+    live_.fetch_add(h->bytes, std::memory_order_relaxed);
     return data_of(h);
   }
 
@@ -138,7 +138,7 @@ class CachingCpuAllocator final : public c10::Allocator {
       std::lock_guard<std::mutex> hold(lock_);
       if (Header* h = classes_[class_index(bytes)]) {
         unlink(h);
-        return hand_out(h, bytes);
+        return hand_out(h);
       }
     }
     Header* h = new_block(bytes);
@@ -148,14 +148,14 @@ class CachingCpuAllocator final : public c10::Allocator {
       h = new_block(bytes);
     }
     TORCH_CHECK(h, "CPU allocator: not enough memory for ", n, " bytes");
-    return hand_out(h, bytes);
+    return hand_out(h);
   }
 
   static void release(void* data) {
     if (data == nullptr) return;
     Header* h = header_of(data);
-    instance().live_.fetch_sub(h->held, std::memory_order_relaxed);
-    if (h->bytes == 0) return std::free(h);
+    instance().live_.fetch_sub(h->bytes, std::memory_order_relaxed);
+    if (h->uncached) return std::free(h);
     instance().keep(h);
   }
 
@@ -166,7 +166,7 @@ class CachingCpuAllocator final : public c10::Allocator {
     } else {
       std::lock_guard<std::mutex> hold(lock_);
       Header*& head = classes_[class_index(h->bytes)];
-      *h = {h->bytes, h->held, nullptr, head, newest_, nullptr};
+      *h = {h->bytes, false, nullptr, head, newest_, nullptr};
       if (head) head->prev_in_class = h;
       head = h;
       (newest_ ? newest_->newer : oldest_) = h;

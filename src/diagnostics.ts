@@ -105,7 +105,6 @@ export function diag(code: DiagnosticCode, span: Span | undefined, args: Record<
 
 export const hasErrors = (ds: readonly Diagnostic[]): boolean => ds.some((d) => d.severity === 'error');
 
-/** `file:line:col: severity[code]: message`, the source line with carets under the span, and the hint. */
 /** Guards the public renderers against values that are not a diagnostic and its source. */
 function checkDiagnostic(who: string, d: unknown, source: unknown): void {
   const isObject = (v: unknown) => v !== null && typeof v === 'object';
@@ -113,6 +112,7 @@ function checkDiagnostic(who: string, d: unknown, source: unknown): void {
     throw new TypeError(`${who}: expected a diagnostic and its source, as a CompileError holds them (error.diagnostics[i], error.source)`);
 }
 
+/** `file:line:col: severity[code]: message`, the source line with carets under the span, and the hint. */
 export function renderDiagnostic(d: Diagnostic, source: SourceFile): string {
   checkDiagnostic('renderDiagnostic', d, source);
   if (!d.span) return [`${source.file}: ${d.severity}[${d.code}]: ${d.message}`, ...(d.hint ? [`help: ${d.hint}`] : [])].join('\n');

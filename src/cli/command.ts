@@ -14,13 +14,13 @@ export interface Command {
 
 export class UsageError extends Error {}
 
-/** A file's text; a missing file whose name looks like a program gets a pointer to -e. */
-export function readText(io: Io, file: string, what = 'file'): string {
+/** A file's text; a missing file whose name looks like source text gets a pointer to -e. */
+export function readText(io: Io, file: string): string {
   try {
     return io.readFile(file).toString('utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const hint = code === 'ENOENT' && /^\s*[([]/.test(file) && what === 'program' ? ' (to run source text rather than a file, pass it with -e)' : '';
+    const hint = code === 'ENOENT' && /^\s*[([]/.test(file) ? ' (to run source text rather than a file, pass it with -e)' : '';
     throw new Error(`cannot read ${file}: ${code ?? (err as Error).message}${hint}`);
   }
 }

@@ -7,7 +7,7 @@ import { parseProgram, type SourceFile } from '../frontend';
 import { showShape, type Shape } from '../primitives';
 import { describe, flatten, type Nested } from '../runtime/host-data';
 import { native, type NativeGraph } from '../runtime/native';
-import { flag, knownOptions } from '../runtime/validate';
+import { flag, knownOptions, record } from '../runtime/validate';
 import { MAX_TENSOR_BYTES, Tensor, bytesPerElement, gb, tensor, type Device, type DType } from '../runtime/tensor';
 import { Mlp } from '../nn/mlp';
 import type { IrGraph, IrNode } from './ir';
@@ -422,8 +422,7 @@ export function run(source: string, options: RunOptions = {}): RunResult {
   checkCompileArguments('run', source, options, ['batch', 'grad']);
   flag('run', 'batch', options.batch);
   flag('run', 'grad', options.grad);
-  if (options.inputs !== undefined && (options.inputs === null || typeof options.inputs !== 'object' || Array.isArray(options.inputs)))
-    throw new TypeError(`run: inputs must be an object of input values by name, got ${describe(options.inputs)}`);
+  record('run', 'inputs', options.inputs, 'input values');
   const { inputs = {}, params, batch, grad, ...compileOptions } = options;
   const module = compile(source, { ...compileOptions, params: params ?? [], inputs: Object.keys(inputs) });
   const made: Tensor[] = [];

@@ -2,7 +2,8 @@
 // error naming it, not a setting silently ignored or a failure blamed on an input later.
 import { describe } from '../runtime/host-data';
 import { native } from '../runtime/native';
-import { flag, knownOptions, oneOf } from '../runtime/validate';
+import { DTYPES } from '../runtime/tensor';
+import { flag, knownOptions, oneOf, record } from '../runtime/validate';
 import type { CompileOptions } from './module';
 
 const COMPILE_OPTIONS = ['file', 'inputs', 'params', 'dtype', 'device', 'limit', 'maxSteps', 'optimize', 'fuse', 'functions'] as const;
@@ -12,10 +13,9 @@ export function checkCompileArguments(who: string, source: unknown, options: unk
   if (typeof source !== 'string') throw new TypeError(`${who}: the source must be a string, got ${describe(source)}`);
   const o = knownOptions<CompileOptions & Record<string, unknown>>(who, options, [...COMPILE_OPTIONS, ...extra]);
   if (o.file !== undefined && typeof o.file !== 'string') throw new TypeError(`${who}: file must be a string, got ${describe(o.file)}`);
-  oneOf(who, 'dtype', o.dtype, ['float32', 'float64']);
+  oneOf(who, 'dtype', o.dtype, DTYPES);
   for (const name of ['optimize', 'fuse'] as const) flag(who, name, o[name]);
-  if (o.functions !== undefined && (o.functions === null || typeof o.functions !== 'object' || Array.isArray(o.functions)))
-    throw new TypeError(`${who}: functions must be an object of modules and MLPs by name, got ${describe(o.functions)}`);
+  record(who, 'functions', o.functions, 'modules and MLPs');
   if (o.device !== undefined) {
     if (typeof o.device !== 'string') throw new TypeError(`${who}: device must be 'cpu' or 'cuda' (optionally 'cuda:N'), got ${describe(o.device)}`);
     try {

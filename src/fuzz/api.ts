@@ -1,10 +1,12 @@
 // Garbage at the public API: every exported function, and every method of the objects a user holds
 // (tensors, modules, MLPs, optimizers, schedules), called with arguments drawn from a pool of bad
 // values: wrong types, NaN and infinities, huge and negative sizes, disposed tensors. Each call must
-// return or throw an Error, and the process must live; run it in a child process and watch the exit
-// (tests/api-fuzz.test.ts). Left out: save (it writes files) and fit (asynchronous, with argument
-// tests of its own).
+// return or throw an Error, and the process must live, so each run is a child process
+// (`npm run fuzz -- --api`, tests/api-fuzz.test.ts). Left out: save (it writes files) and fit
+// (asynchronous, with argument tests of its own).
+import { spawnSync } from 'child_process';
 import * as api from '../index';
+import { loader } from './isolate';
 import { Rng } from './random';
 
 export interface ApiFuzzReport {
@@ -115,4 +117,16 @@ export function apiFuzz(seed: number, calls: number, log: (call: string) => void
     }
   }
   return report;
+}
+
+/** One run of `apiFuzz` in a child process; a failure says how the child ended and its last call. */
+export function apiFuzzIsolated(seed: number, calls: number): { ok: boolean; detail: string } {
+  const script = `${loader()}
+const { apiFuzz } = require(${JSON.stringify(__filename)});
+process.stdout.write(JSON.stringify(apiFuzz(${seed}, ${calls}, (call) => process.stderr.write(call + '\\n'))));`;
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 120000, maxBuffer: 1 << 28 });
+  if (r.status !== 0) return { ok: false, detail: `seed ${seed}: the child ended (code ${r.status}, signal ${r.signal}) at ${r.stderr.trim().split('\n').pop()}` };
+  const report = JSON.parse(r.stdout) as ApiFuzzReport;
+  if (report.nonErrors.length > 0) return { ok: false, detail: `seed ${seed}: ${report.nonErrors.join('; ')}` };
+  return { ok: true, detail: `seed ${seed}: ${report.calls} calls` };
 }

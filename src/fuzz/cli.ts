@@ -1,7 +1,9 @@
 // `npm run fuzz -- --count N --seed S [--generator bytes|mutate|typed|all] [--time-limit MS] [--jobs J]
 // [--no-save]`: runs N cases (split evenly over the generators for `all`) in a pool of child
 // processes, prints a summary, minimises each distinct failure and saves it as a regression test.
+// `--api` instead runs N child processes of API_CALLS garbage calls at the API each (src/fuzz/api.ts).
 import * as os from 'os';
+import { apiFuzzIsolated } from './api';
 import { generate, GENERATORS, type FuzzCase, type Generator } from './evaluate';
 import { runIsolated } from './isolate';
 import { minimise, signature } from './minimise';
@@ -16,15 +18,19 @@ export interface FuzzOptions {
   timeLimitMs: number;
   jobs: number;
   save: boolean;
+  api: boolean;
 }
+
+/** Calls per child process of an `--api` run. */
+const API_CALLS = 2000;
 
 /** Attempts per distinct failure (each a fresh process, about a quarter of a second). */
 const MINIMISE_BUDGET = 300;
 
-const USAGE = 'usage: npm run fuzz -- --count N --seed S [--generator bytes|mutate|typed|all] [--time-limit MS] [--jobs J] [--no-save]';
+const USAGE = 'usage: npm run fuzz -- --count N --seed S [--generator bytes|mutate|typed|all | --api] [--time-limit MS] [--jobs J] [--no-save]';
 
 export function parseArgs(argv: string[]): FuzzOptions {
-  const o: FuzzOptions = { count: 1000, seed: 1, generators: GENERATORS, timeLimitMs: 10000, jobs: Math.max(1, os.cpus().length), save: true };
+  const o: FuzzOptions = { count: 1000, seed: 1, generators: GENERATORS, timeLimitMs: 10000, jobs: Math.max(1, os.cpus().length), save: true, api: false };
   const whole = (flag: string, v: string | undefined, min: number): number => {
     const n = Number(v);
     if (!Number.isSafeInteger(n) || n < min) throw new Error(`${flag} takes a whole number >= ${min}, got ${v ?? 'nothing'}\n${USAGE}`);
@@ -37,6 +43,7 @@ export function parseArgs(argv: string[]): FuzzOptions {
     else if (flag === '--time-limit') o.timeLimitMs = whole(flag, value, 1), i++;
     else if (flag === '--jobs') o.jobs = whole(flag, value, 1), i++;
     else if (flag === '--no-save') o.save = false;
+    else if (flag === '--api') o.api = true;
     else if (flag === '--generator') {
       if (value !== 'all' && !GENERATORS.includes(value as Generator)) throw new Error(`--generator takes bytes, mutate, typed or all, got ${value ?? 'nothing'}\n${USAGE}`);
       o.generators = value === 'all' ? GENERATORS : [value as Generator];
@@ -132,10 +139,23 @@ export async function main(argv: string[]): Promise<number> {
     console.error((e as Error).message);
     return 2;
   }
+  if (o.api) return apiRuns(o);
   console.log(`fuzzing ${o.count} cases, seed ${o.seed}, generators ${o.generators.join(', ')}, ${o.jobs} processes, ${o.timeLimitMs} ms per case`);
   const { tallies, failures } = await fuzz(o, (l) => console.log(l));
   summary(tallies).forEach((l) => console.log(l));
   triage(o, failures).forEach((l) => console.log(l));
   console.log(failures.length === 0 ? 'no failures' : `${failures.length} failing cases`);
   return failures.length === 0 ? 0 : 1;
+}
+
+/** `--api`: count child processes, one after another, each API_CALLS calls from its own seed. */
+function apiRuns(o: FuzzOptions): number {
+  console.log(`fuzzing the API: ${o.count} processes of ${API_CALLS} calls, seed ${o.seed}`);
+  let failures = 0;
+  for (let i = 0; i < o.count; i++) {
+    const r = apiFuzzIsolated(caseSeed(o.seed, i), API_CALLS);
+    if (!r.ok) (failures++, console.log(`FAIL ${r.detail}`));
+  }
+  console.log(failures === 0 ? `no failures in ${o.count * API_CALLS} calls` : `${failures} failing processes`);
+  return failures === 0 ? 0 : 1;
 }

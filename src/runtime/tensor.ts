@@ -129,7 +129,7 @@ function toTensorHandle(v: TensorLike, like: Tensor): NativeTensor {
   throw new TypeError(`expected a Tensor or a number, got ${describe(v)}`);
 }
 
-const DTYPES: readonly string[] = ['float32', 'float64'];
+export const DTYPES: readonly DType[] = ['float32', 'float64'];
 
 function resolve(options: TensorOptions = {}): { dtype: DType; device: string } {
   if (options === null || typeof options !== 'object') throw new TypeError(`tensor options must be an object, got ${describe(options)}`);

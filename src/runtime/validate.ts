@@ -61,6 +61,12 @@ export function knownOptions<T extends object>(who: string, options: unknown, kn
   return options as Partial<T>;
 }
 
+/** An optional option that must be an object of values by name (not null, not an array). */
+export function record(who: string, name: string, value: unknown, what: string): void {
+  if (value !== undefined && (value === null || typeof value !== 'object' || Array.isArray(value)))
+    throw new TypeError(`${who}: ${name} must be an object of ${what} by name, got ${describe(value)}`);
+}
+
 /** An optional boolean option. */
 export function flag(who: string, name: string, value: unknown): boolean | undefined {
   if (value !== undefined && typeof value !== 'boolean') throw new TypeError(`${who}: ${name} must be true or false, got ${describe(value)}`);

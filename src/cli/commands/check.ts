@@ -14,7 +14,7 @@ export const check: Command = {
     for (const file of positional) {
       let text: string;
       try {
-        text = readText(io, file, 'program');
+        text = readText(io, file);
       } catch (err) {
         io.stderr(`neuralc: ${(err as Error).message}\n`);
         failed = true;

@@ -28,7 +28,7 @@ export function programArgs(args: string[], valued: string[], flags: string[]): 
 
 export function programText(program: ProgramArgs, io: Io): string {
   if (program.inline !== undefined) return program.inline;
-  return readText(io, program.file, 'program');
+  return readText(io, program.file);
 }
 
 // JSON has no NaN or infinities: they travel as these strings, both ways.
