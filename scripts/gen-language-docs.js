@@ -18,7 +18,7 @@ function load(module) {
   }
 }
 
-const { PRIMITIVES } = load('primitives.js');
+const { PRIMITIVES } = load('ops/index.js');
 const { renderPrimitiveTable, replaceGenerated } = load('docs/primitive-table.js');
 
 const before = fs.readFileSync(DOC, 'utf8');

@@ -6,7 +6,7 @@ export { Tensor, tensor, zeros, ones, full, randn, tidy, setNumThreads, getNumTh
 export { cpuMemoryStats, emptyCpuCache, type CpuMemoryStats } from './runtime/memory';
 export { CompileError, renderDiagnostic, diagnosticToJson, type Diagnostic } from './diagnostics';
 export { parseProgram } from './frontend';
-export { PRIMITIVES, type Primitive } from './primitives';
+export { OPS, PRIMITIVES, type OpDef, type Primitive } from './ops';
 export * from './train';
 export * from './nn';
 export * from './io';

@@ -5,7 +5,7 @@ import * as path from 'path';
 import { main } from '../src/cli/main';
 import { run } from '../src/compiler/module';
 import { parseProgram } from '../src/frontend';
-import { PRIMITIVES } from '../src/primitives';
+import { PRIMITIVES } from '../src/ops';
 import type { Nested } from '../src/runtime/host-data';
 import { differences, random } from './helpers/differential';
 

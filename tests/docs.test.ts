@@ -4,7 +4,7 @@ import fs from 'fs';
 import path from 'path';
 import { END_MARKER, renderPrimitiveTable, replaceGenerated, START_MARKER } from '../src/docs/primitive-table';
 import { USAGE } from '../src/frontend/forms';
-import { PRIMITIVES } from '../src/primitives';
+import { PRIMITIVES } from '../src/ops';
 
 const doc = fs.readFileSync(path.join(__dirname, '..', 'docs', 'language.md'), 'utf8');
 

@@ -3,7 +3,7 @@
 // region can run on any subset of a batch. Every node knows its per-sample shape and whether it
 // carries a leading batch dimension; the native executor trusts both.
 import type { Span } from '../ast';
-import type { Shape } from '../primitives';
+import type { Shape } from '../ops';
 
 export type StructuralOp = 'arg' | 'input' | 'param' | 'const' | 'if' | 'loop' | 'call' | 'proj';
 

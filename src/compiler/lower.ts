@@ -7,7 +7,7 @@
 import type { Expr, FunctionDef, Program, Span } from '../ast';
 import { CompileError, diag, type Diagnostic, type DiagnosticCode } from '../diagnostics';
 import type { SourceFile } from '../frontend';
-import { ELEMENTWISE, primitive, showShape, type Primitive, type Shape } from '../primitives';
+import { ELEMENTWISE, primitive, showShape, type Primitive, type Shape } from '../ops';
 import { scalarConst, type IrGraph, type IrNode, type IrRegion } from './ir';
 import { removeDeadCode } from './passes';
 import { walk } from './walk';

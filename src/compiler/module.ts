@@ -4,7 +4,7 @@
 import type { Program, Span } from '../ast';
 import { CompileError, diag, type Diagnostic, type DiagnosticCode } from '../diagnostics';
 import { parseProgram, type SourceFile } from '../frontend';
-import { showShape, type Shape } from '../primitives';
+import { showShape, type Shape } from '../ops';
 import { describe, flatten, type Nested } from '../runtime/host-data';
 import { native, type NativeGraph } from '../runtime/native';
 import { flag, knownOptions, record } from '../runtime/validate';

@@ -1,45 +1,24 @@
 // Optimisation passes over the op graph, each one linear sweep per region: constant folding, common
 // subexpression elimination, dead-code (and dead-region) removal. Nodes only refer to earlier nodes,
 // so a forward sweep sees every argument before its user.
+import { applyPointwise, op, pointwiseForm } from '../ops';
 import { isConst, scalarConst, type IrGraph, type IrNode, type IrRegion } from './ir';
 
 /**
- * Scalar ops folded at compile time, in float64. In a float32 module the folded constant is rounded
- * once, which can differ from float32 step-by-step evaluation in the last bit.
+ * Pointwise ops on scalar constants are folded at compile time with the registry's float64
+ * semantics, the runtime's. In a float32 module the folded constant is rounded once, which can
+ * differ from float32 step-by-step evaluation in the last bit.
  */
-const FOLD: Record<string, (xs: number[]) => number> = {
-  '+': (xs) => xs.reduce((a, b) => a + b),
-  '-': (xs) => (xs.length === 1 ? -xs[0] : xs.reduce((a, b) => a - b)),
-  '*': (xs) => xs.reduce((a, b) => a * b),
-  '/': (xs) => (xs.length === 1 ? 1 / xs[0] : xs.reduce((a, b) => a / b)),
-  neg: ([x]) => -x,
-  abs: ([x]) => Math.abs(x),
-  square: ([x]) => x * x,
-  sqrt: ([x]) => Math.sqrt(x),
-  exp: ([x]) => Math.exp(x),
-  log: ([x]) => Math.log(x),
-  sin: ([x]) => Math.sin(x),
-  cos: ([x]) => Math.cos(x),
-  pow: ([x, y]) => Math.pow(x, y),
-  min: (xs) => Math.min(...xs),
-  max: (xs) => Math.max(...xs),
-  '=': ([x, y]) => Number(x === y),
-  '<': ([x, y]) => Number(x < y),
-  '>': ([x, y]) => Number(x > y),
-  '<=': ([x, y]) => Number(x <= y),
-  '>=': ([x, y]) => Number(x >= y),
-  not: ([x]) => Number(x === 0),
-};
-
 export function foldConstants(graph: IrGraph): void {
   for (const region of graph.regions) {
     // In place, so a folded node is a constant to the nodes after it.
     region.nodes.forEach((node, i) => {
-      const fold = FOLD[node.op];
-      if (!fold || node.batched) return;
+      const def = op(node.op);
+      if (!def || !pointwiseForm(def, node.args.length) || node.batched) return;
       const values = node.args.map((a) => scalarConst(region.nodes[a]));
       if (values.some((v) => v === undefined)) return;
-      region.nodes[i] = { op: 'const', args: [], attrs: [], data: Float64Array.of(fold(values as number[])), shape: [], batched: false, span: node.span };
+      const value = applyPointwise(def, values as number[], node.attrs);
+      region.nodes[i] = { op: 'const', args: [], attrs: [], data: Float64Array.of(value), shape: [], batched: false, span: node.span };
     });
   }
 }

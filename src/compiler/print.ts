@@ -1,5 +1,5 @@
 // The op graph as text (for people and golden tests) and as Graphviz DOT.
-import { showShape } from '../primitives';
+import { showShape } from '../ops';
 import type { IrGraph, IrNode } from './ir';
 
 const MAX_CONST_SHOWN = 6;

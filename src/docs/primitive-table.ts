@@ -1,7 +1,7 @@
 // The primitives section of docs/language.md, rendered from the primitive table. The generator script
 // (scripts/gen-language-docs.js, through dist/) and the staleness test both use these functions, so
 // the committed docs can only be what the table says.
-import { arityText, type Primitive } from '../primitives';
+import { arityText, type Primitive } from '../ops';
 
 export const START_MARKER = '<!-- primitives:start -->';
 export const END_MARKER = '<!-- primitives:end -->';

@@ -2,7 +2,7 @@
 // checks arities, recur placement, and classifies free identifiers as inputs or params.
 import type { Callee, Expr, FunctionDef, LocalBinding, Span } from '../ast';
 import { diag, didYouMean, suggest, type Diagnostic } from '../diagnostics';
-import { PRIMITIVES, primitive } from '../primitives';
+import { PRIMITIVES, primitive } from '../ops';
 import { headName, isList, isSymbol, type Datum, type ListDatum, type SymbolDatum } from './datum';
 import { bindingList, expectParts, malformed, paramList, reportDuplicates, type Report } from './forms';
 import { RESERVED, Scope } from './scope';

@@ -1,6 +1,6 @@
 // Generator 1: random bytes (decoded as UTF-8 or Latin-1, so NULs, U+FFFD and lone surrogates
 // appear) and random soups of the language's own tokens, which get much further into the front end.
-import { PRIMITIVES } from '../primitives';
+import { PRIMITIVES } from '../ops';
 import { Rng } from './random';
 
 const FORMS = ['define', 'let', 'let*', 'letrec', 'lambda', 'if', 'cond', 'else', 'loop', 'recur'];

@@ -2,7 +2,7 @@
 // numbers to extremes, renamed identifiers, deeper nesting. Several mutations may stack.
 import * as fs from 'fs';
 import * as path from 'path';
-import { PRIMITIVES } from '../primitives';
+import { PRIMITIVES } from '../ops';
 import { Rng } from './random';
 import { get, parse, paths, printAll, replace, type Node } from './sexpr';
 

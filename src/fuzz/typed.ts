@@ -3,7 +3,7 @@
 // as soon as it is in the table. Forms (let, if, cond, loop, define, letrec, recursion) are built
 // here. A few primitives get their arguments wrapped into a domain where float64 results are stable
 // (see DOMAIN): the point is to compare native and reference arithmetic, not to probe poles.
-import { PRIMITIVES, type Primitive, type Shape } from '../primitives';
+import { PRIMITIVES, type Primitive, type Shape } from '../ops';
 import type { Case } from './differential';
 import type { Nested } from '../runtime/host-data';
 import { Rng } from './random';
