@@ -1,7 +1,8 @@
 import { Program } from '../src/ast';
 import { parseProgram } from '../src/frontend';
 import { PRIMITIVES, hasGradient } from '../src/ops';
-import { Nested, REFERENCE_PRIMITIVES, erf, evaluateReference, type ReferenceOptions } from '../src/reference';
+import { Nested, REFERENCE_PRIMITIVES, evaluateReference, type ReferenceOptions } from '../src/reference';
+import { erf } from '../src/ops';
 import { centralDifference, flatten, maxRelativeError, unflatten } from './helpers/finite-diff';
 
 // Programs come from the real front end; free names are inputs unless listed in `params`.

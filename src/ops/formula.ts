@@ -7,6 +7,8 @@
 // Variables: x, y, z (the arguments), out (the op's result), g (the upstream gradient); `attr(k)`
 // is the op's k-th compile-time attribute (pow-scalar's exponent).
 
+import { floorDivide, ieeePow, logistic } from './scalar';
+
 export type Fn =
   | 'add' | 'sub' | 'mul' | 'div' | 'neg' | 'sqrt' | 'exp' | 'log' | 'sin' | 'cos' | 'sinh' | 'cosh' | 'tanh'
   | 'sigmoid' | 'abs' | 'sgn'
@@ -65,30 +67,6 @@ export const ge = call('ge');
 export const and = call('and');
 /** `(where c a b)`: a where c is nonzero, else b (a selection: the other side is never multiplied in). */
 export const where = call('where');
-
-/** C/IEEE pow: JavaScript's Math.pow differs for pow(1, NaN) and pow(-1, +-inf), which are 1. */
-export function ieeePow(base: number, exponent: number): number {
-  if (base === 1) return 1;
-  if (base === -1 && (exponent === Infinity || exponent === -Infinity)) return 1;
-  return Math.pow(base, exponent);
-}
-
-/** 1 / (1 + exp(-a)), without overflow for large negative a. */
-export const logistic = (a: number): number => (a >= 0 ? 1 / (1 + Math.exp(-a)) : Math.exp(a) / (1 + Math.exp(a)));
-
-/**
- * floor(x / y) as libtorch computes it for the gradient of modulo (c10's div_floor_floating): through
- * fmod, so an infinite x gives NaN and floor(-3 / inf) is -1, where Math.floor(x / y) gives -inf and -0.
- */
-export function floorDivide(a: number, b: number): number {
-  if (b === 0) return a / b;
-  const mod = a % b;
-  let quotient = (a - mod) / b;
-  if (mod !== 0 && b < 0 !== mod < 0) quotient -= 1;
-  if (quotient === 0) return Math.sign(a / b) < 0 || Object.is(a / b, -0) ? -0 : 0;
-  const floor = Math.floor(quotient);
-  return quotient - floor > 0.5 ? floor + 1 : floor;
-}
 
 const FUNCTIONS: Record<Fn, (...v: number[]) => number> = {
   add: (a, b) => a + b,

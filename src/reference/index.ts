@@ -36,7 +36,7 @@ import { Value, backward, sum, withMode, type Mode } from './value';
 
 export type { Nested } from './tensor';
 export type { Mode } from './value';
-export { REFERENCE_PRIMITIVES, erf } from './primitives';
+export { REFERENCE_PRIMITIVES } from './primitives';
 
 export interface ReferenceResult {
   value: Nested;
