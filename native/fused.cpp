@@ -9,7 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <mutex>
-#include <unordered_map>
+#include <iterator>
 
 #include "errors.h"
 
@@ -24,6 +24,19 @@ namespace {
 // program's backward block stays in L1 and a 15-step one in L2. Measured 5 to 8 % faster than 1024
 // at batch 1e5; 256 was no faster.
 constexpr int64_t kBlock = 512;
+
+/** What the registry says of each fused op, in FusedOp order. */
+struct FusedOpInfo {
+  const char* name;  // the kernel-table op, for the unfused replay of small tensors
+  int arity;
+  bool costly;
+  size_t num_attrs;
+};
+constexpr FusedOpInfo kFusedOps[] = {
+#define NC_FUSED_INFO(id, name, arity, costly, attrs) {name, arity, costly, attrs},
+    NC_FUSED_OPS(NC_FUSED_INFO)
+#undef NC_FUSED_INFO
+};
 
 /** A program ready for the block kernels: which gradients are wanted, and which contribution comes first. */
 struct Plan {
@@ -50,15 +63,15 @@ struct Plan {
       }
     }
   }
-  static bool binary(FusedOp op) { return op <= FusedOp::Div; }
-  /** A SLEEF call: writing its value once and reading it back costs less than computing it again. */
+  static bool binary(FusedOp op) { return kFusedOps[static_cast<int>(op)].arity == 2; }
+  /**
+   * A SLEEF call (the registry's costly ops): writing its value once and reading it back costs less
+   * than computing it again. pow-scalar is costly only where with_pow has no cheaper case.
+   */
   static bool costly(const FusedStep& st) {
     const double e = st.exponent;
-    switch (st.op) {
-      case FusedOp::Exp: case FusedOp::Log: case FusedOp::Sin: case FusedOp::Cos: case FusedOp::Tanh: case FusedOp::Sigmoid: return true;
-      case FusedOp::PowScalar: return !(e == 1 || e == 2 || e == 3 || e == 0.5 || e == -1 || e == -2);  // with_pow's special cases
-      default: return false;
-    }
+    if (st.op == FusedOp::PowScalar) return !(e == 1 || e == 2 || e == 3 || e == 0.5 || e == -1 || e == -2);
+    return kFusedOps[static_cast<int>(st.op)].costly;
   }
 };
 
@@ -233,11 +246,9 @@ std::vector<double> encode(const FusedProgram& p) {
   return code;
 }
 
-// The kernel-table name of each FusedOp, in enum order ("/" with one argument inverts).
-const char* const kOpNames[] = {"+", "-", "*", "/", "neg", "/", "square", "pow-scalar", "sqrt", "exp", "log", "sin", "cos", "tanh", "sigmoid", "abs"};
-
 const KernelInfo* kernel_of(FusedOp op) {
-  return &find_kernel(kOpNames[static_cast<int>(op)], Plan::binary(op) ? 2 : 1, op == FusedOp::PowScalar ? 1 : 0);
+  const FusedOpInfo& info = kFusedOps[static_cast<int>(op)];
+  return &find_kernel(info.name, info.arity, info.num_attrs);
 }
 
 FusedProgram decode(const std::vector<double>& code) {
@@ -331,7 +342,7 @@ at::Tensor run_steps(const FusedProgram& program, c10::ArrayRef<at::Tensor> inpu
   for (const auto& s : program.steps) {
     const bool unary = !Plan::binary(s.op);
     const at::Tensor args[2] = {values[s.a], unary ? at::Tensor() : values[s.b]};
-    const c10::ArrayRef<double> attrs(&s.exponent, s.op == FusedOp::PowScalar ? 1 : 0);
+    const c10::ArrayRef<double> attrs(&s.exponent, kFusedOps[static_cast<int>(s.op)].num_attrs);
     values.push_back(s.kernel->fn(c10::ArrayRef<at::Tensor>(args, unary ? 1 : 2), attrs));
   }
   return values.back();
@@ -400,19 +411,14 @@ bool fusable(c10::ArrayRef<at::Tensor> inputs) {
 }  // namespace
 
 FusedStep fused_step(const std::string& name, std::vector<int> args, c10::ArrayRef<double> attrs) {
-  // name and arity: the fused op. "-" and "/" with one argument negate and invert, as in the kernel table.
-  static const std::unordered_map<std::string, FusedOp> kUnary = {
-      {"-", FusedOp::Neg}, {"neg", FusedOp::Neg}, {"/", FusedOp::Recip}, {"square", FusedOp::Square},
-      {"pow-scalar", FusedOp::PowScalar}, {"sqrt", FusedOp::Sqrt}, {"exp", FusedOp::Exp}, {"log", FusedOp::Log},
-      {"sin", FusedOp::Sin}, {"cos", FusedOp::Cos}, {"tanh", FusedOp::Tanh}, {"sigmoid", FusedOp::Sigmoid}, {"abs", FusedOp::Abs}};
-  static const std::unordered_map<std::string, FusedOp> kBinary = {
-      {"+", FusedOp::Add}, {"-", FusedOp::Sub}, {"*", FusedOp::Mul}, {"/", FusedOp::Div}};
-  const auto& table = args.size() == 1 ? kUnary : kBinary;
-  auto it = table.find(name);
-  if (args.empty() || args.size() > 2 || it == table.end())
-    throw Error("op '" + name + "' with " + std::to_string(args.size()) + " arguments cannot be fused");
+  int found = -1;
+  for (size_t k = 0; k < std::size(kFusedOps); ++k)
+    if (name == kFusedOps[k].name && static_cast<size_t>(kFusedOps[k].arity) == args.size()) found = static_cast<int>(k);
+  if (found < 0 || attrs.size() != kFusedOps[found].num_attrs)
+    throw Error("op '" + name + "' with " + std::to_string(args.size()) + " arguments and " + std::to_string(attrs.size()) +
+                " attributes cannot be fused");
   FusedStep s;
-  s.op = it->second;
+  s.op = static_cast<FusedOp>(found);
   s.a = args[0];
   s.b = args.size() == 2 ? args[1] : args[0];
   s.exponent = attrs.empty() ? 0 : attrs[0];

@@ -12,10 +12,16 @@
 #include <vector>
 
 #include "kernels.h"
+#include "ops.generated.h"
 
 namespace nc {
 
-enum class FusedOp : int { Add, Sub, Mul, Div, Neg, Recip, Square, PowScalar, Sqrt, Exp, Log, Sin, Cos, Tanh, Sigmoid, Abs };
+/** The fused ops, from the op registry (ops.generated.h). */
+enum class FusedOp : int {
+#define NC_FUSED_ENUM(id, name, arity, costly, attrs) id,
+  NC_FUSED_OPS(NC_FUSED_ENUM)
+#undef NC_FUSED_ENUM
+};
 
 struct FusedStep {
   FusedOp op = FusedOp::Add;

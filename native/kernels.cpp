@@ -4,6 +4,7 @@
 #include <unordered_map>
 
 #include "errors.h"
+#include "ops.generated.h"
 
 namespace nc {
 namespace {
@@ -70,125 +71,135 @@ Tensor solve(const Tensor& A, const Tensor& B) {
 
 Tensor vector_norm(const Tensor& x) { return at::linalg_vector_norm(x, 2, {-1}); }
 
+// Every op of the registry has a kernel here, named k_<id> after native/ops.generated.h: a missing
+// one is a compile error at the table below, an extra one an unused-function warning.
+#define NC_KERNEL(id) Tensor k_##id([[maybe_unused]] Args a, [[maybe_unused]] Attrs at)
+
+// arithmetic
+NC_KERNEL(add) { return fold(a, [](const Tensor& x, const Tensor& y) { return x + y; }); }
+NC_KERNEL(sub) { return a.size() == 1 ? -a[0] : fold(a, [](const Tensor& x, const Tensor& y) { return x - y; }); }
+NC_KERNEL(mul) { return fold(a, [](const Tensor& x, const Tensor& y) { return x * y; }); }
+NC_KERNEL(div) { return a.size() == 1 ? at::reciprocal(a[0]) : fold(a, [](const Tensor& x, const Tensor& y) { return x / y; }); }
+NC_KERNEL(neg) { return at::neg(a[0]); }
+NC_KERNEL(abs) { return at::abs(a[0]); }
+NC_KERNEL(sign) { return at::sign(a[0]); }
+NC_KERNEL(square) { return a[0] * a[0]; }
+NC_KERNEL(pow) { return at::pow(a[0], a[1]); }
+// attrs: [exponent], a compile-time constant
+NC_KERNEL(pow_scalar) { return at::pow(a[0], at[0]); }
+NC_KERNEL(min) { return fold(a, [](const Tensor& x, const Tensor& y) { return at::minimum(x, y); }); }
+NC_KERNEL(max) { return fold(a, [](const Tensor& x, const Tensor& y) { return at::maximum(x, y); }); }
+// min(max(x, lo), hi), the definition the reference uses: broadcasts any mix of shapes, and the
+// gradient of (clamp c p p) in p is 1 (at::clamp's own backward gives 0 when lo equals hi).
+NC_KERNEL(clamp) { return at::minimum(at::maximum(a[0], a[1]), a[2]); }
+NC_KERNEL(floor) { return at::floor(a[0]); }
+NC_KERNEL(ceil) { return at::ceil(a[0]); }
+NC_KERNEL(round) { return at::round(a[0]); }
+NC_KERNEL(truncate) { return at::trunc(a[0]); }
+NC_KERNEL(quotient) { return at::div(a[0], a[1], "trunc"); }
+// R7RS: modulo takes the divisor's sign (torch.remainder), remainder the dividend's (torch.fmod).
+NC_KERNEL(modulo) { return at::remainder(a[0], a[1]); }
+NC_KERNEL(remainder) { return at::fmod(a[0], a[1]); }
+// transcendental
+NC_KERNEL(sqrt) { return at::sqrt(a[0]); }
+NC_KERNEL(safe_sqrt) { return at::sqrt(at::clamp_min(a[0], 1e-8)); }
+NC_KERNEL(exp) { return at::exp(a[0]); }
+NC_KERNEL(log) { return at::log(a[0]); }
+NC_KERNEL(safe_log) { return at::log(at::clamp_min(a[0], 1e-8)); }
+NC_KERNEL(log1p) { return at::log1p(a[0]); }
+NC_KERNEL(expm1) { return at::expm1(a[0]); }
+NC_KERNEL(sin) { return at::sin(a[0]); }
+NC_KERNEL(cos) { return at::cos(a[0]); }
+NC_KERNEL(tan) { return at::tan(a[0]); }
+NC_KERNEL(asin) { return at::asin(a[0]); }
+NC_KERNEL(acos) { return at::acos(a[0]); }
+NC_KERNEL(atan) { return at::atan(a[0]); }
+NC_KERNEL(atan2) { return at::atan2(a[0], a[1]); }
+NC_KERNEL(sinh) { return at::sinh(a[0]); }
+NC_KERNEL(cosh) { return at::cosh(a[0]); }
+NC_KERNEL(tanh) { return at::tanh(a[0]); }
+NC_KERNEL(sigmoid) { return at::sigmoid(a[0]); }
+// -log_sigmoid(-x) is exact for every x (torch's softplus switches to x above 20) and its
+// gradient at 0 is the true 0.5.
+NC_KERNEL(softplus) { return at::neg(at::log_sigmoid(at::neg(a[0]))); }
+NC_KERNEL(relu) { return at::relu(a[0]); }
+NC_KERNEL(erf) { return at::erf(a[0]); }
+// comparison and logic
+NC_KERNEL(eq) { return as_float(at::eq(a[0], a[1]), a[0]); }
+NC_KERNEL(lt) { return as_float(at::lt(a[0], a[1]), a[0]); }
+NC_KERNEL(gt) { return as_float(at::gt(a[0], a[1]), a[0]); }
+NC_KERNEL(le) { return as_float(at::le(a[0], a[1]), a[0]); }
+NC_KERNEL(ge) { return as_float(at::ge(a[0], a[1]), a[0]); }
+NC_KERNEL(logical_and) {
+  Tensor m = a[0] != 0;
+  for (size_t i = 1; i < a.size(); ++i) m = m.logical_and(a[i] != 0);
+  return as_float(m, a[0]);
+}
+NC_KERNEL(logical_or) {
+  Tensor m = a[0] != 0;
+  for (size_t i = 1; i < a.size(); ++i) m = m.logical_or(a[i] != 0);
+  return as_float(m, a[0]);
+}
+NC_KERNEL(logical_not) { return as_float(a[0] == 0, a[0]); }
+// vector
+NC_KERNEL(vec) { return stack_broadcast(a, -1); }
+NC_KERNEL(ref) { return ref(a, at); }
+NC_KERNEL(dot) { return (a[0] * a[1]).sum(-1); }
+NC_KERNEL(cross) {
+  // By components rather than linalg_cross, whose kernel contracts x1 y2 - x2 y1 into a fused
+  // multiply-add: v x v came out as 1e-17 instead of 0 (and a test on it took the wrong branch).
+  auto component = [&](int64_t i, int64_t j) { return a[0].select(-1, i) * a[1].select(-1, j) - a[0].select(-1, j) * a[1].select(-1, i); };
+  return at::stack({component(1, 2), component(2, 0), component(0, 1)}, -1);
+}
+NC_KERNEL(norm) { return vector_norm(a[0]); }
+NC_KERNEL(normalize) { return a[0] / at::clamp_min(vector_norm(a[0]), 1e-8).unsqueeze(-1); }
+NC_KERNEL(vsum) { return a[0].sum(-1); }
+NC_KERNEL(vmean) { return a[0].mean(-1); }
+NC_KERNEL(vmax) { return a[0].amax(-1); }
+NC_KERNEL(vmin) { return a[0].amin(-1); }
+NC_KERNEL(scale) { return a[0] * a[1]; }
+// matrix
+NC_KERNEL(mat) { return stack_broadcast(a, -2); }
+NC_KERNEL(matmul) { return at::matmul(a[0], a[1]); }
+NC_KERNEL(matvec) { return at::matmul(a[0], a[1].unsqueeze(-1)).squeeze(-1); }
+NC_KERNEL(transpose) { return a[0].transpose(-2, -1); }
+NC_KERNEL(trace) { return a[0].diagonal(0, -2, -1).sum(-1); }
+NC_KERNEL(det) { return at::linalg_det(a[0]); }
+NC_KERNEL(inv) { return at::linalg_inv(a[0]); }
+// attrs: [1 if b is a vector per sample]
+NC_KERNEL(solve) {
+  if (at[0] == 0) return solve(a[0], a[1]);
+  return solve(a[0], a[1].unsqueeze(-1)).squeeze(-1);
+}
+NC_KERNEL(outer) { return a[0].unsqueeze(-1) * a[1].unsqueeze(-2); }
+// attrs: [1 if the argument is a vector per sample]
+NC_KERNEL(diag) { return at[0] != 0 ? at::diag_embed(a[0]) : a[0].diagonal(0, -2, -1); }
+// structural ops the compiler emits
+// attrs: [k]: appends k trailing dimensions of size 1 (aligns a batched scalar or vector for broadcasting)
+NC_KERNEL(unsqueeze_tail) {
+  at::DimVector s(a[0].sizes().begin(), a[0].sizes().end());
+  for (int i = 0; i < static_cast<int>(at[0]); ++i) s.push_back(1);
+  return a[0].view(s);
+}
+// (x, like): x with the batch dimension of `like` (a result that does not depend on the batch)
+NC_KERNEL(expand_batch) {
+  at::DimVector sizes{a[1].size(0)};
+  sizes.append(a[0].sizes().begin(), a[0].sizes().end());
+  return a[0].unsqueeze(0).expand(sizes);
+}
+// elementwise blend for tests that are vectors or matrices per sample
+NC_KERNEL(where) { return at::where(a[0] != 0, a[1], a[2]); }
+// reductions over everything, for losses in the tensor API
+NC_KERNEL(sum) { return a[0].sum(); }
+NC_KERNEL(mean) { return a[0].mean(); }
+
+#undef NC_KERNEL
+
 const std::unordered_map<std::string, KernelInfo>& table() {
   static const std::unordered_map<std::string, KernelInfo> t = {
-      // arithmetic
-      {"+", {[](Args a, Attrs) { return fold(a, [](const Tensor& x, const Tensor& y) { return x + y; }); }, 1, N}},
-      {"-", {[](Args a, Attrs) { return a.size() == 1 ? -a[0] : fold(a, [](const Tensor& x, const Tensor& y) { return x - y; }); }, 1, N}},
-      {"*", {[](Args a, Attrs) { return fold(a, [](const Tensor& x, const Tensor& y) { return x * y; }); }, 1, N}},
-      {"/", {[](Args a, Attrs) { return a.size() == 1 ? at::reciprocal(a[0]) : fold(a, [](const Tensor& x, const Tensor& y) { return x / y; }); }, 1, N}},
-      {"neg", {[](Args a, Attrs) { return at::neg(a[0]); }, 1, 1}},
-      {"abs", {[](Args a, Attrs) { return at::abs(a[0]); }, 1, 1}},
-      {"sign", {[](Args a, Attrs) { return at::sign(a[0]); }, 1, 1}},
-      {"square", {[](Args a, Attrs) { return a[0] * a[0]; }, 1, 1}},
-      {"pow", {[](Args a, Attrs) { return at::pow(a[0], a[1]); }, 2, 2}},
-      // attrs: [exponent], a compile-time constant
-      {"pow-scalar", {[](Args a, Attrs at) { return at::pow(a[0], at[0]); }, 1, 1, 1}},
-      {"min", {[](Args a, Attrs) { return fold(a, [](const Tensor& x, const Tensor& y) { return at::minimum(x, y); }); }, 1, N}},
-      {"max", {[](Args a, Attrs) { return fold(a, [](const Tensor& x, const Tensor& y) { return at::maximum(x, y); }); }, 1, N}},
-      // min(max(x, lo), hi), the definition the reference uses: broadcasts any mix of shapes, and the
-      // gradient of (clamp c p p) in p is 1 (at::clamp's own backward gives 0 when lo equals hi).
-      {"clamp", {[](Args a, Attrs) { return at::minimum(at::maximum(a[0], a[1]), a[2]); }, 3, 3}},
-      {"floor", {[](Args a, Attrs) { return at::floor(a[0]); }, 1, 1}},
-      {"ceil", {[](Args a, Attrs) { return at::ceil(a[0]); }, 1, 1}},
-      {"round", {[](Args a, Attrs) { return at::round(a[0]); }, 1, 1}},
-      {"truncate", {[](Args a, Attrs) { return at::trunc(a[0]); }, 1, 1}},
-      {"quotient", {[](Args a, Attrs) { return at::div(a[0], a[1], "trunc"); }, 2, 2}},
-      // R7RS: modulo takes the divisor's sign (torch.remainder), remainder the dividend's (torch.fmod).
-      {"modulo", {[](Args a, Attrs) { return at::remainder(a[0], a[1]); }, 2, 2}},
-      {"remainder", {[](Args a, Attrs) { return at::fmod(a[0], a[1]); }, 2, 2}},
-      // transcendental
-      {"sqrt", {[](Args a, Attrs) { return at::sqrt(a[0]); }, 1, 1}},
-      {"safe-sqrt", {[](Args a, Attrs) { return at::sqrt(at::clamp_min(a[0], 1e-8)); }, 1, 1}},
-      {"exp", {[](Args a, Attrs) { return at::exp(a[0]); }, 1, 1}},
-      {"log", {[](Args a, Attrs) { return at::log(a[0]); }, 1, 1}},
-      {"safe-log", {[](Args a, Attrs) { return at::log(at::clamp_min(a[0], 1e-8)); }, 1, 1}},
-      {"log1p", {[](Args a, Attrs) { return at::log1p(a[0]); }, 1, 1}},
-      {"expm1", {[](Args a, Attrs) { return at::expm1(a[0]); }, 1, 1}},
-      {"sin", {[](Args a, Attrs) { return at::sin(a[0]); }, 1, 1}},
-      {"cos", {[](Args a, Attrs) { return at::cos(a[0]); }, 1, 1}},
-      {"tan", {[](Args a, Attrs) { return at::tan(a[0]); }, 1, 1}},
-      {"asin", {[](Args a, Attrs) { return at::asin(a[0]); }, 1, 1}},
-      {"acos", {[](Args a, Attrs) { return at::acos(a[0]); }, 1, 1}},
-      {"atan", {[](Args a, Attrs) { return at::atan(a[0]); }, 1, 1}},
-      {"atan2", {[](Args a, Attrs) { return at::atan2(a[0], a[1]); }, 2, 2}},
-      {"sinh", {[](Args a, Attrs) { return at::sinh(a[0]); }, 1, 1}},
-      {"cosh", {[](Args a, Attrs) { return at::cosh(a[0]); }, 1, 1}},
-      {"tanh", {[](Args a, Attrs) { return at::tanh(a[0]); }, 1, 1}},
-      {"sigmoid", {[](Args a, Attrs) { return at::sigmoid(a[0]); }, 1, 1}},
-      // -log_sigmoid(-x) is exact for every x (torch's softplus switches to x above 20) and its
-      // gradient at 0 is the true 0.5.
-      {"softplus", {[](Args a, Attrs) { return at::neg(at::log_sigmoid(at::neg(a[0]))); }, 1, 1}},
-      {"relu", {[](Args a, Attrs) { return at::relu(a[0]); }, 1, 1}},
-      {"erf", {[](Args a, Attrs) { return at::erf(a[0]); }, 1, 1}},
-      // comparison and logic
-      {"=", {[](Args a, Attrs) { return as_float(at::eq(a[0], a[1]), a[0]); }, 2, 2}},
-      {"<", {[](Args a, Attrs) { return as_float(at::lt(a[0], a[1]), a[0]); }, 2, 2}},
-      {">", {[](Args a, Attrs) { return as_float(at::gt(a[0], a[1]), a[0]); }, 2, 2}},
-      {"<=", {[](Args a, Attrs) { return as_float(at::le(a[0], a[1]), a[0]); }, 2, 2}},
-      {">=", {[](Args a, Attrs) { return as_float(at::ge(a[0], a[1]), a[0]); }, 2, 2}},
-      {"and", {[](Args a, Attrs) {
-         Tensor m = a[0] != 0;
-         for (size_t i = 1; i < a.size(); ++i) m = m.logical_and(a[i] != 0);
-         return as_float(m, a[0]);
-       }, 1, N}},
-      {"or", {[](Args a, Attrs) {
-         Tensor m = a[0] != 0;
-         for (size_t i = 1; i < a.size(); ++i) m = m.logical_or(a[i] != 0);
-         return as_float(m, a[0]);
-       }, 1, N}},
-      {"not", {[](Args a, Attrs) { return as_float(a[0] == 0, a[0]); }, 1, 1}},
-      // vector
-      {"vec", {[](Args a, Attrs) { return stack_broadcast(a, -1); }, 1, N}},
-      {"ref", {[](Args a, Attrs at) { return ref(a, at); }, 2, 2, 2}},
-      {"dot", {[](Args a, Attrs) { return (a[0] * a[1]).sum(-1); }, 2, 2}},
-      {"cross", {[](Args a, Attrs) {
-         // By components rather than linalg_cross, whose kernel contracts x1 y2 - x2 y1 into a fused
-         // multiply-add: v x v came out as 1e-17 instead of 0 (and a test on it took the wrong branch).
-         auto component = [&](int64_t i, int64_t j) { return a[0].select(-1, i) * a[1].select(-1, j) - a[0].select(-1, j) * a[1].select(-1, i); };
-         return at::stack({component(1, 2), component(2, 0), component(0, 1)}, -1);
-       }, 2, 2}},
-      {"norm", {[](Args a, Attrs) { return vector_norm(a[0]); }, 1, 1}},
-      {"normalize", {[](Args a, Attrs) { return a[0] / at::clamp_min(vector_norm(a[0]), 1e-8).unsqueeze(-1); }, 1, 1}},
-      {"vsum", {[](Args a, Attrs) { return a[0].sum(-1); }, 1, 1}},
-      {"vmean", {[](Args a, Attrs) { return a[0].mean(-1); }, 1, 1}},
-      {"vmax", {[](Args a, Attrs) { return a[0].amax(-1); }, 1, 1}},
-      {"vmin", {[](Args a, Attrs) { return a[0].amin(-1); }, 1, 1}},
-      {"scale", {[](Args a, Attrs) { return a[0] * a[1]; }, 2, 2}},
-      // matrix
-      {"mat", {[](Args a, Attrs) { return stack_broadcast(a, -2); }, 1, N}},
-      {"matmul", {[](Args a, Attrs) { return at::matmul(a[0], a[1]); }, 2, 2}},
-      {"matvec", {[](Args a, Attrs) { return at::matmul(a[0], a[1].unsqueeze(-1)).squeeze(-1); }, 2, 2}},
-      {"transpose", {[](Args a, Attrs) { return a[0].transpose(-2, -1); }, 1, 1}},
-      {"trace", {[](Args a, Attrs) { return a[0].diagonal(0, -2, -1).sum(-1); }, 1, 1}},
-      {"det", {[](Args a, Attrs) { return at::linalg_det(a[0]); }, 1, 1}},
-      {"inv", {[](Args a, Attrs) { return at::linalg_inv(a[0]); }, 1, 1}},
-      // attrs: [1 if b is a vector per sample]
-      {"solve", {[](Args a, Attrs at) {
-         if (at[0] == 0) return solve(a[0], a[1]);
-         return solve(a[0], a[1].unsqueeze(-1)).squeeze(-1);
-       }, 2, 2, 1}},
-      {"outer", {[](Args a, Attrs) { return a[0].unsqueeze(-1) * a[1].unsqueeze(-2); }, 2, 2}},
-      // attrs: [1 if the argument is a vector per sample]
-      {"diag", {[](Args a, Attrs at) { return at[0] != 0 ? at::diag_embed(a[0]) : a[0].diagonal(0, -2, -1); }, 1, 1, 1}},
-      // structural ops the compiler emits
-      // attrs: [k]: appends k trailing dimensions of size 1 (aligns a batched scalar or vector for broadcasting)
-      {"unsqueeze-tail", {[](Args a, Attrs at) {
-         at::DimVector s(a[0].sizes().begin(), a[0].sizes().end());
-         for (int i = 0; i < static_cast<int>(at[0]); ++i) s.push_back(1);
-         return a[0].view(s);
-       }, 1, 1, 1}},
-      // (x, like): x with the batch dimension of `like` (a result that does not depend on the batch)
-      {"expand-batch", {[](Args a, Attrs) {
-         at::DimVector sizes{a[1].size(0)};
-         sizes.append(a[0].sizes().begin(), a[0].sizes().end());
-         return a[0].unsqueeze(0).expand(sizes);
-       }, 2, 2}},
-      // elementwise blend for tests that are vectors or matrices per sample
-      {"where", {[](Args a, Attrs) { return at::where(a[0] != 0, a[1], a[2]); }, 3, 3}},
-      // reductions over everything, for losses in the tensor API
-      {"sum", {[](Args a, Attrs) { return a[0].sum(); }, 1, 1}},
-      {"mean", {[](Args a, Attrs) { return a[0].mean(); }, 1, 1}},
+#define NC_KERNEL_ENTRY(id, name, min_args, max_args, attrs) {name, {&k_##id, min_args, max_args, attrs}},
+      NC_KERNELS(NC_KERNEL_ENTRY)
+#undef NC_KERNEL_ENTRY
   };
   return t;
 }

@@ -3,6 +3,7 @@
 // side runs a large fused node block by block in cache, forward and backward in one pass each, and
 // a small one step by step through the kernel table (native/fused.h), so one graph serves every
 // batch size. Groups have one result: a node read outside its group ends the group there.
+import { fusedForm } from '../ops';
 import type { IrGraph, IrNode, IrRegion } from './ir';
 
 /** One step of a fused node: args index [the fused node's args..., earlier steps...]. */
@@ -17,18 +18,15 @@ export interface FusedNode extends IrNode {
   steps: FusedStep[];
 }
 
-/** Ops the fused kernels implement (n-ary + - * / become chains of binary steps). */
-const UNARY = new Set(['neg', 'square', 'pow-scalar', 'sqrt', 'exp', 'log', 'sin', 'cos', 'tanh', 'sigmoid', 'abs']);
-const NARY = new Set(['+', '-', '*', '/']);
-
 const sameShape = (a: IrNode, b: IrNode) => a.batched === b.batched && a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
 const broadcastScalar = (n: IrNode) => !n.batched && n.shape.length === 0;
 
-/** Whether a node can be a step: a supported op on a batched value whose arguments share its shape or are scalars. */
+/**
+ * Whether a node can be a step: an op the registry gives a fused form at this arity (n-ary + - * /
+ * become chains of binary steps), on a batched value whose arguments share its shape or are scalars.
+ */
 function fusible(node: IrNode, nodes: IrNode[]): boolean {
-  // One-argument + - * / (identity, negation, reciprocal) stay unfused: the fused kernels take them binary.
-  const supported = UNARY.has(node.op) ? node.args.length === 1 : NARY.has(node.op) && node.args.length >= 2;
-  return supported && node.batched && node.args.every((a) => sameShape(nodes[a], node) || broadcastScalar(nodes[a]));
+  return fusedForm(node.op, node.args.length) !== undefined && node.batched && node.args.every((a) => sameShape(nodes[a], node) || broadcastScalar(nodes[a]));
 }
 
 /** Readers of each node: other nodes (once per use) and the region's results. */

@@ -62,6 +62,8 @@ export interface OpDef {
   shape?: ShapeRule;
   /** Arguments that must be compile-time constants (sizes), by index. */
   constArgs?: readonly number[];
+  /** Evaluated by the compiler from shapes and constants (vlen, zeros, ones, eye): it has no kernel. */
+  compileTime?: boolean;
   /** Pointwise ops: for n-ary ones the binary step. */
   pointwise?: Pointwise;
   /** N-ary ops' one-argument form ((- x) negates, (/ x) inverts, (+ x) is x). */
@@ -91,7 +93,7 @@ const identity: Pointwise = { value: ([a]) => a, derivative: [g] };
 
 const MAX_VECTOR = 1_000_000;
 const MAX_EYE = 1000;
-const size = (max: number, shape: (n: number) => Shape): Extra => ({ shape: sized(max, shape), gradient: 'none', constArgs: [0] });
+const size = (max: number, shape: (n: number) => Shape): Extra => ({ shape: sized(max, shape), gradient: 'none', constArgs: [0], compileTime: true });
 
 /** The gradient of each argument of 1 / sqrt(1 - x^2), as libtorch writes asin's: g * rsqrt(1 - x x). */
 const invSqrtOneMinusSquare = F.div(1, F.sqrt(F.sub(1, F.mul(x, x))));
@@ -119,13 +121,13 @@ export const OPS: readonly OpDef[] = [
     ['+', 1, N, 'Sum of the arguments; `(+ x)` is x.', '(+ 1 2 3)',
       { ...pw((a, b) => a + b, [g, g], { fused: fused(F.add(x, y)) }), unary: identity }],
     ['-', 1, N, 'Subtracts the rest from the first; `(- x)` negates.', '(- 10 1 2)',
-      { ...pw((a, b) => a - b, [g, F.neg(g)], { fused: fused(F.sub(x, y)) }), unary: { value: ([a]) => -a, derivative: [F.neg(g)] } }],
+      { ...pw((a, b) => a - b, [g, F.neg(g)], { fused: fused(F.sub(x, y)) }), unary: { value: ([a]) => -a, derivative: [F.neg(g)], fused: fused(F.neg(x)) } }],
     ['*', 1, N, 'Product of the arguments.', '(* 2 3 4)',
       { ...pw((a, b) => a * b, [F.mul(g, y), F.mul(g, x)], { fused: fused(F.mul(x, y)) }), unary: identity }],
     ['/', 1, N, 'Divides the first by the rest; `(/ x)` is the reciprocal 1/x.', '(/ 1 4)',
       {
         ...pw((a, b) => a / b, [F.div(g, y), F.mul(F.neg(g), F.div(out, y))], { fused: fused(F.div(x, y)) }),
-        unary: { value: ([a]) => 1 / a, derivative: [F.mul(F.neg(g), F.mul(out, out))] },
+        unary: { value: ([a]) => 1 / a, derivative: [F.mul(F.neg(g), F.mul(out, out))], fused: fused(F.div(1, x)) },
       }],
     ['neg', 1, 1, 'Negation, -x.', '(neg 3)', pw((a) => -a, [F.neg(g)], { fused: fused(F.neg(x)) })],
     ['abs', 1, 1, 'Absolute value.', '(abs -2.5)', pw(Math.abs, [F.mul(g, F.sgn(x))], { fused: fused(F.abs(x)) })],
@@ -234,7 +236,7 @@ export const OPS: readonly OpDef[] = [
           : v,
       }],
     ['vlen', 1, 1, 'Size of the last dimension, a constant.', '(vlen [1 2 3])',
-      { gradient: 'none', shape: ([v]) => (v.length === 0 ? 'argument 1 must be a vector or matrix, got scalar' : []) }],
+      { gradient: 'none', compileTime: true, shape: ([v]) => (v.length === 0 ? 'argument 1 must be a vector or matrix, got scalar' : []) }],
     ['zeros', 1, 1, '`(zeros n)`: a vector of n zeros (n constant).', '(zeros 3)', size(MAX_VECTOR, (n) => [n])],
     ['ones', 1, 1, '`(ones n)`: a vector of n ones (n constant).', '(ones 3)', size(MAX_VECTOR, (n) => [n])],
   ]),
@@ -276,7 +278,7 @@ export const OPS: readonly OpDef[] = [
         pointwise: {
           value: ([a], [e]) => powScalar(a, e),
           derivative: [F.attrIf(F.eq(F.attr(0), 0), 0, F.mul(g, F.mul(F.attr(0), F.powAttr(x, F.sub(F.attr(0), 1)))))],
-          fused: fused(F.powAttr(x, F.attr(0)), false),
+          fused: fused(F.powAttr(x, F.attr(0)), true), // costly for a general exponent (native/fused.cpp)
         },
       }],
     ['unsqueeze-tail', 1, 1, 'Appends trailing unit dimensions, so a batched value of lower rank broadcasts per sample.', '',
@@ -288,6 +290,9 @@ export const OPS: readonly OpDef[] = [
     ['mean', 1, 1, 'Mean of every element (losses in the tensor API).', '', {}],
   ]),
 ];
+
+/** The ops native code has a kernel for. */
+export const KERNEL_OPS: readonly OpDef[] = OPS.filter((def) => !def.compileTime);
 
 /** The language's primitives: the ops a program may name. */
 export const PRIMITIVES: readonly Primitive[] = OPS.filter((op): op is Primitive => op.group !== 'internal');
@@ -316,15 +321,30 @@ export function applyPointwise(def: OpDef, args: readonly number[], attrs: reado
   return args.slice(1).reduce((acc, b) => form.value([acc, b], attrs), args[0]);
 }
 
-/** The ops the fused block kernels implement, with the arity of each form (n-ary ops fuse as binary steps). */
-export const FUSED_FORMS: readonly { op: OpDef; arity: 1 | 2; form: Pointwise & { fused: NonNullable<Pointwise['fused']> } }[] =
-  OPS.flatMap((def) => {
-    const form = def.pointwise;
-    if (!form?.fused) return [];
-    const arity = def.maxArgs === Infinity ? 2 : (def.minArgs as 1 | 2);
-    return [{ op: def, arity, form: form as Pointwise & { fused: NonNullable<Pointwise['fused']> } }];
-  });
+/** A form the fused block kernels implement: an op at one arity (n-ary ops fuse as binary steps). */
+export interface FusedForm {
+  op: OpDef;
+  arity: 1 | 2;
+  form: Pointwise & { fused: NonNullable<Pointwise['fused']> };
+}
 
+export const FUSED_FORMS: readonly FusedForm[] = OPS.flatMap((def) => {
+  const forms: FusedForm[] = [];
+  const add = (form: Pointwise | undefined, arity: 1 | 2) => {
+    if (form?.fused) forms.push({ op: def, arity, form: form as FusedForm['form'] });
+  };
+  if (def.maxArgs === Infinity) {
+    add(def.pointwise, 2);
+    add(def.unary, 1);
+  } else {
+    add(def.pointwise, def.minArgs as 1 | 2);
+  }
+  return forms;
+});
+
+/** The fused form for an op applied to `count` arguments, if the fused kernels have one. */
+export const fusedForm = (name: string, count: number): FusedForm | undefined =>
+  FUSED_FORMS.find((f) => f.op.name === name && (f.arity === count || (f.arity === 2 && count > 2 && f.op.maxArgs === Infinity)));
 
 /** Whether gradients flow through the op (rounding and comparisons give zero or none). */
 export const hasGradient = (def: OpDef): boolean => def.gradient !== 'zero' && def.gradient !== 'none';
