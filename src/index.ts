@@ -1,5 +1,5 @@
 // neural-compiler's public API.
-export { compile, run, chain, Module, type CompileOptions, type RunOptions, type RunResult, type InputShape, type InputValue, type ForwardOptions } from './compiler/module';
+export * from './api';
 export type { IrGraph, IrNode, IrRegion } from './compiler/ir';
 export { graphToText, graphToDot } from './compiler/print';
 export { Tensor, tensor, zeros, ones, full, randn, tidy, setNumThreads, getNumThreads, cudaAvailable, type DType, type Device, type TensorOptions } from './runtime/tensor';

@@ -1,6 +1,6 @@
 // grad(): derivatives of outputs with respect to inputs, checked against finite differences, and
 // differentiable again with createGraph (what a physics-informed residual needs).
-import { compile } from '../src/compiler/module';
+import { compile } from '../src/api';
 import { mlp } from '../src/nn/mlp';
 import { tensor } from '../src/runtime/tensor';
 import { grad } from '../src/train';

@@ -1,6 +1,6 @@
 // The compile/run API: modules, parameters, batching, the graph and its passes, and every input or
 // program error as a diagnostic.
-import { compile, run, Module } from '../src/compiler/module';
+import { compile, run, Module } from '../src/api';
 import { CompileError } from '../src/diagnostics';
 import { codes } from './helpers/codes';
 import { tensor, Tensor } from '../src/runtime/tensor';

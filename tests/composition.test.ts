@@ -1,5 +1,5 @@
 // Compiled modules as functions of other programs: inlined into one graph, exact, and trained together.
-import { chain, compile, run } from '../src/compiler/module';
+import { chain, compile, run } from '../src/api';
 import { CompileError } from '../src/diagnostics';
 
 const f64 = { dtype: 'float64' as const };

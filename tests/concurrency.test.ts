@@ -5,7 +5,7 @@
 import * as path from 'path';
 import { Worker } from 'worker_threads';
 import { loader } from '../src/fuzz/isolate';
-import { compile } from '../src/compiler/module';
+import { compile } from '../src/api';
 import { forwardCalls } from './helpers/forward-calls';
 
 const SOURCE = '(loop ((k 0) (acc v)) (if (< k n) (recur (+ k 1) (+ (scale 0.5 acc) (sin (* G acc)))) acc))';

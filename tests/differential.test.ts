@@ -3,7 +3,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { main } from '../src/cli/main';
-import { run } from '../src/compiler/module';
+import { run } from '../src/api';
 import { parseProgram } from '../src/frontend';
 import { PRIMITIVES } from '../src/ops';
 import type { Nested } from '../src/runtime/host-data';

@@ -1,6 +1,6 @@
 // Learned components inside compiled programs: one graph, gradients to both the network and the
 // physical constants, trained jointly.
-import { compile } from '../src/compiler/module';
+import { compile } from '../src/api';
 import { CompileError } from '../src/diagnostics';
 import { mlp } from '../src/nn/mlp';
 import { tensor, tidy } from '../src/runtime/tensor';

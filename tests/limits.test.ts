@@ -1,6 +1,6 @@
 // Resource limits end in clear errors, checked before the work or the allocation; and the
 // "safe" primitives have finite gradients at zero.
-import { compile, run } from '../src/compiler/module';
+import { compile, run } from '../src/api';
 import { codes } from './helpers/codes';
 import { full, randn, zeros, MAX_TENSOR_BYTES } from '../src/runtime/tensor';
 

@@ -3,7 +3,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { compile, Module } from '../src/compiler/module';
+import { compile, Module } from '../src/api';
 import { load, ModelFileError, save, type Bundle } from '../src/io';
 import { Mlp, nn } from '../src/nn';
 import { Tensor, tidy } from '../src/runtime/tensor';

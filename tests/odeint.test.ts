@@ -1,7 +1,7 @@
 // odeint and multipleShooting against closed forms: exact discrete solutions of Euler and RK4 on
 // linear problems (R(z)^N), exp/cos/sin for the continuous solutions, analytic and central
 // finite-difference derivatives, all in float64.
-import { compile, Module } from '../src/compiler/module';
+import { compile, Module } from '../src/api';
 import { Tensor, tensor } from '../src/runtime/tensor';
 import { losses, multipleShooting, odeint, optim, type OdeintOptions } from '../src/train';
 import { odeAddon } from '../src/train/native-ode';

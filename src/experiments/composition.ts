@@ -1,6 +1,6 @@
 // Compositional generalisation: chains of compiled modules are exact at any depth and range, while
 // chains of MLPs trained on [-2, 2] accumulate error, worst outside the training range.
-import { chain, compile, Module } from '../compiler/module';
+import { chain, compile, Module } from '../api';
 import { mlp, Mlp } from '../nn/mlp';
 import { Tensor, tensor, tidy } from '../runtime/tensor';
 import { losses } from '../train';

@@ -1,7 +1,7 @@
 // Feynman equations: recover physical constants from noisy samples with a compiled program, against
 // the same equation hand-coded in eager tensor arithmetic and a 4 x 64 ReLU MLP; then the remedy for
 // the cases that fail (a few starts and an L-BFGS refinement).
-import { compile, Module } from '../compiler/module';
+import { compile, Module } from '../api';
 import { mlp } from '../nn/mlp';
 import { Tensor, tensor, tidy } from '../runtime/tensor';
 import { losses } from '../train';

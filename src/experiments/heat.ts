@@ -1,7 +1,7 @@
 // Heat equation on a 10-point grid: recover the diffusivity from short rollouts of many initial
 // conditions at once (one batched graph per step), against a neural step and a PINN; then a hybrid
 // model that learns an unknown source term with an MLP while fitting alpha.
-import { compile, Module } from '../compiler/module';
+import { compile, Module } from '../api';
 import { mlp } from '../nn/mlp';
 import { Tensor, tensor, tidy } from '../runtime/tensor';
 import { grad, losses } from '../train';

@@ -1,7 +1,7 @@
 // ODE systems (Lotka-Volterra, damped pendulum): recover rate constants from one noisy trajectory by
 // multiple shooting through a compiled right-hand side, against an MLP right-hand side (derivative
 // matching), a neural ODE and a PINN; then a hybrid where MLPs stand in for part of the physics.
-import { compile, Module } from '../compiler/module';
+import { compile, Module } from '../api';
 import { mlp } from '../nn/mlp';
 import { Tensor, tensor, tidy } from '../runtime/tensor';
 import { grad, losses, multipleShooting, odeint } from '../train';

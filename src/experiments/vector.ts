@@ -1,6 +1,6 @@
 // 3-D vector mechanics: recover G from noisy force vectors with the compiled vector program, batched
 // over samples, against an MLP; then a hybrid that learns quadratic drag with an MLP alongside G.
-import { compile } from '../compiler/module';
+import { compile } from '../api';
 import { mlp } from '../nn/mlp';
 import { Tensor, tensor, tidy } from '../runtime/tensor';
 import { losses } from '../train';

@@ -3,7 +3,7 @@
 // differential tests and the fuzzer.
 import { parseProgram } from '../frontend';
 import { evaluateReference, type Mode } from '../reference';
-import { run, type RunResult } from '../compiler/module';
+import { run, type RunResult } from '../api';
 import type { Nested } from '../runtime/host-data';
 
 export interface Case {

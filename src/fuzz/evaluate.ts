@@ -1,7 +1,7 @@
 // Runs one fuzz case and says whether it passed. For source from generators 1 and 2 the contract is
 // "a module or diagnostics": CompileError is fine, any other exception is a failure. For typed
 // programs it is agreement with the reference (float64) and with float64 (float32).
-import { compile } from '../compiler/module';
+import { compile } from '../api';
 import { CompileError } from '../diagnostics';
 import type { Nested } from '../runtime/host-data';
 import { Rng } from './random';

@@ -1,7 +1,7 @@
 // Memory soak: many forward calls, compile/dispose cycles and fit steps, measuring resident memory
 // after a warm-up and at the end. Node runs native finalizers only between event-loop turns, so the
 // loops yield and collect garbage periodically (run node with --expose-gc).
-import { compile } from '../compiler/module';
+import { compile } from '../api';
 import { mlp } from '../nn/mlp';
 import { randn, tensor } from '../runtime/tensor';
 import { fit } from '../train/fit';

@@ -1,7 +1,7 @@
 // save(path, model) and load(path): a compiled Module, an Mlp, or a bundle of a program with its
 // learned components, in one versioned file (docs/model-format.md).
 import * as fs from 'fs';
-import { Module } from '../compiler/module';
+import { Module } from '../api';
 import { describe } from '../runtime/host-data';
 import type { Device } from '../runtime/tensor';
 import { decode, encode, ModelFileError } from './container';

@@ -1,7 +1,7 @@
 // Models as JSON records plus a table of tensors: what `save` writes and `load` rebuilds. A program is
 // rebuilt by compiling its source again with the options that shape it, then copying the saved values
 // into the new parameters in place, so every value comes back bit for bit.
-import { compile, Module, type CompileOptions } from '../compiler/module';
+import { compile, Module, type CompileOptions } from '../api';
 import { Mlp, mlp, type Activation } from '../nn/mlp';
 import { mlpAddon } from '../nn/native-mlp';
 import { describe, unflatten } from '../runtime/host-data';

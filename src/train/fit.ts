@@ -2,7 +2,7 @@
 // binding/fit_wrap.cpp), so the event loop stays free while a model trains. This file checks the
 // arguments, turns the data into tensors and the program's inputs into the integrator's wiring,
 // guards what a running fit uses, and assembles the result.
-import { Module, type InputValue } from '../compiler/module';
+import { Module, type InputValue } from '../api';
 import { Mlp } from '../nn/mlp';
 import { describe, flatten, unflatten, type Nested } from '../runtime/host-data';
 import { Tensor, tensor } from '../runtime/tensor';

@@ -2,7 +2,7 @@
 // (native/ode.cpp) and calls the module's graph once per stage, so the solution is one autograd
 // graph from the module's parameters and y0; nothing runs in JS per step. This file only checks
 // arguments and decides which program input receives the state, the time or a constant.
-import { Module, type InputValue } from '../compiler/module';
+import { Module, type InputValue } from '../api';
 import { describe, flatten, type Nested } from '../runtime/host-data';
 import { Tensor, tensor } from '../runtime/tensor';
 import { odeAddon, type OdeConfig, type OdeMethod } from './native-ode';

@@ -1,6 +1,6 @@
 // How a compiled right-hand side's inputs receive an integrator's state, time and constants, and
 // the check of its result against the state: shared by odeint, multipleShooting and fit.
-import { Module, type InputValue } from '../compiler/module';
+import { Module, type InputValue } from '../api';
 import { showShape } from '../ops';
 import { describe } from '../runtime/host-data';
 import { Tensor } from '../runtime/tensor';

@@ -1,6 +1,6 @@
 // A deterministic workload for concurrency tests: forward + backward passes of a module with inputs
 // v: [3] and n: scalar (batched v) and one parameter, on inputs that depend only on the call number.
-import type { Module } from '../../src/compiler/module';
+import type { Module } from '../../src/api';
 
 /** Values and the parameter's gradient of each of `calls` passes. */
 export function forwardCalls(m: Module, calls: number): number[][] {

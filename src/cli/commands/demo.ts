@@ -2,7 +2,7 @@
 // simulated data by fitting the compiled right-hand side, and plots the data against the fit.
 import fs from 'fs';
 import path from 'path';
-import { compile, type Module } from '../../compiler/module';
+import { compile, type Module } from '../../api';
 import { plotSvg } from '../../plot/svg';
 import { randn } from '../../runtime/tensor';
 import { fit } from '../../train/fit';

@@ -1,6 +1,6 @@
 // `neuralc eval FILE|-e SOURCE ...`: compiles and runs a program once, printing its value (and gradients).
 // Also exports the program-reading and option helpers that `graph` shares.
-import { run, type RunResult } from '../../compiler/module';
+import { run, type RunResult } from '../../api';
 import { CompileError, diagnosticToJson, renderDiagnostics } from '../../diagnostics';
 import type { Nested } from '../../runtime/host-data';
 import type { DType } from '../../runtime/tensor';

@@ -1,7 +1,7 @@
 // `neuralc fit PROGRAM --data FILE.csv --params JSON ...`: fits a program's parameters to a CSV table,
 // either as a function of its input columns (algebraic) or as the right-hand side of an ODE whose
 // observed states are columns (--ode).
-import { compile, type Module } from '../../compiler/module';
+import { compile, type Module } from '../../api';
 import { column, parseCsv, type NumericTable } from '../../io/csv';
 import { fit, type FitOptions, type FitProgress, type FitResult } from '../../train/fit';
 import { nameList, readText, UsageError, type Command, type Io } from '../command';

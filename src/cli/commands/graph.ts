@@ -1,5 +1,5 @@
 // `neuralc graph FILE|-e SOURCE ...`: prints the op graph a program compiles to.
-import { compile, type InputShape } from '../../compiler/module';
+import { compile, type InputShape } from '../../api';
 import { CompileError, renderDiagnostic } from '../../diagnostics';
 import { parseProgram } from '../../frontend';
 import { nameList, UsageError, type Command } from '../command';

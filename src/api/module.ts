@@ -7,16 +7,16 @@ import { parseProgram, type SourceFile } from '../frontend';
 import { showShape, type Shape } from '../ops';
 import { describe, flatten, type Nested } from '../runtime/host-data';
 import { native, type NativeGraph } from '../runtime/native';
-import { flag, knownOptions, record } from '../runtime/validate';
-import { MAX_TENSOR_BYTES, Tensor, bytesPerElement, gb, tensor, type Device, type DType } from '../runtime/tensor';
+import { computedNodes, footprint, nativeSpec, numel, type Footprint } from '../runtime/spec';
+import { flag, knownOptions } from '../runtime/validate';
+import { MAX_TENSOR_BYTES, Tensor, gb, tensor, type Device, type DType } from '../runtime/tensor';
 import { Mlp } from '../nn/mlp';
-import type { IrGraph, IrNode } from './ir';
-import { lowerProgram, type External } from './lower';
-import { fuseElementwise } from './fuse';
+import type { IrGraph } from '../compiler/ir';
+import type { External } from '../compiler/lower';
+import { compileGraph } from '../compiler/pipeline';
+import { graphToDot, graphToText } from '../compiler/print';
+import { walk } from '../compiler/walk';
 import { checkCompileArguments } from './options';
-import { optimize } from './passes';
-import { graphToDot, graphToText } from './print';
-import { walk } from './walk';
 
 /** A per-sample input shape: 'scalar', [n] for a vector, [r, c] for a matrix. */
 export type InputShape = 'scalar' | number[];
@@ -82,8 +82,7 @@ const TRAINING = 'module is being trained by fit() (itself, or a model that call
 interface Specialisation {
   graph: IrGraph;
   native: NativeGraph;
-  /** Bytes of the values one run computes: those without a batch dimension, and those per sample. */
-  footprint: { fixed: number; perSample: number };
+  footprint: Footprint;
 }
 
 export class Module {
@@ -280,24 +279,19 @@ export class Module {
     const key = inputs.map((i) => `${i.shape.join('x')}${i.batched ? 'b' : ''}`).join(',');
     let s = this.specialisations.get(key);
     if (!s) {
-      const lowered = lowerProgram(this.program, {
+      const graph = compileGraph(this.program, {
         inputs,
         params: this.allParams.map((p) => ({ name: p.name, shape: p.tensor.shape })),
         limit: this.limit,
         source: this.source,
         externals: this.externals(this.params.length, 0),
+        optimize: this.optimize,
+        fuse: this.fuse,
       });
-      const optimized = this.optimize ? optimize(lowered) : lowered;
-      const graph = this.fuse ? fuseElementwise(optimized) : optimized;
-      const spec = {
-        numInputs: graph.inputs.length,
-        recursive: graph.recursive,
-        maxSteps: this.maxSteps,
-        regions: graph.regions.map((r) => ({ nodes: r.nodes, results: r.results, resultBatched: r.results.map((id) => r.nodes[id].batched) })),
-      };
       const params = this.allParams.map((p) => ({ name: p.name, tensor: p.tensor.handle }));
       const callables = this.callables.map((m) => m.handle);
-      s = { graph, native: new (native().NativeGraph)(spec, params, this.dtype, this.device, callables), footprint: footprint(graph, this.dtype) };
+      const nativeGraph = new (native().NativeGraph)(nativeSpec(graph, this.maxSteps), params, this.dtype, this.device, callables);
+      s = { graph, native: nativeGraph, footprint: footprint(graph, this.dtype) };
       this.specialisations.set(key, s);
     }
     this.last = s;
@@ -403,66 +397,6 @@ export function compile(source: string, options: CompileOptions = {}): Module {
   return new Module(source, options);
 }
 
-export interface RunOptions extends Omit<CompileOptions, 'inputs' | 'params'> {
-  inputs?: Record<string, InputValue>;
-  params?: Record<string, Nested>;
-  batch?: boolean;
-  /** Also return d(sum of the output)/d(each input and param). */
-  grad?: boolean;
-}
-
-export interface RunResult {
-  value: Nested;
-  shape: number[];
-  grad?: Record<string, Nested>;
-}
-
-/** Compiles, evaluates once and returns plain data. */
-export function run(source: string, options: RunOptions = {}): RunResult {
-  checkCompileArguments('run', source, options, ['batch', 'grad']);
-  flag('run', 'batch', options.batch);
-  flag('run', 'grad', options.grad);
-  record('run', 'inputs', options.inputs, 'input values');
-  const { inputs = {}, params, batch, grad, ...compileOptions } = options;
-  const module = compile(source, { ...compileOptions, params: params ?? [], inputs: Object.keys(inputs) });
-  const made: Tensor[] = [];
-  try {
-    if (!grad) module.freeze();
-    // For gradients every input becomes a leaf tensor of our own; the caller's tensors are never modified.
-    const leaves = Object.entries(inputs).map(([name, value]): [string, Tensor] => {
-      const { tensor: t, owned } = module.inputTensor(name, value);
-      const leaf = grad ? (owned ? t : t.detach()) : t;
-      if (owned || grad) made.push(leaf);
-      if (grad) leaf.requiresGrad = true;
-      return [name, leaf];
-    });
-    const out = module.forward(Object.fromEntries(leaves), { batch });
-    made.push(out);
-    const result: RunResult = { value: out.toArray(), shape: out.shape };
-    if (grad) {
-      // An output that depends on nothing differentiable has zero gradients everywhere.
-      if (out.requiresGrad) {
-        const total = out.sum();
-        made.push(total);
-        total.backward();
-      }
-      result.grad = {};
-      for (const [name, t] of [...Object.entries(module.namedParameters()), ...leaves]) {
-        const g = t.grad;
-        result.grad[name] = g ? g.toArray() : zerosLike(t.shape);
-        g?.dispose();
-      }
-    }
-    return result;
-  } finally {
-    for (const t of made) t.dispose();
-    module.dispose();
-  }
-}
-
-const zerosLike = (shape: number[]): Nested =>
-  shape.length === 0 ? 0 : Array.from({ length: shape[0] }, () => zerosLike(shape.slice(1)));
-
 function normaliseFunctions(functions: CompileOptions['functions'], dtype: DType): Map<string, Module | Mlp> {
   const out = new Map<string, Module | Mlp>();
   for (const [name, f] of Object.entries(functions ?? {})) {
@@ -515,27 +449,6 @@ function checkLimit(what: string, limit: number | undefined, fallback: number): 
   if (limit === undefined) return fallback;
   if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`${what} must be a whole number >= 1, got ${describe(limit)}`);
   return limit;
-}
-
-/** Ops whose value is a tensor that exists before the run (or another node's, shared). */
-const PREEXISTING = new Set(['arg', 'input', 'param', 'const', 'proj']);
-
-/** The nodes whose values a run computes, each region's once. */
-function* computedNodes(graph: IrGraph): Generator<IrNode> {
-  for (const region of graph.regions) for (const node of region.nodes) if (!PREEXISTING.has(node.op)) yield node;
-}
-
-const numel = (shape: Shape): number => shape.reduce((a, b) => a * b, 1);
-
-/** The bytes of the values one run computes (a lower bound with loops and calls). */
-function footprint(graph: IrGraph, dtype: DType): Specialisation['footprint'] {
-  const out = { fixed: 0, perSample: 0 };
-  for (const node of computedNodes(graph)) {
-    const bytes = numel(node.shape) * bytesPerElement(dtype);
-    if (node.batched) out.perSample += bytes;
-    else out.fixed += bytes;
-  }
-  return out;
 }
 
 /** Where a free identifier is first read, for diagnostics about its value. */
