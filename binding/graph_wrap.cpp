@@ -7,28 +7,87 @@
 namespace ncb {
 namespace {
 
-std::vector<int> ints(const Napi::Object& o, const char* key) {
-  std::vector<int> out;
-  Napi::Value v = o.Get(key);
-  if (!v.IsArray()) return out;
-  auto arr = v.As<Napi::Array>();
-  for (uint32_t i = 0; i < arr.Length(); ++i) out.push_back(arr.Get(i).As<Napi::Number>().Int32Value());
-  return out;
-}
+/**
+ * Reads the compiler's graph spec strictly: every field a node of its kind needs, of its type. A
+ * missing or mistyped field is a compiler bug, reported as an Error naming the node and the field.
+ */
+class SpecReader {
+ public:
+  explicit SpecReader(std::string where) : where_(std::move(where)) {}
 
-std::vector<bool> bools(const Napi::Object& o, const char* key) {
-  std::vector<bool> out;
-  Napi::Value v = o.Get(key);
-  if (!v.IsArray()) return out;
-  auto arr = v.As<Napi::Array>();
-  for (uint32_t i = 0; i < arr.Length(); ++i) out.push_back(arr.Get(i).ToBoolean().Value());
-  return out;
-}
+  Napi::Value field(const Napi::Object& o, const char* key) const {
+    Napi::Value v = o.Get(key);
+    if (v.IsUndefined()) fail(key, "is missing");
+    return v;
+  }
+  Napi::Object object(const Napi::Value& v, const char* what) const {
+    if (!v.IsObject() || v.IsArray()) fail(what, "must be an object");
+    return v.As<Napi::Object>();
+  }
+  Napi::Array array(const Napi::Object& o, const char* key) const {
+    Napi::Value v = field(o, key);
+    if (!v.IsArray()) fail(key, "must be an array");
+    return v.As<Napi::Array>();
+  }
+  double number(const Napi::Object& o, const char* key) const {
+    Napi::Value v = field(o, key);
+    if (!v.IsNumber()) fail(key, "must be a number");
+    return v.As<Napi::Number>().DoubleValue();
+  }
+  int64_t whole(const Napi::Value& v, const char* key) const {
+    if (!v.IsNumber()) fail(key, "must hold whole numbers >= 0");
+    const double d = v.As<Napi::Number>().DoubleValue();
+    if (!(d >= 0 && d <= 9007199254740991.0) || d != static_cast<double>(static_cast<int64_t>(d))) fail(key, "must hold whole numbers >= 0");
+    return static_cast<int64_t>(d);
+  }
+  int64_t whole(const Napi::Object& o, const char* key) const { return whole(field(o, key), key); }
+  bool boolean(const Napi::Object& o, const char* key) const {
+    Napi::Value v = field(o, key);
+    if (!v.IsBoolean()) fail(key, "must be a boolean");
+    return v.As<Napi::Boolean>().Value();
+  }
+  std::string string(const Napi::Object& o, const char* key) const {
+    Napi::Value v = field(o, key);
+    if (!v.IsString()) fail(key, "must be a string");
+    return v.As<Napi::String>().Utf8Value();
+  }
+  std::vector<int> ints(const Napi::Object& o, const char* key) const {
+    Napi::Array arr = array(o, key);
+    std::vector<int> out;
+    for (uint32_t i = 0; i < arr.Length(); ++i) {
+      const int64_t v = whole(arr.Get(i), key);
+      if (v > INT32_MAX) fail(key, "holds an index too large");
+      out.push_back(static_cast<int>(v));
+    }
+    return out;
+  }
+  std::vector<bool> bools(const Napi::Object& o, const char* key) const {
+    Napi::Array arr = array(o, key);
+    std::vector<bool> out;
+    for (uint32_t i = 0; i < arr.Length(); ++i) {
+      Napi::Value v = arr.Get(i);
+      if (!v.IsBoolean()) fail(key, "must hold booleans");
+      out.push_back(v.As<Napi::Boolean>().Value());
+    }
+    return out;
+  }
+  std::vector<double> doubles(const Napi::Object& o, const char* key) const {
+    Napi::Array arr = array(o, key);
+    std::vector<double> out;
+    for (uint32_t i = 0; i < arr.Length(); ++i) {
+      Napi::Value v = arr.Get(i);
+      if (!v.IsNumber()) fail(key, "must hold numbers");
+      out.push_back(v.As<Napi::Number>().DoubleValue());
+    }
+    return out;
+  }
 
-double number(const Napi::Object& o, const char* key, double fallback = 0) {
-  Napi::Value v = o.Get(key);
-  return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : fallback;
-}
+ private:
+  [[noreturn]] void fail(const char* key, const char* problem) const {
+    throw nc::Error("internal: graph spec, " + where_ + ": '" + key + "' " + problem);
+  }
+  std::string where_;
+};
 
 const std::unordered_map<std::string, nc::NodeKind> kStructural = {
     {"arg", nc::NodeKind::Arg},   {"input", nc::NodeKind::Input}, {"param", nc::NodeKind::Param},
@@ -38,61 +97,86 @@ const std::unordered_map<std::string, nc::NodeKind> kStructural = {
 };
 
 /** A fused node's step list: [{op, args, attrs}], args indexing [node args..., earlier steps...]. */
-std::shared_ptr<const nc::FusedProgram> read_fused(const Napi::Object& o, int num_inputs) {
+std::shared_ptr<const nc::FusedProgram> read_fused(const SpecReader& in, const Napi::Object& o, int num_inputs) {
   auto program = std::make_shared<nc::FusedProgram>();
   program->num_inputs = num_inputs;
-  auto steps = o.Get("steps").As<Napi::Array>();
+  Napi::Array steps = in.array(o, "steps");
   for (uint32_t i = 0; i < steps.Length(); ++i) {
-    auto step = steps.Get(i).As<Napi::Object>();
-    program->steps.push_back(nc::fused_step(step.Get("op").As<Napi::String>().Utf8Value(), ints(step, "args"), doubles_arg(step.Get("attrs"))));
+    Napi::Object step = in.object(steps.Get(i), "steps");
+    program->steps.push_back(nc::fused_step(in.string(step, "op"), in.ints(step, "args"), in.doubles(step, "attrs")));
   }
   return program;
 }
 
-nc::Node read_node(const Napi::Object& o, const at::TensorOptions& options) {
+nc::Node read_node(const SpecReader& in, const Napi::Object& o, const at::TensorOptions& options) {
   nc::Node n;
-  const std::string op = o.Get("op").As<Napi::String>().Utf8Value();
-  n.args = ints(o, "args");
-  n.attrs = doubles_arg(o.Get("attrs"));
-  n.regions = ints(o, "regions");
-  n.arg_batched = bools(o, "argBatched");
-  n.output_batched = bools(o, "outputBatched");
-  n.index = static_cast<int>(number(o, "index"));
-  n.outputs = static_cast<int>(number(o, "outputs", 1));
-  n.limit = static_cast<int64_t>(number(o, "limit"));
-  n.state = static_cast<int>(number(o, "state"));
-  n.batched = o.Get("batched").ToBoolean().Value();
-  if (o.Get("label").IsString()) n.label = o.Get("label").As<Napi::String>().Utf8Value();
+  const std::string op = in.string(o, "op");
+  n.args = in.ints(o, "args");
+  n.attrs = in.doubles(o, "attrs");
+  n.batched = in.boolean(o, "batched");
+  if (!o.Get("label").IsUndefined()) n.label = in.string(o, "label");
   auto it = kStructural.find(op);
-  if (it == kStructural.end()) {
-    n.kind = nc::NodeKind::Kernel;
-    n.kernel = &nc::find_kernel(op, n.args.size(), n.attrs.size());
-  } else {
-    n.kind = it->second;
+  n.kind = it == kStructural.end() ? nc::NodeKind::Kernel : it->second;
+  switch (n.kind) {
+    case nc::NodeKind::Kernel: n.kernel = &nc::find_kernel(op, n.args.size(), n.attrs.size()); break;
+    case nc::NodeKind::Arg: case nc::NodeKind::Input: case nc::NodeKind::Param: case nc::NodeKind::Proj:
+      n.index = static_cast<int>(in.whole(o, "index"));
+      break;
+    case nc::NodeKind::Extern:
+      n.index = static_cast<int>(in.whole(o, "index"));
+      n.arg_batched = in.bools(o, "argBatched");
+      break;
+    case nc::NodeKind::If:
+      n.regions = in.ints(o, "regions");
+      n.arg_batched = in.bools(o, "argBatched");
+      n.outputs = static_cast<int>(in.whole(o, "outputs"));
+      n.output_batched = in.bools(o, "outputBatched");
+      break;
+    case nc::NodeKind::Loop:
+      n.regions = in.ints(o, "regions");
+      n.arg_batched = in.bools(o, "argBatched");
+      n.state = static_cast<int>(in.whole(o, "state"));
+      n.limit = in.whole(o, "limit");
+      break;
+    case nc::NodeKind::Call:
+      n.regions = in.ints(o, "regions");
+      n.arg_batched = in.bools(o, "argBatched");
+      n.limit = in.whole(o, "limit");
+      break;
+    case nc::NodeKind::Const: {
+      Napi::Value data = in.field(o, "data");
+      if (!data.IsTypedArray() || data.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
+        throw nc::Error("internal: graph spec: a const node's 'data' must be a Float64Array");
+      std::vector<int64_t> shape;
+      for (int d : in.ints(o, "shape")) shape.push_back(d);
+      auto values = data.As<Napi::Float64Array>();
+      n.value = nc::from_host(values.Data(), c10::kDouble, shape, options.dtype().toScalarType(), options.device());
+      break;
+    }
+    case nc::NodeKind::Fused: n.fused = read_fused(in, o, static_cast<int>(n.args.size())); break;
   }
-  if (n.kind == nc::NodeKind::Const) {
-    auto data = o.Get("data").As<Napi::Float64Array>();
-    std::vector<int64_t> shape;
-    for (int d : ints(o, "shape")) shape.push_back(d);
-    n.value = nc::from_host(data.Data(), c10::kDouble, shape, options.dtype().toScalarType(), options.device());
-  }
-  if (n.kind == nc::NodeKind::Fused) n.fused = read_fused(o, static_cast<int>(n.args.size()));
   return n;
 }
 
-nc::GraphSpec read_spec(const Napi::Object& spec, const at::TensorOptions& options) {
+nc::GraphSpec read_spec(const Napi::Value& value, const at::TensorOptions& options) {
+  const SpecReader top("the graph");
+  Napi::Object spec = top.object(value, "the spec");
   nc::GraphSpec g;
-  g.num_inputs = static_cast<int>(number(spec, "numInputs"));
-  g.recursive = spec.Get("recursive").ToBoolean().Value();
-  g.max_steps = static_cast<int64_t>(number(spec, "maxSteps"));
-  auto regions = spec.Get("regions").As<Napi::Array>();
+  g.num_inputs = static_cast<int>(top.whole(spec, "numInputs"));
+  g.recursive = top.boolean(spec, "recursive");
+  g.max_steps = top.whole(spec, "maxSteps");
+  Napi::Array regions = top.array(spec, "regions");
   for (uint32_t r = 0; r < regions.Length(); ++r) {
-    auto ro = regions.Get(r).As<Napi::Object>();
+    const SpecReader in("region " + std::to_string(r));
+    Napi::Object ro = in.object(regions.Get(r), "regions");
     nc::Region region;
-    auto nodes = ro.Get("nodes").As<Napi::Array>();
-    for (uint32_t i = 0; i < nodes.Length(); ++i) region.nodes.push_back(read_node(nodes.Get(i).As<Napi::Object>(), options));
-    region.results = ints(ro, "results");
-    region.result_batched = bools(ro, "resultBatched");
+    Napi::Array nodes = in.array(ro, "nodes");
+    for (uint32_t i = 0; i < nodes.Length(); ++i) {
+      const SpecReader node_in("region " + std::to_string(r) + ", node " + std::to_string(i));
+      region.nodes.push_back(read_node(node_in, node_in.object(nodes.Get(i), "the node"), options));
+    }
+    region.results = in.ints(ro, "results");
+    region.result_batched = in.bools(ro, "resultBatched");
     g.regions.push_back(std::move(region));
   }
   return g;
@@ -111,7 +195,7 @@ NativeGraph::NativeGraph(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Nati
     auto options = at::TensorOptions()
                        .dtype(nc::parse_dtype(string_arg(info, 2, "dtype")))
                        .device(nc::parse_device(string_arg(info, 3, "device")));
-    nc::GraphSpec spec = read_spec(info[0].As<Napi::Object>(), options);
+    nc::GraphSpec spec = read_spec(info[0], options);
     if (info[4].IsArray()) {
       auto callables = info[4].As<Napi::Array>();
       for (uint32_t i = 0; i < callables.Length(); ++i) spec.callables.push_back(MlpOf(callables.Get(i)));

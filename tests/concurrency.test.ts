@@ -9,7 +9,7 @@ import { compile } from '../src/api';
 import { forwardCalls } from './helpers/forward-calls';
 
 const SOURCE = '(loop ((k 0) (acc v)) (if (< k n) (recur (+ k 1) (+ (scale 0.5 acc) (sin (* G acc)))) acc))';
-const MODULE = path.join(__dirname, '..', 'src', 'compiler', 'module.ts');
+const MODULE = path.join(__dirname, '..', 'src', 'api', 'module.ts');
 const HELPER = path.join(__dirname, 'helpers', 'forward-calls.ts');
 
 /** Values and gradients of `calls` forward passes on inputs that depend only on the call number. */

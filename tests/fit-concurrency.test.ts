@@ -104,7 +104,7 @@ describe('fits running together', () => {
   test('the same fits inside two worker threads, and on the main thread meanwhile, equal the sequential runs bit for bit', async () => {
     const source = `${loader()}
 const { parentPort, workerData } = require('worker_threads');
-const { compile } = require(${JSON.stringify(path.join(SRC, 'compiler', 'module.ts'))});
+const { compile } = require(${JSON.stringify(path.join(SRC, 'api', 'module.ts'))});
 const { fit } = require(${JSON.stringify(path.join(SRC, 'train', 'fit.ts'))});
 const { mlp } = require(${JSON.stringify(path.join(SRC, 'nn', 'mlp.ts'))});
 const runFits = ${runFits.toString()};
@@ -357,7 +357,7 @@ describe('misuse while a fit runs is a clear error, not a crash', () => {
 
   const endlessFit = (then: string) => `${loader()}
 const { parentPort } = require('worker_threads');
-const { compile } = require(${JSON.stringify(path.join(SRC, 'compiler', 'module.ts'))});
+const { compile } = require(${JSON.stringify(path.join(SRC, 'api', 'module.ts'))});
 const { fit } = require(${JSON.stringify(path.join(SRC, 'train', 'fit.ts'))});
 const m = compile('(* k x)', { params: { k: 1 } });
 fit(m, { inputs: { x: [1, 2, 3] }, target: [2, 4, 6] }, { epochs: 1e8, lr: 1e-9, progressEvery: 100, onProgress: (p) => p.step === 100 && (${then}) });`;
@@ -379,7 +379,7 @@ fit(m, { inputs: { x: [1, 2, 3] }, target: [2, 4, 6] }, { epochs: 1e8, lr: 1e-9,
 
   test('exiting the process in the middle of a fit exits at once with its code', () => {
     const script = `${loader()}
-const { compile } = require(${JSON.stringify(path.join(SRC, 'compiler', 'module.ts'))});
+const { compile } = require(${JSON.stringify(path.join(SRC, 'api', 'module.ts'))});
 const { fit } = require(${JSON.stringify(path.join(SRC, 'train', 'fit.ts'))});
 const m = compile('(* k x)', { params: { k: 1 } });
 fit(m, { inputs: { x: [1, 2, 3] }, target: [2, 4, 6] }, { epochs: 1e8, lr: 1e-9, progressEvery: 100, onProgress: () => process.exit(3) });`;

@@ -6,7 +6,7 @@
 import { readdirSync, readFileSync } from 'fs';
 import path from 'path';
 import { chain, compile, grad, tensor, type Module, type DType } from '../src';
-import type { FusedNode } from '../src/compiler/fuse';
+import type { FusedNode } from '../src/compiler/ir';
 
 const EXAMPLES = path.resolve(__dirname, '..', 'examples');
 const read = (file: string) => readFileSync(path.join(EXAMPLES, file), 'utf8');

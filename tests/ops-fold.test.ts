@@ -5,7 +5,7 @@
 import { foldConstants } from '../src/compiler/passes';
 import type { IrGraph, IrNode } from '../src/compiler/ir';
 import { compile } from '../src';
-import { OPS, pointwiseForm, type OpDef } from '../src/ops';
+import { OPS, pointwiseForm, type OpDef, type OpName } from '../src/ops';
 
 const EDGES = [0, -0, Infinity, -Infinity, NaN, 1, -1, 0.5, -2.5, 2, 3, 1e308];
 /** pow-scalar's exponent is a literal in the source: finite values only. */
@@ -19,12 +19,12 @@ function tuples(arity: number): number[][] {
 /** The value the folding pass gives for op(args) with attrs. */
 function folded(name: string, args: number[], attrs: number[] = []): number {
   const consts: IrNode[] = args.map((v) => ({ op: 'const', args: [], attrs: [], data: Float64Array.of(v), shape: [], batched: false }));
-  const node = { op: name, args: args.map((_, i) => i), attrs, shape: [], batched: false } as IrNode;
+  const node = { op: name as OpName, args: args.map((_, i) => i), attrs, shape: [], batched: false } as IrNode;
   const graph: IrGraph = { regions: [{ name: 'main', nodes: [...consts, node], results: [args.length] }], inputs: [], params: [], recursive: false };
   foldConstants(graph);
   const result = graph.regions[0].nodes[args.length];
   if (result.op !== 'const') throw new Error(`${name} was not folded`);
-  return result.data![0];
+  return result.data[0];
 }
 
 /**

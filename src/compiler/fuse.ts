@@ -4,19 +4,7 @@
 // a small one step by step through the kernel table (native/fused.h), so one graph serves every
 // batch size. Groups have one result: a node read outside its group ends the group there.
 import { fusedForm } from '../ops';
-import type { IrGraph, IrNode, IrRegion } from './ir';
-
-/** One step of a fused node: args index [the fused node's args..., earlier steps...]. */
-export interface FusedStep {
-  op: string;
-  args: number[];
-  attrs: number[];
-}
-
-export interface FusedNode extends IrNode {
-  op: 'fused';
-  steps: FusedStep[];
-}
+import type { FusedNode, FusedStep, IrGraph, IrNode, IrRegion, KernelNode } from './ir';
 
 const sameShape = (a: IrNode, b: IrNode) => a.batched === b.batched && a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
 const broadcastScalar = (n: IrNode) => !n.batched && n.shape.length === 0;
@@ -69,9 +57,9 @@ function fusedNode(members: number[], nodes: IrNode[]): FusedNode {
   const external = members.flatMap((m) => nodes[m].args).filter((a) => !members.includes(a));
   for (const a of external) if (!value.has(a)) value.set(a, args.push(a) - 1);
   const steps: FusedStep[] = [];
-  const emit = (op: string, operands: number[], attrs: number[] = []) => steps.push({ op, args: operands, attrs }) - 1 + args.length;
+  const emit = (op: KernelNode['op'], operands: number[], attrs: number[] = []) => steps.push({ op, args: operands, attrs }) - 1 + args.length;
   for (const m of members) {
-    const node = nodes[m];
+    const node = nodes[m] as KernelNode; // fusible() takes kernel nodes only
     const operands = node.args.map((a) => value.get(a)!);
     let result: number;
     if (operands.length === 1) result = emit(node.op, operands, node.attrs);

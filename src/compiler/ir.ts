@@ -2,38 +2,107 @@
 // `loop` and `call` nodes own sub-regions that receive everything they use as arguments, so a
 // region can run on any subset of a batch. Every node knows its per-sample shape and whether it
 // carries a leading batch dimension; the native executor trusts both.
+//
+// A node is one of the kinds below, discriminated by `op`: a kernel of the op registry, or a
+// structural op. binding/graph_wrap.cpp reads exactly these fields.
 import type { Span } from '../ast';
-import type { Shape } from '../ops';
+import type { OpName, Shape } from '../ops';
 
-export type StructuralOp = 'arg' | 'input' | 'param' | 'const' | 'if' | 'loop' | 'call' | 'proj';
-
-export interface IrNode {
-  /** A kernel name (the primitive table's name, or a structural kernel such as 'unsqueeze-tail'), or a structural op. */
-  op: string;
+interface NodeBase {
   args: number[];
+  /** Compile-time numbers the kernel takes (the registry's `attrs`); empty for structural ops. */
   attrs: number[];
   shape: Shape;
   batched: boolean;
   span?: Span;
-  /** arg/input/param: which one; proj: which output of its tuple node. */
-  index?: number;
-  /** const: the values, row-major, float64. */
-  data?: Float64Array;
-  /** if: [then, else]; loop: [body]; call: [callee]. */
-  regions?: number[];
-  /** if/loop/call: whether each argument carries the batch dimension. */
-  argBatched?: boolean[];
-  /** if: number of values each branch returns (more than 1 inside loop bodies, read through proj). */
-  outputs?: number;
-  /** if: whether each output carries the batch dimension. */
-  outputBatched?: boolean[];
-  /** loop: number of state variables. */
-  state?: number;
-  /** loop: iterations; call: depth. */
-  limit?: number;
-  /** What a runtime limit error names: `loop at 3:5`, `function 'fact'`. */
+  /** What a runtime error at this node names: `loop at 3:5`, `function 'fact'`, `'ref' at 2:1`. */
   label?: string;
 }
+
+/** A kernel of the op registry applied to its args. */
+export interface KernelNode extends NodeBase {
+  op: OpName;
+}
+
+/** A program input, a trainable parameter, or one of a region's arguments: the `index`-th. */
+export interface LeafNode extends NodeBase {
+  op: 'input' | 'param' | 'arg';
+  index: number;
+}
+
+export interface ConstNode extends NodeBase {
+  op: 'const';
+  /** The values, row-major, float64. */
+  data: Float64Array;
+}
+
+/** Control nodes: whether each argument carries the batch dimension. */
+interface ControlBase extends NodeBase {
+  argBatched: boolean[];
+}
+
+/** args [test, captures...], regions [then, else]: per-sample lazy selection. */
+export interface IfNode extends ControlBase {
+  op: 'if';
+  /** [then, else] */
+  regions: number[];
+  /** Values each branch returns (more than 1 inside loop bodies, read through `proj`). */
+  outputs: number;
+  /** Whether each output carries the batch dimension. */
+  outputBatched: boolean[];
+}
+
+/** args [inits..., captures...], regions [body]; the body returns [done, result, next state...]. */
+export interface LoopNode extends ControlBase {
+  op: 'loop';
+  /** [body] */
+  regions: number[];
+  state: number;
+  /** Iterations. */
+  limit: number;
+  label: string;
+}
+
+/** A (possibly recursive) function: regions [callee], depth-limited. */
+export interface CallNode extends ControlBase {
+  op: 'call';
+  /** [callee] */
+  regions: number[];
+  /** Depth. */
+  limit: number;
+  label: string;
+}
+
+/** Output `index` of a multi-output `if` (the tail branches of a loop body). */
+export interface ProjNode extends NodeBase {
+  op: 'proj';
+  index: number;
+}
+
+/** The `index`-th learned component (an MLP), its arguments concatenated into features. */
+export interface ExternNode extends ControlBase {
+  op: 'extern';
+  index: number;
+}
+
+/** One step of a fused node: args index [the fused node's args..., earlier steps...]. */
+export interface FusedStep {
+  op: OpName;
+  args: number[];
+  attrs: number[];
+}
+
+/** An elementwise DAG in one node (src/compiler/fuse.ts); the last step is the result. */
+export interface FusedNode extends NodeBase {
+  op: 'fused';
+  steps: FusedStep[];
+}
+
+export type IrNode = KernelNode | LeafNode | ConstNode | IfNode | LoopNode | CallNode | ProjNode | ExternNode | FusedNode;
+export type StructuralNode = Exclude<IrNode, KernelNode>;
+
+/** A node as the lowering writes it: `attrs` may be left out (none). */
+export type NewNode = IrNode extends infer N ? (N extends IrNode ? Omit<N, 'attrs'> & { attrs?: number[] } : never) : never;
 
 export interface IrRegion {
   /** What the region is, for printing: 'main', 'then', 'loop body', 'fact(scalar)'. */
@@ -50,12 +119,15 @@ export interface IrGraph {
   recursive: boolean;
 }
 
-export const isConst = (n: IrNode): n is IrNode & { data: Float64Array } => n.op === 'const';
+export const isConst = (n: IrNode): n is ConstNode => n.op === 'const';
 
 /** A node's value as a number when it is a scalar constant. */
 export function scalarConst(n: IrNode): number | undefined {
   return isConst(n) && n.shape.length === 0 ? n.data[0] : undefined;
 }
 
-/** Structural ops other than these read only their args: they may be shared or dropped freely. */
-export const hasSubRegions = (n: IrNode): boolean => n.regions !== undefined && n.regions.length > 0;
+/** The sub-regions a node owns (if, loop, call). */
+export const subRegions = (n: IrNode): readonly number[] => ('regions' in n ? n.regions : []);
+
+/** Nodes that own sub-regions stay distinct; the others read only their args and may be shared or dropped freely. */
+export const hasSubRegions = (n: IrNode): boolean => subRegions(n).length > 0;

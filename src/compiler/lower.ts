@@ -8,7 +8,7 @@ import type { Expr, FunctionDef, Program, Span } from '../ast';
 import { CompileError, diag, type Diagnostic, type DiagnosticCode } from '../diagnostics';
 import type { SourceFile } from '../frontend';
 import { ELEMENTWISE, primitive, showShape, type Primitive, type Shape } from '../ops';
-import { scalarConst, type IrGraph, type IrNode, type IrRegion } from './ir';
+import { scalarConst, type IrGraph, type IrNode, type IfNode, type IrRegion, type NewNode } from './ir';
 import { removeDeadCode } from './passes';
 import { walk } from './walk';
 
@@ -98,15 +98,15 @@ class RegionBuilder implements IrRegion {
     readonly captures?: Captures,
   ) {}
 
-  emit(node: Omit<IrNode, 'attrs'> & { attrs?: number[] }): number {
+  emit(node: NewNode): number {
     const size = this.shared.size;
     size.nodes += 1;
-    size.constants += node.data?.length ?? 0;
+    size.constants += node.op === 'const' ? node.data.length : 0;
     if (size.nodes > MAX_GRAPH_NODES)
       fail('E0109', node.span ?? NO_SPAN, { limit: `${MAX_GRAPH_NODES.toLocaleString('en-US')} nodes` }, 'a function is compiled once for each shape it is called at; call it at fewer shapes, or split the program');
     if (size.constants > MAX_GRAPH_CONSTANTS)
       fail('E0109', node.span ?? NO_SPAN, { limit: `${MAX_GRAPH_CONSTANTS.toLocaleString('en-US')} constant elements` }, 'large constants (eye, zeros, ones) are stored in the graph; pass big arrays as inputs instead');
-    return this.nodes.push({ attrs: [], ...node }) - 1;
+    return this.nodes.push({ attrs: [], ...node } as IrNode) - 1;
   }
 
   /** The id in this region of a value that lives in `owner` (this region or an enclosing one). */
@@ -598,9 +598,9 @@ class Lowerer {
           return r;
         });
         const tuple = this.branchNode(rb, t, caps, branches, e.span);
-        const { outputBatched } = rb.nodes[tuple];
+        const { outputBatched } = rb.nodes[tuple] as IfNode;
         return branches[0].results.map((id, j) =>
-          rb.emit({ op: 'proj', args: [tuple], index: j, shape: branches[0].nodes[id].shape, batched: outputBatched![j] }));
+          rb.emit({ op: 'proj', args: [tuple], index: j, shape: branches[0].nodes[id].shape, batched: outputBatched[j] }));
       }
       default: {
         const value = this.lower(e, env, rb);

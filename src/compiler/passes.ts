@@ -2,7 +2,7 @@
 // subexpression elimination, dead-code (and dead-region) removal. Nodes only refer to earlier nodes,
 // so a forward sweep sees every argument before its user.
 import { applyPointwise, op, pointwiseForm } from '../ops';
-import { isConst, scalarConst, type IrGraph, type IrNode, type IrRegion } from './ir';
+import { hasSubRegions, isConst, scalarConst, subRegions, type IrGraph, type IrNode, type IrRegion } from './ir';
 
 /**
  * Pointwise ops on scalar constants are folded at compile time with the registry's float64
@@ -24,9 +24,9 @@ export function foldConstants(graph: IrGraph): void {
 }
 
 const keyOf = (n: IrNode): string | undefined => {
-  if (n.regions) return undefined; // control nodes stay distinct
+  if (hasSubRegions(n)) return undefined; // control nodes stay distinct
   const data = isConst(n) ? `${n.shape.join('x')}:${Array.from(n.data, (v) => (Object.is(v, -0) ? '-0' : v)).join(',')}` : ''; // -0 is its own constant (atan2, division)
-  return `${n.op}|${n.args.join(',')}|${n.attrs.join(',')}|${n.index ?? ''}|${data}`;
+  return `${n.op}|${n.args.join(',')}|${n.attrs.join(',')}|${'index' in n ? n.index : ''}|${data}`;
 };
 
 export function eliminateCommonSubexpressions(graph: IrGraph): void {
@@ -61,7 +61,7 @@ export function removeDeadCode(graph: IrGraph, regionsOnly = false): void {
     for (let i = region.nodes.length - 1; i >= 0; i--) {
       if (!live[i]) continue;
       region.nodes[i].args.forEach((a) => (live[a] = true));
-      pending.push(...(region.nodes[i].regions ?? []));
+      pending.push(...subRegions(region.nodes[i]));
     }
     liveNodes.set(r, live);
   }
@@ -76,11 +76,8 @@ export function removeDeadCode(graph: IrGraph, regionsOnly = false): void {
     const nodes: IrNode[] = [];
     region.nodes.forEach((node, i) => {
       if (!live[i]) return;
-      index[i] = nodes.push({
-        ...node,
-        args: node.args.map((a) => index[a]),
-        ...(node.regions && { regions: node.regions.map((x) => regionIndex.get(x)!) }),
-      }) - 1;
+      const args = node.args.map((a) => index[a]);
+      index[i] = nodes.push('regions' in node ? { ...node, args, regions: node.regions.map((x) => regionIndex.get(x)!) } : { ...node, args }) - 1;
     });
     region.nodes = nodes;
     region.results = region.results.map((id) => index[id]);

@@ -1,23 +1,23 @@
 // The op graph as text (for people and golden tests) and as Graphviz DOT.
 import { showShape } from '../ops';
-import type { IrGraph, IrNode } from './ir';
+import { subRegions, type FusedNode, type IrGraph, type IrNode } from './ir';
 
 const MAX_CONST_SHOWN = 6;
 
 function operand(graph: IrGraph, n: IrNode): string {
   switch (n.op) {
-    case 'input': return `input ${graph.inputs[n.index!].name}`;
-    case 'param': return `param ${graph.params[n.index!].name}`;
+    case 'input': return `input ${graph.inputs[n.index].name}`;
+    case 'param': return `param ${graph.params[n.index].name}`;
     case 'arg': return `arg ${n.index}`;
     case 'proj': return `proj %${n.args[0]}.${n.index}`;
     case 'const': {
-      const values = Array.from(n.data!.slice(0, MAX_CONST_SHOWN)).map((v) => String(v));
-      const more = n.data!.length > MAX_CONST_SHOWN ? ' ...' : '';
+      const values = Array.from(n.data.slice(0, MAX_CONST_SHOWN)).map((v) => String(v));
+      const more = n.data.length > MAX_CONST_SHOWN ? ' ...' : '';
       return n.shape.length === 0 ? `const ${values[0]}` : `const [${values.join(' ')}${more}]`;
     }
     default: {
       const args = n.args.map((a) => `%${a}`).join(' ');
-      const regions = n.regions ? ' ' + n.regions.map((r) => `@${r}`).join(' ') : '';
+      const regions = 'regions' in n ? ' ' + n.regions.map((r) => `@${r}`).join(' ') : '';
       const attrs = n.attrs.length > 0 ? ` {${n.attrs.join(', ')}}` : '';
       return `${n.op}${args ? ' ' + args : ''}${regions}${attrs}`;
     }
@@ -25,7 +25,15 @@ function operand(graph: IrGraph, n: IrNode): string {
 }
 
 const typeOf = (n: IrNode): string =>
-  n.outputs !== undefined && n.outputs > 1 ? `tuple of ${n.outputs}` : `${showShape(n.shape)}${n.batched ? ' batched' : ''}`;
+  n.op === 'if' && n.outputs > 1 ? `tuple of ${n.outputs}` : `${showShape(n.shape)}${n.batched ? ' batched' : ''}`;
+
+/** A fused node's steps, one per line: $k are its values (its operands first, then the steps). */
+function fusedSteps(n: FusedNode): string[] {
+  return n.steps.map((st, k) => {
+    const attrs = st.attrs.length > 0 ? ` {${st.attrs.join(', ')}}` : '';
+    return `      $${n.args.length + k} = ${st.op} ${st.args.map((a) => `$${a}`).join(' ')}${attrs}`;
+  });
+}
 
 /** Guards the public printers against values that are not a module's graph. */
 function checkGraph(who: string, graph: unknown): void {
@@ -38,7 +46,10 @@ export function graphToText(graph: IrGraph): string {
   const lines: string[] = [];
   graph.regions.forEach((region, r) => {
     lines.push(`@${r} ${region.name} -> ${region.results.map((id) => `%${id}`).join(' ')}`);
-    region.nodes.forEach((n, i) => lines.push(`  %${i} = ${operand(graph, n)} : ${typeOf(n)}`));
+    region.nodes.forEach((n, i) => {
+      lines.push(`  %${i} = ${operand(graph, n)} : ${typeOf(n)}${n.label ? `  ; ${n.label}` : ''}`);
+      if (n.op === 'fused') lines.push(...fusedSteps(n));
+    });
   });
   return lines.join('\n') + '\n';
 }
@@ -55,7 +66,7 @@ export function graphToDot(graph: IrGraph): string {
     lines.push('  }');
     region.nodes.forEach((n, i) => {
       n.args.forEach((a) => lines.push(`  r${r}n${a} -> r${r}n${i};`));
-      (n.regions ?? []).forEach((sub) => lines.push(`  r${r}n${i} -> r${sub}n0 [style=dashed, lhead=cluster_${sub}];`));
+      subRegions(n).forEach((sub) => lines.push(`  r${r}n${i} -> r${sub}n0 [style=dashed, lhead=cluster_${sub}];`));
     });
   });
   lines.push('}');

@@ -46,8 +46,8 @@ export interface Pointwise {
   fused?: { value: Formula; costly: boolean };
 }
 
-export interface OpDef {
-  name: string;
+export interface OpDef<Name extends string = string> {
+  name: Name;
   group: Group;
   minArgs: number;
   /** Infinity for n-ary. */
@@ -70,7 +70,7 @@ export interface OpDef {
   unary?: Pointwise;
 }
 
-export interface Primitive extends OpDef {
+export interface Primitive extends OpDef<OpName> {
   shape: ShapeRule;
 }
 
@@ -100,10 +100,11 @@ const invSqrtOneMinusSquare = F.div(1, F.sqrt(F.sub(1, F.mul(x, x))));
 const atan2Denominator = F.add(F.mul(x, x), F.mul(y, y));
 const atOrigin = F.and(F.eq(x, 0), F.eq(y, 0));
 
-type Spec = [name: string, minArgs: number, maxArgs: number, doc: string, example: string, extra: Extra];
+type Spec = readonly [name: string, minArgs: number, maxArgs: number, doc: string, example: string, extra: Extra];
 
-const group = (grp: Group, specs: Spec[]): OpDef[] =>
-  specs.map(([name, minArgs, maxArgs, doc, example, extra]) => ({
+/** The entries of one group; each keeps its name's literal type, so `OpName` is the union of the names. */
+const group = <const S extends readonly Spec[]>(grp: Group, specs: S): { [K in keyof S]: OpDef<S[K][0]> } =>
+  specs.map(([name, minArgs, maxArgs, doc, example, extra]): OpDef => ({
     name,
     group: grp,
     minArgs,
@@ -114,9 +115,9 @@ const group = (grp: Group, specs: Spec[]): OpDef[] =>
     gradient: 'composite',
     ...(grp !== 'internal' && { shape: ELEMENTWISE }),
     ...extra,
-  }));
+  })) as { [K in keyof S]: OpDef<S[K][0]> };
 
-export const OPS: readonly OpDef[] = [
+const ALL = [
   ...group('arithmetic', [
     ['+', 1, N, 'Sum of the arguments; `(+ x)` is x.', '(+ 1 2 3)',
       { ...pw((a, b) => a + b, [g, g], { fused: fused(F.add(x, y)) }), unary: identity }],
@@ -289,17 +290,22 @@ export const OPS: readonly OpDef[] = [
     ['sum', 1, 1, 'Sum of every element (losses in the tensor API).', '', {}],
     ['mean', 1, 1, 'Mean of every element (losses in the tensor API).', '', {}],
   ]),
-];
+] as const;
+
+/** Every op's name: the kernels an op graph node may name. */
+export type OpName = (typeof ALL)[number]['name'];
+
+export const OPS: readonly OpDef<OpName>[] = ALL;
 
 /** The ops native code has a kernel for. */
-export const KERNEL_OPS: readonly OpDef[] = OPS.filter((def) => !def.compileTime);
+export const KERNEL_OPS: readonly OpDef<OpName>[] = OPS.filter((def) => !def.compileTime);
 
 /** The language's primitives: the ops a program may name. */
 export const PRIMITIVES: readonly Primitive[] = OPS.filter((op): op is Primitive => op.group !== 'internal');
 
-const byName = new Map(OPS.map((op) => [op.name, op]));
+const byName = new Map<string, OpDef<OpName>>(OPS.map((def) => [def.name, def]));
 
-export const op = (name: string): OpDef | undefined => byName.get(name);
+export const op = (name: string): OpDef<OpName> | undefined => byName.get(name);
 export const primitive = (name: string): Primitive | undefined => {
   const found = byName.get(name);
   return found && found.group !== 'internal' ? (found as Primitive) : undefined;
