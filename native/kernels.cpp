@@ -103,6 +103,7 @@ NC_KERNEL(remainder) { return at::fmod(a[0], a[1]); }
 // transcendental
 NC_KERNEL(sqrt) { return at::sqrt(a[0]); }
 NC_KERNEL(safe_sqrt) { return at::sqrt(at::clamp_min(a[0], 1e-8)); }
+NC_KERNEL(rsqrt) { return at::rsqrt(a[0]); }
 NC_KERNEL(exp) { return at::exp(a[0]); }
 NC_KERNEL(log) { return at::log(a[0]); }
 NC_KERNEL(safe_log) { return at::log(at::clamp_min(a[0], 1e-8)); }

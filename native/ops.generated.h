@@ -25,6 +25,7 @@
   X(remainder, "remainder", 2, 2, 0) \
   X(sqrt, "sqrt", 1, 1, 0) \
   X(safe_sqrt, "safe-sqrt", 1, 1, 0) \
+  X(rsqrt, "rsqrt", 1, 1, 0) \
   X(exp, "exp", 1, 1, 0) \
   X(log, "log", 1, 1, 0) \
   X(safe_log, "safe-log", 1, 1, 0) \
@@ -92,6 +93,7 @@
   X(Abs, "abs", 1, false, 0) \
   X(Square, "square", 1, false, 0) \
   X(Sqrt, "sqrt", 1, false, 0) \
+  X(Rsqrt, "rsqrt", 1, false, 0) \
   X(Exp, "exp", 1, true, 0) \
   X(Log, "log", 1, true, 0) \
   X(Sin, "sin", 1, true, 0) \

@@ -28,7 +28,7 @@ interface DiffCase {
 const ANY = U(-2, 2);
 const POS = U(0.2, 3);
 const DOMAIN: Record<string, Gen> = {
-  sqrt: POS, log: POS, 'safe-sqrt': U(-1, 3), 'safe-log': U(-1, 3), asin: U(-0.9, 0.9), acos: U(-0.9, 0.9),
+  sqrt: POS, rsqrt: POS, log: POS, 'safe-sqrt': U(-1, 3), 'safe-log': U(-1, 3), asin: U(-0.9, 0.9), acos: U(-0.9, 0.9),
   log1p: U(-0.5, 2), tan: U(-1.2, 1.2), '/': AWAY(0.3, 2),
 };
 const UNARY = PRIMITIVES.filter((p) => p.group !== 'vector' && p.group !== 'matrix' && p.minArgs <= 1 && p.name !== 'clamp').map((p) => p.name);

@@ -29,7 +29,7 @@ describe('generated native tables', () => {
 
 /** Points inside each op's domain, away from kinks, where a central difference is accurate. */
 const POINTS: Record<string, number[][]> = {
-  sqrt: [[0.7], [2.3]], 'safe-sqrt': [[0.7], [2.3]], log: [[0.7], [2.3]], 'safe-log': [[0.7], [2.3]], log1p: [[0.3], [1.7]],
+  sqrt: [[0.7], [2.3]], rsqrt: [[0.7], [2.3]], 'safe-sqrt': [[0.7], [2.3]], log: [[0.7], [2.3]], 'safe-log': [[0.7], [2.3]], log1p: [[0.3], [1.7]],
   asin: [[0.3], [-0.6]], acos: [[0.3], [-0.6]], tan: [[0.4], [-1.1]], pow: [[1.3, 2.5], [0.7, -1.5]],
   modulo: [[7.3, 2.1], [-7.3, 2.1]], remainder: [[7.3, 2.1], [-7.3, 2.1]], '/': [[1.5, 0.7], [-2.1, 1.9]],
   'pow-scalar': [[1.3], [0.6]],

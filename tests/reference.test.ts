@@ -237,6 +237,7 @@ const differentiable: Record<string, GradCase[]> = {
   modulo: [['(modulo a b)', { a: VEC(4, U(-5, 5)), b: VEC(4, AWAY(0.5, 2)) }]],
   remainder: [['(remainder a b)', { a: VEC(4, U(-5, 5)), b: VEC(4, AWAY(0.5, 2)) }]],
   sqrt: [['(sqrt a)', { a: VEC(3, POS) }]],
+  rsqrt: [['(rsqrt a)', { a: VEC(3, POS) }]],
   'safe-sqrt': [['(safe-sqrt a)', { a: VEC(4, U(-1, 3)) }]],
   exp: [['(exp a)', { a: VEC(3) }]],
   log: [['(log a)', { a: VEC(3, POS) }]],

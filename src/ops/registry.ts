@@ -161,6 +161,8 @@ const ALL = [
     ['sqrt', 1, 1, 'Square root (IEEE: NaN below zero).', '(sqrt 2)', pw(Math.sqrt, [F.div(g, F.mul(2, out))], { fused: fused(F.sqrt(x)) })],
     ['safe-sqrt', 1, 1, 'Square root of max(x, 1e-8), as the reference `sqrt`: finite value and gradient everywhere.', '(safe-sqrt -1)',
       pw((a) => Math.sqrt(Math.max(a, SAFE)), [F.where(F.ge(x, SAFE), F.div(g, F.mul(2, out)), 0)], { masks: true })],
+    ['rsqrt', 1, 1, 'Reciprocal square root 1 / sqrt(x) (IEEE: inf at 0, NaN below).', '(rsqrt 4)',
+      pw((a) => 1 / Math.sqrt(a), [F.mul(F.mul(-0.5, g), F.mul(out, F.mul(out, out)))], { fused: fused(F.div(1, F.sqrt(x))) })],
     ['exp', 1, 1, 'e to the x.', '(exp 1)', pw(Math.exp, [F.mul(g, out)], { fused: fused(F.exp(x), true) })],
     ['log', 1, 1, 'Natural logarithm (IEEE: -inf at 0, NaN below).', '(log 10)', pw(Math.log, [F.div(g, x)], { fused: fused(F.log(x), true) })],
     ['safe-log', 1, 1, 'Natural logarithm of max(x, 1e-8), as the reference `log`.', '(safe-log 0)',
