@@ -1,4 +1,4 @@
-// The native half of the primitive table: one kernel per op name the compiler emits. Kernels are
+// The native half of the op registry: one kernel per op name the compiler emits. Kernels are
 // batch-agnostic torch calls; every decision about shapes and batching is made by the compiler and
 // arrives as explicit ops (unsqueeze, expand) or as attributes. Eager tensor arithmetic in the JS
 // API runs through the same table.

@@ -1,5 +1,5 @@
-// The primitives section of docs/language.md, rendered from the primitive table. The generator script
-// (scripts/gen-language-docs.js, through dist/) and the staleness test both use these functions, so
+// The primitives section of docs/language.md, rendered from the op registry. The generator script
+// (scripts/generate.js, through dist/) and the staleness test both use these functions, so
 // the committed docs can only be what the table says.
 import { arityText, type Primitive } from '../ops';
 

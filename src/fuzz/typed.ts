@@ -1,4 +1,4 @@
-// Generator 3: random well-typed programs. Primitive calls are drawn from the primitive table, with
+// Generator 3: random well-typed programs. Primitive calls are drawn from the op registry, with
 // argument shapes found by asking each primitive's own shape rule, so a new primitive is generated
 // as soon as it is in the table. Forms (let, if, cond, loop, define, letrec, recursion) are built
 // here. A few primitives get their arguments wrapped into a domain where float64 results are stable
