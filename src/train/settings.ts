@@ -1,7 +1,8 @@
 // The training settings a user chooses by name: optimizers, losses, learning-rate schedules and ODE
 // methods, each once, with its facts and a one-line doc. The TypeScript unions, the argument checks,
 // the CLI's choices and help, and the table in docs/training.md all come from these lists; the
-// native name tables (native/ode.h, native/fit.h) must hold the same names (tests/train-settings.test.ts).
+// native name tables (native/ode.h, native/fit.h, native/optim.h) must hold the same names
+// (tests/train-settings.test.ts checks both).
 import { describe } from '../runtime/host-data';
 
 export const OPTIMIZERS = [
@@ -42,6 +43,9 @@ export const ODE_METHODS = [
   { name: 'rk4', adaptive: false, doc: 'Classic Runge-Kutta, order 4, fixed steps.' },
   { name: 'dopri5', adaptive: true, doc: 'Dormand-Prince 5(4), adaptive steps with local error control.' },
 ] as const;
+
+/** The `kind` of the Error that odeint, multipleShooting and fit throw for a solution that blows up. */
+export const ODE_BLOWUP = 'ode-blowup';
 
 export type OptimizerKind = (typeof OPTIMIZERS)[number]['name'];
 export type LossKind = (typeof LOSSES)[number]['name'];
