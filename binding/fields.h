@@ -32,7 +32,8 @@ struct Fields {
   int64_t count(const Napi::Object& o, const char* key, double min = 0) const {
     const double v = number(o, key);
     if (!(v >= min && v <= 9007199254740991.0) || v != static_cast<double>(static_cast<int64_t>(v)))
-      throw Napi::RangeError::New(o.Env(), std::string(who) + ": " + key + " must be a whole number >= " + std::to_string(static_cast<int64_t>(min)));
+      throw Napi::RangeError::New(o.Env(), std::string(who) + ": " + key + " must be a whole number >= " +
+                                               std::to_string(static_cast<int64_t>(min)));
     return static_cast<int64_t>(v);
   }
 
@@ -57,7 +58,8 @@ struct Fields {
       if (name == names[i]) return static_cast<Enum>(i);
       listed += (i ? ", " : "") + std::string(names[i]);
     }
-    throw Napi::RangeError::New(o.Env(), std::string(who) + ": unknown " + key + " '" + name + "'; expected one of " + listed);
+    throw Napi::RangeError::New(o.Env(),
+                                std::string(who) + ": unknown " + key + " '" + name + "'; expected one of " + listed);
   }
 
   /** {method, step, rtol, atol, maxSteps}: need_grad is the caller's to set. */

@@ -26,15 +26,18 @@ const Fields kArgs{"optimizer"};
 std::unique_ptr<nc::Optimizer> optimizer_arg(const Fields& f, const Napi::Object& o, std::vector<at::Tensor> params) {
   switch (f.choice<nc::OptimizerAlgorithm>(o, "algorithm", nc::kOptimizerAlgorithmNames)) {
     case nc::OptimizerAlgorithm::Adam:
-      return nc::Optimizer::adam(std::move(params), {f.number(o, "lr"), f.number(o, "beta1"), f.number(o, "beta2"), f.number(o, "eps"),
-                                                     f.number(o, "weightDecay"), f.boolean(o, "decoupledDecay")});
+      return nc::Optimizer::adam(std::move(params), {f.number(o, "lr"), f.number(o, "beta1"), f.number(o, "beta2"),
+                                                     f.number(o, "eps"), f.number(o, "weightDecay"),
+                                                     f.boolean(o, "decoupledDecay")});
     case nc::OptimizerAlgorithm::Sgd:
-      return nc::Optimizer::sgd(std::move(params), {f.number(o, "lr"), f.number(o, "momentum"), f.number(o, "weightDecay"), f.boolean(o, "nesterov")});
+      return nc::Optimizer::sgd(std::move(params), {f.number(o, "lr"), f.number(o, "momentum"),
+                                                    f.number(o, "weightDecay"), f.boolean(o, "nesterov")});
     case nc::OptimizerAlgorithm::Lbfgs: {
       nc::LbfgsConfig c{f.number(o, "lr"), f.count(o, "maxIter", 1), f.count(o, "historySize", 1), std::nullopt};
       Napi::Value search = o.Get("lineSearch");
       if (search.IsString()) c.line_search = search.As<Napi::String>().Utf8Value();
-      else if (!search.IsNull()) throw Napi::TypeError::New(o.Env(), std::string(f.who) + ": lineSearch must be a string or null");
+      else if (!search.IsNull())
+        throw Napi::TypeError::New(o.Env(), std::string(f.who) + ": lineSearch must be a string or null");
       return nc::Optimizer::lbfgs(std::move(params), c);
     }
   }

@@ -17,6 +17,7 @@ void RegisterOptim(Napi::Env env, Napi::Object exports);
  * The optimizer a config object describes ({algorithm, lr, ...}: src/train/native-optim.ts's
  * NativeOptimizerConfig, every field required), for NativeOptimizer and fit alike.
  */
-std::unique_ptr<nc::Optimizer> optimizer_arg(const Fields& f, const Napi::Object& config, std::vector<at::Tensor> params);
+std::unique_ptr<nc::Optimizer> optimizer_arg(const Fields& f, const Napi::Object& config,
+                                             std::vector<at::Tensor> params);
 
 }  // namespace ncb

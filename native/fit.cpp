@@ -170,7 +170,9 @@ using StepError = NamedError<Error>;
 /** Runs f, rethrowing a failure with when it happened and the parameter values then. */
 template <class F>
 double naming_state(const FitTask& task, const std::string& what, F&& f) {
-  const auto named = [&](const std::string& cause) { return what + ": " + cause + " (parameters: " + describe_params(task) + ")"; };
+  const auto named = [&](const std::string& cause) {
+    return what + ": " + cause + " (parameters: " + describe_params(task) + ")";
+  };
   try {
     return f();
   } catch (const Named&) {

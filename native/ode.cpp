@@ -145,13 +145,15 @@ double initial_step(Rhs& f, double t0, const Tensor& y0, const Tensor& f0, const
   const double h1 = dmax <= 1e-15 ? std::max(1e-6, h0 * 1e-3) : std::pow(0.01 / dmax, kExponent);
   const double h = std::min(100 * h0, h1);
   // An infinite derivative would give h = 0 and pass for a collapsed step.
-  if (!std::isfinite(d1) || !std::isfinite(h)) throw OdeBlowUp("odeint: the right-hand side is not finite at the initial state (t = " + num(t0) + ")");
+  if (!std::isfinite(d1) || !std::isfinite(h))
+    throw OdeBlowUp("odeint: the right-hand side is not finite at the initial state (t = " + num(t0) + ")");
   return h;
 }
 
 void check_finite(const Tensor& y, double t) {
   if (!at::isfinite(y).all().item<bool>())
-    throw OdeBlowUp("odeint: the solution is not finite at t = " + num(t) + " (it blows up or overflows before this time)");
+    throw OdeBlowUp("odeint: the solution is not finite at t = " + num(t) +
+                    " (it blows up or overflows before this time)");
 }
 
 void too_many_steps(const OdeConfig& cfg, double reached, double target) {

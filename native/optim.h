@@ -22,7 +22,7 @@ namespace nc {
 // these structs have no defaults of their own.
 
 enum class OptimizerAlgorithm { Adam, Sgd, Lbfgs };
-/** The algorithms' names in enum order, as src/train/optim.ts's configs name them (tests/train-settings.test.ts checks). */
+/** The algorithms' names in enum order, as src/train/optim.ts's configs name them (tests/train-settings.test.ts). */
 inline constexpr std::array<const char*, 3> kOptimizerAlgorithmNames{"adam", "sgd", "lbfgs"};
 
 struct AdamConfig {

@@ -68,7 +68,8 @@ describe('a non-finite loss', () => {
     const observations = t.map((ti) => [1 / (1 - 0.5 * ti)]);
     const rhs = '(* k (* x x))';
     const single = compile(rhs, { params: { k: 3 } }); // blows up at t = 1/3
-    const fixed = await rejection(fit(single, { t, observations }, { epochs: 3, ode: { state: ['x'], method: 'rk4', step: 0.01 } }));
+    const rk4 = { state: ['x'], method: 'rk4' as const, step: 0.01 };
+    const fixed = await rejection(fit(single, { t, observations }, { epochs: 3, ode: rk4 }));
     expect(fixed.message).toBe(
       'fit: failed at step 1: odeint: the solution is not finite at t = 0.4 (it blows up or overflows before this time) (parameters: k = 3)',
     );
@@ -76,7 +77,9 @@ describe('a non-finite loss', () => {
     expect((fixed as Error & { kind?: string }).kind).toBe(ODE_BLOWUP);
     // dopri5, the default, sees the blow-up as its step size collapsing just before t = 1/3.
     const adaptive = await rejection(fit(single, { t, observations }, { epochs: 3, ode: { state: ['x'] } }));
-    expect(adaptive.message).toMatch(/^fit: failed at step 1: odeint: dopri5's step size collapsed to \S+ at t = 0\.3333\d* \(the solution may blow up there/);
+    expect(adaptive.message).toMatch(
+      /^fit: failed at step 1: odeint: dopri5's step size collapsed to \S+ at t = 0\.3333\d* \(the solution may blow up there/,
+    );
     expect(adaptive.message).toMatch(/\(parameters: k = 3\)$/);
     expect((adaptive as Error & { kind?: string }).kind).toBe(ODE_BLOWUP);
     // Windows of 0.2 from their observed starts: at k = 4 those starting above x0 = 1.25 (t = 0.6, 0.8)
@@ -103,7 +106,9 @@ describe('a non-finite loss', () => {
     const shooting = compile('(* k (* x x))', { params: { k: 4 }, dtype: 'float64' });
     const seen: FitProgress[] = [];
     const ode = { state: ['x'], windowSteps: 2 };
-    const result = await fit(shooting, { t, observations }, { epochs: 60, batchSize: 1, seed: 2, lr: 0.05, clip: 1, stopOnNonFinite: false, ode, onProgress: (p) => seen.push(p) });
+    const onProgress = (p: FitProgress) => seen.push(p);
+    const options = { epochs: 60, batchSize: 1, seed: 2, lr: 0.05, clip: 1, stopOnNonFinite: false, ode, onProgress };
+    const result = await fit(shooting, { t, observations }, options);
     const skipped = seen.filter((p) => Number.isNaN(p.loss));
     expect(skipped.length).toBeGreaterThan(0);
     for (const p of skipped) expect(p.params.k).toBe(p.step === 1 ? 4 : seen[p.step - 2].params.k);

@@ -429,11 +429,14 @@ describe('bad options and misuse are Errors, and the process survives', () => {
     const h = param().handle;
     const lbfgsConfig = { algorithm: 'lbfgs' as const, lr: 1, maxIter: 1e300, historySize: 5, lineSearch: null };
     expect(() => new NativeOptimizer([h], lbfgsConfig)).toThrow(/optimizer: maxIter must be a whole number >= 1/);
-    expect(() => new NativeOptimizer([h], { ...lbfgsConfig, maxIter: 3, lineSearch: 'armijo' as never })).toThrow(/the only line search is 'strong_wolfe'/);
+    const armijo = { ...lbfgsConfig, maxIter: 3, lineSearch: 'armijo' as never };
+    expect(() => new NativeOptimizer([h], armijo)).toThrow(/the only line search is 'strong_wolfe'/);
     // A missing line search is not a default: the policy is TS's to decide.
     const { lineSearch: _, ...noSearch } = lbfgsConfig;
-    expect(() => new NativeOptimizer([h], { ...noSearch, maxIter: 3 } as never)).toThrow('optimizer: lineSearch must be a string or null');
-    expect(() => new NativeOptimizer([h], { algorithm: 'rmsprop' } as never)).toThrow("optimizer: unknown algorithm 'rmsprop'; expected one of adam, sgd, lbfgs");
+    const unsaid = { ...noSearch, maxIter: 3 } as never;
+    expect(() => new NativeOptimizer([h], unsaid)).toThrow('optimizer: lineSearch must be a string or null');
+    const rmsprop = { algorithm: 'rmsprop' } as never;
+    expect(() => new NativeOptimizer([h], rmsprop)).toThrow("optimizer: unknown algorithm 'rmsprop'; expected one of adam, sgd, lbfgs");
     expect(() => new NativeOptimizer([h], { algorithm: 'adamw', lr: 1 } as never)).toThrow("unknown algorithm 'adamw'");
     expect(() => new NativeOptimizer([h], { algorithm: 'sgd', lr: 1 } as never)).toThrow('optimizer: momentum must be a number');
     const sgd = { algorithm: 'sgd' as const, lr: 1, momentum: 0, weightDecay: 0, nesterov: true };

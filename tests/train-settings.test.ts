@@ -3,7 +3,8 @@
 // generated from the lists, and fit and odeint check the ODE solver's options as one.
 import fs from 'fs';
 import path from 'path';
-import { compile, fit, LOSSES, ODE_METHODS, odeint, OPTIMIZERS, SCHEDULES, tensor, type FitProgress, type OdeMethod } from '../src';
+import { compile, fit, LOSSES, ODE_METHODS, odeint, OPTIMIZERS, SCHEDULES, tensor } from '../src';
+import type { FitProgress, OdeMethod } from '../src';
 import { main } from '../src/cli/main';
 import { fitAddon } from '../src/train/native-fit';
 import { odeAddon } from '../src/train/native-ode';
@@ -59,32 +60,35 @@ describe('the native name tables hold exactly the lists', () => {
       epochs: 1, batchSize: 0, seed: 0, lrs: new Float64Array(0), clip: 0, loss: 'l4' as never,
       progressEvery: 0, patience: 0, minDelta: 0, stopOnNonFinite: true,
     };
-    const run = () => fitAddon().fit(graph, [k.handle], ['k'], optimizerConfig('sgd', { lr: 0.1 }), { inputs: [x.handle], target: t.handle }, config);
-    expect(listedIn(run)).toEqual(names(LOSSES));
+    const data = { inputs: [x.handle], target: t.handle };
+    const run = (c: typeof config) => () => fitAddon().fit(graph, [k.handle], ['k'], optimizerConfig('sgd', { lr: 0.1 }), data, c);
+    expect(listedIn(run(config))).toEqual(names(LOSSES));
     // A loosely typed field is not read as a default: stopOnNonFinite must be a boolean.
-    expect(() => fitAddon().fit(graph, [k.handle], ['k'], optimizerConfig('sgd', { lr: 0.1 }), { inputs: [x.handle], target: t.handle },
-      { ...config, loss: 'mse', stopOnNonFinite: 1 as never })).toThrow('fit: stopOnNonFinite must be a boolean');
+    expect(run({ ...config, loss: 'mse' as never, stopOnNonFinite: 1 as never })).toThrow('fit: stopOnNonFinite must be a boolean');
     m.dispose();
   });
 
   test('optimizer algorithms (native/optim.h): those the optimizers are made of', () => {
     const algorithms = [...new Set(OPTIMIZERS.map((o) => optimizerConfig(o.name, { lr: 1 }).algorithm))];
     const p = tensor([1], { requiresGrad: true });
-    expect(listedIn(() => new (optimAddon().NativeOptimizer)([p.handle], { algorithm: 'rprop' } as never))).toEqual(algorithms);
+    const { NativeOptimizer } = optimAddon();
+    expect(listedIn(() => new NativeOptimizer([p.handle], { algorithm: 'rprop' } as never))).toEqual(algorithms);
   });
 });
 
 describe('each name does what its doc line says', () => {
   test('the optimizers: AdamW decouples the decay that Adam adds to the gradient', () => {
-    expect(optimizerConfig('adam', { lr: 0.1 })).toEqual({ algorithm: 'adam', lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, decoupledDecay: false });
-    expect(optimizerConfig('adamw', { lr: 0.1 })).toEqual({ algorithm: 'adam', lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, decoupledDecay: true });
+    const moments = { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+    expect(optimizerConfig('adam', { lr: 0.1 })).toEqual({ algorithm: 'adam', ...moments, weightDecay: 0, decoupledDecay: false });
+    expect(optimizerConfig('adamw', { lr: 0.1 })).toEqual({ algorithm: 'adam', ...moments, weightDecay: 0.01, decoupledDecay: true });
     expect(optimizerConfig('lbfgs', {})).toEqual({ algorithm: 'lbfgs', lr: 1, maxIter: 20, historySize: 100, lineSearch: null });
     expect(optimizerConfig('sgd', { lr: 0.1 })).toEqual({ algorithm: 'sgd', lr: 0.1, momentum: 0, nesterov: false, weightDecay: 0 });
   });
 
   test.each(names(OPTIMIZERS))('fit with %s recovers k = 2', async (optimizer) => {
     const m = line();
-    const result = await fit(m, { inputs: { x: X }, target: T }, { epochs: optimizer === 'lbfgs' ? 5 : 400, optimizer, lr: optimizer === 'lbfgs' ? undefined : 0.02 });
+    const lbfgs = optimizer === 'lbfgs';
+    const result = await fit(m, { inputs: { x: X }, target: T }, { epochs: lbfgs ? 5 : 400, optimizer, lr: lbfgs ? undefined : 0.02 });
     // AdamW's default decay pulls k slightly below 2.
     expect(result.params.k).toBeCloseTo(2, optimizer === 'adamw' ? 2 : 4);
     m.dispose();
@@ -97,12 +101,17 @@ describe('each name does what its doc line says', () => {
     m.dispose();
   });
 
-  const lossOf = { mse: (d: number) => d * d, mae: (d: number) => Math.abs(d), huber: (d: number) => (Math.abs(d) <= 1 ? d * d / 2 : Math.abs(d) - 0.5) };
+  const lossOf = {
+    mse: (d: number) => d * d,
+    mae: (d: number) => Math.abs(d),
+    huber: (d: number) => (Math.abs(d) <= 1 ? (d * d) / 2 : Math.abs(d) - 0.5),
+  };
   // At k = 1.6 the residuals are -0.4, -0.8 and -1.2: Huber's quadratic and linear parts both count.
   test.each(names(LOSSES))('loss %s: the loss of the first step is the formula at k = 1.6', async (loss) => {
     const m = compile('(* k x)', { params: { k: 1.6 }, dtype: 'float64' });
     const seen: FitProgress[] = [];
-    await fit(m, { inputs: { x: X }, target: T }, { epochs: 1, optimizer: 'sgd', lr: 1e-9, loss, onProgress: (p) => seen.push(p) });
+    const onProgress = (p: FitProgress) => seen.push(p);
+    await fit(m, { inputs: { x: X }, target: T }, { epochs: 1, optimizer: 'sgd', lr: 1e-9, loss, onProgress });
     const want = X.reduce((s, x, i) => s + lossOf[loss](1.6 * x - T[i]), 0) / X.length;
     expect(seen[0].loss).toBeCloseTo(want, 12);
     m.dispose();
@@ -127,7 +136,8 @@ describe('each name does what its doc line says', () => {
     }
     const m = line();
     const seen: number[] = [];
-    await fit(m, { inputs: { x: X }, target: T }, { epochs: steps, optimizer: 'sgd', lr, schedule, onProgress: (p) => seen.push(p.params.k as number) });
+    const onProgress = (p: FitProgress) => seen.push(p.params.k as number);
+    await fit(m, { inputs: { x: X }, target: T }, { epochs: steps, optimizer: 'sgd', lr, schedule, onProgress });
     expect(seen).toHaveLength(steps);
     seen.forEach((got, i) => expect(got).toBeCloseTo(want[i], 12));
     m.dispose();
@@ -151,7 +161,8 @@ describe('the generated parts', () => {
     expect(start).toBeGreaterThan(0);
     expect(doc.slice(start + START_MARKER.length + 1, end)).toBe(renderTrainingSettings());
     const table = renderTrainingSettings();
-    for (const list of [OPTIMIZERS, LOSSES, SCHEDULES, ODE_METHODS]) for (const e of list) expect(table).toContain(`| \`${e.name}\``);
+    for (const list of [OPTIMIZERS, LOSSES, SCHEDULES, ODE_METHODS])
+      for (const e of list) expect(table).toContain(`| \`${e.name}\``);
     expect(table).toContain('| `dopri5` (default) | adaptive: `rtol`, `atol` |');
     expect(table).toContain('| `lbfgs` | 1 |');
   });
@@ -159,19 +170,24 @@ describe('the generated parts', () => {
   const cli = async (argv: string[]) => {
     let stdout = '';
     let stderr = '';
-    const io = { stdout: (t: string) => void (stdout += t), stderr: (t: string) => void (stderr += t), readFile: (p: string) => fs.readFileSync(p) };
+    const io = {
+      stdout: (t: string) => void (stdout += t),
+      stderr: (t: string) => void (stderr += t),
+      readFile: (p: string) => fs.readFileSync(p),
+    };
     return { code: await main(argv, io), stdout, stderr };
   };
 
   test('neuralc fit lists every choice in its help and rejects others naming them', async () => {
     const help = (await cli(['fit', '--help'])).stdout;
-    for (const [flag, list] of [['optimizer', OPTIMIZERS], ['loss', LOSSES], ['schedule', SCHEDULES], ['method', ODE_METHODS]] as const)
-      expect(help).toContain(`--${flag} ${names(list).join('|')}`.replace('--method', '(--method'));
-    const args = ['fit', '-e', '(* k x)', '--data', 'none.csv', '--params', '{"k": 1}'];
-    for (const [flag, what, list] of [['optimizer', 'optimizer', OPTIMIZERS], ['loss', 'loss', LOSSES], ['schedule', 'schedule', SCHEDULES]] as const) {
+    const lists = { optimizer: OPTIMIZERS, loss: LOSSES, schedule: SCHEDULES, method: ODE_METHODS };
+    for (const [flag, list] of Object.entries(lists)) expect(help).toContain(`--${flag} ${names(list).join('|')}`);
+    const args = ['fit', '-e', '(* k x)', '--data', 'none.csv', '--params', '{"k": 1}', '--ode', '--state', 'x'];
+    const what = { optimizer: 'optimizer', loss: 'loss', schedule: 'schedule', method: 'ODE method' };
+    for (const [flag, list] of Object.entries(lists)) {
       const r = await cli([...args, `--${flag}`, 'magic']);
       expect(r.code).toBe(2);
-      expect(r.stderr).toContain(`--${flag}: unknown ${what} 'magic'; expected one of ${names(list).join(', ')}`);
+      expect(r.stderr).toContain(`--${flag}: unknown ${what[flag as keyof typeof what]} 'magic'; expected one of ${names(list).join(', ')}`);
     }
   });
 });
@@ -181,6 +197,8 @@ describe('fit and odeint check the solver options as one', () => {
   const times = [0, 0.5, 1];
   const observations = times.map((t) => [Math.exp(-t)]);
   const rhs = () => compile('(* (- 0 k) y)', { params: { k: 1 }, inputs: ['y'], dtype: 'float64' });
+
+  const STEP_WITH_DOPRI5 = "step sets the fixed step of 'euler' and 'rk4'; 'dopri5' chooses its own steps from rtol and atol";
 
   async function outcomes(solver: Record<string, unknown>): Promise<{ odeint: string; fit: string }> {
     const m = rhs();
@@ -203,8 +221,8 @@ describe('fit and odeint check the solver options as one', () => {
     [{ method: 'rk4' }, 'accepted'],
     [{ method: 'euler', step: 0.05 }, 'accepted'],
     [{ rtol: 1e-4, atol: 1e-6, maxSteps: 500 }, 'accepted'],
-    [{ step: 0.1 }, "step sets the fixed step of 'euler' and 'rk4'; 'dopri5' chooses its own steps from rtol and atol"],
-    [{ method: 'dopri5', step: 0.1 }, "step sets the fixed step of 'euler' and 'rk4'; 'dopri5' chooses its own steps from rtol and atol"],
+    [{ step: 0.1 }, STEP_WITH_DOPRI5],
+    [{ method: 'dopri5', step: 0.1 }, STEP_WITH_DOPRI5],
     [{ method: 'rk4', rtol: 1e-3 }, "rtol and atol control the adaptive methods only; 'rk4' takes a fixed step"],
     [{ method: 'euler', atol: 1e-3 }, "rtol and atol control the adaptive methods only; 'euler' takes a fixed step"],
     [{ rtol: 0, atol: 0 }, 'rtol and atol cannot both be 0; the error control needs a tolerance'],
@@ -221,7 +239,8 @@ describe('fit and odeint check the solver options as one', () => {
 
   test('the default method is dopri5 for both', async () => {
     const m = rhs();
-    const solve = (method?: OdeMethod) => odeint(m, [1], [0, 3], { state: ['y'], grad: false, ...(method && { method }) }).toArray() as number[][];
+    const solve = (method?: OdeMethod) =>
+      odeint(m, [1], [0, 3], { state: ['y'], grad: false, ...(method && { method }) }).toArray() as number[][];
     expect(solve()).toEqual(solve('dopri5'));
     expect(solve()).not.toEqual(solve('rk4'));
     // Two reported times 3 apart: dopri5 meets its tolerance, a single RK4 step does not.
@@ -229,7 +248,8 @@ describe('fit and odeint check the solver options as one', () => {
     expect(Math.abs(solve('rk4')[1][0] - Math.exp(-3))).toBeGreaterThan(1e-2);
     const trained = async (method?: OdeMethod) => {
       const model = compile('(* (- 0 k) y)', { params: { k: 0.5 }, inputs: ['y'], dtype: 'float64' });
-      const r = await fit(model, { t: [0, 3], observations: [[1], [Math.exp(-3)]] }, { epochs: 3, lr: 0.1, ode: { state: ['y'], ...(method && { method }) } });
+      const data = { t: [0, 3], observations: [[1], [Math.exp(-3)]] };
+      const r = await fit(model, data, { epochs: 3, lr: 0.1, ode: { state: ['y'], ...(method && { method }) } });
       model.dispose();
       return r;
     };

@@ -52,11 +52,11 @@ export interface FitOptions {
   optimizer?: OptimizerKind;
   /** Default 1e-2 (Adam, AdamW, SGD) or 1 (L-BFGS, which searches its step with strong Wolfe conditions). */
   lr?: number;
-  /** Learning-rate decay over all the steps (default 'none'): 'cosine' to 0, 'step' (x0.1 at each third), 'exponential' (to 1 % at the end). */
+  /** Learning-rate decay over all the steps (default 'none'); SCHEDULES in settings.ts says what each does. */
   schedule?: ScheduleKind;
   /** Largest joint gradient 2-norm. */
   clip?: number;
-  /** Default 'mse'; 'huber' uses delta = 1. */
+  /** Default 'mse'; LOSSES in settings.ts lists them ('huber' uses delta = 1). */
   loss?: LossKind;
   /** Seeds the minibatch order (default: a random seed). Full-batch training is deterministic anyway. */
   seed?: number;

@@ -17,7 +17,16 @@ export interface NativeOptimizer {
  * L-BFGS line search).
  */
 export type NativeOptimizerConfig =
-  | { algorithm: 'adam'; lr: number; beta1: number; beta2: number; eps: number; weightDecay: number; decoupledDecay: boolean }
+  | {
+      algorithm: 'adam';
+      lr: number;
+      beta1: number;
+      beta2: number;
+      eps: number;
+      weightDecay: number;
+      /** AdamW: the decay shrinks the parameters directly instead of adding an L2 term to the gradient. */
+      decoupledDecay: boolean;
+    }
   | { algorithm: 'sgd'; lr: number; momentum: number; weightDecay: number; nesterov: boolean }
   | { algorithm: 'lbfgs'; lr: number; maxIter: number; historySize: number; lineSearch: 'strong_wolfe' | null };
 

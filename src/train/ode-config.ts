@@ -30,9 +30,13 @@ export function solverConfig(who: string, path: string, o: OdeSolverOptions): Om
   const fixed = ODE_METHODS.filter((m) => !m.adaptive).map((m) => `'${m.name}'`).join(' and ');
   if (odeMethod(method).adaptive) {
     if (o.step !== undefined)
-      throw new RangeError(`${who}: ${path}step sets the fixed step of ${fixed}; '${method}' chooses its own steps from rtol and atol`);
+      throw new RangeError(
+        `${who}: ${path}step sets the fixed step of ${fixed}; '${method}' chooses its own steps from rtol and atol`,
+      );
   } else if (o.rtol !== undefined || o.atol !== undefined) {
-    throw new RangeError(`${who}: ${path}rtol and ${path}atol control the adaptive methods only; '${method}' takes a fixed step`);
+    throw new RangeError(
+      `${who}: ${path}rtol and ${path}atol control the adaptive methods only; '${method}' takes a fixed step`,
+    );
   }
   const rtol = o.rtol === undefined ? ODE_DEFAULTS.rtol : numberIn(who, `${path}rtol`, o.rtol, { min: 0 });
   const atol = o.atol === undefined ? ODE_DEFAULTS.atol : numberIn(who, `${path}atol`, o.atol, { min: 0 });

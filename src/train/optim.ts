@@ -99,7 +99,12 @@ export function optimizerConfig(kind: OptimizerKind, options: unknown): NativeOp
 
 const ADAM_KEYS = ['lr', 'betas', 'eps', 'weightDecay'] as const;
 
-function adamConfig(kind: 'adam' | 'adamw', options: unknown, decay: { weightDecay: number; decoupledDecay: boolean }): NativeOptimizerConfig {
+interface AdamDecay {
+  weightDecay: number;
+  decoupledDecay: boolean;
+}
+
+function adamConfig(kind: 'adam' | 'adamw', options: unknown, decay: AdamDecay): NativeOptimizerConfig {
   const o = knownOptions<AdamOptions>(kind, options, ADAM_KEYS);
   const betas = o.betas ?? [0.9, 0.999];
   if (!Array.isArray(betas) || betas.length !== 2)

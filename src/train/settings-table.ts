@@ -1,9 +1,21 @@
 // The settings section of docs/training.md, rendered from settings.ts; tests/train-settings.test.ts
 // fails when the committed section differs, and its diff shows the text to paste.
-import { DEFAULT_LOSS, DEFAULT_ODE_METHOD, DEFAULT_OPTIMIZER, DEFAULT_SCHEDULE, LOSSES, ODE_METHODS, OPTIMIZERS, SCHEDULES } from './settings';
+import {
+  DEFAULT_LOSS,
+  DEFAULT_ODE_METHOD,
+  DEFAULT_OPTIMIZER,
+  DEFAULT_SCHEDULE,
+  LOSSES,
+  ODE_METHODS,
+  OPTIMIZERS,
+  SCHEDULES,
+} from './settings';
 
 export const START_MARKER = '<!-- training-settings:start -->';
 export const END_MARKER = '<!-- training-settings:end -->';
+
+const ADAPTIVE = 'adaptive: `rtol`, `atol`';
+const FIXED = 'fixed: `step`';
 
 const cell = (text: string): string => text.replace(/\|/g, '\\|');
 const named = (name: string, fallback: string): string => `\`${name}\`${name === fallback ? ' (default)' : ''}`;
@@ -21,11 +33,15 @@ export function renderTrainingSettings(): string {
       OPTIMIZERS.map((o) => [named(o.name, DEFAULT_OPTIMIZER), String(o.fit.lr), o.doc]),
     ),
     table('Losses (`loss`)', ['name', 'meaning'], LOSSES.map((l) => [named(l.name, DEFAULT_LOSS), l.doc])),
-    table('Schedules (`schedule`)', ['name', 'meaning'], SCHEDULES.map((s) => [named(s.name, DEFAULT_SCHEDULE), s.doc])),
+    table(
+      'Schedules (`schedule`)',
+      ['name', 'meaning'],
+      SCHEDULES.map((e) => [named(e.name, DEFAULT_SCHEDULE), e.doc]),
+    ),
     table(
       'ODE methods (`method`, `ode.method`)',
       ['name', 'steps', 'meaning'],
-      ODE_METHODS.map((m) => [named(m.name, DEFAULT_ODE_METHOD), m.adaptive ? 'adaptive: `rtol`, `atol`' : 'fixed: `step`', m.doc]),
+      ODE_METHODS.map((m) => [named(m.name, DEFAULT_ODE_METHOD), m.adaptive ? ADAPTIVE : FIXED, m.doc]),
     ),
   ];
   return `${sections.join('\n\n')}\n`;

@@ -16,7 +16,11 @@ export const OPTIMIZERS = [
     doc: 'AdamW (Loshchilov and Hutter): Adam with weight decay applied to the parameters directly (default 0.01).',
     fit: { lr: 1e-2 },
   },
-  { name: 'sgd', doc: 'Stochastic gradient descent, optionally with (Nesterov) momentum and L2 weight decay.', fit: { lr: 1e-2 } },
+  {
+    name: 'sgd',
+    doc: 'Stochastic gradient descent, optionally with (Nesterov) momentum and L2 weight decay.',
+    fit: { lr: 1e-2 },
+  },
   {
     name: 'lbfgs',
     doc: 'L-BFGS: re-evaluates the loss several times per step; fit() searches each step with strong Wolfe conditions.',
@@ -67,7 +71,13 @@ export function unknownChoice(what: string, value: unknown, list: readonly { nam
 }
 
 /** `value` as one of the list's names (`fallback` when undefined), else a RangeError from `who`. */
-export function choose<N extends string>(who: string, what: string, value: unknown, list: readonly { name: N }[], fallback: N): N {
+export function choose<N extends string>(
+  who: string,
+  what: string,
+  value: unknown,
+  list: readonly { name: N }[],
+  fallback: N,
+): N {
   if (value === undefined) return fallback;
   const entry = list.find((e) => e.name === value);
   if (!entry) throw new RangeError(`${who}: ${unknownChoice(what, value, list)}`);

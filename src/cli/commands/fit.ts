@@ -18,7 +18,10 @@ import {
 import { nameList, readText, UsageError, type Command, type Io } from '../command';
 import { paramsOption, programArgs, programText, reportError } from './eval';
 
-const VALUED = ['data', 'params', 'target', 'state', 'time', 'method', 'window', 'epochs', 'lr', 'optimizer', 'loss', 'schedule', 'seed'];
+const VALUED = [
+  'data', 'params', 'target', 'state', 'time', 'method', 'window',
+  'epochs', 'lr', 'optimizer', 'loss', 'schedule', 'seed',
+];
 const FLAGS = ['ode', 'json'];
 
 function whole(flag: string, value: string | true | undefined, min: number): number | undefined {
@@ -35,10 +38,15 @@ function positive(flag: string, value: string | true | undefined): number | unde
 }
 
 /** The value of --flag as one of the list's names; `what` names the setting in the message. */
-function choice<N extends string>(flag: string, what: string, value: string | true | undefined, list: readonly { name: N }[]): N | undefined {
+function choice<N extends string>(
+  flag: string,
+  what: string,
+  value: string | true | undefined,
+  list: readonly { name: N }[],
+): N | undefined {
   if (value === undefined) return undefined;
   const entry = list.find((e) => e.name === value);
-  if (!entry) throw new UsageError(`--${flag}: ${unknownChoice(what, value === true ? '' : value, list)}`);
+  if (!entry) throw new UsageError(`--${flag}: ${unknownChoice(what, value, list)}`);
   return entry.name;
 }
 
@@ -71,16 +79,20 @@ function summary(result: FitResult): string {
 export const fitCommand: Command = {
   summary: 'fit a program\'s parameters to the columns of a CSV file',
   usage:
-    'neuralc fit PROGRAM --data FILE.csv --params JSON [--target COLUMN] [--ode --state x,y [--time t] [--method M] [--window N]]\n' +
-    `                     [--epochs N] [--lr X] [--optimizer ${alternatives(OPTIMIZERS)}] [--loss ${alternatives(LOSSES)}]\n` +
-    `                     [--schedule ${alternatives(SCHEDULES)}] [--seed N] [--json]\n` +
+    'neuralc fit PROGRAM --data FILE.csv --params JSON [--target COLUMN]\n' +
+    '                     [--ode --state x,y [--time t] [--method M] [--window N]]\n' +
+    `                     [--epochs N] [--lr X] [--optimizer ${alternatives(OPTIMIZERS)}]\n` +
+    `                     [--loss ${alternatives(LOSSES)}] [--schedule ${alternatives(SCHEDULES)}]\n` +
+    '                     [--seed N] [--json]\n' +
     "      --params '{\"G\": 1}' names the parameters and their initial values (a bare list starts each at 1.0).\n" +
     '      Algebraic: the CSV has a column per program input and the target column (default: target, else the last).\n' +
     '      --ode: the program returns d[state]/dt from the --state inputs (and the --time input, default t); the CSV\n' +
-    `      has the time column and the observed states. It is integrated from the first row (--method ${alternatives(ODE_METHODS)},\n` +
-    `      default ${DEFAULT_ODE_METHOD}), or from every window of N rows with --window N (multiple shooting).\n` +
-    `      Default ${DEFAULT_OPTIMIZER}, loss ${DEFAULT_LOSS}; every optimizer but L-BFGS defaults to 1000 epochs, a cosine\n` +
-    '      schedule and gradients clipped at norm 5; L-BFGS to 50 epochs, no schedule. docs/training.md lists the choices.\n' +
+    '      has the time column and the observed states. It is integrated from the first row\n' +
+    `      (--method ${alternatives(ODE_METHODS)}, default ${DEFAULT_ODE_METHOD}), or from every window of N rows\n` +
+    '      with --window N (multiple shooting).\n' +
+    `      Default ${DEFAULT_OPTIMIZER}, loss ${DEFAULT_LOSS}; every optimizer but L-BFGS defaults to 1000 epochs,\n` +
+    '      a cosine schedule and gradients clipped at norm 5; L-BFGS to 50 epochs, no schedule.\n' +
+    '      docs/training.md lists the choices.\n' +
     '      --json prints {"params", "loss", "steps"}. A progress bar shows on stderr when it is a terminal.',
   async run(args, io) {
     const program = programArgs(args, VALUED, FLAGS);
@@ -96,6 +108,7 @@ export const fitCommand: Command = {
     const optimizer = choice('optimizer', 'optimizer', options.get('optimizer'), OPTIMIZERS) ?? DEFAULT_OPTIMIZER;
     const lbfgs = optimizer === 'lbfgs';
     const schedule = choice('schedule', 'schedule', options.get('schedule'), SCHEDULES);
+    const method = choice('method', 'ODE method', options.get('method'), ODE_METHODS);
     const settings: FitOptions = {
       optimizer,
       loss: choice('loss', 'loss', options.get('loss'), LOSSES),
@@ -124,7 +137,6 @@ export const fitCommand: Command = {
         if (window !== undefined && window >= table.rows.length) throw new Error(`${dataFile}: --window ${window} needs more than ${window} rows, got ${table.rows.length}`);
         const columns = state!.map((name) => column(table, name, dataFile));
         data = { t: column(table, time, dataFile), observations: table.rows.map((_, i) => columns.map((c) => c[i])) };
-        const method = choice('method', 'ODE method', options.get('method'), ODE_METHODS);
         settings.ode = { state, method, windowSteps: window, ...(model.inputs.includes(time) ? { time } : {}) };
       } else {
         data = algebraicData(model, table, dataFile, options.get('target') as string | undefined);
