@@ -18,7 +18,8 @@ struct Fields {
   const char* who;
 
   Napi::Object object(const Napi::Value& v, const char* what) const {
-    if (!v.IsObject() || v.IsArray()) throw Napi::TypeError::New(v.Env(), std::string(who) + ": " + what + " must be an object");
+    if (!v.IsObject() || v.IsArray())
+      throw Napi::TypeError::New(v.Env(), std::string(who) + ": " + what + " must be an object");
     return v.As<Napi::Object>();
   }
 
@@ -74,13 +75,16 @@ struct Fields {
     return c;
   }
 
-  /** One per program input: {kind: 'state'} | {kind: 'component', index} | {kind: 'time'} | {kind: 'constant', tensor}. */
+  /** One per program input: {kind: 'state'} | {kind: 'component', index} | {kind: 'time'} | {kind: 'constant', tensor}.
+   */
   nc::OdeSlot ode_slot(const Napi::Value& v) const {
     Napi::Object o = object(v, "an input slot");
     const std::string kind = string(o, "kind");
     nc::OdeSlot s;
-    if (kind == "state") s.kind = nc::OdeSlot::Kind::State;
-    else if (kind == "time") s.kind = nc::OdeSlot::Kind::Time;
+    if (kind == "state")
+      s.kind = nc::OdeSlot::Kind::State;
+    else if (kind == "time")
+      s.kind = nc::OdeSlot::Kind::Time;
     else if (kind == "component") {
       s.kind = nc::OdeSlot::Kind::Component;
       s.component = count(o, "index");

@@ -26,16 +26,17 @@ const Fields kArgs{"optimizer"};
 std::unique_ptr<nc::Optimizer> optimizer_arg(const Fields& f, const Napi::Object& o, std::vector<at::Tensor> params) {
   switch (f.choice<nc::OptimizerAlgorithm>(o, "algorithm", nc::kOptimizerAlgorithmNames)) {
     case nc::OptimizerAlgorithm::Adam:
-      return nc::Optimizer::adam(std::move(params), {f.number(o, "lr"), f.number(o, "beta1"), f.number(o, "beta2"),
-                                                     f.number(o, "eps"), f.number(o, "weightDecay"),
-                                                     f.boolean(o, "decoupledDecay")});
+      return nc::Optimizer::adam(std::move(params),
+                                 {f.number(o, "lr"), f.number(o, "beta1"), f.number(o, "beta2"), f.number(o, "eps"),
+                                  f.number(o, "weightDecay"), f.boolean(o, "decoupledDecay")});
     case nc::OptimizerAlgorithm::Sgd:
       return nc::Optimizer::sgd(std::move(params), {f.number(o, "lr"), f.number(o, "momentum"),
                                                     f.number(o, "weightDecay"), f.boolean(o, "nesterov")});
     case nc::OptimizerAlgorithm::Lbfgs: {
       nc::LbfgsConfig c{f.number(o, "lr"), f.count(o, "maxIter", 1), f.count(o, "historySize", 1), std::nullopt};
       Napi::Value search = o.Get("lineSearch");
-      if (search.IsString()) c.line_search = search.As<Napi::String>().Utf8Value();
+      if (search.IsString())
+        c.line_search = search.As<Napi::String>().Utf8Value();
       else if (!search.IsNull())
         throw Napi::TypeError::New(o.Env(), std::string(f.who) + ": lineSearch must be a string or null");
       return nc::Optimizer::lbfgs(std::move(params), c);
@@ -83,7 +84,8 @@ class NativeOptimizer : public Napi::ObjectWrap<NativeOptimizer> {
   }
 
   void check_not_stepping(const char* what) {
-    if (stepping_) throw Napi::Error::New(Env(), std::string("cannot ") + what + " while this optimizer's step() is running");
+    if (stepping_)
+      throw Napi::Error::New(Env(), std::string("cannot ") + what + " while this optimizer's step() is running");
   }
 
   // step(closure?): returns the (detached) loss of the closure's first evaluation, or undefined.

@@ -27,7 +27,8 @@ struct OdeSlot {
 
 struct OdeProblem {
   std::vector<OdeSlot> slots;  // one per program input, in program order
-  /** Whether the program's result carries the batch dimension when the state does (it does not when it ignores the state). */
+  /** Whether the program's result carries the batch dimension when the state does (it does not when it ignores the
+   * state). */
   bool result_batched = true;
   /** Optional [B] start times added to the integration time, making the time input [B] (multiple shooting). */
   at::Tensor time_offsets;
@@ -36,8 +37,8 @@ struct OdeProblem {
 /** Every field is the caller's choice: the defaults and the rules per method live in src/train/ode-config.ts. */
 struct OdeConfig {
   OdeMethod method;
-  double step;        // Euler/RK4: largest step; 0 = one step per reported interval
-  double rtol;        // dopri5's tolerances
+  double step;  // Euler/RK4: largest step; 0 = one step per reported interval
+  double rtol;  // dopri5's tolerances
   double atol;
   int64_t max_steps;  // step attempts, over the whole integration
   bool need_grad;

@@ -57,14 +57,25 @@ describe('the native name tables hold exactly the lists', () => {
     const t = tensor(T, { dtype: 'float64' });
     const k = m.parameters()[0];
     const config = {
-      epochs: 1, batchSize: 0, seed: 0, lrs: new Float64Array(0), clip: 0, loss: 'l4' as never,
-      progressEvery: 0, patience: 0, minDelta: 0, stopOnNonFinite: true,
+      epochs: 1,
+      batchSize: 0,
+      seed: 0,
+      lrs: new Float64Array(0),
+      clip: 0,
+      loss: 'l4' as never,
+      progressEvery: 0,
+      patience: 0,
+      minDelta: 0,
+      stopOnNonFinite: true,
     };
     const data = { inputs: [x.handle], target: t.handle };
-    const run = (c: typeof config) => () => fitAddon().fit(graph, [k.handle], ['k'], optimizerConfig('sgd', { lr: 0.1 }), data, c);
+    const run = (c: typeof config) => () =>
+      fitAddon().fit(graph, [k.handle], ['k'], optimizerConfig('sgd', { lr: 0.1 }), data, c);
     expect(listedIn(run(config))).toEqual(names(LOSSES));
     // A loosely typed field is not read as a default: stopOnNonFinite must be a boolean.
-    expect(run({ ...config, loss: 'mse' as never, stopOnNonFinite: 1 as never })).toThrow('fit: stopOnNonFinite must be a boolean');
+    expect(run({ ...config, loss: 'mse' as never, stopOnNonFinite: 1 as never })).toThrow(
+      'fit: stopOnNonFinite must be a boolean',
+    );
     m.dispose();
   });
 
@@ -79,16 +90,42 @@ describe('the native name tables hold exactly the lists', () => {
 describe('each name does what its doc line says', () => {
   test('the optimizers: AdamW decouples the decay that Adam adds to the gradient', () => {
     const moments = { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
-    expect(optimizerConfig('adam', { lr: 0.1 })).toEqual({ algorithm: 'adam', ...moments, weightDecay: 0, decoupledDecay: false });
-    expect(optimizerConfig('adamw', { lr: 0.1 })).toEqual({ algorithm: 'adam', ...moments, weightDecay: 0.01, decoupledDecay: true });
-    expect(optimizerConfig('lbfgs', {})).toEqual({ algorithm: 'lbfgs', lr: 1, maxIter: 20, historySize: 100, lineSearch: null });
-    expect(optimizerConfig('sgd', { lr: 0.1 })).toEqual({ algorithm: 'sgd', lr: 0.1, momentum: 0, nesterov: false, weightDecay: 0 });
+    expect(optimizerConfig('adam', { lr: 0.1 })).toEqual({
+      algorithm: 'adam',
+      ...moments,
+      weightDecay: 0,
+      decoupledDecay: false,
+    });
+    expect(optimizerConfig('adamw', { lr: 0.1 })).toEqual({
+      algorithm: 'adam',
+      ...moments,
+      weightDecay: 0.01,
+      decoupledDecay: true,
+    });
+    expect(optimizerConfig('lbfgs', {})).toEqual({
+      algorithm: 'lbfgs',
+      lr: 1,
+      maxIter: 20,
+      historySize: 100,
+      lineSearch: null,
+    });
+    expect(optimizerConfig('sgd', { lr: 0.1 })).toEqual({
+      algorithm: 'sgd',
+      lr: 0.1,
+      momentum: 0,
+      nesterov: false,
+      weightDecay: 0,
+    });
   });
 
   test.each(names(OPTIMIZERS))('fit with %s recovers k = 2', async (optimizer) => {
     const m = line();
     const lbfgs = optimizer === 'lbfgs';
-    const result = await fit(m, { inputs: { x: X }, target: T }, { epochs: lbfgs ? 5 : 400, optimizer, lr: lbfgs ? undefined : 0.02 });
+    const result = await fit(
+      m,
+      { inputs: { x: X }, target: T },
+      { epochs: lbfgs ? 5 : 400, optimizer, lr: lbfgs ? undefined : 0.02 },
+    );
     // AdamW's default decay pulls k slightly below 2.
     expect(result.params.k).toBeCloseTo(2, optimizer === 'adamw' ? 2 : 4);
     m.dispose();
@@ -143,7 +180,7 @@ describe('each name does what its doc line says', () => {
     m.dispose();
   });
 
-  test.each(names(ODE_METHODS))('ODE method %s solves y\' = -y to its accuracy', (method) => {
+  test.each(names(ODE_METHODS))("ODE method %s solves y' = -y to its accuracy", (method) => {
     const m = compile('(* -1 y)', { inputs: ['y'], dtype: 'float64' });
     const fixed = ODE_METHODS.find((e) => e.name === method)!.adaptive ? {} : { step: 1e-3 };
     const y = odeint(m, [1], [0, 1], { method, state: ['y'], ...fixed }).toArray() as number[][];
@@ -187,7 +224,9 @@ describe('the generated parts', () => {
     for (const [flag, list] of Object.entries(lists)) {
       const r = await cli([...args, `--${flag}`, 'magic']);
       expect(r.code).toBe(2);
-      expect(r.stderr).toContain(`--${flag}: unknown ${what[flag as keyof typeof what]} 'magic'; expected one of ${names(list).join(', ')}`);
+      expect(r.stderr).toContain(
+        `--${flag}: unknown ${what[flag as keyof typeof what]} 'magic'; expected one of ${names(list).join(', ')}`,
+      );
     }
   });
 });
@@ -198,7 +237,8 @@ describe('fit and odeint check the solver options as one', () => {
   const observations = times.map((t) => [Math.exp(-t)]);
   const rhs = () => compile('(* (- 0 k) y)', { params: { k: 1 }, inputs: ['y'], dtype: 'float64' });
 
-  const STEP_WITH_DOPRI5 = "step sets the fixed step of 'euler' and 'rk4'; 'dopri5' chooses its own steps from rtol and atol";
+  const STEP_WITH_DOPRI5 =
+    "step sets the fixed step of 'euler' and 'rk4'; 'dopri5' chooses its own steps from rtol and atol";
 
   async function outcomes(solver: Record<string, unknown>): Promise<{ odeint: string; fit: string }> {
     const m = rhs();

@@ -100,7 +100,22 @@ export interface FitResult {
 }
 
 const WHO = 'fit';
-const OPTIONS = ['epochs', 'optimizer', 'lr', 'schedule', 'clip', 'loss', 'seed', 'batchSize', 'onProgress', 'progressEvery', 'earlyStopping', 'signal', 'stopOnNonFinite', 'ode'] as const;
+const OPTIONS = [
+  'epochs',
+  'optimizer',
+  'lr',
+  'schedule',
+  'clip',
+  'loss',
+  'seed',
+  'batchSize',
+  'onProgress',
+  'progressEvery',
+  'earlyStopping',
+  'signal',
+  'stopOnNonFinite',
+  'ode',
+] as const;
 const ODE_OPTIONS = ['state', 'time', ...SOLVER_OPTIONS, 'windowSteps', 'inputs'] as const;
 
 /**
@@ -111,14 +126,16 @@ const ODE_OPTIONS = ['state', 'time', ...SOLVER_OPTIONS, 'windowSteps', 'inputs'
  * frozen while it trains.
  */
 export async function fit(model: Module, data: AlgebraicData | OdeData, options: FitOptions): Promise<FitResult> {
-  if (!(model instanceof Module)) throw new TypeError(`${WHO}: the model must be a compiled Module, got ${describe(model)}`);
+  if (!(model instanceof Module))
+    throw new TypeError(`${WHO}: the model must be a compiled Module, got ${describe(model)}`);
   if (model.training) throw new Error(`${WHO}: this module is already being trained by another fit(); await it first`);
   const o = knownOptions<FitOptions>(WHO, options, OPTIONS);
   const settings = settingsOf(o);
   const all = Object.entries(model.namedParameters());
   const named = all.filter(([, t]) => t.requiresGrad);
   if (named.length === 0) throw new Error(`${WHO}: the model has no trainable parameters (none, or all frozen)`);
-  if (data === null || typeof data !== 'object') throw new TypeError(`${WHO}: data must be {inputs, target} or {t, observations}, got ${describe(data)}`);
+  if (data === null || typeof data !== 'object')
+    throw new TypeError(`${WHO}: data must be {inputs, target} or {t, observations}, got ${describe(data)}`);
   const clash = all.find(([, t]) => trained.has(t)) ?? named.find(([, t]) => read.has(t));
   if (clash)
     throw new Error(
@@ -130,7 +147,13 @@ export async function fit(model: Module, data: AlgebraicData | OdeData, options:
   try {
     const prepared = 'target' in data ? algebraic(model, data, owned, o.ode) : ode(model, data, owned, o.ode ?? {});
     const names = named.map(([name]) => name);
-    const onProgress = o.onProgress && progressCallback(o.onProgress, names, named.map(([, t]) => t.shape));
+    const onProgress =
+      o.onProgress &&
+      progressCallback(
+        o.onProgress,
+        names,
+        named.map(([, t]) => t.shape),
+      );
     // Aborted before it starts: no steps at all (cancelling after the start would race the worker).
     const abortedBefore = o.signal?.aborted === true;
     const total = abortedBefore ? 0 : o.epochs! * prepared.stepsPerEpoch(settings.batchSize);
@@ -138,7 +161,11 @@ export async function fit(model: Module, data: AlgebraicData | OdeData, options:
     const config = { ...loop, epochs: abortedBefore ? 0 : loop.epochs, lrs: learningRates(schedule, lr, total) };
     const params = named.map(([, t]) => t.handle);
     const run = fitAddon().fit(prepared.graph, params, names, optimizerConfig, prepared.data, config, onProgress);
-    const release = claim(model, all.map(([, t]) => t), named.map(([, t]) => t));
+    const release = claim(
+      model,
+      all.map(([, t]) => t),
+      named.map(([, t]) => t),
+    );
     // The worker keeps its own references, so nothing crashes if a parameter is disposed or frozen
     // meanwhile; but the results would be lost or wrong, so the fit stops and says why.
     const misuse = (): Error | undefined => {
@@ -253,10 +280,15 @@ function settingsOf(o: Partial<FitOptions>) {
   const optimizer = choose(WHO, 'optimizer', o.optimizer, OPTIMIZERS, DEFAULT_OPTIMIZER);
   const schedule = choose(WHO, 'schedule', o.schedule, SCHEDULES, DEFAULT_SCHEDULE);
   const loss = choose(WHO, 'loss', o.loss, LOSSES, DEFAULT_LOSS);
-  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw new TypeError(`${WHO}: onProgress must be a function, got ${describe(o.onProgress)}`);
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function')
+    throw new TypeError(`${WHO}: onProgress must be a function, got ${describe(o.onProgress)}`);
   const stopOnNonFinite = flag(WHO, 'stopOnNonFinite', o.stopOnNonFinite) ?? true;
-  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw new TypeError(`${WHO}: signal must be an AbortSignal, got ${describe(o.signal)}`);
-  const early = knownOptions<{ patience: number; minDelta: number }>(`${WHO}: earlyStopping`, o.earlyStopping, ['patience', 'minDelta']);
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal))
+    throw new TypeError(`${WHO}: signal must be an AbortSignal, got ${describe(o.signal)}`);
+  const early = knownOptions<{ patience: number; minDelta: number }>(`${WHO}: earlyStopping`, o.earlyStopping, [
+    'patience',
+    'minDelta',
+  ]);
   const defaults = OPTIMIZERS.find((e) => e.name === optimizer)!.fit;
   const lr = o.lr === undefined ? defaults.lr : numberIn(WHO, 'lr', o.lr, { min: 0, above: true });
   return {
@@ -266,10 +298,22 @@ function settingsOf(o: Partial<FitOptions>) {
     lr,
     epochs: numberIn(WHO, 'epochs', o.epochs, { min: 1, integer: true, below: 1e9 }),
     clip: o.clip === undefined ? 0 : numberIn(WHO, 'clip', o.clip, { min: 0, above: true }),
-    seed: o.seed === undefined ? Math.floor(Math.random() * 2 ** 32) : numberIn(WHO, 'seed', o.seed, { min: 0, integer: true, below: 2 ** 53 }),
-    batchSize: o.batchSize === undefined ? 0 : numberIn(WHO, 'batchSize', o.batchSize, { min: 1, integer: true, below: 2 ** 53 }),
-    progressEvery: o.onProgress === undefined ? 0 : numberIn(WHO, 'progressEvery', o.progressEvery ?? 1, { min: 1, integer: true, below: 2 ** 53 }),
-    patience: o.earlyStopping === undefined ? 0 : numberIn(WHO, 'earlyStopping.patience', early.patience, { min: 1, integer: true, below: 2 ** 53 }),
+    seed:
+      o.seed === undefined
+        ? Math.floor(Math.random() * 2 ** 32)
+        : numberIn(WHO, 'seed', o.seed, { min: 0, integer: true, below: 2 ** 53 }),
+    batchSize:
+      o.batchSize === undefined
+        ? 0
+        : numberIn(WHO, 'batchSize', o.batchSize, { min: 1, integer: true, below: 2 ** 53 }),
+    progressEvery:
+      o.onProgress === undefined
+        ? 0
+        : numberIn(WHO, 'progressEvery', o.progressEvery ?? 1, { min: 1, integer: true, below: 2 ** 53 }),
+    patience:
+      o.earlyStopping === undefined
+        ? 0
+        : numberIn(WHO, 'earlyStopping.patience', early.patience, { min: 1, integer: true, below: 2 ** 53 }),
     minDelta: numberIn(WHO, 'earlyStopping.minDelta', early.minDelta ?? 0, { min: 0 }),
     stopOnNonFinite,
   };
@@ -322,22 +366,36 @@ function own(owned: Tensor[], made: { tensor: Tensor; owned: boolean }): Tensor 
 }
 
 function algebraic(model: Module, data: AlgebraicData, owned: Tensor[], odeOptions: unknown): Prepared {
-  if (odeOptions !== undefined) throw new TypeError(`${WHO}: options.ode is for {t, observations} data, but the data has a target`);
+  if (odeOptions !== undefined)
+    throw new TypeError(`${WHO}: options.ode is for {t, observations} data, but the data has a target`);
   const given = data.inputs;
   if (given === null || typeof given !== 'object' || Array.isArray(given) || given instanceof Tensor)
-    throw new TypeError(`${WHO}: data.inputs must map the program's inputs (${model.inputs.join(', ')}) to batched values, got ${describe(given)}`);
+    throw new TypeError(
+      `${WHO}: data.inputs must map the program's inputs (${model.inputs.join(', ')}) to batched values, got ${describe(given)}`,
+    );
   for (const name of Object.keys(given))
-    if (!model.inputs.includes(name)) throw new Error(`${WHO}: data.inputs has '${name}', which is not an input of the program (${model.inputs.join(', ')})`);
+    if (!model.inputs.includes(name))
+      throw new Error(
+        `${WHO}: data.inputs has '${name}', which is not an input of the program (${model.inputs.join(', ')})`,
+      );
   const target = own(owned, model.inputTensor('target', data.target));
-  if (target.shape.length === 0 || target.shape[0] === 0) throw new RangeError(`${WHO}: the target must hold at least one sample in its first dimension, got shape [${target.shape}]`);
+  if (target.shape.length === 0 || target.shape[0] === 0)
+    throw new RangeError(
+      `${WHO}: the target must hold at least one sample in its first dimension, got shape [${target.shape}]`,
+    );
   const n = target.shape[0];
   const inputs = model.inputs.map((name) => {
     if (!(name in given)) throw new Error(`${WHO}: data.inputs has no value for the input '${name}'`);
     const t = own(owned, model.inputTensor(name, given[name]));
-    if (t.shape[0] !== n) throw new RangeError(`${WHO}: input '${name}' has ${t.shape.length === 0 ? 'no sample dimension' : `${t.shape[0]} samples`} but the target has ${n}`);
+    if (t.shape[0] !== n)
+      throw new RangeError(
+        `${WHO}: input '${name}' has ${t.shape.length === 0 ? 'no sample dimension' : `${t.shape[0]} samples`} but the target has ${n}`,
+      );
     return t;
   });
-  const graph = model.nativeGraph(model.inputs.map((name, i) => ({ name, shape: inputs[i].shape.slice(1), batched: true })));
+  const graph = model.nativeGraph(
+    model.inputs.map((name, i) => ({ name, shape: inputs[i].shape.slice(1), batched: true })),
+  );
   return {
     graph,
     data: { inputs: inputs.map((t) => t.handle), target: target.handle },
@@ -349,13 +407,20 @@ function ode(model: Module, data: OdeData, owned: Tensor[], options: FitOdeOptio
   const o = knownOptions<FitOdeOptions>(`${WHO}: options.ode`, options, ODE_OPTIONS);
   if (!Array.isArray(data.t) || data.t.some((x) => typeof x !== 'number'))
     throw new TypeError(`${WHO}: data.t must be an array of numbers (the observation times), got ${describe(data.t)}`);
-  const flat = data.observations instanceof Tensor ? { data: data.observations.toTypedArray(), shape: data.observations.shape } : flatten(data.observations, `${WHO}: data.observations`);
+  const flat =
+    data.observations instanceof Tensor
+      ? { data: data.observations.toTypedArray(), shape: data.observations.shape }
+      : flatten(data.observations, `${WHO}: data.observations`);
   if (flat.shape.length !== 2 || flat.shape.includes(0))
     throw new RangeError(`${WHO}: data.observations must have shape [T, n] (one state per time), got [${flat.shape}]`);
   const [steps, n] = flat.shape;
-  if (steps !== data.t.length) throw new RangeError(`${WHO}: there are ${steps} observations but ${data.t.length} times`);
+  if (steps !== data.t.length)
+    throw new RangeError(`${WHO}: there are ${steps} observations but ${data.t.length} times`);
   const solver = solverConfig(WHO, 'ode.', o);
-  const k = o.windowSteps === undefined ? 0 : numberIn(WHO, 'ode.windowSteps', o.windowSteps, { min: 1, integer: true, below: steps });
+  const k =
+    o.windowSteps === undefined
+      ? 0
+      : numberIn(WHO, 'ode.windowSteps', o.windowSteps, { min: 1, integer: true, below: steps });
   const windows = k === 0 ? 0 : Math.floor((steps - 1) / k);
   const wiring = wire({ who: WHO, options: 'ode', state: 'each observation' }, model, n, k > 0, o, k > 0);
   owned.push(...wiring.owned);

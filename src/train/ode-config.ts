@@ -27,7 +27,9 @@ export const ODE_DEFAULTS = { rtol: 1e-6, atol: 1e-8, maxSteps: 10000 } as const
  */
 export function solverConfig(who: string, path: string, o: OdeSolverOptions): Omit<OdeConfig, 'needGrad'> {
   const method = choose(who, `${path}method`, o.method, ODE_METHODS, DEFAULT_ODE_METHOD);
-  const fixed = ODE_METHODS.filter((m) => !m.adaptive).map((m) => `'${m.name}'`).join(' and ');
+  const fixed = ODE_METHODS.filter((m) => !m.adaptive)
+    .map((m) => `'${m.name}'`)
+    .join(' and ');
   if (odeMethod(method).adaptive) {
     if (o.step !== undefined)
       throw new RangeError(
@@ -51,4 +53,3 @@ export function solverConfig(who: string, path: string, o: OdeSolverOptions): Om
     maxSteps: numberIn(who, `${path}maxSteps`, maxSteps, { min: 1, below: 1e12, integer: true }),
   };
 }
-

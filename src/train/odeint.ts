@@ -62,7 +62,12 @@ export function odeint(rhs: Module, y0: Tensor | Nested, t: number[] | Tensor, o
  * integrates every window from its observed start state, all windows as one batch. The windows
  * must share one time spacing; a time input sees each window's own absolute time.
  */
-export function multipleShooting(rhs: Module, observations: Tensor | Nested, t: number[] | Tensor, options: MultipleShootingOptions): ShootingResult {
+export function multipleShooting(
+  rhs: Module,
+  observations: Tensor | Nested,
+  t: number[] | Tensor,
+  options: MultipleShootingOptions,
+): ShootingResult {
   const who = 'multipleShooting';
   const { windowSteps, ...opts } = knownOptions<MultipleShootingOptions>(who, options, [...ODE_OPTIONS, 'windowSteps']);
   checkModule(who, rhs);
@@ -72,14 +77,17 @@ export function multipleShooting(rhs: Module, observations: Tensor | Nested, t: 
     throw new RangeError(`${who}: there are ${obs.steps} observations but ${times.length} times`);
   const k = numberIn(who, 'windowSteps', windowSteps, { min: 1, integer: true });
   const windows = Math.floor((times.length - 1) / k);
-  if (windows < 1) throw new RangeError(`${who}: windowSteps = ${k} needs at least ${k + 1} observations, got ${times.length}`);
+  if (windows < 1)
+    throw new RangeError(`${who}: windowSteps = ${k} needs at least ${k + 1} observations, got ${times.length}`);
 
   const relative = times.slice(0, k + 1).map((x) => x - times[0]);
   for (let w = 1; w < windows; w++)
     for (let j = 1; j <= k; j++) {
       const got = times[w * k + j] - times[w * k];
       if (Math.abs(got - relative[j]) > 1e-9 * Math.max(1, Math.abs(times[w * k + j])))
-        throw new RangeError(`${who}: the windows must share one time spacing, but window ${w} differs from window 0 at step ${j}`);
+        throw new RangeError(
+          `${who}: the windows must share one time spacing, but window ${w} differs from window 0 at step ${j}`,
+        );
     }
 
   const { n, data } = obs;
@@ -87,7 +95,8 @@ export function multipleShooting(rhs: Module, observations: Tensor | Nested, t: 
   const targets = new Float64Array((k + 1) * windows * n);
   for (let w = 0; w < windows; w++) {
     starts.set(data.subarray(w * k * n, (w * k + 1) * n), w * n);
-    for (let j = 0; j <= k; j++) targets.set(data.subarray((w * k + j) * n, (w * k + j + 1) * n), (j * windows + w) * n);
+    for (let j = 0; j <= k; j++)
+      targets.set(data.subarray((w * k + j) * n, (w * k + j + 1) * n), (j * windows + w) * n);
   }
   const like = { dtype: rhs.dtype, device: rhs.device };
   const y0 = tensor(starts, { ...like, shape: [windows, n] });
@@ -101,15 +110,30 @@ export function multipleShooting(rhs: Module, observations: Tensor | Nested, t: 
 }
 
 /** The native run shared by odeint and multipleShooting; `timeOffsets` gives each sample its own start time. */
-function integrate(who: string, rhs: Module, y0: Tensor, times: number[], options: Partial<OdeintOptions>, timeOffsets?: number[]): Tensor {
+function integrate(
+  who: string,
+  rhs: Module,
+  y0: Tensor,
+  times: number[],
+  options: Partial<OdeintOptions>,
+  timeOffsets?: number[],
+): Tensor {
   const config = solverConfig(who, '', options);
   const grad = flag(who, 'grad', options.grad);
   const n = y0.shape[y0.shape.length - 1];
-  const wiring = wire({ who, options: 'options', state: 'y0' }, rhs, n, y0.shape.length === 2, options, timeOffsets !== undefined);
+  const wiring = wire(
+    { who, options: 'options', state: 'y0' },
+    rhs,
+    n,
+    y0.shape.length === 2,
+    options,
+    timeOffsets !== undefined,
+  );
   try {
     const graph = rhs.nativeGraph(wiring.inputs);
     const resultBatched = checkResult(who, rhs, n);
-    const offsets = timeOffsets && wiring.hasTime ? tensor(timeOffsets, { dtype: 'float64', device: rhs.device }) : undefined;
+    const offsets =
+      timeOffsets && wiring.hasTime ? tensor(timeOffsets, { dtype: 'float64', device: rhs.device }) : undefined;
     if (offsets) wiring.owned.push(offsets);
     const needGrad = grad ?? (rhs.parameters().some((p) => p.requiresGrad) || y0.requiresGrad || wiring.constantGrad);
     const problem = { slots: wiring.slots, resultBatched, timeOffsets: offsets?.handle };
@@ -120,7 +144,8 @@ function integrate(who: string, rhs: Module, y0: Tensor, times: number[], option
 }
 
 function checkModule(who: string, rhs: unknown): void {
-  if (!(rhs instanceof Module)) throw new TypeError(`${who}: the right-hand side must be a compiled Module, got ${describe(rhs)}`);
+  if (!(rhs instanceof Module))
+    throw new TypeError(`${who}: the right-hand side must be a compiled Module, got ${describe(rhs)}`);
 }
 
 function timesOf(who: string, t: unknown): number[] {
@@ -155,7 +180,10 @@ function stateTensor(who: string, rhs: Module, y0: unknown): { tensor: Tensor; o
 }
 
 /** Observed states [T, n] as host data. */
-function observationsOf(who: string, observations: unknown): { steps: number; n: number; data: Float32Array | Float64Array } {
+function observationsOf(
+  who: string,
+  observations: unknown,
+): { steps: number; n: number; data: Float32Array | Float64Array } {
   let flat: { data: Float32Array | Float64Array; shape: number[] };
   if (observations instanceof Tensor) {
     liveTensor(who, 'observations', observations);

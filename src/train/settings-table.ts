@@ -32,7 +32,11 @@ export function renderTrainingSettings(): string {
       ['name', "fit's lr", 'meaning'],
       OPTIMIZERS.map((o) => [named(o.name, DEFAULT_OPTIMIZER), String(o.fit.lr), o.doc]),
     ),
-    table('Losses (`loss`)', ['name', 'meaning'], LOSSES.map((l) => [named(l.name, DEFAULT_LOSS), l.doc])),
+    table(
+      'Losses (`loss`)',
+      ['name', 'meaning'],
+      LOSSES.map((l) => [named(l.name, DEFAULT_LOSS), l.doc]),
+    ),
     table(
       'Schedules (`schedule`)',
       ['name', 'meaning'],
