@@ -12,6 +12,9 @@
 
 namespace ncb {
 
+/** The JS Error's `kind` for an nc::OdeBlowUp (src/train/settings.ts's ODE_BLOWUP). */
+constexpr const char* kOdeBlowUpKind = "ode-blowup";
+
 /** Runs f, rethrowing libtorch and nc::Error failures as JS Errors with clean messages. */
 template <typename F>
 auto guard(const Napi::Env& env, F&& f) -> decltype(f()) {
@@ -27,6 +30,10 @@ auto guard(const Napi::Env& env, F&& f) -> decltype(f()) {
     Napi::Error error = Napi::Error::New(env, e.what());
     error.Set("where", Napi::String::New(env, e.where));
     error.Set("kind", Napi::String::New(env, kinds[static_cast<int>(e.kind)]));
+    throw error;
+  } catch (const nc::OdeBlowUp& e) {
+    Napi::Error error = Napi::Error::New(env, e.what());
+    error.Set("kind", Napi::String::New(env, kOdeBlowUpKind));
     throw error;
   } catch (const std::exception& e) {
     throw Napi::Error::New(env, e.what());

@@ -1,8 +1,10 @@
-// Reading the plain-object arguments the TS layer builds for one native function (odeint, fit),
-// with messages that name that function. Shared so both read ODE settings the same way.
+// Reading the plain-object arguments the TS layer builds for one native function (odeint, fit, an
+// optimizer), strictly: a missing or wrong-typed field is an Error naming that function, never a
+// default. Shared so that every caller reads the same settings the same way.
 #pragma once
 #include <napi.h>
 
+#include <array>
 #include <cstdint>
 #include <string>
 
@@ -27,12 +29,19 @@ struct Fields {
     return v.As<Napi::Number>().DoubleValue();
   }
 
-  /** A whole number >= 0 that a double holds exactly. */
-  int64_t count(const Napi::Object& o, const char* key) const {
+  /** A whole number from `min` to 2^53 - 1 (the largest a double holds exactly). */
+  int64_t count(const Napi::Object& o, const char* key, double min = 0) const {
     const double v = number(o, key);
-    if (!(v >= 0 && v <= 9007199254740991.0) || v != static_cast<double>(static_cast<int64_t>(v)))
-      throw Napi::RangeError::New(o.Env(), std::string(who) + ": " + key + " must be a whole number >= 0");
+    if (!(v >= min && v <= 9007199254740991.0) || v != static_cast<double>(static_cast<int64_t>(v)))
+      throw Napi::RangeError::New(o.Env(), std::string(who) + ": " + key + " must be a whole number >= " +
+                                               std::to_string(static_cast<int64_t>(min)));
     return static_cast<int64_t>(v);
+  }
+
+  bool boolean(const Napi::Object& o, const char* key) const {
+    Napi::Value v = o.Get(key);
+    if (!v.IsBoolean()) throw Napi::TypeError::New(o.Env(), std::string(who) + ": " + key + " must be a boolean");
+    return v.As<Napi::Boolean>().Value();
   }
 
   std::string string(const Napi::Object& o, const char* key) const {
@@ -41,11 +50,29 @@ struct Fields {
     return v.As<Napi::String>().Utf8Value();
   }
 
-  nc::OdeMethod ode_method(const std::string& name) const {
-    if (name == "euler") return nc::OdeMethod::Euler;
-    if (name == "rk4") return nc::OdeMethod::Rk4;
-    if (name == "dopri5") return nc::OdeMethod::Dopri5;
-    throw nc::Error(std::string(who) + ": unknown method '" + name + "' (expected euler, rk4 or dopri5)");
+  /** The enum value whose name (in `names`, in enum order) the field holds. */
+  template <class Enum, size_t N>
+  Enum choice(const Napi::Object& o, const char* key, const std::array<const char*, N>& names) const {
+    const std::string name = string(o, key);
+    std::string listed;
+    for (size_t i = 0; i < N; ++i) {
+      if (name == names[i]) return static_cast<Enum>(i);
+      listed += (i ? ", " : "") + std::string(names[i]);
+    }
+    throw Napi::RangeError::New(o.Env(),
+                                std::string(who) + ": unknown " + key + " '" + name + "'; expected one of " + listed);
+  }
+
+  /** {method, step, rtol, atol, maxSteps}: need_grad is the caller's to set. */
+  nc::OdeConfig ode_config(const Napi::Object& o) const {
+    nc::OdeConfig c;
+    c.method = choice<nc::OdeMethod>(o, "method", nc::kOdeMethodNames);
+    c.step = number(o, "step");
+    c.rtol = number(o, "rtol");
+    c.atol = number(o, "atol");
+    c.max_steps = count(o, "maxSteps", 1);
+    c.need_grad = false;
+    return c;
   }
 
   /** One per program input: {kind: 'state'} | {kind: 'component', index} | {kind: 'time'} | {kind: 'constant', tensor}.
@@ -68,6 +95,15 @@ struct Fields {
       throw nc::Error(std::string(who) + ": unknown input slot kind '" + kind + "'");
     }
     return s;
+  }
+
+  /** {slots, resultBatched}, as odeint and fit both send them. */
+  void ode_problem(const Napi::Object& o, nc::OdeProblem& p) const {
+    Napi::Value slots = o.Get("slots");
+    if (!slots.IsArray()) throw Napi::TypeError::New(o.Env(), std::string(who) + ": slots must be an array");
+    auto arr = slots.As<Napi::Array>();
+    for (uint32_t i = 0; i < arr.Length(); ++i) p.slots.push_back(ode_slot(arr.Get(i)));
+    p.result_batched = boolean(o, "resultBatched");
   }
 };
 

@@ -14,6 +14,7 @@
 #include "fields.h"
 #include "fit.h"
 #include "graph_wrap.h"
+#include "optim_wrap.h"
 #include "tensor_wrap.h"
 
 namespace ncb {
@@ -37,48 +38,15 @@ std::vector<double> doubles_field(const Napi::Object& o, const char* key) {
   return std::vector<double>(arr.Data(), arr.Data() + arr.ElementLength());
 }
 
-// {kind, lr}: fit exposes the learning rate; the other settings keep libtorch's defaults, and
-// L-BFGS searches its step with strong Wolfe conditions so that lr = 1 is safe.
-std::unique_ptr<nc::Optimizer> optimizer_arg(const Napi::Object& o, std::vector<at::Tensor> params) {
-  const std::string kind = kArgs.string(o, "kind");
-  const double lr = kArgs.number(o, "lr");
-  if (kind == "adam" || kind == "adamw") {
-    nc::AdamConfig c;
-    c.lr = lr;
-    c.decoupled = kind == "adamw";
-    if (c.decoupled) c.weight_decay = 0.01;
-    return nc::Optimizer::adam(std::move(params), c);
-  }
-  if (kind == "sgd") return nc::Optimizer::sgd(std::move(params), nc::SgdConfig{lr});
-  if (kind == "lbfgs")
-    return nc::Optimizer::lbfgs(std::move(params), nc::LbfgsConfig{lr, 20, 100, std::string("strong_wolfe")});
-  throw nc::Error("fit: unknown optimizer '" + kind + "' (expected adam, adamw, sgd or lbfgs)");
-}
-
 // {observations, times, windowSteps, slots, resultBatched, method, step, rtol, atol, maxSteps}
 std::unique_ptr<nc::OdeData> ode_arg(const Napi::Object& o) {
   auto d = std::make_unique<nc::OdeData>();
   d->observations = NativeTensor::TensorOf(o.Get("observations"));
   d->times = doubles_field(o, "times");
   d->window_steps = kArgs.count(o, "windowSteps");
-  Napi::Value slots = o.Get("slots");
-  if (!slots.IsArray()) throw Napi::TypeError::New(o.Env(), "fit: slots must be an array");
-  auto arr = slots.As<Napi::Array>();
-  for (uint32_t i = 0; i < arr.Length(); ++i) d->problem.slots.push_back(kArgs.ode_slot(arr.Get(i)));
-  d->problem.result_batched = o.Get("resultBatched").ToBoolean().Value();
-  d->config.method = kArgs.ode_method(kArgs.string(o, "method"));
-  d->config.step = kArgs.number(o, "step");
-  d->config.rtol = kArgs.number(o, "rtol");
-  d->config.atol = kArgs.number(o, "atol");
-  d->config.max_steps = kArgs.count(o, "maxSteps");
+  kArgs.ode_problem(o, d->problem);
+  d->config = kArgs.ode_config(o);
   return d;
-}
-
-nc::LossKind loss_arg(const std::string& name) {
-  if (name == "mse") return nc::LossKind::Mse;
-  if (name == "mae") return nc::LossKind::Mae;
-  if (name == "huber") return nc::LossKind::Huber;
-  throw nc::Error("fit: unknown loss '" + name + "' (expected mse, mae or huber)");
 }
 
 // {epochs, batchSize, seed, lrs, clip, loss, progressEvery, patience, minDelta, stopOnNonFinite}
@@ -89,11 +57,11 @@ nc::FitConfig config_arg(const Napi::Object& o) {
   c.seed = static_cast<uint64_t>(kArgs.count(o, "seed"));
   c.lrs = doubles_field(o, "lrs");
   c.clip = kArgs.number(o, "clip");
-  c.loss = loss_arg(kArgs.string(o, "loss"));
+  c.loss = kArgs.choice<nc::LossKind>(o, "loss", nc::kLossNames);
   c.progress_every = kArgs.count(o, "progressEvery");
   c.patience = kArgs.count(o, "patience");
   c.min_delta = kArgs.number(o, "minDelta");
-  c.stop_on_non_finite = o.Get("stopOnNonFinite").ToBoolean().Value();
+  c.stop_on_non_finite = kArgs.boolean(o, "stopOnNonFinite");
   return c;
 }
 
@@ -225,9 +193,11 @@ class FitJob {
           napi_get_element(env, holder, 0, &value) == napi_ok)
         napi_reject_deferred(env, deferred_, value);
     } else if (failed_) {
-      if (napi_create_string_utf8(env, error_.data(), error_.size(), &message) == napi_ok &&
-          napi_create_error(env, nullptr, message, &value) == napi_ok)
-        napi_reject_deferred(env, deferred_, value);
+      const bool ok = napi_create_string_utf8(env, error_.data(), error_.size(), &message) == napi_ok &&
+                      napi_create_error(env, nullptr, message, &value) == napi_ok &&
+                      (kind_ == nullptr || (napi_create_string_utf8(env, kind_, NAPI_AUTO_LENGTH, &text) == napi_ok &&
+                                            napi_set_named_property(env, value, "kind", text) == napi_ok));
+      if (ok) napi_reject_deferred(env, deferred_, value);
     } else {
       const char* stopped = stop_name(result_.stopped);
       const bool ok = napi_create_object(env, &out) == napi_ok &&
@@ -261,6 +231,10 @@ class FitJob {
       if (reports_) send = [this](const nc::FitProgress& p) { Post(new FitMessage{false, host_ready(p)}); };
       nc::FitTurn turn(*cancel_);
       result_ = nc::fit(task_, send, *cancel_);
+    } catch (const nc::OdeBlowUp& e) {
+      failed_ = true;
+      error_ = e.what();
+      kind_ = kOdeBlowUpKind;
     } catch (const c10::Error& e) {
       failed_ = true;
       error_ = std::string("libtorch: ") + e.what_without_backtrace();
@@ -321,6 +295,7 @@ class FitJob {
   nc::FitResult result_;
   bool failed_ = false;
   std::string error_;
+  const char* kind_ = nullptr;  // the rejection's `kind` (common.h), when the failure has one
 };
 
 void DeliverFit(Napi::Env env, Napi::Function, FitJob* job, FitMessage* message) {
@@ -344,8 +319,12 @@ Napi::Value Fit(const Napi::CallbackInfo& info) {
     task.params = tensors_arg(info[1], "params");
     if (!info[2].IsArray()) throw Napi::TypeError::New(env, "fit: names must be an array of strings");
     auto names = info[2].As<Napi::Array>();
-    for (uint32_t i = 0; i < names.Length(); ++i) task.names.push_back(names.Get(i).ToString().Utf8Value());
-    task.optimizer = optimizer_arg(kArgs.object(info[3], "the optimizer"), task.params);
+    for (uint32_t i = 0; i < names.Length(); ++i) {
+      Napi::Value name = names.Get(i);
+      if (!name.IsString()) throw Napi::TypeError::New(env, "fit: names must be an array of strings");
+      task.names.push_back(name.As<Napi::String>().Utf8Value());
+    }
+    task.optimizer = optimizer_arg(kArgs, kArgs.object(info[3], "the optimizer"), task.params);
     Napi::Object data = kArgs.object(info[4], "the data");
     if (data.Has("target"))
       task.algebraic = std::make_unique<nc::AlgebraicData>(

@@ -16,16 +16,8 @@ const Fields kArgs{"odeint"};
 
 // {method, step, rtol, atol, maxSteps, needGrad}: the TS layer fills in every default.
 nc::OdeConfig config_arg(const Napi::Object& o) {
-  nc::OdeConfig c;
-  c.method = kArgs.ode_method(kArgs.string(o, "method"));
-  c.step = kArgs.number(o, "step");
-  c.rtol = kArgs.number(o, "rtol");
-  c.atol = kArgs.number(o, "atol");
-  const double steps = kArgs.number(o, "maxSteps");
-  if (!(steps >= 1 && steps <= 1e12) || steps != static_cast<double>(static_cast<int64_t>(steps)))
-    throw Napi::RangeError::New(o.Env(), "odeint: option maxSteps must be a whole number from 1 to 1e12");
-  c.max_steps = static_cast<int64_t>(steps);
-  c.need_grad = o.Get("needGrad").ToBoolean().Value();
+  nc::OdeConfig c = kArgs.ode_config(o);
+  c.need_grad = kArgs.boolean(o, "needGrad");
   return c;
 }
 
@@ -33,11 +25,7 @@ nc::OdeConfig config_arg(const Napi::Object& o) {
 nc::OdeProblem problem_arg(const Napi::Value& v) {
   Napi::Object o = kArgs.object(v, "the problem");
   nc::OdeProblem p;
-  Napi::Value slots = o.Get("slots");
-  if (!slots.IsArray()) throw Napi::TypeError::New(v.Env(), "odeint: slots must be an array");
-  auto arr = slots.As<Napi::Array>();
-  for (uint32_t i = 0; i < arr.Length(); ++i) p.slots.push_back(kArgs.ode_slot(arr.Get(i)));
-  p.result_batched = o.Get("resultBatched").ToBoolean().Value();
+  kArgs.ode_problem(o, p);
   Napi::Value offsets = o.Get("timeOffsets");
   if (!offsets.IsUndefined()) p.time_offsets = NativeTensor::TensorOf(offsets);
   return p;

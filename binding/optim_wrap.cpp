@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "common.h"
+#include "fields.h"
 #include "optim.h"
 #include "tensor_wrap.h"
 
@@ -18,55 +19,33 @@ std::vector<at::Tensor> tensors_arg(const Napi::Value& v) {
   return out;
 }
 
-// The TS layer fills in every default, so each field read here must be present.
-double number_field(const Napi::Object& o, const char* key) {
-  Napi::Value v = o.Get(key);
-  if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string("optimizer option ") + key + " must be a number");
-  return v.As<Napi::Number>().DoubleValue();
+const Fields kArgs{"optimizer"};
+
+}  // namespace
+
+std::unique_ptr<nc::Optimizer> optimizer_arg(const Fields& f, const Napi::Object& o, std::vector<at::Tensor> params) {
+  switch (f.choice<nc::OptimizerAlgorithm>(o, "algorithm", nc::kOptimizerAlgorithmNames)) {
+    case nc::OptimizerAlgorithm::Adam:
+      return nc::Optimizer::adam(std::move(params),
+                                 {f.number(o, "lr"), f.number(o, "beta1"), f.number(o, "beta2"), f.number(o, "eps"),
+                                  f.number(o, "weightDecay"), f.boolean(o, "decoupledDecay")});
+    case nc::OptimizerAlgorithm::Sgd:
+      return nc::Optimizer::sgd(std::move(params), {f.number(o, "lr"), f.number(o, "momentum"),
+                                                    f.number(o, "weightDecay"), f.boolean(o, "nesterov")});
+    case nc::OptimizerAlgorithm::Lbfgs: {
+      nc::LbfgsConfig c{f.number(o, "lr"), f.count(o, "maxIter", 1), f.count(o, "historySize", 1), std::nullopt};
+      Napi::Value search = o.Get("lineSearch");
+      if (search.IsString())
+        c.line_search = search.As<Napi::String>().Utf8Value();
+      else if (!search.IsNull())
+        throw Napi::TypeError::New(o.Env(), std::string(f.who) + ": lineSearch must be a string or null");
+      return nc::Optimizer::lbfgs(std::move(params), c);
+    }
+  }
+  throw nc::Error(std::string(f.who) + ": unknown algorithm");
 }
 
-bool bool_field(const Napi::Object& o, const char* key) {
-  Napi::Value v = o.Get(key);
-  if (!v.IsBoolean())
-    throw Napi::TypeError::New(o.Env(), std::string("optimizer option ") + key + " must be a boolean");
-  return v.As<Napi::Boolean>().Value();
-}
-
-int64_t whole_field(const Napi::Object& o, const char* key) {
-  double v = number_field(o, key);
-  if (!(v >= 1 && v <= 1e9) || v != static_cast<double>(static_cast<int64_t>(v)))
-    throw Napi::RangeError::New(o.Env(),
-                                std::string("optimizer option ") + key + " must be a whole number from 1 to 1e9");
-  return static_cast<int64_t>(v);
-}
-
-nc::AdamConfig adam_config(const Napi::Object& o, bool decoupled) {
-  return {number_field(o, "lr"),  number_field(o, "beta1"),       number_field(o, "beta2"),
-          number_field(o, "eps"), number_field(o, "weightDecay"), decoupled};
-}
-
-nc::SgdConfig sgd_config(const Napi::Object& o) {
-  return {number_field(o, "lr"), number_field(o, "momentum"), number_field(o, "weightDecay"),
-          bool_field(o, "nesterov")};
-}
-
-nc::LbfgsConfig lbfgs_config(const Napi::Object& o) {
-  nc::LbfgsConfig c{number_field(o, "lr"), whole_field(o, "maxIter"), whole_field(o, "historySize"), std::nullopt};
-  Napi::Value search = o.Get("lineSearch");
-  if (search.IsString())
-    c.line_search = search.As<Napi::String>().Utf8Value();
-  else if (!search.IsNull())
-    throw Napi::TypeError::New(o.Env(), "optimizer option lineSearch must be a string or null");
-  return c;
-}
-
-std::unique_ptr<nc::Optimizer> make_optimizer(const std::string& kind, std::vector<at::Tensor> params,
-                                              const Napi::Object& o) {
-  if (kind == "adam" || kind == "adamw") return nc::Optimizer::adam(std::move(params), adam_config(o, kind == "adamw"));
-  if (kind == "sgd") return nc::Optimizer::sgd(std::move(params), sgd_config(o));
-  if (kind == "lbfgs") return nc::Optimizer::lbfgs(std::move(params), lbfgs_config(o));
-  throw nc::Error("unknown optimizer '" + kind + "' (expected adam, adamw, sgd or lbfgs)");
-}
+namespace {
 
 // Set for the duration of a step, cleared even when the closure throws.
 struct SteppingFlag {
@@ -75,7 +54,7 @@ struct SteppingFlag {
   ~SteppingFlag() { flag = false; }
 };
 
-// NativeOptimizer(kind, params, options): owns one nc::Optimizer until dispose() or GC.
+// NativeOptimizer(params, config): owns one nc::Optimizer until dispose() or GC.
 class NativeOptimizer : public Napi::ObjectWrap<NativeOptimizer> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -91,12 +70,7 @@ class NativeOptimizer : public Napi::ObjectWrap<NativeOptimizer> {
   }
 
   explicit NativeOptimizer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeOptimizer>(info) {
-    Napi::Env env = info.Env();
-    guard(env, [&] {
-      std::string kind = string_arg(info, 0, "optimizer kind");
-      if (!info[2].IsObject()) throw Napi::TypeError::New(env, "optimizer options must be an object");
-      opt_ = make_optimizer(kind, tensors_arg(info[1]), info[2].As<Napi::Object>());
-    });
+    guard(info.Env(), [&] { opt_ = optimizer_arg(kArgs, kArgs.object(info[1], "the config"), tensors_arg(info[0])); });
   }
 
  private:

@@ -28,6 +28,15 @@ struct NodeError : Error {
   Kind kind;
 };
 
+/**
+ * An ODE solution that blows up: a state or right-hand side that is not finite, or an adaptive step
+ * that collapses. fit counts it as a non-finite loss; the binding gives its JS Error the kind
+ * 'ode-blowup', so callers branch on the type, never on the message.
+ */
+struct OdeBlowUp : Error {
+  using Error::Error;
+};
+
 /** A number as error messages show it: `digits` significant digits, no trailing zeros. */
 inline std::string number_text(double v, int digits) {
   if (std::isnan(v)) return "nan";  // a NaN's sign bit means nothing, but the stream would print -nan

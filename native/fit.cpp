@@ -104,13 +104,6 @@ void check_spacing(const std::vector<double>& times, int64_t k, int64_t windows)
     }
 }
 
-/** The integrator's own failures for a state that blows up or overflows (native/ode.cpp's messages). */
-bool non_finite_solution(const Error& e) {
-  const std::string m = e.what();
-  return m.rfind("odeint: the solution is not finite", 0) == 0 ||
-         m.rfind("odeint: the right-hand side is not finite", 0) == 0;
-}
-
 /**
  * odeint, or, when non-finite losses are skipped rather than errors, a NaN prediction of `like`'s
  * shape for a solution that blows up: such a step then counts as a non-finite loss like any other.
@@ -119,8 +112,8 @@ Tensor solve(GraphModule& module, const OdeProblem& problem, const Tensor& y0, c
              const OdeConfig& config, bool skip_non_finite, const Tensor& like) {
   try {
     return odeint(module, problem, y0, times, config);
-  } catch (const Error& e) {
-    if (!skip_non_finite || !non_finite_solution(e)) throw;
+  } catch (const OdeBlowUp&) {
+    if (!skip_non_finite) throw;
     return at::full(like.sizes(), std::numeric_limits<double>::quiet_NaN(), like.options());
   }
 }
@@ -175,23 +168,32 @@ Tensor loss_of(LossKind kind, const Tensor& y, const Tensor& target) {
   throw Error("fit: unknown loss");
 }
 
-/** An error whose message already names the step and the parameters. */
-struct StepError : Error {
-  using Error::Error;
+/** Marks an error whose message already names the step and the parameters. */
+struct Named {};
+
+/** A named error of the cause's type, so that an OdeBlowUp stays one on its way out (to JS, as its kind). */
+template <class Cause>
+struct NamedError : Cause, Named {
+  using Cause::Cause;
 };
+using StepError = NamedError<Error>;
 
 /** Runs f, rethrowing a failure with when it happened and the parameter values then. */
 template <class F>
 double naming_state(const FitTask& task, const std::string& what, F&& f) {
+  const auto named = [&](const std::string& cause) {
+    return what + ": " + cause + " (parameters: " + describe_params(task) + ")";
+  };
   try {
     return f();
-  } catch (const StepError&) {
+  } catch (const Named&) {
     throw;
   } catch (const c10::Error& e) {
-    throw StepError(what + ": libtorch: " + e.what_without_backtrace() + " (parameters: " + describe_params(task) +
-                    ")");
+    throw StepError(named(std::string("libtorch: ") + e.what_without_backtrace()));
+  } catch (const OdeBlowUp& e) {
+    throw NamedError<OdeBlowUp>(named(e.what()));
   } catch (const Error& e) {
-    throw StepError(what + ": " + e.what() + " (parameters: " + describe_params(task) + ")");
+    throw StepError(named(e.what()));
   }
 }
 

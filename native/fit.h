@@ -4,6 +4,7 @@
 #pragma once
 #include <ATen/core/Tensor.h>
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -18,6 +19,8 @@
 namespace nc {
 
 enum class LossKind { Mse, Mae, Huber };
+/** The losses' names in enum order: src/train/settings.ts's LOSSES (tests/train-settings.test.ts checks). */
+inline constexpr std::array<const char*, 3> kLossNames{"mse", "mae", "huber"};
 
 /** Algebraic fitting: every input carries the N samples in dimension 0; the target is [N, ...]. */
 struct AlgebraicData {
@@ -81,8 +84,8 @@ struct FitTask {
 
 /**
  * Trains task.params in place. Throws nc::Error for bad data (checked before the first step) and,
- * naming the step and the parameter values, for a non-finite loss or a failing step. `cancel` is
- * read before every step.
+ * naming the step and the parameter values, for a non-finite loss or a failing step; an ODE that
+ * blows up stays an OdeBlowUp. `cancel` is read before every step.
  */
 FitResult fit(FitTask& task, const std::function<void(const FitProgress&)>& progress, const std::atomic<bool>& cancel);
 

@@ -154,14 +154,16 @@ double initial_step(Rhs& f, double t0, const Tensor& y0, const Tensor& f0, const
   const double dmax = std::max(d1, d2);
   const double h1 = dmax <= 1e-15 ? std::max(1e-6, h0 * 1e-3) : std::pow(0.01 / dmax, kExponent);
   const double h = std::min(100 * h0, h1);
-  if (!std::isfinite(h))
-    throw Error("odeint: the right-hand side is not finite at the initial state (t = " + num(t0) + ")");
+  // An infinite derivative would give h = 0 and pass for a collapsed step.
+  if (!std::isfinite(d1) || !std::isfinite(h))
+    throw OdeBlowUp("odeint: the right-hand side is not finite at the initial state (t = " + num(t0) + ")");
   return h;
 }
 
 void check_finite(const Tensor& y, double t) {
   if (!at::isfinite(y).all().item<bool>())
-    throw Error("odeint: the solution is not finite at t = " + num(t) + " (it blows up or overflows before this time)");
+    throw OdeBlowUp("odeint: the solution is not finite at t = " + num(t) +
+                    " (it blows up or overflows before this time)");
 }
 
 void too_many_steps(const OdeConfig& cfg, double reached, double target) {
@@ -206,8 +208,8 @@ void integrate_adaptive(Rhs& f, const Tableau& m, const Tensor& y0, const std::v
     const double target = times[i];
     while (t < target) {
       if (h < min_step(t))
-        throw Error("odeint: dopri5's step size collapsed to " + num(h) + " at t = " + num(t) +
-                    " (the solution may blow up there, or the problem is too stiff for rtol/atol)");
+        throw OdeBlowUp("odeint: dopri5's step size collapsed to " + num(h) + " at t = " + num(t) +
+                        " (the solution may blow up there, or the problem is too stiff for rtol/atol)");
       if (++attempts > cfg.max_steps) too_many_steps(cfg, t, target);
       // Land exactly on the reported time, also when only a sliver would remain.
       const double remaining = target - t;

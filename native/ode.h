@@ -5,6 +5,7 @@
 #pragma once
 #include <ATen/core/Tensor.h>
 
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -13,6 +14,8 @@
 namespace nc {
 
 enum class OdeMethod { Euler, Rk4, Dopri5 };
+/** The methods' names in enum order: src/train/settings.ts's ODE_METHODS (tests/train-settings.test.ts checks). */
+inline constexpr std::array<const char*, 3> kOdeMethodNames{"euler", "rk4", "dopri5"};
 
 /** What one input of the rhs program receives at each stage. */
 struct OdeSlot {
@@ -31,16 +34,20 @@ struct OdeProblem {
   at::Tensor time_offsets;
 };
 
+/** Every field is the caller's choice: the defaults and the rules per method live in src/train/ode-config.ts. */
 struct OdeConfig {
-  OdeMethod method = OdeMethod::Dopri5;
-  double step = 0;  // Euler/RK4: largest step; 0 = one step per reported interval
-  double rtol = 1e-6;
-  double atol = 1e-8;
-  int64_t max_steps = 10000;  // step attempts, over the whole integration
-  bool need_grad = false;
+  OdeMethod method;
+  double step;  // Euler/RK4: largest step; 0 = one step per reported interval
+  double rtol;  // dopri5's tolerances
+  double atol;
+  int64_t max_steps;  // step attempts, over the whole integration
+  bool need_grad;
 };
 
-/** The state at each of `times` (strictly increasing; times[0] is y0's time): [T, n] or [T, B, n]. */
+/**
+ * The state at each of `times` (strictly increasing; times[0] is y0's time): [T, n] or [T, B, n].
+ * Throws OdeBlowUp for a solution that blows up, nc::Error for anything else.
+ */
 at::Tensor odeint(GraphModule& rhs, const OdeProblem& problem, const at::Tensor& y0, const std::vector<double>& times,
                   const OdeConfig& config);
 

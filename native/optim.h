@@ -4,6 +4,7 @@
 #pragma once
 #include <ATen/core/Tensor.h>
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -17,27 +18,34 @@ class Optimizer;
 
 namespace nc {
 
+// Every setting is the caller's choice (src/train/optim.ts decides the defaults and the policy);
+// these structs have no defaults of their own.
+
+enum class OptimizerAlgorithm { Adam, Sgd, Lbfgs };
+/** The algorithms' names in enum order, as src/train/optim.ts's configs name them (tests/train-settings.test.ts). */
+inline constexpr std::array<const char*, 3> kOptimizerAlgorithmNames{"adam", "sgd", "lbfgs"};
+
 struct AdamConfig {
-  double lr = 1e-3;
-  double beta1 = 0.9;
-  double beta2 = 0.999;
-  double eps = 1e-8;
-  double weight_decay = 0;
+  double lr;
+  double beta1;
+  double beta2;
+  double eps;
+  double weight_decay;
   /** AdamW: weight decay shrinks the parameters directly instead of being added to the gradient. */
-  bool decoupled = false;
+  bool decoupled;
 };
 
 struct SgdConfig {
-  double lr = 1e-2;
-  double momentum = 0;
-  double weight_decay = 0;
-  bool nesterov = false;
+  double lr;
+  double momentum;
+  double weight_decay;
+  bool nesterov;
 };
 
 struct LbfgsConfig {
-  double lr = 1;
-  int64_t max_iter = 20;
-  int64_t history_size = 100;
+  double lr;
+  int64_t max_iter;
+  int64_t history_size;
   /** "strong_wolfe", or none for fixed steps of size lr. */
   std::optional<std::string> line_search;
 };

@@ -2,7 +2,7 @@
 // usage lines and the list of primitives the Python reference lacks.
 import fs from 'fs';
 import path from 'path';
-import { END_MARKER, renderPrimitiveTable, replaceGenerated, START_MARKER } from '../src/docs/primitive-table';
+import { PRIMITIVE_MARKERS, renderPrimitiveTable, replaceGenerated } from '../src/docs/primitive-table';
 import { USAGE } from '../src/frontend/forms';
 import { PRIMITIVES } from '../src/ops';
 
@@ -26,8 +26,9 @@ test('the table has one row per primitive with its arity and doc line', () => {
 });
 
 test('replaceGenerated keeps the text around the markers and needs both markers', () => {
-  const around = `intro\n${START_MARKER}\nold\n${END_MARKER}\noutro\n`;
-  expect(replaceGenerated(around, 'new\n')).toBe(`intro\n${START_MARKER}\nnew\n${END_MARKER}\noutro\n`);
+  const { start, end } = PRIMITIVE_MARKERS;
+  const around = `intro\n${start}\nold\n${end}\noutro\n`;
+  expect(replaceGenerated(around, 'new\n')).toBe(`intro\n${start}\nnew\n${end}\noutro\n`);
   expect(() => replaceGenerated('no markers', 'x')).toThrow('missing or out of order');
 });
 

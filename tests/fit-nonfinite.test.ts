@@ -1,7 +1,7 @@
 // Numerical hygiene of fit(): a NaN or infinite loss stops the fit with an Error naming the step and
 // the parameter values then, unless stopOnNonFinite is false, which skips that step's update and
 // carries on. The steps and values are checked against a plain JS simulation of the same descent.
-import { compile, fit, type FitProgress } from '../src';
+import { compile, fit, ODE_BLOWUP, type FitProgress } from '../src';
 
 const LINE = { inputs: { x: [1, 2, 3] }, target: [2, 4, 6] };
 
@@ -70,11 +70,20 @@ describe('a non-finite loss', () => {
     const observations = t.map((ti) => [1 / (1 - 0.5 * ti)]);
     const rhs = '(* k (* x x))';
     const single = compile(rhs, { params: { k: 3 } }); // blows up at t = 1/3
-    await expect(
-      fit(single, { t, observations }, { epochs: 3, ode: { state: ['x'], method: 'rk4', step: 0.01 } }),
-    ).rejects.toThrow(
+    const rk4 = { state: ['x'], method: 'rk4' as const, step: 0.01 };
+    const fixed = await rejection(fit(single, { t, observations }, { epochs: 3, ode: rk4 }));
+    expect(fixed.message).toBe(
       'fit: failed at step 1: odeint: the solution is not finite at t = 0.4 (it blows up or overflows before this time) (parameters: k = 3)',
     );
+    // fit tells a blow-up by its type, and so can the caller: the kind survives the step's wording.
+    expect((fixed as Error & { kind?: string }).kind).toBe(ODE_BLOWUP);
+    // dopri5, the default, sees the blow-up as its step size collapsing just before t = 1/3.
+    const adaptive = await rejection(fit(single, { t, observations }, { epochs: 3, ode: { state: ['x'] } }));
+    expect(adaptive.message).toMatch(
+      /^fit: failed at step 1: odeint: dopri5's step size collapsed to \S+ at t = 0\.3333\d* \(the solution may blow up there/,
+    );
+    expect(adaptive.message).toMatch(/\(parameters: k = 3\)$/);
+    expect((adaptive as Error & { kind?: string }).kind).toBe(ODE_BLOWUP);
     // Windows of 0.2 from their observed starts: at k = 4 those starting above x0 = 1.25 (t = 0.6, 0.8)
     // blow up, the early ones do not. Skipping the failing windows, the others bring k down until all fit.
     const ode = { state: ['x'], method: 'rk4' as const, step: 0.01, windowSteps: 2 };
@@ -104,6 +113,30 @@ describe('a non-finite loss', () => {
     expect(result.params.k).toBeCloseTo(0.5, 2);
     single.dispose();
     shooting.dispose();
+  });
+
+  test('dopri5 windows that blow up are skipped too with stopOnNonFinite: false', async () => {
+    const t = Array.from({ length: 11 }, (_, i) => i / 10);
+    const observations = t.map((ti) => [1 / (1 - 0.5 * ti)]);
+    const shooting = compile('(* k (* x x))', { params: { k: 4 }, dtype: 'float64' });
+    const seen: FitProgress[] = [];
+    const ode = { state: ['x'], windowSteps: 2 };
+    const onProgress = (p: FitProgress) => seen.push(p);
+    const options = { epochs: 60, batchSize: 1, seed: 2, lr: 0.05, clip: 1, stopOnNonFinite: false, ode, onProgress };
+    const result = await fit(shooting, { t, observations }, options);
+    const skipped = seen.filter((p) => Number.isNaN(p.loss));
+    expect(skipped.length).toBeGreaterThan(0);
+    for (const p of skipped) expect(p.params.k).toBe(p.step === 1 ? 4 : seen[p.step - 2].params.k);
+    expect(result.params.k).toBeCloseTo(0.5, 2);
+    shooting.dispose();
+  });
+
+  test('a failure that is not a blow-up has no kind', async () => {
+    const m = compile('(sqrt (- x k))', { params: { k: 1 } });
+    const e = await rejection(fit(m, { inputs: { x: [2, 3, 0.5] }, target: [1, 1, 1] }, { epochs: 5 }));
+    expect(e.message).toMatch(/^fit: the loss is nan at step 1/);
+    expect((e as Error & { kind?: string }).kind).toBeUndefined();
+    m.dispose();
   });
 
   test('with stopOnNonFinite: false, steps with a non-finite loss update nothing and the others train', async () => {

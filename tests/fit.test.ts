@@ -201,7 +201,7 @@ describe('fit through the API', () => {
     const model = compile(GRAVITY, { params: { G: 1 } });
     await expect(fit(model, gravityData(), { epochs: 0 })).rejects.toThrow('fit: epochs must be a whole number >= 1');
     await expect(fit(model, gravityData(), { epochs: 1, optimizer: 'rmsprop' as never })).rejects.toThrow(
-      "optimizer must be 'adam'",
+      new RangeError("fit: unknown optimizer 'rmsprop'; expected one of adam, adamw, sgd, lbfgs"),
     );
     await expect(fit(model, { inputs: { m1: [1], m2: [1] }, target: [1] }, { epochs: 1 })).rejects.toThrow(
       "data.inputs has no value for the input 'r'",

@@ -544,22 +544,34 @@ describe('bad options and misuse are Errors, and the process survives', () => {
     expect(() => opt.zeroGrad()).toThrow(/this optimizer has been disposed/);
   });
 
-  test('the raw binding rejects bad input with Errors too', () => {
+  test('the raw binding reads every field strictly and rejects bad input with Errors', () => {
     const { NativeOptimizer } = optimAddon();
     const h = param().handle;
-    const lbfgsConfig = { lr: 1, maxIter: 1e300, historySize: 5, lineSearch: null };
-    expect(() => new NativeOptimizer('lbfgs', [h], lbfgsConfig)).toThrow(
-      /maxIter must be a whole number from 1 to 1e9/,
+    const lbfgsConfig = { algorithm: 'lbfgs' as const, lr: 1, maxIter: 1e300, historySize: 5, lineSearch: null };
+    expect(() => new NativeOptimizer([h], lbfgsConfig)).toThrow(/optimizer: maxIter must be a whole number >= 1/);
+    const armijo = { ...lbfgsConfig, maxIter: 3, lineSearch: 'armijo' as never };
+    expect(() => new NativeOptimizer([h], armijo)).toThrow(/the only line search is 'strong_wolfe'/);
+    // A missing line search is not a default: the policy is TS's to decide.
+    const { lineSearch: _, ...noSearch } = lbfgsConfig;
+    const unsaid = { ...noSearch, maxIter: 3 } as never;
+    expect(() => new NativeOptimizer([h], unsaid)).toThrow('optimizer: lineSearch must be a string or null');
+    const rmsprop = { algorithm: 'rmsprop' } as never;
+    expect(() => new NativeOptimizer([h], rmsprop)).toThrow(
+      "optimizer: unknown algorithm 'rmsprop'; expected one of adam, sgd, lbfgs",
     );
-    expect(() => new NativeOptimizer('lbfgs', [h], { ...lbfgsConfig, maxIter: 3, lineSearch: 'armijo' })).toThrow(
-      /the only line search is 'strong_wolfe'/,
+    expect(() => new NativeOptimizer([h], { algorithm: 'adamw', lr: 1 } as never)).toThrow("unknown algorithm 'adamw'");
+    expect(() => new NativeOptimizer([h], { algorithm: 'sgd', lr: 1 } as never)).toThrow(
+      'optimizer: momentum must be a number',
     );
-    expect(() => new NativeOptimizer('rmsprop' as never, [h], {})).toThrow(/unknown optimizer 'rmsprop'/);
-    expect(() => new NativeOptimizer('sgd', [h], { lr: 1 })).toThrow(/optimizer option momentum must be a number/);
-    expect(() => new NativeOptimizer('sgd', [h], { lr: 1, momentum: 0, weightDecay: 0, nesterov: true })).toThrow(
-      /libtorch: .*[Nn]esterov/,
+    const sgd = { algorithm: 'sgd' as const, lr: 1, momentum: 0, weightDecay: 0, nesterov: true };
+    expect(() => new NativeOptimizer([h], { ...sgd, nesterov: 1 as never })).toThrow(
+      'optimizer: nesterov must be a boolean',
     );
-    expect(() => new NativeOptimizer('adam', [{} as never], {})).toThrow(/expected a Tensor/);
+    expect(() => new NativeOptimizer([h], sgd)).toThrow(/libtorch: .*[Nn]esterov/);
+    const adam = { algorithm: 'adam' as const, lr: 1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 };
+    expect(() => new NativeOptimizer([h], adam as never)).toThrow('optimizer: decoupledDecay must be a boolean');
+    expect(() => new NativeOptimizer([{} as never], { ...adam, decoupledDecay: false })).toThrow(/expected a Tensor/);
+    expect(() => new NativeOptimizer([h], 'adam' as never)).toThrow('optimizer: the config must be an object');
     expect(() => optimAddon().clipGradNorm([h], NaN, 2)).toThrow(/maxNorm must be a number >= 0/);
   });
 

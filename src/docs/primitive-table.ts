@@ -2,11 +2,9 @@
 // (scripts/generate.js, through dist/) and the staleness test both use these functions, so
 // the committed docs can only be what the table says.
 import { arityText, type Primitive } from '../ops';
+import { cell, replaceSection, type Markers } from './markdown';
 
-export const START_MARKER = '<!-- primitives:start -->';
-export const END_MARKER = '<!-- primitives:end -->';
-
-const cell = (text: string): string => text.replace(/\|/g, '\\|');
+export const PRIMITIVE_MARKERS: Markers = { start: '<!-- primitives:start -->', end: '<!-- primitives:end -->' };
 
 /** One markdown table per group, in table order. */
 export function renderPrimitiveTable(primitives: readonly Primitive[]): string {
@@ -20,11 +18,6 @@ export function renderPrimitiveTable(primitives: readonly Primitive[]): string {
   return `${sections.join('\n\n')}\n`;
 }
 
-/** `markdown` with the text between the markers replaced by `generated`. */
-export function replaceGenerated(markdown: string, generated: string): string {
-  const start = markdown.indexOf(START_MARKER);
-  const end = markdown.indexOf(END_MARKER);
-  if (start < 0 || end < start)
-    throw new Error(`the markers ${START_MARKER} and ${END_MARKER} are missing or out of order`);
-  return `${markdown.slice(0, start + START_MARKER.length)}\n${generated}${markdown.slice(end)}`;
-}
+/** docs/language.md with its primitives section replaced by `generated`. */
+export const replaceGenerated = (markdown: string, generated: string): string =>
+  replaceSection(markdown, PRIMITIVE_MARKERS, generated);

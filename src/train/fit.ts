@@ -6,28 +6,31 @@ import { Module, type InputValue } from '../api';
 import { Mlp } from '../nn/mlp';
 import { describe, flatten, unflatten, type Nested } from '../runtime/host-data';
 import { Tensor, tensor } from '../runtime/tensor';
-import type { OdeMethod } from './native-ode';
 import { fitAddon, type NativeAlgebraicData, type NativeFitResult, type NativeOdeData } from './native-fit';
-import type { OptimizerKind } from './native-optim';
+import { SOLVER_OPTIONS, solverConfig, type OdeSolverOptions } from './ode-config';
 import * as optim from './optim';
 import * as schedules from './schedules';
-import { knownOptions, numberIn } from '../runtime/validate';
+import {
+  choose,
+  DEFAULT_LOSS,
+  DEFAULT_OPTIMIZER,
+  DEFAULT_SCHEDULE,
+  LOSSES,
+  OPTIMIZERS,
+  SCHEDULES,
+  type LossKind,
+  type OptimizerKind,
+  type ScheduleKind,
+} from './settings';
+import { flag, knownOptions, numberIn } from '../runtime/validate';
 import { checkResult, wire } from './wiring';
 
-export interface FitOdeOptions {
+/** How the program's inputs receive the state and the time, and the integrator (as odeint's options). */
+export interface FitOdeOptions extends OdeSolverOptions {
   /** Scalar inputs that make up the state, in the observations' column order (default: the vector input `y`). */
   state?: string[];
   /** The time input (default: `t`, when the program has it and it has no other role). */
   time?: string;
-  /** Integrator (default 'rk4'). */
-  method?: OdeMethod;
-  /** Euler/RK4: the largest step (default: one step per observation interval). */
-  step?: number;
-  /** dopri5 tolerances (defaults 1e-6 and 1e-8). */
-  rtol?: number;
-  atol?: number;
-  /** Most integrator steps per trajectory (default 10,000). */
-  maxSteps?: number;
   /** Multiple shooting: windows of this many observation intervals, each integrated from its observed start. */
   windowSteps?: number;
   /** Values of the program's other inputs (constants). */
@@ -45,15 +48,16 @@ export interface FitProgress {
 export interface FitOptions {
   /** Passes over the data (with minibatches, each pass takes several steps). */
   epochs: number;
+  /** Default 'adam'; the choices are in settings.ts's OPTIMIZERS (and docs/training.md). */
   optimizer?: OptimizerKind;
   /** Default 1e-2 (Adam, AdamW, SGD) or 1 (L-BFGS, which searches its step with strong Wolfe conditions). */
   lr?: number;
-  /** Learning-rate decay over all the steps: cosine to 0, 'step' (x0.1 at each third), 'exponential' (to 1% at the end). */
-  schedule?: 'cosine' | 'step' | 'exponential' | 'none';
+  /** Learning-rate decay over all the steps (default 'none'); SCHEDULES in settings.ts says what each does. */
+  schedule?: ScheduleKind;
   /** Largest joint gradient 2-norm. */
   clip?: number;
-  /** Default 'mse'; 'huber' uses delta = 1. */
-  loss?: 'mse' | 'mae' | 'huber';
+  /** Default 'mse'; LOSSES in settings.ts lists them ('huber' uses delta = 1). */
+  loss?: LossKind;
   /** Seeds the minibatch order (default: a random seed). Full-batch training is deterministic anyway. */
   seed?: number;
   /** Samples (algebraic) or shooting windows (ODE) per step; default the whole data set. */
@@ -66,9 +70,9 @@ export interface FitOptions {
   /** Stops before the next step; fit then resolves with the parameters so far and stopped = 'aborted'. */
   signal?: AbortSignal;
   /**
-   * Default true: a non-finite loss (or, in ODE mode, a solution that blows up), or a finite loss
-   * with a non-finite gradient, rejects with an Error naming the step and the parameters. False
-   * skips that step's update and carries on.
+   * Default true: a non-finite loss (or, in ODE mode, a solution that blows up: the Error's `kind`
+   * is then 'ode-blowup'), or a finite loss with a non-finite gradient, rejects with an Error naming
+   * the step and the parameters. False skips that step's update and carries on.
    */
   stopOnNonFinite?: boolean;
   /** ODE mode: how the program's inputs receive the state and the time, and how to integrate. */
@@ -112,11 +116,7 @@ const OPTIONS = [
   'stopOnNonFinite',
   'ode',
 ] as const;
-const ODE_OPTIONS = ['state', 'time', 'method', 'step', 'rtol', 'atol', 'maxSteps', 'windowSteps', 'inputs'] as const;
-const OPTIMIZERS: readonly unknown[] = ['adam', 'adamw', 'sgd', 'lbfgs'];
-const SCHEDULES: readonly unknown[] = ['cosine', 'step', 'exponential', 'none'];
-const LOSSES: readonly unknown[] = ['mse', 'mae', 'huber'];
-const METHODS: readonly unknown[] = ['euler', 'rk4', 'dopri5'];
+const ODE_OPTIONS = ['state', 'time', ...SOLVER_OPTIONS, 'windowSteps', 'inputs'] as const;
 
 /**
  * Trains the model's parameters (its own and those of the functions it calls, MLPs included) in
@@ -157,20 +157,10 @@ export async function fit(model: Module, data: AlgebraicData | OdeData, options:
     // Aborted before it starts: no steps at all (cancelling after the start would race the worker).
     const abortedBefore = o.signal?.aborted === true;
     const total = abortedBefore ? 0 : o.epochs! * prepared.stepsPerEpoch(settings.batchSize);
-    const config = {
-      ...settings,
-      epochs: abortedBefore ? 0 : settings.epochs,
-      lrs: learningRates(settings.schedule, settings.lr, total),
-    };
-    const run = fitAddon().fit(
-      prepared.graph,
-      named.map(([, t]) => t.handle),
-      names,
-      { kind: settings.optimizer, lr: settings.lr },
-      prepared.data,
-      config,
-      onProgress,
-    );
+    const { optimizerConfig, schedule, lr, ...loop } = settings;
+    const config = { ...loop, epochs: abortedBefore ? 0 : loop.epochs, lrs: learningRates(schedule, lr, total) };
+    const params = named.map(([, t]) => t.handle);
+    const run = fitAddon().fit(prepared.graph, params, names, optimizerConfig, prepared.data, config, onProgress);
     const release = claim(
       model,
       all.map(([, t]) => t),
@@ -287,33 +277,26 @@ function modulesOf(model: Module): Module[] {
 }
 
 function settingsOf(o: Partial<FitOptions>) {
-  const optimizer = o.optimizer ?? 'adam';
-  if (!OPTIMIZERS.includes(optimizer))
-    throw new RangeError(`${WHO}: optimizer must be 'adam', 'adamw', 'sgd' or 'lbfgs', got ${describe(optimizer)}`);
-  const schedule = o.schedule ?? 'none';
-  if (!SCHEDULES.includes(schedule))
-    throw new RangeError(
-      `${WHO}: schedule must be 'cosine', 'step', 'exponential' or 'none', got ${describe(schedule)}`,
-    );
-  const loss = o.loss ?? 'mse';
-  if (!LOSSES.includes(loss))
-    throw new RangeError(`${WHO}: loss must be 'mse', 'mae' or 'huber', got ${describe(loss)}`);
+  const optimizer = choose(WHO, 'optimizer', o.optimizer, OPTIMIZERS, DEFAULT_OPTIMIZER);
+  const schedule = choose(WHO, 'schedule', o.schedule, SCHEDULES, DEFAULT_SCHEDULE);
+  const loss = choose(WHO, 'loss', o.loss, LOSSES, DEFAULT_LOSS);
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function')
     throw new TypeError(`${WHO}: onProgress must be a function, got ${describe(o.onProgress)}`);
-  if (o.stopOnNonFinite !== undefined && typeof o.stopOnNonFinite !== 'boolean')
-    throw new TypeError(`${WHO}: stopOnNonFinite must be a boolean, got ${describe(o.stopOnNonFinite)}`);
+  const stopOnNonFinite = flag(WHO, 'stopOnNonFinite', o.stopOnNonFinite) ?? true;
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal))
     throw new TypeError(`${WHO}: signal must be an AbortSignal, got ${describe(o.signal)}`);
   const early = knownOptions<{ patience: number; minDelta: number }>(`${WHO}: earlyStopping`, o.earlyStopping, [
     'patience',
     'minDelta',
   ]);
+  const defaults = OPTIMIZERS.find((e) => e.name === optimizer)!.fit;
+  const lr = o.lr === undefined ? defaults.lr : numberIn(WHO, 'lr', o.lr, { min: 0, above: true });
   return {
-    optimizer,
+    optimizerConfig: optim.optimizerConfig(optimizer, { ...defaults, lr }),
     schedule,
     loss,
+    lr,
     epochs: numberIn(WHO, 'epochs', o.epochs, { min: 1, integer: true, below: 1e9 }),
-    lr: o.lr === undefined ? (optimizer === 'lbfgs' ? 1 : 1e-2) : numberIn(WHO, 'lr', o.lr, { min: 0, above: true }),
     clip: o.clip === undefined ? 0 : numberIn(WHO, 'clip', o.clip, { min: 0, above: true }),
     seed:
       o.seed === undefined
@@ -332,22 +315,26 @@ function settingsOf(o: Partial<FitOptions>) {
         ? 0
         : numberIn(WHO, 'earlyStopping.patience', early.patience, { min: 1, integer: true, below: 2 ** 53 }),
     minDelta: numberIn(WHO, 'earlyStopping.minDelta', early.minDelta ?? 0, { min: 0 }),
-    stopOnNonFinite: o.stopOnNonFinite ?? true,
+    stopOnNonFinite,
   };
 }
 
+/** Each schedule of SCHEDULES over `total` steps, as settings.ts describes it; none for 'none'. */
+const FIT_SCHEDULES: Record<ScheduleKind, ((opt: optim.Optimizer, total: number) => schedules.Schedule) | undefined> = {
+  none: undefined,
+  cosine: (opt, total) => schedules.cosine(opt, { steps: total }),
+  step: (opt, total) => schedules.step(opt, { every: Math.max(1, Math.ceil(total / 3)), gamma: 0.1 }),
+  exponential: (opt, total) => schedules.exponential(opt, { gamma: 0.01 ** (1 / total) }),
+};
+
 /** Every step's learning rate under the schedule: the schedules' own formulas, read off a throwaway optimizer. */
-function learningRates(kind: string, lr: number, total: number): Float64Array {
-  if (kind === 'none') return new Float64Array(0);
+function learningRates(kind: ScheduleKind, lr: number, total: number): Float64Array {
+  const schedule = FIT_SCHEDULES[kind];
+  if (!schedule) return new Float64Array(0);
   const dummy = tensor([0], { requiresGrad: true });
   const opt = optim.sgd([dummy], { lr });
   try {
-    const sched =
-      kind === 'cosine'
-        ? schedules.cosine(opt, { steps: total })
-        : kind === 'step'
-          ? schedules.step(opt, { every: Math.max(1, Math.ceil(total / 3)), gamma: 0.1 })
-          : schedules.exponential(opt, { gamma: 0.01 ** (1 / total) });
+    const sched = schedule(opt, total);
     const out = new Float64Array(total);
     for (let i = 0; i < total; i++, sched.step()) out[i] = sched.lr;
     return out;
@@ -429,9 +416,7 @@ function ode(model: Module, data: OdeData, owned: Tensor[], options: FitOdeOptio
   const [steps, n] = flat.shape;
   if (steps !== data.t.length)
     throw new RangeError(`${WHO}: there are ${steps} observations but ${data.t.length} times`);
-  const method = o.method ?? 'rk4';
-  if (!METHODS.includes(method))
-    throw new RangeError(`${WHO}: ode.method must be 'euler', 'rk4' or 'dopri5', got ${describe(method)}`);
+  const solver = solverConfig(WHO, 'ode.', o);
   const k =
     o.windowSteps === undefined
       ? 0
@@ -450,14 +435,7 @@ function ode(model: Module, data: OdeData, owned: Tensor[], options: FitOdeOptio
       windowSteps: k,
       slots: wiring.slots,
       resultBatched: checkResult(WHO, model, n),
-      method,
-      step: o.step === undefined ? 0 : numberIn(WHO, 'ode.step', o.step, { min: 0, above: true }),
-      rtol: o.rtol === undefined ? 1e-6 : numberIn(WHO, 'ode.rtol', o.rtol, { min: 0 }),
-      atol: o.atol === undefined ? 1e-8 : numberIn(WHO, 'ode.atol', o.atol, { min: 0 }),
-      maxSteps:
-        o.maxSteps === undefined
-          ? 10000
-          : numberIn(WHO, 'ode.maxSteps', o.maxSteps, { min: 1, integer: true, below: 1e12 }),
+      ...solver,
     },
     stepsPerEpoch: (b) => (b === 0 || windows === 0 ? 1 : Math.ceil(windows / Math.min(b, windows))),
   };

@@ -14,6 +14,8 @@ export {
   type OdeMethod,
 } from './odeint';
 export { grad, type GradOptions } from './autograd';
+export { OPTIMIZERS, LOSSES, SCHEDULES, ODE_METHODS, ODE_BLOWUP } from './settings';
+export type { OptimizerKind, LossKind, ScheduleKind } from './settings';
 export {
   fit,
   setMaxConcurrentFits,

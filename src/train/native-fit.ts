@@ -1,7 +1,8 @@
 // The addon's fit export, typed here rather than in the shared runtime interface.
 import { native, NativeGraph, NativeTensor } from '../runtime/native';
-import type { OptimizerKind } from './native-optim';
-import type { OdeMethod, OdeSlot } from './native-ode';
+import type { NativeOptimizerConfig } from './native-optim';
+import type { OdeConfig, OdeSlot } from './native-ode';
+import type { LossKind } from './settings';
 
 export interface NativeAlgebraicData {
   /** One per program input, in program order, samples in dimension 0. */
@@ -9,18 +10,14 @@ export interface NativeAlgebraicData {
   target: NativeTensor;
 }
 
-export interface NativeOdeData {
+/** The integrator's settings as odeint takes them; fit decides whether a step needs gradients. */
+export interface NativeOdeData extends Omit<OdeConfig, 'needGrad'> {
   observations: NativeTensor;
   times: Float64Array;
   /** 0 for one trajectory from the first observation. */
   windowSteps: number;
   slots: OdeSlot[];
   resultBatched: boolean;
-  method: OdeMethod;
-  step: number;
-  rtol: number;
-  atol: number;
-  maxSteps: number;
 }
 
 export interface NativeFitConfig {
@@ -32,7 +29,7 @@ export interface NativeFitConfig {
   lrs: Float64Array;
   /** 0 for no clipping. */
   clip: number;
-  loss: 'mse' | 'mae' | 'huber';
+  loss: LossKind;
   /** 0 for no reports. */
   progressEvery: number;
   /** 0 for no early stopping. */
@@ -52,7 +49,7 @@ interface FitAddon {
     graph: NativeGraph,
     params: NativeTensor[],
     names: string[],
-    optimizer: { kind: OptimizerKind; lr: number },
+    optimizer: NativeOptimizerConfig,
     data: NativeAlgebraicData | NativeOdeData,
     config: NativeFitConfig,
     /** The parameters' values as flat copies, in the order of `params`. */

@@ -1,7 +1,6 @@
 // The addon's ODE export, typed here rather than in the shared runtime interface.
 import { native, NativeGraph, NativeTensor } from '../runtime/native';
-
-export type OdeMethod = 'euler' | 'rk4' | 'dopri5';
+import type { OdeMethod } from './settings';
 
 /** What one program input receives at each stage of the integrator. */
 export type OdeSlot =

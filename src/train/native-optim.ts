@@ -11,10 +11,27 @@ export interface NativeOptimizer {
   isDisposed(): boolean;
 }
 
-export type OptimizerKind = 'adam' | 'adamw' | 'sgd' | 'lbfgs';
+/**
+ * Everything the native optimizer is told, each field explicit (binding/optim_wrap.cpp reads them
+ * strictly): src/train/optim.ts decides the defaults and the policy (AdamW's decoupled decay, the
+ * L-BFGS line search).
+ */
+export type NativeOptimizerConfig =
+  | {
+      algorithm: 'adam';
+      lr: number;
+      beta1: number;
+      beta2: number;
+      eps: number;
+      weightDecay: number;
+      /** AdamW: the decay shrinks the parameters directly instead of adding an L2 term to the gradient. */
+      decoupledDecay: boolean;
+    }
+  | { algorithm: 'sgd'; lr: number; momentum: number; weightDecay: number; nesterov: boolean }
+  | { algorithm: 'lbfgs'; lr: number; maxIter: number; historySize: number; lineSearch: 'strong_wolfe' | null };
 
 interface OptimAddon {
-  NativeOptimizer: new (kind: OptimizerKind, params: NativeTensor[], options: object) => NativeOptimizer;
+  NativeOptimizer: new (params: NativeTensor[], config: NativeOptimizerConfig) => NativeOptimizer;
   clipGradNorm(params: NativeTensor[], maxNorm: number, normType: number): number;
 }
 

@@ -1,27 +1,19 @@
 // ODE integration with a compiled module as the right-hand side. The integrator loop runs natively
 // (native/ode.cpp) and calls the module's graph once per stage, so the solution is one autograd
 // graph from the module's parameters and y0; nothing runs in JS per step. This file only checks
-// arguments and decides which program input receives the state, the time or a constant.
+// arguments (the solver's settings in ode-config.ts, shared with fit) and decides which program
+// input receives the state, the time or a constant.
 import { Module, type InputValue } from '../api';
 import { describe, flatten, type Nested } from '../runtime/host-data';
 import { Tensor, tensor } from '../runtime/tensor';
-import { odeAddon, type OdeConfig, type OdeMethod } from './native-ode';
-import { knownOptions, liveTensor, numberIn } from '../runtime/validate';
+import { odeAddon } from './native-ode';
+import { SOLVER_OPTIONS, solverConfig, type OdeSolverOptions } from './ode-config';
+import { flag, knownOptions, liveTensor, numberIn } from '../runtime/validate';
 import { checkResult, wire } from './wiring';
 
-export type { OdeMethod } from './native-ode';
+export type { OdeMethod } from './settings';
 
-export interface OdeintOptions {
-  /** 'euler' or 'rk4' (fixed steps), or 'dopri5' (adaptive Dormand-Prince 5(4), the default). */
-  method?: OdeMethod;
-  /** Euler/RK4: the largest step between reported times (default: one step per interval). */
-  step?: number;
-  /** dopri5: relative tolerance of the local error (default 1e-6). */
-  rtol?: number;
-  /** dopri5: absolute tolerance of the local error (default 1e-8). */
-  atol?: number;
-  /** Most steps (dopri5: step attempts) over the whole integration before failing (default 10,000). */
-  maxSteps?: number;
+export interface OdeintOptions extends OdeSolverOptions {
   /** Scalar inputs that make up the state vector, in order. Default: the vector input `y`. */
   state?: string[];
   /** The time input (default: `t`, when the program has that input and it has no other role). */
@@ -44,8 +36,7 @@ export interface ShootingResult {
   targets: Tensor;
 }
 
-const ODE_OPTIONS = ['method', 'step', 'rtol', 'atol', 'maxSteps', 'state', 'time', 'inputs', 'grad'] as const;
-const METHODS: readonly unknown[] = ['euler', 'rk4', 'dopri5'];
+const ODE_OPTIONS = [...SOLVER_OPTIONS, 'state', 'time', 'inputs', 'grad'] as const;
 
 /**
  * Solves dy/dt = rhs(t, y) from y0 at t[0], reporting the state at each time of `t` (strictly
@@ -127,7 +118,8 @@ function integrate(
   options: Partial<OdeintOptions>,
   timeOffsets?: number[],
 ): Tensor {
-  const config = configOf(who, options);
+  const config = solverConfig(who, '', options);
+  const grad = flag(who, 'grad', options.grad);
   const n = y0.shape[y0.shape.length - 1];
   const wiring = wire(
     { who, options: 'options', state: 'y0' },
@@ -143,35 +135,12 @@ function integrate(
     const offsets =
       timeOffsets && wiring.hasTime ? tensor(timeOffsets, { dtype: 'float64', device: rhs.device }) : undefined;
     if (offsets) wiring.owned.push(offsets);
-    const needGrad =
-      options.grad ?? (rhs.parameters().some((p) => p.requiresGrad) || y0.requiresGrad || wiring.constantGrad);
+    const needGrad = grad ?? (rhs.parameters().some((p) => p.requiresGrad) || y0.requiresGrad || wiring.constantGrad);
     const problem = { slots: wiring.slots, resultBatched, timeOffsets: offsets?.handle };
     return new Tensor(odeAddon().odeint(graph, y0.handle, times, problem, { ...config, needGrad }));
   } finally {
     for (const c of wiring.owned) c.dispose();
   }
-}
-
-function configOf(who: string, o: Partial<OdeintOptions>): Omit<OdeConfig, 'needGrad'> {
-  const method = o.method ?? 'dopri5';
-  if (!METHODS.includes(method))
-    throw new RangeError(`${who}: method must be 'euler', 'rk4' or 'dopri5', got ${describe(method)}`);
-  if (method === 'dopri5' && o.step !== undefined)
-    throw new RangeError(
-      `${who}: step sets the fixed step of 'euler' and 'rk4'; dopri5 chooses its own steps from rtol and atol`,
-    );
-  if (method !== 'dopri5' && (o.rtol !== undefined || o.atol !== undefined))
-    throw new RangeError(`${who}: rtol and atol control 'dopri5' only; '${method}' takes a fixed step`);
-  if (o.grad !== undefined && typeof o.grad !== 'boolean')
-    throw new TypeError(`${who}: grad must be a boolean, got ${describe(o.grad)}`);
-  return {
-    method,
-    step: o.step === undefined ? 0 : numberIn(who, 'step', o.step, { min: 0, above: true }),
-    rtol: o.rtol === undefined ? 1e-6 : numberIn(who, 'rtol', o.rtol, { min: 0 }),
-    atol: o.atol === undefined ? 1e-8 : numberIn(who, 'atol', o.atol, { min: 0 }),
-    maxSteps:
-      o.maxSteps === undefined ? 10000 : numberIn(who, 'maxSteps', o.maxSteps, { min: 1, below: 1e12, integer: true }),
-  };
 }
 
 function checkModule(who: string, rhs: unknown): void {

@@ -2,7 +2,8 @@
 // implementations. Options are checked here, where the messages can speak the API's names.
 import { describe } from '../runtime/host-data';
 import { Tensor, tidy } from '../runtime/tensor';
-import { NativeOptimizer, optimAddon, OptimizerKind } from './native-optim';
+import { optimAddon, type NativeOptimizer, type NativeOptimizerConfig } from './native-optim';
+import type { OptimizerKind } from './settings';
 import { knownOptions, liveTensors, numberIn } from '../runtime/validate';
 
 export class Optimizer {
@@ -78,58 +79,90 @@ export interface LbfgsOptions {
   lineSearch?: 'strong_wolfe' | null;
 }
 
+/**
+ * The native settings of optimizer `kind` from its public options: every default and the policy
+ * (where Adam's and AdamW's weight decay applies, L-BFGS's line search) are decided here, and the
+ * native side applies what it is told. fit() builds its optimizer through this too.
+ */
+export function optimizerConfig(kind: OptimizerKind, options: unknown): NativeOptimizerConfig {
+  switch (kind) {
+    case 'adam':
+      return adamConfig(kind, options, { weightDecay: 0, decoupledDecay: false });
+    case 'adamw':
+      return adamConfig(kind, options, { weightDecay: 1e-2, decoupledDecay: true });
+    case 'sgd':
+      return sgdConfig(options);
+    case 'lbfgs':
+      return lbfgsConfig(options);
+  }
+}
+
 const ADAM_KEYS = ['lr', 'betas', 'eps', 'weightDecay'] as const;
 
-function adamLike(kind: 'adam' | 'adamw', params: Tensor[], options: AdamOptions, defaultDecay: number): Optimizer {
+interface AdamDecay {
+  weightDecay: number;
+  decoupledDecay: boolean;
+}
+
+function adamConfig(kind: 'adam' | 'adamw', options: unknown, decay: AdamDecay): NativeOptimizerConfig {
   const o = knownOptions<AdamOptions>(kind, options, ADAM_KEYS);
   const betas = o.betas ?? [0.9, 0.999];
   if (!Array.isArray(betas) || betas.length !== 2)
     throw new TypeError(`${kind}: betas must be an array of two numbers, got ${describe(betas)}`);
-  return create(kind, params, {
+  return {
+    algorithm: 'adam',
     lr: numberIn(kind, 'lr', o.lr, { min: 0 }),
     beta1: numberIn(kind, 'betas[0]', betas[0], { min: 0, below: 1 }),
     beta2: numberIn(kind, 'betas[1]', betas[1], { min: 0, below: 1 }),
     eps: numberIn(kind, 'eps', o.eps ?? 1e-8, { min: 0 }),
-    weightDecay: numberIn(kind, 'weightDecay', o.weightDecay ?? defaultDecay, { min: 0 }),
-  });
+    weightDecay: numberIn(kind, 'weightDecay', o.weightDecay ?? decay.weightDecay, { min: 0 }),
+    decoupledDecay: decay.decoupledDecay,
+  };
 }
 
-/** Adam (Kingma and Ba), with weight decay as an L2 term added to the gradient. */
-export const adam = (params: Tensor[], options: AdamOptions): Optimizer => adamLike('adam', params, options, 0);
-
-/** AdamW (Loshchilov and Hutter): Adam with weight decay applied to the parameters directly. */
-export const adamw = (params: Tensor[], options: AdamOptions): Optimizer => adamLike('adamw', params, options, 1e-2);
-
-/** Stochastic gradient descent with optional (Nesterov) momentum and L2 weight decay. */
-export function sgd(params: Tensor[], options: SgdOptions): Optimizer {
+function sgdConfig(options: unknown): NativeOptimizerConfig {
   const o = knownOptions<SgdOptions>('sgd', options, ['lr', 'momentum', 'nesterov', 'weightDecay']);
   const momentum = numberIn('sgd', 'momentum', o.momentum ?? 0, { min: 0 });
   const nesterov = o.nesterov ?? false;
   if (typeof nesterov !== 'boolean') throw new TypeError(`sgd: nesterov must be a boolean, got ${describe(nesterov)}`);
   if (nesterov && momentum === 0) throw new RangeError('sgd: nesterov needs a momentum > 0');
-  return create('sgd', params, {
+  return {
+    algorithm: 'sgd',
     lr: numberIn('sgd', 'lr', o.lr, { min: 0 }),
     momentum,
     nesterov,
     weightDecay: numberIn('sgd', 'weightDecay', o.weightDecay ?? 0, { min: 0 }),
-  });
+  };
 }
 
-/** L-BFGS; step() takes a closure that re-evaluates the loss. Works on one flat parameter vector. */
-export function lbfgs(params: Tensor[], options: LbfgsOptions = {}): Optimizer {
+function lbfgsConfig(options: unknown): NativeOptimizerConfig {
   const o = knownOptions<LbfgsOptions>('lbfgs', options, ['lr', 'maxIter', 'historySize', 'lineSearch']);
-  const lineSearch = o.lineSearch ?? null;
+  const lineSearch = o.lineSearch === undefined ? null : o.lineSearch;
   if (lineSearch !== null && lineSearch !== 'strong_wolfe')
     throw new TypeError(`lbfgs: lineSearch must be 'strong_wolfe' or null, got ${describe(lineSearch)}`);
-  return create('lbfgs', params, {
+  return {
+    algorithm: 'lbfgs',
     lr: numberIn('lbfgs', 'lr', o.lr ?? 1, { min: 0, above: true }),
-    maxIter: numberIn('lbfgs', 'maxIter', o.maxIter ?? 20, { min: 1, integer: true }),
-    historySize: numberIn('lbfgs', 'historySize', o.historySize ?? 100, { min: 1, integer: true }),
+    maxIter: numberIn('lbfgs', 'maxIter', o.maxIter ?? 20, { min: 1, integer: true, below: 1e9 }),
+    historySize: numberIn('lbfgs', 'historySize', o.historySize ?? 100, { min: 1, integer: true, below: 1e9 }),
     lineSearch,
-  });
+  };
 }
 
-function create(kind: OptimizerKind, params: Tensor[], config: object): Optimizer {
+/** Adam (Kingma and Ba), with weight decay as an L2 term added to the gradient. */
+export const adam = (params: Tensor[], options: AdamOptions): Optimizer => create('adam', params, options);
+
+/** AdamW (Loshchilov and Hutter): Adam with weight decay applied to the parameters directly. */
+export const adamw = (params: Tensor[], options: AdamOptions): Optimizer => create('adamw', params, options);
+
+/** Stochastic gradient descent with optional (Nesterov) momentum and L2 weight decay. */
+export const sgd = (params: Tensor[], options: SgdOptions): Optimizer => create('sgd', params, options);
+
+/** L-BFGS; step() takes a closure that re-evaluates the loss. Works on one flat parameter vector. */
+export const lbfgs = (params: Tensor[], options: LbfgsOptions = {}): Optimizer => create('lbfgs', params, options);
+
+function create(kind: OptimizerKind, params: Tensor[], options: unknown): Optimizer {
+  const config = optimizerConfig(kind, options);
   const handles = liveTensors(kind, params).map((t) => t.handle);
-  return new Optimizer(kind, new (optimAddon().NativeOptimizer)(kind, handles, config));
+  return new Optimizer(kind, new (optimAddon().NativeOptimizer)(handles, config));
 }

@@ -4,10 +4,35 @@
 import { compile, type Module } from '../../api';
 import { column, parseCsv, type NumericTable } from '../../io/csv';
 import { fit, type FitOptions, type FitProgress, type FitResult } from '../../train/fit';
+import {
+  DEFAULT_LOSS,
+  DEFAULT_ODE_METHOD,
+  DEFAULT_OPTIMIZER,
+  LOSSES,
+  names,
+  ODE_METHODS,
+  OPTIMIZERS,
+  SCHEDULES,
+  unknownChoice,
+} from '../../train/settings';
 import { nameList, readText, UsageError, type Command, type Io } from '../command';
 import { paramsOption, programArgs, programText, reportError } from './eval';
 
-const VALUED = ['data', 'params', 'target', 'state', 'time', 'method', 'window', 'epochs', 'lr', 'optimizer', 'seed'];
+const VALUED = [
+  'data',
+  'params',
+  'target',
+  'state',
+  'time',
+  'method',
+  'window',
+  'epochs',
+  'lr',
+  'optimizer',
+  'loss',
+  'schedule',
+  'seed',
+];
 const FLAGS = ['ode', 'json'];
 
 function whole(flag: string, value: string | true | undefined, min: number): number | undefined {
@@ -25,15 +50,20 @@ function positive(flag: string, value: string | true | undefined): number | unde
   return x;
 }
 
-function choice<T extends string>(
+/** The value of --flag as one of the list's names; `what` names the setting in the message. */
+function choice<N extends string>(
   flag: string,
+  what: string,
   value: string | true | undefined,
-  allowed: readonly T[],
-): T | undefined {
+  list: readonly { name: N }[],
+): N | undefined {
   if (value === undefined) return undefined;
-  if (!allowed.includes(value as T)) throw new UsageError(`--${flag} must be ${allowed.join(' or ')}, got ${value}`);
-  return value as T;
+  const entry = list.find((e) => e.name === value);
+  if (!entry) throw new UsageError(`--${flag}: ${unknownChoice(what, value, list)}`);
+  return entry.name;
 }
+
+const alternatives = (list: readonly { name: string }[]): string => names(list).join('|');
 
 /** The program's inputs from their columns, and the target column (named, else 'target', else the last other column). */
 function algebraicData(model: Module, table: NumericTable, file: string, target: string | undefined) {
@@ -70,14 +100,20 @@ function summary(result: FitResult): string {
 export const fitCommand: Command = {
   summary: "fit a program's parameters to the columns of a CSV file",
   usage:
-    'neuralc fit PROGRAM --data FILE.csv --params JSON [--target COLUMN] [--ode --state x,y [--time t] [--method rk4] [--window N]]\n' +
-    '                     [--epochs N] [--lr X] [--optimizer adam|adamw|sgd|lbfgs] [--seed N] [--json]\n' +
+    'neuralc fit PROGRAM --data FILE.csv --params JSON [--target COLUMN]\n' +
+    '                     [--ode --state x,y [--time t] [--method M] [--window N]]\n' +
+    `                     [--epochs N] [--lr X] [--optimizer ${alternatives(OPTIMIZERS)}]\n` +
+    `                     [--loss ${alternatives(LOSSES)}] [--schedule ${alternatives(SCHEDULES)}]\n` +
+    '                     [--seed N] [--json]\n' +
     '      --params \'{"G": 1}\' names the parameters and their initial values (a bare list starts each at 1.0).\n' +
     '      Algebraic: the CSV has a column per program input and the target column (default: target, else the last).\n' +
     '      --ode: the program returns d[state]/dt from the --state inputs (and the --time input, default t); the CSV\n' +
-    '      has the time column and the observed states. It is integrated from the first row (--method euler|rk4|dopri5,\n' +
-    '      default rk4), or from every window of N rows with --window N (multiple shooting).\n' +
-    '      Adam (default: 1000 epochs, lr 0.01, cosine decay, gradients clipped at norm 5) or L-BFGS (default: 50 epochs).\n' +
+    '      has the time column and the observed states. It is integrated from the first row\n' +
+    `      (--method ${alternatives(ODE_METHODS)}, default ${DEFAULT_ODE_METHOD}), or from every window of N rows\n` +
+    '      with --window N (multiple shooting).\n' +
+    `      Default ${DEFAULT_OPTIMIZER}, loss ${DEFAULT_LOSS}; every optimizer but L-BFGS defaults to 1000 epochs,\n` +
+    '      a cosine schedule and gradients clipped at norm 5; L-BFGS to 50 epochs, no schedule.\n' +
+    '      docs/training.md lists the choices.\n' +
     '      --json prints {"params", "loss", "steps"}. A progress bar shows on stderr when it is a terminal.',
   async run(args, io) {
     const program = programArgs(args, VALUED, FLAGS);
@@ -91,15 +127,18 @@ export const fitCommand: Command = {
       if (!ode && options.has(flag)) throw new UsageError(`--${flag} needs --ode`);
     if (ode && options.has('target'))
       throw new UsageError('--target is for algebraic fits; with --ode the --state columns are the targets');
-    const optimizer =
-      choice('optimizer', options.get('optimizer'), ['adam', 'adamw', 'sgd', 'lbfgs'] as const) ?? 'adam';
+    const optimizer = choice('optimizer', 'optimizer', options.get('optimizer'), OPTIMIZERS) ?? DEFAULT_OPTIMIZER;
     const lbfgs = optimizer === 'lbfgs';
+    const schedule = choice('schedule', 'schedule', options.get('schedule'), SCHEDULES);
+    const method = choice('method', 'ODE method', options.get('method'), ODE_METHODS);
     const settings: FitOptions = {
       optimizer,
+      loss: choice('loss', 'loss', options.get('loss'), LOSSES),
       epochs: whole('epochs', options.get('epochs'), 1) ?? (lbfgs ? 50 : 1000),
       lr: positive('lr', options.get('lr')),
       seed: whole('seed', options.get('seed'), 0),
       ...(lbfgs ? {} : { schedule: 'cosine', clip: 5 }),
+      ...(schedule && { schedule }),
     };
     const state = nameList(options.get('state'));
     if (ode && (!state || state.length === 0))
@@ -126,7 +165,6 @@ export const fitCommand: Command = {
           throw new Error(`${dataFile}: --window ${window} needs more than ${window} rows, got ${table.rows.length}`);
         const columns = state!.map((name) => column(table, name, dataFile));
         data = { t: column(table, time, dataFile), observations: table.rows.map((_, i) => columns.map((c) => c[i])) };
-        const method = choice('method', options.get('method'), ['euler', 'rk4', 'dopri5'] as const) ?? 'rk4';
         settings.ode = { state, method, windowSteps: window, ...(model.inputs.includes(time) ? { time } : {}) };
       } else {
         data = algebraicData(model, table, dataFile, options.get('target') as string | undefined);

@@ -1,0 +1,54 @@
+// The settings section of docs/training.md, rendered from settings.ts by `npm run generate`;
+// tests/train-settings.test.ts fails when the committed section differs.
+import {
+  DEFAULT_LOSS,
+  DEFAULT_ODE_METHOD,
+  DEFAULT_OPTIMIZER,
+  DEFAULT_SCHEDULE,
+  LOSSES,
+  ODE_METHODS,
+  OPTIMIZERS,
+  SCHEDULES,
+} from './settings';
+import { cell, type Markers } from '../docs/markdown';
+
+export const SETTINGS_MARKERS: Markers = {
+  start: '<!-- training-settings:start -->',
+  end: '<!-- training-settings:end -->',
+};
+
+const ADAPTIVE = 'adaptive: `rtol`, `atol`';
+const FIXED = 'fixed: `step`';
+
+const named = (name: string, fallback: string): string => `\`${name}\`${name === fallback ? ' (default)' : ''}`;
+
+function table(title: string, columns: string[], rows: string[][]): string {
+  const line = (cells: string[]): string => `| ${cells.map(cell).join(' | ')} |`;
+  return [`### ${title}`, '', line(columns), `|${columns.map(() => '---|').join('')}`, ...rows.map(line)].join('\n');
+}
+
+export function renderTrainingSettings(): string {
+  const sections = [
+    table(
+      'Optimizers (`optimizer`)',
+      ['name', "fit's lr", 'meaning'],
+      OPTIMIZERS.map((o) => [named(o.name, DEFAULT_OPTIMIZER), String(o.fit.lr), o.doc]),
+    ),
+    table(
+      'Losses (`loss`)',
+      ['name', 'meaning'],
+      LOSSES.map((l) => [named(l.name, DEFAULT_LOSS), l.doc]),
+    ),
+    table(
+      'Schedules (`schedule`)',
+      ['name', 'meaning'],
+      SCHEDULES.map((e) => [named(e.name, DEFAULT_SCHEDULE), e.doc]),
+    ),
+    table(
+      'ODE methods (`method`, `ode.method`)',
+      ['name', 'steps', 'meaning'],
+      ODE_METHODS.map((m) => [named(m.name, DEFAULT_ODE_METHOD), m.adaptive ? ADAPTIVE : FIXED, m.doc]),
+    ),
+  ];
+  return `${sections.join('\n\n')}\n`;
+}
