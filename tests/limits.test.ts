@@ -11,9 +11,7 @@ describe('tensor sizes are checked before allocating', () => {
     ['full', () => full([100000, 100000, 10], 1, { dtype: 'float64' })],
     ['randn', () => randn([4e9])],
   ])('%s of a shape larger than half the memory is a RangeError', (_name, make) => {
-    const start = Date.now();
     expect(make).toThrow(/needs [\d.]+ GB, more than the limit of [\d.]+ GB \(half of this machine's memory\)/);
-    expect(Date.now() - start).toBeLessThan(5000); // a hang guard, not a speed test
   });
 
   test('just under the limit the check passes (the size is what decides)', () => {
@@ -35,10 +33,8 @@ describe('program limits are diagnostics', () => {
   });
 
   test('a loop that never ends stops at the iteration limit, naming the loop (E0205)', () => {
-    const start = Date.now();
     const m = compile('(loop ((k 0)) (if (< k -1) k (recur (+ k 1))))', { limit: 5000 });
     expect(codes(() => m.forward({}))).toEqual(['E0205']);
-    expect(Date.now() - start).toBeLessThan(10000);
     m.dispose();
   });
 
@@ -52,7 +48,6 @@ describe('program limits are diagnostics', () => {
     // Each call below recurses only 40 deep, but makes 2^40 calls in all.
     let source = '(define (f0 x) (+ x 1))\n';
     for (let i = 1; i <= 40; i++) source += `(define (f${i} x) (+ (f${i - 1} x) (f${i - 1} (* 2 x))))\n`;
-    const start = Date.now();
     const m = compile(`${source}(f40 x)`, { maxSteps: 5000 });
     expect(codes(() => m.forward({ x: 1 }))).toEqual(['E0207']);
     // Nested loops: 200 x 200 iterations, each loop well within `limit`.
@@ -64,7 +59,6 @@ describe('program limits are diagnostics', () => {
       error = e;
     }
     expect((error as Error).message).toMatch(/^<input>:1:55: error\[E0207\]: this run took more than 10000 loop iterations and function calls in all/);
-    expect(Date.now() - start).toBeLessThan(10000);
     // Within the budget the same program runs: 200 * 200 summed, 40,401 steps.
     const enough = compile(nested.source.text, { maxSteps: 40401 });
     expect(enough.forward({}).item()).toBe(40000);
@@ -78,14 +72,12 @@ describe('program limits are diagnostics', () => {
   test('a run whose values would exceed half the memory is refused before allocating (E0208), at its largest value', () => {
     const m = compile('(vsum (vsum (* 2 (outer x x))))');
     const x = zeros([200000]); // the outer product alone would be 149 GB
-    const start = Date.now();
     let error: unknown;
     try {
       m.forward({ x });
     } catch (e) {
       error = e;
     }
-    expect(Date.now() - start).toBeLessThan(5000); // a hang guard, not a speed test
     expect((error as Error).message).toMatch(/error\[E0208\]: this run needs about 298\.\d GB for the values it computes, more than the limit of [\d.]+ GB/);
     expect((error as Error).message).toMatch(/^<input>:1:18: /);
     // A batch multiplies the per-sample values: 50,000 samples of a 1,000 x 1,000 outer product.
@@ -103,21 +95,15 @@ describe('program limits are diagnostics', () => {
   });
 
   test('a 1 MB source of balanced forms ends in diagnostics in bounded time', () => {
-    const start = Date.now();
     expect(codes(() => compile('(+ x [1 2 (sin 3)]) '.repeat(60000)))).toEqual(['E0011']);
-    expect(Date.now() - start).toBeLessThan(20000);
   });
 
   test('a source beyond 2,000,000 characters is refused before parsing (E0009)', () => {
-    const start = Date.now();
     expect(codes(() => compile('(+ 1 2) '.repeat(300000)))).toEqual(['E0009']);
-    expect(Date.now() - start).toBeLessThan(5000); // a hang guard, not a speed test
   });
 
   test('200,000 unclosed brackets end in diagnostics, not a RangeError, in bounded time', () => {
-    const start = Date.now();
     expect(codes(() => compile('('.repeat(200000)))).toContain('E0003');
-    expect(Date.now() - start).toBeLessThan(20000);
   });
 });
 

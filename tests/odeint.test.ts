@@ -337,14 +337,12 @@ describe('errors', () => {
 
   test('a solution that blows up at t = 1 fails clearly instead of hanging', () => {
     const blow = compile('(* y y)', { inputs: ['y'], dtype: 'float64' });
-    const start = Date.now();
     expect(() => odeint(blow, [1], [0, 2], { ...y, maxSteps: 300 })).toThrow(/more than maxSteps = 300 steps needed to reach t = 2 \(reached t = (0\.99|1\.0000)/);
     // With the default 10,000 steps the step size collapses first, close to the singularity.
     expect(() => odeint(blow, [1], [0, 2], y)).toThrow(/dopri5's step size collapsed to .* at t = 1\.0000/);
     expect(() => odeint(blow, [1], [0, 2], { ...y, method: 'rk4', step: 0.01 })).toThrow(/the solution is not finite at t = 2/);
     // Fixed steps are counted before any work: 2632 + 7895 steps.
     expect(() => odeint(blow, [1], [0, 0.5, 2], { ...y, method: 'euler', step: 1.9e-4 })).toThrow(/more than maxSteps = 10000 steps needed to reach t = 2 \(reached t = 0\.5\)/);
-    expect(Date.now() - start).toBeLessThan(5000);
   });
 
   test('the raw binding rejects malformed arguments with Errors', () => {
