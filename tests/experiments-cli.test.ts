@@ -14,6 +14,7 @@ interface Row {
   learned?: number;
   rel_error?: number;
   metric?: string;
+  range?: string;
   value?: number;
 }
 

@@ -1,6 +1,6 @@
 import { cudaAvailable, full, ones, randn, setNumThreads, getNumThreads, tensor, tidy, zeros, Tensor } from '../src';
 import { native } from '../src/runtime/native';
-import { nativeResidentMb } from './helpers/memory';
+import { liveTensorBytes, nativeResidentMb } from './helpers/memory';
 
 describe('tensor round trips', () => {
   test.each(['float32', 'float64'] as const)('nested arrays and typed arrays keep values and shape (%s)', (dtype) => {
@@ -266,6 +266,7 @@ describe('resources', () => {
     const gc = (globalThis as { gc?: () => void }).gc;
     cycles(20000); // warm-up: allocator caches, JIT
     await settle();
+    const liveBefore = liveTensorBytes();
     const before = nativeResidentMb();
     for (let k = 0; k < 10; k++) {
       cycles(10000);
@@ -273,6 +274,7 @@ describe('resources', () => {
     }
     await settle();
     const growth = nativeResidentMb() - before;
+    expect(liveTensorBytes() - liveBefore).toBe(0); // every tensor disposed: the allocator's exact count
     // Bound: 16 MB over 100k cycles (160 bytes a cycle); without dispose() each cycle holds 64+ bytes of
     // tensor data plus ~1 KB of libtorch bookkeeping, so a leak would show as 100+ MB.
     expect(growth).toBeLessThan(16);
