@@ -13,7 +13,7 @@
 // upstream * a). The param's gradient is a sum over the batch in another order (the kernels
 // sum per block in double), so it is bounded relative to the sum of the magnitudes of its terms,
 // which the unfused program gives when a is a batched input: 1e-12 (float64) and 4e-6 (float32) of it.
-import { compile, setNumThreads, tensor, type DType, type Module } from '../src';
+import { compile, PRIMITIVES, setNumThreads, tensor, type DType, type Module } from '../src';
 import type { FusedNode } from '../src/compiler/fuse';
 import { FUSED_CASES, FUSIBLE_OPS, PARAM_VALUE, type FusedCase } from './helpers/fusible-ops';
 
@@ -83,6 +83,31 @@ function worstRelative(a: ArrayLike<number>, b: ArrayLike<number>, floor?: (i: n
 
 test('every fusible op has a case, and every case names a fusible op', () => {
   expect([...new Set(FUSED_CASES.map((c) => c.op))].sort()).toEqual([...FUSIBLE_OPS].sort());
+});
+
+test('no primitive fuses that FUSIBLE_OPS leaves out', () => {
+  // Each one- or two-argument primitive applied to a fused-able chain: whatever the pass puts in a
+  // fused node must be listed (pow with a literal exponent is the pow-scalar step).
+  const fusedOps = new Set<string>();
+  for (const p of PRIMITIVES) {
+    if (p.minArgs > 2 || p.constArgs?.length) continue;
+    const source = p.minArgs <= 1 ? `(${p.name} (* a x))` : `(${p.name} (* a x) ${p.name === 'pow' ? '2.5' : 'x'})`;
+    let m: Module;
+    try {
+      m = compile(source, { inputs: { x: 'scalar' }, params: { a: PARAM_VALUE } });
+    } catch {
+      continue; // not applicable to scalars
+    }
+    try {
+      m.forward({ x: [1, 2] }, { batch: true }).dispose();
+      for (const n of fusedNodes(m)) for (const step of n.steps) fusedOps.add(step.op);
+    } catch {
+      // a runtime domain error is no concern here
+    }
+    m.dispose();
+  }
+  expect([...fusedOps].filter((op) => !(FUSIBLE_OPS as readonly string[]).includes(op))).toEqual([]);
+  expect(fusedOps.size).toBeGreaterThan(10);
 });
 
 describe.each(FUSED_CASES)('$name: $source', (c) => {
