@@ -1,4 +1,5 @@
-// Large and deep inputs: no stack overflow, a result or a limit diagnostic, (jest's timeout guards against a hang).
+// Large and deep inputs: no stack overflow, a result or a limit diagnostic (jest's timeout guards
+// against a hang).
 import { parseProgram, MAX_DEPTH } from '../src/frontend';
 
 // No clock: jest's timeout is the hang guard, and a loaded machine must not fail a correct parse.

@@ -1,7 +1,7 @@
-// The CI-sized fuzz run: a fixed seed, every generator, in process (a hang is caught by jest's timeout, not
-// by a per-case clock that a loaded machine could trip). Known
-// bugs (open regressions under tests/fuzz-regressions/) are tracked by their own replay tests, so
-// only new kinds of failure fail this test.
+// The CI-sized fuzz run: a fixed seed, every generator, in process (a hang is caught by jest's
+// timeout, not by a per-case clock that a loaded machine could trip). Known bugs (open regressions
+// under tests/fuzz-regressions/) are tracked by their own replay tests, so only new kinds of failure
+// fail this test.
 import { caseAt, parseArgs } from '../src/fuzz/cli';
 import { evaluate } from '../src/fuzz/evaluate';
 import { signature } from '../src/fuzz/minimise';

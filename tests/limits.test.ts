@@ -1,5 +1,5 @@
 // Resource limits end in clear errors, checked before the work or the allocation; and the
-// "safe" primitives have finite gradients at zero.
+// "safe" primitives have their closed-form values and gradients at zero.
 import { compile, run } from '../src/compiler/module';
 import { codes } from './helpers/codes';
 import { full, randn, zeros, MAX_TENSOR_BYTES } from '../src/runtime/tensor';
