@@ -184,7 +184,8 @@ describe('diagnostics for bad programs and inputs', () => {
   test('loop and recursion limits are diagnostics naming the loop or function, never a truncated result', () => {
     expect(codes(() => run('(loop ((i 0)) (if (< i n) (recur (+ i 1)) i))', { inputs: { n: 1e6 }, limit: 1000 }))).toEqual(['E0205']);
     expect(run('(loop ((i 0)) (if (< i n) (recur (+ i 1)) i))', { inputs: { n: 999 }, limit: 1000 }).value).toBe(999);
-    expect(() => run('(define (down n) (if (= n 0) 0 (down (- n 1)))) (down k)', { inputs: { k: 50 }, limit: 20 })).toThrow(
+    const down = '(define (down n) (if (= n 0) 0 (down (- n 1)))) (down k)';
+    expect(() => run(down, { inputs: { k: 50 }, limit: 20 })).toThrow(
       /error\[E0205\]: function 'down' exceeded its limit of 20/,
     );
     // a batch: one sample over the limit fails the whole call

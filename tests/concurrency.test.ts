@@ -76,7 +76,8 @@ test('terminating workers that hold modules while they run JavaScript leaves the
   for (let round = 0; round < 2; round++) {
     const workers = Array.from({ length: 3 }, () => new Worker(endlessWorker(false), { eval: true }));
     // Each worker has compiled and run a pass (the first sequential one) before it is ended.
-    for (const first of await Promise.all(workers.map((w) => message(w, 'started')))) expect(first).toEqual(sequential.slice(0, 1));
+    const firsts = await Promise.all(workers.map((w) => message(w, 'started')));
+    for (const first of firsts) expect(first).toEqual(sequential.slice(0, 1));
     expect(await Promise.all(workers.map((w) => w.terminate()))).toEqual([1, 1, 1]); // 1: ended while running
   }
   expect(work(compile, 3, SOURCE, forwardCalls)).toEqual(sequential);
@@ -99,7 +100,8 @@ const source = ${JSON.stringify(endlessWorker(true))};
   const codes = [];
   for (let round = 0; round < 3; round++) {
     const workers = Array.from({ length: 3 }, () => new Worker(source, { eval: true }));
-    await Promise.all(workers.map((w) => new Promise((resolve, reject) => (w.once('message', resolve), w.once('error', reject)))));
+    const started = (w) => new Promise((resolve, reject) => (w.once('message', resolve), w.once('error', reject)));
+    await Promise.all(workers.map(started));
     codes.push(...(await Promise.all(workers.map((w) => w.terminate()))));
   }
   process.stdout.write(JSON.stringify(codes));

@@ -42,7 +42,9 @@ describe('diagnostics golden files', () => {
 test('a missing golden file fails with how to create it, and is not written', () => {
   if (process.env.UPDATE_GOLDEN === '1') return; // updating writes it by design
   const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nc-golden-')), 'absent.txt');
-  expect(() => expectGolden(file, 'text')).toThrow(/^golden file .*absent\.txt is missing: create it with UPDATE_GOLDEN=1 npx jest tests\/diagnostics\.golden\.test\.ts/);
+  expect(() => expectGolden(file, 'text')).toThrow(
+    /^golden file .*absent\.txt is missing: create it with UPDATE_GOLDEN=1 npx jest tests\/diagnostics\.golden\.test/,
+  );
   expect(fs.existsSync(file)).toBe(false);
   fs.rmSync(path.dirname(file), { recursive: true });
 });

@@ -25,7 +25,12 @@ let run: { code: number; stdout: string; stderr: string };
 async function cli(...argv: string[]) {
   let stdout = '';
   let stderr = '';
-  const code = await main(argv, { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), readFile: (p) => fs.readFileSync(p) });
+  const io = {
+    stdout: (t: string) => void (stdout += t),
+    stderr: (t: string) => void (stderr += t),
+    readFile: (p: string) => fs.readFileSync(p),
+  };
+  const code = await main(argv, io);
   return { code, stdout, stderr };
 }
 const rows = (name: string): Row[] => JSON.parse(fs.readFileSync(path.join(out, `${name}.json`), 'utf8')).rows;
@@ -59,8 +64,8 @@ test('every reported relative error is |learned - true| / |true|', () => {
   for (const name of ['lotka_volterra', 'pendulum', 'vector'])
     for (const r of rows(name).filter((x) => x.parameter !== undefined)) {
       const exact = Math.abs(r.learned! - r.true!) / Math.abs(r.true!);
-      expect({ at: `${name} ${r.model} ${r.parameter}`, err: Math.abs(r.rel_error! - exact) <= 1e-12 * Math.max(exact, 1e-12) })
-        .toEqual({ at: `${name} ${r.model} ${r.parameter}`, err: true });
+      const at = `${name} ${r.model} ${r.parameter}`;
+      expect({ at, err: Math.abs(r.rel_error! - exact) <= 1e-12 * Math.max(exact, 1e-12) }).toEqual({ at, err: true });
     }
 });
 
@@ -79,7 +84,8 @@ test('pendulum: g/L and b within 1 %; the fitted trajectory error is far below t
     expect(r.true).toBe(v);
     expect(r.rel_error).toBeLessThan(0.01);
   }
-  const mse = (model: string) => rows('pendulum').find((r) => r.model.startsWith(model) && r.range === '1x horizon')!.value!;
+  const mse = (model: string) =>
+    rows('pendulum').find((r) => r.model.startsWith(model) && r.range === '1x horizon')!.value!;
   expect(mse('compiled')).toBeLessThan(mse('MLP rhs') / 100);
 });
 
@@ -90,12 +96,15 @@ test('3-D gravity: G within 0.1 % with Adam + L-BFGS', () => {
 });
 
 test('composition: compiled chains equal the hand-coded float32 chains exactly', () => {
-  const r = rows('composition').find((x) => x.model === 'compiled chains' && x.metric === 'largest |compiled - hand-coded float32|')!;
+  const metric = 'largest |compiled - hand-coded float32|';
+  const r = rows('composition').find((x) => x.model === 'compiled chains' && x.metric === metric)!;
   expect(r.value).toBe(0);
 });
 
 test('an unknown experiment is a usage error naming the known ones', async () => {
   const r = await cli('experiments', 'nope', '--out', out);
   expect(r.code).toBe(2);
-  expect(r.stderr).toContain("unknown experiment 'nope' (expected one of feynman, lotka_volterra, pendulum, heat, vector, composition)");
+  expect(r.stderr).toContain(
+    "unknown experiment 'nope' (expected one of feynman, lotka_volterra, pendulum, heat, vector, composition)",
+  );
 });

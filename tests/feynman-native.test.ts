@@ -157,9 +157,16 @@ function formulaError(eq: Equation, inputs: Record<string, Float32Array>, value:
  * (a derivative crosses zero in some equations); per param, the sum over the batch relative to the
  * sum of the terms' magnitudes.
  */
-function gradientErrors(eq: Equation, inputs: Record<string, Float32Array>, grad: Record<string, Float32Array>): Record<string, number> {
+function gradientErrors(
+  eq: Equation,
+  inputs: Record<string, Float32Array>,
+  grad: Record<string, Float32Array>,
+): Record<string, number> {
   const params = Object.fromEntries(Object.entries(eq.params).map(([k, x]) => [k, Math.fround(x)]));
-  const sample = (i: number) => ({ ...params, ...Object.fromEntries(Object.entries(inputs).map(([k, a]) => [k, a[i]])) });
+  const sample = (i: number) => ({
+    ...params,
+    ...Object.fromEntries(Object.entries(inputs).map(([k, a]) => [k, a[i]])),
+  });
   const derivative = (v: Record<string, number>, name: string, h: number) =>
     (eq.formula({ ...v, [name]: v[name] + h }) - eq.formula({ ...v, [name]: v[name] - h })) / (2 * h);
   const errors: Record<string, number> = {};
@@ -191,7 +198,8 @@ describe('compiled Feynman equations equal hand-written libtorch bit for bit (fl
     // And the gradients are the physics' derivatives: float32 against finite differences of the
     // float64 formula, within float32 rounding of a few ops (amplified by 1 - (v/c)^2 as above).
     const errors = gradientErrors(eq, inputs, mine.grad);
-    for (const [k, e] of Object.entries(errors)) expect({ [k]: e < 5e-6 }).toEqual({ [k]: true }); // worst seen: 1e-6 (harmonic: sin of omega t up to 30)
+    // worst seen: 1e-6 (harmonic: sin of omega t up to 30)
+    for (const [k, e] of Object.entries(errors)) expect({ [k]: e < 5e-6 }).toEqual({ [k]: true });
   });
 
 });

@@ -187,7 +187,9 @@ describe('turns to train (setMaxConcurrentFits)', () => {
       waiting.forEach((w) => w());
     };
     const runs = models.map((m, i) =>
-      fit(m, data, { epochs: 1e8, lr: 1e-9, progressEvery: 50, signal: controllers[i].signal, onProgress: onProgress(i) }),
+      fit(m, data, {
+        epochs: 1e8, lr: 1e-9, progressEvery: 50, signal: controllers[i].signal, onProgress: onProgress(i),
+      }),
     );
     await until(() => started.size > 0);
     // The one that trains reports 20 more times (1,000 steps) while the others still wait their turn.
@@ -270,7 +272,8 @@ describe('misuse while a fit runs is a clear error, not a crash', () => {
     expect(result).toEqual(reference);
     // Afterwards both work again.
     // float32 throughout: k * 2 rounded, plus c rounded
-    expect(outer.forward({ x: 2 }).item()).toBe(Math.fround(Math.fround((result.params['f.k'] as number) * 2) + (result.params.c as number)));
+    const [k, c] = [result.params['f.k'] as number, result.params.c as number];
+    expect(outer.forward({ x: 2 }).item()).toBe(Math.fround(Math.fround(k * 2) + c));
     for (const x of [inner, outer, ref.inner, ref.outer]) x.dispose();
   });
 

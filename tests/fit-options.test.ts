@@ -16,7 +16,10 @@ const LOSSES: Record<Loss, { value: (d: number) => number; slope: (d: number) =>
   mse: { value: (d) => d * d, slope: (d) => 2 * d },
   mae: { value: (d) => Math.abs(d), slope: (d) => Math.sign(d) },
   // delta = 1: d^2 / 2 inside [-1, 1], |d| - 1/2 outside (torch's huber_loss)
-  huber: { value: (d) => (Math.abs(d) <= 1 ? d * d / 2 : Math.abs(d) - 0.5), slope: (d) => Math.max(-1, Math.min(1, d)) },
+  huber: {
+    value: (d) => (Math.abs(d) <= 1 ? (d * d) / 2 : Math.abs(d) - 0.5),
+    slope: (d) => Math.max(-1, Math.min(1, d)),
+  },
 };
 
 /** The learning rate of step t (0-based) of `total`, from the schedules' definitions in fit's docs. */
@@ -32,7 +35,9 @@ interface Simulated {
   params: { k: number; b: number };
 }
 
-function simulate(loss: Loss, optimizer: 'sgd' | 'adam' | 'adamw', schedule: 'none' | 'step' | 'exponential', lr: number): Simulated {
+type Schedule = 'none' | 'step' | 'exponential';
+
+function simulate(loss: Loss, optimizer: 'sgd' | 'adam' | 'adamw', schedule: Schedule, lr: number): Simulated {
   const L = LOSSES[loss];
   const n = X.length;
   const lossAt = (k: number, b: number) => X.reduce((s, x, i) => s + L.value(k * x + b - T[i]), 0) / n;
@@ -77,7 +82,8 @@ function expectClose(actual: number[][], expected: number[][], relative = 1e-12)
   actual.forEach((row, i) =>
     row.forEach((a, j) => {
       const e = expected[i][j];
-      expect({ step: i + 1, column: j, ok: Math.abs(a - e) <= relative * Math.max(Math.abs(e), 1e-300) }).toEqual({ step: i + 1, column: j, ok: true });
+      const ok = Math.abs(a - e) <= relative * Math.max(Math.abs(e), 1e-300);
+      expect({ step: i + 1, column: j, ok }).toEqual({ step: i + 1, column: j, ok: true });
     }),
   );
 }
@@ -114,7 +120,11 @@ test('the options change the trajectory: each differs from its neighbour in one 
 test('bad loss and schedule names are clear errors', async () => {
   const model = compile('(* k x)', { params: { k: 1 } });
   const data = { inputs: { x: [1, 2] }, target: [2, 4] };
-  await expect(fit(model, data, { epochs: 1, loss: 'l2' as never })).rejects.toThrow("fit: loss must be 'mse', 'mae' or 'huber', got the string \"l2\"");
-  await expect(fit(model, data, { epochs: 1, schedule: 'linear' as never })).rejects.toThrow("fit: schedule must be 'cosine', 'step', 'exponential' or 'none', got the string \"linear\"");
+  await expect(fit(model, data, { epochs: 1, loss: 'l2' as never })).rejects.toThrow(
+    "fit: loss must be 'mse', 'mae' or 'huber', got the string \"l2\"",
+  );
+  await expect(fit(model, data, { epochs: 1, schedule: 'linear' as never })).rejects.toThrow(
+    "fit: schedule must be 'cosine', 'step', 'exponential' or 'none', got the string \"linear\"",
+  );
   model.dispose();
 });

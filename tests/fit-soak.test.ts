@@ -17,7 +17,8 @@ test('10,000 fit steps in 100 fit() calls hold no tensor and no native memory', 
   const calls = async (first: number, count: number) => {
     for (let c = first; c < first + count; c++) {
       // 25 epochs of 64 samples in minibatches of 16: 100 steps a call
-      const r = await fit(model, data, { epochs: 25, batchSize: 16, lr: 0.01, seed: c, progressEvery: 10, onProgress: () => reports++ });
+      const options = { epochs: 25, batchSize: 16, lr: 0.01, seed: c, progressEvery: 10, onProgress: () => reports++ };
+      const r = await fit(model, data, options);
       steps += r.steps;
       losses.push(r.loss);
     }

@@ -43,7 +43,8 @@ describe('fit through the API', () => {
     expect(result.steps).toBe(30);
     // The parameters were updated in place, and the loss is the data's noise level.
     // (the same float32 value: fit reports the tensor it trained)
-    expect(Object.fromEntries(Object.entries(model.namedParameters()).map(([k, t]) => [k, t.item()]))).toEqual(result.params);
+    const trained = Object.fromEntries(Object.entries(model.namedParameters()).map(([k, t]) => [k, t.item()]));
+    expect(trained).toEqual(result.params);
     expect(result.loss).toBeLessThan(0.01);
     model.dispose();
   });
@@ -88,7 +89,8 @@ describe('fit through the API', () => {
     const EPOCHS = 1_000_000;
     const running = fit(model, data, {
       epochs: EPOCHS, ode: { state: ['x', 'y'], windowSteps: 25 }, signal: controller.signal,
-      onProgress: (p) => p.step === 3 && setImmediate(() => (ranWhileTraining.push(settled ? -1 : p.step), controller.abort())),
+      onProgress: (p) =>
+        p.step === 3 && setImmediate(() => (ranWhileTraining.push(settled ? -1 : p.step), controller.abort())),
     });
     void running.finally(() => (settled = true));
     expect(() => model.forward({ x: 1, y: 1 })).toThrow('module is being trained by fit() (itself, or a model that calls it); await that fit, or abort it through its signal, first');
@@ -218,17 +220,22 @@ describe('neuralc fit', () => {
     const csv = write('targets.csv', `m1,m2,r,force,decoy\n${rows.join('\n')}\n`);
     const program = write('gravity.neural', GRAVITY);
     const G = async (...extra: string[]) => {
-      const r = await runCli(['fit', program, '--data', csv, '--params', '{"G": 1}', '--optimizer', 'lbfgs', '--epochs', '5', '--json', ...extra]);
+      const argv = ['fit', program, '--data', csv, '--params', '{"G": 1}', '--optimizer', 'lbfgs', '--epochs', '5'];
+      argv.push('--json');
+      const r = await runCli([...argv, ...extra]);
       expect([r.code, r.stderr]).toEqual([0, '']);
       return JSON.parse(r.stdout).params.G as number;
     };
     // exact data: L-BFGS lands on the least-squares G to float32 precision
     expect(Math.abs((await G('--target', 'force')) - 2.5)).toBeLessThan(2.5 * 1e-5);
     expect(Math.abs((await G()) - 7.5)).toBeLessThan(7.5 * 1e-5);
-    const asInput = await runCli(['fit', program, '--data', csv, '--params', '{"G": 1}', '--target', 'm1', '--epochs', '1']);
-    expect([asInput.code, asInput.stderr]).toEqual([1, expect.stringContaining('--target m1 is an input of the program, not a target')]);
-    const withOde = await runCli(['fit', program, '--data', csv, '--params', '{"G": 1}', '--target', 'force', '--ode', '--state', 'm1']);
-    expect([withOde.code, withOde.stderr]).toEqual([2, expect.stringContaining('--target is for algebraic fits; with --ode the --state columns are the targets')]);
+    const base = ['fit', program, '--data', csv, '--params', '{"G": 1}'];
+    const asInput = await runCli([...base, '--target', 'm1', '--epochs', '1']);
+    const inputMessage = '--target m1 is an input of the program, not a target';
+    expect([asInput.code, asInput.stderr]).toEqual([1, expect.stringContaining(inputMessage)]);
+    const withOde = await runCli([...base, '--target', 'force', '--ode', '--state', 'm1']);
+    const odeMessage = '--target is for algebraic fits; with --ode the --state columns are the targets';
+    expect([withOde.code, withOde.stderr]).toEqual([2, expect.stringContaining(odeMessage)]);
   });
 
   describe('--ode with --time and --method: dx/dt = -k x on x = exp(-0.7 t), sampled every 0.1', () => {
@@ -236,9 +243,10 @@ describe('neuralc fit', () => {
     const tau = Array.from({ length: 21 }, (_, i) => i * h);
     const csv = () => write('decay.csv', `tau,x\n${tau.map((t) => `${t},${Math.exp(-0.7 * t)}`).join('\n')}\n`);
     const program = () => write('decay.neural', '(* (- 0 k) x)');
+    const decay = () => ['fit', program(), '--data', csv(), '--params', '{"k": 1}', '--ode', '--state', 'x'];
     const k = async (method: string) => {
-      const r = await runCli(['fit', program(), '--data', csv(), '--params', '{"k": 1}', '--ode', '--state', 'x', '--time', 'tau',
-        '--method', method, '--optimizer', 'lbfgs', '--epochs', '30', '--json']);
+      const r = await runCli([...decay(), '--time', 'tau', '--method', method, '--optimizer', 'lbfgs', '--epochs', '30']
+        .concat('--json'));
       expect([r.code, r.stderr]).toEqual([0, '']);
       return JSON.parse(r.stdout).params.k as number;
     };
@@ -253,31 +261,37 @@ describe('neuralc fit', () => {
       expect(Math.abs((await k('dopri5')) - 0.7)).toBeLessThan(0.7 * 1e-3);
     });
     test('without --time the time column is t; a bad --method is a usage error', async () => {
-      const r = await runCli(['fit', program(), '--data', csv(), '--params', '{"k": 1}', '--ode', '--state', 'x', '--epochs', '1']);
-      expect([r.code, r.stderr]).toEqual([1, expect.stringContaining("decay.csv: there is no column 't' (the columns are tau, x)")]);
-      const m = await runCli(['fit', program(), '--data', csv(), '--params', '{"k": 1}', '--ode', '--state', 'x', '--time', 'tau', '--method', 'rk45']);
+      const r = await runCli([...decay(), '--epochs', '1']);
+      const noT = "decay.csv: there is no column 't' (the columns are tau, x)";
+      expect([r.code, r.stderr]).toEqual([1, expect.stringContaining(noT)]);
+      const m = await runCli([...decay(), '--time', 'tau', '--method', 'rk45']);
       // Exit 1, not the usage errors' 2: fit.ts checks --method only after compiling the program
       // (reported; --optimizer, checked up front, exits with 2).
-      expect([m.code, m.stderr]).toEqual([1, expect.stringContaining('--method must be euler or rk4 or dopri5, got rk45')]);
+      const badMethod = '--method must be euler or rk4 or dopri5, got rk45';
+      expect([m.code, m.stderr]).toEqual([1, expect.stringContaining(badMethod)]);
     });
   });
 
   test('--seed is accepted (full-batch fits are the same for any seed) and checked', async () => {
     const { inputs, target } = gravityData(16);
-    const csv = write('seed.csv', `m1,m2,r,target\n${target.map((f, i) => `${inputs.m1[i]},${inputs.m2[i]},${inputs.r[i]},${1.1 * f}`).join('\n')}\n`);
+    const lines = target.map((f, i) => `${inputs.m1[i]},${inputs.m2[i]},${inputs.r[i]},${1.1 * f}`);
+    const csv = write('seed.csv', `m1,m2,r,target\n${lines.join('\n')}\n`);
     const program = write('gravity.neural', GRAVITY);
-    const once = (seed: string) => runCli(['fit', program, '--data', csv, '--params', '{"G": 1}', '--epochs', '20', '--seed', seed, '--json']);
+    const once = (seed: string) =>
+      runCli(['fit', program, '--data', csv, '--params', '{"G": 1}', '--epochs', '20', '--seed', seed, '--json']);
     const [a, b] = [await once('1'), await once('2')];
     expect([a.code, b.code]).toEqual([0, 0]);
     expect(a.stdout).toBe(b.stdout);
     // and it is the API's fit with the CLI's Adam defaults (cosine decay, clipping at 5)
     const model = compile(GRAVITY, { params: { G: 1 } });
-    const api = await fit(model, { inputs, target: target.map((f) => 1.1 * f) }, { epochs: 20, schedule: 'cosine', clip: 5, seed: 1 });
+    const scaled = { inputs, target: target.map((f) => 1.1 * f) };
+    const api = await fit(model, scaled, { epochs: 20, schedule: 'cosine', clip: 5, seed: 1 });
     model.dispose();
     expect(JSON.parse(a.stdout)).toEqual({ params: api.params, loss: api.loss, steps: api.steps });
     for (const bad of ['-1', 'x', '1.5']) {
       const r = await once(bad);
-      expect([r.code, r.stderr]).toEqual([2, expect.stringContaining(`--seed must be a whole number >= 0, got ${bad}`)]);
+      const message = `--seed must be a whole number >= 0, got ${bad}`;
+      expect([r.code, r.stderr]).toEqual([2, expect.stringContaining(message)]);
     }
   });
 

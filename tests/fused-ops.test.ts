@@ -35,7 +35,8 @@ function inputs(n: number, domain: FusedCase['domain'], seed: number): Float64Ar
 }
 const weights = (n: number) => Float64Array.from({ length: n }, (_, i) => 0.5 + ((i * 37) % 101) / 100);
 
-const fusedNodes = (m: Module) => m.graph!.regions.flatMap((r) => r.nodes).filter((n) => n.op === 'fused') as FusedNode[];
+const fusedNodes = (m: Module) =>
+  m.graph!.regions.flatMap((r) => r.nodes).filter((n) => n.op === 'fused') as FusedNode[];
 
 interface Run {
   value: Float32Array | Float64Array;
@@ -64,7 +65,8 @@ function termMagnitudes(perSample: Module, x0: Float64Array, dtype: DType, upstr
   const x = tensor(x0, { shape: [n], dtype });
   const a = tensor(new Float64Array(n).fill(PARAM_VALUE), { shape: [n], dtype, requiresGrad: true });
   const y = perSample.forward({ x, a });
-  y.backward(upstream === 'weights' ? tensor(weights(n), { shape: [n], dtype }) : tensor(new Float64Array(n).fill(1), { shape: [n], dtype }));
+  const up = upstream === 'weights' ? weights(n) : new Float64Array(n).fill(1);
+  y.backward(tensor(up, { shape: [n], dtype }));
   const g = a.grad!;
   const s = Array.from(g.toTypedArray()).reduce((acc, v) => acc + Math.abs(v), 0);
   for (const t of [x, a, y, g]) t.dispose();
@@ -112,7 +114,8 @@ test('no primitive fuses that FUSIBLE_OPS leaves out', () => {
 
 describe.each(FUSED_CASES)('$name: $source', (c) => {
   describe.each(DTYPES)('%s', (dtype) => {
-    const build = (fuse: boolean) => compile(c.source, { inputs: { x: 'scalar' }, params: { a: PARAM_VALUE }, dtype, fuse });
+    const build = (fuse: boolean) =>
+      compile(c.source, { inputs: { x: 'scalar' }, params: { a: PARAM_VALUE }, dtype, fuse });
     let fused: Module;
     let plain: Module;
     let perSample: Module;
@@ -145,7 +148,8 @@ describe.each(FUSED_CASES)('$name: $source', (c) => {
         expect(b.value.every(Number.isFinite) && b.dx.every(Number.isFinite)).toBe(true);
         expect(worstRelative(a.value, b.value)).toBeLessThanOrEqual(tol.elementwise);
         const w = weights(n);
-        const floor = c.cancellingDerivative ? (i: number) => PARAM_VALUE * (upstream === 'weights' ? w[i] : 1) : undefined;
+        const upstreamAt = (i: number) => (upstream === 'weights' ? w[i] : 1);
+        const floor = c.cancellingDerivative ? (i: number) => PARAM_VALUE * upstreamAt(i) : undefined;
         expect(worstRelative(a.dx, b.dx, floor)).toBeLessThanOrEqual(tol.elementwise);
         const scale = termMagnitudes(perSample, x0, dtype, upstream);
         expect(Math.abs(a.da - b.da)).toBeLessThanOrEqual(tol.sum * scale);

@@ -32,7 +32,8 @@ test('the batch replay reports a crash or a hang as that case failing and goes o
   const evaluator = require.resolve('./helpers/crashing-evaluator');
   const out = await runIsolatedBatch(cases, 3000, 1, evaluator);
   expect(out.map((o) => [o.ok, o.kind])).toEqual([
-    [true, 'module'], [false, 'crash'], [true, 'module'], [true, 'module'], [false, 'hang'], [true, 'module'], [true, 'module'],
+    [true, 'module'], [false, 'crash'], [true, 'module'], [true, 'module'],
+    [false, 'hang'], [true, 'module'], [true, 'module'],
   ]);
   expect(out[1].detail).toMatch(/^child exited \(code null, signal SIGABRT\)/);
   expect(out[4].detail).toBe('no result within 3000 ms');

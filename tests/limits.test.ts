@@ -116,7 +116,8 @@ describe('numerical hygiene: finite gradients at zero', () => {
     ['safe-sqrt', '(safe-sqrt x)', 0, (r: (x: number) => number) => ({ value: r(Math.sqrt(r(1e-8))), grad: 0 })],
     ['safe-log', '(safe-log x)', 0, (r: (x: number) => number) => ({ value: r(Math.log(r(1e-8))), grad: 0 })],
     ['norm', '(norm v)', [0, 0, 0], () => ({ value: 0, grad: [0, 0, 0] })],
-    ['normalize', '(vsum (normalize v))', [0, 0, 0], (r: (x: number) => number) => ({ value: 0, grad: Array(3).fill(r(1 / r(1e-8))) })],
+    ['normalize', '(vsum (normalize v))', [0, 0, 0],
+      (r: (x: number) => number) => ({ value: 0, grad: Array(3).fill(r(1 / r(1e-8))) })],
   ])('%s: value and gradient at zero are the closed forms', (_name, source, at, expected) => {
     for (const dtype of ['float32', 'float64'] as const) {
       const name = Array.isArray(at) ? 'v' : 'x';

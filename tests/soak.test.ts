@@ -63,7 +63,10 @@ test('a synchronous MLP training loop keeps native memory flat', async () => {
       losses_.push(l.item());
       return 0;
     });
-  const g = await nativeGrowth(() => { for (let i = 0; i < 50; i++) step(); }, () => { for (let i = 0; i < 300; i++) step(); });
+  const steps = (n: number) => () => {
+    for (let i = 0; i < n; i++) step();
+  };
+  const g = await nativeGrowth(steps(50), steps(300));
   expect(g.liveBytes).toBe(0);
   expect(g.residentMb).toBeLessThan(32); // 0.1 MB a step, against 3 MB a step fragmented
   expect(losses_[349]).toBeLessThan(losses_[0]); // it trained

@@ -13,7 +13,8 @@ const TS_OPTIONS = '{ module: 1 /* CommonJS */, target: 9 /* ES2022 */, esModule
 // Transpiled files are kept under the temp directory, keyed by the hash of their text (and of the
 // TypeScript version and options, in the directory name): a worker or child process started after
 // the first one compiles nothing, and does not even load TypeScript. A changed file has a new key.
-const TS_CACHE = path.join(os.tmpdir(), `neural-compiler-ts-${createHash('sha1').update(`${require('typescript/package.json').version} ${TS_OPTIONS}`).digest('hex').slice(0, 12)}`);
+const TS_KEY = createHash('sha1').update(`${require('typescript/package.json').version} ${TS_OPTIONS}`).digest('hex');
+const TS_CACHE = path.join(os.tmpdir(), `neural-compiler-ts-${TS_KEY.slice(0, 12)}`);
 
 /** Makes `require` of .ts files work in a plain node process (used by child processes and workers). */
 export const TS_HOOK = `
@@ -69,7 +70,12 @@ export interface BatchOutcome extends Outcome {
  * So the cost grows with the number of cases, not with process starts. Outcomes are in case order.
  * `evaluator` is the module whose `evaluate` runs a case (tests give one that crashes on purpose).
  */
-export function runIsolatedBatch(cases: FuzzCase[], timeLimitMs: number, workers = 2, evaluator = path.join(__dirname, 'evaluate')): Promise<BatchOutcome[]> {
+export function runIsolatedBatch(
+  cases: FuzzCase[],
+  timeLimitMs: number,
+  workers = 2,
+  evaluator = path.join(__dirname, 'evaluate'),
+): Promise<BatchOutcome[]> {
   const script = `${loader()}
 const { evaluate } = require(${JSON.stringify(evaluator)});
 process.on('message', (m) => process.send({ index: m.index, outcome: evaluate(m.fuzzCase) }));
@@ -91,6 +97,7 @@ process.send({ ready: true });`;
       let ready = false;
       child.on('error', () => undefined); // a failed spawn also exits, below
       child.stderr!.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
+      const firstLines = () => stderr.trim().split('\n').slice(0, 5).join(' | ');
       const give = (): void => {
         if (next >= cases.length) {
           child.disconnect();
@@ -117,11 +124,12 @@ process.send({ ready: true });`;
         if (current >= 0) {
           outcomes[current] = hung
             ? { ok: false, kind: 'hang', detail: `no result within ${timeLimitMs} ms`, worker: id }
-            : { ok: false, kind: 'crash', detail: `child exited (code ${code}, signal ${signal}): ${stderr.trim().split('\n').slice(0, 5).join(' | ')}`, worker: id };
+            : { ok: false, kind: 'crash', detail: `child exited (code ${code}, signal ${signal}): ${firstLines()}`,
+              worker: id };
           start(); // a fresh process for the remaining cases
         } else if (!ready) {
           // It died loading the evaluator: every case would, so say so for all that are left.
-          const detail = `the replay process could not start (code ${code}, signal ${signal}): ${stderr.trim().split('\n').slice(0, 5).join(' | ')}`;
+          const detail = `the replay process could not start (code ${code}, signal ${signal}): ${firstLines()}`;
           for (; next < cases.length; next++) outcomes[next] = { ok: false, kind: 'crash', detail, worker: id };
         }
         if (live === 0 && next >= cases.length) resolve(outcomes);

@@ -5,7 +5,10 @@
 // FUSIBLE_OPS at it; a new fusible op then fails the coverage test until it has a program here.
 
 /** Every op name fuse.ts fuses: n-ary + - * / (as binary steps) and the unary ops. */
-export const FUSIBLE_OPS = ['+', '-', '*', '/', 'neg', 'square', 'pow-scalar', 'sqrt', 'exp', 'log', 'sin', 'cos', 'tanh', 'sigmoid', 'abs'] as const;
+export const FUSIBLE_OPS = [
+  '+', '-', '*', '/',
+  'neg', 'square', 'pow-scalar', 'sqrt', 'exp', 'log', 'sin', 'cos', 'tanh', 'sigmoid', 'abs',
+] as const;
 
 export type FusibleOp = (typeof FUSIBLE_OPS)[number];
 
@@ -36,7 +39,9 @@ const binary = (op: FusibleOp, domain: FusedCase['domain']): FusedCase => ({
 });
 // Unary ops: u(a x), two steps, the op reading a fused step. (Not x * u(a x): its gradient
 // u(a x) + a x u'(a x) cancels to 0 at some x for most u, where no relative bound holds.)
-const unary = (op: FusibleOp, domain: FusedCase['domain']): FusedCase => ({ name: op, op, domain, source: `(${op} (* a x))` });
+const unary = (op: FusibleOp, domain: FusedCase['domain']): FusedCase => ({
+  name: op, op, domain, source: `(${op} (* a x))`,
+});
 // pow-scalar: the general exponent, and those with their own code paths in the kernels (with_pow:
 // 2, 3, 0.5, -1, -2; 0, whose derivative is masked to 0; 1).
 const power = (e: number, domain: FusedCase['domain']): FusedCase => ({

@@ -13,7 +13,10 @@ export function expectGolden(file: string, actual: string): void {
     fs.writeFileSync(file, actual);
   } else if (!fs.existsSync(file)) {
     const test = path.relative(process.cwd(), expect.getState().testPath ?? 'the test file');
-    throw new Error(`golden file ${path.relative(process.cwd(), file)} is missing: create it with UPDATE_GOLDEN=1 npx jest ${test}, then review and commit it`);
+    const name = path.relative(process.cwd(), file);
+    throw new Error(
+      `golden file ${name} is missing: create it with UPDATE_GOLDEN=1 npx jest ${test}, then review and commit it`,
+    );
   }
   expect(actual).toBe(fs.readFileSync(file, 'utf8'));
 }

@@ -21,7 +21,10 @@ export function nativeResidentMb(): number {
 /** Bytes held by live CPU tensors (the caching allocator's count); the test fails if the allocator is off. */
 export function liveTensorBytes(): number {
   const stats = cpuMemoryStats();
-  if (!stats) throw new Error('cpuMemoryStats() is null: the caching allocator is off (NC_MALLOC_DEFAULTS=1); memory tests need it');
+  if (!stats)
+    throw new Error(
+      'cpuMemoryStats() is null: the caching allocator is off (NC_MALLOC_DEFAULTS=1); memory tests need it',
+    );
   return stats.liveBytes;
 }
 
@@ -38,7 +41,10 @@ export async function settle(turns = 3): Promise<void> {
  * must be exactly 0 when everything made is disposed, and in native resident MB (with the
  * allocator's cache emptied at both points, so only memory in use or leaked counts).
  */
-export async function nativeGrowth(warmUp: () => Promise<void> | void, work: () => Promise<void> | void): Promise<{ liveBytes: number; residentMb: number }> {
+export async function nativeGrowth(
+  warmUp: () => Promise<void> | void,
+  work: () => Promise<void> | void,
+): Promise<{ liveBytes: number; residentMb: number }> {
   await warmUp();
   await settle();
   emptyCpuCache();
