@@ -31,9 +31,9 @@ double number(const Napi::Object& o, const char* key, double fallback = 0) {
 }
 
 const std::unordered_map<std::string, nc::NodeKind> kStructural = {
-    {"arg", nc::NodeKind::Arg},   {"input", nc::NodeKind::Input}, {"param", nc::NodeKind::Param},
-    {"const", nc::NodeKind::Const}, {"if", nc::NodeKind::If},     {"loop", nc::NodeKind::Loop},
-    {"call", nc::NodeKind::Call}, {"proj", nc::NodeKind::Proj},   {"extern", nc::NodeKind::Extern},
+    {"arg", nc::NodeKind::Arg},     {"input", nc::NodeKind::Input}, {"param", nc::NodeKind::Param},
+    {"const", nc::NodeKind::Const}, {"if", nc::NodeKind::If},       {"loop", nc::NodeKind::Loop},
+    {"call", nc::NodeKind::Call},   {"proj", nc::NodeKind::Proj},   {"extern", nc::NodeKind::Extern},
     {"fused", nc::NodeKind::Fused},
 };
 
@@ -44,7 +44,8 @@ std::shared_ptr<const nc::FusedProgram> read_fused(const Napi::Object& o, int nu
   auto steps = o.Get("steps").As<Napi::Array>();
   for (uint32_t i = 0; i < steps.Length(); ++i) {
     auto step = steps.Get(i).As<Napi::Object>();
-    program->steps.push_back(nc::fused_step(step.Get("op").As<Napi::String>().Utf8Value(), ints(step, "args"), doubles_arg(step.Get("attrs"))));
+    program->steps.push_back(nc::fused_step(step.Get("op").As<Napi::String>().Utf8Value(), ints(step, "args"),
+                                            doubles_arg(step.Get("attrs"))));
   }
   return program;
 }
@@ -90,7 +91,8 @@ nc::GraphSpec read_spec(const Napi::Object& spec, const at::TensorOptions& optio
     auto ro = regions.Get(r).As<Napi::Object>();
     nc::Region region;
     auto nodes = ro.Get("nodes").As<Napi::Array>();
-    for (uint32_t i = 0; i < nodes.Length(); ++i) region.nodes.push_back(read_node(nodes.Get(i).As<Napi::Object>(), options));
+    for (uint32_t i = 0; i < nodes.Length(); ++i)
+      region.nodes.push_back(read_node(nodes.Get(i).As<Napi::Object>(), options));
     region.results = ints(ro, "results");
     region.result_batched = bools(ro, "resultBatched");
     g.regions.push_back(std::move(region));
@@ -101,8 +103,9 @@ nc::GraphSpec read_spec(const Napi::Object& spec, const at::TensorOptions& optio
 }  // namespace
 
 Napi::Function NativeGraph::Define(Napi::Env env) {
-  return DefineClass(env, "NativeGraph",
-                     {InstanceMethod<&NativeGraph::Forward>("forward"), InstanceMethod<&NativeGraph::Dispose>("dispose")});
+  return DefineClass(
+      env, "NativeGraph",
+      {InstanceMethod<&NativeGraph::Forward>("forward"), InstanceMethod<&NativeGraph::Dispose>("dispose")});
 }
 
 NativeGraph::NativeGraph(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeGraph>(info) {

@@ -15,12 +15,29 @@
 
 namespace nc {
 
-enum class FusedOp : int { Add, Sub, Mul, Div, Neg, Recip, Square, PowScalar, Sqrt, Exp, Log, Sin, Cos, Tanh, Sigmoid, Abs };
+enum class FusedOp : int {
+  Add,
+  Sub,
+  Mul,
+  Div,
+  Neg,
+  Recip,
+  Square,
+  PowScalar,
+  Sqrt,
+  Exp,
+  Log,
+  Sin,
+  Cos,
+  Tanh,
+  Sigmoid,
+  Abs
+};
 
 struct FusedStep {
   FusedOp op = FusedOp::Add;
-  int a = 0, b = 0;  // value indices: [0, num_inputs) are the node's inputs, then one per step
-  double exponent = 0;  // PowScalar
+  int a = 0, b = 0;                    // value indices: [0, num_inputs) are the node's inputs, then one per step
+  double exponent = 0;                 // PowScalar
   const KernelInfo* kernel = nullptr;  // the unfused op, for small tensors
 };
 

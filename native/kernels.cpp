@@ -1,6 +1,7 @@
 #include "kernels.h"
 
 #include <ATen/ATen.h>
+
 #include <unordered_map>
 
 #include "errors.h"
@@ -11,7 +12,6 @@ namespace {
 using Args = c10::ArrayRef<at::Tensor>;
 using Attrs = c10::ArrayRef<double>;
 using at::Tensor;
-
 
 constexpr size_t N = SIZE_MAX;
 
@@ -25,9 +25,7 @@ Tensor fold(Args a, F f) {
 // Comparisons and logic yield 0/1 in the floating type of their inputs, without gradient.
 Tensor as_float(const Tensor& mask, const Tensor& like) { return mask.to(like.scalar_type()); }
 
-Tensor stack_broadcast(Args a, int64_t dim) {
-  return at::stack(at::broadcast_tensors(a), dim);
-}
+Tensor stack_broadcast(Args a, int64_t dim) { return at::stack(at::broadcast_tensors(a), dim); }
 
 // Index along the last dimension. A scalar index (unbatched) selects; a batched index [B] gathers
 // per sample. attrs: [per-sample rank of the result, 1 if v is batched].
@@ -74,9 +72,17 @@ const std::unordered_map<std::string, KernelInfo>& table() {
   static const std::unordered_map<std::string, KernelInfo> t = {
       // arithmetic
       {"+", {[](Args a, Attrs) { return fold(a, [](const Tensor& x, const Tensor& y) { return x + y; }); }, 1, N}},
-      {"-", {[](Args a, Attrs) { return a.size() == 1 ? -a[0] : fold(a, [](const Tensor& x, const Tensor& y) { return x - y; }); }, 1, N}},
+      {"-",
+       {[](Args a, Attrs) {
+          return a.size() == 1 ? -a[0] : fold(a, [](const Tensor& x, const Tensor& y) { return x - y; });
+        },
+        1, N}},
       {"*", {[](Args a, Attrs) { return fold(a, [](const Tensor& x, const Tensor& y) { return x * y; }); }, 1, N}},
-      {"/", {[](Args a, Attrs) { return a.size() == 1 ? at::reciprocal(a[0]) : fold(a, [](const Tensor& x, const Tensor& y) { return x / y; }); }, 1, N}},
+      {"/",
+       {[](Args a, Attrs) {
+          return a.size() == 1 ? at::reciprocal(a[0]) : fold(a, [](const Tensor& x, const Tensor& y) { return x / y; });
+        },
+        1, N}},
       {"neg", {[](Args a, Attrs) { return at::neg(a[0]); }, 1, 1}},
       {"abs", {[](Args a, Attrs) { return at::abs(a[0]); }, 1, 1}},
       {"sign", {[](Args a, Attrs) { return at::sign(a[0]); }, 1, 1}},
@@ -84,8 +90,12 @@ const std::unordered_map<std::string, KernelInfo>& table() {
       {"pow", {[](Args a, Attrs) { return at::pow(a[0], a[1]); }, 2, 2}},
       // attrs: [exponent], a compile-time constant
       {"pow-scalar", {[](Args a, Attrs at) { return at::pow(a[0], at[0]); }, 1, 1, 1}},
-      {"min", {[](Args a, Attrs) { return fold(a, [](const Tensor& x, const Tensor& y) { return at::minimum(x, y); }); }, 1, N}},
-      {"max", {[](Args a, Attrs) { return fold(a, [](const Tensor& x, const Tensor& y) { return at::maximum(x, y); }); }, 1, N}},
+      {"min",
+       {[](Args a, Attrs) { return fold(a, [](const Tensor& x, const Tensor& y) { return at::minimum(x, y); }); }, 1,
+        N}},
+      {"max",
+       {[](Args a, Attrs) { return fold(a, [](const Tensor& x, const Tensor& y) { return at::maximum(x, y); }); }, 1,
+        N}},
       // min(max(x, lo), hi), the definition the reference uses: broadcasts any mix of shapes, and the
       // gradient of (clamp c p p) in p is 1 (at::clamp's own backward gives 0 when lo equals hi).
       {"clamp", {[](Args a, Attrs) { return at::minimum(at::maximum(a[0], a[1]), a[2]); }, 3, 3}},
@@ -127,27 +137,35 @@ const std::unordered_map<std::string, KernelInfo>& table() {
       {">", {[](Args a, Attrs) { return as_float(at::gt(a[0], a[1]), a[0]); }, 2, 2}},
       {"<=", {[](Args a, Attrs) { return as_float(at::le(a[0], a[1]), a[0]); }, 2, 2}},
       {">=", {[](Args a, Attrs) { return as_float(at::ge(a[0], a[1]), a[0]); }, 2, 2}},
-      {"and", {[](Args a, Attrs) {
-         Tensor m = a[0] != 0;
-         for (size_t i = 1; i < a.size(); ++i) m = m.logical_and(a[i] != 0);
-         return as_float(m, a[0]);
-       }, 1, N}},
-      {"or", {[](Args a, Attrs) {
-         Tensor m = a[0] != 0;
-         for (size_t i = 1; i < a.size(); ++i) m = m.logical_or(a[i] != 0);
-         return as_float(m, a[0]);
-       }, 1, N}},
+      {"and",
+       {[](Args a, Attrs) {
+          Tensor m = a[0] != 0;
+          for (size_t i = 1; i < a.size(); ++i) m = m.logical_and(a[i] != 0);
+          return as_float(m, a[0]);
+        },
+        1, N}},
+      {"or",
+       {[](Args a, Attrs) {
+          Tensor m = a[0] != 0;
+          for (size_t i = 1; i < a.size(); ++i) m = m.logical_or(a[i] != 0);
+          return as_float(m, a[0]);
+        },
+        1, N}},
       {"not", {[](Args a, Attrs) { return as_float(a[0] == 0, a[0]); }, 1, 1}},
       // vector
       {"vec", {[](Args a, Attrs) { return stack_broadcast(a, -1); }, 1, N}},
       {"ref", {[](Args a, Attrs at) { return ref(a, at); }, 2, 2, 2}},
       {"dot", {[](Args a, Attrs) { return (a[0] * a[1]).sum(-1); }, 2, 2}},
-      {"cross", {[](Args a, Attrs) {
-         // By components rather than linalg_cross, whose kernel contracts x1 y2 - x2 y1 into a fused
-         // multiply-add: v x v came out as 1e-17 instead of 0 (and a test on it took the wrong branch).
-         auto component = [&](int64_t i, int64_t j) { return a[0].select(-1, i) * a[1].select(-1, j) - a[0].select(-1, j) * a[1].select(-1, i); };
-         return at::stack({component(1, 2), component(2, 0), component(0, 1)}, -1);
-       }, 2, 2}},
+      {"cross",
+       {[](Args a, Attrs) {
+          // By components rather than linalg_cross, whose kernel contracts x1 y2 - x2 y1 into a fused
+          // multiply-add: v x v came out as 1e-17 instead of 0 (and a test on it took the wrong branch).
+          auto component = [&](int64_t i, int64_t j) {
+            return a[0].select(-1, i) * a[1].select(-1, j) - a[0].select(-1, j) * a[1].select(-1, i);
+          };
+          return at::stack({component(1, 2), component(2, 0), component(0, 1)}, -1);
+        },
+        2, 2}},
       {"norm", {[](Args a, Attrs) { return vector_norm(a[0]); }, 1, 1}},
       {"normalize", {[](Args a, Attrs) { return a[0] / at::clamp_min(vector_norm(a[0]), 1e-8).unsqueeze(-1); }, 1, 1}},
       {"vsum", {[](Args a, Attrs) { return a[0].sum(-1); }, 1, 1}},
@@ -164,26 +182,33 @@ const std::unordered_map<std::string, KernelInfo>& table() {
       {"det", {[](Args a, Attrs) { return at::linalg_det(a[0]); }, 1, 1}},
       {"inv", {[](Args a, Attrs) { return at::linalg_inv(a[0]); }, 1, 1}},
       // attrs: [1 if b is a vector per sample]
-      {"solve", {[](Args a, Attrs at) {
-         if (at[0] == 0) return solve(a[0], a[1]);
-         return solve(a[0], a[1].unsqueeze(-1)).squeeze(-1);
-       }, 2, 2, 1}},
+      {"solve",
+       {[](Args a, Attrs at) {
+          if (at[0] == 0) return solve(a[0], a[1]);
+          return solve(a[0], a[1].unsqueeze(-1)).squeeze(-1);
+        },
+        2, 2, 1}},
       {"outer", {[](Args a, Attrs) { return a[0].unsqueeze(-1) * a[1].unsqueeze(-2); }, 2, 2}},
       // attrs: [1 if the argument is a vector per sample]
-      {"diag", {[](Args a, Attrs at) { return at[0] != 0 ? at::diag_embed(a[0]) : a[0].diagonal(0, -2, -1); }, 1, 1, 1}},
+      {"diag",
+       {[](Args a, Attrs at) { return at[0] != 0 ? at::diag_embed(a[0]) : a[0].diagonal(0, -2, -1); }, 1, 1, 1}},
       // structural ops the compiler emits
       // attrs: [k]: appends k trailing dimensions of size 1 (aligns a batched scalar or vector for broadcasting)
-      {"unsqueeze-tail", {[](Args a, Attrs at) {
-         at::DimVector s(a[0].sizes().begin(), a[0].sizes().end());
-         for (int i = 0; i < static_cast<int>(at[0]); ++i) s.push_back(1);
-         return a[0].view(s);
-       }, 1, 1, 1}},
+      {"unsqueeze-tail",
+       {[](Args a, Attrs at) {
+          at::DimVector s(a[0].sizes().begin(), a[0].sizes().end());
+          for (int i = 0; i < static_cast<int>(at[0]); ++i) s.push_back(1);
+          return a[0].view(s);
+        },
+        1, 1, 1}},
       // (x, like): x with the batch dimension of `like` (a result that does not depend on the batch)
-      {"expand-batch", {[](Args a, Attrs) {
-         at::DimVector sizes{a[1].size(0)};
-         sizes.append(a[0].sizes().begin(), a[0].sizes().end());
-         return a[0].unsqueeze(0).expand(sizes);
-       }, 2, 2}},
+      {"expand-batch",
+       {[](Args a, Attrs) {
+          at::DimVector sizes{a[1].size(0)};
+          sizes.append(a[0].sizes().begin(), a[0].sizes().end());
+          return a[0].unsqueeze(0).expand(sizes);
+        },
+        2, 2}},
       // elementwise blend for tests that are vectors or matrices per sample
       {"where", {[](Args a, Attrs) { return at::where(a[0] != 0, a[1], a[2]); }, 3, 3}},
       // reductions over everything, for losses in the tensor API
@@ -201,10 +226,13 @@ const KernelInfo& find_kernel(const std::string& name, size_t num_args, size_t n
   const KernelInfo& k = it->second;
   if (num_args < k.min_args || num_args > k.max_args)
     throw Error("op '" + name + "' takes " + std::to_string(k.min_args) +
-                (k.max_args == k.min_args ? "" : k.max_args == N ? " or more" : " to " + std::to_string(k.max_args)) +
+                (k.max_args == k.min_args ? ""
+                 : k.max_args == N        ? " or more"
+                                          : " to " + std::to_string(k.max_args)) +
                 " arguments, got " + std::to_string(num_args));
   if (num_attrs != k.num_attrs)
-    throw Error("op '" + name + "' takes " + std::to_string(k.num_attrs) + " attributes, got " + std::to_string(num_attrs));
+    throw Error("op '" + name + "' takes " + std::to_string(k.num_attrs) + " attributes, got " +
+                std::to_string(num_attrs));
   return k;
 }
 

@@ -13,7 +13,9 @@ function load(module) {
   try {
     return require(path.join(ROOT, 'dist', module));
   } catch (err) {
-    console.error(`gen-language-docs: cannot load dist/${module} (${err.message}); run \`npx tsc -p tsconfig.json\` first`);
+    console.error(
+      `gen-language-docs: cannot load dist/${module} (${err.message}); run \`npx tsc -p tsconfig.json\` first`,
+    );
     process.exit(1);
   }
 }
@@ -33,5 +35,7 @@ if (after === before) {
   console.log('gen-language-docs: docs/language.md is up to date');
 } else {
   fs.writeFileSync(DOC, after);
-  console.log(`gen-language-docs: rewrote the primitives section of docs/language.md (${PRIMITIVES.length} primitives)`);
+  console.log(
+    `gen-language-docs: rewrote the primitives section of docs/language.md (${PRIMITIVES.length} primitives)`,
+  );
 }

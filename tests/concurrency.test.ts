@@ -35,15 +35,16 @@ parentPort.postMessage({ result: work(compile, ${calls}, ${JSON.stringify(SOURCE
 const startWorker = (calls: number) => new Worker(workerSource(calls), { eval: true });
 
 /** The worker's message of the given kind (its first pass, or its whole result). */
-const message = <K extends 'started' | 'result'>(w: Worker, kind: K) => new Promise<number[][]>((resolve, reject) => {
-  const on = (m: Record<string, number[][]>) => {
-    if (!(kind in m)) return;
-    w.off('message', on);
-    resolve(m[kind]);
-  };
-  w.on('message', on);
-  w.once('error', reject);
-});
+const message = <K extends 'started' | 'result'>(w: Worker, kind: K) =>
+  new Promise<number[][]>((resolve, reject) => {
+    const on = (m: Record<string, number[][]>) => {
+      if (!(kind in m)) return;
+      w.off('message', on);
+      resolve(m[kind]);
+    };
+    w.on('message', on);
+    w.once('error', reject);
+  });
 
 test('forward and backward in 4 worker threads and the main thread at once equal a sequential run', async () => {
   const calls = 200;
@@ -92,8 +93,10 @@ test('terminating workers that hold modules while they run JavaScript leaves the
 // loaded, so it never reached a native call. It runs in a child process, so the abort fails this
 // test instead of the test runner; expected to fail (80 % of terminations abort, 9 here) until the
 // fix, when it turns red: then make it a plain test.
-test.failing('terminating workers in the middle of their forward calls leaves the process working', () => {
-  const script = `${loader()}
+test.failing(
+  'terminating workers in the middle of their forward calls leaves the process working',
+  () => {
+    const script = `${loader()}
 const { Worker } = require('worker_threads');
 const source = ${JSON.stringify(endlessWorker(true))};
 (async () => {
@@ -106,7 +109,9 @@ const source = ${JSON.stringify(endlessWorker(true))};
   }
   process.stdout.write(JSON.stringify(codes));
 })();`;
-  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 100000 });
-  expect({ status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({ status: 0, signal: null, stderr: '' });
-  expect(JSON.parse(r.stdout)).toEqual(Array(9).fill(1));
-}, 120000);
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 100000 });
+    expect({ status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({ status: 0, signal: null, stderr: '' });
+    expect(JSON.parse(r.stdout)).toEqual(Array(9).fill(1));
+  },
+  120000,
+);

@@ -79,7 +79,10 @@ test('Lotka-Volterra: the compiled model recovers alpha, beta, delta, gamma with
 });
 
 test('pendulum: g/L and b within 1 %; the fitted trajectory error is far below the MLP baselines', () => {
-  for (const [p, v] of [['g_L', 9.81], ['b', 0.3]] as const) {
+  for (const [p, v] of [
+    ['g_L', 9.81],
+    ['b', 0.3],
+  ] as const) {
     const r = constant('pendulum', 'compiled (2 parameters)', p);
     expect(r.true).toBe(v);
     expect(r.rel_error).toBeLessThan(0.01);

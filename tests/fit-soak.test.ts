@@ -23,7 +23,10 @@ test('10,000 fit steps in 100 fit() calls hold no tensor and no native memory', 
       losses.push(r.loss);
     }
   };
-  const g = await nativeGrowth(() => calls(0, 10), () => calls(10, 90));
+  const g = await nativeGrowth(
+    () => calls(0, 10),
+    () => calls(10, 90),
+  );
   expect(steps).toBe(10000);
   expect(reports).toBe(1000);
   expect(g.liveBytes).toBe(0);

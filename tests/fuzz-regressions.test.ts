@@ -11,7 +11,11 @@ const TIME_LIMIT_MS = 30000;
 let outcomes: BatchOutcome[] = [];
 
 beforeAll(async () => {
-  outcomes = await runIsolatedBatch(regressions.map((r) => r.regression.fuzzCase), TIME_LIMIT_MS, 2);
+  outcomes = await runIsolatedBatch(
+    regressions.map((r) => r.regression.fuzzCase),
+    TIME_LIMIT_MS,
+    2,
+  );
 }, 600000);
 
 test('there are regression files to replay, and every one was replayed', () => {
@@ -32,8 +36,13 @@ test('the batch replay reports a crash or a hang as that case failing and goes o
   const evaluator = require.resolve('./helpers/crashing-evaluator');
   const out = await runIsolatedBatch(cases, 3000, 1, evaluator);
   expect(out.map((o) => [o.ok, o.kind])).toEqual([
-    [true, 'module'], [false, 'crash'], [true, 'module'], [true, 'module'],
-    [false, 'hang'], [true, 'module'], [true, 'module'],
+    [true, 'module'],
+    [false, 'crash'],
+    [true, 'module'],
+    [true, 'module'],
+    [false, 'hang'],
+    [true, 'module'],
+    [true, 'module'],
   ]);
   expect(out[1].detail).toMatch(/^child exited \(code null, signal SIGABRT\)/);
   expect(out[4].detail).toBe('no result within 3000 ms');

@@ -10,7 +10,11 @@ const SOURCE = '(+ (scale G (matvec A v)) (sin v))';
 
 test('20,000 forward calls (each recording a graph) hold no tensor and no native memory', async () => {
   const m = compile(SOURCE, { inputs: { A: [3, 3], v: [3] }, params: { G: 0.5 } });
-  const A = tensor([[1, 2, 3], [4, 5, 6], [7, 8, 9]]);
+  const A = tensor([
+    [1, 2, 3],
+    [4, 5, 6],
+    [7, 8, 9],
+  ]);
   let last = 0;
   const calls = async (n: number) => {
     for (let i = 0; i < n; i++) {
@@ -20,7 +24,10 @@ test('20,000 forward calls (each recording a graph) hold no tensor and no native
       if ((i + 1) % 1000 === 0) await new Promise((r) => setImmediate(r));
     }
   };
-  const g = await nativeGrowth(() => calls(2000), () => calls(20000));
+  const g = await nativeGrowth(
+    () => calls(2000),
+    () => calls(20000),
+  );
   // every output was disposed: not one byte of tensor memory more
   expect(g.liveBytes).toBe(0);
   // 16 MB is 800 bytes a call; an autograd graph or an output kept per call is several KB
@@ -35,11 +42,21 @@ test('2,000 compile/dispose cycles hold no tensor and no native memory', async (
   const cycles = (n: number) => {
     for (let i = 0; i < n; i++) {
       const m = compile(SOURCE, { inputs: { A: [3, 3], v: [3] }, params: { G: i } });
-      m.forward({ A: [[1, 0, 0], [0, 1, 0], [0, 0, 1]], v: [1, 2, 3] }).dispose();
+      m.forward({
+        A: [
+          [1, 0, 0],
+          [0, 1, 0],
+          [0, 0, 1],
+        ],
+        v: [1, 2, 3],
+      }).dispose();
       m.dispose();
     }
   };
-  const g = await nativeGrowth(() => cycles(200), () => cycles(2000));
+  const g = await nativeGrowth(
+    () => cycles(200),
+    () => cycles(2000),
+  );
   expect(g.liveBytes).toBe(0);
   expect(g.residentMb).toBeLessThan(16); // 8 KB a cycle
 }, 120000);

@@ -9,7 +9,15 @@ import { fitCommand } from './commands/fit';
 import { graph } from './commands/graph';
 import { parse } from './commands/parse';
 
-export const COMMANDS: Record<string, Command> = { check, parse, eval: evalCommand, graph, fit: fitCommand, demo, experiments };
+export const COMMANDS: Record<string, Command> = {
+  check,
+  parse,
+  eval: evalCommand,
+  graph,
+  fit: fitCommand,
+  demo,
+  experiments,
+};
 
 const processIo: Io = {
   stdout: (t) => process.stdout.write(t),

@@ -21,7 +21,8 @@ export interface FusedNode extends IrNode {
 const UNARY = new Set(['neg', 'square', 'pow-scalar', 'sqrt', 'exp', 'log', 'sin', 'cos', 'tanh', 'sigmoid', 'abs']);
 const NARY = new Set(['+', '-', '*', '/']);
 
-const sameShape = (a: IrNode, b: IrNode) => a.batched === b.batched && a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
+const sameShape = (a: IrNode, b: IrNode) =>
+  a.batched === b.batched && a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
 const broadcastScalar = (n: IrNode) => !n.batched && n.shape.length === 0;
 
 /** Whether a node can be a step: a supported op on a batched value whose arguments share its shape or are scalars. */
@@ -71,7 +72,8 @@ function fusedNode(members: number[], nodes: IrNode[]): FusedNode {
   const external = members.flatMap((m) => nodes[m].args).filter((a) => !members.includes(a));
   for (const a of external) if (!value.has(a)) value.set(a, args.push(a) - 1);
   const steps: FusedStep[] = [];
-  const emit = (op: string, operands: number[], attrs: number[] = []) => steps.push({ op, args: operands, attrs }) - 1 + args.length;
+  const emit = (op: string, operands: number[], attrs: number[] = []) =>
+    steps.push({ op, args: operands, attrs }) - 1 + args.length;
   for (const m of members) {
     const node = nodes[m];
     const operands = node.args.map((a) => value.get(a)!);

@@ -39,14 +39,24 @@ export function foldConstants(graph: IrGraph): void {
       if (!fold || node.batched) return;
       const values = node.args.map((a) => scalarConst(region.nodes[a]));
       if (values.some((v) => v === undefined)) return;
-      region.nodes[i] = { op: 'const', args: [], attrs: [], data: Float64Array.of(fold(values as number[])), shape: [], batched: false, span: node.span };
+      region.nodes[i] = {
+        op: 'const',
+        args: [],
+        attrs: [],
+        data: Float64Array.of(fold(values as number[])),
+        shape: [],
+        batched: false,
+        span: node.span,
+      };
     });
   }
 }
 
 const keyOf = (n: IrNode): string | undefined => {
   if (n.regions) return undefined; // control nodes stay distinct
-  const data = isConst(n) ? `${n.shape.join('x')}:${Array.from(n.data, (v) => (Object.is(v, -0) ? '-0' : v)).join(',')}` : ''; // -0 is its own constant (atan2, division)
+  const data = isConst(n)
+    ? `${n.shape.join('x')}:${Array.from(n.data, (v) => (Object.is(v, -0) ? '-0' : v)).join(',')}`
+    : ''; // -0 is its own constant (atan2, division)
   return `${n.op}|${n.args.join(',')}|${n.attrs.join(',')}|${n.index ?? ''}|${data}`;
 };
 
@@ -97,11 +107,12 @@ export function removeDeadCode(graph: IrGraph, regionsOnly = false): void {
     const nodes: IrNode[] = [];
     region.nodes.forEach((node, i) => {
       if (!live[i]) return;
-      index[i] = nodes.push({
-        ...node,
-        args: node.args.map((a) => index[a]),
-        ...(node.regions && { regions: node.regions.map((x) => regionIndex.get(x)!) }),
-      }) - 1;
+      index[i] =
+        nodes.push({
+          ...node,
+          args: node.args.map((a) => index[a]),
+          ...(node.regions && { regions: node.regions.map((x) => regionIndex.get(x)!) }),
+        }) - 1;
     });
     region.nodes = nodes;
     region.results = region.results.map((id) => index[id]);

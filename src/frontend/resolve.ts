@@ -136,10 +136,25 @@ export class Resolver {
     const role = this.declaredInputs?.has(name) ? 'input' : this.declaredParams.has(name) ? 'param' : undefined;
     if (role) return this.freeVar(name, role, span);
     if (name === 'pi') return { kind: 'var', name, ref: { kind: 'pi' }, span };
-    const nearby = () => suggest(name, [...ctx.scope.visibleNames(), ...this.declaredParams, ...(this.declaredInputs ?? [])]);
+    const nearby = () =>
+      suggest(name, [...ctx.scope.visibleNames(), ...this.declaredParams, ...(this.declaredInputs ?? [])]);
     if (this.declaredInputs) {
       const close = nearby();
-      this.report(diag('E0030', span, { name }, didYouMean(close.length > 0 ? close : suggest(name, PRIMITIVES.map((p) => p.name)))));
+      this.report(
+        diag(
+          'E0030',
+          span,
+          { name },
+          didYouMean(
+            close.length > 0
+              ? close
+              : suggest(
+                  name,
+                  PRIMITIVES.map((p) => p.name),
+                ),
+          ),
+        ),
+      );
       return placeholder(span);
     }
     // Only the first use of a free name is worth a warning (and worth the search).
@@ -204,25 +219,37 @@ export class Resolver {
       return { callee: { kind: 'function', name: b.name }, display: name, min: b.arity, max: b.arity };
     }
     const what =
-      b?.kind === 'local' ? 'a local variable'
-      : b?.kind === 'value' ? 'a value definition'
-      : this.options.functions?.[name] ? undefined
-      : primitive(name) ? undefined
-      : this.declaredInputs?.has(name) ? 'an input'
-      : this.declaredParams.has(name) ? 'a param'
-      : name === 'pi' ? 'a constant'
-      : null;
+      b?.kind === 'local'
+        ? 'a local variable'
+        : b?.kind === 'value'
+          ? 'a value definition'
+          : this.options.functions?.[name]
+            ? undefined
+            : primitive(name)
+              ? undefined
+              : this.declaredInputs?.has(name)
+                ? 'an input'
+                : this.declaredParams.has(name)
+                  ? 'a param'
+                  : name === 'pi'
+                    ? 'a constant'
+                    : null;
     if (what) {
       this.report(diag('E0033', span, { name, what }));
       return undefined;
     }
     if (what === undefined) {
       const external = this.options.functions?.[name];
-      if (external) return { callee: { kind: 'external', name }, display: name, min: external.minArgs, max: external.maxArgs };
+      if (external)
+        return { callee: { kind: 'external', name }, display: name, min: external.minArgs, max: external.maxArgs };
       const p = primitive(name)!;
       return { callee: { kind: 'primitive', name }, display: name, min: p.minArgs, max: p.maxArgs };
     }
-    const candidates = [...ctx.scope.visibleNames(), ...Object.keys(this.options.functions ?? {}), ...PRIMITIVES.map((p) => p.name)];
+    const candidates = [
+      ...ctx.scope.visibleNames(),
+      ...Object.keys(this.options.functions ?? {}),
+      ...PRIMITIVES.map((p) => p.name),
+    ];
     this.report(diag('E0031', span, { name }, didYouMean(suggest(name, candidates))));
     return undefined;
   }
@@ -241,7 +268,11 @@ export class Resolver {
     const form = headName(d)!;
     if (!expectParts(this.report, form, d, 2, 'a binding list and one body expression')) return placeholder(d.span);
     const bindings = bindingList(this.report, form, d.items[1]) ?? [];
-    reportDuplicates(this.report, bindings.map((b) => b.name), form);
+    reportDuplicates(
+      this.report,
+      bindings.map((b) => b.name),
+      form,
+    );
     const scope = new Scope(ctx.scope);
     const resolved = bindings.map((b) => {
       const value = this.expr(b.value, { ...ctx, scope, tail: false });
@@ -272,12 +303,17 @@ export class Resolver {
         if (i !== items.length - 1) malformed(this.report, 'cond', c.span, "'else' must be the last clause");
         otherwise = this.expr(c.items[1], ctx);
       } else {
-        clauses.push({ test: this.expr(c.items[0], { ...ctx, tail: false }), body: this.expr(c.items[1], ctx), span: c.span });
+        clauses.push({
+          test: this.expr(c.items[0], { ...ctx, tail: false }),
+          body: this.expr(c.items[1], ctx),
+          span: c.span,
+        });
       }
     });
     if (!otherwise) {
       const last = items[items.length - 1];
-      if (!(isList(last) && headName(last) === 'else')) this.report(diag('E0021', d.span, {}, 'add (else expr) as the last clause'));
+      if (!(isList(last) && headName(last) === 'else'))
+        this.report(diag('E0021', d.span, {}, 'add (else expr) as the last clause'));
       return placeholder(d.span);
     }
     return { kind: 'cond', clauses, otherwise, span: d.span };
@@ -301,7 +337,11 @@ export class Resolver {
       scope.define(b.name.name, { kind: 'function', name: unique, arity: params.length });
       lambdas.push({ name: b.name, unique, params, body: lambda.items[2], span: b.span });
     }
-    reportDuplicates(this.report, lambdas.map((l) => l.name), 'letrec');
+    reportDuplicates(
+      this.report,
+      lambdas.map((l) => l.name),
+      'letrec',
+    );
     const inner: Context = { ...ctx, scope };
     const functions: FunctionDef[] = lambdas.map((l) => ({
       name: l.unique,
@@ -317,7 +357,11 @@ export class Resolver {
   private loop(d: ListDatum, ctx: Context): Expr {
     if (!expectParts(this.report, 'loop', d, 2, 'a binding list and one body expression')) return placeholder(d.span);
     const bindings = bindingList(this.report, 'loop', d.items[1]) ?? [];
-    reportDuplicates(this.report, bindings.map((b) => b.name), 'loop');
+    reportDuplicates(
+      this.report,
+      bindings.map((b) => b.name),
+      'loop',
+    );
     const scope = new Scope(ctx.scope);
     const resolved = bindings.map((b) => {
       const init = this.expr(b.value, { ...ctx, scope, tail: false });
@@ -334,8 +378,10 @@ export class Resolver {
       this.report(diag('E0023', d.span));
       return placeholder(d.span);
     }
-    if (args.length !== ctx.loop.arity) this.report(diag('E0024', d.span, { got: args.length, expected: ctx.loop.arity }));
-    if (!ctx.tail) this.report(diag('E0025', d.span, {}, 'recur must be the last thing the loop body does, e.g. a branch of an if'));
+    if (args.length !== ctx.loop.arity)
+      this.report(diag('E0024', d.span, { got: args.length, expected: ctx.loop.arity }));
+    if (!ctx.tail)
+      this.report(diag('E0025', d.span, {}, 'recur must be the last thing the loop body does, e.g. a branch of an if'));
     return { kind: 'recur', loop: ctx.loop.id, args, span: d.span };
   }
 }

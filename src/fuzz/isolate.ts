@@ -13,7 +13,9 @@ const TS_OPTIONS = '{ module: 1 /* CommonJS */, target: 9 /* ES2022 */, esModule
 // Transpiled files are kept under the temp directory, keyed by the hash of their text (and of the
 // TypeScript version and options, in the directory name): a worker or child process started after
 // the first one compiles nothing, and does not even load TypeScript. A changed file has a new key.
-const TS_KEY = createHash('sha1').update(`${require('typescript/package.json').version} ${TS_OPTIONS}`).digest('hex');
+const TS_KEY = createHash('sha1')
+  .update(`${require('typescript/package.json').version} ${TS_OPTIONS}`)
+  .digest('hex');
 const TS_CACHE = path.join(os.tmpdir(), `neural-compiler-ts-${TS_KEY.slice(0, 12)}`);
 
 /** Makes `require` of .ts files work in a plain node process (used by child processes and workers). */
@@ -50,9 +52,20 @@ export function runIsolated(fuzzCase: FuzzCase, timeLimitMs: number): Outcome {
   const script = `${loader()}
 const { evaluate } = require(${JSON.stringify(path.join(__dirname, 'evaluate'))});
 let input = ''; process.stdin.on('data', (d) => (input += d)).on('end', () => process.stdout.write(JSON.stringify(evaluate(JSON.parse(input)))));`;
-  const r = spawnSync(process.execPath, ['-e', script], { input: JSON.stringify(fuzzCase), timeout: timeLimitMs, maxBuffer: 1 << 26, encoding: 'utf8' });
-  if (r.error && (r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT') return { ok: false, kind: 'hang', detail: `no result within ${timeLimitMs} ms` };
-  if (r.status !== 0 || !r.stdout) return { ok: false, kind: 'crash', detail: `child exited (code ${r.status}, signal ${r.signal}): ${(r.stderr ?? '').trim().split('\n').slice(0, 5).join(' | ')}` };
+  const r = spawnSync(process.execPath, ['-e', script], {
+    input: JSON.stringify(fuzzCase),
+    timeout: timeLimitMs,
+    maxBuffer: 1 << 26,
+    encoding: 'utf8',
+  });
+  if (r.error && (r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT')
+    return { ok: false, kind: 'hang', detail: `no result within ${timeLimitMs} ms` };
+  if (r.status !== 0 || !r.stdout)
+    return {
+      ok: false,
+      kind: 'crash',
+      detail: `child exited (code ${r.status}, signal ${r.signal}): ${(r.stderr ?? '').trim().split('\n').slice(0, 5).join(' | ')}`,
+    };
   return JSON.parse(r.stdout) as Outcome;
 }
 
@@ -124,8 +137,12 @@ process.send({ ready: true });`;
         if (current >= 0) {
           outcomes[current] = hung
             ? { ok: false, kind: 'hang', detail: `no result within ${timeLimitMs} ms`, worker: id }
-            : { ok: false, kind: 'crash', detail: `child exited (code ${code}, signal ${signal}): ${firstLines()}`,
-              worker: id };
+            : {
+                ok: false,
+                kind: 'crash',
+                detail: `child exited (code ${code}, signal ${signal}): ${firstLines()}`,
+                worker: id,
+              };
           start(); // a fresh process for the remaining cases
         } else if (!ready) {
           // It died loading the evaluator: every case would, so say so for all that are left.

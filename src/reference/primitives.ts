@@ -104,7 +104,16 @@ const unary =
 const stepwise =
   (f: (...xs: number[]) => number): PrimitiveImpl =>
   (args) =>
-    elementwise(args, (xs) => new Value(f(...xs.map((x) => x.data)), xs, xs.map(() => 0), true));
+    elementwise(
+      args,
+      (xs) =>
+        new Value(
+          f(...xs.map((x) => x.data)),
+          xs,
+          xs.map(() => 0),
+          true,
+        ),
+    );
 
 /** An elementwise function with no gradient at all (comparisons, logic): its result is a constant. */
 const flat =
@@ -119,9 +128,17 @@ const fold =
     args.slice(1).reduce((acc, b) => elementwise([acc, b], ([x, y]) => op(x, y)), args[0]);
 
 const binary =
-  (f: (x: number, y: number) => number, dx: (x: number, y: number) => number, dy: (x: number, y: number) => number, masks = false): PrimitiveImpl =>
+  (
+    f: (x: number, y: number) => number,
+    dx: (x: number, y: number) => number,
+    dy: (x: number, y: number) => number,
+    masks = false,
+  ): PrimitiveImpl =>
   (args) =>
-    elementwise(args, ([a, b]) => new Value(libm(f(a.data, b.data)), [a, b], [dx(a.data, b.data), dy(a.data, b.data)], masks));
+    elementwise(
+      args,
+      ([a, b]) => new Value(libm(f(a.data, b.data)), [a, b], [dx(a.data, b.data), dy(a.data, b.data)], masks),
+    );
 
 /** Reduces the last dimension: vector -> scalar, matrix -> vector of per-row results. */
 const reduceLast =
@@ -141,7 +158,12 @@ function size(t: Tensor): number {
 const norm = (v: Value[]): Value => {
   const n = Math.sqrt(v.reduce((s, x) => s + x.data * x.data, 0));
   // d norm / d v_i = v_i / norm; at the zero vector the gradient is taken as 0 (libtorch's choice)
-  return new Value(n, v, v.map((x) => (n === 0 ? 0 : x.data / n)), n === 0);
+  return new Value(
+    n,
+    v,
+    v.map((x) => (n === 0 ? 0 : x.data / n)),
+    n === 0,
+  );
 };
 
 const SAFE = 1e-8;
@@ -155,7 +177,10 @@ export const REFERENCE_PRIMITIVES: Record<string, PrimitiveImpl> = {
   neg: ([a]) => elementwise([a], ([x]) => neg(x)),
   abs: unary(Math.abs, (x) => Math.sign(x)),
   sign: stepwise((x) => (Number.isNaN(x) ? 0 : Math.sign(x))), // libtorch: sign(NaN) is 0
-  square: unary((x) => x * x, (x) => 2 * x),
+  square: unary(
+    (x) => x * x,
+    (x) => 2 * x,
+  ),
   pow: binary(
     ieeePow,
     (x, y) => (y === 0 ? 0 : y * ieeePow(x, y - 1)),
@@ -171,15 +196,31 @@ export const REFERENCE_PRIMITIVES: Record<string, PrimitiveImpl> = {
   round: stepwise(roundHalfEven),
   truncate: stepwise(Math.trunc),
   quotient: stepwise((x, y) => Math.trunc(x / y)),
-  modulo: binary(floorRemainder, () => 1, (x, y) => -floorDivide(x, y)),
-  remainder: binary((x, y) => x % y, () => 1, (x, y) => -Math.trunc(x / y)),
+  modulo: binary(
+    floorRemainder,
+    () => 1,
+    (x, y) => -floorDivide(x, y),
+  ),
+  remainder: binary(
+    (x, y) => x % y,
+    () => 1,
+    (x, y) => -Math.trunc(x / y),
+  ),
 
   // transcendental
   sqrt: unary(Math.sqrt, (_x, y) => 0.5 / y),
-  'safe-sqrt': unary((x) => Math.sqrt(Math.max(x, SAFE)), (x, y) => (x >= SAFE ? 0.5 / y : 0), true),
+  'safe-sqrt': unary(
+    (x) => Math.sqrt(Math.max(x, SAFE)),
+    (x, y) => (x >= SAFE ? 0.5 / y : 0),
+    true,
+  ),
   exp: unary(Math.exp, (_x, y) => y),
   log: unary(Math.log, (x) => 1 / x),
-  'safe-log': unary((x) => Math.log(Math.max(x, SAFE)), (x) => (x >= SAFE ? 1 / x : 0), true),
+  'safe-log': unary(
+    (x) => Math.log(Math.max(x, SAFE)),
+    (x) => (x >= SAFE ? 1 / x : 0),
+    true,
+  ),
   log1p: unary(Math.log1p, (x) => 1 / (1 + x)),
   expm1: unary(Math.expm1, (x) => Math.exp(x)),
   sin: unary(Math.sin, Math.cos),
@@ -189,13 +230,22 @@ export const REFERENCE_PRIMITIVES: Record<string, PrimitiveImpl> = {
   acos: unary(Math.acos, (x) => -1 / Math.sqrt(1 - x * x)),
   atan: unary(Math.atan, (x) => 1 / (1 + x * x)),
   // At the origin libtorch gives the gradient 0 (not 0/0).
-  atan2: binary(Math.atan2, (y, x) => (x === 0 && y === 0 ? 0 : x / (x * x + y * y)), (y, x) => (x === 0 && y === 0 ? 0 : -y / (x * x + y * y)), true),
+  atan2: binary(
+    Math.atan2,
+    (y, x) => (x === 0 && y === 0 ? 0 : x / (x * x + y * y)),
+    (y, x) => (x === 0 && y === 0 ? 0 : -y / (x * x + y * y)),
+    true,
+  ),
   sinh: unary(Math.sinh, Math.cosh),
   cosh: unary(Math.cosh, Math.sinh),
   tanh: unary(Math.tanh, (_x, y) => 1 - y * y),
   sigmoid: unary(sigmoid, (_x, y) => y * (1 - y)),
   softplus: unary((x) => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x))), sigmoid),
-  relu: unary((x) => (x < 0 ? 0 : x), (x) => (x > 0 ? 1 : 0), true), // as libtorch: relu(-0) is -0, NaN stays
+  relu: unary(
+    (x) => (x < 0 ? 0 : x),
+    (x) => (x > 0 ? 1 : 0),
+    true,
+  ), // as libtorch: relu(-0) is -0, NaN stays
   erf: unary(erf, (x) => (2 / Math.sqrt(Math.PI)) * Math.exp(-x * x)),
 
   // comparison and logic: 1 or 0, no gradient
@@ -235,7 +285,14 @@ export const REFERENCE_PRIMITIVES: Record<string, PrimitiveImpl> = {
     return v.map((x) => div(x, d));
   },
   vsum: reduceLast(sum),
-  vmean: reduceLast((xs) => new Value(xs.reduce((s, x) => s + x.data, 0) / xs.length, xs, xs.map(() => 1 / xs.length))),
+  vmean: reduceLast(
+    (xs) =>
+      new Value(
+        xs.reduce((s, x) => s + x.data, 0) / xs.length,
+        xs,
+        xs.map(() => 1 / xs.length),
+      ),
+  ),
   vmax: reduceLast((xs) => extremum(xs, 'max')),
   vmin: reduceLast((xs) => extremum(xs, 'min')),
   scale: ([s, v]) => {

@@ -6,8 +6,21 @@
 
 /** Every op name fuse.ts fuses: n-ary + - * / (as binary steps) and the unary ops. */
 export const FUSIBLE_OPS = [
-  '+', '-', '*', '/',
-  'neg', 'square', 'pow-scalar', 'sqrt', 'exp', 'log', 'sin', 'cos', 'tanh', 'sigmoid', 'abs',
+  '+',
+  '-',
+  '*',
+  '/',
+  'neg',
+  'square',
+  'pow-scalar',
+  'sqrt',
+  'exp',
+  'log',
+  'sin',
+  'cos',
+  'tanh',
+  'sigmoid',
+  'abs',
 ] as const;
 
 export type FusibleOp = (typeof FUSIBLE_OPS)[number];
@@ -35,17 +48,27 @@ export const PARAM_VALUE = A;
 // Binary ops: (op (op x a) (op a x) x) folds to four steps: full op scalar, scalar op full, full op
 // full (twice), so every operand combination of the kernel runs, forward and backward.
 const binary = (op: FusibleOp, domain: FusedCase['domain']): FusedCase => ({
-  name: op, op, domain, source: `(${op} (${op} x a) (${op} a x) x)`,
+  name: op,
+  op,
+  domain,
+  source: `(${op} (${op} x a) (${op} a x) x)`,
 });
 // Unary ops: u(a x), two steps, the op reading a fused step. (Not x * u(a x): its gradient
 // u(a x) + a x u'(a x) cancels to 0 at some x for most u, where no relative bound holds.)
 const unary = (op: FusibleOp, domain: FusedCase['domain']): FusedCase => ({
-  name: op, op, domain, source: `(${op} (* a x))`,
+  name: op,
+  op,
+  domain,
+  source: `(${op} (* a x))`,
 });
 // pow-scalar: the general exponent, and those with their own code paths in the kernels (with_pow:
 // 2, 3, 0.5, -1, -2; 0, whose derivative is masked to 0; 1).
 const power = (e: number, domain: FusedCase['domain']): FusedCase => ({
-  name: `pow-scalar ${e}`, op: 'pow-scalar', domain, exponent: e, source: `(pow (* a x) ${e})`,
+  name: `pow-scalar ${e}`,
+  op: 'pow-scalar',
+  domain,
+  exponent: e,
+  source: `(pow (* a x) ${e})`,
 });
 
 export const FUSED_CASES: FusedCase[] = [

@@ -20,7 +20,11 @@ export const check: Command = {
         failed = true;
         continue;
       }
-      const { program, diagnostics, source } = parseProgram(text, { file, inputs: nameList(options.get('inputs')), params: nameList(options.get('params')) });
+      const { program, diagnostics, source } = parseProgram(text, {
+        file,
+        inputs: nameList(options.get('inputs')),
+        params: nameList(options.get('params')),
+      });
       failed ||= hasErrors(diagnostics);
       if (options.has('json')) json.push(...diagnostics.map((d) => diagnosticToJson(d, source)));
       else for (const d of diagnostics) io.stderr(`${renderDiagnostic(d, source)}\n\n`);
