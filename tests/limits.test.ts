@@ -1,5 +1,5 @@
 // Resource limits end in clear errors, checked before the work or the allocation; and the
-// "safe" primitives have finite gradients at zero.
+// "safe" primitives have their closed-form values and gradients at zero.
 import { compile, run } from '../src/api';
 import { codes } from './helpers/codes';
 import { full, randn, zeros, MAX_TENSOR_BYTES } from '../src/runtime/tensor';
@@ -10,9 +10,7 @@ describe('tensor sizes are checked before allocating', () => {
     ['full', () => full([100000, 100000, 10], 1, { dtype: 'float64' })],
     ['randn', () => randn([4e9])],
   ])('%s of a shape larger than half the memory is a RangeError', (_name, make) => {
-    const start = Date.now();
     expect(make).toThrow(/needs [\d.]+ GB, more than the limit of [\d.]+ GB \(half of this machine's memory\)/);
-    expect(Date.now() - start).toBeLessThan(5000); // a hang guard, not a speed test
   });
 
   test('just under the limit the check passes (the size is what decides)', () => {
@@ -34,10 +32,8 @@ describe('program limits are diagnostics', () => {
   });
 
   test('a loop that never ends stops at the iteration limit, naming the loop (E0205)', () => {
-    const start = Date.now();
     const m = compile('(loop ((k 0)) (if (< k -1) k (recur (+ k 1))))', { limit: 5000 });
     expect(codes(() => m.forward({}))).toEqual(['E0205']);
-    expect(Date.now() - start).toBeLessThan(10000);
     m.dispose();
   });
 
@@ -51,7 +47,6 @@ describe('program limits are diagnostics', () => {
     // Each call below recurses only 40 deep, but makes 2^40 calls in all.
     let source = '(define (f0 x) (+ x 1))\n';
     for (let i = 1; i <= 40; i++) source += `(define (f${i} x) (+ (f${i - 1} x) (f${i - 1} (* 2 x))))\n`;
-    const start = Date.now();
     const m = compile(`${source}(f40 x)`, { maxSteps: 5000 });
     expect(codes(() => m.forward({ x: 1 }))).toEqual(['E0207']);
     // Nested loops: 200 x 200 iterations, each loop well within `limit`.
@@ -68,7 +63,6 @@ describe('program limits are diagnostics', () => {
     expect((error as Error).message).toMatch(
       /^<input>:1:55: error\[E0207\]: this run took more than 10000 loop iterations and function calls in all/,
     );
-    expect(Date.now() - start).toBeLessThan(10000);
     // Within the budget the same program runs: 200 * 200 summed, 40,401 steps.
     const enough = compile(nested.source.text, { maxSteps: 40401 });
     expect(enough.forward({}).item()).toBe(40000);
@@ -82,14 +76,12 @@ describe('program limits are diagnostics', () => {
   test('a run whose values would exceed half the memory is refused before allocating (E0208), at its largest value', () => {
     const m = compile('(vsum (vsum (* 2 (outer x x))))');
     const x = zeros([200000]); // the outer product alone would be 149 GB
-    const start = Date.now();
     let error: unknown;
     try {
       m.forward({ x });
     } catch (e) {
       error = e;
     }
-    expect(Date.now() - start).toBeLessThan(5000); // a hang guard, not a speed test
     expect((error as Error).message).toMatch(
       /error\[E0208\]: this run needs about 298\.\d GB for the values it computes, more than the limit of [\d.]+ GB/,
     );
@@ -109,36 +101,43 @@ describe('program limits are diagnostics', () => {
   });
 
   test('a 1 MB source of balanced forms ends in diagnostics in bounded time', () => {
-    const start = Date.now();
     expect(codes(() => compile('(+ x [1 2 (sin 3)]) '.repeat(60000)))).toEqual(['E0011']);
-    expect(Date.now() - start).toBeLessThan(20000);
   });
 
   test('a source beyond 2,000,000 characters is refused before parsing (E0009)', () => {
-    const start = Date.now();
     expect(codes(() => compile('(+ 1 2) '.repeat(300000)))).toEqual(['E0009']);
-    expect(Date.now() - start).toBeLessThan(5000); // a hang guard, not a speed test
   });
 
   test('200,000 unclosed brackets end in diagnostics, not a RangeError, in bounded time', () => {
-    const start = Date.now();
     expect(codes(() => compile('('.repeat(200000)))).toContain('E0003');
-    expect(Date.now() - start).toBeLessThan(20000);
   });
 });
 
 describe('numerical hygiene: finite gradients at zero', () => {
+  // Closed forms at the clamp: safe-sqrt and safe-log read max(x, 1e-8), flat below 1e-8, so their
+  // gradient at 0 is exactly 0; norm's gradient at the zero vector is the subgradient 0; normalize
+  // divides by max(norm, 1e-8) = 1e-8 there, a constant, so d/dv_i of the sum of v / 1e-8 is 1 / 1e-8.
+  const f32 = Math.fround;
   test.each([
-    ['safe-sqrt', '(safe-sqrt x)', 0],
-    ['safe-log', '(safe-log x)', 0],
-    ['norm', '(norm v)', [0, 0, 0]],
-    ['normalize', '(vsum (normalize v))', [0, 0, 0]],
-  ])('%s', (_name, source, at) => {
+    ['safe-sqrt', '(safe-sqrt x)', 0, (r: (x: number) => number) => ({ value: r(Math.sqrt(r(1e-8))), grad: 0 })],
+    ['safe-log', '(safe-log x)', 0, (r: (x: number) => number) => ({ value: r(Math.log(r(1e-8))), grad: 0 })],
+    ['norm', '(norm v)', [0, 0, 0], () => ({ value: 0, grad: [0, 0, 0] })],
+    [
+      'normalize',
+      '(vsum (normalize v))',
+      [0, 0, 0],
+      (r: (x: number) => number) => ({ value: 0, grad: Array(3).fill(r(1 / r(1e-8))) }),
+    ],
+  ])('%s: value and gradient at zero are the closed forms', (_name, source, at, expected) => {
     for (const dtype of ['float32', 'float64'] as const) {
       const name = Array.isArray(at) ? 'v' : 'x';
       const r = run(source, { inputs: { [name]: at }, grad: true, dtype });
-      const values = [r.value, r.grad![name]].flat(2) as number[];
-      expect(values.every(Number.isFinite)).toBe(true);
+      const want = expected(dtype === 'float32' ? f32 : (x: number) => x);
+      // float32 sqrt and log of the float32 1e-8 are correctly rounded to within an ulp of the float64 value
+      if (dtype === 'float32' && typeof want.grad === 'number' && want.value !== 0)
+        expect(Math.abs((r.value as number) - want.value)).toBeLessThanOrEqual(Math.abs(want.value) * 2 ** -23);
+      else expect(r.value).toBe(want.value);
+      expect(r.grad![name]).toEqual(want.grad);
     }
   });
   test('their values at zero are the documented clamps', () => {

@@ -4,6 +4,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { compile, Module } from '../src/api';
+import { cudaAvailable } from '../src';
 import { load, ModelFileError, save, type Bundle } from '../src/io';
 import { Mlp, nn } from '../src/nn';
 import { Tensor, tidy } from '../src/runtime/tensor';
@@ -356,5 +357,42 @@ describe('save refuses what it cannot write', () => {
 
   test('an empty path', () => {
     expect(() => save('', m)).toThrow('save: the path must be a non-empty string');
+  });
+});
+
+describe('load(..., { device })', () => {
+  test("device 'cpu' gives the saved bits; CUDA works on a CUDA build and is a clear error otherwise", () => {
+    const m = compile('(+ (* k x) b)', { params: { k: [1.5, -2], b: 0.25 }, dtype: 'float64' });
+    const net = nn.mlp([2, 3, 1], { seed: 4 });
+    const [mf, nf] = [tmp(), tmp()];
+    save(mf, m);
+    save(nf, net);
+    const onCpu = load(mf, { device: 'cpu' }) as Module;
+    expect(Object.values(onCpu.namedParameters()).map((t) => t.device)).toEqual(['cpu', 'cpu']);
+    expect(bits(onCpu.namedParameters())).toEqual(bits(m.namedParameters()));
+    expect(onCpu.forward({ x: [2, 4] }).toArray()).toEqual([3.25, -7.75]);
+    const netCpu = load(nf, { device: 'cpu' }) as Mlp;
+    expect(bits(netCpu.namedParameters())).toEqual(bits(net.namedParameters()));
+    if (cudaAvailable()) {
+      const onGpu = load(mf, { device: 'cuda' }) as Module;
+      expect(Object.values(onGpu.namedParameters()).every((t) => t.device.startsWith('cuda'))).toBe(true);
+      const back = Object.entries(onGpu.namedParameters()).map(([k, t]) => [k, t.to({ device: 'cpu' })]);
+      expect(bits(Object.fromEntries(back))).toEqual(bits(m.namedParameters()));
+      onGpu.dispose();
+    } else {
+      const noCuda = /rebuilt: (compile: )?device 'cuda' was requested, but this build of libtorch has no CUDA support/;
+      expect(() => load(mf, { device: 'cuda' })).toThrow(ModelFileError);
+      expect(() => load(mf, { device: 'cuda' })).toThrow(noCuda);
+      expect(() => load(nf, { device: 'cuda:0' })).toThrow(noCuda);
+    }
+    const tpu = /unknown device 'tpu': use 'cpu' or 'cuda' \(optionally 'cuda:N'\)/;
+    expect(() => load(mf, { device: 'tpu' as never })).toThrow(tpu);
+    const three = /device must be 'cpu' or 'cuda' \(optionally 'cuda:N'\), got number 3/;
+    expect(() => load(mf, { device: 3 as never })).toThrow(three);
+    expect(() => load(mf, { devise: 'cpu' } as never)).toThrow(
+      "load: unknown option 'devise' (expected one of device)",
+    );
+    expect(() => load(mf, 'cpu' as never)).toThrow('load: options must be an object, got');
+    for (const x of [m, net, onCpu, netCpu]) x.dispose();
   });
 });

@@ -1,6 +1,6 @@
-import { full, ones, randn, setNumThreads, getNumThreads, tensor, tidy, zeros, Tensor } from '../src/runtime/tensor';
+import { cudaAvailable, full, ones, randn, setNumThreads, getNumThreads, tensor, tidy, zeros, Tensor } from '../src';
 import { native } from '../src/runtime/native';
-import { nativeResidentMb } from './helpers/memory';
+import { liveTensorBytes, nativeResidentMb } from './helpers/memory';
 
 describe('tensor round trips', () => {
   test.each(['float32', 'float64'] as const)('nested arrays and typed arrays keep values and shape (%s)', (dtype) => {
@@ -137,10 +137,103 @@ describe('bad arguments reach JS as Errors and the process survives', () => {
     }).toThrow(/leaf/);
   });
 
-  test('cuda on this CPU-only build gives the documented error', () => {
-    expect(native().cudaAvailable()).toBe(false);
-    expect(() => tensor([1], { device: 'cuda' })).toThrow(/no CUDA support.*LIBTORCH=\/path\/to\/libtorch-cuda/);
+  test('cuda: on a CPU-only build a clear error, on a CUDA build a working device', () => {
+    const available = cudaAvailable();
+    expect(typeof available).toBe('boolean');
+    expect(native().cudaAvailable()).toBe(available);
+    if (!available) {
+      expect(() => tensor([1], { device: 'cuda' })).toThrow(/no CUDA support.*LIBTORCH=\/path\/to\/libtorch-cuda/);
+    } else {
+      const t = tensor([1.5, -2], { device: 'cuda', dtype: 'float64' });
+      expect(t.device).toMatch(/^cuda/);
+      expect(t.mul(2).toArray()).toEqual([3, -4]);
+      expect(t.to({ device: 'cpu' }).device).toBe('cpu');
+    }
     expect(() => zeros([1], { device: 'tpu' as never })).toThrow(/device/);
+  });
+});
+
+describe('elementwise ops and matmul against float64 closed forms, values and gradients', () => {
+  const xs = [0.25, 0.5, 1, 1.75, 3.5, 10];
+  /**
+   * |a - b| <= ulps * eps * max(|b|, floor): libtorch's vectorised transcendentals are within an ulp or
+   * two of the exact value; `floor` 1 where a formula's own cancellation makes the error absolute.
+   */
+  const near = (a: number[], b: number[], ulps: number, floor = 0) =>
+    a.forEach((v, i) => {
+      const err = Math.abs(v - b[i]) <= ulps * 2 ** -52 * Math.max(Math.abs(b[i]), floor);
+      expect({ i, v, err }).toEqual({ i, v, err: true });
+    });
+  test.each([
+    ['abs', (t: Tensor) => t.neg().abs(), (x: number) => x, () => 1, 0],
+    // libtorch's float64 sqrt is within 0.5001 ulp (SLEEF u05), not always correctly rounded: sqrt(0.5) is an ulp low
+    ['sqrt', (t: Tensor) => t.sqrt(), Math.sqrt, (x: number) => 0.5 / Math.sqrt(x), 1],
+    ['log', (t: Tensor) => t.log(), Math.log, (x: number) => 1 / x, 2],
+    ['cos', (t: Tensor) => t.cos(), Math.cos, (x: number) => -Math.sin(x), 2],
+    // autograd's 1 - tanh(x)^2 cancels where tanh(x) -> 1: its error is absolute, ~eps (floor 1 below)
+    ['tanh', (t: Tensor) => t.tanh(), Math.tanh, (x: number) => 1 / Math.cosh(x) ** 2, 2],
+    ['pow 2.5', (t: Tensor) => t.pow(2.5), (x: number) => x ** 2.5, (x: number) => 2.5 * x ** 1.5, 2],
+    ['pow 3', (t: Tensor) => t.pow(3), (x: number) => x ** 3, (x: number) => 3 * x ** 2, 1],
+  ] as const)('%s', (_name, op, f, df, ulps) => {
+    const x = tensor(xs, { dtype: 'float64', requiresGrad: true });
+    const y = op(x);
+    near(Array.from(y.toTypedArray()), xs.map(f), ulps);
+    y.sum().backward();
+    // the gradient adds a rounding or two of its own (a product, a sum of the chain rule)
+    near(Array.from(x.grad!.toTypedArray()), xs.map(df), ulps + 4, _name === 'tanh' ? 1 : 0);
+  });
+
+  test('pow with a tensor exponent: d/dx x^y = y x^(y-1), d/dy = x^y log x', () => {
+    const x = tensor([2, 3, 0.5], { dtype: 'float64', requiresGrad: true });
+    const e = tensor([3, 0.5, -2], { dtype: 'float64', requiresGrad: true });
+    const y = x.pow(e);
+    near(Array.from(y.toTypedArray()), [8, Math.sqrt(3), 4], 1);
+    y.sum().backward();
+    near(Array.from(x.grad!.toTypedArray()), [12, 0.5 / Math.sqrt(3), -2 * 0.5 ** -3], 4);
+    near(Array.from(e.grad!.toTypedArray()), [8 * Math.log(2), Math.sqrt(3) * Math.log(3), 4 * Math.log(0.5)], 4);
+  });
+
+  test('matmul: exact products of small integers, and dL/dA = G B^T, dL/dB = A^T G', () => {
+    const A = [
+      [1, 2, 3],
+      [4, 5, 6],
+    ];
+    const B = [
+      [7, 8],
+      [9, 10],
+      [11, 12],
+    ];
+    const a = tensor(A, { dtype: 'float64', requiresGrad: true });
+    const b = tensor(B, { dtype: 'float64', requiresGrad: true });
+    const c = a.matmul(b);
+    expect(c.shape).toEqual([2, 2]);
+    expect(c.toArray()).toEqual([
+      [58, 64],
+      [139, 154],
+    ]);
+    const G = [
+      [1, -1],
+      [2, 0.5],
+    ];
+    c.backward(tensor(G, { dtype: 'float64' }));
+    // G B^T and A^T G by hand
+    expect(a.grad!.toArray()).toEqual([
+      [-1, -1, -1],
+      [18, 23, 28],
+    ]);
+    expect(b.grad!.toArray()).toEqual([
+      [9, 1],
+      [12, 0.5],
+      [15, 0],
+    ]);
+    // matrix-vector and a float32 product
+    expect(
+      tensor(A)
+        .matmul(tensor([1, 0, -1]))
+        .toArray(),
+    ).toEqual([-2, -2]);
+    const mismatch = /^matmul of \[1, 2\] float32 and \[1, 2\] float32: libtorch/;
+    expect(() => tensor([[1, 2]]).matmul(tensor([[1, 2]]))).toThrow(mismatch);
   });
 });
 
@@ -155,6 +248,44 @@ describe('resources', () => {
     expect(() => setNumThreads(1e308)).toThrow('setNumThreads takes a whole number from 1 to 1024, got number 1e+308');
     expect(() => setNumThreads(2 ** 31)).toThrow('got number 2147483648');
     expect(getNumThreads()).toBe(1);
+  });
+
+  test('with 2 threads, large ops compute what they compute with 1 (and the closed form)', () => {
+    // 1,000,000 elements: well above libtorch's grain size, so the work is split between threads.
+    const n = 1_000_000;
+    const xs = Float64Array.from({ length: n }, (_, i) => 1 + (i % 1000) / 1000);
+    const compute = () => {
+      const x = tensor(xs, { dtype: 'float64' });
+      const y = x.sqrt().mul(x);
+      const total = y.sum();
+      const entries = Float64Array.from({ length: 256 * 256 }, (_, i) => (i % 7) - 3);
+      const m = tensor(entries, { shape: [256, 256], dtype: 'float64' });
+      const p = m.matmul(m);
+      const out = { y: y.toTypedArray(), total: total.item(), p: p.toTypedArray() };
+      for (const t of [x, y, total, m, p]) t.dispose();
+      return out;
+    };
+    const one = compute();
+    setNumThreads(2);
+    try {
+      expect(getNumThreads()).toBe(2);
+      const two = compute();
+      // elementwise results and integer matmul (exact in float64) are identical; the sum's order may differ
+      expect(Buffer.compare(Buffer.from(two.y.buffer), Buffer.from(one.y.buffer))).toBe(0);
+      expect(Buffer.compare(Buffer.from(two.p.buffer), Buffer.from(one.p.buffer))).toBe(0);
+      expect(Math.abs(two.total - one.total)).toBeLessThanOrEqual(1e-12 * one.total);
+    } finally {
+      setNumThreads(1);
+    }
+    expect(one.y[1500]).toBe(Math.sqrt(1.5) * 1.5);
+    const exact = xs.reduce((s, x) => s + Math.sqrt(x) * x, 0);
+    expect(Math.abs(one.total - exact)).toBeLessThanOrEqual(1e-12 * exact);
+    // p[0][0] = sum over k of m[0][k] * m[k][0], m[i][j] = ((256 i + j) % 7) - 3
+    const m = (i: number, j: number) => ((256 * i + j) % 7) - 3;
+    const entry = (i: number, j: number) =>
+      Array.from({ length: 256 }, (_, k) => m(i, k) * m(k, j)).reduce((s, v) => s + v, 0);
+    expect(one.p[0]).toBe(entry(0, 0));
+    expect(one.p[256 * 255 + 17]).toBe(entry(255, 17));
   });
 
   test('tidy disposes what it made, except the result', () => {
@@ -186,6 +317,7 @@ describe('resources', () => {
     const gc = (globalThis as { gc?: () => void }).gc;
     cycles(20000); // warm-up: allocator caches, JIT
     await settle();
+    const liveBefore = liveTensorBytes();
     const before = nativeResidentMb();
     for (let k = 0; k < 10; k++) {
       cycles(10000);
@@ -193,6 +325,7 @@ describe('resources', () => {
     }
     await settle();
     const growth = nativeResidentMb() - before;
+    expect(liveTensorBytes() - liveBefore).toBe(0); // every tensor disposed: the allocator's exact count
     // Bound: 16 MB over 100k cycles (160 bytes a cycle); without dispose() each cycle holds 64+ bytes of
     // tensor data plus ~1 KB of libtorch bookkeeping, so a leak would show as 100+ MB.
     expect(growth).toBeLessThan(16);

@@ -6,7 +6,7 @@
     {
       "target_name": "tree_sitter_neural_binding",
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except", "tree_sitter_runtime"],
-      "defines": ["NAPI_VERSION=8"],
+      "defines": ["NAPI_VERSION=8", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
       "include_dirs": ["src", "<(ts_runtime)/include"],
       "sources": ["bindings/node/binding.cc", "src/parser.c", "src/scanner.c"],
       "cflags_c": ["-std=c11"],

@@ -3,6 +3,7 @@
 import * as fs from 'fs';
 import { Module } from '../api';
 import { describe } from '../runtime/host-data';
+import { knownOptions } from '../runtime/validate';
 import type { Device } from '../runtime/tensor';
 import { decode, encode, ModelFileError } from './container';
 import { asComponent, fromRecord, toRecord, type Bundle, type Component, type Model } from './records';
@@ -22,12 +23,15 @@ export function save(path: string, model: Model): void {
 }
 
 /** Reads a model that `save` wrote: a Module, an Mlp, or a bundle { program, functions }. */
-export function load(path: string, options: LoadOptions = {}): Model {
+export function load(path: string, options?: LoadOptions): Model {
   checkPath('load', path);
+  const { device } = knownOptions<LoadOptions>('load', options, ['device']);
+  if (device !== undefined && typeof device !== 'string')
+    throw new TypeError(`load: device must be 'cpu' or 'cuda' (optionally 'cuda:N'), got ${describe(device)}`);
   const file = fs.readFileSync(path);
   try {
     const { model, tensors } = decode(file);
-    return fromRecord(model, tensors, options.device ?? 'cpu');
+    return fromRecord(model, tensors, device ?? 'cpu');
   } catch (e) {
     if (e instanceof ModelFileError) throw new ModelFileError(`load(${path}): ${e.message}`);
     throw e;

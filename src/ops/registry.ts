@@ -675,7 +675,7 @@ export function applyPointwise(def: OpDef, args: readonly number[], attrs: reado
 
 /** A form the fused block kernels implement: an op at one arity (n-ary ops fuse as binary steps). */
 export interface FusedForm {
-  op: OpDef;
+  op: OpDef<OpName>;
   arity: 1 | 2;
   form: Pointwise & { fused: NonNullable<Pointwise['fused']> };
 }

@@ -1,3 +1,4 @@
+import { cpuMemoryStats, emptyCpuCache } from '../../src';
 /**
  * Resident memory (MB) outside the JS heap and outside ArrayBuffer contents: the memory native code
  * holds. Both subtracted terms swing by tens of MB with V8's heap sizing and with finalizers that run
@@ -15,4 +16,42 @@ export function nativeResidentMb(): number {
     least = Math.min(least, (m.rss - m.heapTotal - m.arrayBuffers) / 2 ** 20);
   }
   return least;
+}
+
+/** Bytes held by live CPU tensors (the caching allocator's count); the test fails if the allocator is off. */
+export function liveTensorBytes(): number {
+  const stats = cpuMemoryStats();
+  if (!stats)
+    throw new Error(
+      'cpuMemoryStats() is null: the caching allocator is off (NC_MALLOC_DEFAULTS=1); memory tests need it',
+    );
+  return stats.liveBytes;
+}
+
+/** Collects garbage and gives Node turns to run the native finalizers of collected wrappers. */
+export async function settle(turns = 3): Promise<void> {
+  for (let i = 0; i < turns; i++) {
+    (globalThis as { gc?: () => void }).gc?.();
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+/**
+ * Native memory before and after `work` (run after `warmUp`): the change in live tensor bytes, which
+ * must be exactly 0 when everything made is disposed, and in native resident MB (with the
+ * allocator's cache emptied at both points, so only memory in use or leaked counts).
+ */
+export async function nativeGrowth(
+  warmUp: () => Promise<void> | void,
+  work: () => Promise<void> | void,
+): Promise<{ liveBytes: number; residentMb: number }> {
+  await warmUp();
+  await settle();
+  emptyCpuCache();
+  const live = liveTensorBytes();
+  const resident = nativeResidentMb();
+  await work();
+  await settle();
+  emptyCpuCache();
+  return { liveBytes: liveTensorBytes() - live, residentMb: nativeResidentMb() - resident };
 }
