@@ -75,8 +75,8 @@ export interface ModuleState {
   optimize: boolean;
 }
 
-const DEFAULT_LIMIT = 10000;
-const DEFAULT_MAX_STEPS = 1_000_000;
+export const DEFAULT_LIMIT = 10000;
+export const DEFAULT_MAX_STEPS = 1_000_000;
 const TRAINING = 'module is being trained by fit() (itself, or a model that calls it); await that fit, or abort it through its signal, first';
 
 interface Specialisation {

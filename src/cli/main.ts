@@ -8,8 +8,9 @@ import { experiments } from './commands/experiments';
 import { fitCommand } from './commands/fit';
 import { graph } from './commands/graph';
 import { parse } from './commands/parse';
+import { spec } from './commands/spec';
 
-export const COMMANDS: Record<string, Command> = { check, parse, eval: evalCommand, graph, fit: fitCommand, demo, experiments };
+export const COMMANDS: Record<string, Command> = { check, parse, eval: evalCommand, graph, fit: fitCommand, demo, experiments, spec };
 
 const processIo: Io = {
   stdout: (t) => process.stdout.write(t),
