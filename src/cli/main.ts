@@ -16,6 +16,7 @@ const processIo: Io = {
   stdout: (t) => process.stdout.write(t),
   stderr: (t) => process.stderr.write(t),
   readFile: (p) => fs.readFileSync(p),
+  writeFile: (p, text) => fs.writeFileSync(p, text),
 };
 
 function help(): string {
