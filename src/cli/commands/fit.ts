@@ -8,7 +8,7 @@ import { nameList, readText, UsageError, type Command, type Io } from '../comman
 import { paramsOption, programArgs, programText, reportError } from './eval';
 
 const VALUED = ['data', 'params', 'target', 'state', 'time', 'method', 'window', 'epochs', 'lr', 'optimizer', 'seed'];
-const FLAGS = ['ode', 'json'];
+const FLAGS = ['ode', 'json', 'print'];
 
 function whole(flag: string, value: string | true | undefined, min: number): number | undefined {
   if (value === undefined) return undefined;
@@ -57,14 +57,15 @@ export const fitCommand: Command = {
   summary: 'fit a program\'s parameters to the columns of a CSV file',
   usage:
     'neuralc fit PROGRAM --data FILE.csv --params JSON [--target COLUMN] [--ode --state x,y [--time t] [--method rk4] [--window N]]\n' +
-    '                     [--epochs N] [--lr X] [--optimizer adam|adamw|sgd|lbfgs] [--seed N] [--json]\n' +
+    '                     [--epochs N] [--lr X] [--optimizer adam|adamw|sgd|lbfgs] [--seed N] [--json] [--print]\n' +
     "      --params '{\"G\": 1}' names the parameters and their initial values (a bare list starts each at 1.0).\n" +
     '      Algebraic: the CSV has a column per program input and the target column (default: target, else the last).\n' +
     '      --ode: the program returns d[state]/dt from the --state inputs (and the --time input, default t); the CSV\n' +
     '      has the time column and the observed states. It is integrated from the first row (--method euler|rk4|dopri5,\n' +
     '      default rk4), or from every window of N rows with --window N (multiple shooting).\n' +
     '      Adam (default: 1000 epochs, lr 0.01, cosine decay, gradients clipped at norm 5) or L-BFGS (default: 50 epochs).\n' +
-    '      --json prints {"params", "loss", "steps"}. A progress bar shows on stderr when it is a terminal.',
+    '      --json prints {"params", "loss", "steps"}. A progress bar shows on stderr when it is a terminal.\n' +
+    '      --print also prints the program with the fitted values written in as defines (with --json: "source").',
   async run(args, io) {
     const program = programArgs(args, VALUED, FLAGS);
     const { file, options } = program;
@@ -114,7 +115,8 @@ export const fitCommand: Command = {
       if (bar) Object.assign(settings, { onProgress: progressBar(io, settings.epochs), progressEvery: Math.max(1, Math.floor(settings.epochs / 100)) });
       const result = await fit(model, data, settings);
       if (bar) io.stderr('\n');
-      io.stdout(json ? `${JSON.stringify({ params: result.params, loss: result.loss, steps: result.steps })}\n` : summary(result));
+      const source = options.has('print') ? model.toSource() : undefined;
+      io.stdout(json ? `${JSON.stringify({ params: result.params, loss: result.loss, steps: result.steps, source })}\n` : summary(result) + (source ?? ''));
       return 0;
     } catch (err) {
       reportError(err, io);
