@@ -78,6 +78,7 @@ export const DIAGNOSTIC_CODES = {
 
   W0001: warning("free identifier '{name}' is taken as an input"),
   W0002: warning("declared {role} '{name}' is never used"),
+  W0003: warning("'{directive}' entry '{text}' is ignored: {problem}"),
 
   // ---- E0100–E0199: checker and compiler (shapes, constants) ----------------------------------
   E0100: error("'{name}': {problem}"),

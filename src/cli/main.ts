@@ -7,10 +7,11 @@ import { evalCommand } from './commands/eval';
 import { experiments } from './commands/experiments';
 import { fitCommand } from './commands/fit';
 import { graph } from './commands/graph';
+import { mcp } from './commands/mcp';
 import { parse } from './commands/parse';
 import { spec } from './commands/spec';
 
-export const COMMANDS: Record<string, Command> = { check, parse, eval: evalCommand, graph, fit: fitCommand, demo, experiments, spec };
+export const COMMANDS: Record<string, Command> = { check, parse, eval: evalCommand, graph, fit: fitCommand, demo, experiments, spec, mcp };
 
 const processIo: Io = {
   stdout: (t) => process.stdout.write(t),
