@@ -56,3 +56,17 @@ test.each(WORKED_EXAMPLES.map((e) => [e.title, e]))('the worked example "%s" giv
   expect(result.value).toBeCloseTo(e.value as number, 10);
   expect(LANGUAGE_GUIDE).toContain(e.source.replace(/^/gm, '    '));
 });
+
+test('the servers load their dependencies lazily: requiring the library or the CLI loads none of them', () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { spawnSync } = require('child_process') as typeof import('child_process');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { TS_HOOK } = require('../src/fuzz/isolate') as typeof import('../src/fuzz/isolate');
+  const root = require('path').join(__dirname, '..');
+  const script = `${TS_HOOK}
+require(${JSON.stringify(`${root}/src/index.ts`)}); require(${JSON.stringify(`${root}/src/cli/main.ts`)});
+console.log(JSON.stringify(Object.keys(require.cache).filter((f) => /@modelcontextprotocol|vscode-languageserver|[\\\\/]zod[\\\\/]/.test(f))));`;
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60_000 });
+  expect(r.stderr).toBe('');
+  expect(JSON.parse(r.stdout)).toEqual([]);
+});

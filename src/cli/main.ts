@@ -7,11 +7,12 @@ import { evalCommand } from './commands/eval';
 import { experiments } from './commands/experiments';
 import { fitCommand } from './commands/fit';
 import { graph } from './commands/graph';
+import { lsp } from './commands/lsp';
 import { mcp } from './commands/mcp';
 import { parse } from './commands/parse';
 import { spec } from './commands/spec';
 
-export const COMMANDS: Record<string, Command> = { check, parse, eval: evalCommand, graph, fit: fitCommand, demo, experiments, spec, mcp };
+export const COMMANDS: Record<string, Command> = { check, parse, eval: evalCommand, graph, fit: fitCommand, demo, experiments, spec, lsp, mcp };
 
 const processIo: Io = {
   stdout: (t) => process.stdout.write(t),
