@@ -1,7 +1,6 @@
 // Module entry: registers the tensor class and the free functions of the native API.
-#include <napi.h>
-
 #include <ATen/core/Tensor.h>
+#include <napi.h>
 
 #include "addon_data.h"
 #include "allocator.h"
@@ -28,14 +27,18 @@ Napi::Value FromHost(const Napi::CallbackInfo& info) {
     if (!info[0].IsTypedArray()) throw Napi::TypeError::New(env, "data must be a Float32Array or Float64Array");
     auto arr = info[0].As<Napi::TypedArray>();
     c10::ScalarType src;
-    if (arr.TypedArrayType() == napi_float32_array) src = c10::kFloat;
-    else if (arr.TypedArrayType() == napi_float64_array) src = c10::kDouble;
-    else throw Napi::TypeError::New(env, "data must be a Float32Array or Float64Array");
+    if (arr.TypedArrayType() == napi_float32_array)
+      src = c10::kFloat;
+    else if (arr.TypedArrayType() == napi_float64_array)
+      src = c10::kDouble;
+    else
+      throw Napi::TypeError::New(env, "data must be a Float32Array or Float64Array");
     nc::Shape shape = checked_shape(info, 1);
     int64_t numel = 1;
     for (auto d : shape) numel *= d;
     if (static_cast<size_t>(numel) != arr.ElementLength())
-      throw nc::Error("shape holds " + std::to_string(numel) + " elements but the data has " + std::to_string(arr.ElementLength()));
+      throw nc::Error("shape holds " + std::to_string(numel) + " elements but the data has " +
+                      std::to_string(arr.ElementLength()));
     const auto* base = static_cast<const uint8_t*>(arr.ArrayBuffer().Data()) + arr.ByteOffset();
     auto dtype = nc::parse_dtype(string_arg(info, 2, "dtype"));
     auto device = nc::parse_device(string_arg(info, 3, "device"));
@@ -47,8 +50,9 @@ Napi::Value FromHost(const Napi::CallbackInfo& info) {
 Napi::Value Full(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guard(env, [&]() -> Napi::Value {
-    return NativeTensor::Wrap(env, nc::full(checked_shape(info, 0), info[1].As<Napi::Number>().DoubleValue(),
-                                            nc::parse_dtype(string_arg(info, 2, "dtype")), nc::parse_device(string_arg(info, 3, "device"))));
+    return NativeTensor::Wrap(
+        env, nc::full(checked_shape(info, 0), info[1].As<Napi::Number>().DoubleValue(),
+                      nc::parse_dtype(string_arg(info, 2, "dtype")), nc::parse_device(string_arg(info, 3, "device"))));
   });
 }
 
@@ -58,8 +62,9 @@ Napi::Value Randn(const Napi::CallbackInfo& info) {
   return guard(env, [&]() -> Napi::Value {
     std::optional<uint64_t> seed;
     if (info[1].IsNumber()) seed = static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value());
-    return NativeTensor::Wrap(env, nc::randn(checked_shape(info, 0), seed, nc::parse_dtype(string_arg(info, 2, "dtype")),
-                                             nc::parse_device(string_arg(info, 3, "device"))));
+    return NativeTensor::Wrap(env,
+                              nc::randn(checked_shape(info, 0), seed, nc::parse_dtype(string_arg(info, 2, "dtype")),
+                                        nc::parse_device(string_arg(info, 3, "device"))));
   });
 }
 
@@ -90,7 +95,9 @@ Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value GetNumThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), nc::num_threads()); }
-Napi::Value CudaAvailable(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), nc::cuda_available()); }
+Napi::Value CudaAvailable(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), nc::cuda_available());
+}
 
 // The caching CPU allocator's figures, or null when it is not installed.
 Napi::Value CpuMemoryStats(const Napi::CallbackInfo& info) {

@@ -1,9 +1,9 @@
 // Shared glue: turning native failures into JS Errors, and JS values into native arguments.
 // No math lives here.
 #pragma once
+#include <c10/util/Exception.h>
 #include <napi.h>
 
-#include <c10/util/Exception.h>
 #include <string>
 #include <vector>
 

@@ -16,7 +16,8 @@ struct Fields {
   const char* who;
 
   Napi::Object object(const Napi::Value& v, const char* what) const {
-    if (!v.IsObject() || v.IsArray()) throw Napi::TypeError::New(v.Env(), std::string(who) + ": " + what + " must be an object");
+    if (!v.IsObject() || v.IsArray())
+      throw Napi::TypeError::New(v.Env(), std::string(who) + ": " + what + " must be an object");
     return v.As<Napi::Object>();
   }
 
@@ -47,13 +48,16 @@ struct Fields {
     throw nc::Error(std::string(who) + ": unknown method '" + name + "' (expected euler, rk4 or dopri5)");
   }
 
-  /** One per program input: {kind: 'state'} | {kind: 'component', index} | {kind: 'time'} | {kind: 'constant', tensor}. */
+  /** One per program input: {kind: 'state'} | {kind: 'component', index} | {kind: 'time'} | {kind: 'constant', tensor}.
+   */
   nc::OdeSlot ode_slot(const Napi::Value& v) const {
     Napi::Object o = object(v, "an input slot");
     const std::string kind = string(o, "kind");
     nc::OdeSlot s;
-    if (kind == "state") s.kind = nc::OdeSlot::Kind::State;
-    else if (kind == "time") s.kind = nc::OdeSlot::Kind::Time;
+    if (kind == "state")
+      s.kind = nc::OdeSlot::Kind::State;
+    else if (kind == "time")
+      s.kind = nc::OdeSlot::Kind::Time;
     else if (kind == "component") {
       s.kind = nc::OdeSlot::Kind::Component;
       s.component = count(o, "index");

@@ -50,7 +50,8 @@ std::unique_ptr<nc::Optimizer> optimizer_arg(const Napi::Object& o, std::vector<
     return nc::Optimizer::adam(std::move(params), c);
   }
   if (kind == "sgd") return nc::Optimizer::sgd(std::move(params), nc::SgdConfig{lr});
-  if (kind == "lbfgs") return nc::Optimizer::lbfgs(std::move(params), nc::LbfgsConfig{lr, 20, 100, std::string("strong_wolfe")});
+  if (kind == "lbfgs")
+    return nc::Optimizer::lbfgs(std::move(params), nc::LbfgsConfig{lr, 20, 100, std::string("strong_wolfe")});
   throw nc::Error("fit: unknown optimizer '" + kind + "' (expected adam, adamw, sgd or lbfgs)");
 }
 
@@ -122,7 +123,8 @@ using FitChannel = Napi::TypedThreadSafeFunction<FitJob, FitMessage, DeliverFit>
 std::mutex g_jobs_mutex;
 std::set<FitJob*> g_jobs;
 
-/** A parameter snapshot, made host-ready by host_ready(), as a Float32Array or Float64Array (copied), or nullptr on failure. */
+/** A parameter snapshot, made host-ready by host_ready(), as a Float32Array or Float64Array (copied), or nullptr on
+ * failure. */
 napi_value typed_array(napi_env env, const at::Tensor& c) {
   const bool f64 = c.scalar_type() == at::kDouble;
   const size_t bytes = static_cast<size_t>(c.numel()) * (f64 ? 8 : 4);
@@ -130,7 +132,8 @@ napi_value typed_array(napi_env env, const at::Tensor& c) {
   napi_value buffer, out;
   if (napi_create_arraybuffer(env, bytes, &data, &buffer) != napi_ok) return nullptr;
   if (bytes > 0) std::memcpy(data, c.data_ptr(), bytes);
-  if (napi_create_typedarray(env, f64 ? napi_float64_array : napi_float32_array, static_cast<size_t>(c.numel()), buffer, 0, &out) != napi_ok)
+  if (napi_create_typedarray(env, f64 ? napi_float64_array : napi_float32_array, static_cast<size_t>(c.numel()), buffer,
+                             0, &out) != napi_ok)
     return nullptr;
   return out;
 }
@@ -138,7 +141,8 @@ napi_value typed_array(napi_env env, const at::Tensor& c) {
 /** On the fit's thread: the snapshots as contiguous CPU float32 or float64 tensors, for typed_array. */
 nc::FitProgress host_ready(const nc::FitProgress& p) {
   nc::FitProgress out{p.step, p.loss, {}};
-  for (const at::Tensor& t : p.params) out.params.push_back(t.to(at::kCPU, t.scalar_type() == at::kDouble ? at::kDouble : at::kFloat).contiguous());
+  for (const at::Tensor& t : p.params)
+    out.params.push_back(t.to(at::kCPU, t.scalar_type() == at::kDouble ? at::kDouble : at::kFloat).contiguous());
   return out;
 }
 
@@ -146,9 +150,11 @@ class FitJob {
  public:
   FitJob(Napi::Env env, nc::FitTask task, Napi::Value on_progress, std::shared_ptr<std::atomic<bool>> cancel)
       : env_(env), task_(std::move(task)), cancel_(std::move(cancel)) {
-    if (napi_create_promise(env, &deferred_, &promise_) != napi_ok) throw Napi::Error::New(env, "fit: could not create a promise");
+    if (napi_create_promise(env, &deferred_, &promise_) != napi_ok)
+      throw Napi::Error::New(env, "fit: could not create a promise");
     if (on_progress.IsFunction()) {
-      if (napi_create_reference(env, on_progress, 1, &on_progress_) != napi_ok) throw Napi::Error::New(env, "fit: could not keep onProgress");
+      if (napi_create_reference(env, on_progress, 1, &on_progress_) != napi_ok)
+        throw Napi::Error::New(env, "fit: could not keep onProgress");
       reports_ = true;
     }
   }
@@ -165,7 +171,8 @@ class FitJob {
    * caller); from then on the job frees itself, in Finish (the channel's finalizer).
    */
   void Start() {
-    channel_ = FitChannel::New(env_, "neural-compiler:fit", 0, 1, this, [](Napi::Env, void*, FitJob* job) { job->Finish(); });
+    channel_ =
+        FitChannel::New(env_, "neural-compiler:fit", 0, 1, this, [](Napi::Env, void*, FitJob* job) { job->Finish(); });
     napi_add_env_cleanup_hook(env_, &FitJob::Teardown, this);
     {
       std::lock_guard<std::mutex> lock(g_jobs_mutex);
@@ -185,8 +192,10 @@ class FitJob {
   void Report(napi_env env, const nc::FitProgress& p) {
     if (!reports_ || callback_error_ || undeliverable_) return;
     napi_value fn, undefined, params, argv[3], ignored;
-    bool ok = napi_get_reference_value(env, on_progress_, &fn) == napi_ok && fn != nullptr && napi_get_undefined(env, &undefined) == napi_ok &&
-              napi_create_double(env, static_cast<double>(p.step), &argv[0]) == napi_ok && napi_create_double(env, p.loss, &argv[1]) == napi_ok &&
+    bool ok = napi_get_reference_value(env, on_progress_, &fn) == napi_ok && fn != nullptr &&
+              napi_get_undefined(env, &undefined) == napi_ok &&
+              napi_create_double(env, static_cast<double>(p.step), &argv[0]) == napi_ok &&
+              napi_create_double(env, p.loss, &argv[1]) == napi_ok &&
               napi_create_array_with_length(env, p.params.size(), &params) == napi_ok;
     for (size_t j = 0; ok && j < p.params.size(); ++j) {
       napi_value values = typed_array(env, p.params[j]);
@@ -199,8 +208,10 @@ class FitJob {
     cancel_->store(true);
     bool pending = false;
     napi_value exception, holder;
-    if (napi_is_exception_pending(env, &pending) == napi_ok && pending && napi_get_and_clear_last_exception(env, &exception) == napi_ok &&
-        napi_create_array_with_length(env, 1, &holder) == napi_ok && napi_set_element(env, holder, 0, exception) == napi_ok &&
+    if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
+        napi_get_and_clear_last_exception(env, &exception) == napi_ok &&
+        napi_create_array_with_length(env, 1, &holder) == napi_ok &&
+        napi_set_element(env, holder, 0, exception) == napi_ok &&
         napi_create_reference(env, holder, 1, &callback_error_) == napi_ok)
       return;
     undeliverable_ = true;
@@ -210,14 +221,17 @@ class FitJob {
     if (undeliverable_) return;
     napi_value value, holder, message, out, number, text;
     if (callback_error_) {
-      if (napi_get_reference_value(env, callback_error_, &holder) == napi_ok && napi_get_element(env, holder, 0, &value) == napi_ok)
+      if (napi_get_reference_value(env, callback_error_, &holder) == napi_ok &&
+          napi_get_element(env, holder, 0, &value) == napi_ok)
         napi_reject_deferred(env, deferred_, value);
     } else if (failed_) {
-      if (napi_create_string_utf8(env, error_.data(), error_.size(), &message) == napi_ok && napi_create_error(env, nullptr, message, &value) == napi_ok)
+      if (napi_create_string_utf8(env, error_.data(), error_.size(), &message) == napi_ok &&
+          napi_create_error(env, nullptr, message, &value) == napi_ok)
         napi_reject_deferred(env, deferred_, value);
     } else {
       const char* stopped = stop_name(result_.stopped);
-      const bool ok = napi_create_object(env, &out) == napi_ok && napi_create_double(env, result_.loss, &number) == napi_ok &&
+      const bool ok = napi_create_object(env, &out) == napi_ok &&
+                      napi_create_double(env, result_.loss, &number) == napi_ok &&
                       napi_set_named_property(env, out, "loss", number) == napi_ok &&
                       napi_create_double(env, static_cast<double>(result_.steps), &number) == napi_ok &&
                       napi_set_named_property(env, out, "steps", number) == napi_ok &&
@@ -281,9 +295,12 @@ class FitJob {
 
   static const char* stop_name(nc::FitStop s) {
     switch (s) {
-      case nc::FitStop::Epochs: return "epochs";
-      case nc::FitStop::Early: return "early";
-      case nc::FitStop::Aborted: return "aborted";
+      case nc::FitStop::Epochs:
+        return "epochs";
+      case nc::FitStop::Early:
+        return "early";
+      case nc::FitStop::Aborted:
+        return "aborted";
     }
     return "epochs";
   }
@@ -311,8 +328,10 @@ void DeliverFit(Napi::Env env, Napi::Function, FitJob* job, FitMessage* message)
   if (env == nullptr || job == nullptr) return;  // the channel is being drained at teardown
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  if (message->done) job->Settle(env);
-  else job->Report(env, message->progress);
+  if (message->done)
+    job->Settle(env);
+  else
+    job->Report(env, message->progress);
   napi_close_handle_scope(env, scope);
 }
 
@@ -328,8 +347,11 @@ Napi::Value Fit(const Napi::CallbackInfo& info) {
     for (uint32_t i = 0; i < names.Length(); ++i) task.names.push_back(names.Get(i).ToString().Utf8Value());
     task.optimizer = optimizer_arg(kArgs.object(info[3], "the optimizer"), task.params);
     Napi::Object data = kArgs.object(info[4], "the data");
-    if (data.Has("target")) task.algebraic = std::make_unique<nc::AlgebraicData>(nc::AlgebraicData{tensors_arg(data.Get("inputs"), "inputs"), NativeTensor::TensorOf(data.Get("target"))});
-    else task.ode = ode_arg(data);
+    if (data.Has("target"))
+      task.algebraic = std::make_unique<nc::AlgebraicData>(
+          nc::AlgebraicData{tensors_arg(data.Get("inputs"), "inputs"), NativeTensor::TensorOf(data.Get("target"))});
+    else
+      task.ode = ode_arg(data);
     task.config = config_arg(kArgs.object(info[5], "the config"));
 
     auto cancel = std::make_shared<std::atomic<bool>>(false);
@@ -360,7 +382,9 @@ Napi::Value SetMaxConcurrentFits(const Napi::CallbackInfo& info) {
   });
 }
 
-Napi::Value GetMaxConcurrentFits(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), nc::max_concurrent_fits()); }
+Napi::Value GetMaxConcurrentFits(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), nc::max_concurrent_fits());
+}
 
 }  // namespace
 

@@ -37,7 +37,8 @@ class SpecReader {
   int64_t whole(const Napi::Value& v, const char* key) const {
     if (!v.IsNumber()) fail(key, "must hold whole numbers >= 0");
     const double d = v.As<Napi::Number>().DoubleValue();
-    if (!(d >= 0 && d <= 9007199254740991.0) || d != static_cast<double>(static_cast<int64_t>(d))) fail(key, "must hold whole numbers >= 0");
+    if (!(d >= 0 && d <= 9007199254740991.0) || d != static_cast<double>(static_cast<int64_t>(d)))
+      fail(key, "must hold whole numbers >= 0");
     return static_cast<int64_t>(d);
   }
   int64_t whole(const Napi::Object& o, const char* key) const { return whole(field(o, key), key); }
@@ -90,9 +91,9 @@ class SpecReader {
 };
 
 const std::unordered_map<std::string, nc::NodeKind> kStructural = {
-    {"arg", nc::NodeKind::Arg},   {"input", nc::NodeKind::Input}, {"param", nc::NodeKind::Param},
-    {"const", nc::NodeKind::Const}, {"if", nc::NodeKind::If},     {"loop", nc::NodeKind::Loop},
-    {"call", nc::NodeKind::Call}, {"proj", nc::NodeKind::Proj},   {"extern", nc::NodeKind::Extern},
+    {"arg", nc::NodeKind::Arg},     {"input", nc::NodeKind::Input}, {"param", nc::NodeKind::Param},
+    {"const", nc::NodeKind::Const}, {"if", nc::NodeKind::If},       {"loop", nc::NodeKind::Loop},
+    {"call", nc::NodeKind::Call},   {"proj", nc::NodeKind::Proj},   {"extern", nc::NodeKind::Extern},
     {"fused", nc::NodeKind::Fused},
 };
 
@@ -118,8 +119,13 @@ nc::Node read_node(const SpecReader& in, const Napi::Object& o, const at::Tensor
   auto it = kStructural.find(op);
   n.kind = it == kStructural.end() ? nc::NodeKind::Kernel : it->second;
   switch (n.kind) {
-    case nc::NodeKind::Kernel: n.kernel = &nc::find_kernel(op, n.args.size(), n.attrs.size()); break;
-    case nc::NodeKind::Arg: case nc::NodeKind::Input: case nc::NodeKind::Param: case nc::NodeKind::Proj:
+    case nc::NodeKind::Kernel:
+      n.kernel = &nc::find_kernel(op, n.args.size(), n.attrs.size());
+      break;
+    case nc::NodeKind::Arg:
+    case nc::NodeKind::Input:
+    case nc::NodeKind::Param:
+    case nc::NodeKind::Proj:
       n.index = static_cast<int>(in.whole(o, "index"));
       break;
     case nc::NodeKind::Extern:
@@ -153,7 +159,9 @@ nc::Node read_node(const SpecReader& in, const Napi::Object& o, const at::Tensor
       n.value = nc::from_host(values.Data(), c10::kDouble, shape, options.dtype().toScalarType(), options.device());
       break;
     }
-    case nc::NodeKind::Fused: n.fused = read_fused(in, o, static_cast<int>(n.args.size())); break;
+    case nc::NodeKind::Fused:
+      n.fused = read_fused(in, o, static_cast<int>(n.args.size()));
+      break;
   }
   return n;
 }
@@ -185,8 +193,9 @@ nc::GraphSpec read_spec(const Napi::Value& value, const at::TensorOptions& optio
 }  // namespace
 
 Napi::Function NativeGraph::Define(Napi::Env env) {
-  return DefineClass(env, "NativeGraph",
-                     {InstanceMethod<&NativeGraph::Forward>("forward"), InstanceMethod<&NativeGraph::Dispose>("dispose")});
+  return DefineClass(
+      env, "NativeGraph",
+      {InstanceMethod<&NativeGraph::Forward>("forward"), InstanceMethod<&NativeGraph::Dispose>("dispose")});
 }
 
 NativeGraph::NativeGraph(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeGraph>(info) {

@@ -13,7 +13,8 @@ class NativeGraph : public Napi::ObjectWrap<NativeGraph> {
   static Napi::Function Define(Napi::Env env);
   // new NativeGraph(spec, params: {name, tensor}[], dtype, device, callables?: NativeMlp[])
   explicit NativeGraph(const Napi::CallbackInfo& info);
-  /** The module behind a JS NativeGraph, for other native features (integrators, training); throws a JS Error if disposed. */
+  /** The module behind a JS NativeGraph, for other native features (integrators, training); throws a JS Error if
+   * disposed. */
   static std::shared_ptr<nc::GraphModule> ModuleOf(const Napi::Value& v);
 
  private:

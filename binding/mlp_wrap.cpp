@@ -30,10 +30,13 @@ class NativeMlp : public Napi::ObjectWrap<NativeMlp> {
     Napi::Env env = info.Env();
     guard(env, [&] {
       std::optional<uint64_t> seed;
-      if (info[2].IsNumber()) seed = static_cast<uint64_t>(info[2].As<Napi::Number>().Int64Value());
-      else if (!info[2].IsUndefined()) throw Napi::TypeError::New(env, "the MLP seed must be a number or undefined");
-      mlp_ = std::make_shared<nc::Mlp>(shape_arg(info, 0), nc::parse_activation(string_arg(info, 1, "activation")), seed,
-                                       nc::parse_dtype(string_arg(info, 3, "dtype")), nc::parse_device(string_arg(info, 4, "device")));
+      if (info[2].IsNumber())
+        seed = static_cast<uint64_t>(info[2].As<Napi::Number>().Int64Value());
+      else if (!info[2].IsUndefined())
+        throw Napi::TypeError::New(env, "the MLP seed must be a number or undefined");
+      mlp_ = std::make_shared<nc::Mlp>(shape_arg(info, 0), nc::parse_activation(string_arg(info, 1, "activation")),
+                                       seed, nc::parse_dtype(string_arg(info, 3, "dtype")),
+                                       nc::parse_device(string_arg(info, 4, "device")));
     });
     info.This().As<Napi::Object>().TypeTag(&kMlpTag);
   }
@@ -47,14 +50,17 @@ class NativeMlp : public Napi::ObjectWrap<NativeMlp> {
   std::shared_ptr<nc::Mlp> mlp_;
 
   Napi::Value Forward(const Napi::CallbackInfo& info) {
-    return guard(info.Env(), [&]() -> Napi::Value { return NativeTensor::Wrap(info.Env(), live()->forward(NativeTensor::TensorOf(info[0]))); });
+    return guard(info.Env(), [&]() -> Napi::Value {
+      return NativeTensor::Wrap(info.Env(), live()->forward(NativeTensor::TensorOf(info[0])));
+    });
   }
 
   // call(args: NativeTensor[], batched: boolean[]): the nc::Callable entry, for tests and eager use.
   Napi::Value Call(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     return guard(env, [&]() -> Napi::Value {
-      if (!info[0].IsArray() || !info[1].IsArray()) throw Napi::TypeError::New(env, "call takes an array of Tensors and an array of booleans");
+      if (!info[0].IsArray() || !info[1].IsArray())
+        throw Napi::TypeError::New(env, "call takes an array of Tensors and an array of booleans");
       auto arr = info[0].As<Napi::Array>();
       auto flags = info[1].As<Napi::Array>();
       std::vector<at::Tensor> args;
@@ -104,7 +110,8 @@ Napi::Value AssignValues(const Napi::CallbackInfo& info) {
 }  // namespace
 
 std::shared_ptr<nc::Mlp> MlpOf(const Napi::Value& v) {
-  if (!v.IsObject() || !v.As<Napi::Object>().CheckTypeTag(&kMlpTag)) throw Napi::TypeError::New(v.Env(), "expected an MLP");
+  if (!v.IsObject() || !v.As<Napi::Object>().CheckTypeTag(&kMlpTag))
+    throw Napi::TypeError::New(v.Env(), "expected an MLP");
   return Napi::ObjectWrap<NativeMlp>::Unwrap(v.As<Napi::Object>())->live();
 }
 

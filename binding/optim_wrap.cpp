@@ -27,35 +27,41 @@ double number_field(const Napi::Object& o, const char* key) {
 
 bool bool_field(const Napi::Object& o, const char* key) {
   Napi::Value v = o.Get(key);
-  if (!v.IsBoolean()) throw Napi::TypeError::New(o.Env(), std::string("optimizer option ") + key + " must be a boolean");
+  if (!v.IsBoolean())
+    throw Napi::TypeError::New(o.Env(), std::string("optimizer option ") + key + " must be a boolean");
   return v.As<Napi::Boolean>().Value();
 }
 
 int64_t whole_field(const Napi::Object& o, const char* key) {
   double v = number_field(o, key);
   if (!(v >= 1 && v <= 1e9) || v != static_cast<double>(static_cast<int64_t>(v)))
-    throw Napi::RangeError::New(o.Env(), std::string("optimizer option ") + key + " must be a whole number from 1 to 1e9");
+    throw Napi::RangeError::New(o.Env(),
+                                std::string("optimizer option ") + key + " must be a whole number from 1 to 1e9");
   return static_cast<int64_t>(v);
 }
 
 nc::AdamConfig adam_config(const Napi::Object& o, bool decoupled) {
-  return {number_field(o, "lr"), number_field(o, "beta1"), number_field(o, "beta2"), number_field(o, "eps"),
-          number_field(o, "weightDecay"), decoupled};
+  return {number_field(o, "lr"),  number_field(o, "beta1"),       number_field(o, "beta2"),
+          number_field(o, "eps"), number_field(o, "weightDecay"), decoupled};
 }
 
 nc::SgdConfig sgd_config(const Napi::Object& o) {
-  return {number_field(o, "lr"), number_field(o, "momentum"), number_field(o, "weightDecay"), bool_field(o, "nesterov")};
+  return {number_field(o, "lr"), number_field(o, "momentum"), number_field(o, "weightDecay"),
+          bool_field(o, "nesterov")};
 }
 
 nc::LbfgsConfig lbfgs_config(const Napi::Object& o) {
   nc::LbfgsConfig c{number_field(o, "lr"), whole_field(o, "maxIter"), whole_field(o, "historySize"), std::nullopt};
   Napi::Value search = o.Get("lineSearch");
-  if (search.IsString()) c.line_search = search.As<Napi::String>().Utf8Value();
-  else if (!search.IsNull()) throw Napi::TypeError::New(o.Env(), "optimizer option lineSearch must be a string or null");
+  if (search.IsString())
+    c.line_search = search.As<Napi::String>().Utf8Value();
+  else if (!search.IsNull())
+    throw Napi::TypeError::New(o.Env(), "optimizer option lineSearch must be a string or null");
   return c;
 }
 
-std::unique_ptr<nc::Optimizer> make_optimizer(const std::string& kind, std::vector<at::Tensor> params, const Napi::Object& o) {
+std::unique_ptr<nc::Optimizer> make_optimizer(const std::string& kind, std::vector<at::Tensor> params,
+                                              const Napi::Object& o) {
   if (kind == "adam" || kind == "adamw") return nc::Optimizer::adam(std::move(params), adam_config(o, kind == "adamw"));
   if (kind == "sgd") return nc::Optimizer::sgd(std::move(params), sgd_config(o));
   if (kind == "lbfgs") return nc::Optimizer::lbfgs(std::move(params), lbfgs_config(o));
@@ -104,7 +110,8 @@ class NativeOptimizer : public Napi::ObjectWrap<NativeOptimizer> {
   }
 
   void check_not_stepping(const char* what) {
-    if (stepping_) throw Napi::Error::New(Env(), std::string("cannot ") + what + " while this optimizer's step() is running");
+    if (stepping_)
+      throw Napi::Error::New(Env(), std::string("cannot ") + what + " while this optimizer's step() is running");
   }
 
   // step(closure?): returns the (detached) loss of the closure's first evaluation, or undefined.

@@ -75,7 +75,8 @@ void NativeTensor::Release() {
 Napi::Value NativeTensor::Shape(const Napi::CallbackInfo& info) {
   const auto& t = live();
   auto arr = Napi::Array::New(info.Env(), t.dim());
-  for (int64_t i = 0; i < t.dim(); ++i) arr.Set(static_cast<uint32_t>(i), Napi::Number::New(info.Env(), static_cast<double>(t.size(i))));
+  for (int64_t i = 0; i < t.dim(); ++i)
+    arr.Set(static_cast<uint32_t>(i), Napi::Number::New(info.Env(), static_cast<double>(t.size(i))));
   return arr;
 }
 
@@ -121,7 +122,8 @@ Napi::Value NativeTensor::SetRequiresGrad(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
     at::Tensor t = live();
     if (!t.is_leaf())
-      throw nc::Error("requiresGrad can only be set on a leaf tensor (one not computed from others); use detach() first");
+      throw nc::Error(
+          "requiresGrad can only be set on a leaf tensor (one not computed from others); use detach() first");
     t.set_requires_grad(info[0].ToBoolean().Value());
     return info.Env().Undefined();
   });
@@ -131,13 +133,15 @@ Napi::Value NativeTensor::Backward(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
     const auto& t = live();
     if (!t.requires_grad())
-      throw nc::Error("backward() on a tensor that does not require a gradient: nothing it depends on has requiresGrad set");
+      throw nc::Error(
+          "backward() on a tensor that does not require a gradient: nothing it depends on has requiresGrad set");
     if (info.Length() > 0 && !info[0].IsUndefined()) {
       t.backward(TensorOf(info[0]));
     } else {
       if (t.numel() != 1)
-        throw nc::Error("backward() without a gradient needs a single-element tensor (reduce it first, e.g. sum()), this one has " +
-                        std::to_string(t.numel()) + " elements");
+        throw nc::Error(
+            "backward() without a gradient needs a single-element tensor (reduce it first, e.g. sum()), this one has " +
+            std::to_string(t.numel()) + " elements");
       t.backward();
     }
     return info.Env().Undefined();
@@ -156,9 +160,7 @@ Napi::Value NativeTensor::ZeroGrad(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value NativeTensor::Detach(const Napi::CallbackInfo& info) {
-  return Wrap(info.Env(), live().detach());
-}
+Napi::Value NativeTensor::Detach(const Napi::CallbackInfo& info) { return Wrap(info.Env(), live().detach()); }
 
 Napi::Value NativeTensor::To(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {

@@ -1,9 +1,8 @@
 // NativeTensor: a JS object owning one at::Tensor. dispose() frees it at once; the finalizer is the
 // safety net. Only tensors the user holds get one: graph intermediates never cross into JS.
 #pragma once
-#include <napi.h>
-
 #include <ATen/core/Tensor.h>
+#include <napi.h>
 
 namespace ncb {
 

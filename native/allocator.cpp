@@ -3,7 +3,6 @@
 #include <c10/core/Allocator.h>
 #include <c10/core/CPUAllocator.h>
 #include <c10/util/Exception.h>
-
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -32,7 +31,7 @@ constexpr size_t kMapped = 128 << 10;
 constexpr int kClassesPerDoubling = 8;  // at most 12.5 % slack per block; nearby sizes share a class
 
 struct alignas(kAlign) Header {
-  size_t bytes;  // what the block takes from memory, header included: its class size if cached
+  size_t bytes;   // what the block takes from memory, header included: its class size if cached
   bool uncached;  // under 1 KiB: freed straight back to malloc
   Header* prev_in_class;
   Header* next_in_class;
@@ -77,8 +76,10 @@ Header* new_block(size_t bytes) {
 }
 
 void delete_block(Header* h) {
-  if (h->bytes >= kMapped) munmap(h, h->bytes);
-  else std::free(h);
+  if (h->bytes >= kMapped)
+    munmap(h, h->bytes);
+  else
+    std::free(h);
 }
 
 size_t default_limit() {

@@ -3,6 +3,7 @@
 // inside a loss whose own gradient trains the network).
 #pragma once
 #include <ATen/core/Tensor.h>
+
 #include <vector>
 
 namespace nc {
@@ -12,7 +13,7 @@ namespace nc {
  * elementwise-independent outputs). An input the outputs do not depend on gets zeros. With
  * create_graph the results carry their own autograd graph.
  */
-std::vector<at::Tensor> grad(const at::Tensor& outputs, const std::vector<at::Tensor>& inputs, const at::Tensor& grad_outputs,
-                             bool create_graph);
+std::vector<at::Tensor> grad(const at::Tensor& outputs, const std::vector<at::Tensor>& inputs,
+                             const at::Tensor& grad_outputs, bool create_graph);
 
 }  // namespace nc

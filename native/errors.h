@@ -17,7 +17,11 @@ struct Error : std::runtime_error {
  * `where` is the node's label, `kind` what went wrong there.
  */
 struct NodeError : Error {
-  enum class Kind { Limit, Budget, Value };  // a loop's or call's limit; the run's step budget; a value a kernel refused
+  enum class Kind {
+    Limit,
+    Budget,
+    Value
+  };  // a loop's or call's limit; the run's step budget; a value a kernel refused
   NodeError(std::string where_, Kind kind_, const std::string& message)
       : Error(where_ + ": " + message), where(std::move(where_)), kind(kind_) {}
   std::string where;

@@ -30,7 +30,8 @@ std::string describe_params(const FitTask& task) {
     Tensor v = task.params[i].detach().to(at::kCPU, at::kDouble).contiguous().flatten();
     const double* d = v.data_ptr<double>();
     std::string value;
-    if (task.params[i].dim() == 0) value = num(d[0]);
+    if (task.params[i].dim() == 0)
+      value = num(d[0]);
     else if (v.numel() <= 6) {
       for (int64_t j = 0; j < v.numel(); ++j) value += (j ? ", " : "") + num(d[j]);
       value = "[" + value + "]";
@@ -66,27 +67,32 @@ struct Objective {
   std::function<std::pair<Tensor, Tensor>(const Tensor& index, bool grad)> eval;
 };
 
-Tensor pick(const Tensor& t, const Tensor& index, int64_t dim) { return index.defined() ? t.index_select(dim, index) : t; }
+Tensor pick(const Tensor& t, const Tensor& index, int64_t dim) {
+  return index.defined() ? t.index_select(dim, index) : t;
+}
 
 Objective algebraic_objective(GraphModule& module, const AlgebraicData& d) {
-  if (!d.target.defined() || d.target.dim() < 1 || d.target.size(0) < 1) throw Error("fit: the target needs at least one sample");
+  if (!d.target.defined() || d.target.dim() < 1 || d.target.size(0) < 1)
+    throw Error("fit: the target needs at least one sample");
   const int64_t n = d.target.size(0);
   for (size_t i = 0; i < d.inputs.size(); ++i)
     if (d.inputs[i].dim() < 1 || d.inputs[i].size(0) != n)
-      throw Error("fit: input " + std::to_string(i) + " does not hold the target's " + std::to_string(n) + " samples in its first dimension");
+      throw Error("fit: input " + std::to_string(i) + " does not hold the target's " + std::to_string(n) +
+                  " samples in its first dimension");
   return {n, true, [&module, &d](const Tensor& index, bool grad) {
             std::vector<Tensor> in;
             for (const Tensor& x : d.inputs) in.push_back(pick(x, index, 0));
             Tensor y = module.forward(in, grad);
             Tensor target = pick(d.target, index, 0);
             if (!y.sizes().equals(target.sizes()))
-              throw Error("fit: the program returns shape " + c10::str(y.sizes()) + " for the batch but the target has shape " +
-                          c10::str(target.sizes()));
+              throw Error("fit: the program returns shape " + c10::str(y.sizes()) +
+                          " for the batch but the target has shape " + c10::str(target.sizes()));
             return std::make_pair(y, target);
           }};
 }
 
-/** Windows of k intervals must all have window 0's spacing: they integrate as one batch over the same relative times. */
+/** Windows of k intervals must all have window 0's spacing: they integrate as one batch over the same relative times.
+ */
 void check_spacing(const std::vector<double>& times, int64_t k, int64_t windows) {
   for (int64_t w = 1; w < windows; ++w)
     for (int64_t j = 1; j <= k; ++j) {
@@ -101,15 +107,16 @@ void check_spacing(const std::vector<double>& times, int64_t k, int64_t windows)
 /** The integrator's own failures for a state that blows up or overflows (native/ode.cpp's messages). */
 bool non_finite_solution(const Error& e) {
   const std::string m = e.what();
-  return m.rfind("odeint: the solution is not finite", 0) == 0 || m.rfind("odeint: the right-hand side is not finite", 0) == 0;
+  return m.rfind("odeint: the solution is not finite", 0) == 0 ||
+         m.rfind("odeint: the right-hand side is not finite", 0) == 0;
 }
 
 /**
  * odeint, or, when non-finite losses are skipped rather than errors, a NaN prediction of `like`'s
  * shape for a solution that blows up: such a step then counts as a non-finite loss like any other.
  */
-Tensor solve(GraphModule& module, const OdeProblem& problem, const Tensor& y0, const std::vector<double>& times, const OdeConfig& config,
-             bool skip_non_finite, const Tensor& like) {
+Tensor solve(GraphModule& module, const OdeProblem& problem, const Tensor& y0, const std::vector<double>& times,
+             const OdeConfig& config, bool skip_non_finite, const Tensor& like) {
   try {
     return odeint(module, problem, y0, times, config);
   } catch (const Error& e) {
@@ -129,12 +136,14 @@ Objective ode_objective(GraphModule& module, OdeData& d, bool skip_non_finite) {
     return {1, false, [&module, &d, skip_non_finite](const Tensor&, bool grad) {
               OdeConfig config = d.config;
               config.need_grad = grad;
-              return std::make_pair(solve(module, d.problem, d.observations[0], d.times, config, skip_non_finite, d.observations), d.observations);
+              return std::make_pair(
+                  solve(module, d.problem, d.observations[0], d.times, config, skip_non_finite, d.observations),
+                  d.observations);
             }};
   const int64_t windows = (T - 1) / k;
   if (windows < 1)
-    throw Error("fit: windows of " + std::to_string(k) + " steps need at least " + std::to_string(k + 1) + " observations, got " +
-                std::to_string(T));
+    throw Error("fit: windows of " + std::to_string(k) + " steps need at least " + std::to_string(k + 1) +
+                " observations, got " + std::to_string(T));
   check_spacing(d.times, k, windows);
   std::vector<double> relative;
   for (int64_t j = 0; j <= k; ++j) relative.push_back(d.times[j] - d.times[0]);
@@ -156,9 +165,12 @@ Objective ode_objective(GraphModule& module, OdeData& d, bool skip_non_finite) {
 
 Tensor loss_of(LossKind kind, const Tensor& y, const Tensor& target) {
   switch (kind) {
-    case LossKind::Mse: return at::mse_loss(y, target);
-    case LossKind::Mae: return at::l1_loss(y, target);
-    case LossKind::Huber: return at::huber_loss(y, target, at::Reduction::Mean, 1.0);
+    case LossKind::Mse:
+      return at::mse_loss(y, target);
+    case LossKind::Mae:
+      return at::l1_loss(y, target);
+    case LossKind::Huber:
+      return at::huber_loss(y, target, at::Reduction::Mean, 1.0);
   }
   throw Error("fit: unknown loss");
 }
@@ -176,7 +188,8 @@ double naming_state(const FitTask& task, const std::string& what, F&& f) {
   } catch (const StepError&) {
     throw;
   } catch (const c10::Error& e) {
-    throw StepError(what + ": libtorch: " + e.what_without_backtrace() + " (parameters: " + describe_params(task) + ")");
+    throw StepError(what + ": libtorch: " + e.what_without_backtrace() + " (parameters: " + describe_params(task) +
+                    ")");
   } catch (const Error& e) {
     throw StepError(what + ": " + e.what() + " (parameters: " + describe_params(task) + ")");
   }
@@ -203,8 +216,9 @@ double take_step(FitTask& task, Objective& objective, const Tensor& index, int64
     const std::string bad = non_finite_gradient(task);
     if (!bad.empty()) {
       if (c.stop_on_non_finite)
-        throw StepError("fit: the gradient of " + bad + where + ", where the loss is " + num(value) + " (parameters: " +
-                        describe_params(task) + "); the program's derivative is not finite there (sqrt, log or a division at 0?): " +
+        throw StepError("fit: the gradient of " + bad + where + ", where the loss is " + num(value) +
+                        " (parameters: " + describe_params(task) +
+                        "); the program's derivative is not finite there (sqrt, log or a division at 0?): " +
                         "use safe-sqrt or safe-log, or start elsewhere");
       for (Tensor& p : task.params) p.mutable_grad().reset();  // like a non-finite loss: this step updates nothing
       return loss.detach();
@@ -268,7 +282,8 @@ int max_concurrent_fits() {
 }
 
 void set_max_concurrent_fits(int n) {
-  if (n < 1 || n > 1024) throw Error("setMaxConcurrentFits takes a whole number from 1 to 1024, got " + std::to_string(n));
+  if (n < 1 || n > 1024)
+    throw Error("setMaxConcurrentFits takes a whole number from 1 to 1024, got " + std::to_string(n));
   {
     std::lock_guard<std::mutex> lock(g_turns_mutex);
     g_max_training = n;
@@ -280,10 +295,14 @@ FitResult fit(FitTask& task, const std::function<void(const FitProgress&)>& prog
   if (!task.module || !task.optimizer || task.names.size() != task.params.size() || !task.algebraic == !task.ode)
     throw Error("fit: internal: incomplete task");
   const FitConfig& c = task.config;
-  if (c.epochs < 0) throw Error("fit: epochs must not be negative");  // 0: only the final loss (an abort before the start)
-  Objective objective = task.algebraic ? algebraic_objective(*task.module, *task.algebraic) : ode_objective(*task.module, *task.ode, !c.stop_on_non_finite);
+  if (c.epochs < 0)
+    throw Error("fit: epochs must not be negative");  // 0: only the final loss (an abort before the start)
+  Objective objective = task.algebraic ? algebraic_objective(*task.module, *task.algebraic)
+                                       : ode_objective(*task.module, *task.ode, !c.stop_on_non_finite);
   if (c.batch_size > 0 && !objective.splittable)
-    throw Error("fit: batchSize needs samples to draw from, but a single trajectory is one sample; give ode.windowSteps for multiple shooting");
+    throw Error(
+        "fit: batchSize needs samples to draw from, but a single trajectory is one sample; give ode.windowSteps for "
+        "multiple shooting");
   const int64_t batch = c.batch_size > 0 ? std::min(c.batch_size, objective.samples) : objective.samples;
   const int64_t per_epoch = (objective.samples + batch - 1) / batch;
   at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(c.seed);
@@ -308,7 +327,8 @@ FitResult fit(FitTask& task, const std::function<void(const FitProgress&)>& prog
         result.stopped = FitStop::Aborted;
         break;
       }
-      Tensor index = order.defined() ? order.slice(0, b * batch, std::min(objective.samples, (b + 1) * batch)) : Tensor();
+      Tensor index =
+          order.defined() ? order.slice(0, b * batch, std::min(objective.samples, (b + 1) * batch)) : Tensor();
       if (!c.lrs.empty()) task.optimizer->set_lr(c.lrs[std::min<size_t>(result.steps, c.lrs.size() - 1)]);
       last = take_step(task, objective, index, result.steps + 1);
       ++result.steps;

@@ -56,8 +56,8 @@ struct FitConfig {
 };
 
 struct FitProgress {
-  int64_t step = 0;  // 1-based optimizer steps taken
-  double loss = 0;   // this step's (minibatch) loss, before its update
+  int64_t step = 0;                // 1-based optimizer steps taken
+  double loss = 0;                 // this step's (minibatch) loss, before its update
   std::vector<at::Tensor> params;  // detached copies
 };
 

@@ -8,8 +8,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <mutex>
 #include <iterator>
+#include <mutex>
 
 #include "errors.h"
 
@@ -159,7 +159,8 @@ struct V<float> {
   static R abs(R x) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x); }
   static R sgn(R x) {
     const R zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
-    return _mm256_and_ps(_mm256_cmp_ps(x, zero, _CMP_GT_OQ), one) - _mm256_and_ps(_mm256_cmp_ps(x, zero, _CMP_LT_OQ), one);
+    return _mm256_and_ps(_mm256_cmp_ps(x, zero, _CMP_GT_OQ), one) -
+           _mm256_and_ps(_mm256_cmp_ps(x, zero, _CMP_LT_OQ), one);
   }
 };
 template <>
@@ -180,7 +181,8 @@ struct V<double> {
   static R abs(R x) { return _mm256_andnot_pd(_mm256_set1_pd(-0.0), x); }
   static R sgn(R x) {
     const R zero = _mm256_setzero_pd(), one = _mm256_set1_pd(1.0);
-    return _mm256_and_pd(_mm256_cmp_pd(x, zero, _CMP_GT_OQ), one) - _mm256_and_pd(_mm256_cmp_pd(x, zero, _CMP_LT_OQ), one);
+    return _mm256_and_pd(_mm256_cmp_pd(x, zero, _CMP_GT_OQ), one) -
+           _mm256_and_pd(_mm256_cmp_pd(x, zero, _CMP_LT_OQ), one);
   }
 };
 #include "fused_blocks.inc"
@@ -242,7 +244,8 @@ at::IntArrayRef full_sizes(const std::vector<at::Tensor>& inputs, int64_t numel)
 // The program travels to backward as doubles in the autograd context (ctx->saved_data holds IValues).
 std::vector<double> encode(const FusedProgram& p) {
   std::vector<double> code{static_cast<double>(p.num_inputs)};
-  for (const auto& s : p.steps) code.insert(code.end(), {static_cast<double>(s.op), double(s.a), double(s.b), s.exponent});
+  for (const auto& s : p.steps)
+    code.insert(code.end(), {static_cast<double>(s.op), double(s.a), double(s.b), s.exponent});
   return code;
 }
 
@@ -277,7 +280,8 @@ std::vector<T*> kept_pointers(const Plan& plan, const std::vector<at::Tensor>& k
 
 /** The result; with `kept`, also the values of the Plan::kept steps (the last one's is the result). */
 template <class T>
-at::Tensor forward_typed(const FusedProgram& program, const std::vector<at::Tensor>& inputs, std::vector<at::Tensor>* kept) {
+at::Tensor forward_typed(const FusedProgram& program, const std::vector<at::Tensor>& inputs,
+                         std::vector<at::Tensor>* kept) {
   const Plan plan(program, std::vector<char>(program.num_inputs, 0));
   const Operands<T> in = operands<T>(inputs);
   at::Tensor out = at::empty(full_sizes(inputs, in.numel), inputs[0].options());
@@ -295,8 +299,9 @@ at::Tensor forward_typed(const FusedProgram& program, const std::vector<at::Tens
 }
 
 template <class T>
-std::vector<at::Tensor> backward_typed(const FusedProgram& program, const std::vector<at::Tensor>& inputs, const std::vector<at::Tensor>& kept,
-                                       const at::Tensor& grad_out, const std::vector<char>& wanted) {
+std::vector<at::Tensor> backward_typed(const FusedProgram& program, const std::vector<at::Tensor>& inputs,
+                                       const std::vector<at::Tensor>& kept, const at::Tensor& grad_out,
+                                       const std::vector<char>& wanted) {
   const Plan plan(program, wanted);
   const std::vector<T*> kept_ptr = kept_pointers<T>(plan, kept);
   const Operands<T> in = operands<T>(inputs);
@@ -332,7 +337,8 @@ std::vector<at::Tensor> backward_typed(const FusedProgram& program, const std::v
 
 at::Tensor block_forward(const FusedProgram& program, c10::ArrayRef<at::Tensor> inputs, std::vector<at::Tensor>* kept) {
   const std::vector<at::Tensor> in = contiguous(inputs);
-  return in[0].scalar_type() == at::kDouble ? forward_typed<double>(program, in, kept) : forward_typed<float>(program, in, kept);
+  return in[0].scalar_type() == at::kDouble ? forward_typed<double>(program, in, kept)
+                                            : forward_typed<float>(program, in, kept);
 }
 
 /** The unfused evaluation: each step through its kernel, exactly as the graph would have run it. */
@@ -360,21 +366,25 @@ struct FusedFunction : public torch::autograd::Function<FusedFunction> {
     return out;
   }
 
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grad_outputs) {
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_outputs) {
     const FusedProgram program = decode(ctx->saved_data["program"].toDoubleVector());
     const std::vector<at::Tensor> saved = ctx->get_saved_variables();
     const std::vector<at::Tensor> inputs(saved.begin(), saved.begin() + program.num_inputs);
     const std::vector<at::Tensor> kept(saved.begin() + program.num_inputs, saved.end());
     std::vector<char> wanted(inputs.size());
-    for (size_t j = 0; j < inputs.size(); ++j) wanted[j] = ctx->needs_input_grad(j);  // edges count only tensor arguments
-    std::vector<at::Tensor> grads = c10::GradMode::is_enabled() ? recorded_backward(program, inputs, grad_outputs[0], wanted)
-                                                           : block_backward(program, inputs, kept, grad_outputs[0], wanted);
+    for (size_t j = 0; j < inputs.size(); ++j)
+      wanted[j] = ctx->needs_input_grad(j);  // edges count only tensor arguments
+    std::vector<at::Tensor> grads = c10::GradMode::is_enabled()
+                                        ? recorded_backward(program, inputs, grad_outputs[0], wanted)
+                                        : block_backward(program, inputs, kept, grad_outputs[0], wanted);
     grads.insert(grads.begin(), at::Tensor());  // for the program argument
     return grads;
   }
 
-  static std::vector<at::Tensor> block_backward(const FusedProgram& program, const std::vector<at::Tensor>& inputs, const std::vector<at::Tensor>& kept,
-                                                const at::Tensor& grad_out, const std::vector<char>& wanted) {
+  static std::vector<at::Tensor> block_backward(const FusedProgram& program, const std::vector<at::Tensor>& inputs,
+                                                const std::vector<at::Tensor>& kept, const at::Tensor& grad_out,
+                                                const std::vector<char>& wanted) {
     const std::vector<at::Tensor> in = contiguous(inputs);
     return in[0].scalar_type() == at::kDouble ? backward_typed<double>(program, in, kept, grad_out, wanted)
                                               : backward_typed<float>(program, in, kept, grad_out, wanted);
@@ -390,7 +400,8 @@ struct FusedFunction : public torch::autograd::Function<FusedFunction> {
     for (size_t j = 0; j < saved.size(); ++j)
       if (wanted[j]) sources.push_back(saved[j]);
     const at::Tensor out = run_steps(program, saved);
-    const auto found = torch::autograd::grad({out}, sources, {grad_out}, /*retain_graph=*/true, /*create_graph=*/true, /*allow_unused=*/true);
+    const auto found = torch::autograd::grad({out}, sources, {grad_out}, /*retain_graph=*/true, /*create_graph=*/true,
+                                             /*allow_unused=*/true);
     std::vector<at::Tensor> grads(saved.size());
     for (size_t j = 0, k = 0; j < saved.size(); ++j)
       if (wanted[j]) grads[j] = found[k++];
@@ -413,10 +424,11 @@ bool fusable(c10::ArrayRef<at::Tensor> inputs) {
 FusedStep fused_step(const std::string& name, std::vector<int> args, c10::ArrayRef<double> attrs) {
   int found = -1;
   for (size_t k = 0; k < std::size(kFusedOps); ++k)
-    if (name == kFusedOps[k].name && static_cast<size_t>(kFusedOps[k].arity) == args.size()) found = static_cast<int>(k);
+    if (name == kFusedOps[k].name && static_cast<size_t>(kFusedOps[k].arity) == args.size())
+      found = static_cast<int>(k);
   if (found < 0 || attrs.size() != kFusedOps[found].num_attrs)
-    throw Error("op '" + name + "' with " + std::to_string(args.size()) + " arguments and " + std::to_string(attrs.size()) +
-                " attributes cannot be fused");
+    throw Error("op '" + name + "' with " + std::to_string(args.size()) + " arguments and " +
+                std::to_string(attrs.size()) + " attributes cannot be fused");
   FusedStep s;
   s.op = static_cast<FusedOp>(found);
   s.a = args[0];
@@ -429,7 +441,8 @@ FusedStep fused_step(const std::string& name, std::vector<int> args, c10::ArrayR
 at::Tensor run_fused(const FusedProgram& program, c10::ArrayRef<at::Tensor> inputs) {
   if (!fusable(inputs)) return run_steps(program, inputs);
   // Nothing to differentiate: no autograd node, no saved inputs.
-  const bool record = c10::GradMode::is_enabled() && std::any_of(inputs.begin(), inputs.end(), [](const at::Tensor& t) { return t.requires_grad(); });
+  const bool record = c10::GradMode::is_enabled() &&
+                      std::any_of(inputs.begin(), inputs.end(), [](const at::Tensor& t) { return t.requires_grad(); });
   return record ? FusedFunction::apply(program, inputs) : block_forward(program, inputs, nullptr);
 }
 

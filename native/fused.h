@@ -25,8 +25,8 @@ enum class FusedOp : int {
 
 struct FusedStep {
   FusedOp op = FusedOp::Add;
-  int a = 0, b = 0;  // value indices: [0, num_inputs) are the node's inputs, then one per step
-  double exponent = 0;  // PowScalar
+  int a = 0, b = 0;                    // value indices: [0, num_inputs) are the node's inputs, then one per step
+  double exponent = 0;                 // PowScalar
   const KernelInfo* kernel = nullptr;  // the unfused op, for small tensors
 };
 

@@ -29,7 +29,8 @@ Tensor rows(const Tensor& v, const Tensor& idx) { return v.index_select(0, idx);
 /** Executes regions; one per forward call, so it can hold the recursion depth. */
 class Executor {
  public:
-  Executor(const GraphSpec& spec, const Values& inputs, const Values& params) : spec_(spec), inputs_(inputs), params_(params) {}
+  Executor(const GraphSpec& spec, const Values& inputs, const Values& params)
+      : spec_(spec), inputs_(inputs), params_(params) {}
 
   Values run(int region_index, const Values& args) {
     const Region& region = spec_.regions[region_index];
@@ -39,11 +40,21 @@ class Executor {
     for (size_t i = 0; i < n; ++i) {
       const Node& node = region.nodes[i];
       switch (node.kind) {
-        case NodeKind::Kernel: slots[i] = node.label.empty() ? node.kernel->fn(operands(node, slots), node.attrs) : checked(node, slots); break;
-        case NodeKind::Arg: slots[i] = args[node.index]; break;
-        case NodeKind::Input: slots[i] = inputs_[node.index]; break;
-        case NodeKind::Param: slots[i] = params_[node.index]; break;
-        case NodeKind::Const: slots[i] = node.value; break;
+        case NodeKind::Kernel:
+          slots[i] = node.label.empty() ? node.kernel->fn(operands(node, slots), node.attrs) : checked(node, slots);
+          break;
+        case NodeKind::Arg:
+          slots[i] = args[node.index];
+          break;
+        case NodeKind::Input:
+          slots[i] = inputs_[node.index];
+          break;
+        case NodeKind::Param:
+          slots[i] = params_[node.index];
+          break;
+        case NodeKind::Const:
+          slots[i] = node.value;
+          break;
         case NodeKind::If: {
           Values out = run_if(node, gather(node, slots));
           if (node.outputs == 1) {
@@ -54,15 +65,24 @@ class Executor {
           }
           break;
         }
-        case NodeKind::Proj: slots[i] = tuples[node.args[0]][node.index]; break;
-        case NodeKind::Fused: slots[i] = run_fused(*node.fused, operands(node, slots)); break;
-        case NodeKind::Extern: slots[i] = spec_.callables[node.index]->call(gather(node, slots), node.arg_batched); break;
-        case NodeKind::Loop: slots[i] = run_loop(node, gather(node, slots)); break;
+        case NodeKind::Proj:
+          slots[i] = tuples[node.args[0]][node.index];
+          break;
+        case NodeKind::Fused:
+          slots[i] = run_fused(*node.fused, operands(node, slots));
+          break;
+        case NodeKind::Extern:
+          slots[i] = spec_.callables[node.index]->call(gather(node, slots), node.arg_batched);
+          break;
+        case NodeKind::Loop:
+          slots[i] = run_loop(node, gather(node, slots));
+          break;
         case NodeKind::Call: {
           step(node);
           if (++depth_ > node.limit)
-            throw NodeError(node.label, NodeError::Kind::Limit, "recursion deeper than " + std::to_string(node.limit) +
-                            " calls (raise the limit with the `limit` compile option if this is intended)");
+            throw NodeError(node.label, NodeError::Kind::Limit,
+                            "recursion deeper than " + std::to_string(node.limit) +
+                                " calls (raise the limit with the `limit` compile option if this is intended)");
           slots[i] = run(node.regions[0], gather(node, slots))[0];
           --depth_;
           break;
@@ -86,8 +106,10 @@ class Executor {
    *  stay within each one's own limit yet multiply, so this is what bounds the time of a run. */
   void step(const Node& node) {
     if (++steps_ > spec_.max_steps)
-      throw NodeError(node.label, NodeError::Kind::Budget, "more than " + std::to_string(spec_.max_steps) +
-                      " loop iterations and calls in one run (raise the `maxSteps` compile option if this is intended)");
+      throw NodeError(
+          node.label, NodeError::Kind::Budget,
+          "more than " + std::to_string(spec_.max_steps) +
+              " loop iterations and calls in one run (raise the `maxSteps` compile option if this is intended)");
   }
 
   static int64_t batch_size(const Values& args, const std::vector<bool>& batched) {
@@ -120,7 +142,8 @@ class Executor {
   }
 
   /** Runs a region on the samples `idx` of the batched values among `args`. */
-  Values run_subset(int region_index, const Values& args, const std::vector<bool>& batched, const Tensor& idx, int64_t count) {
+  Values run_subset(int region_index, const Values& args, const std::vector<bool>& batched, const Tensor& idx,
+                    int64_t count) {
     Values sub(args.size());
     for (size_t k = 0; k < args.size(); ++k) sub[k] = batched[k] ? rows(args[k], idx) : args[k];
     return batch_results(region_index, run(region_index, sub), count);
@@ -175,8 +198,9 @@ class Executor {
     Values state(args.begin(), args.begin() + k);
     Values caps(args.begin() + k, args.end());
     auto exceeded = [&] {
-      return NodeError(node.label, NodeError::Kind::Limit, "more than " + std::to_string(node.limit) +
-                       " iterations (raise the limit with the `limit` compile option if this is intended)");
+      return NodeError(node.label, NodeError::Kind::Limit,
+                       "more than " + std::to_string(node.limit) +
+                           " iterations (raise the limit with the `limit` compile option if this is intended)");
     };
 
     if (!node.batched) {
@@ -263,7 +287,8 @@ namespace {
 void check_structure(const GraphSpec& spec, size_t num_params) {
   const size_t num_regions = spec.regions.size();
   auto fail = [](size_t r, size_t i, const std::string& what) {
-    throw Error("internal: malformed graph (region " + std::to_string(r) + ", node " + std::to_string(i) + "): " + what);
+    throw Error("internal: malformed graph (region " + std::to_string(r) + ", node " + std::to_string(i) +
+                "): " + what);
   };
   auto results_of = [&](int region) { return spec.regions[static_cast<size_t>(region)].results.size(); };
   if (num_regions == 0 || spec.regions[0].results.size() != 1) fail(0, 0, "the program region must give one result");
@@ -287,13 +312,16 @@ void check_structure(const GraphSpec& spec, size_t num_params) {
       for (int sub : node.regions)
         if (sub <= 0 || static_cast<size_t>(sub) >= num_regions) fail(r, i, "refers to a missing region");
       const bool controls = node.kind == NodeKind::If || node.kind == NodeKind::Loop || node.kind == NodeKind::Call;
-      if (controls && node.arg_batched.size() != node.args.size()) fail(r, i, "argument batching does not match the arguments");
+      if (controls && node.arg_batched.size() != node.args.size())
+        fail(r, i, "argument batching does not match the arguments");
       if (controls)  // an if's branches take its captures, the others every argument
-        for (int sub : node.regions) pass(sub, node.args.size() - (node.kind == NodeKind::If && !node.args.empty() ? 1 : 0));
+        for (int sub : node.regions)
+          pass(sub, node.args.size() - (node.kind == NodeKind::If && !node.args.empty() ? 1 : 0));
       switch (node.kind) {
         case NodeKind::If:
           if (node.regions.size() != 2 || results_of(node.regions[0]) != static_cast<size_t>(node.outputs) ||
-              results_of(node.regions[1]) != static_cast<size_t>(node.outputs) || node.output_batched.size() != static_cast<size_t>(node.outputs))
+              results_of(node.regions[1]) != static_cast<size_t>(node.outputs) ||
+              node.output_batched.size() != static_cast<size_t>(node.outputs))
             fail(r, i, "an if whose branches do not give its " + std::to_string(node.outputs) + " outputs");
           if (node.args.empty()) fail(r, i, "an if without a test");
           break;
@@ -303,11 +331,13 @@ void check_structure(const GraphSpec& spec, size_t num_params) {
             fail(r, i, "a loop whose body does not give [done, result, next state...]");
           break;
         case NodeKind::Call:
-          if (node.regions.size() != 1 || results_of(node.regions[0]) != 1) fail(r, i, "a call of a function body that gives no result");
+          if (node.regions.size() != 1 || results_of(node.regions[0]) != 1)
+            fail(r, i, "a call of a function body that gives no result");
           break;
         case NodeKind::Proj: {
           const Node* tuple = node.args.size() == 1 ? &region.nodes[static_cast<size_t>(node.args[0])] : nullptr;
-          if (!tuple || tuple->kind != NodeKind::If || node.index < 0 || node.index >= tuple->outputs) fail(r, i, "a projection of no if output");
+          if (!tuple || tuple->kind != NodeKind::If || node.index < 0 || node.index >= tuple->outputs)
+            fail(r, i, "a projection of no if output");
           break;
         }
         case NodeKind::Input:
@@ -317,23 +347,27 @@ void check_structure(const GraphSpec& spec, size_t num_params) {
           if (node.index < 0 || static_cast<size_t>(node.index) >= num_params) fail(r, i, "a missing parameter");
           break;
         case NodeKind::Extern:
-          if (node.index < 0 || static_cast<size_t>(node.index) >= spec.callables.size() || !spec.callables[static_cast<size_t>(node.index)])
+          if (node.index < 0 || static_cast<size_t>(node.index) >= spec.callables.size() ||
+              !spec.callables[static_cast<size_t>(node.index)])
             fail(r, i, "a missing learned component");
           break;
-        default: break;
+        default:
+          break;
       }
     }
   }
   for (size_t r = 0; r < num_regions; ++r)
     for (size_t i = 0; i < spec.regions[r].nodes.size(); ++i) {
       const Node& node = spec.regions[r].nodes[i];
-      if (node.kind == NodeKind::Arg && (node.index < 0 || (passed[r] >= 0 && node.index >= passed[r]))) fail(r, i, "an argument its callers do not pass");
+      if (node.kind == NodeKind::Arg && (node.index < 0 || (passed[r] >= 0 && node.index >= passed[r])))
+        fail(r, i, "an argument its callers do not pass");
     }
 }
 
 }  // namespace
 
-GraphModule::GraphModule(GraphSpec spec, std::vector<std::pair<std::string, at::Tensor>> params) : spec_(std::move(spec)) {
+GraphModule::GraphModule(GraphSpec spec, std::vector<std::pair<std::string, at::Tensor>> params)
+    : spec_(std::move(spec)) {
   check_structure(spec_, params.size());
   for (auto& [name, t] : params) {
     params_.push_back(t);
@@ -346,15 +380,18 @@ GraphModule::GraphModule(GraphSpec spec, std::vector<std::pair<std::string, at::
 
 at::Tensor GraphModule::forward(const std::vector<at::Tensor>& inputs, bool need_grad) {
   if (static_cast<int>(inputs.size()) != spec_.num_inputs)
-    throw Error("the program takes " + std::to_string(spec_.num_inputs) + " inputs, got " + std::to_string(inputs.size()));
+    throw Error("the program takes " + std::to_string(spec_.num_inputs) + " inputs, got " +
+                std::to_string(inputs.size()));
   at::Tensor result;
   auto body = [&] {
     c10::AutoGradMode grad_mode(need_grad);
     Executor exec(spec_, inputs, params_);
     result = exec.run(0, {})[0];
   };
-  if (spec_.recursive) with_deep_stack(body);
-  else body();
+  if (spec_.recursive)
+    with_deep_stack(body);
+  else
+    body();
   return result;
 }
 

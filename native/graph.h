@@ -33,16 +33,16 @@ struct Node {
   std::vector<int> args;
   std::vector<double> attrs;
   std::vector<int> regions;
-  std::vector<bool> arg_batched;     // per arg, for control nodes: whether it carries the batch dimension
-  std::vector<bool> output_batched;  // If: whether each output carries it
-  int index = 0;                  // Arg / Input / Param / Extern: which one; Proj: which output
-  int outputs = 1;                // If: how many values each branch returns
-  int64_t limit = 0;              // Loop: iterations; Call: depth
-  int state = 0;                  // Loop: number of state variables
-  bool batched = false;           // Loop: whether it runs over a batch
-  at::Tensor value;               // Const
+  std::vector<bool> arg_batched;              // per arg, for control nodes: whether it carries the batch dimension
+  std::vector<bool> output_batched;           // If: whether each output carries it
+  int index = 0;                              // Arg / Input / Param / Extern: which one; Proj: which output
+  int outputs = 1;                            // If: how many values each branch returns
+  int64_t limit = 0;                          // Loop: iterations; Call: depth
+  int state = 0;                              // Loop: number of state variables
+  bool batched = false;                       // Loop: whether it runs over a batch
+  at::Tensor value;                           // Const
   std::shared_ptr<const FusedProgram> fused;  // Fused
-  std::string label;              // for error messages: what and where in the source
+  std::string label;                          // for error messages: what and where in the source
 };
 
 struct Region {
@@ -55,7 +55,8 @@ struct GraphSpec {
   std::vector<Region> regions;  // region 0 is the program
   int num_inputs = 0;
   bool recursive = false;  // has calls: run on a thread with a deep stack
-  int64_t max_steps = 0;   // loop iterations plus calls one run may take in all (each loop and call also has its own limit)
+  int64_t max_steps =
+      0;  // loop iterations plus calls one run may take in all (each loop and call also has its own limit)
   std::vector<std::shared_ptr<Callable>> callables;  // learned components the program calls (Extern nodes)
 };
 

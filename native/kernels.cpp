@@ -1,6 +1,7 @@
 #include "kernels.h"
 
 #include <ATen/ATen.h>
+
 #include <unordered_map>
 
 #include "errors.h"
@@ -12,7 +13,6 @@ namespace {
 using Args = c10::ArrayRef<at::Tensor>;
 using Attrs = c10::ArrayRef<double>;
 using at::Tensor;
-
 
 constexpr size_t N = SIZE_MAX;
 
@@ -26,9 +26,7 @@ Tensor fold(Args a, F f) {
 // Comparisons and logic yield 0/1 in the floating type of their inputs, without gradient.
 Tensor as_float(const Tensor& mask, const Tensor& like) { return mask.to(like.scalar_type()); }
 
-Tensor stack_broadcast(Args a, int64_t dim) {
-  return at::stack(at::broadcast_tensors(a), dim);
-}
+Tensor stack_broadcast(Args a, int64_t dim) { return at::stack(at::broadcast_tensors(a), dim); }
 
 // Index along the last dimension. A scalar index (unbatched) selects; a batched index [B] gathers
 // per sample. attrs: [per-sample rank of the result, 1 if v is batched].
@@ -76,10 +74,18 @@ Tensor vector_norm(const Tensor& x) { return at::linalg_vector_norm(x, 2, {-1});
 #define NC_KERNEL(id) Tensor k_##id([[maybe_unused]] Args a, [[maybe_unused]] Attrs at)
 
 // arithmetic
-NC_KERNEL(add) { return fold(a, [](const Tensor& x, const Tensor& y) { return x + y; }); }
-NC_KERNEL(sub) { return a.size() == 1 ? -a[0] : fold(a, [](const Tensor& x, const Tensor& y) { return x - y; }); }
-NC_KERNEL(mul) { return fold(a, [](const Tensor& x, const Tensor& y) { return x * y; }); }
-NC_KERNEL(div) { return a.size() == 1 ? at::reciprocal(a[0]) : fold(a, [](const Tensor& x, const Tensor& y) { return x / y; }); }
+NC_KERNEL(add) {
+  return fold(a, [](const Tensor& x, const Tensor& y) { return x + y; });
+}
+NC_KERNEL(sub) {
+  return a.size() == 1 ? -a[0] : fold(a, [](const Tensor& x, const Tensor& y) { return x - y; });
+}
+NC_KERNEL(mul) {
+  return fold(a, [](const Tensor& x, const Tensor& y) { return x * y; });
+}
+NC_KERNEL(div) {
+  return a.size() == 1 ? at::reciprocal(a[0]) : fold(a, [](const Tensor& x, const Tensor& y) { return x / y; });
+}
 NC_KERNEL(neg) { return at::neg(a[0]); }
 NC_KERNEL(abs) { return at::abs(a[0]); }
 NC_KERNEL(sign) { return at::sign(a[0]); }
@@ -87,8 +93,12 @@ NC_KERNEL(square) { return a[0] * a[0]; }
 NC_KERNEL(pow) { return at::pow(a[0], a[1]); }
 // attrs: [exponent], a compile-time constant
 NC_KERNEL(pow_scalar) { return at::pow(a[0], at[0]); }
-NC_KERNEL(min) { return fold(a, [](const Tensor& x, const Tensor& y) { return at::minimum(x, y); }); }
-NC_KERNEL(max) { return fold(a, [](const Tensor& x, const Tensor& y) { return at::maximum(x, y); }); }
+NC_KERNEL(min) {
+  return fold(a, [](const Tensor& x, const Tensor& y) { return at::minimum(x, y); });
+}
+NC_KERNEL(max) {
+  return fold(a, [](const Tensor& x, const Tensor& y) { return at::maximum(x, y); });
+}
 // min(max(x, lo), hi), the definition the reference uses: broadcasts any mix of shapes, and the
 // gradient of (clamp c p p) in p is 1 (at::clamp's own backward gives 0 when lo equals hi).
 NC_KERNEL(clamp) { return at::minimum(at::maximum(a[0], a[1]), a[2]); }
@@ -149,7 +159,9 @@ NC_KERNEL(dot) { return (a[0] * a[1]).sum(-1); }
 NC_KERNEL(cross) {
   // By components rather than linalg_cross, whose kernel contracts x1 y2 - x2 y1 into a fused
   // multiply-add: v x v came out as 1e-17 instead of 0 (and a test on it took the wrong branch).
-  auto component = [&](int64_t i, int64_t j) { return a[0].select(-1, i) * a[1].select(-1, j) - a[0].select(-1, j) * a[1].select(-1, i); };
+  auto component = [&](int64_t i, int64_t j) {
+    return a[0].select(-1, i) * a[1].select(-1, j) - a[0].select(-1, j) * a[1].select(-1, i);
+  };
   return at::stack({component(1, 2), component(2, 0), component(0, 1)}, -1);
 }
 NC_KERNEL(norm) { return vector_norm(a[0]); }
@@ -213,10 +225,13 @@ const KernelInfo& find_kernel(const std::string& name, size_t num_args, size_t n
   const KernelInfo& k = it->second;
   if (num_args < k.min_args || num_args > k.max_args)
     throw Error("op '" + name + "' takes " + std::to_string(k.min_args) +
-                (k.max_args == k.min_args ? "" : k.max_args == N ? " or more" : " to " + std::to_string(k.max_args)) +
+                (k.max_args == k.min_args ? ""
+                 : k.max_args == N        ? " or more"
+                                          : " to " + std::to_string(k.max_args)) +
                 " arguments, got " + std::to_string(num_args));
   if (num_attrs != k.num_attrs)
-    throw Error("op '" + name + "' takes " + std::to_string(k.num_attrs) + " attributes, got " + std::to_string(num_attrs));
+    throw Error("op '" + name + "' takes " + std::to_string(k.num_attrs) + " attributes, got " +
+                std::to_string(num_attrs));
   return k;
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 #include <ATen/core/Tensor.h>
 #include <c10/util/ArrayRef.h>
+
 #include <string>
 #include <vector>
 

@@ -20,11 +20,16 @@ std::string shape_text(const at::Tensor& t) {
 
 at::Tensor activate(Activation a, const at::Tensor& x) {
   switch (a) {
-    case Activation::Tanh: return at::tanh(x);
-    case Activation::Relu: return at::relu(x);
-    case Activation::Gelu: return at::gelu(x);  // approximate = "none": x * Phi(x) with erf
-    case Activation::Silu: return at::silu(x);
-    case Activation::Softplus: return at::softplus(x, /*beta=*/1, /*threshold=*/20);
+    case Activation::Tanh:
+      return at::tanh(x);
+    case Activation::Relu:
+      return at::relu(x);
+    case Activation::Gelu:
+      return at::gelu(x);  // approximate = "none": x * Phi(x) with erf
+    case Activation::Silu:
+      return at::silu(x);
+    case Activation::Softplus:
+      return at::softplus(x, /*beta=*/1, /*threshold=*/20);
   }
   throw Error("unknown activation");
 }
@@ -56,7 +61,8 @@ Mlp::Mlp(std::vector<int64_t> sizes, Activation activation, std::optional<uint64
   // A layer's weight must stay far below what would overflow or exhaust memory.
   constexpr int64_t kMaxLayer = int64_t{1} << 31;
   for (size_t i = 0; i < sizes_.size(); ++i) {
-    if (sizes_[i] < 1 || sizes_[i] > kMaxLayer) throw Error("MLP size " + std::to_string(i) + " must be a whole number >= 1");
+    if (sizes_[i] < 1 || sizes_[i] > kMaxLayer)
+      throw Error("MLP size " + std::to_string(i) + " must be a whole number >= 1");
     if (i > 0 && sizes_[i] > kMaxLayer / sizes_[i - 1])
       throw Error("MLP layer " + std::to_string(i - 1) + " is too large (" + std::to_string(sizes_[i - 1]) + " x " +
                   std::to_string(sizes_[i]) + " weights)");
@@ -97,15 +103,18 @@ at::Tensor Mlp::forward(const at::Tensor& x) const {
 
 at::Tensor Mlp::call(const std::vector<at::Tensor>& args, const std::vector<bool>& batched) {
   if (args.size() != batched.size())
-    throw Error("MLP call: " + std::to_string(args.size()) + " arguments but " + std::to_string(batched.size()) + " batching flags");
-  if (args.empty()) throw Error("MLP call: no arguments, but the MLP takes " + std::to_string(in_features()) + " inputs");
+    throw Error("MLP call: " + std::to_string(args.size()) + " arguments but " + std::to_string(batched.size()) +
+                " batching flags");
+  if (args.empty())
+    throw Error("MLP call: no arguments, but the MLP takes " + std::to_string(in_features()) + " inputs");
   std::optional<int64_t> batch;
   for (size_t i = 0; i < args.size(); ++i) {
     if (!args[i].defined()) throw Error("MLP call: argument " + std::to_string(i + 1) + " is undefined");
     int64_t per_sample = args[i].dim() - (batched[i] ? 1 : 0);
     if (per_sample < 0 || per_sample > 1)
-      throw Error("MLP call: argument " + std::to_string(i + 1) + " must be a scalar or a vector per sample, got shape " +
-                  shape_text(args[i]) + (batched[i] ? " with a batch dimension" : ""));
+      throw Error("MLP call: argument " + std::to_string(i + 1) +
+                  " must be a scalar or a vector per sample, got shape " + shape_text(args[i]) +
+                  (batched[i] ? " with a batch dimension" : ""));
     if (!batched[i]) continue;
     if (batch && *batch != args[i].size(0))
       throw Error("MLP call: argument " + std::to_string(i + 1) + " has a batch of " + std::to_string(args[i].size(0)) +
@@ -140,8 +149,8 @@ std::vector<std::pair<std::string, at::Tensor>> Mlp::named_parameters() const {
 void assign_values(const at::Tensor& dst, const at::Tensor& src) {
   if (!dst.defined() || !src.defined()) throw Error("assign: both tensors must be defined");
   if (dst.sizes() != src.sizes() || dst.scalar_type() != src.scalar_type())
-    throw Error("assign: cannot copy a " + dtype_name(src.scalar_type()) + " tensor of shape " + shape_text(src) + " into a " +
-                dtype_name(dst.scalar_type()) + " tensor of shape " + shape_text(dst));
+    throw Error("assign: cannot copy a " + dtype_name(src.scalar_type()) + " tensor of shape " + shape_text(src) +
+                " into a " + dtype_name(dst.scalar_type()) + " tensor of shape " + shape_text(dst));
   at::NoGradGuard no_grad;
   dst.copy_(src);
 }

@@ -18,7 +18,8 @@ using at::Tensor;
 
 std::string num(double v) { return number_text(v, 8); }
 
-/** An explicit Runge-Kutta method. With `fsal` the last stage is evaluated at the new state, so it is the next step's first stage. */
+/** An explicit Runge-Kutta method. With `fsal` the last stage is evaluated at the new state, so it is the next step's
+ * first stage. */
 struct Tableau {
   std::vector<double> c;
   std::vector<std::vector<double>> a;  // a[i]: weights of stages 0..i-1 for stage i
@@ -30,18 +31,17 @@ struct Tableau {
 const Tableau kEuler{{0}, {{}}, {1}, {}, false};
 const Tableau kRk4{{0, 0.5, 0.5, 1}, {{}, {0.5}, {0, 0.5}, {0, 0, 1}}, {1.0 / 6, 1.0 / 3, 1.0 / 3, 1.0 / 6}, {}, false};
 // Dormand & Prince (1980), the pair behind MATLAB's ode45 and torchdiffeq's dopri5.
-const Tableau kDopri5{
-    {0, 1.0 / 5, 3.0 / 10, 4.0 / 5, 8.0 / 9, 1, 1},
-    {{},
-     {1.0 / 5},
-     {3.0 / 40, 9.0 / 40},
-     {44.0 / 45, -56.0 / 15, 32.0 / 9},
-     {19372.0 / 6561, -25360.0 / 2187, 64448.0 / 6561, -212.0 / 729},
-     {9017.0 / 3168, -355.0 / 33, 46732.0 / 5247, 49.0 / 176, -5103.0 / 18656},
-     {35.0 / 384, 0, 500.0 / 1113, 125.0 / 192, -2187.0 / 6784, 11.0 / 84}},
-    {35.0 / 384, 0, 500.0 / 1113, 125.0 / 192, -2187.0 / 6784, 11.0 / 84, 0},
-    {71.0 / 57600, 0, -71.0 / 16695, 71.0 / 1920, -17253.0 / 339200, 22.0 / 525, -1.0 / 40},
-    true};
+const Tableau kDopri5{{0, 1.0 / 5, 3.0 / 10, 4.0 / 5, 8.0 / 9, 1, 1},
+                      {{},
+                       {1.0 / 5},
+                       {3.0 / 40, 9.0 / 40},
+                       {44.0 / 45, -56.0 / 15, 32.0 / 9},
+                       {19372.0 / 6561, -25360.0 / 2187, 64448.0 / 6561, -212.0 / 729},
+                       {9017.0 / 3168, -355.0 / 33, 46732.0 / 5247, 49.0 / 176, -5103.0 / 18656},
+                       {35.0 / 384, 0, 500.0 / 1113, 125.0 / 192, -2187.0 / 6784, 11.0 / 84}},
+                      {35.0 / 384, 0, 500.0 / 1113, 125.0 / 192, -2187.0 / 6784, 11.0 / 84, 0},
+                      {71.0 / 57600, 0, -71.0 / 16695, 71.0 / 1920, -17253.0 / 339200, 22.0 / 525, -1.0 / 40},
+                      true};
 
 // Step-size control (Hairer, Norsett & Wanner, Solving ODEs I, II.4): error ratios r give the next
 // step h * clamp(safety * r^(-1/5), min, max); the exponent is 1 / (order of the error estimate + 1).
@@ -68,10 +68,18 @@ class Rhs {
     inputs.reserve(problem_.slots.size());
     for (const OdeSlot& slot : problem_.slots) {
       switch (slot.kind) {
-        case OdeSlot::Kind::State: inputs.push_back(y); break;
-        case OdeSlot::Kind::Component: inputs.push_back(y.select(-1, slot.component)); break;
-        case OdeSlot::Kind::Time: inputs.push_back(offsets_.defined() ? offsets_ + t : at::scalar_tensor(t, y.options())); break;
-        case OdeSlot::Kind::Constant: inputs.push_back(slot.value); break;
+        case OdeSlot::Kind::State:
+          inputs.push_back(y);
+          break;
+        case OdeSlot::Kind::Component:
+          inputs.push_back(y.select(-1, slot.component));
+          break;
+        case OdeSlot::Kind::Time:
+          inputs.push_back(offsets_.defined() ? offsets_ + t : at::scalar_tensor(t, y.options()));
+          break;
+        case OdeSlot::Kind::Constant:
+          inputs.push_back(slot.value);
+          break;
       }
     }
     return to_state_shape(module_.forward(inputs, grad), y);
@@ -122,7 +130,9 @@ Step rk_step(Rhs& f, const Tableau& m, double t, const Tensor& y, double h, Tens
 }
 
 /** RMS over the state of v / scale, worst sample of a batch. */
-double rms_norm(const Tensor& v, const Tensor& scale) { return (v / scale).square().mean(-1).sqrt().max().item<double>(); }
+double rms_norm(const Tensor& v, const Tensor& scale) {
+  return (v / scale).square().mean(-1).sqrt().max().item<double>();
+}
 
 /** The local error of a step relative to the tolerances (accept when <= 1); NaN when the step overflowed. */
 double error_ratio(const Step& s, const Tableau& m, const Tensor& y, double h, const OdeConfig& cfg) {
@@ -144,7 +154,8 @@ double initial_step(Rhs& f, double t0, const Tensor& y0, const Tensor& f0, const
   const double dmax = std::max(d1, d2);
   const double h1 = dmax <= 1e-15 ? std::max(1e-6, h0 * 1e-3) : std::pow(0.01 / dmax, kExponent);
   const double h = std::min(100 * h0, h1);
-  if (!std::isfinite(h)) throw Error("odeint: the right-hand side is not finite at the initial state (t = " + num(t0) + ")");
+  if (!std::isfinite(h))
+    throw Error("odeint: the right-hand side is not finite at the initial state (t = " + num(t0) + ")");
   return h;
 }
 
@@ -154,8 +165,9 @@ void check_finite(const Tensor& y, double t) {
 }
 
 void too_many_steps(const OdeConfig& cfg, double reached, double target) {
-  throw Error("odeint: more than maxSteps = " + std::to_string(cfg.max_steps) + " steps needed to reach t = " + num(target) +
-              " (reached t = " + num(reached) + "); the problem may be stiff or blow up, or raise maxSteps");
+  throw Error("odeint: more than maxSteps = " + std::to_string(cfg.max_steps) +
+              " steps needed to reach t = " + num(target) + " (reached t = " + num(reached) +
+              "); the problem may be stiff or blow up, or raise maxSteps");
 }
 
 void integrate_fixed(Rhs& f, const Tableau& m, const Tensor& y0, const std::vector<double>& times, const OdeConfig& cfg,
@@ -183,8 +195,8 @@ void integrate_fixed(Rhs& f, const Tableau& m, const Tensor& y0, const std::vect
   }
 }
 
-void integrate_adaptive(Rhs& f, const Tableau& m, const Tensor& y0, const std::vector<double>& times, const OdeConfig& cfg,
-                        std::vector<Tensor>& out) {
+void integrate_adaptive(Rhs& f, const Tableau& m, const Tensor& y0, const std::vector<double>& times,
+                        const OdeConfig& cfg, std::vector<Tensor>& out) {
   double t = times.front();
   Tensor y = y0;
   Tensor k1 = f(t, y);
@@ -209,8 +221,9 @@ void integrate_adaptive(Rhs& f, const Tableau& m, const Tensor& y0, const std::v
         k1 = s.k.back();
       }
       const double factor = ratio == 0 ? kMaxFactor
-                            : std::isfinite(ratio) ? std::clamp(kSafety * std::pow(ratio, -kExponent), kMinFactor, kMaxFactor)
-                                                   : kMinFactor;
+                            : std::isfinite(ratio)
+                                ? std::clamp(kSafety * std::pow(ratio, -kExponent), kMinFactor, kMaxFactor)
+                                : kMinFactor;
       h = h_try * factor;
     }
     check_finite(y, target);
@@ -218,7 +231,8 @@ void integrate_adaptive(Rhs& f, const Tableau& m, const Tensor& y0, const std::v
   }
 }
 
-void check_arguments(const OdeProblem& problem, const Tensor& y0, const std::vector<double>& times, const OdeConfig& cfg) {
+void check_arguments(const OdeProblem& problem, const Tensor& y0, const std::vector<double>& times,
+                     const OdeConfig& cfg) {
   if (!y0.defined() || y0.dim() < 1 || y0.dim() > 2 || y0.size(-1) < 1 || y0.numel() < 1)
     throw Error("odeint: the initial state must have shape [n] or [B, n] with n, B >= 1");
   if (times.empty()) throw Error("odeint: at least one time is needed");
@@ -227,16 +241,18 @@ void check_arguments(const OdeProblem& problem, const Tensor& y0, const std::vec
     if (!std::isfinite(times[i])) throw Error("odeint: times must be finite, but " + at_i);
     // The times become values of the state's dtype (the right-hand side reads t, steps add to it).
     if (y0.scalar_type() == at::kFloat && std::abs(times[i]) > std::numeric_limits<float>::max())
-      throw Error("odeint: " + at_i + " is beyond the range of float32, the model's dtype; compile it with dtype 'float64'");
+      throw Error("odeint: " + at_i +
+                  " is beyond the range of float32, the model's dtype; compile it with dtype 'float64'");
     if (i > 0 && !(times[i] > times[i - 1]))
-      throw Error("odeint: times must be strictly increasing, but " + at_i + " follows t[" + std::to_string(i - 1) + "] = " +
-                  num(times[i - 1]));
+      throw Error("odeint: times must be strictly increasing, but " + at_i + " follows t[" + std::to_string(i - 1) +
+                  "] = " + num(times[i - 1]));
   }
   for (const OdeSlot& slot : problem.slots) {
     if (slot.kind == OdeSlot::Kind::Component && (slot.component < 0 || slot.component >= y0.size(-1)))
       throw Error("odeint: state component " + std::to_string(slot.component) + " is out of range for a state of " +
                   std::to_string(y0.size(-1)));
-    if (slot.kind == OdeSlot::Kind::Constant && !slot.value.defined()) throw Error("odeint: a constant input has no value");
+    if (slot.kind == OdeSlot::Kind::Constant && !slot.value.defined())
+      throw Error("odeint: a constant input has no value");
   }
   const Tensor& offsets = problem.time_offsets;
   if (offsets.defined() && (y0.dim() != 2 || offsets.dim() != 1 || offsets.size(0) != y0.size(0)))
@@ -257,9 +273,15 @@ Tensor odeint(GraphModule& rhs, const OdeProblem& problem, const Tensor& y0, con
   Rhs f(rhs, problem, y0, config.need_grad);
   std::vector<Tensor> out{y0};
   switch (config.method) {
-    case OdeMethod::Euler: integrate_fixed(f, kEuler, y0, times, config, out); break;
-    case OdeMethod::Rk4: integrate_fixed(f, kRk4, y0, times, config, out); break;
-    case OdeMethod::Dopri5: integrate_adaptive(f, kDopri5, y0, times, config, out); break;
+    case OdeMethod::Euler:
+      integrate_fixed(f, kEuler, y0, times, config, out);
+      break;
+    case OdeMethod::Rk4:
+      integrate_fixed(f, kRk4, y0, times, config, out);
+      break;
+    case OdeMethod::Dopri5:
+      integrate_adaptive(f, kDopri5, y0, times, config, out);
+      break;
   }
   return at::stack(out);
 }

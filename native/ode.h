@@ -24,7 +24,8 @@ struct OdeSlot {
 
 struct OdeProblem {
   std::vector<OdeSlot> slots;  // one per program input, in program order
-  /** Whether the program's result carries the batch dimension when the state does (it does not when it ignores the state). */
+  /** Whether the program's result carries the batch dimension when the state does (it does not when it ignores the
+   * state). */
   bool result_batched = true;
   /** Optional [B] start times added to the integration time, making the time input [B] (multiple shooting). */
   at::Tensor time_offsets;

@@ -34,7 +34,8 @@ std::vector<at::Tensor> checked_params(const char* who, std::vector<at::Tensor> 
 
 // Adam and AdamW share their options; only where the weight decay applies differs.
 template <class Impl, class Options>
-std::unique_ptr<torch::optim::Optimizer> adam_like(const char* who, std::vector<at::Tensor> params, const AdamConfig& c) {
+std::unique_ptr<torch::optim::Optimizer> adam_like(const char* who, std::vector<at::Tensor> params,
+                                                   const AdamConfig& c) {
   auto options = Options(c.lr).betas(std::make_tuple(c.beta1, c.beta2)).eps(c.eps).weight_decay(c.weight_decay);
   return std::make_unique<Impl>(checked_params(who, std::move(params)), options);
 }
@@ -65,7 +66,8 @@ std::unique_ptr<Optimizer> Optimizer::lbfgs(std::vector<at::Tensor> params, cons
   if (c.history_size < 1) throw Error("lbfgs: historySize must be at least 1");
   if (c.line_search && *c.line_search != "strong_wolfe")
     throw Error("lbfgs: the only line search is 'strong_wolfe', got '" + *c.line_search + "'");
-  auto options = torch::optim::LBFGSOptions(c.lr).max_iter(c.max_iter).history_size(c.history_size).line_search_fn(c.line_search);
+  auto options =
+      torch::optim::LBFGSOptions(c.lr).max_iter(c.max_iter).history_size(c.history_size).line_search_fn(c.line_search);
   return std::unique_ptr<Optimizer>(new Optimizer(std::make_unique<torch::optim::LBFGS>(std::move(p), options), true));
 }
 

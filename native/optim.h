@@ -3,6 +3,7 @@
 // headers so that the binding compiles quickly.
 #pragma once
 #include <ATen/core/Tensor.h>
+
 #include <cstdint>
 #include <functional>
 #include <memory>

@@ -1,15 +1,15 @@
 #include "tensor.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Context.h>
 #include <ATen/Functions.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Generator.h>
-#include <ATen/CPUGeneratorImpl.h>
+
+#include <cstdlib>
 
 #include "allocator.h"
 #include "errors.h"
-
-#include <cstdlib>
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -43,11 +43,16 @@ c10::ScalarType parse_dtype(const std::string& name) {
 
 std::string dtype_name(c10::ScalarType t) {
   switch (t) {
-    case c10::kFloat: return "float32";
-    case c10::kDouble: return "float64";
-    case c10::kBool: return "bool";
-    case c10::kLong: return "int64";
-    default: return c10::toString(t);
+    case c10::kFloat:
+      return "float32";
+    case c10::kDouble:
+      return "float64";
+    case c10::kBool:
+      return "bool";
+    case c10::kLong:
+      return "int64";
+    default:
+      return c10::toString(t);
   }
 }
 
@@ -57,7 +62,8 @@ static at::TensorOptions options(c10::ScalarType dtype, const c10::Device& devic
   return at::TensorOptions().dtype(dtype).device(device);
 }
 
-at::Tensor from_host(const void* data, c10::ScalarType src, const Shape& shape, c10::ScalarType dtype, const c10::Device& device) {
+at::Tensor from_host(const void* data, c10::ScalarType src, const Shape& shape, c10::ScalarType dtype,
+                     const c10::Device& device) {
   // from_blob borrows the host memory; to() with copy=true makes the tensor own its data.
   auto view = at::from_blob(const_cast<void*>(data), shape, at::TensorOptions().dtype(src));
   return view.to(options(dtype, device), /*non_blocking=*/false, /*copy=*/true);

@@ -4,6 +4,7 @@
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
 #include <c10/core/ScalarType.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -22,7 +23,8 @@ std::string device_name(const c10::Device& d);
 bool cuda_available();
 
 /** Copies host data of type `src` (float or double) into a new tensor of `dtype` on `device`. */
-at::Tensor from_host(const void* data, c10::ScalarType src, const Shape& shape, c10::ScalarType dtype, const c10::Device& device);
+at::Tensor from_host(const void* data, c10::ScalarType src, const Shape& shape, c10::ScalarType dtype,
+                     const c10::Device& device);
 at::Tensor full(const Shape& shape, double value, c10::ScalarType dtype, const c10::Device& device);
 /** Standard normal samples; with a seed, drawn from a private generator so results are reproducible. */
 at::Tensor randn(const Shape& shape, std::optional<uint64_t> seed, c10::ScalarType dtype, const c10::Device& device);

@@ -33,4 +33,6 @@ const once = () => {
 for (let i = 0; i < 3; i++) once();
 const times = Array.from({ length: runs }, once).sort((a, b) => a - b);
 const median = times[Math.floor(times.length / 2)];
-console.log(`parse + check of a ${lines}-line program (${(source.length / 1024).toFixed(0)} KiB): median ${median.toFixed(1)} ms over ${runs} runs (min ${times[0].toFixed(1)}, max ${times[times.length - 1].toFixed(1)})`);
+console.log(
+  `parse + check of a ${lines}-line program (${(source.length / 1024).toFixed(0)} KiB): median ${median.toFixed(1)} ms over ${runs} runs (min ${times[0].toFixed(1)}, max ${times[times.length - 1].toFixed(1)})`,
+);

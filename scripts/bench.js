@@ -37,13 +37,24 @@ const log = (msg) => process.stderr.write(`bench: ${msg}\n`);
 /** The 15 Feynman files' headers name their inputs and params: "; Inputs: x, T. Params: n0, m." */
 function declaredNames(source) {
   const m = /Inputs: ([^.]*)\. Params: ([^.]*)\./.exec(source);
-  const names = (s) => s.split(',').map((x) => x.trim().split(' ')[0]).filter((x) => x && x !== 'none');
+  const names = (s) =>
+    s
+      .split(',')
+      .map((x) => x.trim().split(' ')[0])
+      .filter((x) => x && x !== 'none');
   return { inputs: names(m[1]), params: names(m[2]) };
 }
 
 function compileSection(cfg) {
-  const rows = feynmanSources().map(({ name, source }) => ({ name, ...compileLatency(DIST, source, declaredNames(source).inputs, declaredNames(source).params, cfg.compileReps) }));
-  for (const n of [13, 98]) rows.push({ name: `chain${n} (generated)`, ...compileLatency(DIST, chainSource(n), ['x'], ['a'], cfg.compileReps) });
+  const rows = feynmanSources().map(({ name, source }) => ({
+    name,
+    ...compileLatency(DIST, source, declaredNames(source).inputs, declaredNames(source).params, cfg.compileReps),
+  }));
+  for (const n of [13, 98])
+    rows.push({
+      name: `chain${n} (generated)`,
+      ...compileLatency(DIST, chainSource(n), ['x'], ['a'], cfg.compileReps),
+    });
   return rows;
 }
 
@@ -67,7 +78,8 @@ function jsTimes(api, prog, minMs) {
 
 function runtimeSection(api, cfg, python) {
   const jobs = [];
-  for (const program of Object.keys(PROGRAMS)) for (const batch of cfg.batches) jobs.push({ program, batch, prog: PROGRAMS[program] });
+  for (const program of Object.keys(PROGRAMS))
+    for (const batch of cfg.batches) jobs.push({ program, batch, prog: PROGRAMS[program] });
   for (const n of cfg.chains) jobs.push({ program: `chain${n}`, batch: 1, prog: chain(n), ops: n });
   log(`libtorch C++ anchor: ${jobs.length} jobs`);
   const eager = eagerAnchor(jobs, cfg.minMs, cfg.threads);
@@ -84,10 +96,14 @@ function runtimeSection(api, cfg, python) {
     const unfused = j.batch >= 1e5 ? measureModule(api, j.prog, j.batch, { fuse: false }, cfg.minMs) : undefined;
     const fusedNodes = ours.graph.regions[0].nodes.filter((n) => n.op === 'fused').length;
     return {
-      program: j.program, batch: j.batch, ops: j.ops, fusedNodes,
+      program: j.program,
+      batch: j.batch,
+      ops: j.ops,
+      fusedNodes,
       ours: { forward: ours.forward, backward: ours.backward },
       unfused: unfused && { forward: unfused.forward, backward: unfused.backward },
-      eager: eager.get(key), torch: torch?.get(key),
+      eager: eager.get(key),
+      torch: torch?.get(key),
       js: j.batch === 1 ? jsTimes(api, j.prog, cfg.minMs) : undefined,
     };
   });
@@ -102,12 +118,16 @@ function targets(compile, runtime) {
     const label = mode === 'forward' ? 'forward' : 'forward+backward';
     const w = worst(small, (r) => r.ours[mode] / r.eager[mode]);
     const ok = small.every((r) => r.ours[mode] <= 1.3 * r.eager[mode]);
-    lines.push(`- batch 1 ${label}, at most 1.3x libtorch C++: **${ok ? 'met' : 'not met'}** (worst ${w.program} ${report.ratio(w.ours[mode], w.eager[mode])})`);
+    lines.push(
+      `- batch 1 ${label}, at most 1.3x libtorch C++: **${ok ? 'met' : 'not met'}** (worst ${w.program} ${report.ratio(w.ours[mode], w.eager[mode])})`,
+    );
     const withTorch = small.filter((r) => r.torch);
     if (withTorch.length > 0) {
       const wt = worst(withTorch, (r) => r.ours[mode] / r.torch[mode]);
       const okT = withTorch.every((r) => 2 * r.ours[mode] <= r.torch[mode]);
-      lines.push(`- batch 1 ${label}, at least 2x faster than PyTorch: **${okT ? 'met' : 'not met'}** (worst ${wt.program} ${report.ratio(wt.ours[mode], wt.torch[mode])} of PyTorch's time)`);
+      lines.push(
+        `- batch 1 ${label}, at least 2x faster than PyTorch: **${okT ? 'met' : 'not met'}** (worst ${wt.program} ${report.ratio(wt.ours[mode], wt.torch[mode])} of PyTorch's time)`,
+      );
     }
   }
   const big = runtime.filter((r) => r.batch === 1e6 && r.eager);
@@ -115,23 +135,45 @@ function targets(compile, runtime) {
     for (const mode of ['forward', 'backward']) {
       const w = worst(big, (r) => r.ours[mode] / r.eager[mode]);
       const ok = big.every((r) => r.ours[mode] <= 1.1 * r.eager[mode]);
-      lines.push(`- batch 1,000,000 ${mode === 'forward' ? 'forward' : 'forward+backward'}, at most 1.1x libtorch C++: **${ok ? 'met' : 'not met'}** (worst ${w.program} ${report.ratio(w.ours[mode], w.eager[mode])})`);
+      lines.push(
+        `- batch 1,000,000 ${mode === 'forward' ? 'forward' : 'forward+backward'}, at most 1.1x libtorch C++: **${ok ? 'met' : 'not met'}** (worst ${w.program} ${report.ratio(w.ours[mode], w.eager[mode])})`,
+      );
     }
   }
-  const fusable = runtime.filter((r) => r.batch >= 1e5 && r.eager && !['heat_step', 'gravity_3d'].includes(r.program) && !r.ops);
+  const fusable = runtime.filter(
+    (r) => r.batch >= 1e5 && r.eager && !['heat_step', 'gravity_3d'].includes(r.program) && !r.ops,
+  );
   const slowest = worst(fusable, (r) => r.ours.backward / r.eager.backward);
   const okF = fusable.every((r) => 2 * r.ours.backward <= r.eager.backward);
-  lines.push(`- batch >= 100,000 forward+backward of the Feynman equations and the composition chain, at least 2x faster than eager libtorch: **${okF ? 'met' : 'not met'}** (least speed-up ${slowest.program} at ${slowest.batch.toLocaleString('en-US')}: ${report.ratio(slowest.eager.backward, slowest.ours.backward)})`);
+  lines.push(
+    `- batch >= 100,000 forward+backward of the Feynman equations and the composition chain, at least 2x faster than eager libtorch: **${okF ? 'met' : 'not met'}** (least speed-up ${slowest.program} at ${slowest.batch.toLocaleString('en-US')}: ${report.ratio(slowest.eager.backward, slowest.ours.backward)})`,
+  );
   const c15 = compile.find((c) => c.name.startsWith('chain13'));
-  lines.push(`- compile latency of a ${c15.nodes}-node program under 200 us (addon load excluded): **${c15.total < 200 ? 'met' : 'not met'}** (${report.fmt(c15.total)}, of which parse ${report.fmt(c15.parse)})`);
+  lines.push(
+    `- compile latency of a ${c15.nodes}-node program under 200 us (addon load excluded): **${c15.total < 200 ? 'met' : 'not met'}** (${report.fmt(c15.total)}, of which parse ${report.fmt(c15.parse)})`,
+  );
   return lines.join('\n');
 }
 
 function main() {
   const args = parseArgs(process.argv.slice(2));
   const cfg = args.quick
-    ? { batches: [1, 1000, 100000], chains: [10, 100, 1000], minMs: 40, compileReps: 200, odeSteps: 5, threads: args.threads }
-    : { batches: [1, 1000, 100000, 1000000], chains: [10, 30, 100, 300, 1000], minMs: 300, compileReps: 2000, odeSteps: 30, threads: args.threads };
+    ? {
+        batches: [1, 1000, 100000],
+        chains: [10, 100, 1000],
+        minMs: 40,
+        compileReps: 200,
+        odeSteps: 5,
+        threads: args.threads,
+      }
+    : {
+        batches: [1, 1000, 100000, 1000000],
+        chains: [10, 30, 100, 300, 1000],
+        minMs: 300,
+        compileReps: 2000,
+        odeSteps: 30,
+        threads: args.threads,
+      };
   const api = require(DIST);
   api.setNumThreads(cfg.threads);
   const python = findPython(args.python);
@@ -187,7 +229,8 @@ function main() {
   ].join('\n');
   process.stdout.write(md);
   if (args.out) fs.writeFileSync(path.resolve(args.out), md);
-  if (args.json) fs.writeFileSync(path.resolve(args.json), JSON.stringify({ cfg, compile, runtime, ode, python }, null, 1));
+  if (args.json)
+    fs.writeFileSync(path.resolve(args.json), JSON.stringify({ cfg, compile, runtime, ode, python }, null, 1));
 }
 
 main();

@@ -11,14 +11,25 @@ const { execFileSync } = require('child_process');
 
 const GRAMMAR_DIR = path.join(__dirname, '..', 'tree-sitter-neural');
 const BINARY = path.join(GRAMMAR_DIR, 'build', 'Release', 'tree_sitter_neural_binding.node');
-const SOURCES = ['src/parser.c', 'src/scanner.c', 'bindings/node/binding.cc', 'bindings/node/runtime.c', 'bindings/node/runtime.js', 'binding.gyp'].map((f) => path.join(GRAMMAR_DIR, f));
+const SOURCES = [
+  'src/parser.c',
+  'src/scanner.c',
+  'bindings/node/binding.cc',
+  'bindings/node/runtime.c',
+  'bindings/node/runtime.js',
+  'binding.gyp',
+].map((f) => path.join(GRAMMAR_DIR, f));
 // The tree-sitter C runtime compiled into the binding (from the npm package `tree-sitter`).
 const { runtimeDir } = require(path.join(GRAMMAR_DIR, 'bindings', 'node', 'runtime.js'));
 
 const mtime = (file) => fs.statSync(file).mtimeMs;
 
 function isUpToDate(runtime) {
-  const sources = [...SOURCES, path.join(runtime, 'src', 'lib.c'), path.join(runtime, 'include', 'tree_sitter', 'api.h')];
+  const sources = [
+    ...SOURCES,
+    path.join(runtime, 'src', 'lib.c'),
+    path.join(runtime, 'include', 'tree_sitter', 'api.h'),
+  ];
   return fs.existsSync(BINARY) && sources.every((src) => mtime(src) <= mtime(BINARY));
 }
 
@@ -26,7 +37,15 @@ function isUpToDate(runtime) {
 function findNodeGyp() {
   const candidates = [process.env.npm_config_node_gyp];
   try {
-    candidates.push(path.join(path.dirname(require.resolve('npm/package.json', { paths: [path.dirname(process.execPath)] })), 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
+    candidates.push(
+      path.join(
+        path.dirname(require.resolve('npm/package.json', { paths: [path.dirname(process.execPath)] })),
+        'node_modules',
+        'node-gyp',
+        'bin',
+        'node-gyp.js',
+      ),
+    );
   } catch (_) {
     // npm is not resolvable from node's folder; try the usual global locations below
   }
@@ -37,7 +56,10 @@ function findNodeGyp() {
     '/usr/share/nodejs/node-gyp/bin/node-gyp.js',
   );
   const found = candidates.find((c) => c && fs.existsSync(c));
-  if (!found) throw new Error('build-grammar: cannot find node-gyp; install npm (it bundles node-gyp) or set npm_config_node_gyp');
+  if (!found)
+    throw new Error(
+      'build-grammar: cannot find node-gyp; install npm (it bundles node-gyp) or set npm_config_node_gyp',
+    );
   return found;
 }
 
@@ -52,7 +74,11 @@ function buildGrammar({ force = false, log = console.log } = {}) {
   if (fs.existsSync('/usr/include/node/node_api.h')) args.push('--nodedir=/usr');
   log(`tree-sitter-neural: building the Node binding (${path.basename(args[0])} rebuild)`);
   // binding.gyp asks bindings/node/runtime.js for the runtime's folder; pass the one found here.
-  execFileSync(process.execPath, args, { cwd: GRAMMAR_DIR, stdio: 'inherit', env: { ...process.env, TREE_SITTER_RUNTIME: runtime } });
+  execFileSync(process.execPath, args, {
+    cwd: GRAMMAR_DIR,
+    stdio: 'inherit',
+    env: { ...process.env, TREE_SITTER_RUNTIME: runtime },
+  });
   return BINARY;
 }
 

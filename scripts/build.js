@@ -22,7 +22,13 @@ function buildAddon(libtorch) {
   const cmakeJs = require.resolve('cmake-js/bin/cmake-js');
   const jobs = String(Math.max(1, Math.min(os.cpus().length, 4)));
   run('building the native addon (first build takes a few minutes)', process.execPath, [
-    cmakeJs, 'build', '--log-level', 'warn', '--parallel', jobs, `--CDLIBTORCH_DIR=${libtorch}`,
+    cmakeJs,
+    'build',
+    '--log-level',
+    'warn',
+    '--parallel',
+    jobs,
+    `--CDLIBTORCH_DIR=${libtorch}`,
   ]);
 }
 

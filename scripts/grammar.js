@@ -50,7 +50,9 @@ function check(cli) {
       return !fs.existsSync(committed) || !fs.readFileSync(committed).equals(fs.readFileSync(path.join(tmp, 'src', f)));
     });
     if (stale.length > 0) {
-      console.error(`grammar: tree-sitter-neural/src is out of date (${stale.join(', ')}); run \`npm run grammar\` and commit`);
+      console.error(
+        `grammar: tree-sitter-neural/src is out of date (${stale.join(', ')}); run \`npm run grammar\` and commit`,
+      );
       process.exit(1);
     }
     console.log('grammar: generated sources are up to date');
@@ -67,7 +69,9 @@ function main() {
       console.log('grammar: tree-sitter CLI not available and cannot be built; skipping the generated-sources check');
       return;
     }
-    console.error('grammar: tree-sitter CLI not available (expected .tools/ts-cli or ../shared/tools/tree-sitter-cli.sh)');
+    console.error(
+      'grammar: tree-sitter CLI not available (expected .tools/ts-cli or ../shared/tools/tree-sitter-cli.sh)',
+    );
     process.exit(1);
   }
   if (checkOnly) check(cli);

@@ -66,10 +66,14 @@ function fetchWheel(py, tried) {
     const spec = `torch==${TORCH_VERSION}`;
     // Try the configured local wheel folders first (fast, offline), then any configured index.
     for (const extra of [['--no-index'], []]) {
-      const r = spawnSync(py, ['-m', 'pip', 'download', ...extra, '--no-deps', '--only-binary=:all:', spec, '-d', dir, '-q'], {
-        stdio: ['ignore', 'ignore', 'pipe'],
-        timeout: 600000,
-      });
+      const r = spawnSync(
+        py,
+        ['-m', 'pip', 'download', ...extra, '--no-deps', '--only-binary=:all:', spec, '-d', dir, '-q'],
+        {
+          stdio: ['ignore', 'ignore', 'pipe'],
+          timeout: 600000,
+        },
+      );
       const wheel = fs.readdirSync(dir).find((f) => f.startsWith('torch-') && f.endsWith('.whl'));
       if (r.status === 0 && wheel) {
         if (!wheel.includes('+cpu') && !process.env.LIBTORCH_ALLOW_CUDA_WHEEL) {

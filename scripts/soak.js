@@ -34,7 +34,9 @@ async function main() {
   ].filter(Boolean);
   for (const soak of soaks) {
     const g = await soak();
-    console.log(`${g.what}: ${g.iterations} in ${g.seconds.toFixed(0)} s, RSS ${g.warmMb.toFixed(1)} MB after warm-up -> ${g.endMb.toFixed(1)} MB (${g.percent >= 0 ? '+' : ''}${g.percent.toFixed(2)} %)`);
+    console.log(
+      `${g.what}: ${g.iterations} in ${g.seconds.toFixed(0)} s, RSS ${g.warmMb.toFixed(1)} MB after warm-up -> ${g.endMb.toFixed(1)} MB (${g.percent >= 0 ? '+' : ''}${g.percent.toFixed(2)} %)`,
+    );
   }
 }
 

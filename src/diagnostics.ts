@@ -101,7 +101,9 @@ export const DIAGNOSTIC_CODES = {
   E0205: error('{what} exceeded its limit of {limit}'),
   E0206: error("input '{name}': {problem}"),
   E0207: error('this run took more than {limit} loop iterations and function calls in all'),
-  E0208: error('this run needs about {need} for the values it computes, more than the limit of {limit} (half of this machine\'s memory)'),
+  E0208: error(
+    "this run needs about {need} for the values it computes, more than the limit of {limit} (half of this machine's memory)",
+  ),
   E0209: error("'{name}': {problem}"),
   E0299: error('{message}'),
 } satisfies Record<string, CodeInfo>;
@@ -111,7 +113,12 @@ export type DiagnosticCode = keyof typeof DIAGNOSTIC_CODES;
 const fill = (template: string, args: Record<string, string | number>): string =>
   template.replace(/\{(\w+)\}/g, (whole, key: string) => (key in args ? String(args[key]) : whole));
 
-export function diag(code: DiagnosticCode, span: Span | undefined, args: Record<string, string | number> = {}, hint?: string): Diagnostic {
+export function diag(
+  code: DiagnosticCode,
+  span: Span | undefined,
+  args: Record<string, string | number> = {},
+  hint?: string,
+): Diagnostic {
   const info: CodeInfo = DIAGNOSTIC_CODES[code];
   const d: Diagnostic = { severity: info.severity, code, message: fill(info.template, args) };
   if (span !== undefined) d.span = span;
@@ -127,7 +134,11 @@ export function withFixes(d: Diagnostic, fixes: Fix[]): Diagnostic {
 
 /** One fix per name a did-you-mean hint offers, renaming `span`; safe only when there is one choice and it repairs an error. */
 export function renameFixes(span: Span, names: string[], error: boolean): Fix[] {
-  return names.map((name) => ({ title: `change to '${name}'`, edits: [{ span, text: name }], safe: error && names.length === 1 }));
+  return names.map((name) => ({
+    title: `change to '${name}'`,
+    edits: [{ span, text: name }],
+    safe: error && names.length === 1,
+  }));
 }
 
 export const hasErrors = (ds: readonly Diagnostic[]): boolean => ds.some((d) => d.severity === 'error');
@@ -135,14 +146,24 @@ export const hasErrors = (ds: readonly Diagnostic[]): boolean => ds.some((d) => 
 /** Guards the public renderers against values that are not a diagnostic and its source. */
 function checkDiagnostic(who: string, d: unknown, source: unknown): void {
   const isObject = (v: unknown) => v !== null && typeof v === 'object';
-  if (!isObject(d) || typeof (d as Diagnostic).code !== 'string' || !isObject(source) || typeof (source as SourceFile).position !== 'function')
-    throw new TypeError(`${who}: expected a diagnostic and its source, as a CompileError holds them (error.diagnostics[i], error.source)`);
+  if (
+    !isObject(d) ||
+    typeof (d as Diagnostic).code !== 'string' ||
+    !isObject(source) ||
+    typeof (source as SourceFile).position !== 'function'
+  )
+    throw new TypeError(
+      `${who}: expected a diagnostic and its source, as a CompileError holds them (error.diagnostics[i], error.source)`,
+    );
 }
 
 /** `file:line:col: severity[code]: message`, the source line with carets under the span, and the hint. */
 export function renderDiagnostic(d: Diagnostic, source: SourceFile): string {
   checkDiagnostic('renderDiagnostic', d, source);
-  if (!d.span) return [`${source.file}: ${d.severity}[${d.code}]: ${d.message}`, ...(d.hint ? [`help: ${d.hint}`] : [])].join('\n');
+  if (!d.span)
+    return [`${source.file}: ${d.severity}[${d.code}]: ${d.message}`, ...(d.hint ? [`help: ${d.hint}`] : [])].join(
+      '\n',
+    );
   const start = source.position(d.span.start);
   const end = source.position(Math.max(d.span.start, d.span.end));
   const fullLine = source.lineText(start.line);
@@ -191,14 +212,30 @@ export interface FixJson {
   title: string;
   safe: boolean;
   /** 1-based, as the diagnostic's own position; `start`/`end` are UTF-16 offsets into the source. */
-  edits: { line: number; column: number; endLine: number; endColumn: number; start: number; end: number; text: string }[];
+  edits: {
+    line: number;
+    column: number;
+    endLine: number;
+    endColumn: number;
+    start: number;
+    end: number;
+    text: string;
+  }[];
 }
 
 function fixToJson(fix: Fix, source: SourceFile): FixJson {
   const edits = fix.edits.map(({ span, text }) => {
     const start = source.position(span.start);
     const end = source.position(span.end);
-    return { line: start.line, column: start.column, endLine: end.line, endColumn: end.column, start: span.start, end: span.end, text };
+    return {
+      line: start.line,
+      column: start.column,
+      endLine: end.line,
+      endColumn: end.column,
+      start: span.start,
+      end: span.end,
+      text,
+    };
   });
   return { title: fix.title, safe: fix.safe, edits };
 }
@@ -259,7 +296,10 @@ export function suggest(name: string, candidates: Iterable<string>): string[] {
     const d = editDistance(name, c);
     if (d <= limit) scored.set(c, d);
   }
-  return [...scored].sort((a, b) => a[1] - b[1] || a[0].localeCompare(b[0])).slice(0, 3).map(([c]) => c);
+  return [...scored]
+    .sort((a, b) => a[1] - b[1] || a[0].localeCompare(b[0]))
+    .slice(0, 3)
+    .map(([c]) => c);
 }
 
 /** "did you mean 'a'?" or "did you mean 'a' or 'b'?" */

@@ -21,10 +21,19 @@ const MEMORY = path.join(__dirname, 'helpers', 'memory.ts');
  */
 function trainingLoop(api: typeof Api, residentMb: () => number, rounds: number) {
   const source = '(/ (* G (* m1 m2)) (pow r 2))';
-  const modules = [true, false].map((fuse) => api.compile(source, { inputs: { m1: 'scalar', m2: 'scalar', r: 'scalar' }, params: { G: 1.5 }, dtype: 'float64', fuse }));
+  const modules = [true, false].map((fuse) =>
+    api.compile(source, {
+      inputs: { m1: 'scalar', m2: 'scalar', r: 'scalar' },
+      params: { G: 1.5 },
+      dtype: 'float64',
+      fuse,
+    }),
+  );
   const G = 1.5;
   const max = 40000 + 23 * 13000;
-  const [a, b, c] = [1, 2, 3].map((seed) => Float64Array.from({ length: max }, (_, k) => 0.5 + ((k * 7919 + seed * 104729) % 1000) / 1000));
+  const [a, b, c] = [1, 2, 3].map((seed) =>
+    Float64Array.from({ length: max }, (_, k) => 0.5 + ((k * 7919 + seed * 104729) % 1000) / 1000),
+  );
   const u = Float64Array.from({ length: max }, (_, k) => 1 + (k % 3));
   const rel = (x: number, y: number) => Math.abs(x - y) / Math.abs(y);
   let worst = 0;
@@ -38,7 +47,9 @@ function trainingLoop(api: typeof Api, residentMb: () => number, rounds: number)
       let sumG = 0;
       for (let k = 0; k < n; k++) sumG += (up(k) * a[k] * b[k]) / c[k] ** 2;
       for (const m of modules) {
-        const [m1, m2, r] = [a, b, c].map((d) => api.tensor(d.subarray(0, n), { dtype: 'float64', requiresGrad: true }));
+        const [m1, m2, r] = [a, b, c].map((d) =>
+          api.tensor(d.subarray(0, n), { dtype: 'float64', requiresGrad: true }),
+        );
         const w = api.tensor(u.subarray(0, n), { dtype: 'float64' });
         const out = m.forward({ m1, m2, r });
         const total = out.sum();
@@ -48,8 +59,13 @@ function trainingLoop(api: typeof Api, residentMb: () => number, rounds: number)
         const [v, g1, g2, gr] = [out, ...grads].map((t) => t.toTypedArray());
         worst = Math.max(worst, rel(grads[3].item(), sumG));
         for (const k of [0, 1, 1023, 1024, n >> 1, n - 2, n - 1])
-          worst = Math.max(worst, rel(v[k], (G * a[k] * b[k]) / c[k] ** 2), rel(g1[k], (up(k) * G * b[k]) / c[k] ** 2),
-            rel(g2[k], (up(k) * G * a[k]) / c[k] ** 2), rel(gr[k], (-2 * up(k) * G * a[k] * b[k]) / c[k] ** 3));
+          worst = Math.max(
+            worst,
+            rel(v[k], (G * a[k] * b[k]) / c[k] ** 2),
+            rel(g1[k], (up(k) * G * b[k]) / c[k] ** 2),
+            rel(g2[k], (up(k) * G * a[k]) / c[k] ** 2),
+            rel(gr[k], (-2 * up(k) * G * a[k] * b[k]) / c[k] ** 3),
+          );
         m.parameters()[0].zeroGrad();
         for (const t of [m1, m2, r, w, out, total, ...grads]) t.dispose();
       }
@@ -69,7 +85,10 @@ function trainingLoop(api: typeof Api, residentMb: () => number, rounds: number)
  * between the first and the last 2,000 calls, and the last value.
  */
 function synchronousLoop(api: typeof Api, residentMb: () => number) {
-  const m = api.compile('(/ (* G (* m1 m2)) (pow r 2))', { inputs: { m1: 'scalar', m2: 'scalar', r: 'scalar' }, params: { G: 1.5 } });
+  const m = api.compile('(/ (* G (* m1 m2)) (pow r 2))', {
+    inputs: { m1: 'scalar', m2: 'scalar', r: 'scalar' },
+    params: { G: 1.5 },
+  });
   const n = 16384;
   const [m1, m2, r] = [2, 3, 4].map((v) => api.tensor(new Float32Array(n).fill(v)));
   const resident: number[] = [];
@@ -85,13 +104,21 @@ function synchronousLoop(api: typeof Api, residentMb: () => number) {
 
 type Round = { live: number; cached: number; residentMb: number };
 
-function inChild(env: Record<string, string>, rounds: number, loop: 'trainingLoop' | 'synchronousLoop' = 'trainingLoop'): { worst: number; growthMb: number; rounds: Round[] } {
+function inChild(
+  env: Record<string, string>,
+  rounds: number,
+  loop: 'trainingLoop' | 'synchronousLoop' = 'trainingLoop',
+): { worst: number; growthMb: number; rounds: Round[] } {
   const script = `${loader()}
 const api = require(${JSON.stringify(INDEX)});
 const { nativeResidentMb } = require(${JSON.stringify(MEMORY)});
 const ${loop} = ${(loop === 'trainingLoop' ? trainingLoop : synchronousLoop).toString()};
 process.stdout.write(JSON.stringify(${loop}(api, nativeResidentMb, ${rounds})));`;
-  const r = spawnSync(process.execPath, ['--expose-gc', '-e', script], { env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 1 << 24 });
+  const r = spawnSync(process.execPath, ['--expose-gc', '-e', script], {
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+    maxBuffer: 1 << 24,
+  });
   if (r.status !== 0) throw new Error(`child exited with ${r.status}: ${r.stderr}`);
   return JSON.parse(r.stdout);
 }
@@ -137,7 +164,10 @@ test('without the caching allocator (NC_MALLOC_DEFAULTS=1) there are no figures,
 const api = require(${JSON.stringify(INDEX)});
 api.emptyCpuCache();
 process.stdout.write(JSON.stringify(api.cpuMemoryStats()));`;
-  const r = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, NC_MALLOC_DEFAULTS: '1' }, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['-e', script], {
+    env: { ...process.env, NC_MALLOC_DEFAULTS: '1' },
+    encoding: 'utf8',
+  });
   expect(r.stdout).toBe('null');
 });
 

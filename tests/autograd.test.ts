@@ -19,8 +19,14 @@ describe('grad', () => {
     const at = (a: number[], b: number[]) => u.forward({ x: a, t: b }, { batch: true }).toArray() as number[];
     const h = 1e-6;
     const fd = (dx: number, dt: number) => {
-      const plus = at(xs.map((v) => v + dx), ts.map((v) => v + dt));
-      const minus = at(xs.map((v) => v - dx), ts.map((v) => v - dt));
+      const plus = at(
+        xs.map((v) => v + dx),
+        ts.map((v) => v + dt),
+      );
+      const minus = at(
+        xs.map((v) => v - dx),
+        ts.map((v) => v - dt),
+      );
       return plus.map((p, i) => (p - minus[i]) / (2 * h));
     };
     expect(ux.toArray()).toEqual(fd(h, 0).map((v) => expect.closeTo(v, 7)));

@@ -7,7 +7,11 @@ import { main } from '../src/cli/main';
 async function run(...argv: string[]) {
   let stdout = '';
   let stderr = '';
-  const code = await main(argv, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), readFile: (p) => fs.readFileSync(p) });
+  const code = await main(argv, {
+    stdout: (t) => (stdout += t),
+    stderr: (t) => (stderr += t),
+    readFile: (p) => fs.readFileSync(p),
+  });
   return { code, stdout, stderr };
 }
 
@@ -39,8 +43,24 @@ describe('neuralc check', () => {
     const r = await run('check', bad, '--inputs=m,velocity', '--json');
     expect(r.code).toBe(1);
     expect(JSON.parse(r.stdout)).toEqual([
-      { severity: 'error', code: 'E0030', message: "unbound identifier 'velocty'", file: bad, line: 1, column: 10, endLine: 1, endColumn: 17, hint: "did you mean 'velocity'?",
-        fixes: [{ title: "change to 'velocity'", safe: true, edits: [{ line: 1, column: 10, endLine: 1, endColumn: 17, start: 9, end: 16, text: 'velocity' }] }] },
+      {
+        severity: 'error',
+        code: 'E0030',
+        message: "unbound identifier 'velocty'",
+        file: bad,
+        line: 1,
+        column: 10,
+        endLine: 1,
+        endColumn: 17,
+        hint: "did you mean 'velocity'?",
+        fixes: [
+          {
+            title: "change to 'velocity'",
+            safe: true,
+            edits: [{ line: 1, column: 10, endLine: 1, endColumn: 17, start: 9, end: 16, text: 'velocity' }],
+          },
+        ],
+      },
     ]);
   });
 

@@ -6,7 +6,11 @@ import { main } from '../src/cli/main';
 async function cli(...argv: string[]) {
   let stdout = '';
   let stderr = '';
-  const code = await main(argv, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), readFile: (p) => fs.readFileSync(p) });
+  const code = await main(argv, {
+    stdout: (t) => (stdout += t),
+    stderr: (t) => (stderr += t),
+    readFile: (p) => fs.readFileSync(p),
+  });
   return { code, stdout, stderr };
 }
 
@@ -18,7 +22,14 @@ const json = async (...argv: string[]) => {
 
 describe('neuralc eval', () => {
   // F = G m1 m2 / r^2 with G = 6.674, m1 = 2, m2 = 3, r = 2: 6.674 * 6 / 4.
-  const gravity = ['eval', example('feynman/gravity.neural'), '--inputs', '{"m1": 2, "m2": 3, "r": 2}', '--params', '{"G": 6.674}'];
+  const gravity = [
+    'eval',
+    example('feynman/gravity.neural'),
+    '--inputs',
+    '{"m1": 2, "m2": 3, "r": 2}',
+    '--params',
+    '{"G": 6.674}',
+  ];
 
   test('value and hand derivatives of Newton gravity', async () => {
     const r = await json(...gravity, '--grad', '--dtype', 'float64');
@@ -33,31 +44,81 @@ describe('neuralc eval', () => {
 
   test('readable output prints float32 values at their own precision, one grad line per name', async () => {
     const r = await cli(...gravity, '--grad');
-    expect(r).toEqual({ code: 0, stderr: '', stdout: '10.011\ngrad G: 1.5\ngrad m1: 5.0055\ngrad m2: 3.337\ngrad r: -10.011\n' });
+    expect(r).toEqual({
+      code: 0,
+      stderr: '',
+      stdout: '10.011\ngrad G: 1.5\ngrad m1: 5.0055\ngrad m2: 3.337\ngrad r: -10.011\n',
+    });
   });
 
   test('--json stdout is exactly the run result with value, shape and grad', async () => {
-    const r = await cli('eval', '-e', '(* k x)', '--inputs', '{"x": [1, 2]}', '--params', '{"k": 3}', '--grad', '--json');
+    const r = await cli(
+      'eval',
+      '-e',
+      '(* k x)',
+      '--inputs',
+      '{"x": [1, 2]}',
+      '--params',
+      '{"k": 3}',
+      '--grad',
+      '--json',
+    );
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('{"value":[3,6],"shape":[2],"grad":{"k":3,"x":[3,3]}}\n');
   });
 
   test('--batch evaluates each sample: gravity over two samples, gcd with per-sample recursion depth', async () => {
-    const batch = await json('eval', example('feynman/gravity.neural'), '--batch', '--params', '{"G": 1}', '--inputs', '{"m1": [2, 1], "m2": [3, 4], "r": [2, 1]}');
+    const batch = await json(
+      'eval',
+      example('feynman/gravity.neural'),
+      '--batch',
+      '--params',
+      '{"G": 1}',
+      '--inputs',
+      '{"m1": [2, 1], "m2": [3, 4], "r": [2, 1]}',
+    );
     expect(batch.out).toEqual({ value: [1.5, 4], shape: [2] });
-    const gcd = await json('eval', example('loops/gcd.neural'), '--batch', '--inputs', '{"a": [12, 35, 7], "b": [18, 14, 0]}');
+    const gcd = await json(
+      'eval',
+      example('loops/gcd.neural'),
+      '--batch',
+      '--inputs',
+      '{"a": [12, 35, 7], "b": [18, 14, 0]}',
+    );
     expect(gcd.out).toEqual({ value: [6, 7, 7], shape: [3] });
   });
 
   test('vectors and matrices: 3-D gravity and a batched heat step', async () => {
     // -(G m1 m2 / |r|^3) r with |r| = 5: -(2 / 125) [3, 4, 0].
-    const g3 = await json('eval', example('gravity_3d.neural'), '--dtype', 'float64', '--params', 'G', '--inputs', '{"r": [3, 4, 0], "m1": 1, "m2": 2}');
+    const g3 = await json(
+      'eval',
+      example('gravity_3d.neural'),
+      '--dtype',
+      'float64',
+      '--params',
+      'G',
+      '--inputs',
+      '{"r": [3, 4, 0], "m1": 1, "m2": 2}',
+    );
     expect(g3.out.shape).toEqual([3]);
     [-0.048, -0.064, 0].forEach((v, i) => expect(g3.out.value[i]).toBeCloseTo(v, 12));
     // u + dt alpha (L u), L = [[-2, 1], [1, -2]], dt = 0.5, alpha = 1 (a bare param name starts at 1).
-    const heat = await json('eval', example('heat_step.neural'), '--batch', '--params', 'alpha',
-      '--inputs', '{"u": [[1, 0], [0, 2]], "L": [[[-2, 1], [1, -2]], [[-2, 1], [1, -2]]], "dt": [0.5, 0.5]}');
-    expect(heat.out).toEqual({ value: [[0, 0.5], [1, 0]], shape: [2, 2] });
+    const heat = await json(
+      'eval',
+      example('heat_step.neural'),
+      '--batch',
+      '--params',
+      'alpha',
+      '--inputs',
+      '{"u": [[1, 0], [0, 2]], "L": [[[-2, 1], [1, -2]], [[-2, 1], [1, -2]]], "dt": [0.5, 0.5]}',
+    );
+    expect(heat.out).toEqual({
+      value: [
+        [0, 0.5],
+        [1, 0],
+      ],
+      shape: [2, 2],
+    });
   });
 
   test('the branch not taken never reaches the value or the gradient', async () => {
@@ -92,10 +153,28 @@ describe('neuralc eval', () => {
     });
 
     test('a loop past --limit names the loop', async () => {
-      const r = await json('eval', '-e', '(loop ((i 0)) (if (< i n) (recur (+ i 1)) i))', '--inputs', '{"n": 50}', '--limit', '10');
+      const r = await json(
+        'eval',
+        '-e',
+        '(loop ((i 0)) (if (< i n) (recur (+ i 1)) i))',
+        '--inputs',
+        '{"n": 50}',
+        '--limit',
+        '10',
+      );
       expect(r.code).toBe(1);
-      expect(r.out).toEqual({ error: { code: 'E0205', message: 'loop at 1:1 exceeded its limit of 10', line: 1, column: 1 } });
-      const within = await json('eval', '-e', '(loop ((i 0)) (if (< i n) (recur (+ i 1)) i))', '--inputs', '{"n": 50}', '--limit', '100');
+      expect(r.out).toEqual({
+        error: { code: 'E0205', message: 'loop at 1:1 exceeded its limit of 10', line: 1, column: 1 },
+      });
+      const within = await json(
+        'eval',
+        '-e',
+        '(loop ((i 0)) (if (< i n) (recur (+ i 1)) i))',
+        '--inputs',
+        '{"n": 50}',
+        '--limit',
+        '100',
+      );
       expect(within.out).toEqual({ value: 50, shape: [] });
     });
 
@@ -106,7 +185,9 @@ describe('neuralc eval', () => {
       expect(r.out.error.message).toMatch(/cannot read .*no-such-file\.neural: ENOENT$/);
       // Source text given where a file goes: the message points at -e.
       const inline = await json('eval', '(* 2 x)');
-      expect(inline.out.error.message).toBe('cannot read (* 2 x): ENOENT (to run source text rather than a file, pass it with -e)');
+      expect(inline.out.error.message).toBe(
+        'cannot read (* 2 x): ENOENT (to run source text rather than a file, pass it with -e)',
+      );
     });
 
     test('bad option values are usage errors naming the flag (exit 2, nothing on stdout)', async () => {
@@ -136,7 +217,14 @@ describe('neuralc graph', () => {
   };
 
   test('text output of the heat step with declared shapes matches the golden file', async () => {
-    const r = await cli('graph', example('heat_step.neural'), '--inputs', '{"u": [3], "L": [3, 3], "dt": "scalar"}', '--params', 'alpha');
+    const r = await cli(
+      'graph',
+      example('heat_step.neural'),
+      '--inputs',
+      '{"u": [3], "L": [3, 3], "dt": "scalar"}',
+      '--params',
+      'alpha',
+    );
     expect(r).toMatchObject({ code: 0, stderr: '' });
     golden('heat_step.txt', r.stdout);
   });

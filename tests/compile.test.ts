@@ -6,7 +6,6 @@ import { codes } from './helpers/codes';
 import { tensor, Tensor } from '../src/runtime/tensor';
 import { native } from '../src/runtime/native';
 
-
 describe('modules', () => {
   const GRAVITY = '(/ (* G (* m1 m2)) (pow r 2))';
 
@@ -23,7 +22,19 @@ describe('modules', () => {
       [{ x: 3 }, false, 6],
       [{ x: [1, 2] }, true, [2, 4]],
       [{ x: [1, 2] }, false, [2, 4]],
-      [{ x: [[1, 2], [3, 4]] }, true, [[2, 4], [6, 8]]],
+      [
+        {
+          x: [
+            [1, 2],
+            [3, 4],
+          ],
+        },
+        true,
+        [
+          [2, 4],
+          [6, 8],
+        ],
+      ],
       [{ x: 3 }, false, 6],
       [{ x: [5] }, true, [10]],
       [{ x: [1, 2] }, true, [2, 4]],
@@ -41,7 +52,9 @@ describe('modules', () => {
     const [G] = m.parameters();
     expect(m.namedParameters().G).toBe(G);
     expect(G.requiresGrad).toBe(true);
-    m.forward({ m1: [1, 2], m2: [3, 4], r: [1, 2] }, { batch: true }).sum().backward();
+    m.forward({ m1: [1, 2], m2: [3, 4], r: [1, 2] }, { batch: true })
+      .sum()
+      .backward();
     expect(G.grad!.item()).toBeCloseTo(3 + 8 / 4, 12);
     m.freeze();
     expect(G.requiresGrad).toBe(false);
@@ -56,20 +69,40 @@ describe('modules', () => {
   });
 
   test('declared shapes build the graph at compile time and detect the batch dimension per input', () => {
-    const m = compile('(+ u (scale (* dt alpha) (matvec L u)))', { inputs: { u: [3], L: [3, 3], dt: 'scalar' }, params: { alpha: 0.5 }, dtype: 'float64' });
+    const m = compile('(+ u (scale (* dt alpha) (matvec L u)))', {
+      inputs: { u: [3], L: [3, 3], dt: 'scalar' },
+      params: { alpha: 0.5 },
+      dtype: 'float64',
+    });
     expect(m.graph).toBeDefined();
-    const L = [[-2, 1, 0], [1, -2, 1], [0, 1, -2]];
+    const L = [
+      [-2, 1, 0],
+      [1, -2, 1],
+      [0, 1, -2],
+    ];
     const one = m.forward({ u: [1, 2, 3], L, dt: 0.1 }).toArray();
     expect(one).toEqual([1 + 0.05 * 0, 2 + 0.05 * 0, 3 + 0.05 * -4].map((v) => expect.closeTo(v, 12)));
     // u batched, L and dt shared: the mix the reference cannot batch
-    const two = m.forward({ u: [[1, 2, 3], [0, 0, 1]], L, dt: 0.1 }).toArray() as number[][];
+    const two = m
+      .forward({
+        u: [
+          [1, 2, 3],
+          [0, 0, 1],
+        ],
+        L,
+        dt: 0.1,
+      })
+      .toArray() as number[][];
     expect(two[1]).toEqual([0, 0.05, 1 - 0.1].map((v) => expect.closeTo(v, 12)));
   });
 
   test('inputs may be tensors (converted to the module dtype), typed arrays with shapes, or nested arrays', () => {
     const m = compile('(* 2 x)', { dtype: 'float64' });
     expect(m.forward({ x: tensor([1, 2], { dtype: 'float32' }) }).dtype).toBe('float64');
-    expect(m.forward({ x: { data: new Float32Array([1, 2, 3, 4]), shape: [2, 2] } }).toArray()).toEqual([[2, 4], [6, 8]]);
+    expect(m.forward({ x: { data: new Float32Array([1, 2, 3, 4]), shape: [2, 2] } }).toArray()).toEqual([
+      [2, 4],
+      [6, 8],
+    ]);
   });
 
   test('dispose frees the module; using it afterwards is an error', () => {
@@ -84,7 +117,13 @@ describe('modules', () => {
 
 describe('run', () => {
   test('returns value, shape and gradients for every input and param', () => {
-    const r = run('(* a (sin x))', { inputs: { x: [0, 1] }, params: { a: 2 }, batch: true, grad: true, dtype: 'float64' });
+    const r = run('(* a (sin x))', {
+      inputs: { x: [0, 1] },
+      params: { a: 2 },
+      batch: true,
+      grad: true,
+      dtype: 'float64',
+    });
     expect(r.shape).toEqual([2]);
     expect(r.value).toEqual([0, 2 * Math.sin(1)]);
     expect(r.grad!.x).toEqual([2, 2 * Math.cos(1)]);
@@ -99,9 +138,19 @@ describe('run', () => {
 
   test('a NaN in the branch not taken poisons neither value nor gradient', () => {
     // a NaN in one sample's taken branch (log of 0.5 - 4) stays in that sample
-    const r = run('(if (> x 0) (+ (sqrt x) (* 0 (log (- 0.5 x)))) (* 2 x))', { inputs: { x: [4, -1] }, batch: true, grad: true, dtype: 'float64' });
+    const r = run('(if (> x 0) (+ (sqrt x) (* 0 (log (- 0.5 x)))) (* 2 x))', {
+      inputs: { x: [4, -1] },
+      batch: true,
+      grad: true,
+      dtype: 'float64',
+    });
     expect(r.value).toEqual([NaN, -2]);
-    const s = run('(if (> x 0) (sqrt x) (* 2 x))', { inputs: { x: [4, -1] }, batch: true, grad: true, dtype: 'float64' });
+    const s = run('(if (> x 0) (sqrt x) (* 2 x))', {
+      inputs: { x: [4, -1] },
+      batch: true,
+      grad: true,
+      dtype: 'float64',
+    });
     expect(s.value).toEqual([2, -2]);
     expect(s.grad!.x).toEqual([0.25, 2]);
   });
@@ -154,7 +203,9 @@ describe('diagnostics for bad programs and inputs', () => {
   test('branches of different shapes, recur of a different shape, non-scalar loop test', () => {
     expect(codes(() => compile('(if (> x 0) v 0)', { inputs: { x: 'scalar', v: [3] } }))).toEqual(['E0103']);
     expect(codes(() => compile('(loop ((i 0)) (if (< i 3) (recur v) i))', { inputs: { v: [2] } }))).toEqual(['E0101']);
-    expect(codes(() => compile('(loop ((i 0)) (if (< v 3) (recur (+ i 1)) i))', { inputs: { v: [2] } }))).toEqual(['E0102']);
+    expect(codes(() => compile('(loop ((i 0)) (if (< v 3) (recur (+ i 1)) i))', { inputs: { v: [2] } }))).toEqual([
+      'E0102',
+    ]);
     expect(codes(() => compile('(zeros n)', { inputs: { n: 'scalar' } }))).toEqual(['E0100']);
   });
 
@@ -183,7 +234,9 @@ describe('diagnostics for bad programs and inputs', () => {
   });
 
   test('loop and recursion limits are diagnostics naming the loop or function, never a truncated result', () => {
-    expect(codes(() => run('(loop ((i 0)) (if (< i n) (recur (+ i 1)) i))', { inputs: { n: 1e6 }, limit: 1000 }))).toEqual(['E0205']);
+    expect(
+      codes(() => run('(loop ((i 0)) (if (< i n) (recur (+ i 1)) i))', { inputs: { n: 1e6 }, limit: 1000 })),
+    ).toEqual(['E0205']);
     expect(run('(loop ((i 0)) (if (< i n) (recur (+ i 1)) i))', { inputs: { n: 999 }, limit: 1000 }).value).toBe(999);
     try {
       run('(define (down n) (if (= n 0) 0 (down (- n 1)))) (down k)', { inputs: { k: 50 }, limit: 20 });
@@ -191,15 +244,25 @@ describe('diagnostics for bad programs and inputs', () => {
       expect((e as CompileError).message).toContain("function 'down' exceeded its limit of 20");
     }
     // a batch: one sample over the limit fails the whole call
-    expect(codes(() => run('(loop ((i 0)) (if (< i n) (recur (+ i 1)) i))', { inputs: { n: [1, 5000] }, batch: true, limit: 1000 }))).toEqual(['E0205']);
+    expect(
+      codes(() =>
+        run('(loop ((i 0)) (if (< i n) (recur (+ i 1)) i))', { inputs: { n: [1, 5000] }, batch: true, limit: 1000 }),
+      ),
+    ).toEqual(['E0205']);
   });
 
   test('deep recursion up to the default limit runs without exhausting the stack', () => {
-    expect(run('(define (down n) (if (= n 0) 0 (+ 1 (down (- n 1))))) (down k)', { inputs: { k: 9000 }, dtype: 'float64' }).value).toBe(9000);
+    expect(
+      run('(define (down n) (if (= n 0) 0 (+ 1 (down (- n 1))))) (down k)', { inputs: { k: 9000 }, dtype: 'float64' })
+        .value,
+    ).toBe(9000);
   });
 
   test('cross keeps antisymmetry exact: v x v is exactly 0, in float64 and float32, batched', () => {
-    const v = [[1.012087, 0.112555, 1.642009], [-3.5, 1e-3, 7.25]];
+    const v = [
+      [1.012087, 0.112555, 1.642009],
+      [-3.5, 1e-3, 7.25],
+    ];
     for (const dtype of ['float64', 'float32'] as const) {
       const r = run('(cross v v)', { inputs: { v }, batch: true, dtype });
       expect((r.value as number[][]).flat().every((x) => x === 0)).toBe(true);
@@ -211,7 +274,10 @@ describe('diagnostics for bad programs and inputs', () => {
     const source = '(define (pick v k) (* 2 (ref v k)))\n(pick v i)';
     const m = compile(source, { inputs: { v: [3], i: 'scalar' } });
     expect(m.forward({ v: [1, 2, 3], i: 2 }).item()).toBe(6);
-    for (const [i, problem] of [[1.5, 'the index is not a whole number'], [3, 'index out of range for a last dimension of size 3']] as const) {
+    for (const [i, problem] of [
+      [1.5, 'the index is not a whole number'],
+      [3, 'index out of range for a last dimension of size 3'],
+    ] as const) {
       let error: unknown;
       try {
         m.forward({ v: [1, 2, 3], i });
@@ -219,11 +285,26 @@ describe('diagnostics for bad programs and inputs', () => {
         error = e;
       }
       expect(error).toBeInstanceOf(CompileError);
-      expect((error as CompileError).diagnostics.map((d) => [d.code, d.message])).toEqual([['E0209', `'ref': ${problem}`]]);
+      expect((error as CompileError).diagnostics.map((d) => [d.code, d.message])).toEqual([
+        ['E0209', `'ref': ${problem}`],
+      ]);
       expect((error as Error).message).toMatch(/^<input>:1:25: error\[E0209\]/);
     }
     // one bad sample in a batch fails the call
-    expect(codes(() => m.forward({ v: [[1, 2, 3], [4, 5, 6]], i: [0, -1] }, { batch: true }))).toEqual(['E0209']);
+    expect(
+      codes(() =>
+        m.forward(
+          {
+            v: [
+              [1, 2, 3],
+              [4, 5, 6],
+            ],
+            i: [0, -1],
+          },
+          { batch: true },
+        ),
+      ),
+    ).toEqual(['E0209']);
     m.dispose();
   });
 
@@ -231,28 +312,64 @@ describe('diagnostics for bad programs and inputs', () => {
     // f(3, x) = g(2, 2x) = f(1, 2x + 1) = g(0, 4x + 2) = -(4x + 2). Lowering f guesses a scalar result,
     // lowers g against that guess, then retries f with a vector: g must be lowered again (the fuzzer
     // found the stale instance as a segfault: a call of a region that never got its results).
-    const source = '(define (f k v) (if (<= k 0) v (g (- k 1) (* 2 v)))) (define (g k v) (if (<= k 0) (- v) (f (- k 1) (+ v 1)))) (f n x)';
-    expect(run(source, { inputs: { n: 3, x: [1, 2] }, dtype: 'float64', grad: true })).toEqual({ value: [-6, -10], shape: [2], grad: { n: 0, x: [-4, -4] } });
-    expect(run(source, { inputs: { n: [3, 2], x: [[1, 2], [1, 2]] }, batch: true, dtype: 'float64' }).value).toEqual([[-6, -10], [3, 5]]);
+    const source =
+      '(define (f k v) (if (<= k 0) v (g (- k 1) (* 2 v)))) (define (g k v) (if (<= k 0) (- v) (f (- k 1) (+ v 1)))) (f n x)';
+    expect(run(source, { inputs: { n: 3, x: [1, 2] }, dtype: 'float64', grad: true })).toEqual({
+      value: [-6, -10],
+      shape: [2],
+      grad: { n: 0, x: [-4, -4] },
+    });
+    expect(
+      run(source, {
+        inputs: {
+          n: [3, 2],
+          x: [
+            [1, 2],
+            [1, 2],
+          ],
+        },
+        batch: true,
+        dtype: 'float64',
+      }).value,
+    ).toEqual([
+      [-6, -10],
+      [3, 5],
+    ]);
     // Without the optimisation passes too: the regions of abandoned guesses never reach the native side.
     expect(run(source, { inputs: { n: 3, x: [1, 2] }, dtype: 'float64', optimize: false }).value).toEqual([-6, -10]);
-    expect(run('(define (down n v) (if (<= n 0) v (down (- n 1) (* 2 v)))) (down k x)', { inputs: { k: 3, x: [1, 2] }, optimize: false }).value).toEqual([8, 16]);
+    expect(
+      run('(define (down n v) (if (<= n 0) v (down (- n 1) (* 2 v)))) (down k x)', {
+        inputs: { k: 3, x: [1, 2] },
+        optimize: false,
+      }).value,
+    ).toEqual([8, 16]);
     // Vector tests evaluate both branches, so this mutual recursion never ends: a limit, not a crash.
-    const parity = '(letrec ((even? (lambda (k) (if (= k 0) 1 (odd? (- k 1))))) (odd? (lambda (k) (if (even? (- k 1)) 0 (= k 0))))) (even? n))';
+    const parity =
+      '(letrec ((even? (lambda (k) (if (= k 0) 1 (odd? (- k 1))))) (odd? (lambda (k) (if (even? (- k 1)) 0 (= k 0))))) (even? n))';
     expect(codes(() => run(parity, { inputs: { n: [1.5, 2, 3] }, limit: 200 }))).toEqual(['E0205']);
   });
 
-  test('the native side checks a graph\'s wiring before running it: a malformed graph is an Error, not a crash', () => {
+  test("the native side checks a graph's wiring before running it: a malformed graph is an Error, not a crash", () => {
     const node = (op: string, extra: object = {}) => ({ op, args: [], attrs: [], shape: [], batched: false, ...extra });
     const spec = (regions: object[]) => ({ numInputs: 0, recursive: true, maxSteps: 100, regions });
-    const region = (nodes: object[], results: number[]) => ({ nodes, results, resultBatched: results.map(() => false) });
+    const region = (nodes: object[], results: number[]) => ({
+      nodes,
+      results,
+      resultBatched: results.map(() => false),
+    });
     const build = (s: object) => new (native().NativeGraph)(s, [], 'float64', 'cpu', []);
     const callee = region([], []); // a function body that gives nothing
     const call = node('call', { args: [], regions: [1], argBatched: [], limit: 10, label: "function 'f'" });
-    expect(() => build(spec([region([call], [0]), callee]))).toThrow(/internal: malformed graph \(region 0, node 0\): a call of a function body that gives no result/);
-    expect(() => build(spec([region([node('sin', { args: [0] })], [0])]))).toThrow(/an argument does not refer to an earlier node/);
+    expect(() => build(spec([region([call], [0]), callee]))).toThrow(
+      /internal: malformed graph \(region 0, node 0\): a call of a function body that gives no result/,
+    );
+    expect(() => build(spec([region([node('sin', { args: [0] })], [0])]))).toThrow(
+      /an argument does not refer to an earlier node/,
+    );
     expect(() => build(spec([region([node('input', { index: 2 })], [0])]))).toThrow(/a missing input/);
-    expect(() => build(spec([region([node('const', { data: new Float64Array([1]) })], [3])]))).toThrow(/a result refers to a missing node/);
+    expect(() => build(spec([region([node('const', { data: new Float64Array([1]) })], [3])]))).toThrow(
+      /a result refers to a missing node/,
+    );
   });
 
   test('front-end errors surface through compile', () => {

@@ -14,9 +14,14 @@ describe('composition', () => {
 
   test('a chain of depth 6 equals direct evaluation, value and gradient', () => {
     const c = chain(square, sine, addOne, double, negate, cube);
-    const direct = compile('(* (- 0 (* 2 (+ (sin (* x x)) 1))) (* (- 0 (* 2 (+ (sin (* x x)) 1))) (- 0 (* 2 (+ (sin (* x x)) 1)))))', f64);
+    const direct = compile(
+      '(* (- 0 (* 2 (+ (sin (* x x)) 1))) (* (- 0 (* 2 (+ (sin (* x x)) 1))) (- 0 (* 2 (+ (sin (* x x)) 1)))))',
+      f64,
+    );
     const xs = [-1.7, -0.3, 0, 0.4, 1.1, 2.6];
-    expect(c.forward({ x: xs }, { batch: true }).toArray()).toEqual(direct.forward({ x: xs }, { batch: true }).toArray());
+    expect(c.forward({ x: xs }, { batch: true }).toArray()).toEqual(
+      direct.forward({ x: xs }, { batch: true }).toArray(),
+    );
     const viaChain = run('(c x)', { functions: { c }, inputs: { x: xs }, batch: true, grad: true, ...f64 });
     expect(viaChain.value).toEqual(direct.forward({ x: xs }, { batch: true }).toArray());
     // the chain is inlined: one graph, no calls
@@ -57,16 +62,22 @@ describe('composition', () => {
     // the callee declared vector[3] inputs
     const declared = diagnose(() => compile('(+ 1 (g a b))', { functions: { g }, inputs: { a: [2], b: [2] }, ...f64 }));
     expect(declared.diagnostics[0].code).toBe('E0107');
-    expect(declared.message).toContain("<input>:1:6: error[E0107]: argument 1 of 'g' is vector[2], but 'g' declares its input 'u' as vector[3]");
+    expect(declared.message).toContain(
+      "<input>:1:6: error[E0107]: argument 1 of 'g' is vector[2], but 'g' declares its input 'u' as vector[3]",
+    );
     // an undeclared callee fails inside its own text: reported at the call, naming the place in the callee
     const h = compile('\n(dot u w)', { file: 'h.neural', ...f64 });
     const inner = diagnose(() => compile('(h a b)', { functions: { h }, inputs: { a: [2], b: [3] }, ...f64 }));
-    expect(inner.message).toContain("<input>:1:1: error[E0106]: in 'h' (h.neural:2:1): 'dot': vectors of different lengths 2 and 3");
+    expect(inner.message).toContain(
+      "<input>:1:1: error[E0106]: in 'h' (h.neural:2:1): 'dot': vectors of different lengths 2 and 3",
+    );
   });
 
   test('functions must be modules of the same dtype', () => {
     expect(() => compile('(g x)', { functions: { g: 3 as never } })).toThrow(/must be a compiled Module or an nn.mlp/);
-    expect(() => compile('(g x)', { functions: { g: compile('(* 2 x)') }, ...f64 })).toThrow(/is float32, but this module is float64/);
+    expect(() => compile('(g x)', { functions: { g: compile('(* 2 x)') }, ...f64 })).toThrow(
+      /is float32, but this module is float64/,
+    );
     expect(() => chain(compile('(* a b)', f64), compile('(+ x y)', f64))).toThrow(/exactly one input/);
   });
 });

@@ -29,10 +29,11 @@ parentPort.postMessage(work(compile, ${calls}, ${JSON.stringify(SOURCE)}, forwar
 
 const startWorker = (calls: number) => new Worker(workerSource(calls), { eval: true });
 
-const result = (w: Worker) => new Promise<number[][]>((resolve, reject) => {
-  w.once('message', resolve);
-  w.once('error', reject);
-});
+const result = (w: Worker) =>
+  new Promise<number[][]>((resolve, reject) => {
+    w.once('message', resolve);
+    w.once('error', reject);
+  });
 
 test('forward and backward in 4 worker threads and the main thread at once equal a sequential run', async () => {
   const calls = 200;

@@ -40,7 +40,10 @@ function readCorpus(file: string): Entry[] {
 /** Whitespace-insensitive, as `tree-sitter test` compares. */
 const normalise = (tree: string) => tree.replace(/\s+/g, ' ').replace(/\( /g, '(').replace(/ \)/g, ')').trim();
 
-const entries = fs.readdirSync(CORPUS).filter((f) => f.endsWith('.txt')).flatMap(readCorpus);
+const entries = fs
+  .readdirSync(CORPUS)
+  .filter((f) => f.endsWith('.txt'))
+  .flatMap(readCorpus);
 
 test('the corpus is there', () => {
   expect(entries.length).toBeGreaterThan(10);

@@ -3,7 +3,13 @@ import { column, parseCsv } from '../src/io/csv';
 describe('parseCsv', () => {
   test('reads a header and rows of numbers, skipping blank and comment lines', () => {
     const table = parseCsv('# made by hand\r\nt, x ,"y"\r\n0,1.5,-2\n\n1,2e-3,3\n');
-    expect(table).toEqual({ columns: ['t', 'x', 'y'], rows: [[0, 1.5, -2], [1, 0.002, 3]] });
+    expect(table).toEqual({
+      columns: ['t', 'x', 'y'],
+      rows: [
+        [0, 1.5, -2],
+        [1, 0.002, 3],
+      ],
+    });
     expect(column(table, 'x')).toEqual([1.5, 0.002]);
   });
 
@@ -20,6 +26,8 @@ describe('parseCsv', () => {
   });
 
   test('a missing column lists the columns there are', () => {
-    expect(() => column(parseCsv('a,b\n1,2\n'), 'c', 'f.csv')).toThrow("f.csv: there is no column 'c' (the columns are a, b)");
+    expect(() => column(parseCsv('a,b\n1,2\n'), 'c', 'f.csv')).toThrow(
+      "f.csv: there is no column 'c' (the columns are a, b)",
+    );
   });
 });

@@ -19,7 +19,11 @@ function expectWellFormed(svg: string): void {
 test('the demo recovers the damped pendulum constants within 5% and writes the plot', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'neuralc-demo-'));
   let stdout = '';
-  const io = { stdout: (t: string) => void (stdout += t), stderr: (t: string) => void (stdout += t), readFile: (p: string) => fs.readFileSync(p) };
+  const io = {
+    stdout: (t: string) => void (stdout += t),
+    stderr: (t: string) => void (stdout += t),
+    readFile: (p: string) => fs.readFileSync(p),
+  };
   const started = Date.now();
   expect(await main(['demo', '--out', dir, '--json'], io)).toBe(0);
   expect(Date.now() - started).toBeLessThan(30000);
@@ -30,7 +34,8 @@ test('the demo recovers the damped pendulum constants within 5% and writes the p
   expect(Math.abs(result.recovered.g_L - 9.81) / 9.81).toBeCloseTo(result.relativeError.g_L, 10);
   const svg = fs.readFileSync(path.join(dir, 'pendulum.svg'), 'utf8');
   expectWellFormed(svg);
-  for (const label of ['theta (data)', 'omega (data)', 'theta (fit)', 'omega (fit)']) expect(svg).toContain(`>${label}</text>`);
+  for (const label of ['theta (data)', 'omega (data)', 'theta (fit)', 'omega (fit)'])
+    expect(svg).toContain(`>${label}</text>`);
   expect(svg.match(/<circle /g)!.length).toBe(2 * 201 + 2);
   fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -48,7 +53,9 @@ describe('plotSvg', () => {
     expect(svg).toContain('a &lt; b &amp; c');
     expect(svg).toContain('x&quot;y');
     expect(() => plotSvg({ series: [] })).toThrow('no series');
-    expect(() => plotSvg({ series: [{ label: 's', x: [0, 1], y: [1] }] })).toThrow("series 's' has 2 x values but 1 y values");
+    expect(() => plotSvg({ series: [{ label: 's', x: [0, 1], y: [1] }] })).toThrow(
+      "series 's' has 2 x values but 1 y values",
+    );
     expect(() => plotSvg({ series: [{ label: 's', x: [0], y: [NaN] }] })).toThrow('not finite');
   });
 });

@@ -6,7 +6,10 @@ import { renderDiagnostics } from '../src/diagnostics';
 import { parseProgram, type ParseOptions } from '../src/frontend';
 
 const DIR = path.join(__dirname, 'golden', 'diagnostics');
-const cases = fs.readdirSync(DIR).filter((f) => f.endsWith('.neural')).sort();
+const cases = fs
+  .readdirSync(DIR)
+  .filter((f) => f.endsWith('.neural'))
+  .sort();
 
 function declared(text: string): ParseOptions {
   const line = /^; declared: (.*)$/m.exec(text)?.[1];

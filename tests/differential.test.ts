@@ -10,13 +10,31 @@ import type { Nested } from '../src/runtime/host-data';
 import { differences, random } from './helpers/differential';
 
 type Gen<T extends Nested = Nested> = (r: () => number) => T;
-const U = (lo: number, hi: number): Gen<number> => (r) => lo + (hi - lo) * r();
-const AWAY = (lo: number, hi: number): Gen<number> => (r) => (r() < 0.5 ? -1 : 1) * U(lo, hi)(r);
-const INT = (lo: number, hi: number): Gen<number> => (r) => lo + Math.floor((hi - lo + 1) * r());
-const VEC = (n: number, g: Gen = U(-2, 2)): Gen<Nested[]> => (r) => Array.from({ length: n }, () => g(r));
-const MAT = (rows: number, cols: number, g: Gen = U(-2, 2)): Gen<Nested[][]> => (r) => Array.from({ length: rows }, () => VEC(cols, g)(r));
+const U =
+  (lo: number, hi: number): Gen<number> =>
+  (r) =>
+    lo + (hi - lo) * r();
+const AWAY =
+  (lo: number, hi: number): Gen<number> =>
+  (r) =>
+    (r() < 0.5 ? -1 : 1) * U(lo, hi)(r);
+const INT =
+  (lo: number, hi: number): Gen<number> =>
+  (r) =>
+    lo + Math.floor((hi - lo + 1) * r());
+const VEC =
+  (n: number, g: Gen = U(-2, 2)): Gen<Nested[]> =>
+  (r) =>
+    Array.from({ length: n }, () => g(r));
+const MAT =
+  (rows: number, cols: number, g: Gen = U(-2, 2)): Gen<Nested[][]> =>
+  (r) =>
+    Array.from({ length: rows }, () => VEC(cols, g)(r));
 /** Well-conditioned square matrices: random plus a dominant diagonal. */
-const SPD = (n: number): Gen => (r) => MAT(n, n, U(-1, 1))(r).map((row, i) => (row as number[]).map((v, j) => (i === j ? v + n + 1 : v)));
+const SPD =
+  (n: number): Gen =>
+  (r) =>
+    MAT(n, n, U(-1, 1))(r).map((row, i) => (row as number[]).map((v, j) => (i === j ? v + n + 1 : v)));
 
 interface DiffCase {
   name: string;
@@ -28,11 +46,26 @@ interface DiffCase {
 const ANY = U(-2, 2);
 const POS = U(0.2, 3);
 const DOMAIN: Record<string, Gen> = {
-  sqrt: POS, rsqrt: POS, log: POS, 'safe-sqrt': U(-1, 3), 'safe-log': U(-1, 3), asin: U(-0.9, 0.9), acos: U(-0.9, 0.9),
-  log1p: U(-0.5, 2), tan: U(-1.2, 1.2), '/': AWAY(0.3, 2),
+  sqrt: POS,
+  rsqrt: POS,
+  log: POS,
+  'safe-sqrt': U(-1, 3),
+  'safe-log': U(-1, 3),
+  asin: U(-0.9, 0.9),
+  acos: U(-0.9, 0.9),
+  log1p: U(-0.5, 2),
+  tan: U(-1.2, 1.2),
+  '/': AWAY(0.3, 2),
 };
-const UNARY = PRIMITIVES.filter((p) => p.group !== 'vector' && p.group !== 'matrix' && p.minArgs <= 1 && p.name !== 'clamp').map((p) => p.name);
-const BINARY = PRIMITIVES.filter((p) => (p.group === 'arithmetic' || p.group === 'transcendental' || p.group === 'comparison') && p.minArgs <= 2 && p.maxArgs >= 2).map((p) => p.name);
+const UNARY = PRIMITIVES.filter(
+  (p) => p.group !== 'vector' && p.group !== 'matrix' && p.minArgs <= 1 && p.name !== 'clamp',
+).map((p) => p.name);
+const BINARY = PRIMITIVES.filter(
+  (p) =>
+    (p.group === 'arithmetic' || p.group === 'transcendental' || p.group === 'comparison') &&
+    p.minArgs <= 2 &&
+    p.maxArgs >= 2,
+).map((p) => p.name);
 const DIVISORS = new Set(['/', 'quotient', 'modulo', 'remainder']);
 
 const cases: DiffCase[] = [
@@ -51,7 +84,9 @@ const cases: DiffCase[] = [
     ];
   }),
   ...['+', '-', '*', '/', 'min', 'max', 'and', 'or'].map((op) => ({
-    name: `(${op} x y z) n-ary`, source: `(${op} x y z)`, inputs: { x: ANY, y: AWAY(0.5, 2), z: AWAY(0.5, 2) },
+    name: `(${op} x y z) n-ary`,
+    source: `(${op} x y z)`,
+    inputs: { x: ANY, y: AWAY(0.5, 2), z: AWAY(0.5, 2) },
   })),
   { name: '(= x x) equal', source: '(* (= x x) (+ x 1))', inputs: { x: ANY } },
   { name: 'clamp', source: '(clamp x lo hi)', inputs: { x: ANY, lo: U(-1, -0.5), hi: U(0.5, 1) } },
@@ -94,18 +129,61 @@ const cases: DiffCase[] = [
   { name: 'if with NaN in the branch not taken', source: '(if (> x 0) (sqrt x) 0)', inputs: { x: ANY } },
   { name: 'if choosing vectors', source: '(if (> x 0) v w)', inputs: { x: ANY, v: VEC(3), w: VEC(3) } },
   { name: 'if with one constant branch', source: '(if (> x 0) (* G x) 1)', inputs: { x: ANY }, params: { G: U(1, 2) } },
-  { name: 'elementwise if on a vector test', source: '(if (> v 0) v (* v G))', inputs: { v: VEC(4) }, params: { G: U(1, 2) } },
+  {
+    name: 'elementwise if on a vector test',
+    source: '(if (> v 0) v (* v G))',
+    inputs: { v: VEC(4) },
+    params: { G: U(1, 2) },
+  },
   { name: 'cond', source: '(cond ((< x -1) (* x 2)) ((< x 1) (sin x)) (else (log x)))', inputs: { x: U(-3, 3) } },
-  { name: 'loop with per-sample trip counts', source: '(loop ((i 0) (acc 1)) (if (< i n) (recur (+ i 1) (* acc x)) acc))', inputs: { n: INT(0, 5), x: U(0.5, 1.5) } },
-  { name: 'loop with vector state', source: '(loop ((k 0) (p v)) (if (< k 3) (recur (+ k 1) (scale G p)) p))', inputs: { v: VEC(3) }, params: { G: U(0.4, 0.6) } },
-  { name: 'branching inside a loop', source: '(loop ((i 0) (s 0)) (if (>= i n) s (if (> x 0) (recur (+ i 1) (+ s x)) (recur (+ i 2) (- s (* x x))))))', inputs: { n: INT(0, 6), x: ANY } },
-  { name: 'loop inside if', source: '(if (> x 0) (loop ((k 0) (y x)) (if (< k 3) (recur (+ k 1) (sqrt y)) y)) (- x))', inputs: { x: ANY } },
-  { name: 'recursive factorial', source: '(define (fact n) (if (<= n 1) 1 (* n (fact (- n 1))))) (* (fact k) x)', inputs: { k: INT(0, 6), x: ANY } },
-  { name: 'letrec gcd', source: '(letrec ((gcd (lambda (a b) (if (= b 0) a (gcd b (modulo a b)))))) (* x (gcd m n)))', inputs: { m: INT(1, 40), n: INT(0, 40), x: ANY } },
-  { name: 'mutual recursion', source: '(define (ev? n) (if (= n 0) 1 (od? (- n 1)))) (define (od? n) (if (= n 0) 0 (ev? (- n 1)))) (* x (ev? k))', inputs: { k: INT(0, 7), x: ANY } },
-  { name: 'function reading a param', source: '(define (f z) (* G (sin z))) (+ (f x) (f (* 2 x)))', inputs: { x: ANY }, params: { G: U(1, 2) } },
+  {
+    name: 'loop with per-sample trip counts',
+    source: '(loop ((i 0) (acc 1)) (if (< i n) (recur (+ i 1) (* acc x)) acc))',
+    inputs: { n: INT(0, 5), x: U(0.5, 1.5) },
+  },
+  {
+    name: 'loop with vector state',
+    source: '(loop ((k 0) (p v)) (if (< k 3) (recur (+ k 1) (scale G p)) p))',
+    inputs: { v: VEC(3) },
+    params: { G: U(0.4, 0.6) },
+  },
+  {
+    name: 'branching inside a loop',
+    source: '(loop ((i 0) (s 0)) (if (>= i n) s (if (> x 0) (recur (+ i 1) (+ s x)) (recur (+ i 2) (- s (* x x))))))',
+    inputs: { n: INT(0, 6), x: ANY },
+  },
+  {
+    name: 'loop inside if',
+    source: '(if (> x 0) (loop ((k 0) (y x)) (if (< k 3) (recur (+ k 1) (sqrt y)) y)) (- x))',
+    inputs: { x: ANY },
+  },
+  {
+    name: 'recursive factorial',
+    source: '(define (fact n) (if (<= n 1) 1 (* n (fact (- n 1))))) (* (fact k) x)',
+    inputs: { k: INT(0, 6), x: ANY },
+  },
+  {
+    name: 'letrec gcd',
+    source: '(letrec ((gcd (lambda (a b) (if (= b 0) a (gcd b (modulo a b)))))) (* x (gcd m n)))',
+    inputs: { m: INT(1, 40), n: INT(0, 40), x: ANY },
+  },
+  {
+    name: 'mutual recursion',
+    source: '(define (ev? n) (if (= n 0) 1 (od? (- n 1)))) (define (od? n) (if (= n 0) 0 (ev? (- n 1)))) (* x (ev? k))',
+    inputs: { k: INT(0, 7), x: ANY },
+  },
+  {
+    name: 'function reading a param',
+    source: '(define (f z) (* G (sin z))) (+ (f x) (f (* 2 x)))',
+    inputs: { x: ANY },
+    params: { G: U(1, 2) },
+  },
   { name: 'define value', source: '(define k (* 2 x)) (+ k (* k G))', inputs: { x: ANY }, params: { G: U(1, 2) } },
-  { name: 'letrec closing over a local', source: '(let ((c (* x 3))) (letrec ((f (lambda (z) (* c z)))) (f (+ x 1))))', inputs: { x: ANY } },
+  {
+    name: 'letrec closing over a local',
+    source: '(let ((c (* x 3))) (letrec ((f (lambda (z) (* c z)))) (f (+ x 1))))',
+    inputs: { x: ANY },
+  },
   { name: 'pi', source: '(* pi x)', inputs: { x: ANY } },
 ];
 
@@ -127,7 +205,12 @@ const EXAMPLE_INPUTS: Record<string, Record<string, Gen>> = {
 function exampleCases(): (DiffCase & { file: string })[] {
   const dir = path.join(__dirname, '..', 'examples');
   const files: string[] = [];
-  const visit = (d: string) => fs.readdirSync(d, { withFileTypes: true }).forEach((e) => (e.isDirectory() ? visit(path.join(d, e.name)) : e.name.endsWith('.neural') && files.push(path.join(d, e.name))));
+  const visit = (d: string) =>
+    fs
+      .readdirSync(d, { withFileTypes: true })
+      .forEach((e) =>
+        e.isDirectory() ? visit(path.join(d, e.name)) : e.name.endsWith('.neural') && files.push(path.join(d, e.name)),
+      );
   visit(dir);
   return files.map((file) => {
     const source = fs.readFileSync(file, 'utf8');
@@ -140,11 +223,29 @@ function exampleCases(): (DiffCase & { file: string })[] {
 }
 
 /** `neuralc eval FILE --grad --dtype float64 --json`, in-process; its parsed JSON result. */
-async function evalCommand(file: string, c: { inputs: Record<string, Nested>; params: Record<string, Nested>; batch: boolean }): Promise<unknown> {
+async function evalCommand(
+  file: string,
+  c: { inputs: Record<string, Nested>; params: Record<string, Nested>; batch: boolean },
+): Promise<unknown> {
   let stdout = '';
   let stderr = '';
-  const argv = ['eval', file, '--inputs', JSON.stringify(c.inputs), '--params', JSON.stringify(c.params), '--grad', '--dtype', 'float64', '--json'];
-  const io = { stdout: (t: string) => (stdout += t), stderr: (t: string) => (stderr += t), readFile: (p: string) => fs.readFileSync(p) };
+  const argv = [
+    'eval',
+    file,
+    '--inputs',
+    JSON.stringify(c.inputs),
+    '--params',
+    JSON.stringify(c.params),
+    '--grad',
+    '--dtype',
+    'float64',
+    '--json',
+  ];
+  const io = {
+    stdout: (t: string) => (stdout += t),
+    stderr: (t: string) => (stderr += t),
+    readFile: (p: string) => fs.readFileSync(p),
+  };
   const code = await main(c.batch ? [...argv, '--batch'] : argv, io);
   if (code !== 0) throw new Error(`neuralc eval exited with ${code}: ${stderr}`);
   return JSON.parse(stdout);
@@ -170,7 +271,8 @@ describe('native float64 equals the reference interpreter', () => {
 
   describe.each([false, true])('batched: %s', (batch) => {
     test.each(cases.map((c, i) => [c.name, c, i] as const))('%s', (_name, c, i) => {
-      for (let trial = 0; trial < 3; trial++) expect(differences(c.source, draw(c, 1000 * i + trial, batch))).toEqual({ problems: [], unstable: 0 });
+      for (let trial = 0; trial < 3; trial++)
+        expect(differences(c.source, draw(c, 1000 * i + trial, batch))).toEqual({ problems: [], unstable: 0 });
     });
   });
 

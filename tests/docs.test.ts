@@ -10,7 +10,9 @@ const doc = fs.readFileSync(path.join(__dirname, '..', 'docs', 'language.md'), '
 
 // The Python reference's 43 primitive names (../shared/REFERENCE-SEMANTICS.md).
 const PYTHON_REFERENCE = `+ - * / pow abs min max modulo remainder sqrt log exp sin cos = < > <= >= and or not
-  vec ref dot cross norm normalize vsum scale vlen mat matmul matvec transpose trace det inv outer eye zeros ones`.split(/\s+/);
+  vec ref dot cross norm normalize vsum scale vlen mat matmul matvec transpose trace det inv outer eye zeros ones`.split(
+  /\s+/,
+);
 
 test('the primitives section is what `npx tsc -p tsconfig.json && node scripts/gen-language-docs.js` generates', () => {
   expect(doc).toBe(replaceGenerated(doc, renderPrimitiveTable(PRIMITIVES)));

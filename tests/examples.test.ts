@@ -6,7 +6,11 @@ import { parseProgram } from '../src/frontend';
 
 const ROOT = path.join(__dirname, '..', 'examples');
 const files = (dir: string): string[] =>
-  fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(path.join(dir, e.name)) : e.name.endsWith('.neural') ? [path.join(dir, e.name)] : []));
+  fs
+    .readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) =>
+      e.isDirectory() ? files(path.join(dir, e.name)) : e.name.endsWith('.neural') ? [path.join(dir, e.name)] : [],
+    );
 
 test.each(files(ROOT).map((f) => path.relative(ROOT, f)))('%s checks clean', (file) => {
   const { program, diagnostics, source } = parseProgram(fs.readFileSync(path.join(ROOT, file), 'utf8'), { file });

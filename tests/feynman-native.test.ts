@@ -32,7 +32,11 @@ interface Equation {
 const EQUATIONS: Record<string, Equation> = {
   planck: { params: { h: 6.62607015e-34 }, inputs: { f: [1e14, 1e15] }, formula: (v) => v.h * v.f },
   hooke: { params: { neg_k: -250 }, inputs: { x: [1e-3, 0.1] }, formula: (v) => v.neg_k * v.x },
-  kinetic_energy: { params: { alpha: 0.5 }, inputs: { m: [0.1, 10], v: [0.1, 100] }, formula: (v) => v.alpha * v.m * v.v ** 2 },
+  kinetic_energy: {
+    params: { alpha: 0.5 },
+    inputs: { m: [0.1, 10], v: [0.1, 100] },
+    formula: (v) => v.alpha * v.m * v.v ** 2,
+  },
   ideal_gas: {
     params: { kB: 1.380649e-23 },
     inputs: { n: [1e22, 1e24], T: [200, 400], V: [1e-3, 0.1] },
@@ -54,8 +58,16 @@ const EQUATIONS: Record<string, Equation> = {
     inputs: { T1: [270, 300], T2: [300, 400], A: [0.01, 1], d: [1e-3, 0.1] },
     formula: (v) => (v.kappa * (v.T2 - v.T1) * v.A) / v.d,
   },
-  speed_of_sound: { params: { gamma: 1.4 }, inputs: { pr: [5e4, 2e5], rho: [0.5, 1.5] }, formula: (v) => Math.sqrt((v.gamma * v.pr) / v.rho) },
-  pendulum_period: { params: { two_pi: 2 * Math.PI, g: 9.81 }, inputs: { L: [0.1, 10] }, formula: (v) => v.two_pi * Math.sqrt(v.L / v.g) },
+  speed_of_sound: {
+    params: { gamma: 1.4 },
+    inputs: { pr: [5e4, 2e5], rho: [0.5, 1.5] },
+    formula: (v) => Math.sqrt((v.gamma * v.pr) / v.rho),
+  },
+  pendulum_period: {
+    params: { two_pi: 2 * Math.PI, g: 9.81 },
+    inputs: { L: [0.1, 10] },
+    formula: (v) => v.two_pi * Math.sqrt(v.L / v.g),
+  },
   lorentz_factor: {
     params: { c: C },
     inputs: { m0: [0.5, 2], v: [0.1 * C, 0.9 * C] },
@@ -92,7 +104,12 @@ interface Result {
 
 function draw(eq: Equation, seed: number): Record<string, Float32Array> {
   const next = random(seed);
-  return Object.fromEntries(Object.entries(eq.inputs).map(([name, [lo, hi]]) => [name, Float32Array.from({ length: N }, () => lo + (hi - lo) * next())]));
+  return Object.fromEntries(
+    Object.entries(eq.inputs).map(([name, [lo, hi]]) => [
+      name,
+      Float32Array.from({ length: N }, () => lo + (hi - lo) * next()),
+    ]),
+  );
 }
 
 function compiled(name: string, eq: Equation, inputs: Record<string, Float32Array>): Result {
@@ -100,14 +117,19 @@ function compiled(name: string, eq: Equation, inputs: Record<string, Float32Arra
   const module = compile(source, { params: eq.params, dtype: 'float32' });
   try {
     return tidy(() => {
-      const leaves = Object.fromEntries(Object.entries(inputs).map(([k, data]) => [k, tensor(data, { requiresGrad: true })]));
+      const leaves = Object.fromEntries(
+        Object.entries(inputs).map(([k, data]) => [k, tensor(data, { requiresGrad: true })]),
+      );
       const out = module.forward(leaves, { batch: true });
       out.sum().backward();
       const gradOf = (t: Tensor) => t.grad!.toTypedArray() as Float32Array;
       const params = module.namedParameters();
       return {
         value: out.toTypedArray() as Float32Array,
-        grad: Object.fromEntries([...Object.keys(eq.params).map((k) => [k, gradOf(params[k])]), ...Object.entries(leaves).map(([k, t]) => [k, gradOf(t)])]),
+        grad: Object.fromEntries([
+          ...Object.keys(eq.params).map((k) => [k, gradOf(params[k])]),
+          ...Object.entries(leaves).map(([k, t]) => [k, gradOf(t)]),
+        ]),
       };
     });
   } finally {
@@ -118,7 +140,10 @@ function compiled(name: string, eq: Equation, inputs: Record<string, Float32Arra
 function reference(name: string, eq: Equation, inputs: Record<string, Float32Array>): Result {
   const names = [...Object.keys(eq.params), ...Object.keys(eq.inputs)];
   // Params go over as the float32 the module stores, so both sides start from the same bits.
-  const data = Float32Array.from([...Object.values(eq.params).map(Math.fround), ...Object.values(inputs).flatMap((a) => [...a])]);
+  const data = Float32Array.from([
+    ...Object.values(eq.params).map(Math.fround),
+    ...Object.values(inputs).flatMap((a) => [...a]),
+  ]);
   const r = spawnSync(REFERENCE, [name, String(N), ...names], { input: Buffer.from(data.buffer), maxBuffer: 1 << 24 });
   if (r.error) throw new Error(`cannot run ${REFERENCE} (${r.error.message}): build it with \`node scripts/build.js\``);
   if (r.status !== 0) throw new Error(`${REFERENCE} exited with ${r.status}: ${r.stderr.toString()}`);
@@ -136,7 +161,9 @@ function reference(name: string, eq: Equation, inputs: Record<string, Float32Arr
 function mismatches(a: Result, b: Result): string[] {
   return [
     ...float32Mismatches('value', a.value, b.value),
-    ...Object.keys(b.grad).flatMap((k) => (a.grad[k] ? float32Mismatches(`grad ${k}`, a.grad[k], b.grad[k]) : [`grad ${k}: missing`])),
+    ...Object.keys(b.grad).flatMap((k) =>
+      a.grad[k] ? float32Mismatches(`grad ${k}`, a.grad[k], b.grad[k]) : [`grad ${k}: missing`],
+    ),
   ];
 }
 
@@ -146,7 +173,9 @@ function mismatches(a: Result, b: Result): string[] {
  */
 function formulaError(eq: Equation, inputs: Record<string, Float32Array>, value: Float32Array): number {
   const params = Object.fromEntries(Object.entries(eq.params).map(([k, x]) => [k, Math.fround(x)]));
-  const exact = Array.from(value, (_, i) => eq.formula({ ...params, ...Object.fromEntries(Object.entries(inputs).map(([k, a]) => [k, a[i]])) }));
+  const exact = Array.from(value, (_, i) =>
+    eq.formula({ ...params, ...Object.fromEntries(Object.entries(inputs).map(([k, a]) => [k, a[i]])) }),
+  );
   const scale = Math.max(...exact.map(Math.abs));
   return Math.max(...exact.map((y, i) => Math.abs(value[i] - y) / scale));
 }
@@ -162,5 +191,4 @@ describe('compiled Feynman equations equal hand-written libtorch bit for bit (fl
     expect(formulaError(eq, inputs, mine.value)).toBeLessThan(1e-5);
     expect(Object.values(mine.grad).every((g) => g.every((x) => Number.isFinite(x) && x !== 0))).toBe(true);
   });
-
 });

@@ -10,7 +10,19 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
-import { compile, fit, getMaxConcurrentFits, nn, odeint, randn, setMaxConcurrentFits, tensor, type FitProgress, type FitResult, type Module } from '../src';
+import {
+  compile,
+  fit,
+  getMaxConcurrentFits,
+  nn,
+  odeint,
+  randn,
+  setMaxConcurrentFits,
+  tensor,
+  type FitProgress,
+  type FitResult,
+  type Module,
+} from '../src';
 import { loader } from '../src/fuzz/isolate';
 import { noisyLotkaVolterra } from '../src/fuzz/soak';
 import { forwardCalls } from './helpers/forward-calls';
@@ -40,20 +52,41 @@ interface Run {
  * The three fits, one after the other or all at once, on fresh modules. Self-contained (no outer
  * names) so that worker threads run the very same code from its source text.
  */
-async function runFits(api: { compile: typeof compile; fit: typeof fit; mlp: typeof nn.mlp }, spec: Spec, together: boolean): Promise<Run[]> {
+async function runFits(
+  api: { compile: typeof compile; fit: typeof fit; mlp: typeof nn.mlp },
+  spec: Spec,
+  together: boolean,
+): Promise<Run[]> {
   const flat = (v: unknown): number[] => (Array.isArray(v) ? v.flatMap(flat) : [v as number]);
   const x = Array.from({ length: 32 }, (_, i) => i / 16 - 1);
   const jobs = [
     () => ({
       model: api.compile(spec.lv, { params: { alpha: 0.5, beta: 0.5, delta: 0.5, gamma: 0.5 } }),
       data: spec.lvData,
-      options: { optimizer: 'adam', lr: 0.05, epochs: 12, batchSize: 2, seed: 5, clip: 5, ode: { state: ['x', 'y'], method: 'rk4', windowSteps: 20 } },
+      options: {
+        optimizer: 'adam',
+        lr: 0.05,
+        epochs: 12,
+        batchSize: 2,
+        seed: 5,
+        clip: 5,
+        ode: { state: ['x', 'y'], method: 'rk4', windowSteps: 20 },
+      },
     }),
-    () => ({ model: api.compile(spec.gravity, { params: { G: 1 } }), data: spec.gravityData, options: { lr: 0.05, epochs: 12, batchSize: 8, seed: 9 } }),
+    () => ({
+      model: api.compile(spec.gravity, { params: { G: 1 } }),
+      data: spec.gravityData,
+      options: { lr: 0.05, epochs: 12, batchSize: 8, seed: 9 },
+    }),
     () => {
       const net = api.mlp([1, 8, 1], { seed: 3 });
       const model = api.compile('(+ (* a x) (f x))', { params: { a: 0 }, functions: { f: net } });
-      return { model, net, data: { inputs: { x }, target: x.map((v) => 2 * v + Math.sin(3 * v)) }, options: { lr: 0.02, epochs: 40, batchSize: 16, seed: 4, schedule: 'cosine', clip: 1 } };
+      return {
+        model,
+        net,
+        data: { inputs: { x }, target: x.map((v) => 2 * v + Math.sin(3 * v)) },
+        options: { lr: 0.02, epochs: 40, batchSize: 16, seed: 4, schedule: 'cosine', clip: 1 },
+      };
     },
   ] as const;
   const one = async (job: (typeof jobs)[number]): Promise<Run> => {
@@ -71,7 +104,6 @@ async function runFits(api: { compile: typeof compile; fit: typeof fit; mlp: typ
   return out;
 }
 
-
 const LOOP = '(loop ((k 0) (acc v)) (if (< k n) (recur (+ k 1) (+ (scale 0.5 acc) (sin (* G acc)))) acc))';
 const loopModule = () => compile(LOOP, { inputs: { v: [3], n: 'scalar' }, params: { G: 1.3 }, dtype: 'float64' });
 const api = { compile, fit, mlp: nn.mlp };
@@ -83,7 +115,7 @@ describe('fits running together', () => {
   });
 
   test('the sequential runs are sound: each fit took its steps and lowered its loss', () => {
-    expect(sequential.map((r) => r.result.steps)).toEqual([12 * 3, 12 * 8, 40 * 2]) // 5 shooting windows in minibatches of 2; 64 samples in 8s; 32 in 16s;
+    expect(sequential.map((r) => r.result.steps)).toEqual([12 * 3, 12 * 8, 40 * 2]); // 5 shooting windows in minibatches of 2; 64 samples in 8s; 32 in 16s;
     for (const r of sequential) {
       expect(r.history.length).toBe(r.result.steps);
       expect(r.result.loss).toBeLessThan(r.history[0][1]);
@@ -110,7 +142,9 @@ const { mlp } = require(${JSON.stringify(path.join(SRC, 'nn', 'mlp.ts'))});
 const runFits = ${runFits.toString()};
 runFits({ compile, fit, mlp }, workerData, true).then((r) => parentPort.postMessage(r), (e) => parentPort.postMessage({ error: String(e && e.stack) }));`;
     const workers = [0, 1].map(() => new Worker(source, { eval: true, workerData: SPEC }));
-    const results = workers.map((w) => new Promise((resolve, reject) => (w.once('message', resolve), w.once('error', reject))));
+    const results = workers.map(
+      (w) => new Promise((resolve, reject) => (w.once('message', resolve), w.once('error', reject))),
+    );
     const main = await runFits(api, SPEC, true);
     for (const r of await Promise.all(results)) expect(r).toEqual(sequential);
     expect(main).toEqual(sequential);
@@ -124,7 +158,11 @@ runFits({ compile, fit, mlp }, workerData, true).then((r) => parentPort.postMess
     const pair = () => {
       const net = nn.mlp([1, 4, 1], { seed: 2 });
       net.freeze();
-      return { net, a: compile('(+ (* a x) (f x))', { params: { a: 0 }, functions: { f: net } }), b: compile('(- (* b x) (f x))', { params: { b: 0 }, functions: { f: net } }) };
+      return {
+        net,
+        a: compile('(+ (* a x) (f x))', { params: { a: 0 }, functions: { f: net } }),
+        b: compile('(- (* b x) (f x))', { params: { b: 0 }, functions: { f: net } }),
+      };
     };
     const s = pair();
     const one = [await fit(s.a, data, options), await fit(s.b, data, options)];
@@ -146,7 +184,9 @@ describe('turns to train (setMaxConcurrentFits)', () => {
     setMaxConcurrentFits(3);
     expect(getMaxConcurrentFits()).toBe(3);
     for (const bad of [0, 1025, 1.5, NaN, '2'])
-      expect(() => setMaxConcurrentFits(bad as never)).toThrow(/^setMaxConcurrentFits: the limit must be a whole number >= 1 and < 1025/);
+      expect(() => setMaxConcurrentFits(bad as never)).toThrow(
+        /^setMaxConcurrentFits: the limit must be a whole number >= 1 and < 1025/,
+      );
     expect(getMaxConcurrentFits()).toBe(3);
   });
 
@@ -172,7 +212,13 @@ describe('turns to train (setMaxConcurrentFits)', () => {
     const controllers = models.map(() => new AbortController());
     const started = new Set<number>();
     const runs = models.map((m, i) =>
-      fit(m, data, { epochs: 1e8, lr: 1e-9, progressEvery: 50, signal: controllers[i].signal, onProgress: () => started.add(i) }),
+      fit(m, data, {
+        epochs: 1e8,
+        lr: 1e-9,
+        progressEvery: 50,
+        signal: controllers[i].signal,
+        onProgress: () => started.add(i),
+      }),
     );
     const until = async (done: () => boolean) => {
       for (let waited = 0; !done() && waited < 10000; waited += 10) await new Promise((r) => setTimeout(r, 10));
@@ -206,7 +252,9 @@ describe('misuse while a fit runs is a clear error, not a crash', () => {
     })();
     const m = compile(GRAVITY, { params: { G: 1 } });
     const running = fit(m, data, { epochs: 30, lr: 0.05 });
-    await expect(fit(m, data, { epochs: 1 })).rejects.toThrow('fit: this module is already being trained by another fit(); await it first');
+    await expect(fit(m, data, { epochs: 1 })).rejects.toThrow(
+      'fit: this module is already being trained by another fit(); await it first',
+    );
     expect(await running).toEqual(reference);
     m.dispose();
 
@@ -220,7 +268,9 @@ describe('misuse while a fit runs is a clear error, not a crash', () => {
     await expect(fit(b, line, { epochs: 1 })).rejects.toThrow(
       "fit: the parameter 'f.k' is in use by another running fit() (the two models share the module or MLP it belongs to); await that fit first, or give each model its own copy",
     );
-    await expect(fit(c, line, { epochs: 1 })).rejects.toThrow("fit: the parameter 'g.0.weight' is in use by another running fit()");
+    await expect(fit(c, line, { epochs: 1 })).rejects.toThrow(
+      "fit: the parameter 'g.0.weight' is in use by another running fit()",
+    );
     await expect(fit(shared, line, { epochs: 1 })).rejects.toThrow('already being trained by another fit()');
     expect((await first).steps).toBe(20);
     // Once it settles, the others may train.
@@ -246,15 +296,33 @@ describe('misuse while a fit runs is a clear error, not a crash', () => {
         errors.push((e as Error).message);
       }
     };
-    const misuse = () => [() => outer.dispose(), () => inner.dispose(), () => outer.forward({ x: 1 }), () => inner.forward({ x: 1 })].forEach(attempt);
+    const misuse = () =>
+      [
+        () => outer.dispose(),
+        () => inner.dispose(),
+        () => outer.forward({ x: 1 }),
+        () => inner.forward({ x: 1 }),
+      ].forEach(attempt);
     // Right after the start, and from a progress report (the fit is in flight both times).
-    const running = fit(outer, line, { epochs: 40, lr: 0.1, progressEvery: 10, onProgress: (p) => p.step === 10 && misuse() });
+    const running = fit(outer, line, {
+      epochs: 40,
+      lr: 0.1,
+      progressEvery: 10,
+      onProgress: (p) => p.step === 10 && misuse(),
+    });
     misuse();
     const result = await running;
-    expect(errors).toEqual(Array(8).fill('module is being trained by fit() (itself, or a model that calls it); await that fit, or abort it through its signal, first'));
+    expect(errors).toEqual(
+      Array(8).fill(
+        'module is being trained by fit() (itself, or a model that calls it); await that fit, or abort it through its signal, first',
+      ),
+    );
     expect(result).toEqual(reference);
     // Afterwards both work again.
-    expect(outer.forward({ x: 2 }).item()).toBeCloseTo(result.params['f.k'] as number * 2 + (result.params.c as number), 5);
+    expect(outer.forward({ x: 2 }).item()).toBeCloseTo(
+      (result.params['f.k'] as number) * 2 + (result.params.c as number),
+      5,
+    );
     for (const x of [inner, outer, ref.inner, ref.outer]) x.dispose();
   });
 
@@ -263,16 +331,22 @@ describe('misuse while a fit runs is a clear error, not a crash', () => {
     const hybrid = compile('(+ (* a x) (f x))', { params: { a: 0 }, functions: { f: net } });
     const x = Array.from({ length: 32 }, (_, i) => i / 16 - 1);
     let refused = '';
-    await fit(hybrid, { inputs: { x }, target: x }, {
-      epochs: 20, progressEvery: 5, onProgress: (p) => {
-        if (p.step !== 5) return;
-        try {
-          net.forward([0.5]).dispose();
-        } catch (e) {
-          refused = (e as Error).message;
-        }
+    await fit(
+      hybrid,
+      { inputs: { x }, target: x },
+      {
+        epochs: 20,
+        progressEvery: 5,
+        onProgress: (p) => {
+          if (p.step !== 5) return;
+          try {
+            net.forward([0.5]).dispose();
+          } catch (e) {
+            refused = (e as Error).message;
+          }
+        },
       },
-    });
+    );
     expect(refused).toBe('this MLP is being trained by fit(); await that fit, or abort it through its signal, first');
     expect(net.forward([0.5]).shape).toEqual([1]);
     hybrid.dispose();
@@ -281,16 +355,27 @@ describe('misuse while a fit runs is a clear error, not a crash', () => {
 
   test('disposing a trained parameter, or the MLP it belongs to, stops the fit with an error saying so', async () => {
     const m = compile(GRAVITY, { params: { G: 1 } });
-    await expect(fit(m, data, { epochs: LONG, lr: 1e-3, progressEvery: 10, onProgress: (p) => p.step === 10 && m.parameters()[0].dispose() })).rejects.toThrow(
+    await expect(
+      fit(m, data, {
+        epochs: LONG,
+        lr: 1e-3,
+        progressEvery: 10,
+        onProgress: (p) => p.step === 10 && m.parameters()[0].dispose(),
+      }),
+    ).rejects.toThrow(
       "fit: the parameter 'G' was disposed while fit() was training it (directly, or by disposing the MLP or module it belongs to), so the trained values are lost; " +
         'keep the model, the functions it calls and their parameters alive until fit() settles',
     );
     const net = nn.mlp([1, 8, 1], { seed: 3 });
     const hybrid = compile('(+ (* a x) (f x))', { params: { a: 0 }, functions: { f: net } });
     const x = Array.from({ length: 32 }, (_, i) => i / 16 - 1);
-    await expect(fit(hybrid, { inputs: { x }, target: x }, { epochs: LONG, progressEvery: 10, onProgress: (p) => p.step === 10 && net.dispose() })).rejects.toThrow(
-      "fit: the parameter 'f.0.weight' was disposed while fit() was training it",
-    );
+    await expect(
+      fit(
+        hybrid,
+        { inputs: { x }, target: x },
+        { epochs: LONG, progressEvery: 10, onProgress: (p) => p.step === 10 && net.dispose() },
+      ),
+    ).rejects.toThrow("fit: the parameter 'f.0.weight' was disposed while fit() was training it");
     hybrid.dispose();
     // The module is not busy any more and says what is wrong with it.
     expect(() => m.dispose()).not.toThrow();
@@ -308,7 +393,9 @@ describe('misuse while a fit runs is a clear error, not a crash', () => {
       }
       m.parameters()[0].requiresGrad = false; // the tensor itself can still be frozen: the fit notices
     };
-    await expect(fit(m, data, { epochs: LONG, lr: 1e-3, progressEvery: 10, onProgress: (p) => freezeMidFit(p.step) })).rejects.toThrow(
+    await expect(
+      fit(m, data, { epochs: LONG, lr: 1e-3, progressEvery: 10, onProgress: (p) => freezeMidFit(p.step) }),
+    ).rejects.toThrow(
       "fit: the parameter 'G' was frozen (freeze() or requiresGrad = false) while fit() was training it; freeze parameters before calling fit() or after it settles",
     );
     expect(refused).toMatch(/^module is being trained by fit\(\)/);
@@ -336,8 +423,24 @@ describe('misuse while a fit runs is a clear error, not a crash', () => {
   test('a throwing onProgress stops the fit, and what it threw is the rejection', async () => {
     const m = compile(GRAVITY, { params: { G: 1 } });
     const boom = new Error('stop here');
-    await expect(fit(m, data, { epochs: LONG, progressEvery: 10, onProgress: (p) => { if (p.step === 20) throw boom; } })).rejects.toBe(boom);
-    await expect(fit(m, data, { epochs: LONG, progressEvery: 10, onProgress: () => { throw 'a string'; } })).rejects.toBe('a string');
+    await expect(
+      fit(m, data, {
+        epochs: LONG,
+        progressEvery: 10,
+        onProgress: (p) => {
+          if (p.step === 20) throw boom;
+        },
+      }),
+    ).rejects.toBe(boom);
+    await expect(
+      fit(m, data, {
+        epochs: LONG,
+        progressEvery: 10,
+        onProgress: () => {
+          throw 'a string';
+        },
+      }),
+    ).rejects.toBe('a string');
     expect((await fit(m, data, { epochs: 2 })).steps).toBe(2);
     m.dispose();
   });
@@ -363,8 +466,13 @@ const m = compile('(* k x)', { params: { k: 1 } });
 fit(m, { inputs: { x: [1, 2, 3] }, target: [2, 4, 6] }, { epochs: 1e8, lr: 1e-9, progressEvery: 100, onProgress: (p) => p.step === 100 && (${then}) });`;
 
   test('terminating worker threads in the middle of their fits stops the fits and leaves the process working', async () => {
-    const workers = Array.from({ length: 2 }, () => new Worker(endlessFit("parentPort.postMessage('training')"), { eval: true }));
-    await Promise.all(workers.map((w) => new Promise((resolve, reject) => (w.once('message', resolve), w.once('error', reject)))));
+    const workers = Array.from(
+      { length: 2 },
+      () => new Worker(endlessFit("parentPort.postMessage('training')"), { eval: true }),
+    );
+    await Promise.all(
+      workers.map((w) => new Promise((resolve, reject) => (w.once('message', resolve), w.once('error', reject)))),
+    );
     // Each is in the middle of a hundred million epochs; terminate() waits for the fit's current step only.
     expect(await Promise.all(workers.map((w) => w.terminate()))).toEqual([1, 1]);
     const m = compile(GRAVITY, { params: { G: 1 } });

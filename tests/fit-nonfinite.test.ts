@@ -40,7 +40,9 @@ describe('a non-finite loss', () => {
       'fit: the loss is nan at step 1 (parameters: k = 1); lower the learning rate, clip the gradients or start closer to the solution',
     );
     const pole = compile('(/ c (- x k))', { params: { c: 2, k: 1 } });
-    await expect(fit(pole, { inputs: { x: [2, 1, 3] }, target: [1, 1, 1] }, { epochs: 5 })).rejects.toThrow('fit: the loss is inf at step 1 (parameters: c = 2, k = 1);');
+    await expect(fit(pole, { inputs: { x: [2, 1, 3] }, target: [1, 1, 1] }, { epochs: 5 })).rejects.toThrow(
+      'fit: the loss is inf at step 1 (parameters: c = 2, k = 1);',
+    );
     root.dispose();
     pole.dispose();
   });
@@ -68,7 +70,9 @@ describe('a non-finite loss', () => {
     const observations = t.map((ti) => [1 / (1 - 0.5 * ti)]);
     const rhs = '(* k (* x x))';
     const single = compile(rhs, { params: { k: 3 } }); // blows up at t = 1/3
-    await expect(fit(single, { t, observations }, { epochs: 3, ode: { state: ['x'], method: 'rk4', step: 0.01 } })).rejects.toThrow(
+    await expect(
+      fit(single, { t, observations }, { epochs: 3, ode: { state: ['x'], method: 'rk4', step: 0.01 } }),
+    ).rejects.toThrow(
       'fit: failed at step 1: odeint: the solution is not finite at t = 0.4 (it blows up or overflows before this time) (parameters: k = 3)',
     );
     // Windows of 0.2 from their observed starts: at k = 4 those starting above x0 = 1.25 (t = 0.6, 0.8)
@@ -78,7 +82,20 @@ describe('a non-finite loss', () => {
     // square of such a gradient overflows Adam's second moment, which then freezes k for good.
     const shooting = compile(rhs, { params: { k: 4 }, dtype: 'float64' });
     const seen: FitProgress[] = [];
-    const result = await fit(shooting, { t, observations }, { epochs: 60, batchSize: 1, seed: 2, lr: 0.05, clip: 1, stopOnNonFinite: false, ode, onProgress: (p) => seen.push(p) });
+    const result = await fit(
+      shooting,
+      { t, observations },
+      {
+        epochs: 60,
+        batchSize: 1,
+        seed: 2,
+        lr: 0.05,
+        clip: 1,
+        stopOnNonFinite: false,
+        ode,
+        onProgress: (p) => seen.push(p),
+      },
+    );
     const skipped = seen.filter((p) => Number.isNaN(p.loss));
     expect(skipped.length).toBeGreaterThan(0);
     for (const p of skipped) expect(p.params.k).toBe(p.step === 1 ? 4 : seen[p.step - 2].params.k);
@@ -93,11 +110,20 @@ describe('a non-finite loss', () => {
     // One sample's target is NaN: with minibatches of one sample, the steps drawing it are skipped.
     const data = { inputs: { x: [1, 2, 3, 4] }, target: [2, 4, NaN, 8] };
     const stopping = compile('(* k x)', { params: { k: 1 } });
-    await expect(fit(stopping, data, { epochs: 2, batchSize: 1, seed: 1 })).rejects.toThrow(/fit: the loss is nan at step \d+ \(parameters: k = /);
+    await expect(fit(stopping, data, { epochs: 2, batchSize: 1, seed: 1 })).rejects.toThrow(
+      /fit: the loss is nan at step \d+ \(parameters: k = /,
+    );
     stopping.dispose();
     const m = compile('(* k x)', { params: { k: 1 } });
     const seen: FitProgress[] = [];
-    const result = await fit(m, data, { epochs: 60, batchSize: 1, seed: 1, lr: 0.05, stopOnNonFinite: false, onProgress: (p) => seen.push(p) });
+    const result = await fit(m, data, {
+      epochs: 60,
+      batchSize: 1,
+      seed: 1,
+      lr: 0.05,
+      stopOnNonFinite: false,
+      onProgress: (p) => seen.push(p),
+    });
     expect(result.steps).toBe(240);
     expect(result.stopped).toBe('epochs');
     expect(Number.isNaN(result.loss)).toBe(true); // on all the data, NaN sample included
@@ -137,7 +163,14 @@ describe('a finite loss with a non-finite gradient', () => {
   test('with stopOnNonFinite: false, those steps update nothing and the others train', async () => {
     const m = compile('(sqrt (* k x))', { params: { k: 1 }, dtype: 'float64' });
     const seen: FitProgress[] = [];
-    const result = await fit(m, data, { epochs: 80, batchSize: 1, seed: 3, lr: 0.1, stopOnNonFinite: false, onProgress: (p) => seen.push(p) });
+    const result = await fit(m, data, {
+      epochs: 80,
+      batchSize: 1,
+      seed: 3,
+      lr: 0.1,
+      stopOnNonFinite: false,
+      onProgress: (p) => seen.push(p),
+    });
     expect(result.steps).toBe(320);
     expect(result.params.k).toBeCloseTo(4, 3);
     // The steps drawing x = 0 (loss exactly 0 at any k) left k where it was.

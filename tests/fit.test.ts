@@ -14,7 +14,8 @@ const GRAVITY = '(/ (* G (* m1 m2)) (pow r 2))';
 const lotkaVolterraData = () => noisyLotkaVolterra(LV, 121);
 
 function expectWithin(got: Record<string, unknown>, want: Record<string, number>, relative: number): void {
-  for (const [name, value] of Object.entries(want)) expect(Math.abs((got[name] as number) - value) / value).toBeLessThan(relative);
+  for (const [name, value] of Object.entries(want))
+    expect(Math.abs((got[name] as number) - value) / value).toBeLessThan(relative);
 }
 
 /** Samples of Newton's gravity with G = 2.5 (no noise). */
@@ -28,7 +29,11 @@ function gravityData(n = 64) {
 function runCli(argv: string[]) {
   let stdout = '';
   let stderr = '';
-  const io = { stdout: (t: string) => void (stdout += t), stderr: (t: string) => void (stderr += t), readFile: (p: string) => fs.readFileSync(p) };
+  const io = {
+    stdout: (t: string) => void (stdout += t),
+    stderr: (t: string) => void (stderr += t),
+    readFile: (p: string) => fs.readFileSync(p),
+  };
   return main(argv, io).then((code) => ({ code, stdout, stderr }));
 }
 
@@ -37,7 +42,11 @@ describe('fit through the API', () => {
 
   test('recovers the Lotka-Volterra constants within 2% (L-BFGS, multiple shooting)', async () => {
     const model = compile(LV, { params: LV_START });
-    const result = await fit(model, data, { optimizer: 'lbfgs', epochs: 30, ode: { state: ['x', 'y'], method: 'rk4', windowSteps: 25 } });
+    const result = await fit(model, data, {
+      optimizer: 'lbfgs',
+      epochs: 30,
+      ode: { state: ['x', 'y'], method: 'rk4', windowSteps: 25 },
+    });
     expectWithin(result.params, LV_TRUE, 0.02);
     expect(result.stopped).toBe('epochs');
     expect(result.steps).toBe(30);
@@ -50,13 +59,18 @@ describe('fit through the API', () => {
   test('recovers the Lotka-Volterra constants with Adam, cosine decay and clipping', async () => {
     const model = compile(LV, { params: LV_START });
     const result = await fit(model, data, {
-      optimizer: 'adam', lr: 0.05, schedule: 'cosine', clip: 5, epochs: 300, ode: { state: ['x', 'y'], windowSteps: 25 },
+      optimizer: 'adam',
+      lr: 0.05,
+      schedule: 'cosine',
+      clip: 5,
+      epochs: 300,
+      ode: { state: ['x', 'y'], windowSteps: 25 },
     });
     expectWithin(result.params, LV_TRUE, 0.05);
     model.dispose();
   });
 
-  test('fits gravity\'s G to algebraic data', async () => {
+  test("fits gravity's G to algebraic data", async () => {
     const model = compile(GRAVITY, { params: { G: 1 } });
     const result = await fit(model, gravityData(), { optimizer: 'lbfgs', epochs: 5 });
     expect(result.params.G).toBeCloseTo(2.5, 4);
@@ -69,7 +83,11 @@ describe('fit through the API', () => {
     const model = compile('(+ (* a x) (f x))', { params: { a: 0 }, functions: { f: net } });
     const x = Array.from({ length: 32 }, (_, i) => i / 16 - 1);
     const before = net.parameters()[0].toArray();
-    const result = await fit(model, { inputs: { x }, target: x.map((v) => 2 * v + Math.sin(3 * v)) }, { epochs: 200, lr: 0.02 });
+    const result = await fit(
+      model,
+      { inputs: { x }, target: x.map((v) => 2 * v + Math.sin(3 * v)) },
+      { epochs: 200, lr: 0.02 },
+    );
     expect(net.parameters()[0].toArray()).not.toEqual(before);
     expect(Object.keys(result.params)).toEqual(expect.arrayContaining(['a', 'f.0.weight']));
     expect(result.loss).toBeLessThan(0.05);
@@ -82,8 +100,12 @@ describe('fit through the API', () => {
     let ticks = 0;
     const timer = setInterval(() => ticks++, 5);
     const running = fit(model, data, { epochs: 40, ode: { state: ['x', 'y'], windowSteps: 25 } });
-    expect(() => model.forward({ x: 1, y: 1 })).toThrow('module is being trained by fit() (itself, or a model that calls it); await that fit, or abort it through its signal, first');
-    expect(() => model.dispose()).toThrow('module is being trained by fit() (itself, or a model that calls it); await that fit, or abort it through its signal, first');
+    expect(() => model.forward({ x: 1, y: 1 })).toThrow(
+      'module is being trained by fit() (itself, or a model that calls it); await that fit, or abort it through its signal, first',
+    );
+    expect(() => model.dispose()).toThrow(
+      'module is being trained by fit() (itself, or a model that calls it); await that fit, or abort it through its signal, first',
+    );
     await expect(fit(model, data, { epochs: 1, ode: { state: ['x', 'y'] } })).rejects.toThrow('already being trained');
     const result = await running;
     clearInterval(timer);
@@ -111,7 +133,12 @@ describe('fit through the API', () => {
   test('reports progress with the parameters', async () => {
     const model = compile(GRAVITY, { params: { G: 1 } });
     const seen: { step: number; loss: number; G: number }[] = [];
-    await fit(model, gravityData(), { epochs: 10, lr: 0.1, progressEvery: 4, onProgress: (p) => seen.push({ step: p.step, loss: p.loss, G: p.params.G as number }) });
+    await fit(model, gravityData(), {
+      epochs: 10,
+      lr: 0.1,
+      progressEvery: 4,
+      onProgress: (p) => seen.push({ step: p.step, loss: p.loss, G: p.params.G as number }),
+    });
     expect(seen.map((p) => p.step)).toEqual([4, 8, 10]);
     expect(seen[2].G).toBeGreaterThan(seen[0].G);
     expect(seen[2].loss).toBeLessThan(seen[0].loss);
@@ -121,7 +148,12 @@ describe('fit through the API', () => {
   test('stops at the next step when aborted and resolves with the parameters so far', async () => {
     const model = compile(GRAVITY, { params: { G: 1 } });
     const controller = new AbortController();
-    const result = await fit(model, gravityData(), { epochs: 10_000_000, lr: 1e-3, signal: controller.signal, onProgress: (p) => p.step === 20 && controller.abort() });
+    const result = await fit(model, gravityData(), {
+      epochs: 10_000_000,
+      lr: 1e-3,
+      signal: controller.signal,
+      onProgress: (p) => p.step === 20 && controller.abort(),
+    });
     expect(result.stopped).toBe('aborted');
     expect(result.steps).toBeGreaterThanOrEqual(20);
     expect(result.steps).toBeLessThan(10_000_000);
@@ -134,11 +166,19 @@ describe('fit through the API', () => {
   test('rejects a diverging fit naming the step and the parameters', async () => {
     const model = compile('(* k x)', { params: { k: 1 } });
     const data = { inputs: { x: [1, 2, 3] }, target: [2, 4, 6] };
-    await expect(fit(model, data, { epochs: 50, optimizer: 'sgd', lr: 1e20 })).rejects.toThrow(/fit: the loss is (nan|inf) at step 2 \(parameters: k = /);
+    await expect(fit(model, data, { epochs: 50, optimizer: 'sgd', lr: 1e20 })).rejects.toThrow(
+      /fit: the loss is (nan|inf) at step 2 \(parameters: k = /,
+    );
     // Without the check, steps with a non-finite loss update nothing and the fit carries on.
     const fresh = compile('(* k x)', { params: { k: 1 } });
     const seen: number[] = [];
-    const skipped = await fit(fresh, data, { epochs: 4, optimizer: 'sgd', lr: 1e20, stopOnNonFinite: false, onProgress: (p) => seen.push(p.params.k as number) });
+    const skipped = await fit(fresh, data, {
+      epochs: 4,
+      optimizer: 'sgd',
+      lr: 1e20,
+      stopOnNonFinite: false,
+      onProgress: (p) => seen.push(p.params.k as number),
+    });
     expect(skipped.steps).toBe(4);
     expect(Number.isFinite(skipped.loss)).toBe(false);
     expect(seen[3]).toBe(seen[1]);
@@ -148,7 +188,11 @@ describe('fit through the API', () => {
 
   test('stops early when the loss stops improving', async () => {
     const model = compile(GRAVITY, { params: { G: 1 } });
-    const result = await fit(model, gravityData(), { epochs: 100, lr: 0.01, earlyStopping: { patience: 2, minDelta: 1e9 } });
+    const result = await fit(model, gravityData(), {
+      epochs: 100,
+      lr: 0.01,
+      earlyStopping: { patience: 2, minDelta: 1e9 },
+    });
     expect([result.stopped, result.steps]).toEqual(['early', 3]);
     model.dispose();
   });
@@ -156,14 +200,49 @@ describe('fit through the API', () => {
   test('rejects bad arguments with clear errors', async () => {
     const model = compile(GRAVITY, { params: { G: 1 } });
     await expect(fit(model, gravityData(), { epochs: 0 })).rejects.toThrow('fit: epochs must be a whole number >= 1');
-    await expect(fit(model, gravityData(), { epochs: 1, optimizer: 'rmsprop' as never })).rejects.toThrow("optimizer must be 'adam'");
-    await expect(fit(model, { inputs: { m1: [1], m2: [1] }, target: [1] }, { epochs: 1 })).rejects.toThrow("data.inputs has no value for the input 'r'");
-    await expect(fit(model, { inputs: { m1: [1, 2], m2: [1, 2], r: [1, 2] }, target: [1] }, { epochs: 1 })).rejects.toThrow("input 'm1' has 2 samples but the target has 1");
-    await expect(fit(model, { t: [0, 1], observations: [[1], [2]] }, { epochs: 1, ode: { state: ['m1'] } })).rejects.toThrow('fit: no value for the inputs m2, r; give constant values in ode.inputs');
-    await expect(fit(model, gravityData(), { epochs: 1, batchsize: 2 } as never)).rejects.toThrow("unknown option 'batchsize'");
+    await expect(fit(model, gravityData(), { epochs: 1, optimizer: 'rmsprop' as never })).rejects.toThrow(
+      "optimizer must be 'adam'",
+    );
+    await expect(fit(model, { inputs: { m1: [1], m2: [1] }, target: [1] }, { epochs: 1 })).rejects.toThrow(
+      "data.inputs has no value for the input 'r'",
+    );
+    await expect(
+      fit(model, { inputs: { m1: [1, 2], m2: [1, 2], r: [1, 2] }, target: [1] }, { epochs: 1 }),
+    ).rejects.toThrow("input 'm1' has 2 samples but the target has 1");
+    await expect(
+      fit(model, { t: [0, 1], observations: [[1], [2]] }, { epochs: 1, ode: { state: ['m1'] } }),
+    ).rejects.toThrow('fit: no value for the inputs m2, r; give constant values in ode.inputs');
+    await expect(fit(model, gravityData(), { epochs: 1, batchsize: 2 } as never)).rejects.toThrow(
+      "unknown option 'batchsize'",
+    );
     const lv: Module = compile(LV, { params: LV_START });
-    await expect(fit(lv, { t: [0, 1, 1.5], observations: [[1, 1], [1, 1], [1, 1]] }, { epochs: 1, ode: { state: ['x', 'y'], windowSteps: 1 } })).rejects.toThrow('evenly spaced windows');
-    await expect(fit(lv, { t: [0, 1], observations: [[1, 1], [1, 1]] }, { epochs: 1, batchSize: 1, ode: { state: ['x', 'y'] } })).rejects.toThrow('a single trajectory is one sample');
+    await expect(
+      fit(
+        lv,
+        {
+          t: [0, 1, 1.5],
+          observations: [
+            [1, 1],
+            [1, 1],
+            [1, 1],
+          ],
+        },
+        { epochs: 1, ode: { state: ['x', 'y'], windowSteps: 1 } },
+      ),
+    ).rejects.toThrow('evenly spaced windows');
+    await expect(
+      fit(
+        lv,
+        {
+          t: [0, 1],
+          observations: [
+            [1, 1],
+            [1, 1],
+          ],
+        },
+        { epochs: 1, batchSize: 1, ode: { state: ['x', 'y'] } },
+      ),
+    ).rejects.toThrow('a single trajectory is one sample');
     lv.dispose();
     model.dispose();
   });
@@ -181,8 +260,28 @@ describe('neuralc fit', () => {
 
   test('recovers the Lotka-Volterra constants within 2% from a CSV', async () => {
     const { t, observations } = lotkaVolterraData();
-    const csv = write('lv.csv', `t,x,y\n${t.map((ti, i) => `${ti},${observations[i][0]},${observations[i][1]}`).join('\n')}\n`);
-    const { code, stdout, stderr } = await runCli(['fit', lvProgram, '--data', csv, '--params', JSON.stringify(LV_START), '--ode', '--state', 'x,y', '--window', '25', '--optimizer', 'lbfgs', '--epochs', '30', '--json']);
+    const csv = write(
+      'lv.csv',
+      `t,x,y\n${t.map((ti, i) => `${ti},${observations[i][0]},${observations[i][1]}`).join('\n')}\n`,
+    );
+    const { code, stdout, stderr } = await runCli([
+      'fit',
+      lvProgram,
+      '--data',
+      csv,
+      '--params',
+      JSON.stringify(LV_START),
+      '--ode',
+      '--state',
+      'x,y',
+      '--window',
+      '25',
+      '--optimizer',
+      'lbfgs',
+      '--epochs',
+      '30',
+      '--json',
+    ]);
     expect(stderr).toBe('');
     expect(code).toBe(0);
     const result = JSON.parse(stdout);
@@ -193,9 +292,23 @@ describe('neuralc fit', () => {
 
   test('fits an algebraic program to its input columns and the target column', async () => {
     const { inputs, target } = gravityData(16);
-    const csv = write('g.csv', `m1,m2,r,force\n${target.map((f, i) => `${inputs.m1[i]},${inputs.m2[i]},${inputs.r[i]},${f}`).join('\n')}\n`);
+    const csv = write(
+      'g.csv',
+      `m1,m2,r,force\n${target.map((f, i) => `${inputs.m1[i]},${inputs.m2[i]},${inputs.r[i]},${f}`).join('\n')}\n`,
+    );
     const program = write('gravity.neural', GRAVITY);
-    const { code, stdout } = await runCli(['fit', program, '--data', csv, '--params', '{"G": 1}', '--optimizer', 'lbfgs', '--epochs', '5']);
+    const { code, stdout } = await runCli([
+      'fit',
+      program,
+      '--data',
+      csv,
+      '--params',
+      '{"G": 1}',
+      '--optimizer',
+      'lbfgs',
+      '--epochs',
+      '5',
+    ]);
     expect(code).toBe(0);
     expect(stdout).toMatch(/fitted in 5 steps, final loss/);
     expect(Number(/G = ([\d.e-]+)/.exec(stdout)![1])).toBeCloseTo(2.5, 3);
@@ -208,13 +321,33 @@ describe('neuralc fit', () => {
   };
 
   test.each([
-    ['a missing input column', 'm1,m2,target\n1,2,3\n2,3,4\n', [], "bad.csv: there is no column 'r' (the columns are m1, m2, target)"],
-    ['a non-numeric cell', 'm1,m2,r,target\n1,2,3,4\n1,x2,3,4\n', [], "bad.csv:3:2: 'x2' in column 'm2' is not a finite number"],
+    [
+      'a missing input column',
+      'm1,m2,target\n1,2,3\n2,3,4\n',
+      [],
+      "bad.csv: there is no column 'r' (the columns are m1, m2, target)",
+    ],
+    [
+      'a non-numeric cell',
+      'm1,m2,r,target\n1,2,3,4\n1,x2,3,4\n',
+      [],
+      "bad.csv:3:2: 'x2' in column 'm2' is not a finite number",
+    ],
     ['a short row', 'm1,m2,r,target\n1,2,3\n', [], 'bad.csv:2: the row has 3 cells but the header names 4 columns'],
     ['too few rows', 'm1,m2,r,target\n1,2,3,4\n', [], 'bad.csv: at least 2 data rows are needed, got 1'],
     ['an empty file', '', [], 'bad.csv: the file is empty'],
-    ['an unknown param', 'm1,m2,r,target\n1,2,3,4\n2,3,4,5\n', ['--params', '{"G": 1, "H": 2}'], "unknown param 'H': the program never reads it (its parameters are G)"],
-    ['divergence', 'm1,m2,r,target\n1,2,1,4\n2,3,1,5\n', ['--optimizer', 'sgd', '--lr', '1e30', '--epochs', '5'], 'at step 2 (parameters: G = '],
+    [
+      'an unknown param',
+      'm1,m2,r,target\n1,2,3,4\n2,3,4,5\n',
+      ['--params', '{"G": 1, "H": 2}'],
+      "unknown param 'H': the program never reads it (its parameters are G)",
+    ],
+    [
+      'divergence',
+      'm1,m2,r,target\n1,2,1,4\n2,3,1,5\n',
+      ['--optimizer', 'sgd', '--lr', '1e30', '--epochs', '5'],
+      'at step 2 (parameters: G = ',
+    ],
   ])('%s is a clear error', async (_what, csvText, extra, message) => {
     const { code, stdout, stderr } = await bad(csvText, extra as string[]);
     expect(code).toBe(1);
@@ -225,7 +358,11 @@ describe('neuralc fit', () => {
 
   test('usage errors exit with 2', async () => {
     expect((await runCli(['fit', lvProgram, '--params', '{}'])).code).toBe(2);
-    expect((await runCli(['fit', lvProgram, '--data', 'x.csv', '--params', '{"alpha": 1}', '--ode'])).stderr).toContain('--ode needs --state');
-    expect((await runCli(['fit', lvProgram, '--data', 'x.csv', '--params', '{"alpha": 1}', '--window', '3'])).stderr).toContain('--window needs --ode');
+    expect((await runCli(['fit', lvProgram, '--data', 'x.csv', '--params', '{"alpha": 1}', '--ode'])).stderr).toContain(
+      '--ode needs --state',
+    );
+    expect(
+      (await runCli(['fit', lvProgram, '--data', 'x.csv', '--params', '{"alpha": 1}', '--window', '3'])).stderr,
+    ).toContain('--window needs --ode');
   });
 });

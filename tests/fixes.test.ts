@@ -8,14 +8,22 @@ import type { Fix } from '../src/diagnostics';
 import { parseProgram, type ParseOptions } from '../src/frontend';
 import { applyFixes, safeFixes } from '../src/tools/fixes';
 
-const fixesOf = (text: string, options: ParseOptions = {}): Fix[] => parseProgram(text, options).diagnostics.flatMap((d) => d.fixes ?? []);
+const fixesOf = (text: string, options: ParseOptions = {}): Fix[] =>
+  parseProgram(text, options).diagnostics.flatMap((d) => d.fixes ?? []);
 /** The text after applying the first fix of each diagnostic with fixes. */
 const firstFixes = (text: string, options: ParseOptions = {}): string =>
-  applyFixes(text, parseProgram(text, options).diagnostics.flatMap((d) => d.fixes?.[0] ?? [])).text;
+  applyFixes(
+    text,
+    parseProgram(text, options).diagnostics.flatMap((d) => d.fixes?.[0] ?? []),
+  ).text;
 
 describe('fixes', () => {
   test.each([
-    ['a missing closing bracket, after the last token and before a trailing comment', '(+ 1 (* 2 x)\n; done\n', '(+ 1 (* 2 x))\n; done\n'],
+    [
+      'a missing closing bracket, after the last token and before a trailing comment',
+      '(+ 1 (* 2 x)\n; done\n',
+      '(+ 1 (* 2 x))\n; done\n',
+    ],
     ['nested missing closers come out innermost first', '(vec 1 [2 3', '(vec 1 [2 3])'],
     ['a stray closer is removed', '(+ 1 2))', '(+ 1 2)'],
     ['a mismatched closer becomes the expected one', '(+ 1 2]', '(+ 1 2)'],
@@ -41,9 +49,14 @@ describe('fixes', () => {
 
   test('several suggestions are offered, none safe; a typo warning is never safe', () => {
     const ambiguous = fixesOf('(+ abc1 ab)', { inputs: ['abc2', 'abc3', 'ab'] });
-    expect(ambiguous.map((f) => [f.title, f.safe])).toEqual([["change to 'abc2'", false], ["change to 'abc3'", false]]);
+    expect(ambiguous.map((f) => [f.title, f.safe])).toEqual([
+      ["change to 'abc2'", false],
+      ["change to 'abc3'", false],
+    ]);
     const warning = parseProgram('(let ((velocity 1)) velocty)').diagnostics;
-    expect(warning.map((d) => [d.code, d.fixes?.map((f) => [f.edits[0].text, f.safe])])).toEqual([['W0001', [['velocity', false]]]]);
+    expect(warning.map((d) => [d.code, d.fixes?.map((f) => [f.edits[0].text, f.safe])])).toEqual([
+      ['W0001', [['velocity', false]]],
+    ]);
   });
 
   test('one argument missing or extra: an unsafe edit that makes the arity right', () => {
@@ -57,7 +70,14 @@ describe('fixes', () => {
   test('a replacement and an insertion at one offset: the insertion goes in front', () => {
     const text = '(let (velocty 1) velocty)';
     const rename: Fix = { title: 'rename', edits: [{ span: { start: 6, end: 13 }, text: 'v' }], safe: true };
-    const bracket: Fix = { title: 'bracket', edits: [{ span: { start: 6, end: 6 }, text: '(' }, { span: { start: 15, end: 15 }, text: ')' }], safe: true };
+    const bracket: Fix = {
+      title: 'bracket',
+      edits: [
+        { span: { start: 6, end: 6 }, text: '(' },
+        { span: { start: 15, end: 15 }, text: ')' },
+      ],
+      safe: true,
+    };
     expect(applyFixes(text, [bracket, rename]).text).toBe('(let ((v 1)) velocty)');
     const overlapping: Fix = { title: 'other', edits: [{ span: { start: 8, end: 10 }, text: 'x' }], safe: true };
     expect(applyFixes(text, [rename, overlapping])).toEqual({ text: '(let (v 1) velocty)', fixes: [rename] });
@@ -69,7 +89,12 @@ describe('neuralc check --fix and --json', () => {
   async function run(...argv: string[]) {
     let stdout = '';
     let stderr = '';
-    const io = { stdout: (t: string) => (stdout += t), stderr: (t: string) => (stderr += t), readFile: (p: string) => fs.readFileSync(p), writeFile: (p: string, t: string) => fs.writeFileSync(p, t) };
+    const io = {
+      stdout: (t: string) => (stdout += t),
+      stderr: (t: string) => (stderr += t),
+      readFile: (p: string) => fs.readFileSync(p),
+      writeFile: (p: string, t: string) => fs.writeFileSync(p, t),
+    };
     const code = await main(argv, io);
     return { code, stdout, stderr };
   }
@@ -99,14 +124,24 @@ describe('neuralc check --fix and --json', () => {
     expect(r.code).toBe(1);
     const [d] = JSON.parse(r.stdout);
     expect(d).toMatchObject({ code: 'E0005', line: 2, column: 5 });
-    expect(d.fixes).toEqual([{ title: "change to ')'", safe: true, edits: [{ line: 2, column: 5, endLine: 2, endColumn: 6, start: 9, end: 10, text: ')' }] }]);
+    expect(d.fixes).toEqual([
+      {
+        title: "change to ')'",
+        safe: true,
+        edits: [{ line: 2, column: 5, endLine: 2, endColumn: 6, start: 9, end: 10, text: ')' }],
+      },
+    ]);
   });
 
   test('--fix without a way to write files is a usage error', async () => {
     const file = path.join(dir, 'readonly.neural');
     fs.writeFileSync(file, '(+ 1 2))');
     let stderr = '';
-    const code = await main(['check', file, '--fix'], { stdout: () => {}, stderr: (t) => (stderr += t), readFile: (p) => fs.readFileSync(p) });
+    const code = await main(['check', file, '--fix'], {
+      stdout: () => {},
+      stderr: (t) => (stderr += t),
+      readFile: (p) => fs.readFileSync(p),
+    });
     expect(code).toBe(2);
     expect(stderr).toContain('--fix cannot write files here');
   });

@@ -32,7 +32,11 @@ describe('AST shape', () => {
     const p = ok('(define (sq x) (* x x)) (define g 9.8) (sq g)');
     expect(p.functions.map((f) => f.name)).toEqual(['sq']);
     expect(p.values.map((v) => v.name)).toEqual(['g']);
-    expect(p.result).toMatchObject({ kind: 'call', callee: { kind: 'function', name: 'sq' }, args: [{ ref: { kind: 'define', name: 'g' } }] });
+    expect(p.result).toMatchObject({
+      kind: 'call',
+      callee: { kind: 'function', name: 'sq' },
+      args: [{ ref: { kind: 'define', name: 'g' } }],
+    });
   });
 
   test('letrec functions get program-unique names', () => {
@@ -46,7 +50,8 @@ describe('AST shape', () => {
     const p = ok('(loop ((i 0)) (cond ((> i 3) i) (else (if #t (recur (+ i 1)) i))))');
     const loop = p.result as Extract<Expr, { kind: 'loop' }>;
     expect(loop.body.kind).toBe('cond');
-    const recur = ((loop.body as Extract<Expr, { kind: 'cond' }>).otherwise as Extract<Expr, { kind: 'if' }>).consequent;
+    const recur = ((loop.body as Extract<Expr, { kind: 'cond' }>).otherwise as Extract<Expr, { kind: 'if' }>)
+      .consequent;
     expect(recur).toMatchObject({ kind: 'recur', loop: loop.id });
   });
 

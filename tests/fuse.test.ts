@@ -14,12 +14,19 @@ const read = (file: string) => readFileSync(path.join(EXAMPLES, file), 'utf8');
 /** "; Inputs: x, T. Params: n0, m." in each Feynman file's header. */
 function names(source: string): { inputs: string[]; params: string[] } {
   const m = /Inputs: ([^.]*)\. Params: ([^.]*)\./.exec(source)!;
-  const list = (s: string) => s.split(',').map((x) => x.trim().split(' ')[0]).filter((x) => x !== '' && x !== 'none');
+  const list = (s: string) =>
+    s
+      .split(',')
+      .map((x) => x.trim().split(' ')[0])
+      .filter((x) => x !== '' && x !== 'none');
   return { inputs: list(m[1]), params: list(m[2]) };
 }
 
-const FEYNMAN = readdirSync(path.join(EXAMPLES, 'feynman')).filter((f) => f.endsWith('.neural')).map((f) => f.replace('.neural', ''));
-const stage = (name: string, dtype: DType) => compile(read(`composition/${name}.neural`), { inputs: { x: 'scalar' }, dtype });
+const FEYNMAN = readdirSync(path.join(EXAMPLES, 'feynman'))
+  .filter((f) => f.endsWith('.neural'))
+  .map((f) => f.replace('.neural', ''));
+const stage = (name: string, dtype: DType) =>
+  compile(read(`composition/${name}.neural`), { inputs: { x: 'scalar' }, dtype });
 
 interface Case {
   build: (fuse: boolean, dtype: DType) => Module;
@@ -33,17 +40,34 @@ const CASES: Record<string, Case> = Object.fromEntries([
     const source = read(`feynman/${name}.neural`);
     const { inputs, params } = names(source);
     const scalars = Object.fromEntries(inputs.map((i) => [i, 'scalar' as const]));
-    return [name, { inputs, build: (fuse, dtype) => compile(source, { inputs: scalars, params: Object.fromEntries(params.map((p) => [p, 2])), dtype, fuse }) }];
+    return [
+      name,
+      {
+        inputs,
+        build: (fuse, dtype) =>
+          compile(source, { inputs: scalars, params: Object.fromEntries(params.map((p) => [p, 2])), dtype, fuse }),
+      },
+    ];
   }),
-  ['composition chain', {
-    inputs: ['x'],
-    // chain() has no options: compose as it does, with the fuse option on the composite.
-    build: (fuse, dtype) => {
-      const stages = ['add_one', 'square', 'sin', 'double', 'exp', 'negate', 'cube', 'sqrt_abs'].map((n) => stage(n, dtype));
-      const call = stages.reduce((inner, _, k) => `(s${k} ${inner})`, 'x');
-      return compile(call, { inputs: { x: 'scalar' }, functions: Object.fromEntries(stages.map((m, k) => [`s${k}`, m])), dtype, fuse });
+  [
+    'composition chain',
+    {
+      inputs: ['x'],
+      // chain() has no options: compose as it does, with the fuse option on the composite.
+      build: (fuse, dtype) => {
+        const stages = ['add_one', 'square', 'sin', 'double', 'exp', 'negate', 'cube', 'sqrt_abs'].map((n) =>
+          stage(n, dtype),
+        );
+        const call = stages.reduce((inner, _, k) => `(s${k} ${inner})`, 'x');
+        return compile(call, {
+          inputs: { x: 'scalar' },
+          functions: Object.fromEntries(stages.map((m, k) => [`s${k}`, m])),
+          dtype,
+          fuse,
+        });
+      },
     },
-  }],
+  ],
 ]);
 
 function uniform(n: number, seed: number): Float64Array {
@@ -59,7 +83,9 @@ function uniform(n: number, seed: number): Float64Array {
  * the outputs times weights in [0.5, 1.5] (a full upstream gradient instead of a sum's broadcast one).
  */
 function evaluate(m: Module, inputNames: string[], batch: number, dtype: DType, weighted = false) {
-  const leaves = inputNames.map((name, k) => tensor(uniform(batch, k + 7), { shape: [batch], dtype, requiresGrad: true }));
+  const leaves = inputNames.map((name, k) =>
+    tensor(uniform(batch, k + 7), { shape: [batch], dtype, requiresGrad: true }),
+  );
   const out = m.forward(Object.fromEntries(inputNames.map((name, k) => [name, leaves[k]])));
   const total = out.sum();
   const weights = tensor(uniform(batch, 99), { shape: [batch], dtype });
@@ -82,7 +108,8 @@ function worstRelative(a: ArrayLike<number>, b: ArrayLike<number>, floor: number
   return worst;
 }
 
-const fusedNodes = (m: Module) => m.graph!.regions.flatMap((r) => r.nodes).filter((n) => n.op === 'fused') as FusedNode[];
+const fusedNodes = (m: Module) =>
+  m.graph!.regions.flatMap((r) => r.nodes).filter((n) => n.op === 'fused') as FusedNode[];
 
 describe('fused against unfused', () => {
   for (const [name, c] of Object.entries(CASES)) {
@@ -125,7 +152,10 @@ describe('fused against unfused', () => {
 
 describe('the fuse pass', () => {
   test('a Feynman equation on a batch becomes one fused node over its inputs and scalar params', () => {
-    const m = compile(read('feynman/relativistic_energy.neural'), { inputs: { m0: 'scalar', v: 'scalar' }, params: { c: 3 } });
+    const m = compile(read('feynman/relativistic_energy.neural'), {
+      inputs: { m0: 'scalar', v: 'scalar' },
+      params: { c: 3 },
+    });
     m.forward({ m0: [1, 2], v: [0.5, 1] }, { batch: true }).dispose();
     const [f] = fusedNodes(m);
     expect(m.graph!.regions[0].results).toEqual([m.graph!.regions[0].nodes.indexOf(f)]);
@@ -144,7 +174,15 @@ describe('the fuse pass', () => {
     // the scalar part (G m1 m2 / |r|^3, negated) is the fused chain
     expect(fusedNodes(g)[0].steps.map((s) => s.op)).toEqual(['*', '*', 'pow-scalar', '/', '-']);
     const h = compile(read('heat_step.neural'), { inputs: { u: [3], L: [3, 3], dt: 'scalar' }, params: ['alpha'] });
-    h.forward({ u: [[1, 2, 3]], L: [[1, 0, 0], [0, 1, 0], [0, 0, 1]], dt: 0.1 }).dispose();
+    h.forward({
+      u: [[1, 2, 3]],
+      L: [
+        [1, 0, 0],
+        [0, 1, 0],
+        [0, 0, 1],
+      ],
+      dt: 0.1,
+    }).dispose();
     expect(fusedNodes(h)).toEqual([]);
     expect(h.graph!.regions[0].nodes.map((n) => n.op)).toContain('matvec');
     g.dispose();
@@ -172,7 +210,16 @@ describe('the fuse pass', () => {
     const off = compile(source, { ...options, fuse: false });
     off.forward({ m1: [1, 2], m2: [3, 4], r: [5, 6] }).dispose();
     expect(fusedNodes(off)).toEqual([]);
-    expect(off.graph!.regions[0].nodes.map((n) => n.op)).toEqual(['input', 'input', 'input', 'param', '*', '*', 'pow-scalar', '/']);
+    expect(off.graph!.regions[0].nodes.map((n) => n.op)).toEqual([
+      'input',
+      'input',
+      'input',
+      'param',
+      '*',
+      '*',
+      'pow-scalar',
+      '/',
+    ]);
     off.dispose();
   });
 
@@ -208,7 +255,13 @@ test('second derivatives through a large fused node go through the recorded unfu
   expect(worstRelative(fused, second(false), 1e-30)).toBeLessThan(1e-12);
   // d2/dx2 x sin x = 2 cos x - x sin x
   const xs = uniform(n, 5);
-  expect(worstRelative(fused, xs.map((x) => 2 * Math.cos(x) - x * Math.sin(x)), 1e-30)).toBeLessThan(1e-12);
+  expect(
+    worstRelative(
+      fused,
+      xs.map((x) => 2 * Math.cos(x) - x * Math.sin(x)),
+      1e-30,
+    ),
+  ).toBeLessThan(1e-12);
 });
 
 test('chain() composites fuse across the inlined modules', () => {

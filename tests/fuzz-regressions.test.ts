@@ -14,5 +14,9 @@ for (const { file, regression } of regressions) {
   const check = () => {
     expect(runIsolated(regression.fuzzCase, 30000)).toMatchObject({ ok: true });
   };
-  (regression.status === 'open' ? test.failing : test)(`${file} (${regression.status}): ${regression.note}`, check, 60000);
+  (regression.status === 'open' ? test.failing : test)(
+    `${file} (${regression.status}): ${regression.note}`,
+    check,
+    60000,
+  );
 }

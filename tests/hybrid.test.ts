@@ -13,9 +13,19 @@ describe('an MLP called inside a program', () => {
     const drag = mlp([3, 8, 1], { seed: 1, ...f64 });
     const m = compile('(+ (* k x) (drag x (ref v 0) (ref v 1)))', { functions: { drag }, params: { k: 2 }, ...f64 });
     const xs = [0.5, -1];
-    const vs = [[1, 2], [3, -4]];
+    const vs = [
+      [1, 2],
+      [3, -4],
+    ];
     const out = m.forward({ x: xs, v: vs }, { batch: true }).toArray() as number[];
-    const net = drag.forward(tensor(xs.map((x, i) => [x, vs[i][0], vs[i][1]]), f64)).toArray() as number[][];
+    const net = drag
+      .forward(
+        tensor(
+          xs.map((x, i) => [x, vs[i][0], vs[i][1]]),
+          f64,
+        ),
+      )
+      .toArray() as number[][];
     out.forEach((o, i) => expect(o).toBeCloseTo(2 * xs[i] + net[i][0], 12));
     // unbatched: a vector argument counts its elements as features
     const one = m.forward({ x: 0.5, v: [1, 2] }).item();
@@ -24,8 +34,19 @@ describe('an MLP called inside a program', () => {
 
   test('a vector-valued network gives a vector, and gradients reach its weights and the constants', () => {
     const field = mlp([2, 4, 2], { seed: 2, ...f64 });
-    const m = compile('(dot (scale k (field p)) p)', { functions: { field }, params: { k: 1.5 }, inputs: { p: [2] }, ...f64 });
-    expect(Object.keys(m.namedParameters())).toEqual(['k', 'field.0.weight', 'field.0.bias', 'field.1.weight', 'field.1.bias']);
+    const m = compile('(dot (scale k (field p)) p)', {
+      functions: { field },
+      params: { k: 1.5 },
+      inputs: { p: [2] },
+      ...f64,
+    });
+    expect(Object.keys(m.namedParameters())).toEqual([
+      'k',
+      'field.0.weight',
+      'field.0.bias',
+      'field.1.weight',
+      'field.1.bias',
+    ]);
     const y = m.forward({ p: [0.3, -0.7] });
     y.backward();
     const p = [0.3, -0.7];
@@ -57,7 +78,9 @@ describe('an MLP called inside a program', () => {
     expect(code(() => compile('(g v)', { functions: { g }, inputs: { v: [2] }, ...f64 }))).toBe('E0108');
     expect(code(() => compile('(g A)', { functions: { g }, inputs: { A: [3, 3] }, ...f64 }))).toBe('E0108');
     expect(code(() => compile('(g a b c d)', { functions: { g }, ...f64 }))).toBe('E0040');
-    expect(() => compile('(g x)', { functions: { g: mlp([1, 1]) }, ...f64 })).toThrow(/is float32, but this module is float64/);
+    expect(() => compile('(g x)', { functions: { g: mlp([1, 1]) }, ...f64 })).toThrow(
+      /is float32, but this module is float64/,
+    );
   });
 
   test('an MLP and a physical constant trained jointly recover the constant and the unknown term', () => {
@@ -70,7 +93,10 @@ describe('an MLP called inside a program', () => {
     const vs = Array.from({ length: n }, (_, i) => -2 + (4 * i) / n);
     const x = tensor(xs, f64);
     const v = tensor(vs, f64);
-    const target = tensor(xs.map((xi, i) => -2 * xi + 0.5 * Math.sin(2 * vs[i])), f64);
+    const target = tensor(
+      xs.map((xi, i) => -2 * xi + 0.5 * Math.sin(2 * vs[i])),
+      f64,
+    );
     const opt = optim.adam(model.parameters(), { lr: 0.02 });
     let loss = Infinity;
     for (let step = 0; step < 2000; step++) {

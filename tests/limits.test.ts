@@ -4,7 +4,6 @@ import { compile, run } from '../src/api';
 import { codes } from './helpers/codes';
 import { full, randn, zeros, MAX_TENSOR_BYTES } from '../src/runtime/tensor';
 
-
 describe('tensor sizes are checked before allocating', () => {
   test.each([
     ['zeros', () => zeros([1e6, 1e6])],
@@ -56,14 +55,19 @@ describe('program limits are diagnostics', () => {
     const m = compile(`${source}(f40 x)`, { maxSteps: 5000 });
     expect(codes(() => m.forward({ x: 1 }))).toEqual(['E0207']);
     // Nested loops: 200 x 200 iterations, each loop well within `limit`.
-    const nested = compile('(loop ((i 0) (s 0)) (if (< i 200) (recur (+ i 1) (+ s (loop ((j 0)) (if (< j 200) (recur (+ j 1)) j)))) s))', { maxSteps: 10000 });
+    const nested = compile(
+      '(loop ((i 0) (s 0)) (if (< i 200) (recur (+ i 1) (+ s (loop ((j 0)) (if (< j 200) (recur (+ j 1)) j)))) s))',
+      { maxSteps: 10000 },
+    );
     let error: unknown;
     try {
       nested.forward({});
     } catch (e) {
       error = e;
     }
-    expect((error as Error).message).toMatch(/^<input>:1:55: error\[E0207\]: this run took more than 10000 loop iterations and function calls in all/);
+    expect((error as Error).message).toMatch(
+      /^<input>:1:55: error\[E0207\]: this run took more than 10000 loop iterations and function calls in all/,
+    );
     expect(Date.now() - start).toBeLessThan(10000);
     // Within the budget the same program runs: 200 * 200 summed, 40,401 steps.
     const enough = compile(nested.source.text, { maxSteps: 40401 });
@@ -86,7 +90,9 @@ describe('program limits are diagnostics', () => {
       error = e;
     }
     expect(Date.now() - start).toBeLessThan(5000); // a hang guard, not a speed test
-    expect((error as Error).message).toMatch(/error\[E0208\]: this run needs about 298\.\d GB for the values it computes, more than the limit of [\d.]+ GB/);
+    expect((error as Error).message).toMatch(
+      /error\[E0208\]: this run needs about 298\.\d GB for the values it computes, more than the limit of [\d.]+ GB/,
+    );
     expect((error as Error).message).toMatch(/^<input>:1:18: /);
     // A batch multiplies the per-sample values: 50,000 samples of a 1,000 x 1,000 outer product.
     const batch = zeros([50000, 1000]);

@@ -2,7 +2,12 @@
 // (vscode-jsonrpc, what VS Code's client uses): initialize, open a document with errors, hover,
 // complete, go to definition, apply a quick fix, inlay hints.
 import { spawn, type ChildProcess } from 'child_process';
-import { createMessageConnection, StreamMessageReader, StreamMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node';
+import {
+  createMessageConnection,
+  StreamMessageReader,
+  StreamMessageWriter,
+  type MessageConnection,
+} from 'vscode-jsonrpc/node';
 import { cliArgs } from './helpers/cli-process';
 
 jest.setTimeout(120_000);
@@ -27,7 +32,14 @@ beforeAll(async () => {
   rpc.onNotification('textDocument/publishDiagnostics', (p) => published.push(p));
   rpc.listen();
   const init = await rpc.sendRequest('initialize', { processId: process.pid, rootUri: null, capabilities: {} });
-  expect(init).toMatchObject({ capabilities: { hoverProvider: true, definitionProvider: true, inlayHintProvider: true, completionProvider: expect.any(Object) } });
+  expect(init).toMatchObject({
+    capabilities: {
+      hoverProvider: true,
+      definitionProvider: true,
+      inlayHintProvider: true,
+      completionProvider: expect.any(Object),
+    },
+  });
   await rpc.sendNotification('initialized', {});
 });
 
@@ -53,26 +65,42 @@ async function diagnosticsFor(version: number) {
 const at = (line: number, character: number) => ({ textDocument: { uri: URI }, position: { line, character } });
 
 test('opening a document with an error publishes it with its code, range, hint and fixes', async () => {
-  await rpc.sendNotification('textDocument/didOpen', { textDocument: { uri: URI, languageId: 'neural', version: 1, text: TEXT } });
+  await rpc.sendNotification('textDocument/didOpen', {
+    textDocument: { uri: URI, languageId: 'neural', version: 1, text: TEXT },
+  });
   const diagnostics = await diagnosticsFor(1);
-  expect(diagnostics).toEqual([expect.objectContaining({
-    code: 'E0031', severity: 1, source: 'neural', range: { start: { line: 4, character: 16 }, end: { line: 4, character: 19 } },
-    message: "unknown function 'sqr'\nhelp: did you mean 'sqrt'?",
-  })]);
+  expect(diagnostics).toEqual([
+    expect.objectContaining({
+      code: 'E0031',
+      severity: 1,
+      source: 'neural',
+      range: { start: { line: 4, character: 16 }, end: { line: 4, character: 19 } },
+      message: "unknown function 'sqr'\nhelp: did you mean 'sqrt'?",
+    }),
+  ]);
 });
 
 test('a quick fix from the diagnostic, applied, clears it', async () => {
   const [d] = await diagnosticsFor(1);
-  const actions = await rpc.sendRequest('textDocument/codeAction', { textDocument: { uri: URI }, range: d.range, context: { diagnostics: [d] } }) as any[]; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const actions = (await rpc.sendRequest('textDocument/codeAction', {
+    textDocument: { uri: URI },
+    range: d.range,
+    context: { diagnostics: [d] },
+  })) as any[]; // eslint-disable-line @typescript-eslint/no-explicit-any
   expect(actions.map((a) => [a.title, a.kind, a.isPreferred])).toEqual([["change to 'sqrt'", 'quickfix', true]]);
   const edits = actions[0].edit.changes[URI];
   expect(edits).toEqual([{ range: d.range, newText: 'sqrt' }]);
-  await rpc.sendNotification('textDocument/didChange', { textDocument: { uri: URI, version: 2 }, contentChanges: [{ range: edits[0].range, text: edits[0].newText }] });
+  await rpc.sendNotification('textDocument/didChange', {
+    textDocument: { uri: URI, version: 2 },
+    contentChanges: [{ range: edits[0].range, text: edits[0].newText }],
+  });
   expect(await diagnosticsFor(2)).toEqual([]);
 });
 
 test('hover: a primitive, a binding with its shape, an input, an expression', async () => {
-  const hover = async (line: number, ch: number) => ((await rpc.sendRequest('textDocument/hover', at(line, ch))) as { contents: { value: string } } | null)?.contents.value;
+  const hover = async (line: number, ch: number) =>
+    ((await rpc.sendRequest('textDocument/hover', at(line, ch))) as { contents: { value: string } } | null)?.contents
+      .value;
   expect(await hover(3, 11)).toContain('`dot`: 2 argument(s)\n\nDot product of two vectors.');
   expect(await hover(4, 12)).toBe('`v2`: local bound at 4:8, scalar');
   expect(await hover(3, 15)).toBe('`v`: input, vector[3]');
@@ -85,10 +113,20 @@ test('hover: a primitive, a binding with its shape, an input, an expression', as
 });
 
 test('a shape error appears where the shapes are declared, and goes when fixed', async () => {
-  await rpc.sendNotification('textDocument/didChange', { textDocument: { uri: URI, version: 3 }, contentChanges: [{ range: { start: { line: 3, character: 15 }, end: { line: 3, character: 16 } }, text: 'm' }] });
+  await rpc.sendNotification('textDocument/didChange', {
+    textDocument: { uri: URI, version: 3 },
+    contentChanges: [{ range: { start: { line: 3, character: 15 }, end: { line: 3, character: 16 } }, text: 'm' }],
+  });
   const [d] = await diagnosticsFor(3);
-  expect(d).toMatchObject({ code: 'E0100', message: "'dot': argument 1 must be a vector, got scalar", range: { start: { line: 3, character: 10 } } });
-  await rpc.sendNotification('textDocument/didChange', { textDocument: { uri: URI, version: 4 }, contentChanges: [{ range: { start: { line: 3, character: 15 }, end: { line: 3, character: 16 } }, text: 'v' }] });
+  expect(d).toMatchObject({
+    code: 'E0100',
+    message: "'dot': argument 1 must be a vector, got scalar",
+    range: { start: { line: 3, character: 10 } },
+  });
+  await rpc.sendNotification('textDocument/didChange', {
+    textDocument: { uri: URI, version: 4 },
+    contentChanges: [{ range: { start: { line: 3, character: 15 }, end: { line: 3, character: 16 } }, text: 'v' }],
+  });
   expect(await diagnosticsFor(4)).toEqual([]);
 });
 
@@ -106,14 +144,26 @@ test('completion offers names in scope, defined values, primitives and special f
 });
 
 test('go to definition: a let binding, a define', async () => {
-  expect(await rpc.sendRequest('textDocument/definition', at(4, 12))).toEqual({ uri: URI, range: { start: { line: 3, character: 7 }, end: { line: 3, character: 9 } } });
-  expect(await rpc.sendRequest('textDocument/definition', at(4, 6))).toEqual({ uri: URI, range: { start: { line: 2, character: 8 }, end: { line: 2, character: 12 } } });
+  expect(await rpc.sendRequest('textDocument/definition', at(4, 12))).toEqual({
+    uri: URI,
+    range: { start: { line: 3, character: 7 }, end: { line: 3, character: 9 } },
+  });
+  expect(await rpc.sendRequest('textDocument/definition', at(4, 6))).toEqual({
+    uri: URI,
+    range: { start: { line: 2, character: 8 }, end: { line: 2, character: 12 } },
+  });
   expect(await rpc.sendRequest('textDocument/definition', at(4, 3))).toBe(null); // a primitive has no definition in the file
 });
 
 test('inlay hints show the shapes of bindings', async () => {
-  const hints = (await rpc.sendRequest('textDocument/inlayHint', { textDocument: { uri: URI }, range: { start: { line: 0, character: 0 }, end: { line: 6, character: 0 } } })) as { label: string; position: object }[];
-  expect(hints.map((h) => [h.label, h.position])).toEqual([[': scalar', { line: 2, character: 12 }], [': scalar', { line: 3, character: 9 }]]);
+  const hints = (await rpc.sendRequest('textDocument/inlayHint', {
+    textDocument: { uri: URI },
+    range: { start: { line: 0, character: 0 }, end: { line: 6, character: 0 } },
+  })) as { label: string; position: object }[];
+  expect(hints.map((h) => [h.label, h.position])).toEqual([
+    [': scalar', { line: 2, character: 12 }],
+    [': scalar', { line: 3, character: 9 }],
+  ]);
 });
 
 test('a malformed request gets a JSON-RPC error and the server carries on', async () => {

@@ -38,7 +38,9 @@ interface Layer {
 
 function exportLayers(m: Mlp): Layer[] {
   const p = m.namedParameters();
-  return m.sizes.slice(1).map((_, i) => ({ w: p[`${i}.weight`].toArray() as number[][], b: p[`${i}.bias`].toArray() as number[] }));
+  return m.sizes
+    .slice(1)
+    .map((_, i) => ({ w: p[`${i}.weight`].toArray() as number[][], b: p[`${i}.bias`].toArray() as number[] }));
 }
 
 function referenceForward(layers: Layer[], act: Activation, x: number[]): number[] {
@@ -60,7 +62,9 @@ function expectClose(actual: number[], expected: number[], tol: number): void {
 
 /** Rows spanning [-3, 3] in every feature, plus one far out so softplus takes its linear branch. */
 function sampleInputs(n: number, rows: number): number[][] {
-  const out = Array.from({ length: rows }, (_, r) => Array.from({ length: n }, (_, c) => -3 + (6 * ((r * 7 + c * 3) % rows)) / (rows - 1)));
+  const out = Array.from({ length: rows }, (_, r) =>
+    Array.from({ length: n }, (_, c) => -3 + (6 * ((r * 7 + c * 3) % rows)) / (rows - 1)),
+  );
   out.push(Array.from({ length: n }, (_, c) => (c % 2 ? -60 : 60)));
   return out;
 }
@@ -68,14 +72,20 @@ function sampleInputs(n: number, rows: number): number[][] {
 describe('initialisation', () => {
   // Generated with PyTorch 2.13: torch.manual_seed(42); nn.Sequential(Linear(2, 3), Tanh(), Linear(3, 1)).
   const TORCH_SEED_42: Record<string, number[]> = {
-    '0.weight': [0.5406103730201721, 0.5869042277336121, -0.16565565764904022, 0.6495562791824341, -0.15492962300777435, 0.14268755912780762],
+    '0.weight': [
+      0.5406103730201721, 0.5869042277336121, -0.16565565764904022, 0.6495562791824341, -0.15492962300777435,
+      0.14268755912780762,
+    ],
     '0.bias': [-0.34425848722457886, 0.4152715504169464, 0.6233449578285217],
     '1.weight': [-0.42356041073799133, 0.5018306374549866, 0.10805647075176239],
     '1.bias': [0.42655149102211],
   };
   // torch.set_default_dtype(torch.float64); torch.manual_seed(7); nn.Sequential(Linear(3, 2), ReLU(), Linear(2, 2)).
   const TORCH_SEED_7_F64 = [
-    [-0.2547495363640743, -0.26131599068491523, 0.4181089374922697, 0.1809282151579961, 0.4878948880790089, 0.39207322819701307],
+    [
+      -0.2547495363640743, -0.26131599068491523, 0.4181089374922697, 0.1809282151579961, 0.4878948880790089,
+      0.39207322819701307,
+    ],
     [-0.23704603940026484, 0.07011526117687616],
     [0.37199955962908954, 0.36678650822450526, -0.617981457925153, -0.6257105411922735],
     [-0.47031001123161303, -0.6538846348517058],
@@ -99,11 +109,20 @@ describe('initialisation', () => {
 
   test('the same seed gives the same bits; another seed other weights, inside +-1/sqrt(fan_in)', () => {
     const bits = (m: Mlp) => m.parameters().map((t) => Array.from(new Uint32Array(t.toTypedArray().buffer)));
-    const [a, b, c] = [nn.mlp([4, 8, 3], { seed: 123 }), nn.mlp([4, 8, 3], { seed: 123 }), nn.mlp([4, 8, 3], { seed: 124 })];
+    const [a, b, c] = [
+      nn.mlp([4, 8, 3], { seed: 123 }),
+      nn.mlp([4, 8, 3], { seed: 123 }),
+      nn.mlp([4, 8, 3], { seed: 124 }),
+    ];
     expect(bits(a)).toEqual(bits(b));
     expect(bits(a)).not.toEqual(bits(c));
     const p = a.namedParameters();
-    for (const [name, fanIn] of [['0.weight', 4], ['0.bias', 4], ['1.weight', 8], ['1.bias', 8]] as const)
+    for (const [name, fanIn] of [
+      ['0.weight', 4],
+      ['0.bias', 4],
+      ['1.weight', 8],
+      ['1.bias', 8],
+    ] as const)
       for (const v of values(p[name])) expect(Math.abs(v)).toBeLessThanOrEqual(1 / Math.sqrt(fanIn));
     [a, b, c].forEach((m) => m.dispose());
   });
@@ -158,7 +177,13 @@ describe('forward', () => {
 
 describe('call (the entry compiled programs use)', () => {
   const f64 = (data: number | number[] | number[][]) => tensor(data, { dtype: 'float64' });
-  const call = (m: Mlp, args: Tensor[], batched: boolean[]) => new Tensor(m.handle.call(args.map((a) => a.handle), batched));
+  const call = (m: Mlp, args: Tensor[], batched: boolean[]) =>
+    new Tensor(
+      m.handle.call(
+        args.map((a) => a.handle),
+        batched,
+      ),
+    );
 
   test('a scalar result drops its feature dimension: [] unbatched, [B] batched', () => {
     const m = nn.mlp([1, 4, 1], { seed: 5, dtype: 'float64' });
@@ -168,7 +193,11 @@ describe('call (the entry compiled programs use)', () => {
     expectClose(values(one), referenceForward(layers, 'tanh', [0.5]), 1e-12);
     const many = call(m, [f64([0.5, -1, 2])], [true]);
     expect(many.shape).toEqual([3]);
-    expectClose(values(many), [0.5, -1, 2].map((x) => referenceForward(layers, 'tanh', [x])[0]), 1e-12);
+    expectClose(
+      values(many),
+      [0.5, -1, 2].map((x) => referenceForward(layers, 'tanh', [x])[0]),
+      1e-12,
+    );
     m.dispose();
   });
 
@@ -178,10 +207,17 @@ describe('call (the entry compiled programs use)', () => {
     const layers = exportLayers(m);
     const s = [1, -2];
     const v = [0.5, 0.25];
-    const t = [[3, 4], [-1, 0]];
+    const t = [
+      [3, 4],
+      [-1, 0],
+    ];
     const y = call(m, [f64(s), f64(v), f64(t)], [true, false, true]);
     expect(y.shape).toEqual([2, 2]);
-    expectClose(values(y), s.flatMap((si, i) => referenceForward(layers, 'silu', [si, ...v, ...t[i]])), 1e-12);
+    expectClose(
+      values(y),
+      s.flatMap((si, i) => referenceForward(layers, 'silu', [si, ...v, ...t[i]])),
+      1e-12,
+    );
     // Unbatched throughout: one sample, result [out].
     const single = call(m, [f64(1), f64(v), f64([3, 4])], [false, false, false]);
     expect(single.shape).toEqual([2]);
@@ -205,14 +241,26 @@ describe('call (the entry compiled programs use)', () => {
 
   test('bad calls are clear errors', () => {
     const m = nn.mlp([3, 2, 1], { seed: 9, dtype: 'float64' });
-    expect(() => call(m, [f64(1), f64(2)], [false, false])).toThrow('MLP call: the arguments give 2 features, but the MLP takes 3');
-    expect(() => call(m, [f64([1, 2]), f64([1, 2, 3])], [true, true])).toThrow('argument 2 has a batch of 3 but an earlier argument has a batch of 2');
-    expect(() => call(m, [f64([[1, 2, 3]])], [false])).toThrow('argument 1 must be a scalar or a vector per sample, got shape [1, 3]');
-    expect(() => call(m, [f64(1)], [true])).toThrow('argument 1 must be a scalar or a vector per sample, got shape [] with a batch dimension');
+    expect(() => call(m, [f64(1), f64(2)], [false, false])).toThrow(
+      'MLP call: the arguments give 2 features, but the MLP takes 3',
+    );
+    expect(() => call(m, [f64([1, 2]), f64([1, 2, 3])], [true, true])).toThrow(
+      'argument 2 has a batch of 3 but an earlier argument has a batch of 2',
+    );
+    expect(() => call(m, [f64([[1, 2, 3]])], [false])).toThrow(
+      'argument 1 must be a scalar or a vector per sample, got shape [1, 3]',
+    );
+    expect(() => call(m, [f64(1)], [true])).toThrow(
+      'argument 1 must be a scalar or a vector per sample, got shape [] with a batch dimension',
+    );
     expect(() => call(m, [f64([1, 2, 3])], [])).toThrow('MLP call: 1 arguments but 0 batching flags');
     expect(() => call(m, [], [])).toThrow('MLP call: no arguments, but the MLP takes 3 inputs');
-    expect(() => call(m, [tensor([1, 2, 3])], [false])).toThrow('MLP input is float32 on cpu but the MLP is float64 on cpu');
-    expect(() => m.handle.call([f64(1).handle], ['yes' as unknown as boolean])).toThrow('every batching flag must be a boolean');
+    expect(() => call(m, [tensor([1, 2, 3])], [false])).toThrow(
+      'MLP input is float32 on cpu but the MLP is float64 on cpu',
+    );
+    expect(() => m.handle.call([f64(1).handle], ['yes' as unknown as boolean])).toThrow(
+      'every batching flag must be a boolean',
+    );
     m.dispose();
   });
 });
@@ -220,9 +268,24 @@ describe('call (the entry compiled programs use)', () => {
 test('gradients of a scalar loss match central differences of the float64 computation', () => {
   for (const act of ['tanh', 'gelu', 'silu', 'softplus'] as Activation[]) {
     const m = nn.mlp([2, 4, 3, 1], { activation: act, seed: 10, dtype: 'float64' });
-    const xs = [[0.5, -1], [1.5, 0.25], [-2, 2]];
+    const xs = [
+      [0.5, -1],
+      [1.5, 0.25],
+      [-2, 2],
+    ];
     const targets = [0.1, -0.3, 0.7];
-    const loss = tidy(() => m.forward(xs).sub(tensor(targets.map((t) => [t]), { dtype: 'float64' })).square().sum());
+    const loss = tidy(() =>
+      m
+        .forward(xs)
+        .sub(
+          tensor(
+            targets.map((t) => [t]),
+            { dtype: 'float64' },
+          ),
+        )
+        .square()
+        .sum(),
+    );
     loss.backward();
     const shapes = exportLayers(m);
     const flat = shapes.flatMap((l) => [...l.w.flat(), ...l.b]);
@@ -258,7 +321,8 @@ test('Adam fits sin(x) on [-2, 2] to MSE < 1e-3', () => {
   }
   // The final loss, recomputed independently from the trained weights.
   const layers = exportLayers(m);
-  const finalMse = grid.reduce((s, v) => s + (referenceForward(layers, 'tanh', [v])[0] - Math.sin(v)) ** 2, 0) / grid.length;
+  const finalMse =
+    grid.reduce((s, v) => s + (referenceForward(layers, 'tanh', [v])[0] - Math.sin(v)) ** 2, 0) / grid.length;
   expect(finalMse).toBeLessThan(1e-3);
   expect(steps).toBeLessThan(2000);
   opt.dispose();
@@ -308,6 +372,8 @@ describe('bad options and misuse are clear errors', () => {
     expect(() => assignValues(tensor([1, 2]).handle, tensor([1, 2, 3]).handle)).toThrow(
       'assign: cannot copy a float32 tensor of shape [3] into a float32 tensor of shape [2]',
     );
-    expect(() => assignValues(tensor([1, 2]).handle, tensor([1, 2], { dtype: 'float64' }).handle)).toThrow('cannot copy a float64 tensor');
+    expect(() => assignValues(tensor([1, 2]).handle, tensor([1, 2], { dtype: 'float64' }).handle)).toThrow(
+      'cannot copy a float64 tensor',
+    );
   });
 });

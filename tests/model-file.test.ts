@@ -41,7 +41,14 @@ describe('round trips', () => {
   test('a trained float32 module: parameters bit for bit, same outputs, declared shapes kept', () => {
     const m = compile('(+ (* a (dot w v)) (ref (matvec M v) 1) b)', {
       inputs: { v: [3], a: 'scalar' },
-      params: { w: [0.1, -0.2, 0.3], b: 0.5, M: [[1, 2, 3], [4, 5, 6]] },
+      params: {
+        w: [0.1, -0.2, 0.3],
+        b: 0.5,
+        M: [
+          [1, 2, 3],
+          [4, 5, 6],
+        ],
+      },
       file: 'model.neural',
     });
     // One Adam step so the values are arbitrary floats rather than the round initial ones.
@@ -57,7 +64,13 @@ describe('round trips', () => {
     expect(loaded.source.text).toBe(m.source.text);
     expect(loaded.source.file).toBe('model.neural');
     expect(loaded.dtype).toBe('float32');
-    const inputs = { v: [[0.5, -1, 2], [3, 0.25, -0.75]], a: [1.5, -2] };
+    const inputs = {
+      v: [
+        [0.5, -1, 2],
+        [3, 0.25, -0.75],
+      ],
+      a: [1.5, -2],
+    };
     expect(loaded.forward(inputs, { batch: true }).toArray()).toEqual(m.forward(inputs, { batch: true }).toArray());
     // The declared shape survived: a wrong one is still rejected, and the graph exists before any call.
     expect(loaded.graph).toBeDefined();
@@ -80,7 +93,10 @@ describe('round trips', () => {
 
   test('an MLP: sizes, activation, dtype and every weight', () => {
     const m = nn.mlp([2, 5, 3], { activation: 'gelu', seed: 3, dtype: 'float64' });
-    const x = [[0.5, -1], [2, 0.1]];
+    const x = [
+      [0.5, -1],
+      [2, 0.1],
+    ];
     const opt = optim.adam(m.parameters(), { lr: 0.01 });
     tidy(() => losses.mse(m.forward(x), m.forward(x).detach().mul(0.5))).backward();
     opt.step();
@@ -131,7 +147,13 @@ describe('round trips', () => {
     const file = tmp();
     save(file, m);
     const loaded = load(file) as Module;
-    expect(Object.keys(loaded.namedParameters())).toEqual(['k', 'drag.0.weight', 'drag.0.bias', 'drag.1.weight', 'drag.1.bias']);
+    expect(Object.keys(loaded.namedParameters())).toEqual([
+      'k',
+      'drag.0.weight',
+      'drag.0.bias',
+      'drag.1.weight',
+      'drag.1.bias',
+    ]);
     expect(bits(loaded.namedParameters())).toEqual(bits(m.namedParameters()));
     const inputs = { x: [0.5, -1.25, 2], v: [1, 0, -3] };
     expect(loaded.forward(inputs, { batch: true }).toArray()).toEqual(m.forward(inputs, { batch: true }).toArray());
@@ -160,8 +182,19 @@ describe('round trips', () => {
     const meta = JSON.parse(buf.toString('utf8', 16, 16 + metaLength));
     const start = Math.ceil((16 + metaLength) / 8) * 8;
     expect(buf.length).toBe(start + meta.dataBytes);
-    expect(meta.model).toMatchObject({ kind: 'program', source: '(+ (* a x) b)', dtype: 'float32', params: [{ name: 'a', tensor: 0 }, { name: 'b', tensor: 1 }] });
-    expect(meta.tensors).toEqual([{ dtype: 'float32', shape: [2], offset: 0 }, { dtype: 'float32', shape: [], offset: 8 }]);
+    expect(meta.model).toMatchObject({
+      kind: 'program',
+      source: '(+ (* a x) b)',
+      dtype: 'float32',
+      params: [
+        { name: 'a', tensor: 0 },
+        { name: 'b', tensor: 1 },
+      ],
+    });
+    expect(meta.tensors).toEqual([
+      { dtype: 'float32', shape: [2], offset: 0 },
+      { dtype: 'float32', shape: [], offset: 8 },
+    ]);
     expect([buf.readFloatLE(start), buf.readFloatLE(start + 4), buf.readFloatLE(start + 8)]).toEqual([1.5, -2, 0.25]);
     // A file written by hand to the same layout loads.
     const data = Buffer.alloc(16);
@@ -178,7 +211,16 @@ describe('damaged and foreign files', () => {
   const original = fs.readFileSync(good);
   const meta = JSON.parse(original.toString('utf8', 16, 16 + original.readUInt32LE(12)));
 
-  const MLP_1_1 = { kind: 'mlp', sizes: [1, 1], activation: 'tanh', dtype: 'float32', params: [{ name: '0.weight', tensor: 0 }, { name: '0.bias', tensor: 1 }] };
+  const MLP_1_1 = {
+    kind: 'mlp',
+    sizes: [1, 1],
+    activation: 'tanh',
+    dtype: 'float32',
+    params: [
+      { name: '0.weight', tensor: 0 },
+      { name: '0.bias', tensor: 1 },
+    ],
+  };
   const F32_2 = { dtype: 'float32', shape: [2], offset: 0 };
 
   const loadBytes = (bytes: Buffer): (() => unknown) => {
@@ -197,24 +239,93 @@ describe('damaged and foreign files', () => {
     ['a text file', Buffer.from('{"name": "neural-compiler"}\n'), 'not a neural-compiler model file'],
     ['a wrong magic', edit((b) => (b[1] = 0x58)), 'not a neural-compiler model file'],
     ['a header cut short', original.subarray(0, 12), 'truncated: the header needs 16 bytes, the file has 12'],
-    ['another version', edit((b) => b.writeUInt32LE(2, 8)), 'unsupported model-file format version 2 (this library reads version 1)'],
+    [
+      'another version',
+      edit((b) => b.writeUInt32LE(2, 8)),
+      'unsupported model-file format version 2 (this library reads version 1)',
+    ],
     ['metadata cut short', original.subarray(0, 40), 'truncated: the metadata needs'],
     ['bad JSON', edit((b) => (b[16] = 0x78)), 'corrupt metadata: not valid JSON'],
-    ['data cut short', original.subarray(0, original.length - 4), 'truncated: the tensor data should be 8 bytes, the file holds 4'],
-    ['trailing bytes', Buffer.concat([original, Buffer.alloc(8)]), 'corrupt: the tensor data should be 8 bytes, the file holds 16'],
+    [
+      'data cut short',
+      original.subarray(0, original.length - 4),
+      'truncated: the tensor data should be 8 bytes, the file holds 4',
+    ],
+    [
+      'trailing bytes',
+      Buffer.concat([original, Buffer.alloc(8)]),
+      'corrupt: the tensor data should be 8 bytes, the file holds 16',
+    ],
     ['metadata that is not an object', craft([1, 2]), 'corrupt metadata: expected a JSON object'],
     ['no model record', craft({ tensors: [], dataBytes: 0 }), 'corrupt metadata: no model record'],
-    ['a bad tensor dtype', craft({ ...meta, tensors: [{ dtype: 'int8', shape: [], offset: 0 }] }, Buffer.alloc(8)), 'tensor 0 has dtype "int8"'],
-    ['a tensor outside the data', craft({ ...meta, tensors: [{ dtype: 'float64', shape: [4], offset: 0 }] }, Buffer.alloc(8)), 'tensor 0 (32 bytes at offset 0) lies outside the 8-byte data section'],
-    ['a record that is not a model', craft({ model: { kind: 'picture' }, tensors: [], dataBytes: 0 }), 'corrupt model record: the model has kind "picture" (expected program, mlp or bundle)'],
-    ['a missing parameter tensor', craft({ ...meta, tensors: [], dataBytes: 0 }), "parameter 'k' refers to tensor 0, which is not in the file"],
-    ['parameters the source does not have', craft({ ...meta, model: { ...meta.model, params: [{ name: 'q', tensor: 0 }] } }, Buffer.alloc(8)), "the model could not be rebuilt: <input>:1:4: error[E0030]: unbound identifier 'k'"],
-    ['a source that does not compile', craft({ ...meta, model: { ...meta.model, source: '(* k' } }, Buffer.alloc(8)), 'the model could not be rebuilt'],
-    ['an MLP with bad sizes', craft({ model: { ...MLP_1_1, sizes: [2] }, tensors: [], dataBytes: 0 }), 'the model could not be rebuilt: nn.mlp: sizes must be'],
-    ['an MLP missing weights', craft({ model: { ...MLP_1_1, params: [] }, tensors: [], dataBytes: 0 }), 'the model stores parameters [none] but rebuilds with [0.weight, 0.bias]'],
-    ['an MLP weight of the wrong shape', craft({ model: MLP_1_1, tensors: [F32_2, { dtype: 'float32', shape: [1], offset: 8 }], dataBytes: 16 }, Buffer.alloc(16)), "the model: parameter '0.weight' is stored as float32 [2] but is float32 [1,1]"],
-    ['an MLP weight of the wrong dtype', craft({ model: MLP_1_1, tensors: [{ dtype: 'float64', shape: [1, 1], offset: 0 }, { dtype: 'float32', shape: [1], offset: 8 }], dataBytes: 16 }, Buffer.alloc(16)), "parameter '0.weight' is stored as float64 [1,1] but is float32 [1,1]"],
-    ['a shared function outside a bundle', craft({ ...meta, model: { ...meta.model, functions: { f: null } } }, Buffer.alloc(8)), "uses the bundle's function 'f', which is not in the file"],
+    [
+      'a bad tensor dtype',
+      craft({ ...meta, tensors: [{ dtype: 'int8', shape: [], offset: 0 }] }, Buffer.alloc(8)),
+      'tensor 0 has dtype "int8"',
+    ],
+    [
+      'a tensor outside the data',
+      craft({ ...meta, tensors: [{ dtype: 'float64', shape: [4], offset: 0 }] }, Buffer.alloc(8)),
+      'tensor 0 (32 bytes at offset 0) lies outside the 8-byte data section',
+    ],
+    [
+      'a record that is not a model',
+      craft({ model: { kind: 'picture' }, tensors: [], dataBytes: 0 }),
+      'corrupt model record: the model has kind "picture" (expected program, mlp or bundle)',
+    ],
+    [
+      'a missing parameter tensor',
+      craft({ ...meta, tensors: [], dataBytes: 0 }),
+      "parameter 'k' refers to tensor 0, which is not in the file",
+    ],
+    [
+      'parameters the source does not have',
+      craft({ ...meta, model: { ...meta.model, params: [{ name: 'q', tensor: 0 }] } }, Buffer.alloc(8)),
+      "the model could not be rebuilt: <input>:1:4: error[E0030]: unbound identifier 'k'",
+    ],
+    [
+      'a source that does not compile',
+      craft({ ...meta, model: { ...meta.model, source: '(* k' } }, Buffer.alloc(8)),
+      'the model could not be rebuilt',
+    ],
+    [
+      'an MLP with bad sizes',
+      craft({ model: { ...MLP_1_1, sizes: [2] }, tensors: [], dataBytes: 0 }),
+      'the model could not be rebuilt: nn.mlp: sizes must be',
+    ],
+    [
+      'an MLP missing weights',
+      craft({ model: { ...MLP_1_1, params: [] }, tensors: [], dataBytes: 0 }),
+      'the model stores parameters [none] but rebuilds with [0.weight, 0.bias]',
+    ],
+    [
+      'an MLP weight of the wrong shape',
+      craft(
+        { model: MLP_1_1, tensors: [F32_2, { dtype: 'float32', shape: [1], offset: 8 }], dataBytes: 16 },
+        Buffer.alloc(16),
+      ),
+      "the model: parameter '0.weight' is stored as float32 [2] but is float32 [1,1]",
+    ],
+    [
+      'an MLP weight of the wrong dtype',
+      craft(
+        {
+          model: MLP_1_1,
+          tensors: [
+            { dtype: 'float64', shape: [1, 1], offset: 0 },
+            { dtype: 'float32', shape: [1], offset: 8 },
+          ],
+          dataBytes: 16,
+        },
+        Buffer.alloc(16),
+      ),
+      "parameter '0.weight' is stored as float64 [1,1] but is float32 [1,1]",
+    ],
+    [
+      'a shared function outside a bundle',
+      craft({ ...meta, model: { ...meta.model, functions: { f: null } } }, Buffer.alloc(8)),
+      "uses the bundle's function 'f', which is not in the file",
+    ],
   ])('%s', (_, bytes, message) => {
     const attempt = loadBytes(bytes as Buffer);
     expect(attempt).toThrow(ModelFileError);
@@ -235,7 +346,7 @@ describe('save refuses what it cannot write', () => {
     [42, 'save: the model must be a compiled Module or an Mlp, got number 42'],
     [{}, 'save: the model must be a compiled Module or an Mlp, got an object (Object)'],
     [disposed, 'save: the model has been disposed'],
-    [{ program: 'x' }, "save: a bundle's program must be a compiled Module, got the string \"x\""],
+    [{ program: 'x' }, 'save: a bundle\'s program must be a compiled Module, got the string "x"'],
     [{ program: m, functions: { f: 1 } }, "save: function 'f' must be a compiled Module or an Mlp, got number 1"],
     [{ program: m, functions: [] }, "save: a bundle's functions must be an object"],
     [{ program: m, extra: 1 }, "save: unknown bundle key 'extra'"],

@@ -8,8 +8,9 @@ function specOf(source: string) {
   const module = compile(source, { inputs: { x: 'scalar' }, dtype: 'float64' });
   const spec = nativeSpec(module.graph!, 1000);
   module.dispose();
-  return JSON.parse(JSON.stringify(spec, (_k, v) => (v instanceof Float64Array ? { f64: Array.from(v) } : v)), (_k, v) =>
-    v && typeof v === 'object' && 'f64' in v ? Float64Array.from(v.f64) : v,
+  return JSON.parse(
+    JSON.stringify(spec, (_k, v) => (v instanceof Float64Array ? { f64: Array.from(v) } : v)),
+    (_k, v) => (v && typeof v === 'object' && 'f64' in v ? Float64Array.from(v.f64) : v),
   );
 }
 
@@ -24,9 +25,17 @@ test('an intact spec builds and runs', () => {
 
 test.each([
   ['a missing index', (s: any) => delete s.regions[0].nodes[0].index, /region 0, node 0: 'index' is missing/],
-  ['a wrong batched flag', (s: any) => (s.regions[0].nodes[0].batched = 1), /region 0, node 0: 'batched' must be a boolean/],
+  [
+    'a wrong batched flag',
+    (s: any) => (s.regions[0].nodes[0].batched = 1),
+    /region 0, node 0: 'batched' must be a boolean/,
+  ],
   ['missing attrs', (s: any) => delete s.regions[0].nodes[1].attrs, /region 0, node 1: 'attrs' is missing/],
-  ['args of strings', (s: any) => (s.regions[0].nodes[2].args = ['0']), /region 0, node 2: 'args' must hold whole numbers/],
+  [
+    'args of strings',
+    (s: any) => (s.regions[0].nodes[2].args = ['0']),
+    /region 0, node 2: 'args' must hold whole numbers/,
+  ],
   ['const data as an array', (s: any) => (s.regions[0].nodes[1].data = [2]), /'data' must be a Float64Array/],
   ['no maxSteps', (s: any) => delete s.maxSteps, /the graph: 'maxSteps' is missing/],
   ['results missing', (s: any) => delete s.regions[0].results, /region 0: 'results' is missing/],

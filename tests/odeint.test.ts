@@ -9,7 +9,8 @@ import { centralDifference } from './helpers/finite-diff';
 
 const values = (t: Tensor): number[] => Array.from(t.toTypedArray());
 const decay = (k: number): Module => compile('(* (- 0 k) y)', { inputs: ['y'], params: { k }, dtype: 'float64' });
-const oscillator = (w2: number): Module => compile('[v (- 0 (* w2 x))]', { inputs: ['x', 'v'], params: { w2 }, dtype: 'float64' });
+const oscillator = (w2: number): Module =>
+  compile('[v (- 0 (* w2 x))]', { inputs: ['x', 'v'], params: { w2 }, dtype: 'float64' });
 const OSC: OdeintOptions = { state: ['x', 'v'] };
 
 /** Largest |a_i - b_i| / max(scale, |b_i|). */
@@ -31,7 +32,7 @@ function decayAt(k: number, T: number, options: OdeintOptions): number {
 const rk4Factor = (z: number): number => 1 + z + z ** 2 / 2 + z ** 3 / 6 + z ** 4 / 24;
 const rk4FactorDz = (z: number): number => 1 + z + z ** 2 / 2 + z ** 3 / 6;
 
-describe('exponential decay y\' = -k y', () => {
+describe("exponential decay y' = -k y", () => {
   const k = 0.7;
   const times = [0, 0.5, 1, 1.5, 2];
 
@@ -41,15 +42,31 @@ describe('exponential decay y\' = -k y', () => {
     const euler = values(odeint(m, [1], times, { state: ['y'], method: 'euler', step: h }));
     const rk4 = values(odeint(m, [1], times, { state: ['y'], method: 'rk4', step: h }));
     const steps = times.map((t) => Math.round(t / h));
-    expect(relError(euler, steps.map((N) => (1 - k * h) ** N))).toBeLessThan(1e-13);
-    expect(relError(rk4, steps.map((N) => rk4Factor(-k * h) ** N))).toBeLessThan(1e-13);
+    expect(
+      relError(
+        euler,
+        steps.map((N) => (1 - k * h) ** N),
+      ),
+    ).toBeLessThan(1e-13);
+    expect(
+      relError(
+        rk4,
+        steps.map((N) => rk4Factor(-k * h) ** N),
+      ),
+    ).toBeLessThan(1e-13);
     // And close to the true solution: each step errs by about (kh)^5 / 120 relative to exp(-kh).
-    expect(relError(rk4, times.map((t) => Math.exp(-k * t)))).toBeLessThan((1.1 * 20 * (k * h) ** 5) / 120);
+    expect(
+      relError(
+        rk4,
+        times.map((t) => Math.exp(-k * t)),
+      ),
+    ).toBeLessThan((1.1 * 20 * (k * h) ** 5) / 120);
   });
 
   test('rk4 is fourth order: halving h divides the error by about 16', () => {
     const m = decay(k);
-    const error = (h: number): number => Math.abs(values(odeint(m, [1], [0, 2], { state: ['y'], method: 'rk4', step: h }))[1] - Math.exp(-2 * k));
+    const error = (h: number): number =>
+      Math.abs(values(odeint(m, [1], [0, 2], { state: ['y'], method: 'rk4', step: h }))[1] - Math.exp(-2 * k));
     const errors = [0.1, 0.05, 0.025].map(error);
     const ratios = errors.slice(1).map((e, i) => errors[i] / e);
     for (const ratio of ratios) {
@@ -77,7 +94,10 @@ describe('exponential decay y\' = -k y', () => {
   test.each([1e-4, 1e-6, 1e-8])('dopri5 with rtol %p stays within 10 rtol of exp(-kt)', (rtol) => {
     const m = decay(k);
     const out = values(odeint(m, [1], times, { state: ['y'], rtol, atol: rtol * 1e-2 }));
-    const err = relError(out, times.map((t) => Math.exp(-k * t)));
+    const err = relError(
+      out,
+      times.map((t) => Math.exp(-k * t)),
+    );
     expect(err).toBeLessThan(10 * rtol);
   });
 
@@ -86,7 +106,12 @@ describe('exponential decay y\' = -k y', () => {
     const long = [0, 1, 5, 10];
     const out = values(odeint(m, [1], long, { state: ['y'] }));
     // A relative check: the solution falls to 1e-3, well above atol = 1e-8.
-    expect(relError(out, long.map((t) => Math.exp(-k * t)))).toBeLessThan(1e-5);
+    expect(
+      relError(
+        out,
+        long.map((t) => Math.exp(-k * t)),
+      ),
+    ).toBeLessThan(1e-5);
   });
 
   test('a vector input y holds the whole state', () => {
@@ -94,7 +119,12 @@ describe('exponential decay y\' = -k y', () => {
     const out = odeint(m, [1, -3], times, { method: 'rk4', step: 0.05 });
     expect(out.shape).toEqual([times.length, 2]);
     const factor = (t: number): number => rk4Factor(-k * 0.05) ** Math.round(t / 0.05);
-    expect(relError(values(out), times.flatMap((t) => [factor(t), -3 * factor(t)]))).toBeLessThan(1e-13);
+    expect(
+      relError(
+        values(out),
+        times.flatMap((t) => [factor(t), -3 * factor(t)]),
+      ),
+    ).toBeLessThan(1e-13);
   });
 
   test('constants come from options.inputs, the time from t', () => {
@@ -113,12 +143,15 @@ describe('exponential decay y\' = -k y', () => {
   });
 });
 
-describe('harmonic oscillator x\' = v, v\' = -w2 x', () => {
+describe("harmonic oscillator x' = v, v' = -w2 x", () => {
   const w2 = 4;
   const w = 2;
   const times = [0, 0.4, 1.3, 2, 3];
   const exact = (x0: number, v0: number): number[] =>
-    times.flatMap((t) => [x0 * Math.cos(w * t) + (v0 / w) * Math.sin(w * t), -x0 * w * Math.sin(w * t) + v0 * Math.cos(w * t)]);
+    times.flatMap((t) => [
+      x0 * Math.cos(w * t) + (v0 / w) * Math.sin(w * t),
+      -x0 * w * Math.sin(w * t) + v0 * Math.cos(w * t),
+    ]);
 
   test('dopri5 and rk4 against cos/sin', () => {
     const m = oscillator(w2);
@@ -130,7 +163,11 @@ describe('harmonic oscillator x\' = v, v\' = -w2 x', () => {
 
   test('a batch of initial conditions equals per-sample runs', () => {
     const m = oscillator(w2);
-    const starts = [[1, 0], [0, 1], [-0.3, 2]];
+    const starts = [
+      [1, 0],
+      [0, 1],
+      [-0.3, 2],
+    ];
     const batch = odeint(m, starts, times, { ...OSC, method: 'rk4', step: 0.05 });
     expect(batch.shape).toEqual([times.length, 3, 2]);
     const b = values(batch);
@@ -153,7 +190,15 @@ describe('harmonic oscillator x\' = v, v\' = -w2 x', () => {
     const c = tensor(1.5, { dtype: 'float64' });
     const y0 = tensor([[0], [1]], { dtype: 'float64' });
     const config = { method: 'euler' as const, step: 0.5, rtol: 1e-6, atol: 1e-8, maxSteps: 10, needGrad: false };
-    const out = new Tensor(odeAddon().odeint(graph, y0.handle, [0, 1], { slots: [{ kind: 'constant', tensor: c.handle }], resultBatched: false }, config));
+    const out = new Tensor(
+      odeAddon().odeint(
+        graph,
+        y0.handle,
+        [0, 1],
+        { slots: [{ kind: 'constant', tensor: c.handle }], resultBatched: false },
+        config,
+      ),
+    );
     expect(out.shape).toEqual([2, 2, 1]);
     expect(values(out)).toEqual([0, 1, 3, 4]);
   });
@@ -178,7 +223,9 @@ describe('gradients', () => {
 
     const tight: OdeintOptions = { rtol: 1e-10, atol: 1e-12 };
     const md = decay(k);
-    odeint(md, [1], [0, T], { state: ['y'], ...tight }).sum().backward();
+    odeint(md, [1], [0, T], { state: ['y'], ...tight })
+      .sum()
+      .backward();
     const analytic = -T * Math.exp(-k * T);
     const adaptive = md.parameters()[0].grad!.item();
     expect(Math.abs(adaptive - analytic) / Math.abs(analytic)).toBeLessThan(1e-8);
@@ -200,7 +247,18 @@ describe('gradients', () => {
     const out = odeint(m, [1, 0], [0, T], { ...OSC, ...rk4 });
     expect(out.requiresGrad).toBe(true);
     // x(T) = out[1][0]: pick it with a one-hot weight on the flattened [2, 2] result.
-    out.mul(tensor([[0, 0], [1, 0]], { dtype: 'float64' })).sum().backward();
+    out
+      .mul(
+        tensor(
+          [
+            [0, 0],
+            [1, 0],
+          ],
+          { dtype: 'float64' },
+        ),
+      )
+      .sum()
+      .backward();
     const grad = m.parameters()[0].grad!.item();
     // x = cos(sqrt(w2) T): dx/dw2 = -sin(w T) T / (2 w).
     const w = Math.sqrt(w2);
@@ -233,13 +291,19 @@ describe('multipleShooting', () => {
   test('windows batched from observed starts match noiseless observations', () => {
     const m = oscillator(w2);
     // 21 intervals in windows of 5: 4 windows, the last observation is unused.
-    const { predictions, targets } = multipleShooting(m, observed, times, { ...OSC, windowSteps: 5, rtol: 1e-10, atol: 1e-12 });
+    const { predictions, targets } = multipleShooting(m, observed, times, {
+      ...OSC,
+      windowSteps: 5,
+      rtol: 1e-10,
+      atol: 1e-12,
+    });
     expect(predictions.shape).toEqual([6, 4, 2]);
     expect(targets.shape).toEqual([6, 4, 2]);
     const target = values(targets);
     // targets[j][w] is observation 5w + j.
     for (let j = 0; j <= 5; j++)
-      for (let w = 0; w < 4; w++) expect(target.slice((j * 4 + w) * 2, (j * 4 + w) * 2 + 2)).toEqual(observed[5 * w + j]);
+      for (let w = 0; w < 4; w++)
+        expect(target.slice((j * 4 + w) * 2, (j * 4 + w) * 2 + 2)).toEqual(observed[5 * w + j]);
     expect(relError(values(predictions), target, 1)).toBeLessThan(1e-8);
     // At the true parameter the loss and its gradient vanish (to integration accuracy).
     const loss = losses.mse(predictions, targets);
@@ -248,22 +312,37 @@ describe('multipleShooting', () => {
     expect(Math.abs(m.parameters()[0].grad!.item())).toBeLessThan(1e-8);
   });
 
-  test('a time input sees each window\'s absolute time', () => {
+  test("a time input sees each window's absolute time", () => {
     const m = compile('(+ (* 0 y) (cos t))', { inputs: ['y', 't'], dtype: 'float64' });
     const obs = times.map((t) => [Math.sin(t)]);
-    const { predictions, targets } = multipleShooting(m, obs, times, { state: ['y'], windowSteps: 3, rtol: 1e-10, atol: 1e-12 });
+    const { predictions, targets } = multipleShooting(m, obs, times, {
+      state: ['y'],
+      windowSteps: 3,
+      rtol: 1e-10,
+      atol: 1e-12,
+    });
     expect(predictions.shape).toEqual([4, 7, 1]);
     expect(relError(values(predictions), values(targets), 1)).toBeLessThan(1e-8);
   });
 
   test('bad windows', () => {
     const m = oscillator(w2);
-    expect(() => multipleShooting(m, observed, times, { ...OSC, windowSteps: 22 })).toThrow(/windowSteps = 22 needs at least 23 observations, got 22/);
-    expect(() => multipleShooting(m, observed, times, { ...OSC, windowSteps: 0 })).toThrow(/windowSteps must be a whole number >= 1/);
-    expect(() => multipleShooting(m, observed, times.slice(1), { ...OSC, windowSteps: 2 })).toThrow(/22 observations but 21 times/);
+    expect(() => multipleShooting(m, observed, times, { ...OSC, windowSteps: 22 })).toThrow(
+      /windowSteps = 22 needs at least 23 observations, got 22/,
+    );
+    expect(() => multipleShooting(m, observed, times, { ...OSC, windowSteps: 0 })).toThrow(
+      /windowSteps must be a whole number >= 1/,
+    );
+    expect(() => multipleShooting(m, observed, times.slice(1), { ...OSC, windowSteps: 2 })).toThrow(
+      /22 observations but 21 times/,
+    );
     const uneven = times.map((t, i) => (i > 10 ? t + 0.05 : t));
-    expect(() => multipleShooting(m, observed, uneven, { ...OSC, windowSteps: 5 })).toThrow(/share one time spacing, but window 2 differs/);
-    expect(() => multipleShooting(m, [1, 2], [0, 1], { ...OSC, windowSteps: 1 })).toThrow(/observations must have shape \[T, n\]/);
+    expect(() => multipleShooting(m, observed, uneven, { ...OSC, windowSteps: 5 })).toThrow(
+      /share one time spacing, but window 2 differs/,
+    );
+    expect(() => multipleShooting(m, [1, 2], [0, 1], { ...OSC, windowSteps: 1 })).toThrow(
+      /observations must have shape \[T, n\]/,
+    );
     expect(() => multipleShooting(m, observed, times, OSC as never)).toThrow(/windowSteps is required/);
   });
 });
@@ -293,8 +372,12 @@ describe('errors', () => {
   const y = { state: ['y'] };
 
   test('bad options and arguments', () => {
-    expect(() => odeint(m, [1], [0, 1], { ...y, method: 'midpoint' as never })).toThrow(/method must be 'euler', 'rk4' or 'dopri5', got the string "midpoint"/);
-    expect(() => odeint(m, [1], [0, 1, 1], y)).toThrow(/times must be strictly increasing, but t\[2\] = 1 follows t\[1\] = 1/);
+    expect(() => odeint(m, [1], [0, 1], { ...y, method: 'midpoint' as never })).toThrow(
+      /method must be 'euler', 'rk4' or 'dopri5', got the string "midpoint"/,
+    );
+    expect(() => odeint(m, [1], [0, 1, 1], y)).toThrow(
+      /times must be strictly increasing, but t\[2\] = 1 follows t\[1\] = 1/,
+    );
     expect(() => odeint(m, [1], [0, 2, 1], { ...y, method: 'rk4' })).toThrow(/strictly increasing/);
     expect(() => odeint(m, [1], [0, NaN], y)).toThrow('odeint: times must be finite, but t[1] = nan');
     expect(() => odeint(m, [1], [0, -Infinity], y)).toThrow('odeint: times must be finite, but t[1] = -inf');
@@ -308,7 +391,9 @@ describe('errors', () => {
     expect(() => odeint(m, [1], [], y)).toThrow(/at least one time/);
     expect(() => odeint(m, [1], 'soon' as never, y)).toThrow(/t must be an array of numbers or a 1-D Tensor/);
     expect(() => odeint(m, [1], [0, 1], { ...y, step: 0.1 })).toThrow(/dopri5 chooses its own steps/);
-    expect(() => odeint(m, [1], [0, 1], { ...y, method: 'rk4', rtol: 1e-3 })).toThrow(/rtol and atol control 'dopri5' only/);
+    expect(() => odeint(m, [1], [0, 1], { ...y, method: 'rk4', rtol: 1e-3 })).toThrow(
+      /rtol and atol control 'dopri5' only/,
+    );
     expect(() => odeint(m, [1], [0, 1], { ...y, method: 'rk4', step: -1 })).toThrow(/step must be a finite number > 0/);
     expect(() => odeint(m, [1], [0, 1], { ...y, rtol: -1 })).toThrow(/rtol must be a finite number >= 0/);
     expect(() => odeint(m, [1], [0, 1], { ...y, rtol: 0, atol: 0 })).toThrow(/not both 0/);
@@ -322,28 +407,46 @@ describe('errors', () => {
   test('names and shapes that do not fit the program', () => {
     const osc = oscillator(4);
     expect(() => odeint(osc, [1, 0, 0], [0, 1], OSC)).toThrow(/options.state names 2 inputs but y0 has 3 components/);
-    expect(() => odeint(osc, [1, 0], [0, 1], { state: ['x', 'z'] })).toThrow(/the state input 'z' is not an input of the program \(the inputs are (x, v|v, x)\)/);
+    expect(() => odeint(osc, [1, 0], [0, 1], { state: ['x', 'z'] })).toThrow(
+      /the state input 'z' is not an input of the program \(the inputs are (x, v|v, x)\)/,
+    );
     expect(() => odeint(osc, [1, 0], [0, 1], { state: ['x', 'x'] })).toThrow(/names 'x' twice/);
     expect(() => odeint(osc, [1, 0], [0, 1])).toThrow(/no input 'y' to hold the state/);
-    expect(() => odeint(osc, [1, 0], [0, 1], { ...OSC, inputs: { q: 1 } })).toThrow(/options.inputs names 'q' is not an input/);
-    expect(() => odeint(osc, [1, 0], [0, 1], { ...OSC, inputs: { x: 1 } })).toThrow(/'x' is the state input and cannot also be given/);
-    expect(() => odeint(osc, [1, 0], [0, 1], { ...OSC, time: 'v' })).toThrow(/'v' cannot be both the time and part of the state/);
+    expect(() => odeint(osc, [1, 0], [0, 1], { ...OSC, inputs: { q: 1 } })).toThrow(
+      /options.inputs names 'q' is not an input/,
+    );
+    expect(() => odeint(osc, [1, 0], [0, 1], { ...OSC, inputs: { x: 1 } })).toThrow(
+      /'x' is the state input and cannot also be given/,
+    );
+    expect(() => odeint(osc, [1, 0], [0, 1], { ...OSC, time: 'v' })).toThrow(
+      /'v' cannot be both the time and part of the state/,
+    );
     const withK = compile('(* (- 0 k) (* y c))', { inputs: ['y', 'k', 'c'], dtype: 'float64' });
-    expect(() => odeint(withK, [1], [0, 1], y)).toThrow(/no value for the inputs k, c; give constant values in options.inputs/);
+    expect(() => odeint(withK, [1], [0, 1], y)).toThrow(
+      /no value for the inputs k, c; give constant values in options.inputs/,
+    );
     const twice = compile('[y y]', { inputs: ['y'], dtype: 'float64' });
-    expect(() => odeint(twice, [1], [0, 1], y)).toThrow(/returns a vector\[2\] but the state has 1 component; it must return a vector\[1\] or a scalar/);
+    expect(() => odeint(twice, [1], [0, 1], y)).toThrow(
+      /returns a vector\[2\] but the state has 1 component; it must return a vector\[1\] or a scalar/,
+    );
     expect(() => odeint(twice, [[1, 2]], [0, 1], y)).toThrow(/names 1 inputs but y0 has 2 components/);
   });
 
   test('a solution that blows up at t = 1 fails clearly instead of hanging', () => {
     const blow = compile('(* y y)', { inputs: ['y'], dtype: 'float64' });
     const start = Date.now();
-    expect(() => odeint(blow, [1], [0, 2], { ...y, maxSteps: 300 })).toThrow(/more than maxSteps = 300 steps needed to reach t = 2 \(reached t = (0\.99|1\.0000)/);
+    expect(() => odeint(blow, [1], [0, 2], { ...y, maxSteps: 300 })).toThrow(
+      /more than maxSteps = 300 steps needed to reach t = 2 \(reached t = (0\.99|1\.0000)/,
+    );
     // With the default 10,000 steps the step size collapses first, close to the singularity.
     expect(() => odeint(blow, [1], [0, 2], y)).toThrow(/dopri5's step size collapsed to .* at t = 1\.0000/);
-    expect(() => odeint(blow, [1], [0, 2], { ...y, method: 'rk4', step: 0.01 })).toThrow(/the solution is not finite at t = 2/);
+    expect(() => odeint(blow, [1], [0, 2], { ...y, method: 'rk4', step: 0.01 })).toThrow(
+      /the solution is not finite at t = 2/,
+    );
     // Fixed steps are counted before any work: 2632 + 7895 steps.
-    expect(() => odeint(blow, [1], [0, 0.5, 2], { ...y, method: 'euler', step: 1.9e-4 })).toThrow(/more than maxSteps = 10000 steps needed to reach t = 2 \(reached t = 0\.5\)/);
+    expect(() => odeint(blow, [1], [0, 0.5, 2], { ...y, method: 'euler', step: 1.9e-4 })).toThrow(
+      /more than maxSteps = 10000 steps needed to reach t = 2 \(reached t = 0\.5\)/,
+    );
     expect(Date.now() - start).toBeLessThan(5000);
   });
 
@@ -352,15 +455,43 @@ describe('errors', () => {
     const y0 = tensor([1], { dtype: 'float64' });
     const config = { method: 'rk4' as const, step: 0, rtol: 1e-6, atol: 1e-8, maxSteps: 10, needGrad: false };
     const ode = odeAddon();
-    expect(() => ode.odeint(graph, y0.handle, [0, 1], { slots: [{ kind: 'component', index: 3 }], resultBatched: false }, config)).toThrow(/component 3 is out of range/);
-    expect(() => ode.odeint(graph, y0.handle, [0, 1], { slots: [{ kind: 'nope' } as never], resultBatched: false }, config)).toThrow(/unknown input slot kind 'nope'/);
-    expect(() => ode.odeint(graph, y0.handle, [0, 1], { slots: [], resultBatched: false }, config)).toThrow(/takes 1 inputs, got 0/);
-    expect(() => ode.odeint(graph, y0.handle, [0, 1], { slots: [{ kind: 'state' }], resultBatched: false }, { ...config, method: 'x' as never })).toThrow(/unknown method 'x'/);
-    expect(() => ode.odeint(graph, y0.handle, [0, 1], { slots: [{ kind: 'state' }], resultBatched: false }, { ...config, maxSteps: 0 })).toThrow(/maxSteps must be a whole number/);
+    expect(() =>
+      ode.odeint(graph, y0.handle, [0, 1], { slots: [{ kind: 'component', index: 3 }], resultBatched: false }, config),
+    ).toThrow(/component 3 is out of range/);
+    expect(() =>
+      ode.odeint(graph, y0.handle, [0, 1], { slots: [{ kind: 'nope' } as never], resultBatched: false }, config),
+    ).toThrow(/unknown input slot kind 'nope'/);
+    expect(() => ode.odeint(graph, y0.handle, [0, 1], { slots: [], resultBatched: false }, config)).toThrow(
+      /takes 1 inputs, got 0/,
+    );
+    expect(() =>
+      ode.odeint(
+        graph,
+        y0.handle,
+        [0, 1],
+        { slots: [{ kind: 'state' }], resultBatched: false },
+        { ...config, method: 'x' as never },
+      ),
+    ).toThrow(/unknown method 'x'/);
+    expect(() =>
+      ode.odeint(
+        graph,
+        y0.handle,
+        [0, 1],
+        { slots: [{ kind: 'state' }], resultBatched: false },
+        { ...config, maxSteps: 0 },
+      ),
+    ).toThrow(/maxSteps must be a whole number/);
     expect(() => ode.odeint({} as never, y0.handle, [0, 1], { slots: [], resultBatched: false }, config)).toThrow();
     // A result that does not match the state: the program's scalar against a 2-component state.
-    expect(() => ode.odeint(graph, tensor([1, 2], { dtype: 'float64' }).handle, [0, 1], { slots: [{ kind: 'component', index: 0 }], resultBatched: false }, config)).toThrow(
-      /right-hand side returned shape \[1\] but the state has shape \[2\]/,
-    );
+    expect(() =>
+      ode.odeint(
+        graph,
+        tensor([1, 2], { dtype: 'float64' }).handle,
+        [0, 1],
+        { slots: [{ kind: 'component', index: 0 }], resultBatched: false },
+        config,
+      ),
+    ).toThrow(/right-hand side returned shape \[1\] but the state has shape \[2\]/);
   });
 });

@@ -18,9 +18,21 @@ function tuples(arity: number): number[][] {
 
 /** The value the folding pass gives for op(args) with attrs. */
 function folded(name: string, args: number[], attrs: number[] = []): number {
-  const consts: IrNode[] = args.map((v) => ({ op: 'const', args: [], attrs: [], data: Float64Array.of(v), shape: [], batched: false }));
+  const consts: IrNode[] = args.map((v) => ({
+    op: 'const',
+    args: [],
+    attrs: [],
+    data: Float64Array.of(v),
+    shape: [],
+    batched: false,
+  }));
   const node = { op: name as OpName, args: args.map((_, i) => i), attrs, shape: [], batched: false } as IrNode;
-  const graph: IrGraph = { regions: [{ name: 'main', nodes: [...consts, node], results: [args.length] }], inputs: [], params: [], recursive: false };
+  const graph: IrGraph = {
+    regions: [{ name: 'main', nodes: [...consts, node], results: [args.length] }],
+    inputs: [],
+    params: [],
+    recursive: false,
+  };
   foldConstants(graph);
   const result = graph.regions[0].nodes[args.length];
   if (result.op !== 'const') throw new Error(`${name} was not folded`);
@@ -33,7 +45,12 @@ function folded(name: string, args: number[], attrs: number[] = []): number {
  * (modulo 1e308 0.5), where its own scalar path and IEEE fmod give 0.)
  */
 function runtime(source: string, names: string[], rows: number[][]): number[] {
-  const module = compile(source, { inputs: Object.fromEntries(names.map((n) => [n, 'scalar'])), dtype: 'float64', optimize: false, fuse: false });
+  const module = compile(source, {
+    inputs: Object.fromEntries(names.map((n) => [n, 'scalar'])),
+    dtype: 'float64',
+    optimize: false,
+    fuse: false,
+  });
   const values = rows.map((row) => {
     const out = module.forward(Object.fromEntries(names.map((n, k) => [n, row[k]])));
     const value = out.item();
@@ -92,10 +109,18 @@ describe('folding equals the runtime on edge values', () => {
     const wrong: string[] = [];
     const def = OPS.find((d) => d.name === 'pow-scalar')!;
     for (const e of EXPONENTS) {
-      const module = compile(`(pow x ${Object.is(e, -0) ? '-0.0' : e})`, { inputs: { x: 'scalar' }, dtype: 'float64', fuse: false });
+      const module = compile(`(pow x ${Object.is(e, -0) ? '-0.0' : e})`, {
+        inputs: { x: 'scalar' },
+        dtype: 'float64',
+        fuse: false,
+      });
       expect(module.graph!.regions[0].nodes.some((n) => n.op === 'pow-scalar' && Object.is(n.attrs[0], e))).toBe(true);
       module.dispose();
-      const run = runtime(`(pow x ${Object.is(e, -0) ? '-0.0' : e})`, ['x'], EDGES.map((v) => [v]));
+      const run = runtime(
+        `(pow x ${Object.is(e, -0) ? '-0.0' : e})`,
+        ['x'],
+        EDGES.map((v) => [v]),
+      );
       EDGES.forEach((v, k) => {
         const d = disagreement(def, [v, e], folded('pow-scalar', [v], [e]), run[k]);
         if (d) wrong.push(d);

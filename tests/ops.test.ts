@@ -29,12 +29,37 @@ describe('generated native tables', () => {
 
 /** Points inside each op's domain, away from kinks, where a central difference is accurate. */
 const POINTS: Record<string, number[][]> = {
-  sqrt: [[0.7], [2.3]], rsqrt: [[0.7], [2.3]], 'safe-sqrt': [[0.7], [2.3]], log: [[0.7], [2.3]], 'safe-log': [[0.7], [2.3]], log1p: [[0.3], [1.7]],
-  asin: [[0.3], [-0.6]], acos: [[0.3], [-0.6]], tan: [[0.4], [-1.1]], pow: [[1.3, 2.5], [0.7, -1.5]],
-  modulo: [[7.3, 2.1], [-7.3, 2.1]], remainder: [[7.3, 2.1], [-7.3, 2.1]], '/': [[1.5, 0.7], [-2.1, 1.9]],
+  sqrt: [[0.7], [2.3]],
+  rsqrt: [[0.7], [2.3]],
+  'safe-sqrt': [[0.7], [2.3]],
+  log: [[0.7], [2.3]],
+  'safe-log': [[0.7], [2.3]],
+  log1p: [[0.3], [1.7]],
+  asin: [[0.3], [-0.6]],
+  acos: [[0.3], [-0.6]],
+  tan: [[0.4], [-1.1]],
+  pow: [
+    [1.3, 2.5],
+    [0.7, -1.5],
+  ],
+  modulo: [
+    [7.3, 2.1],
+    [-7.3, 2.1],
+  ],
+  remainder: [
+    [7.3, 2.1],
+    [-7.3, 2.1],
+  ],
+  '/': [
+    [1.5, 0.7],
+    [-2.1, 1.9],
+  ],
   'pow-scalar': [[1.3], [0.6]],
 };
-const DEFAULT_POINTS = [[0.6, 1.7, -0.4], [-1.3, 0.45, 2.2]];
+const DEFAULT_POINTS = [
+  [0.6, 1.7, -0.4],
+  [-1.3, 0.45, 2.2],
+];
 
 function checkForm(def: OpDef, form: Pointwise, arity: number, attrs: number[]): string[] {
   const wrong: string[] = [];
@@ -42,11 +67,17 @@ function checkForm(def: OpDef, form: Pointwise, arity: number, attrs: number[]):
     const out = form.value(point, attrs);
     form.derivative!.forEach((d, k) => {
       const h = 1e-6 * Math.max(1, Math.abs(point[k]));
-      const at = (delta: number) => form.value(point.map((v, j) => (j === k ? v + delta : v)), attrs);
+      const at = (delta: number) =>
+        form.value(
+          point.map((v, j) => (j === k ? v + delta : v)),
+          attrs,
+        );
       const numeric = (at(h) - at(-h)) / (2 * h);
       const analytic = evaluate(d, { args: point, out, g: 1, attrs });
       if (!(Math.abs(analytic - numeric) <= 1e-6 * Math.max(1, Math.abs(numeric))))
-        wrong.push(`${def.name}(${point.join(', ')}) argument ${k + 1}: formula ${analytic}, finite difference ${numeric}`);
+        wrong.push(
+          `${def.name}(${point.join(', ')}) argument ${k + 1}: formula ${analytic}, finite difference ${numeric}`,
+        );
     });
   }
   return wrong;

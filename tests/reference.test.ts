@@ -15,8 +15,11 @@ function parse(source: string, params: string[] = []): Program {
 
 // ---------------------------------------------------------------------------------------------
 
-const run = (source: string, values: Record<string, Nested> = {}, options: { params?: string[]; batched?: string[] } & ReferenceOptions = {}) =>
-  evaluateReference(parse(source, options.params), values, options);
+const run = (
+  source: string,
+  values: Record<string, Nested> = {},
+  options: { params?: string[]; batched?: string[] } & ReferenceOptions = {},
+) => evaluateReference(parse(source, options.params), values, options);
 
 const value = (source: string, values: Record<string, Nested> = {}) => run(source, values).value;
 
@@ -203,35 +206,68 @@ describe('scalar values', () => {
     expect(erf(-Infinity)).toBe(-1);
     expect(erf(NaN)).toBeNaN();
   });
-
 });
 
 // ---------------------------------------------------------------------------------------------
 // Gradients of every primitive against central differences, on random inputs away from kinks.
 
 type Sampler = (r: () => number) => Nested;
-const U = (lo: number, hi: number): Sampler => (r) => lo + (hi - lo) * r();
+const U =
+  (lo: number, hi: number): Sampler =>
+  (r) =>
+    lo + (hi - lo) * r();
 /** Magnitude in [lo, hi], random sign: away from 0. */
-const AWAY = (lo = 0.2, hi = 2): Sampler => (r) => (r() < 0.5 ? -1 : 1) * (lo + (hi - lo) * r());
-const VEC = (n: number, s: Sampler = U(-2, 2)): Sampler => (r) => Array.from({ length: n }, () => s(r));
-const MAT = (m: number, n: number, s: Sampler = U(-2, 2)): Sampler => (r) => Array.from({ length: m }, () => VEC(n, s)(r));
+const AWAY =
+  (lo = 0.2, hi = 2): Sampler =>
+  (r) =>
+    (r() < 0.5 ? -1 : 1) * (lo + (hi - lo) * r());
+const VEC =
+  (n: number, s: Sampler = U(-2, 2)): Sampler =>
+  (r) =>
+    Array.from({ length: n }, () => s(r));
+const MAT =
+  (m: number, n: number, s: Sampler = U(-2, 2)): Sampler =>
+  (r) =>
+    Array.from({ length: m }, () => VEC(n, s)(r));
 /** A random n x n matrix plus n on the diagonal: comfortably invertible. */
-const WELL = (n: number): Sampler => (r) => (MAT(n, n)(r) as number[][]).map((row, i) => row.map((x, j) => (i === j ? x + n + 1 : x)));
+const WELL =
+  (n: number): Sampler =>
+  (r) =>
+    (MAT(n, n)(r) as number[][]).map((row, i) => row.map((x, j) => (i === j ? x + n + 1 : x)));
 const S = U(-2, 2);
 const POS = U(0.1, 3);
 
 type GradCase = [source: string, samplers: Record<string, Sampler>];
 
 const differentiable: Record<string, GradCase[]> = {
-  '+': [['(+ a b c)', { a: S, b: VEC(3), c: S }], ['(+ a)', { a: MAT(2, 3) }]],
-  '-': [['(- a b c)', { a: VEC(3), b: S, c: VEC(3) }], ['(- a)', { a: VEC(3) }]],
-  '*': [['(* a b c)', { a: S, b: VEC(3), c: VEC(3) }], ['(* a b)', { a: MAT(2, 3), b: MAT(2, 3) }]],
-  '/': [['(/ a b c)', { a: VEC(3), b: AWAY(), c: VEC(3, AWAY()) }], ['(/ a)', { a: MAT(2, 2, AWAY()) }]],
+  '+': [
+    ['(+ a b c)', { a: S, b: VEC(3), c: S }],
+    ['(+ a)', { a: MAT(2, 3) }],
+  ],
+  '-': [
+    ['(- a b c)', { a: VEC(3), b: S, c: VEC(3) }],
+    ['(- a)', { a: VEC(3) }],
+  ],
+  '*': [
+    ['(* a b c)', { a: S, b: VEC(3), c: VEC(3) }],
+    ['(* a b)', { a: MAT(2, 3), b: MAT(2, 3) }],
+  ],
+  '/': [
+    ['(/ a b c)', { a: VEC(3), b: AWAY(), c: VEC(3, AWAY()) }],
+    ['(/ a)', { a: MAT(2, 2, AWAY()) }],
+  ],
   neg: [['(neg a)', { a: MAT(2, 3) }]],
   abs: [['(abs a)', { a: VEC(4, AWAY(0.1)) }]],
   square: [['(square a)', { a: VEC(3) }]],
-  pow: [['(pow a b)', { a: VEC(3, POS), b: S }], ['(pow a 3)', { a: VEC(3) }], ['(pow 2.5 b)', { b: S }]],
-  min: [['(min a b c)', { a: VEC(3), b: VEC(3), c: S }], ['(min a)', { a: S }]],
+  pow: [
+    ['(pow a b)', { a: VEC(3, POS), b: S }],
+    ['(pow a 3)', { a: VEC(3) }],
+    ['(pow 2.5 b)', { b: S }],
+  ],
+  min: [
+    ['(min a b c)', { a: VEC(3), b: VEC(3), c: S }],
+    ['(min a)', { a: S }],
+  ],
   max: [['(max a b c)', { a: VEC(3), b: VEC(3), c: S }]],
   clamp: [['(clamp a b c)', { a: VEC(6, U(-2, 2)), b: U(-1, -0.5), c: U(0.5, 1) }]],
   modulo: [['(modulo a b)', { a: VEC(4, U(-5, 5)), b: VEC(4, AWAY(0.5, 2)) }]],
@@ -259,26 +295,54 @@ const differentiable: Record<string, GradCase[]> = {
   relu: [['(relu a)', { a: VEC(4, AWAY(0.1)) }]],
   erf: [['(erf a)', { a: VEC(4, U(-3, 3)) }]],
   vec: [['(* (vec a b c) d)', { a: S, b: S, c: S, d: VEC(3) }]],
-  ref: [['(* (ref a 1) b)', { a: VEC(3), b: S }], ['(* (ref a 2) b)', { a: MAT(2, 3), b: VEC(2) }]],
+  ref: [
+    ['(* (ref a 1) b)', { a: VEC(3), b: S }],
+    ['(* (ref a 2) b)', { a: MAT(2, 3), b: VEC(2) }],
+  ],
   dot: [['(dot a b)', { a: VEC(3), b: VEC(3) }]],
   cross: [['(dot (cross a b) c)', { a: VEC(3), b: VEC(3), c: VEC(3) }]],
   norm: [['(norm a)', { a: VEC(4) }]],
   normalize: [['(dot (normalize a) b)', { a: VEC(3), b: VEC(3) }]],
-  vsum: [['(vsum (* a b))', { a: VEC(3), b: VEC(3) }], ['(dot (vsum a) b)', { a: MAT(2, 3), b: VEC(2) }]],
-  vmean: [['(vmean (* a b))', { a: VEC(3), b: VEC(3) }], ['(dot (vmean a) b)', { a: MAT(2, 3), b: VEC(2) }]],
-  vmax: [['(vmax a)', { a: VEC(4) }], ['(dot (vmax a) b)', { a: MAT(2, 3), b: VEC(2) }]],
-  vmin: [['(vmin a)', { a: VEC(4) }], ['(dot (vmin a) b)', { a: MAT(2, 3), b: VEC(2) }]],
-  scale: [['(* (scale a b) c)', { a: S, b: MAT(2, 3), c: MAT(2, 3) }], ['(scale a b)', { a: S, b: VEC(3) }]],
+  vsum: [
+    ['(vsum (* a b))', { a: VEC(3), b: VEC(3) }],
+    ['(dot (vsum a) b)', { a: MAT(2, 3), b: VEC(2) }],
+  ],
+  vmean: [
+    ['(vmean (* a b))', { a: VEC(3), b: VEC(3) }],
+    ['(dot (vmean a) b)', { a: MAT(2, 3), b: VEC(2) }],
+  ],
+  vmax: [
+    ['(vmax a)', { a: VEC(4) }],
+    ['(dot (vmax a) b)', { a: MAT(2, 3), b: VEC(2) }],
+  ],
+  vmin: [
+    ['(vmin a)', { a: VEC(4) }],
+    ['(dot (vmin a) b)', { a: MAT(2, 3), b: VEC(2) }],
+  ],
+  scale: [
+    ['(* (scale a b) c)', { a: S, b: MAT(2, 3), c: MAT(2, 3) }],
+    ['(scale a b)', { a: S, b: VEC(3) }],
+  ],
   mat: [['(* (mat a b) c)', { a: VEC(3), b: VEC(3), c: MAT(2, 3) }]],
   matmul: [['(* (matmul a b) c)', { a: MAT(2, 3), b: MAT(3, 2), c: MAT(2, 2) }]],
   matvec: [['(* (matvec a b) c)', { a: MAT(2, 3), b: VEC(3), c: VEC(2) }]],
   transpose: [['(* (transpose a) b)', { a: MAT(2, 3), b: MAT(3, 2) }]],
   trace: [['(trace (matmul a b))', { a: MAT(3, 3), b: MAT(3, 3) }]],
-  det: [['(det a)', { a: MAT(2, 2) }], ['(det a)', { a: MAT(3, 3) }], ['(det a)', { a: MAT(4, 4) }]],
+  det: [
+    ['(det a)', { a: MAT(2, 2) }],
+    ['(det a)', { a: MAT(3, 3) }],
+    ['(det a)', { a: MAT(4, 4) }],
+  ],
   inv: [['(* (inv a) b)', { a: WELL(3), b: MAT(3, 3) }]],
-  solve: [['(* (solve a b) c)', { a: WELL(3), b: VEC(3), c: VEC(3) }], ['(* (solve a b) c)', { a: WELL(3), b: MAT(3, 2), c: MAT(3, 2) }]],
+  solve: [
+    ['(* (solve a b) c)', { a: WELL(3), b: VEC(3), c: VEC(3) }],
+    ['(* (solve a b) c)', { a: WELL(3), b: MAT(3, 2), c: MAT(3, 2) }],
+  ],
   outer: [['(* (outer a b) c)', { a: VEC(3), b: VEC(2), c: MAT(3, 2) }]],
-  diag: [['(* (diag a) b)', { a: VEC(3), b: MAT(3, 3) }], ['(* (diag a) b)', { a: MAT(3, 3), b: VEC(3) }]],
+  diag: [
+    ['(* (diag a) b)', { a: VEC(3), b: MAT(3, 3) }],
+    ['(* (diag a) b)', { a: MAT(3, 3), b: VEC(3) }],
+  ],
 };
 
 /** Primitives documented as having no gradient: sampled away from their jumps. */
@@ -310,10 +374,18 @@ describe('gradients against central differences', () => {
     const names = PRIMITIVES.filter((p) => hasGradient(p)).map((p) => p.name);
     expect(Object.keys(differentiable).sort()).toEqual(names.sort());
     const flat = PRIMITIVES.filter((p) => !hasGradient(p)).map((p) => p.name);
-    expect(constantGradient.map(([src]) => src.match(/^\((\S+) /)![1]).filter((n) => n !== '+' && n !== '*').concat(['vlen', 'zeros', 'ones', 'eye']).sort()).toEqual(flat.sort());
+    expect(
+      constantGradient
+        .map(([src]) => src.match(/^\((\S+) /)![1])
+        .filter((n) => n !== '+' && n !== '*')
+        .concat(['vlen', 'zeros', 'ones', 'eye'])
+        .sort(),
+    ).toEqual(flat.sort());
   });
 
-  const cases = Object.entries(differentiable).flatMap(([name, cs]) => cs.map((c, i) => [`${name} #${i + 1}: ${c[0]}`, c] as const));
+  const cases = Object.entries(differentiable).flatMap(([name, cs]) =>
+    cs.map((c, i) => [`${name} #${i + 1}: ${c[0]}`, c] as const),
+  );
   test.each(cases)('%s', (_label, [source, samplers]) => {
     const r = rng(source.length * 7919 + 17);
     for (let trial = 0; trial < 5; trial++) checkGradient(source, sample(samplers, r));
@@ -324,7 +396,8 @@ describe('gradients against central differences', () => {
     for (let trial = 0; trial < 3; trial++) {
       const vals = sample(samplers, r);
       const { grad } = run(source, vals);
-      const nonconst = source.includes('vlen') || source.includes('zeros') || source.includes('eye') ? [] : Object.keys(vals);
+      const nonconst =
+        source.includes('vlen') || source.includes('zeros') || source.includes('eye') ? [] : Object.keys(vals);
       for (const n of nonconst) expect(flatten(grad[n]).every((g) => g === 0)).toBe(true);
       checkGradient(source, vals);
     }
@@ -364,7 +437,17 @@ describe('kink conventions', () => {
     expect(g('(min x y z)', { x: 1, y: 1, z: 1 })).toEqual({ x: 1 / 3, y: 1 / 3, z: 1 / 3 });
     expect(g('(max x y)', { x: 2, y: 1 })).toEqual({ x: 1, y: 0 });
     expect(g('(vmax v)', { v: [3, 1, 3] }).v).toEqual([0.5, 0, 0.5]);
-    expect(g('(vmin v)', { v: [[3, 1], [0, 2]] }).v).toEqual([[0, 1], [1, 0]]);
+    expect(
+      g('(vmin v)', {
+        v: [
+          [3, 1],
+          [0, 2],
+        ],
+      }).v,
+    ).toEqual([
+      [0, 1],
+      [1, 0],
+    ]);
   });
   test('clamp is min(max(x, lo), hi): inside to x, outside to the bound, ties shared', () => {
     expect(g('(clamp x lo hi)', { x: 0.5, lo: 0, hi: 1 })).toEqual({ x: 1, lo: 0, hi: 0 });
@@ -414,7 +497,10 @@ describe('kink conventions', () => {
 describe('vector and matrix values', () => {
   const v = [1, 2, 3];
   const w = [4, -5, 6];
-  const m = [[1, 2, 3], [4, 5, 6]];
+  const m = [
+    [1, 2, 3],
+    [4, 5, 6],
+  ];
   const cases: [string, Nested][] = [
     ['[1 2 3]', [1, 2, 3]],
     ['(vec x (* 2 x))', [0.5, 1]],
@@ -436,25 +522,68 @@ describe('vector and matrix values', () => {
     ['(vmax m)', [3, 6]],
     ['(vmin m)', [1, 4]],
     ['(scale 2 v)', [2, 4, 6]],
-    ['(scale -1 m)', [[-1, -2, -3], [-4, -5, -6]]],
+    [
+      '(scale -1 m)',
+      [
+        [-1, -2, -3],
+        [-4, -5, -6],
+      ],
+    ],
     ['(vlen v)', 3],
     ['(vlen m)', 3],
     ['(zeros 2)', [0, 0]],
     ['(ones 3)', [1, 1, 1]],
     ['(+ v 1)', [2, 3, 4]],
-    ['(* 2 m)', [[2, 4, 6], [8, 10, 12]]],
+    [
+      '(* 2 m)',
+      [
+        [2, 4, 6],
+        [8, 10, 12],
+      ],
+    ],
     ['(- 1 v)', [0, -1, -2]],
     ['(max v 2)', [2, 2, 3]],
     ['(< v 2)', [1, 0, 0]],
     ['(mat v w)', [v, w]],
     ['(mat [1 2])', [[1, 2]]],
-    ['(matmul m (transpose m))', [[14, 32], [32, 77]]],
+    [
+      '(matmul m (transpose m))',
+      [
+        [14, 32],
+        [32, 77],
+      ],
+    ],
     ['(matvec m v)', [14, 32]],
-    ['(transpose m)', [[1, 4], [2, 5], [3, 6]]],
+    [
+      '(transpose m)',
+      [
+        [1, 4],
+        [2, 5],
+        [3, 6],
+      ],
+    ],
     ['(trace (mat [1 2] [3 4]))', 5],
-    ['(outer [1 2] [3 4 5])', [[3, 4, 5], [6, 8, 10]]],
-    ['(eye 2)', [[1, 0], [0, 1]]],
-    ['(diag [1 2])', [[1, 0], [0, 2]]],
+    [
+      '(outer [1 2] [3 4 5])',
+      [
+        [3, 4, 5],
+        [6, 8, 10],
+      ],
+    ],
+    [
+      '(eye 2)',
+      [
+        [1, 0],
+        [0, 1],
+      ],
+    ],
+    [
+      '(diag [1 2])',
+      [
+        [1, 0],
+        [0, 2],
+      ],
+    ],
     ['(diag (mat [1 2] [3 4]))', [1, 4]],
     ['(det (mat [1 2] [3 4]))', -2],
     ['(det (mat [0 1] [1 0]))', -1],
@@ -463,12 +592,37 @@ describe('vector and matrix values', () => {
     ['(det (mat [1 2] [2 4]))', 0],
     ['(det (mat [0 0] [0 0]))', 0],
     ['(det (eye 4))', 1],
-    ['(inv (mat [4 7] [2 6]))', [[0.6, -0.7], [-0.2, 0.4]]],
-    ['(inv (mat [0 1] [1 0]))', [[0, 1], [1, 0]]],
-    ['(inv (mat [2 0 0] [0 4 0] [0 0 0.5]))', [[0.5, 0, 0], [0, 0.25, 0], [0, 0, 2]]],
+    [
+      '(inv (mat [4 7] [2 6]))',
+      [
+        [0.6, -0.7],
+        [-0.2, 0.4],
+      ],
+    ],
+    [
+      '(inv (mat [0 1] [1 0]))',
+      [
+        [0, 1],
+        [1, 0],
+      ],
+    ],
+    [
+      '(inv (mat [2 0 0] [0 4 0] [0 0 0.5]))',
+      [
+        [0.5, 0, 0],
+        [0, 0.25, 0],
+        [0, 0, 2],
+      ],
+    ],
     ['(solve (mat [2 1] [1 3]) [3 5])', [0.8, 1.4]],
     ['(solve (mat [0 1] [1 0]) [3 5])', [5, 3]],
-    ['(solve (mat [2 1] [1 3]) (mat [3 1] [5 0]))', [[0.8, 0.6], [1.4, -0.2]]],
+    [
+      '(solve (mat [2 1] [1 3]) (mat [3 1] [5 0]))',
+      [
+        [0.8, 0.6],
+        [1.4, -0.2],
+      ],
+    ],
   ];
   test.each(cases)('%s', (source, expected) => {
     expectClose(value(source, { v, w, m, x: 0.5 }), expected, 1e-14);
@@ -479,7 +633,16 @@ describe('vector and matrix values', () => {
     for (let t = 0; t < 5; t++) {
       const a = WELL(4)(r);
       const b = VEC(4)(r);
-      expectClose(value('(matmul a (inv a))', { a }), [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]], 1e-13);
+      expectClose(
+        value('(matmul a (inv a))', { a }),
+        [
+          [1, 0, 0, 0],
+          [0, 1, 0, 0],
+          [0, 0, 1, 0],
+          [0, 0, 0, 1],
+        ],
+        1e-13,
+      );
       expectClose(value('(matvec a (solve a b))', { a, b }), b, 1e-13);
     }
   });
@@ -490,13 +653,27 @@ describe('vector and matrix values', () => {
       const a = MAT(3, 3)(r);
       const { value: d, grad } = run('(det a)', { a });
       const invT = value('(transpose (inv a))', { a }) as number[][];
-      expectClose(grad.a, invT.map((row) => row.map((x) => (d as number) * x)), 1e-10);
+      expectClose(
+        grad.a,
+        invT.map((row) => row.map((x) => (d as number) * x)),
+        1e-10,
+      );
     }
   });
 
   test('the gradient of a singular det at a rank-1 matrix matches the adjugate where elimination runs', () => {
     // A = [[1 2] [2 4]]: d det / dA = [[4 -2] [-2 1]] (the adjugate transposed)
-    expect(run('(det a)', { a: [[1, 2], [2, 4]] }).grad.a).toEqual([[4, -2], [-2, 1]]);
+    expect(
+      run('(det a)', {
+        a: [
+          [1, 2],
+          [2, 4],
+        ],
+      }).grad.a,
+    ).toEqual([
+      [4, -2],
+      [-2, 1],
+    ]);
   });
 
   test('singular inv and solve give non-finite values', () => {
@@ -611,7 +788,10 @@ describe('forms', () => {
       ['(let ((a (* x y)) (b (sin a))) (+ (* a b) (square b)))', { x: S, y: S }],
       ['(if (> (vsum v) 0) (norm v) (dot v v))', { v: VEC(3) }],
       ['(define (f u) (tanh (matvec w u))) (vsum (f (f v)))', { v: VEC(3), w: MAT(3, 3) }],
-      ['(loop ((i 0) (u v)) (if (< i 5) (recur (+ i 1) (normalize (+ u (scale 0.1 (cross u w))))) (dot u w)))', { v: VEC(3), w: VEC(3) }],
+      [
+        '(loop ((i 0) (u v)) (if (< i 5) (recur (+ i 1) (normalize (+ u (scale 0.1 (cross u w))))) (dot u w)))',
+        { v: VEC(3), w: VEC(3) },
+      ],
       ['(letrec ((f (lambda (n a) (if (= n 0) a (f (- n 1) (sin (* a y))))))) (f 4 x))', { x: S, y: S }],
     ];
     for (const [src, samplers] of srcs) for (let t = 0; t < 3; t++) checkGradient(src, sample(samplers, r));
@@ -629,7 +809,9 @@ describe('forms', () => {
   test('deep recursion up to the default limit does not overflow the JS stack', () => {
     const src = '(define (down n) (if (<= n 0) 0 (+ x (down (- n 1))))) (down 9999)'; // 10,000 active calls
     expect(run(src, { x: 1.5 })).toEqual({ value: 14998.5, grad: { x: 9999 } });
-    expect(() => value('(define (down n) (if (<= n 0) 0 (+ 1 (down (- n 1))))) (down 10000)')).toThrow(/limit 10000.*'down'/);
+    expect(() => value('(define (down n) (if (<= n 0) 0 (+ 1 (down (- n 1))))) (down 10000)')).toThrow(
+      /limit 10000.*'down'/,
+    );
     // far beyond what the JS stack would hold if the interpreter recursed on it
     expect(run(src.replace('9999', '199999'), { x: 1 }, { limit: 200_000 }).value).toBe(199999);
   });
@@ -670,11 +852,38 @@ describe('evaluateReference interface', () => {
     expect(r.value).toEqual([2.5, 4.5, 6.5]);
     expect(r.grad).toEqual({ x: [2, 2, 2], w: 6, b: 3 });
     // vector samples with a matrix param
-    const lin = run('(vsum (tanh (matvec W x)))', { x: [[1, 0], [0, 1]], W: [[0.1, 0.2], [0.3, 0.4]] }, { params: ['W'], batched: ['x'] });
+    const lin = run(
+      '(vsum (tanh (matvec W x)))',
+      {
+        x: [
+          [1, 0],
+          [0, 1],
+        ],
+        W: [
+          [0.1, 0.2],
+          [0.3, 0.4],
+        ],
+      },
+      { params: ['W'], batched: ['x'] },
+    );
     const t = (z: number) => 1 - Math.tanh(z) ** 2;
     expectClose(lin.value, [Math.tanh(0.1) + Math.tanh(0.3), Math.tanh(0.2) + Math.tanh(0.4)], 1e-15);
-    expectClose(lin.grad.W, [[t(0.1), t(0.2)], [t(0.3), t(0.4)]], 1e-15);
-    expectClose(lin.grad.x, [[t(0.1) * 0.1 + t(0.3) * 0.3, t(0.1) * 0.2 + t(0.3) * 0.4], [t(0.2) * 0.1 + t(0.4) * 0.3, t(0.2) * 0.2 + t(0.4) * 0.4]], 1e-15);
+    expectClose(
+      lin.grad.W,
+      [
+        [t(0.1), t(0.2)],
+        [t(0.3), t(0.4)],
+      ],
+      1e-15,
+    );
+    expectClose(
+      lin.grad.x,
+      [
+        [t(0.1) * 0.1 + t(0.3) * 0.3, t(0.1) * 0.2 + t(0.3) * 0.4],
+        [t(0.2) * 0.1 + t(0.4) * 0.3, t(0.2) * 0.2 + t(0.4) * 0.4],
+      ],
+      1e-15,
+    );
   });
 
   test('batched if is per sample: each sample takes its own branch', () => {
@@ -721,7 +930,8 @@ describe('float32 rounding (how the fuzzer judges what float32 can compute)', ()
   });
 
   test('directed rounding brackets the nearest float32 by one float32 step', () => {
-    const third = (direction: 'up' | 'down' | 'nearest') => run('(/ x 3)', { x: 1 }, { mode: { float32Rounding: direction } }).value as number;
+    const third = (direction: 'up' | 'down' | 'nearest') =>
+      run('(/ x 3)', { x: 1 }, { mode: { float32Rounding: direction } }).value as number;
     const [down, nearest, up] = [third('down'), third('nearest'), third('up')];
     expect(down).toBeLessThan(1 / 3);
     expect(up).toBeGreaterThan(1 / 3);
@@ -734,7 +944,9 @@ describe('float32 rounding (how the fuzzer judges what float32 can compute)', ()
   });
 
   test('the mode ends with the evaluation, even one that throws', () => {
-    expect(() => run('(loop ((k 0)) (recur (+ k 1)))', {}, { mode: { float32Rounding: 'nearest' }, limit: 10 })).toThrow();
+    expect(() =>
+      run('(loop ((k 0)) (recur (+ k 1)))', {}, { mode: { float32Rounding: 'nearest' }, limit: 10 }),
+    ).toThrow();
     expect(run('(+ x 0.1)', { x: 0.2 }).value).toBe(0.2 + 0.1);
   });
 });

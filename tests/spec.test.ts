@@ -12,7 +12,11 @@ import { languageSpec } from '../src/tools/spec';
 async function cli(...argv: string[]) {
   let stdout = '';
   let stderr = '';
-  const code = await main(argv, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), readFile: (p) => fs.readFileSync(p) });
+  const code = await main(argv, {
+    stdout: (t) => (stdout += t),
+    stderr: (t) => (stderr += t),
+    readFile: (p) => fs.readFileSync(p),
+  });
   return { code, stdout, stderr };
 }
 
@@ -28,8 +32,15 @@ test('spec --json holds every primitive, form, diagnostic code and limit', async
   const spec = JSON.parse(r.stdout) as ReturnType<typeof languageSpec>;
   expect(spec.primitives.map((p) => p.name)).toEqual(PRIMITIVES.map((p) => p.name));
   expect(spec.primitives.find((p) => p.name === 'clamp')).toEqual({
-    name: 'clamp', group: 'arithmetic', minArgs: 3, maxArgs: 3, arity: '3',
-    shape: expect.stringContaining('elementwise'), doc: '`(clamp x lo hi)`: x limited to [lo, hi].', example: '(clamp 5 0 1)', gradient: 'selection',
+    name: 'clamp',
+    group: 'arithmetic',
+    minArgs: 3,
+    maxArgs: 3,
+    arity: '3',
+    shape: expect.stringContaining('elementwise'),
+    doc: '`(clamp x lo hi)`: x limited to [lo, hi].',
+    example: '(clamp 5 0 1)',
+    gradient: 'selection',
   });
   expect(spec.primitives.find((p) => p.name === '+')).toMatchObject({ minArgs: 1, maxArgs: null, arity: 'at least 1' });
   expect(spec.primitives.find((p) => p.name === 'matvec')!.shape).toBe('matrix[a x b], vector[b] -> vector[a]');
@@ -37,7 +48,11 @@ test('spec --json holds every primitive, form, diagnostic code and limit', async
   for (const f of spec.forms) expect(f.meaning).toMatch(/\S/);
   expect(spec.forms.find((f) => f.name === 'let')!.usage).toBe('(let ((name value) ...) body)');
   expect(spec.diagnostics).toHaveLength(Object.keys(DIAGNOSTIC_CODES).length);
-  expect(spec.diagnostics).toContainEqual({ code: 'E0040', severity: 'error', template: "'{name}' expects {expected} argument(s), got {got}" });
+  expect(spec.diagnostics).toContainEqual({
+    code: 'E0040',
+    severity: 'error',
+    template: "'{name}' expects {expected} argument(s), got {got}",
+  });
   expect(spec.limits.limit.value).toBe(10000);
   expect(spec.limits.maxSteps.value).toBe(1_000_000);
   expect(spec.limits.sourceLength.value).toBe(2_000_000);

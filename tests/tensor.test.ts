@@ -4,7 +4,10 @@ import { nativeResidentMb } from './helpers/memory';
 
 describe('tensor round trips', () => {
   test.each(['float32', 'float64'] as const)('nested arrays and typed arrays keep values and shape (%s)', (dtype) => {
-    const data = [[1.5, -2, 3.25], [4, 5e-3, -6e10]];
+    const data = [
+      [1.5, -2, 3.25],
+      [4, 5e-3, -6e10],
+    ];
     const t = tensor(data, { dtype });
     expect(t.shape).toEqual([2, 3]);
     expect(t.dtype).toBe(dtype);
@@ -17,19 +20,26 @@ describe('tensor round trips', () => {
     const typed = dtype === 'float32' ? new Float32Array([1, 2, 3, 4, 5, 6]) : new Float64Array([1, 2, 3, 4, 5, 6]);
     const u = tensor(typed, { shape: [3, 2] });
     expect(u.dtype).toBe(dtype);
-    expect(u.toArray()).toEqual([[1, 2], [3, 4], [5, 6]]);
+    expect(u.toArray()).toEqual([
+      [1, 2],
+      [3, 4],
+      [5, 6],
+    ]);
   });
 
   test('float64 keeps every bit', () => {
     const xs = [Math.PI, 1 / 3, 1e-300, -Number.MAX_VALUE, Number.MIN_VALUE, -0];
     const back = Array.from(tensor(xs, { dtype: 'float64' }).toTypedArray());
-    expect(back.map((v) => Object.is(v, -0) ? '-0' : v)).toEqual(xs.map((v) => Object.is(v, -0) ? '-0' : v));
+    expect(back.map((v) => (Object.is(v, -0) ? '-0' : v))).toEqual(xs.map((v) => (Object.is(v, -0) ? '-0' : v)));
   });
 
   test('scalars, item, factories', () => {
     expect(tensor(2.5).shape).toEqual([]);
     expect(tensor(2.5).item()).toBe(2.5);
-    expect(zeros([2, 2]).toArray()).toEqual([[0, 0], [0, 0]]);
+    expect(zeros([2, 2]).toArray()).toEqual([
+      [0, 0],
+      [0, 0],
+    ]);
     expect(ones([3], { dtype: 'float64' }).toArray()).toEqual([1, 1, 1]);
     expect(full([2], 7).toArray()).toEqual([7, 7]);
   });
@@ -63,8 +73,10 @@ describe('autograd', () => {
     const h = 1e-6;
     const gx = x.grad!.toArray() as number[];
     xs.forEach((_, i) => {
-      const up = xs.slice(); up[i] += h;
-      const down = xs.slice(); down[i] -= h;
+      const up = xs.slice();
+      up[i] += h;
+      const down = xs.slice();
+      down[i] -= h;
       expect(gx[i]).toBeCloseTo((f(up, a0) - f(down, a0)) / (2 * h), 7);
     });
     expect(a.grad!.item()).toBeCloseTo((f(xs, a0 + h) - f(xs, a0 - h)) / (2 * h), 7);
@@ -91,15 +103,21 @@ describe('bad arguments reach JS as Errors and the process survives', () => {
   });
 
   test('ragged nested arrays', () => {
-    expect(() => tensor([[1, 2], [3]])).toThrow(/ragged array: tensor data\[1\] should be an array of length 2, got an array of length 1/);
+    expect(() => tensor([[1, 2], [3]])).toThrow(
+      /ragged array: tensor data\[1\] should be an array of length 2, got an array of length 1/,
+    );
     expect(() => tensor([[1, 2], 3] as never)).toThrow(/ragged/);
   });
 
   test('shape mismatches', () => {
     expect(() => tensor(new Float32Array(5), { shape: [2, 3] })).toThrow(/shape holds 6 elements but the data has 5/);
     expect(() => tensor([[1, 2]], { shape: [2] })).toThrow(/has shape \[1,2\] but shape \[2\] was given/);
-    expect(() => tensor([1, 2, 3]).add(tensor([1, 2]))).toThrow(/^\+ of \[3\] float32 and \[2\] float32: libtorch: The size of tensor a \(3\) must match/);
-    expect(() => tensor([[1, 2, 3]]).matmul(tensor([[1, 2]], { dtype: 'float64' }))).toThrow(/^matmul of \[1, 3\] float32 and \[1, 2\] float64: libtorch/);
+    expect(() => tensor([1, 2, 3]).add(tensor([1, 2]))).toThrow(
+      /^\+ of \[3\] float32 and \[2\] float32: libtorch: The size of tensor a \(3\) must match/,
+    );
+    expect(() => tensor([[1, 2, 3]]).matmul(tensor([[1, 2]], { dtype: 'float64' }))).toThrow(
+      /^matmul of \[1, 3\] float32 and \[1, 2\] float64: libtorch/,
+    );
   });
 
   test('disposed tensors', () => {
@@ -114,7 +132,9 @@ describe('bad arguments reach JS as Errors and the process survives', () => {
   test('item of a multi-element tensor, requiresGrad on a non-leaf', () => {
     expect(() => tensor([1, 2]).item()).toThrow(/exactly one element/);
     const x = tensor([1, 2], { requiresGrad: true });
-    expect(() => { x.mul(2).requiresGrad = false; }).toThrow(/leaf/);
+    expect(() => {
+      x.mul(2).requiresGrad = false;
+    }).toThrow(/leaf/);
   });
 
   test('cuda on this CPU-only build gives the documented error', () => {

@@ -12,7 +12,11 @@ import { numberText, valueText } from '../src/tools/print-source';
 
 const EXAMPLES = path.join(__dirname, '..', 'examples');
 const files = (dir: string): string[] =>
-  fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(path.join(dir, e.name)) : e.name.endsWith('.neural') ? [path.join(dir, e.name)] : []));
+  fs
+    .readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) =>
+      e.isDirectory() ? files(path.join(dir, e.name)) : e.name.endsWith('.neural') ? [path.join(dir, e.name)] : [],
+    );
 
 const flat = (v: Nested): number[] => (typeof v === 'number' ? [v] : v.flatMap(flat));
 /** Elementwise Object.is: NaN equals NaN, -0 differs from 0. */
@@ -39,7 +43,10 @@ function expectRoundTrip(module: Module, inputs: Record<string, Nested>, batch =
     try {
       expect(printed.namedParameters()).toEqual({});
       const got = output(printed, inputs, batch);
-      if (!bitEqual(got, expected)) throw new Error(`${style}: ${JSON.stringify(got)} differs from ${JSON.stringify(expected)}\n${module.toSource({ params: style })}`);
+      if (!bitEqual(got, expected))
+        throw new Error(
+          `${style}: ${JSON.stringify(got)} differs from ${JSON.stringify(expected)}\n${module.toSource({ params: style })}`,
+        );
     } finally {
       printed.dispose();
     }
@@ -47,11 +54,19 @@ function expectRoundTrip(module: Module, inputs: Record<string, Nested>, batch =
 }
 
 test('numbers print so they read back exactly, non-finite values and -0 as expressions', () => {
-  expect([0.1, 1 / 3, 6.02214076e23, 5e-324, -0, NaN, Infinity, -Infinity].map((x) => numberText(x, 'float64'))).toEqual([
-    '0.1', '0.3333333333333333', '6.02214076e+23', '5e-324', '(- 0)', '(/ 0 0)', '(/ 1 0)', '(/ -1 0)',
-  ]);
+  expect(
+    [0.1, 1 / 3, 6.02214076e23, 5e-324, -0, NaN, Infinity, -Infinity].map((x) => numberText(x, 'float64')),
+  ).toEqual(['0.1', '0.3333333333333333', '6.02214076e+23', '5e-324', '(- 0)', '(/ 0 0)', '(/ 1 0)', '(/ -1 0)']);
   expect(numberText(Math.fround(0.1), 'float32')).toBe('0.1');
-  expect(valueText([[1, -0], [2.5, 3]], 'float64')).toBe('(mat [1 (- 0)] [2.5 3])');
+  expect(
+    valueText(
+      [
+        [1, -0],
+        [2.5, 3],
+      ],
+      'float64',
+    ),
+  ).toBe('(mat [1 (- 0)] [2.5 3])');
 });
 
 test('defines go after the header comments; literals replace each use', () => {
@@ -59,7 +74,9 @@ test('defines go after the header comments; literals replace each use', () => {
   try {
     expect(m.toSource()).toBe('; Hooke\n(define k -2.5)\n(define k2 (* k 2))\n(* k2 x k)');
     expect(m.toSource({ params: 'literals' })).toBe('; Hooke\n(define k2 (* -2.5 2))\n(* k2 x -2.5)');
-    expect(() => m.toSource({ params: 'inline' as never })).toThrow("toSource: params must be 'defines' or 'literals', got the string \"inline\"");
+    expect(() => m.toSource({ params: 'inline' as never })).toThrow(
+      "toSource: params must be 'defines' or 'literals', got the string \"inline\"",
+    );
     expect(() => m.toSource({ style: 'x' } as never)).toThrow("toSource: unknown option 'style'");
   } finally {
     m.dispose();
@@ -69,7 +86,9 @@ test('defines go after the header comments; literals replace each use', () => {
 test('a module that calls given functions says it cannot be printed alone', () => {
   const inner = compile('(* a x)', { params: ['a'] });
   const outer = compile('(f y)', { functions: { f: inner } });
-  expect(() => outer.toSource()).toThrow('toSource: this module calls functions given at compile time (f); print each of them separately');
+  expect(() => outer.toSource()).toThrow(
+    'toSource: this module calls functions given at compile time (f); print each of them separately',
+  );
   outer.dispose();
   inner.dispose();
 });
@@ -77,17 +96,30 @@ test('a module that calls given functions says it cannot be printed alone', () =
 // Inputs are 3 unless an example needs a vector or a matrix; params get awkward values, -0 and infinity included.
 const INPUTS: Record<string, Record<string, Nested>> = {
   'gravity_3d.neural': { r: [1, 2, 2] },
-  'heat_step.neural': { u: [1, 2, 3], L: [[-2, 1, 0], [1, -2, 1], [0, 1, -2]] },
+  'heat_step.neural': {
+    u: [1, 2, 3],
+    L: [
+      [-2, 1, 0],
+      [1, -2, 1],
+      [0, 1, -2],
+    ],
+  },
 };
 const AWKWARD = [1 / 3, -1.5e-7, 6.02214076e23, -0, Infinity];
 const declaredParams = (text: string): string[] =>
-  (/Params: ([^.]*)\./.exec(text)?.[1] ?? 'none').replace(/\([^)]*\)/g, '').split(',').map((s) => s.trim()).filter((s) => s && s !== 'none');
+  (/Params: ([^.]*)\./.exec(text)?.[1] ?? 'none')
+    .replace(/\([^)]*\)/g, '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s && s !== 'none');
 
 test.each(files(EXAMPLES).map((f) => path.relative(EXAMPLES, f)))('%s round-trips', (file) => {
   const text = fs.readFileSync(path.join(EXAMPLES, file), 'utf8');
   const names = declaredParams(text);
   const probe = compile(text, { params: names, dtype: 'float64' });
-  const params = Object.fromEntries(Object.keys(probe.namedParameters()).map((name, i) => [name, AWKWARD[i % AWKWARD.length]]));
+  const params = Object.fromEntries(
+    Object.keys(probe.namedParameters()).map((name, i) => [name, AWKWARD[i % AWKWARD.length]]),
+  );
   const inputs = Object.fromEntries(probe.inputs.map((name) => [name, INPUTS[path.basename(file)]?.[name] ?? 3]));
   probe.dispose();
   const module = compile(text, { params, dtype: 'float64', inputs: Object.keys(inputs) });
@@ -102,7 +134,12 @@ test.each(EQUATIONS.map((eq) => [eq.name, eq]))('the Feynman equation %s round-t
   const text = fs.readFileSync(path.join(EXAMPLES, 'feynman', `${name}.neural`), 'utf8');
   const samples = 32;
   // Deterministic samples across each input's range.
-  const inputs = Object.fromEntries(Object.entries(eq.inputs).map(([input, { lo, hi }], k) => [input, Array.from({ length: samples }, (_, i) => lo + ((hi - lo) * ((i * (7 + 2 * k)) % samples)) / (samples - 1))]));
+  const inputs = Object.fromEntries(
+    Object.entries(eq.inputs).map(([input, { lo, hi }], k) => [
+      input,
+      Array.from({ length: samples }, (_, i) => lo + ((hi - lo) * ((i * (7 + 2 * k)) % samples)) / (samples - 1)),
+    ]),
+  );
   const truth = compile(text, { params: eq.constants, dtype: 'float64', inputs: Object.keys(inputs) });
   const target = output(truth, inputs, true);
   truth.dispose();
@@ -125,7 +162,11 @@ test('neuralc fit --print prints the fitted program, which gives the fitted valu
   fs.writeFileSync(data, `x,target\n${[-2, -1, 1, 2].map((x) => `${x},${-2.5 * x}`).join('\n')}\n`);
   const run = async (...argv: string[]) => {
     let stdout = '';
-    const code = await main(argv, { stdout: (t) => (stdout += t), stderr: () => {}, readFile: (p) => fs.readFileSync(p) });
+    const code = await main(argv, {
+      stdout: (t) => (stdout += t),
+      stderr: () => {},
+      readFile: (p) => fs.readFileSync(p),
+    });
     return { code, stdout };
   };
   const r = await run('fit', program, '--data', data, '--params', '{"neg_k": 1}', '--epochs', '5', '--json', '--print');
@@ -135,5 +176,7 @@ test('neuralc fit --print prints the fitted program, which gives the fitted valu
   expect(Math.fround(Number(printed))).toBe(params.neg_k); // the shortest float32 decimal
   expect(printed.length).toBeLessThan(String(params.neg_k).length);
   const text = await run('fit', program, '--data', data, '--params', '{"neg_k": 1}', '--epochs', '5', '--print');
-  expect(text.stdout).toMatch(/final loss [^\n]*\n  neg_k = [^\n]*\n; Hooke\n\(define neg_k -?[\d.e+-]+\)\n\(\* neg_k x\)\n$/);
+  expect(text.stdout).toMatch(
+    /final loss [^\n]*\n  neg_k = [^\n]*\n; Hooke\n\(define neg_k -?[\d.e+-]+\)\n\(\* neg_k x\)\n$/,
+  );
 });

@@ -42,35 +42,52 @@ struct Program {
 const std::map<std::string, Program>& programs() {
   static const std::map<std::string, Program> p = {
       // (/ (* G (* m1 m2)) (pow r 2))
-      {"gravity", {{{{}, 1e3, 1e6}, {{}, 1e3, 1e6}, {{}, 1, 100}}, {6.674e-11},
-                   [](auto& in, auto& p) { return p[0] * (in[0] * in[1]) / at::pow(in[2], 2); }}},
+      {"gravity",
+       {{{{}, 1e3, 1e6}, {{}, 1e3, 1e6}, {{}, 1, 100}},
+        {6.674e-11},
+        [](auto& in, auto& p) { return p[0] * (in[0] * in[1]) / at::pow(in[2], 2); }}},
       // (/ (* m0 (pow c 2)) (sqrt (- 1 (pow (/ v c) 2))))
-      {"relativistic_energy", {{{{}, 1, 10}, {{}, 1e7, 2e8}}, {2.99792458e8},
-                               [](auto& in, auto& p) { return in[0] * at::pow(p[0], 2) / at::sqrt(1 - at::pow(in[1] / p[0], 2)); }}},
+      {"relativistic_energy",
+       {{{{}, 1, 10}, {{}, 1e7, 2e8}},
+        {2.99792458e8},
+        [](auto& in, auto& p) { return in[0] * at::pow(p[0], 2) / at::sqrt(1 - at::pow(in[1] / p[0], 2)); }}},
       // (* n0 (exp (/ (* (- 0 m) (* g x)) (* kB T))))
-      {"barometric", {{{{}, 0, 1e4}, {{}, 200, 300}}, {2.5e25, 4.8e-26, 9.81, 1.380649e-23},
-                      [](auto& in, auto& p) { return p[0] * at::exp((0 - p[1]) * (p[2] * in[0]) / (p[3] * in[1])); }}},
+      {"barometric",
+       {{{{}, 0, 1e4}, {{}, 200, 300}},
+        {2.5e25, 4.8e-26, 9.81, 1.380649e-23},
+        [](auto& in, auto& p) { return p[0] * at::exp((0 - p[1]) * (p[2] * in[0]) / (p[3] * in[1])); }}},
       // (/ (exp (- 0 (/ (pow x 2) (* 2 (pow sigma 2))))) (* (sqrt (* 2 pi)) sigma))
-      {"gaussian", {{{{}, -3, 3}}, {1.0},
-                    [](auto& in, auto& p) {
-                      return at::exp(0 - at::pow(in[0], 2) / (2 * at::pow(p[0], 2))) / (std::sqrt(2 * M_PI) * p[0]);
-                    }}},
+      {"gaussian",
+       {{{{}, -3, 3}},
+        {1.0},
+        [](auto& in, auto& p) {
+          return at::exp(0 - at::pow(in[0], 2) / (2 * at::pow(p[0], 2))) / (std::sqrt(2 * M_PI) * p[0]);
+        }}},
       // (* A (sin (+ (* omega t) phi)))
-      {"harmonic_oscillator", {{{{}, 0, 10}}, {1.5, 2.0, 0.3}, [](auto& in, auto& p) { return p[0] * at::sin(p[1] * in[0] + p[2]); }}},
+      {"harmonic_oscillator",
+       {{{{}, 0, 10}}, {1.5, 2.0, 0.3}, [](auto& in, auto& p) { return p[0] * at::sin(p[1] * in[0] + p[2]); }}},
       // x -> x+1 -> x*x -> sin -> 2x -> exp -> 0-x -> x*(x*x): composition of examples/composition
-      {"composition", {{{{}, -1, 1}}, {}, [](auto& in, auto&) {
-                         Tensor v = at::sin((in[0] + 1) * (in[0] + 1));
-                         v = 0 - at::exp(2 * v);
-                         return v * (v * v);
-                       }}},
+      {"composition",
+       {{{{}, -1, 1}},
+        {},
+        [](auto& in, auto&) {
+          Tensor v = at::sin((in[0] + 1) * (in[0] + 1));
+          v = 0 - at::exp(2 * v);
+          return v * (v * v);
+        }}},
       // (+ u (scale (* dt alpha) (matvec L u))), u [B, 8], L [8, 8] and dt unbatched
-      {"heat_step", {{{{8}, 0, 1}, {{8, 8}, -1, 1, false}, {{}, 1e-3, 1e-2, false}}, {0.5},
-                     [](auto& in, auto& p) { return in[0] + (in[2] * p[0]) * at::matmul(in[1], in[0].unsqueeze(-1)).squeeze(-1); }}},
+      {"heat_step",
+       {{{{8}, 0, 1}, {{8, 8}, -1, 1, false}, {{}, 1e-3, 1e-2, false}},
+        {0.5},
+        [](auto& in, auto& p) { return in[0] + (in[2] * p[0]) * at::matmul(in[1], in[0].unsqueeze(-1)).squeeze(-1); }}},
       // (scale (- 0 (/ (* G (* m1 m2)) (pow (norm r) 3))) r), r [B, 3]
-      {"gravity_3d", {{{{3}, 1, 10}, {{}, 1e3, 1e6}, {{}, 1e3, 1e6}}, {6.674e-11}, [](auto& in, auto& p) {
-                        Tensor f = 0 - p[0] * (in[1] * in[2]) / at::pow(at::linalg_vector_norm(in[0], 2, {-1}), 3);
-                        return f.unsqueeze(-1) * in[0];
-                      }}},
+      {"gravity_3d",
+       {{{{3}, 1, 10}, {{}, 1e3, 1e6}, {{}, 1e3, 1e6}},
+        {6.674e-11},
+        [](auto& in, auto& p) {
+          Tensor f = 0 - p[0] * (in[1] * in[2]) / at::pow(at::linalg_vector_norm(in[0], 2, {-1}), 3);
+          return f.unsqueeze(-1) * in[0];
+        }}},
   };
   return p;
 }
@@ -81,10 +98,18 @@ Program chain(int n) {
             Tensor v = in[0];
             for (int k = 0; k < n; ++k) {
               switch (k % 4) {
-                case 0: v = at::sin(v); break;
-                case 1: v = p[0] * v; break;
-                case 2: v = v + in[0]; break;
-                default: v = v * v; break;
+                case 0:
+                  v = at::sin(v);
+                  break;
+                case 1:
+                  v = p[0] * v;
+                  break;
+                case 2:
+                  v = v + in[0];
+                  break;
+                default:
+                  v = v * v;
+                  break;
               }
             }
             return v;
@@ -102,7 +127,8 @@ std::pair<double, size_t> time_us(const std::function<void()>& f, double min_ms)
   for (int i = 0; i < 3; ++i) f();
   std::vector<double> samples;
   const auto start = clock::now();
-  while (samples.size() < 5 || (std::chrono::duration<double, std::milli>(clock::now() - start).count() < min_ms && samples.size() < 100000)) {
+  while (samples.size() < 5 || (std::chrono::duration<double, std::milli>(clock::now() - start).count() < min_ms &&
+                                samples.size() < 100000)) {
     const auto t0 = clock::now();
     f();
     samples.push_back(std::chrono::duration<double, std::micro>(clock::now() - t0).count());
@@ -130,13 +156,15 @@ void run(const std::string& name, int64_t batch, double min_ms) {
   }
   for (double v : prog.params) params.push_back(at::scalar_tensor(v, at::kFloat).set_requires_grad(true));
 
-  const auto fwd = time_us([&] {
-    at::NoGradGuard no_grad;
-    prog.fn(in, params);
-  }, min_ms);
+  const auto fwd = time_us(
+      [&] {
+        at::NoGradGuard no_grad;
+        prog.fn(in, params);
+      },
+      min_ms);
   const auto bwd = time_us([&] { prog.fn(in, params).sum().backward(); }, min_ms);
-  std::printf("{\"program\": \"%s\", \"batch\": %lld, \"forward\": %.4f, \"backward\": %.4f, \"reps\": [%zu, %zu]}\n", name.c_str(),
-              static_cast<long long>(batch), fwd.first, bwd.first, fwd.second, bwd.second);
+  std::printf("{\"program\": \"%s\", \"batch\": %lld, \"forward\": %.4f, \"backward\": %.4f, \"reps\": [%zu, %zu]}\n",
+              name.c_str(), static_cast<long long>(batch), fwd.first, bwd.first, fwd.second, bwd.second);
   std::fflush(stdout);
 }
 

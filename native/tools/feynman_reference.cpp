@@ -54,59 +54,75 @@ const std::map<std::string, Equation> kEquations = {
     // (* neg_k x)
     {"hooke", {{"neg_k"}, {"x"}, [](const Vars& v) { return at::mul(v("neg_k"), v("x")); }}},
     // (* alpha (* m (pow v 2)))
-    {"kinetic_energy", {{"alpha"}, {"m", "v"}, [](const Vars& v) {
-       return at::mul(v("alpha"), at::mul(v("m"), pow_lit(v("v"), 2)));
-     }}},
+    {"kinetic_energy",
+     {{"alpha"}, {"m", "v"}, [](const Vars& v) { return at::mul(v("alpha"), at::mul(v("m"), pow_lit(v("v"), 2))); }}},
     // (/ (* n (* kB T)) V)
-    {"ideal_gas", {{"kB"}, {"n", "T", "V"}, [](const Vars& v) {
-       return at::div(at::mul(v("n"), at::mul(v("kB"), v("T"))), v("V"));
-     }}},
+    {"ideal_gas",
+     {{"kB"},
+      {"n", "T", "V"},
+      [](const Vars& v) { return at::div(at::mul(v("n"), at::mul(v("kB"), v("T"))), v("V")); }}},
     // (/ (* G (* m1 m2)) (pow r 2))
-    {"gravity", {{"G"}, {"m1", "m2", "r"}, [](const Vars& v) {
-       return at::div(at::mul(v("G"), at::mul(v("m1"), v("m2"))), pow_lit(v("r"), 2));
-     }}},
+    {"gravity",
+     {{"G"},
+      {"m1", "m2", "r"},
+      [](const Vars& v) { return at::div(at::mul(v("G"), at::mul(v("m1"), v("m2"))), pow_lit(v("r"), 2)); }}},
     // (/ (* ke (* q1 q2)) (pow r 2))
-    {"coulomb", {{"ke"}, {"q1", "q2", "r"}, [](const Vars& v) {
-       return at::div(at::mul(v("ke"), at::mul(v("q1"), v("q2"))), pow_lit(v("r"), 2));
-     }}},
+    {"coulomb",
+     {{"ke"},
+      {"q1", "q2", "r"},
+      [](const Vars& v) { return at::div(at::mul(v("ke"), at::mul(v("q1"), v("q2"))), pow_lit(v("r"), 2)); }}},
     // (* coeff (pow Ef 2))
     {"efield_energy", {{"coeff"}, {"Ef"}, [](const Vars& v) { return at::mul(v("coeff"), pow_lit(v("Ef"), 2)); }}},
     // (/ (* kappa (* (- T2 T1) A)) d)
-    {"heat_conduction", {{"kappa"}, {"T1", "T2", "A", "d"}, [](const Vars& v) {
-       return at::div(at::mul(v("kappa"), at::mul(at::sub(v("T2"), v("T1")), v("A"))), v("d"));
-     }}},
+    {"heat_conduction",
+     {{"kappa"},
+      {"T1", "T2", "A", "d"},
+      [](const Vars& v) { return at::div(at::mul(v("kappa"), at::mul(at::sub(v("T2"), v("T1")), v("A"))), v("d")); }}},
     // (sqrt (/ (* gamma pr) rho))
-    {"speed_of_sound", {{"gamma"}, {"pr", "rho"}, [](const Vars& v) {
-       return at::sqrt(at::div(at::mul(v("gamma"), v("pr")), v("rho")));
-     }}},
+    {"speed_of_sound",
+     {{"gamma"},
+      {"pr", "rho"},
+      [](const Vars& v) { return at::sqrt(at::div(at::mul(v("gamma"), v("pr")), v("rho"))); }}},
     // (* two_pi (sqrt (/ L g)))
-    {"pendulum_period", {{"two_pi", "g"}, {"L"}, [](const Vars& v) {
-       return at::mul(v("two_pi"), at::sqrt(at::div(v("L"), v("g"))));
-     }}},
+    {"pendulum_period",
+     {{"two_pi", "g"}, {"L"}, [](const Vars& v) { return at::mul(v("two_pi"), at::sqrt(at::div(v("L"), v("g")))); }}},
     // (/ m0 (sqrt (- 1 (pow (/ v c) 2))))
-    {"lorentz_factor", {{"c"}, {"m0", "v"}, [](const Vars& v) {
-       return at::div(v("m0"), at::sqrt(at::sub(lit(1), pow_lit(at::div(v("v"), v("c")), 2))));
-     }}},
+    {"lorentz_factor",
+     {{"c"},
+      {"m0", "v"},
+      [](const Vars& v) { return at::div(v("m0"), at::sqrt(at::sub(lit(1), pow_lit(at::div(v("v"), v("c")), 2)))); }}},
     // (/ (* m0 (pow c 2)) (sqrt (- 1 (pow (/ v c) 2))))
-    {"relativistic_energy", {{"c"}, {"m0", "v"}, [](const Vars& v) {
-       return at::div(at::mul(v("m0"), pow_lit(v("c"), 2)), at::sqrt(at::sub(lit(1), pow_lit(at::div(v("v"), v("c")), 2))));
-     }}},
+    {"relativistic_energy",
+     {{"c"},
+      {"m0", "v"},
+      [](const Vars& v) {
+        return at::div(at::mul(v("m0"), pow_lit(v("c"), 2)),
+                       at::sqrt(at::sub(lit(1), pow_lit(at::div(v("v"), v("c")), 2))));
+      }}},
     // (* A (sin (+ (* omega t) phi)))
-    {"harmonic_oscillator", {{"A", "omega", "phi"}, {"t"}, [](const Vars& v) {
-       return at::mul(v("A"), at::sin(at::add(at::mul(v("omega"), v("t")), v("phi"))));
-     }}},
+    {"harmonic_oscillator",
+     {{"A", "omega", "phi"},
+      {"t"},
+      [](const Vars& v) { return at::mul(v("A"), at::sin(at::add(at::mul(v("omega"), v("t")), v("phi")))); }}},
     // (/ (exp (- 0 (/ (pow x 2) (* 2 (pow sigma 2))))) (* (sqrt (* 2 pi)) sigma))
     // The compiler folds (* 2 pi) in float64 and rounds once to float32; 2 * float32(pi) here is the
     // same number, since doubling is exact. (std::sqrt(2 * M_PI) in double, then rounded, need not be.)
-    {"gaussian", {{"sigma"}, {"x"}, [](const Vars& v) {
-       Tensor exponent = at::sub(lit(0), at::div(pow_lit(v("x"), 2), at::mul(lit(2), pow_lit(v("sigma"), 2))));
-       return at::div(at::exp(exponent), at::mul(at::sqrt(at::mul(lit(2), lit(M_PI))), v("sigma")));
-     }}},
+    {"gaussian",
+     {{"sigma"},
+      {"x"},
+      [](const Vars& v) {
+        Tensor exponent = at::sub(lit(0), at::div(pow_lit(v("x"), 2), at::mul(lit(2), pow_lit(v("sigma"), 2))));
+        return at::div(at::exp(exponent), at::mul(at::sqrt(at::mul(lit(2), lit(M_PI))), v("sigma")));
+      }}},
     // (* n0 (exp (/ (* (- 0 m) (* g x)) (* kB T))))
     // (- 0 m) as written; at::neg(m) would give the same bits (0 - m is exact) and the same gradient.
-    {"barometric", {{"n0", "m", "g", "kB"}, {"x", "T"}, [](const Vars& v) {
-       return at::mul(v("n0"), at::exp(at::div(at::mul(at::sub(lit(0), v("m")), at::mul(v("g"), v("x"))), at::mul(v("kB"), v("T")))));
-     }}},
+    {"barometric",
+     {{"n0", "m", "g", "kB"},
+      {"x", "T"},
+      [](const Vars& v) {
+        return at::mul(v("n0"), at::exp(at::div(at::mul(at::sub(lit(0), v("m")), at::mul(v("g"), v("x"))),
+                                                at::mul(v("kB"), v("T")))));
+      }}},
 };
 
 std::vector<float> read_stdin() {
@@ -142,7 +158,8 @@ int run(std::vector<std::string> args) {
   const std::vector<float> data = read_stdin();
   const size_t expected = eq.params.size() + static_cast<size_t>(n) * eq.inputs.size();
   if (data.size() != expected)
-    throw std::invalid_argument("expected " + std::to_string(expected) + " float32 values on stdin, got " + std::to_string(data.size()));
+    throw std::invalid_argument("expected " + std::to_string(expected) + " float32 values on stdin, got " +
+                                std::to_string(data.size()));
 
   // Leaves as the module sees them: 0-dim params, [N] inputs, all requiring gradients.
   Vars vars;

@@ -11,7 +11,10 @@ const TORCH_ANCHOR = path.join(__dirname, 'torch_anchor.py');
 
 /** Map "program:batch" -> {forward, backward}. */
 function runJobs(cmd, args, jobs) {
-  const r = spawnSync(cmd, [...args, ...jobs.map((j) => `${j.program}:${j.batch}`)], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  const r = spawnSync(cmd, [...args, ...jobs.map((j) => `${j.program}:${j.batch}`)], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 26,
+  });
   if (r.status !== 0) throw new Error(`${cmd} failed: ${r.error ? r.error.message : r.stderr}`);
   const out = new Map();
   for (const line of r.stdout.split('\n').filter((l) => l.startsWith('{'))) {
@@ -31,7 +34,8 @@ function findPython(requested) {
   const venv = path.join(ROOT, '.cache', 'bench-venv', 'bin', 'python');
   const python = requested ?? (fs.existsSync(venv) ? venv : 'python3');
   const r = spawnSync(python, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
-  if (r.status !== 0) return { why: `${python} cannot import torch (see ../shared/PLATFORM.md for a venv under .cache/bench-venv)` };
+  if (r.status !== 0)
+    return { why: `${python} cannot import torch (see ../shared/PLATFORM.md for a venv under .cache/bench-venv)` };
   return { python, version: r.stdout.trim() };
 }
 

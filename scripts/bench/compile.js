@@ -19,7 +19,8 @@ function compileOnce(s, source, inputs, params) {
   const t = [process.hrtime.bigint()];
   const mark = () => t.push(process.hrtime.bigint());
   const parsed = s.parseProgram(source, { inputs, params: params.map((p) => p.name) });
-  if (!parsed.program) throw new Error(`bench: program does not parse: ${parsed.diagnostics.map((d) => d.message).join('; ')}`);
+  if (!parsed.program)
+    throw new Error(`bench: program does not parse: ${parsed.diagnostics.map((d) => d.message).join('; ')}`);
   mark();
   const lowered = s.lowerProgram(parsed.program, {
     inputs: inputs.map((name) => ({ name, shape: [], batched: true })),
@@ -36,13 +37,31 @@ function compileOnce(s, source, inputs, params) {
   const spec = {
     numInputs: graph.inputs.length,
     recursive: graph.recursive,
-    regions: graph.regions.map((r) => ({ nodes: r.nodes, results: r.results, resultBatched: r.results.map((id) => r.nodes[id].batched) })),
+    regions: graph.regions.map((r) => ({
+      nodes: r.nodes,
+      results: r.results,
+      resultBatched: r.results.map((id) => r.nodes[id].batched),
+    })),
   };
-  const g = new (s.native().NativeGraph)(spec, params.map((p) => ({ name: p.name, tensor: p.tensor.handle })), 'float32', 'cpu', []);
+  const g = new (s.native().NativeGraph)(
+    spec,
+    params.map((p) => ({ name: p.name, tensor: p.tensor.handle })),
+    'float32',
+    'cpu',
+    [],
+  );
   mark();
   g.dispose();
   const us = (k) => Number(t[k + 1] - t[k]) / 1e3;
-  return { parse: us(0), lower: us(1), passes: us(2), fuse: us(3), native: us(4), total: Number(t[5] - t[0]) / 1e3, nodes };
+  return {
+    parse: us(0),
+    lower: us(1),
+    passes: us(2),
+    fuse: us(3),
+    native: us(4),
+    total: Number(t[5] - t[0]) / 1e3,
+    nodes,
+  };
 }
 
 /** Median of each stage over `reps` compiles (after warm-up). */

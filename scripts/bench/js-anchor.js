@@ -8,18 +8,34 @@ function forwardExpr(node, v) {
   const a = node.args.map(v);
   const n = a.length;
   switch (node.op) {
-    case 'input': return `x[${node.index}]`;
-    case 'param': return `p[${node.index}]`;
-    case 'const': return node.shape.length === 0 ? String(node.data[0]) : undefined;
-    case '+': return a.join(' + ');
-    case '*': return a.join(' * ');
-    case '-': return n === 1 ? `-${a[0]}` : a.join(' - ');
-    case '/': return n === 1 ? `1 / ${a[0]}` : a.join(' / ');
-    case 'neg': return `-${a[0]}`;
-    case 'square': return `${a[0]} * ${a[0]}`;
-    case 'pow-scalar': return node.attrs[0] === 2 ? `${a[0]} * ${a[0]}` : `Math.pow(${a[0]}, ${node.attrs[0]})`;
-    case 'sqrt': case 'exp': case 'log': case 'sin': case 'cos': return `Math.${node.op}(${a[0]})`;
-    default: return undefined;
+    case 'input':
+      return `x[${node.index}]`;
+    case 'param':
+      return `p[${node.index}]`;
+    case 'const':
+      return node.shape.length === 0 ? String(node.data[0]) : undefined;
+    case '+':
+      return a.join(' + ');
+    case '*':
+      return a.join(' * ');
+    case '-':
+      return n === 1 ? `-${a[0]}` : a.join(' - ');
+    case '/':
+      return n === 1 ? `1 / ${a[0]}` : a.join(' / ');
+    case 'neg':
+      return `-${a[0]}`;
+    case 'square':
+      return `${a[0]} * ${a[0]}`;
+    case 'pow-scalar':
+      return node.attrs[0] === 2 ? `${a[0]} * ${a[0]}` : `Math.pow(${a[0]}, ${node.attrs[0]})`;
+    case 'sqrt':
+    case 'exp':
+    case 'log':
+    case 'sin':
+    case 'cos':
+      return `Math.${node.op}(${a[0]})`;
+    default:
+      return undefined;
   }
 }
 
@@ -29,22 +45,39 @@ function reverseStmts(node, i, v, d) {
   const g = d(i);
   const unary = node.args.length === 1;
   switch (node.op) {
-    case 'input': case 'param': case 'const': return [];
-    case '+': return node.args.map((k) => `${d(k)} += ${g};`);
-    case '-': return unary ? [`${d(a)} -= ${g};`] : node.args.map((k, j) => `${d(k)} ${j === 0 ? '+' : '-'}= ${g};`);
-    case '*': return node.args.length === 2 ? [`${d(a)} += ${g} * ${v(b)};`, `${d(b)} += ${g} * ${v(a)};`] : undefined;
+    case 'input':
+    case 'param':
+    case 'const':
+      return [];
+    case '+':
+      return node.args.map((k) => `${d(k)} += ${g};`);
+    case '-':
+      return unary ? [`${d(a)} -= ${g};`] : node.args.map((k, j) => `${d(k)} ${j === 0 ? '+' : '-'}= ${g};`);
+    case '*':
+      return node.args.length === 2 ? [`${d(a)} += ${g} * ${v(b)};`, `${d(b)} += ${g} * ${v(a)};`] : undefined;
     case '/':
       if (unary) return [`${d(a)} -= ${g} * ${v(i)} * ${v(i)};`];
-      return node.args.length === 2 ? [`${d(a)} += ${g} / ${v(b)};`, `${d(b)} -= ${g} * ${v(i)} / ${v(b)};`] : undefined;
-    case 'neg': return [`${d(a)} -= ${g};`];
-    case 'square': return [`${d(a)} += 2 * ${v(a)} * ${g};`];
-    case 'pow-scalar': return [`${d(a)} += ${g} * ${node.attrs[0]} * Math.pow(${v(a)}, ${node.attrs[0] - 1});`];
-    case 'sqrt': return [`${d(a)} += ${g} / (2 * ${v(i)});`];
-    case 'exp': return [`${d(a)} += ${g} * ${v(i)};`];
-    case 'log': return [`${d(a)} += ${g} / ${v(a)};`];
-    case 'sin': return [`${d(a)} += ${g} * Math.cos(${v(a)});`];
-    case 'cos': return [`${d(a)} -= ${g} * Math.sin(${v(a)});`];
-    default: return undefined;
+      return node.args.length === 2
+        ? [`${d(a)} += ${g} / ${v(b)};`, `${d(b)} -= ${g} * ${v(i)} / ${v(b)};`]
+        : undefined;
+    case 'neg':
+      return [`${d(a)} -= ${g};`];
+    case 'square':
+      return [`${d(a)} += 2 * ${v(a)} * ${g};`];
+    case 'pow-scalar':
+      return [`${d(a)} += ${g} * ${node.attrs[0]} * Math.pow(${v(a)}, ${node.attrs[0] - 1});`];
+    case 'sqrt':
+      return [`${d(a)} += ${g} / (2 * ${v(i)});`];
+    case 'exp':
+      return [`${d(a)} += ${g} * ${v(i)};`];
+    case 'log':
+      return [`${d(a)} += ${g} / ${v(a)};`];
+    case 'sin':
+      return [`${d(a)} += ${g} * Math.cos(${v(a)});`];
+    case 'cos':
+      return [`${d(a)} -= ${g} * Math.sin(${v(a)});`];
+    default:
+      return undefined;
   }
 }
 
@@ -63,12 +96,19 @@ function jsAnchor(graph) {
   if (fwd.some((s) => s === undefined) || rev.some((s) => s === undefined)) return undefined;
   const out = results[0];
   const inputs = graph.inputs.length;
-  const grads = nodes.flatMap((n, i) => (n.op === 'input' ? [`g[${n.index}] = d${i};`] : n.op === 'param' ? [`g[${inputs + n.index}] = d${i};`] : []));
+  const grads = nodes.flatMap((n, i) =>
+    n.op === 'input' ? [`g[${n.index}] = d${i};`] : n.op === 'param' ? [`g[${inputs + n.index}] = d${i};`] : [],
+  );
   const body = fwd.join('\n');
   const adjoints = nodes.map((_, i) => `let d${i} = ${i === out ? 1 : 0};`).join('\n');
   return {
     forward: new Function('x', 'p', `${body}\nreturn v${out};`),
-    backward: new Function('x', 'p', 'g', `${body}\n${adjoints}\n${rev.flat().join('\n')}\n${grads.join('\n')}\nreturn v${out};`),
+    backward: new Function(
+      'x',
+      'p',
+      'g',
+      `${body}\n${adjoints}\n${rev.flat().join('\n')}\n${grads.join('\n')}\nreturn v${out};`,
+    ),
   };
 }
 

@@ -19,9 +19,11 @@ function timeUs(f, minMs) {
 
 /** For calls far below a microsecond: the median over groups of `inner` calls, per call. */
 function timeUsBatched(f, minMs, inner = 1000) {
-  return timeUs(() => {
-    for (let i = 0; i < inner; i++) f();
-  }, minMs) / inner;
+  return (
+    timeUs(() => {
+      for (let i = 0; i < inner; i++) f();
+    }, minMs) / inner
+  );
 }
 
 module.exports = { median, timeUs, timeUsBatched };

@@ -11,10 +11,16 @@ function odeFitStep(api, steps) {
   const source = fs.readFileSync(path.join(EXAMPLES, 'lotka_volterra.neural'), 'utf8');
   const times = Array.from({ length: 121 }, (_, k) => k * 0.1);
   const options = { state: ['x', 'y'], method: 'rk4' };
-  const truth = api.compile(source, { inputs: { x: 'scalar', y: 'scalar' }, params: { alpha: 1.1, beta: 0.4, delta: 0.1, gamma: 0.4 } });
+  const truth = api.compile(source, {
+    inputs: { x: 'scalar', y: 'scalar' },
+    params: { alpha: 1.1, beta: 0.4, delta: 0.1, gamma: 0.4 },
+  });
   truth.freeze();
   const target = api.odeint(truth, [10, 5], times, options);
-  const model = api.compile(source, { inputs: { x: 'scalar', y: 'scalar' }, params: { alpha: 1, beta: 0.5, delta: 0.2, gamma: 0.5 } });
+  const model = api.compile(source, {
+    inputs: { x: 'scalar', y: 'scalar' },
+    params: { alpha: 1, beta: 0.5, delta: 0.2, gamma: 0.5 },
+  });
   const opt = api.optim.adam(model.parameters(), { lr: 0.01 });
   const step = () => {
     opt.zeroGrad();

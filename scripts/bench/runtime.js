@@ -17,12 +17,22 @@ function uniform(n, lo, hi, seed) {
 }
 
 function build(api, prog, options) {
-  const inputs = Object.fromEntries(Object.entries(prog.inputs).map(([name, i]) => [name, i.shape.length === 0 ? 'scalar' : i.shape]));
+  const inputs = Object.fromEntries(
+    Object.entries(prog.inputs).map(([name, i]) => [name, i.shape.length === 0 ? 'scalar' : i.shape]),
+  );
   if (!prog.composition) return api.compile(prog.source, { inputs, params: prog.params, ...options });
   // As chain() composes, with our options on the composite.
-  const stages = prog.composition.map((name) => api.compile(fs.readFileSync(path.join(EXAMPLES, 'composition', `${name}.neural`), 'utf8'), { inputs: { x: 'scalar' } }));
+  const stages = prog.composition.map((name) =>
+    api.compile(fs.readFileSync(path.join(EXAMPLES, 'composition', `${name}.neural`), 'utf8'), {
+      inputs: { x: 'scalar' },
+    }),
+  );
   const call = stages.reduce((inner, _, k) => `(stage${k + 1} ${inner})`, 'x');
-  return api.compile(call, { inputs, functions: Object.fromEntries(stages.map((m, k) => [`stage${k + 1}`, m])), ...options });
+  return api.compile(call, {
+    inputs,
+    functions: Object.fromEntries(stages.map((m, k) => [`stage${k + 1}`, m])),
+    ...options,
+  });
 }
 
 function makeInputs(api, prog, batch) {

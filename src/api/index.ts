@@ -1,3 +1,11 @@
 // The public API: compile a program into a Module, run one once, chain modules.
-export { compile, chain, Module, type CompileOptions, type InputShape, type InputValue, type ForwardOptions } from './module';
+export {
+  compile,
+  chain,
+  Module,
+  type CompileOptions,
+  type InputShape,
+  type InputValue,
+  type ForwardOptions,
+} from './module';
 export { run, type RunOptions, type RunResult } from './run';

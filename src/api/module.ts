@@ -78,7 +78,8 @@ export interface ModuleState {
 
 export const DEFAULT_LIMIT = 10000;
 export const DEFAULT_MAX_STEPS = 1_000_000;
-const TRAINING = 'module is being trained by fit() (itself, or a model that calls it); await that fit, or abort it through its signal, first';
+const TRAINING =
+  'module is being trained by fit() (itself, or a model that calls it); await that fit, or abort it through its signal, first';
 
 interface Specialisation {
   graph: IrGraph;
@@ -124,7 +125,14 @@ export class Module {
       file: options.file,
       inputs: declared && [...declared.keys()],
       params: paramInit && [...paramInit.keys()],
-      functions: Object.fromEntries([...this.functions].map(([name, f]) => [name, f instanceof Mlp ? { minArgs: 1, maxArgs: f.inFeatures } : { minArgs: f.inputs.length, maxArgs: f.inputs.length }])),
+      functions: Object.fromEntries(
+        [...this.functions].map(([name, f]) => [
+          name,
+          f instanceof Mlp
+            ? { minArgs: 1, maxArgs: f.inFeatures }
+            : { minArgs: f.inputs.length, maxArgs: f.inputs.length },
+        ]),
+      ),
     });
     if (!parsed.program) throw new CompileError(parsed.diagnostics, parsed.source);
     this.source = parsed.source;
@@ -144,8 +152,10 @@ export class Module {
       const value = paramInit?.get(name) ?? 1;
       try {
         const flat = flatten(value, 'its value');
-        if (flat.shape.length > 2) problems.push(this.error('E0204', name, { name, problem: 'its value must be a scalar, vector or matrix' }));
-        if (flat.data.some(Number.isNaN)) problems.push(this.error('E0204', name, { name, problem: 'its initial value is NaN' }));
+        if (flat.shape.length > 2)
+          problems.push(this.error('E0204', name, { name, problem: 'its value must be a scalar, vector or matrix' }));
+        if (flat.data.some(Number.isNaN))
+          problems.push(this.error('E0204', name, { name, problem: 'its initial value is NaN' }));
         return { name, flat };
       } catch (e) {
         problems.push(this.error('E0204', name, { name, problem: (e as Error).message }));
@@ -155,7 +165,12 @@ export class Module {
     if (problems.length > 0) throw new CompileError(problems, this.source);
     this.params = flatParams.map((p) => ({
       name: p!.name,
-      tensor: tensor(p!.flat.data, { shape: p!.flat.shape, dtype: this.dtype, device: this.device, requiresGrad: true }),
+      tensor: tensor(p!.flat.data, {
+        shape: p!.flat.shape,
+        dtype: this.dtype,
+        device: this.device,
+        requiresGrad: true,
+      }),
     }));
     const functionParams = ([fname, f]: [string, Module | Mlp]) =>
       Object.entries(f.namedParameters()).map(([name, t]) => ({ name: `${fname}.${name}`, tensor: t }));
@@ -185,7 +200,9 @@ export class Module {
     knownOptions('toSource', options, ['params']);
     oneOf('toSource', 'params', options.params, ['defines', 'literals']);
     if (this.functions.size > 0)
-      throw new Error(`toSource: this module calls functions given at compile time (${[...this.functions.keys()].join(', ')}); print each of them separately`);
+      throw new Error(
+        `toSource: this module calls functions given at compile time (${[...this.functions.keys()].join(', ')}); print each of them separately`,
+      );
     const values = Object.fromEntries(this.params.map((p) => [p.name, p.tensor.toArray()]));
     return printWithParams(this.source.text, this.program, values, options.params ?? 'defines', this.dtype);
   }
@@ -221,9 +238,16 @@ export class Module {
       const batch = values.find((v) => v.batched)?.tensor.shape[0] ?? 1;
       const need = spec.footprint.fixed + batch * spec.footprint.perSample;
       if (need > MAX_TENSOR_BYTES) this.tooLarge(spec.graph, batch, need);
-      const grad = options?.grad ?? (this.allParams.some((p) => p.tensor.requiresGrad) || values.some((v) => v.tensor.requiresGrad));
+      const grad =
+        options?.grad ??
+        (this.allParams.some((p) => p.tensor.requiresGrad) || values.some((v) => v.tensor.requiresGrad));
       try {
-        return new Tensor(spec.native.forward(values.map((v) => v.tensor.handle), grad));
+        return new Tensor(
+          spec.native.forward(
+            values.map((v) => v.tensor.handle),
+            grad,
+          ),
+        );
       } catch (e) {
         throw this.runtimeError(spec.graph, e as Error);
       }
@@ -262,8 +286,13 @@ export class Module {
         continue;
       }
       out.set(name, {
-        kind: 'program', program: f.program, source: f.source, paramOffset,
-        externals: f.externals(paramOffset + f.params.length, callableOffset), inputs: [...f.inputs], inputShapes: f.inputs.map((i) => f.declared.get(i)),
+        kind: 'program',
+        program: f.program,
+        source: f.source,
+        paramOffset,
+        externals: f.externals(paramOffset + f.params.length, callableOffset),
+        inputs: [...f.inputs],
+        inputShapes: f.inputs.map((i) => f.declared.get(i)),
       });
       paramOffset += f.allParams.length;
       callableOffset += f.callables.length;
@@ -273,7 +302,14 @@ export class Module {
 
   /** @internal What saving a module needs to rebuild it: its own parameters and compile settings. */
   state(): ModuleState {
-    return { params: this.params, functions: this.functions, declared: this.declared, limit: this.limit, maxSteps: this.maxSteps, optimize: this.optimize };
+    return {
+      params: this.params,
+      functions: this.functions,
+      declared: this.declared,
+      limit: this.limit,
+      maxSteps: this.maxSteps,
+      optimize: this.optimize,
+    };
   }
 
   /**
@@ -306,7 +342,13 @@ export class Module {
       });
       const params = this.allParams.map((p) => ({ name: p.name, tensor: p.tensor.handle }));
       const callables = this.callables.map((m) => m.handle);
-      const nativeGraph = new (native().NativeGraph)(nativeSpec(graph, this.maxSteps), params, this.dtype, this.device, callables);
+      const nativeGraph = new (native().NativeGraph)(
+        nativeSpec(graph, this.maxSteps),
+        params,
+        this.dtype,
+        this.device,
+        callables,
+      );
       s = { graph, native: nativeGraph, footprint: footprint(graph, this.dtype) };
       this.specialisations.set(key, s);
     }
@@ -320,7 +362,8 @@ export class Module {
       throw new TypeError(`forward() takes an object mapping input names to values, got ${describe(inputs)}`);
     for (const name of Object.keys(inputs))
       if (!this.declared.has(name)) {
-        const known = this.inputs.length > 0 ? `; the inputs are ${this.inputs.join(', ')}` : '; the program has no inputs';
+        const known =
+          this.inputs.length > 0 ? `; the inputs are ${this.inputs.join(', ')}` : '; the program has no inputs';
         throw new CompileError([{ ...diag('E0201', undefined, { name }), hint: `remove it${known}` }], this.source);
       }
     const values = this.inputs.map((name) => {
@@ -331,7 +374,12 @@ export class Module {
     const batched = values.filter((v) => v.batched);
     for (const v of batched)
       if (v.tensor.shape[0] !== batched[0].tensor.shape[0])
-        this.fail('E0203', v.name, { a: batched[0].name, n: batched[0].tensor.shape[0], b: v.name, m: v.tensor.shape[0] });
+        this.fail('E0203', v.name, {
+          a: batched[0].name,
+          n: batched[0].tensor.shape[0],
+          b: v.name,
+          m: v.tensor.shape[0],
+        });
     return values;
   }
 
@@ -361,12 +409,21 @@ export class Module {
     if (declared) {
       const batched = shape.length === declared.length + 1;
       const sample = batched ? shape.slice(1) : shape;
-      if ((batched || shape.length === declared.length) && sample.every((d, i) => d === declared[i])) return { shape: sample, batched };
-      return this.fail('E0202', name, { name, expected: `${showShape(declared)} (or a batch of them)`, got: shape.join(', ') });
+      if ((batched || shape.length === declared.length) && sample.every((d, i) => d === declared[i]))
+        return { shape: sample, batched };
+      return this.fail('E0202', name, {
+        name,
+        expected: `${showShape(declared)} (or a batch of them)`,
+        got: shape.join(', '),
+      });
     }
     const sample = batch ? shape.slice(1) : shape;
     if ((batch && shape.length === 0) || sample.length > 2)
-      this.fail('E0202', name, { name, expected: batch ? 'a batch of scalars, vectors or matrices' : 'a scalar, vector or matrix', got: shape.join(', ') });
+      this.fail('E0202', name, {
+        name,
+        expected: batch ? 'a batch of scalars, vectors or matrices' : 'a scalar, vector or matrix',
+        got: shape.join(', '),
+      });
     return { shape: sample, batched: batch };
   }
 
@@ -378,10 +435,25 @@ export class Module {
     const problem = e.message.slice(e.where.length + 2);
     const d =
       e.kind === 'value'
-        ? diag('E0209', node.span, { name: node.op, problem: problem.replace(`${node.op}: `, '') }, 'the index must be a whole number from 0 to the length - 1; round or clamp it if it is computed')
+        ? diag(
+            'E0209',
+            node.span,
+            { name: node.op, problem: problem.replace(`${node.op}: `, '') },
+            'the index must be a whole number from 0 to the length - 1; round or clamp it if it is computed',
+          )
         : e.kind === 'budget'
-          ? diag('E0207', node.span, { limit: this.maxSteps }, 'this is where the budget ran out; if the work is intended, raise the compile option `maxSteps`')
-          : diag('E0205', node.span, { what: node.label!, limit: this.limit }, 'if this is intended, raise the limit (compile option `limit`, or `--limit` on the command line)');
+          ? diag(
+              'E0207',
+              node.span,
+              { limit: this.maxSteps },
+              'this is where the budget ran out; if the work is intended, raise the compile option `maxSteps`',
+            )
+          : diag(
+              'E0205',
+              node.span,
+              { what: node.label!, limit: this.limit },
+              'if this is intended, raise the limit (compile option `limit`, or `--limit` on the command line)',
+            );
     return new CompileError([d], this.source);
   }
 
@@ -392,10 +464,14 @@ export class Module {
       const elements = numel(node.shape) * (node.batched ? batch : 1);
       if (node.span && elements > largest.elements) largest = { elements, span: node.span };
     }
-    const d = diag('E0208', largest.span, { need: gb(need), limit: gb(MAX_TENSOR_BYTES) }, 'the largest value is computed here; run a smaller batch (or smaller inputs), in several calls if need be');
+    const d = diag(
+      'E0208',
+      largest.span,
+      { need: gb(need), limit: gb(MAX_TENSOR_BYTES) },
+      'the largest value is computed here; run a smaller batch (or smaller inputs), in several calls if need be',
+    );
     throw new CompileError([d], this.source);
   }
-
 }
 
 function sameSignature(a: { shape: Shape; batched: boolean }[], b: { shape: Shape; batched: boolean }[]): boolean {
@@ -416,8 +492,10 @@ export function compile(source: string, options: CompileOptions = {}): Module {
 function normaliseFunctions(functions: CompileOptions['functions'], dtype: DType): Map<string, Module | Mlp> {
   const out = new Map<string, Module | Mlp>();
   for (const [name, f] of Object.entries(functions ?? {})) {
-    if (!(f instanceof Module || f instanceof Mlp)) throw new TypeError(`function '${name}' must be a compiled Module or an nn.mlp, got ${describe(f)}`);
-    if (f.dtype !== dtype) throw new TypeError(`function '${name}' is ${f.dtype}, but this module is ${dtype}: make both the same dtype`);
+    if (!(f instanceof Module || f instanceof Mlp))
+      throw new TypeError(`function '${name}' must be a compiled Module or an nn.mlp, got ${describe(f)}`);
+    if (f.dtype !== dtype)
+      throw new TypeError(`function '${name}' is ${f.dtype}, but this module is ${dtype}: make both the same dtype`);
     out.set(name, f);
   }
   return out;
@@ -427,35 +505,46 @@ function normaliseFunctions(functions: CompileOptions['functions'], dtype: DType
 export function chain(...modules: Module[]): Module {
   if (modules.length === 0) throw new RangeError('chain() needs at least one module');
   modules.forEach((m, i) => {
-    if (!(m instanceof Module)) throw new TypeError(`chain(): argument ${i + 1} must be a compiled Module, got ${describe(m)}`);
+    if (!(m instanceof Module))
+      throw new TypeError(`chain(): argument ${i + 1} must be a compiled Module, got ${describe(m)}`);
   });
   modules.slice(1).forEach((m, i) => {
     if (m.inputs.length !== 1)
-      throw new RangeError(`chain(): module ${i + 2} must take exactly one input to be fed the previous output, it takes ${m.inputs.length}`);
+      throw new RangeError(
+        `chain(): module ${i + 2} must take exactly one input to be fed the previous output, it takes ${m.inputs.length}`,
+      );
   });
   const names = modules.map((_, i) => `stage${i + 1}`);
   const first = `(${names[0]} ${modules[0].inputs.join(' ')})`;
   const source = names.slice(1).reduce((inner, name) => `(${name} ${inner})`, first);
-  return compile(source, { functions: Object.fromEntries(modules.map((m, i) => [names[i], m])), dtype: modules[0].dtype, device: modules[0].device });
+  return compile(source, {
+    functions: Object.fromEntries(modules.map((m, i) => [names[i], m])),
+    dtype: modules[0].dtype,
+    device: modules[0].device,
+  });
 }
 
 function normaliseParams(params: CompileOptions['params']): Map<string, Nested> | undefined {
   if (params === undefined) return undefined;
   if (Array.isArray(params)) return new Map(params.map((name) => [name, 1]));
-  if (typeof params !== 'object' || params === null) throw new TypeError(`params must be a list of names or an object of initial values, got ${describe(params)}`);
+  if (typeof params !== 'object' || params === null)
+    throw new TypeError(`params must be a list of names or an object of initial values, got ${describe(params)}`);
   return new Map(Object.entries(params));
 }
 
 function normaliseInputs(inputs: CompileOptions['inputs']): Map<string, Shape | undefined> | undefined {
   if (inputs === undefined) return undefined;
   if (Array.isArray(inputs)) return new Map(inputs.map((name) => [name, undefined]));
-  if (typeof inputs !== 'object' || inputs === null) throw new TypeError(`inputs must be a list of names or an object of shapes, got ${describe(inputs)}`);
+  if (typeof inputs !== 'object' || inputs === null)
+    throw new TypeError(`inputs must be a list of names or an object of shapes, got ${describe(inputs)}`);
   return new Map(
     Object.entries(inputs).map(([name, s]) => {
       if (s === null || s === undefined) return [name, undefined];
       if (s === 'scalar') return [name, []];
       if (!Array.isArray(s) || s.length > 2 || !s.every((d) => Number.isInteger(d) && d >= 1))
-        throw new TypeError(`the shape of input '${name}' must be 'scalar', [n] or [rows, columns], got ${describe(s)}`);
+        throw new TypeError(
+          `the shape of input '${name}' must be 'scalar', [n] or [rows, columns], got ${describe(s)}`,
+        );
       return [name, s];
     }),
   );
@@ -463,7 +552,8 @@ function normaliseInputs(inputs: CompileOptions['inputs']): Map<string, Shape | 
 
 function checkLimit(what: string, limit: number | undefined, fallback: number): number {
   if (limit === undefined) return fallback;
-  if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`${what} must be a whole number >= 1, got ${describe(limit)}`);
+  if (!Number.isInteger(limit) || limit < 1)
+    throw new RangeError(`${what} must be a whole number >= 1, got ${describe(limit)}`);
   return limit;
 }
 
@@ -472,7 +562,8 @@ function firstUse(program: Program, name: string): Span | undefined {
   let best: Span | undefined;
   for (const root of [program.result, ...program.values.map((v) => v.value), ...program.functions.map((f) => f.body)])
     walk(root, (e) => {
-      if (e.kind === 'var' && e.ref.kind === 'free' && e.ref.name === name && (!best || e.span.start < best.start)) best = e.span;
+      if (e.kind === 'var' && e.ref.kind === 'free' && e.ref.name === name && (!best || e.span.start < best.start))
+        best = e.span;
     });
   return best;
 }

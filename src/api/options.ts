@@ -6,18 +6,36 @@ import { DTYPES } from '../runtime/tensor';
 import { flag, knownOptions, oneOf, record } from '../runtime/validate';
 import type { CompileOptions } from './module';
 
-const COMPILE_OPTIONS = ['file', 'inputs', 'params', 'dtype', 'device', 'limit', 'maxSteps', 'optimize', 'fuse', 'functions'] as const;
+const COMPILE_OPTIONS = [
+  'file',
+  'inputs',
+  'params',
+  'dtype',
+  'device',
+  'limit',
+  'maxSteps',
+  'optimize',
+  'fuse',
+  'functions',
+] as const;
 
 /** The source and options of `who` (compile, or run with its own `extra` options), checked. */
-export function checkCompileArguments(who: string, source: unknown, options: unknown, extra: readonly string[] = []): void {
+export function checkCompileArguments(
+  who: string,
+  source: unknown,
+  options: unknown,
+  extra: readonly string[] = [],
+): void {
   if (typeof source !== 'string') throw new TypeError(`${who}: the source must be a string, got ${describe(source)}`);
   const o = knownOptions<CompileOptions & Record<string, unknown>>(who, options, [...COMPILE_OPTIONS, ...extra]);
-  if (o.file !== undefined && typeof o.file !== 'string') throw new TypeError(`${who}: file must be a string, got ${describe(o.file)}`);
+  if (o.file !== undefined && typeof o.file !== 'string')
+    throw new TypeError(`${who}: file must be a string, got ${describe(o.file)}`);
   oneOf(who, 'dtype', o.dtype, DTYPES);
   for (const name of ['optimize', 'fuse'] as const) flag(who, name, o[name]);
   record(who, 'functions', o.functions, 'modules and MLPs');
   if (o.device !== undefined) {
-    if (typeof o.device !== 'string') throw new TypeError(`${who}: device must be 'cpu' or 'cuda' (optionally 'cuda:N'), got ${describe(o.device)}`);
+    if (typeof o.device !== 'string')
+      throw new TypeError(`${who}: device must be 'cpu' or 'cuda' (optionally 'cuda:N'), got ${describe(o.device)}`);
     try {
       native().checkDevice(o.device);
     } catch (e) {

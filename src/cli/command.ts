@@ -22,13 +22,18 @@ export function readText(io: Io, file: string): string {
     return io.readFile(file).toString('utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const hint = code === 'ENOENT' && /^\s*[([]/.test(file) ? ' (to run source text rather than a file, pass it with -e)' : '';
+    const hint =
+      code === 'ENOENT' && /^\s*[([]/.test(file) ? ' (to run source text rather than a file, pass it with -e)' : '';
     throw new Error(`cannot read ${file}: ${code ?? (err as Error).message}${hint}`);
   }
 }
 
 /** Splits `--name value`, `--name=value` and `--flag` options from positional arguments. */
-export function parseArgs(args: string[], valued: string[], flags: string[]): { positional: string[]; options: Map<string, string | true> } {
+export function parseArgs(
+  args: string[],
+  valued: string[],
+  flags: string[],
+): { positional: string[]; options: Map<string, string | true> } {
   const positional: string[] = [];
   const options = new Map<string, string | true>();
   for (let i = 0; i < args.length; i++) {
@@ -50,4 +55,9 @@ export function parseArgs(args: string[], valued: string[], flags: string[]): { 
 
 /** `a,b, c` -> ['a', 'b', 'c']; undefined when the option is absent. */
 export const nameList = (value: string | true | undefined): string[] | undefined =>
-  typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter((s) => s.length > 0) : undefined;
+  typeof value === 'string'
+    ? value
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0)
+    : undefined;

@@ -12,7 +12,18 @@ import { mcp } from './commands/mcp';
 import { parse } from './commands/parse';
 import { spec } from './commands/spec';
 
-export const COMMANDS: Record<string, Command> = { check, parse, eval: evalCommand, graph, fit: fitCommand, demo, experiments, spec, lsp, mcp };
+export const COMMANDS: Record<string, Command> = {
+  check,
+  parse,
+  eval: evalCommand,
+  graph,
+  fit: fitCommand,
+  demo,
+  experiments,
+  spec,
+  lsp,
+  mcp,
+};
 
 const processIo: Io = {
   stdout: (t) => process.stdout.write(t),

@@ -6,7 +6,8 @@
 import { fusedForm } from '../ops';
 import type { FusedNode, FusedStep, IrGraph, IrNode, IrRegion, KernelNode } from './ir';
 
-const sameShape = (a: IrNode, b: IrNode) => a.batched === b.batched && a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
+const sameShape = (a: IrNode, b: IrNode) =>
+  a.batched === b.batched && a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
 const broadcastScalar = (n: IrNode) => !n.batched && n.shape.length === 0;
 
 /**
@@ -14,7 +15,11 @@ const broadcastScalar = (n: IrNode) => !n.batched && n.shape.length === 0;
  * become chains of binary steps), on a batched value whose arguments share its shape or are scalars.
  */
 function fusible(node: IrNode, nodes: IrNode[]): boolean {
-  return fusedForm(node.op, node.args.length) !== undefined && node.batched && node.args.every((a) => sameShape(nodes[a], node) || broadcastScalar(nodes[a]));
+  return (
+    fusedForm(node.op, node.args.length) !== undefined &&
+    node.batched &&
+    node.args.every((a) => sameShape(nodes[a], node) || broadcastScalar(nodes[a]))
+  );
 }
 
 /** Readers of each node: other nodes (once per use) and the region's results. */
@@ -57,7 +62,8 @@ function fusedNode(members: number[], nodes: IrNode[]): FusedNode {
   const external = members.flatMap((m) => nodes[m].args).filter((a) => !members.includes(a));
   for (const a of external) if (!value.has(a)) value.set(a, args.push(a) - 1);
   const steps: FusedStep[] = [];
-  const emit = (op: KernelNode['op'], operands: number[], attrs: number[] = []) => steps.push({ op, args: operands, attrs }) - 1 + args.length;
+  const emit = (op: KernelNode['op'], operands: number[], attrs: number[] = []) =>
+    steps.push({ op, args: operands, attrs }) - 1 + args.length;
   for (const m of members) {
     const node = nodes[m] as KernelNode; // fusible() takes kernel nodes only
     const operands = node.args.map((a) => value.get(a)!);

@@ -98,11 +98,16 @@ export interface FusedNode extends NodeBase {
   steps: FusedStep[];
 }
 
-export type IrNode = KernelNode | LeafNode | ConstNode | IfNode | LoopNode | CallNode | ProjNode | ExternNode | FusedNode;
+export type IrNode =
+  KernelNode | LeafNode | ConstNode | IfNode | LoopNode | CallNode | ProjNode | ExternNode | FusedNode;
 export type StructuralNode = Exclude<IrNode, KernelNode>;
 
 /** A node as the lowering writes it: `attrs` may be left out (none). */
-export type NewNode = IrNode extends infer N ? (N extends IrNode ? Omit<N, 'attrs'> & { attrs?: number[] } : never) : never;
+export type NewNode = IrNode extends infer N
+  ? N extends IrNode
+    ? Omit<N, 'attrs'> & { attrs?: number[] }
+    : never
+  : never;
 
 export interface IrRegion {
   /** What the region is, for printing: 'main', 'then', 'loop body', 'fact(scalar)'. */

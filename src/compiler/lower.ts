@@ -103,16 +103,27 @@ class RegionBuilder implements IrRegion {
     size.nodes += 1;
     size.constants += node.op === 'const' ? node.data.length : 0;
     if (size.nodes > MAX_GRAPH_NODES)
-      fail('E0109', node.span ?? NO_SPAN, { limit: `${MAX_GRAPH_NODES.toLocaleString('en-US')} nodes` }, 'a function is compiled once for each shape it is called at; call it at fewer shapes, or split the program');
+      fail(
+        'E0109',
+        node.span ?? NO_SPAN,
+        { limit: `${MAX_GRAPH_NODES.toLocaleString('en-US')} nodes` },
+        'a function is compiled once for each shape it is called at; call it at fewer shapes, or split the program',
+      );
     if (size.constants > MAX_GRAPH_CONSTANTS)
-      fail('E0109', node.span ?? NO_SPAN, { limit: `${MAX_GRAPH_CONSTANTS.toLocaleString('en-US')} constant elements` }, 'large constants (eye, zeros, ones) are stored in the graph; pass big arrays as inputs instead');
+      fail(
+        'E0109',
+        node.span ?? NO_SPAN,
+        { limit: `${MAX_GRAPH_CONSTANTS.toLocaleString('en-US')} constant elements` },
+        'large constants (eye, zeros, ones) are stored in the graph; pass big arrays as inputs instead',
+      );
     return this.nodes.push({ attrs: [], ...node } as IrNode) - 1;
   }
 
   /** The id in this region of a value that lives in `owner` (this region or an enclosing one). */
   use(owner: RegionBuilder, id: number): number {
     if (owner === this) return id;
-    if (!this.parent || !this.captures) throw new Error(`internal: value of region ${owner.name} used in closed region ${this.name}`);
+    if (!this.parent || !this.captures)
+      throw new Error(`internal: value of region ${owner.name} used in closed region ${this.name}`);
     const parentId = this.parent.use(owner, id);
     const index = this.captures.indexOf(parentId);
     let local = this.captured.get(index);
@@ -160,10 +171,14 @@ class Env {
 
 const refKey = (e: Extract<Expr, { kind: 'var' }>): string | undefined => {
   switch (e.ref.kind) {
-    case 'local': return `l${e.ref.id}`;
-    case 'define': return `d:${e.ref.name}`;
-    case 'free': return `f:${e.ref.name}`;
-    case 'pi': return undefined;
+    case 'local':
+      return `l${e.ref.id}`;
+    case 'define':
+      return `d:${e.ref.name}`;
+    case 'free':
+      return `f:${e.ref.name}`;
+    case 'pi':
+      return undefined;
   }
 };
 
@@ -172,8 +187,10 @@ function analyseFunctions(program: Program): Map<string, { def: FunctionDef; fre
   const defs = new Map<string, FunctionDef>();
   for (const f of program.functions) defs.set(f.name, f);
   walk(program.result, (e) => e.kind === 'letrec' && e.functions.forEach((f) => defs.set(f.name, f)));
-  for (const v of program.values) walk(v.value, (e) => e.kind === 'letrec' && e.functions.forEach((f) => defs.set(f.name, f)));
-  for (const f of [...defs.values()]) walk(f.body, (e) => e.kind === 'letrec' && e.functions.forEach((g) => defs.set(g.name, g)));
+  for (const v of program.values)
+    walk(v.value, (e) => e.kind === 'letrec' && e.functions.forEach((f) => defs.set(f.name, f)));
+  for (const f of [...defs.values()])
+    walk(f.body, (e) => e.kind === 'letrec' && e.functions.forEach((g) => defs.set(g.name, g)));
 
   const direct = new Map<string, { reads: Set<string>; bound: Set<string>; calls: Set<string> }>();
   for (const [name, f] of defs) {
@@ -194,7 +211,7 @@ function analyseFunctions(program: Program): Map<string, { def: FunctionDef; fre
   // Fixed point: a function also reads what the functions it calls read from outside themselves.
   const free = new Map<string, Set<string>>();
   for (const [name, d] of direct) free.set(name, new Set([...d.reads].filter((k) => !d.bound.has(k))));
-  for (let changed = true; changed; ) {
+  for (let changed = true; changed;) {
     changed = false;
     for (const [name, d] of direct) {
       const mine = free.get(name)!;
@@ -263,12 +280,18 @@ class Lowerer {
 
   lowerProgram(): void {
     const main = this.region('main');
-    const inputs = new Map(this.options.inputs.map((input, index) => [input.name, main.emit({ op: 'input', args: [], index, shape: input.shape, batched: input.batched })]));
+    const inputs = new Map(
+      this.options.inputs.map((input, index) => [
+        input.name,
+        main.emit({ op: 'input', args: [], index, shape: input.shape, batched: input.batched }),
+      ]),
+    );
     let result = this.lowerBody(inputs, main);
     // A batch in gives a batch out, even where the result does not depend on the batched inputs.
     const like = [...inputs.values()].find((id) => main.nodes[id].batched);
     const r = main.nodes[result];
-    if (like !== undefined && !r.batched) result = main.emit({ op: 'expand-batch', args: [result, like], shape: r.shape, batched: true, span: r.span });
+    if (like !== undefined && !r.batched)
+      result = main.emit({ op: 'expand-batch', args: [result, like], shape: r.shape, batched: true, span: r.span });
     main.results = [result];
   }
 
@@ -285,7 +308,8 @@ class Lowerer {
       const id = rb.emit({ op: 'param', args: [], index, shape: this.options.params[index].shape, batched: false });
       env = env.with(`f:${name}`, { region: rb, id });
     });
-    for (const v of this.program.values) env = env.with(`d:${v.name}`, { region: rb, id: this.lower(v.value, env, rb) });
+    for (const v of this.program.values)
+      env = env.with(`d:${v.name}`, { region: rb, id: this.lower(v.value, env, rb) });
     return this.lower(this.program.result, env, rb);
   }
 
@@ -295,8 +319,10 @@ class Lowerer {
 
   lower(e: Expr, env: Env, rb: RegionBuilder): number {
     switch (e.kind) {
-      case 'number': return this.constant(rb, [e.value], [], e.span);
-      case 'bool': return this.constant(rb, [e.value ? 1 : 0], [], e.span);
+      case 'number':
+        return this.constant(rb, [e.value], [], e.span);
+      case 'bool':
+        return this.constant(rb, [e.value ? 1 : 0], [], e.span);
       case 'var': {
         const key = refKey(e);
         if (key === undefined) return this.constant(rb, [Math.PI], [], e.span);
@@ -306,14 +332,20 @@ class Lowerer {
       }
       case 'let': {
         let inner = env;
-        for (const { binding, value } of e.bindings) inner = inner.with(`l${binding.id}`, { region: rb, id: this.lower(value, inner, rb) });
+        for (const { binding, value } of e.bindings)
+          inner = inner.with(`l${binding.id}`, { region: rb, id: this.lower(value, inner, rb) });
         return this.lower(e.body, inner, rb);
       }
-      case 'letrec': return this.lower(e.body, env, rb);
-      case 'if': return this.lowerIf(e.test, e.consequent, e.alternative, env, rb, e.span);
-      case 'cond': return this.lower(condToIf(e), env, rb);
-      case 'loop': return this.lowerLoop(e, env, rb);
-      case 'recur': throw new Error('internal: recur outside the tail of a loop reached the compiler');
+      case 'letrec':
+        return this.lower(e.body, env, rb);
+      case 'if':
+        return this.lowerIf(e.test, e.consequent, e.alternative, env, rb, e.span);
+      case 'cond':
+        return this.lower(condToIf(e), env, rb);
+      case 'loop':
+        return this.lowerLoop(e, env, rb);
+      case 'recur':
+        throw new Error('internal: recur outside the tail of a loop reached the compiler');
       case 'call': {
         const args = e.args.map((a) => this.lower(a, env, rb));
         if (e.callee.kind === 'primitive') return this.primitive(primitive(e.callee.name)!, args, rb, e.span);
@@ -331,7 +363,13 @@ class Lowerer {
     ext.inputShapes.forEach((expected, k) => {
       const got = rb.nodes[args[k]].shape;
       if (expected && !sameShape(expected, got))
-        fail('E0107', span, { k: k + 1, name, got: showShape(got), input: ext.inputs[k], expected: showShape(expected) });
+        fail('E0107', span, {
+          k: k + 1,
+          name,
+          got: showShape(got),
+          input: ext.inputs[k],
+          expected: showShape(expected),
+        });
     });
     const options = { ...this.options, source: ext.source, externals: ext.externals };
     try {
@@ -341,7 +379,13 @@ class Lowerer {
       if (!(e instanceof Stop)) throw e;
       // The problem lies in the other program's text: report it at this call, saying where in that text.
       const p = ext.source.position(e.diagnostic.span!.start); // lowering always reports a place
-      return fail('E0106', span, { name, file: ext.source.file, line: p.line, column: p.column, message: e.diagnostic.message });
+      return fail('E0106', span, {
+        name,
+        file: ext.source.file,
+        line: p.line,
+        column: p.column,
+        message: e.diagnostic.message,
+      });
     }
   }
 
@@ -349,13 +393,25 @@ class Lowerer {
   private learned(name: string, ext: ExternalLearned, args: number[], rb: RegionBuilder, span: Span): number {
     const nodes = args.map((a) => rb.nodes[a]);
     const bad = nodes.findIndex((n) => n.shape.length > 1);
-    if (bad >= 0) fail('E0108', span, { name, problem: `argument ${bad + 1} is ${showShape(nodes[bad].shape)}; pass scalars and vectors` });
+    if (bad >= 0)
+      fail('E0108', span, {
+        name,
+        problem: `argument ${bad + 1} is ${showShape(nodes[bad].shape)}; pass scalars and vectors`,
+      });
     const features = nodes.reduce((sum, n) => sum + (n.shape.length === 0 ? 1 : n.shape[0]), 0);
     if (features !== ext.inFeatures)
-      fail('E0108', span, { name, problem: `it takes ${ext.inFeatures} input features, the arguments give ${features} (${nodes.map((n) => showShape(n.shape)).join(', ')})` });
+      fail('E0108', span, {
+        name,
+        problem: `it takes ${ext.inFeatures} input features, the arguments give ${features} (${nodes.map((n) => showShape(n.shape)).join(', ')})`,
+      });
     return rb.emit({
-      op: 'extern', args, index: ext.index, argBatched: nodes.map((n) => n.batched),
-      shape: ext.outFeatures === 1 ? [] : [ext.outFeatures], batched: nodes.some((n) => n.batched), span,
+      op: 'extern',
+      args,
+      index: ext.index,
+      argBatched: nodes.map((n) => n.batched),
+      shape: ext.outFeatures === 1 ? [] : [ext.outFeatures],
+      batched: nodes.some((n) => n.batched),
+      span,
     });
   }
 
@@ -366,11 +422,19 @@ class Lowerer {
     const result = p.shape(shapes, nodes.map(scalarConst));
     if (typeof result === 'string') return fail('E0100', span, { name: p.name, problem: result });
     switch (p.name) {
-      case 'vlen': return this.constant(rb, [shapes[0][shapes[0].length - 1]], [], span);
-      case 'zeros': case 'ones': return this.constant(rb, new Array(result[0]).fill(p.name === 'ones' ? 1 : 0), result, span);
+      case 'vlen':
+        return this.constant(rb, [shapes[0][shapes[0].length - 1]], [], span);
+      case 'zeros':
+      case 'ones':
+        return this.constant(rb, new Array(result[0]).fill(p.name === 'ones' ? 1 : 0), result, span);
       case 'eye': {
         const n = result[0];
-        return this.constant(rb, Array.from({ length: n * n }, (_, k) => (k % (n + 1) === 0 ? 1 : 0)), result, span);
+        return this.constant(
+          rb,
+          Array.from({ length: n * n }, (_, k) => (k % (n + 1) === 0 ? 1 : 0)),
+          result,
+          span,
+        );
       }
     }
     const batched = nodes.some((n) => n.batched);
@@ -384,7 +448,8 @@ class Lowerer {
       // exactly x*x (a tensor exponent takes the general, less exact path).
       return rb.emit({ op: 'pow-scalar', args: [args[0]], attrs: [exponent], shape: result, batched, span });
     }
-    const aligned = p.shape === ELEMENTWISE || p.name === 'scale' ? args.map((a) => this.align(rb, a, result.length)) : args;
+    const aligned =
+      p.shape === ELEMENTWISE || p.name === 'scale' ? args.map((a) => this.align(rb, a, result.length)) : args;
     // An index known only at run time is checked there; the label lets that error name this call.
     const label = p.name === 'ref' && scalarConst(nodes[1]) === undefined ? `'ref' at ${this.where(span)}` : undefined;
     return rb.emit({ op: p.name, args: aligned, attrs, shape: result, batched, span, ...(label && { label }) });
@@ -417,7 +482,12 @@ class Lowerer {
     });
     const [a, b] = branches.map((r) => r.nodes[r.results[0]]);
     if (!sameShape(a.shape, b.shape)) {
-      const d = diag('E0103', span, { a: showShape(a.shape), b: showShape(b.shape) }, 'give both branches the same shape, e.g. (* x (ones n)) for a vector of x');
+      const d = diag(
+        'E0103',
+        span,
+        { a: showShape(a.shape), b: showShape(b.shape) },
+        'give both branches the same shape, e.g. (* x (ones n)) for a vector of x',
+      );
       throw new Stop(d, [a.shape, b.shape]);
     }
     return this.branchNode(rb, t, caps, branches, span);
@@ -430,8 +500,15 @@ class Lowerer {
     const [a, b] = branches.map((r) => r.results.map((id) => r.nodes[id]));
     const outputBatched = a.map((n, j) => testBatched || n.batched || b[j].batched);
     return rb.emit({
-      op: 'if', args, regions: branches.map((r) => r.index), argBatched: args.map((x) => rb.nodes[x].batched),
-      outputs: a.length, outputBatched, shape: a.length === 1 ? a[0].shape : [], batched: a.length === 1 && outputBatched[0], span,
+      op: 'if',
+      args,
+      regions: branches.map((r) => r.index),
+      argBatched: args.map((x) => rb.nodes[x].batched),
+      outputs: a.length,
+      outputBatched,
+      shape: a.length === 1 ? a[0].shape : [],
+      batched: a.length === 1 && outputBatched[0],
+      span,
     });
   }
 
@@ -443,11 +520,22 @@ class Lowerer {
       return rb.use(b.region, b.id);
     });
     const all = [...args, ...outer];
-    const instance = this.instance(def, free, all.map((a) => rb.nodes[a]));
+    const instance = this.instance(
+      def,
+      free,
+      all.map((a) => rb.nodes[a]),
+    );
     this.shared.recursive = true;
     return rb.emit({
-      op: 'call', args: all, regions: [instance.region.index], argBatched: all.map((a) => rb.nodes[a].batched),
-      limit: this.options.limit, label: `function '${displayName(def.name)}'`, shape: instance.shape, batched: instance.batched, span,
+      op: 'call',
+      args: all,
+      regions: [instance.region.index],
+      argBatched: all.map((a) => rb.nodes[a].batched),
+      limit: this.options.limit,
+      label: `function '${displayName(def.name)}'`,
+      shape: instance.shape,
+      batched: instance.batched,
+      span,
     });
   }
 
@@ -487,7 +575,10 @@ class Lowerer {
       instance.region = r;
       let env = new Env();
       [...def.params.map((p) => `l${p.id}`), ...free].forEach((k, index) => {
-        env = env.with(k, { region: r, id: r.emit({ op: 'arg', args: [], index, shape: args[index].shape, batched: args[index].batched }) });
+        env = env.with(k, {
+          region: r,
+          id: r.emit({ op: 'arg', args: [], index, shape: args[index].shape, batched: args[index].batched }),
+        });
       });
       let out: { shape: Shape; batched: boolean };
       try {
@@ -526,7 +617,14 @@ class Lowerer {
       ctx.body = body;
       let bodyEnv = env;
       ctx.stateIds = e.bindings.map(({ binding }, index) => {
-        const id = body.emit({ op: 'arg', args: [], index, shape: ctx.stateShapes[index], batched, span: binding.span });
+        const id = body.emit({
+          op: 'arg',
+          args: [],
+          index,
+          shape: ctx.stateShapes[index],
+          batched,
+          span: binding.span,
+        });
         bodyEnv = bodyEnv.with(`l${binding.id}`, { region: body, id });
         return id;
       });
@@ -540,8 +638,16 @@ class Lowerer {
       }
       if (sameShape(resultShape, ctx.resultGuess)) {
         return rb.emit({
-          op: 'loop', args, regions: [body.index], argBatched: args.map((a) => rb.nodes[a].batched), state: inits.length,
-          limit: this.options.limit, label: `loop at ${this.where(e.span)}`, shape: resultShape, batched, span: e.span,
+          op: 'loop',
+          args,
+          regions: [body.index],
+          argBatched: args.map((a) => rb.nodes[a].batched),
+          state: inits.length,
+          limit: this.options.limit,
+          label: `loop at ${this.where(e.span)}`,
+          shape: resultShape,
+          batched,
+          span: e.span,
         });
       }
       if (attempt + 1 >= MAX_GUESSES) throw new Error('internal: loop result shape did not settle');
@@ -560,7 +666,8 @@ class Lowerer {
       if (x.kind === 'var') {
         const k = refKey(x);
         if (k) check(k);
-      } else if (x.kind === 'call' && x.callee.kind === 'function') this.functions.get(x.callee.name)!.free.forEach(check);
+      } else if (x.kind === 'call' && x.callee.kind === 'function')
+        this.functions.get(x.callee.name)!.free.forEach(check);
     });
     return found;
   }
@@ -575,16 +682,23 @@ class Lowerer {
           if (!sameShape(got, ctx.stateShapes[i]))
             fail('E0101', e.args[i].span, { got: showShape(got), expected: showShape(ctx.stateShapes[i]) });
         });
-        const placeholder = this.constant(rb, new Array(ctx.resultGuess.reduce((a, b) => a * b, 1)).fill(0), ctx.resultGuess);
+        const placeholder = this.constant(
+          rb,
+          new Array(ctx.resultGuess.reduce((a, b) => a * b, 1)).fill(0),
+          ctx.resultGuess,
+        );
         return [this.constant(rb, [0], []), placeholder, ...next];
       }
       case 'let': {
         let inner = env;
-        for (const { binding, value } of e.bindings) inner = inner.with(`l${binding.id}`, { region: rb, id: this.lower(value, inner, rb) });
+        for (const { binding, value } of e.bindings)
+          inner = inner.with(`l${binding.id}`, { region: rb, id: this.lower(value, inner, rb) });
         return this.lowerTail(e.body, inner, rb, ctx);
       }
-      case 'letrec': return this.lowerTail(e.body, env, rb, ctx);
-      case 'cond': return this.lowerTail(condToIf(e), env, rb, ctx);
+      case 'letrec':
+        return this.lowerTail(e.body, env, rb, ctx);
+      case 'cond':
+        return this.lowerTail(condToIf(e), env, rb, ctx);
       case 'if': {
         const t = this.lower(e.test, env, rb);
         const tn = rb.nodes[t];
@@ -600,7 +714,14 @@ class Lowerer {
         const tuple = this.branchNode(rb, t, caps, branches, e.span);
         const { outputBatched } = rb.nodes[tuple] as IfNode;
         return branches[0].results.map((id, j) =>
-          rb.emit({ op: 'proj', args: [tuple], index: j, shape: branches[0].nodes[id].shape, batched: outputBatched[j] }));
+          rb.emit({
+            op: 'proj',
+            args: [tuple],
+            index: j,
+            shape: branches[0].nodes[id].shape,
+            batched: outputBatched[j],
+          }),
+        );
       }
       default: {
         const value = this.lower(e, env, rb);
@@ -608,9 +729,16 @@ class Lowerer {
         if (ctx.resultShape === undefined) {
           ctx.resultShape = shape;
         } else if (!sameShape(shape, ctx.resultShape)) {
-          fail('E0103', e.span, { a: showShape(ctx.resultShape), b: showShape(shape) }, 'every way out of a loop must give a value of one shape');
+          fail(
+            'E0103',
+            e.span,
+            { a: showShape(ctx.resultShape), b: showShape(shape) },
+            'every way out of a loop must give a value of one shape',
+          );
         }
-        const result = sameShape(shape, ctx.resultGuess) ? value : this.constant(rb, new Array(ctx.resultGuess.reduce((a, b) => a * b, 1)).fill(0), ctx.resultGuess);
+        const result = sameShape(shape, ctx.resultGuess)
+          ? value
+          : this.constant(rb, new Array(ctx.resultGuess.reduce((a, b) => a * b, 1)).fill(0), ctx.resultGuess);
         return [this.constant(rb, [1], []), result, ...ctx.stateIds.map((id) => rb.use(ctx.body!, id))];
       }
     }
@@ -621,7 +749,10 @@ class Lowerer {
 const WHERE: Primitive = { ...primitive('+')!, name: 'where', minArgs: 3, maxArgs: 3, doc: '' };
 
 function condToIf(e: Extract<Expr, { kind: 'cond' }>): Expr {
-  return e.clauses.reduceRight<Expr>((rest, c) => ({ kind: 'if', test: c.test, consequent: c.body, alternative: rest, span: c.span }), e.otherwise);
+  return e.clauses.reduceRight<Expr>(
+    (rest, c) => ({ kind: 'if', test: c.test, consequent: c.body, alternative: rest, span: c.span }),
+    e.otherwise,
+  );
 }
 
 /** Letrec functions carry unique internal names; show the name as written. */

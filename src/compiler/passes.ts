@@ -18,14 +18,24 @@ export function foldConstants(graph: IrGraph): void {
       const values = node.args.map((a) => scalarConst(region.nodes[a]));
       if (values.some((v) => v === undefined)) return;
       const value = applyPointwise(def, values as number[], node.attrs);
-      region.nodes[i] = { op: 'const', args: [], attrs: [], data: Float64Array.of(value), shape: [], batched: false, span: node.span };
+      region.nodes[i] = {
+        op: 'const',
+        args: [],
+        attrs: [],
+        data: Float64Array.of(value),
+        shape: [],
+        batched: false,
+        span: node.span,
+      };
     });
   }
 }
 
 const keyOf = (n: IrNode): string | undefined => {
   if (hasSubRegions(n)) return undefined; // control nodes stay distinct
-  const data = isConst(n) ? `${n.shape.join('x')}:${Array.from(n.data, (v) => (Object.is(v, -0) ? '-0' : v)).join(',')}` : ''; // -0 is its own constant (atan2, division)
+  const data = isConst(n)
+    ? `${n.shape.join('x')}:${Array.from(n.data, (v) => (Object.is(v, -0) ? '-0' : v)).join(',')}`
+    : ''; // -0 is its own constant (atan2, division)
   return `${n.op}|${n.args.join(',')}|${n.attrs.join(',')}|${'index' in n ? n.index : ''}|${data}`;
 };
 
@@ -77,7 +87,12 @@ export function removeDeadCode(graph: IrGraph, regionsOnly = false): void {
     region.nodes.forEach((node, i) => {
       if (!live[i]) return;
       const args = node.args.map((a) => index[a]);
-      index[i] = nodes.push('regions' in node ? { ...node, args, regions: node.regions.map((x) => regionIndex.get(x)!) } : { ...node, args }) - 1;
+      index[i] =
+        nodes.push(
+          'regions' in node
+            ? { ...node, args, regions: node.regions.map((x) => regionIndex.get(x)!) }
+            : { ...node, args },
+        ) - 1;
     });
     region.nodes = nodes;
     region.results = region.results.map((id) => index[id]);

@@ -6,10 +6,14 @@ const MAX_CONST_SHOWN = 6;
 
 function operand(graph: IrGraph, n: IrNode): string {
   switch (n.op) {
-    case 'input': return `input ${graph.inputs[n.index].name}`;
-    case 'param': return `param ${graph.params[n.index].name}`;
-    case 'arg': return `arg ${n.index}`;
-    case 'proj': return `proj %${n.args[0]}.${n.index}`;
+    case 'input':
+      return `input ${graph.inputs[n.index].name}`;
+    case 'param':
+      return `param ${graph.params[n.index].name}`;
+    case 'arg':
+      return `arg ${n.index}`;
+    case 'proj':
+      return `proj %${n.args[0]}.${n.index}`;
     case 'const': {
       const values = Array.from(n.data.slice(0, MAX_CONST_SHOWN)).map((v) => String(v));
       const more = n.data.length > MAX_CONST_SHOWN ? ' ...' : '';
@@ -38,7 +42,9 @@ function fusedSteps(n: FusedNode): string[] {
 /** Guards the public printers against values that are not a module's graph. */
 function checkGraph(who: string, graph: unknown): void {
   if (graph === null || typeof graph !== 'object' || !Array.isArray((graph as IrGraph).regions))
-    throw new TypeError(`${who}: expected a module's graph (module.graph), got ${graph === null ? 'null' : typeof graph}`);
+    throw new TypeError(
+      `${who}: expected a module's graph (module.graph), got ${graph === null ? 'null' : typeof graph}`,
+    );
 }
 
 export function graphToText(graph: IrGraph): string {
@@ -61,8 +67,12 @@ export function graphToDot(graph: IrGraph): string {
   const lines = ['digraph program {', '  node [shape=box, fontname="monospace"];'];
   graph.regions.forEach((region, r) => {
     lines.push(`  subgraph cluster_${r} {`, `    label=${quote(`@${r} ${region.name}`)};`);
-    region.nodes.forEach((n, i) => lines.push(`    r${r}n${i} [label=${quote(`%${i} ${operand(graph, n)}\n${typeOf(n)}`)}];`));
-    region.results.forEach((id, k) => lines.push(`    r${r}out${k} [label="result ${k}", shape=oval];`, `    r${r}n${id} -> r${r}out${k};`));
+    region.nodes.forEach((n, i) =>
+      lines.push(`    r${r}n${i} [label=${quote(`%${i} ${operand(graph, n)}\n${typeOf(n)}`)}];`),
+    );
+    region.results.forEach((id, k) =>
+      lines.push(`    r${r}out${k} [label="result ${k}", shape=oval];`, `    r${r}n${id} -> r${r}out${k};`),
+    );
     lines.push('  }');
     region.nodes.forEach((n, i) => {
       n.args.forEach((a) => lines.push(`  r${r}n${a} -> r${r}n${i};`));

@@ -24,6 +24,7 @@ export function renderPrimitiveTable(primitives: readonly Primitive[]): string {
 export function replaceGenerated(markdown: string, generated: string): string {
   const start = markdown.indexOf(START_MARKER);
   const end = markdown.indexOf(END_MARKER);
-  if (start < 0 || end < start) throw new Error(`the markers ${START_MARKER} and ${END_MARKER} are missing or out of order`);
+  if (start < 0 || end < start)
+    throw new Error(`the markers ${START_MARKER} and ${END_MARKER} are missing or out of order`);
   return `${markdown.slice(0, start + START_MARKER.length)}\n${generated}${markdown.slice(end)}`;
 }

@@ -81,7 +81,10 @@ export const composition: Experiment = {
       ctx.progress.update('chains', i, list.length);
       const exactChain = chain(...c.map((n) => compiled[n]));
       const source = c.reduce((e, n) => `(${n} ${e})`, 'x');
-      const neuralChain = compile(source, { inputs: ['x'], functions: Object.fromEntries(c.map((n) => [n, nets[n].net])) });
+      const neuralChain = compile(source, {
+        inputs: ['x'],
+        functions: Object.fromEntries(c.map((n) => [n, nets[n].net])),
+      });
       for (const k of RANGES)
         tidy(() => {
           const xs = grid(k);
@@ -90,9 +93,15 @@ export const composition: Experiment = {
           const got = exactChain.forward({ x }, { batch: true }).toTypedArray();
           const hand = c.reduce((y, n) => MODULES[n].hand(y), x).toTypedArray();
           acc.compiledHand = Math.max(acc.compiledHand, ...Array.from(got, (v, j) => Math.abs(v - hand[j])));
-          acc.compiledExact = Math.max(acc.compiledExact, ...Array.from(got, (v, j) => Math.abs(v - exact[j]) / Math.max(1, Math.abs(exact[j]))));
+          acc.compiledExact = Math.max(
+            acc.compiledExact,
+            ...Array.from(got, (v, j) => Math.abs(v - exact[j]) / Math.max(1, Math.abs(exact[j]))),
+          );
           const key = `${c.length}|${k}`;
-          acc.neural.set(key, [...(acc.neural.get(key) ?? []), mse(neuralChain.forward({ x }, { batch: true }).toTypedArray(), exact)]);
+          acc.neural.set(key, [
+            ...(acc.neural.get(key) ?? []),
+            mse(neuralChain.forward({ x }, { batch: true }).toTypedArray(), exact),
+          ]);
         });
       exactChain.dispose();
       neuralChain.dispose();
@@ -104,11 +113,31 @@ export const composition: Experiment = {
       for (const k of RANGES) {
         const errs = acc.neural.get(`${d}|${k}`) ?? [];
         if (errs.length === 0) continue;
-        rows.push({ model: `MLP chain, depth ${d}`, metric: 'median MSE over chains', range: `${k}x`, value: median(errs) });
-        rows.push({ model: `MLP chain, depth ${d}`, metric: 'largest MSE over chains', range: `${k}x`, value: Math.max(...errs) });
+        rows.push({
+          model: `MLP chain, depth ${d}`,
+          metric: 'median MSE over chains',
+          range: `${k}x`,
+          value: median(errs),
+        });
+        rows.push({
+          model: `MLP chain, depth ${d}`,
+          metric: 'largest MSE over chains',
+          range: `${k}x`,
+          value: Math.max(...errs),
+        });
       }
-    rows.push({ model: 'compiled chains', metric: 'largest |compiled - hand-coded float32|', range: 'all', value: acc.compiledHand });
-    rows.push({ model: 'compiled chains', metric: 'largest relative error vs exact float64', range: 'all', value: acc.compiledExact });
+    rows.push({
+      model: 'compiled chains',
+      metric: 'largest |compiled - hand-coded float32|',
+      range: 'all',
+      value: acc.compiledHand,
+    });
+    rows.push({
+      model: 'compiled chains',
+      metric: 'largest relative error vs exact float64',
+      range: 'all',
+      value: acc.compiledExact,
+    });
     const worst = Math.max(...[...acc.neural.values()].flat());
     for (const m of [...Object.values(compiled), ...Object.values(nets).map((n) => n.module)]) m.dispose();
 
@@ -127,7 +156,11 @@ export const composition: Experiment = {
       ],
       plots: {
         'composition_chain_errors.svg': linePlot(
-          RANGES.map((k) => ({ name: `MLP chains, ${k}x`, x: DEPTHS, y: DEPTHS.map((d) => median(acc.neural.get(`${d}|${k}`) ?? [NaN])) })),
+          RANGES.map((k) => ({
+            name: `MLP chains, ${k}x`,
+            x: DEPTHS,
+            y: DEPTHS.map((d) => median(acc.neural.get(`${d}|${k}`) ?? [NaN])),
+          })),
           { title: 'MLP chains: median MSE vs depth (compiled: 0)', xLabel: 'chain depth', yLabel: 'MSE', logY: true },
         ),
       },

@@ -22,7 +22,9 @@ const TRAIN_STEPS = 5;
 const HORIZONS = [5, 10, 20];
 
 /** The (1, -2, 1)/dx^2 Laplacian with fixed ends (rows 0 and N-1 are zero). */
-const LAPLACIAN: number[][] = XS.map((_, i) => XS.map((__, j) => (i === 0 || i === N - 1 ? 0 : i === j ? -2 : Math.abs(i - j) === 1 ? 1 : 0) / DX ** 2));
+const LAPLACIAN: number[][] = XS.map((_, i) =>
+  XS.map((__, j) => (i === 0 || i === N - 1 ? 0 : i === j ? -2 : Math.abs(i - j) === 1 ? 1 : 0) / DX ** 2),
+);
 
 /** Sums of 1 to 3 distinct sine modes (k = 1..4) with amplitudes in [-1, 1]; zero at both ends. */
 function initialConditions(rng: Rng, count: number): number[][] {
@@ -72,7 +74,13 @@ function testErrors(model: string, step: Step, truth: number[][][]): Row[] {
     const rows: Row[] = [];
     for (let s = 1; s <= HORIZONS[HORIZONS.length - 1]; s++) {
       u = step(u);
-      if (HORIZONS.includes(s)) rows.push({ model, metric: 'test rollout MSE (20 new initial conditions)', range: `${s} steps`, value: losses.mse(u, batchTensor(truth[s])).item() });
+      if (HORIZONS.includes(s))
+        rows.push({
+          model,
+          metric: 'test rollout MSE (20 new initial conditions)',
+          range: `${s} steps`,
+          value: losses.mse(u, batchTensor(truth[s])).item(),
+        });
     }
     return rows;
   });
@@ -84,11 +92,25 @@ interface Settings {
 }
 
 /** Trains a step model on the training rollouts; returns the loss history. */
-function fitRollouts(step: Step, params: Tensor[], train: number[][][], epochs: number, lr: number, ctx: Context, label: string): number[] {
+function fitRollouts(
+  step: Step,
+  params: Tensor[],
+  train: number[][][],
+  epochs: number,
+  lr: number,
+  ctx: Context,
+  label: string,
+): number[] {
   const u0 = batchTensor(train[0]);
   const targets = train.slice(1).map(batchTensor);
   try {
-    return adamFit(() => rolloutLoss(step, u0, targets), { params, steps: epochs, lr, cosine: true, progress: { display: ctx.progress, label } });
+    return adamFit(() => rolloutLoss(step, u0, targets), {
+      params,
+      steps: epochs,
+      lr,
+      cosine: true,
+      progress: { display: ctx.progress, label },
+    });
   } finally {
     for (const t of [u0, ...targets]) t.dispose();
   }
@@ -111,7 +133,10 @@ function pinn(trajectory: number[][], epochs: number, ctx: Context): { alpha: nu
   const rng = new Rng(77);
   const T = TRAIN_STEPS * DT;
   const times = (steps: number) => Array.from({ length: steps + 1 }, (_, s) => s * DT);
-  const points = (steps: number) => ({ x: tensor(times(steps).flatMap(() => XS)), t: tensor(times(steps).flatMap((t) => XS.map(() => t))) });
+  const points = (steps: number) => ({
+    x: tensor(times(steps).flatMap(() => XS)),
+    t: tensor(times(steps).flatMap((t) => XS.map(() => t))),
+  });
   const data = points(TRAIN_STEPS);
   const target = tensor(trajectory.slice(0, TRAIN_STEPS + 1).flat());
   const cx = tensor(Float32Array.from(rng.uniforms(200, 0, 1)), { requiresGrad: true });
@@ -167,21 +192,38 @@ export const heat: Experiment = {
     const neuralHistory = fitRollouts(neuralStep, net.parameters(), train, s.epochs, 1e-3, ctx, 'neural step');
     rows.push(...testErrors('neural step (MLP 10-64-64-10)', neuralStep, test));
 
-    const p = pinn(train.map((states) => states[0]), s.pinnEpochs, ctx);
+    const p = pinn(
+      train.map((states) => states[0]),
+      s.pinnEpochs,
+      ctx,
+    );
     rows.push(constantRow(`PINN 3x64 tanh (${p.params} parameters)`, 'alpha', ALPHA, p.alpha), ...p.error);
 
     // Hybrid: an unknown source s(x) learned pointwise by an MLP at the interior grid points.
     const trainSrc = rollout(initialConditions(new Rng(43), 50), TRAIN_STEPS, true);
     const testSrc = rollout(test[0], 20, true);
     const s_net = mlp([1, 16, 16, 1], { seed: 5 });
-    const sourceVec = `(vec 0 ${XS.slice(1, -1).map((x) => `(s ${x})`).join(' ')} 0)`;
-    const hybrid = compiledStep(`(+ u (scale dt (+ (scale alpha (matvec L u)) ${sourceVec})))`, { alpha: 0.005 }, { s: s_net });
+    const sourceVec = `(vec 0 ${XS.slice(1, -1)
+      .map((x) => `(s ${x})`)
+      .join(' ')} 0)`;
+    const hybrid = compiledStep(
+      `(+ u (scale dt (+ (scale alpha (matvec L u)) ${sourceVec})))`,
+      { alpha: 0.005 },
+      { s: s_net },
+    );
     fitRollouts(hybrid.step, hybrid.module.parameters(), trainSrc, s.epochs * 4, 1e-2, ctx, 'hybrid (source MLP)');
     const hybridAlpha = hybrid.module.namedParameters().alpha.item();
     rows.push(constantRow('hybrid: compiled + source MLP', 'alpha', ALPHA, hybridAlpha));
     const learnedSource = s_net.forward(XS.slice(1, -1).map((x) => [x])).toTypedArray();
-    const sourceErr = Math.sqrt(XS.slice(1, -1).reduce((a, x, i) => a + (learnedSource[i] - SOURCE(x)) ** 2, 0) / (N - 2));
-    rows.push({ model: 'hybrid: compiled + source MLP', metric: 'source term RMSE at the interior grid points', range: 'grid', value: sourceErr });
+    const sourceErr = Math.sqrt(
+      XS.slice(1, -1).reduce((a, x, i) => a + (learnedSource[i] - SOURCE(x)) ** 2, 0) / (N - 2),
+    );
+    rows.push({
+      model: 'hybrid: compiled + source MLP',
+      metric: 'source term RMSE at the interior grid points',
+      range: 'grid',
+      value: sourceErr,
+    });
     rows.push(...testErrors('hybrid: compiled + source MLP', hybrid.step, testSrc));
 
     for (const m of [model.module, neural, hybrid.module]) m.dispose();

@@ -44,8 +44,14 @@ interface Data {
 function simulate(spec: OdeSpec, source: string, params: Record<string, number>, seed: number): Data {
   const steps = Math.round((5 * spec.tEnd) / spec.dt);
   const times = Array.from({ length: steps + 1 }, (_, i) => i * spec.dt);
-  const truth = compile(source, { inputs: [...spec.state, ...(source.includes(' t)') ? ['t'] : [])], params, dtype: 'float64' });
-  const clean = tidy(() => odeint(truth, spec.y0, times, { method: 'rk4', state: spec.state, grad: false }).toArray() as number[][]);
+  const truth = compile(source, {
+    inputs: [...spec.state, ...(source.includes(' t)') ? ['t'] : [])],
+    params,
+    dtype: 'float64',
+  });
+  const clean = tidy(
+    () => odeint(truth, spec.y0, times, { method: 'rk4', state: spec.state, grad: false }).toArray() as number[][],
+  );
   truth.dispose();
   const train = clean.slice(0, Math.round(spec.tEnd / spec.dt) + 1);
   const noisy = addNoise(new Rng(seed), train.flat(), NOISE);
@@ -71,14 +77,21 @@ class Shooting {
   private readonly starts?: Tensor;
   private readonly targets?: Tensor;
 
-  constructor(private readonly rhs: Module, private readonly spec: OdeSpec, data: Data) {
+  constructor(
+    private readonly rhs: Module,
+    private readonly spec: OdeSpec,
+    data: Data,
+  ) {
     this.times = data.times.slice(0, data.observed.length);
     this.obs = tensor(data.observed);
     if (rhs.inputs.includes('t')) return;
     const windows = Math.floor((data.observed.length - 1) / WINDOW);
     const span = Array.from({ length: WINDOW + 1 }, (_, j) => j);
     const w = Array.from({ length: windows }, (_, i) => i * WINDOW);
-    this.starts = tensor(w.map((i) => data.observed[i]), { requiresGrad: true });
+    this.starts = tensor(
+      w.map((i) => data.observed[i]),
+      { requiresGrad: true },
+    );
     this.targets = tensor(span.map((j) => w.map((i) => data.observed[i + j])));
   }
 
@@ -89,7 +102,10 @@ class Shooting {
   loss(): Tensor {
     const options = { method: 'rk4' as const, state: this.spec.state };
     if (!this.starts) {
-      const { predictions, targets } = multipleShooting(this.rhs, this.obs, this.times, { ...options, windowSteps: WINDOW });
+      const { predictions, targets } = multipleShooting(this.rhs, this.obs, this.times, {
+        ...options,
+        windowSteps: WINDOW,
+      });
       return losses.mse(predictions, targets);
     }
     return losses.mse(odeint(this.rhs, this.starts, this.times.slice(0, WINDOW + 1), options), this.targets!);
@@ -101,10 +117,25 @@ class Shooting {
 }
 
 /** Adam with cosine decay and clipping at 5 on the shooting loss; returns its history. */
-function shoot(rhs: Module, spec: OdeSpec, data: Data, epochs: number, ctx: Context, label: string, refine = false): number[] {
+function shoot(
+  rhs: Module,
+  spec: OdeSpec,
+  data: Data,
+  epochs: number,
+  ctx: Context,
+  label: string,
+  refine = false,
+): number[] {
   const shooting = new Shooting(rhs, spec, data);
   try {
-    const history = adamFit(() => shooting.loss(), { params: shooting.params, steps: epochs, lr: 1e-2, cosine: true, clip: 5, progress: { display: ctx.progress, label } });
+    const history = adamFit(() => shooting.loss(), {
+      params: shooting.params,
+      steps: epochs,
+      lr: 1e-2,
+      cosine: true,
+      clip: 5,
+      progress: { display: ctx.progress, label },
+    });
     // L-BFGS on the same loss: the few constants (and starts) converge to the least-squares fit.
     if (refine) lbfgsRefine(() => shooting.loss(), shooting.params, 100);
     return history;
@@ -119,28 +150,40 @@ function trajectoryErrors(model: string, predicted: number[][], data: Data): Row
   return FACTORS.map((k) => {
     const upto = k * perHorizon + 1;
     let se = 0;
-    for (let i = 0; i < upto; i++) for (let j = 0; j < data.clean[i].length; j++) se += (predicted[i][j] - data.clean[i][j]) ** 2;
+    for (let i = 0; i < upto; i++)
+      for (let j = 0; j < data.clean[i].length; j++) se += (predicted[i][j] - data.clean[i][j]) ** 2;
     const value = se / (upto * data.clean[0].length);
-    return { model, metric: 'trajectory MSE from x0', range: `${k}x horizon`, value: Number.isFinite(value) ? value : Infinity };
+    return {
+      model,
+      metric: 'trajectory MSE from x0',
+      range: `${k}x horizon`,
+      value: Number.isFinite(value) ? value : Infinity,
+    };
   });
 }
 
 function rollout(rhs: Module, spec: OdeSpec, data: Data): number[][] {
   try {
-    return tidy(() => odeint(rhs, spec.y0, data.times, { method: 'rk4', state: spec.state, grad: false }).toArray() as number[][]);
+    return tidy(
+      () => odeint(rhs, spec.y0, data.times, { method: 'rk4', state: spec.state, grad: false }).toArray() as number[][],
+    );
   } catch {
     // A learned right-hand side can blow up far outside its training data.
     return data.times.map(() => spec.y0.map(() => NaN));
   }
 }
 
-const learnedValues = (m: Module, names: string[]) => Object.fromEntries(names.map((k) => [k, m.namedParameters()[k].item()]));
+const learnedValues = (m: Module, names: string[]) =>
+  Object.fromEntries(names.map((k) => [k, m.namedParameters()[k].item()]));
 const count = (ps: Tensor[]) => ps.reduce((n, p) => n + p.size, 0);
 
 /** An MLP right-hand side (3 x 64 tanh) on the state, as a program. */
 function neuralRhs(spec: OdeSpec, seed: number): { module: Module; params: number } {
   const f = mlp([spec.state.length, 64, 64, 64, spec.state.length], { seed });
-  return { module: compile(`(f ${spec.state.join(' ')})`, { inputs: spec.state, functions: { f } }), params: count(f.parameters()) };
+  return {
+    module: compile(`(f ${spec.state.join(' ')})`, { inputs: spec.state, functions: { f } }),
+    params: count(f.parameters()),
+  };
 }
 
 /** Derivative matching: the MLP fitted to central differences of the noisy observations. */
@@ -150,7 +193,11 @@ function fitDerivatives(rhs: Module, spec: OdeSpec, data: Data, epochs: number, 
   const inputs = Object.fromEntries(spec.state.map((name, j) => [name, tensor(mid.map((s) => s[j]))]));
   const target = tensor(mid.map((_, i) => o[i + 2].map((v, j) => (v - o[i][j]) / (2 * spec.dt))));
   adamFit(() => losses.mse(rhs.forward(inputs, { batch: true }), target), {
-    params: rhs.parameters(), steps: epochs, lr: 1e-3, cosine: true, progress: { display: ctx.progress, label: 'MLP rhs' },
+    params: rhs.parameters(),
+    steps: epochs,
+    lr: 1e-3,
+    cosine: true,
+    progress: { display: ctx.progress, label: 'MLP rhs' },
   });
   for (const t of [target, ...Object.values(inputs)]) t.dispose();
 }
@@ -159,7 +206,12 @@ function fitDerivatives(rhs: Module, spec: OdeSpec, data: Data, epochs: number, 
  * A PINN: u(t) by a 3 x 64 tanh MLP on t / tEnd, with the compiled right-hand side's constants
  * trainable in the residual du/dt - f(u) at 200 collocation points; loss = data + 0.1 x residual.
  */
-function pinn(spec: OdeSpec, data: Data, epochs: number, ctx: Context): { values: Record<string, number>; params: number; predicted: number[][] } {
+function pinn(
+  spec: OdeSpec,
+  data: Data,
+  epochs: number,
+  ctx: Context,
+): { values: Record<string, number>; params: number; predicted: number[][] } {
   const n = spec.state.length;
   const net = mlp([1, 64, 64, 64, n], { seed: 9 });
   const u = compile(`(net (/ t ${spec.tEnd}))`, { inputs: ['t'], functions: { net } });
@@ -168,10 +220,14 @@ function pinn(spec: OdeSpec, data: Data, epochs: number, ctx: Context): { values
   const residual = compile(`(- du (rhs ${refs}))`, { inputs: { u: [n], du: [n] }, functions: { rhs } });
   const rng = new Rng(99);
   const tc = tensor(Float32Array.from(rng.uniforms(200, 0, spec.tEnd)), { requiresGrad: true });
-  const pick = spec.state.map((_, j) => tensor(Array.from({ length: 200 }, () => spec.state.map((__, k) => (k === j ? 1 : 0)))));
+  const pick = spec.state.map((_, j) =>
+    tensor(Array.from({ length: 200 }, () => spec.state.map((__, k) => (k === j ? 1 : 0)))),
+  );
   const tObs = tensor(data.times.slice(0, data.observed.length));
   const obs = tensor(data.observed);
-  const stack = compile(`(vec ${spec.state.map((_, j) => `d${j}`).join(' ')})`, { inputs: spec.state.map((_, j) => `d${j}`) });
+  const stack = compile(`(vec ${spec.state.map((_, j) => `d${j}`).join(' ')})`, {
+    inputs: spec.state.map((_, j) => `d${j}`),
+  });
   const params = [...net.parameters(), ...rhs.parameters()];
   adamFit(
     () => {
@@ -198,7 +254,9 @@ export function odeExperiment(spec: OdeSpec): Experiment {
     name: spec.name,
     title: spec.title,
     run(ctx): Result {
-      const s: Settings = ctx.quick ? { epochs: 300, neuralEpochs: 150, pinnEpochs: 300 } : { epochs: 3000, neuralEpochs: 3000, pinnEpochs: 3000 };
+      const s: Settings = ctx.quick
+        ? { epochs: 300, neuralEpochs: 150, pinnEpochs: 300 }
+        : { epochs: 3000, neuralEpochs: 3000, pinnEpochs: 3000 };
       const source = program(spec.file);
       const data = simulate(spec, source, spec.truth, 5);
       const names = Object.keys(spec.truth);
@@ -212,7 +270,8 @@ export function odeExperiment(spec: OdeSpec): Experiment {
       const rhs = compile(source, { inputs: spec.state, params: spec.init });
       const history = shoot(rhs, spec, data, s.epochs, ctx, 'compiled', true);
       const values = learnedValues(rhs, names);
-      for (const k of names) rows.push(constantRow(`compiled (${names.length} parameters)`, k, spec.truth[k], values[k]));
+      for (const k of names)
+        rows.push(constantRow(`compiled (${names.length} parameters)`, k, spec.truth[k], values[k]));
       add('compiled', rollout(rhs, spec, data));
 
       const matched = neuralRhs(spec, 21);
@@ -224,12 +283,15 @@ export function odeExperiment(spec: OdeSpec): Experiment {
       add(`neural ODE (${node.params} parameters)`, rollout(node.module, spec, data));
 
       const p = pinn(spec, data, s.pinnEpochs, ctx);
-      for (const k of names) rows.push(constantRow(`PINN 3x64 tanh (${p.params} parameters)`, k, spec.truth[k], p.values[k]));
+      for (const k of names)
+        rows.push(constantRow(`PINN 3x64 tanh (${p.params} parameters)`, k, spec.truth[k], p.values[k]));
       add('PINN', p.predicted);
 
       // Hybrid: MLPs in place of part of the physics, trained jointly with the remaining constants.
       const hdata = simulate(spec, spec.hybrid.truth, spec.truth, 6);
-      const nets = Object.fromEntries(Object.entries(spec.hybrid.mlps).map(([k, sizes], i) => [k, mlp(sizes, { seed: 30 + i })]));
+      const nets = Object.fromEntries(
+        Object.entries(spec.hybrid.mlps).map(([k, sizes], i) => [k, mlp(sizes, { seed: 30 + i })]),
+      );
       const inputs = [...spec.state, ...(spec.hybrid.model.includes(' t)') ? ['t'] : [])];
       const init = Object.fromEntries(spec.hybrid.learned.map((k) => [k, spec.init[k]]));
       const hybrid = compile(spec.hybrid.model, { inputs, params: init, functions: nets });
@@ -239,8 +301,12 @@ export function odeExperiment(spec: OdeSpec): Experiment {
       rows.push(...trajectoryErrors('hybrid: compiled + MLPs', rollout(hybrid, spec, hdata), hdata));
 
       for (const m of [rhs, matched.module, node.module, hybrid]) m.dispose();
-      const constants = rows.filter((r): r is ReturnType<typeof constantRow> => 'parameter' in r && r.model.startsWith('compiled'));
-      const pinnRows = rows.filter((r): r is ReturnType<typeof constantRow> => 'parameter' in r && r.model.startsWith('PINN'));
+      const constants = rows.filter(
+        (r): r is ReturnType<typeof constantRow> => 'parameter' in r && r.model.startsWith('compiled'),
+      );
+      const pinnRows = rows.filter(
+        (r): r is ReturnType<typeof constantRow> => 'parameter' in r && r.model.startsWith('PINN'),
+      );
       const worst = Math.max(...constants.map((r) => r.rel_error));
       const horizon = data.times.filter((t) => t <= 2 * spec.tEnd + 1e-9);
       return {
@@ -250,10 +316,23 @@ export function odeExperiment(spec: OdeSpec): Experiment {
           [`${spec.name}_trajectories.svg`]: linePlot(
             [
               { name: 'truth', x: horizon, y: horizon.map((_, i) => data.clean[i][0]) },
-              { name: 'observed', x: data.times.slice(0, data.observed.length), y: data.observed.map((o) => o[0]), points: true },
-              ...Object.entries(trajectories).map(([name, tr]) => ({ name: name.replace(/ \(.*\)/, ''), x: horizon, y: horizon.map((_, i) => tr[i][0]) })),
+              {
+                name: 'observed',
+                x: data.times.slice(0, data.observed.length),
+                y: data.observed.map((o) => o[0]),
+                points: true,
+              },
+              ...Object.entries(trajectories).map(([name, tr]) => ({
+                name: name.replace(/ \(.*\)/, ''),
+                x: horizon,
+                y: horizon.map((_, i) => tr[i][0]),
+              })),
             ],
-            { title: `${spec.name}: first state component, 2x the training horizon`, xLabel: 't', yLabel: spec.state[0] },
+            {
+              title: `${spec.name}: first state component, 2x the training horizon`,
+              xLabel: 't',
+              yLabel: spec.state[0],
+            },
           ),
           [`${spec.name}_training.svg`]: linePlot(
             [
@@ -274,13 +353,21 @@ export function odeExperiment(spec: OdeSpec): Experiment {
           {
             claim: `${spec.title}: hybrid constants (MLPs for part of the physics)`,
             paper: 'recovered (no number in the notes)',
-            ours: spec.hybrid.learned.map((k) => `${k} ${percent(Math.abs(hv[k] - spec.truth[k]) / Math.abs(spec.truth[k]))}`).join(', '),
-            verdict: spec.hybrid.learned.every((k) => Math.abs(hv[k] - spec.truth[k]) / Math.abs(spec.truth[k]) < 0.01) ? 'matches' : 'short',
+            ours: spec.hybrid.learned
+              .map((k) => `${k} ${percent(Math.abs(hv[k] - spec.truth[k]) / Math.abs(spec.truth[k]))}`)
+              .join(', '),
+            verdict: spec.hybrid.learned.every((k) => Math.abs(hv[k] - spec.truth[k]) / Math.abs(spec.truth[k]) < 0.01)
+              ? 'matches'
+              : 'short',
             why: 'An MLP standing in for part of the right-hand side can absorb part of the known terms (a growth MLP can mimic some of the predation, a forcing MLP of t some of the damping), so the constants are less well determined than with the full physics; the MLP of t also cannot extrapolate past the training horizon.',
           },
         ],
         setup: [
-          `True constants ${Object.entries(spec.truth).map(([k, v]) => `${k} = ${v}`).join(', ')}, initialised at ${Object.entries(spec.init).map(([k, v]) => `${k} = ${v}`).join(', ')}; x0 = (${spec.y0.join(', ')}), RK4 with dt = ${spec.dt} to t = ${spec.tEnd}, 2 % noise.`,
+          `True constants ${Object.entries(spec.truth)
+            .map(([k, v]) => `${k} = ${v}`)
+            .join(', ')}, initialised at ${Object.entries(spec.init)
+            .map(([k, v]) => `${k} = ${v}`)
+            .join(', ')}; x0 = (${spec.y0.join(', ')}), RK4 with dt = ${spec.dt} to t = ${spec.tEnd}, 2 % noise.`,
           `Training: multiple shooting over windows of ${WINDOW} observation steps (all windows of the trajectory in one batch; for autonomous right-hand sides the window start states are trained too, initialised at the observations), Adam lr 1e-2 with cosine decay, gradient norm clipped at 5, ${s.epochs} epochs; the compiled model then gets an L-BFGS refinement (strong Wolfe) on the same loss.`,
           `Baselines: an MLP right-hand side (3 x 64 tanh) fitted to central differences of the observations (lr 1e-3, ${s.epochs} steps); the same MLP as a neural ODE trained by multiple shooting; a PINN (3 x 64 tanh on t, 200 collocation points, loss = data + 0.1 x residual, ${s.pinnEpochs} epochs, lr 1e-3).`,
           `Hybrid: ${spec.hybrid.describe} Trained like the compiled model, L-BFGS included. The neural ODE and the hybrid get ${s.neuralEpochs} epochs (their MLPs make an epoch about ten times dearer).`,

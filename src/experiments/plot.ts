@@ -20,7 +20,8 @@ const M = { left: 70, right: 150, top: 34, bottom: 48 };
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f'];
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
-const fmt = (v: number) => (Math.abs(v) >= 1e4 || (v !== 0 && Math.abs(v) < 1e-2) ? v.toExponential(0) : Number(v.toPrecision(3)).toString());
+const fmt = (v: number) =>
+  Math.abs(v) >= 1e4 || (v !== 0 && Math.abs(v) < 1e-2) ? v.toExponential(0) : Number(v.toPrecision(3)).toString();
 
 /** About five round tick values covering [lo, hi]. */
 function ticks(lo: number, hi: number): number[] {
@@ -58,14 +59,20 @@ export function linePlot(series: Series[], o: PlotOptions): string {
     parts.push(`<text x="${M.left - 5}" y="${y + 4}" text-anchor="end">${o.logY ? fmt(10 ** t) : fmt(t)}</text>`);
   }
   parts.push(`<text x="${(M.left + W - M.right) / 2}" y="${H - 10}" text-anchor="middle">${esc(o.xLabel)}</text>`);
-  parts.push(`<text transform="translate(16 ${(M.top + H - M.bottom) / 2}) rotate(-90)" text-anchor="middle">${esc(o.yLabel)}</text>`);
+  parts.push(
+    `<text transform="translate(16 ${(M.top + H - M.bottom) / 2}) rotate(-90)" text-anchor="middle">${esc(o.yLabel)}</text>`,
+  );
   series.forEach((s, i) => {
     const color = COLORS[i % COLORS.length];
     const pts = s.x.map((x, j) => [x, s.y[j]]).filter(([x, y]) => Number.isFinite(x) && usable(y));
     const coords = pts.map(([x, y]) => [px(x), py(Math.min(y1, Math.max(y0, ty(y))))]);
-    if (s.points) for (const [x, y] of coords) parts.push(`<circle cx="${x.toFixed(1)}" cy="${y.toFixed(1)}" r="1.8" fill="${color}"/>`);
+    if (s.points)
+      for (const [x, y] of coords)
+        parts.push(`<circle cx="${x.toFixed(1)}" cy="${y.toFixed(1)}" r="1.8" fill="${color}"/>`);
     else if (coords.length > 0)
-      parts.push(`<polyline fill="none" stroke="${color}" stroke-width="1.5" points="${coords.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(' ')}"/>`);
+      parts.push(
+        `<polyline fill="none" stroke="${color}" stroke-width="1.5" points="${coords.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(' ')}"/>`,
+      );
     const ly = M.top + 10 + 16 * i;
     parts.push(`<rect x="${W - M.right + 10}" y="${ly - 6}" width="12" height="3" fill="${color}"/>`);
     parts.push(`<text x="${W - M.right + 27}" y="${ly}">${esc(s.name)}</text>`);

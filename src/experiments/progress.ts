@@ -3,7 +3,10 @@ export class Progress {
   private experiment = '';
   private last = 0;
 
-  constructor(private readonly write: (text: string) => void, readonly enabled: boolean) {}
+  constructor(
+    private readonly write: (text: string) => void,
+    readonly enabled: boolean,
+  ) {}
 
   begin(experiment: string): void {
     this.experiment = experiment;

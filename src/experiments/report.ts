@@ -55,7 +55,8 @@ export function num(v: number, digits = 4): string {
 export const percent = (v: number): string => (Number.isFinite(v) ? `${num(100 * v, 3)} %` : String(v));
 
 export function table(header: string[], rows: (string | number)[][]): string {
-  const line = (cells: (string | number)[]) => `| ${cells.map((c) => (typeof c === 'number' ? num(c) : c)).join(' | ')} |`;
+  const line = (cells: (string | number)[]) =>
+    `| ${cells.map((c) => (typeof c === 'number' ? num(c) : c)).join(' | ')} |`;
   return [line(header), `|${header.map(() => '---').join('|')}|`, ...rows.map(line)].join('\n');
 }
 
@@ -78,19 +79,28 @@ export function metricsTables(rows: Row[]): string {
       const ranges = [...new Set(of.map((r) => r.range))];
       const models = [...new Set(of.map((r) => r.model))];
       const cell = (m: string, g: string) => of.find((r) => r.model === m && r.range === g)?.value ?? '';
-      return `**${metric}**\n\n${table(['model', ...ranges], models.map((m) => [m, ...ranges.map((g) => cell(m, g))]))}`;
+      return `**${metric}**\n\n${table(
+        ['model', ...ranges],
+        models.map((m) => [m, ...ranges.map((g) => cell(m, g))]),
+      )}`;
     })
     .join('\n\n');
 }
 
 export function experimentMarkdown(title: string, result: Result, seconds: number): string {
-  return [
-    `# ${title}`,
-    `Run time ${seconds.toFixed(1)} s.`,
-    `## Setup\n\n${result.setup.map((s) => `- ${s}`).join('\n')}`,
-    ...result.sections,
-    Object.keys(result.plots).length > 0 ? `## Plots\n\n${Object.keys(result.plots).map((f) => `![${f}](${f})`).join('\n')}` : '',
-  ]
-    .filter((s) => s.length > 0)
-    .join('\n\n') + '\n';
+  return (
+    [
+      `# ${title}`,
+      `Run time ${seconds.toFixed(1)} s.`,
+      `## Setup\n\n${result.setup.map((s) => `- ${s}`).join('\n')}`,
+      ...result.sections,
+      Object.keys(result.plots).length > 0
+        ? `## Plots\n\n${Object.keys(result.plots)
+            .map((f) => `![${f}](${f})`)
+            .join('\n')}`
+        : '',
+    ]
+      .filter((s) => s.length > 0)
+      .join('\n\n') + '\n'
+  );
 }

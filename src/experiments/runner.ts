@@ -48,7 +48,10 @@ export function runExperiments(selected: Experiment[], o: RunOptions, ctx: Conte
     const result = e.run(ctx);
     const seconds = (Date.now() - start) / 1000;
     ctx.progress.clear();
-    fs.writeFileSync(path.join(o.out, `${e.name}.json`), `${JSON.stringify({ name: e.name, title: e.title, quick: o.quick, seconds, rows: result.rows, claims: result.claims, setup: result.setup }, null, 1)}\n`);
+    fs.writeFileSync(
+      path.join(o.out, `${e.name}.json`),
+      `${JSON.stringify({ name: e.name, title: e.title, quick: o.quick, seconds, rows: result.rows, claims: result.claims, setup: result.setup }, null, 1)}\n`,
+    );
     fs.writeFileSync(path.join(o.out, `${e.name}.md`), experimentMarkdown(e.title, result, seconds));
     for (const [file, svg] of Object.entries(result.plots)) fs.writeFileSync(path.join(o.out, file), svg);
     o.log(`${e.name}: done in ${seconds.toFixed(1)} s -> ${path.join(o.out, `${e.name}.md`)}`);
@@ -60,13 +63,23 @@ export function runExperiments(selected: Experiment[], o: RunOptions, ctx: Conte
 
 function summary(outcomes: Outcome[], o: RunOptions): string {
   const total = outcomes.reduce((s, x) => s + x.seconds, 0);
-  const claims = outcomes.flatMap((x) => x.claims.map((c) => [`[${x.name}](${x.name}.md)`, c.claim, c.paper, c.ours, c.verdict]));
-  const short = outcomes.flatMap((x) => x.claims.filter((c) => c.verdict === 'short').map((c) => `- **${x.name}: ${c.claim}**: ${c.ours}.${c.why ? ` ${c.why}` : ''}`));
-  return [
-    '# Reproducing the paper\'s experiments',
-    `Made with \`${o.command}\`${o.quick ? ' (quick settings: fewer epochs, see each file\'s setup)' : ''}, on 1 libtorch thread, in ${total.toFixed(0)} s (${outcomes.map((x) => `${x.name} ${x.seconds.toFixed(0)} s`).join(', ')}).`,
-    '## Our numbers beside the paper\'s\n\nThe paper\'s numbers are those its reference implementation reports. Each experiment\'s own file has the full tables, the setup and where it differs from the paper\'s.',
-    table(['experiment', 'claim', 'paper', 'ours', 'verdict'], claims),
-    short.length > 0 ? `## Where we fall short\n\n${short.join('\n')}` : '## Where we fall short\n\nNowhere in this run.',
-  ].join('\n\n') + '\n';
+  const claims = outcomes.flatMap((x) =>
+    x.claims.map((c) => [`[${x.name}](${x.name}.md)`, c.claim, c.paper, c.ours, c.verdict]),
+  );
+  const short = outcomes.flatMap((x) =>
+    x.claims
+      .filter((c) => c.verdict === 'short')
+      .map((c) => `- **${x.name}: ${c.claim}**: ${c.ours}.${c.why ? ` ${c.why}` : ''}`),
+  );
+  return (
+    [
+      "# Reproducing the paper's experiments",
+      `Made with \`${o.command}\`${o.quick ? " (quick settings: fewer epochs, see each file's setup)" : ''}, on 1 libtorch thread, in ${total.toFixed(0)} s (${outcomes.map((x) => `${x.name} ${x.seconds.toFixed(0)} s`).join(', ')}).`,
+      "## Our numbers beside the paper's\n\nThe paper's numbers are those its reference implementation reports. Each experiment's own file has the full tables, the setup and where it differs from the paper's.",
+      table(['experiment', 'claim', 'paper', 'ours', 'verdict'], claims),
+      short.length > 0
+        ? `## Where we fall short\n\n${short.join('\n')}`
+        : '## Where we fall short\n\nNowhere in this run.',
+    ].join('\n\n') + '\n'
+  );
 }

@@ -16,7 +16,8 @@ export const lotkaVolterra = odeExperiment({
     model: '(let ((p (* x y))) [(- (growth x) (* beta p)) (- (* delta p) (death y))])',
     mlps: { growth: [1, 32, 32, 1], death: [1, 32, 32, 1] },
     learned: ['beta', 'delta'],
-    describe: 'the compiled predation terms beta x y and delta x y, with growth alpha x and death gamma y each learned by a 1-32-32-1 tanh MLP.',
+    describe:
+      'the compiled predation terms beta x y and delta x y, with growth alpha x and death gamma y each learned by a 1-32-32-1 tanh MLP.',
   },
   paper: 'rates within 1.14 %, 0.95 %, 0.71 %, 0.09 %',
 });
@@ -36,7 +37,8 @@ export const pendulum = odeExperiment({
     model: '[omega (+ (- (- 0 (* g_L (sin theta))) (* b omega)) (force t))]',
     mlps: { force: [1, 32, 32, 1] },
     learned: ['g_L', 'b'],
-    describe: 'data with forcing 0.5 sin(2t/3); the compiled pendulum plus a 1-32-32-1 tanh MLP of t for the forcing, trained with g/L and b.',
+    describe:
+      'data with forcing 0.5 sin(2t/3); the compiled pendulum plus a 1-32-32-1 tanh MLP of t for the forcing, trained with g/L and b.',
   },
   paper: 'g/L 0.08 %, b 0.17 %',
 });

@@ -42,7 +42,12 @@ function draw(rng: Rng, n: number, factor: number, drag: boolean): Samples {
   return s;
 }
 
-const inputs = (s: Samples): Record<string, Tensor> => ({ r: tensor(s.r), m1: tensor(s.m1), m2: tensor(s.m2), v: tensor(s.v) });
+const inputs = (s: Samples): Record<string, Tensor> => ({
+  r: tensor(s.r),
+  m1: tensor(s.m1),
+  m2: tensor(s.m2),
+  v: tensor(s.v),
+});
 
 function noisy(rng: Rng, s: Samples, level: number): Tensor {
   const flat = addNoise(rng, s.F.flat(), level);
@@ -62,8 +67,23 @@ function errors(model: string, predict: (x: Record<string, Tensor>) => Tensor, s
 }
 
 /** Fits params to one fixed noisy training set: Adam, then L-BFGS for the compiled constants. */
-function fit(predict: (x: Record<string, Tensor>) => Tensor, params: Tensor[], x: Record<string, Tensor>, y: Tensor, steps: number, lr: number, ctx: Context, label: string): void {
-  adamFit(() => losses.mse(predict(x), y), { params, steps, lr, cosine: true, progress: { display: ctx.progress, label } });
+function fit(
+  predict: (x: Record<string, Tensor>) => Tensor,
+  params: Tensor[],
+  x: Record<string, Tensor>,
+  y: Tensor,
+  steps: number,
+  lr: number,
+  ctx: Context,
+  label: string,
+): void {
+  adamFit(() => losses.mse(predict(x), y), {
+    params,
+    steps,
+    lr,
+    cosine: true,
+    progress: { display: ctx.progress, label },
+  });
 }
 
 export const vector: Experiment = {
@@ -77,7 +97,10 @@ export const vector: Experiment = {
     const y = noisy(rng, train, 0.02);
     const rows: Row[] = [];
 
-    const gravity = compile(program('gravity_3d'), { inputs: { r: [3], m1: 'scalar', m2: 'scalar' }, params: { G: 3 } });
+    const gravity = compile(program('gravity_3d'), {
+      inputs: { r: [3], m1: 'scalar', m2: 'scalar' },
+      params: { G: 3 },
+    });
     const g = (t: Record<string, Tensor>) => gravity.forward({ r: t.r, m1: t.m1, m2: t.m2 }, { batch: true });
     fit(g, gravity.parameters(), x, y, steps, 0.05, ctx, 'compiled');
     rows.push(constantRow('compiled (Adam)', 'G', G, gravity.namedParameters().G.item()));
@@ -97,7 +120,11 @@ export const vector: Experiment = {
     const yd = noisy(rng, trainD, 0.02);
     const drag = mlp([3, 32, 32, 3], { seed: 4 });
     const source = `(+ ${program('gravity_3d').replace(/;.*$/gm, '').trim()} (drag v))`;
-    const hybrid = compile(source, { inputs: { r: [3], m1: 'scalar', m2: 'scalar', v: [3] }, params: { G: 3 }, functions: { drag } });
+    const hybrid = compile(source, {
+      inputs: { r: [3], m1: 'scalar', m2: 'scalar', v: [3] },
+      params: { G: 3 },
+      functions: { drag },
+    });
     const h = (t: Record<string, Tensor>) => hybrid.forward(t, { batch: true });
     fit(h, hybrid.parameters(), xd, yd, steps * 2, 1e-2, ctx, 'hybrid (drag MLP)');
     lbfgsRefine(() => losses.mse(h(xd), yd), hybrid.parameters());

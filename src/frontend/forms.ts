@@ -52,9 +52,17 @@ export function bindingList(report: Report, form: string, d: Datum): BindingView
   if (!isList(d)) return malformed(report, form, d.span, 'expected a parenthesized list of bindings');
   if (isUnbracketedPairs(d)) {
     // `(let (x 1 y 2) ...)`: each pair in its own brackets, `((x 1) (y 2))`.
-    const edits = d.items.flatMap((item, i) => (i % 2 === 0 ? [{ span: { start: item.span.start, end: item.span.start }, text: '(' }] : [{ span: { start: item.span.end, end: item.span.end }, text: ')' }]));
+    const edits = d.items.flatMap((item, i) =>
+      i % 2 === 0
+        ? [{ span: { start: item.span.start, end: item.span.start }, text: '(' }]
+        : [{ span: { start: item.span.end, end: item.span.end }, text: ')' }],
+    );
     const problem = 'each binding needs its own brackets, as in ((name value) ...)';
-    report(withFixes(diag('E0020', d.span, { form, problem }, `usage: ${USAGE[form]}`), [{ title: 'put each binding in brackets', edits, safe: true }]));
+    report(
+      withFixes(diag('E0020', d.span, { form, problem }, `usage: ${USAGE[form]}`), [
+        { title: 'put each binding in brackets', edits, safe: true },
+      ]),
+    );
     return undefined;
   }
   const out: BindingView[] = [];
@@ -94,4 +102,6 @@ export function reportDuplicates(report: Report, names: SymbolDatum[], where: st
 
 /** Names and values alternating with no brackets of their own: `(x 1)` or `(x 1 y 2)`. */
 const isUnbracketedPairs = (d: ListDatum): boolean =>
-  d.items.length >= 2 && d.items.length % 2 === 0 && d.items.every((item, i) => i % 2 === 1 || (isSymbol(item) && !RESERVED.has(item.name)));
+  d.items.length >= 2 &&
+  d.items.length % 2 === 0 &&
+  d.items.every((item, i) => i % 2 === 1 || (isSymbol(item) && !RESERVED.has(item.name)));

@@ -34,13 +34,18 @@ export interface ParseResult {
 export const MAX_SOURCE_LENGTH = 2_000_000;
 
 export function parseProgram(text: string, options: ParseOptions = {}): ParseResult {
-  if (typeof text !== 'string') throw new TypeError(`parseProgram: the source must be a string, got ${text === null ? 'null' : typeof text}`);
-  if (options === null || typeof options !== 'object') throw new TypeError(`parseProgram: options must be an object, got ${options === null ? 'null' : typeof options}`);
+  if (typeof text !== 'string')
+    throw new TypeError(`parseProgram: the source must be a string, got ${text === null ? 'null' : typeof text}`);
+  if (options === null || typeof options !== 'object')
+    throw new TypeError(`parseProgram: options must be an object, got ${options === null ? 'null' : typeof options}`);
   const source = new SourceFile(text, options.file);
   if (text.length > MAX_SOURCE_LENGTH) {
     const where = { start: MAX_SOURCE_LENGTH, end: MAX_SOURCE_LENGTH + 1 };
     const size = { length: text.length.toLocaleString('en-US'), limit: MAX_SOURCE_LENGTH.toLocaleString('en-US') };
-    return { diagnostics: [diag('E0009', where, size, 'split the program, or pass large data as inputs rather than literals')], source };
+    return {
+      diagnostics: [diag('E0009', where, size, 'split the program, or pass large data as inputs rather than literals')],
+      source,
+    };
   }
   const encoding = encodingProblems(text);
   if (encoding.length > 0) return { diagnostics: encoding, source };
@@ -65,7 +70,6 @@ function encodingProblems(text: string): Diagnostic[] {
   if (bad >= 0) out.push(diag('E0002', { start: bad, end: bad + 1 }, {}, 'save the file as UTF-8'));
   return out;
 }
-
 
 function declarationProblems(options: ParseOptions): Diagnostic[] {
   const params = new Set(options.params ?? []);

@@ -85,9 +85,11 @@ export function parseTree(text: string): string {
       const field = fieldName ? `${fieldName}: ` : '';
       const type = missing ? `MISSING "${types[word & TYPE_MASK]}"` : types[word & TYPE_MASK];
       let namedChildren = 0;
-      for (let c = i + 1; c < next; c = nodes[c * NODE_WORDS + 3]) if ((nodes[c * NODE_WORDS] & FLAG_NAMED) !== 0) namedChildren++;
+      for (let c = i + 1; c < next; c = nodes[c * NODE_WORDS + 3])
+        if ((nodes[c * NODE_WORDS] & FLAG_NAMED) !== 0) namedChildren++;
       const start = nodes[i * NODE_WORDS + 1];
-      const leaf = namedChildren === 0 && !missing ? ` ${JSON.stringify(text.slice(start, nodes[i * NODE_WORDS + 2]))}` : '';
+      const leaf =
+        namedChildren === 0 && !missing ? ` ${JSON.stringify(text.slice(start, nodes[i * NODE_WORDS + 2]))}` : '';
       const at = source.position(start);
       lines.push(`${'  '.repeat(ends.length)}${field}(${type} ${at.line}:${at.column}${leaf})`);
     }

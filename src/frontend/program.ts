@@ -22,7 +22,8 @@ export function checkProgram(forms: Datum[], resolver: Resolver, sourceLength: n
   }
   const results = forms.filter((f) => !isDefine(f));
   if (results.length === 0) report(diag('E0013', forms[forms.length - 1].span));
-  if (results.length > 1) report(diag('E0011', results[1].span, { count: results.length }, 'combine the results, e.g. into a vector [a b]'));
+  if (results.length > 1)
+    report(diag('E0011', results[1].span, { count: results.length }, 'combine the results, e.g. into a vector [a b]'));
   const firstResult = forms.indexOf(results[0]);
   const definitions: Definition[] = [];
   forms.forEach((f, i) => {
@@ -31,18 +32,32 @@ export function checkProgram(forms: Datum[], resolver: Resolver, sourceLength: n
     const def = definition(f, resolver);
     if (def) definitions.push(def);
   });
-  reportDuplicates(report, definitions.map((d) => d.name), 'program');
+  reportDuplicates(
+    report,
+    definitions.map((d) => d.name),
+    'program',
+  );
 
   const top = new Scope();
   const functionDefs = definitions.filter((d) => d.kind === 'function');
   const valueDefs = definitions.filter((d) => d.kind === 'value');
-  for (const f of functionDefs) top.define(f.name.name, { kind: 'function', name: resolver.uniqueFunctionName(f.name.name), arity: f.params.length });
+  for (const f of functionDefs)
+    top.define(f.name.name, {
+      kind: 'function',
+      name: resolver.uniqueFunctionName(f.name.name),
+      arity: f.params.length,
+    });
   valueDefs.forEach((v, index) => top.define(v.name.name, { kind: 'value', name: v.name.name, index }));
 
   const functions: FunctionDef[] = functionDefs.map((f) => ({
     name: f.name.name,
     nameSpan: f.name.span,
-    ...resolver.functionBody({ scope: top, tail: false, valuesDefined: Infinity, usage: newUsage() }, f.name.name, f.params, f.body),
+    ...resolver.functionBody(
+      { scope: top, tail: false, valuesDefined: Infinity, usage: newUsage() },
+      f.name.name,
+      f.params,
+      f.body,
+    ),
     span: f.span,
   }));
   const values: ValueDef[] = valueDefs.map((v, index) => {
@@ -51,7 +66,9 @@ export function checkProgram(forms: Datum[], resolver: Resolver, sourceLength: n
     reportEarlyReads(resolver, index, usage);
     return { name: v.name.name, nameSpan: v.name.span, value, span: v.span };
   });
-  const result = results[0] && resolver.expr(results[0], { scope: top, tail: false, valuesDefined: valueDefs.length, usage: newUsage() });
+  const result =
+    results[0] &&
+    resolver.expr(results[0], { scope: top, tail: false, valuesDefined: valueDefs.length, usage: newUsage() });
   if (!result) return undefined;
   const free = [...resolver.free];
   return {
@@ -90,7 +107,14 @@ function reportEarlyReads(resolver: Resolver, index: number, usage: Usage): void
       if (!fn) continue;
       const early = fn.values.find((v) => v.index >= index);
       if (early) {
-        resolver.report(diag('E0038', call.span, { name: early.name }, `'${call.name}' reads '${early.name}', and is called before '${early.name}' is defined`));
+        resolver.report(
+          diag(
+            'E0038',
+            call.span,
+            { name: early.name },
+            `'${call.name}' reads '${early.name}', and is called before '${early.name}' is defined`,
+          ),
+        );
         return;
       }
       for (const c of fn.calls) if (!seen.has(c.name)) (seen.add(c.name), pending.push(c.name));

@@ -170,7 +170,11 @@ function balanceBrackets(tokens: number[], types: readonly string[], contentEnd:
     if (close in CLOSER) {
       open.push(t);
     } else if (open.length === 0) {
-      out.push(withFixes(diag('E0004', span(t), { close }), [{ title: `remove '${close}'`, edits: [{ span: span(t), text: '' }], safe: true }]));
+      out.push(
+        withFixes(diag('E0004', span(t), { close }), [
+          { title: `remove '${close}'`, edits: [{ span: span(t), text: '' }], safe: true },
+        ]),
+      );
     } else if (CLOSER[text(open[open.length - 1])] !== close) {
       const opener = text(open.pop()!);
       const expected = CLOSER[opener];
@@ -184,7 +188,11 @@ function balanceBrackets(tokens: number[], types: readonly string[], contentEnd:
   // innermost opener (reported last) is closed first.
   for (const t of open) {
     const closer = CLOSER[text(t)];
-    const fix = { title: `add '${closer}' at the end`, edits: [{ span: { start: contentEnd, end: contentEnd }, text: closer }], safe: true };
+    const fix = {
+      title: `add '${closer}' at the end`,
+      edits: [{ span: { start: contentEnd, end: contentEnd }, text: closer }],
+      safe: true,
+    };
     out.push(withFixes(diag('E0003', span(t), { open: text(t) }, `add a matching '${closer}'`), [fix]));
   }
   return out;

@@ -136,17 +136,25 @@ export class Resolver {
     const role = this.declaredInputs?.has(name) ? 'input' : this.declaredParams.has(name) ? 'param' : undefined;
     if (role) return this.freeVar(name, role, span);
     if (name === 'pi') return { kind: 'var', name, ref: { kind: 'pi' }, span };
-    const nearby = () => suggest(name, [...ctx.scope.visibleNames(), ...this.declaredParams, ...(this.declaredInputs ?? [])]);
+    const nearby = () =>
+      suggest(name, [...ctx.scope.visibleNames(), ...this.declaredParams, ...(this.declaredInputs ?? [])]);
     if (this.declaredInputs) {
       const nearbyNames = nearby();
-      const close = nearbyNames.length > 0 ? nearbyNames : suggest(name, PRIMITIVES.map((p) => p.name));
+      const close =
+        nearbyNames.length > 0
+          ? nearbyNames
+          : suggest(
+              name,
+              PRIMITIVES.map((p) => p.name),
+            );
       this.report(withFixes(diag('E0030', span, { name }, didYouMean(close)), renameFixes(span, close, true)));
       return placeholder(span);
     }
     // Only the first use of a free name is worth a warning (and worth the search).
     if (!this.free.has(name)) {
       const close = nearby();
-      if (close.length > 0) this.report(withFixes(diag('W0001', span, { name }, didYouMean(close)), renameFixes(span, close, false)));
+      if (close.length > 0)
+        this.report(withFixes(diag('W0001', span, { name }, didYouMean(close)), renameFixes(span, close, false)));
     }
     return this.freeVar(name, 'input', span);
   }
@@ -205,25 +213,37 @@ export class Resolver {
       return { callee: { kind: 'function', name: b.name }, display: name, min: b.arity, max: b.arity };
     }
     const what =
-      b?.kind === 'local' ? 'a local variable'
-      : b?.kind === 'value' ? 'a value definition'
-      : this.options.functions?.[name] ? undefined
-      : primitive(name) ? undefined
-      : this.declaredInputs?.has(name) ? 'an input'
-      : this.declaredParams.has(name) ? 'a param'
-      : name === 'pi' ? 'a constant'
-      : null;
+      b?.kind === 'local'
+        ? 'a local variable'
+        : b?.kind === 'value'
+          ? 'a value definition'
+          : this.options.functions?.[name]
+            ? undefined
+            : primitive(name)
+              ? undefined
+              : this.declaredInputs?.has(name)
+                ? 'an input'
+                : this.declaredParams.has(name)
+                  ? 'a param'
+                  : name === 'pi'
+                    ? 'a constant'
+                    : null;
     if (what) {
       this.report(diag('E0033', span, { name, what }));
       return undefined;
     }
     if (what === undefined) {
       const external = this.options.functions?.[name];
-      if (external) return { callee: { kind: 'external', name }, display: name, min: external.minArgs, max: external.maxArgs };
+      if (external)
+        return { callee: { kind: 'external', name }, display: name, min: external.minArgs, max: external.maxArgs };
       const p = primitive(name)!;
       return { callee: { kind: 'primitive', name }, display: name, min: p.minArgs, max: p.maxArgs };
     }
-    const candidates = [...ctx.scope.visibleNames(), ...Object.keys(this.options.functions ?? {}), ...PRIMITIVES.map((p) => p.name)];
+    const candidates = [
+      ...ctx.scope.visibleNames(),
+      ...Object.keys(this.options.functions ?? {}),
+      ...PRIMITIVES.map((p) => p.name),
+    ];
     const close = suggest(name, candidates);
     this.report(withFixes(diag('E0031', span, { name }, didYouMean(close)), renameFixes(span, close, true)));
     return undefined;
@@ -235,7 +255,18 @@ export class Resolver {
     if (args.length < min || args.length > max) {
       const expected = max === Infinity ? `at least ${min}` : min === max ? `${min}` : `${min} to ${max}`;
       const d = diag('E0040', span, { name: target.display, expected, got: args.length });
-      this.report(withFixes(d, arityFixes(target.display, calleeSpan, items, span, args.length < min ? min - args.length : max - args.length)));
+      this.report(
+        withFixes(
+          d,
+          arityFixes(
+            target.display,
+            calleeSpan,
+            items,
+            span,
+            args.length < min ? min - args.length : max - args.length,
+          ),
+        ),
+      );
     }
     return { kind: 'call', callee: target.callee, calleeSpan, args, span };
   }
@@ -244,7 +275,11 @@ export class Resolver {
     const form = headName(d)!;
     if (!expectParts(this.report, form, d, 2, 'a binding list and one body expression')) return placeholder(d.span);
     const bindings = bindingList(this.report, form, d.items[1]) ?? [];
-    reportDuplicates(this.report, bindings.map((b) => b.name), form);
+    reportDuplicates(
+      this.report,
+      bindings.map((b) => b.name),
+      form,
+    );
     const scope = new Scope(ctx.scope);
     const resolved = bindings.map((b) => {
       const value = this.expr(b.value, { ...ctx, scope, tail: false });
@@ -275,12 +310,17 @@ export class Resolver {
         if (i !== items.length - 1) malformed(this.report, 'cond', c.span, "'else' must be the last clause");
         otherwise = this.expr(c.items[1], ctx);
       } else {
-        clauses.push({ test: this.expr(c.items[0], { ...ctx, tail: false }), body: this.expr(c.items[1], ctx), span: c.span });
+        clauses.push({
+          test: this.expr(c.items[0], { ...ctx, tail: false }),
+          body: this.expr(c.items[1], ctx),
+          span: c.span,
+        });
       }
     });
     if (!otherwise) {
       const last = items[items.length - 1];
-      if (!(isList(last) && headName(last) === 'else')) this.report(diag('E0021', d.span, {}, 'add (else expr) as the last clause'));
+      if (!(isList(last) && headName(last) === 'else'))
+        this.report(diag('E0021', d.span, {}, 'add (else expr) as the last clause'));
       return placeholder(d.span);
     }
     return { kind: 'cond', clauses, otherwise, span: d.span };
@@ -304,7 +344,11 @@ export class Resolver {
       scope.define(b.name.name, { kind: 'function', name: unique, arity: params.length });
       lambdas.push({ name: b.name, unique, params, body: lambda.items[2], span: b.span });
     }
-    reportDuplicates(this.report, lambdas.map((l) => l.name), 'letrec');
+    reportDuplicates(
+      this.report,
+      lambdas.map((l) => l.name),
+      'letrec',
+    );
     const inner: Context = { ...ctx, scope };
     const functions: FunctionDef[] = lambdas.map((l) => ({
       name: l.unique,
@@ -320,7 +364,11 @@ export class Resolver {
   private loop(d: ListDatum, ctx: Context): Expr {
     if (!expectParts(this.report, 'loop', d, 2, 'a binding list and one body expression')) return placeholder(d.span);
     const bindings = bindingList(this.report, 'loop', d.items[1]) ?? [];
-    reportDuplicates(this.report, bindings.map((b) => b.name), 'loop');
+    reportDuplicates(
+      this.report,
+      bindings.map((b) => b.name),
+      'loop',
+    );
     const scope = new Scope(ctx.scope);
     const resolved = bindings.map((b) => {
       const init = this.expr(b.value, { ...ctx, scope, tail: false });
@@ -337,8 +385,10 @@ export class Resolver {
       this.report(diag('E0023', d.span));
       return placeholder(d.span);
     }
-    if (args.length !== ctx.loop.arity) this.report(diag('E0024', d.span, { got: args.length, expected: ctx.loop.arity }));
-    if (!ctx.tail) this.report(diag('E0025', d.span, {}, 'recur must be the last thing the loop body does, e.g. a branch of an if'));
+    if (args.length !== ctx.loop.arity)
+      this.report(diag('E0024', d.span, { got: args.length, expected: ctx.loop.arity }));
+    if (!ctx.tail)
+      this.report(diag('E0025', d.span, {}, 'recur must be the last thing the loop body does, e.g. a branch of an if'));
     return { kind: 'recur', loop: ctx.loop.id, args, span: d.span };
   }
 }
@@ -350,12 +400,24 @@ export class Resolver {
 function arityFixes(name: string, calleeSpan: Span, items: Datum[], span: Span, missing: number): Fix[] {
   if (missing === 1) {
     const at = span.end - 1; // before the closing bracket
-    return [{ title: `add a missing argument to '${name}' (a placeholder 0)`, edits: [{ span: { start: at, end: at }, text: ' 0' }], safe: false }];
+    return [
+      {
+        title: `add a missing argument to '${name}' (a placeholder 0)`,
+        edits: [{ span: { start: at, end: at }, text: ' 0' }],
+        safe: false,
+      },
+    ];
   }
   if (missing === -1) {
     const last = items[items.length - 1];
     const before = items.length > 1 ? items[items.length - 2].span.end : calleeSpan.end;
-    return [{ title: `remove the extra last argument of '${name}'`, edits: [{ span: { start: before, end: last.span.end }, text: '' }], safe: false }];
+    return [
+      {
+        title: `remove the extra last argument of '${name}'`,
+        edits: [{ span: { start: before, end: last.span.end }, text: '' }],
+        safe: false,
+      },
+    ];
   }
   return [];
 }

@@ -23,7 +23,14 @@ type Make = () => unknown;
 function fixtures(): Make[] {
   return [
     () => api.tensor([1, 2, 3]),
-    () => api.tensor([[1, 2], [3, 4]], { dtype: 'float64' }),
+    () =>
+      api.tensor(
+        [
+          [1, 2],
+          [3, 4],
+        ],
+        { dtype: 'float64' },
+      ),
     () => api.zeros([0]),
     () => api.tensor(5),
     () => api.randn([2, 3], { seed: 1, requiresGrad: true }),
@@ -36,9 +43,42 @@ function fixtures(): Make[] {
 }
 
 const POOL: readonly unknown[] = [
-  undefined, null, NaN, Infinity, -Infinity, -1, 0, 1, 2.5, 1e308, 2 ** 53, -0, '', 'x', 'float64', 'cuda', 'cpu', '(+ x',
-  [], [1], [[1, 2], [3]], [-1], [2 ** 40], [1e9, 1e9], [NaN], {}, { data: [1], shape: [5] }, { x: 1 }, { shape: [-1] },
-  true, Symbol('s'), () => 1, new Float32Array(3), new Float64Array(0), new Uint8Array(2), 10n,
+  undefined,
+  null,
+  NaN,
+  Infinity,
+  -Infinity,
+  -1,
+  0,
+  1,
+  2.5,
+  1e308,
+  2 ** 53,
+  -0,
+  '',
+  'x',
+  'float64',
+  'cuda',
+  'cpu',
+  '(+ x',
+  [],
+  [1],
+  [[1, 2], [3]],
+  [-1],
+  [2 ** 40],
+  [1e9, 1e9],
+  [NaN],
+  {},
+  { data: [1], shape: [5] },
+  { x: 1 },
+  { shape: [-1] },
+  true,
+  Symbol('s'),
+  () => 1,
+  new Float32Array(3),
+  new Float64Array(0),
+  new Uint8Array(2),
+  10n,
 ];
 
 /** Each function and method as [name, function, receiver]. */
@@ -46,8 +86,10 @@ function targets(objects: object[]): [string, (...args: unknown[]) => unknown, u
   const out: [string, (...args: unknown[]) => unknown, unknown][] = [];
   const walk = (o: Record<string, unknown>, prefix: string) => {
     for (const [k, v] of Object.entries(o)) {
-      if (typeof v === 'function' && !/^[A-Z]/.test(k) && !SKIP.has(k)) out.push([prefix + k, v as (...args: unknown[]) => unknown, o]);
-      else if (v && typeof v === 'object' && !Array.isArray(v) && prefix === '') walk(v as Record<string, unknown>, `${k}.`);
+      if (typeof v === 'function' && !/^[A-Z]/.test(k) && !SKIP.has(k))
+        out.push([prefix + k, v as (...args: unknown[]) => unknown, o]);
+      else if (v && typeof v === 'object' && !Array.isArray(v) && prefix === '')
+        walk(v as Record<string, unknown>, `${k}.`);
     }
   };
   walk(api as unknown as Record<string, unknown>, '');
@@ -94,7 +136,9 @@ export function apiFuzz(seed: number, calls: number, log: (call: string) => void
     }
   };
   add(() => api.compile('(* k x)', { params: { k: 1 } }));
-  add(() => api.compile('(+ (* a x) (f x))', { params: { a: 1 }, functions: { f: api.nn.mlp([1, 3, 1], { seed: 1 }) } }));
+  add(() =>
+    api.compile('(+ (* a x) (f x))', { params: { a: 1 }, functions: { f: api.nn.mlp([1, 3, 1], { seed: 1 }) } }),
+  );
   add(() => api.nn.mlp([2, 3, 1], { seed: 1 }));
   const p = api.tensor([1, 2], { requiresGrad: true });
   objects.push(p);
@@ -125,7 +169,11 @@ export function apiFuzzIsolated(seed: number, calls: number): { ok: boolean; det
 const { apiFuzz } = require(${JSON.stringify(__filename)});
 process.stdout.write(JSON.stringify(apiFuzz(${seed}, ${calls}, (call) => process.stderr.write(call + '\\n'))));`;
   const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 120000, maxBuffer: 1 << 28 });
-  if (r.status !== 0) return { ok: false, detail: `seed ${seed}: the child ended (code ${r.status}, signal ${r.signal}) at ${r.stderr.trim().split('\n').pop()}` };
+  if (r.status !== 0)
+    return {
+      ok: false,
+      detail: `seed ${seed}: the child ended (code ${r.status}, signal ${r.signal}) at ${r.stderr.trim().split('\n').pop()}`,
+    };
   const report = JSON.parse(r.stdout) as ApiFuzzReport;
   if (report.nonErrors.length > 0) return { ok: false, detail: `seed ${seed}: ${report.nonErrors.join('; ')}` };
   return { ok: true, detail: `seed ${seed}: ${report.calls} calls` };

@@ -27,25 +27,36 @@ const API_CALLS = 2000;
 /** Attempts per distinct failure (each a fresh process, about a quarter of a second). */
 const MINIMISE_BUDGET = 300;
 
-const USAGE = 'usage: npm run fuzz -- --count N --seed S [--generator bytes|mutate|typed|all | --api] [--time-limit MS] [--jobs J] [--no-save]';
+const USAGE =
+  'usage: npm run fuzz -- --count N --seed S [--generator bytes|mutate|typed|all | --api] [--time-limit MS] [--jobs J] [--no-save]';
 
 export function parseArgs(argv: string[]): FuzzOptions {
-  const o: FuzzOptions = { count: 1000, seed: 1, generators: GENERATORS, timeLimitMs: 10000, jobs: Math.max(1, os.cpus().length), save: true, api: false };
+  const o: FuzzOptions = {
+    count: 1000,
+    seed: 1,
+    generators: GENERATORS,
+    timeLimitMs: 10000,
+    jobs: Math.max(1, os.cpus().length),
+    save: true,
+    api: false,
+  };
   const whole = (flag: string, v: string | undefined, min: number): number => {
     const n = Number(v);
-    if (!Number.isSafeInteger(n) || n < min) throw new Error(`${flag} takes a whole number >= ${min}, got ${v ?? 'nothing'}\n${USAGE}`);
+    if (!Number.isSafeInteger(n) || n < min)
+      throw new Error(`${flag} takes a whole number >= ${min}, got ${v ?? 'nothing'}\n${USAGE}`);
     return n;
   };
   for (let i = 0; i < argv.length; i++) {
     const [flag, value] = [argv[i], argv[i + 1]];
-    if (flag === '--count') o.count = whole(flag, value, 1), i++;
-    else if (flag === '--seed') o.seed = whole(flag, value, 0), i++;
-    else if (flag === '--time-limit') o.timeLimitMs = whole(flag, value, 1), i++;
-    else if (flag === '--jobs') o.jobs = whole(flag, value, 1), i++;
+    if (flag === '--count') ((o.count = whole(flag, value, 1)), i++);
+    else if (flag === '--seed') ((o.seed = whole(flag, value, 0)), i++);
+    else if (flag === '--time-limit') ((o.timeLimitMs = whole(flag, value, 1)), i++);
+    else if (flag === '--jobs') ((o.jobs = whole(flag, value, 1)), i++);
     else if (flag === '--no-save') o.save = false;
     else if (flag === '--api') o.api = true;
     else if (flag === '--generator') {
-      if (value !== 'all' && !GENERATORS.includes(value as Generator)) throw new Error(`--generator takes bytes, mutate, typed or all, got ${value ?? 'nothing'}\n${USAGE}`);
+      if (value !== 'all' && !GENERATORS.includes(value as Generator))
+        throw new Error(`--generator takes bytes, mutate, typed or all, got ${value ?? 'nothing'}\n${USAGE}`);
       o.generators = value === 'all' ? GENERATORS : [value as Generator];
       i++;
     } else throw new Error(`unknown argument ${flag}\n${USAGE}`);
@@ -69,10 +80,26 @@ export interface Failure {
 }
 
 /** Case i of a run: its generator (round robin) and its own seed. */
-export const caseAt = (o: FuzzOptions, i: number): FuzzCase => generate(o.generators[i % o.generators.length], caseSeed(o.seed, i));
+export const caseAt = (o: FuzzOptions, i: number): FuzzCase =>
+  generate(o.generators[i % o.generators.length], caseSeed(o.seed, i));
 
-export async function fuzz(o: FuzzOptions, log: (line: string) => void): Promise<{ tallies: Map<Generator, Tally>; failures: Failure[] }> {
-  const tallies = new Map(o.generators.map((g) => [g, { cases: 0, kinds: {}, maxMs: 0, float32: { compared: 0, skipped: 0 }, float64Unstable: 0, covered: new Set<string>() } as Tally]));
+export async function fuzz(
+  o: FuzzOptions,
+  log: (line: string) => void,
+): Promise<{ tallies: Map<Generator, Tally>; failures: Failure[] }> {
+  const tallies = new Map(
+    o.generators.map((g) => [
+      g,
+      {
+        cases: 0,
+        kinds: {},
+        maxMs: 0,
+        float32: { compared: 0, skipped: 0 },
+        float64Unstable: 0,
+        covered: new Set<string>(),
+      } as Tally,
+    ]),
+  );
   const failures: Failure[] = [];
   const pool = new Pool(o.jobs, o.timeLimitMs);
   let done = 0;
@@ -84,19 +111,23 @@ export async function fuzz(o: FuzzOptions, log: (line: string) => void): Promise
     t.cases++;
     t.kinds[outcome.kind] = (t.kinds[outcome.kind] ?? 0) + 1;
     t.maxMs = Math.max(t.maxMs, outcome.ms);
-    if (outcome.float32) (t.float32.compared += outcome.float32.compared), (t.float32.skipped += outcome.float32.skipped);
+    if (outcome.float32)
+      ((t.float32.compared += outcome.float32.compared), (t.float32.skipped += outcome.float32.skipped));
     t.float64Unstable += outcome.float64Unstable ?? 0;
     fuzzCase.covers?.forEach((name) => t.covered.add(name));
     if (!outcome.ok) {
       failures.push({ index: i, fuzzCase, outcome });
       log(`FAIL ${outcome.kind} (case ${i}, ${fuzzCase.generator}): ${outcome.detail.split('\n')[0].slice(0, 200)}`);
     }
-    if (++done % Math.max(1, Math.floor(o.count / 20)) === 0) log(`${done}/${o.count} cases, ${failures.length} failures, ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    if (++done % Math.max(1, Math.floor(o.count / 20)) === 0)
+      log(`${done}/${o.count} cases, ${failures.length} failures, ${((Date.now() - started) / 1000).toFixed(0)} s`);
   };
   let next = 0;
-  await Promise.all(Array.from({ length: o.jobs }, async () => {
-    while (next < o.count) await one(next++);
-  }));
+  await Promise.all(
+    Array.from({ length: o.jobs }, async () => {
+      while (next < o.count) await one(next++);
+    }),
+  );
   pool.close();
   return { tallies, failures };
 }
@@ -112,8 +143,11 @@ export function triage(o: FuzzOptions, failures: Failure[]): string[] {
     // Every attempt in a fresh process: a smaller program can crash where the original did not.
     const m = minimise(f.fuzzCase, f.outcome, (c) => runIsolated(c, o.timeLimitMs), MINIMISE_BUDGET);
     const file = o.save ? saveRegression(m.fuzzCase, m.outcome, sig, `seed ${o.seed}, case ${f.index}`) : undefined;
-    lines.push(`FAIL ${f.outcome.kind} (case ${f.index}, ${f.fuzzCase.generator}) ${file ? `saved as tests/fuzz-regressions/${file}` : '(already saved or --no-save)'}`,
-      `  minimised: ${JSON.stringify(m.fuzzCase.source)}`, `  ${m.outcome.detail.split('\n')[0].slice(0, 300)}`);
+    lines.push(
+      `FAIL ${f.outcome.kind} (case ${f.index}, ${f.fuzzCase.generator}) ${file ? `saved as tests/fuzz-regressions/${file}` : '(already saved or --no-save)'}`,
+      `  minimised: ${JSON.stringify(m.fuzzCase.source)}`,
+      `  ${m.outcome.detail.split('\n')[0].slice(0, 300)}`,
+    );
   }
   return lines;
 }
@@ -121,7 +155,11 @@ export function triage(o: FuzzOptions, failures: Failure[]): string[] {
 export function summary(tallies: Map<Generator, Tally>): string[] {
   const lines = ['| generator | cases | outcomes | slowest case (ms) |', '|---|---|---|---|'];
   for (const [g, t] of tallies)
-    lines.push(`| ${g} | ${t.cases} | ${Object.entries(t.kinds).map(([k, n]) => `${k} ${n}`).join(', ')} | ${t.maxMs.toFixed(0)} |`);
+    lines.push(
+      `| ${g} | ${t.cases} | ${Object.entries(t.kinds)
+        .map(([k, n]) => `${k} ${n}`)
+        .join(', ')} | ${t.maxMs.toFixed(0)} |`,
+    );
   const typed = tallies.get('typed');
   if (typed)
     lines.push(
@@ -140,7 +178,9 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (o.api) return apiRuns(o);
-  console.log(`fuzzing ${o.count} cases, seed ${o.seed}, generators ${o.generators.join(', ')}, ${o.jobs} processes, ${o.timeLimitMs} ms per case`);
+  console.log(
+    `fuzzing ${o.count} cases, seed ${o.seed}, generators ${o.generators.join(', ')}, ${o.jobs} processes, ${o.timeLimitMs} ms per case`,
+  );
   const { tallies, failures } = await fuzz(o, (l) => console.log(l));
   summary(tallies).forEach((l) => console.log(l));
   triage(o, failures).forEach((l) => console.log(l));

@@ -86,7 +86,8 @@ type Reference = Required<Pick<RunResult, 'value' | 'grad'>>;
 function runReference(source: string, c: Case, limit?: number, mode: Partial<Mode> = {}): Reference {
   const inputNames = Object.keys(c.inputs);
   const parsed = parseProgram(source, { inputs: inputNames, params: Object.keys(c.params ?? {}) });
-  if (!parsed.program) throw new Error(`reference could not parse: ${parsed.diagnostics.map((d) => d.message).join('; ')}`);
+  if (!parsed.program)
+    throw new Error(`reference could not parse: ${parsed.diagnostics.map((d) => d.message).join('; ')}`);
   const used = c.batch ? inputNames.filter((n) => parsed.program!.inputs.includes(n)) : [];
   const reference = evaluateReference(parsed.program, { ...c.inputs, ...c.params }, { batched: used, limit, mode });
   // With a batch in, native gives a batch out even when the program reads no input; the reference,
@@ -96,7 +97,10 @@ function runReference(source: string, c: Case, limit?: number, mode: Partial<Mod
   const copies = c.batch && used.length === 0 && first ? first.length : 0;
   if (!copies) return reference;
   const grad = Object.fromEntries(
-    Object.entries(reference.grad).map(([name, g]) => [name, name in (c.params ?? {}) ? scaleNested(g, copies, true) : g]),
+    Object.entries(reference.grad).map(([name, g]) => [
+      name,
+      name in (c.params ?? {}) ? scaleNested(g, copies, true) : g,
+    ]),
   );
   return { value: Array.from({ length: copies }, () => reference.value), grad };
 }
@@ -125,20 +129,33 @@ export interface Float32Check {
  * rounding every step to float32, to nearest, up and down (the computation's: constants on a floor's
  * step, 1 - tanh^2 cancelling at saturation, a kernel rounding in another order).
  */
-export function float32Differences(source: string, c: Case, tolerance: number, nudge = 1e-6, limit?: number): Float32Check {
+export function float32Differences(
+  source: string,
+  c: Case,
+  tolerance: number,
+  nudge = 1e-6,
+  limit?: number,
+): Float32Check {
   const base = mapCase(c, toFloat32);
   const f64 = runGrad(source, base, 'float64', limit);
   const f32 = runGrad(source, base, 'float32', limit);
   const witnesses: Pick<RunResult, 'value' | 'grad'>[] = [1 + nudge, 1 - nudge].map((k) =>
-    runGrad(source, mapCase(base, (x) => scaleNested(x, k)), 'float64', limit),
+    runGrad(
+      source,
+      mapCase(base, (x) => scaleNested(x, k)),
+      'float64',
+      limit,
+    ),
   );
-  for (const direction of ['nearest', 'up', 'down'] as const) witnesses.push(runReference(source, base, limit, { float32Rounding: direction }));
+  for (const direction of ['nearest', 'up', 'down'] as const)
+    witnesses.push(runReference(source, base, limit, { float32Rounding: direction }));
   const result: Float32Check = { compared: 0, skipped: 0, problems: [] };
   const compare = (what: string, pick: (r: Pick<RunResult, 'value' | 'grad'>) => Nested | undefined) => {
     const [a, b] = [pick(f32), pick(f64)].map((x) => (x === undefined ? [] : flat(x)));
     const moved = witnesses.map((r) => flat(pick(r) ?? []));
     b.forEach((y, i) => {
-      const stable = Number.isFinite(y) && moved.every((m) => Number.isFinite(m[i]) && relative(m[i], y) <= tolerance / 10);
+      const stable =
+        Number.isFinite(y) && moved.every((m) => Number.isFinite(m[i]) && relative(m[i], y) <= tolerance / 10);
       if (!stable || Math.abs(y) > 1e30) return void result.skipped++;
       result.compared++;
       if (!(relative(a[i], y) <= tolerance)) result.problems.push(`${what}[${i}]: float32 ${a[i]} vs float64 ${y}`);

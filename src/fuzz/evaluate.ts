@@ -47,7 +47,13 @@ export function generate(generator: Generator, seed: number): FuzzCase {
   if (generator === 'bytes') return { generator, source: bytesCase(seed), inputSeed: seed };
   if (generator === 'mutate') return { generator, source: mutateCase(seed).source, inputSeed: seed };
   const t = typedCase(seed);
-  return { generator, source: t.source, unbatched: t.unbatched, batched: t.batched, covers: [...t.primitives, ...t.forms] };
+  return {
+    generator,
+    source: t.source,
+    unbatched: t.unbatched,
+    batched: t.batched,
+    covers: [...t.primitives, ...t.forms],
+  };
 }
 
 export function evaluate(c: FuzzCase): Outcome {
@@ -60,7 +66,9 @@ export function evaluate(c: FuzzCase): Outcome {
 
 /** Not `instanceof Error`: errors from native code or another realm (jest's sandbox) fail that test. */
 const describeError = (e: unknown): string =>
-  e !== null && typeof e === 'object' && 'message' in e ? `${e.constructor?.name ?? 'Error'}: ${String(e.message)}` : `non-Error thrown: ${String(e)}`;
+  e !== null && typeof e === 'object' && 'message' in e
+    ? `${e.constructor?.name ?? 'Error'}: ${String(e.message)}`
+    : `non-Error thrown: ${String(e)}`;
 
 /** Shapes tried for the inputs of a program that compiled: the ones the examples use, and batches of them. */
 const SHAPES: number[][] = [[], [], [3], [10], [3, 3], [10, 10]];
@@ -76,8 +84,11 @@ function moduleOrDiagnostics(c: FuzzCase): Outcome {
   // It compiled: run it once forward and backward, where runtime errors must be diagnostics too.
   const rng = new Rng(c.inputSeed ?? 0);
   const batch = rng.chance(0.3) ? rng.int(1, 3) : 0;
-  const value = (shape: number[]): Nested => (shape.length === 0 ? rng.uniform(-3, 3) : Array.from({ length: shape[0] }, () => value(shape.slice(1))));
-  const inputs = Object.fromEntries(module.program.inputs.map((name) => [name, value(batch ? [batch, ...rng.pick(SHAPES)] : rng.pick(SHAPES))]));
+  const value = (shape: number[]): Nested =>
+    shape.length === 0 ? rng.uniform(-3, 3) : Array.from({ length: shape[0] }, () => value(shape.slice(1)));
+  const inputs = Object.fromEntries(
+    module.program.inputs.map((name) => [name, value(batch ? [batch, ...rng.pick(SHAPES)] : rng.pick(SHAPES))]),
+  );
   try {
     const out = module.forward(inputs, { batch: batch > 0 });
     const total = out.sum();
@@ -95,13 +106,17 @@ function moduleOrDiagnostics(c: FuzzCase): Outcome {
 
 function differential(c: FuzzCase): Outcome {
   let float64Unstable = 0;
-  for (const [name, k] of [['unbatched', c.unbatched!], ['batched', c.batched!]] as const) {
+  for (const [name, k] of [
+    ['unbatched', c.unbatched!],
+    ['batched', c.batched!],
+  ] as const) {
     const d = differences(c.source, k, FLOAT64_TOLERANCE, FUZZ_LIMIT);
     if (d.problems.length > 0) return { ok: false, kind: 'mismatch', detail: `${name}: ${d.problems.join('; ')}` };
     float64Unstable += d.unstable;
   }
   const f32 = float32Differences(c.source, c.batched!, FLOAT32_TOLERANCE, 1e-6, FUZZ_LIMIT);
   const float32 = { compared: f32.compared, skipped: f32.skipped };
-  if (f32.problems.length > 0) return { ok: false, kind: 'float32', detail: f32.problems.join('; '), float32, float64Unstable };
+  if (f32.problems.length > 0)
+    return { ok: false, kind: 'float32', detail: f32.problems.join('; '), float32, float64Unstable };
   return { ok: true, kind: 'agree', detail: '', float32, float64Unstable };
 }

@@ -19,8 +19,19 @@ export function runIsolated(fuzzCase: FuzzCase, timeLimitMs: number): Outcome {
   const script = `${loader()}
 const { evaluate } = require(${JSON.stringify(path.join(__dirname, 'evaluate'))});
 let input = ''; process.stdin.on('data', (d) => (input += d)).on('end', () => process.stdout.write(JSON.stringify(evaluate(JSON.parse(input)))));`;
-  const r = spawnSync(process.execPath, ['-e', script], { input: JSON.stringify(fuzzCase), timeout: timeLimitMs, maxBuffer: 1 << 26, encoding: 'utf8' });
-  if (r.error && (r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT') return { ok: false, kind: 'hang', detail: `no result within ${timeLimitMs} ms` };
-  if (r.status !== 0 || !r.stdout) return { ok: false, kind: 'crash', detail: `child exited (code ${r.status}, signal ${r.signal}): ${(r.stderr ?? '').trim().split('\n').slice(0, 5).join(' | ')}` };
+  const r = spawnSync(process.execPath, ['-e', script], {
+    input: JSON.stringify(fuzzCase),
+    timeout: timeLimitMs,
+    maxBuffer: 1 << 26,
+    encoding: 'utf8',
+  });
+  if (r.error && (r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT')
+    return { ok: false, kind: 'hang', detail: `no result within ${timeLimitMs} ms` };
+  if (r.status !== 0 || !r.stdout)
+    return {
+      ok: false,
+      kind: 'crash',
+      detail: `child exited (code ${r.status}, signal ${r.signal}): ${(r.stderr ?? '').trim().split('\n').slice(0, 5).join(' | ')}`,
+    };
   return JSON.parse(r.stdout) as Outcome;
 }

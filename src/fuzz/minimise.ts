@@ -6,7 +6,11 @@ import { get, parse, paths, printAll, replace, type Node } from './sexpr';
 
 /** What a failure is, without the numbers and names that vary as the program shrinks. */
 export const signature = (o: Outcome): string =>
-  `${o.kind}:${o.detail.split('\n')[0].replace(/-?\d+(\.\d+)?(e[-+]?\d+)?/gi, 'N').replace(/\b[a-z]\d+\b/g, 'ID').slice(0, 80)}`;
+  `${o.kind}:${o.detail
+    .split('\n')[0]
+    .replace(/-?\d+(\.\d+)?(e[-+]?\d+)?/gi, 'N')
+    .replace(/\b[a-z]\d+\b/g, 'ID')
+    .slice(0, 80)}`;
 
 export interface Minimised {
   fuzzCase: FuzzCase;
@@ -26,7 +30,7 @@ export function minimise(c: FuzzCase, failure: Outcome, run: (c: FuzzCase) => Ou
     best = { fuzzCase: candidate, outcome, tries: best.tries };
     return true;
   };
-  for (let progress = true; progress && best.tries < budget; ) {
+  for (let progress = true; progress && best.tries < budget;) {
     progress = false;
     const forms = parse(best.fuzzCase.source);
     if (forms) {
@@ -47,7 +51,8 @@ export function minimise(c: FuzzCase, failure: Outcome, run: (c: FuzzCase) => Ou
 function reductions(forms: Node[], p: number[]): Node[][] {
   const node = get(forms, p);
   const out = [replace(forms, p, [])];
-  if (typeof node !== 'string') out.push(...node.items.map((child) => replace(forms, p, [child])), replace(forms, p, ['0']));
+  if (typeof node !== 'string')
+    out.push(...node.items.map((child) => replace(forms, p, [child])), replace(forms, p, ['0']));
   return out;
 }
 

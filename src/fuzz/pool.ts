@@ -18,19 +18,34 @@ export class Pool {
   private readonly waiting: (() => void)[] = [];
   private nextId = 0;
 
-  constructor(size: number, private readonly timeLimitMs: number) {
+  constructor(
+    size: number,
+    private readonly timeLimitMs: number,
+  ) {
     for (let i = 0; i < size; i++) this.slots.push(this.spawn());
   }
 
   private spawn(): Slot {
-    const slot: Slot = { child: fork(path.join(__dirname, 'worker.js'), [], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] }) };
+    const slot: Slot = {
+      child: fork(path.join(__dirname, 'worker.js'), [], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] }),
+    };
     let stderr = '';
     slot.child.stderr!.on('data', (d) => (stderr = (stderr + d).slice(-2000)));
     slot.child.on('message', (m: { id: number; outcome: Outcome; ms: number }) => {
       if (slot.busy?.id === m.id) this.finish(slot, { ...m.outcome, ms: m.ms });
     });
     slot.child.on('exit', (code, signal) => {
-      if (slot.busy) this.finish(slot, { ok: false, kind: 'crash', detail: `child exited (code ${code}, signal ${signal}): ${stderr.trim().split('\n').slice(0, 5).join(' | ')}`, ms: Date.now() - slot.busy.start }, true);
+      if (slot.busy)
+        this.finish(
+          slot,
+          {
+            ok: false,
+            kind: 'crash',
+            detail: `child exited (code ${code}, signal ${signal}): ${stderr.trim().split('\n').slice(0, 5).join(' | ')}`,
+            ms: Date.now() - slot.busy.start,
+          },
+          true,
+        );
     });
     return slot;
   }
@@ -54,7 +69,11 @@ export class Pool {
         const s = slot!;
         s.child.removeAllListeners('exit');
         s.child.kill('SIGKILL');
-        this.finish(s, { ok: false, kind: 'hang', detail: `no result within ${this.timeLimitMs} ms`, ms: Date.now() - start }, true);
+        this.finish(
+          s,
+          { ok: false, kind: 'hang', detail: `no result within ${this.timeLimitMs} ms`, ms: Date.now() - start },
+          true,
+        );
       }, this.timeLimitMs);
       slot!.busy = { id, resolve, timer, start };
       slot!.child.send({ id, fuzzCase });

@@ -34,4 +34,5 @@ export class Rng {
 }
 
 /** One seed per case, so a case can be replayed without replaying the ones before it. */
-export const caseSeed = (seed: number, index: number): number => (Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) + Math.imul(index, 0xc2b2ae35)) >>> 0;
+export const caseSeed = (seed: number, index: number): number =>
+  (Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) + Math.imul(index, 0xc2b2ae35)) >>> 0;

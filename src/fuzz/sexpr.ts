@@ -26,7 +26,8 @@ export function parse(text: string): Node[] | undefined {
   return stack.length === 1 ? stack[0].items : undefined;
 }
 
-export const print = (n: Node): string => (typeof n === 'string' ? n : `${n.open}${n.items.map(print).join(' ')}${CLOSE[n.open]}`);
+export const print = (n: Node): string =>
+  typeof n === 'string' ? n : `${n.open}${n.items.map(print).join(' ')}${CLOSE[n.open]}`;
 export const printAll = (forms: Node[]): string => forms.map(print).join('\n');
 
 /** Every node with a path (indices from the top-level forms), pre-order. */

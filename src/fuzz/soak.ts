@@ -37,13 +37,24 @@ async function measure(what: string, iterations: number, step: (i: number) => vo
   }
   await settle();
   const endMb = rssMb();
-  return { what, iterations, warmMb, endMb, percent: (100 * (endMb - warmMb)) / warmMb, seconds: (Date.now() - start) / 1000 };
+  return {
+    what,
+    iterations,
+    warmMb,
+    endMb,
+    percent: (100 * (endMb - warmMb)) / warmMb,
+    seconds: (Date.now() - start) / 1000,
+  };
 }
 
 /** Forward calls of one module (with a gradient-recording graph each time), outputs disposed. */
 export async function soakForward(iterations: number): Promise<Growth> {
   const m = compile(SOURCE, { inputs: { A: [3, 3], v: [3] }, params: { G: 0.5 } });
-  const A = tensor([[1, 2, 3], [4, 5, 6], [7, 8, 9]]);
+  const A = tensor([
+    [1, 2, 3],
+    [4, 5, 6],
+    [7, 8, 9],
+  ]);
   const result = await measure('forward calls', iterations, (i) => {
     const out = m.forward({ A, v: [i % 7, 1, 2] });
     out.dispose();
@@ -57,7 +68,14 @@ export async function soakForward(iterations: number): Promise<Growth> {
 export async function soakCompile(iterations: number): Promise<Growth> {
   return measure('compile/dispose cycles', iterations, (i) => {
     const m = compile(SOURCE, { inputs: { A: [3, 3], v: [3] }, params: { G: i } });
-    m.forward({ A: [[1, 0, 0], [0, 1, 0], [0, 0, 1]], v: [1, 2, 3] }).dispose();
+    m.forward({
+      A: [
+        [1, 0, 0],
+        [0, 1, 0],
+        [0, 0, 1],
+      ],
+      v: [1, 2, 3],
+    }).dispose();
     m.dispose();
   });
 }
@@ -106,7 +124,13 @@ export async function soakFit(steps: number, options: FitSoakOptions = {}): Prom
   const x = Array.from({ length: 64 }, (_, i) => i / 32 - 1);
   const data = ode ? noisyLotkaVolterra() : { inputs: { x }, target: x.map((v) => 2 * v + Math.sin(3 * v)) };
   const settings = ode
-    ? { batchSize: 2, lr: 0.01, schedule: 'cosine' as const, clip: 5, ode: { state: ['x', 'y'], method: 'rk4' as const, windowSteps: 20 } }
+    ? {
+        batchSize: 2,
+        lr: 0.01,
+        schedule: 'cosine' as const,
+        clip: 5,
+        ode: { state: ['x', 'y'], method: 'rk4' as const, windowSteps: 20 },
+      }
     : { batchSize: 16, lr: 0.01 };
   const stepsPerEpoch = ode ? 3 : 4; // 5 windows in 2s; 64 samples in 16s
   const perCall = options.perCall ?? steps;
@@ -118,7 +142,10 @@ export async function soakFit(steps: number, options: FitSoakOptions = {}): Prom
   let done = 0;
   for (let c = 0; c < calls; c++) {
     const r = await fit(model, data, {
-      ...settings, epochs, seed: c, progressEvery: 10,
+      ...settings,
+      epochs,
+      seed: c,
+      progressEvery: 10,
       onProgress: (p) => {
         if (calls === 1 && p.step === warmStep) {
           (globalThis as { gc?: () => void }).gc?.();
@@ -137,5 +164,12 @@ export async function soakFit(steps: number, options: FitSoakOptions = {}): Prom
   net.dispose();
   if (warmMb === 0) throw new Error('soakFit: no warm-up measurement was taken');
   const what = `fit steps (${ode ? 'hybrid Lotka-Volterra, RK4 shooting' : 'line + MLP, algebraic'}; ${calls === 1 ? 'one fit() call' : `${calls} fit() calls of ${epochs * stepsPerEpoch}`})`;
-  return { what, iterations: done, warmMb, endMb, percent: (100 * (endMb - warmMb)) / warmMb, seconds: (Date.now() - start) / 1000 };
+  return {
+    what,
+    iterations: done,
+    warmMb,
+    endMb,
+    percent: (100 * (endMb - warmMb)) / warmMb,
+    seconds: (Date.now() - start) / 1000,
+  };
 }

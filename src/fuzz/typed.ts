@@ -28,12 +28,15 @@ function signatures(): Map<string, Map<string, Signature[]>> {
     const byPrim = out.get(key(result)) ?? out.set(key(result), new Map()).get(key(result))!;
     (byPrim.get(sig.p.name) ?? byPrim.set(sig.p.name, []).get(sig.p.name)!).push(sig);
   };
-  const tuples = (n: number): Shape[][] => (n === 0 ? [[]] : tuples(n - 1).flatMap((t) => UNIVERSE.map((s) => [...t, s])));
+  const tuples = (n: number): Shape[][] =>
+    n === 0 ? [[]] : tuples(n - 1).flatMap((t) => UNIVERSE.map((s) => [...t, s]));
   for (const p of PRIMITIVES)
     for (let n = p.minArgs; n <= Math.min(p.maxArgs, p.minArgs + 2); n++)
       for (const size of p.constArgs ? [2, 3] : [undefined])
         for (const args of tuples(n)) {
-          const consts = args.map((_, i) => (p.constArgs?.includes(i) ? size : INDEX_ARG[p.name] === i ? 0 : undefined));
+          const consts = args.map((_, i) =>
+            p.constArgs?.includes(i) ? size : INDEX_ARG[p.name] === i ? 0 : undefined,
+          );
           const result = p.shape(args, consts);
           const sig = { p, args, consts };
           if (typeof result !== 'string' && UNIVERSE.some((u) => key(u) === key(result))) add(sig, result);
@@ -52,11 +55,24 @@ const same: Wrap = (e) => e;
 
 /** Argument wrappers keeping float64 well-conditioned; unlisted primitives take raw arguments. */
 const DOMAIN: Record<string, Wrap[] | ((i: number) => Wrap)> = {
-  sqrt: [pos], log: [pos], exp: [bounded(5)], expm1: [bounded(5)], sinh: [bounded(5)], cosh: [bounded(5)],
-  asin: [bounded(0.9)], acos: [bounded(0.9)], tan: [bounded(1.2)], log1p: [(e) => `(- ${pos(e)} 0.5)`],
-  '/': (i) => (i === 0 ? same : pos), quotient: [same, pos], modulo: [same, pos], remainder: [same, pos],
+  sqrt: [pos],
+  log: [pos],
+  exp: [bounded(5)],
+  expm1: [bounded(5)],
+  sinh: [bounded(5)],
+  cosh: [bounded(5)],
+  asin: [bounded(0.9)],
+  acos: [bounded(0.9)],
+  tan: [bounded(1.2)],
+  log1p: [(e) => `(- ${pos(e)} 0.5)`],
+  '/': (i) => (i === 0 ? same : pos),
+  quotient: [same, pos],
+  modulo: [same, pos],
+  remainder: [same, pos],
   pow: [(e) => `(+ 0.5 (sigmoid ${e}))`, bounded(2)],
-  det: [wellConditioned], inv: [wellConditioned], solve: [wellConditioned, same],
+  det: [wellConditioned],
+  inv: [wellConditioned],
+  solve: [wellConditioned, same],
 };
 
 const wrapFor = (name: string, i: number): Wrap => {
@@ -64,8 +80,16 @@ const wrapFor = (name: string, i: number): Wrap => {
   return (typeof d === 'function' ? d(i) : d?.[i]) ?? same;
 };
 
-interface Var { name: string; shape: Shape }
-interface Fn { name: string; params: Shape[]; result: Shape; recursive: boolean }
+interface Var {
+  name: string;
+  shape: Shape;
+}
+interface Fn {
+  name: string;
+  params: Shape[];
+  result: Shape;
+  recursive: boolean;
+}
 
 export interface TypedCase {
   source: string;
@@ -84,7 +108,10 @@ class Generator {
   readonly forms = new Set<string>();
   readonly fns: Fn[] = [];
 
-  constructor(private readonly rng: Rng, private readonly globals: Var[]) {}
+  constructor(
+    private readonly rng: Rng,
+    private readonly globals: Var[],
+  ) {}
 
   private fresh(prefix: string): string {
     return `${prefix}${this.counter++}`;
@@ -110,7 +137,8 @@ class Generator {
     if (shape.length === 0) return this.number();
     if (r.chance(0.15) && shape.length === 1) return this.sized(r.pick(['zeros', 'ones']), shape[0]);
     if (r.chance(0.15) && shape[0] === shape[1]) return this.sized('eye', shape[0]);
-    const row = (n: number) => `[${Array.from({ length: n }, () => (r.chance(0.7) ? this.number() : this.leaf([], env))).join(' ')}]`;
+    const row = (n: number) =>
+      `[${Array.from({ length: n }, () => (r.chance(0.7) ? this.number() : this.leaf([], env))).join(' ')}]`;
     if (shape.length === 1) return row(shape[0]);
     return `(mat ${Array.from({ length: shape[0] }, () => row(shape[1])).join(' ')})`;
   }
@@ -179,7 +207,10 @@ class Generator {
 
   private cond(shape: Shape, env: Var[], depth: number): string {
     this.forms.add('cond');
-    const clauses = Array.from({ length: this.rng.int(1, 2) }, () => `(${this.test([], env, depth)} ${this.expr(shape, env, depth - 1)})`);
+    const clauses = Array.from(
+      { length: this.rng.int(1, 2) },
+      () => `(${this.test([], env, depth)} ${this.expr(shape, env, depth - 1)})`,
+    );
     return `(cond ${clauses.join(' ')} (else ${this.expr(shape, env, depth - 1)}))`;
   }
 
@@ -199,8 +230,10 @@ class Generator {
     const i = { name: this.fresh('i'), shape: [] };
     const acc = { name: this.fresh('a'), shape };
     const inner = [...env, i];
-    return `(loop ((${i.name} 0) (${acc.name} ${this.expr(shape, env, depth - 1)})) ` +
-      `(if (< ${i.name} ${this.count(env, depth)}) (recur (+ ${i.name} 1) ${this.step(acc, inner, depth)}) ${acc.name}))`;
+    return (
+      `(loop ((${i.name} 0) (${acc.name} ${this.expr(shape, env, depth - 1)})) ` +
+      `(if (< ${i.name} ${this.count(env, depth)}) (recur (+ ${i.name} 1) ${this.step(acc, inner, depth)}) ${acc.name}))`
+    );
   }
 
   private recursiveBody(name: string, k: Var, acc: Var, env: Var[], depth: number): string {
@@ -213,8 +246,10 @@ class Generator {
     const name = this.fresh('g');
     const k = { name: this.fresh('k'), shape: [] };
     const acc = { name: this.fresh('a'), shape };
-    return `(letrec ((${name} (lambda (${k.name} ${acc.name}) ${this.recursiveBody(name, k, acc, env, depth)}))) ` +
-      `(${name} ${this.count(env, depth)} ${this.expr(shape, env, depth - 1)}))`;
+    return (
+      `(letrec ((${name} (lambda (${k.name} ${acc.name}) ${this.recursiveBody(name, k, acc, env, depth)}))) ` +
+      `(${name} ${this.count(env, depth)} ${this.expr(shape, env, depth - 1)}))`
+    );
   }
 
   /** Calls a top-level function of this result shape, defining one first if there is none. */
@@ -223,7 +258,9 @@ class Generator {
     if (fits.length === 0) return this.call(shape, env, depth);
     const f = this.rng.pick(fits);
     this.forms.add(f.recursive ? 'recursive define' : 'define function');
-    const args = f.recursive ? [this.count(env, depth), this.expr(shape, env, depth - 1)] : f.params.map((s) => this.expr(s, env, depth - 1));
+    const args = f.recursive
+      ? [this.count(env, depth), this.expr(shape, env, depth - 1)]
+      : f.params.map((s) => this.expr(s, env, depth - 1));
     return `(${f.name} ${args.join(' ')})`;
   }
 
@@ -242,7 +279,9 @@ class Generator {
         this.fns.push({ name, params: [[], result], result, recursive: true });
       } else {
         const params = Array.from({ length: r.int(1, 3) }, () => ({ name: this.fresh('q'), shape: r.pick(SHAPES) }));
-        text.push(`(define (${name} ${params.map((p) => p.name).join(' ')}) ${this.expr(result, [...this.globals, ...params], 3)})`);
+        text.push(
+          `(define (${name} ${params.map((p) => p.name).join(' ')}) ${this.expr(result, [...this.globals, ...params], 3)})`,
+        );
         this.fns.push({ name, params: params.map((p) => p.shape), result, recursive: false });
       }
     }
@@ -257,7 +296,9 @@ class Generator {
 }
 
 const valueOf = (shape: Shape, rng: Rng): Nested =>
-  shape.length === 0 ? Number(rng.uniform(-2, 2).toFixed(6)) : Array.from({ length: shape[0] }, () => valueOf(shape.slice(1), rng));
+  shape.length === 0
+    ? Number(rng.uniform(-2, 2).toFixed(6))
+    : Array.from({ length: shape[0] }, () => valueOf(shape.slice(1), rng));
 
 /** One random well-typed program with inputs for a batch of 1 to 3 and for one sample. */
 export function typedCase(seed: number): TypedCase {
@@ -271,12 +312,17 @@ export function typedCase(seed: number): TypedCase {
   // Names the program ended up not using are left out, so the case matches the program exactly.
   const used = (v: Var) => new RegExp(`(^|[\\s()[\\]])${v.name}($|[\\s()[\\]])`).test(source);
   const batch = rng.int(1, 3);
-  const batchedInputs = Object.fromEntries(inputs.filter(used).map((v) => [v.name, Array.from({ length: batch }, () => valueOf(v.shape, rng))]));
+  const batchedInputs = Object.fromEntries(
+    inputs.filter(used).map((v) => [v.name, Array.from({ length: batch }, () => valueOf(v.shape, rng))]),
+  );
   const paramValues = Object.fromEntries(params.filter(used).map((v) => [v.name, valueOf(v.shape, rng)]));
   return {
     source,
     batched: { inputs: batchedInputs, params: paramValues, batch: true },
-    unbatched: { inputs: Object.fromEntries(Object.entries(batchedInputs).map(([k, v]) => [k, (v as Nested[])[0]])), params: paramValues },
+    unbatched: {
+      inputs: Object.fromEntries(Object.entries(batchedInputs).map(([k, v]) => [k, (v as Nested[])[0]])),
+      params: paramValues,
+    },
     primitives: [...gen.primitives],
     forms: [...gen.forms],
   };

@@ -43,7 +43,10 @@ export function encode(model: unknown, tensors: StoredTensor[]): Buffer {
   let dataBytes = 0;
   for (const t of tensors) {
     entries.push({ dtype: t.dtype, shape: t.shape, offset: dataBytes });
-    const bytes = swapOnBigEndian(Buffer.from(t.data.buffer.slice(t.data.byteOffset, t.data.byteOffset + t.data.byteLength)), t.dtype);
+    const bytes = swapOnBigEndian(
+      Buffer.from(t.data.buffer.slice(t.data.byteOffset, t.data.byteOffset + t.data.byteLength)),
+      t.dtype,
+    );
     chunks.push(bytes, Buffer.alloc(align(bytes.length) - bytes.length));
     dataBytes += align(bytes.length);
   }
@@ -60,10 +63,13 @@ export function encode(model: unknown, tensors: StoredTensor[]): Buffer {
 export function decode(file: Buffer): { model: unknown; tensors: StoredTensor[] } {
   if (file.length < MAGIC.length || !file.subarray(0, MAGIC.length).equals(MAGIC))
     throw new ModelFileError('not a neural-compiler model file (its first bytes are not the model-file magic)');
-  if (file.length < HEADER_BYTES) throw new ModelFileError(`truncated: the header needs ${HEADER_BYTES} bytes, the file has ${file.length}`);
+  if (file.length < HEADER_BYTES)
+    throw new ModelFileError(`truncated: the header needs ${HEADER_BYTES} bytes, the file has ${file.length}`);
   const version = file.readUInt32LE(8);
   if (version !== FORMAT_VERSION)
-    throw new ModelFileError(`unsupported model-file format version ${version} (this library reads version ${FORMAT_VERSION})`);
+    throw new ModelFileError(
+      `unsupported model-file format version ${version} (this library reads version ${FORMAT_VERSION})`,
+    );
   const metaBytes = file.readUInt32LE(12);
   if (HEADER_BYTES + metaBytes > file.length)
     throw new ModelFileError(`truncated: the metadata needs ${metaBytes} bytes, ${file.length - HEADER_BYTES} remain`);
@@ -87,7 +93,9 @@ export function decode(file: Buffer): { model: unknown; tensors: StoredTensor[] 
       const n = t.shape.reduce((a, b) => a * b, 1);
       const bytes = n * itemBytes(t.dtype);
       if (t.offset % ALIGN !== 0 || t.offset + bytes > dataBytes)
-        throw new ModelFileError(`corrupt metadata: tensor ${i} (${bytes} bytes at offset ${t.offset}) lies outside the ${dataBytes}-byte data section`);
+        throw new ModelFileError(
+          `corrupt metadata: tensor ${i} (${bytes} bytes at offset ${t.offset}) lies outside the ${dataBytes}-byte data section`,
+        );
       // A copy into its own (hence aligned) buffer, in host order.
       const raw = new Uint8Array(bytes);
       raw.set(file.subarray(start + t.offset, start + t.offset + bytes));
@@ -109,8 +117,10 @@ function checkMeta(meta: unknown): { model: unknown; tensors: TensorEntry[]; dat
   tensors.forEach((t, i) => {
     const e = t as TensorEntry;
     if (e === null || typeof e !== 'object') fail(`tensor ${i} must be an object`);
-    if (e.dtype !== 'float32' && e.dtype !== 'float64') fail(`tensor ${i} has dtype ${JSON.stringify(e.dtype)} (expected float32 or float64)`);
-    if (!Array.isArray(e.shape) || !e.shape.every(isWhole)) fail(`tensor ${i} has a bad shape ${JSON.stringify(e.shape)}`);
+    if (e.dtype !== 'float32' && e.dtype !== 'float64')
+      fail(`tensor ${i} has dtype ${JSON.stringify(e.dtype)} (expected float32 or float64)`);
+    if (!Array.isArray(e.shape) || !e.shape.every(isWhole))
+      fail(`tensor ${i} has a bad shape ${JSON.stringify(e.shape)}`);
     if (!isWhole(e.offset)) fail(`tensor ${i} has a bad offset ${JSON.stringify(e.offset)}`);
   });
   if (model === undefined) fail('no model record');

@@ -16,14 +16,20 @@ export function parseCsv(text: string, file = 'CSV'): NumericTable {
   const columns = header.cells.map((name) => name.replace(/^"(.*)"$/, '$1'));
   columns.forEach((name, i) => {
     if (name === '') throw new Error(`${file}:${header.line}:${i + 1}: column ${i + 1} has no name in the header`);
-    if (columns.indexOf(name) !== i) throw new Error(`${file}:${header.line}: the column name '${name}' appears twice in the header`);
+    if (columns.indexOf(name) !== i)
+      throw new Error(`${file}:${header.line}: the column name '${name}' appears twice in the header`);
   });
   const rows = body.map(({ line, cells }) => {
     if (cells.length !== columns.length)
-      throw new Error(`${file}:${line}: the row has ${cells.length} cells but the header names ${columns.length} columns`);
+      throw new Error(
+        `${file}:${line}: the row has ${cells.length} cells but the header names ${columns.length} columns`,
+      );
     return cells.map((cell, i) => {
       const value = cell === '' ? NaN : Number(cell);
-      if (!Number.isFinite(value)) throw new Error(`${file}:${line}:${i + 1}: ${cell === '' ? 'an empty cell' : `'${cell}'`} in column '${columns[i]}' is not a finite number`);
+      if (!Number.isFinite(value))
+        throw new Error(
+          `${file}:${line}:${i + 1}: ${cell === '' ? 'an empty cell' : `'${cell}'`} in column '${columns[i]}' is not a finite number`,
+        );
       return value;
     });
   });

@@ -35,15 +35,19 @@ export function load(path: string, options: LoadOptions = {}): Model {
 }
 
 function checkPath(who: string, path: unknown): void {
-  if (typeof path !== 'string' || path === '') throw new TypeError(`${who}: the path must be a non-empty string, got ${describe(path)}`);
+  if (typeof path !== 'string' || path === '')
+    throw new TypeError(`${who}: the path must be a non-empty string, got ${describe(path)}`);
 }
 
 function checkModel(model: unknown): Model {
-  if (model instanceof Module || !(model && typeof model === 'object' && 'program' in model)) return asComponent(model, 'save: the model');
+  if (model instanceof Module || !(model && typeof model === 'object' && 'program' in model))
+    return asComponent(model, 'save: the model');
   for (const key of Object.keys(model))
-    if (key !== 'program' && key !== 'functions') throw new TypeError(`save: unknown bundle key '${key}' (a bundle is { program, functions })`);
+    if (key !== 'program' && key !== 'functions')
+      throw new TypeError(`save: unknown bundle key '${key}' (a bundle is { program, functions })`);
   const { program, functions = {} } = model as Partial<Bundle>;
-  if (!(program instanceof Module)) throw new TypeError(`save: a bundle's program must be a compiled Module, got ${describe(program)}`);
+  if (!(program instanceof Module))
+    throw new TypeError(`save: a bundle's program must be a compiled Module, got ${describe(program)}`);
   if (functions === null || typeof functions !== 'object' || Array.isArray(functions))
     throw new TypeError(`save: a bundle's functions must be an object of Modules and Mlps, got ${describe(functions)}`);
   const checked: Record<string, Component> = {};

@@ -61,10 +61,17 @@ export function toRecord(model: Model): { record: ModelRecord; tensors: StoredTe
     });
   const component = (c: Component, shared: Record<string, Component>): ComponentRecord => {
     if (c instanceof Mlp)
-      return { kind: 'mlp', sizes: [...c.sizes], activation: c.activation, dtype: c.dtype, params: params(Object.entries(c.namedParameters()).map(([name, tensor]) => ({ name, tensor }))) };
+      return {
+        kind: 'mlp',
+        sizes: [...c.sizes],
+        activation: c.activation,
+        dtype: c.dtype,
+        params: params(Object.entries(c.namedParameters()).map(([name, tensor]) => ({ name, tensor }))),
+      };
     const state = c.state();
     const functions: Record<string, ComponentRecord | null> = {};
-    for (const [name, f] of state.functions) functions[name] = shared[name] === f ? null : component(asComponent(f, `function '${name}'`), {});
+    for (const [name, f] of state.functions)
+      functions[name] = shared[name] === f ? null : component(asComponent(f, `function '${name}'`), {});
     return {
       kind: 'program',
       source: c.source.text,
@@ -80,13 +87,18 @@ export function toRecord(model: Model): { record: ModelRecord; tensors: StoredTe
   };
   if (model instanceof Module || model instanceof Mlp) return { record: component(model, {}), tensors };
   const functions = Object.fromEntries(Object.entries(model.functions).map(([name, f]) => [name, component(f, {})]));
-  return { record: { kind: 'bundle', program: component(model.program, model.functions) as ProgramRecord, functions }, tensors };
+  return {
+    record: { kind: 'bundle', program: component(model.program, model.functions) as ProgramRecord, functions },
+    tensors,
+  };
 }
 
 /** A live Module or Mlp, or a clear error naming `what`. */
 export function asComponent(value: unknown, what: string): Component {
-  if (!(value instanceof Module || value instanceof Mlp)) throw new TypeError(`${what} must be a compiled Module or an Mlp, got ${describe(value)}`);
-  if (value instanceof Mlp ? value.disposed : value.parameters().some((t) => t.disposed)) throw new Error(`${what} has been disposed`);
+  if (!(value instanceof Module || value instanceof Mlp))
+    throw new TypeError(`${what} must be a compiled Module or an Mlp, got ${describe(value)}`);
+  if (value instanceof Mlp ? value.disposed : value.parameters().some((t) => t.disposed))
+    throw new Error(`${what} has been disposed`);
   return value;
 }
 
@@ -101,21 +113,34 @@ export function fromRecord(record: unknown, tensors: StoredTensor[], device: Dev
   if (isObject(record) && record.kind === 'bundle') {
     if (!isObject(record.functions)) corrupt('a bundle needs a functions object');
     const functions: Record<string, Component> = {};
-    for (const [name, f] of Object.entries(record.functions as object)) functions[name] = component(f, `function '${name}'`);
-    if (!isObject(record.program) || record.program.kind !== 'program') corrupt("a bundle's program must be a program record");
+    for (const [name, f] of Object.entries(record.functions as object))
+      functions[name] = component(f, `function '${name}'`);
+    if (!isObject(record.program) || record.program.kind !== 'program')
+      corrupt("a bundle's program must be a program record");
     return { program: component(record.program, 'the program', functions) as Module, functions };
   }
   return component(record, 'the model');
 
   function component(r: unknown, what: string, shared: Record<string, Component> = {}): Component {
     if (!isObject(r)) return corrupt(`${what} is not an object`);
-    if (r.kind === 'mlp') return restore(r, what, rebuild(what, () => mlp(r.sizes as number[], { activation: r.activation as Activation, dtype: r.dtype as DType, device })));
-    if (r.kind !== 'program') return corrupt(`${what} has kind ${JSON.stringify(r.kind)} (expected program, mlp or bundle)`);
-    if (typeof r.source !== 'string' || typeof r.file !== 'string') corrupt(`${what} needs its source text and file name`);
-    if (!isObject(r.inputs) || !isObject(r.functions) || !Array.isArray(r.params)) corrupt(`${what} needs inputs, params and functions`);
+    if (r.kind === 'mlp')
+      return restore(
+        r,
+        what,
+        rebuild(what, () =>
+          mlp(r.sizes as number[], { activation: r.activation as Activation, dtype: r.dtype as DType, device }),
+        ),
+      );
+    if (r.kind !== 'program')
+      return corrupt(`${what} has kind ${JSON.stringify(r.kind)} (expected program, mlp or bundle)`);
+    if (typeof r.source !== 'string' || typeof r.file !== 'string')
+      corrupt(`${what} needs its source text and file name`);
+    if (!isObject(r.inputs) || !isObject(r.functions) || !Array.isArray(r.params))
+      corrupt(`${what} needs inputs, params and functions`);
     const functions: Record<string, Component> = {};
     for (const [name, f] of Object.entries(r.functions as object)) {
-      if (f === null && !shared[name]) corrupt(`${what} uses the bundle's function '${name}', which is not in the file`);
+      if (f === null && !shared[name])
+        corrupt(`${what} uses the bundle's function '${name}', which is not in the file`);
       functions[name] = f === null ? shared[name] : component(f, `function '${name}' of ${what}`);
     }
     const options: CompileOptions = {
@@ -135,23 +160,36 @@ export function fromRecord(record: unknown, tensors: StoredTensor[], device: Dev
       optimize: r.optimize as boolean,
       functions,
     };
-    return restore(r, what, rebuild(what, () => compile(r.source as string, options)));
+    return restore(
+      r,
+      what,
+      rebuild(what, () => compile(r.source as string, options)),
+    );
   }
 
   function stored(p: ParamRef, what: string): StoredTensor {
-    return tensors[p.tensor] ?? corrupt(`${what}: parameter '${p.name}' refers to tensor ${p.tensor}, which is not in the file`);
+    return (
+      tensors[p.tensor] ??
+      corrupt(`${what}: parameter '${p.name}' refers to tensor ${p.tensor}, which is not in the file`)
+    );
   }
 
   /** Copies the saved parameter values into the rebuilt component's, which must have exactly those names and shapes. */
   function restore(r: Record<string, unknown>, what: string, c: Component): Component {
-    const own = c instanceof Mlp ? Object.entries(c.namedParameters()).map(([name, tensor]) => ({ name, tensor })) : c.state().params;
+    const own =
+      c instanceof Mlp
+        ? Object.entries(c.namedParameters()).map(([name, tensor]) => ({ name, tensor }))
+        : c.state().params;
     const refs = paramRefs(r.params, what);
     const names = (list: readonly { name: string }[]) => list.map((p) => p.name).join(', ') || 'none';
-    if (names(own) !== names(refs)) corrupt(`${what} stores parameters [${names(refs)}] but rebuilds with [${names(own)}]`);
+    if (names(own) !== names(refs))
+      corrupt(`${what} stores parameters [${names(refs)}] but rebuilds with [${names(own)}]`);
     own.forEach((p, i) => {
       const s = stored(refs[i], what);
       if (s.dtype !== p.tensor.dtype || s.shape.join() !== p.tensor.shape.join())
-        corrupt(`${what}: parameter '${p.name}' is stored as ${s.dtype} [${s.shape}] but is ${p.tensor.dtype} [${p.tensor.shape}]`);
+        corrupt(
+          `${what}: parameter '${p.name}' is stored as ${s.dtype} [${s.shape}] but is ${p.tensor.dtype} [${p.tensor.shape}]`,
+        );
       const value = tensor(s.data, { shape: s.shape, device });
       try {
         mlpAddon().assignValues(p.tensor.handle, value.handle);
@@ -164,7 +202,10 @@ export function fromRecord(record: unknown, tensors: StoredTensor[], device: Dev
 }
 
 function paramRefs(params: unknown, what: string): ParamRef[] {
-  if (!Array.isArray(params) || !params.every((p) => isObject(p) && typeof p.name === 'string' && Number.isSafeInteger(p.tensor)))
+  if (
+    !Array.isArray(params) ||
+    !params.every((p) => isObject(p) && typeof p.name === 'string' && Number.isSafeInteger(p.tensor))
+  )
     return corrupt(`${what} has a malformed parameter list`);
   return params as ParamRef[];
 }

@@ -56,9 +56,11 @@ export class Mlp {
    */
   forward(x: Tensor | Nested): Tensor {
     this.checkLive();
-    if (this.training) throw new Error('this MLP is being trained by fit(); await that fit, or abort it through its signal, first');
+    if (this.training)
+      throw new Error('this MLP is being trained by fit(); await that fit, or abort it through its signal, first');
     const owned = !(x instanceof Tensor) || x.dtype !== this.dtype || x.device !== this.device;
-    const input = x instanceof Tensor ? (owned ? x.to({ dtype: this.dtype, device: this.device }) : x) : this.fromData(x);
+    const input =
+      x instanceof Tensor ? (owned ? x.to({ dtype: this.dtype, device: this.device }) : x) : this.fromData(x);
     try {
       return new Tensor(this.handle.forward(input.handle));
     } finally {
@@ -105,9 +107,12 @@ export function mlp(sizes: number[], options?: MlpOptions): Mlp {
 
 function checkSizes(sizes: unknown): number[] {
   if (!Array.isArray(sizes) || sizes.length < 2)
-    throw new TypeError(`nn.mlp: sizes must be an array [in, ...hidden, out] of at least two whole numbers, got ${describe(sizes)}`);
+    throw new TypeError(
+      `nn.mlp: sizes must be an array [in, ...hidden, out] of at least two whole numbers, got ${describe(sizes)}`,
+    );
   sizes.forEach((s, i) => {
-    if (!Number.isSafeInteger(s) || s < 1) throw new RangeError(`nn.mlp: sizes[${i}] must be a whole number >= 1, got ${describe(s)}`);
+    if (!Number.isSafeInteger(s) || s < 1)
+      throw new RangeError(`nn.mlp: sizes[${i}] must be a whole number >= 1, got ${describe(s)}`);
   });
   return sizes.slice();
 }
@@ -116,7 +121,8 @@ function checkOptions(options: unknown): MlpOptions {
   if (options === null || typeof options !== 'object' || Array.isArray(options))
     throw new TypeError(`nn.mlp: options must be an object, got ${describe(options)}`);
   for (const key of Object.keys(options))
-    if (!OPTIONS.includes(key)) throw new TypeError(`nn.mlp: unknown option '${key}' (expected one of ${OPTIONS.join(', ')})`);
+    if (!OPTIONS.includes(key))
+      throw new TypeError(`nn.mlp: unknown option '${key}' (expected one of ${OPTIONS.join(', ')})`);
   const o = options as MlpOptions;
   if (o.activation !== undefined && !ACTIVATIONS.includes(o.activation))
     throw new TypeError(`nn.mlp: activation must be one of ${ACTIVATIONS.join(', ')}, got ${describe(o.activation)}`);

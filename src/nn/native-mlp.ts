@@ -13,7 +13,13 @@ export interface NativeMlp {
 }
 
 interface MlpAddon {
-  NativeMlp: new (sizes: number[], activation: string, seed: number | undefined, dtype: string, device: string) => NativeMlp;
+  NativeMlp: new (
+    sizes: number[],
+    activation: string,
+    seed: number | undefined,
+    dtype: string,
+    device: string,
+  ) => NativeMlp;
   /** dst's values become src's (same shape and dtype), in place and without autograd history. */
   assignValues(dst: NativeTensor, src: NativeTensor): void;
 }

@@ -10,9 +10,30 @@
 import { floorDivide, ieeePow, logistic } from './scalar';
 
 export type Fn =
-  | 'add' | 'sub' | 'mul' | 'div' | 'neg' | 'sqrt' | 'exp' | 'log' | 'sin' | 'cos' | 'sinh' | 'cosh' | 'tanh'
-  | 'sigmoid' | 'abs' | 'sgn'
-  | 'pow' | 'floordiv' | 'trunc' | 'eq' | 'lt' | 'ge' | 'and' | 'where';
+  | 'add'
+  | 'sub'
+  | 'mul'
+  | 'div'
+  | 'neg'
+  | 'sqrt'
+  | 'exp'
+  | 'log'
+  | 'sin'
+  | 'cos'
+  | 'sinh'
+  | 'cosh'
+  | 'tanh'
+  | 'sigmoid'
+  | 'abs'
+  | 'sgn'
+  | 'pow'
+  | 'floordiv'
+  | 'trunc'
+  | 'eq'
+  | 'lt'
+  | 'ge'
+  | 'and'
+  | 'where';
 
 export type Formula =
   | { kind: 'num'; value: number }
@@ -36,8 +57,17 @@ export const z: Formula = { kind: 'var', name: 'z' };
 export const out: Formula = { kind: 'var', name: 'out' };
 export const g: Formula = { kind: 'var', name: 'g' };
 export const attr = (index: number): Formula => ({ kind: 'attr', index });
-export const powAttr = (base: Operand, exponent: Operand): Formula => ({ kind: 'powattr', base: lift(base), exponent: lift(exponent) });
-export const attrIf = (test: Formula, then: Operand, otherwise: Operand): Formula => ({ kind: 'attrif', test, then: lift(then), else: lift(otherwise) });
+export const powAttr = (base: Operand, exponent: Operand): Formula => ({
+  kind: 'powattr',
+  base: lift(base),
+  exponent: lift(exponent),
+});
+export const attrIf = (test: Formula, then: Operand, otherwise: Operand): Formula => ({
+  kind: 'attrif',
+  test,
+  then: lift(then),
+  else: lift(otherwise),
+});
 
 export const add = call('add');
 export const sub = call('sub');
@@ -107,11 +137,16 @@ const VAR_INDEX = { x: 0, y: 1, z: 2 } as const;
 /** The formula's value in float64. `where` evaluates only the side it takes. */
 export function evaluate(f: Formula, env: Bindings): number {
   switch (f.kind) {
-    case 'num': return f.value;
-    case 'var': return f.name === 'out' ? env.out : f.name === 'g' ? env.g : env.args[VAR_INDEX[f.name]];
-    case 'attr': return env.attrs[f.index];
-    case 'powattr': return ieeePow(evaluate(f.base, env), evaluate(f.exponent, env));
-    case 'attrif': return evaluate(f.test, env) !== 0 ? evaluate(f.then, env) : evaluate(f.else, env);
+    case 'num':
+      return f.value;
+    case 'var':
+      return f.name === 'out' ? env.out : f.name === 'g' ? env.g : env.args[VAR_INDEX[f.name]];
+    case 'attr':
+      return env.attrs[f.index];
+    case 'powattr':
+      return ieeePow(evaluate(f.base, env), evaluate(f.exponent, env));
+    case 'attrif':
+      return evaluate(f.test, env) !== 0 ? evaluate(f.then, env) : evaluate(f.else, env);
     case 'call':
       if (f.fn === 'where') return evaluate(f.args[0], env) !== 0 ? evaluate(f.args[1], env) : evaluate(f.args[2], env);
       return FUNCTIONS[f.fn](...f.args.map((a) => evaluate(a, env)));
@@ -121,10 +156,15 @@ export function evaluate(f: Formula, env: Bindings): number {
 /** The variables a formula reads (`out` tells whether a kernel must have the result at hand). */
 export function reads(f: Formula, name: 'x' | 'y' | 'z' | 'out' | 'g'): boolean {
   switch (f.kind) {
-    case 'var': return f.name === name;
-    case 'powattr': return reads(f.base, name) || reads(f.exponent, name);
-    case 'attrif': return reads(f.test, name) || reads(f.then, name) || reads(f.else, name);
-    case 'call': return f.args.some((a) => reads(a, name));
-    default: return false;
+    case 'var':
+      return f.name === name;
+    case 'powattr':
+      return reads(f.base, name) || reads(f.exponent, name);
+    case 'attrif':
+      return reads(f.test, name) || reads(f.then, name) || reads(f.else, name);
+    case 'call':
+      return f.args.some((a) => reads(a, name));
+    default:
+      return false;
   }
 }

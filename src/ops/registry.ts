@@ -85,15 +85,26 @@ const pw = (value: (...a: number[]) => number, derivative: Formula[], extra: Par
   pointwise: { value: (a) => value(...a), derivative, ...extra },
 });
 /** Rounding and sign: zero gradient, an edge that passes zeros back. */
-const zero = (value: (...a: number[]) => number): Extra => ({ gradient: 'zero', pointwise: { value: (a) => value(...a) } });
+const zero = (value: (...a: number[]) => number): Extra => ({
+  gradient: 'zero',
+  pointwise: { value: (a) => value(...a) },
+});
 /** Comparisons and logic: 0 or 1, no gradient. */
-const flat = (value: (...a: number[]) => boolean): Extra => ({ gradient: 'none', pointwise: { value: (a) => Number(value(...a)) } });
+const flat = (value: (...a: number[]) => boolean): Extra => ({
+  gradient: 'none',
+  pointwise: { value: (a) => Number(value(...a)) },
+});
 const fused = (value: Formula, costly = false) => ({ value, costly });
 const identity: Pointwise = { value: ([a]) => a, derivative: [g] };
 
 const MAX_VECTOR = 1_000_000;
 const MAX_EYE = 1000;
-const size = (max: number, shape: (n: number) => Shape): Extra => ({ shape: sized(max, shape), gradient: 'none', constArgs: [0], compileTime: true });
+const size = (max: number, shape: (n: number) => Shape): Extra => ({
+  shape: sized(max, shape),
+  gradient: 'none',
+  constArgs: [0],
+  compileTime: true,
+});
 
 /** The gradient of each argument of 1 / sqrt(1 - x^2), as libtorch writes asin's: g * rsqrt(1 - x x). */
 const invSqrtOneMinusSquare = F.div(1, F.sqrt(F.sub(1, F.mul(x, x))));
@@ -119,54 +130,167 @@ const group = <const S extends readonly Spec[]>(grp: Group, specs: S): { [K in k
 
 const ALL = [
   ...group('arithmetic', [
-    ['+', 1, N, 'Sum of the arguments; `(+ x)` is x.', '(+ 1 2 3)',
-      { ...pw((a, b) => a + b, [g, g], { fused: fused(F.add(x, y)) }), unary: identity }],
-    ['-', 1, N, 'Subtracts the rest from the first; `(- x)` negates.', '(- 10 1 2)',
-      { ...pw((a, b) => a - b, [g, F.neg(g)], { fused: fused(F.sub(x, y)) }), unary: { value: ([a]) => -a, derivative: [F.neg(g)], fused: fused(F.neg(x)) } }],
-    ['*', 1, N, 'Product of the arguments.', '(* 2 3 4)',
-      { ...pw((a, b) => a * b, [F.mul(g, y), F.mul(g, x)], { fused: fused(F.mul(x, y)) }), unary: identity }],
-    ['/', 1, N, 'Divides the first by the rest; `(/ x)` is the reciprocal 1/x.', '(/ 1 4)',
+    [
+      '+',
+      1,
+      N,
+      'Sum of the arguments; `(+ x)` is x.',
+      '(+ 1 2 3)',
+      { ...pw((a, b) => a + b, [g, g], { fused: fused(F.add(x, y)) }), unary: identity },
+    ],
+    [
+      '-',
+      1,
+      N,
+      'Subtracts the rest from the first; `(- x)` negates.',
+      '(- 10 1 2)',
+      {
+        ...pw((a, b) => a - b, [g, F.neg(g)], { fused: fused(F.sub(x, y)) }),
+        unary: { value: ([a]) => -a, derivative: [F.neg(g)], fused: fused(F.neg(x)) },
+      },
+    ],
+    [
+      '*',
+      1,
+      N,
+      'Product of the arguments.',
+      '(* 2 3 4)',
+      { ...pw((a, b) => a * b, [F.mul(g, y), F.mul(g, x)], { fused: fused(F.mul(x, y)) }), unary: identity },
+    ],
+    [
+      '/',
+      1,
+      N,
+      'Divides the first by the rest; `(/ x)` is the reciprocal 1/x.',
+      '(/ 1 4)',
       {
         ...pw((a, b) => a / b, [F.div(g, y), F.mul(F.neg(g), F.div(out, y))], { fused: fused(F.div(x, y)) }),
         unary: { value: ([a]) => 1 / a, derivative: [F.mul(F.neg(g), F.mul(out, out))], fused: fused(F.div(1, x)) },
-      }],
+      },
+    ],
     ['neg', 1, 1, 'Negation, -x.', '(neg 3)', pw((a) => -a, [F.neg(g)], { fused: fused(F.neg(x)) })],
     ['abs', 1, 1, 'Absolute value.', '(abs -2.5)', pw(Math.abs, [F.mul(g, F.sgn(x))], { fused: fused(F.abs(x)) })],
     ['sign', 1, 1, 'Sign: -1, 0 or 1 (zero gradient).', '(sign -2)', zero((a) => (a > 0 ? 1 : a < 0 ? -1 : 0))],
-    ['square', 1, 1, 'x * x.', '(square 3)',
-      pw((a) => a * a, [F.add(F.mul(g, x), F.mul(g, x))], { fused: fused(F.mul(x, x)) })], // x*x: both factors contribute
-    ['pow', 2, 2, 'x raised to y (IEEE pow).', '(pow 2 0.5)',
-      pw(ieeePow, [
-        F.where(F.eq(y, 0), 0, F.mul(g, F.mul(y, F.pow(x, F.sub(y, 1))))),
-        F.where(F.and(F.eq(x, 0), F.ge(y, 0)), 0, F.mul(g, F.mul(out, F.log(x)))),
-      ], { masks: true })],
-    ['min', 1, N, 'Elementwise minimum of the arguments.', '(min 3 1 2)',
-      { gradient: 'selection', pointwise: { value: ([a, b]) => Math.min(a, b) }, unary: { value: ([a]) => a } }],
-    ['max', 1, N, 'Elementwise maximum of the arguments.', '(max 3 1 2)',
-      { gradient: 'selection', pointwise: { value: ([a, b]) => Math.max(a, b) }, unary: { value: ([a]) => a } }],
-    ['clamp', 3, 3, '`(clamp x lo hi)`: x limited to [lo, hi].', '(clamp 5 0 1)',
-      { gradient: 'selection', pointwise: { value: ([a, lo, hi]) => Math.min(Math.max(a, lo), hi) } }],
+    [
+      'square',
+      1,
+      1,
+      'x * x.',
+      '(square 3)',
+      pw((a) => a * a, [F.add(F.mul(g, x), F.mul(g, x))], { fused: fused(F.mul(x, x)) }),
+    ], // x*x: both factors contribute
+    [
+      'pow',
+      2,
+      2,
+      'x raised to y (IEEE pow).',
+      '(pow 2 0.5)',
+      pw(
+        ieeePow,
+        [
+          F.where(F.eq(y, 0), 0, F.mul(g, F.mul(y, F.pow(x, F.sub(y, 1))))),
+          F.where(F.and(F.eq(x, 0), F.ge(y, 0)), 0, F.mul(g, F.mul(out, F.log(x)))),
+        ],
+        { masks: true },
+      ),
+    ],
+    [
+      'min',
+      1,
+      N,
+      'Elementwise minimum of the arguments.',
+      '(min 3 1 2)',
+      { gradient: 'selection', pointwise: { value: ([a, b]) => Math.min(a, b) }, unary: { value: ([a]) => a } },
+    ],
+    [
+      'max',
+      1,
+      N,
+      'Elementwise maximum of the arguments.',
+      '(max 3 1 2)',
+      { gradient: 'selection', pointwise: { value: ([a, b]) => Math.max(a, b) }, unary: { value: ([a]) => a } },
+    ],
+    [
+      'clamp',
+      3,
+      3,
+      '`(clamp x lo hi)`: x limited to [lo, hi].',
+      '(clamp 5 0 1)',
+      { gradient: 'selection', pointwise: { value: ([a, lo, hi]) => Math.min(Math.max(a, lo), hi) } },
+    ],
     ['floor', 1, 1, 'Largest integer not above x (zero gradient).', '(floor 2.7)', zero(Math.floor)],
     ['ceil', 1, 1, 'Smallest integer not below x (zero gradient).', '(ceil 2.2)', zero(Math.ceil)],
     ['round', 1, 1, 'Nearest integer, ties to even (zero gradient).', '(round 2.5)', zero(roundHalfEven)],
     ['truncate', 1, 1, 'Integer part, rounding toward zero (zero gradient).', '(truncate -2.7)', zero(Math.trunc)],
-    ['quotient', 2, 2, 'Integer division rounding toward zero, as R7RS `truncate-quotient` (zero gradient).', '(quotient 7 2)',
-      zero((a, b) => Math.trunc(a / b))],
-    ['modulo', 2, 2, 'Remainder with the sign of the divisor (R7RS `floor-remainder`).', '(modulo -7 3)',
-      pw(floorRemainder, [g, F.mul(F.neg(g), F.floordiv(x, y))])],
-    ['remainder', 2, 2, 'Remainder with the sign of the dividend (R7RS `truncate-remainder`).', '(remainder -7 3)',
-      pw((a, b) => a % b, [g, F.mul(F.neg(g), F.trunc(F.div(x, y)))])],
+    [
+      'quotient',
+      2,
+      2,
+      'Integer division rounding toward zero, as R7RS `truncate-quotient` (zero gradient).',
+      '(quotient 7 2)',
+      zero((a, b) => Math.trunc(a / b)),
+    ],
+    [
+      'modulo',
+      2,
+      2,
+      'Remainder with the sign of the divisor (R7RS `floor-remainder`).',
+      '(modulo -7 3)',
+      pw(floorRemainder, [g, F.mul(F.neg(g), F.floordiv(x, y))]),
+    ],
+    [
+      'remainder',
+      2,
+      2,
+      'Remainder with the sign of the dividend (R7RS `truncate-remainder`).',
+      '(remainder -7 3)',
+      pw((a, b) => a % b, [g, F.mul(F.neg(g), F.trunc(F.div(x, y)))]),
+    ],
   ]),
   ...group('transcendental', [
-    ['sqrt', 1, 1, 'Square root (IEEE: NaN below zero).', '(sqrt 2)', pw(Math.sqrt, [F.div(g, F.mul(2, out))], { fused: fused(F.sqrt(x)) })],
-    ['safe-sqrt', 1, 1, 'Square root of max(x, 1e-8), as the reference `sqrt`: finite value and gradient everywhere.', '(safe-sqrt -1)',
-      pw((a) => Math.sqrt(Math.max(a, SAFE)), [F.where(F.ge(x, SAFE), F.div(g, F.mul(2, out)), 0)], { masks: true })],
-    ['rsqrt', 1, 1, 'Reciprocal square root 1 / sqrt(x) (IEEE: inf at 0, NaN below).', '(rsqrt 4)',
-      pw((a) => 1 / Math.sqrt(a), [F.mul(F.mul(-0.5, g), F.mul(out, F.mul(out, out)))], { fused: fused(F.div(1, F.sqrt(x))) })],
+    [
+      'sqrt',
+      1,
+      1,
+      'Square root (IEEE: NaN below zero).',
+      '(sqrt 2)',
+      pw(Math.sqrt, [F.div(g, F.mul(2, out))], { fused: fused(F.sqrt(x)) }),
+    ],
+    [
+      'safe-sqrt',
+      1,
+      1,
+      'Square root of max(x, 1e-8), as the reference `sqrt`: finite value and gradient everywhere.',
+      '(safe-sqrt -1)',
+      pw((a) => Math.sqrt(Math.max(a, SAFE)), [F.where(F.ge(x, SAFE), F.div(g, F.mul(2, out)), 0)], { masks: true }),
+    ],
+    [
+      'rsqrt',
+      1,
+      1,
+      'Reciprocal square root 1 / sqrt(x) (IEEE: inf at 0, NaN below).',
+      '(rsqrt 4)',
+      pw((a) => 1 / Math.sqrt(a), [F.mul(F.mul(-0.5, g), F.mul(out, F.mul(out, out)))], {
+        fused: fused(F.div(1, F.sqrt(x))),
+      }),
+    ],
     ['exp', 1, 1, 'e to the x.', '(exp 1)', pw(Math.exp, [F.mul(g, out)], { fused: fused(F.exp(x), true) })],
-    ['log', 1, 1, 'Natural logarithm (IEEE: -inf at 0, NaN below).', '(log 10)', pw(Math.log, [F.div(g, x)], { fused: fused(F.log(x), true) })],
-    ['safe-log', 1, 1, 'Natural logarithm of max(x, 1e-8), as the reference `log`.', '(safe-log 0)',
-      pw((a) => Math.log(Math.max(a, SAFE)), [F.where(F.ge(x, SAFE), F.div(g, x), 0)], { masks: true })],
+    [
+      'log',
+      1,
+      1,
+      'Natural logarithm (IEEE: -inf at 0, NaN below).',
+      '(log 10)',
+      pw(Math.log, [F.div(g, x)], { fused: fused(F.log(x), true) }),
+    ],
+    [
+      'safe-log',
+      1,
+      1,
+      'Natural logarithm of max(x, 1e-8), as the reference `log`.',
+      '(safe-log 0)',
+      pw((a) => Math.log(Math.max(a, SAFE)), [F.where(F.ge(x, SAFE), F.div(g, x), 0)], { masks: true }),
+    ],
     ['log1p', 1, 1, 'log(1 + x), accurate near 0.', '(log1p 1e-10)', pw(Math.log1p, [F.div(g, F.add(x, 1))])],
     ['expm1', 1, 1, 'exp(x) - 1, accurate near 0.', '(expm1 1e-10)', pw(Math.expm1, [F.mul(g, F.add(out, 1))])],
     ['sin', 1, 1, 'Sine.', '(sin 1)', pw(Math.sin, [F.mul(g, F.cos(x))], { fused: fused(F.sin(x), true) })],
@@ -176,23 +300,58 @@ const ALL = [
     ['acos', 1, 1, 'Arccosine.', '(acos 0.5)', pw(Math.acos, [F.mul(g, F.neg(invSqrtOneMinusSquare))])],
     ['atan', 1, 1, 'Arctangent.', '(atan 1)', pw(Math.atan, [F.div(g, F.add(F.mul(x, x), 1))])],
     // At the origin libtorch gives the gradient 0 (not 0/0).
-    ['atan2', 2, 2, '`(atan2 y x)`: angle of the point (x, y).', '(atan2 1 -1)',
-      pw(Math.atan2, [
-        F.where(atOrigin, 0, F.mul(g, F.div(y, atan2Denominator))),
-        F.where(atOrigin, 0, F.mul(g, F.div(F.neg(x), atan2Denominator))),
-      ], { masks: true })],
+    [
+      'atan2',
+      2,
+      2,
+      '`(atan2 y x)`: angle of the point (x, y).',
+      '(atan2 1 -1)',
+      pw(
+        Math.atan2,
+        [
+          F.where(atOrigin, 0, F.mul(g, F.div(y, atan2Denominator))),
+          F.where(atOrigin, 0, F.mul(g, F.div(F.neg(x), atan2Denominator))),
+        ],
+        { masks: true },
+      ),
+    ],
     ['sinh', 1, 1, 'Hyperbolic sine.', '(sinh 1)', pw(Math.sinh, [F.mul(g, F.cosh(x))])],
     ['cosh', 1, 1, 'Hyperbolic cosine.', '(cosh 1)', pw(Math.cosh, [F.mul(g, F.sinh(x))])],
-    ['tanh', 1, 1, 'Hyperbolic tangent.', '(tanh 0.5)',
-      pw(Math.tanh, [F.mul(g, F.sub(1, F.mul(out, out)))], { fused: fused(F.tanh(x), true) })],
-    ['sigmoid', 1, 1, 'Logistic function 1 / (1 + exp(-x)).', '(sigmoid 0)',
-      pw(logistic, [F.mul(g, F.mul(F.sub(1, out), out))], { fused: fused(F.div(1, F.add(1, F.exp(F.neg(x)))), true) })],
-    ['softplus', 1, 1, 'log(1 + exp(x)).', '(softplus 0)',
+    [
+      'tanh',
+      1,
+      1,
+      'Hyperbolic tangent.',
+      '(tanh 0.5)',
+      pw(Math.tanh, [F.mul(g, F.sub(1, F.mul(out, out)))], { fused: fused(F.tanh(x), true) }),
+    ],
+    [
+      'sigmoid',
+      1,
+      1,
+      'Logistic function 1 / (1 + exp(-x)).',
+      '(sigmoid 0)',
+      pw(logistic, [F.mul(g, F.mul(F.sub(1, out), out))], { fused: fused(F.div(1, F.add(1, F.exp(F.neg(x)))), true) }),
+    ],
+    [
+      'softplus',
+      1,
+      1,
+      'log(1 + exp(x)).',
+      '(softplus 0)',
       // -log_sigmoid(-x), as the kernel computes it (softplus(-inf) is -0)
-      pw((a) => -(Math.min(-a, 0) - Math.log1p(Math.exp(-Math.abs(a)))), [F.mul(g, F.sigmoid(x))])],
+      pw((a) => -(Math.min(-a, 0) - Math.log1p(Math.exp(-Math.abs(a)))), [F.mul(g, F.sigmoid(x))]),
+    ],
     // As libtorch: relu(-0) is -0 and NaN stays NaN; the gradient selects.
     ['relu', 1, 1, 'max(x, 0).', '(relu -1)', pw((a) => (a < 0 ? 0 : a), [F.where(F.lt(0, x), g, 0)], { masks: true })],
-    ['erf', 1, 1, 'Error function.', '(erf 0.5)', pw(erf, [F.mul(F.mul(2 / Math.sqrt(Math.PI), F.exp(F.neg(F.mul(x, x)))), g)])],
+    [
+      'erf',
+      1,
+      1,
+      'Error function.',
+      '(erf 0.5)',
+      pw(erf, [F.mul(F.mul(2 / Math.sqrt(Math.PI), F.exp(F.neg(F.mul(x, x)))), g)]),
+    ],
   ]),
   ...group('comparison', [
     ['=', 2, 2, '1 where equal, else 0.', '(= 1 1)', flat((a, b) => a === b)],
@@ -200,16 +359,39 @@ const ALL = [
     ['>', 2, 2, '1 where x > y, else 0.', '(> 1 2)', flat((a, b) => a > b)],
     ['<=', 2, 2, '1 where x <= y, else 0.', '(<= 2 2)', flat((a, b) => a <= b)],
     ['>=', 2, 2, '1 where x >= y, else 0.', '(>= 1 2)', flat((a, b) => a >= b)],
-    ['and', 1, N, '1 where every argument is nonzero, else 0.', '(and 1 2 0)',
-      { ...flat((a, b) => a !== 0 && b !== 0), unary: { value: ([a]) => Number(a !== 0) } }],
-    ['or', 1, N, '1 where any argument is nonzero, else 0.', '(or 0 0 3)',
-      { ...flat((a, b) => a !== 0 || b !== 0), unary: { value: ([a]) => Number(a !== 0) } }],
+    [
+      'and',
+      1,
+      N,
+      '1 where every argument is nonzero, else 0.',
+      '(and 1 2 0)',
+      { ...flat((a, b) => a !== 0 && b !== 0), unary: { value: ([a]) => Number(a !== 0) } },
+    ],
+    [
+      'or',
+      1,
+      N,
+      '1 where any argument is nonzero, else 0.',
+      '(or 0 0 3)',
+      { ...flat((a, b) => a !== 0 || b !== 0), unary: { value: ([a]) => Number(a !== 0) } },
+    ],
     ['not', 1, 1, '1 where x is 0, else 0.', '(not 0)', flat((a) => a === 0)],
   ]),
   ...group('vector', [
-    ['vec', 1, N, 'A vector of the scalar arguments; `[a b c]` is `(vec a b c)`.', '(vec 1 2 3)',
-      { shape: scalarArgs((args) => [args.length]) }],
-    ['ref', 2, 2, '`(ref v i)`: element i (0-based) of a vector; of a matrix, column i along the last dimension.', '(ref [10 20 30] 1)',
+    [
+      'vec',
+      1,
+      N,
+      'A vector of the scalar arguments; `[a b c]` is `(vec a b c)`.',
+      '(vec 1 2 3)',
+      { shape: scalarArgs((args) => [args.length]) },
+    ],
+    [
+      'ref',
+      2,
+      2,
+      '`(ref v i)`: element i (0-based) of a vector; of a matrix, column i along the last dimension.',
+      '(ref [10 20 30] 1)',
       {
         attrs: ['result rank', 'v batched'],
         shape: ([v, i], consts) => {
@@ -217,64 +399,202 @@ const ALL = [
           if (v.length === 0) return 'argument 1 must be a vector or matrix, got scalar';
           const k = consts[1];
           const n = v[v.length - 1];
-          if (k !== undefined && (!Number.isInteger(k) || k < 0 || k >= n)) return `index ${k} is out of range for ${showShape(v)} (0 to ${n - 1})`;
+          if (k !== undefined && (!Number.isInteger(k) || k < 0 || k >= n))
+            return `index ${k} is out of range for ${showShape(v)} (0 to ${n - 1})`;
           return v.slice(0, -1);
         },
-      }],
-    ['dot', 2, 2, 'Dot product of two vectors.', '(dot [1 2] [3 4])',
-      { shape: ([a, b]) => vectorArg(0, [a, b]) ?? vectorArg(1, [a, b]) ?? (sameShape(a, b) ? [] : `vectors of different lengths ${a[0]} and ${b[0]}`) }],
-    ['cross', 2, 2, 'Cross product of two 3-vectors.', '(cross [1 0 0] [0 1 0])',
-      { shape: ([a, b]) => (sameShape(a, [3]) && sameShape(b, [3]) ? [3] : `cross takes two vector[3], got ${showShape(a)} and ${showShape(b)}`) }],
+      },
+    ],
+    [
+      'dot',
+      2,
+      2,
+      'Dot product of two vectors.',
+      '(dot [1 2] [3 4])',
+      {
+        shape: ([a, b]) =>
+          vectorArg(0, [a, b]) ??
+          vectorArg(1, [a, b]) ??
+          (sameShape(a, b) ? [] : `vectors of different lengths ${a[0]} and ${b[0]}`),
+      },
+    ],
+    [
+      'cross',
+      2,
+      2,
+      'Cross product of two 3-vectors.',
+      '(cross [1 0 0] [0 1 0])',
+      {
+        shape: ([a, b]) =>
+          sameShape(a, [3]) && sameShape(b, [3])
+            ? [3]
+            : `cross takes two vector[3], got ${showShape(a)} and ${showShape(b)}`,
+      },
+    ],
     ['norm', 1, 1, 'Euclidean length of a vector.', '(norm [3 4])', { shape: (args) => vectorArg(0, args) ?? [] }],
-    ['normalize', 1, 1, 'v / max(norm(v), 1e-8), as the reference.', '(normalize [3 4])', { shape: (args) => vectorArg(0, args) ?? args[0] }],
+    [
+      'normalize',
+      1,
+      1,
+      'v / max(norm(v), 1e-8), as the reference.',
+      '(normalize [3 4])',
+      { shape: (args) => vectorArg(0, args) ?? args[0] },
+    ],
     ['vsum', 1, 1, 'Sum over the last dimension.', '(vsum [1 2 3])', { shape: reduceLast }],
     ['vmean', 1, 1, 'Mean over the last dimension.', '(vmean [1 2 3])', { shape: reduceLast }],
     ['vmax', 1, 1, 'Maximum over the last dimension.', '(vmax [1 5 3])', { shape: reduceLast }],
     ['vmin', 1, 1, 'Minimum over the last dimension.', '(vmin [4 2 3])', { shape: reduceLast }],
-    ['scale', 2, 2, '`(scale s v)`: scalar times a vector or matrix.', '(scale 2 [1 2])',
+    [
+      'scale',
+      2,
+      2,
+      '`(scale s v)`: scalar times a vector or matrix.',
+      '(scale 2 [1 2])',
       {
         shape: ([s, v]) =>
-          s.length !== 0 ? `argument 1 must be a scalar, got ${showShape(s)}`
-          : v.length === 0 ? 'argument 2 must be a vector or matrix, got scalar (use * for two scalars)'
-          : v,
-      }],
-    ['vlen', 1, 1, 'Size of the last dimension, a constant.', '(vlen [1 2 3])',
-      { gradient: 'none', compileTime: true, shape: ([v]) => (v.length === 0 ? 'argument 1 must be a vector or matrix, got scalar' : []) }],
+          s.length !== 0
+            ? `argument 1 must be a scalar, got ${showShape(s)}`
+            : v.length === 0
+              ? 'argument 2 must be a vector or matrix, got scalar (use * for two scalars)'
+              : v,
+      },
+    ],
+    [
+      'vlen',
+      1,
+      1,
+      'Size of the last dimension, a constant.',
+      '(vlen [1 2 3])',
+      {
+        gradient: 'none',
+        compileTime: true,
+        shape: ([v]) => (v.length === 0 ? 'argument 1 must be a vector or matrix, got scalar' : []),
+      },
+    ],
     ['zeros', 1, 1, '`(zeros n)`: a vector of n zeros (n constant).', '(zeros 3)', size(MAX_VECTOR, (n) => [n])],
     ['ones', 1, 1, '`(ones n)`: a vector of n ones (n constant).', '(ones 3)', size(MAX_VECTOR, (n) => [n])],
   ]),
   ...group('matrix', [
-    ['mat', 1, N, '`(mat row ...)`: a matrix from row vectors.', '(mat [1 2] [3 4])',
+    [
+      'mat',
+      1,
+      N,
+      '`(mat row ...)`: a matrix from row vectors.',
+      '(mat [1 2] [3 4])',
       {
         shape: (args) => {
           const bad = args.findIndex((s) => s.length !== 1 || s[0] !== args[0][0]);
-          return bad >= 0 ? `rows must be vectors of one length: row ${bad + 1} is ${showShape(args[bad])}` : [args.length, args[0][0]];
+          return bad >= 0
+            ? `rows must be vectors of one length: row ${bad + 1} is ${showShape(args[bad])}`
+            : [args.length, args[0][0]];
         },
-      }],
-    ['matmul', 2, 2, 'Matrix product.', '(matmul (mat [1 2] [3 4]) (eye 2))',
-      { shape: ([a, b]) => matrixArg(0, [a, b]) ?? matrixArg(1, [a, b]) ?? (a[1] === b[0] ? [a[0], b[1]] : `inner sizes differ: ${showShape(a)} times ${showShape(b)}`) }],
-    ['matvec', 2, 2, 'Matrix times vector.', '(matvec (mat [1 2] [3 4]) [1 1])',
-      { shape: ([a, v]) => matrixArg(0, [a, v]) ?? vectorArg(1, [a, v]) ?? (a[1] === v[0] ? [a[0]] : `sizes differ: ${showShape(a)} times ${showShape(v)}`) }],
-    ['transpose', 1, 1, 'Matrix transpose.', '(transpose (mat [1 2] [3 4]))', { shape: (args) => matrixArg(0, args) ?? [args[0][1], args[0][0]] }],
-    ['trace', 1, 1, 'Sum of the diagonal of a square matrix.', '(trace (mat [1 2] [3 4]))', { shape: (args) => squareMatrix(args) ?? [] }],
-    ['det', 1, 1, 'Determinant of a square matrix.', '(det (mat [1 2] [3 4]))', { shape: (args) => squareMatrix(args) ?? [] }],
-    ['inv', 1, 1, 'Inverse of a square matrix.', '(inv (mat [2 0] [0 4]))', { shape: (args) => squareMatrix(args) ?? args[0] }],
-    ['solve', 2, 2, '`(solve A b)`: x with A x = b, b a vector or matrix.', '(solve (mat [2 0] [0 4]) [1 1])',
+      },
+    ],
+    [
+      'matmul',
+      2,
+      2,
+      'Matrix product.',
+      '(matmul (mat [1 2] [3 4]) (eye 2))',
+      {
+        shape: ([a, b]) =>
+          matrixArg(0, [a, b]) ??
+          matrixArg(1, [a, b]) ??
+          (a[1] === b[0] ? [a[0], b[1]] : `inner sizes differ: ${showShape(a)} times ${showShape(b)}`),
+      },
+    ],
+    [
+      'matvec',
+      2,
+      2,
+      'Matrix times vector.',
+      '(matvec (mat [1 2] [3 4]) [1 1])',
+      {
+        shape: ([a, v]) =>
+          matrixArg(0, [a, v]) ??
+          vectorArg(1, [a, v]) ??
+          (a[1] === v[0] ? [a[0]] : `sizes differ: ${showShape(a)} times ${showShape(v)}`),
+      },
+    ],
+    [
+      'transpose',
+      1,
+      1,
+      'Matrix transpose.',
+      '(transpose (mat [1 2] [3 4]))',
+      { shape: (args) => matrixArg(0, args) ?? [args[0][1], args[0][0]] },
+    ],
+    [
+      'trace',
+      1,
+      1,
+      'Sum of the diagonal of a square matrix.',
+      '(trace (mat [1 2] [3 4]))',
+      { shape: (args) => squareMatrix(args) ?? [] },
+    ],
+    [
+      'det',
+      1,
+      1,
+      'Determinant of a square matrix.',
+      '(det (mat [1 2] [3 4]))',
+      { shape: (args) => squareMatrix(args) ?? [] },
+    ],
+    [
+      'inv',
+      1,
+      1,
+      'Inverse of a square matrix.',
+      '(inv (mat [2 0] [0 4]))',
+      { shape: (args) => squareMatrix(args) ?? args[0] },
+    ],
+    [
+      'solve',
+      2,
+      2,
+      '`(solve A b)`: x with A x = b, b a vector or matrix.',
+      '(solve (mat [2 0] [0 4]) [1 1])',
       {
         attrs: ['b is a vector'],
-        shape: ([a, b]) => squareMatrix([a]) ?? (b.length >= 1 && b[0] === a[0] ? b : `right-hand side ${showShape(b)} does not fit ${showShape(a)}`),
-      }],
-    ['outer', 2, 2, 'Outer product of two vectors.', '(outer [1 2] [3 4])', { shape: ([a, b]) => vectorArg(0, [a, b]) ?? vectorArg(1, [a, b]) ?? [a[0], b[0]] }],
+        shape: ([a, b]) =>
+          squareMatrix([a]) ??
+          (b.length >= 1 && b[0] === a[0] ? b : `right-hand side ${showShape(b)} does not fit ${showShape(a)}`),
+      },
+    ],
+    [
+      'outer',
+      2,
+      2,
+      'Outer product of two vectors.',
+      '(outer [1 2] [3 4])',
+      { shape: ([a, b]) => vectorArg(0, [a, b]) ?? vectorArg(1, [a, b]) ?? [a[0], b[0]] },
+    ],
     ['eye', 1, 1, '`(eye n)`: the n x n identity (n constant).', '(eye 2)', size(MAX_EYE, (n) => [n, n])],
-    ['diag', 1, 1, 'Vector to diagonal matrix; square matrix to its diagonal.', '(diag [1 2])',
+    [
+      'diag',
+      1,
+      1,
+      'Vector to diagonal matrix; square matrix to its diagonal.',
+      '(diag [1 2])',
       {
         attrs: ['argument is a vector'],
-        shape: ([v]) => (v.length === 1 ? [v[0], v[0]] : v.length === 2 && v[0] === v[1] ? [v[0]] : `argument 1 must be a vector or square matrix, got ${showShape(v)}`),
-      }],
+        shape: ([v]) =>
+          v.length === 1
+            ? [v[0], v[0]]
+            : v.length === 2 && v[0] === v[1]
+              ? [v[0]]
+              : `argument 1 must be a vector or square matrix, got ${showShape(v)}`,
+      },
+    ],
   ]),
   // Kernels the compiler emits that no program names.
   ...group('internal', [
-    ['pow-scalar', 1, 1, '`(pow x c)` with a literal exponent c: a plain number to libtorch (x*x for 2).', '(pow 3 2)',
+    [
+      'pow-scalar',
+      1,
+      1,
+      '`(pow x c)` with a literal exponent c: a plain number to libtorch (x*x for 2).',
+      '(pow 3 2)',
       {
         attrs: ['exponent'],
         gradient: 'formula',
@@ -283,12 +603,32 @@ const ALL = [
           derivative: [F.attrIf(F.eq(F.attr(0), 0), 0, F.mul(g, F.mul(F.attr(0), F.powAttr(x, F.sub(F.attr(0), 1)))))],
           fused: fused(F.powAttr(x, F.attr(0)), true), // costly for a general exponent (native/fused.cpp)
         },
-      }],
-    ['unsqueeze-tail', 1, 1, 'Appends trailing unit dimensions, so a batched value of lower rank broadcasts per sample.', '',
-      { attrs: ['dimensions'] }],
-    ['expand-batch', 2, 2, '`(x like)`: x given the batch dimension of `like` (a result that reads no batched value).', '', {}],
-    ['where', 3, 3, 'Elementwise blend for tests that are vectors or matrices per sample.', '',
-      { gradient: 'selection', pointwise: { value: ([c, a, b]) => (c !== 0 ? a : b) } }],
+      },
+    ],
+    [
+      'unsqueeze-tail',
+      1,
+      1,
+      'Appends trailing unit dimensions, so a batched value of lower rank broadcasts per sample.',
+      '',
+      { attrs: ['dimensions'] },
+    ],
+    [
+      'expand-batch',
+      2,
+      2,
+      '`(x like)`: x given the batch dimension of `like` (a result that reads no batched value).',
+      '',
+      {},
+    ],
+    [
+      'where',
+      3,
+      3,
+      'Elementwise blend for tests that are vectors or matrices per sample.',
+      '',
+      { gradient: 'selection', pointwise: { value: ([c, a, b]) => (c !== 0 ? a : b) } },
+    ],
     ['sum', 1, 1, 'Sum of every element (losses in the tensor API).', '', {}],
     ['mean', 1, 1, 'Mean of every element (losses in the tensor API).', '', {}],
   ]),
@@ -314,7 +654,11 @@ export const primitive = (name: string): Primitive | undefined => {
 };
 
 export const arityText = (p: OpDef): string =>
-  p.maxArgs === Infinity ? `at least ${p.minArgs}` : p.minArgs === p.maxArgs ? `${p.minArgs}` : `${p.minArgs} to ${p.maxArgs}`;
+  p.maxArgs === Infinity
+    ? `at least ${p.minArgs}`
+    : p.minArgs === p.maxArgs
+      ? `${p.minArgs}`
+      : `${p.minArgs} to ${p.maxArgs}`;
 
 /** The pointwise form that applies to `count` arguments: the one-argument form of an n-ary op, or its step. */
 export function pointwiseForm(def: OpDef, count: number): Pointwise | undefined {
@@ -352,7 +696,9 @@ export const FUSED_FORMS: readonly FusedForm[] = OPS.flatMap((def) => {
 
 /** The fused form for an op applied to `count` arguments, if the fused kernels have one. */
 export const fusedForm = (name: string, count: number): FusedForm | undefined =>
-  FUSED_FORMS.find((f) => f.op.name === name && (f.arity === count || (f.arity === 2 && count > 2 && f.op.maxArgs === Infinity)));
+  FUSED_FORMS.find(
+    (f) => f.op.name === name && (f.arity === count || (f.arity === 2 && count > 2 && f.op.maxArgs === Infinity)),
+  );
 
 /** Whether gradients flow through the op (rounding and comparisons give zero or none). */
 export const hasGradient = (def: OpDef): boolean => def.gradient !== 'zero' && def.gradient !== 'none';

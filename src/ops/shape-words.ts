@@ -4,7 +4,8 @@
 import { primitive, type Primitive } from './registry';
 import { ELEMENTWISE } from './shape';
 
-const ELEMENTWISE_WORDS = 'elementwise: scalars broadcast against anything, other arguments must have equal shapes; the result has that shape';
+const ELEMENTWISE_WORDS =
+  'elementwise: scalars broadcast against anything, other arguments must have equal shapes; the result has that shape';
 
 export const SHAPE_WORDS: Readonly<Record<string, string>> = {
   vec: 'scalars -> vector[n], n the number of arguments',
@@ -38,10 +39,13 @@ export const SHAPE_WORDS: Readonly<Record<string, string>> = {
 export function shapeWords(p: Primitive): string {
   if (p.shape === ELEMENTWISE) return ELEMENTWISE_WORDS;
   const words = SHAPE_WORDS[p.name];
-  if (words === undefined) throw new Error(`internal: primitive '${p.name}' has no shape rule in words (src/ops/shape-words.ts)`);
+  if (words === undefined)
+    throw new Error(`internal: primitive '${p.name}' has no shape rule in words (src/ops/shape-words.ts)`);
   return words;
 }
 
 /** Names in SHAPE_WORDS that are not non-elementwise primitives (a test keeps this empty). */
 export const staleShapeWords = (): string[] =>
-  Object.keys(SHAPE_WORDS).filter((name) => primitive(name)?.shape === undefined || primitive(name)!.shape === ELEMENTWISE);
+  Object.keys(SHAPE_WORDS).filter(
+    (name) => primitive(name)?.shape === undefined || primitive(name)!.shape === ELEMENTWISE,
+  );

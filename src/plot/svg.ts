@@ -31,11 +31,13 @@ export function niceTicks(lo: number, hi: number, count = 6): number[] {
   const power = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw)!;
   const ticks: number[] = [];
-  for (let v = Math.floor(lo / step) * step; v <= hi + step * 1e-9; v += step) if (v >= lo - step * 1e-9) ticks.push(Number(v.toPrecision(12)));
+  for (let v = Math.floor(lo / step) * step; v <= hi + step * 1e-9; v += step)
+    if (v >= lo - step * 1e-9) ticks.push(Number(v.toPrecision(12)));
   return ticks;
 }
 
-const escape = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const escape = (s: string): string =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const fmt = (v: number): string => String(Number(v.toFixed(2)));
 
 /** The range an axis shows: the data's extent (widened when flat) out to the enclosing tick steps. */
@@ -53,9 +55,11 @@ export function plotSvg(options: PlotOptions): string {
   const { series, width = 720, height = 420 } = options;
   if (series.length === 0) throw new RangeError('plotSvg: there are no series to plot');
   for (const s of series) {
-    if (s.x.length !== s.y.length) throw new RangeError(`plotSvg: series '${s.label}' has ${s.x.length} x values but ${s.y.length} y values`);
+    if (s.x.length !== s.y.length)
+      throw new RangeError(`plotSvg: series '${s.label}' has ${s.x.length} x values but ${s.y.length} y values`);
     if (s.x.length === 0) throw new RangeError(`plotSvg: series '${s.label}' is empty`);
-    if ([...s.x, ...s.y].some((v) => !Number.isFinite(v))) throw new RangeError(`plotSvg: series '${s.label}' has values that are not finite`);
+    if ([...s.x, ...s.y].some((v) => !Number.isFinite(v)))
+      throw new RangeError(`plotSvg: series '${s.label}' has values that are not finite`);
   }
   const [x0, x1] = axisRange(series.flatMap((s) => s.x));
   const [y0, y1] = axisRange(series.flatMap((s) => s.y));
@@ -74,14 +78,22 @@ export function plotSvg(options: PlotOptions): string {
     out.push(`<text x="${fmt(px(v))}" y="${bottom + 16}" text-anchor="middle">${v}</text>`);
   }
   for (const v of niceTicks(y0, y1)) {
-    out.push(`<line x1="${MARGIN.left}" y1="${fmt(py(v))}" x2="${MARGIN.left + plotW}" y2="${fmt(py(v))}" stroke="#e5e5e5"/>`);
+    out.push(
+      `<line x1="${MARGIN.left}" y1="${fmt(py(v))}" x2="${MARGIN.left + plotW}" y2="${fmt(py(v))}" stroke="#e5e5e5"/>`,
+    );
     out.push(`<text x="${MARGIN.left - 6}" y="${fmt(py(v) + 4)}" text-anchor="end">${v}</text>`);
   }
   out.push(`<rect x="${MARGIN.left}" y="${MARGIN.top}" width="${plotW}" height="${plotH}" fill="none" stroke="#333"/>`);
-  if (options.title) out.push(`<text x="${width / 2}" y="22" text-anchor="middle" font-size="15">${escape(options.title)}</text>`);
-  if (options.xLabel) out.push(`<text x="${MARGIN.left + plotW / 2}" y="${height - 10}" text-anchor="middle">${escape(options.xLabel)}</text>`);
+  if (options.title)
+    out.push(`<text x="${width / 2}" y="22" text-anchor="middle" font-size="15">${escape(options.title)}</text>`);
+  if (options.xLabel)
+    out.push(
+      `<text x="${MARGIN.left + plotW / 2}" y="${height - 10}" text-anchor="middle">${escape(options.xLabel)}</text>`,
+    );
   if (options.yLabel)
-    out.push(`<text transform="translate(16 ${MARGIN.top + plotH / 2}) rotate(-90)" text-anchor="middle">${escape(options.yLabel)}</text>`);
+    out.push(
+      `<text transform="translate(16 ${MARGIN.top + plotH / 2}) rotate(-90)" text-anchor="middle">${escape(options.yLabel)}</text>`,
+    );
 
   series.forEach((s, i) => {
     const color = escape(s.color ?? PALETTE[i % PALETTE.length]);

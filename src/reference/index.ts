@@ -53,7 +53,11 @@ export interface ReferenceOptions {
   mode?: Partial<Mode>;
 }
 
-export function evaluateReference(program: Program, values: Record<string, Nested>, options: ReferenceOptions = {}): ReferenceResult {
+export function evaluateReference(
+  program: Program,
+  values: Record<string, Nested>,
+  options: ReferenceOptions = {},
+): ReferenceResult {
   return withMode(options.mode ?? {}, () => evaluate(program, values, options));
 }
 
@@ -64,7 +68,8 @@ function evaluate(program: Program, values: Record<string, Nested>, options: Ref
   if (missing.length > 0) throw new Error(`missing values for ${missing.map((n) => `'${n}'`).join(', ')}`);
 
   const batched = options.batched ?? [];
-  for (const b of batched) if (!program.inputs.includes(b)) throw new Error(`batched name '${b}' is not an input of the program`);
+  for (const b of batched)
+    if (!program.inputs.includes(b)) throw new Error(`batched name '${b}' is not an input of the program`);
   let size = 1;
   if (batched.length > 0) {
     const sizes = batched.map((b) => {
@@ -72,7 +77,10 @@ function evaluate(program: Program, values: Record<string, Nested>, options: Ref
       if (!Array.isArray(v)) throw new Error(`batched input '${b}' must have a leading batch dimension`);
       return v.length;
     });
-    if (sizes.some((s) => s !== sizes[0])) throw new Error(`batched inputs have different batch sizes: ${batched.map((b, i) => `${b}=${sizes[i]}`).join(', ')}`);
+    if (sizes.some((s) => s !== sizes[0]))
+      throw new Error(
+        `batched inputs have different batch sizes: ${batched.map((b, i) => `${b}=${sizes[i]}`).join(', ')}`,
+      );
     size = sizes[0];
   }
 
@@ -102,6 +110,8 @@ function evaluate(program: Program, values: Record<string, Nested>, options: Ref
     grad: {},
   };
   for (const n of names)
-    result.grad[n] = batched.includes(n) ? perSample.get(n)!.map((t) => toNested(t, grad)) : toNested(shared.get(n)!, grad);
+    result.grad[n] = batched.includes(n)
+      ? perSample.get(n)!.map((t) => toNested(t, grad))
+      : toNested(shared.get(n)!, grad);
   return result;
 }

@@ -27,8 +27,7 @@ interface Closure {
 
 /** Lexical environment: a chain of local bindings and letrec scopes. */
 type Env =
-  | { parent: Env | undefined; id: number; value: Tensor }
-  | { parent: Env | undefined; functions: Map<string, Closure> };
+  { parent: Env | undefined; id: number; value: Tensor } | { parent: Env | undefined; functions: Map<string, Closure> };
 
 type Task = { expr: Expr; env: Env | undefined };
 type Gen = Generator<Task, Result, Result>;
@@ -93,11 +92,13 @@ export class Interpreter {
           if (!impl) throw new Error(`unknown primitive '${callee.name}'`);
           return impl(args);
         }
-        if (callee.kind === 'external') throw new Error(`external function '${callee.name}' has no reference implementation`);
+        if (callee.kind === 'external')
+          throw new Error(`external function '${callee.name}' has no reference implementation`);
         const fn = this.lookupFunction(callee.name, env);
         if (args.length !== fn.def.params.length)
           throw new Error(`function '${callee.name}' takes ${fn.def.params.length} arguments, got ${args.length}`);
-        if (++this.depth > this.limit) throw new Error(`recursion depth limit ${this.limit} exceeded in function '${callee.name}'`);
+        if (++this.depth > this.limit)
+          throw new Error(`recursion depth limit ${this.limit} exceeded in function '${callee.name}'`);
         let inner = fn.env;
         fn.def.params.forEach((p, i) => (inner = bind(inner, p.id, args[i])));
         const r = this.value(yield { expr: fn.def.body, env: inner }, `the result of function '${callee.name}'`);
@@ -106,12 +107,18 @@ export class Interpreter {
       }
       case 'let': {
         let inner = env;
-        for (const b of e.bindings) inner = bind(inner, b.binding.id, this.value(yield { expr: b.value, env: inner }, `the value of '${b.binding.name}'`));
+        for (const b of e.bindings)
+          inner = bind(
+            inner,
+            b.binding.id,
+            this.value(yield { expr: b.value, env: inner }, `the value of '${b.binding.name}'`),
+          );
         return yield { expr: e.body, env: inner };
       }
       case 'if': {
         const t = yield { expr: e.test, env };
-        if (t instanceof Recur || t instanceof Value) return yield { expr: this.test(t) ? e.consequent : e.alternative, env };
+        if (t instanceof Recur || t instanceof Value)
+          return yield { expr: this.test(t) ? e.consequent : e.alternative, env };
         // A vector or matrix test selects element by element between both (evaluated) branches.
         const a = this.value(yield { expr: e.consequent, env }, 'a branch of if');
         const b = this.value(yield { expr: e.alternative, env }, 'a branch of if');
@@ -138,12 +145,15 @@ export class Interpreter {
         }
         for (let iteration = 1; ; iteration++) {
           if (iteration > this.limit)
-            throw new Error(`loop (${names}) at ${e.span.start}-${e.span.end} exceeded the iteration limit ${this.limit}`);
+            throw new Error(
+              `loop (${names}) at ${e.span.start}-${e.span.end} exceeded the iteration limit ${this.limit}`,
+            );
           let inner = env;
           e.bindings.forEach((b, i) => (inner = bind(inner, b.binding.id, values[i])));
           const r = yield { expr: e.body, env: inner };
           if (!(r instanceof Recur) || r.loop !== e.id) return r;
-          if (r.args.length !== values.length) throw new Error(`recur passes ${r.args.length} values to a loop of ${values.length}`);
+          if (r.args.length !== values.length)
+            throw new Error(`recur passes ${r.args.length} values to a loop of ${values.length}`);
           values = r.args;
         }
       }

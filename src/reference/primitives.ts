@@ -38,7 +38,13 @@ function applyForm(def: OpDef, form: Pointwise, xs: Value[]): Value {
   const out = rounded(EXACT.has(def.name) ? raw : libm(raw)); // the derivative sees the result as stored
   if (def.gradient === 'none') return constant(out);
   // Rounding and sign keep the edge and pass zeros back (zeros_like: a NaN upstream stops there).
-  if (def.gradient === 'zero') return new Value(out, xs, xs.map(() => 0), true);
+  if (def.gradient === 'zero')
+    return new Value(
+      out,
+      xs,
+      xs.map(() => 0),
+      true,
+    );
   const locals = form.derivative!.map((d) => evaluate(d, { args, out, g: 1, attrs: [] }));
   return new Value(out, xs, locals, form.masks);
 }
@@ -72,7 +78,12 @@ function size(t: Tensor): number {
 const norm = (v: Value[]): Value => {
   const n = Math.sqrt(v.reduce((s, x) => s + x.data * x.data, 0));
   // d norm / d v_i = v_i / norm; at the zero vector the gradient is taken as 0 (libtorch's choice)
-  return new Value(n, v, v.map((x) => (n === 0 ? 0 : x.data / n)), n === 0);
+  return new Value(
+    n,
+    v,
+    v.map((x) => (n === 0 ? 0 : x.data / n)),
+    n === 0,
+  );
 };
 
 const SAFE = 1e-8;
@@ -111,7 +122,14 @@ const STRUCTURED: Record<string, PrimitiveImpl> = {
     return v.map((x) => div(x, d));
   },
   vsum: reduceLast(sum),
-  vmean: reduceLast((xs) => new Value(xs.reduce((s, x) => s + x.data, 0) / xs.length, xs, xs.map(() => 1 / xs.length))),
+  vmean: reduceLast(
+    (xs) =>
+      new Value(
+        xs.reduce((s, x) => s + x.data, 0) / xs.length,
+        xs,
+        xs.map(() => 1 / xs.length),
+      ),
+  ),
   vmax: reduceLast((xs) => extremum(xs, 'max')),
   vmin: reduceLast((xs) => extremum(xs, 'min')),
   scale: ([s, v]) => {
@@ -174,7 +192,10 @@ const STRUCTURED: Record<string, PrimitiveImpl> = {
 export const REFERENCE_PRIMITIVES: Record<string, PrimitiveImpl> = Object.fromEntries(
   PRIMITIVES.map((def) => {
     const impl = STRUCTURED[def.name] ?? (def.pointwise && pointwise(def));
-    if (!impl) throw new Error(`the reference has no implementation of '${def.name}': add one to STRUCTURED in src/reference/primitives.ts`);
+    if (!impl)
+      throw new Error(
+        `the reference has no implementation of '${def.name}': add one to STRUCTURED in src/reference/primitives.ts`,
+      );
     return [def.name, impl];
   }),
 );

@@ -15,7 +15,8 @@ export function shapeOf(t: Tensor): number[] {
   return isMatrix(t) ? [t.length, t[0].length] : [t.length];
 }
 
-const showShape = (s: number[]) => (s.length === 0 ? 'scalar' : s.length === 1 ? `vector[${s[0]}]` : `matrix[${s[0]}x${s[1]}]`);
+const showShape = (s: number[]) =>
+  s.length === 0 ? 'scalar' : s.length === 1 ? `vector[${s[0]}]` : `matrix[${s[0]}x${s[1]}]`;
 
 export function scalar(t: Tensor, what: string): Value {
   if (t instanceof Value) return t;
@@ -52,12 +53,15 @@ export function elementwise(args: Tensor[], f: (xs: Value[]) => Value): Tensor {
     a instanceof Value ? a : isMatrix(a) ? a[i][j] : (a as Value[])[i];
   if (shape.length === 0) return f(args as Value[]);
   if (shape.length === 1) return Array.from({ length: shape[0] }, (_, i) => f(args.map((a) => at(a, i, 0))));
-  return Array.from({ length: shape[0] }, (_, i) => Array.from({ length: shape[1] }, (_, j) => f(args.map((a) => at(a, i, j)))));
+  return Array.from({ length: shape[0] }, (_, i) =>
+    Array.from({ length: shape[1] }, (_, j) => f(args.map((a) => at(a, i, j)))),
+  );
 }
 
 /** Turns a plain number / array / array of rows into a tensor of fresh leaves. */
 export function fromNested(x: Nested, name: string): Tensor {
-  const bad = () => new Error(`value of '${name}' must be a number, an array of numbers or an array of equal-length rows`);
+  const bad = () =>
+    new Error(`value of '${name}' must be a number, an array of numbers or an array of equal-length rows`);
   if (typeof x === 'number') return new Value(x);
   if (x.every((e) => typeof e === 'number')) return (x as number[]).map((e) => new Value(e));
   if (x.length === 0 || !x.every((r) => Array.isArray(r) && r.every((e) => typeof e === 'number'))) throw bad();
@@ -72,8 +76,7 @@ export function toNested(t: Tensor, f: (v: Value) => number): Nested {
   return isMatrix(t) ? t.map((r) => r.map(f)) : (t as Value[]).map(f);
 }
 
-export const elements = (t: Tensor): Value[] =>
-  t instanceof Value ? [t] : isMatrix(t) ? t.flat() : (t as Value[]);
+export const elements = (t: Tensor): Value[] => (t instanceof Value ? [t] : isMatrix(t) ? t.flat() : (t as Value[]));
 
 // ---- linear algebra on Values ----
 

@@ -157,8 +157,16 @@ export function extremum(xs: readonly Value[], which: 'max' | 'min'): Value {
   const m =
     mode.zeroTies === 'ordered'
       ? xs.reduce((acc, x) => pick(acc, x.data), which === 'max' ? -Infinity : Infinity)
-      : xs.reduce((acc, x) => (Number.isNaN(acc) || Number.isNaN(x.data) ? NaN : beats(x.data, acc) ? x.data : acc), xs[0].data);
+      : xs.reduce(
+          (acc, x) => (Number.isNaN(acc) || Number.isNaN(x.data) ? NaN : beats(x.data, acc) ? x.data : acc),
+          xs[0].data,
+        );
   const hit = xs.map((x) => x.data === m || (Number.isNaN(m) && Number.isNaN(x.data)));
   const k = hit.filter(Boolean).length;
-  return new Value(m, xs, hit.map((h) => (h ? 1 / k : 0)), true);
+  return new Value(
+    m,
+    xs,
+    hit.map((h) => (h ? 1 / k : 0)),
+    true,
+  );
 }

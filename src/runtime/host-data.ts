@@ -10,7 +10,8 @@ export interface Flat {
 /** Flattens a number or a rectangular nested array; `what` names the value in error messages. */
 export function flatten(value: unknown, what: string): Flat {
   if (typeof value === 'number') return { data: Float64Array.of(value), shape: [] };
-  if (!Array.isArray(value)) throw new TypeError(`${what} must be a number or a nested array of numbers, got ${describe(value)}`);
+  if (!Array.isArray(value))
+    throw new TypeError(`${what} must be a number or a nested array of numbers, got ${describe(value)}`);
   const shape: number[] = [];
   for (let level: unknown = value; Array.isArray(level); level = level[0]) {
     shape.push(level.length);
@@ -27,7 +28,9 @@ export function flatten(value: unknown, what: string): Flat {
     }
     if (!Array.isArray(v) || v.length !== shape[depth]) {
       const got = Array.isArray(v) ? `an array of length ${v.length}` : describe(v);
-      throw new RangeError(`${what} is a ragged array: ${what}${where} should be an array of length ${shape[depth]}, got ${got}`);
+      throw new RangeError(
+        `${what} is a ragged array: ${what}${where} should be an array of length ${shape[depth]}, got ${got}`,
+      );
     }
     for (let i = 0; i < v.length; i++) walk(v[i], depth + 1, `${where}[${i}]`);
   };
@@ -58,5 +61,7 @@ export function describe(v: unknown): string {
   if (Array.isArray(v)) return `an array of length ${v.length}`;
   if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 20 ? v.slice(0, 20) + '...' : v)}`;
   if (ArrayBuffer.isView(v)) return `a ${v.constructor.name}`;
-  return typeof v === 'object' ? `an object (${(v as object).constructor?.name ?? 'Object'})` : `${typeof v} ${String(v)}`;
+  return typeof v === 'object'
+    ? `an object (${(v as object).constructor?.name ?? 'Object'})`
+    : `${typeof v} ${String(v)}`;
 }

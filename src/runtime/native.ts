@@ -40,7 +40,13 @@ export interface CpuMemoryStats {
 
 export interface NativeAddon {
   NativeTensor: Function;
-  NativeGraph: new (spec: unknown, params: { name: string; tensor: NativeTensor }[], dtype: string, device: string, callables: unknown[]) => NativeGraph;
+  NativeGraph: new (
+    spec: unknown,
+    params: { name: string; tensor: NativeTensor }[],
+    dtype: string,
+    device: string,
+    callables: unknown[],
+  ) => NativeGraph;
   fromHost(data: Float32Array | Float64Array, shape: number[], dtype: string, device: string): NativeTensor;
   full(shape: number[], value: number, dtype: string, device: string): NativeTensor;
   randn(shape: number[], seed: number | undefined, dtype: string, device: string): NativeTensor;

@@ -10,7 +10,11 @@ export function nativeSpec(graph: IrGraph, maxSteps: number) {
     numInputs: graph.inputs.length,
     recursive: graph.recursive,
     maxSteps,
-    regions: graph.regions.map((r) => ({ nodes: r.nodes, results: r.results, resultBatched: r.results.map((id) => r.nodes[id].batched) })),
+    regions: graph.regions.map((r) => ({
+      nodes: r.nodes,
+      results: r.results,
+      resultBatched: r.results.map((id) => r.nodes[id].batched),
+    })),
   };
 }
 

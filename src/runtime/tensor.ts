@@ -78,8 +78,12 @@ export class Tensor {
     return new Tensor(this.handle.detach());
   }
   to(options: { dtype?: DType; device?: Device }): Tensor {
-    if (options === null || typeof options !== 'object') throw new TypeError(`to() takes { dtype, device }, got ${describe(options)}`);
-    const { dtype, device } = resolve({ dtype: options.dtype ?? this.dtype, device: options.device ?? (this.device as Device) });
+    if (options === null || typeof options !== 'object')
+      throw new TypeError(`to() takes { dtype, device }, got ${describe(options)}`);
+    const { dtype, device } = resolve({
+      dtype: options.dtype ?? this.dtype,
+      device: options.device ?? (this.device as Device),
+    });
     return new Tensor(this.handle.to(dtype, device));
   }
   /** Frees the native memory now; using the tensor afterwards is an error. Safe to call twice. */
@@ -87,23 +91,57 @@ export class Tensor {
     this.handle.dispose();
   }
 
-  add(other: TensorLike): Tensor { return this.op('+', other); }
-  sub(other: TensorLike): Tensor { return this.op('-', other); }
-  mul(other: TensorLike): Tensor { return this.op('*', other); }
-  div(other: TensorLike): Tensor { return this.op('/', other); }
-  pow(other: TensorLike): Tensor { return this.op('pow', other); }
-  matmul(other: Tensor): Tensor { return this.op('matmul', other); }
-  neg(): Tensor { return this.op('neg'); }
-  abs(): Tensor { return this.op('abs'); }
-  square(): Tensor { return this.op('square'); }
-  sqrt(): Tensor { return this.op('sqrt'); }
-  exp(): Tensor { return this.op('exp'); }
-  log(): Tensor { return this.op('log'); }
-  sin(): Tensor { return this.op('sin'); }
-  cos(): Tensor { return this.op('cos'); }
-  tanh(): Tensor { return this.op('tanh'); }
-  sum(): Tensor { return this.op('sum'); }
-  mean(): Tensor { return this.op('mean'); }
+  add(other: TensorLike): Tensor {
+    return this.op('+', other);
+  }
+  sub(other: TensorLike): Tensor {
+    return this.op('-', other);
+  }
+  mul(other: TensorLike): Tensor {
+    return this.op('*', other);
+  }
+  div(other: TensorLike): Tensor {
+    return this.op('/', other);
+  }
+  pow(other: TensorLike): Tensor {
+    return this.op('pow', other);
+  }
+  matmul(other: Tensor): Tensor {
+    return this.op('matmul', other);
+  }
+  neg(): Tensor {
+    return this.op('neg');
+  }
+  abs(): Tensor {
+    return this.op('abs');
+  }
+  square(): Tensor {
+    return this.op('square');
+  }
+  sqrt(): Tensor {
+    return this.op('sqrt');
+  }
+  exp(): Tensor {
+    return this.op('exp');
+  }
+  log(): Tensor {
+    return this.op('log');
+  }
+  sin(): Tensor {
+    return this.op('sin');
+  }
+  cos(): Tensor {
+    return this.op('cos');
+  }
+  tanh(): Tensor {
+    return this.op('tanh');
+  }
+  sum(): Tensor {
+    return this.op('sum');
+  }
+  mean(): Tensor {
+    return this.op('mean');
+  }
 
   private op(name: string, other?: TensorLike): Tensor {
     if (other === undefined) return new Tensor(native().apply(name, [this.handle]));
@@ -132,7 +170,8 @@ function toTensorHandle(v: TensorLike, like: Tensor): NativeTensor {
 export const DTYPES: readonly DType[] = ['float32', 'float64'];
 
 function resolve(options: TensorOptions = {}): { dtype: DType; device: string } {
-  if (options === null || typeof options !== 'object') throw new TypeError(`tensor options must be an object, got ${describe(options)}`);
+  if (options === null || typeof options !== 'object')
+    throw new TypeError(`tensor options must be an object, got ${describe(options)}`);
   const dtype = options.dtype ?? 'float32';
   if (!DTYPES.includes(dtype)) throw new TypeError(`dtype must be 'float32' or 'float64', got ${describe(dtype)}`);
   const device = options.device ?? 'cpu';
@@ -150,7 +189,10 @@ function finish(handle: NativeTensor, options?: TensorOptions): Tensor {
  * A tensor from a number, a nested array, or a Float32Array/Float64Array with `shape`.
  * The dtype defaults to float32, or to the typed array's own type.
  */
-export function tensor(data: Nested | Float32Array | Float64Array, options: TensorOptions & { shape?: number[] } = {}): Tensor {
+export function tensor(
+  data: Nested | Float32Array | Float64Array,
+  options: TensorOptions & { shape?: number[] } = {},
+): Tensor {
   if (data instanceof Float32Array || data instanceof Float64Array) {
     const shape = checkShape(options.shape ?? [data.length]);
     const dtype = options.dtype ?? (data instanceof Float64Array ? 'float64' : 'float32');
@@ -176,7 +218,9 @@ export const gb = (bytes: number): string => `${(bytes / 2 ** 30).toFixed(1)} GB
 function checkSize(shape: number[], dtype: DType): number[] {
   const bytes = shape.reduce((a, b) => a * b, 1) * bytesPerElement(dtype);
   if (bytes > MAX_TENSOR_BYTES)
-    throw new RangeError(`a ${dtype} tensor of shape [${shape.join(', ')}] needs ${gb(bytes)}, more than the limit of ${gb(MAX_TENSOR_BYTES)} (half of this machine's memory)`);
+    throw new RangeError(
+      `a ${dtype} tensor of shape [${shape.join(', ')}] needs ${gb(bytes)}, more than the limit of ${gb(MAX_TENSOR_BYTES)} (half of this machine's memory)`,
+    );
   return shape;
 }
 

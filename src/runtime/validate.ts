@@ -57,7 +57,8 @@ export function knownOptions<T extends object>(who: string, options: unknown, kn
   if (options === null || typeof options !== 'object' || Array.isArray(options))
     throw new TypeError(`${who}: options must be an object, got ${describe(options)}`);
   for (const key of Object.keys(options))
-    if (!known.includes(key)) throw new TypeError(`${who}: unknown option '${key}' (expected one of ${known.join(', ')})`);
+    if (!known.includes(key))
+      throw new TypeError(`${who}: unknown option '${key}' (expected one of ${known.join(', ')})`);
   return options as Partial<T>;
 }
 
@@ -69,12 +70,18 @@ export function record(who: string, name: string, value: unknown, what: string):
 
 /** An optional boolean option. */
 export function flag(who: string, name: string, value: unknown): boolean | undefined {
-  if (value !== undefined && typeof value !== 'boolean') throw new TypeError(`${who}: ${name} must be true or false, got ${describe(value)}`);
+  if (value !== undefined && typeof value !== 'boolean')
+    throw new TypeError(`${who}: ${name} must be true or false, got ${describe(value)}`);
   return value;
 }
 
 /** An optional option that must be one of a few strings. */
-export function oneOf<T extends string>(who: string, name: string, value: unknown, allowed: readonly T[]): T | undefined {
+export function oneOf<T extends string>(
+  who: string,
+  name: string,
+  value: unknown,
+  allowed: readonly T[],
+): T | undefined {
   if (value !== undefined && !allowed.includes(value as T))
     throw new TypeError(`${who}: ${name} must be ${allowed.map((a) => `'${a}'`).join(' or ')}, got ${describe(value)}`);
   return value as T | undefined;

@@ -27,8 +27,17 @@ export interface Analysis {
 export const spanKey = (span: Span): string => `${span.start}:${span.end}`;
 
 export function analyse(text: string, file: string, declarations: Declarations): Analysis {
-  const parsed = parseProgram(text, { file, inputs: declarations.inputs && [...declarations.inputs.keys()], params: declarations.params && [...declarations.params.keys()] });
-  const analysis: Analysis = { source: parsed.source, diagnostics: parsed.diagnostics, program: parsed.program, declarations };
+  const parsed = parseProgram(text, {
+    file,
+    inputs: declarations.inputs && [...declarations.inputs.keys()],
+    params: declarations.params && [...declarations.params.keys()],
+  });
+  const analysis: Analysis = {
+    source: parsed.source,
+    diagnostics: parsed.diagnostics,
+    program: parsed.program,
+    declarations,
+  };
   const program = parsed.program;
   const inputs = declarations.inputs;
   if (!program || !inputs || [...inputs.values()].some((s) => s === undefined)) return analysis;
@@ -69,7 +78,10 @@ export function exprShape(analysis: Analysis, e: Expr): Shape | undefined {
   const shape = analysis.shapes?.get(spanKey(e.span));
   if (shape || !analysis.shapes) return shape;
   if (e.kind === 'let' || e.kind === 'letrec') return exprShape(analysis, e.body);
-  if (e.kind === 'var' && e.ref.kind === 'free') return e.ref.role === 'input' ? analysis.declarations.inputs?.get(e.name) : (analysis.declarations.params?.get(e.name) ?? []);
+  if (e.kind === 'var' && e.ref.kind === 'free')
+    return e.ref.role === 'input'
+      ? analysis.declarations.inputs?.get(e.name)
+      : (analysis.declarations.params?.get(e.name) ?? []);
   return undefined;
 }
 
@@ -90,7 +102,15 @@ export function readDirectives(text: string): { declarations: Declarations; diag
     for (const entry of line[2].matchAll(ENTRY)) {
       const span = { start: bodyStart + entry.index!, end: bodyStart + entry.index! + entry[0].length };
       const shape = parseShape(entry[2]);
-      if (typeof shape === 'string') diagnostics.push(diag('W0003', span, { directive: `@${kind}`, text: entry[0].trim(), problem: shape }, 'write a name, optionally followed by [n] or [rows columns]'));
+      if (typeof shape === 'string')
+        diagnostics.push(
+          diag(
+            'W0003',
+            span,
+            { directive: `@${kind}`, text: entry[0].trim(), problem: shape },
+            'write a name, optionally followed by [n] or [rows columns]',
+          ),
+        );
       else table.set(entry[1], shape);
     }
   }
@@ -100,7 +120,10 @@ export function readDirectives(text: string): { declarations: Declarations; diag
 function parseShape(text: string | undefined): Shape | string {
   if (text === undefined) return [];
   if (!text.endsWith(']')) return "the shape has no closing ']'";
-  const dims = text.slice(1, -1).split(/[\s,]+/).filter((d) => d.length > 0);
+  const dims = text
+    .slice(1, -1)
+    .split(/[\s,]+/)
+    .filter((d) => d.length > 0);
   if (dims.length > 2) return 'a shape has at most two sizes';
   if (!dims.every((d) => /^[1-9]\d*$/.test(d))) return 'sizes must be whole numbers from 1';
   return dims.map(Number);

@@ -32,7 +32,8 @@ function paramUses(program: Program): { name: string; span: Span }[] {
   const uses: { name: string; span: Span }[] = [];
   for (const root of [...program.functions.map((f) => f.body), ...program.values.map((v) => v.value), program.result])
     walk(root, (e) => {
-      if (e.kind === 'var' && e.ref.kind === 'free' && e.ref.role === 'param') uses.push({ name: e.name, span: e.span });
+      if (e.kind === 'var' && e.ref.kind === 'free' && e.ref.role === 'param')
+        uses.push({ name: e.name, span: e.span });
     });
   return uses.sort((a, b) => a.span.start - b.span.start);
 }
@@ -43,13 +44,20 @@ function firstFormStart(program: Program): number {
   return Math.min(program.result.span.start, ...starts);
 }
 
-export function printWithParams(text: string, program: Program, values: Record<string, Nested>, style: ParamStyle, dtype: DType): string {
+export function printWithParams(
+  text: string,
+  program: Program,
+  values: Record<string, Nested>,
+  style: ParamStyle,
+  dtype: DType,
+): string {
   if (style === 'defines') {
     const at = firstFormStart(program);
     const defines = program.params.map((name) => `(define ${name} ${valueText(values[name], dtype)})\n`).join('');
     return text.slice(0, at) + defines + text.slice(at);
   }
   let out = text;
-  for (const { name, span } of paramUses(program).reverse()) out = out.slice(0, span.start) + valueText(values[name], dtype) + out.slice(span.end);
+  for (const { name, span } of paramUses(program).reverse())
+    out = out.slice(0, span.start) + valueText(values[name], dtype) + out.slice(span.end);
   return out;
 }

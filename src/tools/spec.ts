@@ -20,7 +20,8 @@ const FORM_MEANINGS: Record<string, string> = {
   letrec: 'Local functions, visible to each other and to themselves (recursion).',
   lambda: 'Only as the value of a letrec binding.',
   loop: 'Evaluates the body with the names bound to their initial values; (recur ...) in tail position starts the next iteration.',
-  recur: 'Inside a loop body, in tail position: the next iteration, one new value per loop name, each of its initial shape.',
+  recur:
+    'Inside a loop body, in tail position: the next iteration, one new value per loop name, each of its initial shape.',
 };
 const FORM_USAGE: Record<string, string> = { ...USAGE, recur: '(recur value ...)' };
 
@@ -47,7 +48,8 @@ export interface LanguageSpec {
 
 export function languageSpec(): LanguageSpec {
   return {
-    language: 'neural: a first-order Scheme-like language over scalars, vectors and matrices, compiled to differentiable libtorch modules',
+    language:
+      'neural: a first-order Scheme-like language over scalars, vectors and matrices, compiled to differentiable libtorch modules',
     syntax: {
       comments: '; to the end of the line, and #| ... |# block comments (they nest)',
       numbers: '3, -2.5, .5, 1., 6.674e-11, 1E3, +4',
@@ -55,7 +57,8 @@ export function languageSpec(): LanguageSpec {
       vectors: '[a b c] is (vec a b c)',
       pi: 'pi is the constant 3.14159... in the module dtype',
       program: 'zero or more (define ...) forms, then exactly one result expression',
-      inputs: 'a free identifier is an input (given per call) or a param (trainable, held by the module); the caller says which',
+      inputs:
+        'a free identifier is an input (given per call) or a param (trainable, held by the module); the caller says which',
       truth: 'a test is true where it is nonzero; comparisons and and/or/not give 1 or 0',
     },
     reserved: [...RESERVED],
@@ -71,14 +74,24 @@ export function languageSpec(): LanguageSpec {
       example: p.example,
       gradient: p.gradient,
     })),
-    diagnostics: Object.entries(DIAGNOSTIC_CODES).map(([code, info]) => ({ code, severity: info.severity, template: info.template })),
+    diagnostics: Object.entries(DIAGNOSTIC_CODES).map(([code, info]) => ({
+      code,
+      severity: info.severity,
+      template: info.template,
+    })),
     limits: {
       sourceLength: { value: MAX_SOURCE_LENGTH, meaning: 'characters in a program (E0009)' },
       nesting: { value: MAX_DEPTH, meaning: 'levels of nested brackets (E0008)' },
       graphNodes: { value: MAX_GRAPH_NODES, meaning: 'nodes in a compiled graph (E0109)' },
       graphConstants: { value: MAX_GRAPH_CONSTANTS, meaning: 'constant elements in a compiled graph (E0109)' },
-      limit: { value: DEFAULT_LIMIT, meaning: 'default loop iterations and recursion depth per sample (compile option limit, E0205)' },
-      maxSteps: { value: DEFAULT_MAX_STEPS, meaning: 'default loop iterations and calls in all per run (compile option maxSteps, E0207)' },
+      limit: {
+        value: DEFAULT_LIMIT,
+        meaning: 'default loop iterations and recursion depth per sample (compile option limit, E0205)',
+      },
+      maxSteps: {
+        value: DEFAULT_MAX_STEPS,
+        meaning: 'default loop iterations and calls in all per run (compile option maxSteps, E0207)',
+      },
       memory: { value: 'half of the machine memory', meaning: 'the values one run computes (E0208)' },
     },
   };

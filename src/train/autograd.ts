@@ -13,7 +13,12 @@ export interface GradOptions {
 }
 
 interface AutogradAddon {
-  grad(outputs: NativeTensor, inputs: NativeTensor[], gradOutputs: NativeTensor | undefined, createGraph: boolean): NativeTensor[];
+  grad(
+    outputs: NativeTensor,
+    inputs: NativeTensor[],
+    gradOutputs: NativeTensor | undefined,
+    createGraph: boolean,
+  ): NativeTensor[];
 }
 
 /**
@@ -29,6 +34,11 @@ export function grad(outputs: Tensor, inputs: Tensor[], options: GradOptions = {
   if (o.createGraph !== undefined && typeof o.createGraph !== 'boolean')
     throw new TypeError(`grad: createGraph must be a boolean, got ${describe(o.createGraph)}`);
   const addon = native() as unknown as AutogradAddon;
-  const grads = addon.grad(outputs.handle, inputs.map((t) => t.handle), o.gradOutputs?.handle, o.createGraph ?? false);
+  const grads = addon.grad(
+    outputs.handle,
+    inputs.map((t) => t.handle),
+    o.gradOutputs?.handle,
+    o.createGraph ?? false,
+  );
   return grads.map((g) => new Tensor(g));
 }

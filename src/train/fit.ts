@@ -96,7 +96,22 @@ export interface FitResult {
 }
 
 const WHO = 'fit';
-const OPTIONS = ['epochs', 'optimizer', 'lr', 'schedule', 'clip', 'loss', 'seed', 'batchSize', 'onProgress', 'progressEvery', 'earlyStopping', 'signal', 'stopOnNonFinite', 'ode'] as const;
+const OPTIONS = [
+  'epochs',
+  'optimizer',
+  'lr',
+  'schedule',
+  'clip',
+  'loss',
+  'seed',
+  'batchSize',
+  'onProgress',
+  'progressEvery',
+  'earlyStopping',
+  'signal',
+  'stopOnNonFinite',
+  'ode',
+] as const;
 const ODE_OPTIONS = ['state', 'time', 'method', 'step', 'rtol', 'atol', 'maxSteps', 'windowSteps', 'inputs'] as const;
 const OPTIMIZERS: readonly unknown[] = ['adam', 'adamw', 'sgd', 'lbfgs'];
 const SCHEDULES: readonly unknown[] = ['cosine', 'step', 'exponential', 'none'];
@@ -111,14 +126,16 @@ const METHODS: readonly unknown[] = ['euler', 'rk4', 'dopri5'];
  * frozen while it trains.
  */
 export async function fit(model: Module, data: AlgebraicData | OdeData, options: FitOptions): Promise<FitResult> {
-  if (!(model instanceof Module)) throw new TypeError(`${WHO}: the model must be a compiled Module, got ${describe(model)}`);
+  if (!(model instanceof Module))
+    throw new TypeError(`${WHO}: the model must be a compiled Module, got ${describe(model)}`);
   if (model.training) throw new Error(`${WHO}: this module is already being trained by another fit(); await it first`);
   const o = knownOptions<FitOptions>(WHO, options, OPTIONS);
   const settings = settingsOf(o);
   const all = Object.entries(model.namedParameters());
   const named = all.filter(([, t]) => t.requiresGrad);
   if (named.length === 0) throw new Error(`${WHO}: the model has no trainable parameters (none, or all frozen)`);
-  if (data === null || typeof data !== 'object') throw new TypeError(`${WHO}: data must be {inputs, target} or {t, observations}, got ${describe(data)}`);
+  if (data === null || typeof data !== 'object')
+    throw new TypeError(`${WHO}: data must be {inputs, target} or {t, observations}, got ${describe(data)}`);
   const clash = all.find(([, t]) => trained.has(t)) ?? named.find(([, t]) => read.has(t));
   if (clash)
     throw new Error(
@@ -130,13 +147,35 @@ export async function fit(model: Module, data: AlgebraicData | OdeData, options:
   try {
     const prepared = 'target' in data ? algebraic(model, data, owned, o.ode) : ode(model, data, owned, o.ode ?? {});
     const names = named.map(([name]) => name);
-    const onProgress = o.onProgress && progressCallback(o.onProgress, names, named.map(([, t]) => t.shape));
+    const onProgress =
+      o.onProgress &&
+      progressCallback(
+        o.onProgress,
+        names,
+        named.map(([, t]) => t.shape),
+      );
     // Aborted before it starts: no steps at all (cancelling after the start would race the worker).
     const abortedBefore = o.signal?.aborted === true;
     const total = abortedBefore ? 0 : o.epochs! * prepared.stepsPerEpoch(settings.batchSize);
-    const config = { ...settings, epochs: abortedBefore ? 0 : settings.epochs, lrs: learningRates(settings.schedule, settings.lr, total) };
-    const run = fitAddon().fit(prepared.graph, named.map(([, t]) => t.handle), names, { kind: settings.optimizer, lr: settings.lr }, prepared.data, config, onProgress);
-    const release = claim(model, all.map(([, t]) => t), named.map(([, t]) => t));
+    const config = {
+      ...settings,
+      epochs: abortedBefore ? 0 : settings.epochs,
+      lrs: learningRates(settings.schedule, settings.lr, total),
+    };
+    const run = fitAddon().fit(
+      prepared.graph,
+      named.map(([, t]) => t.handle),
+      names,
+      { kind: settings.optimizer, lr: settings.lr },
+      prepared.data,
+      config,
+      onProgress,
+    );
+    const release = claim(
+      model,
+      all.map(([, t]) => t),
+      named.map(([, t]) => t),
+    );
     // The worker keeps its own references, so nothing crashes if a parameter is disposed or frozen
     // meanwhile; but the results would be lost or wrong, so the fit stops and says why.
     const misuse = (): Error | undefined => {
@@ -249,16 +288,26 @@ function modulesOf(model: Module): Module[] {
 
 function settingsOf(o: Partial<FitOptions>) {
   const optimizer = o.optimizer ?? 'adam';
-  if (!OPTIMIZERS.includes(optimizer)) throw new RangeError(`${WHO}: optimizer must be 'adam', 'adamw', 'sgd' or 'lbfgs', got ${describe(optimizer)}`);
+  if (!OPTIMIZERS.includes(optimizer))
+    throw new RangeError(`${WHO}: optimizer must be 'adam', 'adamw', 'sgd' or 'lbfgs', got ${describe(optimizer)}`);
   const schedule = o.schedule ?? 'none';
-  if (!SCHEDULES.includes(schedule)) throw new RangeError(`${WHO}: schedule must be 'cosine', 'step', 'exponential' or 'none', got ${describe(schedule)}`);
+  if (!SCHEDULES.includes(schedule))
+    throw new RangeError(
+      `${WHO}: schedule must be 'cosine', 'step', 'exponential' or 'none', got ${describe(schedule)}`,
+    );
   const loss = o.loss ?? 'mse';
-  if (!LOSSES.includes(loss)) throw new RangeError(`${WHO}: loss must be 'mse', 'mae' or 'huber', got ${describe(loss)}`);
-  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw new TypeError(`${WHO}: onProgress must be a function, got ${describe(o.onProgress)}`);
+  if (!LOSSES.includes(loss))
+    throw new RangeError(`${WHO}: loss must be 'mse', 'mae' or 'huber', got ${describe(loss)}`);
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function')
+    throw new TypeError(`${WHO}: onProgress must be a function, got ${describe(o.onProgress)}`);
   if (o.stopOnNonFinite !== undefined && typeof o.stopOnNonFinite !== 'boolean')
     throw new TypeError(`${WHO}: stopOnNonFinite must be a boolean, got ${describe(o.stopOnNonFinite)}`);
-  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw new TypeError(`${WHO}: signal must be an AbortSignal, got ${describe(o.signal)}`);
-  const early = knownOptions<{ patience: number; minDelta: number }>(`${WHO}: earlyStopping`, o.earlyStopping, ['patience', 'minDelta']);
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal))
+    throw new TypeError(`${WHO}: signal must be an AbortSignal, got ${describe(o.signal)}`);
+  const early = knownOptions<{ patience: number; minDelta: number }>(`${WHO}: earlyStopping`, o.earlyStopping, [
+    'patience',
+    'minDelta',
+  ]);
   return {
     optimizer,
     schedule,
@@ -266,10 +315,22 @@ function settingsOf(o: Partial<FitOptions>) {
     epochs: numberIn(WHO, 'epochs', o.epochs, { min: 1, integer: true, below: 1e9 }),
     lr: o.lr === undefined ? (optimizer === 'lbfgs' ? 1 : 1e-2) : numberIn(WHO, 'lr', o.lr, { min: 0, above: true }),
     clip: o.clip === undefined ? 0 : numberIn(WHO, 'clip', o.clip, { min: 0, above: true }),
-    seed: o.seed === undefined ? Math.floor(Math.random() * 2 ** 32) : numberIn(WHO, 'seed', o.seed, { min: 0, integer: true, below: 2 ** 53 }),
-    batchSize: o.batchSize === undefined ? 0 : numberIn(WHO, 'batchSize', o.batchSize, { min: 1, integer: true, below: 2 ** 53 }),
-    progressEvery: o.onProgress === undefined ? 0 : numberIn(WHO, 'progressEvery', o.progressEvery ?? 1, { min: 1, integer: true, below: 2 ** 53 }),
-    patience: o.earlyStopping === undefined ? 0 : numberIn(WHO, 'earlyStopping.patience', early.patience, { min: 1, integer: true, below: 2 ** 53 }),
+    seed:
+      o.seed === undefined
+        ? Math.floor(Math.random() * 2 ** 32)
+        : numberIn(WHO, 'seed', o.seed, { min: 0, integer: true, below: 2 ** 53 }),
+    batchSize:
+      o.batchSize === undefined
+        ? 0
+        : numberIn(WHO, 'batchSize', o.batchSize, { min: 1, integer: true, below: 2 ** 53 }),
+    progressEvery:
+      o.onProgress === undefined
+        ? 0
+        : numberIn(WHO, 'progressEvery', o.progressEvery ?? 1, { min: 1, integer: true, below: 2 ** 53 }),
+    patience:
+      o.earlyStopping === undefined
+        ? 0
+        : numberIn(WHO, 'earlyStopping.patience', early.patience, { min: 1, integer: true, below: 2 ** 53 }),
     minDelta: numberIn(WHO, 'earlyStopping.minDelta', early.minDelta ?? 0, { min: 0 }),
     stopOnNonFinite: o.stopOnNonFinite ?? true,
   };
@@ -282,9 +343,11 @@ function learningRates(kind: string, lr: number, total: number): Float64Array {
   const opt = optim.sgd([dummy], { lr });
   try {
     const sched =
-      kind === 'cosine' ? schedules.cosine(opt, { steps: total })
-      : kind === 'step' ? schedules.step(opt, { every: Math.max(1, Math.ceil(total / 3)), gamma: 0.1 })
-      : schedules.exponential(opt, { gamma: 0.01 ** (1 / total) });
+      kind === 'cosine'
+        ? schedules.cosine(opt, { steps: total })
+        : kind === 'step'
+          ? schedules.step(opt, { every: Math.max(1, Math.ceil(total / 3)), gamma: 0.1 })
+          : schedules.exponential(opt, { gamma: 0.01 ** (1 / total) });
     const out = new Float64Array(total);
     for (let i = 0; i < total; i++, sched.step()) out[i] = sched.lr;
     return out;
@@ -316,22 +379,36 @@ function own(owned: Tensor[], made: { tensor: Tensor; owned: boolean }): Tensor 
 }
 
 function algebraic(model: Module, data: AlgebraicData, owned: Tensor[], odeOptions: unknown): Prepared {
-  if (odeOptions !== undefined) throw new TypeError(`${WHO}: options.ode is for {t, observations} data, but the data has a target`);
+  if (odeOptions !== undefined)
+    throw new TypeError(`${WHO}: options.ode is for {t, observations} data, but the data has a target`);
   const given = data.inputs;
   if (given === null || typeof given !== 'object' || Array.isArray(given) || given instanceof Tensor)
-    throw new TypeError(`${WHO}: data.inputs must map the program's inputs (${model.inputs.join(', ')}) to batched values, got ${describe(given)}`);
+    throw new TypeError(
+      `${WHO}: data.inputs must map the program's inputs (${model.inputs.join(', ')}) to batched values, got ${describe(given)}`,
+    );
   for (const name of Object.keys(given))
-    if (!model.inputs.includes(name)) throw new Error(`${WHO}: data.inputs has '${name}', which is not an input of the program (${model.inputs.join(', ')})`);
+    if (!model.inputs.includes(name))
+      throw new Error(
+        `${WHO}: data.inputs has '${name}', which is not an input of the program (${model.inputs.join(', ')})`,
+      );
   const target = own(owned, model.inputTensor('target', data.target));
-  if (target.shape.length === 0 || target.shape[0] === 0) throw new RangeError(`${WHO}: the target must hold at least one sample in its first dimension, got shape [${target.shape}]`);
+  if (target.shape.length === 0 || target.shape[0] === 0)
+    throw new RangeError(
+      `${WHO}: the target must hold at least one sample in its first dimension, got shape [${target.shape}]`,
+    );
   const n = target.shape[0];
   const inputs = model.inputs.map((name) => {
     if (!(name in given)) throw new Error(`${WHO}: data.inputs has no value for the input '${name}'`);
     const t = own(owned, model.inputTensor(name, given[name]));
-    if (t.shape[0] !== n) throw new RangeError(`${WHO}: input '${name}' has ${t.shape.length === 0 ? 'no sample dimension' : `${t.shape[0]} samples`} but the target has ${n}`);
+    if (t.shape[0] !== n)
+      throw new RangeError(
+        `${WHO}: input '${name}' has ${t.shape.length === 0 ? 'no sample dimension' : `${t.shape[0]} samples`} but the target has ${n}`,
+      );
     return t;
   });
-  const graph = model.nativeGraph(model.inputs.map((name, i) => ({ name, shape: inputs[i].shape.slice(1), batched: true })));
+  const graph = model.nativeGraph(
+    model.inputs.map((name, i) => ({ name, shape: inputs[i].shape.slice(1), batched: true })),
+  );
   return {
     graph,
     data: { inputs: inputs.map((t) => t.handle), target: target.handle },
@@ -343,14 +420,22 @@ function ode(model: Module, data: OdeData, owned: Tensor[], options: FitOdeOptio
   const o = knownOptions<FitOdeOptions>(`${WHO}: options.ode`, options, ODE_OPTIONS);
   if (!Array.isArray(data.t) || data.t.some((x) => typeof x !== 'number'))
     throw new TypeError(`${WHO}: data.t must be an array of numbers (the observation times), got ${describe(data.t)}`);
-  const flat = data.observations instanceof Tensor ? { data: data.observations.toTypedArray(), shape: data.observations.shape } : flatten(data.observations, `${WHO}: data.observations`);
+  const flat =
+    data.observations instanceof Tensor
+      ? { data: data.observations.toTypedArray(), shape: data.observations.shape }
+      : flatten(data.observations, `${WHO}: data.observations`);
   if (flat.shape.length !== 2 || flat.shape.includes(0))
     throw new RangeError(`${WHO}: data.observations must have shape [T, n] (one state per time), got [${flat.shape}]`);
   const [steps, n] = flat.shape;
-  if (steps !== data.t.length) throw new RangeError(`${WHO}: there are ${steps} observations but ${data.t.length} times`);
+  if (steps !== data.t.length)
+    throw new RangeError(`${WHO}: there are ${steps} observations but ${data.t.length} times`);
   const method = o.method ?? 'rk4';
-  if (!METHODS.includes(method)) throw new RangeError(`${WHO}: ode.method must be 'euler', 'rk4' or 'dopri5', got ${describe(method)}`);
-  const k = o.windowSteps === undefined ? 0 : numberIn(WHO, 'ode.windowSteps', o.windowSteps, { min: 1, integer: true, below: steps });
+  if (!METHODS.includes(method))
+    throw new RangeError(`${WHO}: ode.method must be 'euler', 'rk4' or 'dopri5', got ${describe(method)}`);
+  const k =
+    o.windowSteps === undefined
+      ? 0
+      : numberIn(WHO, 'ode.windowSteps', o.windowSteps, { min: 1, integer: true, below: steps });
   const windows = k === 0 ? 0 : Math.floor((steps - 1) / k);
   const wiring = wire({ who: WHO, options: 'ode', state: 'each observation' }, model, n, k > 0, o, k > 0);
   owned.push(...wiring.owned);
@@ -369,7 +454,10 @@ function ode(model: Module, data: OdeData, owned: Tensor[], options: FitOdeOptio
       step: o.step === undefined ? 0 : numberIn(WHO, 'ode.step', o.step, { min: 0, above: true }),
       rtol: o.rtol === undefined ? 1e-6 : numberIn(WHO, 'ode.rtol', o.rtol, { min: 0 }),
       atol: o.atol === undefined ? 1e-8 : numberIn(WHO, 'ode.atol', o.atol, { min: 0 }),
-      maxSteps: o.maxSteps === undefined ? 10000 : numberIn(WHO, 'ode.maxSteps', o.maxSteps, { min: 1, integer: true, below: 1e12 }),
+      maxSteps:
+        o.maxSteps === undefined
+          ? 10000
+          : numberIn(WHO, 'ode.maxSteps', o.maxSteps, { min: 1, integer: true, below: 1e12 }),
     },
     stepsPerEpoch: (b) => (b === 0 || windows === 0 ? 1 : Math.ceil(windows / Math.min(b, windows))),
   };

@@ -5,6 +5,23 @@ export * as schedules from './schedules';
 export { Schedule } from './schedules';
 export * as losses from './losses';
 export { clipGradNorm } from './clip';
-export { odeint, multipleShooting, type OdeintOptions, type MultipleShootingOptions, type ShootingResult, type OdeMethod } from './odeint';
+export {
+  odeint,
+  multipleShooting,
+  type OdeintOptions,
+  type MultipleShootingOptions,
+  type ShootingResult,
+  type OdeMethod,
+} from './odeint';
 export { grad, type GradOptions } from './autograd';
-export { fit, setMaxConcurrentFits, getMaxConcurrentFits, type FitOptions, type FitOdeOptions, type FitProgress, type FitResult, type AlgebraicData, type OdeData } from './fit';
+export {
+  fit,
+  setMaxConcurrentFits,
+  getMaxConcurrentFits,
+  type FitOptions,
+  type FitOdeOptions,
+  type FitProgress,
+  type FitResult,
+  type AlgebraicData,
+  type OdeData,
+} from './fit';

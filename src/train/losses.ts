@@ -35,8 +35,11 @@ function difference(who: string, y: Tensor, target: Tensor): Tensor {
   liveTensor(who, 'the target', target);
   const shape = broadcastShape(y.shape, target.shape);
   if (!shape)
-    throw new RangeError(`${who}: the prediction's shape [${y.shape}] and the target's shape [${target.shape}] do not broadcast`);
-  if (shape.includes(0)) throw new RangeError(`${who}: the inputs are empty (shape [${shape}]); a mean over nothing is undefined`);
+    throw new RangeError(
+      `${who}: the prediction's shape [${y.shape}] and the target's shape [${target.shape}] do not broadcast`,
+    );
+  if (shape.includes(0))
+    throw new RangeError(`${who}: the inputs are empty (shape [${shape}]); a mean over nothing is undefined`);
   return y.sub(target);
 }
 

@@ -71,7 +71,12 @@ export function odeint(rhs: Module, y0: Tensor | Nested, t: number[] | Tensor, o
  * integrates every window from its observed start state, all windows as one batch. The windows
  * must share one time spacing; a time input sees each window's own absolute time.
  */
-export function multipleShooting(rhs: Module, observations: Tensor | Nested, t: number[] | Tensor, options: MultipleShootingOptions): ShootingResult {
+export function multipleShooting(
+  rhs: Module,
+  observations: Tensor | Nested,
+  t: number[] | Tensor,
+  options: MultipleShootingOptions,
+): ShootingResult {
   const who = 'multipleShooting';
   const { windowSteps, ...opts } = knownOptions<MultipleShootingOptions>(who, options, [...ODE_OPTIONS, 'windowSteps']);
   checkModule(who, rhs);
@@ -81,14 +86,17 @@ export function multipleShooting(rhs: Module, observations: Tensor | Nested, t: 
     throw new RangeError(`${who}: there are ${obs.steps} observations but ${times.length} times`);
   const k = numberIn(who, 'windowSteps', windowSteps, { min: 1, integer: true });
   const windows = Math.floor((times.length - 1) / k);
-  if (windows < 1) throw new RangeError(`${who}: windowSteps = ${k} needs at least ${k + 1} observations, got ${times.length}`);
+  if (windows < 1)
+    throw new RangeError(`${who}: windowSteps = ${k} needs at least ${k + 1} observations, got ${times.length}`);
 
   const relative = times.slice(0, k + 1).map((x) => x - times[0]);
   for (let w = 1; w < windows; w++)
     for (let j = 1; j <= k; j++) {
       const got = times[w * k + j] - times[w * k];
       if (Math.abs(got - relative[j]) > 1e-9 * Math.max(1, Math.abs(times[w * k + j])))
-        throw new RangeError(`${who}: the windows must share one time spacing, but window ${w} differs from window 0 at step ${j}`);
+        throw new RangeError(
+          `${who}: the windows must share one time spacing, but window ${w} differs from window 0 at step ${j}`,
+        );
     }
 
   const { n, data } = obs;
@@ -96,7 +104,8 @@ export function multipleShooting(rhs: Module, observations: Tensor | Nested, t: 
   const targets = new Float64Array((k + 1) * windows * n);
   for (let w = 0; w < windows; w++) {
     starts.set(data.subarray(w * k * n, (w * k + 1) * n), w * n);
-    for (let j = 0; j <= k; j++) targets.set(data.subarray((w * k + j) * n, (w * k + j + 1) * n), (j * windows + w) * n);
+    for (let j = 0; j <= k; j++)
+      targets.set(data.subarray((w * k + j) * n, (w * k + j + 1) * n), (j * windows + w) * n);
   }
   const like = { dtype: rhs.dtype, device: rhs.device };
   const y0 = tensor(starts, { ...like, shape: [windows, n] });
@@ -110,16 +119,32 @@ export function multipleShooting(rhs: Module, observations: Tensor | Nested, t: 
 }
 
 /** The native run shared by odeint and multipleShooting; `timeOffsets` gives each sample its own start time. */
-function integrate(who: string, rhs: Module, y0: Tensor, times: number[], options: Partial<OdeintOptions>, timeOffsets?: number[]): Tensor {
+function integrate(
+  who: string,
+  rhs: Module,
+  y0: Tensor,
+  times: number[],
+  options: Partial<OdeintOptions>,
+  timeOffsets?: number[],
+): Tensor {
   const config = configOf(who, options);
   const n = y0.shape[y0.shape.length - 1];
-  const wiring = wire({ who, options: 'options', state: 'y0' }, rhs, n, y0.shape.length === 2, options, timeOffsets !== undefined);
+  const wiring = wire(
+    { who, options: 'options', state: 'y0' },
+    rhs,
+    n,
+    y0.shape.length === 2,
+    options,
+    timeOffsets !== undefined,
+  );
   try {
     const graph = rhs.nativeGraph(wiring.inputs);
     const resultBatched = checkResult(who, rhs, n);
-    const offsets = timeOffsets && wiring.hasTime ? tensor(timeOffsets, { dtype: 'float64', device: rhs.device }) : undefined;
+    const offsets =
+      timeOffsets && wiring.hasTime ? tensor(timeOffsets, { dtype: 'float64', device: rhs.device }) : undefined;
     if (offsets) wiring.owned.push(offsets);
-    const needGrad = options.grad ?? (rhs.parameters().some((p) => p.requiresGrad) || y0.requiresGrad || wiring.constantGrad);
+    const needGrad =
+      options.grad ?? (rhs.parameters().some((p) => p.requiresGrad) || y0.requiresGrad || wiring.constantGrad);
     const problem = { slots: wiring.slots, resultBatched, timeOffsets: offsets?.handle };
     return new Tensor(odeAddon().odeint(graph, y0.handle, times, problem, { ...config, needGrad }));
   } finally {
@@ -129,23 +154,29 @@ function integrate(who: string, rhs: Module, y0: Tensor, times: number[], option
 
 function configOf(who: string, o: Partial<OdeintOptions>): Omit<OdeConfig, 'needGrad'> {
   const method = o.method ?? 'dopri5';
-  if (!METHODS.includes(method)) throw new RangeError(`${who}: method must be 'euler', 'rk4' or 'dopri5', got ${describe(method)}`);
+  if (!METHODS.includes(method))
+    throw new RangeError(`${who}: method must be 'euler', 'rk4' or 'dopri5', got ${describe(method)}`);
   if (method === 'dopri5' && o.step !== undefined)
-    throw new RangeError(`${who}: step sets the fixed step of 'euler' and 'rk4'; dopri5 chooses its own steps from rtol and atol`);
+    throw new RangeError(
+      `${who}: step sets the fixed step of 'euler' and 'rk4'; dopri5 chooses its own steps from rtol and atol`,
+    );
   if (method !== 'dopri5' && (o.rtol !== undefined || o.atol !== undefined))
     throw new RangeError(`${who}: rtol and atol control 'dopri5' only; '${method}' takes a fixed step`);
-  if (o.grad !== undefined && typeof o.grad !== 'boolean') throw new TypeError(`${who}: grad must be a boolean, got ${describe(o.grad)}`);
+  if (o.grad !== undefined && typeof o.grad !== 'boolean')
+    throw new TypeError(`${who}: grad must be a boolean, got ${describe(o.grad)}`);
   return {
     method,
     step: o.step === undefined ? 0 : numberIn(who, 'step', o.step, { min: 0, above: true }),
     rtol: o.rtol === undefined ? 1e-6 : numberIn(who, 'rtol', o.rtol, { min: 0 }),
     atol: o.atol === undefined ? 1e-8 : numberIn(who, 'atol', o.atol, { min: 0 }),
-    maxSteps: o.maxSteps === undefined ? 10000 : numberIn(who, 'maxSteps', o.maxSteps, { min: 1, below: 1e12, integer: true }),
+    maxSteps:
+      o.maxSteps === undefined ? 10000 : numberIn(who, 'maxSteps', o.maxSteps, { min: 1, below: 1e12, integer: true }),
   };
 }
 
 function checkModule(who: string, rhs: unknown): void {
-  if (!(rhs instanceof Module)) throw new TypeError(`${who}: the right-hand side must be a compiled Module, got ${describe(rhs)}`);
+  if (!(rhs instanceof Module))
+    throw new TypeError(`${who}: the right-hand side must be a compiled Module, got ${describe(rhs)}`);
 }
 
 function timesOf(who: string, t: unknown): number[] {
@@ -180,7 +211,10 @@ function stateTensor(who: string, rhs: Module, y0: unknown): { tensor: Tensor; o
 }
 
 /** Observed states [T, n] as host data. */
-function observationsOf(who: string, observations: unknown): { steps: number; n: number; data: Float32Array | Float64Array } {
+function observationsOf(
+  who: string,
+  observations: unknown,
+): { steps: number; n: number; data: Float32Array | Float64Array } {
   let flat: { data: Float32Array | Float64Array; shape: number[] };
   if (observations instanceof Tensor) {
     liveTensor(who, 'observations', observations);

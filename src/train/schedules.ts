@@ -86,6 +86,7 @@ export function exponential(optimizer: Optimizer, options: ExponentialOptions): 
 }
 
 function baseRate(who: string, optimizer: unknown): number {
-  if (!(optimizer instanceof Optimizer)) throw new TypeError(`${who}: expected an Optimizer, got ${describe(optimizer)}`);
+  if (!(optimizer instanceof Optimizer))
+    throw new TypeError(`${who}: expected an Optimizer, got ${describe(optimizer)}`);
   return optimizer.lr;
 }

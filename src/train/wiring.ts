@@ -39,39 +39,62 @@ export interface Wiring {
  * component), the time, or a constant. `batched`: the state carries a batch dimension;
  * `timeBatched`: so does the time (each sample has its own start time).
  */
-export function wire(caller: WireCaller, rhs: Module, n: number, batched: boolean, o: WireOptions, timeBatched: boolean): Wiring {
+export function wire(
+  caller: WireCaller,
+  rhs: Module,
+  n: number,
+  batched: boolean,
+  o: WireOptions,
+  timeBatched: boolean,
+): Wiring {
   const { who, options: opts } = caller;
   const names = rhs.inputs;
   const listing = names.length > 0 ? `the inputs are ${names.join(', ')}` : 'the program has no inputs';
   const input = (name: unknown, role: string): string => {
     const shown = typeof name === 'string' ? `'${name}'` : describe(name);
-    if (typeof name !== 'string' || !names.includes(name)) throw new Error(`${who}: ${role} ${shown} is not an input of the program (${listing})`);
+    if (typeof name !== 'string' || !names.includes(name))
+      throw new Error(`${who}: ${role} ${shown} is not an input of the program (${listing})`);
     return name;
   };
   const constants = o.inputs ?? {};
   if (typeof constants !== 'object' || constants === null || Array.isArray(constants) || constants instanceof Tensor)
-    throw new TypeError(`${who}: ${opts}.inputs must be an object mapping input names to values, got ${describe(constants)}`);
+    throw new TypeError(
+      `${who}: ${opts}.inputs must be an object mapping input names to values, got ${describe(constants)}`,
+    );
   const given = Object.keys(constants).map((name) => input(name, `${opts}.inputs names`));
 
   const vector = o.state === undefined;
   if (vector && !names.includes('y'))
-    throw new Error(`${who}: the program has no input 'y' to hold the state; name its scalar state inputs with ${opts}.state (${listing})`);
+    throw new Error(
+      `${who}: the program has no input 'y' to hold the state; name its scalar state inputs with ${opts}.state (${listing})`,
+    );
   if (!vector && (!Array.isArray(o.state) || o.state.length === 0))
     throw new TypeError(`${who}: ${opts}.state must be a non-empty array of input names, got ${describe(o.state)}`);
   const state = vector ? ['y'] : o.state!.map((name) => input(name, 'the state input'));
   const repeated = state.find((name, i) => state.indexOf(name) !== i);
   if (repeated) throw new Error(`${who}: ${opts}.state names '${repeated}' twice`);
-  if (!vector && state.length !== n) throw new RangeError(`${who}: ${opts}.state names ${state.length} inputs but ${caller.state} has ${n} components`);
+  if (!vector && state.length !== n)
+    throw new RangeError(`${who}: ${opts}.state names ${state.length} inputs but ${caller.state} has ${n} components`);
 
-  const time = o.time !== undefined ? input(o.time, 'the time input') : names.includes('t') && !given.includes('t') && !state.includes('t') ? 't' : undefined;
+  const time =
+    o.time !== undefined
+      ? input(o.time, 'the time input')
+      : names.includes('t') && !given.includes('t') && !state.includes('t')
+        ? 't'
+        : undefined;
   for (const name of given)
     if (state.includes(name) || name === time)
-      throw new Error(`${who}: '${name}' is the ${name === time ? 'time' : 'state'} input and cannot also be given in ${opts}.inputs`);
-  if (time !== undefined && state.includes(time)) throw new Error(`${who}: '${time}' cannot be both the time and part of the state`);
+      throw new Error(
+        `${who}: '${name}' is the ${name === time ? 'time' : 'state'} input and cannot also be given in ${opts}.inputs`,
+      );
+  if (time !== undefined && state.includes(time))
+    throw new Error(`${who}: '${time}' cannot be both the time and part of the state`);
 
   const missing = names.filter((name) => !state.includes(name) && name !== time && !given.includes(name));
   if (missing.length > 0)
-    throw new Error(`${who}: no value for the input${missing.length > 1 ? 's' : ''} ${missing.join(', ')}; give constant values in ${opts}.inputs`);
+    throw new Error(
+      `${who}: no value for the input${missing.length > 1 ? 's' : ''} ${missing.join(', ')}; give constant values in ${opts}.inputs`,
+    );
 
   const wiring: Wiring = { inputs: [], slots: [], hasTime: time !== undefined, constantGrad: false, owned: [] };
   try {

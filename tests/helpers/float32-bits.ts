@@ -15,7 +15,13 @@ export function ulpDistance(a: number, b: number): number {
  * One line per element more than `maxUlps` apart (at most `limit` lines, then a count), empty when
  * all agree; maxUlps 0 asks for identical bits.
  */
-export function float32Mismatches(what: string, actual: Float32Array, expected: Float32Array, maxUlps = 0, limit = 5): string[] {
+export function float32Mismatches(
+  what: string,
+  actual: Float32Array,
+  expected: Float32Array,
+  maxUlps = 0,
+  limit = 5,
+): string[] {
   if (actual.length !== expected.length) return [`${what}: ${actual.length} values, expected ${expected.length}`];
   const out: string[] = [];
   let count = 0;

@@ -6,7 +6,13 @@ import type { Module } from '../../src/api';
 export function forwardCalls(m: Module, calls: number): number[][] {
   const out: number[][] = [];
   for (let i = 0; i < calls; i++) {
-    const y = m.forward({ v: [[i, 1, -i], [0.5, i / 3, 2]], n: 1 + (i % 3) });
+    const y = m.forward({
+      v: [
+        [i, 1, -i],
+        [0.5, i / 3, 2],
+      ],
+      n: 1 + (i % 3),
+    });
     const s = y.sum();
     s.backward();
     const g = m.parameters()[0].grad!;

@@ -42,8 +42,9 @@ function trajectory(model: Module, t: number[]): number[][] {
 }
 
 export const demo: Command = {
-  summary: 'recover a damped pendulum\'s constants from noisy data and plot the fit (npm start)',
-  usage: 'neuralc demo [--out DIR] [--json]\n      Writes DIR/pendulum.svg (default out/); --json prints {"true", "recovered", "relativeError", "loss", "steps", "svg"}.',
+  summary: "recover a damped pendulum's constants from noisy data and plot the fit (npm start)",
+  usage:
+    'neuralc demo [--out DIR] [--json]\n      Writes DIR/pendulum.svg (default out/); --json prints {"true", "recovered", "relativeError", "loss", "steps", "svg"}.',
   async run(args, io: Io) {
     const { positional, options } = parseArgs(args, ['out'], ['json']);
     if (positional.length > 0) throw new UsageError(`demo takes no arguments, got ${positional.join(' ')}`);
@@ -55,15 +56,21 @@ export const demo: Command = {
 
     const model = compile(rhs, { params: INITIAL });
     try {
-      const result = await fit(model, { t, observations }, {
-        optimizer: 'lbfgs',
-        epochs: 30,
-        earlyStopping: { patience: 3, minDelta: 1e-9 },
-        ode: { state: STATE, method: 'rk4', windowSteps: WINDOW },
-      });
+      const result = await fit(
+        model,
+        { t, observations },
+        {
+          optimizer: 'lbfgs',
+          epochs: 30,
+          earlyStopping: { patience: 3, minDelta: 1e-9 },
+          ode: { state: STATE, method: 'rk4', windowSteps: WINDOW },
+        },
+      );
       const recovered = result.params as Record<keyof typeof TRUE, number>;
       const names = Object.keys(TRUE) as (keyof typeof TRUE)[];
-      const relativeError = Object.fromEntries(names.map((n) => [n, Math.abs(recovered[n] - TRUE[n]) / Math.abs(TRUE[n])]));
+      const relativeError = Object.fromEntries(
+        names.map((n) => [n, Math.abs(recovered[n] - TRUE[n]) / Math.abs(TRUE[n])]),
+      );
 
       const fitted = trajectory(model, t);
       const svg = plotSvg({
@@ -71,7 +78,12 @@ export const demo: Command = {
         xLabel: 't',
         yLabel: 'state',
         series: [
-          ...STATE.map((s, j) => ({ label: `${s} (data)`, x: t, y: observations.map((r) => r[j]), style: 'scatter' as const })),
+          ...STATE.map((s, j) => ({
+            label: `${s} (data)`,
+            x: t,
+            y: observations.map((r) => r[j]),
+            style: 'scatter' as const,
+          })),
           ...STATE.map((s, j) => ({ label: `${s} (fit)`, x: t, y: fitted.map((r) => r[j]) })),
         ],
       });
@@ -80,10 +92,15 @@ export const demo: Command = {
       fs.writeFileSync(svgPath, svg);
 
       if (options.has('json')) {
-        io.stdout(`${JSON.stringify({ true: TRUE, recovered, relativeError, loss: result.loss, steps: result.steps, svg: svgPath })}\n`);
+        io.stdout(
+          `${JSON.stringify({ true: TRUE, recovered, relativeError, loss: result.loss, steps: result.steps, svg: svgPath })}\n`,
+        );
         return 0;
       }
-      const rows = names.map((n) => `  ${n.padEnd(4)}  ${String(TRUE[n]).padStart(6)}  ${String(INITIAL[n]).padStart(7)}  ${recovered[n].toFixed(4).padStart(9)}  ${(100 * relativeError[n]).toFixed(2).padStart(6)}%`);
+      const rows = names.map(
+        (n) =>
+          `  ${n.padEnd(4)}  ${String(TRUE[n]).padStart(6)}  ${String(INITIAL[n]).padStart(7)}  ${recovered[n].toFixed(4).padStart(9)}  ${(100 * relativeError[n]).toFixed(2).padStart(6)}%`,
+      );
       io.stdout(
         `Damped pendulum: theta'' = -g_L sin(theta) - b theta', ${t.length} noisy samples (t = 0..${T_END}, ${NOISE * 100}% noise)\n` +
           `fitted with L-BFGS, multiple shooting over windows of ${WINDOW} steps: ${result.steps} steps, loss ${result.loss.toPrecision(4)}\n\n` +

@@ -20,10 +20,12 @@ export function programArgs(args: string[], valued: string[], flags: string[]): 
   if (e >= 0 && args[e + 1] === undefined) throw new UsageError('-e needs the program source as its value');
   const { positional, options } = parseArgs(e >= 0 ? [...args.slice(0, e), ...args.slice(e + 2)] : args, valued, flags);
   if (e >= 0) {
-    if (positional.length > 0) throw new UsageError(`give either FILE or -e SOURCE, not both (got ${positional.join(' ')})`);
+    if (positional.length > 0)
+      throw new UsageError(`give either FILE or -e SOURCE, not both (got ${positional.join(' ')})`);
     return { file: '<-e>', inline: args[e + 1], options };
   }
-  if (positional.length !== 1) throw new UsageError(`needs exactly one FILE or -e SOURCE, got ${positional.length} arguments`);
+  if (positional.length !== 1)
+    throw new UsageError(`needs exactly one FILE or -e SOURCE, got ${positional.length} arguments`);
   return { file: positional[0], options };
 }
 
@@ -41,7 +43,9 @@ export function jsonObjectOption(flag: string, text: string): Record<string, unk
   try {
     value = JSON.parse(text, (_key, v) => (typeof v === 'string' && NON_FINITE.has(v) ? Number(v) : v));
   } catch (err) {
-    throw new UsageError(`--${flag} is not valid JSON (${(err as Error).message}); example: --${flag} '{"x": [1, 2, 3]}'`);
+    throw new UsageError(
+      `--${flag} is not valid JSON (${(err as Error).message}); example: --${flag} '{"x": [1, 2, 3]}'`,
+    );
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value))
     throw new UsageError(`--${flag} must be a JSON object mapping names to values, e.g. --${flag} '{"x": 2}'`);
@@ -108,8 +112,8 @@ export const evalCommand: Command = {
   summary: 'compile and run a program once, printing its value (and gradients)',
   usage:
     'neuralc eval FILE|-e SOURCE [--inputs JSON] [--params G,k|JSON] [--batch] [--grad] [--dtype float32|float64] [--limit N] [--json]\n' +
-    "      --inputs '{\"x\": [1, 2, 3]}' gives input values; with --batch each has a leading batch dimension.\n" +
-    "      --params '{\"G\": 6.674}' gives initial values (a bare name list starts each at 1.0).\n" +
+    '      --inputs \'{"x": [1, 2, 3]}\' gives input values; with --batch each has a leading batch dimension.\n' +
+    '      --params \'{"G": 6.674}\' gives initial values (a bare name list starts each at 1.0).\n' +
     '      --grad also prints d(sum of the value)/d(each param and input). --limit caps loop iterations\n' +
     '      and recursion depth per sample (default 10000).\n' +
     '      --json prints {"value", "shape", "grad"?} on stdout, or {"error": {"code", "message", "line", "column"}}\n' +
@@ -126,7 +130,15 @@ export const evalCommand: Command = {
     const limit = limitOption(options.get('limit'));
     const json = options.has('json');
     try {
-      const result = run(programText(program, io), { file, inputs: inputs as Record<string, Nested>, params, dtype, limit, batch: options.has('batch'), grad: options.has('grad') });
+      const result = run(programText(program, io), {
+        file,
+        inputs: inputs as Record<string, Nested>,
+        params,
+        dtype,
+        limit,
+        batch: options.has('batch'),
+        grad: options.has('grad'),
+      });
       io.stdout(json ? `${jsonText(result)}\n` : formatResult(result, dtype));
       return 0;
     } catch (err) {

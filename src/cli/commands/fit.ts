@@ -12,18 +12,24 @@ const FLAGS = ['ode', 'json', 'print'];
 
 function whole(flag: string, value: string | true | undefined, min: number): number | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'string' || !/^\d+$/.test(value) || Number(value) < min) throw new UsageError(`--${flag} must be a whole number >= ${min}, got ${value}`);
+  if (typeof value !== 'string' || !/^\d+$/.test(value) || Number(value) < min)
+    throw new UsageError(`--${flag} must be a whole number >= ${min}, got ${value}`);
   return Number(value);
 }
 
 function positive(flag: string, value: string | true | undefined): number | undefined {
   if (value === undefined) return undefined;
   const x = Number(value);
-  if (typeof value !== 'string' || !(x > 0) || !Number.isFinite(x)) throw new UsageError(`--${flag} must be a number > 0, got ${value}`);
+  if (typeof value !== 'string' || !(x > 0) || !Number.isFinite(x))
+    throw new UsageError(`--${flag} must be a number > 0, got ${value}`);
   return x;
 }
 
-function choice<T extends string>(flag: string, value: string | true | undefined, allowed: readonly T[]): T | undefined {
+function choice<T extends string>(
+  flag: string,
+  value: string | true | undefined,
+  allowed: readonly T[],
+): T | undefined {
   if (value === undefined) return undefined;
   if (!allowed.includes(value as T)) throw new UsageError(`--${flag} must be ${allowed.join(' or ')}, got ${value}`);
   return value as T;
@@ -31,10 +37,16 @@ function choice<T extends string>(flag: string, value: string | true | undefined
 
 /** The program's inputs from their columns, and the target column (named, else 'target', else the last other column). */
 function algebraicData(model: Module, table: NumericTable, file: string, target: string | undefined) {
-  const name = target ?? (table.columns.includes('target') ? 'target' : [...table.columns].reverse().find((c) => !model.inputs.includes(c)));
-  if (name === undefined) throw new Error(`${file}: every column is an input of the program; add a target column (or name it with --target)`);
+  const name =
+    target ??
+    (table.columns.includes('target') ? 'target' : [...table.columns].reverse().find((c) => !model.inputs.includes(c)));
+  if (name === undefined)
+    throw new Error(`${file}: every column is an input of the program; add a target column (or name it with --target)`);
   if (model.inputs.includes(name)) throw new Error(`--target ${name} is an input of the program, not a target`);
-  return { inputs: Object.fromEntries(model.inputs.map((input) => [input, column(table, input, file)])), target: column(table, name, file) };
+  return {
+    inputs: Object.fromEntries(model.inputs.map((input) => [input, column(table, input, file)])),
+    target: column(table, name, file),
+  };
 }
 
 /** A one-line bar redrawn in place on a terminal. */
@@ -42,7 +54,9 @@ function progressBar(io: Io, total: number): (p: FitProgress) => void {
   return ({ step, loss }) => {
     const width = 30;
     const done = Math.round((width * step) / total);
-    io.stderr(`\r[${'#'.repeat(done)}${'-'.repeat(width - done)}] ${String(step).padStart(String(total).length)}/${total} loss ${loss.toPrecision(4)}`);
+    io.stderr(
+      `\r[${'#'.repeat(done)}${'-'.repeat(width - done)}] ${String(step).padStart(String(total).length)}/${total} loss ${loss.toPrecision(4)}`,
+    );
   };
 }
 
@@ -54,11 +68,11 @@ function summary(result: FitResult): string {
 }
 
 export const fitCommand: Command = {
-  summary: 'fit a program\'s parameters to the columns of a CSV file',
+  summary: "fit a program's parameters to the columns of a CSV file",
   usage:
     'neuralc fit PROGRAM --data FILE.csv --params JSON [--target COLUMN] [--ode --state x,y [--time t] [--method rk4] [--window N]]\n' +
     '                     [--epochs N] [--lr X] [--optimizer adam|adamw|sgd|lbfgs] [--seed N] [--json] [--print]\n' +
-    "      --params '{\"G\": 1}' names the parameters and their initial values (a bare list starts each at 1.0).\n" +
+    '      --params \'{"G": 1}\' names the parameters and their initial values (a bare list starts each at 1.0).\n' +
     '      Algebraic: the CSV has a column per program input and the target column (default: target, else the last).\n' +
     '      --ode: the program returns d[state]/dt from the --state inputs (and the --time input, default t); the CSV\n' +
     '      has the time column and the observed states. It is integrated from the first row (--method euler|rk4|dopri5,\n' +
@@ -76,8 +90,10 @@ export const fitCommand: Command = {
     const ode = options.has('ode');
     for (const flag of ['state', 'time', 'method', 'window'])
       if (!ode && options.has(flag)) throw new UsageError(`--${flag} needs --ode`);
-    if (ode && options.has('target')) throw new UsageError('--target is for algebraic fits; with --ode the --state columns are the targets');
-    const optimizer = choice('optimizer', options.get('optimizer'), ['adam', 'adamw', 'sgd', 'lbfgs'] as const) ?? 'adam';
+    if (ode && options.has('target'))
+      throw new UsageError('--target is for algebraic fits; with --ode the --state columns are the targets');
+    const optimizer =
+      choice('optimizer', options.get('optimizer'), ['adam', 'adamw', 'sgd', 'lbfgs'] as const) ?? 'adam';
     const lbfgs = optimizer === 'lbfgs';
     const settings: FitOptions = {
       optimizer,
@@ -87,7 +103,8 @@ export const fitCommand: Command = {
       ...(lbfgs ? {} : { schedule: 'cosine', clip: 5 }),
     };
     const state = nameList(options.get('state'));
-    if (ode && (!state || state.length === 0)) throw new UsageError('--ode needs --state x,y naming the state inputs (and their columns)');
+    if (ode && (!state || state.length === 0))
+      throw new UsageError('--ode needs --state x,y naming the state inputs (and their columns)');
     const json = options.has('json');
 
     let model: Module | undefined;
@@ -95,14 +112,19 @@ export const fitCommand: Command = {
       model = compile(programText(program, io), { file, params });
       const known = Object.keys(model.namedParameters());
       for (const name of Object.keys(params))
-        if (!known.includes(name)) throw new Error(`unknown param '${name}': the program never reads it${known.length ? ` (its parameters are ${known.join(', ')})` : ''}`);
+        if (!known.includes(name))
+          throw new Error(
+            `unknown param '${name}': the program never reads it${known.length ? ` (its parameters are ${known.join(', ')})` : ''}`,
+          );
       const table = parseCsv(readText(io, dataFile), dataFile);
-      if (table.rows.length < 2) throw new Error(`${dataFile}: at least 2 data rows are needed, got ${table.rows.length}`);
+      if (table.rows.length < 2)
+        throw new Error(`${dataFile}: at least 2 data rows are needed, got ${table.rows.length}`);
       let data;
       if (ode) {
         const time = typeof options.get('time') === 'string' ? (options.get('time') as string) : 't';
         const window = whole('window', options.get('window'), 1);
-        if (window !== undefined && window >= table.rows.length) throw new Error(`${dataFile}: --window ${window} needs more than ${window} rows, got ${table.rows.length}`);
+        if (window !== undefined && window >= table.rows.length)
+          throw new Error(`${dataFile}: --window ${window} needs more than ${window} rows, got ${table.rows.length}`);
         const columns = state!.map((name) => column(table, name, dataFile));
         data = { t: column(table, time, dataFile), observations: table.rows.map((_, i) => columns.map((c) => c[i])) };
         const method = choice('method', options.get('method'), ['euler', 'rk4', 'dopri5'] as const) ?? 'rk4';
@@ -112,11 +134,19 @@ export const fitCommand: Command = {
       }
       // A bar on an interactive stderr only (never with --json), redrawn about a hundred times.
       const bar = !json && process.stderr.isTTY;
-      if (bar) Object.assign(settings, { onProgress: progressBar(io, settings.epochs), progressEvery: Math.max(1, Math.floor(settings.epochs / 100)) });
+      if (bar)
+        Object.assign(settings, {
+          onProgress: progressBar(io, settings.epochs),
+          progressEvery: Math.max(1, Math.floor(settings.epochs / 100)),
+        });
       const result = await fit(model, data, settings);
       if (bar) io.stderr('\n');
       const source = options.has('print') ? model.toSource() : undefined;
-      io.stdout(json ? `${JSON.stringify({ params: result.params, loss: result.loss, steps: result.steps, source })}\n` : summary(result) + (source ?? ''));
+      io.stdout(
+        json
+          ? `${JSON.stringify({ params: result.params, loss: result.loss, steps: result.steps, source })}\n`
+          : summary(result) + (source ?? ''),
+      );
       return 0;
     } catch (err) {
       reportError(err, io);

@@ -12,7 +12,9 @@ import { jsonObjectOption, looksLikeJson, paramsOption, programArgs, programText
 function inputShapes(value: string | true | undefined): Record<string, InputShape> | undefined {
   if (typeof value !== 'string') return undefined;
   if (!looksLikeJson(value)) return Object.fromEntries(nameList(value)!.map((name) => [name, 'scalar']));
-  return Object.fromEntries(Object.entries(jsonObjectOption('inputs', value)).map(([name, s]) => [name, (s ?? 'scalar') as InputShape]));
+  return Object.fromEntries(
+    Object.entries(jsonObjectOption('inputs', value)).map(([name, s]) => [name, (s ?? 'scalar') as InputShape]),
+  );
 }
 
 /** Without --inputs, every free identifier that is not a param is a scalar input. */

@@ -14,7 +14,8 @@ export const mcp: Command = {
     const { positional, options } = parseArgs(args, ['timeout'], []);
     if (positional.length > 0) throw new UsageError(`mcp takes no arguments, got ${positional.join(' ')}`);
     const timeout = options.has('timeout') ? Number(options.get('timeout')) : DEFAULT_TIMEOUT_S;
-    if (!(timeout > 0) || !Number.isFinite(timeout)) throw new UsageError(`--timeout must be a number of seconds > 0, got ${options.get('timeout')}`);
+    if (!(timeout > 0) || !Number.isFinite(timeout))
+      throw new UsageError(`--timeout must be a number of seconds > 0, got ${options.get('timeout')}`);
     // Loaded here, so that the SDK costs nothing to `require('neural-compiler')` or the other commands.
     const { serveStdio } = await import('../../tools/mcp/server');
     await serveStdio(timeout * 1000);

@@ -22,7 +22,9 @@ const inside = (span: Span, offset: number) => span.start <= offset && offset <=
 /** `(name value)` pairs of a binding list, skipping malformed entries. */
 function pairs(d: Datum | undefined): { name: SymbolDatum; value: Datum }[] {
   if (!isList(d)) return [];
-  return d.items.flatMap((b) => (isList(b) && b.items.length === 2 && isSymbol(b.items[0]) ? [{ name: b.items[0], value: b.items[1] }] : []));
+  return d.items.flatMap((b) =>
+    isList(b) && b.items.length === 2 && isSymbol(b.items[0]) ? [{ name: b.items[0], value: b.items[1] }] : [],
+  );
 }
 
 const symbols = (d: Datum | undefined): SymbolDatum[] => (isList(d) ? d.items.filter(isSymbol) : []);
@@ -34,7 +36,17 @@ export function topLevel(forms: readonly Datum[]): NameBinding[] {
     const target = f.items[1];
     if (isSymbol(target)) return [{ name: target.name, kind: 'value', span: target.span, value: f.items[2]?.span }];
     if (isList(target) && isSymbol(target.items[0]))
-      return [{ name: target.items[0].name, kind: 'function', span: target.items[0].span, params: target.items.slice(1).filter(isSymbol).map((p) => p.name) }];
+      return [
+        {
+          name: target.items[0].name,
+          kind: 'function',
+          span: target.items[0].span,
+          params: target.items
+            .slice(1)
+            .filter(isSymbol)
+            .map((p) => p.name),
+        },
+      ];
     return [];
   });
 }
@@ -45,24 +57,40 @@ function introduced(list: ListDatum, offset: number): NameBinding[] {
   switch (headName(list)) {
     case 'define': {
       if (!isList(first) || !body || !inside(body.span, offset)) return [];
-      return first.items.slice(1).filter(isSymbol).map((p) => ({ name: p.name, kind: 'parameter', span: p.span }));
+      return first.items
+        .slice(1)
+        .filter(isSymbol)
+        .map((p) => ({ name: p.name, kind: 'parameter', span: p.span }));
     }
     case 'let':
     case 'let*':
     case 'loop': {
       const kind = headName(list) === 'loop' ? 'loop variable' : 'local';
-      const bound = pairs(first).map((b) => ({ name: b.name.name, kind, span: b.name.span, value: b.value.span }) as NameBinding);
+      const bound = pairs(first).map(
+        (b) => ({ name: b.name.name, kind, span: b.name.span, value: b.value.span }) as NameBinding,
+      );
       if (body && inside(body.span, offset)) return bound;
       // Inside binding i's value, the bindings before it are visible.
       const i = pairs(first).findIndex((b) => inside(b.value.span, offset));
       return i > 0 ? bound.slice(0, i) : [];
     }
     case 'letrec': {
-      const fns = pairs(first).map((b) => ({ name: b.name.name, kind: 'function', span: b.name.span, params: symbols(isList(b.value) ? b.value.items[1] : undefined).map((p) => p.name) }) as NameBinding);
-      const lambda = pairs(first).map((b) => b.value).find((v) => inside(v.span, offset));
-      const params = isList(lambda) && headName(lambda) === 'lambda' && lambda.items[2] && inside(lambda.items[2].span, offset)
-        ? symbols(lambda.items[1]).map((p): NameBinding => ({ name: p.name, kind: 'parameter', span: p.span }))
-        : [];
+      const fns = pairs(first).map(
+        (b) =>
+          ({
+            name: b.name.name,
+            kind: 'function',
+            span: b.name.span,
+            params: symbols(isList(b.value) ? b.value.items[1] : undefined).map((p) => p.name),
+          }) as NameBinding,
+      );
+      const lambda = pairs(first)
+        .map((b) => b.value)
+        .find((v) => inside(v.span, offset));
+      const params =
+        isList(lambda) && headName(lambda) === 'lambda' && lambda.items[2] && inside(lambda.items[2].span, offset)
+          ? symbols(lambda.items[1]).map((p): NameBinding => ({ name: p.name, kind: 'parameter', span: p.span }))
+          : [];
       return [...fns, ...params];
     }
     default:
@@ -106,7 +134,13 @@ export function allBindings(forms: readonly Datum[]): NameBinding[] {
     if (d.kind !== 'list' && d.kind !== 'vector') return;
     const head = d.kind === 'list' ? headName(d) : undefined;
     if (head === 'let' || head === 'let*' || head === 'loop')
-      for (const b of pairs(d.items[1])) out.push({ name: b.name.name, kind: head === 'loop' ? 'loop variable' : 'local', span: b.name.span, value: b.value.span });
+      for (const b of pairs(d.items[1]))
+        out.push({
+          name: b.name.name,
+          kind: head === 'loop' ? 'loop variable' : 'local',
+          span: b.name.span,
+          value: b.value.span,
+        });
     d.items.forEach(visit);
   };
   forms.forEach(visit);

@@ -28,7 +28,13 @@ export class Sandbox {
     const p = this.pending.get(id);
     if (p) {
       const seconds = this.timeLimitMs / 1000;
-      p.timer = setTimeout(() => this.stop(`the call took longer than its time limit of ${seconds} s; simplify the program, give smaller inputs, or lower its limit`), this.timeLimitMs);
+      p.timer = setTimeout(
+        () =>
+          this.stop(
+            `the call took longer than its time limit of ${seconds} s; simplify the program, give smaller inputs, or lower its limit`,
+          ),
+        this.timeLimitMs,
+      );
       worker.thread.postMessage({ id, name, args });
     }
     return outcome;

@@ -33,15 +33,28 @@ export interface ToolError {
 
 export function toolError(err: unknown): ToolError {
   if (err instanceof CompileError)
-    return { message: renderDiagnostics(err.diagnostics, err.source), diagnostics: err.diagnostics.map((d) => diagnosticToJson(d, err.source)) };
+    return {
+      message: renderDiagnostics(err.diagnostics, err.source),
+      diagnostics: err.diagnostics.map((d) => diagnosticToJson(d, err.source)),
+    };
   return { message: (err as Error).message ?? String(err), diagnostics: [] };
 }
 
 // JSON has no NaN or infinities: they travel as strings, as in `neuralc eval --json`.
-const jsonSafe = (v: Nested): unknown => (typeof v === 'number' ? (Number.isFinite(v) ? v : String(v)) : v.map(jsonSafe));
+const jsonSafe = (v: Nested): unknown =>
+  typeof v === 'number' ? (Number.isFinite(v) ? v : String(v)) : v.map(jsonSafe);
 
 function evalProgram(args: EvalArgs): Record<string, unknown> {
-  const result = run(args.source, { file: '<source>', inputs: args.inputs ?? {}, params: args.params, batch: args.batch, grad: args.grad, dtype: args.dtype, limit: args.limit, maxSteps: args.maxSteps });
+  const result = run(args.source, {
+    file: '<source>',
+    inputs: args.inputs ?? {},
+    params: args.params,
+    batch: args.batch,
+    grad: args.grad,
+    dtype: args.dtype,
+    limit: args.limit,
+    maxSteps: args.maxSteps,
+  });
   const grad = result.grad && Object.fromEntries(Object.entries(result.grad).map(([k, g]) => [k, jsonSafe(g)]));
   return { value: jsonSafe(result.value), shape: result.shape, ...(grad && { grad }) };
 }
