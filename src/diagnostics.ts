@@ -12,6 +12,21 @@ export interface Diagnostic {
   /** Where in the source; absent for problems that have no place in it (a declared name, an extra input). */
   span?: Span;
   hint?: string;
+  /** Machine-applicable repairs, when the repair is obvious (src/tools/fixes.ts applies them). */
+  fixes?: Fix[];
+}
+
+/** Replace the text in `span` by `text` (an insertion when the span is empty). */
+export interface TextEdit {
+  span: Span;
+  text: string;
+}
+
+export interface Fix {
+  title: string;
+  edits: TextEdit[];
+  /** Applying it as it is repairs the problem without guessing (`neuralc check --fix` applies only these). */
+  safe: boolean;
 }
 
 interface CodeInfo {
@@ -63,6 +78,7 @@ export const DIAGNOSTIC_CODES = {
 
   W0001: warning("free identifier '{name}' is taken as an input"),
   W0002: warning("declared {role} '{name}' is never used"),
+  W0003: warning("'{directive}' entry '{text}' is ignored: {problem}"),
 
   // ---- E0100–E0199: checker and compiler (shapes, constants) ----------------------------------
   E0100: error("'{name}': {problem}"),
@@ -108,6 +124,21 @@ export function diag(
   if (span !== undefined) d.span = span;
   if (hint !== undefined) d.hint = hint;
   return d;
+}
+
+/** The diagnostic with these fixes attached (none: unchanged). */
+export function withFixes(d: Diagnostic, fixes: Fix[]): Diagnostic {
+  if (fixes.length > 0) d.fixes = fixes;
+  return d;
+}
+
+/** One fix per name a did-you-mean hint offers, renaming `span`; safe only when there is one choice and it repairs an error. */
+export function renameFixes(span: Span, names: string[], error: boolean): Fix[] {
+  return names.map((name) => ({
+    title: `change to '${name}'`,
+    edits: [{ span, text: name }],
+    safe: error && names.length === 1,
+  }));
 }
 
 export const hasErrors = (ds: readonly Diagnostic[]): boolean => ds.some((d) => d.severity === 'error');
@@ -174,6 +205,39 @@ export interface DiagnosticJson {
   endLine: number | null;
   endColumn: number | null;
   hint: string | null;
+  fixes: FixJson[];
+}
+
+export interface FixJson {
+  title: string;
+  safe: boolean;
+  /** 1-based, as the diagnostic's own position; `start`/`end` are UTF-16 offsets into the source. */
+  edits: {
+    line: number;
+    column: number;
+    endLine: number;
+    endColumn: number;
+    start: number;
+    end: number;
+    text: string;
+  }[];
+}
+
+function fixToJson(fix: Fix, source: SourceFile): FixJson {
+  const edits = fix.edits.map(({ span, text }) => {
+    const start = source.position(span.start);
+    const end = source.position(span.end);
+    return {
+      line: start.line,
+      column: start.column,
+      endLine: end.line,
+      endColumn: end.column,
+      start: span.start,
+      end: span.end,
+      text,
+    };
+  });
+  return { title: fix.title, safe: fix.safe, edits };
 }
 
 export function diagnosticToJson(d: Diagnostic, source: SourceFile): DiagnosticJson {
@@ -190,6 +254,7 @@ export function diagnosticToJson(d: Diagnostic, source: SourceFile): DiagnosticJ
     endLine: end?.line ?? null,
     endColumn: end?.column ?? null,
     hint: d.hint ?? null,
+    fixes: (d.fixes ?? []).map((f) => fixToJson(f, source)),
   };
 }
 

@@ -53,6 +53,13 @@ describe('neuralc check', () => {
         endLine: 1,
         endColumn: 17,
         hint: "did you mean 'velocity'?",
+        fixes: [
+          {
+            title: "change to 'velocity'",
+            safe: true,
+            edits: [{ line: 1, column: 10, endLine: 1, endColumn: 17, start: 9, end: 16, text: 'velocity' }],
+          },
+        ],
       },
     ]);
   });

@@ -121,10 +121,10 @@ test('bad loss and schedule names are clear errors', async () => {
   const model = compile('(* k x)', { params: { k: 1 } });
   const data = { inputs: { x: [1, 2] }, target: [2, 4] };
   await expect(fit(model, data, { epochs: 1, loss: 'l2' as never })).rejects.toThrow(
-    "fit: loss must be 'mse', 'mae' or 'huber', got the string \"l2\"",
+    "fit: unknown loss 'l2'; expected one of mse, mae, huber",
   );
   await expect(fit(model, data, { epochs: 1, schedule: 'linear' as never })).rejects.toThrow(
-    "fit: schedule must be 'cosine', 'step', 'exponential' or 'none', got the string \"linear\"",
+    "fit: unknown schedule 'linear'; expected one of none, cosine, step, exponential",
   );
   model.dispose();
 });

@@ -8,7 +8,7 @@ import { showShape, type Shape } from '../ops';
 import { describe, flatten, type Nested } from '../runtime/host-data';
 import { native, type NativeGraph } from '../runtime/native';
 import { computedNodes, footprint, nativeSpec, numel, type Footprint } from '../runtime/spec';
-import { flag, knownOptions } from '../runtime/validate';
+import { flag, knownOptions, oneOf } from '../runtime/validate';
 import { MAX_TENSOR_BYTES, Tensor, gb, tensor, type Device, type DType } from '../runtime/tensor';
 import { Mlp } from '../nn/mlp';
 import type { IrGraph } from '../compiler/ir';
@@ -17,6 +17,7 @@ import { compileGraph } from '../compiler/pipeline';
 import { graphToDot, graphToText } from '../compiler/print';
 import { walk } from '../compiler/walk';
 import { checkCompileArguments } from './options';
+import { printWithParams, type ParamStyle } from '../tools/print-source';
 
 /** A per-sample input shape: 'scalar', [n] for a vector, [r, c] for a matrix. */
 export type InputShape = 'scalar' | number[];
@@ -75,8 +76,8 @@ export interface ModuleState {
   optimize: boolean;
 }
 
-const DEFAULT_LIMIT = 10000;
-const DEFAULT_MAX_STEPS = 1_000_000;
+export const DEFAULT_LIMIT = 10000;
+export const DEFAULT_MAX_STEPS = 1_000_000;
 const TRAINING =
   'module is being trained by fit() (itself, or a model that calls it); await that fit, or abort it through its signal, first';
 
@@ -187,6 +188,23 @@ export class Module {
   graphText(format: 'text' | 'dot' = 'text'): string {
     if (!this.last) throw new Error('no graph yet: declare input shapes or call forward() once');
     return format === 'dot' ? graphToDot(this.last.graph) : graphToText(this.last.graph);
+  }
+
+  /**
+   * The program with its current parameter values written in: as `(define name value)` forms at
+   * the top (default) or as literals at each use. It compiles, with the same dtype and no params,
+   * to the same values (bit for bit in float64). Modules given `functions` cannot be printed alone.
+   */
+  toSource(options: { params?: ParamStyle } = {}): string {
+    this.checkUsable();
+    knownOptions('toSource', options, ['params']);
+    oneOf('toSource', 'params', options.params, ['defines', 'literals']);
+    if (this.functions.size > 0)
+      throw new Error(
+        `toSource: this module calls functions given at compile time (${[...this.functions.keys()].join(', ')}); print each of them separately`,
+      );
+    const values = Object.fromEntries(this.params.map((p) => [p.name, p.tensor.toArray()]));
+    return printWithParams(this.source.text, this.program, values, options.params ?? 'defines', this.dtype);
   }
 
   /** Every parameter the module trains: its own, then those of the functions it was given. */

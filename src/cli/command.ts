@@ -3,6 +3,8 @@ export interface Io {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
   readFile: (path: string) => Buffer;
+  /** Only commands that rewrite files use it (`check --fix`); without it they report a usage error. */
+  writeFile?: (path: string, text: string) => void;
 }
 
 export interface Command {

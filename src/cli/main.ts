@@ -7,7 +7,10 @@ import { evalCommand } from './commands/eval';
 import { experiments } from './commands/experiments';
 import { fitCommand } from './commands/fit';
 import { graph } from './commands/graph';
+import { lsp } from './commands/lsp';
+import { mcp } from './commands/mcp';
 import { parse } from './commands/parse';
+import { spec } from './commands/spec';
 
 export const COMMANDS: Record<string, Command> = {
   check,
@@ -17,12 +20,16 @@ export const COMMANDS: Record<string, Command> = {
   fit: fitCommand,
   demo,
   experiments,
+  spec,
+  lsp,
+  mcp,
 };
 
 const processIo: Io = {
   stdout: (t) => process.stdout.write(t),
   stderr: (t) => process.stderr.write(t),
   readFile: (p) => fs.readFileSync(p),
+  writeFile: (p, text) => fs.writeFileSync(p, text),
 };
 
 function help(): string {

@@ -1,7 +1,7 @@
 // Shape checks for special forms on the Datum view: each returns the form's parts, or undefined
 // after reporting what is wrong (E0020 with the form's usage as the hint).
 import type { Span } from '../ast';
-import { diag, type Diagnostic } from '../diagnostics';
+import { diag, withFixes, type Diagnostic } from '../diagnostics';
 import { isList, isSymbol, type Datum, type ListDatum, type SymbolDatum } from './datum';
 import { RESERVED } from './scope';
 
@@ -50,6 +50,21 @@ export interface BindingView {
 /** `((name value) ...)` of let, let*, loop and letrec. Malformed entries are reported and skipped. */
 export function bindingList(report: Report, form: string, d: Datum): BindingView[] | undefined {
   if (!isList(d)) return malformed(report, form, d.span, 'expected a parenthesized list of bindings');
+  if (isUnbracketedPairs(d)) {
+    // `(let (x 1 y 2) ...)`: each pair in its own brackets, `((x 1) (y 2))`.
+    const edits = d.items.flatMap((item, i) =>
+      i % 2 === 0
+        ? [{ span: { start: item.span.start, end: item.span.start }, text: '(' }]
+        : [{ span: { start: item.span.end, end: item.span.end }, text: ')' }],
+    );
+    const problem = 'each binding needs its own brackets, as in ((name value) ...)';
+    report(
+      withFixes(diag('E0020', d.span, { form, problem }, `usage: ${USAGE[form]}`), [
+        { title: 'put each binding in brackets', edits, safe: true },
+      ]),
+    );
+    return undefined;
+  }
   const out: BindingView[] = [];
   for (const b of d.items) {
     if (!isList(b) || b.items.length !== 2 || !isSymbol(b.items[0])) {
@@ -84,3 +99,9 @@ export function reportDuplicates(report: Report, names: SymbolDatum[], where: st
     seen.add(n.name);
   }
 }
+
+/** Names and values alternating with no brackets of their own: `(x 1)` or `(x 1 y 2)`. */
+const isUnbracketedPairs = (d: ListDatum): boolean =>
+  d.items.length >= 2 &&
+  d.items.length % 2 === 0 &&
+  d.items.every((item, i) => i % 2 === 1 || (isSymbol(item) && !RESERVED.has(item.name)));

@@ -2,7 +2,7 @@
 // unexpected tokens, malformed numbers and nesting beyond MAX_DEPTH. Iterative, so any depth of
 // input is safe; MAX_DEPTH then protects the recursive passes that follow (ours and the compiler's).
 import type { Span } from '../ast';
-import { diag, type Diagnostic } from '../diagnostics';
+import { diag, withFixes, type Diagnostic } from '../diagnostics';
 import type { Datum } from './datum';
 import { FLAG_MISSING, FLAG_NAMED, NODE_WORDS, TYPE_MASK, type SyntaxTree } from './parser';
 import type { SourceFile } from './source';
@@ -61,6 +61,7 @@ export function readTree(tree: SyntaxTree, source: SourceFile): ReadResult {
   const stack: Datum[][] = [forms]; // the item lists being filled, innermost last
   const ends: number[] = []; // per entry of `stack` after the first: the index just past that group's subtree
   let depthReported = false;
+  let contentEnd = 0; // the end of the last token that is not a comment: where missing closers go
 
   const { nodes, count, types } = tree;
   const text = source.text;
@@ -89,6 +90,7 @@ export function readTree(tree: SyntaxTree, source: SourceFile): ReadResult {
         break;
       case Role.Bracket:
         brackets.push(typeId, nodes[at + 1], nodes[at + 2]);
+        contentEnd = Math.max(contentEnd, nodes[at + 2]);
         i++;
         break;
       case Role.Skip:
@@ -96,6 +98,7 @@ export function readTree(tree: SyntaxTree, source: SourceFile): ReadResult {
         break;
       case Role.Atom: {
         const span = { start: nodes[at + 1], end: nodes[at + 2] };
+        contentEnd = Math.max(contentEnd, span.end);
         stack[stack.length - 1].push(atom(types[typeId], text.slice(span.start, span.end), span, diagnostics));
         i = next;
         break;
@@ -122,7 +125,7 @@ export function readTree(tree: SyntaxTree, source: SourceFile): ReadResult {
   return finish();
 
   function finish(): ReadResult {
-    const bracketErrors = balanceBrackets(brackets, types);
+    const bracketErrors = balanceBrackets(brackets, types, contentEnd);
     for (const d of bracketErrors) diagnostics.push(d); // not push(...): there may be more than the stack holds
     // Stray tokens are only worth reporting when the brackets are fine; otherwise they are
     // usually the parser's recovery from the bracket error.
@@ -154,9 +157,10 @@ function atom(type: string, text: string, span: Span, diagnostics: Diagnostic[])
 
 /**
  * Matches bracket tokens in source order (`(type id, start, end)` triples); reports unclosed openers,
- * stray and mismatched closers.
+ * stray and mismatched closers, each with its fix: a missing closer goes after the last token
+ * (`contentEnd`), a stray one is deleted, a mismatched one becomes the expected one.
  */
-function balanceBrackets(tokens: number[], types: readonly string[]): Diagnostic[] {
+function balanceBrackets(tokens: number[], types: readonly string[], contentEnd: number): Diagnostic[] {
   const out: Diagnostic[] = [];
   const open: number[] = []; // indices of the unmatched openers' triples
   const text = (t: number) => types[tokens[t]];
@@ -166,15 +170,31 @@ function balanceBrackets(tokens: number[], types: readonly string[]): Diagnostic
     if (close in CLOSER) {
       open.push(t);
     } else if (open.length === 0) {
-      out.push(diag('E0004', span(t), { close }));
+      out.push(
+        withFixes(diag('E0004', span(t), { close }), [
+          { title: `remove '${close}'`, edits: [{ span: span(t), text: '' }], safe: true },
+        ]),
+      );
     } else if (CLOSER[text(open[open.length - 1])] !== close) {
       const opener = text(open.pop()!);
-      out.push(diag('E0005', span(t), { close, open: opener }, `expected '${CLOSER[opener]}'`));
+      const expected = CLOSER[opener];
+      const fix = { title: `change to '${expected}'`, edits: [{ span: span(t), text: expected }], safe: true };
+      out.push(withFixes(diag('E0005', span(t), { close, open: opener }, `expected '${expected}'`), [fix]));
     } else {
       open.pop();
     }
   }
-  for (const t of open) out.push(diag('E0003', span(t), { open: text(t) }, `add a matching '${CLOSER[text(t)]}'`));
+  // Several closers inserted at one place: src/tools/fixes.ts puts later edits first, so the
+  // innermost opener (reported last) is closed first.
+  for (const t of open) {
+    const closer = CLOSER[text(t)];
+    const fix = {
+      title: `add '${closer}' at the end`,
+      edits: [{ span: { start: contentEnd, end: contentEnd }, text: closer }],
+      safe: true,
+    };
+    out.push(withFixes(diag('E0003', span(t), { open: text(t) }, `add a matching '${closer}'`), [fix]));
+  }
   return out;
 }
 

@@ -1,7 +1,7 @@
 // Turns Datums into the typed AST: recognizes special forms, resolves every name (see scope.ts),
 // checks arities, recur placement, and classifies free identifiers as inputs or params.
 import type { Callee, Expr, FunctionDef, LocalBinding, Span } from '../ast';
-import { diag, didYouMean, suggest, type Diagnostic } from '../diagnostics';
+import { diag, didYouMean, renameFixes, suggest, withFixes, type Diagnostic, type Fix } from '../diagnostics';
 import { PRIMITIVES, primitive } from '../ops';
 import { headName, isList, isSymbol, type Datum, type ListDatum, type SymbolDatum } from './datum';
 import { bindingList, expectParts, malformed, paramList, reportDuplicates, type Report } from './forms';
@@ -139,28 +139,22 @@ export class Resolver {
     const nearby = () =>
       suggest(name, [...ctx.scope.visibleNames(), ...this.declaredParams, ...(this.declaredInputs ?? [])]);
     if (this.declaredInputs) {
-      const close = nearby();
-      this.report(
-        diag(
-          'E0030',
-          span,
-          { name },
-          didYouMean(
-            close.length > 0
-              ? close
-              : suggest(
-                  name,
-                  PRIMITIVES.map((p) => p.name),
-                ),
-          ),
-        ),
-      );
+      const nearbyNames = nearby();
+      const close =
+        nearbyNames.length > 0
+          ? nearbyNames
+          : suggest(
+              name,
+              PRIMITIVES.map((p) => p.name),
+            );
+      this.report(withFixes(diag('E0030', span, { name }, didYouMean(close)), renameFixes(span, close, true)));
       return placeholder(span);
     }
     // Only the first use of a free name is worth a warning (and worth the search).
     if (!this.free.has(name)) {
       const close = nearby();
-      if (close.length > 0) this.report(diag('W0001', span, { name }, didYouMean(close)));
+      if (close.length > 0)
+        this.report(withFixes(diag('W0001', span, { name }, didYouMean(close)), renameFixes(span, close, false)));
     }
     return this.freeVar(name, 'input', span);
   }
@@ -250,7 +244,8 @@ export class Resolver {
       ...Object.keys(this.options.functions ?? {}),
       ...PRIMITIVES.map((p) => p.name),
     ];
-    this.report(diag('E0031', span, { name }, didYouMean(suggest(name, candidates))));
+    const close = suggest(name, candidates);
+    this.report(withFixes(diag('E0031', span, { name }, didYouMean(close)), renameFixes(span, close, true)));
     return undefined;
   }
 
@@ -259,7 +254,19 @@ export class Resolver {
     const { min, max } = target;
     if (args.length < min || args.length > max) {
       const expected = max === Infinity ? `at least ${min}` : min === max ? `${min}` : `${min} to ${max}`;
-      this.report(diag('E0040', span, { name: target.display, expected, got: args.length }));
+      const d = diag('E0040', span, { name: target.display, expected, got: args.length });
+      this.report(
+        withFixes(
+          d,
+          arityFixes(
+            target.display,
+            calleeSpan,
+            items,
+            span,
+            args.length < min ? min - args.length : max - args.length,
+          ),
+        ),
+      );
     }
     return { kind: 'call', callee: target.callee, calleeSpan, args, span };
   }
@@ -384,4 +391,33 @@ export class Resolver {
       this.report(diag('E0025', d.span, {}, 'recur must be the last thing the loop body does, e.g. a branch of an if'));
     return { kind: 'recur', loop: ctx.loop.id, args, span: d.span };
   }
+}
+
+/**
+ * One argument too few or too many: add a placeholder 0 before the closing bracket, or drop the
+ * last argument. Which argument was meant is a guess, so neither is safe.
+ */
+function arityFixes(name: string, calleeSpan: Span, items: Datum[], span: Span, missing: number): Fix[] {
+  if (missing === 1) {
+    const at = span.end - 1; // before the closing bracket
+    return [
+      {
+        title: `add a missing argument to '${name}' (a placeholder 0)`,
+        edits: [{ span: { start: at, end: at }, text: ' 0' }],
+        safe: false,
+      },
+    ];
+  }
+  if (missing === -1) {
+    const last = items[items.length - 1];
+    const before = items.length > 1 ? items[items.length - 2].span.end : calleeSpan.end;
+    return [
+      {
+        title: `remove the extra last argument of '${name}'`,
+        edits: [{ span: { start: before, end: last.span.end }, text: '' }],
+        safe: false,
+      },
+    ];
+  }
+  return [];
 }

@@ -4,6 +4,7 @@ import { run, type RunResult } from '../../api';
 import { CompileError, diagnosticToJson, renderDiagnostics } from '../../diagnostics';
 import type { Nested } from '../../runtime/host-data';
 import type { DType } from '../../runtime/tensor';
+import { formatNumber } from '../../tools/numbers';
 import { nameList, parseArgs, readText, UsageError, type Command, type Io } from '../command';
 
 export interface ProgramArgs {
@@ -86,16 +87,6 @@ function limitOption(value: string | true | undefined): number | undefined {
   const n = Number(value);
   if (!/^\d+$/.test(String(value)) || n < 1) throw new UsageError(`--limit must be a whole number >= 1, got ${value}`);
   return n;
-}
-
-/** Shortest decimal that reads back as the same value in the dtype (float32 values print as 0.1, not 0.10000000149). */
-function formatNumber(x: number, dtype: DType): string {
-  if (!Number.isFinite(x) || dtype === 'float64') return String(x);
-  for (let p = 1; p < 9; p++) {
-    const s = Number(x.toPrecision(p));
-    if (Math.fround(s) === x) return String(s);
-  }
-  return String(x);
 }
 
 /** Vectors on one line; matrices (and batches of them) one row per line, aligned under the first. */

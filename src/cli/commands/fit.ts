@@ -33,7 +33,7 @@ const VALUED = [
   'schedule',
   'seed',
 ];
-const FLAGS = ['ode', 'json'];
+const FLAGS = ['ode', 'json', 'print'];
 
 function whole(flag: string, value: string | true | undefined, min: number): number | undefined {
   if (value === undefined) return undefined;
@@ -104,7 +104,7 @@ export const fitCommand: Command = {
     '                     [--ode --state x,y [--time t] [--method M] [--window N]]\n' +
     `                     [--epochs N] [--lr X] [--optimizer ${alternatives(OPTIMIZERS)}]\n` +
     `                     [--loss ${alternatives(LOSSES)}] [--schedule ${alternatives(SCHEDULES)}]\n` +
-    '                     [--seed N] [--json]\n' +
+    '                     [--seed N] [--json] [--print]\n' +
     '      --params \'{"G": 1}\' names the parameters and their initial values (a bare list starts each at 1.0).\n' +
     '      Algebraic: the CSV has a column per program input and the target column (default: target, else the last).\n' +
     '      --ode: the program returns d[state]/dt from the --state inputs (and the --time input, default t); the CSV\n' +
@@ -114,7 +114,8 @@ export const fitCommand: Command = {
     `      Default ${DEFAULT_OPTIMIZER}, loss ${DEFAULT_LOSS}; every optimizer but L-BFGS defaults to 1000 epochs,\n` +
     '      a cosine schedule and gradients clipped at norm 5; L-BFGS to 50 epochs, no schedule.\n' +
     '      docs/training.md lists the choices.\n' +
-    '      --json prints {"params", "loss", "steps"}. A progress bar shows on stderr when it is a terminal.',
+    '      --json prints {"params", "loss", "steps"}. A progress bar shows on stderr when it is a terminal.\n' +
+    '      --print also prints the program with the fitted values written in as defines (with --json: "source").',
   async run(args, io) {
     const program = programArgs(args, VALUED, FLAGS);
     const { file, options } = program;
@@ -178,10 +179,11 @@ export const fitCommand: Command = {
         });
       const result = await fit(model, data, settings);
       if (bar) io.stderr('\n');
+      const source = options.has('print') ? model.toSource() : undefined;
       io.stdout(
         json
-          ? `${JSON.stringify({ params: result.params, loss: result.loss, steps: result.steps })}\n`
-          : summary(result),
+          ? `${JSON.stringify({ params: result.params, loss: result.loss, steps: result.steps, source })}\n`
+          : summary(result) + (source ?? ''),
       );
       return 0;
     } catch (err) {
