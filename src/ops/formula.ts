@@ -7,9 +7,28 @@
 // Variables: x, y, z (the arguments), out (the op's result), g (the upstream gradient); `attr(k)`
 // is the op's k-th compile-time attribute (pow-scalar's exponent).
 
-import { floorDivide, ieeePow, logistic } from './scalar';
+import { erf as erfValue, floorDivide, floorRemainder, ieeePow, logistic, powScalar, roundHalfEven } from './scalar';
 
 export type Fn =
+  | 'min'
+  | 'max'
+  | 'floor'
+  | 'ceil'
+  | 'round'
+  | 'log1p'
+  | 'expm1'
+  | 'tan'
+  | 'asin'
+  | 'acos'
+  | 'atan'
+  | 'atan2'
+  | 'erf'
+  | 'gt'
+  | 'le'
+  | 'or'
+  | 'not'
+  | 'floorrem'
+  | 'fmod'
   | 'add'
   | 'sub'
   | 'mul'
@@ -51,6 +70,7 @@ const call =
   (fn: Fn) =>
   (...args: Operand[]): Formula => ({ kind: 'call', fn, args: args.map(lift) });
 
+export const num = (value: number): Formula => ({ kind: 'num', value });
 export const x: Formula = { kind: 'var', name: 'x' };
 export const y: Formula = { kind: 'var', name: 'y' };
 export const z: Formula = { kind: 'var', name: 'z' };
@@ -97,8 +117,52 @@ export const ge = call('ge');
 export const and = call('and');
 /** `(where c a b)`: a where c is nonzero, else b (a selection: the other side is never multiplied in). */
 export const where = call('where');
+/** The smaller, NaN if either is (libtorch's minimum). */
+export const min = call('min');
+/** The larger, NaN if either is (libtorch's maximum). */
+export const max = call('max');
+export const floor = call('floor');
+export const ceil = call('ceil');
+/** To the nearest integer, ties to even. */
+export const round = call('round');
+export const log1p = call('log1p');
+export const expm1 = call('expm1');
+export const tan = call('tan');
+export const asin = call('asin');
+export const acos = call('acos');
+export const atan = call('atan');
+/** atan2(x, y): the angle of the point (y, x), as C's atan2(x, y). */
+export const atan2 = call('atan2');
+export const erf = call('erf');
+export const gt = call('gt');
+export const le = call('le');
+export const or = call('or');
+export const not = call('not');
+/** The remainder with the divisor's sign (torch.remainder). */
+export const floorrem = call('floorrem');
+/** The remainder with the dividend's sign (C's fmod, torch.fmod). */
+export const fmod = call('fmod');
 
 const FUNCTIONS: Record<Fn, (...v: number[]) => number> = {
+  min: (a, b) => Math.min(a, b),
+  max: (a, b) => Math.max(a, b),
+  floor: Math.floor,
+  ceil: Math.ceil,
+  round: roundHalfEven,
+  log1p: Math.log1p,
+  expm1: Math.expm1,
+  tan: Math.tan,
+  asin: Math.asin,
+  acos: Math.acos,
+  atan: Math.atan,
+  atan2: Math.atan2,
+  erf: erfValue,
+  gt: (a, b) => Number(a > b),
+  le: (a, b) => Number(a <= b),
+  or: (a, b) => Number(a !== 0 || b !== 0),
+  not: (a) => Number(a === 0),
+  floorrem: floorRemainder,
+  fmod: (a, b) => a % b,
   add: (a, b) => a + b,
   sub: (a, b) => a - b,
   mul: (a, b) => a * b,
@@ -144,7 +208,7 @@ export function evaluate(f: Formula, env: Bindings): number {
     case 'attr':
       return env.attrs[f.index];
     case 'powattr':
-      return ieeePow(evaluate(f.base, env), evaluate(f.exponent, env));
+      return powScalar(evaluate(f.base, env), evaluate(f.exponent, env));
     case 'attrif':
       return evaluate(f.test, env) !== 0 ? evaluate(f.then, env) : evaluate(f.else, env);
     case 'call':

@@ -95,6 +95,7 @@ class Renderer {
         const infix: Record<string, string> = { add: '+', sub: '-', mul: '*', div: '/' };
         if (infix[f.fn]) return `(${a} ${infix[f.fn]} ${b})`;
         if (f.fn === 'neg') return `(-${a})`;
+        if (f.fn === 'sigmoid') return `(V::set1(T(1)) / (V::set1(T(1)) + V::exp((-${a}))))`;
         const simd = ['sqrt', 'exp', 'log', 'sin', 'cos', 'tanh', 'abs', 'sgn'];
         if (simd.includes(f.fn)) return `V::${f.fn}(${a})`;
         throw new Error(`the fused kernels have no '${f.fn}': add it to V in native/fused.cpp and to this renderer`);
@@ -134,7 +135,7 @@ class Renderer {
 function steps(): string {
   const r = new Renderer();
   const forward = FUSED_FORMS.map((f) => {
-    const body = r.statement(f.form.fused.value, (v) => `map_into<V>(o, n, [&](int64_t i) { return ${v}; });`);
+    const body = r.statement(f.form.value, (v) => `map_into<V>(o, n, [&](int64_t i) { return ${v}; });`);
     return `    case FusedOp::${fusedId(f)}: ${body} break;`;
   });
   const backward = FUSED_FORMS.map((f) => {

@@ -34,7 +34,7 @@ const EXACT = new Set(['+', '-', '*', '/', 'neg']);
  */
 function applyForm(def: OpDef, form: Pointwise, xs: Value[]): Value {
   const args = xs.map((v) => v.data);
-  const raw = form.value(args, []);
+  const raw = evaluate(form.value, { args, out: NaN, g: NaN, attrs: [] });
   const out = rounded(EXACT.has(def.name) ? raw : libm(raw)); // the derivative sees the result as stored
   if (def.gradient === 'none') return constant(out);
   // Rounding and sign keep the edge and pass zeros back (zeros_like: a NaN upstream stops there).
