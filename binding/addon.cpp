@@ -12,6 +12,7 @@
 #include "mlp_wrap.h"
 #include "ode_wrap.h"
 #include "optim_wrap.h"
+#include "tape_wrap.h"
 #include "tensor.h"
 #include "tensor_wrap.h"
 
@@ -137,6 +138,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->tensor_ctor = Napi::Persistent(tensor);
   exports.Set("NativeTensor", tensor);
   exports.Set("NativeGraph", NativeGraph::Define(env));
+  exports.Set("NativeTape", NativeTape::Define(env));
   exports.Set("fromHost", Napi::Function::New<FromHost>(env));
   exports.Set("full", Napi::Function::New<Full>(env));
   exports.Set("randn", Napi::Function::New<Randn>(env));

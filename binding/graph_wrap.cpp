@@ -2,93 +2,11 @@
 
 #include "common.h"
 #include "mlp_wrap.h"
+#include "spec_reader.h"
 #include "tensor_wrap.h"
 
 namespace ncb {
 namespace {
-
-/**
- * Reads the compiler's graph spec strictly: every field a node of its kind needs, of its type. A
- * missing or mistyped field is a compiler bug, reported as an Error naming the node and the field.
- */
-class SpecReader {
- public:
-  explicit SpecReader(std::string where) : where_(std::move(where)) {}
-
-  Napi::Value field(const Napi::Object& o, const char* key) const {
-    Napi::Value v = o.Get(key);
-    if (v.IsUndefined()) fail(key, "is missing");
-    return v;
-  }
-  Napi::Object object(const Napi::Value& v, const char* what) const {
-    if (!v.IsObject() || v.IsArray()) fail(what, "must be an object");
-    return v.As<Napi::Object>();
-  }
-  Napi::Array array(const Napi::Object& o, const char* key) const {
-    Napi::Value v = field(o, key);
-    if (!v.IsArray()) fail(key, "must be an array");
-    return v.As<Napi::Array>();
-  }
-  double number(const Napi::Object& o, const char* key) const {
-    Napi::Value v = field(o, key);
-    if (!v.IsNumber()) fail(key, "must be a number");
-    return v.As<Napi::Number>().DoubleValue();
-  }
-  int64_t whole(const Napi::Value& v, const char* key) const {
-    if (!v.IsNumber()) fail(key, "must hold whole numbers >= 0");
-    const double d = v.As<Napi::Number>().DoubleValue();
-    if (!(d >= 0 && d <= 9007199254740991.0) || d != static_cast<double>(static_cast<int64_t>(d)))
-      fail(key, "must hold whole numbers >= 0");
-    return static_cast<int64_t>(d);
-  }
-  int64_t whole(const Napi::Object& o, const char* key) const { return whole(field(o, key), key); }
-  bool boolean(const Napi::Object& o, const char* key) const {
-    Napi::Value v = field(o, key);
-    if (!v.IsBoolean()) fail(key, "must be a boolean");
-    return v.As<Napi::Boolean>().Value();
-  }
-  std::string string(const Napi::Object& o, const char* key) const {
-    Napi::Value v = field(o, key);
-    if (!v.IsString()) fail(key, "must be a string");
-    return v.As<Napi::String>().Utf8Value();
-  }
-  std::vector<int> ints(const Napi::Object& o, const char* key) const {
-    Napi::Array arr = array(o, key);
-    std::vector<int> out;
-    for (uint32_t i = 0; i < arr.Length(); ++i) {
-      const int64_t v = whole(arr.Get(i), key);
-      if (v > INT32_MAX) fail(key, "holds an index too large");
-      out.push_back(static_cast<int>(v));
-    }
-    return out;
-  }
-  std::vector<bool> bools(const Napi::Object& o, const char* key) const {
-    Napi::Array arr = array(o, key);
-    std::vector<bool> out;
-    for (uint32_t i = 0; i < arr.Length(); ++i) {
-      Napi::Value v = arr.Get(i);
-      if (!v.IsBoolean()) fail(key, "must hold booleans");
-      out.push_back(v.As<Napi::Boolean>().Value());
-    }
-    return out;
-  }
-  std::vector<double> doubles(const Napi::Object& o, const char* key) const {
-    Napi::Array arr = array(o, key);
-    std::vector<double> out;
-    for (uint32_t i = 0; i < arr.Length(); ++i) {
-      Napi::Value v = arr.Get(i);
-      if (!v.IsNumber()) fail(key, "must hold numbers");
-      out.push_back(v.As<Napi::Number>().DoubleValue());
-    }
-    return out;
-  }
-
- private:
-  [[noreturn]] void fail(const char* key, const char* problem) const {
-    throw nc::Error("internal: graph spec, " + where_ + ": '" + key + "' " + problem);
-  }
-  std::string where_;
-};
 
 const std::unordered_map<std::string, nc::NodeKind> kStructural = {
     {"arg", nc::NodeKind::Arg},     {"input", nc::NodeKind::Input}, {"param", nc::NodeKind::Param},
@@ -167,7 +85,7 @@ nc::Node read_node(const SpecReader& in, const Napi::Object& o, const at::Tensor
 }
 
 nc::GraphSpec read_spec(const Napi::Value& value, const at::TensorOptions& options) {
-  const SpecReader top("the graph");
+  const SpecReader top("graph spec, the graph");
   Napi::Object spec = top.object(value, "the spec");
   nc::GraphSpec g;
   g.num_inputs = static_cast<int>(top.whole(spec, "numInputs"));
@@ -175,12 +93,12 @@ nc::GraphSpec read_spec(const Napi::Value& value, const at::TensorOptions& optio
   g.max_steps = top.whole(spec, "maxSteps");
   Napi::Array regions = top.array(spec, "regions");
   for (uint32_t r = 0; r < regions.Length(); ++r) {
-    const SpecReader in("region " + std::to_string(r));
+    const SpecReader in("graph spec, region " + std::to_string(r));
     Napi::Object ro = in.object(regions.Get(r), "regions");
     nc::Region region;
     Napi::Array nodes = in.array(ro, "nodes");
     for (uint32_t i = 0; i < nodes.Length(); ++i) {
-      const SpecReader node_in("region " + std::to_string(r) + ", node " + std::to_string(i));
+      const SpecReader node_in("graph spec, region " + std::to_string(r) + ", node " + std::to_string(i));
       region.nodes.push_back(read_node(node_in, node_in.object(nodes.Get(i), "the node"), options));
     }
     region.results = in.ints(ro, "results");

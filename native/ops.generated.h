@@ -101,3 +101,6 @@
   X(Tanh, "tanh", 1, true, 0) \
   X(Sigmoid, "sigmoid", 1, true, 0) \
   X(PowScalar, "pow-scalar", 1, true, 1)
+
+// The forms of the small-program tier (native/tape.cpp), numbered as the registry's TAPE_FORMS.
+#define NC_TAPE_FORMS_COUNT 58

@@ -9,3 +9,4 @@ export {
   type ForwardOptions,
 } from './module';
 export { run, type RunOptions, type RunResult } from './run';
+export type { ValueAndGrad, ValueAndGradOptions } from './value-and-grad';

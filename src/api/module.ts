@@ -16,7 +16,15 @@ import type { External } from '../compiler/lower';
 import { compileGraph } from '../compiler/pipeline';
 import { graphToDot, graphToText } from '../compiler/print';
 import { walk } from '../compiler/walk';
+import { toTape } from '../compiler/tape';
 import { checkCompileArguments } from './options';
+import {
+  tierProgram,
+  valueAndGrad,
+  type TierProgram,
+  type ValueAndGrad,
+  type ValueAndGradOptions,
+} from './value-and-grad';
 import { printWithParams, type ParamStyle } from '../tools/print-source';
 
 /** A per-sample input shape: 'scalar', [n] for a vector, [r, c] for a matrix. */
@@ -87,6 +95,9 @@ interface Specialisation {
   footprint: Footprint;
 }
 
+/** Input signatures of the small-program tier: which inputs are batched (all scalars per sample). */
+const tierKey = (batched: boolean[]): string => batched.map((b) => (b ? 'b' : 's')).join('');
+
 export class Module {
   readonly source: SourceFile;
   readonly program: Program;
@@ -104,6 +115,9 @@ export class Module {
   private readonly callables: Mlp[];
   private readonly declared: Map<string, Shape | undefined>;
   private readonly specialisations = new Map<string, Specialisation>();
+  /** The small-program tier's programs by input batching (null: the tier cannot run this program). */
+  private readonly tiers = new Map<string, TierProgram | null>();
+  private single?: TierProgram | null;
   private readonly limit: number;
   private readonly maxSteps: number;
   private readonly optimize: boolean;
@@ -256,11 +270,66 @@ export class Module {
     }
   }
 
+  /**
+   * The value and the gradients of the sum of the output, in one native call on numbers and typed
+   * arrays (JAX's value_and_grad): for every trainable parameter, and for the inputs in `wrt`.
+   * Programs of scalar pointwise ops run on the small-program tier; others on the libtorch path.
+   */
+  valueAndGrad(inputs: Record<string, number | ArrayLike<number>>, options?: ValueAndGradOptions): ValueAndGrad {
+    this.checkUsable();
+    return valueAndGrad(this, inputs, options);
+  }
+
+  /** @internal The tier's program for one sample of numbers (cached: the valueAndGrad hot path). */
+  singleSampleTier(): TierProgram | undefined {
+    if (this.single === undefined) this.single = this.tier(this.inputs.map(() => false)) ?? null;
+    return this.single ?? undefined;
+  }
+
+  /**
+   * @internal The tier's program for inputs that are all scalars per sample, batched as given, or
+   * undefined when the tier cannot run this program (its graph is built without fusion, once).
+   */
+  tier(batched: boolean[]): TierProgram | undefined {
+    if (this.device !== 'cpu') return undefined;
+    const key = tierKey(batched);
+    const known = this.tiers.get(key);
+    if (known !== undefined) return known ?? undefined;
+    const declared = [...this.declared.values()].some((shape) => shape !== undefined && shape.length > 0);
+    const graph = declared ? undefined : this.tierGraph(batched);
+    const spec = graph && this.callables.length === 0 ? toTape(graph) : undefined;
+    const tape = spec && new (native().NativeTape)(spec, this.dtype);
+    const program = tape && tierProgram(tape, this.dtype, this.inputs.length, this.namedParameters());
+    this.tiers.set(key, program ?? null);
+    return program;
+  }
+
+  /** The unfused graph for scalar inputs, batched as given; undefined when the program is not scalar there. */
+  private tierGraph(batched: boolean[]): IrGraph | undefined {
+    try {
+      return compileGraph(this.program, {
+        inputs: this.inputs.map((name, i) => ({ name, shape: [], batched: batched[i] })),
+        params: this.allParams.map((p) => ({ name: p.name, shape: p.tensor.shape })),
+        limit: this.limit,
+        source: this.source,
+        externals: this.externals(this.params.length, 0),
+        optimize: this.optimize,
+        fuse: false,
+      });
+    } catch (e) {
+      if (e instanceof CompileError) return undefined; // the libtorch path reports it at the call
+      throw e;
+    }
+  }
+
   dispose(): void {
     if (this.training) throw new Error(TRAINING);
     if (this.disposed) return;
     this.disposed = true;
     for (const s of this.specialisations.values()) s.native.dispose();
+    // The tier's programs hold the parameters' tensors: let them go with the module.
+    this.tiers.clear();
+    this.single = undefined;
     for (const p of this.params) p.tensor.dispose();
   }
 

@@ -710,5 +710,29 @@ export const fusedForm = (name: string, count: number): FusedForm | undefined =>
     (f) => f.op.name === name && (f.arity === count || (f.arity === 2 && count > 2 && f.op.maxArgs === Infinity)),
   );
 
+/** A form the small-program tier (native/tape.cpp) runs: every pointwise op at each arity it takes as a step. */
+export interface TapeForm {
+  op: OpDef<OpName>;
+  arity: number;
+  form: Pointwise;
+}
+
+/**
+ * Every pointwise form, as the tier's instructions: n-ary ops as binary steps and one-argument
+ * forms; clamp is two steps (max, then min), so it has none of its own.
+ */
+export const TAPE_FORMS: readonly TapeForm[] = OPS.flatMap((def) => {
+  if (!def.pointwise || def.name === 'clamp') return [];
+  if (def.maxArgs !== Infinity) return [{ op: def, arity: def.minArgs, form: def.pointwise }];
+  return [
+    { op: def, arity: 2, form: def.pointwise },
+    { op: def, arity: 1, form: def.unary! },
+  ];
+});
+
+/** The tier's instruction for an op at this arity. */
+export const tapeForm = (name: string, arity: number): number =>
+  TAPE_FORMS.findIndex((f) => f.op.name === name && f.arity === arity);
+
 /** Whether gradients flow through the op (rounding and comparisons give zero or none). */
 export const hasGradient = (def: OpDef): boolean => def.gradient !== 'zero' && def.gradient !== 'none';

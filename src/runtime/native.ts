@@ -38,8 +38,30 @@ export interface CpuMemoryStats {
   cacheLimitBytes: number;
 }
 
+/** A program of the small-program tier (binding/tape_wrap.h): runs on caller-owned typed arrays. */
+export interface NativeTape {
+  run(
+    inputs: (Float32Array | Float64Array)[],
+    batch: number,
+    params: NativeTensor[],
+    out: Float32Array | Float64Array,
+    paramGrads: Float64Array | null,
+    inputGrads: (Float32Array | Float64Array | null)[],
+  ): void;
+  /** The single-sample buffers of runBound (one value per input, params, out, param gradients). */
+  bind(
+    inputs: (Float32Array | Float64Array)[],
+    params: NativeTensor[],
+    out: Float32Array | Float64Array,
+    paramGrads: Float64Array,
+  ): void;
+  /** One sample from the bound buffers: no argument read. */
+  runBound(): void;
+}
+
 export interface NativeAddon {
   NativeTensor: Function;
+  NativeTape: new (spec: unknown, dtype: string) => NativeTape;
   NativeGraph: new (
     spec: unknown,
     params: { name: string; tensor: NativeTensor }[],

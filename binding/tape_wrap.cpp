@@ -1,0 +1,174 @@
+#include "tape_wrap.h"
+
+#include <string>
+
+#include "common.h"
+#include "spec_reader.h"
+#include "tensor_wrap.h"
+
+namespace ncb {
+namespace {
+
+/** The most inputs, and params, a tape takes (the compiler sends larger programs to libtorch). */
+constexpr int kMaxOperands = 64;
+
+template <class T>
+constexpr napi_typedarray_type kArrayType = std::is_same_v<T, double> ? napi_float64_array : napi_float32_array;
+
+/** The elements of a typed array of T with at least `n` of them; a JS TypeError otherwise. */
+template <class T>
+T* elements(const Napi::Value& v, size_t n, const char* what) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != kArrayType<T>)
+    throw Napi::TypeError::New(v.Env(), std::string("tape: ") + what + " must be a " +
+                                            (std::is_same_v<T, double> ? "Float64Array" : "Float32Array"));
+  auto arr = v.As<Napi::TypedArray>();
+  if (arr.ElementLength() < n)
+    throw Napi::RangeError::New(v.Env(),
+                                std::string("tape: ") + what + " holds fewer than " + std::to_string(n) + " values");
+  return reinterpret_cast<T*>(static_cast<uint8_t*>(arr.ArrayBuffer().Data()) + arr.ByteOffset());
+}
+
+/** The param's value pointer after checking it is a one-element CPU tensor of T. */
+template <class T>
+const T* param_value(const at::Tensor& t) {
+  if (!t.device().is_cpu() || t.numel() != 1 ||
+      t.scalar_type() != (std::is_same_v<T, double> ? at::kDouble : at::kFloat))
+    throw nc::Error("tape: params must be one-element CPU tensors of the module's dtype");
+  return t.data_ptr<T>();
+}
+
+}  // namespace
+
+Napi::Function NativeTape::Define(Napi::Env env) {
+  return DefineClass(env, "NativeTape",
+                     {InstanceMethod<&NativeTape::Run>("run"), InstanceMethod<&NativeTape::Bind>("bind"),
+                      InstanceMethod<&NativeTape::RunBound>("runBound")});
+}
+
+NativeTape::NativeTape(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeTape>(info) {
+  guard(info.Env(), [&] {
+    const SpecReader in("tape spec");
+    Napi::Object spec = in.object(info[0], "the spec");
+    program_.num_inputs = static_cast<int>(in.whole(spec, "numInputs"));
+    program_.num_params = static_cast<int>(in.whole(spec, "numParams"));
+    program_.consts = in.doubles(spec, "consts");
+    const std::vector<int> code = in.ints(spec, "code");  // 4 per instruction: op, a, b, c (c + 1, b + 1: 0 is none)
+    const std::vector<double> attrs = in.doubles(spec, "attrs");
+    if (code.size() != attrs.size() * 4) throw nc::Error("internal: tape spec: 'code' must hold 4 per attribute");
+    for (size_t k = 0; k < attrs.size(); ++k)
+      program_.code.push_back({code[4 * k], code[4 * k + 1], code[4 * k + 2] - 1, code[4 * k + 3] - 1, attrs[k]});
+    program_.result = static_cast<int>(in.whole(spec, "result"));
+    batched_ = in.bools(spec, "batched");
+    if (static_cast<int>(batched_.size()) != program_.num_inputs)
+      throw nc::Error("internal: tape spec: 'batched' must hold one flag per input");
+    nc::check_tape(program_);
+    if (program_.num_inputs > kMaxOperands || program_.num_params > kMaxOperands)
+      throw nc::Error("internal: tape spec: at most 64 inputs and 64 params");
+    const std::string dtype = string_arg(info, 1, "dtype");
+    if (dtype != "float64" && dtype != "float32") throw nc::Error("tape: dtype must be float32 or float64");
+    double_ = dtype == "float64";
+  });
+}
+
+Napi::Value NativeTape::Run(const Napi::CallbackInfo& info) {
+  guard(info.Env(), [&] { double_ ? RunTyped<double>(info) : RunTyped<float>(info); });
+  return info.Env().Undefined();
+}
+
+template <class T>
+void NativeTape::RunTyped(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int n = program_.num_inputs;
+  if (!info[0].IsArray() || !info[2].IsArray() || !info[5].IsArray())
+    throw Napi::TypeError::New(env, "tape: run(inputs[], batch, params[], out, paramGrads, inputGrads[])");
+  if (!info[1].IsNumber()) throw Napi::TypeError::New(env, "tape: the batch must be a number");
+  const int64_t batch = info[1].As<Napi::Number>().Int64Value();
+  if (batch < 1) throw Napi::RangeError::New(env, "tape: the batch must be at least 1");
+  auto inputs = info[0].As<Napi::Array>();
+  auto params = info[2].As<Napi::Array>();
+  auto input_grads = info[5].As<Napi::Array>();
+  if (static_cast<int>(inputs.Length()) != n || static_cast<int>(input_grads.Length()) != n ||
+      static_cast<int>(params.Length()) != program_.num_params)
+    throw Napi::RangeError::New(env, "tape: one value array and one gradient slot per input, one tensor per param");
+  T* input_ptr[kMaxOperands];
+  T* grad_ptr[kMaxOperands];
+  bool flags[kMaxOperands];
+  T param_values[kMaxOperands];
+  for (int i = 0; i < n; ++i) {
+    flags[i] = batched_[i];
+    const size_t count = flags[i] ? static_cast<size_t>(batch) : 1;
+    input_ptr[i] = elements<T>(inputs.Get(i), count, "an input");
+    Napi::Value g = input_grads.Get(i);
+    grad_ptr[i] = g.IsNull() || g.IsUndefined() ? nullptr : elements<T>(g, count, "an input gradient");
+  }
+  for (int k = 0; k < program_.num_params; ++k)
+    param_values[k] = *param_value<T>(NativeTensor::TensorOf(params.Get(k)));
+  nc::TapeIo<T> io;
+  io.inputs = input_ptr;
+  io.batched = flags;
+  io.params = param_values;
+  io.batch = batch;
+  io.out = elements<T>(info[3], static_cast<size_t>(batch), "out");
+  io.input_grads = grad_ptr;
+  io.param_grads = info[4].IsNull() ? nullptr : elements<double>(info[4], program_.num_params, "paramGrads");
+  if (io.param_grads) std::fill(io.param_grads, io.param_grads + program_.num_params, 0.0);
+  nc::run_tape<T>(program_, io);
+}
+
+Napi::Value NativeTape::Bind(const Napi::CallbackInfo& info) {
+  guard(info.Env(), [&] {
+    if (!info[0].IsArray() || !info[1].IsArray())
+      throw Napi::TypeError::New(info.Env(), "tape: bind(inputs[], params[], out, paramGrads)");
+    auto inputs = info[0].As<Napi::Array>();
+    auto params = info[1].As<Napi::Array>();
+    if (static_cast<int>(inputs.Length()) != program_.num_inputs ||
+        static_cast<int>(params.Length()) != program_.num_params)
+      throw Napi::RangeError::New(info.Env(), "tape: bind takes one buffer per input and one tensor per param");
+    bound_.clear();
+    bound_inputs_.clear();
+    bound_params_.clear();
+    auto keep = [&](const Napi::Value& v) { bound_.push_back(Napi::Persistent(v.As<Napi::Object>())); };
+    for (uint32_t i = 0; i < inputs.Length(); ++i) {
+      bound_inputs_.push_back(double_ ? static_cast<void*>(elements<double>(inputs.Get(i), 1, "an input"))
+                                      : static_cast<void*>(elements<float>(inputs.Get(i), 1, "an input")));
+      keep(inputs.Get(i));
+    }
+    for (uint32_t k = 0; k < params.Length(); ++k) {
+      bound_params_.push_back(NativeTensor::TensorOf(params.Get(k)));
+      double_ ? (void)param_value<double>(bound_params_.back()) : (void)param_value<float>(bound_params_.back());
+    }
+    bound_out_ = double_ ? static_cast<void*>(elements<double>(info[2], 1, "out"))
+                         : static_cast<void*>(elements<float>(info[2], 1, "out"));
+    keep(info[2]);
+    bound_param_grads_ = elements<double>(info[3], program_.num_params, "paramGrads");
+    keep(info[3]);
+  });
+  return info.Env().Undefined();
+}
+
+Napi::Value NativeTape::RunBound(const Napi::CallbackInfo& info) {
+  guard(info.Env(), [&] {
+    if (!bound_out_) throw nc::Error("tape: runBound() before bind()");
+    double_ ? RunBoundTyped<double>() : RunBoundTyped<float>();
+  });
+  return info.Env().Undefined();
+}
+
+template <class T>
+void NativeTape::RunBoundTyped() {
+  const T* inputs[kMaxOperands];
+  T params[kMaxOperands];
+  bool unbatched[kMaxOperands] = {};
+  for (size_t i = 0; i < bound_inputs_.size(); ++i) inputs[i] = static_cast<const T*>(bound_inputs_[i]);
+  for (size_t k = 0; k < bound_params_.size(); ++k) params[k] = *bound_params_[k].data_ptr<T>();
+  nc::TapeIo<T> io;
+  io.inputs = inputs;
+  io.batched = unbatched;
+  io.params = params;
+  io.out = static_cast<T*>(bound_out_);
+  io.param_grads = bound_param_grads_;
+  std::fill(bound_param_grads_, bound_param_grads_ + bound_params_.size(), 0.0);
+  nc::run_tape<T>(program_, io);
+}
+
+}  // namespace ncb

@@ -1,0 +1,45 @@
+// NativeTape: a program of the small-program tier (native/tape.h), built once from the compiler's
+// tape spec, run on typed arrays the caller owns: no tensors, no allocation per call.
+#pragma once
+#include <ATen/core/Tensor.h>
+#include <napi.h>
+
+#include <vector>
+
+#include "tape.h"
+
+namespace ncb {
+
+class NativeTape : public Napi::ObjectWrap<NativeTape> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  // new NativeTape(spec: {numInputs, numParams, consts, code, attrs, result, batched}, dtype)
+  explicit NativeTape(const Napi::CallbackInfo& info);
+
+ private:
+  nc::TapeProgram program_;
+  std::vector<bool> batched_;
+  bool double_ = true;
+  /** The single-sample buffers `bind` was given, kept alive here, and the params' tensors. */
+  std::vector<Napi::ObjectReference> bound_;
+  std::vector<void*> bound_inputs_;
+  void* bound_out_ = nullptr;
+  double* bound_param_grads_ = nullptr;
+  std::vector<at::Tensor> bound_params_;
+
+  // run(inputs: TypedArray[], batch, params: NativeTensor[], out: TypedArray, paramGrads: Float64Array | null,
+  //     inputGrads: (TypedArray | null)[]): writes out (batch values), the param gradients' sums and the
+  //     wanted input gradients (batch values for a batched input, one for a shared one).
+  Napi::Value Run(const Napi::CallbackInfo& info);
+  template <class T>
+  void RunTyped(const Napi::CallbackInfo& info);
+  // bind(inputs: TypedArray[] (one value each), params: NativeTensor[], out: TypedArray, paramGrads: Float64Array):
+  //   the buffers of the single-sample hot path, so that runBound() reads no argument at all.
+  Napi::Value Bind(const Napi::CallbackInfo& info);
+  // runBound(): one sample from the bound inputs into the bound out and param gradients.
+  Napi::Value RunBound(const Napi::CallbackInfo& info);
+  template <class T>
+  void RunBoundTyped();
+};
+
+}  // namespace ncb

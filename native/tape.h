@@ -1,0 +1,49 @@
+// The small-program tier: a whole program of scalar pointwise ops as a flat register program, run
+// sample by sample with no ATen call, forward and reverse, with the instructions' values and
+// derivatives generated from the op registry (tape_steps.generated.inc). It serves the small
+// batches where libtorch's per-op dispatch and autograd bookkeeping, not the arithmetic, are the
+// cost. The compiler (src/compiler/tape.ts) decides which graphs it takes and writes the program.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace nc {
+
+/** One instruction: writes the next register from operand registers a, b, c (-1: none). */
+struct TapeInstr {
+  int op = 0;  // an index into the registry's TAPE_FORMS
+  int a = -1, b = -1, c = -1;
+  double attr = 0;  // pow-scalar's exponent
+};
+
+/** Registers: the inputs, the params, the constants, then one per instruction. */
+struct TapeProgram {
+  int num_inputs = 0;
+  int num_params = 0;
+  std::vector<double> consts;
+  std::vector<TapeInstr> code;
+  int result = 0;
+  int registers() const { return num_inputs + num_params + static_cast<int>(consts.size() + code.size()); }
+};
+
+/** Throws nc::Error unless every instruction is a known form reading earlier registers. */
+void check_tape(const TapeProgram& p);
+
+/** One call's data. Inputs hold `batch` values when batched, else one (shared by every sample). */
+template <class T>
+struct TapeIo {
+  const T* const* inputs = nullptr;
+  const bool* batched = nullptr;
+  const T* params = nullptr;  // one value per param
+  int64_t batch = 1;
+  T* out = nullptr;  // batch values
+  /** Per input: null, or where d(sum of out)/d(input) goes (per sample when batched, else one sum). */
+  T* const* input_grads = nullptr;
+  /** Null, or one sum per param of d(sum of out)/d(param). */
+  double* param_grads = nullptr;
+};
+
+template <class T>
+void run_tape(const TapeProgram& p, const TapeIo<T>& io);
+
+}  // namespace nc

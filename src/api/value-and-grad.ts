@@ -1,0 +1,236 @@
+// module.valueAndGrad: the value of a program and the gradients of its sum, in one native call on
+// plain numbers and typed arrays, like JAX's value_and_grad. Programs of scalar pointwise ops run on
+// the small-program tier (native/tape.cpp: no tensors, no autograd, nothing allocated for a single
+// sample); any other program takes the libtorch path (forward, sum, backward) with the same result.
+import type { NativeTape, NativeTensor } from '../runtime/native';
+import { describe } from '../runtime/host-data';
+import { Tensor, tensor, type DType } from '../runtime/tensor';
+import { knownOptions } from '../runtime/validate';
+import type { Module } from './module';
+
+export interface ValueAndGradOptions {
+  /** Arrays are batches of per-sample scalars (numbers are shared by every sample). Default false. */
+  batch?: boolean;
+  /** Inputs whose gradients are wanted too (every trainable parameter's always is). */
+  wrt?: string[];
+}
+
+type Values = Float32Array | Float64Array;
+
+export interface ValueAndGrad {
+  /** The output: a number, or one per sample when a batch came in. */
+  value: number | Values;
+  /**
+   * d(sum of the output over the batch)/d(each trainable parameter and each input named in `wrt`):
+   * numbers for scalars and shared inputs, one per sample for batched inputs.
+   */
+  grads: Record<string, number | Values>;
+}
+
+/** What the tier keeps per input signature: the native program and reusable single-sample buffers. */
+export interface TierProgram {
+  tape: NativeTape;
+  /** The module's parameters (its own, then its functions'), their names and native handles. */
+  params: Tensor[];
+  paramNames: string[];
+  paramHandles: NativeTensor[];
+  /** Per input, a one-value buffer for a number given. */
+  scalars: Values[];
+  out: Values;
+  paramGrads: Float64Array;
+  /** Per input, a one-value buffer for the gradient of a shared input. */
+  inputGrads: Values[];
+}
+
+const OPTIONS = ['batch', 'wrt'];
+
+const arrayOf = (dtype: DType, n: number): Values => (dtype === 'float64' ? new Float64Array(n) : new Float32Array(n));
+
+export function valueAndGrad(
+  module: Module,
+  inputs: Record<string, unknown>,
+  options?: ValueAndGradOptions,
+): ValueAndGrad {
+  if (inputs === null || typeof inputs !== 'object' || Array.isArray(inputs))
+    throw new TypeError(`valueAndGrad() takes an object mapping input names to values, got ${describe(inputs)}`);
+  if (options === undefined) {
+    // The hot path: one sample of numbers, the parameters' gradients only.
+    const tier = module.singleSampleTier();
+    if (tier && allNumbers(module.inputs, inputs)) return single(module, tier, inputs as Record<string, number>);
+  } else {
+    knownOptions('valueAndGrad', options, OPTIONS);
+  }
+  const batch = options?.batch ?? false;
+  const wrt = options?.wrt ?? [];
+  for (const name of wrt)
+    if (!module.inputs.includes(name))
+      throw new RangeError(
+        `valueAndGrad: wrt names '${name}', which is not an input (the inputs are ${module.inputs.join(', ')})`,
+      );
+  const values = module.inputs.map((name) => inputs[name]);
+  const scalarsOnly = values.every((v) => typeof v === 'number' || (batch && isNumbers(v)));
+  const batchSize = batch ? batchOf(module, values) : 1;
+  const tier =
+    scalarsOnly && Object.keys(inputs).length === module.inputs.length
+      ? module.tier(values.map((v) => typeof v !== 'number'))
+      : undefined;
+  if (!tier) return viaTensors(module, inputs, batch, wrt);
+  return viaTier(module, tier, values as (number | ArrayLike<number>)[], batchSize, wrt);
+}
+
+/** Whether every input is given as a number, and nothing else is given. */
+function allNumbers(names: readonly string[], inputs: Record<string, unknown>): boolean {
+  let given = 0;
+  for (const key in inputs) {
+    if (typeof inputs[key] !== 'number') return false;
+    given++;
+  }
+  if (given !== names.length) return false;
+  for (const name of names) if (!(name in inputs)) return false;
+  return true;
+}
+
+/** One sample of numbers: nothing allocated but the result. */
+function single(module: Module, tier: TierProgram, inputs: Record<string, number>): ValueAndGrad {
+  const names = module.inputs;
+  for (let i = 0; i < names.length; i++) tier.scalars[i][0] = inputs[names[i]];
+  tier.tape.runBound();
+  return { value: tier.out[0], grads: paramGrads(tier) };
+}
+
+function paramGrads(tier: TierProgram): Record<string, number | Values> {
+  const grads: Record<string, number | Values> = {};
+  for (let k = 0; k < tier.params.length; k++)
+    if (tier.params[k].requiresGrad) grads[tier.paramNames[k]] = tier.paramGrads[k];
+  return grads;
+}
+
+function isNumbers(v: unknown): v is ArrayLike<number> {
+  return (
+    v instanceof Float64Array ||
+    v instanceof Float32Array ||
+    (Array.isArray(v) && v.every((x) => typeof x === 'number'))
+  );
+}
+
+function batchOf(module: Module, values: unknown[]): number {
+  let size: number | undefined;
+  values.forEach((v, i) => {
+    if (typeof v === 'number' || !isNumbers(v)) return;
+    if (size !== undefined && v.length !== size)
+      throw new RangeError(`valueAndGrad: input '${module.inputs[i]}' has ${v.length} samples, the others ${size}`);
+    size = v.length;
+  });
+  if (size === 0) throw new RangeError('valueAndGrad: a batch needs at least one sample');
+  return size ?? 1;
+}
+
+function viaTier(
+  module: Module,
+  tier: TierProgram,
+  values: (number | ArrayLike<number>)[],
+  batch: number,
+  wrt: string[],
+): ValueAndGrad {
+  const dtype = module.dtype;
+  const data = values.map((v, i) => {
+    if (typeof v === 'number') {
+      tier.scalars[i][0] = v;
+      return tier.scalars[i];
+    }
+    return (dtype === 'float64' ? v instanceof Float64Array : v instanceof Float32Array)
+      ? (v as Values)
+      : dtype === 'float64'
+        ? Float64Array.from(v)
+        : Float32Array.from(v);
+  });
+  const batchedOut = values.some((v) => typeof v !== 'number');
+  const out = batchedOut ? arrayOf(dtype, batch) : tier.out;
+  const inputGrads = module.inputs.map((name, i) =>
+    !wrt.includes(name) ? null : typeof values[i] === 'number' ? tier.inputGrads[i] : arrayOf(dtype, batch),
+  );
+  const params = module.parameters();
+  tier.tape.run(
+    data,
+    batch,
+    params.map((p) => p.handle),
+    out,
+    tier.paramGrads,
+    inputGrads,
+  );
+  const grads: Record<string, number | Values> = {};
+  const names = Object.keys(module.namedParameters());
+  params.forEach((p, k) => {
+    if (p.requiresGrad) grads[names[k]] = tier.paramGrads[k];
+  });
+  module.inputs.forEach((name, i) => {
+    const g = inputGrads[i];
+    if (g) grads[name] = typeof values[i] === 'number' ? g[0] : g;
+  });
+  return { value: batchedOut ? out : out[0], grads };
+}
+
+/** The libtorch path: the inputs as leaf tensors, forward, the sum, backward. */
+function viaTensors(module: Module, inputs: Record<string, unknown>, batch: boolean, wrt: string[]): ValueAndGrad {
+  const made: Tensor[] = [];
+  try {
+    const leaves: Record<string, Tensor> = {};
+    for (const [name, v] of Object.entries(inputs)) {
+      const { tensor: t, owned } = module.inputTensor(
+        name,
+        (v instanceof Float32Array || v instanceof Float64Array ? Array.from(v) : v) as never,
+      );
+      const leaf = wrt.includes(name) ? (owned ? t : t.detach()) : t;
+      if (owned || wrt.includes(name)) made.push(leaf);
+      if (wrt.includes(name)) leaf.requiresGrad = true;
+      leaves[name] = leaf;
+    }
+    const out = module.forward(leaves, { batch, grad: true });
+    made.push(out);
+    const value = out.shape.length === 0 ? out.item() : out.toTypedArray();
+    const grads: Record<string, number | Values> = {};
+    const params = Object.entries(module.namedParameters()).filter(([, p]) => p.requiresGrad);
+    if (out.requiresGrad) {
+      const total = out.sum();
+      made.push(total);
+      total.backward();
+    }
+    for (const [name, t] of [...params, ...wrt.map((n) => [n, leaves[n]] as const)]) {
+      const g = t.grad;
+      grads[name] = g
+        ? g.shape.length === 0
+          ? g.item()
+          : g.toTypedArray()
+        : t.shape.length === 0
+          ? 0
+          : arrayOf(module.dtype, t.shape[0]);
+      g?.dispose();
+    }
+    for (const [, p] of params) p.zeroGrad();
+    return { value, grads };
+  } finally {
+    for (const t of made) t.dispose();
+  }
+}
+
+/** The buffers around a tape for a module with these inputs and parameters. */
+export function tierProgram(
+  tape: NativeTape,
+  dtype: DType,
+  numInputs: number,
+  params: Record<string, Tensor>,
+): TierProgram {
+  const tensors = Object.values(params);
+  const program: TierProgram = {
+    tape,
+    params: tensors,
+    paramNames: Object.keys(params),
+    paramHandles: tensors.map((t) => t.handle),
+    scalars: Array.from({ length: numInputs }, () => arrayOf(dtype, 1)),
+    out: arrayOf(dtype, 1),
+    paramGrads: new Float64Array(tensors.length),
+    inputGrads: Array.from({ length: numInputs }, () => arrayOf(dtype, 1)),
+  };
+  tape.bind(program.scalars, program.paramHandles, program.out, program.paramGrads);
+  return program;
+}
