@@ -40,29 +40,30 @@ const T* param_value(const at::Tensor& t) {
 }  // namespace
 
 Napi::Function NativeTape::Define(Napi::Env env) {
-  return DefineClass(env, "NativeTape",
-                     {InstanceMethod<&NativeTape::Run>("run"), InstanceMethod<&NativeTape::Bind>("bind"),
-                      InstanceMethod<&NativeTape::RunBound>("runBound")});
+  return DefineClass(
+      env, "NativeTape",
+      {InstanceMethod<&NativeTape::Run>("run"), InstanceMethod<&NativeTape::Bind>("bind"),
+       InstanceMethod<&NativeTape::RunBound>("runBound"), InstanceMethod<&NativeTape::Forward>("forward")});
 }
 
 NativeTape::NativeTape(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeTape>(info) {
   guard(info.Env(), [&] {
     const SpecReader in("tape spec");
     Napi::Object spec = in.object(info[0], "the spec");
-    program_.num_inputs = static_cast<int>(in.whole(spec, "numInputs"));
-    program_.num_params = static_cast<int>(in.whole(spec, "numParams"));
-    program_.consts = in.doubles(spec, "consts");
+    program_->num_inputs = static_cast<int>(in.whole(spec, "numInputs"));
+    program_->num_params = static_cast<int>(in.whole(spec, "numParams"));
+    program_->consts = in.doubles(spec, "consts");
     const std::vector<int> code = in.ints(spec, "code");  // 4 per instruction: op, a, b, c (c + 1, b + 1: 0 is none)
     const std::vector<double> attrs = in.doubles(spec, "attrs");
     if (code.size() != attrs.size() * 4) throw nc::Error("internal: tape spec: 'code' must hold 4 per attribute");
     for (size_t k = 0; k < attrs.size(); ++k)
-      program_.code.push_back({code[4 * k], code[4 * k + 1], code[4 * k + 2] - 1, code[4 * k + 3] - 1, attrs[k]});
-    program_.result = static_cast<int>(in.whole(spec, "result"));
+      program_->code.push_back({code[4 * k], code[4 * k + 1], code[4 * k + 2] - 1, code[4 * k + 3] - 1, attrs[k]});
+    program_->result = static_cast<int>(in.whole(spec, "result"));
     batched_ = in.bools(spec, "batched");
-    if (static_cast<int>(batched_.size()) != program_.num_inputs)
+    if (static_cast<int>(batched_.size()) != program_->num_inputs)
       throw nc::Error("internal: tape spec: 'batched' must hold one flag per input");
-    nc::check_tape(program_);
-    if (program_.num_inputs > kMaxOperands || program_.num_params > kMaxOperands)
+    nc::check_tape(*program_);
+    if (program_->num_inputs > kMaxOperands || program_->num_params > kMaxOperands)
       throw nc::Error("internal: tape spec: at most 64 inputs and 64 params");
     const std::string dtype = string_arg(info, 1, "dtype");
     if (dtype != "float64" && dtype != "float32") throw nc::Error("tape: dtype must be float32 or float64");
@@ -78,7 +79,7 @@ Napi::Value NativeTape::Run(const Napi::CallbackInfo& info) {
 template <class T>
 void NativeTape::RunTyped(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const int n = program_.num_inputs;
+  const int n = program_->num_inputs;
   if (!info[0].IsArray() || !info[2].IsArray() || !info[5].IsArray())
     throw Napi::TypeError::New(env, "tape: run(inputs[], batch, params[], out, paramGrads, inputGrads[])");
   if (!info[1].IsNumber()) throw Napi::TypeError::New(env, "tape: the batch must be a number");
@@ -88,7 +89,7 @@ void NativeTape::RunTyped(const Napi::CallbackInfo& info) {
   auto params = info[2].As<Napi::Array>();
   auto input_grads = info[5].As<Napi::Array>();
   if (static_cast<int>(inputs.Length()) != n || static_cast<int>(input_grads.Length()) != n ||
-      static_cast<int>(params.Length()) != program_.num_params)
+      static_cast<int>(params.Length()) != program_->num_params)
     throw Napi::RangeError::New(env, "tape: one value array and one gradient slot per input, one tensor per param");
   T* input_ptr[kMaxOperands];
   T* grad_ptr[kMaxOperands];
@@ -101,7 +102,7 @@ void NativeTape::RunTyped(const Napi::CallbackInfo& info) {
     Napi::Value g = input_grads.Get(i);
     grad_ptr[i] = g.IsNull() || g.IsUndefined() ? nullptr : elements<T>(g, count, "an input gradient");
   }
-  for (int k = 0; k < program_.num_params; ++k)
+  for (int k = 0; k < program_->num_params; ++k)
     param_values[k] = *param_value<T>(NativeTensor::TensorOf(params.Get(k)));
   nc::TapeIo<T> io;
   io.inputs = input_ptr;
@@ -110,9 +111,9 @@ void NativeTape::RunTyped(const Napi::CallbackInfo& info) {
   io.batch = batch;
   io.out = elements<T>(info[3], static_cast<size_t>(batch), "out");
   io.input_grads = grad_ptr;
-  io.param_grads = info[4].IsNull() ? nullptr : elements<double>(info[4], program_.num_params, "paramGrads");
-  if (io.param_grads) std::fill(io.param_grads, io.param_grads + program_.num_params, 0.0);
-  nc::run_tape<T>(program_, io);
+  io.param_grads = info[4].IsNull() ? nullptr : elements<double>(info[4], program_->num_params, "paramGrads");
+  if (io.param_grads) std::fill(io.param_grads, io.param_grads + program_->num_params, 0.0);
+  nc::run_tape<T>(*program_, io);
 }
 
 Napi::Value NativeTape::Bind(const Napi::CallbackInfo& info) {
@@ -121,8 +122,8 @@ Napi::Value NativeTape::Bind(const Napi::CallbackInfo& info) {
       throw Napi::TypeError::New(info.Env(), "tape: bind(inputs[], params[], out, paramGrads)");
     auto inputs = info[0].As<Napi::Array>();
     auto params = info[1].As<Napi::Array>();
-    if (static_cast<int>(inputs.Length()) != program_.num_inputs ||
-        static_cast<int>(params.Length()) != program_.num_params)
+    if (static_cast<int>(inputs.Length()) != program_->num_inputs ||
+        static_cast<int>(params.Length()) != program_->num_params)
       throw Napi::RangeError::New(info.Env(), "tape: bind takes one buffer per input and one tensor per param");
     bound_.clear();
     bound_inputs_.clear();
@@ -140,7 +141,7 @@ Napi::Value NativeTape::Bind(const Napi::CallbackInfo& info) {
     bound_out_ = double_ ? static_cast<void*>(elements<double>(info[2], 1, "out"))
                          : static_cast<void*>(elements<float>(info[2], 1, "out"));
     keep(info[2]);
-    bound_param_grads_ = elements<double>(info[3], program_.num_params, "paramGrads");
+    bound_param_grads_ = elements<double>(info[3], program_->num_params, "paramGrads");
     keep(info[3]);
   });
   return info.Env().Undefined();
@@ -152,6 +153,19 @@ Napi::Value NativeTape::RunBound(const Napi::CallbackInfo& info) {
     double_ ? RunBoundTyped<double>() : RunBoundTyped<float>();
   });
   return info.Env().Undefined();
+}
+
+Napi::Value NativeTape::Forward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    if (!info[0].IsArray()) throw Napi::TypeError::New(env, "tape: forward(inputs[], record)");
+    auto arr = info[0].As<Napi::Array>();
+    if (static_cast<int>(arr.Length()) != program_->num_inputs)
+      throw Napi::RangeError::New(env, "tape: forward takes one tensor per input");
+    std::vector<at::Tensor> inputs;
+    for (uint32_t i = 0; i < arr.Length(); ++i) inputs.push_back(NativeTensor::TensorOf(arr.Get(i)));
+    return NativeTensor::Wrap(env, nc::tape_forward(program_, inputs, bound_params_, info[1].ToBoolean().Value()));
+  });
 }
 
 template <class T>
@@ -168,7 +182,7 @@ void NativeTape::RunBoundTyped() {
   io.out = static_cast<T*>(bound_out_);
   io.param_grads = bound_param_grads_;
   std::fill(bound_param_grads_, bound_param_grads_ + bound_params_.size(), 0.0);
-  nc::run_tape<T>(program_, io);
+  nc::run_tape<T>(*program_, io);
 }
 
 }  // namespace ncb

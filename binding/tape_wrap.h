@@ -4,6 +4,7 @@
 #include <ATen/core/Tensor.h>
 #include <napi.h>
 
+#include <memory>
 #include <vector>
 
 #include "tape.h"
@@ -17,7 +18,7 @@ class NativeTape : public Napi::ObjectWrap<NativeTape> {
   explicit NativeTape(const Napi::CallbackInfo& info);
 
  private:
-  nc::TapeProgram program_;
+  std::shared_ptr<nc::TapeProgram> program_ = std::make_shared<nc::TapeProgram>();
   std::vector<bool> batched_;
   bool double_ = true;
   /** The single-sample buffers `bind` was given, kept alive here, and the params' tensors. */
@@ -38,6 +39,9 @@ class NativeTape : public Napi::ObjectWrap<NativeTape> {
   Napi::Value Bind(const Napi::CallbackInfo& info);
   // runBound(): one sample from the bound inputs into the bound out and param gradients.
   Napi::Value RunBound(const Napi::CallbackInfo& info);
+  // forward(inputs: NativeTensor[], record: boolean): NativeTensor, on the bound params; recorded, its
+  //   grad_fn runs the reverse program (module.forward on small batches).
+  Napi::Value Forward(const Napi::CallbackInfo& info);
   template <class T>
   void RunBoundTyped();
 };

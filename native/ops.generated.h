@@ -102,5 +102,64 @@
   X(Sigmoid, "sigmoid", 1, true, 0) \
   X(PowScalar, "pow-scalar", 1, true, 1)
 
-// The forms of the small-program tier (native/tape.cpp), numbered as the registry's TAPE_FORMS.
+// The forms of the small-program tier (native/tape.cpp), numbered as the registry's TAPE_FORMS: X(kernel name, arity).
+#define NC_TAPE_FORMS(X) \
+  X("+", 2) \
+  X("+", 1) \
+  X("-", 2) \
+  X("-", 1) \
+  X("*", 2) \
+  X("*", 1) \
+  X("/", 2) \
+  X("/", 1) \
+  X("neg", 1) \
+  X("abs", 1) \
+  X("sign", 1) \
+  X("square", 1) \
+  X("pow", 2) \
+  X("min", 2) \
+  X("min", 1) \
+  X("max", 2) \
+  X("max", 1) \
+  X("floor", 1) \
+  X("ceil", 1) \
+  X("round", 1) \
+  X("truncate", 1) \
+  X("quotient", 2) \
+  X("modulo", 2) \
+  X("remainder", 2) \
+  X("sqrt", 1) \
+  X("safe-sqrt", 1) \
+  X("rsqrt", 1) \
+  X("exp", 1) \
+  X("log", 1) \
+  X("safe-log", 1) \
+  X("log1p", 1) \
+  X("expm1", 1) \
+  X("sin", 1) \
+  X("cos", 1) \
+  X("tan", 1) \
+  X("asin", 1) \
+  X("acos", 1) \
+  X("atan", 1) \
+  X("atan2", 2) \
+  X("sinh", 1) \
+  X("cosh", 1) \
+  X("tanh", 1) \
+  X("sigmoid", 1) \
+  X("softplus", 1) \
+  X("relu", 1) \
+  X("erf", 1) \
+  X("=", 2) \
+  X("<", 2) \
+  X(">", 2) \
+  X("<=", 2) \
+  X(">=", 2) \
+  X("and", 2) \
+  X("and", 1) \
+  X("or", 2) \
+  X("or", 1) \
+  X("not", 1) \
+  X("pow-scalar", 1) \
+  X("where", 3)
 #define NC_TAPE_FORMS_COUNT 58

@@ -1,11 +1,19 @@
 #include "tape.h"
 
+#include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/functions/utils.h>
+#include <torch/csrc/autograd/saved_variable.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <string>
 
 #include "errors.h"
+#include "kernels.h"
 #include "ops.generated.h"
 
 namespace nc {
@@ -100,7 +108,7 @@ void run_tape(const TapeProgram& p, const TapeIo<T>& io) {
     // The gradient of sum(out): every sample's result has adjoint 1. As libtorch, backward
     // multiplies (0 * inf is NaN) and only the registry's selections (where) stop a non-finite one.
     std::fill(adjoint.begin(), adjoint.end(), T(0));
-    adjoint[p.result] = T(1);
+    adjoint[p.result] = io.upstream ? io.upstream[s] : T(1);
     for (size_t k = steps; k-- > 0;) {
       const TapeInstr& in = p.code[k];
       const T A = value[in.a];
@@ -134,5 +142,150 @@ void run_tape(const TapeProgram& p, const TapeIo<T>& io) {
 
 template void run_tape<float>(const TapeProgram&, const TapeIo<float>&);
 template void run_tape<double>(const TapeProgram&, const TapeIo<double>&);
+
+namespace {
+
+struct TapeForm {
+  const char* name;
+  int arity;
+};
+constexpr TapeForm kTapeForms[] = {
+#define NC_TAPE_FORM(name, arity) {name, arity},
+    NC_TAPE_FORMS(NC_TAPE_FORM)
+#undef NC_TAPE_FORM
+};
+
+int64_t batch_of(const std::vector<at::Tensor>& inputs) {
+  for (const auto& t : inputs)
+    if (t.dim() == 1) return t.size(0);
+  return 1;
+}
+
+/** Runs the program on tensors' data: the value, and with `upstream` the gradients of the inputs and params wanted. */
+template <class T>
+at::Tensor run_on_tensors(const TapeProgram& p, const std::vector<at::Tensor>& inputs,
+                          const std::vector<at::Tensor>& params, const at::Tensor* upstream,
+                          std::vector<at::Tensor>* grads, const std::vector<char>& wanted) {
+  const int64_t batch = batch_of(inputs);
+  const bool batched_out = std::any_of(inputs.begin(), inputs.end(), [](const at::Tensor& t) { return t.dim() == 1; });
+  std::vector<const T*> in(inputs.size());
+  std::unique_ptr<bool[]> flags(new bool[inputs.size() + 1]);
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    in[i] = inputs[i].data_ptr<T>();
+    flags[i] = inputs[i].dim() == 1;
+  }
+  std::vector<T> param_values(params.size());
+  for (size_t k = 0; k < params.size(); ++k) param_values[k] = *params[k].data_ptr<T>();
+  at::Tensor out = batched_out ? at::empty({batch}, inputs.empty() ? params[0].options() : inputs[0].options())
+                               : at::empty({}, inputs.empty() ? params[0].options() : inputs[0].options());
+  TapeIo<T> io;
+  io.inputs = in.data();
+  io.batched = flags.get();
+  io.params = param_values.data();
+  io.batch = batch;
+  io.out = out.data_ptr<T>();
+  std::vector<at::Tensor> scratch;
+  std::vector<T*> input_grads(inputs.size(), nullptr);
+  std::vector<double> param_grads(params.size(), 0.0);
+  at::Tensor g;
+  if (upstream) {
+    g = upstream->expand(out.sizes()).contiguous();
+    io.upstream = g.data_ptr<T>();
+    for (size_t i = 0; i < inputs.size(); ++i)
+      if (wanted[i]) {
+        (*grads)[i] = at::empty(inputs[i].sizes(), inputs[i].options());
+        input_grads[i] = (*grads)[i].data_ptr<T>();
+      }
+    io.input_grads = input_grads.data();
+    io.param_grads = param_grads.data();
+  }
+  run_tape<T>(p, io);
+  if (upstream)
+    for (size_t k = 0; k < params.size(); ++k)
+      if (wanted[inputs.size() + k])
+        (*grads)[inputs.size() + k] = at::full({}, param_grads[k], params[k].options()).view(params[k].sizes());
+  return out;
+}
+
+/** The instructions through the kernel table, recorded: for backward passes that are differentiated again. */
+at::Tensor replay(const TapeProgram& p, const std::vector<at::Tensor>& inputs, const std::vector<at::Tensor>& params) {
+  std::vector<at::Tensor> reg(inputs.begin(), inputs.end());
+  for (const auto& t : params) reg.push_back(t.reshape({}));
+  const auto options = (reg.empty() ? params[0] : reg[0]).options().requires_grad(false);
+  for (double c : p.consts) reg.push_back(at::scalar_tensor(c, options));
+  for (const TapeInstr& in : p.code) {
+    const TapeForm& form = kTapeForms[in.op];
+    std::vector<at::Tensor> args;
+    for (int r : {in.a, in.b, in.c})
+      if (r >= 0) args.push_back(reg[r]);
+    const bool pow_scalar = std::string(form.name) == "pow-scalar";
+    const std::vector<double> attrs = pow_scalar ? std::vector<double>{in.attr} : std::vector<double>{};
+    reg.push_back(apply_kernel(form.name, args, attrs));
+  }
+  return reg[p.result];
+}
+
+/** The tier's autograd node: holds the program and the saved inputs and params. */
+struct TapeBackward : public torch::autograd::Node {
+  std::shared_ptr<const TapeProgram> program;
+  std::vector<torch::autograd::SavedVariable> saved;
+  size_t num_inputs = 0;
+
+  std::string name() const override { return "TapeBackward"; }
+  void release_variables() override { saved.clear(); }
+
+  torch::autograd::variable_list apply(torch::autograd::variable_list&& grad_outputs) override {
+    std::vector<at::Tensor> tensors;
+    for (auto& v : saved) tensors.push_back(v.unpack());
+    const std::vector<at::Tensor> inputs(tensors.begin(), tensors.begin() + num_inputs);
+    const std::vector<at::Tensor> params(tensors.begin() + num_inputs, tensors.end());
+    std::vector<char> wanted(tensors.size());
+    for (size_t j = 0; j < tensors.size(); ++j) wanted[j] = task_should_compute_output(j);
+    std::vector<at::Tensor> grads(tensors.size());
+    if (c10::GradMode::is_enabled()) {
+      // create_graph: the reverse program is invisible to autograd, so differentiate the replay.
+      std::vector<at::Tensor> sources;
+      for (size_t j = 0; j < tensors.size(); ++j)
+        if (wanted[j]) sources.push_back(tensors[j]);
+      const at::Tensor out = replay(*program, inputs, params);
+      const auto found = torch::autograd::grad({out}, sources, {grad_outputs[0].expand(out.sizes())}, true, true, true);
+      for (size_t j = 0, k = 0; j < tensors.size(); ++j)
+        if (wanted[j]) grads[j] = found[k++];
+      return grads;
+    }
+    const at::Tensor& g = grad_outputs[0];
+    tensors[0].scalar_type() == at::kDouble ? (void)run_on_tensors<double>(*program, inputs, params, &g, &grads, wanted)
+                                            : (void)run_on_tensors<float>(*program, inputs, params, &g, &grads, wanted);
+    return grads;
+  }
+};
+
+}  // namespace
+
+at::Tensor tape_forward(const std::shared_ptr<const TapeProgram>& program, const std::vector<at::Tensor>& inputs,
+                        const std::vector<at::Tensor>& params, bool record) {
+  std::vector<at::Tensor> tensors;
+  for (const auto& t : inputs) tensors.push_back(t.contiguous());  // a view given by the caller: recorded, if need be
+  tensors.insert(tensors.end(), params.begin(), params.end());
+  if (tensors.empty()) throw Error("internal: a tape with neither inputs nor params");
+  for (const auto& t : tensors)
+    if (!t.device().is_cpu() || t.scalar_type() != tensors[0].scalar_type() || t.dim() > 1)
+      throw Error("internal: the tier takes CPU tensors of one dtype, scalars per sample");
+  std::vector<char> none;
+  const std::vector<at::Tensor> in(tensors.begin(), tensors.begin() + inputs.size());
+  at::Tensor out = tensors[0].scalar_type() == at::kDouble
+                       ? run_on_tensors<double>(*program, in, params, nullptr, nullptr, none)
+                       : run_on_tensors<float>(*program, in, params, nullptr, nullptr, none);
+  const bool needs_grad =
+      std::any_of(tensors.begin(), tensors.end(), [](const at::Tensor& t) { return t.requires_grad(); });
+  if (!record || !c10::GradMode::is_enabled() || !needs_grad) return out;
+  auto node = c10::make_intrusive<TapeBackward>();
+  node->program = program;
+  node->num_inputs = inputs.size();
+  for (const auto& t : tensors) node->saved.emplace_back(t, /*is_output=*/false);
+  node->set_next_edges(torch::autograd::collect_next_edges(tensors));
+  torch::autograd::set_history(out, node);
+  return out;
+}
 
 }  // namespace nc

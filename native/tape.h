@@ -4,7 +4,10 @@
 // batches where libtorch's per-op dispatch and autograd bookkeeping, not the arithmetic, are the
 // cost. The compiler (src/compiler/tape.ts) decides which graphs it takes and writes the program.
 #pragma once
+#include <ATen/core/Tensor.h>
+
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace nc {
@@ -41,9 +44,20 @@ struct TapeIo {
   T* const* input_grads = nullptr;
   /** Null, or one sum per param of d(sum of out)/d(param). */
   double* param_grads = nullptr;
+  /** Null (every sample's adjoint is 1: the gradient of the sum), or one upstream gradient per sample. */
+  const T* upstream = nullptr;
 };
 
 template <class T>
 void run_tape(const TapeProgram& p, const TapeIo<T>& io);
+
+/**
+ * The tier as a libtorch autograd function: inputs are per-sample scalars ([batch] when batched,
+ * [] when shared), params one-element tensors; the result is [batch] (or [] for no batched input).
+ * Backward runs the reverse program, or, when it is itself recorded (create_graph), replays the
+ * instructions through the kernel table so that higher derivatives are exact.
+ */
+at::Tensor tape_forward(const std::shared_ptr<const TapeProgram>& program, const std::vector<at::Tensor>& inputs,
+                        const std::vector<at::Tensor>& params, bool record);
 
 }  // namespace nc

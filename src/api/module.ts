@@ -54,6 +54,14 @@ export interface CompileOptions {
    */
   fuse?: boolean;
   /**
+   * forward() runs programs of scalar pointwise ops on small CPU batches (up to 2,048 samples) on
+   * the small-program tier, without libtorch's per-op dispatch; the result is still a Tensor whose
+   * backward runs the tier's reverse program (create_graph replays it through libtorch). Default
+   * false for now: its float32 results are within a few ulps of libtorch's, not bit for bit.
+   * valueAndGrad always uses the tier where it can.
+   */
+  tier?: boolean;
+  /**
    * Functions the program may call by name. A compiled module is inlined into this graph
    * (composition is exact; arity: its number of inputs). An MLP (`nn.mlp`) runs inside the graph on
    * its arguments, scalars and vectors concatenated into its input features. Their parameters train
@@ -95,6 +103,9 @@ interface Specialisation {
   footprint: Footprint;
 }
 
+/** The largest batch forward() runs on the small-program tier (above it, libtorch's vectorised kernels win). */
+const TIER_MAX_BATCH = 2048;
+
 /** Input signatures of the small-program tier: which inputs are batched (all scalars per sample). */
 const tierKey = (batched: boolean[]): string => batched.map((b) => (b ? 'b' : 's')).join('');
 
@@ -122,6 +133,7 @@ export class Module {
   private readonly maxSteps: number;
   private readonly optimize: boolean;
   private readonly fuse: boolean;
+  private readonly useTier: boolean;
   private last?: Specialisation;
   /** The input signature `last` was chosen for: a repeated call skips building the key string. */
   private lastSignature?: { shape: Shape; batched: boolean }[];
@@ -158,6 +170,7 @@ export class Module {
     this.maxSteps = checkLimit('maxSteps', options.maxSteps, DEFAULT_MAX_STEPS);
     this.optimize = options.optimize ?? true;
     this.fuse = options.fuse ?? true;
+    this.useTier = options.tier ?? false;
     this.inputs = declared ? [...declared.keys()] : this.program.inputs;
     this.declared = new Map(this.inputs.map((name) => [name, declared?.get(name)]));
 
@@ -248,13 +261,15 @@ export class Module {
     }
     const values = this.prepareInputs(inputs, options?.batch ?? false);
     try {
+      const grad =
+        options?.grad ??
+        (this.allParams.some((p) => p.tensor.requiresGrad) || values.some((v) => v.tensor.requiresGrad));
+      const tier = this.smallBatchTier(values);
+      if (tier) return new Tensor(tier.tape.forward(handles(values), grad));
       const spec = this.specialise(values.map((v) => ({ name: v.name, shape: v.shape, batched: v.batched })));
       const batch = values.find((v) => v.batched)?.tensor.shape[0] ?? 1;
       const need = spec.footprint.fixed + batch * spec.footprint.perSample;
       if (need > MAX_TENSOR_BYTES) this.tooLarge(spec.graph, batch, need);
-      const grad =
-        options?.grad ??
-        (this.allParams.some((p) => p.tensor.requiresGrad) || values.some((v) => v.tensor.requiresGrad));
       try {
         return new Tensor(
           spec.native.forward(
@@ -278,6 +293,18 @@ export class Module {
   valueAndGrad(inputs: Record<string, number | ArrayLike<number>>, options?: ValueAndGradOptions): ValueAndGrad {
     this.checkUsable();
     return valueAndGrad(this, inputs, options);
+  }
+
+  /** The tier's program for a forward call, when the tier takes it: scalars per sample, a small batch, on the CPU. */
+  private smallBatchTier(values: { shape: Shape; batched: boolean; tensor: Tensor }[]): TierProgram | undefined {
+    if (!this.useTier) return undefined;
+    let batch = 1;
+    for (const v of values) {
+      if (v.shape.length !== 0) return undefined;
+      if (v.batched) batch = v.tensor.shape[0];
+    }
+    if (batch > TIER_MAX_BATCH) return undefined;
+    return this.tier(values.map((v) => v.batched));
   }
 
   /** @internal The tier's program for one sample of numbers (cached: the valueAndGrad hot path). */
@@ -542,6 +569,8 @@ export class Module {
     throw new CompileError([d], this.source);
   }
 }
+
+const handles = (values: { tensor: Tensor }[]) => values.map((v) => v.tensor.handle);
 
 function sameSignature(a: { shape: Shape; batched: boolean }[], b: { shape: Shape; batched: boolean }[]): boolean {
   if (a.length !== b.length) return false;

@@ -16,6 +16,7 @@ const COMPILE_OPTIONS = [
   'maxSteps',
   'optimize',
   'fuse',
+  'tier',
   'functions',
 ] as const;
 
@@ -31,7 +32,7 @@ export function checkCompileArguments(
   if (o.file !== undefined && typeof o.file !== 'string')
     throw new TypeError(`${who}: file must be a string, got ${describe(o.file)}`);
   oneOf(who, 'dtype', o.dtype, DTYPES);
-  for (const name of ['optimize', 'fuse'] as const) flag(who, name, o[name]);
+  for (const name of ['optimize', 'fuse', 'tier'] as const) flag(who, name, o[name]);
   record(who, 'functions', o.functions, 'modules and MLPs');
   if (o.device !== undefined) {
     if (typeof o.device !== 'string')

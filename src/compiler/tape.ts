@@ -21,6 +21,7 @@ const isScalar = (n: IrNode) => n.shape.length === 0;
 /** The graph as a tape, or undefined when it holds anything the tier does not run. */
 export function toTape(graph: IrGraph): TapeSpec | undefined {
   if (graph.regions.length !== 1 || graph.params.some((p) => p.shape.length !== 0)) return undefined;
+  if (graph.inputs.length + graph.params.length === 0) return undefined; // a constant: nothing to run per sample
   if (graph.inputs.some((i) => i.shape.length !== 0)) return undefined;
   const { nodes, results } = graph.regions[0];
   if (results.length !== 1 || !nodes.every(isScalar)) return undefined;

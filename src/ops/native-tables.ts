@@ -68,7 +68,13 @@ function header(): string {
       fused,
     ),
     '',
-    "// The forms of the small-program tier (native/tape.cpp), numbered as the registry's TAPE_FORMS.",
+    macro(
+      'NC_TAPE_FORMS',
+      [
+        "The forms of the small-program tier (native/tape.cpp), numbered as the registry's TAPE_FORMS: X(kernel name, arity).",
+      ],
+      TAPE_FORMS.map((t) => `X(${cppString(t.op.name)}, ${t.arity})`),
+    ),
     `#define NC_TAPE_FORMS_COUNT ${TAPE_FORMS.length}`,
     '',
   ].join('\n');

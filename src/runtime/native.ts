@@ -57,6 +57,8 @@ export interface NativeTape {
   ): void;
   /** One sample from the bound buffers: no argument read. */
   runBound(): void;
+  /** The program on tensors (per-sample scalars) and the bound params; recorded, with a grad_fn. */
+  forward(inputs: NativeTensor[], record: boolean): NativeTensor;
 }
 
 export interface NativeAddon {
