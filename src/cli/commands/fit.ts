@@ -134,20 +134,25 @@ export const fitCommand: Command = {
   summary: "fit a program's parameters to the columns of a CSV file",
   usage:
     'neuralc fit PROGRAM --data FILE.csv --params JSON [--target COLUMN]\n' +
-    '                     [--ode --state x,y [--time t] [--method M] [--window N]]\n' +
+    '                     [--ode --state x,y [--time t] [--method M] [--window N] [--inputs JSON]\n' +
+    '                      [--rtol X] [--atol X] [--max-steps N]]\n' +
     `                     [--epochs N] [--lr X] [--optimizer ${alternatives(OPTIMIZERS)}]\n` +
     `                     [--loss ${alternatives(LOSSES)}] [--schedule ${alternatives(SCHEDULES)}]\n` +
-    '                     [--seed N] [--json] [--print]\n' +
+    '                     [--patience N [--min-delta X]] [--seed N] [--json] [--print]\n' +
     '      --params \'{"G": 1}\' names the parameters and their initial values (a bare list starts each at 1.0).\n' +
     '      Algebraic: the CSV has a column per program input and the target column (default: target, else the last).\n' +
     '      --ode: the program returns d[state]/dt from the --state inputs (and the --time input, default t); the CSV\n' +
     '      has the time column and the observed states. It is integrated from the first row\n' +
     `      (--method ${alternatives(ODE_METHODS)}, default ${DEFAULT_ODE_METHOD}), or from every window of N rows\n` +
-    '      with --window N (multiple shooting).\n' +
+    "      with --window N (multiple shooting). --inputs '{\"g\": 9.81}' gives constant values to the program's other\n" +
+    "      inputs. --rtol, --atol (adaptive methods) and --max-steps (solver steps per solve) are the solver's tolerances.\n" +
+    '      --patience N stops early after N epochs whose loss improved by no more than --min-delta (default 0).\n' +
     `      Default ${DEFAULT_OPTIMIZER}, loss ${DEFAULT_LOSS}; every optimizer but L-BFGS defaults to 1000 epochs,\n` +
     '      a cosine schedule and gradients clipped at norm 5; L-BFGS to 50 epochs, no schedule.\n' +
     '      docs/training.md lists the choices.\n' +
-    '      --json prints {"params", "loss", "steps"}. A progress bar shows on stderr when it is a terminal.\n' +
+    '      --json prints {"params", "loss", "steps", "stopped"} on stdout, or {"error": {...}} as eval does.\n' +
+    '      A progress bar with the elapsed time and an estimate of the time left shows on stderr when it is a terminal.\n' +
+    '      Exit codes: 0 fitted, 1 the program, data or fit failed, 2 bad arguments.\n' +
     '      --print also prints the program with the fitted values written in as defines (with --json: "source").',
   async run(args, io) {
     const program = programArgs(args, VALUED, FLAGS);
