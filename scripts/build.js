@@ -32,19 +32,23 @@ function run(what, cmd, args) {
 function buildAddon(libtorch) {
   const cmakeJs = require.resolve('cmake-js/bin/cmake-js');
   const jobs = String(Math.max(1, Math.min(os.cpus().length, 4)));
-  run(
-    `building the native addon${ARGS.includes('--tools') ? ' and native/tools' : ''} (the first build takes a few minutes)`,
-    process.execPath,
-    [
+  const defines = [`--CDLIBTORCH_DIR=${libtorch}`];
+  const tools = ARGS.includes('--tools');
+  // `cmake-js build` configures only a fresh build folder; an existing one is reconfigured to add the tools.
+  if (tools) {
+    defines.push('--CDNC_BUILD_TOOLS=ON');
+    run('configuring the build with native/tools', process.execPath, [
       cmakeJs,
-      'build',
+      'configure',
       '--log-level',
       'warn',
-      '--parallel',
-      jobs,
-      `--CDLIBTORCH_DIR=${libtorch}`,
-      ...(ARGS.includes('--tools') ? ['--CDNC_BUILD_TOOLS=ON'] : []),
-    ],
+      ...defines,
+    ]);
+  }
+  run(
+    `building the native addon${tools ? ' and native/tools' : ''} (the first build takes a few minutes)`,
+    process.execPath,
+    [cmakeJs, 'build', '--log-level', 'warn', '--parallel', jobs, ...defines],
   );
 }
 
