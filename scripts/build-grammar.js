@@ -63,7 +63,7 @@ function findNodeGyp() {
   return found;
 }
 
-function buildGrammar({ force = false, log = console.log } = {}) {
+function buildGrammar({ force = false, log = console.log, quiet = false } = {}) {
   const runtime = runtimeDir(); // throws with a clear message when the runtime's sources are missing
   if (!force && isUpToDate(runtime)) {
     log('tree-sitter-neural: binding is up to date');
@@ -74,9 +74,11 @@ function buildGrammar({ force = false, log = console.log } = {}) {
   if (fs.existsSync('/usr/include/node/node_api.h')) args.push('--nodedir=/usr');
   log(`tree-sitter-neural: building the Node binding (${path.basename(args[0])} rebuild)`);
   // binding.gyp asks bindings/node/runtime.js for the runtime's folder; pass the one found here.
+  // quiet: node-gyp's output only in the error (execFileSync puts stderr in it).
   execFileSync(process.execPath, args, {
     cwd: GRAMMAR_DIR,
-    stdio: 'inherit',
+    stdio: quiet ? 'pipe' : 'inherit',
+    maxBuffer: 1 << 26,
     env: { ...process.env, TREE_SITTER_RUNTIME: runtime },
   });
   return BINARY;

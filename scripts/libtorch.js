@@ -1,6 +1,7 @@
 // Finds libtorch for the native build, or fetches it from the pinned PyTorch CPU wheel through pip.
-// Order: $LIBTORCH, the project's own ./libtorch (fetched earlier), the wheel via pip, an installed
-// Python torch. Returns the folder that holds include/, lib/ and share/cmake/Torch.
+// Order: $LIBTORCH, the project's own ./libtorch, the one the last build in this folder used, the
+// per-user cache (one copy per version that every install reuses), the wheel via pip into that
+// cache, an installed Python torch. Returns the folder that holds include/, lib/ and share/cmake/Torch.
 'use strict';
 const fs = require('fs');
 const os = require('os');
@@ -11,6 +12,26 @@ const TORCH_VERSION = '2.13.0';
 const ROOT = path.resolve(__dirname, '..');
 const LOCAL = path.join(ROOT, 'libtorch');
 
+/** The per-user cache: $NC_LIBTORCH_CACHE, else $XDG_CACHE_HOME/neural-compiler, else ~/.cache/neural-compiler. */
+function cacheDir() {
+  if (process.env.NC_LIBTORCH_CACHE) return path.resolve(process.env.NC_LIBTORCH_CACHE);
+  const base = process.env.XDG_CACHE_HOME
+    ? path.resolve(process.env.XDG_CACHE_HOME)
+    : path.join(os.homedir(), '.cache');
+  return path.join(base, 'neural-compiler');
+}
+const CACHED = () => path.join(cacheDir(), `libtorch-${TORCH_VERSION}-cpu`);
+
+/** The LIBTORCH_DIR of the last build in this folder (build/CMakeCache.txt), so a rebuild finds the same one. */
+function previousBuild() {
+  try {
+    const cache = fs.readFileSync(path.join(ROOT, 'build', 'CMakeCache.txt'), 'utf8');
+    return /^LIBTORCH_DIR:[A-Z]+=(.+)$/m.exec(cache)?.[1];
+  } catch (_) {
+    return undefined;
+  }
+}
+
 const isLibtorch = (dir) => fs.existsSync(path.join(dir, 'share', 'cmake', 'Torch', 'TorchConfig.cmake'));
 
 const python = () => ['python3', 'python'].find((p) => spawnSync(p, ['--version']).status === 0);
@@ -18,6 +39,7 @@ const python = () => ['python3', 'python'].find((p) => spawnSync(p, ['--version'
 class LibtorchNotFound extends Error {}
 
 function fail(tried) {
+  const cached = CACHED;
   throw new LibtorchNotFound(
     [
       'neural-compiler: libtorch was not found, so the native addon cannot be built.',
@@ -26,6 +48,7 @@ function fail(tried) {
       `  1. Let pip fetch the PyTorch ${TORCH_VERSION} CPU wheel: needs python3 with pip and a reachable package index`,
       `     (check: python3 -m pip download --no-deps --only-binary=:all: torch==${TORCH_VERSION}).`,
       '  2. Point at an unpacked libtorch: LIBTORCH=/path/to/libtorch npm install',
+      `     (or unpack one into the per-user cache, ${cached()}; NC_LIBTORCH_CACHE=/dir moves it).`,
       '     (the folder that contains include/, lib/ and share/cmake/Torch).',
       `  3. Install PyTorch for python3 (pip install torch==${TORCH_VERSION}); its bundled libtorch is used.`,
     ].join('\n'),
@@ -38,7 +61,7 @@ function extractWheel(py, wheel, dest) {
 import sys, zipfile, os, shutil
 wheel, dest = sys.argv[1], sys.argv[2]
 keep_libs = {'libc10.so', 'libtorch.so', 'libtorch_cpu.so', 'libgomp.so.1'}
-tmp = dest + '.partial'
+tmp = dest + '.partial-' + str(os.getpid())
 shutil.rmtree(tmp, ignore_errors=True)
 with zipfile.ZipFile(wheel) as z:
     for info in z.infolist():
@@ -54,13 +77,17 @@ with zipfile.ZipFile(wheel) as z:
         os.makedirs(os.path.dirname(out), exist_ok=True)
         with z.open(info) as src, open(out, 'wb') as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
-os.replace(tmp, dest)
+try:
+    os.replace(tmp, dest)
+except OSError:
+    # another install finished the same copy first: keep it
+    shutil.rmtree(tmp, ignore_errors=True)
 `;
   const r = spawnSync(py, ['-c', script, wheel, dest], { stdio: 'inherit' });
   return r.status === 0 && isLibtorch(dest);
 }
 
-function fetchWheel(py, tried) {
+function fetchWheel(py, tried, dest) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nc-torch-'));
   try {
     const spec = `torch==${TORCH_VERSION}`;
@@ -80,8 +107,9 @@ function fetchWheel(py, tried) {
           tried.push(`pip gave ${wheel}, not the CPU build`);
           return false;
         }
-        console.log(`neural-compiler: extracting libtorch from ${wheel}`);
-        return extractWheel(py, path.join(dir, wheel), LOCAL);
+        console.log(`neural-compiler: extracting libtorch from ${wheel} into ${dest}`);
+        fs.mkdirSync(path.dirname(dest), { recursive: true });
+        return extractWheel(py, path.join(dir, wheel), dest);
       }
     }
     tried.push(`pip download ${spec} (failed)`);
@@ -109,16 +137,21 @@ function findLibtorch() {
   }
   if (isLibtorch(LOCAL)) return LOCAL;
   tried.push(`${LOCAL} (absent)`);
+  const previous = previousBuild();
+  if (previous && isLibtorch(previous)) return previous;
+  const cached = CACHED();
+  if (isLibtorch(cached)) return cached;
+  tried.push(`${cached} (absent)`);
   const py = python();
   if (!py) {
     tried.push('python3 (not found, so neither pip nor an installed torch could be used)');
     fail(tried);
   }
-  if (fetchWheel(py, tried)) return LOCAL;
+  if (fetchWheel(py, tried, cached)) return cached;
   return pythonTorch(py, tried) ?? fail(tried);
 }
 
-module.exports = { findLibtorch, LibtorchNotFound, TORCH_VERSION };
+module.exports = { findLibtorch, libtorchCache: CACHED, LibtorchNotFound, TORCH_VERSION };
 
 if (require.main === module) {
   try {

@@ -49,6 +49,7 @@ export const DIAGNOSTIC_CODES = {
   E0007: error("malformed number '{text}'"),
   E0008: error('expressions are nested more than {limit} levels deep'),
   E0009: error('the source is {length} characters long, more than the limit of {limit}'),
+  E0015: error("the number '{text}' is {problem}"),
   // Program structure
   E0010: error('the program is empty: it needs a result expression'),
   E0011: error('a program has one result expression, found {count}'),
@@ -73,6 +74,7 @@ export const DIAGNOSTIC_CODES = {
   E0036: error('empty application ()'),
   E0037: error("'{name}' is declared both as an input and as a param"),
   E0038: error("value '{name}' is used before it is defined"),
+  E0039: error("'{name}' is declared as a {role} but the program defines it, which would hide the {role}"),
   // Calls
   E0040: error("'{name}' expects {expected} argument(s), got {got}"),
 

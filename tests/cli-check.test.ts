@@ -29,7 +29,9 @@ describe('neuralc check', () => {
   test('lists inputs and params on success', async () => {
     const r = await run('check', good, '--params', 'G');
     expect(r).toMatchObject({ code: 0, stderr: '' });
-    expect(r.stdout).toBe(`${good}: inputs m, x; params G\n`);
+    expect(r.stdout).toBe(
+      `${good}: inputs m, x; params G; shapes not checked (give them: --inputs '{"m": [3]}' or a "; @inputs" line)\n`,
+    );
   });
 
   test('renders errors to stderr and exits 1', async () => {
@@ -42,7 +44,9 @@ describe('neuralc check', () => {
   test('--json prints diagnostics as JSON on stdout', async () => {
     const r = await run('check', bad, '--inputs=m,velocity', '--json');
     expect(r.code).toBe(1);
-    expect(JSON.parse(r.stdout)).toEqual([
+    const doc = JSON.parse(r.stdout);
+    expect(doc).toMatchObject({ ok: false, files: [{ file: bad, inputs: null, params: null, shapesChecked: false }] });
+    expect(doc.files[0].diagnostics).toEqual([
       {
         severity: 'error',
         code: 'E0030',

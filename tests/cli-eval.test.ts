@@ -142,15 +142,21 @@ describe('neuralc eval', () => {
     test('an unbound identifier: exit 1, rendered diagnostic on stderr, JSON error with its position', async () => {
       const r = await json('eval', '-e', '(* 2\n   velocty)', '--inputs', '{"velocity": 1}');
       expect(r.code).toBe(1);
-      expect(r.out).toEqual({ error: { code: 'E0030', message: "unbound identifier 'velocty'", line: 2, column: 4 } });
+      expect(r.out.error).toMatchObject({ code: 'E0030', message: "unbound identifier 'velocty'", line: 2, column: 4 });
+      expect(r.out.error.diagnostics.map((d: { code: string }) => d.code)).toEqual(['E0030']);
       expect(r.stderr).toContain("<-e>:2:4: error[E0030]: unbound identifier 'velocty'");
       expect(r.stderr).toContain("help: did you mean 'velocity'?");
     });
 
-    test('an input left out of --inputs is named', async () => {
+    test('an input left out of --inputs is named as a missing input, with how to give it', async () => {
       const r = await json('eval', example('feynman/gravity.neural'), '--inputs', '{"m1": 2, "r": 2}', '--params', 'G');
-      expect(r.out.error).toMatchObject({ code: 'E0030', message: "unbound identifier 'm2'", line: 3 });
+      expect(r.out.error).toMatchObject({ code: 'E0200', message: "input 'm2' is missing", line: 3 });
       expect(r.stderr).toContain(`${example('feynman/gravity.neural')}:3:`);
+      expect(r.stderr).toContain(`--inputs '{"m2": 1}'`);
+      // Without --inputs at all: no did-you-mean to a primitive (tau is not a misspelt tan).
+      const none = await json('eval', '-e', '(* 2 tau)');
+      expect(none.out.error).toMatchObject({ code: 'E0200', message: "input 'tau' is missing", line: 1, column: 6 });
+      expect(none.stderr).not.toContain("did you mean 'tan'");
     });
 
     test('a loop past --limit names the loop', async () => {
@@ -164,8 +170,11 @@ describe('neuralc eval', () => {
         '10',
       );
       expect(r.code).toBe(1);
-      expect(r.out).toEqual({
-        error: { code: 'E0205', message: 'loop at 1:1 exceeded its limit of 10', line: 1, column: 1 },
+      expect(r.out.error).toMatchObject({
+        code: 'E0205',
+        message: 'loop at 1:1 exceeded its limit of 10',
+        line: 1,
+        column: 1,
       });
       const within = await json(
         'eval',
@@ -191,7 +200,7 @@ describe('neuralc eval', () => {
       );
     });
 
-    test('bad option values are usage errors naming the flag (exit 2, nothing on stdout)', async () => {
+    test('bad option values are usage errors naming the flag (exit 2, a JSON usage error on stdout)', async () => {
       const cases: [string[], string][] = [
         [['--inputs', '{x: 1}'], '--inputs is not valid JSON'],
         [['--params', '[1]'], '--params must be a JSON object'],
@@ -201,7 +210,9 @@ describe('neuralc eval', () => {
       ];
       for (const [args, message] of cases) {
         const r = await cli('eval', '-e', 'x', ...args, '--json');
-        expect(r).toMatchObject({ code: 2, stdout: '' });
+        expect(r.code).toBe(2);
+        expect(JSON.parse(r.stdout).error).toMatchObject({ code: 'usage', line: null, column: null });
+        expect(JSON.parse(r.stdout).error.message).toContain(message);
         expect(r.stderr).toContain(message);
       }
       expect((await cli('eval')).code).toBe(2);

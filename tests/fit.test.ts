@@ -299,7 +299,7 @@ describe('neuralc fit', () => {
     expect(stderr).toBe('');
     expect(code).toBe(0);
     const result = JSON.parse(stdout);
-    expect(Object.keys(result)).toEqual(['params', 'loss', 'steps']);
+    expect(Object.keys(result)).toEqual(['params', 'loss', 'steps', 'stopped']);
     expectWithin(result.params, LV_TRUE, 0.02);
     expect(result.steps).toBe(30);
   });
@@ -402,7 +402,12 @@ describe('neuralc fit', () => {
     const scaled = { inputs, target: target.map((f) => 1.1 * f) };
     const api = await fit(model, scaled, { epochs: 20, schedule: 'cosine', clip: 5, seed: 1 });
     model.dispose();
-    expect(JSON.parse(a.stdout)).toEqual({ params: api.params, loss: api.loss, steps: api.steps });
+    expect(JSON.parse(a.stdout)).toEqual({
+      params: api.params,
+      loss: api.loss,
+      steps: api.steps,
+      stopped: api.stopped,
+    });
     for (const bad of ['-1', 'x', '1.5']) {
       const r = await once(bad);
       const message = `--seed must be a whole number >= 0, got ${bad}`;

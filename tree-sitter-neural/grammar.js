@@ -8,9 +8,10 @@
  * dedicated rule. See DESIGN.md.
  */
 
-// Scheme identifier characters, minus the ones that start numbers or delimit tokens.
-const INITIAL = /[a-zA-Z!$%&*\/:<=>?^_~]/.source;
-const SUBSEQUENT = /[a-zA-Z0-9!$%&*\/:<=>?^_~+\-.]/.source;
+// Scheme identifier characters, minus the ones that start numbers or delimit tokens. Any Unicode
+// letter is one too (θ, ω, Δt), and after the first, Unicode marks and digits (x₀, a combining accent).
+const INITIAL = /[a-zA-Z\p{L}!$%&*\/:<=>?^_~]/.source;
+const SUBSEQUENT = /[a-zA-Z0-9\p{L}\p{M}\p{N}!$%&*\/:<=>?^_~+\-.]/.source;
 const DELIMITER_FREE = /[^\s()\[\];]/.source;
 
 const KEYWORDS = ['define', 'let', 'let*', 'letrec', 'lambda', 'if', 'cond', 'else', 'loop', 'recur'];

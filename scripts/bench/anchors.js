@@ -25,7 +25,14 @@ function runJobs(cmd, args, jobs) {
 }
 
 function eagerAnchor(jobs, minMs, threads) {
-  if (!fs.existsSync(BENCH_EAGER)) throw new Error(`${BENCH_EAGER} is missing: run \`npm run build\``);
+  // A plain install does not build native/tools: build them on first use (the addon is up to date).
+  if (!fs.existsSync(BENCH_EAGER)) {
+    const build = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'build.js'), '--tools', '--native-only'], {
+      stdio: 'inherit',
+    });
+    if (build.status !== 0)
+      throw new Error(`${BENCH_EAGER} is missing and building it failed: run \`npm run build -- --tools\``);
+  }
   return runJobs(BENCH_EAGER, [String(minMs), String(threads)], jobs);
 }
 

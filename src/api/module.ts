@@ -542,7 +542,7 @@ export class Module {
               'E0207',
               node.span,
               { limit: this.maxSteps },
-              'this is where the budget ran out; if the work is intended, raise the compile option `maxSteps`',
+              'this is where the budget ran out; if the work is intended, raise the compile option `maxSteps` (neuralc eval --max-steps N)',
             )
           : diag(
               'E0205',

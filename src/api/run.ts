@@ -1,14 +1,20 @@
 // `run`: compile, evaluate once and return plain JS data (with gradients on request).
-import type { Nested } from '../runtime/host-data';
-import type { Tensor } from '../runtime/tensor';
+import { CompileError, diag, type Diagnostic } from '../diagnostics';
+import { primitive } from '../ops/registry';
+import { describe, type Nested } from '../runtime/host-data';
+import { Tensor } from '../runtime/tensor';
 import { flag, record } from '../runtime/validate';
-import { compile, type CompileOptions, type InputValue } from './module';
+import { compile, type CompileOptions, type InputShape, type InputValue, type Module } from './module';
 import { checkCompileArguments } from './options';
 
 export interface RunOptions extends Omit<CompileOptions, 'inputs' | 'params'> {
   inputs?: Record<string, InputValue>;
   params?: Record<string, Nested>;
-  batch?: boolean;
+  /**
+   * true: every input carries a leading batch dimension. A list of names: only those inputs do; the
+   * others (a parameter vector beside a batch of angles) are shared by every sample.
+   */
+  batch?: boolean | string[];
   /** Also return d(sum of the output)/d(each input and param). */
   grad?: boolean;
 }
@@ -22,11 +28,11 @@ export interface RunResult {
 /** Compiles, evaluates once and returns plain data. */
 export function run(source: string, options: RunOptions = {}): RunResult {
   checkCompileArguments('run', source, options, ['batch', 'grad']);
-  flag('run', 'batch', options.batch);
+  if (!Array.isArray(options.batch)) flag('run', 'batch', options.batch);
   flag('run', 'grad', options.grad);
   record('run', 'inputs', options.inputs, 'input values');
   const { inputs = {}, params, batch, grad, ...compileOptions } = options;
-  const module = compile(source, { ...compileOptions, params: params ?? [], inputs: Object.keys(inputs) });
+  const module = compileForRun(source, { ...compileOptions, params: params ?? [], inputs: declared(inputs, batch) });
   const made: Tensor[] = [];
   try {
     if (!grad) module.freeze();
@@ -38,7 +44,7 @@ export function run(source: string, options: RunOptions = {}): RunResult {
       if (grad) leaf.requiresGrad = true;
       return [name, leaf];
     });
-    const out = module.forward(Object.fromEntries(leaves), { batch });
+    const out = module.forward(Object.fromEntries(leaves), { batch: batch !== undefined && batch !== false });
     made.push(out);
     const result: RunResult = { value: out.toArray(), shape: out.shape };
     if (grad) {
@@ -64,3 +70,48 @@ export function run(source: string, options: RunOptions = {}): RunResult {
 
 const zerosLike = (shape: number[]): Nested =>
   shape.length === 0 ? 0 : Array.from({ length: shape[0] }, () => zerosLike(shape.slice(1)));
+
+/**
+ * The inputs as compile declares them: names, or with a batch list, the shared inputs with the
+ * shapes of their values (so they are not batched) and the batched ones left to the batch flag.
+ */
+function declared(inputs: Record<string, InputValue>, batch: RunOptions['batch']): CompileOptions['inputs'] {
+  if (!Array.isArray(batch)) return Object.keys(inputs);
+  for (const name of batch)
+    if (typeof name !== 'string' || !(name in inputs))
+      throw new TypeError(`run: batch lists ${describe(name)}, which is not one of the given inputs`);
+  return Object.fromEntries(
+    Object.entries(inputs).map(([name, v]): [string, InputShape | null] =>
+      batch.includes(name) ? [name, null] : [name, shapeOf(v)],
+    ),
+  );
+}
+
+const shapeOf = (v: InputValue): number[] => {
+  if (v instanceof Tensor) return v.shape;
+  if (typeof v === 'number' || !v) return [];
+  if (Array.isArray(v)) return v.length === 0 ? [0] : [v.length, ...shapeOf(v[0])];
+  return 'shape' in v ? v.shape : [];
+};
+
+/**
+ * compile(), with a free name that was given no value reported as a missing input (E0200, with how
+ * to give one) rather than as an unbound identifier: only a misspelling of a name in scope stays E0030.
+ */
+function compileForRun(source: string, options: CompileOptions): Module {
+  try {
+    return compile(source, options);
+  } catch (err) {
+    if (!(err instanceof CompileError)) throw err;
+    const missing = (d: Diagnostic) =>
+      d.code === 'E0030' && d.span !== undefined && (d.fixes ?? []).every((f) => primitive(f.edits[0].text));
+    if (!err.diagnostics.some(missing)) throw err;
+    const diagnostics = err.diagnostics.map((d) => {
+      if (!missing(d)) return d;
+      const name = err.source.text.slice(d.span!.start, d.span!.end);
+      const hint = `no value was given for it: pass one in inputs (neuralc eval: --inputs '{"${name}": 1}'), or make it a param`;
+      return diag('E0200', d.span, { name }, hint);
+    });
+    throw new CompileError(diagnostics, err.source);
+  }
+}

@@ -1,8 +1,10 @@
 // What a subcommand looks like; commands are registered in main.ts's table.
+import { CompileError, diagnosticToJson, renderDiagnostics } from '../diagnostics';
+
 export interface Io {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
-  readFile: (path: string) => Buffer;
+  readFile: (path: string) => Uint8Array;
   /** Only commands that rewrite files use it (`check --fix`); without it they report a usage error. */
   writeFile?: (path: string, text: string) => void;
 }
@@ -16,10 +18,35 @@ export interface Command {
 
 export class UsageError extends Error {}
 
+/** JSON has no NaN or infinities: they travel as the strings "NaN", "Infinity" and "-Infinity". */
+export const jsonText = (value: unknown): string =>
+  JSON.stringify(value, (_key, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v));
+
+/**
+ * The --json form of a failure: the first diagnostic's code and position (null for errors without a
+ * source location; code E0299 for those, 'usage' for bad arguments) and every diagnostic.
+ */
+export function errorJson(err: unknown, code?: 'usage'): object {
+  if (err instanceof CompileError && err.diagnostics.length > 0) {
+    const diagnostics = err.diagnostics.map((d) => diagnosticToJson(d, err.source));
+    const { message, line, column } = diagnostics[0];
+    return { error: { code: diagnostics[0].code, message, line, column, diagnostics } };
+  }
+  return { error: { code: code ?? 'E0299', message: (err as Error).message, line: null, column: null } };
+}
+
+/** Reports a failed run (rendered on stderr; with --json also its one document on stdout) and returns exit code 1. */
+export function fail(err: unknown, io: Io, json: boolean): number {
+  if (err instanceof CompileError) io.stderr(`${renderDiagnostics(err.diagnostics, err.source)}\n`);
+  else io.stderr(`error: ${(err as Error).message}\n`);
+  if (json) io.stdout(`${jsonText(errorJson(err))}\n`);
+  return 1;
+}
+
 /** A file's text; a missing file whose name looks like source text gets a pointer to -e. */
 export function readText(io: Io, file: string): string {
   try {
-    return io.readFile(file).toString('utf8');
+    return new TextDecoder('utf-8', { ignoreBOM: true }).decode(io.readFile(file));
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const hint =

@@ -1,6 +1,7 @@
 // neuralc: a subcommand dispatcher. Adding a command is one file in commands/ plus a line in COMMANDS.
 import fs from 'fs';
-import { UsageError, type Command, type Io } from './command';
+import path from 'path';
+import { errorJson, UsageError, type Command, type Io } from './command';
 import { check } from './commands/check';
 import { demo } from './commands/demo';
 import { evalCommand } from './commands/eval';
@@ -32,10 +33,20 @@ const processIo: Io = {
   writeFile: (p, text) => fs.writeFileSync(p, text),
 };
 
+/** The package's version, read from package.json next to src/ and dist/. */
+function version(): string {
+  const pkg = path.join(__dirname, '..', '..', 'package.json');
+  return (JSON.parse(fs.readFileSync(pkg, 'utf8')) as { version: string }).version;
+}
+
 function help(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length));
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}\n      ${c.usage}`);
-  return `usage: neuralc COMMAND [ARGS]\n\ncommands:\n${lines.join('\n')}\n`;
+  return (
+    `usage: neuralc COMMAND [ARGS]   (neuralc --version prints the version)\n\ncommands:\n${lines.join('\n')}\n\n` +
+    `exit codes: 0 success, 1 the program, data or fit failed (diagnostics say why), 2 bad command-line arguments.\n` +
+    `with --json, every command prints exactly one JSON document on stdout, errors included ({"error": {...}}).\n`
+  );
 }
 
 /** Runs the CLI with `argv` (without node and the script) and returns the exit code. */
@@ -44,6 +55,10 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     (name === undefined ? io.stderr : io.stdout)(help());
     return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === '-V' || name === 'version') {
+    io.stdout(`neuralc ${version()}\n`);
+    return 0;
   }
   const command = COMMANDS[name];
   if (!command) {
@@ -57,17 +72,23 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   try {
     return await command.run(rest, io);
   } catch (err) {
-    if (err instanceof UsageError) {
-      io.stderr(`neuralc ${name}: ${err.message}\nusage: ${command.usage}\n`);
-      return 2;
-    }
-    io.stderr(`neuralc ${name}: ${(err as Error).message}\n`);
-    return 1;
+    const code = err instanceof UsageError ? 2 : 1;
+    io.stderr(`neuralc ${name}: ${(err as Error).message}\n${code === 2 ? `usage: ${command.usage}\n` : ''}`);
+    // A --json caller reads stdout only: the usage error is its one document there too.
+    if (rest.includes('--json')) io.stdout(`${JSON.stringify(errorJson(err, code === 2 ? 'usage' : undefined))}\n`);
+    return code;
   }
 }
 
-if (require.main === module) {
+/** Runs the CLI on this process's arguments; a closed stdout (`neuralc ... | head`) ends it quietly. */
+export function runProcess(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(process.exitCode ?? 0);
+  });
   main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });
 }
+
+if (require.main === module) runProcess();

@@ -38,6 +38,20 @@ export function checkProgram(forms: Datum[], resolver: Resolver, sourceLength: n
     'program',
   );
 
+  // A define would shadow the caller's input or param of that name, which then silently does nothing.
+  for (const { name } of definitions) {
+    const role = resolver.declaredRole(name.name);
+    if (role)
+      report(
+        diag(
+          'E0039',
+          name.span,
+          { name: name.name, role },
+          `rename the define, or stop declaring '${name.name}' a ${role}`,
+        ),
+      );
+  }
+
   const top = new Scope();
   const functionDefs = definitions.filter((d) => d.kind === 'function');
   const valueDefs = definitions.filter((d) => d.kind === 'value');

@@ -143,8 +143,16 @@ export function readTree(tree: SyntaxTree, source: SourceFile): ReadResult {
 
 function atom(type: string, text: string, span: Span, diagnostics: Diagnostic[]): Datum {
   switch (type) {
-    case 'number':
-      return { kind: 'number', value: Number(text), span };
+    case 'number': {
+      const value = Number(text);
+      const problem = !Number.isFinite(value)
+        ? 'too large for a float64 (the largest is about 1.8e308)'
+        : value === 0 && /[1-9]/.test(text.replace(/[eE].*$/, ''))
+          ? 'too small for a float64 and would be 0 (the smallest is about 5e-324)'
+          : undefined;
+      if (problem) diagnostics.push(diag('E0015', span, { text, problem }, 'write it with an exponent in range'));
+      return { kind: 'number', value, span };
+    }
     case 'invalid_number':
       diagnostics.push(diag('E0007', span, { text }));
       return { kind: 'invalid', span };

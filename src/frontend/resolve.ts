@@ -116,6 +116,11 @@ export class Resolver {
     return items.map((a) => this.expr(a, inner));
   }
 
+  /** Whether the caller declared `name` as an input or a param. */
+  declaredRole(name: string): 'input' | 'param' | undefined {
+    return this.declaredInputs?.has(name) ? 'input' : this.declaredParams.has(name) ? 'param' : undefined;
+  }
+
   private variable(d: SymbolDatum, ctx: Context): Expr {
     const { name, span } = d;
     if (RESERVED.has(name)) {
@@ -133,7 +138,7 @@ export class Resolver {
       this.report(diag('E0034', span, { name }));
       return placeholder(span);
     }
-    const role = this.declaredInputs?.has(name) ? 'input' : this.declaredParams.has(name) ? 'param' : undefined;
+    const role = this.declaredRole(name);
     if (role) return this.freeVar(name, role, span);
     if (name === 'pi') return { kind: 'var', name, ref: { kind: 'pi' }, span };
     const nearby = () =>

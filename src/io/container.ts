@@ -1,9 +1,10 @@
 // The model file's container: magic, version, JSON metadata and raw little-endian tensor data. It knows
-// nothing about models; docs/model-format.md describes the layout.
+// nothing about models; docs/model-format.md describes the layout. Its signatures use Uint8Array, not
+// Buffer, so the published types compile without @types/node.
 import * as os from 'os';
 
 /** 0x89 'N' 'C' 'M' CR LF SUB LF: the high byte and the line endings catch text-mode mangling. */
-export const MAGIC = Buffer.from([0x89, 0x4e, 0x43, 0x4d, 0x0d, 0x0a, 0x1a, 0x0a]);
+export const MAGIC: Uint8Array = Uint8Array.from([0x89, 0x4e, 0x43, 0x4d, 0x0d, 0x0a, 0x1a, 0x0a]);
 export const FORMAT_VERSION = 1;
 const HEADER_BYTES = 16;
 const ALIGN = 8;
@@ -37,7 +38,7 @@ function swapOnBigEndian(bytes: Buffer, dtype: TensorDType): Buffer {
   return bytes;
 }
 
-export function encode(model: unknown, tensors: StoredTensor[]): Buffer {
+export function encode(model: unknown, tensors: StoredTensor[]): Uint8Array {
   const entries: TensorEntry[] = [];
   const chunks: Buffer[] = [];
   let dataBytes = 0;
@@ -52,7 +53,7 @@ export function encode(model: unknown, tensors: StoredTensor[]): Buffer {
   }
   const meta = Buffer.from(JSON.stringify({ model, tensors: entries, dataBytes }), 'utf8');
   const header = Buffer.alloc(HEADER_BYTES);
-  MAGIC.copy(header, 0);
+  header.set(MAGIC, 0);
   header.writeUInt32LE(FORMAT_VERSION, 8);
   header.writeUInt32LE(meta.length, 12);
   const pad = Buffer.alloc(align(HEADER_BYTES + meta.length) - HEADER_BYTES - meta.length);
@@ -60,7 +61,8 @@ export function encode(model: unknown, tensors: StoredTensor[]): Buffer {
 }
 
 /** Reads a container, checking every length and offset; the model record comes back unchecked. */
-export function decode(file: Buffer): { model: unknown; tensors: StoredTensor[] } {
+export function decode(bytes: Uint8Array): { model: unknown; tensors: StoredTensor[] } {
+  const file = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (file.length < MAGIC.length || !file.subarray(0, MAGIC.length).equals(MAGIC))
     throw new ModelFileError('not a neural-compiler model file (its first bytes are not the model-file magic)');
   if (file.length < HEADER_BYTES)

@@ -7,9 +7,33 @@ export interface NumericTable {
   rows: number[][];
 }
 
-/** Parses comma-separated numbers under a header; blank lines and lines starting with '#' are skipped. */
+/**
+ * The separator: a comma, unless the first content line has none and has tabs or semicolons (the
+ * exports of spreadsheets set to a locale whose decimal mark is the comma).
+ */
+function separator(lines: string[]): string {
+  const header = lines.find((l) => l.trim() !== '' && !l.trimStart().startsWith('#')) ?? '';
+  if (header.includes(',')) return ',';
+  return header.includes('\t') ? '\t' : header.includes(';') ? ';' : ',';
+}
+
+/** Why a cell that is not a number may still be one in another spelling. */
+function cellHint(cell: string, sep: string): string {
+  if (/^[-+]?\d+,\d*([eE][-+]?\d+)?$/.test(cell))
+    return ` (numbers need a decimal point, not a comma: ${cell.replace(',', '.')})`;
+  if (sep === ',' && /[;\t]/.test(cell))
+    return ' (the file looks semicolon- or tab-separated but its header has commas; use one separator throughout)';
+  return '';
+}
+
+/**
+ * Parses numbers separated by commas (or tabs or semicolons, as the header has them) under a header;
+ * blank lines and lines starting with '#' are skipped.
+ */
 export function parseCsv(text: string, file = 'CSV'): NumericTable {
-  const lines = text.split(/\r?\n/).map((line, i) => ({ line: i + 1, cells: line.split(',').map((c) => c.trim()) }));
+  const raw = text.split(/\r?\n/);
+  const sep = separator(raw);
+  const lines = raw.map((line, i) => ({ line: i + 1, cells: line.split(sep).map((c) => c.trim()) }));
   const content = lines.filter(({ cells }) => !(cells.length === 1 && cells[0] === '') && !cells[0].startsWith('#'));
   if (content.length === 0) throw new Error(`${file}: the file is empty; it needs a header row of column names`);
   const [header, ...body] = content;
@@ -28,7 +52,7 @@ export function parseCsv(text: string, file = 'CSV'): NumericTable {
       const value = cell === '' ? NaN : Number(cell);
       if (!Number.isFinite(value))
         throw new Error(
-          `${file}:${line}:${i + 1}: ${cell === '' ? 'an empty cell' : `'${cell}'`} in column '${columns[i]}' is not a finite number`,
+          `${file}:${line}:${i + 1}: ${cell === '' ? 'an empty cell' : `'${cell}'`} in column '${columns[i]}' is not a finite number${cellHint(cell, sep)}`,
         );
       return value;
     });

@@ -6,7 +6,8 @@ import { CompileError, diag, type Diagnostic } from '../diagnostics';
 import { compileGraph } from '../compiler/pipeline';
 import { parseProgram, type SourceFile } from '../frontend';
 import type { Shape } from '../ops';
-import { DEFAULT_LIMIT } from '../api/module';
+import { DEFAULT_LIMIT, type InputShape } from '../api/module';
+import type { Nested } from '../runtime/host-data';
 
 /** What the caller declares; an input without a shape is declared by name only. */
 export interface Declarations {
@@ -22,6 +23,29 @@ export interface Analysis {
   declarations: Declarations;
   /** Per-sample shapes by span (`start:end`), when the shapes could be worked out; absent otherwise. */
   shapes?: Map<string, Shape>;
+}
+
+const shapeOf = (s: InputShape | null | undefined): Shape | undefined => (s === 'scalar' ? [] : (s ?? undefined));
+/** A param's shape from its initial value: scalar, [n] or [r, c]. */
+const valueShape = (v: Nested): Shape => (typeof v === 'number' ? [] : [v.length, ...valueShape(v[0] ?? 0)]);
+
+/** Declarations from names (shapes unknown; params scalars), or inputs with shapes and params with initial values. */
+export function declarationsOf(
+  inputs: string[] | Record<string, InputShape | null> | undefined,
+  params: string[] | Record<string, Nested> | undefined,
+): Declarations {
+  return {
+    inputs:
+      inputs &&
+      (Array.isArray(inputs)
+        ? new Map(inputs.map((n) => [n, undefined]))
+        : new Map(Object.entries(inputs).map(([n, s]) => [n, shapeOf(s)]))),
+    params:
+      params &&
+      (Array.isArray(params)
+        ? new Map(params.map((n): [string, Shape] => [n, []]))
+        : new Map(Object.entries(params).map(([n, v]) => [n, valueShape(v)]))),
+  };
 }
 
 export const spanKey = (span: Span): string => `${span.start}:${span.end}`;

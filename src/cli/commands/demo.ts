@@ -7,7 +7,7 @@ import { plotSvg } from '../../plot/svg';
 import { randn } from '../../runtime/tensor';
 import { fit } from '../../train/fit';
 import { odeint } from '../../train/odeint';
-import { parseArgs, UsageError, type Command, type Io } from '../command';
+import { parseArgs, readText, UsageError, type Command, type Io } from '../command';
 
 // The setup: theta'' = -g_L sin(theta) - b theta' from (1, 0), RK4 with dt = 0.05 up to t = 10,
 // multiplicative Gaussian noise of 2%, fitted from g_L = 5, b = 0.5 over windows of 50 steps
@@ -50,7 +50,7 @@ export const demo: Command = {
     if (positional.length > 0) throw new UsageError(`demo takes no arguments, got ${positional.join(' ')}`);
     const outDir = typeof options.get('out') === 'string' ? (options.get('out') as string) : 'out';
     const started = Date.now();
-    const rhs = io.readFile(PROGRAM).toString('utf8');
+    const rhs = readText(io, PROGRAM);
     const t = Array.from({ length: Math.round(T_END / DT) + 1 }, (_, i) => i * DT);
     const observations = noisyData(rhs, t);
 

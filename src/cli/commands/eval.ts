@@ -1,11 +1,10 @@
 // `neuralc eval FILE|-e SOURCE ...`: compiles and runs a program once, printing its value (and gradients).
 // Also exports the program-reading and option helpers that `graph` shares.
 import { run, type RunResult } from '../../api';
-import { CompileError, diagnosticToJson, renderDiagnostics } from '../../diagnostics';
 import type { Nested } from '../../runtime/host-data';
 import type { DType } from '../../runtime/tensor';
 import { formatNumber } from '../../tools/numbers';
-import { nameList, parseArgs, readText, UsageError, type Command, type Io } from '../command';
+import { fail, jsonText, nameList, parseArgs, readText, UsageError, type Command, type Io } from '../command';
 
 export interface ProgramArgs {
   file: string;
@@ -62,31 +61,27 @@ export function paramsOption(value: string | true | undefined): Record<string, N
   return Object.fromEntries(nameList(value)!.map((name) => [name, 1]));
 }
 
-/** Writes an error to stderr: the rendered diagnostics of a CompileError, else the message. */
-export function reportError(err: unknown, io: Io): void {
-  if (err instanceof CompileError) io.stderr(`${renderDiagnostics(err.diagnostics, err.source)}\n`);
-  else io.stderr(`error: ${(err as Error).message}\n`);
-}
-
-/** The first diagnostic's code and position; errors without a source location have null ones. */
-function errorJson(err: unknown): object {
-  if (err instanceof CompileError && err.diagnostics.length > 0) {
-    const { code, message, line, column } = diagnosticToJson(err.diagnostics[0], err.source);
-    return { error: { code, message, line, column } };
-  }
-  return { error: { code: 'E0299', message: (err as Error).message, line: null, column: null } };
-}
-
 function dtypeOption(value: string | true | undefined): DType | undefined {
   if (value === undefined || value === 'float32' || value === 'float64') return value;
   throw new UsageError(`--dtype must be float32 or float64, got ${value}`);
 }
 
-function limitOption(value: string | true | undefined): number | undefined {
+/** A whole-number option >= `min`; undefined when absent. */
+export function wholeOption(flag: string, value: string | true | undefined, min = 1): number | undefined {
   if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!/^\d+$/.test(String(value)) || n < 1) throw new UsageError(`--limit must be a whole number >= 1, got ${value}`);
-  return n;
+  if (typeof value !== 'string' || !/^\d+$/.test(value) || Number(value) < min)
+    throw new UsageError(`--${flag} must be a whole number >= ${min}, got ${value}`);
+  return Number(value);
+}
+
+/** --batch (every input batched), with --shared p,q naming the inputs every sample shares. */
+function batchOption(options: Map<string, string | true>, inputs: Record<string, unknown>): boolean | string[] {
+  const shared = nameList(options.get('shared'));
+  if (!shared) return options.has('batch');
+  if (!options.has('batch')) throw new UsageError('--shared needs --batch (it names the inputs that are not batched)');
+  for (const name of shared)
+    if (!(name in inputs)) throw new UsageError(`--shared ${name}: there is no input '${name}' in --inputs`);
+  return Object.keys(inputs).filter((name) => !shared.includes(name));
 }
 
 /** Vectors on one line; matrices (and batches of them) one row per line, aligned under the first. */
@@ -105,29 +100,33 @@ function formatResult(result: RunResult, dtype: DType): string {
   return `${lines.join('\n')}\n`;
 }
 
-const jsonText = (value: unknown): string =>
-  JSON.stringify(value, (_key, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v));
-
 export const evalCommand: Command = {
   summary: 'compile and run a program once, printing its value (and gradients)',
   usage:
-    'neuralc eval FILE|-e SOURCE [--inputs JSON] [--params G,k|JSON] [--batch] [--grad] [--dtype float32|float64] [--limit N] [--json]\n' +
-    '      --inputs \'{"x": [1, 2, 3]}\' gives input values; with --batch each has a leading batch dimension.\n' +
-    '      --params \'{"G": 6.674}\' gives initial values (a bare name list starts each at 1.0).\n' +
+    'neuralc eval FILE|-e SOURCE [--inputs JSON] [--params G,k|JSON] [--batch [--shared a,b]] [--grad]\n' +
+    '                           [--dtype float32|float64] [--limit N] [--max-steps N] [--json]\n' +
+    '      --inputs \'{"x": [1, 2, 3]}\' gives input values; with --batch each has a leading batch dimension,\n' +
+    '      except the inputs --shared names, which every sample shares (a parameter vector beside a batch).\n' +
+    '      --params \'{"G": 6.674}\' gives initial values (a bare name list starts each at 1.0); a define of\n' +
+    '      the same name in the program is an error, not a silent override.\n' +
     '      --grad also prints d(sum of the value)/d(each param and input). --limit caps loop iterations\n' +
-    '      and recursion depth per sample (default 10000).\n' +
-    '      --json prints {"value", "shape", "grad"?} on stdout, or {"error": {"code", "message", "line", "column"}}\n' +
-    '      (code, line and column are null for errors without a source location). JSON has no NaN or\n' +
-    '      infinities, so they are written as the strings "NaN", "Infinity" and "-Infinity"; --inputs and\n' +
-    '      --params accept the same strings.',
+    '      and recursion depth per sample (default 10000); --max-steps caps the loop iterations and\n' +
+    '      function calls of the whole run (default 1000000, error E0207).\n' +
+    '      --json prints {"value", "shape", "grad"?} on stdout, or {"error": {"code", "message", "line", "column",\n' +
+    '      "diagnostics"}} (code E0299 and null line and column for errors without a source location; "usage"\n' +
+    '      for bad arguments). JSON has no NaN or infinities, so they are written as the strings "NaN",\n' +
+    '      "Infinity" and "-Infinity"; --inputs and --params accept the same strings.\n' +
+    '      Exit codes: 0 success, 1 the program failed, 2 bad arguments.',
   run(args, io) {
-    const valued = ['inputs', 'params', 'dtype', 'limit'];
+    const valued = ['inputs', 'params', 'dtype', 'limit', 'max-steps', 'shared'];
     const program = programArgs(args, valued, ['batch', 'grad', 'json']);
     const { file, options } = program;
     const inputs = options.has('inputs') ? jsonObjectOption('inputs', options.get('inputs') as string) : {};
     const params = paramsOption(options.get('params'));
     const dtype = dtypeOption(options.get('dtype')) ?? 'float32';
-    const limit = limitOption(options.get('limit'));
+    const limit = wholeOption('limit', options.get('limit'));
+    const maxSteps = wholeOption('max-steps', options.get('max-steps'));
+    const batch = batchOption(options, inputs);
     const json = options.has('json');
     try {
       const result = run(programText(program, io), {
@@ -136,15 +135,14 @@ export const evalCommand: Command = {
         params,
         dtype,
         limit,
-        batch: options.has('batch'),
+        maxSteps,
+        batch,
         grad: options.has('grad'),
       });
       io.stdout(json ? `${jsonText(result)}\n` : formatResult(result, dtype));
       return 0;
     } catch (err) {
-      reportError(err, io);
-      if (json) io.stdout(`${JSON.stringify(errorJson(err))}\n`);
-      return 1;
+      return fail(err, io, json);
     }
   },
 };

@@ -3,6 +3,7 @@
 // observed states are columns (--ode).
 import { compile, type Module } from '../../api';
 import { column, parseCsv, type NumericTable } from '../../io/csv';
+import type { Nested } from '../../runtime/host-data';
 import { fit, type FitOptions, type FitProgress, type FitResult } from '../../train/fit';
 import {
   DEFAULT_LOSS,
@@ -15,8 +16,8 @@ import {
   SCHEDULES,
   unknownChoice,
 } from '../../train/settings';
-import { nameList, readText, UsageError, type Command, type Io } from '../command';
-import { paramsOption, programArgs, programText, reportError } from './eval';
+import { fail, jsonText, nameList, readText, UsageError, type Command, type Io } from '../command';
+import { jsonObjectOption, paramsOption, programArgs, programText, wholeOption } from './eval';
 
 const VALUED = [
   'data',
@@ -32,21 +33,21 @@ const VALUED = [
   'loss',
   'schedule',
   'seed',
+  'inputs',
+  'patience',
+  'min-delta',
+  'rtol',
+  'atol',
+  'max-steps',
 ];
 const FLAGS = ['ode', 'json', 'print'];
 
-function whole(flag: string, value: string | true | undefined, min: number): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string' || !/^\d+$/.test(value) || Number(value) < min)
-    throw new UsageError(`--${flag} must be a whole number >= ${min}, got ${value}`);
-  return Number(value);
-}
-
-function positive(flag: string, value: string | true | undefined): number | undefined {
+/** A finite number option, > 0 (or >= 0 with `zero`); undefined when absent. */
+function positive(flag: string, value: string | true | undefined, zero = false): number | undefined {
   if (value === undefined) return undefined;
   const x = Number(value);
-  if (typeof value !== 'string' || !(x > 0) || !Number.isFinite(x))
-    throw new UsageError(`--${flag} must be a number > 0, got ${value}`);
+  if (typeof value !== 'string' || value.trim() === '' || !(zero ? x >= 0 : x > 0) || !Number.isFinite(x))
+    throw new UsageError(`--${flag} must be a number ${zero ? '>=' : '>'} 0, got ${value}`);
   return x;
 }
 
@@ -79,15 +80,47 @@ function algebraicData(model: Module, table: NumericTable, file: string, target:
   };
 }
 
-/** A one-line bar redrawn in place on a terminal. */
+/** Seconds as `42s`, `3m05s` or `1h02m`. */
+export function duration(seconds: number): string {
+  const s = Math.round(seconds);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor(s / 60) % 60).padStart(2, '0')}m`;
+}
+
+/** One line redrawn in place on a terminal: the bar, the loss, the time so far and the estimate of what is left. */
+export function progressLine(step: number, total: number, loss: number, elapsed: number): string {
+  const width = 30;
+  const done = Math.round((width * step) / total);
+  const left = step > 0 ? ` eta ${duration((elapsed * (total - step)) / step)}` : '';
+  const count = `${String(step).padStart(String(total).length)}/${total}`;
+  return `\r[${'#'.repeat(done)}${'-'.repeat(width - done)}] ${count} loss ${loss.toPrecision(4)} ${duration(elapsed)}${left}`;
+}
+
 function progressBar(io: Io, total: number): (p: FitProgress) => void {
-  return ({ step, loss }) => {
-    const width = 30;
-    const done = Math.round((width * step) / total);
-    io.stderr(
-      `\r[${'#'.repeat(done)}${'-'.repeat(width - done)}] ${String(step).padStart(String(total).length)}/${total} loss ${loss.toPrecision(4)}`,
+  const start = Date.now();
+  return ({ step, loss }) => io.stderr(progressLine(step, total, loss, (Date.now() - start) / 1000));
+}
+
+/** Early stopping: --patience N epochs without an improvement of more than --min-delta (default 0). */
+function earlyStopping(options: Map<string, string | true>): FitOptions['earlyStopping'] {
+  const patience = wholeOption('patience', options.get('patience'), 1);
+  const minDelta = positive('min-delta', options.get('min-delta'), true);
+  if (patience === undefined) {
+    if (minDelta !== undefined) throw new UsageError('--min-delta needs --patience N (the epochs to wait)');
+    return undefined;
+  }
+  return { patience, ...(minDelta !== undefined && { minDelta }) };
+}
+
+/** The ODE mode's inputs that are neither state nor time and have no --inputs value: named before fit() runs. */
+function missingConstants(model: Module, state: string[], time: string, constants: Record<string, unknown>): void {
+  const missing = model.inputs.filter((n) => !state.includes(n) && n !== time && !(n in constants));
+  if (missing.length > 0)
+    throw new Error(
+      `no value for the input${missing.length > 1 ? 's' : ''} ${missing.join(', ')} (not a --state or --time input); ` +
+        `give constant values with --inputs '{${missing.map((n) => `"${n}": 1`).join(', ')}}'`,
     );
-  };
 }
 
 function summary(result: FitResult): string {
@@ -101,20 +134,25 @@ export const fitCommand: Command = {
   summary: "fit a program's parameters to the columns of a CSV file",
   usage:
     'neuralc fit PROGRAM --data FILE.csv --params JSON [--target COLUMN]\n' +
-    '                     [--ode --state x,y [--time t] [--method M] [--window N]]\n' +
+    '                     [--ode --state x,y [--time t] [--method M] [--window N] [--inputs JSON]\n' +
+    '                      [--rtol X] [--atol X] [--max-steps N]]\n' +
     `                     [--epochs N] [--lr X] [--optimizer ${alternatives(OPTIMIZERS)}]\n` +
     `                     [--loss ${alternatives(LOSSES)}] [--schedule ${alternatives(SCHEDULES)}]\n` +
-    '                     [--seed N] [--json] [--print]\n' +
+    '                     [--patience N [--min-delta X]] [--seed N] [--json] [--print]\n' +
     '      --params \'{"G": 1}\' names the parameters and their initial values (a bare list starts each at 1.0).\n' +
     '      Algebraic: the CSV has a column per program input and the target column (default: target, else the last).\n' +
     '      --ode: the program returns d[state]/dt from the --state inputs (and the --time input, default t); the CSV\n' +
     '      has the time column and the observed states. It is integrated from the first row\n' +
     `      (--method ${alternatives(ODE_METHODS)}, default ${DEFAULT_ODE_METHOD}), or from every window of N rows\n` +
-    '      with --window N (multiple shooting).\n' +
+    "      with --window N (multiple shooting). --inputs '{\"g\": 9.81}' gives constant values to the program's other\n" +
+    "      inputs. --rtol, --atol (adaptive methods) and --max-steps (solver steps per solve) are the solver's tolerances.\n" +
+    '      --patience N stops early after N epochs whose loss improved by no more than --min-delta (default 0).\n' +
     `      Default ${DEFAULT_OPTIMIZER}, loss ${DEFAULT_LOSS}; every optimizer but L-BFGS defaults to 1000 epochs,\n` +
     '      a cosine schedule and gradients clipped at norm 5; L-BFGS to 50 epochs, no schedule.\n' +
     '      docs/training.md lists the choices.\n' +
-    '      --json prints {"params", "loss", "steps"}. A progress bar shows on stderr when it is a terminal.\n' +
+    '      --json prints {"params", "loss", "steps", "stopped"} on stdout, or {"error": {...}} as eval does.\n' +
+    '      A progress bar with the elapsed time and an estimate of the time left shows on stderr when it is a terminal.\n' +
+    '      Exit codes: 0 fitted, 1 the program, data or fit failed, 2 bad arguments.\n' +
     '      --print also prints the program with the fitted values written in as defines (with --json: "source").',
   async run(args, io) {
     const program = programArgs(args, VALUED, FLAGS);
@@ -124,7 +162,7 @@ export const fitCommand: Command = {
     const params = paramsOption(options.get('params'));
     if (!params) throw new UsageError(`--params is required, e.g. --params '{"k": 1}'`);
     const ode = options.has('ode');
-    for (const flag of ['state', 'time', 'method', 'window'])
+    for (const flag of ['state', 'time', 'method', 'window', 'inputs', 'rtol', 'atol', 'max-steps'])
       if (!ode && options.has(flag)) throw new UsageError(`--${flag} needs --ode`);
     if (ode && options.has('target'))
       throw new UsageError('--target is for algebraic fits; with --ode the --state columns are the targets');
@@ -135,9 +173,10 @@ export const fitCommand: Command = {
     const settings: FitOptions = {
       optimizer,
       loss: choice('loss', 'loss', options.get('loss'), LOSSES),
-      epochs: whole('epochs', options.get('epochs'), 1) ?? (lbfgs ? 50 : 1000),
+      epochs: wholeOption('epochs', options.get('epochs'), 1) ?? (lbfgs ? 50 : 1000),
       lr: positive('lr', options.get('lr')),
-      seed: whole('seed', options.get('seed'), 0),
+      seed: wholeOption('seed', options.get('seed'), 0),
+      earlyStopping: earlyStopping(options),
       ...(lbfgs ? {} : { schedule: 'cosine', clip: 5 }),
       ...(schedule && { schedule }),
     };
@@ -161,12 +200,23 @@ export const fitCommand: Command = {
       let data;
       if (ode) {
         const time = typeof options.get('time') === 'string' ? (options.get('time') as string) : 't';
-        const window = whole('window', options.get('window'), 1);
+        const window = wholeOption('window', options.get('window'), 1);
         if (window !== undefined && window >= table.rows.length)
           throw new Error(`${dataFile}: --window ${window} needs more than ${window} rows, got ${table.rows.length}`);
         const columns = state!.map((name) => column(table, name, dataFile));
         data = { t: column(table, time, dataFile), observations: table.rows.map((_, i) => columns.map((c) => c[i])) };
-        settings.ode = { state, method, windowSteps: window, ...(model.inputs.includes(time) ? { time } : {}) };
+        const constants = options.has('inputs') ? jsonObjectOption('inputs', options.get('inputs') as string) : {};
+        missingConstants(model, state!, time, constants);
+        settings.ode = {
+          state,
+          method,
+          windowSteps: window,
+          rtol: positive('rtol', options.get('rtol'), true),
+          atol: positive('atol', options.get('atol'), true),
+          maxSteps: wholeOption('max-steps', options.get('max-steps'), 1),
+          ...(Object.keys(constants).length > 0 && { inputs: constants as Record<string, Nested> }),
+          ...(model.inputs.includes(time) ? { time } : {}),
+        };
       } else {
         data = algebraicData(model, table, dataFile, options.get('target') as string | undefined);
       }
@@ -182,13 +232,12 @@ export const fitCommand: Command = {
       const source = options.has('print') ? model.toSource() : undefined;
       io.stdout(
         json
-          ? `${JSON.stringify({ params: result.params, loss: result.loss, steps: result.steps, source })}\n`
+          ? `${jsonText({ params: result.params, loss: result.loss, steps: result.steps, stopped: result.stopped, source })}\n`
           : summary(result) + (source ?? ''),
       );
       return 0;
     } catch (err) {
-      reportError(err, io);
-      return 1;
+      return fail(err, io, json);
     } finally {
       model?.dispose();
     }

@@ -2,8 +2,8 @@
 import { compile, type InputShape } from '../../api';
 import { CompileError, renderDiagnostic } from '../../diagnostics';
 import { parseProgram } from '../../frontend';
-import { nameList, UsageError, type Command } from '../command';
-import { jsonObjectOption, looksLikeJson, paramsOption, programArgs, programText, reportError } from './eval';
+import { fail, nameList, UsageError, type Command } from '../command';
+import { jsonObjectOption, looksLikeJson, paramsOption, programArgs, programText } from './eval';
 
 /**
  * `--inputs u,dt` (scalars) or `--inputs '{"u": [3], "dt": "scalar"}'`; undefined when absent.
@@ -51,8 +51,7 @@ export const graph: Command = {
       }
       return 0;
     } catch (err) {
-      reportError(err, io);
-      return 1;
+      return fail(err, io, false);
     }
   },
 };

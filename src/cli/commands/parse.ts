@@ -1,6 +1,6 @@
 // `neuralc parse FILE`: prints the tree-sitter syntax tree.
 import { parseTree } from '../../frontend';
-import { parseArgs, UsageError, type Command } from '../command';
+import { parseArgs, readText, UsageError, type Command } from '../command';
 
 export const parse: Command = {
   summary: 'print the syntax tree of a program',
@@ -8,7 +8,7 @@ export const parse: Command = {
   run(args, io) {
     const { positional } = parseArgs(args, [], []);
     if (positional.length !== 1) throw new UsageError('parse needs exactly one FILE');
-    io.stdout(`${parseTree(io.readFile(positional[0]).toString('utf8'))}\n`);
+    io.stdout(`${parseTree(readText(io, positional[0]))}\n`);
     return 0;
   },
 };

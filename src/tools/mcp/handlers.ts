@@ -7,7 +7,7 @@ import { column, parseCsv } from '../../io/csv';
 import type { Shape } from '../../ops';
 import type { Nested } from '../../runtime/host-data';
 import { fit } from '../../train/fit';
-import { analyse, type Declarations } from '../analysis';
+import { analyse, declarationsOf } from '../analysis';
 import { LANGUAGE_GUIDE } from '../guide';
 import { languageSpec } from '../spec';
 import type { Sandbox } from './sandbox';
@@ -32,26 +32,8 @@ export interface FitArgs {
   optimizer?: 'adam' | 'adamw' | 'sgd' | 'lbfgs';
 }
 
-const shapeOf = (s: InputShape | null | undefined): Shape | undefined => (s === 'scalar' ? [] : (s ?? undefined));
-/** A param's shape from its initial value: scalar, [n] or [r, c]. */
-const valueShape = (v: Nested): Shape => (typeof v === 'number' ? [] : [v.length, ...valueShape(v[0] ?? 0)]);
-
-function declarations(args: CheckArgs): Declarations {
-  const inputs =
-    args.inputs &&
-    (Array.isArray(args.inputs)
-      ? new Map(args.inputs.map((n) => [n, undefined]))
-      : new Map(Object.entries(args.inputs).map(([n, s]) => [n, shapeOf(s)])));
-  const params =
-    args.params &&
-    (Array.isArray(args.params)
-      ? new Map(args.params.map((n): [string, Shape] => [n, []]))
-      : new Map(Object.entries(args.params).map(([n, v]) => [n, valueShape(v)])));
-  return { inputs, params };
-}
-
 export function check(args: CheckArgs): Outcome {
-  const a = analyse(args.source, '<source>', declarations(args));
+  const a = analyse(args.source, '<source>', declarationsOf(args.inputs, args.params));
   const diagnostics = a.diagnostics.map((d) => diagnosticToJson(d, a.source));
   if (hasErrors(a.diagnostics))
     return {
