@@ -93,8 +93,15 @@ function progressBar(io: Io, total: number): (p: FitProgress) => void {
 function summary(result: FitResult): string {
   const width = Math.max(...Object.keys(result.params).map((n) => n.length));
   const lines = Object.entries(result.params).map(([name, v]) => `  ${name.padEnd(width)} = ${JSON.stringify(v)}`);
-  const stop = result.stopped === 'early' ? ' (stopped early)' : '';
+  const stop = result.converged ? ` (converged: ${result.stopReason})` : '';
   return `fitted in ${result.steps} steps${stop}, final loss ${result.loss.toPrecision(6)}\n${lines.join('\n')}\n`;
+}
+
+/** Said on stderr when the fit stopped without converging, so that its numbers are not taken as the answer. */
+function notConverged(result: FitResult, lbfgs: boolean): string {
+  const why = result.stopReason === 'aborted' ? 'it was stopped' : `its ${result.steps} steps ran out`;
+  const fix = lbfgs ? 'more --epochs' : 'more --epochs, or --optimizer lbfgs (often far better on a few parameters)';
+  return `warning: the fit did not converge (${why}); the values are not a minimum of the loss: try ${fix}\n`;
 }
 
 export const fitCommand: Command = {
@@ -114,7 +121,8 @@ export const fitCommand: Command = {
     `      Default ${DEFAULT_OPTIMIZER}, loss ${DEFAULT_LOSS}; every optimizer but L-BFGS defaults to 1000 epochs,\n` +
     '      a cosine schedule and gradients clipped at norm 5; L-BFGS to 50 epochs, no schedule.\n' +
     '      docs/training.md lists the choices.\n' +
-    '      --json prints {"params", "loss", "steps"}. A progress bar shows on stderr when it is a terminal.\n' +
+    '      --json prints {"params", "loss", "steps", "converged", "stopReason"}. A fit that did not converge\n' +
+    '      says so on stderr. A progress bar shows on stderr when it is a terminal.\n' +
     '      --print also prints the program with the fitted values written in as defines (with --json: "source").',
   async run(args, io) {
     const program = programArgs(args, VALUED, FLAGS);
@@ -179,10 +187,12 @@ export const fitCommand: Command = {
         });
       const result = await fit(model, data, settings);
       if (bar) io.stderr('\n');
+      if (!result.converged) io.stderr(notConverged(result, lbfgs));
       const source = options.has('print') ? model.toSource() : undefined;
+      const { params: fitted, loss, steps, converged, stopReason } = result;
       io.stdout(
         json
-          ? `${JSON.stringify({ params: result.params, loss: result.loss, steps: result.steps, source })}\n`
+          ? `${JSON.stringify({ params: fitted, loss, steps, converged, stopReason, source })}\n`
           : summary(result) + (source ?? ''),
       );
       return 0;
