@@ -49,7 +49,7 @@ std::unique_ptr<nc::OdeData> ode_arg(const Napi::Object& o) {
   return d;
 }
 
-// {epochs, batchSize, seed, lrs, clip, loss, progressEvery, patience, minDelta, stopOnNonFinite}
+// {epochs, batchSize, seed, lrs, clip, loss, progressEvery, patience, minDelta, stopOnNonFinite, gradientTolerance}
 nc::FitConfig config_arg(const Napi::Object& o) {
   nc::FitConfig c;
   c.epochs = kArgs.count(o, "epochs");
@@ -62,6 +62,7 @@ nc::FitConfig config_arg(const Napi::Object& o) {
   c.patience = kArgs.count(o, "patience");
   c.min_delta = kArgs.number(o, "minDelta");
   c.stop_on_non_finite = kArgs.boolean(o, "stopOnNonFinite");
+  c.gradient_tolerance = kArgs.number(o, "gradientTolerance");
   return c;
 }
 
@@ -199,14 +200,14 @@ class FitJob {
                                             napi_set_named_property(env, value, "kind", text) == napi_ok));
       if (ok) napi_reject_deferred(env, deferred_, value);
     } else {
-      const char* stopped = stop_name(result_.stopped);
+      const char* stopped = nc::kFitStopNames[static_cast<size_t>(result_.stopped)];
       const bool ok = napi_create_object(env, &out) == napi_ok &&
                       napi_create_double(env, result_.loss, &number) == napi_ok &&
                       napi_set_named_property(env, out, "loss", number) == napi_ok &&
                       napi_create_double(env, static_cast<double>(result_.steps), &number) == napi_ok &&
                       napi_set_named_property(env, out, "steps", number) == napi_ok &&
                       napi_create_string_utf8(env, stopped, NAPI_AUTO_LENGTH, &text) == napi_ok &&
-                      napi_set_named_property(env, out, "stopped", text) == napi_ok;
+                      napi_set_named_property(env, out, "stopReason", text) == napi_ok;
       if (ok) napi_resolve_deferred(env, deferred_, out);
     }
   }
@@ -265,18 +266,6 @@ class FitJob {
     auto* job = static_cast<FitJob*>(arg);
     job->torn_down_ = true;
     job->Stop();
-  }
-
-  static const char* stop_name(nc::FitStop s) {
-    switch (s) {
-      case nc::FitStop::Epochs:
-        return "epochs";
-      case nc::FitStop::Early:
-        return "early";
-      case nc::FitStop::Aborted:
-        return "aborted";
-    }
-    return "epochs";
   }
 
   napi_env env_;

@@ -33,7 +33,8 @@ std::unique_ptr<nc::Optimizer> optimizer_arg(const Fields& f, const Napi::Object
       return nc::Optimizer::sgd(std::move(params), {f.number(o, "lr"), f.number(o, "momentum"),
                                                     f.number(o, "weightDecay"), f.boolean(o, "nesterov")});
     case nc::OptimizerAlgorithm::Lbfgs: {
-      nc::LbfgsConfig c{f.number(o, "lr"), f.count(o, "maxIter", 1), f.count(o, "historySize", 1), std::nullopt};
+      nc::LbfgsConfig c{f.number(o, "lr"), f.count(o, "maxIter", 1),         f.count(o, "historySize", 1),
+                        std::nullopt,      f.number(o, "gradientTolerance"), f.number(o, "lossTolerance")};
       Napi::Value search = o.Get("lineSearch");
       if (search.IsString())
         c.line_search = search.As<Napi::String>().Utf8Value();

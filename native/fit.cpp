@@ -63,8 +63,11 @@ std::string non_finite_gradient(const FitTask& task) {
 struct Objective {
   int64_t samples = 1;
   bool splittable = true;
-  /** The prediction and its target for the samples in `index` (all of them when undefined). */
-  std::function<std::pair<Tensor, Tensor>(const Tensor& index, bool grad)> eval;
+  /**
+   * The prediction and its target for the samples in `index` (all of them when undefined); with
+   * `lenient`, an ODE solution that blows up is a NaN prediction instead of an OdeBlowUp.
+   */
+  std::function<std::pair<Tensor, Tensor>(const Tensor& index, bool grad, bool lenient)> eval;
 };
 
 Tensor pick(const Tensor& t, const Tensor& index, int64_t dim) {
@@ -79,7 +82,7 @@ Objective algebraic_objective(GraphModule& module, const AlgebraicData& d) {
     if (d.inputs[i].dim() < 1 || d.inputs[i].size(0) != n)
       throw Error("fit: input " + std::to_string(i) + " does not hold the target's " + std::to_string(n) +
                   " samples in its first dimension");
-  return {n, true, [&module, &d](const Tensor& index, bool grad) {
+  return {n, true, [&module, &d](const Tensor& index, bool grad, bool) {
             std::vector<Tensor> in;
             for (const Tensor& x : d.inputs) in.push_back(pick(x, index, 0));
             Tensor y = module.forward(in, grad);
@@ -105,20 +108,21 @@ void check_spacing(const std::vector<double>& times, int64_t k, int64_t windows)
 }
 
 /**
- * odeint, or, when non-finite losses are skipped rather than errors, a NaN prediction of `like`'s
- * shape for a solution that blows up: such a step then counts as a non-finite loss like any other.
+ * odeint, or, when lenient (non-finite losses are skipped rather than errors, or this is a line
+ * search's trial point), a NaN prediction of `like`'s shape for a solution that blows up: it then
+ * counts as a non-finite loss like any other.
  */
 Tensor solve(GraphModule& module, const OdeProblem& problem, const Tensor& y0, const std::vector<double>& times,
-             const OdeConfig& config, bool skip_non_finite, const Tensor& like) {
+             const OdeConfig& config, bool lenient, const Tensor& like) {
   try {
     return odeint(module, problem, y0, times, config);
   } catch (const OdeBlowUp&) {
-    if (!skip_non_finite) throw;
+    if (!lenient) throw;
     return at::full(like.sizes(), std::numeric_limits<double>::quiet_NaN(), like.options());
   }
 }
 
-Objective ode_objective(GraphModule& module, OdeData& d, bool skip_non_finite) {
+Objective ode_objective(GraphModule& module, OdeData& d) {
   const Tensor& obs = d.observations;
   const int64_t T = static_cast<int64_t>(d.times.size());
   if (!obs.defined() || obs.dim() != 2 || obs.size(0) != T || obs.size(1) < 1)
@@ -126,11 +130,11 @@ Objective ode_objective(GraphModule& module, OdeData& d, bool skip_non_finite) {
   if (T < 2) throw Error("fit: at least 2 observations are needed, got " + std::to_string(T));
   const int64_t k = d.window_steps;
   if (k == 0)
-    return {1, false, [&module, &d, skip_non_finite](const Tensor&, bool grad) {
+    return {1, false, [&module, &d](const Tensor&, bool grad, bool lenient) {
               OdeConfig config = d.config;
               config.need_grad = grad;
               return std::make_pair(
-                  solve(module, d.problem, d.observations[0], d.times, config, skip_non_finite, d.observations),
+                  solve(module, d.problem, d.observations[0], d.times, config, lenient, d.observations),
                   d.observations);
             }};
   const int64_t windows = (T - 1) / k;
@@ -146,13 +150,13 @@ Objective ode_objective(GraphModule& module, OdeData& d, bool skip_non_finite) {
   std::vector<double> starts;
   for (int64_t w = 0; w < windows; ++w) starts.push_back(d.times[w * k]);
   Tensor offsets = at::tensor(starts, at::kDouble);
-  return {windows, true, [&module, &d, relative, targets, offsets, skip_non_finite](const Tensor& index, bool grad) {
+  return {windows, true, [&module, &d, relative, targets, offsets](const Tensor& index, bool grad, bool lenient) {
             OdeProblem problem = d.problem;
             problem.time_offsets = pick(offsets, index, 0);
             OdeConfig config = d.config;
             config.need_grad = grad;
             Tensor target = pick(targets, index, 1);
-            return std::make_pair(solve(module, problem, target[0], relative, config, skip_non_finite, target), target);
+            return std::make_pair(solve(module, problem, target[0], relative, config, lenient, target), target);
           }};
 }
 
@@ -201,13 +205,17 @@ double naming_state(const FitTask& task, const std::string& what, F&& f) {
 double take_step(FitTask& task, Objective& objective, const Tensor& index, int64_t step) {
   const FitConfig& c = task.config;
   const std::string where = " at step " + std::to_string(step);
+  // The first evaluation is at the step's parameters; later ones (L-BFGS) are trial points, where a
+  // non-finite loss or gradient only tells the line search to shrink the step.
+  int evaluations = 0;
   auto closure = [&]() -> Tensor {
+    const bool trial = evaluations++ > 0;
     task.optimizer->zero_grad();
-    auto [y, target] = objective.eval(index, true);
+    auto [y, target] = objective.eval(index, true, trial || !c.stop_on_non_finite);
     Tensor loss = loss_of(c.loss, y, target);
     const double value = loss.item<double>();
     if (!std::isfinite(value)) {
-      if (c.stop_on_non_finite)
+      if (c.stop_on_non_finite && !trial)
         throw StepError("fit: the loss is " + num(value) + where + " (parameters: " + describe_params(task) +
                         "); lower the learning rate, clip the gradients or start closer to the solution");
       return loss.detach();  // no backward: the gradients stay undefined and this step updates nothing
@@ -216,6 +224,10 @@ double take_step(FitTask& task, Objective& objective, const Tensor& index, int64
     // A finite loss with a non-finite gradient would make the parameters NaN silently, and the
     // next step's loss would then point at the wrong step and the wrong cause.
     const std::string bad = non_finite_gradient(task);
+    if (!bad.empty() && trial) {
+      for (Tensor& p : task.params) p.mutable_grad().reset();
+      return at::full({}, std::numeric_limits<double>::quiet_NaN(), loss.options());
+    }
     if (!bad.empty()) {
       if (c.stop_on_non_finite)
         throw StepError("fit: the gradient of " + bad + where + ", where the loss is " + num(value) +
@@ -236,12 +248,34 @@ double final_loss(FitTask& task, Objective& objective, int64_t steps) {
   const std::string where = " after step " + std::to_string(steps);
   const double value = naming_state(task, "fit: evaluating the final loss failed" + where, [&] {
     at::NoGradGuard no_grad;
-    auto [y, target] = objective.eval(Tensor(), false);
+    auto [y, target] = objective.eval(Tensor(), false, !task.config.stop_on_non_finite);
     return loss_of(task.config.loss, y, target).item<double>();
   });
   if (!std::isfinite(value) && task.config.stop_on_non_finite)
     throw Error("fit: the loss is " + num(value) + where + " (parameters: " + describe_params(task) + ")");
   return value;
+}
+
+/**
+ * Whether the step just taken converged: L-BFGS says so itself; for the other optimizers, on the
+ * full batch, the step's gradient (at its start) is within the gradient tolerance.
+ */
+FitStop convergence(const FitTask& task, bool full_batch) {
+  switch (task.optimizer->convergence()) {
+    case Convergence::Gradient:
+      return FitStop::GradientTolerance;
+    case Convergence::Loss:
+      return FitStop::LossPlateau;
+    case Convergence::None:
+      break;
+  }
+  if (!full_batch || task.config.gradient_tolerance <= 0) return FitStop::Epochs;
+  double largest = 0;
+  for (const Tensor& p : task.params) {
+    if (!p.grad().defined()) return FitStop::Epochs;  // a skipped (non-finite) step
+    largest = std::max(largest, p.grad().abs().max().item<double>());
+  }
+  return largest <= task.config.gradient_tolerance ? FitStop::GradientTolerance : FitStop::Epochs;
 }
 
 std::vector<Tensor> snapshot(const std::vector<Tensor>& params) {
@@ -299,8 +333,8 @@ FitResult fit(FitTask& task, const std::function<void(const FitProgress&)>& prog
   const FitConfig& c = task.config;
   if (c.epochs < 0)
     throw Error("fit: epochs must not be negative");  // 0: only the final loss (an abort before the start)
-  Objective objective = task.algebraic ? algebraic_objective(*task.module, *task.algebraic)
-                                       : ode_objective(*task.module, *task.ode, !c.stop_on_non_finite);
+  Objective objective =
+      task.algebraic ? algebraic_objective(*task.module, *task.algebraic) : ode_objective(*task.module, *task.ode);
   if (c.batch_size > 0 && !objective.splittable)
     throw Error(
         "fit: batchSize needs samples to draw from, but a single trajectory is one sample; give ode.windowSteps for "
@@ -334,6 +368,10 @@ FitResult fit(FitTask& task, const std::function<void(const FitProgress&)>& prog
       if (!c.lrs.empty()) task.optimizer->set_lr(c.lrs[std::min<size_t>(result.steps, c.lrs.size() - 1)]);
       last = take_step(task, objective, index, result.steps + 1);
       ++result.steps;
+      if (const FitStop converged = convergence(task, per_epoch == 1); converged != FitStop::Epochs) {
+        result.stopped = converged;
+        break;
+      }
       if (std::isfinite(last)) {
         sum += last;
         ++finite;
@@ -346,7 +384,7 @@ FitResult fit(FitTask& task, const std::function<void(const FitProgress&)>& prog
       best = mean;
       stale = 0;
     } else if (++stale >= c.patience) {
-      result.stopped = FitStop::Early;
+      result.stopped = FitStop::LossPlateau;
     }
   }
   report();

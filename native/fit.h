@@ -56,6 +56,11 @@ struct FitConfig {
   double min_delta = 0;
   /** Whether a non-finite loss is an error; otherwise that step is skipped (no update). */
   bool stop_on_non_finite = true;
+  /**
+   * Full-batch first-order optimizers stop once the largest absolute gradient entry of a step is at
+   * most this (L-BFGS checks its own tolerances inside its step).
+   */
+  double gradient_tolerance = 0;
 };
 
 struct FitProgress {
@@ -64,7 +69,10 @@ struct FitProgress {
   std::vector<at::Tensor> params;  // detached copies
 };
 
-enum class FitStop { Epochs, Early, Aborted };
+/** Why a fit stopped: its epochs ran out, it converged (by gradient or loss), or it was cancelled. */
+enum class FitStop { Epochs, GradientTolerance, LossPlateau, Aborted };
+/** The reasons' names in enum order: src/train/fit.ts's StopReason. */
+inline constexpr std::array<const char*, 4> kFitStopNames{"epochs", "gradient-tolerance", "loss-plateau", "aborted"};
 
 struct FitResult {
   double loss = 0;  // on the whole data set, at the final parameters

@@ -55,6 +55,34 @@ Tensor ref(Args a, Attrs attrs) {
   return vb.gather(-1, index).squeeze(-1);
 }
 
+/** A singular matrix is an error at the call (the graph labels inv and solve nodes), not inf or NaN values. */
+void throw_if_singular(const char* op, const Tensor& info) {
+  if (info.ne(0).any().item<bool>())
+    throw Error(std::string(op) + ": the matrix is singular" +
+                (info.dim() > 0 ? " (sample " + std::to_string(info.flatten().ne(0).nonzero()[0].item<int64_t>()) + ")"
+                                : std::string()));
+}
+
+/**
+ * det by cofactor expansion along the first row: a polynomial in the entries, so autograd gives its
+ * exact gradient, the adjugate's transpose, at singular matrices too (linalg_det's backward gives 0
+ * there). Used up to 4 x 4 (24 products); larger matrices take linalg_det.
+ */
+Tensor det_expansion(const Tensor& m) {
+  const int64_t n = m.size(-1);
+  const auto at_ = [&](int64_t i, int64_t j) { return m.select(-2, i).select(-1, j); };
+  if (n == 1) return at_(0, 0);
+  if (n == 2) return at_(0, 0) * at_(1, 1) - at_(0, 1) * at_(1, 0);
+  const Tensor rest = m.narrow(-2, 1, n - 1);
+  Tensor sum;
+  for (int64_t j = 0; j < n; ++j) {
+    const Tensor minor = at::cat({rest.narrow(-1, 0, j), rest.narrow(-1, j + 1, n - j - 1)}, -1);
+    const Tensor term = at_(0, j) * det_expansion(minor);
+    sum = !sum.defined() ? term : j % 2 ? sum - term : sum + term;
+  }
+  return sum;
+}
+
 /** A x = B for B [..., n, k]. linalg_solve reads a B with one dimension fewer than A as a batch of
  * vectors, so both operands get the common batch shape explicitly. */
 Tensor solve(const Tensor& A, const Tensor& B) {
@@ -64,7 +92,9 @@ Tensor solve(const Tensor& A, const Tensor& B) {
     shape.append(t.sizes().end() - 2, t.sizes().end());
     return t.expand(shape);
   };
-  return at::linalg_solve(with_batch(A), with_batch(B));
+  auto [x, info] = at::linalg_solve_ex(with_batch(A), with_batch(B));
+  throw_if_singular("solve", info);
+  return x;
 }
 
 Tensor vector_norm(const Tensor& x) { return at::linalg_vector_norm(x, 2, {-1}); }
@@ -177,8 +207,12 @@ NC_KERNEL(matmul) { return at::matmul(a[0], a[1]); }
 NC_KERNEL(matvec) { return at::matmul(a[0], a[1].unsqueeze(-1)).squeeze(-1); }
 NC_KERNEL(transpose) { return a[0].transpose(-2, -1); }
 NC_KERNEL(trace) { return a[0].diagonal(0, -2, -1).sum(-1); }
-NC_KERNEL(det) { return at::linalg_det(a[0]); }
-NC_KERNEL(inv) { return at::linalg_inv(a[0]); }
+NC_KERNEL(det) { return a[0].size(-1) <= 4 ? det_expansion(a[0]) : at::linalg_det(a[0]); }
+NC_KERNEL(inv) {
+  auto [inverse, info] = at::linalg_inv_ex(a[0]);
+  throw_if_singular("inv", info);
+  return inverse;
+}
 // attrs: [1 if b is a vector per sample]
 NC_KERNEL(solve) {
   if (at[0] == 0) return solve(a[0], a[1]);

@@ -45,6 +45,8 @@ std::unique_ptr<torch::optim::Optimizer> adam_like(const char* who, std::vector<
 Optimizer::Optimizer(std::unique_ptr<torch::optim::Optimizer> impl, bool needs_closure)
     : impl_(std::move(impl)), needs_closure_(needs_closure) {}
 
+Optimizer::Optimizer(std::unique_ptr<LbfgsSearch> search) : search_(std::move(search)), needs_closure_(true) {}
+
 Optimizer::~Optimizer() = default;
 
 std::unique_ptr<Optimizer> Optimizer::adam(std::vector<at::Tensor> params, const AdamConfig& c) {
@@ -64,10 +66,18 @@ std::unique_ptr<Optimizer> Optimizer::lbfgs(std::vector<at::Tensor> params, cons
   // libtorch does not check these, and an empty history makes it pop from an empty deque.
   if (c.max_iter < 1) throw Error("lbfgs: maxIter must be at least 1");
   if (c.history_size < 1) throw Error("lbfgs: historySize must be at least 1");
+  if (!(c.tolerance_grad >= 0) || !(c.tolerance_change >= 0)) throw Error("lbfgs: the tolerances must be numbers >= 0");
+  if (c.line_search == "backtracking")
+    return std::unique_ptr<Optimizer>(new Optimizer(std::make_unique<LbfgsSearch>(
+        std::move(p), LbfgsSearchConfig{c.lr, c.max_iter, c.history_size, c.tolerance_grad, c.tolerance_change})));
   if (c.line_search && *c.line_search != "strong_wolfe")
-    throw Error("lbfgs: the only line search is 'strong_wolfe', got '" + *c.line_search + "'");
-  auto options =
-      torch::optim::LBFGSOptions(c.lr).max_iter(c.max_iter).history_size(c.history_size).line_search_fn(c.line_search);
+    throw Error("lbfgs: the line searches are 'strong_wolfe' and 'backtracking', got '" + *c.line_search + "'");
+  auto options = torch::optim::LBFGSOptions(c.lr)
+                     .max_iter(c.max_iter)
+                     .history_size(c.history_size)
+                     .line_search_fn(c.line_search)
+                     .tolerance_grad(c.tolerance_grad)
+                     .tolerance_change(c.tolerance_change);
   return std::unique_ptr<Optimizer>(new Optimizer(std::make_unique<torch::optim::LBFGS>(std::move(p), options), true));
 }
 
@@ -76,23 +86,30 @@ at::Tensor Optimizer::step(const LossClosure& closure) {
     if (needs_closure_) throw Error("this optimizer's step() needs a closure that re-evaluates the loss");
     return impl_->step();
   }
-  return impl_->step([&closure]() -> at::Tensor {
+  const auto checked = [&closure]() -> at::Tensor {
     // libtorch calls the closure under no-grad in places; the loss needs autograd to backpropagate.
     at::AutoGradMode enable_grad(true);
     at::Tensor loss = closure();
     if (!loss.defined() || loss.numel() != 1)
       throw Error("the step closure must return the loss as a single-element tensor");
     return loss;
-  });
+  };
+  return search_ ? search_->step(checked) : impl_->step(checked);
 }
 
-void Optimizer::zero_grad() { impl_->zero_grad(); }
+void Optimizer::zero_grad() {
+  if (!search_) return impl_->zero_grad();
+  for (const at::Tensor& p : search_->params()) p.mutable_grad().reset();
+}
 
-double Optimizer::lr() const { return impl_->param_groups().at(0).options().get_lr(); }
+double Optimizer::lr() const { return search_ ? search_->lr : impl_->param_groups().at(0).options().get_lr(); }
 
 void Optimizer::set_lr(double lr) {
   if (!(lr >= 0)) throw Error("the learning rate must be a number >= 0");
-  for (auto& group : impl_->param_groups()) group.options().set_lr(lr);
+  if (search_)
+    search_->lr = lr;
+  else
+    for (auto& group : impl_->param_groups()) group.options().set_lr(lr);
 }
 
 double clip_grad_norm(const std::vector<at::Tensor>& params, double max_norm, double norm_type) {

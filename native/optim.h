@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "lbfgs.h"
+
 namespace torch::optim {
 class Optimizer;
 }
@@ -46,8 +48,15 @@ struct LbfgsConfig {
   double lr;
   int64_t max_iter;
   int64_t history_size;
-  /** "strong_wolfe", or none for fixed steps of size lr. */
+  /**
+   * "strong_wolfe" (libtorch's), "backtracking" (nc's LbfgsSearch: shrinks at non-finite trial
+   * points, reports convergence), or none for fixed steps of size lr.
+   */
   std::optional<std::string> line_search;
+  /** A step ends when the largest absolute gradient entry is at most this. */
+  double tolerance_grad;
+  /** ... or when the loss changes by at most this (libtorch: absolute; backtracking: relative). */
+  double tolerance_change;
 };
 
 /** Re-evaluates the loss: clears gradients, computes the loss, calls backward, returns the loss. */
@@ -67,10 +76,14 @@ class Optimizer {
   void zero_grad();
   double lr() const;
   void set_lr(double lr);
+  /** Whether the last step ended because it converged (only the backtracking L-BFGS says so). */
+  Convergence convergence() const { return search_ ? search_->convergence() : Convergence::None; }
 
  private:
   Optimizer(std::unique_ptr<torch::optim::Optimizer> impl, bool needs_closure);
+  explicit Optimizer(std::unique_ptr<LbfgsSearch> search);
   std::unique_ptr<torch::optim::Optimizer> impl_;
+  std::unique_ptr<LbfgsSearch> search_;  // instead of impl_
   // L-BFGS re-evaluates the loss several times per step and cannot run without a closure.
   bool needs_closure_;
 };

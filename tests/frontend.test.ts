@@ -124,7 +124,7 @@ describe('diagnostics', () => {
     ['(define a 1) (define a 2) a', 'E0032'],
     ['(let ((k 1)) (k 2))', 'E0033'],
     ['(define k 1) (k 2)', 'E0033'],
-    ['(+ sin 1)', 'E0034'],
+    ['(define (f a) a) (+ f 1)', 'E0034'],
     ['((f) 1)', 'E0035'],
     ['()', 'E0036'],
     ['(define a b) (define b 1) a', 'E0038'],

@@ -448,7 +448,7 @@ describe('bad options and misuse are Errors, and the process survives', () => {
     [
       'lbfgs unknown line search',
       () => optim.lbfgs([param()], { lineSearch: 'armijo' as never }),
-      /lbfgs: lineSearch must be 'strong_wolfe' or null/,
+      /lbfgs: lineSearch must be 'strong_wolfe', 'backtracking' or null/,
     ],
     ['empty parameter list', () => optim.adam([], { lr: 0.1 }), /adam: the parameter list is empty/],
     ['not an array', () => optim.sgd(param() as never, { lr: 0.1 }), /sgd: expected an array of Tensors/],
@@ -547,10 +547,20 @@ describe('bad options and misuse are Errors, and the process survives', () => {
   test('the raw binding reads every field strictly and rejects bad input with Errors', () => {
     const { NativeOptimizer } = optimAddon();
     const h = param().handle;
-    const lbfgsConfig = { algorithm: 'lbfgs' as const, lr: 1, maxIter: 1e300, historySize: 5, lineSearch: null };
+    const lbfgsConfig = {
+      algorithm: 'lbfgs' as const,
+      lr: 1,
+      maxIter: 1e300,
+      historySize: 5,
+      lineSearch: null,
+      gradientTolerance: 0,
+      lossTolerance: 0,
+    };
     expect(() => new NativeOptimizer([h], lbfgsConfig)).toThrow(/optimizer: maxIter must be a whole number >= 1/);
     const armijo = { ...lbfgsConfig, maxIter: 3, lineSearch: 'armijo' as never };
-    expect(() => new NativeOptimizer([h], armijo)).toThrow(/the only line search is 'strong_wolfe'/);
+    expect(() => new NativeOptimizer([h], armijo)).toThrow(
+      /the line searches are 'strong_wolfe' and 'backtracking', got 'armijo'/,
+    );
     // A missing line search is not a default: the policy is TS's to decide.
     const { lineSearch: _, ...noSearch } = lbfgsConfig;
     const unsaid = { ...noSearch, maxIter: 3 } as never;

@@ -68,6 +68,7 @@ describe('the native name tables hold exactly the lists', () => {
       patience: 0,
       minDelta: 0,
       stopOnNonFinite: true,
+      gradientTolerance: 0,
     };
     const data = { inputs: [x.handle], target: t.handle };
     const run = (c: typeof config) => () =>
@@ -109,6 +110,8 @@ describe('each name does what its doc line says', () => {
       maxIter: 20,
       historySize: 100,
       lineSearch: null,
+      gradientTolerance: 1e-7,
+      lossTolerance: 1e-9,
     });
     expect(optimizerConfig('sgd', { lr: 0.1 })).toEqual({
       algorithm: 'sgd',

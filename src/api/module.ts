@@ -535,7 +535,9 @@ export class Module {
             'E0209',
             node.span,
             { name: node.op, problem: problem.replace(`${node.op}: `, '') },
-            'the index must be a whole number from 0 to the length - 1; round or clamp it if it is computed',
+            node.op === 'ref'
+              ? 'the index must be a whole number from 0 to the length - 1; round or clamp it if it is computed'
+              : 'the matrix has no inverse (its determinant is 0); check how it is built, or regularise it, e.g. (+ A (* 1e-6 I))',
           )
         : e.kind === 'budget'
           ? diag(

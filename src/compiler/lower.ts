@@ -450,8 +450,10 @@ class Lowerer {
     }
     const aligned =
       p.shape === ELEMENTWISE || p.name === 'scale' ? args.map((a) => this.align(rb, a, result.length)) : args;
-    // An index known only at run time is checked there; the label lets that error name this call.
-    const label = p.name === 'ref' && scalarConst(nodes[1]) === undefined ? `'ref' at ${this.where(span)}` : undefined;
+    // An index known only at run time, and a matrix that may be singular, are checked there; the
+    // label lets that error name this call.
+    const checked = (p.name === 'ref' && scalarConst(nodes[1]) === undefined) || p.name === 'inv' || p.name === 'solve';
+    const label = checked ? `'${p.name}' at ${this.where(span)}` : undefined;
     return rb.emit({ op: p.name, args: aligned, attrs, shape: result, batched, span, ...(label && { label }) });
   }
 

@@ -134,10 +134,12 @@ export class Resolver {
       ctx.usage.values.push({ index: b.index, name, span });
       return { kind: 'var', name, ref: { kind: 'define', name }, span };
     }
-    if (b?.kind === 'function' || primitive(name) || this.options.functions?.[name]) {
+    if (b?.kind === 'function' || this.options.functions?.[name]) {
       this.report(diag('E0034', span, { name }));
       return placeholder(span);
     }
+    // A primitive's name as a value is an input of that name, as in the reference (its tests have an
+    // input `exp`); in the head of a call it stays the primitive.
     const role = this.declaredRole(name);
     if (role) return this.freeVar(name, role, span);
     if (name === 'pi') return { kind: 'var', name, ref: { kind: 'pi' }, span };

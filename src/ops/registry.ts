@@ -454,11 +454,11 @@ const ALL = [
       'scale',
       2,
       2,
-      '`(scale s v)`: scalar times a vector or matrix.',
+      '`(scale s v)`: scalar (or a one-element vector: a batch of [B, 1]) times a vector or matrix.',
       '(scale 2 [1 2])',
       {
         shape: ([s, v]) =>
-          s.length !== 0
+          s.length !== 0 && !(s.length === 1 && s[0] === 1)
             ? `argument 1 must be a scalar, got ${showShape(s)}`
             : v.length === 0
               ? 'argument 2 must be a vector or matrix, got scalar (use * for two scalars)'

@@ -133,7 +133,8 @@ const STRUCTURED: Record<string, PrimitiveImpl> = {
   vmax: reduceLast((xs) => extremum(xs, 'max')),
   vmin: reduceLast((xs) => extremum(xs, 'min')),
   scale: ([s, v]) => {
-    const k = scalar(s, 'argument 1');
+    // a one-element vector is a scalar here: a batch of [B, 1] scales, as the Python reference takes
+    const k = scalar(Array.isArray(s) && s.length === 1 && s[0] instanceof Value ? s[0] : s, 'argument 1');
     if (v instanceof Value) throw new Error('argument 2 must be a vector or matrix, got scalar');
     return elementwise([k, v], ([x, y]) => mul(x, y));
   },

@@ -6,7 +6,13 @@ import { Module, type InputValue } from '../api';
 import { Mlp } from '../nn/mlp';
 import { describe, flatten, unflatten, type Nested } from '../runtime/host-data';
 import { Tensor, tensor } from '../runtime/tensor';
-import { fitAddon, type NativeAlgebraicData, type NativeFitResult, type NativeOdeData } from './native-fit';
+import {
+  fitAddon,
+  type NativeAlgebraicData,
+  type NativeFitResult,
+  type NativeOdeData,
+  type StopReason,
+} from './native-fit';
 import { SOLVER_OPTIONS, solverConfig, type OdeSolverOptions } from './ode-config';
 import * as optim from './optim';
 import * as schedules from './schedules';
@@ -65,8 +71,17 @@ export interface FitOptions {
   onProgress?: (p: FitProgress) => void;
   /** Steps between progress reports (default 1); the last step is always reported. */
   progressEvery?: number;
-  /** Stop when the epoch's mean loss has not improved by more than minDelta (default 0) for `patience` epochs. */
+  /**
+   * Stop when the epoch's mean loss has not improved by more than minDelta (default 0) for `patience`
+   * epochs: stopReason 'loss-plateau'.
+   */
   earlyStopping?: { patience: number; minDelta?: number };
+  /**
+   * When the fit has converged. `gradient` (default 1e-7): the largest absolute gradient entry, at
+   * the end of an L-BFGS iteration or of a full-batch step of the other optimizers. `loss` (default
+   * 1e-9, L-BFGS only): the relative change of the loss over an iteration.
+   */
+  tolerance?: { gradient?: number; loss?: number };
   /** Stops before the next step; fit then resolves with the parameters so far and stopped = 'aborted'. */
   signal?: AbortSignal;
   /**
@@ -91,11 +106,21 @@ export interface OdeData {
   observations: Nested | Tensor;
 }
 
+export type { StopReason };
+
 export interface FitResult {
   params: Record<string, Nested>;
   /** The loss on all the data at the final parameters. */
   loss: number;
   steps: number;
+  /**
+   * Why it stopped: 'gradient-tolerance' and 'loss-plateau' (the tolerances, L-BFGS finding no lower
+   * loss along its direction, or earlyStopping) are convergence; 'epochs' ran out; 'aborted' by the signal.
+   */
+  stopReason: StopReason;
+  /** stopReason is 'gradient-tolerance' or 'loss-plateau'. */
+  converged: boolean;
+  /** When it stopped, coarsely: 'early' for either kind of convergence. */
   stopped: 'epochs' | 'early' | 'aborted';
 }
 
@@ -114,6 +139,7 @@ const OPTIONS = [
   'earlyStopping',
   'signal',
   'stopOnNonFinite',
+  'tolerance',
   'ode',
 ] as const;
 const ODE_OPTIONS = ['state', 'time', ...SOLVER_OPTIONS, 'windowSteps', 'inputs'] as const;
@@ -196,8 +222,15 @@ export async function fit(model: Module, data: AlgebraicData | OdeData, options:
       }
       const problem = misuse();
       if (problem) throw problem;
-      if (abortedBefore) result.stopped = 'aborted';
-      return { params: Object.fromEntries(named.map(([name, t]) => [name, t.toArray()])), ...result };
+      if (abortedBefore) result.stopReason = 'aborted';
+      return {
+        params: Object.fromEntries(named.map(([name, t]) => [name, t.toArray()])),
+        loss: result.loss,
+        steps: result.steps,
+        stopReason: result.stopReason,
+        converged: CONVERGED.includes(result.stopReason),
+        stopped: result.stopReason === 'epochs' || result.stopReason === 'aborted' ? result.stopReason : 'early',
+      };
     } finally {
       clearInterval(watch);
       o.signal?.removeEventListener('abort', abort);
@@ -221,6 +254,8 @@ export function setMaxConcurrentFits(n: number): void {
 }
 
 export const getMaxConcurrentFits = (): number => fitAddon().getMaxConcurrentFits();
+
+const CONVERGED: StopReason[] = ['gradient-tolerance', 'loss-plateau'];
 
 /** How often a running fit checks that its parameters are still alive and trainable. */
 const WATCH_MS = 100;
@@ -291,8 +326,19 @@ function settingsOf(o: Partial<FitOptions>) {
   ]);
   const defaults = OPTIMIZERS.find((e) => e.name === optimizer)!.fit;
   const lr = o.lr === undefined ? defaults.lr : numberIn(WHO, 'lr', o.lr, { min: 0, above: true });
+  const tolerance = knownOptions<{ gradient: number; loss: number }>(`${WHO}: tolerance`, o.tolerance, [
+    'gradient',
+    'loss',
+  ]);
+  const gradientTolerance = numberIn(WHO, 'tolerance.gradient', tolerance.gradient ?? 1e-7, { min: 0 });
+  const lossTolerance = numberIn(WHO, 'tolerance.loss', tolerance.loss ?? 1e-9, { min: 0 });
   return {
-    optimizerConfig: optim.optimizerConfig(optimizer, { ...defaults, lr }),
+    optimizerConfig: optim.optimizerConfig(optimizer, {
+      ...defaults,
+      lr,
+      ...(optimizer === 'lbfgs' && { gradientTolerance, lossTolerance }),
+    }),
+    gradientTolerance,
     schedule,
     loss,
     lr,

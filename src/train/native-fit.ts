@@ -36,12 +36,17 @@ export interface NativeFitConfig {
   patience: number;
   minDelta: number;
   stopOnNonFinite: boolean;
+  /** Full-batch first-order optimizers: stop at this largest absolute gradient entry (0: never). */
+  gradientTolerance: number;
 }
+
+/** Why a fit stopped (native/fit.h's kFitStopNames). */
+export type StopReason = 'epochs' | 'gradient-tolerance' | 'loss-plateau' | 'aborted';
 
 export interface NativeFitResult {
   loss: number;
   steps: number;
-  stopped: 'epochs' | 'early' | 'aborted';
+  stopReason: StopReason;
 }
 
 interface FitAddon {

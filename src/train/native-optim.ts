@@ -28,7 +28,18 @@ export type NativeOptimizerConfig =
       decoupledDecay: boolean;
     }
   | { algorithm: 'sgd'; lr: number; momentum: number; weightDecay: number; nesterov: boolean }
-  | { algorithm: 'lbfgs'; lr: number; maxIter: number; historySize: number; lineSearch: 'strong_wolfe' | null };
+  | {
+      algorithm: 'lbfgs';
+      lr: number;
+      maxIter: number;
+      historySize: number;
+      lineSearch: LineSearch | null;
+      gradientTolerance: number;
+      lossTolerance: number;
+    };
+
+/** libtorch's strong Wolfe search, or nc's backtracking one (native/lbfgs.h). */
+export type LineSearch = 'strong_wolfe' | 'backtracking';
 
 interface OptimAddon {
   NativeOptimizer: new (params: NativeTensor[], config: NativeOptimizerConfig) => NativeOptimizer;

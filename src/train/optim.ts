@@ -2,7 +2,7 @@
 // implementations. Options are checked here, where the messages can speak the API's names.
 import { describe } from '../runtime/host-data';
 import { Tensor, tidy } from '../runtime/tensor';
-import { optimAddon, type NativeOptimizer, type NativeOptimizerConfig } from './native-optim';
+import { optimAddon, type LineSearch, type NativeOptimizer, type NativeOptimizerConfig } from './native-optim';
 import type { OptimizerKind } from './settings';
 import { knownOptions, liveTensors, numberIn } from '../runtime/validate';
 
@@ -75,9 +75,19 @@ export interface LbfgsOptions {
   lr?: number;
   maxIter?: number;
   historySize?: number;
-  /** 'strong_wolfe' for a line search; null (the default) for fixed steps of size lr. */
-  lineSearch?: 'strong_wolfe' | null;
+  /**
+   * 'strong_wolfe' (libtorch's search), 'backtracking' (Armijo backtracking that shrinks the step at a
+   * trial point whose loss or gradient is not finite, and that fit() reads convergence from), or
+   * null (the default) for fixed steps of size lr.
+   */
+  lineSearch?: LineSearch | null;
+  /** A step ends when the largest absolute gradient entry is at most this (default 1e-7). */
+  gradientTolerance?: number;
+  /** ... or when the loss changes by at most this: relative with 'backtracking', else absolute (default 1e-9). */
+  lossTolerance?: number;
 }
+
+const LINE_SEARCHES: readonly LineSearch[] = ['strong_wolfe', 'backtracking'];
 
 /**
  * The native settings of optimizer `kind` from its public options: every default and the policy
@@ -136,16 +146,27 @@ function sgdConfig(options: unknown): NativeOptimizerConfig {
 }
 
 function lbfgsConfig(options: unknown): NativeOptimizerConfig {
-  const o = knownOptions<LbfgsOptions>('lbfgs', options, ['lr', 'maxIter', 'historySize', 'lineSearch']);
+  const o = knownOptions<LbfgsOptions>('lbfgs', options, [
+    'lr',
+    'maxIter',
+    'historySize',
+    'lineSearch',
+    'gradientTolerance',
+    'lossTolerance',
+  ]);
   const lineSearch = o.lineSearch === undefined ? null : o.lineSearch;
-  if (lineSearch !== null && lineSearch !== 'strong_wolfe')
-    throw new TypeError(`lbfgs: lineSearch must be 'strong_wolfe' or null, got ${describe(lineSearch)}`);
+  if (lineSearch !== null && !LINE_SEARCHES.includes(lineSearch))
+    throw new TypeError(
+      `lbfgs: lineSearch must be 'strong_wolfe', 'backtracking' or null, got ${describe(lineSearch)}`,
+    );
   return {
     algorithm: 'lbfgs',
     lr: numberIn('lbfgs', 'lr', o.lr ?? 1, { min: 0, above: true }),
     maxIter: numberIn('lbfgs', 'maxIter', o.maxIter ?? 20, { min: 1, integer: true, below: 1e9 }),
     historySize: numberIn('lbfgs', 'historySize', o.historySize ?? 100, { min: 1, integer: true, below: 1e9 }),
     lineSearch,
+    gradientTolerance: numberIn('lbfgs', 'gradientTolerance', o.gradientTolerance ?? 1e-7, { min: 0 }),
+    lossTolerance: numberIn('lbfgs', 'lossTolerance', o.lossTolerance ?? 1e-9, { min: 0 }),
   };
 }
 

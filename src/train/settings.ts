@@ -23,8 +23,8 @@ export const OPTIMIZERS = [
   },
   {
     name: 'lbfgs',
-    doc: 'L-BFGS: re-evaluates the loss several times per step; fit() searches each step with strong Wolfe conditions.',
-    fit: { lr: 1, lineSearch: 'strong_wolfe' },
+    doc: 'L-BFGS: re-evaluates the loss several times per step; fit() searches each step by backtracking, shrinking it where the loss is not finite.',
+    fit: { lr: 1, lineSearch: 'backtracking' },
   },
 ] as const;
 

@@ -70,7 +70,15 @@ export function wire(
     );
   if (!vector && (!Array.isArray(o.state) || o.state.length === 0))
     throw new TypeError(`${who}: ${opts}.state must be a non-empty array of input names, got ${describe(o.state)}`);
-  const state = vector ? ['y'] : o.state!.map((name) => input(name, 'the state input'));
+  // A state component the right-hand side does not read (a compartment that only accumulates) is
+  // still integrated: it simply has no input.
+  const state = vector
+    ? ['y']
+    : o.state!.map((name) => {
+        if (typeof name !== 'string' || name === '')
+          throw new TypeError(`${who}: ${opts}.state must name the state's components, got ${describe(name)}`);
+        return name;
+      });
   const repeated = state.find((name, i) => state.indexOf(name) !== i);
   if (repeated) throw new Error(`${who}: ${opts}.state names '${repeated}' twice`);
   if (!vector && state.length !== n)

@@ -126,8 +126,15 @@ function missingConstants(model: Module, state: string[], time: string, constant
 function summary(result: FitResult): string {
   const width = Math.max(...Object.keys(result.params).map((n) => n.length));
   const lines = Object.entries(result.params).map(([name, v]) => `  ${name.padEnd(width)} = ${JSON.stringify(v)}`);
-  const stop = result.stopped === 'early' ? ' (stopped early)' : '';
+  const stop = result.converged ? ` (converged: ${result.stopReason})` : '';
   return `fitted in ${result.steps} steps${stop}, final loss ${result.loss.toPrecision(6)}\n${lines.join('\n')}\n`;
+}
+
+/** Said on stderr when the fit stopped without converging, so that its numbers are not taken as the answer. */
+function notConverged(result: FitResult, lbfgs: boolean): string {
+  const why = result.stopReason === 'aborted' ? 'it was stopped' : `its ${result.steps} steps ran out`;
+  const fix = lbfgs ? 'more --epochs' : 'more --epochs, or --optimizer lbfgs (often far better on a few parameters)';
+  return `warning: the fit did not converge (${why}); the values are not a minimum of the loss: try ${fix}\n`;
 }
 
 export const fitCommand: Command = {
@@ -150,7 +157,8 @@ export const fitCommand: Command = {
     `      Default ${DEFAULT_OPTIMIZER}, loss ${DEFAULT_LOSS}; every optimizer but L-BFGS defaults to 1000 epochs,\n` +
     '      a cosine schedule and gradients clipped at norm 5; L-BFGS to 50 epochs, no schedule.\n' +
     '      docs/training.md lists the choices.\n' +
-    '      --json prints {"params", "loss", "steps", "stopped"} on stdout, or {"error": {...}} as eval does.\n' +
+    '      --json prints {"params", "loss", "steps", "stopped", "converged", "stopReason"} on stdout, or\n' +
+    '      {"error": {...}} as eval does. A fit that did not converge says so on stderr.\n' +
     '      A progress bar with the elapsed time and an estimate of the time left shows on stderr when it is a terminal.\n' +
     '      Exit codes: 0 fitted, 1 the program, data or fit failed, 2 bad arguments.\n' +
     '      --print also prints the program with the fitted values written in as defines (with --json: "source").',
@@ -229,10 +237,12 @@ export const fitCommand: Command = {
         });
       const result = await fit(model, data, settings);
       if (bar) io.stderr('\n');
+      if (!result.converged) io.stderr(notConverged(result, lbfgs));
       const source = options.has('print') ? model.toSource() : undefined;
+      const { params: fitted, loss, steps, converged, stopReason } = result;
       io.stdout(
         json
-          ? `${jsonText({ params: result.params, loss: result.loss, steps: result.steps, stopped: result.stopped, source })}\n`
+          ? `${jsonText({ params: fitted, loss, steps, stopped: result.stopped, converged, stopReason, source })}\n`
           : summary(result) + (source ?? ''),
       );
       return 0;
