@@ -15,6 +15,7 @@ const { eagerAnchor, torchAnchor, findPython } = require('./bench/anchors');
 const { jsAnchor } = require('./bench/js-anchor');
 const { timeUsBatched } = require('./bench/measure');
 const { odeFitStep } = require('./bench/ode');
+const { tierRows, tierPerOp } = require('./bench/tier');
 const report = require('./bench/report');
 
 const ROOT = path.resolve(__dirname, '..');
@@ -184,6 +185,9 @@ function main() {
   const runtime = runtimeSection(api, cfg, python);
   log('ODE fit step');
   const ode = odeFitStep(api, cfg.odeSteps);
+  log('small-program tier');
+  const tier = tierRows(api, PROGRAMS, cfg.minMs);
+  const tierOps = tierPerOp(api, chainSource, cfg.chains, cfg.minMs);
 
   const fixed = runtime.filter((r) => !r.ops);
   const chains = runtime.filter((r) => r.ops);
@@ -221,6 +225,20 @@ function main() {
     '',
     report.chainTable(chains),
     '',
+    '## Small-program tier',
+    '',
+    "module.valueAndGrad (native/tape.cpp, no ATen on its path) at batch 1: the parameters' gradients, and every",
+    "input's too; at batch 1,000 with every input's; and forward + sum + backward through Tensors with compile",
+    'option `tier: true`. Anchors: forward + backward at batch 1 from the tables above (every input and param',
+    'requiring a gradient), and the unfused graph as straight-line JS.',
+    '',
+    report.tierTable(tier, runtime),
+    '',
+    'The tier per op: valueAndGrad of the generated chains, per op at batch 1 and per op and element at batch 1,000,',
+    "beside straight-line JS's per-op cost (the chain rows of the per-op table).",
+    '',
+    report.tierOpTable(tierOps, chains),
+    '',
     '## ODE fit step',
     '',
     ode.note,
@@ -230,7 +248,10 @@ function main() {
   process.stdout.write(md);
   if (args.out) fs.writeFileSync(path.resolve(args.out), md);
   if (args.json)
-    fs.writeFileSync(path.resolve(args.json), JSON.stringify({ cfg, compile, runtime, ode, python }, null, 1));
+    fs.writeFileSync(
+      path.resolve(args.json),
+      JSON.stringify({ cfg, compile, runtime, ode, tier, tierOps, python }, null, 1),
+    );
 }
 
 main();

@@ -76,4 +76,53 @@ function chainTable(results) {
   );
 }
 
-module.exports = { compileTable, runtimeTable, chainTable, fmt, ratio, table };
+const ns = (x) => (Number.isFinite(x) ? `${x.toFixed(1)} ns` : '—');
+
+/** valueAndGrad and forward+backward on the tier against the batch-1 forward+backward anchors of `runtime`. */
+function tierTable(rows, runtime) {
+  return table(
+    [
+      'program',
+      'valueAndGrad, params',
+      'valueAndGrad, all',
+      'all / C++ fwd+bwd',
+      'all / PyTorch fwd+bwd',
+      'all / JS fwd+bwd',
+      'batch 1,000, all',
+      'Tensors fwd+bwd (tier)',
+      '/ PyTorch',
+    ],
+    rows.map((r) => {
+      const anchor = runtime.find((x) => x.program === r.program && x.batch === 1 && !x.ops);
+      return [
+        r.program,
+        fmt(r.params),
+        fmt(r.all),
+        ratio(r.all, anchor?.eager?.backward),
+        ratio(r.all, anchor?.torch?.backward),
+        ratio(r.all, anchor?.js?.backward),
+        fmt(r.batch1000),
+        fmt(r.tensors),
+        ratio(r.tensors, anchor?.torch?.backward),
+      ];
+    }),
+  );
+}
+
+/** The tier's cost per op beside the libtorch path's per-op cost at batch 1 (from the chain rows). */
+function tierOpTable(rows, chains) {
+  return table(
+    [
+      'chain ops',
+      'tier valueAndGrad / op, batch 1',
+      'tier / op / element, batch 1,000',
+      'libtorch fwd+bwd / op, batch 1',
+    ],
+    rows.map((r) => {
+      const c = chains.find((x) => x.ops === r.n);
+      return [r.n, ns(r.perOpNs), ns(r.perElementOpNs), fmt(c && c.ours.backward / c.ops)];
+    }),
+  );
+}
+
+module.exports = { compileTable, runtimeTable, chainTable, tierTable, tierOpTable, fmt, ratio, table };
