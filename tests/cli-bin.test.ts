@@ -168,8 +168,15 @@ describe('the package', () => {
       `import { compile, type Module } from ${JSON.stringify(path.join(ROOT, 'dist', 'index'))};\n` +
         `const m: Module = compile('(* 2 x)');\nexport const out = m.inputs.length;\n`,
     );
-    // The default lib (with DOM's AbortSignal), as a new project has it; only @types/node is absent.
-    const compilerOptions = { noEmit: true, strict: true, types: [], target: 'es2022', module: 'commonjs' };
+    // Neither @types/node nor the DOM library: the published types must stand on ES2022 alone.
+    const compilerOptions = {
+      noEmit: true,
+      strict: true,
+      types: [],
+      lib: ['es2022'],
+      target: 'es2022',
+      module: 'commonjs',
+    };
     fs.writeFileSync(path.join(app, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['main.ts'] }));
     const r = spawnSync(process.execPath, [TSC, '-p', app], { encoding: 'utf8', timeout: 120_000 });
     expect(r.stdout).toBe('');

@@ -51,6 +51,16 @@ export interface FitProgress {
   params: Record<string, Nested>;
 }
 
+/**
+ * What fit reads of an AbortSignal, written out so the published types need neither the DOM library
+ * nor @types/node; a real AbortSignal is checked at the call.
+ */
+export interface AbortSignalLike {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
 export interface FitOptions {
   /** Passes over the data (with minibatches, each pass takes several steps). */
   epochs: number;
@@ -83,7 +93,7 @@ export interface FitOptions {
    */
   tolerance?: { gradient?: number; loss?: number };
   /** Stops before the next step; fit then resolves with the parameters so far and stopped = 'aborted'. */
-  signal?: AbortSignal;
+  signal?: AbortSignalLike;
   /**
    * Default true: a non-finite loss (or, in ODE mode, a solution that blows up: the Error's `kind`
    * is then 'ode-blowup'), or a finite loss with a non-finite gradient, rejects with an Error naming

@@ -21,6 +21,7 @@ export {
   setMaxConcurrentFits,
   getMaxConcurrentFits,
   type FitOptions,
+  type AbortSignalLike,
   type FitOdeOptions,
   type FitProgress,
   type FitResult,
