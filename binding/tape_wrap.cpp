@@ -143,6 +143,15 @@ Napi::Value NativeTape::Bind(const Napi::CallbackInfo& info) {
     keep(info[2]);
     bound_param_grads_ = elements<double>(info[3], program_->num_params, "paramGrads");
     keep(info[3]);
+    if (!info[4].IsArray() || info[4].As<Napi::Array>().Length() != inputs.Length())
+      throw Napi::TypeError::New(info.Env(), "tape: bind's inputGrads must hold one buffer per input");
+    auto grads = info[4].As<Napi::Array>();
+    bound_input_grads_.clear();
+    for (uint32_t i = 0; i < grads.Length(); ++i) {
+      bound_input_grads_.push_back(double_ ? static_cast<void*>(elements<double>(grads.Get(i), 1, "an input gradient"))
+                                           : static_cast<void*>(elements<float>(grads.Get(i), 1, "an input gradient")));
+      keep(grads.Get(i));
+    }
   });
   return info.Env().Undefined();
 }
@@ -150,7 +159,11 @@ Napi::Value NativeTape::Bind(const Napi::CallbackInfo& info) {
 Napi::Value NativeTape::RunBound(const Napi::CallbackInfo& info) {
   guard(info.Env(), [&] {
     if (!bound_out_) throw nc::Error("tape: runBound() before bind()");
-    double_ ? RunBoundTyped<double>() : RunBoundTyped<float>();
+    // wanted: bit i asks for input i's gradient (a module has at most 64 inputs on the tier)
+    const uint64_t wanted = info[0].IsBigInt()   ? info[0].As<Napi::BigInt>().Uint64Value(nullptr)
+                            : info[0].IsNumber() ? static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue())
+                                                 : 0;
+    double_ ? RunBoundTyped<double>(wanted) : RunBoundTyped<float>(wanted);
   });
   return info.Env().Undefined();
 }
@@ -169,13 +182,18 @@ Napi::Value NativeTape::Forward(const Napi::CallbackInfo& info) {
 }
 
 template <class T>
-void NativeTape::RunBoundTyped() {
+void NativeTape::RunBoundTyped(uint64_t wanted) {
   const T* inputs[kMaxOperands];
+  T* grads[kMaxOperands];
   T params[kMaxOperands];
   bool unbatched[kMaxOperands] = {};
-  for (size_t i = 0; i < bound_inputs_.size(); ++i) inputs[i] = static_cast<const T*>(bound_inputs_[i]);
+  for (size_t i = 0; i < bound_inputs_.size(); ++i) {
+    inputs[i] = static_cast<const T*>(bound_inputs_[i]);
+    grads[i] = wanted >> i & 1 ? static_cast<T*>(bound_input_grads_[i]) : nullptr;
+  }
   for (size_t k = 0; k < bound_params_.size(); ++k) params[k] = *bound_params_[k].data_ptr<T>();
   nc::TapeIo<T> io;
+  io.input_grads = grads;
   io.inputs = inputs;
   io.batched = unbatched;
   io.params = params;

@@ -26,6 +26,7 @@ class NativeTape : public Napi::ObjectWrap<NativeTape> {
   std::vector<void*> bound_inputs_;
   void* bound_out_ = nullptr;
   double* bound_param_grads_ = nullptr;
+  std::vector<void*> bound_input_grads_;
   std::vector<at::Tensor> bound_params_;
 
   // run(inputs: TypedArray[], batch, params: NativeTensor[], out: TypedArray, paramGrads: Float64Array | null,
@@ -34,16 +35,17 @@ class NativeTape : public Napi::ObjectWrap<NativeTape> {
   Napi::Value Run(const Napi::CallbackInfo& info);
   template <class T>
   void RunTyped(const Napi::CallbackInfo& info);
-  // bind(inputs: TypedArray[] (one value each), params: NativeTensor[], out: TypedArray, paramGrads: Float64Array):
-  //   the buffers of the single-sample hot path, so that runBound() reads no argument at all.
+  // bind(inputs: TypedArray[] (one value each), params: NativeTensor[], out: TypedArray, paramGrads: Float64Array,
+  //      inputGrads: TypedArray[] (one value each)): the buffers of the single-sample hot path.
   Napi::Value Bind(const Napi::CallbackInfo& info);
-  // runBound(): one sample from the bound inputs into the bound out and param gradients.
+  // runBound(wanted: number): one sample from the bound inputs into the bound out and param gradients, and
+  //   the gradients of the inputs whose bits are set in `wanted`.
   Napi::Value RunBound(const Napi::CallbackInfo& info);
   // forward(inputs: NativeTensor[], record: boolean): NativeTensor, on the bound params; recorded, its
   //   grad_fn runs the reverse program (module.forward on small batches).
   Napi::Value Forward(const Napi::CallbackInfo& info);
   template <class T>
-  void RunBoundTyped();
+  void RunBoundTyped(uint64_t wanted);
 };
 
 }  // namespace ncb

@@ -2,18 +2,9 @@
 import fs from 'fs';
 import os from 'os';
 import path from 'path';
-import { main } from '../src/cli/main';
+import { runMain } from './helpers/cli';
 
-async function run(...argv: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(argv, {
-    stdout: (t) => (stdout += t),
-    stderr: (t) => (stderr += t),
-    readFile: (p) => fs.readFileSync(p),
-  });
-  return { code, stdout, stderr };
-}
+const run = runMain;
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'neuralc-'));
 const file = (name: string, text: string) => {

@@ -1,19 +1,9 @@
 // `neuralc eval` and `neuralc graph`, run in-process; expected values are worked out by hand.
-import fs from 'fs';
 import path from 'path';
-import { main } from '../src/cli/main';
+import { runMain } from './helpers/cli';
 import { expectGolden } from './helpers/golden';
 
-async function cli(...argv: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(argv, {
-    stdout: (t) => (stdout += t),
-    stderr: (t) => (stderr += t),
-    readFile: (p) => fs.readFileSync(p),
-  });
-  return { code, stdout, stderr };
-}
+const cli = runMain;
 
 const example = (name: string) => path.join(__dirname, '..', 'examples', name);
 const json = async (...argv: string[]) => {

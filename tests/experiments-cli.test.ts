@@ -5,7 +5,7 @@
 import fs from 'fs';
 import os from 'os';
 import path from 'path';
-import { main } from '../src/cli/main';
+import { runMain } from './helpers/cli';
 
 interface Row {
   model: string;
@@ -22,17 +22,7 @@ const NAMES = ['lotka_volterra', 'pendulum', 'vector', 'composition'];
 const out = fs.mkdtempSync(path.join(os.tmpdir(), 'nc-experiments-cli-'));
 let run: { code: number; stdout: string; stderr: string };
 
-async function cli(...argv: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const io = {
-    stdout: (t: string) => void (stdout += t),
-    stderr: (t: string) => void (stderr += t),
-    readFile: (p: string) => fs.readFileSync(p),
-  };
-  const code = await main(argv, io);
-  return { code, stdout, stderr };
-}
+const cli = runMain;
 const rows = (name: string): Row[] => JSON.parse(fs.readFileSync(path.join(out, `${name}.json`), 'utf8')).rows;
 const constant = (name: string, model: string, parameter: string): Row => {
   const r = rows(name).find((x) => x.model === model && x.parameter === parameter);

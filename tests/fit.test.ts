@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { compile, fit, nn, odeint, randn, type Module } from '../src';
-import { main } from '../src/cli/main';
+import { runMain } from './helpers/cli';
 import { noisyLotkaVolterra } from '../src/fuzz/soak';
 
 const LV = fs.readFileSync(path.join(__dirname, '..', 'examples', 'lotka_volterra.neural'), 'utf8');
@@ -26,16 +26,7 @@ function gravityData(n = 64) {
   return { inputs: { m1, m2, r }, target: m1.map((a, i) => (2.5 * a * m2[i]) / r[i] ** 2) };
 }
 
-function runCli(argv: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const io = {
-    stdout: (t: string) => void (stdout += t),
-    stderr: (t: string) => void (stderr += t),
-    readFile: (p: string) => fs.readFileSync(p),
-  };
-  return main(argv, io).then((code) => ({ code, stdout, stderr }));
-}
+const runCli = (argv: string[]) => runMain(...argv);
 
 describe('fit through the API', () => {
   const data = lotkaVolterraData();

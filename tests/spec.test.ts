@@ -1,6 +1,5 @@
 // `neuralc spec`: the language as data from the registry, and the guide's worked examples run.
-import fs from 'fs';
-import { main } from '../src/cli/main';
+import { runMain } from './helpers/cli';
 import { run } from '../src/api';
 import { DIAGNOSTIC_CODES } from '../src/diagnostics';
 import { USAGE } from '../src/frontend/forms';
@@ -9,16 +8,7 @@ import { SHAPE_WORDS, shapeWords, staleShapeWords } from '../src/ops/shape-words
 import { LANGUAGE_GUIDE, WORKED_EXAMPLES } from '../src/tools/guide';
 import { languageSpec } from '../src/tools/spec';
 
-async function cli(...argv: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(argv, {
-    stdout: (t) => (stdout += t),
-    stderr: (t) => (stderr += t),
-    readFile: (p) => fs.readFileSync(p),
-  });
-  return { code, stdout, stderr };
-}
+const cli = runMain;
 
 test('every primitive has its shape rule in words, and no entry is left over', () => {
   for (const p of PRIMITIVES) expect(shapeWords(p)).toMatch(/\S/);

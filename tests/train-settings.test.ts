@@ -5,7 +5,7 @@ import fs from 'fs';
 import path from 'path';
 import { compile, fit, LOSSES, ODE_METHODS, odeint, OPTIMIZERS, SCHEDULES, tensor } from '../src';
 import type { FitProgress, OdeMethod } from '../src';
-import { main } from '../src/cli/main';
+import { runMain } from './helpers/cli';
 import { fitAddon } from '../src/train/native-fit';
 import { odeAddon } from '../src/train/native-ode';
 import { optimAddon } from '../src/train/native-optim';
@@ -205,16 +205,7 @@ describe('the generated parts', () => {
     expect(table).toContain('| `lbfgs` | 1 |');
   });
 
-  const cli = async (argv: string[]) => {
-    let stdout = '';
-    let stderr = '';
-    const io = {
-      stdout: (t: string) => void (stdout += t),
-      stderr: (t: string) => void (stderr += t),
-      readFile: (p: string) => fs.readFileSync(p),
-    };
-    return { code: await main(argv, io), stdout, stderr };
-  };
+  const cli = (argv: string[]) => runMain(...argv);
 
   test('neuralc fit lists every choice in its help and rejects others naming them', async () => {
     const help = (await cli(['fit', '--help'])).stdout;

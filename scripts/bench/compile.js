@@ -10,8 +10,9 @@ function stagesOf(dist) {
   const { optimize } = require(`${dist}/compiler/passes`);
   const { fuseElementwise } = require(`${dist}/compiler/fuse`);
   const { native } = require(`${dist}/runtime/native`);
+  const { nativeSpec } = require(`${dist}/runtime/spec`);
   const { tensor } = require(`${dist}/runtime/tensor`);
-  return { parseProgram, lowerProgram, optimize, fuseElementwise, native, tensor };
+  return { parseProgram, lowerProgram, optimize, fuseElementwise, native, nativeSpec, tensor };
 }
 
 /** One compile of `source` with scalar inputs, batched, and scalar params, timed per stage (microseconds). */
@@ -34,17 +35,8 @@ function compileOnce(s, source, inputs, params) {
   mark();
   const graph = s.fuseElementwise(optimized);
   mark();
-  const spec = {
-    numInputs: graph.inputs.length,
-    recursive: graph.recursive,
-    regions: graph.regions.map((r) => ({
-      nodes: r.nodes,
-      results: r.results,
-      resultBatched: r.results.map((id) => r.nodes[id].batched),
-    })),
-  };
   const g = new (s.native().NativeGraph)(
-    spec,
+    s.nativeSpec(graph, 1_000_000),
     params.map((p) => ({ name: p.name, tensor: p.tensor.handle })),
     'float32',
     'cpu',

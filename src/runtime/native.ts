@@ -48,15 +48,16 @@ export interface NativeTape {
     paramGrads: Float64Array | null,
     inputGrads: (Float32Array | Float64Array | null)[],
   ): void;
-  /** The single-sample buffers of runBound (one value per input, params, out, param gradients). */
+  /** The single-sample buffers of runBound (one value per input, params, out, param and input gradients). */
   bind(
     inputs: (Float32Array | Float64Array)[],
     params: NativeTensor[],
     out: Float32Array | Float64Array,
     paramGrads: Float64Array,
+    inputGrads: (Float32Array | Float64Array)[],
   ): void;
-  /** One sample from the bound buffers: no argument read. */
-  runBound(): void;
+  /** One sample from the bound buffers; bit i of `wanted` asks for input i's gradient. */
+  runBound(wanted: number): void;
   /** The program on tensors (per-sample scalars) and the bound params; recorded, with a grad_fn. */
   forward(inputs: NativeTensor[], record: boolean): NativeTensor;
 }
