@@ -4,6 +4,7 @@
 // and native resident memory (tests/helpers/memory.ts: outside the JS heap, cache emptied) within a
 // bound far below what a leak of one tensor or one graph per iteration would add.
 import { compile, emptyCpuCache, losses, nn, optim, randn, tensor, tidy } from '../src';
+import { compileCycle } from '../src/fuzz/soak';
 import { nativeGrowth } from './helpers/memory';
 
 const SOURCE = '(+ (scale G (matvec A v)) (sin v))';
@@ -40,18 +41,7 @@ test('20,000 forward calls (each recording a graph) hold no tensor and no native
 
 test('2,000 compile/dispose cycles hold no tensor and no native memory', async () => {
   const cycles = (n: number) => {
-    for (let i = 0; i < n; i++) {
-      const m = compile(SOURCE, { inputs: { A: [3, 3], v: [3] }, params: { G: i } });
-      m.forward({
-        A: [
-          [1, 0, 0],
-          [0, 1, 0],
-          [0, 0, 1],
-        ],
-        v: [1, 2, 3],
-      }).dispose();
-      m.dispose();
-    }
+    for (let i = 0; i < n; i++) compileCycle(i);
   };
   const g = await nativeGrowth(
     () => cycles(200),

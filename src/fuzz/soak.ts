@@ -64,20 +64,23 @@ export async function soakForward(iterations: number): Promise<Growth> {
   return result;
 }
 
+/** One compile/dispose cycle: compile (param G = i), one forward call, dispose. Also used by the tests. */
+export function compileCycle(i: number): void {
+  const m = compile(SOURCE, { inputs: { A: [3, 3], v: [3] }, params: { G: i } });
+  m.forward({
+    A: [
+      [1, 0, 0],
+      [0, 1, 0],
+      [0, 0, 1],
+    ],
+    v: [1, 2, 3],
+  }).dispose();
+  m.dispose();
+}
+
 /** Compile, one forward call, dispose. */
 export async function soakCompile(iterations: number): Promise<Growth> {
-  return measure('compile/dispose cycles', iterations, (i) => {
-    const m = compile(SOURCE, { inputs: { A: [3, 3], v: [3] }, params: { G: i } });
-    m.forward({
-      A: [
-        [1, 0, 0],
-        [0, 1, 0],
-        [0, 0, 1],
-      ],
-      v: [1, 2, 3],
-    }).dispose();
-    m.dispose();
-  });
+  return measure('compile/dispose cycles', iterations, compileCycle);
 }
 
 // Lotka-Volterra with the predators' growth learned: known prey dynamics, an MLP for delta x y.
