@@ -103,7 +103,7 @@ export const demo: Command = {
       );
       io.stdout(
         `Damped pendulum: theta'' = -g_L sin(theta) - b theta', ${t.length} noisy samples (t = 0..${T_END}, ${NOISE * 100}% noise)\n` +
-          `fitted with L-BFGS, multiple shooting over windows of ${WINDOW} steps: ${result.steps} steps, loss ${result.loss.toPrecision(4)}\n\n` +
+          `fitted with L-BFGS, multiple shooting over windows of ${WINDOW} steps: ${result.steps} step${result.steps === 1 ? '' : 's'}, loss ${result.loss.toPrecision(4)}\n\n` +
           `  name    true  initial  recovered  error\n${rows.join('\n')}\n\n` +
           `plot: ${svgPath} (${((Date.now() - started) / 1000).toFixed(1)} s)\n`,
       );
