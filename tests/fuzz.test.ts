@@ -3,6 +3,7 @@
 // under tests/fuzz-regressions/) are tracked by their own replay tests, so only new kinds of failure
 // fail this test.
 import { caseAt, parseArgs } from '../src/fuzz/cli';
+import { tierDifferences } from '../src/fuzz/differential';
 import { evaluate } from '../src/fuzz/evaluate';
 import { signature } from '../src/fuzz/minimise';
 import { loadRegressions } from '../src/fuzz/regressions';
@@ -42,3 +43,22 @@ test.each([
   },
   120000,
 );
+
+describe('the small-program tier as the third differential path', () => {
+  test('scalar programs run on it and agree with libtorch; others are not its business', () => {
+    const c = { inputs: { x: 0.7, y: -1.3 }, params: { k: 1.5 } };
+    expect(tierDifferences('(* k (sin x) (exp y))', c, 1e-9)).toEqual([]);
+    expect(
+      tierDifferences('(* k (sin x) (exp y))', { ...c, inputs: { x: [0.7, 0.2], y: [-1.3, 2] }, batch: true }, 1e-9),
+    ).toEqual([]);
+    expect(tierDifferences('(dot v v)', { inputs: { v: [1, 2] } }, 1e-9)).toBeUndefined();
+  });
+
+  test('typed cases report how many of their runs the tier took', () => {
+    const runs = Array.from({ length: 300 }, (_, i) =>
+      evaluate(caseAt({ ...parseArgs([]), generators: ['typed'] }, i)),
+    );
+    expect(runs.every((r) => r.ok)).toBe(true);
+    expect(runs.reduce((n, r) => n + (r.tierRuns ?? 0), 0)).toBeGreaterThan(0);
+  });
+});

@@ -70,6 +70,8 @@ interface Tally {
   maxMs: number;
   float32: { compared: number; skipped: number };
   float64Unstable: number;
+  /** Runs the small-program tier took as a third path. */
+  tierRuns: number;
   covered: Set<string>;
 }
 
@@ -96,6 +98,7 @@ export async function fuzz(
         maxMs: 0,
         float32: { compared: 0, skipped: 0 },
         float64Unstable: 0,
+        tierRuns: 0,
         covered: new Set<string>(),
       } as Tally,
     ]),
@@ -114,6 +117,7 @@ export async function fuzz(
     if (outcome.float32)
       ((t.float32.compared += outcome.float32.compared), (t.float32.skipped += outcome.float32.skipped));
     t.float64Unstable += outcome.float64Unstable ?? 0;
+    t.tierRuns += outcome.tierRuns ?? 0;
     fuzzCase.covers?.forEach((name) => t.covered.add(name));
     if (!outcome.ok) {
       failures.push({ index: i, fuzzCase, outcome });
@@ -164,7 +168,7 @@ export function summary(tallies: Map<Generator, Tally>): string[] {
   if (typed)
     lines.push(
       `typed: float32 elements compared ${typed.float32.compared}, skipped as ill-conditioned or non-finite ${typed.float32.skipped}; ` +
-        `float64 elements that differed where float64 itself is unsure (excused) ${typed.float64Unstable}; primitives and forms covered: ${typed.covered.size}`,
+        `float64 elements that differed where float64 itself is unsure (excused) ${typed.float64Unstable}; runs also on the small-program tier ${typed.tierRuns}; primitives and forms covered: ${typed.covered.size}`,
     );
   return lines;
 }

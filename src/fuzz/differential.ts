@@ -3,7 +3,7 @@
 // differential tests and the fuzzer.
 import { parseProgram } from '../frontend';
 import { evaluateReference, type Mode } from '../reference';
-import { run, type RunResult } from '../api';
+import { compile, run, type RunResult } from '../api';
 import type { Nested } from '../runtime/host-data';
 
 export interface Case {
@@ -78,6 +78,42 @@ export function differences(source: string, c: Case, tolerance = 1e-12, limit?: 
   check('value', native.value, (r) => r.value);
   for (const name of Object.keys(reference.grad)) check(`grad ${name}`, native.grad?.[name], (r) => r.grad[name]);
   return { problems: out, unstable };
+}
+
+/**
+ * The third path: where the small-program tier runs the program (every input and param a scalar per
+ * sample), module.valueAndGrad against the libtorch path's value and gradients. Undefined when the
+ * tier does not take the program.
+ */
+export function tierDifferences(source: string, c: Case, tolerance: number, limit?: number): string[] | undefined {
+  const params = c.params ?? {};
+  const scalar = (v: Nested) =>
+    c.batch ? Array.isArray(v) && v.every((x) => typeof x === 'number') : typeof v === 'number';
+  if (!Object.values(c.inputs).every(scalar) || !Object.values(params).every((v) => typeof v === 'number'))
+    return undefined;
+  const inputs = Object.keys(c.inputs);
+  const module = compile(source, {
+    inputs: Object.fromEntries(inputs.map((n) => [n, 'scalar'])),
+    params,
+    dtype: 'float64',
+    limit,
+  });
+  try {
+    if (!module.tier(inputs.map(() => c.batch === true))) return undefined;
+    const tier = module.valueAndGrad(c.inputs as Record<string, number | number[]>, { batch: c.batch, wrt: inputs });
+    const native = runGrad(source, c, 'float64', limit);
+    const asNested = (v: number | Float32Array | Float64Array): Nested => (typeof v === 'number' ? v : Array.from(v));
+    const out: string[] = [];
+    const check = (what: string, a: Nested, b: Nested | undefined) => {
+      if (b === undefined || mismatch(a, b) > tolerance)
+        out.push(`${what}: tier ${JSON.stringify(a)} vs libtorch ${JSON.stringify(b)}`);
+    };
+    check('value', asNested(tier.value), native.value);
+    for (const [name, g] of Object.entries(tier.grads)) check(`grad ${name}`, asNested(g), native.grad?.[name]);
+    return out;
+  } finally {
+    module.dispose();
+  }
 }
 
 type Reference = Required<Pick<RunResult, 'value' | 'grad'>>;

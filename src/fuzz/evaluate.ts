@@ -5,7 +5,7 @@ import { compile } from '../api';
 import { CompileError } from '../diagnostics';
 import type { Nested } from '../runtime/host-data';
 import { Rng } from './random';
-import { differences, float32Differences, type Case } from './differential';
+import { differences, float32Differences, tierDifferences, type Case } from './differential';
 import { bytesCase } from './bytes';
 import { mutateCase } from './mutate';
 import { typedCase } from './typed';
@@ -28,13 +28,15 @@ export interface FuzzCase {
 
 export interface Outcome {
   ok: boolean;
-  /** module | diagnostics | agree on success; error | mismatch | float32 | hang | crash on failure. */
+  /** module | diagnostics | agree on success; error | mismatch | tier (the small-program tier differs from libtorch) | float32 | hang | crash on failure. */
   kind: string;
   detail: string;
   /** For reports: float32 elements compared and skipped (typed cases). */
   float32?: { compared: number; skipped: number };
   /** For reports: float64 elements that differed from the reference where float64 itself is unsure. */
   float64Unstable?: number;
+  /** Typed cases: how many of its two runs (unbatched, batched) the small-program tier took too. */
+  tierRuns?: number;
 }
 
 /** Iterations and recursion depth for fuzzed programs: small, so a runaway loop is an error, not a hang. */
@@ -106,6 +108,7 @@ function moduleOrDiagnostics(c: FuzzCase): Outcome {
 
 function differential(c: FuzzCase): Outcome {
   let float64Unstable = 0;
+  let tierRuns = 0;
   for (const [name, k] of [
     ['unbatched', c.unbatched!],
     ['batched', c.batched!],
@@ -113,10 +116,13 @@ function differential(c: FuzzCase): Outcome {
     const d = differences(c.source, k, FLOAT64_TOLERANCE, FUZZ_LIMIT);
     if (d.problems.length > 0) return { ok: false, kind: 'mismatch', detail: `${name}: ${d.problems.join('; ')}` };
     float64Unstable += d.unstable;
+    const tier = tierDifferences(c.source, k, FLOAT64_TOLERANCE, FUZZ_LIMIT);
+    if (tier && tier.length > 0) return { ok: false, kind: 'tier', detail: `${name}: ${tier.join('; ')}` };
+    if (tier) tierRuns++;
   }
   const f32 = float32Differences(c.source, c.batched!, FLOAT32_TOLERANCE, 1e-6, FUZZ_LIMIT);
   const float32 = { compared: f32.compared, skipped: f32.skipped };
   if (f32.problems.length > 0)
-    return { ok: false, kind: 'float32', detail: f32.problems.join('; '), float32, float64Unstable };
-  return { ok: true, kind: 'agree', detail: '', float32, float64Unstable };
+    return { ok: false, kind: 'float32', detail: f32.problems.join('; '), float32, float64Unstable, tierRuns };
+  return { ok: true, kind: 'agree', detail: '', float32, float64Unstable, tierRuns };
 }
