@@ -96,9 +96,14 @@ const CASES: Case[] = [
     inputs: { a: scalar() },
   },
   {
-    name: 'recursion',
+    name: 'tail recursion as a loop',
     source: '(letrec ((gcd (lambda (p q) (if (= q 0) p (gcd q (modulo p q)))))) (gcd a b))',
     inputs: { a: scalar(true), b: scalar(true) },
+  },
+  {
+    name: 'non-tail recursion',
+    source: '(define (fact n) (if (<= n 1) 1 (* n (fact (- n 1))))) (fact k)',
+    inputs: { k: scalar(true) },
   },
   {
     name: 'mutual recursion',

@@ -71,3 +71,40 @@ describe('scale takes a one-element vector as its scalar, so [B, 1] batches broa
     );
   });
 });
+
+describe('tail calls run as loops, with no call-depth limit', () => {
+  const sum = '(define (sum n acc) (if (= n 0) acc (sum (- n 1) (+ acc n)))) (sum k 0)';
+
+  test('a tail-recursive function called 50,000 deep gives the reference value, value and gradient', () => {
+    const m = compile(sum, { inputs: { k: 'scalar' }, dtype: 'float64', limit: 60_000 });
+    const k = 50_000;
+    // every term n = k - j carries d/dk = 1, so the gradient of the sum is the number of terms
+    expect(m.valueAndGrad({ k }, { wrt: ['k'] })).toEqual({ value: (k * (k + 1)) / 2, grads: { k } });
+    const parsed = parseProgram(sum, { inputs: ['k'] });
+    const reference = evaluateReference(parsed.program!, { k: 500 }, { limit: 60_000 });
+    expect([reference.value, reference.grad.k]).toEqual([(500 * 501) / 2, 500]);
+    expect(m.graph?.regions.flatMap((r) => r.nodes).some((n) => n.op === 'call') ?? false).toBe(false);
+    m.dispose();
+  });
+
+  test('batched, each sample leaves the loop on its own, and the loop limit still names the function', () => {
+    const m = compile(sum, { inputs: { k: 'scalar' }, dtype: 'float64', limit: 100 });
+    const out = m.forward({ k: [3, 10, 0] });
+    expect(Array.from(out.toTypedArray())).toEqual([6, 55, 0]);
+    out.dispose();
+    expect(() => m.forward({ k: 1000 })).toThrow(/error\[E0205\]: function 'sum' exceeded its limit of 100/);
+    m.dispose();
+  });
+
+  test('a self-call that is not in tail position stays a call', () => {
+    const fact = compile('(define (f n) (if (<= n 1) 1 (* n (f (- n 1))))) (f k)', {
+      inputs: { k: 'scalar' },
+      dtype: 'float64',
+    });
+    const out = fact.forward({ k: 5 });
+    expect(out.item()).toBe(120);
+    expect(fact.graph!.regions.flatMap((r) => r.nodes).some((n) => n.op === 'call')).toBe(true);
+    out.dispose();
+    fact.dispose();
+  });
+});

@@ -347,6 +347,10 @@ class Lowerer {
       case 'recur':
         throw new Error('internal: recur outside the tail of a loop reached the compiler');
       case 'call': {
+        if (e.callee.kind === 'function') {
+          const looped = this.tailCallLoop(e, e.callee.name, env, rb);
+          if (looped !== undefined) return looped;
+        }
         const args = e.args.map((a) => this.lower(a, env, rb));
         if (e.callee.kind === 'primitive') return this.primitive(primitive(e.callee.name)!, args, rb, e.span);
         if (e.callee.kind === 'function') return this.call(e.callee.name, args, env, rb, e.span);
@@ -600,7 +604,36 @@ class Lowerer {
     }
   }
 
-  private lowerLoop(e: Extract<Expr, { kind: 'loop' }>, env: Env, rb: RegionBuilder): number {
+  /**
+   * A call of a function whose only self-calls are tail calls, lowered as a loop (recur for each
+   * self-call), as the reference runs tail calls: no depth to exhaust, the loop limit still applies
+   * (naming the function). Undefined when the function is not of that kind, or when its arguments
+   * change shape from call to call (a loop's state cannot): then it is an ordinary call.
+   */
+  private tailCallLoop(
+    e: Extract<Expr, { kind: 'call' }>,
+    name: string,
+    env: Env,
+    rb: RegionBuilder,
+  ): number | undefined {
+    const { def } = this.functions.get(name)!;
+    if (!onlyTailSelfCalls(def)) return undefined;
+    const loop: Extract<Expr, { kind: 'loop' }> = {
+      kind: 'loop',
+      id: TAIL_LOOP_ID,
+      bindings: def.params.map((binding, k) => ({ binding, init: e.args[k] })),
+      body: asRecur(def.body, name),
+      span: e.span,
+    };
+    try {
+      return this.lowerLoop(loop, env, rb, `function '${displayName(name)}'`);
+    } catch (err) {
+      if (err instanceof Stop) return undefined;
+      throw err;
+    }
+  }
+
+  private lowerLoop(e: Extract<Expr, { kind: 'loop' }>, env: Env, rb: RegionBuilder, label?: string): number {
     let inner = env;
     const inits: number[] = [];
     for (const { binding, init } of e.bindings) {
@@ -646,7 +679,7 @@ class Lowerer {
           argBatched: args.map((a) => rb.nodes[a].batched),
           state: inits.length,
           limit: this.options.limit,
-          label: `loop at ${this.where(e.span)}`,
+          label: label ?? `loop at ${this.where(e.span)}`,
           shape: resultShape,
           batched,
           span: e.span,
@@ -759,6 +792,67 @@ function condToIf(e: Extract<Expr, { kind: 'cond' }>): Expr {
 
 /** Letrec functions carry unique internal names; show the name as written. */
 const displayName = (name: string): string => name.replace(/#\d+$/, '');
+
+/** The id of the loops tail calls become (recur targets the innermost loop; the id only labels it). */
+const TAIL_LOOP_ID = -1;
+
+/** Whether the function calls itself, and only in tail position (not inside a loop or a local function). */
+function onlyTailSelfCalls(def: FunctionDef): boolean {
+  let tail = 0;
+  let other = 0;
+  const visit = (e: Expr, inTail: boolean): void => {
+    switch (e.kind) {
+      case 'call':
+        if (e.callee.kind === 'function' && e.callee.name === def.name) inTail ? tail++ : other++;
+        return e.args.forEach((a) => visit(a, false));
+      case 'if':
+        visit(e.test, false);
+        visit(e.consequent, inTail);
+        return visit(e.alternative, inTail);
+      case 'cond':
+        e.clauses.forEach((c) => (visit(c.test, false), visit(c.body, inTail)));
+        return visit(e.otherwise, inTail);
+      case 'let':
+        e.bindings.forEach((b) => visit(b.value, false));
+        return visit(e.body, inTail);
+      case 'letrec':
+        e.functions.forEach((f) => visit(f.body, false));
+        return visit(e.body, inTail);
+      case 'loop':
+        e.bindings.forEach((b) => visit(b.init, false));
+        return visit(e.body, false);
+      case 'recur':
+        return e.args.forEach((a) => visit(a, false));
+      default:
+        return;
+    }
+  };
+  visit(def.body, true);
+  return tail > 0 && other === 0;
+}
+
+/** The body with each (tail) self-call of `name` as a recur. */
+function asRecur(e: Expr, name: string): Expr {
+  switch (e.kind) {
+    case 'call':
+      return e.callee.kind === 'function' && e.callee.name === name
+        ? { kind: 'recur', loop: TAIL_LOOP_ID, args: e.args, span: e.span }
+        : e;
+    case 'if':
+      return { ...e, consequent: asRecur(e.consequent, name), alternative: asRecur(e.alternative, name) };
+    case 'cond':
+      return {
+        ...e,
+        clauses: e.clauses.map((c) => ({ ...c, body: asRecur(c.body, name) })),
+        otherwise: asRecur(e.otherwise, name),
+      };
+    case 'let':
+    case 'letrec':
+      return { ...e, body: asRecur(e.body, name) };
+    default:
+      return e;
+  }
+}
 
 export function lowerProgram(program: Program, options: LowerOptions): IrGraph {
   const l = new Lowerer(program, options);
