@@ -36,6 +36,11 @@ nc::Node read_node(const SpecReader& in, const Napi::Object& o, const at::Tensor
   if (!o.Get("label").IsUndefined()) n.label = in.string(o, "label");
   auto it = kStructural.find(op);
   n.kind = it == kStructural.end() ? nc::NodeKind::Kernel : it->second;
+  // Control nodes own sub-regions and say which arguments carry the batch dimension.
+  if (n.kind == nc::NodeKind::If || n.kind == nc::NodeKind::Loop || n.kind == nc::NodeKind::Call) {
+    n.regions = in.ints(o, "regions");
+    n.arg_batched = in.bools(o, "argBatched");
+  }
   switch (n.kind) {
     case nc::NodeKind::Kernel:
       n.kernel = &nc::find_kernel(op, n.args.size(), n.attrs.size());
@@ -51,20 +56,14 @@ nc::Node read_node(const SpecReader& in, const Napi::Object& o, const at::Tensor
       n.arg_batched = in.bools(o, "argBatched");
       break;
     case nc::NodeKind::If:
-      n.regions = in.ints(o, "regions");
-      n.arg_batched = in.bools(o, "argBatched");
       n.outputs = static_cast<int>(in.whole(o, "outputs"));
       n.output_batched = in.bools(o, "outputBatched");
       break;
     case nc::NodeKind::Loop:
-      n.regions = in.ints(o, "regions");
-      n.arg_batched = in.bools(o, "argBatched");
       n.state = static_cast<int>(in.whole(o, "state"));
       n.limit = in.whole(o, "limit");
       break;
     case nc::NodeKind::Call:
-      n.regions = in.ints(o, "regions");
-      n.arg_batched = in.bools(o, "argBatched");
       n.limit = in.whole(o, "limit");
       break;
     case nc::NodeKind::Const: {

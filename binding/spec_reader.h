@@ -54,37 +54,34 @@ class SpecReader {
     return v.As<Napi::String>().Utf8Value();
   }
   std::vector<int> ints(const Napi::Object& o, const char* key) const {
-    Napi::Array arr = array(o, key);
-    std::vector<int> out;
-    for (uint32_t i = 0; i < arr.Length(); ++i) {
-      const int64_t v = whole(arr.Get(i), key);
-      if (v > INT32_MAX) fail(key, "holds an index too large");
-      out.push_back(static_cast<int>(v));
-    }
-    return out;
+    return each<int>(o, key, [&](const Napi::Value& v) {
+      const int64_t n = whole(v, key);
+      if (n > INT32_MAX) fail(key, "holds an index too large");
+      return static_cast<int>(n);
+    });
   }
   std::vector<bool> bools(const Napi::Object& o, const char* key) const {
-    Napi::Array arr = array(o, key);
-    std::vector<bool> out;
-    for (uint32_t i = 0; i < arr.Length(); ++i) {
-      Napi::Value v = arr.Get(i);
+    return each<bool>(o, key, [&](const Napi::Value& v) {
       if (!v.IsBoolean()) fail(key, "must hold booleans");
-      out.push_back(v.As<Napi::Boolean>().Value());
-    }
-    return out;
+      return v.As<Napi::Boolean>().Value();
+    });
   }
   std::vector<double> doubles(const Napi::Object& o, const char* key) const {
-    Napi::Array arr = array(o, key);
-    std::vector<double> out;
-    for (uint32_t i = 0; i < arr.Length(); ++i) {
-      Napi::Value v = arr.Get(i);
+    return each<double>(o, key, [&](const Napi::Value& v) {
       if (!v.IsNumber()) fail(key, "must hold numbers");
-      out.push_back(v.As<Napi::Number>().DoubleValue());
-    }
-    return out;
+      return v.As<Napi::Number>().DoubleValue();
+    });
   }
 
  private:
+  /** The array `key` of `o`, each element read by `read`. */
+  template <class T, class F>
+  std::vector<T> each(const Napi::Object& o, const char* key, F read) const {
+    Napi::Array arr = array(o, key);
+    std::vector<T> out;
+    for (uint32_t i = 0; i < arr.Length(); ++i) out.push_back(read(arr.Get(i)));
+    return out;
+  }
   [[noreturn]] void fail(const char* key, const char* problem) const {
     throw nc::Error("internal: " + where_ + ": '" + key + "' " + problem);
   }

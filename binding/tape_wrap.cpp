@@ -80,21 +80,20 @@ template <class T>
 void NativeTape::RunTyped(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const int n = program_->num_inputs;
-  if (!info[0].IsArray() || !info[2].IsArray() || !info[5].IsArray())
-    throw Napi::TypeError::New(env, "tape: run(inputs[], batch, params[], out, paramGrads, inputGrads[])");
+  if (!bound_out_) throw nc::Error("tape: run() before bind()");
+  if (!info[0].IsArray() || !info[3].IsArray())
+    throw Napi::TypeError::New(env, "tape: run(inputs[], batch, out, inputGrads[])");
   if (!info[1].IsNumber()) throw Napi::TypeError::New(env, "tape: the batch must be a number");
   const int64_t batch = info[1].As<Napi::Number>().Int64Value();
   if (batch < 1) throw Napi::RangeError::New(env, "tape: the batch must be at least 1");
   auto inputs = info[0].As<Napi::Array>();
-  auto params = info[2].As<Napi::Array>();
-  auto input_grads = info[5].As<Napi::Array>();
-  if (static_cast<int>(inputs.Length()) != n || static_cast<int>(input_grads.Length()) != n ||
-      static_cast<int>(params.Length()) != program_->num_params)
-    throw Napi::RangeError::New(env, "tape: one value array and one gradient slot per input, one tensor per param");
+  auto input_grads = info[3].As<Napi::Array>();
+  if (static_cast<int>(inputs.Length()) != n || static_cast<int>(input_grads.Length()) != n)
+    throw Napi::RangeError::New(env, "tape: one value array and one gradient slot per input");
   T* input_ptr[kMaxOperands];
   T* grad_ptr[kMaxOperands];
   bool flags[kMaxOperands];
-  T param_values[kMaxOperands];
+  T params[kMaxOperands];
   for (int i = 0; i < n; ++i) {
     flags[i] = batched_[i];
     const size_t count = flags[i] ? static_cast<size_t>(batch) : 1;
@@ -102,17 +101,14 @@ void NativeTape::RunTyped(const Napi::CallbackInfo& info) {
     Napi::Value g = input_grads.Get(i);
     grad_ptr[i] = g.IsNull() || g.IsUndefined() ? nullptr : elements<T>(g, count, "an input gradient");
   }
-  for (int k = 0; k < program_->num_params; ++k)
-    param_values[k] = *param_value<T>(NativeTensor::TensorOf(params.Get(k)));
   nc::TapeIo<T> io;
   io.inputs = input_ptr;
   io.batched = flags;
-  io.params = param_values;
+  io.params = BoundParams(params);
   io.batch = batch;
-  io.out = elements<T>(info[3], static_cast<size_t>(batch), "out");
+  io.out = elements<T>(info[2], static_cast<size_t>(batch), "out");
   io.input_grads = grad_ptr;
-  io.param_grads = info[4].IsNull() ? nullptr : elements<double>(info[4], program_->num_params, "paramGrads");
-  if (io.param_grads) std::fill(io.param_grads, io.param_grads + program_->num_params, 0.0);
+  io.param_grads = bound_param_grads_;
   nc::run_tape<T>(*program_, io);
 }
 
@@ -191,16 +187,21 @@ void NativeTape::RunBoundTyped(uint64_t wanted) {
     inputs[i] = static_cast<const T*>(bound_inputs_[i]);
     grads[i] = wanted >> i & 1 ? static_cast<T*>(bound_input_grads_[i]) : nullptr;
   }
-  for (size_t k = 0; k < bound_params_.size(); ++k) params[k] = *bound_params_[k].data_ptr<T>();
   nc::TapeIo<T> io;
   io.input_grads = grads;
   io.inputs = inputs;
   io.batched = unbatched;
-  io.params = params;
+  io.params = BoundParams(params);
   io.out = static_cast<T*>(bound_out_);
   io.param_grads = bound_param_grads_;
-  std::fill(bound_param_grads_, bound_param_grads_ + bound_params_.size(), 0.0);
   nc::run_tape<T>(*program_, io);
+}
+
+template <class T>
+const T* NativeTape::BoundParams(T* values) const {
+  for (size_t k = 0; k < bound_params_.size(); ++k) values[k] = *bound_params_[k].data_ptr<T>();
+  std::fill(bound_param_grads_, bound_param_grads_ + bound_params_.size(), 0.0);  // run_tape adds to them
+  return values;
 }
 
 }  // namespace ncb

@@ -29,9 +29,9 @@ class NativeTape : public Napi::ObjectWrap<NativeTape> {
   std::vector<void*> bound_input_grads_;
   std::vector<at::Tensor> bound_params_;
 
-  // run(inputs: TypedArray[], batch, params: NativeTensor[], out: TypedArray, paramGrads: Float64Array | null,
-  //     inputGrads: (TypedArray | null)[]): writes out (batch values), the param gradients' sums and the
-  //     wanted input gradients (batch values for a batched input, one for a shared one).
+  // run(inputs: TypedArray[], batch, out: TypedArray, inputGrads: (TypedArray | null)[]): on the bound params,
+  //     writes out (batch values), the param gradients' sums (into the bound buffer) and the wanted input
+  //     gradients (batch values for a batched input, one for a shared one).
   Napi::Value Run(const Napi::CallbackInfo& info);
   template <class T>
   void RunTyped(const Napi::CallbackInfo& info);
@@ -46,6 +46,9 @@ class NativeTape : public Napi::ObjectWrap<NativeTape> {
   Napi::Value Forward(const Napi::CallbackInfo& info);
   template <class T>
   void RunBoundTyped(uint64_t wanted);
+  /** The bound params' current values into `values`, with the bound param gradients zeroed. */
+  template <class T>
+  const T* BoundParams(T* values) const;
 };
 
 }  // namespace ncb

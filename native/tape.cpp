@@ -169,22 +169,21 @@ at::Tensor run_on_tensors(const TapeProgram& p, const std::vector<at::Tensor>& i
   const int64_t batch = batch_of(inputs);
   const bool batched_out = std::any_of(inputs.begin(), inputs.end(), [](const at::Tensor& t) { return t.dim() == 1; });
   std::vector<const T*> in(inputs.size());
-  std::unique_ptr<bool[]> flags(new bool[inputs.size() + 1]);
+  std::unique_ptr<bool[]> flags(new bool[inputs.size()]);
   for (size_t i = 0; i < inputs.size(); ++i) {
     in[i] = inputs[i].data_ptr<T>();
     flags[i] = inputs[i].dim() == 1;
   }
   std::vector<T> param_values(params.size());
   for (size_t k = 0; k < params.size(); ++k) param_values[k] = *params[k].data_ptr<T>();
-  at::Tensor out = batched_out ? at::empty({batch}, inputs.empty() ? params[0].options() : inputs[0].options())
-                               : at::empty({}, inputs.empty() ? params[0].options() : inputs[0].options());
+  const auto options = (inputs.empty() ? params[0] : inputs[0]).options();
+  at::Tensor out = batched_out ? at::empty({batch}, options) : at::empty({}, options);
   TapeIo<T> io;
   io.inputs = in.data();
   io.batched = flags.get();
   io.params = param_values.data();
   io.batch = batch;
   io.out = out.data_ptr<T>();
-  std::vector<at::Tensor> scratch;
   std::vector<T*> input_grads(inputs.size(), nullptr);
   std::vector<double> param_grads(params.size(), 0.0);
   at::Tensor g;

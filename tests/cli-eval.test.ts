@@ -150,15 +150,9 @@ describe('neuralc eval', () => {
     });
 
     test('a loop past --limit names the loop', async () => {
-      const r = await json(
-        'eval',
-        '-e',
-        '(loop ((i 0)) (if (< i n) (recur (+ i 1)) i))',
-        '--inputs',
-        '{"n": 50}',
-        '--limit',
-        '10',
-      );
+      const withLimit = (limit: string) =>
+        json('eval', '-e', '(loop ((i 0)) (if (< i n) (recur (+ i 1)) i))', '--inputs', '{"n": 50}', '--limit', limit);
+      const r = await withLimit('10');
       expect(r.code).toBe(1);
       expect(r.out.error).toMatchObject({
         code: 'E0205',
@@ -166,15 +160,7 @@ describe('neuralc eval', () => {
         line: 1,
         column: 1,
       });
-      const within = await json(
-        'eval',
-        '-e',
-        '(loop ((i 0)) (if (< i n) (recur (+ i 1)) i))',
-        '--inputs',
-        '{"n": 50}',
-        '--limit',
-        '100',
-      );
+      const within = await withLimit('100');
       expect(within.out).toEqual({ value: 50, shape: [] });
     });
 

@@ -485,24 +485,16 @@ describe('errors', () => {
     expect(() => ode.odeint(graph, y0.handle, [0, 1], { slots: [], resultBatched: false }, config)).toThrow(
       /takes 1 inputs, got 0/,
     );
-    expect(() =>
+    const withConfig = (changes: object) =>
       ode.odeint(
         graph,
         y0.handle,
         [0, 1],
         { slots: [{ kind: 'state' }], resultBatched: false },
-        { ...config, method: 'x' as never },
-      ),
-    ).toThrow(/unknown method 'x'/);
-    expect(() =>
-      ode.odeint(
-        graph,
-        y0.handle,
-        [0, 1],
-        { slots: [{ kind: 'state' }], resultBatched: false },
-        { ...config, maxSteps: 0 },
-      ),
-    ).toThrow(/maxSteps must be a whole number/);
+        { ...config, ...changes },
+      );
+    expect(() => withConfig({ method: 'x' })).toThrow(/unknown method 'x'/);
+    expect(() => withConfig({ maxSteps: 0 })).toThrow(/maxSteps must be a whole number/);
     expect(() => ode.odeint({} as never, y0.handle, [0, 1], { slots: [], resultBatched: false }, config)).toThrow();
     // A result that does not match the state: the program's scalar against a 2-component state.
     expect(() =>

@@ -7,10 +7,17 @@ import { run } from '../src';
 import { parseProgram } from '../src/frontend';
 import { evaluate } from '../src/ops/formula';
 
-const valueOf = (form: Pointwise, args: number[], attrs: number[]) =>
-  evaluate(form.value, { args, out: NaN, g: NaN, attrs });
 import { nativeFiles } from '../src/ops/native-tables';
-import { FUSED_FORMS, KERNEL_OPS, OPS, PRIMITIVES, pointwiseForm, type OpDef, type Pointwise } from '../src/ops';
+import {
+  FUSED_FORMS,
+  KERNEL_OPS,
+  OPS,
+  PRIMITIVES,
+  formValue,
+  pointwiseForm,
+  type OpDef,
+  type Pointwise,
+} from '../src/ops';
 import { DOMAIN } from '../src/fuzz/typed';
 import { evaluateReference } from '../src/reference';
 import { native } from '../src/runtime/native';
@@ -68,11 +75,11 @@ const DEFAULT_POINTS = [
 function checkForm(def: OpDef, form: Pointwise, arity: number, attrs: number[]): string[] {
   const wrong: string[] = [];
   for (const point of (POINTS[def.name] ?? DEFAULT_POINTS).map((p) => p.slice(0, arity))) {
-    const out = valueOf(form, point, attrs);
+    const out = formValue(form, point, attrs);
     form.derivative!.forEach((d, k) => {
       const h = 1e-6 * Math.max(1, Math.abs(point[k]));
       const at = (delta: number) =>
-        valueOf(
+        formValue(
           form,
           point.map((v, j) => (j === k ? v + delta : v)),
           attrs,
@@ -107,7 +114,7 @@ test('the derivative is scaled by the upstream gradient', () => {
     const form = def.pointwise!;
     const args = (POINTS[def.name] ?? DEFAULT_POINTS)[0].slice(0, def.minArgs);
     const attrs = def.name === 'pow-scalar' ? [2.7] : [];
-    const out = valueOf(form, args, attrs);
+    const out = formValue(form, args, attrs);
     for (const d of form.derivative!)
       expect(evaluate(d, { args, out, g: -3, attrs })).toBeCloseTo(-3 * evaluate(d, { args, out, g: 1, attrs }), 12);
   }
@@ -119,7 +126,7 @@ test('every op that is NaN for some finite arguments has a domain in the fuzzer'
     (def) => {
       const tuples =
         def.minArgs === 1 ? samples.map((a) => [a]) : samples.flatMap((a) => samples.map((b) => [a, b, b]));
-      return tuples.some((t) => Number.isNaN(valueOf(def.pointwise!, t.slice(0, def.minArgs), [])));
+      return tuples.some((t) => Number.isNaN(formValue(def.pointwise!, t.slice(0, def.minArgs), [])));
     },
   );
   expect(partial.map((def) => def.name).filter((name) => !(name in DOMAIN))).toEqual([]);

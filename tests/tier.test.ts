@@ -258,3 +258,16 @@ describe('forward on the tier (compile option tier: true)', () => {
     off.dispose();
   });
 });
+
+test("valueAndGrad leaves the parameters' accumulated gradients alone (the libtorch path uses grad, not backward)", () => {
+  const m = compile('(dot v (scale k v))', { inputs: { v: [2] }, params: { k: 2 }, dtype: 'float64' });
+  const y = m.forward({ v: [1, 1] });
+  y.backward();
+  const before = m.parameters()[0].grad!;
+  expect(before.item()).toBe(2);
+  expect(m.valueAndGrad({ v: [1, 2] } as never).grads.k).toBe(5);
+  const after = m.parameters()[0].grad!;
+  expect(after.item()).toBe(2);
+  for (const t of [y, before, after]) t.dispose();
+  m.dispose();
+});

@@ -271,12 +271,7 @@ export class Module {
       const need = spec.footprint.fixed + batch * spec.footprint.perSample;
       if (need > MAX_TENSOR_BYTES) this.tooLarge(spec.graph, batch, need);
       try {
-        return new Tensor(
-          spec.native.forward(
-            values.map((v) => v.tensor.handle),
-            grad,
-          ),
-        );
+        return new Tensor(spec.native.forward(handles(values), grad));
       } catch (e) {
         throw this.runtimeError(spec.graph, e as Error);
       }
@@ -331,18 +326,26 @@ export class Module {
     return program;
   }
 
+  /** The op graph of this program for an input signature, with this module's settings. */
+  private compileGraph(inputs: { name: string; shape: Shape; batched: boolean }[], fuse: boolean): IrGraph {
+    return compileGraph(this.program, {
+      inputs,
+      params: this.allParams.map((p) => ({ name: p.name, shape: p.tensor.shape })),
+      limit: this.limit,
+      source: this.source,
+      externals: this.externals(this.params.length, 0),
+      optimize: this.optimize,
+      fuse,
+    });
+  }
+
   /** The unfused graph for scalar inputs, batched as given; undefined when the program is not scalar there. */
   private tierGraph(batched: boolean[]): IrGraph | undefined {
     try {
-      return compileGraph(this.program, {
-        inputs: this.inputs.map((name, i) => ({ name, shape: [], batched: batched[i] })),
-        params: this.allParams.map((p) => ({ name: p.name, shape: p.tensor.shape })),
-        limit: this.limit,
-        source: this.source,
-        externals: this.externals(this.params.length, 0),
-        optimize: this.optimize,
-        fuse: false,
-      });
+      return this.compileGraph(
+        this.inputs.map((name, i) => ({ name, shape: [], batched: batched[i] })),
+        false,
+      );
     } catch (e) {
       if (e instanceof CompileError) return undefined; // the libtorch path reports it at the call
       throw e;
@@ -427,15 +430,7 @@ export class Module {
     const key = inputs.map((i) => `${i.shape.join('x')}${i.batched ? 'b' : ''}`).join(',');
     let s = this.specialisations.get(key);
     if (!s) {
-      const graph = compileGraph(this.program, {
-        inputs,
-        params: this.allParams.map((p) => ({ name: p.name, shape: p.tensor.shape })),
-        limit: this.limit,
-        source: this.source,
-        externals: this.externals(this.params.length, 0),
-        optimize: this.optimize,
-        fuse: this.fuse,
-      });
+      const graph = this.compileGraph(inputs, this.fuse);
       const params = this.allParams.map((p) => ({ name: p.name, tensor: p.tensor.handle }));
       const callables = this.callables.map((m) => m.handle);
       const nativeGraph = new (native().NativeGraph)(

@@ -2,9 +2,10 @@
 // plain numbers and typed arrays, like JAX's value_and_grad. Programs of scalar pointwise ops run on
 // the small-program tier (native/tape.cpp: no tensors, no autograd, nothing allocated for a single
 // sample); any other program takes the libtorch path (forward, sum, backward) with the same result.
-import type { NativeTape, NativeTensor } from '../runtime/native';
+import type { NativeTape } from '../runtime/native';
 import { describe } from '../runtime/host-data';
-import { Tensor, tensor, type DType } from '../runtime/tensor';
+import { grad } from '../train/autograd';
+import type { Tensor, DType } from '../runtime/tensor';
 import { knownOptions } from '../runtime/validate';
 import type { Module } from './module';
 
@@ -30,10 +31,9 @@ export interface ValueAndGrad {
 /** What the tier keeps per input signature: the native program and reusable single-sample buffers. */
 export interface TierProgram {
   tape: NativeTape;
-  /** The module's parameters (its own, then its functions'), their names and native handles. */
+  /** The module's parameters (its own, then its functions') and their names. */
   params: Tensor[];
   paramNames: string[];
-  paramHandles: NativeTensor[];
   /** Per input, a one-value buffer for a number given. */
   scalars: Values[];
   out: Values;
@@ -153,20 +153,8 @@ function viaTier(
   const inputGrads = module.inputs.map((name, i) =>
     !wrt.includes(name) ? null : typeof values[i] === 'number' ? tier.inputGrads[i] : arrayOf(dtype, batch),
   );
-  const params = module.parameters();
-  tier.tape.run(
-    data,
-    batch,
-    params.map((p) => p.handle),
-    out,
-    tier.paramGrads,
-    inputGrads,
-  );
-  const grads: Record<string, number | Values> = {};
-  const names = Object.keys(module.namedParameters());
-  params.forEach((p, k) => {
-    if (p.requiresGrad) grads[names[k]] = tier.paramGrads[k];
-  });
+  tier.tape.run(data, batch, out, inputGrads);
+  const grads = paramGrads(tier);
   module.inputs.forEach((name, i) => {
     const g = inputGrads[i];
     if (g) grads[name] = typeof values[i] === 'number' ? g[0] : g;
@@ -174,7 +162,10 @@ function viaTier(
   return { value: batchedOut ? out : out[0], grads };
 }
 
-/** The libtorch path: the inputs as leaf tensors, forward, the sum, backward. */
+/**
+ * The libtorch path: the inputs as leaf tensors, forward, and the gradients of the sum through
+ * autograd's grad (not backward: the parameters' accumulated .grad, the user's, stay untouched).
+ */
 function viaTensors(module: Module, inputs: Record<string, unknown>, batch: boolean, wrt: string[]): ValueAndGrad {
   const made: Tensor[] = [];
   try {
@@ -192,15 +183,21 @@ function viaTensors(module: Module, inputs: Record<string, unknown>, batch: bool
     const out = module.forward(leaves, { batch, grad: true });
     made.push(out);
     const value = out.shape.length === 0 ? out.item() : out.toTypedArray();
+    const wanted = [
+      ...Object.entries(module.namedParameters()).filter(([, p]) => p.requiresGrad),
+      ...wrt.map((n) => [n, leaves[n]] as const),
+    ];
+    const found =
+      out.requiresGrad && wanted.length > 0
+        ? grad(
+            out,
+            wanted.map(([, t]) => t),
+          )
+        : [];
+    made.push(...found);
     const grads: Record<string, number | Values> = {};
-    const params = Object.entries(module.namedParameters()).filter(([, p]) => p.requiresGrad);
-    if (out.requiresGrad) {
-      const total = out.sum();
-      made.push(total);
-      total.backward();
-    }
-    for (const [name, t] of [...params, ...wrt.map((n) => [n, leaves[n]] as const)]) {
-      const g = t.grad;
+    wanted.forEach(([name, t], k) => {
+      const g = found[k];
       grads[name] = g
         ? g.shape.length === 0
           ? g.item()
@@ -208,9 +205,7 @@ function viaTensors(module: Module, inputs: Record<string, unknown>, batch: bool
         : t.shape.length === 0
           ? 0
           : arrayOf(module.dtype, t.shape[0]);
-      g?.dispose();
-    }
-    for (const [, p] of params) p.zeroGrad();
+    });
     return { value, grads };
   } finally {
     for (const t of made) t.dispose();
@@ -229,12 +224,12 @@ export function tierProgram(
     tape,
     params: tensors,
     paramNames: Object.keys(params),
-    paramHandles: tensors.map((t) => t.handle),
     scalars: Array.from({ length: numInputs }, () => arrayOf(dtype, 1)),
     out: arrayOf(dtype, 1),
     paramGrads: new Float64Array(tensors.length),
     inputGrads: Array.from({ length: numInputs }, () => arrayOf(dtype, 1)),
   };
-  tape.bind(program.scalars, program.paramHandles, program.out, program.paramGrads, program.inputGrads);
+  const handles = tensors.map((t) => t.handle);
+  tape.bind(program.scalars, handles, program.out, program.paramGrads, program.inputGrads);
   return program;
 }

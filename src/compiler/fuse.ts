@@ -108,5 +108,3 @@ export function fuseElementwise(graph: IrGraph): IrGraph {
   graph.regions.forEach(fuseRegion);
   return graph;
 }
-
-export const isFused = (n: IrNode): n is FusedNode => n.op === 'fused';

@@ -9,7 +9,7 @@ import { Context, Experiment } from './context';
 import { linePlot, thin } from './plot';
 import { program } from './programs';
 import { addNoise, Rng } from './random';
-import { constantRow, constantsTable, isConstant, metricsTables, num, percent, Result, Row, table } from './report';
+import { constantRow, constantsTable, isConstant, metricsTables, num, percent, Row, table } from './report';
 import { adamFit, lbfgsRefine } from './train';
 
 /** [lo, hi] sampled in training; `cap` bounds the extrapolated upper end. */

@@ -216,19 +216,3 @@ export function evaluate(f: Formula, env: Bindings): number {
       return FUNCTIONS[f.fn](...f.args.map((a) => evaluate(a, env)));
   }
 }
-
-/** The variables a formula reads (`out` tells whether a kernel must have the result at hand). */
-export function reads(f: Formula, name: 'x' | 'y' | 'z' | 'out' | 'g'): boolean {
-  switch (f.kind) {
-    case 'var':
-      return f.name === name;
-    case 'powattr':
-      return reads(f.base, name) || reads(f.exponent, name);
-    case 'attrif':
-      return reads(f.test, name) || reads(f.then, name) || reads(f.else, name);
-    case 'call':
-      return f.args.some((a) => reads(a, name));
-    default:
-      return false;
-  }
-}

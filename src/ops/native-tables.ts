@@ -176,7 +176,7 @@ function steps(): string {
 function scalarCpp(f: Formula): string {
   switch (f.kind) {
     case 'num':
-      return Number.isInteger(f.value) ? `T(${f.value})` : `T(${f.value})`;
+      return `T(${f.value})`;
     case 'var':
       return { x: 'A', y: 'B', z: 'C', out: 'O', g: 'G' }[f.name];
     case 'attr':

@@ -674,13 +674,16 @@ export function pointwiseForm(def: OpDef, count: number): Pointwise | undefined 
   return count === 1 && def.unary ? def.unary : def.pointwise;
 }
 
+/** One form's float64 value on its arguments. */
+export const formValue = (form: Pointwise, args: readonly number[], attrs: readonly number[] = []): number =>
+  evaluate(form.value, { args, out: NaN, g: NaN, attrs });
+
 /** The float64 value of a pointwise op applied to scalars (n-ary ops fold their binary step left). */
 export function applyPointwise(def: OpDef, args: readonly number[], attrs: readonly number[] = []): number {
   const form = pointwiseForm(def, args.length);
   if (!form) throw new Error(`internal: '${def.name}' has no pointwise semantics`);
-  const value = (operands: readonly number[]) => evaluate(form.value, { args: operands, out: NaN, g: NaN, attrs });
-  if (def.maxArgs !== Infinity || args.length === 1) return value(args);
-  return args.slice(1).reduce((acc, b) => value([acc, b]), args[0]);
+  if (def.maxArgs !== Infinity || args.length === 1) return formValue(form, args, attrs);
+  return args.slice(1).reduce((acc, b) => formValue(form, [acc, b], attrs), args[0]);
 }
 
 /** A form the fused block kernels implement: an op at one arity (n-ary ops fuse as binary steps). */

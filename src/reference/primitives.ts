@@ -3,7 +3,7 @@
 // the vector and matrix ops are written here with scalar operations, so their gradients follow from
 // the scalar chain rule.
 
-import { PRIMITIVES, pointwiseForm, type OpDef, type Pointwise } from '../ops';
+import { PRIMITIVES, formValue, pointwiseForm, type OpDef, type Pointwise } from '../ops';
 import { evaluate } from '../ops/formula';
 import { Value, constant, div, extremum, libm, mul, rounded, sub, sum } from './value';
 import {
@@ -34,7 +34,7 @@ const EXACT = new Set(['+', '-', '*', '/', 'neg']);
  */
 function applyForm(def: OpDef, form: Pointwise, xs: Value[]): Value {
   const args = xs.map((v) => v.data);
-  const raw = evaluate(form.value, { args, out: NaN, g: NaN, attrs: [] });
+  const raw = formValue(form, args);
   const out = rounded(EXACT.has(def.name) ? raw : libm(raw)); // the derivative sees the result as stored
   if (def.gradient === 'none') return constant(out);
   // Rounding and sign keep the edge and pass zeros back (zeros_like: a NaN upstream stops there).

@@ -40,12 +40,11 @@ export interface CpuMemoryStats {
 
 /** A program of the small-program tier (binding/tape_wrap.h): runs on caller-owned typed arrays. */
 export interface NativeTape {
+  /** On the bound params; the param gradients' sums go to the bound buffer. */
   run(
     inputs: (Float32Array | Float64Array)[],
     batch: number,
-    params: NativeTensor[],
     out: Float32Array | Float64Array,
-    paramGrads: Float64Array | null,
     inputGrads: (Float32Array | Float64Array | null)[],
   ): void;
   /** The single-sample buffers of runBound (one value per input, params, out, param and input gradients). */

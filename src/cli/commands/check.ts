@@ -1,6 +1,6 @@
 // `neuralc check FILE... [--inputs a,b|JSON] [--params G|JSON] [--json] [--fix]`: diagnostics for each file,
 // the shape checker's included when the input shapes are known.
-import { diagnosticToJson, hasErrors, renderDiagnostic, type DiagnosticJson } from '../../diagnostics';
+import { diagnosticToJson, hasErrors, renderDiagnostic } from '../../diagnostics';
 import { parseProgram, type ParseOptions } from '../../frontend';
 import { applyFixes, safeFixes } from '../../tools/fixes';
 import type { InputShape } from '../../api';

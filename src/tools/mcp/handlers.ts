@@ -4,7 +4,6 @@ import fs from 'fs';
 import { compile, type InputShape, type Module } from '../../api';
 import { diagnosticToJson, hasErrors } from '../../diagnostics';
 import { column, parseCsv } from '../../io/csv';
-import type { Shape } from '../../ops';
 import type { Nested } from '../../runtime/host-data';
 import { fit } from '../../train/fit';
 import { analyse, declarationsOf } from '../analysis';
