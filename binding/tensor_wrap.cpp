@@ -23,6 +23,7 @@ Napi::Function NativeTensor::Define(Napi::Env env) {
                          InstanceMethod<&NativeTensor::ZeroGrad>("zeroGrad"),
                          InstanceMethod<&NativeTensor::Detach>("detach"),
                          InstanceMethod<&NativeTensor::To>("to"),
+                         InstanceMethod<&NativeTensor::Reshape>("reshape"),
                          InstanceMethod<&NativeTensor::Dispose>("dispose"),
                          InstanceMethod<&NativeTensor::IsDisposed>("isDisposed"),
                      });
@@ -168,6 +169,11 @@ Napi::Value NativeTensor::To(const Napi::CallbackInfo& info) {
     auto device = nc::parse_device(string_arg(info, 1, "device"));
     return Wrap(info.Env(), live().to(device, dtype));
   });
+}
+
+// The element count was checked in TS; a view where libtorch can make one, as torch.reshape.
+Napi::Value NativeTensor::Reshape(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value { return Wrap(info.Env(), live().reshape(shape_arg(info, 0))); });
 }
 
 Napi::Value NativeTensor::Dispose(const Napi::CallbackInfo& info) {

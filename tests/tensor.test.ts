@@ -93,6 +93,53 @@ describe('autograd', () => {
   });
 });
 
+describe('reshape', () => {
+  test('keeps the row-major order, infers one -1 size and passes gradients back in the old shape', () => {
+    const x = tensor(
+      [
+        [1, 2, 3],
+        [4, 5, 6],
+      ],
+      { dtype: 'float64', requiresGrad: true },
+    );
+    const y = x.reshape([3, -1]);
+    expect(y.shape).toEqual([3, 2]);
+    expect(y.toArray()).toEqual([
+      [1, 2],
+      [3, 4],
+      [5, 6],
+    ]);
+    // d/dx sum(y * w) = w read back in x's shape
+    y.mul(
+      tensor(
+        [
+          [1, 2],
+          [3, 4],
+          [5, 6],
+        ],
+        { dtype: 'float64' },
+      ),
+    )
+      .sum()
+      .backward();
+    expect(x.grad!.toArray()).toEqual([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
+    expect(x.reshape([6]).shape).toEqual([6]);
+    expect(tensor(5).reshape([1, 1]).toArray()).toEqual([[5]]);
+  });
+
+  test('a shape that cannot hold the elements is a RangeError naming both shapes', () => {
+    const x = tensor([1, 2, 3, 4, 5, 6]);
+    expect(() => x.reshape([4, 2])).toThrow('a tensor of shape [6] cannot take shape [4, 2]');
+    expect(() => x.reshape([-1, -1])).toThrow(RangeError);
+    expect(() => x.reshape([4, -1])).toThrow(RangeError);
+    expect(() => x.reshape([2.5, 2])).toThrow(TypeError);
+    expect(() => x.reshape('6' as never)).toThrow(TypeError);
+  });
+});
+
 describe('bad arguments reach JS as Errors and the process survives', () => {
   test('wrong types', () => {
     expect(() => tensor('abc' as never)).toThrow(TypeError);

@@ -19,6 +19,7 @@ export interface NativeTensor {
   zeroGrad(): void;
   detach(): NativeTensor;
   to(dtype: string, device: string): NativeTensor;
+  reshape(shape: number[]): NativeTensor;
   dispose(): void;
   isDisposed(): boolean;
 }

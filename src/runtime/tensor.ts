@@ -86,6 +86,22 @@ export class Tensor {
     });
     return new Tensor(this.handle.to(dtype, device));
   }
+  /**
+   * The same elements in another shape (row-major, as torch.reshape); gradients flow through it. One
+   * size may be -1, taken from the others.
+   */
+  reshape(shape: number[]): Tensor {
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= -1))
+      throw new TypeError(`reshape() takes an array of whole-number sizes (one may be -1), got ${describe(shape)}`);
+    const free = shape.filter((d) => d === -1).length;
+    const known = shape.reduce((a, d) => (d === -1 ? a : a * d), 1);
+    const fits = free === 0 ? known === this.size : free === 1 && known > 0 && this.size % known === 0;
+    if (!fits)
+      throw new RangeError(
+        `reshape(): a tensor of shape [${this.shape.join(', ')}] cannot take shape [${shape.join(', ')}]`,
+      );
+    return new Tensor(this.handle.reshape(shape.map((d) => (d === -1 ? this.size / known : d))));
+  }
   /** Frees the native memory now; using the tensor afterwards is an error. Safe to call twice. */
   dispose(): void {
     this.handle.dispose();
