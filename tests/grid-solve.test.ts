@@ -146,3 +146,173 @@ const RANK3 = false;
     expectGradients('(square (conv u k))', { u, k }, declared);
   });
 });
+
+/** The dense n x n matrix of a tridiagonal system. */
+const assemble = (lower: number[], diag: number[], upper: number[]) =>
+  diag.map((d, i) => diag.map((_, j) => (j === i ? d : j === i - 1 ? lower[j] : j === i + 1 ? upper[i] : 0)));
+
+/** x with A x = b by Gaussian elimination with partial pivoting, in float64. */
+function denseSolve(a: number[][], b: number[]): number[] {
+  const m = a.map((row, i) => [...row, b[i]]);
+  const n = b.length;
+  for (let k = 0; k < n; k++) {
+    const p = m.reduce((best, row, i) => (i >= k && Math.abs(row[k]) > Math.abs(m[best][k]) ? i : best), k);
+    [m[k], m[p]] = [m[p], m[k]];
+    for (let i = k + 1; i < n; i++) {
+      const f = m[i][k] / m[k][k];
+      for (let j = k; j <= n; j++) m[i][j] -= f * m[k][j];
+    }
+  }
+  const x = new Array<number>(n).fill(0);
+  for (let i = n - 1; i >= 0; i--) x[i] = (m[i][n] - m[i].slice(i + 1, n).reduce((s, v, j) => s + v * x[i + 1 + j], 0)) / m[i][i];
+  return x;
+}
+
+/** A diagonally dominant system's coefficients: diag in [3, 5), lower and upper in [-1, 1). */
+const system = (n: number, seed: number) => ({
+  lower: filled([n - 1], seed) as number[],
+  diag: (filled([n], seed + 1) as number[]).map((v) => 4 + v),
+  upper: filled([n - 1], seed + 2) as number[],
+});
+
+const SOLVE = '(tridiagonal-solve lower diag upper rhs)';
+
+describe('tridiagonal-solve against a dense solve of the assembled matrix', () => {
+  afterEach(() => delete process.env.NC_TRIDIAGONAL_SWEEP);
+
+  test.each([['the CPU loop'], ['the tensor sweep (any device)']])('a vector system, by %s', (path) => {
+    if (path !== 'the CPU loop') process.env.NC_TRIDIAGONAL_SWEEP = '1';
+    const { lower, diag, upper } = system(9, 20);
+    const rhs = filled([9], 23) as number[];
+    const want = denseSolve(assemble(lower, diag, upper), rhs);
+    expectClose(value(SOLVE, { lower, diag, upper, rhs }), want);
+    expectClose(reference(SOLVE, { lower, diag, upper, rhs }), want);
+    expect(value('(tridiagonal-solve [1 1] [4 4 4] [1 1] [5 6 5])', {})).toEqual([1, 1, 1]);
+  });
+
+  test.each([['the CPU loop'], ['the tensor sweep (any device)']])(
+    'a matrix rhs (many rows), its own coefficients per row or one vector set for all, batched, by %s',
+    (path) => {
+      if (path !== 'the CPU loop') process.env.NC_TRIDIAGONAL_SWEEP = '1';
+      const n = 6;
+      const rows = 50;
+      const perRow = Array.from({ length: rows }, (_, r) => system(n, 100 + 3 * r));
+      const shared = system(n, 30);
+      const rhs = filled([2, rows, n], 40) as number[][][];
+      const coefficients = (k: 'lower' | 'diag' | 'upper') => perRow.map((s) => s[k]);
+      // rhs batched [2, rows, n]; lower per row (unbatched matrix), diag and upper shared vectors
+      const inputs = { lower: coefficients('lower'), diag: shared.diag, upper: shared.upper, rhs };
+      const declared = { lower: [rows, n - 1], diag: [n], upper: [n - 1], rhs: [rows, n] };
+      const got = value(SOLVE, inputs, declared) as number[][][];
+      got.forEach((sample, s) =>
+        sample.forEach((x, r) =>
+          expectClose(x, denseSolve(assemble(perRow[r].lower, shared.diag, shared.upper), rhs[s][r])),
+        ),
+      );
+      expectClose(reference(SOLVE, inputs, ['rhs']), got);
+      // batched coefficients [2, n] against one shared vector rhs
+      const diagB = [shared.diag, perRow[0].diag];
+      const one = rhs[0][0];
+      const got2 = value(SOLVE, { ...shared, diag: diagB, rhs: one }, { diag: [n], rhs: [n] }) as number[][];
+      got2.forEach((x, s) => expectClose(x, denseSolve(assemble(shared.lower, diagB[s], shared.upper), one)));
+    },
+  );
+
+  test('float32 agrees with the float64 solve to float32 precision', () => {
+    const { lower, diag, upper } = system(40, 50);
+    const rhs = filled([40], 53) as number[];
+    const m = compile(SOLVE, { inputs: ['lower', 'diag', 'upper', 'rhs'] });
+    const got = m.forward({ lower, diag, upper, rhs }).toArray() as number[];
+    m.dispose();
+    expect(maxRelativeError(got, denseSolve(assemble(lower, diag, upper), rhs))).toBeLessThan(1e-5);
+  });
+
+  test.each([['the CPU loop'], ['the tensor sweep (any device)']])(
+    'gradients of every argument match central differences, by %s',
+    (path) => {
+      if (path !== 'the CPU loop') process.env.NC_TRIDIAGONAL_SWEEP = '1';
+      const { lower, diag, upper } = system(7, 60);
+      const rhs = filled([7], 63);
+      expectGradients(`(square ${SOLVE})`, { lower, diag, upper, rhs });
+      // batched rhs [3, 4, 7] (a matrix per sample) against vector coefficients: the broadcast sums back
+      const declared = { lower: [6], diag: [7], upper: [6], rhs: [4, 7] };
+      expectGradients(`(* ${SOLVE} ${SOLVE})`, { lower, diag, upper, rhs: filled([3, 4, 7], 64) }, declared);
+      // batched coefficients against a shared rhs
+      const batched = { lower: filled([2, 6], 65), diag: [diag, diag.map((d) => d + 1)], upper, rhs };
+      expectGradients(`(exp ${SOLVE})`, batched, { lower: [6], diag: [7], upper: [6], rhs: [7] });
+    },
+  );
+
+  test('second derivatives: the backward is itself differentiable (against differences of the gradient)', () => {
+    const { lower, diag, upper } = system(5, 70);
+    const rhs = filled([5], 73) as number[];
+    const m = compile(`(vsum (square ${SOLVE}))`, options({ lower, diag, upper, rhs }, {}));
+    const gradDiag = (d: number[]) => {
+      const leaf = tensor(d, { ...f64, requiresGrad: true });
+      const out = m.forward({ lower, diag: leaf, upper, rhs });
+      const [g] = grad(out, [leaf], { createGraph: true });
+      return { leaf, g };
+    };
+    const { leaf, g } = gradDiag(diag);
+    const [hessianRow] = grad(g.sum(), [leaf]);
+    const fd = centralDifference((d) => flatten(gradDiag(d).g.toArray() as Nested).reduce((s, v) => s + v, 0), diag, 1e-6);
+    expect(maxRelativeError(flatten(hessianRow.toArray() as Nested), fd)).toBeLessThan(1e-6);
+    m.dispose();
+  });
+
+  test('a backward Euler heat step with zero-flux ends equals the dense solve', () => {
+    // (I - r L) u' = u with L the Neumann Laplacian: diag 1 + 2r inside, 1 + r at the ends; off-diagonals -r
+    const n = 32;
+    const r = 0.8;
+    const source = `(define (heat-step u r)
+  (let ((off (* (- r) (ones ${n - 1})))
+        (diag (- (+ 1 (* 2 r) (zeros ${n})) (* r (vec 1 ${Array(n - 2).fill(0).join(' ')} 1)))))
+    (tridiagonal-solve off diag off u)))
+(heat-step (heat-step u r) r)`;
+    const u = Array.from({ length: n }, (_, i) => Math.exp(-(((i - 10) / 4) ** 2)));
+    const diag = Array.from({ length: n }, (_, i) => 1 + (i === 0 || i === n - 1 ? r : 2 * r));
+    const off = new Array<number>(n - 1).fill(-r);
+    const a = assemble(off, diag, off);
+    const want = denseSolve(a, denseSolve(a, u));
+    const got = value(source, { u, r }) as number[];
+    expectClose(got, want);
+    // zero flux conserves the total heat
+    expect(Math.abs(got.reduce((s, v) => s + v, 0) - u.reduce((s, v) => s + v, 0))).toBeLessThan(1e-12);
+  });
+});
+
+describe('tridiagonal-solve errors', () => {
+  test('a zero pivot is a diagnostic at the call, naming the sample of a batch', () => {
+    const m = compile('(+ 1\n  (tridiagonal-solve l d u b))', { ...f64, inputs: { l: [2], d: [3], u: [2], b: [3] } });
+    const at = { l: [1, 1], u: [1, 1], b: [1, 2, 3] };
+    let error: unknown;
+    try {
+      m.forward({ ...at, d: [1, 1, 5] }); // the second pivot is 1 - 1 * 1 / 1 = 0
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(CompileError);
+    const d = (error as CompileError).diagnostics[0];
+    expect(d.message).toContain("'tridiagonal-solve': zero pivot at position 1");
+    expect((error as Error).message).toContain('<input>:2:3');
+    expect(d.hint).toMatch(/diagonally dominant/);
+    for (const sweep of [false, true]) {
+      if (sweep) process.env.NC_TRIDIAGONAL_SWEEP = '1';
+      expect(() => m.forward({ ...at, d: [[4, 4, 4], [4, 4, 4], [0, 4, 4]] })).toThrow(
+        /zero pivot at position 0 \(sample 2\)/,
+      );
+      delete process.env.NC_TRIDIAGONAL_SWEEP;
+    }
+    m.dispose();
+  });
+
+  test('shape errors name the call', () => {
+    const cases: [string, Record<string, number[]>, RegExp][] = [
+      [SOLVE, { lower: [3], diag: [3], upper: [2], rhs: [3] }, /<input>:1:1.*argument 1 \(lower\) must have 2 elements along its last axis for a right-hand side of 3, got vector\[3\]/s],
+      ['(* 2\n (tridiagonal-solve lower diag upper rhs))', { lower: [2], diag: [3], upper: [2], rhs: [4, 4] }, /<input>:2:2.*argument 1 \(lower\) must have 3 elements/s],
+      [SOLVE, { lower: [2, 3], diag: [4], upper: [3], rhs: [5, 4] }, /the leading axes of argument 4 \(rhs, matrix\[5x4\]\) differ from those of argument 1 \(lower, matrix\[2x3\]\)/],
+      [SOLVE, { lower: [], diag: [4], upper: [3], rhs: [4] }, /argument 1 \(lower\) must be a vector, matrix or array, got scalar/],
+    ];
+    for (const [source, inputs, message] of cases) expect(() => compile(source, { inputs })).toThrow(message);
+  });
+});
