@@ -5,7 +5,6 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <atomic>
-#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -91,8 +90,9 @@ Tensor thomas_sweep(const Tensor& a, const Tensor& b, const Tensor& c, const Ten
   return at::stack(xs, 1);
 }
 
-/** A test switch: NC_TRIDIAGONAL_SWEEP set runs the device-agnostic sweep on the CPU too. */
-bool raw_cpu_loop(const Tensor& t) { return t.is_cpu() && std::getenv("NC_TRIDIAGONAL_SWEEP") == nullptr; }
+std::atomic<bool> sweep_on_cpu{false};
+
+bool raw_cpu_loop(const Tensor& t) { return t.is_cpu() && !sweep_on_cpu; }
 
 /**
  * Rows [rows, n] of lower, diag, upper, rhs (broadcast already). Backward solves Aᵀ g_b = g (lower and
@@ -121,6 +121,8 @@ struct TridiagonalSolve : torch::autograd::Function<TridiagonalSolve> {
 };
 
 }  // namespace
+
+void set_tridiagonal_sweep_on_cpu(bool on) { sweep_on_cpu = on; }
 
 at::Tensor tridiagonal_solve(c10::ArrayRef<at::Tensor> args, c10::ArrayRef<double> batched) {
   int64_t rank = 0;  // of the result per sample

@@ -6,6 +6,7 @@ import { compile, fit, type Module } from '../src';
 import { CompileError } from '../src/diagnostics';
 import { parseProgram } from '../src/frontend';
 import { evaluateReference, type Nested } from '../src/reference';
+import { native } from '../src/runtime/native';
 import { tensor } from '../src/runtime/tensor';
 import { grad } from '../src/train';
 import { centralDifference, flatten, maxRelativeError, unflatten } from './helpers/finite-diff';
@@ -178,10 +179,10 @@ const system = (n: number, seed: number) => ({
 const SOLVE = '(tridiagonal-solve lower diag upper rhs)';
 
 describe('tridiagonal-solve against a dense solve of the assembled matrix', () => {
-  afterEach(() => delete process.env.NC_TRIDIAGONAL_SWEEP);
+  afterEach(() => native().setTridiagonalSweepOnCpu(false));
 
   test.each([['the CPU loop'], ['the tensor sweep (any device)']])('a vector system, by %s', (path) => {
-    if (path !== 'the CPU loop') process.env.NC_TRIDIAGONAL_SWEEP = '1';
+    native().setTridiagonalSweepOnCpu(path !== 'the CPU loop');
     const { lower, diag, upper } = system(9, 20);
     const rhs = filled([9], 23) as number[];
     const want = denseSolve(assemble(lower, diag, upper), rhs);
@@ -193,7 +194,7 @@ describe('tridiagonal-solve against a dense solve of the assembled matrix', () =
   test.each([['the CPU loop'], ['the tensor sweep (any device)']])(
     'a matrix rhs (many rows), its own coefficients per row or one vector set for all, batched, by %s',
     (path) => {
-      if (path !== 'the CPU loop') process.env.NC_TRIDIAGONAL_SWEEP = '1';
+      native().setTridiagonalSweepOnCpu(path !== 'the CPU loop');
       const n = 6;
       const rows = 50;
       const perRow = Array.from({ length: rows }, (_, r) => system(n, 100 + 3 * r));
@@ -230,7 +231,7 @@ describe('tridiagonal-solve against a dense solve of the assembled matrix', () =
   test.each([['the CPU loop'], ['the tensor sweep (any device)']])(
     'gradients of every argument match central differences, by %s',
     (path) => {
-      if (path !== 'the CPU loop') process.env.NC_TRIDIAGONAL_SWEEP = '1';
+      native().setTridiagonalSweepOnCpu(path !== 'the CPU loop');
       const { lower, diag, upper } = system(7, 60);
       const rhs = filled([7], 63);
       expectGradients(`(square ${SOLVE})`, { lower, diag, upper, rhs });
@@ -297,12 +298,12 @@ describe('tridiagonal-solve errors', () => {
     expect((error as Error).message).toContain('<input>:2:3');
     expect(d.hint).toMatch(/diagonally dominant/);
     for (const sweep of [false, true]) {
-      if (sweep) process.env.NC_TRIDIAGONAL_SWEEP = '1';
+      native().setTridiagonalSweepOnCpu(sweep);
       expect(() => m.forward({ ...at, d: [[4, 4, 4], [4, 4, 4], [0, 4, 4]] })).toThrow(
         /zero pivot at position 0 \(sample 2\)/,
       );
-      delete process.env.NC_TRIDIAGONAL_SWEEP;
     }
+    native().setTridiagonalSweepOnCpu(false);
     m.dispose();
   });
 
