@@ -317,3 +317,18 @@ describe('tridiagonal-solve errors', () => {
     for (const [source, inputs, message] of cases) expect(() => compile(source, { inputs })).toThrow(message);
   });
 });
+
+describe('a learned stencil', () => {
+  test('fit() recovers a 3-point kernel from data made by it, to 1e-3', async () => {
+    const known = [0.25, -1, 0.5];
+    const samples = 32;
+    const grids = filled([samples, 12], 80) as number[][];
+    const target = grids.map((u) => correlate2([u], [known])[0]);
+    const model: Module = compile('(conv u w)', { ...f64, inputs: { u: [12] }, params: { w: [0, 0, 0] } });
+    const result = await fit(model, { inputs: { u: grids }, target }, { optimizer: 'lbfgs', epochs: 20 });
+    const w = model.namedParameters().w.toArray() as number[];
+    model.dispose();
+    expect(result.loss).toBeLessThan(1e-10);
+    w.forEach((v, i) => expect(Math.abs(v - known[i])).toBeLessThan(1e-3));
+  });
+});
