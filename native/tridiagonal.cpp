@@ -115,8 +115,7 @@ struct TridiagonalSolve : torch::autograd::Function<TridiagonalSolve> {
     const Tensor &lower = saved[0], &diag = saved[1], &upper = saved[2], &x = saved[3];
     const Tensor gb = apply(upper, diag, lower, grads[0], ctx->saved_data["rows_per_sample"].toInt());
     const int64_t m = lower.size(1);
-    return {-gb.narrow(1, 1, m) * x.narrow(1, 0, m), -gb * x, -gb.narrow(1, 0, m) * x.narrow(1, 1, m), gb,
-            Tensor()};
+    return {-gb.narrow(1, 1, m) * x.narrow(1, 0, m), -gb * x, -gb.narrow(1, 0, m) * x.narrow(1, 1, m), gb, Tensor()};
   }
 };
 
@@ -157,8 +156,8 @@ at::Tensor tridiagonal_solve(c10::ArrayRef<at::Tensor> args, c10::ArrayRef<doubl
     target.push_back(t.size(-1));
     return t.reshape(view).expand(target).reshape({rows, t.size(-1)});
   };
-  const Tensor x = TridiagonalSolve::apply(as_rows(0), as_rows(1), as_rows(2), as_rows(3),
-                                           batch >= 0 ? rows / batch : 0);
+  const Tensor x =
+      TridiagonalSolve::apply(as_rows(0), as_rows(1), as_rows(2), as_rows(3), batch >= 0 ? rows / batch : 0);
   rows_shape.push_back(n);
   return x.view(rows_shape);
 }

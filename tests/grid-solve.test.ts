@@ -42,7 +42,8 @@ const expectClose = (got: Nested, want: Nested, tolerance = 1e-12) => {
 function filled(shape: number[], seed: number): Nested {
   let s = seed;
   const next = () => ((s = (s * 16807) % 2147483647) / 2147483647) * 2 - 1;
-  const make = (d: number): Nested => (d === shape.length ? next() : Array.from({ length: shape[d] }, () => make(d + 1)));
+  const make = (d: number): Nested =>
+    d === shape.length ? next() : Array.from({ length: shape[d] }, () => make(d + 1));
   return make(0);
 }
 
@@ -53,7 +54,8 @@ function gradients(source: string, inputs: Record<string, Nested>, declared: Rec
   const leaves = names.map((n) => tensor(inputs[n] as number[], { ...f64, requiresGrad: true }));
   const out = m.forward(Object.fromEntries(names.map((n, i) => [n, leaves[i]])));
   const analytic = grad(out.sum(), leaves).map((g) => flatten(g.toArray() as Nested));
-  const total = (values: Record<string, Nested>) => flatten(m.forward(values).toArray() as Nested).reduce((s, v) => s + v, 0);
+  const total = (values: Record<string, Nested>) =>
+    flatten(m.forward(values).toArray() as Nested).reduce((s, v) => s + v, 0);
   const fd = names.map((n) =>
     centralDifference((x) => total({ ...inputs, [n]: unflatten(inputs[n], x) }), flatten(inputs[n]), 1e-6),
   );
@@ -119,18 +121,33 @@ describe('conv: valid cross-correlation', () => {
   test('gradients to the grid and the kernel match central differences (1-D, 2-D, batched)', () => {
     expectGradients('(* (conv u k) (conv u k))', { u: filled([7], 6), k: filled([3], 7) });
     expectGradients('(exp (conv u k))', { u: filled([4, 5], 8), k: filled([2, 3], 9) });
-    expectGradients('(square (conv u k))', { u: filled([2, 4, 5], 10), k: filled([2, 2, 2], 11) }, { u: [4, 5], k: [2, 2] });
-    expectGradients('(square (conv u k))', { u: filled([4, 5], 12), k: filled([2, 2, 2], 13) }, { u: [4, 5], k: [2, 2] });
+    expectGradients(
+      '(square (conv u k))',
+      { u: filled([2, 4, 5], 10), k: filled([2, 2, 2], 11) },
+      { u: [4, 5], k: [2, 2] },
+    );
+    expectGradients(
+      '(square (conv u k))',
+      { u: filled([4, 5], 12), k: filled([2, 2, 2], 13) },
+      { u: [4, 5], k: [2, 2] },
+    );
   });
 
   test('shape errors name the call', () => {
     const cases: [string, Record<string, number[]>, RegExp][] = [
-      ['(+ 1\n   (conv u k))', { u: [5], k: [2, 2] }, /<input>:2:4.*argument 2 \(the kernel\) must have the rank of the grid vector\[5\], got matrix\[2x2\]/s],
-      ['(conv u k)', { u: [3, 4], k: [2, 5] }, /<input>:1:1.*the kernel matrix\[2x5\] is larger than the grid matrix\[3x4\] along axis 1/s],
+      [
+        '(+ 1\n   (conv u k))',
+        { u: [5], k: [2, 2] },
+        /<input>:2:4.*argument 2 \(the kernel\) must have the rank of the grid vector\[5\], got matrix\[2x2\]/s,
+      ],
+      [
+        '(conv u k)',
+        { u: [3, 4], k: [2, 5] },
+        /<input>:1:1.*the kernel matrix\[2x5\] is larger than the grid matrix\[3x4\] along axis 1/s,
+      ],
       ['(conv 2 k)', { k: [2] }, /argument 1 \(the grid\) must be a vector, matrix or array, got scalar/],
     ];
-    for (const [source, inputs, message] of cases)
-      expect(() => compile(source, { inputs })).toThrow(message);
+    for (const [source, inputs, message] of cases) expect(() => compile(source, { inputs })).toThrow(message);
   });
 });
 
@@ -165,7 +182,8 @@ function denseSolve(a: number[][], b: number[]): number[] {
     }
   }
   const x = new Array<number>(n).fill(0);
-  for (let i = n - 1; i >= 0; i--) x[i] = (m[i][n] - m[i].slice(i + 1, n).reduce((s, v, j) => s + v * x[i + 1 + j], 0)) / m[i][i];
+  for (let i = n - 1; i >= 0; i--)
+    x[i] = (m[i][n] - m[i].slice(i + 1, n).reduce((s, v, j) => s + v * x[i + 1 + j], 0)) / m[i][i];
   return x;
 }
 
@@ -256,7 +274,11 @@ describe('tridiagonal-solve against a dense solve of the assembled matrix', () =
     };
     const { leaf, g } = gradDiag(diag);
     const [hessianRow] = grad(g.sum(), [leaf]);
-    const fd = centralDifference((d) => flatten(gradDiag(d).g.toArray() as Nested).reduce((s, v) => s + v, 0), diag, 1e-6);
+    const fd = centralDifference(
+      (d) => flatten(gradDiag(d).g.toArray() as Nested).reduce((s, v) => s + v, 0),
+      diag,
+      1e-6,
+    );
     expect(maxRelativeError(flatten(hessianRow.toArray() as Nested), fd)).toBeLessThan(1e-6);
     m.dispose();
   });
@@ -267,7 +289,9 @@ describe('tridiagonal-solve against a dense solve of the assembled matrix', () =
     const r = 0.8;
     const source = `(define (heat-step u r)
   (let ((off (* (- r) (ones ${n - 1})))
-        (diag (- (+ 1 (* 2 r) (zeros ${n})) (* r (vec 1 ${Array(n - 2).fill(0).join(' ')} 1)))))
+        (diag (- (+ 1 (* 2 r) (zeros ${n})) (* r (vec 1 ${Array(n - 2)
+          .fill(0)
+          .join(' ')} 1)))))
     (tridiagonal-solve off diag off u)))
 (heat-step (heat-step u r) r)`;
     const u = Array.from({ length: n }, (_, i) => Math.exp(-(((i - 10) / 4) ** 2)));
@@ -299,9 +323,16 @@ describe('tridiagonal-solve errors', () => {
     expect(d.hint).toMatch(/diagonally dominant/);
     for (const sweep of [false, true]) {
       native().setTridiagonalSweepOnCpu(sweep);
-      expect(() => m.forward({ ...at, d: [[4, 4, 4], [4, 4, 4], [0, 4, 4]] })).toThrow(
-        /zero pivot at position 0 \(sample 2\)/,
-      );
+      expect(() =>
+        m.forward({
+          ...at,
+          d: [
+            [4, 4, 4],
+            [4, 4, 4],
+            [0, 4, 4],
+          ],
+        }),
+      ).toThrow(/zero pivot at position 0 \(sample 2\)/);
     }
     native().setTridiagonalSweepOnCpu(false);
     m.dispose();
@@ -309,10 +340,26 @@ describe('tridiagonal-solve errors', () => {
 
   test('shape errors name the call', () => {
     const cases: [string, Record<string, number[]>, RegExp][] = [
-      [SOLVE, { lower: [3], diag: [3], upper: [2], rhs: [3] }, /<input>:1:1.*argument 1 \(lower\) must have 2 elements along its last axis for a right-hand side of 3, got vector\[3\]/s],
-      ['(* 2\n (tridiagonal-solve lower diag upper rhs))', { lower: [2], diag: [3], upper: [2], rhs: [4, 4] }, /<input>:2:2.*argument 1 \(lower\) must have 3 elements/s],
-      [SOLVE, { lower: [2, 3], diag: [4], upper: [3], rhs: [5, 4] }, /the leading axes of argument 4 \(rhs, matrix\[5x4\]\) differ from those of argument 1 \(lower, matrix\[2x3\]\)/],
-      [SOLVE, { lower: [], diag: [4], upper: [3], rhs: [4] }, /argument 1 \(lower\) must be a vector, matrix or array, got scalar/],
+      [
+        SOLVE,
+        { lower: [3], diag: [3], upper: [2], rhs: [3] },
+        /<input>:1:1.*argument 1 \(lower\) must have 2 elements along its last axis for a right-hand side of 3, got vector\[3\]/s,
+      ],
+      [
+        '(* 2\n (tridiagonal-solve lower diag upper rhs))',
+        { lower: [2], diag: [3], upper: [2], rhs: [4, 4] },
+        /<input>:2:2.*argument 1 \(lower\) must have 3 elements/s,
+      ],
+      [
+        SOLVE,
+        { lower: [2, 3], diag: [4], upper: [3], rhs: [5, 4] },
+        /the leading axes of argument 4 \(rhs, matrix\[5x4\]\) differ from those of argument 1 \(lower, matrix\[2x3\]\)/,
+      ],
+      [
+        SOLVE,
+        { lower: [], diag: [4], upper: [3], rhs: [4] },
+        /argument 1 \(lower\) must be a vector, matrix or array, got scalar/,
+      ],
     ];
     for (const [source, inputs, message] of cases) expect(() => compile(source, { inputs })).toThrow(message);
   });

@@ -345,7 +345,10 @@ const differentiable: Record<string, GradCase[]> = {
   ],
   // diag from 3 to 7 against off-diagonals of at most 1: diagonally dominant
   'tridiagonal-solve': [
-    ['(* (tridiagonal-solve a (+ 5 b) c d) e)', { a: VEC(2, U(-1, 1)), b: VEC(3), c: VEC(2, U(-1, 1)), d: VEC(3), e: VEC(3) }],
+    [
+      '(* (tridiagonal-solve a (+ 5 b) c d) e)',
+      { a: VEC(2, U(-1, 1)), b: VEC(3), c: VEC(2, U(-1, 1)), d: VEC(3), e: VEC(3) },
+    ],
     [
       '(* (tridiagonal-solve a (+ 5 b) c d) e)',
       { a: VEC(2, U(-1, 1)), b: MAT(2, 3), c: VEC(2, U(-1, 1)), d: MAT(2, 3), e: MAT(2, 3) },

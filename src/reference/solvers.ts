@@ -25,7 +25,19 @@ export function conv(u: Tensor, k: Tensor): Tensor {
     throw new Error(`conv: a kernel of shape [${ks}] does not fit a grid of shape [${us}]`);
   const taps = indices(ks);
   const out = us.map((d, i) => d - ks[i] + 1);
-  return build(out, (i) => sum(taps.map((j) => mul(at(u, i.map((x, a) => x + j[a])), at(k, j))))) as Tensor;
+  return build(out, (i) =>
+    sum(
+      taps.map((j) =>
+        mul(
+          at(
+            u,
+            i.map((x, a) => x + j[a]),
+          ),
+          at(k, j),
+        ),
+      ),
+    ),
+  ) as Tensor;
 }
 
 /** One system by the Thomas algorithm: a, c of n - 1 (below and above the diagonal), b and d of n. */
@@ -59,5 +71,8 @@ export function tridiagonalSolve(args: Tensor[]): Tensor {
       return [index.join(), thomas(a, b, c, d)];
     }),
   );
-  return build([...leading, n], (index) => solutions.get(index.slice(0, -1).join())![index[index.length - 1]]) as Tensor;
+  return build(
+    [...leading, n],
+    (index) => solutions.get(index.slice(0, -1).join())![index[index.length - 1]],
+  ) as Tensor;
 }
