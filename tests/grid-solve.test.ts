@@ -7,7 +7,7 @@ import { CompileError } from '../src/diagnostics';
 import { parseProgram } from '../src/frontend';
 import { evaluateReference, type Nested } from '../src/reference';
 import { native } from '../src/runtime/native';
-import { tensor } from '../src/runtime/tensor';
+import { Tensor, tensor } from '../src/runtime/tensor';
 import { grad } from '../src/train';
 import { centralDifference, flatten, maxRelativeError, unflatten } from './helpers/finite-diff';
 
@@ -151,6 +151,44 @@ describe('conv: valid cross-correlation', () => {
   });
 });
 
+/** The 3-D valid cross-correlation by its direct sum. */
+const correlate3 = (u: number[][][], k: number[][][]) =>
+  Array.from({ length: u.length - k.length + 1 }, (_, i) =>
+    correlate2(u[i], k[0]).map((row, j) =>
+      row.map((_, l) => k.reduce((s, plane, a) => s + correlate2(u[i + a], plane)[j][l], 0)),
+    ),
+  );
+
+describe('the kernels on rank-3 values, called through the kernel table', () => {
+  test('the conv kernel on rank-3 grids (through the kernel table), batched grid and per-sample kernels', () => {
+    const u = filled([2, 4, 5, 3], 16) as number[][][][];
+    const k = filled([2, 2, 3, 2], 17) as number[][][][];
+    const apply = (args: Nested[]) =>
+      new Tensor(
+        native().apply(
+          'conv',
+          args.map((a) => tensor(a as number[], f64).handle),
+          [3],
+        ),
+      ).toArray() as Nested[];
+    apply([u, k[0]]).forEach((got, s) => expectClose(got, correlate3(u[s], k[0])));
+    apply([u, k]).forEach((got, s) => expectClose(got, correlate3(u[s], k[s])));
+    apply([u[0], k]).forEach((got, s) => expectClose(got, correlate3(u[0], k[s])));
+  });
+
+  test('the tridiagonal-solve kernel on a rank-3 rhs (through the kernel table), batched and with shared vectors', () => {
+    const { lower, diag, upper } = system(5, 90);
+    const rhs = filled([2, 3, 4, 5], 91) as number[][][][];
+    const handle = (a: Nested) => tensor(a as number[], f64).handle;
+    const flags = [0, 0, 0, 1];
+    const got = new Tensor(native().apply('tridiagonal-solve', [lower, diag, upper, rhs].map(handle), flags));
+    const dense = assemble(lower, diag, upper);
+    (got.toArray() as number[][][][]).forEach((sample, s) =>
+      sample.forEach((plane, i) => plane.forEach((x, j) => expectClose(x, denseSolve(dense, rhs[s][i][j])))),
+    );
+  });
+});
+
 // enabled when rank-3 inputs land
 const RANK3 = false;
 (RANK3 ? describe : describe.skip)('conv on rank-3 grids', () => {
@@ -162,6 +200,17 @@ const RANK3 = false;
     expect(flatten(got).length).toBe(2 * 3 * 3 * 2);
     expectClose(reference('(conv u k)', { u, k }, ['u']), got);
     expectGradients('(square (conv u k))', { u, k }, declared);
+  });
+
+  test('tridiagonal-solve of a rank-3 rhs against dense solves, and its gradients', () => {
+    const { lower, diag, upper } = system(5, 92);
+    const rhs = filled([3, 4, 5], 93) as number[][][];
+    const got = value(SOLVE, { lower, diag, upper, rhs }) as number[][][];
+    got.forEach((plane, i) =>
+      plane.forEach((x, j) => expectClose(x, denseSolve(assemble(lower, diag, upper), rhs[i][j]))),
+    );
+    expectClose(reference(SOLVE, { lower, diag, upper, rhs }), got);
+    expectGradients(`(square ${SOLVE})`, { lower, diag, upper, rhs });
   });
 });
 
