@@ -607,7 +607,7 @@ const ALL = [
       'tridiagonal-solve',
       4,
       4,
-      "`(tridiagonal-solve lower diag upper rhs)`: x with A x = rhs along the last axis, A[i][i] = diag[i], A[i+1][i] = lower[i], A[i][i+1] = upper[i] (Thomas algorithm, no pivoting: a zero pivot is an error); each argument's leading axes equal the others' or are absent.",
+      "`(tridiagonal-solve lower diag upper rhs)`: x with A x = rhs along the last axis, A[i][i] = diag[i], A[i+1][i] = lower[i], A[i][i+1] = upper[i] (Thomas algorithm, no pivoting: a zero pivot is an error; differentiable in every argument, to any order); each argument's leading axes equal the others' or are absent.",
       '(tridiagonal-solve [1 1] [4 4 4] [1 1] [5 6 5])',
       {
         attrs: ['lower batched', 'diag batched', 'upper batched', 'rhs batched'],
