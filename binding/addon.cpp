@@ -15,6 +15,7 @@
 #include "tape_wrap.h"
 #include "tensor.h"
 #include "tensor_wrap.h"
+#include "tridiagonal.h"
 
 namespace ncb {
 namespace {
@@ -95,6 +96,12 @@ Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   });
 }
 
+// setTridiagonalSweepOnCpu(on): tests reach the device-agnostic sweep of tridiagonal-solve on the CPU.
+Napi::Value SetTridiagonalSweepOnCpu(const Napi::CallbackInfo& info) {
+  nc::set_tridiagonal_sweep_on_cpu(info[0].ToBoolean().Value());
+  return info.Env().Undefined();
+}
+
 Napi::Value GetNumThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), nc::num_threads()); }
 Napi::Value CudaAvailable(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), nc::cuda_available());
@@ -145,6 +152,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("apply", Napi::Function::New<Apply>(env));
   exports.Set("kernelNames", Napi::Function::New<KernelNames>(env));
   exports.Set("setNumThreads", Napi::Function::New<SetNumThreads>(env));
+  exports.Set("setTridiagonalSweepOnCpu", Napi::Function::New<SetTridiagonalSweepOnCpu>(env));
   exports.Set("getNumThreads", Napi::Function::New<GetNumThreads>(env));
   exports.Set("cudaAvailable", Napi::Function::New<CudaAvailable>(env));
   exports.Set("cpuMemoryStats", Napi::Function::New<CpuMemoryStats>(env));

@@ -6,6 +6,7 @@
 
 #include "errors.h"
 #include "ops.generated.h"
+#include "tridiagonal.h"
 
 namespace nc {
 namespace {
@@ -221,6 +222,29 @@ NC_KERNEL(solve) {
 NC_KERNEL(outer) { return a[0].unsqueeze(-1) * a[1].unsqueeze(-2); }
 // attrs: [1 if the argument is a vector per sample]
 NC_KERNEL(diag) { return at[0] != 0 ? at::diag_embed(a[0]) : a[0].diagonal(0, -2, -1); }
+// grid: conv and tridiagonal-solve
+// attrs: [per-sample rank r of u and k]: valid cross-correlation (at::convolution is conv1d/2d/3d).
+// u [B?, ...] is one channel; a batched k [B, ...] is one kernel per sample, as groups over [1, B, ...].
+NC_KERNEL(conv) {
+  const auto rank = static_cast<int64_t>(at[0]);
+  const bool u_batched = a[0].dim() > rank, k_batched = a[1].dim() > rank;
+  const std::vector<int64_t> ones(static_cast<size_t>(rank), 1), zeros(static_cast<size_t>(rank), 0);
+  const auto run = [&](const Tensor& input, const Tensor& weight, int64_t groups) {
+    return at::convolution(input, weight, {}, ones, zeros, ones, false, zeros, groups);
+  };
+  if (!k_batched) {
+    const Tensor input = u_batched ? a[0].unsqueeze(1) : a[0].unsqueeze(0).unsqueeze(0);
+    const Tensor out = run(input, a[1].unsqueeze(0).unsqueeze(0), 1);
+    return u_batched ? out.squeeze(1) : out.squeeze(0).squeeze(0);
+  }
+  const int64_t batch = a[1].size(0);
+  at::DimVector grid{1, batch};
+  grid.append(a[0].sizes().end() - rank, a[0].sizes().end());
+  const Tensor input = u_batched ? a[0].unsqueeze(0) : a[0].unsqueeze(0).unsqueeze(0).expand(grid);
+  return run(input, a[1].unsqueeze(1), batch).squeeze(0);
+}
+// attrs: [1 if argument k is batched] for lower, diag, upper, rhs
+NC_KERNEL(tridiagonal_solve) { return tridiagonal_solve(a, at); }
 // structural ops the compiler emits
 // attrs: [k]: appends k trailing dimensions of size 1 (aligns a batched scalar or vector for broadcasting)
 NC_KERNEL(unsqueeze_tail) {

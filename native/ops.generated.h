@@ -74,6 +74,8 @@
   X(solve, "solve", 2, 2, 1) \
   X(outer, "outer", 2, 2, 0) \
   X(diag, "diag", 1, 1, 1) \
+  X(conv, "conv", 2, 2, 1) \
+  X(tridiagonal_solve, "tridiagonal-solve", 4, 4, 4) \
   X(pow_scalar, "pow-scalar", 1, 1, 1) \
   X(unsqueeze_tail, "unsqueeze-tail", 1, 1, 1) \
   X(expand_batch, "expand-batch", 2, 2, 0) \

@@ -123,6 +123,14 @@ const cases: DiffCase[] = [
   { name: 'eye', source: '(+ S (eye 3))', inputs: { S: MAT(3, 3) } },
   { name: 'diag of a vector', source: '(diag v)', inputs: { v: VEC(3) } },
   { name: 'diag of a matrix', source: '(diag S)', inputs: { S: MAT(3, 3) } },
+  // grids
+  { name: 'conv 1-D', source: '(conv u k)', inputs: { u: VEC(6), k: VEC(3) } },
+  { name: 'conv 2-D', source: '(conv u k)', inputs: { u: MAT(4, 5), k: MAT(2, 3) } },
+  {
+    name: 'tridiagonal-solve, diagonally dominant, rows sharing coefficients',
+    source: '(tridiagonal-solve l (+ 5 d) r B)',
+    inputs: { l: VEC(3, U(-1, 1)), d: VEC(4), r: VEC(3, U(-1, 1)), B: MAT(2, 4) },
+  },
   // forms
   { name: 'let is sequential', source: '(let ((a (* x 2)) (b (+ a 1))) (* a b))', inputs: { x: ANY } },
   { name: 'if', source: '(if (> x 0) (sqrt x) (* x x))', inputs: { x: ANY } },

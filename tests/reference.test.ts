@@ -339,6 +339,21 @@ const differentiable: Record<string, GradCase[]> = {
     ['(* (solve a b) c)', { a: WELL(3), b: MAT(3, 2), c: MAT(3, 2) }],
   ],
   outer: [['(* (outer a b) c)', { a: VEC(3), b: VEC(2), c: MAT(3, 2) }]],
+  conv: [
+    ['(* (conv a b) c)', { a: VEC(5), b: VEC(3), c: VEC(3) }],
+    ['(* (conv a b) c)', { a: MAT(3, 4), b: MAT(2, 2), c: MAT(2, 3) }],
+  ],
+  // diag from 3 to 7 against off-diagonals of at most 1: diagonally dominant
+  'tridiagonal-solve': [
+    [
+      '(* (tridiagonal-solve a (+ 5 b) c d) e)',
+      { a: VEC(2, U(-1, 1)), b: VEC(3), c: VEC(2, U(-1, 1)), d: VEC(3), e: VEC(3) },
+    ],
+    [
+      '(* (tridiagonal-solve a (+ 5 b) c d) e)',
+      { a: VEC(2, U(-1, 1)), b: MAT(2, 3), c: VEC(2, U(-1, 1)), d: MAT(2, 3), e: MAT(2, 3) },
+    ],
+  ],
   diag: [
     ['(* (diag a) b)', { a: VEC(3), b: MAT(3, 3) }],
     ['(* (diag a) b)', { a: MAT(3, 3), b: VEC(3) }],

@@ -532,7 +532,9 @@ export class Module {
             { name: node.op, problem: problem.replace(`${node.op}: `, '') },
             node.op === 'ref'
               ? 'the index must be a whole number from 0 to the length - 1; round or clamp it if it is computed'
-              : 'the matrix has no inverse (its determinant is 0); check how it is built, or regularise it, e.g. (+ A (* 1e-6 I))',
+              : node.op === 'tridiagonal-solve'
+                ? 'make the system diagonally dominant (|diag| > |lower| + |upper| on every row), or use solve on the dense matrix, which pivots'
+                : 'the matrix has no inverse (its determinant is 0); check how it is built, or regularise it, e.g. (+ A (* 1e-6 I))',
           )
         : e.kind === 'budget'
           ? diag(

@@ -446,6 +446,8 @@ class Lowerer {
     if (p.name === 'ref') attrs = [result.length, nodes[0].batched ? 1 : 0];
     else if (p.name === 'solve') attrs = [shapes[1].length === 1 ? 1 : 0];
     else if (p.name === 'diag') attrs = [shapes[0].length === 1 ? 1 : 0];
+    else if (p.name === 'conv') attrs = [shapes[0].length];
+    else if (p.name === 'tridiagonal-solve') attrs = nodes.map((n) => (n.batched ? 1 : 0));
     const exponent = p.name === 'pow' ? scalarConst(nodes[1]) : undefined;
     if (exponent !== undefined) {
       // A literal exponent is a plain number to libtorch, as one writes by hand: pow(x, 2) is then
@@ -454,9 +456,13 @@ class Lowerer {
     }
     const aligned =
       p.shape === ELEMENTWISE || p.name === 'scale' ? args.map((a) => this.align(rb, a, result.length)) : args;
-    // An index known only at run time, and a matrix that may be singular, are checked there; the
-    // label lets that error name this call.
-    const checked = (p.name === 'ref' && scalarConst(nodes[1]) === undefined) || p.name === 'inv' || p.name === 'solve';
+    // An index known only at run time, and a matrix that may be singular (or a tridiagonal system
+    // with a zero pivot), are checked there; the label lets that error name this call.
+    const checked =
+      (p.name === 'ref' && scalarConst(nodes[1]) === undefined) ||
+      p.name === 'inv' ||
+      p.name === 'solve' ||
+      p.name === 'tridiagonal-solve';
     const label = checked ? `'${p.name}' at ${this.where(span)}` : undefined;
     return rb.emit({ op: p.name, args: aligned, attrs, shape: result, batched, span, ...(label && { label }) });
   }

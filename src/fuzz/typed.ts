@@ -77,6 +77,8 @@ export const DOMAIN: Record<string, Wrap[] | ((i: number) => Wrap)> = {
   det: [wellConditioned],
   inv: [wellConditioned],
   solve: [wellConditioned, same],
+  // off-diagonals in (-1, 1), the diagonal in (2, 4): diagonally dominant, so every pivot is far from 0
+  'tridiagonal-solve': [bounded(1), (e) => `(+ 3 (tanh ${e}))`, bounded(1), same],
 };
 
 const wrapFor = (name: string, i: number): Wrap => {

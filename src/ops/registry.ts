@@ -22,8 +22,9 @@ import {
   type Shape,
   type ShapeRule,
 } from './shape';
+import { convolution, tridiagonal } from './solver-shapes';
 
-export type Group = 'arithmetic' | 'transcendental' | 'comparison' | 'vector' | 'matrix' | 'internal';
+export type Group = 'arithmetic' | 'transcendental' | 'comparison' | 'vector' | 'matrix' | 'grid' | 'internal';
 
 /**
  * How gradients flow: `formula` (each argument's derivative in `pointwise.derivative`), `selection`
@@ -590,6 +591,27 @@ const ALL = [
             : v.length === 2 && v[0] === v[1]
               ? [v[0]]
               : `argument 1 must be a vector or square matrix, got ${showShape(v)}`,
+      },
+    ],
+  ]),
+  ...group('grid', [
+    [
+      'conv',
+      2,
+      2,
+      '`(conv u k)`: valid cross-correlation of a grid with a kernel of its rank (no flip, as torch conv1d/2d/3d); each axis shrinks by the kernel size - 1.',
+      '(conv [1 2 3 4] [1 0 -1])',
+      { attrs: ['rank'], shape: convolution },
+    ],
+    [
+      'tridiagonal-solve',
+      4,
+      4,
+      "`(tridiagonal-solve lower diag upper rhs)`: x with A x = rhs along the last axis, A[i][i] = diag[i], A[i+1][i] = lower[i], A[i][i+1] = upper[i] (Thomas algorithm, no pivoting: a zero pivot is an error; differentiable in every argument, to any order); each argument's leading axes equal the others' or are absent.",
+      '(tridiagonal-solve [1 1] [4 4 4] [1 1] [5 6 5])',
+      {
+        attrs: ['lower batched', 'diag batched', 'upper batched', 'rhs batched'],
+        shape: tridiagonal,
       },
     ],
   ]),

@@ -33,6 +33,9 @@ export const SHAPE_WORDS: Readonly<Record<string, string>> = {
   outer: 'vector[a], vector[b] -> matrix[a x b]',
   eye: '(eye n) -> matrix[n x n]; n a whole-number constant from 1 to 1,000',
   diag: 'vector[n] -> matrix[n x n]; square matrix[n x n] -> vector[n] (its diagonal)',
+  conv: "grid u of rank 1 to 3, kernel k of the same rank, no axis longer than u's -> axis sizes u - k + 1",
+  'tridiagonal-solve':
+    'lower [.., n-1], diag [.., n], upper [.., n-1], rhs [.., n]: leading axes equal or absent -> [leading.., n]',
 };
 
 /** The shape rule of a primitive in words. */

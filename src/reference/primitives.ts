@@ -22,6 +22,7 @@ import {
   transpose,
   vector,
 } from './tensor';
+import { conv, tridiagonalSolve } from './solvers';
 
 export type PrimitiveImpl = (args: Tensor[]) => Tensor;
 
@@ -187,6 +188,10 @@ const STRUCTURED: Record<string, PrimitiveImpl> = {
     const v = vector(a, 'argument 1');
     return v.map((x, i) => v.map((_, j) => (i === j ? x : constant(0))));
   },
+
+  // grid
+  conv: ([u, k]) => conv(u, k),
+  'tridiagonal-solve': tridiagonalSolve,
 };
 
 /** Every primitive: the registry's pointwise ops from their semantics and derivatives, the rest from STRUCTURED. */

@@ -78,6 +78,8 @@ export interface NativeAddon {
   apply(op: string, args: NativeTensor[], attrs?: number[]): NativeTensor;
   kernelNames(): string[];
   setNumThreads(n: number): void;
+  /** Tests: tridiagonal-solve's device-agnostic tensor sweep on the CPU too (else a raw loop there). */
+  setTridiagonalSweepOnCpu(on: boolean): void;
   getNumThreads(): number;
   cudaAvailable(): boolean;
   manualSeed(seed: number): void;
