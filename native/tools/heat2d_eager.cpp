@@ -48,7 +48,7 @@ double median_ms(const std::function<void()>& f, int reps) {
   return median(samples);
 }
 
-// --- the problem (scripts/bench/heat2d-problem.js defines the same numbers) ---
+// --- the problem (scripts/bench/heat2d-problem.js has the same numbers) ---
 
 /** A Gaussian bump off the centre, so the zero-flux boundary matters. */
 Tensor initial_field(int64_t n) {
@@ -95,9 +95,7 @@ long status_kb(const char* field) {
 }
 
 /** Resets the peak-RSS mark (VmHWM) to the current RSS. */
-void reset_peak() {
-  std::ofstream("/proc/self/clear_refs") << "5";
-}
+void reset_peak() { std::ofstream("/proc/self/clear_refs") << "5"; }
 
 void run_problem(bool memory, int64_t n, int steps, int reps) {
   const Tensor u0 = initial_field(n);
@@ -145,9 +143,7 @@ void run_bandwidth(int64_t n, int reps) {
               field.second, dram.first, dram.second);
 }
 
-int arg(char** argv, int k) {
-  return std::atoi(argv[k]);
-}
+int arg(char** argv, int k) { return std::atoi(argv[k]); }
 
 }  // namespace
 
