@@ -98,6 +98,6 @@ test('an unknown experiment is a usage error naming the known ones', async () =>
   const r = await cli('experiments', 'nope', '--out', out);
   expect(r.code).toBe(2);
   expect(r.stderr).toContain(
-    "unknown experiment 'nope' (expected one of feynman, lotka_volterra, pendulum, heat, vector, composition)",
+    "unknown experiment 'nope' (expected one of feynman, lotka_volterra, pendulum, heat, heat2d, vector, composition)",
   );
 });

@@ -3,7 +3,7 @@ import { Progress } from './progress';
 import { Result } from './report';
 
 export interface Context {
-  /** Fewer epochs and samples: all six in a few minutes. */
+  /** Fewer epochs and samples: all of them in a few minutes. */
   quick: boolean;
   progress: Progress;
 }

@@ -7,11 +7,12 @@ import { composition } from './composition';
 import { Context, Experiment } from './context';
 import { feynman } from './feynman';
 import { heat } from './heat';
+import { heat2d } from './heat2d';
 import { Claim, experimentMarkdown, table } from './report';
 import { lotkaVolterra, pendulum } from './systems';
 import { vector } from './vector';
 
-export const EXPERIMENTS: Experiment[] = [feynman, lotkaVolterra, pendulum, heat, vector, composition];
+export const EXPERIMENTS: Experiment[] = [feynman, lotkaVolterra, pendulum, heat, heat2d, vector, composition];
 
 export interface Outcome {
   name: string;

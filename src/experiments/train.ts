@@ -13,30 +13,34 @@ export interface AdamRun {
   /** Largest gradient norm. */
   clip?: number;
   progress?: { display: Progress; label: string };
+  /** Further parameters at learning rates of their own (a physical constant beside network weights). */
+  groups?: { params: Tensor[]; lr: number }[];
 }
 
 /** Minimises loss(step) with Adam; returns the loss of every step. */
 export function adamFit(loss: (step: number) => Tensor, o: AdamRun): number[] {
-  const opt = optim.adam(o.params, { lr: o.lr });
-  const sched = o.cosine ? schedules.cosine(opt, { steps: o.steps }) : undefined;
+  const groups = [{ params: o.params, lr: o.lr }, ...(o.groups ?? [])];
+  const opts = groups.map((g) => optim.adam(g.params, { lr: g.lr }));
+  const scheds = o.cosine ? opts.map((opt) => schedules.cosine(opt, { steps: o.steps })) : [];
+  const params = groups.flatMap((g) => g.params);
   const history: number[] = [];
   try {
     for (let step = 0; step < o.steps; step++) {
       history.push(
         tidy(() => {
-          opt.zeroGrad();
+          for (const opt of opts) opt.zeroGrad();
           const l = loss(step);
           l.backward();
-          if (o.clip !== undefined) clipGradNorm(o.params, o.clip);
-          opt.step();
+          if (o.clip !== undefined) clipGradNorm(params, o.clip);
+          for (const opt of opts) opt.step();
           return l.item();
         }),
       );
-      sched?.step();
+      for (const sched of scheds) sched.step();
       if (o.progress && step % 25 === 0) o.progress.display.update(o.progress.label, step, o.steps);
     }
   } finally {
-    opt.dispose();
+    for (const opt of opts) opt.dispose();
   }
   return history;
 }
