@@ -9,9 +9,8 @@ const path = require('path');
 const { spawnSync } = require('child_process');
 const { heatSource } = require('./heat2d-problem');
 const report = require('./report');
+const { nativeTool } = require('./anchors');
 
-const ROOT = path.resolve(__dirname, '..', '..');
-const HEAT_EAGER = path.join(ROOT, 'build', 'Release', 'heat2d_eager');
 const FLOAT = 4;
 // Bytes a step must move at least, in fields: forward reads u and writes the next u; backward reads
 // the incoming gradient and u (for alpha's gradient) and writes the outgoing gradient.
@@ -56,12 +55,13 @@ function heat2dSection(api, cfg, python) {
   const { n, steps, reps, threads } = cfg.heat2d;
   const dims = [String(n), String(steps)];
   const timing = (mode) => (mode === 'time' ? [String(reps), String(threads)] : [String(threads)]);
+  const heatEager = nativeTool('heat2d_eager');
   const rows = [];
   if (python.python)
     rows.push(
       side('PyTorch eager', python.python, (m) => [path.join(__dirname, 'heat2d_torch.py'), m, ...dims, ...timing(m)]),
     );
-  rows.push(side('libtorch C++ (hand-written)', HEAT_EAGER, (m) => [m, ...dims, ...timing(m)]));
+  rows.push(side('libtorch C++ (hand-written)', heatEager, (m) => [m, ...dims, ...timing(m)]));
   const form = programForm(api);
   // The stand-in's matmuls cost N^3 a step: only at the quick size.
   if (form === 'grid' || n <= 128)
@@ -76,7 +76,7 @@ function heat2dSection(api, cfg, python) {
           form,
         ]),
       );
-  const bandwidth = measure(HEAT_EAGER, ['bandwidth', String(n), '50']);
+  const bandwidth = measure(heatEager, ['bandwidth', String(n), '50']);
   return { n, steps, reps, threads, form, rows, bandwidth, source: heatSource(steps, form) };
 }
 
@@ -112,7 +112,7 @@ function heat2dReport(s) {
       'implementation',
       'fwd+bwd (ms)',
       'per step (us)',
-      'peak MB',
+      'peak MiB',
       'time / PyTorch',
       'time / C++',
       'memory / PyTorch',
@@ -137,7 +137,7 @@ function heat2dReport(s) {
     ? `Bandwidth not measured: ${bw.error}.`
     : `Streaming bandwidth (native/tools/heat2d_eager.cpp, best of 50 passes, bytes read + written): ${num(bw.fieldCopy, 1)} GB/s copy and ${num(bw.fieldTriad, 1)} GB/s triad on arrays of one field's size (${((s.n * s.n * FLOAT) / 2 ** 20).toFixed(2)} MiB, cache-resident), ${num(bw.dramCopy, 1)} and ${num(bw.dramTriad, 1)} GB/s on 256 MiB arrays (memory). A step must move at least ${FIELDS_PER_STEP.forward + FIELDS_PER_STEP.backward} fields (forward: read u, write the next; backward: read the gradient and u, write the gradient): ${num(l2Bound, 0)} us at cache bandwidth, ${num(dramBound, 0)} us at memory bandwidth.`;
   return [
-    `${s.n}x${s.n} field, ${s.steps} explicit zero-flux steps u <- u + alpha dt/h^2 lap5(pad_edge(u)), loss sum(u_N^2), forward + backward to the scalar parameter alpha; float32, ${s.threads} thread(s). Times: median of ${s.reps} runs after a warm-up, one process per side. Peak MB: growth of the resident set (VmHWM after resetting it through /proc/self/clear_refs) over one forward+backward in a fresh process, after a warm-up on a 16x16 field; the anchors' processes map every block (MALLOC_MMAP_THRESHOLD_=4096) so none hides in malloc's heap; ours empties its block cache before the run. Check: ${agreement(s.rows)}.`,
+    `${s.n}x${s.n} field, ${s.steps} explicit zero-flux steps u <- u + alpha dt/h^2 lap5(pad_edge(u)), loss sum(u_N^2), forward + backward to the scalar parameter alpha; float32, ${s.threads} thread(s). Times: median of ${s.reps} runs after a warm-up, one process per side. Peak MiB: growth of the resident set (VmHWM after resetting it through /proc/self/clear_refs) over one forward+backward in a fresh process, after a warm-up on a 16x16 field; the anchors' processes map every block (MALLOC_MMAP_THRESHOLD_=4096) so none hides in malloc's heap; ours empties its block cache before the run. Check: ${agreement(s.rows)}.`,
     '',
     s.form === 'grid'
       ? 'Our program (scripts/bench/heat2d-problem.js):'
