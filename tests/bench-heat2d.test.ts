@@ -23,7 +23,7 @@ function referenceLoss(u0: ArrayLike<number>, n: number, steps: number, alpha: n
 }
 
 // The grid form needs the grid primitives; the stand-in (matmul) runs in every build.
-const FORMS = ['standin', ...(PRIMITIVES.some((p) => p.name === 'laplacian') ? ['grid'] : [])];
+const FORMS = ['standin', ...(PRIMITIVES.some((p) => (p.name as string) === 'laplacian') ? ['grid'] : [])];
 
 describe('heat 2-D benchmark program', () => {
   const n = 7;
@@ -31,7 +31,8 @@ describe('heat 2-D benchmark program', () => {
   const u0 = problem.initialField(n);
 
   test.each(FORMS)('the %s form matches the stencil and finite differences', (form) => {
-    const inputs = { u0: [n, n], h: 'scalar', dt: 'scalar', ...(form === 'standin' ? { L: [n, n] } : {}) };
+    const inputs: Record<string, number[] | 'scalar'> = { u0: [n, n], h: 'scalar', dt: 'scalar' };
+    if (form === 'standin') inputs.L = [n, n];
     const m = compile(problem.heatSource(steps, form), { inputs, params: { alpha: 1.3 }, dtype: 'float64' });
     const values: Record<string, unknown> = {
       u0: Array.from({ length: n }, (_, i) => [...u0.subarray(i * n, (i + 1) * n)]),
