@@ -1,6 +1,8 @@
-// `npm run bench [-- --quick] [-- --json FILE] [-- --out docs/benchmarks.md] [-- --python PATH] [-- --threads N]`
+// `npm run bench [-- --quick] [-- --json FILE] [-- --out docs/benchmarks.md] [-- --python PATH] [-- --threads N]
+//  [-- --only heat2d]`
 // Compile latency, forward and forward+backward at several batch sizes, per-op overhead of generated
-// chains and an ODE fit step, each beside its anchors measured in the same run (hand-written eager
+// chains, an ODE fit step and the heat 2-D benchmark of issue 14 (alone with --only heat2d), each
+// beside its anchors measured in the same run (hand-written eager
 // libtorch C++, PyTorch from Python when available, a plain JS float64 loop at batch 1). Markdown goes
 // to stdout (and to --out), the raw figures to --json. Needs `npm run build` first (dist/ and the
 // native tools).
@@ -16,6 +18,7 @@ const { jsAnchor } = require('./bench/js-anchor');
 const { timeUsBatched } = require('./bench/measure');
 const { odeFitStep } = require('./bench/ode');
 const { tierRows, tierPerOp } = require('./bench/tier');
+const { heat2dSection, heat2dReport, heat2dTargets } = require('./bench/heat2d');
 const report = require('./bench/report');
 
 const ROOT = path.resolve(__dirname, '..');
@@ -26,10 +29,12 @@ function parseArgs(argv) {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') args.quick = true;
-    else if (['--json', '--out', '--python', '--threads'].includes(a)) args[a.slice(2)] = argv[++i];
+    else if (['--json', '--out', '--python', '--threads', '--only'].includes(a)) args[a.slice(2)] = argv[++i];
     else throw new Error(`bench: unknown argument ${a}`);
   }
   args.threads = Number(args.threads);
+  if (args.only !== undefined && args.only !== 'heat2d')
+    throw new Error(`bench: --only takes heat2d (the section that runs alone), got ${args.only}`);
   return args;
 }
 
@@ -165,6 +170,7 @@ function main() {
         minMs: 40,
         compileReps: 200,
         odeSteps: 5,
+        heat2d: { n: 128, steps: 100, reps: 5, threads: args.threads },
         threads: args.threads,
       }
     : {
@@ -173,12 +179,14 @@ function main() {
         minMs: 300,
         compileReps: 2000,
         odeSteps: 30,
+        heat2d: { n: 512, steps: 500, reps: 5, threads: args.threads },
         threads: args.threads,
       };
   const api = require(DIST);
   api.setNumThreads(cfg.threads);
   const python = findPython(args.python);
   const started = Date.now();
+  if (args.only === 'heat2d') return heat2dOnly(api, cfg, python, args);
 
   log('compile latency');
   const compile = compileSection(cfg);
@@ -188,6 +196,8 @@ function main() {
   log('small-program tier');
   const tier = tierRows(api, PROGRAMS, cfg.minMs);
   const tierOps = tierPerOp(api, chainSource, cfg.chains, cfg.minMs);
+  log('heat 2-D');
+  const heat2d = heat2dSection(api, cfg, python);
 
   const fixed = runtime.filter((r) => !r.ops);
   const chains = runtime.filter((r) => r.ops);
@@ -203,7 +213,7 @@ function main() {
     '',
     '## Targets',
     '',
-    targets(compile, runtime),
+    [targets(compile, runtime), ...heat2dTargets(heat2d)].join('\n'),
     '',
     '## Compile latency',
     '',
@@ -243,6 +253,10 @@ function main() {
     '',
     ode.note,
     '',
+    HEAT2D_TITLE,
+    '',
+    heat2dReport(heat2d),
+    '',
     fs.readFileSync(path.join(__dirname, 'bench', 'gaps.md'), 'utf8'),
   ].join('\n');
   process.stdout.write(md);
@@ -250,8 +264,22 @@ function main() {
   if (args.json)
     fs.writeFileSync(
       path.resolve(args.json),
-      JSON.stringify({ cfg, compile, runtime, ode, tier, tierOps, python }, null, 1),
+      JSON.stringify({ cfg, compile, runtime, ode, tier, tierOps, heat2d, python }, null, 1),
     );
+}
+
+const HEAT2D_TITLE = '## Heat 2-D (issue 14)';
+
+/** --only heat2d: that section alone (its targets first), to stdout and --json; never to --out. */
+function heat2dOnly(api, cfg, python, args) {
+  if (args.out) throw new Error('bench: --only heat2d prints one section; --out writes the whole report');
+  log('heat 2-D');
+  const heat2d = heat2dSection(api, cfg, python);
+  const targetLines = heat2dTargets(heat2d);
+  process.stdout.write(
+    [HEAT2D_TITLE, '', ...(targetLines.length ? [...targetLines, ''] : []), heat2dReport(heat2d), ''].join('\n'),
+  );
+  if (args.json) fs.writeFileSync(path.resolve(args.json), JSON.stringify({ cfg, heat2d, python }, null, 1));
 }
 
 main();

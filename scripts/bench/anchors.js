@@ -6,7 +6,6 @@ const path = require('path');
 const { spawnSync } = require('child_process');
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const BENCH_EAGER = path.join(ROOT, 'build', 'Release', 'bench_eager');
 const TORCH_ANCHOR = path.join(__dirname, 'torch_anchor.py');
 
 /** Map "program:batch" -> {forward, backward}. */
@@ -24,16 +23,21 @@ function runJobs(cmd, args, jobs) {
   return out;
 }
 
-function eagerAnchor(jobs, minMs, threads) {
-  // A plain install does not build native/tools: build them on first use (the addon is up to date).
-  if (!fs.existsSync(BENCH_EAGER)) {
+/** The path of a native/tools program, built on first use (a plain install does not build them). */
+function nativeTool(name) {
+  const tool = path.join(ROOT, 'build', 'Release', name);
+  if (!fs.existsSync(tool)) {
     const build = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'build.js'), '--tools', '--native-only'], {
       stdio: 'inherit',
     });
     if (build.status !== 0)
-      throw new Error(`${BENCH_EAGER} is missing and building it failed: run \`npm run build -- --tools\``);
+      throw new Error(`${tool} is missing and building it failed: run \`npm run build -- --tools\``);
   }
-  return runJobs(BENCH_EAGER, [String(minMs), String(threads)], jobs);
+  return tool;
+}
+
+function eagerAnchor(jobs, minMs, threads) {
+  return runJobs(nativeTool('bench_eager'), [String(minMs), String(threads)], jobs);
 }
 
 /** The Python to use: --python, else the bench venv, else python3; undefined (with why) when it has no torch. */
@@ -50,4 +54,4 @@ function torchAnchor(python, jobs, minMs, threads) {
   return runJobs(python, [TORCH_ANCHOR, String(minMs), String(threads)], jobs);
 }
 
-module.exports = { eagerAnchor, torchAnchor, findPython };
+module.exports = { eagerAnchor, torchAnchor, findPython, nativeTool };
