@@ -33,6 +33,20 @@ export const SHAPE_WORDS: Readonly<Record<string, string>> = {
   outer: 'vector[a], vector[b] -> matrix[a x b]',
   eye: '(eye n) -> matrix[n x n]; n a whole-number constant from 1 to 1,000',
   diag: 'vector[n] -> matrix[n x n]; square matrix[n x n] -> vector[n] (its diagonal)',
+  // grids: u an array of rank 1 to 3; axes from 0 to rank - 1, widths, shifts and bounds whole-number constants
+  roll: '(roll u k axis) -> the shape of u',
+  'pad-edge': '(pad-edge u n) -> u with every axis 2n longer; n >= 1',
+  'pad-wrap': '(pad-wrap u n) -> u with every axis 2n longer; 1 <= n <= every axis',
+  'pad-const': '(pad-const u n c) -> u with every axis 2n longer; n >= 1, c a scalar',
+  laplacian: '(laplacian u h) -> u with every axis 2 shorter; every axis >= 3, h a scalar',
+  diff: '(diff u axis [h]) -> u with that axis 1 shorter; axis size >= 2, h a scalar',
+  'central-diff': '(central-diff u axis [h]) -> u with that axis 2 shorter; axis size >= 3, h a scalar',
+  slice: '(slice u axis start end) -> u with that axis end - start long (negatives count from the end; not empty)',
+  concat: '(concat axis u v ...) -> arrays of one rank, equal but along axis, joined along it',
+  'sum-all': 'array -> scalar (over every axis)',
+  'mean-all': 'array -> scalar (over every axis)',
+  'max-all': 'array -> scalar (over every axis)',
+  'min-all': 'array -> scalar (over every axis)',
 };
 
 /** The shape rule of a primitive in words. */

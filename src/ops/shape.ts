@@ -1,13 +1,21 @@
 // Per-sample shapes and the shape rules of the op registry. [] is a scalar, [n] a vector, [r, c] a
-// matrix; a leading batch dimension, when present, is the runtime's business and never appears here.
+// matrix, [a, b, c] a rank-3 array; a leading batch dimension, when present, is the runtime's
+// business and never appears here.
 
 export type Shape = readonly number[];
 
 /** A shape rule returns the result shape, or a message saying what is wrong with the arguments. */
 export type ShapeRule = (args: Shape[], consts: (number | undefined)[]) => Shape | string;
 
+/** The highest per-sample rank a value may have. */
+export const MAX_RANK = 3;
+
 export const showShape = (s: Shape): string =>
-  s.length === 0 ? 'scalar' : s.length === 1 ? `vector[${s[0]}]` : `matrix[${s[0]}x${s[1]}]`;
+  s.length === 0
+    ? 'scalar'
+    : s.length === 1
+      ? `vector[${s[0]}]`
+      : `${s.length === 2 ? 'matrix' : 'array'}[${s.join('x')}]`;
 
 export const sameShape = (a: Shape, b: Shape): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
 
