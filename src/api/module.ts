@@ -181,7 +181,10 @@ export class Module {
         const flat = flatten(value, 'its value');
         if (flat.shape.length > MAX_RANK)
           problems.push(
-            this.error('E0204', name, { name, problem: `its value must be a scalar or an array of rank ≤ ${MAX_RANK}` }),
+            this.error('E0204', name, {
+              name,
+              problem: `its value must be a scalar or an array of rank ≤ ${MAX_RANK}`,
+            }),
           );
         if (flat.data.some(Number.isNaN))
           problems.push(this.error('E0204', name, { name, problem: 'its initial value is NaN' }));

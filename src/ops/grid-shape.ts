@@ -1,6 +1,6 @@
 // The shape rules of the grid primitives (registry group 'grid'): arrays of rank 1 to 3 per sample,
 // axes numbered from 0 over the per-sample shape, sizes, widths and axes as compile-time constants.
-import { showShape, type Shape, type ShapeRule } from './shape';
+import { arrayArg, showShape, type Shape, type ShapeRule } from './shape';
 
 type Consts = (number | undefined)[];
 
@@ -11,9 +11,6 @@ function wholeConst(consts: Consts, i: number, what: string): number | string {
   if (!Number.isInteger(v)) return `argument ${i + 1} (${what}) must be a whole number, got ${v}`;
   return v;
 }
-
-const gridArg = (args: Shape[], i: number): string | undefined =>
-  args[i].length >= 1 ? undefined : `argument ${i + 1} must be an array of rank 1 to 3, got scalar`;
 
 const scalarArg = (args: Shape[], i: number, what: string): string | undefined =>
   i >= args.length || args[i].length === 0
@@ -31,8 +28,7 @@ function axisConst(args: Shape[], consts: Consts, grid: number, i: number): numb
 }
 
 /** `shape` with `axis` resized by `delta`. */
-const resized = (shape: Shape, axis: number, delta: number): Shape =>
-  shape.map((d, k) => (k === axis ? d + delta : d));
+const resized = (shape: Shape, axis: number, delta: number): Shape => shape.map((d, k) => (k === axis ? d + delta : d));
 
 /** Python's slice bounds on an axis of size n (negatives count from the end, clipped to [0, n]). */
 export function sliceBounds(n: number, start: number, end: number): { start: number; length: number } {
@@ -42,7 +38,7 @@ export function sliceBounds(n: number, start: number, end: number): { start: num
 }
 
 export const roll: ShapeRule = (args, consts) => {
-  const problem = gridArg(args, 0);
+  const problem = arrayArg(0, args);
   if (problem) return problem;
   const k = wholeConst(consts, 1, 'the shift');
   if (typeof k === 'string') return k;
@@ -54,7 +50,7 @@ export const roll: ShapeRule = (args, consts) => {
 export const pad =
   (wrap: boolean, valueArg?: number): ShapeRule =>
   (args, consts) => {
-    const problem = gridArg(args, 0) ?? (valueArg === undefined ? undefined : scalarArg(args, valueArg, 'the value'));
+    const problem = arrayArg(0, args) ?? (valueArg === undefined ? undefined : scalarArg(args, valueArg, 'the value'));
     if (problem) return problem;
     const n = wholeConst(consts, 1, 'the width');
     if (typeof n === 'string') return n;
@@ -66,7 +62,7 @@ export const pad =
   };
 
 export const laplacian: ShapeRule = (args) => {
-  const problem = gridArg(args, 0) ?? scalarArg(args, 1, 'the spacing');
+  const problem = arrayArg(0, args) ?? scalarArg(args, 1, 'the spacing');
   if (problem) return problem;
   if (args[0].some((d) => d < 3)) return `argument 1 must have every axis of size ≥ 3, got ${showShape(args[0])}`;
   return args[0].map((d) => d - 2);
@@ -76,7 +72,7 @@ export const laplacian: ShapeRule = (args) => {
 export const difference =
   (span: number): ShapeRule =>
   (args, consts) => {
-    const problem = gridArg(args, 0) ?? scalarArg(args, 2, 'the spacing');
+    const problem = arrayArg(0, args) ?? scalarArg(args, 2, 'the spacing');
     if (problem) return problem;
     const axis = axisConst(args, consts, 0, 1);
     if (typeof axis === 'string') return axis;
@@ -86,7 +82,7 @@ export const difference =
   };
 
 export const slice: ShapeRule = (args, consts) => {
-  const problem = gridArg(args, 0);
+  const problem = arrayArg(0, args);
   if (problem) return problem;
   const axis = axisConst(args, consts, 0, 1);
   if (typeof axis === 'string') return axis;
@@ -102,7 +98,7 @@ export const slice: ShapeRule = (args, consts) => {
 
 /** (concat axis u v ...): equal ranks, equal sizes but along the axis. */
 export const concat: ShapeRule = (args, consts) => {
-  const problem = gridArg(args, 1);
+  const problem = arrayArg(1, args);
   if (problem) return problem;
   const axis = axisConst(args, consts, 1, 0);
   if (typeof axis === 'string') return axis;
@@ -120,4 +116,4 @@ export const concat: ShapeRule = (args, consts) => {
 };
 
 /** A reduction over every axis: a scalar per sample. */
-export const REDUCTION = { shape: ((args) => gridArg(args, 0) ?? []) as ShapeRule, attrs: ['rank'] };
+export const REDUCTION = { shape: ((args) => arrayArg(0, args) ?? []) as ShapeRule, attrs: ['rank'] };

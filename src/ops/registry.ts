@@ -12,6 +12,7 @@ import { evaluate, type Formula } from './formula';
 import * as grid from './grid-shape';
 import {
   ELEMENTWISE,
+  arrayArg,
   matrixArg,
   reduceLast,
   sameShape,
@@ -403,7 +404,7 @@ const ALL = [
         attrs: ['result rank', 'v batched'],
         shape: ([v, i], consts) => {
           if (i.length !== 0) return `argument 2 (the index) must be a scalar, got ${showShape(i)}`;
-          if (v.length === 0) return 'argument 1 must be a vector or matrix, got scalar';
+          if (v.length === 0) return arrayArg(0, [v])!;
           const k = consts[1];
           const n = v[v.length - 1];
           if (k !== undefined && (!Number.isInteger(k) || k < 0 || k >= n))
@@ -462,7 +463,7 @@ const ALL = [
           s.length !== 0 && !(s.length === 1 && s[0] === 1)
             ? `argument 1 must be a scalar, got ${showShape(s)}`
             : v.length === 0
-              ? 'argument 2 must be a vector or matrix, got scalar (use * for two scalars)'
+              ? `${arrayArg(1, [s, v])} (use * for two scalars)`
               : v,
       },
     ],
@@ -475,7 +476,7 @@ const ALL = [
       {
         gradient: 'none',
         compileTime: true,
-        shape: ([v]) => (v.length === 0 ? 'argument 1 must be a vector or matrix, got scalar' : []),
+        shape: (args) => arrayArg(0, args) ?? [],
       },
     ],
     ['zeros', 1, 1, '`(zeros n)`: a vector of n zeros (n constant).', '(zeros 3)', size(MAX_VECTOR, (n) => [n])],

@@ -47,9 +47,12 @@ export const squareMatrix = (args: Shape[]): string | undefined =>
   matrixArg(0, args) ??
   (args[0][0] === args[0][1] ? undefined : `argument 1 must be a square matrix, got ${showShape(args[0])}`);
 
-/** Reduces the last dimension: vector -> scalar, matrix -> vector of its rows' results. */
-export const reduceLast: ShapeRule = ([s]) =>
-  s.length === 0 ? 'argument 1 must be a vector or matrix, got scalar' : s.slice(0, -1);
+/** Argument i must be an array (not a scalar). */
+export const arrayArg = (i: number, args: Shape[]): string | undefined =>
+  args[i].length >= 1 ? undefined : `argument ${i + 1} must be an array of rank 1 to ${MAX_RANK}, got scalar`;
+
+/** Reduces the last dimension: vector -> scalar, matrix -> vector of its rows' results, and so on. */
+export const reduceLast: ShapeRule = (args) => arrayArg(0, args) ?? args[0].slice(0, -1);
 
 /** A size argument (zeros, ones, eye): a compile-time whole number; the bound keeps the constant small. */
 export const sized =

@@ -59,7 +59,12 @@ export const GRID_PRIMITIVES: Record<string, Impl> = {
     const shape = arrayShape(u);
     const axis = axisOf(axisArg, shape.length);
     const shift = whole(k, 'the shift');
-    return build(shape, (index) => elementAt(u, index.map((i, d) => (d === axis ? mod(i - shift, shape[d]) : i))));
+    return build(shape, (index) =>
+      elementAt(
+        u,
+        index.map((i, d) => (d === axis ? mod(i - shift, shape[d]) : i)),
+      ),
+    );
   },
   'pad-edge': ([u, n]) => padded(u, whole(n, 'the width'), (i, size) => Math.min(size - 1, Math.max(0, i))),
   'pad-wrap': ([u, n]) => padded(u, whole(n, 'the width'), mod),

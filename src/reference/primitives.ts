@@ -130,11 +130,11 @@ const STRUCTURED: Record<string, PrimitiveImpl> = {
   scale: ([s, v]) => {
     // a one-element vector is a scalar here: a batch of [B, 1] scales, as the Python reference takes
     const k = scalar(Array.isArray(s) && s.length === 1 && s[0] instanceof Value ? s[0] : s, 'argument 1');
-    if (v instanceof Value) throw new Error('argument 2 must be a vector or matrix, got scalar');
+    if (v instanceof Value) throw new Error('argument 2 must be an array, got scalar');
     return elementwise([k, v], ([x, y]) => mul(x, y));
   },
   vlen: ([v]) => {
-    if (v instanceof Value) throw new Error('argument 1 must be a vector or matrix, got scalar');
+    if (v instanceof Value) throw new Error('argument 1 must be an array, got scalar');
     return constant(shapeOf(v)[shapeOf(v).length - 1]);
   },
   zeros: ([n]) => Array.from({ length: size(n) }, () => constant(0)),
