@@ -58,7 +58,7 @@ const DOMAIN: Record<string, Gen> = {
   '/': AWAY(0.3, 2),
 };
 const UNARY = PRIMITIVES.filter(
-  (p) => p.group !== 'vector' && p.group !== 'matrix' && p.minArgs <= 1 && p.name !== 'clamp',
+  (p) => p.group !== 'vector' && p.group !== 'matrix' && p.group !== 'grid' && p.minArgs <= 1 && p.name !== 'clamp',
 ).map((p) => p.name);
 const BINARY = PRIMITIVES.filter(
   (p) =>
@@ -123,6 +123,20 @@ const cases: DiffCase[] = [
   { name: 'eye', source: '(+ S (eye 3))', inputs: { S: MAT(3, 3) } },
   { name: 'diag of a vector', source: '(diag v)', inputs: { v: VEC(3) } },
   { name: 'diag of a matrix', source: '(diag S)', inputs: { S: MAT(3, 3) } },
+  // grids (tests/grid.test.ts tries each on every rank)
+  { name: 'roll', source: '(* (roll A -1 1) B)', inputs: { A: MAT(2, 3), B: MAT(2, 3) } },
+  { name: 'pad-edge', source: '(* (pad-edge v 2) w)', inputs: { v: VEC(3), w: VEC(7) } },
+  { name: 'pad-wrap', source: '(* (pad-wrap A 1) B)', inputs: { A: MAT(2, 2), B: MAT(4, 4) } },
+  { name: 'pad-const', source: '(* (pad-const v 1 x) w)', inputs: { v: VEC(2), x: ANY, w: VEC(4) } },
+  { name: 'laplacian', source: '(laplacian A h)', inputs: { A: MAT(3, 4), h: AWAY(0.5, 2) } },
+  { name: 'diff', source: '(* (diff A 0 h) B)', inputs: { A: MAT(3, 2), h: AWAY(0.5, 2), B: MAT(2, 2) } },
+  { name: 'central-diff', source: '(* (central-diff v 0) w)', inputs: { v: VEC(4), w: VEC(2) } },
+  { name: 'slice and concat', source: '(* (concat 0 (slice v 0 1 3) v) w)', inputs: { v: VEC(3), w: VEC(5) } },
+  ...['sum-all', 'mean-all', 'max-all', 'min-all'].map((op) => ({
+    name: op,
+    source: `(* (${op} A) x)`,
+    inputs: { A: MAT(2, 3), x: ANY },
+  })),
   // forms
   { name: 'let is sequential', source: '(let ((a (* x 2)) (b (+ a 1))) (* a b))', inputs: { x: ANY } },
   { name: 'if', source: '(if (> x 0) (sqrt x) (* x x))', inputs: { x: ANY } },
