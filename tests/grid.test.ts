@@ -311,6 +311,10 @@ describe('rank-3 values through the API, the fused kernels and the tier', () => 
 
   test('fused elementwise chains on rank-3 batches equal the unfused graph, above and below the block threshold', () => {
     const source = '(* (tanh (* a u)) (exp (- u)) (+ u 1))';
+    const m = compile(source, { ...f64, inputs: { u: [16, 16, 8] }, params: { a: 0.7 } });
+    m.forward({ u: [array([16, 16, 8], 69)] }, { batch: true });
+    expect(m.graph!.regions[0].nodes.filter((n) => n.op === 'fused')).toHaveLength(1); // one node for the chain
+    m.dispose();
     for (const B of [1, 3]) {
       const u = Array.from({ length: B }, (_, k) => array([16, 16, 8], 70 + k)); // 2,048 elements a sample
       const [fused, plain] = [true, false].map((fuse) =>
@@ -320,6 +324,19 @@ describe('rank-3 values through the API, the fused kernels and the tier', () => 
       expect(maxRelativeError(flatten(fused.grad!.u), flatten(plain.grad!.u))).toBeLessThan(1e-12);
       expect(Math.abs((fused.grad!.a as number) - (plain.grad!.a as number))).toBeLessThan(1e-9);
     }
+  });
+
+  test('float32 kernels agree with float64 to float32 accuracy', () => {
+    const source = `(+ (laplacian (pad-const u 1 c) h)
+                      (slice (slice (central-diff (pad-wrap u 1) 1 h) 0 1 -1) 2 1 -1)
+                      (roll (laplacian (pad-edge u 1) h) 1 0))`;
+    const inputs = { u: [array([3, 4, 5], 90), array([3, 4, 5], 91)], c: [0.5, -1], h: [0.75, 1.25] };
+    const [a, b] = (['float32', 'float64'] as const).map((dtype) =>
+      run(source, { dtype, inputs, batch: true, grad: true }),
+    );
+    expect(maxRelativeError(flatten(a.value), flatten(b.value))).toBeLessThan(1e-5);
+    for (const name of ['u', 'c', 'h'])
+      expect(maxRelativeError(flatten(a.grad![name]), flatten(b.grad![name]))).toBeLessThan(1e-4);
   });
 
   test('the small-program tier does not take rank-3 programs; forward with tier on falls back to libtorch', () => {
