@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "errors.h"
+#include "grid.h"
 #include "ops.generated.h"
 #include "tridiagonal.h"
 
@@ -100,9 +101,9 @@ Tensor solve(const Tensor& A, const Tensor& B) {
 
 Tensor vector_norm(const Tensor& x) { return at::linalg_vector_norm(x, 2, {-1}); }
 
-// Every op of the registry has a kernel here, named k_<id> after native/ops.generated.h: a missing
-// one is a compile error at the table below, an extra one an unused-function warning.
-#define NC_KERNEL(id) Tensor k_##id([[maybe_unused]] Args a, [[maybe_unused]] Attrs at)
+// Every op of the registry has a kernel here (or declared in a feature area's header included
+// above), named k_<id> after native/ops.generated.h: a missing one is a compile error at the table
+// below, an extra one an unused-function warning.
 
 // arithmetic
 NC_KERNEL(add) {
@@ -263,8 +264,6 @@ NC_KERNEL(where) { return at::where(a[0] != 0, a[1], a[2]); }
 // reductions over everything, for losses in the tensor API
 NC_KERNEL(sum) { return a[0].sum(); }
 NC_KERNEL(mean) { return a[0].mean(); }
-
-#undef NC_KERNEL
 
 const std::unordered_map<std::string, KernelInfo>& table() {
   static const std::unordered_map<std::string, KernelInfo> t = {

@@ -13,6 +13,11 @@ namespace nc {
 
 using Kernel = at::Tensor (*)(c10::ArrayRef<at::Tensor> args, c10::ArrayRef<double> attrs);
 
+// A registry op's kernel k_<id> (native/ops.generated.h names the ids): defined in kernels.cpp or in
+// a feature area's file whose header declares it, so the table in kernels.cpp sees every one.
+#define NC_KERNEL(id) \
+  at::Tensor k_##id([[maybe_unused]] c10::ArrayRef<at::Tensor> a, [[maybe_unused]] c10::ArrayRef<double> at)
+
 struct KernelInfo {
   Kernel fn;
   size_t min_args;

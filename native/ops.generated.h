@@ -74,6 +74,19 @@
   X(solve, "solve", 2, 2, 1) \
   X(outer, "outer", 2, 2, 0) \
   X(diag, "diag", 1, 1, 1) \
+  X(roll, "roll", 3, 3, 2) \
+  X(pad_edge, "pad-edge", 2, 2, 2) \
+  X(pad_wrap, "pad-wrap", 2, 2, 2) \
+  X(pad_const, "pad-const", 3, 3, 2) \
+  X(laplacian, "laplacian", 2, 2, 1) \
+  X(diff, "diff", 2, 3, 1) \
+  X(central_diff, "central-diff", 2, 3, 1) \
+  X(slice, "slice", 4, 4, 3) \
+  X(concat, "concat", 3, SIZE_MAX, 2) \
+  X(sum_all, "sum-all", 1, 1, 1) \
+  X(mean_all, "mean-all", 1, 1, 1) \
+  X(max_all, "max-all", 1, 1, 1) \
+  X(min_all, "min-all", 1, 1, 1) \
   X(conv, "conv", 2, 2, 1) \
   X(tridiagonal_solve, "tridiagonal-solve", 4, 4, 4) \
   X(pow_scalar, "pow-scalar", 1, 1, 1) \

@@ -133,9 +133,12 @@ Tensor run_sweep(const Tensor& a, const Tensor& k_in, const Tensor& v_in, const 
     s.batch = batch;
     s.n = n;
     s.wrap = boundary == Boundary::Wrap;
-    if (rank == 1) sweep_rank<scalar_t, 1>(s);
-    else if (rank == 2) sweep_rank<scalar_t, 2>(s);
-    else sweep_rank<scalar_t, 3>(s);
+    if (rank == 1)
+      sweep_rank<scalar_t, 1>(s);
+    else if (rank == 2)
+      sweep_rank<scalar_t, 2>(s);
+    else
+      sweep_rank<scalar_t, 3>(s);
   });
   return out;
 }
@@ -209,14 +212,14 @@ Tensor composed_laplacian(const Tensor& u, Boundary boundary, int rank) {
 
 Tensor stencil_step(const Tensor& u, const Tensor& k, const Tensor& e, Boundary boundary, int rank) {
   if (rank < 1 || rank > 3 || u.dim() < rank)
-    throw Error("stencil step: a grid of rank " + std::to_string(rank) + " in a tensor of " +
-                std::to_string(u.dim()) + " dimensions");
+    throw Error("stencil step: a grid of rank " + std::to_string(rank) + " in a tensor of " + std::to_string(u.dim()) +
+                " dimensions");
   if (!fast_path(u, k, e)) return composed_step(u, k, e, boundary, rank);
   // A batched coefficient or term over an unbatched grid: the step is batched, so is its grid.
   const auto shape = at::infer_size(u.sizes(), e.defined() ? at::infer_size(k.sizes(), e.sizes()) : k.sizes().vec());
   if (!u.sizes().equals(shape)) return stencil_step(u.expand(shape), k, e, boundary, rank);
-  const bool record = c10::GradMode::is_enabled() &&
-                      (u.requires_grad() || k.requires_grad() || (e.defined() && e.requires_grad()));
+  const bool record =
+      c10::GradMode::is_enabled() && (u.requires_grad() || k.requires_grad() || (e.defined() && e.requires_grad()));
   if (record) return StencilFunction::apply(u, k, e, static_cast<int64_t>(boundary), static_cast<int64_t>(rank));
   return run_sweep(u, k, u, e, boundary, rank);
 }

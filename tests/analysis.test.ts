@@ -3,7 +3,7 @@ import { analyse, readDirectives, spanKey } from '../src/tools/analysis';
 
 test('directives declare inputs with shapes and params; bad entries are warnings', () => {
   const { declarations, diagnostics } = readDirectives(
-    '; @inputs v[3] L[3, 3] dt\n;; @params G w[2]\n; @inputs bad[0] worse[1 2 3] open[2\n(+ 1 2)',
+    '; @inputs v[3] L[3, 3] dt\n;; @params G w[2]\n; @inputs bad[0] worse[1 2 3 4] open[2\n(+ 1 2)',
   );
   expect([...declarations.inputs!]).toEqual([
     ['v', [3]],
@@ -16,8 +16,8 @@ test('directives declare inputs with shapes and params; bad entries are warnings
   ]);
   expect(diagnostics.map((d) => [d.code, d.message, d.span])).toEqual([
     ['W0003', "'@inputs' entry 'bad[0]' is ignored: sizes must be whole numbers from 1", { start: 54, end: 60 }],
-    ['W0003', "'@inputs' entry 'worse[1 2 3]' is ignored: a shape has at most two sizes", { start: 61, end: 73 }],
-    ['W0003', "'@inputs' entry 'open[2' is ignored: the shape has no closing ']'", { start: 74, end: 80 }],
+    ['W0003', "'@inputs' entry 'worse[1 2 3 4]' is ignored: a shape has at most 3 sizes", { start: 61, end: 75 }],
+    ['W0003', "'@inputs' entry 'open[2' is ignored: the shape has no closing ']'", { start: 76, end: 82 }],
   ]);
 });
 

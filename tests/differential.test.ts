@@ -58,7 +58,7 @@ const DOMAIN: Record<string, Gen> = {
   '/': AWAY(0.3, 2),
 };
 const UNARY = PRIMITIVES.filter(
-  (p) => p.group !== 'vector' && p.group !== 'matrix' && p.minArgs <= 1 && p.name !== 'clamp',
+  (p) => p.group !== 'vector' && p.group !== 'matrix' && p.group !== 'grid' && p.minArgs <= 1 && p.name !== 'clamp',
 ).map((p) => p.name);
 const BINARY = PRIMITIVES.filter(
   (p) =>
@@ -123,7 +123,20 @@ const cases: DiffCase[] = [
   { name: 'eye', source: '(+ S (eye 3))', inputs: { S: MAT(3, 3) } },
   { name: 'diag of a vector', source: '(diag v)', inputs: { v: VEC(3) } },
   { name: 'diag of a matrix', source: '(diag S)', inputs: { S: MAT(3, 3) } },
-  // grids
+  // grids (tests/grid.test.ts tries each on every rank)
+  { name: 'roll', source: '(* (roll A -1 1) B)', inputs: { A: MAT(2, 3), B: MAT(2, 3) } },
+  { name: 'pad-edge', source: '(* (pad-edge v 2) w)', inputs: { v: VEC(3), w: VEC(7) } },
+  { name: 'pad-wrap', source: '(* (pad-wrap A 1) B)', inputs: { A: MAT(2, 2), B: MAT(4, 4) } },
+  { name: 'pad-const', source: '(* (pad-const v 1 x) w)', inputs: { v: VEC(2), x: ANY, w: VEC(4) } },
+  { name: 'laplacian', source: '(laplacian A h)', inputs: { A: MAT(3, 4), h: AWAY(0.5, 2) } },
+  { name: 'diff', source: '(* (diff A 0 h) B)', inputs: { A: MAT(3, 2), h: AWAY(0.5, 2), B: MAT(2, 2) } },
+  { name: 'central-diff', source: '(* (central-diff v 0) w)', inputs: { v: VEC(4), w: VEC(2) } },
+  { name: 'slice and concat', source: '(* (concat 0 (slice v 0 1 3) v) w)', inputs: { v: VEC(3), w: VEC(5) } },
+  ...['sum-all', 'mean-all', 'max-all', 'min-all'].map((op) => ({
+    name: op,
+    source: `(* (${op} A) x)`,
+    inputs: { A: MAT(2, 3), x: ANY },
+  })),
   { name: 'conv 1-D', source: '(conv u k)', inputs: { u: VEC(6), k: VEC(3) } },
   { name: 'conv 2-D', source: '(conv u k)', inputs: { u: MAT(4, 5), k: MAT(2, 3) } },
   {
@@ -208,6 +221,18 @@ const EXAMPLE_INPUTS: Record<string, Record<string, Gen>> = {
   'loops/sum_to_n.neural': { n: INT(0, 20) },
   'feynman/lorentz_factor.neural': { v: U(0.1, 0.9), c: U(1, 2) },
   'feynman/relativistic_energy.neural': { v: U(0.1, 0.9), c: U(1, 2) },
+  // grids: small fields (the spacing is the program's, so the steps stay stable)
+  'grids/heat2d_zero_flux.neural': { u0: MAT(6, 5), s: MAT(6, 5), steps: INT(0, 4), alpha: U(0.001, 0.002) },
+  'grids/heat2d_periodic.neural': { u0: MAT(5, 6), steps: INT(0, 4), alpha: U(0.5, 1) },
+  'grids/heat1d_implicit.neural': { u0: VEC(128, U(0.5, 2)), steps: INT(0, 3), alpha: U(0.5, 1) },
+  'grids/learned_stencil.neural': { u0: MAT(5, 4), steps: INT(0, 3), K: MAT(3, 3, U(-0.1, 0.1)) },
+  'grids/gray_scott.neural': {
+    u0: MAT(4, 5, U(0, 1)),
+    v0: MAT(4, 5, U(0, 1)),
+    steps: INT(0, 3),
+    F: U(0.02, 0.06),
+    k: U(0.05, 0.07),
+  },
 };
 
 function exampleCases(): (DiffCase & { file: string })[] {

@@ -190,7 +190,7 @@ describe('the kernels on rank-3 values, called through the kernel table', () => 
 });
 
 // enabled when rank-3 inputs land
-const RANK3 = false;
+const RANK3 = true;
 (RANK3 ? describe : describe.skip)('conv on rank-3 grids', () => {
   test('against the reference, batched, and gradients against central differences', () => {
     const u = filled([2, 4, 5, 3], 14);

@@ -229,6 +229,10 @@ const MAT =
   (m: number, n: number, s: Sampler = U(-2, 2)): Sampler =>
   (r) =>
     Array.from({ length: m }, () => VEC(n, s)(r));
+const GRID =
+  (a: number, b: number, c: number, s: Sampler = U(-2, 2)): Sampler =>
+  (r) =>
+    Array.from({ length: a }, () => MAT(b, c, s)(r));
 /** A random n x n matrix plus n on the diagonal: comfortably invertible. */
 const WELL =
   (n: number): Sampler =>
@@ -358,6 +362,29 @@ const differentiable: Record<string, GradCase[]> = {
     ['(* (diag a) b)', { a: VEC(3), b: MAT(3, 3) }],
     ['(* (diag a) b)', { a: MAT(3, 3), b: VEC(3) }],
   ],
+  // grids: weighted by c, so that every output element's gradient differs
+  roll: [
+    ['(* (roll a 1 0) c)', { a: VEC(4), c: VEC(4) }],
+    ['(* (roll a -2 1) c)', { a: GRID(2, 2, 3), c: GRID(2, 2, 3) }],
+  ],
+  'pad-edge': [['(* (pad-edge a 1) c)', { a: MAT(2, 3), c: MAT(4, 5) }]],
+  'pad-wrap': [['(* (pad-wrap a 2) c)', { a: GRID(2, 2, 3), c: GRID(6, 6, 7) }]],
+  'pad-const': [['(* (pad-const a 1 b) c)', { a: MAT(2, 2), b: S, c: MAT(4, 4) }]],
+  laplacian: [
+    ['(* (laplacian a h) c)', { a: VEC(5), h: AWAY(), c: VEC(3) }],
+    ['(* (laplacian a h) c)', { a: GRID(3, 4, 3), h: AWAY(), c: GRID(1, 2, 1) }],
+  ],
+  diff: [
+    ['(* (diff a 1) c)', { a: MAT(2, 3), c: MAT(2, 2) }],
+    ['(* (diff a 0 h) c)', { a: GRID(3, 2, 2), h: AWAY(), c: GRID(2, 2, 2) }],
+  ],
+  'central-diff': [['(* (central-diff a 1 h) c)', { a: MAT(2, 4), h: AWAY(), c: MAT(2, 2) }]],
+  slice: [['(* (slice a 2 1 -1) c)', { a: GRID(2, 2, 4), c: GRID(2, 2, 2) }]],
+  concat: [['(* (concat 1 a b) c)', { a: MAT(2, 1), b: MAT(2, 2), c: MAT(2, 3) }]],
+  'sum-all': [['(* (sum-all a) b)', { a: GRID(2, 2, 2), b: S }]],
+  'mean-all': [['(* (mean-all a) b)', { a: MAT(2, 3), b: S }]],
+  'max-all': [['(max-all a)', { a: GRID(2, 2, 2) }]],
+  'min-all': [['(min-all a)', { a: VEC(5) }]],
 };
 
 /** Primitives documented as having no gradient: sampled away from their jumps. */
@@ -706,7 +733,7 @@ describe('vector and matrix values', () => {
     expect(() => value('(cross [1 2] [3 4])')).toThrow(/3-vectors/);
     expect(() => value('(det m)', { m })).toThrow(/square/);
     expect(() => value('(matmul m m)', { m })).toThrow(/inner sizes/);
-    expect(() => value('(vsum 1)')).toThrow(/vector or matrix/);
+    expect(() => value('(vsum 1)')).toThrow(/must be an array/);
     expect(() => value('(zeros 1.5)')).toThrow(/whole number/);
   });
 });
@@ -922,7 +949,7 @@ describe('evaluateReference interface', () => {
 
   test('malformed values throw', () => {
     expect(() => run('x', { x: [[1, 2], [3]] })).toThrow(/'x'/);
-    expect(() => run('x', { x: [[[1]]] })).toThrow(/'x'/);
+    expect(() => run('x', { x: [[[[1]]]] })).toThrow(/'x'/);
   });
 });
 

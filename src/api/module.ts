@@ -4,7 +4,7 @@
 import type { Program, Span } from '../ast';
 import { CompileError, diag, type Diagnostic, type DiagnosticCode } from '../diagnostics';
 import { parseProgram, type SourceFile } from '../frontend';
-import { showShape, type Shape } from '../ops';
+import { MAX_RANK, showShape, type Shape } from '../ops';
 import { describe, flatten, type Nested } from '../runtime/host-data';
 import { native, type NativeGraph } from '../runtime/native';
 import { computedNodes, footprint, nativeSpec, numel, type Footprint } from '../runtime/spec';
@@ -179,8 +179,13 @@ export class Module {
       const value = paramInit?.get(name) ?? 1;
       try {
         const flat = flatten(value, 'its value');
-        if (flat.shape.length > 2)
-          problems.push(this.error('E0204', name, { name, problem: 'its value must be a scalar, vector or matrix' }));
+        if (flat.shape.length > MAX_RANK)
+          problems.push(
+            this.error('E0204', name, {
+              name,
+              problem: `its value must be a scalar or an array of rank ≤ ${MAX_RANK}`,
+            }),
+          );
         if (flat.data.some(Number.isNaN))
           problems.push(this.error('E0204', name, { name, problem: 'its initial value is NaN' }));
         return { name, flat };
@@ -509,10 +514,12 @@ export class Module {
       });
     }
     const sample = batch ? shape.slice(1) : shape;
-    if ((batch && shape.length === 0) || sample.length > 2)
+    if ((batch && shape.length === 0) || sample.length > MAX_RANK)
       this.fail('E0202', name, {
         name,
-        expected: batch ? 'a batch of scalars, vectors or matrices' : 'a scalar, vector or matrix',
+        expected: batch
+          ? `a batch of scalars or arrays of rank ≤ ${MAX_RANK}`
+          : `a scalar or an array of rank ≤ ${MAX_RANK}`,
         got: shape.join(', '),
       });
     return { shape: sample, batched: batch };
@@ -638,9 +645,9 @@ function normaliseInputs(inputs: CompileOptions['inputs']): Map<string, Shape | 
     Object.entries(inputs).map(([name, s]) => {
       if (s === null || s === undefined) return [name, undefined];
       if (s === 'scalar') return [name, []];
-      if (!Array.isArray(s) || s.length > 2 || !s.every((d) => Number.isInteger(d) && d >= 1))
+      if (!Array.isArray(s) || s.length > MAX_RANK || !s.every((d) => Number.isInteger(d) && d >= 1))
         throw new TypeError(
-          `the shape of input '${name}' must be 'scalar', [n] or [rows, columns], got ${describe(s)}`,
+          `the shape of input '${name}' must be 'scalar' or the sizes of an array of rank ≤ ${MAX_RANK} ([n], [rows, columns], [a, b, c]), got ${describe(s)}`,
         );
       return [name, s];
     }),

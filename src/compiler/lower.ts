@@ -7,8 +7,9 @@
 import type { Expr, FunctionDef, Program, Span } from '../ast';
 import { CompileError, diag, type Diagnostic, type DiagnosticCode } from '../diagnostics';
 import type { SourceFile } from '../frontend';
-import { ELEMENTWISE, primitive, showShape, type Primitive, type Shape } from '../ops';
+import { applyPointwise, ELEMENTWISE, pointwiseForm, primitive, showShape, type Primitive, type Shape } from '../ops';
 import { scalarConst, type IrGraph, type IrNode, type IfNode, type IrRegion, type NewNode } from './ir';
+import { gridAttrs } from './grid-attrs';
 import { removeDeadCode } from './passes';
 import { walk } from './walk';
 
@@ -423,8 +424,12 @@ class Lowerer {
   primitive(p: Primitive, args: number[], rb: RegionBuilder, span: Span): number {
     const nodes = args.map((a) => rb.nodes[a]);
     const shapes = nodes.map((n) => n.shape);
-    const result = p.shape(shapes, nodes.map(scalarConst));
+    const consts = nodes.map(scalarConst);
+    const result = p.shape(shapes, consts);
     if (typeof result === 'string') return fail('E0100', span, { name: p.name, problem: result });
+    // Arithmetic on known numbers is a known number here already, so (ones (- n 1)) has a size.
+    if (pointwiseForm(p, args.length) && consts.every((c) => c !== undefined) && nodes.every((n) => !n.batched))
+      return this.constant(rb, [applyPointwise(p, consts as number[], [])], [], span);
     switch (p.name) {
       case 'vlen':
         return this.constant(rb, [shapes[0][shapes[0].length - 1]], [], span);
@@ -446,8 +451,8 @@ class Lowerer {
     if (p.name === 'ref') attrs = [result.length, nodes[0].batched ? 1 : 0];
     else if (p.name === 'solve') attrs = [shapes[1].length === 1 ? 1 : 0];
     else if (p.name === 'diag') attrs = [shapes[0].length === 1 ? 1 : 0];
-    else if (p.name === 'conv') attrs = [shapes[0].length];
     else if (p.name === 'tridiagonal-solve') attrs = nodes.map((n) => (n.batched ? 1 : 0));
+    else if (p.group === 'grid') attrs = gridAttrs(p.name, shapes, consts);
     const exponent = p.name === 'pow' ? scalarConst(nodes[1]) : undefined;
     if (exponent !== undefined) {
       // A literal exponent is a plain number to libtorch, as one writes by hand: pow(x, 2) is then
@@ -455,7 +460,11 @@ class Lowerer {
       return rb.emit({ op: 'pow-scalar', args: [args[0]], attrs: [exponent], shape: result, batched, span });
     }
     const aligned =
-      p.shape === ELEMENTWISE || p.name === 'scale' ? args.map((a) => this.align(rb, a, result.length)) : args;
+      p.shape === ELEMENTWISE || p.name === 'scale'
+        ? args.map((a) => this.align(rb, a, result.length))
+        : p.group === 'grid' && p.name !== 'tridiagonal-solve' // its kernel takes each argument's batching
+          ? this.alignToGrid(rb, p, args)
+          : args;
     // An index known only at run time, and a matrix that may be singular (or a tridiagonal system
     // with a zero pivot), are checked there; the label lets that error name this call.
     const checked =
@@ -465,6 +474,15 @@ class Lowerer {
       p.name === 'tridiagonal-solve';
     const label = checked ? `'${p.name}' at ${this.where(span)}` : undefined;
     return rb.emit({ op: p.name, args: aligned, attrs, shape: result, batched, span, ...(label && { label }) });
+  }
+
+  /**
+   * A grid primitive's scalar tensor arguments (a spacing h, a pad value c) broadcast per sample
+   * against its array: aligned to the array's rank. Constant arguments are left as they are.
+   */
+  private alignToGrid(rb: RegionBuilder, p: Primitive, args: number[]): number[] {
+    const rank = rb.nodes[args[p.constArgs?.includes(0) ? 1 : 0]].shape.length;
+    return args.map((a, i) => (p.constArgs?.includes(i) ? a : this.align(rb, a, rank)));
   }
 
   /** A batched value of lower per-sample rank gets trailing unit dimensions, so it broadcasts per sample. */

@@ -9,8 +9,8 @@ import type { Nested } from '../runtime/host-data';
 export interface Case {
   inputs: Record<string, Nested>;
   params?: Record<string, Nested>;
-  /** Every input carries a leading batch dimension. */
-  batch?: boolean;
+  /** Every input carries a leading batch dimension (true), or the listed ones do. */
+  batch?: boolean | string[];
 }
 
 const flat = (x: Nested): number[] => (typeof x === 'number' ? [x] : x.flatMap(flat));
@@ -87,6 +87,7 @@ export function differences(source: string, c: Case, tolerance = 1e-12, limit?: 
  */
 export function tierDifferences(source: string, c: Case, tolerance: number, limit?: number): string[] | undefined {
   const params = c.params ?? {};
+  if (Array.isArray(c.batch)) return undefined; // the tier's batches are all or nothing here
   const scalar = (v: Nested) =>
     c.batch ? Array.isArray(v) && v.every((x) => typeof x === 'number') : typeof v === 'number';
   if (!Object.values(c.inputs).every(scalar) || !Object.values(params).every((v) => typeof v === 'number'))
@@ -124,7 +125,8 @@ function runReference(source: string, c: Case, limit?: number, mode: Partial<Mod
   const parsed = parseProgram(source, { inputs: inputNames, params: Object.keys(c.params ?? {}) });
   if (!parsed.program)
     throw new Error(`reference could not parse: ${parsed.diagnostics.map((d) => d.message).join('; ')}`);
-  const used = c.batch ? inputNames.filter((n) => parsed.program!.inputs.includes(n)) : [];
+  const batched = Array.isArray(c.batch) ? c.batch : c.batch ? inputNames : [];
+  const used = batched.filter((n) => parsed.program!.inputs.includes(n));
   const reference = evaluateReference(parsed.program, { ...c.inputs, ...c.params }, { batched: used, limit, mode });
   // With a batch in, native gives a batch out even when the program reads no input; the reference,
   // told of no batched input then, gives one value: it stands for every sample, so a shared

@@ -1,3 +1,4 @@
 export * from './registry';
 export * from './shape';
+export { sliceBounds } from './grid-shape';
 export * from './scalar';

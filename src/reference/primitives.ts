@@ -5,9 +5,11 @@
 
 import { PRIMITIVES, formValue, pointwiseForm, type OpDef, type Pointwise } from '../ops';
 import { evaluate } from '../ops/formula';
-import { Value, constant, div, extremum, libm, mul, rounded, sub, sum } from './value';
+import { GRID_PRIMITIVES } from './grid';
+import { Value, constant, div, extremum, libm, mean, mul, rounded, sub, sum } from './value';
 import {
   Tensor,
+  alongLast,
   det,
   dot,
   elementwise,
@@ -61,12 +63,12 @@ const pointwise =
     return args.slice(1).reduce((acc, b) => elementwise([acc, b], (xs) => applyForm(def, form, xs)), args[0]);
   };
 
-/** Reduces the last dimension: vector -> scalar, matrix -> vector of per-row results. */
+/** Reduces the last dimension: vector -> scalar, matrix -> vector of per-row results, and so on. */
 const reduceLast =
   (f: (xs: Value[]) => Value): PrimitiveImpl =>
   ([a]) => {
-    if (a instanceof Value) throw new Error('argument 1 must be a vector or matrix, got scalar');
-    return isMatrix(a) ? a.map(f) : f(a as Value[]);
+    if (a instanceof Value) throw new Error('argument 1 must be an array, got scalar');
+    return alongLast(a, f);
   };
 
 /** A size argument (zeros, ones, eye): a whole number >= 1. */
@@ -99,11 +101,11 @@ const STRUCTURED: Record<string, PrimitiveImpl> = {
   // vector
   vec: (args) => args.map((a, i) => scalar(a, `argument ${i + 1}`)),
   ref: ([v, index]) => {
-    if (v instanceof Value) throw new Error('argument 1 must be a vector or matrix, got scalar');
+    if (v instanceof Value) throw new Error('argument 1 must be an array, got scalar');
     const i = scalar(index, 'the index').data;
     const n = shapeOf(v)[shapeOf(v).length - 1];
     if (!Number.isInteger(i) || i < 0 || i >= n) throw new Error(`index ${i} is out of range (0 to ${n - 1})`);
-    return isMatrix(v) ? v.map((r) => r[i]) : (v as Value[])[i];
+    return alongLast(v, (xs) => xs[i]);
   },
   dot: ([a, b]) => {
     const [x, y] = [vector(a, 'argument 1'), vector(b, 'argument 2')];
@@ -123,24 +125,17 @@ const STRUCTURED: Record<string, PrimitiveImpl> = {
     return v.map((x) => div(x, d));
   },
   vsum: reduceLast(sum),
-  vmean: reduceLast(
-    (xs) =>
-      new Value(
-        xs.reduce((s, x) => s + x.data, 0) / xs.length,
-        xs,
-        xs.map(() => 1 / xs.length),
-      ),
-  ),
+  vmean: reduceLast(mean),
   vmax: reduceLast((xs) => extremum(xs, 'max')),
   vmin: reduceLast((xs) => extremum(xs, 'min')),
   scale: ([s, v]) => {
     // a one-element vector is a scalar here: a batch of [B, 1] scales, as the Python reference takes
     const k = scalar(Array.isArray(s) && s.length === 1 && s[0] instanceof Value ? s[0] : s, 'argument 1');
-    if (v instanceof Value) throw new Error('argument 2 must be a vector or matrix, got scalar');
+    if (v instanceof Value) throw new Error('argument 2 must be an array, got scalar');
     return elementwise([k, v], ([x, y]) => mul(x, y));
   },
   vlen: ([v]) => {
-    if (v instanceof Value) throw new Error('argument 1 must be a vector or matrix, got scalar');
+    if (v instanceof Value) throw new Error('argument 1 must be an array, got scalar');
     return constant(shapeOf(v)[shapeOf(v).length - 1]);
   },
   zeros: ([n]) => Array.from({ length: size(n) }, () => constant(0)),
@@ -189,6 +184,7 @@ const STRUCTURED: Record<string, PrimitiveImpl> = {
     return v.map((x, i) => v.map((_, j) => (i === j ? x : constant(0))));
   },
 
+  ...GRID_PRIMITIVES,
   // grid
   conv: ([u, k]) => conv(u, k),
   'tridiagonal-solve': tridiagonalSolve,

@@ -1,22 +1,26 @@
-// Vectors and matrices of scalar `Value`s, and the linear algebra the primitives need, written
-// with scalar operations only so that their gradients come from the scalar chain rule.
+// Arrays of scalar `Value`s (vectors, matrices, rank-3 grids), and the linear algebra the
+// primitives need, written with scalar operations only so that their gradients come from the scalar
+// chain rule.
 
+import { MAX_RANK, showShape } from '../ops/shape';
 import { Value, constant, div, mul, neg, sub, sum } from './value';
 
-/** One sample's value: a scalar, a vector, or a matrix (array of rows). */
-export type Tensor = Value | Value[] | Value[][];
+/** One sample's value: a scalar, or a nested array of equal-length rows to any depth (rank). */
+export type Tensor = Value | Tensor[];
 
 export type Nested = number | Nested[];
 
-export const isMatrix = (t: Tensor): t is Value[][] => Array.isArray(t) && t.length > 0 && Array.isArray(t[0]);
+export const isMatrix = (t: Tensor): t is Value[][] => shapeOf(t).length === 2;
 
 export function shapeOf(t: Tensor): number[] {
-  if (t instanceof Value) return [];
-  return isMatrix(t) ? [t.length, t[0].length] : [t.length];
+  const shape: number[] = [];
+  for (let level = t; Array.isArray(level) && shape.push(level.length) && level.length > 0; level = level[0]);
+  return shape;
 }
 
-const showShape = (s: number[]) =>
-  s.length === 0 ? 'scalar' : s.length === 1 ? `vector[${s[0]}]` : `matrix[${s[0]}x${s[1]}]`;
+/** f applied to every run of elements along the last axis: that axis reduced (or mapped to anything). */
+export const alongLast = (t: Tensor, f: (xs: Value[]) => Tensor): Tensor =>
+  shapeOf(t).length === 1 ? f(t as Value[]) : (t as Tensor[]).map((e) => alongLast(e, f));
 
 export function scalar(t: Tensor, what: string): Value {
   if (t instanceof Value) return t;
@@ -24,7 +28,7 @@ export function scalar(t: Tensor, what: string): Value {
 }
 
 export function vector(t: Tensor, what: string): Value[] {
-  if (Array.isArray(t) && !isMatrix(t)) return t as Value[];
+  if (shapeOf(t).length === 1) return t as Value[];
   throw new Error(`${what} must be a vector, got ${showShape(shapeOf(t))}`);
 }
 
@@ -39,6 +43,16 @@ export function squareMatrix(t: Tensor, what: string): Value[][] {
   return m;
 }
 
+/** The array of `shape` whose element at each multi-index is `f(index)`. */
+export function build(shape: readonly number[], f: (index: number[]) => Value, prefix: number[] = []): Tensor {
+  if (prefix.length === shape.length) return f(prefix);
+  return Array.from({ length: shape[prefix.length] }, (_, i) => build(shape, f, [...prefix, i]));
+}
+
+/** The element of t at a multi-index (a scalar is every element of a broadcast). */
+export const elementAt = (t: Tensor, index: readonly number[]): Value =>
+  index.reduce<Tensor>((level, i) => (level instanceof Value ? level : level[i]), t) as Value;
+
 /** Applies `f` element by element; scalars broadcast, other shapes must agree. */
 export function elementwise(args: Tensor[], f: (xs: Value[]) => Value): Tensor {
   let shape: number[] = [];
@@ -49,34 +63,33 @@ export function elementwise(args: Tensor[], f: (xs: Value[]) => Value): Tensor {
     else if (s.length !== shape.length || s.some((d, i) => d !== shape[i]))
       throw new Error(`shapes ${showShape(shape)} and ${showShape(s)} do not match`);
   }
-  const at = (a: Tensor, i: number, j: number): Value =>
-    a instanceof Value ? a : isMatrix(a) ? a[i][j] : (a as Value[])[i];
-  if (shape.length === 0) return f(args as Value[]);
-  if (shape.length === 1) return Array.from({ length: shape[0] }, (_, i) => f(args.map((a) => at(a, i, 0))));
-  return Array.from({ length: shape[0] }, (_, i) =>
-    Array.from({ length: shape[1] }, (_, j) => f(args.map((a) => at(a, i, j)))),
-  );
+  return build(shape, (index) => f(args.map((a) => elementAt(a, index))));
 }
 
-/** Turns a plain number / array / array of rows into a tensor of fresh leaves. */
+/** Turns a number or a nested rectangular array (rank up to 3) into a tensor of fresh leaves. */
 export function fromNested(x: Nested, name: string): Tensor {
+  const shape: number[] = [];
+  for (let level = x; Array.isArray(level) && shape.push(level.length) && level.length > 0; level = level[0]);
   const bad = () =>
-    new Error(`value of '${name}' must be a number, an array of numbers or an array of equal-length rows`);
-  if (typeof x === 'number') return new Value(x);
-  if (x.every((e) => typeof e === 'number')) return (x as number[]).map((e) => new Value(e));
-  if (x.length === 0 || !x.every((r) => Array.isArray(r) && r.every((e) => typeof e === 'number'))) throw bad();
-  const rows = x as number[][];
-  if (rows.some((r) => r.length !== rows[0].length)) throw bad();
-  return rows.map((r) => r.map((e) => new Value(e)));
+    new Error(`value of '${name}' must be a number or a rectangular array of numbers of rank ≤ ${MAX_RANK}`);
+  if (shape.length > MAX_RANK) throw bad();
+  const leaf = (v: Nested, depth: number): Tensor => {
+    if (depth === shape.length) {
+      if (typeof v !== 'number') throw bad();
+      return new Value(v);
+    }
+    if (!Array.isArray(v) || v.length !== shape[depth]) throw bad();
+    return v.map((e) => leaf(e, depth + 1));
+  };
+  return leaf(x, 0);
 }
 
 /** Maps a tensor's elements to numbers (its data or its grad), keeping the shape. */
 export function toNested(t: Tensor, f: (v: Value) => number): Nested {
-  if (t instanceof Value) return f(t);
-  return isMatrix(t) ? t.map((r) => r.map(f)) : (t as Value[]).map(f);
+  return t instanceof Value ? f(t) : t.map((e) => toNested(e, f));
 }
 
-export const elements = (t: Tensor): Value[] => (t instanceof Value ? [t] : isMatrix(t) ? t.flat() : (t as Value[]));
+export const elements = (t: Tensor): Value[] => (t instanceof Value ? [t] : t.flatMap(elements));
 
 // ---- linear algebra on Values ----
 

@@ -147,6 +147,14 @@ export const sum = (xs: readonly Value[]): Value =>
     xs.map(() => 1),
   );
 
+/** The mean of several values in one node. */
+export const mean = (xs: readonly Value[]): Value =>
+  new Value(
+    xs.reduce((s, x) => s + x.data, 0) / xs.length,
+    xs,
+    xs.map(() => 1 / xs.length),
+  );
+
 /**
  * The maximum (or minimum) of several values. At a tie the gradient is shared evenly among the
  * arguments that attain it (libtorch's convention for `amax` and `maximum`); NaN propagates.

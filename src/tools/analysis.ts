@@ -5,7 +5,7 @@ import type { Expr, Program, Span } from '../ast';
 import { CompileError, diag, type Diagnostic } from '../diagnostics';
 import { compileGraph } from '../compiler/pipeline';
 import { parseProgram, type SourceFile } from '../frontend';
-import type { Shape } from '../ops';
+import { MAX_RANK, type Shape } from '../ops';
 import { DEFAULT_LIMIT, type InputShape } from '../api/module';
 import type { Nested } from '../runtime/host-data';
 
@@ -148,7 +148,7 @@ function parseShape(text: string | undefined): Shape | string {
     .slice(1, -1)
     .split(/[\s,]+/)
     .filter((d) => d.length > 0);
-  if (dims.length > 2) return 'a shape has at most two sizes';
+  if (dims.length > MAX_RANK) return `a shape has at most ${MAX_RANK} sizes`;
   if (!dims.every((d) => /^[1-9]\d*$/.test(d))) return 'sizes must be whole numbers from 1';
   return dims.map(Number);
 }

@@ -60,7 +60,7 @@ caller says what each free name is: an input (a value given on every call) or a 
 trainable tensor held by the module, starting at 1.0 unless given a value). Nothing in the
 program text declares them: pass them beside the source (the MCP tools' "inputs" and "params",
 the command line's --inputs and --params). Declaring the inputs makes a misspelt name an error
-with a suggestion. Input shapes are declared as "scalar", [n] (a vector) or [rows, columns]; in
+with a suggestion. Input shapes are declared as "scalar", [n] (a vector), [rows, columns] or [a, b, c]; in
 an editor, a comment line "; @inputs v[3] m" and "; @params G" declares them for the file.
 
 Forms (the only special syntax):

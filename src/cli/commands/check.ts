@@ -49,7 +49,7 @@ function inputsOption(value: string | true | undefined): string[] | Record<strin
       (Array.isArray(shape) && shape.every((d) => Number.isInteger(d) && d > 0))
     ))
       throw new UsageError(
-        `--inputs: the shape of '${name}' must be "scalar", [n] or [rows, columns], got ${JSON.stringify(shape)}`,
+        `--inputs: the shape of '${name}' must be "scalar", [n], [rows, columns] or [a, b, c], got ${JSON.stringify(shape)}`,
       );
   return inputs as Record<string, InputShape | null>;
 }

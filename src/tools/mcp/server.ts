@@ -10,10 +10,12 @@ import { Sandbox } from './sandbox';
 import type { Outcome } from './work';
 
 const source = z.string().max(2_000_000).describe('the program text, e.g. "(* G (/ m1 m2))"');
-const value = z.any().describe('a number, or nested arrays of numbers (vector, matrix; with batch, one more level)');
+const value = z
+  .any()
+  .describe('a number, or nested arrays of numbers (vector, matrix, rank-3 array; with batch, one more level)');
 const shape = z
-  .union([z.literal('scalar'), z.array(z.number().int().min(1)).min(1).max(2)])
-  .describe('"scalar", [n] or [rows, columns]');
+  .union([z.literal('scalar'), z.array(z.number().int().min(1)).min(1).max(3)])
+  .describe('"scalar", [n], [rows, columns] or [a, b, c]');
 const diagnostic = z.object({
   severity: z.string(),
   code: z.string(),
