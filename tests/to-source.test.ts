@@ -94,6 +94,9 @@ test('a module that calls given functions says it cannot be printed alone', () =
 });
 
 // Inputs are 3 unless an example needs a vector or a matrix; params get awkward values, -0 and infinity included.
+/** A rows x cols field of uneven values, times scale. */
+const field = (rows: number, cols: number, scale = 1): number[][] =>
+  Array.from({ length: rows }, (_, i) => Array.from({ length: cols }, (_, j) => scale * (1 + Math.sin(3 * i + 7 * j))));
 const INPUTS: Record<string, Record<string, Nested>> = {
   'gravity_3d.neural': { r: [1, 2, 2] },
   'heat_step.neural': {
@@ -104,6 +107,12 @@ const INPUTS: Record<string, Record<string, Nested>> = {
       [0, 1, -2],
     ],
   },
+  // grids: small fields; every free name is an input here
+  'heat2d_zero_flux.neural': { u0: field(4, 5), s: field(4, 5, 0.1), steps: 3, alpha: 0.002 },
+  'heat2d_periodic.neural': { u0: field(5, 4), steps: 3, alpha: 0.7 },
+  'heat1d_implicit.neural': { u0: field(1, 128)[0], steps: 2, alpha: 0.7 },
+  'learned_stencil.neural': { u0: field(4, 4), steps: 2, K: field(3, 3, 0.01) },
+  'gray_scott.neural': { u0: field(4, 4), v0: field(4, 4, 0.5), steps: 2, F: 0.04, k: 0.06 },
 };
 const AWKWARD = [1 / 3, -1.5e-7, 6.02214076e23, -0, Infinity];
 const declaredParams = (text: string): string[] =>

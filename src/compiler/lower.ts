@@ -258,6 +258,8 @@ interface Shared {
 class Lowerer {
   private readonly functions: Map<string, { def: FunctionDef; free: string[] }>;
   private readonly instances = new Map<string, Instance>();
+  /** The compile-time value of scalar arithmetic on known numbers (see primitive). */
+  private readonly folded = new WeakMap<IrNode, number>();
 
   constructor(
     private readonly program: Program,
@@ -424,12 +426,9 @@ class Lowerer {
   primitive(p: Primitive, args: number[], rb: RegionBuilder, span: Span): number {
     const nodes = args.map((a) => rb.nodes[a]);
     const shapes = nodes.map((n) => n.shape);
-    const consts = nodes.map(scalarConst);
+    const consts = nodes.map((n) => scalarConst(n) ?? this.folded.get(n));
     const result = p.shape(shapes, consts);
     if (typeof result === 'string') return fail('E0100', span, { name: p.name, problem: result });
-    // Arithmetic on known numbers is a known number here already, so (ones (- n 1)) has a size.
-    if (pointwiseForm(p, args.length) && consts.every((c) => c !== undefined) && nodes.every((n) => !n.batched))
-      return this.constant(rb, [applyPointwise(p, consts as number[], [])], [], span);
     switch (p.name) {
       case 'vlen':
         return this.constant(rb, [shapes[0][shapes[0].length - 1]], [], span);
@@ -473,7 +472,12 @@ class Lowerer {
       p.name === 'solve' ||
       p.name === 'tridiagonal-solve';
     const label = checked ? `'${p.name}' at ${this.where(span)}` : undefined;
-    return rb.emit({ op: p.name, args: aligned, attrs, shape: result, batched, span, ...(label && { label }) });
+    const out = rb.emit({ op: p.name, args: aligned, attrs, shape: result, batched, span, ...(label && { label }) });
+    // Arithmetic on known numbers has a known value (the node stays; folding is an optimisation
+    // pass), so a size such as (ones (- n 1)) is known here.
+    if (pointwiseForm(p, args.length) && !batched && consts.every((c) => c !== undefined))
+      this.folded.set(rb.nodes[out], applyPointwise(p, consts as number[], []));
+    return out;
   }
 
   /**
