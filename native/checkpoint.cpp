@@ -28,8 +28,7 @@ struct Checkpoint {
  */
 class Checkpoints {
  public:
-  explicit Checkpoints(int64_t segment)
-      : doubling_(segment == kCheckpointDoubling), stride_(doubling_ ? 1 : segment) {}
+  explicit Checkpoints(int64_t segment) : doubling_(segment == kCheckpointDoubling), stride_(doubling_ ? 1 : segment) {}
 
   void offer(int64_t iteration, const Tensors& state) {
     if (iteration % stride_ != 0) return;

@@ -24,8 +24,8 @@ constexpr int64_t kCheckpointDoubling = -1;
  * context is every other tensor the body may read (the loop's captures, the program's inputs and
  * parameters), passed so that backward can substitute its own leaves for them.
  */
-using LoopIteration =
-    std::function<std::vector<at::Tensor>(const std::vector<at::Tensor>& state, const std::vector<at::Tensor>& context)>;
+using LoopIteration = std::function<std::vector<at::Tensor>(const std::vector<at::Tensor>& state,
+                                                            const std::vector<at::Tensor>& context)>;
 
 struct CheckpointedLoop {
   /** The iteration as the forward run takes it: counts against the loop's limit and the run's budget. */

@@ -9,7 +9,9 @@ const SETTINGS: Checkpoint[] = ['off', 'auto', 1, 7, 1000];
 
 /** The second-difference matrix (-2 on the diagonal, 1 beside it): D u + u D is a 5-point Laplacian. */
 const secondDifference = (n: number): number[][] =>
-  Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => (i === j ? -2 : Math.abs(i - j) === 1 ? 1 : 0)));
+  Array.from({ length: n }, (_, i) =>
+    Array.from({ length: n }, (_, j) => (i === j ? -2 : Math.abs(i - j) === 1 ? 1 : 0)),
+  );
 
 const initialField = (n: number): number[][] =>
   Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => Math.sin(0.3 * i + 1) * Math.cos(0.2 * j)));
@@ -87,7 +89,12 @@ describe('a diffusion loop on a 32x32 matrix', () => {
       [5, 17],
       [31, 30],
     ]) {
-      const shifted = (d: number) => simulateDiffusion(u0.map((row, r) => row.map((v, c) => (r === i && c === j ? v + d : v))), 0.1, steps);
+      const shifted = (d: number) =>
+        simulateDiffusion(
+          u0.map((row, r) => row.map((v, c) => (r === i && c === j ? v + d : v))),
+          0.1,
+          steps,
+        );
       const dU = (shifted(h) - shifted(-h)) / (2 * h);
       expect(Math.abs(runs[1].u0[i * 32 + j] - dU)).toBeLessThan(1e-7 * Math.max(1, Math.abs(dU)));
     }

@@ -97,6 +97,7 @@ export interface ModuleState {
   declared: ReadonlyMap<string, Shape | undefined>;
   limit: number;
   maxSteps: number;
+  checkpoint: CheckpointOption;
   optimize: boolean;
 }
 
@@ -418,6 +419,7 @@ export class Module {
       declared: this.declared,
       limit: this.limit,
       maxSteps: this.maxSteps,
+      checkpoint: this.checkpoint,
       optimize: this.optimize,
     };
   }

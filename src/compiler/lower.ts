@@ -8,7 +8,15 @@ import type { Expr, FunctionDef, Program, Span } from '../ast';
 import { CompileError, diag, type Diagnostic, type DiagnosticCode } from '../diagnostics';
 import type { SourceFile } from '../frontend';
 import { ELEMENTWISE, primitive, showShape, type Primitive, type Shape } from '../ops';
-import { CHECKPOINT_DOUBLING, scalarConst, type IrGraph, type IrNode, type IfNode, type IrRegion, type NewNode } from './ir';
+import {
+  CHECKPOINT_DOUBLING,
+  scalarConst,
+  type IrGraph,
+  type IrNode,
+  type IfNode,
+  type IrRegion,
+  type NewNode,
+} from './ir';
 import { removeDeadCode } from './passes';
 import { walk } from './walk';
 
