@@ -2,7 +2,22 @@
 // value and every gradient are those of the loop that keeps its whole tape, whatever the segment
 // length; both agree with a float64 simulation written here (finite differences for gradients); the
 // backward's peak memory is a fraction of the whole tape's.
-import { compile, cpuMemoryStats, fit, grad, graphToText, resetCpuPeak, tensor, type CompileOptions } from '../src';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import {
+  compile,
+  cpuMemoryStats,
+  fit,
+  grad,
+  graphToText,
+  load,
+  resetCpuPeak,
+  save,
+  tensor,
+  type CompileOptions,
+  type Module,
+} from '../src';
 
 type Checkpoint = NonNullable<CompileOptions['checkpoint']>;
 const SETTINGS: Checkpoint[] = ['off', 'auto', 1, 7, 1000];
@@ -214,6 +229,33 @@ describe('a scalar ODE loop', () => {
   });
 });
 
+describe('bodies with calls and loops of their own', () => {
+  /** Value and gradients of a program with one scalar input x and param a, under two settings. */
+  const both = (source: string) =>
+    (['off', 3] as Checkpoint[]).map((checkpoint) => {
+      const m = compile(source, { inputs: ['x'], params: { a: 0.9 }, dtype: 'float64', checkpoint });
+      const x = tensor([0.5, 1.5], { dtype: 'float64', requiresGrad: true });
+      const out = m.forward({ x }, { batch: true });
+      out.sum().backward();
+      return [...out.toTypedArray(), m.parameters()[0].grad!.item(), ...x.grad!.toTypedArray()];
+    });
+
+  test('a recursive function called in the body (the recomputation runs on a deep stack too)', () => {
+    const [off, checkpointed] = both(`
+      (define (power y n) (if (<= n 0) 1 (* y (power y (- n 1)))))
+      (loop ((k 0) (u x)) (if (>= k 10) u (recur (+ k 1) (* a (power u 1.5) 0.5 (+ 1 (power u 0))))))`);
+    off.forEach((v, k) => expect(relative(checkpointed[k], v)).toBeLessThan(1e-12));
+  });
+
+  test('a loop nested in a checkpointed body', () => {
+    const [off, checkpointed] = both(`
+      (loop ((k 0) (u x))
+        (if (>= k 9) u
+            (recur (+ k 1) (loop ((j 0) (v u)) (if (>= j 3) v (recur (+ j 1) (+ v (* 0.1 a (sin v)))))))))`);
+    off.forEach((v, k) => expect(relative(checkpointed[k], v)).toBeLessThan(1e-12));
+  });
+});
+
 describe('errors from inside a checkpointed loop', () => {
   const message = (source: string, options: CompileOptions, inputs: Record<string, number[] | number>) => {
     const m = compile(source, { params: { a: 1 }, dtype: 'float64', ...options });
@@ -266,4 +308,14 @@ describe('fit', () => {
     expect(relative(auto.loss, off.loss)).toBeLessThan(1e-12);
     expect(auto.r).not.toBe(0.5);
   });
+});
+
+test('a model file keeps the checkpoint setting', () => {
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nc-checkpoint-')), 'm.ncm');
+  const m = compile(EULER, { inputs: ['y0'], params: { a: 0.7 }, checkpoint: 9 });
+  save(file, m);
+  const back = load(file) as Module;
+  back.forward({ y0: 1 });
+  expect(graphToText(back.graph)).toMatch(/checkpoint 9/);
+  fs.rmSync(path.dirname(file), { recursive: true });
 });
