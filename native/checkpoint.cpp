@@ -119,6 +119,8 @@ struct CheckpointBackward : public torch::autograd::Node {
     const Tensors context =
         leaves(Tensors(tensors.begin() + num_state, tensors.end()), context_wanted);  // gradients stop here
     const std::vector<char> every_state(num_state, 1);
+    std::vector<char> source_wanted = every_state;  // the segment's start state, then the context
+    source_wanted.insert(source_wanted.end(), context_wanted.begin(), context_wanted.end());
     Tensors state_grad(num_state), context_grad(context.size());
     int64_t end = exit + 1;  // where the segment after the current one starts
     for (size_t j = checkpoints.size(); j-- > 0;) {
@@ -133,8 +135,6 @@ struct CheckpointBackward : public torch::autograd::Node {
       end = start.iteration;
       Tensors sources = from;
       sources.insert(sources.end(), context.begin(), context.end());
-      std::vector<char> source_wanted = every_state;
-      source_wanted.insert(source_wanted.end(), context_wanted.begin(), context_wanted.end());
       const Tensors found =
           differentiate(produced, last ? Tensors{grad} : state_grad, sources, source_wanted, /*create_graph=*/false);
       state_grad.assign(found.begin(), found.begin() + num_state);

@@ -10,7 +10,6 @@ import {
   cpuMemoryStats,
   fit,
   grad,
-  graphToText,
   load,
   resetCpuPeak,
   save,
@@ -65,7 +64,7 @@ function diffusionRun(checkpoint: Checkpoint, n: number, steps: number) {
     value: out.item(),
     alpha: m.parameters()[0].grad!.item(),
     u0: Array.from(u0.grad!.toTypedArray()),
-    graph: graphToText(m.graph),
+    graph: m.graphText(),
   };
   m.dispose();
   return result;
@@ -172,7 +171,7 @@ describe('a scalar ODE loop', () => {
       value: Array.from(out.toTypedArray()),
       a: m.parameters()[0].grad!.item(),
       y0: Array.from(y0.grad!.toTypedArray()),
-      graph: graphToText(m.graph),
+      graph: m.graphText(),
     };
     m.dispose();
     return result;
@@ -300,7 +299,7 @@ describe('fit', () => {
     const train = async (checkpoint: Checkpoint) => {
       const m = compile(source, { inputs: ['x'], params: { r: 0.5 }, dtype: 'float64', checkpoint });
       const result = await fit(m, data, { optimizer: 'adam', lr: 0.05, epochs: 5 });
-      return { r: result.params.r, loss: result.loss, graph: graphToText(m.graph) };
+      return { r: result.params.r as number, loss: result.loss, graph: m.graphText() };
     };
     const [auto, off] = [await train('auto'), await train('off')];
     expect(auto.graph).toMatch(/checkpoint doubling/);
@@ -316,6 +315,6 @@ test('a model file keeps the checkpoint setting', () => {
   save(file, m);
   const back = load(file) as Module;
   back.forward({ y0: 1 });
-  expect(graphToText(back.graph)).toMatch(/checkpoint 9/);
+  expect(back.graphText()).toMatch(/checkpoint 9/);
   fs.rmSync(path.dirname(file), { recursive: true });
 });
