@@ -114,6 +114,7 @@ Napi::Value CpuMemoryStats(const Napi::CallbackInfo& info) {
   if (!stats) return env.Null();
   auto out = Napi::Object::New(env);
   out.Set("liveBytes", static_cast<double>(stats->live_bytes));
+  out.Set("peakBytes", static_cast<double>(stats->peak_bytes));
   out.Set("cachedBytes", static_cast<double>(stats->cached_bytes));
   out.Set("cacheLimitBytes", static_cast<double>(stats->cache_limit_bytes));
   return out;
@@ -121,6 +122,11 @@ Napi::Value CpuMemoryStats(const Napi::CallbackInfo& info) {
 
 Napi::Value EmptyCpuCache(const Napi::CallbackInfo& info) {
   nc::empty_cpu_cache();
+  return info.Env().Undefined();
+}
+
+Napi::Value ResetCpuPeak(const Napi::CallbackInfo& info) {
+  nc::reset_cpu_peak();
   return info.Env().Undefined();
 }
 
@@ -157,6 +163,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaAvailable", Napi::Function::New<CudaAvailable>(env));
   exports.Set("cpuMemoryStats", Napi::Function::New<CpuMemoryStats>(env));
   exports.Set("emptyCpuCache", Napi::Function::New<EmptyCpuCache>(env));
+  exports.Set("resetCpuPeak", Napi::Function::New<ResetCpuPeak>(env));
   exports.Set("manualSeed", Napi::Function::New<ManualSeed>(env));
   exports.Set("checkDevice", Napi::Function::New<CheckDevice>(env));
   RegisterOptim(env, exports);

@@ -1,5 +1,6 @@
 #include "graph_wrap.h"
 
+#include "checkpoint.h"
 #include "common.h"
 #include "mlp_wrap.h"
 #include "spec_reader.h"
@@ -62,6 +63,9 @@ nc::Node read_node(const SpecReader& in, const Napi::Object& o, const at::Tensor
     case nc::NodeKind::Loop:
       n.state = static_cast<int>(in.whole(o, "state"));
       n.limit = in.whole(o, "limit");
+      n.checkpoint = static_cast<int64_t>(in.number(o, "checkpoint"));
+      if (n.checkpoint < nc::kCheckpointDoubling || static_cast<double>(n.checkpoint) != in.number(o, "checkpoint"))
+        throw nc::Error("internal: graph spec: a loop's 'checkpoint' must be -1 (doubling), 0 (off) or a whole number");
       break;
     case nc::NodeKind::Call:
       n.limit = in.whole(o, "limit");

@@ -105,16 +105,19 @@ class CachingCpuAllocator final : public c10::Allocator {
 
   CpuMemoryStats stats() {
     std::lock_guard<std::mutex> hold(lock_);
-    return {live_.load(std::memory_order_relaxed), cached_, limit_};
+    return {live_.load(std::memory_order_relaxed), peak_.load(std::memory_order_relaxed), cached_, limit_};
   }
 
   void empty() { discard(evict(0)); }
+
+  void reset_peak() { peak_.store(live_.load(std::memory_order_relaxed), std::memory_order_relaxed); }
 
  private:
   std::mutex lock_;
   const size_t limit_ = default_limit();
   size_t cached_ = 0;
   std::atomic<size_t> live_{0};  // bytes of blocks handed out and not yet freed, headers included
+  std::atomic<size_t> peak_{0};  // the most live_ has been since reset_peak
   std::array<Header*, 64 * kClassesPerDoubling> classes_{};  // per class, the most recently freed first
   Header* newest_ = nullptr;
   Header* oldest_ = nullptr;
@@ -129,7 +132,10 @@ class CachingCpuAllocator final : public c10::Allocator {
   }
 
   void* hand_out(Header* h) {
-    live_.fetch_add(h->bytes, std::memory_order_relaxed);
+    const size_t live = live_.fetch_add(h->bytes, std::memory_order_relaxed) + h->bytes;
+    size_t peak = peak_.load(std::memory_order_relaxed);
+    while (live > peak && !peak_.compare_exchange_weak(peak, live, std::memory_order_relaxed)) {
+    }
     return data_of(h);
   }
 
@@ -226,6 +232,10 @@ std::optional<CpuMemoryStats> cpu_memory_stats() {
 
 void empty_cpu_cache() {
   if (installed) CachingCpuAllocator::instance().empty();
+}
+
+void reset_cpu_peak() {
+  if (installed) CachingCpuAllocator::instance().reset_peak();
 }
 
 }  // namespace nc

@@ -17,6 +17,7 @@ void install_cpu_allocator();
 
 struct CpuMemoryStats {
   size_t live_bytes;    // held by tensors now (block sizes, headers included)
+  size_t peak_bytes;    // the most live_bytes has been since the last reset_cpu_peak()
   size_t cached_bytes;  // freed and kept for reuse
   size_t cache_limit_bytes;
 };
@@ -26,5 +27,8 @@ std::optional<CpuMemoryStats> cpu_memory_stats();
 
 /** Gives every cached block back to the system. Tensors in use keep their memory. */
 void empty_cpu_cache();
+
+/** Starts peak_bytes again from the bytes live now. */
+void reset_cpu_peak();
 
 }  // namespace nc

@@ -8,7 +8,9 @@
 #include <algorithm>
 #include <exception>
 #include <functional>
+#include <optional>
 
+#include "checkpoint.h"
 #include "errors.h"
 
 namespace nc {
@@ -26,11 +28,17 @@ Tensor expand_batch(const Tensor& v, int64_t n) {
 
 Tensor rows(const Tensor& v, const Tensor& idx) { return v.index_select(0, idx); }
 
+void with_deep_stack(const std::function<void()>& fn);
+
+bool any_requires_grad(const Values& values) {
+  return std::any_of(values.begin(), values.end(), [](const Tensor& t) { return t.requires_grad(); });
+}
+
 /** Executes regions; one per forward call, so it can hold the recursion depth. */
 class Executor {
  public:
-  Executor(const GraphSpec& spec, const Values& inputs, const Values& params)
-      : spec_(spec), inputs_(inputs), params_(params) {}
+  Executor(std::shared_ptr<const GraphSpec> spec, const Values& inputs, const Values& params)
+      : owner_(std::move(spec)), spec_(*owner_), inputs_(inputs), params_(params) {}
 
   Values run(int region_index, const Values& args) {
     const Region& region = spec_.regions[region_index];
@@ -75,7 +83,7 @@ class Executor {
           slots[i] = spec_.callables[node.index]->call(gather(node, slots), node.arg_batched);
           break;
         case NodeKind::Loop:
-          slots[i] = run_loop(node, gather(node, slots));
+          slots[i] = run_loop_node(node, gather(node, slots));
           break;
         case NodeKind::Call: {
           step(node);
@@ -96,6 +104,7 @@ class Executor {
   }
 
  private:
+  const std::shared_ptr<const GraphSpec> owner_;
   const GraphSpec& spec_;
   const Values& inputs_;
   const Values& params_;
@@ -190,48 +199,110 @@ class Executor {
     return out;
   }
 
+  static NodeError exceeded(const Node& node) {
+    return NodeError(node.label, NodeError::Kind::Limit,
+                     "more than " + std::to_string(node.limit) +
+                         " iterations (raise the limit with the `limit` compile option if this is intended)");
+  }
+
+  /** A loop, checkpointed when the compiler asked for it and a gradient is being recorded. */
+  Tensor run_loop_node(const Node& node, const Values& args) {
+    if (node.checkpoint != kCheckpointOff && c10::GradMode::is_enabled()) {
+      const bool params = spec_.regions[node.regions[0]].reads_params;
+      if (any_requires_grad(args) || (params && any_requires_grad(params_))) {
+        const int64_t steps_before = steps_;
+        if (auto result = run_loop_checkpointed(node, args, params)) return *result;
+        steps_ = steps_before;  // samples left at different iterations: run it again, recorded
+      }
+    }
+    return run_loop(node, args);
+  }
+
+  /** One iteration of a loop's body on every sample: [done, result, next state...]. */
+  Values iterate(const Node& node, const Values& state, const Values& caps, int64_t batch) {
+    Values in = state;
+    in.insert(in.end(), caps.begin(), caps.end());
+    Values out = run(node.regions[0], in);
+    return node.batched ? batch_results(node.regions[0], std::move(out), batch) : out;
+  }
+
+  /**
+   * The loop run without a tape, its backward recomputing segments (checkpoint.h). The context is
+   * the captures, then the parameters when the body reads any (they are its only other tensors).
+   */
+  std::optional<Tensor> run_loop_checkpointed(const Node& node, const Values& args, bool reads_params) {
+    const size_t k = static_cast<size_t>(node.state);
+    const size_t num_caps = args.size() - k;
+    Values state(args.begin(), args.begin() + k);
+    const int64_t batch = node.batched ? loop_batch(node, args) : 0;
+    for (size_t s = 0; s < k; ++s)
+      if (node.batched && !node.arg_batched[s]) state[s] = expand_batch(state[s], batch);
+    Values context(args.begin() + k, args.end());
+    if (reads_params) context.insert(context.end(), params_.begin(), params_.end());
+    CheckpointedLoop loop;
+    int64_t iterations = 0;
+    loop.forward = [&](const Values& s, const Values& c) {
+      if (iterations++ >= node.limit) throw exceeded(node);
+      step(node);
+      return iterate(node, s, Values(c.begin(), c.begin() + num_caps), batch);
+    };
+    loop.replay = std::make_shared<const LoopIteration>(
+        [spec = owner_, n = &node, num_caps, batch](const Values& s, const Values& c) {
+          const Values caps(c.begin(), c.begin() + num_caps), params(c.begin() + num_caps, c.end()), none;
+          Values out;
+          auto body = [&] {
+            c10::AutoGradMode recording(true);  // thread-local: the deep stack's thread needs it too
+            Executor exec(spec, none, params);
+            out = exec.iterate(*n, s, caps, batch);
+          };
+          if (spec->recursive)
+            with_deep_stack(body);
+          else
+            body();
+          return out;
+        });
+    loop.segment = node.checkpoint;
+    loop.label = node.label;
+    return run_checkpointed(loop, state, context);
+  }
+
+  static int64_t loop_batch(const Node& node, const Values& args) {
+    for (size_t a = 0; a < args.size(); ++a)
+      if (node.arg_batched[a]) return args[a].size(0);
+    throw Error("internal: " + node.label + " is marked batched but has no batched argument");
+  }
+
   // args: [inits..., captures...]; the body takes [state..., captures...] and returns
   // [done, result, next state...].
   Tensor run_loop(const Node& node, const Values& args) {
-    const int body = node.regions[0];
     const size_t k = static_cast<size_t>(node.state);
     Values state(args.begin(), args.begin() + k);
     Values caps(args.begin() + k, args.end());
-    auto exceeded = [&] {
-      return NodeError(node.label, NodeError::Kind::Limit,
-                       "more than " + std::to_string(node.limit) +
-                           " iterations (raise the limit with the `limit` compile option if this is intended)");
-    };
 
     if (!node.batched) {
       for (int64_t it = 0;; ++it) {
-        if (it >= node.limit) throw exceeded();
+        if (it >= node.limit) throw exceeded(node);
         step(node);
-        Values in = state;
-        in.insert(in.end(), caps.begin(), caps.end());
-        Values out = run(body, in);
+        Values out = iterate(node, state, caps, 0);
         if (out[0].item<double>() != 0) return out[1];
         state.assign(out.begin() + 2, out.end());
       }
     }
 
     // Batched: iterate the samples still running; each leaves with its own result.
-    int64_t batch = -1;
-    for (size_t a = 0; a < args.size(); ++a)
-      if (node.arg_batched[a]) batch = args[a].size(0);
-    if (batch < 0) throw Error("internal: " + node.label + " is marked batched but has no batched argument");
+    const int64_t batch = loop_batch(node, args);
     for (size_t s = 0; s < k; ++s)
       if (!node.arg_batched[s]) state[s] = expand_batch(state[s], batch);
     Tensor active = at::arange(batch, at::TensorOptions().dtype(at::kLong).device(args[0].device()));
     std::vector<Tensor> done_rows, done_values;
     for (int64_t it = 0;; ++it) {
-      if (it >= node.limit) throw exceeded();
+      if (it >= node.limit) throw exceeded(node);
       step(node);
       const int64_t alive = active.size(0);
-      Values in = state;
+      Values running(caps.size());
       for (size_t c = 0; c < caps.size(); ++c)
-        in.push_back(node.arg_batched[k + c] && alive != batch ? rows(caps[c], active) : caps[c]);
-      Values out = batch_results(body, run(body, in), alive);
+        running[c] = node.arg_batched[k + c] && alive != batch ? rows(caps[c], active) : caps[c];
+      Values out = iterate(node, state, running, alive);
       const Tensor done = out[0] != 0;
       const int64_t finished = done.sum().item<int64_t>();
       if (finished > 0) {
@@ -364,11 +435,27 @@ void check_structure(const GraphSpec& spec, size_t num_params) {
     }
 }
 
+/** Marks the regions that read a parameter themselves or through a region they run (calls may cycle). */
+void mark_param_readers(GraphSpec& spec) {
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (Region& region : spec.regions) {
+      if (region.reads_params) continue;
+      for (const Node& node : region.nodes) {
+        region.reads_params = region.reads_params || node.kind == NodeKind::Param;
+        for (int sub : node.regions) region.reads_params = region.reads_params || spec.regions[sub].reads_params;
+      }
+      changed = changed || region.reads_params;
+    }
+  }
+}
+
 }  // namespace
 
-GraphModule::GraphModule(GraphSpec spec, std::vector<std::pair<std::string, at::Tensor>> params)
-    : spec_(std::move(spec)) {
-  check_structure(spec_, params.size());
+GraphModule::GraphModule(GraphSpec spec, std::vector<std::pair<std::string, at::Tensor>> params) {
+  check_structure(spec, params.size());
+  mark_param_readers(spec);
+  spec_ = std::make_shared<const GraphSpec>(std::move(spec));
   for (auto& [name, t] : params) {
     params_.push_back(t);
     // libtorch reserves "." for submodule paths; composed programs name parameters "function.param".
@@ -379,8 +466,8 @@ GraphModule::GraphModule(GraphSpec spec, std::vector<std::pair<std::string, at::
 }
 
 at::Tensor GraphModule::forward(const std::vector<at::Tensor>& inputs, bool need_grad) {
-  if (static_cast<int>(inputs.size()) != spec_.num_inputs)
-    throw Error("the program takes " + std::to_string(spec_.num_inputs) + " inputs, got " +
+  if (static_cast<int>(inputs.size()) != spec_->num_inputs)
+    throw Error("the program takes " + std::to_string(spec_->num_inputs) + " inputs, got " +
                 std::to_string(inputs.size()));
   at::Tensor result;
   auto body = [&] {
@@ -388,7 +475,7 @@ at::Tensor GraphModule::forward(const std::vector<at::Tensor>& inputs, bool need
     Executor exec(spec_, inputs, params_);
     result = exec.run(0, {})[0];
   };
-  if (spec_.recursive)
+  if (spec_->recursive)
     with_deep_stack(body);
   else
     body();

@@ -39,6 +39,7 @@ struct Node {
   int outputs = 1;                            // If: how many values each branch returns
   int64_t limit = 0;                          // Loop: iterations; Call: depth
   int state = 0;                              // Loop: number of state variables
+  int64_t checkpoint = 0;                     // Loop: kCheckpointOff, kCheckpointDoubling or iterations a segment
   bool batched = false;                       // Loop: whether it runs over a batch
   at::Tensor value;                           // Const
   std::shared_ptr<const FusedProgram> fused;  // Fused
@@ -49,6 +50,7 @@ struct Region {
   std::vector<Node> nodes;
   std::vector<int> results;
   std::vector<bool> result_batched;
+  bool reads_params = false;  // it or a region it runs has a Param node (set by GraphModule)
 };
 
 struct GraphSpec {
@@ -67,7 +69,7 @@ class GraphModule : public torch::nn::Module {
   at::Tensor forward(const std::vector<at::Tensor>& inputs, bool need_grad);
 
  private:
-  GraphSpec spec_;
+  std::shared_ptr<const GraphSpec> spec_;  // shared with the backward of checkpointed loops
   std::vector<at::Tensor> params_;
 };
 

@@ -17,7 +17,7 @@ export {
   type Device,
   type TensorOptions,
 } from './runtime/tensor';
-export { cpuMemoryStats, emptyCpuCache, type CpuMemoryStats } from './runtime/memory';
+export { cpuMemoryStats, emptyCpuCache, resetCpuPeak, type CpuMemoryStats } from './runtime/memory';
 export { CompileError, renderDiagnostic, diagnosticToJson, type Diagnostic } from './diagnostics';
 export { parseProgram } from './frontend';
 export { OPS, PRIMITIVES, type OpDef, type Primitive } from './ops';

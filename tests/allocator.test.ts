@@ -7,7 +7,7 @@ import { spawnSync } from 'child_process';
 import * as path from 'path';
 import { loader } from '../src/fuzz/isolate';
 import type * as Api from '../src';
-import { cpuMemoryStats, emptyCpuCache, zeros } from '../src';
+import { cpuMemoryStats, emptyCpuCache, resetCpuPeak, zeros } from '../src';
 
 const INDEX = path.join(__dirname, '..', 'src', 'index.ts');
 const MEMORY = path.join(__dirname, 'helpers', 'memory.ts');
@@ -140,22 +140,27 @@ test('alternating large batches: correct values and gradients, every block given
   expect(rounds[rounds.length - 1].residentMb - rounds[0].residentMb).toBeLessThan(64);
 }, 120000);
 
-test('cpuMemoryStats counts a tensor while it lives and its block while cached; emptyCpuCache empties', () => {
+test('cpuMemoryStats counts a tensor while it lives and its block while cached, and the peak; emptyCpuCache empties', () => {
   // In this process, with the default allocator settings. 1,000,000 float64 plus the header fit the
   // class of 8,388,608 bytes (an eighth of 2^23 above 7,340,032).
   const block = 8388608;
   emptyCpuCache();
+  resetCpuPeak();
   const before = cpuMemoryStats()!;
   expect(before.cachedBytes).toBe(0);
+  expect(before.peakBytes).toBe(before.liveBytes);
+  const peak = before.liveBytes + block;
   const t = zeros([1000000], { dtype: 'float64' });
   expect(cpuMemoryStats()!.liveBytes - before.liveBytes).toBe(block);
   t.dispose();
-  expect(cpuMemoryStats()).toEqual({ ...before, cachedBytes: block });
+  expect(cpuMemoryStats()).toEqual({ ...before, cachedBytes: block, peakBytes: peak });
   // The next tensor of its class reuses the block.
   const again = zeros([999000], { dtype: 'float64' });
-  expect(cpuMemoryStats()).toEqual({ ...before, liveBytes: before.liveBytes + block });
+  expect(cpuMemoryStats()).toEqual({ ...before, liveBytes: peak, peakBytes: peak });
   again.dispose();
   emptyCpuCache();
+  expect(cpuMemoryStats()).toEqual({ ...before, peakBytes: peak });
+  resetCpuPeak();
   expect(cpuMemoryStats()).toEqual(before);
 });
 

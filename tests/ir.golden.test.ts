@@ -96,6 +96,11 @@ const CASES: Case[] = [
     inputs: { a: scalar() },
   },
   {
+    name: 'loop over a field, checkpointed',
+    source: '(loop ((k 0) (u u0)) (if (>= k 50) (vsum (vsum u)) (recur (+ k 1) (+ u (* 0.1 (matmul D u))))))',
+    inputs: { u0: [[32, 32], false], D: [[32, 32], false] },
+  },
+  {
     name: 'tail recursion as a loop',
     source: '(letrec ((gcd (lambda (p q) (if (= q 0) p (gcd q (modulo p q)))))) (gcd a b))',
     inputs: { a: scalar(true), b: scalar(true) },

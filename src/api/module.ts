@@ -12,7 +12,7 @@ import { flag, knownOptions, oneOf } from '../runtime/validate';
 import { MAX_TENSOR_BYTES, Tensor, gb, tensor, type Device, type DType } from '../runtime/tensor';
 import { Mlp } from '../nn/mlp';
 import type { IrGraph } from '../compiler/ir';
-import type { External } from '../compiler/lower';
+import type { CheckpointOption, External } from '../compiler/lower';
 import { compileGraph } from '../compiler/pipeline';
 import { graphToDot, graphToText } from '../compiler/print';
 import { walk } from '../compiler/walk';
@@ -48,6 +48,14 @@ export interface CompileOptions {
   maxSteps?: number;
   /** Run constant folding, CSE and dead-code removal (default true). */
   optimize?: boolean;
+  /**
+   * What a loop's backward keeps (docs/architecture.md, "Loops and checkpointing"). 'auto' (default):
+   * loops carrying a value of 1,024 or more elements per sample keep their state at about
+   * sqrt(2N) of their N iterations and recompute the segments between (about one extra forward run);
+   * smaller loops keep every iteration's tape. 'off': every loop keeps its tape. A whole number n:
+   * every loop keeps its state every n iterations.
+   */
+  checkpoint?: CheckpointOption;
   /**
    * Fuse chains of elementwise ops into single nodes (default true): large batches run each chain
    * in one pass over the data forward and backward, small ones op by op with identical results.
@@ -89,6 +97,7 @@ export interface ModuleState {
   declared: ReadonlyMap<string, Shape | undefined>;
   limit: number;
   maxSteps: number;
+  checkpoint: CheckpointOption;
   optimize: boolean;
 }
 
@@ -132,6 +141,7 @@ export class Module {
   private readonly limit: number;
   private readonly maxSteps: number;
   private readonly optimize: boolean;
+  private readonly checkpoint: CheckpointOption;
   private readonly fuse: boolean;
   private readonly useTier: boolean;
   private last?: Specialisation;
@@ -169,6 +179,7 @@ export class Module {
     this.limit = checkLimit('limit', options.limit, DEFAULT_LIMIT);
     this.maxSteps = checkLimit('maxSteps', options.maxSteps, DEFAULT_MAX_STEPS);
     this.optimize = options.optimize ?? true;
+    this.checkpoint = options.checkpoint ?? 'auto';
     this.fuse = options.fuse ?? true;
     this.useTier = options.tier ?? false;
     this.inputs = declared ? [...declared.keys()] : this.program.inputs;
@@ -337,6 +348,7 @@ export class Module {
       inputs,
       params: this.allParams.map((p) => ({ name: p.name, shape: p.tensor.shape })),
       limit: this.limit,
+      checkpoint: this.checkpoint,
       source: this.source,
       externals: this.externals(this.params.length, 0),
       optimize: this.optimize,
@@ -412,6 +424,7 @@ export class Module {
       declared: this.declared,
       limit: this.limit,
       maxSteps: this.maxSteps,
+      checkpoint: this.checkpoint,
       optimize: this.optimize,
     };
   }

@@ -17,6 +17,7 @@ const COMPILE_OPTIONS = [
   'optimize',
   'fuse',
   'tier',
+  'checkpoint',
   'functions',
 ] as const;
 
@@ -34,6 +35,11 @@ export function checkCompileArguments(
   oneOf(who, 'dtype', o.dtype, DTYPES);
   for (const name of ['optimize', 'fuse', 'tier'] as const) flag(who, name, o[name]);
   record(who, 'functions', o.functions, 'modules and MLPs');
+  const c = o.checkpoint;
+  if (c !== undefined && c !== 'auto' && c !== 'off' && !(Number.isInteger(c) && (c as number) >= 1))
+    throw new TypeError(
+      `${who}: checkpoint must be 'auto', 'off' or a whole number >= 1 (iterations per recomputed segment), got ${describe(c)}`,
+    );
   if (o.device !== undefined) {
     if (typeof o.device !== 'string')
       throw new TypeError(`${who}: device must be 'cpu' or 'cuda' (optionally 'cuda:N'), got ${describe(o.device)}`);

@@ -60,8 +60,16 @@ export interface LoopNode extends ControlBase {
   state: number;
   /** Iterations. */
   limit: number;
+  /**
+   * What backward keeps (native/checkpoint.h): 0 every iteration's tape; n >= 1 the state every n
+   * iterations, recomputing each segment; CHECKPOINT_DOUBLING segments that double as the loop runs.
+   */
+  checkpoint: number;
   label: string;
 }
+
+/** A loop's `checkpoint`: segments of 1 iteration doubling as the checkpoints outnumber twice their length. */
+export const CHECKPOINT_DOUBLING = -1;
 
 /** A (possibly recursive) function: regions [callee], depth-limited. */
 export interface CallNode extends ControlBase {

@@ -8,7 +8,15 @@ import type { Expr, FunctionDef, Program, Span } from '../ast';
 import { CompileError, diag, type Diagnostic, type DiagnosticCode } from '../diagnostics';
 import type { SourceFile } from '../frontend';
 import { applyPointwise, ELEMENTWISE, pointwiseForm, primitive, showShape, type Primitive, type Shape } from '../ops';
-import { scalarConst, type IrGraph, type IrNode, type IfNode, type IrRegion, type NewNode } from './ir';
+import {
+  CHECKPOINT_DOUBLING,
+  scalarConst,
+  type IrGraph,
+  type IrNode,
+  type IfNode,
+  type IrRegion,
+  type NewNode,
+} from './ir';
 import { gridAttrs } from './grid-attrs';
 import { removeDeadCode } from './passes';
 import { walk } from './walk';
@@ -19,6 +27,8 @@ export interface LowerOptions {
   params: { name: string; shape: Shape }[];
   /** Loop iterations and recursion depth. */
   limit: number;
+  /** What a loop's backward keeps (default 'auto': see loopCheckpoint). */
+  checkpoint?: CheckpointOption;
   source: SourceFile;
   /** Functions supplied by the caller, by the name the program calls them. */
   externals?: ReadonlyMap<string, External>;
@@ -76,6 +86,23 @@ class Captures {
     if (i < 0) i = this.outer.push(parentId) - 1;
     return this.offset + i;
   }
+}
+
+/** 'off', 'auto', or the iterations per recomputed segment of a loop's backward. */
+export type CheckpointOption = 'auto' | 'off' | number;
+
+/**
+ * Per-sample elements of a loop-carried value from which 'auto' checkpoints the loop: the fields of
+ * a grid, not the scalars of an ODE, whose tape is small and would only be recomputed for nothing.
+ */
+export const AUTO_CHECKPOINT_ELEMENTS = 1024;
+
+/** The `checkpoint` of a loop whose state has these per-sample shapes. */
+function loopCheckpoint(option: CheckpointOption, stateShapes: readonly Shape[]): number {
+  if (option === 'off') return 0;
+  if (option !== 'auto') return option;
+  const large = stateShapes.some((s) => s.reduce((a, b) => a * b, 1) >= AUTO_CHECKPOINT_ELEMENTS);
+  return large ? CHECKPOINT_DOUBLING : 0;
 }
 
 /**
@@ -707,6 +734,7 @@ class Lowerer {
           argBatched: args.map((a) => rb.nodes[a].batched),
           state: inits.length,
           limit: this.options.limit,
+          checkpoint: loopCheckpoint(this.options.checkpoint ?? 'auto', ctx.stateShapes),
           label: label ?? `loop at ${this.where(e.span)}`,
           shape: resultShape,
           batched,

@@ -1,6 +1,6 @@
 // The op graph as text (for people and golden tests) and as Graphviz DOT.
 import { showShape } from '../ops';
-import { subRegions, type FusedNode, type IrGraph, type IrNode } from './ir';
+import { CHECKPOINT_DOUBLING, subRegions, type FusedNode, type IrGraph, type IrNode } from './ir';
 
 const MAX_CONST_SHOWN = 6;
 
@@ -23,10 +23,14 @@ function operand(graph: IrGraph, n: IrNode): string {
       const args = n.args.map((a) => `%${a}`).join(' ');
       const regions = 'regions' in n ? ' ' + n.regions.map((r) => `@${r}`).join(' ') : '';
       const attrs = n.attrs.length > 0 ? ` {${n.attrs.join(', ')}}` : '';
-      return `${n.op}${args ? ' ' + args : ''}${regions}${attrs}`;
+      return `${n.op}${args ? ' ' + args : ''}${regions}${attrs}${n.op === 'loop' ? checkpointText(n.checkpoint) : ''}`;
     }
   }
 }
+
+/** A loop's checkpointing where it has any. */
+const checkpointText = (checkpoint: number): string =>
+  checkpoint === 0 ? '' : checkpoint === CHECKPOINT_DOUBLING ? ' checkpoint doubling' : ` checkpoint ${checkpoint}`;
 
 const typeOf = (n: IrNode): string =>
   n.op === 'if' && n.outputs > 1 ? `tuple of ${n.outputs}` : `${showShape(n.shape)}${n.batched ? ' batched' : ''}`;

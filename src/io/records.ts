@@ -7,6 +7,7 @@ import { mlpAddon } from '../nn/native-mlp';
 import { describe, unflatten } from '../runtime/host-data';
 import { tensor, type Device, type DType, type Tensor } from '../runtime/tensor';
 import { ModelFileError, type StoredTensor } from './container';
+import type { CheckpointOption } from '../compiler/lower';
 
 export type Component = Module | Mlp;
 /** A hybrid model: a program and the learned components that go with it. */
@@ -30,6 +31,8 @@ interface ProgramRecord {
   limit: number;
   /** Absent in files written before it existed: the default then. */
   maxSteps?: number;
+  /** Absent in files written before it existed: the default then. */
+  checkpoint?: CheckpointOption;
   optimize: boolean;
   params: ParamRef[];
   /** null: the enclosing bundle's function of the same name (shared, not stored twice). */
@@ -80,6 +83,7 @@ export function toRecord(model: Model): { record: ModelRecord; tensors: StoredTe
       inputs: Object.fromEntries(c.inputs.map((name) => [name, state.declared.get(name)?.slice() ?? null])),
       limit: state.limit,
       maxSteps: state.maxSteps,
+      checkpoint: state.checkpoint,
       optimize: state.optimize,
       params: params(state.params),
       functions,
@@ -157,6 +161,7 @@ export function fromRecord(record: unknown, tensors: StoredTensor[], device: Dev
       device,
       limit: r.limit as number,
       maxSteps: r.maxSteps as number | undefined,
+      checkpoint: r.checkpoint as CheckpointOption | undefined,
       optimize: r.optimize as boolean,
       functions,
     };

@@ -15,3 +15,6 @@ export const cpuMemoryStats = (): CpuMemoryStats | null => native().cpuMemorySta
  * sizes will not come again. Tensors in use keep theirs; later allocations refill the cache.
  */
 export const emptyCpuCache = (): void => native().emptyCpuCache();
+
+/** Starts `peakBytes` again from the bytes live now, to measure the peak of what follows. */
+export const resetCpuPeak = (): void => native().resetCpuPeak();

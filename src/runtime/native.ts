@@ -33,6 +33,8 @@ export interface NativeGraph {
 export interface CpuMemoryStats {
   /** Bytes held by live CPU tensors (whole blocks, bookkeeping included). */
   liveBytes: number;
+  /** The most liveBytes has been since the last resetCpuPeak() (or since the addon loaded). */
+  peakBytes: number;
   /** Bytes of freed blocks kept for reuse. */
   cachedBytes: number;
   /** The most the cache keeps: NC_CPU_CACHE_MB, or the smaller of 512 MiB and an eighth of RAM. */
@@ -85,6 +87,7 @@ export interface NativeAddon {
   manualSeed(seed: number): void;
   cpuMemoryStats(): CpuMemoryStats | null;
   emptyCpuCache(): void;
+  resetCpuPeak(): void;
   checkDevice(device: string): string;
 }
 
