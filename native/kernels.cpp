@@ -7,6 +7,7 @@
 #include "errors.h"
 #include "grid.h"
 #include "ops.generated.h"
+#include "stencil.h"
 #include "tridiagonal.h"
 
 namespace nc {

@@ -93,6 +93,7 @@
   X(unsqueeze_tail, "unsqueeze-tail", 1, 1, 1) \
   X(expand_batch, "expand-batch", 2, 2, 0) \
   X(where, "where", 3, 3, 0) \
+  X(stencil_step, "stencil-step", 2, 3, 2) \
   X(sum, "sum", 1, 1, 0) \
   X(mean, "mean", 1, 1, 0)
 

@@ -152,20 +152,27 @@ Tensor composed_step(const Tensor& u, const Tensor& k, const Tensor& e, Boundary
 /** Reduces a gradient of u's shape to the shape of an operand that broadcast to it. */
 Tensor to_shape(const Tensor& g, const Tensor& like) { return g.sum_to_size(like.sizes()); }
 
+// An undefined tensor cannot be a custom function's input, so the step without e has its own forward.
 struct StencilFunction : public torch::autograd::Function<StencilFunction> {
   static Tensor forward(torch::autograd::AutogradContext* ctx, const Tensor& u, const Tensor& k, const Tensor& e,
                         int64_t boundary, int64_t rank) {
     ctx->saved_data["boundary"] = boundary;
     ctx->saved_data["rank"] = rank;
     ctx->saved_data["has_e"] = e.defined();
-    ctx->save_for_backward({u, k, e.defined() ? e : Tensor()});
+    if (e.defined()) ctx->saved_data["e_shape"] = e.sizes().vec();
+    ctx->save_for_backward({u, k});
     return run_sweep(u, k, u, e, static_cast<Boundary>(boundary), static_cast<int>(rank));
+  }
+  static Tensor forward(torch::autograd::AutogradContext* ctx, const Tensor& u, const Tensor& k, int64_t boundary,
+                        int64_t rank) {
+    return forward(ctx, u, k, Tensor(), boundary, rank);
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
     const auto saved = ctx->get_saved_variables();
-    const Tensor &u = saved[0], &k = saved[1], &e = saved[2];
+    const Tensor &u = saved[0], &k = saved[1];
+    const bool has_e = ctx->saved_data["has_e"].toBool();
     const auto boundary = static_cast<Boundary>(ctx->saved_data["boundary"].toInt());
     const int rank = static_cast<int>(ctx->saved_data["rank"].toInt());
     const Tensor g = grads[0].contiguous();
@@ -183,7 +190,8 @@ struct StencilFunction : public torch::autograd::Function<StencilFunction> {
                       : run_sweep(g, k, g, Tensor(), boundary, rank);
       if (ctx->needs_input_grad(1)) gk = to_shape(run_sweep(Tensor(), g, u, Tensor(), boundary, rank), k);
     }
-    if (e.defined() && ctx->needs_input_grad(2)) ge = to_shape(g, e);
+    if (!has_e) return {gu, gk, Tensor(), Tensor()};
+    if (ctx->needs_input_grad(2)) ge = g.sum_to_size(ctx->saved_data["e_shape"].toIntVector());
     return {gu, gk, ge, Tensor(), Tensor()};
   }
 };
@@ -220,8 +228,17 @@ Tensor stencil_step(const Tensor& u, const Tensor& k, const Tensor& e, Boundary 
   if (!u.sizes().equals(shape)) return stencil_step(u.expand(shape), k, e, boundary, rank);
   const bool record =
       c10::GradMode::is_enabled() && (u.requires_grad() || k.requires_grad() || (e.defined() && e.requires_grad()));
-  if (record) return StencilFunction::apply(u, k, e, static_cast<int64_t>(boundary), static_cast<int64_t>(rank));
+  if (record) {
+    const auto b = static_cast<int64_t>(boundary);
+    return e.defined() ? StencilFunction::apply(u, k, e, b, int64_t{rank})
+                       : StencilFunction::apply(u, k, b, int64_t{rank});
+  }
   return run_sweep(u, k, u, e, boundary, rank);
+}
+
+NC_KERNEL(stencil_step) {
+  const auto boundary = static_cast<Boundary>(static_cast<int>(at[0]));
+  return stencil_step(a[0], a[1], a.size() > 2 ? a[2] : Tensor(), boundary, static_cast<int>(at[1]));
 }
 
 }  // namespace nc

@@ -4,6 +4,8 @@
 #pragma once
 #include <ATen/core/Tensor.h>
 
+#include "kernels.h"
+
 namespace nc {
 
 enum class Boundary { Edge, Wrap };
@@ -20,5 +22,8 @@ at::Tensor stencil_step(const at::Tensor& u, const at::Tensor& k, const at::Tens
 
 /** L(u) from ATen ops (pads built from slices, so any rank and batch, any device): the reference path. */
 at::Tensor composed_laplacian(const at::Tensor& u, Boundary boundary, int rank);
+
+/** The registry op: args [u, k, e?], attrs [boundary (0 edge, 1 wrap), rank]. */
+NC_KERNEL(stencil_step);
 
 }  // namespace nc

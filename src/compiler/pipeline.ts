@@ -5,6 +5,7 @@ import type { Program } from '../ast';
 import type { IrGraph } from './ir';
 import { fuseElementwise } from './fuse';
 import { lowerProgram, type LowerOptions } from './lower';
+import { fuseStencils } from './stencil';
 import { optimize } from './passes';
 
 export type Phase = 'lowered' | 'optimized' | 'fused';
@@ -12,7 +13,7 @@ export type Phase = 'lowered' | 'optimized' | 'fused';
 export interface PipelineOptions extends LowerOptions {
   /** Constant folding, common-subexpression and dead-code elimination (default true). */
   optimize?: boolean;
-  /** Elementwise fusion (default true). */
+  /** Stencil and elementwise fusion (default true). */
   fuse?: boolean;
   /** Called with the graph after each phase that runs (the passes work in place: print it there). */
   onPhase?: (phase: Phase, graph: IrGraph) => void;
@@ -27,7 +28,7 @@ export function compileGraph(program: Program, options: PipelineOptions): IrGrap
     options.onPhase?.('optimized', graph);
   }
   if (options.fuse ?? true) {
-    graph = fuseElementwise(graph);
+    graph = fuseElementwise(fuseStencils(graph));
     options.onPhase?.('fused', graph);
   }
   return graph;
