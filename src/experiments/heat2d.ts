@@ -150,10 +150,15 @@ function fitCompiled(c: Case, iterations: number): { alpha: number; fitted: Fitt
   lbfgsRefine(
     () => {
       evals++;
-      return losses.mse(r.run(STEPS), target);
+      // In units of the noise variance, so L-BFGS's tolerances (1e-7 on the gradient, 1e-9 on the
+      // loss) do not stop it while alpha is still 5 % off.
+      return losses.mse(r.run(STEPS), target).mul(1 / (NOISE * NOISE));
     },
     r.module.parameters(),
     iterations,
+    // The first step is lr in alpha's units: 1 would leap far past the explicit scheme's limit
+    // (alpha 0.00256 here), where the rollout overflows.
+    ALPHA,
   );
   const seconds = (Date.now() - start) / 1000;
   const alpha = r.module.namedParameters().alpha.item();
@@ -178,7 +183,8 @@ function fitStencil(c: Case, iterations: number): { alpha: number; fitted: Fitte
     c,
   );
   const target = grid(c.noisy);
-  lbfgsRefine(() => losses.mse(r.run(STEPS), target), r.module.parameters(), iterations);
+  // Scaled as in fitCompiled; a first step of 0.05 keeps the stencil inside its stable range.
+  lbfgsRefine(() => losses.mse(r.run(STEPS), target).mul(1 / (NOISE * NOISE)), r.module.parameters(), iterations, 0.05);
   const kernel = r.module.namedParameters().K.toArray() as number[][];
   const neighbours = (kernel[0][1] + kernel[1][0] + kernel[1][2] + kernel[2][1]) / 4;
   const fitted = predictions(r);
@@ -196,8 +202,8 @@ function pinn(c: Case, epochs: number, ctx: Context): { alpha: number; params: n
   const T = STEPS * DT;
   const net = mlp([3, 64, 64, 64, 1], { seed: 11 });
   const u = compile('(net x y tau)', { inputs: ['x', 'y', 'tau'], functions: { net } });
-  const residual = compile('(- (/ utau T) (* alpha (+ uxx uyy)))', {
-    inputs: ['utau', 'uxx', 'uyy', 'T'],
+  const residual = compile(`(- (/ utau ${T}) (* alpha (+ uxx uyy)))`, {
+    inputs: ['utau', 'uxx', 'uyy'],
     params: { alpha: ALPHA / 2 },
   });
   const rng = new Rng(99);
@@ -221,7 +227,7 @@ function pinn(c: Case, epochs: number, ctx: Context): { alpha: number; params: n
       const [ux, uy, utau] = grad(uc, [cx, cy, ct], { createGraph: true });
       const [uxx] = grad(ux, [cx], { createGraph: true });
       const [uyy] = grad(uy, [cy], { createGraph: true });
-      const r = residual.forward({ utau, uxx, uyy, T }, { batch: true });
+      const r = residual.forward({ utau, uxx, uyy }, { batch: true });
       const fit = data.map((d) => losses.mse(u.forward(d.inputs, { batch: true }), d.target));
       return fit[0].add(fit[1]).add(r.square().mean().mul(1e-4));
     },
@@ -246,6 +252,7 @@ function pinn(c: Case, epochs: number, ctx: Context): { alpha: number; params: n
 function fitHybrid(
   c: Case,
   epochs: number,
+  refine: number,
   ctx: Context,
 ): {
   alpha: number;
@@ -266,11 +273,14 @@ function fitHybrid(
   const history = adamFit(() => losses.mse(r.run(STEPS, sourceField()), target), {
     params: net.parameters(),
     lr: 1e-2,
-    groups: [{ params: r.module.parameters(), lr: 1e-4 }],
+    groups: [{ params: r.module.parameters(), lr: 3e-5 }],
     steps: epochs,
     cosine: true,
     progress: { display: ctx.progress, label: 'hybrid (source MLP)' },
   });
+  // Then both together by L-BFGS on the loss in noise units (as fitCompiled), from where Adam left them.
+  const scaled = () => losses.mse(r.run(STEPS, sourceField()), target).mul(1 / (NOISE * NOISE));
+  lbfgsRefine(scaled, [...net.parameters(), ...r.module.parameters()], refine, ALPHA);
   const alpha = r.module.namedParameters().alpha.item();
   const source = tidy(() => sourceField().toTypedArray());
   const fitted = tidy(() => predictions(r, sourceField()));
@@ -318,7 +328,7 @@ export const heat2d: Experiment = {
     });
 
     const withSource = makeCase(new Rng(2025), fieldOf(SOURCE));
-    const hybrid = fitHybrid(withSource, s.hybridEpochs, ctx);
+    const hybrid = fitHybrid(withSource, s.hybridEpochs, s.lbfgs, ctx);
     const hybridModel = 'hybrid: compiled + source MLP 2-32-32-1';
     const sourceErr = rms(hybrid.source, withSource.source!);
     rows.push(
@@ -390,7 +400,7 @@ export const heat2d: Experiment = {
         `Initial field: 12 Gaussian bumps (widths 2.5 to 10 cells, amplitudes in [-1, 1]); data: the final field plus Gaussian noise of standard deviation ${NOISE}. The truth is simulated in float64; models run in float32.`,
         `Compiled and stencil: L-BFGS (strong Wolfe, ${s.lbfgs} iterations) on the snapshot MSE, alpha from ${ALPHA / 2}, the stencil from zeros.`,
         `PINN: u(x, y, t/T) by a 3 x 64 tanh MLP with a trainable alpha (from ${ALPHA / 2}), 1,000 cells of each snapshot plus 1e-4 x the mean squared residual at 1,000 collocation points; Adam lr 1e-3, cosine, ${s.pinnEpochs} epochs.`,
-        `Hybrid: the same program with s(x, y) = 2 sin(2 pi x) sin(pi y) in the data, learned by a 2-32-32-1 tanh MLP evaluated at every cell (lr 1e-2) with alpha (lr 1e-4), Adam with cosine decay, ${s.hybridEpochs} epochs.`,
+        `Hybrid: the same program with s(x, y) = 2 sin(2 pi x) sin(pi y) in the data, learned by a 2-32-32-1 tanh MLP evaluated at every cell (lr 1e-2) with alpha (lr 3e-5), Adam with cosine decay, ${s.hybridEpochs} epochs.`,
       ],
     };
   },

@@ -46,8 +46,8 @@ export function adamFit(loss: (step: number) => Tensor, o: AdamRun): number[] {
 }
 
 /** Full-batch L-BFGS with a strong Wolfe line search; returns the final loss. */
-export function lbfgsRefine(loss: () => Tensor, params: Tensor[], iterations = 200): number {
-  const opt = optim.lbfgs(params, { maxIter: iterations, lineSearch: 'strong_wolfe', historySize: 50 });
+export function lbfgsRefine(loss: () => Tensor, params: Tensor[], iterations = 200, lr = 1): number {
+  const opt = optim.lbfgs(params, { lr, maxIter: iterations, lineSearch: 'strong_wolfe', historySize: 50 });
   try {
     opt.step(() => {
       opt.zeroGrad();
