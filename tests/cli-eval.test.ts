@@ -200,6 +200,15 @@ describe('neuralc eval', () => {
 describe('neuralc graph', () => {
   const golden = (name: string, actual: string) => expectGolden(path.join(__dirname, 'golden', 'graph', name), actual);
 
+  test("without --inputs and --params, the file's @inputs and @params lines declare them", async () => {
+    const r = await cli('graph', example('grids/heat2d_periodic.neural'));
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(r.stdout).toContain('input u0 : matrix[64x64]');
+    expect(r.stdout).toContain('input steps : scalar');
+    expect(r.stdout).toContain('param alpha : scalar');
+    expect(r.stdout).toMatch(/stencil-step .* : matrix\[64x64\]/); // the step fused
+  });
+
   test('text output of the heat step with declared shapes matches the golden file', async () => {
     const r = await cli(
       'graph',
