@@ -197,7 +197,7 @@ function main() {
   const tier = tierRows(api, PROGRAMS, cfg.minMs);
   const tierOps = tierPerOp(api, chainSource, cfg.chains, cfg.minMs);
   log('heat 2-D');
-  const heat2d = heat2dSection(api, cfg, python);
+  const heat2d = heat2dSection(cfg, python);
 
   const fixed = runtime.filter((r) => !r.ops);
   const chains = runtime.filter((r) => r.ops);
@@ -274,7 +274,7 @@ const HEAT2D_TITLE = '## Heat 2-D (issue 14)';
 function heat2dOnly(api, cfg, python, args) {
   if (args.out) throw new Error('bench: --only heat2d prints one section; --out writes the whole report');
   log('heat 2-D');
-  const heat2d = heat2dSection(api, cfg, python);
+  const heat2d = heat2dSection(cfg, python);
   const targetLines = heat2dTargets(heat2d);
   process.stdout.write(
     [HEAT2D_TITLE, '', ...(targetLines.length ? [...targetLines, ''] : []), heat2dReport(heat2d), ''].join('\n'),

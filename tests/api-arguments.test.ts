@@ -30,7 +30,7 @@ describe('compile and run', () => {
   test('a misspelt option is named with the ones there are', () => {
     expect(() => compile('(* k x)', { dtyp: 'float64' } as never)).toThrow(
       new TypeError(
-        "compile: unknown option 'dtyp' (expected one of file, inputs, params, dtype, device, limit, maxSteps, optimize, fuse, tier, functions)",
+        "compile: unknown option 'dtyp' (expected one of file, inputs, params, dtype, device, limit, maxSteps, optimize, fuse, tier, checkpoint, functions)",
       ),
     );
     expect(() => run('(+ x 1)', { inputs: { x: 1 }, grads: true } as never)).toThrow(

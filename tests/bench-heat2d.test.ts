@@ -1,7 +1,7 @@
 // The heat 2-D benchmark's program (scripts/bench/heat2d-problem.js) computes what the anchors do:
 // its loss and d loss / d alpha in float64 against the zero-flux 5-point stencil written here and
 // central finite differences of it.
-import { compile, PRIMITIVES } from '../src';
+import { compile } from '../src';
 import { centralDifference } from './helpers/finite-diff';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -22,33 +22,25 @@ function referenceLoss(u0: ArrayLike<number>, n: number, steps: number, alpha: n
   return u.reduce((s, x) => s + x * x, 0);
 }
 
-// The grid form needs the grid primitives; the stand-in (matmul) runs in every build.
-const FORMS = ['standin', ...(PRIMITIVES.some((p) => (p.name as string) === 'laplacian') ? ['grid'] : [])];
-
 describe('heat 2-D benchmark program', () => {
   const n = 7;
   const steps = 6;
   const u0 = problem.initialField(n);
 
-  test.each(FORMS)('the %s form matches the stencil and finite differences', (form) => {
-    const inputs: Record<string, number[] | 'scalar'> = { u0: [n, n], h: 'scalar', dt: 'scalar' };
-    if (form === 'standin') inputs.L = [n, n];
-    const m = compile(problem.heatSource(steps, form), { inputs, params: { alpha: 1.3 }, dtype: 'float64' });
-    const values: Record<string, unknown> = {
+  test('matches the stencil and finite differences', () => {
+    const inputs = { u0: [n, n], h: 'scalar' as const, dt: 'scalar' as const };
+    const m = compile(problem.heatSource(steps), { inputs, params: { alpha: 1.3 }, dtype: 'float64' });
+    const loss = m.forward({
       u0: Array.from({ length: n }, (_, i) => [...u0.subarray(i * n, (i + 1) * n)]),
-    };
-    values.h = problem.spacing(n);
-    values.dt = problem.timeStep(n);
-    if (form === 'standin') {
-      const L = problem.neumannLaplacian(n);
-      values.L = Array.from({ length: n }, (_, i) => [...L.subarray(i * n, (i + 1) * n)]);
-    }
-    const loss = m.forward(values as never);
+      h: problem.spacing(n),
+      dt: problem.timeStep(n),
+    });
     loss.backward();
     const expected = referenceLoss(u0, n, steps, 1.3);
     expect(loss.item()).toBeCloseTo(expected, 10);
     const [slope] = centralDifference(([a]) => referenceLoss(u0, n, steps, a), [1.3]);
     expect(m.namedParameters().alpha.grad!.item()).toBeCloseTo(slope, 6);
+    expect(m.graphText()).toContain('stencil-step'); // the benchmark measures the fused step
     loss.dispose();
     m.dispose();
   });

@@ -4,18 +4,14 @@
 // loss sum(u_N^2), its gradient to alpha; and our program for it.
 'use strict';
 
-/** Our program. `grid`: with the grid primitives; `standin`: the same numbers through matmul. */
-function heatSource(steps, form) {
+/** Our program: the grid primitives, as a user writes the step. */
+function heatSource(steps) {
   // (laplacian (pad-edge v 1) h) is the zero-flux 5-point Laplacian, divided by h^2 already.
-  // The stand-in writes it as (L v + v L) / h^2, L the 1-D Laplacian with replicated ends, and the
-  // loss as trace(u^T u).
-  const grid = form === 'grid';
-  const lap = grid ? '(laplacian (pad-edge v 1) h)' : '(/ (+ (matmul L v) (matmul v L)) (* h h))';
   return [
     `; Heat 2-D: ${steps} explicit zero-flux steps from u0, loss sum(u^2).`,
-    `(define (step v) (+ v (* (* alpha dt) ${lap})))`,
+    '(define (step v) (+ v (* (* alpha dt) (laplacian (pad-edge v 1) h))))',
     `(let ((u (loop ((k 0) (v u0)) (if (>= k ${steps}) v (recur (+ k 1) (step v))))))`,
-    grid ? '  (sum-all (* u u)))' : '  (trace (matmul (transpose u) u)))',
+    '  (sum-all (* u u)))',
   ].join('\n');
 }
 
@@ -30,18 +26,7 @@ function initialField(n) {
   return u;
 }
 
-/** The stand-in's L: tridiagonal 1, -2, 1 with -1 in the corners (a replicated edge cell). */
-function neumannLaplacian(n) {
-  const L = new Float32Array(n * n);
-  for (let i = 0; i < n; i++) {
-    L[i * n + i] = i === 0 || i === n - 1 ? -1 : -2;
-    if (i > 0) L[i * n + i - 1] = 1;
-    if (i < n - 1) L[i * n + i + 1] = 1;
-  }
-  return L;
-}
-
 const spacing = (n) => 1 / (n - 1);
 const timeStep = (n) => 0.2 * spacing(n) ** 2;
 
-module.exports = { heatSource, initialField, neumannLaplacian, spacing, timeStep, WARM_N: 16 };
+module.exports = { heatSource, initialField, spacing, timeStep, WARM_N: 16 };

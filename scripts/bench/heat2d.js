@@ -45,13 +45,7 @@ function side(name, cmd, args) {
   };
 }
 
-/** Whether this build has the grid primitives the program needs; else the matmul stand-in (small sizes only). */
-function programForm(api) {
-  const names = new Set(api.PRIMITIVES.map((p) => p.name));
-  return ['laplacian', 'pad-edge', 'sum-all'].every((n) => names.has(n)) ? 'grid' : 'standin';
-}
-
-function heat2dSection(api, cfg, python) {
+function heat2dSection(cfg, python) {
   const { n, steps, reps, threads } = cfg.heat2d;
   const dims = [String(n), String(steps)];
   const timing = (mode) => (mode === 'time' ? [String(reps), String(threads)] : [String(threads)]);
@@ -62,22 +56,18 @@ function heat2dSection(api, cfg, python) {
       side('PyTorch eager', python.python, (m) => [path.join(__dirname, 'heat2d_torch.py'), m, ...dims, ...timing(m)]),
     );
   rows.push(side('libtorch C++ (hand-written)', heatEager, (m) => [m, ...dims, ...timing(m)]));
-  const form = programForm(api);
-  // The stand-in's matmuls cost N^3 a step: only at the quick size.
-  if (form === 'grid' || n <= 128)
-    for (const checkpoint of ['default', 'off'])
-      rows.push(
-        side(`ours, checkpoint ${checkpoint === 'default' ? 'default' : `'${checkpoint}'`}`, process.execPath, (m) => [
-          path.join(__dirname, 'heat2d_ours.js'),
-          m,
-          ...dims,
-          ...timing(m),
-          checkpoint,
-          form,
-        ]),
-      );
+  for (const checkpoint of ['default', 'off'])
+    rows.push(
+      side(`ours, checkpoint ${checkpoint === 'default' ? 'default' : `'${checkpoint}'`}`, process.execPath, (m) => [
+        path.join(__dirname, 'heat2d_ours.js'),
+        m,
+        ...dims,
+        ...timing(m),
+        checkpoint,
+      ]),
+    );
   const bandwidth = measure(heatEager, ['bandwidth', String(n), '50']);
-  return { n, steps, reps, threads, form, rows, bandwidth, source: heatSource(steps, form) };
+  return { n, steps, reps, threads, rows, bandwidth, source: heatSource(steps) };
 }
 
 /** Microseconds a step needs at least: the fields it must move at a bandwidth in GB/s. */
@@ -139,9 +129,7 @@ function heat2dReport(s) {
   return [
     `${s.n}x${s.n} field, ${s.steps} explicit zero-flux steps u <- u + alpha dt/h^2 lap5(pad_edge(u)), loss sum(u_N^2), forward + backward to the scalar parameter alpha; float32, ${s.threads} thread(s). Times: median of ${s.reps} runs after a warm-up, one process per side. Peak MiB: growth of the resident set (VmHWM after resetting it through /proc/self/clear_refs) over one forward+backward in a fresh process, after a warm-up on a 16x16 field; the anchors' processes map every block (MALLOC_MMAP_THRESHOLD_=4096) so none hides in malloc's heap; ours empties its block cache before the run. Check: ${agreement(s.rows)}.`,
     '',
-    s.form === 'grid'
-      ? 'Our program (scripts/bench/heat2d-problem.js):'
-      : "Our program: this build lacks the grid primitives, so ours runs a stand-in with the same numbers, the Laplacian as (L u + u L) / h^2 through matmul and the loss as trace(u^T u) (N^3 a step: its times are not the benchmark's; at sizes above 128 it is not run). The benchmark's program, for a build with them, is in scripts/bench/heat2d-problem.js; the stand-in:",
+    'Our program (scripts/bench/heat2d-problem.js; the compiler fuses each step into one `stencil-step` pass, and the loop is checkpointed unless said):',
     '',
     '```scheme',
     s.source,
@@ -157,7 +145,7 @@ function heat2dReport(s) {
 function heat2dTargets(s) {
   const torch = s.rows.find((r) => r.name.startsWith('PyTorch'));
   const ours = s.rows.find((r) => r.name === 'ours, checkpoint default');
-  if (!torch || torch.error || !ours || ours.error || s.form !== 'grid') return [];
+  if (!torch || torch.error || !ours || ours.error) return [];
   const size = `heat 2-D ${s.n}x${s.n}x${s.steps}`;
   return [
     `- ${size} forward+backward, time at most 1.0x PyTorch eager: **${ours.ms <= torch.ms ? 'met' : 'not met'}** (${report.ratio(ours.ms, torch.ms)})`,
