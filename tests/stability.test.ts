@@ -108,6 +108,12 @@ describe('the forms of the shipped examples', () => {
     expect(unstable(text.replace('alpha', '1'), { u: [8, 8] })).toHaveLength(1);
   });
 
+  test('a long chain of defines is followed without deep recursion', () => {
+    const defines = Array.from({ length: 20000 }, (_, i) => `(define a${i + 1} (* a${i} 1))`).join('\n');
+    const text = `(define a0 0.07)\n${defines}\n(+ u (* a20000 (laplacian (pad-wrap u 1) 0.1)))\n`;
+    expect(unstable(text, { u: [8] }).map((d) => d.message)).toEqual([message(0.07 / (0.1 * 0.1), 1)]);
+  });
+
   test('anti-diffusion (a negative r) and a laplacian not added to its own field are out of scope', () => {
     expect(unstable('(- u (* 9 (laplacian (pad-wrap u 1) 1)))', { u: [8] })).toEqual([]);
     expect(unstable('(+ v (* 9 (laplacian (pad-wrap u 1) 1)))', { u: [8], v: [8] })).toEqual([]);
@@ -171,7 +177,7 @@ describe('reaching users', () => {
     expect(lazy.warnings).toEqual([]);
     const u0 = Array.from({ length: 16 }, (_, i) => Math.sin(i));
     lazy.forward({ u0, steps: 1 }).dispose();
-    lazy.forward({ u0, steps: 2 }).dispose();
+    lazy.forward({ u0: [u0, u0], steps: [1, 2] }, { batch: true }).dispose(); // another specialisation, the same step
     expect(lazy.warnings.map((d) => [d.code, d.message])).toEqual([['W0004', message(0.6, 1)]]);
     lazy.dispose();
   });
