@@ -81,7 +81,7 @@ describe('the forms of the shipped examples', () => {
 
   test('gray_scott (Du, Dv through -, + and *) is stable; with Du, Dv = 0.3 both steps warn', () => {
     const text = example('gray_scott.neural');
-    const inputs = { u0: [16, 16], v0: [16, 16], steps: 'scalar' } as const;
+    const inputs: Record<string, InputShape> = { u0: [16, 16], v0: [16, 16], steps: 'scalar' };
     expect(unstable(text, inputs, { F: 0.04, k: 0.06 })).toEqual([]);
     const hot = text.replace('(define Du 0.16)', '(define Du 0.3)').replace('(define Dv 0.08)', '(define Dv 0.27)');
     expect(unstable(hot, inputs, { F: 0.04, k: 0.06 }).map((d) => d.message)).toEqual([
@@ -92,7 +92,7 @@ describe('the forms of the shipped examples', () => {
 
   test('params: their declared values count, names alone (run-time values) do not', () => {
     const text = example('heat2d_periodic.neural'); // h = 1/64, dt = 5e-5: r = alpha * 0.2048
-    const inputs = { u0: [64, 64], steps: 'scalar' } as const;
+    const inputs: Record<string, InputShape> = { u0: [64, 64], steps: 'scalar' };
     const [w] = unstable(text, inputs, { alpha: 2 });
     expect(w.message).toBe(message((2 * 0.00005) / ((1 / 64) * (1 / 64)), 2));
     expect(unstable(text, inputs, { alpha: 1.2 })).toEqual([]);
