@@ -93,6 +93,9 @@ export const DIAGNOSTIC_CODES = {
   E0107: error("argument {k} of '{name}' is {got}, but '{name}' declares its input '{input}' as {expected}"),
   E0108: error("'{name}': {problem}"),
   E0109: error('the program grows a graph of more than {limit}'),
+  W0004: warning(
+    'explicit diffusion step is unstable: its coefficient alpha*dt/h^2 = {r} exceeds {limit}, the limit for a {rank}-D grid',
+  ),
 
   // ---- E0200–E0299: runtime inputs and limits -------------------------------------------------
   E0200: error("input '{name}' is missing"),

@@ -128,6 +128,8 @@ export class Module {
   /** Diagnostics that are not errors (warnings), kept for callers that want to show them. */
   readonly warnings: Diagnostic[];
   private readonly params: { name: string; tensor: Tensor }[];
+  /** The initial values given to `compile` for the own params, by index (the stability check reads them). */
+  private readonly paramValues: (Float64Array | undefined)[];
   private readonly functions: Map<string, Module | Mlp>;
   /** Own parameters, then each supplied function's (named `function.param`): the graph's parameter list. */
   private readonly allParams: { name: string; tensor: Tensor }[];
@@ -206,6 +208,8 @@ export class Module {
       }
     });
     if (problems.length > 0) throw new CompileError(problems, this.source);
+    // Names alone leave the values to run time (they start at 1 only to have one).
+    this.paramValues = options.params && !Array.isArray(options.params) ? flatParams.map((p) => p!.flat.data) : [];
     this.params = flatParams.map((p) => ({
       name: p!.name,
       tensor: tensor(p!.flat.data, {
@@ -342,8 +346,17 @@ export class Module {
     return program;
   }
 
-  /** The op graph of this program for an input signature, with this module's settings. */
-  private compileGraph(inputs: { name: string; shape: Shape; batched: boolean }[], fuse: boolean): IrGraph {
+  /**
+   * The op graph of this program for an input signature, with this module's settings; the lowering's
+   * warnings go to `warnings` when given. They are looked for only without inlined programs, whose
+   * nodes' places are in other sources.
+   */
+  private compileGraph(
+    inputs: { name: string; shape: Shape; batched: boolean }[],
+    fuse: boolean,
+    warnings?: Diagnostic[],
+  ): IrGraph {
+    const inlines = [...this.functions.values()].some((f) => f instanceof Module);
     return compileGraph(this.program, {
       inputs,
       params: this.allParams.map((p) => ({ name: p.name, shape: p.tensor.shape })),
@@ -353,7 +366,19 @@ export class Module {
       externals: this.externals(this.params.length, 0),
       optimize: this.optimize,
       fuse,
+      ...(!inlines && { warnings, paramValues: this.paramValues }),
     });
+  }
+
+  /** Adds the warnings not already in `warnings` (every specialisation lowers the same program). */
+  private addWarnings(found: Diagnostic[]): void {
+    const key = (d: Diagnostic) => `${d.code}@${d.span?.start}:${d.span?.end} ${d.message}`;
+    const known = new Set(this.warnings.map(key));
+    for (const d of found) {
+      if (known.has(key(d))) continue;
+      known.add(key(d));
+      this.warnings.push(d);
+    }
   }
 
   /** The unfused graph for scalar inputs, batched as given; undefined when the program is not scalar there. */
@@ -448,7 +473,9 @@ export class Module {
     const key = inputs.map((i) => `${i.shape.join('x')}${i.batched ? 'b' : ''}`).join(',');
     let s = this.specialisations.get(key);
     if (!s) {
-      const graph = this.compileGraph(inputs, this.fuse);
+      const warnings: Diagnostic[] = [];
+      const graph = this.compileGraph(inputs, this.fuse, warnings);
+      this.addWarnings(warnings);
       const params = this.allParams.map((p) => ({ name: p.name, tensor: p.tensor.handle }));
       const callables = this.callables.map((m) => m.handle);
       const nativeGraph = new (native().NativeGraph)(

@@ -7,13 +7,15 @@ import { compileGraph } from '../compiler/pipeline';
 import { parseProgram, type SourceFile } from '../frontend';
 import { MAX_RANK, type Shape } from '../ops';
 import { DEFAULT_LIMIT, type InputShape } from '../api/module';
-import type { Nested } from '../runtime/host-data';
+import { flatten, type Nested } from '../runtime/host-data';
 
 /** What the caller declares; an input without a shape is declared by name only. */
 export interface Declarations {
   inputs?: Map<string, Shape | undefined>;
   /** Params and their shapes (scalars unless said). */
   params?: Map<string, Shape>;
+  /** Params' initial values, where given (the stability check of explicit steps reads them). */
+  paramValues?: Map<string, Nested>;
 }
 
 export interface Analysis {
@@ -45,7 +47,17 @@ export function declarationsOf(
       (Array.isArray(params)
         ? new Map(params.map((n): [string, Shape] => [n, []]))
         : new Map(Object.entries(params).map(([n, v]) => [n, valueShape(v)]))),
+    paramValues: params && !Array.isArray(params) ? new Map(Object.entries(params)) : undefined,
   };
+}
+
+/** A declared value's elements; undefined when it is not a well-formed array (the shape check reports that). */
+function valueData(value: Nested | undefined): Float64Array | undefined {
+  try {
+    return value === undefined ? undefined : flatten(value, 'its value').data;
+  } catch {
+    return undefined;
+  }
 }
 
 export const spanKey = (span: Span): string => `${span.start}:${span.end}`;
@@ -66,6 +78,7 @@ export function analyse(text: string, file: string, declarations: Declarations):
   const inputs = declarations.inputs;
   if (!program || !inputs || [...inputs.values()].some((s) => s === undefined)) return analysis;
   try {
+    const warnings: Diagnostic[] = [];
     const graph = compileGraph(program, {
       inputs: [...inputs].map(([name, shape]) => ({ name, shape: shape!, batched: false })),
       params: program.params.map((name) => ({ name, shape: declarations.params?.get(name) ?? [] })),
@@ -73,7 +86,10 @@ export function analyse(text: string, file: string, declarations: Declarations):
       source: parsed.source,
       optimize: false,
       fuse: false,
+      warnings,
+      paramValues: program.params.map((name) => valueData(declarations.paramValues?.get(name))),
     });
+    analysis.diagnostics = [...analysis.diagnostics, ...warnings];
     analysis.shapes = nodeShapes(graph.regions.flatMap((r) => r.nodes));
   } catch (err) {
     if (!(err instanceof CompileError)) throw err;

@@ -60,7 +60,11 @@ function inputsOption(value: string | true | undefined): string[] | Record<strin
  */
 function analyseFile(text: string, file: string, given: Declarations): Analysis {
   const directives = readDirectives(text).declarations;
-  const declarations = { inputs: given.inputs ?? directives.inputs, params: given.params ?? directives.params };
+  const declarations = {
+    inputs: given.inputs ?? directives.inputs,
+    params: given.params ?? directives.params,
+    paramValues: given.paramValues,
+  };
   const analysis = analyse(text, file, declarations);
   if (declarations.inputs || analysis.program?.inputs.length !== 0) return analysis;
   return analyse(text, file, { ...declarations, inputs: new Map() });
@@ -101,7 +105,8 @@ export const check: Command = {
     '      --inputs \'{"r": [3], "m": "scalar"}\', it also checks every shape (mismatched operands, branches of\n' +
     "      different shapes, loop tests that are not scalars), as eval would. Without --inputs the file's\n" +
     '      "; @inputs r[3] m" lines declare them; a program with no inputs is always shape-checked.\n' +
-    '      --params names the params, or gives initial values whose shapes the shape check uses.\n' +
+    '      --params names the params, or gives initial values whose shapes the shape check uses (and\n' +
+    '      whose values the stability check of explicit diffusion steps, W0004, uses).\n' +
     '      check cannot find a loop that never ends or a run that exceeds its limits: that depends on the\n' +
     '      values (eval stops it with E0205 or E0207).\n' +
     '      --json prints one document on stdout: {"ok", "files": [{"file", "inputs": {name: shape|null},\n' +
@@ -114,7 +119,10 @@ export const check: Command = {
     const { positional, options } = parseArgs(args, ['inputs', 'params'], ['json', 'fix']);
     if (positional.length === 0) throw new UsageError('check needs at least one FILE');
     const json = options.has('json');
-    const params = paramsOption(options.get('params'));
+    // Names alone declare no values (eval's default of 1 is not what the program will be given).
+    const paramsText = options.get('params');
+    const params =
+      typeof paramsText === 'string' && !looksLikeJson(paramsText) ? nameList(paramsText) : paramsOption(paramsText);
     const declarations = declarationsOf(inputsOption(options.get('inputs')), params);
     const files: object[] = [];
     let failed = false;
