@@ -15,7 +15,6 @@
 #include "tape_wrap.h"
 #include "tensor.h"
 #include "tensor_wrap.h"
-#include "tridiagonal.h"
 
 namespace ncb {
 namespace {
@@ -96,9 +95,9 @@ Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   });
 }
 
-// setTridiagonalSweepOnCpu(on): tests reach the device-agnostic sweep of tridiagonal-solve on the CPU.
-Napi::Value SetTridiagonalSweepOnCpu(const Napi::CallbackInfo& info) {
-  nc::set_tridiagonal_sweep_on_cpu(info[0].ToBoolean().Value());
+// setDevicePathsOnCpu(on): tests reach the device-agnostic paths of kernels with a CPU fast path.
+Napi::Value SetDevicePathsOnCpu(const Napi::CallbackInfo& info) {
+  nc::set_device_paths_on_cpu(info[0].ToBoolean().Value());
   return info.Env().Undefined();
 }
 
@@ -158,7 +157,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("apply", Napi::Function::New<Apply>(env));
   exports.Set("kernelNames", Napi::Function::New<KernelNames>(env));
   exports.Set("setNumThreads", Napi::Function::New<SetNumThreads>(env));
-  exports.Set("setTridiagonalSweepOnCpu", Napi::Function::New<SetTridiagonalSweepOnCpu>(env));
+  exports.Set("setDevicePathsOnCpu", Napi::Function::New<SetDevicePathsOnCpu>(env));
   exports.Set("getNumThreads", Napi::Function::New<GetNumThreads>(env));
   exports.Set("cudaAvailable", Napi::Function::New<CudaAvailable>(env));
   exports.Set("cpuMemoryStats", Napi::Function::New<CpuMemoryStats>(env));

@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <atomic>
 #include <unordered_map>
 
 #include "errors.h"
@@ -298,6 +299,13 @@ std::vector<std::string> kernel_names() {
   for (const auto& [name, _] : table()) names.push_back(name);
   return names;
 }
+
+namespace {
+std::atomic<bool> device_paths{false};
+}  // namespace
+
+bool device_paths_on_cpu() { return device_paths; }
+void set_device_paths_on_cpu(bool on) { device_paths = on; }
 
 at::Tensor apply_kernel(const std::string& name, c10::ArrayRef<at::Tensor> args, c10::ArrayRef<double> attrs) {
   return find_kernel(name, args.size(), attrs.size()).fn(args, attrs);

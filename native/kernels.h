@@ -29,6 +29,12 @@ struct KernelInfo {
 const KernelInfo& find_kernel(const std::string& name, size_t num_args, size_t num_attrs);
 /** Every op name this build provides (the compiler's table must match it; a test checks). */
 std::vector<std::string> kernel_names();
+/**
+ * Tests: whether kernels with a CPU fast path (tridiagonal-solve, stencil-step) take their
+ * device-agnostic ATen path on the CPU too, so that path runs in a CPU-only build.
+ */
+bool device_paths_on_cpu();
+void set_device_paths_on_cpu(bool on);
 /** Runs a kernel by name: throws nc::Error for an unknown name or a wrong argument count. */
 at::Tensor apply_kernel(const std::string& name, c10::ArrayRef<at::Tensor> args, c10::ArrayRef<double> attrs = {});
 

@@ -199,7 +199,8 @@ struct StencilFunction : public torch::autograd::Function<StencilFunction> {
 bool fast_path(const Tensor& u, const Tensor& k, const Tensor& e) {
   const auto type = u.scalar_type();
   auto fits = [&](const Tensor& t) { return !t.defined() || (t.device().is_cpu() && t.scalar_type() == type); };
-  return u.device().is_cpu() && (type == at::kFloat || type == at::kDouble) && fits(k) && fits(e);
+  return u.device().is_cpu() && !device_paths_on_cpu() && (type == at::kFloat || type == at::kDouble) && fits(k) &&
+         fits(e);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "errors.h"
+#include "kernels.h"
 
 namespace nc {
 namespace {
@@ -91,9 +92,7 @@ Tensor thomas_sweep(const Tensor& a, const Tensor& b, const Tensor& c, const Ten
 }
 
 // The raw loop measured 1.7 to 7.5 times faster than the sweep on the CPU (1 x 64 to 100 x 1000 systems).
-std::atomic<bool> sweep_on_cpu{false};
-
-bool raw_cpu_loop(const Tensor& t) { return t.is_cpu() && !sweep_on_cpu; }
+bool raw_cpu_loop(const Tensor& t) { return t.is_cpu() && !device_paths_on_cpu(); }
 
 /**
  * Rows [rows, n] of lower, diag, upper, rhs (broadcast already). Backward solves Aᵀ g_b = g (lower and
@@ -121,8 +120,6 @@ struct TridiagonalSolve : torch::autograd::Function<TridiagonalSolve> {
 };
 
 }  // namespace
-
-void set_tridiagonal_sweep_on_cpu(bool on) { sweep_on_cpu = on; }
 
 at::Tensor tridiagonal_solve(c10::ArrayRef<at::Tensor> args, c10::ArrayRef<double> batched) {
   int64_t rank = 0;  // of the result per sample

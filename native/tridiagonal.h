@@ -14,7 +14,4 @@ namespace nc {
  */
 at::Tensor tridiagonal_solve(c10::ArrayRef<at::Tensor> args, c10::ArrayRef<double> batched);
 
-/** Tests: run the device-agnostic tensor sweep on the CPU too, instead of the raw loop. */
-void set_tridiagonal_sweep_on_cpu(bool on);
-
 }  // namespace nc

@@ -246,10 +246,10 @@ const system = (n: number, seed: number) => ({
 const SOLVE = '(tridiagonal-solve lower diag upper rhs)';
 
 describe('tridiagonal-solve against a dense solve of the assembled matrix', () => {
-  afterEach(() => native().setTridiagonalSweepOnCpu(false));
+  afterEach(() => native().setDevicePathsOnCpu(false));
 
   test.each([['the CPU loop'], ['the tensor sweep (any device)']])('a vector system, by %s', (path) => {
-    native().setTridiagonalSweepOnCpu(path !== 'the CPU loop');
+    native().setDevicePathsOnCpu(path !== 'the CPU loop');
     const { lower, diag, upper } = system(9, 20);
     const rhs = filled([9], 23) as number[];
     const want = denseSolve(assemble(lower, diag, upper), rhs);
@@ -261,7 +261,7 @@ describe('tridiagonal-solve against a dense solve of the assembled matrix', () =
   test.each([['the CPU loop'], ['the tensor sweep (any device)']])(
     'a matrix rhs (many rows), its own coefficients per row or one vector set for all, batched, by %s',
     (path) => {
-      native().setTridiagonalSweepOnCpu(path !== 'the CPU loop');
+      native().setDevicePathsOnCpu(path !== 'the CPU loop');
       const n = 6;
       const rows = 50;
       const perRow = Array.from({ length: rows }, (_, r) => system(n, 100 + 3 * r));
@@ -298,7 +298,7 @@ describe('tridiagonal-solve against a dense solve of the assembled matrix', () =
   test.each([['the CPU loop'], ['the tensor sweep (any device)']])(
     'gradients of every argument match central differences, by %s',
     (path) => {
-      native().setTridiagonalSweepOnCpu(path !== 'the CPU loop');
+      native().setDevicePathsOnCpu(path !== 'the CPU loop');
       const { lower, diag, upper } = system(7, 60);
       const rhs = filled([7], 63);
       expectGradients(`(square ${SOLVE})`, { lower, diag, upper, rhs });
@@ -371,7 +371,7 @@ describe('tridiagonal-solve errors', () => {
     expect((error as Error).message).toContain('<input>:2:3');
     expect(d.hint).toMatch(/diagonally dominant/);
     for (const sweep of [false, true]) {
-      native().setTridiagonalSweepOnCpu(sweep);
+      native().setDevicePathsOnCpu(sweep);
       expect(() =>
         m.forward({
           ...at,
@@ -383,7 +383,7 @@ describe('tridiagonal-solve errors', () => {
         }),
       ).toThrow(/zero pivot at position 0 \(sample 2\)/);
     }
-    native().setTridiagonalSweepOnCpu(false);
+    native().setDevicePathsOnCpu(false);
     m.dispose();
   });
 

@@ -1,9 +1,10 @@
 // The fused stencil step (src/compiler/stencil.ts, native/stencil.cpp): which updates the pass turns
 // into one `stencil-step` node and which it leaves alone; the fused node's values and gradients in
 // float64 against the reference interpreter (rank 1 to 3, both boundaries, every way the coefficient
-// spreads, batched and not); float32 on the one-pass CPU kernel against the unfused graph; and
-// second derivatives through it against the unfused graph.
+// spreads, batched and not); float32 on the one-pass CPU kernel and on the composed ATen path (the
+// one other devices run) against the unfused graph; and second derivatives through it.
 import { compile, grad, tensor, type Module } from '../src';
+import { native } from '../src/runtime/native';
 import { differences, random } from './helpers/differential';
 import { flatten, type Nested } from './helpers/finite-diff';
 
@@ -117,8 +118,9 @@ describe('fused steps against the reference in float64', () => {
   });
 });
 
-describe('the one-pass float32 kernel against the unfused graph', () => {
+describe('the one-pass float32 kernel and the device path against the unfused graph', () => {
   const source = '(+ u (* K (laplacian (pad-edge u 1) 0.25)) s)';
+  afterEach(() => native().setDevicePathsOnCpu(false));
   const run = (fuse: boolean, rank: number, batch: boolean) => {
     const shape = GRID(rank);
     const m = compile(source, { inputs: { u: shape, s: shape, K: shape }, fuse });
@@ -143,11 +145,15 @@ describe('the one-pass float32 kernel against the unfused graph', () => {
     (rank, batch) => {
       const fused = run(true, rank, batch);
       const plain = run(false, rank, batch);
+      native().setDevicePathsOnCpu(true); // the composed ATen ops CUDA runs
+      const device = run(true, rank, batch);
+      native().setDevicePathsOnCpu(false);
       // float32 rounding, which the sums in a Laplacian scale with the largest value
-      fused.forEach((values, i) => {
-        const scale = Math.max(1, ...plain[i].map(Math.abs));
-        values.forEach((v, j) => expect(Math.abs(v - plain[i][j])).toBeLessThan(4e-6 * scale));
-      });
+      for (const ours of [fused, device])
+        ours.forEach((values, i) => {
+          const scale = Math.max(1, ...plain[i].map(Math.abs));
+          values.forEach((v, j) => expect(Math.abs(v - plain[i][j])).toBeLessThan(4e-6 * scale));
+        });
     },
   );
 });

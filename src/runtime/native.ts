@@ -80,8 +80,8 @@ export interface NativeAddon {
   apply(op: string, args: NativeTensor[], attrs?: number[]): NativeTensor;
   kernelNames(): string[];
   setNumThreads(n: number): void;
-  /** Tests: tridiagonal-solve's device-agnostic tensor sweep on the CPU too (else a raw loop there). */
-  setTridiagonalSweepOnCpu(on: boolean): void;
+  /** Tests: the device-agnostic paths of tridiagonal-solve and stencil-step on the CPU too (else their CPU loops). */
+  setDevicePathsOnCpu(on: boolean): void;
   getNumThreads(): number;
   cudaAvailable(): boolean;
   manualSeed(seed: number): void;
