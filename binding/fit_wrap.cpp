@@ -15,6 +15,7 @@
 #include "fit.h"
 #include "graph_wrap.h"
 #include "optim_wrap.h"
+#include "tape_wrap.h"
 #include "tensor_wrap.h"
 
 namespace ncb {
@@ -321,6 +322,11 @@ Napi::Value Fit(const Napi::CallbackInfo& info) {
     else
       task.ode = ode_arg(data);
     task.config = config_arg(kArgs.object(info[5], "the config"));
+    // The small-program tier, when the compiler gave the program one: {tape, tapeParams}.
+    if (data.Has("tape")) {
+      task.tape = NativeTape::ProgramOf(data.Get("tape"));
+      task.tape_params = tensors_arg(data.Get("tapeParams"), "tapeParams");
+    }
 
     auto cancel = std::make_shared<std::atomic<bool>>(false);
     auto job = std::make_unique<FitJob>(env, std::move(task), info[6], cancel);

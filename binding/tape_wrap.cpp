@@ -58,7 +58,7 @@ NativeTape::NativeTape(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Native
     if (code.size() != attrs.size() * 4) throw nc::Error("internal: tape spec: 'code' must hold 4 per attribute");
     for (size_t k = 0; k < attrs.size(); ++k)
       program_->code.push_back({code[4 * k], code[4 * k + 1], code[4 * k + 2] - 1, code[4 * k + 3] - 1, attrs[k]});
-    program_->result = static_cast<int>(in.whole(spec, "result"));
+    program_->results = in.ints(spec, "results");
     batched_ = in.bools(spec, "batched");
     if (static_cast<int>(batched_.size()) != program_->num_inputs)
       throw nc::Error("internal: tape spec: 'batched' must hold one flag per input");
@@ -69,6 +69,11 @@ NativeTape::NativeTape(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Native
     if (dtype != "float64" && dtype != "float32") throw nc::Error("tape: dtype must be float32 or float64");
     double_ = dtype == "float64";
   });
+}
+
+std::shared_ptr<const nc::TapeProgram> NativeTape::ProgramOf(const Napi::Value& v) {
+  if (!v.IsObject()) throw Napi::TypeError::New(v.Env(), "expected a program of the small-program tier");
+  return Napi::ObjectWrap<NativeTape>::Unwrap(v.As<Napi::Object>())->program_;
 }
 
 Napi::Value NativeTape::Run(const Napi::CallbackInfo& info) {

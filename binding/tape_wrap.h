@@ -16,6 +16,8 @@ class NativeTape : public Napi::ObjectWrap<NativeTape> {
   static Napi::Function Define(Napi::Env env);
   // new NativeTape(spec: {numInputs, numParams, consts, code, attrs, result, batched}, dtype)
   explicit NativeTape(const Napi::CallbackInfo& info);
+  /** The program of a NativeTape object (fit runs it on its own thread). */
+  static std::shared_ptr<const nc::TapeProgram> ProgramOf(const Napi::Value& v);
 
  private:
   std::shared_ptr<nc::TapeProgram> program_ = std::make_shared<nc::TapeProgram>();

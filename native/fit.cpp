@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "errors.h"
+#include "fit_objective.h"
 
 namespace nc {
 namespace {
@@ -59,22 +60,38 @@ std::string non_finite_gradient(const FitTask& task) {
   return "";
 }
 
-/** The data as samples that can be drawn in minibatches. */
-struct Objective {
-  int64_t samples = 1;
-  bool splittable = true;
-  /**
-   * The prediction and its target for the samples in `index` (all of them when undefined); with
-   * `lenient`, an ODE solution that blows up is a NaN prediction instead of an OdeBlowUp.
-   */
-  std::function<std::pair<Tensor, Tensor>(const Tensor& index, bool grad, bool lenient)> eval;
-};
-
 Tensor pick(const Tensor& t, const Tensor& index, int64_t dim) {
   return index.defined() ? t.index_select(dim, index) : t;
 }
 
-Objective algebraic_objective(GraphModule& module, const AlgebraicData& d) {
+Tensor loss_of(LossKind kind, const Tensor& y, const Tensor& target) {
+  switch (kind) {
+    case LossKind::Mse:
+      return at::mse_loss(y, target);
+    case LossKind::Mae:
+      return at::l1_loss(y, target);
+    case LossKind::Huber:
+      return at::huber_loss(y, target, at::Reduction::Mean, 1.0);
+  }
+  throw Error("fit: unknown loss");
+}
+
+/**
+ * The libtorch path's loss: the prediction and its target for the samples in `index`, from
+ * `predict`, under the fit's loss; with `grad`, a finite loss is backpropagated.
+ */
+using Prediction = std::function<std::pair<Tensor, Tensor>(const Tensor& index, bool grad, bool lenient)>;
+LossFunction autograd_loss(LossKind kind, Prediction predict) {
+  return [kind, predict = std::move(predict)](const Tensor& index, bool grad, bool lenient) {
+    auto [y, target] = predict(index, grad, lenient);
+    Tensor loss = loss_of(kind, y, target);
+    const double value = loss.item<double>();
+    if (grad && std::isfinite(value)) loss.backward();
+    return value;
+  };
+}
+
+Objective algebraic_objective(GraphModule& module, const AlgebraicData& d, LossKind kind) {
   if (!d.target.defined() || d.target.dim() < 1 || d.target.size(0) < 1)
     throw Error("fit: the target needs at least one sample");
   const int64_t n = d.target.size(0);
@@ -82,7 +99,7 @@ Objective algebraic_objective(GraphModule& module, const AlgebraicData& d) {
     if (d.inputs[i].dim() < 1 || d.inputs[i].size(0) != n)
       throw Error("fit: input " + std::to_string(i) + " does not hold the target's " + std::to_string(n) +
                   " samples in its first dimension");
-  return {n, true, [&module, &d](const Tensor& index, bool grad, bool) {
+  return {n, true, autograd_loss(kind, [&module, &d](const Tensor& index, bool grad, bool) {
             std::vector<Tensor> in;
             for (const Tensor& x : d.inputs) in.push_back(pick(x, index, 0));
             Tensor y = module.forward(in, grad);
@@ -91,11 +108,11 @@ Objective algebraic_objective(GraphModule& module, const AlgebraicData& d) {
               throw Error("fit: the program returns shape " + c10::str(y.sizes()) +
                           " for the batch but the target has shape " + c10::str(target.sizes()));
             return std::make_pair(y, target);
-          }};
+          })};
 }
 
-/** Windows of k intervals must all have window 0's spacing: they integrate as one batch over the same relative times.
- */
+}  // namespace
+
 void check_spacing(const std::vector<double>& times, int64_t k, int64_t windows) {
   for (int64_t w = 1; w < windows; ++w)
     for (int64_t j = 1; j <= k; ++j) {
@@ -106,6 +123,8 @@ void check_spacing(const std::vector<double>& times, int64_t k, int64_t windows)
                     " differs from window 0 at step " + std::to_string(j));
     }
 }
+
+namespace {
 
 /**
  * odeint, or, when lenient (non-finite losses are skipped rather than errors, or this is a line
@@ -122,7 +141,7 @@ Tensor solve(GraphModule& module, const OdeProblem& problem, const Tensor& y0, c
   }
 }
 
-Objective ode_objective(GraphModule& module, OdeData& d) {
+Objective ode_objective(GraphModule& module, OdeData& d, LossKind kind) {
   const Tensor& obs = d.observations;
   const int64_t T = static_cast<int64_t>(d.times.size());
   if (!obs.defined() || obs.dim() != 2 || obs.size(0) != T || obs.size(1) < 1)
@@ -130,13 +149,13 @@ Objective ode_objective(GraphModule& module, OdeData& d) {
   if (T < 2) throw Error("fit: at least 2 observations are needed, got " + std::to_string(T));
   const int64_t k = d.window_steps;
   if (k == 0)
-    return {1, false, [&module, &d](const Tensor&, bool grad, bool lenient) {
+    return {1, false, autograd_loss(kind, [&module, &d](const Tensor&, bool grad, bool lenient) {
               OdeConfig config = d.config;
               config.need_grad = grad;
               return std::make_pair(
                   solve(module, d.problem, d.observations[0], d.times, config, lenient, d.observations),
                   d.observations);
-            }};
+            })};
   const int64_t windows = (T - 1) / k;
   if (windows < 1)
     throw Error("fit: windows of " + std::to_string(k) + " steps need at least " + std::to_string(k + 1) +
@@ -150,26 +169,15 @@ Objective ode_objective(GraphModule& module, OdeData& d) {
   std::vector<double> starts;
   for (int64_t w = 0; w < windows; ++w) starts.push_back(d.times[w * k]);
   Tensor offsets = at::tensor(starts, at::kDouble);
-  return {windows, true, [&module, &d, relative, targets, offsets](const Tensor& index, bool grad, bool lenient) {
+  return {windows, true,
+          autograd_loss(kind, [&module, &d, relative, targets, offsets](const Tensor& index, bool grad, bool lenient) {
             OdeProblem problem = d.problem;
             problem.time_offsets = pick(offsets, index, 0);
             OdeConfig config = d.config;
             config.need_grad = grad;
             Tensor target = pick(targets, index, 1);
             return std::make_pair(solve(module, problem, target[0], relative, config, lenient, target), target);
-          }};
-}
-
-Tensor loss_of(LossKind kind, const Tensor& y, const Tensor& target) {
-  switch (kind) {
-    case LossKind::Mse:
-      return at::mse_loss(y, target);
-    case LossKind::Mae:
-      return at::l1_loss(y, target);
-    case LossKind::Huber:
-      return at::huber_loss(y, target, at::Reduction::Mean, 1.0);
-  }
-  throw Error("fit: unknown loss");
+          })};
 }
 
 /** Marks an error whose message already names the step and the parameters. */
@@ -211,22 +219,20 @@ double take_step(FitTask& task, Objective& objective, const Tensor& index, int64
   auto closure = [&]() -> Tensor {
     const bool trial = evaluations++ > 0;
     task.optimizer->zero_grad();
-    auto [y, target] = objective.eval(index, true, trial || !c.stop_on_non_finite);
-    Tensor loss = loss_of(c.loss, y, target);
-    const double value = loss.item<double>();
+    const double value = objective.loss(index, true, trial || !c.stop_on_non_finite);
+    const Tensor loss = at::scalar_tensor(value, at::kDouble);
     if (!std::isfinite(value)) {
       if (c.stop_on_non_finite && !trial)
         throw StepError("fit: the loss is " + num(value) + where + " (parameters: " + describe_params(task) +
                         "); lower the learning rate, clip the gradients or start closer to the solution");
-      return loss.detach();  // no backward: the gradients stay undefined and this step updates nothing
+      return loss;  // no gradient: the gradients stay undefined and this step updates nothing
     }
-    loss.backward();
     // A finite loss with a non-finite gradient would make the parameters NaN silently, and the
     // next step's loss would then point at the wrong step and the wrong cause.
     const std::string bad = non_finite_gradient(task);
     if (!bad.empty() && trial) {
       for (Tensor& p : task.params) p.mutable_grad().reset();
-      return at::full({}, std::numeric_limits<double>::quiet_NaN(), loss.options());
+      return at::scalar_tensor(std::numeric_limits<double>::quiet_NaN(), at::kDouble);
     }
     if (!bad.empty()) {
       if (c.stop_on_non_finite)
@@ -235,7 +241,7 @@ double take_step(FitTask& task, Objective& objective, const Tensor& index, int64
                         "); the program's derivative is not finite there (sqrt, log or a division at 0?): " +
                         "use safe-sqrt or safe-log, or start elsewhere");
       for (Tensor& p : task.params) p.mutable_grad().reset();  // like a non-finite loss: this step updates nothing
-      return loss.detach();
+      return loss;
     }
     if (c.clip > 0) clip_grad_norm(task.params, c.clip, 2);
     return loss;
@@ -248,8 +254,7 @@ double final_loss(FitTask& task, Objective& objective, int64_t steps) {
   const std::string where = " after step " + std::to_string(steps);
   const double value = naming_state(task, "fit: evaluating the final loss failed" + where, [&] {
     at::NoGradGuard no_grad;
-    auto [y, target] = objective.eval(Tensor(), false, !task.config.stop_on_non_finite);
-    return loss_of(task.config.loss, y, target).item<double>();
+    return objective.loss(Tensor(), false, !task.config.stop_on_non_finite);
   });
   if (!std::isfinite(value) && task.config.stop_on_non_finite)
     throw Error("fit: the loss is " + num(value) + where + " (parameters: " + describe_params(task) + ")");
@@ -333,8 +338,9 @@ FitResult fit(FitTask& task, const std::function<void(const FitProgress&)>& prog
   const FitConfig& c = task.config;
   if (c.epochs < 0)
     throw Error("fit: epochs must not be negative");  // 0: only the final loss (an abort before the start)
-  Objective objective =
-      task.algebraic ? algebraic_objective(*task.module, *task.algebraic) : ode_objective(*task.module, *task.ode);
+  Objective objective = task.tape        ? tier_objective(task)
+                        : task.algebraic ? algebraic_objective(*task.module, *task.algebraic, c.loss)
+                                         : ode_objective(*task.module, *task.ode, c.loss);
   if (c.batch_size > 0 && !objective.splittable)
     throw Error(
         "fit: batchSize needs samples to draw from, but a single trajectory is one sample; give ode.windowSteps for "

@@ -15,6 +15,7 @@
 #include "graph.h"
 #include "ode.h"
 #include "optim.h"
+#include "tape.h"
 
 namespace nc {
 
@@ -88,6 +89,13 @@ struct FitTask {
   std::unique_ptr<AlgebraicData> algebraic;  // exactly one of algebraic and ode
   std::unique_ptr<OdeData> ode;
   FitConfig config;
+  /**
+   * Optional: the program on the small-program tier (scalar inputs and params; a scalar or a vector
+   * literal of scalars as its result) and every param it reads, in its order (`params` are those of
+   * them that train). Then each step's loss and gradient are computed there, without autograd.
+   */
+  std::shared_ptr<const TapeProgram> tape;
+  std::vector<at::Tensor> tape_params;
 };
 
 /**

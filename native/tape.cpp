@@ -62,7 +62,7 @@ T pow_scalar(T a, T e) {  // libtorch's pow(Tensor, Scalar): 0.5 and -0.5 are sq
 
 void check_tape(const TapeProgram& p) {
   if (p.num_inputs < 0 || p.num_params < 0) throw Error("internal: a tape with negative counts");
-  int next = p.num_inputs + p.num_params + static_cast<int>(p.consts.size());
+  int next = p.first_instr();
   for (const TapeInstr& in : p.code) {
     if (in.op < 0 || in.op >= NC_TAPE_FORMS_COUNT) throw Error("internal: a tape instruction of unknown form");
     for (int r : {in.a, in.b, in.c})
@@ -70,64 +70,78 @@ void check_tape(const TapeProgram& p) {
     if (in.a < 0) throw Error("internal: a tape instruction without operands");
     ++next;
   }
-  if (p.result < 0 || p.result >= next) throw Error("internal: the tape's result is not a register");
+  if (p.results.empty()) throw Error("internal: a tape without results");
+  for (int r : p.results)
+    if (r < 0 || r >= next) throw Error("internal: the tape's result is not a register");
+}
+
+template <class T>
+void tape_values(const TapeProgram& p, T* value) {
+  const int first = p.first_instr();
+  const size_t steps = p.code.size();
+  for (size_t k = 0; k < steps; ++k) {
+    const TapeInstr& in = p.code[k];
+    const T A = value[in.a];
+    const T B = in.b >= 0 ? value[in.b] : T(0);
+    const T C = in.c >= 0 ? value[in.c] : T(0);
+    const double e = in.attr;
+    T& O = value[first + k];
+    switch (in.op) {
+#define NC_TAPE_FORWARD
+#include "tape_steps.generated.inc"
+#undef NC_TAPE_FORWARD
+    }
+  }
+}
+
+template <class T>
+void tape_adjoints(const TapeProgram& p, const T* value, T* adjoint) {
+  const int first = p.first_instr();
+  for (size_t k = p.code.size(); k-- > 0;) {
+    const TapeInstr& in = p.code[k];
+    const T A = value[in.a];
+    const T B = in.b >= 0 ? value[in.b] : T(0);
+    const T O = value[first + k];
+    const T G = adjoint[first + k];
+    const double e = in.attr;
+    T GA = 0, GB = 0, GC = 0;
+    switch (in.op) {
+#define NC_TAPE_BACKWARD
+#include "tape_steps.generated.inc"
+#undef NC_TAPE_BACKWARD
+      default:
+        continue;  // no gradient flows through it (rounding, comparisons)
+    }
+    adjoint[in.a] += GA;
+    if (in.b >= 0) adjoint[in.b] += GB;
+    if (in.c >= 0) adjoint[in.c] += GC;
+  }
 }
 
 template <class T>
 void run_tape(const TapeProgram& p, const TapeIo<T>& io) {
+  if (p.results.size() != 1) throw Error("internal: run_tape takes a program with one result");
   thread_local std::vector<T> value, adjoint;
   const int n = p.registers();
   value.resize(n);
-  const int params = p.num_inputs;
-  const int first = params + p.num_params + static_cast<int>(p.consts.size());
+  const int params = p.first_param();
+  const int result = p.results[0];
   for (int k = 0; k < p.num_params; ++k) value[params + k] = io.params[k];
-  for (size_t k = 0; k < p.consts.size(); ++k) value[params + p.num_params + k] = static_cast<T>(p.consts[k]);
+  for (size_t k = 0; k < p.consts.size(); ++k) value[p.first_const() + k] = static_cast<T>(p.consts[k]);
   bool want_grads = io.param_grads != nullptr;
   for (int i = 0; i < p.num_inputs && io.input_grads; ++i) want_grads = want_grads || io.input_grads[i];
   if (want_grads) adjoint.resize(n);
   for (int i = 0; i < p.num_inputs && io.input_grads; ++i)
     if (io.input_grads[i] && !io.batched[i]) io.input_grads[i][0] = T(0);
-  const size_t steps = p.code.size();
   for (int64_t s = 0; s < io.batch; ++s) {
     for (int i = 0; i < p.num_inputs; ++i) value[i] = io.inputs[i][io.batched[i] ? s : 0];
-    for (size_t k = 0; k < steps; ++k) {
-      const TapeInstr& in = p.code[k];
-      const T A = value[in.a];
-      const T B = in.b >= 0 ? value[in.b] : T(0);
-      const T C = in.c >= 0 ? value[in.c] : T(0);
-      const double e = in.attr;
-      T& O = value[first + k];
-      switch (in.op) {
-#define NC_TAPE_FORWARD
-#include "tape_steps.generated.inc"
-#undef NC_TAPE_FORWARD
-      }
-    }
-    io.out[s] = value[p.result];
+    tape_values(p, value.data());
+    io.out[s] = value[result];
     if (!want_grads) continue;
-    // The gradient of sum(out): every sample's result has adjoint 1. As libtorch, backward
-    // multiplies (0 * inf is NaN) and only the registry's selections (where) stop a non-finite one.
+    // The gradient of sum(out): every sample's result has adjoint 1.
     std::fill(adjoint.begin(), adjoint.end(), T(0));
-    adjoint[p.result] = io.upstream ? io.upstream[s] : T(1);
-    for (size_t k = steps; k-- > 0;) {
-      const TapeInstr& in = p.code[k];
-      const T A = value[in.a];
-      const T B = in.b >= 0 ? value[in.b] : T(0);
-      const T O = value[first + k];
-      const T G = adjoint[first + k];
-      const double e = in.attr;
-      T GA = 0, GB = 0, GC = 0;
-      switch (in.op) {
-#define NC_TAPE_BACKWARD
-#include "tape_steps.generated.inc"
-#undef NC_TAPE_BACKWARD
-        default:
-          continue;  // no gradient flows through it (rounding, comparisons)
-      }
-      adjoint[in.a] += GA;
-      if (in.b >= 0) adjoint[in.b] += GB;
-      if (in.c >= 0) adjoint[in.c] += GC;
-    }
+    adjoint[result] = io.upstream ? io.upstream[s] : T(1);
+    tape_adjoints(p, value.data(), adjoint.data());
     if (io.param_grads)
       for (int k = 0; k < p.num_params; ++k) io.param_grads[k] += static_cast<double>(adjoint[params + k]);
     for (int i = 0; i < p.num_inputs && io.input_grads; ++i) {
@@ -140,6 +154,10 @@ void run_tape(const TapeProgram& p, const TapeIo<T>& io) {
   }
 }
 
+template void tape_values<float>(const TapeProgram&, float*);
+template void tape_values<double>(const TapeProgram&, double*);
+template void tape_adjoints<float>(const TapeProgram&, const float*, float*);
+template void tape_adjoints<double>(const TapeProgram&, const double*, double*);
 template void run_tape<float>(const TapeProgram&, const TapeIo<float>&);
 template void run_tape<double>(const TapeProgram&, const TapeIo<double>&);
 
@@ -221,7 +239,7 @@ at::Tensor replay(const TapeProgram& p, const std::vector<at::Tensor>& inputs, c
     const std::vector<double> attrs = pow_scalar ? std::vector<double>{in.attr} : std::vector<double>{};
     reg.push_back(apply_kernel(form.name, args, attrs));
   }
-  return reg[p.result];
+  return reg[p.results[0]];
 }
 
 /** The tier's autograd node: holds the program and the saved inputs and params. */

@@ -25,14 +25,37 @@ struct TapeProgram {
   int num_params = 0;
   std::vector<double> consts;
   std::vector<TapeInstr> code;
-  int result = 0;
+  /** The result's registers: one for a scalar result, one per component of a vector literal. */
+  std::vector<int> results;
   int registers() const { return num_inputs + num_params + static_cast<int>(consts.size() + code.size()); }
+  int first_param() const { return num_inputs; }
+  int first_const() const { return num_inputs + num_params; }
+  int first_instr() const { return num_inputs + num_params + static_cast<int>(consts.size()); }
 };
 
 /** Throws nc::Error unless every instruction is a known form reading earlier registers. */
 void check_tape(const TapeProgram& p);
 
-/** One call's data. Inputs hold `batch` values when batched, else one (shared by every sample). */
+/**
+ * One sample forward over a register file: `value` holds p.registers() values, of which the
+ * inputs, params and constants are set; every instruction's register is written.
+ */
+template <class T>
+void tape_values(const TapeProgram& p, T* value);
+
+/**
+ * One sample in reverse over the registers `tape_values` wrote: `adjoint` (p.registers() values)
+ * holds the results' adjoints and zeros elsewhere; the adjoints of every register, the inputs' and
+ * params' included, are added. As libtorch, backward multiplies (0 * inf is NaN) and only the
+ * registry's selections (where) stop a non-finite upstream gradient.
+ */
+template <class T>
+void tape_adjoints(const TapeProgram& p, const T* value, T* adjoint);
+
+/**
+ * One call's data, for a program with a scalar result (run_tape). Inputs hold `batch` values when
+ * batched, else one (shared by every sample).
+ */
 template <class T>
 struct TapeIo {
   const T* const* inputs = nullptr;

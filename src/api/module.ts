@@ -6,7 +6,7 @@ import { CompileError, diag, type Diagnostic, type DiagnosticCode } from '../dia
 import { parseProgram, type SourceFile } from '../frontend';
 import { MAX_RANK, showShape, type Shape } from '../ops';
 import { describe, flatten, type Nested } from '../runtime/host-data';
-import { native, type NativeGraph } from '../runtime/native';
+import { native, type NativeGraph, type NativeTape } from '../runtime/native';
 import { computedNodes, footprint, nativeSpec, numel, type Footprint } from '../runtime/spec';
 import { flag, knownOptions, oneOf } from '../runtime/validate';
 import { MAX_TENSOR_BYTES, Tensor, gb, tensor, type Device, type DType } from '../runtime/tensor';
@@ -16,7 +16,7 @@ import type { CheckpointOption, External } from '../compiler/lower';
 import { compileGraph } from '../compiler/pipeline';
 import { graphToDot, graphToText } from '../compiler/print';
 import { walk } from '../compiler/walk';
-import { toTape } from '../compiler/tape';
+import { toTape, type TapeSpec } from '../compiler/tape';
 import { checkCompileArguments } from './options';
 import {
   tierProgram,
@@ -66,7 +66,8 @@ export interface CompileOptions {
    * the small-program tier, without libtorch's per-op dispatch; the result is still a Tensor whose
    * backward runs the tier's reverse program (create_graph replays it through libtorch). Default
    * false for now: its float32 results are within a few ulps of libtorch's, not bit for bit.
-   * valueAndGrad always uses the tier where it can.
+   * valueAndGrad always uses the tier where it can, and so does fit() (each step's loss and
+   * gradient, ODE integration included) unless this is false.
    */
   tier?: boolean;
   /**
@@ -146,6 +147,8 @@ export class Module {
   private readonly checkpoint: CheckpointOption;
   private readonly fuse: boolean;
   private readonly useTier: boolean;
+  /** @internal Whether fit() may run this program on the small-program tier (compile option tier, unless false). */
+  readonly fitOnTier: boolean;
   private last?: Specialisation;
   /** The input signature `last` was chosen for: a repeated call skips building the key string. */
   private lastSignature?: { shape: Shape; batched: boolean }[];
@@ -184,6 +187,7 @@ export class Module {
     this.checkpoint = options.checkpoint ?? 'auto';
     this.fuse = options.fuse ?? true;
     this.useTier = options.tier ?? false;
+    this.fitOnTier = options.tier ?? true;
     this.inputs = declared ? [...declared.keys()] : this.program.inputs;
     this.declared = new Map(this.inputs.map((name) => [name, declared?.get(name)]));
 
@@ -337,13 +341,30 @@ export class Module {
     const key = tierKey(batched);
     const known = this.tiers.get(key);
     if (known !== undefined) return known ?? undefined;
-    const declared = [...this.declared.values()].some((shape) => shape !== undefined && shape.length > 0);
-    const graph = declared ? undefined : this.tierGraph(batched);
-    const spec = graph && this.callables.length === 0 ? toTape(graph) : undefined;
-    const tape = spec && new (native().NativeTape)(spec, this.dtype);
+    const spec = this.tape(this.tierGraph(batched));
+    // forward and valueAndGrad take scalar results; vector results are for fit's ODE right-hand sides.
+    const tape = spec && spec.results.length === 1 ? new (native().NativeTape)(spec, this.dtype) : undefined;
     const program = tape && tierProgram(tape, this.dtype, this.inputs.length, this.namedParameters());
     this.tiers.set(key, program ?? null);
     return program;
+  }
+
+  /**
+   * @internal The program on the small-program tier for fit(): scalar inputs (unbatched), a scalar or
+   * a vector literal of scalars as its result, with every parameter it reads in its order; undefined
+   * when the tier cannot run it.
+   */
+  fitTape(): { tape: NativeTape; params: Tensor[] } | undefined {
+    if (this.device !== 'cpu' || !this.fitOnTier) return undefined;
+    const spec = this.tape(this.tierGraph(this.inputs.map(() => false)));
+    if (!spec) return undefined;
+    return { tape: new (native().NativeTape)(spec, this.dtype), params: Object.values(this.namedParameters()) };
+  }
+
+  /** The tape of a graph of scalar inputs, or undefined (no graph, declared non-scalar inputs, learned components). */
+  private tape(graph: IrGraph | undefined): TapeSpec | undefined {
+    const declared = [...this.declared.values()].some((shape) => shape !== undefined && shape.length > 0);
+    return graph && !declared && this.callables.length === 0 ? toTape(graph) : undefined;
   }
 
   /**

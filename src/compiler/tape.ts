@@ -1,7 +1,8 @@
 // The op graph as a program of the small-program tier (native/tape.h): one flat register program,
 // forward and reverse, for graphs of scalar pointwise ops with no control flow. Registers are the
-// inputs, the params, the constants, then one per instruction. A graph the tier cannot take (vectors,
-// if, loops, calls, learned components) has no tape, and runs on the libtorch path.
+// inputs, the params, the constants, then one per instruction. The result is a scalar, or a vector
+// literal of scalars (an ODE right-hand side): one register per component. A graph the tier cannot
+// take (other vectors, if, loops, calls, learned components) has no tape, and runs on the libtorch path.
 import { TAPE_FORMS, tapeForm } from '../ops';
 import type { IrGraph, IrNode } from './ir';
 
@@ -12,7 +13,8 @@ export interface TapeSpec {
   consts: number[];
   code: number[];
   attrs: number[];
-  result: number;
+  /** The result's registers: one for a scalar, one per component for a vector literal. */
+  results: number[];
   batched: boolean[];
 }
 
@@ -24,7 +26,10 @@ export function toTape(graph: IrGraph): TapeSpec | undefined {
   if (graph.inputs.length + graph.params.length === 0) return undefined; // a constant: nothing to run per sample
   if (graph.inputs.some((i) => i.shape.length !== 0)) return undefined;
   const { nodes, results } = graph.regions[0];
-  if (results.length !== 1 || !nodes.every(isScalar)) return undefined;
+  if (results.length !== 1) return undefined;
+  const out = nodes[results[0]];
+  const vectorResult = out.op === 'vec' && out.args.every((a) => isScalar(nodes[a]));
+  if (!nodes.every((n) => isScalar(n) || (vectorResult && n === out))) return undefined;
   const numInputs = graph.inputs.length;
   const numParams = graph.params.length;
   const consts: number[] = [];
@@ -53,6 +58,8 @@ export function toTape(graph: IrGraph): TapeSpec | undefined {
       case 'const':
         register[i] = constRegister.get(n)!;
         break;
+      case 'vec': // the vector result: its components are the result registers
+        break;
       // The batch dimension is the tier's loop: a value expanded to it is the value.
       case 'expand-batch':
         register[i] = args[0];
@@ -78,7 +85,7 @@ export function toTape(graph: IrGraph): TapeSpec | undefined {
     consts,
     code,
     attrs,
-    result: register[results[0]],
+    results: vectorResult ? out.args.map((a) => register[a]) : [register[results[0]]],
     batched: graph.inputs.map((i) => i.batched),
   };
 }

@@ -10,6 +10,7 @@ import {
   fitAddon,
   type NativeAlgebraicData,
   type NativeFitResult,
+  type NativeFitTier,
   type NativeOdeData,
   type StopReason,
 } from './native-fit';
@@ -132,6 +133,11 @@ export interface FitResult {
   converged: boolean;
   /** When it stopped, coarsely: 'early' for either kind of convergence. */
   stopped: 'epochs' | 'early' | 'aborted';
+  /**
+   * Whether each step ran on the small-program tier (a program of scalar ops, scalar data, at most
+   * 1,024 samples or windows a step, compile option `tier` not false) rather than through libtorch.
+   */
+  tier: boolean;
 }
 
 const WHO = 'fit';
@@ -196,7 +202,9 @@ export async function fit(model: Module, data: AlgebraicData | OdeData, options:
     const { optimizerConfig, schedule, lr, ...loop } = settings;
     const config = { ...loop, epochs: abortedBefore ? 0 : loop.epochs, lrs: learningRates(schedule, lr, total) };
     const params = named.map(([, t]) => t.handle);
-    const run = fitAddon().fit(prepared.graph, params, names, optimizerConfig, prepared.data, config, onProgress);
+    const tier = fitTier(model, prepared, settings.batchSize);
+    const input = { ...prepared.data, ...tier };
+    const run = fitAddon().fit(prepared.graph, params, names, optimizerConfig, input, config, onProgress);
     const release = claim(
       model,
       all.map(([, t]) => t),
@@ -240,6 +248,7 @@ export async function fit(model: Module, data: AlgebraicData | OdeData, options:
         stopReason: result.stopReason,
         converged: CONVERGED.includes(result.stopReason),
         stopped: result.stopReason === 'epochs' || result.stopReason === 'aborted' ? result.stopReason : 'early',
+        tier: tier.tape !== undefined,
       };
     } finally {
       clearInterval(watch);
@@ -413,6 +422,25 @@ interface Prepared {
   data: NativeAlgebraicData | NativeOdeData;
   /** Steps per epoch for a batch size (0: the full batch). */
   stepsPerEpoch(batchSize: number): number;
+  /** Samples (or shooting windows) in one step for a batch size. */
+  samplesPerStep(batchSize: number): number;
+  /** Whether the data's values suit the small-program tier (scalar inputs, constants without gradients). */
+  scalarData: boolean;
+}
+
+/**
+ * The most samples (or shooting windows) per step that fit() computes on the small-program tier:
+ * one sample costs it about 6 to 25 ns an op (docs/benchmarks.md, the tier's per-op cost), where
+ * libtorch's vectorised path pays a few microseconds of dispatch and autograd per op whatever the
+ * batch, so beyond about a thousand samples libtorch wins.
+ */
+const FIT_TIER_MAX_SAMPLES = 1024;
+
+/** The tier's program and params for the fit's data, when the tier takes it (else libtorch's path runs). */
+function fitTier(model: Module, prepared: Prepared, batchSize: number): NativeFitTier {
+  if (!prepared.scalarData || prepared.samplesPerStep(batchSize) > FIT_TIER_MAX_SAMPLES) return {};
+  const tier = model.fitTape();
+  return tier ? { tape: tier.tape, tapeParams: tier.params.map((t) => t.handle) } : {};
 }
 
 /** Keeps a tensor made here for freeing once the fit settles. */
@@ -456,6 +484,8 @@ function algebraic(model: Module, data: AlgebraicData, owned: Tensor[], odeOptio
     graph,
     data: { inputs: inputs.map((t) => t.handle), target: target.handle },
     stepsPerEpoch: (b) => (b === 0 ? 1 : Math.ceil(n / Math.min(b, n))),
+    samplesPerStep: (b) => (b === 0 ? n : Math.min(b, n)),
+    scalarData: inputs.every((t) => t.shape.length === 1) && target.shape.length <= 2,
   };
 }
 
@@ -494,5 +524,8 @@ function ode(model: Module, data: OdeData, owned: Tensor[], options: FitOdeOptio
       ...solver,
     },
     stepsPerEpoch: (b) => (b === 0 || windows === 0 ? 1 : Math.ceil(windows / Math.min(b, windows))),
+    samplesPerStep: (b) => (windows === 0 ? 1 : b === 0 ? windows : Math.min(b, windows)),
+    scalarData:
+      !wiring.constantGrad && wiring.slots.every((s, i) => s.kind !== 'state' && wiring.inputs[i].shape.length === 0),
   };
 }

@@ -1,17 +1,23 @@
 // The addon's fit export, typed here rather than in the shared runtime interface.
-import { native, NativeGraph, NativeTensor } from '../runtime/native';
+import { native, NativeGraph, NativeTape, NativeTensor } from '../runtime/native';
 import type { NativeOptimizerConfig } from './native-optim';
 import type { OdeConfig, OdeSlot } from './native-ode';
 import type { LossKind } from './settings';
 
-export interface NativeAlgebraicData {
+/** The program on the small-program tier, where fit() runs it, with every param it reads in its order. */
+export interface NativeFitTier {
+  tape?: NativeTape;
+  tapeParams?: NativeTensor[];
+}
+
+export interface NativeAlgebraicData extends NativeFitTier {
   /** One per program input, in program order, samples in dimension 0. */
   inputs: NativeTensor[];
   target: NativeTensor;
 }
 
 /** The integrator's settings as odeint takes them; fit decides whether a step needs gradients. */
-export interface NativeOdeData extends Omit<OdeConfig, 'needGrad'> {
+export interface NativeOdeData extends Omit<OdeConfig, 'needGrad'>, NativeFitTier {
   observations: NativeTensor;
   times: Float64Array;
   /** 0 for one trajectory from the first observation. */

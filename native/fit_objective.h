@@ -1,0 +1,35 @@
+// What fit() minimises: a loss over samples that can be drawn in minibatches, with its gradient.
+// The libtorch path (fit.cpp) predicts through GraphModule and odeint and backpropagates; the
+// small-program tier's (tier_fit.cpp) computes the loss and its gradient sample by sample.
+#pragma once
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "fit.h"
+
+namespace nc {
+
+/**
+ * The loss on the samples in `index` (all of them when undefined). With `grad`, a finite loss
+ * leaves its gradient in the trained params' .grad (a non-finite one leaves none); with `lenient`,
+ * an ODE solution that blows up is a NaN loss instead of an OdeBlowUp.
+ */
+using LossFunction = std::function<double(const at::Tensor& index, bool grad, bool lenient)>;
+
+struct Objective {
+  int64_t samples = 1;
+  bool splittable = true;
+  LossFunction loss;
+};
+
+/** Windows of k intervals must all have window 0's spacing: they integrate as one batch over the same relative times.
+ */
+void check_spacing(const std::vector<double>& times, int64_t k, int64_t windows);
+
+/** The task's objective on the small-program tier (task.tape is set): algebraic or ODE, as the task's data. */
+Objective tier_objective(FitTask& task);
+
+}  // namespace nc

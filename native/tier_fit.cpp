@@ -1,0 +1,501 @@
+// fit()'s objective on the small-program tier: the loss of a program of scalar ops and its
+// gradient, computed sample by sample over the tape's register file with no ATen call per op.
+// ODE fits integrate with the same methods, steps and failures as odeint (ode_method.h) and take
+// the gradient by a reverse sweep over the accepted steps (the discrete adjoint that autograd
+// computes through odeint): each step's stages are recomputed from its saved start state, then
+// differentiated last stage first.
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "errors.h"
+#include "fit_objective.h"
+#include "ode_method.h"
+
+namespace nc {
+namespace {
+
+using at::Tensor;
+
+/**
+ * A per-element loss of the difference d = prediction - target and its derivative by the
+ * prediction, in the model's dtype as libtorch's losses compute them (a float32 square overflows
+ * where a double one would not).
+ */
+template <class T>
+struct ElementLoss {
+  LossKind kind;
+  T value(T d) const {
+    switch (kind) {
+      case LossKind::Mse:
+        return d * d;
+      case LossKind::Mae:
+        return std::abs(d);
+      case LossKind::Huber:  // delta 1, as fit's libtorch path
+        return std::abs(d) < T(1) ? T(0.5) * d * d : std::abs(d) - T(0.5);
+    }
+    return 0;
+  }
+  T slope(T d) const {
+    switch (kind) {
+      case LossKind::Mse:
+        return T(2) * d;
+      case LossKind::Mae:
+        return static_cast<T>((d > T(0)) - (d < T(0)));
+      case LossKind::Huber:
+        return std::clamp(d, T(-1), T(1));
+    }
+    return 0;
+  }
+  /** The mean of the elements' losses as the model's dtype holds it (summed in double, as ATen's CPU sums). */
+  static double mean(double sum, double count) { return static_cast<double>(static_cast<T>(sum / count)); }
+};
+
+/** The rows to evaluate: `index`'s entries, or 0..n-1. */
+std::vector<int64_t> rows_of(const Tensor& index, int64_t n) {
+  std::vector<int64_t> rows;
+  if (!index.defined()) {
+    for (int64_t i = 0; i < n; ++i) rows.push_back(i);
+    return rows;
+  }
+  const Tensor ix = index.to(at::kLong).contiguous();
+  rows.assign(ix.data_ptr<int64_t>(), ix.data_ptr<int64_t>() + ix.numel());
+  return rows;
+}
+
+/** The register file of one sample: params and constants written once per evaluation, inputs per sample. */
+template <class T>
+std::vector<T> register_file(const TapeProgram& p, const std::vector<Tensor>& params) {
+  std::vector<T> reg(p.registers(), T(0));
+  for (int k = 0; k < p.num_params; ++k) reg[p.first_param() + k] = *params[k].data_ptr<T>();
+  for (size_t k = 0; k < p.consts.size(); ++k) reg[p.first_const() + k] = static_cast<T>(p.consts[k]);
+  return reg;
+}
+
+/** Adds the param adjoints of a register file to the gradients. */
+template <class T>
+void add_param_adjoints(const TapeProgram& p, const T* adjoint, std::vector<double>& grads) {
+  for (int k = 0; k < p.num_params; ++k) grads[k] += static_cast<double>(adjoint[p.first_param() + k]);
+}
+
+/** The tape params' gradients into the trained params' .grad (the frozen ones have none). */
+void write_grads(FitTask& task, const std::vector<int>& trained, const std::vector<double>& grads) {
+  for (size_t k = 0; k < grads.size(); ++k)
+    if (trained[k] >= 0) {
+      Tensor& p = task.params[trained[k]];
+      p.mutable_grad() = at::full(p.sizes(), grads[k], p.options());
+    }
+}
+
+// ---- algebraic fits ----
+
+template <class T>
+double algebraic_loss(FitTask& task, const std::vector<int>& trained, const Tensor& index, bool grad) {
+  const TapeProgram& p = *task.tape;
+  const AlgebraicData& d = *task.algebraic;
+  const ElementLoss<T> loss{task.config.loss};
+  const int64_t m = static_cast<int64_t>(p.results.size());
+  const std::vector<int64_t> rows = rows_of(index, d.target.size(0));
+  std::vector<const T*> inputs;
+  for (const Tensor& x : d.inputs) inputs.push_back(x.data_ptr<T>());
+  const T* target = d.target.data_ptr<T>();
+  std::vector<T> reg = register_file<T>(p, task.tape_params), adjoint(grad ? reg.size() : 0);
+  std::vector<double> grads(p.num_params, 0.0);
+  const double count = static_cast<double>(rows.size() * m);
+  const T per_element = static_cast<T>(1 / count);
+  double sum = 0;
+  for (const int64_t s : rows) {
+    for (int i = 0; i < p.num_inputs; ++i) reg[i] = inputs[i][s];
+    tape_values(p, reg.data());
+    if (grad) std::fill(adjoint.begin(), adjoint.end(), T(0));
+    for (int64_t r = 0; r < m; ++r) {
+      const T diff = reg[p.results[r]] - target[s * m + r];
+      sum += loss.value(diff);
+      if (grad) adjoint[p.results[r]] += loss.slope(diff) * per_element;
+    }
+    if (!grad) continue;
+    tape_adjoints(p, reg.data(), adjoint.data());
+    add_param_adjoints(p, adjoint.data(), grads);
+  }
+  const double value = loss.mean(sum, count);
+  if (grad && std::isfinite(value)) write_grads(task, trained, grads);
+  return value;
+}
+
+// ---- ODE fits ----
+
+/** The right-hand side of one sample over the tape: the state's components, the time and the constants in. */
+template <class T>
+class TapeRhs {
+ public:
+  TapeRhs(const TapeProgram& p, const OdeProblem& problem, const std::vector<Tensor>& params)
+      : p_(p), problem_(problem), base_(register_file<T>(p, params)), constants_(p.num_inputs, T(0)) {
+    for (int i = 0; i < p.num_inputs; ++i)
+      if (problem.slots[i].kind == OdeSlot::Kind::Constant)
+        constants_[i] = static_cast<T>(problem.slots[i].value.item<double>());
+  }
+
+  int registers() const { return p_.registers(); }
+  int components() const { return static_cast<int>(p_.results.size()); }
+
+  /** k = f(time, y); `reg` (registers() values) keeps the sample's register file for `adjoint`. */
+  void operator()(const T* y, T time, T* reg, T* k) const {
+    std::copy(base_.begin(), base_.begin() + p_.first_instr(), reg);
+    for (int i = 0; i < p_.num_inputs; ++i) {
+      const OdeSlot& slot = problem_.slots[i];
+      reg[i] = slot.kind == OdeSlot::Kind::Component ? y[slot.component]
+               : slot.kind == OdeSlot::Kind::Time    ? time
+                                                     : constants_[i];
+    }
+    tape_values(p_, reg);
+    for (size_t r = 0; r < p_.results.size(); ++r) k[r] = reg[p_.results[r]];
+  }
+
+  /** Given f's registers and the adjoint of k, adds the adjoint of y and the params' gradients. */
+  void adjoint(const T* reg, const T* kbar, T* ybar, std::vector<double>& grads, std::vector<T>& scratch) const {
+    scratch.assign(p_.registers(), T(0));
+    for (size_t r = 0; r < p_.results.size(); ++r) scratch[p_.results[r]] += kbar[r];
+    tape_adjoints(p_, reg, scratch.data());
+    for (int i = 0; i < p_.num_inputs; ++i)
+      if (problem_.slots[i].kind == OdeSlot::Kind::Component) ybar[problem_.slots[i].component] += scratch[i];
+    add_param_adjoints(p_, scratch.data(), grads);
+  }
+
+ private:
+  const TapeProgram& p_;
+  const OdeProblem& problem_;
+  std::vector<T> base_;
+  std::vector<T> constants_;
+};
+
+/** One accepted step: where it starts, its size, and the time at which its first stage was evaluated. */
+struct StepRecord {
+  double t, h, t_first;
+};
+
+/** A batch of B trajectories of n components integrated in lockstep (adaptive steps are shared, as in odeint). */
+template <class T>
+class TapeOde {
+ public:
+  TapeOde(const TapeRhs<T>& f, const Tableau& m, const OdeConfig& cfg, int64_t batch, const std::vector<T>& offsets)
+      : f_(f),
+        m_(m),
+        cfg_(cfg),
+        B_(batch),
+        n_(f.components()),
+        offsets_(offsets),
+        reg_(f.registers()),
+        scratch_(f.registers()) {}
+
+  /** Integrates from y0 (B x n) over `times`: every reported state (times x B x n), and each step kept for reverse. */
+  std::vector<T> solve(const std::vector<T>& y0, const std::vector<double>& times) {
+    steps_.clear();
+    starts_.clear();
+    interval_end_.clear();
+    std::vector<T> states(y0);
+    if (m_.e.empty())
+      solve_fixed(y0, times, states);
+    else
+      solve_adaptive(y0, times, states);
+    return states;
+  }
+
+  /** Adds to the params' gradients those of sum(states * adjoints), adjoints being times x B x n. */
+  void reverse(const std::vector<T>& adjoints, size_t num_times, std::vector<double>& grads) const {
+    const size_t stages = m_.fsal ? m_.c.size() - 1 : m_.c.size();
+    std::vector<T> regs(stages * reg_), k(stages * n_), kbar(stages * n_), y(n_), ybar(n_), stage_bar(n_), scratch;
+    for (int64_t b = 0; b < B_; ++b) {
+      std::fill(ybar.begin(), ybar.end(), T(0));
+      for (size_t i = num_times - 1; i >= 1; --i) {
+        for (int j = 0; j < n_; ++j) ybar[j] += adjoints[(i * B_ + b) * n_ + j];
+        const size_t first = i >= 2 ? interval_end_[i - 2] : 0;
+        for (size_t s = interval_end_[i - 1]; s-- > first;) {
+          const StepRecord& st = steps_[s];
+          const T* y0 = &starts_[(s * B_ + b) * n_];
+          // Recompute the stages, keeping their register files.
+          for (size_t q = 0; q < stages; ++q) {
+            if (q == 0)
+              std::copy(y0, y0 + n_, y.begin());
+            else
+              combine(y0, st.h, m_.a[q], k.data(), q, y.data());
+            f_(y.data(), time(b, q == 0 ? st.t_first : st.t + m_.c[q] * st.h), &regs[q * reg_], &k[q * n_]);
+          }
+          // The new state is y0 + h sum w_q k_q (for FSAL methods, the last stage's input, whose weights are b's).
+          const std::vector<double>& w = m_.fsal ? m_.a.back() : m_.b;
+          for (size_t q = 0; q < stages; ++q)
+            for (int j = 0; j < n_; ++j) kbar[q * n_ + j] = q < w.size() && w[q] != 0 ? T(st.h * w[q]) * ybar[j] : T(0);
+          for (size_t q = stages; q-- > 0;) {
+            std::fill(stage_bar.begin(), stage_bar.end(), T(0));
+            f_.adjoint(&regs[q * reg_], &kbar[q * n_], stage_bar.data(), grads, scratch);
+            for (int j = 0; j < n_; ++j) ybar[j] += stage_bar[j];
+            for (size_t l = 0; l < q; ++l)
+              if (m_.a[q][l] != 0)
+                for (int j = 0; j < n_; ++j) kbar[l * n_ + j] += T(st.h * m_.a[q][l]) * stage_bar[j];
+          }
+        }
+      }
+    }
+  }
+
+ private:
+  const TapeRhs<T>& f_;
+  const Tableau& m_;
+  const OdeConfig& cfg_;
+  int64_t B_;
+  int n_;
+  const std::vector<T>& offsets_;  // per sample start times (multiple shooting), or empty
+  int reg_;
+  std::vector<T> scratch_;  // the register file of evaluations not differentiated
+  std::vector<StepRecord> steps_;
+  std::vector<T> starts_;             // each step's start state, steps x B x n
+  std::vector<size_t> interval_end_;  // the steps taken by the end of each reported interval
+
+  T time(int64_t b, double t) const { return offsets_.empty() ? T(t) : offsets_[b] + T(t); }
+
+  /** out = y + h sum_{l < q} a_l k_l, as odeint's combine: in order, skipping zero weights. */
+  void combine(const T* y, double h, const std::vector<double>& a, const T* k, size_t q, T* out) const {
+    std::copy(y, y + n_, out);
+    for (size_t l = 0; l < q && l < a.size(); ++l)
+      if (a[l] != 0)
+        for (int j = 0; j < n_; ++j) out[j] = out[j] + T(h * a[l]) * k[l * n_ + j];
+  }
+
+  /** One step of sample b from y with first stage k1 given: the new state and the stages (k: stages x n). */
+  void step(int64_t b, double t, double h, const T* y, T* k, T* out) {
+    T* stage = out;  // the stages' inputs are built in `out`, which ends as the new state
+    for (size_t q = 1; q < m_.c.size(); ++q) {
+      combine(y, h, m_.a[q], k, q, stage);
+      f_(stage, time(b, t + m_.c[q] * h), scratch_.data(), &k[q * n_]);
+    }
+    if (!m_.fsal) combine(y, h, m_.b, k, m_.b.size(), out);
+  }
+
+  void keep(double t, double h, double t_first, const T* y) {
+    steps_.push_back({t, h, t_first});
+    starts_.insert(starts_.end(), y, y + B_ * n_);
+  }
+
+  static bool finite(const std::vector<T>& y) {
+    return std::all_of(y.begin(), y.end(), [](T v) { return std::isfinite(v); });
+  }
+
+  void solve_fixed(const std::vector<T>& y0, const std::vector<double>& times, std::vector<T>& states) {
+    const std::vector<int64_t> substeps = fixed_substeps(times, cfg_);
+    std::vector<T> y(y0), k(m_.c.size() * n_), next(n_);
+    for (size_t i = 1; i < times.size(); ++i) {
+      const double h = (times[i] - times[i - 1]) / static_cast<double>(substeps[i - 1]);
+      for (int64_t s = 0; s < substeps[i - 1]; ++s) {
+        const double t = times[i - 1] + static_cast<double>(s) * h;
+        keep(t, h, t, y.data());
+        for (int64_t b = 0; b < B_; ++b) {
+          T* yb = &y[b * n_];
+          f_(yb, time(b, t), scratch_.data(), k.data());
+          step(b, t, h, yb, k.data(), next.data());
+          std::copy(next.begin(), next.end(), yb);
+        }
+      }
+      if (!finite(y)) throw_not_finite(times[i]);
+      states.insert(states.end(), y.begin(), y.end());
+      interval_end_.push_back(steps_.size());
+    }
+  }
+
+  /** RMS over the components of v / scale, worst sample. */
+  double rms(const std::vector<T>& v, const std::vector<T>& scale) const {
+    double worst = -std::numeric_limits<double>::infinity();
+    for (int64_t b = 0; b < B_; ++b) {
+      T sum = 0;
+      for (int j = 0; j < n_; ++j) {
+        const T r = v[b * n_ + j] / scale[b * n_ + j];
+        sum += r * r;
+      }
+      const double norm = static_cast<double>(std::sqrt(sum / static_cast<T>(n_)));
+      worst = std::isnan(norm) || std::isnan(worst) ? std::numeric_limits<double>::quiet_NaN() : std::max(worst, norm);
+    }
+    return worst;
+  }
+
+  void derivatives(const std::vector<T>& y, double t, std::vector<T>& k) {
+    for (int64_t b = 0; b < B_; ++b) f_(&y[b * n_], time(b, t), scratch_.data(), &k[b * n_]);
+  }
+
+  double first_step(double t0, const std::vector<T>& y0, const std::vector<T>& f0) {
+    std::vector<T> scale(y0.size());
+    for (size_t j = 0; j < y0.size(); ++j) scale[j] = T(cfg_.atol) + T(cfg_.rtol) * std::abs(y0[j]);
+    return initial_step(rms(y0, scale), rms(f0, scale), t0, [&](double h0) {
+      std::vector<T> y1(y0.size()), f1(y0.size());
+      for (size_t j = 0; j < y0.size(); ++j) y1[j] = y0[j] + T(h0) * f0[j];
+      derivatives(y1, t0 + h0, f1);
+      for (size_t j = 0; j < y0.size(); ++j) f1[j] = f1[j] - f0[j];
+      return rms(f1, scale) / h0;
+    });
+  }
+
+  void solve_adaptive(const std::vector<T>& y0, const std::vector<double>& times, std::vector<T>& states) {
+    const size_t S = m_.c.size();
+    double t = times.front(), t_first = t;
+    std::vector<T> y(y0), k1(B_ * n_), next(B_ * n_), k_next(B_ * n_), k(S * n_), err(B_ * n_), scale(B_ * n_);
+    derivatives(y, t, k1);
+    double h = first_step(t, y, k1);
+    int64_t attempts = 0;
+    for (size_t i = 1; i < times.size(); ++i) {
+      const double target = times[i];
+      while (t < target) {
+        if (h < min_step(t)) throw_collapsed_step(h, t);
+        if (++attempts > cfg_.max_steps) throw_too_many_steps(cfg_, t, target);
+        // Land exactly on the reported time, also when only a sliver would remain.
+        const double remaining = target - t;
+        const bool lands = remaining - h <= min_step(target);
+        const double h_try = lands ? remaining : h;
+        for (int64_t b = 0; b < B_; ++b) {
+          std::copy(&k1[b * n_], &k1[(b + 1) * n_], k.begin());
+          step(b, t, h_try, &y[b * n_], k.data(), &next[b * n_]);
+          std::copy(&k[(S - 1) * n_], &k[S * n_], &k_next[b * n_]);
+          std::fill(&err[b * n_], &err[(b + 1) * n_], T(0));
+          for (size_t q = 0; q < S; ++q)
+            if (m_.e[q] != 0)
+              for (int j = 0; j < n_; ++j) err[b * n_ + j] = err[b * n_ + j] + T(h_try * m_.e[q]) * k[q * n_ + j];
+          for (int j = 0; j < n_; ++j)
+            scale[b * n_ + j] =
+                T(cfg_.atol) + T(cfg_.rtol) * std::max(std::abs(y[b * n_ + j]), std::abs(next[b * n_ + j]));
+        }
+        const double ratio = rms(err, scale);
+        if (ratio <= 1) {
+          keep(t, h_try, t_first, y.data());
+          t_first = t + m_.c[S - 1] * h_try;
+          t = lands ? target : t + h_try;
+          y.swap(next);
+          k1.swap(k_next);
+        }
+        h = h_try * step_factor(ratio);
+      }
+      if (!finite(y)) throw_not_finite(target);
+      states.insert(states.end(), y.begin(), y.end());
+      interval_end_.push_back(steps_.size());
+    }
+  }
+};
+
+/**
+ * The ODE loss: trajectories from the samples' start states (the first observation, or each
+ * window's first row) against the observations, and with `grad` its gradient by reverse sweep.
+ */
+template <class T>
+double ode_loss(FitTask& task, const std::vector<int>& trained, const Tensor& index, bool grad, bool lenient) {
+  const TapeProgram& p = *task.tape;
+  const OdeData& d = *task.ode;
+  const ElementLoss<T> loss{task.config.loss};
+  const T* o = d.observations.data_ptr<T>();
+  const int64_t n = d.observations.size(1);
+  const int64_t k = d.window_steps;
+  // Samples: the one trajectory, or windows of k intervals sharing window 0's relative times.
+  const int64_t windows = k == 0 ? 1 : (static_cast<int64_t>(d.times.size()) - 1) / k;
+  const std::vector<int64_t> rows = rows_of(index, windows);
+  const int64_t B = static_cast<int64_t>(rows.size());
+  const size_t span = k == 0 ? d.times.size() : static_cast<size_t>(k + 1);
+  std::vector<double> times(span);
+  for (size_t j = 0; j < span; ++j) times[j] = d.times[j] - (k == 0 ? 0 : d.times[0]);
+  std::vector<T> offsets;
+  if (k > 0)
+    for (const int64_t w : rows) offsets.push_back(static_cast<T>(d.times[w * k]));
+  const auto observed = [&](size_t j, int64_t b) { return &o[((k == 0 ? 0 : rows[b] * k) + j) * n]; };
+  std::vector<T> y0(B * n);
+  for (int64_t b = 0; b < B; ++b) std::copy(observed(0, b), observed(0, b) + n, &y0[b * n]);
+
+  const TapeRhs<T> rhs(p, d.problem, task.tape_params);
+  if (rhs.components() != n)
+    throw Error("fit: the right-hand side returns " + std::to_string(rhs.components()) +
+                " components but the state has " + std::to_string(n));
+  TapeOde<T> ode(rhs, tableau(d.config.method), d.config, B, offsets);
+  std::vector<T> states;
+  try {
+    states = ode.solve(y0, times);
+  } catch (const OdeBlowUp&) {
+    if (!lenient) throw;
+    return std::numeric_limits<double>::quiet_NaN();
+  }
+  const double count = static_cast<double>(span * B * n);
+  const T per_element = static_cast<T>(1 / count);
+  double sum = 0;
+  std::vector<T> adjoints(grad ? states.size() : 0);
+  for (size_t j = 0; j < span; ++j)
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t c = 0; c < n; ++c) {
+        const size_t at = (j * B + b) * n + c;
+        const T diff = states[at] - observed(j, b)[c];
+        sum += loss.value(diff);
+        if (grad) adjoints[at] = loss.slope(diff) * per_element;
+      }
+  const double value = loss.mean(sum, count);
+  if (!grad || !std::isfinite(value)) return value;
+  std::vector<double> grads(p.num_params, 0.0);
+  ode.reverse(adjoints, span, grads);
+  write_grads(task, trained, grads);
+  return value;
+}
+
+}  // namespace
+
+Objective tier_objective(FitTask& task) {
+  const TapeProgram& p = *task.tape;
+  if (static_cast<int>(task.tape_params.size()) != p.num_params) throw Error("fit: internal: the tier's params");
+  const at::ScalarType type = task.tape_params.empty() ? at::kFloat : task.tape_params[0].scalar_type();
+  for (const Tensor& t : task.tape_params)
+    if (!t.device().is_cpu() || t.scalar_type() != type || t.numel() != 1 || !t.is_contiguous())
+      throw Error("fit: internal: the tier takes one-element CPU params of one dtype");
+  // Which of the tape's params train, by identity.
+  std::vector<int> trained(p.num_params, -1);
+  for (int k = 0; k < p.num_params; ++k)
+    for (size_t i = 0; i < task.params.size(); ++i)
+      if (task.params[i].is_same(task.tape_params[k])) trained[k] = static_cast<int>(i);
+  const bool dbl = type == at::kDouble;
+  if (task.algebraic) {
+    AlgebraicData& d = *task.algebraic;
+    const int64_t n = d.target.defined() && d.target.dim() >= 1 ? d.target.size(0) : 0;
+    if (n < 1) throw Error("fit: the target needs at least one sample");
+    const int64_t m = static_cast<int64_t>(p.results.size());
+    if (d.target.dim() != (m == 1 ? 1 : 2) || (m > 1 && d.target.size(1) != m))
+      throw Error("fit: the program returns " +
+                  (m == 1 ? std::string("a scalar") : "a vector[" + std::to_string(m) + "]") +
+                  " per sample but the target has shape " + c10::str(d.target.sizes()));
+    if (static_cast<int>(d.inputs.size()) != p.num_inputs) throw Error("fit: internal: the tier's inputs");
+    if (d.target.scalar_type() != type) throw Error("fit: internal: the tier's target dtype");
+    d.target = d.target.contiguous();
+    for (Tensor& x : d.inputs) {
+      if (x.dim() != 1 || x.size(0) != n || x.scalar_type() != type)
+        throw Error("fit: internal: the tier takes one scalar per sample for every input");
+      x = x.contiguous();
+    }
+    return {n, true, [&task, trained, dbl](const Tensor& index, bool grad, bool) {
+              return dbl ? algebraic_loss<double>(task, trained, index, grad)
+                         : algebraic_loss<float>(task, trained, index, grad);
+            }};
+  }
+  OdeData& d = *task.ode;
+  const Tensor& obs = d.observations;
+  const int64_t T = static_cast<int64_t>(d.times.size());
+  if (!obs.defined() || obs.dim() != 2 || obs.size(0) != T || obs.size(1) < 1 || obs.scalar_type() != type)
+    throw Error("fit: the observations must have shape [T, n] with one row per time");
+  if (T < 2) throw Error("fit: at least 2 observations are needed, got " + std::to_string(T));
+  check_times_and_config(d.times, type == at::kFloat, d.config);
+  for (const OdeSlot& slot : d.problem.slots)
+    if (slot.kind == OdeSlot::Kind::State || (slot.kind == OdeSlot::Kind::Component && slot.component >= obs.size(1)) ||
+        (slot.kind == OdeSlot::Kind::Constant && (!slot.value.defined() || slot.value.numel() != 1)))
+      throw Error("fit: internal: the tier takes state components, the time and scalar constants");
+  d.observations = obs.contiguous();
+  const int64_t k = d.window_steps;
+  const int64_t windows = k == 0 ? 1 : (T - 1) / k;
+  if (k > 0 && windows < 1)
+    throw Error("fit: windows of " + std::to_string(k) + " steps need at least " + std::to_string(k + 1) +
+                " observations, got " + std::to_string(T));
+  if (k > 0) check_spacing(d.times, k, windows);
+  return {windows, k > 0, [&task, trained, dbl](const Tensor& index, bool grad, bool lenient) {
+            return dbl ? ode_loss<double>(task, trained, index, grad, lenient)
+                       : ode_loss<float>(task, trained, index, grad, lenient);
+          }};
+}
+
+}  // namespace nc

@@ -1,0 +1,262 @@
+// fit() on the small-program tier: each step's loss and gradient computed over the program's tape
+// (ODE integration and its reverse sweep included) must train exactly as the libtorch path does
+// (compile option tier: false), and its gradient must be the loss's (finite differences of an
+// independent float64 simulation).
+import * as fs from 'fs';
+import * as path from 'path';
+import { compile, fit, nn, type FitOptions, type Module } from '../src';
+import { noisyLotkaVolterra } from '../src/fuzz/soak';
+
+const LV = fs.readFileSync(path.join(__dirname, '..', 'examples', 'lotka_volterra.neural'), 'utf8');
+const LV_START = { alpha: 0.8, beta: 0.45, delta: 0.3, gamma: 0.6 };
+const lvData = noisyLotkaVolterra(LV, 41);
+// A damped oscillator driven at frequency w: reads the time, a constant and two states.
+const DRIVEN = '[v (- (* F (cos (* w t))) (* k x) (* c v))]';
+const DRIVEN_START = { k: 3, c: 0.3, F: 0.8 };
+
+/** Observations of the driven oscillator (float64 RK4 with 20 substeps per interval). */
+function drivenData(points = 31, dt = 0.2) {
+  const [k, c, F, w] = [4, 0.5, 1, 1.3];
+  const f = (t: number, [x, v]: number[]) => [v, F * Math.cos(w * t) - k * x - c * v];
+  const t = Array.from({ length: points }, (_, i) => i * dt);
+  const observations = [[1, 0]];
+  for (let i = 1; i < points; i++) observations.push(rk4(f, t[i - 1], observations[i - 1], dt / 20, 20));
+  return { t, observations };
+}
+
+function rk4(f: (t: number, y: number[]) => number[], t0: number, y0: number[], h: number, n: number): number[] {
+  let y = y0;
+  for (let s = 0; s < n; s++) {
+    const t = t0 + s * h;
+    const add = (a: number[], b: number[], w: number) => a.map((v, j) => v + w * b[j]);
+    const k1 = f(t, y);
+    const k2 = f(t + h / 2, add(y, k1, h / 2));
+    const k3 = f(t + h / 2, add(y, k2, h / 2));
+    const k4 = f(t + h, add(y, k3, h));
+    y = y.map((v, j) => v + (h / 6) * (k1[j] + 2 * k2[j] + 2 * k3[j] + k4[j]));
+  }
+  return y;
+}
+
+/** Fits the same program on the tier and through libtorch (float64) and expects the same training. */
+async function expectSameTraining(
+  source: string,
+  params: Record<string, number>,
+  data: Parameters<typeof fit>[1],
+  options: FitOptions,
+  tolerance = 1e-9,
+  prepare: (m: Module) => void = () => {},
+): Promise<void> {
+  const onTier = compile(source, { params, dtype: 'float64' });
+  const offTier = compile(source, { params, dtype: 'float64', tier: false });
+  prepare(onTier);
+  prepare(offTier);
+  try {
+    const a = await fit(onTier, data, options);
+    const b = await fit(offTier, data, options);
+    expect([a.tier, b.tier]).toEqual([true, false]);
+    expect([a.steps, a.stopReason]).toEqual([b.steps, b.stopReason]);
+    expect(Object.keys(a.params)).toEqual(Object.keys(b.params));
+    for (const name of Object.keys(b.params)) {
+      const [x, y] = [a.params[name] as number, b.params[name] as number];
+      expect(Math.abs(x - y)).toBeLessThanOrEqual(tolerance * Math.max(1, Math.abs(y)));
+    }
+    expect(Math.abs(a.loss - b.loss)).toBeLessThanOrEqual(tolerance * Math.max(1e-300, Math.abs(b.loss)));
+    // Training moved the parameters: the comparison is of a real trajectory.
+    expect(Object.entries(b.params).some(([name, v]) => v !== params[name])).toBe(true);
+  } finally {
+    onTier.dispose();
+    offTier.dispose();
+  }
+}
+
+describe('ODE fits on the tier train as the libtorch path does', () => {
+  const lv = { state: ['x', 'y'] };
+
+  test.each([
+    ['rk4, one trajectory', { ...lv, method: 'rk4' }],
+    ['euler with substeps', { ...lv, method: 'euler', step: 0.03 }],
+    ['dopri5 (adaptive, the default)', { ...lv, rtol: 1e-7, atol: 1e-9 }],
+    ['rk4, multiple shooting', { ...lv, method: 'rk4', windowSteps: 8 }],
+  ])('Lotka-Volterra, %s, Adam', async (_, ode) => {
+    await expectSameTraining(LV, LV_START, lvData, { optimizer: 'adam', lr: 0.02, epochs: 15, ode } as FitOptions);
+  });
+
+  test('minibatches of shooting windows (shuffled by the seed), SGD with momentum, clipping', async () => {
+    await expectSameTraining(LV, LV_START, lvData, {
+      optimizer: 'sgd',
+      lr: 0.005,
+      epochs: 6,
+      batchSize: 2,
+      seed: 3,
+      clip: 0.5,
+      ode: { ...lv, method: 'rk4', windowSteps: 5 },
+    });
+  });
+
+  test('L-BFGS with its line search', async () => {
+    await expectSameTraining(
+      LV,
+      LV_START,
+      lvData,
+      { optimizer: 'lbfgs', epochs: 4, ode: { ...lv, method: 'rk4', windowSteps: 10 } },
+      1e-8,
+    );
+  });
+
+  test('a right-hand side reading the time (per-window start times) and a constant, dopri5, mae and huber', async () => {
+    const data = drivenData();
+    const ode = { state: ['x', 'v'], time: 't', inputs: { w: 1.3 }, windowSteps: 6, rtol: 1e-7, atol: 1e-9 };
+    for (const loss of ['mse', 'mae', 'huber'] as const)
+      await expectSameTraining(DRIVEN, DRIVEN_START, data, { optimizer: 'adam', lr: 0.05, epochs: 10, loss, ode });
+  });
+
+  test('a frozen parameter stays, the others train', async () => {
+    const freezeBeta = (m: Module) => (m.namedParameters().beta.requiresGrad = false);
+    await expectSameTraining(
+      LV,
+      LV_START,
+      lvData,
+      { optimizer: 'adam', lr: 0.02, epochs: 5, ode: { ...lv, method: 'rk4' } },
+      1e-9,
+      freezeBeta,
+    );
+  });
+
+  test('float32 trains within float32 rounding of the libtorch path', async () => {
+    const options: FitOptions = { optimizer: 'adam', lr: 0.02, epochs: 10, ode: { ...lv, method: 'rk4' } };
+    const a = await fit(compile(LV, { params: LV_START }), lvData, options);
+    const b = await fit(compile(LV, { params: LV_START, tier: false }), lvData, options);
+    expect([a.tier, b.tier]).toEqual([true, false]);
+    for (const name of Object.keys(LV_START))
+      expect(Math.abs((a.params[name] as number) - (b.params[name] as number))).toBeLessThan(1e-5);
+  });
+});
+
+describe('the tier gradient is the loss gradient', () => {
+  /** The float64 MSE of Lotka-Volterra RK4 (one step per interval) against the data. */
+  function lvLoss(p: Record<string, number>): number {
+    const f = (_: number, [x, y]: number[]) => [p.alpha * x - p.beta * x * y, p.delta * x * y - p.gamma * y];
+    let y = lvData.observations[0];
+    let sum = 0;
+    for (let i = 1; i < lvData.t.length; i++) {
+      y = rk4(f, lvData.t[i - 1], y, lvData.t[i] - lvData.t[i - 1], 1);
+      sum += (y[0] - lvData.observations[i][0]) ** 2 + (y[1] - lvData.observations[i][1]) ** 2;
+    }
+    return sum / (2 * lvData.t.length);
+  }
+
+  test('one SGD step moves each parameter by minus the rate times its central finite difference', async () => {
+    const model = compile(LV, { params: LV_START, dtype: 'float64' });
+    const lr = 1e-3;
+    const result = await fit(model, lvData, {
+      optimizer: 'sgd',
+      lr,
+      epochs: 1,
+      ode: { state: ['x', 'y'], method: 'rk4' },
+    });
+    expect(result.tier).toBe(true);
+    for (const name of Object.keys(LV_START)) {
+      const e = 1e-6;
+      const up = lvLoss({ ...LV_START, [name]: LV_START[name as keyof typeof LV_START] + e });
+      const down = lvLoss({ ...LV_START, [name]: LV_START[name as keyof typeof LV_START] - e });
+      const fd = (up - down) / (2 * e);
+      const gradient = (LV_START[name as keyof typeof LV_START] - (result.params[name] as number)) / lr;
+      expect(Math.abs(gradient - fd)).toBeLessThan(1e-6 * Math.max(1, Math.abs(fd)));
+    }
+    // The final loss is the loss at the trained parameters.
+    expect(result.loss).toBeCloseTo(lvLoss(result.params as Record<string, number>), 12);
+    model.dispose();
+  });
+});
+
+describe('algebraic fits on the tier', () => {
+  const GRAVITY = '(/ (* G (* m1 m2)) (pow r 2))';
+  const n = 50;
+  const m1 = Array.from({ length: n }, (_, i) => 1 + (i % 7));
+  const m2 = Array.from({ length: n }, (_, i) => 2 + (i % 5) / 2);
+  const r = Array.from({ length: n }, (_, i) => 1 + (i % 3) / 2);
+  const data = { inputs: { m1, m2, r }, target: m1.map((a, i) => (2.5 * a * m2[i]) / r[i] ** 2 + 0.1 * Math.sin(i)) };
+
+  test.each(['mse', 'mae', 'huber'] as const)('gravity, %s, minibatches', async (loss) => {
+    await expectSameTraining(GRAVITY, { G: 1 }, data, {
+      optimizer: 'adam',
+      lr: 0.1,
+      epochs: 8,
+      batchSize: 16,
+      seed: 1,
+      loss,
+    });
+  });
+
+  test('a vector result against a two-column target', async () => {
+    const xs = Array.from({ length: 20 }, (_, i) => i / 10);
+    const target = xs.map((x) => [2 * x, Math.sin(3 * x)]);
+    await expectSameTraining(
+      '[(* a x) (sin (* b x))]',
+      { a: 1, b: 2 },
+      { inputs: { x: xs }, target },
+      {
+        optimizer: 'lbfgs',
+        epochs: 3,
+      },
+    );
+  });
+});
+
+describe('what stays on the libtorch path', () => {
+  const run = async (model: Module, data: Parameters<typeof fit>[1], options: FitOptions) => {
+    try {
+      return (await fit(model, data, options)).tier;
+    } finally {
+      model.dispose();
+    }
+  };
+
+  test('a vector state input, a learned component, a large batch, and tier: false', async () => {
+    const vectorState = compile('[(* -1 k (ref y 0)) (ref y 1)]', { params: { k: 1 } });
+    const data = {
+      t: [0, 0.1, 0.2],
+      observations: [
+        [1, 1],
+        [0.9, 1.1],
+        [0.8, 1.2],
+      ],
+    };
+    expect(await run(vectorState, data, { epochs: 1, ode: { method: 'rk4' } })).toBe(false);
+
+    const net = nn.mlp([1, 4, 1], { seed: 1 });
+    const hybrid = compile('(+ (* a x) (net x))', { params: { a: 1 }, functions: { net } });
+    const small = { inputs: { x: [1, 2, 3] }, target: [2, 4, 6] };
+    expect(await run(hybrid, small, { epochs: 1 })).toBe(false);
+    net.dispose();
+
+    const xs = Array.from({ length: 2000 }, (_, i) => i / 2000);
+    const large = { inputs: { x: xs }, target: xs.map((x) => 3 * x) };
+    expect(await run(compile('(* a x)', { params: { a: 1 } }), large, { epochs: 1 })).toBe(false);
+    expect(await run(compile('(* a x)', { params: { a: 1 } }), large, { epochs: 1, batchSize: 500 })).toBe(true);
+    expect(await run(compile('(* a x)', { params: { a: 1 }, tier: false }), small, { epochs: 1 })).toBe(false);
+  });
+
+  test('a solution that blows up fails with the same message on both paths', async () => {
+    // y' = y^2 from 1, one RK4 step per unit of time: finite at first, overflowing within ten steps.
+    const t = Array.from({ length: 12 }, (_, i) => i);
+    const data = { t, observations: t.map((x) => [1 + x]) };
+    const messages: string[] = [];
+    for (const tier of [true, false]) {
+      const model = compile('(* a y y)', { params: { a: 1 }, tier, dtype: 'float64' });
+      const failure = await fit(model, data, {
+        epochs: 1,
+        optimizer: 'adam',
+        ode: { state: ['y'], method: 'rk4' },
+      }).then(
+        () => 'resolved',
+        (e: Error) => e.message,
+      );
+      messages.push(failure);
+      model.dispose();
+    }
+    expect(messages[0]).toMatch(/not finite at t = /);
+    expect(messages[0]).toBe(messages[1]);
+  });
+});
