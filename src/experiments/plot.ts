@@ -7,6 +7,8 @@ export interface Series {
   y: number[];
   /** Markers only, no line (observations). */
   points?: boolean;
+  /** Default: the next colour of the palette. */
+  color?: string;
 }
 
 export interface PlotOptions {
@@ -19,7 +21,7 @@ export interface PlotOptions {
 const W = 640;
 const H = 400;
 const M = { left: 70, right: 150, top: 34, bottom: 48 };
-const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f'];
+export const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f'];
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
 
@@ -54,7 +56,7 @@ export function linePlot(series: Series[], o: PlotOptions): string {
     `<text transform="translate(16 ${(M.top + H - M.bottom) / 2}) rotate(-90)" text-anchor="middle">${esc(o.yLabel)}</text>`,
   );
   series.forEach((s, i) => {
-    const color = COLORS[i % COLORS.length];
+    const color = s.color ?? COLORS[i % COLORS.length];
     const pts = s.x.map((x, j) => [x, s.y[j]]).filter(([x, y]) => Number.isFinite(x) && usable(y));
     const coords = pts.map(([x, y]) => [px(x), py(Math.min(y1, Math.max(y0, ty(y))))]);
     if (s.points)
@@ -65,7 +67,11 @@ export function linePlot(series: Series[], o: PlotOptions): string {
         `<polyline fill="none" stroke="${color}" stroke-width="1.5" points="${coords.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(' ')}"/>`,
       );
     const ly = M.top + 10 + 16 * i;
-    parts.push(`<rect x="${W - M.right + 10}" y="${ly - 6}" width="12" height="3" fill="${color}"/>`);
+    parts.push(
+      s.points
+        ? `<circle cx="${W - M.right + 16}" cy="${ly - 4}" r="2.5" fill="${color}"/>`
+        : `<rect x="${W - M.right + 10}" y="${ly - 6}" width="12" height="3" fill="${color}"/>`,
+    );
     parts.push(`<text x="${W - M.right + 27}" y="${ly}">${esc(s.name)}</text>`);
   });
   parts.push('</svg>');
