@@ -2,7 +2,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { main } from '../src/cli/main';
-import { niceTicks, plotSvg } from '../src/plot/svg';
+import { plotSvg } from '../src/plot/svg';
+import { niceTicks } from '../src/plot/ticks';
 
 /** Every tag closes, in order: enough to catch a malformed document without an XML parser. */
 function expectWellFormed(svg: string): void {

@@ -94,6 +94,16 @@ test('composition: compiled chains equal the hand-coded float32 chains exactly',
   expect(r.value).toBe(0);
 });
 
+test('composition: the MLP-chain verdict is stated with its rank correlation at every range', () => {
+  const rho = rows('composition').filter((x) => x.metric === 'Spearman rho of MSE with depth');
+  expect(rho.map((r) => r.range)).toEqual(['1x', '2x', '4x']);
+  for (const r of rho) expect(Math.abs(r.value!)).toBeLessThanOrEqual(1);
+  const summary = fs.readFileSync(path.join(out, 'summary.md'), 'utf8');
+  expect(summary).toMatch(
+    /\| MLP chains accumulate error that grows with depth[^|]*\| [^|]* \| MSE against depth over \d+ chains: 1x [^|]*rho [^|]* \| (matches|partly|short) \|/,
+  );
+});
+
 test('an unknown experiment is a usage error naming the known ones', async () => {
   const r = await cli('experiments', 'nope', '--out', out);
   expect(r.code).toBe(2);

@@ -59,6 +59,16 @@ test('heat: alpha within 1 % from batched rollouts; the PINN baseline is reporte
   expect(heat.some((r) => r.model.startsWith('PINN') && r.metric !== undefined && Number.isFinite(r.value))).toBe(true);
 });
 
+test('heat: the training plot has one line and one legend entry per model, and a label at every decade', () => {
+  const svg = fs.readFileSync(path.join(out, 'heat_training.svg'), 'utf8');
+  expect(svg.match(/<polyline /g)).toHaveLength(4);
+  for (const name of ['compiled', 'neural step', 'PINN (+ residual)', 'hybrid (source MLP)'])
+    expect(svg).toContain(`>${name}</text>`);
+  const decades = [...svg.matchAll(/text-anchor="end">([^<]*)</g)].map((m) => Math.log10(Number(m[1])));
+  expect(decades.length).toBeGreaterThanOrEqual(4);
+  decades.forEach((d, i) => expect(d).toBeCloseTo(decades[0] + i, 9));
+});
+
 test('heat2d: alpha within 1 % on 256 x 256 from one noisy snapshot; heat maps written; the source MLP learns', () => {
   for (const f of ['heat2d.md', 'heat2d_fields.svg', 'heat2d_source.svg', 'heat2d_hybrid_training.svg'])
     expect(fs.existsSync(path.join(out, f))).toBe(true);

@@ -1,10 +1,14 @@
 // A tiny SVG line plot (no dependencies): several series, linear or log y axis, ticks and a legend.
+import { logTicks, niceTicks, tickLabel } from '../plot/ticks';
+
 export interface Series {
   name: string;
   x: number[];
   y: number[];
   /** Markers only, no line (observations). */
   points?: boolean;
+  /** Default: the next colour of the palette. */
+  color?: string;
 }
 
 export interface PlotOptions {
@@ -17,20 +21,9 @@ export interface PlotOptions {
 const W = 640;
 const H = 400;
 const M = { left: 70, right: 150, top: 34, bottom: 48 };
-const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f'];
+export const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f'];
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
-const fmt = (v: number) =>
-  Math.abs(v) >= 1e4 || (v !== 0 && Math.abs(v) < 1e-2) ? v.toExponential(0) : Number(v.toPrecision(3)).toString();
-
-/** About five round tick values covering [lo, hi]. */
-function ticks(lo: number, hi: number): number[] {
-  const step = 10 ** Math.floor(Math.log10((hi - lo) / 5 || 1));
-  const nice = [1, 2, 5, 10].map((m) => m * step).find((s) => (hi - lo) / s <= 6) ?? 10 * step;
-  const out: number[] = [];
-  for (let v = Math.ceil(lo / nice) * nice; v <= hi + 1e-9 * nice; v += nice) out.push(Number(v.toPrecision(12)));
-  return out;
-}
 
 export function linePlot(series: Series[], o: PlotOptions): string {
   const ty = (v: number) => (o.logY ? Math.log10(v) : v);
@@ -51,19 +44,19 @@ export function linePlot(series: Series[], o: PlotOptions): string {
     `<text x="${W / 2 - M.right / 2}" y="20" text-anchor="middle" font-size="14">${esc(o.title)}</text>`,
     `<rect x="${M.left}" y="${M.top}" width="${W - M.left - M.right}" height="${H - M.top - M.bottom}" fill="none" stroke="#333"/>`,
   ];
-  for (const t of ticks(x0, x1))
-    parts.push(`<text x="${px(t)}" y="${H - M.bottom + 15}" text-anchor="middle">${fmt(t)}</text>`);
-  for (const t of o.logY ? ticks(Math.ceil(y0), Math.floor(y1)).filter(Number.isInteger) : ticks(y0, y1)) {
-    const y = py(t);
+  for (const t of niceTicks(x0, x1))
+    parts.push(`<text x="${px(t)}" y="${H - M.bottom + 15}" text-anchor="middle">${tickLabel(t)}</text>`);
+  for (const t of o.logY ? logTicks(10 ** y0, 10 ** y1) : niceTicks(y0, y1)) {
+    const y = py(ty(t));
     parts.push(`<line x1="${M.left}" x2="${W - M.right}" y1="${y}" y2="${y}" stroke="#ddd"/>`);
-    parts.push(`<text x="${M.left - 5}" y="${y + 4}" text-anchor="end">${o.logY ? fmt(10 ** t) : fmt(t)}</text>`);
+    parts.push(`<text x="${M.left - 5}" y="${y + 4}" text-anchor="end">${tickLabel(t)}</text>`);
   }
   parts.push(`<text x="${(M.left + W - M.right) / 2}" y="${H - 10}" text-anchor="middle">${esc(o.xLabel)}</text>`);
   parts.push(
     `<text transform="translate(16 ${(M.top + H - M.bottom) / 2}) rotate(-90)" text-anchor="middle">${esc(o.yLabel)}</text>`,
   );
   series.forEach((s, i) => {
-    const color = COLORS[i % COLORS.length];
+    const color = s.color ?? COLORS[i % COLORS.length];
     const pts = s.x.map((x, j) => [x, s.y[j]]).filter(([x, y]) => Number.isFinite(x) && usable(y));
     const coords = pts.map(([x, y]) => [px(x), py(Math.min(y1, Math.max(y0, ty(y))))]);
     if (s.points)
@@ -74,7 +67,11 @@ export function linePlot(series: Series[], o: PlotOptions): string {
         `<polyline fill="none" stroke="${color}" stroke-width="1.5" points="${coords.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(' ')}"/>`,
       );
     const ly = M.top + 10 + 16 * i;
-    parts.push(`<rect x="${W - M.right + 10}" y="${ly - 6}" width="12" height="3" fill="${color}"/>`);
+    parts.push(
+      s.points
+        ? `<circle cx="${W - M.right + 16}" cy="${ly - 4}" r="2.5" fill="${color}"/>`
+        : `<rect x="${W - M.right + 10}" y="${ly - 6}" width="12" height="3" fill="${color}"/>`,
+    );
     parts.push(`<text x="${W - M.right + 27}" y="${ly}">${esc(s.name)}</text>`);
   });
   parts.push('</svg>');

@@ -22,8 +22,9 @@ export interface Claim {
   claim: string;
   paper: string;
   ours: string;
-  verdict: 'matches' | 'beats' | 'short' | 'info';
-  /** Why we may fall short here; shown in summary.md when we do. */
+  /** 'partly': some of the claim holds in our numbers, some does not. */
+  verdict: 'matches' | 'beats' | 'partly' | 'short' | 'info';
+  /** Why we may fall short here; shown in summary.md when we do, wholly or partly. */
   why?: string;
 }
 

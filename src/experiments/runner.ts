@@ -69,7 +69,7 @@ function summary(outcomes: Outcome[], o: RunOptions): string {
   );
   const short = outcomes.flatMap((x) =>
     x.claims
-      .filter((c) => c.verdict === 'short')
+      .filter((c) => c.verdict === 'short' || c.verdict === 'partly')
       .map((c) => `- **${x.name}: ${c.claim}**: ${c.ours}.${c.why ? ` ${c.why}` : ''}`),
   );
   return (

@@ -1,7 +1,7 @@
 // Heat maps of 2-D fields as one SVG: panels side by side, each an embedded PNG (one pixel per cell,
 // drawn unsmoothed) with x/y ticks over the field's extent and a colour bar with round-number ticks.
 import { encodePng } from './png';
-import { niceTicks } from './svg';
+import { niceTicks, tickLabel } from './ticks';
 
 export interface HeatmapPanel {
   title: string;
@@ -86,9 +86,6 @@ function pngDataUri(p: HeatmapPanel, [lo, hi]: [number, number]): string {
 }
 
 const escape = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-const label = (v: number): string =>
-  Math.abs(v) >= 1e4 || (v !== 0 && Math.abs(v) < 1e-3) ? v.toExponential(1) : String(Number(v.toPrecision(4)));
-
 /** The panels in a row, as a standalone SVG document. */
 export function heatmapSvg(panels: HeatmapPanel[], o: HeatmapOptions): string {
   if (panels.length === 0) throw new RangeError('heatmapSvg: there are no panels');
@@ -117,12 +114,12 @@ export function heatmapSvg(panels: HeatmapPanel[], o: HeatmapOptions): string {
     for (const v of niceTicks(extent.x[0], extent.x[1], 5)) {
       const x = at(v, extent.x, x0, x0 + size);
       out.push(`<line x1="${x}" y1="${y0 + size}" x2="${x}" y2="${y0 + size + 4}" stroke="#333"/>`);
-      out.push(`<text x="${x}" y="${y0 + size + 16}" text-anchor="middle">${label(v)}</text>`);
+      out.push(`<text x="${x}" y="${y0 + size + 16}" text-anchor="middle">${tickLabel(v)}</text>`);
     }
     for (const v of niceTicks(extent.y[0], extent.y[1], 5)) {
       const y = at(v, extent.y, y0 + size, y0);
       out.push(`<line x1="${x0 - 4}" y1="${y}" x2="${x0}" y2="${y}" stroke="#333"/>`);
-      out.push(`<text x="${x0 - 6}" y="${y + 4}" text-anchor="end">${label(v)}</text>`);
+      out.push(`<text x="${x0 - 6}" y="${y + 4}" text-anchor="end">${tickLabel(v)}</text>`);
     }
     out.push(`<text x="${x0 + size / 2}" y="${y0 + size + 32}" text-anchor="middle">x</text>`);
     // The colour bar: the map drawn from the bottom (lo) to the top (hi), with its ticks.
@@ -136,7 +133,7 @@ export function heatmapSvg(panels: HeatmapPanel[], o: HeatmapOptions): string {
     for (const v of niceTicks(range[0], range[1], 6)) {
       const y = at(v, range, y0 + size, y0);
       out.push(`<line x1="${bx + M.bar}" y1="${y}" x2="${bx + M.bar + 4}" y2="${y}" stroke="#333"/>`);
-      out.push(`<text x="${bx + M.bar + 6}" y="${y + 4}">${label(v)}</text>`);
+      out.push(`<text x="${bx + M.bar + 6}" y="${y + 4}">${tickLabel(v)}</text>`);
     }
   });
   out.push('</svg>');

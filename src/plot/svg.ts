@@ -1,5 +1,6 @@
 // A tiny dependency-free SVG plotter: x/y axes with round-number ticks, labels, a legend, and any
 // number of series drawn as lines or scatter points.
+import { niceTicks, tickLabel } from './ticks';
 
 export interface Series {
   label: string;
@@ -23,18 +24,6 @@ export interface PlotOptions {
 // Okabe & Ito's palette, distinguishable with the common colour-vision deficiencies.
 const PALETTE = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#F0E442', '#000000'];
 const MARGIN = { left: 64, right: 16, top: 36, bottom: 48 };
-
-/** About `count` evenly spaced round numbers (1, 2 or 5 times a power of ten) covering [lo, hi]. */
-export function niceTicks(lo: number, hi: number, count = 6): number[] {
-  if (!(hi > lo)) return [lo];
-  const raw = (hi - lo) / Math.max(1, count - 1);
-  const power = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw)!;
-  const ticks: number[] = [];
-  for (let v = Math.floor(lo / step) * step; v <= hi + step * 1e-9; v += step)
-    if (v >= lo - step * 1e-9) ticks.push(Number(v.toPrecision(12)));
-  return ticks;
-}
 
 const escape = (s: string): string =>
   s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -75,13 +64,13 @@ export function plotSvg(options: PlotOptions): string {
   ];
   for (const v of niceTicks(x0, x1)) {
     out.push(`<line x1="${fmt(px(v))}" y1="${MARGIN.top}" x2="${fmt(px(v))}" y2="${bottom}" stroke="#e5e5e5"/>`);
-    out.push(`<text x="${fmt(px(v))}" y="${bottom + 16}" text-anchor="middle">${v}</text>`);
+    out.push(`<text x="${fmt(px(v))}" y="${bottom + 16}" text-anchor="middle">${tickLabel(v)}</text>`);
   }
   for (const v of niceTicks(y0, y1)) {
     out.push(
       `<line x1="${MARGIN.left}" y1="${fmt(py(v))}" x2="${MARGIN.left + plotW}" y2="${fmt(py(v))}" stroke="#e5e5e5"/>`,
     );
-    out.push(`<text x="${MARGIN.left - 6}" y="${fmt(py(v) + 4)}" text-anchor="end">${v}</text>`);
+    out.push(`<text x="${MARGIN.left - 6}" y="${fmt(py(v) + 4)}" text-anchor="end">${tickLabel(v)}</text>`);
   }
   out.push(`<rect x="${MARGIN.left}" y="${MARGIN.top}" width="${plotW}" height="${plotH}" fill="none" stroke="#333"/>`);
   if (options.title)
