@@ -22,6 +22,7 @@ Napi::Function NativeTensor::Define(Napi::Env env) {
                          InstanceMethod<&NativeTensor::Grad>("grad"),
                          InstanceMethod<&NativeTensor::ZeroGrad>("zeroGrad"),
                          InstanceMethod<&NativeTensor::Detach>("detach"),
+                         InstanceMethod<&NativeTensor::Assign>("assign"),
                          InstanceMethod<&NativeTensor::To>("to"),
                          InstanceMethod<&NativeTensor::Reshape>("reshape"),
                          InstanceMethod<&NativeTensor::Dispose>("dispose"),
@@ -162,6 +163,19 @@ Napi::Value NativeTensor::ZeroGrad(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value NativeTensor::Detach(const Napi::CallbackInfo& info) { return Wrap(info.Env(), live().detach()); }
+
+Napi::Value NativeTensor::Assign(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    at::Tensor t = live();
+    const at::Tensor values = TensorOf(info[0]);
+    if (!values.sizes().equals(t.sizes()))
+      throw nc::Error("assign: values of shape " + c10::str(values.sizes()) + " into a tensor of shape " +
+                      c10::str(t.sizes()));
+    at::NoGradGuard no_grad;
+    t.copy_(values);
+    return info.Env().Undefined();
+  });
+}
 
 Napi::Value NativeTensor::To(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {

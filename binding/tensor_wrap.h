@@ -35,6 +35,9 @@ class NativeTensor : public Napi::ObjectWrap<NativeTensor> {
   Napi::Value Grad(const Napi::CallbackInfo& info);
   Napi::Value ZeroGrad(const Napi::CallbackInfo& info);
   Napi::Value Detach(const Napi::CallbackInfo& info);
+  // assign(values: NativeTensor): copies values of the same shape in, gradient history untouched (a
+  //   parameter reset between fits); dtype and device are converted as copy_ does.
+  Napi::Value Assign(const Napi::CallbackInfo& info);
   Napi::Value To(const Napi::CallbackInfo& info);
   Napi::Value Reshape(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);

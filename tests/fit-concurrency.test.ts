@@ -279,7 +279,7 @@ describe('misuse while a fit runs is a clear error, not a crash', () => {
     const b = compile('(* 2 (f x))', { functions: { f: shared } });
     const c = compile('(g x)', { functions: { g: net } });
     const line = { inputs: { x: [1, 2, 3] }, target: [2, 4, 6] };
-    const first = fit(a, line, { epochs: 20 });
+    const first = fit(a, line, { epochs: 20, optimizer: 'adam' });
     await expect(fit(b, line, { epochs: 1 })).rejects.toThrow(
       "fit: the parameter 'f.k' is in use by another running fit() (the two models share the module or MLP it belongs to); await that fit first, or give each model its own copy",
     );
@@ -289,7 +289,7 @@ describe('misuse while a fit runs is a clear error, not a crash', () => {
     await expect(fit(shared, line, { epochs: 1 })).rejects.toThrow('already being trained by another fit()');
     expect((await first).steps).toBe(20);
     // Once it settles, the others may train.
-    expect((await fit(b, line, { epochs: 2 })).steps).toBe(2);
+    expect((await fit(b, line, { epochs: 2, optimizer: 'adam' })).steps).toBe(2);
     for (const x of [a, b, c, shared, net]) x.dispose();
   });
 
@@ -414,7 +414,7 @@ describe('misuse while a fit runs is a clear error, not a crash', () => {
     );
     expect(refused).toMatch(/^module is being trained by fit\(\)/);
     m.unfreeze();
-    expect((await fit(m, data, { epochs: 2 })).steps).toBe(2);
+    expect((await fit(m, data, { epochs: 2, optimizer: 'adam' })).steps).toBe(2);
     m.dispose();
   });
 
@@ -440,6 +440,7 @@ describe('misuse while a fit runs is a clear error, not a crash', () => {
     await expect(
       fit(m, data, {
         epochs: LONG,
+        optimizer: 'adam',
         progressEvery: 10,
         onProgress: (p) => {
           if (p.step === 20) throw boom;
@@ -449,13 +450,14 @@ describe('misuse while a fit runs is a clear error, not a crash', () => {
     await expect(
       fit(m, data, {
         epochs: LONG,
+        optimizer: 'adam',
         progressEvery: 10,
         onProgress: () => {
           throw 'a string';
         },
       }),
     ).rejects.toBe('a string');
-    expect((await fit(m, data, { epochs: 2 })).steps).toBe(2);
+    expect((await fit(m, data, { epochs: 2, optimizer: 'adam' })).steps).toBe(2);
     m.dispose();
   });
 
@@ -490,7 +492,7 @@ fit(m, { inputs: { x: [1, 2, 3] }, target: [2, 4, 6] }, { epochs: 1e8, lr: 1e-9,
     // Each is in the middle of a hundred million epochs; terminate() waits for the fit's current step only.
     expect(await Promise.all(workers.map((w) => w.terminate()))).toEqual([1, 1]);
     const m = compile(GRAVITY, { params: { G: 1 } });
-    expect((await fit(m, data, { epochs: 3 })).steps).toBe(3);
+    expect((await fit(m, data, { epochs: 3, optimizer: 'adam' })).steps).toBe(3);
     m.dispose();
   });
 

@@ -29,10 +29,24 @@ const oscillator = {
 describe('fit results say whether they converged', () => {
   test("Adam with the CLI's defaults on logistic growth runs out of epochs far from r, K: not converged", async () => {
     const model = compile(LOGISTIC, { params: { r: 0.5, K: 20 } });
-    const r = await fit(model, logistic, { epochs: 1000, schedule: 'cosine', clip: 5, ode: { state: ['P'] } });
+    const r = await fit(model, logistic, {
+      optimizer: 'adam',
+      epochs: 1000,
+      schedule: 'cosine',
+      clip: 5,
+      ode: { state: ['P'] },
+    });
     model.dispose();
     expect([r.converged, r.stopReason, r.stopped, r.steps]).toEqual([false, 'epochs', 'epochs', 1000]);
     expect(Math.abs((r.params.K as number) - K)).toBeGreaterThan(5); // the numbers it reports are not the answer
+  });
+
+  test("fit's defaults on the same data: L-BFGS, converged, at r and K", async () => {
+    const model = compile(LOGISTIC, { params: { r: 0.5, K: 20 } });
+    const r = await fit(model, logistic, { epochs: 50, ode: { state: ['P'] } });
+    model.dispose();
+    expect([r.optimizer, r.converged]).toEqual(['lbfgs', true]);
+    expect(Math.abs((r.params.K as number) - K) / K).toBeLessThan(0.01);
   });
 
   test('L-BFGS on the same data converges to r and K and stops there', async () => {
@@ -100,12 +114,12 @@ describe('neuralc fit warns when the fit did not converge', () => {
   };
 
   test('on stderr, and as fields with --json', async () => {
-    const adam = await run('--epochs', '50', '--json');
+    const adam = await run('--optimizer', 'adam', '--epochs', '50', '--json');
     expect(adam.code).toBe(0);
     expect(adam.stderr).toContain('warning: the fit did not converge (its 50 steps ran out)');
     expect(JSON.parse(adam.stdout)).toMatchObject({ converged: false, stopReason: 'epochs', steps: 50 });
-    const lbfgs = await run('--optimizer', 'lbfgs');
+    const lbfgs = await run(); // the default for two constants
     expect([lbfgs.code, lbfgs.stderr]).toEqual([0, '']);
-    expect(lbfgs.stdout).toMatch(/fitted in \d+ steps \(converged: (gradient-tolerance|loss-plateau)\)/);
+    expect(lbfgs.stdout).toMatch(/fitted by lbfgs in \d+ steps \(converged: (gradient-tolerance|loss-plateau)\)/);
   });
 });

@@ -99,6 +99,7 @@ describe('fit through the API', () => {
     const EPOCHS = 1_000_000;
     const running = fit(model, data, {
       epochs: EPOCHS,
+      optimizer: 'adam', // steps that go on until aborted (L-BFGS, the default here, would converge first)
       ode: { state: ['x', 'y'], windowSteps: 25 },
       signal: controller.signal,
       onProgress: (p) =>
@@ -291,7 +292,17 @@ describe('neuralc fit', () => {
     expect(stderr).toBe('');
     expect(code).toBe(0);
     const result = JSON.parse(stdout);
-    expect(Object.keys(result)).toEqual(['params', 'loss', 'steps', 'stopped', 'converged', 'stopReason']);
+    expect(Object.keys(result)).toEqual([
+      'params',
+      'loss',
+      'steps',
+      'stopped',
+      'converged',
+      'stopReason',
+      'optimizer',
+      'tier',
+    ]);
+    expect([result.optimizer, result.tier]).toEqual(['lbfgs', true]);
     expectWithin(result.params, LV_TRUE, 0.02);
     expect(result.converged).toBe(true);
     expect(result.steps).toBeLessThan(30);
@@ -317,7 +328,9 @@ describe('neuralc fit', () => {
       '5',
     ]);
     expect(code).toBe(0);
-    expect(stdout).toMatch(/fitted in [1-5] steps \(converged: (gradient-tolerance|loss-plateau)\), final loss/);
+    expect(stdout).toMatch(
+      /fitted by lbfgs in [1-5] steps \(converged: (gradient-tolerance|loss-plateau)\), final loss/,
+    );
     expect(Number(/G = ([\d.e-]+)/.exec(stdout)![1])).toBeCloseTo(2.5, 3);
   });
 
@@ -395,8 +408,8 @@ describe('neuralc fit', () => {
     const scaled = { inputs, target: target.map((f) => 1.1 * f) };
     const api = await fit(model, scaled, { epochs: 20, schedule: 'cosine', clip: 5, seed: 1 });
     model.dispose();
-    const { params: p, loss, steps, stopped, converged, stopReason } = api;
-    expect(JSON.parse(a.stdout)).toEqual({ params: p, loss, steps, stopped, converged, stopReason });
+    const { params: p, loss, steps, stopped, converged, stopReason, optimizer, tier } = api;
+    expect(JSON.parse(a.stdout)).toEqual({ params: p, loss, steps, stopped, converged, stopReason, optimizer, tier });
     for (const bad of ['-1', 'x', '1.5']) {
       const r = await once(bad);
       const message = `--seed must be a whole number >= 0, got ${bad}`;

@@ -18,6 +18,8 @@ export interface NativeTensor {
   grad(): NativeTensor | undefined;
   zeroGrad(): void;
   detach(): NativeTensor;
+  /** Copies values of the same shape in, under no-grad (a parameter reset between fits). */
+  assign(values: NativeTensor): void;
   to(dtype: string, device: string): NativeTensor;
   reshape(shape: number[]): NativeTensor;
   dispose(): void;

@@ -5,7 +5,8 @@
 import { Module, type InputValue } from '../api';
 import { Mlp } from '../nn/mlp';
 import { describe, flatten, unflatten, type Nested } from '../runtime/host-data';
-import { Tensor, tensor } from '../runtime/tensor';
+import { Rng } from '../runtime/random';
+import { Tensor, tensor, type Device } from '../runtime/tensor';
 import {
   fitAddon,
   type NativeAlgebraicData,
@@ -20,7 +21,7 @@ import * as schedules from './schedules';
 import {
   choose,
   DEFAULT_LOSS,
-  DEFAULT_OPTIMIZER,
+  defaultOptimizer,
   DEFAULT_SCHEDULE,
   LOSSES,
   OPTIMIZERS,
@@ -65,7 +66,10 @@ export interface AbortSignalLike {
 export interface FitOptions {
   /** Passes over the data (with minibatches, each pass takes several steps). */
   epochs: number;
-  /** Default 'adam'; the choices are in settings.ts's OPTIMIZERS (and docs/training.md). */
+  /**
+   * The choices are in settings.ts's OPTIMIZERS (and docs/training.md). Default: 'lbfgs' for a
+   * full-batch fit of at most 20 trainable numbers with no `lr` given, else 'adam' (defaultOptimizer).
+   */
   optimizer?: OptimizerKind;
   /** Default 1e-2 (Adam, AdamW, SGD) or 1 (L-BFGS, which searches its step with strong Wolfe conditions). */
   lr?: number;
@@ -103,6 +107,23 @@ export interface FitOptions {
   stopOnNonFinite?: boolean;
   /** ODE mode: how the program's inputs receive the state and the time, and how to integrate. */
   ode?: FitOdeOptions;
+  /**
+   * Train from several starting points and keep the lowest final loss: a count (the model's values,
+   * then count - 1 draws of every scalar parameter v as v * 10^u, u uniform in [-1, 1), seeded by
+   * `seed`; networks' weights keep their values), or an array of {parameter: value} objects tried
+   * after the model's own values. Each start has a fresh optimizer and the full `epochs`.
+   */
+  starts?: number | Record<string, Nested>[];
+}
+
+/** One start of a fit with `starts`: where it ended, or why it failed. */
+export interface StartReport {
+  params: Record<string, Nested>;
+  /** The final loss; NaN when the start failed. */
+  loss: number;
+  stopReason?: StopReason;
+  /** The failure (a non-finite loss, a solution that blows up). */
+  error?: string;
 }
 
 /** Algebraic data: samples in the first dimension of every input and of the target. */
@@ -138,6 +159,11 @@ export interface FitResult {
    * 1,024 samples or windows a step, compile option `tier` not false) rather than through libtorch.
    */
   tier: boolean;
+  /** The optimizer that trained (options.optimizer, or the default for the fit: see defaultOptimizer). */
+  optimizer: OptimizerKind;
+  /** With `starts`: the index of the start kept (0 is the model's own values), and every start's end. */
+  start?: number;
+  starts?: StartReport[];
 }
 
 const WHO = 'fit';
@@ -157,6 +183,7 @@ const OPTIONS = [
   'stopOnNonFinite',
   'tolerance',
   'ode',
+  'starts',
 ] as const;
 const ODE_OPTIONS = ['state', 'time', ...SOLVER_OPTIONS, 'windowSteps', 'inputs'] as const;
 
@@ -172,10 +199,14 @@ export async function fit(model: Module, data: AlgebraicData | OdeData, options:
     throw new TypeError(`${WHO}: the model must be a compiled Module, got ${describe(model)}`);
   if (model.training) throw new Error(`${WHO}: this module is already being trained by another fit(); await it first`);
   const o = knownOptions<FitOptions>(WHO, options, OPTIONS);
-  const settings = settingsOf(o);
   const all = Object.entries(model.namedParameters());
   const named = all.filter(([, t]) => t.requiresGrad);
   if (named.length === 0) throw new Error(`${WHO}: the model has no trainable parameters (none, or all frozen)`);
+  const settings = settingsOf(
+    o,
+    named.reduce((n, [, t]) => n + t.size, 0),
+  );
+  const starts = startsOf(o.starts, named, settings.seed);
   if (data === null || typeof data !== 'object')
     throw new TypeError(`${WHO}: data must be {inputs, target} or {t, observations}, got ${describe(data)}`);
   const clash = all.find(([, t]) => trained.has(t)) ?? named.find(([, t]) => read.has(t));
@@ -196,68 +227,176 @@ export async function fit(model: Module, data: AlgebraicData | OdeData, options:
         names,
         named.map(([, t]) => t.shape),
       );
-    // Aborted before it starts: no steps at all (cancelling after the start would race the worker).
-    const abortedBefore = o.signal?.aborted === true;
-    const total = abortedBefore ? 0 : o.epochs! * prepared.stepsPerEpoch(settings.batchSize);
-    const { optimizerConfig, schedule, lr, ...loop } = settings;
-    const config = { ...loop, epochs: abortedBefore ? 0 : loop.epochs, lrs: learningRates(schedule, lr, total) };
-    const params = named.map(([, t]) => t.handle);
+    const { optimizer, optimizerConfig, schedule, lr, ...loop } = settings;
     const tier = fitTier(model, prepared, settings.batchSize);
     const input = { ...prepared.data, ...tier };
-    const run = fitAddon().fit(prepared.graph, params, names, optimizerConfig, input, config, onProgress);
+    const params = named.map(([, t]) => t.handle);
+    // One training run from the parameters' current values, with a fresh optimizer.
+    const train = async (): Promise<FitResult> => {
+      // Aborted before it starts: no steps at all (cancelling after the start would race the worker).
+      const abortedBefore = o.signal?.aborted === true;
+      const total = abortedBefore ? 0 : o.epochs! * prepared.stepsPerEpoch(settings.batchSize);
+      const config = { ...loop, epochs: abortedBefore ? 0 : loop.epochs, lrs: learningRates(schedule, lr, total) };
+      const run = fitAddon().fit(prepared.graph, params, names, optimizerConfig, input, config, onProgress);
+      const watch = setInterval(() => misuse(named) && run.cancel(), WATCH_MS);
+      watch.unref();
+      const abort = (): void => run.cancel();
+      o.signal?.addEventListener('abort', abort, { once: true });
+      try {
+        let result: NativeFitResult;
+        try {
+          result = await run.promise;
+        } catch (e) {
+          throw misuse(named) ?? e;
+        }
+        const problem = misuse(named);
+        if (problem) throw problem;
+        if (abortedBefore) result.stopReason = 'aborted';
+        return {
+          params: Object.fromEntries(named.map(([name, t]) => [name, t.toArray()])),
+          loss: result.loss,
+          steps: result.steps,
+          stopReason: result.stopReason,
+          converged: CONVERGED.includes(result.stopReason),
+          stopped: result.stopReason === 'epochs' || result.stopReason === 'aborted' ? result.stopReason : 'early',
+          tier: tier.tape !== undefined,
+          optimizer,
+        };
+      } finally {
+        clearInterval(watch);
+        o.signal?.removeEventListener('abort', abort);
+      }
+    };
     const release = claim(
       model,
       all.map(([, t]) => t),
       named.map(([, t]) => t),
     );
-    // The worker keeps its own references, so nothing crashes if a parameter is disposed or frozen
-    // meanwhile; but the results would be lost or wrong, so the fit stops and says why.
-    const misuse = (): Error | undefined => {
-      const gone = named.find(([, t]) => t.disposed);
-      if (gone)
-        return new Error(
-          `${WHO}: the parameter '${gone[0]}' was disposed while fit() was training it (directly, or by disposing the MLP or module it belongs to), ` +
-            'so the trained values are lost; keep the model, the functions it calls and their parameters alive until fit() settles',
-        );
-      const frozen = named.find(([, t]) => !t.requiresGrad);
-      if (frozen)
-        return new Error(
-          `${WHO}: the parameter '${frozen[0]}' was frozen (freeze() or requiresGrad = false) while fit() was training it; ` +
-            'freeze parameters before calling fit() or after it settles',
-        );
-      return undefined;
-    };
-    const watch = setInterval(() => misuse() && run.cancel(), WATCH_MS);
-    watch.unref();
-    const abort = (): void => run.cancel();
-    o.signal?.addEventListener('abort', abort, { once: true });
     try {
-      let result: NativeFitResult;
-      try {
-        result = await run.promise;
-      } catch (e) {
-        throw misuse() ?? e;
-      }
-      const problem = misuse();
-      if (problem) throw problem;
-      if (abortedBefore) result.stopReason = 'aborted';
-      return {
-        params: Object.fromEntries(named.map(([name, t]) => [name, t.toArray()])),
-        loss: result.loss,
-        steps: result.steps,
-        stopReason: result.stopReason,
-        converged: CONVERGED.includes(result.stopReason),
-        stopped: result.stopReason === 'epochs' || result.stopReason === 'aborted' ? result.stopReason : 'early',
-        tier: tier.tape !== undefined,
-      };
+      return starts ? await fromStarts(starts, named, train, o.signal) : await train();
     } finally {
-      clearInterval(watch);
-      o.signal?.removeEventListener('abort', abort);
       release();
     }
   } finally {
     for (const t of owned) t.dispose();
   }
+}
+
+/**
+ * The worker keeps its own references, so nothing crashes if a parameter is disposed or frozen
+ * while it trains; but the results would be lost or wrong, so the fit stops and says why.
+ */
+function misuse(named: [string, Tensor][]): Error | undefined {
+  const gone = named.find(([, t]) => t.disposed);
+  if (gone)
+    return new Error(
+      `${WHO}: the parameter '${gone[0]}' was disposed while fit() was training it (directly, or by disposing the MLP or module it belongs to), ` +
+        'so the trained values are lost; keep the model, the functions it calls and their parameters alive until fit() settles',
+    );
+  const frozen = named.find(([, t]) => !t.requiresGrad);
+  if (frozen)
+    return new Error(
+      `${WHO}: the parameter '${frozen[0]}' was frozen (freeze() or requiresGrad = false) while fit() was training it; ` +
+        'freeze parameters before calling fit() or after it settles',
+    );
+  return undefined;
+}
+
+/** Starting values by parameter name: given ones, or log-spaced draws around the model's values. */
+type Start = Record<string, Nested>;
+
+/**
+ * The starts of `options.starts`, the model's own values first; undefined for a single start.
+ * A count draws each further start's scalar parameters as v * 10^u, u uniform in [-1, 1) (a zero
+ * as u itself), seeded by `seed`; non-scalar parameters (networks' weights) keep their values.
+ */
+function startsOf(option: unknown, named: [string, Tensor][], seed: number): Start[] | undefined {
+  if (option === undefined) return undefined;
+  const own: Start = Object.fromEntries(named.map(([name, t]) => [name, t.toArray()]));
+  if (typeof option === 'number') {
+    const n = numberIn(WHO, 'starts', option, { min: 1, integer: true, below: 10001 });
+    const rng = new Rng(seed);
+    const draw = (v: number): number => {
+      const u = rng.uniform(-1, 1);
+      return v === 0 ? u : v * 10 ** u;
+    };
+    const scalars = named.filter(([, t]) => t.size === 1);
+    const drawn = Array.from({ length: n - 1 }, () =>
+      Object.fromEntries(scalars.map(([name, t]) => [name, reshapeLike(draw(t.item()), t)])),
+    );
+    return n === 1 ? undefined : [own, ...drawn];
+  }
+  if (!Array.isArray(option) || option.length === 0)
+    throw new TypeError(
+      `${WHO}: starts must be a number of starts or a non-empty array of {parameter: value} objects, got ${describe(option)}`,
+    );
+  const trainable = new Map(named);
+  const given = option.map((start, i) => {
+    if (start === null || typeof start !== 'object' || Array.isArray(start))
+      throw new TypeError(`${WHO}: starts[${i}] must map parameter names to values, got ${describe(start)}`);
+    for (const [name, value] of Object.entries(start)) {
+      const param = trainable.get(name);
+      if (!param)
+        throw new Error(
+          `${WHO}: starts[${i}] names '${name}', which is not a trainable parameter (${[...trainable.keys()].join(', ')})`,
+        );
+      const { shape } = flatten(value as Nested, `${WHO}: starts[${i}].${name}`);
+      if (shape.join() !== param.shape.join())
+        throw new RangeError(
+          `${WHO}: starts[${i}] gives '${name}' shape [${shape}] but the parameter has shape [${param.shape}]`,
+        );
+    }
+    return start as Start;
+  });
+  return [own, ...given];
+}
+
+/** A scalar drawn for a one-element parameter, in its shape ([] or [1], ...). */
+const reshapeLike = (v: number, t: Tensor): Nested => t.shape.reduceRight<Nested>((acc) => [acc], v);
+
+/** Writes a start's values (shapes checked by startsOf) into the parameters; the others keep theirs. */
+function assignStart(start: Start, named: [string, Tensor][]): void {
+  for (const [name, t] of named) {
+    if (!(name in start)) continue;
+    const values = tensor(start[name], { dtype: t.dtype, device: t.device as Device });
+    try {
+      t.handle.assign(values.handle);
+    } finally {
+      values.dispose();
+    }
+  }
+}
+
+/**
+ * Trains from each start in turn (a fresh optimizer each) and keeps the parameters of the lowest
+ * final loss. A start that fails (a non-finite loss, a solution that blows up) is reported with its
+ * error; the fit rejects only when every start fails, or for misuse (a parameter disposed or frozen).
+ */
+async function fromStarts(
+  starts: Start[],
+  named: [string, Tensor][],
+  train: () => Promise<FitResult>,
+  signal: AbortSignalLike | undefined,
+): Promise<FitResult> {
+  const reports: StartReport[] = [];
+  let best: { result: FitResult; index: number } | undefined;
+  let firstError: unknown;
+  for (const [i, start] of starts.entries()) {
+    if (i > 0 && signal?.aborted) break;
+    if (i > 0) assignStart(start, named);
+    try {
+      const result = await train();
+      reports.push({ params: result.params, loss: result.loss, stopReason: result.stopReason });
+      if (!best || (Number.isFinite(result.loss) && !(result.loss >= best.result.loss))) best = { result, index: i };
+    } catch (e) {
+      if (misuse(named)) throw e;
+      firstError ??= e;
+      reports.push({ params: start, loss: NaN, error: (e as Error).message });
+    }
+  }
+  if (!best) throw firstError;
+  assignStart(best.result.params, named);
+  return { ...best.result, start: best.index, starts: reports };
 }
 
 /**
@@ -330,8 +469,15 @@ function modulesOf(model: Module): Module[] {
   return [...new Set(out)];
 }
 
-function settingsOf(o: Partial<FitOptions>) {
-  const optimizer = choose(WHO, 'optimizer', o.optimizer, OPTIMIZERS, DEFAULT_OPTIMIZER);
+/** The fit's settings, checked, with the defaults for a model of `trainableNumbers` trainable numbers. */
+function settingsOf(o: Partial<FitOptions>, trainableNumbers: number) {
+  const optimizer = choose(
+    WHO,
+    'optimizer',
+    o.optimizer,
+    OPTIMIZERS,
+    defaultOptimizer(trainableNumbers, o.batchSize === undefined, o.lr !== undefined),
+  );
   const schedule = choose(WHO, 'schedule', o.schedule, SCHEDULES, DEFAULT_SCHEDULE);
   const loss = choose(WHO, 'loss', o.loss, LOSSES, DEFAULT_LOSS);
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function')
@@ -352,6 +498,7 @@ function settingsOf(o: Partial<FitOptions>) {
   const gradientTolerance = numberIn(WHO, 'tolerance.gradient', tolerance.gradient ?? 1e-7, { min: 0 });
   const lossTolerance = numberIn(WHO, 'tolerance.loss', tolerance.loss ?? 1e-9, { min: 0 });
   return {
+    optimizer,
     optimizerConfig: optim.optimizerConfig(optimizer, {
       ...defaults,
       lr,

@@ -25,6 +25,7 @@ export {
   type FitOdeOptions,
   type FitProgress,
   type FitResult,
+  type StartReport,
   type AlgebraicData,
   type OdeData,
 } from './fit';

@@ -5,6 +5,7 @@ import {
   DEFAULT_ODE_METHOD,
   DEFAULT_OPTIMIZER,
   DEFAULT_SCHEDULE,
+  LBFGS_DEFAULT_MAX_PARAMETERS,
   LOSSES,
   ODE_METHODS,
   OPTIMIZERS,
@@ -33,7 +34,9 @@ export function renderTrainingSettings(): string {
       'Optimizers (`optimizer`)',
       ['name', "fit's lr", 'meaning'],
       OPTIMIZERS.map((o) => [named(o.name, DEFAULT_OPTIMIZER), String(o.fit.lr), o.doc]),
-    ),
+    ) +
+      `\n\nWhen neither an optimizer nor \`lr\` is given, a full-batch fit of at most ${LBFGS_DEFAULT_MAX_PARAMETERS} trainable numbers uses` +
+      ' `lbfgs` (it converges in a few steps and says so); others use the default above.',
     table(
       'Losses (`loss`)',
       ['name', 'meaning'],

@@ -56,7 +56,20 @@ export type LossKind = (typeof LOSSES)[number]['name'];
 export type ScheduleKind = (typeof SCHEDULES)[number]['name'];
 export type OdeMethod = (typeof ODE_METHODS)[number]['name'];
 
+/** fit's optimizer when none is chosen, beyond a few constants (see defaultOptimizer). */
 export const DEFAULT_OPTIMIZER: OptimizerKind = 'adam';
+/** Full-batch fits of at most this many trainable numbers default to L-BFGS. */
+export const LBFGS_DEFAULT_MAX_PARAMETERS = 20;
+
+/**
+ * fit's optimizer when none is chosen: L-BFGS for a few constants on the whole data set, where it
+ * converges in a few steps and says so (Adam with a fixed budget can stop far from the optimum and
+ * not know it); Adam for networks, minibatches, and when a learning rate is given (a rate is
+ * first-order thinking: L-BFGS searches its own step).
+ */
+export function defaultOptimizer(trainableNumbers: number, fullBatch: boolean, lrGiven: boolean): OptimizerKind {
+  return fullBatch && !lrGiven && trainableNumbers <= LBFGS_DEFAULT_MAX_PARAMETERS ? 'lbfgs' : DEFAULT_OPTIMIZER;
+}
 export const DEFAULT_LOSS: LossKind = 'mse';
 export const DEFAULT_SCHEDULE: ScheduleKind = 'none';
 /** The adaptive method, so that a solution is accurate to the tolerances unless a fixed step is asked for. */

@@ -9,6 +9,8 @@ import {
   DEFAULT_LOSS,
   DEFAULT_ODE_METHOD,
   DEFAULT_OPTIMIZER,
+  defaultOptimizer,
+  LBFGS_DEFAULT_MAX_PARAMETERS,
   LOSSES,
   names,
   ODE_METHODS,
@@ -39,8 +41,12 @@ const VALUED = [
   'rtol',
   'atol',
   'max-steps',
+  'starts',
 ];
 const FLAGS = ['ode', 'json', 'print'];
+
+/** How many numbers a parameter value holds (a number, or nested arrays of them). */
+const countNumbers = (v: Nested): number => (Array.isArray(v) ? v.reduce<number>((n, x) => n + countNumbers(x), 0) : 1);
 
 /** A finite number option, > 0 (or >= 0 with `zero`); undefined when absent. */
 function positive(flag: string, value: string | true | undefined, zero = false): number | undefined {
@@ -127,7 +133,8 @@ function summary(result: FitResult): string {
   const width = Math.max(...Object.keys(result.params).map((n) => n.length));
   const lines = Object.entries(result.params).map(([name, v]) => `  ${name.padEnd(width)} = ${JSON.stringify(v)}`);
   const stop = result.converged ? ` (converged: ${result.stopReason})` : '';
-  return `fitted in ${result.steps} steps${stop}, final loss ${result.loss.toPrecision(6)}\n${lines.join('\n')}\n`;
+  const start = result.starts ? ` from start ${result.start! + 1} of ${result.starts.length}` : '';
+  return `fitted by ${result.optimizer} in ${result.steps} steps${start}${stop}, final loss ${result.loss.toPrecision(6)}\n${lines.join('\n')}\n`;
 }
 
 /** Said on stderr when the fit stopped without converging, so that its numbers are not taken as the answer. */
@@ -145,7 +152,7 @@ export const fitCommand: Command = {
     '                      [--rtol X] [--atol X] [--max-steps N]]\n' +
     `                     [--epochs N] [--lr X] [--optimizer ${alternatives(OPTIMIZERS)}]\n` +
     `                     [--loss ${alternatives(LOSSES)}] [--schedule ${alternatives(SCHEDULES)}]\n` +
-    '                     [--patience N [--min-delta X]] [--seed N] [--json] [--print]\n' +
+    '                     [--patience N [--min-delta X]] [--starts N] [--seed N] [--json] [--print]\n' +
     '      --params \'{"G": 1}\' names the parameters and their initial values (a bare list starts each at 1.0).\n' +
     '      Algebraic: the CSV has a column per program input and the target column (default: target, else the last).\n' +
     '      --ode: the program returns d[state]/dt from the --state inputs (and the --time input, default t); the CSV\n' +
@@ -154,10 +161,13 @@ export const fitCommand: Command = {
     "      with --window N (multiple shooting). --inputs '{\"g\": 9.81}' gives constant values to the program's other\n" +
     "      inputs. --rtol, --atol (adaptive methods) and --max-steps (solver steps per solve) are the solver's tolerances.\n" +
     '      --patience N stops early after N epochs whose loss improved by no more than --min-delta (default 0).\n' +
-    `      Default ${DEFAULT_OPTIMIZER}, loss ${DEFAULT_LOSS}; every optimizer but L-BFGS defaults to 1000 epochs,\n` +
+    '      --starts N trains from the given values and N - 1 draws of each scalar parameter v as v * 10^u, u in [-1, 1)\n' +
+    '      (seeded by --seed), and keeps the lowest final loss.\n' +
+    `      Default lbfgs for at most ${LBFGS_DEFAULT_MAX_PARAMETERS} parameter values and no --lr, else ${DEFAULT_OPTIMIZER}; loss ${DEFAULT_LOSS}; every optimizer but L-BFGS defaults to 1000 epochs,\n` +
     '      a cosine schedule and gradients clipped at norm 5; L-BFGS to 50 epochs, no schedule.\n' +
     '      docs/training.md lists the choices.\n' +
-    '      --json prints {"params", "loss", "steps", "stopped", "converged", "stopReason"} on stdout, or\n' +
+    '      --json prints {"params", "loss", "steps", "stopped", "converged", "stopReason", "optimizer", "tier"} on\n' +
+    '      stdout ("start" and "starts" too with --starts), or\n' +
     '      {"error": {...}} as eval does. A fit that did not converge says so on stderr.\n' +
     '      A progress bar with the elapsed time and an estimate of the time left shows on stderr when it is a terminal.\n' +
     '      Exit codes: 0 fitted, 1 the program, data or fit failed, 2 bad arguments.\n' +
@@ -174,7 +184,9 @@ export const fitCommand: Command = {
       if (!ode && options.has(flag)) throw new UsageError(`--${flag} needs --ode`);
     if (ode && options.has('target'))
       throw new UsageError('--target is for algebraic fits; with --ode the --state columns are the targets');
-    const optimizer = choice('optimizer', 'optimizer', options.get('optimizer'), OPTIMIZERS) ?? DEFAULT_OPTIMIZER;
+    const optimizer =
+      choice('optimizer', 'optimizer', options.get('optimizer'), OPTIMIZERS) ??
+      defaultOptimizer(countNumbers(Object.values(params)), true, options.has('lr'));
     const lbfgs = optimizer === 'lbfgs';
     const schedule = choice('schedule', 'schedule', options.get('schedule'), SCHEDULES);
     const method = choice('method', 'ODE method', options.get('method'), ODE_METHODS);
@@ -185,6 +197,7 @@ export const fitCommand: Command = {
       lr: positive('lr', options.get('lr')),
       seed: wholeOption('seed', options.get('seed'), 0),
       earlyStopping: earlyStopping(options),
+      starts: wholeOption('starts', options.get('starts'), 1),
       ...(lbfgs ? {} : { schedule: 'cosine', clip: 5 }),
       ...(schedule && { schedule }),
     };
@@ -239,12 +252,9 @@ export const fitCommand: Command = {
       if (bar) io.stderr('\n');
       if (!result.converged) io.stderr(notConverged(result, lbfgs));
       const source = options.has('print') ? model.toSource() : undefined;
-      const { params: fitted, loss, steps, converged, stopReason } = result;
-      io.stdout(
-        json
-          ? `${jsonText({ params: fitted, loss, steps, stopped: result.stopped, converged, stopReason, source })}\n`
-          : summary(result) + (source ?? ''),
-      );
+      const { params: fitted, loss, steps, stopped, converged, stopReason, optimizer, tier, start, starts } = result;
+      const report = { params: fitted, loss, steps, stopped, converged, stopReason, optimizer, tier, start, starts };
+      io.stdout(json ? `${jsonText({ ...report, source })}\n` : summary(result) + (source ?? ''));
       return 0;
     } catch (err) {
       return fail(err, io, json);
