@@ -1,6 +1,9 @@
-// fit()'s defaults for a few constants (L-BFGS) and its `starts` option: several starting points,
-// the lowest final loss kept, every start reported.
+// fit()'s defaults for a few constants (L-BFGS) and for long trajectories (windows, then the whole),
+// and its `starts` option: several starting points, the lowest final loss kept, every start reported.
+import * as fs from 'fs';
+import * as path from 'path';
 import { compile, fit, nn } from '../src';
+import { noisyLotkaVolterra } from '../src/fuzz/soak';
 
 /** The logistic growth y' = r y (1 - y / K) from y0 = 2, exactly (r 0.9, K 50), at t = 0, 0.5, ..., 12. */
 function logisticData(r = 0.9, K = 50, y0 = 2) {
@@ -120,6 +123,45 @@ describe('fit with starts', () => {
     await expect(fit(model, data, { epochs: 1, starts: [{ a: [1, 2] }] })).rejects.toThrow(
       /starts\[0\] gives 'a' shape \[2\]/,
     );
+    model.dispose();
+  });
+});
+
+describe("fit's default shooting for a long trajectory", () => {
+  const LV = fs.readFileSync(path.join(__dirname, '..', 'examples', 'lotka_volterra.neural'), 'utf8');
+  const data = noisyLotkaVolterra(LV, 121); // 120 intervals of 0.1, 2% noise; truth 1, 0.5, 0.25, 0.5
+  const FAR = { alpha: 2, beta: 0.1, delta: 0.1, gamma: 2 };
+  const ode = { state: ['x', 'y'], method: 'rk4' as const };
+
+  test('windows of 20 intervals first, then the whole trajectory: found from far off, where one trajectory is stuck', async () => {
+    const whole = compile(LV, { params: FAR });
+    const stuck = await fit(whole, data, { epochs: 100, ode: { ...ode, windowSteps: 0 } });
+    whole.dispose();
+    expect(stuck.shooting).toBeUndefined();
+
+    const model = compile(LV, { params: FAR });
+    const result = await fit(model, data, { epochs: 100, ode });
+    model.dispose();
+    expect(result.shooting).toMatchObject({ windowSteps: 20 });
+    expect(result.steps).toBeGreaterThan(result.shooting!.steps);
+    const truth = { alpha: 1, beta: 0.5, delta: 0.25, gamma: 0.5 };
+    for (const [name, value] of Object.entries(truth))
+      expect(Math.abs((result.params[name] as number) - value) / value).toBeLessThan(0.03);
+    // The same loss on the whole trajectory as the explicit single shooting measures: far lower.
+    expect(result.loss).toBeLessThan(stuck.loss / 100);
+  });
+
+  test('short or unevenly spaced trajectories are fitted whole; with a batchSize, in windows only', async () => {
+    const short = { t: data.t.slice(0, 41), observations: data.observations.slice(0, 41) };
+    const uneven = { t: data.t.map((x, i) => x + (i % 2) * 0.01), observations: data.observations };
+    for (const d of [short, uneven]) {
+      const model = compile(LV, { params: { alpha: 0.9, beta: 0.45, delta: 0.3, gamma: 0.55 } });
+      expect((await fit(model, d, { epochs: 3, ode })).shooting).toBeUndefined();
+      model.dispose();
+    }
+    const model = compile(LV, { params: { alpha: 0.9, beta: 0.45, delta: 0.3, gamma: 0.55 } });
+    const batched = await fit(model, data, { epochs: 2, batchSize: 2, seed: 1, ode });
+    expect([batched.optimizer, batched.shooting, batched.steps]).toEqual(['adam', undefined, 6]); // 6 windows in 3 batches, 2 epochs
     model.dispose();
   });
 });

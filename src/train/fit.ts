@@ -39,7 +39,13 @@ export interface FitOdeOptions extends OdeSolverOptions {
   state?: string[];
   /** The time input (default: `t`, when the program has it and it has no other role). */
   time?: string;
-  /** Multiple shooting: windows of this many observation intervals, each integrated from its observed start. */
+  /**
+   * Multiple shooting: windows of this many observation intervals, each integrated from its observed
+   * start; 0 integrates the whole trajectory from the first observation. Default: the whole
+   * trajectory, except for more than 50 evenly spaced intervals: windows of 20 first, then the whole
+   * trajectory from where they ended (result.shooting reports the first stage); with a batchSize,
+   * only the windows.
+   */
   windowSteps?: number;
   /** Values of the program's other inputs (constants). */
   inputs?: Record<string, InputValue>;
@@ -161,6 +167,8 @@ export interface FitResult {
   tier: boolean;
   /** The optimizer that trained (options.optimizer, or the default for the fit: see defaultOptimizer). */
   optimizer: OptimizerKind;
+  /** After the default multiple shooting of a long trajectory: its windows' stage (the result is the whole trajectory's). */
+  shooting?: { windowSteps: number; loss: number; steps: number; stopReason: StopReason };
   /** With `starts`: the index of the start kept (0 is the model's own values), and every start's end. */
   start?: number;
   starts?: StartReport[];
@@ -218,7 +226,11 @@ export async function fit(model: Module, data: AlgebraicData | OdeData, options:
 
   const owned: Tensor[] = [];
   try {
-    const prepared = 'target' in data ? algebraic(model, data, owned, o.ode) : ode(model, data, owned, o.ode ?? {});
+    // Each stage's data: the one (algebraic, or an ODE's shooting as asked), or windows then the whole trajectory.
+    const stages =
+      'target' in data
+        ? [algebraic(model, data, owned, o.ode)]
+        : shootingPlan(data, o.ode ?? {}, settings.batchSize).map((k) => ode(model, data, owned, o.ode ?? {}, k));
     const names = named.map(([name]) => name);
     const onProgress =
       o.onProgress &&
@@ -228,11 +240,11 @@ export async function fit(model: Module, data: AlgebraicData | OdeData, options:
         named.map(([, t]) => t.shape),
       );
     const { optimizer, optimizerConfig, schedule, lr, ...loop } = settings;
-    const tier = fitTier(model, prepared, settings.batchSize);
-    const input = { ...prepared.data, ...tier };
     const params = named.map(([, t]) => t.handle);
-    // One training run from the parameters' current values, with a fresh optimizer.
-    const train = async (): Promise<FitResult> => {
+    // One training run of a stage from the parameters' current values, with a fresh optimizer.
+    const train = async (prepared: Prepared): Promise<FitResult> => {
+      const tier = fitTier(model, prepared, settings.batchSize);
+      const input = { ...prepared.data, ...tier };
       // Aborted before it starts: no steps at all (cancelling after the start would race the worker).
       const abortedBefore = o.signal?.aborted === true;
       const total = abortedBefore ? 0 : o.epochs! * prepared.stepsPerEpoch(settings.batchSize);
@@ -273,7 +285,8 @@ export async function fit(model: Module, data: AlgebraicData | OdeData, options:
       named.map(([, t]) => t),
     );
     try {
-      return starts ? await fromStarts(starts, named, train, o.signal) : await train();
+      const trainStages = () => inStages(stages, train, o.signal);
+      return starts ? await fromStarts(starts, named, trainStages, o.signal) : await trainStages();
     } finally {
       release();
     }
@@ -300,6 +313,49 @@ function misuse(named: [string, Tensor][]): Error | undefined {
         'freeze parameters before calling fit() or after it settles',
     );
   return undefined;
+}
+
+/**
+ * Trains each stage in turn from where the last ended; the result is the last stage's, with the
+ * steps of all and, after automatic multiple shooting, the windows' stage as `shooting`.
+ */
+async function inStages(
+  stages: Prepared[],
+  train: (prepared: Prepared) => Promise<FitResult>,
+  signal: AbortSignalLike | undefined,
+): Promise<FitResult> {
+  const first = await train(stages[0]);
+  if (stages.length === 1 || first.stopReason === 'aborted' || signal?.aborted) return first;
+  const last = await train(stages[1]);
+  const shooting = {
+    windowSteps: stages[0].windowSteps!,
+    loss: first.loss,
+    steps: first.steps,
+    stopReason: first.stopReason,
+  };
+  return { ...last, steps: first.steps + last.steps, shooting };
+}
+
+/** A trajectory of more than this many evenly spaced intervals is fitted in windows first by default. */
+const AUTO_SHOOTING_INTERVALS = 50;
+/** The windows' length, in observation intervals, of that first stage. */
+const AUTO_WINDOW_STEPS = 20;
+
+/**
+ * The ODE stages' window lengths (0: the whole trajectory): ode.windowSteps as given; by default,
+ * for a long evenly spaced trajectory, windows of 20 intervals (multiple shooting, whose loss has
+ * no far-off local minima from an oscillation out of phase) and then the whole trajectory from
+ * there (unbiased by the windows' noisy starting states); else the whole trajectory. With a
+ * batchSize only the windows (minibatches draw from them).
+ */
+function shootingPlan(data: OdeData, o: FitOdeOptions, batchSize: number): number[] {
+  if (o === null || typeof o !== 'object' || o.windowSteps !== undefined || !Array.isArray(data?.t)) return [-1];
+  const t = data.t;
+  const intervals = t.length - 1;
+  const dt = (t[t.length - 1] - t[0]) / intervals;
+  const even = t.every((x, i) => Math.abs(x - (t[0] + i * dt)) <= 1e-9 * Math.max(1, Math.abs(x)));
+  if (intervals <= AUTO_SHOOTING_INTERVALS || !even) return [0];
+  return batchSize > 0 ? [AUTO_WINDOW_STEPS] : [AUTO_WINDOW_STEPS, 0];
 }
 
 /** Starting values by parameter name: given ones, or log-spaced draws around the model's values. */
@@ -573,6 +629,8 @@ interface Prepared {
   samplesPerStep(batchSize: number): number;
   /** Whether the data's values suit the small-program tier (scalar inputs, constants without gradients). */
   scalarData: boolean;
+  /** ODE: the shooting windows' length in intervals (0: the whole trajectory). */
+  windowSteps?: number;
 }
 
 /**
@@ -636,7 +694,8 @@ function algebraic(model: Module, data: AlgebraicData, owned: Tensor[], odeOptio
   };
 }
 
-function ode(model: Module, data: OdeData, owned: Tensor[], options: FitOdeOptions): Prepared {
+/** An ODE stage's data: windows of `windowSteps` intervals (0: the whole trajectory; -1: as options.ode says). */
+function ode(model: Module, data: OdeData, owned: Tensor[], options: FitOdeOptions, windowSteps: number): Prepared {
   const o = knownOptions<FitOdeOptions>(`${WHO}: options.ode`, options, ODE_OPTIONS);
   if (!Array.isArray(data.t) || data.t.some((x) => typeof x !== 'number'))
     throw new TypeError(`${WHO}: data.t must be an array of numbers (the observation times), got ${describe(data.t)}`);
@@ -651,9 +710,9 @@ function ode(model: Module, data: OdeData, owned: Tensor[], options: FitOdeOptio
     throw new RangeError(`${WHO}: there are ${steps} observations but ${data.t.length} times`);
   const solver = solverConfig(WHO, 'ode.', o);
   const k =
-    o.windowSteps === undefined
-      ? 0
-      : numberIn(WHO, 'ode.windowSteps', o.windowSteps, { min: 1, integer: true, below: steps });
+    windowSteps >= 0
+      ? windowSteps
+      : numberIn(WHO, 'ode.windowSteps', o.windowSteps, { min: 0, integer: true, below: steps });
   const windows = k === 0 ? 0 : Math.floor((steps - 1) / k);
   const wiring = wire({ who: WHO, options: 'ode', state: 'each observation' }, model, n, k > 0, o, k > 0);
   owned.push(...wiring.owned);
@@ -670,6 +729,7 @@ function ode(model: Module, data: OdeData, owned: Tensor[], options: FitOdeOptio
       resultBatched: checkResult(WHO, model, n),
       ...solver,
     },
+    windowSteps: k,
     stepsPerEpoch: (b) => (b === 0 || windows === 0 ? 1 : Math.ceil(windows / Math.min(b, windows))),
     samplesPerStep: (b) => (windows === 0 ? 1 : b === 0 ? windows : Math.min(b, windows)),
     scalarData:

@@ -134,7 +134,8 @@ function summary(result: FitResult): string {
   const lines = Object.entries(result.params).map(([name, v]) => `  ${name.padEnd(width)} = ${JSON.stringify(v)}`);
   const stop = result.converged ? ` (converged: ${result.stopReason})` : '';
   const start = result.starts ? ` from start ${result.start! + 1} of ${result.starts.length}` : '';
-  return `fitted by ${result.optimizer} in ${result.steps} steps${start}${stop}, final loss ${result.loss.toPrecision(6)}\n${lines.join('\n')}\n`;
+  const shooting = result.shooting ? ` (windows of ${result.shooting.windowSteps} rows first)` : '';
+  return `fitted by ${result.optimizer} in ${result.steps} steps${shooting}${start}${stop}, final loss ${result.loss.toPrecision(6)}\n${lines.join('\n')}\n`;
 }
 
 /** Said on stderr when the fit stopped without converging, so that its numbers are not taken as the answer. */
@@ -158,7 +159,9 @@ export const fitCommand: Command = {
     '      --ode: the program returns d[state]/dt from the --state inputs (and the --time input, default t); the CSV\n' +
     '      has the time column and the observed states. It is integrated from the first row\n' +
     `      (--method ${alternatives(ODE_METHODS)}, default ${DEFAULT_ODE_METHOD}), or from every window of N rows\n` +
-    "      with --window N (multiple shooting). --inputs '{\"g\": 9.81}' gives constant values to the program's other\n" +
+    '      with --window N (multiple shooting; --window 0: the whole trajectory). Without --window, more than 50 evenly\n' +
+    '      spaced rows are fitted in windows of 20 rows first, then as one trajectory.\n' +
+    "      --inputs '{\"g\": 9.81}' gives constant values to the program's other\n" +
     "      inputs. --rtol, --atol (adaptive methods) and --max-steps (solver steps per solve) are the solver's tolerances.\n" +
     '      --patience N stops early after N epochs whose loss improved by no more than --min-delta (default 0).\n' +
     '      --starts N trains from the given values and N - 1 draws of each scalar parameter v as v * 10^u, u in [-1, 1)\n' +
@@ -167,7 +170,7 @@ export const fitCommand: Command = {
     '      a cosine schedule and gradients clipped at norm 5; L-BFGS to 50 epochs, no schedule.\n' +
     '      docs/training.md lists the choices.\n' +
     '      --json prints {"params", "loss", "steps", "stopped", "converged", "stopReason", "optimizer", "tier"} on\n' +
-    '      stdout ("start" and "starts" too with --starts), or\n' +
+    '      stdout ("shooting" after default multiple shooting, "start" and "starts" with --starts), or\n' +
     '      {"error": {...}} as eval does. A fit that did not converge says so on stderr.\n' +
     '      A progress bar with the elapsed time and an estimate of the time left shows on stderr when it is a terminal.\n' +
     '      Exit codes: 0 fitted, 1 the program, data or fit failed, 2 bad arguments.\n' +
@@ -221,7 +224,7 @@ export const fitCommand: Command = {
       let data;
       if (ode) {
         const time = typeof options.get('time') === 'string' ? (options.get('time') as string) : 't';
-        const window = wholeOption('window', options.get('window'), 1);
+        const window = wholeOption('window', options.get('window'), 0);
         if (window !== undefined && window >= table.rows.length)
           throw new Error(`${dataFile}: --window ${window} needs more than ${window} rows, got ${table.rows.length}`);
         const columns = state!.map((name) => column(table, name, dataFile));
@@ -252,8 +255,21 @@ export const fitCommand: Command = {
       if (bar) io.stderr('\n');
       if (!result.converged) io.stderr(notConverged(result, lbfgs));
       const source = options.has('print') ? model.toSource() : undefined;
-      const { params: fitted, loss, steps, stopped, converged, stopReason, optimizer, tier, start, starts } = result;
-      const report = { params: fitted, loss, steps, stopped, converged, stopReason, optimizer, tier, start, starts };
+      const { params: fitted, loss, steps, stopped, converged, stopReason, optimizer, tier } = result;
+      const { shooting, start, starts } = result;
+      const report = {
+        params: fitted,
+        loss,
+        steps,
+        stopped,
+        converged,
+        stopReason,
+        optimizer,
+        tier,
+        shooting,
+        start,
+        starts,
+      };
       io.stdout(json ? `${jsonText({ ...report, source })}\n` : summary(result) + (source ?? ''));
       return 0;
     } catch (err) {
