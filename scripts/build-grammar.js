@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // Compiles the tree-sitter-neural Node binding with node-gyp: the generated parser, the scanner, the
-// binding and the tree-sitter C runtime (its sources vendored in the npm package `tree-sitter`, found
-// by tree-sitter-neural/bindings/node/runtime.js). Run standalone or through scripts/build.js
-// (`require('./build-grammar').buildGrammar()`); skips the work when the binary is newer than every
-// source it is built from.
+// binding and the tree-sitter C runtime (committed in tree-sitter-neural/vendor/, or
+// $TREE_SITTER_RUNTIME; tree-sitter-neural/bindings/node/runtime.js says which). Run standalone or
+// through scripts/build.js (`require('./build-grammar').buildGrammar()`); skips the work when the
+// binary is newer than every source it is built from.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -19,7 +19,7 @@ const SOURCES = [
   'bindings/node/runtime.js',
   'binding.gyp',
 ].map((f) => path.join(GRAMMAR_DIR, f));
-// The tree-sitter C runtime compiled into the binding (from the npm package `tree-sitter`).
+// The tree-sitter C runtime compiled into the binding.
 const { runtimeDir } = require(path.join(GRAMMAR_DIR, 'bindings', 'node', 'runtime.js'));
 
 const mtime = (file) => fs.statSync(file).mtimeMs;

@@ -157,6 +157,7 @@ describe('the package', () => {
     });
     const files: string[] = JSON.parse(r.stdout)[0].files.map((f: { path: string }) => f.path);
     expect(files).toContain('tree-sitter-neural/src/parser.c');
+    expect(files).toContain('tree-sitter-neural/vendor/tree-sitter-0.25.1/lib/src/lib.c');
     expect(files).toContain('dist/index.d.ts');
     expect(files.filter((f) => /(^|\/)(build|node_modules)\//.test(f))).toEqual([]);
   });

@@ -1,34 +1,27 @@
-// Where the tree-sitter C runtime's sources are: the `lib` folder vendored in the npm package
-// `tree-sitter` (a dependency of the project). binding.gyp compiles lib/src/lib.c from there, and
-// scripts/build-grammar.js checks it before building. TREE_SITTER_RUNTIME=/path/to/lib overrides.
-// Run as a script, prints the folder (binding.gyp calls it that way).
+// Where the tree-sitter C runtime's sources are: the copy committed in vendor/ (see its README.md),
+// or TREE_SITTER_RUNTIME=/path/to/lib (a tree-sitter `lib` folder, with src/ and include/).
+// binding.gyp compiles lib/src/lib.c from there, and scripts/build-grammar.js checks it before
+// building. Run as a script, prints the folder (binding.gyp calls it that way).
 'use strict';
 const fs = require('fs');
 const path = require('path');
 
-const GRAMMAR_DIR = path.join(__dirname, '..', '..');
+const VENDORED = path.join(__dirname, '..', '..', 'vendor', 'tree-sitter-0.25.1', 'lib');
+
+const isRuntime = (dir) =>
+  fs.existsSync(path.join(dir, 'src', 'lib.c')) && fs.existsSync(path.join(dir, 'include', 'tree_sitter', 'api.h'));
 
 function runtimeDir() {
   const override = process.env.TREE_SITTER_RUNTIME;
-  const candidates = [];
-  if (override) candidates.push(path.resolve(override));
-  else {
-    try {
-      // Resolved from the grammar's folder first, then from the project root above it.
-      const pkg = require.resolve('tree-sitter/package.json', { paths: [GRAMMAR_DIR, path.join(GRAMMAR_DIR, '..')] });
-      candidates.push(path.join(path.dirname(pkg), 'vendor', 'tree-sitter', 'lib'));
-    } catch (_) {
-      // not installed: reported below
-    }
-  }
-  const found = candidates.find((dir) => fs.existsSync(path.join(dir, 'src', 'lib.c')) && fs.existsSync(path.join(dir, 'include', 'tree_sitter', 'api.h')));
-  if (!found) {
+  const dir = override ? path.resolve(override) : VENDORED;
+  if (!isRuntime(dir)) {
     throw new Error(
-      `tree-sitter-neural: cannot find the tree-sitter C runtime (${candidates.length ? `no src/lib.c in ${candidates.join(', ')}` : 'the npm package `tree-sitter` is not installed'}); ` +
-        'run `npm install` in the project folder, or set TREE_SITTER_RUNTIME to a tree-sitter `lib` folder',
+      override
+        ? `tree-sitter-neural: TREE_SITTER_RUNTIME=${override} is not a tree-sitter runtime (no src/lib.c and include/tree_sitter/api.h in it); point it at the \`lib\` folder of a tree-sitter checkout, or unset it to use the copy in ${VENDORED}`
+        : `tree-sitter-neural: the tree-sitter C runtime is missing from ${VENDORED}; restore it (\`git checkout -- ${VENDORED}\`, or reinstall the package), or set TREE_SITTER_RUNTIME to a tree-sitter \`lib\` folder`,
     );
   }
-  return found;
+  return dir;
 }
 
 module.exports = { runtimeDir };
