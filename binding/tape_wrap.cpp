@@ -51,6 +51,7 @@ NativeTape::NativeTape(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Native
     const SpecReader in("tape spec");
     Napi::Object spec = in.object(info[0], "the spec");
     program_->num_inputs = static_cast<int>(in.whole(spec, "numInputs"));
+    program_->input_sizes = in.ints(spec, "inputSizes");
     program_->num_params = static_cast<int>(in.whole(spec, "numParams"));
     program_->consts = in.doubles(spec, "consts");
     const std::vector<int> code = in.ints(spec, "code");  // 4 per instruction: op, a, b, c (c + 1, b + 1: 0 is none)
@@ -60,15 +61,19 @@ NativeTape::NativeTape(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Native
       program_->code.push_back({code[4 * k], code[4 * k + 1], code[4 * k + 2] - 1, code[4 * k + 3] - 1, attrs[k]});
     program_->results = in.ints(spec, "results");
     batched_ = in.bools(spec, "batched");
-    if (static_cast<int>(batched_.size()) != program_->num_inputs)
+    if (batched_.size() != program_->input_sizes.size())
       throw nc::Error("internal: tape spec: 'batched' must hold one flag per input");
     nc::check_tape(*program_);
-    if (program_->num_inputs > kMaxOperands || program_->num_params > kMaxOperands)
-      throw nc::Error("internal: tape spec: at most 64 inputs and 64 params");
     const std::string dtype = string_arg(info, 1, "dtype");
     if (dtype != "float64" && dtype != "float32") throw nc::Error("tape: dtype must be float32 or float64");
     double_ = dtype == "float64";
   });
+}
+
+void NativeTape::CheckScalarIo() const {
+  if (static_cast<int>(program_->input_sizes.size()) != program_->num_inputs || program_->num_inputs > kMaxOperands ||
+      program_->num_params > kMaxOperands)
+    throw nc::Error("internal: tape: run, bind and forward take at most 64 scalar inputs and 64 params");
 }
 
 std::shared_ptr<const nc::TapeProgram> NativeTape::ProgramOf(const Napi::Value& v) {
@@ -84,6 +89,7 @@ Napi::Value NativeTape::Run(const Napi::CallbackInfo& info) {
 template <class T>
 void NativeTape::RunTyped(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  CheckScalarIo();
   const int n = program_->num_inputs;
   if (!bound_out_) throw nc::Error("tape: run() before bind()");
   if (!info[0].IsArray() || !info[3].IsArray())
@@ -119,6 +125,7 @@ void NativeTape::RunTyped(const Napi::CallbackInfo& info) {
 
 Napi::Value NativeTape::Bind(const Napi::CallbackInfo& info) {
   guard(info.Env(), [&] {
+    CheckScalarIo();
     if (!info[0].IsArray() || !info[1].IsArray())
       throw Napi::TypeError::New(info.Env(), "tape: bind(inputs[], params[], out, paramGrads)");
     auto inputs = info[0].As<Napi::Array>();
@@ -172,6 +179,7 @@ Napi::Value NativeTape::RunBound(const Napi::CallbackInfo& info) {
 Napi::Value NativeTape::Forward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guard(env, [&]() -> Napi::Value {
+    CheckScalarIo();
     if (!info[0].IsArray()) throw Napi::TypeError::New(env, "tape: forward(inputs[], record)");
     auto arr = info[0].As<Napi::Array>();
     if (static_cast<int>(arr.Length()) != program_->num_inputs)

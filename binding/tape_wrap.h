@@ -16,6 +16,8 @@ class NativeTape : public Napi::ObjectWrap<NativeTape> {
   static Napi::Function Define(Napi::Env env);
   // new NativeTape(spec: {numInputs, numParams, consts, code, attrs, result, batched}, dtype)
   explicit NativeTape(const Napi::CallbackInfo& info);
+  /** run, bind and forward: one register per input, within their per-call arrays. */
+  void CheckScalarIo() const;
   /** The program of a NativeTape object (fit runs it on its own thread). */
   static std::shared_ptr<const nc::TapeProgram> ProgramOf(const Napi::Value& v);
 

@@ -19,9 +19,11 @@ struct TapeInstr {
   double attr = 0;  // pow-scalar's exponent
 };
 
-/** Registers: the inputs, the params, the constants, then one per instruction. */
+/** Registers: the inputs' elements, the params, the constants, then one per instruction. */
 struct TapeProgram {
-  int num_inputs = 0;
+  int num_inputs = 0;  // input registers: every program input's elements, in order
+  /** Registers per program input (its per-sample elements, row-major); they add up to num_inputs. */
+  std::vector<int> input_sizes;
   int num_params = 0;
   std::vector<double> consts;
   std::vector<TapeInstr> code;

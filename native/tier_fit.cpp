@@ -101,6 +101,7 @@ double algebraic_loss(FitTask& task, const std::vector<int>& trained, const Tens
   const std::vector<int64_t> rows = rows_of(index, d.target.size(0));
   std::vector<const T*> inputs;
   for (const Tensor& x : d.inputs) inputs.push_back(x.data_ptr<T>());
+  const std::vector<int>& widths = p.input_sizes;
   const T* target = d.target.data_ptr<T>();
   std::vector<T> reg = register_file<T>(p, task.tape_params), adjoint(grad ? reg.size() : 0);
   std::vector<double> grads(p.num_params, 0.0);
@@ -108,7 +109,8 @@ double algebraic_loss(FitTask& task, const std::vector<int>& trained, const Tens
   const T per_element = static_cast<T>(1 / count);
   double sum = 0;
   for (const int64_t s : rows) {
-    for (int i = 0; i < p.num_inputs; ++i) reg[i] = inputs[i][s];
+    for (size_t i = 0, r = 0; i < widths.size(); r += widths[i++])
+      std::copy(inputs[i] + s * widths[i], inputs[i] + (s + 1) * widths[i], &reg[r]);
     tape_values(p, reg.data());
     if (grad) std::fill(adjoint.begin(), adjoint.end(), T(0));
     for (int64_t r = 0; r < m; ++r) {
@@ -132,10 +134,13 @@ template <class T>
 class TapeRhs {
  public:
   TapeRhs(const TapeProgram& p, const OdeProblem& problem, const std::vector<Tensor>& params)
-      : p_(p), problem_(problem), base_(register_file<T>(p, params)), constants_(p.num_inputs, T(0)) {
-    for (int i = 0; i < p.num_inputs; ++i)
-      if (problem.slots[i].kind == OdeSlot::Kind::Constant)
-        constants_[i] = static_cast<T>(problem.slots[i].value.item<double>());
+      : p_(p), problem_(problem), base_(register_file<T>(p, params)) {
+    // Constants are written into the base register file once: they never change.
+    for (size_t i = 0, r = 0; i < problem.slots.size(); r += p.input_sizes[i++])
+      if (problem.slots[i].kind == OdeSlot::Kind::Constant) {
+        const Tensor values = problem.slots[i].value.to(at::kCPU, c10::CppTypeToScalarType<T>::value).contiguous();
+        std::copy(values.data_ptr<T>(), values.data_ptr<T>() + p.input_sizes[i], &base_[r]);
+      }
   }
 
   int registers() const { return p_.registers(); }
@@ -144,11 +149,14 @@ class TapeRhs {
   /** k = f(time, y); `reg` (registers() values) keeps the sample's register file for `adjoint`. */
   void operator()(const T* y, T time, T* reg, T* k) const {
     std::copy(base_.begin(), base_.begin() + p_.first_instr(), reg);
-    for (int i = 0; i < p_.num_inputs; ++i) {
+    for (size_t i = 0, r = 0; i < problem_.slots.size(); r += p_.input_sizes[i++]) {
       const OdeSlot& slot = problem_.slots[i];
-      reg[i] = slot.kind == OdeSlot::Kind::Component ? y[slot.component]
-               : slot.kind == OdeSlot::Kind::Time    ? time
-                                                     : constants_[i];
+      if (slot.kind == OdeSlot::Kind::State)
+        std::copy(y, y + components(), &reg[r]);
+      else if (slot.kind == OdeSlot::Kind::Component)
+        reg[r] = y[slot.component];
+      else if (slot.kind == OdeSlot::Kind::Time)
+        reg[r] = time;
     }
     tape_values(p_, reg);
     for (size_t r = 0; r < p_.results.size(); ++r) k[r] = reg[p_.results[r]];
@@ -159,8 +167,13 @@ class TapeRhs {
     scratch.assign(p_.registers(), T(0));
     for (size_t r = 0; r < p_.results.size(); ++r) scratch[p_.results[r]] += kbar[r];
     tape_adjoints(p_, reg, scratch.data());
-    for (int i = 0; i < p_.num_inputs; ++i)
-      if (problem_.slots[i].kind == OdeSlot::Kind::Component) ybar[problem_.slots[i].component] += scratch[i];
+    for (size_t i = 0, r = 0; i < problem_.slots.size(); r += p_.input_sizes[i++]) {
+      const OdeSlot& slot = problem_.slots[i];
+      if (slot.kind == OdeSlot::Kind::State)
+        for (int j = 0; j < components(); ++j) ybar[j] += scratch[r + j];
+      else if (slot.kind == OdeSlot::Kind::Component)
+        ybar[slot.component] += scratch[r];
+    }
     add_param_adjoints(p_, scratch.data(), grads);
   }
 
@@ -168,7 +181,6 @@ class TapeRhs {
   const TapeProgram& p_;
   const OdeProblem& problem_;
   std::vector<T> base_;
-  std::vector<T> constants_;
 };
 
 /** One accepted step: where it starts, its size, and the time at which its first stage was evaluated. */
@@ -457,16 +469,16 @@ Objective tier_objective(FitTask& task) {
     const int64_t n = d.target.defined() && d.target.dim() >= 1 ? d.target.size(0) : 0;
     if (n < 1) throw Error("fit: the target needs at least one sample");
     const int64_t m = static_cast<int64_t>(p.results.size());
-    if (d.target.dim() != (m == 1 ? 1 : 2) || (m > 1 && d.target.size(1) != m))
-      throw Error("fit: the program returns " +
-                  (m == 1 ? std::string("a scalar") : "a vector[" + std::to_string(m) + "]") +
+    if (d.target.numel() != n * m)
+      throw Error("fit: the program returns " + std::to_string(m) + " value" + (m == 1 ? "" : "s") +
                   " per sample but the target has shape " + c10::str(d.target.sizes()));
-    if (static_cast<int>(d.inputs.size()) != p.num_inputs) throw Error("fit: internal: the tier's inputs");
+    if (d.inputs.size() != p.input_sizes.size()) throw Error("fit: internal: the tier's inputs");
     if (d.target.scalar_type() != type) throw Error("fit: internal: the tier's target dtype");
     d.target = d.target.contiguous();
-    for (Tensor& x : d.inputs) {
-      if (x.dim() != 1 || x.size(0) != n || x.scalar_type() != type)
-        throw Error("fit: internal: the tier takes one scalar per sample for every input");
+    for (size_t i = 0; i < d.inputs.size(); ++i) {
+      Tensor& x = d.inputs[i];
+      if (x.dim() < 1 || x.size(0) != n || x.numel() != n * p.input_sizes[i] || x.scalar_type() != type)
+        throw Error("fit: internal: the tier's input " + std::to_string(i) + " does not hold its elements per sample");
       x = x.contiguous();
     }
     return {n, true, [&task, trained, dbl](const Tensor& index, bool grad, bool) {
@@ -481,10 +493,15 @@ Objective tier_objective(FitTask& task) {
     throw Error("fit: the observations must have shape [T, n] with one row per time");
   if (T < 2) throw Error("fit: at least 2 observations are needed, got " + std::to_string(T));
   check_times_and_config(d.times, type == at::kFloat, d.config);
-  for (const OdeSlot& slot : d.problem.slots)
-    if (slot.kind == OdeSlot::Kind::State || (slot.kind == OdeSlot::Kind::Component && slot.component >= obs.size(1)) ||
-        (slot.kind == OdeSlot::Kind::Constant && (!slot.value.defined() || slot.value.numel() != 1)))
-      throw Error("fit: internal: the tier takes state components, the time and scalar constants");
+  if (d.problem.slots.size() != p.input_sizes.size()) throw Error("fit: internal: the tier's inputs");
+  for (size_t i = 0; i < d.problem.slots.size(); ++i) {
+    const OdeSlot& slot = d.problem.slots[i];
+    const int64_t want = slot.kind == OdeSlot::Kind::State      ? obs.size(1)
+                         : slot.kind == OdeSlot::Kind::Constant ? (slot.value.defined() ? slot.value.numel() : -1)
+                                                                : 1;
+    if (p.input_sizes[i] != want || (slot.kind == OdeSlot::Kind::Component && slot.component >= obs.size(1)))
+      throw Error("fit: internal: the tier's input " + std::to_string(i) + " does not match its role");
+  }
   d.observations = obs.contiguous();
   const int64_t k = d.window_steps;
   const int64_t windows = k == 0 ? 1 : (T - 1) / k;

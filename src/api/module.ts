@@ -341,30 +341,44 @@ export class Module {
     const key = tierKey(batched);
     const known = this.tiers.get(key);
     if (known !== undefined) return known ?? undefined;
-    const spec = this.tape(this.tierGraph(batched));
-    // forward and valueAndGrad take scalar results; vector results are for fit's ODE right-hand sides.
-    const tape = spec && spec.results.length === 1 ? new (native().NativeTape)(spec, this.dtype) : undefined;
+    const declared = [...this.declared.values()].some((shape) => shape !== undefined && shape.length > 0);
+    const spec = declared
+      ? undefined
+      : this.tape(
+          this.tierGraph(
+            batched.map(() => []),
+            batched,
+          ),
+        );
+    // forward and valueAndGrad take scalar results (vector results are for fit), and the binding's
+    // per-call arrays hold up to 64 inputs and params.
+    const fits = spec && spec.results.length === 1 && spec.numInputs <= 64 && spec.numParams <= 64;
+    const tape = fits ? new (native().NativeTape)(spec, this.dtype) : undefined;
     const program = tape && tierProgram(tape, this.dtype, this.inputs.length, this.namedParameters());
     this.tiers.set(key, program ?? null);
     return program;
   }
 
   /**
-   * @internal The program on the small-program tier for fit(): scalar inputs (unbatched), a scalar or
-   * a vector literal of scalars as its result, with every parameter it reads in its order; undefined
+   * @internal The program on the small-program tier for fit(), for inputs of these per-sample shapes
+   * (scalars, small vectors and matrices), with every parameter it reads in its order; undefined
    * when the tier cannot run it.
    */
-  fitTape(): { tape: NativeTape; params: Tensor[] } | undefined {
+  fitTape(shapes: Shape[]): { tape: NativeTape; params: Tensor[] } | undefined {
     if (this.device !== 'cpu' || !this.fitOnTier) return undefined;
-    const spec = this.tape(this.tierGraph(this.inputs.map(() => false)));
+    const spec = this.tape(
+      this.tierGraph(
+        shapes,
+        shapes.map(() => false),
+      ),
+    );
     if (!spec) return undefined;
     return { tape: new (native().NativeTape)(spec, this.dtype), params: Object.values(this.namedParameters()) };
   }
 
-  /** The tape of a graph of scalar inputs, or undefined (no graph, declared non-scalar inputs, learned components). */
+  /** The tape of a graph, or undefined (no graph, learned components, or ops the tier does not run). */
   private tape(graph: IrGraph | undefined): TapeSpec | undefined {
-    const declared = [...this.declared.values()].some((shape) => shape !== undefined && shape.length > 0);
-    return graph && !declared && this.callables.length === 0 ? toTape(graph) : undefined;
+    return graph && this.callables.length === 0 ? toTape(graph) : undefined;
   }
 
   /**
@@ -403,10 +417,10 @@ export class Module {
   }
 
   /** The unfused graph for scalar inputs, batched as given; undefined when the program is not scalar there. */
-  private tierGraph(batched: boolean[]): IrGraph | undefined {
+  private tierGraph(shapes: Shape[], batched: boolean[]): IrGraph | undefined {
     try {
       return this.compileGraph(
-        this.inputs.map((name, i) => ({ name, shape: [], batched: batched[i] })),
+        this.inputs.map((name, i) => ({ name, shape: shapes[i], batched: batched[i] })),
         false,
       );
     } catch (e) {

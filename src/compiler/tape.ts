@@ -1,91 +1,215 @@
 // The op graph as a program of the small-program tier (native/tape.h): one flat register program,
-// forward and reverse, for graphs of scalar pointwise ops with no control flow. Registers are the
-// inputs, the params, the constants, then one per instruction. The result is a scalar, or a vector
-// literal of scalars (an ODE right-hand side): one register per component. A graph the tier cannot
-// take (other vectors, if, loops, calls, learned components) has no tape, and runs on the libtorch path.
-import { TAPE_FORMS, tapeForm } from '../ops';
+// forward and reverse, for graphs without control flow whose values are scalars or small vectors
+// and matrices of static size. Every value is scalarised: it gets one register per element
+// (row-major), and each op becomes the scalar instructions of its elements (pointwise ops with
+// broadcasting, ref by a constant index, vec, dot, cross, vsum, vmean, scale, mat, matvec, matmul,
+// transpose, outer, trace). Registers are the inputs' elements, the params, the constants, then one
+// per instruction; the result's elements are the result registers. A graph the tier cannot take
+// (control flow, calls, learned components, non-scalar params, other ops) has no tape, and runs on
+// the libtorch path.
+import { TAPE_FORMS, tapeForm, type Shape } from '../ops';
 import type { IrGraph, IrNode } from './ir';
 
 /** What binding/tape_wrap.cpp reads. `code` holds 4 per instruction: form, a, b + 1, c + 1 (0: none). */
 export interface TapeSpec {
+  /** Input registers: every input's elements, in input order. */
   numInputs: number;
+  /** Registers per program input (its per-sample element count). */
+  inputSizes: number[];
   numParams: number;
   consts: number[];
   code: number[];
   attrs: number[];
-  /** The result's registers: one for a scalar, one per component for a vector literal. */
+  /** The result's registers, its elements row-major. */
   results: number[];
   batched: boolean[];
 }
 
-const isScalar = (n: IrNode) => n.shape.length === 0;
+/** The most elements a value may have on the tier (beyond, libtorch's kernels are the better engine). */
+const MAX_ELEMENTS = 64;
+
+const size = (shape: Shape): number => shape.reduce((a, b) => a * b, 1);
+
+/** The element of an argument of shape `arg` that broadcasts to element `k` of shape `out` (rank <= 2). */
+function broadcastElement(arg: Shape, out: Shape, k: number): number {
+  const index = out.length === 2 ? [Math.floor(k / out[1]), k % out[1]] : out.length === 1 ? [k] : [];
+  const aligned = index.slice(index.length - arg.length); // numpy broadcasting aligns on the right
+  return aligned.reduce((flat, i, d) => flat * arg[d] + (arg[d] === 1 ? 0 : i), 0);
+}
+
+class Unsupported extends Error {}
 
 /** The graph as a tape, or undefined when it holds anything the tier does not run. */
 export function toTape(graph: IrGraph): TapeSpec | undefined {
   if (graph.regions.length !== 1 || graph.params.some((p) => p.shape.length !== 0)) return undefined;
   if (graph.inputs.length + graph.params.length === 0) return undefined; // a constant: nothing to run per sample
-  if (graph.inputs.some((i) => i.shape.length !== 0)) return undefined;
   const { nodes, results } = graph.regions[0];
   if (results.length !== 1) return undefined;
-  const out = nodes[results[0]];
-  const vectorResult = out.op === 'vec' && out.args.every((a) => isScalar(nodes[a]));
-  if (!nodes.every((n) => isScalar(n) || (vectorResult && n === out))) return undefined;
-  const numInputs = graph.inputs.length;
-  const numParams = graph.params.length;
-  const consts: number[] = [];
-  const constRegister = new Map<IrNode, number>();
-  for (const n of nodes) if (n.op === 'const') constRegister.set(n, numInputs + numParams + consts.push(n.data[0]) - 1);
-  const first = numInputs + numParams + consts.length;
-  const code: number[] = [];
-  const attrs: number[] = [];
-  const register: number[] = [];
-  const emit = (op: string, args: number[], attr = 0): number => {
+  if (!nodes.every((n) => n.shape.length <= 2 && size(n.shape) <= MAX_ELEMENTS)) return undefined;
+  try {
+    return new Scalariser(graph).run(nodes, results[0]);
+  } catch (e) {
+    if (e instanceof Unsupported) return undefined;
+    throw e;
+  }
+}
+
+class Scalariser {
+  private readonly inputSizes: number[];
+  private readonly numInputs: number;
+  private readonly numParams: number;
+  private readonly consts: number[] = [];
+  private readonly code: number[] = [];
+  private readonly attrs: number[] = [];
+  /** Per node, its elements' registers (row-major). */
+  private readonly registers: number[][] = [];
+  /** Instruction registers are numbered after the constants, which are only known once all are seen. */
+  private readonly pending: number[] = [];
+
+  constructor(private readonly graph: IrGraph) {
+    this.inputSizes = graph.inputs.map((i) => size(i.shape));
+    this.numInputs = this.inputSizes.reduce((a, b) => a + b, 0);
+    this.numParams = graph.params.length;
+  }
+
+  run(nodes: IrNode[], result: number): TapeSpec {
+    // Constants first, so that instruction registers can be numbered as they are emitted: the
+    // const nodes' elements, then the lengths that vmean divides by.
+    for (const n of nodes) if (n.op === 'const') this.consts.push(...n.data);
+    for (const n of nodes) if (n.op === 'vmean') this.consts.push(size(nodes[n.args[0]].shape));
+    let nextConst = this.numInputs + this.numParams;
+    const inputStart = this.inputSizes.map((_, i) => this.inputSizes.slice(0, i).reduce((a, b) => a + b, 0));
+    for (const [i, n] of nodes.entries()) {
+      if (n.op === 'input') this.registers[i] = range(inputStart[n.index], this.inputSizes[n.index]);
+      else if (n.op === 'param') this.registers[i] = [this.numInputs + n.index];
+      else if (n.op === 'const') {
+        this.registers[i] = range(nextConst, n.data.length);
+        nextConst += n.data.length;
+      } else this.registers[i] = this.lower(n, nodes);
+    }
+    return {
+      numInputs: this.numInputs,
+      inputSizes: this.inputSizes,
+      numParams: this.numParams,
+      consts: this.consts,
+      code: this.code,
+      attrs: this.attrs,
+      results: this.registers[result],
+      batched: this.graph.inputs.map((i) => i.batched),
+    };
+  }
+
+  private get first(): number {
+    return this.numInputs + this.numParams + this.consts.length;
+  }
+
+  private emit(op: string, args: number[], attr = 0): number {
     const form = tapeForm(op, args.length);
     if (form < 0) throw new Error(`internal: the tier has no form '${op}'/${args.length}`);
-    code.push(form, args[0], (args[1] ?? -1) + 1, (args[2] ?? -1) + 1);
-    attrs.push(attr);
-    return first + attrs.length - 1;
-  };
-  for (const [i, n] of nodes.entries()) {
-    const args = n.args.map((a) => register[a]);
+    this.code.push(form, args[0], (args[1] ?? -1) + 1, (args[2] ?? -1) + 1);
+    this.attrs.push(attr);
+    return this.first + this.attrs.length - 1;
+  }
+
+  /** A sum of registers, left to right. */
+  private sum(terms: number[]): number {
+    return terms.slice(1).reduce((acc, r) => this.emit('+', [acc, r]), terms[0]);
+  }
+
+  /** The register of a constant value placed before the first instruction. */
+  private constantRegister(value: number): number {
+    return this.numInputs + this.numParams + this.consts.indexOf(value);
+  }
+
+  /** The value of a scalar const node (a `ref` index); a value known only at run time is not for the tier. */
+  private constantValue(nodes: IrNode[], node: number): number {
+    const n = nodes[node];
+    if (n.op !== 'const' || n.data.length !== 1) throw new Unsupported();
+    return n.data[0];
+  }
+
+  private lower(n: IrNode, nodes: IrNode[]): number[] {
+    const args = n.args.map((a) => this.registers[a]);
+    const shapes = n.args.map((a) => nodes[a].shape);
+    const elements = size(n.shape);
+    const each = (f: (k: number) => number): number[] => Array.from({ length: elements }, (_, k) => f(k));
+    const at = (j: number, k: number): number => args[j][broadcastElement(shapes[j], n.shape, k)];
     switch (n.op) {
-      case 'input':
-        register[i] = n.index;
-        break;
-      case 'param':
-        register[i] = numInputs + n.index;
-        break;
-      case 'const':
-        register[i] = constRegister.get(n)!;
-        break;
-      case 'vec': // the vector result: its components are the result registers
-        break;
-      // The batch dimension is the tier's loop: a value expanded to it is the value.
+      // The batch dimension is the tier's loop: a value expanded to it, or aligned for it, is the value.
       case 'expand-batch':
-        register[i] = args[0];
-        break;
+      case 'unsqueeze-tail':
+        return args[0];
       // clamp is max, then min (its definition in the kernel table)
       case 'clamp':
-        register[i] = emit('min', [emit('max', [args[0], args[1]]), args[2]]);
-        break;
+        return each((k) => this.emit('min', [this.emit('max', [at(0, k), at(1, k)]), at(2, k)]));
+      case 'vec':
+        if (!shapes.every((s) => s.length === 0)) throw new Unsupported();
+        return args.map((r) => r[0]);
+      case 'mat': // rows of equal vectors
+        if (!shapes.every((s) => s.length === 1 && s[0] === shapes[0][0])) throw new Unsupported();
+        return args.flat();
+      case 'ref': {
+        const index = this.constantValue(nodes, n.args[1]);
+        const v = shapes[0];
+        if (v.length === 1) return [args[0][index]];
+        return range(0, v[0]).map((row) => args[0][row * v[1] + index]); // a matrix: column `index`
+      }
+      case 'dot':
+        return [this.sum(args[0].map((r, i) => this.emit('*', [r, args[1][i]])))];
+      case 'vsum':
+        if (shapes[0].length !== 1) throw new Unsupported();
+        return [this.sum(args[0])];
+      case 'vmean':
+        if (shapes[0].length !== 1) throw new Unsupported();
+        return [this.emit('/', [this.sum(args[0]), this.constantRegister(shapes[0][0])])];
+      case 'scale':
+        return each((k) => this.emit('*', [at(0, k), at(1, k)]));
+      case 'cross': {
+        const [a, b] = args;
+        const component = (i: number, j: number) =>
+          this.emit('-', [this.emit('*', [a[i], b[j]]), this.emit('*', [a[j], b[i]])]);
+        return [component(1, 2), component(2, 0), component(0, 1)];
+      }
+      case 'matvec': {
+        const [rows, cols] = shapes[0];
+        return range(0, rows).map((i) =>
+          this.sum(range(0, cols).map((j) => this.emit('*', [args[0][i * cols + j], args[1][j]]))),
+        );
+      }
+      case 'matmul': {
+        if (shapes[0].length !== 2 || shapes[1].length !== 2) throw new Unsupported();
+        const inner = shapes[0][1];
+        const cols = shapes[1][1];
+        return each((k) => {
+          const [i, j] = [Math.floor(k / cols), k % cols];
+          return this.sum(range(0, inner).map((m) => this.emit('*', [args[0][i * inner + m], args[1][m * cols + j]])));
+        });
+      }
+      case 'transpose': {
+        const [rows, cols] = shapes[0];
+        return each((k) => args[0][(k % rows) * cols + Math.floor(k / rows)]);
+      }
+      case 'outer':
+        return each((k) => this.emit('*', [args[0][Math.floor(k / shapes[1][0])], args[1][k % shapes[1][0]]]));
+      case 'trace': {
+        const [rows, cols] = shapes[0];
+        return [this.sum(range(0, Math.min(rows, cols)).map((i) => args[0][i * cols + i]))];
+      }
       default: {
-        if (n.op === 'fused' || !TAPE_FORMS.some((f) => f.op.name === n.op)) return undefined;
-        if (args.length <= 2 || n.op === 'where') {
-          register[i] = emit(n.op, args, n.attrs[0] ?? 0);
-          break;
-        }
+        if (n.op === 'fused' || !TAPE_FORMS.some((f) => f.op.name === n.op)) throw new Unsupported();
+        if (args.length <= 2 || n.op === 'where')
+          return each((k) =>
+            this.emit(
+              n.op,
+              args.map((_, j) => at(j, k)),
+              n.attrs[0] ?? 0,
+            ),
+          );
         // n-ary ops fold left, as the kernel table does
-        register[i] = args.slice(1).reduce((acc, b) => emit(n.op, [acc, b]), args[0]);
+        return each((k) => args.slice(1).reduce((acc, _, j) => this.emit(n.op, [acc, at(j + 1, k)]), at(0, k)));
       }
     }
   }
-  return {
-    numInputs,
-    numParams,
-    consts,
-    code,
-    attrs,
-    results: vectorResult ? out.args.map((a) => register[a]) : [register[results[0]]],
-    batched: graph.inputs.map((i) => i.batched),
-  };
 }
+
+const range = (start: number, length: number): number[] => Array.from({ length }, (_, i) => start + i);

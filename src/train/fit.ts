@@ -627,8 +627,10 @@ interface Prepared {
   stepsPerEpoch(batchSize: number): number;
   /** Samples (or shooting windows) in one step for a batch size. */
   samplesPerStep(batchSize: number): number;
-  /** Whether the data's values suit the small-program tier (scalar inputs, constants without gradients). */
+  /** Whether the data suit the small-program tier (no constant requiring a gradient). */
   scalarData: boolean;
+  /** The program inputs' per-sample shapes. */
+  inputShapes: number[][];
   /** ODE: the shooting windows' length in intervals (0: the whole trajectory). */
   windowSteps?: number;
 }
@@ -644,7 +646,7 @@ const FIT_TIER_MAX_SAMPLES = 1024;
 /** The tier's program and params for the fit's data, when the tier takes it (else libtorch's path runs). */
 function fitTier(model: Module, prepared: Prepared, batchSize: number): NativeFitTier {
   if (!prepared.scalarData || prepared.samplesPerStep(batchSize) > FIT_TIER_MAX_SAMPLES) return {};
-  const tier = model.fitTape();
+  const tier = model.fitTape(prepared.inputShapes);
   return tier ? { tape: tier.tape, tapeParams: tier.params.map((t) => t.handle) } : {};
 }
 
@@ -690,7 +692,8 @@ function algebraic(model: Module, data: AlgebraicData, owned: Tensor[], odeOptio
     data: { inputs: inputs.map((t) => t.handle), target: target.handle },
     stepsPerEpoch: (b) => (b === 0 ? 1 : Math.ceil(n / Math.min(b, n))),
     samplesPerStep: (b) => (b === 0 ? n : Math.min(b, n)),
-    scalarData: inputs.every((t) => t.shape.length === 1) && target.shape.length <= 2,
+    scalarData: true,
+    inputShapes: inputs.map((t) => t.shape.slice(1)),
   };
 }
 
@@ -732,7 +735,7 @@ function ode(model: Module, data: OdeData, owned: Tensor[], options: FitOdeOptio
     windowSteps: k,
     stepsPerEpoch: (b) => (b === 0 || windows === 0 ? 1 : Math.ceil(windows / Math.min(b, windows))),
     samplesPerStep: (b) => (windows === 0 ? 1 : b === 0 ? windows : Math.min(b, windows)),
-    scalarData:
-      !wiring.constantGrad && wiring.slots.every((s, i) => s.kind !== 'state' && wiring.inputs[i].shape.length === 0),
+    scalarData: !wiring.constantGrad,
+    inputShapes: wiring.inputs.map((i) => i.shape),
   };
 }
