@@ -2,10 +2,10 @@
 // plain numbers and typed arrays, like JAX's value_and_grad. Programs of scalar pointwise ops run on
 // the small-program tier (native/tape.cpp: no tensors, no autograd, nothing allocated for a single
 // sample); any other program takes the libtorch path (forward, sum, backward) with the same result.
-import type { NativeTape } from '../runtime/native';
+import type { NativeTape, NativeTensor } from '../runtime/native';
 import { describe } from '../runtime/host-data';
 import { grad } from '../train/autograd';
-import type { Tensor, DType } from '../runtime/tensor';
+import { Tensor, type DType } from '../runtime/tensor';
 import { knownOptions } from '../runtime/validate';
 import type { Module } from './module';
 
@@ -44,6 +44,15 @@ export interface TierProgram {
 
 const OPTIONS = ['batch', 'wrt'];
 
+/**
+ * From this batch on, a program whose result is a fused node takes the one-pass value and gradient
+ * (native GraphModule::value_and_sum_grad, SIMD blocks) instead of the tier's scalar sample-by-sample
+ * code. Measured on gravity (scripts/bench/tier.js, `--only onepass`): the tier is faster up to a
+ * few hundred samples, where the fixed cost of the libtorch call (about 10 us) still dominates.
+ */
+export const ONE_PASS_MIN_BATCH = 512;
+
+const numel = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 const arrayOf = (dtype: DType, n: number): Values => (dtype === 'float64' ? new Float64Array(n) : new Float32Array(n));
 
 export function valueAndGrad(
@@ -67,12 +76,15 @@ export function valueAndGrad(
     if (tier) return single(module, tier, inputs as Record<string, number>, wrt);
   }
   const values = module.inputs.map((name) => inputs[name]);
-  const scalarsOnly = values.every((v) => typeof v === 'number' || (batch && isNumbers(v)));
+  const scalarsOnly =
+    values.every((v) => typeof v === 'number' || (batch && isNumbers(v))) &&
+    Object.keys(inputs).length === module.inputs.length;
   const batchSize = batch ? batchOf(module, values) : 1;
-  const tier =
-    scalarsOnly && Object.keys(inputs).length === module.inputs.length
-      ? module.tier(values.map((v) => typeof v !== 'number'))
-      : undefined;
+  if (scalarsOnly && batchSize >= ONE_PASS_MIN_BATCH) {
+    const found = viaOnePass(module, values as (number | ArrayLike<number>)[], batchSize, wrt);
+    if (found) return found;
+  }
+  const tier = scalarsOnly ? module.tier(values.map((v) => typeof v !== 'number')) : undefined;
   if (!tier) return viaTensors(module, inputs, batch, wrt);
   return viaTier(module, tier, values as (number | ArrayLike<number>)[], batchSize, wrt);
 }
@@ -138,15 +150,9 @@ function viaTier(
 ): ValueAndGrad {
   const dtype = module.dtype;
   const data = values.map((v, i) => {
-    if (typeof v === 'number') {
-      tier.scalars[i][0] = v;
-      return tier.scalars[i];
-    }
-    return (dtype === 'float64' ? v instanceof Float64Array : v instanceof Float32Array)
-      ? (v as Values)
-      : dtype === 'float64'
-        ? Float64Array.from(v)
-        : Float32Array.from(v);
+    if (typeof v !== 'number') return ofDtype(v, dtype);
+    tier.scalars[i][0] = v;
+    return tier.scalars[i];
   });
   const batchedOut = values.some((v) => typeof v !== 'number');
   const out = batchedOut ? arrayOf(dtype, batch) : tier.out;
@@ -160,6 +166,50 @@ function viaTier(
     if (g) grads[name] = typeof values[i] === 'number' ? g[0] : g;
   });
   return { value: batchedOut ? out : out[0], grads };
+}
+
+/** The values as a typed array of the dtype: the array itself when it is one. */
+function ofDtype(v: ArrayLike<number>, dtype: DType): Values {
+  if (dtype === 'float64') return v instanceof Float64Array ? v : Float64Array.from(v);
+  return v instanceof Float32Array ? v : Float32Array.from(v);
+}
+
+/**
+ * A large batch whose result is a fused node: forward and the backward of the sum in one pass over
+ * the blocks of the data (native/fused.cpp), the value written straight into the returned array;
+ * undefined for other programs.
+ */
+function viaOnePass(
+  module: Module,
+  values: (number | ArrayLike<number>)[],
+  batch: number,
+  wrt: string[],
+): ValueAndGrad | undefined {
+  const dtype = module.dtype;
+  const batched = values.map((v) => typeof v !== 'number');
+  const data = values.map((v) => (typeof v === 'number' ? arrayOf(dtype, 1).fill(v) : ofDtype(v, dtype)));
+  const out = arrayOf(dtype, batch);
+  const wanted = module.inputs.map((name) => wrt.includes(name));
+  const found = module.withFusedResult(batched, (graph) => graph.valueAndSumGrad(data, batched, batch, out, wanted));
+  if (!found) return undefined;
+  const grads: Record<string, number | Values> = {};
+  const read = (handle: NativeTensor | null, zero: () => number | Values): number | Values => {
+    if (!handle) return zero();
+    const t = new Tensor(handle);
+    try {
+      return t.shape.length === 0 ? t.item() : t.toTypedArray();
+    } finally {
+      t.dispose();
+    }
+  };
+  Object.entries(module.namedParameters()).forEach(([name, p], k) => {
+    if (p.requiresGrad)
+      grads[name] = read(found.params[k], () => (p.shape.length === 0 ? 0 : arrayOf(dtype, numel(p.shape))));
+  });
+  module.inputs.forEach((name, i) => {
+    if (wanted[i]) grads[name] = read(found.inputs[i], () => (batched[i] ? arrayOf(dtype, batch) : 0));
+  });
+  return { value: out, grads };
 }
 
 /**
