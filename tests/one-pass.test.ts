@@ -201,5 +201,6 @@ test('the native entry point refuses bad arguments with Errors', () => {
   expect(() => g.valueAndSumGrad([x, x], [true, true], 600, x, [false, false])).toThrow('the program takes 3 inputs');
   expect(() => g.valueAndSumGrad([x, x, x], [true], 600, x, wanted)).toThrow('one batched flag and one wanted flag');
   expect(() => g.valueAndSumGrad([x, x, x], [true, true, true], 0, x, wanted)).toThrow('at least 1');
+  expect(() => g.valueAndSumGrad([x, x, x], [true, true, true], 600, x, null as never)).toThrow('valueAndSumGrad(');
   m.dispose();
 });

@@ -47,10 +47,11 @@ const OPTIONS = ['batch', 'wrt'];
 /**
  * From this batch on, a program whose result is a fused node takes the one-pass value and gradient
  * (native GraphModule::value_and_sum_grad, SIMD blocks) instead of the tier's scalar sample-by-sample
- * code. Measured on gravity (scripts/bench/tier.js, `--only onepass`): the tier is faster up to a
- * few hundred samples, where the fixed cost of the libtorch call (about 10 us) still dominates.
+ * code. Measured on gravity (`npm run bench -- --only onepass`): the pass costs about 6 us fixed,
+ * the tier about 50 ns a sample; the tier was faster at 64 samples (4.8 against 6.3 us), the pass at
+ * 128 (6.4 against 7.3 us) and twice as fast at 256.
  */
-export const ONE_PASS_MIN_BATCH = 512;
+export const ONE_PASS_MIN_BATCH = 128;
 
 const numel = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 const arrayOf = (dtype: DType, n: number): Values => (dtype === 'float64' ? new Float64Array(n) : new Float32Array(n));
