@@ -189,6 +189,39 @@ test('programs whose result is not a fused node, small batches and fuse: false t
   [notFused, m].forEach((x) => x.dispose());
 });
 
+test('out receives the value on every path, and a bad one is an Error', () => {
+  const m = gravity();
+  const n = 600;
+  const given = { m1: inputs(n, 'positive', 11), m2: inputs(n, 'positive', 12), r: inputs(n, 'positive', 13) };
+  const fresh = m.valueAndGrad(given, { batch: true, wrt: ['r'] });
+  const out = new Float64Array(n);
+  const a = m.valueAndGrad(given, { batch: true, wrt: ['r'], out });
+  expect(a.value).toBe(out);
+  expect(Array.from(out)).toEqual(Array.from(fresh.value as Values));
+  expect(a.grads).toEqual(fresh.grads);
+  const small = new Float64Array(3);
+  const onTier = { m1: [1, 2, 3], m2: 2, r: [1, 2, 3] };
+  expect(m.valueAndGrad(onTier, { batch: true, out: small }).value).toBe(small);
+  expect(Array.from(small)).toEqual(Array.from(m.valueAndGrad(onTier, { batch: true }).value as Values));
+  const notFused = compile('(if (> x 0) (* a x) (- x))', {
+    inputs: { x: 'scalar' },
+    params: { a: 2 },
+    dtype: 'float64',
+  });
+  const viaTensors = new Float64Array(2);
+  expect(notFused.valueAndGrad({ x: [1, -3] }, { batch: true, out: viaTensors }).value).toBe(viaTensors);
+  expect(Array.from(viaTensors)).toEqual([2, 3]);
+  expect(() => m.valueAndGrad(given, { batch: true, out: new Float32Array(n) })).toThrow(
+    'valueAndGrad: out must be a Float64Array',
+  );
+  expect(() => m.valueAndGrad(given, { out })).toThrow('it needs batch: true');
+  expect(() => m.valueAndGrad(given, { batch: true, out: new Float64Array(n - 1) })).toThrow(
+    `out holds ${n - 1} values, the value ${n}`,
+  );
+  expect(() => m.valueAndGrad({ m1: 1, m2: 2, r: 3 }, { batch: true, out })).toThrow('every input is one number');
+  [m, notFused].forEach((x) => x.dispose());
+});
+
 test('the native entry point refuses bad arguments with Errors', () => {
   const m = gravity();
   const g = m.nativeGraph(['m1', 'm2', 'r'].map((name) => ({ name, shape: [], batched: true })));
