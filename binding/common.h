@@ -5,6 +5,7 @@
 #include <napi.h>
 
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "errors.h"
@@ -38,6 +39,22 @@ auto guard(const Napi::Env& env, F&& f) -> decltype(f()) {
   } catch (const std::exception& e) {
     throw Napi::Error::New(env, e.what());
   }
+}
+
+template <class T>
+constexpr napi_typedarray_type kArrayType = std::is_same_v<T, double> ? napi_float64_array : napi_float32_array;
+
+/** The elements of a typed array of T with at least `n` of them; a JS TypeError or RangeError naming `what` otherwise.
+ */
+template <class T>
+T* typed_elements(const Napi::Value& v, size_t n, const std::string& what) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != kArrayType<T>)
+    throw Napi::TypeError::New(v.Env(),
+                               what + " must be a " + (std::is_same_v<T, double> ? "Float64Array" : "Float32Array"));
+  auto arr = v.As<Napi::TypedArray>();
+  if (arr.ElementLength() < n)
+    throw Napi::RangeError::New(v.Env(), what + " holds fewer than " + std::to_string(n) + " values");
+  return reinterpret_cast<T*>(static_cast<uint8_t*>(arr.ArrayBuffer().Data()) + arr.ByteOffset());
 }
 
 inline std::string string_arg(const Napi::CallbackInfo& info, size_t i, const char* what) {

@@ -111,12 +111,30 @@ nc::GraphSpec read_spec(const Napi::Value& value, const at::TensorOptions& optio
   return g;
 }
 
+/** A tensor of `shape` over a typed array of the dtype (no copy: the array outlives the call). */
+at::Tensor borrowed(const Napi::Value& v, c10::ScalarType dtype, const nc::Shape& shape, const std::string& what) {
+  size_t n = 1;
+  for (int64_t d : shape) n *= static_cast<size_t>(d);
+  void* data = dtype == c10::kDouble ? static_cast<void*>(typed_elements<double>(v, n, what))
+                                     : static_cast<void*>(typed_elements<float>(v, n, what));
+  return nc::borrow_host(data, dtype, shape);
+}
+
+/** Handles of the defined tensors, null for the others. */
+Napi::Array handles(Napi::Env env, const std::vector<at::Tensor>& tensors) {
+  Napi::Array out = Napi::Array::New(env, tensors.size());
+  for (uint32_t k = 0; k < tensors.size(); ++k)
+    out.Set(k, tensors[k].defined() ? NativeTensor::Wrap(env, tensors[k]) : env.Null());
+  return out;
+}
+
 }  // namespace
 
 Napi::Function NativeGraph::Define(Napi::Env env) {
-  return DefineClass(
-      env, "NativeGraph",
-      {InstanceMethod<&NativeGraph::Forward>("forward"), InstanceMethod<&NativeGraph::Dispose>("dispose")});
+  return DefineClass(env, "NativeGraph",
+                     {InstanceMethod<&NativeGraph::Forward>("forward"),
+                      InstanceMethod<&NativeGraph::ValueAndSumGrad>("valueAndSumGrad"),
+                      InstanceMethod<&NativeGraph::Dispose>("dispose")});
 }
 
 NativeGraph::NativeGraph(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeGraph>(info) {
@@ -125,6 +143,7 @@ NativeGraph::NativeGraph(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Nati
     auto options = at::TensorOptions()
                        .dtype(nc::parse_dtype(string_arg(info, 2, "dtype")))
                        .device(nc::parse_device(string_arg(info, 3, "device")));
+    dtype_ = options.dtype().toScalarType();
     nc::GraphSpec spec = read_spec(info[0], options);
     if (info[4].IsArray()) {
       auto callables = info[4].As<Napi::Array>();
@@ -155,6 +174,36 @@ Napi::Value NativeGraph::Forward(const Napi::CallbackInfo& info) {
     auto arr = info[0].As<Napi::Array>();
     for (uint32_t i = 0; i < arr.Length(); ++i) inputs.push_back(NativeTensor::TensorOf(arr.Get(i)));
     return NativeTensor::Wrap(env, module_->forward(inputs, info[1].ToBoolean().Value()));
+  });
+}
+
+Napi::Value NativeGraph::ValueAndSumGrad(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    if (!module_) throw nc::Error("this module has been disposed and cannot be used any more");
+    if (!info[0].IsArray() || !info[1].IsArray() || !info[2].IsNumber() || !info[4].IsArray())
+      throw Napi::TypeError::New(env, "valueAndSumGrad(inputs[], batched[], batch, out, wanted[])");
+    const int64_t batch = info[2].As<Napi::Number>().Int64Value();
+    if (batch < 1) throw Napi::RangeError::New(env, "valueAndSumGrad: the batch must be at least 1");
+    auto values = info[0].As<Napi::Array>();
+    auto batched = info[1].As<Napi::Array>();
+    auto wanted_flags = info[4].As<Napi::Array>();
+    if (batched.Length() != values.Length() || wanted_flags.Length() != values.Length())
+      throw Napi::RangeError::New(env, "valueAndSumGrad: one batched flag and one wanted flag per input");
+    std::vector<at::Tensor> inputs;
+    std::vector<char> wanted;
+    for (uint32_t i = 0; i < values.Length(); ++i) {
+      const nc::Shape shape = batched.Get(i).ToBoolean().Value() ? nc::Shape{batch} : nc::Shape{};
+      inputs.push_back(borrowed(values.Get(i), dtype_, shape, "valueAndSumGrad: an input"));
+      wanted.push_back(wanted_flags.Get(i).ToBoolean().Value());
+    }
+    const at::Tensor out = borrowed(info[3], dtype_, {batch}, "valueAndSumGrad: out");
+    const std::optional<nc::SumGradients> r = module_->value_and_sum_grad(inputs, wanted, out);
+    if (!r) return env.Null();
+    Napi::Object grads = Napi::Object::New(env);
+    grads.Set("params", handles(env, r->params));
+    grads.Set("inputs", handles(env, r->inputs));
+    return grads;
   });
 }
 

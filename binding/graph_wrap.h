@@ -19,9 +19,14 @@ class NativeGraph : public Napi::ObjectWrap<NativeGraph> {
 
  private:
   std::shared_ptr<nc::GraphModule> module_;
+  c10::ScalarType dtype_ = c10::kFloat;
 
   // forward(inputs: NativeTensor[], needGrad: boolean): NativeTensor
   Napi::Value Forward(const Napi::CallbackInfo& info);
+  // valueAndSumGrad(inputs: TypedArray[], batched: boolean[], batch, out: TypedArray, wanted: boolean[]):
+  //   {params, inputs: (NativeTensor | null)[]}, the value written to out; null when the program's
+  //   result is not a fused node (nc::GraphModule::value_and_sum_grad). Typed arrays of the dtype.
+  Napi::Value ValueAndSumGrad(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
 };
 

@@ -12,22 +12,6 @@ namespace {
 /** The most inputs, and params, a tape takes (the compiler sends larger programs to libtorch). */
 constexpr int kMaxOperands = 64;
 
-template <class T>
-constexpr napi_typedarray_type kArrayType = std::is_same_v<T, double> ? napi_float64_array : napi_float32_array;
-
-/** The elements of a typed array of T with at least `n` of them; a JS TypeError otherwise. */
-template <class T>
-T* elements(const Napi::Value& v, size_t n, const char* what) {
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != kArrayType<T>)
-    throw Napi::TypeError::New(v.Env(), std::string("tape: ") + what + " must be a " +
-                                            (std::is_same_v<T, double> ? "Float64Array" : "Float32Array"));
-  auto arr = v.As<Napi::TypedArray>();
-  if (arr.ElementLength() < n)
-    throw Napi::RangeError::New(v.Env(),
-                                std::string("tape: ") + what + " holds fewer than " + std::to_string(n) + " values");
-  return reinterpret_cast<T*>(static_cast<uint8_t*>(arr.ArrayBuffer().Data()) + arr.ByteOffset());
-}
-
 /** The param's value pointer after checking it is a one-element CPU tensor of T. */
 template <class T>
 const T* param_value(const at::Tensor& t) {
@@ -108,16 +92,16 @@ void NativeTape::RunTyped(const Napi::CallbackInfo& info) {
   for (int i = 0; i < n; ++i) {
     flags[i] = batched_[i];
     const size_t count = flags[i] ? static_cast<size_t>(batch) : 1;
-    input_ptr[i] = elements<T>(inputs.Get(i), count, "an input");
+    input_ptr[i] = typed_elements<T>(inputs.Get(i), count, "tape: an input");
     Napi::Value g = input_grads.Get(i);
-    grad_ptr[i] = g.IsNull() || g.IsUndefined() ? nullptr : elements<T>(g, count, "an input gradient");
+    grad_ptr[i] = g.IsNull() || g.IsUndefined() ? nullptr : typed_elements<T>(g, count, "tape: an input gradient");
   }
   nc::TapeIo<T> io;
   io.inputs = input_ptr;
   io.batched = flags;
   io.params = BoundParams(params);
   io.batch = batch;
-  io.out = elements<T>(info[2], static_cast<size_t>(batch), "out");
+  io.out = typed_elements<T>(info[2], static_cast<size_t>(batch), "tape: out");
   io.input_grads = grad_ptr;
   io.param_grads = bound_param_grads_;
   nc::run_tape<T>(*program_, io);
@@ -138,26 +122,27 @@ Napi::Value NativeTape::Bind(const Napi::CallbackInfo& info) {
     bound_params_.clear();
     auto keep = [&](const Napi::Value& v) { bound_.push_back(Napi::Persistent(v.As<Napi::Object>())); };
     for (uint32_t i = 0; i < inputs.Length(); ++i) {
-      bound_inputs_.push_back(double_ ? static_cast<void*>(elements<double>(inputs.Get(i), 1, "an input"))
-                                      : static_cast<void*>(elements<float>(inputs.Get(i), 1, "an input")));
+      bound_inputs_.push_back(double_ ? static_cast<void*>(typed_elements<double>(inputs.Get(i), 1, "tape: an input"))
+                                      : static_cast<void*>(typed_elements<float>(inputs.Get(i), 1, "tape: an input")));
       keep(inputs.Get(i));
     }
     for (uint32_t k = 0; k < params.Length(); ++k) {
       bound_params_.push_back(NativeTensor::TensorOf(params.Get(k)));
       double_ ? (void)param_value<double>(bound_params_.back()) : (void)param_value<float>(bound_params_.back());
     }
-    bound_out_ = double_ ? static_cast<void*>(elements<double>(info[2], 1, "out"))
-                         : static_cast<void*>(elements<float>(info[2], 1, "out"));
+    bound_out_ = double_ ? static_cast<void*>(typed_elements<double>(info[2], 1, "tape: out"))
+                         : static_cast<void*>(typed_elements<float>(info[2], 1, "tape: out"));
     keep(info[2]);
-    bound_param_grads_ = elements<double>(info[3], program_->num_params, "paramGrads");
+    bound_param_grads_ = typed_elements<double>(info[3], program_->num_params, "tape: paramGrads");
     keep(info[3]);
     if (!info[4].IsArray() || info[4].As<Napi::Array>().Length() != inputs.Length())
       throw Napi::TypeError::New(info.Env(), "tape: bind's inputGrads must hold one buffer per input");
     auto grads = info[4].As<Napi::Array>();
     bound_input_grads_.clear();
     for (uint32_t i = 0; i < grads.Length(); ++i) {
-      bound_input_grads_.push_back(double_ ? static_cast<void*>(elements<double>(grads.Get(i), 1, "an input gradient"))
-                                           : static_cast<void*>(elements<float>(grads.Get(i), 1, "an input gradient")));
+      bound_input_grads_.push_back(
+          double_ ? static_cast<void*>(typed_elements<double>(grads.Get(i), 1, "tape: an input gradient"))
+                  : static_cast<void*>(typed_elements<float>(grads.Get(i), 1, "tape: an input gradient")));
       keep(grads.Get(i));
     }
   });

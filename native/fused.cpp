@@ -43,21 +43,28 @@ struct Plan {
   int num_inputs = 0;
   std::vector<FusedStep> steps;
   std::vector<char> wanted;              // per input
+  std::vector<char> reaches;             // per value: a wanted input depends on it (its adjoint is needed)
   std::vector<char> assign_a, assign_b;  // per step: its contribution is the operand's first (assign, not add)
   std::vector<char> kept;                // per step: a recorded forward keeps its value for backward
   int num_values() const { return num_inputs + static_cast<int>(steps.size()); }
 
   Plan(const FusedProgram& program, std::vector<char> wanted_inputs)
       : num_inputs(program.num_inputs), steps(program.steps), wanted(std::move(wanted_inputs)) {
+    // Adjoints that lead to no wanted input are never computed (with only a param wanted, most are not).
+    reaches = wanted;
+    for (const auto& st : steps) reaches.push_back(reaches[st.a] || (binary(st.op) && reaches[st.b]));
     std::vector<char> seen(num_values(), 0);
     assign_a.resize(steps.size());
     assign_b.resize(steps.size());
     for (const auto& st : steps) kept.push_back(costly(st));
-    // The reverse pass visits steps last to first and each step's a before its b.
+    // The reverse pass visits the steps that reach a wanted input, last to first, each one's a before its b.
     for (size_t s = steps.size(); s-- > 0;) {
-      assign_a[s] = !seen[steps[s].a];
-      seen[steps[s].a] = 1;
-      if (binary(steps[s].op)) {
+      if (!reaches[num_inputs + s]) continue;
+      if (reaches[steps[s].a]) {
+        assign_a[s] = !seen[steps[s].a];
+        seen[steps[s].a] = 1;
+      }
+      if (binary(steps[s].op) && reaches[steps[s].b]) {
         assign_b[s] = !seen[steps[s].b];
         seen[steps[s].b] = 1;
       }
@@ -83,10 +90,13 @@ struct Operands {
   int64_t numel = 0;
 };
 
-/** One call's work for the block loops: the result (forward), or from its adjoint the input gradients (backward). */
+/**
+ * One call's work for the block loops: the result (forward), from its adjoint the input gradients
+ * (backward), or both at once (the value and the gradients of its sum).
+ */
 template <class T>
 struct BlockJob {
-  T* out = nullptr;
+  T* out = nullptr;  // null in backward alone
   struct {
     const T* data = nullptr;  // null in forward
     bool full = true;         // false: one value broadcast over the result (the gradient of a sum)
@@ -298,17 +308,17 @@ at::Tensor forward_typed(const FusedProgram& program, const std::vector<at::Tens
   return out;
 }
 
+/**
+ * Runs a job with an adjoint over every block: allocates the wanted full inputs' gradients, and
+ * gives the broadcast ones the sum of their per-block sums.
+ */
 template <class T>
-std::vector<at::Tensor> backward_typed(const FusedProgram& program, const std::vector<at::Tensor>& inputs,
-                                       const std::vector<at::Tensor>& kept, const at::Tensor& grad_out,
-                                       const std::vector<char>& wanted) {
-  const Plan plan(program, wanted);
-  const std::vector<T*> kept_ptr = kept_pointers<T>(plan, kept);
+std::vector<at::Tensor> gradient_blocks(const Plan& plan, const std::vector<at::Tensor>& inputs, BlockJob<T> job) {
   const Operands<T> in = operands<T>(inputs);
   std::vector<at::Tensor> grads(inputs.size());
   std::vector<T*> grad_ptr(inputs.size(), nullptr);
   for (size_t j = 0; j < inputs.size(); ++j)
-    if (wanted[j] && in.full[j]) {
+    if (plan.wanted[j] && in.full[j]) {
       grads[j] = at::empty(inputs[j].sizes(), inputs[j].options());
       grad_ptr[j] = grads[j].data_ptr<T>();
     }
@@ -316,23 +326,44 @@ std::vector<at::Tensor> backward_typed(const FusedProgram& program, const std::v
   // the number of threads and however the blocks were shared out.
   const size_t blocks = static_cast<size_t>(num_blocks(in.numel));
   std::vector<double> block_sums(blocks * inputs.size(), 0.0);
+  job.grad_in = grad_ptr.data();
+  job.sums = block_sums.data();
+  at::parallel_for(0, num_blocks(in.numel), 1, [&](int64_t b0, int64_t b1) { run_blocks<T>(plan, in, job, b0, b1); });
+  for (size_t j = 0; j < inputs.size(); ++j) {
+    if (!plan.wanted[j] || in.full[j]) continue;
+    double sum = 0;
+    for (size_t b = 0; b < blocks; ++b) sum += block_sums[b * inputs.size() + j];
+    grads[j] = at::full(inputs[j].sizes(), sum, inputs[j].options());
+  }
+  return grads;
+}
+
+template <class T>
+std::vector<at::Tensor> backward_typed(const FusedProgram& program, const std::vector<at::Tensor>& inputs,
+                                       const std::vector<at::Tensor>& kept, const at::Tensor& grad_out,
+                                       const std::vector<char>& wanted) {
+  const Plan plan(program, wanted);
+  const std::vector<T*> kept_ptr = kept_pointers<T>(plan, kept);
   // The gradient of a sum is one value expanded: read it as a broadcast, never materialised.
   const bool one_value = broadcast_value(grad_out);
   const at::Tensor g = one_value ? grad_out : grad_out.contiguous();
   BlockJob<T> job;
   job.grad_out.data = g.data_ptr<T>();
   job.grad_out.full = !one_value;
-  job.grad_in = grad_ptr.data();
   job.kept = kept_ptr.data();
-  job.sums = block_sums.data();
-  at::parallel_for(0, num_blocks(in.numel), 1, [&](int64_t b0, int64_t b1) { run_blocks<T>(plan, in, job, b0, b1); });
-  for (size_t j = 0; j < inputs.size(); ++j) {
-    if (!wanted[j] || in.full[j]) continue;
-    double sum = 0;
-    for (size_t b = 0; b < blocks; ++b) sum += block_sums[b * inputs.size() + j];
-    grads[j] = at::full(inputs[j].sizes(), sum, inputs[j].options());
-  }
-  return grads;
+  return gradient_blocks<T>(plan, inputs, job);
+}
+
+/** The result into `out` and the gradients of its sum: the adjoint is 1 everywhere, read as a broadcast. */
+template <class T>
+std::vector<at::Tensor> value_and_sum_grad_typed(const FusedProgram& program, const std::vector<at::Tensor>& inputs,
+                                                 const std::vector<char>& wanted, at::Tensor& out) {
+  const T one = 1;
+  BlockJob<T> job;
+  job.out = out.data_ptr<T>();
+  job.grad_out.data = &one;
+  job.grad_out.full = false;
+  return gradient_blocks<T>(Plan(program, wanted), inputs, job);
 }
 
 at::Tensor block_forward(const FusedProgram& program, c10::ArrayRef<at::Tensor> inputs, std::vector<at::Tensor>* kept) {
@@ -409,14 +440,21 @@ struct FusedFunction : public torch::autograd::Function<FusedFunction> {
   }
 };
 
-bool fusable(c10::ArrayRef<at::Tensor> inputs) {
+/** Whether the block kernels take these inputs: CPU float32 or float64, full tensors of one size and single elements.
+ */
+bool block_ready(c10::ArrayRef<at::Tensor> inputs) {
   int64_t numel = 0;
   for (const auto& t : inputs) numel = std::max(numel, t.numel());
-  if (numel < kFusedMinElements) return false;
   const auto type = inputs[0].scalar_type();
   for (const auto& t : inputs)
     if (!t.device().is_cpu() || t.scalar_type() != type || (t.numel() != numel && t.numel() != 1)) return false;
   return type == at::kFloat || type == at::kDouble;
+}
+
+bool fusable(c10::ArrayRef<at::Tensor> inputs) {
+  int64_t numel = 0;
+  for (const auto& t : inputs) numel = std::max(numel, t.numel());
+  return numel >= kFusedMinElements && block_ready(inputs);
 }
 
 }  // namespace
@@ -444,6 +482,23 @@ at::Tensor run_fused(const FusedProgram& program, c10::ArrayRef<at::Tensor> inpu
   const bool record = c10::GradMode::is_enabled() &&
                       std::any_of(inputs.begin(), inputs.end(), [](const at::Tensor& t) { return t.requires_grad(); });
   return record ? FusedFunction::apply(program, inputs) : block_forward(program, inputs, nullptr);
+}
+
+std::optional<FusedSumGrad> fused_value_and_sum_grad(const FusedProgram& program, c10::ArrayRef<at::Tensor> inputs,
+                                                     const std::vector<char>& wanted, const at::Tensor& out) {
+  if (wanted.size() != inputs.size()) throw Error("internal: a fused value and gradient wants one flag per input");
+  if (!block_ready(inputs)) return std::nullopt;
+  const std::vector<at::Tensor> in = contiguous(inputs);
+  int64_t numel = 0;
+  for (const auto& t : in) numel = std::max(numel, t.numel());
+  if (out.defined() && out.numel() != numel) return std::nullopt;
+  FusedSumGrad r;
+  r.value = out.defined() ? out : at::empty(full_sizes(in, numel), in[0].options());
+  if (r.value.scalar_type() != in[0].scalar_type() || !r.value.is_contiguous())
+    throw Error("internal: the output of a fused value and gradient is not a contiguous tensor of its dtype");
+  r.grads = in[0].scalar_type() == at::kDouble ? value_and_sum_grad_typed<double>(program, in, wanted, r.value)
+                                               : value_and_sum_grad_typed<float>(program, in, wanted, r.value);
+  return r;
 }
 
 }  // namespace nc

@@ -8,6 +8,7 @@
 #include <ATen/core/Tensor.h>
 #include <c10/util/ArrayRef.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,5 +43,22 @@ constexpr int64_t kFusedMinElements = 4096;
 FusedStep fused_step(const std::string& name, std::vector<int> args, c10::ArrayRef<double> attrs);
 /** Evaluates the program; inputs are full tensors of one shape or single-element broadcasts. */
 at::Tensor run_fused(const FusedProgram& program, c10::ArrayRef<at::Tensor> inputs);
+
+/** The result of a program and the gradients of its sum: per input, undefined where not wanted. */
+struct FusedSumGrad {
+  at::Tensor value;
+  std::vector<at::Tensor> grads;
+};
+
+/**
+ * The result and the gradients of the sum of its elements, forward and backward in one pass over
+ * the blocks at any size: each block's inputs are read once, the result written, the wanted full
+ * inputs' gradients written and the broadcast ones' summed (per block, added in block order).
+ * Nothing is recorded. `out`, when defined (contiguous, the result's dtype and element count),
+ * receives the result. Nullopt when the inputs do not suit the block kernels (CPU float32 or
+ * float64, full tensors of one size and single elements) or `out` has another element count.
+ */
+std::optional<FusedSumGrad> fused_value_and_sum_grad(const FusedProgram& program, c10::ArrayRef<at::Tensor> inputs,
+                                                     const std::vector<char>& wanted, const at::Tensor& out);
 
 }  // namespace nc

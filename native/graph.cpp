@@ -4,6 +4,7 @@
 #include <c10/core/GradMode.h>
 #include <c10/util/SmallVector.h>
 #include <pthread.h>
+#include <torch/csrc/autograd/autograd.h>
 
 #include <algorithm>
 #include <exception>
@@ -42,10 +43,19 @@ class Executor {
 
   Values run(int region_index, const Values& args) {
     const Region& region = spec_.regions[region_index];
+    const Values slots = evaluate(region, args, region.nodes.size());
+    Values results;
+    results.reserve(region.results.size());
+    for (int r : region.results) results.push_back(slots[r]);
+    return results;
+  }
+
+  /** The values of a region's first `end` nodes. */
+  Values evaluate(const Region& region, const Values& args, size_t end) {
     const size_t n = region.nodes.size();
     Values slots(n);
     std::vector<Values> tuples;
-    for (size_t i = 0; i < n; ++i) {
+    for (size_t i = 0; i < end; ++i) {
       const Node& node = region.nodes[i];
       switch (node.kind) {
         case NodeKind::Kernel:
@@ -97,10 +107,7 @@ class Executor {
         }
       }
     }
-    Values results;
-    results.reserve(region.results.size());
-    for (int r : region.results) results.push_back(slots[r]);
-    return results;
+    return slots;
   }
 
  private:
@@ -450,6 +457,33 @@ void mark_param_readers(GraphSpec& spec) {
   }
 }
 
+/**
+ * The gradients of targets (leaves requiring one) given those of a fused node's operands: added
+ * directly where an operand is a target, through autograd where it was computed from them.
+ */
+Values chain_to(const Values& targets, const Values& operands, const Values& operand_grads) {
+  Values found(targets.size());
+  auto add = [](Tensor& acc, const Tensor& g) { acc = acc.defined() ? acc + g : g; };
+  Values computed, computed_grads;
+  for (size_t k = 0; k < operands.size(); ++k) {
+    if (!operand_grads[k].defined()) continue;
+    const auto target =
+        std::find_if(targets.begin(), targets.end(), [&](const Tensor& t) { return t.is_same(operands[k]); });
+    if (target != targets.end()) {
+      add(found[static_cast<size_t>(target - targets.begin())], operand_grads[k]);
+    } else {
+      computed.push_back(operands[k]);
+      computed_grads.push_back(operand_grads[k]);
+    }
+  }
+  if (computed.empty() || targets.empty()) return found;
+  const Values through = torch::autograd::grad(computed, targets, computed_grads, /*retain_graph=*/false,
+                                               /*create_graph=*/false, /*allow_unused=*/true);
+  for (size_t t = 0; t < targets.size(); ++t)
+    if (through[t].defined()) add(found[t], through[t]);
+  return found;
+}
+
 }  // namespace
 
 GraphModule::GraphModule(GraphSpec spec, std::vector<std::pair<std::string, at::Tensor>> params) {
@@ -465,10 +499,14 @@ GraphModule::GraphModule(GraphSpec spec, std::vector<std::pair<std::string, at::
   }
 }
 
-at::Tensor GraphModule::forward(const std::vector<at::Tensor>& inputs, bool need_grad) {
+void GraphModule::check_inputs(const std::vector<at::Tensor>& inputs) const {
   if (static_cast<int>(inputs.size()) != spec_->num_inputs)
     throw Error("the program takes " + std::to_string(spec_->num_inputs) + " inputs, got " +
                 std::to_string(inputs.size()));
+}
+
+at::Tensor GraphModule::forward(const std::vector<at::Tensor>& inputs, bool need_grad) {
+  check_inputs(inputs);
   at::Tensor result;
   auto body = [&] {
     c10::AutoGradMode grad_mode(need_grad);
@@ -480,6 +518,43 @@ at::Tensor GraphModule::forward(const std::vector<at::Tensor>& inputs, bool need
   else
     body();
   return result;
+}
+
+std::optional<SumGradients> GraphModule::value_and_sum_grad(const std::vector<at::Tensor>& inputs,
+                                                            const std::vector<char>& wanted, const at::Tensor& out) {
+  check_inputs(inputs);
+  if (wanted.size() != inputs.size()) throw Error("internal: value_and_sum_grad wants one flag per input");
+  const Region& program = spec_->regions[0];
+  if (spec_->recursive || program.results.size() != 1 || program.nodes[program.results[0]].kind != NodeKind::Fused)
+    return std::nullopt;
+  const Node& root = program.nodes[program.results[0]];
+  // The wanted inputs become leaves of their own: the caller's tensors stay as they are.
+  Values leaves(inputs);
+  for (size_t j = 0; j < leaves.size(); ++j)
+    if (wanted[j]) leaves[j] = inputs[j].detach().requires_grad_(true);
+  c10::AutoGradMode grad_mode(true);
+  Executor exec(spec_, leaves, params_);
+  const Values slots = exec.evaluate(program, {}, static_cast<size_t>(program.results[0]));
+  Values operands;
+  std::vector<char> operand_wanted;
+  for (int a : root.args) {
+    operands.push_back(slots[a]);
+    operand_wanted.push_back(slots[a].requires_grad());
+  }
+  std::optional<FusedSumGrad> fused = fused_value_and_sum_grad(*root.fused, operands, operand_wanted, out);
+  if (!fused) return std::nullopt;
+  Values targets;
+  for (const auto& p : params_)
+    if (p.requires_grad()) targets.push_back(p);
+  for (size_t j = 0; j < leaves.size(); ++j)
+    if (wanted[j]) targets.push_back(leaves[j]);
+  const Values found = chain_to(targets, operands, fused->grads);
+  SumGradients r;
+  r.value = fused->value;
+  size_t k = 0;
+  for (const auto& p : params_) r.params.push_back(p.requires_grad() ? found[k++] : at::Tensor());
+  for (size_t j = 0; j < leaves.size(); ++j) r.inputs.push_back(wanted[j] ? found[k++] : at::Tensor());
+  return r;
 }
 
 }  // namespace nc

@@ -16,6 +16,7 @@
 #include <torch/nn/module.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -62,15 +63,32 @@ struct GraphSpec {
   std::vector<std::shared_ptr<Callable>> callables;  // learned components the program calls (Extern nodes)
 };
 
+/** A program's value and the gradients of its sum (GraphModule::value_and_sum_grad). */
+struct SumGradients {
+  at::Tensor value;
+  std::vector<at::Tensor> params;  // per param: undefined when it needs no gradient or the value reads none
+  std::vector<at::Tensor> inputs;  // per input: undefined when not wanted or the value reads none
+};
+
 class GraphModule : public torch::nn::Module {
  public:
   GraphModule(GraphSpec spec, std::vector<std::pair<std::string, at::Tensor>> params);
   /** Runs the whole program; without need_grad no autograd graph is recorded. */
   at::Tensor forward(const std::vector<at::Tensor>& inputs, bool need_grad);
+  /**
+   * The value and the gradients of the sum of its elements for every param requiring one and the
+   * `wanted` inputs, when the program's result is a fused node: that node runs forward and backward
+   * in one pass over the data (fused.h), and the nodes before it, when a gradient goes through
+   * them, through autograd. Nullopt for other programs, or inputs the block kernels do not take
+   * (the caller runs forward and backward). `out`, when defined, receives the value.
+   */
+  std::optional<SumGradients> value_and_sum_grad(const std::vector<at::Tensor>& inputs, const std::vector<char>& wanted,
+                                                 const at::Tensor& out);
 
  private:
   std::shared_ptr<const GraphSpec> spec_;  // shared with the backward of checkpointed loops
   std::vector<at::Tensor> params_;
+  void check_inputs(const std::vector<at::Tensor>& inputs) const;
 };
 
 }  // namespace nc

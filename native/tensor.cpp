@@ -69,6 +69,10 @@ at::Tensor from_host(const void* data, c10::ScalarType src, const Shape& shape, 
   return view.to(options(dtype, device), /*non_blocking=*/false, /*copy=*/true);
 }
 
+at::Tensor borrow_host(void* data, c10::ScalarType dtype, const Shape& shape) {
+  return at::from_blob(data, shape, at::TensorOptions().dtype(dtype));
+}
+
 at::Tensor full(const Shape& shape, double value, c10::ScalarType dtype, const c10::Device& device) {
   return at::full(shape, value, options(dtype, device));
 }

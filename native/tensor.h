@@ -25,6 +25,8 @@ bool cuda_available();
 /** Copies host data of type `src` (float or double) into a new tensor of `dtype` on `device`. */
 at::Tensor from_host(const void* data, c10::ScalarType src, const Shape& shape, c10::ScalarType dtype,
                      const c10::Device& device);
+/** A CPU tensor over host memory the caller keeps alive while it is used: no copy. */
+at::Tensor borrow_host(void* data, c10::ScalarType dtype, const Shape& shape);
 at::Tensor full(const Shape& shape, double value, c10::ScalarType dtype, const c10::Device& device);
 /** Standard normal samples; with a seed, drawn from a private generator so results are reproducible. */
 at::Tensor randn(const Shape& shape, std::optional<uint64_t> seed, c10::ScalarType dtype, const c10::Device& device);

@@ -1,8 +1,8 @@
 // `npm run bench [-- --quick] [-- --json FILE] [-- --out docs/benchmarks.md] [-- --python PATH] [-- --threads N]
-//  [-- --only heat2d|ode]`
+//  [-- --only heat2d|ode|onepass]`
 // Compile latency, forward and forward+backward at several batch sizes, per-op overhead of generated
-// chains, the ODE fit step (alone with --only ode) and the heat 2-D benchmark of issue 14 (alone with
-// --only heat2d), each beside its anchors measured in the same run (hand-written eager libtorch C++,
+// chains, the ODE fit step (alone with --only ode), valueAndGrad's one pass at large batches (alone with
+// --only onepass) and the heat 2-D benchmark of issue 14 (alone with --only heat2d), each beside its anchors measured in the same run (hand-written eager libtorch C++,
 // PyTorch from Python when available, a plain JS float64 loop at batch 1). Markdown goes
 // to stdout (and to --out), the raw figures to --json. Needs `npm run build` first (dist/ and the
 // native tools).
@@ -19,6 +19,7 @@ const { timeUsBatched } = require('./bench/measure');
 const { odeFitStep, odeFitTable, odeFitTarget } = require('./bench/ode');
 const { tierRows, tierPerOp } = require('./bench/tier');
 const { heat2dSection, heat2dReport, heat2dTargets } = require('./bench/heat2d');
+const { onePassSection, onePassTarget, onePassReport } = require('./bench/one-pass');
 const report = require('./bench/report');
 
 const ROOT = path.resolve(__dirname, '..');
@@ -33,8 +34,8 @@ function parseArgs(argv) {
     else throw new Error(`bench: unknown argument ${a}`);
   }
   args.threads = Number(args.threads);
-  if (args.only !== undefined && !['heat2d', 'ode'].includes(args.only))
-    throw new Error(`bench: --only takes heat2d or ode (the sections that run alone), got ${args.only}`);
+  if (args.only !== undefined && !['heat2d', 'ode', 'onepass'].includes(args.only))
+    throw new Error(`bench: --only takes heat2d, ode or onepass (the sections that run alone), got ${args.only}`);
   return args;
 }
 
@@ -192,6 +193,11 @@ async function main() {
     process.stdout.write(`${odeFitTarget(ode)}\n\n${odeFitTable(ode)}\n`);
     return;
   }
+  if (args.only === 'onepass') {
+    const onePass = onePassSection(api, cfg, python);
+    process.stdout.write([ONE_PASS_TITLE, '', ...onePassTarget(onePass), '', onePassReport(onePass), ''].join('\n'));
+    return;
+  }
 
   log('compile latency');
   const compile = compileSection(cfg);
@@ -201,6 +207,8 @@ async function main() {
   log('small-program tier');
   const tier = tierRows(api, PROGRAMS, cfg.minMs);
   const tierOps = tierPerOp(api, chainSource, cfg.chains, cfg.minMs);
+  log('valueAndGrad at large batches');
+  const onePass = onePassSection(api, cfg, python);
   log('heat 2-D');
   const heat2d = heat2dSection(cfg, python);
 
@@ -218,7 +226,7 @@ async function main() {
     '',
     '## Targets',
     '',
-    [targets(compile, runtime), odeFitTarget(ode), ...heat2dTargets(heat2d)].join('\n'),
+    [targets(compile, runtime), ...onePassTarget(onePass), odeFitTarget(ode), ...heat2dTargets(heat2d)].join('\n'),
     '',
     '## Compile latency',
     '',
@@ -254,6 +262,10 @@ async function main() {
     '',
     report.tierOpTable(tierOps, chains),
     '',
+    ONE_PASS_TITLE,
+    '',
+    onePassReport(onePass),
+    '',
     '## ODE fit step',
     '',
     'Lotka-Volterra, RK4 over 120 steps of 0.1 from (10, 5), MSE of the whole trajectory against one made with',
@@ -274,11 +286,12 @@ async function main() {
   if (args.json)
     fs.writeFileSync(
       path.resolve(args.json),
-      JSON.stringify({ cfg, compile, runtime, ode, tier, tierOps, heat2d, python }, null, 1),
+      JSON.stringify({ cfg, compile, runtime, ode, tier, tierOps, onePass, heat2d, python }, null, 1),
     );
 }
 
 const HEAT2D_TITLE = '## Heat 2-D (issue 14)';
+const ONE_PASS_TITLE = '## valueAndGrad at large batches: one pass';
 
 /** --only heat2d: that section alone (its targets first), to stdout and --json; never to --out. */
 function heat2dOnly(api, cfg, python, args) {

@@ -2,11 +2,12 @@
 // programs written as a person would with ATen calls, float32, timed inside this process (start-up
 // excluded) with warm-up and medians, on the thread count given.
 //
-// Usage: bench_eager MIN_MS THREADS PROGRAM:BATCH...
+// Usage: bench_eager MIN_MS THREADS PROGRAM:BATCH[:params]...
 //   PROGRAM  a name below, or chainN (the generated chain of N ops, see scripts/bench/programs.js)
-//   stdout   per job {"program", "batch", "forward": us, "backward": us, "reps": [n, n]}: medians in
-//            microseconds; backward is forward plus out.sum().backward(), every input and param
-//            requiring a gradient (gradients accumulate, as they do on the other sides)
+//   stdout   per job {"program", "batch", "grad", "forward": us, "backward": us, "reps": [n, n]}: medians
+//            in microseconds; backward is forward plus out.sum().backward(), every input and param
+//            requiring a gradient (gradients accumulate, as they do on the other sides), or with
+//            ":params" (grad "params") only the params
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/autograd.h>
@@ -137,7 +138,7 @@ std::pair<double, size_t> time_us(const std::function<void()>& f, double min_ms)
 }
 
 /** Times one program at one batch size and prints its JSON line. */
-void run(const std::string& name, int64_t batch, double min_ms) {
+void run(const std::string& name, int64_t batch, const std::string& grad, double min_ms) {
   Program prog;
   if (name.rfind("chain", 0) == 0) {
     prog = chain(std::atoi(name.c_str() + 5));
@@ -152,7 +153,7 @@ void run(const std::string& name, int64_t batch, double min_ms) {
     std::vector<int64_t> shape;
     if (i.batched) shape.push_back(batch);
     shape.insert(shape.end(), i.sample.begin(), i.sample.end());
-    in.push_back((at::rand(shape, at::kFloat) * (i.hi - i.lo) + i.lo).set_requires_grad(true));
+    in.push_back((at::rand(shape, at::kFloat) * (i.hi - i.lo) + i.lo).set_requires_grad(grad == "all"));
   }
   for (double v : prog.params) params.push_back(at::scalar_tensor(v, at::kFloat).set_requires_grad(true));
 
@@ -163,8 +164,10 @@ void run(const std::string& name, int64_t batch, double min_ms) {
       },
       min_ms);
   const auto bwd = time_us([&] { prog.fn(in, params).sum().backward(); }, min_ms);
-  std::printf("{\"program\": \"%s\", \"batch\": %lld, \"forward\": %.4f, \"backward\": %.4f, \"reps\": [%zu, %zu]}\n",
-              name.c_str(), static_cast<long long>(batch), fwd.first, bwd.first, fwd.second, bwd.second);
+  std::printf(
+      "{\"program\": \"%s\", \"batch\": %lld, \"grad\": \"%s\", \"forward\": %.4f, \"backward\": %.4f, "
+      "\"reps\": [%zu, %zu]}\n",
+      name.c_str(), static_cast<long long>(batch), grad.c_str(), fwd.first, bwd.first, fwd.second, bwd.second);
   std::fflush(stdout);
 }
 
@@ -172,7 +175,7 @@ void run(const std::string& name, int64_t batch, double min_ms) {
 
 int main(int argc, char** argv) {
   if (argc < 4) {
-    std::fprintf(stderr, "usage: bench_eager MIN_MS THREADS PROGRAM:BATCH...\n");
+    std::fprintf(stderr, "usage: bench_eager MIN_MS THREADS PROGRAM:BATCH[:params]...\n");
     return 2;
   }
   const double min_ms = std::atof(argv[1]);
@@ -181,8 +184,12 @@ int main(int argc, char** argv) {
     for (int k = 3; k < argc; ++k) {
       const std::string job = argv[k];
       const size_t colon = job.find(':');
-      if (colon == std::string::npos) throw std::runtime_error("expected PROGRAM:BATCH, got '" + job + "'");
-      run(job.substr(0, colon), std::atoll(job.c_str() + colon + 1), min_ms);
+      if (colon == std::string::npos) throw std::runtime_error("expected PROGRAM:BATCH[:params], got '" + job + "'");
+      const size_t second = job.find(':', colon + 1);
+      const std::string grad = second == std::string::npos ? "all" : job.substr(second + 1);
+      if (grad != "all" && grad != "params")
+        throw std::runtime_error("expected ':params' after the batch in '" + job + "'");
+      run(job.substr(0, colon), std::atoll(job.c_str() + colon + 1), grad, min_ms);
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_eager: %s\n", e.what());

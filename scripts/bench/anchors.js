@@ -8,9 +8,13 @@ const { spawnSync } = require('child_process');
 const ROOT = path.resolve(__dirname, '..', '..');
 const TORCH_ANCHOR = path.join(__dirname, 'torch_anchor.py');
 
-/** Map "program:batch" -> {forward, backward}. */
+/** A job's name on the anchors' command lines and in their answers: "program:batch", or "program:batch:params"
+ *  when only the params require a gradient. */
+const jobKey = (j) => `${j.program}:${j.batch}${j.grad === 'params' ? ':params' : ''}`;
+
+/** Map jobKey -> {forward, backward}. */
 function runJobs(cmd, args, jobs) {
-  const r = spawnSync(cmd, [...args, ...jobs.map((j) => `${j.program}:${j.batch}`)], {
+  const r = spawnSync(cmd, [...args, ...jobs.map(jobKey)], {
     encoding: 'utf8',
     maxBuffer: 1 << 26,
   });
@@ -18,7 +22,7 @@ function runJobs(cmd, args, jobs) {
   const out = new Map();
   for (const line of r.stdout.split('\n').filter((l) => l.startsWith('{'))) {
     const j = JSON.parse(line);
-    out.set(`${j.program}:${j.batch}`, { forward: j.forward, backward: j.backward });
+    out.set(jobKey(j), { forward: j.forward, backward: j.backward });
   }
   return out;
 }
@@ -54,4 +58,4 @@ function torchAnchor(python, jobs, minMs, threads) {
   return runJobs(python, [TORCH_ANCHOR, String(minMs), String(threads)], jobs);
 }
 
-module.exports = { eagerAnchor, torchAnchor, findPython, nativeTool };
+module.exports = { eagerAnchor, torchAnchor, findPython, nativeTool, jobKey };

@@ -12,7 +12,8 @@ function tierRows(api, programs, minMs) {
   const rows = [];
   for (const [program, prog] of Object.entries(programs)) {
     if (prog.composition || Object.values(prog.inputs).some((i) => i.shape.length > 0)) continue;
-    const m = api.compile(prog.source, { inputs: declared(prog), params: prog.params });
+    // fuse: false keeps batches of 1,000 on the tier (a fused result takes valueAndGrad's one pass there).
+    const m = api.compile(prog.source, { inputs: declared(prog), params: prog.params, fuse: false });
     if (!m.singleSampleTier()) continue;
     const one = mid(prog);
     const names = Object.keys(prog.inputs);
@@ -45,7 +46,7 @@ function tierRows(api, programs, minMs) {
 /** The tier's cost per op: valueAndGrad of chains of n ops at batch 1 and per element at batch 1,000. */
 function tierPerOp(api, chainSource, ns, minMs) {
   return ns.map((n) => {
-    const m = api.compile(chainSource(n), { inputs: { x: 'scalar' }, params: { a: 0.5 } });
+    const m = api.compile(chainSource(n), { inputs: { x: 'scalar' }, params: { a: 0.5 }, fuse: false });
     const xs = Float32Array.from({ length: 1000 }, (_, k) => 0.1 + k / 2000);
     const single = timeUsBatched(() => m.valueAndGrad({ x: 0.3 }), minMs, 50);
     const batched = timeUs(() => m.valueAndGrad({ x: xs }, { batch: true }), minMs);

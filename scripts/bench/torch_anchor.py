@@ -2,7 +2,8 @@
 # in Python (float32), timed in-process with warm-up and medians. Same programs, ranges and output
 # as native/tools/bench_eager.cpp.
 #
-# Usage: python torch_anchor.py MIN_MS THREADS PROGRAM:BATCH...
+# Usage: python torch_anchor.py MIN_MS THREADS PROGRAM:BATCH[:params]...
+# (":params": only the params require a gradient, not the inputs.)
 import json
 import math
 import statistics
@@ -65,13 +66,13 @@ def time_us(f, min_ms):
     return statistics.median(samples), len(samples)
 
 
-def run(name, batch, min_ms):
+def run(name, batch, grad, min_ms):
     inputs, params, fn = chain(int(name[5:])) if name.startswith("chain") else PROGRAMS[name]
     torch.manual_seed(1)
     xs = []
     for shape, lo, hi, batched in inputs:
         size = ((batch,) if batched else ()) + tuple(shape)
-        xs.append((torch.rand(size) * (hi - lo) + lo).requires_grad_(True))
+        xs.append((torch.rand(size) * (hi - lo) + lo).requires_grad_(grad == "all"))
     ps = [torch.tensor(v, dtype=torch.float32, requires_grad=True) for v in params]
 
     def forward():
@@ -80,15 +81,15 @@ def run(name, batch, min_ms):
 
     fwd = time_us(forward, min_ms)
     bwd = time_us(lambda: fn(xs, ps).sum().backward(), min_ms)
-    print(json.dumps({"program": name, "batch": batch, "forward": fwd[0], "backward": bwd[0], "reps": [fwd[1], bwd[1]]}), flush=True)
+    print(json.dumps({"program": name, "batch": batch, "grad": grad, "forward": fwd[0], "backward": bwd[0], "reps": [fwd[1], bwd[1]]}), flush=True)
 
 
 def main():
     min_ms = float(sys.argv[1])
     torch.set_num_threads(int(sys.argv[2]))
     for job in sys.argv[3:]:
-        name, batch = job.split(":")
-        run(name, int(batch), min_ms)
+        name, batch, *grad = job.split(":")
+        run(name, int(batch), grad[0] if grad else "all", min_ms)
 
 
 if __name__ == "__main__":

@@ -314,6 +314,26 @@ export class Module {
     return valueAndGrad(this, inputs, options);
   }
 
+  /**
+   * @internal For valueAndGrad at large batches: calls `run` with the native graph of scalar inputs
+   * batched as given when that graph's result is a fused node of per-sample scalars (its forward and
+   * the backward of its sum then run in one pass over the data), and gives its result; undefined
+   * when the program is not of that kind. Native failures at a labelled node become diagnostics.
+   */
+  withFusedResult<R>(batched: boolean[], run: (graph: NativeGraph) => R): R | undefined {
+    if (this.device !== 'cpu' || [...this.declared.values()].some((shape) => shape !== undefined && shape.length > 0))
+      return undefined;
+    const spec = this.specialise(this.inputs.map((name, i) => ({ name, shape: [], batched: batched[i] })));
+    const region = spec.graph.regions[0];
+    const root = region.results.length === 1 ? region.nodes[region.results[0]] : undefined;
+    if (root?.op !== 'fused' || root.shape.length !== 0 || !root.batched) return undefined;
+    try {
+      return run(spec.native);
+    } catch (e) {
+      throw this.runtimeError(spec.graph, e as Error);
+    }
+  }
+
   /** The tier's program for a forward call, when the tier takes it: scalars per sample, a small batch, on the CPU. */
   private smallBatchTier(values: { shape: Shape; batched: boolean; tensor: Tensor }[]): TierProgram | undefined {
     if (!this.useTier) return undefined;

@@ -28,6 +28,18 @@ export interface NativeTensor {
 
 export interface NativeGraph {
   forward(inputs: NativeTensor[], needGrad: boolean): NativeTensor;
+  /**
+   * The value (written to `out`) and the gradients of its sum, per param (null: none needed or
+   * none found) and per wanted input, when the result is a fused node; null otherwise. Inputs are
+   * typed arrays of the graph's dtype: `batch` values when batched, else one.
+   */
+  valueAndSumGrad(
+    inputs: (Float32Array | Float64Array)[],
+    batched: boolean[],
+    batch: number,
+    out: Float32Array | Float64Array,
+    wanted: boolean[],
+  ): { params: (NativeTensor | null)[]; inputs: (NativeTensor | null)[] } | null;
   dispose(): void;
 }
 

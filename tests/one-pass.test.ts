@@ -1,0 +1,239 @@
+// valueAndGrad at large batches (ONE_PASS_MIN_BATCH and up) when the program's result is a fused
+// node: forward and the backward of the sum in one pass over the blocks (native/fused.cpp,
+// GraphModule::value_and_sum_grad). Held to the unfused libtorch path (fuse: false, forward, sum,
+// backward through Tensors) for every fused op form (tests/helpers/fusible-ops.ts) in float64 and
+// float32, with a partial last block (4,099 = eight blocks of 512 and 3) and a batch below the
+// block path's kFusedMinElements; to central differences; with shared inputs, computed operands
+// and two threads (bit for bit).
+//
+// Tolerances: float64 values within 1e-12 relative and gradients within 1e-10; float32 as in
+// tests/fused-ops.test.ts (elementwise 2e-6 relative; the param's gradient, a sum in another
+// order, within 4e-6 of the sum of its terms' magnitudes).
+import { compile, setNumThreads, type DType, type Module } from '../src';
+import { ONE_PASS_MIN_BATCH } from '../src/api/value-and-grad';
+import { FUSED_CASES, PARAM_VALUE, type FusedCase } from './helpers/fusible-ops';
+
+type Values = Float32Array | Float64Array;
+const DTYPES: DType[] = ['float64', 'float32'];
+const SIZES = [4096 + 3, ONE_PASS_MIN_BATCH + 5];
+
+/** Deterministic values in the case's domain (signed: |x| in [0.05, 2], both signs). */
+function inputs(n: number, domain: FusedCase['domain'], seed: number): Float64Array {
+  let s = seed;
+  return Float64Array.from({ length: n }, (_, i) => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    const u = s / 2 ** 32;
+    return domain === 'positive' ? 0.5 + u : (i % 2 === 0 ? 1 : -1) * (0.05 + 1.95 * u);
+  });
+}
+
+/** The value and the gradients of its sum through Tensors: forward, sum, backward (the libtorch path). */
+function throughTensors(m: Module, given: Record<string, number | Float64Array>, wrt: string[]) {
+  const leaves = Object.fromEntries(
+    Object.entries(given).map(([k, v]) => {
+      const t = m.inputTensor(k, typeof v === 'number' ? v : Array.from(v)).tensor;
+      if (wrt.includes(k)) t.requiresGrad = true;
+      return [k, t] as const;
+    }),
+  );
+  const out = m.forward(leaves, { batch: true });
+  const total = out.sum();
+  total.backward();
+  const grads: Record<string, number[]> = {};
+  const named = [...Object.entries(m.namedParameters()), ...wrt.map((n) => [n, leaves[n]] as const)];
+  for (const [name, t] of named) {
+    const g = t.grad!;
+    grads[name] = Array.from(g.toTypedArray());
+    g.dispose();
+    t.zeroGrad();
+  }
+  const value = out.toTypedArray();
+  for (const t of [out, total, ...Object.values(leaves)]) t.dispose();
+  return { value, grads };
+}
+
+/** valueAndGrad, checking that it took the one pass. */
+function onePass(m: Module, given: Record<string, number | Values>, wrt: string[]) {
+  const spy = jest.spyOn(m, 'withFusedResult');
+  const r = m.valueAndGrad(given, { batch: true, wrt });
+  expect(spy).toHaveReturnedWith(expect.anything());
+  spy.mockRestore();
+  return r;
+}
+
+const asArray = (v: number | Values): number[] => (typeof v === 'number' ? [v] : Array.from(v));
+
+/** Largest |a_i - b_i| / max(|b_i|, floor_i). */
+function worstRelative(a: ArrayLike<number>, b: ArrayLike<number>, floor: (i: number) => number = () => 0): number {
+  expect(a.length).toBe(b.length);
+  let worst = 0;
+  for (let i = 0; i < b.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    worst = Math.max(worst, d === 0 ? 0 : d / Math.max(Math.abs(b[i]), floor(i)));
+  }
+  return worst;
+}
+
+describe.each(FUSED_CASES)('$name: $source', (c) => {
+  test.each(DTYPES.flatMap((dtype) => SIZES.map((n) => [dtype, n] as const)))(
+    '%s, batch %i: value and gradients equal the unfused libtorch path',
+    (dtype, n) => {
+      const build = (fuse: boolean) =>
+        compile(c.source, { inputs: { x: 'scalar' }, params: { a: PARAM_VALUE }, dtype, fuse });
+      const [fused, plain] = [build(true), build(false)];
+      const x = inputs(n, c.domain, n);
+      const got = onePass(fused, { x: dtype === 'float64' ? x : Float32Array.from(x) }, ['x']);
+      const want = throughTensors(plain, { x }, ['x']);
+      const strict = dtype === 'float64';
+      expect(worstRelative(got.value as Values, want.value)).toBeLessThanOrEqual(strict ? 1e-12 : 2e-6);
+      const floor = c.cancellingDerivative ? () => PARAM_VALUE : undefined;
+      expect(worstRelative(got.grads.x as Values, want.grads.x, floor)).toBeLessThanOrEqual(strict ? 1e-10 : 2e-6);
+      // The param's gradient is a sum: bounded by the sum of its terms' magnitudes (a batched).
+      const perSample = compile(c.source, { inputs: { x: 'scalar', a: 'scalar' }, dtype: 'float64', fuse: false });
+      const terms = throughTensors(perSample, { x, a: new Float64Array(n).fill(PARAM_VALUE) }, ['a']).grads.a;
+      const scale = terms.reduce((s, t) => s + Math.abs(t), 0);
+      expect(Math.abs((got.grads.a as number) - want.grads.a[0])).toBeLessThanOrEqual((strict ? 1e-10 : 4e-6) * scale);
+      [fused, plain, perSample].forEach((m) => m.dispose());
+    },
+  );
+});
+
+const GRAVITY = '(/ (* G (* m1 m2)) (pow r 2))';
+const gravity = (fuse = true) =>
+  compile(GRAVITY, { inputs: { m1: 'scalar', m2: 'scalar', r: 'scalar' }, params: { G: 0.8 }, dtype: 'float64', fuse });
+
+test('shared inputs, computed operands and frozen params, against the libtorch path', () => {
+  const n = 4099;
+  const given = { m1: inputs(n, 'positive', 1), m2: 1.7, r: inputs(n, 'positive', 2) };
+  const m = gravity();
+  const got = onePass(m, given, ['m1', 'm2', 'r']);
+  const plain = gravity(false);
+  const want = throughTensors(plain, given, ['m1', 'm2', 'r']);
+  expect(worstRelative(got.value as Values, want.value)).toBeLessThanOrEqual(1e-12);
+  for (const name of ['G', 'm1', 'm2', 'r'])
+    expect([name, worstRelative(asArray(got.grads[name]), want.grads[name]) <= 1e-10]).toEqual([name, true]);
+  // (pow c 2) is computed outside the fused node: its gradient reaches c through autograd.
+  const relativistic = (fuse: boolean) =>
+    compile('(/ (* m (pow c 2)) (sqrt (- 1 (pow (/ v c) 2))))', {
+      inputs: { m: 'scalar', v: 'scalar' },
+      params: { c: 3 },
+      dtype: 'float64',
+      fuse,
+    });
+  const [rel, plainRel] = [relativistic(true), relativistic(false)];
+  const rg = { m: inputs(n, 'positive', 3), v: inputs(n, 'positive', 4).map((v) => v - 0.5) };
+  const a = onePass(rel, rg, ['v']);
+  const b = throughTensors(plainRel, rg, ['v']);
+  expect(worstRelative(a.value as Values, b.value)).toBeLessThanOrEqual(1e-12);
+  expect(worstRelative([a.grads.c as number], b.grads.c)).toBeLessThanOrEqual(1e-10);
+  expect(worstRelative(a.grads.v as Values, b.grads.v)).toBeLessThanOrEqual(1e-10);
+  m.freeze();
+  expect(Object.keys(onePass(m, given, []).grads)).toEqual([]);
+  [m, plain, rel, plainRel].forEach((x) => x.dispose());
+});
+
+test('gradients agree with central differences', () => {
+  const n = 2000;
+  const m = gravity();
+  const given = { m1: inputs(n, 'positive', 5), m2: inputs(n, 'positive', 6), r: inputs(n, 'positive', 7) };
+  const got = onePass(m, given, ['r']);
+  // d(sum)/d r_i is d y_i / d r_i: the difference of y_i alone.
+  const valueAt = (r: Float64Array, i: number) => (m.valueAndGrad({ ...given, r }, { batch: true }).value as Values)[i];
+  const h = 1e-6;
+  for (const i of [0, 1234, n - 1]) {
+    const [up, down] = [Float64Array.from(given.r), Float64Array.from(given.r)];
+    up[i] += h;
+    down[i] -= h;
+    const fd = (valueAt(up, i) - valueAt(down, i)) / (2 * h);
+    expect(Math.abs((got.grads.r as Values)[i] - fd)).toBeLessThanOrEqual(1e-6 * Math.max(1, Math.abs(fd)));
+  }
+  // d sum / d G = sum / G for gravity
+  const sum = Array.from(got.value as Values).reduce((s, v) => s + v, 0);
+  expect(Math.abs((got.grads.G as number) - sum / 0.8)).toBeLessThanOrEqual(1e-10 * Math.abs(sum / 0.8));
+  m.dispose();
+});
+
+test('with 2 intra-op threads the pass gives the same bits', () => {
+  const n = 16 * 512 * 4 + 7;
+  const m = gravity();
+  const given = { m1: inputs(n, 'positive', 8), m2: inputs(n, 'positive', 9), r: inputs(n, 'positive', 10) };
+  const one = onePass(m, given, ['r']);
+  setNumThreads(2);
+  let two: typeof one;
+  try {
+    two = onePass(m, given, ['r']);
+  } finally {
+    setNumThreads(1);
+  }
+  const bits = (v: number | Values) => Buffer.from((typeof v === 'number' ? Float64Array.of(v) : v).buffer);
+  expect(bits(two.value).equals(bits(one.value))).toBe(true);
+  expect(bits(two.grads.r).equals(bits(one.grads.r))).toBe(true);
+  expect(Object.is(two.grads.G, one.grads.G)).toBe(true);
+  m.dispose();
+});
+
+test('programs whose result is not a fused node, small batches and fuse: false take the other paths', () => {
+  const notFused = compile('(if (> x 0) (* a x) (- x))', {
+    inputs: { x: 'scalar' },
+    params: { a: 2 },
+    dtype: 'float64',
+  });
+  const spy = jest.spyOn(notFused, 'withFusedResult');
+  const r = notFused.valueAndGrad({ x: inputs(1000, 'signed', 1) }, { batch: true, wrt: ['x'] });
+  expect(spy).toHaveReturnedWith(undefined);
+  expect((r.value as Values).length).toBe(1000);
+  const m = gravity();
+  const small = jest.spyOn(m, 'withFusedResult');
+  m.valueAndGrad({ m1: [1, 2], m2: [3, 4], r: [1, 2] }, { batch: true });
+  expect(small).not.toHaveBeenCalled();
+  [notFused, m].forEach((x) => x.dispose());
+});
+
+test('out receives the value on every path, and a bad one is an Error', () => {
+  const m = gravity();
+  const n = 600;
+  const given = { m1: inputs(n, 'positive', 11), m2: inputs(n, 'positive', 12), r: inputs(n, 'positive', 13) };
+  const fresh = m.valueAndGrad(given, { batch: true, wrt: ['r'] });
+  const out = new Float64Array(n);
+  const a = m.valueAndGrad(given, { batch: true, wrt: ['r'], out });
+  expect(a.value).toBe(out);
+  expect(Array.from(out)).toEqual(Array.from(fresh.value as Values));
+  expect(a.grads).toEqual(fresh.grads);
+  const small = new Float64Array(3);
+  const onTier = { m1: [1, 2, 3], m2: 2, r: [1, 2, 3] };
+  expect(m.valueAndGrad(onTier, { batch: true, out: small }).value).toBe(small);
+  expect(Array.from(small)).toEqual(Array.from(m.valueAndGrad(onTier, { batch: true }).value as Values));
+  const notFused = compile('(if (> x 0) (* a x) (- x))', {
+    inputs: { x: 'scalar' },
+    params: { a: 2 },
+    dtype: 'float64',
+  });
+  const viaTensors = new Float64Array(2);
+  expect(notFused.valueAndGrad({ x: [1, -3] }, { batch: true, out: viaTensors }).value).toBe(viaTensors);
+  expect(Array.from(viaTensors)).toEqual([2, 3]);
+  expect(() => m.valueAndGrad(given, { batch: true, out: new Float32Array(n) })).toThrow(
+    'valueAndGrad: out must be a Float64Array',
+  );
+  expect(() => m.valueAndGrad(given, { out })).toThrow('it needs batch: true');
+  expect(() => m.valueAndGrad(given, { batch: true, out: new Float64Array(n - 1) })).toThrow(
+    `out holds ${n - 1} values, the value ${n}`,
+  );
+  expect(() => m.valueAndGrad({ m1: 1, m2: 2, r: 3 }, { batch: true, out })).toThrow('every input is one number');
+  [m, notFused].forEach((x) => x.dispose());
+});
+
+test('the native entry point refuses bad arguments with Errors', () => {
+  const m = gravity();
+  const g = m.nativeGraph(['m1', 'm2', 'r'].map((name) => ({ name, shape: [], batched: true })));
+  const x = new Float64Array(600);
+  const wanted = [false, false, false];
+  expect(() => g.valueAndSumGrad([x, x, new Float32Array(600)], [true, true, true], 600, x, wanted)).toThrow(
+    'valueAndSumGrad: an input must be a Float64Array',
+  );
+  expect(() => g.valueAndSumGrad([x, x, x], [true, true, true], 601, x, wanted)).toThrow('holds fewer than 601 values');
+  expect(() => g.valueAndSumGrad([x, x], [true, true], 600, x, [false, false])).toThrow('the program takes 3 inputs');
+  expect(() => g.valueAndSumGrad([x, x, x], [true], 600, x, wanted)).toThrow('one batched flag and one wanted flag');
+  expect(() => g.valueAndSumGrad([x, x, x], [true, true, true], 0, x, wanted)).toThrow('at least 1');
+  expect(() => g.valueAndSumGrad([x, x, x], [true, true, true], 600, x, null as never)).toThrow('valueAndSumGrad(');
+  m.dispose();
+});
