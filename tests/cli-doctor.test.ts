@@ -2,6 +2,7 @@
 // the report of a failing check or an addon that does not load, built with an injected check or loader.
 import { spawnSync } from 'child_process';
 import { printReport } from '../src/cli/commands/doctor';
+import type { NativeAddon } from '../src/runtime/native';
 import { doctorReport } from '../src/tools/doctor';
 import { runMain } from './helpers/cli';
 import { cliArgs } from './helpers/cli-process';
@@ -125,6 +126,12 @@ test('an addon that does not load: the other facts and the load error, exit 1, n
   const json = capture();
   expect(printReport(report, json.io, true)).toBe(1);
   expect(JSON.parse(json.out.stdout).addon.error).toBe(message);
+});
+
+test('an addon built before buildInfo() existed is reported as out of date, with the rebuild command', async () => {
+  const report = await doctorReport({ load: () => ({}) as NativeAddon });
+  expect(report.ok).toBe(false);
+  expect(report.addon.error).toMatch(/out of date; rebuild it with `npm run build`$/);
 });
 
 test('usage errors exit 2 (one JSON document with --json), and --help documents the flags', async () => {
