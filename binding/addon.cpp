@@ -5,6 +5,7 @@
 #include "addon_data.h"
 #include "allocator.h"
 #include "autograd_wrap.h"
+#include "build_info.h"
 #include "common.h"
 #include "fit_wrap.h"
 #include "graph_wrap.h"
@@ -119,6 +120,23 @@ Napi::Value CpuMemoryStats(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// buildInfo(): the libtorch the addon was built against and runs on, CUDA and threads (neuralc doctor).
+Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    auto build = nc::build_info();
+    auto out = Napi::Object::New(env);
+    out.Set("compiledTorchVersion", build.compiled_torch_version);
+    out.Set("loadedTorchVersion",
+            build.loaded_torch_version.empty() ? env.Null() : Napi::String::New(env, build.loaded_torch_version));
+    out.Set("libtorchPath", build.libtorch_path.empty() ? env.Null() : Napi::String::New(env, build.libtorch_path));
+    out.Set("cudaBuilt", build.cuda_built);
+    out.Set("cudaDevices", build.cuda_devices);
+    out.Set("threads", build.threads);
+    return out;
+  });
+}
+
 Napi::Value EmptyCpuCache(const Napi::CallbackInfo& info) {
   nc::empty_cpu_cache();
   return info.Env().Undefined();
@@ -161,6 +179,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getNumThreads", Napi::Function::New<GetNumThreads>(env));
   exports.Set("cudaAvailable", Napi::Function::New<CudaAvailable>(env));
   exports.Set("cpuMemoryStats", Napi::Function::New<CpuMemoryStats>(env));
+  exports.Set("buildInfo", Napi::Function::New<BuildInfo>(env));
   exports.Set("emptyCpuCache", Napi::Function::New<EmptyCpuCache>(env));
   exports.Set("resetCpuPeak", Napi::Function::New<ResetCpuPeak>(env));
   exports.Set("manualSeed", Napi::Function::New<ManualSeed>(env));

@@ -127,31 +127,42 @@ function pythonTorch(py, tried) {
   return undefined;
 }
 
-function findLibtorch() {
-  const tried = [];
+/**
+ * The folders findLibtorch looks in before fetching anything, in its order, each with how it got on
+ * the list and whether a libtorch is there (neuralc doctor shows them). $LIBTORCH, when set, is the only one.
+ */
+function searchPath() {
   if (process.env.LIBTORCH) {
     const dir = path.resolve(process.env.LIBTORCH);
-    if (isLibtorch(dir)) return dir;
-    tried.push(`LIBTORCH=${dir} (no share/cmake/Torch/TorchConfig.cmake there)`);
-    fail(tried);
+    return [{ source: 'LIBTORCH', dir, found: isLibtorch(dir) }];
   }
-  if (isLibtorch(LOCAL)) return LOCAL;
-  tried.push(`${LOCAL} (absent)`);
   const previous = previousBuild();
-  if (previous && isLibtorch(previous)) return previous;
-  const cached = CACHED();
-  if (isLibtorch(cached)) return cached;
-  tried.push(`${cached} (absent)`);
+  return [
+    { source: 'the project', dir: LOCAL },
+    ...(previous ? [{ source: 'the last build', dir: previous }] : []),
+    { source: 'the per-user cache', dir: CACHED() },
+  ].map((place) => ({ ...place, found: isLibtorch(place.dir) }));
+}
+
+function findLibtorch() {
+  const places = searchPath();
+  const found = places.find((place) => place.found);
+  if (found) return found.dir;
+  const tried = places.map(({ source, dir }) =>
+    source === 'LIBTORCH' ? `LIBTORCH=${dir} (no share/cmake/Torch/TorchConfig.cmake there)` : `${dir} (absent)`,
+  );
+  if (process.env.LIBTORCH) fail(tried);
   const py = python();
   if (!py) {
     tried.push('python3 (not found, so neither pip nor an installed torch could be used)');
     fail(tried);
   }
+  const cached = CACHED();
   if (fetchWheel(py, tried, cached)) return cached;
   return pythonTorch(py, tried) ?? fail(tried);
 }
 
-module.exports = { findLibtorch, libtorchCache: CACHED, LibtorchNotFound, TORCH_VERSION };
+module.exports = { findLibtorch, searchPath, libtorchCache: CACHED, LibtorchNotFound, TORCH_VERSION };
 
 if (require.main === module) {
   try {

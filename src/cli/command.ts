@@ -1,4 +1,6 @@
 // What a subcommand looks like; commands are registered in main.ts's table.
+import fs from 'fs';
+import path from 'path';
 import { CompileError, diagnosticToJson, renderDiagnostics } from '../diagnostics';
 
 export interface Io {
@@ -17,6 +19,12 @@ export interface Command {
 }
 
 export class UsageError extends Error {}
+
+/** The package's version, read from package.json next to src/ and dist/. */
+export function packageVersion(): string {
+  const pkg = path.join(__dirname, '..', '..', 'package.json');
+  return (JSON.parse(fs.readFileSync(pkg, 'utf8')) as { version: string }).version;
+}
 
 /** JSON has no NaN or infinities: they travel as the strings "NaN", "Infinity" and "-Infinity". */
 export const jsonText = (value: unknown): string =>

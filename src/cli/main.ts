@@ -1,9 +1,9 @@
 // neuralc: a subcommand dispatcher. Adding a command is one file in commands/ plus a line in COMMANDS.
 import fs from 'fs';
-import path from 'path';
-import { errorJson, UsageError, type Command, type Io } from './command';
+import { errorJson, packageVersion, UsageError, type Command, type Io } from './command';
 import { check } from './commands/check';
 import { demo } from './commands/demo';
+import { doctor } from './commands/doctor';
 import { evalCommand } from './commands/eval';
 import { experiments } from './commands/experiments';
 import { fitCommand } from './commands/fit';
@@ -24,6 +24,7 @@ export const COMMANDS: Record<string, Command> = {
   spec,
   lsp,
   mcp,
+  doctor,
 };
 
 const processIo: Io = {
@@ -32,12 +33,6 @@ const processIo: Io = {
   readFile: (p) => fs.readFileSync(p),
   writeFile: (p, text) => fs.writeFileSync(p, text),
 };
-
-/** The package's version, read from package.json next to src/ and dist/. */
-function version(): string {
-  const pkg = path.join(__dirname, '..', '..', 'package.json');
-  return (JSON.parse(fs.readFileSync(pkg, 'utf8')) as { version: string }).version;
-}
 
 function help(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length));
@@ -57,7 +52,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     return name === undefined ? 2 : 0;
   }
   if (name === '--version' || name === '-V' || name === 'version') {
-    io.stdout(`neuralc ${version()}\n`);
+    io.stdout(`neuralc ${packageVersion()}\n`);
     return 0;
   }
   const command = COMMANDS[name];

@@ -55,6 +55,21 @@ export interface CpuMemoryStats {
   cacheLimitBytes: number;
 }
 
+/** What the addon was built against and runs on (native/build_info.h). */
+export interface NativeBuildInfo {
+  /** TORCH_VERSION of the headers the addon was compiled against. */
+  compiledTorchVersion: string;
+  /** The version the loaded libtorch states; null when it states none. */
+  loadedTorchVersion: string | null;
+  /** The libtorch_cpu shared library the loader picked; null when it cannot tell. */
+  libtorchPath: string | null;
+  /** The loaded libtorch has CUDA compiled in. */
+  cudaBuilt: boolean;
+  /** CUDA devices visible now. */
+  cudaDevices: number;
+  threads: number;
+}
+
 /** A program of the small-program tier (binding/tape_wrap.h): runs on caller-owned typed arrays. */
 export interface NativeTape {
   /** On the bound params; the param gradients' sums go to the bound buffer. */
@@ -100,6 +115,7 @@ export interface NativeAddon {
   cudaAvailable(): boolean;
   manualSeed(seed: number): void;
   cpuMemoryStats(): CpuMemoryStats | null;
+  buildInfo(): NativeBuildInfo;
   emptyCpuCache(): void;
   resetCpuPeak(): void;
   checkDevice(device: string): string;
