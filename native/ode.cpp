@@ -145,12 +145,7 @@ void integrate_adaptive(Rhs& f, const Tableau& m, const Tensor& y0, const std::v
   for (size_t i = 1; i < times.size(); ++i) {
     const double target = times[i];
     while (t < target) {
-      if (h < min_step(t)) throw_collapsed_step(h, t);
-      if (++attempts > cfg.max_steps) throw_too_many_steps(cfg, t, target);
-      // Land exactly on the reported time, also when only a sliver would remain.
-      const double remaining = target - t;
-      const bool lands = remaining - h <= min_step(target);
-      const double h_try = lands ? remaining : h;
+      const auto [h_try, lands] = next_attempt(t, h, target, cfg, attempts);
       Step s = rk_step(f, m, t, y, h_try, k1);
       const double ratio = error_ratio(s, m, y, h_try, cfg);
       if (ratio <= 1) {

@@ -66,6 +66,14 @@ double initial_step(double d0, double d1, double t0, const std::function<double(
   return h;
 }
 
+Attempt next_attempt(double t, double h, double target, const OdeConfig& cfg, int64_t& attempts) {
+  if (h < min_step(t)) throw_collapsed_step(h, t);
+  if (++attempts > cfg.max_steps) throw_too_many_steps(cfg, t, target);
+  const double remaining = target - t;
+  const bool lands = remaining - h <= min_step(target);
+  return {lands ? remaining : h, lands};
+}
+
 std::vector<int64_t> fixed_substeps(const std::vector<double>& times, const OdeConfig& cfg) {
   // Counted up front, so a too-small step fails before any work.
   std::vector<int64_t> substeps;

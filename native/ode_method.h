@@ -35,6 +35,18 @@ double step_factor(double ratio);
  */
 double initial_step(double d0, double d1, double t0, const std::function<double(double)>& d2_of);
 
+/** An adaptive step's next attempt toward the reported time `target`: its size, and whether it lands there. */
+struct Attempt {
+  double h;
+  bool lands;
+};
+
+/**
+ * From t with the proposed step h: lands exactly on `target` when only a sliver would remain.
+ * Counts the attempt; throws OdeBlowUp for a collapsed step, nc::Error past cfg.max_steps.
+ */
+Attempt next_attempt(double t, double h, double target, const OdeConfig& cfg, int64_t& attempts);
+
 /** The fixed methods' substeps per reported interval (the largest step cfg.step, or one). */
 std::vector<int64_t> fixed_substeps(const std::vector<double>& times, const OdeConfig& cfg);
 

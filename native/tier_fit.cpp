@@ -356,12 +356,7 @@ class TapeOde {
     for (size_t i = 1; i < times.size(); ++i) {
       const double target = times[i];
       while (t < target) {
-        if (h < min_step(t)) throw_collapsed_step(h, t);
-        if (++attempts > cfg_.max_steps) throw_too_many_steps(cfg_, t, target);
-        // Land exactly on the reported time, also when only a sliver would remain.
-        const double remaining = target - t;
-        const bool lands = remaining - h <= min_step(target);
-        const double h_try = lands ? remaining : h;
+        const auto [h_try, lands] = next_attempt(t, h, target, cfg_, attempts);
         for (int64_t b = 0; b < B_; ++b) {
           std::copy(&k1[b * n_], &k1[(b + 1) * n_], k.begin());
           step(b, t, h_try, &y[b * n_], k.data(), &next[b * n_]);

@@ -16,7 +16,7 @@
 import { compile, PRIMITIVES, setNumThreads, tensor, type DType, type Module } from '../src';
 import { FUSED_FORMS } from '../src/ops';
 import type { FusedNode } from '../src/compiler/ir';
-import { FUSED_CASES, FUSIBLE_OPS, PARAM_VALUE, type FusedCase } from './helpers/fusible-ops';
+import { FUSED_CASES, FUSIBLE_OPS, inputs, PARAM_VALUE, type FusedCase } from './helpers/fusible-ops';
 
 const SIZES = [4096 + 3, 16 * 512];
 const DTYPES: DType[] = ['float64', 'float32'];
@@ -25,15 +25,6 @@ const TOLERANCE: Record<DType, { elementwise: number; sum: number }> = {
   float32: { elementwise: 2e-6, sum: 4e-6 },
 };
 
-/** Deterministic values in the case's domain (signed: |x| in [0.05, 2], both signs). */
-function inputs(n: number, domain: FusedCase['domain'], seed: number): Float64Array {
-  let s = seed;
-  return Float64Array.from({ length: n }, (_, i) => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    const u = s / 2 ** 32;
-    return domain === 'positive' ? 0.5 + u : (i % 2 === 0 ? 1 : -1) * (0.05 + 1.95 * u);
-  });
-}
 const weights = (n: number) => Float64Array.from({ length: n }, (_, i) => 0.5 + ((i * 37) % 101) / 100);
 
 const fusedNodes = (m: Module) =>

@@ -11,21 +11,11 @@
 // order, within 4e-6 of the sum of its terms' magnitudes).
 import { compile, setNumThreads, type DType, type Module } from '../src';
 import { ONE_PASS_MIN_BATCH } from '../src/api/value-and-grad';
-import { FUSED_CASES, PARAM_VALUE, type FusedCase } from './helpers/fusible-ops';
+import { FUSED_CASES, inputs, PARAM_VALUE, type FusedCase } from './helpers/fusible-ops';
 
 type Values = Float32Array | Float64Array;
 const DTYPES: DType[] = ['float64', 'float32'];
 const SIZES = [4096 + 3, ONE_PASS_MIN_BATCH + 5];
-
-/** Deterministic values in the case's domain (signed: |x| in [0.05, 2], both signs). */
-function inputs(n: number, domain: FusedCase['domain'], seed: number): Float64Array {
-  let s = seed;
-  return Float64Array.from({ length: n }, (_, i) => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    const u = s / 2 ** 32;
-    return domain === 'positive' ? 0.5 + u : (i % 2 === 0 ? 1 : -1) * (0.05 + 1.95 * u);
-  });
-}
 
 /** The value and the gradients of its sum through Tensors: forward, sum, backward (the libtorch path). */
 function throughTensors(m: Module, given: Record<string, number | Float64Array>, wrt: string[]) {

@@ -162,7 +162,7 @@ export interface FitResult {
   stopped: 'epochs' | 'early' | 'aborted';
   /**
    * Whether each step ran on the small-program tier (a program of scalar ops, scalar data, at most
-   * 1,024 samples or windows a step, compile option `tier` not false) rather than through libtorch.
+   * 512 samples or windows a step, compile option `tier` not false) rather than through libtorch.
    */
   tier: boolean;
   /** The optimizer that trained (options.optimizer, or the default for the fit: see defaultOptimizer). */
@@ -628,7 +628,7 @@ interface Prepared {
   /** Samples (or shooting windows) in one step for a batch size. */
   samplesPerStep(batchSize: number): number;
   /** Whether the data suit the small-program tier (no constant requiring a gradient). */
-  scalarData: boolean;
+  tierData: boolean;
   /** The program inputs' per-sample shapes. */
   inputShapes: number[][];
   /** ODE: the shooting windows' length in intervals (0: the whole trajectory). */
@@ -637,15 +637,16 @@ interface Prepared {
 
 /**
  * The most samples (or shooting windows) per step that fit() computes on the small-program tier:
- * one sample costs it about 6 to 25 ns an op (docs/benchmarks.md, the tier's per-op cost), where
- * libtorch's vectorised path pays a few microseconds of dispatch and autograd per op whatever the
- * batch, so beyond about a thousand samples libtorch wins.
+ * one sample costs it about 10 ns an op forward and back (docs/benchmarks.md, the tier's per-op
+ * cost), where libtorch's path pays about 5 us of dispatch and autograd per op whatever the batch,
+ * so they cross near 500 samples whatever the program's length. Measured on a gravity fit step
+ * (Adam): tier 23 / 32 / 57 / 74 us at 64 / 256 / 512 / 1,024 samples, libtorch 69 / 59 / 54 / 76 us.
  */
-const FIT_TIER_MAX_SAMPLES = 1024;
+const FIT_TIER_MAX_SAMPLES = 512;
 
 /** The tier's program and params for the fit's data, when the tier takes it (else libtorch's path runs). */
 function fitTier(model: Module, prepared: Prepared, batchSize: number): NativeFitTier {
-  if (!prepared.scalarData || prepared.samplesPerStep(batchSize) > FIT_TIER_MAX_SAMPLES) return {};
+  if (!prepared.tierData || prepared.samplesPerStep(batchSize) > FIT_TIER_MAX_SAMPLES) return {};
   const tier = model.fitTape(prepared.inputShapes);
   return tier ? { tape: tier.tape, tapeParams: tier.params.map((t) => t.handle) } : {};
 }
@@ -692,7 +693,7 @@ function algebraic(model: Module, data: AlgebraicData, owned: Tensor[], odeOptio
     data: { inputs: inputs.map((t) => t.handle), target: target.handle },
     stepsPerEpoch: (b) => (b === 0 ? 1 : Math.ceil(n / Math.min(b, n))),
     samplesPerStep: (b) => (b === 0 ? n : Math.min(b, n)),
-    scalarData: true,
+    tierData: true,
     inputShapes: inputs.map((t) => t.shape.slice(1)),
   };
 }
@@ -735,7 +736,7 @@ function ode(model: Module, data: OdeData, owned: Tensor[], options: FitOdeOptio
     windowSteps: k,
     stepsPerEpoch: (b) => (b === 0 || windows === 0 ? 1 : Math.ceil(windows / Math.min(b, windows))),
     samplesPerStep: (b) => (windows === 0 ? 1 : b === 0 ? windows : Math.min(b, windows)),
-    scalarData: !wiring.constantGrad,
+    tierData: !wiring.constantGrad,
     inputShapes: wiring.inputs.map((i) => i.shape),
   };
 }

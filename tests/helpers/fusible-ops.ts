@@ -88,3 +88,13 @@ export const FUSED_CASES: FusedCase[] = [
   power(1, 'signed'),
   power(-0.75, 'positive'),
 ];
+
+/** Deterministic values in the case's domain (signed: |x| in [0.05, 2], both signs). */
+export function inputs(n: number, domain: FusedCase['domain'], seed: number): Float64Array {
+  let s = seed;
+  return Float64Array.from({ length: n }, (_, i) => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    const u = s / 2 ** 32;
+    return domain === 'positive' ? 0.5 + u : (i % 2 === 0 ? 1 : -1) * (0.05 + 1.95 * u);
+  });
+}
