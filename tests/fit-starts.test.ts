@@ -151,6 +151,18 @@ describe("fit's default shooting for a long trajectory", () => {
     expect(result.loss).toBeLessThan(stuck.loss / 100);
   });
 
+  test("when the whole trajectory then fails, the windows' result stands and says why", async () => {
+    // RK4 steps of 0.01: a window of 20 intervals takes 200, the whole trajectory 1,200 > maxSteps.
+    const model = compile(LV, { params: { alpha: 0.9, beta: 0.45, delta: 0.3, gamma: 0.55 } });
+    const result = await fit(model, data, { epochs: 20, ode: { ...ode, step: 0.01, maxSteps: 500 } });
+    expect(result.shooting!.error).toMatch(/more than maxSteps = 500 steps/);
+    expect(result.loss).toBe(result.shooting!.loss);
+    expect(result.steps).toBe(result.shooting!.steps);
+    const kept = Object.fromEntries(Object.entries(model.namedParameters()).map(([k, t]) => [k, t.item()]));
+    expect(kept).toEqual(result.params);
+    model.dispose();
+  });
+
   test('short or unevenly spaced trajectories are fitted whole; with a batchSize, in windows only', async () => {
     const short = { t: data.t.slice(0, 41), observations: data.observations.slice(0, 41) };
     const uneven = { t: data.t.map((x, i) => x + (i % 2) * 0.01), observations: data.observations };

@@ -167,8 +167,11 @@ export interface FitResult {
   tier: boolean;
   /** The optimizer that trained (options.optimizer, or the default for the fit: see defaultOptimizer). */
   optimizer: OptimizerKind;
-  /** After the default multiple shooting of a long trajectory: its windows' stage (the result is the whole trajectory's). */
-  shooting?: { windowSteps: number; loss: number; steps: number; stopReason: StopReason };
+  /**
+   * After the default multiple shooting of a long trajectory: its windows' stage (the result is the
+   * whole trajectory's; when that failed, the windows' result stands and `error` says why).
+   */
+  shooting?: { windowSteps: number; loss: number; steps: number; stopReason: StopReason; error?: string };
   /** With `starts`: the index of the start kept (0 is the model's own values), and every start's end. */
   start?: number;
   starts?: StartReport[];
@@ -285,7 +288,7 @@ export async function fit(model: Module, data: AlgebraicData | OdeData, options:
       named.map(([, t]) => t),
     );
     try {
-      const trainStages = () => inStages(stages, train, o.signal);
+      const trainStages = () => inStages(stages, train, named, o.signal);
       return starts ? await fromStarts(starts, named, trainStages, o.signal) : await trainStages();
     } finally {
       release();
@@ -317,23 +320,32 @@ function misuse(named: [string, Tensor][]): Error | undefined {
 
 /**
  * Trains each stage in turn from where the last ended; the result is the last stage's, with the
- * steps of all and, after automatic multiple shooting, the windows' stage as `shooting`.
+ * steps of all and, after automatic multiple shooting, the windows' stage as `shooting`. When the
+ * whole trajectory then fails (it blows up, or its loss is not finite, from where the windows
+ * ended), the windows' parameters and result stand and `shooting.error` says why.
  */
 async function inStages(
   stages: Prepared[],
   train: (prepared: Prepared) => Promise<FitResult>,
+  named: [string, Tensor][],
   signal: AbortSignalLike | undefined,
 ): Promise<FitResult> {
   const first = await train(stages[0]);
   if (stages.length === 1 || first.stopReason === 'aborted' || signal?.aborted) return first;
-  const last = await train(stages[1]);
   const shooting = {
     windowSteps: stages[0].windowSteps!,
     loss: first.loss,
     steps: first.steps,
     stopReason: first.stopReason,
   };
-  return { ...last, steps: first.steps + last.steps, shooting };
+  try {
+    const last = await train(stages[1]);
+    return { ...last, steps: first.steps + last.steps, shooting };
+  } catch (e) {
+    if (misuse(named)) throw e;
+    assignStart(first.params, named);
+    return { ...first, shooting: { ...shooting, error: (e as Error).message } };
+  }
 }
 
 /** A trajectory of more than this many evenly spaced intervals is fitted in windows first by default. */
