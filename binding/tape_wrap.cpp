@@ -41,8 +41,11 @@ NativeTape::NativeTape(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Native
     const std::vector<int> code = in.ints(spec, "code");  // 4 per instruction: op, a, b, c (c + 1, b + 1: 0 is none)
     const std::vector<double> attrs = in.doubles(spec, "attrs");
     if (code.size() != attrs.size() * 4) throw nc::Error("internal: tape spec: 'code' must hold 4 per attribute");
+    const std::vector<int> paths = in.ints(spec, "paths");  // one per instruction
+    if (paths.size() != attrs.size()) throw nc::Error("internal: tape spec: 'paths' must hold one per instruction");
     for (size_t k = 0; k < attrs.size(); ++k)
-      program_->code.push_back({code[4 * k], code[4 * k + 1], code[4 * k + 2] - 1, code[4 * k + 3] - 1, attrs[k]});
+      program_->code.push_back(
+          {code[4 * k], code[4 * k + 1], code[4 * k + 2] - 1, code[4 * k + 3] - 1, attrs[k], paths[k]});
     program_->results = in.ints(spec, "results");
     batched_ = in.bools(spec, "batched");
     if (batched_.size() != program_->input_sizes.size())

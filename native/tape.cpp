@@ -66,8 +66,19 @@ void check_tape(const TapeProgram& p) {
   for (int n : p.input_sizes) sizes += n < 1 ? p.num_inputs + 1 : n;
   if (sizes != p.num_inputs) throw Error("internal: a tape whose input sizes do not add up to its input registers");
   int next = p.first_instr();
-  for (const TapeInstr& in : p.code) {
+  const int steps = static_cast<int>(p.code.size());
+  for (int k = 0; k < steps; ++k) {
+    const TapeInstr& in = p.code[k];
+    if (in.op == kJumpIfZero || in.op == kJump) {
+      // Forward only, so that every path ends.
+      if (in.b <= k || in.b > steps) throw Error("internal: a tape jump that does not go forward");
+      if (in.op == kJumpIfZero && (in.a < 0 || in.a >= next)) throw Error("internal: a tape jump tests no register");
+      ++next;
+      continue;
+    }
     if (in.op < 0 || in.op >= NC_TAPE_FORMS_COUNT) throw Error("internal: a tape instruction of unknown form");
+    if (in.path < kPathThrough || in.path > kPathTaken || (in.path == kPathTaken && in.c < 0))
+      throw Error("internal: a tape instruction of unknown gradient path");
     for (int r : {in.a, in.b, in.c})
       if (r < -1 || r >= next) throw Error("internal: a tape instruction reads a register not yet written");
     if (in.a < 0) throw Error("internal: a tape instruction without operands");
@@ -78,12 +89,25 @@ void check_tape(const TapeProgram& p) {
     if (r < 0 || r >= next) throw Error("internal: the tape's result is not a register");
 }
 
+namespace {
+
+/** The next instruction after k on this sample's path (its registers hold the tests' values). */
+template <class T>
+size_t next_instr(const TapeInstr& in, size_t k, const T* value) {
+  if (in.op == kJump) return static_cast<size_t>(in.b);
+  if (in.op == kJumpIfZero && value[in.a] == T(0)) return static_cast<size_t>(in.b);
+  return k + 1;
+}
+
+}  // namespace
+
 template <class T>
 void tape_values(const TapeProgram& p, T* value) {
   const int first = p.first_instr();
   const size_t steps = p.code.size();
-  for (size_t k = 0; k < steps; ++k) {
+  for (size_t k = 0; k < steps; k = next_instr(p.code[k], k, value)) {
     const TapeInstr& in = p.code[k];
+    if (is_jump(in)) continue;  // next_instr follows it
     const T A = value[in.a];
     const T B = in.b >= 0 ? value[in.b] : T(0);
     const T C = in.c >= 0 ? value[in.c] : T(0);
@@ -97,10 +121,39 @@ void tape_values(const TapeProgram& p, T* value) {
   }
 }
 
+bool tape_branches(const TapeProgram& p) { return std::any_of(p.code.begin(), p.code.end(), is_jump); }
+
+template <class T>
+void tape_reach(const TapeProgram& p, const T* value, std::vector<char>& reached) {
+  thread_local std::vector<char> ran, live;
+  ran.assign(p.code.size(), 0);
+  for (size_t k = 0; k < p.code.size(); k = next_instr(p.code[k], k, value)) ran[k] = 1;
+  live.assign(p.registers(), 0);
+  for (int r : p.results) live[r] = 1;
+  const int first = p.first_instr();
+  for (size_t k = p.code.size(); k-- > 0;) {
+    const TapeInstr& in = p.code[k];
+    if (!ran[k] || is_jump(in) || !live[first + k] || in.path == kPathNone) continue;
+    if (in.path == kPathTaken) {
+      live[value[in.a] != T(0) ? in.b : in.c] = 1;
+      continue;
+    }
+    for (int r : {in.a, in.b, in.c})
+      if (r >= 0) live[r] = 1;
+  }
+  for (int k = 0; k < p.num_params; ++k)
+    if (live[p.first_param() + k]) reached[k] = 1;
+}
+
 template <class T>
 void tape_adjoints(const TapeProgram& p, const T* value, T* adjoint) {
   const int first = p.first_instr();
+  // The instructions this sample ran, found again from its tests' values: reverse walks only them.
+  thread_local std::vector<char> ran;
+  ran.assign(p.code.size(), 0);
+  for (size_t k = 0; k < p.code.size(); k = next_instr(p.code[k], k, value)) ran[k] = 1;
   for (size_t k = p.code.size(); k-- > 0;) {
+    if (!ran[k] || is_jump(p.code[k])) continue;
     const TapeInstr& in = p.code[k];
     const T A = value[in.a];
     const T B = in.b >= 0 ? value[in.b] : T(0);
@@ -159,6 +212,8 @@ void run_tape(const TapeProgram& p, const TapeIo<T>& io) {
 
 template void tape_values<float>(const TapeProgram&, float*);
 template void tape_values<double>(const TapeProgram&, double*);
+template void tape_reach<float>(const TapeProgram&, const float*, std::vector<char>&);
+template void tape_reach<double>(const TapeProgram&, const double*, std::vector<char>&);
 template void tape_adjoints<float>(const TapeProgram&, const float*, float*);
 template void tape_adjoints<double>(const TapeProgram&, const double*, double*);
 template void run_tape<float>(const TapeProgram&, const TapeIo<float>&);
@@ -234,6 +289,7 @@ at::Tensor replay(const TapeProgram& p, const std::vector<at::Tensor>& inputs, c
   const auto options = (reg.empty() ? params[0] : reg[0]).options().requires_grad(false);
   for (double c : p.consts) reg.push_back(at::scalar_tensor(c, options));
   for (const TapeInstr& in : p.code) {
+    if (is_jump(in)) throw Error("internal: a tape with branches cannot be replayed through the kernel table");
     const TapeForm& form = kTapeForms[in.op];
     std::vector<at::Tensor> args;
     for (int r : {in.a, in.b, in.c})

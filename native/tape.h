@@ -10,14 +10,32 @@
 #include <memory>
 #include <vector>
 
+#include "ops.generated.h"
+
 namespace nc {
 
-/** One instruction: writes the next register from operand registers a, b, c (-1: none). */
+/**
+ * One instruction: writes the next register from operand registers a, b, c (-1: none). Two control
+ * instructions (an `if` per sample) write nothing: kJumpIfZero goes to instruction b when register
+ * a is 0, kJump goes to instruction b. A branch's result is picked by a `where` on its test after
+ * both branches, so the untaken branch's registers are never read for a value or a gradient.
+ */
 struct TapeInstr {
-  int op = 0;  // an index into the registry's TAPE_FORMS
+  int op = 0;  // an index into the registry's TAPE_FORMS, or a control instruction below
   int a = -1, b = -1, c = -1;
   double attr = 0;  // pow-scalar's exponent
+  int path = 0;     // how autograd's graph would pass through it: a kPath* below
 };
+/** The operands are on the result's gradient path (autograd's graph holds them). */
+inline constexpr int kPathThrough = 0;
+/** No operand is: a comparison, whose result autograd holds as a boolean. */
+inline constexpr int kPathNone = 1;
+/** A branch's `where` (a, b, c: the test, then, else): only the branch the sample took is. */
+inline constexpr int kPathTaken = 2;
+// Numbered after the registry's forms (src/compiler/tape.ts writes them so).
+inline constexpr int kJumpIfZero = NC_TAPE_FORMS_COUNT;
+inline constexpr int kJump = NC_TAPE_FORMS_COUNT + 1;
+inline bool is_jump(const TapeInstr& in) { return in.op >= NC_TAPE_FORMS_COUNT; }
 
 /** Registers: the inputs' elements, the params, the constants, then one per instruction. */
 struct TapeProgram {
@@ -37,6 +55,18 @@ struct TapeProgram {
 
 /** Throws nc::Error unless every instruction is a known form reading earlier registers. */
 void check_tape(const TapeProgram& p);
+
+/** Whether the program branches (its path, and so what it reaches, depends on the sample). */
+bool tape_branches(const TapeProgram& p);
+
+/**
+ * Marks (reached[k] = 1) the params on the results' gradient path of this sample, as autograd's
+ * graph would hold them: through the instructions the sample ran, by their `path`. A param that
+ * no sample reaches gets no gradient on the libtorch path (optimizers then leave it alone), so
+ * the tier's callers give it none either.
+ */
+template <class T>
+void tape_reach(const TapeProgram& p, const T* value, std::vector<char>& reached);
 
 /**
  * One sample forward over a register file: `value` holds p.registers() values, of which the

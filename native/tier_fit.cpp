@@ -81,13 +81,29 @@ void add_param_adjoints(const TapeProgram& p, const T* adjoint, std::vector<doub
   for (int k = 0; k < p.num_params; ++k) grads[k] += static_cast<double>(adjoint[p.first_param() + k]);
 }
 
-/** The tape params' gradients into the trained params' .grad (the frozen ones have none). */
-void write_grads(FitTask& task, const std::vector<int>& trained, const std::vector<double>& grads) {
-  for (size_t k = 0; k < grads.size(); ++k)
-    if (trained[k] >= 0) {
-      Tensor& p = task.params[trained[k]];
+/**
+ * The tape params' gradients into the trained params' .grad: none for the frozen ones, and none
+ * for those no sample reached (as autograd leaves them, so that optimizers leave them alone).
+ */
+void write_grads(FitTask& task, const std::vector<int>& trained, const std::vector<double>& grads,
+                 const std::vector<char>& reached) {
+  for (size_t k = 0; k < grads.size(); ++k) {
+    if (trained[k] < 0) continue;
+    Tensor& p = task.params[trained[k]];
+    if (reached[k])
       p.mutable_grad() = at::full(p.sizes(), grads[k], p.options());
-    }
+    else
+      p.mutable_grad().reset();
+  }
+}
+
+/** What a program without branches reaches is the same for every sample: its path does not depend on values. */
+template <class T>
+std::vector<char> static_reach(const TapeProgram& p) {
+  std::vector<char> reached(p.num_params, 0);
+  const std::vector<T> any(p.registers(), T(0));
+  tape_reach(p, any.data(), reached);
+  return reached;
 }
 
 // ---- algebraic fits ----
@@ -105,6 +121,8 @@ double algebraic_loss(FitTask& task, const std::vector<int>& trained, const Tens
   const T* target = d.target.data_ptr<T>();
   std::vector<T> reg = register_file<T>(p, task.tape_params), adjoint(grad ? reg.size() : 0);
   std::vector<double> grads(p.num_params, 0.0);
+  const bool branches = tape_branches(p);
+  std::vector<char> reached = branches ? std::vector<char>(p.num_params, 0) : static_reach<T>(p);
   const double count = static_cast<double>(rows.size() * m);
   const T per_element = static_cast<T>(1 / count);
   double sum = 0;
@@ -121,9 +139,10 @@ double algebraic_loss(FitTask& task, const std::vector<int>& trained, const Tens
     if (!grad) continue;
     tape_adjoints(p, reg.data(), adjoint.data());
     add_param_adjoints(p, adjoint.data(), grads);
+    if (branches) tape_reach(p, reg.data(), reached);
   }
   const double value = loss.mean(sum, count);
-  if (grad && std::isfinite(value)) write_grads(task, trained, grads);
+  if (grad && std::isfinite(value)) write_grads(task, trained, grads, reached);
   return value;
 }
 
@@ -134,7 +153,11 @@ template <class T>
 class TapeRhs {
  public:
   TapeRhs(const TapeProgram& p, const OdeProblem& problem, const std::vector<Tensor>& params)
-      : p_(p), problem_(problem), base_(register_file<T>(p, params)) {
+      : p_(p),
+        problem_(problem),
+        base_(register_file<T>(p, params)),
+        branches_(tape_branches(p)),
+        reached_(branches_ ? std::vector<char>(p.num_params, 0) : static_reach<T>(p)) {
     // Constants are written into the base register file once: they never change.
     for (size_t i = 0, r = 0; i < problem.slots.size(); r += p.input_sizes[i++])
       if (problem.slots[i].kind == OdeSlot::Kind::Constant) {
@@ -175,12 +198,18 @@ class TapeRhs {
         ybar[slot.component] += scratch[r];
     }
     add_param_adjoints(p_, scratch.data(), grads);
+    if (branches_) tape_reach(p_, reg, reached_);
   }
+
+  /** The params on the gradient path of the evaluations differentiated so far (all of them, without branches). */
+  const std::vector<char>& reached() const { return reached_; }
 
  private:
   const TapeProgram& p_;
   const OdeProblem& problem_;
   std::vector<T> base_;
+  bool branches_;
+  mutable std::vector<char> reached_;
 };
 
 /** One accepted step: where it starts, its size, and the time at which its first stage was evaluated. */
@@ -440,7 +469,7 @@ double ode_loss(FitTask& task, const std::vector<int>& trained, const Tensor& in
   if (!grad || !std::isfinite(value)) return value;
   std::vector<double> grads(p.num_params, 0.0);
   ode.reverse(adjoints, span, grads);
-  write_grads(task, trained, grads);
+  write_grads(task, trained, grads, rhs.reached());
   return value;
 }
 

@@ -196,6 +196,55 @@ describe('small vectors and matrices are scalarised onto the tier', () => {
   });
 });
 
+describe('per-sample if on the tier', () => {
+  const xs = Array.from({ length: 40 }, (_, i) => -2 + i / 10);
+
+  test('a piecewise model: both branches taken across the samples, nested, the untaken one never read', async () => {
+    // The untaken branches hold sqrt and log of negative numbers: a NaN there must reach neither the
+    // value nor the gradient, as on the libtorch path (lazy per sample).
+    const source = '(if (> x 0) (* a (sqrt x)) (if (> x -1) (* b x x) (+ (* c (log (- x))) (* b x))))';
+    const target = xs.map((x) => (x > 0 ? 1.5 * Math.sqrt(x) : x > -1 ? -0.5 * x * x : 0.3 * Math.log(-x) - 0.5 * x));
+    await expectSameTraining(
+      source,
+      { a: 1, b: 0.2, c: 1 },
+      { inputs: { x: xs }, target },
+      {
+        optimizer: 'adam',
+        lr: 0.05,
+        epochs: 15,
+        batchSize: 16,
+        seed: 4,
+      },
+    );
+    const model = compile(source, { params: { a: 1, b: 0.2, c: 1 }, dtype: 'float64' });
+    const result = await fit(model, { inputs: { x: xs }, target }, { epochs: 20 });
+    expect(result.tier).toBe(true);
+    for (const [name, value] of Object.entries({ a: 1.5, b: -0.5, c: 0.3 }))
+      expect(Math.abs((result.params[name] as number) - value)).toBeLessThan(1e-6);
+    model.dispose();
+  });
+
+  test('an ODE right-hand side with a branch (a spring that only pushes), dopri5', async () => {
+    const source = '[v (- (if (< x 0) (* -1 k x) 0) (* c v))]';
+    const t = Array.from({ length: 41 }, (_, i) => i / 10);
+    // float64 RK4 of the truth (k 6, c 0.4) from x = 1, v = -2 with fine steps
+    const f = (_: number, [x, v]: number[]) => [v, (x < 0 ? -6 * x : 0) - 0.4 * v];
+    const observations = [[1, -2]];
+    for (let i = 1; i < t.length; i++) observations.push(rk4(f, t[i - 1], observations[i - 1], 0.1 / 50, 50));
+    await expectSameTraining(
+      source,
+      { k: 4, c: 0.2 },
+      { t, observations },
+      {
+        optimizer: 'adam',
+        lr: 0.05,
+        epochs: 8,
+        ode: { state: ['x', 'v'], rtol: 1e-8, atol: 1e-10 },
+      },
+    );
+  });
+});
+
 describe('the tier gradient is the loss gradient', () => {
   /** The float64 MSE of Lotka-Volterra RK4 (one step per interval) against the data. */
   function lvLoss(p: Record<string, number>): number {
@@ -252,6 +301,16 @@ describe('algebraic fits on the tier', () => {
     });
   });
 
+  test('a parameter read only by a comparison gets no gradient, as from autograd, and stays', async () => {
+    const xs = Array.from({ length: 12 }, (_, i) => i / 4);
+    const data = { inputs: { x: xs }, target: xs.map((x) => 2 * x + 1) };
+    const options: FitOptions = { optimizer: 'adamw', lr: 0.1, epochs: 10 }; // weight decay would move a zero-gradient b
+    await expectSameTraining('(+ (* a x) (> b 0))', { a: 1, b: 0.5 }, data, options);
+    const model = compile('(+ (* a x) (> b 0))', { params: { a: 1, b: 0.5 }, dtype: 'float64' });
+    expect((await fit(model, data, options)).params.b).toBe(0.5);
+    model.dispose();
+  });
+
   test('a vector result against a two-column target', async () => {
     const xs = Array.from({ length: 20 }, (_, i) => i / 10);
     const target = xs.map((x) => [2 * x, Math.sin(3 * x)]);
@@ -276,10 +335,12 @@ describe('what stays on the libtorch path', () => {
     }
   };
 
-  test('control flow, a learned component, a large batch, and tier: false', async () => {
-    const branching = compile('(if (> y 0) (* -1 k y) 0)', { params: { k: 1 } });
+  test('a loop, a learned component, a large batch, and tier: false', async () => {
+    const looping = compile('(loop ((i 0) (s 0)) (if (>= i 3) (* k s y) (recur (+ i 1) (+ s 1))))', {
+      params: { k: 1 },
+    });
     const data = { t: [0, 0.1, 0.2], observations: [[1], [0.9], [0.8]] };
-    expect(await run(branching, data, { epochs: 1, ode: { state: ['y'], method: 'rk4' } })).toBe(false);
+    expect(await run(looping, data, { epochs: 1, ode: { state: ['y'], method: 'rk4' } })).toBe(false);
 
     const net = nn.mlp([1, 4, 1], { seed: 1 });
     const hybrid = compile('(+ (* a x) (net x))', { params: { a: 1 }, functions: { net } });

@@ -16,7 +16,7 @@ import type { CheckpointOption, External } from '../compiler/lower';
 import { compileGraph } from '../compiler/pipeline';
 import { graphToDot, graphToText } from '../compiler/print';
 import { walk } from '../compiler/walk';
-import { toTape, type TapeSpec } from '../compiler/tape';
+import { branches, toTape, type TapeSpec } from '../compiler/tape';
 import { checkCompileArguments } from './options';
 import {
   tierProgram,
@@ -370,9 +370,10 @@ export class Module {
             batched,
           ),
         );
-    // forward and valueAndGrad take scalar results (vector results are for fit), and the binding's
-    // per-call arrays hold up to 64 inputs and params.
-    const fits = spec && spec.results.length === 1 && spec.numInputs <= 64 && spec.numParams <= 64;
+    // forward and valueAndGrad take scalar results (vector results are for fit), the binding's
+    // per-call arrays hold up to 64 inputs and params, and forward's create_graph replays the tape
+    // through the kernel table, which cannot branch per sample (branching tapes are for fit).
+    const fits = spec && spec.results.length === 1 && spec.numInputs <= 64 && spec.numParams <= 64 && !branches(spec);
     const tape = fits ? new (native().NativeTape)(spec, this.dtype) : undefined;
     const program = tape && tierProgram(tape, this.dtype, this.inputs.length, this.namedParameters());
     this.tiers.set(key, program ?? null);

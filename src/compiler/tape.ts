@@ -1,12 +1,12 @@
 // The op graph as a program of the small-program tier (native/tape.h): one flat register program,
-// forward and reverse, for graphs without control flow whose values are scalars or small vectors
-// and matrices of static size. Every value is scalarised: it gets one register per element
-// (row-major), and each op becomes the scalar instructions of its elements (pointwise ops with
-// broadcasting, ref by a constant index, vec, dot, cross, vsum, vmean, scale, mat, matvec, matmul,
-// transpose, outer, trace). Registers are the inputs' elements, the params, the constants, then one
-// per instruction; the result's elements are the result registers. A graph the tier cannot take
-// (control flow, calls, learned components, non-scalar params, other ops) has no tape, and runs on
-// the libtorch path.
+// forward and reverse, for graphs whose values are scalars or small vectors and matrices of static
+// size, with `if` on a scalar test (a jump per sample) but no loops or calls. Every value is
+// scalarised: it gets one register per element (row-major), and each op becomes the scalar
+// instructions of its elements (pointwise ops with broadcasting, ref by a constant index, vec, dot,
+// cross, vsum, vmean, scale, mat, matvec, matmul, transpose, outer, trace). Registers are the
+// inputs' elements, the params, the constants, then one per instruction; the result's elements are
+// the result registers. A graph the tier cannot take (loops, calls, learned components, non-scalar
+// params, other ops) has no tape, and runs on the libtorch path.
 import { TAPE_FORMS, tapeForm, type Shape } from '../ops';
 import type { IrGraph, IrNode } from './ir';
 
@@ -20,6 +20,8 @@ export interface TapeSpec {
   consts: number[];
   code: number[];
   attrs: number[];
+  /** Per instruction, how autograd's graph passes through it (native/tape.h's kPath*). */
+  paths: number[];
   /** The result's registers, its elements row-major. */
   results: number[];
   batched: boolean[];
@@ -39,15 +41,27 @@ function broadcastElement(arg: Shape, out: Shape, k: number): number {
 
 class Unsupported extends Error {}
 
+// native/tape.h's control instructions, numbered after the registry's forms, and its gradient paths
+const JUMP_IF_ZERO = TAPE_FORMS.length;
+const JUMP = TAPE_FORMS.length + 1;
+const PATH_THROUGH = 0;
+const PATH_NONE = 1;
+const PATH_TAKEN = 2;
+
+/** Whether a tape branches (its backward cannot be replayed through the kernel table for create_graph). */
+export const branches = (spec: TapeSpec): boolean =>
+  spec.code.some((form, i) => i % 4 === 0 && form >= TAPE_FORMS.length);
+
 /** The graph as a tape, or undefined when it holds anything the tier does not run. */
 export function toTape(graph: IrGraph): TapeSpec | undefined {
-  if (graph.regions.length !== 1 || graph.params.some((p) => p.shape.length !== 0)) return undefined;
+  if (graph.params.some((p) => p.shape.length !== 0)) return undefined;
   if (graph.inputs.length + graph.params.length === 0) return undefined; // a constant: nothing to run per sample
-  const { nodes, results } = graph.regions[0];
+  const { results } = graph.regions[0];
   if (results.length !== 1) return undefined;
-  if (!nodes.every((n) => n.shape.length <= 2 && size(n.shape) <= MAX_ELEMENTS)) return undefined;
+  const small = (n: IrNode) => n.shape.length <= 2 && size(n.shape) <= MAX_ELEMENTS;
+  if (!graph.regions.every((r) => r.nodes.every(small))) return undefined;
   try {
-    return new Scalariser(graph).run(nodes, results[0]);
+    return new Scalariser(graph).run(results[0]);
   } catch (e) {
     if (e instanceof Unsupported) return undefined;
     throw e;
@@ -61,32 +75,29 @@ class Scalariser {
   private readonly consts: number[] = [];
   private readonly code: number[] = [];
   private readonly attrs: number[] = [];
-  /** Per node, its elements' registers (row-major). */
-  private readonly registers: number[][] = [];
-  /** Instruction registers are numbered after the constants, which are only known once all are seen. */
-  private readonly pending: number[] = [];
+  private readonly paths: number[] = [];
+  /** Per region and node, the registers of a const node's elements (all placed before the instructions). */
+  private readonly constRegisters: number[][][];
 
   constructor(private readonly graph: IrGraph) {
     this.inputSizes = graph.inputs.map((i) => size(i.shape));
     this.numInputs = this.inputSizes.reduce((a, b) => a + b, 0);
     this.numParams = graph.params.length;
+    // Constants first, so that instruction registers can be numbered as they are emitted: every
+    // region's const nodes' elements, then the lengths that vmean divides by.
+    this.constRegisters = graph.regions.map((r) =>
+      r.nodes.map((n) => {
+        if (n.op !== 'const') return [];
+        const start = this.numInputs + this.numParams + this.consts.length;
+        this.consts.push(...n.data);
+        return range(start, n.data.length);
+      }),
+    );
+    for (const r of graph.regions)
+      for (const n of r.nodes) if (n.op === 'vmean') this.consts.push(size(r.nodes[n.args[0]].shape));
   }
 
-  run(nodes: IrNode[], result: number): TapeSpec {
-    // Constants first, so that instruction registers can be numbered as they are emitted: the
-    // const nodes' elements, then the lengths that vmean divides by.
-    for (const n of nodes) if (n.op === 'const') this.consts.push(...n.data);
-    for (const n of nodes) if (n.op === 'vmean') this.consts.push(size(nodes[n.args[0]].shape));
-    let nextConst = this.numInputs + this.numParams;
-    const inputStart = this.inputSizes.map((_, i) => this.inputSizes.slice(0, i).reduce((a, b) => a + b, 0));
-    for (const [i, n] of nodes.entries()) {
-      if (n.op === 'input') this.registers[i] = range(inputStart[n.index], this.inputSizes[n.index]);
-      else if (n.op === 'param') this.registers[i] = [this.numInputs + n.index];
-      else if (n.op === 'const') {
-        this.registers[i] = range(nextConst, n.data.length);
-        nextConst += n.data.length;
-      } else this.registers[i] = this.lower(n, nodes);
-    }
+  run(result: number): TapeSpec {
     return {
       numInputs: this.numInputs,
       inputSizes: this.inputSizes,
@@ -94,20 +105,78 @@ class Scalariser {
       consts: this.consts,
       code: this.code,
       attrs: this.attrs,
-      results: this.registers[result],
+      paths: this.paths,
+      results: this.region(0, [])[result],
       batched: this.graph.inputs.map((i) => i.batched),
     };
+  }
+
+  /** Emits a region's instructions; its nodes' registers, `arg k` being captures[k]. */
+  private region(index: number, captures: number[][]): number[][] {
+    const { nodes } = this.graph.regions[index];
+    const inputStart = this.inputSizes.map((_, i) => this.inputSizes.slice(0, i).reduce((a, b) => a + b, 0));
+    const registers: number[][] = [];
+    for (const [i, n] of nodes.entries()) {
+      if (n.op === 'input') registers[i] = range(inputStart[n.index], this.inputSizes[n.index]);
+      else if (n.op === 'param') registers[i] = [this.numInputs + n.index];
+      else if (n.op === 'arg') registers[i] = captures[n.index];
+      else if (n.op === 'const') registers[i] = this.constRegisters[index][i];
+      else if (n.op === 'if')
+        registers[i] = this.branch(
+          n,
+          n.args.map((a) => registers[a]),
+        );
+      else registers[i] = this.lower(n, nodes, registers);
+    }
+    return registers;
+  }
+
+  /**
+   * A per-sample `if`: a jump over the then-branch when the test is 0, a jump over the else-branch
+   * after it, and a `where` on the test picking the branch taken (the other's registers are never
+   * read for a value, and `where` sends them no gradient).
+   */
+  private branch(n: IrNode, args: number[][]): number[] {
+    if (n.op !== 'if' || n.outputs !== 1 || args[0].length !== 1) throw new Unsupported();
+    const test = args[0][0];
+    const captures = args.slice(1);
+    const result = (region: number) => {
+      const { results } = this.graph.regions[region];
+      return this.region(region, captures)[results[0]];
+    };
+    const skipThen = this.jump(test);
+    const then = result(n.regions[0]);
+    const skipElse = this.jump();
+    this.land(skipThen);
+    const otherwise = result(n.regions[1]);
+    this.land(skipElse);
+    return then.map((r, k) => this.emit('where', [test, r, otherwise[k]], 0, PATH_TAKEN));
+  }
+
+  /** A jump (when `test` is 0, or always), its target set by `land`; returns where it is in the code. */
+  private jump(test?: number): number {
+    this.code.push(test === undefined ? JUMP : JUMP_IF_ZERO, test ?? 0, 0, 0);
+    this.attrs.push(0);
+    this.paths.push(PATH_THROUGH);
+    return this.attrs.length - 1;
+  }
+
+  /** Points a jump at the next instruction to be emitted. */
+  private land(jump: number): void {
+    this.code[4 * jump + 2] = this.attrs.length + 1; // b + 1, as operands are written
   }
 
   private get first(): number {
     return this.numInputs + this.numParams + this.consts.length;
   }
 
-  private emit(op: string, args: number[], attr = 0): number {
+  private emit(op: string, args: number[], attr = 0, path = PATH_THROUGH): number {
     const form = tapeForm(op, args.length);
     if (form < 0) throw new Error(`internal: the tier has no form '${op}'/${args.length}`);
     this.code.push(form, args[0], (args[1] ?? -1) + 1, (args[2] ?? -1) + 1);
     this.attrs.push(attr);
+    // A comparison's result is a boolean to autograd: no gradient path through it.
+    this.paths.push(TAPE_FORMS[form].op.gradient === 'none' ? PATH_NONE : path);
     return this.first + this.attrs.length - 1;
   }
 
@@ -128,8 +197,8 @@ class Scalariser {
     return n.data[0];
   }
 
-  private lower(n: IrNode, nodes: IrNode[]): number[] {
-    const args = n.args.map((a) => this.registers[a]);
+  private lower(n: IrNode, nodes: IrNode[], registers: number[][]): number[] {
+    const args = n.args.map((a) => registers[a]);
     const shapes = n.args.map((a) => nodes[a].shape);
     const elements = size(n.shape);
     const each = (f: (k: number) => number): number[] => Array.from({ length: elements }, (_, k) => f(k));
