@@ -146,6 +146,32 @@ describe('the Feynman equations on the tier', () => {
   });
 });
 
+describe('branching and small vectors on the tier (valueAndGrad)', () => {
+  test.each([
+    ['a nested if, a NaN in the untaken branches', '(if (> x 0) (* a (sqrt x)) (if (> x -1) (* a x y) (log (- y))))'],
+    ['an if on a vector literal', '(if (< x y) (dot [x a] [y y]) (vsum (scale a [x y 1])))'],
+    ['matrices', '(trace (matmul (mat [x a] [y 1]) (transpose (mat [a y] [x x]))))'],
+  ])('%s', (_, source) => {
+    const m = compile(source, { inputs: { x: 'scalar', y: 'scalar' }, params: { a: 1.5 }, dtype: 'float64' });
+    expect(m.singleSampleTier()).toBeDefined();
+    const batch = { x: [-2, -1.5, -0.5, 0, 0.5, 2], y: [3, -1, 0.25, 2, -3, 1] };
+    const tier = m.valueAndGrad(batch, { batch: true, wrt: ['x', 'y'] });
+    const ref = throughTensors(m, batch, ['x', 'y']);
+    expect(close(asArray(tier.value), ref.value, 1e-12)).toBeUndefined();
+    for (const [name, g] of Object.entries(ref.grads))
+      expect([name, close(asArray(tier.grads[name]), g, 1e-10)]).toEqual([name, undefined]);
+    m.dispose();
+  });
+
+  test('forward with tier: true runs a branching program (on libtorch: its create_graph cannot replay a branch)', () => {
+    const m = compile('(if (> x 0) (* a x) (* a a))', { inputs: { x: 'scalar' }, params: { a: 2 }, tier: true });
+    const y = m.forward({ x: [1, -1] }, { batch: true });
+    expect(y.toArray()).toEqual([2, 4]);
+    y.dispose();
+    m.dispose();
+  });
+});
+
 test('float32 on the tier is within a few ulps of float64', () => {
   const source = '(/ (* G (* m1 m2)) (pow r 2))';
   const inputs = { m1: [1.5, 2, 0.7], m2: [3, 0.25, 1.1], r: [1.3, 0.6, 2.2] };

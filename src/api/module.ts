@@ -343,7 +343,9 @@ export class Module {
       if (v.batched) batch = v.tensor.shape[0];
     }
     if (batch > TIER_MAX_BATCH) return undefined;
-    return this.tier(values.map((v) => v.batched));
+    const program = this.tier(values.map((v) => v.batched));
+    // forward's create_graph replays the tape through the kernel table, which cannot branch per sample
+    return program?.branches ? undefined : program;
   }
 
   /** @internal The tier's program for one sample of numbers (cached: the valueAndGrad hot path). */
@@ -370,12 +372,11 @@ export class Module {
             batched,
           ),
         );
-    // forward and valueAndGrad take scalar results (vector results are for fit), the binding's
-    // per-call arrays hold up to 64 inputs and params, and forward's create_graph replays the tape
-    // through the kernel table, which cannot branch per sample (branching tapes are for fit).
-    const fits = spec && spec.results.length === 1 && spec.numInputs <= 64 && spec.numParams <= 64 && !branches(spec);
+    // forward and valueAndGrad take scalar results (vector results are for fit), and the binding's
+    // per-call arrays hold up to 64 inputs and params.
+    const fits = spec && spec.results.length === 1 && spec.numInputs <= 64 && spec.numParams <= 64;
     const tape = fits ? new (native().NativeTape)(spec, this.dtype) : undefined;
-    const program = tape && tierProgram(tape, this.dtype, this.inputs.length, this.namedParameters());
+    const program = tape && tierProgram(tape, this.dtype, this.inputs.length, this.namedParameters(), branches(spec!));
     this.tiers.set(key, program ?? null);
     return program;
   }
