@@ -63,7 +63,10 @@ T pow_scalar(T a, T e) {  // libtorch's pow(Tensor, Scalar): 0.5 and -0.5 are sq
 void check_tape(const TapeProgram& p) {
   if (p.num_inputs < 0 || p.num_params < 0) throw Error("internal: a tape with negative counts");
   int sizes = 0;
-  for (int n : p.input_sizes) sizes += n < 1 ? p.num_inputs + 1 : n;
+  for (int n : p.input_sizes) {
+    if (n < 1) throw Error("internal: a tape input without registers");
+    sizes += n;
+  }
   if (sizes != p.num_inputs) throw Error("internal: a tape whose input sizes do not add up to its input registers");
   int next = p.first_instr();
   const int steps = static_cast<int>(p.code.size());

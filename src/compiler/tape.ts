@@ -70,6 +70,8 @@ export function toTape(graph: IrGraph): TapeSpec | undefined {
 
 class Scalariser {
   private readonly inputSizes: number[];
+  /** Each input's first register. */
+  private readonly inputStart: number[];
   private readonly numInputs: number;
   private readonly numParams: number;
   private readonly consts: number[] = [];
@@ -81,6 +83,7 @@ class Scalariser {
 
   constructor(private readonly graph: IrGraph) {
     this.inputSizes = graph.inputs.map((i) => size(i.shape));
+    this.inputStart = this.inputSizes.map((_, i) => this.inputSizes.slice(0, i).reduce((a, b) => a + b, 0));
     this.numInputs = this.inputSizes.reduce((a, b) => a + b, 0);
     this.numParams = graph.params.length;
     // Constants first, so that instruction registers can be numbered as they are emitted: every
@@ -114,10 +117,9 @@ class Scalariser {
   /** Emits a region's instructions; its nodes' registers, `arg k` being captures[k]. */
   private region(index: number, captures: number[][]): number[][] {
     const { nodes } = this.graph.regions[index];
-    const inputStart = this.inputSizes.map((_, i) => this.inputSizes.slice(0, i).reduce((a, b) => a + b, 0));
     const registers: number[][] = [];
     for (const [i, n] of nodes.entries()) {
-      if (n.op === 'input') registers[i] = range(inputStart[n.index], this.inputSizes[n.index]);
+      if (n.op === 'input') registers[i] = range(this.inputStart[n.index], this.inputSizes[n.index]);
       else if (n.op === 'param') registers[i] = [this.numInputs + n.index];
       else if (n.op === 'arg') registers[i] = captures[n.index];
       else if (n.op === 'const') registers[i] = this.constRegisters[index][i];

@@ -234,6 +234,8 @@ export async function fit(model: Module, data: AlgebraicData | OdeData, options:
       'target' in data
         ? [algebraic(model, data, owned, o.ode)]
         : shootingPlan(data, o.ode ?? {}, settings.batchSize).map((k) => ode(model, data, owned, o.ode ?? {}, k));
+    // The tier's program, once per stage (every start trains every stage).
+    for (const stage of stages) Object.assign(stage.data, fitTier(model, stage, settings.batchSize));
     const names = named.map(([name]) => name);
     const onProgress =
       o.onProgress &&
@@ -246,13 +248,11 @@ export async function fit(model: Module, data: AlgebraicData | OdeData, options:
     const params = named.map(([, t]) => t.handle);
     // One training run of a stage from the parameters' current values, with a fresh optimizer.
     const train = async (prepared: Prepared): Promise<FitResult> => {
-      const tier = fitTier(model, prepared, settings.batchSize);
-      const input = { ...prepared.data, ...tier };
       // Aborted before it starts: no steps at all (cancelling after the start would race the worker).
       const abortedBefore = o.signal?.aborted === true;
       const total = abortedBefore ? 0 : o.epochs! * prepared.stepsPerEpoch(settings.batchSize);
       const config = { ...loop, epochs: abortedBefore ? 0 : loop.epochs, lrs: learningRates(schedule, lr, total) };
-      const run = fitAddon().fit(prepared.graph, params, names, optimizerConfig, input, config, onProgress);
+      const run = fitAddon().fit(prepared.graph, params, names, optimizerConfig, prepared.data, config, onProgress);
       const watch = setInterval(() => misuse(named) && run.cancel(), WATCH_MS);
       watch.unref();
       const abort = (): void => run.cancel();
@@ -274,7 +274,7 @@ export async function fit(model: Module, data: AlgebraicData | OdeData, options:
           stopReason: result.stopReason,
           converged: CONVERGED.includes(result.stopReason),
           stopped: result.stopReason === 'epochs' || result.stopReason === 'aborted' ? result.stopReason : 'early',
-          tier: tier.tape !== undefined,
+          tier: prepared.data.tape !== undefined,
           optimizer,
         };
       } finally {
@@ -649,10 +649,9 @@ interface Prepared {
 
 /**
  * The most samples (or shooting windows) per step that fit() computes on the small-program tier:
- * one sample costs it about 10 ns an op forward and back (docs/benchmarks.md, the tier's per-op
- * cost), where libtorch's path pays about 5 us of dispatch and autograd per op whatever the batch,
- * so they cross near 500 samples whatever the program's length. Measured on a gravity fit step
- * (Adam): tier 23 / 32 / 57 / 74 us at 64 / 256 / 512 / 1,024 samples, libtorch 69 / 59 / 54 / 76 us.
+ * one sample costs it about 10 ns an op forward and back, where libtorch's path pays about 5 us of
+ * dispatch and autograd per op whatever the batch (both in docs/benchmarks.md's per-op tables), so
+ * they cross near 500 samples whatever the program's length.
  */
 const FIT_TIER_MAX_SAMPLES = 512;
 
