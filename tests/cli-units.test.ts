@@ -1,9 +1,12 @@
 // Pieces of the command line and the install that a child process cannot show exactly: the fit
-// progress line's times, and where the per-user libtorch cache is and which libtorch NC_TORCH picks.
+// progress line's times, where the per-user libtorch cache is and which libtorch NC_TORCH picks, and
+// scripts/gpu-check.js where there is no GPU.
+import { spawnSync } from 'child_process';
 import fs from 'fs';
 import os from 'os';
 import path from 'path';
 import { duration, progressLine } from '../src/cli/commands/fit';
+import { cudaBuilt } from './helpers/cuda';
 
 const libtorch = require('../scripts/libtorch.js') as {
   libtorchCache: () => string;
@@ -75,4 +78,12 @@ test('NC_TORCH: cuda and cpu each find only their own kind of libtorch; anything
   } finally {
     fs.rmSync(cache, { recursive: true, force: true });
   }
+});
+
+test('scripts/gpu-check.js: on a build or machine without a GPU it says so and exits 2, checking nothing', () => {
+  const r = spawnSync(process.execPath, [path.join(__dirname, '..', 'scripts', 'gpu-check.js')], { encoding: 'utf8' });
+  expect(r.status).toBe(2);
+  expect(r.stdout).toContain(
+    `gpu-check: nothing to check: ${cudaBuilt() ? 'this CUDA build sees no GPU' : 'this build has no CUDA'}`,
+  );
 });
