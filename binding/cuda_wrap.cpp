@@ -44,6 +44,7 @@ Napi::Value CudaCompilePtx(const Napi::CallbackInfo& info) {
     out.Set("log", r.log);
     out.Set("architecture", r.architecture);
     out.Set("nvrtcVersion", r.nvrtc_version);
+    out.Set("fromDisk", r.from_disk);
     return out;
   });
 }

@@ -269,6 +269,24 @@ CudaPtx compile(const std::string& source, int arch) {
   return r;
 }
 
+/** The PTX of a source from the disk cache, else compiled by NVRTC and written there. */
+CudaPtx cached_ptx(const std::string& source, int arch) {
+  const int version = nvrtc_version();
+  const std::string target = "compute_" + std::to_string(supported_arch(arch));
+  const DiskEntry entry = disk_entry(source, target, version);
+  CudaPtx r;
+  r.ptx = read_disk(entry);
+  if (!r.ptx.empty()) {
+    r.architecture = target;
+    r.nvrtc_version = version;
+    r.from_disk = true;
+    return r;
+  }
+  r = compile(source, arch);
+  write_disk(entry, r.ptx);
+  return r;
+}
+
 int device_attribute(cudaDeviceAttr attribute, int device) {
   int value = 0;
   check_runtime(cudaDeviceGetAttribute(&value, attribute, device), "device query");
@@ -293,14 +311,7 @@ const Loaded& kernels(const std::string& source, int device, bool with_backward)
   if (!context) check_runtime(cudaFree(nullptr), "context creation");
   const int arch = device_attribute(cudaDevAttrComputeCapabilityMajor, device) * 10 +
                    device_attribute(cudaDevAttrComputeCapabilityMinor, device);
-  const int version = nvrtc_version();
-  const std::string target = "compute_" + std::to_string(supported_arch(arch));
-  const DiskEntry entry = disk_entry(source, target, version);
-  std::string ptx = read_disk(entry);
-  if (ptx.empty()) {
-    ptx = compile(source, arch).ptx;
-    write_disk(entry, ptx);
-  }
+  const std::string ptx = cached_ptx(source, arch).ptx;
   CUmodule module = nullptr;
   check_driver(driver().load_module(&module, ptx.c_str()), "module load");
   Loaded k;
@@ -394,7 +405,7 @@ std::vector<at::Tensor> cuda_fused_backward(const FusedProgram& program, c10::Ar
   return grads;
 }
 
-CudaPtx cuda_compile_ptx(const std::string& source, int arch) { return compile(source, arch); }
+CudaPtx cuda_compile_ptx(const std::string& source, int arch) { return cached_ptx(source, arch); }
 
 #endif
 

@@ -29,12 +29,14 @@ struct CudaPtx {
   std::string log;           // NVRTC's messages (warnings), empty when it had none
   std::string architecture;  // compute_XY
   int nvrtc_version = 0;     // major * 1000 + minor * 10, as CUDA_VERSION
+  bool from_disk = false;    // read from the disk cache, not compiled now
 };
 
 /**
  * CUDA C to PTX for compute_<arch> with NVRTC, which needs no device or driver (arch 0: the oldest
- * architecture this NVRTC supports). Throws with NVRTC's log when the source does not compile, and
- * when this build has no CUDA or NVRTC cannot be loaded.
+ * architecture this NVRTC supports), through the disk cache the kernels use ($NC_CUDA_CACHE, `off`
+ * to bypass, else ~/.cache/neural-compiler/cuda-kernels). Throws with NVRTC's log when the source does
+ * not compile, and when this build has no CUDA or NVRTC cannot be loaded.
  */
 CudaPtx cuda_compile_ptx(const std::string& source, int arch);
 

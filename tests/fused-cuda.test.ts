@@ -278,6 +278,16 @@ if (!cudaBuilt())
   console.info('fused-cuda: NVRTC checks skipped: this build has no CUDA (NC_TORCH=cuda npm install makes one)');
 
 onCudaBuild('NVRTC compiles every plan to PTX (no GPU needed)', () => {
+  // The kernels' disk cache in a folder of the tests' own, not the user's.
+  const cache = mkdtempSync(path.join(os.tmpdir(), 'nc-cuda-cache-'));
+  const saved = process.env.NC_CUDA_CACHE;
+  beforeAll(() => (process.env.NC_CUDA_CACHE = cache));
+  afterAll(() => {
+    if (saved === undefined) delete process.env.NC_CUDA_CACHE;
+    else process.env.NC_CUDA_CACHE = saved;
+    rmSync(cache, { recursive: true, force: true });
+  });
+
   test.each(FUSED.map((eq) => [eq.name, eq] as const))('%s', (_name, eq) => {
     for (const dtype of ['float32', 'float64'] as const) {
       const fused = fusedProgram(eq, dtype)!;
@@ -289,6 +299,36 @@ onCudaBuild('NVRTC compiles every plan to PTX (no GPU needed)', () => {
         expect(ptx).toContain(`.entry ${CUDA_KERNELS.backward}`);
         expect(ptx).toContain(dtype === 'float64' ? '.f64' : '.f32');
       }
+    }
+  });
+
+  test('PTX is kept on disk by source, architecture and NVRTC version; a damaged entry is compiled again', () => {
+    const source = fusedCudaSource({
+      numInputs: 2,
+      steps: [
+        { op: 'tanh', args: [0], attrs: [] },
+        { op: '*', args: [2, 1], attrs: [] },
+      ],
+      dtype: 'float64',
+      broadcast: [false, true],
+      wanted: [true, true],
+      gradBroadcast: false,
+    });
+    const first = cudaCompilePtx(source);
+    const file = readdirSync(cache).find((f) => readFileSync(path.join(cache, f), 'utf8').includes(first.ptx))!;
+    expect(file).toMatch(new RegExp(`^[0-9a-f]{16}-${first.architecture}-${first.nvrtcVersion}\\.ptx$`));
+    const again = cudaCompilePtx(source);
+    expect(again).toEqual({ ...first, log: '', fromDisk: true });
+    writeFileSync(path.join(cache, file), '// nc-kernel 0 damaged\n.version 0.0\n');
+    const rebuilt = cudaCompilePtx(source);
+    expect(rebuilt.fromDisk).toBe(false);
+    expect(rebuilt.ptx).toBe(first.ptx);
+    expect(cudaCompilePtx(source).fromDisk).toBe(true);
+    process.env.NC_CUDA_CACHE = 'off';
+    try {
+      expect(cudaCompilePtx(source).fromDisk).toBe(false);
+    } finally {
+      process.env.NC_CUDA_CACHE = cache;
     }
   });
 

@@ -27,6 +27,8 @@ export interface CudaPtx {
   architecture: string;
   /** major * 1000 + minor * 10 */
   nvrtcVersion: number;
+  /** Read from the disk cache ($NC_CUDA_CACHE, else ~/.cache/neural-compiler/cuda-kernels), not compiled now. */
+  fromDisk: boolean;
 }
 
 /**
@@ -59,5 +61,5 @@ export function fusedPlans(
 /** The plan's kernels as CUDA C (any build: the generator is plain C++). */
 export const fusedCudaSource = (plan: FusedCudaPlan): string => native().fusedCudaSource(plan);
 
-/** CUDA C to PTX with NVRTC (arch 0: the oldest it supports). Needs a CUDA build, not a device. */
+/** CUDA C to PTX with NVRTC (arch 0: the oldest it supports), through the kernels' disk cache. Needs a CUDA build, not a device. */
 export const cudaCompilePtx = (source: string, arch = 0): CudaPtx => native().cudaCompilePtx(source, arch);
