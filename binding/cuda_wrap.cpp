@@ -37,8 +37,10 @@ Napi::Value FusedCudaSource(const Napi::CallbackInfo& info) {
 Napi::Value CudaCompilePtx(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guard(env, [&]() -> Napi::Value {
-    const nc::CudaPtx r =
-        nc::cuda_compile_ptx(string_arg(info, 0, "source"), static_cast<int>(info[1].As<Napi::Number>().Int32Value()));
+    std::optional<std::string> cache_dir;
+    if (info[2].IsString()) cache_dir = info[2].As<Napi::String>().Utf8Value();
+    const nc::CudaPtx r = nc::cuda_compile_ptx(string_arg(info, 0, "source"),
+                                               static_cast<int>(info[1].As<Napi::Number>().Int32Value()), cache_dir);
     auto out = Napi::Object::New(env);
     out.Set("ptx", r.ptx);
     out.Set("log", r.log);

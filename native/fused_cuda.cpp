@@ -58,7 +58,7 @@ std::vector<at::Tensor> cuda_fused_backward(const FusedProgram&, c10::ArrayRef<a
                                             const std::vector<char>&) {
   no_cuda();
 }
-CudaPtx cuda_compile_ptx(const std::string&, int) { no_cuda(); }
+CudaPtx cuda_compile_ptx(const std::string&, int, const std::optional<std::string>&) { no_cuda(); }
 
 #else
 
@@ -188,8 +188,8 @@ uint64_t fnv1a(const std::string& s) {
 }
 
 /** Where compiled kernels are kept between runs: $NC_CUDA_CACHE ("off" disables), else the per-user cache. */
-std::string disk_cache_dir() {
-  if (const char* dir = std::getenv("NC_CUDA_CACHE")) return std::string(dir) == "off" ? "" : dir;
+std::string default_cache_dir() {
+  if (const char* dir = std::getenv("NC_CUDA_CACHE")) return dir;
   std::string base;
   if (const char* xdg = std::getenv("XDG_CACHE_HOME"))
     base = xdg;
@@ -205,9 +205,8 @@ struct DiskEntry {
   std::string path, key;
 };
 
-DiskEntry disk_entry(const std::string& source, const std::string& arch, int version) {
-  const std::string dir = disk_cache_dir();
-  if (dir.empty()) return {};
+DiskEntry disk_entry(const std::string& dir, const std::string& source, const std::string& arch, int version) {
+  if (dir.empty() || dir == "off") return {};
   char name[64];
   std::snprintf(name, sizeof name, "/%016llx-%s-%d.ptx", static_cast<unsigned long long>(fnv1a(source)), arch.c_str(),
                 version);
@@ -269,11 +268,12 @@ CudaPtx compile(const std::string& source, int arch) {
   return r;
 }
 
-/** The PTX of a source from the disk cache, else compiled by NVRTC and written there. */
-CudaPtx cached_ptx(const std::string& source, int arch) {
+/** The PTX of a source from the disk cache in `dir` ("off" or empty: none), else compiled by NVRTC and written there.
+ */
+CudaPtx cached_ptx(const std::string& source, int arch, const std::string& dir) {
   const int version = nvrtc_version();
   const std::string target = "compute_" + std::to_string(supported_arch(arch));
-  const DiskEntry entry = disk_entry(source, target, version);
+  const DiskEntry entry = disk_entry(dir, source, target, version);
   CudaPtx r;
   r.ptx = read_disk(entry);
   if (!r.ptx.empty()) {
@@ -311,7 +311,7 @@ const Loaded& kernels(const std::string& source, int device, bool with_backward)
   if (!context) check_runtime(cudaFree(nullptr), "context creation");
   const int arch = device_attribute(cudaDevAttrComputeCapabilityMajor, device) * 10 +
                    device_attribute(cudaDevAttrComputeCapabilityMinor, device);
-  const std::string ptx = cached_ptx(source, arch).ptx;
+  const std::string ptx = cached_ptx(source, arch, default_cache_dir()).ptx;
   CUmodule module = nullptr;
   check_driver(driver().load_module(&module, ptx.c_str()), "module load");
   Loaded k;
@@ -405,7 +405,9 @@ std::vector<at::Tensor> cuda_fused_backward(const FusedProgram& program, c10::Ar
   return grads;
 }
 
-CudaPtx cuda_compile_ptx(const std::string& source, int arch) { return cached_ptx(source, arch); }
+CudaPtx cuda_compile_ptx(const std::string& source, int arch, const std::optional<std::string>& cache_dir) {
+  return cached_ptx(source, arch, cache_dir ? *cache_dir : default_cache_dir());
+}
 
 #endif
 

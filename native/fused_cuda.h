@@ -5,6 +5,7 @@
 #include <ATen/core/Tensor.h>
 #include <c10/util/ArrayRef.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,10 +35,10 @@ struct CudaPtx {
 
 /**
  * CUDA C to PTX for compute_<arch> with NVRTC, which needs no device or driver (arch 0: the oldest
- * architecture this NVRTC supports), through the disk cache the kernels use ($NC_CUDA_CACHE, `off`
- * to bypass, else ~/.cache/neural-compiler/cuda-kernels). Throws with NVRTC's log when the source does
- * not compile, and when this build has no CUDA or NVRTC cannot be loaded.
+ * architecture this NVRTC supports), through a disk cache: `cache_dir`, else the kernels' own
+ * ($NC_CUDA_CACHE, else ~/.cache/neural-compiler/cuda-kernels); "off" bypasses it. Throws with NVRTC's
+ * log when the source does not compile, and when this build has no CUDA or NVRTC cannot be loaded.
  */
-CudaPtx cuda_compile_ptx(const std::string& source, int arch);
+CudaPtx cuda_compile_ptx(const std::string& source, int arch, const std::optional<std::string>& cache_dir);
 
 }  // namespace nc

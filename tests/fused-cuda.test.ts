@@ -278,21 +278,15 @@ if (!cudaBuilt())
   console.info('fused-cuda: NVRTC checks skipped: this build has no CUDA (NC_TORCH=cuda npm install makes one)');
 
 onCudaBuild('NVRTC compiles every plan to PTX (no GPU needed)', () => {
-  // The kernels' disk cache in a folder of the tests' own, not the user's.
+  // A disk cache of the tests' own, not the user's.
   const cache = mkdtempSync(path.join(os.tmpdir(), 'nc-cuda-cache-'));
-  const saved = process.env.NC_CUDA_CACHE;
-  beforeAll(() => (process.env.NC_CUDA_CACHE = cache));
-  afterAll(() => {
-    if (saved === undefined) delete process.env.NC_CUDA_CACHE;
-    else process.env.NC_CUDA_CACHE = saved;
-    rmSync(cache, { recursive: true, force: true });
-  });
+  afterAll(() => rmSync(cache, { recursive: true, force: true }));
 
   test.each(FUSED.map((eq) => [eq.name, eq] as const))('%s', (_name, eq) => {
     for (const dtype of ['float32', 'float64'] as const) {
       const fused = fusedProgram(eq, dtype)!;
       for (const plan of fusedPlans(fused.graph, dtype)) {
-        const { ptx, architecture, nvrtcVersion } = cudaCompilePtx(fusedCudaSource(plan));
+        const { ptx, architecture, nvrtcVersion } = cudaCompilePtx(fusedCudaSource(plan), 0, 'off');
         expect(architecture).toMatch(/^compute_\d+$/);
         expect(nvrtcVersion).toBeGreaterThanOrEqual(13000);
         expect(ptx).toContain(`.entry ${CUDA_KERNELS.forward}`);
@@ -314,25 +308,22 @@ onCudaBuild('NVRTC compiles every plan to PTX (no GPU needed)', () => {
       wanted: [true, true],
       gradBroadcast: false,
     });
-    const first = cudaCompilePtx(source);
+    const first = cudaCompilePtx(source, 0, cache);
     const file = readdirSync(cache).find((f) => readFileSync(path.join(cache, f), 'utf8').includes(first.ptx))!;
     expect(file).toMatch(new RegExp(`^[0-9a-f]{16}-${first.architecture}-${first.nvrtcVersion}\\.ptx$`));
-    const again = cudaCompilePtx(source);
+    const again = cudaCompilePtx(source, 0, cache);
     expect(again).toEqual({ ...first, log: '', fromDisk: true });
     writeFileSync(path.join(cache, file), '// nc-kernel 0 damaged\n.version 0.0\n');
-    const rebuilt = cudaCompilePtx(source);
+    const rebuilt = cudaCompilePtx(source, 0, cache);
     expect(rebuilt.fromDisk).toBe(false);
     expect(rebuilt.ptx).toBe(first.ptx);
-    expect(cudaCompilePtx(source).fromDisk).toBe(true);
-    process.env.NC_CUDA_CACHE = 'off';
-    try {
-      expect(cudaCompilePtx(source).fromDisk).toBe(false);
-    } finally {
-      process.env.NC_CUDA_CACHE = cache;
-    }
+    expect(cudaCompilePtx(source, 0, cache).fromDisk).toBe(true);
+    expect(cudaCompilePtx(source, 0, 'off').fromDisk).toBe(false);
   });
 
   test('a source that does not compile is an Error with NVRTC log', () => {
-    expect(() => cudaCompilePtx('extern "C" __global__ void k() { undefined_name(); }')).toThrow(/undefined_name/);
+    expect(() => cudaCompilePtx('extern "C" __global__ void k() { undefined_name(); }', 0, 'off')).toThrow(
+      /undefined_name/,
+    );
   });
 });

@@ -61,5 +61,10 @@ export function fusedPlans(
 /** The plan's kernels as CUDA C (any build: the generator is plain C++). */
 export const fusedCudaSource = (plan: FusedCudaPlan): string => native().fusedCudaSource(plan);
 
-/** CUDA C to PTX with NVRTC (arch 0: the oldest it supports), through the kernels' disk cache. Needs a CUDA build, not a device. */
-export const cudaCompilePtx = (source: string, arch = 0): CudaPtx => native().cudaCompilePtx(source, arch);
+/**
+ * CUDA C to PTX with NVRTC (arch 0: the oldest it supports). Needs a CUDA build, not a device. Through
+ * a disk cache: `cacheDir`, else the kernels' own ($NC_CUDA_CACHE as the process started, else
+ * ~/.cache/neural-compiler/cuda-kernels); 'off' bypasses it.
+ */
+export const cudaCompilePtx = (source: string, arch = 0, cacheDir?: string): CudaPtx =>
+  native().cudaCompilePtx(source, arch, cacheDir);

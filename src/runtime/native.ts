@@ -121,7 +121,7 @@ export interface NativeAddon {
   resetCpuPeak(): void;
   checkDevice(device: string): string;
   fusedCudaSource(plan: FusedCudaPlan): string;
-  cudaCompilePtx(source: string, arch: number): CudaPtx;
+  cudaCompilePtx(source: string, arch: number, cacheDir?: string): CudaPtx;
 }
 
 const ROOT = path.resolve(__dirname, '..', '..');
