@@ -166,7 +166,7 @@ function checkNvrtc(): void {
     module.forward({ x: XS }, { batch: true }).dispose();
     const plans = module.graph ? fusedPlans(module.graph, 'float32') : [];
     if (plans.length === 0) throw new Error(`${PROGRAM} compiled to no fused node`);
-    const { ptx, architecture } = cudaCompilePtx(fusedCudaSource(plans[0]));
+    const { ptx, architecture } = cudaCompilePtx(fusedCudaSource(plans[0]), 0, 'off'); // compiled now, not read back
     for (const kernel of [CUDA_KERNELS.forward, CUDA_KERNELS.backward])
       if (!ptx.includes(`.entry ${kernel}`)) throw new Error(`the PTX for ${architecture} has no kernel ${kernel}`);
   } finally {
