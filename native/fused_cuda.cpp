@@ -69,19 +69,25 @@ namespace {
 // with the driver and is needed only to launch. libtorch's at::cuda::NVRTC table is not used: its
 // definition (ATenNVRTC.h) is not among the headers libtorch ships, and its loader needs the driver
 // even to compile, so PTX could not be produced on a machine without a GPU.
-void* open_library(const char* name, const char* purpose) {
-  void* handle = dlopen(name, RTLD_NOW | RTLD_NOLOAD);
-  if (!handle) handle = dlopen(name, RTLD_NOW | RTLD_LOCAL);
-  if (!handle) throw Error(std::string("cannot load ") + name + " (" + purpose + "): " + dlerror());
-  return handle;
-}
+/** A shared library opened once, whose functions are looked up by name with the type of their prototype. */
+class Library {
+ public:
+  Library(const char* name, const char* purpose) : name_(name) {
+    handle_ = dlopen(name, RTLD_NOW | RTLD_NOLOAD);
+    if (!handle_) handle_ = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+    if (!handle_) throw Error(std::string("cannot load ") + name + " (" + purpose + "): " + dlerror());
+  }
+  template <class F>
+  void get(F& out, const char* symbol) const {
+    void* p = dlsym(handle_, symbol);
+    if (!p) throw Error(std::string(name_) + " has no " + symbol + ": is it older than CUDA 12?");
+    out = reinterpret_cast<F>(p);
+  }
 
-template <class F>
-F symbol(void* library, const char* library_name, const char* name) {
-  void* p = dlsym(library, name);
-  if (!p) throw Error(std::string(library_name) + " has no " + name + ": is it older than CUDA 12?");
-  return reinterpret_cast<F>(p);
-}
+ private:
+  const char* name_;
+  void* handle_;
+};
 
 struct Nvrtc {
   decltype(&nvrtcVersion) version;
@@ -99,20 +105,19 @@ struct Nvrtc {
 
 const Nvrtc& nvrtc() {
   static const Nvrtc api = [] {
-    const char* lib = "libnvrtc.so.13";
-    void* h = open_library(lib, "NVRTC, the CUDA run-time compiler");
+    const Library lib("libnvrtc.so.13", "NVRTC, the CUDA run-time compiler");
     Nvrtc a;
-    a.version = symbol<decltype(a.version)>(h, lib, "nvrtcVersion");
-    a.num_archs = symbol<decltype(a.num_archs)>(h, lib, "nvrtcGetNumSupportedArchs");
-    a.archs = symbol<decltype(a.archs)>(h, lib, "nvrtcGetSupportedArchs");
-    a.create = symbol<decltype(a.create)>(h, lib, "nvrtcCreateProgram");
-    a.compile = symbol<decltype(a.compile)>(h, lib, "nvrtcCompileProgram");
-    a.log_size = symbol<decltype(a.log_size)>(h, lib, "nvrtcGetProgramLogSize");
-    a.log = symbol<decltype(a.log)>(h, lib, "nvrtcGetProgramLog");
-    a.ptx_size = symbol<decltype(a.ptx_size)>(h, lib, "nvrtcGetPTXSize");
-    a.ptx = symbol<decltype(a.ptx)>(h, lib, "nvrtcGetPTX");
-    a.destroy = symbol<decltype(a.destroy)>(h, lib, "nvrtcDestroyProgram");
-    a.error_string = symbol<decltype(a.error_string)>(h, lib, "nvrtcGetErrorString");
+    lib.get(a.version, "nvrtcVersion");
+    lib.get(a.num_archs, "nvrtcGetNumSupportedArchs");
+    lib.get(a.archs, "nvrtcGetSupportedArchs");
+    lib.get(a.create, "nvrtcCreateProgram");
+    lib.get(a.compile, "nvrtcCompileProgram");
+    lib.get(a.log_size, "nvrtcGetProgramLogSize");
+    lib.get(a.log, "nvrtcGetProgramLog");
+    lib.get(a.ptx_size, "nvrtcGetPTXSize");
+    lib.get(a.ptx, "nvrtcGetPTX");
+    lib.get(a.destroy, "nvrtcDestroyProgram");
+    lib.get(a.error_string, "nvrtcGetErrorString");
     return a;
   }();
   return api;
@@ -128,14 +133,13 @@ struct Driver {
 
 const Driver& driver() {
   static const Driver api = [] {
-    const char* lib = "libcuda.so.1";
-    void* h = open_library(lib, "the CUDA driver");
+    const Library lib("libcuda.so.1", "the CUDA driver");
     Driver d;
-    d.current_context = symbol<decltype(d.current_context)>(h, lib, "cuCtxGetCurrent");
-    d.load_module = symbol<decltype(d.load_module)>(h, lib, "cuModuleLoadData");
-    d.get_function = symbol<decltype(d.get_function)>(h, lib, "cuModuleGetFunction");
-    d.launch = symbol<decltype(d.launch)>(h, lib, "cuLaunchKernel");
-    d.error_string = symbol<decltype(d.error_string)>(h, lib, "cuGetErrorString");
+    lib.get(d.current_context, "cuCtxGetCurrent");
+    lib.get(d.load_module, "cuModuleLoadData");
+    lib.get(d.get_function, "cuModuleGetFunction");
+    lib.get(d.launch, "cuLaunchKernel");
+    lib.get(d.error_string, "cuGetErrorString");
     return d;
   }();
   return api;

@@ -13,33 +13,10 @@ import type { FusedNode, IrGraph, IrNode, LeafNode } from '../src/compiler/ir';
 import { applyPointwise, op } from '../src/ops';
 import { CUDA_KERNELS, cudaCompilePtx, fusedCudaSource, fusedPlans, type FusedCudaPlan } from '../src/runtime/cuda';
 import { cudaBuilt } from './helpers/cuda';
+import { FEYNMAN, declaredNames, feynmanSource, uniform } from './helpers/feynman';
 
-const EXAMPLES = path.resolve(__dirname, '..', 'examples');
-const FEYNMAN = readdirSync(path.join(EXAMPLES, 'feynman'))
-  .filter((f) => f.endsWith('.neural'))
-  .map((f) => f.replace('.neural', ''));
 const N = 1000;
 const PARAM = 2;
-
-/** "; Inputs: x, T. Params: n0, m." in each Feynman file's header. */
-function names(source: string): { inputs: string[]; params: string[] } {
-  const m = /Inputs: ([^.]*)\. Params: ([^.]*)\./.exec(source)!;
-  const list = (s: string) =>
-    s
-      .split(',')
-      .map((x) => x.trim().split(' ')[0])
-      .filter((x) => x !== '' && x !== 'none');
-  return { inputs: list(m[1]), params: list(m[2]) };
-}
-
-/** Deterministic values in [0.5, 1.5], where all 15 equations are finite and well conditioned. */
-function uniform(n: number, seed: number): Float64Array {
-  let s = seed;
-  return Float64Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return 0.5 + s / 2 ** 32;
-  });
-}
 
 interface Equation {
   name: string;
@@ -48,8 +25,8 @@ interface Equation {
 }
 
 const EQUATIONS: Equation[] = FEYNMAN.map((name) => {
-  const source = readFileSync(path.join(EXAMPLES, 'feynman', `${name}.neural`), 'utf8');
-  const { inputs, params } = names(source);
+  const source = feynmanSource(name);
+  const { inputs, params } = declaredNames(source);
   const scalars = Object.fromEntries(inputs.map((i) => [i, 'scalar' as const]));
   const paramValues = Object.fromEntries(params.map((p) => [p, PARAM]));
   return {
