@@ -32,6 +32,7 @@ import {
 } from './settings';
 import { flag, knownOptions, numberIn } from '../runtime/validate';
 import { checkResult, wire } from './wiring';
+import { penaltyStrength } from './penalty';
 
 /** How the program's inputs receive the state and the time, and the integrator (as odeint's options). */
 export interface FitOdeOptions extends OdeSolverOptions {
@@ -111,6 +112,14 @@ export interface FitOptions {
    * the step and the parameters. False skips that step's update and carries on.
    */
   stopOnNonFinite?: boolean;
+  /**
+   * An L2 penalty on the weights of the learned components the model calls (its MLPs), never on its
+   * named constants, relative to the data's variance: each step's loss gains
+   * weightPenalty * variance(target or observations) * sum(w^2). For hybrid models, whose MLPs could
+   * otherwise absorb part of the known physics; 1e-5 suits the experiments' pendulum, Lotka-Volterra
+   * and 3-D drag hybrids (docs/training.md). The result's loss leaves the penalty out. Default 0.
+   */
+  weightPenalty?: number;
   /** ODE mode: how the program's inputs receive the state and the time, and how to integrate. */
   ode?: FitOdeOptions;
   /**
@@ -180,6 +189,7 @@ export interface FitResult {
 const WHO = 'fit';
 const OPTIONS = [
   'epochs',
+  'weightPenalty',
   'optimizer',
   'lr',
   'schedule',
@@ -244,14 +254,26 @@ export async function fit(model: Module, data: AlgebraicData | OdeData, options:
         names,
         named.map(([, t]) => t.shape),
       );
-    const { optimizer, optimizerConfig, schedule, lr, ...loop } = settings;
+    const { optimizer, optimizerConfig, schedule, lr, weightPenalty, ...loop } = settings;
     const params = named.map(([, t]) => t.handle);
+    const learned = new Set(model.learnedParameters());
+    const penalised = named.map(([, t]) => learned.has(t));
+    if (weightPenalty > 0 && !penalised.some(Boolean))
+      throw new Error(
+        `${WHO}: weightPenalty is for models that call learned components (MLPs), and this one trains none`,
+      );
     // One training run of a stage from the parameters' current values, with a fresh optimizer.
     const train = async (prepared: Prepared): Promise<FitResult> => {
       // Aborted before it starts: no steps at all (cancelling after the start would race the worker).
       const abortedBefore = o.signal?.aborted === true;
       const total = abortedBefore ? 0 : o.epochs! * prepared.stepsPerEpoch(settings.batchSize);
-      const config = { ...loop, epochs: abortedBefore ? 0 : loop.epochs, lrs: learningRates(schedule, lr, total) };
+      const config = {
+        ...loop,
+        epochs: abortedBefore ? 0 : loop.epochs,
+        lrs: learningRates(schedule, lr, total),
+        weightPenalty: penaltyStrength(weightPenalty, prepared.targetValues),
+        penalised,
+      };
       const run = fitAddon().fit(prepared.graph, params, names, optimizerConfig, prepared.data, config, onProgress);
       const watch = setInterval(() => misuse(named) && run.cancel(), WATCH_MS);
       watch.unref();
@@ -596,6 +618,7 @@ function settingsOf(o: Partial<FitOptions>, trainableNumbers: number) {
         : numberIn(WHO, 'earlyStopping.patience', early.patience, { min: 1, integer: true, below: 2 ** 53 }),
     minDelta: numberIn(WHO, 'earlyStopping.minDelta', early.minDelta ?? 0, { min: 0 }),
     stopOnNonFinite,
+    weightPenalty: o.weightPenalty === undefined ? 0 : numberIn(WHO, 'weightPenalty', o.weightPenalty, { min: 0 }),
   };
 }
 
@@ -643,6 +666,8 @@ interface Prepared {
   tierData: boolean;
   /** The program inputs' per-sample shapes. */
   inputShapes: number[][];
+  /** The values the loss compares with (target or observations): their variance scales weightPenalty. */
+  targetValues: ArrayLike<number>;
   /** ODE: the shooting windows' length in intervals (0: the whole trajectory). */
   windowSteps?: number;
 }
@@ -706,6 +731,7 @@ function algebraic(model: Module, data: AlgebraicData, owned: Tensor[], odeOptio
     samplesPerStep: (b) => (b === 0 ? n : Math.min(b, n)),
     tierData: true,
     inputShapes: inputs.map((t) => t.shape.slice(1)),
+    targetValues: target.toTypedArray(),
   };
 }
 
@@ -749,5 +775,6 @@ function ode(model: Module, data: OdeData, owned: Tensor[], options: FitOdeOptio
     samplesPerStep: (b) => (windows === 0 ? 1 : b === 0 ? windows : Math.min(b, windows)),
     tierData: !wiring.constantGrad,
     inputShapes: wiring.inputs.map((i) => i.shape),
+    targetValues: flat.data,
   };
 }

@@ -29,3 +29,4 @@ export {
   type AlgebraicData,
   type OdeData,
 } from './fit';
+export { learnedParameters, penaltyStrength, variance, weightPenalty } from './penalty';

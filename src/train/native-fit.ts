@@ -44,6 +44,10 @@ export interface NativeFitConfig {
   stopOnNonFinite: boolean;
   /** Full-batch first-order optimizers: stop at this largest absolute gradient entry (0: never). */
   gradientTolerance: number;
+  /** The penalty strength * sum(p^2) over the params marked in `penalised`; 0 for none. */
+  weightPenalty: number;
+  /** One per param. */
+  penalised: boolean[];
 }
 
 /** Why a fit stopped (native/fit.h's kFitStopNames). */
