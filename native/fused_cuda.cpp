@@ -234,12 +234,11 @@ void write_disk(const DiskEntry& e, const std::string& ptx) {
   for (size_t at = 1; at != std::string::npos; at = dir.find('/', at + 1)) mkdir(dir.substr(0, at).c_str(), 0755);
   mkdir(dir.c_str(), 0755);
   const std::string tmp = e.path + ".tmp" + std::to_string(getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out << e.key << '\n' << ptx;
-    if (!out) return;
-  }
-  std::rename(tmp.c_str(), e.path.c_str());
+  std::ofstream out(tmp, std::ios::binary);
+  out << e.key << '\n' << ptx;
+  out.close();
+  // Renamed whole into place, so a concurrent reader sees the old entry or the new one, never half.
+  if (!out || std::rename(tmp.c_str(), e.path.c_str()) != 0) std::remove(tmp.c_str());
 }
 
 CudaPtx compile(const std::string& source, int arch) {

@@ -24,7 +24,15 @@ export interface OdeSpec {
   dt: number;
   tEnd: number;
   /** The hybrid scenario: its data's right-hand side (with a time input t if forced), the model and its MLPs. */
-  hybrid: { truth: string; model: string; mlps: Record<string, number[]>; learned: string[]; describe: string };
+  hybrid: {
+    truth: string;
+    model: string;
+    mlps: Record<string, number[]>;
+    learned: string[];
+    describe: string;
+    /** Why the hybrid's constants fall short, plain and with the weight penalty (summary.md quotes it when they do). */
+    why: { plain: string; penalised: string };
+  };
   paper: string;
 }
 
@@ -374,13 +382,13 @@ export function odeExperiment(spec: OdeSpec): Experiment {
             claim: `${spec.title}: hybrid constants (MLPs for part of the physics), plain training`,
             paper: 'recovered (no number in the notes)',
             ...hybridClaim(plain),
-            why: 'An MLP standing in for part of the right-hand side can absorb part of the known terms (a growth MLP can mimic some of the predation, a forcing MLP of t, along one trajectory, any function of time, the damping included), so unpenalised the constants are not identified; the weight penalty (next row) is the remedy.',
+            why: spec.hybrid.why.plain,
           },
           {
             claim: `${spec.title}: hybrid constants with the weight penalty`,
             paper: 'not tried',
             ...hybridClaim(hv),
-            why: 'The penalty makes the MLP explain only what the data need, but along one noisy trajectory the learned term and the constant it could mimic are still partly interchangeable (a forcing of t against the damping b omega(t)), so the constant closest to that trade keeps an error above 1 %.',
+            why: spec.hybrid.why.penalised,
           },
         ],
         setup: [
