@@ -14,6 +14,7 @@
 #include <thread>
 #include <utility>
 
+#include "distributed.h"
 #include "errors.h"
 #include "fit_objective.h"
 
@@ -204,6 +205,8 @@ double naming_state(const FitTask& task, const std::string& what, F&& f) {
     throw StepError(named(std::string("libtorch: ") + e.what_without_backtrace()));
   } catch (const OdeBlowUp& e) {
     throw NamedError<OdeBlowUp>(named(e.what()));
+  } catch (const DistributedError& e) {
+    throw NamedError<DistributedError>(e.what());
   } catch (const Error& e) {
     throw StepError(named(e.what()));
   }
@@ -338,9 +341,14 @@ FitResult fit(FitTask& task, const std::function<void(const FitProgress&)>& prog
   const FitConfig& c = task.config;
   if (c.epochs < 0)
     throw Error("fit: epochs must not be negative");  // 0: only the final loss (an abort before the start)
+  if (task.collective) join_ranks(task);
   Objective objective = task.tape        ? tier_objective(task)
                         : task.algebraic ? algebraic_objective(*task.module, *task.algebraic, c.loss)
                                          : ode_objective(*task.module, *task.ode, c.loss);
+  // A distributed fit stops where every rank does: when any rank is cancelled, as the shares' sum says.
+  bool cancelled_somewhere = false;
+  const double communicated = task.collective ? task.collective->seconds() : 0;
+  if (task.collective) objective = shared_objective(std::move(objective), task, cancel, cancelled_somewhere);
   if (c.batch_size > 0 && !objective.splittable)
     throw Error(
         "fit: batchSize needs samples to draw from, but a single trajectory is one sample; give ode.windowSteps for "
@@ -365,7 +373,7 @@ FitResult fit(FitTask& task, const std::function<void(const FitProgress&)>& prog
     double sum = 0;
     int64_t finite = 0;
     for (int64_t b = 0; b < per_epoch; ++b) {
-      if (cancel.load()) {
+      if (task.collective ? cancelled_somewhere : cancel.load()) {
         result.stopped = FitStop::Aborted;
         break;
       }
@@ -395,6 +403,7 @@ FitResult fit(FitTask& task, const std::function<void(const FitProgress&)>& prog
   }
   report();
   result.loss = final_loss(task, objective, result.steps);
+  if (task.collective) result.communication_seconds = task.collective->seconds() - communicated;
   return result;
 }
 

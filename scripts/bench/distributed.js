@@ -1,0 +1,121 @@
+// Data-parallel fits (fit's `distributed` option) in 1 and 2 processes on this machine: a larger
+// algebraic fit on libtorch's path (200,000 samples, Adam, full batch) and a multiple-shooting ODE
+// fit on the small-program tier (Lotka-Volterra, 500 windows of 4 RK4 intervals). Each process is
+// a child running dist/ with one libtorch thread. A step is the difference between fits of many and
+// few epochs, per added epoch (so the start, the rendezvous included, is left out), the median of
+// three; the communication per step is rank 0's time in collectives the same way, which includes
+// waiting for the slower rank.
+'use strict';
+const path = require('path');
+const { spawn } = require('child_process');
+const net = require('net');
+const { median } = require('./measure');
+const { EXAMPLES } = require('./programs');
+
+const DIST = path.resolve(__dirname, '..', '..', 'dist');
+
+const CASES = [
+  {
+    name: 'algebraic, 200,000 samples, libtorch path (Adam)',
+    few: 10,
+    more: 100,
+    setup: `
+const n = 200000, xs = Array.from({ length: n }, (_, i) => (4 * i) / n);
+const model = api.compile('(+ (* a (sin (* w x))) (* b (exp (* -0.5 x))) (* c (tanh x)))', { params: { a: 1, w: 1, b: 1, c: 1 } });
+const data = { inputs: { x: xs }, target: xs.map((x) => 2 * Math.sin(1.5 * x) + 0.5 * Math.exp(-0.5 * x) - Math.tanh(x)) };
+const options = { optimizer: 'adam', lr: 0.01 };`,
+  },
+  {
+    name: 'ODE, 500 shooting windows, small-program tier (Adam)',
+    few: 10,
+    more: 200,
+    setup: `
+const source = require('fs').readFileSync(${JSON.stringify(path.join(EXAMPLES, 'lotka_volterra.neural'))}, 'utf8');
+const truth = api.compile(source, { params: { alpha: 1.1, beta: 0.4, delta: 0.1, gamma: 0.4 } });
+truth.freeze();
+const t = Array.from({ length: 2001 }, (_, k) => k * 0.05);
+const observed = api.odeint(truth, [10, 5], t, { state: ['x', 'y'], method: 'rk4' });
+const data = { t, observations: observed.toArray() };
+const model = api.compile(source, { params: { alpha: 1, beta: 0.5, delta: 0.2, gamma: 0.5 } });
+const options = { optimizer: 'adam', lr: 0.01, ode: { state: ['x', 'y'], method: 'rk4', windowSteps: 4 } };`,
+  },
+];
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** One rank's script: the fit's milliseconds, steps and communication seconds as JSON on stdout. */
+function rankScript(c, epochs, distributed) {
+  return `
+const api = require(${JSON.stringify(DIST)});
+api.setNumThreads(1);
+${c.setup}
+const t0 = process.hrtime.bigint();
+api.fit(model, data, { ...options, epochs: ${epochs}, seed: 1${distributed ? `, distributed: ${JSON.stringify(distributed)}` : ''} }).then((r) => {
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  console.log(JSON.stringify({ ms, steps: r.steps, comm: r.distributed ? r.distributed.communicationSeconds : 0 }));
+});`;
+}
+
+function runChild(script) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (t) => (out += t));
+    child.on('close', (code) =>
+      code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop())) : reject(new Error(`a rank exited with ${code}`)),
+    );
+  });
+}
+
+/** Rank 0's figures for a fit of `epochs` in `world` processes (1: a plain fit, no distributed option). */
+async function runFit(c, epochs, world) {
+  if (world === 1) return runChild(rankScript(c, epochs));
+  const init = `tcp://127.0.0.1:${await freePort()}`;
+  const ranks = Array.from({ length: world }, (_, rank) =>
+    runChild(rankScript(c, epochs, { rank, worldSize: world, init, timeout: 120 })),
+  );
+  return (await Promise.all(ranks))[0];
+}
+
+async function perStep(c, world) {
+  const runs = async (epochs) => {
+    const all = [];
+    for (let i = 0; i < 3; i++) all.push(await runFit(c, epochs, world));
+    return { ms: median(all.map((r) => r.ms)), comm: median(all.map((r) => r.comm)) };
+  };
+  const small = await runs(c.few);
+  const large = await runs(c.few + c.more);
+  return { ms: (large.ms - small.ms) / c.more, commMs: ((large.comm - small.comm) * 1e3) / c.more };
+}
+
+async function distributedSection(log) {
+  const rows = [];
+  for (const c of CASES) {
+    log(`distributed: ${c.name}`);
+    rows.push({ name: c.name, one: await perStep(c, 1), two: await perStep(c, 2) });
+  }
+  return rows;
+}
+
+function distributedReport(rows) {
+  const lines = [
+    '| fit | 1 process: ms per step | 2 processes: ms per step | speed-up | communication per step (rank 0) |',
+    '| --- | --- | --- | --- | --- |',
+  ];
+  for (const r of rows)
+    lines.push(
+      `| ${r.name} | ${r.one.ms.toFixed(3)} | ${r.two.ms.toFixed(3)} | ${(r.one.ms / r.two.ms).toFixed(2)}x | ${r.two.commMs.toFixed(3)} ms |`,
+    );
+  return lines.join('\n');
+}
+
+module.exports = { distributedSection, distributedReport };
