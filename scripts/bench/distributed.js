@@ -1,14 +1,16 @@
 // Data-parallel fits (fit's `distributed` option) in 1 and 2 processes on this machine: a larger
-// algebraic fit on libtorch's path (200,000 samples, Adam, full batch) and a multiple-shooting ODE
-// fit on the small-program tier (Lotka-Volterra, 500 windows of 4 RK4 intervals). Each process is
-// a child running dist/ with one libtorch thread. A step is the difference between fits of many and
-// few epochs, per added epoch (so the start, the rendezvous included, is left out), the median of
-// three; the communication per step is rank 0's time in collectives the same way, which includes
-// waiting for the slower rank.
+// algebraic fit on libtorch's path (1,000,000 samples, Adam, full batch) and a multiple-shooting ODE
+// fit on the small-program tier (Lotka-Volterra, 500 windows of 20 RK4 intervals), beside a fit of
+// 2 samples, whose step is the communication alone. Each process is
+// a child running dist/ with one libtorch thread. A step is rank 0's time from its progress report
+// after the first `few` steps to the one after `more` further steps (so the start, the rendezvous
+// included, is left out), the median of three fits; the communication per step is rank 0's time in
+// collectives over all its steps, which includes waiting for the slower rank.
 'use strict';
 const path = require('path');
 const { spawn } = require('child_process');
 const net = require('net');
+const os = require('os');
 const { median } = require('./measure');
 const { EXAMPLES } = require('./programs');
 
@@ -16,28 +18,37 @@ const DIST = path.resolve(__dirname, '..', '..', 'dist');
 
 const CASES = [
   {
-    name: 'algebraic, 200,000 samples, libtorch path (Adam)',
+    name: 'algebraic, 2 samples (the communication alone)',
     few: 10,
-    more: 100,
+    more: 500,
     setup: `
-const n = 200000, xs = Array.from({ length: n }, (_, i) => (4 * i) / n);
+const model = api.compile('(* a x)', { params: { a: 0.5 } });
+const data = { inputs: { x: [1, 2] }, target: [3, 6] };
+const options = { optimizer: 'adam', lr: 1e-4 };`,
+  },
+  {
+    name: 'algebraic, 1,000,000 samples, libtorch path (Adam)',
+    few: 5,
+    more: 40,
+    setup: `
+const n = 1000000, xs = Array.from({ length: n }, (_, i) => (4 * i) / n);
 const model = api.compile('(+ (* a (sin (* w x))) (* b (exp (* -0.5 x))) (* c (tanh x)))', { params: { a: 1, w: 1, b: 1, c: 1 } });
 const data = { inputs: { x: xs }, target: xs.map((x) => 2 * Math.sin(1.5 * x) + 0.5 * Math.exp(-0.5 * x) - Math.tanh(x)) };
 const options = { optimizer: 'adam', lr: 0.01 };`,
   },
   {
-    name: 'ODE, 500 shooting windows, small-program tier (Adam)',
+    name: 'ODE, 500 shooting windows of 20 RK4 intervals, small-program tier (Adam)',
     few: 10,
-    more: 200,
+    more: 100,
     setup: `
 const source = require('fs').readFileSync(${JSON.stringify(path.join(EXAMPLES, 'lotka_volterra.neural'))}, 'utf8');
 const truth = api.compile(source, { params: { alpha: 1.1, beta: 0.4, delta: 0.1, gamma: 0.4 } });
 truth.freeze();
-const t = Array.from({ length: 2001 }, (_, k) => k * 0.05);
+const t = Array.from({ length: 10001 }, (_, k) => k * 0.01);
 const observed = api.odeint(truth, [10, 5], t, { state: ['x', 'y'], method: 'rk4' });
 const data = { t, observations: observed.toArray() };
 const model = api.compile(source, { params: { alpha: 1, beta: 0.5, delta: 0.2, gamma: 0.5 } });
-const options = { optimizer: 'adam', lr: 0.01, ode: { state: ['x', 'y'], method: 'rk4', windowSteps: 4 } };`,
+const options = { optimizer: 'adam', lr: 0.01, ode: { state: ['x', 'y'], method: 'rk4', windowSteps: 20 } };`,
   },
 ];
 
@@ -52,16 +63,18 @@ function freePort() {
   });
 }
 
-/** One rank's script: the fit's milliseconds, steps and communication seconds as JSON on stdout. */
-function rankScript(c, epochs, distributed) {
+/** One rank's script: milliseconds per step and communication milliseconds per step, as JSON on stdout. */
+function rankScript(c, distributed) {
   return `
 const api = require(${JSON.stringify(DIST)});
 api.setNumThreads(1);
 ${c.setup}
-const t0 = process.hrtime.bigint();
-api.fit(model, data, { ...options, epochs: ${epochs}, seed: 1${distributed ? `, distributed: ${JSON.stringify(distributed)}` : ''} }).then((r) => {
-  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  console.log(JSON.stringify({ ms, steps: r.steps, comm: r.distributed ? r.distributed.communicationSeconds : 0 }));
+const at = {};
+const onProgress = (p) => (at[p.step] = process.hrtime.bigint());
+api.fit(model, data, { ...options, epochs: ${c.few + c.more}, seed: 1, onProgress, progressEvery: ${c.few}${distributed ? `, distributed: ${JSON.stringify(distributed)}` : ''} }).then((r) => {
+  const ms = Number(at[${c.few + c.more}] - at[${c.few}]) / 1e6 / ${c.more};
+  const commMs = r.distributed ? (r.distributed.communicationSeconds * 1e3) / r.steps : 0;
+  console.log(JSON.stringify({ ms, commMs }));
 });`;
 }
 
@@ -76,38 +89,37 @@ function runChild(script) {
   });
 }
 
-/** Rank 0's figures for a fit of `epochs` in `world` processes (1: a plain fit, no distributed option). */
-async function runFit(c, epochs, world) {
-  if (world === 1) return runChild(rankScript(c, epochs));
+/** Rank 0's figures for the fit in `world` processes (1: a plain fit, no distributed option). */
+async function runFit(c, world) {
+  if (world === 1) return runChild(rankScript(c));
   const init = `tcp://127.0.0.1:${await freePort()}`;
   const ranks = Array.from({ length: world }, (_, rank) =>
-    runChild(rankScript(c, epochs, { rank, worldSize: world, init, timeout: 120 })),
+    runChild(rankScript(c, { rank, worldSize: world, init, timeout: 120 })),
   );
   return (await Promise.all(ranks))[0];
 }
 
 async function perStep(c, world) {
-  const runs = async (epochs) => {
-    const all = [];
-    for (let i = 0; i < 3; i++) all.push(await runFit(c, epochs, world));
-    return { ms: median(all.map((r) => r.ms)), comm: median(all.map((r) => r.comm)) };
-  };
-  const small = await runs(c.few);
-  const large = await runs(c.few + c.more);
-  return { ms: (large.ms - small.ms) / c.more, commMs: ((large.comm - small.comm) * 1e3) / c.more };
+  const all = [];
+  for (let i = 0; i < 3; i++) all.push(await runFit(c, world));
+  return { ms: median(all.map((r) => r.ms)), commMs: median(all.map((r) => r.commMs)) };
 }
 
 async function distributedSection(log) {
   const rows = [];
+  const load = [os.loadavg()[0]];
   for (const c of CASES) {
     log(`distributed: ${c.name}`);
     rows.push({ name: c.name, one: await perStep(c, 1), two: await perStep(c, 2) });
   }
-  return rows;
+  load.push(os.loadavg()[0]);
+  return { rows, load };
 }
 
-function distributedReport(rows) {
+function distributedReport({ rows, load }) {
   const lines = [
+    `Load average (1 min) at the start and the end of this section: ${load.map((l) => l.toFixed(2)).join(' and ')}.`,
+    '',
     '| fit | 1 process: ms per step | 2 processes: ms per step | speed-up | communication per step (rank 0) |',
     '| --- | --- | --- | --- | --- |',
   ];
