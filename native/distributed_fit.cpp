@@ -131,7 +131,8 @@ Objective shared_objective(Objective local, FitTask& task, const std::atomic<boo
     int64_t at = 2 + world;
     for (Tensor& p : task.params) {
       if (std::isfinite(b[0]) && b[at] > 0)
-        p.mutable_grad() = buffer.slice(0, at + 1, at + 1 + p.numel()).view(p.sizes()).to(p.options());
+        // A copy even in the buffer's dtype: optimizers detach gradients in place, which a view refuses.
+        p.mutable_grad() = buffer.slice(0, at + 1, at + 1 + p.numel()).view(p.sizes()).to(p.options(), false, true);
       else
         p.mutable_grad().reset();  // no rank reached it, or the loss is not finite: no gradient, as on one rank
       at += 1 + p.numel();

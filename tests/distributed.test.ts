@@ -184,17 +184,12 @@ describe('faults end every rank with an Error', () => {
   });
 
   test('ranks running different programs: both reject at the start, naming what differs', async () => {
-    const before = getMaxConcurrentFits();
-    setMaxConcurrentFits(2); // both ranks train in this process
-    const init = `tcp://127.0.0.1:${await freePort()}`;
     const a = compile('(* a x)', { params: { a: 0.5 } });
     const b = compile('(* a x x)', { params: { a: 0.5 } });
     const data = { inputs: { x: [1, 2, 3] }, target: [2, 4, 6] };
-    const runs = [a, b].map((model, rank) =>
-      fit(model, data, { epochs: 5, distributed: { rank, worldSize: 2, init, timeout: 20 } }),
+    const outcomes = await twoRanksHere((rank, init) =>
+      fit([a, b][rank], data, { epochs: 5, distributed: { rank, worldSize: 2, init, timeout: 20 } }),
     );
-    const outcomes = await Promise.allSettled(runs);
-    setMaxConcurrentFits(before);
     for (const [rank, outcome] of outcomes.entries()) {
       expect(outcome.status).toBe('rejected');
       expect((outcome as PromiseRejectedResult).reason.message).toMatch(
@@ -204,6 +199,87 @@ describe('faults end every rank with an Error', () => {
     a.dispose();
     b.dispose();
   });
+});
+
+/** Two ranks of one fit in this process (each native fit trains on a thread of its own). */
+async function twoRanksHere<T>(run: (rank: number, init: string) => Promise<T>): Promise<PromiseSettledResult<T>[]> {
+  const before = getMaxConcurrentFits();
+  setMaxConcurrentFits(2);
+  try {
+    const init = `tcp://127.0.0.1:${await freePort()}`;
+    return await Promise.allSettled([0, 1].map((rank) => run(rank, init)));
+  } finally {
+    setMaxConcurrentFits(before);
+  }
+}
+
+describe('every rank ends with the same parameters', () => {
+  const xs = Array.from({ length: 11 }, (_, i) => i / 4);
+  const data = { inputs: { x: xs }, target: xs.map((x, i) => 1.5 * x + Math.sin(2 * x) + 0.1 * Math.cos(7 * i)) };
+  const source = '(+ (* a x) (sin (* w x)))';
+  const options = { epochs: 6, batchSize: 4, optimizer: 'adam' as const, lr: 0.05, seed: 3 };
+
+  test.each([true, false])(
+    "minibatches of 4 (shares of 2 and 2, the last of 1 and 2): one process's steps, float64, tier %s",
+    async (tier) => {
+      const one = compile(source, { params: { a: 1, w: 1.5 }, dtype: 'float64', tier });
+      const ref = await fit(one, data, options);
+      const outcomes = await twoRanksHere(async (rank, init) => {
+        // Rank 1 starts elsewhere: every rank takes rank 0's values at the start.
+        const model = compile(source, { params: { a: rank ? 7 : 1, w: 1.5 }, dtype: 'float64', tier });
+        try {
+          return await fit(model, data, { ...options, distributed: { rank, worldSize: 2, init, timeout: 20 } });
+        } finally {
+          model.dispose();
+        }
+      });
+      const [zero, first] = outcomes.map((o) => (o as PromiseFulfilledResult<Awaited<ReturnType<typeof fit>>>).value);
+      expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled']);
+      expect(first.params).toEqual(zero.params);
+      expect(zero.steps).toBe(ref.steps);
+      expectClose(zero.params, ref.params, 1e-12);
+      expect(zero.tier).toBe(tier);
+      expect(zero.distributed).toMatchObject({ rank: 0, worldSize: 2 });
+      expect(first.distributed).toMatchObject({ rank: 1, worldSize: 2 });
+      one.dispose();
+    },
+  );
+
+  test('aborting rank 0 stops both after the same step', async () => {
+    const outcomes = await twoRanksHere(async (rank, init) => {
+      const model = compile(source, { params: { a: 1, w: 1.5 }, dtype: 'float64' });
+      const abort = new AbortController();
+      try {
+        return await fit(model, data, {
+          ...options,
+          epochs: 1e6,
+          signal: abort.signal,
+          onProgress: (p) => p.step === 5 && abort.abort(), // rank 0's only
+          distributed: { rank, worldSize: 2, init, timeout: 20 },
+        });
+      } finally {
+        model.dispose();
+      }
+    });
+    const [zero, first] = outcomes.map((o) => (o as PromiseFulfilledResult<Awaited<ReturnType<typeof fit>>>).value);
+    expect(zero.stopReason).toBe('aborted');
+    expect(first.stopReason).toBe('aborted');
+    expect(first.steps).toBe(zero.steps);
+    expect(first.params).toEqual(zero.params);
+  });
+});
+
+test('neuralc fit: the launcher and rank flags say what is wrong', async () => {
+  const fitArgs = ['fit', '-e', '(* a x)', '--data', 'none.csv', '--params', '{"a": 1}', '--json'];
+  const usage = async (...flags: string[]) => JSON.parse((await cliHere([...fitArgs, ...flags])).stdout).error.message;
+  expect(await usage('--nnodes', '2')).toMatch(/--nnodes and --node-rank need --nproc N/);
+  expect(await usage('--nproc', '2', '--rank', '1')).toMatch(/--rank is set by --nproc for each rank it starts/);
+  expect(await usage('--nproc', '2', '--nnodes', '2', '--node-rank', '1')).toMatch(
+    /--nnodes > 1 needs --init tcp:\/\/host:port/,
+  );
+  expect(await usage('--nproc', '2', '--nnodes', '2', '--node-rank', '2', '--init', 'tcp://h:1')).toMatch(
+    /--node-rank must be below --nnodes \(2\), got 2/,
+  );
 });
 
 describe('the distributed option', () => {

@@ -29,3 +29,4 @@ export {
   type AlgebraicData,
   type OdeData,
 } from './fit';
+export { DISTRIBUTED_FAILURE, type DistributedOptions } from './distributed';
