@@ -5,7 +5,11 @@
 #include "distributed.h"
 
 #include <ATen/ATen.h>
+#include <arpa/inet.h>
 #include <c10/util/Exception.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -32,15 +36,42 @@ std::string cause_of(const std::exception& e) {
 bool loopback(const std::string& host) { return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1"; }
 
 /**
+ * The address this machine sends from to reach `host` (the local end of a UDP socket connected
+ * there: connecting sends nothing), or "" when there is no route.
+ */
+std::string address_towards(const std::string& host) {
+  addrinfo hints{}, *found = nullptr;
+  hints.ai_socktype = SOCK_DGRAM;
+  if (getaddrinfo(host.c_str(), "9", &hints, &found) != 0) return "";
+  std::string out;
+  const int fd = socket(found->ai_family, SOCK_DGRAM, 0);
+  sockaddr_storage local{};
+  socklen_t size = sizeof local;
+  char text[INET6_ADDRSTRLEN] = "";
+  if (fd >= 0 && connect(fd, found->ai_addr, found->ai_addrlen) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&local), &size) == 0) {
+    const void* at = local.ss_family == AF_INET6
+                         ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(&local)->sin6_addr)
+                         : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(&local)->sin_addr);
+    if (inet_ntop(local.ss_family, at, text, sizeof text)) out = text;
+  }
+  if (fd >= 0) close(fd);
+  freeaddrinfo(found);
+  return out;
+}
+
+/**
  * The network device gloo connects through: GLOO_SOCKET_IFNAME's interface when set (as PyTorch
- * reads it), the loopback for a rendezvous on this machine, else the address this machine's
- * hostname resolves to.
+ * reads it), the loopback for a rendezvous on this machine, else the address this machine reaches
+ * rank 0 from (the hostname's address, which gloo would take by default, is often a loopback one).
  */
 std::shared_ptr<::gloo::transport::Device> device_for(const std::string& host) {
   if (const char* name = std::getenv("GLOO_SOCKET_IFNAME"); name && *name)
     return c10d::ProcessGroupGloo::createDeviceForInterface(name);
   if (loopback(host)) return c10d::ProcessGroupGloo::createDeviceForHostname(host == "::1" ? host : "127.0.0.1");
-  return c10d::ProcessGroupGloo::createDefaultDevice();
+  const std::string local = address_towards(host);
+  return local.empty() ? c10d::ProcessGroupGloo::createDefaultDevice()
+                       : c10d::ProcessGroupGloo::createDeviceForHostname(local);
 }
 
 c10::intrusive_ptr<c10d::ProcessGroupGloo::Options> gloo_options(const std::string& host, milliseconds timeout,
