@@ -50,7 +50,7 @@ std::string rank_of(const Collective& group) {
 void join_ranks(FitTask& task) {
   Collective& group = *task.collective;
   std::vector<std::pair<std::string, uint64_t>> parts;
-  for (const auto& [what, text] : task.agreement) parts.emplace_back(what + "s", fnv(text));
+  for (const auto& [what, text] : task.agreement) parts.emplace_back(what, fnv(text));
   std::string params;
   for (size_t i = 0; i < task.params.size(); ++i)
     params += task.names[i] + c10::str(task.params[i].sizes(), task.params[i].scalar_type()) + ";";
@@ -62,10 +62,10 @@ void join_ranks(FitTask& task) {
   for (int64_t r = 1; r < all.size(0); ++r)
     for (size_t i = 0; i < parts.size(); ++i)
       if (all[r][i].item<int64_t>() != all[0][i].item<int64_t>())
-        throw DistributedError("fit: the ranks' " + parts[i].first + " differ (rank " + std::to_string(r) +
-                               "'s from rank 0's, seen by " + rank_of(group) +
-                               "): every rank of a distributed fit runs the same program on the same data " +
-                               "with the same settings and parameter shapes, and takes its own share of the samples");
+        throw DistributedError("fit: ranks " + std::to_string(r) + " and 0 disagree on the " + parts[i].first +
+                               " (seen by " + rank_of(group) + "): every rank of a distributed fit runs the same " +
+                               "program on the same data with the same settings and parameter shapes, and takes its " +
+                               "own share of the samples");
   std::vector<Tensor> flat;
   for (const Tensor& p : task.params) flat.push_back(p.detach().to(at::kCPU, at::kDouble).reshape(-1));
   Tensor values = at::cat(flat);

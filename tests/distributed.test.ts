@@ -193,7 +193,7 @@ describe('faults end every rank with an Error', () => {
     for (const [rank, outcome] of outcomes.entries()) {
       expect(outcome.status).toBe('rejected');
       expect((outcome as PromiseRejectedResult).reason.message).toMatch(
-        new RegExp(`^fit: the ranks' programs differ \\(rank 1's from rank 0's, seen by rank ${rank} of 2\\)`),
+        new RegExp(`^fit: ranks 1 and 0 disagree on the program \\(seen by rank ${rank} of 2\\): every rank`),
       );
     }
     a.dispose();

@@ -269,7 +269,7 @@ export async function fit(model: Module, data: AlgebraicData | OdeData, options:
     const { progressEvery, ...steps } = loop; // only rank 0 reports progress
     const agreement: [string, string][] = [
       ['program', model.graphText()],
-      ['setting', JSON.stringify({ optimizerConfig, schedule, lr, steps, starts })],
+      ['settings', JSON.stringify({ optimizerConfig, schedule, lr, steps, starts })],
     ];
     let communicationSeconds = 0;
     // One training run of a stage from the parameters' current values, with a fresh optimizer.
