@@ -82,10 +82,13 @@ Objective shared_objective(Objective local, FitTask& task, const std::atomic<boo
   Collective& group = *task.collective;
   const int rank = group.spec().rank, world = group.spec().world_size;
   const int64_t samples = local.samples;
-  LossFunction loss = [mine = std::move(local.loss), samples, rank, world, &task, &group, &cancel, &stop](
+  // The full batch's share, one tensor for every evaluation (the libtorch path picks its rows once).
+  const Tensor whole = at::arange(samples * rank / world, samples * (rank + 1) / world);
+  LossFunction loss = [mine = std::move(local.loss), samples, whole, rank, world, &task, &group, &cancel, &stop](
                           const Tensor& index, bool grad, bool lenient) {
-    const Tensor all = index.defined() ? index : at::arange(samples);
-    const int64_t n = all.numel(), begin = n * rank / world, end = n * (rank + 1) / world;
+    const int64_t n = index.defined() ? index.numel() : samples;
+    const int64_t begin = n * rank / world, end = n * (rank + 1) / world;
+    const Tensor share = index.defined() ? index.slice(0, begin, end) : whole;
     // Each share's loss is the mean over its samples (each sample has as many elements): weighted by
     // its part of the batch, the shares sum to the batch's mean, and so do their gradients.
     const double weight = static_cast<double>(end - begin) / static_cast<double>(n);
@@ -98,7 +101,7 @@ Objective shared_objective(Objective local, FitTask& task, const std::atomic<boo
     double* b = buffer.data_ptr<double>();
     std::exception_ptr failure;
     if (end > begin) try {
-        b[0] = mine(all.slice(0, begin, end), grad, lenient) * weight;
+        b[0] = mine(share, grad, lenient) * weight;
       } catch (const OdeBlowUp&) {
         failure = std::current_exception();
         b[2 + rank] = 2;

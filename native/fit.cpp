@@ -100,11 +100,24 @@ Objective algebraic_objective(GraphModule& module, const AlgebraicData& d, LossK
     if (d.inputs[i].dim() < 1 || d.inputs[i].size(0) != n)
       throw Error("fit: input " + std::to_string(i) + " does not hold the target's " + std::to_string(n) +
                   " samples in its first dimension");
-  return {n, true, autograd_loss(kind, [&module, &d](const Tensor& index, bool grad, bool) {
-            std::vector<Tensor> in;
-            for (const Tensor& x : d.inputs) in.push_back(pick(x, index, 0));
+  // The rows of the last index, kept while the same index tensor comes again: a distributed fit's
+  // share of the full batch is the same rows every evaluation (distributed_fit.cpp).
+  struct Picked {
+    Tensor index;
+    std::vector<Tensor> in;
+    Tensor target;
+  };
+  auto last = std::make_shared<Picked>();
+  return {n, true, autograd_loss(kind, [&module, &d, last](const Tensor& index, bool grad, bool) {
+            if (!index.defined() || !index.is_same(last->index)) {
+              last->in.clear();
+              for (const Tensor& x : d.inputs) last->in.push_back(pick(x, index, 0));
+              last->target = pick(d.target, index, 0);
+              last->index = index;
+            }
+            const std::vector<Tensor>& in = last->in;
             Tensor y = module.forward(in, grad);
-            Tensor target = pick(d.target, index, 0);
+            const Tensor& target = last->target;
             if (!y.sizes().equals(target.sizes()))
               throw Error("fit: the program returns shape " + c10::str(y.sizes()) +
                           " for the batch but the target has shape " + c10::str(target.sizes()));
