@@ -106,9 +106,10 @@ Collective::Group& Collective::group() {
     o.waitWorkers = true;
     o.timeout = milliseconds(s.timeout_ms);
     group->store = c10::make_intrusive<c10d::TCPStore>(s.host, o);
-    // One worker thread: the fit's thread only waits while a collective runs.
+    // Two worker threads, PyTorch's default: with one, an allreduce of a few numbers between two
+    // processes of this machine took 1 to 4 ms instead of 0.3 to 0.6 ms.
     group->gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(group->store, s.rank, s.world_size,
-                                                              gloo_options(s.host, milliseconds(s.timeout_ms), 1));
+                                                              gloo_options(s.host, milliseconds(s.timeout_ms), 2));
   } catch (const std::exception& e) {
     throw DistributedError(who + " could not meet the other ranks at " + where + " within " +
                            number_text(s.timeout_ms / 1000.0, 6) + " s (" + cause_of(e) +
