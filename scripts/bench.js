@@ -311,9 +311,10 @@ const ONE_PASS_TITLE = '## valueAndGrad at large batches: one pass';
 const DISTRIBUTED_TITLE = '## Data-parallel fits: 1 and 2 processes';
 const DISTRIBUTED_TEXT = [
   "fit's `distributed` option over c10d (Gloo on 127.0.0.1), each process one libtorch thread (scripts/bench/distributed.js).",
-  'A step is the difference between fits of many and few epochs, per added epoch (the start and the rendezvous left',
-  "out); the communication is rank 0's time in the per-evaluation allreduce of the loss and gradient, waiting for the",
-  'other rank included. Both processes share the machine with everything else it runs.',
+  "A step is rank 0's time between its progress reports after the first few steps and after many more (the start and",
+  "the rendezvous left out), the median of three fits; the communication is rank 0's time per step in the allreduce of",
+  "the loss and gradient, waiting for the other rank included. The two processes share the machine's 2 cores with",
+  'whatever else runs (the load average says how much).',
 ].join('\n');
 
 /** --only heat2d: that section alone (its targets first), to stdout and --json; never to --out. */
