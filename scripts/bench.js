@@ -312,9 +312,9 @@ const DISTRIBUTED_TITLE = '## Data-parallel fits: 1 and 2 processes';
 const DISTRIBUTED_TEXT = [
   "fit's `distributed` option over c10d (Gloo on 127.0.0.1), each process one libtorch thread (scripts/bench/distributed.js).",
   "A step is rank 0's time between its progress reports after the first few steps and after many more (the start and",
-  "the rendezvous left out), the median of three fits; the communication is rank 0's time per step in the allreduce of",
-  "the loss and gradient, waiting for the other rank included. The two processes share the machine's 2 cores with",
-  'whatever else runs (the load average says how much).',
+  'the rendezvous left out), the median of five fits run in turn with the other process count; the communication is',
+  "rank 0's time per step in the allreduce of the loss and gradient, waiting for the other rank included. The two",
+  "processes share the machine's 2 cores with whatever else runs (the load average says how much).",
 ].join('\n');
 
 /** --only heat2d: that section alone (its targets first), to stdout and --json; never to --out. */

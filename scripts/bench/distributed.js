@@ -4,8 +4,9 @@
 // 2 samples, whose step is the communication alone. Each process is
 // a child running dist/ with one libtorch thread. A step is rank 0's time from its progress report
 // after the first `few` steps to the one after `more` further steps (so the start, the rendezvous
-// included, is left out), the median of three fits; the communication per step is rank 0's time in
-// collectives over all its steps, which includes waiting for the slower rank.
+// included, is left out), the median of five fits, taken in turn with the other process count; the
+// communication per step is rank 0's time in collectives over all its steps, which includes waiting
+// for the slower rank.
 'use strict';
 const path = require('path');
 const { spawn } = require('child_process');
@@ -15,6 +16,7 @@ const { median } = require('./measure');
 const { EXAMPLES } = require('./programs');
 
 const DIST = path.resolve(__dirname, '..', '..', 'dist');
+const REPEATS = 5;
 
 const CASES = [
   {
@@ -99,18 +101,21 @@ async function runFit(c, world) {
   return (await Promise.all(ranks))[0];
 }
 
-async function perStep(c, world) {
-  const all = [];
-  for (let i = 0; i < 3; i++) all.push(await runFit(c, world));
-  return { ms: median(all.map((r) => r.ms)), commMs: median(all.map((r) => r.commMs)) };
-}
+const summary = (runs) => ({ ms: median(runs.map((r) => r.ms)), commMs: median(runs.map((r) => r.commMs)) });
 
 async function distributedSection(log) {
   const rows = [];
   const load = [os.loadavg()[0]];
   for (const c of CASES) {
     log(`distributed: ${c.name}`);
-    rows.push({ name: c.name, one: await perStep(c, 1), two: await perStep(c, 2) });
+    // 1 and 2 processes in turn, so that both see the same load from whatever else runs.
+    const one = [],
+      two = [];
+    for (let i = 0; i < REPEATS; i++) {
+      one.push(await runFit(c, 1));
+      two.push(await runFit(c, 2));
+    }
+    rows.push({ name: c.name, one: summary(one), two: summary(two) });
   }
   load.push(os.loadavg()[0]);
   return { rows, load };
