@@ -314,7 +314,9 @@ const DISTRIBUTED_TEXT = [
   "A step is rank 0's time between its progress reports after the first few steps and after many more (the start and",
   'the rendezvous left out), the median of five fits run in turn with the other process count; the communication is',
   "rank 0's time per step in the allreduce of the loss and gradient, waiting for the other rank included. The two",
-  "processes share the machine's 2 cores with whatever else runs (the load average says how much).",
+  "processes share the machine's 2 cores with whatever else runs: the load average, and the 1-process fit's step",
+  'while a copy of it runs beside it, say how much of the second core there was (with all of it, that column equals',
+  'the first, and the best 2-process step is half the first plus the communication).',
 ].join('\n');
 
 /** --only heat2d: that section alone (its targets first), to stdout and --json; never to --out. */
