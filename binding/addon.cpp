@@ -7,6 +7,7 @@
 #include "autograd_wrap.h"
 #include "build_info.h"
 #include "common.h"
+#include "cuda_wrap.h"
 #include "fit_wrap.h"
 #include "graph_wrap.h"
 #include "kernels.h"
@@ -189,6 +190,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterOde(env, exports);
   RegisterFit(env, exports);
   RegisterAutograd(env, exports);
+  RegisterCuda(env, exports);
   return exports;
 }
 

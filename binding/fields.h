@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "errors.h"
 #include "ode.h"
@@ -42,6 +43,20 @@ struct Fields {
     Napi::Value v = o.Get(key);
     if (!v.IsBoolean()) throw Napi::TypeError::New(o.Env(), std::string(who) + ": " + key + " must be a boolean");
     return v.As<Napi::Boolean>().Value();
+  }
+
+  /** An array of booleans, as chars (0 or 1). */
+  std::vector<char> flags(const Napi::Object& o, const char* key) const {
+    Napi::Value v = o.Get(key);
+    if (!v.IsArray()) throw Napi::TypeError::New(o.Env(), std::string(who) + ": " + key + " must be an array");
+    Napi::Array a = v.As<Napi::Array>();
+    std::vector<char> out;
+    for (uint32_t i = 0; i < a.Length(); ++i) {
+      Napi::Value e = a.Get(i);
+      if (!e.IsBoolean()) throw Napi::TypeError::New(o.Env(), std::string(who) + ": " + key + " must hold booleans");
+      out.push_back(e.As<Napi::Boolean>().Value() ? 1 : 0);
+    }
+    return out;
   }
 
   std::string string(const Napi::Object& o, const char* key) const {

@@ -51,7 +51,8 @@ std::unique_ptr<nc::OdeData> ode_arg(const Napi::Object& o) {
   return d;
 }
 
-// {epochs, batchSize, seed, lrs, clip, loss, progressEvery, patience, minDelta, stopOnNonFinite, gradientTolerance}
+// {epochs, batchSize, seed, lrs, clip, loss, progressEvery, patience, minDelta, stopOnNonFinite, gradientTolerance,
+//  weightPenalty, penalised: boolean[] (one per param)}
 nc::FitConfig config_arg(const Napi::Object& o) {
   nc::FitConfig c;
   c.epochs = kArgs.count(o, "epochs");
@@ -65,6 +66,8 @@ nc::FitConfig config_arg(const Napi::Object& o) {
   c.min_delta = kArgs.number(o, "minDelta");
   c.stop_on_non_finite = kArgs.boolean(o, "stopOnNonFinite");
   c.gradient_tolerance = kArgs.number(o, "gradientTolerance");
+  c.weight_penalty = kArgs.number(o, "weightPenalty");
+  c.penalised = kArgs.flags(o, "penalised");
   return c;
 }
 

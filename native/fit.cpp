@@ -125,6 +125,35 @@ Objective algebraic_objective(GraphModule& module, const AlgebraicData& d, LossK
           })};
 }
 
+/**
+ * The objective plus strength * sum(p^2) over the penalised params, the penalty's gradient (2 strength p)
+ * added to theirs where the step asks for gradients: it keeps learned components from taking over what
+ * the named constants should explain.
+ */
+Objective with_weight_penalty(Objective objective, const FitTask& task) {
+  std::vector<Tensor> penalised;
+  for (size_t k = 0; k < task.params.size(); ++k)
+    if (task.config.penalised[k]) penalised.push_back(task.params[k]);
+  const double strength = task.config.weight_penalty;
+  objective.loss = [inner = std::move(objective.loss), penalised, strength](const Tensor& index, bool grad,
+                                                                            bool lenient) {
+    const double value = inner(index, grad, lenient);
+    at::NoGradGuard no_grad;
+    double sum = 0;
+    for (const Tensor& p : penalised) {
+      sum += p.pow(2).sum().item<double>();
+      if (!grad) continue;
+      Tensor& g = const_cast<Tensor&>(p).mutable_grad();
+      if (g.defined())
+        g.add_(p, 2 * strength);
+      else
+        g = p.detach() * (2 * strength);
+    }
+    return value + strength * sum;
+  };
+  return objective;
+}
+
 }  // namespace
 
 void check_spacing(const std::vector<double>& times, int64_t k, int64_t windows) {
@@ -354,14 +383,20 @@ FitResult fit(FitTask& task, const std::function<void(const FitProgress&)>& prog
   const FitConfig& c = task.config;
   if (c.epochs < 0)
     throw Error("fit: epochs must not be negative");  // 0: only the final loss (an abort before the start)
+  if (!c.penalised.empty() && c.penalised.size() != task.params.size())
+    throw Error("fit: internal: one penalty flag per parameter");
   if (task.collective) join_ranks(task);
-  Objective objective = task.tape        ? tier_objective(task)
-                        : task.algebraic ? algebraic_objective(*task.module, *task.algebraic, c.loss)
-                                         : ode_objective(*task.module, *task.ode, c.loss);
+  Objective data = task.tape        ? tier_objective(task)
+                   : task.algebraic ? algebraic_objective(*task.module, *task.algebraic, c.loss)
+                                    : ode_objective(*task.module, *task.ode, c.loss);
   // A distributed fit stops where every rank does: when any rank is cancelled, as the shares' sum says.
   bool cancelled_somewhere = false;
   const double communicated = task.collective ? task.collective->seconds() : 0;
-  if (task.collective) objective = shared_objective(std::move(objective), task, cancel, cancelled_somewhere);
+  // The ranks share the data's loss; the penalty, on parameters every rank holds alike, comes after.
+  if (task.collective) data = shared_objective(std::move(data), task, cancel, cancelled_somewhere);
+  const bool penalty =
+      c.weight_penalty > 0 && std::find(c.penalised.begin(), c.penalised.end(), 1) != c.penalised.end();
+  Objective objective = penalty ? with_weight_penalty(data, task) : data;
   if (c.batch_size > 0 && !objective.splittable)
     throw Error(
         "fit: batchSize needs samples to draw from, but a single trajectory is one sample; give ode.windowSteps for "
@@ -415,7 +450,7 @@ FitResult fit(FitTask& task, const std::function<void(const FitProgress&)>& prog
     }
   }
   report();
-  result.loss = final_loss(task, objective, result.steps);
+  result.loss = final_loss(task, data, result.steps);
   if (task.collective) result.communication_seconds = task.collective->seconds() - communicated;
   return result;
 }

@@ -65,6 +65,12 @@ struct FitConfig {
    * most this (L-BFGS checks its own tolerances inside its step).
    */
   double gradient_tolerance = 0;
+  /**
+   * The penalty strength * sum(p^2) over the params marked in `penalised` (the learned components'
+   * weights), added to every step's loss and gradient; the reported final loss leaves it out.
+   */
+  double weight_penalty = 0;
+  std::vector<char> penalised;
 };
 
 struct FitProgress {

@@ -12,6 +12,7 @@
 #include <mutex>
 
 #include "errors.h"
+#include "fused_cuda.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -389,8 +390,8 @@ struct FusedFunction : public torch::autograd::Function<FusedFunction> {
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const FusedProgram& program, at::TensorList inputs) {
     ctx->saved_data["program"] = encode(program);
     // Saved: the inputs, then the kept steps' values (the result among them when its step is kept).
-    std::vector<at::Tensor> kept;
-    at::Tensor out = block_forward(program, inputs, &kept);
+    std::vector<at::Tensor> kept;  // none on CUDA: its backward kernel recomputes every value in registers
+    at::Tensor out = inputs[0].is_cuda() ? cuda_fused_forward(program, inputs) : block_forward(program, inputs, &kept);
     std::vector<at::Tensor> saved = inputs.vec();
     saved.insert(saved.end(), kept.begin(), kept.end());
     ctx->save_for_backward(saved);
@@ -406,9 +407,13 @@ struct FusedFunction : public torch::autograd::Function<FusedFunction> {
     std::vector<char> wanted(inputs.size());
     for (size_t j = 0; j < inputs.size(); ++j)
       wanted[j] = ctx->needs_input_grad(j);  // edges count only tensor arguments
-    std::vector<at::Tensor> grads = c10::GradMode::is_enabled()
-                                        ? recorded_backward(program, inputs, grad_outputs[0], wanted)
-                                        : block_backward(program, inputs, kept, grad_outputs[0], wanted);
+    std::vector<at::Tensor> grads;
+    if (c10::GradMode::is_enabled())
+      grads = recorded_backward(program, inputs, grad_outputs[0], wanted);
+    else if (inputs[0].is_cuda())
+      grads = cuda_fused_backward(program, inputs, grad_outputs[0], wanted);
+    else
+      grads = block_backward(program, inputs, kept, grad_outputs[0], wanted);
     grads.insert(grads.begin(), at::Tensor());  // for the program argument
     return grads;
   }
@@ -477,11 +482,14 @@ FusedStep fused_step(const std::string& name, std::vector<int> args, c10::ArrayR
 }
 
 at::Tensor run_fused(const FusedProgram& program, c10::ArrayRef<at::Tensor> inputs) {
-  if (!fusable(inputs)) return run_steps(program, inputs);
+  // On a GPU one kernel launch beats a launch per step at any size.
+  const bool cuda = cuda_fusable(inputs);
+  if (!cuda && !fusable(inputs)) return run_steps(program, inputs);
   // Nothing to differentiate: no autograd node, no saved inputs.
   const bool record = c10::GradMode::is_enabled() &&
                       std::any_of(inputs.begin(), inputs.end(), [](const at::Tensor& t) { return t.requires_grad(); });
-  return record ? FusedFunction::apply(program, inputs) : block_forward(program, inputs, nullptr);
+  if (record) return FusedFunction::apply(program, inputs);
+  return cuda ? cuda_fused_forward(program, inputs) : block_forward(program, inputs, nullptr);
 }
 
 std::optional<FusedSumGrad> fused_value_and_sum_grad(const FusedProgram& program, c10::ArrayRef<at::Tensor> inputs,

@@ -5,6 +5,7 @@
 #include <ATen/Functions.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Generator.h>
+#include <ATen/detail/CUDAHooksInterface.h>
 
 #include <cstdlib>
 
@@ -27,11 +28,21 @@ c10::Device parse_device(const std::string& name) {
   }
   if (device.is_cpu()) return device;
   if (!device.is_cuda()) throw Error("unsupported device '" + name + "': use 'cpu' or 'cuda'");
-  if (!cuda_available())
-    throw Error(
-        "device 'cuda' was requested, but this build of libtorch has no CUDA support. "
-        "To use a GPU, rebuild against a CUDA libtorch: LIBTORCH=/path/to/libtorch-cuda npm run build "
-        "(or install a CUDA PyTorch and remove ./libtorch). Use device 'cpu' meanwhile.");
+  const auto& cuda = at::detail::getCUDAHooks();
+  if (!cuda.isBuilt())
+    throw Error("device '" + name +
+                "' was requested, but this build of libtorch has no CUDA support. To use a GPU, rebuild against a CUDA "
+                "libtorch: `NC_TORCH=cuda npm install` (PyTorch 2.14.1 with CUDA 13, fetched with pip), or "
+                "LIBTORCH=/path/to/libtorch-cuda npm run build. Use device 'cpu' meanwhile.");
+  const int64_t count = cuda.deviceCount();
+  if (count == 0)
+    throw Error("device '" + name +
+                "' was requested: this build has CUDA, but no CUDA device is visible (no GPU, no NVIDIA driver, "
+                "or CUDA_VISIBLE_DEVICES hides them; `nvidia-smi` shows what the driver sees). Use device 'cpu' "
+                "meanwhile.");
+  if (device.has_index() && device.index() >= count)
+    throw Error("device '" + name + "' does not exist: " + std::to_string(count) + " CUDA device" +
+                (count == 1 ? " is" : "s are") + " visible (cuda:0 to cuda:" + std::to_string(count - 1) + ")");
   return device;
 }
 

@@ -3,28 +3,15 @@
 // equations and composition chains. Below native kFusedMinElements (4096) a fused node replays its
 // steps through the kernel table, so batches 1 and 1,000 must match bit for bit; at 100,000 and
 // 4,099 (a partial last block) the block kernels run, so values match within float rounding.
-import { readdirSync, readFileSync } from 'fs';
+import { readFileSync } from 'fs';
 import path from 'path';
 import { chain, compile, grad, tensor, type Module, type DType } from '../src';
 import type { FusedNode } from '../src/compiler/ir';
+import { FEYNMAN, declaredNames, feynmanSource, uniform } from './helpers/feynman';
 
 const EXAMPLES = path.resolve(__dirname, '..', 'examples');
 const read = (file: string) => readFileSync(path.join(EXAMPLES, file), 'utf8');
 
-/** "; Inputs: x, T. Params: n0, m." in each Feynman file's header. */
-function names(source: string): { inputs: string[]; params: string[] } {
-  const m = /Inputs: ([^.]*)\. Params: ([^.]*)\./.exec(source)!;
-  const list = (s: string) =>
-    s
-      .split(',')
-      .map((x) => x.trim().split(' ')[0])
-      .filter((x) => x !== '' && x !== 'none');
-  return { inputs: list(m[1]), params: list(m[2]) };
-}
-
-const FEYNMAN = readdirSync(path.join(EXAMPLES, 'feynman'))
-  .filter((f) => f.endsWith('.neural'))
-  .map((f) => f.replace('.neural', ''));
 const stage = (name: string, dtype: DType) =>
   compile(read(`composition/${name}.neural`), { inputs: { x: 'scalar' }, dtype });
 
@@ -37,8 +24,8 @@ interface Case {
 // relativistic ones) without cancellation that would magnify rounding.
 const CASES: Record<string, Case> = Object.fromEntries([
   ...FEYNMAN.map((name): [string, Case] => {
-    const source = read(`feynman/${name}.neural`);
-    const { inputs, params } = names(source);
+    const source = feynmanSource(name);
+    const { inputs, params } = declaredNames(source);
     const scalars = Object.fromEntries(inputs.map((i) => [i, 'scalar' as const]));
     return [
       name,
@@ -69,14 +56,6 @@ const CASES: Record<string, Case> = Object.fromEntries([
     },
   ],
 ]);
-
-function uniform(n: number, seed: number): Float64Array {
-  let s = seed;
-  return Float64Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return 0.5 + s / 2 ** 32;
-  });
-}
 
 /**
  * Values and d(sum)/d(every input and param) of a module on a batch; with `weighted`, of the sum of

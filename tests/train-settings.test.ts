@@ -69,6 +69,8 @@ describe('the native name tables hold exactly the lists', () => {
       minDelta: 0,
       stopOnNonFinite: true,
       gradientTolerance: 0,
+      weightPenalty: 0,
+      penalised: [false],
     };
     const data = { inputs: [x.handle], target: t.handle };
     const run = (c: typeof config) => () =>

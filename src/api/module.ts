@@ -265,6 +265,10 @@ export class Module {
   namedParameters(): Record<string, Tensor> {
     return Object.fromEntries(this.allParams.map((p) => [p.name, p.tensor]));
   }
+  /** The parameters of the learned components it calls: its MLPs' and those of the modules it calls. */
+  learnedParameters(): Tensor[] {
+    return [...this.functions.values()].flatMap((f) => (f instanceof Mlp ? f.parameters() : f.learnedParameters()));
+  }
   /** Stops gradients to the parameters (they act as constants). */
   freeze(): void {
     this.checkUsable();

@@ -4,6 +4,13 @@ import { Tensor, tidy } from '../runtime/tensor';
 import { clipGradNorm, optim, schedules } from '../train';
 import { Progress } from './progress';
 
+/**
+ * The hybrids' weight penalty (fit's weightPenalty: an L2 penalty on the MLPs' weights, relative to the
+ * data's variance), one value for every experiment: chosen on the pendulum hybrid (1e-5 to 1e-4 of
+ * the variance all identify its constants; larger biases them), not per experiment.
+ */
+export const WEIGHT_PENALTY = 1e-5;
+
 export interface AdamRun {
   params: Tensor[];
   steps: number;

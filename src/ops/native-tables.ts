@@ -249,11 +249,71 @@ function tapeSteps(): string {
   ].join('\n');
 }
 
+/**
+ * Renders a formula as one CUDA C expression over T for the fused GPU kernels (native/fused_cuda_source.cpp):
+ * %x %y the operands, %o the result, %g its adjoint, %e the exponent (a literal, so choices on it fold at
+ * compile time). Functions are the prelude's nc_* overloads for float and double.
+ */
+export function cudaExpression(f: Formula): string {
+  switch (f.kind) {
+    case 'num':
+      return `T(${f.value})`;
+    case 'var':
+      return { x: '%x', y: '%y', z: '%z', out: '%o', g: '%g' }[f.name];
+    case 'attr':
+      if (f.index !== 0) throw new Error('fused steps carry one attribute (FusedStep::exponent)');
+      return 'T(%e)';
+    case 'powattr':
+      return `nc_pow(${cudaExpression(f.base)}, ${cudaExpression(f.exponent)})`;
+    case 'attrif':
+      return `(${cudaExpression(f.test)} != T(0) ? ${cudaExpression(f.then)} : ${cudaExpression(f.else)})`;
+    case 'call': {
+      const a = f.args.map(cudaExpression);
+      const infix: Record<string, string> = { add: '+', sub: '-', mul: '*', div: '/' };
+      if (infix[f.fn]) return `(${a[0]} ${infix[f.fn]} ${a[1]})`;
+      const compare: Record<string, string> = { eq: '==', lt: '<', ge: '>=' };
+      if (compare[f.fn]) return `T(${a[0]} ${compare[f.fn]} ${a[1]})`;
+      if (f.fn === 'neg') return `(-${a[0]})`;
+      if (!CUDA_FUNCTIONS.includes(f.fn))
+        throw new Error(
+          `the CUDA kernels have no '${f.fn}': add nc_${f.fn} to the prelude in native/fused_cuda_source.cpp`,
+        );
+      return `nc_${f.fn}(${a.join(', ')})`;
+    }
+  }
+}
+
+/** The functions native/fused_cuda_source.cpp's prelude defines (nc_<name>, for float and double). */
+const CUDA_FUNCTIONS: string[] = ['sqrt', 'exp', 'log', 'sin', 'cos', 'tanh', 'sigmoid', 'abs', 'sgn'];
+
+/** Each fused op's forward expression and its operands' adjoint contributions, as CUDA C. */
+function cudaSteps(): string {
+  const rows = FUSED_FORMS.map((f) => {
+    const [da, db] = (f.form.derivative ?? []).map((d) => cppString(cudaExpression(d)));
+    return `X(${fusedId(f)}, ${cppString(cudaExpression(f.form.value))}, ${da}, ${db ?? '""'})`;
+  });
+  return [
+    HEADER,
+    '#pragma once',
+    '',
+    macro(
+      'NC_FUSED_CUDA',
+      [
+        'The fused ops as CUDA C for native/fused_cuda_source.cpp: X(id, value, d/dx, d/dy), over %x %y (operands),',
+        "%o (result), %g (its adjoint), %e (the exponent); functions are the prelude's nc_* overloads.",
+      ],
+      rows,
+    ),
+    '',
+  ].join('\n');
+}
+
 /** The generated native files, by path from the project root. */
 export function nativeFiles(): { path: string; text: string }[] {
   return [
     { path: 'native/ops.generated.h', text: header() },
     { path: 'native/fused_steps.generated.inc', text: steps() },
     { path: 'native/tape_steps.generated.inc', text: tapeSteps() },
+    { path: 'native/fused_cuda.generated.h', text: cudaSteps() },
   ];
 }

@@ -2,6 +2,7 @@
 // else reaches native code through `native()`, typed by the interface below.
 import * as fs from 'fs';
 import * as path from 'path';
+import type { CudaPtx, FusedCudaPlan } from './cuda';
 
 export type DTypeName = 'float32' | 'float64';
 
@@ -119,6 +120,8 @@ export interface NativeAddon {
   emptyCpuCache(): void;
   resetCpuPeak(): void;
   checkDevice(device: string): string;
+  fusedCudaSource(plan: FusedCudaPlan): string;
+  cudaCompilePtx(source: string, arch: number, cacheDir?: string): CudaPtx;
 }
 
 const ROOT = path.resolve(__dirname, '..', '..');

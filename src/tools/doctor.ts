@@ -4,6 +4,7 @@ import os from 'os';
 import path from 'path';
 import { compile } from '../api';
 import { parseTree } from '../frontend';
+import { CUDA_KERNELS, cudaCompilePtx, fusedCudaSource, fusedPlans } from '../runtime/cuda';
 import { ADDON_PATH, native, type CpuMemoryStats, type NativeAddon } from '../runtime/native';
 import type { Device } from '../runtime/tensor';
 import { fit } from '../train/fit';
@@ -155,14 +156,34 @@ function addonChecks(devices: Device[]): SelfTestCheck[] {
   ];
 }
 
-/** No NVRTC path exists yet (docs/architecture.md plans one): on a CUDA build that says so, not a pass. */
-const nvrtcNotRun = (cudaBuilt: boolean): SelfTest => ({
-  name: 'NVRTC: compile a fused plan to PTX',
+/**
+ * On a CUDA build: NVRTC compiles the fused kernels (forward and backward) of PROGRAM's batched graph
+ * to PTX. It needs no GPU or driver, so it runs wherever the build has CUDA.
+ */
+function checkNvrtc(): void {
+  const module = compile(PROGRAM, { params: { a: A } });
+  try {
+    module.forward({ x: XS }, { batch: true }).dispose();
+    const plans = module.graph ? fusedPlans(module.graph, 'float32') : [];
+    if (plans.length === 0) throw new Error(`${PROGRAM} compiled to no fused node`);
+    const { ptx, architecture } = cudaCompilePtx(fusedCudaSource(plans[0]), 0, 'off'); // compiled now, not read back
+    for (const kernel of [CUDA_KERNELS.forward, CUDA_KERNELS.backward])
+      if (!ptx.includes(`.entry ${kernel}`)) throw new Error(`the PTX for ${architecture} has no kernel ${kernel}`);
+  } finally {
+    module.dispose();
+  }
+}
+
+const NVRTC_CHECK = 'NVRTC: compile a fused plan to PTX';
+
+/** A CPU build has no NVRTC: the check is listed as not applicable rather than left out. */
+const nvrtcNotApplicable: SelfTest = {
+  name: NVRTC_CHECK,
   ok: true,
   ms: 0,
   error: null,
-  skipped: cudaBuilt ? 'this version of the addon has no NVRTC path yet' : 'not applicable: this build has no CUDA',
-});
+  skipped: 'not applicable: this build has no CUDA',
+};
 
 /** The addon, or why it is unusable: a load error, or a build older than buildInfo(). */
 function loadAddon(load: () => NativeAddon): { addon: NativeAddon | null; error: string | null } {
@@ -202,10 +223,11 @@ export async function doctorReport(options: DoctorOptions = {}): Promise<DoctorR
   const info = addon?.buildInfo() ?? null;
   const searchPath = libtorchScript().searchPath();
   const devices: Device[] = ['cpu', ...Array.from({ length: info?.cudaDevices ?? 0 }, (_, i) => `cuda:${i}` as Device)];
-  const checks = options.checks ?? [GRAMMAR_CHECK, ...(addon ? addonChecks(devices) : [])];
+  const nvrtc = info?.cudaBuilt ? [{ name: NVRTC_CHECK, run: checkNvrtc }] : [];
+  const checks = options.checks ?? [GRAMMAR_CHECK, ...(addon ? addonChecks(devices) : []), ...nvrtc];
   const selfTest: SelfTest[] = [];
   for (const check of checks) selfTest.push(await timed(check));
-  if (info) selfTest.push(nvrtcNotRun(info.cudaBuilt));
+  if (info && !info.cudaBuilt) selfTest.push(nvrtcNotApplicable);
   return {
     ok: addon !== null && selfTest.every((t) => t.ok),
     node: {

@@ -34,6 +34,7 @@ import {
 } from './settings';
 import { flag, knownOptions, numberIn } from '../runtime/validate';
 import { checkResult, wire } from './wiring';
+import { penaltyStrength } from './penalty';
 
 /** How the program's inputs receive the state and the time, and the integrator (as odeint's options). */
 export interface FitOdeOptions extends OdeSolverOptions {
@@ -113,6 +114,14 @@ export interface FitOptions {
    * the step and the parameters. False skips that step's update and carries on.
    */
   stopOnNonFinite?: boolean;
+  /**
+   * An L2 penalty on the weights of the learned components the model calls (its MLPs), never on its
+   * named constants, relative to the data's variance: each step's loss gains
+   * weightPenalty * variance(target or observations) * sum(w^2). For hybrid models, whose MLPs could
+   * otherwise absorb part of the known physics; 1e-5 suits the experiments' pendulum, Lotka-Volterra
+   * and 3-D drag hybrids (docs/training.md). The result's loss leaves the penalty out. Default 0.
+   */
+  weightPenalty?: number;
   /** ODE mode: how the program's inputs receive the state and the time, and how to integrate. */
   ode?: FitOdeOptions;
   /**
@@ -193,6 +202,7 @@ export interface FitResult {
 const WHO = 'fit';
 const OPTIONS = [
   'epochs',
+  'weightPenalty',
   'optimizer',
   'lr',
   'schedule',
@@ -262,14 +272,20 @@ export async function fit(model: Module, data: AlgebraicData | OdeData, options:
             named.map(([, t]) => t.shape),
           )
         : undefined;
-    const { optimizer, optimizerConfig, schedule, lr, ...loop } = settings;
+    const { optimizer, optimizerConfig, schedule, lr, weightPenalty, ...loop } = settings;
     const params = named.map(([, t]) => t.handle);
+    const learned = new Set(model.learnedParameters());
+    const penalised = named.map(([, t]) => learned.has(t));
+    if (weightPenalty > 0 && !penalised.some(Boolean))
+      throw new Error(
+        `${WHO}: weightPenalty is for models that call learned components (MLPs), and this one trains none`,
+      );
     group = spec && fitAddon().distributedGroup(spec);
     // What every rank must hold alike besides the parameters' shapes and the data (native/distributed_fit.cpp).
     const { progressEvery, ...steps } = loop; // only rank 0 reports progress
     const agreement: [string, string][] = [
       ['program', model.graphText()],
-      ['settings', JSON.stringify({ optimizerConfig, schedule, lr, steps, starts })],
+      ['settings', JSON.stringify({ optimizerConfig, schedule, lr, weightPenalty, steps, starts })],
     ];
     let communicationSeconds = 0;
     // One training run of a stage from the parameters' current values, with a fresh optimizer.
@@ -282,6 +298,8 @@ export async function fit(model: Module, data: AlgebraicData | OdeData, options:
         ...loop,
         epochs: abortedBefore ? 0 : loop.epochs,
         lrs: learningRates(schedule, lr, total),
+        weightPenalty: penaltyStrength(weightPenalty, prepared.targetValues),
+        penalised,
         ...(group && { distributed: { group, agreement } }),
       };
       const run = fitAddon().fit(prepared.graph, params, names, optimizerConfig, prepared.data, config, onProgress);
@@ -634,6 +652,7 @@ function settingsOf(o: Partial<FitOptions>, trainableNumbers: number) {
         : numberIn(WHO, 'earlyStopping.patience', early.patience, { min: 1, integer: true, below: 2 ** 53 }),
     minDelta: numberIn(WHO, 'earlyStopping.minDelta', early.minDelta ?? 0, { min: 0 }),
     stopOnNonFinite,
+    weightPenalty: o.weightPenalty === undefined ? 0 : numberIn(WHO, 'weightPenalty', o.weightPenalty, { min: 0 }),
   };
 }
 
@@ -681,6 +700,8 @@ interface Prepared {
   tierData: boolean;
   /** The program inputs' per-sample shapes. */
   inputShapes: number[][];
+  /** The values the loss compares with (target or observations): their variance scales weightPenalty. */
+  targetValues: ArrayLike<number>;
   /** ODE: the shooting windows' length in intervals (0: the whole trajectory). */
   windowSteps?: number;
 }
@@ -744,6 +765,7 @@ function algebraic(model: Module, data: AlgebraicData, owned: Tensor[], odeOptio
     samplesPerStep: (b) => (b === 0 ? n : Math.min(b, n)),
     tierData: true,
     inputShapes: inputs.map((t) => t.shape.slice(1)),
+    targetValues: target.toTypedArray(),
   };
 }
 
@@ -787,5 +809,6 @@ function ode(model: Module, data: OdeData, owned: Tensor[], options: FitOdeOptio
     samplesPerStep: (b) => (windows === 0 ? 1 : b === 0 ? windows : Math.min(b, windows)),
     tierData: !wiring.constantGrad,
     inputShapes: wiring.inputs.map((i) => i.shape),
+    targetValues: flat.data,
   };
 }

@@ -45,6 +45,10 @@ export interface NativeFitConfig {
   stopOnNonFinite: boolean;
   /** Full-batch first-order optimizers: stop at this largest absolute gradient entry (0: never). */
   gradientTolerance: number;
+  /** The penalty strength * sum(p^2) over the params marked in `penalised`; 0 for none. */
+  weightPenalty: number;
+  /** One per param. */
+  penalised: boolean[];
   /** A data-parallel fit: its group, and what the ranks must hold alike ([what, text] pairs). */
   distributed?: { group: NativeDistributedGroup; agreement: [string, string][] };
 }

@@ -1,0 +1,92 @@
+// fit()'s weightPenalty (issue 15: hybrid models whose MLPs absorb the known physics): an L2 penalty on
+// the learned components' weights only, relative to the target's variance, in every step's loss and
+// gradient and not in the reported loss. Reference: the same loss written by hand with Tensors and
+// autograd (the library's weightPenalty helper), one SGD step applied by hand in float64.
+import { compile, fit, nn, tensor, tidy, type Module } from '../src';
+import { penaltyStrength, variance, weightPenalty } from '../src/train';
+
+const XS = [0.5, 1, 1.5, 2, 2.5, 3];
+const TARGET = XS.map((x) => 2 * x + Math.sin(x));
+
+function hybrid(): Module {
+  const net = nn.mlp([1, 4, 1], { seed: 7, dtype: 'float64' });
+  return compile('(+ (* k x) (net x))', { params: { k: 1 }, functions: { net }, dtype: 'float64' });
+}
+
+const snapshot = (m: Module) =>
+  Object.fromEntries(Object.entries(m.namedParameters()).map(([k, t]) => [k, Array.from(t.toTypedArray())]));
+
+test('one SGD step: the data gradient everywhere plus 2 s w on the MLP weights only (s = weightPenalty x variance)', async () => {
+  const lambda = 0.01;
+  const lr = 0.05;
+  const s = penaltyStrength(lambda, TARGET);
+  expect(s).toBeCloseTo(lambda * variance(TARGET), 15);
+
+  // By hand: the penalised loss's gradient through autograd, one step of plain gradient descent.
+  const reference = hybrid();
+  const before = snapshot(reference);
+  tidy(() => {
+    const y = reference.forward({ x: tensor(XS, { dtype: 'float64' }) }, { batch: true });
+    const loss = y
+      .sub(tensor(TARGET, { dtype: 'float64' }))
+      .square()
+      .mean()
+      .add(weightPenalty(reference, s));
+    loss.backward();
+  });
+  const grads = Object.fromEntries(
+    Object.entries(reference.namedParameters()).map(([k, t]) => [k, Array.from(t.grad!.toTypedArray())]),
+  );
+  const want = Object.fromEntries(Object.entries(before).map(([k, v]) => [k, v.map((p, i) => p - lr * grads[k][i])]));
+
+  const model = hybrid();
+  expect(snapshot(model)).toEqual(before);
+  const result = await fit(
+    model,
+    { inputs: { x: XS }, target: TARGET },
+    { optimizer: 'sgd', lr, epochs: 1, weightPenalty: lambda, seed: 1 },
+  );
+  const got = snapshot(model);
+  for (const [k, values] of Object.entries(want)) values.forEach((v, i) => expect(got[k][i]).toBeCloseTo(v, 12));
+  // k is not penalised: its step is the data gradient's alone (the MLP's output enters it, not its weights).
+  expect(want.k[0]).not.toBe(before.k[0]);
+
+  // The reported loss is the data's alone, at the final parameters.
+  const mse = tidy(() =>
+    model
+      .forward({ x: tensor(XS, { dtype: 'float64' }) }, { batch: true })
+      .sub(tensor(TARGET, { dtype: 'float64' }))
+      .square()
+      .mean()
+      .item(),
+  );
+  expect(result.loss).toBeCloseTo(mse, 12);
+  for (const m of [model, reference]) m.dispose();
+});
+
+test('a penalty that changes the answer: with it the MLP ends with smaller weights', async () => {
+  const sumOfSquares = (m: Module) =>
+    Object.entries(m.namedParameters())
+      .filter(([k]) => k.startsWith('net.'))
+      .reduce((s, [, t]) => s + Array.from(t.toTypedArray()).reduce((a, w) => a + w * w, 0), 0);
+  const plain = hybrid();
+  const penalised = hybrid();
+  const data = { inputs: { x: XS }, target: TARGET };
+  await fit(plain, data, { optimizer: 'adam', lr: 0.01, epochs: 300, seed: 1 });
+  await fit(penalised, data, { optimizer: 'adam', lr: 0.01, epochs: 300, seed: 1, weightPenalty: 1 });
+  expect(sumOfSquares(penalised)).toBeLessThan(0.5 * sumOfSquares(plain));
+  for (const m of [plain, penalised]) m.dispose();
+});
+
+test('bad weightPenalty values and models without learned components are errors', async () => {
+  const data = { inputs: { x: XS }, target: TARGET };
+  const model = hybrid();
+  await expect(fit(model, data, { epochs: 1, weightPenalty: -1 })).rejects.toThrow(/weightPenalty/);
+  await expect(fit(model, data, { epochs: 1, weightPenalty: 'a' as never })).rejects.toThrow(/weightPenalty/);
+  const physics = compile('(* k x)', { params: { k: 1 } });
+  await expect(fit(physics, data, { epochs: 1, weightPenalty: 0.1 })).rejects.toThrow(
+    'fit: weightPenalty is for models that call learned components (MLPs), and this one trains none',
+  );
+  expect(() => weightPenalty(physics, 0.1)).toThrow('weightPenalty: the model calls no learned component (MLP)');
+  for (const m of [model, physics]) m.dispose();
+});
