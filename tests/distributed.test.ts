@@ -5,7 +5,7 @@ import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { compile, fit } from '../src';
+import { compile, fit, nn, type Module } from '../src';
 import { main } from '../src/cli/main';
 import { freePort } from '../src/cli/commands/fit-launch';
 import { loader } from '../src/fuzz/isolate';
@@ -244,6 +244,37 @@ describe('every rank ends with the same parameters', () => {
       one.dispose();
     },
   );
+
+  test("a hybrid with an MLP and weightPenalty: one process's steps, float64", async () => {
+    const hybrid = () =>
+      compile('(+ (* k x) (net x))', {
+        params: { k: 1 },
+        functions: { net: nn.mlp([1, 4, 1], { seed: 7, dtype: 'float64' }) },
+        dtype: 'float64',
+      });
+    const xs = [0.5, 1, 1.5, 2, 2.5, 3, 3.5];
+    const hybridData = { inputs: { x: xs }, target: xs.map((x) => 2 * x + Math.sin(x)) };
+    const hybridOptions = { optimizer: 'adam' as const, lr: 0.01, epochs: 20, weightPenalty: 0.01 };
+    const snapshot = (m: Module) =>
+      Object.values(m.namedParameters()).flatMap((t) => Array.from(t.toTypedArray() as Float64Array));
+    const one = hybrid();
+    const ref = await fit(one, hybridData, hybridOptions);
+    const want = snapshot(one);
+    const outcomes = await twoRanksHere(async (rank, init) => {
+      const model = hybrid();
+      await fit(model, hybridData, { ...hybridOptions, distributed: { rank, worldSize: 2, init, timeout: 20 } });
+      return { values: snapshot(model), model };
+    });
+    for (const outcome of outcomes) {
+      const { values, model } = (outcome as PromiseFulfilledResult<{ values: number[]; model: Module }>).value;
+      values.forEach((v, i) =>
+        expect(Math.abs(v - want[i])).toBeLessThanOrEqual(1e-12 * Math.max(1, Math.abs(want[i]))),
+      );
+      model.dispose();
+    }
+    expect(ref.steps).toBe(20);
+    one.dispose();
+  });
 
   test('aborting rank 0 stops both after the same step', async () => {
     const outcomes = await twoRanksHere(async (rank, init) => {
