@@ -16,6 +16,9 @@ namespace ncb {
 /** The JS Error's `kind` for an nc::OdeBlowUp (src/train/settings.ts's ODE_BLOWUP). */
 constexpr const char* kOdeBlowUpKind = "ode-blowup";
 
+/** The JS Error's `kind` for an nc::DistributedError (src/train/distributed.ts's DISTRIBUTED_FAILURE). */
+constexpr const char* kDistributedKind = "distributed";
+
 /** Runs f, rethrowing libtorch and nc::Error failures as JS Errors with clean messages. */
 template <typename F>
 auto guard(const Napi::Env& env, F&& f) -> decltype(f()) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common.h"
+#include "distributed.h"
 #include "fields.h"
 #include "fit.h"
 #include "graph_wrap.h"
@@ -68,6 +69,57 @@ nc::FitConfig config_arg(const Napi::Object& o) {
   c.weight_penalty = kArgs.number(o, "weightPenalty");
   c.penalised = kArgs.flags(o, "penalised");
   return c;
+}
+
+// A distributed fit's group, held by JS between fit's native calls (stages, starts) and closed
+// when fit settles: the connection is made by the first native fit that uses it, on its thread.
+using GroupHandle = std::shared_ptr<nc::Collective>;
+
+// distributedGroup({host, port, rank, worldSize, timeoutMs}) -> handle
+Napi::Value DistributedGroup(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    Napi::Object o = kArgs.object(info[0], "distributed");
+    nc::DistributedSpec spec;
+    spec.host = kArgs.string(o, "host");
+    spec.port = static_cast<int>(kArgs.count(o, "port", 1));
+    spec.rank = static_cast<int>(kArgs.count(o, "rank"));
+    spec.world_size = static_cast<int>(kArgs.count(o, "worldSize", 1));
+    spec.timeout_ms = kArgs.count(o, "timeoutMs", 1);
+    return Napi::External<GroupHandle>::New(info.Env(), new GroupHandle(std::make_shared<nc::Collective>(spec)),
+                                            [](Napi::Env, GroupHandle* handle) { delete handle; });
+  });
+}
+
+GroupHandle& group_of(const Napi::Value& v) {
+  if (!v.IsExternal()) throw Napi::TypeError::New(v.Env(), "fit: distributed.group must be a distributedGroup handle");
+  return *v.As<Napi::External<GroupHandle>>().Data();
+}
+
+// closeDistributedGroup(handle): the connection closes once no running fit uses it.
+Napi::Value CloseDistributedGroup(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    group_of(info[0]).reset();
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value GlooLayoutProblem(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value { return Napi::String::New(info.Env(), nc::gloo_layout_problem()); });
+}
+
+// {group, agreement: [[what, text], ...]}
+void distributed_arg(const Napi::Object& o, nc::FitTask& task) {
+  task.collective = group_of(o.Get("group"));
+  if (!task.collective) throw nc::Error("fit: internal: the distributed group is closed");
+  Napi::Value agreement = o.Get("agreement");
+  if (!agreement.IsArray()) throw Napi::TypeError::New(o.Env(), "fit: distributed.agreement must be an array");
+  auto parts = agreement.As<Napi::Array>();
+  for (uint32_t i = 0; i < parts.Length(); ++i) {
+    Napi::Value part = parts.Get(i);
+    if (!part.IsArray()) throw Napi::TypeError::New(o.Env(), "fit: distributed.agreement holds [what, text] pairs");
+    auto pair = part.As<Napi::Array>();
+    task.agreement.emplace_back(pair.Get(0u).ToString().Utf8Value(), pair.Get(1u).ToString().Utf8Value());
+  }
 }
 
 // Trains on a thread of its own rather than in libuv's pool: a fit there would hold up the pool's
@@ -211,7 +263,9 @@ class FitJob {
                       napi_create_double(env, static_cast<double>(result_.steps), &number) == napi_ok &&
                       napi_set_named_property(env, out, "steps", number) == napi_ok &&
                       napi_create_string_utf8(env, stopped, NAPI_AUTO_LENGTH, &text) == napi_ok &&
-                      napi_set_named_property(env, out, "stopReason", text) == napi_ok;
+                      napi_set_named_property(env, out, "stopReason", text) == napi_ok &&
+                      napi_create_double(env, result_.communication_seconds, &number) == napi_ok &&
+                      napi_set_named_property(env, out, "communicationSeconds", number) == napi_ok;
       if (ok) napi_resolve_deferred(env, deferred_, out);
     }
   }
@@ -240,6 +294,10 @@ class FitJob {
       failed_ = true;
       error_ = e.what();
       kind_ = kOdeBlowUpKind;
+    } catch (const nc::DistributedError& e) {
+      failed_ = true;
+      error_ = e.what();
+      kind_ = kDistributedKind;
     } catch (const c10::Error& e) {
       failed_ = true;
       error_ = std::string("libtorch: ") + e.what_without_backtrace();
@@ -324,7 +382,9 @@ Napi::Value Fit(const Napi::CallbackInfo& info) {
           nc::AlgebraicData{tensors_arg(data.Get("inputs"), "inputs"), NativeTensor::TensorOf(data.Get("target"))});
     else
       task.ode = ode_arg(data);
-    task.config = config_arg(kArgs.object(info[5], "the config"));
+    Napi::Object config = kArgs.object(info[5], "the config");
+    task.config = config_arg(config);
+    if (config.Has("distributed")) distributed_arg(kArgs.object(config.Get("distributed"), "distributed"), task);
     // The small-program tier, when the compiler gave the program one: {tape, tapeParams}.
     if (data.Has("tape")) {
       task.tape = NativeTape::ProgramOf(data.Get("tape"));
@@ -370,6 +430,9 @@ void RegisterFit(Napi::Env env, Napi::Object exports) {
   exports.Set("getMaxConcurrentFits", Napi::Function::New<GetMaxConcurrentFits>(env));
   exports.Set("fit", Napi::Function::New<Fit>(env));
   exports.Set("stopFits", Napi::Function::New<StopFits>(env));
+  exports.Set("distributedGroup", Napi::Function::New<DistributedGroup>(env));
+  exports.Set("closeDistributedGroup", Napi::Function::New<CloseDistributedGroup>(env));
+  exports.Set("glooLayoutProblem", Napi::Function::New<GlooLayoutProblem>(env));
 }
 
 }  // namespace ncb

@@ -37,6 +37,14 @@ struct OdeBlowUp : Error {
   using Error::Error;
 };
 
+/**
+ * A distributed fit that cannot reach its other ranks, or finds them running another fit: the
+ * binding gives its JS Error the kind 'distributed', and fit() never retries it (stages, starts).
+ */
+struct DistributedError : Error {
+  using Error::Error;
+};
+
 /** A number as error messages show it: `digits` significant digits, no trailing zeros. */
 inline std::string number_text(double v, int digits) {
   if (std::isnan(v)) return "nan";  // a NaN's sign bit means nothing, but the stream would print -nan

@@ -14,6 +14,7 @@
 #include <thread>
 #include <utility>
 
+#include "distributed.h"
 #include "errors.h"
 #include "fit_objective.h"
 
@@ -99,11 +100,24 @@ Objective algebraic_objective(GraphModule& module, const AlgebraicData& d, LossK
     if (d.inputs[i].dim() < 1 || d.inputs[i].size(0) != n)
       throw Error("fit: input " + std::to_string(i) + " does not hold the target's " + std::to_string(n) +
                   " samples in its first dimension");
-  return {n, true, autograd_loss(kind, [&module, &d](const Tensor& index, bool grad, bool) {
-            std::vector<Tensor> in;
-            for (const Tensor& x : d.inputs) in.push_back(pick(x, index, 0));
+  // The rows of the last index, kept while the same index tensor comes again: a distributed fit's
+  // share of the full batch is the same rows every evaluation (distributed_fit.cpp).
+  struct Picked {
+    Tensor index;
+    std::vector<Tensor> in;
+    Tensor target;
+  };
+  auto last = std::make_shared<Picked>();
+  return {n, true, autograd_loss(kind, [&module, &d, last](const Tensor& index, bool grad, bool) {
+            if (!index.defined() || !index.is_same(last->index)) {
+              last->in.clear();
+              for (const Tensor& x : d.inputs) last->in.push_back(pick(x, index, 0));
+              last->target = pick(d.target, index, 0);
+              last->index = index;
+            }
+            const std::vector<Tensor>& in = last->in;
             Tensor y = module.forward(in, grad);
-            Tensor target = pick(d.target, index, 0);
+            const Tensor& target = last->target;
             if (!y.sizes().equals(target.sizes()))
               throw Error("fit: the program returns shape " + c10::str(y.sizes()) +
                           " for the batch but the target has shape " + c10::str(target.sizes()));
@@ -233,6 +247,8 @@ double naming_state(const FitTask& task, const std::string& what, F&& f) {
     throw StepError(named(std::string("libtorch: ") + e.what_without_backtrace()));
   } catch (const OdeBlowUp& e) {
     throw NamedError<OdeBlowUp>(named(e.what()));
+  } catch (const DistributedError& e) {
+    throw NamedError<DistributedError>(e.what());
   } catch (const Error& e) {
     throw StepError(named(e.what()));
   }
@@ -369,9 +385,15 @@ FitResult fit(FitTask& task, const std::function<void(const FitProgress&)>& prog
     throw Error("fit: epochs must not be negative");  // 0: only the final loss (an abort before the start)
   if (!c.penalised.empty() && c.penalised.size() != task.params.size())
     throw Error("fit: internal: one penalty flag per parameter");
+  if (task.collective) join_ranks(task);
   Objective data = task.tape        ? tier_objective(task)
                    : task.algebraic ? algebraic_objective(*task.module, *task.algebraic, c.loss)
                                     : ode_objective(*task.module, *task.ode, c.loss);
+  // A distributed fit stops where every rank does: when any rank is cancelled, as the shares' sum says.
+  bool cancelled_somewhere = false;
+  const double communicated = task.collective ? task.collective->seconds() : 0;
+  // The ranks share the data's loss; the penalty, on parameters every rank holds alike, comes after.
+  if (task.collective) data = shared_objective(std::move(data), task, cancel, cancelled_somewhere);
   const bool penalty =
       c.weight_penalty > 0 && std::find(c.penalised.begin(), c.penalised.end(), 1) != c.penalised.end();
   Objective objective = penalty ? with_weight_penalty(data, task) : data;
@@ -399,7 +421,7 @@ FitResult fit(FitTask& task, const std::function<void(const FitProgress&)>& prog
     double sum = 0;
     int64_t finite = 0;
     for (int64_t b = 0; b < per_epoch; ++b) {
-      if (cancel.load()) {
+      if (task.collective ? cancelled_somewhere : cancel.load()) {
         result.stopped = FitStop::Aborted;
         break;
       }
@@ -429,6 +451,7 @@ FitResult fit(FitTask& task, const std::function<void(const FitProgress&)>& prog
   }
   report();
   result.loss = final_loss(task, data, result.steps);
+  if (task.collective) result.communication_seconds = task.collective->seconds() - communicated;
   return result;
 }
 

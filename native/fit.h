@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "graph.h"
@@ -18,6 +19,8 @@
 #include "tape.h"
 
 namespace nc {
+
+class Collective;
 
 enum class LossKind { Mse, Mae, Huber };
 /** The losses' names in enum order: src/train/settings.ts's LOSSES (tests/train-settings.test.ts checks). */
@@ -85,6 +88,8 @@ struct FitResult {
   double loss = 0;  // on the whole data set, at the final parameters
   int64_t steps = 0;
   FitStop stopped = FitStop::Epochs;
+  /** A distributed fit's time in collectives (summing losses and gradients over the ranks). */
+  double communication_seconds = 0;
 };
 
 struct FitTask {
@@ -102,6 +107,14 @@ struct FitTask {
    */
   std::shared_ptr<const TapeProgram> tape;
   std::vector<at::Tensor> tape_params;
+  /**
+   * Optional: the ranks of a data-parallel fit (distributed.h). Each rank computes the loss and the
+   * gradient on its share of every step's samples and the shares are summed over the ranks, so every
+   * rank takes the same steps. `agreement` names what the ranks must hold alike beyond the parameters'
+   * shapes and the data, which fit compares itself (the caller's program text and settings).
+   */
+  std::shared_ptr<Collective> collective;
+  std::vector<std::pair<std::string, std::string>> agreement;
 };
 
 /**

@@ -4,6 +4,7 @@
 #pragma once
 #include <ATen/core/Tensor.h>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <vector>
@@ -31,5 +32,18 @@ void check_spacing(const std::vector<double>& times, int64_t k, int64_t windows)
 
 /** The task's objective on the small-program tier (task.tape is set): algebraic or ODE, as the task's data. */
 Objective tier_objective(FitTask& task);
+
+/**
+ * Before a distributed fit's first step: checks that every rank runs the same fit (the agreement,
+ * the parameters' names and shapes, the data), then gives every rank rank 0's parameter values.
+ */
+void join_ranks(FitTask& task);
+
+/**
+ * One rank's share of a distributed fit's objective: the loss (and gradient) on its share of each
+ * evaluation's samples, summed with the other ranks' as the whole batch's mean. A failure on any
+ * rank fails every rank at the same evaluation; `stop` becomes whether any rank has `cancel` set.
+ */
+Objective shared_objective(Objective local, FitTask& task, const std::atomic<bool>& cancel, bool& stop);
 
 }  // namespace nc

@@ -1,8 +1,9 @@
 // `npm run bench [-- --quick] [-- --json FILE] [-- --out docs/benchmarks.md] [-- --python PATH] [-- --threads N]
-//  [-- --only heat2d|ode|onepass]`
+//  [-- --only heat2d|ode|onepass|distributed]`
 // Compile latency, forward and forward+backward at several batch sizes, per-op overhead of generated
 // chains, the ODE fit step (alone with --only ode), valueAndGrad's one pass at large batches (alone with
-// --only onepass) and the heat 2-D benchmark of issue 14 (alone with --only heat2d), each beside its anchors measured in the same run (hand-written eager libtorch C++,
+// --only onepass), the heat 2-D benchmark of issue 14 (alone with --only heat2d) and data-parallel
+// fits in 1 and 2 processes (alone with --only distributed), each beside its anchors measured in the same run (hand-written eager libtorch C++,
 // PyTorch from Python when available, a plain JS float64 loop at batch 1). Markdown goes
 // to stdout (and to --out), the raw figures to --json. Needs `npm run build` first (dist/ and the
 // native tools).
@@ -20,6 +21,7 @@ const { odeFitStep, odeFitTable, odeFitTarget } = require('./bench/ode');
 const { tierRows, tierPerOp } = require('./bench/tier');
 const { heat2dSection, heat2dReport, heat2dTargets } = require('./bench/heat2d');
 const { onePassSection, onePassTarget, onePassReport } = require('./bench/one-pass');
+const { distributedSection, distributedReport } = require('./bench/distributed');
 const report = require('./bench/report');
 
 const ROOT = path.resolve(__dirname, '..');
@@ -34,8 +36,10 @@ function parseArgs(argv) {
     else throw new Error(`bench: unknown argument ${a}`);
   }
   args.threads = Number(args.threads);
-  if (args.only !== undefined && !['heat2d', 'ode', 'onepass'].includes(args.only))
-    throw new Error(`bench: --only takes heat2d, ode or onepass (the sections that run alone), got ${args.only}`);
+  if (args.only !== undefined && !['heat2d', 'ode', 'onepass', 'distributed'].includes(args.only))
+    throw new Error(
+      `bench: --only takes heat2d, ode, onepass or distributed (the sections that run alone), got ${args.only}`,
+    );
   return args;
 }
 
@@ -193,6 +197,11 @@ async function main() {
     process.stdout.write(`${odeFitTarget(ode)}\n\n${odeFitTable(ode)}\n`);
     return;
   }
+  if (args.only === 'distributed') {
+    const distributed = await distributedSection(log);
+    process.stdout.write([DISTRIBUTED_TITLE, '', DISTRIBUTED_TEXT, '', distributedReport(distributed), ''].join('\n'));
+    return;
+  }
   if (args.only === 'onepass') {
     const onePass = onePassSection(api, cfg, python);
     process.stdout.write([ONE_PASS_TITLE, '', ...onePassTarget(onePass), '', onePassReport(onePass), ''].join('\n'));
@@ -211,6 +220,7 @@ async function main() {
   const onePass = onePassSection(api, cfg, python);
   log('heat 2-D');
   const heat2d = heat2dSection(cfg, python);
+  const distributed = await distributedSection(log);
 
   const fixed = runtime.filter((r) => !r.ops);
   const chains = runtime.filter((r) => r.ops);
@@ -279,6 +289,12 @@ async function main() {
     '',
     heat2dReport(heat2d),
     '',
+    DISTRIBUTED_TITLE,
+    '',
+    DISTRIBUTED_TEXT,
+    '',
+    distributedReport(distributed),
+    '',
     fs.readFileSync(path.join(__dirname, 'bench', 'gaps.md'), 'utf8'),
   ].join('\n');
   process.stdout.write(md);
@@ -286,12 +302,22 @@ async function main() {
   if (args.json)
     fs.writeFileSync(
       path.resolve(args.json),
-      JSON.stringify({ cfg, compile, runtime, ode, tier, tierOps, onePass, heat2d, python }, null, 1),
+      JSON.stringify({ cfg, compile, runtime, ode, tier, tierOps, onePass, heat2d, distributed, python }, null, 1),
     );
 }
 
 const HEAT2D_TITLE = '## Heat 2-D (issue 14)';
 const ONE_PASS_TITLE = '## valueAndGrad at large batches: one pass';
+const DISTRIBUTED_TITLE = '## Data-parallel fits: 1 and 2 processes';
+const DISTRIBUTED_TEXT = [
+  "fit's `distributed` option over c10d (Gloo on 127.0.0.1), each process one libtorch thread (scripts/bench/distributed.js).",
+  "A step is rank 0's time between its progress reports after the first few steps and after many more (the start and",
+  'the rendezvous left out), the median of five fits run in turn with the other process count; the communication is',
+  "rank 0's time per step in the allreduce of the loss and gradient, waiting for the other rank included. The two",
+  "processes share the machine's 2 cores with whatever else runs: the load average, and the 1-process fit's step",
+  'while a copy of it runs beside it, say how much of the second core there was (with all of it, that column equals',
+  'the first, and the best 2-process step is half the first plus the communication).',
+].join('\n');
 
 /** --only heat2d: that section alone (its targets first), to stdout and --json; never to --out. */
 function heat2dOnly(api, cfg, python, args) {

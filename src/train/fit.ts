@@ -10,11 +10,13 @@ import { Tensor, tensor, type Device } from '../runtime/tensor';
 import {
   fitAddon,
   type NativeAlgebraicData,
+  type NativeDistributedGroup,
   type NativeFitResult,
   type NativeFitTier,
   type NativeOdeData,
   type StopReason,
 } from './native-fit';
+import { distributedSpec, isDistributedFailure, type DistributedOptions } from './distributed';
 import { SOLVER_OPTIONS, solverConfig, type OdeSolverOptions } from './ode-config';
 import * as optim from './optim';
 import * as schedules from './schedules';
@@ -129,6 +131,15 @@ export interface FitOptions {
    * after the model's own values. Each start has a fresh optimizer and the full `epochs`.
    */
   starts?: number | Record<string, Nested>[];
+  /**
+   * Data-parallel training over several processes (this machine's or others'), one `rank` each: every
+   * step, each takes its share of the samples (or shooting windows) and c10d sums the shares' losses
+   * and gradients, so every rank takes the same steps. Each rank must call fit with the same model,
+   * data and options; `seed` then defaults to 0 so that they draw the same minibatches. onProgress is
+   * called on rank 0 only; every rank resolves with the same parameters. Fields default to torchrun's
+   * RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT.
+   */
+  distributed?: DistributedOptions;
 }
 
 /** One start of a fit with `starts`: where it ended, or why it failed. */
@@ -184,6 +195,8 @@ export interface FitResult {
   /** With `starts`: the index of the start kept (0 is the model's own values), and every start's end. */
   start?: number;
   starts?: StartReport[];
+  /** A distributed fit: this process's rank, how many took part, and the seconds spent summing over them. */
+  distributed?: { rank: number; worldSize: number; communicationSeconds: number };
 }
 
 const WHO = 'fit';
@@ -205,6 +218,7 @@ const OPTIONS = [
   'tolerance',
   'ode',
   'starts',
+  'distributed',
 ] as const;
 const ODE_OPTIONS = ['state', 'time', ...SOLVER_OPTIONS, 'windowSteps', 'inputs'] as const;
 
@@ -223,8 +237,9 @@ export async function fit(model: Module, data: AlgebraicData | OdeData, options:
   const all = Object.entries(model.namedParameters());
   const named = all.filter(([, t]) => t.requiresGrad);
   if (named.length === 0) throw new Error(`${WHO}: the model has no trainable parameters (none, or all frozen)`);
+  const spec = distributedSpec(WHO, o.distributed);
   const settings = settingsOf(
-    o,
+    spec && o.seed === undefined ? { ...o, seed: 0 } : o,
     named.reduce((n, [, t]) => n + t.size, 0),
   );
   const starts = startsOf(o.starts, named, settings.seed);
@@ -238,6 +253,7 @@ export async function fit(model: Module, data: AlgebraicData | OdeData, options:
     );
 
   const owned: Tensor[] = [];
+  let group: NativeDistributedGroup | undefined;
   try {
     // Each stage's data: the one (algebraic, or an ODE's shooting as asked), or windows then the whole trajectory.
     const stages =
@@ -247,13 +263,15 @@ export async function fit(model: Module, data: AlgebraicData | OdeData, options:
     // The tier's program, once per stage (every start trains every stage).
     for (const stage of stages) Object.assign(stage.data, fitTier(model, stage, settings.batchSize));
     const names = named.map(([name]) => name);
+    // Progress comes from rank 0 alone: the ranks' steps and losses are the same.
     const onProgress =
-      o.onProgress &&
-      progressCallback(
-        o.onProgress,
-        names,
-        named.map(([, t]) => t.shape),
-      );
+      o.onProgress && (spec?.rank ?? 0) === 0
+        ? progressCallback(
+            o.onProgress,
+            names,
+            named.map(([, t]) => t.shape),
+          )
+        : undefined;
     const { optimizer, optimizerConfig, schedule, lr, weightPenalty, ...loop } = settings;
     const params = named.map(([, t]) => t.handle);
     const learned = new Set(model.learnedParameters());
@@ -262,10 +280,19 @@ export async function fit(model: Module, data: AlgebraicData | OdeData, options:
       throw new Error(
         `${WHO}: weightPenalty is for models that call learned components (MLPs), and this one trains none`,
       );
+    group = spec && fitAddon().distributedGroup(spec);
+    // What every rank must hold alike besides the parameters' shapes and the data (native/distributed_fit.cpp).
+    const { progressEvery, ...steps } = loop; // only rank 0 reports progress
+    const agreement: [string, string][] = [
+      ['program', model.graphText()],
+      ['settings', JSON.stringify({ optimizerConfig, schedule, lr, weightPenalty, steps, starts })],
+    ];
+    let communicationSeconds = 0;
     // One training run of a stage from the parameters' current values, with a fresh optimizer.
     const train = async (prepared: Prepared): Promise<FitResult> => {
-      // Aborted before it starts: no steps at all (cancelling after the start would race the worker).
-      const abortedBefore = o.signal?.aborted === true;
+      // Aborted before it starts: no steps at all (cancelling after the start would race the worker);
+      // a distributed fit is cancelled instead, so that every rank stops after the same step.
+      const abortedBefore = !group && o.signal?.aborted === true;
       const total = abortedBefore ? 0 : o.epochs! * prepared.stepsPerEpoch(settings.batchSize);
       const config = {
         ...loop,
@@ -273,8 +300,10 @@ export async function fit(model: Module, data: AlgebraicData | OdeData, options:
         lrs: learningRates(schedule, lr, total),
         weightPenalty: penaltyStrength(weightPenalty, prepared.targetValues),
         penalised,
+        ...(group && { distributed: { group, agreement } }),
       };
       const run = fitAddon().fit(prepared.graph, params, names, optimizerConfig, prepared.data, config, onProgress);
+      if (group && o.signal?.aborted) run.cancel();
       const watch = setInterval(() => misuse(named) && run.cancel(), WATCH_MS);
       watch.unref();
       const abort = (): void => run.cancel();
@@ -289,6 +318,7 @@ export async function fit(model: Module, data: AlgebraicData | OdeData, options:
         const problem = misuse(named);
         if (problem) throw problem;
         if (abortedBefore) result.stopReason = 'aborted';
+        communicationSeconds += result.communicationSeconds;
         return {
           params: Object.fromEntries(named.map(([name, t]) => [name, t.toArray()])),
           loss: result.loss,
@@ -311,11 +341,15 @@ export async function fit(model: Module, data: AlgebraicData | OdeData, options:
     );
     try {
       const trainStages = () => inStages(stages, train, named, o.signal);
-      return starts ? await fromStarts(starts, named, trainStages, o.signal) : await trainStages();
+      const result = starts ? await fromStarts(starts, named, trainStages, o.signal) : await trainStages();
+      return spec
+        ? { ...result, distributed: { rank: spec.rank, worldSize: spec.worldSize, communicationSeconds } }
+        : result;
     } finally {
       release();
     }
   } finally {
+    if (group) fitAddon().closeDistributedGroup(group);
     for (const t of owned) t.dispose();
   }
 }
@@ -364,7 +398,7 @@ async function inStages(
     const last = await train(stages[1]);
     return { ...last, steps: first.steps + last.steps, shooting };
   } catch (e) {
-    if (misuse(named)) throw e;
+    if (misuse(named) || isDistributedFailure(e)) throw e;
     assignStart(first.params, named);
     return { ...first, shooting: { ...shooting, error: (e as Error).message } };
   }
@@ -479,7 +513,7 @@ async function fromStarts(
       reports.push({ params: result.params, loss: result.loss, stopReason: result.stopReason });
       if (!best || (Number.isFinite(result.loss) && !(result.loss >= best.result.loss))) best = { result, index: i };
     } catch (e) {
-      if (misuse(named)) throw e;
+      if (misuse(named) || isDistributedFailure(e)) throw e;
       firstError ??= e;
       reports.push({ params: start, loss: NaN, error: (e as Error).message });
     }

@@ -30,3 +30,4 @@ export {
   type OdeData,
 } from './fit';
 export { learnedParameters, penaltyStrength, variance, weightPenalty } from './penalty';
+export { DISTRIBUTED_FAILURE, type DistributedOptions } from './distributed';

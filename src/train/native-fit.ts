@@ -2,6 +2,7 @@
 import { native, NativeGraph, NativeTape, NativeTensor } from '../runtime/native';
 import type { NativeOptimizerConfig } from './native-optim';
 import type { OdeConfig, OdeSlot } from './native-ode';
+import type { DistributedSpec } from './distributed';
 import type { LossKind } from './settings';
 
 /** The program on the small-program tier, where fit() runs it, with every param it reads in its order. */
@@ -48,7 +49,12 @@ export interface NativeFitConfig {
   weightPenalty: number;
   /** One per param. */
   penalised: boolean[];
+  /** A data-parallel fit: its group, and what the ranks must hold alike ([what, text] pairs). */
+  distributed?: { group: NativeDistributedGroup; agreement: [string, string][] };
 }
+
+/** A handle on a distributed fit's process group (native/distributed.h). */
+export type NativeDistributedGroup = { readonly __brand: 'NativeDistributedGroup' };
 
 /** Why a fit stopped (native/fit.h's kFitStopNames). */
 export type StopReason = 'epochs' | 'gradient-tolerance' | 'loss-plateau' | 'aborted';
@@ -57,6 +63,8 @@ export interface NativeFitResult {
   loss: number;
   steps: number;
   stopReason: StopReason;
+  /** Seconds in collectives (0 unless distributed). */
+  communicationSeconds: number;
 }
 
 interface FitAddon {
@@ -75,6 +83,11 @@ interface FitAddon {
   /** How many fits of the process train at once (native/fit.h, FitTurn). */
   setMaxConcurrentFits(n: number): void;
   getMaxConcurrentFits(): number;
+  /** Connects at the first fit that uses it. */
+  distributedGroup(spec: DistributedSpec): NativeDistributedGroup;
+  closeDistributedGroup(group: NativeDistributedGroup): void;
+  /** Empty when libtorch's ProcessGroupGloo has the layout the addon was compiled with (native/distributed.h). */
+  glooLayoutProblem(): string;
 }
 
 export const fitAddon = (): FitAddon => native() as unknown as FitAddon;

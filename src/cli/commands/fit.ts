@@ -20,6 +20,7 @@ import {
 } from '../../train/settings';
 import { fail, jsonText, nameList, readText, UsageError, type Command, type Io } from '../command';
 import { jsonObjectOption, paramsOption, programArgs, programText, wholeOption } from './eval';
+import { launchRanks } from './fit-launch';
 
 const VALUED = [
   'data',
@@ -42,6 +43,13 @@ const VALUED = [
   'atol',
   'max-steps',
   'starts',
+  'nproc',
+  'nnodes',
+  'node-rank',
+  'rank',
+  'world-size',
+  'init',
+  'timeout',
 ];
 const FLAGS = ['ode', 'json', 'print'];
 
@@ -119,6 +127,49 @@ function earlyStopping(options: Map<string, string | true>): FitOptions['earlySt
   return { patience, ...(minDelta !== undefined && { minDelta }) };
 }
 
+/** The launcher's options (--nproc N [--nnodes M --node-rank K] [--init tcp://host:port]); undefined without --nproc. */
+function launchOptions(options: Map<string, string | true>) {
+  const nproc = wholeOption('nproc', options.get('nproc'), 1);
+  const nnodes = wholeOption('nnodes', options.get('nnodes'), 1) ?? 1;
+  const nodeRank = wholeOption('node-rank', options.get('node-rank'), 0) ?? 0;
+  if (nproc === undefined) {
+    if (options.has('nnodes') || options.has('node-rank'))
+      throw new UsageError('--nnodes and --node-rank need --nproc N (the ranks to start on this machine)');
+    return undefined;
+  }
+  for (const flag of ['rank', 'world-size'])
+    if (options.has(flag)) throw new UsageError(`--${flag} is set by --nproc for each rank it starts; leave it out`);
+  if (nodeRank >= nnodes) throw new UsageError(`--node-rank must be below --nnodes (${nnodes}), got ${nodeRank}`);
+  const init = options.get('init');
+  if (nnodes > 1 && typeof init !== 'string')
+    throw new UsageError('--nnodes > 1 needs --init tcp://host:port, the address of the machine with --node-rank 0');
+  return { nproc, nnodes, nodeRank, ...(typeof init === 'string' && { init }) };
+}
+
+/** The arguments without the named options (`--name value` or `--name=value`). */
+function withoutOptions(args: string[], names: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const name = args[i].startsWith('--') ? args[i].slice(2).split('=')[0] : undefined;
+    if (name === undefined || !names.includes(name)) out.push(args[i]);
+    else if (!args[i].includes('=')) i++;
+  }
+  return out;
+}
+
+/** One rank's distributed option (--rank, --world-size, --init, --timeout; torchrun's variables fill the rest). */
+function distributedOption(options: Map<string, string | true>): FitOptions['distributed'] {
+  if (!['rank', 'world-size', 'init', 'timeout'].some((flag) => options.has(flag))) return undefined;
+  const init = options.get('init');
+  if (init === true) throw new UsageError('--init needs tcp://host:port, the address of rank 0');
+  return {
+    rank: wholeOption('rank', options.get('rank'), 0),
+    worldSize: wholeOption('world-size', options.get('world-size'), 1),
+    init,
+    timeout: positive('timeout', options.get('timeout')),
+  };
+}
+
 /** The ODE mode's inputs that are neither state nor time and have no --inputs value: named before fit() runs. */
 function missingConstants(model: Module, state: string[], time: string, constants: Record<string, unknown>): void {
   const missing = model.inputs.filter((n) => !state.includes(n) && n !== time && !(n in constants));
@@ -154,6 +205,8 @@ export const fitCommand: Command = {
     `                     [--epochs N] [--lr X] [--optimizer ${alternatives(OPTIMIZERS)}]\n` +
     `                     [--loss ${alternatives(LOSSES)}] [--schedule ${alternatives(SCHEDULES)}]\n` +
     '                     [--patience N [--min-delta X]] [--starts N] [--seed N] [--json] [--print]\n' +
+    '                     [--nproc N [--nnodes M --node-rank K] | --rank R --world-size W] [--init tcp://HOST:PORT]\n' +
+    '                     [--timeout S]\n' +
     '      --params \'{"G": 1}\' names the parameters and their initial values (a bare list starts each at 1.0).\n' +
     '      Algebraic: the CSV has a column per program input and the target column (default: target, else the last).\n' +
     '      --ode: the program returns d[state]/dt from the --state inputs (and the --time input, default t); the CSV\n' +
@@ -174,10 +227,20 @@ export const fitCommand: Command = {
     '      {"error": {...}} as eval does. A fit that did not converge says so on stderr.\n' +
     '      A progress bar with the elapsed time and an estimate of the time left shows on stderr when it is a terminal.\n' +
     '      Exit codes: 0 fitted, 1 the program, data or fit failed, 2 bad arguments.\n' +
-    '      --print also prints the program with the fitted values written in as defines (with --json: "source").',
+    '      --print also prints the program with the fitted values written in as defines (with --json: "source").\n' +
+    '      --nproc N trains data-parallel in N processes it starts (each takes a share of the rows or windows of\n' +
+    "      every step; the shares' gradients are summed, so the result is one process's); rank 0 prints the result\n" +
+    '      (with --json also "worldSize" and "communicationSeconds"). On several machines run the same command on\n' +
+    '      each with --nnodes M, its own --node-rank K (0 to M - 1) and --init tcp://HOST:PORT naming a free port\n' +
+    '      of the machine with --node-rank 0. --rank, --world-size and --init run one rank started otherwise (they\n' +
+    '      default to RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT). --timeout S (default 60) bounds the wait\n' +
+    '      for the other ranks at the start and at every step.',
   async run(args, io) {
     const program = programArgs(args, VALUED, FLAGS);
     const { file, options } = program;
+    const launch = launchOptions(options);
+    if (launch)
+      return launchRanks(['fit', ...withoutOptions(args, ['nproc', 'nnodes', 'node-rank', 'init'])], launch, io);
     const dataFile = options.get('data');
     if (typeof dataFile !== 'string') throw new UsageError('--data FILE.csv is required');
     const params = paramsOption(options.get('params'));
@@ -203,6 +266,7 @@ export const fitCommand: Command = {
       starts: wholeOption('starts', options.get('starts'), 1),
       ...(lbfgs ? {} : { schedule: 'cosine', clip: 5 }),
       ...(schedule && { schedule }),
+      distributed: distributedOption(options),
     };
     const state = nameList(options.get('state'));
     if (ode && (!state || state.length === 0))
@@ -256,7 +320,7 @@ export const fitCommand: Command = {
       if (!result.converged) io.stderr(notConverged(result, lbfgs));
       const source = options.has('print') ? model.toSource() : undefined;
       const { params: fitted, loss, steps, stopped, converged, stopReason, optimizer, tier } = result;
-      const { shooting, start, starts } = result;
+      const { shooting, start, starts, distributed } = result;
       const report = {
         params: fitted,
         loss,
@@ -269,6 +333,8 @@ export const fitCommand: Command = {
         shooting,
         start,
         starts,
+        worldSize: distributed?.worldSize,
+        communicationSeconds: distributed?.communicationSeconds,
       };
       io.stdout(json ? `${jsonText({ ...report, source })}\n` : summary(result) + (source ?? ''));
       return 0;

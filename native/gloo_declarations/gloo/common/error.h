@@ -1,0 +1,2 @@
+#pragma once
+// Nothing of it is used by the declarations of ProcessGroupGloo.hpp (see ../../README.md).
