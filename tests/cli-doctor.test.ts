@@ -63,6 +63,7 @@ test('--json: one document with every fact typed, the self-test passing and CUDA
     'compile, forward a batch, backward (cpu)',
     'fit one constant (cpu)',
     'valueAndGrad on the small-program tier (cpu)',
+    'distributed: a one-rank fit over c10d (Gloo, 127.0.0.1)',
     'NVRTC: compile a fused plan to PTX',
   ]);
   for (const t of doc.selfTest)

@@ -1,5 +1,6 @@
 // `neuralc doctor`'s facts and self-test: what a user runs when something is wrong or slow. Every
 // fact is gathered so that one failure (an addon that does not load) leaves the others readable.
+import net from 'net';
 import os from 'os';
 import path from 'path';
 import { compile } from '../api';
@@ -8,6 +9,7 @@ import { CUDA_KERNELS, cudaCompilePtx, fusedCudaSource, fusedPlans } from '../ru
 import { ADDON_PATH, native, type CpuMemoryStats, type NativeAddon } from '../runtime/native';
 import type { Device } from '../runtime/tensor';
 import { fit } from '../train/fit';
+import { fitAddon } from '../train/native-fit';
 
 /** One place scripts/libtorch.js looks for libtorch before fetching it, in its order. */
 export interface LibtorchPlace {
@@ -125,6 +127,34 @@ async function checkFit(device: Device): Promise<void> {
   }
 }
 
+/** A port nothing listens on now (the OS's pick), for a one-rank rendezvous. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** c10d as distributed fits use it: Gloo's layout as the addon declares it, then a one-rank fit over 127.0.0.1. */
+async function checkDistributed(): Promise<void> {
+  const problem = fitAddon().glooLayoutProblem();
+  if (problem) throw new Error(`ProcessGroupGloo does not match the addon's declarations: ${problem}`);
+  const init = `tcp://127.0.0.1:${await freePort()}`;
+  const module = compile('(* k x)', { params: { k: 1 } });
+  try {
+    const xs = [1, 2, 3, 4];
+    const data = { inputs: { x: xs }, target: xs.map((x) => 3 * x) };
+    const result = await fit(module, data, { epochs: 50, distributed: { rank: 0, worldSize: 1, init, timeout: 20 } });
+    expectClose('k fitted over c10d', [result.params.k as number], [3]);
+  } finally {
+    module.dispose();
+  }
+}
+
 function checkTierValueAndGrad(): void {
   const module = compile(PROGRAM, { params: { a: A } });
   try {
@@ -153,6 +183,7 @@ function addonChecks(devices: Device[]): SelfTestCheck[] {
       { name: `fit one constant (${device})`, run: () => checkFit(device) },
     ]),
     { name: 'valueAndGrad on the small-program tier (cpu)', run: checkTierValueAndGrad },
+    { name: 'distributed: a one-rank fit over c10d (Gloo, 127.0.0.1)', run: checkDistributed },
   ];
 }
 
