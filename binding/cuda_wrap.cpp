@@ -1,17 +1,13 @@
 #include "cuda_wrap.h"
 
 #include "common.h"
+#include "fields.h"
 #include "fused_cuda.h"
 #include "fused_cuda_source.h"
 #include "spec_reader.h"
 
 namespace ncb {
 namespace {
-
-std::vector<char> flags(const SpecReader& in, const Napi::Object& o, const char* key) {
-  const std::vector<bool> b = in.bools(o, key);
-  return {b.begin(), b.end()};
-}
 
 Napi::Value FusedCudaSource(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -27,8 +23,9 @@ Napi::Value FusedCudaSource(const Napi::CallbackInfo& info) {
     }
     nc::CudaSignature signature;
     signature.is_double = in.string(o, "dtype") == "float64";
-    signature.broadcast = flags(in, o, "broadcast");
-    signature.wanted = flags(in, o, "wanted");
+    const Fields flags{"fused CUDA plan"};
+    signature.broadcast = flags.flags(o, "broadcast");
+    signature.wanted = flags.flags(o, "wanted");
     signature.grad_broadcast = in.boolean(o, "gradBroadcast");
     return Napi::String::New(env, nc::fused_cuda_source(program, signature));
   });

@@ -139,17 +139,18 @@ Objective with_weight_penalty(Objective objective, const FitTask& task) {
                                                                             bool lenient) {
     const double value = inner(index, grad, lenient);
     at::NoGradGuard no_grad;
-    double sum = 0;
-    for (const Tensor& p : penalised) {
-      sum += p.pow(2).sum().item<double>();
-      if (!grad) continue;
-      Tensor& g = const_cast<Tensor&>(p).mutable_grad();
-      if (g.defined())
-        g.add_(p, 2 * strength);
-      else
-        g = p.detach() * (2 * strength);
-    }
-    return value + strength * sum;
+    Tensor sum = at::zeros({}, at::kDouble);
+    for (const Tensor& p : penalised) sum += p.pow(2).sum().to(at::kDouble);
+    // A non-finite loss leaves its step without gradients (nothing moves): the penalty's are no exception.
+    if (grad && std::isfinite(value))
+      for (const Tensor& p : penalised) {
+        Tensor& g = const_cast<Tensor&>(p).mutable_grad();
+        if (g.defined())
+          g.add_(p, 2 * strength);
+        else
+          g = p.detach() * (2 * strength);
+      }
+    return value + strength * sum.item<double>();
   };
   return objective;
 }

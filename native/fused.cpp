@@ -232,26 +232,6 @@ Operands<T> operands(const std::vector<at::Tensor>& contiguous) {
   return in;
 }
 
-std::vector<at::Tensor> contiguous(c10::ArrayRef<at::Tensor> inputs) {
-  std::vector<at::Tensor> out;
-  out.reserve(inputs.size());
-  for (const auto& t : inputs) out.push_back(t.contiguous());
-  return out;
-}
-
-/** Whether every element of t is one stored value (an expanded scalar, as the gradient of a sum is). */
-bool broadcast_value(const at::Tensor& t) {
-  for (int64_t d = 0; d < t.dim(); ++d)
-    if (t.size(d) > 1 && t.stride(d) != 0) return false;
-  return true;
-}
-
-at::IntArrayRef full_sizes(const std::vector<at::Tensor>& inputs, int64_t numel) {
-  for (const auto& t : inputs)
-    if (t.numel() == numel) return t.sizes();
-  throw Error("internal: a fused node without a full-size input");
-}
-
 // The program travels to backward as doubles in the autograd context (ctx->saved_data holds IValues).
 std::vector<double> encode(const FusedProgram& p) {
   std::vector<double> code{static_cast<double>(p.num_inputs)};
@@ -445,24 +425,49 @@ struct FusedFunction : public torch::autograd::Function<FusedFunction> {
   }
 };
 
-/** Whether the block kernels take these inputs: CPU float32 or float64, full tensors of one size and single elements.
- */
-bool block_ready(c10::ArrayRef<at::Tensor> inputs) {
-  int64_t numel = 0;
-  for (const auto& t : inputs) numel = std::max(numel, t.numel());
-  const auto type = inputs[0].scalar_type();
-  for (const auto& t : inputs)
-    if (!t.device().is_cpu() || t.scalar_type() != type || (t.numel() != numel && t.numel() != 1)) return false;
-  return type == at::kFloat || type == at::kDouble;
-}
+/** Whether the block kernels take these inputs: kernel operands on the CPU. */
+bool block_ready(c10::ArrayRef<at::Tensor> inputs) { return inputs[0].device().is_cpu() && kernel_operands(inputs); }
 
 bool fusable(c10::ArrayRef<at::Tensor> inputs) {
-  int64_t numel = 0;
-  for (const auto& t : inputs) numel = std::max(numel, t.numel());
-  return numel >= kFusedMinElements && block_ready(inputs);
+  return full_numel(inputs) >= kFusedMinElements && block_ready(inputs);
 }
 
 }  // namespace
+
+int64_t full_numel(c10::ArrayRef<at::Tensor> inputs) {
+  int64_t n = 0;
+  for (const auto& t : inputs) n = std::max(n, t.numel());
+  return n;
+}
+
+bool kernel_operands(c10::ArrayRef<at::Tensor> inputs) {
+  const int64_t numel = full_numel(inputs);
+  const at::Tensor& first = inputs[0];
+  for (const auto& t : inputs)
+    if (t.device() != first.device() || t.scalar_type() != first.scalar_type() ||
+        (t.numel() != numel && t.numel() != 1))
+      return false;
+  return numel > 0 && (first.scalar_type() == at::kFloat || first.scalar_type() == at::kDouble);
+}
+
+std::vector<at::Tensor> contiguous(c10::ArrayRef<at::Tensor> inputs) {
+  std::vector<at::Tensor> out;
+  out.reserve(inputs.size());
+  for (const auto& t : inputs) out.push_back(t.contiguous());
+  return out;
+}
+
+bool broadcast_value(const at::Tensor& t) {
+  for (int64_t d = 0; d < t.dim(); ++d)
+    if (t.size(d) > 1 && t.stride(d) != 0) return false;
+  return true;
+}
+
+at::IntArrayRef full_sizes(const std::vector<at::Tensor>& inputs, int64_t numel) {
+  for (const auto& t : inputs)
+    if (t.numel() == numel) return t.sizes();
+  throw Error("internal: a fused node without a full-size input");
+}
 
 FusedStep fused_step(const std::string& name, std::vector<int> args, c10::ArrayRef<double> attrs) {
   int found = -1;
@@ -497,8 +502,7 @@ std::optional<FusedSumGrad> fused_value_and_sum_grad(const FusedProgram& program
   if (wanted.size() != inputs.size()) throw Error("internal: a fused value and gradient wants one flag per input");
   if (!block_ready(inputs)) return std::nullopt;
   const std::vector<at::Tensor> in = contiguous(inputs);
-  int64_t numel = 0;
-  for (const auto& t : in) numel = std::max(numel, t.numel());
+  const int64_t numel = full_numel(in);
   if (out.defined() && out.numel() != numel) return std::nullopt;
   FusedSumGrad r;
   r.value = out.defined() ? out : at::empty(full_sizes(in, numel), in[0].options());

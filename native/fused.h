@@ -36,6 +36,18 @@ struct FusedProgram {
   std::vector<FusedStep> steps;  // the last step's value is the node's result
 };
 
+// The operands of a fused node, as the CPU block kernels and the CUDA kernels (native/fused_cuda.cpp) read them.
+
+/** The largest input's element count: the full inputs have it, the others are single elements. */
+int64_t full_numel(c10::ArrayRef<at::Tensor> inputs);
+/** float32 or float64 inputs of one dtype on one device, each full (full_numel elements) or a single element. */
+bool kernel_operands(c10::ArrayRef<at::Tensor> inputs);
+std::vector<at::Tensor> contiguous(c10::ArrayRef<at::Tensor> inputs);
+/** Whether every element of t is one stored value (an expanded scalar, as the gradient of a sum is). */
+bool broadcast_value(const at::Tensor& t);
+/** The sizes of a full input (one with `numel` elements). */
+at::IntArrayRef full_sizes(const std::vector<at::Tensor>& inputs, int64_t numel);
+
 /** Below this many elements a fused node runs its steps through the kernel table (block overhead dominates). */
 constexpr int64_t kFusedMinElements = 4096;
 

@@ -29,15 +29,7 @@ namespace nc {
 
 bool cuda_fusable(c10::ArrayRef<at::Tensor> inputs) {
 #if defined(NC_WITH_CUDA)
-  int64_t numel = 0;
-  for (const auto& t : inputs) numel = std::max(numel, t.numel());
-  const auto& first = inputs[0];
-  if (!first.is_cuda() || (first.scalar_type() != at::kFloat && first.scalar_type() != at::kDouble)) return false;
-  for (const auto& t : inputs)
-    if (t.device() != first.device() || t.scalar_type() != first.scalar_type() ||
-        (t.numel() != numel && t.numel() != 1))
-      return false;
-  return numel > 0;
+  return inputs[0].is_cuda() && kernel_operands(inputs);
 #else
   return false;
 #endif
@@ -296,18 +288,38 @@ int device_attribute(cudaDeviceAttr attribute, int device) {
   return value;
 }
 
-/** The kernels of one source, loaded on one device. */
+/** The kernels of one plan and signature, loaded on one device, and how many blocks a launch there takes at most. */
 struct Loaded {
   CUfunction forward = nullptr, backward = nullptr;
+  int64_t max_blocks = 0;
 };
 
-/** Compiles (or finds in the caches) the source's kernels for the current device and loads them there. */
-const Loaded& kernels(const std::string& source, int device, bool with_backward) {
+/**
+ * What a plan's source depends on, compactly: each step's op, operands and exponent, and the signature's
+ * flags. The loaded kernels are found by it, so a launch never writes the source again.
+ */
+std::string plan_key(const FusedProgram& p, const CudaSignature& sig) {
+  std::string key(sig.is_double ? "d" : "f");
+  key += sig.grad_broadcast ? '1' : '0';
+  for (size_t k = 0; k < sig.broadcast.size(); ++k)
+    key += static_cast<char>('0' + sig.broadcast[k] + 2 * (k < sig.wanted.size() && sig.wanted[k]));
+  for (const FusedStep& st : p.steps) {
+    const int fields[3] = {static_cast<int>(st.op), st.a, st.b};
+    key.append(reinterpret_cast<const char*>(fields), sizeof fields);
+    key.append(reinterpret_cast<const char*>(&st.exponent), sizeof st.exponent);
+  }
+  return key;
+}
+
+/** The plan's kernels on `device`: compiled (or found in the disk cache) and loaded on the first launch there. */
+const Loaded& kernels(const FusedProgram& program, const CudaSignature& sig, int device) {
   static std::mutex mutex;
   static std::map<std::pair<int, std::string>, Loaded> loaded;  // never unloaded: one per plan and device
   std::lock_guard<std::mutex> lock(mutex);
-  auto found = loaded.find({device, source});
+  const std::string key = plan_key(program, sig);
+  auto found = loaded.find({device, key});
   if (found != loaded.end()) return found->second;
+  const std::string source = fused_cuda_source(program, sig);
   // The runtime creates the device's primary context lazily; the driver API needs it current.
   CUcontext context = nullptr;
   check_driver(driver().current_context(&context), "context query");
@@ -319,14 +331,10 @@ const Loaded& kernels(const std::string& source, int device, bool with_backward)
   check_driver(driver().load_module(&module, ptx.c_str()), "module load");
   Loaded k;
   check_driver(driver().get_function(&k.forward, module, kCudaForwardKernel), "kernel lookup");
-  if (with_backward) check_driver(driver().get_function(&k.backward, module, kCudaBackwardKernel), "kernel lookup");
-  return loaded.emplace(std::make_pair(device, source), k).first->second;
-}
-
-int64_t full_numel(c10::ArrayRef<at::Tensor> inputs) {
-  int64_t n = 0;
-  for (const auto& t : inputs) n = std::max(n, t.numel());
-  return n;
+  if (std::find(sig.wanted.begin(), sig.wanted.end(), 1) != sig.wanted.end())
+    check_driver(driver().get_function(&k.backward, module, kCudaBackwardKernel), "kernel lookup");
+  k.max_blocks = 32LL * device_attribute(cudaDevAttrMultiProcessorCount, device);  // the loops stride the rest
+  return loaded.emplace(std::make_pair(device, key), k).first->second;
 }
 
 CudaSignature signature_of(c10::ArrayRef<at::Tensor> inputs, std::vector<char> wanted, bool grad_broadcast) {
@@ -340,28 +348,15 @@ CudaSignature signature_of(c10::ArrayRef<at::Tensor> inputs, std::vector<char> w
 }
 
 /** Launches a kernel over n elements on the device's current stream; args are the kernel's parameters in order. */
-void launch(CUfunction kernel, int device, int64_t n, std::vector<void*> pointers) {
+void launch(CUfunction kernel, const Loaded& loaded, int device, int64_t n, std::vector<void*> pointers) {
   const int64_t wanted_blocks = (n + kCudaThreads - 1) / kCudaThreads;
-  const int64_t most = 32LL * device_attribute(cudaDevAttrMultiProcessorCount, device);  // the loops stride the rest
-  const unsigned blocks = static_cast<unsigned>(std::max<int64_t>(1, std::min(wanted_blocks, most)));
+  const unsigned blocks = static_cast<unsigned>(std::max<int64_t>(1, std::min(wanted_blocks, loaded.max_blocks)));
   long long count = n;
   std::vector<void*> args{&count};
   for (void*& p : pointers) args.push_back(&p);
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(device).stream();
   check_driver(driver().launch(kernel, blocks, 1, 1, kCudaThreads, 1, 1, 0, stream, args.data(), nullptr),
                "kernel launch");
-}
-
-std::vector<at::Tensor> contiguous(c10::ArrayRef<at::Tensor> inputs) {
-  std::vector<at::Tensor> out;
-  for (const auto& t : inputs) out.push_back(t.contiguous());
-  return out;
-}
-
-at::IntArrayRef full_sizes(const std::vector<at::Tensor>& inputs, int64_t n) {
-  for (const auto& t : inputs)
-    if (t.numel() == n) return t.sizes();
-  throw Error("internal: a fused node without a full-size input");
 }
 
 }  // namespace
@@ -372,11 +367,11 @@ at::Tensor cuda_fused_forward(const FusedProgram& program, c10::ArrayRef<at::Ten
   const c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device));
   const int64_t n = full_numel(in);
   at::Tensor out = at::empty(full_sizes(in, n), in[0].options());
-  const std::string source = fused_cuda_source(program, signature_of(in, {}, false));
+  const Loaded& k = kernels(program, signature_of(in, {}, false), device);
   std::vector<void*> pointers;
   for (const auto& t : in) pointers.push_back(t.data_ptr());
   pointers.push_back(out.data_ptr());
-  launch(kernels(source, device, false).forward, device, n, pointers);
+  launch(k.forward, k, device, n, pointers);
   return out;
 }
 
@@ -389,11 +384,9 @@ std::vector<at::Tensor> cuda_fused_backward(const FusedProgram& program, c10::Ar
   std::vector<at::Tensor> grads(in.size());
   if (std::none_of(wanted.begin(), wanted.end(), [](char w) { return w != 0; })) return grads;
   // The gradient of a sum is one value expanded: read at index 0, never materialised.
-  bool one_value = true;
-  for (int64_t d = 0; d < grad_out.dim(); ++d)
-    one_value = one_value && (grad_out.size(d) <= 1 || grad_out.stride(d) == 0);
+  const bool one_value = broadcast_value(grad_out);
   const at::Tensor g = one_value ? grad_out : grad_out.contiguous();
-  const std::string source = fused_cuda_source(program, signature_of(in, wanted, one_value && n > 1));
+  const Loaded& k = kernels(program, signature_of(in, wanted, one_value && n > 1), device);
   std::vector<void*> pointers;
   for (const auto& t : in) pointers.push_back(t.data_ptr());
   pointers.push_back(g.data_ptr());
@@ -404,7 +397,7 @@ std::vector<at::Tensor> cuda_fused_backward(const FusedProgram& program, c10::Ar
         in[k].numel() == n ? at::empty(in[k].sizes(), in[k].options()) : at::zeros(in[k].sizes(), in[k].options());
     pointers.push_back(grads[k].data_ptr());
   }
-  launch(kernels(source, device, true).backward, device, n, pointers);
+  launch(k.backward, k, device, n, pointers);
   return grads;
 }
 

@@ -523,7 +523,8 @@ Objective tier_objective(FitTask& task) {
     const int64_t want = slot.kind == OdeSlot::Kind::State      ? obs.size(1)
                          : slot.kind == OdeSlot::Kind::Constant ? (slot.value.defined() ? slot.value.numel() : -1)
                                                                 : 1;
-    if (p.input_sizes[i] != want || (slot.kind == OdeSlot::Kind::Component && slot.component >= obs.size(1)))
+    if (p.input_sizes[i] != want ||
+        (slot.kind == OdeSlot::Kind::Component && (slot.component < 0 || slot.component >= obs.size(1))))
       throw Error("fit: internal: the tier's input " + std::to_string(i) + " does not match its role");
   }
   d.observations = obs.contiguous();

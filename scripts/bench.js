@@ -46,15 +46,7 @@ function parseArgs(argv) {
 const log = (msg) => process.stderr.write(`bench: ${msg}\n`);
 
 /** The 15 Feynman files' headers name their inputs and params: "; Inputs: x, T. Params: n0, m." */
-function declaredNames(source) {
-  const m = /Inputs: ([^.]*)\. Params: ([^.]*)\./.exec(source);
-  const names = (s) =>
-    s
-      .split(',')
-      .map((x) => x.trim().split(' ')[0])
-      .filter((x) => x && x !== 'none');
-  return { inputs: names(m[1]), params: names(m[2]) };
-}
+const { headerNames: declaredNames } = require(path.join(DIST, 'experiments', 'programs'));
 
 function compileSection(cfg) {
   const rows = feynmanSources().map(({ name, source }) => ({

@@ -15,6 +15,8 @@ const ROOT = path.resolve(__dirname, '..');
 const api = require(path.join(ROOT, 'dist'));
 const { native } = require(path.join(ROOT, 'dist', 'runtime', 'native'));
 const { readDirectives } = require(path.join(ROOT, 'dist', 'tools', 'analysis'));
+const { headerNames } = require(path.join(ROOT, 'dist', 'experiments', 'programs'));
+const { Rng } = require(path.join(ROOT, 'dist', 'runtime', 'random'));
 const { median } = require('./bench/measure');
 const heat = require('./bench/heat2d-problem');
 
@@ -38,13 +40,10 @@ function parseArgs(argv) {
   return args;
 }
 
-/** Deterministic values in [0.5, 1.5] (every example is finite there), or whole numbers 1 to 6 for the loops' counters. */
+/** Seeded values in [0.5, 1.5] (every example is finite there), or whole numbers 1 to 6 for the loops' counters. */
 function uniform(n, seed, whole = false) {
-  let s = seed >>> 0;
-  return Float64Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return whole ? 1 + Math.floor((s / 2 ** 32) * 6) : 0.5 + s / 2 ** 32;
-  });
+  const rng = new Rng(seed);
+  return whole ? Float64Array.from({ length: n }, () => rng.int(1, 6)) : rng.uniforms(n, 0.5, 1.5);
 }
 
 const examples = (dir) =>
@@ -56,25 +55,19 @@ const examples = (dir) =>
 
 /**
  * The inputs and params a file declares: "; @inputs u0[64 64] steps" / "; @params alpha" lines, or a
- * header "; Inputs: x, T. Params: n0, m." whose inputs are scalars. Undefined when it declares neither.
+ * header "; Inputs: x, T. Params: n0, m." (scalars, but for the shapes SHAPES gives). Undefined when
+ * it declares neither, or a vector or matrix SHAPES does not size.
  */
 function declarations(file, text) {
   const { inputs, params } = readDirectives(text).declarations;
   if (inputs) return { inputs: new Map(inputs), params: new Map(params ?? []) };
-  const m = /Inputs: ([^.]*)\. Params: ([^.]*)\./.exec(text);
-  if (!m) return undefined;
-  const names = (s) =>
-    s
-      .replace(/\([^)]*\)/g, '')
-      .split(',')
-      .map((x) => x.trim().split(' ')[0])
-      .filter((x) => x && x !== 'none');
+  const names = headerNames(text);
+  if (!names) return undefined;
   const sized = SHAPES[path.basename(file)] ?? {};
-  // "r (a 3-vector)": a header that says a vector in words sizes nothing; SHAPES must.
-  if (/vector|matrix/.test(m[1]) && Object.keys(sized).length === 0) return undefined;
+  if (/Inputs:[^.]*(vector|matrix)/.test(text) && Object.keys(sized).length === 0) return undefined;
   return {
-    inputs: new Map(names(m[1]).map((n) => [n, sized[n] ?? []])),
-    params: new Map(names(m[2]).map((n) => [n, []])),
+    inputs: new Map(names.inputs.map((n) => [n, sized[n] ?? []])),
+    params: new Map(names.params.map((n) => [n, []])),
   };
 }
 

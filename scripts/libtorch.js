@@ -234,10 +234,11 @@ function findLibtorch() {
     fail(tried, variant);
   }
   if (fetchWheels(py, tried, variant)) return CACHED(variant);
-  return pythonTorch(py, tried, variant) ?? fail(tried, variant);
+  // An installed torch of either kind serves unless NC_TORCH asked for one.
+  return pythonTorch(py, tried, requestedVariant()) ?? fail(tried, variant);
 }
 
-module.exports = { findLibtorch, searchPath, libtorchCache: CACHED, LibtorchNotFound, TORCH_VERSION, VARIANTS };
+module.exports = { findLibtorch, searchPath, libtorchCache: CACHED, LibtorchNotFound, TORCH_VERSION };
 
 if (require.main === module) {
   try {

@@ -6,11 +6,17 @@ import type { NativeAddon } from '../src/runtime/native';
 import { doctorReport } from '../src/tools/doctor';
 import { runMain } from './helpers/cli';
 import { cliArgs } from './helpers/cli-process';
+import { native } from '../src/runtime/native';
 import { cudaBuilt } from './helpers/cuda';
 
 // The pinned libtorch of each build (scripts/libtorch.js): the default CPU one, or NC_TORCH=cuda's.
 const TORCH = cudaBuilt() ? '2.14.1' : '2.13.0';
-const CUDA_SUMMARY = cudaBuilt() ? 'CUDA build, no device visible' : 'this build has no CUDA';
+const DEVICES = native().buildInfo().cudaDevices;
+const CUDA_SUMMARY = !cudaBuilt()
+  ? 'this build has no CUDA'
+  : DEVICES === 0
+    ? 'CUDA build, no device visible'
+    : `CUDA build, ${DEVICES} device(s) visible`;
 
 const capture = () => {
   const out = { stdout: '', stderr: '' };
@@ -43,7 +49,7 @@ test('--json: one document with every fact typed, the self-test passing and CUDA
       loadedFrom: expect.stringMatching(/libtorch_cpu\.so$/),
       buildWouldUse: expect.any(String),
     },
-    cuda: { built: cudaBuilt(), devices: 0, summary: expect.stringContaining(CUDA_SUMMARY) },
+    cuda: { built: cudaBuilt(), devices: DEVICES, summary: expect.stringContaining(CUDA_SUMMARY) },
     threads: 1,
     allocator: {
       liveBytes: expect.any(Number),
@@ -60,8 +66,10 @@ test('--json: one document with every fact typed, the self-test passing and CUDA
   const names = doc.selfTest.map((t: { name: string }) => t.name);
   expect(names).toEqual([
     'grammar: parse a program',
-    'compile, forward a batch, backward (cpu)',
-    'fit one constant (cpu)',
+    ...['cpu', ...Array.from({ length: DEVICES }, (_, i) => `cuda:${i}`)].flatMap((device) => [
+      `compile, forward a batch, backward (${device})`,
+      `fit one constant (${device})`,
+    ]),
     'valueAndGrad on the small-program tier (cpu)',
     'distributed: a one-rank fit over c10d (Gloo, 127.0.0.1)',
     'NVRTC: compile a fused plan to PTX',
@@ -80,6 +88,25 @@ test('the readable report says what the JSON says', async () => {
   expect(r.stdout).toContain('npm run build would use');
   expect(r.stdout).toMatch(/^ {2}ok +[\d.]+ ms {2}fit one constant \(cpu\)$/m);
   expect(r.stdout).toContain('all self-tests passed');
+});
+
+test('an unknown NC_TORCH: the other facts still, and the build line says why a build would stop', async () => {
+  const saved = process.env.NC_TORCH;
+  process.env.NC_TORCH = 'gpu';
+  try {
+    const report = await doctorReport({ checks: [] });
+    expect(report.libtorch.searchPath).toEqual([]);
+    expect(report.libtorch.searchError).toMatch(
+      /^neural-compiler: NC_TORCH=gpu is not a libtorch build this project knows/,
+    );
+    expect(report.addon.loaded).toBe(true);
+    const { out, io } = capture();
+    printReport(report, io, false);
+    expect(out.stdout).toContain('npm run build would stop: neural-compiler: NC_TORCH=gpu is not');
+  } finally {
+    if (saved === undefined) delete process.env.NC_TORCH;
+    else process.env.NC_TORCH = saved;
+  }
 });
 
 test('a failing check makes exit 1 and names itself and its error', async () => {

@@ -7,7 +7,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { compile, fit, nn, type Module } from '../src';
 import { main } from '../src/cli/main';
-import { freePort } from '../src/cli/commands/fit-launch';
+import { freePort } from '../src/train/distributed';
 import { loader } from '../src/fuzz/isolate';
 import { distributedSpec } from '../src/train/distributed';
 import { fitAddon } from '../src/train/native-fit';
@@ -347,7 +347,10 @@ describe('the distributed option', () => {
       /unknown option 'port'/,
     );
     expect(() => distributedSpec(who, { rank: 0 }, { WORLD_SIZE: 'two' })).toThrow(
-      /the WORLD_SIZE environment variable \(distributed\.worldSize\) must be a whole number >= 1, got 'two'/,
+      /the WORLD_SIZE environment variable \(distributed\.worldSize\) must be a whole number >= 1 and < 65536, got the string "two"/,
+    );
+    expect(() => distributedSpec(who, { worldSize: 2 }, { RANK: '70000' })).toThrow(
+      /the RANK environment variable \(distributed\.rank\) must be a whole number >= 0 and < 65536, got number 70000/,
     );
   });
 });

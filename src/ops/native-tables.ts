@@ -259,7 +259,8 @@ export function cudaExpression(f: Formula): string {
     case 'num':
       return `T(${f.value})`;
     case 'var':
-      return { x: '%x', y: '%y', z: '%z', out: '%o', g: '%g' }[f.name];
+      if (f.name === 'z') throw new Error('fused steps have at most two operands');
+      return { x: '%x', y: '%y', out: '%o', g: '%g' }[f.name];
     case 'attr':
       if (f.index !== 0) throw new Error('fused steps carry one attribute (FusedStep::exponent)');
       return 'T(%e)';
@@ -289,7 +290,10 @@ const CUDA_FUNCTIONS: string[] = ['sqrt', 'exp', 'log', 'sin', 'cos', 'tanh', 's
 /** Each fused op's forward expression and its operands' adjoint contributions, as CUDA C. */
 function cudaSteps(): string {
   const rows = FUSED_FORMS.map((f) => {
-    const [da, db] = (f.form.derivative ?? []).map((d) => cppString(cudaExpression(d)));
+    const derivative = f.form.derivative;
+    if (!derivative || derivative.length !== f.arity)
+      throw new Error(`the fused op '${f.op.name}' needs a derivative per argument`);
+    const [da, db] = derivative.map((d) => cppString(cudaExpression(d)));
     return `X(${fusedId(f)}, ${cppString(cudaExpression(f.form.value))}, ${da}, ${db ?? '""'})`;
   });
   return [

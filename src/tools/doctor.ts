@@ -1,6 +1,5 @@
 // `neuralc doctor`'s facts and self-test: what a user runs when something is wrong or slow. Every
 // fact is gathered so that one failure (an addon that does not load) leaves the others readable.
-import net from 'net';
 import os from 'os';
 import path from 'path';
 import { compile } from '../api';
@@ -8,6 +7,7 @@ import { parseTree } from '../frontend';
 import { CUDA_KERNELS, cudaCompilePtx, fusedCudaSource, fusedPlans } from '../runtime/cuda';
 import { ADDON_PATH, native, type CpuMemoryStats, type NativeAddon } from '../runtime/native';
 import type { Device } from '../runtime/tensor';
+import { freePort } from '../train/distributed';
 import { fit } from '../train/fit';
 import { fitAddon } from '../train/native-fit';
 
@@ -46,6 +46,8 @@ export interface DoctorReport {
     /** Where `npm run build` looks, in order ($LIBTORCH alone when set), and the folder it would use. */
     searchPath: LibtorchPlace[];
     buildWouldUse: string | null;
+    /** Why the search path cannot be listed (an unknown NC_TORCH); null when it can. */
+    searchError: string | null;
   };
   cuda: { built: boolean; devices: number; summary: string } | null;
   /** libtorch's intra-op threads (setNumThreads; 1 by default). */
@@ -125,18 +127,6 @@ async function checkFit(device: Device): Promise<void> {
   } finally {
     module.dispose();
   }
-}
-
-/** A port nothing listens on now (the OS's pick), for a one-rank rendezvous. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** c10d as distributed fits use it: Gloo's layout as the addon declares it, then a one-rank fit over 127.0.0.1. */
@@ -252,7 +242,13 @@ export interface DoctorOptions {
 export async function doctorReport(options: DoctorOptions = {}): Promise<DoctorReport> {
   const { addon, error } = loadAddon(options.load ?? native);
   const info = addon?.buildInfo() ?? null;
-  const searchPath = libtorchScript().searchPath();
+  let searchPath: LibtorchPlace[] = [];
+  let searchError: string | null = null;
+  try {
+    searchPath = libtorchScript().searchPath();
+  } catch (err) {
+    searchError = (err as Error).message;
+  }
   const devices: Device[] = ['cpu', ...Array.from({ length: info?.cudaDevices ?? 0 }, (_, i) => `cuda:${i}` as Device)];
   const nvrtc = info?.cudaBuilt ? [{ name: NVRTC_CHECK, run: checkNvrtc }] : [];
   const checks = options.checks ?? [GRAMMAR_CHECK, ...(addon ? addonChecks(devices) : []), ...nvrtc];
@@ -275,6 +271,7 @@ export async function doctorReport(options: DoctorOptions = {}): Promise<DoctorR
       loadedFrom: info?.libtorchPath ?? null,
       searchPath,
       buildWouldUse: buildWouldUse(searchPath),
+      searchError,
     },
     cuda: info && {
       built: info.cudaBuilt,

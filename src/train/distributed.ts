@@ -1,6 +1,7 @@
 // fit()'s `distributed` option: which rank this process is, how many there are and where rank 0
 // waits for them, checked here (with torchrun's environment variables as defaults) before the
 // native fit connects (native/distributed.cpp).
+import * as net from 'net';
 import { describe } from '../runtime/host-data';
 import { knownOptions, numberIn } from '../runtime/validate';
 
@@ -53,12 +54,13 @@ function wholeNumber(
     throw new TypeError(
       `${who}: distributed.${name} is required: give it, or set the ${variable} environment variable`,
     );
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < min || value >= 65536)
-    throw new RangeError(
-      `${who}: the ${variable} environment variable (distributed.${name}) must be a whole number >= ${min}, got '${text}'`,
-    );
-  return value;
+  // Text that is no number is shown as given.
+  const value = Number.isNaN(Number(text)) ? text : Number(text);
+  return numberIn(who, `the ${variable} environment variable (distributed.${name})`, value, {
+    min,
+    integer: true,
+    below: 65536,
+  });
 }
 
 /** `tcp://host:port` (IPv6 hosts in brackets), from the option or MASTER_ADDR and MASTER_PORT. */
@@ -104,4 +106,17 @@ export function distributedSpec(
     below: 86400 * 7,
   });
   return { ...rendezvous(who, o.init, env), rank, worldSize, timeoutMs: Math.max(1, Math.round(timeout * 1000)) };
+}
+
+/** A port that was free a moment ago: the one the system gives a listener on port 0. */
+export function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, host, () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }

@@ -280,6 +280,10 @@ export async function fit(model: Module, data: AlgebraicData | OdeData, options:
       throw new Error(
         `${WHO}: weightPenalty is for models that call learned components (MLPs), and this one trains none`,
       );
+    // The penalty's strength on each stage's data, once (every start trains every stage).
+    const strength = new Map(
+      stages.map((s) => [s, weightPenalty > 0 ? penaltyStrength(weightPenalty, s.targetValues()) : 0]),
+    );
     group = spec && fitAddon().distributedGroup(spec);
     // What every rank must hold alike besides the parameters' shapes and the data (native/distributed_fit.cpp).
     const { progressEvery, ...steps } = loop; // only rank 0 reports progress
@@ -298,7 +302,7 @@ export async function fit(model: Module, data: AlgebraicData | OdeData, options:
         ...loop,
         epochs: abortedBefore ? 0 : loop.epochs,
         lrs: learningRates(schedule, lr, total),
-        weightPenalty: penaltyStrength(weightPenalty, prepared.targetValues),
+        weightPenalty: strength.get(prepared)!,
         penalised,
         ...(group && { distributed: { group, agreement } }),
       };
@@ -478,7 +482,7 @@ function startsOf(option: unknown, named: [string, Tensor][], seed: number): Sta
 /** A scalar drawn for a one-element parameter, in its shape ([] or [1], ...). */
 const reshapeLike = (v: number, t: Tensor): Nested => t.shape.reduceRight<Nested>((acc) => [acc], v);
 
-/** Writes a start's values (shapes checked by startsOf) into the parameters; the others keep theirs. */
+/** Writes a start's values (shapes checked by startsOf) into the parameters it names. */
 function assignStart(start: Start, named: [string, Tensor][]): void {
   for (const [name, t] of named) {
     if (!(name in start)) continue;
@@ -505,8 +509,10 @@ async function fromStarts(
   const reports: StartReport[] = [];
   let best: { result: FitResult; index: number } | undefined;
   let firstError: unknown;
-  for (const [i, start] of starts.entries()) {
+  for (const [i, given] of starts.entries()) {
     if (i > 0 && signal?.aborted) break;
+    // Every start from the model's own values but for what it gives: nothing carries over from the last run.
+    const start = { ...starts[0], ...given };
     if (i > 0) assignStart(start, named);
     try {
       const result = await train();
@@ -701,7 +707,7 @@ interface Prepared {
   /** The program inputs' per-sample shapes. */
   inputShapes: number[][];
   /** The values the loss compares with (target or observations): their variance scales weightPenalty. */
-  targetValues: ArrayLike<number>;
+  targetValues(): ArrayLike<number>;
   /** ODE: the shooting windows' length in intervals (0: the whole trajectory). */
   windowSteps?: number;
 }
@@ -765,7 +771,7 @@ function algebraic(model: Module, data: AlgebraicData, owned: Tensor[], odeOptio
     samplesPerStep: (b) => (b === 0 ? n : Math.min(b, n)),
     tierData: true,
     inputShapes: inputs.map((t) => t.shape.slice(1)),
-    targetValues: target.toTypedArray(),
+    targetValues: () => target.toTypedArray(),
   };
 }
 
@@ -809,6 +815,6 @@ function ode(model: Module, data: OdeData, owned: Tensor[], options: FitOdeOptio
     samplesPerStep: (b) => (windows === 0 ? 1 : b === 0 ? windows : Math.min(b, windows)),
     tierData: !wiring.constantGrad,
     inputShapes: wiring.inputs.map((i) => i.shape),
-    targetValues: flat.data,
+    targetValues: () => flat.data,
   };
 }

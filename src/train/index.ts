@@ -29,5 +29,5 @@ export {
   type AlgebraicData,
   type OdeData,
 } from './fit';
-export { learnedParameters, penaltyStrength, variance, weightPenalty } from './penalty';
+export { penaltyStrength, variance, weightPenalty } from './penalty';
 export { DISTRIBUTED_FAILURE, type DistributedOptions } from './distributed';

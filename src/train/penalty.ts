@@ -7,9 +7,6 @@
 import type { Module } from '../api';
 import { Tensor } from '../runtime/tensor';
 
-/** The parameters of the learned components a model calls (its MLPs, and those of the modules it calls). */
-export const learnedParameters = (model: Module): Tensor[] => model.learnedParameters();
-
 /** The mean square deviation of the values from their mean (0 for fewer than two). */
 export function variance(values: ArrayLike<number>): number {
   if (values.length < 2) return 0;

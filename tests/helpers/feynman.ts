@@ -3,6 +3,7 @@
 // conditioned there, with every param 2).
 import { readdirSync, readFileSync } from 'fs';
 import path from 'path';
+import { headerNames } from '../../src/experiments/programs';
 
 const DIR = path.resolve(__dirname, '..', '..', 'examples', 'feynman');
 
@@ -13,15 +14,7 @@ export const FEYNMAN: string[] = readdirSync(DIR)
 export const feynmanSource = (name: string): string => readFileSync(path.join(DIR, `${name}.neural`), 'utf8');
 
 /** "; Inputs: x, T. Params: n0, m." in each Feynman file's header. */
-export function declaredNames(source: string): { inputs: string[]; params: string[] } {
-  const m = /Inputs: ([^.]*)\. Params: ([^.]*)\./.exec(source)!;
-  const list = (s: string) =>
-    s
-      .split(',')
-      .map((x) => x.trim().split(' ')[0])
-      .filter((x) => x !== '' && x !== 'none');
-  return { inputs: list(m[1]), params: list(m[2]) };
-}
+export const declaredNames = (source: string): { inputs: string[]; params: string[] } => headerNames(source)!;
 
 /** n values in [0.5, 1.5] from a linear congruential generator: the same for a seed on every run. */
 export function uniform(n: number, seed: number): Float64Array {

@@ -7,7 +7,8 @@ import { jsonText, packageVersion, parseArgs, UsageError, type Command, type Io 
 const size = (bytes: number): string =>
   bytes < 2 ** 20 ? `${(bytes / 2 ** 10).toFixed(1)} KB` : `${(bytes / 2 ** 20).toFixed(1)} MB`;
 
-function buildLine(searchPath: LibtorchPlace[], build: LibtorchPlace | undefined): string {
+function buildLine(searchPath: LibtorchPlace[], build: LibtorchPlace | undefined, error: string | null): string {
+  if (error) return `npm run build would stop: ${error}`;
   if (build) return `npm run build would use ${build.dir} (${build.source})`;
   const [first] = searchPath;
   if (first.source === 'LIBTORCH') return `npm run build would stop: LIBTORCH=${first.dir} holds no libtorch`;
@@ -15,7 +16,7 @@ function buildLine(searchPath: LibtorchPlace[], build: LibtorchPlace | undefined
 }
 
 function libtorchLines({ libtorch }: DoctorReport): string[] {
-  const { compiledVersion, loadedVersion, loadedFrom, searchPath, buildWouldUse } = libtorch;
+  const { compiledVersion, loadedVersion, loadedFrom, searchPath, buildWouldUse, searchError } = libtorch;
   const versions = compiledVersion
     ? `${loadedVersion ?? 'version not stated'} (the addon was compiled against ${compiledVersion})`
     : 'not loaded';
@@ -24,7 +25,7 @@ function libtorchLines({ libtorch }: DoctorReport): string[] {
   return [
     `libtorch   ${versions}`,
     ...(loadedFrom ? [`           loaded from ${loadedFrom}`] : []),
-    `           ${buildLine(searchPath, build)}`,
+    `           ${buildLine(searchPath, build, searchError)}`,
     ...(switches ? ['           (not the loaded one: a rebuild would switch libtorch)'] : []),
   ];
 }

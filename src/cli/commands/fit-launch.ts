@@ -2,8 +2,8 @@
 // N ranks of one distributed fit as child processes, each the same `neuralc fit` command with its
 // --rank, --world-size and --init, and passes rank 0's output on (the others' only when they fail).
 import { spawn } from 'child_process';
-import * as net from 'net';
 import * as path from 'path';
+import { freePort } from '../../train/distributed';
 import type { Io } from '../command';
 
 export interface Launch {
@@ -14,19 +14,6 @@ export interface Launch {
   nodeRank: number;
   /** Rank 0's `tcp://host:port`; on one machine, a free port of 127.0.0.1 when not given. */
   init?: string;
-}
-
-/** A port that was free a moment ago: the one the system gives a listener on port 0. */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, host, () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** `node -e` arguments that run `neuralc ...args` from this build (the TypeScript sources under tests). */
