@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { compile, fit, nn, type Module } from '../src';
-import { main } from '../src/cli/main';
+import { runMain } from './helpers/cli';
 import { freePort } from '../src/train/distributed';
 import { loader } from '../src/fuzz/isolate';
 import { distributedSpec } from '../src/train/distributed';
@@ -30,9 +30,15 @@ function child(args: string[], onLine: (line: string) => void = () => {}) {
   let stdout = '',
     stderr = '';
   const limit = setTimeout(() => proc.kill('SIGKILL'), CHILD_LIMIT_MS);
+  let seen = 0; // stdout up to here went to onLine, line by line (a chunk may end inside a line)
   proc.stdout.setEncoding('utf8').on('data', (text: string) => {
     stdout += text;
-    text.split('\n').forEach((line) => line && onLine(line));
+    const end = stdout.lastIndexOf('\n') + 1;
+    stdout
+      .slice(seen, end)
+      .split('\n')
+      .forEach((line) => line && onLine(line));
+    seen = Math.max(seen, end);
   });
   proc.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
   const done = new Promise<Finished>((resolve) =>
@@ -42,17 +48,6 @@ function child(args: string[], onLine: (line: string) => void = () => {}) {
     }),
   );
   return { proc, done };
-}
-
-/** `neuralc ...args` in this process, as the reference: its exit code and stdout. */
-async function cliHere(args: string[]): Promise<{ code: number; stdout: string }> {
-  let stdout = '';
-  const code = await main(args, {
-    stdout: (t) => (stdout += t),
-    stderr: () => {},
-    readFile: (p) => fs.readFileSync(p),
-  });
-  return { code, stdout };
 }
 
 let dir: string;
@@ -98,7 +93,7 @@ describe('neuralc fit --nproc 2 gives the one-process fit', () => {
     const rows = xs.map((x, i) => [x, 2 * x + 0.5 * Math.sin(3 * x) + 0.3 * Math.sin(17 * i + 1)]);
     const data = csv('alg.csv', ['x', 'y'], rows);
     const args = ['fit', '-e', '(+ (* a x) (* b (sin (* 3 x))))', '--data', data, '--params', '{"a": 1, "b": 1}'];
-    const one = await cliHere([...args, '--json']);
+    const one = await runMain(...args, '--json');
     const two = await child(cliArgs(...args, '--json', '--nproc', '2', '--timeout', '20')).done;
     expect(one.code).toBe(0);
     expect(two.code).toBe(0);
@@ -121,7 +116,7 @@ describe('neuralc fit --nproc 2 gives the one-process fit', () => {
     const data = csv('ode.csv', ['t', 'y'], rows);
     const args = ['fit', '-e', '(* r y (- 1 (/ y K)))', '--data', data, '--params', '{"r": 0.7, "K": 40}'];
     const ode = ['--ode', '--state', 'y', '--window', '4', '--method', 'rk4'];
-    const one = await cliHere([...args, ...ode, '--json']);
+    const one = await runMain(...args, ...ode, '--json');
     const two = await child(cliArgs(...args, ...ode, '--json', '--nproc', '2', '--timeout', '20')).done;
     expect(one.code).toBe(0);
     expect(two.code).toBe(0);
@@ -302,7 +297,7 @@ describe('every rank ends with the same parameters', () => {
 
 test('neuralc fit: the launcher and rank flags say what is wrong', async () => {
   const fitArgs = ['fit', '-e', '(* a x)', '--data', 'none.csv', '--params', '{"a": 1}', '--json'];
-  const usage = async (...flags: string[]) => JSON.parse((await cliHere([...fitArgs, ...flags])).stdout).error.message;
+  const usage = async (...flags: string[]) => JSON.parse((await runMain(...fitArgs, ...flags)).stdout).error.message;
   expect(await usage('--nnodes', '2')).toMatch(/--nnodes and --node-rank need --nproc N/);
   expect(await usage('--nproc', '2', '--rank', '1')).toMatch(/--rank is set by --nproc for each rank it starts/);
   expect(await usage('--nproc', '2', '--nnodes', '2', '--node-rank', '1')).toMatch(

@@ -219,11 +219,15 @@ function viaOnePass(
 ): ValueAndGrad | undefined {
   const dtype = module.dtype;
   const batched = values.map((v) => typeof v !== 'number');
-  const data = values.map((v) => (typeof v === 'number' ? arrayOf(dtype, 1).fill(v) : ofDtype(v, dtype)));
-  const out = outputArray(dtype, given, batch);
   const wanted = module.inputs.map((name) => wrt.includes(name));
-  const found = module.withFusedResult(batched, (graph) => graph.valueAndSumGrad(data, batched, batch, out, wanted));
-  if (!found) return undefined;
+  // The data converted and the result's array made only once the program is known to take this path.
+  let out = given;
+  const found = module.withFusedResult(batched, (graph) => {
+    const data = values.map((v) => (typeof v === 'number' ? arrayOf(dtype, 1).fill(v) : ofDtype(v, dtype)));
+    out = outputArray(dtype, given, batch);
+    return graph.valueAndSumGrad(data, batched, batch, out, wanted);
+  });
+  if (!found || !out) return undefined;
   const grads: Record<string, number | Values> = {};
   const read = (handle: NativeTensor | null, zero: () => number | Values): number | Values => {
     if (!handle) return zero();
