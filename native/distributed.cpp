@@ -155,7 +155,7 @@ void Collective::communicate(const char* what, F&& f) {
   try {
     // Gloo's wait blocks until its own timeout (in its options); NCCL's only orders the CUDA streams
     // unless given one, and then blocks the CPU until the sum is there or the timeout has passed.
-    f(*g.backend)->wait(spec_.nccl ? milliseconds(spec_.timeout_ms) : c10d::kNoTimeout);
+    f(*g.backend)->wait(spec_.nccl ? milliseconds(spec_.timeout_ms) : ::kNoTimeout);
   } catch (const std::exception& e) {
     if (spec_.nccl) try {
         g.backend->abort();  // its communicator may be stuck in a collective the others never join

@@ -36,6 +36,7 @@ std::string nccl_version();
  */
 class Collective {
  public:
+  /** With spec.nccl, throws nc::Error at once when the build has no NCCL or the device is not visible. */
   explicit Collective(DistributedSpec spec);
   ~Collective();
   Collective(const Collective&) = delete;
@@ -44,7 +45,6 @@ class Collective {
   const DistributedSpec& spec() const { return spec_; }
   /** Where the collectives' tensors live: the CPU for Gloo, the rank's CUDA device for NCCL. */
   c10::Device device() const;
-  const char* backend_name() const { return spec_.nccl ? "nccl" : "gloo"; }
   /** Sums a contiguous tensor on device() over the ranks, in place. */
   void allreduce_sum(at::Tensor& t);
   /** Every rank's copy of a contiguous tensor on device(), stacked in rank order: [world_size, ...]. */

@@ -427,7 +427,11 @@ describe('the backend', () => {
 
   test("fit with backend 'nccl' on this build rejects at once, naming why", async () => {
     const model = compile('(* a x)', { params: { a: 0.5 } });
-    const run = fit(model, { inputs: { x: [1, 2] }, target: [2, 4] }, { epochs: 5, distributed: nccl });
+    const run = fit(
+      model,
+      { inputs: { x: [1, 2] }, target: [2, 4] },
+      { epochs: 5, distributed: { rank: 0, worldSize: 2, init: 'tcp://127.0.0.1:1', timeout: 20, backend: 'nccl' } },
+    );
     await expect(run).rejects.toThrow(here);
     await expect(run).rejects.toMatchObject({ kind: 'distributed' });
     model.dispose();
