@@ -23,9 +23,9 @@
 #include <vector>
 
 #include "errors.h"
-#include "tensor.h"
 #if defined(NC_WITH_NCCL)
 #include "distributed_nccl.h"
+#include "tensor.h"
 #endif
 
 namespace nc {
@@ -109,7 +109,14 @@ Collective::Collective(DistributedSpec spec) : spec_(std::move(spec)) {
               "; use backend 'gloo'");
 #endif
 }
-Collective::~Collective() = default;
+Collective::~Collective() {
+  // ProcessGroupNCCL wants its communicators ended before it is destroyed (as PyTorch's
+  // destroy_process_group does); Gloo's needs nothing.
+  if (group_ && spec_.nccl) try {
+      group_->backend->shutdown();
+    } catch (...) {
+    }
+}
 
 c10::Device Collective::device() const {
   return spec_.nccl ? c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(spec_.cuda_device)) : c10::kCPU;

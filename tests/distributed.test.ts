@@ -437,6 +437,25 @@ describe('the backend', () => {
     model.dispose();
   });
 
+  test("neuralc fit --backend nccl on this build: exit 1, naming why, and --json's backend", async () => {
+    const data = csv(
+      'line.csv',
+      ['x', 'y'],
+      [
+        [0, 0],
+        [1, 2],
+        [2, 4],
+      ],
+    );
+    const args = ['fit', '-e', '(* a x)', '--data', data, '--params', '{"a": 1}', '--json'];
+    const one = ['--rank', '0', '--world-size', '1', '--init', `tcp://127.0.0.1:${await freePort()}`];
+    const r = await runMain(...args, ...one, '--backend', 'nccl');
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).error.message).toMatch(here);
+    const gloo = await runMain(...args, ...one, '--backend', 'gloo');
+    expect(JSON.parse(gloo.stdout)).toMatchObject({ params: { a: 2 }, worldSize: 1, backend: 'gloo' });
+  });
+
   test('the native group refuses NCCL where it cannot run', () => {
     const group = () => fitAddon().distributedGroup({ ...spec, worldSize: 1, backend: 'nccl', cudaDevice: 0 });
     if (!build.ncclVersion)
