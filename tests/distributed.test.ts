@@ -454,6 +454,10 @@ describe('the backend', () => {
     expect(JSON.parse(r.stdout).error.message).toMatch(here);
     const gloo = await runMain(...args, ...one, '--backend', 'gloo');
     expect(JSON.parse(gloo.stdout)).toMatchObject({ params: { a: 2 }, worldSize: 1, backend: 'gloo' });
+    // --device cuda: the model on cuda:LOCAL_RANK (unset here: cuda), which needs a visible device.
+    const cuda = JSON.parse((await runMain(...args, '--device', 'cuda')).stdout);
+    if (build.cudaDevices === 0) expect(cuda.error.message).toMatch(noCudaDevice());
+    else expect(cuda.params.a).toBeCloseTo(2, 5);
   });
 
   test('the native group refuses NCCL where it cannot run', () => {
