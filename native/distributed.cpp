@@ -102,6 +102,10 @@ Collective::Collective(DistributedSpec spec) : spec_(std::move(spec)) {
   if (!spec_.nccl) return;
 #if defined(NC_WITH_NCCL)
   parse_device("cuda:" + std::to_string(spec_.cuda_device));  // says why when the device is not visible
+  // For ProcessGroupNCCL's constructor: a collective that times out aborts its communicator and fails
+  // its wait with an Error (2, CleanUpOnly) instead of tearing the whole process down (the default).
+  // Set here, on the caller's thread rather than the fit's; a value the user set is kept.
+  setenv("TORCH_NCCL_ASYNC_ERROR_HANDLING", "2", 0);
 #else
   throw Error(std::string("fit: distributed.backend 'nccl' needs a CUDA build with NCCL, and this one ") +
               (at::detail::getCUDAHooks().isBuilt() ? "was built without NCCL's headers (`neuralc doctor` says more)"

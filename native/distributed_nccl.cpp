@@ -6,7 +6,6 @@
 
 #include <torch/csrc/cuda/nccl.h>
 
-#include <cstdlib>
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 
 #include "distributed.h"
@@ -15,10 +14,6 @@ namespace nc {
 
 c10::intrusive_ptr<c10d::Backend> nccl_backend(const c10::intrusive_ptr<c10d::Store>& store, int rank, int size,
                                                std::chrono::milliseconds timeout) {
-  // A collective that times out aborts its communicator and fails its wait with an Error (2,
-  // CleanUpOnly), instead of the default, tearing the whole process down. Read by the constructor;
-  // a value the user set is kept.
-  setenv("TORCH_NCCL_ASYNC_ERROR_HANDLING", "2", 0);
   auto options = c10d::ProcessGroupNCCL::Options::create();
   options->timeout = timeout;
   // The communicator is made at the first collective, on the device of its tensors.
