@@ -134,6 +134,7 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
     out.Set("cudaBuilt", build.cuda_built);
     out.Set("cudaDevices", build.cuda_devices);
     out.Set("threads", build.threads);
+    out.Set("ncclVersion", build.nccl_version.empty() ? env.Null() : Napi::String::New(env, build.nccl_version));
     return out;
   });
 }

@@ -75,7 +75,7 @@ nc::FitConfig config_arg(const Napi::Object& o) {
 // when fit settles: the connection is made by the first native fit that uses it, on its thread.
 using GroupHandle = std::shared_ptr<nc::Collective>;
 
-// distributedGroup({host, port, rank, worldSize, timeoutMs}) -> handle
+// distributedGroup({host, port, rank, worldSize, timeoutMs, backend: 'gloo' | 'nccl', cudaDevice}) -> handle
 Napi::Value DistributedGroup(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
     Napi::Object o = kArgs.object(info[0], "distributed");
@@ -85,6 +85,8 @@ Napi::Value DistributedGroup(const Napi::CallbackInfo& info) {
     spec.rank = static_cast<int>(kArgs.count(o, "rank"));
     spec.world_size = static_cast<int>(kArgs.count(o, "worldSize", 1));
     spec.timeout_ms = kArgs.count(o, "timeoutMs", 1);
+    spec.nccl = kArgs.string(o, "backend") == "nccl";
+    if (spec.nccl) spec.cuda_device = static_cast<int>(kArgs.count(o, "cudaDevice"));
     return Napi::External<GroupHandle>::New(info.Env(), new GroupHandle(std::make_shared<nc::Collective>(spec)),
                                             [](Napi::Env, GroupHandle* handle) { delete handle; });
   });

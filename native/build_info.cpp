@@ -6,6 +6,8 @@
 #include <dlfcn.h>
 #include <torch/version.h>
 
+#include "distributed.h"
+
 namespace nc {
 namespace {
 
@@ -37,7 +39,8 @@ BuildInfo build_info() {
           libtorch_path(),
           cuda_built,
           cuda_built ? static_cast<int>(cuda.deviceCount()) : 0,
-          at::get_num_threads()};
+          at::get_num_threads(),
+          nccl_version()};
 }
 
 }  // namespace nc

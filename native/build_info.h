@@ -17,6 +17,8 @@ struct BuildInfo {
   int cuda_devices;
   /** libtorch's intra-op threads (1 unless setNumThreads changed it). */
   int threads;
+  /** The NCCL libtorch_cuda loaded, as it reports it; empty in a build without NCCL (distributed.h). */
+  std::string nccl_version;
 };
 
 BuildInfo build_info();

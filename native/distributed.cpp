@@ -1,7 +1,8 @@
 // c10d for data-parallel fits: TCPStore for the rendezvous, ProcessGroupGloo for the collectives,
-// both as libtorch_cpu.so exports them. ProcessGroupGloo.hpp compiles here against the declarations
-// in native/gloo_declarations (the wheel has no gloo headers; see their README and
-// docs/architecture.md), and gloo_layout_problem() checks that against the loaded library.
+// both as libtorch_cpu.so exports them (or ProcessGroupNCCL, distributed_nccl.cpp, in builds with
+// NCCL). ProcessGroupGloo.hpp compiles here against the declarations in native/gloo_declarations
+// (the wheel has no gloo headers; see their README and docs/architecture.md), and
+// gloo_layout_problem() checks that against the loaded library.
 #include "distributed.h"
 
 #include <ATen/ATen.h>
@@ -22,6 +23,10 @@
 #include <vector>
 
 #include "errors.h"
+#if defined(NC_WITH_NCCL)
+#include "distributed_nccl.h"
+#include "tensor.h"
+#endif
 
 namespace nc {
 namespace {
@@ -86,11 +91,40 @@ c10::intrusive_ptr<c10d::ProcessGroupGloo::Options> gloo_options(const std::stri
 
 struct Collective::Group {
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::Backend> gloo;
+  c10::intrusive_ptr<c10d::Backend> backend;
 };
 
-Collective::Collective(DistributedSpec spec) : spec_(std::move(spec)) {}
-Collective::~Collective() = default;
+#if !defined(NC_WITH_NCCL)
+std::string nccl_version() { return ""; }
+#endif
+
+Collective::Collective(DistributedSpec spec) : spec_(std::move(spec)) {
+  if (!spec_.nccl) return;
+#if defined(NC_WITH_NCCL)
+  parse_device("cuda:" + std::to_string(spec_.cuda_device));  // says why when the device is not visible
+  // For ProcessGroupNCCL's constructor: a collective that times out aborts its communicator and fails
+  // its wait with an Error (2, CleanUpOnly) instead of tearing the whole process down (the default).
+  // Set here, on the caller's thread rather than the fit's; a value the user set is kept.
+  setenv("TORCH_NCCL_ASYNC_ERROR_HANDLING", "2", 0);
+#else
+  throw Error(std::string("fit: distributed.backend 'nccl' needs a CUDA build with NCCL, and this one ") +
+              (at::detail::getCUDAHooks().isBuilt() ? "was built without NCCL's headers (`neuralc doctor` says more)"
+                                                    : "has no CUDA (`NC_TORCH=cuda npm install` makes one)") +
+              "; use backend 'gloo'");
+#endif
+}
+Collective::~Collective() {
+  // ProcessGroupNCCL wants its communicators ended before it is destroyed (as PyTorch's
+  // destroy_process_group does); Gloo's needs nothing.
+  if (group_ && spec_.nccl) try {
+      group_->backend->shutdown();
+    } catch (...) {
+    }
+}
+
+c10::Device Collective::device() const {
+  return spec_.nccl ? c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(spec_.cuda_device)) : c10::kCPU;
+}
 
 Collective::Group& Collective::group() {
   if (group_) return *group_;
@@ -106,10 +140,14 @@ Collective::Group& Collective::group() {
     o.waitWorkers = true;
     o.timeout = milliseconds(s.timeout_ms);
     group->store = c10::make_intrusive<c10d::TCPStore>(s.host, o);
+#if defined(NC_WITH_NCCL)
+    if (s.nccl) group->backend = nccl_backend(group->store, s.rank, s.world_size, milliseconds(s.timeout_ms));
+#endif
     // Two worker threads, PyTorch's default: with one, an allreduce of a few numbers between two
     // processes of this machine took 1 to 4 ms instead of 0.3 to 0.6 ms.
-    group->gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(group->store, s.rank, s.world_size,
-                                                              gloo_options(s.host, milliseconds(s.timeout_ms), 2));
+    if (!s.nccl)
+      group->backend = c10::make_intrusive<c10d::ProcessGroupGloo>(group->store, s.rank, s.world_size,
+                                                                   gloo_options(s.host, milliseconds(s.timeout_ms), 2));
   } catch (const std::exception& e) {
     throw DistributedError(who + " could not meet the other ranks at " + where + " within " +
                            number_text(s.timeout_ms / 1000.0, 6) + " s (" + cause_of(e) +
@@ -126,8 +164,14 @@ void Collective::communicate(const char* what, F&& f) {
   Group& g = group();
   const auto start = std::chrono::steady_clock::now();
   try {
-    f(*g.gloo);
+    // Gloo's wait blocks until its own timeout (in its options); NCCL's only orders the CUDA streams
+    // unless given one, and then blocks the CPU until the sum is there or the timeout has passed.
+    f(*g.backend)->wait(spec_.nccl ? milliseconds(spec_.timeout_ms) : ::kNoTimeout);
   } catch (const std::exception& e) {
+    if (spec_.nccl) try {
+        g.backend->abort();  // its communicator may be stuck in a collective the others never join
+      } catch (...) {
+      }
     throw DistributedError("fit: rank " + std::to_string(spec_.rank) + " of " + std::to_string(spec_.world_size) +
                            ": " + what + " failed (" + cause_of(e) +
                            "); another rank stopped, failed or did not answer within " +
@@ -137,28 +181,27 @@ void Collective::communicate(const char* what, F&& f) {
 }
 
 void Collective::allreduce_sum(at::Tensor& t) {
-  communicate("summing the gradients over the ranks", [&](c10d::Backend& gloo) {
+  communicate("summing the gradients over the ranks", [&](c10d::Backend& backend) {
     std::vector<at::Tensor> tensors{t};
-    gloo.allreduce(tensors)->wait();
+    return backend.allreduce(tensors);
   });
 }
 
 at::Tensor Collective::allgather(const at::Tensor& t) {
   std::vector<at::Tensor> outputs;
   for (int r = 0; r < spec_.world_size; ++r) outputs.push_back(at::empty_like(t));
-  communicate("comparing the ranks' fits", [&](c10d::Backend& gloo) {
-    std::vector<std::vector<at::Tensor>> out{outputs};
+  std::vector<std::vector<at::Tensor>> out{outputs};
+  communicate("comparing the ranks' fits", [&](c10d::Backend& backend) {
     std::vector<at::Tensor> in{t};
-    gloo.allgather(out, in)->wait();
-    outputs = out[0];
+    return backend.allgather(out, in);
   });
-  return at::stack(outputs);
+  return at::stack(out[0]);
 }
 
 void Collective::broadcast(at::Tensor& t) {
-  communicate("taking rank 0's parameters", [&](c10d::Backend& gloo) {
+  communicate("taking rank 0's parameters", [&](c10d::Backend& backend) {
     std::vector<at::Tensor> tensors{t};
-    gloo.broadcast(tensors)->wait();
+    return backend.broadcast(tensors);
   });
 }
 

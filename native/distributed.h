@@ -1,8 +1,10 @@
 // The process group of a data-parallel fit: the ranks meet at a TCP rendezvous (c10d's TCPStore,
-// served by rank 0) and sum their tensors with libtorch's ProcessGroupGloo. The c10d and gloo
-// declarations stay in distributed.cpp; this header is plain libtorch.
+// served by rank 0) and sum their tensors with libtorch's ProcessGroupGloo (CPU tensors) or, in
+// builds with NCCL, ProcessGroupNCCL (CUDA tensors, one device per rank). The c10d, gloo and NCCL
+// declarations stay in distributed.cpp and distributed_nccl.cpp; this header is plain libtorch.
 #pragma once
 #include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 
 #include <cstdint>
 #include <memory>
@@ -18,7 +20,13 @@ struct DistributedSpec {
   int world_size = 1;
   /** How long to wait for the other ranks: at the rendezvous and for each collective. */
   int64_t timeout_ms = 60000;
+  /** NCCL on this CUDA device (the model's), else Gloo on the CPU. */
+  bool nccl = false;
+  int cuda_device = 0;
 };
+
+/** The NCCL version the loaded libtorch_cuda reports ("2.30.7"); empty in a build without NCCL. */
+std::string nccl_version();
 
 /**
  * One rank's connection to the others, made at its first use (on the fit's thread: the rendezvous
@@ -28,17 +36,20 @@ struct DistributedSpec {
  */
 class Collective {
  public:
+  /** With spec.nccl, throws nc::Error at once when the build has no NCCL or the device is not visible. */
   explicit Collective(DistributedSpec spec);
   ~Collective();
   Collective(const Collective&) = delete;
   Collective& operator=(const Collective&) = delete;
 
   const DistributedSpec& spec() const { return spec_; }
-  /** Sums a contiguous CPU tensor over the ranks, in place. */
+  /** Where the collectives' tensors live: the CPU for Gloo, the rank's CUDA device for NCCL. */
+  c10::Device device() const;
+  /** Sums a contiguous tensor on device() over the ranks, in place. */
   void allreduce_sum(at::Tensor& t);
-  /** Every rank's copy of a contiguous CPU tensor, stacked in rank order: [world_size, ...]. */
+  /** Every rank's copy of a contiguous tensor on device(), stacked in rank order: [world_size, ...]. */
   at::Tensor allgather(const at::Tensor& t);
-  /** Rank 0's values of a contiguous CPU tensor, in place on every rank. */
+  /** Rank 0's values of a contiguous tensor on device(), in place on every rank. */
   void broadcast(at::Tensor& t);
   /** Seconds spent in collectives so far (the rendezvous excluded). */
   double seconds() const;

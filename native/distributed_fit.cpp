@@ -58,7 +58,7 @@ void join_ranks(FitTask& task) {
   parts.emplace_back("data", data_hash(task));
   Tensor mine = at::empty({static_cast<int64_t>(parts.size())}, at::kLong);
   for (size_t i = 0; i < parts.size(); ++i) std::memcpy(mine.data_ptr<int64_t>() + i, &parts[i].second, 8);
-  const Tensor all = group.allgather(mine);
+  const Tensor all = group.allgather(mine.to(group.device())).to(at::kCPU);
   for (int64_t r = 1; r < all.size(0); ++r)
     for (size_t i = 0; i < parts.size(); ++i)
       if (all[r][i].item<int64_t>() != all[0][i].item<int64_t>())
@@ -67,7 +67,7 @@ void join_ranks(FitTask& task) {
                                "program on the same data with the same settings and parameter shapes, and takes its " +
                                "own share of the samples");
   std::vector<Tensor> flat;
-  for (const Tensor& p : task.params) flat.push_back(p.detach().to(at::kCPU, at::kDouble).reshape(-1));
+  for (const Tensor& p : task.params) flat.push_back(p.detach().to(group.device(), at::kDouble).reshape(-1));
   Tensor values = at::cat(flat);
   group.broadcast(values);
   at::NoGradGuard no_grad;
@@ -92,13 +92,13 @@ Objective shared_objective(Objective local, FitTask& task, const std::atomic<boo
     // Each share's loss is the mean over its samples (each sample has as many elements): weighted by
     // its part of the batch, the shares sum to the batch's mean, and so do their gradients.
     const double weight = static_cast<double>(end - begin) / static_cast<double>(n);
-    // The buffer summed over the ranks: the weighted loss; whether a rank is cancelled; each rank's
-    // failure (1, or 2 for an OdeBlowUp); with grad, per param whether it has a gradient, then it.
-    int64_t size = 2 + world;
-    if (grad)
-      for (const Tensor& p : task.params) size += 1 + p.numel();
-    Tensor buffer = at::zeros({size}, at::kDouble);
-    double* b = buffer.data_ptr<double>();
+    // The buffer summed over the ranks, on the group's device: a head of the weighted loss; whether a
+    // rank is cancelled; each rank's failure (1, or 2 for an OdeBlowUp); with grad, per param whether
+    // it has a gradient; then, with grad, the weighted gradients (zeros for a param without one). The
+    // head is written on the CPU and joins the gradients (which stay on their device) in one copy.
+    const int64_t head_size = 2 + world + (grad ? static_cast<int64_t>(task.params.size()) : 0);
+    Tensor head = at::zeros({head_size}, at::kDouble);
+    double* b = head.data_ptr<double>();
     std::exception_ptr failure;
     if (end > begin) try {
         b[0] = mine(share, grad, lenient) * weight;
@@ -110,17 +110,20 @@ Objective shared_objective(Objective local, FitTask& task, const std::atomic<boo
         b[2 + rank] = 1;
       }
     b[1] = cancel.load() ? 1 : 0;
-    if (grad && !failure && std::isfinite(b[0])) {
-      int64_t at = 2 + world;
-      for (const Tensor& p : task.params) {
-        if (p.grad().defined()) {
-          b[at] = 1;
-          buffer.slice(0, at + 1, at + 1 + p.numel()).copy_(p.grad().reshape(-1).to(at::kDouble) * weight);
-        }
-        at += 1 + p.numel();
-      }
+    const at::TensorOptions on = at::TensorOptions(group.device()).dtype(at::kDouble);
+    std::vector<Tensor> parts{Tensor()};
+    const bool sending = grad && !failure && std::isfinite(b[0]);
+    for (size_t i = 0; grad && i < task.params.size(); ++i) {
+      const Tensor& p = task.params[i];
+      const bool has = sending && p.grad().defined();
+      b[2 + world + i] = has ? 1 : 0;
+      parts.push_back(has ? p.grad().reshape(-1).to(on) * weight : at::zeros({p.numel()}, on));
     }
+    parts[0] = head.to(group.device());
+    Tensor buffer = at::cat(parts);
     group.allreduce_sum(buffer);
+    head = buffer.slice(0, 0, head_size).to(at::kCPU);
+    b = head.data_ptr<double>();
     stop = b[1] > 0;
     for (int r = 0; r < world; ++r) {
       if (b[2 + r] == 0) continue;
@@ -131,14 +134,15 @@ Objective shared_objective(Objective local, FitTask& task, const std::atomic<boo
       throw Error(what);
     }
     if (!grad) return b[0];
-    int64_t at = 2 + world;
-    for (Tensor& p : task.params) {
-      if (std::isfinite(b[0]) && b[at] > 0)
+    int64_t at = head_size;
+    for (size_t i = 0; i < task.params.size(); ++i) {
+      Tensor& p = task.params[i];
+      if (std::isfinite(b[0]) && b[2 + world + i] > 0)
         // A copy even in the buffer's dtype: optimizers detach gradients in place, which a view refuses.
-        p.mutable_grad() = buffer.slice(0, at + 1, at + 1 + p.numel()).view(p.sizes()).to(p.options(), false, true);
+        p.mutable_grad() = buffer.slice(0, at, at + p.numel()).view(p.sizes()).to(p.options(), false, true);
       else
         p.mutable_grad().reset();  // no rank reached it, or the loss is not finite: no gradient, as on one rank
-      at += 1 + p.numel();
+      at += p.numel();
     }
     return b[0];
   };

@@ -1,13 +1,16 @@
 // The check of a CUDA build on a machine with a GPU (scripts/gpu-check.sh runs it after `npm run build`):
 //   1. every example program on cuda against cpu, both float64: values and gradients (input and param);
 //   2. the fused CUDA kernels against the unfused steps on cuda (the same program with fuse: false);
-//   3. benchmarks against PyTorch eager on CUDA (when --python names a Python whose torch sees the GPU):
+//   3. a data-parallel fit in 2 processes (`neuralc fit --nproc 2 --device cuda`, one GPU each) summed by
+//      NCCL against the same fit summed by Gloo, and Gloo's against one process;
+//   4. benchmarks against PyTorch eager on CUDA (when --python names a Python whose torch sees the GPU):
 //      2-D heat at 2048 x 2048 (forward+backward to alpha, float32) and gravity at batch 1e7.
 // Prints one report; exits 1 if a comparison fails, 2 if there is no CUDA device to check.
 // Usage: node scripts/gpu-check.js [--python PATH] [--device cuda:N] [--quick]
 // (--device cpu runs the script where there is no GPU, cpu against cpu, to check the script itself.)
 'use strict';
 const fs = require('fs');
+const os = require('os');
 const path = require('path');
 const { spawnSync } = require('child_process');
 
@@ -171,6 +174,86 @@ function programChecks(device) {
   return rows;
 }
 
+/** `neuralc fit ...args --json` from this build, in the given number of processes (1: no launcher). */
+function cliFit(args, nproc) {
+  const launch = nproc > 1 ? ['--nproc', String(nproc), '--timeout', '60'] : [];
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'neuralc.js'), 'fit', ...args, '--json', ...launch], {
+    encoding: 'utf8',
+  });
+  const out = r.stdout.trim().split('\n').pop() || '{}';
+  const result = JSON.parse(out);
+  if (r.status !== 0 || result.error)
+    throw new Error(result.error?.message ?? (r.stderr.trim().split('\n').pop() || `exit ${r.status}`));
+  return result;
+}
+
+/** The largest relative difference between two fits' params (a param's size the scale). */
+function paramGap(a, b) {
+  return Math.max(
+    ...Object.keys(b.params).map((k) => Math.abs(a.params[k] - b.params[k]) / Math.max(1e-12, Math.abs(b.params[k]))),
+  );
+}
+
+// float32 L-BFGS in two processes stops a few ulps from one process (tests/distributed.test.ts: 2e-5).
+const FIT_TOLERANCE = 2e-5;
+
+/**
+ * A full-batch fit in 2 processes against one process: Gloo on the device (its gradients copied to
+ * the CPU), and NCCL on the GPUs (cuda:LOCAL_RANK each), which needs 2 visible devices.
+ */
+function distributedChecks(device, devices, nccl) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nc-gpu-check-'));
+  const rows = [];
+  try {
+    const noise = new Rng(11).uniforms(400, -0.1, 0.1);
+    const lines = Array.from(noise, (e, i) => {
+      const x = (i / 400) * 4;
+      return `${x},${2 * x + 0.5 * Math.sin(3 * x) + e}`;
+    });
+    const data = path.join(dir, 'fit.csv');
+    fs.writeFileSync(data, ['x,y', ...lines].join('\n') + '\n');
+    // --device cuda: each rank of the launcher takes cuda:LOCAL_RANK; with one GPU, Gloo's ranks share it.
+    const on = device === 'cpu' ? 'cpu' : devices >= 2 ? 'cuda' : 'cuda:0';
+    const args = ['-e', '(+ (* a x) (* b (sin (* 3 x))))', '--data', data, '--params', '{"a": 1, "b": 1}', '--device'];
+    const row = (name, run) => {
+      try {
+        rows.push({ name, ...run() });
+      } catch (err) {
+        rows.push({ name, status: 'FAIL', detail: err.message.split('\n')[0] });
+      }
+    };
+    let gloo;
+    row(`2 processes, Gloo (--device ${on}) against 1 process`, () => {
+      const one = cliFit([...args, device], 1);
+      gloo = cliFit([...args, on, '--backend', 'gloo'], 2);
+      const gap = paramGap(gloo, one);
+      const ok = gap <= FIT_TOLERANCE && gloo.backend === 'gloo' && gloo.worldSize === 2;
+      return { status: ok ? 'ok' : 'FAIL', detail: `params ${gap.toExponential(1)} apart, ${gloo.steps} steps` };
+    });
+    const why =
+      device === 'cpu'
+        ? 'NCCL needs CUDA devices (--device cpu)'
+        : !nccl
+          ? 'this build has no NCCL (`npx neuralc doctor` says why)'
+          : devices < 2
+            ? `NCCL puts one rank on a GPU, and ${devices} is visible`
+            : undefined;
+    if (why) rows.push({ name: '2 processes, NCCL against Gloo', status: 'skipped', detail: why });
+    else
+      row('2 processes, NCCL (cuda:0, cuda:1) against Gloo', () => {
+        const ran = cliFit([...args, 'cuda', '--backend', 'nccl'], 2);
+        if (!gloo) throw new Error('no Gloo fit to compare with');
+        const gap = paramGap(ran, gloo);
+        const ok = gap <= FIT_TOLERANCE && ran.backend === 'nccl' && ran.steps === gloo.steps;
+        const detail = `params ${gap.toExponential(1)} apart, ${ran.steps} steps, ${ran.communicationSeconds.toFixed(3)} s communicating (Gloo ${gloo.communicationSeconds.toFixed(3)} s)`;
+        return { status: ok ? 'ok' : 'FAIL', detail };
+      });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  return rows;
+}
+
 /** Median ms of f, which must read a result back (so the GPU has finished). */
 function time(f, reps) {
   f();
@@ -277,6 +360,10 @@ function main() {
   report.push('## Programs: cuda against cpu (float64), fused kernels against unfused steps', '');
   const rows = programChecks(args.device);
   for (const r of rows) report.push(`- ${r.status.padEnd(7)} ${r.name}: ${r.detail}`);
+  report.push('', '## Data-parallel fits: 2 processes against 1, NCCL against Gloo', '');
+  const fits = distributedChecks(args.device, info.cudaDevices, info.ncclVersion !== null);
+  for (const r of fits) report.push(`- ${r.status.padEnd(7)} ${r.name}: ${r.detail}`);
+  rows.push(...fits);
   const n = args.quick ? 512 : 2048;
   const steps = args.quick ? 20 : 100;
   const batch = args.quick ? 1e6 : 1e7;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One command for a machine with a GPU (issue 18): builds what is missing, then every example program
-# on cuda against cpu in float64, the fused CUDA kernels against the unfused steps, and the benchmarks
+# on cuda against cpu in float64, the fused CUDA kernels against the unfused steps, a 2-process fit
+# summed by NCCL against the same fit summed by Gloo, and the benchmarks
 # (2-D heat at 2048 x 2048, gravity at batch 1e7) against PyTorch eager on CUDA, in one report.
 #   scripts/gpu-check.sh [--python PATH] [--device cuda:N] [--quick]
 # --python: a Python whose torch sees the GPU, for the PyTorch anchor (without it, ours alone).

@@ -18,7 +18,8 @@ const LOCAL = path.join(ROOT, 'libtorch');
  * all of libtorch; the CUDA wheel needs NVIDIA's runtime wheels beside it, in the layout of Python's
  * site-packages (torch/ next to nvidia/), because its libraries find them through rpaths relative to
  * torch/lib. Its metadata names the runtime wheels; crt adds the headers (crt/host_config.h) that the
- * CUDA runtime's own headers include, which libtorch's c10/cuda headers need to compile.
+ * CUDA runtime's own headers include, which libtorch's c10/cuda headers need to compile; cccl adds
+ * <nv/target>, which cuda_fp16.h includes, for ProcessGroupNCCL.hpp (native/distributed_nccl.cpp).
  */
 const VARIANTS = {
   cpu: { version: '2.13.0', folder: 'libtorch-2.13.0-cpu', libtorch: '.', runtime: [], size: '480 MB' },
@@ -27,7 +28,7 @@ const VARIANTS = {
     folder: 'torch-2.14.1-cu13',
     libtorch: 'torch',
     runtime: [
-      'cuda-toolkit[crt,cublas,cudart,cufft,cufile,cupti,curand,cusolver,cusparse,nvjitlink,nvrtc,nvtx]==13.0.3',
+      'cuda-toolkit[cccl,crt,cublas,cudart,cufft,cufile,cupti,curand,cusolver,cusparse,nvjitlink,nvrtc,nvtx]==13.0.3',
       'nvidia-cudnn-cu13==9.24.0.43',
       'nvidia-cusparselt-cu13==0.8.1',
       'nvidia-nccl-cu13==2.30.7',

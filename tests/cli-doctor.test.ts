@@ -17,6 +17,9 @@ const CUDA_SUMMARY = !cudaBuilt()
   : DEVICES === 0
     ? 'CUDA build, no device visible'
     : `CUDA build, ${DEVICES} device(s) visible`;
+// The NCCL the CUDA wheel pins (nvidia-nccl-cu13==2.30.7 in scripts/libtorch.js), which CUDA builds compile in.
+const NCCL = cudaBuilt() ? '2.30.7' : null;
+const NCCL_SUMMARY = NCCL ? `NCCL ${NCCL}, loaded with libtorch_cuda` : 'no NCCL: this build has no CUDA';
 
 const capture = () => {
   const out = { stdout: '', stderr: '' };
@@ -50,6 +53,7 @@ test('--json: one document with every fact typed, the self-test passing and CUDA
       buildWouldUse: expect.any(String),
     },
     cuda: { built: cudaBuilt(), devices: DEVICES, summary: expect.stringContaining(CUDA_SUMMARY) },
+    nccl: { built: NCCL !== null, version: NCCL, summary: expect.stringContaining(NCCL_SUMMARY) },
     threads: 1,
     allocator: {
       liveBytes: expect.any(Number),
@@ -72,6 +76,7 @@ test('--json: one document with every fact typed, the self-test passing and CUDA
     ]),
     'valueAndGrad on the small-program tier (cpu)',
     'distributed: a one-rank fit over c10d (Gloo, 127.0.0.1)',
+    ...(NCCL && DEVICES > 0 ? ['distributed: a one-rank fit over c10d (NCCL, cuda:0)'] : []),
     'NVRTC: compile a fused plan to PTX',
   ]);
   for (const t of doc.selfTest)
@@ -85,6 +90,7 @@ test('the readable report says what the JSON says', async () => {
   expect(r.code).toBe(0);
   expect(r.stdout).toContain(`libtorch   ${TORCH} (the addon was compiled against ${TORCH})\n`);
   expect(r.stdout).toContain(`CUDA       ${CUDA_SUMMARY}`);
+  expect(r.stdout).toContain(`NCCL       ${NCCL_SUMMARY}`);
   expect(r.stdout).toContain('npm run build would use');
   expect(r.stdout).toMatch(/^ {2}ok +[\d.]+ ms {2}fit one constant \(cpu\)$/m);
   expect(r.stdout).toContain('all self-tests passed');
@@ -148,6 +154,7 @@ test('an addon that does not load: the other facts and the load error, exit 1, n
     addon: { loaded: false, error: message },
     libtorch: { compiledVersion: null, loadedFrom: null, searchPath: expect.any(Array) },
     cuda: null,
+    nccl: null,
     threads: null,
     allocator: null,
   });
@@ -157,6 +164,7 @@ test('an addon that does not load: the other facts and the load error, exit 1, n
   expect(printReport(report, io, false)).toBe(1);
   expect(out.stderr).toBe(`error: ${message}\n`);
   expect(out.stdout).toContain('CUDA       unknown (the addon did not load)');
+  expect(out.stdout).toContain('NCCL       unknown (the addon did not load)');
   expect(`${out.stdout}${out.stderr}`).not.toMatch(/\n\s+at /);
   const json = capture();
   expect(printReport(report, json.io, true)).toBe(1);

@@ -1,6 +1,7 @@
 // Data-parallel fits over c10d (native/distributed.cpp): two processes on 127.0.0.1 against the same
 // fit in one process, a rank killed mid-fit, a rank that never arrives, ranks running different
-// programs, and the layout of libtorch's ProcessGroupGloo as the addon declares it.
+// programs, the layout of libtorch's ProcessGroupGloo as the addon declares it, and the choice of
+// backend (Gloo, or NCCL where the model is on CUDA and the build has it).
 import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -9,7 +10,9 @@ import { compile, fit, nn, type Module } from '../src';
 import { runMain } from './helpers/cli';
 import { freePort } from '../src/train/distributed';
 import { loader } from '../src/fuzz/isolate';
-import { distributedSpec } from '../src/train/distributed';
+import { distributedSpec, groupSpec, rankDevice, type BackendSupport } from '../src/train/distributed';
+import { native } from '../src/runtime/native';
+import { cudaBuilt, noCudaDevice } from './helpers/cuda';
 import { fitAddon } from '../src/train/native-fit';
 import { getMaxConcurrentFits, setMaxConcurrentFits } from '../src/train/fit';
 import { cliArgs } from './helpers/cli-process';
@@ -100,6 +103,7 @@ describe('neuralc fit --nproc 2 gives the one-process fit', () => {
     const ref = JSON.parse(one.stdout),
       got = JSON.parse(two.stdout);
     expect(got.worldSize).toBe(2);
+    expect(got.backend).toBe('gloo'); // auto, for a model on the CPU
     expect(got.communicationSeconds).toBeGreaterThan(0);
     expect(got.steps).toBe(ref.steps);
     // float32 L-BFGS stops a few ulps apart; the mean of the shares' means (the 3-sample share's samples
@@ -234,7 +238,7 @@ describe('every rank ends with the same parameters', () => {
       expect(zero.steps).toBe(ref.steps);
       expectClose(zero.params, ref.params, 1e-12);
       expect(zero.tier).toBe(tier);
-      expect(zero.distributed).toMatchObject({ rank: 0, worldSize: 2 });
+      expect(zero.distributed).toMatchObject({ rank: 0, worldSize: 2, backend: 'gloo' });
       expect(first.distributed).toMatchObject({ rank: 1, worldSize: 2 });
       one.dispose();
     },
@@ -306,6 +310,11 @@ test('neuralc fit: the launcher and rank flags say what is wrong', async () => {
   expect(await usage('--nproc', '2', '--nnodes', '2', '--node-rank', '2', '--init', 'tcp://h:1')).toMatch(
     /--node-rank must be below --nnodes \(2\), got 2/,
   );
+  expect(await usage('--nproc', '2', '--backend', 'mpi')).toMatch(
+    /^--backend: unknown backend 'mpi'; expected one of auto, gloo, nccl$/,
+  );
+  expect(await usage('--backend', 'nccl')).toMatch(/^--backend is for distributed fits: give --nproc N/);
+  expect(await usage('--device', 'gpu')).toMatch(/^--device must be cpu, cuda or cuda:N, got 'gpu'$/);
 });
 
 describe('the distributed option', () => {
@@ -318,6 +327,7 @@ describe('the distributed option', () => {
       rank: 1,
       worldSize: 3,
       timeoutMs: 60000,
+      backend: 'auto',
     });
     expect(distributedSpec(who, { init: 'tcp://[::1]:7000', rank: 0, timeout: 2.5 }, env)).toMatchObject({
       host: '::1',
@@ -347,5 +357,148 @@ describe('the distributed option', () => {
     expect(() => distributedSpec(who, { worldSize: 2 }, { RANK: '70000' })).toThrow(
       /the RANK environment variable \(distributed\.rank\) must be a whole number >= 0 and < 65536, got number 70000/,
     );
+    expect(() => distributedSpec(who, { rank: 0, worldSize: 1, init: 'tcp://h:1', backend: 'mpi' }, {})).toThrow(
+      /^fit: unknown distributed\.backend 'mpi'; expected one of auto, gloo, nccl$/,
+    );
+  });
+});
+
+describe('the backend', () => {
+  const spec = distributedSpec('fit', { rank: 0, worldSize: 2, init: 'tcp://127.0.0.1:1' }, {})!;
+  const nccl = { ...spec, backend: 'nccl' as const };
+  const cpuBuild: BackendSupport = { cudaBuilt: false, cudaDevices: 0, ncclVersion: null };
+  const noNccl: BackendSupport = { cudaBuilt: true, cudaDevices: 2, ncclVersion: null };
+  const noDevice: BackendSupport = { cudaBuilt: true, cudaDevices: 0, ncclVersion: '2.30.7' };
+  const gpus: BackendSupport = { cudaBuilt: true, cudaDevices: 2, ncclVersion: '2.30.7' };
+  const chosen = (s: typeof spec, devices: string[], build: BackendSupport) => {
+    const { backend, cudaDevice } = groupSpec('fit', s, devices, build);
+    return { backend, cudaDevice };
+  };
+  /** The Error groupSpec throws, with its kind. */
+  const failure = (s: typeof spec, devices: string[], build: BackendSupport) => {
+    try {
+      groupSpec('fit', s, devices, build);
+    } catch (e) {
+      return { message: (e as Error).message, kind: (e as Error & { kind?: string }).kind };
+    }
+    return undefined;
+  };
+
+  test("auto is NCCL for a model on CUDA where the build has NCCL, else Gloo; 'gloo' is Gloo anywhere", () => {
+    expect(chosen(spec, ['cuda:1', 'cuda:1'], gpus)).toEqual({ backend: 'nccl', cudaDevice: 1 });
+    expect(chosen(spec, ['cpu'], gpus)).toEqual({ backend: 'gloo', cudaDevice: 0 });
+    expect(chosen(spec, ['cuda:0'], noNccl)).toEqual({ backend: 'gloo', cudaDevice: 0 });
+    expect(chosen(spec, ['cuda:0', 'cuda:1'], gpus)).toEqual({ backend: 'gloo', cudaDevice: 0 });
+    expect(chosen({ ...spec, backend: 'gloo' }, ['cuda:0'], gpus)).toEqual({ backend: 'gloo', cudaDevice: 0 });
+    expect(chosen(nccl, ['cuda:0'], gpus)).toEqual({ backend: 'nccl', cudaDevice: 0 });
+  });
+
+  test("'nccl' where it cannot run is an Error of kind distributed saying why", () => {
+    expect(failure(nccl, ['cpu'], cpuBuild)).toEqual({
+      kind: 'distributed',
+      message: expect.stringMatching(/^fit: distributed\.backend 'nccl' needs a CUDA build, and this one has no CUDA/),
+    });
+    expect(failure(nccl, ['cuda:0'], noNccl)?.message).toMatch(/this CUDA build was made without NCCL's headers/);
+    expect(failure(nccl, ['cpu'], noDevice)?.message).toMatch(
+      /needs a CUDA device: this build has CUDA, but no CUDA device is visible .*; use backend 'gloo'$/,
+    );
+    expect(failure(nccl, ['cpu'], gpus)?.message).toMatch(
+      /sums CUDA tensors, and the model's parameters are on cpu: compile the model with device 'cuda:LOCAL_RANK'/,
+    );
+    expect(failure(nccl, ['cuda:0', 'cuda:1'], gpus)?.message).toMatch(/parameters are on cuda:0 and cuda:1/);
+  });
+
+  test("a launched rank's 'cuda' is cuda:LOCAL_RANK, as torchrun's", () => {
+    expect(rankDevice('cuda', { LOCAL_RANK: '1' })).toBe('cuda:1');
+    expect(rankDevice('cuda', {})).toBe('cuda');
+    expect(rankDevice('cuda:0', { LOCAL_RANK: '1' })).toBe('cuda:0');
+    expect(rankDevice('cpu', { LOCAL_RANK: '1' })).toBe('cpu');
+  });
+
+  // On this build, asking for NCCL fails at once, before any rendezvous (rank 1 never comes).
+  const build = native().buildInfo();
+  const here = !build.ncclVersion
+    ? cudaBuilt()
+      ? /made without NCCL's headers/
+      : /needs a CUDA build, and this one has no CUDA/
+    : build.cudaDevices === 0
+      ? /no CUDA device is visible/
+      : /the model's parameters are on cpu/;
+
+  test("fit with backend 'nccl' on this build rejects at once, naming why", async () => {
+    const model = compile('(* a x)', { params: { a: 0.5 } });
+    const run = fit(
+      model,
+      { inputs: { x: [1, 2] }, target: [2, 4] },
+      { epochs: 5, distributed: { rank: 0, worldSize: 2, init: 'tcp://127.0.0.1:1', timeout: 20, backend: 'nccl' } },
+    );
+    await expect(run).rejects.toThrow(here);
+    await expect(run).rejects.toMatchObject({ kind: 'distributed' });
+    model.dispose();
+  });
+
+  test("neuralc fit --backend nccl on this build: exit 1, naming why, and --json's backend", async () => {
+    const data = csv(
+      'line.csv',
+      ['x', 'y'],
+      [
+        [0, 0],
+        [1, 2],
+        [2, 4],
+      ],
+    );
+    const args = ['fit', '-e', '(* a x)', '--data', data, '--params', '{"a": 1}', '--json'];
+    const one = ['--rank', '0', '--world-size', '1', '--init', `tcp://127.0.0.1:${await freePort()}`];
+    const r = await runMain(...args, ...one, '--backend', 'nccl');
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).error.message).toMatch(here);
+    const gloo = await runMain(...args, ...one, '--backend', 'gloo');
+    expect(JSON.parse(gloo.stdout)).toMatchObject({ params: { a: 2 }, worldSize: 1, backend: 'gloo' });
+    // --device cuda: the model on cuda:LOCAL_RANK (unset here: cuda), which needs a visible device.
+    const cuda = JSON.parse((await runMain(...args, '--device', 'cuda')).stdout);
+    if (build.cudaDevices === 0) expect(cuda.error.message).toMatch(noCudaDevice());
+    else expect(cuda.params.a).toBeCloseTo(2, 5);
+  });
+
+  test('the native group refuses NCCL where it cannot run', () => {
+    const group = () => fitAddon().distributedGroup({ ...spec, worldSize: 1, backend: 'nccl', cudaDevice: 0 });
+    if (!build.ncclVersion)
+      expect(group).toThrow(
+        cudaBuilt() ? /was built without NCCL's headers/ : /needs a CUDA build with NCCL, and this one has no CUDA/,
+      );
+    else if (build.cudaDevices === 0) expect(group).toThrow(noCudaDevice());
+    else fitAddon().closeDistributedGroup(group());
+  });
+});
+
+// Two ranks of one process each take a GPU of their own (NCCL puts one rank on a device).
+const twoGpus = native().buildInfo().ncclVersion !== null && native().buildInfo().cudaDevices >= 2;
+(twoGpus ? describe : describe.skip)('NCCL on two GPUs (skipped: needs a build with NCCL and 2 visible GPUs)', () => {
+  test("a 2-rank NCCL fit gives the 2-rank Gloo fit's parameters, float64", async () => {
+    const xs = Array.from({ length: 11 }, (_, i) => i / 4);
+    const data = { inputs: { x: xs }, target: xs.map((x) => 1.5 * x + Math.sin(2 * x)) };
+    const options = { epochs: 6, batchSize: 4, optimizer: 'adam' as const, lr: 0.05, seed: 3 };
+    const run = (backend: 'gloo' | 'nccl') =>
+      twoRanksHere(async (rank, init) => {
+        const model = compile('(+ (* a x) (sin (* w x)))', {
+          params: { a: 1, w: 1.5 },
+          dtype: 'float64',
+          device: `cuda:${rank}`,
+        });
+        try {
+          return await fit(model, data, {
+            ...options,
+            distributed: { rank, worldSize: 2, init, timeout: 20, backend },
+          });
+        } finally {
+          model.dispose();
+        }
+      });
+    const values = async (backend: 'gloo' | 'nccl') =>
+      (await run(backend)).map((o) => (o as PromiseFulfilledResult<Awaited<ReturnType<typeof fit>>>).value);
+    const [gloo, nccl] = [await values('gloo'), await values('nccl')];
+    expect(nccl.map((r) => r.distributed?.backend)).toEqual(['nccl', 'nccl']);
+    expect(nccl[1].params).toEqual(nccl[0].params);
+    expectClose(nccl[0].params, gloo[0].params, 1e-12);
   });
 });

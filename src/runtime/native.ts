@@ -69,6 +69,8 @@ export interface NativeBuildInfo {
   /** CUDA devices visible now. */
   cudaDevices: number;
   threads: number;
+  /** The NCCL libtorch_cuda loaded (distributed fits' 'nccl' backend); null in a build without NCCL. */
+  ncclVersion: string | null;
 }
 
 /** A program of the small-program tier (binding/tape_wrap.h): runs on caller-owned typed arrays. */

@@ -50,6 +50,8 @@ export interface DoctorReport {
     searchError: string | null;
   };
   cuda: { built: boolean; devices: number; summary: string } | null;
+  /** NCCL, the 'nccl' backend of distributed fits: built into the addon, and the version libtorch_cuda loaded. */
+  nccl: { built: boolean; version: string | null; summary: string } | null;
   /** libtorch's intra-op threads (setNumThreads; 1 by default). */
   threads: number | null;
   /** The caching CPU allocator's figures; null when NC_MALLOC_DEFAULTS keeps libtorch's own. */
@@ -68,6 +70,12 @@ const libtorchScript = (): { searchPath: () => LibtorchPlace[] } =>
 function cudaSummary(built: boolean, devices: number): string {
   if (!built) return 'this build has no CUDA (a CPU-only libtorch)';
   return devices === 0 ? 'CUDA build, no device visible' : `CUDA build, ${devices} device(s) visible`;
+}
+
+function ncclSummary(cudaBuilt: boolean, version: string | null): string {
+  if (version) return `NCCL ${version}, loaded with libtorch_cuda (distributed fits' 'nccl' backend)`;
+  if (!cudaBuilt) return "no NCCL: this build has no CUDA (distributed fits use 'gloo')";
+  return "not built: NCCL's or CCCL's headers were missing when the addon was built (reinstall with NC_TORCH=cuda npm install)";
 }
 
 async function timed(check: SelfTestCheck): Promise<SelfTest> {
@@ -129,16 +137,20 @@ async function checkFit(device: Device): Promise<void> {
   }
 }
 
-/** c10d as distributed fits use it: Gloo's layout as the addon declares it, then a one-rank fit over 127.0.0.1. */
-async function checkDistributed(): Promise<void> {
-  const problem = fitAddon().glooLayoutProblem();
+/**
+ * c10d as distributed fits use it: a one-rank fit over 127.0.0.1 with the backend on the device (Gloo
+ * on the CPU, after checking its layout as the addon declares it; NCCL on a CUDA device).
+ */
+async function checkDistributed(backend: 'gloo' | 'nccl', device: Device): Promise<void> {
+  const problem = backend === 'gloo' ? fitAddon().glooLayoutProblem() : '';
   if (problem) throw new Error(`ProcessGroupGloo does not match the addon's declarations: ${problem}`);
   const init = `tcp://127.0.0.1:${await freePort()}`;
-  const module = compile('(* k x)', { params: { k: 1 } });
+  const module = compile('(* k x)', { params: { k: 1 }, device });
   try {
     const xs = [1, 2, 3, 4];
     const data = { inputs: { x: xs }, target: xs.map((x) => 3 * x) };
-    const result = await fit(module, data, { epochs: 50, distributed: { rank: 0, worldSize: 1, init, timeout: 20 } });
+    const distributed = { rank: 0, worldSize: 1, init, timeout: 20, backend };
+    const result = await fit(module, data, { epochs: 50, distributed });
     expectClose('k fitted over c10d', [result.params.k as number], [3]);
   } finally {
     module.dispose();
@@ -165,15 +177,23 @@ function checkGrammar(): void {
 
 const GRAMMAR_CHECK: SelfTestCheck = { name: 'grammar: parse a program', run: checkGrammar };
 
-/** The checks that need the addon: compile, run, backward and a fit on each device, and the tier. */
-function addonChecks(devices: Device[]): SelfTestCheck[] {
+/** The checks that need the addon: compile, run, backward and a fit on each device, the tier, c10d. */
+function addonChecks(devices: Device[], nccl: boolean): SelfTestCheck[] {
   return [
     ...devices.flatMap((device) => [
       { name: `compile, forward a batch, backward (${device})`, run: () => checkForwardBackward(device) },
       { name: `fit one constant (${device})`, run: () => checkFit(device) },
     ]),
     { name: 'valueAndGrad on the small-program tier (cpu)', run: checkTierValueAndGrad },
-    { name: 'distributed: a one-rank fit over c10d (Gloo, 127.0.0.1)', run: checkDistributed },
+    { name: 'distributed: a one-rank fit over c10d (Gloo, 127.0.0.1)', run: () => checkDistributed('gloo', 'cpu') },
+    ...(nccl && devices.length > 1
+      ? [
+          {
+            name: 'distributed: a one-rank fit over c10d (NCCL, cuda:0)',
+            run: () => checkDistributed('nccl', 'cuda:0'),
+          },
+        ]
+      : []),
   ];
 }
 
@@ -251,7 +271,12 @@ export async function doctorReport(options: DoctorOptions = {}): Promise<DoctorR
   }
   const devices: Device[] = ['cpu', ...Array.from({ length: info?.cudaDevices ?? 0 }, (_, i) => `cuda:${i}` as Device)];
   const nvrtc = info?.cudaBuilt ? [{ name: NVRTC_CHECK, run: checkNvrtc }] : [];
-  const checks = options.checks ?? [GRAMMAR_CHECK, ...(addon ? addonChecks(devices) : []), ...nvrtc];
+  const ncclVersion = info?.ncclVersion ?? null;
+  const checks = options.checks ?? [
+    GRAMMAR_CHECK,
+    ...(addon ? addonChecks(devices, ncclVersion !== null) : []),
+    ...nvrtc,
+  ];
   const selfTest: SelfTest[] = [];
   for (const check of checks) selfTest.push(await timed(check));
   if (info && !info.cudaBuilt) selfTest.push(nvrtcNotApplicable);
@@ -277,6 +302,11 @@ export async function doctorReport(options: DoctorOptions = {}): Promise<DoctorR
       built: info.cudaBuilt,
       devices: info.cudaDevices,
       summary: cudaSummary(info.cudaBuilt, info.cudaDevices),
+    },
+    nccl: info && {
+      built: ncclVersion !== null,
+      version: ncclVersion,
+      summary: ncclSummary(info.cudaBuilt, ncclVersion),
     },
     threads: info?.threads ?? null,
     allocator: addon?.cpuMemoryStats() ?? null,

@@ -5,6 +5,7 @@
 import { Module, type InputValue } from '../api';
 import { Mlp } from '../nn/mlp';
 import { describe, flatten, unflatten, type Nested } from '../runtime/host-data';
+import { native } from '../runtime/native';
 import { Rng } from '../runtime/random';
 import { Tensor, tensor, type Device } from '../runtime/tensor';
 import {
@@ -16,7 +17,7 @@ import {
   type NativeOdeData,
   type StopReason,
 } from './native-fit';
-import { distributedSpec, isDistributedFailure, type DistributedOptions } from './distributed';
+import { distributedSpec, groupSpec, isDistributedFailure, type DistributedOptions } from './distributed';
 import { SOLVER_OPTIONS, solverConfig, type OdeSolverOptions } from './ode-config';
 import * as optim from './optim';
 import * as schedules from './schedules';
@@ -195,8 +196,11 @@ export interface FitResult {
   /** With `starts`: the index of the start kept (0 is the model's own values), and every start's end. */
   start?: number;
   starts?: StartReport[];
-  /** A distributed fit: this process's rank, how many took part, and the seconds spent summing over them. */
-  distributed?: { rank: number; worldSize: number; communicationSeconds: number };
+  /**
+   * A distributed fit: this process's rank, how many took part, the seconds spent summing over them,
+   * and the backend that summed ('nccl' on the model's CUDA device, or 'gloo').
+   */
+  distributed?: { rank: number; worldSize: number; communicationSeconds: number; backend: 'gloo' | 'nccl' };
 }
 
 const WHO = 'fit';
@@ -237,7 +241,15 @@ export async function fit(model: Module, data: AlgebraicData | OdeData, options:
   const all = Object.entries(model.namedParameters());
   const named = all.filter(([, t]) => t.requiresGrad);
   if (named.length === 0) throw new Error(`${WHO}: the model has no trainable parameters (none, or all frozen)`);
-  const spec = distributedSpec(WHO, o.distributed);
+  const asked = distributedSpec(WHO, o.distributed);
+  const spec =
+    asked &&
+    groupSpec(
+      WHO,
+      asked,
+      named.map(([, t]) => t.device),
+      native().buildInfo(),
+    );
   const settings = settingsOf(
     spec && o.seed === undefined ? { ...o, seed: 0 } : o,
     named.reduce((n, [, t]) => n + t.size, 0),
@@ -347,7 +359,10 @@ export async function fit(model: Module, data: AlgebraicData | OdeData, options:
       const trainStages = () => inStages(stages, train, named, o.signal);
       const result = starts ? await fromStarts(starts, named, trainStages, o.signal) : await trainStages();
       return spec
-        ? { ...result, distributed: { rank: spec.rank, worldSize: spec.worldSize, communicationSeconds } }
+        ? {
+            ...result,
+            distributed: { rank: spec.rank, worldSize: spec.worldSize, communicationSeconds, backend: spec.backend },
+          }
         : result;
     } finally {
       release();

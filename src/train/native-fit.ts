@@ -2,7 +2,7 @@
 import { native, NativeGraph, NativeTape, NativeTensor } from '../runtime/native';
 import type { NativeOptimizerConfig } from './native-optim';
 import type { OdeConfig, OdeSlot } from './native-ode';
-import type { DistributedSpec } from './distributed';
+import type { GroupSpec } from './distributed';
 import type { LossKind } from './settings';
 
 /** The program on the small-program tier, where fit() runs it, with every param it reads in its order. */
@@ -84,7 +84,7 @@ interface FitAddon {
   setMaxConcurrentFits(n: number): void;
   getMaxConcurrentFits(): number;
   /** Connects at the first fit that uses it. */
-  distributedGroup(spec: DistributedSpec): NativeDistributedGroup;
+  distributedGroup(spec: GroupSpec): NativeDistributedGroup;
   closeDistributedGroup(group: NativeDistributedGroup): void;
   /** Empty when libtorch's ProcessGroupGloo has the layout the addon was compiled with (native/distributed.h). */
   glooLayoutProblem(): string;

@@ -50,13 +50,14 @@ function verdict({ addon, selfTest }: DoctorReport): string {
 }
 
 function textReport(version: string, report: DoctorReport): string {
-  const { node, addon, cuda, threads, environment, selfTest } = report;
+  const { node, addon, cuda, nccl, threads, environment, selfTest } = report;
   const env = Object.entries(environment).map(([name, value]) => `${name}=${value}`);
   const lines = [
     `neural-compiler ${version} on Node ${node.version} (N-API ${node.napi}), ${node.platform} ${node.arch}, ${node.cores} cores`,
     `addon      ${addon.path}${addon.loaded ? '' : ' (did not load)'}`,
     ...libtorchLines(report),
     `CUDA       ${cuda ? cuda.summary : 'unknown (the addon did not load)'}`,
+    `NCCL       ${nccl ? nccl.summary : 'unknown (the addon did not load)'}`,
     `threads    ${threads === null ? 'unknown' : `${threads} libtorch thread(s) (setNumThreads; 1 by default)`}`,
     allocatorLine(report),
     `environment ${env.length > 0 ? env.join(' ') : '(no relevant variables set)'}`,
@@ -81,11 +82,12 @@ export const doctor: Command = {
   usage:
     'neuralc doctor [--json]\n' +
     '      Prints the addon and libtorch versions and where they were found (and where `npm run build` would\n' +
-    '      look), whether libtorch has CUDA and which devices are visible, the thread count, the CPU allocator\n' +
-    '      figures, the relevant environment variables, and a self-test: parse, compile, forward, backward and\n' +
-    '      a fit on each device, and the small-program tier, checked against values computed in float64.\n' +
+    '      look), whether libtorch has CUDA and which devices are visible, NCCL (built, the version loaded), the\n' +
+    '      thread count, the CPU allocator figures, the relevant environment variables, and a self-test: parse,\n' +
+    '      compile, forward, backward and a fit on each device, the small-program tier and one-rank distributed\n' +
+    '      fits (Gloo; NCCL where it runs), checked against values computed in float64.\n' +
     '      --json prints the same facts as one JSON document ({"ok", "version", "node", "addon", "libtorch",\n' +
-    '      "cuda", "threads", "allocator", "environment", "selfTest": [{"name", "ok", "ms", "error"}]}).\n' +
+    '      "cuda", "nccl", "threads", "allocator", "environment", "selfTest": [{"name", "ok", "ms", "error"}]}).\n' +
     '      Exit codes: 0 every check passed, 1 the addon did not load or a check failed, 2 bad arguments.',
   async run(args, io) {
     const { positional, options } = parseArgs(args, [], ['json']);

@@ -4,6 +4,8 @@
 import { compile, type Module } from '../../api';
 import { column, parseCsv, type NumericTable } from '../../io/csv';
 import type { Nested } from '../../runtime/host-data';
+import type { Device } from '../../runtime/tensor';
+import { BACKENDS, rankDevice } from '../../train/distributed';
 import { fit, type FitOptions, type FitProgress, type FitResult } from '../../train/fit';
 import {
   DEFAULT_LOSS,
@@ -50,6 +52,8 @@ const VALUED = [
   'world-size',
   'init',
   'timeout',
+  'backend',
+  'device',
 ];
 const FLAGS = ['ode', 'json', 'print'];
 
@@ -157,9 +161,13 @@ function withoutOptions(args: string[], names: string[]): string[] {
   return out;
 }
 
-/** One rank's distributed option (--rank, --world-size, --init, --timeout; torchrun's variables fill the rest). */
+/** One rank's distributed option (--rank, --world-size, --init, --timeout, --backend; torchrun's variables fill the rest). */
 function distributedOption(options: Map<string, string | true>): FitOptions['distributed'] {
-  if (!['rank', 'world-size', 'init', 'timeout'].some((flag) => options.has(flag))) return undefined;
+  const backend = choice('backend', 'backend', options.get('backend'), BACKENDS);
+  if (!['rank', 'world-size', 'init', 'timeout'].some((flag) => options.has(flag))) {
+    if (backend) throw new UsageError('--backend is for distributed fits: give --nproc N, or --rank and --world-size');
+    return undefined;
+  }
   const init = options.get('init');
   if (init === true) throw new UsageError('--init needs tcp://host:port, the address of rank 0');
   return {
@@ -167,7 +175,16 @@ function distributedOption(options: Map<string, string | true>): FitOptions['dis
     worldSize: wholeOption('world-size', options.get('world-size'), 1),
     init,
     timeout: positive('timeout', options.get('timeout')),
+    backend,
   };
+}
+
+/** --device cpu|cuda|cuda:N (default cpu); 'cuda' in a rank a launcher started is cuda:LOCAL_RANK. */
+function deviceOption(value: string | true | undefined): Device {
+  if (value === undefined) return 'cpu';
+  if (value === true || !/^(cpu|cuda(:\d+)?)$/.test(value))
+    throw new UsageError(`--device must be cpu, cuda or cuda:N, got ${value === true ? 'nothing' : `'${value}'`}`);
+  return rankDevice(value as Device);
 }
 
 /** The ODE mode's inputs that are neither state nor time and have no --inputs value: named before fit() runs. */
@@ -206,7 +223,7 @@ export const fitCommand: Command = {
     `                     [--loss ${alternatives(LOSSES)}] [--schedule ${alternatives(SCHEDULES)}]\n` +
     '                     [--patience N [--min-delta X]] [--starts N] [--seed N] [--json] [--print]\n' +
     '                     [--nproc N [--nnodes M --node-rank K] | --rank R --world-size W] [--init tcp://HOST:PORT]\n' +
-    '                     [--timeout S]\n' +
+    `                     [--timeout S] [--backend ${alternatives(BACKENDS)}] [--device cpu|cuda|cuda:N]\n` +
     '      --params \'{"G": 1}\' names the parameters and their initial values (a bare list starts each at 1.0).\n' +
     '      Algebraic: the CSV has a column per program input and the target column (default: target, else the last).\n' +
     '      --ode: the program returns d[state]/dt from the --state inputs (and the --time input, default t); the CSV\n' +
@@ -230,11 +247,13 @@ export const fitCommand: Command = {
     '      --print also prints the program with the fitted values written in as defines (with --json: "source").\n' +
     '      --nproc N trains data-parallel in N processes it starts (each takes a share of the rows or windows of\n' +
     "      every step; the shares' gradients are summed, so the result is one process's); rank 0 prints the result\n" +
-    '      (with --json also "worldSize" and "communicationSeconds"). On several machines run the same command on\n' +
+    '      (with --json also "worldSize", "communicationSeconds", "backend"). On several machines run the same command on\n' +
     '      each with --nnodes M, its own --node-rank K (0 to M - 1) and --init tcp://HOST:PORT naming a free port\n' +
     '      of the machine with --node-rank 0. --rank, --world-size and --init run one rank started otherwise (they\n' +
     '      default to RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT). --timeout S (default 60) bounds the wait\n' +
-    '      for the other ranks at the start and at every step.',
+    '      for the other ranks at the start and at every step. --backend (default auto) sums the gradients with\n' +
+    "      NCCL on the model's CUDA device (auto: when the model is on CUDA and the build has NCCL) or Gloo on the\n" +
+    '      CPU. --device cuda trains on the GPU, each local rank of --nproc (or torchrun) on cuda:LOCAL_RANK.',
   async run(args, io) {
     const program = programArgs(args, VALUED, FLAGS);
     const { file, options } = program;
@@ -272,10 +291,11 @@ export const fitCommand: Command = {
     if (ode && (!state || state.length === 0))
       throw new UsageError('--ode needs --state x,y naming the state inputs (and their columns)');
     const json = options.has('json');
+    const device = deviceOption(options.get('device'));
 
     let model: Module | undefined;
     try {
-      model = compile(programText(program, io), { file, params });
+      model = compile(programText(program, io), { file, params, device });
       const known = Object.keys(model.namedParameters());
       for (const name of Object.keys(params))
         if (!known.includes(name))
@@ -335,6 +355,7 @@ export const fitCommand: Command = {
         starts,
         worldSize: distributed?.worldSize,
         communicationSeconds: distributed?.communicationSeconds,
+        backend: distributed?.backend,
       };
       io.stdout(json ? `${jsonText({ ...report, source })}\n` : summary(result) + (source ?? ''));
       return 0;
