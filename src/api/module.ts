@@ -16,7 +16,7 @@ import type { CheckpointOption, External } from '../compiler/lower';
 import { compileGraph } from '../compiler/pipeline';
 import { graphToDot, graphToText } from '../compiler/print';
 import { walk } from '../compiler/walk';
-import { branches, toTape, type TapeSpec } from '../compiler/tape';
+import { toTape, type TapeSpec } from '../compiler/tape';
 import { checkCompileArguments } from './options';
 import {
   tierProgram,
@@ -62,12 +62,13 @@ export interface CompileOptions {
    */
   fuse?: boolean;
   /**
-   * forward() runs programs of scalar pointwise ops on small CPU batches (up to 2,048 samples) on
-   * the small-program tier, without libtorch's per-op dispatch; the result is still a Tensor whose
-   * backward runs the tier's reverse program (create_graph replays it through libtorch). Default
-   * false for now: its float32 results are within a few ulps of libtorch's, not bit for bit.
-   * valueAndGrad always uses the tier where it can, and so does fit() (each step's loss and
-   * gradient, ODE integration included) unless this is false.
+   * The small-program tier (default true): programs of scalar pointwise ops run without libtorch's
+   * per-op dispatch. forward() takes it on small CPU batches (below the sizes where libtorch's
+   * vectorised kernels win, chosen by benchmarks); its result is still a Tensor whose backward runs
+   * the tier's reverse program, float64 within 1e-12 of the libtorch path, float32 within a few
+   * ulps (not bit for bit: summation order and libm calls differ). valueAndGrad and fit() (each step's
+   * loss and gradient, ODE integration included) use it wherever the program allows. false keeps
+   * everything on libtorch.
    */
   tier?: boolean;
   /**
@@ -113,8 +114,11 @@ interface Specialisation {
   footprint: Footprint;
 }
 
-/** The largest batch forward() runs on the small-program tier (above it, libtorch's vectorised kernels win). */
-const TIER_MAX_BATCH = 2048;
+/**
+ * The largest batches forward() runs on the small-program tier, without and with a gradient recorded:
+ * above them libtorch's vectorised kernels win (`npm run bench -- --only tier`, the crossover table).
+ */
+const TIER_MAX_BATCH = { value: 2048, grad: 2048 };
 
 /** Input signatures of the small-program tier: which inputs are batched (all scalars per sample). */
 const tierKey = (batched: boolean[]): string => batched.map((b) => (b ? 'b' : 's')).join('');
@@ -146,9 +150,8 @@ export class Module {
   private readonly optimize: boolean;
   private readonly checkpoint: CheckpointOption;
   private readonly fuse: boolean;
+  /** Compile option tier: whether anything runs on the small-program tier. */
   private readonly useTier: boolean;
-  /** @internal Whether fit() may run this program on the small-program tier (compile option tier, unless false). */
-  readonly fitOnTier: boolean;
   private last?: Specialisation;
   /** The input signature `last` was chosen for: a repeated call skips building the key string. */
   private lastSignature?: { shape: Shape; batched: boolean }[];
@@ -186,8 +189,7 @@ export class Module {
     this.optimize = options.optimize ?? true;
     this.checkpoint = options.checkpoint ?? 'auto';
     this.fuse = options.fuse ?? true;
-    this.useTier = options.tier ?? false;
-    this.fitOnTier = options.tier ?? true;
+    this.useTier = options.tier ?? true;
     this.inputs = declared ? [...declared.keys()] : this.program.inputs;
     this.declared = new Map(this.inputs.map((name) => [name, declared?.get(name)]));
 
@@ -292,7 +294,7 @@ export class Module {
       const grad =
         options?.grad ??
         (this.allParams.some((p) => p.tensor.requiresGrad) || values.some((v) => v.tensor.requiresGrad));
-      const tier = this.smallBatchTier(values);
+      const tier = this.smallBatchTier(values, grad);
       if (tier) return new Tensor(tier.tape.forward(handles(values), grad));
       const spec = this.specialise(values.map((v) => ({ name: v.name, shape: v.shape, batched: v.batched })));
       const batch = values.find((v) => v.batched)?.tensor.shape[0] ?? 1;
@@ -339,17 +341,18 @@ export class Module {
   }
 
   /** The tier's program for a forward call, when the tier takes it: scalars per sample, a small batch, on the CPU. */
-  private smallBatchTier(values: { shape: Shape; batched: boolean; tensor: Tensor }[]): TierProgram | undefined {
+  private smallBatchTier(
+    values: { shape: Shape; batched: boolean; tensor: Tensor }[],
+    grad: boolean,
+  ): TierProgram | undefined {
     if (!this.useTier) return undefined;
     let batch = 1;
     for (const v of values) {
       if (v.shape.length !== 0) return undefined;
       if (v.batched) batch = v.tensor.shape[0];
     }
-    if (batch > TIER_MAX_BATCH) return undefined;
-    const program = this.tier(values.map((v) => v.batched));
-    // forward's create_graph replays the tape through the kernel table, which cannot branch per sample
-    return program?.branches ? undefined : program;
+    if (batch > (grad ? TIER_MAX_BATCH.grad : TIER_MAX_BATCH.value)) return undefined;
+    return this.tier(values.map((v) => v.batched));
   }
 
   /** @internal The tier's program for one sample of numbers (cached: the valueAndGrad hot path). */
@@ -363,7 +366,7 @@ export class Module {
    * undefined when the tier cannot run this program (its graph is built without fusion, once).
    */
   tier(batched: boolean[]): TierProgram | undefined {
-    if (this.device !== 'cpu') return undefined;
+    if (this.device !== 'cpu' || !this.useTier) return undefined;
     const key = tierKey(batched);
     const known = this.tiers.get(key);
     if (known !== undefined) return known ?? undefined;
@@ -380,7 +383,7 @@ export class Module {
     // per-call arrays hold up to 64 inputs and params.
     const fits = spec && spec.results.length === 1 && spec.numInputs <= 64 && spec.numParams <= 64;
     const tape = fits ? new (native().NativeTape)(spec, this.dtype) : undefined;
-    const program = tape && tierProgram(tape, this.dtype, this.inputs.length, this.namedParameters(), branches(spec!));
+    const program = tape && tierProgram(tape, this.dtype, this.inputs.length, this.namedParameters());
     this.tiers.set(key, program ?? null);
     return program;
   }
@@ -391,7 +394,7 @@ export class Module {
    * when the tier cannot run it.
    */
   fitTape(shapes: Shape[]): { tape: NativeTape; params: Tensor[] } | undefined {
-    if (this.device !== 'cpu' || !this.fitOnTier) return undefined;
+    if (this.device !== 'cpu' || !this.useTier) return undefined;
     const spec = this.tape(
       this.tierGraph(
         shapes,
