@@ -9,7 +9,7 @@
 // Tolerances: float64 values within 1e-12 relative and gradients within 1e-10; float32 as in
 // tests/fused-ops.test.ts (elementwise 2e-6 relative; the param's gradient, a sum in another
 // order, within 4e-6 of the sum of its terms' magnitudes).
-import { compile, setNumThreads, type DType, type Module } from '../src';
+import { compile, cpuMemoryStats, setNumThreads, type DType, type Module } from '../src';
 import { ONE_PASS_MIN_BATCH } from '../src/api/value-and-grad';
 import { FUSED_CASES, inputs, PARAM_VALUE, type FusedCase } from './helpers/fusible-ops';
 
@@ -68,8 +68,9 @@ describe.each(FUSED_CASES)('$name: $source', (c) => {
   test.each(DTYPES.flatMap((dtype) => SIZES.map((n) => [dtype, n] as const)))(
     '%s, batch %i: value and gradients equal the unfused libtorch path',
     (dtype, n) => {
+      // the reference on libtorch (tier: false): the small-program tier would take its smaller batch
       const build = (fuse: boolean) =>
-        compile(c.source, { inputs: { x: 'scalar' }, params: { a: PARAM_VALUE }, dtype, fuse });
+        compile(c.source, { inputs: { x: 'scalar' }, params: { a: PARAM_VALUE }, dtype, fuse, tier: fuse });
       const [fused, plain] = [build(true), build(false)];
       const x = inputs(n, c.domain, n);
       const got = onePass(fused, { x: dtype === 'float64' ? x : Float32Array.from(x) }, ['x']);
@@ -79,7 +80,12 @@ describe.each(FUSED_CASES)('$name: $source', (c) => {
       const floor = c.cancellingDerivative ? () => PARAM_VALUE : undefined;
       expect(worstRelative(got.grads.x as Values, want.grads.x, floor)).toBeLessThanOrEqual(strict ? 1e-10 : 2e-6);
       // The param's gradient is a sum: bounded by the sum of its terms' magnitudes (a batched).
-      const perSample = compile(c.source, { inputs: { x: 'scalar', a: 'scalar' }, dtype: 'float64', fuse: false });
+      const perSample = compile(c.source, {
+        inputs: { x: 'scalar', a: 'scalar' },
+        dtype: 'float64',
+        fuse: false,
+        tier: false,
+      });
       const terms = throughTensors(perSample, { x, a: new Float64Array(n).fill(PARAM_VALUE) }, ['a']).grads.a;
       const scale = terms.reduce((s, t) => s + Math.abs(t), 0);
       expect(Math.abs((got.grads.a as number) - want.grads.a[0])).toBeLessThanOrEqual((strict ? 1e-10 : 4e-6) * scale);
@@ -89,8 +95,15 @@ describe.each(FUSED_CASES)('$name: $source', (c) => {
 });
 
 const GRAVITY = '(/ (* G (* m1 m2)) (pow r 2))';
+// fuse: false is the reference, on libtorch
 const gravity = (fuse = true) =>
-  compile(GRAVITY, { inputs: { m1: 'scalar', m2: 'scalar', r: 'scalar' }, params: { G: 0.8 }, dtype: 'float64', fuse });
+  compile(GRAVITY, {
+    inputs: { m1: 'scalar', m2: 'scalar', r: 'scalar' },
+    params: { G: 0.8 },
+    dtype: 'float64',
+    fuse,
+    tier: fuse,
+  });
 
 test('shared inputs, computed operands and frozen params, against the libtorch path', () => {
   const n = 4099;
@@ -109,6 +122,7 @@ test('shared inputs, computed operands and frozen params, against the libtorch p
       params: { c: 3 },
       dtype: 'float64',
       fuse,
+      tier: fuse,
     });
   const [rel, plainRel] = [relativistic(true), relativistic(false)];
   const rg = { m: inputs(n, 'positive', 3), v: inputs(n, 'positive', 4).map((v) => v - 0.5) };
@@ -210,6 +224,35 @@ test('out receives the value on every path, and a bad one is an Error', () => {
   );
   expect(() => m.valueAndGrad({ m1: 1, m2: 2, r: 3 }, { batch: true, out })).toThrow('every input is one number');
   [m, notFused].forEach((x) => x.dispose());
+});
+
+test("without out, the value and the inputs' gradients are arrays of their own over native memory, freed with them", async () => {
+  const m = gravity();
+  const n = 50_000;
+  const given = { m1: inputs(n, 'positive', 14), m2: inputs(n, 'positive', 15), r: inputs(n, 'positive', 16) };
+  const live = () => cpuMemoryStats()!.liveBytes;
+  const before = live();
+  let first: ReturnType<Module['valueAndGrad']> | undefined = onePass(m, given, ['r']);
+  const kept = [first.value, first.grads.r].map((v) => Float64Array.from(v as Values));
+  // The arrays hold the native blocks (the value and r's gradient) until they are collected.
+  expect(live() - before).toBeGreaterThanOrEqual(2 * n * 8);
+  const other = { ...given, r: inputs(n, 'positive', 17) };
+  const second = onePass(m, other, ['r']);
+  expect([first.value, first.grads.r].map((v) => Array.from(v as Values))).toEqual(kept.map((v) => Array.from(v)));
+  expect((second.value as Values).buffer).not.toBe((first.value as Values).buffer);
+  const out = new Float64Array(n);
+  const viaOut = m.valueAndGrad(other, { batch: true, wrt: ['r'], out });
+  expect(Array.from(second.value as Values)).toEqual(Array.from(out));
+  expect(Array.from(second.grads.r as Values)).toEqual(Array.from(viaOut.grads.r as Values));
+  // Dropped and collected, they give the blocks back (the finalizers run on the event loop).
+  first = undefined;
+  const held = live();
+  for (let k = 0; k < 20 && live() > held - 2 * n * 8; k++) {
+    (globalThis as { gc: () => void }).gc();
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  expect(live()).toBeLessThanOrEqual(held - 2 * n * 8);
+  m.dispose();
 });
 
 test('the native entry point refuses bad arguments with Errors', () => {

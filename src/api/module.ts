@@ -118,7 +118,7 @@ interface Specialisation {
  * The largest batches forward() runs on the small-program tier, without and with a gradient recorded:
  * above them libtorch's vectorised kernels win (`npm run bench -- --only tier`, the crossover table).
  */
-const TIER_MAX_BATCH = { value: 2048, grad: 2048 };
+const TIER_MAX_BATCH = { value: 128, grad: 512 };
 
 /** Input signatures of the small-program tier: which inputs are batched (all scalars per sample). */
 const tierKey = (batched: boolean[]): string => batched.map((b) => (b ? 'b' : 's')).join('');
@@ -150,11 +150,13 @@ export class Module {
   private readonly optimize: boolean;
   private readonly checkpoint: CheckpointOption;
   private readonly fuse: boolean;
-  /** Compile option tier: whether anything runs on the small-program tier. */
-  private readonly useTier: boolean;
+  /** @internal Compile option tier: whether anything runs on the small-program tier. */
+  readonly useTier: boolean;
   private last?: Specialisation;
   /** The input signature `last` was chosen for: a repeated call skips building the key string. */
   private lastSignature?: { shape: Shape; batched: boolean }[];
+  /** The signature of the last forward() call when the tier ran it: `graph` builds its graph on request. */
+  private tierSignature?: { name: string; shape: Shape; batched: boolean }[];
   private disposed = false;
   /** @internal Set by fit() while a worker thread trains the parameters through this module's graph. */
   training = false;
@@ -234,13 +236,16 @@ export class Module {
       this.specialise(this.inputs.map((name) => ({ name, shape: this.declared.get(name)!, batched: false })));
   }
 
-  /** The op graph most recently built (declared shapes, or the last call's). */
+  /** The op graph of the last call's signature (or of the declared shapes before any call). */
   get graph(): IrGraph | undefined {
+    // A call the tier ran built no libtorch graph: built now, as that call would have on libtorch.
+    if (this.tierSignature) this.specialise(this.tierSignature);
     return this.last?.graph;
   }
   graphText(format: 'text' | 'dot' = 'text'): string {
-    if (!this.last) throw new Error('no graph yet: declare input shapes or call forward() once');
-    return format === 'dot' ? graphToDot(this.last.graph) : graphToText(this.last.graph);
+    const graph = this.graph;
+    if (!graph) throw new Error('no graph yet: declare input shapes or call forward() once');
+    return format === 'dot' ? graphToDot(graph) : graphToText(graph);
   }
 
   /**
@@ -295,7 +300,10 @@ export class Module {
         options?.grad ??
         (this.allParams.some((p) => p.tensor.requiresGrad) || values.some((v) => v.tensor.requiresGrad));
       const tier = this.smallBatchTier(values, grad);
-      if (tier) return new Tensor(tier.tape.forward(handles(values), grad));
+      if (tier) {
+        this.tierSignature = values;
+        return new Tensor(tier.tape.forward(handles(values), grad));
+      }
       const spec = this.specialise(values.map((v) => ({ name: v.name, shape: v.shape, batched: v.batched })));
       const batch = values.find((v) => v.batched)?.tensor.shape[0] ?? 1;
       const need = spec.footprint.fixed + batch * spec.footprint.perSample;
@@ -533,6 +541,7 @@ export class Module {
   }
 
   private specialise(inputs: { name: string; shape: Shape; batched: boolean }[]): Specialisation {
+    this.tierSignature = undefined;
     if (this.last && this.lastSignature && sameSignature(this.lastSignature, inputs)) return this.last;
     const key = inputs.map((i) => `${i.shape.join('x')}${i.batched ? 'b' : ''}`).join(',');
     let s = this.specialisations.get(key);
@@ -709,7 +718,7 @@ function normaliseFunctions(functions: CompileOptions['functions'], dtype: DType
   return out;
 }
 
-/** A pipeline: each module's single output feeds the next module's single input. */
+/** A pipeline: each module's single output feeds the next module's single input (compile option tier: false if any module has it). */
 export function chain(...modules: Module[]): Module {
   if (modules.length === 0) throw new RangeError('chain() needs at least one module');
   modules.forEach((m, i) => {
@@ -729,6 +738,8 @@ export function chain(...modules: Module[]): Module {
     functions: Object.fromEntries(modules.map((m, i) => [names[i], m])),
     dtype: modules[0].dtype,
     device: modules[0].device,
+    // off if any module turned it off (its results are then libtorch's)
+    tier: modules.every((m) => m.useTier),
   });
 }
 
