@@ -197,20 +197,12 @@ Napi::Value NativeGraph::ValueAndSumGrad(const Napi::CallbackInfo& info) {
       inputs.push_back(borrowed(values.Get(i), dtype_, shape, "valueAndSumGrad: an input"));
       wanted.push_back(wanted_flags.Get(i).ToBoolean().Value());
     }
-    // No array given: a fresh tensor, handed to JS as the value's array without a copy.
-    const bool fresh = info[3].IsNull() || info[3].IsUndefined();
-    const at::Tensor out = fresh ? at::empty({batch}, at::TensorOptions().dtype(dtype_))
-                                 : borrowed(info[3], dtype_, {batch}, "valueAndSumGrad: out");
+    const at::Tensor out = borrowed(info[3], dtype_, {batch}, "valueAndSumGrad: out");
     const std::optional<nc::SumGradients> r = module_->value_and_sum_grad(inputs, wanted, out);
     if (!r) return env.Null();
     Napi::Object grads = Napi::Object::New(env);
     grads.Set("params", handles(env, r->params));
-    // The inputs' gradients are new tensors of their own: their memory becomes the arrays'.
-    Napi::Array input_grads = Napi::Array::New(env, r->inputs.size());
-    for (uint32_t k = 0; k < r->inputs.size(); ++k)
-      input_grads.Set(k, r->inputs[k].defined() ? typed_array_over(env, r->inputs[k].contiguous()) : env.Null());
-    grads.Set("inputs", input_grads);
-    if (fresh) grads.Set("value", typed_array_over(env, out));
+    grads.Set("inputs", handles(env, r->inputs));
     return grads;
   });
 }

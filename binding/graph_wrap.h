@@ -23,10 +23,9 @@ class NativeGraph : public Napi::ObjectWrap<NativeGraph> {
 
   // forward(inputs: NativeTensor[], needGrad: boolean): NativeTensor
   Napi::Value Forward(const Napi::CallbackInfo& info);
-  // valueAndSumGrad(inputs: TypedArray[], batched: boolean[], batch, out: TypedArray | null, wanted: boolean[]):
-  //   {params: (NativeTensor | null)[], inputs: (TypedArray | null)[], value?: TypedArray}, the value
-  //   written to out, or with out null to a new array (value); null when the program's result is not
-  //   a fused node (nc::GraphModule::value_and_sum_grad). Typed arrays of the dtype.
+  // valueAndSumGrad(inputs: TypedArray[], batched: boolean[], batch, out: TypedArray, wanted: boolean[]):
+  //   {params, inputs: (NativeTensor | null)[]}, the value written to out; null when the program's
+  //   result is not a fused node (nc::GraphModule::value_and_sum_grad). Typed arrays of the dtype.
   Napi::Value ValueAndSumGrad(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
 };

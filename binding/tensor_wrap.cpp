@@ -91,46 +91,21 @@ Napi::Value NativeTensor::Device(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), nc::device_name(live().device()));
 }
 
-namespace {
-
-/** A new typed array holding a copy of a host tensor's elements (float64, else float32). */
-Napi::TypedArray copy_to_typed_array(Napi::Env env, at::Tensor host) {
-  const size_t n = static_cast<size_t>(host.numel());
-  if (host.scalar_type() == c10::kDouble) {
-    auto out = Napi::Float64Array::New(env, n);
-    std::memcpy(out.Data(), host.data_ptr<double>(), n * sizeof(double));
-    return out;
-  }
-  host = host.to(c10::kFloat);
-  auto out = Napi::Float32Array::New(env, n);
-  std::memcpy(out.Data(), host.data_ptr<float>(), n * sizeof(float));
-  return out;
-}
-
-}  // namespace
-
-Napi::TypedArray typed_array_over(Napi::Env env, const at::Tensor& t) {
-  if (!t.device().is_cpu() || !t.is_contiguous() || (t.scalar_type() != c10::kDouble && t.scalar_type() != c10::kFloat))
-    throw nc::Error("internal: typed_array_over takes a contiguous float32 or float64 CPU tensor");
-  const size_t n = static_cast<size_t>(t.numel());
-  auto* keep = new at::Tensor(t);
-  napi_value buffer;
-  const napi_status status = napi_create_external_arraybuffer(
-      env, t.data_ptr(), t.nbytes(), [](napi_env, void*, void* hint) { delete static_cast<at::Tensor*>(hint); }, keep,
-      &buffer);
-  if (status != napi_ok) {
-    delete keep;
-    if (status == napi_no_external_buffers_allowed) return copy_to_typed_array(env, t);
-    NAPI_THROW_IF_FAILED(env, status, Napi::TypedArray());
-  }
-  const Napi::ArrayBuffer ab(env, buffer);
-  if (t.scalar_type() == c10::kDouble) return Napi::Float64Array::New(env, n, ab, 0);
-  return Napi::Float32Array::New(env, n, ab, 0);
-}
-
 Napi::Value NativeTensor::ToTypedArray(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return guard(env, [&]() -> Napi::Value { return copy_to_typed_array(env, nc::to_host(live())); });
+  return guard(env, [&]() -> Napi::Value {
+    at::Tensor host = nc::to_host(live());
+    const size_t n = static_cast<size_t>(host.numel());
+    if (host.scalar_type() == c10::kDouble) {
+      auto out = Napi::Float64Array::New(env, n);
+      std::memcpy(out.Data(), host.data_ptr<double>(), n * sizeof(double));
+      return out;
+    }
+    host = host.to(c10::kFloat);
+    auto out = Napi::Float32Array::New(env, n);
+    std::memcpy(out.Data(), host.data_ptr<float>(), n * sizeof(float));
+    return out;
+  });
 }
 
 Napi::Value NativeTensor::Item(const Napi::CallbackInfo& info) {

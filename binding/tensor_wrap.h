@@ -6,15 +6,6 @@
 
 namespace ncb {
 
-/**
- * A typed array of a fresh CPU tensor's dtype over its memory, which the array keeps alive until it
- * is collected: a result handed to JS without a copy, on pages libtorch's caching allocator has
- * already faulted in (a new JS array's pages are faulted in as they are first written). A copy
- * where the runtime allows no external buffers (Electron's V8 sandbox). Only for tensors nothing
- * else writes to: the array sees every later change.
- */
-Napi::TypedArray typed_array_over(Napi::Env env, const at::Tensor& t);
-
 class NativeTensor : public Napi::ObjectWrap<NativeTensor> {
  public:
   static Napi::Function Define(Napi::Env env);

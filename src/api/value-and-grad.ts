@@ -18,8 +18,7 @@ export interface ValueAndGradOptions {
    * With `batch`: a typed array of the module's dtype, one element per output value, that receives
    * the value and is returned as it, instead of a new array per call. Where calls repeat, this
    * saves the fresh pages of a new array (at 1e6 float32 samples, their page faults cost more than
-   * the one-pass value and gradient itself on the benchmark machine); the one pass of large batches
-   * avoids them without it too, returning native memory that was already in use.
+   * the one-pass value and gradient itself on the benchmark machine).
    */
   out?: Values;
 }
@@ -219,13 +218,13 @@ function viaOnePass(
   const dtype = module.dtype;
   const batched = values.map((v) => typeof v !== 'number');
   const wanted = module.inputs.map((name) => wrt.includes(name));
-  // The data converted only once the program is known to take this path; without `out`, the value's
-  // array is native memory (the caching allocator's: no fresh pages to fault in).
+  // The data converted and the result's array made only once the program is known to take this path.
+  let out = given;
   const found = module.withFusedResult(batched, (graph) => {
     const data = values.map((v) => (typeof v === 'number' ? arrayOf(dtype, 1).fill(v) : ofDtype(v, dtype)));
-    return graph.valueAndSumGrad(data, batched, batch, given ? outputArray(dtype, given, batch) : null, wanted);
+    out = outputArray(dtype, given, batch);
+    return graph.valueAndSumGrad(data, batched, batch, out, wanted);
   });
-  const out = given ?? found?.value;
   if (!found || !out) return undefined;
   const grads: Record<string, number | Values> = {};
   const read = (handle: NativeTensor | null, zero: () => number | Values): number | Values => {
@@ -242,9 +241,7 @@ function viaOnePass(
       grads[name] = read(found.params[k], () => (p.shape.length === 0 ? 0 : arrayOf(dtype, numel(p.shape))));
   });
   module.inputs.forEach((name, i) => {
-    if (!wanted[i]) return;
-    const g = found.inputs[i];
-    grads[name] = batched[i] ? (g ?? arrayOf(dtype, batch)) : (g?.[0] ?? 0);
+    if (wanted[i]) grads[name] = read(found.inputs[i], () => (batched[i] ? arrayOf(dtype, batch) : 0));
   });
   return { value: out, grads };
 }

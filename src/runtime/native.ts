@@ -30,23 +30,17 @@ export interface NativeTensor {
 export interface NativeGraph {
   forward(inputs: NativeTensor[], needGrad: boolean): NativeTensor;
   /**
-   * The value (written to `out`, or with out null to a new array, `value`) and the gradients of its
-   * sum, per param (null: none needed or none found) and per wanted input (an array of `batch`
-   * values when batched, else one), when the result is a fused node; null otherwise. Inputs are
-   * typed arrays of the graph's dtype: `batch` values when batched, else one. The new arrays hold
-   * native memory that the caching allocator has already faulted in (no copy, no fresh pages).
+   * The value (written to `out`) and the gradients of its sum, per param (null: none needed or
+   * none found) and per wanted input, when the result is a fused node; null otherwise. Inputs are
+   * typed arrays of the graph's dtype: `batch` values when batched, else one.
    */
   valueAndSumGrad(
     inputs: (Float32Array | Float64Array)[],
     batched: boolean[],
     batch: number,
-    out: Float32Array | Float64Array | null,
+    out: Float32Array | Float64Array,
     wanted: boolean[],
-  ): {
-    params: (NativeTensor | null)[];
-    inputs: (Float32Array | Float64Array | null)[];
-    value?: Float32Array | Float64Array;
-  } | null;
+  ): { params: (NativeTensor | null)[]; inputs: (NativeTensor | null)[] } | null;
   dispose(): void;
 }
 
