@@ -155,6 +155,8 @@ export class Module {
   private last?: Specialisation;
   /** The input signature `last` was chosen for: a repeated call skips building the key string. */
   private lastSignature?: { shape: Shape; batched: boolean }[];
+  /** forward()'s last tier lookup: a call batched as the one before finds its program without a key. */
+  private lastTier?: { batched: boolean[]; program: TierProgram | undefined };
   /** The signature of the last forward() call when the tier ran it: `graph` builds its graph on request. */
   private tierSignature?: { name: string; shape: Shape; batched: boolean }[];
   private disposed = false;
@@ -357,10 +359,16 @@ export class Module {
     let batch = 1;
     for (const v of values) {
       if (v.shape.length !== 0) return undefined;
-      if (v.batched) batch = v.tensor.shape[0];
+      if (v.batched) batch = v.tensor.dims[0];
     }
     if (batch > (grad ? TIER_MAX_BATCH.grad : TIER_MAX_BATCH.value)) return undefined;
-    return this.tier(values.map((v) => v.batched));
+    const last = this.lastTier;
+    if (last && last.batched.length === values.length && values.every((v, i) => v.batched === last.batched[i]))
+      return last.program;
+    const batched = values.map((v) => v.batched);
+    const program = this.tier(batched);
+    this.lastTier = { batched, program };
+    return program;
   }
 
   /** @internal The tier's program for one sample of numbers (cached: the valueAndGrad hot path). */
@@ -474,6 +482,7 @@ export class Module {
     // The tier's programs hold the parameters' tensors: let them go with the module.
     this.tiers.clear();
     this.single = undefined;
+    this.lastTier = undefined;
     for (const p of this.params) p.tensor.dispose();
   }
 
@@ -578,11 +587,11 @@ export class Module {
     const values = this.inputs.map((name) => {
       if (!(name in inputs)) this.fail('E0200', name, { name });
       const { tensor: t, owned } = this.inputTensor(name, inputs[name]);
-      return { name, tensor: t, owned, ...this.classify(name, t.shape, batch) };
+      return { name, tensor: t, owned, ...this.classify(name, t.dims, batch) };
     });
     const batched = values.filter((v) => v.batched);
     for (const v of batched)
-      if (v.tensor.shape[0] !== batched[0].tensor.shape[0])
+      if (v.tensor.dims[0] !== batched[0].tensor.dims[0])
         this.fail('E0203', v.name, {
           a: batched[0].name,
           n: batched[0].tensor.shape[0],
@@ -613,11 +622,11 @@ export class Module {
   }
 
   /** Splits a value's shape into the batch dimension and the per-sample shape. */
-  private classify(name: string, shape: number[], batch: boolean): { shape: Shape; batched: boolean } {
+  private classify(name: string, shape: readonly number[], batch: boolean): { shape: Shape; batched: boolean } {
     const declared = this.declared.get(name);
     if (declared) {
       const batched = shape.length === declared.length + 1;
-      const sample = batched ? shape.slice(1) : shape;
+      const sample = shape.slice(batched ? 1 : 0);
       if ((batched || shape.length === declared.length) && sample.every((d, i) => d === declared[i]))
         return { shape: sample, batched };
       return this.fail('E0202', name, {
@@ -626,7 +635,7 @@ export class Module {
         got: shape.join(', '),
       });
     }
-    const sample = batch ? shape.slice(1) : shape;
+    const sample = shape.slice(batch ? 1 : 0);
     if ((batch && shape.length === 0) || sample.length > MAX_RANK)
       this.fail('E0202', name, {
         name,
