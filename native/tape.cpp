@@ -395,9 +395,8 @@ struct TapeBackward : public torch::autograd::Node {
 
 /**
  * The leaf an edge accumulates into when autograd's engine would do nothing there but
- * AccumulateGrad's plain sum into a dense CPU .grad of T (no hooks on it); null otherwise.
+ * AccumulateGrad's plain sum into a dense CPU .grad of the leaf's dtype (no hooks on it); null otherwise.
  */
-template <class T>
 const at::Tensor* plain_leaf(const torch::autograd::Edge& edge) {
   auto* acc = dynamic_cast<torch::autograd::AccumulateGrad*>(edge.function.get());
   if (!acc || !acc->pre_hooks().empty() || !acc->post_hooks().empty() || !acc->tensor_pre_hooks().empty() ||
@@ -438,7 +437,7 @@ bool direct_backward(TapeBackward& node) {
   for (size_t j = 0; j < n; ++j) {
     const auto& edge = node.next_edge(j);
     if (!edge.is_valid()) continue;
-    leaves[j] = plain_leaf<T>(edge);
+    leaves[j] = plain_leaf(edge);
     if (!leaves[j]) return false;
     // A leaf given twice: the engine adds its two gradients before accumulating (another rounding).
     for (size_t i = 0; i < j; ++i)

@@ -483,6 +483,7 @@ export class Module {
     this.tiers.clear();
     this.single = undefined;
     this.lastTier = undefined;
+    this.tierSignature = undefined;
     for (const p of this.params) p.tensor.dispose();
   }
 
