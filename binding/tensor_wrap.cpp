@@ -4,6 +4,7 @@
 #include <torch/csrc/autograd/variable.h>
 
 #include "addon_data.h"
+#include "autograd.h"
 #include "common.h"
 
 namespace ncb {
@@ -138,13 +139,13 @@ Napi::Value NativeTensor::Backward(const Napi::CallbackInfo& info) {
       throw nc::Error(
           "backward() on a tensor that does not require a gradient: nothing it depends on has requiresGrad set");
     if (info.Length() > 0 && !info[0].IsUndefined()) {
-      t.backward(TensorOf(info[0]));
+      nc::backward(t, TensorOf(info[0]));
     } else {
       if (t.numel() != 1)
         throw nc::Error(
             "backward() without a gradient needs a single-element tensor (reduce it first, e.g. sum()), this one has " +
             std::to_string(t.numel()) + " elements");
-      t.backward();
+      nc::backward(t, at::Tensor());
     }
     return info.Env().Undefined();
   });

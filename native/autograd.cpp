@@ -5,6 +5,7 @@
 #include <torch/csrc/autograd/autograd.h>
 
 #include "errors.h"
+#include "tape.h"
 
 namespace nc {
 
@@ -21,6 +22,11 @@ std::vector<at::Tensor> grad(const at::Tensor& outputs, const std::vector<at::Te
   for (size_t i = 0; i < out.size(); ++i)
     if (!out[i].defined()) out[i] = at::zeros_like(inputs[i]);
   return out;
+}
+
+void backward(const at::Tensor& t, const at::Tensor& gradient) {
+  if (!gradient.defined() && tape_backward(t)) return;
+  t.backward(gradient);
 }
 
 }  // namespace nc

@@ -16,4 +16,10 @@ namespace nc {
 std::vector<at::Tensor> grad(const at::Tensor& outputs, const std::vector<at::Tensor>& inputs,
                              const at::Tensor& grad_outputs, bool create_graph);
 
+/**
+ * t.backward(gradient) (an undefined gradient: ones, for a one-element t). A tier result's graph
+ * (or its sum's) over plain leaves skips libtorch's engine (tape_backward, native/tape.h).
+ */
+void backward(const at::Tensor& t, const at::Tensor& gradient);
+
 }  // namespace nc

@@ -2,9 +2,12 @@
 
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>
+#include <torch/csrc/autograd/anomaly_mode.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/functions/accumulate_grad.h>
 #include <torch/csrc/autograd/functions/utils.h>
+#include <torch/csrc/autograd/generated/Functions.h>
 #include <torch/csrc/autograd/saved_variable.h>
 
 #include <algorithm>
@@ -240,68 +243,96 @@ int64_t batch_of(const std::vector<at::Tensor>& inputs) {
   return 1;
 }
 
-/** Runs the program on tensors' data: the value, and with `upstream` the gradients of the inputs and params wanted. */
+/** Where run_on_tensors puts gradients: per input and param, null (not wanted) or `batch` or one values. */
 template <class T>
-at::Tensor run_on_tensors(const TapeProgram& p, const std::vector<at::Tensor>& inputs,
-                          const std::vector<at::Tensor>& params, const at::Tensor* upstream,
-                          std::vector<at::Tensor>* grads, const std::vector<char>& wanted) {
-  const int64_t batch = batch_of(inputs);
-  const bool batched_out = std::any_of(inputs.begin(), inputs.end(), [](const at::Tensor& t) { return t.dim() == 1; });
-  std::vector<const T*> in(inputs.size());
-  std::unique_ptr<bool[]> flags(new bool[inputs.size()]);
+struct TapeGrads {
+  std::vector<T*> inputs;
+  std::vector<double> params;  // sums, as run_tape gives them
+  /** Null: every sample's upstream gradient is 1 (the gradient of a sum). */
+  const T* upstream = nullptr;
+};
+
+/** Runs the program on tensors' data into `out`: the value, and with `grads` the gradients asked for. */
+template <class T>
+void run_on_tensors(const TapeProgram& p, const std::vector<at::Tensor>& inputs, const std::vector<at::Tensor>& params,
+                    T* out, TapeGrads<T>* grads) {
+  constexpr size_t kMax = 64;  // the binding's limit on inputs and params
+  const T* in[kMax];
+  bool flags[kMax];
+  T param_values[kMax];
   for (size_t i = 0; i < inputs.size(); ++i) {
     in[i] = inputs[i].data_ptr<T>();
     flags[i] = inputs[i].dim() == 1;
   }
-  std::vector<T> param_values(params.size());
   for (size_t k = 0; k < params.size(); ++k) param_values[k] = *params[k].data_ptr<T>();
-  const auto options = (inputs.empty() ? params[0] : inputs[0]).options();
-  at::Tensor out = batched_out ? at::empty({batch}, options) : at::empty({}, options);
   TapeIo<T> io;
-  io.inputs = in.data();
-  io.batched = flags.get();
-  io.params = param_values.data();
-  io.batch = batch;
-  io.out = out.data_ptr<T>();
-  std::vector<T*> input_grads(inputs.size(), nullptr);
-  std::vector<double> param_grads(params.size(), 0.0);
-  at::Tensor g;
-  if (upstream) {
-    g = upstream->expand(out.sizes()).contiguous();
-    io.upstream = g.data_ptr<T>();
-    for (size_t i = 0; i < inputs.size(); ++i)
-      if (wanted[i]) {
-        (*grads)[i] = at::empty(inputs[i].sizes(), inputs[i].options());
-        input_grads[i] = (*grads)[i].data_ptr<T>();
-      }
-    io.input_grads = input_grads.data();
-    io.param_grads = param_grads.data();
+  io.inputs = in;
+  io.batched = flags;
+  io.params = param_values;
+  io.batch = batch_of(inputs);
+  io.out = out;
+  if (grads) {
+    io.upstream = grads->upstream;
+    io.input_grads = grads->inputs.data();
+    io.param_grads = grads->params.data();
   }
   run_tape<T>(p, io);
-  if (upstream)
-    for (size_t k = 0; k < params.size(); ++k)
-      if (wanted[inputs.size() + k])
-        (*grads)[inputs.size() + k] = at::full({}, param_grads[k], params[k].options()).view(params[k].sizes());
-  return out;
 }
 
-/** The instructions through the kernel table, recorded: for backward passes that are differentiated again. */
-at::Tensor replay(const TapeProgram& p, const std::vector<at::Tensor>& inputs, const std::vector<at::Tensor>& params) {
+/** The tier's value as a new tensor: [batch], or [] when no input is batched. */
+at::Tensor empty_result(const std::vector<at::Tensor>& inputs, const std::vector<at::Tensor>& params) {
+  const bool batched = std::any_of(inputs.begin(), inputs.end(), [](const at::Tensor& t) { return t.dim() == 1; });
+  const auto options = (inputs.empty() ? params[0] : inputs[0]).options();
+  return batched ? at::empty({batch_of(inputs)}, options) : at::empty({}, options);
+}
+
+/**
+ * The instructions through the kernel table, recorded: for backward passes that are differentiated
+ * again. With branches, sample by sample, each through the branch it takes (a `where` of a branch
+ * is the taken branch's register), so that nothing of an untaken branch is computed.
+ */
+at::Tensor replay_sample(const TapeProgram& p, const std::vector<at::Tensor>& inputs,
+                         const std::vector<at::Tensor>& params) {
   std::vector<at::Tensor> reg(inputs.begin(), inputs.end());
   for (const auto& t : params) reg.push_back(t.reshape({}));
   const auto options = (reg.empty() ? params[0] : reg[0]).options().requires_grad(false);
   for (double c : p.consts) reg.push_back(at::scalar_tensor(c, options));
-  for (const TapeInstr& in : p.code) {
-    if (is_jump(in)) throw Error("internal: a tape with branches cannot be replayed through the kernel table");
-    const TapeForm& form = kTapeForms[in.op];
-    std::vector<at::Tensor> args;
-    for (int r : {in.a, in.b, in.c})
-      if (r >= 0) args.push_back(reg[r]);
-    const bool pow_scalar = std::string(form.name) == "pow-scalar";
-    const std::vector<double> attrs = pow_scalar ? std::vector<double>{in.attr} : std::vector<double>{};
-    reg.push_back(apply_kernel(form.name, args, attrs));
+  reg.resize(p.registers());
+  const int first = p.first_instr();
+  auto taken = [&](int test) { return reg[test].item<double>() != 0; };  // one sample: a scalar test
+  for (size_t k = 0; k < p.code.size();) {
+    const TapeInstr& in = p.code[k];
+    if (is_jump(in)) {
+      k = in.op == kJump || !taken(in.a) ? static_cast<size_t>(in.b) : k + 1;
+      continue;
+    }
+    if (in.path == kPathTaken) {
+      reg[first + k] = reg[taken(in.a) ? in.b : in.c];
+    } else {
+      const TapeForm& form = kTapeForms[in.op];
+      std::vector<at::Tensor> args;
+      for (int r : {in.a, in.b, in.c})
+        if (r >= 0) args.push_back(reg[r]);
+      const bool pow_scalar = std::string(form.name) == "pow-scalar";
+      const std::vector<double> attrs = pow_scalar ? std::vector<double>{in.attr} : std::vector<double>{};
+      reg[first + k] = apply_kernel(form.name, args, attrs);
+    }
+    ++k;
   }
   return reg[p.results[0]];
+}
+
+at::Tensor replay(const TapeProgram& p, const std::vector<at::Tensor>& inputs, const std::vector<at::Tensor>& params) {
+  if (!tape_branches(p)) return replay_sample(p, inputs, params);
+  const bool batched = std::any_of(inputs.begin(), inputs.end(), [](const at::Tensor& t) { return t.dim() == 1; });
+  if (!batched) return replay_sample(p, inputs, params);
+  std::vector<at::Tensor> outs;
+  for (int64_t s = 0; s < batch_of(inputs); ++s) {
+    std::vector<at::Tensor> sample;
+    for (const auto& t : inputs) sample.push_back(t.dim() == 1 ? t.select(0, s) : t);
+    outs.push_back(replay_sample(p, sample, params));
+  }
+  return at::stack(outs);
 }
 
 /** The tier's autograd node: holds the program and the saved inputs and params. */
@@ -309,35 +340,133 @@ struct TapeBackward : public torch::autograd::Node {
   std::shared_ptr<const TapeProgram> program;
   std::vector<torch::autograd::SavedVariable> saved;
   size_t num_inputs = 0;
+  /** Set once backward has freed the saved tensors (retain_graph false): a second backward is an error. */
+  bool released = false;
 
   std::string name() const override { return "TapeBackward"; }
-  void release_variables() override { saved.clear(); }
+  void release_variables() override {
+    // reset_data, not clear: unpacking then raises libtorch's "backward through the graph a second time".
+    for (auto& v : saved) v.reset_data();
+    released = true;
+  }
+
+  /** The saved inputs and params. */
+  std::pair<std::vector<at::Tensor>, std::vector<at::Tensor>> unpack() {
+    std::vector<at::Tensor> inputs, params;
+    for (size_t j = 0; j < saved.size(); ++j) (j < num_inputs ? inputs : params).push_back(saved[j].unpack());
+    return {inputs, params};
+  }
 
   torch::autograd::variable_list apply(torch::autograd::variable_list&& grad_outputs) override {
-    std::vector<at::Tensor> tensors;
-    for (auto& v : saved) tensors.push_back(v.unpack());
-    const std::vector<at::Tensor> inputs(tensors.begin(), tensors.begin() + num_inputs);
-    const std::vector<at::Tensor> params(tensors.begin() + num_inputs, tensors.end());
-    std::vector<char> wanted(tensors.size());
-    for (size_t j = 0; j < tensors.size(); ++j) wanted[j] = task_should_compute_output(j);
-    std::vector<at::Tensor> grads(tensors.size());
+    const auto [inputs, params] = unpack();
+    const size_t n = saved.size();
+    std::vector<at::Tensor> grads(n);
     if (c10::GradMode::is_enabled()) {
       // create_graph: the reverse program is invisible to autograd, so differentiate the replay.
       std::vector<at::Tensor> sources;
-      for (size_t j = 0; j < tensors.size(); ++j)
-        if (wanted[j]) sources.push_back(tensors[j]);
+      for (size_t j = 0; j < n; ++j)
+        if (task_should_compute_output(j)) sources.push_back(j < num_inputs ? inputs[j] : params[j - num_inputs]);
       const at::Tensor out = replay(*program, inputs, params);
       const auto found = torch::autograd::grad({out}, sources, {grad_outputs[0].expand(out.sizes())}, true, true, true);
-      for (size_t j = 0, k = 0; j < tensors.size(); ++j)
-        if (wanted[j]) grads[j] = found[k++];
+      for (size_t j = 0, k = 0; j < n; ++j)
+        if (task_should_compute_output(j)) grads[j] = found[k++];
       return grads;
     }
-    const at::Tensor& g = grad_outputs[0];
-    tensors[0].scalar_type() == at::kDouble ? (void)run_on_tensors<double>(*program, inputs, params, &g, &grads, wanted)
-                                            : (void)run_on_tensors<float>(*program, inputs, params, &g, &grads, wanted);
+    const at::Tensor out = empty_result(inputs, params);
+    const at::Tensor upstream = grad_outputs[0].expand(out.sizes()).contiguous();
+    auto run = [&](auto zero) {
+      using T = decltype(zero);
+      TapeGrads<T> g;
+      g.upstream = upstream.data_ptr<T>();
+      g.params.assign(params.size(), 0.0);
+      for (size_t i = 0; i < num_inputs; ++i) {
+        if (task_should_compute_output(i)) grads[i] = at::empty(inputs[i].sizes(), inputs[i].options());
+        g.inputs.push_back(grads[i].defined() ? grads[i].data_ptr<T>() : nullptr);
+      }
+      run_on_tensors<T>(*program, inputs, params, out.data_ptr<T>(), &g);
+      for (size_t k = 0; k < params.size(); ++k)
+        if (task_should_compute_output(num_inputs + k))
+          grads[num_inputs + k] = at::full({}, g.params[k], params[k].options()).view(params[k].sizes());
+    };
+    out.scalar_type() == at::kDouble ? run(0.0) : run(0.0f);
     return grads;
   }
 };
+
+/**
+ * The leaf an edge accumulates into when autograd's engine would do nothing there but
+ * AccumulateGrad's plain sum into a dense CPU .grad of the leaf's dtype (no hooks on it); null otherwise.
+ */
+const at::Tensor* plain_leaf(const torch::autograd::Edge& edge) {
+  auto* acc = dynamic_cast<torch::autograd::AccumulateGrad*>(edge.function.get());
+  if (!acc || !acc->pre_hooks().empty() || !acc->post_hooks().empty() || !acc->tensor_pre_hooks().empty() ||
+      acc->tensor_post_acc_grad_hooks() != nullptr)
+    return nullptr;
+  const at::Tensor& v = acc->variable;
+  if (!v.defined() || v.grad_fn() || !v.requires_grad() || !v.is_contiguous()) return nullptr;
+  const at::Tensor& g = v.grad();
+  if (g.defined() && (!g.device().is_cpu() || g.layout() != at::kStrided || g.scalar_type() != v.scalar_type() ||
+                      !g.is_contiguous() || !g.sizes().equals(v.sizes()) || g.requires_grad()))
+    return nullptr;
+  return &v;
+}
+
+bool no_hooks(torch::autograd::Node& node) {
+  return node.pre_hooks().empty() && node.post_hooks().empty() && node.tensor_pre_hooks().empty() &&
+         node.retains_grad_hooks().empty();
+}
+
+/** d(values)/d(leaf) added to the leaf's .grad as AccumulateGrad adds it (a new tensor the first time). */
+template <class T>
+void accumulate(const at::Tensor& leaf, const T* values, size_t n) {
+  at::Tensor& grad = const_cast<at::Tensor&>(leaf).mutable_grad();
+  if (!grad.defined()) {
+    grad = at::empty(leaf.sizes(), leaf.options());
+    std::copy(values, values + n, grad.data_ptr<T>());
+    return;
+  }
+  T* g = grad.data_ptr<T>();
+  for (size_t i = 0; i < n; ++i) g[i] += values[i];
+  torch::autograd::impl::bump_version(grad);  // an in-place add, as `grad += new_grad`
+}
+
+template <class T>
+bool direct_backward(TapeBackward& node) {
+  const size_t n = node.saved.size();
+  std::vector<const at::Tensor*> leaves(n, nullptr);
+  for (size_t j = 0; j < n; ++j) {
+    const auto& edge = node.next_edge(j);
+    if (!edge.is_valid()) continue;
+    leaves[j] = plain_leaf(edge);
+    if (!leaves[j]) return false;
+    // A leaf given twice: the engine adds its two gradients before accumulating (another rounding).
+    for (size_t i = 0; i < j; ++i)
+      if (leaves[i] && node.next_edge(i).function == edge.function) return false;
+  }
+  const auto [inputs, params] = node.unpack();
+  const size_t num_inputs = node.num_inputs;
+  // One buffer for the values and the input gradients wanted: [values | input 0 | input 1 | ...].
+  thread_local std::vector<T> scratch;
+  size_t size = static_cast<size_t>(batch_of(inputs));
+  for (size_t i = 0; i < num_inputs; ++i)
+    if (leaves[i]) size += static_cast<size_t>(inputs[i].numel());
+  scratch.resize(size);
+  TapeGrads<T> g;
+  g.params.assign(params.size(), 0.0);
+  for (size_t i = 0, at = static_cast<size_t>(batch_of(inputs)); i < num_inputs; ++i) {
+    g.inputs.push_back(leaves[i] ? scratch.data() + at : nullptr);
+    if (leaves[i]) at += static_cast<size_t>(inputs[i].numel());
+  }
+  run_on_tensors<T>(*node.program, inputs, params, scratch.data(), &g);
+  for (size_t i = 0; i < num_inputs; ++i)
+    if (leaves[i]) accumulate<T>(*leaves[i], g.inputs[i], static_cast<size_t>(inputs[i].numel()));
+  for (size_t k = 0; k < params.size(); ++k)
+    if (leaves[num_inputs + k]) {
+      const T v = static_cast<T>(g.params[k]);
+      accumulate<T>(*leaves[num_inputs + k], &v, 1);
+    }
+  return true;
+}
 
 }  // namespace
 
@@ -350,11 +479,11 @@ at::Tensor tape_forward(const std::shared_ptr<const TapeProgram>& program, const
   for (const auto& t : tensors)
     if (!t.device().is_cpu() || t.scalar_type() != tensors[0].scalar_type() || t.dim() > 1)
       throw Error("internal: the tier takes CPU tensors of one dtype, scalars per sample");
-  std::vector<char> none;
   const std::vector<at::Tensor> in(tensors.begin(), tensors.begin() + inputs.size());
-  at::Tensor out = tensors[0].scalar_type() == at::kDouble
-                       ? run_on_tensors<double>(*program, in, params, nullptr, nullptr, none)
-                       : run_on_tensors<float>(*program, in, params, nullptr, nullptr, none);
+  at::Tensor out = empty_result(in, params);
+  tensors[0].scalar_type() == at::kDouble
+      ? run_on_tensors<double>(*program, in, params, out.data_ptr<double>(), nullptr)
+      : run_on_tensors<float>(*program, in, params, out.data_ptr<float>(), nullptr);
   const bool needs_grad =
       std::any_of(tensors.begin(), tensors.end(), [](const at::Tensor& t) { return t.requires_grad(); });
   if (!record || !c10::GradMode::is_enabled() || !needs_grad) return out;
@@ -365,6 +494,25 @@ at::Tensor tape_forward(const std::shared_ptr<const TapeProgram>& program, const
   node->set_next_edges(torch::autograd::collect_next_edges(tensors));
   torch::autograd::set_history(out, node);
   return out;
+}
+
+bool tape_backward(const at::Tensor& root) {
+  if (root.numel() != 1 || torch::autograd::AnomalyMode::is_enabled()) return false;
+  auto fn = root.grad_fn();
+  if (!fn || !no_hooks(*fn)) return false;
+  // sum(y) of a tier result y: the gradient reaching y is 1 everywhere, as for y itself of one element.
+  if (auto* sum = dynamic_cast<torch::autograd::generated::SumBackward0*>(fn.get())) {
+    if (sum->num_outputs() != 1 || sum->next_edge(0).input_nr != 0) return false;
+    fn = sum->next_edge(0).function;
+    if (!fn || !no_hooks(*fn)) return false;
+  }
+  auto* tape = dynamic_cast<TapeBackward*>(fn.get());
+  if (!tape || tape->released) return false;
+  const bool done = tape->saved[0].unpack().scalar_type() == at::kDouble ? direct_backward<double>(*tape)
+                                                                         : direct_backward<float>(*tape);
+  // As the engine without retain_graph: the graph's saved tensors go (SumBackward0 saves none).
+  if (done) tape->release_variables();
+  return done;
 }
 
 }  // namespace nc

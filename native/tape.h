@@ -115,4 +115,13 @@ void run_tape(const TapeProgram& p, const TapeIo<T>& io);
 at::Tensor tape_forward(const std::shared_ptr<const TapeProgram>& program, const std::vector<at::Tensor>& inputs,
                         const std::vector<at::Tensor>& params, bool record);
 
+/**
+ * root.backward() without libtorch's engine, when its graph is a tier result (or the sum of one)
+ * over leaves whose gradients AccumulateGrad would simply add up (no hooks anywhere, dense CPU
+ * .grads, anomaly mode off): the reverse program runs once and its gradients are added into the
+ * leaves' .grad as AccumulateGrad adds them; the saved tensors are then freed as without
+ * retain_graph. Returns false, having done nothing, for any other graph (the engine runs it).
+ */
+bool tape_backward(const at::Tensor& root);
+
 }  // namespace nc

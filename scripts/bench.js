@@ -1,8 +1,8 @@
 // `npm run bench [-- --quick] [-- --json FILE] [-- --out docs/benchmarks.md] [-- --python PATH] [-- --threads N]
-//  [-- --only heat2d|ode|onepass|distributed]`
+//  [-- --only heat2d|ode|onepass|distributed|tier]`
 // Compile latency, forward and forward+backward at several batch sizes, per-op overhead of generated
 // chains, the ODE fit step (alone with --only ode), valueAndGrad's one pass at large batches (alone with
-// --only onepass), the heat 2-D benchmark of issue 14 (alone with --only heat2d) and data-parallel
+// --only onepass; the small-program tier's section alone with --only tier), the heat 2-D benchmark of issue 14 (alone with --only heat2d) and data-parallel
 // fits in 1 and 2 processes (alone with --only distributed), each beside its anchors measured in the same run (hand-written eager libtorch C++,
 // PyTorch from Python when available, a plain JS float64 loop at batch 1). Markdown goes
 // to stdout (and to --out), the raw figures to --json. Needs `npm run build` first (dist/ and the
@@ -18,7 +18,7 @@ const { eagerAnchor, torchAnchor, findPython } = require('./bench/anchors');
 const { jsAnchor } = require('./bench/js-anchor');
 const { timeUsBatched } = require('./bench/measure');
 const { odeFitStep, odeFitTable, odeFitTarget } = require('./bench/ode');
-const { tierRows, tierPerOp } = require('./bench/tier');
+const { tierRows, tierPerOp, tierCrossover, tierTarget, tierReport } = require('./bench/tier');
 const { heat2dSection, heat2dReport, heat2dTargets } = require('./bench/heat2d');
 const { onePassSection, onePassTarget, onePassReport } = require('./bench/one-pass');
 const { distributedSection, distributedReport } = require('./bench/distributed');
@@ -36,9 +36,9 @@ function parseArgs(argv) {
     else throw new Error(`bench: unknown argument ${a}`);
   }
   args.threads = Number(args.threads);
-  if (args.only !== undefined && !['heat2d', 'ode', 'onepass', 'distributed'].includes(args.only))
+  if (args.only !== undefined && !['heat2d', 'ode', 'onepass', 'distributed', 'tier'].includes(args.only))
     throw new Error(
-      `bench: --only takes heat2d, ode, onepass or distributed (the sections that run alone), got ${args.only}`,
+      `bench: --only takes heat2d, ode, onepass, distributed or tier (the sections that run alone), got ${args.only}`,
     );
   return args;
 }
@@ -64,7 +64,13 @@ function compileSection(cfg) {
 /** JS float64 anchor at batch 1: the unfused graph of a scalar program as straight-line code. */
 function jsTimes(api, prog, minMs) {
   if (prog.composition || Object.values(prog.inputs).some((i) => i.shape.length > 0)) return undefined;
-  const m = api.compile(prog.source, { inputs: Object.keys(prog.inputs), params: prog.params, fuse: false });
+  // tier: false: the forward call below builds the graph the anchor is written from.
+  const m = api.compile(prog.source, {
+    inputs: Object.keys(prog.inputs),
+    params: prog.params,
+    fuse: false,
+    tier: false,
+  });
   m.forward(Object.fromEntries(Object.keys(prog.inputs).map((k) => [k, 0.5])));
   const f = jsAnchor(m.graph);
   m.dispose();
@@ -194,6 +200,7 @@ async function main() {
     process.stdout.write([DISTRIBUTED_TITLE, '', DISTRIBUTED_TEXT, '', distributedReport(distributed), ''].join('\n'));
     return;
   }
+  if (args.only === 'tier') return tierOnly(api, cfg, python);
   if (args.only === 'onepass') {
     const onePass = onePassSection(api, cfg, python);
     process.stdout.write([ONE_PASS_TITLE, '', ...onePassTarget(onePass), '', onePassReport(onePass), ''].join('\n'));
@@ -208,6 +215,7 @@ async function main() {
   log('small-program tier');
   const tier = tierRows(api, PROGRAMS, cfg.minMs);
   const tierOps = tierPerOp(api, chainSource, cfg.chains, cfg.minMs);
+  const crossover = tierCrossover(api, PROGRAMS, cfg.minMs);
   log('valueAndGrad at large batches');
   const onePass = onePassSection(api, cfg, python);
   log('heat 2-D');
@@ -228,7 +236,13 @@ async function main() {
     '',
     '## Targets',
     '',
-    [targets(compile, runtime), ...onePassTarget(onePass), odeFitTarget(ode), ...heat2dTargets(heat2d)].join('\n'),
+    [
+      targets(compile, runtime),
+      ...tierTarget(tier, runtime),
+      ...onePassTarget(onePass),
+      odeFitTarget(ode),
+      ...heat2dTargets(heat2d),
+    ].join('\n'),
     '',
     '## Compile latency',
     '',
@@ -252,12 +266,7 @@ async function main() {
     '',
     '## Small-program tier',
     '',
-    "module.valueAndGrad (native/tape.cpp, no ATen on its path) at batch 1: the parameters' gradients, and every",
-    "input's too; at batch 1,000 with every input's; and forward + sum + backward through Tensors with compile",
-    'option `tier: true`. Anchors: forward + backward at batch 1 from the tables above (every input and param',
-    'requiring a gradient), and the unfused graph as straight-line JS.',
-    '',
-    report.tierTable(tier, runtime),
+    tierReport(tier, runtime, crossover),
     '',
     'The tier per op: valueAndGrad of the generated chains, per op at batch 1 and per op and element at batch 1,000,',
     "beside straight-line JS's per-op cost (the chain rows of the per-op table).",
@@ -296,6 +305,24 @@ async function main() {
       path.resolve(args.json),
       JSON.stringify({ cfg, compile, runtime, ode, tier, tierOps, onePass, heat2d, distributed, python }, null, 1),
     );
+}
+
+/** The small-program tier's section alone: its rows, their batch-1 anchors measured in the same run, the crossover. */
+function tierOnly(api, cfg, python) {
+  log('small-program tier');
+  const tier = tierRows(api, PROGRAMS, cfg.minMs);
+  const jobs = tier.map((r) => ({ program: r.program, batch: 1 }));
+  const eager = eagerAnchor(jobs, cfg.minMs, cfg.threads);
+  const torch = python.python ? torchAnchor(python.python, jobs, cfg.minMs, cfg.threads) : undefined;
+  const runtime = jobs.map((j) => ({
+    ...j,
+    eager: eager.get(`${j.program}:1`),
+    torch: torch?.get(`${j.program}:1`),
+    js: jsTimes(api, PROGRAMS[j.program], cfg.minMs),
+  }));
+  const crossover = tierCrossover(api, PROGRAMS, cfg.minMs);
+  const text = ['## Small-program tier', '', ...tierTarget(tier, runtime), '', tierReport(tier, runtime, crossover)];
+  process.stdout.write(`${text.join('\n')}\n`);
 }
 
 const HEAT2D_TITLE = '## Heat 2-D (issue 14)';

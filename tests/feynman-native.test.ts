@@ -124,7 +124,8 @@ function draw(eq: Equation, seed: number): Record<string, Float32Array> {
 
 function compiled(name: string, eq: Equation, inputs: Record<string, Float32Array>): Result {
   const source = readFileSync(path.join(ROOT, 'examples', 'feynman', `${name}.neural`), 'utf8');
-  const module = compile(source, { params: eq.params, dtype: 'float32' });
+  // tier: false: the reference writes libtorch's op order (the small-program tier is within ulps, tests/tier.test.ts)
+  const module = compile(source, { params: eq.params, dtype: 'float32', tier: false });
   try {
     return tidy(() => {
       const leaves = Object.fromEntries(

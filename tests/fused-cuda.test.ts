@@ -32,7 +32,7 @@ const EQUATIONS: Equation[] = FEYNMAN.map((name) => {
   return {
     name,
     inputs,
-    build: (fuse, dtype) => compile(source, { inputs: scalars, params: paramValues, dtype, fuse }),
+    build: (fuse, dtype) => compile(source, { inputs: scalars, params: paramValues, dtype, fuse, tier: false }),
   };
 });
 

@@ -68,8 +68,9 @@ describe.each(FUSED_CASES)('$name: $source', (c) => {
   test.each(DTYPES.flatMap((dtype) => SIZES.map((n) => [dtype, n] as const)))(
     '%s, batch %i: value and gradients equal the unfused libtorch path',
     (dtype, n) => {
+      // the reference on libtorch (tier: false): the small-program tier would take its smaller batch
       const build = (fuse: boolean) =>
-        compile(c.source, { inputs: { x: 'scalar' }, params: { a: PARAM_VALUE }, dtype, fuse });
+        compile(c.source, { inputs: { x: 'scalar' }, params: { a: PARAM_VALUE }, dtype, fuse, tier: fuse });
       const [fused, plain] = [build(true), build(false)];
       const x = inputs(n, c.domain, n);
       const got = onePass(fused, { x: dtype === 'float64' ? x : Float32Array.from(x) }, ['x']);
@@ -79,7 +80,12 @@ describe.each(FUSED_CASES)('$name: $source', (c) => {
       const floor = c.cancellingDerivative ? () => PARAM_VALUE : undefined;
       expect(worstRelative(got.grads.x as Values, want.grads.x, floor)).toBeLessThanOrEqual(strict ? 1e-10 : 2e-6);
       // The param's gradient is a sum: bounded by the sum of its terms' magnitudes (a batched).
-      const perSample = compile(c.source, { inputs: { x: 'scalar', a: 'scalar' }, dtype: 'float64', fuse: false });
+      const perSample = compile(c.source, {
+        inputs: { x: 'scalar', a: 'scalar' },
+        dtype: 'float64',
+        fuse: false,
+        tier: false,
+      });
       const terms = throughTensors(perSample, { x, a: new Float64Array(n).fill(PARAM_VALUE) }, ['a']).grads.a;
       const scale = terms.reduce((s, t) => s + Math.abs(t), 0);
       expect(Math.abs((got.grads.a as number) - want.grads.a[0])).toBeLessThanOrEqual((strict ? 1e-10 : 4e-6) * scale);
@@ -89,8 +95,15 @@ describe.each(FUSED_CASES)('$name: $source', (c) => {
 });
 
 const GRAVITY = '(/ (* G (* m1 m2)) (pow r 2))';
+// fuse: false is the reference, on libtorch
 const gravity = (fuse = true) =>
-  compile(GRAVITY, { inputs: { m1: 'scalar', m2: 'scalar', r: 'scalar' }, params: { G: 0.8 }, dtype: 'float64', fuse });
+  compile(GRAVITY, {
+    inputs: { m1: 'scalar', m2: 'scalar', r: 'scalar' },
+    params: { G: 0.8 },
+    dtype: 'float64',
+    fuse,
+    tier: fuse,
+  });
 
 test('shared inputs, computed operands and frozen params, against the libtorch path', () => {
   const n = 4099;
@@ -109,6 +122,7 @@ test('shared inputs, computed operands and frozen params, against the libtorch p
       params: { c: 3 },
       dtype: 'float64',
       fuse,
+      tier: fuse,
     });
   const [rel, plainRel] = [relativistic(true), relativistic(false)];
   const rg = { m: inputs(n, 'positive', 3), v: inputs(n, 'positive', 4).map((v) => v - 0.5) };

@@ -4,7 +4,7 @@
 // the float64 result; the special values (NaN, infinities) where libtorch gives them.
 import fs from 'fs';
 import path from 'path';
-import { compile, grad, tensor, type Module } from '../src';
+import { compile, grad, tensor, type Module, type Tensor } from '../src';
 import { PRIMITIVES, TAPE_FORMS } from '../src/ops';
 import { DOMAIN as FUZZ_DOMAIN } from '../src/fuzz/typed';
 import { declaredNames } from './helpers/feynman';
@@ -44,7 +44,7 @@ function throughTensors(m: Module, inputs: Record<string, number | number[]>, wr
   return { value, grads };
 }
 
-const asArray = (v: number | Values): number[] => (typeof v === 'number' ? [v] : Array.from(v));
+const asArray = (v: number | number[] | Values): number[] => (typeof v === 'number' ? [v] : Array.from(v));
 
 function close(a: number[], b: number[], rel: number): string | undefined {
   if (a.length !== b.length) return `lengths ${a.length} and ${b.length}`;
@@ -82,12 +82,18 @@ describe('every pointwise primitive on the tier equals the libtorch path (float6
       dtype: 'float64',
     });
     expect(m.singleSampleTier()).toBeDefined();
+    const off = compile(source, {
+      inputs: Object.fromEntries(names.map((n) => [n, 'scalar'])),
+      params: { a: 1.5 },
+      dtype: 'float64',
+      tier: false,
+    });
     const columns = names.map((_, k) => points(op, k, 7));
     // one sample at a time
     for (let s = 0; s < 7; s++) {
       const inputs = Object.fromEntries(names.map((n, k) => [n, columns[k][s]]));
       const tier = m.valueAndGrad(inputs, { wrt: names });
-      const ref = throughTensors(m, inputs, names);
+      const ref = throughTensors(off, inputs, names);
       expect(close(asArray(tier.value), ref.value, 1e-12)).toBeUndefined();
       for (const [name, g] of Object.entries(ref.grads))
         expect([name, close(asArray(tier.grads[name]), g, 1e-10)]).toEqual([name, undefined]);
@@ -97,19 +103,17 @@ describe('every pointwise primitive on the tier equals the libtorch path (float6
       names.map((n, k) => [n, k === 0 && arity > 1 ? columns[0][0] : columns[k]]),
     );
     const tier = m.valueAndGrad(inputs, { batch: true, wrt: names });
-    const ref = throughTensors(
-      compile(source, {
-        inputs: Object.fromEntries(names.map((n) => [n, 'scalar'])),
-        params: { a: 1.5 },
-        dtype: 'float64',
-      }),
-      inputs,
-      names,
-    );
+    const ref = throughTensors(off, inputs, names);
     expect(close(asArray(tier.value), ref.value, 1e-12)).toBeUndefined();
     for (const [name, g] of Object.entries(ref.grads))
       expect([name, close(asArray(tier.grads[name]), g, 1e-10)]).toEqual([name, undefined]);
+    // forward through Tensors takes the tier by default: the same as the libtorch path
+    const viaForward = throughTensors(m, inputs, names);
+    expect(close(viaForward.value, ref.value, 1e-12)).toBeUndefined();
+    for (const [name, g] of Object.entries(ref.grads))
+      expect([name, close(viaForward.grads[name], g, 1e-10)]).toEqual([name, undefined]);
     m.dispose();
+    off.dispose();
   });
 
   test('every pointwise primitive has a tier form', () => {
@@ -125,19 +129,26 @@ describe('the Feynman equations on the tier', () => {
   test.each(files)('%s', (file) => {
     const source = fs.readFileSync(path.join(FEYNMAN, file), 'utf8');
     const { inputs, params } = declaredNames(source);
-    const m = compile(source, {
-      inputs: Object.fromEntries(inputs.map((n) => [n, 'scalar'])),
+    const options = {
+      inputs: Object.fromEntries(inputs.map((n) => [n, 'scalar' as const])),
       params: Object.fromEntries(params.map((p, k) => [p, 0.8 + 0.3 * k])),
-      dtype: 'float64',
-    });
+      dtype: 'float64' as const,
+    };
+    const m = compile(source, options);
+    const off = compile(source, { ...options, tier: false });
     expect(m.singleSampleTier()).toBeDefined();
     const batch = Object.fromEntries(inputs.map((n, k) => [n, points('sqrt', k, 5)]));
     const tier = m.valueAndGrad(batch, { batch: true, wrt: inputs });
-    const ref = throughTensors(m, batch, inputs);
+    const viaForward = throughTensors(m, batch, inputs);
+    const ref = throughTensors(off, batch, inputs);
     expect(close(asArray(tier.value), ref.value, 1e-12)).toBeUndefined();
-    for (const [name, g] of Object.entries(ref.grads))
+    expect(close(viaForward.value, ref.value, 1e-12)).toBeUndefined();
+    for (const [name, g] of Object.entries(ref.grads)) {
       expect([name, close(asArray(tier.grads[name]), g, 1e-10)]).toEqual([name, undefined]);
+      expect([name, close(viaForward.grads[name], g, 1e-10)]).toEqual([name, undefined]);
+    }
     m.dispose();
+    off.dispose();
   });
 });
 
@@ -147,26 +158,50 @@ describe('branching and small vectors on the tier (valueAndGrad)', () => {
     ['an if on a vector literal', '(if (< x y) (dot [x a] [y y]) (vsum (scale a [x y 1])))'],
     ['matrices', '(trace (matmul (mat [x a] [y 1]) (transpose (mat [a y] [x x]))))'],
   ])('%s', (_, source) => {
-    const m = compile(source, { inputs: { x: 'scalar', y: 'scalar' }, params: { a: 1.5 }, dtype: 'float64' });
+    const options = { inputs: { x: 'scalar', y: 'scalar' } as const, params: { a: 1.5 }, dtype: 'float64' as const };
+    const m = compile(source, options);
+    const off = compile(source, { ...options, tier: false });
     const batch = { x: [-2, -1.5, -0.5, 0, 0.5, 2], y: [3, -1, 0.25, 2, -3, 1] };
-    // The batched call must take the tier, else this would hold libtorch against itself.
+    // The batched calls must take the tier, else this would hold libtorch against itself.
     const spy = jest.spyOn(m, 'tier');
     const tier = m.valueAndGrad(batch, { batch: true, wrt: ['x', 'y'] });
-    expect(spy.mock.results.map((r) => r.value !== undefined)).toContain(true);
+    const viaForward = throughTensors(m, batch, ['x', 'y']);
+    expect(spy.mock.results.filter((r) => r.value !== undefined).length).toBe(2);
     spy.mockRestore();
-    const ref = throughTensors(m, batch, ['x', 'y']);
-    expect(close(asArray(tier.value), ref.value, 1e-12)).toBeUndefined();
-    for (const [name, g] of Object.entries(ref.grads))
-      expect([name, close(asArray(tier.grads[name]), g, 1e-10)]).toEqual([name, undefined]);
+    const ref = throughTensors(off, batch, ['x', 'y']);
+    for (const ours of [{ value: asArray(tier.value), grads: tier.grads }, viaForward]) {
+      expect(close(asArray(ours.value), ref.value, 1e-12)).toBeUndefined();
+      for (const [name, g] of Object.entries(ref.grads))
+        expect([name, close(asArray(ours.grads[name]), g, 1e-10)]).toEqual([name, undefined]);
+    }
     m.dispose();
+    off.dispose();
   });
 
-  test('forward with tier: true runs a branching program (on libtorch: its create_graph cannot replay a branch)', () => {
-    const m = compile('(if (> x 0) (* a x) (* a a))', { inputs: { x: 'scalar' }, params: { a: 2 }, tier: true });
-    const y = m.forward({ x: [1, -1] }, { batch: true });
-    expect(y.toArray()).toEqual([2, 4]);
-    y.dispose();
-    m.dispose();
+  test("forward's second derivatives of a branching program: create_graph replays each sample's branch", () => {
+    const source = '(if (> x 0) (* a x x) (if (> x -1) (sqrt (- x)) (* a a x)))';
+    const options = { inputs: { x: 'scalar' }, params: { a: 2 }, dtype: 'float64' } as const;
+    const second = (m: Module) => {
+      const x = tensor([1.5, -0.25, -3, 0.5], { dtype: 'float64', requiresGrad: true });
+      const y = m.forward({ x });
+      const [dy] = grad(y, [x], { createGraph: true });
+      const [d2y, da] = grad(dy, [x, m.parameters()[0]]);
+      const out = [y, dy, d2y, da].map((t) => Array.from(t.toTypedArray()));
+      for (const t of [x, y, dy, d2y, da]) t.dispose();
+      return out;
+    };
+    const onTier = compile(source, options);
+    const spy = jest.spyOn(onTier, 'tier');
+    const a = second(onTier);
+    expect(spy.mock.results.some((r) => r.value !== undefined)).toBe(true);
+    const off = compile(source, { ...options, tier: false });
+    const b = second(off);
+    for (let k = 0; k < 4; k++) expect([k, close(a[k], b[k], 1e-10)]).toEqual([k, undefined]);
+    // by hand: x > 0: a x^2 (2 a x, 2 a; d(2 a x)/da = 2 x); -1 < x <= 0: sqrt(-x); else a^2 x (a^2, 0, 0)
+    expect(b[0]).toEqual([4.5, 0.5, -12, 0.5]);
+    expect(b[2]).toEqual([4, -1 / (4 * 0.25 ** 1.5), 0, 4]);
+    onTier.dispose();
+    off.dispose();
   });
 });
 
@@ -206,9 +241,10 @@ test('gradients agree with central differences', () => {
 });
 
 test('special values follow libtorch: infinities and NaN through the gradient', () => {
-  const m = compile('(+ (sqrt x) (* 0 (log y)))', { inputs: { x: 'scalar', y: 'scalar' }, dtype: 'float64' });
+  const source = '(+ (sqrt x) (* 0 (log y)))';
+  const m = compile(source, { inputs: { x: 'scalar', y: 'scalar' }, dtype: 'float64' });
   const tier = m.valueAndGrad({ x: 0, y: 0 }, { wrt: ['x', 'y'] });
-  const ref = throughTensors(m, { x: 0, y: 0 }, ['x', 'y']);
+  const ref = throughTensors(compile(source, { dtype: 'float64', tier: false }), { x: 0, y: 0 }, ['x', 'y']);
   expect([tier.value, tier.grads.x, tier.grads.y]).toEqual([ref.value[0], ref.grads.x[0], ref.grads.y[0]]);
   expect(tier.grads.x).toBe(Infinity);
   m.dispose();
@@ -243,7 +279,7 @@ test('frozen parameters have no gradient; wrt and batches are checked', () => {
   two.dispose();
 });
 
-describe('forward on the tier (compile option tier: true)', () => {
+describe('forward on the tier (the default; compile option tier: false turns it off)', () => {
   const source = '(* k (exp (- (* 0.3 t))) (sin (+ (* w t) phase)))';
   const options = {
     inputs: { t: 'scalar' as const },
@@ -252,10 +288,12 @@ describe('forward on the tier (compile option tier: true)', () => {
   };
 
   test('values and every gradient equal the libtorch path', () => {
-    const onTier = compile(source, { ...options, tier: true });
-    const off = compile(source, options);
+    const onTier = compile(source, options);
+    const off = compile(source, { ...options, tier: false });
+    const spy = jest.spyOn(onTier, 'tier');
     const t = [0.1, 0.7, 1.3, 2.9];
     const a = throughTensors(onTier, { t }, ['t']);
+    expect(spy.mock.results.some((r) => r.value !== undefined)).toBe(true);
     const b = throughTensors(off, { t }, ['t']);
     expect(close(a.value, b.value, 1e-12)).toBeUndefined();
     for (const name of ['k', 'w', 'phase', 't'])
@@ -266,7 +304,7 @@ describe('forward on the tier (compile option tier: true)', () => {
 
   test('a full upstream gradient and second derivatives (create_graph replays the program through libtorch)', () => {
     const onTier = compile(source, { ...options, tier: true });
-    const off = compile(source, options);
+    const off = compile(source, { ...options, tier: false });
     const second = (m: Module) => {
       const t = tensor([0.4, 1.1], { dtype: 'float64', requiresGrad: true });
       const y = m.forward({ t });
@@ -294,4 +332,91 @@ test("valueAndGrad leaves the parameters' accumulated gradients alone (the libto
   expect(after.item()).toBe(2);
   for (const t of [y, before, after]) t.dispose();
   m.dispose();
+});
+
+describe("backward of a tier result without libtorch's engine (sum(y).backward(), or y's own of one element)", () => {
+  const source = '(/ (* G (* m1 m2)) (pow r 2))';
+  const options = { inputs: { m1: 'scalar', m2: 'scalar', r: 'scalar' }, params: { G: 0.8 } } as const;
+  const data = { m1: [1.5, 2, 0.7], m2: [3, 0.25, 1.1], r: [1.3, 0.6, 2.2] };
+
+  /** Three forward + backward rounds accumulating into the leaves' and the param's .grad. */
+  function rounds(m: Module, backward: (y: Tensor) => void) {
+    const leaves = Object.fromEntries(
+      Object.entries(data).map(([k, v]) => [k, tensor(v, { dtype: m.dtype, requiresGrad: true })]),
+    );
+    for (let k = 0; k < 3; k++) {
+      const y = m.forward(leaves);
+      backward(y);
+      y.dispose();
+    }
+    const grads = [...Object.values(leaves), ...m.parameters()].map((t) => {
+      const g = t.grad!;
+      const values = Array.from(g.toTypedArray());
+      g.dispose();
+      return values;
+    });
+    for (const t of Object.values(leaves)) t.dispose();
+    for (const p of m.parameters()) p.zeroGrad();
+    return grads;
+  }
+  const viaSum = (y: Tensor) => {
+    const s = y.sum();
+    s.backward();
+    s.dispose();
+  };
+  // An explicit upstream gradient takes libtorch's engine through the same TapeBackward node.
+  const viaEngine = (y: Tensor) => {
+    const ones = tensor(
+      Array.from(y.toTypedArray(), () => 1),
+      { dtype: y.dtype },
+    );
+    y.backward(ones);
+    ones.dispose();
+  };
+
+  test.each(['float32', 'float64'] as const)(
+    '%s: accumulated gradients equal the engine bit for bit, and the libtorch path',
+    (dtype) => {
+      const m = compile(source, { ...options, dtype });
+      const direct = rounds(m, viaSum);
+      expect(direct).toEqual(rounds(m, viaEngine));
+      const libtorch = rounds(compile(source, { ...options, dtype, tier: false }), viaSum);
+      const ulps = dtype === 'float32' ? 16 * 2 ** -23 : 1e-12;
+      direct.forEach((g, k) => expect([k, close(g, libtorch[k], ulps)]).toEqual([k, undefined]));
+      m.dispose();
+    },
+  );
+
+  test("a one-element result's own backward, a leaf given twice, frozen params", () => {
+    const m = compile('(* k x y)', { inputs: { x: 'scalar', y: 'scalar' }, params: { k: 3 }, dtype: 'float64' });
+    const x = tensor([2], { dtype: 'float64', requiresGrad: true });
+    let y = m.forward({ x, y: x }); // d(k x^2)/dx = 2 k x
+    y.backward();
+    y.dispose();
+    const g = [x.grad!, m.parameters()[0].grad!];
+    expect(g.map((t) => t.item())).toEqual([12, 4]);
+    m.freeze();
+    y = m.forward({ x, y: 5 });
+    y.backward();
+    y.dispose();
+    const after = [x.grad!, m.parameters()[0].grad!];
+    expect(after.map((t) => t.item())).toEqual([12 + 15, 4]);
+    for (const t of [...g, ...after, x]) t.dispose();
+    m.dispose();
+  });
+
+  test('a second backward through the same graph is an error, as on the libtorch path', () => {
+    for (const tier of [true, false]) {
+      const m = compile(source, { ...options, dtype: 'float64', tier });
+      const leaves = Object.fromEntries(
+        Object.entries(data).map(([k, v]) => [k, tensor(v, { dtype: 'float64', requiresGrad: true })]),
+      );
+      const s = m.forward(leaves).sum();
+      s.backward();
+      expect(() => s.backward()).toThrow(/backward through the graph a second time/);
+      s.dispose();
+      for (const t of Object.values(leaves)) t.dispose();
+      m.dispose();
+    }
+  });
 });

@@ -1,8 +1,15 @@
 // The small-program tier (native/tape.cpp) as users reach it: module.valueAndGrad at batch 1 (the
 // parameters' gradients, and with every input's too) and at batch 1,000, forward + backward through
-// Tensors with compile option tier: true, and the tier's cost per op along generated chains.
+// Tensors (the tier is forward's default on small CPU batches), the batch where forward should leave
+// it for libtorch, and the tier's cost per op along generated chains.
 'use strict';
 const { timeUs, timeUsBatched } = require('./measure');
+const { uniform } = require('./runtime');
+const report = require('./report');
+
+/** The programs of the crossover table, and its batches. */
+const CROSSOVER_PROGRAMS = ['gravity', 'harmonic_oscillator'];
+const CROSSOVER_BATCHES = [1, 16, 64, 256, 512, 1024, 2048, 4096];
 
 const mid = (prog) => Object.fromEntries(Object.entries(prog.inputs).map(([name, i]) => [name, (i.lo + i.hi) / 2]));
 const declared = (prog) => Object.fromEntries(Object.keys(prog.inputs).map((name) => [name, 'scalar']));
@@ -20,7 +27,7 @@ function tierRows(api, programs, minMs) {
     const batch = Object.fromEntries(
       names.map((n) => [n, Float32Array.from({ length: 1000 }, (_, k) => one[n] * (1 + k / 1e4))]),
     );
-    const onTier = api.compile(prog.source, { inputs: declared(prog), params: prog.params, tier: true });
+    const onTier = api.compile(prog.source, { inputs: declared(prog), params: prog.params });
     const leaves = Object.fromEntries(names.map((n) => [n, api.tensor([one[n]], { requiresGrad: true })]));
     const throughTensors = () => {
       const y = onTier.forward(leaves);
@@ -56,4 +63,109 @@ function tierPerOp(api, chainSource, ns, minMs) {
   });
 }
 
-module.exports = { tierRows, tierPerOp };
+/**
+ * forward through Tensors on the tier (its program called directly, whatever the batch) and on
+ * libtorch (tier: false), without a gradient and with forward + sum + backward (every input and
+ * param requiring one), per batch: where forward's thresholds (TIER_MAX_BATCH, src/api/module.ts) belong.
+ */
+function tierCrossover(api, programs, minMs) {
+  const rows = [];
+  for (const program of CROSSOVER_PROGRAMS) {
+    const prog = programs[program];
+    const names = Object.keys(prog.inputs);
+    const onTier = api.compile(prog.source, { inputs: declared(prog), params: prog.params });
+    const off = api.compile(prog.source, { inputs: declared(prog), params: prog.params, tier: false });
+    const tape = onTier.tier(names.map(() => true)).tape;
+    for (const batch of CROSSOVER_BATCHES) {
+      const inputs = Object.fromEntries(
+        Object.entries(prog.inputs).map(([n, i], k) => [
+          n,
+          api.tensor(uniform(batch, i.lo, i.hi, k + 1), { requiresGrad: true }),
+        ]),
+      );
+      const handles = names.map((n) => inputs[n].handle);
+      const tierForward = (record) => new api.Tensor(tape.forward(handles, record));
+      const both = (forward) => () => {
+        const y = forward();
+        const s = y.sum();
+        s.backward();
+        s.dispose();
+        y.dispose();
+      };
+      rows.push({
+        program,
+        batch,
+        tierValue: timeUs(() => tierForward(false).dispose(), minMs),
+        libtorchValue: timeUs(() => off.forward(inputs, { grad: false }).dispose(), minMs),
+        tierGrad: timeUs(
+          both(() => tierForward(true)),
+          minMs,
+        ),
+        libtorchGrad: timeUs(
+          both(() => off.forward(inputs)),
+          minMs,
+        ),
+      });
+      for (const t of Object.values(inputs)) t.dispose();
+    }
+    onTier.dispose();
+    off.dispose();
+  }
+  return rows;
+}
+
+/** The issue's target: forward + backward through Tensors at batch 1 at most 0.15x PyTorch eager's. */
+function tierTarget(rows, runtime) {
+  const withTorch = rows
+    .map((r) => ({ r, torch: runtime.find((x) => x.program === r.program && x.batch === 1 && !x.ops)?.torch }))
+    .filter((x) => x.torch);
+  if (withTorch.length === 0) return [];
+  const worst = withTorch.reduce((w, x) => (x.r.tensors / x.torch.backward > w.r.tensors / w.torch.backward ? x : w));
+  const met = withTorch.every((x) => x.r.tensors <= 0.15 * x.torch.backward);
+  return [
+    `- batch 1 forward + backward through Tensors (on the small-program tier), at most 0.15x PyTorch eager's: **${met ? 'met' : 'not met'}** (worst ${worst.r.program} ${report.ratio(worst.r.tensors, worst.torch.backward)})`,
+  ];
+}
+
+/** The section's text: the table of the tier's rows, then the crossover table. */
+function tierReport(rows, runtime, crossover) {
+  const cross = report.table(
+    [
+      'program',
+      'batch',
+      'forward: tier',
+      'forward: libtorch',
+      'tier / libtorch',
+      'fwd+bwd: tier',
+      'fwd+bwd: libtorch',
+      'tier / libtorch',
+    ],
+    crossover.map((c) => [
+      c.program,
+      c.batch.toLocaleString('en-US'),
+      report.fmt(c.tierValue),
+      report.fmt(c.libtorchValue),
+      report.ratio(c.tierValue, c.libtorchValue),
+      report.fmt(c.tierGrad),
+      report.fmt(c.libtorchGrad),
+      report.ratio(c.tierGrad, c.libtorchGrad),
+    ]),
+  );
+  return [
+    "module.valueAndGrad (native/tape.cpp, no ATen on its path) at batch 1: the parameters' gradients, and every",
+    "input's too; at batch 1,000 with every input's; and forward + sum + backward through Tensors, which take the",
+    "tier by default (backward runs the reverse program straight into the leaves' .grad, without libtorch's",
+    'engine). Anchors: forward + backward at batch 1 (every input and param requiring a gradient), and the',
+    'unfused graph as straight-line JS.',
+    '',
+    report.tierTable(rows, runtime),
+    '',
+    'Where forward() leaves the tier for libtorch (TIER_MAX_BATCH in src/api/module.ts): forward through Tensors',
+    'on the tier (its program called directly, whatever the batch) and with compile option tier: false, without a',
+    'gradient and with forward + sum + backward (every input and param requiring one).',
+    '',
+    cross,
+  ].join('\n');
+}
+
+module.exports = { tierRows, tierPerOp, tierCrossover, tierTarget, tierReport };

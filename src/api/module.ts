@@ -16,7 +16,7 @@ import type { CheckpointOption, External } from '../compiler/lower';
 import { compileGraph } from '../compiler/pipeline';
 import { graphToDot, graphToText } from '../compiler/print';
 import { walk } from '../compiler/walk';
-import { branches, toTape, type TapeSpec } from '../compiler/tape';
+import { toTape, type TapeSpec } from '../compiler/tape';
 import { checkCompileArguments } from './options';
 import {
   tierProgram,
@@ -62,12 +62,13 @@ export interface CompileOptions {
    */
   fuse?: boolean;
   /**
-   * forward() runs programs of scalar pointwise ops on small CPU batches (up to 2,048 samples) on
-   * the small-program tier, without libtorch's per-op dispatch; the result is still a Tensor whose
-   * backward runs the tier's reverse program (create_graph replays it through libtorch). Default
-   * false for now: its float32 results are within a few ulps of libtorch's, not bit for bit.
-   * valueAndGrad always uses the tier where it can, and so does fit() (each step's loss and
-   * gradient, ODE integration included) unless this is false.
+   * The small-program tier (default true): programs of scalar pointwise ops run without libtorch's
+   * per-op dispatch. forward() takes it on small CPU batches (below the sizes where libtorch's
+   * vectorised kernels win, chosen by benchmarks); its result is still a Tensor whose backward runs
+   * the tier's reverse program, float64 within 1e-12 of the libtorch path, float32 within a few
+   * ulps (not bit for bit: summation order and libm calls differ). valueAndGrad and fit() (each step's
+   * loss and gradient, ODE integration included) use it wherever the program allows. false keeps
+   * everything on libtorch.
    */
   tier?: boolean;
   /**
@@ -113,8 +114,11 @@ interface Specialisation {
   footprint: Footprint;
 }
 
-/** The largest batch forward() runs on the small-program tier (above it, libtorch's vectorised kernels win). */
-const TIER_MAX_BATCH = 2048;
+/**
+ * The largest batches forward() runs on the small-program tier, without and with a gradient recorded:
+ * above them libtorch's vectorised kernels win (`npm run bench -- --only tier`, the crossover table).
+ */
+const TIER_MAX_BATCH = { value: 128, grad: 512 };
 
 /** Input signatures of the small-program tier: which inputs are batched (all scalars per sample). */
 const tierKey = (batched: boolean[]): string => batched.map((b) => (b ? 'b' : 's')).join('');
@@ -146,12 +150,15 @@ export class Module {
   private readonly optimize: boolean;
   private readonly checkpoint: CheckpointOption;
   private readonly fuse: boolean;
-  private readonly useTier: boolean;
-  /** @internal Whether fit() may run this program on the small-program tier (compile option tier, unless false). */
-  readonly fitOnTier: boolean;
+  /** @internal Compile option tier: whether anything runs on the small-program tier. */
+  readonly useTier: boolean;
   private last?: Specialisation;
   /** The input signature `last` was chosen for: a repeated call skips building the key string. */
   private lastSignature?: { shape: Shape; batched: boolean }[];
+  /** forward()'s last tier lookup: a call batched as the one before finds its program without a key. */
+  private lastTier?: { batched: boolean[]; program: TierProgram | undefined };
+  /** The signature of the last forward() call when the tier ran it: `graph` builds its graph on request. */
+  private tierSignature?: { name: string; shape: Shape; batched: boolean }[];
   private disposed = false;
   /** @internal Set by fit() while a worker thread trains the parameters through this module's graph. */
   training = false;
@@ -186,8 +193,7 @@ export class Module {
     this.optimize = options.optimize ?? true;
     this.checkpoint = options.checkpoint ?? 'auto';
     this.fuse = options.fuse ?? true;
-    this.useTier = options.tier ?? false;
-    this.fitOnTier = options.tier ?? true;
+    this.useTier = options.tier ?? true;
     this.inputs = declared ? [...declared.keys()] : this.program.inputs;
     this.declared = new Map(this.inputs.map((name) => [name, declared?.get(name)]));
 
@@ -232,13 +238,16 @@ export class Module {
       this.specialise(this.inputs.map((name) => ({ name, shape: this.declared.get(name)!, batched: false })));
   }
 
-  /** The op graph most recently built (declared shapes, or the last call's). */
+  /** The op graph of the last call's signature (or of the declared shapes before any call). */
   get graph(): IrGraph | undefined {
+    // A call the tier ran built no libtorch graph: built now, as that call would have on libtorch.
+    if (this.tierSignature) this.specialise(this.tierSignature);
     return this.last?.graph;
   }
   graphText(format: 'text' | 'dot' = 'text'): string {
-    if (!this.last) throw new Error('no graph yet: declare input shapes or call forward() once');
-    return format === 'dot' ? graphToDot(this.last.graph) : graphToText(this.last.graph);
+    const graph = this.graph;
+    if (!graph) throw new Error('no graph yet: declare input shapes or call forward() once');
+    return format === 'dot' ? graphToDot(graph) : graphToText(graph);
   }
 
   /**
@@ -292,8 +301,11 @@ export class Module {
       const grad =
         options?.grad ??
         (this.allParams.some((p) => p.tensor.requiresGrad) || values.some((v) => v.tensor.requiresGrad));
-      const tier = this.smallBatchTier(values);
-      if (tier) return new Tensor(tier.tape.forward(handles(values), grad));
+      const tier = this.smallBatchTier(values, grad);
+      if (tier) {
+        this.tierSignature = values;
+        return new Tensor(tier.tape.forward(handles(values), grad));
+      }
       const spec = this.specialise(values.map((v) => ({ name: v.name, shape: v.shape, batched: v.batched })));
       const batch = values.find((v) => v.batched)?.tensor.shape[0] ?? 1;
       const need = spec.footprint.fixed + batch * spec.footprint.perSample;
@@ -339,17 +351,24 @@ export class Module {
   }
 
   /** The tier's program for a forward call, when the tier takes it: scalars per sample, a small batch, on the CPU. */
-  private smallBatchTier(values: { shape: Shape; batched: boolean; tensor: Tensor }[]): TierProgram | undefined {
+  private smallBatchTier(
+    values: { shape: Shape; batched: boolean; tensor: Tensor }[],
+    grad: boolean,
+  ): TierProgram | undefined {
     if (!this.useTier) return undefined;
     let batch = 1;
     for (const v of values) {
       if (v.shape.length !== 0) return undefined;
-      if (v.batched) batch = v.tensor.shape[0];
+      if (v.batched) batch = v.tensor.dims[0];
     }
-    if (batch > TIER_MAX_BATCH) return undefined;
-    const program = this.tier(values.map((v) => v.batched));
-    // forward's create_graph replays the tape through the kernel table, which cannot branch per sample
-    return program?.branches ? undefined : program;
+    if (batch > (grad ? TIER_MAX_BATCH.grad : TIER_MAX_BATCH.value)) return undefined;
+    const last = this.lastTier;
+    if (last && last.batched.length === values.length && values.every((v, i) => v.batched === last.batched[i]))
+      return last.program;
+    const batched = values.map((v) => v.batched);
+    const program = this.tier(batched);
+    this.lastTier = { batched, program };
+    return program;
   }
 
   /** @internal The tier's program for one sample of numbers (cached: the valueAndGrad hot path). */
@@ -363,7 +382,7 @@ export class Module {
    * undefined when the tier cannot run this program (its graph is built without fusion, once).
    */
   tier(batched: boolean[]): TierProgram | undefined {
-    if (this.device !== 'cpu') return undefined;
+    if (this.device !== 'cpu' || !this.useTier) return undefined;
     const key = tierKey(batched);
     const known = this.tiers.get(key);
     if (known !== undefined) return known ?? undefined;
@@ -380,7 +399,7 @@ export class Module {
     // per-call arrays hold up to 64 inputs and params.
     const fits = spec && spec.results.length === 1 && spec.numInputs <= 64 && spec.numParams <= 64;
     const tape = fits ? new (native().NativeTape)(spec, this.dtype) : undefined;
-    const program = tape && tierProgram(tape, this.dtype, this.inputs.length, this.namedParameters(), branches(spec!));
+    const program = tape && tierProgram(tape, this.dtype, this.inputs.length, this.namedParameters());
     this.tiers.set(key, program ?? null);
     return program;
   }
@@ -391,7 +410,7 @@ export class Module {
    * when the tier cannot run it.
    */
   fitTape(shapes: Shape[]): { tape: NativeTape; params: Tensor[] } | undefined {
-    if (this.device !== 'cpu' || !this.fitOnTier) return undefined;
+    if (this.device !== 'cpu' || !this.useTier) return undefined;
     const spec = this.tape(
       this.tierGraph(
         shapes,
@@ -463,6 +482,8 @@ export class Module {
     // The tier's programs hold the parameters' tensors: let them go with the module.
     this.tiers.clear();
     this.single = undefined;
+    this.lastTier = undefined;
+    this.tierSignature = undefined;
     for (const p of this.params) p.tensor.dispose();
   }
 
@@ -530,6 +551,7 @@ export class Module {
   }
 
   private specialise(inputs: { name: string; shape: Shape; batched: boolean }[]): Specialisation {
+    this.tierSignature = undefined;
     if (this.last && this.lastSignature && sameSignature(this.lastSignature, inputs)) return this.last;
     const key = inputs.map((i) => `${i.shape.join('x')}${i.batched ? 'b' : ''}`).join(',');
     let s = this.specialisations.get(key);
@@ -566,11 +588,11 @@ export class Module {
     const values = this.inputs.map((name) => {
       if (!(name in inputs)) this.fail('E0200', name, { name });
       const { tensor: t, owned } = this.inputTensor(name, inputs[name]);
-      return { name, tensor: t, owned, ...this.classify(name, t.shape, batch) };
+      return { name, tensor: t, owned, ...this.classify(name, t.dims, batch) };
     });
     const batched = values.filter((v) => v.batched);
     for (const v of batched)
-      if (v.tensor.shape[0] !== batched[0].tensor.shape[0])
+      if (v.tensor.dims[0] !== batched[0].tensor.dims[0])
         this.fail('E0203', v.name, {
           a: batched[0].name,
           n: batched[0].tensor.shape[0],
@@ -601,11 +623,11 @@ export class Module {
   }
 
   /** Splits a value's shape into the batch dimension and the per-sample shape. */
-  private classify(name: string, shape: number[], batch: boolean): { shape: Shape; batched: boolean } {
+  private classify(name: string, shape: readonly number[], batch: boolean): { shape: Shape; batched: boolean } {
     const declared = this.declared.get(name);
     if (declared) {
       const batched = shape.length === declared.length + 1;
-      const sample = batched ? shape.slice(1) : shape;
+      const sample = shape.slice(batched ? 1 : 0);
       if ((batched || shape.length === declared.length) && sample.every((d, i) => d === declared[i]))
         return { shape: sample, batched };
       return this.fail('E0202', name, {
@@ -614,7 +636,7 @@ export class Module {
         got: shape.join(', '),
       });
     }
-    const sample = batch ? shape.slice(1) : shape;
+    const sample = shape.slice(batch ? 1 : 0);
     if ((batch && shape.length === 0) || sample.length > MAX_RANK)
       this.fail('E0202', name, {
         name,
@@ -706,7 +728,7 @@ function normaliseFunctions(functions: CompileOptions['functions'], dtype: DType
   return out;
 }
 
-/** A pipeline: each module's single output feeds the next module's single input. */
+/** A pipeline: each module's single output feeds the next module's single input (compile option tier: false if any module has it). */
 export function chain(...modules: Module[]): Module {
   if (modules.length === 0) throw new RangeError('chain() needs at least one module');
   modules.forEach((m, i) => {
@@ -726,6 +748,8 @@ export function chain(...modules: Module[]): Module {
     functions: Object.fromEntries(modules.map((m, i) => [names[i], m])),
     dtype: modules[0].dtype,
     device: modules[0].device,
+    // off if any module turned it off (its results are then libtorch's)
+    tier: modules.every((m) => m.useTier),
   });
 }
 

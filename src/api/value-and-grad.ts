@@ -47,8 +47,6 @@ export interface TierProgram {
   paramGrads: Float64Array;
   /** Per input, a one-value buffer for the gradient of a shared input. */
   inputGrads: Values[];
-  /** The tape branches per sample (an `if`): forward's create_graph cannot replay it, so forward leaves it to libtorch. */
-  branches: boolean;
 }
 
 const OPTIONS = ['batch', 'wrt', 'out'];
@@ -313,7 +311,6 @@ export function tierProgram(
   dtype: DType,
   numInputs: number,
   params: Record<string, Tensor>,
-  branches: boolean,
 ): TierProgram {
   const tensors = Object.values(params);
   const program: TierProgram = {
@@ -324,7 +321,6 @@ export function tierProgram(
     out: arrayOf(dtype, 1),
     paramGrads: new Float64Array(tensors.length),
     inputGrads: Array.from({ length: numInputs }, () => arrayOf(dtype, 1)),
-    branches,
   };
   const handles = tensors.map((t) => t.handle);
   tape.bind(program.scalars, handles, program.out, program.paramGrads, program.inputGrads);

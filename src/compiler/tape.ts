@@ -48,10 +48,6 @@ const PATH_THROUGH = 0;
 const PATH_NONE = 1;
 const PATH_TAKEN = 2;
 
-/** Whether a tape branches (its backward cannot be replayed through the kernel table for create_graph). */
-export const branches = (spec: TapeSpec): boolean =>
-  spec.code.some((form, i) => i % 4 === 0 && form >= TAPE_FORMS.length);
-
 /** The graph as a tape, or undefined when it holds anything the tier does not run. */
 export function toTape(graph: IrGraph): TapeSpec | undefined {
   if (graph.params.some((p) => p.shape.length !== 0)) return undefined;

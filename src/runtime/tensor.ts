@@ -32,7 +32,11 @@ export class Tensor {
   private cachedRequiresGrad?: boolean;
 
   get shape(): number[] {
-    return (this.cachedShape ??= this.handle.shape()).slice();
+    return this.dims.slice();
+  }
+  /** @internal The shape itself, not a copy (never to be modified): for hot paths such as forward at batch 1. */
+  get dims(): readonly number[] {
+    return (this.cachedShape ??= this.handle.shape());
   }
   get dtype(): DType {
     return (this.cachedDtype ??= this.handle.dtype() as DType);
