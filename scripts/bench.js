@@ -17,7 +17,12 @@ const { measureModule } = require('./bench/runtime');
 const { eagerAnchor, torchAnchor, findPython } = require('./bench/anchors');
 const { jsAnchor } = require('./bench/js-anchor');
 const { timeUsBatched } = require('./bench/measure');
-const { odeFitStep, odeFitTable, odeFitTarget } = require('./bench/ode');
+const { odeFitStep, hybridFitStep, odeFitTable, odeFitTarget } = require('./bench/ode');
+
+const HYBRID_TEXT = [
+  "The experiments' Lotka-Volterra hybrid: growth and death 1-32-32-1 tanh MLPs with beta and delta compiled,",
+  'the same trajectory, loss and optimizer (its data from the rates 1, 0.5, 0.25, 0.5).',
+].join('\n');
 const { tierRows, tierPerOp } = require('./bench/tier');
 const { heat2dSection, heat2dReport, heat2dTargets } = require('./bench/heat2d');
 const { onePassSection, onePassTarget, onePassReport } = require('./bench/one-pass');
@@ -186,7 +191,8 @@ async function main() {
   if (args.only === 'heat2d') return heat2dOnly(api, cfg, python, args);
   if (args.only === 'ode') {
     const ode = await odeFitStep(api, cfg, python);
-    process.stdout.write(`${odeFitTarget(ode)}\n\n${odeFitTable(ode)}\n`);
+    const hybrid = await hybridFitStep(api, cfg, python);
+    process.stdout.write(`${odeFitTarget(ode)}\n\n${odeFitTable(ode)}\n\n${HYBRID_TEXT}\n\n${odeFitTable(hybrid)}\n`);
     return;
   }
   if (args.only === 'distributed') {
@@ -205,6 +211,7 @@ async function main() {
   const runtime = runtimeSection(api, cfg, python);
   log('ODE fit step');
   const ode = await odeFitStep(api, cfg, python);
+  const hybrid = await hybridFitStep(api, cfg, python);
   log('small-program tier');
   const tier = tierRows(api, PROGRAMS, cfg.minMs);
   const tierOps = tierPerOp(api, chainSource, cfg.chains, cfg.minMs);
@@ -276,6 +283,10 @@ async function main() {
     'beside it.',
     '',
     odeFitTable(ode),
+    '',
+    HYBRID_TEXT,
+    '',
+    odeFitTable(hybrid),
     '',
     HEAT2D_TITLE,
     '',

@@ -16,7 +16,7 @@ import type { CheckpointOption, External } from '../compiler/lower';
 import { compileGraph } from '../compiler/pipeline';
 import { graphToDot, graphToText } from '../compiler/print';
 import { walk } from '../compiler/walk';
-import { branches, toTape, type TapeSpec } from '../compiler/tape';
+import { branches, toTape, type LearnedLayout, type TapeSpec } from '../compiler/tape';
 import { checkCompileArguments } from './options';
 import {
   tierProgram,
@@ -348,8 +348,7 @@ export class Module {
     }
     if (batch > TIER_MAX_BATCH) return undefined;
     const program = this.tier(values.map((v) => v.batched));
-    // forward's create_graph replays the tape through the kernel table, which cannot branch per sample
-    return program?.branches ? undefined : program;
+    return program?.forward ? program : undefined;
   }
 
   /** @internal The tier's program for one sample of numbers (cached: the valueAndGrad hot path). */
@@ -380,7 +379,8 @@ export class Module {
     // per-call arrays hold up to 64 inputs and params.
     const fits = spec && spec.results.length === 1 && spec.numInputs <= 64 && spec.numParams <= 64;
     const tape = fits ? new (native().NativeTape)(spec, this.dtype) : undefined;
-    const program = tape && tierProgram(tape, this.dtype, this.inputs.length, this.namedParameters(), branches(spec!));
+    const program =
+      tape && tierProgram(tape, this.dtype, this.inputs.length, this.tapeParams(spec!), forwardable(spec!));
     this.tiers.set(key, program ?? null);
     return program;
   }
@@ -399,12 +399,18 @@ export class Module {
       ),
     );
     if (!spec) return undefined;
-    return { tape: new (native().NativeTape)(spec, this.dtype), params: Object.values(this.namedParameters()) };
+    const params = this.tapeParams(spec).map((p) => p.tensor);
+    return { tape: new (native().NativeTape)(spec, this.dtype), params };
   }
 
-  /** The tape of a graph, or undefined (no graph, learned components, or ops the tier does not run). */
+  /** The parameters in the tape's order (its scalar params, then its weight blocks), with their names. */
+  private tapeParams(spec: TapeSpec): { name: string; tensor: Tensor }[] {
+    return spec.paramOrder.map((k) => this.allParams[k]);
+  }
+
+  /** The tape of a graph, or undefined (no graph, or ops the tier does not run). */
   private tape(graph: IrGraph | undefined): TapeSpec | undefined {
-    return graph && this.callables.length === 0 ? toTape(graph) : undefined;
+    return graph && toTape(graph, learnedLayouts(this.externals(this.params.length, 0), this.callables));
   }
 
   /**
@@ -482,7 +488,13 @@ export class Module {
     const out = new Map<string, External>();
     for (const [name, f] of this.functions) {
       if (f instanceof Mlp) {
-        out.set(name, { kind: 'learned', index: callableOffset, inFeatures: f.inFeatures, outFeatures: f.outFeatures });
+        out.set(name, {
+          kind: 'learned',
+          index: callableOffset,
+          paramOffset,
+          inFeatures: f.inFeatures,
+          outFeatures: f.outFeatures,
+        });
         paramOffset += f.parameters().length;
         callableOffset += 1;
         continue;
@@ -678,6 +690,30 @@ export class Module {
 }
 
 const handles = (values: { tensor: Tensor }[]) => values.map((v) => v.tensor.handle);
+
+/** The learned components the lowering calls (by callable index), where their weights are in the graph's params. */
+/**
+ * Whether forward may run a tape: its create_graph replays the instructions through the kernel
+ * table, which cannot branch per sample and has no dense rows (learned components stay on libtorch).
+ */
+const forwardable = (spec: TapeSpec): boolean => !branches(spec) && spec.blockSizes.length === 0;
+
+function learnedLayouts(
+  externals: ReadonlyMap<string, External>,
+  callables: readonly Mlp[],
+  out: LearnedLayout[] = [],
+): LearnedLayout[] {
+  for (const ext of externals.values()) {
+    if (ext.kind === 'program') {
+      learnedLayouts(ext.externals, callables, out);
+      continue;
+    }
+    const mlp = callables[ext.index];
+    const params = Array.from({ length: mlp.parameters().length }, (_, k) => ext.paramOffset + k);
+    out[ext.index] = { params, sizes: mlp.sizes, activation: mlp.activation };
+  }
+  return out;
+}
 
 function sameSignature(a: { shape: Shape; batched: boolean }[], b: { shape: Shape; batched: boolean }[]): boolean {
   if (a.length !== b.length) return false;

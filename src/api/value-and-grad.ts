@@ -38,17 +38,19 @@ export interface ValueAndGrad {
 /** What the tier keeps per input signature: the native program and reusable single-sample buffers. */
 export interface TierProgram {
   tape: NativeTape;
-  /** The module's parameters (its own, then its functions') and their names. */
+  /** The module's parameters in the tape's order (scalars, then weight blocks) and their names. */
   params: Tensor[];
   paramNames: string[];
+  /** Per parameter, where its gradient starts in `paramGrads` (a block's runs over its elements). */
+  paramOffsets: number[];
   /** Per input, a one-value buffer for a number given. */
   scalars: Values[];
   out: Values;
   paramGrads: Float64Array;
   /** Per input, a one-value buffer for the gradient of a shared input. */
   inputGrads: Values[];
-  /** The tape branches per sample (an `if`): forward's create_graph cannot replay it, so forward leaves it to libtorch. */
-  branches: boolean;
+  /** forward may run it (no branch per sample, no learned component: module.ts, forwardable). */
+  forward: boolean;
 }
 
 const OPTIONS = ['batch', 'wrt', 'out'];
@@ -138,15 +140,23 @@ function single(module: Module, tier: TierProgram, inputs: Record<string, number
   let wanted = 0;
   for (const [i, name] of names.entries()) if (wrt.includes(name)) wanted += 2 ** i;
   tier.tape.runBound(wanted);
-  const grads = paramGrads(tier);
+  const grads = paramGrads(tier, module.dtype);
   for (const name of wrt) grads[name] = tier.inputGrads[names.indexOf(name)][0];
   return { value: tier.out[0], grads };
 }
 
-function paramGrads(tier: TierProgram): Record<string, number | Values> {
+function paramGrads(tier: TierProgram, dtype: DType): Record<string, number | Values> {
   const grads: Record<string, number | Values> = {};
-  for (let k = 0; k < tier.params.length; k++)
-    if (tier.params[k].requiresGrad) grads[tier.paramNames[k]] = tier.paramGrads[k];
+  for (let k = 0; k < tier.params.length; k++) {
+    const p = tier.params[k];
+    if (!p.requiresGrad) continue;
+    const at = tier.paramOffsets[k];
+    // A weight block's gradient as the libtorch path gives it: an array of the dtype.
+    grads[tier.paramNames[k]] =
+      p.shape.length === 0
+        ? tier.paramGrads[at]
+        : arrayOf(dtype, numel(p.shape)).map((_, j) => tier.paramGrads[at + j]);
+  }
   return grads;
 }
 
@@ -191,7 +201,7 @@ function viaTier(
     !wrt.includes(name) ? null : typeof values[i] === 'number' ? tier.inputGrads[i] : arrayOf(dtype, batch),
   );
   tier.tape.run(data, batch, out, inputGrads);
-  const grads = paramGrads(tier);
+  const grads = paramGrads(tier, dtype);
   module.inputs.forEach((name, i) => {
     const g = inputGrads[i];
     if (g) grads[name] = typeof values[i] === 'number' ? g[0] : g;
@@ -312,19 +322,26 @@ export function tierProgram(
   tape: NativeTape,
   dtype: DType,
   numInputs: number,
-  params: Record<string, Tensor>,
-  branches: boolean,
+  params: { name: string; tensor: Tensor }[],
+  forward: boolean,
 ): TierProgram {
-  const tensors = Object.values(params);
+  const tensors = params.map((p) => p.tensor);
+  const paramOffsets: number[] = [];
+  let elements = 0;
+  for (const t of tensors) {
+    paramOffsets.push(elements);
+    elements += numel(t.shape);
+  }
   const program: TierProgram = {
     tape,
     params: tensors,
-    paramNames: Object.keys(params),
+    paramNames: params.map((p) => p.name),
+    paramOffsets,
     scalars: Array.from({ length: numInputs }, () => arrayOf(dtype, 1)),
     out: arrayOf(dtype, 1),
-    paramGrads: new Float64Array(tensors.length),
+    paramGrads: new Float64Array(elements),
     inputGrads: Array.from({ length: numInputs }, () => arrayOf(dtype, 1)),
-    branches,
+    forward,
   };
   const handles = tensors.map((t) => t.handle);
   tape.bind(program.scalars, handles, program.out, program.paramGrads, program.inputGrads);

@@ -4,9 +4,11 @@
 // scalarised: it gets one register per element (row-major), and each op becomes the scalar
 // instructions of its elements (pointwise ops with broadcasting, ref by a constant index, vec, dot,
 // cross, vsum, vmean, scale, mat, matvec, matmul, transpose, outer, trace). Registers are the
-// inputs' elements, the params, the constants, then one per instruction; the result's elements are
-// the result registers. A graph the tier cannot take (loops, calls, learned components, non-scalar
-// params, other ops) has no tape, and runs on the libtorch path.
+// inputs' elements, the scalar params, the constants, then one per instruction; the result's
+// elements are the result registers. A learned component (an MLP) becomes its dense layers' rows
+// (one instruction per output, reading the layer's weight blocks) with its activation between them
+// as the registry's forms. A graph the tier cannot take (loops, calls, non-scalar params read by
+// the program, other ops) has no tape, and runs on the libtorch path.
 import { TAPE_FORMS, tapeForm, type Shape } from '../ops';
 import type { IrGraph, IrNode } from './ir';
 
@@ -16,7 +18,14 @@ export interface TapeSpec {
   numInputs: number;
   /** Registers per program input (its per-sample element count). */
   inputSizes: number[];
+  /** The scalar params (registers). */
   numParams: number;
+  /** The tape's params in the graph's parameter list: the scalar params, then the weight blocks (not read by binding). */
+  paramOrder: number[];
+  /** Elements per weight block: every non-scalar param (the MLPs' weights and biases), in graph order. */
+  blockSizes: number[];
+  /** Per dense layer: its weight block, its bias block, its input count, then its input registers. */
+  dense: number[];
   consts: number[];
   code: number[];
   attrs: number[];
@@ -25,6 +34,15 @@ export interface TapeSpec {
   /** The result's registers, its elements row-major. */
   results: number[];
   batched: boolean[];
+}
+
+/** A learned component as the graph calls it (the `extern` node's index): its weights and layers. */
+export interface LearnedLayout {
+  /** Its parameters in the graph's parameter list: layer 0's weight, its bias, layer 1's weight, ... */
+  params: number[];
+  /** [in, hidden..., out] */
+  sizes: readonly number[];
+  activation: string;
 }
 
 /** The most elements a value may have on the tier (beyond, libtorch's kernels are the better engine). */
@@ -44,24 +62,27 @@ class Unsupported extends Error {}
 // native/tape.h's control instructions, numbered after the registry's forms, and its gradient paths
 const JUMP_IF_ZERO = TAPE_FORMS.length;
 const JUMP = TAPE_FORMS.length + 1;
+const DENSE_ROW = TAPE_FORMS.length + 2;
 const PATH_THROUGH = 0;
 const PATH_NONE = 1;
 const PATH_TAKEN = 2;
 
 /** Whether a tape branches (its backward cannot be replayed through the kernel table for create_graph). */
 export const branches = (spec: TapeSpec): boolean =>
-  spec.code.some((form, i) => i % 4 === 0 && form >= TAPE_FORMS.length);
+  spec.code.some((form, i) => i % 4 === 0 && (form === JUMP || form === JUMP_IF_ZERO));
 
-/** The graph as a tape, or undefined when it holds anything the tier does not run. */
-export function toTape(graph: IrGraph): TapeSpec | undefined {
-  if (graph.params.some((p) => p.shape.length !== 0)) return undefined;
+/**
+ * The graph as a tape, or undefined when it holds anything the tier does not run. `learned` gives
+ * the learned components its `extern` nodes call, by index.
+ */
+export function toTape(graph: IrGraph, learned: readonly LearnedLayout[] = []): TapeSpec | undefined {
   if (graph.inputs.length + graph.params.length === 0) return undefined; // a constant: nothing to run per sample
   const { results } = graph.regions[0];
   if (results.length !== 1) return undefined;
   const small = (n: IrNode) => n.shape.length <= 2 && size(n.shape) <= MAX_ELEMENTS;
   if (!graph.regions.every((r) => r.nodes.every(small))) return undefined;
   try {
-    return new Scalariser(graph).run(results[0]);
+    return new Scalariser(graph, learned).run(results[0]);
   } catch (e) {
     if (e instanceof Unsupported) return undefined;
     throw e;
@@ -78,14 +99,27 @@ class Scalariser {
   private readonly code: number[] = [];
   private readonly attrs: number[] = [];
   private readonly paths: number[] = [];
+  private readonly dense: number[] = [];
+  private denseLayers = 0;
+  /** Per graph param, its register (a scalar) or its weight block (any other shape). */
+  private readonly paramSlot: number[];
+  private readonly scalarParams: number[];
+  private readonly blocks: number[];
   /** Per region and node, the registers of a const node's elements (all placed before the instructions). */
   private readonly constRegisters: number[][][];
 
-  constructor(private readonly graph: IrGraph) {
+  constructor(
+    private readonly graph: IrGraph,
+    private readonly learned: readonly LearnedLayout[],
+  ) {
     this.inputSizes = graph.inputs.map((i) => size(i.shape));
     this.inputStart = this.inputSizes.map((_, i) => this.inputSizes.slice(0, i).reduce((a, b) => a + b, 0));
     this.numInputs = this.inputSizes.reduce((a, b) => a + b, 0);
-    this.numParams = graph.params.length;
+    const indices = graph.params.map((_, k) => k);
+    this.scalarParams = indices.filter((k) => graph.params[k].shape.length === 0);
+    this.blocks = indices.filter((k) => graph.params[k].shape.length !== 0);
+    this.paramSlot = indices.map((k) => Math.max(this.scalarParams.indexOf(k), this.blocks.indexOf(k)));
+    this.numParams = this.scalarParams.length;
     // Constants first, so that instruction registers can be numbered as they are emitted: every
     // region's const nodes' elements, then the lengths that vmean divides by.
     this.constRegisters = graph.regions.map((r) =>
@@ -98,6 +132,8 @@ class Scalariser {
     );
     for (const r of graph.regions)
       for (const n of r.nodes) if (n.op === 'vmean') this.consts.push(size(r.nodes[n.args[0]].shape));
+    // The numbers the activations take (gelu's, softplus's threshold), whether called or not.
+    if (graph.regions.some((r) => r.nodes.some((n) => n.op === 'extern'))) this.consts.push(0.5, 1, Math.SQRT1_2, 20);
   }
 
   run(result: number): TapeSpec {
@@ -105,6 +141,9 @@ class Scalariser {
       numInputs: this.numInputs,
       inputSizes: this.inputSizes,
       numParams: this.numParams,
+      paramOrder: [...this.scalarParams, ...this.blocks],
+      blockSizes: this.blocks.map((k) => size(this.graph.params[k].shape)),
+      dense: this.dense,
       consts: this.consts,
       code: this.code,
       attrs: this.attrs,
@@ -120,7 +159,10 @@ class Scalariser {
     const registers: number[][] = [];
     for (const [i, n] of nodes.entries()) {
       if (n.op === 'input') registers[i] = range(this.inputStart[n.index], this.inputSizes[n.index]);
-      else if (n.op === 'param') registers[i] = [this.numInputs + n.index];
+      else if (n.op === 'param') {
+        if (this.graph.params[n.index].shape.length !== 0) throw new Unsupported();
+        registers[i] = [this.numInputs + this.paramSlot[n.index]];
+      } else if (n.op === 'extern') registers[i] = this.mlp(n.index, n.args.map((a) => registers[a]).flat());
       else if (n.op === 'arg') registers[i] = captures[n.index];
       else if (n.op === 'const') registers[i] = this.constRegisters[index][i];
       else if (n.op === 'if')
@@ -153,6 +195,51 @@ class Scalariser {
     const otherwise = result(n.regions[1]);
     this.land(skipElse);
     return then.map((r, k) => this.emit('where', [test, r, otherwise[k]], 0, PATH_TAKEN));
+  }
+
+  /**
+   * A learned component on its features: per layer, one dense row per output, then (between layers)
+   * its activation on each, as the registry's forms compute libtorch's (softplus: beta 1, threshold 20).
+   */
+  private mlp(index: number, features: number[]): number[] {
+    const layout = this.learned[index];
+    if (!layout) throw new Unsupported();
+    const layers = layout.sizes.length - 1;
+    let x = features;
+    for (let l = 0; l < layers; l++) {
+      const layer = this.denseLayers++;
+      this.dense.push(this.paramSlot[layout.params[2 * l]], this.paramSlot[layout.params[2 * l + 1]], x.length, ...x);
+      const z = range(0, layout.sizes[l + 1]).map((row) => this.denseRow(layer, row));
+      x = l + 1 < layers ? z.map((r) => this.activate(layout.activation, r)) : z;
+    }
+    return x;
+  }
+
+  private denseRow(layer: number, row: number): number {
+    this.code.push(DENSE_ROW, layer, row + 1, 0);
+    this.attrs.push(0);
+    this.paths.push(PATH_THROUGH);
+    return this.first + this.attrs.length - 1;
+  }
+
+  private activate(activation: string, z: number): number {
+    const c = (v: number) => this.constantRegister(v);
+    switch (activation) {
+      case 'tanh':
+      case 'relu':
+        return this.emit(activation, [z]);
+      case 'silu':
+        return this.emit('*', [z, this.emit('sigmoid', [z])]);
+      case 'gelu': // x * 0.5 * (1 + erf(x / sqrt 2)), as ATen's exact gelu
+        return this.emit('*', [
+          this.emit('*', [z, c(0.5)]),
+          this.emit('+', [c(1), this.emit('erf', [this.emit('*', [z, c(Math.SQRT1_2)])])]),
+        ]);
+      case 'softplus':
+        return this.emit('where', [this.emit('>', [z, c(20)]), z, this.emit('softplus', [z])]);
+      default:
+        throw new Error(`internal: the tier has no activation '${activation}'`);
+    }
   }
 
   /** A jump (when `test` is 0, or always), its target set by `land`; returns where it is in the code. */
