@@ -114,8 +114,10 @@ void write_grads(FitTask& task, const std::vector<int>& trained, const std::vect
     } else {
       const size_t block = k - tape.num_params;
       const double* g = &grads[tape.num_params + tape.block_offsets[block]];
-      p.mutable_grad() =
-          at::tensor(at::ArrayRef<double>(g, tape.block_sizes[block]), at::kDouble).to(p.scalar_type()).view(p.sizes());
+      // A tensor of its own (not a view): optimizers' zero_grad detaches it in place.
+      Tensor sums = at::empty(p.sizes(), p.options().dtype(at::kDouble));
+      std::copy(g, g + tape.block_sizes[block], sums.data_ptr<double>());
+      p.mutable_grad() = sums.to(p.scalar_type());
     }
   }
 }
