@@ -78,6 +78,11 @@ void check_tape(TapeProgram& p) {
     if (d.weight < 0 || d.weight >= blocks || d.bias < 0 || d.bias >= blocks || d.inputs.empty() ||
         p.block_sizes[d.weight] != p.block_sizes[d.bias] * static_cast<int64_t>(d.inputs.size()))
       throw Error("internal: a tape dense layer whose blocks do not match its inputs");
+  for (TapeDense& d : p.dense) {
+    const bool consecutive =
+        std::adjacent_find(d.inputs.begin(), d.inputs.end(), [](int a, int b) { return b != a + 1; }) == d.inputs.end();
+    d.first = consecutive ? d.inputs[0] : -1;
+  }
   int next = p.first_instr();
   const int steps = static_cast<int>(p.code.size());
   for (int k = 0; k < steps; ++k) {
@@ -130,13 +135,24 @@ namespace {
  * The dense layers' arithmetic, forward and reverse, written here once: the libtorch path's MLP
  * (mlp.cpp) is at::linear, a BLAS call per batch, with no scalar loop to share.
  */
+/** Calls f with the map from input j to its register: consecutive registers need no lookup (and vectorise). */
+template <class F>
+auto with_inputs(const TapeDense& d, F f) {
+  if (d.first >= 0) return f([first = d.first](size_t j) { return first + static_cast<int>(j); });
+  return f([&inputs = d.inputs](size_t j) { return inputs[j]; });
+}
+
+/** Row `row` of the layer: the bias plus four interleaved partial sums (inputs j mod 4), added in pairs. */
 template <class T>
 T dense_row(const TapeProgram& p, const TapeDense& d, int row, const T* value, const T* blocks) {
   const size_t n = d.inputs.size();
   const T* w = blocks + p.block_offsets[d.weight] + row * n;
-  T sum = blocks[p.block_offsets[d.bias] + row];
-  for (size_t j = 0; j < n; ++j) sum += w[j] * value[d.inputs[j]];
-  return sum;
+  const T sum = with_inputs(d, [&](auto reg) {
+    T s[4] = {T(0), T(0), T(0), T(0)};
+    for (size_t j = 0; j < n; ++j) s[j % 4] += w[j] * value[reg(j)];
+    return (s[0] + s[1]) + (s[2] + s[3]);
+  });
+  return blocks[p.block_offsets[d.bias] + row] + sum;
 }
 
 /** Row `row`'s adjoint g to its inputs' adjoints and, in double, to its weights' and bias's gradients. */
@@ -147,10 +163,12 @@ void dense_row_adjoint(const TapeProgram& p, const TapeDense& d, int row, T g, c
   const int64_t at = p.block_offsets[d.weight] + row * n;
   const T* w = blocks + at;
   double* wg = block_grads + at;
-  for (size_t j = 0; j < n; ++j) {
-    adjoint[d.inputs[j]] += g * w[j];
-    wg[j] += static_cast<double>(g * value[d.inputs[j]]);
-  }
+  with_inputs(d, [&](auto reg) {
+    for (size_t j = 0; j < n; ++j) {
+      adjoint[reg(j)] += g * w[j];
+      wg[j] += static_cast<double>(g * value[reg(j)]);
+    }
+  });
   block_grads[p.block_offsets[d.bias] + row] += static_cast<double>(g);
 }
 

@@ -41,12 +41,14 @@ inline bool is_jump(const TapeInstr& in) { return in.op == kJumpIfZero || in.op 
 
 /**
  * A dense layer of a learned component (an MLP): row i is bias[i] + sum_j weight[i][j] * x[j],
- * summed left to right, weight row-major [rows, inputs.size()]. The MLP's activations are ordinary
- * instructions between its layers (the registry's forms), so only this affine map is the tier's own.
+ * weight row-major [rows, inputs.size()] (native/tape.cpp, dense_row, says in what order it sums). The MLP's
+ * activations are ordinary instructions between its layers (the registry's forms), so only this affine map is the
+ * tier's own.
  */
 struct TapeDense {
   int weight = 0, bias = 0;  // weight blocks
   std::vector<int> inputs;   // the registers of x
+  int first = -1;            // inputs[0] when the inputs are consecutive registers (set by check_tape), else -1
 };
 
 /**

@@ -210,7 +210,7 @@ class Scalariser {
       const layer = this.denseLayers++;
       this.dense.push(this.paramSlot[layout.params[2 * l]], this.paramSlot[layout.params[2 * l + 1]], x.length, ...x);
       const z = range(0, layout.sizes[l + 1]).map((row) => this.denseRow(layer, row));
-      x = l + 1 < layers ? z.map((r) => this.activate(layout.activation, r)) : z;
+      x = l + 1 < layers ? this.activate(layout.activation, z) : z;
     }
     return x;
   }
@@ -222,21 +222,51 @@ class Scalariser {
     return this.first + this.attrs.length - 1;
   }
 
-  private activate(activation: string, z: number): number {
-    const c = (v: number) => this.constantRegister(v);
+  /**
+   * The activation of a layer's outputs, each stage over every element so that the last stage's
+   * registers are consecutive (the next layer reads them without a lookup).
+   */
+  private activate(activation: string, z: number[]): number[] {
+    const each = (op: string, ...args: ((k: number) => number)[]) =>
+      z.map((_, k) =>
+        this.emit(
+          op,
+          args.map((a) => a(k)),
+        ),
+      );
+    const c = (v: number) => () => this.constantRegister(v);
+    const zk = (k: number) => z[k];
     switch (activation) {
       case 'tanh':
       case 'relu':
-        return this.emit(activation, [z]);
-      case 'silu':
-        return this.emit('*', [z, this.emit('sigmoid', [z])]);
-      case 'gelu': // x * 0.5 * (1 + erf(x / sqrt 2)), as ATen's exact gelu
-        return this.emit('*', [
-          this.emit('*', [z, c(0.5)]),
-          this.emit('+', [c(1), this.emit('erf', [this.emit('*', [z, c(Math.SQRT1_2)])])]),
-        ]);
-      case 'softplus':
-        return this.emit('where', [this.emit('>', [z, c(20)]), z, this.emit('softplus', [z])]);
+        return each(activation, zk);
+      case 'silu': {
+        const s = each('sigmoid', zk);
+        return each('*', zk, (k) => s[k]);
+      }
+      case 'gelu': {
+        // x * 0.5 * (1 + erf(x / sqrt 2)), as ATen's exact gelu
+        const scaled = each('*', zk, c(Math.SQRT1_2));
+        const erf = each('erf', (k) => scaled[k]);
+        const cdf = each('+', c(1), (k) => erf[k]);
+        const half = each('*', zk, c(0.5));
+        return each(
+          '*',
+          (k) => half[k],
+          (k) => cdf[k],
+        );
+      }
+      case 'softplus': {
+        // at::softplus: the identity past the threshold 20
+        const past = each('>', zk, c(20));
+        const soft = each('softplus', zk);
+        return each(
+          'where',
+          (k) => past[k],
+          zk,
+          (k) => soft[k],
+        );
+      }
       default:
         throw new Error(`internal: the tier has no activation '${activation}'`);
     }
