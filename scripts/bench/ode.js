@@ -79,12 +79,18 @@ function torchStep(python, steps, threads, model = 'lv') {
   return JSON.parse(r.stdout.trim().split('\n').pop()).ms;
 }
 
-async function odeFitStep(api, cfg, python) {
-  const source = fs.readFileSync(path.join(EXAMPLES, 'lotka_volterra.neural'), 'utf8');
-  const truth = api.compile(source, { params: { alpha: 1.1, beta: 0.4, delta: 0.1, gamma: 0.4 } });
+/** Lotka-Volterra from (10, 5) over TIMES with these rates: the target tensor (the caller disposes it) and fit()'s data. */
+function lvTarget(api, source, rates) {
+  const truth = api.compile(source, { params: rates });
   truth.freeze();
   const target = api.odeint(truth, [10, 5], TIMES, ODE);
-  const data = { t: TIMES, observations: target.toArray() };
+  truth.dispose();
+  return { target, data: { t: TIMES, observations: target.toArray() } };
+}
+
+async function odeFitStep(api, cfg, python) {
+  const source = fs.readFileSync(path.join(EXAMPLES, 'lotka_volterra.neural'), 'utf8');
+  const { target, data } = lvTarget(api, source, { alpha: 1.1, beta: 0.4, delta: 0.1, gamma: 0.4 });
   const rows = [
     { name: 'fit() on the small-program tier', ...(await fitStep(api, source, data, {}, 20, cfg.odeSteps * 40)) },
     {
@@ -100,7 +106,6 @@ async function odeFitStep(api, cfg, python) {
   if (torch !== undefined)
     rows.push({ name: 'PyTorch eager (scripts/bench/ode_fit_torch.py)', ms: torch, anchor: true });
   target.dispose();
-  truth.dispose();
   return { rows, torch };
 }
 
@@ -115,12 +120,8 @@ const HYBRID_NETS = (api) => ({
 /** One fit() step of the hybrid (RK4, 120 steps, whole trajectory, Adam) on the tier, through libtorch, and in PyTorch eager. */
 async function hybridFitStep(api, cfg, python) {
   const source = fs.readFileSync(path.join(EXAMPLES, 'lotka_volterra.neural'), 'utf8');
-  const truth = api.compile(source, { params: { alpha: 1, beta: 0.5, delta: 0.25, gamma: 0.5 } });
-  truth.freeze();
-  const target = api.odeint(truth, [10, 5], TIMES, ODE);
-  const data = { t: TIMES, observations: target.toArray() };
+  const { target, data } = lvTarget(api, source, { alpha: 1, beta: 0.5, delta: 0.25, gamma: 0.5 });
   target.dispose();
-  truth.dispose();
   const nets = () => ({ functions: HYBRID_NETS(api), params: { beta: 0.5, delta: 0.5 } });
   const rows = [
     { name: 'fit() on the small-program tier', ...(await fitStep(api, HYBRID, data, nets, 3, cfg.odeSteps * 4)) },
