@@ -408,9 +408,10 @@ export class Module {
     return spec.paramOrder.map((k) => this.allParams[k]);
   }
 
-  /** The tape of a graph, or undefined (no graph, or ops the tier does not run). */
+  /** The tape of a graph, or undefined (no graph, ops the tier does not run, or an MLP off the CPU). */
   private tape(graph: IrGraph | undefined): TapeSpec | undefined {
-    return graph && toTape(graph, learnedLayouts(this.externals(this.params.length, 0), this.callables));
+    if (!graph || this.callables.some((m) => m.device !== 'cpu')) return undefined;
+    return toTape(graph, learnedLayouts(this.externals(this.params.length, 0), this.callables));
   }
 
   /**
