@@ -311,7 +311,8 @@ export class Module {
   /**
    * The value and the gradients of the sum of the output, in one native call on numbers and typed
    * arrays (JAX's value_and_grad): for every trainable parameter, and for the inputs in `wrt`.
-   * Programs of scalar pointwise ops run on the small-program tier; others on the libtorch path.
+   * Programs of scalar pointwise ops (and the MLPs they call) run on the small-program tier; others
+   * on the libtorch path.
    */
   valueAndGrad(inputs: Record<string, number | ArrayLike<number>>, options?: ValueAndGradOptions): ValueAndGrad {
     this.checkUsable();

@@ -1,7 +1,8 @@
 // module.valueAndGrad: the value of a program and the gradients of its sum, in one native call on
-// plain numbers and typed arrays, like JAX's value_and_grad. Programs of scalar pointwise ops run on
-// the small-program tier (native/tape.cpp: no tensors, no autograd, nothing allocated for a single
-// sample); any other program takes the libtorch path (forward, sum, backward) with the same result.
+// plain numbers and typed arrays, like JAX's value_and_grad. Programs of scalar pointwise ops (and
+// the MLPs they call) run on the small-program tier (native/tape.cpp: no tensors, no autograd,
+// nothing allocated for a single sample but an MLP's weight gradients); any other program takes
+// the libtorch path (forward, sum, backward) with the same result.
 import type { NativeTape, NativeTensor } from '../runtime/native';
 import { describe } from '../runtime/host-data';
 import { grad } from '../train/autograd';
