@@ -42,7 +42,8 @@ class NativeTape : public Napi::ObjectWrap<NativeTape> {
   template <class T>
   void RunTyped(const Napi::CallbackInfo& info);
   // bind(inputs: TypedArray[] (one value each), params: NativeTensor[], out: TypedArray, paramGrads: Float64Array,
-  //      inputGrads: TypedArray[] (one value each)): the buffers of the single-sample hot path.
+  //      inputGrads: TypedArray[] (one value each)): the buffers of the single-sample hot path. params: the scalar
+  //      params, then the weight blocks; paramGrads: one sum per scalar param, then one per block element.
   Napi::Value Bind(const Napi::CallbackInfo& info);
   // runBound(wanted: number): one sample from the bound inputs into the bound out and param gradients, and
   //   the gradients of the inputs whose bits are set in `wanted`.
