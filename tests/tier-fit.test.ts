@@ -381,6 +381,32 @@ describe('hybrid models: learned components (MLPs) on the tier', () => {
     }
   });
 
+  test("the vector experiment's hybrid: 3-D gravity (norm) plus a drag MLP of the velocity", async () => {
+    const source = '(+ (scale (- 0 (/ (* G (* m1 m2)) (pow (norm r) 3))) r) (drag v))';
+    const n = 32;
+    const wave = (i: number, k: number) => Math.sin(7.1 * i + 3.3 * k);
+    const r = Array.from({ length: n }, (_, i) => [2 + wave(i, 0), 1 + wave(i, 1), 1.5 + wave(i, 2)]);
+    const v = Array.from({ length: n }, (_, i) => [wave(i, 3), wave(i, 4), wave(i, 5)]);
+    const m1 = Array.from({ length: n }, (_, i) => 1 + Math.abs(wave(i, 6)));
+    const m2 = Array.from({ length: n }, (_, i) => 1 + Math.abs(wave(i, 7)));
+    const target = r.map((x, i) => {
+      const len = Math.hypot(...x);
+      const speed = Math.hypot(...v[i]);
+      return x.map((c, k) => (-2 * m1[i] * m2[i] * c) / len ** 3 - 0.5 * v[i][k] * speed);
+    });
+    const functions = () => ({ drag: nn.mlp([3, 8, 8, 3], { seed: 4, dtype: 'float64' }) });
+    const options: FitOptions = { optimizer: 'adam', lr: 0.02, epochs: 8, batchSize: 16, seed: 1 };
+    await expectSameTraining(
+      source,
+      { G: 3 },
+      { inputs: { r, m1, m2, v }, target },
+      options,
+      1e-9,
+      undefined,
+      functions,
+    );
+  });
+
   test('float32 trains within float32 rounding of the libtorch path', async () => {
     const options: FitOptions = { optimizer: 'adam', lr: 0.01, epochs: 10, ode: { ...lv, method: 'rk4' } };
     const models = [true, false].map((tier) => compile(HYBRID, { params: start, tier, functions: nets('float32')() }));

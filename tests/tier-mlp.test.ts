@@ -160,3 +160,24 @@ describe('an MLP on the tier: finite differences and float32', () => {
     }
   });
 });
+
+describe('norm on the tier', () => {
+  test("a vector's length, and at the zero vector 0 with gradient 0 as autograd gives", () => {
+    const m = compile('(* a (norm (vec x y)))', { params: { a: 2 }, dtype: 'float64' });
+    try {
+      expect(m.singleSampleTier()).toBeDefined();
+      const at = (x: number, y: number) => m.valueAndGrad({ x, y }, { wrt: ['x', 'y'] });
+      const close = (v: number) => expect.closeTo(v, 14);
+      expect(at(3, 4)).toEqual({ value: 10, grads: { a: 5, x: close(1.2), y: close(1.6) } });
+      expect(at(0, 0)).toEqual({ value: 0, grads: { a: 0, x: 0, y: 0 } });
+      const data = { x: [3, 0, -1e-3], y: [4, 0, 2e-3] };
+      const want = reference(m, data);
+      const got = onTier(m, data).batch;
+      expectClose(got.value, want.value, 1e-12);
+      for (const name of Object.keys(want.grads)) expectClose(got.grads[name], want.grads[name], 1e-10);
+      expect(got.grads.x[1]).toBe(0);
+    } finally {
+      m.dispose();
+    }
+  });
+});

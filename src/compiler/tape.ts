@@ -3,7 +3,7 @@
 // size, with `if` on a scalar test (a jump per sample) but no loops or calls. Every value is
 // scalarised: it gets one register per element (row-major), and each op becomes the scalar
 // instructions of its elements (pointwise ops with broadcasting, ref by a constant index, vec, dot,
-// cross, vsum, vmean, scale, mat, matvec, matmul, transpose, outer, trace). Registers are the
+// cross, vsum, vmean, scale, norm, mat, matvec, matmul, transpose, outer, trace). Registers are the
 // inputs' elements, the scalar params, the constants, then one per instruction; the result's
 // elements are the result registers. A learned component (an MLP) becomes its dense layers' rows
 // (one instruction per output, reading the layer's weight blocks) with its activation between them
@@ -132,8 +132,10 @@ class Scalariser {
     );
     for (const r of graph.regions)
       for (const n of r.nodes) if (n.op === 'vmean') this.consts.push(size(r.nodes[n.args[0]].shape));
-    // The numbers the activations take (gelu's, softplus's threshold), whether called or not.
-    if (graph.regions.some((r) => r.nodes.some((n) => n.op === 'extern'))) this.consts.push(0.5, 1, Math.SQRT1_2, 20);
+    // The numbers the activations take (gelu's, softplus's threshold) and norm's guards, whether used or not.
+    const has = (op: string) => graph.regions.some((r) => r.nodes.some((n) => n.op === op));
+    if (has('extern')) this.consts.push(0.5, 1, Math.SQRT1_2, 20);
+    if (has('norm')) this.consts.push(0, 1);
   }
 
   run(result: number): TapeSpec {
@@ -352,6 +354,16 @@ class Scalariser {
         return [this.emit('/', [this.sum(args[0]), this.constantRegister(shapes[0][0])])];
       case 'scale':
         return each((k) => this.emit('*', [at(0, k), at(1, k)]));
+      case 'norm': {
+        // sqrt of the sum of squares; a zero vector has norm 0 and gradient 0 (autograd's masked
+        // subgradient): the inner where keeps sqrt finite there, the outer sends it no gradient.
+        if (shapes[0].length !== 1) throw new Unsupported();
+        const squares = this.sum(args[0].map((r) => this.emit('*', [r, r])));
+        const [zero, one] = [this.constantRegister(0), this.constantRegister(1)];
+        const positive = this.emit('>', [squares, zero]);
+        const root = this.emit('sqrt', [this.emit('where', [positive, squares, one])]);
+        return [this.emit('where', [positive, root, zero])];
+      }
       case 'cross': {
         const [a, b] = args;
         const component = (i: number, j: number) =>
