@@ -431,7 +431,7 @@ describe('what stays on the libtorch path', () => {
     }
   };
 
-  test('a loop, a large batch, and tier: false', async () => {
+  test('a loop, a large batch, an MLP over many samples, and tier: false', async () => {
     const looping = compile('(loop ((i 0) (s 0)) (if (>= i 3) (* k s y) (recur (+ i 1) (+ s 1))))', {
       params: { k: 1 },
     });
@@ -439,6 +439,15 @@ describe('what stays on the libtorch path', () => {
     expect(await run(looping, data, { epochs: 1, ode: { state: ['y'], method: 'rk4' } })).toBe(false);
 
     const small = { inputs: { x: [1, 2, 3] }, target: [2, 4, 6] };
+    // an MLP over many samples a step: libtorch's batched BLAS beats the tier's sample-by-sample rows
+    const xs64 = Array.from({ length: 64 }, (_, i) => i / 64);
+    const many = { inputs: { x: xs64 }, target: xs64.map((x) => 2 * x) };
+    const big = nn.mlp([1, 32, 32, 1], { seed: 1 });
+    const hybrid = compile('(+ (* a x) (net x))', { params: { a: 1 }, functions: { net: big } });
+    expect(await run(hybrid, many, { epochs: 1 })).toBe(false);
+    const again = compile('(+ (* a x) (net x))', { params: { a: 1 }, functions: { net: big } });
+    expect(await run(again, many, { epochs: 1, batchSize: 16 })).toBe(true);
+    big.dispose();
 
     const xs = Array.from({ length: 2000 }, (_, i) => i / 2000);
     const large = { inputs: { x: xs }, target: xs.map((x) => 3 * x) };

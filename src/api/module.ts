@@ -388,10 +388,10 @@ export class Module {
 
   /**
    * @internal The program on the small-program tier for fit(), for inputs of these per-sample shapes
-   * (scalars, small vectors and matrices), with every parameter it reads in its order; undefined
-   * when the tier cannot run it.
+   * (scalars, small vectors and matrices), with every parameter it reads in its order and how many
+   * elements its weight blocks hold; undefined when the tier cannot run it.
    */
-  fitTape(shapes: Shape[]): { tape: NativeTape; params: Tensor[] } | undefined {
+  fitTape(shapes: Shape[]): { tape: NativeTape; params: Tensor[]; weights: number } | undefined {
     if (this.device !== 'cpu' || !this.fitOnTier) return undefined;
     const spec = this.tape(
       this.tierGraph(
@@ -401,7 +401,8 @@ export class Module {
     );
     if (!spec) return undefined;
     const params = this.tapeParams(spec).map((p) => p.tensor);
-    return { tape: new (native().NativeTape)(spec, this.dtype), params };
+    const weights = spec.blockSizes.reduce((a, b) => a + b, 0);
+    return { tape: new (native().NativeTape)(spec, this.dtype), params, weights };
   }
 
   /** The parameters in the tape's order (its scalar params, then its weight blocks), with their names. */
