@@ -127,14 +127,9 @@ size_t next_instr(const TapeInstr& in, size_t k, const T* value) {
   return k + 1;
 }
 
-}  // namespace
+// The dense layers' arithmetic, forward and reverse, written here once: the libtorch path's MLP
+// (mlp.cpp) is at::linear, a BLAS call per batch, with no scalar loop to share.
 
-namespace {
-
-/**
- * The dense layers' arithmetic, forward and reverse, written here once: the libtorch path's MLP
- * (mlp.cpp) is at::linear, a BLAS call per batch, with no scalar loop to share.
- */
 /** Calls f with the map from input j to its register: consecutive registers need no lookup (and vectorise). */
 template <class F>
 auto with_inputs(const TapeDense& d, F f) {
