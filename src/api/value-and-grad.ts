@@ -8,6 +8,7 @@ import { describe } from '../runtime/host-data';
 import { grad } from '../train/autograd';
 import { Tensor, type DType } from '../runtime/tensor';
 import { knownOptions } from '../runtime/validate';
+import { TIER_MAX_WEIGHT_WORK } from '../compiler/tape';
 import type { Module } from './module';
 
 export interface ValueAndGradOptions {
@@ -44,6 +45,8 @@ export interface TierProgram {
   paramNames: string[];
   /** Per parameter, where its gradient starts in `paramGrads` (a block's runs over its elements). */
   paramOffsets: number[];
+  /** The weight blocks' elements (the MLPs' weights): large batches of them go to libtorch. */
+  weights: number;
   /** Per input, a one-value buffer for a number given. */
   scalars: Values[];
   out: Values;
@@ -88,7 +91,8 @@ export function valueAndGrad(
   if (given === undefined && module.inputs.length <= 53 && allNumbers(module.inputs, inputs)) {
     // The hot path: one sample of numbers.
     const tier = module.singleSampleTier();
-    if (tier) return single(module, tier, inputs as Record<string, number>, wrt);
+    if (tier && tier.weights <= TIER_MAX_WEIGHT_WORK)
+      return single(module, tier, inputs as Record<string, number>, wrt);
   }
   const values = module.inputs.map((name) => inputs[name]);
   const scalarsOnly =
@@ -100,7 +104,7 @@ export function valueAndGrad(
     if (found) return found;
   }
   const tier = scalarsOnly ? module.tier(values.map((v) => typeof v !== 'number')) : undefined;
-  if (!tier) return viaTensors(module, inputs, batch, wrt, given);
+  if (!tier || batchSize * tier.weights > TIER_MAX_WEIGHT_WORK) return viaTensors(module, inputs, batch, wrt, given);
   return viaTier(module, tier, values as (number | ArrayLike<number>)[], batchSize, wrt, given);
 }
 
@@ -333,11 +337,13 @@ export function tierProgram(
     paramOffsets.push(elements);
     elements += numel(t.shape);
   }
+  const weights = tensors.reduce((sum, t) => sum + (t.shape.length === 0 ? 0 : numel(t.shape)), 0);
   const program: TierProgram = {
     tape,
     params: tensors,
     paramNames: params.map((p) => p.name),
     paramOffsets,
+    weights,
     scalars: Array.from({ length: numInputs }, () => arrayOf(dtype, 1)),
     out: arrayOf(dtype, 1),
     paramGrads: new Float64Array(elements),

@@ -35,6 +35,7 @@ import {
 import { flag, knownOptions, numberIn } from '../runtime/validate';
 import { checkResult, wire } from './wiring';
 import { penaltyStrength } from './penalty';
+import { TIER_MAX_WEIGHT_WORK } from '../compiler/tape';
 
 /** How the program's inputs receive the state and the time, and the integrator (as odeint's options). */
 export interface FitOdeOptions extends OdeSolverOptions {
@@ -721,22 +722,12 @@ interface Prepared {
  */
 const FIT_TIER_MAX_SAMPLES = 512;
 
-/**
- * With learned components, the most samples (or windows) per step times their weights: the tier
- * runs an MLP sample by sample (about 10 ns a weight forward and back), libtorch over the batch
- * through BLAS. Measured on a loaded 2-core machine (1 thread), an algebraic fit with a 3-32-32-1
- * MLP (1,185 weights) was faster on the tier at 16 samples a step (0.21 against 0.50 ms) and slower
- * at 32 (0.69 against 0.58); the Lotka-Volterra hybrid (2,306 weights, RK4) was 6 times faster on
- * the tier at 4 windows, where libtorch also pays its dispatch per step.
- */
-const FIT_TIER_MAX_WEIGHT_WORK = 32768;
-
 /** The tier's program and params for the fit's data, when the tier takes it (else libtorch's path runs). */
 function fitTier(model: Module, prepared: Prepared, batchSize: number): NativeFitTier {
   const samples = prepared.samplesPerStep(batchSize);
   if (!prepared.tierData || samples > FIT_TIER_MAX_SAMPLES) return {};
   const tier = model.fitTape(prepared.inputShapes);
-  if (!tier || samples * tier.weights > FIT_TIER_MAX_WEIGHT_WORK) return {};
+  if (!tier || samples * tier.weights > TIER_MAX_WEIGHT_WORK) return {};
   return { tape: tier.tape, tapeParams: tier.params.map((t) => t.handle) };
 }
 
