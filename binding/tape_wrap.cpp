@@ -12,13 +12,11 @@ namespace {
 /** The most inputs, and params, a tape takes (the compiler sends larger programs to libtorch). */
 constexpr int kMaxOperands = 64;
 
-/** The param's value pointer after checking it is a one-element CPU tensor of T. */
-template <class T>
-const T* param_value(const at::Tensor& t) {
-  if (!t.device().is_cpu() || t.numel() != 1 ||
-      t.scalar_type() != (std::is_same_v<T, double> ? at::kDouble : at::kFloat))
-    throw nc::Error("tape: params must be one-element CPU tensors of the module's dtype");
-  return t.data_ptr<T>();
+/** Checks that a param is a contiguous CPU tensor of `elements` values of the module's dtype. */
+void check_param(const at::Tensor& t, int64_t elements, bool dbl) {
+  if (!t.device().is_cpu() || t.numel() != elements || !t.is_contiguous() ||
+      t.scalar_type() != (dbl ? at::kDouble : at::kFloat))
+    throw nc::Error("tape: params must be contiguous CPU tensors of the module's dtype, one element or their block's");
 }
 
 }  // namespace
@@ -47,6 +45,16 @@ NativeTape::NativeTape(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Native
       program_->code.push_back(
           {code[4 * k], code[4 * k + 1], code[4 * k + 2] - 1, code[4 * k + 3] - 1, attrs[k], paths[k]});
     program_->results = in.ints(spec, "results");
+    for (int n : in.ints(spec, "blockSizes")) program_->block_sizes.push_back(n);
+    // Per dense layer: weight block, bias block, input count, the input registers.
+    const std::vector<int> dense = in.ints(spec, "dense");
+    for (size_t at = 0; at < dense.size();) {
+      if (at + 3 > dense.size() || at + 3 + dense[at + 2] > dense.size())
+        throw nc::Error("internal: tape spec: 'dense' ends inside a layer");
+      program_->dense.push_back(
+          {dense[at], dense[at + 1], {dense.begin() + at + 3, dense.begin() + at + 3 + dense[at + 2]}});
+      at += 3 + dense[at + 2];
+    }
     batched_ = in.bools(spec, "batched");
     if (batched_.size() != program_->input_sizes.size())
       throw nc::Error("internal: tape spec: 'batched' must hold one flag per input");
@@ -103,6 +111,7 @@ void NativeTape::RunTyped(const Napi::CallbackInfo& info) {
   io.inputs = input_ptr;
   io.batched = flags;
   io.params = BoundParams(params);
+  io.blocks = BoundBlocks<T>();
   io.batch = batch;
   io.out = typed_elements<T>(info[2], static_cast<size_t>(batch), "tape: out");
   io.input_grads = grad_ptr;
@@ -117,8 +126,8 @@ Napi::Value NativeTape::Bind(const Napi::CallbackInfo& info) {
       throw Napi::TypeError::New(info.Env(), "tape: bind(inputs[], params[], out, paramGrads)");
     auto inputs = info[0].As<Napi::Array>();
     auto params = info[1].As<Napi::Array>();
-    if (static_cast<int>(inputs.Length()) != program_->num_inputs ||
-        static_cast<int>(params.Length()) != program_->num_params)
+    const size_t blocks = program_->block_sizes.size();
+    if (static_cast<int>(inputs.Length()) != program_->num_inputs || params.Length() != program_->num_params + blocks)
       throw Napi::RangeError::New(info.Env(), "tape: bind takes one buffer per input and one tensor per param");
     bound_.clear();
     bound_inputs_.clear();
@@ -131,12 +140,16 @@ Napi::Value NativeTape::Bind(const Napi::CallbackInfo& info) {
     }
     for (uint32_t k = 0; k < params.Length(); ++k) {
       bound_params_.push_back(NativeTensor::TensorOf(params.Get(k)));
-      double_ ? (void)param_value<double>(bound_params_.back()) : (void)param_value<float>(bound_params_.back());
+      const int scalars = program_->num_params;
+      check_param(bound_params_.back(), static_cast<int>(k) < scalars ? 1 : program_->block_sizes[k - scalars],
+                  double_);
     }
+    bound_blocks_.resize(program_->block_elements() * (double_ ? sizeof(double) : sizeof(float)));
     bound_out_ = double_ ? static_cast<void*>(typed_elements<double>(info[2], 1, "tape: out"))
                          : static_cast<void*>(typed_elements<float>(info[2], 1, "tape: out"));
     keep(info[2]);
-    bound_param_grads_ = typed_elements<double>(info[3], program_->num_params, "tape: paramGrads");
+    bound_param_grads_ =
+        typed_elements<double>(info[3], program_->num_params + program_->block_elements(), "tape: paramGrads");
     keep(info[3]);
     if (!info[4].IsArray() || info[4].As<Napi::Array>().Length() != inputs.Length())
       throw Napi::TypeError::New(info.Env(), "tape: bind's inputGrads must hold one buffer per input");
@@ -193,6 +206,7 @@ void NativeTape::RunBoundTyped(uint64_t wanted) {
   io.inputs = inputs;
   io.batched = unbatched;
   io.params = BoundParams(params);
+  io.blocks = BoundBlocks<T>();
   io.out = static_cast<T*>(bound_out_);
   io.param_grads = bound_param_grads_;
   nc::run_tape<T>(*program_, io);
@@ -200,9 +214,21 @@ void NativeTape::RunBoundTyped(uint64_t wanted) {
 
 template <class T>
 const T* NativeTape::BoundParams(T* values) const {
-  for (size_t k = 0; k < bound_params_.size(); ++k) values[k] = *bound_params_[k].data_ptr<T>();
-  std::fill(bound_param_grads_, bound_param_grads_ + bound_params_.size(), 0.0);  // run_tape adds to them
+  const nc::TapeProgram& p = *program_;
+  for (int k = 0; k < p.num_params; ++k) values[k] = *bound_params_[k].data_ptr<T>();
+  std::fill(bound_param_grads_, bound_param_grads_ + p.num_params + p.block_elements(), 0.0);  // run_tape adds to them
   return values;
+}
+
+template <class T>
+const T* NativeTape::BoundBlocks() {
+  const nc::TapeProgram& p = *program_;
+  T* out = reinterpret_cast<T*>(bound_blocks_.data());
+  for (size_t k = 0; k < p.block_sizes.size(); ++k) {
+    const T* v = bound_params_[p.num_params + k].data_ptr<T>();
+    std::copy(v, v + p.block_sizes[k], out + p.block_offsets[k]);
+  }
+  return out;
 }
 
 }  // namespace ncb

@@ -14,7 +14,7 @@ namespace ncb {
 class NativeTape : public Napi::ObjectWrap<NativeTape> {
  public:
   static Napi::Function Define(Napi::Env env);
-  // new NativeTape(spec: {numInputs, numParams, consts, code, attrs, result, batched}, dtype)
+  // new NativeTape(spec: {numInputs, numParams, consts, code, attrs, results, batched, blockSizes, dense}, dtype)
   explicit NativeTape(const Napi::CallbackInfo& info);
   /** run, bind and forward: one register per input, within their per-call arrays. */
   void CheckScalarIo() const;
@@ -31,7 +31,9 @@ class NativeTape : public Napi::ObjectWrap<NativeTape> {
   void* bound_out_ = nullptr;
   double* bound_param_grads_ = nullptr;
   std::vector<void*> bound_input_grads_;
-  std::vector<at::Tensor> bound_params_;
+  std::vector<at::Tensor> bound_params_;  // the scalar params, then the weight blocks
+  /** The weight blocks' values, copied from their tensors at each call (T's bytes). */
+  std::vector<char> bound_blocks_;
 
   // run(inputs: TypedArray[], batch, out: TypedArray, inputGrads: (TypedArray | null)[]): on the bound params,
   //     writes out (batch values), the param gradients' sums (into the bound buffer) and the wanted input
@@ -40,7 +42,8 @@ class NativeTape : public Napi::ObjectWrap<NativeTape> {
   template <class T>
   void RunTyped(const Napi::CallbackInfo& info);
   // bind(inputs: TypedArray[] (one value each), params: NativeTensor[], out: TypedArray, paramGrads: Float64Array,
-  //      inputGrads: TypedArray[] (one value each)): the buffers of the single-sample hot path.
+  //      inputGrads: TypedArray[] (one value each)): the buffers of the single-sample hot path. params: the scalar
+  //      params, then the weight blocks; paramGrads: one sum per scalar param, then one per block element.
   Napi::Value Bind(const Napi::CallbackInfo& info);
   // runBound(wanted: number): one sample from the bound inputs into the bound out and param gradients, and
   //   the gradients of the inputs whose bits are set in `wanted`.
@@ -53,6 +56,9 @@ class NativeTape : public Napi::ObjectWrap<NativeTape> {
   /** The bound params' current values into `values`, with the bound param gradients zeroed. */
   template <class T>
   const T* BoundParams(T* values) const;
+  /** The bound weight blocks' current values, block after block. */
+  template <class T>
+  const T* BoundBlocks();
 };
 
 }  // namespace ncb

@@ -63,7 +63,7 @@ T pow_scalar(T a, T e) {  // libtorch's pow(Tensor, Scalar): 0.5 and -0.5 are sq
 
 }  // namespace
 
-void check_tape(const TapeProgram& p) {
+void check_tape(TapeProgram& p) {
   if (p.num_inputs < 0 || p.num_params < 0) throw Error("internal: a tape with negative counts");
   int sizes = 0;
   for (int n : p.input_sizes) {
@@ -71,6 +71,21 @@ void check_tape(const TapeProgram& p) {
     sizes += n;
   }
   if (sizes != p.num_inputs) throw Error("internal: a tape whose input sizes do not add up to its input registers");
+  p.block_offsets.assign(p.block_sizes.size(), 0);
+  for (size_t k = 0; k < p.block_sizes.size(); ++k) {
+    if (p.block_sizes[k] < 1) throw Error("internal: a tape weight block without elements");
+    if (k > 0) p.block_offsets[k] = p.block_offsets[k - 1] + p.block_sizes[k - 1];
+  }
+  const int blocks = static_cast<int>(p.block_sizes.size());
+  for (const TapeDense& d : p.dense)
+    if (d.weight < 0 || d.weight >= blocks || d.bias < 0 || d.bias >= blocks || d.inputs.empty() ||
+        p.block_sizes[d.weight] != p.block_sizes[d.bias] * static_cast<int64_t>(d.inputs.size()))
+      throw Error("internal: a tape dense layer whose blocks do not match its inputs");
+  for (TapeDense& d : p.dense) {
+    const bool consecutive =
+        std::adjacent_find(d.inputs.begin(), d.inputs.end(), [](int a, int b) { return b != a + 1; }) == d.inputs.end();
+    d.first = consecutive ? d.inputs[0] : -1;
+  }
   int next = p.first_instr();
   const int steps = static_cast<int>(p.code.size());
   for (int k = 0; k < steps; ++k) {
@@ -79,6 +94,16 @@ void check_tape(const TapeProgram& p) {
       // Forward only, so that every path ends.
       if (in.b <= k || in.b > steps) throw Error("internal: a tape jump that does not go forward");
       if (in.op == kJumpIfZero && (in.a < 0 || in.a >= next)) throw Error("internal: a tape jump tests no register");
+      ++next;
+      continue;
+    }
+    if (in.op == kDenseRow) {
+      if (in.a < 0 || in.a >= static_cast<int>(p.dense.size())) throw Error("internal: a tape row of no dense layer");
+      const TapeDense& d = p.dense[in.a];
+      if (in.b < 0 || in.b >= p.block_sizes[d.bias]) throw Error("internal: a tape dense row out of its layer");
+      for (int r : d.inputs)
+        if (r < 0 || r >= next) throw Error("internal: a tape dense layer reads a register not yet written");
+      if (in.path != kPathThrough) throw Error("internal: a tape dense row off the gradient path");
       ++next;
       continue;
     }
@@ -105,15 +130,59 @@ size_t next_instr(const TapeInstr& in, size_t k, const T* value) {
   return k + 1;
 }
 
+// The dense layers' arithmetic, forward and reverse, written here once: the libtorch path's MLP
+// (mlp.cpp) is at::linear, a BLAS call per batch, with no scalar loop to share.
+
+/** Calls f with the map from input j to its register: consecutive registers need no lookup (and vectorise). */
+template <class F>
+auto with_inputs(const TapeDense& d, F f) {
+  if (d.first >= 0) return f([first = d.first](size_t j) { return first + static_cast<int>(j); });
+  return f([&inputs = d.inputs](size_t j) { return inputs[j]; });
+}
+
+/** Row `row` of the layer: the bias plus four interleaved partial sums (inputs j mod 4), added in pairs. */
+template <class T>
+T dense_row(const TapeProgram& p, const TapeDense& d, int row, const T* value, const T* blocks) {
+  const size_t n = d.inputs.size();
+  const T* w = blocks + p.block_offsets[d.weight] + row * n;
+  const T sum = with_inputs(d, [&](auto reg) {
+    T s[4] = {T(0), T(0), T(0), T(0)};
+    for (size_t j = 0; j < n; ++j) s[j % 4] += w[j] * value[reg(j)];
+    return (s[0] + s[1]) + (s[2] + s[3]);
+  });
+  return blocks[p.block_offsets[d.bias] + row] + sum;
+}
+
+/** Row `row`'s adjoint g to its inputs' adjoints and, in double, to its weights' and bias's gradients. */
+template <class T>
+void dense_row_adjoint(const TapeProgram& p, const TapeDense& d, int row, T g, const T* value, T* adjoint,
+                       const T* blocks, double* block_grads) {
+  const size_t n = d.inputs.size();
+  const int64_t at = p.block_offsets[d.weight] + row * n;
+  const T* w = blocks + at;
+  double* wg = block_grads + at;
+  with_inputs(d, [&](auto reg) {
+    for (size_t j = 0; j < n; ++j) {
+      adjoint[reg(j)] += g * w[j];
+      wg[j] += static_cast<double>(g * value[reg(j)]);
+    }
+  });
+  block_grads[p.block_offsets[d.bias] + row] += static_cast<double>(g);
+}
+
 }  // namespace
 
 template <class T>
-void tape_values(const TapeProgram& p, T* value) {
+void tape_values(const TapeProgram& p, T* value, const T* blocks) {
   const int first = p.first_instr();
   const size_t steps = p.code.size();
   for (size_t k = 0; k < steps; k = next_instr(p.code[k], k, value)) {
     const TapeInstr& in = p.code[k];
     if (is_jump(in)) continue;  // next_instr follows it
+    if (in.op == kDenseRow) {
+      value[first + k] = dense_row(p, p.dense[in.a], in.b, value, blocks);
+      continue;
+    }
     const T A = value[in.a];
     const T B = in.b >= 0 ? value[in.b] : T(0);
     const T C = in.c >= 0 ? value[in.c] : T(0);
@@ -144,6 +213,12 @@ void tape_reach(const TapeProgram& p, const T* value, std::vector<char>& reached
       live[value[in.a] != T(0) ? in.b : in.c] = 1;
       continue;
     }
+    if (in.op == kDenseRow) {
+      const TapeDense& d = p.dense[in.a];
+      for (int r : d.inputs) live[r] = 1;
+      reached[p.num_params + d.weight] = reached[p.num_params + d.bias] = 1;
+      continue;
+    }
     for (int r : {in.a, in.b, in.c})
       if (r >= 0) live[r] = 1;
   }
@@ -152,7 +227,7 @@ void tape_reach(const TapeProgram& p, const T* value, std::vector<char>& reached
 }
 
 template <class T>
-void tape_adjoints(const TapeProgram& p, const T* value, T* adjoint) {
+void tape_adjoints(const TapeProgram& p, const T* value, T* adjoint, const T* blocks, double* block_grads) {
   const int first = p.first_instr();
   // The instructions this sample ran, found again from its tests' values: reverse walks only them.
   thread_local std::vector<char> ran;
@@ -161,6 +236,10 @@ void tape_adjoints(const TapeProgram& p, const T* value, T* adjoint) {
   for (size_t k = p.code.size(); k-- > 0;) {
     if (!ran[k] || is_jump(p.code[k])) continue;
     const TapeInstr& in = p.code[k];
+    if (in.op == kDenseRow) {
+      dense_row_adjoint(p, p.dense[in.a], in.b, adjoint[first + k], value, adjoint, blocks, block_grads);
+      continue;
+    }
     const T A = value[in.a];
     const T B = in.b >= 0 ? value[in.b] : T(0);
     const T O = value[first + k];
@@ -191,19 +270,23 @@ void run_tape(const TapeProgram& p, const TapeIo<T>& io) {
   for (int k = 0; k < p.num_params; ++k) value[params + k] = io.params[k];
   for (size_t k = 0; k < p.consts.size(); ++k) value[p.first_const() + k] = static_cast<T>(p.consts[k]);
   bool want_grads = io.param_grads != nullptr;
+  // Without param gradients wanted, the blocks' go to a scratch sum nobody reads.
+  thread_local std::vector<double> unused;
+  if (!io.param_grads) unused.assign(p.block_elements(), 0.0);
+  double* block_grads = io.param_grads ? io.param_grads + p.num_params : unused.data();
   for (int i = 0; i < p.num_inputs && io.input_grads; ++i) want_grads = want_grads || io.input_grads[i];
   if (want_grads) adjoint.resize(n);
   for (int i = 0; i < p.num_inputs && io.input_grads; ++i)
     if (io.input_grads[i] && !io.batched[i]) io.input_grads[i][0] = T(0);
   for (int64_t s = 0; s < io.batch; ++s) {
     for (int i = 0; i < p.num_inputs; ++i) value[i] = io.inputs[i][io.batched[i] ? s : 0];
-    tape_values(p, value.data());
+    tape_values(p, value.data(), io.blocks);
     io.out[s] = value[result];
     if (!want_grads) continue;
     // The gradient of sum(out): every sample's result has adjoint 1.
     std::fill(adjoint.begin(), adjoint.end(), T(0));
     adjoint[result] = io.upstream ? io.upstream[s] : T(1);
-    tape_adjoints(p, value.data(), adjoint.data());
+    tape_adjoints(p, value.data(), adjoint.data(), io.blocks, block_grads);
     if (io.param_grads)
       for (int k = 0; k < p.num_params; ++k) io.param_grads[k] += static_cast<double>(adjoint[params + k]);
     for (int i = 0; i < p.num_inputs && io.input_grads; ++i) {
@@ -216,12 +299,12 @@ void run_tape(const TapeProgram& p, const TapeIo<T>& io) {
   }
 }
 
-template void tape_values<float>(const TapeProgram&, float*);
-template void tape_values<double>(const TapeProgram&, double*);
+template void tape_values<float>(const TapeProgram&, float*, const float*);
+template void tape_values<double>(const TapeProgram&, double*, const double*);
 template void tape_reach<float>(const TapeProgram&, const float*, std::vector<char>&);
 template void tape_reach<double>(const TapeProgram&, const double*, std::vector<char>&);
-template void tape_adjoints<float>(const TapeProgram&, const float*, float*);
-template void tape_adjoints<double>(const TapeProgram&, const double*, double*);
+template void tape_adjoints<float>(const TapeProgram&, const float*, float*, const float*, double*);
+template void tape_adjoints<double>(const TapeProgram&, const double*, double*, const double*, double*);
 template void run_tape<float>(const TapeProgram&, const TapeIo<float>&);
 template void run_tape<double>(const TapeProgram&, const TapeIo<double>&);
 
@@ -306,6 +389,8 @@ at::Tensor replay_sample(const TapeProgram& p, const std::vector<at::Tensor>& in
       k = in.op == kJump || !taken(in.a) ? static_cast<size_t>(in.b) : k + 1;
       continue;
     }
+    if (in.op == kDenseRow)
+      throw Error("internal: a tape with dense layers cannot be replayed through the kernel table");
     if (in.path == kPathTaken) {
       reg[first + k] = reg[taken(in.a) ? in.b : in.c];
     } else {
@@ -476,6 +561,7 @@ at::Tensor tape_forward(const std::shared_ptr<const TapeProgram>& program, const
   for (const auto& t : inputs) tensors.push_back(t.contiguous());  // a view given by the caller: recorded, if need be
   tensors.insert(tensors.end(), params.begin(), params.end());
   if (tensors.empty()) throw Error("internal: a tape with neither inputs nor params");
+  if (!program->block_sizes.empty()) throw Error("internal: forward on the tier takes no weight blocks");
   for (const auto& t : tensors)
     if (!t.device().is_cpu() || t.scalar_type() != tensors[0].scalar_type() || t.dim() > 1)
       throw Error("internal: the tier takes CPU tensors of one dtype, scalars per sample");

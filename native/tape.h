@@ -19,6 +19,7 @@ namespace nc {
  * instructions (an `if` per sample) write nothing: kJumpIfZero goes to instruction b when register
  * a is 0, kJump goes to instruction b. A branch's result is picked by a `where` on its test after
  * both branches, so the untaken branch's registers are never read for a value or a gradient.
+ * kDenseRow writes row b of dense layer a (TapeProgram::dense): a learned component's layer.
  */
 struct TapeInstr {
   int op = 0;  // an index into the registry's TAPE_FORMS, or a control instruction below
@@ -35,9 +36,26 @@ inline constexpr int kPathTaken = 2;
 // Numbered after the registry's forms (src/compiler/tape.ts writes them so).
 inline constexpr int kJumpIfZero = NC_TAPE_FORMS_COUNT;
 inline constexpr int kJump = NC_TAPE_FORMS_COUNT + 1;
-inline bool is_jump(const TapeInstr& in) { return in.op >= NC_TAPE_FORMS_COUNT; }
+inline constexpr int kDenseRow = NC_TAPE_FORMS_COUNT + 2;
+inline bool is_jump(const TapeInstr& in) { return in.op == kJumpIfZero || in.op == kJump; }
 
-/** Registers: the inputs' elements, the params, the constants, then one per instruction. */
+/**
+ * A dense layer of a learned component (an MLP): row i is bias[i] + sum_j weight[i][j] * x[j],
+ * weight row-major [rows, inputs.size()] (native/tape.cpp, dense_row, says in what order it sums). The MLP's
+ * activations are ordinary instructions between its layers (the registry's forms), so only this affine map is the
+ * tier's own.
+ */
+struct TapeDense {
+  int weight = 0, bias = 0;  // weight blocks
+  std::vector<int> inputs;   // the registers of x
+  int first = -1;            // inputs[0] when the inputs are consecutive registers (set by check_tape), else -1
+};
+
+/**
+ * Registers: the inputs' elements, the scalar params, the constants, then one per instruction.
+ * Tensor params (the MLPs' weights and biases: weight blocks) are not registers: their values are
+ * one flat array, block after block, read by the dense rows, and their gradients one flat double array.
+ */
 struct TapeProgram {
   int num_inputs = 0;  // input registers: every program input's elements, in order
   /** Registers per program input (its per-sample elements, row-major); they add up to num_inputs. */
@@ -47,14 +65,18 @@ struct TapeProgram {
   std::vector<TapeInstr> code;
   /** The result's registers: one for a scalar result, one per component of a vector literal. */
   std::vector<int> results;
+  /** Elements per weight block; block k starts at block_offsets[k] (set by check_tape). */
+  std::vector<int64_t> block_sizes, block_offsets;
+  std::vector<TapeDense> dense;
+  int64_t block_elements() const { return block_offsets.empty() ? 0 : block_offsets.back() + block_sizes.back(); }
   int registers() const { return num_inputs + num_params + static_cast<int>(consts.size() + code.size()); }
   int first_param() const { return num_inputs; }
   int first_const() const { return num_inputs + num_params; }
   int first_instr() const { return num_inputs + num_params + static_cast<int>(consts.size()); }
 };
 
-/** Throws nc::Error unless every instruction is a known form reading earlier registers. */
-void check_tape(const TapeProgram& p);
+/** Throws nc::Error unless every instruction is a known form reading earlier registers; sets block_offsets. */
+void check_tape(TapeProgram& p);
 
 /** Whether the program branches (its path, and so what it reaches, depends on the sample). */
 bool tape_branches(const TapeProgram& p);
@@ -63,26 +85,28 @@ bool tape_branches(const TapeProgram& p);
  * Marks (reached[k] = 1) the params on the results' gradient path of this sample, as autograd's
  * graph would hold them: through the instructions the sample ran, by their `path`. A param that
  * no sample reaches gets no gradient on the libtorch path (optimizers then leave it alone), so
- * the tier's callers give it none either.
+ * the tier's callers give it none either. `reached` holds the scalar params, then the blocks.
  */
 template <class T>
 void tape_reach(const TapeProgram& p, const T* value, std::vector<char>& reached);
 
 /**
  * One sample forward over a register file: `value` holds p.registers() values, of which the
- * inputs, params and constants are set; every instruction's register is written.
+ * inputs, params and constants are set; every instruction's register is written. `blocks` holds
+ * the weight blocks' values (p.block_elements(); null for a program without).
  */
 template <class T>
-void tape_values(const TapeProgram& p, T* value);
+void tape_values(const TapeProgram& p, T* value, const T* blocks);
 
 /**
  * One sample in reverse over the registers `tape_values` wrote: `adjoint` (p.registers() values)
  * holds the results' adjoints and zeros elsewhere; the adjoints of every register, the inputs' and
- * params' included, are added. As libtorch, backward multiplies (0 * inf is NaN) and only the
- * registry's selections (where) stop a non-finite upstream gradient.
+ * params' included, are added, and the weight blocks' to `block_grads` (summed in double, as the
+ * callers sum the scalar params' over samples). As libtorch, backward multiplies (0 * inf is NaN)
+ * and only the registry's selections (where) stop a non-finite upstream gradient.
  */
 template <class T>
-void tape_adjoints(const TapeProgram& p, const T* value, T* adjoint);
+void tape_adjoints(const TapeProgram& p, const T* value, T* adjoint, const T* blocks, double* block_grads);
 
 /**
  * One call's data, for a program with a scalar result (run_tape). Inputs hold `batch` values when
@@ -92,12 +116,13 @@ template <class T>
 struct TapeIo {
   const T* const* inputs = nullptr;
   const bool* batched = nullptr;
-  const T* params = nullptr;  // one value per param
+  const T* params = nullptr;  // one value per scalar param
+  const T* blocks = nullptr;  // the weight blocks' values
   int64_t batch = 1;
   T* out = nullptr;  // batch values
   /** Per input: null, or where d(sum of out)/d(input) goes (per sample when batched, else one sum). */
   T* const* input_grads = nullptr;
-  /** Null, or one sum per param of d(sum of out)/d(param). */
+  /** Null, or one sum per scalar param of d(sum of out)/d(param), then one per weight block element. */
   double* param_grads = nullptr;
   /** Null (every sample's adjoint is 1: the gradient of the sum), or one upstream gradient per sample. */
   const T* upstream = nullptr;
@@ -107,7 +132,8 @@ template <class T>
 void run_tape(const TapeProgram& p, const TapeIo<T>& io);
 
 /**
- * The tier as a libtorch autograd function: inputs are per-sample scalars ([batch] when batched,
+ * The tier as a libtorch autograd function (programs without weight blocks): inputs are per-sample scalars ([batch]
+ * when batched,
  * [] when shared), params one-element tensors; the result is [batch] (or [] for no batched input).
  * Backward runs the reverse program, or, when it is itself recorded (create_graph), replays the
  * instructions through the kernel table so that higher derivatives are exact.

@@ -75,6 +75,22 @@ std::vector<T> register_file(const TapeProgram& p, const std::vector<Tensor>& pa
   return reg;
 }
 
+/** The weight blocks' values (the tape params after the scalar ones), block after block. */
+template <class T>
+std::vector<T> block_values(const TapeProgram& p, const std::vector<Tensor>& params) {
+  std::vector<T> out(p.block_elements());
+  for (size_t k = 0; k < p.block_sizes.size(); ++k) {
+    const T* v = params[p.num_params + k].data_ptr<T>();
+    std::copy(v, v + p.block_sizes[k], &out[p.block_offsets[k]]);
+  }
+  return out;
+}
+
+/** The gradients' sums: one per scalar param, then one per weight block element. */
+std::vector<double> zero_grads(const TapeProgram& p) {
+  return std::vector<double>(p.num_params + p.block_elements(), 0.0);
+}
+
 /** Adds the param adjoints of a register file to the gradients. */
 template <class T>
 void add_param_adjoints(const TapeProgram& p, const T* adjoint, std::vector<double>& grads) {
@@ -87,20 +103,29 @@ void add_param_adjoints(const TapeProgram& p, const T* adjoint, std::vector<doub
  */
 void write_grads(FitTask& task, const std::vector<int>& trained, const std::vector<double>& grads,
                  const std::vector<char>& reached) {
-  for (size_t k = 0; k < grads.size(); ++k) {
+  const TapeProgram& tape = *task.tape;
+  for (size_t k = 0; k < trained.size(); ++k) {
     if (trained[k] < 0) continue;
     Tensor& p = task.params[trained[k]];
-    if (reached[k])
-      p.mutable_grad() = at::full(p.sizes(), grads[k], p.options());
-    else
+    if (!reached[k]) {
       p.mutable_grad().reset();
+    } else if (static_cast<int>(k) < tape.num_params) {
+      p.mutable_grad() = at::full(p.sizes(), grads[k], p.options());
+    } else {
+      const size_t block = k - tape.num_params;
+      const double* g = &grads[tape.num_params + tape.block_offsets[block]];
+      // A tensor of its own (not a view): optimizers' zero_grad detaches it in place.
+      Tensor sums = at::empty(p.sizes(), p.options().dtype(at::kDouble));
+      std::copy(g, g + tape.block_sizes[block], sums.data_ptr<double>());
+      p.mutable_grad() = sums.to(p.scalar_type());
+    }
   }
 }
 
 /** What a program without branches reaches is the same for every sample: its path does not depend on values. */
 template <class T>
 std::vector<char> static_reach(const TapeProgram& p) {
-  std::vector<char> reached(p.num_params, 0);
+  std::vector<char> reached(p.num_params + p.block_sizes.size(), 0);
   const std::vector<T> any(p.registers(), T(0));
   tape_reach(p, any.data(), reached);
   return reached;
@@ -120,16 +145,17 @@ double algebraic_loss(FitTask& task, const std::vector<int>& trained, const Tens
   const std::vector<int>& widths = p.input_sizes;
   const T* target = d.target.data_ptr<T>();
   std::vector<T> reg = register_file<T>(p, task.tape_params), adjoint(grad ? reg.size() : 0);
-  std::vector<double> grads(p.num_params, 0.0);
+  const std::vector<T> blocks = block_values<T>(p, task.tape_params);
+  std::vector<double> grads = zero_grads(p);
   const bool branches = tape_branches(p);
-  std::vector<char> reached = branches ? std::vector<char>(p.num_params, 0) : static_reach<T>(p);
+  std::vector<char> reached = branches ? std::vector<char>(p.num_params + p.block_sizes.size(), 0) : static_reach<T>(p);
   const double count = static_cast<double>(rows.size() * m);
   const T per_element = static_cast<T>(1 / count);
   double sum = 0;
   for (const int64_t s : rows) {
     for (size_t i = 0, r = 0; i < widths.size(); r += widths[i++])
       std::copy(inputs[i] + s * widths[i], inputs[i] + (s + 1) * widths[i], &reg[r]);
-    tape_values(p, reg.data());
+    tape_values(p, reg.data(), blocks.data());
     if (grad) std::fill(adjoint.begin(), adjoint.end(), T(0));
     for (int64_t r = 0; r < m; ++r) {
       const T diff = reg[p.results[r]] - target[s * m + r];
@@ -137,7 +163,7 @@ double algebraic_loss(FitTask& task, const std::vector<int>& trained, const Tens
       if (grad) adjoint[p.results[r]] += loss.slope(diff) * per_element;
     }
     if (!grad) continue;
-    tape_adjoints(p, reg.data(), adjoint.data());
+    tape_adjoints(p, reg.data(), adjoint.data(), blocks.data(), grads.data() + p.num_params);
     add_param_adjoints(p, adjoint.data(), grads);
     if (branches) tape_reach(p, reg.data(), reached);
   }
@@ -156,8 +182,9 @@ class TapeRhs {
       : p_(p),
         problem_(problem),
         base_(register_file<T>(p, params)),
+        blocks_(block_values<T>(p, params)),
         branches_(tape_branches(p)),
-        reached_(branches_ ? std::vector<char>(p.num_params, 0) : static_reach<T>(p)) {
+        reached_(branches_ ? std::vector<char>(p.num_params + p.block_sizes.size(), 0) : static_reach<T>(p)) {
     // Constants are written into the base register file once: they never change.
     for (size_t i = 0, r = 0; i < problem.slots.size(); r += p.input_sizes[i++])
       if (problem.slots[i].kind == OdeSlot::Kind::Constant) {
@@ -181,7 +208,7 @@ class TapeRhs {
       else if (slot.kind == OdeSlot::Kind::Time)
         reg[r] = time;
     }
-    tape_values(p_, reg);
+    tape_values(p_, reg, blocks_.data());
     for (size_t r = 0; r < p_.results.size(); ++r) k[r] = reg[p_.results[r]];
   }
 
@@ -189,7 +216,7 @@ class TapeRhs {
   void adjoint(const T* reg, const T* kbar, T* ybar, std::vector<double>& grads, std::vector<T>& scratch) const {
     scratch.assign(p_.registers(), T(0));
     for (size_t r = 0; r < p_.results.size(); ++r) scratch[p_.results[r]] += kbar[r];
-    tape_adjoints(p_, reg, scratch.data());
+    tape_adjoints(p_, reg, scratch.data(), blocks_.data(), grads.data() + p_.num_params);
     for (size_t i = 0, r = 0; i < problem_.slots.size(); r += p_.input_sizes[i++]) {
       const OdeSlot& slot = problem_.slots[i];
       if (slot.kind == OdeSlot::Kind::State)
@@ -208,6 +235,7 @@ class TapeRhs {
   const TapeProgram& p_;
   const OdeProblem& problem_;
   std::vector<T> base_;
+  std::vector<T> blocks_;
   bool branches_;
   mutable std::vector<char> reached_;
 };
@@ -467,7 +495,7 @@ double ode_loss(FitTask& task, const std::vector<int>& trained, const Tensor& in
       }
   const double value = loss.mean(sum, count);
   if (!grad || !std::isfinite(value)) return value;
-  std::vector<double> grads(p.num_params, 0.0);
+  std::vector<double> grads = zero_grads(p);
   ode.reverse(adjoints, span, grads);
   write_grads(task, trained, grads, rhs.reached());
   return value;
@@ -477,14 +505,18 @@ double ode_loss(FitTask& task, const std::vector<int>& trained, const Tensor& in
 
 Objective tier_objective(FitTask& task) {
   const TapeProgram& p = *task.tape;
-  if (static_cast<int>(task.tape_params.size()) != p.num_params) throw Error("fit: internal: the tier's params");
+  const size_t params = p.num_params + p.block_sizes.size();
+  if (task.tape_params.size() != params) throw Error("fit: internal: the tier's params");
   const at::ScalarType type = task.tape_params.empty() ? at::kFloat : task.tape_params[0].scalar_type();
-  for (const Tensor& t : task.tape_params)
-    if (!t.device().is_cpu() || t.scalar_type() != type || t.numel() != 1 || !t.is_contiguous())
-      throw Error("fit: internal: the tier takes one-element CPU params of one dtype");
+  for (size_t k = 0; k < params; ++k) {
+    const Tensor& t = task.tape_params[k];
+    const int64_t elements = static_cast<int>(k) < p.num_params ? 1 : p.block_sizes[k - p.num_params];
+    if (!t.device().is_cpu() || t.scalar_type() != type || t.numel() != elements || !t.is_contiguous())
+      throw Error("fit: internal: the tier takes contiguous CPU params of one dtype, as its blocks");
+  }
   // Which of the tape's params train, by identity.
-  std::vector<int> trained(p.num_params, -1);
-  for (int k = 0; k < p.num_params; ++k)
+  std::vector<int> trained(params, -1);
+  for (size_t k = 0; k < params; ++k)
     for (size_t i = 0; i < task.params.size(); ++i)
       if (task.params[i].is_same(task.tape_params[k])) trained[k] = static_cast<int>(i);
   const bool dbl = type == at::kDouble;

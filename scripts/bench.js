@@ -17,12 +17,17 @@ const { measureModule } = require('./bench/runtime');
 const { eagerAnchor, torchAnchor, findPython } = require('./bench/anchors');
 const { jsAnchor } = require('./bench/js-anchor');
 const { timeUsBatched } = require('./bench/measure');
-const { odeFitStep, odeFitTable, odeFitTarget } = require('./bench/ode');
+const { odeFitStep, hybridFitStep, odeFitTable, odeFitTarget } = require('./bench/ode');
 const { tierRows, tierPerOp, tierCrossover, tierTarget, tierReport } = require('./bench/tier');
 const { heat2dSection, heat2dReport, heat2dTargets } = require('./bench/heat2d');
 const { onePassSection, onePassTarget, onePassReport } = require('./bench/one-pass');
 const { distributedSection, distributedReport } = require('./bench/distributed');
 const report = require('./bench/report');
+
+const HYBRID_TEXT = [
+  "The experiments' Lotka-Volterra hybrid: growth and death 1-32-32-1 tanh MLPs with beta and delta compiled,",
+  'the same trajectory, loss and optimizer (its data from the rates 1, 0.5, 0.25, 0.5).',
+].join('\n');
 
 const ROOT = path.resolve(__dirname, '..');
 const DIST = path.join(ROOT, 'dist');
@@ -192,7 +197,8 @@ async function main() {
   if (args.only === 'heat2d') return heat2dOnly(api, cfg, python, args);
   if (args.only === 'ode') {
     const ode = await odeFitStep(api, cfg, python);
-    process.stdout.write(`${odeFitTarget(ode)}\n\n${odeFitTable(ode)}\n`);
+    const hybrid = await hybridFitStep(api, cfg, python);
+    process.stdout.write(`${odeFitTarget(ode)}\n\n${odeFitTable(ode)}\n\n${HYBRID_TEXT}\n\n${odeFitTable(hybrid)}\n`);
     return;
   }
   if (args.only === 'distributed') {
@@ -212,6 +218,7 @@ async function main() {
   const runtime = runtimeSection(api, cfg, python);
   log('ODE fit step');
   const ode = await odeFitStep(api, cfg, python);
+  const hybrid = await hybridFitStep(api, cfg, python);
   log('small-program tier');
   const tier = tierRows(api, PROGRAMS, cfg.minMs);
   const tierOps = tierPerOp(api, chainSource, cfg.chains, cfg.minMs);
@@ -285,6 +292,10 @@ async function main() {
     'beside it.',
     '',
     odeFitTable(ode),
+    '',
+    HYBRID_TEXT,
+    '',
+    odeFitTable(hybrid),
     '',
     HEAT2D_TITLE,
     '',

@@ -127,7 +127,7 @@ const CASES: Case[] = [
     name: 'learned component',
     source: '(+ (drag v (* 2 x)) x)',
     inputs: { v: vector(2, true), x: scalar(true) },
-    externals: { drag: { kind: 'learned', index: 0, inFeatures: 3, outFeatures: 1 } },
+    externals: { drag: { kind: 'learned', index: 0, paramOffset: 0, inFeatures: 3, outFeatures: 1 } },
   },
   {
     name: 'pow with a literal exponent',

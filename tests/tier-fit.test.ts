@@ -5,7 +5,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { compile, fit, nn, type FitOptions, type Module } from '../src';
+import type { Mlp } from '../src/nn/mlp';
 import { noisyLotkaVolterra } from '../src/fuzz/soak';
+import { flatten } from './helpers/finite-diff';
 
 const LV = fs.readFileSync(path.join(__dirname, '..', 'examples', 'lotka_volterra.neural'), 'utf8');
 const LV_START = { alpha: 0.8, beta: 0.45, delta: 0.3, gamma: 0.6 };
@@ -38,7 +40,10 @@ function rk4(f: (t: number, y: number[]) => number[], t0: number, y0: number[], 
   return y;
 }
 
-/** Fits the same program on the tier and through libtorch (float64) and expects the same training. */
+/**
+ * Fits the same program on the tier and through libtorch (float64) and expects the same training.
+ * `functions` makes each module its own learned components (the same seeds: the same weights).
+ */
 async function expectSameTraining(
   source: string,
   params: Record<string, number>,
@@ -46,9 +51,10 @@ async function expectSameTraining(
   options: FitOptions,
   tolerance = 1e-9,
   prepare: (m: Module) => void = () => {},
+  functions: () => Record<string, Mlp> = () => ({}),
 ): Promise<void> {
-  const onTier = compile(source, { params, dtype: 'float64' });
-  const offTier = compile(source, { params, dtype: 'float64', tier: false });
+  const onTier = compile(source, { params, dtype: 'float64', functions: functions() });
+  const offTier = compile(source, { params, dtype: 'float64', tier: false, functions: functions() });
   prepare(onTier);
   prepare(offTier);
   try {
@@ -58,13 +64,13 @@ async function expectSameTraining(
     expect([a.steps, a.stopReason]).toEqual([b.steps, b.stopReason]);
     expect(Object.keys(a.params)).toEqual(Object.keys(b.params));
     for (const name of Object.keys(b.params)) {
-      const [x, y] = [a.params[name] as number, b.params[name] as number];
-      expect(Math.abs(x - y)).toBeLessThanOrEqual(tolerance * Math.max(1, Math.abs(y)));
+      const [x, y] = [flatten(a.params[name]), flatten(b.params[name])];
+      x.forEach((v, i) => expect(Math.abs(v - y[i])).toBeLessThanOrEqual(tolerance * Math.max(1, Math.abs(y[i]))));
     }
     // (a loss at rounding level, as from an exact model, is compared at that level)
     expect(Math.abs(a.loss - b.loss)).toBeLessThanOrEqual(tolerance * Math.max(1e-12, Math.abs(b.loss)));
     // Training moved the parameters: the comparison is of a real trajectory.
-    expect(Object.entries(b.params).some(([name, v]) => v !== params[name])).toBe(true);
+    expect(Object.keys(params).some((name) => b.params[name] !== params[name])).toBe(true);
   } finally {
     onTier.dispose();
     offTier.dispose();
@@ -326,6 +332,96 @@ describe('algebraic fits on the tier', () => {
   });
 });
 
+describe('hybrid models: learned components (MLPs) on the tier', () => {
+  // The Lotka-Volterra hybrid of the experiments, with smaller networks.
+  const HYBRID = '(let ((p (* x y))) [(- (growth x) (* beta p)) (- (* delta p) (death y))])';
+  const start = { beta: 0.45, delta: 0.3 };
+  const nets =
+    (dtype: 'float32' | 'float64' = 'float64') =>
+    () => ({
+      growth: nn.mlp([1, 8, 8, 1], { seed: 30, dtype }),
+      death: nn.mlp([1, 8, 8, 1], { seed: 31, dtype }),
+    });
+  const lv = { state: ['x', 'y'] };
+
+  test.each([
+    ['rk4, one trajectory', { epochs: 10, ode: { ...lv, method: 'rk4' } }],
+    [
+      'rk4, shooting windows in minibatches',
+      { epochs: 4, batchSize: 2, seed: 5, ode: { ...lv, method: 'rk4', windowSteps: 8 } },
+    ],
+    ['dopri5', { epochs: 5, ode: { ...lv, rtol: 1e-7, atol: 1e-9 } }],
+    ['rk4 with the weight penalty', { epochs: 8, weightPenalty: 0.01, ode: { ...lv, method: 'rk4' } }],
+  ])('Lotka-Volterra with learned growth and death, %s, Adam', async (_, options) => {
+    const fitOptions = { optimizer: 'adam', lr: 0.01, clip: 5, ...options } as FitOptions;
+    await expectSameTraining(HYBRID, start, lvData, fitOptions, 1e-9, undefined, nets());
+  });
+
+  test('algebraic: a line plus MLPs of two inputs (silu, gelu, relu, softplus), minibatches and L-BFGS', async () => {
+    const n = 40;
+    const x = Array.from({ length: n }, (_, i) => -2 + i / 10);
+    const z = x.map((v) => Math.cos(3 * v));
+    const target = x.map((v, i) => 1.5 * v + Math.sin(2 * v) * z[i]);
+    for (const activation of ['silu', 'gelu', 'relu', 'softplus'] as const) {
+      const functions = () => ({ net: nn.mlp([2, 6, 6, 1], { seed: 3, dtype: 'float64', activation }) });
+      const data = { inputs: { x, z }, target };
+      const adam: FitOptions = { optimizer: 'adam', lr: 0.02, epochs: 6, batchSize: 16, seed: 2 };
+      await expectSameTraining('(+ (* a x) (net x z))', { a: 1 }, data, adam, 1e-9, undefined, functions);
+      // One L-BFGS epoch: over more, the softplus model's line searches amplify any change of 1e-16
+      // (the libtorch path against itself with a perturbed by 4e-16: 3e-4 apart after two epochs).
+      await expectSameTraining(
+        '(+ (* a x) (net x z))',
+        { a: 1 },
+        data,
+        { optimizer: 'lbfgs', epochs: 1 },
+        1e-8,
+        undefined,
+        functions,
+      );
+    }
+  });
+
+  test("the vector experiment's hybrid: 3-D gravity (norm) plus a drag MLP of the velocity", async () => {
+    const source = '(+ (scale (- 0 (/ (* G (* m1 m2)) (pow (norm r) 3))) r) (drag v))';
+    const n = 32;
+    const wave = (i: number, k: number) => Math.sin(7.1 * i + 3.3 * k);
+    const r = Array.from({ length: n }, (_, i) => [2 + wave(i, 0), 1 + wave(i, 1), 1.5 + wave(i, 2)]);
+    const v = Array.from({ length: n }, (_, i) => [wave(i, 3), wave(i, 4), wave(i, 5)]);
+    const m1 = Array.from({ length: n }, (_, i) => 1 + Math.abs(wave(i, 6)));
+    const m2 = Array.from({ length: n }, (_, i) => 1 + Math.abs(wave(i, 7)));
+    const target = r.map((x, i) => {
+      const len = Math.hypot(...x);
+      const speed = Math.hypot(...v[i]);
+      return x.map((c, k) => (-2 * m1[i] * m2[i] * c) / len ** 3 - 0.5 * v[i][k] * speed);
+    });
+    const functions = () => ({ drag: nn.mlp([3, 8, 8, 3], { seed: 4, dtype: 'float64' }) });
+    const options: FitOptions = { optimizer: 'adam', lr: 0.02, epochs: 8, batchSize: 16, seed: 1 };
+    await expectSameTraining(
+      source,
+      { G: 3 },
+      { inputs: { r, m1, m2, v }, target },
+      options,
+      1e-9,
+      undefined,
+      functions,
+    );
+  });
+
+  test('float32 trains within float32 rounding of the libtorch path', async () => {
+    const options: FitOptions = { optimizer: 'adam', lr: 0.01, epochs: 10, ode: { ...lv, method: 'rk4' } };
+    const models = [true, false].map((tier) => compile(HYBRID, { params: start, tier, functions: nets('float32')() }));
+    const [a, b] = await Promise.all(models.map((m) => fit(m, lvData, options)));
+    for (const m of models) m.dispose();
+    expect([a.tier, b.tier]).toEqual([true, false]);
+    // float32 sums of different order, through 40 RK4 steps and 10 Adam updates of size lr
+    for (const name of Object.keys(b.params)) {
+      const [x, y] = [flatten(a.params[name]), flatten(b.params[name])];
+      x.forEach((v, i) => expect(Math.abs(v - y[i])).toBeLessThan(1e-4));
+    }
+    expect(Math.abs(a.loss - b.loss)).toBeLessThan(1e-4 * b.loss);
+  });
+});
+
 describe('what stays on the libtorch path', () => {
   const run = async (model: Module, data: Parameters<typeof fit>[1], options: FitOptions) => {
     try {
@@ -335,18 +431,23 @@ describe('what stays on the libtorch path', () => {
     }
   };
 
-  test('a loop, a learned component, a large batch, and tier: false', async () => {
+  test('a loop, a large batch, an MLP over many samples, and tier: false', async () => {
     const looping = compile('(loop ((i 0) (s 0)) (if (>= i 3) (* k s y) (recur (+ i 1) (+ s 1))))', {
       params: { k: 1 },
     });
     const data = { t: [0, 0.1, 0.2], observations: [[1], [0.9], [0.8]] };
     expect(await run(looping, data, { epochs: 1, ode: { state: ['y'], method: 'rk4' } })).toBe(false);
 
-    const net = nn.mlp([1, 4, 1], { seed: 1 });
-    const hybrid = compile('(+ (* a x) (net x))', { params: { a: 1 }, functions: { net } });
     const small = { inputs: { x: [1, 2, 3] }, target: [2, 4, 6] };
-    expect(await run(hybrid, small, { epochs: 1 })).toBe(false);
-    net.dispose();
+    // an MLP over many samples a step: libtorch's batched BLAS beats the tier's sample-by-sample rows
+    const xs64 = Array.from({ length: 64 }, (_, i) => i / 64);
+    const many = { inputs: { x: xs64 }, target: xs64.map((x) => 2 * x) };
+    const big = nn.mlp([1, 32, 32, 1], { seed: 1 });
+    const hybrid = compile('(+ (* a x) (net x))', { params: { a: 1 }, functions: { net: big } });
+    expect(await run(hybrid, many, { epochs: 1 })).toBe(false);
+    const again = compile('(+ (* a x) (net x))', { params: { a: 1 }, functions: { net: big } });
+    expect(await run(again, many, { epochs: 1, batchSize: 16 })).toBe(true);
+    big.dispose();
 
     const xs = Array.from({ length: 2000 }, (_, i) => i / 2000);
     const large = { inputs: { x: xs }, target: xs.map((x) => 3 * x) };

@@ -3,7 +3,8 @@
 // three ways: fit() (the small-program tier computes each step's loss and gradient), fit() with
 // compile option tier: false (libtorch autograd through odeint), and the loop written in JS through
 // Tensors (odeint, losses.mse, backward, optim.adam); PyTorch eager (scripts/bench/ode_fit_torch.py)
-// is the anchor. Reported as milliseconds and steps per second.
+// is the anchor. Reported as milliseconds and steps per second. The same for the experiments'
+// hybrid (two 1-32-32-1 tanh MLPs in the right-hand side): fit() on and off the tier, PyTorch eager.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -48,7 +49,9 @@ function jsLoopStep(api, source, target, steps) {
  */
 async function fitStep(api, source, data, compileOptions, few, more) {
   const once = async (epochs) => {
-    const model = api.compile(source, { params: START, ...compileOptions });
+    // A factory of options (learned components) gives each fit its own, from the same seeds.
+    const options = typeof compileOptions === 'function' ? compileOptions() : compileOptions;
+    const model = api.compile(source, { params: START, ...options });
     const t0 = process.hrtime.bigint();
     // windowSteps 0: the whole trajectory, as the anchors; fit's default would add a stage of windows.
     const result = await api.fit(model, data, { optimizer: 'adam', lr: 0.01, epochs, ode: { ...ODE, windowSteps: 0 } });
@@ -68,21 +71,26 @@ async function fitStep(api, source, data, compileOptions, few, more) {
   return { ms: perStep, fixed: small.ms - few * perStep, tier: large.tier };
 }
 
-function torchStep(python, steps, threads) {
+function torchStep(python, steps, threads, model = 'lv') {
   if (!python.python) return undefined;
-  const r = spawnSync(python.python, [path.join(__dirname, 'ode_fit_torch.py'), String(steps), String(threads)], {
-    encoding: 'utf8',
-  });
+  const script = path.join(__dirname, 'ode_fit_torch.py');
+  const r = spawnSync(python.python, [script, String(steps), String(threads), model], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`ode_fit_torch.py failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()).ms;
 }
 
-async function odeFitStep(api, cfg, python) {
-  const source = fs.readFileSync(path.join(EXAMPLES, 'lotka_volterra.neural'), 'utf8');
-  const truth = api.compile(source, { params: { alpha: 1.1, beta: 0.4, delta: 0.1, gamma: 0.4 } });
+/** Lotka-Volterra from (10, 5) over TIMES with these rates: the target tensor (the caller disposes it) and fit()'s data. */
+function lvTarget(api, source, rates) {
+  const truth = api.compile(source, { params: rates });
   truth.freeze();
   const target = api.odeint(truth, [10, 5], TIMES, ODE);
-  const data = { t: TIMES, observations: target.toArray() };
+  truth.dispose();
+  return { target, data: { t: TIMES, observations: target.toArray() } };
+}
+
+async function odeFitStep(api, cfg, python) {
+  const source = fs.readFileSync(path.join(EXAMPLES, 'lotka_volterra.neural'), 'utf8');
+  const { target, data } = lvTarget(api, source, { alpha: 1.1, beta: 0.4, delta: 0.1, gamma: 0.4 });
   const rows = [
     { name: 'fit() on the small-program tier', ...(await fitStep(api, source, data, {}, 20, cfg.odeSteps * 40)) },
     {
@@ -98,7 +106,33 @@ async function odeFitStep(api, cfg, python) {
   if (torch !== undefined)
     rows.push({ name: 'PyTorch eager (scripts/bench/ode_fit_torch.py)', ms: torch, anchor: true });
   target.dispose();
-  truth.dispose();
+  return { rows, torch };
+}
+
+// The experiments' Lotka-Volterra hybrid (src/experiments/systems.ts): growth and death 1-32-32-1
+// tanh MLPs, beta and delta compiled; its data from the rates 1, 0.5, 0.25, 0.5 (the anchor's too).
+const HYBRID = '(let ((p (* x y))) [(- (growth x) (* beta p)) (- (* delta p) (death y))])';
+const HYBRID_NETS = (api) => ({
+  growth: api.nn.mlp([1, 32, 32, 1], { seed: 30 }),
+  death: api.nn.mlp([1, 32, 32, 1], { seed: 31 }),
+});
+
+/** One fit() step of the hybrid (RK4, 120 steps, whole trajectory, Adam) on the tier, through libtorch, and in PyTorch eager. */
+async function hybridFitStep(api, cfg, python) {
+  const source = fs.readFileSync(path.join(EXAMPLES, 'lotka_volterra.neural'), 'utf8');
+  const { target, data } = lvTarget(api, source, { alpha: 1, beta: 0.5, delta: 0.25, gamma: 0.5 });
+  target.dispose();
+  const nets = () => ({ functions: HYBRID_NETS(api), params: { beta: 0.5, delta: 0.5 } });
+  const rows = [
+    { name: 'fit() on the small-program tier', ...(await fitStep(api, HYBRID, data, nets, 3, cfg.odeSteps * 4)) },
+    {
+      name: 'fit(), compile option tier: false',
+      ...(await fitStep(api, HYBRID, data, () => ({ ...nets(), tier: false }), 2, cfg.odeSteps)),
+    },
+  ];
+  const torch = torchStep(python, cfg.odeSteps, cfg.threads, 'hybrid');
+  if (torch !== undefined)
+    rows.push({ name: 'PyTorch eager (scripts/bench/ode_fit_torch.py hybrid)', ms: torch, anchor: true });
   return { rows, torch };
 }
 
@@ -124,4 +158,4 @@ function odeFitTarget(ode) {
   return `- Lotka-Volterra fit (RK4, 120 steps, Adam, whole trajectory), at least 100x PyTorch eager's steps per second: **${speed >= 100 ? 'met' : 'not met'}** (${speed.toFixed(0)}x${ours.tier ? '' : ', not on the tier'})`;
 }
 
-module.exports = { odeFitStep, odeFitTable, odeFitTarget };
+module.exports = { odeFitStep, hybridFitStep, odeFitTable, odeFitTarget };

@@ -16,7 +16,7 @@ import type { CheckpointOption, External } from '../compiler/lower';
 import { compileGraph } from '../compiler/pipeline';
 import { graphToDot, graphToText } from '../compiler/print';
 import { walk } from '../compiler/walk';
-import { toTape, type TapeSpec } from '../compiler/tape';
+import { toTape, type LearnedLayout, type TapeSpec } from '../compiler/tape';
 import { checkCompileArguments } from './options';
 import {
   tierProgram,
@@ -323,7 +323,8 @@ export class Module {
   /**
    * The value and the gradients of the sum of the output, in one native call on numbers and typed
    * arrays (JAX's value_and_grad): for every trainable parameter, and for the inputs in `wrt`.
-   * Programs of scalar pointwise ops run on the small-program tier; others on the libtorch path.
+   * Programs of scalar pointwise ops (and the MLPs they call) run on the small-program tier; others
+   * on the libtorch path.
    */
   valueAndGrad(inputs: Record<string, number | ArrayLike<number>>, options?: ValueAndGradOptions): ValueAndGrad {
     this.checkUsable();
@@ -366,7 +367,8 @@ export class Module {
     if (last && last.batched.length === values.length && values.every((v, i) => v.batched === last.batched[i]))
       return last.program;
     const batched = values.map((v) => v.batched);
-    const program = this.tier(batched);
+    const found = this.tier(batched);
+    const program = found?.forward ? found : undefined;
     this.lastTier = { batched, program };
     return program;
   }
@@ -399,17 +401,18 @@ export class Module {
     // per-call arrays hold up to 64 inputs and params.
     const fits = spec && spec.results.length === 1 && spec.numInputs <= 64 && spec.numParams <= 64;
     const tape = fits ? new (native().NativeTape)(spec, this.dtype) : undefined;
-    const program = tape && tierProgram(tape, this.dtype, this.inputs.length, this.namedParameters());
+    const program =
+      tape && tierProgram(tape, this.dtype, this.inputs.length, this.tapeParams(spec!), forwardable(spec!));
     this.tiers.set(key, program ?? null);
     return program;
   }
 
   /**
    * @internal The program on the small-program tier for fit(), for inputs of these per-sample shapes
-   * (scalars, small vectors and matrices), with every parameter it reads in its order; undefined
-   * when the tier cannot run it.
+   * (scalars, small vectors and matrices), with every parameter it reads in its order and how many
+   * elements its weight blocks hold; undefined when the tier cannot run it.
    */
-  fitTape(shapes: Shape[]): { tape: NativeTape; params: Tensor[] } | undefined {
+  fitTape(shapes: Shape[]): { tape: NativeTape; params: Tensor[]; weights: number } | undefined {
     if (this.device !== 'cpu' || !this.useTier) return undefined;
     const spec = this.tape(
       this.tierGraph(
@@ -418,12 +421,20 @@ export class Module {
       ),
     );
     if (!spec) return undefined;
-    return { tape: new (native().NativeTape)(spec, this.dtype), params: Object.values(this.namedParameters()) };
+    const params = this.tapeParams(spec).map((p) => p.tensor);
+    const weights = spec.blockSizes.reduce((a, b) => a + b, 0);
+    return { tape: new (native().NativeTape)(spec, this.dtype), params, weights };
   }
 
-  /** The tape of a graph, or undefined (no graph, learned components, or ops the tier does not run). */
+  /** The parameters in the tape's order (its scalar params, then its weight blocks), with their names. */
+  private tapeParams(spec: TapeSpec): { name: string; tensor: Tensor }[] {
+    return spec.paramOrder.map((k) => this.allParams[k]);
+  }
+
+  /** The tape of a graph, or undefined (no graph, ops the tier does not run, or an MLP off the CPU). */
   private tape(graph: IrGraph | undefined): TapeSpec | undefined {
-    return graph && this.callables.length === 0 ? toTape(graph) : undefined;
+    if (!graph || this.callables.some((m) => m.device !== 'cpu')) return undefined;
+    return toTape(graph, learnedLayouts(this.externals(this.params.length, 0), this.callables));
   }
 
   /**
@@ -503,7 +514,13 @@ export class Module {
     const out = new Map<string, External>();
     for (const [name, f] of this.functions) {
       if (f instanceof Mlp) {
-        out.set(name, { kind: 'learned', index: callableOffset, inFeatures: f.inFeatures, outFeatures: f.outFeatures });
+        out.set(name, {
+          kind: 'learned',
+          index: callableOffset,
+          paramOffset,
+          inFeatures: f.inFeatures,
+          outFeatures: f.outFeatures,
+        });
         paramOffset += f.parameters().length;
         callableOffset += 1;
         continue;
@@ -700,6 +717,31 @@ export class Module {
 }
 
 const handles = (values: { tensor: Tensor }[]) => values.map((v) => v.tensor.handle);
+
+/**
+ * Whether forward may run a tape: its create_graph replays the instructions through the kernel
+ * table, which has no dense rows (learned components stay on libtorch).
+ */
+const forwardable = (spec: TapeSpec): boolean => spec.blockSizes.length === 0;
+
+/** The learned components the lowering calls (by callable index), where their weights are in the graph's params. */
+
+function learnedLayouts(
+  externals: ReadonlyMap<string, External>,
+  callables: readonly Mlp[],
+  out: LearnedLayout[] = [],
+): LearnedLayout[] {
+  for (const ext of externals.values()) {
+    if (ext.kind === 'program') {
+      learnedLayouts(ext.externals, callables, out);
+      continue;
+    }
+    const mlp = callables[ext.index];
+    const params = Array.from({ length: mlp.parameters().length }, (_, k) => ext.paramOffset + k);
+    out[ext.index] = { params, sizes: mlp.sizes, activation: mlp.activation };
+  }
+  return out;
+}
 
 function sameSignature(a: { shape: Shape; batched: boolean }[], b: { shape: Shape; batched: boolean }[]): boolean {
   if (a.length !== b.length) return false;

@@ -1,12 +1,14 @@
 // module.valueAndGrad: the value of a program and the gradients of its sum, in one native call on
-// plain numbers and typed arrays, like JAX's value_and_grad. Programs of scalar pointwise ops run on
-// the small-program tier (native/tape.cpp: no tensors, no autograd, nothing allocated for a single
-// sample); any other program takes the libtorch path (forward, sum, backward) with the same result.
+// plain numbers and typed arrays, like JAX's value_and_grad. Programs of scalar pointwise ops (and
+// the MLPs they call) run on the small-program tier (native/tape.cpp: no tensors, no autograd,
+// nothing allocated for a single sample but an MLP's weight gradients); any other program takes
+// the libtorch path (forward, sum, backward) with the same result.
 import type { NativeTape, NativeTensor } from '../runtime/native';
 import { describe } from '../runtime/host-data';
 import { grad } from '../train/autograd';
 import { Tensor, type DType } from '../runtime/tensor';
 import { knownOptions } from '../runtime/validate';
+import { TIER_MAX_WEIGHT_WORK } from '../compiler/tape';
 import type { Module } from './module';
 
 export interface ValueAndGradOptions {
@@ -38,15 +40,21 @@ export interface ValueAndGrad {
 /** What the tier keeps per input signature: the native program and reusable single-sample buffers. */
 export interface TierProgram {
   tape: NativeTape;
-  /** The module's parameters (its own, then its functions') and their names. */
+  /** The module's parameters in the tape's order (scalars, then weight blocks) and their names. */
   params: Tensor[];
   paramNames: string[];
+  /** Per parameter, where its gradient starts in `paramGrads` (a block's runs over its elements). */
+  paramOffsets: number[];
+  /** The weight blocks' elements (the MLPs' weights): large batches of them go to libtorch. */
+  weights: number;
   /** Per input, a one-value buffer for a number given. */
   scalars: Values[];
   out: Values;
   paramGrads: Float64Array;
   /** Per input, a one-value buffer for the gradient of a shared input. */
   inputGrads: Values[];
+  /** forward may run it (no learned component: module.ts, forwardable). */
+  forward: boolean;
 }
 
 const OPTIONS = ['batch', 'wrt', 'out'];
@@ -83,7 +91,8 @@ export function valueAndGrad(
   if (given === undefined && module.inputs.length <= 53 && allNumbers(module.inputs, inputs)) {
     // The hot path: one sample of numbers.
     const tier = module.singleSampleTier();
-    if (tier) return single(module, tier, inputs as Record<string, number>, wrt);
+    if (tier && tier.weights <= TIER_MAX_WEIGHT_WORK)
+      return single(module, tier, inputs as Record<string, number>, wrt);
   }
   const values = module.inputs.map((name) => inputs[name]);
   const scalarsOnly =
@@ -95,7 +104,7 @@ export function valueAndGrad(
     if (found) return found;
   }
   const tier = scalarsOnly ? module.tier(values.map((v) => typeof v !== 'number')) : undefined;
-  if (!tier) return viaTensors(module, inputs, batch, wrt, given);
+  if (!tier || batchSize * tier.weights > TIER_MAX_WEIGHT_WORK) return viaTensors(module, inputs, batch, wrt, given);
   return viaTier(module, tier, values as (number | ArrayLike<number>)[], batchSize, wrt, given);
 }
 
@@ -136,15 +145,23 @@ function single(module: Module, tier: TierProgram, inputs: Record<string, number
   let wanted = 0;
   for (const [i, name] of names.entries()) if (wrt.includes(name)) wanted += 2 ** i;
   tier.tape.runBound(wanted);
-  const grads = paramGrads(tier);
+  const grads = paramGrads(tier, module.dtype);
   for (const name of wrt) grads[name] = tier.inputGrads[names.indexOf(name)][0];
   return { value: tier.out[0], grads };
 }
 
-function paramGrads(tier: TierProgram): Record<string, number | Values> {
+function paramGrads(tier: TierProgram, dtype: DType): Record<string, number | Values> {
   const grads: Record<string, number | Values> = {};
-  for (let k = 0; k < tier.params.length; k++)
-    if (tier.params[k].requiresGrad) grads[tier.paramNames[k]] = tier.paramGrads[k];
+  for (let k = 0; k < tier.params.length; k++) {
+    const p = tier.params[k];
+    if (!p.requiresGrad) continue;
+    const at = tier.paramOffsets[k];
+    // A weight block's gradient as the libtorch path gives it: an array of the dtype.
+    grads[tier.paramNames[k]] =
+      p.shape.length === 0
+        ? tier.paramGrads[at]
+        : arrayOf(dtype, numel(p.shape)).map((_, j) => tier.paramGrads[at + j]);
+  }
   return grads;
 }
 
@@ -189,7 +206,7 @@ function viaTier(
     !wrt.includes(name) ? null : typeof values[i] === 'number' ? tier.inputGrads[i] : arrayOf(dtype, batch),
   );
   tier.tape.run(data, batch, out, inputGrads);
-  const grads = paramGrads(tier);
+  const grads = paramGrads(tier, dtype);
   module.inputs.forEach((name, i) => {
     const g = inputGrads[i];
     if (g) grads[name] = typeof values[i] === 'number' ? g[0] : g;
@@ -310,17 +327,28 @@ export function tierProgram(
   tape: NativeTape,
   dtype: DType,
   numInputs: number,
-  params: Record<string, Tensor>,
+  params: { name: string; tensor: Tensor }[],
+  forward: boolean,
 ): TierProgram {
-  const tensors = Object.values(params);
+  const tensors = params.map((p) => p.tensor);
+  const paramOffsets: number[] = [];
+  let elements = 0;
+  for (const t of tensors) {
+    paramOffsets.push(elements);
+    elements += numel(t.shape);
+  }
+  const weights = tensors.reduce((sum, t) => sum + (t.shape.length === 0 ? 0 : numel(t.shape)), 0);
   const program: TierProgram = {
     tape,
     params: tensors,
-    paramNames: Object.keys(params),
+    paramNames: params.map((p) => p.name),
+    paramOffsets,
+    weights,
     scalars: Array.from({ length: numInputs }, () => arrayOf(dtype, 1)),
     out: arrayOf(dtype, 1),
-    paramGrads: new Float64Array(tensors.length),
+    paramGrads: new Float64Array(elements),
     inputGrads: Array.from({ length: numInputs }, () => arrayOf(dtype, 1)),
+    forward,
   };
   const handles = tensors.map((t) => t.handle);
   tape.bind(program.scalars, handles, program.out, program.paramGrads, program.inputGrads);

@@ -54,6 +54,8 @@ export interface ExternalProgram {
 export interface ExternalLearned {
   kind: 'learned';
   index: number;
+  /** Where its weights and biases start in the graph's parameter list (the tier reads them there). */
+  paramOffset: number;
   inFeatures: number;
   outFeatures: number;
 }

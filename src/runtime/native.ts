@@ -82,7 +82,11 @@ export interface NativeTape {
     out: Float32Array | Float64Array,
     inputGrads: (Float32Array | Float64Array | null)[],
   ): void;
-  /** The single-sample buffers of runBound (one value per input, params, out, param and input gradients). */
+  /**
+   * The single-sample buffers of runBound (one value per input, params, out, param and input
+   * gradients). Params: the tape's scalar params, then its weight blocks; paramGrads: one sum per
+   * scalar param, then one per weight block element.
+   */
   bind(
     inputs: (Float32Array | Float64Array)[],
     params: NativeTensor[],

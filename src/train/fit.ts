@@ -36,6 +36,7 @@ import {
 import { flag, knownOptions, numberIn } from '../runtime/validate';
 import { checkResult, wire } from './wiring';
 import { penaltyStrength } from './penalty';
+import { TIER_MAX_WEIGHT_WORK } from '../compiler/tape';
 
 /** How the program's inputs receive the state and the time, and the integrator (as odeint's options). */
 export interface FitOdeOptions extends OdeSolverOptions {
@@ -183,7 +184,8 @@ export interface FitResult {
   stopped: 'epochs' | 'early' | 'aborted';
   /**
    * Whether each step ran on the small-program tier (a program of scalar ops, scalar data, at most
-   * 512 samples or windows a step, compile option `tier` not false) rather than through libtorch.
+   * 512 samples or windows a step, and with MLPs at most 32,768 samples times weights, compile
+   * option `tier` not false) rather than through libtorch.
    */
   tier: boolean;
   /** The optimizer that trained (options.optimizer, or the default for the fit: see defaultOptimizer). */
@@ -737,9 +739,11 @@ const FIT_TIER_MAX_SAMPLES = 512;
 
 /** The tier's program and params for the fit's data, when the tier takes it (else libtorch's path runs). */
 function fitTier(model: Module, prepared: Prepared, batchSize: number): NativeFitTier {
-  if (!prepared.tierData || prepared.samplesPerStep(batchSize) > FIT_TIER_MAX_SAMPLES) return {};
+  const samples = prepared.samplesPerStep(batchSize);
+  if (!prepared.tierData || samples > FIT_TIER_MAX_SAMPLES) return {};
   const tier = model.fitTape(prepared.inputShapes);
-  return tier ? { tape: tier.tape, tapeParams: tier.params.map((t) => t.handle) } : {};
+  if (!tier || samples * tier.weights > TIER_MAX_WEIGHT_WORK) return {};
+  return { tape: tier.tape, tapeParams: tier.params.map((t) => t.handle) };
 }
 
 /** Keeps a tensor made here for freeing once the fit settles. */
