@@ -2,42 +2,22 @@
 // node scripts/hybrid-study.js SYSTEM [key=value ...]; prints one JSON line with each constant's error.
 // Keys: lam (relative weight penalty), scale (1: standardise the MLPs' inputs from the data's range),
 // starts (observed|trained), epochs, lbfgs (L-BFGS iterations after Adam), lr, seed (noise seed),
-// mseed (MLP seed), hold (every hold-th window held out for validation; 0 none), window.
+// mseed (MLP seed), hold (every hold-th window held out for validation; 0 none), window, oracle (1:
+// the noise floor, the data's own right-hand side with the MLPs' part known). Findings: docs/training.md.
 const path = require('path');
 const root = process.env.NC_ROOT ?? path.resolve(__dirname, '..');
 const nc = require(path.join(root, 'dist'));
 const { adamFit, lbfgsRefine } = require(path.join(root, 'dist/experiments/train'));
 const { addNoise, Rng } = require(path.join(root, 'dist/experiments/random'));
 
-const SYSTEMS = {
-  pendulum: {
-    state: ['theta', 'omega'],
-    truth: { g_L: 9.81, b: 0.3 },
-    init: { g_L: 5, b: 0.5 },
-    y0: [1, 0],
-    dt: 0.05,
-    tEnd: 10,
-    data: '[omega (+ (- (- 0 (* g_L (sin theta))) (* b omega)) (* 0.5 (sin (* (/ 2 3) t))))]',
-    model: (s) => `[omega (+ (- (- 0 (* g_L (sin theta))) (* b omega)) (force ${s.t}))]`,
-    mlps: { force: 't' },
-    time: true,
-  },
-  lv: {
-    state: ['x', 'y'],
-    truth: { alpha: 1.0, beta: 0.5, delta: 0.25, gamma: 0.5 },
-    init: { beta: 0.5, delta: 0.5 },
-    y0: [4, 1],
-    dt: 0.1,
-    tEnd: 12,
-    data: '(let ((dx (- (* alpha x) (* beta (* x y)))) (dy (- (* delta (* x y)) (* gamma y)))) [dx dy])',
-    model: (s) => `(let ((p (* x y))) [(- (growth ${s.x}) (* beta p)) (- (* delta p) (death ${s.y}))])`,
-    mlps: { growth: 'x', death: 'y' },
-    time: false,
-  },
-};
+const { lotkaVolterraSpec, pendulumSpec } = require(path.join(root, 'dist/experiments/systems'));
+
+const SYSTEMS = { pendulum: pendulumSpec, lv: lotkaVolterraSpec };
 
 const args = Object.fromEntries(process.argv.slice(3).map((a) => a.split('=')));
-const sys = SYSTEMS[process.argv[2]];
+const spec = SYSTEMS[process.argv[2]];
+const time = spec.hybrid.model.includes(' t)');
+const sys = { ...spec, init: Object.fromEntries(spec.hybrid.learned.map((k) => [k, spec.init[k]])) };
 const o = {
   lam: Number(args.lam ?? 1e-5),
   scale: Number(args.scale ?? 0),
@@ -55,8 +35,8 @@ nc.setNumThreads(1);
 // Data as the experiment makes it.
 const steps = Math.round(sys.tEnd / sys.dt);
 const times = Array.from({ length: steps + 1 }, (_, i) => i * sys.dt);
-const truth = nc.compile(sys.data, {
-  inputs: [...sys.state, ...(sys.time ? ['t'] : [])],
+const truth = nc.compile(spec.hybrid.truth, {
+  inputs: [...sys.state, ...(time ? ['t'] : [])],
   params: sys.truth,
   dtype: 'float64',
 });
@@ -85,12 +65,15 @@ const fixed = (src) =>
     .filter(([k]) => !(k in sys.init))
     .reduce((a, [k, v]) => a.replace(new RegExp(`\\b${k}\\b`, 'g'), String(v)), src);
 const nets = Object.fromEntries(
-  Object.keys(sys.mlps).map((k, i) => [k, nc.nn.mlp([1, 32, 32, 1], { seed: o.mseed + i })]),
+  Object.entries(spec.hybrid.mlps).map(([k, sizes], i) => [k, nc.nn.mlp(sizes, { seed: o.mseed + i })]),
 );
-const init = Object.fromEntries(Object.keys(sys.init).map((k) => [k, sys.init[k]]));
-const model = nc.compile(oracle ? fixed(sys.data) : sys.model(scaled), {
-  inputs: [...sys.state, ...(sys.time ? ['t'] : [])],
-  params: init,
+// Each MLP call's argument, standardised when asked.
+const source = spec.hybrid.model.replace(/\((\w+) (\w+)\)/g, (call, f, x) =>
+  f in nets ? `(${f} ${scaled[x]})` : call,
+);
+const model = nc.compile(oracle ? fixed(spec.hybrid.truth) : source, {
+  inputs: [...sys.state, ...(time ? ['t'] : [])],
+  params: sys.init,
   ...(oracle ? {} : { functions: nets }),
 });
 
@@ -114,7 +97,7 @@ const windowLoss = (which) => {
   const opts = { method: 'rk4', state: sys.state };
   // An autonomous system needs no time offsets: odeint from the (trained) starts, as the experiment does.
   const { predictions, targets } =
-    !sys.time && o.starts === 'trained'
+    !time && o.starts === 'trained'
       ? { predictions: nc.odeint(model, starts, times.slice(0, k + 1), opts), targets: windowTargets }
       : nc.multipleShooting(model, obsT, times.slice(0, W * k + 1), {
           ...opts,

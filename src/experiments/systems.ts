@@ -1,7 +1,7 @@
-// The two ODE systems of the paper, as specifications for odeExperiment.
-import { odeExperiment } from './ode';
+// The two ODE systems of the paper, as specifications for odeExperiment (scripts/hybrid-study.js reads them too).
+import { odeExperiment, type OdeSpec } from './ode';
 
-export const lotkaVolterra = odeExperiment({
+export const lotkaVolterraSpec: OdeSpec = {
   name: 'lotka_volterra',
   title: 'Lotka-Volterra predator-prey',
   file: 'lotka_volterra',
@@ -26,9 +26,10 @@ export const lotkaVolterra = odeExperiment({
     },
   },
   paper: 'rates within 1.14 %, 0.95 %, 0.71 %, 0.09 %',
-});
+};
+export const lotkaVolterra = odeExperiment(lotkaVolterraSpec);
 
-export const pendulum = odeExperiment({
+export const pendulumSpec: OdeSpec = {
   name: 'pendulum',
   title: 'Damped pendulum',
   file: 'damped_pendulum',
@@ -53,4 +54,5 @@ export const pendulum = odeExperiment({
     },
   },
   paper: 'g/L 0.08 %, b 0.17 %',
-});
+};
+export const pendulum = odeExperiment(pendulumSpec);
