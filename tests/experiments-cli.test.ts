@@ -82,6 +82,21 @@ test('pendulum: g/L and b within 1 %; the fitted trajectory error is far below t
   expect(mse('compiled')).toBeLessThan(mse('MLP rhs') / 100);
 });
 
+test("the hybrids report their noise floor: the same data with the MLPs' part known, fitted within 2 %", () => {
+  const model = "noise floor: hybrid data, the MLPs' part known";
+  const learned = { lotka_volterra: ['beta', 'delta'], pendulum: ['g_L', 'b'] };
+  const summary = fs.readFileSync(path.join(out, 'summary.md'), 'utf8');
+  for (const [name, params] of Object.entries(learned)) {
+    expect(
+      rows(name)
+        .filter((r) => r.model === model && r.parameter !== undefined)
+        .map((r) => r.parameter),
+    ).toEqual(params);
+    for (const p of params) expect(constant(name, model, p).rel_error).toBeLessThan(0.02);
+    expect(summary).toContain(`(noise floor, the MLPs' part known: ${params[0]} `);
+  }
+});
+
 test('3-D gravity: G within 0.1 % with Adam + L-BFGS', () => {
   const r = constant('vector', 'compiled (Adam + L-BFGS)', 'G');
   expect(r.true).toBe(6.674);

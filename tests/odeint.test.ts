@@ -325,6 +325,50 @@ describe('multipleShooting', () => {
     expect(relError(values(predictions), values(targets), 1)).toBeLessThan(1e-8);
   });
 
+  test('given starts: each window integrates from its own, at its absolute time, and they get the gradient', () => {
+    // y' = cos t from s_w at t_w: y(t) = s_w + sin t - sin t_w, whatever the observations say.
+    const m = compile('(+ (* 0 y) (cos t))', { inputs: ['y', 't'], dtype: 'float64' });
+    const obs = times.map((t) => [Math.sin(t)]);
+    const s = [0.5, -1, 2, 0.25, 3, -0.75, 1.5];
+    const starts = tensor(
+      s.map((v) => [v]),
+      { dtype: 'float64', requiresGrad: true },
+    );
+    const { predictions, targets } = multipleShooting(m, obs, times, {
+      state: ['y'],
+      windowSteps: 3,
+      rtol: 1e-10,
+      atol: 1e-12,
+      starts,
+    });
+    const expected = [0, 1, 2, 3].flatMap((j) =>
+      s.map((v, w) => v + Math.sin(times[3 * w + j]) - Math.sin(times[3 * w])),
+    );
+    expect(relError(values(predictions), expected, 1)).toBeLessThan(1e-8);
+    // The observations stay the targets, row 0 included.
+    expect(values(targets)).toEqual([0, 1, 2, 3].flatMap((j) => s.map((_, w) => obs[3 * w + j][0])));
+    // d sum(predictions) / d s_w = 4: each start shifts its window's 4 reported states.
+    predictions.sum().backward();
+    expect(values(starts.grad!)).toEqual(s.map(() => 4));
+    expect(starts.disposed).toBe(false);
+
+    const shooting = (given: unknown) => () =>
+      multipleShooting(m, obs, times, { state: ['y'], windowSteps: 3, starts: given as Tensor });
+    expect(shooting([[1]])).toThrow(/starts must be a Tensor of shape \[7, 1\], got/);
+    expect(shooting(tensor([[1], [2]], { dtype: 'float64' }))).toThrow(
+      /starts must have shape \[7, 1\] \(one state per window\), got \[2,1\]/,
+    );
+    expect(shooting(tensor(s.map((v) => [v])))).toThrow(
+      /starts is float32 on cpu but the right-hand side is float64 on cpu/,
+    );
+    const gone = tensor(
+      s.map((v) => [v]),
+      { dtype: 'float64' },
+    );
+    gone.dispose();
+    expect(shooting(gone)).toThrow(/starts/);
+  });
+
   test('bad windows', () => {
     const m = oscillator(w2);
     expect(() => multipleShooting(m, observed, times, { ...OSC, windowSteps: 22 })).toThrow(

@@ -120,8 +120,8 @@ export interface FitOptions {
    * An L2 penalty on the weights of the learned components the model calls (its MLPs), never on its
    * named constants, relative to the data's variance: each step's loss gains
    * weightPenalty * variance(target or observations) * sum(w^2). For hybrid models, whose MLPs could
-   * otherwise absorb part of the known physics; 1e-5 suits the experiments' pendulum, Lotka-Volterra
-   * and 3-D drag hybrids (docs/training.md). The result's loss leaves the penalty out. Default 0.
+   * otherwise absorb part of the known physics; the experiments' hybrids use 1e-4 (docs/training.md
+   * has the study of the strength). The result's loss leaves the penalty out. Default 0.
    */
   weightPenalty?: number;
   /** ODE mode: how the program's inputs receive the state and the time, and how to integrate. */

@@ -27,6 +27,12 @@ export interface OdeintOptions extends OdeSolverOptions {
 export interface MultipleShootingOptions extends OdeintOptions {
   /** Observation intervals per window: each window covers windowSteps + 1 observations. */
   windowSteps: number;
+  /**
+   * The windows' start states [W, n] (default: the observed ones). A tensor that requires grad makes
+   * them trainable, so that the noise in an observed start does not bias the fit; the observations
+   * remain every window's targets, row 0 included.
+   */
+  starts?: Tensor;
 }
 
 export interface ShootingResult {
@@ -69,7 +75,11 @@ export function multipleShooting(
   options: MultipleShootingOptions,
 ): ShootingResult {
   const who = 'multipleShooting';
-  const { windowSteps, ...opts } = knownOptions<MultipleShootingOptions>(who, options, [...ODE_OPTIONS, 'windowSteps']);
+  const {
+    windowSteps,
+    starts: given,
+    ...opts
+  } = knownOptions<MultipleShootingOptions>(who, options, [...ODE_OPTIONS, 'windowSteps', 'starts']);
   checkModule(who, rhs);
   const times = timesOf(who, t);
   const obs = observationsOf(who, observations);
@@ -99,13 +109,14 @@ export function multipleShooting(
       targets.set(data.subarray((w * k + j) * n, (w * k + j + 1) * n), (j * windows + w) * n);
   }
   const like = { dtype: rhs.dtype, device: rhs.device };
-  const y0 = tensor(starts, { ...like, shape: [windows, n] });
+  const y0 =
+    given === undefined ? tensor(starts, { ...like, shape: [windows, n] }) : startsOf(who, rhs, given, windows, n);
   const offsets = Array.from({ length: windows }, (_, w) => times[w * k]);
   try {
     const predictions = integrate(who, rhs, y0, relative, opts, offsets);
     return { predictions, targets: tensor(targets, { ...like, shape: [k + 1, windows, n] }) };
   } finally {
-    y0.dispose();
+    if (y0 !== given) y0.dispose();
   }
 }
 
@@ -177,6 +188,22 @@ function stateTensor(who: string, rhs: Module, y0: unknown): { tensor: Tensor; o
     throw new RangeError(`${who}: y0 must have shape [n] or [B, n] (a state or a batch of states), got [${shape}]`);
   }
   return state;
+}
+
+/** Given window starts: a live [W, n] Tensor, used as it is (its gradient reaches the caller). */
+function startsOf(who: string, rhs: Module, starts: unknown, windows: number, n: number): Tensor {
+  if (!(starts instanceof Tensor))
+    throw new TypeError(`${who}: starts must be a Tensor of shape [${windows}, ${n}], got ${describe(starts)}`);
+  liveTensor(who, 'starts', starts);
+  if (starts.shape.length !== 2 || starts.shape[0] !== windows || starts.shape[1] !== n)
+    throw new RangeError(
+      `${who}: starts must have shape [${windows}, ${n}] (one state per window), got [${starts.shape}]`,
+    );
+  if (starts.dtype !== rhs.dtype || starts.device !== rhs.device)
+    throw new TypeError(
+      `${who}: starts is ${starts.dtype} on ${starts.device} but the right-hand side is ${rhs.dtype} on ${rhs.device}`,
+    );
+  return starts;
 }
 
 /** Observed states [T, n] as host data. */
