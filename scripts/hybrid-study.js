@@ -1,7 +1,8 @@
 // Study of the experiments' hybrid fits (pendulum, Lotka-Volterra) alone, so one remedy costs minutes.
 // node scripts/hybrid-study.js SYSTEM [key=value ...]; prints one JSON line with each constant's error.
 // Keys: lam (relative weight penalty), scale (1: standardise the MLPs' inputs from the data's range),
-// starts (observed|trained), epochs, lbfgs (L-BFGS iterations after Adam), lr, seed (noise seed),
+// starts (observed|trained), epochs, lbfgs (L-BFGS iterations after Adam), polish (free: that L-BFGS
+// without the penalty), lr, seed (noise seed),
 // mseed (MLP seed), hold (every hold-th window held out for validation; 0 none), window, oracle (1:
 // the noise floor, the data's own right-hand side with the MLPs' part known). Findings: docs/training.md.
 const path = require('path');
@@ -29,6 +30,7 @@ const o = {
   mseed: Number(args.mseed ?? 30),
   hold: Number(args.hold ?? 0),
   window: Number(args.window ?? 25),
+  polish: args.polish ?? 'penalised',
 };
 nc.setNumThreads(1);
 
@@ -118,7 +120,7 @@ const params = [...model.parameters(), ...(o.starts === 'trained' ? [starts] : [
 
 const t0 = Date.now();
 adamFit(loss, { params, steps: o.epochs, lr: o.lr, cosine: true, clip: 5 });
-if (o.lbfgs > 0) lbfgsRefine(loss, params, o.lbfgs);
+if (o.lbfgs > 0) lbfgsRefine(o.polish === 'free' ? () => windowLoss('train') : loss, params, o.lbfgs);
 const named = model.namedParameters();
 const errors = Object.fromEntries(
   Object.keys(sys.init).map((k) => [k, Math.abs(named[k].item() - sys.truth[k]) / sys.truth[k]]),
