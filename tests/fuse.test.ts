@@ -8,6 +8,7 @@ import path from 'path';
 import { chain, compile, grad, tensor, type Module, type DType } from '../src';
 import type { FusedNode } from '../src/compiler/ir';
 import { FEYNMAN, declaredNames, feynmanSource, uniform } from './helpers/feynman';
+import { worstRelative } from './helpers/finite-diff';
 
 const EXAMPLES = path.resolve(__dirname, '..', 'examples');
 const read = (file: string) => readFileSync(path.join(EXAMPLES, file), 'utf8');
@@ -88,12 +89,6 @@ function evaluate(m: Module, inputNames: string[], batch: number, dtype: DType, 
 }
 
 /** Largest |a - b| / max(|b|, floor) over the elements. */
-function worstRelative(a: ArrayLike<number>, b: ArrayLike<number>, floor: number): number {
-  let worst = 0;
-  for (let i = 0; i < b.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / Math.max(Math.abs(b[i]), floor));
-  return worst;
-}
-
 const fusedNodes = (m: Module) =>
   m.graph!.regions.flatMap((r) => r.nodes).filter((n) => n.op === 'fused') as FusedNode[];
 

@@ -17,6 +17,7 @@ import { compile, PRIMITIVES, setNumThreads, tensor, type DType, type Module } f
 import { FUSED_FORMS } from '../src/ops';
 import type { FusedNode } from '../src/compiler/ir';
 import { FUSED_CASES, FUSIBLE_OPS, inputs, PARAM_VALUE, type FusedCase } from './helpers/fusible-ops';
+import { worstRelative } from './helpers/finite-diff';
 
 const SIZES = [4096 + 3, 16 * 512];
 const DTYPES: DType[] = ['float64', 'float32'];
@@ -66,15 +67,6 @@ function termMagnitudes(perSample: Module, x0: Float64Array, dtype: DType, upstr
 }
 
 /** Largest |a_i - b_i| / max(|b_i|, floor_i) (with no floor, b_i = 0 must match exactly). */
-function worstRelative(a: ArrayLike<number>, b: ArrayLike<number>, floor?: (i: number) => number): number {
-  let worst = 0;
-  for (let i = 0; i < b.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    worst = Math.max(worst, d === 0 ? 0 : d / Math.max(Math.abs(b[i]), floor?.(i) ?? 0));
-  }
-  return worst;
-}
-
 test('every fusible op has a case, and every case names a fusible op', () => {
   expect([...new Set(FUSED_CASES.map((c) => c.op))].sort()).toEqual([...FUSIBLE_OPS].sort());
 });

@@ -12,6 +12,7 @@
 import { compile, setNumThreads, type DType, type Module } from '../src';
 import { ONE_PASS_MIN_BATCH } from '../src/api/value-and-grad';
 import { FUSED_CASES, inputs, PARAM_VALUE, type FusedCase } from './helpers/fusible-ops';
+import { worstRelative } from './helpers/finite-diff';
 
 type Values = Float32Array | Float64Array;
 const DTYPES: DType[] = ['float64', 'float32'];
@@ -54,16 +55,6 @@ function onePass(m: Module, given: Record<string, number | Values>, wrt: string[
 const asArray = (v: number | Values): number[] => (typeof v === 'number' ? [v] : Array.from(v));
 
 /** Largest |a_i - b_i| / max(|b_i|, floor_i). */
-function worstRelative(a: ArrayLike<number>, b: ArrayLike<number>, floor: (i: number) => number = () => 0): number {
-  expect(a.length).toBe(b.length);
-  let worst = 0;
-  for (let i = 0; i < b.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    worst = Math.max(worst, d === 0 ? 0 : d / Math.max(Math.abs(b[i]), floor(i)));
-  }
-  return worst;
-}
-
 describe.each(FUSED_CASES)('$name: $source', (c) => {
   test.each(DTYPES.flatMap((dtype) => SIZES.map((n) => [dtype, n] as const)))(
     '%s, batch %i: value and gradients equal the unfused libtorch path',

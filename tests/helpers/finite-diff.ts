@@ -33,3 +33,22 @@ export function maxRelativeError(a: number[], b: number[]): number {
   if (a.length !== b.length) throw new Error(`lengths differ: ${a.length} and ${b.length}`);
   return a.reduce((m, ai, i) => Math.max(m, Math.abs(ai - b[i]) / Math.max(1, Math.abs(b[i]))), 0);
 }
+
+/**
+ * Largest |a_i - b_i| / max(|b_i|, floor): relative, with a floor (a number, or one per index) below which
+ * it is absolute; equal values count 0 even where both are 0 with no floor.
+ */
+export function worstRelative(
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  floor: number | ((i: number) => number) = 0,
+): number {
+  if (a.length !== b.length) throw new Error(`lengths differ: ${a.length} and ${b.length}`);
+  let worst = 0;
+  for (let i = 0; i < b.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    const at = typeof floor === 'number' ? floor : floor(i);
+    worst = Math.max(worst, d === 0 ? 0 : d / Math.max(Math.abs(b[i]), at));
+  }
+  return worst;
+}
