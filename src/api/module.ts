@@ -368,7 +368,8 @@ export class Module {
       return last.program;
     const batched = values.map((v) => v.batched);
     const found = this.tier(batched);
-    const program = found?.forward ? found : undefined;
+    // No learned components: forward's create_graph replays the tape through the kernel table, which has no dense rows.
+    const program = found && found.weights === 0 ? found : undefined;
     this.lastTier = { batched, program };
     return program;
   }
@@ -401,8 +402,7 @@ export class Module {
     // per-call arrays hold up to 64 inputs and params.
     const fits = spec && spec.results.length === 1 && spec.numInputs <= 64 && spec.numParams <= 64;
     const tape = fits ? new (native().NativeTape)(spec, this.dtype) : undefined;
-    const program =
-      tape && tierProgram(tape, this.dtype, this.inputs.length, this.tapeParams(spec!), forwardable(spec!));
+    const program = tape && tierProgram(tape, this.dtype, this.inputs.length, this.tapeParams(spec!));
     this.tiers.set(key, program ?? null);
     return program;
   }
@@ -717,12 +717,6 @@ export class Module {
 }
 
 const handles = (values: { tensor: Tensor }[]) => values.map((v) => v.tensor.handle);
-
-/**
- * Whether forward may run a tape: its create_graph replays the instructions through the kernel
- * table, which has no dense rows (learned components stay on libtorch).
- */
-const forwardable = (spec: TapeSpec): boolean => spec.blockSizes.length === 0;
 
 /** The learned components the lowering calls (by callable index), where their weights are in the graph's params. */
 

@@ -53,8 +53,6 @@ export interface TierProgram {
   paramGrads: Float64Array;
   /** Per input, a one-value buffer for the gradient of a shared input. */
   inputGrads: Values[];
-  /** forward may run it (no learned component: module.ts, forwardable). */
-  forward: boolean;
 }
 
 const OPTIONS = ['batch', 'wrt', 'out'];
@@ -328,7 +326,6 @@ export function tierProgram(
   dtype: DType,
   numInputs: number,
   params: { name: string; tensor: Tensor }[],
-  forward: boolean,
 ): TierProgram {
   const tensors = params.map((p) => p.tensor);
   const paramOffsets: number[] = [];
@@ -348,7 +345,6 @@ export function tierProgram(
     out: arrayOf(dtype, 1),
     paramGrads: new Float64Array(elements),
     inputGrads: Array.from({ length: numInputs }, () => arrayOf(dtype, 1)),
-    forward,
   };
   const handles = tensors.map((t) => t.handle);
   tape.bind(program.scalars, handles, program.out, program.paramGrads, program.inputGrads);
