@@ -47,11 +47,9 @@ export interface LearnedLayout {
 
 /**
  * With learned components, the most samples (or fit()'s windows) a call or step times their weights: the tier
- * runs an MLP sample by sample (about 10 ns a weight forward and back), libtorch over the batch
- * through BLAS. Measured on a loaded 2-core machine (1 thread), an algebraic fit with a 3-32-32-1
- * MLP (1,185 weights) was faster on the tier at 16 samples a step (0.21 against 0.50 ms) and slower
- * at 32 (0.69 against 0.58); the Lotka-Volterra hybrid (2,306 weights, RK4) was 6 times faster on
- * the tier at 4 windows, where libtorch also pays its dispatch per step.
+ * runs an MLP sample by sample, libtorch over the whole batch through BLAS, so past some batch libtorch wins.
+ * Set from a hand measurement of an algebraic fit with a 3-32-32-1 MLP, where the two crossed between 16 and 32
+ * samples a step; no bench section reproduces that crossover yet (`--only ode` times the hybrid on its whole trajectory).
  */
 export const TIER_MAX_WEIGHT_WORK = 32768;
 
