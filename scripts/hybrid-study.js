@@ -12,12 +12,13 @@ const { adamFit, lbfgsRefine } = require(path.join(root, 'dist/experiments/train
 const { addNoise, Rng } = require(path.join(root, 'dist/experiments/random'));
 
 const { lotkaVolterraSpec, pendulumSpec } = require(path.join(root, 'dist/experiments/systems'));
+const { rhsInputs } = require(path.join(root, 'dist/experiments/ode'));
 
 const SYSTEMS = { pendulum: pendulumSpec, lv: lotkaVolterraSpec };
 
 const args = Object.fromEntries(process.argv.slice(3).map((a) => a.split('=')));
 const spec = SYSTEMS[process.argv[2]];
-const time = spec.hybrid.model.includes(' t)');
+const time = rhsInputs(spec, spec.hybrid.model).includes('t');
 const sys = { ...spec, init: Object.fromEntries(spec.hybrid.learned.map((k) => [k, spec.init[k]])) };
 const o = {
   lam: Number(args.lam ?? 1e-5),

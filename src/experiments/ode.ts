@@ -49,12 +49,17 @@ interface Data {
   observed: number[][];
 }
 
+/** A right-hand side's inputs: the state, then the time where the program reads `t` (a name of its own, not a part of one). */
+export function rhsInputs(spec: OdeSpec, source: string): string[] {
+  return [...spec.state, ...(/(^|[\s([])t(?=[\s)\]])/.test(source) ? ['t'] : [])];
+}
+
 /** Integrates a float64 truth with RK4 at the observation spacing, over five horizons. */
 function simulate(spec: OdeSpec, source: string, params: Record<string, number>, seed: number): Data {
   const steps = Math.round((5 * spec.tEnd) / spec.dt);
   const times = Array.from({ length: steps + 1 }, (_, i) => i * spec.dt);
   const truth = compile(source, {
-    inputs: [...spec.state, ...(source.includes(' t)') ? ['t'] : [])],
+    inputs: rhsInputs(spec, source),
     params,
     dtype: 'float64',
   });
@@ -302,7 +307,7 @@ export function odeExperiment(spec: OdeSpec): Experiment {
         const nets = Object.fromEntries(
           Object.entries(spec.hybrid.mlps).map(([k, sizes], i) => [k, mlp(sizes, { seed: 30 + i })]),
         );
-        const inputs = [...spec.state, ...(spec.hybrid.model.includes(' t)') ? ['t'] : [])];
+        const inputs = rhsInputs(spec, spec.hybrid.model);
         const init = Object.fromEntries(spec.hybrid.learned.map((k) => [k, spec.init[k]]));
         const hybrid = compile(spec.hybrid.model, { inputs, params: init, functions: nets });
         shoot(hybrid, spec, hdata, s.neuralEpochs, ctx, model, true, penalty);
@@ -317,7 +322,7 @@ export function odeExperiment(spec: OdeSpec): Experiment {
       // The floor the noise sets: the same data fitted with the MLPs' part known exactly (the data's
       // own right-hand side, the other constants frozen at their true values).
       const known = compile(spec.hybrid.truth, {
-        inputs: [...spec.state, ...(spec.hybrid.truth.includes(' t)') ? ['t'] : [])],
+        inputs: rhsInputs(spec, spec.hybrid.truth),
         params: { ...spec.truth, ...Object.fromEntries(spec.hybrid.learned.map((k) => [k, spec.init[k]])) },
       });
       for (const [k, p] of Object.entries(known.namedParameters())) p.requiresGrad = spec.hybrid.learned.includes(k);
