@@ -157,15 +157,27 @@ Objective with_weight_penalty(Objective objective, const FitTask& task) {
 
 }  // namespace
 
-void check_spacing(const std::vector<double>& times, int64_t k, int64_t windows) {
-  for (int64_t w = 1; w < windows; ++w)
+int64_t shooting_windows(const OdeData& d) {
+  const int64_t T = static_cast<int64_t>(d.times.size());
+  const int64_t k = d.window_steps;
+  const int64_t windows = k == 0 ? 1 : (T - 1) / k;
+  if (windows < 1)
+    throw Error("fit: windows of " + std::to_string(k) + " steps need at least " + std::to_string(k + 1) +
+                " observations, got " + std::to_string(T));
+  for (int64_t w = 1; k > 0 && w < windows; ++w)
     for (int64_t j = 1; j <= k; ++j) {
-      const double want = times[j] - times[0];
-      const double got = times[w * k + j] - times[w * k];
-      if (std::abs(got - want) > 1e-9 * std::max(1.0, std::abs(times[w * k + j])))
+      const double want = d.times[j] - d.times[0];
+      const double got = d.times[w * k + j] - d.times[w * k];
+      if (std::abs(got - want) > 1e-9 * std::max(1.0, std::abs(d.times[w * k + j])))
         throw Error("fit: multiple shooting needs evenly spaced windows, but window " + std::to_string(w) +
                     " differs from window 0 at step " + std::to_string(j));
     }
+  const Tensor& s = d.starts;
+  if (s.defined() && (s.dim() != 2 || s.size(0) != windows || s.size(1) != d.observations.size(1) ||
+                      s.scalar_type() != d.observations.scalar_type() || s.device() != d.observations.device()))
+    throw Error("fit: internal: the trained start states must be [" + std::to_string(windows) + ", " +
+                std::to_string(d.observations.size(1)) + "] like the observations, got " + c10::str(s.sizes()));
+  return windows;
 }
 
 namespace {
@@ -191,20 +203,16 @@ Objective ode_objective(GraphModule& module, OdeData& d, LossKind kind) {
   if (!obs.defined() || obs.dim() != 2 || obs.size(0) != T || obs.size(1) < 1)
     throw Error("fit: the observations must have shape [T, n] with one row per time");
   if (T < 2) throw Error("fit: at least 2 observations are needed, got " + std::to_string(T));
+  const int64_t windows = shooting_windows(d);
   const int64_t k = d.window_steps;
   if (k == 0)
     return {1, false, autograd_loss(kind, [&module, &d](const Tensor&, bool grad, bool lenient) {
               OdeConfig config = d.config;
               config.need_grad = grad;
-              return std::make_pair(
-                  solve(module, d.problem, d.observations[0], d.times, config, lenient, d.observations),
-                  d.observations);
+              const Tensor y0 = d.starts.defined() ? d.starts[0] : d.observations[0];
+              return std::make_pair(solve(module, d.problem, y0, d.times, config, lenient, d.observations),
+                                    d.observations);
             })};
-  const int64_t windows = (T - 1) / k;
-  if (windows < 1)
-    throw Error("fit: windows of " + std::to_string(k) + " steps need at least " + std::to_string(k + 1) +
-                " observations, got " + std::to_string(T));
-  check_spacing(d.times, k, windows);
   std::vector<double> relative;
   for (int64_t j = 0; j <= k; ++j) relative.push_back(d.times[j] - d.times[0]);
   // targets[j, w] = observation w*k + j; row 0 holds the window starts.
@@ -220,7 +228,8 @@ Objective ode_objective(GraphModule& module, OdeData& d, LossKind kind) {
             OdeConfig config = d.config;
             config.need_grad = grad;
             Tensor target = pick(targets, index, 1);
-            return std::make_pair(solve(module, problem, target[0], relative, config, lenient, target), target);
+            const Tensor y0 = d.starts.defined() ? pick(d.starts, index, 0) : target[0];
+            return std::make_pair(solve(module, problem, y0, relative, config, lenient, target), target);
           })};
 }
 

@@ -40,6 +40,11 @@ struct OdeData {
   std::vector<double> times;
   /** Observation intervals per shooting window; 0 integrates one trajectory from the first row. */
   int64_t window_steps = 0;
+  /**
+   * Optional: trained start states [windows, n] (one row, [1, n], for the whole trajectory), one of
+   * the task's params; each window is integrated from its row instead of its first observation.
+   */
+  at::Tensor starts;
 };
 
 struct FitConfig {

@@ -26,9 +26,12 @@ struct Objective {
   LossFunction loss;
 };
 
-/** Windows of k intervals must all have window 0's spacing: they integrate as one batch over the same relative times.
+/**
+ * The ODE data's samples: its shooting windows (1 for the whole trajectory), checked: there is at
+ * least one, they all have window 0's spacing (they integrate as one batch over the same relative
+ * times), and trained start states hold one row per window, like the observations.
  */
-void check_spacing(const std::vector<double>& times, int64_t k, int64_t windows);
+int64_t shooting_windows(const OdeData& d);
 
 /** The task's objective on the small-program tier (task.tape is set): algebraic or ODE, as the task's data. */
 Objective tier_objective(FitTask& task);

@@ -272,8 +272,11 @@ class TapeOde {
     return states;
   }
 
-  /** Adds to the params' gradients those of sum(states * adjoints), adjoints being times x B x n. */
-  void reverse(const std::vector<T>& adjoints, size_t num_times, std::vector<double>& grads) const {
+  /**
+   * Adds to the params' gradients those of sum(states * adjoints), adjoints being times x B x n;
+   * with y0_grad (B x n), also writes that sum's gradient by the start states.
+   */
+  void reverse(const std::vector<T>& adjoints, size_t num_times, std::vector<double>& grads, T* y0_grad) const {
     const size_t stages = m_.fsal ? m_.c.size() - 1 : m_.c.size();
     std::vector<T> regs(stages * reg_), k(stages * n_), kbar(stages * n_), y(n_), ybar(n_), stage_bar(n_), scratch;
     for (int64_t b = 0; b < B_; ++b) {
@@ -306,6 +309,8 @@ class TapeOde {
           }
         }
       }
+      if (y0_grad)
+        for (int j = 0; j < n_; ++j) y0_grad[b * n_ + j] = ybar[j] + adjoints[b * n_ + j];
     }
   }
 
@@ -466,8 +471,13 @@ double ode_loss(FitTask& task, const std::vector<int>& trained, const Tensor& in
   if (k > 0)
     for (const int64_t w : rows) offsets.push_back(static_cast<T>(d.times[w * k]));
   const auto observed = [&](size_t j, int64_t b) { return &o[((k == 0 ? 0 : rows[b] * k) + j) * n]; };
+  // Each sample starts from its trained start state, or else from its first observation.
+  const T* trained_starts = d.starts.defined() ? d.starts.data_ptr<T>() : nullptr;
   std::vector<T> y0(B * n);
-  for (int64_t b = 0; b < B; ++b) std::copy(observed(0, b), observed(0, b) + n, &y0[b * n]);
+  for (int64_t b = 0; b < B; ++b) {
+    const T* from = trained_starts ? &trained_starts[rows[b] * n] : observed(0, b);
+    std::copy(from, from + n, &y0[b * n]);
+  }
 
   const TapeRhs<T> rhs(p, d.problem, task.tape_params);
   if (rhs.components() != n)
@@ -496,8 +506,17 @@ double ode_loss(FitTask& task, const std::vector<int>& trained, const Tensor& in
   const double value = loss.mean(sum, count);
   if (!grad || !std::isfinite(value)) return value;
   std::vector<double> grads = zero_grads(p);
-  ode.reverse(adjoints, span, grads);
+  std::vector<T> y0_grad(trained_starts ? B * n : 0);
+  ode.reverse(adjoints, span, grads, trained_starts ? y0_grad.data() : nullptr);
   write_grads(task, trained, grads, rhs.reached());
+  if (trained_starts) {
+    // Rows of windows outside the minibatch get a zero gradient, as autograd's index_select gives them.
+    Tensor g = at::zeros_like(d.starts);
+    T* out = g.data_ptr<T>();
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t c = 0; c < n; ++c) out[rows[b] * n + c] += y0_grad[b * n + c];
+    d.starts.mutable_grad() = g;
+  }
   return value;
 }
 
@@ -560,13 +579,9 @@ Objective tier_objective(FitTask& task) {
       throw Error("fit: internal: the tier's input " + std::to_string(i) + " does not match its role");
   }
   d.observations = obs.contiguous();
-  const int64_t k = d.window_steps;
-  const int64_t windows = k == 0 ? 1 : (T - 1) / k;
-  if (k > 0 && windows < 1)
-    throw Error("fit: windows of " + std::to_string(k) + " steps need at least " + std::to_string(k + 1) +
-                " observations, got " + std::to_string(T));
-  if (k > 0) check_spacing(d.times, k, windows);
-  return {windows, k > 0, [&task, trained, dbl](const Tensor& index, bool grad, bool lenient) {
+  const int64_t windows = shooting_windows(d);
+  if (d.starts.defined() && !d.starts.is_contiguous()) throw Error("fit: internal: the tier's start states");
+  return {windows, d.window_steps > 0, [&task, trained, dbl](const Tensor& index, bool grad, bool lenient) {
             return dbl ? ode_loss<double>(task, trained, index, grad, lenient)
                        : ode_loss<float>(task, trained, index, grad, lenient);
           }};

@@ -52,6 +52,13 @@ export interface FitOdeOptions extends OdeSolverOptions {
    * only the windows.
    */
   windowSteps?: number;
+  /**
+   * Train each window's start state (the first state, for the whole trajectory) with the constants,
+   * starting at its observation, so that the noise of an observed start does not bias them (as
+   * multipleShooting's `starts`); result.startStates holds them. Default false: each window starts
+   * at its observation.
+   */
+  trainStarts?: boolean;
   /** Values of the program's other inputs (constants). */
   inputs?: Record<string, InputValue>;
 }
@@ -195,6 +202,8 @@ export interface FitResult {
    * whole trajectory's; when that failed, the windows' result stands and `error` says why).
    */
   shooting?: { windowSteps: number; loss: number; steps: number; stopReason: StopReason; error?: string };
+  /** With ode.trainStarts: the trained start states, one per shooting window (one for the whole trajectory). */
+  startStates?: number[][];
   /** With `starts`: the index of the start kept (0 is the model's own values), and every start's end. */
   start?: number;
   starts?: StartReport[];
@@ -226,7 +235,7 @@ const OPTIONS = [
   'starts',
   'distributed',
 ] as const;
-const ODE_OPTIONS = ['state', 'time', ...SOLVER_OPTIONS, 'windowSteps', 'inputs'] as const;
+const ODE_OPTIONS = ['state', 'time', ...SOLVER_OPTIONS, 'windowSteps', 'trainStarts', 'inputs'] as const;
 
 /**
  * Trains the model's parameters (its own and those of the functions it calls, MLPs included) in
@@ -287,7 +296,6 @@ export async function fit(model: Module, data: AlgebraicData | OdeData, options:
           )
         : undefined;
     const { optimizer, optimizerConfig, schedule, lr, weightPenalty, ...loop } = settings;
-    const params = named.map(([, t]) => t.handle);
     const learned = new Set(model.learnedParameters());
     const penalised = named.map(([, t]) => learned.has(t));
     if (weightPenalty > 0 && !penalised.some(Boolean))
@@ -312,15 +320,25 @@ export async function fit(model: Module, data: AlgebraicData | OdeData, options:
       // a distributed fit is cancelled instead, so that every rank stops after the same step.
       const abortedBefore = !group && o.signal?.aborted === true;
       const total = abortedBefore ? 0 : o.epochs! * prepared.stepsPerEpoch(settings.batchSize);
+      // Trained start states are the last parameter, never penalised, fresh from the observations each run.
+      const startStates = prepared.startStates?.();
       const config = {
         ...loop,
         epochs: abortedBefore ? 0 : loop.epochs,
         lrs: learningRates(schedule, lr, total),
         weightPenalty: strength.get(prepared)!,
-        penalised,
+        penalised: startStates ? [...penalised, false] : penalised,
         ...(group && { distributed: { group, agreement } }),
       };
-      const run = fitAddon().fit(prepared.graph, params, names, optimizerConfig, prepared.data, config, onProgress);
+      const run = fitAddon().fit(
+        prepared.graph,
+        [...named.map(([, t]) => t.handle), ...(startStates ? [startStates.handle] : [])],
+        startStates ? [...names, 'start states'] : names,
+        optimizerConfig,
+        { ...prepared.data, ...(startStates && { starts: startStates.handle }) },
+        config,
+        onProgress,
+      );
       if (group && o.signal?.aborted) run.cancel();
       const watch = setInterval(() => misuse(named) && run.cancel(), WATCH_MS);
       watch.unref();
@@ -346,6 +364,7 @@ export async function fit(model: Module, data: AlgebraicData | OdeData, options:
           stopped: result.stopReason === 'epochs' || result.stopReason === 'aborted' ? result.stopReason : 'early',
           tier: prepared.data.tape !== undefined,
           optimizer,
+          ...(startStates && { startStates: startStates.toArray() as number[][] }),
         };
       } finally {
         clearInterval(watch);
@@ -707,7 +726,7 @@ function learningRates(kind: ScheduleKind, lr: number, total: number): Float64Ar
 function progressCallback(onProgress: (p: FitProgress) => void, names: string[], shapes: number[][]) {
   return (step: number, loss: number, values: (Float32Array | Float64Array)[]): void => {
     const params: Record<string, Nested> = {};
-    values.forEach((v, i) => (params[names[i]] = unflatten(v, shapes[i])));
+    names.forEach((name, i) => (params[name] = unflatten(values[i], shapes[i])));
     onProgress({ step, loss, params });
   };
 }
@@ -727,6 +746,8 @@ interface Prepared {
   targetValues(): ArrayLike<number>;
   /** ODE: the shooting windows' length in intervals (0: the whole trajectory). */
   windowSteps?: number;
+  /** ODE with trainStarts: the start states set to their observations, to train (freed with the fit). */
+  startStates?(): Tensor;
 }
 
 /**
@@ -814,6 +835,7 @@ function ode(model: Module, data: OdeData, owned: Tensor[], options: FitOdeOptio
       ? windowSteps
       : numberIn(WHO, 'ode.windowSteps', o.windowSteps, { min: 0, integer: true, below: steps });
   const windows = k === 0 ? 0 : Math.floor((steps - 1) / k);
+  const trainStarts = flag(WHO, 'ode.trainStarts', o.trainStarts) ?? false;
   const wiring = wire({ who: WHO, options: 'ode', state: 'each observation' }, model, n, k > 0, o, k > 0);
   owned.push(...wiring.owned);
   const graph = model.nativeGraph(wiring.inputs);
@@ -835,5 +857,16 @@ function ode(model: Module, data: OdeData, owned: Tensor[], options: FitOdeOptio
     tierData: !wiring.constantGrad,
     inputShapes: wiring.inputs.map((i) => i.shape),
     targetValues: () => flat.data,
+    ...(trainStarts && {
+      startStates: () => own(owned, { tensor: observedStarts(flat.data, n, k, windows, model), owned: true }),
+    }),
   };
+}
+
+/** Each window's first observation (the trajectory's, without windows) as a trainable [windows, n] tensor. */
+function observedStarts(observations: ArrayLike<number>, n: number, k: number, windows: number, model: Module): Tensor {
+  const rows = Math.max(windows, 1);
+  const values = new Float64Array(rows * n);
+  for (let w = 0; w < rows; w++) for (let c = 0; c < n; c++) values[w * n + c] = observations[w * k * n + c];
+  return tensor(values, { shape: [rows, n], dtype: model.dtype, device: model.device, requiresGrad: true });
 }

@@ -23,6 +23,8 @@ export interface NativeOdeData extends Omit<OdeConfig, 'needGrad'>, NativeFitTie
   times: Float64Array;
   /** 0 for one trajectory from the first observation. */
   windowSteps: number;
+  /** Trained start states [windows, n] (one row for the whole trajectory), also the last of the params. */
+  starts?: NativeTensor;
   slots: OdeSlot[];
   resultBatched: boolean;
 }
