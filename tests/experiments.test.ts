@@ -17,8 +17,8 @@ interface Row {
 const out = fs.mkdtempSync(path.join(os.tmpdir(), 'nc-experiments-'));
 const rows = (name: string): Row[] => JSON.parse(fs.readFileSync(path.join(out, `${name}.json`), 'utf8')).rows;
 
-beforeAll(() => {
-  runExperiments(
+beforeAll(async () => {
+  await runExperiments(
     selectExperiments(['feynman', 'heat', 'heat2d']),
     { quick: true, out, command: 'test', log: () => undefined },
     { quick: true, progress: silent },

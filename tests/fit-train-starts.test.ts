@@ -148,6 +148,20 @@ describe('fit() with ode.trainStarts', () => {
     }
   });
 
+  test('given start states train from those values', async () => {
+    const fromObserved = await fitted(true, adam);
+    const given = await fitted(true, { ...adam, ode: { ...adam.ode, trainStarts: windowStarts(K) } });
+    expect(given.startStates).toEqual(fromObserved.startStates);
+    const shifted = await fitted(true, {
+      ...adam,
+      ode: { ...adam.ode, trainStarts: windowStarts(K).map((row) => row.map((v) => v + 0.5)) },
+    });
+    expect(shifted.loss).not.toBe(fromObserved.loss);
+    await expect(fitted(true, { ...adam, ode: { ...adam.ode, trainStarts: [[1, 2]] } })).rejects.toThrow(
+      'fit: ode.trainStarts gives start states of shape [1,2], but there are 5 windows of 2 state components: [5, 2]',
+    );
+  });
+
   test('without it there are no start states; a value other than a boolean is refused', async () => {
     expect((await fitted(true, { ...adam, ode: { ...adam.ode, trainStarts: false } })).startStates).toBeUndefined();
     await expect(fitted(true, { ...adam, ode: { ...adam.ode, trainStarts: 'yes' as never } })).rejects.toThrow(

@@ -11,5 +11,6 @@ export interface Context {
 export interface Experiment {
   name: string;
   title: string;
-  run(ctx: Context): Result;
+  /** A promise where the experiment trains with fit(), which runs on a thread of its own. */
+  run(ctx: Context): Result | Promise<Result>;
 }

@@ -39,14 +39,14 @@ export function selectExperiments(names: string[] | undefined): Experiment[] {
   });
 }
 
-export function runExperiments(selected: Experiment[], o: RunOptions, ctx: Context): Outcome[] {
+export async function runExperiments(selected: Experiment[], o: RunOptions, ctx: Context): Promise<Outcome[]> {
   setNumThreads(1);
   fs.mkdirSync(o.out, { recursive: true });
   const outcomes: Outcome[] = [];
   for (const e of selected) {
     ctx.progress.begin(e.name);
     const start = Date.now();
-    const result = e.run(ctx);
+    const result = await e.run(ctx);
     const seconds = (Date.now() - start) / 1000;
     ctx.progress.clear();
     fs.writeFileSync(

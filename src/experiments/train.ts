@@ -1,7 +1,18 @@
-// The training loops the experiments share: Adam (optionally with cosine decay and gradient clipping)
-// and an L-BFGS refinement, each step's intermediates freed with tidy().
+// The training loops the experiments share: fit() for a compiled model (on the small-program tier
+// when its program and data qualify), and for what fit() cannot express Adam (optionally with cosine
+// decay and gradient clipping) and an L-BFGS refinement, each step's intermediates freed with tidy().
+import { Module } from '../api';
 import { Tensor, tidy } from '../runtime/tensor';
-import { clipGradNorm, optim, schedules } from '../train';
+import {
+  clipGradNorm,
+  fit,
+  optim,
+  schedules,
+  type AlgebraicData,
+  type FitOptions,
+  type FitResult,
+  type OdeData,
+} from '../train';
 import { Progress } from './progress';
 
 /**
@@ -10,6 +21,27 @@ import { Progress } from './progress';
  * (scripts/hybrid-study.js, docs/training.md): 1e-6, 1e-5 and 1e-4 leave b at 9.2, about 4 and 0.8 %.
  */
 export const WEIGHT_PENALTY = 1e-4;
+
+/**
+ * Trains a compiled model with fit() (full batch: one step per epoch); returns the loss of every step
+ * (before its update, as adamFit's) and fit's result, whose `tier` says where it ran.
+ */
+export async function fitCompiled(
+  model: Module,
+  data: AlgebraicData | OdeData,
+  options: Omit<FitOptions, 'onProgress' | 'batchSize'>,
+  progress?: { display: Progress; label: string },
+): Promise<{ history: number[]; result: FitResult }> {
+  const history: number[] = [];
+  const result = await fit(model, data, {
+    ...options,
+    onProgress: ({ step, loss }) => {
+      history.push(loss);
+      progress?.display.update(progress.label, step, options.epochs);
+    },
+  });
+  return { history, result };
+}
 
 export interface AdamRun {
   params: Tensor[];

@@ -55,10 +55,11 @@ export interface FitOdeOptions extends OdeSolverOptions {
   /**
    * Train each window's start state (the first state, for the whole trajectory) with the constants,
    * starting at its observation, so that the noise of an observed start does not bias them (as
-   * multipleShooting's `starts`); result.startStates holds them. Default false: each window starts
-   * at its observation.
+   * multipleShooting's `starts`); result.startStates holds them. An array [windows][n] (such as a
+   * previous fit's startStates) trains them from those values instead. Default false: each window
+   * starts at its observation.
    */
-  trainStarts?: boolean;
+  trainStarts?: boolean | number[][];
   /** Values of the program's other inputs (constants). */
   inputs?: Record<string, InputValue>;
 }
@@ -746,7 +747,7 @@ interface Prepared {
   targetValues(): ArrayLike<number>;
   /** ODE: the shooting windows' length in intervals (0: the whole trajectory). */
   windowSteps?: number;
-  /** ODE with trainStarts: the start states set to their observations, to train (freed with the fit). */
+  /** ODE with trainStarts: the start states at their first values, to train (freed with the fit). */
   startStates?(): Tensor;
 }
 
@@ -835,7 +836,7 @@ function ode(model: Module, data: OdeData, owned: Tensor[], options: FitOdeOptio
       ? windowSteps
       : numberIn(WHO, 'ode.windowSteps', o.windowSteps, { min: 0, integer: true, below: steps });
   const windows = k === 0 ? 0 : Math.floor((steps - 1) / k);
-  const trainStarts = flag(WHO, 'ode.trainStarts', o.trainStarts) ?? false;
+  const first = firstStarts(o.trainStarts, flat.data, n, k, windows);
   const wiring = wire({ who: WHO, options: 'ode', state: 'each observation' }, model, n, k > 0, o, k > 0);
   owned.push(...wiring.owned);
   const graph = model.nativeGraph(wiring.inputs);
@@ -857,16 +858,43 @@ function ode(model: Module, data: OdeData, owned: Tensor[], options: FitOdeOptio
     tierData: !wiring.constantGrad,
     inputShapes: wiring.inputs.map((i) => i.shape),
     targetValues: () => flat.data,
-    ...(trainStarts && {
-      startStates: () => own(owned, { tensor: observedStarts(flat.data, n, k, windows, model), owned: true }),
+    ...(first && {
+      startStates: () =>
+        own(owned, {
+          tensor: tensor(first, {
+            shape: [first.length / n, n],
+            dtype: model.dtype,
+            device: model.device,
+            requiresGrad: true,
+          }),
+          owned: true,
+        }),
     }),
   };
 }
 
-/** Each window's first observation (the trajectory's, without windows) as a trainable [windows, n] tensor. */
-function observedStarts(observations: ArrayLike<number>, n: number, k: number, windows: number, model: Module): Tensor {
+/**
+ * The start states' first values for ode.trainStarts, [rows x n] flat (one row per window, one for the
+ * whole trajectory): each window's first observation, or the values given; undefined without it.
+ */
+function firstStarts(
+  option: unknown,
+  observations: ArrayLike<number>,
+  n: number,
+  k: number,
+  windows: number,
+): Float64Array | undefined {
   const rows = Math.max(windows, 1);
+  if (Array.isArray(option)) {
+    const given = flatten(option as Nested, `${WHO}: ode.trainStarts`);
+    if (given.shape.length !== 2 || given.shape[0] !== rows || given.shape[1] !== n)
+      throw new RangeError(
+        `${WHO}: ode.trainStarts gives start states of shape [${given.shape}], but there ${rows === 1 ? 'is 1 window' : `are ${rows} windows`} of ${n} state components: [${rows}, ${n}]`,
+      );
+    return Float64Array.from(given.data);
+  }
+  if (!(flag(WHO, 'ode.trainStarts', option) ?? false)) return undefined;
   const values = new Float64Array(rows * n);
   for (let w = 0; w < rows; w++) for (let c = 0; c < n; c++) values[w * n + c] = observations[w * k * n + c];
-  return tensor(values, { shape: [rows, n], dtype: model.dtype, device: model.device, requiresGrad: true });
+  return values;
 }

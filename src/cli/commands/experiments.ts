@@ -6,7 +6,7 @@ import { parseArgs, UsageError, type Command } from '../command';
 export const experiments: Command = {
   summary: "reproduce the paper's experiments (tables, JSON rows, SVG plots, summary.md)",
   usage: `neuralc experiments [NAME ...] [--quick] [--out DIR]   (NAME: ${EXPERIMENTS.map((e) => e.name).join(', ')}; DIR default results)`,
-  run(args, io) {
+  async run(args, io) {
     const { positional, options } = parseArgs(args, ['out'], ['quick']);
     let selected;
     try {
@@ -18,7 +18,7 @@ export const experiments: Command = {
     const out = (options.get('out') as string | undefined) ?? 'results';
     const progress = new Progress(io.stderr, process.stderr.isTTY === true);
     const command = ['neuralc experiments', ...args].join(' ');
-    runExperiments(selected, { quick, out, command, log: (line) => io.stderr(`${line}\n`) }, { quick, progress });
+    await runExperiments(selected, { quick, out, command, log: (line) => io.stderr(`${line}\n`) }, { quick, progress });
     io.stdout(`wrote ${out}/summary.md\n`);
     return 0;
   },
