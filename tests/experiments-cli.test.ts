@@ -82,6 +82,15 @@ test('pendulum: g/L and b within 1 %; the fitted trajectory error is far below t
   expect(mse('compiled')).toBeLessThan(mse('MLP rhs') / 100);
 });
 
+test('Lotka-Volterra and pendulum: the compiled model and the hybrids train with fit() on the small-program tier', () => {
+  for (const name of ['lotka_volterra', 'pendulum']) {
+    const setup: string[] = JSON.parse(fs.readFileSync(path.join(out, `${name}.json`), 'utf8')).setup;
+    const ran = setup.find((line) => line.startsWith('Where the shooting fits ran:'));
+    for (const model of ['compiled', 'hybrid: compiled + MLPs', 'hybrid + weight penalty', 'noise floor'])
+      expect(ran).toContain(`${model} on the small-program tier`);
+  }
+});
+
 test("the hybrids report their noise floor: the same data with the MLPs' part known, fitted within 2 %", () => {
   const model = "noise floor: hybrid data, the MLPs' part known";
   const learned = { lotka_volterra: ['beta', 'delta'], pendulum: ['g_L', 'b'] };

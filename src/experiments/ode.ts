@@ -4,13 +4,13 @@
 import { compile, Module } from '../api';
 import { mlp } from '../nn/mlp';
 import { Tensor, tensor, tidy } from '../runtime/tensor';
-import { grad, losses, multipleShooting, odeint, penaltyStrength, weightPenalty } from '../train';
+import { fit, grad, losses, odeint } from '../train';
 import { Context, Experiment } from './context';
 import { linePlot } from './plot';
 import { program } from './programs';
 import { addNoise, Rng } from './random';
 import { constantRow, constantsTable, metricsTables, percent, Result, Row } from './report';
-import { adamFit, lbfgsRefine, WEIGHT_PENALTY } from './train';
+import { adamFit, fitCompiled, WEIGHT_PENALTY } from './train';
 
 export interface OdeSpec {
   name: string;
@@ -40,6 +40,8 @@ const NOISE = 0.02;
 const FLOOR_MODEL = "noise floor: hybrid data, the MLPs' part known";
 const FACTORS = [1, 2, 5];
 const WINDOW = 25;
+/** L-BFGS steps of the polish (each up to 20 iterations). */
+const REFINE_EPOCHS = 5;
 
 interface Data {
   times: number[];
@@ -81,53 +83,14 @@ interface Settings {
 }
 
 /**
- * Multiple shooting over windows of 25 observation steps (RK4). The windows' start states are
- * trainable (initialised at the observations), so the noise in an observed start does not bias the
- * constants; a time input sees each window's absolute time.
+ * Multiple shooting over windows of 25 observation steps (RK4) with fit(): each window's start state
+ * trains with the constants (ode.trainStarts, from its observation), so the noise in an observed
+ * start does not bias them, and a time input sees each window's absolute time. Adam with cosine decay
+ * and clipping at 5 (with a weight penalty, fit's weightPenalty: the library's L2 penalty on the
+ * model's MLPs, relative to the data's variance), then with `refine` an L-BFGS polish of the same
+ * loss from where Adam ended, start states included. Returns Adam's history and where it ran.
  */
-class Shooting {
-  private readonly obs: Tensor;
-  private readonly times: number[];
-  private readonly starts: Tensor;
-
-  constructor(
-    private readonly rhs: Module,
-    private readonly spec: OdeSpec,
-    data: Data,
-  ) {
-    this.times = data.times.slice(0, data.observed.length);
-    this.obs = tensor(data.observed);
-    const windows = Math.floor((data.observed.length - 1) / WINDOW);
-    this.starts = tensor(
-      Array.from({ length: windows }, (_, w) => data.observed[w * WINDOW]),
-      { requiresGrad: true },
-    );
-  }
-
-  get params(): Tensor[] {
-    return [...this.rhs.parameters().filter((p) => p.requiresGrad), this.starts];
-  }
-
-  loss(): Tensor {
-    const { predictions, targets } = multipleShooting(this.rhs, this.obs, this.times, {
-      method: 'rk4',
-      state: this.spec.state,
-      windowSteps: WINDOW,
-      starts: this.starts,
-    });
-    return losses.mse(predictions, targets);
-  }
-
-  dispose(): void {
-    for (const t of [this.obs, this.starts]) t.dispose();
-  }
-}
-
-/**
- * Adam with cosine decay and clipping at 5 on the shooting loss (plus, with a weight penalty, the
- * library's L2 penalty on the model's MLPs, relative to the data's variance); returns its history.
- */
-function shoot(
+async function shoot(
   rhs: Module,
   spec: OdeSpec,
   data: Data,
@@ -136,25 +99,31 @@ function shoot(
   label: string,
   refine = false,
   penalty = 0,
-): number[] {
-  const shooting = new Shooting(rhs, spec, data);
-  const strength = penaltyStrength(penalty, data.observed.flat());
-  const loss = () => (penalty > 0 ? shooting.loss().add(weightPenalty(rhs, strength)) : shooting.loss());
-  try {
-    const history = adamFit(loss, {
-      params: shooting.params,
-      steps: epochs,
+): Promise<{ history: number[]; tier: boolean }> {
+  const observed = { t: data.times.slice(0, data.observed.length), observations: data.observed };
+  const ode = { method: 'rk4' as const, state: spec.state, windowSteps: WINDOW };
+  const { history, result } = await fitCompiled(
+    rhs,
+    observed,
+    {
+      optimizer: 'adam',
       lr: 1e-2,
-      cosine: true,
+      schedule: 'cosine',
       clip: 5,
-      progress: { display: ctx.progress, label },
+      epochs,
+      weightPenalty: penalty,
+      ode: { ...ode, trainStarts: true },
+    },
+    { display: ctx.progress, label },
+  );
+  if (refine)
+    await fit(rhs, observed, {
+      optimizer: 'lbfgs',
+      epochs: REFINE_EPOCHS,
+      weightPenalty: penalty,
+      ode: { ...ode, trainStarts: result.startStates },
     });
-    // L-BFGS on the same loss: the few constants (and starts) converge to the least-squares fit.
-    if (refine) lbfgsRefine(loss, shooting.params, 100);
-    return history;
-  } finally {
-    shooting.dispose();
-  }
+  return { history, tier: result.tier };
 }
 
 /** Trajectory MSE against the clean truth up to 1x, 2x and 5x the training horizon. */
@@ -266,7 +235,7 @@ export function odeExperiment(spec: OdeSpec): Experiment {
   return {
     name: spec.name,
     title: spec.title,
-    run(ctx): Result {
+    async run(ctx): Promise<Result> {
       const s: Settings = ctx.quick
         ? { epochs: 300, neuralEpochs: 150, pinnEpochs: 300 }
         : { epochs: 3000, neuralEpochs: 3000, pinnEpochs: 3000 };
@@ -281,7 +250,11 @@ export function odeExperiment(spec: OdeSpec): Experiment {
       };
 
       const rhs = compile(source, { inputs: spec.state, params: spec.init });
-      const history = shoot(rhs, spec, data, s.epochs, ctx, 'compiled', true);
+      // Where each multiple-shooting fit ran: the small-program tier or libtorch (fit's result.tier).
+      const ranOn: Record<string, boolean> = {};
+      const compiled = await shoot(rhs, spec, data, s.epochs, ctx, 'compiled', true);
+      ranOn.compiled = compiled.tier;
+      const history = compiled.history;
       const values = learnedValues(rhs, names);
       for (const k of names)
         rows.push(constantRow(`compiled (${names.length} parameters)`, k, spec.truth[k], values[k]));
@@ -292,7 +265,9 @@ export function odeExperiment(spec: OdeSpec): Experiment {
       add(`MLP rhs, derivative matching (${matched.params} parameters)`, rollout(matched.module, spec, data));
 
       const node = neuralRhs(spec, 22);
-      const nodeHistory = shoot(node.module, spec, data, s.neuralEpochs, ctx, 'neural ODE');
+      const neural = await shoot(node.module, spec, data, s.neuralEpochs, ctx, 'neural ODE');
+      ranOn['neural ODE'] = neural.tier;
+      const nodeHistory = neural.history;
       add(`neural ODE (${node.params} parameters)`, rollout(node.module, spec, data));
 
       const p = pinn(spec, data, s.pinnEpochs, ctx);
@@ -303,22 +278,22 @@ export function odeExperiment(spec: OdeSpec): Experiment {
       // Hybrid: MLPs in place of part of the physics, trained jointly with the remaining constants,
       // plain and with the weight penalty (the same MLPs' starting weights both times).
       const hdata = simulate(spec, spec.hybrid.truth, spec.truth, 6);
-      const hybridRun = (penalty: number, model: string) => {
+      const hybridRun = async (penalty: number, model: string) => {
         const nets = Object.fromEntries(
           Object.entries(spec.hybrid.mlps).map(([k, sizes], i) => [k, mlp(sizes, { seed: 30 + i })]),
         );
         const inputs = rhsInputs(spec, spec.hybrid.model);
         const init = Object.fromEntries(spec.hybrid.learned.map((k) => [k, spec.init[k]]));
         const hybrid = compile(spec.hybrid.model, { inputs, params: init, functions: nets });
-        shoot(hybrid, spec, hdata, s.neuralEpochs, ctx, model, true, penalty);
+        ranOn[model] = (await shoot(hybrid, spec, hdata, s.neuralEpochs, ctx, model, true, penalty)).tier;
         const values = learnedValues(hybrid, spec.hybrid.learned);
         for (const k of spec.hybrid.learned) rows.push(constantRow(model, k, spec.truth[k], values[k]));
         rows.push(...trajectoryErrors(model, rollout(hybrid, spec, hdata), hdata));
         hybrid.dispose();
         return values;
       };
-      const plain = hybridRun(0, 'hybrid: compiled + MLPs');
-      const hv = hybridRun(WEIGHT_PENALTY, 'hybrid + weight penalty');
+      const plain = await hybridRun(0, 'hybrid: compiled + MLPs');
+      const hv = await hybridRun(WEIGHT_PENALTY, 'hybrid + weight penalty');
       // The floor the noise sets: the same data fitted with the MLPs' part known exactly (the data's
       // own right-hand side, the other constants frozen at their true values).
       const known = compile(spec.hybrid.truth, {
@@ -326,7 +301,7 @@ export function odeExperiment(spec: OdeSpec): Experiment {
         params: { ...spec.truth, ...Object.fromEntries(spec.hybrid.learned.map((k) => [k, spec.init[k]])) },
       });
       for (const [k, p] of Object.entries(known.namedParameters())) p.requiresGrad = spec.hybrid.learned.includes(k);
-      shoot(known, spec, hdata, s.epochs, ctx, 'MLP part known', true);
+      ranOn['noise floor'] = (await shoot(known, spec, hdata, s.epochs, ctx, 'MLP part known', true)).tier;
       const floor = learnedValues(known, spec.hybrid.learned);
       for (const k of spec.hybrid.learned) rows.push(constantRow(FLOOR_MODEL, k, spec.truth[k], floor[k]));
       known.dispose();
@@ -412,7 +387,10 @@ export function odeExperiment(spec: OdeSpec): Experiment {
             .join(', ')}, initialised at ${Object.entries(spec.init)
             .map(([k, v]) => `${k} = ${v}`)
             .join(', ')}; x0 = (${spec.y0.join(', ')}), RK4 with dt = ${spec.dt} to t = ${spec.tEnd}, 2 % noise.`,
-          `Training: multiple shooting over windows of ${WINDOW} observation steps (all windows of the trajectory in one batch, each window's start state trained too, initialised at the observation: the library's multipleShooting with \`starts\`), Adam lr 1e-2 with cosine decay, gradient norm clipped at 5, ${s.epochs} epochs; the compiled model then gets an L-BFGS refinement (strong Wolfe) on the same loss.`,
+          `Training: fit() with multiple shooting over windows of ${WINDOW} observation steps (all windows of the trajectory in one batch, each window's start state trained too, initialised at the observation: fit's ode.trainStarts), Adam lr 1e-2 with cosine decay, gradient norm clipped at 5, ${s.epochs} epochs; the compiled model then gets an L-BFGS polish (fit's L-BFGS, ${REFINE_EPOCHS} steps of up to 20 iterations) on the same loss from where Adam ended, start states included.`,
+          `Where the shooting fits ran: ${Object.entries(ranOn)
+            .map(([model, tier]) => `${model} on ${tier ? 'the small-program tier' : 'libtorch'}`)
+            .join(', ')} (fit's result.tier).`,
           `Baselines: an MLP right-hand side (3 x 64 tanh) fitted to central differences of the observations (lr 1e-3, ${s.epochs} steps); the same MLP as a neural ODE trained by multiple shooting; a PINN (3 x 64 tanh on t, 200 collocation points, loss = data + 0.1 x residual, ${s.pinnEpochs} epochs, lr 1e-3).`,
           `Hybrid: ${spec.hybrid.describe} Trained like the compiled model, L-BFGS included, twice: plain, and with the library's weight penalty (weightPenalty ${WEIGHT_PENALTY}: an L2 penalty on the MLPs' weights of ${WEIGHT_PENALTY} times the observations' variance, never on the constants; the same value in every experiment). The neural ODE and the hybrid get ${s.neuralEpochs} epochs (their MLPs make an epoch about ten times dearer).`,
           `Noise floor: the hybrid's data fitted by the compiled right-hand side that made them, the MLPs' part known exactly and only ${spec.hybrid.learned.join(' and ')} learned, trained like the compiled model: what the noise of this one trajectory leaves of their error with nothing absorbed.`,
