@@ -326,14 +326,25 @@ int64_t batch_of(const std::vector<at::Tensor>& inputs) {
   return 1;
 }
 
-/** Where run_on_tensors puts gradients: per input and param, null (not wanted) or `batch` or one values. */
+/**
+ * Where run_on_tensors puts gradients: per input, null (not wanted) or `batch` or one values; the
+ * params' as run_tape sums them (one per scalar param, then one per weight block element).
+ */
 template <class T>
 struct TapeGrads {
+  explicit TapeGrads(const TapeProgram& p) : params(p.num_params + p.block_elements(), 0.0) {}
   std::vector<T*> inputs;
-  std::vector<double> params;  // sums, as run_tape gives them
+  std::vector<double> params;
   /** Null: every sample's upstream gradient is 1 (the gradient of a sum). */
   const T* upstream = nullptr;
 };
+
+/** Param k's gradient sums in g: one for a scalar param, a weight block's elements for a block. */
+template <class T>
+const double* param_grads(const TapeProgram& p, const TapeGrads<T>& g, size_t k) {
+  const int scalars = p.num_params;
+  return static_cast<int>(k) < scalars ? &g.params[k] : &g.params[scalars + p.block_offsets[k - scalars]];
+}
 
 /** Runs the program on tensors' data into `out`: the value, and with `grads` the gradients asked for. */
 template <class T>
@@ -347,11 +358,17 @@ void run_on_tensors(const TapeProgram& p, const std::vector<at::Tensor>& inputs,
     in[i] = inputs[i].data_ptr<T>();
     flags[i] = inputs[i].dim() == 1;
   }
-  for (size_t k = 0; k < params.size(); ++k) param_values[k] = *params[k].data_ptr<T>();
+  for (int k = 0; k < p.num_params; ++k) param_values[k] = *params[k].data_ptr<T>();
+  // The weight blocks (the params after the scalars), block after block as the dense rows read them.
+  thread_local std::vector<T> blocks;
+  blocks.resize(p.block_elements());
+  for (size_t b = 0; b < p.block_sizes.size(); ++b)
+    std::copy_n(params[p.num_params + b].data_ptr<T>(), p.block_sizes[b], blocks.data() + p.block_offsets[b]);
   TapeIo<T> io;
   io.inputs = in;
   io.batched = flags;
   io.params = param_values;
+  io.blocks = blocks.data();
   io.batch = batch_of(inputs);
   io.out = out;
   if (grads) {
@@ -377,7 +394,7 @@ at::Tensor empty_result(const std::vector<at::Tensor>& inputs, const std::vector
 at::Tensor replay_sample(const TapeProgram& p, const std::vector<at::Tensor>& inputs,
                          const std::vector<at::Tensor>& params) {
   std::vector<at::Tensor> reg(inputs.begin(), inputs.end());
-  for (const auto& t : params) reg.push_back(t.reshape({}));
+  for (int k = 0; k < p.num_params; ++k) reg.push_back(params[k].reshape({}));
   const auto options = (reg.empty() ? params[0] : reg[0]).options().requires_grad(false);
   for (double c : p.consts) reg.push_back(at::scalar_tensor(c, options));
   reg.resize(p.registers());
@@ -389,8 +406,18 @@ at::Tensor replay_sample(const TapeProgram& p, const std::vector<at::Tensor>& in
       k = in.op == kJump || !taken(in.a) ? static_cast<size_t>(in.b) : k + 1;
       continue;
     }
-    if (in.op == kDenseRow)
-      throw Error("internal: a tape with dense layers cannot be replayed through the kernel table");
+    if (in.op == kDenseRow) {
+      // Row b of the layer: its bias plus its weights times the inputs (per sample when they are batched).
+      const TapeDense& d = p.dense[in.a];
+      const int64_t cols = static_cast<int64_t>(d.inputs.size());
+      std::vector<at::Tensor> x;
+      for (int r : d.inputs) x.push_back(reg[r]);
+      const at::Tensor w = params[p.num_params + d.weight].reshape({-1}).narrow(0, in.b * cols, cols);
+      const at::Tensor bias = params[p.num_params + d.bias].reshape({-1}).select(0, in.b);
+      reg[first + k] = bias + (at::stack(x, -1) * w).sum(-1);
+      ++k;
+      continue;
+    }
     if (in.path == kPathTaken) {
       reg[first + k] = reg[taken(in.a) ? in.b : in.c];
     } else {
@@ -461,17 +488,19 @@ struct TapeBackward : public torch::autograd::Node {
     const at::Tensor upstream = grad_outputs[0].expand(out.sizes()).contiguous();
     auto run = [&](auto zero) {
       using T = decltype(zero);
-      TapeGrads<T> g;
+      TapeGrads<T> g(*program);
       g.upstream = upstream.data_ptr<T>();
-      g.params.assign(params.size(), 0.0);
       for (size_t i = 0; i < num_inputs; ++i) {
         if (task_should_compute_output(i)) grads[i] = at::empty(inputs[i].sizes(), inputs[i].options());
         g.inputs.push_back(grads[i].defined() ? grads[i].data_ptr<T>() : nullptr);
       }
       run_on_tensors<T>(*program, inputs, params, out.data_ptr<T>(), &g);
       for (size_t k = 0; k < params.size(); ++k)
-        if (task_should_compute_output(num_inputs + k))
-          grads[num_inputs + k] = at::full({}, g.params[k], params[k].options()).view(params[k].sizes());
+        if (task_should_compute_output(num_inputs + k)) {
+          grads[num_inputs + k] = at::empty(params[k].sizes(), params[k].options());
+          const double* sums = param_grads(*program, g, k);
+          std::copy_n(sums, params[k].numel(), grads[num_inputs + k].data_ptr<T>());
+        }
     };
     out.scalar_type() == at::kDouble ? run(0.0) : run(0.0f);
     return grads;
@@ -536,8 +565,7 @@ bool direct_backward(TapeBackward& node) {
   for (size_t i = 0; i < num_inputs; ++i)
     if (leaves[i]) size += static_cast<size_t>(inputs[i].numel());
   scratch.resize(size);
-  TapeGrads<T> g;
-  g.params.assign(params.size(), 0.0);
+  TapeGrads<T> g(*node.program);
   for (size_t i = 0, at = static_cast<size_t>(batch_of(inputs)); i < num_inputs; ++i) {
     g.inputs.push_back(leaves[i] ? scratch.data() + at : nullptr);
     if (leaves[i]) at += static_cast<size_t>(inputs[i].numel());
@@ -547,8 +575,11 @@ bool direct_backward(TapeBackward& node) {
     if (leaves[i]) accumulate<T>(*leaves[i], g.inputs[i], static_cast<size_t>(inputs[i].numel()));
   for (size_t k = 0; k < params.size(); ++k)
     if (leaves[num_inputs + k]) {
-      const T v = static_cast<T>(g.params[k]);
-      accumulate<T>(*leaves[num_inputs + k], &v, 1);
+      const size_t elements = static_cast<size_t>(params[k].numel());
+      thread_local std::vector<T> values;
+      values.resize(elements);
+      std::copy_n(param_grads(*node.program, g, k), elements, values.data());
+      accumulate<T>(*leaves[num_inputs + k], values.data(), elements);
     }
   return true;
 }
@@ -561,10 +592,15 @@ at::Tensor tape_forward(const std::shared_ptr<const TapeProgram>& program, const
   for (const auto& t : inputs) tensors.push_back(t.contiguous());  // a view given by the caller: recorded, if need be
   tensors.insert(tensors.end(), params.begin(), params.end());
   if (tensors.empty()) throw Error("internal: a tape with neither inputs nor params");
-  if (!program->block_sizes.empty()) throw Error("internal: forward on the tier takes no weight blocks");
-  for (const auto& t : tensors)
-    if (!t.device().is_cpu() || t.scalar_type() != tensors[0].scalar_type() || t.dim() > 1)
-      throw Error("internal: the tier takes CPU tensors of one dtype, scalars per sample");
+  const TapeProgram& p = *program;
+  if (params.size() != p.num_params + p.block_sizes.size()) throw Error("internal: the tier's params");
+  for (size_t j = 0; j < tensors.size(); ++j) {
+    const at::Tensor& t = tensors[j];
+    const int64_t block = static_cast<int64_t>(j) - static_cast<int64_t>(inputs.size()) - p.num_params;
+    const bool shape_ok = block < 0 ? t.dim() <= 1 : t.numel() == p.block_sizes[block] && t.is_contiguous();
+    if (!t.device().is_cpu() || t.scalar_type() != tensors[0].scalar_type() || !shape_ok)
+      throw Error("internal: the tier takes CPU tensors of one dtype, scalars per sample, and its weight blocks");
+  }
   const std::vector<at::Tensor> in(tensors.begin(), tensors.begin() + inputs.size());
   at::Tensor out = empty_result(in, params);
   tensors[0].scalar_type() == at::kDouble

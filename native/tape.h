@@ -132,11 +132,12 @@ template <class T>
 void run_tape(const TapeProgram& p, const TapeIo<T>& io);
 
 /**
- * The tier as a libtorch autograd function (programs without weight blocks): inputs are per-sample scalars ([batch]
- * when batched,
- * [] when shared), params one-element tensors; the result is [batch] (or [] for no batched input).
+ * The tier as a libtorch autograd function: inputs are per-sample scalars ([batch] when batched, []
+ * when shared), params the one-element tensors of the scalar params and then the weight blocks
+ * (the MLPs' weights and biases, any shape); the result is [batch] (or [] for no batched input).
  * Backward runs the reverse program, or, when it is itself recorded (create_graph), replays the
- * instructions through the kernel table so that higher derivatives are exact.
+ * instructions through the kernel table (a dense row as its bias plus a product sum) so that higher
+ * derivatives are exact.
  */
 at::Tensor tape_forward(const std::shared_ptr<const TapeProgram>& program, const std::vector<at::Tensor>& inputs,
                         const std::vector<at::Tensor>& params, bool record);

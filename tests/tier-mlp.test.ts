@@ -10,14 +10,18 @@ import { centralDifference, maxRelativeError } from './helpers/finite-diff';
 
 const ACTIVATIONS = ['tanh', 'relu', 'gelu', 'silu', 'softplus'] as const;
 
-/** A program calling two MLPs: one on a scalar and a vector (3 features), one with a vector result. */
-function hybrid(activation: (typeof ACTIVATIONS)[number], dtype: DType, seed = 5): Module {
+/**
+ * A program calling two MLPs: one on a scalar and a vector (3 features), one with a vector result.
+ * The same seed gives the same weights, so `tier: false` makes its twin on the libtorch path.
+ */
+function hybrid(activation: (typeof ACTIVATIONS)[number], dtype: DType, seed = 5, tier = true): Module {
   const f = nn.mlp([3, 6, 5, 1], { activation, seed, dtype });
   const g = nn.mlp([1, 4, 2], { activation, seed: seed + 1, dtype });
   return compile('(+ (* a (f x (vec y (* b x)))) (dot (g (* b y)) (vec x y)))', {
     functions: { f, g },
     params: { a: 1.3, b: -0.7 },
     dtype,
+    tier,
   });
 }
 
@@ -28,7 +32,7 @@ const flat = (v: number | ArrayLike<number>): number[] => (typeof v === 'number'
 
 type Result = { value: number[]; grads: Record<string, number[]> };
 
-/** The libtorch path: forward over the batch, then autograd's gradient of the sum (params and x). */
+/** Through Tensors: forward over the batch, then autograd's gradient of the sum (params and x); the libtorch path for a module compiled with tier: false. */
 function reference(m: Module, data: Data = DATA): Result {
   const inputs = Object.fromEntries(
     Object.entries(data).map(([name, v]) => [name, tensor(v, { dtype: m.dtype, requiresGrad: name === 'x' })]),
@@ -80,8 +84,9 @@ function expectClose(got: number[], want: number[], relative: number): void {
 describe('an MLP on the tier: value and gradients', () => {
   test.each(ACTIVATIONS)('%s, float64: the libtorch path within 1e-12 (value) and 1e-10 (gradients)', (act) => {
     const m = hybrid(act, 'float64');
+    const off = hybrid(act, 'float64', 5, false);
     try {
-      const want = reference(m);
+      const want = reference(off);
       for (const got of Object.values(onTier(m))) {
         expectClose(got.value, want.value, 1e-12);
         expect(Object.keys(got.grads).sort()).toEqual(Object.keys(want.grads).sort());
@@ -89,6 +94,7 @@ describe('an MLP on the tier: value and gradients', () => {
       }
     } finally {
       m.dispose();
+      off.dispose();
     }
   });
 });
@@ -131,30 +137,138 @@ describe('an MLP on the tier: finite differences and float32', () => {
       // float32 sums in another order (the tier's weight gradients summed in double): a few ulps per
       // layer, relative to the largest term, not to a result that cancels.
       const m = hybrid(act, 'float32');
+      const off = hybrid(act, 'float32', 5, false);
       try {
-        const want = reference(m);
+        const want = reference(off);
         for (const got of Object.values(onTier(m))) {
           expectClose(got.value, want.value, 2e-6);
           for (const name of Object.keys(want.grads)) expectClose(got.grads[name], want.grads[name], 1e-5);
         }
       } finally {
         m.dispose();
+        off.dispose();
       }
     },
   );
 
   test('a pre-activation above softplus threshold 20 takes the identity, as at::softplus', () => {
-    const net = nn.mlp([1, 2, 1], { activation: 'softplus', seed: 1, dtype: 'float64' });
-    const m = compile('(net x)', { functions: { net }, dtype: 'float64' });
-    try {
+    const make = (tier: boolean) => {
+      const net = nn.mlp([1, 2, 1], { activation: 'softplus', seed: 1, dtype: 'float64' });
+      const m = compile('(net x)', { functions: { net }, dtype: 'float64', tier });
       // x = 1 puts the first unit at 20.5, where log1p(exp(z)) differs from z by 1.3e-9
       assign(m, 'net.0.weight', [20, -0.5]);
       assign(m, 'net.0.bias', [0.5, 0.1]);
+      return m;
+    };
+    const [m, off] = [make(true), make(false)];
+    try {
       const data = { x: [1, 0.5, -1] };
-      const want = reference(m, data);
+      const want = reference(off, data);
       const got = onTier(m, data).batch;
       expectClose(got.value, want.value, 1e-12);
       for (const name of Object.keys(want.grads)) expectClose(got.grads[name], want.grads[name], 1e-10);
+    } finally {
+      m.dispose();
+      off.dispose();
+    }
+  });
+});
+
+describe('forward with MLPs on the tier (through Tensors)', () => {
+  /** Whether forward's last call ran on the tier. */
+  const ranOnTier = (m: Module) => {
+    const spy = jest.spyOn(m as never as { smallBatchTier: () => unknown }, 'smallBatchTier');
+    return () => {
+      const used = spy.mock.results.at(-1)?.value !== undefined;
+      spy.mockRestore();
+      return used;
+    };
+  };
+
+  test.each(['tanh', 'gelu'] as const)(
+    '%s, float64: values and gradients equal the libtorch path, by sum().backward() and by the engine',
+    (act) => {
+      const [m, off] = [hybrid(act, 'float64'), hybrid(act, 'float64', 5, false)];
+      try {
+        const used = ranOnTier(m);
+        const got = reference(m);
+        expect(used()).toBe(true);
+        const want = reference(off);
+        expectClose(got.value, want.value, 1e-12);
+        for (const name of Object.keys(want.grads)) expectClose(got.grads[name], want.grads[name], 1e-10);
+        // sum().backward() without the engine, and with an explicit upstream gradient through it
+        const accumulated = (module: Module, upstream: boolean) => {
+          const inputs = Object.fromEntries(
+            Object.entries(DATA).map(([k, v]) => [k, tensor(v, { dtype: 'float64', requiresGrad: k === 'x' })]),
+          );
+          const y = module.forward(inputs, { batch: true });
+          const weights = tensor([0.5, -1, 2, 0.25], { dtype: 'float64' });
+          if (upstream) y.backward(weights);
+          else y.mul(weights).sum().backward();
+          const grads = [...module.parameters(), inputs.x].map((t) => Array.from(t.grad!.toTypedArray()));
+          for (const p of module.parameters()) p.zeroGrad();
+          for (const t of [y, weights, ...Object.values(inputs)]) t.dispose();
+          return grads;
+        };
+        const direct = (module: Module) => {
+          const inputs = Object.fromEntries(Object.entries(DATA).map(([k, v]) => [k, tensor(v, { dtype: 'float64' })]));
+          const y = module.forward(inputs, { batch: true });
+          const s = y.sum();
+          s.backward();
+          const grads = module.parameters().map((t) => Array.from(t.grad!.toTypedArray()));
+          for (const p of module.parameters()) p.zeroGrad();
+          for (const t of [y, s, ...Object.values(inputs)]) t.dispose();
+          return grads;
+        };
+        const [a, b] = [accumulated(m, true), accumulated(off, true)];
+        a.forEach((g, k) => expectClose(g, b[k], 1e-10));
+        const [c, d] = [direct(m), direct(off)];
+        c.forEach((g, k) => expectClose(g, d[k], 1e-10));
+      } finally {
+        m.dispose();
+        off.dispose();
+      }
+    },
+  );
+
+  test('second derivatives through the MLPs (create_graph replays the dense rows through libtorch)', () => {
+    const second = (m: Module) => {
+      const x = tensor(DATA.x, { dtype: 'float64', requiresGrad: true });
+      const y = m.forward({ x, y: tensor(DATA.y, { dtype: 'float64' }) }, { batch: true });
+      const [dy] = grad(y, [x], { createGraph: true });
+      const [d2y] = grad(dy, [x]);
+      const [dw] = grad(dy.sum(), [m.namedParameters()['f.0.weight']]);
+      const out = [y, dy, d2y, dw].map((t) => Array.from(t.toTypedArray()));
+      for (const t of [x, y, dy, d2y, dw]) t.dispose();
+      return out;
+    };
+    const [m, off] = [hybrid('tanh', 'float64'), hybrid('tanh', 'float64', 5, false)];
+    try {
+      const used = ranOnTier(m);
+      const a = second(m);
+      expect(used()).toBe(true);
+      const b = second(off);
+      a.forEach((values, k) => expectClose(values, b[k], 1e-10));
+      expect(Math.max(...b[2].map(Math.abs))).toBeGreaterThan(1e-3);
+    } finally {
+      m.dispose();
+      off.dispose();
+    }
+  });
+
+  test('batches whose MLP work passes the cap (samples x weights > 32,768) go to libtorch', () => {
+    const net = nn.mlp([1, 64, 64, 1], { seed: 2, dtype: 'float64' }); // 4,353 weights
+    const m = compile('(net x)', { functions: { net }, dtype: 'float64' });
+    try {
+      for (const [samples, tier] of [
+        [7, true],
+        [8, false],
+      ] as const) {
+        const used = ranOnTier(m);
+        const y = m.forward({ x: Array.from({ length: samples }, (_, i) => i / 8) }, { batch: true });
+        expect([samples, used()]).toEqual([samples, tier]);
+        y.dispose();
+      }
     } finally {
       m.dispose();
     }

@@ -16,7 +16,7 @@ import type { CheckpointOption, External } from '../compiler/lower';
 import { compileGraph } from '../compiler/pipeline';
 import { graphToDot, graphToText } from '../compiler/print';
 import { walk } from '../compiler/walk';
-import { toTape, type LearnedLayout, type TapeSpec } from '../compiler/tape';
+import { TIER_MAX_WEIGHT_WORK, toTape, type LearnedLayout, type TapeSpec } from '../compiler/tape';
 import { checkCompileArguments } from './options';
 import {
   tierProgram,
@@ -364,14 +364,12 @@ export class Module {
     }
     if (batch > (grad ? TIER_MAX_BATCH.grad : TIER_MAX_BATCH.value)) return undefined;
     const last = this.lastTier;
-    if (last && last.batched.length === values.length && values.every((v, i) => v.batched === last.batched[i]))
-      return last.program;
+    const same = last && last.batched.length === values.length && values.every((v, i) => v.batched === last.batched[i]);
     const batched = values.map((v) => v.batched);
-    const found = this.tier(batched);
-    // No learned components: forward's create_graph replays the tape through the kernel table, which has no dense rows.
-    const program = found && found.weights === 0 ? found : undefined;
-    this.lastTier = { batched, program };
-    return program;
+    const program = same ? last.program : this.tier(batched);
+    if (!same) this.lastTier = { batched, program };
+    // Large MLP work goes to libtorch's batched matrix products, as in fit() and valueAndGrad.
+    return program && batch * program.weights <= TIER_MAX_WEIGHT_WORK ? program : undefined;
   }
 
   /** @internal The tier's program for one sample of numbers (cached: the valueAndGrad hot path). */
