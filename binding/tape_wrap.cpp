@@ -19,6 +19,41 @@ void check_param(const at::Tensor& t, int64_t elements, bool dbl) {
     throw nc::Error("tape: params must be contiguous CPU tensors of the module's dtype, one element or their block's");
 }
 
+/** A program of the tier from its spec (src/compiler/tape.ts's TapeSpec), its loops' bodies included. */
+void read_program(const SpecReader& in, const Napi::Object& spec, nc::TapeProgram& p) {
+  p.num_inputs = static_cast<int>(in.whole(spec, "numInputs"));
+  p.input_sizes = in.ints(spec, "inputSizes");
+  p.num_params = static_cast<int>(in.whole(spec, "numParams"));
+  p.consts = in.doubles(spec, "consts");
+  const std::vector<int> code = in.ints(spec, "code");  // 4 per instruction: op, a, b, c (c + 1, b + 1: 0 is none)
+  const std::vector<double> attrs = in.doubles(spec, "attrs");
+  if (code.size() != attrs.size() * 4) throw nc::Error("internal: tape spec: 'code' must hold 4 per attribute");
+  const std::vector<int> paths = in.ints(spec, "paths");  // one per instruction
+  if (paths.size() != attrs.size()) throw nc::Error("internal: tape spec: 'paths' must hold one per instruction");
+  for (size_t k = 0; k < attrs.size(); ++k)
+    p.code.push_back({code[4 * k], code[4 * k + 1], code[4 * k + 2] - 1, code[4 * k + 3] - 1, attrs[k], paths[k]});
+  p.results = in.ints(spec, "results");
+  for (int n : in.ints(spec, "blockSizes")) p.block_sizes.push_back(n);
+  // Per dense layer: weight block, bias block, input count, the input registers.
+  const std::vector<int> dense = in.ints(spec, "dense");
+  for (size_t at = 0; at < dense.size();) {
+    if (at + 3 > dense.size() || at + 3 + dense[at + 2] > dense.size())
+      throw nc::Error("internal: tape spec: 'dense' ends inside a layer");
+    p.dense.push_back({dense[at], dense[at + 1], {dense.begin() + at + 3, dense.begin() + at + 3 + dense[at + 2]}});
+    at += 3 + dense[at + 2];
+  }
+  // Per loop: its body (a spec of its own), its input registers, state count, limit and label.
+  Napi::Array loops = in.array(spec, "loops");
+  for (uint32_t i = 0; i < loops.Length(); ++i) {
+    const Napi::Object loop = in.object(loops.Get(i), "a loop");
+    auto body = std::make_shared<nc::TapeProgram>();
+    read_program(in, in.object(in.field(loop, "body"), "a loop's body"), *body);
+    nc::check_tape(*body);
+    p.loops.push_back({body, in.ints(loop, "inputs"), static_cast<int>(in.whole(loop, "state")),
+                       in.whole(loop, "limit"), in.string(loop, "label")});
+  }
+}
+
 }  // namespace
 
 Napi::Function NativeTape::Define(Napi::Env env) {
@@ -32,29 +67,7 @@ NativeTape::NativeTape(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Native
   guard(info.Env(), [&] {
     const SpecReader in("tape spec");
     Napi::Object spec = in.object(info[0], "the spec");
-    program_->num_inputs = static_cast<int>(in.whole(spec, "numInputs"));
-    program_->input_sizes = in.ints(spec, "inputSizes");
-    program_->num_params = static_cast<int>(in.whole(spec, "numParams"));
-    program_->consts = in.doubles(spec, "consts");
-    const std::vector<int> code = in.ints(spec, "code");  // 4 per instruction: op, a, b, c (c + 1, b + 1: 0 is none)
-    const std::vector<double> attrs = in.doubles(spec, "attrs");
-    if (code.size() != attrs.size() * 4) throw nc::Error("internal: tape spec: 'code' must hold 4 per attribute");
-    const std::vector<int> paths = in.ints(spec, "paths");  // one per instruction
-    if (paths.size() != attrs.size()) throw nc::Error("internal: tape spec: 'paths' must hold one per instruction");
-    for (size_t k = 0; k < attrs.size(); ++k)
-      program_->code.push_back(
-          {code[4 * k], code[4 * k + 1], code[4 * k + 2] - 1, code[4 * k + 3] - 1, attrs[k], paths[k]});
-    program_->results = in.ints(spec, "results");
-    for (int n : in.ints(spec, "blockSizes")) program_->block_sizes.push_back(n);
-    // Per dense layer: weight block, bias block, input count, the input registers.
-    const std::vector<int> dense = in.ints(spec, "dense");
-    for (size_t at = 0; at < dense.size();) {
-      if (at + 3 > dense.size() || at + 3 + dense[at + 2] > dense.size())
-        throw nc::Error("internal: tape spec: 'dense' ends inside a layer");
-      program_->dense.push_back(
-          {dense[at], dense[at + 1], {dense.begin() + at + 3, dense.begin() + at + 3 + dense[at + 2]}});
-      at += 3 + dense[at + 2];
-    }
+    read_program(in, spec, *program_);
     batched_ = in.bools(spec, "batched");
     if (batched_.size() != program_->input_sizes.size())
       throw nc::Error("internal: tape spec: 'batched' must hold one flag per input");

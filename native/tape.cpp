@@ -107,6 +107,14 @@ void check_tape(TapeProgram& p) {
       ++next;
       continue;
     }
+    if (in.op == kLoop) {
+      if (in.a < 0 || in.a >= static_cast<int>(p.loops.size()))
+        throw Error("internal: a tape loop instruction of no loop");
+      for (int r : p.loops[in.a].inputs)
+        if (r < 0 || r >= next) throw Error("internal: a tape loop reads a register not yet written");
+      ++next;
+      continue;
+    }
     if (in.op < 0 || in.op >= NC_TAPE_FORMS_COUNT) throw Error("internal: a tape instruction of unknown form");
     if (in.path < kPathThrough || in.path > kPathTaken || (in.path == kPathTaken && in.c < 0))
       throw Error("internal: a tape instruction of unknown gradient path");
@@ -114,6 +122,13 @@ void check_tape(TapeProgram& p) {
       if (r < -1 || r >= next) throw Error("internal: a tape instruction reads a register not yet written");
     if (in.a < 0) throw Error("internal: a tape instruction without operands");
     ++next;
+  }
+  for (const TapeLoop& loop : p.loops) {
+    const TapeProgram* body = loop.body.get();
+    if (!body || loop.state < 0 || loop.limit < 1 || body->num_inputs != static_cast<int>(loop.inputs.size()) ||
+        loop.state > body->num_inputs || body->results.size() != static_cast<size_t>(loop.state) + 2 ||
+        body->num_params != 0 || !body->block_sizes.empty() || !body->loops.empty())
+      throw Error("internal: a tape loop whose body does not match it");
   }
   if (p.results.empty()) throw Error("internal: a tape without results");
   for (int r : p.results)
@@ -170,6 +185,67 @@ void dense_row_adjoint(const TapeProgram& p, const TapeDense& d, int row, T g, c
   block_grads[p.block_offsets[d.bias] + row] += static_cast<double>(g);
 }
 
+/** The loop's error at its limit, as the libtorch path's (graph.cpp). */
+NodeError loop_limit(const TapeLoop& loop) {
+  return NodeError(loop.label, NodeError::Kind::Limit,
+                   "more than " + std::to_string(loop.limit) +
+                       " iterations (raise the limit with the `limit` compile option if this is intended)");
+}
+
+/**
+ * Runs a loop on its operands' values in `value` and returns its result. `record`, when given,
+ * receives every iteration's body registers, one after another (the reverse sweep's tape).
+ */
+template <class T>
+T run_loop(const TapeLoop& loop, const T* value, std::vector<T>* record) {
+  const TapeProgram& body = *loop.body;
+  const int n = body.registers();
+  thread_local std::vector<T> reg;
+  reg.assign(n, T(0));
+  for (size_t k = 0; k < body.consts.size(); ++k) reg[body.first_const() + k] = static_cast<T>(body.consts[k]);
+  for (int i = 0; i < body.num_inputs; ++i) reg[i] = value[loop.inputs[i]];
+  if (record) record->clear();
+  for (int64_t it = 0;; ++it) {
+    if (it >= loop.limit) throw loop_limit(loop);
+    tape_values(body, reg.data(), static_cast<const T*>(nullptr));
+    if (record) record->insert(record->end(), reg.begin(), reg.end());
+    if (reg[body.results[0]] != T(0)) return reg[body.results[1]];
+    // The next state, read before it is written over (a state may be carried as another's next value).
+    thread_local std::vector<T> next;
+    next.assign(loop.state, T(0));
+    for (int s = 0; s < loop.state; ++s) next[s] = reg[body.results[2 + s]];
+    std::copy(next.begin(), next.end(), reg.begin());
+  }
+}
+
+/**
+ * The loop's adjoint g to its operands' adjoints: its iterations recomputed and recorded, then
+ * differentiated last first, each iteration's state adjoint seeding the one before's next state.
+ */
+template <class T>
+void loop_adjoint(const TapeLoop& loop, T g, const T* value, T* adjoint) {
+  const TapeProgram& body = *loop.body;
+  const size_t n = static_cast<size_t>(body.registers());
+  thread_local std::vector<T> record, adj, state_adj, cap_adj;
+  run_loop(loop, value, &record);
+  const size_t iterations = record.size() / n;
+  adj.resize(n);
+  state_adj.assign(loop.state, T(0));
+  cap_adj.assign(body.num_inputs - loop.state, T(0));
+  for (size_t it = iterations; it-- > 0;) {
+    std::fill(adj.begin(), adj.end(), T(0));
+    if (it + 1 == iterations)
+      adj[body.results[1]] += g;
+    else
+      for (int s = 0; s < loop.state; ++s) adj[body.results[2 + s]] += state_adj[s];
+    tape_adjoints(body, &record[it * n], adj.data(), static_cast<const T*>(nullptr), nullptr);
+    for (int s = 0; s < loop.state; ++s) state_adj[s] = adj[s];
+    for (size_t c = 0; c < cap_adj.size(); ++c) cap_adj[c] += adj[loop.state + c];
+  }
+  for (int s = 0; s < loop.state; ++s) adjoint[loop.inputs[s]] += state_adj[s];
+  for (size_t c = 0; c < cap_adj.size(); ++c) adjoint[loop.inputs[loop.state + c]] += cap_adj[c];
+}
+
 }  // namespace
 
 template <class T>
@@ -181,6 +257,10 @@ void tape_values(const TapeProgram& p, T* value, const T* blocks) {
     if (is_jump(in)) continue;  // next_instr follows it
     if (in.op == kDenseRow) {
       value[first + k] = dense_row(p, p.dense[in.a], in.b, value, blocks);
+      continue;
+    }
+    if (in.op == kLoop) {
+      value[first + k] = run_loop(p.loops[in.a], value, static_cast<std::vector<T>*>(nullptr));
       continue;
     }
     const T A = value[in.a];
@@ -219,6 +299,10 @@ void tape_reach(const TapeProgram& p, const T* value, std::vector<char>& reached
       reached[p.num_params + d.weight] = reached[p.num_params + d.bias] = 1;
       continue;
     }
+    if (in.op == kLoop) {
+      for (int r : p.loops[in.a].inputs) live[r] = 1;
+      continue;
+    }
     for (int r : {in.a, in.b, in.c})
       if (r >= 0) live[r] = 1;
   }
@@ -230,7 +314,15 @@ template <class T>
 void tape_adjoints(const TapeProgram& p, const T* value, T* adjoint, const T* blocks, double* block_grads) {
   const int first = p.first_instr();
   // The instructions this sample ran, found again from its tests' values: reverse walks only them.
-  thread_local std::vector<char> ran;
+  // One list per depth: a loop's body is differentiated from inside its parent's walk.
+  thread_local std::vector<char> walks[2];
+  thread_local int depth = 0;
+  if (depth >= 2) throw Error("internal: a tape loop inside a loop's body");
+  std::vector<char>& ran = walks[depth];
+  struct Deeper {
+    int& d;
+    ~Deeper() { --d; }
+  } deeper{++depth};
   ran.assign(p.code.size(), 0);
   for (size_t k = 0; k < p.code.size(); k = next_instr(p.code[k], k, value)) ran[k] = 1;
   for (size_t k = p.code.size(); k-- > 0;) {
@@ -238,6 +330,10 @@ void tape_adjoints(const TapeProgram& p, const T* value, T* adjoint, const T* bl
     const TapeInstr& in = p.code[k];
     if (in.op == kDenseRow) {
       dense_row_adjoint(p, p.dense[in.a], in.b, adjoint[first + k], value, adjoint, blocks, block_grads);
+      continue;
+    }
+    if (in.op == kLoop) {
+      loop_adjoint(p.loops[in.a], adjoint[first + k], value, adjoint);
       continue;
     }
     const T A = value[in.a];
@@ -391,8 +487,8 @@ at::Tensor empty_result(const std::vector<at::Tensor>& inputs, const std::vector
  * again. With branches, sample by sample, each through the branch it takes (a `where` of a branch
  * is the taken branch's register), so that nothing of an untaken branch is computed.
  */
-at::Tensor replay_sample(const TapeProgram& p, const std::vector<at::Tensor>& inputs,
-                         const std::vector<at::Tensor>& params) {
+std::vector<at::Tensor> replay_registers(const TapeProgram& p, const std::vector<at::Tensor>& inputs,
+                                         const std::vector<at::Tensor>& params) {
   std::vector<at::Tensor> reg(inputs.begin(), inputs.end());
   for (int k = 0; k < p.num_params; ++k) reg.push_back(params[k].reshape({}));
   const auto options = (reg.empty() ? params[0] : reg[0]).options().requires_grad(false);
@@ -418,6 +514,24 @@ at::Tensor replay_sample(const TapeProgram& p, const std::vector<at::Tensor>& in
       ++k;
       continue;
     }
+    if (in.op == kLoop) {
+      // One sample's iterations, each body replayed on the last one's next state.
+      const TapeLoop& loop = p.loops[in.a];
+      const std::vector<int>& out = loop.body->results;
+      std::vector<at::Tensor> state;
+      for (int r : loop.inputs) state.push_back(reg[r]);
+      for (int64_t it = 0;; ++it) {
+        if (it >= loop.limit) throw loop_limit(loop);
+        const std::vector<at::Tensor> body = replay_registers(*loop.body, state, {});
+        if (body[out[0]].item<double>() != 0) {
+          reg[first + k] = body[out[1]];
+          break;
+        }
+        for (int s = 0; s < loop.state; ++s) state[s] = body[out[2 + s]];
+      }
+      ++k;
+      continue;
+    }
     if (in.path == kPathTaken) {
       reg[first + k] = reg[taken(in.a) ? in.b : in.c];
     } else {
@@ -431,11 +545,17 @@ at::Tensor replay_sample(const TapeProgram& p, const std::vector<at::Tensor>& in
     }
     ++k;
   }
-  return reg[p.results[0]];
+  return reg;
+}
+
+at::Tensor replay_sample(const TapeProgram& p, const std::vector<at::Tensor>& inputs,
+                         const std::vector<at::Tensor>& params) {
+  return replay_registers(p, inputs, params)[p.results[0]];
 }
 
 at::Tensor replay(const TapeProgram& p, const std::vector<at::Tensor>& inputs, const std::vector<at::Tensor>& params) {
-  if (!tape_branches(p)) return replay_sample(p, inputs, params);
+  // Branches and loops go their own way per sample.
+  if (!tape_branches(p) && p.loops.empty()) return replay_sample(p, inputs, params);
   const bool batched = std::any_of(inputs.begin(), inputs.end(), [](const at::Tensor& t) { return t.dim() == 1; });
   if (!batched) return replay_sample(p, inputs, params);
   std::vector<at::Tensor> outs;

@@ -37,6 +37,8 @@ inline constexpr int kPathTaken = 2;
 inline constexpr int kJumpIfZero = NC_TAPE_FORMS_COUNT;
 inline constexpr int kJump = NC_TAPE_FORMS_COUNT + 1;
 inline constexpr int kDenseRow = NC_TAPE_FORMS_COUNT + 2;
+/** kLoop writes the result of loop a (TapeProgram::loops), run on its inputs for this sample. */
+inline constexpr int kLoop = NC_TAPE_FORMS_COUNT + 3;
 inline bool is_jump(const TapeInstr& in) { return in.op == kJumpIfZero || in.op == kJump; }
 
 /**
@@ -49,6 +51,22 @@ struct TapeDense {
   int weight = 0, bias = 0;  // weight blocks
   std::vector<int> inputs;   // the registers of x
   int first = -1;            // inputs[0] when the inputs are consecutive registers (set by check_tape), else -1
+};
+
+struct TapeProgram;
+
+/**
+ * A loop over scalar state: its body is a program of its own whose inputs are the state, then the
+ * captures, and whose results are [done, result, next state...]. Per sample it runs the body until
+ * done is not 0, at most `limit` times (then a NodeError naming `label`, as the libtorch path's).
+ * The body reads no params and runs no loop of its own.
+ */
+struct TapeLoop {
+  std::shared_ptr<const TapeProgram> body;
+  std::vector<int> inputs;  // the registers of the initial state, then of the captures
+  int state = 0;
+  int64_t limit = 0;
+  std::string label;
 };
 
 /**
@@ -68,6 +86,7 @@ struct TapeProgram {
   /** Elements per weight block; block k starts at block_offsets[k] (set by check_tape). */
   std::vector<int64_t> block_sizes, block_offsets;
   std::vector<TapeDense> dense;
+  std::vector<TapeLoop> loops;
   int64_t block_elements() const { return block_offsets.empty() ? 0 : block_offsets.back() + block_sizes.back(); }
   int registers() const { return num_inputs + num_params + static_cast<int>(consts.size() + code.size()); }
   int first_param() const { return num_inputs; }

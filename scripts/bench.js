@@ -18,7 +18,7 @@ const { eagerAnchor, torchAnchor, findPython } = require('./bench/anchors');
 const { jsAnchor } = require('./bench/js-anchor');
 const { timeUsBatched } = require('./bench/measure');
 const { odeFitStep, hybridFitStep, odeFitTable, odeFitTarget } = require('./bench/ode');
-const { tierRows, tierPerOp, tierCrossover, tierTarget, tierReport } = require('./bench/tier');
+const { tierRows, tierPerOp, tierCrossover, tierControlRows, tierTarget, tierReport } = require('./bench/tier');
 const { heat2dSection, heat2dReport, heat2dTargets } = require('./bench/heat2d');
 const { onePassSection, onePassTarget, onePassReport } = require('./bench/one-pass');
 const { distributedSection, distributedReport } = require('./bench/distributed');
@@ -223,6 +223,7 @@ async function main() {
   const tier = tierRows(api, PROGRAMS, cfg.minMs);
   const tierOps = tierPerOp(api, chainSource, cfg.chains, cfg.minMs);
   const crossover = tierCrossover(api, PROGRAMS, cfg.minMs);
+  const control = tierControlRows(api, cfg.minMs);
   log('valueAndGrad at large batches');
   const onePass = onePassSection(api, cfg, python);
   log('heat 2-D');
@@ -274,7 +275,7 @@ async function main() {
     '',
     '## Small-program tier',
     '',
-    tierReport(tier, runtime, crossover),
+    tierReport(tier, runtime, crossover, control),
     '',
     'The tier per op: valueAndGrad of the generated chains, per op at batch 1 and per op and element at batch 1,000,',
     "beside straight-line JS's per-op cost (the chain rows of the per-op table).",
@@ -344,7 +345,14 @@ function tierOnly(api, cfg, python) {
     js: jsTimes(api, PROGRAMS[j.program], cfg.minMs),
   }));
   const crossover = tierCrossover(api, PROGRAMS, cfg.minMs);
-  const text = ['## Small-program tier', '', ...tierTarget(tier, runtime), '', tierReport(tier, runtime, crossover)];
+  const control = tierControlRows(api, cfg.minMs);
+  const text = [
+    '## Small-program tier',
+    '',
+    ...tierTarget(tier, runtime),
+    '',
+    tierReport(tier, runtime, crossover, control),
+  ];
   process.stdout.write(`${text.join('\n')}\n`);
 }
 

@@ -431,10 +431,12 @@ describe('what stays on the libtorch path', () => {
     }
   };
 
-  test('a loop, a large batch, an MLP over many samples, and tier: false', async () => {
-    const looping = compile('(loop ((i 0) (s 0)) (if (>= i 3) (* k s y) (recur (+ i 1) (+ s 1))))', {
-      params: { k: 1 },
-    });
+  test('nested loops, a large batch, an MLP over many samples, and tier: false', async () => {
+    // (a loop alone runs on the tier: tests/tier-loops.test.ts)
+    const looping = compile(
+      '(loop ((i 0) (s 0)) (if (>= i 3) (* k s y) (recur (+ i 1) (+ s (loop ((j 0)) (if (>= j 2) j (recur (+ j 1))))))))',
+      { params: { k: 1 } },
+    );
     const data = { t: [0, 0.1, 0.2], observations: [[1], [0.9], [0.8]] };
     expect(await run(looping, data, { epochs: 1, ode: { state: ['y'], method: 'rk4' } })).toBe(false);
 

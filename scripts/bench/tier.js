@@ -1,7 +1,7 @@
 // The small-program tier (native/tape.cpp) as users reach it: module.valueAndGrad at batch 1 (the
 // parameters' gradients, and with every input's too) and at batch 1,000, forward + backward through
 // Tensors (the tier is forward's default on small CPU batches), the batch where forward should leave
-// it for libtorch, and the tier's cost per op along generated chains.
+// it for libtorch, the tier's cost per op along generated chains, and programs with loops and MLPs.
 'use strict';
 const { timeUs, timeUsBatched } = require('./measure');
 const { uniform } = require('./runtime');
@@ -114,6 +114,59 @@ function tierCrossover(api, programs, minMs) {
   return rows;
 }
 
+/** Programs with control flow and learned components: the loop examples and a hybrid right-hand side. */
+const CONTROL_PROGRAMS = {
+  'sum_to_n (n = 10)': { file: 'loops/sum_to_n.neural', inputs: { n: 10 } },
+  'gcd (35, 14)': { file: 'loops/gcd.neural', inputs: { a: 35, b: 14 } },
+  'newton_sqrt (20 iterations)': { file: 'loops/newton_sqrt.neural', inputs: { a: 2 } },
+  'Lotka-Volterra hybrid (two 1-32-32-1 MLPs)': {
+    source: '(let ((p (* x y))) (+ (- (growth x) (* beta p)) (- (* delta p) (death y))))',
+    inputs: { x: 1.5, y: 0.8 },
+    params: { beta: 0.5, delta: 0.25 },
+    mlps: { growth: [1, 32, 32, 1], death: [1, 32, 32, 1] },
+  },
+};
+
+/** Per control program at batch 1: valueAndGrad and forward + sum + backward, on the tier and with tier: false. */
+function tierControlRows(api, minMs) {
+  const fs = require('fs');
+  const path = require('path');
+  return Object.entries(CONTROL_PROGRAMS).map(([program, p]) => {
+    const source = p.source ?? fs.readFileSync(path.join(__dirname, '..', '..', 'examples', p.file), 'utf8');
+    const names = Object.keys(p.inputs);
+    const make = (tier) =>
+      api.compile(source, {
+        inputs: Object.fromEntries(names.map((n) => [n, 'scalar'])),
+        params: p.params ?? {},
+        functions: Object.fromEntries(
+          Object.entries(p.mlps ?? {}).map(([f, sizes], i) => [f, api.nn.mlp(sizes, { seed: i })]),
+        ),
+        tier,
+      });
+    const [on, off] = [make(true), make(false)];
+    const leaves = Object.fromEntries(names.map((n) => [n, api.tensor([p.inputs[n]], { requiresGrad: true })]));
+    const through = (m) => () => {
+      const y = m.forward(leaves);
+      const s = y.sum();
+      s.backward();
+      y.dispose();
+      s.dispose();
+    };
+    const row = {
+      program,
+      onTier: on.singleSampleTier() !== undefined,
+      tierVag: timeUsBatched(() => on.valueAndGrad(p.inputs, { wrt: names }), minMs, 50),
+      libtorchVag: timeUs(() => off.valueAndGrad(p.inputs, { wrt: names }), minMs),
+      tierTensors: timeUs(through(on), minMs),
+      libtorchTensors: timeUs(through(off), minMs),
+    };
+    for (const t of Object.values(leaves)) t.dispose();
+    on.dispose();
+    off.dispose();
+    return row;
+  });
+}
+
 /** The issue's target: forward + backward through Tensors at batch 1 at most 0.15x PyTorch eager's. */
 function tierTarget(rows, runtime) {
   const withTorch = rows
@@ -127,8 +180,8 @@ function tierTarget(rows, runtime) {
   ];
 }
 
-/** The section's text: the table of the tier's rows, then the crossover table. */
-function tierReport(rows, runtime, crossover) {
+/** The section's text: the table of the tier's rows, the crossover table, then loops and MLPs. */
+function tierReport(rows, runtime, crossover, control) {
   const cross = report.table(
     [
       'program',
@@ -165,7 +218,33 @@ function tierReport(rows, runtime, crossover) {
     'gradient and with forward + sum + backward (every input and param requiring one).',
     '',
     cross,
+    '',
+    'Loops and learned components at batch 1 (every input and param requiring a gradient): valueAndGrad, and',
+    'forward + sum + backward through Tensors, on the tier and with compile option tier: false (libtorch).',
+    '',
+    report.table(
+      [
+        'program',
+        'on the tier',
+        'valueAndGrad: tier',
+        'libtorch',
+        'tier / libtorch',
+        'Tensors: tier',
+        'libtorch',
+        'tier / libtorch',
+      ],
+      control.map((c) => [
+        c.program,
+        c.onTier ? 'yes' : 'no',
+        report.fmt(c.tierVag),
+        report.fmt(c.libtorchVag),
+        report.ratio(c.tierVag, c.libtorchVag),
+        report.fmt(c.tierTensors),
+        report.fmt(c.libtorchTensors),
+        report.ratio(c.tierTensors, c.libtorchTensors),
+      ]),
+    ),
   ].join('\n');
 }
 
-module.exports = { tierRows, tierPerOp, tierCrossover, tierTarget, tierReport };
+module.exports = { tierRows, tierPerOp, tierCrossover, tierControlRows, tierTarget, tierReport };

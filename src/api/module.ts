@@ -304,7 +304,7 @@ export class Module {
       const tier = this.smallBatchTier(values, grad);
       if (tier) {
         this.tierSignature = values;
-        return new Tensor(tier.tape.forward(handles(values), grad));
+        return new Tensor(this.onTier(tier, () => tier.tape.forward(handles(values), grad)));
       }
       const spec = this.specialise(values.map((v) => ({ name: v.name, shape: v.shape, batched: v.batched })));
       const batch = values.find((v) => v.batched)?.tensor.shape[0] ?? 1;
@@ -329,6 +329,15 @@ export class Module {
   valueAndGrad(inputs: Record<string, number | ArrayLike<number>>, options?: ValueAndGradOptions): ValueAndGrad {
     this.checkUsable();
     return valueAndGrad(this, inputs, options);
+  }
+
+  /** @internal Runs a call on the tier: a failure at a labelled node (a loop's limit) becomes a diagnostic there. */
+  onTier<R>(tier: TierProgram, run: () => R): R {
+    try {
+      return run();
+    } catch (e) {
+      throw this.runtimeError(tier.graph, e as Error);
+    }
   }
 
   /**
@@ -388,19 +397,18 @@ export class Module {
     const known = this.tiers.get(key);
     if (known !== undefined) return known ?? undefined;
     const declared = [...this.declared.values()].some((shape) => shape !== undefined && shape.length > 0);
-    const spec = declared
+    const graph = declared
       ? undefined
-      : this.tape(
-          this.tierGraph(
-            batched.map(() => []),
-            batched,
-          ),
+      : this.tierGraph(
+          batched.map(() => []),
+          batched,
         );
+    const spec = this.tape(graph);
     // forward and valueAndGrad take scalar results (vector results are for fit), and the binding's
     // per-call arrays hold up to 64 inputs and params.
     const fits = spec && spec.results.length === 1 && spec.numInputs <= 64 && spec.numParams <= 64;
     const tape = fits ? new (native().NativeTape)(spec, this.dtype) : undefined;
-    const program = tape && tierProgram(tape, this.dtype, this.inputs.length, this.tapeParams(spec!));
+    const program = tape && tierProgram(tape, this.dtype, this.inputs.length, this.tapeParams(spec!), graph!);
     this.tiers.set(key, program ?? null);
     return program;
   }
@@ -432,7 +440,7 @@ export class Module {
   /** The tape of a graph, or undefined (no graph, ops the tier does not run, or an MLP off the CPU). */
   private tape(graph: IrGraph | undefined): TapeSpec | undefined {
     if (!graph || this.callables.some((m) => m.device !== 'cpu')) return undefined;
-    return toTape(graph, learnedLayouts(this.externals(this.params.length, 0), this.callables));
+    return toTape(graph, learnedLayouts(this.externals(this.params.length, 0), this.callables), this.maxSteps);
   }
 
   /**

@@ -9,6 +9,7 @@ import { grad } from '../train/autograd';
 import { Tensor, type DType } from '../runtime/tensor';
 import { knownOptions } from '../runtime/validate';
 import { TIER_MAX_WEIGHT_WORK } from '../compiler/tape';
+import type { IrGraph } from '../compiler/ir';
 import type { Module } from './module';
 
 export interface ValueAndGradOptions {
@@ -47,6 +48,8 @@ export interface TierProgram {
   paramOffsets: number[];
   /** The weight blocks' elements (the MLPs' weights): large batches of them go to libtorch. */
   weights: number;
+  /** The graph the tape was made from: where a failure at a labelled node (a loop's limit) is. */
+  graph: IrGraph;
   /** Per input, a one-value buffer for a number given. */
   scalars: Values[];
   out: Values;
@@ -142,7 +145,7 @@ function single(module: Module, tier: TierProgram, inputs: Record<string, number
   // Bit i asks for input i's gradient (exact in a double up to 53 inputs; the tier takes at most 64).
   let wanted = 0;
   for (const [i, name] of names.entries()) if (wrt.includes(name)) wanted += 2 ** i;
-  tier.tape.runBound(wanted);
+  module.onTier(tier, () => tier.tape.runBound(wanted));
   const grads = paramGrads(tier, module.dtype);
   for (const name of wrt) grads[name] = tier.inputGrads[names.indexOf(name)][0];
   return { value: tier.out[0], grads };
@@ -203,7 +206,7 @@ function viaTier(
   const inputGrads = module.inputs.map((name, i) =>
     !wrt.includes(name) ? null : typeof values[i] === 'number' ? tier.inputGrads[i] : arrayOf(dtype, batch),
   );
-  tier.tape.run(data, batch, out, inputGrads);
+  module.onTier(tier, () => tier.tape.run(data, batch, out, inputGrads));
   const grads = paramGrads(tier, dtype);
   module.inputs.forEach((name, i) => {
     const g = inputGrads[i];
@@ -326,6 +329,7 @@ export function tierProgram(
   dtype: DType,
   numInputs: number,
   params: { name: string; tensor: Tensor }[],
+  graph: IrGraph,
 ): TierProgram {
   const tensors = params.map((p) => p.tensor);
   const paramOffsets: number[] = [];
@@ -341,6 +345,7 @@ export function tierProgram(
     paramNames: params.map((p) => p.name),
     paramOffsets,
     weights,
+    graph,
     scalars: Array.from({ length: numInputs }, () => arrayOf(dtype, 1)),
     out: arrayOf(dtype, 1),
     paramGrads: new Float64Array(elements),

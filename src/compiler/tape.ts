@@ -1,14 +1,15 @@
 // The op graph as a program of the small-program tier (native/tape.h): one flat register program,
 // forward and reverse, for graphs whose values are scalars or small vectors and matrices of static
-// size, with `if` on a scalar test (a jump per sample) but no loops or calls. Every value is
+// size, with `if` on a scalar test (a jump per sample) and loops over scalar state (a loop
+// instruction running its body, a tape of its own, per sample), but no calls. Every value is
 // scalarised: it gets one register per element (row-major), and each op becomes the scalar
 // instructions of its elements (pointwise ops with broadcasting, ref by a constant index, vec, dot,
 // cross, vsum, vmean, scale, norm, mat, matvec, matmul, transpose, outer, trace). Registers are the
 // inputs' elements, the scalar params, the constants, then one per instruction; the result's
 // elements are the result registers. A learned component (an MLP) becomes its dense layers' rows
 // (one instruction per output, reading the layer's weight blocks) with its activation between them
-// as the registry's forms. A graph the tier cannot take (loops, calls, non-scalar params read by
-// the program, other ops) has no tape, and runs on the libtorch path.
+// as the registry's forms. A graph the tier cannot take (calls, nested loops, loops over vectors,
+// non-scalar params read by the program, other ops) has no tape, and runs on the libtorch path.
 import { TAPE_FORMS, tapeForm, type Shape } from '../ops';
 import type { IrGraph, IrNode } from './ir';
 
@@ -31,9 +32,25 @@ export interface TapeSpec {
   attrs: number[];
   /** Per instruction, how autograd's graph passes through it (native/tape.h's kPath*). */
   paths: number[];
-  /** The result's registers, its elements row-major. */
+  /** The result's registers, its elements row-major (a loop body's: done, result, next state...). */
   results: number[];
   batched: boolean[];
+  /** The loops the program's loop instructions run (instruction `a` is the index here). */
+  loops: TapeLoopSpec[];
+}
+
+/**
+ * A loop over scalar state: its body a tape of its own whose inputs are the state, then the
+ * captures, and whose results are done, the result, the next state; run per sample up to `limit`
+ * iterations, the error at the limit naming `label` as the libtorch path's does.
+ */
+export interface TapeLoopSpec {
+  body: TapeSpec;
+  /** The registers of the initial state, then of the captures, in the parent program. */
+  inputs: number[];
+  state: number;
+  limit: number;
+  label: string;
 }
 
 /** A learned component as the graph calls it (the `extern` node's index): its weights and layers. */
@@ -71,20 +88,36 @@ class Unsupported extends Error {}
 const JUMP_IF_ZERO = TAPE_FORMS.length;
 const JUMP = TAPE_FORMS.length + 1;
 const DENSE_ROW = TAPE_FORMS.length + 2;
+const LOOP = TAPE_FORMS.length + 3;
 const PATH_THROUGH = 0;
 const PATH_NONE = 1;
 const PATH_TAKEN = 2;
 
 /**
- * The graph as a tape, or undefined when it holds anything the tier does not run. `learned` gives
- * the learned components its `extern` nodes call, by index.
+ * The most loop iterations of one sample's run that the tier records for its reverse sweep (each
+ * iteration's body registers): beyond, the libtorch path's checkpointing bounds the memory.
  */
-export function toTape(graph: IrGraph, learned: readonly LearnedLayout[] = []): TapeSpec | undefined {
+const MAX_LOOP_ITERATIONS = 100_000;
+
+/**
+ * The graph as a tape, or undefined when it holds anything the tier does not run. `learned` gives
+ * the learned components its `extern` nodes call, by index; `maxSteps` is the run's budget of loop
+ * iterations (the tier takes loops only when their limits together stay within it, so that the
+ * budget, counted per batch on the libtorch path, can never be what stops a run).
+ */
+export function toTape(
+  graph: IrGraph,
+  learned: readonly LearnedLayout[] = [],
+  maxSteps = Infinity,
+): TapeSpec | undefined {
   if (graph.inputs.length + graph.params.length === 0) return undefined; // a constant: nothing to run per sample
   const { results } = graph.regions[0];
   if (results.length !== 1) return undefined;
-  const small = (n: IrNode) => n.shape.length <= 2 && size(n.shape) <= MAX_ELEMENTS;
+  const small = (n: IrNode) => n.op === 'if' || (n.shape.length <= 2 && size(n.shape) <= MAX_ELEMENTS);
   if (!graph.regions.every((r) => r.nodes.every(small))) return undefined;
+  const loops = graph.regions.flatMap((r) => r.nodes).filter((n) => n.op === 'loop');
+  if (loops.reduce((sum, n) => sum + (n.op === 'loop' ? n.limit : 0), 0) > Math.min(maxSteps, MAX_LOOP_ITERATIONS))
+    return undefined;
   try {
     return new Scalariser(graph, learned).run(results[0]);
   } catch (e) {
@@ -112,14 +145,18 @@ class Scalariser {
   /** Per region and node, the registers of a const node's elements (all placed before the instructions). */
   private readonly constRegisters: number[][][];
 
+  private readonly loops: TapeLoopSpec[] = [];
+
+  /** `args` makes the program a loop body's: its inputs are those values (scalars), it reads no params. */
   constructor(
     private readonly graph: IrGraph,
     private readonly learned: readonly LearnedLayout[],
+    private readonly args?: number,
   ) {
-    this.inputSizes = graph.inputs.map((i) => size(i.shape));
+    this.inputSizes = args === undefined ? graph.inputs.map((i) => size(i.shape)) : Array<number>(args).fill(1);
     this.inputStart = this.inputSizes.map((_, i) => this.inputSizes.slice(0, i).reduce((a, b) => a + b, 0));
     this.numInputs = this.inputSizes.reduce((a, b) => a + b, 0);
-    const indices = graph.params.map((_, k) => k);
+    const indices = args === undefined ? graph.params.map((_, k) => k) : [];
     this.scalarParams = indices.filter((k) => graph.params[k].shape.length === 0);
     this.blocks = indices.filter((k) => graph.params[k].shape.length !== 0);
     this.paramSlot = indices.map((k) => Math.max(this.scalarParams.indexOf(k), this.blocks.indexOf(k)));
@@ -143,6 +180,19 @@ class Scalariser {
   }
 
   run(result: number): TapeSpec {
+    return this.spec(this.region(0, [])[result]);
+  }
+
+  /** A loop body's tape: its region on the body's inputs, its results done, the result, the next state. */
+  body(region: number): TapeSpec {
+    const registers = this.region(
+      region,
+      range(0, this.numInputs).map((r) => [r]),
+    );
+    return this.spec(this.graph.regions[region].results.flatMap((r) => registers[r]));
+  }
+
+  private spec(results: number[]): TapeSpec {
     return {
       numInputs: this.numInputs,
       inputSizes: this.inputSizes,
@@ -154,8 +204,9 @@ class Scalariser {
       code: this.code,
       attrs: this.attrs,
       paths: this.paths,
-      results: this.region(0, [])[result],
-      batched: this.graph.inputs.map((i) => i.batched),
+      results,
+      batched: this.args === undefined ? this.graph.inputs.map((i) => i.batched) : [],
+      loops: this.loops,
     };
   }
 
@@ -163,22 +214,66 @@ class Scalariser {
   private region(index: number, captures: number[][]): number[][] {
     const { nodes } = this.graph.regions[index];
     const registers: number[][] = [];
+    // A multi-output if's outputs (a loop body's tail), read by `proj`.
+    const tuples = new Map<number, number[][]>();
     for (const [i, n] of nodes.entries()) {
-      if (n.op === 'input') registers[i] = range(this.inputStart[n.index], this.inputSizes[n.index]);
-      else if (n.op === 'param') {
-        if (this.graph.params[n.index].shape.length !== 0) throw new Unsupported();
+      if (n.op === 'input') {
+        if (this.args !== undefined) throw new Unsupported();
+        registers[i] = range(this.inputStart[n.index], this.inputSizes[n.index]);
+      } else if (n.op === 'param') {
+        if (this.args !== undefined || this.graph.params[n.index].shape.length !== 0) throw new Unsupported();
         registers[i] = [this.numInputs + this.paramSlot[n.index]];
-      } else if (n.op === 'extern') registers[i] = this.mlp(n.index, n.args.map((a) => registers[a]).flat());
-      else if (n.op === 'arg') registers[i] = captures[n.index];
+      } else if (n.op === 'extern') {
+        if (this.args !== undefined) throw new Unsupported(); // an MLP's weights are the program's params
+        registers[i] = this.mlp(n.index, n.args.map((a) => registers[a]).flat());
+      } else if (n.op === 'arg') registers[i] = captures[n.index];
       else if (n.op === 'const') registers[i] = this.constRegisters[index][i];
-      else if (n.op === 'if')
-        registers[i] = this.branch(
+      else if (n.op === 'if') {
+        const outputs = this.branch(
           n,
           n.args.map((a) => registers[a]),
         );
+        if (outputs.length === 1) registers[i] = outputs[0];
+        else (tuples.set(i, outputs), (registers[i] = []));
+      } else if (n.op === 'proj') {
+        const tuple = tuples.get(n.args[0]);
+        if (!tuple) throw new Unsupported();
+        registers[i] = tuple[n.index];
+      } else if (n.op === 'loop')
+        registers[i] = [
+          this.loop(
+            n,
+            n.args.map((a) => registers[a]),
+          ),
+        ];
       else registers[i] = this.lower(n, nodes, registers);
     }
     return registers;
+  }
+
+  /**
+   * A loop over scalar state and captures, with a scalar result, not inside another loop: one
+   * instruction running its body's tape per sample (native/tape.cpp recomputes the iterations in
+   * reverse, so nothing is kept between forward and backward).
+   */
+  private loop(n: IrNode, args: number[][]): number {
+    if (
+      n.op !== 'loop' ||
+      this.args !== undefined ||
+      size(n.shape) !== 1 ||
+      args.length === 0 ||
+      args.some((a) => a.length !== 1)
+    )
+      throw new Unsupported();
+    const region = this.graph.regions[n.regions[0]];
+    if (region.results.length !== n.state + 2) throw new Unsupported();
+    const body = new Scalariser(this.graph, [], args.length).body(n.regions[0]);
+    if (body.results.length !== n.state + 2) throw new Unsupported(); // a state or result that is not a scalar
+    this.loops.push({ body, inputs: args.map((a) => a[0]), state: n.state, limit: n.limit, label: n.label });
+    this.code.push(LOOP, this.loops.length - 1, 0, 0);
+    this.attrs.push(0);
+    this.paths.push(PATH_THROUGH);
+    return this.first + this.attrs.length - 1;
   }
 
   /**
@@ -186,21 +281,24 @@ class Scalariser {
    * after it, and a `where` on the test picking the branch taken (the other's registers are never
    * read for a value, and `where` sends them no gradient).
    */
-  private branch(n: IrNode, args: number[][]): number[] {
-    if (n.op !== 'if' || n.outputs !== 1 || args[0].length !== 1) throw new Unsupported();
+  private branch(n: IrNode, args: number[][]): number[][] {
+    if (n.op !== 'if' || args[0].length !== 1) throw new Unsupported();
     const test = args[0][0];
     const captures = args.slice(1);
-    const result = (region: number) => {
+    const outputs = (region: number) => {
       const { results } = this.graph.regions[region];
-      return this.region(region, captures)[results[0]];
+      const registers = this.region(region, captures);
+      return results.map((r) => registers[r]);
     };
     const skipThen = this.jump(test);
-    const then = result(n.regions[0]);
+    const then = outputs(n.regions[0]);
     const skipElse = this.jump();
     this.land(skipThen);
-    const otherwise = result(n.regions[1]);
+    const otherwise = outputs(n.regions[1]);
     this.land(skipElse);
-    return then.map((r, k) => this.emit('where', [test, r, otherwise[k]], 0, PATH_TAKEN));
+    return then.map((registers, j) =>
+      registers.map((r, k) => this.emit('where', [test, r, otherwise[j][k]], 0, PATH_TAKEN)),
+    );
   }
 
   /**

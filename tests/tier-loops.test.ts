@@ -1,0 +1,223 @@
+// Loops on the small-program tier: a loop over scalar state runs its body's own tape per sample, and
+// its reverse sweep recomputes the iterations and differentiates them last first. Values and
+// gradients must equal the libtorch path's (compile option tier: false) and finite differences; its
+// limit must fail as the libtorch path's does, at the loop in the source.
+import fs from 'fs';
+import path from 'path';
+import { compile, CompileError, fit, grad, tensor, type FitOptions, type Module } from '../src';
+import { centralDifference, maxRelativeError } from './helpers/finite-diff';
+
+const example = (name: string) => fs.readFileSync(path.join(__dirname, '..', 'examples', 'loops', name), 'utf8');
+
+/** x0 iterated 12 times through k x + sin x + c: reads a param, a capture and its own state. */
+const ITERATE = '(loop ((i 0) (x x0)) (if (>= i 12) x (recur (+ i 1) (+ (* k x) (sin x) c))))';
+const ITERATE_OPTIONS = { inputs: { x0: 'scalar', c: 'scalar' }, params: { k: 0.7 } } as const;
+
+/** The module on the tier and its twin on the libtorch path. */
+function pair(source: string, options: Parameters<typeof compile>[1] = {}): [Module, Module] {
+  return [
+    compile(source, { dtype: 'float64', ...options }),
+    compile(source, { dtype: 'float64', ...options, tier: false }),
+  ];
+}
+
+const values = (v: number | ArrayLike<number>): number[] => (typeof v === 'number' ? [v] : Array.from(v));
+
+describe('loops on the tier equal the libtorch path', () => {
+  test.each([
+    ['sum_to_n.neural', { n: 'scalar' }, { n: [1, 4, 10, 0] }],
+    ['gcd.neural', { a: 'scalar', b: 'scalar' }, { a: [12, 35, 7, 1], b: [18, 14, 5, 1] }],
+    ['newton_sqrt.neural', { a: 'scalar' }, { a: [2, 9, 0.25, 1e4] }],
+  ] as const)('%s: every sample after its own number of iterations, value and gradients', (file, inputs, data) => {
+    const [m, off] = pair(example(file), { inputs });
+    try {
+      expect(m.tier(Object.keys(inputs).map(() => true))).toBeDefined();
+      const wrt = Object.keys(inputs);
+      const a = m.valueAndGrad(data, { batch: true, wrt });
+      const b = off.valueAndGrad(data, { batch: true, wrt });
+      expect(maxRelativeError(values(a.value), values(b.value))).toBeLessThanOrEqual(1e-12);
+      for (const name of wrt)
+        expect(
+          maxRelativeError(values(a.grads[name] as ArrayLike<number>), values(b.grads[name] as ArrayLike<number>)),
+        ).toBeLessThanOrEqual(1e-10);
+    } finally {
+      m.dispose();
+      off.dispose();
+    }
+  });
+
+  test('a loop reading a param and a capture: values, and the gradients of the param, the capture and the initial state', () => {
+    const [m, off] = pair(ITERATE, ITERATE_OPTIONS);
+    try {
+      const data = { x0: [0.3, -1.2, 2], c: [0.1, 0.5, -0.2] };
+      const a = m.valueAndGrad(data, { batch: true, wrt: ['x0', 'c'] });
+      const b = off.valueAndGrad(data, { batch: true, wrt: ['x0', 'c'] });
+      expect(maxRelativeError(values(a.value), values(b.value))).toBeLessThanOrEqual(1e-12);
+      for (const name of ['k', 'x0', 'c'])
+        expect(maxRelativeError(values(a.grads[name] as number), values(b.grads[name] as number))).toBeLessThanOrEqual(
+          1e-10,
+        );
+      // and the gradient is the value's: central differences of sum(value) in every input and k
+      const total = (x0: number[], c: number[]) =>
+        values(m.valueAndGrad({ x0, c }, { batch: true }).value).reduce((s, v) => s + v, 0);
+      expect(
+        maxRelativeError(
+          values(a.grads.x0 as ArrayLike<number>),
+          centralDifference((x) => total(x, data.c), data.x0),
+        ),
+      ).toBeLessThan(1e-7);
+      expect(
+        maxRelativeError(
+          values(a.grads.c as ArrayLike<number>),
+          centralDifference((c) => total(data.x0, c), data.c),
+        ),
+      ).toBeLessThan(1e-7);
+      const k = m.namedParameters().k;
+      const fd = centralDifference(
+        ([kk]) => {
+          k.handle.assign(tensor(kk, { dtype: 'float64' }).handle);
+          return total(data.x0, data.c);
+        },
+        [0.7],
+      );
+      k.handle.assign(tensor(0.7, { dtype: 'float64' }).handle);
+      expect(maxRelativeError(values(a.grads.k as number), fd)).toBeLessThan(1e-7);
+    } finally {
+      m.dispose();
+      off.dispose();
+    }
+  });
+
+  test('through Tensors: forward, sum().backward(), and second derivatives (create_graph replays the iterations)', () => {
+    const run = (m: Module) => {
+      const x0 = tensor([0.3, -1.2, 2], { dtype: 'float64', requiresGrad: true });
+      const c = tensor([0.1, 0.5, -0.2], { dtype: 'float64' });
+      const y = m.forward({ x0, c });
+      const [dy] = grad(y, [x0], { createGraph: true });
+      const [d2y] = grad(dy, [x0]);
+      const s = y.sum();
+      s.backward();
+      const out = [y, dy, d2y, x0.grad!, m.parameters()[0].grad!].map((t) => values(t.toTypedArray()));
+      for (const t of [x0, c, y, dy, d2y, s]) t.dispose();
+      return out;
+    };
+    const [m, off] = pair(ITERATE, ITERATE_OPTIONS);
+    try {
+      const spy = jest.spyOn(m, 'tier');
+      const a = run(m);
+      expect(spy.mock.results.some((r) => r.value !== undefined)).toBe(true);
+      const b = run(off);
+      a.forEach((got, i) => expect(maxRelativeError(got, b[i])).toBeLessThanOrEqual(1e-10));
+      expect(Math.max(...b[2].map(Math.abs))).toBeGreaterThan(1e-3);
+    } finally {
+      m.dispose();
+      off.dispose();
+    }
+  });
+
+  test('float32 within a few ulps of the libtorch path', () => {
+    const [m, off] = [compile(ITERATE, ITERATE_OPTIONS), compile(ITERATE, { ...ITERATE_OPTIONS, tier: false })];
+    try {
+      const data = { x0: [0.3, -1.2, 2], c: [0.1, 0.5, -0.2] };
+      const a = m.valueAndGrad(data, { batch: true, wrt: ['x0'] });
+      const b = off.valueAndGrad(data, { batch: true, wrt: ['x0'] });
+      expect(maxRelativeError(values(a.value), values(b.value))).toBeLessThan(1e-5);
+      expect(
+        maxRelativeError(values(a.grads.x0 as ArrayLike<number>), values(b.grads.x0 as ArrayLike<number>)),
+      ).toBeLessThan(1e-4);
+    } finally {
+      m.dispose();
+      off.dispose();
+    }
+  });
+
+  test('fit() trains a loop program on the tier as on the libtorch path', async () => {
+    const x0 = [0.3, -1.2, 2, 0.8, -0.4];
+    const c = [0.1, 0.5, -0.2, 0, 0.3];
+    const [truth] = pair(ITERATE, { ...ITERATE_OPTIONS, params: { k: 0.55 } });
+    const target = values(truth.valueAndGrad({ x0, c }, { batch: true }).value);
+    truth.dispose();
+    const [m, off] = pair(ITERATE, ITERATE_OPTIONS);
+    try {
+      const options = { optimizer: 'adam', lr: 0.01, epochs: 20 } as const;
+      const a = await fit(m, { inputs: { x0, c }, target }, options);
+      const b = await fit(off, { inputs: { x0, c }, target }, options);
+      expect([a.tier, b.tier]).toEqual([true, false]);
+      expect(Math.abs((a.params.k as number) - (b.params.k as number))).toBeLessThan(1e-9);
+      expect(a.params.k).not.toBe(0.7);
+    } finally {
+      m.dispose();
+      off.dispose();
+    }
+  });
+});
+
+test('an ODE fit whose right-hand side loops trains on the tier as on the libtorch path', async () => {
+  // dy/dt = -k y, with k y summed over 3 iterations of the loop and divided by 3
+  const source = '(/ (loop ((i 0) (s 0)) (if (>= i 3) s (recur (+ i 1) (- s (* k y))))) 3)';
+  const t = Array.from({ length: 21 }, (_, i) => i / 10);
+  const data = { t, observations: t.map((x) => [Math.exp(-0.8 * x)]) };
+  const [m, off] = pair(source, { params: { k: 0.5 } });
+  try {
+    const options: FitOptions = { optimizer: 'adam', lr: 0.05, epochs: 15, ode: { state: ['y'], method: 'rk4' } };
+    const a = await fit(m, data, options);
+    const b = await fit(off, data, options);
+    expect([a.tier, b.tier]).toEqual([true, false]);
+    expect(Math.abs((a.params.k as number) - (b.params.k as number))).toBeLessThan(1e-9);
+    expect(a.params.k).not.toBe(0.5);
+  } finally {
+    m.dispose();
+    off.dispose();
+  }
+});
+
+describe('loop limits and what stays on libtorch', () => {
+  test('a loop past its limit fails on the tier as on the libtorch path, at the loop', () => {
+    const source = '(loop ((i 0)) (if (>= i n) i (recur (+ i 1))))';
+    for (const tier of [true, false]) {
+      const m = compile(source, { inputs: { n: 'scalar' }, limit: 50, tier });
+      expect(m.valueAndGrad({ n: 10 }).value).toBe(10);
+      const failure = (run: () => unknown) => {
+        try {
+          run();
+        } catch (e) {
+          return e;
+        }
+        throw new Error('expected a failure');
+      };
+      for (const run of [() => m.valueAndGrad({ n: 80 }), () => m.forward({ n: [3, 80] })]) {
+        const e = failure(run);
+        expect(e).toBeInstanceOf(CompileError);
+        const d = (e as CompileError).diagnostics[0];
+        expect([d.code, d.span?.start]).toEqual(['E0205', 0]); // the loop opens the source
+        expect(d.message).toContain('50');
+      }
+      m.dispose();
+    }
+  });
+
+  test('nested loops, loops over vectors, and loops whose limits exceed the step budget stay on libtorch', () => {
+    const nested = compile(
+      '(loop ((i 0) (s 0)) (if (>= i 3) s (recur (+ i 1) (+ s (loop ((j 0)) (if (>= j x) j (recur (+ j 1))))))))',
+      {
+        inputs: { x: 'scalar' },
+      },
+    );
+    const vector = compile('(loop ((i 0) (v (vec x x))) (if (>= i 3) (vsum v) (recur (+ i 1) (scale 2 v))))', {
+      inputs: { x: 'scalar' },
+    });
+    const budget = compile('(loop ((i 0)) (if (>= i n) i (recur (+ i 1))))', {
+      inputs: { n: 'scalar' },
+      limit: 500,
+      maxSteps: 100,
+    });
+    try {
+      for (const m of [nested, vector, budget]) expect(m.singleSampleTier()).toBeUndefined();
+      expect(nested.valueAndGrad({ x: 2 }).value).toBe(6);
+      expect(vector.valueAndGrad({ x: 1 }).value).toBe(16);
+      expect(budget.valueAndGrad({ n: 50 }).value).toBe(50);
+    } finally {
+      for (const m of [nested, vector, budget]) m.dispose();
+    }
+  });
+});
