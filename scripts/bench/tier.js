@@ -148,7 +148,7 @@ function tierControlRows(api, minMs) {
     const through = (m) => () => {
       const y = m.forward(leaves);
       const s = y.sum();
-      s.backward();
+      if (s.requiresGrad) s.backward(); // sum_to_n and gcd: nothing differentiable reaches the result
       y.dispose();
       s.dispose();
     };
@@ -220,7 +220,8 @@ function tierReport(rows, runtime, crossover, control) {
     cross,
     '',
     'Loops and learned components at batch 1 (every input and param requiring a gradient): valueAndGrad, and',
-    'forward + sum + backward through Tensors, on the tier and with compile option tier: false (libtorch).',
+    'forward + sum + backward through Tensors (forward + sum for sum_to_n and gcd, whose results no gradient',
+    'reaches), on the tier and with compile option tier: false (libtorch).',
     '',
     report.table(
       [

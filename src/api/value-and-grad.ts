@@ -158,10 +158,12 @@ function paramGrads(tier: TierProgram, dtype: DType): Record<string, number | Va
     if (!p.requiresGrad) continue;
     const at = tier.paramOffsets[k];
     // A weight block's gradient as the libtorch path gives it: an array of the dtype.
-    grads[tier.paramNames[k]] =
-      p.shape.length === 0
-        ? tier.paramGrads[at]
-        : arrayOf(dtype, numel(p.shape)).map((_, j) => tier.paramGrads[at + j]);
+    if (p.shape.length === 0) grads[tier.paramNames[k]] = tier.paramGrads[at];
+    else {
+      const g = arrayOf(dtype, numel(p.shape));
+      g.set(tier.paramGrads.subarray(at, at + g.length)); // one native copy, converting to the dtype
+      grads[tier.paramNames[k]] = g;
+    }
   }
   return grads;
 }
