@@ -42,7 +42,7 @@ void read_program(const SpecReader& in, const Napi::Object& spec, nc::TapeProgra
     p.dense.push_back({dense[at], dense[at + 1], {dense.begin() + at + 3, dense.begin() + at + 3 + dense[at + 2]}});
     at += 3 + dense[at + 2];
   }
-  // Per loop: its body (a spec of its own), its input registers, state count, limit and label.
+  // Per loop: its body (a spec of its own), its input registers, state and result element counts, limit and label.
   Napi::Array loops = in.array(spec, "loops");
   for (uint32_t i = 0; i < loops.Length(); ++i) {
     const Napi::Object loop = in.object(loops.Get(i), "a loop");
@@ -50,7 +50,7 @@ void read_program(const SpecReader& in, const Napi::Object& spec, nc::TapeProgra
     read_program(in, in.object(in.field(loop, "body"), "a loop's body"), *body);
     nc::check_tape(*body);
     p.loops.push_back({body, in.ints(loop, "inputs"), static_cast<int>(in.whole(loop, "state")),
-                       in.whole(loop, "limit"), in.string(loop, "label")});
+                       static_cast<int>(in.whole(loop, "outputs")), in.whole(loop, "limit"), in.string(loop, "label")});
   }
 }
 

@@ -107,10 +107,19 @@ void check_tape(TapeProgram& p) {
       ++next;
       continue;
     }
-    if (in.op == kLoop) {
+    if (in.op == kLoop || in.op == kLoopRest) {
       if (in.a < 0 || in.a >= static_cast<int>(p.loops.size()))
         throw Error("internal: a tape loop instruction of no loop");
-      for (int r : p.loops[in.a].inputs)
+      const TapeLoop& loop = p.loops[in.a];
+      // A loop's instruction, then one kLoopRest per further element of its result (the registers it writes).
+      const bool placed = in.op == kLoop ? k + loop.outputs <= steps
+                                         : k > 0 && (p.code[k - 1].op == kLoopRest || p.code[k - 1].op == kLoop) &&
+                                               p.code[k - 1].a == in.a;
+      if (!placed || in.path != kPathThrough) throw Error("internal: a tape loop's instructions out of place");
+      for (int j = 1; in.op == kLoop && j < loop.outputs; ++j)
+        if (p.code[k + j].op != kLoopRest || p.code[k + j].a != in.a)
+          throw Error("internal: a tape loop's result registers out of place");
+      for (int r : loop.inputs)
         if (r < 0 || r >= next) throw Error("internal: a tape loop reads a register not yet written");
       ++next;
       continue;
@@ -126,8 +135,9 @@ void check_tape(TapeProgram& p) {
   for (const TapeLoop& loop : p.loops) {
     const TapeProgram* body = loop.body.get();
     if (!body || loop.state < 0 || loop.limit < 1 || body->num_inputs != static_cast<int>(loop.inputs.size()) ||
-        loop.state > body->num_inputs || body->results.size() != static_cast<size_t>(loop.state) + 2 ||
-        body->num_params != 0 || !body->block_sizes.empty() || !body->loops.empty())
+        loop.outputs < 1 || loop.state > body->num_inputs ||
+        body->results.size() != static_cast<size_t>(1 + loop.outputs + loop.state) || body->num_params != 0 ||
+        !body->block_sizes.empty())
       throw Error("internal: a tape loop whose body does not match it");
   }
   if (p.results.empty()) throw Error("internal: a tape without results");
@@ -192,58 +202,89 @@ NodeError loop_limit(const TapeLoop& loop) {
                        " iterations (raise the limit with the `limit` compile option if this is intended)");
 }
 
+/** What a loop's run and reverse need, one set per nesting depth (a loop's body runs loops a level deeper). */
+template <class T>
+struct LoopScratch {
+  std::vector<T> reg, next, record, adj, state_adj, cap_adj;
+};
+
+thread_local int loop_depth = 0;
+
+/** The scratch of the current depth, entering the next one until it goes out of scope. */
+template <class T>
+struct LoopLevel {
+  LoopScratch<T>& s;
+  LoopLevel() : s(at_depth(loop_depth)) { ++loop_depth; }
+  ~LoopLevel() { --loop_depth; }
+  LoopLevel(const LoopLevel&) = delete;
+  LoopLevel& operator=(const LoopLevel&) = delete;
+  static LoopScratch<T>& at_depth(int depth) {
+    thread_local std::vector<std::unique_ptr<LoopScratch<T>>> levels;
+    while (static_cast<int>(levels.size()) <= depth) levels.push_back(std::make_unique<LoopScratch<T>>());
+    return *levels[depth];
+  }
+};
+
 /**
- * Runs a loop on its operands' values in `value` and returns its result. `record`, when given,
- * receives every iteration's body registers, one after another (the reverse sweep's tape).
+ * Runs a loop on its operands' values in `value`, writing its result's elements to `out`.
+ * `record`, when given, receives every iteration's body registers, one after another (the reverse
+ * sweep's tape).
  */
 template <class T>
-T run_loop(const TapeLoop& loop, const T* value, std::vector<T>* record) {
+void run_loop(const TapeLoop& loop, const T* value, T* out, std::vector<T>* record) {
+  LoopLevel<T> level;
+  std::vector<T>& reg = level.s.reg;
+  std::vector<T>& next = level.s.next;
   const TapeProgram& body = *loop.body;
-  const int n = body.registers();
-  thread_local std::vector<T> reg;
-  reg.assign(n, T(0));
+  reg.assign(body.registers(), T(0));
   for (size_t k = 0; k < body.consts.size(); ++k) reg[body.first_const() + k] = static_cast<T>(body.consts[k]);
   for (int i = 0; i < body.num_inputs; ++i) reg[i] = value[loop.inputs[i]];
   if (record) record->clear();
+  const std::vector<int>& res = body.results;  // done, the result's elements, the next state's
   for (int64_t it = 0;; ++it) {
     if (it >= loop.limit) throw loop_limit(loop);
     tape_values(body, reg.data(), static_cast<const T*>(nullptr));
     if (record) record->insert(record->end(), reg.begin(), reg.end());
-    if (reg[body.results[0]] != T(0)) return reg[body.results[1]];
+    if (reg[res[0]] != T(0)) {
+      for (int j = 0; j < loop.outputs; ++j) out[j] = reg[res[1 + j]];
+      return;
+    }
     // The next state, read before it is written over (a state may be carried as another's next value).
-    thread_local std::vector<T> next;
-    next.assign(loop.state, T(0));
-    for (int s = 0; s < loop.state; ++s) next[s] = reg[body.results[2 + s]];
+    next.resize(loop.state);
+    for (int k = 0; k < loop.state; ++k) next[k] = reg[res[1 + loop.outputs + k]];
     std::copy(next.begin(), next.end(), reg.begin());
   }
 }
 
 /**
- * The loop's adjoint g to its operands' adjoints: its iterations recomputed and recorded, then
- * differentiated last first, each iteration's state adjoint seeding the one before's next state.
+ * The loop's result adjoints g to its operands' adjoints: its iterations recomputed and recorded,
+ * then differentiated last first, each iteration's state adjoint seeding the one before's next state.
  */
 template <class T>
-void loop_adjoint(const TapeLoop& loop, T g, const T* value, T* adjoint) {
+void loop_adjoint(const TapeLoop& loop, const T* g, const T* value, T* adjoint) {
+  LoopLevel<T> level;
+  LoopScratch<T>& s = level.s;
   const TapeProgram& body = *loop.body;
   const size_t n = static_cast<size_t>(body.registers());
-  thread_local std::vector<T> record, adj, state_adj, cap_adj;
-  run_loop(loop, value, &record);
-  const size_t iterations = record.size() / n;
-  adj.resize(n);
-  state_adj.assign(loop.state, T(0));
-  cap_adj.assign(body.num_inputs - loop.state, T(0));
+  s.next.resize(loop.outputs);
+  run_loop(loop, value, s.next.data(), &s.record);
+  const size_t iterations = s.record.size() / n;
+  const std::vector<int>& res = body.results;
+  s.adj.resize(n);
+  s.state_adj.assign(loop.state, T(0));
+  s.cap_adj.assign(body.num_inputs - loop.state, T(0));
   for (size_t it = iterations; it-- > 0;) {
-    std::fill(adj.begin(), adj.end(), T(0));
+    std::fill(s.adj.begin(), s.adj.end(), T(0));
     if (it + 1 == iterations)
-      adj[body.results[1]] += g;
+      for (int j = 0; j < loop.outputs; ++j) s.adj[res[1 + j]] += g[j];
     else
-      for (int s = 0; s < loop.state; ++s) adj[body.results[2 + s]] += state_adj[s];
-    tape_adjoints(body, &record[it * n], adj.data(), static_cast<const T*>(nullptr), nullptr);
-    for (int s = 0; s < loop.state; ++s) state_adj[s] = adj[s];
-    for (size_t c = 0; c < cap_adj.size(); ++c) cap_adj[c] += adj[loop.state + c];
+      for (int k = 0; k < loop.state; ++k) s.adj[res[1 + loop.outputs + k]] += s.state_adj[k];
+    tape_adjoints(body, &s.record[it * n], s.adj.data(), static_cast<const T*>(nullptr), nullptr);
+    for (int k = 0; k < loop.state; ++k) s.state_adj[k] = s.adj[k];
+    for (size_t c = 0; c < s.cap_adj.size(); ++c) s.cap_adj[c] += s.adj[loop.state + c];
   }
-  for (int s = 0; s < loop.state; ++s) adjoint[loop.inputs[s]] += state_adj[s];
-  for (size_t c = 0; c < cap_adj.size(); ++c) adjoint[loop.inputs[loop.state + c]] += cap_adj[c];
+  for (int k = 0; k < loop.state; ++k) adjoint[loop.inputs[k]] += s.state_adj[k];
+  for (size_t c = 0; c < s.cap_adj.size(); ++c) adjoint[loop.inputs[loop.state + c]] += s.cap_adj[c];
 }
 
 }  // namespace
@@ -260,9 +301,10 @@ void tape_values(const TapeProgram& p, T* value, const T* blocks) {
       continue;
     }
     if (in.op == kLoop) {
-      value[first + k] = run_loop(p.loops[in.a], value, static_cast<std::vector<T>*>(nullptr));
+      run_loop(p.loops[in.a], value, &value[first + k], static_cast<std::vector<T>*>(nullptr));
       continue;
     }
+    if (in.op == kLoopRest) continue;  // written by its loop's instruction
     const T A = value[in.a];
     const T B = in.b >= 0 ? value[in.b] : T(0);
     const T C = in.c >= 0 ? value[in.c] : T(0);
@@ -288,7 +330,13 @@ void tape_reach(const TapeProgram& p, const T* value, std::vector<char>& reached
   const int first = p.first_instr();
   for (size_t k = p.code.size(); k-- > 0;) {
     const TapeInstr& in = p.code[k];
-    if (!ran[k] || is_jump(in) || !live[first + k] || in.path == kPathNone) continue;
+    if (ran[k] && in.op == kLoop) {
+      const TapeLoop& loop = p.loops[in.a];
+      if (std::any_of(&live[first + k], &live[first + k] + loop.outputs, [](char c) { return c != 0; }))
+        for (int r : loop.inputs) live[r] = 1;
+      continue;
+    }
+    if (!ran[k] || is_jump(in) || !live[first + k] || in.path == kPathNone || in.op == kLoopRest) continue;
     if (in.path == kPathTaken) {
       live[value[in.a] != T(0) ? in.b : in.c] = 1;
       continue;
@@ -297,10 +345,6 @@ void tape_reach(const TapeProgram& p, const T* value, std::vector<char>& reached
       const TapeDense& d = p.dense[in.a];
       for (int r : d.inputs) live[r] = 1;
       reached[p.num_params + d.weight] = reached[p.num_params + d.bias] = 1;
-      continue;
-    }
-    if (in.op == kLoop) {
-      for (int r : p.loops[in.a].inputs) live[r] = 1;
       continue;
     }
     for (int r : {in.a, in.b, in.c})
@@ -315,10 +359,10 @@ void tape_adjoints(const TapeProgram& p, const T* value, T* adjoint, const T* bl
   const int first = p.first_instr();
   // The instructions this sample ran, found again from its tests' values: reverse walks only them.
   // One list per depth: a loop's body is differentiated from inside its parent's walk.
-  thread_local std::vector<char> walks[2];
+  thread_local std::vector<std::unique_ptr<std::vector<char>>> walks;
   thread_local int depth = 0;
-  if (depth >= 2) throw Error("internal: a tape loop inside a loop's body");
-  std::vector<char>& ran = walks[depth];
+  while (static_cast<int>(walks.size()) <= depth) walks.push_back(std::make_unique<std::vector<char>>());
+  std::vector<char>& ran = *walks[depth];
   struct Deeper {
     int& d;
     ~Deeper() { --d; }
@@ -333,9 +377,10 @@ void tape_adjoints(const TapeProgram& p, const T* value, T* adjoint, const T* bl
       continue;
     }
     if (in.op == kLoop) {
-      loop_adjoint(p.loops[in.a], adjoint[first + k], value, adjoint);
+      loop_adjoint(p.loops[in.a], &adjoint[first + k], value, adjoint);
       continue;
     }
+    if (in.op == kLoopRest) continue;  // its adjoint is its loop's
     const T A = value[in.a];
     const T B = in.b >= 0 ? value[in.b] : T(0);
     const T O = value[first + k];
@@ -524,11 +569,15 @@ std::vector<at::Tensor> replay_registers(const TapeProgram& p, const std::vector
         if (it >= loop.limit) throw loop_limit(loop);
         const std::vector<at::Tensor> body = replay_registers(*loop.body, state, {});
         if (body[out[0]].item<double>() != 0) {
-          reg[first + k] = body[out[1]];
+          for (int j = 0; j < loop.outputs; ++j) reg[first + k + j] = body[out[1 + j]];
           break;
         }
-        for (int s = 0; s < loop.state; ++s) state[s] = body[out[2 + s]];
+        for (int s = 0; s < loop.state; ++s) state[s] = body[out[1 + loop.outputs + s]];
       }
+      ++k;
+      continue;
+    }
+    if (in.op == kLoopRest) {  // written by its loop's instruction
       ++k;
       continue;
     }

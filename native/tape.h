@@ -37,8 +37,12 @@ inline constexpr int kPathTaken = 2;
 inline constexpr int kJumpIfZero = NC_TAPE_FORMS_COUNT;
 inline constexpr int kJump = NC_TAPE_FORMS_COUNT + 1;
 inline constexpr int kDenseRow = NC_TAPE_FORMS_COUNT + 2;
-/** kLoop writes the result of loop a (TapeProgram::loops), run on its inputs for this sample. */
+/**
+ * kLoop writes the result of loop a (TapeProgram::loops), run on its inputs for this sample: its
+ * first element, and one kLoopRest after it per further element (whose registers kLoop writes).
+ */
 inline constexpr int kLoop = NC_TAPE_FORMS_COUNT + 3;
+inline constexpr int kLoopRest = NC_TAPE_FORMS_COUNT + 4;
 inline bool is_jump(const TapeInstr& in) { return in.op == kJumpIfZero || in.op == kJump; }
 
 /**
@@ -56,15 +60,16 @@ struct TapeDense {
 struct TapeProgram;
 
 /**
- * A loop over scalar state: its body is a program of its own whose inputs are the state, then the
- * captures, and whose results are [done, result, next state...]. Per sample it runs the body until
- * done is not 0, at most `limit` times (then a NodeError naming `label`, as the libtorch path's).
- * The body reads no params and runs no loop of its own.
+ * A loop: its body is a program of its own whose inputs are the state's elements, then the
+ * captures', and whose results are [done, the result's elements, the next state's...]. Per sample
+ * it runs the body until done is not 0, at most `limit` times (then a NodeError naming `label`, as
+ * the libtorch path's). The body reads no params; it may run loops of its own.
  */
 struct TapeLoop {
   std::shared_ptr<const TapeProgram> body;
   std::vector<int> inputs;  // the registers of the initial state, then of the captures
-  int state = 0;
+  int state = 0;            // the state's elements
+  int outputs = 1;          // the result's elements
   int64_t limit = 0;
   std::string label;
 };

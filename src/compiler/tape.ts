@@ -1,14 +1,14 @@
 // The op graph as a program of the small-program tier (native/tape.h): one flat register program,
 // forward and reverse, for graphs whose values are scalars or small vectors and matrices of static
-// size, with `if` on a scalar test (a jump per sample) and loops over scalar state (a loop
-// instruction running its body, a tape of its own, per sample), but no calls. Every value is
+// size, with `if` on a scalar test (a jump per sample) and loops (a loop instruction running its
+// body, a tape of its own, per sample), but no calls. Every value is
 // scalarised: it gets one register per element (row-major), and each op becomes the scalar
 // instructions of its elements (pointwise ops with broadcasting, ref by a constant index, vec, dot,
 // cross, vsum, vmean, scale, norm, mat, matvec, matmul, transpose, outer, trace). Registers are the
 // inputs' elements, the scalar params, the constants, then one per instruction; the result's
 // elements are the result registers. A learned component (an MLP) becomes its dense layers' rows
 // (one instruction per output, reading the layer's weight blocks) with its activation between them
-// as the registry's forms. A graph the tier cannot take (calls, nested loops, loops over vectors,
+// as the registry's forms. A graph the tier cannot take (calls, MLPs or params read inside a loop,
 // non-scalar params read by the program, other ops) has no tape, and runs on the libtorch path.
 import { TAPE_FORMS, tapeForm, type Shape } from '../ops';
 import type { IrGraph, IrNode } from './ir';
@@ -40,15 +40,18 @@ export interface TapeSpec {
 }
 
 /**
- * A loop over scalar state: its body a tape of its own whose inputs are the state, then the
- * captures, and whose results are done, the result, the next state; run per sample up to `limit`
- * iterations, the error at the limit naming `label` as the libtorch path's does.
+ * A loop: its body a tape of its own whose inputs are the state's elements, then the captures',
+ * and whose results are done, the result's elements, the next state's; run per sample up to
+ * `limit` iterations, the error at the limit naming `label` as the libtorch path's does.
  */
 export interface TapeLoopSpec {
   body: TapeSpec;
-  /** The registers of the initial state, then of the captures, in the parent program. */
+  /** The registers of the initial state's elements, then of the captures', in the parent program. */
   inputs: number[];
+  /** The state's elements. */
   state: number;
+  /** The result's elements: the loop instruction writes its register and the next outputs - 1 instructions'. */
+  outputs: number;
   limit: number;
   label: string;
 }
@@ -89,21 +92,22 @@ const JUMP_IF_ZERO = TAPE_FORMS.length;
 const JUMP = TAPE_FORMS.length + 1;
 const DENSE_ROW = TAPE_FORMS.length + 2;
 const LOOP = TAPE_FORMS.length + 3;
+const LOOP_REST = TAPE_FORMS.length + 4;
 const PATH_THROUGH = 0;
 const PATH_NONE = 1;
 const PATH_TAKEN = 2;
 
 /**
- * The most loop iterations of one sample's run that the tier records for its reverse sweep (each
- * iteration's body registers): beyond, the libtorch path's checkpointing bounds the memory.
+ * The most register values a loop's reverse sweep may record for one sample (its limit times its
+ * body's registers, 32 MB in float64): beyond, the libtorch path's checkpointing bounds the memory.
  */
-const MAX_LOOP_ITERATIONS = 100_000;
+const MAX_LOOP_RECORD = 4_000_000;
 
 /**
  * The graph as a tape, or undefined when it holds anything the tier does not run. `learned` gives
  * the learned components its `extern` nodes call, by index; `maxSteps` is the run's budget of loop
- * iterations (the tier takes loops only when their limits together stay within it, so that the
- * budget, counted per batch on the libtorch path, can never be what stops a run).
+ * iterations (the tier takes loops only when their limits, multiplied where they nest, stay within
+ * it, so that the budget, counted per batch on the libtorch path, can never be what stops a run).
  */
 export function toTape(
   graph: IrGraph,
@@ -115,15 +119,22 @@ export function toTape(
   if (results.length !== 1) return undefined;
   const small = (n: IrNode) => n.op === 'if' || (n.shape.length <= 2 && size(n.shape) <= MAX_ELEMENTS);
   if (!graph.regions.every((r) => r.nodes.every(small))) return undefined;
-  const loops = graph.regions.flatMap((r) => r.nodes).filter((n) => n.op === 'loop');
-  if (loops.reduce((sum, n) => sum + (n.op === 'loop' ? n.limit : 0), 0) > Math.min(maxSteps, MAX_LOOP_ITERATIONS))
-    return undefined;
+  if (iterationBound(graph, 0) > maxSteps) return undefined;
   try {
     return new Scalariser(graph, learned).run(results[0]);
   } catch (e) {
     if (e instanceof Unsupported) return undefined;
     throw e;
   }
+}
+
+/** The most loop iterations a run of the region can take: each loop's limit times one plus its body's. */
+function iterationBound(graph: IrGraph, region: number): number {
+  let bound = 0;
+  for (const n of graph.regions[region].nodes)
+    if (n.op === 'loop') bound += n.limit * (1 + iterationBound(graph, n.regions[0]));
+    else if (n.op === 'if') bound += iterationBound(graph, n.regions[0]) + iterationBound(graph, n.regions[1]);
+  return bound;
 }
 
 class Scalariser {
@@ -147,13 +158,13 @@ class Scalariser {
 
   private readonly loops: TapeLoopSpec[] = [];
 
-  /** `args` makes the program a loop body's: its inputs are those values (scalars), it reads no params. */
+  /** `args` makes the program a loop body's: its inputs are values of these sizes, it reads no params. */
   constructor(
     private readonly graph: IrGraph,
     private readonly learned: readonly LearnedLayout[],
-    private readonly args?: number,
+    private readonly args?: number[],
   ) {
-    this.inputSizes = args === undefined ? graph.inputs.map((i) => size(i.shape)) : Array<number>(args).fill(1);
+    this.inputSizes = args ?? graph.inputs.map((i) => size(i.shape));
     this.inputStart = this.inputSizes.map((_, i) => this.inputSizes.slice(0, i).reduce((a, b) => a + b, 0));
     this.numInputs = this.inputSizes.reduce((a, b) => a + b, 0);
     const indices = args === undefined ? graph.params.map((_, k) => k) : [];
@@ -187,7 +198,7 @@ class Scalariser {
   body(region: number): TapeSpec {
     const registers = this.region(
       region,
-      range(0, this.numInputs).map((r) => [r]),
+      this.inputSizes.map((n, k) => range(this.inputStart[k], n)),
     );
     return this.spec(this.graph.regions[region].results.flatMap((r) => registers[r]));
   }
@@ -240,40 +251,39 @@ class Scalariser {
         if (!tuple) throw new Unsupported();
         registers[i] = tuple[n.index];
       } else if (n.op === 'loop')
-        registers[i] = [
-          this.loop(
-            n,
-            n.args.map((a) => registers[a]),
-          ),
-        ];
+        registers[i] = this.loop(
+          n,
+          n.args.map((a) => registers[a]),
+        );
       else registers[i] = this.lower(n, nodes, registers);
     }
     return registers;
   }
 
   /**
-   * A loop over scalar state and captures, with a scalar result, not inside another loop: one
-   * instruction running its body's tape per sample (native/tape.cpp recomputes the iterations in
-   * reverse, so nothing is kept between forward and backward).
+   * A loop: one instruction running its body's tape per sample (native/tape.cpp recomputes the
+   * iterations in reverse, so nothing is kept between forward and backward), then one more per
+   * further element of its result, whose registers it writes.
    */
-  private loop(n: IrNode, args: number[][]): number {
-    if (
-      n.op !== 'loop' ||
-      this.args !== undefined ||
-      size(n.shape) !== 1 ||
-      args.length === 0 ||
-      args.some((a) => a.length !== 1)
-    )
-      throw new Unsupported();
+  private loop(n: IrNode, args: number[][]): number[] {
+    if (n.op !== 'loop' || args.flat().length === 0) throw new Unsupported();
+    const sizes = args.map((a) => a.length);
+    const state = sizes.slice(0, n.state).reduce((a, b) => a + b, 0);
+    const outputs = size(n.shape);
     const region = this.graph.regions[n.regions[0]];
-    if (region.results.length !== n.state + 2) throw new Unsupported();
-    const body = new Scalariser(this.graph, [], args.length).body(n.regions[0]);
-    if (body.results.length !== n.state + 2) throw new Unsupported(); // a state or result that is not a scalar
-    this.loops.push({ body, inputs: args.map((a) => a[0]), state: n.state, limit: n.limit, label: n.label });
-    this.code.push(LOOP, this.loops.length - 1, 0, 0);
-    this.attrs.push(0);
-    this.paths.push(PATH_THROUGH);
-    return this.first + this.attrs.length - 1;
+    const done = region.nodes[region.results[0]];
+    if (region.results.length !== n.state + 2 || size(done.shape) !== 1) throw new Unsupported();
+    const body = new Scalariser(this.graph, [], sizes).body(n.regions[0]);
+    if (body.results.length !== 1 + outputs + state) throw new Unsupported();
+    if (n.limit * (body.numInputs + body.consts.length + body.attrs.length) > MAX_LOOP_RECORD) throw new Unsupported();
+    const index = this.loops.length;
+    this.loops.push({ body, inputs: args.flat(), state, outputs, limit: n.limit, label: n.label });
+    return range(0, outputs).map((j) => {
+      this.code.push(j === 0 ? LOOP : LOOP_REST, index, 0, 0);
+      this.attrs.push(0);
+      this.paths.push(PATH_THROUGH);
+      return this.first + this.attrs.length - 1;
+    });
   }
 
   /**
