@@ -275,9 +275,11 @@ describe('forward with MLPs on the tier (through Tensors)', () => {
   });
 });
 
-describe('norm on the tier', () => {
+describe('norm and normalize on the tier', () => {
   test("a vector's length, and at the zero vector 0 with gradient 0 as autograd gives", () => {
-    const m = compile('(* a (norm (vec x y)))', { params: { a: 2 }, dtype: 'float64' });
+    const source = '(* a (norm (vec x y)))';
+    const m = compile(source, { params: { a: 2 }, dtype: 'float64' });
+    const off = compile(source, { params: { a: 2 }, dtype: 'float64', tier: false });
     try {
       expect(m.singleSampleTier()).toBeDefined();
       const at = (x: number, y: number) => m.valueAndGrad({ x, y }, { wrt: ['x', 'y'] });
@@ -285,13 +287,34 @@ describe('norm on the tier', () => {
       expect(at(3, 4)).toEqual({ value: 10, grads: { a: 5, x: close(1.2), y: close(1.6) } });
       expect(at(0, 0)).toEqual({ value: 0, grads: { a: 0, x: 0, y: 0 } });
       const data = { x: [3, 0, -1e-3], y: [4, 0, 2e-3] };
-      const want = reference(m, data);
+      const want = reference(off, data);
       const got = onTier(m, data).batch;
       expectClose(got.value, want.value, 1e-12);
       for (const name of Object.keys(want.grads)) expectClose(got.grads[name], want.grads[name], 1e-10);
       expect(got.grads.x[1]).toBe(0);
     } finally {
       m.dispose();
+      off.dispose();
+    }
+  });
+
+  test('normalize: v / max(norm(v), 1e-8) as the kernel, below 1e-8 and at zero included', () => {
+    // a weighted sum of the unit vector's components, so that every component's gradient counts
+    const source = '(dot (normalize (vec x (* a y))) (vec 0.3 -0.7))';
+    const m = compile(source, { params: { a: 2 }, dtype: 'float64' });
+    const off = compile(source, { params: { a: 2 }, dtype: 'float64', tier: false });
+    try {
+      expect(m.singleSampleTier()).toBeDefined();
+      const data = { x: [3, 0, -1e-3, 2e-9, 0.5], y: [4, 0, 2e-3, -1e-9, -0.25] };
+      const want = reference(off, data);
+      const got = onTier(m, data).batch;
+      expectClose(got.value, want.value, 1e-12);
+      for (const name of Object.keys(want.grads)) expectClose(got.grads[name], want.grads[name], 1e-10);
+      // at zero the length is clamped: the gradient is the numerator's, 0.3 / 1e-8
+      expect(got.grads.x[1]).toBeCloseTo(0.3e8, 0);
+    } finally {
+      m.dispose();
+      off.dispose();
     }
   });
 });

@@ -4,7 +4,7 @@
 // body, a tape of its own, per sample), but no calls. Every value is
 // scalarised: it gets one register per element (row-major), and each op becomes the scalar
 // instructions of its elements (pointwise ops with broadcasting, ref by a constant index, vec, dot,
-// cross, vsum, vmean, scale, norm, mat, matvec, matmul, transpose, outer, trace). Registers are the
+// cross, vsum, vmean, scale, norm, normalize, mat, matvec, matmul, transpose, outer, trace). Registers are the
 // inputs' elements, the scalar params, the constants, then one per instruction; the result's
 // elements are the result registers. A learned component (an MLP) becomes its dense layers' rows
 // (one instruction per output, reading the layer's weight blocks) with its activation between them
@@ -187,7 +187,8 @@ class Scalariser {
     // The numbers the activations take (gelu's, softplus's threshold) and norm's guards, whether used or not.
     const has = (op: string) => graph.regions.some((r) => r.nodes.some((n) => n.op === op));
     if (has('extern')) this.consts.push(0.5, 1, Math.SQRT1_2, 20);
-    if (has('norm')) this.consts.push(0, 1);
+    if (has('norm') || has('normalize')) this.consts.push(0, 1);
+    if (has('normalize')) this.consts.push(1e-8);
   }
 
   run(result: number): TapeSpec {
@@ -413,6 +414,18 @@ class Scalariser {
     return this.first + this.attrs.length - 1;
   }
 
+  /**
+   * A vector's length: sqrt of the sum of squares; a zero vector has length 0 and gradient 0
+   * (autograd's masked subgradient): the inner where keeps sqrt finite there, the outer sends it no gradient.
+   */
+  private norm(v: number[]): number {
+    const squares = this.sum(v.map((r) => this.emit('*', [r, r])));
+    const [zero, one] = [this.constantRegister(0), this.constantRegister(1)];
+    const positive = this.emit('>', [squares, zero]);
+    const root = this.emit('sqrt', [this.emit('where', [positive, squares, one])]);
+    return this.emit('where', [positive, root, zero]);
+  }
+
   /** A sum of registers, left to right. */
   private sum(terms: number[]): number {
     return terms.slice(1).reduce((acc, r) => this.emit('+', [acc, r]), terms[0]);
@@ -466,15 +479,17 @@ class Scalariser {
         return [this.emit('/', [this.sum(args[0]), this.constantRegister(shapes[0][0])])];
       case 'scale':
         return each((k) => this.emit('*', [at(0, k), at(1, k)]));
-      case 'norm': {
-        // sqrt of the sum of squares; a zero vector has norm 0 and gradient 0 (autograd's masked
-        // subgradient): the inner where keeps sqrt finite there, the outer sends it no gradient.
+      case 'norm':
         if (shapes[0].length !== 1) throw new Unsupported();
-        const squares = this.sum(args[0].map((r) => this.emit('*', [r, r])));
-        const [zero, one] = [this.constantRegister(0), this.constantRegister(1)];
-        const positive = this.emit('>', [squares, zero]);
-        const root = this.emit('sqrt', [this.emit('where', [positive, squares, one])]);
-        return [this.emit('where', [positive, root, zero])];
+        return [this.norm(args[0])];
+      case 'normalize': {
+        // v / max(norm(v), 1e-8) as the kernel's clamp_min: below 1e-8 the length is the constant,
+        // which sends it no gradient (clamp_min's backward passes where the length is >= 1e-8)
+        if (shapes[0].length !== 1) throw new Unsupported();
+        const length = this.norm(args[0]);
+        const least = this.constantRegister(1e-8);
+        const clamped = this.emit('where', [this.emit('>=', [length, least]), length, least]);
+        return args[0].map((r) => this.emit('/', [r, clamped]));
       }
       case 'cross': {
         const [a, b] = args;
