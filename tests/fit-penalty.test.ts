@@ -1,7 +1,8 @@
 // fit()'s weightPenalty (issue 15: hybrid models whose MLPs absorb the known physics): an L2 penalty on
-// the learned components' weights only, relative to the target's variance, in every step's loss and
+// the learned components' hidden layers only (never the output layer, which scales the learned term
+// to the data, nor the constants), relative to the target's variance, in every step's loss and
 // gradient and not in the reported loss. Reference: the data loss's gradient from autograd, the
-// penalty's (2 s w on the parameters named net.*) and one SGD step written by hand in float64.
+// penalty's (2 s w on the hidden layer's parameters, net.0.*) and one SGD step written by hand in float64.
 import { compile, fit, nn, tensor, tidy, type Module } from '../src';
 import { penaltyStrength, weightPenalty } from '../src/train';
 
@@ -16,15 +17,15 @@ function hybrid(): Module {
 const snapshot = (m: Module) =>
   Object.fromEntries(Object.entries(m.namedParameters()).map(([k, t]) => [k, Array.from(t.toTypedArray())]));
 
-test('one SGD step: the data gradient everywhere plus 2 s w on the MLP weights only (s = weightPenalty x variance)', async () => {
+test('one SGD step: the data gradient everywhere plus 2 s w on the MLP hidden layer only (s = weightPenalty x variance)', async () => {
   const lambda = 0.01;
   const lr = 0.05;
   // The strength by hand: lambda times the target's population variance.
   const mean = TARGET.reduce((a, b) => a + b, 0) / TARGET.length;
   const s = (lambda * TARGET.reduce((a, t) => a + (t - mean) ** 2, 0)) / TARGET.length;
 
-  // By hand: the data loss's gradient through autograd, then 2 s w added to the parameters named net.*
-  // (the MLP's), one step of plain gradient descent.
+  // By hand: the data loss's gradient through autograd, then 2 s w added to the parameters named net.0.*
+  // (the MLP's hidden layer), one step of plain gradient descent.
   const reference = hybrid();
   const before = snapshot(reference);
   tidy(() => {
@@ -37,7 +38,7 @@ test('one SGD step: the data gradient everywhere plus 2 s w on the MLP weights o
   const want = Object.fromEntries(
     Object.entries(reference.namedParameters()).map(([name, t]) => {
       const grad = Array.from(t.grad!.toTypedArray());
-      const penalised = name.startsWith('net.');
+      const penalised = name.startsWith('net.0.');
       return [name, before[name].map((p, i) => p - lr * (grad[i] + (penalised ? 2 * s * p : 0)))];
     }),
   );
@@ -66,16 +67,16 @@ test('one SGD step: the data gradient everywhere plus 2 s w on the MLP weights o
   // The library's helpers give the same strength and the same term as written here.
   expect(penaltyStrength(lambda, TARGET)).toBeCloseTo(s, 15);
   const byHand = Object.entries(model.namedParameters())
-    .filter(([name]) => name.startsWith('net.'))
+    .filter(([name]) => name.startsWith('net.0.'))
     .reduce((a, [, t]) => a + Array.from(t.toTypedArray()).reduce((b, w) => b + w * w, 0), 0);
   expect(tidy(() => weightPenalty(model, s).item())).toBeCloseTo(s * byHand, 12);
   for (const m of [model, reference]) m.dispose();
 });
 
-test('a penalty that changes the answer: with it the MLP ends with smaller weights', async () => {
+test('a penalty that changes the answer: with it the MLP ends with smaller hidden weights', async () => {
   const sumOfSquares = (m: Module) =>
     Object.entries(m.namedParameters())
-      .filter(([k]) => k.startsWith('net.'))
+      .filter(([k]) => k.startsWith('net.0.'))
       .reduce((s, [, t]) => s + Array.from(t.toTypedArray()).reduce((a, w) => a + w * w, 0), 0);
   const plain = hybrid();
   const penalised = hybrid();
@@ -84,6 +85,36 @@ test('a penalty that changes the answer: with it the MLP ends with smaller weigh
   await fit(penalised, data, { optimizer: 'adam', lr: 0.01, epochs: 300, seed: 1, weightPenalty: 1 });
   expect(sumOfSquares(penalised)).toBeLessThan(0.5 * sumOfSquares(plain));
   for (const m of [plain, penalised]) m.dispose();
+});
+
+test('which parameters the penalty covers: hidden layers, every MLP called at any depth, a linear one whole', () => {
+  const deep = nn.mlp([2, 3, 3, 1], { seed: 1, dtype: 'float64' });
+  const linear = nn.mlp([1, 1], { seed: 2, dtype: 'float64' });
+  const inner = compile('(deep x y)', { functions: { deep }, dtype: 'float64' });
+  const outer = compile('(+ (* k (inner x y)) (linear x))', {
+    params: { k: 1 },
+    functions: { inner, linear },
+    dtype: 'float64',
+  });
+  try {
+    const covered = new Set(outer.penalisedParameters());
+    const names = Object.entries(outer.namedParameters())
+      .filter(([, t]) => covered.has(t))
+      .map(([name]) => name);
+    expect(names.sort()).toEqual(
+      [
+        'inner.deep.0.weight',
+        'inner.deep.0.bias',
+        'inner.deep.1.weight',
+        'inner.deep.1.bias',
+        'linear.0.weight',
+        'linear.0.bias',
+      ].sort(),
+    );
+  } finally {
+    for (const m of [outer, inner]) m.dispose();
+    for (const n of [deep, linear]) n.dispose();
+  }
 });
 
 test('bad weightPenalty values and models without learned components are errors', async () => {

@@ -278,6 +278,10 @@ export class Module {
   learnedParameters(): Tensor[] {
     return [...this.functions.values()].flatMap((f) => (f instanceof Mlp ? f.parameters() : f.learnedParameters()));
   }
+  /** The learned parameters a weight penalty covers: the hidden layers of the MLPs it calls (Mlp.penalisedParameters). */
+  penalisedParameters(): Tensor[] {
+    return [...this.functions.values()].flatMap((f) => f.penalisedParameters());
+  }
   /** Stops gradients to the parameters (they act as constants). */
   freeze(): void {
     this.checkUsable();

@@ -16,7 +16,7 @@ import {
 import { Progress } from './progress';
 
 /**
- * The hybrids' weight penalty (fit's weightPenalty: an L2 penalty on the MLPs' weights, relative to the
+ * The hybrids' weight penalty (fit's weightPenalty: an L2 penalty on the MLPs' hidden layers, relative to the
  * data's variance), one value for every experiment. Chosen from a sweep on the pendulum hybrid, the one
  * that needs it (scripts/hybrid-study.js, docs/training.md): 1e-6, 1e-5 and 1e-4 left b at 9.2, about 4 and 0.8 %.
  */

@@ -182,7 +182,7 @@ export const vector: Experiment = {
       setup: [
         'F = -G m1 m2 r / |r|^3, G = 6.674 initialised at 3.0; 100 samples, directions uniform on the sphere, |r| in [1, 5], masses in [1, 5], 2 % noise; one batched graph over the samples.',
         `Adam lr 0.05 with cosine decay for ${steps} steps, then L-BFGS. Errors: force MSE on 2000 clean samples with |r| up to 1 + 4 x factor.`,
-        `MLP baseline 5-64-64-3 tanh on (r, m1, m2), ${steps * 2} steps at lr 3e-3. Hybrid: the gravity program plus (drag v), a 3-32-32-3 tanh MLP for the drag -0.5 v |v| (v in [-2, 2]^3), ${steps * 2} steps at lr 1e-2, then L-BFGS on all its parameters; plain, and with the library's weight penalty (${WEIGHT_PENALTY} of the targets' variance times the MLP's sum of squared weights).`,
+        `MLP baseline 5-64-64-3 tanh on (r, m1, m2), ${steps * 2} steps at lr 3e-3. Hybrid: the gravity program plus (drag v), a 3-32-32-3 tanh MLP for the drag -0.5 v |v| (v in [-2, 2]^3), ${steps * 2} steps at lr 1e-2, then L-BFGS on all its parameters; plain, and with the library's weight penalty (${WEIGHT_PENALTY} of the targets' variance times the sum of squares of the MLP's hidden layers' weights and biases).`,
       ],
     };
   },

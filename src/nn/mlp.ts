@@ -75,6 +75,15 @@ export class Mlp {
   namedParameters(): Record<string, Tensor> {
     return Object.fromEntries(this.params.map((p) => [p.name, p.tensor]));
   }
+  /**
+   * The parameters a weight penalty covers: every layer's but the output layer's (its one layer's
+   * without hidden ones). The hidden layers make the functions the network can follow, the output
+   * layer only scales them to the data, so penalising it would shrink the learned term itself.
+   */
+  penalisedParameters(): Tensor[] {
+    const all = this.parameters();
+    return all.length > 2 ? all.slice(0, -2) : all;
+  }
   /** Stops gradients to the parameters (they act as constants). */
   freeze(): void {
     for (const p of this.params) p.tensor.requiresGrad = false;

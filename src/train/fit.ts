@@ -297,8 +297,8 @@ export async function fit(model: Module, data: AlgebraicData | OdeData, options:
           )
         : undefined;
     const { optimizer, optimizerConfig, schedule, lr, weightPenalty, ...loop } = settings;
-    const learned = new Set(model.learnedParameters());
-    const penalised = named.map(([, t]) => learned.has(t));
+    const covered = new Set(model.penalisedParameters());
+    const penalised = named.map(([, t]) => covered.has(t));
     if (weightPenalty > 0 && !penalised.some(Boolean))
       throw new Error(
         `${WHO}: weightPenalty is for models that call learned components (MLPs), and this one trains none`,

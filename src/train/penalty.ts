@@ -1,5 +1,7 @@
 // The remedy for hybrid models whose learned components absorb the known physics: an L2 penalty on
-// the learned components' weights (the MLPs a model calls), never on its named constants. A learned
+// the learned components' hidden layers (the MLPs a model calls; their output layers only scale
+// what the hidden ones can represent, and penalising them would shrink the learned term itself),
+// never on its named constants. A learned
 // term that can stand in for part of the physics (a forcing of t for the damping along one
 // trajectory, a drag of v for gravity on 100 samples) then does so only where the data need it, and
 // the constants stay identified. The strength is relative to the data's variance, so one value
@@ -23,13 +25,14 @@ export const penaltyStrength = (weightPenalty: number, data: ArrayLike<number>):
   weightPenalty * variance(data);
 
 /**
- * strength * sum(w^2) over the model's learned parameters, as a Tensor to add to a loss written by
- * hand (fit() adds the same penalty itself when given `weightPenalty`).
+ * strength * sum(w^2) over the weights and biases of the hidden layers of the MLPs the model calls
+ * (model.penalisedParameters()), as a Tensor to add to a loss written by hand (fit() adds the same
+ * penalty itself when given `weightPenalty`).
  */
 export function weightPenalty(model: Module, strength: number): Tensor {
-  const learned = model.learnedParameters();
-  if (learned.length === 0) throw new Error('weightPenalty: the model calls no learned component (MLP)');
-  return learned
+  const covered = model.penalisedParameters();
+  if (covered.length === 0) throw new Error('weightPenalty: the model calls no learned component (MLP)');
+  return covered
     .map((p) => p.mul(p).sum())
     .reduce((a, b) => a.add(b))
     .mul(strength);
