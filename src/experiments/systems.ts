@@ -22,7 +22,7 @@ export const lotkaVolterraSpec: OdeSpec = {
       plain:
         'The growth and death MLPs stand in for alpha x and gamma y; along one noisy trajectory they can trade a little against the predation terms, so beta and delta are less well determined than with the full physics (the noise floor in brackets: the same data with growth and death known).',
       penalised:
-        "Within 1 % on some noise draws only: over noise seeds 6 to 11 the penalised hybrid's beta and delta are off by 1.59 and 2.31 % RMS (docs/training.md, scripts/hybrid-study.js). The penalty shrinks the growth MLP, which must output alpha x up to about 6, and beta takes up the difference; this system is identified without it (0.68 and 0.69 % RMS plain), and the noise alone leaves 0.14 and 0.42 % RMS with growth and death known.",
+        "Within 1 % on most noise draws, not all: over noise seeds 6 to 11 the penalised hybrid's beta and delta are off by 0.74 and 0.52 % RMS, within 1 % on five draws of six (docs/training.md, scripts/hybrid-study.js). The noise alone leaves 0.14 and 0.42 % RMS with growth and death known; the MLPs, which stand in for alpha x and gamma y, take up part of what the data say about the rates.",
     },
   },
   paper: 'rates within 1.14 %, 0.95 %, 0.71 %, 0.09 %',
@@ -50,7 +50,7 @@ export const pendulumSpec: OdeSpec = {
       plain:
         'Along one trajectory an MLP of t can follow any function of time, the damping term b omega(t) and part of the gravity term included, so unpenalised g/L and b are not identified; the weight penalty (next row) is the remedy.',
       penalised:
-        'Along one trajectory b omega(t) and g/L sin theta(t) are functions of t that a forcing MLP of t can take over exactly, so only the penalty separates them from the forcing (b 55 % plain). Over noise seeds 6 to 11 the penalised b is off by 2.46 % RMS, within 1 % on one draw of six (docs/training.md, scripts/hybrid-study.js), against 0.74 % RMS with the forcing known: one noisy trajectory does not hold b within 1 %.',
+        'Along one trajectory b omega(t) and g/L sin theta(t) are functions of t that a forcing MLP of t can take over exactly, so only the penalty separates them from the forcing (b 55 % plain). Over noise seeds 6 to 11 the penalised b is off by 1.23 % RMS, within 1 % on three draws of six (docs/training.md, scripts/hybrid-study.js), against 0.74 % RMS with the forcing known: one noisy trajectory does not hold b within 1 %.',
     },
   },
   paper: 'g/L 0.08 %, b 0.17 %',
