@@ -107,6 +107,13 @@ void check_tape(TapeProgram& p) {
       ++next;
       continue;
     }
+    if (in.op == kBlockRead) {
+      if (in.a < 0 || in.a >= static_cast<int>(p.block_sizes.size()) || in.b < 0 || in.b >= p.block_sizes[in.a] ||
+          in.path != kPathThrough)
+        throw Error("internal: a tape read of no weight block element");
+      ++next;
+      continue;
+    }
     if (in.op == kLoop || in.op == kLoopRest) {
       if (in.a < 0 || in.a >= static_cast<int>(p.loops.size()))
         throw Error("internal: a tape loop instruction of no loop");
@@ -305,6 +312,10 @@ void tape_values(const TapeProgram& p, T* value, const T* blocks) {
       continue;
     }
     if (in.op == kLoopRest) continue;  // written by its loop's instruction
+    if (in.op == kBlockRead) {
+      value[first + k] = blocks[p.block_offsets[in.a] + in.b];
+      continue;
+    }
     const T A = value[in.a];
     const T B = in.b >= 0 ? value[in.b] : T(0);
     const T C = in.c >= 0 ? value[in.c] : T(0);
@@ -347,6 +358,10 @@ void tape_reach(const TapeProgram& p, const T* value, std::vector<char>& reached
       reached[p.num_params + d.weight] = reached[p.num_params + d.bias] = 1;
       continue;
     }
+    if (in.op == kBlockRead) {
+      reached[p.num_params + in.a] = 1;
+      continue;
+    }
     for (int r : {in.a, in.b, in.c})
       if (r >= 0) live[r] = 1;
   }
@@ -381,6 +396,10 @@ void tape_adjoints(const TapeProgram& p, const T* value, T* adjoint, const T* bl
       continue;
     }
     if (in.op == kLoopRest) continue;  // its adjoint is its loop's
+    if (in.op == kBlockRead) {
+      block_grads[p.block_offsets[in.a] + in.b] += static_cast<double>(adjoint[first + k]);
+      continue;
+    }
     const T A = value[in.a];
     const T B = in.b >= 0 ? value[in.b] : T(0);
     const T O = value[first + k];
@@ -578,6 +597,11 @@ std::vector<at::Tensor> replay_registers(const TapeProgram& p, const std::vector
       continue;
     }
     if (in.op == kLoopRest) {  // written by its loop's instruction
+      ++k;
+      continue;
+    }
+    if (in.op == kBlockRead) {
+      reg[first + k] = params[p.num_params + in.a].reshape({-1}).select(0, in.b);
       ++k;
       continue;
     }

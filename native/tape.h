@@ -43,6 +43,8 @@ inline constexpr int kDenseRow = NC_TAPE_FORMS_COUNT + 2;
  */
 inline constexpr int kLoop = NC_TAPE_FORMS_COUNT + 3;
 inline constexpr int kLoopRest = NC_TAPE_FORMS_COUNT + 4;
+/** kBlockRead writes element b of weight block a: a vector or matrix param the program reads. */
+inline constexpr int kBlockRead = NC_TAPE_FORMS_COUNT + 5;
 inline bool is_jump(const TapeInstr& in) { return in.op == kJumpIfZero || in.op == kJump; }
 
 /**

@@ -8,8 +8,9 @@
 // inputs' elements, the scalar params, the constants, then one per instruction; the result's
 // elements are the result registers. A learned component (an MLP) becomes its dense layers' rows
 // (one instruction per output, reading the layer's weight blocks) with its activation between them
-// as the registry's forms. A graph the tier cannot take (calls, MLPs or params read inside a loop,
-// non-scalar params read by the program, other ops) has no tape, and runs on the libtorch path.
+// as the registry's forms; a vector or matrix param is a weight block too, read element by element.
+// A graph the tier cannot take (calls, MLPs or params read inside a loop, other ops) has no tape, and
+// runs on the libtorch path.
 import { TAPE_FORMS, tapeForm, type Shape } from '../ops';
 import type { IrGraph, IrNode } from './ir';
 
@@ -93,6 +94,7 @@ const JUMP = TAPE_FORMS.length + 1;
 const DENSE_ROW = TAPE_FORMS.length + 2;
 const LOOP = TAPE_FORMS.length + 3;
 const LOOP_REST = TAPE_FORMS.length + 4;
+const BLOCK_READ = TAPE_FORMS.length + 5;
 const PATH_THROUGH = 0;
 const PATH_NONE = 1;
 const PATH_TAKEN = 2;
@@ -233,8 +235,13 @@ class Scalariser {
         if (this.args !== undefined) throw new Unsupported();
         registers[i] = range(this.inputStart[n.index], this.inputSizes[n.index]);
       } else if (n.op === 'param') {
-        if (this.args !== undefined || this.graph.params[n.index].shape.length !== 0) throw new Unsupported();
-        registers[i] = [this.numInputs + this.paramSlot[n.index]];
+        if (this.args !== undefined) throw new Unsupported();
+        const shape = this.graph.params[n.index].shape;
+        // a scalar param is a register; a vector or matrix param a weight block, read element by element
+        registers[i] =
+          shape.length === 0
+            ? [this.numInputs + this.paramSlot[n.index]]
+            : range(0, size(shape)).map((e) => this.control(BLOCK_READ, this.paramSlot[n.index], e));
       } else if (n.op === 'extern') {
         if (this.args !== undefined) throw new Unsupported(); // an MLP's weights are the program's params
         registers[i] = this.mlp(n.index, n.args.map((a) => registers[a]).flat());
@@ -279,12 +286,7 @@ class Scalariser {
     if (n.limit * (body.numInputs + body.consts.length + body.attrs.length) > MAX_LOOP_RECORD) throw new Unsupported();
     const index = this.loops.length;
     this.loops.push({ body, inputs: args.flat(), state, outputs, limit: n.limit, label: n.label });
-    return range(0, outputs).map((j) => {
-      this.code.push(j === 0 ? LOOP : LOOP_REST, index, 0, 0);
-      this.attrs.push(0);
-      this.paths.push(PATH_THROUGH);
-      return this.first + this.attrs.length - 1;
-    });
+    return range(0, outputs).map((j) => this.control(j === 0 ? LOOP : LOOP_REST, index));
   }
 
   /**
@@ -331,7 +333,12 @@ class Scalariser {
   }
 
   private denseRow(layer: number, row: number): number {
-    this.code.push(DENSE_ROW, layer, row + 1, 0);
+    return this.control(DENSE_ROW, layer, row);
+  }
+
+  /** One of the tier's own instructions (not a registry form) with operands a and b; returns its register. */
+  private control(op: number, a: number, b = -1): number {
+    this.code.push(op, a, b + 1, 0);
     this.attrs.push(0);
     this.paths.push(PATH_THROUGH);
     return this.first + this.attrs.length - 1;
