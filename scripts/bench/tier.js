@@ -180,6 +180,9 @@ function tierTarget(rows, runtime) {
   ];
 }
 
+/** A time, its anchor's, and their ratio: three table cells. */
+const against = (ours, anchor) => [report.fmt(ours), report.fmt(anchor), report.ratio(ours, anchor)];
+
 /** The section's text: the table of the tier's rows, the crossover table, then loops and MLPs. */
 function tierReport(rows, runtime, crossover, control) {
   const cross = report.table(
@@ -196,12 +199,8 @@ function tierReport(rows, runtime, crossover, control) {
     crossover.map((c) => [
       c.program,
       c.batch.toLocaleString('en-US'),
-      report.fmt(c.tierValue),
-      report.fmt(c.libtorchValue),
-      report.ratio(c.tierValue, c.libtorchValue),
-      report.fmt(c.tierGrad),
-      report.fmt(c.libtorchGrad),
-      report.ratio(c.tierGrad, c.libtorchGrad),
+      ...against(c.tierValue, c.libtorchValue),
+      ...against(c.tierGrad, c.libtorchGrad),
     ]),
   );
   return [
@@ -237,12 +236,8 @@ function tierReport(rows, runtime, crossover, control) {
       control.map((c) => [
         c.program,
         c.onTier ? 'yes' : 'no',
-        report.fmt(c.tierVag),
-        report.fmt(c.libtorchVag),
-        report.ratio(c.tierVag, c.libtorchVag),
-        report.fmt(c.tierTensors),
-        report.fmt(c.libtorchTensors),
-        report.ratio(c.tierTensors, c.libtorchTensors),
+        ...against(c.tierVag, c.libtorchVag),
+        ...against(c.tierTensors, c.libtorchTensors),
       ]),
     ),
   ].join('\n');
