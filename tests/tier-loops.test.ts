@@ -257,6 +257,30 @@ describe('loop limits and what stays on libtorch', () => {
     }
   });
 
+  test('batches of a loop past 256 samples go to libtorch (each iteration once over the batch), with the same values', () => {
+    const [m, off] = pair(example('newton_sqrt.neural'), { inputs: { a: 'scalar' } });
+    try {
+      const run = jest.spyOn(m, 'onTier'); // every call on the tier goes through it
+      for (const [samples, onTier] of [
+        [256, true],
+        [257, false],
+      ] as const) {
+        run.mockClear();
+        const a = Float64Array.from({ length: samples }, (_, i) => 1 + i / 7);
+        const got = m.valueAndGrad({ a }, { batch: true, wrt: ['a'] });
+        expect([samples, run.mock.calls.length > 0]).toEqual([samples, onTier]);
+        const want = off.valueAndGrad({ a }, { batch: true, wrt: ['a'] });
+        expect(maxRelativeError(values(got.value), values(want.value))).toBeLessThanOrEqual(1e-12);
+        expect(
+          maxRelativeError(values(got.grads.a as ArrayLike<number>), values(want.grads.a as ArrayLike<number>)),
+        ).toBeLessThanOrEqual(1e-10);
+      }
+    } finally {
+      m.dispose();
+      off.dispose();
+    }
+  });
+
   test('loops whose limits, multiplied where they nest, exceed the step budget stay on libtorch', () => {
     const nested =
       '(loop ((i 0) (s 0)) (if (>= i 3) s (recur (+ i 1) (+ s (loop ((j 0)) (if (>= j x) j (recur (+ j 1))))))))';

@@ -8,7 +8,7 @@ import { describe } from '../runtime/host-data';
 import { grad } from '../train/autograd';
 import { Tensor, type DType } from '../runtime/tensor';
 import { knownOptions } from '../runtime/validate';
-import { TIER_MAX_WEIGHT_WORK } from '../compiler/tape';
+import { tierTakes } from '../compiler/tape';
 import type { IrGraph } from '../compiler/ir';
 import type { Module } from './module';
 
@@ -48,6 +48,8 @@ export interface TierProgram {
   paramOffsets: number[];
   /** The weight blocks' elements (the MLPs' weights): large batches of them go to libtorch. */
   weights: number;
+  /** Whether it runs loops: large batches of them go to libtorch too. */
+  loops: boolean;
   /** The graph the tape was made from: where a failure at a labelled node (a loop's limit) is. */
   graph: IrGraph;
   /** Per input, a one-value buffer for a number given. */
@@ -92,7 +94,7 @@ export function valueAndGrad(
   if (given === undefined && module.inputs.length <= 53 && allNumbers(module.inputs, inputs)) {
     // The hot path: one sample of numbers.
     const tier = module.singleSampleTier();
-    if (tier && tier.weights <= TIER_MAX_WEIGHT_WORK)
+    if (tier && tierTakes(1, tier.weights, tier.loops))
       return single(module, tier, inputs as Record<string, number>, wrt);
   }
   const values = module.inputs.map((name) => inputs[name]);
@@ -105,7 +107,7 @@ export function valueAndGrad(
     if (found) return found;
   }
   const tier = scalarsOnly ? module.tier(values.map((v) => typeof v !== 'number')) : undefined;
-  if (!tier || batchSize * tier.weights > TIER_MAX_WEIGHT_WORK) return viaTensors(module, inputs, batch, wrt, given);
+  if (!tier || !tierTakes(batchSize, tier.weights, tier.loops)) return viaTensors(module, inputs, batch, wrt, given);
   return viaTier(module, tier, values as (number | ArrayLike<number>)[], batchSize, wrt, given);
 }
 
@@ -332,6 +334,7 @@ export function tierProgram(
   numInputs: number,
   params: { name: string; tensor: Tensor }[],
   graph: IrGraph,
+  loops: boolean,
 ): TierProgram {
   const tensors = params.map((p) => p.tensor);
   const paramOffsets: number[] = [];
@@ -347,6 +350,7 @@ export function tierProgram(
     paramNames: params.map((p) => p.name),
     paramOffsets,
     weights,
+    loops,
     graph,
     scalars: Array.from({ length: numInputs }, () => arrayOf(dtype, 1)),
     out: arrayOf(dtype, 1),

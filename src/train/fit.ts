@@ -36,7 +36,7 @@ import {
 import { flag, knownOptions, numberIn } from '../runtime/validate';
 import { checkResult, wire } from './wiring';
 import { penaltyStrength } from './penalty';
-import { TIER_MAX_WEIGHT_WORK } from '../compiler/tape';
+import { tierTakes } from '../compiler/tape';
 
 /** How the program's inputs receive the state and the time, and the integrator (as odeint's options). */
 export interface FitOdeOptions extends OdeSolverOptions {
@@ -764,7 +764,7 @@ function fitTier(model: Module, prepared: Prepared, batchSize: number): NativeFi
   const samples = prepared.samplesPerStep(batchSize);
   if (!prepared.tierData || samples > FIT_TIER_MAX_SAMPLES) return {};
   const tier = model.fitTape(prepared.inputShapes);
-  if (!tier || samples * tier.weights > TIER_MAX_WEIGHT_WORK) return {};
+  if (!tier || !tierTakes(samples, tier.weights, tier.loops)) return {};
   return { tape: tier.tape, tapeParams: tier.params.map((t) => t.handle) };
 }
 
