@@ -144,7 +144,7 @@ void check_tape(TapeProgram& p) {
     if (!body || loop.state < 0 || loop.limit < 1 || body->num_inputs != static_cast<int>(loop.inputs.size()) ||
         loop.outputs < 1 || loop.state > body->num_inputs ||
         body->results.size() != static_cast<size_t>(1 + loop.outputs + loop.state) || body->num_params != 0 ||
-        !body->block_sizes.empty())
+        body->block_sizes != p.block_sizes)
       throw Error("internal: a tape loop whose body does not match it");
   }
   if (p.results.empty()) throw Error("internal: a tape without results");
@@ -238,7 +238,7 @@ struct LoopLevel {
  * sweep's tape).
  */
 template <class T>
-void run_loop(const TapeLoop& loop, const T* value, T* out, std::vector<T>* record) {
+void run_loop(const TapeLoop& loop, const T* value, const T* blocks, T* out, std::vector<T>* record) {
   LoopLevel<T> level;
   std::vector<T>& reg = level.s.reg;
   std::vector<T>& next = level.s.next;
@@ -250,7 +250,7 @@ void run_loop(const TapeLoop& loop, const T* value, T* out, std::vector<T>* reco
   const std::vector<int>& res = body.results;  // done, the result's elements, the next state's
   for (int64_t it = 0;; ++it) {
     if (it >= loop.limit) throw loop_limit(loop);
-    tape_values(body, reg.data(), static_cast<const T*>(nullptr));
+    tape_values(body, reg.data(), blocks);
     if (record) record->insert(record->end(), reg.begin(), reg.end());
     if (reg[res[0]] != T(0)) {
       for (int j = 0; j < loop.outputs; ++j) out[j] = reg[res[1 + j]];
@@ -268,13 +268,13 @@ void run_loop(const TapeLoop& loop, const T* value, T* out, std::vector<T>* reco
  * then differentiated last first, each iteration's state adjoint seeding the one before's next state.
  */
 template <class T>
-void loop_adjoint(const TapeLoop& loop, const T* g, const T* value, T* adjoint) {
+void loop_adjoint(const TapeLoop& loop, const T* g, const T* value, T* adjoint, const T* blocks, double* block_grads) {
   LoopLevel<T> level;
   LoopScratch<T>& s = level.s;
   const TapeProgram& body = *loop.body;
   const size_t n = static_cast<size_t>(body.registers());
   s.next.resize(loop.outputs);
-  run_loop(loop, value, s.next.data(), &s.record);
+  run_loop(loop, value, blocks, s.next.data(), &s.record);
   const size_t iterations = s.record.size() / n;
   const std::vector<int>& res = body.results;
   s.adj.resize(n);
@@ -286,7 +286,7 @@ void loop_adjoint(const TapeLoop& loop, const T* g, const T* value, T* adjoint) 
       for (int j = 0; j < loop.outputs; ++j) s.adj[res[1 + j]] += g[j];
     else
       for (int k = 0; k < loop.state; ++k) s.adj[res[1 + loop.outputs + k]] += s.state_adj[k];
-    tape_adjoints(body, &s.record[it * n], s.adj.data(), static_cast<const T*>(nullptr), nullptr);
+    tape_adjoints(body, &s.record[it * n], s.adj.data(), blocks, block_grads);
     for (int k = 0; k < loop.state; ++k) s.state_adj[k] = s.adj[k];
     for (size_t c = 0; c < s.cap_adj.size(); ++c) s.cap_adj[c] += s.adj[loop.state + c];
   }
@@ -308,7 +308,7 @@ void tape_values(const TapeProgram& p, T* value, const T* blocks) {
       continue;
     }
     if (in.op == kLoop) {
-      run_loop(p.loops[in.a], value, &value[first + k], static_cast<std::vector<T>*>(nullptr));
+      run_loop(p.loops[in.a], value, blocks, &value[first + k], static_cast<std::vector<T>*>(nullptr));
       continue;
     }
     if (in.op == kLoopRest) continue;  // written by its loop's instruction
@@ -331,6 +331,20 @@ void tape_values(const TapeProgram& p, T* value, const T* blocks) {
 
 bool tape_branches(const TapeProgram& p) { return std::any_of(p.code.begin(), p.code.end(), is_jump); }
 
+namespace {
+
+/** Marks, in `reached` (scalar params, then blocks), every weight block a program's rows or reads use, its loops'
+ * included. */
+void mark_blocks(const TapeProgram& p, std::vector<char>& reached) {
+  const size_t scalars = reached.size() - p.block_sizes.size();
+  for (const TapeDense& d : p.dense) reached[scalars + d.weight] = reached[scalars + d.bias] = 1;
+  for (const TapeInstr& in : p.code)
+    if (in.op == kBlockRead) reached[scalars + in.a] = 1;
+  for (const TapeLoop& loop : p.loops) mark_blocks(*loop.body, reached);
+}
+
+}  // namespace
+
 template <class T>
 void tape_reach(const TapeProgram& p, const T* value, std::vector<char>& reached) {
   thread_local std::vector<char> ran, live;
@@ -343,8 +357,10 @@ void tape_reach(const TapeProgram& p, const T* value, std::vector<char>& reached
     const TapeInstr& in = p.code[k];
     if (ran[k] && in.op == kLoop) {
       const TapeLoop& loop = p.loops[in.a];
-      if (std::any_of(&live[first + k], &live[first + k] + loop.outputs, [](char c) { return c != 0; }))
+      if (std::any_of(&live[first + k], &live[first + k] + loop.outputs, [](char c) { return c != 0; })) {
         for (int r : loop.inputs) live[r] = 1;
+        mark_blocks(*loop.body, reached);  // the MLPs the body calls: the program's weight blocks
+      }
       continue;
     }
     if (!ran[k] || is_jump(in) || !live[first + k] || in.path == kPathNone || in.op == kLoopRest) continue;
@@ -392,7 +408,7 @@ void tape_adjoints(const TapeProgram& p, const T* value, T* adjoint, const T* bl
       continue;
     }
     if (in.op == kLoop) {
-      loop_adjoint(p.loops[in.a], &adjoint[first + k], value, adjoint);
+      loop_adjoint(p.loops[in.a], &adjoint[first + k], value, adjoint, blocks, block_grads);
       continue;
     }
     if (in.op == kLoopRest) continue;  // its adjoint is its loop's
@@ -579,14 +595,15 @@ std::vector<at::Tensor> replay_registers(const TapeProgram& p, const std::vector
       continue;
     }
     if (in.op == kLoop) {
-      // One sample's iterations, each body replayed on the last one's next state.
+      // One sample's iterations, each body replayed on the last one's next state (its params: the blocks).
       const TapeLoop& loop = p.loops[in.a];
+      const std::vector<at::Tensor> blocks(params.begin() + p.num_params, params.end());
       const std::vector<int>& out = loop.body->results;
       std::vector<at::Tensor> state;
       for (int r : loop.inputs) state.push_back(reg[r]);
       for (int64_t it = 0;; ++it) {
         if (it >= loop.limit) throw loop_limit(loop);
-        const std::vector<at::Tensor> body = replay_registers(*loop.body, state, {});
+        const std::vector<at::Tensor> body = replay_registers(*loop.body, state, blocks);
         if (body[out[0]].item<double>() != 0) {
           for (int j = 0; j < loop.outputs; ++j) reg[first + k + j] = body[out[1 + j]];
           break;

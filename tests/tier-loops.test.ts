@@ -4,7 +4,7 @@
 // limit must fail as the libtorch path's does, at the loop in the source.
 import fs from 'fs';
 import path from 'path';
-import { compile, CompileError, fit, grad, tensor, type FitOptions, type Module } from '../src';
+import { compile, CompileError, fit, grad, nn, tensor, type FitOptions, type Module } from '../src';
 import { centralDifference, maxRelativeError } from './helpers/finite-diff';
 import { expectTierAsLibtorch } from './helpers/tier';
 
@@ -230,6 +230,63 @@ test('second derivatives through a nested loop with a vector result (create_grap
     m.dispose();
     off.dispose();
   }
+});
+
+describe('an MLP called inside a loop (the body shares the program weight blocks)', () => {
+  // Five Euler steps of dy/dt = net(y) - k y from y0: a hybrid written as an explicit loop.
+  const SOURCE = '(loop ((i 0) (y y0)) (if (>= i 5) y (recur (+ i 1) (+ y (* 0.1 (- (net y) (* k y)))))))';
+  const make = (tier: boolean) =>
+    compile(SOURCE, {
+      inputs: { y0: 'scalar' },
+      params: { k: 0.4 },
+      functions: { net: nn.mlp([1, 6, 1], { seed: 3, dtype: 'float64' }) },
+      dtype: 'float64',
+      tier,
+    });
+
+  test("valueAndGrad: the weights', k's and y0's gradients as on libtorch", () => {
+    const [m, off] = [make(true), make(false)];
+    try {
+      expect(m.singleSampleTier()).toBeDefined();
+      const data = { y0: [0.3, -1.2, 2] };
+      const a = m.valueAndGrad(data, { batch: true, wrt: ['y0'] });
+      const b = off.valueAndGrad(data, { batch: true, wrt: ['y0'] });
+      expect(maxRelativeError(values(a.value), values(b.value))).toBeLessThanOrEqual(1e-12);
+      expect(Object.keys(a.grads).sort()).toEqual(Object.keys(b.grads).sort());
+      for (const name of Object.keys(b.grads))
+        expect([
+          name,
+          maxRelativeError(values(a.grads[name] as ArrayLike<number>), values(b.grads[name] as ArrayLike<number>)) <=
+            1e-10,
+        ]).toEqual([name, true]);
+    } finally {
+      m.dispose();
+      off.dispose();
+    }
+  });
+
+  test('through Tensors, second derivatives included, and fit()', async () => {
+    const [m, off] = [make(true), make(false)];
+    try {
+      expectTierAsLibtorch(m, off, (module) => {
+        const y0 = tensor([0.3, -1.2], { dtype: 'float64', requiresGrad: true });
+        const y = module.forward({ y0 });
+        const [dy] = grad(y, [y0], { createGraph: true });
+        const [d2y] = grad(dy, [y0]);
+        const out = [y, dy, d2y].map((t) => values(t.toTypedArray()));
+        for (const t of [y0, y, dy, d2y]) t.dispose();
+        return out;
+      });
+      const data = { inputs: { y0: [0.3, -1.2, 2, 0.7] }, target: [0.2, -0.9, 1.5, 0.6] };
+      const options: FitOptions = { optimizer: 'adam', lr: 0.01, epochs: 10 };
+      const [a, b] = [await fit(m, data, options), await fit(off, data, options)];
+      expect([a.tier, b.tier]).toEqual([true, false]);
+      expect(Math.abs((a.params.k as number) - (b.params.k as number))).toBeLessThan(1e-9);
+    } finally {
+      m.dispose();
+      off.dispose();
+    }
+  });
 });
 
 describe('loop limits and what stays on libtorch', () => {

@@ -9,8 +9,8 @@
 // elements are the result registers. A learned component (an MLP) becomes its dense layers' rows
 // (one instruction per output, reading the layer's weight blocks) with its activation between them
 // as the registry's forms; a vector or matrix param is a weight block too, read element by element.
-// A graph the tier cannot take (calls, MLPs or params read inside a loop, other ops) has no tape, and
-// runs on the libtorch path.
+// A loop's body shares the program's weight blocks. A graph the tier cannot take (calls, other ops)
+// has no tape, and runs on the libtorch path.
 import { TAPE_FORMS, tapeForm, type Shape } from '../ops';
 import type { IrGraph, IrNode } from './ir';
 
@@ -172,7 +172,11 @@ class Scalariser {
 
   private readonly loops: TapeLoopSpec[] = [];
 
-  /** `args` makes the program a loop body's: its inputs are values of these sizes, it reads no params. */
+  /**
+   * `args` makes the program a loop body's: its inputs are values of these sizes, it reads no scalar
+   * params (the loop passes what it uses as captures), and it shares the program's weight blocks
+   * (the MLPs it calls read them, and their gradients add to the program's).
+   */
   constructor(
     private readonly graph: IrGraph,
     private readonly learned: readonly LearnedLayout[],
@@ -181,8 +185,8 @@ class Scalariser {
     this.inputSizes = args ?? graph.inputs.map((i) => size(i.shape));
     this.inputStart = this.inputSizes.map((_, i) => this.inputSizes.slice(0, i).reduce((a, b) => a + b, 0));
     this.numInputs = this.inputSizes.reduce((a, b) => a + b, 0);
-    const indices = args === undefined ? graph.params.map((_, k) => k) : [];
-    this.scalarParams = indices.filter((k) => graph.params[k].shape.length === 0);
+    const indices = graph.params.map((_, k) => k);
+    this.scalarParams = args === undefined ? indices.filter((k) => graph.params[k].shape.length === 0) : [];
     this.blocks = indices.filter((k) => graph.params[k].shape.length !== 0);
     this.paramSlot = indices.map((k) => Math.max(this.scalarParams.indexOf(k), this.blocks.indexOf(k)));
     this.numParams = this.scalarParams.length;
@@ -254,10 +258,8 @@ class Scalariser {
           shape.length === 0
             ? [this.numInputs + this.paramSlot[n.index]]
             : range(0, size(shape)).map((e) => this.control(BLOCK_READ, this.paramSlot[n.index], e));
-      } else if (n.op === 'extern') {
-        if (this.args !== undefined) throw new Unsupported(); // an MLP's weights are the program's params
-        registers[i] = this.mlp(n.index, n.args.map((a) => registers[a]).flat());
-      } else if (n.op === 'arg') registers[i] = captures[n.index];
+      } else if (n.op === 'extern') registers[i] = this.mlp(n.index, n.args.map((a) => registers[a]).flat());
+      else if (n.op === 'arg') registers[i] = captures[n.index];
       else if (n.op === 'const') registers[i] = this.constRegisters[index][i];
       else if (n.op === 'if') {
         const outputs = this.branch(
@@ -293,7 +295,7 @@ class Scalariser {
     const region = this.graph.regions[n.regions[0]];
     const done = region.nodes[region.results[0]];
     if (region.results.length !== n.state + 2 || size(done.shape) !== 1) throw new Unsupported();
-    const body = new Scalariser(this.graph, [], sizes).body(n.regions[0]);
+    const body = new Scalariser(this.graph, this.learned, sizes).body(n.regions[0]);
     if (body.results.length !== 1 + outputs + state) throw new Unsupported();
     if (n.limit * (body.numInputs + body.consts.length + body.attrs.length) > MAX_LOOP_RECORD) throw new Unsupported();
     const index = this.loops.length;
