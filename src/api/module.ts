@@ -308,7 +308,11 @@ export class Module {
       const tier = this.smallBatchTier(values, grad);
       if (tier) {
         this.tierSignature = values;
-        return new Tensor(this.onTier(tier, () => tier.tape.forward(handles(values), grad)));
+        try {
+          return new Tensor(tier.tape.forward(handles(values), grad));
+        } catch (e) {
+          throw this.tierError(tier, e as Error);
+        }
       }
       const spec = this.specialise(values.map((v) => ({ name: v.name, shape: v.shape, batched: v.batched })));
       const batch = values.find((v) => v.batched)?.tensor.shape[0] ?? 1;
@@ -335,13 +339,9 @@ export class Module {
     return valueAndGrad(this, inputs, options);
   }
 
-  /** @internal Runs a call on the tier: a failure at a labelled node (a loop's limit) becomes a diagnostic there. */
-  onTier<R>(tier: TierProgram, run: () => R): R {
-    try {
-      return run();
-    } catch (e) {
-      throw this.runtimeError(tier.graph, e as Error);
-    }
+  /** @internal A tier call's failure: at a labelled node (a loop's limit), the diagnostic there. */
+  tierError(tier: TierProgram, e: Error): Error {
+    return this.runtimeError(tier.graph, e);
   }
 
   /**

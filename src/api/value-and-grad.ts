@@ -147,7 +147,11 @@ function single(module: Module, tier: TierProgram, inputs: Record<string, number
   // Bit i asks for input i's gradient (exact in a double up to 53 inputs; the tier takes at most 64).
   let wanted = 0;
   for (const [i, name] of names.entries()) if (wrt.includes(name)) wanted += 2 ** i;
-  module.onTier(tier, () => tier.tape.runBound(wanted));
+  try {
+    tier.tape.runBound(wanted);
+  } catch (e) {
+    throw module.tierError(tier, e as Error);
+  }
   const grads = paramGrads(tier, module.dtype);
   for (const name of wrt) grads[name] = tier.inputGrads[names.indexOf(name)][0];
   return { value: tier.out[0], grads };
@@ -210,7 +214,11 @@ function viaTier(
   const inputGrads = module.inputs.map((name, i) =>
     !wrt.includes(name) ? null : typeof values[i] === 'number' ? tier.inputGrads[i] : arrayOf(dtype, batch),
   );
-  module.onTier(tier, () => tier.tape.run(data, batch, out, inputGrads));
+  try {
+    tier.tape.run(data, batch, out, inputGrads);
+  } catch (e) {
+    throw module.tierError(tier, e as Error);
+  }
   const grads = paramGrads(tier, dtype);
   module.inputs.forEach((name, i) => {
     const g = inputGrads[i];

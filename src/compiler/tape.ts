@@ -77,8 +77,9 @@ export const TIER_MAX_WEIGHT_WORK = 32768;
 /**
  * With loops, the most samples a call or step: the tier runs each sample's iterations one by one
  * (and again in its reverse sweep), libtorch each iteration once over the whole batch, so the two
- * cross at a batch that hardly depends on the iteration count. newton_sqrt (20 iterations),
- * valueAndGrad: 263 against 769 us at 100 samples, 2.5 against 0.9 ms at 1,000 (a hand measurement).
+ * cross at a batch that hardly depends on the iteration count: newton_sqrt's valueAndGrad (20
+ * iterations) took 0.68 against 0.92 ms at 256 samples, 2.9 against 1.2 ms at 1,000
+ * (`node scripts/experiments-profile.js`).
  */
 export const TIER_MAX_LOOP_BATCH = 256;
 
@@ -151,6 +152,14 @@ function iterationBound(graph: IrGraph, region: number): number {
   return bound;
 }
 
+/** The region and those its ifs own, at any depth, but not the bodies of its loops. */
+function emittedRegions(graph: IrGraph, root: number, out = new Set<number>()): Set<number> {
+  out.add(root);
+  for (const n of graph.regions[root].nodes)
+    if (n.op === 'if') for (const r of n.regions) emittedRegions(graph, r, out);
+  return out;
+}
+
 class Scalariser {
   private readonly inputSizes: number[];
   /** Each input's first register. */
@@ -181,6 +190,7 @@ class Scalariser {
     private readonly graph: IrGraph,
     private readonly learned: readonly LearnedLayout[],
     private readonly args?: number[],
+    private readonly root = 0,
   ) {
     this.inputSizes = args ?? graph.inputs.map((i) => size(i.shape));
     this.inputStart = this.inputSizes.map((_, i) => this.inputSizes.slice(0, i).reduce((a, b) => a + b, 0));
@@ -192,18 +202,21 @@ class Scalariser {
     this.numParams = this.scalarParams.length;
     // Constants first, so that instruction registers can be numbered as they are emitted: every
     // region's const nodes' elements, then the lengths that vmean divides by.
-    this.constRegisters = graph.regions.map((r) =>
+    // Only the regions this program emits: its root's, and its ifs', not its loops' bodies (tapes of their own).
+    const emits = emittedRegions(graph, root);
+    this.constRegisters = graph.regions.map((r, index) =>
       r.nodes.map((n) => {
-        if (n.op !== 'const') return [];
+        if (n.op !== 'const' || !emits.has(index)) return [];
         const start = this.numInputs + this.numParams + this.consts.length;
         this.consts.push(...n.data);
         return range(start, n.data.length);
       }),
     );
-    for (const r of graph.regions)
+    const regions = [...emits].map((index) => graph.regions[index]);
+    for (const r of regions)
       for (const n of r.nodes) if (n.op === 'vmean') this.consts.push(size(r.nodes[n.args[0]].shape));
     // The numbers the activations take (gelu's, softplus's threshold) and norm's guards, whether used or not.
-    const has = (op: string) => graph.regions.some((r) => r.nodes.some((n) => n.op === op));
+    const has = (op: string) => regions.some((r) => r.nodes.some((n) => n.op === op));
     if (has('extern')) this.consts.push(0.5, 1, Math.SQRT1_2, 20);
     if (has('norm') || has('normalize')) this.consts.push(0, 1);
     if (has('normalize')) this.consts.push(1e-8);
@@ -213,13 +226,13 @@ class Scalariser {
     return this.spec(this.region(0, [])[result]);
   }
 
-  /** A loop body's tape: its region on the body's inputs, its results done, the result, the next state. */
-  body(region: number): TapeSpec {
+  /** A loop body's tape (its root region): on the body's inputs, its results done, the result, the next state. */
+  body(): TapeSpec {
     const registers = this.region(
-      region,
+      this.root,
       this.inputSizes.map((n, k) => range(this.inputStart[k], n)),
     );
-    return this.spec(this.graph.regions[region].results.flatMap((r) => registers[r]));
+    return this.spec(this.graph.regions[this.root].results.flatMap((r) => registers[r]));
   }
 
   private spec(results: number[]): TapeSpec {
@@ -295,7 +308,7 @@ class Scalariser {
     const region = this.graph.regions[n.regions[0]];
     const done = region.nodes[region.results[0]];
     if (region.results.length !== n.state + 2 || size(done.shape) !== 1) throw new Unsupported();
-    const body = new Scalariser(this.graph, this.learned, sizes).body(n.regions[0]);
+    const body = new Scalariser(this.graph, this.learned, sizes, n.regions[0]).body();
     if (body.results.length !== 1 + outputs + state) throw new Unsupported();
     if (n.limit * (body.numInputs + body.consts.length + body.attrs.length) > MAX_LOOP_RECORD) throw new Unsupported();
     const index = this.loops.length;

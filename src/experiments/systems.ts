@@ -50,7 +50,7 @@ export const pendulumSpec: OdeSpec = {
       plain:
         'Along one trajectory an MLP of t can follow any function of time, the damping term b omega(t) and part of the gravity term included, so unpenalised g/L and b are not identified; the weight penalty (next row) is the remedy.',
       penalised:
-        'Along one trajectory b omega(t) and g/L sin theta(t) are functions of t that a forcing MLP of t can take over exactly, so only the penalty separates them from the forcing (b 55 % plain). Over noise seeds 6 to 11 the penalised b is off by 1.23 % RMS, within 1 % on three draws of six (docs/training.md, scripts/hybrid-study.js), against 0.74 % RMS with the forcing known: one noisy trajectory does not hold b within 1 %.',
+        'Along one trajectory b omega(t) and g/L sin theta(t) are functions of t that a forcing MLP of t can take over exactly, so only the penalty separates them from the forcing (b 55 % plain). Over noise seeds 6 to 11 the penalised b is off by 1.23 % RMS, within 1 % on three draws of six (docs/training.md, scripts/hybrid-study.js), against 0.73 % RMS with the forcing known: one noisy trajectory does not hold b within 1 %.',
     },
   },
   paper: 'g/L 0.08 %, b 0.17 %',

@@ -17,8 +17,8 @@ import { Progress } from './progress';
 
 /**
  * The hybrids' weight penalty (fit's weightPenalty: an L2 penalty on the MLPs' hidden layers, relative to the
- * data's variance), one value for every experiment. Chosen from a sweep on the pendulum hybrid, the one
- * that needs it (scripts/hybrid-study.js, docs/training.md): 1e-6, 1e-5 and 1e-4 left b at 9.2, about 4 and 0.8 %.
+ * data's variance), one value for every experiment, chosen on the pendulum hybrid, the one that needs it
+ * (docs/training.md: the study over noise seeds, `node scripts/hybrid-study.js pendulum seed=N`).
  */
 export const WEIGHT_PENALTY = 1e-4;
 

@@ -125,8 +125,9 @@ export interface FitOptions {
    */
   stopOnNonFinite?: boolean;
   /**
-   * An L2 penalty on the weights of the learned components the model calls (its MLPs), never on its
-   * named constants, relative to the data's variance: each step's loss gains
+   * An L2 penalty on the hidden layers of the learned components the model calls (its MLPs'
+   * weights and biases but the output layer's; model.penalisedParameters()), never on its named
+   * constants, relative to the data's variance: each step's loss gains
    * weightPenalty * variance(target or observations) * sum(w^2). For hybrid models, whose MLPs could
    * otherwise absorb part of the known physics; the experiments' hybrids use 1e-4 (docs/training.md
    * has the study of the strength). The result's loss leaves the penalty out. Default 0.
@@ -192,8 +193,8 @@ export interface FitResult {
   stopped: 'epochs' | 'early' | 'aborted';
   /**
    * Whether each step ran on the small-program tier (a program of scalar ops, scalar data, at most
-   * 512 samples or windows a step, and with MLPs at most 32,768 samples times weights, compile
-   * option `tier` not false) rather than through libtorch.
+   * 512 samples or windows a step, with MLPs at most 32,768 samples times weights, with loops at
+   * most 256 samples, compile option `tier` not false: tierTakes) rather than through libtorch.
    */
   tier: boolean;
   /** The optimizer that trained (options.optimizer, or the default for the fit: see defaultOptimizer). */
