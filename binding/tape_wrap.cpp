@@ -19,7 +19,7 @@ void check_param(const at::Tensor& t, int64_t elements, bool dbl) {
     throw nc::Error("tape: params must be contiguous CPU tensors of the module's dtype, one element or their block's");
 }
 
-/** A program of the tier from its spec (src/compiler/tape.ts's TapeSpec), its loops' bodies included. */
+/** A program of the tier from its spec (src/compiler/tape.ts's TapeSpec), its loops' and functions' bodies included. */
 void read_program(const SpecReader& in, const Napi::Object& spec, nc::TapeProgram& p) {
   p.num_inputs = static_cast<int>(in.whole(spec, "numInputs"));
   p.input_sizes = in.ints(spec, "inputSizes");
@@ -51,6 +51,20 @@ void read_program(const SpecReader& in, const Napi::Object& spec, nc::TapeProgra
     nc::check_tape(*body);
     p.loops.push_back({body, in.ints(loop, "inputs"), static_cast<int>(in.whole(loop, "state")),
                        static_cast<int>(in.whole(loop, "outputs")), in.whole(loop, "limit"), in.string(loop, "label")});
+  }
+  // Per call: its function (an index into the root's functions), its argument registers, result elements, limit, label.
+  Napi::Array calls = in.array(spec, "calls");
+  for (uint32_t i = 0; i < calls.Length(); ++i) {
+    const Napi::Object call = in.object(calls.Get(i), "a call");
+    p.calls.push_back({static_cast<int>(in.whole(call, "function")), in.ints(call, "inputs"),
+                       static_cast<int>(in.whole(call, "outputs")), in.whole(call, "limit"), in.string(call, "label")});
+  }
+  Napi::Array functions = in.array(spec, "functions");
+  for (uint32_t i = 0; i < functions.Length(); ++i) {
+    auto body = std::make_shared<nc::TapeProgram>();
+    read_program(in, in.object(functions.Get(i), "a function's body"), *body);
+    nc::check_tape(*body, functions.Length());
+    p.functions.push_back(body);
   }
 }
 

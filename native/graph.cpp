@@ -3,7 +3,6 @@
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>
 #include <c10/util/SmallVector.h>
-#include <pthread.h>
 #include <torch/csrc/autograd/autograd.h>
 
 #include <algorithm>
@@ -12,6 +11,7 @@
 #include <optional>
 
 #include "checkpoint.h"
+#include "deep_stack.h"
 #include "errors.h"
 
 namespace nc {
@@ -28,8 +28,6 @@ Tensor expand_batch(const Tensor& v, int64_t n) {
 }
 
 Tensor rows(const Tensor& v, const Tensor& idx) { return v.index_select(0, idx); }
-
-void with_deep_stack(const std::function<void()>& fn);
 
 bool any_requires_grad(const Values& values) {
   return std::any_of(values.begin(), values.end(), [](const Tensor& t) { return t.requires_grad(); });
@@ -327,36 +325,6 @@ class Executor {
     return rows(at::cat(done_values), at::argsort(at::cat(done_rows)));
   }
 };
-
-/** Runs fn on a thread with a deep stack (recursive programs nest one C++ frame chain per call). */
-void with_deep_stack(const std::function<void()>& fn) {
-  struct Task {
-    const std::function<void()>* fn;
-    std::exception_ptr error;
-  } task{&fn, nullptr};
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setstacksize(&attr, size_t{1} << 30);  // reserved, committed only as used
-  pthread_t thread;
-  auto body = [](void* p) -> void* {
-    auto* t = static_cast<Task*>(p);
-    try {
-      (*t->fn)();
-    } catch (...) {
-      t->error = std::current_exception();
-    }
-    return nullptr;
-  };
-  int rc = pthread_create(&thread, &attr, body, &task);
-  pthread_attr_destroy(&attr);
-  if (rc != 0) throw Error("could not start a thread for a recursive program");
-  pthread_join(thread, nullptr);
-  if (task.error) std::rethrow_exception(task.error);
-}
-
-}  // namespace
-
-namespace {
 
 /**
  * The executor indexes without checks on its hot path, so the graph's wiring is checked once, here:

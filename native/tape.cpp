@@ -15,6 +15,7 @@
 #include <limits>
 #include <string>
 
+#include "deep_stack.h"
 #include "errors.h"
 #include "kernels.h"
 #include "ops.generated.h"
@@ -63,7 +64,8 @@ T pow_scalar(T a, T e) {  // libtorch's pow(Tensor, Scalar): 0.5 and -0.5 are sq
 
 }  // namespace
 
-void check_tape(TapeProgram& p) {
+void check_tape(TapeProgram& p, size_t functions) {
+  const size_t named = p.functions.empty() ? functions : p.functions.size();
   if (p.num_inputs < 0 || p.num_params < 0) throw Error("internal: a tape with negative counts");
   int sizes = 0;
   for (int n : p.input_sizes) {
@@ -114,20 +116,27 @@ void check_tape(TapeProgram& p) {
       ++next;
       continue;
     }
-    if (in.op == kLoop || in.op == kLoopRest) {
-      if (in.a < 0 || in.a >= static_cast<int>(p.loops.size()))
-        throw Error("internal: a tape loop instruction of no loop");
-      const TapeLoop& loop = p.loops[in.a];
-      // A loop's instruction, then one kLoopRest per further element of its result (the registers it writes).
-      const bool placed = in.op == kLoop ? k + loop.outputs <= steps
-                                         : k > 0 && (p.code[k - 1].op == kLoopRest || p.code[k - 1].op == kLoop) &&
-                                               p.code[k - 1].a == in.a;
-      if (!placed || in.path != kPathThrough) throw Error("internal: a tape loop's instructions out of place");
-      for (int j = 1; in.op == kLoop && j < loop.outputs; ++j)
-        if (p.code[k + j].op != kLoopRest || p.code[k + j].a != in.a)
-          throw Error("internal: a tape loop's result registers out of place");
-      for (int r : loop.inputs)
-        if (r < 0 || r >= next) throw Error("internal: a tape loop reads a register not yet written");
+    const bool loop = in.op == kLoop || in.op == kLoopRest;
+    if (loop || in.op == kCall || in.op == kCallRest) {
+      const char* what = loop ? "loop" : "call";
+      const int head = loop ? kLoop : kCall;
+      const size_t count = loop ? p.loops.size() : p.calls.size();
+      if (in.a < 0 || static_cast<size_t>(in.a) >= count)
+        throw Error(std::string("internal: a tape ") + what + " instruction of no " + what);
+      const int outputs = loop ? p.loops[in.a].outputs : p.calls[in.a].outputs;
+      const std::vector<int>& inputs = loop ? p.loops[in.a].inputs : p.calls[in.a].inputs;
+      // Its instruction, then one rest instruction per further element of its result (the registers it writes).
+      const bool placed =
+          in.op == head ? k + outputs <= steps
+                        : k > 0 && (p.code[k - 1].op == in.op || p.code[k - 1].op == head) && p.code[k - 1].a == in.a;
+      if (!placed || in.path != kPathThrough)
+        throw Error(std::string("internal: a tape ") + what + "'s instructions out of place");
+      for (int j = 1; in.op == head && j < outputs; ++j)
+        if (p.code[k + j].op != head + 1 || p.code[k + j].a != in.a)
+          throw Error(std::string("internal: a tape ") + what + "'s result registers out of place");
+      for (int r : inputs)
+        if (r < 0 || r >= next)
+          throw Error(std::string("internal: a tape ") + what + " reads a register not yet written");
       ++next;
       continue;
     }
@@ -144,8 +153,28 @@ void check_tape(TapeProgram& p) {
     if (!body || loop.state < 0 || loop.limit < 1 || body->num_inputs != static_cast<int>(loop.inputs.size()) ||
         loop.outputs < 1 || loop.state > body->num_inputs ||
         body->results.size() != static_cast<size_t>(1 + loop.outputs + loop.state) || body->num_params != 0 ||
-        body->block_sizes != p.block_sizes)
+        !body->calls.empty() || body->block_sizes != p.block_sizes)
       throw Error("internal: a tape loop whose body does not match it");
+  }
+  for (const TapeCall& call : p.calls)
+    if (call.function < 0 || static_cast<size_t>(call.function) >= named || call.limit < 1 || call.outputs < 1)
+      throw Error("internal: a tape call of no function");
+  // The functions (each checked on reading, with the number there are), against every call of them.
+  if (!p.functions.empty()) {
+    std::vector<const TapeProgram*> callers{&p};
+    for (const auto& body : p.functions) {
+      if (!body || body->num_params != 0 || !body->loops.empty() || !body->functions.empty() ||
+          body->block_sizes != p.block_sizes)
+        throw Error("internal: a tape function whose body is not one");
+      callers.push_back(body.get());
+    }
+    for (const TapeProgram* caller : callers)
+      for (const TapeCall& call : caller->calls) {
+        const TapeProgram& body = *p.functions[call.function];
+        if (body.num_inputs != static_cast<int>(call.inputs.size()) ||
+            body.results.size() != static_cast<size_t>(call.outputs))
+          throw Error("internal: a tape call whose function does not match it");
+      }
   }
   if (p.results.empty()) throw Error("internal: a tape without results");
   for (int r : p.results)
@@ -294,6 +323,280 @@ void loop_adjoint(const TapeLoop& loop, const T* g, const T* value, T* adjoint, 
   for (size_t c = 0; c < s.cap_adj.size(); ++c) adjoint[loop.inputs[loop.state + c]] += s.cap_adj[c];
 }
 
+// ---- one instruction, forward, reverse and reach (the control instructions are their callers') ----
+
+/** An instruction's value: a registry form, a dense row or a block read. */
+template <class T>
+inline void step_value(const TapeProgram& p, const TapeInstr& in, size_t k, T* value, const T* blocks) {
+  T& O = value[p.first_instr() + k];
+  if (in.op == kDenseRow) {
+    O = dense_row(p, p.dense[in.a], in.b, value, blocks);
+    return;
+  }
+  if (in.op == kBlockRead) {
+    O = blocks[p.block_offsets[in.a] + in.b];
+    return;
+  }
+  const T A = value[in.a];
+  const T B = in.b >= 0 ? value[in.b] : T(0);
+  const T C = in.c >= 0 ? value[in.c] : T(0);
+  const double e = in.attr;
+  switch (in.op) {
+#define NC_TAPE_FORWARD
+#include "tape_steps.generated.inc"
+#undef NC_TAPE_FORWARD
+  }
+}
+
+/** An instruction's adjoint to its operands' adjoints (and a dense row's or block read's to the blocks' gradients). */
+template <class T>
+inline void step_adjoint(const TapeProgram& p, const TapeInstr& in, size_t k, const T* value, T* adjoint,
+                         const T* blocks, double* block_grads) {
+  const T G = adjoint[p.first_instr() + k];
+  if (in.op == kDenseRow) {
+    dense_row_adjoint(p, p.dense[in.a], in.b, G, value, adjoint, blocks, block_grads);
+    return;
+  }
+  if (in.op == kBlockRead) {
+    block_grads[p.block_offsets[in.a] + in.b] += static_cast<double>(G);
+    return;
+  }
+  const T A = value[in.a];
+  const T B = in.b >= 0 ? value[in.b] : T(0);
+  const T O = value[p.first_instr() + k];
+  const double e = in.attr;
+  T GA = 0, GB = 0, GC = 0;
+  switch (in.op) {
+#define NC_TAPE_BACKWARD
+#include "tape_steps.generated.inc"
+#undef NC_TAPE_BACKWARD
+    default:
+      return;  // no gradient flows through it (rounding, comparisons)
+  }
+  adjoint[in.a] += GA;
+  if (in.b >= 0) adjoint[in.b] += GB;
+  if (in.c >= 0) adjoint[in.c] += GC;
+}
+
+/**
+ * When the instruction's register is live (on the results' gradient path), marks what it passes the
+ * gradient to: its operands by its `path`, a dense row's inputs and blocks, a read block (in `reached`:
+ * the root's scalar params, then the blocks).
+ */
+template <class T>
+inline void step_live(const TapeProgram& p, const TapeInstr& in, size_t k, const T* value, char* live,
+                      std::vector<char>& reached) {
+  if (!live[p.first_instr() + k] || in.path == kPathNone) return;
+  const size_t scalars = reached.size() - p.block_sizes.size();
+  if (in.path == kPathTaken) {
+    live[value[in.a] != T(0) ? in.b : in.c] = 1;
+  } else if (in.op == kDenseRow) {
+    const TapeDense& d = p.dense[in.a];
+    for (int r : d.inputs) live[r] = 1;
+    reached[scalars + d.weight] = reached[scalars + d.bias] = 1;
+  } else if (in.op == kBlockRead) {
+    reached[scalars + in.a] = 1;
+  } else {
+    for (int r : {in.a, in.b, in.c})
+      if (r >= 0) live[r] = 1;
+  }
+}
+
+// ---- calls ----
+// A call runs its function's frames on an explicit stack, so recursion as deep as the limit allows
+// needs no deep native stack (functions run no loops: nothing else nests). Its reverse runs the call
+// again recording every frame's registers and what ran, in order, then walks that record backward:
+// one pass over every frame, however they nest.
+
+using Functions = std::vector<std::shared_ptr<const TapeProgram>>;
+
+/** A frame: a function's registers in the arena from `base`, and the next instruction it runs. */
+struct CallFrame {
+  const TapeProgram* p;
+  size_t base;
+  size_t k;
+  int id;  // its index in the record's frames (a recorded run)
+};
+
+/** What a recorded run did: every frame it made, and what ran, in order. */
+struct CallRecord {
+  struct Frame {
+    const TapeProgram* p;
+    size_t base;
+  };
+  /** An instruction frame `frame` ran; for one of its calls (callee >= 0), the call's entry or return. */
+  struct Event {
+    int frame, k, callee;
+    bool returned;
+  };
+  std::vector<Frame> frames;
+  std::vector<Event> events;
+};
+
+/** The registers of a call's frames, its stack and its record: one per thread (calls do not nest runs). */
+template <class T>
+struct CallArena {
+  std::vector<T> reg;
+  std::vector<CallFrame> stack;
+  CallRecord record;
+  std::vector<T> out, adjoint;
+  std::vector<char> live;
+};
+
+template <class T>
+CallArena<T>& call_arena() {
+  thread_local CallArena<T> arena;
+  return arena;
+}
+
+/** The call's error past its depth limit, as the libtorch path's (graph.cpp). */
+NodeError call_limit(const TapeCall& call) {
+  return NodeError(call.label, NodeError::Kind::Limit,
+                   "recursion deeper than " + std::to_string(call.limit) +
+                       " calls (raise the limit with the `limit` compile option if this is intended)");
+}
+
+/**
+ * Runs a call on its arguments in `value` (the caller's registers), writing its result's elements
+ * to `out`. With `record`, every frame's registers stay in the arena and its record says what ran.
+ */
+template <class T>
+CallArena<T>& run_call(const Functions& functions, const TapeCall& call, const T* value, const T* blocks, T* out,
+                       bool record) {
+  CallArena<T>& a = call_arena<T>();
+  a.reg.clear();
+  a.stack.clear();
+  a.record.frames.clear();
+  a.record.events.clear();
+  // A new frame for call c, its arguments read from `caller` (registers outside the arena) or from the frame at
+  // caller_base.
+  auto enter = [&](const TapeCall& c, const T* caller, size_t caller_base) {
+    if (static_cast<int64_t>(a.stack.size()) >= c.limit) throw call_limit(c);
+    const TapeProgram& f = *functions[c.function];
+    const size_t base = a.reg.size();
+    a.reg.resize(base + f.registers());
+    T* v = a.reg.data() + base;
+    const T* from = caller ? caller : a.reg.data() + caller_base;
+    for (int i = 0; i < f.num_inputs; ++i) v[i] = from[c.inputs[i]];
+    for (size_t j = 0; j < f.consts.size(); ++j) v[f.first_const() + j] = static_cast<T>(f.consts[j]);
+    const int id = record ? static_cast<int>(a.record.frames.size()) : -1;
+    if (record) a.record.frames.push_back({&f, base});
+    a.stack.push_back({&f, base, 0, id});
+  };
+  enter(call, value, 0);
+  for (;;) {
+    CallFrame& f = a.stack.back();
+    const TapeProgram& p = *f.p;
+    T* v = a.reg.data() + f.base;
+    if (f.k < p.code.size()) {
+      const TapeInstr& in = p.code[f.k];
+      if (in.op == kCall) {
+        if (record)
+          a.record.events.push_back({f.id, static_cast<int>(f.k), static_cast<int>(a.record.frames.size()), false});
+        enter(p.calls[in.a], nullptr, f.base);  // f and v now dangle
+        continue;
+      }
+      if (!is_jump(in)) {
+        step_value(p, in, f.k, v, blocks);
+        if (record) a.record.events.push_back({f.id, static_cast<int>(f.k), -1, false});
+      }
+      f.k = next_instr(in, f.k, v);
+      continue;
+    }
+    // The frame returns its result to its caller's call instruction (the registers it and its rest write), or to `out`.
+    const CallFrame done = f;
+    a.stack.pop_back();
+    const T* result = a.reg.data() + done.base;
+    if (a.stack.empty()) {
+      for (size_t j = 0; j < p.results.size(); ++j) out[j] = result[p.results[j]];
+      return a;
+    }
+    CallFrame& caller = a.stack.back();
+    const TapeCall& made = caller.p->calls[caller.p->code[caller.k].a];
+    T* to = a.reg.data() + caller.base + caller.p->first_instr() + caller.k;
+    for (int j = 0; j < made.outputs; ++j) to[j] = result[p.results[j]];
+    if (record)
+      a.record.events.push_back({caller.id, static_cast<int>(caller.k), done.id, true});
+    else
+      a.reg.resize(done.base);
+    caller.k += made.outputs;  // past its rest instructions
+  }
+}
+
+/**
+ * Walks a recorded call backward: `on_instr(frame, k)` for each instruction ran, and the calls'
+ * returns and entries through `on_return(caller, k, callee)` and `on_entry(caller, k, callee)`.
+ */
+template <class Instr, class Return, class Entry>
+void walk_back(const CallRecord& record, Instr on_instr, Return on_return, Entry on_entry) {
+  for (auto e = record.events.rbegin(); e != record.events.rend(); ++e) {
+    const CallRecord::Frame& f = record.frames[e->frame];
+    if (e->callee < 0)
+      on_instr(f, static_cast<size_t>(e->k));
+    else if (e->returned)
+      on_return(f, static_cast<size_t>(e->k), record.frames[e->callee]);
+    else
+      on_entry(f, static_cast<size_t>(e->k), record.frames[e->callee]);
+  }
+}
+
+/** The call a frame's instruction k makes. */
+inline const TapeCall& call_at(const CallRecord::Frame& f, size_t k) { return f.p->calls[f.p->code[k].a]; }
+
+/** The call's result adjoints g to its arguments' adjoints (and the blocks' gradients), over its recorded run. */
+template <class T>
+void call_adjoint(const Functions& functions, const TapeCall& call, const T* g, const T* value, T* adjoint,
+                  const T* blocks, double* block_grads) {
+  CallArena<T>& a = call_arena<T>();
+  a.out.resize(call.outputs);
+  run_call(functions, call, value, blocks, a.out.data(), true);
+  std::vector<T>& adj = a.adjoint;
+  adj.assign(a.reg.size(), T(0));
+  const CallRecord::Frame& top = a.record.frames[0];
+  for (int j = 0; j < call.outputs; ++j) adj[top.base + top.p->results[j]] += g[j];
+  walk_back(
+      a.record,
+      [&](const CallRecord::Frame& f, size_t k) {
+        step_adjoint(*f.p, f.p->code[k], k, &a.reg[f.base], &adj[f.base], blocks, block_grads);
+      },
+      [&](const CallRecord::Frame& f, size_t k, const CallRecord::Frame& callee) {
+        for (int j = 0; j < call_at(f, k).outputs; ++j)
+          adj[callee.base + callee.p->results[j]] += adj[f.base + f.p->first_instr() + k + j];
+      },
+      [&](const CallRecord::Frame& f, size_t k, const CallRecord::Frame& callee) {
+        const std::vector<int>& args = call_at(f, k).inputs;
+        for (size_t i = 0; i < args.size(); ++i) adj[f.base + args[i]] += adj[callee.base + i];
+      });
+  for (size_t i = 0; i < call.inputs.size(); ++i) adjoint[call.inputs[i]] += adj[top.base + i];
+}
+
+/** Given which of the call's result registers are live, marks its live arguments and the blocks its frames reach. */
+template <class T>
+void call_reach(const Functions& functions, const TapeCall& call, const char* out_live, const T* value, const T* blocks,
+                char* live, std::vector<char>& reached) {
+  CallArena<T>& a = call_arena<T>();
+  a.out.resize(call.outputs);
+  run_call(functions, call, value, blocks, a.out.data(), true);
+  std::vector<char>& lv = a.live;
+  lv.assign(a.reg.size(), 0);
+  const CallRecord::Frame& top = a.record.frames[0];
+  for (int j = 0; j < call.outputs; ++j) lv[top.base + top.p->results[j]] |= out_live[j];
+  walk_back(
+      a.record,
+      [&](const CallRecord::Frame& f, size_t k) {
+        step_live(*f.p, f.p->code[k], k, &a.reg[f.base], &lv[f.base], reached);
+      },
+      [&](const CallRecord::Frame& f, size_t k, const CallRecord::Frame& callee) {
+        for (int j = 0; j < call_at(f, k).outputs; ++j)
+          lv[callee.base + callee.p->results[j]] |= lv[f.base + f.p->first_instr() + k + j];
+      },
+      [&](const CallRecord::Frame& f, size_t k, const CallRecord::Frame& callee) {
+        const std::vector<int>& args = call_at(f, k).inputs;
+        for (size_t i = 0; i < args.size(); ++i) lv[f.base + args[i]] |= lv[callee.base + i];
+      });
+  for (size_t i = 0; i < call.inputs.size(); ++i) live[call.inputs[i]] |= lv[top.base + i];
+}
+
 }  // namespace
 
 template <class T>
@@ -302,34 +605,20 @@ void tape_values(const TapeProgram& p, T* value, const T* blocks) {
   const size_t steps = p.code.size();
   for (size_t k = 0; k < steps; k = next_instr(p.code[k], k, value)) {
     const TapeInstr& in = p.code[k];
-    if (is_jump(in)) continue;  // next_instr follows it
-    if (in.op == kDenseRow) {
-      value[first + k] = dense_row(p, p.dense[in.a], in.b, value, blocks);
-      continue;
-    }
-    if (in.op == kLoop) {
+    // A jump: next_instr follows it; a rest: written by its loop's or call's instruction.
+    if (is_jump(in) || in.op == kLoopRest || in.op == kCallRest) continue;
+    if (in.op == kLoop)
       run_loop(p.loops[in.a], value, blocks, &value[first + k], static_cast<std::vector<T>*>(nullptr));
-      continue;
-    }
-    if (in.op == kLoopRest) continue;  // written by its loop's instruction
-    if (in.op == kBlockRead) {
-      value[first + k] = blocks[p.block_offsets[in.a] + in.b];
-      continue;
-    }
-    const T A = value[in.a];
-    const T B = in.b >= 0 ? value[in.b] : T(0);
-    const T C = in.c >= 0 ? value[in.c] : T(0);
-    const double e = in.attr;
-    T& O = value[first + k];
-    switch (in.op) {
-#define NC_TAPE_FORWARD
-#include "tape_steps.generated.inc"
-#undef NC_TAPE_FORWARD
-    }
+    else if (in.op == kCall)
+      run_call(p.functions, p.calls[in.a], value, blocks, &value[first + k], false);
+    else
+      step_value(p, in, k, value, blocks);
   }
 }
 
-bool tape_branches(const TapeProgram& p) { return std::any_of(p.code.begin(), p.code.end(), is_jump); }
+bool tape_branches(const TapeProgram& p) {
+  return !p.calls.empty() || std::any_of(p.code.begin(), p.code.end(), is_jump);
+}
 
 namespace {
 
@@ -346,7 +635,7 @@ void mark_blocks(const TapeProgram& p, std::vector<char>& reached) {
 }  // namespace
 
 template <class T>
-void tape_reach(const TapeProgram& p, const T* value, std::vector<char>& reached) {
+void tape_reach(const TapeProgram& p, const T* value, const T* blocks, std::vector<char>& reached) {
   thread_local std::vector<char> ran, live;
   ran.assign(p.code.size(), 0);
   for (size_t k = 0; k < p.code.size(); k = next_instr(p.code[k], k, value)) ran[k] = 1;
@@ -355,31 +644,18 @@ void tape_reach(const TapeProgram& p, const T* value, std::vector<char>& reached
   const int first = p.first_instr();
   for (size_t k = p.code.size(); k-- > 0;) {
     const TapeInstr& in = p.code[k];
-    if (ran[k] && in.op == kLoop) {
+    if (!ran[k] || is_jump(in) || in.op == kLoopRest || in.op == kCallRest) continue;
+    if (in.op == kLoop) {
       const TapeLoop& loop = p.loops[in.a];
       if (std::any_of(&live[first + k], &live[first + k] + loop.outputs, [](char c) { return c != 0; })) {
         for (int r : loop.inputs) live[r] = 1;
         mark_blocks(*loop.body, reached);  // the MLPs the body calls: the program's weight blocks
       }
-      continue;
+    } else if (in.op == kCall) {
+      call_reach(p.functions, p.calls[in.a], &live[first + k], value, blocks, live.data(), reached);
+    } else {
+      step_live(p, in, k, value, live.data(), reached);
     }
-    if (!ran[k] || is_jump(in) || !live[first + k] || in.path == kPathNone || in.op == kLoopRest) continue;
-    if (in.path == kPathTaken) {
-      live[value[in.a] != T(0) ? in.b : in.c] = 1;
-      continue;
-    }
-    if (in.op == kDenseRow) {
-      const TapeDense& d = p.dense[in.a];
-      for (int r : d.inputs) live[r] = 1;
-      reached[p.num_params + d.weight] = reached[p.num_params + d.bias] = 1;
-      continue;
-    }
-    if (in.op == kBlockRead) {
-      reached[p.num_params + in.a] = 1;
-      continue;
-    }
-    for (int r : {in.a, in.b, in.c})
-      if (r >= 0) live[r] = 1;
   }
   for (int k = 0; k < p.num_params; ++k)
     if (live[p.first_param() + k]) reached[k] = 1;
@@ -401,37 +677,15 @@ void tape_adjoints(const TapeProgram& p, const T* value, T* adjoint, const T* bl
   ran.assign(p.code.size(), 0);
   for (size_t k = 0; k < p.code.size(); k = next_instr(p.code[k], k, value)) ran[k] = 1;
   for (size_t k = p.code.size(); k-- > 0;) {
-    if (!ran[k] || is_jump(p.code[k])) continue;
     const TapeInstr& in = p.code[k];
-    if (in.op == kDenseRow) {
-      dense_row_adjoint(p, p.dense[in.a], in.b, adjoint[first + k], value, adjoint, blocks, block_grads);
-      continue;
-    }
-    if (in.op == kLoop) {
+    // Jumps have no adjoint; a rest's is its loop's or call's.
+    if (!ran[k] || is_jump(in) || in.op == kLoopRest || in.op == kCallRest) continue;
+    if (in.op == kLoop)
       loop_adjoint(p.loops[in.a], &adjoint[first + k], value, adjoint, blocks, block_grads);
-      continue;
-    }
-    if (in.op == kLoopRest) continue;  // its adjoint is its loop's
-    if (in.op == kBlockRead) {
-      block_grads[p.block_offsets[in.a] + in.b] += static_cast<double>(adjoint[first + k]);
-      continue;
-    }
-    const T A = value[in.a];
-    const T B = in.b >= 0 ? value[in.b] : T(0);
-    const T O = value[first + k];
-    const T G = adjoint[first + k];
-    const double e = in.attr;
-    T GA = 0, GB = 0, GC = 0;
-    switch (in.op) {
-#define NC_TAPE_BACKWARD
-#include "tape_steps.generated.inc"
-#undef NC_TAPE_BACKWARD
-      default:
-        continue;  // no gradient flows through it (rounding, comparisons)
-    }
-    adjoint[in.a] += GA;
-    if (in.b >= 0) adjoint[in.b] += GB;
-    if (in.c >= 0) adjoint[in.c] += GC;
+    else if (in.op == kCall)
+      call_adjoint(p.functions, p.calls[in.a], &adjoint[first + k], value, adjoint, blocks, block_grads);
+    else
+      step_adjoint(p, in, k, value, adjoint, blocks, block_grads);
   }
 }
 
@@ -477,8 +731,8 @@ void run_tape(const TapeProgram& p, const TapeIo<T>& io) {
 
 template void tape_values<float>(const TapeProgram&, float*, const float*);
 template void tape_values<double>(const TapeProgram&, double*, const double*);
-template void tape_reach<float>(const TapeProgram&, const float*, std::vector<char>&);
-template void tape_reach<double>(const TapeProgram&, const double*, std::vector<char>&);
+template void tape_reach<float>(const TapeProgram&, const float*, const float*, std::vector<char>&);
+template void tape_reach<double>(const TapeProgram&, const double*, const double*, std::vector<char>&);
 template void tape_adjoints<float>(const TapeProgram&, const float*, float*, const float*, double*);
 template void tape_adjoints<double>(const TapeProgram&, const double*, double*, const double*, double*);
 template void run_tape<float>(const TapeProgram&, const TapeIo<float>&);
@@ -568,7 +822,8 @@ at::Tensor empty_result(const std::vector<at::Tensor>& inputs, const std::vector
  * is the taken branch's register), so that nothing of an untaken branch is computed.
  */
 std::vector<at::Tensor> replay_registers(const TapeProgram& p, const std::vector<at::Tensor>& inputs,
-                                         const std::vector<at::Tensor>& params) {
+                                         const std::vector<at::Tensor>& params, const Functions* functions = nullptr) {
+  if (!functions) functions = &p.functions;  // a function's body calls its caller's functions
   std::vector<at::Tensor> reg(inputs.begin(), inputs.end());
   for (int k = 0; k < p.num_params; ++k) reg.push_back(params[k].reshape({}));
   const auto options = (reg.empty() ? params[0] : reg[0]).options().requires_grad(false);
@@ -613,7 +868,25 @@ std::vector<at::Tensor> replay_registers(const TapeProgram& p, const std::vector
       ++k;
       continue;
     }
-    if (in.op == kLoopRest) {  // written by its loop's instruction
+    if (in.op == kCall) {
+      // The function's body replayed on the arguments, nesting as deep as the sample's recursion (on a deep stack).
+      const TapeCall& call = p.calls[in.a];
+      thread_local int64_t depth = 0;
+      if (depth >= call.limit) throw call_limit(call);
+      struct Deeper {
+        int64_t& d;
+        ~Deeper() { --d; }
+      } deeper{++depth};
+      const TapeProgram& body = *(*functions)[call.function];
+      std::vector<at::Tensor> args;
+      for (int r : call.inputs) args.push_back(reg[r]);
+      const std::vector<at::Tensor> blocks(params.begin() + p.num_params, params.end());
+      const std::vector<at::Tensor> out = replay_registers(body, args, blocks, functions);
+      for (int j = 0; j < call.outputs; ++j) reg[first + k + j] = out[body.results[j]];
+      ++k;
+      continue;
+    }
+    if (in.op == kLoopRest || in.op == kCallRest) {  // written by its loop's or call's instruction
       ++k;
       continue;
     }
@@ -644,7 +917,7 @@ at::Tensor replay_sample(const TapeProgram& p, const std::vector<at::Tensor>& in
 }
 
 at::Tensor replay(const TapeProgram& p, const std::vector<at::Tensor>& inputs, const std::vector<at::Tensor>& params) {
-  // Branches and loops go their own way per sample.
+  // Branches, calls and loops go their own way per sample.
   if (!tape_branches(p) && p.loops.empty()) return replay_sample(p, inputs, params);
   const bool batched = std::any_of(inputs.begin(), inputs.end(), [](const at::Tensor& t) { return t.dim() == 1; });
   if (!batched) return replay_sample(p, inputs, params);
@@ -688,7 +961,12 @@ struct TapeBackward : public torch::autograd::Node {
       std::vector<at::Tensor> sources;
       for (size_t j = 0; j < n; ++j)
         if (task_should_compute_output(j)) sources.push_back(j < num_inputs ? inputs[j] : params[j - num_inputs]);
-      const at::Tensor out = replay(*program, inputs, params);
+      at::Tensor out;
+      auto replayed = [&] {
+        c10::AutoGradMode recording(true);  // thread-local: the deep stack's thread needs it too
+        out = replay(*program, inputs, params);
+      };
+      program->calls.empty() ? replayed() : with_deep_stack(replayed);
       const auto found = torch::autograd::grad({out}, sources, {grad_outputs[0].expand(out.sizes())}, true, true, true);
       for (size_t j = 0, k = 0; j < n; ++j)
         if (task_should_compute_output(j)) grads[j] = found[k++];

@@ -45,6 +45,12 @@ inline constexpr int kLoop = NC_TAPE_FORMS_COUNT + 3;
 inline constexpr int kLoopRest = NC_TAPE_FORMS_COUNT + 4;
 /** kBlockRead writes element b of weight block a: a vector or matrix param the program reads. */
 inline constexpr int kBlockRead = NC_TAPE_FORMS_COUNT + 5;
+/**
+ * kCall writes the result of call a (TapeProgram::calls): its function run on its arguments for
+ * this sample; its first element, and one kCallRest after it per further element, as a loop's.
+ */
+inline constexpr int kCall = NC_TAPE_FORMS_COUNT + 6;
+inline constexpr int kCallRest = NC_TAPE_FORMS_COUNT + 7;
 inline bool is_jump(const TapeInstr& in) { return in.op == kJumpIfZero || in.op == kJump; }
 
 /**
@@ -77,6 +83,21 @@ struct TapeLoop {
 };
 
 /**
+ * A call of a function (a possibly recursive one: its body may call functions, itself included).
+ * The body is a program of its own whose inputs are the arguments' elements and whose results are
+ * the result's; it reads no params and runs no loops. Calls nest to at most `limit` deep per sample
+ * (then a NodeError naming `label`, as the libtorch path's). The compiler takes calls only where
+ * the run's budget of calls cannot be reached (src/compiler/tape.ts), so the tier does not count it.
+ */
+struct TapeCall {
+  int function = 0;         // in the program's `functions`
+  std::vector<int> inputs;  // the registers of the arguments' elements
+  int outputs = 1;          // the result's elements
+  int64_t limit = 0;
+  std::string label;
+};
+
+/**
  * Registers: the inputs' elements, the scalar params, the constants, then one per instruction.
  * Tensor params (the MLPs' weights and biases: weight blocks) are not registers: their values are
  * one flat array, block after block, read by the dense rows, and their gradients one flat double array.
@@ -94,6 +115,10 @@ struct TapeProgram {
   std::vector<int64_t> block_sizes, block_offsets;
   std::vector<TapeDense> dense;
   std::vector<TapeLoop> loops;
+  /** Calls, of the program's functions; a loop's body makes none. */
+  std::vector<TapeCall> calls;
+  /** The functions the program's calls run, their bodies' calls included (empty in a function's body: its caller's). */
+  std::vector<std::shared_ptr<const TapeProgram>> functions;
   int64_t block_elements() const { return block_offsets.empty() ? 0 : block_offsets.back() + block_sizes.back(); }
   int registers() const { return num_inputs + num_params + static_cast<int>(consts.size() + code.size()); }
   int first_param() const { return num_inputs; }
@@ -101,10 +126,13 @@ struct TapeProgram {
   int first_instr() const { return num_inputs + num_params + static_cast<int>(consts.size()); }
 };
 
-/** Throws nc::Error unless every instruction is a known form reading earlier registers; sets block_offsets. */
-void check_tape(TapeProgram& p);
+/**
+ * Throws nc::Error unless every instruction is a known form reading earlier registers; sets block_offsets.
+ * `functions` is the number of functions the program's calls may name (its own, for a program that has them).
+ */
+void check_tape(TapeProgram& p, size_t functions = 0);
 
-/** Whether the program branches (its path, and so what it reaches, depends on the sample). */
+/** Whether the program branches or calls (its path, and so what it reaches, depends on the sample). */
 bool tape_branches(const TapeProgram& p);
 
 /**
@@ -114,7 +142,7 @@ bool tape_branches(const TapeProgram& p);
  * the tier's callers give it none either. `reached` holds the scalar params, then the blocks.
  */
 template <class T>
-void tape_reach(const TapeProgram& p, const T* value, std::vector<char>& reached);
+void tape_reach(const TapeProgram& p, const T* value, const T* blocks, std::vector<char>& reached);
 
 /**
  * One sample forward over a register file: `value` holds p.registers() values, of which the

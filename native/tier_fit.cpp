@@ -127,7 +127,7 @@ template <class T>
 std::vector<char> static_reach(const TapeProgram& p) {
   std::vector<char> reached(p.num_params + p.block_sizes.size(), 0);
   const std::vector<T> any(p.registers(), T(0));
-  tape_reach(p, any.data(), reached);
+  tape_reach(p, any.data(), static_cast<const T*>(nullptr), reached);
   return reached;
 }
 
@@ -165,7 +165,7 @@ double algebraic_loss(FitTask& task, const std::vector<int>& trained, const Tens
     if (!grad) continue;
     tape_adjoints(p, reg.data(), adjoint.data(), blocks.data(), grads.data() + p.num_params);
     add_param_adjoints(p, adjoint.data(), grads);
-    if (branches) tape_reach(p, reg.data(), reached);
+    if (branches) tape_reach(p, reg.data(), blocks.data(), reached);
   }
   const double value = loss.mean(sum, count);
   if (grad && std::isfinite(value)) write_grads(task, trained, grads, reached);
@@ -225,7 +225,7 @@ class TapeRhs {
         ybar[slot.component] += scratch[r];
     }
     add_param_adjoints(p_, scratch.data(), grads);
-    if (branches_) tape_reach(p_, reg, reached_);
+    if (branches_) tape_reach(p_, reg, blocks_.data(), reached_);
   }
 
   /** The params on the gradient path of the evaluations differentiated so far (all of them, without branches). */

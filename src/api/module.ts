@@ -16,7 +16,7 @@ import type { CheckpointOption, External } from '../compiler/lower';
 import { compileGraph } from '../compiler/pipeline';
 import { graphToDot, graphToText } from '../compiler/print';
 import { walk } from '../compiler/walk';
-import { tierTakes, toTape, type LearnedLayout, type TapeSpec } from '../compiler/tape';
+import { repeats, tierTakes, toTape, type LearnedLayout, type TapeSpec } from '../compiler/tape';
 import { checkCompileArguments } from './options';
 import {
   tierProgram,
@@ -382,7 +382,7 @@ export class Module {
     const program = same ? last.program : this.tier(batched);
     if (!same) this.lastTier = { batched, program };
     // Large MLP work and large batches of loops go to libtorch, as in fit() and valueAndGrad.
-    return program && tierTakes(batch, program.weights, program.loops) ? program : undefined;
+    return program && tierTakes(batch, program.weights, program.repeats) ? program : undefined;
   }
 
   /** @internal The tier's program for one sample of numbers (cached: the valueAndGrad hot path). */
@@ -413,7 +413,7 @@ export class Module {
     const fits = spec && spec.results.length === 1 && spec.numInputs <= 64 && spec.numParams <= 64;
     const tape = fits ? new (native().NativeTape)(spec, this.dtype) : undefined;
     const program =
-      tape && tierProgram(tape, this.dtype, this.inputs.length, this.tapeParams(spec!), graph!, spec!.loops.length > 0);
+      tape && tierProgram(tape, this.dtype, this.inputs.length, this.tapeParams(spec!), graph!, repeats(spec!));
     this.tiers.set(key, program ?? null);
     return program;
   }
@@ -423,7 +423,7 @@ export class Module {
    * (scalars, small vectors and matrices), with every parameter it reads in its order and how many
    * elements its weight blocks hold; undefined when the tier cannot run it.
    */
-  fitTape(shapes: Shape[]): { tape: NativeTape; params: Tensor[]; weights: number; loops: boolean } | undefined {
+  fitTape(shapes: Shape[]): { tape: NativeTape; params: Tensor[]; weights: number; repeats: boolean } | undefined {
     if (this.device !== 'cpu' || !this.useTier) return undefined;
     const spec = this.tape(
       this.tierGraph(
@@ -434,7 +434,7 @@ export class Module {
     if (!spec) return undefined;
     const params = this.tapeParams(spec).map((p) => p.tensor);
     const weights = spec.blockSizes.reduce((a, b) => a + b, 0);
-    return { tape: new (native().NativeTape)(spec, this.dtype), params, weights, loops: spec.loops.length > 0 };
+    return { tape: new (native().NativeTape)(spec, this.dtype), params, weights, repeats: repeats(spec) };
   }
 
   /** The parameters in the tape's order (its scalar params, then its weight blocks), with their names. */

@@ -48,8 +48,8 @@ export interface TierProgram {
   paramOffsets: number[];
   /** The weight blocks' elements (the MLPs' weights): large batches of them go to libtorch. */
   weights: number;
-  /** Whether it runs loops: large batches of them go to libtorch too. */
-  loops: boolean;
+  /** Whether it runs loops or calls: large batches of them go to libtorch too. */
+  repeats: boolean;
   /** The graph the tape was made from: where a failure at a labelled node (a loop's limit) is. */
   graph: IrGraph;
   /** Per input, a one-value buffer for a number given. */
@@ -94,7 +94,7 @@ export function valueAndGrad(
   if (given === undefined && module.inputs.length <= 53 && allNumbers(module.inputs, inputs)) {
     // The hot path: one sample of numbers.
     const tier = module.singleSampleTier();
-    if (tier && tierTakes(1, tier.weights, tier.loops))
+    if (tier && tierTakes(1, tier.weights, tier.repeats))
       return single(module, tier, inputs as Record<string, number>, wrt);
   }
   const values = module.inputs.map((name) => inputs[name]);
@@ -107,7 +107,7 @@ export function valueAndGrad(
     if (found) return found;
   }
   const tier = scalarsOnly ? module.tier(values.map((v) => typeof v !== 'number')) : undefined;
-  if (!tier || !tierTakes(batchSize, tier.weights, tier.loops)) return viaTensors(module, inputs, batch, wrt, given);
+  if (!tier || !tierTakes(batchSize, tier.weights, tier.repeats)) return viaTensors(module, inputs, batch, wrt, given);
   return viaTier(module, tier, values as (number | ArrayLike<number>)[], batchSize, wrt, given);
 }
 
@@ -342,7 +342,7 @@ export function tierProgram(
   numInputs: number,
   params: { name: string; tensor: Tensor }[],
   graph: IrGraph,
-  loops: boolean,
+  repeats: boolean,
 ): TierProgram {
   const tensors = params.map((p) => p.tensor);
   const paramOffsets: number[] = [];
@@ -358,7 +358,7 @@ export function tierProgram(
     paramNames: params.map((p) => p.name),
     paramOffsets,
     weights,
-    loops,
+    repeats,
     graph,
     scalars: Array.from({ length: numInputs }, () => arrayOf(dtype, 1)),
     out: arrayOf(dtype, 1),

@@ -1,7 +1,8 @@
 // The op graph as a program of the small-program tier (native/tape.h): one flat register program,
 // forward and reverse, for graphs whose values are scalars or small vectors and matrices of static
-// size, with `if` on a scalar test (a jump per sample) and loops (a loop instruction running its
-// body, a tape of its own, per sample), but no calls. Every value is
+// size, with `if` on a scalar test (a jump per sample), loops (a loop instruction running its
+// body, a tape of its own, per sample) and calls (a call instruction running its function's tape,
+// which may call functions in turn, recursion included). Every value is
 // scalarised: it gets one register per element (row-major), and each op becomes the scalar
 // instructions of its elements (pointwise ops with broadcasting, ref by a constant index, vec, dot,
 // cross, vsum, vmean, scale, norm, normalize, mat, matvec, matmul, transpose, outer, trace). Registers are the
@@ -9,8 +10,8 @@
 // elements are the result registers. A learned component (an MLP) becomes its dense layers' rows
 // (one instruction per output, reading the layer's weight blocks) with its activation between them
 // as the registry's forms; a vector or matrix param is a weight block too, read element by element.
-// A loop's body shares the program's weight blocks. A graph the tier cannot take (calls, other ops)
-// has no tape, and runs on the libtorch path.
+// Loops' and functions' bodies share the program's weight blocks. A graph the tier cannot take
+// (other ops, calls whose count depends on the values) has no tape, and runs on the libtorch path.
 import { TAPE_FORMS, tapeForm, type Shape } from '../ops';
 import type { IrGraph, IrNode } from './ir';
 
@@ -38,6 +39,10 @@ export interface TapeSpec {
   batched: boolean[];
   /** The loops the program's loop instructions run (instruction `a` is the index here). */
   loops: TapeLoopSpec[];
+  /** The calls the program's call instructions make (instruction `a` is the index here). */
+  calls: TapeCallSpec[];
+  /** The functions the calls run, by index: the program's, its functions' calls included (empty in bodies). */
+  functions: TapeSpec[];
 }
 
 /**
@@ -52,6 +57,21 @@ export interface TapeLoopSpec {
   /** The state's elements. */
   state: number;
   /** The result's elements: the loop instruction writes its register and the next outputs - 1 instructions'. */
+  outputs: number;
+  limit: number;
+  label: string;
+}
+
+/**
+ * A call: its function's tape (inputs the arguments' elements, results the result's) run per sample,
+ * nesting at most `limit` deep, the error past it naming `label` as the libtorch path's does.
+ */
+export interface TapeCallSpec {
+  /** Its function, in the program's `functions`. */
+  function: number;
+  /** The registers of the arguments' elements. */
+  inputs: number[];
+  /** The result's elements: the call instruction writes its register and the next outputs - 1 instructions'. */
   outputs: number;
   limit: number;
   label: string;
@@ -75,17 +95,20 @@ export interface LearnedLayout {
 export const TIER_MAX_WEIGHT_WORK = 32768;
 
 /**
- * With loops, the most samples a call or step: the tier runs each sample's iterations one by one
- * (and again in its reverse sweep), libtorch each iteration once over the whole batch, so the two
+ * With loops or calls, the most samples a call or step: the tier runs each sample's iterations (or
+ * frames) one by one (and again in its reverse sweep), libtorch each iteration once over the whole batch, so the two
  * cross at a batch that hardly depends on the iteration count: newton_sqrt's valueAndGrad (20
  * iterations) took 0.68 against 0.92 ms at 256 samples, 2.9 against 1.2 ms at 1,000
  * (`node scripts/experiments-profile.js`).
  */
 export const TIER_MAX_LOOP_BATCH = 256;
 
-/** Whether the tier takes this many samples of a program with these MLP weights (and loops or not). */
-export const tierTakes = (samples: number, weights: number, loops: boolean): boolean =>
-  samples * weights <= TIER_MAX_WEIGHT_WORK && (!loops || samples <= TIER_MAX_LOOP_BATCH);
+/** Whether the tier takes this many samples of a program with these MLP weights (and loops or calls, or not). */
+export const tierTakes = (samples: number, weights: number, repeats: boolean): boolean =>
+  samples * weights <= TIER_MAX_WEIGHT_WORK && (!repeats || samples <= TIER_MAX_LOOP_BATCH);
+
+/** Whether a tape runs loops or calls: work per sample that libtorch does once per batch (tierTakes). */
+export const repeats = (spec: TapeSpec): boolean => spec.loops.length > 0 || spec.calls.length > 0;
 
 /** The most elements a value may have on the tier (beyond, libtorch's kernels are the better engine). */
 const MAX_ELEMENTS = 64;
@@ -108,13 +131,15 @@ const DENSE_ROW = TAPE_FORMS.length + 2;
 const LOOP = TAPE_FORMS.length + 3;
 const LOOP_REST = TAPE_FORMS.length + 4;
 const BLOCK_READ = TAPE_FORMS.length + 5;
+const CALL = TAPE_FORMS.length + 6;
+const CALL_REST = TAPE_FORMS.length + 7;
 const PATH_THROUGH = 0;
 const PATH_NONE = 1;
 const PATH_TAKEN = 2;
 
 /**
- * The most register values a loop's reverse sweep may record for one sample (its limit times its
- * body's registers, 32 MB in float64): beyond, the libtorch path's checkpointing bounds the memory.
+ * The most register values a loop's or call's reverse sweep may record for one sample (its limit
+ * times its body's registers, 32 MB in float64): beyond, the libtorch path's checkpointing bounds the memory.
  */
 const MAX_LOOP_RECORD = 4_000_000;
 
@@ -134,9 +159,11 @@ export function toTape(
   if (results.length !== 1) return undefined;
   const small = (n: IrNode) => n.op === 'if' || (n.shape.length <= 2 && size(n.shape) <= MAX_ELEMENTS);
   if (!graph.regions.every((r) => r.nodes.every(small))) return undefined;
-  if (iterationBound(graph, 0) > maxSteps) return undefined;
+  const calls = callBound(graph);
+  if (calls === undefined || iterationBound(graph, 0) + calls > maxSteps) return undefined;
   try {
-    return new Scalariser(graph, learned).run(results[0]);
+    const spec = new Scalariser(graph, learned).run(results[0]);
+    return recordBound(spec) <= MAX_LOOP_RECORD ? spec : undefined;
   } catch (e) {
     if (e instanceof Unsupported) return undefined;
     throw e;
@@ -152,6 +179,27 @@ function iterationBound(graph: IrGraph, region: number): number {
   return bound;
 }
 
+/**
+ * The most calls a run can make on the libtorch path, which counts them against the run's budget
+ * per batch, not per sample, when every function makes at most one call: then each of the
+ * program's calls makes one chain of calls, at most its limit deep, the same chain for every
+ * sample. Undefined when a function may call more than once (the count then depends on the values).
+ */
+function callBound(graph: IrGraph): number | undefined {
+  const callsIn = (root: number) =>
+    [...emittedRegions(graph, root)].flatMap((r) => graph.regions[r].nodes.filter((n) => n.op === 'call'));
+  const functions = new Set(graph.regions.flatMap((r) => r.nodes.flatMap((n) => (n.op === 'call' ? n.regions : []))));
+  if ([...functions].some((f) => callsIn(f).length > 1)) return undefined;
+  return callsIn(0).reduce((bound, n) => bound + (n.op === 'call' ? n.limit : 0), 0);
+}
+
+/** The most register values a sample's reverse sweep of the program's calls records: frames of its largest function. */
+function recordBound(spec: TapeSpec): number {
+  const registers = (f: TapeSpec) => f.numInputs + f.consts.length + f.attrs.length;
+  const largest = Math.max(0, ...spec.functions.map(registers));
+  return spec.calls.reduce((bound, c) => Math.max(bound, c.limit * largest), 0);
+}
+
 /** The region and those its ifs own, at any depth, but not the bodies of its loops. */
 function emittedRegions(graph: IrGraph, root: number, out = new Set<number>()): Set<number> {
   out.add(root);
@@ -159,6 +207,15 @@ function emittedRegions(graph: IrGraph, root: number, out = new Set<number>()): 
     if (n.op === 'if') for (const r of n.regions) emittedRegions(graph, r, out);
   return out;
 }
+
+/** The functions of one program's tape, made on first call: by the graph region of their body. */
+interface FunctionTable {
+  index: Map<number, number>;
+  specs: TapeSpec[];
+}
+
+/** What a Scalariser writes: the program, a loop's body (which makes no calls) or a function's (which runs no loops). */
+type TapeKind = 'program' | 'loop' | 'function';
 
 class Scalariser {
   private readonly inputSizes: number[];
@@ -180,17 +237,21 @@ class Scalariser {
   private readonly constRegisters: number[][][];
 
   private readonly loops: TapeLoopSpec[] = [];
+  private readonly calls: TapeCallSpec[] = [];
 
   /**
-   * `args` makes the program a loop body's: its inputs are values of these sizes, it reads no scalar
-   * params (the loop passes what it uses as captures), and it shares the program's weight blocks
-   * (the MLPs it calls read them, and their gradients add to the program's).
+   * `args` makes the program a body (a loop's or a function's, as `kind` says): its inputs are
+   * values of these sizes, it reads no scalar params (its caller passes what it uses as arguments),
+   * and it shares the program's weight blocks (the MLPs it calls read them, and their gradients add
+   * to the program's) and functions.
    */
   constructor(
     private readonly graph: IrGraph,
     private readonly learned: readonly LearnedLayout[],
     private readonly args?: number[],
     private readonly root = 0,
+    private readonly kind: TapeKind = 'program',
+    private readonly functions: FunctionTable = { index: new Map(), specs: [] },
   ) {
     this.inputSizes = args ?? graph.inputs.map((i) => size(i.shape));
     this.inputStart = this.inputSizes.map((_, i) => this.inputSizes.slice(0, i).reduce((a, b) => a + b, 0));
@@ -226,7 +287,7 @@ class Scalariser {
     return this.spec(this.region(0, [])[result]);
   }
 
-  /** A loop body's tape (its root region): on the body's inputs, its results done, the result, the next state. */
+  /** A body's tape (its root region) on its inputs: a loop's results done, the result, the next state; a function's its result. */
   body(): TapeSpec {
     const registers = this.region(
       this.root,
@@ -250,6 +311,8 @@ class Scalariser {
       results,
       batched: this.args === undefined ? this.graph.inputs.map((i) => i.batched) : [],
       loops: this.loops,
+      calls: this.calls,
+      functions: this.kind === 'program' ? this.functions.specs : [],
     };
   }
 
@@ -290,6 +353,11 @@ class Scalariser {
           n,
           n.args.map((a) => registers[a]),
         );
+      else if (n.op === 'call')
+        registers[i] = this.call(
+          n,
+          n.args.map((a) => registers[a]),
+        );
       else registers[i] = this.lower(n, nodes, registers);
     }
     return registers;
@@ -301,19 +369,49 @@ class Scalariser {
    * further element of its result, whose registers it writes.
    */
   private loop(n: IrNode, args: number[][]): number[] {
-    if (n.op !== 'loop' || args.flat().length === 0) throw new Unsupported();
+    if (n.op !== 'loop' || args.flat().length === 0 || this.kind === 'function') throw new Unsupported();
     const sizes = args.map((a) => a.length);
     const state = sizes.slice(0, n.state).reduce((a, b) => a + b, 0);
     const outputs = size(n.shape);
     const region = this.graph.regions[n.regions[0]];
     const done = region.nodes[region.results[0]];
     if (region.results.length !== n.state + 2 || size(done.shape) !== 1) throw new Unsupported();
-    const body = new Scalariser(this.graph, this.learned, sizes, n.regions[0]).body();
+    const body = new Scalariser(this.graph, this.learned, sizes, n.regions[0], 'loop', this.functions).body();
     if (body.results.length !== 1 + outputs + state) throw new Unsupported();
     if (n.limit * (body.numInputs + body.consts.length + body.attrs.length) > MAX_LOOP_RECORD) throw new Unsupported();
     const index = this.loops.length;
     this.loops.push({ body, inputs: args.flat(), state, outputs, limit: n.limit, label: n.label });
     return range(0, outputs).map((j) => this.control(j === 0 ? LOOP : LOOP_REST, index));
+  }
+
+  /**
+   * A call: one instruction running its function's tape per sample (native/tape.cpp keeps the
+   * frames on a stack of its own, and recomputes them in reverse), then one more per further element
+   * of its result, whose registers it writes. A function's tape is made on its first call; a
+   * recursive call, met while it is being made, finds its index already taken.
+   */
+  private call(n: IrNode, args: number[][]): number[] {
+    if (n.op !== 'call' || this.kind === 'loop') throw new Unsupported();
+    const [region] = n.regions;
+    let fn = this.functions.index.get(region);
+    if (fn === undefined) {
+      fn = this.functions.specs.length;
+      this.functions.index.set(region, fn);
+      this.functions.specs.length++;
+      const sizes = args.map((a) => a.length);
+      this.functions.specs[fn] = new Scalariser(
+        this.graph,
+        this.learned,
+        sizes,
+        region,
+        'function',
+        this.functions,
+      ).body();
+    }
+    const outputs = size(n.shape);
+    const index = this.calls.length;
+    this.calls.push({ function: fn, inputs: args.flat(), outputs, limit: n.limit, label: n.label });
+    return range(0, outputs).map((j) => this.control(j === 0 ? CALL : CALL_REST, index));
   }
 
   /**

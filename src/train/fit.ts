@@ -765,7 +765,7 @@ function fitTier(model: Module, prepared: Prepared, batchSize: number): NativeFi
   const samples = prepared.samplesPerStep(batchSize);
   if (!prepared.tierData || samples > FIT_TIER_MAX_SAMPLES) return {};
   const tier = model.fitTape(prepared.inputShapes);
-  if (!tier || !tierTakes(samples, tier.weights, tier.loops)) return {};
+  if (!tier || !tierTakes(samples, tier.weights, tier.repeats)) return {};
   return { tape: tier.tape, tapeParams: tier.params.map((t) => t.handle) };
 }
 
