@@ -114,11 +114,13 @@ function tierCrossover(api, programs, minMs) {
   return rows;
 }
 
-/** Programs with control flow and learned components: the loop examples and a hybrid right-hand side. */
+/** Programs with control flow and learned components: the loop and recursion examples and a hybrid right-hand side. */
 const CONTROL_PROGRAMS = {
   'sum_to_n (n = 10)': { file: 'loops/sum_to_n.neural', inputs: { n: 10 } },
   'gcd (35, 14)': { file: 'loops/gcd.neural', inputs: { a: 35, b: 14 } },
   'newton_sqrt (20 iterations)': { file: 'loops/newton_sqrt.neural', inputs: { a: 2 } },
+  'factorial (n = 10, recursion)': { file: 'loops/factorial.neural', inputs: { n: 10 } },
+  'even_odd (n = 10, mutual recursion)': { file: 'loops/even_odd.neural', inputs: { n: 10 } },
   'Lotka-Volterra hybrid (two 1-32-32-1 MLPs)': {
     source: '(let ((p (* x y))) (+ (- (growth x) (* beta p)) (- (* delta p) (death y))))',
     inputs: { x: 1.5, y: 0.8 },
@@ -148,7 +150,7 @@ function tierControlRows(api, minMs) {
     const through = (m) => () => {
       const y = m.forward(leaves);
       const s = y.sum();
-      if (s.requiresGrad) s.backward(); // sum_to_n and gcd: nothing differentiable reaches the result
+      if (s.requiresGrad) s.backward(); // sum_to_n, gcd, even_odd: nothing differentiable reaches the result
       y.dispose();
       s.dispose();
     };
@@ -218,8 +220,8 @@ function tierReport(rows, runtime, crossover, control) {
     '',
     cross,
     '',
-    'Loops and learned components at batch 1 (every input and param requiring a gradient): valueAndGrad, and',
-    'forward + sum + backward through Tensors (forward + sum for sum_to_n and gcd, whose results no gradient',
+    'Loops, recursion and learned components at batch 1 (every input and param requiring a gradient): valueAndGrad,',
+    'and forward + sum + backward through Tensors (forward + sum for sum_to_n, gcd and even_odd, whose results no gradient',
     'reaches), on the tier and with compile option tier: false (libtorch).',
     '',
     report.table(
