@@ -109,6 +109,12 @@ void check_tape(TapeProgram& p, size_t functions) {
       ++next;
       continue;
     }
+    if (in.op == kExtremum) {
+      if (in.a < 0 || in.b < 1 || in.a + in.b > next || in.path != kPathThrough)
+        throw Error("internal: a tape extremum of registers not yet written");
+      ++next;
+      continue;
+    }
     if (in.op == kBlockRead) {
       if (in.a < 0 || in.a >= static_cast<int>(p.block_sizes.size()) || in.b < 0 || in.b >= p.block_sizes[in.a] ||
           in.path != kPathThrough)
@@ -337,6 +343,13 @@ inline void step_value(const TapeProgram& p, const TapeInstr& in, size_t k, T* v
     O = blocks[p.block_offsets[in.a] + in.b];
     return;
   }
+  if (in.op == kExtremum) {
+    const T* x = value + in.a;
+    T m = x[0];
+    for (int j = 1; j < in.b; ++j) m = in.attr == 0 ? max<T>(m, x[j]) : min<T>(m, x[j]);
+    O = m;
+    return;
+  }
   const T A = value[in.a];
   const T B = in.b >= 0 ? value[in.b] : T(0);
   const T C = in.c >= 0 ? value[in.c] : T(0);
@@ -359,6 +372,16 @@ inline void step_adjoint(const TapeProgram& p, const TapeInstr& in, size_t k, co
   }
   if (in.op == kBlockRead) {
     block_grads[p.block_offsets[in.a] + in.b] += static_cast<double>(G);
+    return;
+  }
+  if (in.op == kExtremum) {
+    // autograd's (G / count) * (x == O): with a NaN extremum nothing equals it, and every share is NaN
+    const T* x = value + in.a;
+    const T O = value[p.first_instr() + k];
+    int count = 0;
+    for (int j = 0; j < in.b; ++j) count += x[j] == O;
+    const T share = G / static_cast<T>(count);
+    for (int j = 0; j < in.b; ++j) adjoint[in.a + j] += share * static_cast<T>(x[j] == O);
     return;
   }
   const T A = value[in.a];
@@ -396,6 +419,8 @@ inline void step_live(const TapeProgram& p, const TapeInstr& in, size_t k, const
     reached[scalars + d.weight] = reached[scalars + d.bias] = 1;
   } else if (in.op == kBlockRead) {
     reached[scalars + in.a] = 1;
+  } else if (in.op == kExtremum) {
+    std::fill(live + in.a, live + in.a + in.b, char(1));
   } else {
     for (int r : {in.a, in.b, in.c})
       if (r >= 0) live[r] = 1;
@@ -892,6 +917,12 @@ std::vector<at::Tensor> replay_registers(const TapeProgram& p, const std::vector
     }
     if (in.op == kBlockRead) {
       reg[first + k] = params[p.num_params + in.a].reshape({-1}).select(0, in.b);
+      ++k;
+      continue;
+    }
+    if (in.op == kExtremum) {
+      const at::Tensor x = at::stack(std::vector<at::Tensor>(reg.begin() + in.a, reg.begin() + in.a + in.b), -1);
+      reg[first + k] = in.attr == 0 ? x.amax(-1) : x.amin(-1);
       ++k;
       continue;
     }

@@ -51,6 +51,12 @@ inline constexpr int kBlockRead = NC_TAPE_FORMS_COUNT + 5;
  */
 inline constexpr int kCall = NC_TAPE_FORMS_COUNT + 6;
 inline constexpr int kCallRest = NC_TAPE_FORMS_COUNT + 7;
+/**
+ * kExtremum writes the maximum (attr 0) or minimum (attr 1) of the b registers from a (a vector's
+ * elements, consecutive): NaN if any is, as at::amax and at::amin; its gradient is shared evenly
+ * among the elements equal to it, as theirs is.
+ */
+inline constexpr int kExtremum = NC_TAPE_FORMS_COUNT + 8;
 inline bool is_jump(const TapeInstr& in) { return in.op == kJumpIfZero || in.op == kJump; }
 
 /**

@@ -157,6 +157,12 @@ describe('branching and small vectors on the tier (valueAndGrad)', () => {
     ['a nested if, a NaN in the untaken branches', '(if (> x 0) (* a (sqrt x)) (if (> x -1) (* a x y) (log (- y))))'],
     ['an if on a vector literal', '(if (< x y) (dot [x a] [y y]) (vsum (scale a [x y 1])))'],
     ['matrices', '(trace (matmul (mat [x a] [y 1]) (transpose (mat [a y] [x x]))))'],
+    // at x = 0.5 three elements tie (each gets a third of the gradient: a chain of binary max would
+    // give them 1/4, 1/4, 1/2); at x = -2 a NaN element makes the extremum and every share NaN
+    [
+      'vmax and vmin, ties and NaN',
+      '(+ (vmax [x (- 1 x) (* 0.25 (+ x 1.5))]) (vmin [(* 2 x) y (sqrt (+ x 1.8))]) (vsum (vmax (mat [x y] [a x]))))',
+    ],
   ])('%s', (_, source) => {
     const options = { inputs: { x: 'scalar', y: 'scalar' } as const, params: { a: 1.5 }, dtype: 'float64' as const };
     const m = compile(source, options);

@@ -381,7 +381,7 @@ export class Module {
     const batched = values.map((v) => v.batched);
     const program = same ? last.program : this.tier(batched);
     if (!same) this.lastTier = { batched, program };
-    // Large MLP work and large batches of loops go to libtorch, as in fit() and valueAndGrad.
+    // Large MLP work and large batches of loops or calls go to libtorch, as in fit() and valueAndGrad.
     return program && tierTakes(batch, program.weights, program.repeats) ? program : undefined;
   }
 

@@ -5,7 +5,7 @@
 // which may call functions in turn, recursion included). Every value is
 // scalarised: it gets one register per element (row-major), and each op becomes the scalar
 // instructions of its elements (pointwise ops with broadcasting, ref by a constant index, vec, dot,
-// cross, vsum, vmean, scale, norm, normalize, mat, matvec, matmul, transpose, outer, trace). Registers are the
+// cross, vsum, vmean, vmax, vmin, scale, norm, normalize, mat, matvec, matmul, transpose, outer, trace). Registers are the
 // inputs' elements, the scalar params, the constants, then one per instruction; the result's
 // elements are the result registers. A learned component (an MLP) becomes its dense layers' rows
 // (one instruction per output, reading the layer's weight blocks) with its activation between them
@@ -133,6 +133,7 @@ const LOOP_REST = TAPE_FORMS.length + 4;
 const BLOCK_READ = TAPE_FORMS.length + 5;
 const CALL = TAPE_FORMS.length + 6;
 const CALL_REST = TAPE_FORMS.length + 7;
+const EXTREMUM = TAPE_FORMS.length + 8;
 const PATH_THROUGH = 0;
 const PATH_NONE = 1;
 const PATH_TAKEN = 2;
@@ -462,9 +463,9 @@ class Scalariser {
   }
 
   /** One of the tier's own instructions (not a registry form) with operands a and b; returns its register. */
-  private control(op: number, a: number, b = -1): number {
+  private control(op: number, a: number, b = -1, attr = 0): number {
     this.code.push(op, a, b + 1, 0);
-    this.attrs.push(0);
+    this.attrs.push(attr);
     this.paths.push(PATH_THROUGH);
     return this.first + this.attrs.length - 1;
   }
@@ -609,6 +610,17 @@ class Scalariser {
       case 'vmean':
         if (shapes[0].length !== 1) throw new Unsupported();
         return [this.emit('/', [this.sum(args[0]), this.constantRegister(shapes[0][0])])];
+      case 'vmax':
+      case 'vmin': {
+        // per row (a vector is one): its elements in consecutive registers, copied there unless they are
+        const [rows, cols] = shapes[0].length === 1 ? [1, shapes[0][0]] : shapes[0];
+        return range(0, rows).map((i) => {
+          const row = args[0].slice(i * cols, (i + 1) * cols);
+          const consecutive = row.every((r, j) => r === row[0] + j);
+          const x = consecutive ? row : row.map((r) => this.emit('+', [r]));
+          return this.control(EXTREMUM, x[0], cols, n.op === 'vmin' ? 1 : 0);
+        });
+      }
       case 'scale':
         return each((k) => this.emit('*', [at(0, k), at(1, k)]));
       case 'norm':
