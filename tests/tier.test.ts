@@ -157,6 +157,10 @@ describe('branching and small vectors on the tier (valueAndGrad)', () => {
     ['a nested if, a NaN in the untaken branches', '(if (> x 0) (* a (sqrt x)) (if (> x -1) (* a x y) (log (- y))))'],
     ['an if on a vector literal', '(if (< x y) (dot [x a] [y y]) (vsum (scale a [x y 1])))'],
     ['matrices', '(trace (matmul (mat [x a] [y 1]) (transpose (mat [a y] [x x]))))'],
+    [
+      'determinants (cofactor expansion, as the kernel)',
+      '(+ (det (mat [x a 1] [y x 2] [a y x])) (det (mat [x 1 0 a] [y x 2 1] [a y x 0] [1 a y x])))',
+    ],
     // at x = 0.5 three elements tie (each gets a third of the gradient: a chain of binary max would
     // give them 1/4, 1/4, 1/2); at x = -2 a NaN element makes the extremum and every share NaN
     [

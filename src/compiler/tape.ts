@@ -5,7 +5,8 @@
 // which may call functions in turn, recursion included). Every value is
 // scalarised: it gets one register per element (row-major), and each op becomes the scalar
 // instructions of its elements (pointwise ops with broadcasting, ref by a constant index, vec, dot,
-// cross, vsum, vmean, vmax, vmin, scale, norm, normalize, mat, matvec, matmul, transpose, outer, trace). Registers are the
+// cross, vsum, vmean, vmax, vmin, scale, norm, normalize, mat, matvec, matmul, transpose, outer, trace, det up
+// to 4 x 4). Registers are the
 // inputs' elements, the scalar params, the constants, then one per instruction; the result's
 // elements are the result registers. A learned component (an MLP) becomes its dense layers' rows
 // (one instruction per output, reading the layer's weight blocks) with its activation between them
@@ -559,6 +560,27 @@ class Scalariser {
     return this.emit('where', [positive, root, zero]);
   }
 
+  /**
+   * The determinant of an n x n matrix (its registers row-major) by cofactor expansion along the
+   * first row, in the kernel's order (native/kernels.cpp, det_expansion): the same operations, so
+   * the same value and, through the registry's derivatives, the same gradient.
+   */
+  private det(m: number[], n: number): number {
+    if (n === 1) return m[0];
+    if (n === 2) return this.emit('-', [this.emit('*', [m[0], m[3]]), this.emit('*', [m[1], m[2]])]);
+    let sum = -1;
+    for (let j = 0; j < n; j++) {
+      const minor = range(1, n - 1).flatMap((i) =>
+        range(0, n)
+          .filter((c) => c !== j)
+          .map((c) => m[i * n + c]),
+      );
+      const term = this.emit('*', [m[j], this.det(minor, n - 1)]);
+      sum = j === 0 ? term : this.emit(j % 2 ? '-' : '+', [sum, term]);
+    }
+    return sum;
+  }
+
   /** A sum of registers, left to right. */
   private sum(terms: number[]): number {
     return terms.slice(1).reduce((acc, r) => this.emit('+', [acc, r]), terms[0]);
@@ -666,6 +688,9 @@ class Scalariser {
         const [rows, cols] = shapes[0];
         return [this.sum(range(0, Math.min(rows, cols)).map((i) => args[0][i * cols + i]))];
       }
+      case 'det':
+        if (shapes[0][0] > 4) throw new Unsupported(); // beyond 4 x 4 the kernel is LAPACK's LU
+        return [this.det(args[0], shapes[0][0])];
       default: {
         if (n.op === 'fused' || !TAPE_FORMS.some((f) => f.op.name === n.op)) throw new Unsupported();
         if (args.length <= 2 || n.op === 'where')
