@@ -52,6 +52,15 @@ void read_program(const SpecReader& in, const Napi::Object& spec, nc::TapeProgra
     p.loops.push_back({body, in.ints(loop, "inputs"), static_cast<int>(in.whole(loop, "state")),
                        static_cast<int>(in.whole(loop, "outputs")), in.whole(loop, "limit"), in.string(loop, "label")});
   }
+  // Per solve: A's and B's first registers, n, k and the label its error names.
+  Napi::Array solves = in.array(spec, "solves");
+  for (uint32_t i = 0; i < solves.Length(); ++i) {
+    const Napi::Object solve = in.object(solves.Get(i), "a solve");
+    const double b = solve.Get("b").ToNumber().DoubleValue();  // -1: the identity
+    p.solves.push_back({static_cast<int>(in.whole(solve, "a")), b < 0 ? -1 : static_cast<int>(in.whole(solve, "b")),
+                        static_cast<int>(in.whole(solve, "n")), static_cast<int>(in.whole(solve, "k")),
+                        in.string(solve, "label")});
+  }
   // Per call: its function (an index into the root's functions), its argument registers, result elements, limit, label.
   Napi::Array calls = in.array(spec, "calls");
   for (uint32_t i = 0; i < calls.Length(); ++i) {

@@ -62,6 +62,112 @@ T pow_scalar(T a, T e) {  // libtorch's pow(Tensor, Scalar): 0.5 and -0.5 are sq
   return std::pow(a, e);
 }
 
+/** The largest matrix a solve takes (the compiler's 64 elements a value). */
+constexpr int kMaxSolve = 8;
+
+/**
+ * The LU factors of a small matrix with partial pivoting, as LAPACK's getf2: per column the first
+ * row of largest magnitude pivots, P A = L U with L's unit diagonal implied. A zero pivot (a
+ * singular matrix) is the libtorch path's error, naming the solve.
+ */
+template <class T>
+class SmallLu {
+ public:
+  SmallLu(const T* A, const TapeSolve& s) : n_(s.n) {
+    std::copy(A, A + n_ * n_, lu_);
+    for (int i = 0; i < n_; ++i) perm_[i] = i;
+    for (int c = 0; c < n_; ++c) {
+      int p = c;
+      for (int r = c + 1; r < n_; ++r)
+        if (std::abs(at(r, c)) > std::abs(at(p, c))) p = r;
+      if (at(p, c) == T(0))
+        throw NodeError(s.label, NodeError::Kind::Value,
+                        std::string(s.b < 0 ? "inv" : "solve") + ": the matrix is singular");
+      if (p != c) {
+        std::swap_ranges(&at(c, 0), &at(c, 0) + n_, &at(p, 0));
+        std::swap(perm_[c], perm_[p]);
+      }
+      for (int r = c + 1; r < n_; ++r) {
+        at(r, c) /= at(c, c);
+        for (int j = c + 1; j < n_; ++j) at(r, j) -= at(r, c) * at(c, j);
+      }
+    }
+  }
+
+  /** x = A^-1 b, b's n values `stride` apart (a column of B), x's too. */
+  void solve(const T* b, int stride, T* x, int xstride) const {
+    T y[kMaxSolve];
+    for (int i = 0; i < n_; ++i) {  // L y = P b
+      T v = b[perm_[i] * stride];
+      for (int j = 0; j < i; ++j) v -= at(i, j) * y[j];
+      y[i] = v;
+    }
+    for (int i = n_ - 1; i >= 0; --i) {  // U x = y
+      T v = y[i];
+      for (int j = i + 1; j < n_; ++j) v -= at(i, j) * y[j];
+      y[i] = v / at(i, i);
+    }
+    for (int i = 0; i < n_; ++i) x[i * xstride] = y[i];
+  }
+
+  /** x = A^-T g (A^T = U^T L^T P), g's and x's n values `stride` apart. */
+  void solve_transposed(const T* g, int stride, T* x, int xstride) const {
+    T w[kMaxSolve];
+    for (int i = 0; i < n_; ++i) {  // U^T w = g
+      T v = g[i * stride];
+      for (int j = 0; j < i; ++j) v -= at(j, i) * w[j];
+      w[i] = v / at(i, i);
+    }
+    for (int i = n_ - 1; i >= 0; --i)  // L^T v = w
+      for (int j = i + 1; j < n_; ++j) w[i] -= at(j, i) * w[j];
+    for (int i = 0; i < n_; ++i) x[perm_[i] * xstride] = w[i];
+  }
+
+ private:
+  int n_;
+  T lu_[kMaxSolve * kMaxSolve];
+  int perm_[kMaxSolve];
+  T& at(int r, int c) { return lu_[r * n_ + c]; }
+  const T& at(int r, int c) const { return lu_[r * n_ + c]; }
+};
+
+/** X = A^-1 B for the solve, A and B in `value`, X (n x k, row-major) to `out`. */
+template <class T>
+void run_solve(const TapeSolve& s, const T* value, T* out) {
+  const SmallLu<T> lu(value + s.a, s);
+  T identity[kMaxSolve * kMaxSolve] = {};
+  for (int i = 0; s.b < 0 && i < s.n; ++i) identity[i * s.n + i] = T(1);
+  const T* B = s.b < 0 ? identity : value + s.b;
+  for (int j = 0; j < s.k; ++j) lu.solve(B + j, s.k, out + j, s.k);
+}
+
+/** The solve's result adjoints G (n x k) to A's and B's: B's A^-T G, A's -(A^-T G) X^T, as linalg_solve's backward. */
+template <class T>
+void solve_adjoint(const TapeSolve& s, const T* value, const T* X, const T* G, T* adjoint) {
+  const SmallLu<T> lu(value + s.a, s);
+  T gb[kMaxSolve * kMaxSolve];
+  for (int j = 0; j < s.k; ++j) lu.solve_transposed(G + j, s.k, gb + j, s.k);
+  for (int i = 0; s.b >= 0 && i < s.n * s.k; ++i) adjoint[s.b + i] += gb[i];
+  for (int i = 0; i < s.n; ++i)
+    for (int m = 0; m < s.n; ++m) {
+      T sum = 0;
+      for (int j = 0; j < s.k; ++j) sum += gb[i * s.k + j] * X[m * s.k + j];
+      adjoint[s.a + i * s.n + m] -= sum;
+    }
+}
+
+}  // namespace
+
+namespace {
+
+/** A solve's operand registers: A's, then B's. */
+std::vector<int> solve_operands(const TapeSolve& s) {
+  std::vector<int> r;
+  for (int i = 0; i < s.n * s.n; ++i) r.push_back(s.a + i);
+  for (int i = 0; s.b >= 0 && i < s.n * s.k; ++i) r.push_back(s.b + i);
+  return r;
+}
+
 }  // namespace
 
 void check_tape(TapeProgram& p, size_t functions) {
@@ -122,15 +228,20 @@ void check_tape(TapeProgram& p, size_t functions) {
       ++next;
       continue;
     }
-    const bool loop = in.op == kLoop || in.op == kLoopRest;
-    if (loop || in.op == kCall || in.op == kCallRest) {
-      const char* what = loop ? "loop" : "call";
-      const int head = loop ? kLoop : kCall;
-      const size_t count = loop ? p.loops.size() : p.calls.size();
+    // Instructions writing several registers: a head, then one rest instruction per further register.
+    const bool loop = in.op == kLoop || in.op == kLoopRest, solve = in.op == kSolve || in.op == kSolveRest;
+    if (loop || solve || in.op == kCall || in.op == kCallRest) {
+      const char* what = loop ? "loop" : solve ? "solve" : "call";
+      const int head = loop ? kLoop : solve ? kSolve : kCall;
+      const size_t count = loop ? p.loops.size() : solve ? p.solves.size() : p.calls.size();
       if (in.a < 0 || static_cast<size_t>(in.a) >= count)
         throw Error(std::string("internal: a tape ") + what + " instruction of no " + what);
-      const int outputs = loop ? p.loops[in.a].outputs : p.calls[in.a].outputs;
-      const std::vector<int>& inputs = loop ? p.loops[in.a].inputs : p.calls[in.a].inputs;
+      const int outputs = loop    ? p.loops[in.a].outputs
+                          : solve ? p.solves[in.a].n * p.solves[in.a].k
+                                  : p.calls[in.a].outputs;
+      const std::vector<int> inputs = loop    ? p.loops[in.a].inputs
+                                      : solve ? solve_operands(p.solves[in.a])
+                                              : p.calls[in.a].inputs;
       // Its instruction, then one rest instruction per further element of its result (the registers it writes).
       const bool placed =
           in.op == head ? k + outputs <= steps
@@ -162,6 +273,9 @@ void check_tape(TapeProgram& p, size_t functions) {
         !body->calls.empty() || body->block_sizes != p.block_sizes)
       throw Error("internal: a tape loop whose body does not match it");
   }
+  for (const TapeSolve& solve : p.solves)
+    if (solve.n < 1 || solve.n > kMaxSolve || solve.k < 1 || solve.a < 0)
+      throw Error("internal: a tape solve of no small square matrix");
   for (const TapeCall& call : p.calls)
     if (call.function < 0 || static_cast<size_t>(call.function) >= named || call.limit < 1 || call.outputs < 1)
       throw Error("internal: a tape call of no function");
@@ -343,6 +457,11 @@ inline void step_value(const TapeProgram& p, const TapeInstr& in, size_t k, T* v
     O = blocks[p.block_offsets[in.a] + in.b];
     return;
   }
+  if (in.op == kSolve) {
+    run_solve(p.solves[in.a], value, &O);
+    return;
+  }
+  if (in.op == kSolveRest) return;  // written by its solve's instruction
   if (in.op == kExtremum) {
     const T* x = value + in.a;
     T m = x[0];
@@ -374,6 +493,11 @@ inline void step_adjoint(const TapeProgram& p, const TapeInstr& in, size_t k, co
     block_grads[p.block_offsets[in.a] + in.b] += static_cast<double>(G);
     return;
   }
+  if (in.op == kSolve) {
+    solve_adjoint(p.solves[in.a], value, &value[p.first_instr() + k], &adjoint[p.first_instr() + k], adjoint);
+    return;
+  }
+  if (in.op == kSolveRest) return;  // its adjoint is its solve's
   if (in.op == kExtremum) {
     // autograd's (G / count) * (x == O): with a NaN extremum nothing equals it, and every share is NaN
     const T* x = value + in.a;
@@ -409,7 +533,14 @@ inline void step_adjoint(const TapeProgram& p, const TapeInstr& in, size_t k, co
 template <class T>
 inline void step_live(const TapeProgram& p, const TapeInstr& in, size_t k, const T* value, char* live,
                       std::vector<char>& reached) {
-  if (!live[p.first_instr() + k] || in.path == kPathNone) return;
+  if (in.op == kSolve) {
+    const TapeSolve& s = p.solves[in.a];
+    const char* out = live + p.first_instr() + k;
+    if (std::any_of(out, out + s.n * s.k, [](char c) { return c != 0; }))
+      for (int r : solve_operands(s)) live[r] = 1;
+    return;
+  }
+  if (!live[p.first_instr() + k] || in.path == kPathNone || in.op == kSolveRest) return;
   const size_t scalars = reached.size() - p.block_sizes.size();
   if (in.path == kPathTaken) {
     live[value[in.a] != T(0) ? in.b : in.c] = 1;
@@ -841,6 +972,11 @@ at::Tensor empty_result(const std::vector<at::Tensor>& inputs, const std::vector
   return batched ? at::empty({batch_of(inputs)}, options) : at::empty({}, options);
 }
 
+/** n consecutive registers from `from` as one tensor [..., n] (a batch's broadcast over the registers that have it). */
+at::Tensor stacked(const std::vector<at::Tensor>& reg, int from, int n) {
+  return at::stack(at::broadcast_tensors(std::vector<at::Tensor>(reg.begin() + from, reg.begin() + from + n)), -1);
+}
+
 /**
  * The instructions through the kernel table, recorded: for backward passes that are differentiated
  * again. With branches, sample by sample, each through the branch it takes (a `where` of a branch
@@ -920,8 +1056,17 @@ std::vector<at::Tensor> replay_registers(const TapeProgram& p, const std::vector
       ++k;
       continue;
     }
+    if (in.op == kSolve) {
+      const TapeSolve& s = p.solves[in.a];
+      auto matrix = [&](int from, int64_t cols) { return stacked(reg, from, s.n * cols).unflatten(-1, {s.n, cols}); };
+      const at::Tensor A = matrix(s.a, s.n);
+      const at::Tensor X = (s.b < 0 ? at::linalg_inv(A) : at::linalg_solve(A, matrix(s.b, s.k))).flatten(-2);
+      for (int e = 0; e < s.n * s.k; ++e) reg[first + k + e] = X.select(-1, e);
+      k += s.n * s.k;
+      continue;
+    }
     if (in.op == kExtremum) {
-      const at::Tensor x = at::stack(std::vector<at::Tensor>(reg.begin() + in.a, reg.begin() + in.a + in.b), -1);
+      const at::Tensor x = stacked(reg, in.a, in.b);
       reg[first + k] = in.attr == 0 ? x.amax(-1) : x.amin(-1);
       ++k;
       continue;

@@ -57,6 +57,10 @@ inline constexpr int kCallRest = NC_TAPE_FORMS_COUNT + 7;
  * among the elements equal to it, as theirs is.
  */
 inline constexpr int kExtremum = NC_TAPE_FORMS_COUNT + 8;
+/** kSolve writes X with A X = B for solve a (TapeProgram::solves): its first element, and one kSolveRest per further
+ * one. */
+inline constexpr int kSolve = NC_TAPE_FORMS_COUNT + 9;
+inline constexpr int kSolveRest = NC_TAPE_FORMS_COUNT + 10;
 inline bool is_jump(const TapeInstr& in) { return in.op == kJumpIfZero || in.op == kJump; }
 
 /**
@@ -72,6 +76,17 @@ struct TapeDense {
 };
 
 struct TapeProgram;
+
+/**
+ * A linear solve, X = A^-1 B, by LU with partial pivoting (as LAPACK's getrf, which the libtorch
+ * path's linalg_solve runs); a zero pivot is a NodeError naming `label`, as the kernel's error there.
+ */
+struct TapeSolve {
+  int a = 0;   // A's n x n registers, row-major, consecutive from a
+  int b = -1;  // B's n x k registers, consecutive from b; -1: B is the identity (inv)
+  int n = 1, k = 1;
+  std::string label;
+};
 
 /**
  * A loop: its body is a program of its own whose inputs are the state's elements, then the
@@ -121,6 +136,7 @@ struct TapeProgram {
   std::vector<int64_t> block_sizes, block_offsets;
   std::vector<TapeDense> dense;
   std::vector<TapeLoop> loops;
+  std::vector<TapeSolve> solves;
   /** Calls, of the program's functions; a loop's body makes none. */
   std::vector<TapeCall> calls;
   /** The functions the program's calls run, their bodies' calls included (empty in a function's body: its caller's). */

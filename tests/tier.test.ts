@@ -4,7 +4,7 @@
 // the float64 result; the special values (NaN, infinities) where libtorch gives them.
 import fs from 'fs';
 import path from 'path';
-import { compile, grad, tensor, type Module, type Tensor } from '../src';
+import { compile, CompileError, grad, tensor, type Module, type Tensor } from '../src';
 import { PRIMITIVES, TAPE_FORMS } from '../src/ops';
 import { DOMAIN as FUZZ_DOMAIN } from '../src/fuzz/typed';
 import { declaredNames } from './helpers/feynman';
@@ -158,6 +158,10 @@ describe('branching and small vectors on the tier (valueAndGrad)', () => {
     ['an if on a vector literal', '(if (< x y) (dot [x a] [y y]) (vsum (scale a [x y 1])))'],
     ['matrices', '(trace (matmul (mat [x a] [y 1]) (transpose (mat [a y] [x x]))))'],
     [
+      'linear solves and inverses (LU with partial pivoting)',
+      '(+ (vsum (solve (mat [x a 1] [y x 2] [a y 3]) [1 x y])) (trace (inv (mat [x a] [y 3]))) (trace (solve (mat [2 x] [y 4]) (mat [1 x] [y a]))))',
+    ],
+    [
       'determinants (cofactor expansion, as the kernel)',
       '(+ (det (mat [x a 1] [y x 2] [a y x])) (det (mat [x 1 0 a] [y x 2 1] [a y x 0] [1 a y x])))',
     ],
@@ -212,6 +216,53 @@ describe('branching and small vectors on the tier (valueAndGrad)', () => {
     expect(b[2]).toEqual([4, -1 / (4 * 0.25 ** 1.5), 0, 4]);
     onTier.dispose();
     off.dispose();
+  });
+});
+
+describe('linear solves on the tier: second derivatives and singular matrices', () => {
+  const source = '(vsum (solve (mat [x a] [(* x x) 3]) [1 (sin x)]))';
+  const options = { inputs: { x: 'scalar' }, params: { a: 1.5 }, dtype: 'float64' } as const;
+
+  test('create_graph replays the solve through linalg_solve', () => {
+    const second = (m: Module) => {
+      const x = tensor([0.3, -1.2, 2.5], { dtype: 'float64', requiresGrad: true });
+      const y = m.forward({ x });
+      const [dy] = grad(y, [x], { createGraph: true });
+      const [d2y] = grad(dy, [x]);
+      const out = [y, dy, d2y].map((t) => Array.from(t.toTypedArray()));
+      for (const t of [x, y, dy, d2y]) t.dispose();
+      return out;
+    };
+    const onTier = compile(source, options);
+    const off = compile(source, { ...options, tier: false });
+    const spy = jest.spyOn(onTier, 'tier');
+    const a = second(onTier);
+    expect(spy.mock.results.some((r) => r.value !== undefined)).toBe(true);
+    const b = second(off);
+    for (let k = 0; k < 3; k++) expect([k, close(a[k], b[k], 1e-10)]).toEqual([k, undefined]);
+    expect(Math.max(...b[2].map(Math.abs))).toBeGreaterThan(1e-3);
+    onTier.dispose();
+    off.dispose();
+  });
+
+  test('a singular matrix fails on the tier as on the libtorch path, at the solve', () => {
+    // det = 3 x - 1.5 x^2: singular at x = 2
+    const found = [true, false].map((tier) => {
+      const m = compile(source, { ...options, tier });
+      try {
+        expect(m.singleSampleTier() !== undefined).toBe(tier);
+        expect(Number.isFinite(m.valueAndGrad({ x: 0.5 }).value as number)).toBe(true);
+        m.valueAndGrad({ x: 2 });
+        return undefined;
+      } catch (e) {
+        const d = (e as CompileError).diagnostics[0];
+        return [d.code, d.span?.start, d.message.includes('singular')];
+      } finally {
+        m.dispose();
+      }
+    });
+    expect(found[0]).toEqual(['E0209', 6, true]);
+    expect(found[1]).toEqual(found[0]);
   });
 });
 

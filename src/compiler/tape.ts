@@ -6,7 +6,7 @@
 // scalarised: it gets one register per element (row-major), and each op becomes the scalar
 // instructions of its elements (pointwise ops with broadcasting, ref by a constant index, vec, dot,
 // cross, vsum, vmean, vmax, vmin, scale, norm, normalize, mat, matvec, matmul, transpose, outer, trace, det up
-// to 4 x 4). Registers are the
+// to 4 x 4, solve and inv by LU). Registers are the
 // inputs' elements, the scalar params, the constants, then one per instruction; the result's
 // elements are the result registers. A learned component (an MLP) becomes its dense layers' rows
 // (one instruction per output, reading the layer's weight blocks) with its activation between them
@@ -42,6 +42,8 @@ export interface TapeSpec {
   loops: TapeLoopSpec[];
   /** The calls the program's call instructions make (instruction `a` is the index here). */
   calls: TapeCallSpec[];
+  /** The linear solves the program's solve instructions run (instruction `a` is the index here). */
+  solves: TapeSolveSpec[];
   /** The functions the calls run, by index: the program's, its functions' calls included (empty in bodies). */
   functions: TapeSpec[];
 }
@@ -75,6 +77,18 @@ export interface TapeCallSpec {
   /** The result's elements: the call instruction writes its register and the next outputs - 1 instructions'. */
   outputs: number;
   limit: number;
+  label: string;
+}
+
+/**
+ * X = A^-1 B by LU with partial pivoting: A's n x n registers consecutive from `a`, B's n x k from
+ * `b` (-1: the identity, for inv); a singular A fails naming `label`, as the libtorch path's kernel.
+ */
+export interface TapeSolveSpec {
+  a: number;
+  b: number;
+  n: number;
+  k: number;
   label: string;
 }
 
@@ -135,6 +149,8 @@ const BLOCK_READ = TAPE_FORMS.length + 5;
 const CALL = TAPE_FORMS.length + 6;
 const CALL_REST = TAPE_FORMS.length + 7;
 const EXTREMUM = TAPE_FORMS.length + 8;
+const SOLVE = TAPE_FORMS.length + 9;
+const SOLVE_REST = TAPE_FORMS.length + 10;
 const PATH_THROUGH = 0;
 const PATH_NONE = 1;
 const PATH_TAKEN = 2;
@@ -240,6 +256,7 @@ class Scalariser {
 
   private readonly loops: TapeLoopSpec[] = [];
   private readonly calls: TapeCallSpec[] = [];
+  private readonly solves: TapeSolveSpec[] = [];
 
   /**
    * `args` makes the program a body (a loop's or a function's, as `kind` says): its inputs are
@@ -314,6 +331,7 @@ class Scalariser {
       batched: this.args === undefined ? this.graph.inputs.map((i) => i.batched) : [],
       loops: this.loops,
       calls: this.calls,
+      solves: this.solves,
       functions: this.kind === 'program' ? this.functions.specs : [],
     };
   }
@@ -581,6 +599,11 @@ class Scalariser {
     return sum;
   }
 
+  /** The registers, or copies of them in consecutive registers (for an instruction that reads a run of them). */
+  private consecutive(registers: number[]): number[] {
+    return registers.every((r, j) => r === registers[0] + j) ? registers : registers.map((r) => this.emit('+', [r]));
+  }
+
   /** A sum of registers, left to right. */
   private sum(terms: number[]): number {
     return terms.slice(1).reduce((acc, r) => this.emit('+', [acc, r]), terms[0]);
@@ -637,9 +660,7 @@ class Scalariser {
         // per row (a vector is one): its elements in consecutive registers, copied there unless they are
         const [rows, cols] = shapes[0].length === 1 ? [1, shapes[0][0]] : shapes[0];
         return range(0, rows).map((i) => {
-          const row = args[0].slice(i * cols, (i + 1) * cols);
-          const consecutive = row.every((r, j) => r === row[0] + j);
-          const x = consecutive ? row : row.map((r) => this.emit('+', [r]));
+          const x = this.consecutive(args[0].slice(i * cols, (i + 1) * cols));
           return this.control(EXTREMUM, x[0], cols, n.op === 'vmin' ? 1 : 0);
         });
       }
@@ -687,6 +708,17 @@ class Scalariser {
       case 'trace': {
         const [rows, cols] = shapes[0];
         return [this.sum(range(0, Math.min(rows, cols)).map((i) => args[0][i * cols + i]))];
+      }
+      case 'solve':
+      case 'inv': {
+        // one instruction writing X (n x k, row-major) and one more per further element, as a loop's result
+        const size = shapes[0][0];
+        const k = n.op === 'inv' ? size : shapes[1].length === 1 ? 1 : shapes[1][1];
+        const a = this.consecutive(args[0])[0];
+        const b = n.op === 'inv' ? -1 : this.consecutive(args[1])[0];
+        const index = this.solves.length;
+        this.solves.push({ a, b, n: size, k, label: n.label ?? n.op });
+        return range(0, size * k).map((j) => this.control(j === 0 ? SOLVE : SOLVE_REST, index));
       }
       case 'det':
         if (shapes[0][0] > 4) throw new Unsupported(); // beyond 4 x 4 the kernel is LAPACK's LU
