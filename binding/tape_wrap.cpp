@@ -1,5 +1,7 @@
 #include "tape_wrap.h"
 
+#include <c10/util/accumulate.h>
+
 #include <string>
 
 #include "common.h"
@@ -59,7 +61,7 @@ void read_program(const SpecReader& in, const Napi::Object& spec, nc::TapeProgra
     const double b = solve.Get("b").ToNumber().DoubleValue();  // -1: the identity
     p.solves.push_back({static_cast<int>(in.whole(solve, "a")), b < 0 ? -1 : static_cast<int>(in.whole(solve, "b")),
                         static_cast<int>(in.whole(solve, "n")), static_cast<int>(in.whole(solve, "k")),
-                        in.string(solve, "label")});
+                        in.string(solve, "label"), solve.Get("batched").ToBoolean().Value()});
   }
   // Per call: its function (an index into the root's functions), its argument registers, result elements, limit, label.
   Napi::Array calls = in.array(spec, "calls");
@@ -92,8 +94,12 @@ NativeTape::NativeTape(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Native
     Napi::Object spec = in.object(info[0], "the spec");
     read_program(in, spec, *program_);
     batched_ = in.bools(spec, "batched");
-    if (batched_.size() != program_->input_sizes.size())
-      throw nc::Error("internal: tape spec: 'batched' must hold one flag per input");
+    program_->input_ranks = in.ints(spec, "inputRanks");
+    for (int d : in.ints(spec, "resultShape")) program_->result_shape.push_back(d);
+    if (batched_.size() != program_->input_sizes.size() || program_->input_ranks.size() != batched_.size())
+      throw nc::Error("internal: tape spec: 'batched' and 'inputRanks' must hold one entry per input");
+    if (c10::multiply_integers(program_->result_shape) != static_cast<int64_t>(program_->results.size()))
+      throw nc::Error("internal: tape spec: 'resultShape' does not hold its results");
     nc::check_tape(*program_);
     const std::string dtype = string_arg(info, 1, "dtype");
     if (dtype != "float64" && dtype != "float32") throw nc::Error("tape: dtype must be float32 or float64");
@@ -101,10 +107,9 @@ NativeTape::NativeTape(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Native
   });
 }
 
-void NativeTape::CheckScalarIo() const {
-  if (static_cast<int>(program_->input_sizes.size()) != program_->num_inputs || program_->num_inputs > kMaxOperands ||
-      program_->num_params > kMaxOperands)
-    throw nc::Error("internal: tape: run, bind and forward take at most 64 scalar inputs and 64 params");
+void NativeTape::CheckIo() const {
+  if (program_->input_sizes.size() > kMaxOperands || program_->num_params > kMaxOperands)
+    throw nc::Error("internal: tape: run, bind and forward take at most 64 inputs and 64 params");
 }
 
 std::shared_ptr<const nc::TapeProgram> NativeTape::ProgramOf(const Napi::Value& v) {
@@ -120,8 +125,8 @@ Napi::Value NativeTape::Run(const Napi::CallbackInfo& info) {
 template <class T>
 void NativeTape::RunTyped(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  CheckScalarIo();
-  const int n = program_->num_inputs;
+  CheckIo();
+  const int n = static_cast<int>(program_->input_sizes.size());
   if (!bound_out_) throw nc::Error("tape: run() before bind()");
   if (!info[0].IsArray() || !info[3].IsArray())
     throw Napi::TypeError::New(env, "tape: run(inputs[], batch, out, inputGrads[])");
@@ -138,7 +143,7 @@ void NativeTape::RunTyped(const Napi::CallbackInfo& info) {
   T params[kMaxOperands];
   for (int i = 0; i < n; ++i) {
     flags[i] = batched_[i];
-    const size_t count = flags[i] ? static_cast<size_t>(batch) : 1;
+    const size_t count = program_->input_sizes[i] * (flags[i] ? static_cast<size_t>(batch) : 1);
     input_ptr[i] = typed_elements<T>(inputs.Get(i), count, "tape: an input");
     Napi::Value g = input_grads.Get(i);
     grad_ptr[i] = g.IsNull() || g.IsUndefined() ? nullptr : typed_elements<T>(g, count, "tape: an input gradient");
@@ -149,7 +154,7 @@ void NativeTape::RunTyped(const Napi::CallbackInfo& info) {
   io.params = BoundParams(params);
   io.blocks = BoundBlocks<T>();
   io.batch = batch;
-  io.out = typed_elements<T>(info[2], static_cast<size_t>(batch), "tape: out");
+  io.out = typed_elements<T>(info[2], static_cast<size_t>(batch) * program_->results.size(), "tape: out");
   io.input_grads = grad_ptr;
   io.param_grads = bound_param_grads_;
   nc::run_tape<T>(*program_, io);
@@ -157,21 +162,20 @@ void NativeTape::RunTyped(const Napi::CallbackInfo& info) {
 
 Napi::Value NativeTape::Bind(const Napi::CallbackInfo& info) {
   guard(info.Env(), [&] {
-    CheckScalarIo();
+    CheckIo();
     if (!info[0].IsArray() || !info[1].IsArray())
       throw Napi::TypeError::New(info.Env(), "tape: bind(inputs[], params[], out, paramGrads)");
     auto inputs = info[0].As<Napi::Array>();
     auto params = info[1].As<Napi::Array>();
     const size_t blocks = program_->block_sizes.size();
-    if (static_cast<int>(inputs.Length()) != program_->num_inputs || params.Length() != program_->num_params + blocks)
+    if (inputs.Length() != program_->input_sizes.size() || params.Length() != program_->num_params + blocks)
       throw Napi::RangeError::New(info.Env(), "tape: bind takes one buffer per input and one tensor per param");
     bound_.clear();
     bound_inputs_.clear();
     bound_params_.clear();
     auto keep = [&](const Napi::Value& v) { bound_.push_back(Napi::Persistent(v.As<Napi::Object>())); };
     for (uint32_t i = 0; i < inputs.Length(); ++i) {
-      bound_inputs_.push_back(double_ ? static_cast<void*>(typed_elements<double>(inputs.Get(i), 1, "tape: an input"))
-                                      : static_cast<void*>(typed_elements<float>(inputs.Get(i), 1, "tape: an input")));
+      bound_inputs_.push_back(Elements(inputs.Get(i), program_->input_sizes[i], "tape: an input"));
       keep(inputs.Get(i));
     }
     for (uint32_t k = 0; k < params.Length(); ++k) {
@@ -181,8 +185,7 @@ Napi::Value NativeTape::Bind(const Napi::CallbackInfo& info) {
                   double_);
     }
     bound_blocks_.resize(program_->block_elements() * (double_ ? sizeof(double) : sizeof(float)));
-    bound_out_ = double_ ? static_cast<void*>(typed_elements<double>(info[2], 1, "tape: out"))
-                         : static_cast<void*>(typed_elements<float>(info[2], 1, "tape: out"));
+    bound_out_ = Elements(info[2], program_->results.size(), "tape: out");
     keep(info[2]);
     bound_param_grads_ =
         typed_elements<double>(info[3], program_->num_params + program_->block_elements(), "tape: paramGrads");
@@ -192,9 +195,7 @@ Napi::Value NativeTape::Bind(const Napi::CallbackInfo& info) {
     auto grads = info[4].As<Napi::Array>();
     bound_input_grads_.clear();
     for (uint32_t i = 0; i < grads.Length(); ++i) {
-      bound_input_grads_.push_back(
-          double_ ? static_cast<void*>(typed_elements<double>(grads.Get(i), 1, "tape: an input gradient"))
-                  : static_cast<void*>(typed_elements<float>(grads.Get(i), 1, "tape: an input gradient")));
+      bound_input_grads_.push_back(Elements(grads.Get(i), program_->input_sizes[i], "tape: an input gradient"));
       keep(grads.Get(i));
     }
   });
@@ -216,10 +217,10 @@ Napi::Value NativeTape::RunBound(const Napi::CallbackInfo& info) {
 Napi::Value NativeTape::Forward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guard(env, [&]() -> Napi::Value {
-    CheckScalarIo();
+    CheckIo();
     if (!info[0].IsArray()) throw Napi::TypeError::New(env, "tape: forward(inputs[], record)");
     auto arr = info[0].As<Napi::Array>();
-    if (static_cast<int>(arr.Length()) != program_->num_inputs)
+    if (arr.Length() != program_->input_sizes.size())
       throw Napi::RangeError::New(env, "tape: forward takes one tensor per input");
     std::vector<at::Tensor> inputs;
     for (uint32_t i = 0; i < arr.Length(); ++i) inputs.push_back(NativeTensor::TensorOf(arr.Get(i)));
@@ -246,6 +247,11 @@ void NativeTape::RunBoundTyped(uint64_t wanted) {
   io.out = static_cast<T*>(bound_out_);
   io.param_grads = bound_param_grads_;
   nc::run_tape<T>(*program_, io);
+}
+
+void* NativeTape::Elements(const Napi::Value& v, size_t n, const char* what) const {
+  return double_ ? static_cast<void*>(typed_elements<double>(v, n, what))
+                 : static_cast<void*>(typed_elements<float>(v, n, what));
 }
 
 template <class T>

@@ -16,8 +16,8 @@ class NativeTape : public Napi::ObjectWrap<NativeTape> {
   static Napi::Function Define(Napi::Env env);
   // new NativeTape(spec: {numInputs, numParams, consts, code, attrs, results, batched, blockSizes, dense}, dtype)
   explicit NativeTape(const Napi::CallbackInfo& info);
-  /** run, bind and forward: one register per input, within their per-call arrays. */
-  void CheckScalarIo() const;
+  /** run, bind and forward: at most 64 inputs and params, within their per-call arrays. */
+  void CheckIo() const;
   /** The program of a NativeTape object (fit runs it on its own thread). */
   static std::shared_ptr<const nc::TapeProgram> ProgramOf(const Napi::Value& v);
 
@@ -25,6 +25,8 @@ class NativeTape : public Napi::ObjectWrap<NativeTape> {
   std::shared_ptr<nc::TapeProgram> program_ = std::make_shared<nc::TapeProgram>();
   std::vector<bool> batched_;
   bool double_ = true;
+  /** A typed array of the tape's dtype with at least n elements (a TypeError or RangeError naming `what` if not). */
+  void* Elements(const Napi::Value& v, size_t n, const char* what) const;
   /** The single-sample buffers `bind` was given, kept alive here, and the params' tensors. */
   std::vector<Napi::ObjectReference> bound_;
   std::vector<void*> bound_inputs_;
@@ -36,8 +38,8 @@ class NativeTape : public Napi::ObjectWrap<NativeTape> {
   std::vector<char> bound_blocks_;
 
   // run(inputs: TypedArray[], batch, out: TypedArray, inputGrads: (TypedArray | null)[]): on the bound params,
-  //     writes out (batch values), the param gradients' sums (into the bound buffer) and the wanted input
-  //     gradients (batch values for a batched input, one for a shared one).
+  //     writes out (batch x result elements), the param gradients' sums (into the bound buffer) and the wanted
+  //     input gradients (batch x its elements for a batched input, its elements for a shared one).
   Napi::Value Run(const Napi::CallbackInfo& info);
   template <class T>
   void RunTyped(const Napi::CallbackInfo& info);

@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>
+#include <c10/util/accumulate.h>
 #include <torch/csrc/autograd/anomaly_mode.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/function.h>
@@ -81,8 +82,7 @@ class SmallLu {
       for (int r = c + 1; r < n_; ++r)
         if (std::abs(at(r, c)) > std::abs(at(p, c))) p = r;
       if (at(p, c) == T(0))
-        throw NodeError(s.label, NodeError::Kind::Value,
-                        std::string(s.b < 0 ? "inv" : "solve") + ": the matrix is singular");
+        throw SingularMatrix(s, std::string(s.b < 0 ? "inv" : "solve") + ": the matrix is singular");
       if (p != c) {
         std::swap_ranges(&at(c, 0), &at(c, 0) + n_, &at(p, 0));
         std::swap(perm_[c], perm_[p]);
@@ -847,12 +847,12 @@ void tape_adjoints(const TapeProgram& p, const T* value, T* adjoint, const T* bl
 
 template <class T>
 void run_tape(const TapeProgram& p, const TapeIo<T>& io) {
-  if (p.results.size() != 1) throw Error("internal: run_tape takes a program with one result");
   thread_local std::vector<T> value, adjoint;
   const int n = p.registers();
   value.resize(n);
   const int params = p.first_param();
-  const int result = p.results[0];
+  const size_t m = p.results.size();
+  const size_t inputs = p.input_sizes.size();
   for (int k = 0; k < p.num_params; ++k) value[params + k] = io.params[k];
   for (size_t k = 0; k < p.consts.size(); ++k) value[p.first_const() + k] = static_cast<T>(p.consts[k]);
   bool want_grads = io.param_grads != nullptr;
@@ -860,27 +860,37 @@ void run_tape(const TapeProgram& p, const TapeIo<T>& io) {
   thread_local std::vector<double> unused;
   if (!io.param_grads) unused.assign(p.block_elements(), 0.0);
   double* block_grads = io.param_grads ? io.param_grads + p.num_params : unused.data();
-  for (int i = 0; i < p.num_inputs && io.input_grads; ++i) want_grads = want_grads || io.input_grads[i];
+  for (size_t i = 0; i < inputs && io.input_grads; ++i) {
+    want_grads = want_grads || io.input_grads[i];
+    if (io.input_grads[i] && !io.batched[i]) std::fill_n(io.input_grads[i], p.input_sizes[i], T(0));
+  }
   if (want_grads) adjoint.resize(n);
-  for (int i = 0; i < p.num_inputs && io.input_grads; ++i)
-    if (io.input_grads[i] && !io.batched[i]) io.input_grads[i][0] = T(0);
   for (int64_t s = 0; s < io.batch; ++s) {
-    for (int i = 0; i < p.num_inputs; ++i) value[i] = io.inputs[i][io.batched[i] ? s : 0];
-    tape_values(p, value.data(), io.blocks);
-    io.out[s] = value[result];
+    for (size_t i = 0, r = 0; i < inputs; r += p.input_sizes[i++]) {
+      const int size = p.input_sizes[i];
+      std::copy_n(io.inputs[i] + (io.batched[i] ? s * size : 0), size, &value[r]);
+    }
+    try {
+      tape_values(p, value.data(), io.blocks);
+    } catch (const SingularMatrix& e) {
+      if (!e.per_sample) throw;
+      throw NodeError(e.where, e.kind, e.reason + " (sample " + std::to_string(s) + ")");
+    }
+    for (size_t j = 0; j < m; ++j) io.out[s * m + j] = value[p.results[j]];
     if (!want_grads) continue;
-    // The gradient of sum(out): every sample's result has adjoint 1.
+    // The gradient of sum(out): every result element has adjoint 1 (results may share a register).
     std::fill(adjoint.begin(), adjoint.end(), T(0));
-    adjoint[result] = io.upstream ? io.upstream[s] : T(1);
+    for (size_t j = 0; j < m; ++j) adjoint[p.results[j]] += io.upstream ? io.upstream[s * m + j] : T(1);
     tape_adjoints(p, value.data(), adjoint.data(), io.blocks, block_grads);
     if (io.param_grads)
       for (int k = 0; k < p.num_params; ++k) io.param_grads[k] += static_cast<double>(adjoint[params + k]);
-    for (int i = 0; i < p.num_inputs && io.input_grads; ++i) {
+    for (size_t i = 0, r = 0; i < inputs && io.input_grads; r += p.input_sizes[i++]) {
       if (!io.input_grads[i]) continue;
+      const int size = p.input_sizes[i];
       if (io.batched[i])
-        io.input_grads[i][s] = adjoint[i];
+        std::copy_n(&adjoint[r], size, io.input_grads[i] + s * size);
       else
-        io.input_grads[i][0] += adjoint[i];
+        for (int e = 0; e < size; ++e) io.input_grads[i][e] += adjoint[r + e];
     }
   }
 }
@@ -906,9 +916,20 @@ constexpr TapeForm kTapeForms[] = {
 #undef NC_TAPE_FORM
 };
 
-int64_t batch_of(const std::vector<at::Tensor>& inputs) {
-  for (const auto& t : inputs)
-    if (t.dim() == 1) return t.size(0);
+/** Whether input i is a batch of samples (one dimension more than a sample's). */
+bool batched_input(const TapeProgram& p, const std::vector<at::Tensor>& inputs, size_t i) {
+  return inputs[i].dim() > p.input_ranks[i];
+}
+
+bool any_batched(const TapeProgram& p, const std::vector<at::Tensor>& inputs) {
+  for (size_t i = 0; i < inputs.size(); ++i)
+    if (batched_input(p, inputs, i)) return true;
+  return false;
+}
+
+int64_t batch_of(const TapeProgram& p, const std::vector<at::Tensor>& inputs) {
+  for (size_t i = 0; i < inputs.size(); ++i)
+    if (batched_input(p, inputs, i)) return inputs[i].size(0);
   return 1;
 }
 
@@ -942,7 +963,7 @@ void run_on_tensors(const TapeProgram& p, const std::vector<at::Tensor>& inputs,
   T param_values[kMax];
   for (size_t i = 0; i < inputs.size(); ++i) {
     in[i] = inputs[i].data_ptr<T>();
-    flags[i] = inputs[i].dim() == 1;
+    flags[i] = batched_input(p, inputs, i);
   }
   for (int k = 0; k < p.num_params; ++k) param_values[k] = *params[k].data_ptr<T>();
   // The weight blocks (the params after the scalars), block after block as the dense rows read them.
@@ -955,7 +976,7 @@ void run_on_tensors(const TapeProgram& p, const std::vector<at::Tensor>& inputs,
   io.batched = flags;
   io.params = param_values;
   io.blocks = blocks.data();
-  io.batch = batch_of(inputs);
+  io.batch = batch_of(p, inputs);
   io.out = out;
   if (grads) {
     io.upstream = grads->upstream;
@@ -965,11 +986,18 @@ void run_on_tensors(const TapeProgram& p, const std::vector<at::Tensor>& inputs,
   run_tape<T>(p, io);
 }
 
-/** The tier's value as a new tensor: [batch], or [] when no input is batched. */
-at::Tensor empty_result(const std::vector<at::Tensor>& inputs, const std::vector<at::Tensor>& params) {
-  const bool batched = std::any_of(inputs.begin(), inputs.end(), [](const at::Tensor& t) { return t.dim() == 1; });
-  const auto options = (inputs.empty() ? params[0] : inputs[0]).options();
-  return batched ? at::empty({batch_of(inputs)}, options) : at::empty({}, options);
+/** The result's shape: [batch, ...result_shape], or result_shape when no input is batched. */
+at::DimVector result_sizes(const TapeProgram& p, const std::vector<at::Tensor>& inputs) {
+  at::DimVector shape;
+  if (any_batched(p, inputs)) shape.push_back(batch_of(p, inputs));
+  shape.append(p.result_shape.begin(), p.result_shape.end());
+  return shape;
+}
+
+/** The tier's value as a new tensor. */
+at::Tensor empty_result(const TapeProgram& p, const std::vector<at::Tensor>& inputs,
+                        const std::vector<at::Tensor>& params) {
+  return at::empty(result_sizes(p, inputs), (inputs.empty() ? params[0] : inputs[0]).options());
 }
 
 /** n consecutive registers from `from` as one tensor [..., n] (a batch's broadcast over the registers that have it). */
@@ -1087,20 +1115,44 @@ std::vector<at::Tensor> replay_registers(const TapeProgram& p, const std::vector
   return reg;
 }
 
-at::Tensor replay_sample(const TapeProgram& p, const std::vector<at::Tensor>& inputs,
+/** The inputs' elements as registers: each [batch] when its input is batched, else []. */
+std::vector<at::Tensor> input_registers(const TapeProgram& p, const std::vector<at::Tensor>& inputs) {
+  std::vector<at::Tensor> reg;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const at::Tensor& t = inputs[i];
+    if (p.input_ranks[i] == 0) {
+      reg.push_back(t);
+      continue;
+    }
+    const at::Tensor flat = batched_input(p, inputs, i) ? t.reshape({t.size(0), -1}) : t.reshape({-1});
+    for (int e = 0; e < p.input_sizes[i]; ++e) reg.push_back(flat.select(-1, e));
+  }
+  return reg;
+}
+
+/** One replay's result registers as the result: [..., result_shape]. */
+at::Tensor replay_sample(const TapeProgram& p, const std::vector<at::Tensor>& registers,
                          const std::vector<at::Tensor>& params) {
-  return replay_registers(p, inputs, params)[p.results[0]];
+  const std::vector<at::Tensor> reg = replay_registers(p, registers, params);
+  if (p.result_shape.empty()) return reg[p.results[0]];
+  std::vector<at::Tensor> parts;
+  for (int r : p.results) parts.push_back(reg[r]);
+  const at::Tensor x = at::stack(at::broadcast_tensors(parts), -1);
+  at::DimVector shape(x.sizes().begin(), x.sizes().end() - 1);
+  shape.append(p.result_shape.begin(), p.result_shape.end());
+  return x.reshape(shape);
 }
 
 at::Tensor replay(const TapeProgram& p, const std::vector<at::Tensor>& inputs, const std::vector<at::Tensor>& params) {
+  const std::vector<at::Tensor> reg = input_registers(p, inputs);
+  const at::DimVector sizes = result_sizes(p, inputs);
   // Branches, calls and loops go their own way per sample.
-  if (!tape_branches(p) && p.loops.empty()) return replay_sample(p, inputs, params);
-  const bool batched = std::any_of(inputs.begin(), inputs.end(), [](const at::Tensor& t) { return t.dim() == 1; });
-  if (!batched) return replay_sample(p, inputs, params);
+  if ((!tape_branches(p) && p.loops.empty()) || !any_batched(p, inputs))
+    return replay_sample(p, reg, params).expand(sizes);
   std::vector<at::Tensor> outs;
-  for (int64_t s = 0; s < batch_of(inputs); ++s) {
+  for (int64_t s = 0; s < batch_of(p, inputs); ++s) {
     std::vector<at::Tensor> sample;
-    for (const auto& t : inputs) sample.push_back(t.dim() == 1 ? t.select(0, s) : t);
+    for (const auto& r : reg) sample.push_back(r.dim() == 1 ? r.select(0, s) : r);
     outs.push_back(replay_sample(p, sample, params));
   }
   return at::stack(outs);
@@ -1148,7 +1200,7 @@ struct TapeBackward : public torch::autograd::Node {
         if (task_should_compute_output(j)) grads[j] = found[k++];
       return grads;
     }
-    const at::Tensor out = empty_result(inputs, params);
+    const at::Tensor out = empty_result(*program, inputs, params);
     const at::Tensor upstream = grad_outputs[0].expand(out.sizes()).contiguous();
     auto run = [&](auto zero) {
       using T = decltype(zero);
@@ -1225,12 +1277,14 @@ bool direct_backward(TapeBackward& node) {
   const size_t num_inputs = node.num_inputs;
   // One buffer for the values and the input gradients wanted: [values | input 0 | input 1 | ...].
   thread_local std::vector<T> scratch;
-  size_t size = static_cast<size_t>(batch_of(inputs));
+  const TapeProgram& p = *node.program;
+  const size_t values = static_cast<size_t>(batch_of(p, inputs)) * p.results.size();
+  size_t size = values;
   for (size_t i = 0; i < num_inputs; ++i)
     if (leaves[i]) size += static_cast<size_t>(inputs[i].numel());
   scratch.resize(size);
-  TapeGrads<T> g(*node.program);
-  for (size_t i = 0, at = static_cast<size_t>(batch_of(inputs)); i < num_inputs; ++i) {
+  TapeGrads<T> g(p);
+  for (size_t i = 0, at = values; i < num_inputs; ++i) {
     g.inputs.push_back(leaves[i] ? scratch.data() + at : nullptr);
     if (leaves[i]) at += static_cast<size_t>(inputs[i].numel());
   }
@@ -1258,15 +1312,24 @@ at::Tensor tape_forward(const std::shared_ptr<const TapeProgram>& program, const
   if (tensors.empty()) throw Error("internal: a tape with neither inputs nor params");
   const TapeProgram& p = *program;
   if (params.size() != p.num_params + p.block_sizes.size()) throw Error("internal: the tier's params");
+  if (inputs.size() != p.input_sizes.size()) throw Error("internal: the tier's inputs");
+  const std::vector<at::Tensor> in(tensors.begin(), tensors.begin() + inputs.size());
   for (size_t j = 0; j < tensors.size(); ++j) {
     const at::Tensor& t = tensors[j];
     const int64_t block = static_cast<int64_t>(j) - static_cast<int64_t>(inputs.size()) - p.num_params;
-    const bool shape_ok = block < 0 ? t.dim() <= 1 : t.numel() == p.block_sizes[block] && t.is_contiguous();
+    bool shape_ok = block >= 0 ? t.numel() == p.block_sizes[block] && t.is_contiguous() : true;
+    if (static_cast<size_t>(j) < inputs.size()) {
+      // a sample's elements, or a batch of them as long as the batch the others give
+      const bool batched = batched_input(p, in, j);
+      const int64_t elements = c10::multiply_integers(t.sizes().slice(batched ? 1 : 0));
+      shape_ok = t.dim() - (batched ? 1 : 0) == p.input_ranks[j] && elements == p.input_sizes[j] &&
+                 (!batched || t.size(0) == batch_of(p, in));
+    }
     if (!t.device().is_cpu() || t.scalar_type() != tensors[0].scalar_type() || !shape_ok)
-      throw Error("internal: the tier takes CPU tensors of one dtype, scalars per sample, and its weight blocks");
+      throw Error(
+          "internal: the tier takes CPU tensors of one dtype, its inputs' shapes per sample, and its weight blocks");
   }
-  const std::vector<at::Tensor> in(tensors.begin(), tensors.begin() + inputs.size());
-  at::Tensor out = empty_result(in, params);
+  at::Tensor out = empty_result(p, in, params);
   tensors[0].scalar_type() == at::kDouble
       ? run_on_tensors<double>(*program, in, params, out.data_ptr<double>(), nullptr)
       : run_on_tensors<float>(*program, in, params, out.data_ptr<float>(), nullptr);

@@ -10,6 +10,7 @@
 #include <memory>
 #include <vector>
 
+#include "errors.h"
 #include "ops.generated.h"
 
 namespace nc {
@@ -86,6 +87,15 @@ struct TapeSolve {
   int b = -1;  // B's n x k registers, consecutive from b; -1: B is the identity (inv)
   int n = 1, k = 1;
   std::string label;
+  bool batched = false;  // A differs per sample: its error names the sample (run_tape adds which)
+};
+
+/** A singular matrix in a solve: run_tape names the sample when the matrix is one per sample. */
+struct SingularMatrix : NodeError {
+  SingularMatrix(const TapeSolve& s, const std::string& message)
+      : NodeError(s.label, NodeError::Kind::Value, message), reason(message), per_sample(s.batched) {}
+  std::string reason;
+  bool per_sample;
 };
 
 /**
@@ -127,6 +137,10 @@ struct TapeProgram {
   int num_inputs = 0;  // input registers: every program input's elements, in order
   /** Registers per program input (its per-sample elements, row-major); they add up to num_inputs. */
   std::vector<int> input_sizes;
+  /** The program's (not a body's): per input, its per-sample rank (a batch of it has one dimension more). */
+  std::vector<int> input_ranks;
+  /** The program's: the result's per-sample shape, its elements the result registers (row-major). */
+  std::vector<int64_t> result_shape;
   int num_params = 0;
   std::vector<double> consts;
   std::vector<TapeInstr> code;
@@ -185,8 +199,9 @@ template <class T>
 void tape_adjoints(const TapeProgram& p, const T* value, T* adjoint, const T* blocks, double* block_grads);
 
 /**
- * One call's data, for a program with a scalar result (run_tape). Inputs hold `batch` values when
- * batched, else one (shared by every sample).
+ * One call's data (run_tape). Input i holds its p.input_sizes[i] elements per sample, `batch` samples
+ * one after another when batched, else one sample's (shared by every sample); the result likewise
+ * p.results.size() elements per sample.
  */
 template <class T>
 struct TapeIo {
@@ -195,12 +210,13 @@ struct TapeIo {
   const T* params = nullptr;  // one value per scalar param
   const T* blocks = nullptr;  // the weight blocks' values
   int64_t batch = 1;
-  T* out = nullptr;  // batch values
-  /** Per input: null, or where d(sum of out)/d(input) goes (per sample when batched, else one sum). */
+  T* out = nullptr;  // batch x results values
+  /** Per input: null, or where d(sum of out)/d(input) goes (per sample when batched, else one sum), as the input's
+   * elements. */
   T* const* input_grads = nullptr;
   /** Null, or one sum per scalar param of d(sum of out)/d(param), then one per weight block element. */
   double* param_grads = nullptr;
-  /** Null (every sample's adjoint is 1: the gradient of the sum), or one upstream gradient per sample. */
+  /** Null (every result element's adjoint is 1: the gradient of the sum), or the upstream gradient, as out. */
   const T* upstream = nullptr;
 };
 
@@ -208,9 +224,10 @@ template <class T>
 void run_tape(const TapeProgram& p, const TapeIo<T>& io);
 
 /**
- * The tier as a libtorch autograd function: inputs are per-sample scalars ([batch] when batched, []
- * when shared), params the one-element tensors of the scalar params and then the weight blocks
- * (the MLPs' weights and biases, any shape); the result is [batch] (or [] for no batched input).
+ * The tier as a libtorch autograd function: inputs of their per-sample shapes (p.input_ranks; with
+ * a leading [batch] when batched), params the one-element tensors of the scalar params and then the weight blocks
+ * (the MLPs' weights and biases, any shape); the result is [batch, ...result_shape] (without the
+ * batch for no batched input).
  * Backward runs the reverse program, or, when it is itself recorded (create_graph), replays the
  * instructions through the kernel table (a dense row as its bias plus a product sum) so that higher
  * derivatives are exact.

@@ -312,12 +312,14 @@ test('special values follow libtorch: infinities and NaN through the gradient', 
 });
 
 test('programs the tier does not run give the same answers through libtorch', () => {
-  const m = compile('(dot v (scale k v))', { inputs: { v: [3] }, params: { k: 2 }, dtype: 'float64' });
+  // 100 elements a sample: beyond the tier's 64 a value
+  const m = compile('(dot v (scale k v))', { inputs: { v: [100] }, params: { k: 2 }, dtype: 'float64' });
   expect(m.singleSampleTier()).toBeUndefined();
-  const r = m.valueAndGrad({ v: [1, 2, 3] } as never, { wrt: ['v'] });
-  expect(r.value).toBe(28);
-  expect(r.grads.k).toBe(14);
-  expect(Array.from(r.grads.v as Float64Array)).toEqual([4, 8, 12]);
+  const v = Array.from({ length: 100 }, (_, i) => i + 1);
+  const r = m.valueAndGrad({ v }, { wrt: ['v'] });
+  expect(r.value).toBe(2 * 338350);
+  expect(r.grads.k).toBe(338350);
+  expect(Array.from(r.grads.v as Float64Array)).toEqual(v.map((x) => 4 * x));
   m.dispose();
 });
 

@@ -4,7 +4,7 @@
 import type { Program, Span } from '../ast';
 import { CompileError, diag, type Diagnostic, type DiagnosticCode } from '../diagnostics';
 import { parseProgram, type SourceFile } from '../frontend';
-import { MAX_RANK, showShape, type Shape } from '../ops';
+import { MAX_RANK, sameShape, showShape, type Shape } from '../ops';
 import { describe, flatten, type Nested } from '../runtime/host-data';
 import { native, type NativeGraph, type NativeTape } from '../runtime/native';
 import { computedNodes, footprint, nativeSpec, numel, type Footprint } from '../runtime/spec';
@@ -120,8 +120,9 @@ interface Specialisation {
  */
 const TIER_MAX_BATCH = { value: 128, grad: 512 };
 
-/** Input signatures of the small-program tier: which inputs are batched (all scalars per sample). */
-const tierKey = (batched: boolean[]): string => batched.map((b) => (b ? 'b' : 's')).join('');
+/** Input signatures of the small-program tier: which inputs are batched, and each one's per-sample shape. */
+const tierKey = (batched: boolean[], shapes: Shape[]): string =>
+  batched.map((b, i) => `${b ? 'b' : 's'}${shapes[i].join('x')}`).join(',');
 
 export class Module {
   readonly source: SourceFile;
@@ -156,7 +157,7 @@ export class Module {
   /** The input signature `last` was chosen for: a repeated call skips building the key string. */
   private lastSignature?: { shape: Shape; batched: boolean }[];
   /** forward()'s last tier lookup: a call batched as the one before finds its program without a key. */
-  private lastTier?: { batched: boolean[]; program: TierProgram | undefined };
+  private lastTier?: { batched: boolean[]; shapes: Shape[]; program: TierProgram | undefined };
   /** The signature of the last forward() call when the tier ran it: `graph` builds its graph on request. */
   private tierSignature?: { name: string; shape: Shape; batched: boolean }[];
   private disposed = false;
@@ -334,7 +335,10 @@ export class Module {
    * Programs of scalar pointwise ops (and the MLPs they call) run on the small-program tier; others
    * on the libtorch path.
    */
-  valueAndGrad(inputs: Record<string, number | ArrayLike<number>>, options?: ValueAndGradOptions): ValueAndGrad {
+  valueAndGrad(
+    inputs: Record<string, number | ArrayLike<number> | Nested[]>,
+    options?: ValueAndGradOptions,
+  ): ValueAndGrad {
     this.checkUsable();
     return valueAndGrad(this, inputs, options);
   }
@@ -364,56 +368,58 @@ export class Module {
     }
   }
 
-  /** The tier's program for a forward call, when the tier takes it: scalars per sample, a small batch, on the CPU. */
+  /** The tier's program for a forward call, when the tier takes it: a small batch, on the CPU. */
   private smallBatchTier(
     values: { shape: Shape; batched: boolean; tensor: Tensor }[],
     grad: boolean,
   ): TierProgram | undefined {
     if (!this.useTier) return undefined;
     let batch = 1;
-    for (const v of values) {
-      if (v.shape.length !== 0) return undefined;
-      if (v.batched) batch = v.tensor.dims[0];
-    }
+    for (const v of values) if (v.batched) batch = v.tensor.dims[0];
     if (batch > (grad ? TIER_MAX_BATCH.grad : TIER_MAX_BATCH.value)) return undefined;
     const last = this.lastTier;
-    const same = last && last.batched.length === values.length && values.every((v, i) => v.batched === last.batched[i]);
+    const same =
+      last &&
+      last.batched.length === values.length &&
+      values.every((v, i) => v.batched === last.batched[i] && sameShape(v.shape, last.shapes[i]));
     const batched = values.map((v) => v.batched);
-    const program = same ? last.program : this.tier(batched);
-    if (!same) this.lastTier = { batched, program };
+    const shapes = values.map((v) => v.shape);
+    const program = same ? last.program : this.tier(batched, shapes);
+    if (!same) this.lastTier = { batched, shapes, program };
     // Large MLP work and large batches of loops or calls go to libtorch, as in fit() and valueAndGrad.
     return program && tierTakes(batch, program.weights, program.repeats) ? program : undefined;
   }
 
-  /** @internal The tier's program for one sample of numbers (cached: the valueAndGrad hot path). */
+  /** @internal An input's declared per-sample shape (undefined: not declared, read from the value given). */
+  declaredShape(name: string): Shape | undefined {
+    return this.declared.get(name);
+  }
+
+  /** @internal The tier's program for one sample of its inputs' declared shapes (cached: the valueAndGrad hot path). */
   singleSampleTier(): TierProgram | undefined {
     if (this.single === undefined) this.single = this.tier(this.inputs.map(() => false)) ?? null;
     return this.single ?? undefined;
   }
 
   /**
-   * @internal The tier's program for inputs that are all scalars per sample, batched as given, or
-   * undefined when the tier cannot run this program (its graph is built without fusion, once).
+   * @internal The tier's program for inputs of these per-sample shapes (by default the declared ones,
+   * scalars where none is declared), batched as given, or undefined when the tier cannot run this
+   * program (its graph is built without fusion, once per signature).
    */
-  tier(batched: boolean[]): TierProgram | undefined {
+  tier(
+    batched: boolean[],
+    shapes: Shape[] = this.inputs.map((name) => this.declared.get(name) ?? []),
+  ): TierProgram | undefined {
     if (this.device !== 'cpu' || !this.useTier) return undefined;
-    const key = tierKey(batched);
+    const key = tierKey(batched, shapes);
     const known = this.tiers.get(key);
     if (known !== undefined) return known ?? undefined;
-    const declared = [...this.declared.values()].some((shape) => shape !== undefined && shape.length > 0);
-    const graph = declared
-      ? undefined
-      : this.tierGraph(
-          batched.map(() => []),
-          batched,
-        );
+    const graph = this.tierGraph(shapes, batched);
     const spec = this.tape(graph);
-    // forward and valueAndGrad take scalar results (vector results are for fit), and the binding's
-    // per-call arrays hold up to 64 inputs and params.
-    const fits = spec && spec.results.length === 1 && spec.numInputs <= 64 && spec.numParams <= 64;
+    // The binding's per-call arrays hold up to 64 inputs and params.
+    const fits = spec && spec.inputSizes.length <= 64 && spec.numParams <= 64;
     const tape = fits ? new (native().NativeTape)(spec, this.dtype) : undefined;
-    const program =
-      tape && tierProgram(tape, this.dtype, this.inputs.length, this.tapeParams(spec!), graph!, repeats(spec!));
+    const program = tape && tierProgram(tape, this.dtype, spec!, this.tapeParams(spec!), graph!);
     this.tiers.set(key, program ?? null);
     return program;
   }

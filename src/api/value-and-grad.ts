@@ -4,16 +4,21 @@
 // nothing allocated for a single sample but an MLP's weight gradients); any other program takes
 // the libtorch path (forward, sum, backward) with the same result.
 import type { NativeTape, NativeTensor } from '../runtime/native';
-import { describe } from '../runtime/host-data';
+import { describe, flatten, type Nested } from '../runtime/host-data';
 import { grad } from '../train/autograd';
 import { Tensor, type DType } from '../runtime/tensor';
 import { knownOptions } from '../runtime/validate';
-import { tierTakes } from '../compiler/tape';
+import { repeats, tierTakes, type TapeSpec } from '../compiler/tape';
 import type { IrGraph } from '../compiler/ir';
+import { sameShape, type Shape } from '../ops';
 import type { Module } from './module';
 
 export interface ValueAndGradOptions {
-  /** Arrays are batches of per-sample scalars (numbers are shared by every sample). Default false. */
+  /**
+   * Arrays are batches of per-sample scalars (numbers are shared by every sample); for a vector or
+   * matrix input, nested arrays are a batch of samples, and an array of its own shape is shared.
+   * Default false.
+   */
   batch?: boolean;
   /** Inputs whose gradients are wanted too (every trainable parameter's always is). */
   wrt?: string[];
@@ -50,13 +55,20 @@ export interface TierProgram {
   weights: number;
   /** Whether it runs loops or calls: large batches of them go to libtorch too. */
   repeats: boolean;
+  /** Per input, its elements per sample. */
+  inputSizes: number[];
+  /** Whether every input is a scalar per sample (numbers may be given for them). */
+  scalarInputs: boolean;
+  /** The result's shape per sample. */
+  resultShape: number[];
   /** The graph the tape was made from: where a failure at a labelled node (a loop's limit) is. */
   graph: IrGraph;
-  /** Per input, a one-value buffer for a number given. */
+  /** Per input, a one-sample buffer for a value given (a number, or a shared sample's elements). */
   scalars: Values[];
+  /** One sample's result. */
   out: Values;
   paramGrads: Float64Array;
-  /** Per input, a one-value buffer for the gradient of a shared input. */
+  /** Per input, a one-sample buffer for the gradient of a shared input. */
   inputGrads: Values[];
 }
 
@@ -71,7 +83,7 @@ const OPTIONS = ['batch', 'wrt', 'out'];
  */
 export const ONE_PASS_MIN_BATCH = 128;
 
-const numel = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+const numel = (shape: Shape) => shape.reduce((a, b) => a * b, 1);
 const arrayOf = (dtype: DType, n: number): Values => (dtype === 'float64' ? new Float64Array(n) : new Float32Array(n));
 
 export function valueAndGrad(
@@ -94,21 +106,56 @@ export function valueAndGrad(
   if (given === undefined && module.inputs.length <= 53 && allNumbers(module.inputs, inputs)) {
     // The hot path: one sample of numbers.
     const tier = module.singleSampleTier();
-    if (tier && tierTakes(1, tier.weights, tier.repeats))
+    if (tier && tier.scalarInputs && tierTakes(1, tier.weights, tier.repeats))
       return single(module, tier, inputs as Record<string, number>, wrt);
   }
   const values = module.inputs.map((name) => inputs[name]);
-  const scalarsOnly =
-    values.every((v) => typeof v === 'number' || (batch && isNumbers(v))) &&
-    Object.keys(inputs).length === module.inputs.length;
-  const batchSize = batch ? batchOf(module, values) : 1;
-  if (scalarsOnly && batchSize >= ONE_PASS_MIN_BATCH) {
+  const shapes = module.inputs.map((name) => module.declaredShape(name) ?? []);
+  const data =
+    Object.keys(inputs).length === module.inputs.length
+      ? values.map((v, i) => tierInput(v, shapes[i], batch))
+      : undefined;
+  if (!data || !data.every((d) => d !== undefined)) return viaTensors(module, inputs, batch, wrt, given);
+  const batchSize = batch ? batchOf(module, data) : 1;
+  if (shapes.every((s) => s.length === 0) && batchSize >= ONE_PASS_MIN_BATCH) {
     const found = viaOnePass(module, values as (number | ArrayLike<number>)[], batchSize, wrt, given);
     if (found) return found;
   }
-  const tier = scalarsOnly ? module.tier(values.map((v) => typeof v !== 'number')) : undefined;
+  const tier = module.tier(
+    data.map((d) => d.batched),
+    shapes,
+  );
   if (!tier || !tierTakes(batchSize, tier.weights, tier.repeats)) return viaTensors(module, inputs, batch, wrt, given);
-  return viaTier(module, tier, values as (number | ArrayLike<number>)[], batchSize, wrt, given);
+  return viaTier(module, tier, data, batchSize, wrt, given);
+}
+
+/** An input as the tier reads it: its elements, a sample's or a batch's one sample after another. */
+interface TierInput {
+  data: number | ArrayLike<number>;
+  batched: boolean;
+  /** The samples in a batch (1 for a shared value). */
+  samples: number;
+}
+
+/**
+ * A value for an input of this per-sample shape, as the tier reads it: a number (a scalar), an
+ * array of numbers (a batch of scalars, or one sample of a vector or matrix, row-major), or nested
+ * arrays of a batch of vectors or matrices; undefined for anything else (the libtorch path reads it, or says what is wrong).
+ */
+function tierInput(v: unknown, shape: Shape, batch: boolean): TierInput | undefined {
+  if (typeof v === 'number') return shape.length === 0 ? { data: v, batched: false, samples: 1 } : undefined;
+  if (shape.length === 0) return batch && isNumbers(v) ? { data: v, batched: true, samples: v.length } : undefined;
+  if (isNumbers(v))
+    return shape.length === 1 && v.length === shape[0] ? { data: v, batched: false, samples: 1 } : undefined;
+  if (!Array.isArray(v) || v.length === 0) return undefined;
+  try {
+    const flat = flatten(v as Nested, 'the value');
+    if (sameShape(flat.shape, shape)) return { data: flat.data, batched: false, samples: 1 };
+    const ok = batch && flat.shape.length === shape.length + 1 && sameShape(flat.shape.slice(1), shape);
+    return ok ? { data: flat.data, batched: true, samples: flat.shape[0] } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function checkOut(module: Module, out: unknown, batch: boolean): void {
@@ -154,7 +201,7 @@ function single(module: Module, tier: TierProgram, inputs: Record<string, number
   }
   const grads = paramGrads(tier, module.dtype);
   for (const name of wrt) grads[name] = tier.inputGrads[names.indexOf(name)][0];
-  return { value: tier.out[0], grads };
+  return { value: tier.resultShape.length === 0 ? tier.out[0] : tier.out.slice(), grads };
 }
 
 function paramGrads(tier: TierProgram, dtype: DType): Record<string, number | Values> {
@@ -182,13 +229,13 @@ function isNumbers(v: unknown): v is ArrayLike<number> {
   );
 }
 
-function batchOf(module: Module, values: unknown[]): number {
+function batchOf(module: Module, inputs: TierInput[]): number {
   let size: number | undefined;
-  values.forEach((v, i) => {
-    if (typeof v === 'number' || !isNumbers(v)) return;
-    if (size !== undefined && v.length !== size)
-      throw new RangeError(`valueAndGrad: input '${module.inputs[i]}' has ${v.length} samples, the others ${size}`);
-    size = v.length;
+  inputs.forEach((v, i) => {
+    if (!v.batched) return;
+    if (size !== undefined && v.samples !== size)
+      throw new RangeError(`valueAndGrad: input '${module.inputs[i]}' has ${v.samples} samples, the others ${size}`);
+    size = v.samples;
   });
   if (size === 0) throw new RangeError('valueAndGrad: a batch needs at least one sample');
   return size ?? 1;
@@ -197,22 +244,26 @@ function batchOf(module: Module, values: unknown[]): number {
 function viaTier(
   module: Module,
   tier: TierProgram,
-  values: (number | ArrayLike<number>)[],
+  inputs: TierInput[],
   batch: number,
   wrt: string[],
   given: Values | undefined,
 ): ValueAndGrad {
   const dtype = module.dtype;
-  const data = values.map((v, i) => {
+  const data = inputs.map(({ data: v }, i) => {
     if (typeof v !== 'number') return ofDtype(v, dtype);
     tier.scalars[i][0] = v;
     return tier.scalars[i];
   });
-  const batchedOut = values.some((v) => typeof v !== 'number');
-  if (!batchedOut && given) throw new RangeError('valueAndGrad: out receives a batch, but every input is one number');
-  const out = batchedOut ? outputArray(dtype, given, batch) : tier.out;
+  const batchedOut = inputs.some((v) => v.batched);
+  if (!batchedOut && given)
+    throw new RangeError(
+      `valueAndGrad: out receives a batch, but every input is one ${tier.scalarInputs ? 'number' : 'sample'}`,
+    );
+  const resultSize = tier.out.length;
+  const out = batchedOut ? outputArray(dtype, given, batch * resultSize) : tier.out;
   const inputGrads = module.inputs.map((name, i) =>
-    !wrt.includes(name) ? null : typeof values[i] === 'number' ? tier.inputGrads[i] : arrayOf(dtype, batch),
+    !wrt.includes(name) ? null : inputs[i].batched ? arrayOf(dtype, batch * tier.inputSizes[i]) : tier.inputGrads[i],
   );
   try {
     tier.tape.run(data, batch, out, inputGrads);
@@ -222,9 +273,10 @@ function viaTier(
   const grads = paramGrads(tier, dtype);
   module.inputs.forEach((name, i) => {
     const g = inputGrads[i];
-    if (g) grads[name] = typeof values[i] === 'number' ? g[0] : g;
+    // a shared scalar's gradient is a number, a shared vector's a copy of the reused buffer
+    if (g) grads[name] = inputs[i].batched ? g : typeof inputs[i].data === 'number' ? g[0] : g.slice();
   });
-  return { value: batchedOut ? out : out[0], grads };
+  return { value: batchedOut ? out : tier.resultShape.length === 0 ? out[0] : out.slice(), grads };
 }
 
 /** The values as a typed array of the dtype: the array itself when it is one. */
@@ -339,10 +391,9 @@ function viaTensors(
 export function tierProgram(
   tape: NativeTape,
   dtype: DType,
-  numInputs: number,
+  spec: TapeSpec,
   params: { name: string; tensor: Tensor }[],
   graph: IrGraph,
-  repeats: boolean,
 ): TierProgram {
   const tensors = params.map((p) => p.tensor);
   const paramOffsets: number[] = [];
@@ -358,12 +409,15 @@ export function tierProgram(
     paramNames: params.map((p) => p.name),
     paramOffsets,
     weights,
-    repeats,
+    repeats: repeats(spec),
+    inputSizes: spec.inputSizes,
+    scalarInputs: spec.inputRanks.every((r) => r === 0),
+    resultShape: spec.resultShape,
     graph,
-    scalars: Array.from({ length: numInputs }, () => arrayOf(dtype, 1)),
-    out: arrayOf(dtype, 1),
+    scalars: spec.inputSizes.map((n) => arrayOf(dtype, n)),
+    out: arrayOf(dtype, spec.results.length),
     paramGrads: new Float64Array(elements),
-    inputGrads: Array.from({ length: numInputs }, () => arrayOf(dtype, 1)),
+    inputGrads: spec.inputSizes.map((n) => arrayOf(dtype, n)),
   };
   const handles = tensors.map((t) => t.handle);
   tape.bind(program.scalars, handles, program.out, program.paramGrads, program.inputGrads);

@@ -22,6 +22,10 @@ export interface TapeSpec {
   numInputs: number;
   /** Registers per program input (its per-sample element count). */
   inputSizes: number[];
+  /** The program's: per input, its per-sample rank (empty in bodies). */
+  inputRanks: number[];
+  /** The program's: the result's per-sample shape, its elements the result registers (empty in bodies). */
+  resultShape: number[];
   /** The scalar params (registers). */
   numParams: number;
   /** The tape's params in the graph's parameter list: the scalar params, then the weight blocks (not read by binding). */
@@ -90,6 +94,8 @@ export interface TapeSolveSpec {
   n: number;
   k: number;
   label: string;
+  /** Whether A differs per sample (then its error names the sample, as the kernel's does). */
+  batched: boolean;
 }
 
 /** A learned component as the graph calls it (the `extern` node's index): its weights and layers. */
@@ -303,7 +309,11 @@ class Scalariser {
   }
 
   run(result: number): TapeSpec {
-    return this.spec(this.region(0, [])[result]);
+    return {
+      ...this.spec(this.region(0, [])[result]),
+      inputRanks: this.graph.inputs.map((i) => i.shape.length),
+      resultShape: [...this.graph.regions[0].nodes[result].shape],
+    };
   }
 
   /** A body's tape (its root region) on its inputs: a loop's results done, the result, the next state; a function's its result. */
@@ -319,6 +329,8 @@ class Scalariser {
     return {
       numInputs: this.numInputs,
       inputSizes: this.inputSizes,
+      inputRanks: [],
+      resultShape: [],
       numParams: this.numParams,
       paramOrder: [...this.scalarParams, ...this.blocks],
       blockSizes: this.blocks.map((k) => size(this.graph.params[k].shape)),
@@ -717,7 +729,7 @@ class Scalariser {
         const a = this.consecutive(args[0])[0];
         const b = n.op === 'inv' ? -1 : this.consecutive(args[1])[0];
         const index = this.solves.length;
-        this.solves.push({ a, b, n: size, k, label: n.label ?? n.op });
+        this.solves.push({ a, b, n: size, k, label: n.label ?? n.op, batched: nodes[n.args[0]].batched });
         return range(0, size * k).map((j) => this.control(j === 0 ? SOLVE : SOLVE_REST, index));
       }
       case 'det':
