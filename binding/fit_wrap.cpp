@@ -40,13 +40,14 @@ std::vector<double> doubles_field(const Napi::Object& o, const char* key) {
   return std::vector<double>(arr.Data(), arr.Data() + arr.ElementLength());
 }
 
-// {observations, times, windowSteps, starts?, slots, resultBatched, method, step, rtol, atol, maxSteps}
+// {observations, times, windowSteps, starts?, gradient, slots, resultBatched, method, step, rtol, atol, maxSteps}
 std::unique_ptr<nc::OdeData> ode_arg(const Napi::Object& o) {
   auto d = std::make_unique<nc::OdeData>();
   d->observations = NativeTensor::TensorOf(o.Get("observations"));
   d->times = doubles_field(o, "times");
   d->window_steps = kArgs.count(o, "windowSteps");
   if (o.Has("starts")) d->starts = NativeTensor::TensorOf(o.Get("starts"));
+  d->gradient = kArgs.choice<nc::OdeGradient>(o, "gradient", nc::kOdeGradientNames);
   kArgs.ode_problem(o, d->problem);
   d->config = kArgs.ode_config(o);
   return d;

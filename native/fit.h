@@ -32,6 +32,14 @@ struct AlgebraicData {
   at::Tensor target;
 };
 
+/**
+ * How the small-program tier takes an ODE fit's gradient (the libtorch path ignores it): a reverse
+ * sweep over the kept steps, or forward sensitivities carried through the solve.
+ */
+enum class OdeGradient { Reverse, Forward };
+/** Their names in enum order, as fit's TS side passes them (src/train/ode-gradient.ts). */
+inline constexpr std::array<const char*, 2> kOdeGradientNames{"reverse", "forward"};
+
 /** ODE fitting: the rhs integrated from observed states [T, n] taken at `times`. */
 struct OdeData {
   OdeProblem problem;  // time_offsets are set by fit (multiple shooting)
@@ -45,6 +53,8 @@ struct OdeData {
    * the task's params; each window is integrated from its row instead of its first observation.
    */
   at::Tensor starts;
+  /** On the small-program tier: how the gradient is taken (fit's TS side chooses: ode.sensitivities). */
+  OdeGradient gradient = OdeGradient::Reverse;
 };
 
 struct FitConfig {

@@ -1,14 +1,17 @@
 // fit()'s objective on the small-program tier: the loss of a program of scalar ops and its
 // gradient, computed sample by sample over the tape's register file with no ATen call per op.
 // ODE fits integrate with the same methods, steps and failures as odeint (ode_method.h) and take
-// the gradient by a reverse sweep over the accepted steps (the discrete adjoint that autograd
-// computes through odeint): each step's stages are recomputed from its saved start state, then
-// differentiated last stage first.
+// the gradient of the discrete scheme (what autograd computes through odeint) one of two ways: a
+// reverse sweep over the accepted steps (each step's stages recomputed from its saved start state,
+// then differentiated last stage first), or forward sensitivities carried through the stages as
+// the solve takes them (nothing kept; fit's TS side chooses, src/train/ode-gradient.ts).
 #include <ATen/ATen.h>
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
+#include <optional>
 #include <vector>
 
 #include "errors.h"
@@ -240,6 +243,135 @@ class TapeRhs {
   mutable std::vector<char> reached_;
 };
 
+/**
+ * out = y + h sum_{l < q} a_l k_l over `width` values (stage l's row of k at l * width), as odeint's
+ * combine: in order, skipping zero weights. The state's stages (width n) and their sensitivities
+ * (width n x P) combine alike. `out` may be `y`.
+ */
+template <class T>
+void combine(const T* y, double h, const std::vector<double>& a, const T* k, size_t q, size_t width, T* out) {
+  if (out != y) std::copy(y, y + width, out);
+  for (size_t l = 0; l < q && l < a.size(); ++l)
+    if (a[l] != 0)
+      for (size_t j = 0; j < width; ++j) out[j] = out[j] + T(h * a[l]) * k[l * width + j];
+}
+
+/** The stages a step differentiates: all but an FSAL method's last (the next step's first, weighing nothing here). */
+inline size_t differentiated_stages(const Tableau& m) { return m.fsal ? m.c.size() - 1 : m.c.size(); }
+
+/** The new state is y + h sum_q w_q k_q: for FSAL methods the last stage's input, whose weights are b's. */
+inline const std::vector<double>& state_weights(const Tableau& m) { return m.fsal ? m.a.back() : m.b; }
+
+/**
+ * Forward sensitivities of the discrete scheme (discretise, then differentiate: the reverse
+ * sweep's gradient to rounding). Per sample, S = dy/dθ (n x P, row-major), θ being the tape's
+ * scalar params, its weight blocks' elements and, with trained starts, the sample's start state.
+ * Each accepted step carries S through its stages from the register files the solve kept:
+ * dY_q = S + h sum_{l<q} a_ql dK_l, dK_q = J_y(q) dY_q + J_θ(q), S' = S + h sum_q w_q dK_q, the
+ * right-hand side's Jacobian [J_y | J_θ] taken by n reverse sweeps of the stage's registers (no
+ * forward-mode formulas needed). The gradient, sum over the reported times of adjoint' S, is added
+ * as the solve reports each state, so no step is kept: memory n x P per sample (and the register
+ * files of the step under way), whatever the steps.
+ */
+template <class T>
+class ForwardSensitivity {
+ public:
+  /** Writes the adjoint (B x n) of the states (B x n) reported at the i-th time. */
+  using Adjoint = std::function<void(size_t i, const T* states, T* adjoint)>;
+
+  ForwardSensitivity(const TapeRhs<T>& f, const Tableau& m, int64_t batch, bool starts, Adjoint adjoint,
+                     std::vector<double>& grads)
+      : f_(f),
+        m_(m),
+        B_(batch),
+        n_(f.components()),
+        tape_(grads.size()),
+        P_(tape_ + (starts ? n_ : 0)),
+        adjoint_(std::move(adjoint)),
+        grads_(grads),
+        S_(B_ * n_ * P_, T(0)),
+        y0_sums_(starts ? B_ * n_ : 0, 0.0),
+        dY_(n_ * P_),
+        dK_(differentiated_stages(m) * n_ * P_),
+        Jy_(n_ * n_),
+        kbar_(n_),
+        adj_(B_ * n_),
+        Jtheta_(n_, std::vector<double>(tape_)) {}
+
+  /** Starts every sample at S = [0 | I] (the identity in the start state's columns) and reports y0 for them. */
+  void start(const T* y0) {
+    std::fill(S_.begin(), S_.end(), T(0));
+    if (y0_sums_.empty()) return;
+    for (int64_t b = 0; b < B_; ++b)
+      for (int j = 0; j < n_; ++j) S_[(b * n_ + j) * P_ + tape_ + j] = T(1);
+    report(0, y0);
+  }
+
+  /** Carries sample b's S over one accepted step of size h; stage q's register file is at regs + q * stride. */
+  void advance(int64_t b, double h, const T* regs, size_t stride) {
+    T* S = &S_[b * n_ * P_];
+    const size_t width = n_ * P_, stages = differentiated_stages(m_);
+    for (size_t q = 0; q < stages; ++q) {
+      if (q > 0) combine(S, h, m_.a[q], dK_.data(), q, width, dY_.data());
+      const T* dY = q > 0 ? dY_.data() : S;
+      jacobian(regs + q * stride);
+      T* dK = &dK_[q * width];
+      for (int i = 0; i < n_; ++i) {
+        T* out = &dK[i * P_];
+        for (size_t c = 0; c < tape_; ++c) out[c] = static_cast<T>(Jtheta_[i][c]);
+        std::fill(out + tape_, out + P_, T(0));
+        for (int j = 0; j < n_; ++j)
+          for (size_t c = 0; c < P_; ++c) out[c] += Jy_[i * n_ + j] * dY[j * P_ + c];
+      }
+    }
+    combine(S, h, state_weights(m_), dK_.data(), stages, width, S);
+  }
+
+  /** Adds the gradient of the states (B x n) reported at the i-th time: their adjoints times S. */
+  void report(size_t i, const T* states) {
+    adjoint_(i, states, adj_.data());
+    for (int64_t b = 0; b < B_; ++b) {
+      const T* S = &S_[b * n_ * P_];
+      for (int j = 0; j < n_; ++j) {
+        const double a = static_cast<double>(adj_[b * n_ + j]);
+        const T* row = &S[j * P_];
+        for (size_t c = 0; c < tape_; ++c) grads_[c] += a * static_cast<double>(row[c]);
+        for (size_t c = tape_; c < P_; ++c) y0_sums_[b * n_ + (c - tape_)] += a * static_cast<double>(row[c]);
+      }
+    }
+  }
+
+  /** The gradient by the start states (B x n), with trained starts. */
+  void start_gradient(T* y0_grad) const {
+    for (size_t k = 0; k < y0_sums_.size(); ++k) y0_grad[k] = static_cast<T>(y0_sums_[k]);
+  }
+
+ private:
+  const TapeRhs<T>& f_;
+  const Tableau& m_;
+  int64_t B_;
+  int n_;
+  size_t tape_, P_;  // the tape's gradient columns; all columns (with the start state's)
+  Adjoint adjoint_;
+  std::vector<double>& grads_;
+  std::vector<T> S_;             // B x n x P
+  std::vector<double> y0_sums_;  // B x n: the start states' gradient
+  std::vector<T> dY_, dK_, Jy_;  // a stage's input sensitivity, the stages' dK, its Jacobian by y (n x n)
+  std::vector<T> kbar_, adj_, scratch_;
+  std::vector<std::vector<double>> Jtheta_;  // its Jacobian by the tape's params, a row per component
+
+  /** Jy_ and Jtheta_ at a stage's registers: one reverse sweep per component, seeded with its unit adjoint. */
+  void jacobian(const T* reg) {
+    for (int i = 0; i < n_; ++i) {
+      std::fill(kbar_.begin(), kbar_.end(), T(0));
+      kbar_[i] = T(1);
+      std::fill(&Jy_[i * n_], &Jy_[(i + 1) * n_], T(0));
+      std::fill(Jtheta_[i].begin(), Jtheta_[i].end(), 0.0);
+      f_.adjoint(reg, kbar_.data(), &Jy_[i * n_], Jtheta_[i], scratch_);
+    }
+  }
+};
+
 /** One accepted step: where it starts, its size, and the time at which its first stage was evaluated. */
 struct StepRecord {
   double t, h, t_first;
@@ -259,11 +391,19 @@ class TapeOde {
         reg_(f.registers()),
         scratch_(f.registers()) {}
 
-  /** Integrates from y0 (B x n) over `times`: every reported state (times x B x n), and each step kept for reverse. */
-  std::vector<T> solve(const std::vector<T>& y0, const std::vector<double>& times) {
+  /**
+   * Integrates from y0 (B x n) over `times`: every reported state (times x B x n). Without `sens`,
+   * each step is kept for reverse; with it, the sensitivities are carried through each accepted
+   * step from its stages' register files, and nothing is kept.
+   */
+  std::vector<T> solve(const std::vector<T>& y0, const std::vector<double>& times,
+                       ForwardSensitivity<T>* sens = nullptr) {
     steps_.clear();
     starts_.clear();
     interval_end_.clear();
+    sens_ = sens;
+    files_.assign(sens ? B_ * m_.c.size() * reg_ : 0, T(0));
+    if (sens) sens->start(y0.data());
     std::vector<T> states(y0);
     if (m_.e.empty())
       solve_fixed(y0, times, states);
@@ -277,7 +417,7 @@ class TapeOde {
    * with y0_grad (B x n), also writes that sum's gradient by the start states.
    */
   void reverse(const std::vector<T>& adjoints, size_t num_times, std::vector<double>& grads, T* y0_grad) const {
-    const size_t stages = m_.fsal ? m_.c.size() - 1 : m_.c.size();
+    const size_t stages = differentiated_stages(m_);
     std::vector<T> regs(stages * reg_), k(stages * n_), kbar(stages * n_), y(n_), ybar(n_), stage_bar(n_), scratch;
     for (int64_t b = 0; b < B_; ++b) {
       std::fill(ybar.begin(), ybar.end(), T(0));
@@ -289,14 +429,10 @@ class TapeOde {
           const T* y0 = &starts_[(s * B_ + b) * n_];
           // Recompute the stages, keeping their register files.
           for (size_t q = 0; q < stages; ++q) {
-            if (q == 0)
-              std::copy(y0, y0 + n_, y.begin());
-            else
-              combine(y0, st.h, m_.a[q], k.data(), q, y.data());
+            combine(y0, st.h, m_.a[q], k.data(), q, n_, y.data());
             f_(y.data(), time(b, q == 0 ? st.t_first : st.t + m_.c[q] * st.h), &regs[q * reg_], &k[q * n_]);
           }
-          // The new state is y0 + h sum w_q k_q (for FSAL methods, the last stage's input, whose weights are b's).
-          const std::vector<double>& w = m_.fsal ? m_.a.back() : m_.b;
+          const std::vector<double>& w = state_weights(m_);
           for (size_t q = 0; q < stages; ++q)
             for (int j = 0; j < n_; ++j) kbar[q * n_ + j] = q < w.size() && w[q] != 0 ? T(st.h * w[q]) * ybar[j] : T(0);
           for (size_t q = stages; q-- > 0;) {
@@ -326,28 +462,30 @@ class TapeOde {
   std::vector<StepRecord> steps_;
   std::vector<T> starts_;             // each step's start state, steps x B x n
   std::vector<size_t> interval_end_;  // the steps taken by the end of each reported interval
+  ForwardSensitivity<T>* sens_ = nullptr;
+  std::vector<T> files_;  // with sens_: each sample's stage register files of the step under way, B x stages
 
   T time(int64_t b, double t) const { return offsets_.empty() ? T(t) : offsets_[b] + T(t); }
 
-  /** out = y + h sum_{l < q} a_l k_l, as odeint's combine: in order, skipping zero weights. */
-  void combine(const T* y, double h, const std::vector<double>& a, const T* k, size_t q, T* out) const {
-    std::copy(y, y + n_, out);
-    for (size_t l = 0; l < q && l < a.size(); ++l)
-      if (a[l] != 0)
-        for (int j = 0; j < n_; ++j) out[j] = out[j] + T(h * a[l]) * k[l * n_ + j];
-  }
+  /** Where sample b's stage q keeps its registers: its own file when forward sensitivities read them, else scratch. */
+  T* file(int64_t b, size_t q) { return sens_ ? &files_[(b * m_.c.size() + q) * reg_] : scratch_.data(); }
 
   /** One step of sample b from y with first stage k1 given: the new state and the stages (k: stages x n). */
   void step(int64_t b, double t, double h, const T* y, T* k, T* out) {
     T* stage = out;  // the stages' inputs are built in `out`, which ends as the new state
     for (size_t q = 1; q < m_.c.size(); ++q) {
-      combine(y, h, m_.a[q], k, q, stage);
-      f_(stage, time(b, t + m_.c[q] * h), scratch_.data(), &k[q * n_]);
+      combine(y, h, m_.a[q], k, q, n_, stage);
+      f_(stage, time(b, t + m_.c[q] * h), file(b, q), &k[q * n_]);
     }
-    if (!m_.fsal) combine(y, h, m_.b, k, m_.b.size(), out);
+    if (!m_.fsal) combine(y, h, m_.b, k, m_.b.size(), n_, out);
   }
 
-  void keep(double t, double h, double t_first, const T* y) {
+  /** An accepted step from y (B x n): kept for reverse, or its sensitivities carried from the stages' files. */
+  void accept(double t, double h, double t_first, const T* y) {
+    if (sens_) {
+      for (int64_t b = 0; b < B_; ++b) sens_->advance(b, h, file(b, 0), reg_);
+      return;
+    }
     steps_.push_back({t, h, t_first});
     starts_.insert(starts_.end(), y, y + B_ * n_);
   }
@@ -358,23 +496,29 @@ class TapeOde {
 
   void solve_fixed(const std::vector<T>& y0, const std::vector<double>& times, std::vector<T>& states) {
     const std::vector<int64_t> substeps = fixed_substeps(times, cfg_);
-    std::vector<T> y(y0), k(m_.c.size() * n_), next(n_);
+    std::vector<T> y(y0), k(m_.c.size() * n_), next(y0.size());
     for (size_t i = 1; i < times.size(); ++i) {
       const double h = (times[i] - times[i - 1]) / static_cast<double>(substeps[i - 1]);
       for (int64_t s = 0; s < substeps[i - 1]; ++s) {
         const double t = times[i - 1] + static_cast<double>(s) * h;
-        keep(t, h, t, y.data());
         for (int64_t b = 0; b < B_; ++b) {
           T* yb = &y[b * n_];
-          f_(yb, time(b, t), scratch_.data(), k.data());
-          step(b, t, h, yb, k.data(), next.data());
-          std::copy(next.begin(), next.end(), yb);
+          f_(yb, time(b, t), file(b, 0), k.data());
+          step(b, t, h, yb, k.data(), &next[b * n_]);
         }
+        accept(t, h, t, y.data());
+        y.swap(next);
       }
-      if (!finite(y)) throw_not_finite(times[i]);
-      states.insert(states.end(), y.begin(), y.end());
-      interval_end_.push_back(steps_.size());
+      report(i, times[i], y, states);
     }
+  }
+
+  /** The state at the i-th reported time t: checked, appended to `states`, and its gradient added forward. */
+  void report(size_t i, double t, const std::vector<T>& y, std::vector<T>& states) {
+    if (!finite(y)) throw_not_finite(t);
+    states.insert(states.end(), y.begin(), y.end());
+    interval_end_.push_back(steps_.size());
+    if (sens_) sens_->report(i, y.data());
   }
 
   /** RMS over the components of v / scale, worst sample. */
@@ -392,8 +536,9 @@ class TapeOde {
     return worst;
   }
 
-  void derivatives(const std::vector<T>& y, double t, std::vector<T>& k) {
-    for (int64_t b = 0; b < B_; ++b) f_(&y[b * n_], time(b, t), scratch_.data(), &k[b * n_]);
+  /** k = f(t, y) for every sample; `first` keeps the registers as each sample's first stage (a trial does not). */
+  void derivatives(const std::vector<T>& y, double t, std::vector<T>& k, bool first) {
+    for (int64_t b = 0; b < B_; ++b) f_(&y[b * n_], time(b, t), first ? file(b, 0) : scratch_.data(), &k[b * n_]);
   }
 
   double first_step(double t0, const std::vector<T>& y0, const std::vector<T>& f0) {
@@ -402,7 +547,7 @@ class TapeOde {
     return initial_step(rms(y0, scale), rms(f0, scale), t0, [&](double h0) {
       std::vector<T> y1(y0.size()), f1(y0.size());
       for (size_t j = 0; j < y0.size(); ++j) y1[j] = y0[j] + T(h0) * f0[j];
-      derivatives(y1, t0 + h0, f1);
+      derivatives(y1, t0 + h0, f1, false);
       for (size_t j = 0; j < y0.size(); ++j) f1[j] = f1[j] - f0[j];
       return rms(f1, scale) / h0;
     });
@@ -412,7 +557,7 @@ class TapeOde {
     const size_t S = m_.c.size();
     double t = times.front(), t_first = t;
     std::vector<T> y(y0), k1(B_ * n_), next(B_ * n_), k_next(B_ * n_), k(S * n_), err(B_ * n_), scale(B_ * n_);
-    derivatives(y, t, k1);
+    derivatives(y, t, k1, true);
     double h = first_step(t, y, k1);
     int64_t attempts = 0;
     for (size_t i = 1; i < times.size(); ++i) {
@@ -433,7 +578,10 @@ class TapeOde {
         }
         const double ratio = rms(err, scale);
         if (ratio <= 1) {
-          keep(t, h_try, t_first, y.data());
+          accept(t, h_try, t_first, y.data());
+          // The last stage, evaluated at the new state, is the next step's first (FSAL): so are its registers.
+          if (sens_)
+            for (int64_t b = 0; b < B_; ++b) std::copy(file(b, S - 1), file(b, S - 1) + reg_, file(b, 0));
           t_first = t + m_.c[S - 1] * h_try;
           t = lands ? target : t + h_try;
           y.swap(next);
@@ -441,16 +589,15 @@ class TapeOde {
         }
         h = h_try * step_factor(ratio);
       }
-      if (!finite(y)) throw_not_finite(target);
-      states.insert(states.end(), y.begin(), y.end());
-      interval_end_.push_back(steps_.size());
+      report(i, target, y, states);
     }
   }
 };
 
 /**
  * The ODE loss: trajectories from the samples' start states (the first observation, or each
- * window's first row) against the observations, and with `grad` its gradient by reverse sweep.
+ * window's first row) against the observations, and with `grad` its gradient, by reverse sweep or
+ * forward sensitivities as the data say.
  */
 template <class T>
 double ode_loss(FitTask& task, const std::vector<int>& trained, const Tensor& index, bool grad, bool lenient) {
@@ -483,31 +630,48 @@ double ode_loss(FitTask& task, const std::vector<int>& trained, const Tensor& in
   if (rhs.components() != n)
     throw Error("fit: the right-hand side returns " + std::to_string(rhs.components()) +
                 " components but the state has " + std::to_string(n));
-  TapeOde<T> ode(rhs, tableau(d.config.method), d.config, B, offsets);
+  const Tableau& method = tableau(d.config.method);
+  TapeOde<T> ode(rhs, method, d.config, B, offsets);
+  const double count = static_cast<double>(span * B * n);
+  const T per_element = static_cast<T>(1 / count);
+  // The loss's derivative by the reported state of sample b's component c at the j-th time.
+  const auto slope = [&](size_t j, int64_t b, int64_t c, T state) {
+    return loss.slope(state - observed(j, b)[c]) * per_element;
+  };
+  std::vector<double> grads = zero_grads(p);
+  std::vector<T> y0_grad(trained_starts ? B * n : 0);
+  // Forward sensitivities take each reported state's adjoint as the solve reaches it (computed as below).
+  std::optional<ForwardSensitivity<T>> sens;
+  if (grad && d.gradient == OdeGradient::Forward)
+    sens.emplace(
+        rhs, method, B, trained_starts != nullptr,
+        [&](size_t j, const T* y, T* adjoint) {
+          for (int64_t b = 0; b < B; ++b)
+            for (int64_t c = 0; c < n; ++c) adjoint[b * n + c] = slope(j, b, c, y[b * n + c]);
+        },
+        grads);
   std::vector<T> states;
   try {
-    states = ode.solve(y0, times);
+    states = ode.solve(y0, times, sens ? &*sens : nullptr);
   } catch (const OdeBlowUp&) {
     if (!lenient) throw;
     return std::numeric_limits<double>::quiet_NaN();
   }
-  const double count = static_cast<double>(span * B * n);
-  const T per_element = static_cast<T>(1 / count);
   double sum = 0;
-  std::vector<T> adjoints(grad ? states.size() : 0);
+  std::vector<T> adjoints(grad && !sens ? states.size() : 0);
   for (size_t j = 0; j < span; ++j)
     for (int64_t b = 0; b < B; ++b)
       for (int64_t c = 0; c < n; ++c) {
         const size_t at = (j * B + b) * n + c;
-        const T diff = states[at] - observed(j, b)[c];
-        sum += loss.value(diff);
-        if (grad) adjoints[at] = loss.slope(diff) * per_element;
+        sum += loss.value(states[at] - observed(j, b)[c]);
+        if (!adjoints.empty()) adjoints[at] = slope(j, b, c, states[at]);
       }
   const double value = loss.mean(sum, count);
   if (!grad || !std::isfinite(value)) return value;
-  std::vector<double> grads = zero_grads(p);
-  std::vector<T> y0_grad(trained_starts ? B * n : 0);
-  ode.reverse(adjoints, span, grads, trained_starts ? y0_grad.data() : nullptr);
+  if (sens)
+    sens->start_gradient(y0_grad.data());
+  else
+    ode.reverse(adjoints, span, grads, trained_starts ? y0_grad.data() : nullptr);
   write_grads(task, trained, grads, rhs.reached());
   if (trained_starts) {
     // Rows of windows outside the minibatch get a zero gradient, as autograd's index_select gives them.

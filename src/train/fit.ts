@@ -36,6 +36,7 @@ import {
 import { flag, knownOptions, numberIn } from '../runtime/validate';
 import { checkResult, wire } from './wiring';
 import { penaltyStrength } from './penalty';
+import { odeGradient, sensitivitiesOption, type OdeGradientMode, type OdeSensitivities } from './ode-gradient';
 import { tierTakes } from '../compiler/tape';
 
 /** How the program's inputs receive the state and the time, and the integrator (as odeint's options). */
@@ -60,6 +61,16 @@ export interface FitOdeOptions extends OdeSolverOptions {
    * starts at its observation.
    */
   trainStarts?: boolean | number[][];
+  /**
+   * How a fit on the small-program tier takes the gradient through the solve (the same gradient, to
+   * rounding, either way): 'forward' carries the sensitivities dy/dθ through every stage as the
+   * solve goes (nothing kept per step; the faster for a state of one component), 'reverse' sweeps
+   * back over the accepted steps (one state kept per step; the faster from two components). Default
+   * 'auto': forward for one component, reverse for more (src/train/ode-gradient.ts says what was
+   * measured); result.odeGradient says which ran. On the libtorch path (result.tier false) autograd
+   * differentiates the solve, and this option has no effect.
+   */
+  sensitivities?: OdeSensitivities;
   /** Values of the program's other inputs (constants). */
   inputs?: Record<string, InputValue>;
 }
@@ -206,6 +217,11 @@ export interface FitResult {
   shooting?: { windowSteps: number; loss: number; steps: number; stopReason: StopReason; error?: string };
   /** With ode.trainStarts: the trained start states, one per shooting window (one for the whole trajectory). */
   startStates?: number[][];
+  /**
+   * An ODE fit on the small-program tier: how its gradient was taken (ode.sensitivities, or what
+   * 'auto' chose); undefined for algebraic fits and off the tier.
+   */
+  odeGradient?: OdeGradientMode;
   /** With `starts`: the index of the start kept (0 is the model's own values), and every start's end. */
   start?: number;
   starts?: StartReport[];
@@ -237,7 +253,15 @@ const OPTIONS = [
   'starts',
   'distributed',
 ] as const;
-const ODE_OPTIONS = ['state', 'time', ...SOLVER_OPTIONS, 'windowSteps', 'trainStarts', 'inputs'] as const;
+const ODE_OPTIONS = [
+  'state',
+  'time',
+  ...SOLVER_OPTIONS,
+  'windowSteps',
+  'trainStarts',
+  'sensitivities',
+  'inputs',
+] as const;
 
 /**
  * Trains the model's parameters (its own and those of the functions it calls, MLPs included) in
@@ -366,6 +390,7 @@ export async function fit(model: Module, data: AlgebraicData | OdeData, options:
           stopped: result.stopReason === 'epochs' || result.stopReason === 'aborted' ? result.stopReason : 'early',
           tier: prepared.data.tape !== undefined,
           optimizer,
+          ...(prepared.data.tape && 'gradient' in prepared.data && { odeGradient: prepared.data.gradient }),
           ...(startStates && { startStates: startStates.toArray() as number[][] }),
         };
       } finally {
@@ -750,6 +775,8 @@ interface Prepared {
   windowSteps?: number;
   /** ODE with trainStarts: the start states at their first values, to train (freed with the fit). */
   startStates?(): Tensor;
+  /** ODE: ode.sensitivities and the state's components, from which the tier's gradient is chosen. */
+  sensitivities?: { asked: OdeSensitivities; n: number };
 }
 
 /**
@@ -761,12 +788,14 @@ interface Prepared {
 const FIT_TIER_MAX_SAMPLES = 512;
 
 /** The tier's program and params for the fit's data, when the tier takes it (else libtorch's path runs). */
-function fitTier(model: Module, prepared: Prepared, batchSize: number): NativeFitTier {
+function fitTier(model: Module, prepared: Prepared, batchSize: number): NativeFitTier & { gradient?: OdeGradientMode } {
   const samples = prepared.samplesPerStep(batchSize);
   if (!prepared.tierData || samples > FIT_TIER_MAX_SAMPLES) return {};
   const tier = model.fitTape(prepared.inputShapes);
   if (!tier || !tierTakes(samples, tier.weights, tier.repeats)) return {};
-  return { tape: tier.tape, tapeParams: tier.params.map((t) => t.handle) };
+  const taken = { tape: tier.tape, tapeParams: tier.params.map((t) => t.handle) };
+  const ode = prepared.sensitivities;
+  return ode ? { ...taken, gradient: odeGradient(ode.asked, ode.n) } : taken;
 }
 
 /** Keeps a tensor made here for freeing once the fit settles. */
@@ -832,6 +861,7 @@ function ode(model: Module, data: OdeData, owned: Tensor[], options: FitOdeOptio
   if (steps !== data.t.length)
     throw new RangeError(`${WHO}: there are ${steps} observations but ${data.t.length} times`);
   const solver = solverConfig(WHO, 'ode.', o);
+  const asked = sensitivitiesOption(WHO, o.sensitivities);
   const k =
     windowSteps >= 0
       ? windowSteps
@@ -851,8 +881,10 @@ function ode(model: Module, data: OdeData, owned: Tensor[], options: FitOdeOptio
       windowSteps: k,
       slots: wiring.slots,
       resultBatched: checkResult(WHO, model, n),
+      gradient: 'reverse', // the tier's, as fitTier chooses; the libtorch path has autograd's
       ...solver,
     },
+    sensitivities: { asked, n },
     windowSteps: k,
     stepsPerEpoch: (b) => (b === 0 || windows === 0 ? 1 : Math.ceil(windows / Math.min(b, windows))),
     samplesPerStep: (b) => (windows === 0 ? 1 : b === 0 ? windows : Math.min(b, windows)),

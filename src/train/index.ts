@@ -29,5 +29,6 @@ export {
   type AlgebraicData,
   type OdeData,
 } from './fit';
+export { ODE_SENSITIVITIES, type OdeSensitivities, type OdeGradientMode } from './ode-gradient';
 export { penaltyStrength, variance, weightPenalty } from './penalty';
 export { DISTRIBUTED_FAILURE, type DistributedOptions } from './distributed';

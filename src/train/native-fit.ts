@@ -25,6 +25,8 @@ export interface NativeOdeData extends Omit<OdeConfig, 'needGrad'>, NativeFitTie
   windowSteps: number;
   /** Trained start states [windows, n] (one row for the whole trajectory), also the last of the params. */
   starts?: NativeTensor;
+  /** How the tier takes the gradient (native/fit.h, OdeGradient); the libtorch path ignores it. */
+  gradient: 'reverse' | 'forward';
   slots: OdeSlot[];
   resultBatched: boolean;
 }
