@@ -11,24 +11,50 @@ const report = require('./report');
 const CROSSOVER_PROGRAMS = ['gravity', 'harmonic_oscillator'];
 const CROSSOVER_BATCHES = [1, 16, 64, 256, 512, 1024, 2048, 4096];
 
-const mid = (prog) => Object.fromEntries(Object.entries(prog.inputs).map(([name, i]) => [name, (i.lo + i.hi) / 2]));
-const declared = (prog) => Object.fromEntries(Object.keys(prog.inputs).map((name) => [name, 'scalar']));
+/** One sample of an input of this shape: its elements spread over [lo, hi] (nested arrays for vectors and matrices). */
+function sample(shape, lo, hi) {
+  if (shape.length === 0) return (lo + hi) / 2;
+  const size = shape.reduce((a, b) => a * b, 1);
+  const flat = Array.from({ length: size }, (_, k) => lo + ((hi - lo) * (k + 1)) / (size + 1));
+  return shape.length === 1
+    ? flat
+    : Array.from({ length: shape[0] }, (_, i) => flat.slice(i * shape[1], (i + 1) * shape[1]));
+}
+const mid = (prog) =>
+  Object.fromEntries(Object.entries(prog.inputs).map(([name, i]) => [name, sample(i.shape, i.lo, i.hi)]));
+const declared = (prog) =>
+  Object.fromEntries(Object.entries(prog.inputs).map(([name, i]) => [name, i.shape.length ? i.shape : 'scalar']));
+/** A batch of n samples near `one`: scalars as typed arrays, vectors and matrices as nested arrays; shared inputs once. */
+function batchOf(prog, one, n) {
+  const scaled = (v, k) => (typeof v === 'number' ? v * (1 + k / 1e4) : v.map((x) => scaled(x, k)));
+  return Object.fromEntries(
+    Object.entries(prog.inputs).map(([name, i]) => {
+      if (i.shape.length > 0 && !i.batched) return [name, one[name]];
+      const samples = Array.from({ length: n }, (_, k) => scaled(one[name], k));
+      return [name, i.shape.length === 0 ? Float32Array.from(samples) : samples];
+    }),
+  );
+}
 
 /** Per program: valueAndGrad at batch 1 (params; every input too) and at 1,000; forward+backward through Tensors. */
 function tierRows(api, programs, minMs) {
   const rows = [];
   for (const [program, prog] of Object.entries(programs)) {
-    if (prog.composition || Object.values(prog.inputs).some((i) => i.shape.length > 0)) continue;
+    if (prog.composition) continue;
     // fuse: false keeps batches of 1,000 on the tier (a fused result takes valueAndGrad's one pass there).
     const m = api.compile(prog.source, { inputs: declared(prog), params: prog.params, fuse: false });
     if (!m.singleSampleTier()) continue;
     const one = mid(prog);
     const names = Object.keys(prog.inputs);
-    const batch = Object.fromEntries(
-      names.map((n) => [n, Float32Array.from({ length: 1000 }, (_, k) => one[n] * (1 + k / 1e4))]),
-    );
+    const batch = batchOf(prog, one, 1000);
     const onTier = api.compile(prog.source, { inputs: declared(prog), params: prog.params });
-    const leaves = Object.fromEntries(names.map((n) => [n, api.tensor([one[n]], { requiresGrad: true })]));
+    // a batch of one sample (shared vectors and matrices as they are), every leaf requiring a gradient
+    const leaves = Object.fromEntries(
+      Object.entries(prog.inputs).map(([n, i]) => [
+        n,
+        api.tensor(i.shape.length > 0 && !i.batched ? one[n] : [one[n]], { requiresGrad: true }),
+      ]),
+    );
     const throughTensors = () => {
       const y = onTier.forward(leaves);
       const s = y.sum();
