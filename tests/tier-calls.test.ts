@@ -4,9 +4,18 @@
 // and finite differences; the depth limit must fail as the libtorch path's does, at the call.
 import fs from 'fs';
 import path from 'path';
-import { compile, CompileError, fit, grad, nn, tensor, type FitOptions, type Module } from '../src';
+import { compile, CompileError, nn, tensor, type Module } from '../src';
 import { centralDifference, maxRelativeError } from './helpers/finite-diff';
-import { expectTierAsLibtorch } from './helpers/tier';
+import {
+  derivativesThroughTensors,
+  expectDecayFitAsLibtorch,
+  expectFitFromTruthAsLibtorch,
+  expectSameValueAndGrad,
+  expectTierAsLibtorch,
+  failure,
+  numbers as values,
+  withTierPair,
+} from './helpers/tier';
 import * as tape from '../src/compiler/tape';
 
 const example = (name: string) => fs.readFileSync(path.join(__dirname, '..', 'examples', 'loops', name), 'utf8');
@@ -15,53 +24,24 @@ const example = (name: string) => fs.readFileSync(path.join(__dirname, '..', 'ex
 const ITERATE = '(letrec ((f (lambda (k) (if (<= k 0) x0 (let ((y (f (- k 1)))) (+ (* g y) (sin y) c)))))) (f 12))';
 const ITERATE_OPTIONS = { inputs: { x0: 'scalar', c: 'scalar' }, params: { g: 0.7 } } as const;
 
-/** The module on the tier and its twin on the libtorch path. */
-function pair(source: string, options: Parameters<typeof compile>[1] = {}): [Module, Module] {
-  return [
-    compile(source, { dtype: 'float64', ...options }),
-    compile(source, { dtype: 'float64', ...options, tier: false }),
-  ];
-}
-
-const values = (v: number | ArrayLike<number>): number[] => (typeof v === 'number' ? [v] : Array.from(v));
-
-/** valueAndGrad of both modules: values within 1e-12, every gradient within 1e-10; returns the tier's. */
-function expectSameValueAndGrad(m: Module, off: Module, data: Record<string, number[]>, wrt: string[]) {
-  const a = m.valueAndGrad(data, { batch: true, wrt });
-  const b = off.valueAndGrad(data, { batch: true, wrt });
-  expect(maxRelativeError(values(a.value), values(b.value))).toBeLessThanOrEqual(1e-12);
-  expect(Object.keys(a.grads).sort()).toEqual(Object.keys(b.grads).sort());
-  for (const name of Object.keys(b.grads))
-    expect([
-      name,
-      maxRelativeError(values(a.grads[name] as ArrayLike<number>), values(b.grads[name] as ArrayLike<number>)) <= 1e-10,
-    ]).toEqual([name, true]);
-  return a;
-}
-
 describe('calls on the tier equal the libtorch path', () => {
   test.each([
     ['factorial.neural', { n: [0, 1, 5, 9] }],
     ['even_odd.neural', { n: [0, 1, 6, 11] }],
-  ] as const)('%s: every sample recursing to its own depth, value and gradient', (file, data) => {
-    const [m, off] = pair(example(file), { inputs: { n: 'scalar' } });
-    try {
+  ] as const)('%s: every sample recursing to its own depth, value and gradient', async (file, data) => {
+    await withTierPair(example(file), { inputs: { n: 'scalar' } }, async (m, off) => {
       expect(m.tier([true])).toBeDefined();
-      const a = expectSameValueAndGrad(m, off, { n: [...data.n] }, ['n']);
+      const a = expectSameValueAndGrad(m, off, { n: [...data.n] }, { batch: true, wrt: ['n'] });
       if (file === 'factorial.neural') expect(values(a.value)).toEqual([1, 1, 120, 362880]);
       else expect(values(a.value)).toEqual([1, 0, 1, 0]);
-    } finally {
-      m.dispose();
-      off.dispose();
-    }
+    });
   });
 
-  test('a non-tail recursion reading a param and captures: values, gradients, and finite differences', () => {
-    const [m, off] = pair(ITERATE, ITERATE_OPTIONS);
-    try {
+  test('a non-tail recursion reading a param and captures: values, gradients, and finite differences', async () => {
+    await withTierPair(ITERATE, ITERATE_OPTIONS, async (m, off) => {
       expect(m.tier([true, true])).toBeDefined();
       const data = { x0: [0.3, -1.2, 2], c: [0.1, 0.5, -0.2] };
-      const a = expectSameValueAndGrad(m, off, data, ['x0', 'c']);
+      const a = expectSameValueAndGrad(m, off, data, { batch: true, wrt: ['x0', 'c'] });
       const total = (x0: number[], c: number[]) =>
         values(m.valueAndGrad({ x0, c }, { batch: true }).value).reduce((s, v) => s + v, 0);
       expect(
@@ -80,10 +60,7 @@ describe('calls on the tier equal the libtorch path', () => {
       );
       g.handle.assign(tensor(0.7, { dtype: 'float64' }).handle);
       expect(maxRelativeError(values(a.grads.g as number), fd)).toBeLessThan(1e-7);
-    } finally {
-      m.dispose();
-      off.dispose();
-    }
+    });
   });
 
   test.each([
@@ -99,20 +76,16 @@ describe('calls on the tier equal the libtorch path', () => {
       'two calls of the program, one in each branch of an if',
       '(letrec ((f (lambda (k y) (if (<= k 0) y (* g (cos (f (- k 1) y))))))) (if (> x 0) (f 3 x) (+ 1 (f 5 (* 2 x)))))',
     ],
-  ] as const)('%s: values and gradients as on libtorch and finite differences', (_, source) => {
-    const [m, off] = pair(source, { inputs: { x: 'scalar' }, params: { g: 0.8 } });
-    try {
+  ] as const)('%s: values and gradients as on libtorch and finite differences', async (_, source) => {
+    await withTierPair(source, { inputs: { x: 'scalar' }, params: { g: 0.8 } }, async (m, off) => {
       expect(m.singleSampleTier()).toBeDefined();
       const data = { x: [0.3, 1.1, -0.7] };
-      const a = expectSameValueAndGrad(m, off, data, ['x']);
+      const a = expectSameValueAndGrad(m, off, data, { batch: true, wrt: ['x'] });
       const total = (x: number[]) => values(m.valueAndGrad({ x }, { batch: true }).value).reduce((s, v) => s + v, 0);
       expect(maxRelativeError(values(a.grads.x as ArrayLike<number>), centralDifference(total, data.x))).toBeLessThan(
         1e-7,
       );
-    } finally {
-      m.dispose();
-      off.dispose();
-    }
+    });
   });
 
   test('an MLP called in a recursive function: the weights gradients as on libtorch', () => {
@@ -128,7 +101,7 @@ describe('calls on the tier equal the libtorch path', () => {
     const [m, off] = [make(true), make(false)];
     try {
       expect(m.singleSampleTier()).toBeDefined();
-      const a = expectSameValueAndGrad(m, off, { y0: [0.3, -1.2, 2] }, ['y0']);
+      const a = expectSameValueAndGrad(m, off, { y0: [0.3, -1.2, 2] }, { batch: true, wrt: ['y0'] });
       expect(Object.keys(a.grads).length).toBeGreaterThan(2); // y0 and the MLP's weights and biases
     } finally {
       m.dispose();
@@ -136,27 +109,12 @@ describe('calls on the tier equal the libtorch path', () => {
     }
   });
 
-  test('through Tensors: forward, sum().backward(), and second derivatives (create_graph replays the frames)', () => {
-    const run = (m: Module) => {
-      const x0 = tensor([0.3, -1.2, 2], { dtype: 'float64', requiresGrad: true });
-      const c = tensor([0.1, 0.5, -0.2], { dtype: 'float64' });
-      const y = m.forward({ x0, c });
-      const [dy] = grad(y, [x0], { createGraph: true });
-      const [d2y] = grad(dy, [x0]);
-      const s = y.sum();
-      s.backward();
-      const out = [y, dy, d2y, x0.grad!, m.parameters()[0].grad!].map((t) => values(t.toTypedArray()));
-      for (const t of [x0, c, y, dy, d2y, s]) t.dispose();
-      return out;
-    };
-    const [m, off] = pair(ITERATE, ITERATE_OPTIONS);
-    try {
+  test('through Tensors: forward, sum().backward(), and second derivatives (create_graph replays the frames)', async () => {
+    const run = (m: Module) => derivativesThroughTensors(m, { x0: [0.3, -1.2, 2], c: [0.1, 0.5, -0.2] }, 'x0');
+    await withTierPair(ITERATE, ITERATE_OPTIONS, async (m, off) => {
       const want = expectTierAsLibtorch(m, off, run);
       expect(Math.max(...want[2].map(Math.abs))).toBeGreaterThan(1e-3);
-    } finally {
-      m.dispose();
-      off.dispose();
-    }
+    });
   });
 
   test('float32 within a few ulps of the libtorch path', () => {
@@ -190,42 +148,14 @@ describe('calls on the tier equal the libtorch path', () => {
   });
 
   test('fit() trains a recursive program on the tier as on the libtorch path', async () => {
-    const x0 = [0.3, -1.2, 2, 0.8, -0.4];
-    const c = [0.1, 0.5, -0.2, 0, 0.3];
-    const [truth] = pair(ITERATE, { ...ITERATE_OPTIONS, params: { g: 0.55 } });
-    const target = values(truth.valueAndGrad({ x0, c }, { batch: true }).value);
-    truth.dispose();
-    const [m, off] = pair(ITERATE, ITERATE_OPTIONS);
-    try {
-      const options = { optimizer: 'adam', lr: 0.01, epochs: 20 } as const;
-      const a = await fit(m, { inputs: { x0, c }, target }, options);
-      const b = await fit(off, { inputs: { x0, c }, target }, options);
-      expect([a.tier, b.tier]).toEqual([true, false]);
-      expect(Math.abs((a.params.g as number) - (b.params.g as number))).toBeLessThan(1e-9);
-      expect(a.params.g).not.toBe(0.7);
-    } finally {
-      m.dispose();
-      off.dispose();
-    }
+    const inputs = { x0: [0.3, -1.2, 2, 0.8, -0.4], c: [0.1, 0.5, -0.2, 0, 0.3] };
+    await expectFitFromTruthAsLibtorch(ITERATE, ITERATE_OPTIONS, inputs, 'g', 0.55);
   });
 
   test('an ODE fit whose right-hand side recurses trains on the tier as on the libtorch path', async () => {
     // dy/dt = -k y, as 8 times k y halved 3 times by recursion
     const source = '(letrec ((f (lambda (j s) (if (<= j 0) s (* 0.5 (f (- j 1) s)))))) (- (* 8 (f 3 (* k y)))))';
-    const t = Array.from({ length: 21 }, (_, i) => i / 10);
-    const data = { t, observations: t.map((x) => [Math.exp(-0.8 * x)]) };
-    const [m, off] = pair(source, { params: { k: 0.5 } });
-    try {
-      const options: FitOptions = { optimizer: 'adam', lr: 0.05, epochs: 15, ode: { state: ['y'], method: 'rk4' } };
-      const a = await fit(m, data, options);
-      const b = await fit(off, data, options);
-      expect([a.tier, b.tier]).toEqual([true, false]);
-      expect(Math.abs((a.params.k as number) - (b.params.k as number))).toBeLessThan(1e-9);
-      expect(a.params.k).not.toBe(0.5);
-    } finally {
-      m.dispose();
-      off.dispose();
-    }
+    await expectDecayFitAsLibtorch(source);
   });
 });
 
@@ -237,14 +167,6 @@ describe('the depth limit and what stays on libtorch', () => {
       const m = compile(source, { inputs: { n: 'scalar' }, limit: 50, tier });
       expect(m.singleSampleTier() !== undefined).toBe(tier);
       expect(m.valueAndGrad({ n: 49 }).value).toBe(1225);
-      const failure = (run: () => unknown) => {
-        try {
-          run();
-        } catch (e) {
-          return e;
-        }
-        throw new Error('expected a failure');
-      };
       for (const run of [() => m.valueAndGrad({ n: 50 }), () => m.forward({ n: [3, 80] })]) {
         const e = failure(run);
         expect(e).toBeInstanceOf(CompileError);
@@ -258,9 +180,8 @@ describe('the depth limit and what stays on libtorch', () => {
     expect(new Set(spans).size).toBe(1); // the same place on both paths
   });
 
-  test('batches past 256 samples go to libtorch (each call once over the batch), with the same values', () => {
-    const [m, off] = pair(example('factorial.neural'), { inputs: { n: 'scalar' } });
-    try {
+  test('batches past 256 samples go to libtorch (each call once over the batch), with the same values', async () => {
+    await withTierPair(example('factorial.neural'), { inputs: { n: 'scalar' } }, async (m, off) => {
       const takes = jest.spyOn(tape, 'tierTakes');
       for (const [samples, onTier] of [
         [256, true],
@@ -276,10 +197,7 @@ describe('the depth limit and what stays on libtorch', () => {
           maxRelativeError(values(got.grads.n as ArrayLike<number>), values(want.grads.n as ArrayLike<number>)),
         ).toBeLessThanOrEqual(1e-10);
       }
-    } finally {
-      m.dispose();
-      off.dispose();
-    }
+    });
   });
 
   test.each([

@@ -6,7 +6,15 @@ import fs from 'fs';
 import path from 'path';
 import { compile, CompileError, fit, grad, nn, tensor, type FitOptions, type Module } from '../src';
 import { centralDifference, maxRelativeError } from './helpers/finite-diff';
-import { expectTierAsLibtorch } from './helpers/tier';
+import {
+  derivativesThroughTensors,
+  expectDecayFitAsLibtorch,
+  expectFitFromTruthAsLibtorch,
+  expectTierAsLibtorch,
+  failure,
+  numbers as values,
+  withTierPair,
+} from './helpers/tier';
 import * as tape from '../src/compiler/tape';
 
 const example = (name: string) => fs.readFileSync(path.join(__dirname, '..', 'examples', 'loops', name), 'utf8');
@@ -15,42 +23,30 @@ const example = (name: string) => fs.readFileSync(path.join(__dirname, '..', 'ex
 const ITERATE = '(loop ((i 0) (x x0)) (if (>= i 12) x (recur (+ i 1) (+ (* k x) (sin x) c))))';
 const ITERATE_OPTIONS = { inputs: { x0: 'scalar', c: 'scalar' }, params: { k: 0.7 } } as const;
 
-/** The module on the tier and its twin on the libtorch path. */
-function pair(source: string, options: Parameters<typeof compile>[1] = {}): [Module, Module] {
-  return [
-    compile(source, { dtype: 'float64', ...options }),
-    compile(source, { dtype: 'float64', ...options, tier: false }),
-  ];
-}
-
-const values = (v: number | ArrayLike<number>): number[] => (typeof v === 'number' ? [v] : Array.from(v));
-
 describe('loops on the tier equal the libtorch path', () => {
   test.each([
     ['sum_to_n.neural', { n: 'scalar' }, { n: [1, 4, 10, 0] }],
     ['gcd.neural', { a: 'scalar', b: 'scalar' }, { a: [12, 35, 7, 1], b: [18, 14, 5, 1] }],
     ['newton_sqrt.neural', { a: 'scalar' }, { a: [2, 9, 0.25, 1e4] }],
-  ] as const)('%s: every sample after its own number of iterations, value and gradients', (file, inputs, data) => {
-    const [m, off] = pair(example(file), { inputs });
-    try {
-      expect(m.tier(Object.keys(inputs).map(() => true))).toBeDefined();
-      const wrt = Object.keys(inputs);
-      const a = m.valueAndGrad(data, { batch: true, wrt });
-      const b = off.valueAndGrad(data, { batch: true, wrt });
-      expect(maxRelativeError(values(a.value), values(b.value))).toBeLessThanOrEqual(1e-12);
-      for (const name of wrt)
-        expect(
-          maxRelativeError(values(a.grads[name] as ArrayLike<number>), values(b.grads[name] as ArrayLike<number>)),
-        ).toBeLessThanOrEqual(1e-10);
-    } finally {
-      m.dispose();
-      off.dispose();
-    }
-  });
+  ] as const)(
+    '%s: every sample after its own number of iterations, value and gradients',
+    async (file, inputs, data) => {
+      await withTierPair(example(file), { inputs }, async (m, off) => {
+        expect(m.tier(Object.keys(inputs).map(() => true))).toBeDefined();
+        const wrt = Object.keys(inputs);
+        const a = m.valueAndGrad(data, { batch: true, wrt });
+        const b = off.valueAndGrad(data, { batch: true, wrt });
+        expect(maxRelativeError(values(a.value), values(b.value))).toBeLessThanOrEqual(1e-12);
+        for (const name of wrt)
+          expect(
+            maxRelativeError(values(a.grads[name] as ArrayLike<number>), values(b.grads[name] as ArrayLike<number>)),
+          ).toBeLessThanOrEqual(1e-10);
+      });
+    },
+  );
 
-  test('a loop reading a param and a capture: values, and the gradients of the param, the capture and the initial state', () => {
-    const [m, off] = pair(ITERATE, ITERATE_OPTIONS);
-    try {
+  test('a loop reading a param and a capture: values, and the gradients of the param, the capture and the initial state', async () => {
+    await withTierPair(ITERATE, ITERATE_OPTIONS, async (m, off) => {
       const data = { x0: [0.3, -1.2, 2], c: [0.1, 0.5, -0.2] };
       const a = m.valueAndGrad(data, { batch: true, wrt: ['x0', 'c'] });
       const b = off.valueAndGrad(data, { batch: true, wrt: ['x0', 'c'] });
@@ -84,36 +80,18 @@ describe('loops on the tier equal the libtorch path', () => {
       );
       k.handle.assign(tensor(0.7, { dtype: 'float64' }).handle);
       expect(maxRelativeError(values(a.grads.k as number), fd)).toBeLessThan(1e-7);
-    } finally {
-      m.dispose();
-      off.dispose();
-    }
+    });
   });
 
-  test('through Tensors: forward, sum().backward(), and second derivatives (create_graph replays the iterations)', () => {
-    const run = (m: Module) => {
-      const x0 = tensor([0.3, -1.2, 2], { dtype: 'float64', requiresGrad: true });
-      const c = tensor([0.1, 0.5, -0.2], { dtype: 'float64' });
-      const y = m.forward({ x0, c });
-      const [dy] = grad(y, [x0], { createGraph: true });
-      const [d2y] = grad(dy, [x0]);
-      const s = y.sum();
-      s.backward();
-      const out = [y, dy, d2y, x0.grad!, m.parameters()[0].grad!].map((t) => values(t.toTypedArray()));
-      for (const t of [x0, c, y, dy, d2y, s]) t.dispose();
-      return out;
-    };
-    const [m, off] = pair(ITERATE, ITERATE_OPTIONS);
-    try {
+  test('through Tensors: forward, sum().backward(), and second derivatives (create_graph replays the iterations)', async () => {
+    const run = (m: Module) => derivativesThroughTensors(m, { x0: [0.3, -1.2, 2], c: [0.1, 0.5, -0.2] }, 'x0');
+    await withTierPair(ITERATE, ITERATE_OPTIONS, async (m, off) => {
       const want = expectTierAsLibtorch(m, off, run);
       expect(Math.max(...want[2].map(Math.abs))).toBeGreaterThan(1e-3);
-    } finally {
-      m.dispose();
-      off.dispose();
-    }
+    });
   });
 
-  test('float32 within a few ulps of the libtorch path', () => {
+  test('float32 within a few ulps of the libtorch path', async () => {
     const [m, off] = [compile(ITERATE, ITERATE_OPTIONS), compile(ITERATE, { ...ITERATE_OPTIONS, tier: false })];
     try {
       const data = { x0: [0.3, -1.2, 2], c: [0.1, 0.5, -0.2] };
@@ -130,43 +108,15 @@ describe('loops on the tier equal the libtorch path', () => {
   });
 
   test('fit() trains a loop program on the tier as on the libtorch path', async () => {
-    const x0 = [0.3, -1.2, 2, 0.8, -0.4];
-    const c = [0.1, 0.5, -0.2, 0, 0.3];
-    const [truth] = pair(ITERATE, { ...ITERATE_OPTIONS, params: { k: 0.55 } });
-    const target = values(truth.valueAndGrad({ x0, c }, { batch: true }).value);
-    truth.dispose();
-    const [m, off] = pair(ITERATE, ITERATE_OPTIONS);
-    try {
-      const options = { optimizer: 'adam', lr: 0.01, epochs: 20 } as const;
-      const a = await fit(m, { inputs: { x0, c }, target }, options);
-      const b = await fit(off, { inputs: { x0, c }, target }, options);
-      expect([a.tier, b.tier]).toEqual([true, false]);
-      expect(Math.abs((a.params.k as number) - (b.params.k as number))).toBeLessThan(1e-9);
-      expect(a.params.k).not.toBe(0.7);
-    } finally {
-      m.dispose();
-      off.dispose();
-    }
+    const inputs = { x0: [0.3, -1.2, 2, 0.8, -0.4], c: [0.1, 0.5, -0.2, 0, 0.3] };
+    await expectFitFromTruthAsLibtorch(ITERATE, ITERATE_OPTIONS, inputs, 'k', 0.55);
   });
 });
 
 test('an ODE fit whose right-hand side loops trains on the tier as on the libtorch path', async () => {
   // dy/dt = -k y, with k y summed over 3 iterations of the loop and divided by 3
   const source = '(/ (loop ((i 0) (s 0)) (if (>= i 3) s (recur (+ i 1) (- s (* k y))))) 3)';
-  const t = Array.from({ length: 21 }, (_, i) => i / 10);
-  const data = { t, observations: t.map((x) => [Math.exp(-0.8 * x)]) };
-  const [m, off] = pair(source, { params: { k: 0.5 } });
-  try {
-    const options: FitOptions = { optimizer: 'adam', lr: 0.05, epochs: 15, ode: { state: ['y'], method: 'rk4' } };
-    const a = await fit(m, data, options);
-    const b = await fit(off, data, options);
-    expect([a.tier, b.tier]).toEqual([true, false]);
-    expect(Math.abs((a.params.k as number) - (b.params.k as number))).toBeLessThan(1e-9);
-    expect(a.params.k).not.toBe(0.5);
-  } finally {
-    m.dispose();
-    off.dispose();
-  }
+  await expectDecayFitAsLibtorch(source);
 });
 
 describe('loops over vectors, with vector results, and nested', () => {
@@ -186,9 +136,8 @@ describe('loops over vectors, with vector results, and nested', () => {
       '(loop ((i 0) (s 0)) (if (>= i 3) s (recur (+ i 1) (+ s (loop ((j 0) (t x)) (if (>= j 4) t (recur (+ j 1) (* k t (cos (+ t i))))))))))',
       { limit: 50 },
     ],
-  ] as const)('%s: on the tier, values and gradients as on libtorch', (_, source, options) => {
-    const [m, off] = pair(source, { inputs: { x: 'scalar' }, params: { k: 0.8 }, ...options });
-    try {
+  ] as const)('%s: on the tier, values and gradients as on libtorch', async (_, source, options) => {
+    await withTierPair(source, { inputs: { x: 'scalar' }, params: { k: 0.8 }, ...options }, async (m, off) => {
       expect(m.singleSampleTier()).toBeDefined();
       const data = { x: [0.3, 1.1, -0.7] };
       const a = m.valueAndGrad(data, { batch: true, wrt: ['x'] });
@@ -202,14 +151,11 @@ describe('loops over vectors, with vector results, and nested', () => {
       expect(maxRelativeError(values(a.grads.x as ArrayLike<number>), centralDifference(total, data.x))).toBeLessThan(
         1e-7,
       );
-    } finally {
-      m.dispose();
-      off.dispose();
-    }
+    });
   });
 });
 
-test('second derivatives through a nested loop with a vector result (create_graph replays both)', () => {
+test('second derivatives through a nested loop with a vector result (create_graph replays both)', async () => {
   const source =
     '(dot (loop ((i 0) (v (vec x k))) (if (>= i 3) v (recur (+ i 1) (vec (loop ((j 0) (t (ref v 1))) (if (>= j 2) t (recur (+ j 1) (sin (* k t))))) (* x (ref v 0)))))) (vec 1 2))';
   const second = (m: Module) => {
@@ -221,16 +167,12 @@ test('second derivatives through a nested loop with a vector result (create_grap
     for (const t of [x, y, dy, d2y]) t.dispose();
     return out;
   };
-  const [m, off] = pair(source, { inputs: { x: 'scalar' }, params: { k: 0.8 }, limit: 20 });
-  try {
+  await withTierPair(source, { inputs: { x: 'scalar' }, params: { k: 0.8 }, limit: 20 }, async (m, off) => {
     expect(m.singleSampleTier()).toBeDefined();
     const [a, b] = [second(m), second(off)];
     a.forEach((got, i) => expect(maxRelativeError(got, b[i])).toBeLessThanOrEqual(1e-10));
     expect(Math.max(...b[2].map(Math.abs))).toBeGreaterThan(1e-3);
-  } finally {
-    m.dispose();
-    off.dispose();
-  }
+  });
 });
 
 describe('an MLP called inside a loop (the body shares the program weight blocks)', () => {
@@ -296,14 +238,6 @@ describe('loop limits and what stays on libtorch', () => {
     for (const tier of [true, false]) {
       const m = compile(source, { inputs: { n: 'scalar' }, limit: 50, tier });
       expect(m.valueAndGrad({ n: 10 }).value).toBe(10);
-      const failure = (run: () => unknown) => {
-        try {
-          run();
-        } catch (e) {
-          return e;
-        }
-        throw new Error('expected a failure');
-      };
       for (const run of [() => m.valueAndGrad({ n: 80 }), () => m.forward({ n: [3, 80] })]) {
         const e = failure(run);
         expect(e).toBeInstanceOf(CompileError);
@@ -315,9 +249,8 @@ describe('loop limits and what stays on libtorch', () => {
     }
   });
 
-  test('batches of a loop past 256 samples go to libtorch (each iteration once over the batch), with the same values', () => {
-    const [m, off] = pair(example('newton_sqrt.neural'), { inputs: { a: 'scalar' } });
-    try {
+  test('batches of a loop past 256 samples go to libtorch (each iteration once over the batch), with the same values', async () => {
+    await withTierPair(example('newton_sqrt.neural'), { inputs: { a: 'scalar' } }, async (m, off) => {
       const takes = jest.spyOn(tape, 'tierTakes'); // valueAndGrad's choice of the tier for the batch
       for (const [samples, onTier] of [
         [256, true],
@@ -333,10 +266,7 @@ describe('loop limits and what stays on libtorch', () => {
           maxRelativeError(values(got.grads.a as ArrayLike<number>), values(want.grads.a as ArrayLike<number>)),
         ).toBeLessThanOrEqual(1e-10);
       }
-    } finally {
-      m.dispose();
-      off.dispose();
-    }
+    });
   });
 
   test('loops whose limits, multiplied where they nest, exceed the step budget stay on libtorch', () => {

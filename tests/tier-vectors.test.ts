@@ -4,22 +4,12 @@
 // (compile option tier: false), in the same layout.
 import fs from 'fs';
 import path from 'path';
-import { compile, grad, tensor, type CompileOptions, type Module, type Tensor } from '../src';
-import { maxRelativeError } from './helpers/finite-diff';
-import { expectTierAsLibtorch } from './helpers/tier';
+import { grad, tensor, type CompileOptions, type Module, type Tensor } from '../src';
+import { expectSameValueAndGrad, expectTierAsLibtorch, numbers as values, withTierPair } from './helpers/tier';
 
 const example = (name: string) => fs.readFileSync(path.join(__dirname, '..', 'examples', name), 'utf8');
 const GRAVITY = example('gravity_3d.neural');
 const GRAVITY_OPTIONS: CompileOptions = { inputs: { r: [3], m1: 'scalar', m2: 'scalar' }, params: { G: 0.7 } };
-
-function pair(source: string, options: CompileOptions): [Module, Module] {
-  return [
-    compile(source, { dtype: 'float64', ...options }),
-    compile(source, { dtype: 'float64', ...options, tier: false }),
-  ];
-}
-
-const values = (v: number | ArrayLike<number>): number[] => (typeof v === 'number' ? [v] : Array.from(v));
 
 describe('valueAndGrad of vector programs on the tier equals the libtorch path', () => {
   test.each([
@@ -40,62 +30,41 @@ describe('valueAndGrad of vector programs on the tier equals the libtorch path',
     ['a shared vector beside a batch of scalars', { r: [1, 2, 0.5], m1: [2, 1, 0.5], m2: 3 }, true],
   ] as const)(
     'gravity_3d, %s: the value (a vector a sample) and every gradient, in the same layout',
-    (_, data, batch) => {
-      const [m, off] = pair(GRAVITY, GRAVITY_OPTIONS);
-      try {
+    async (_, data, batch) => {
+      await withTierPair(GRAVITY, GRAVITY_OPTIONS, async (m, off) => {
         const spy = jest.spyOn(m, 'tier');
-        const wrt = ['r', 'm1', 'm2'];
-        const a = m.valueAndGrad(data as never, { batch, wrt });
+        expectSameValueAndGrad(m, off, data as never, { batch, wrt: ['r', 'm1', 'm2'] });
         expect(spy.mock.results.some((r) => r.value !== undefined)).toBe(true);
-        spy.mockRestore();
-        const b = off.valueAndGrad(data as never, { batch, wrt });
-        expect(values(a.value).length).toBe(values(b.value).length);
-        expect(maxRelativeError(values(a.value), values(b.value))).toBeLessThanOrEqual(1e-12);
-        expect(Object.keys(a.grads).sort()).toEqual(Object.keys(b.grads).sort());
-        for (const name of Object.keys(b.grads)) {
-          expect([name, typeof a.grads[name]]).toEqual([name, typeof b.grads[name]]);
-          const [ga, gb] = [values(a.grads[name] as ArrayLike<number>), values(b.grads[name] as ArrayLike<number>)];
-          expect([name, ga.length, maxRelativeError(ga, gb) <= 1e-10]).toEqual([name, gb.length, true]);
-        }
-      } finally {
-        m.dispose();
-        off.dispose();
-      }
+      });
     },
   );
 
-  test('a matrix input shared by a batch of vectors (heat_step): values and gradients', () => {
+  test('a matrix input shared by a batch of vectors (heat_step): values and gradients', async () => {
     const L: number[][] = Array.from({ length: 4 }, (_, i) =>
       Array.from({ length: 4 }, (_, j) => (i === j ? -2 : Math.abs(i - j) === 1 ? 1 : 0)),
     );
-    const [m, off] = pair(example('heat_step.neural'), {
-      inputs: { u: [4], L: [4, 4], dt: 'scalar' },
-      params: { alpha: 0.5 },
-    });
-    try {
-      expect(m.tier([true, false, false])).toBeDefined();
-      const data = {
-        u: [
-          [0, 1, 0.5, 0],
-          [1, 0, 0, 1],
-        ],
-        L,
-        dt: 0.1,
-      };
-      const a = m.valueAndGrad(data, { batch: true, wrt: ['u', 'L'] });
-      const b = off.valueAndGrad(data, { batch: true, wrt: ['u', 'L'] });
-      expect(maxRelativeError(values(a.value), values(b.value))).toBeLessThanOrEqual(1e-12);
-      for (const name of ['u', 'L', 'alpha'])
-        expect(
-          maxRelativeError(values(a.grads[name] as ArrayLike<number>), values(b.grads[name] as ArrayLike<number>)),
-        ).toBeLessThanOrEqual(1e-10);
-      // by hand: d(sum u')/d alpha = sum over samples of dt * sum(L u)
-      const byHand = data.u.reduce((t, u) => t + 0.1 * L.flat().reduce((s, l, k) => s + l * u[k % 4], 0), 0);
-      expect(a.grads.alpha as number).toBeCloseTo(byHand, 12);
-    } finally {
-      m.dispose();
-      off.dispose();
-    }
+    await withTierPair(
+      example('heat_step.neural'),
+      {
+        inputs: { u: [4], L: [4, 4], dt: 'scalar' },
+        params: { alpha: 0.5 },
+      },
+      async (m, off) => {
+        expect(m.tier([true, false, false])).toBeDefined();
+        const data = {
+          u: [
+            [0, 1, 0.5, 0],
+            [1, 0, 0, 1],
+          ],
+          L,
+          dt: 0.1,
+        };
+        const a = expectSameValueAndGrad(m, off, data, { batch: true, wrt: ['u', 'L'] });
+        // by hand: d(sum u')/d alpha = sum over samples of dt * sum(L u)
+        const byHand = data.u.reduce((t, u) => t + 0.1 * L.flat().reduce((s, l, k) => s + l * u[k % 4], 0), 0);
+        expect(a.grads.alpha as number).toBeCloseTo(byHand, 12);
+      },
+    );
   });
 });
 
@@ -121,20 +90,15 @@ describe('forward of vector programs through Tensors on the tier', () => {
     return out;
   };
 
-  test('gravity_3d: the [batch, 3] result, sum().backward() and second derivatives (create_graph replays it)', () => {
-    const [m, off] = pair(GRAVITY, GRAVITY_OPTIONS);
-    try {
+  test('gravity_3d: the [batch, 3] result, sum().backward() and second derivatives (create_graph replays it)', async () => {
+    await withTierPair(GRAVITY, GRAVITY_OPTIONS, async (m, off) => {
       const want = expectTierAsLibtorch(m, off, run);
       expect(Math.max(...want[2].map(Math.abs))).toBeGreaterThan(1e-3);
-    } finally {
-      m.dispose();
-      off.dispose();
-    }
+    });
   });
 
-  test('a matrix result of one sample: its shape, and the gradient of a weighted sum', () => {
-    const [m, off] = pair('(outer (scale k r) r)', { inputs: { r: [3] }, params: { k: 1.5 } });
-    try {
+  test('a matrix result of one sample: its shape, and the gradient of a weighted sum', async () => {
+    await withTierPair('(outer (scale k r) r)', { inputs: { r: [3] }, params: { k: 1.5 } }, async (m, off) => {
       expectTierAsLibtorch(m, off, (module) => {
         const r = tensor([1, -2, 0.5], { dtype: 'float64', requiresGrad: true });
         const y = module.forward({ r });
@@ -153,9 +117,6 @@ describe('forward of vector programs through Tensors on the tier', () => {
         for (const t of [r, y, w, loss]) t.dispose();
         return out;
       });
-    } finally {
-      m.dispose();
-      off.dispose();
-    }
+    });
   });
 });
