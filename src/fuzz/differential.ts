@@ -82,27 +82,32 @@ export function differences(source: string, c: Case, tolerance = 1e-12, limit?: 
 }
 
 /**
- * The third path: where the small-program tier runs the program (every input and param a scalar per
- * sample), module.valueAndGrad against the libtorch path's value and gradients. Undefined when the
- * tier does not take the program.
+ * The third path: where the small-program tier runs the program (inputs and params of any shape the
+ * tier takes, each input's per-sample shape declared from its value), module.valueAndGrad against
+ * the libtorch path's value and gradients. Undefined when the tier does not take the program.
  */
 export function tierDifferences(source: string, c: Case, tolerance: number, limit?: number): string[] | undefined {
-  const params = c.params ?? {};
   if (Array.isArray(c.batch)) return undefined; // the tier's batches are all or nothing here
-  const scalar = (v: Nested) =>
-    c.batch ? Array.isArray(v) && v.every((x) => typeof x === 'number') : typeof v === 'number';
-  if (!Object.values(c.inputs).every(scalar) || !Object.values(params).every((v) => typeof v === 'number'))
-    return undefined;
+  const values = Object.values(c.inputs);
+  if (c.batch && !values.every(Array.isArray)) return undefined;
+  const shapeOf = (v: Nested): number[] => (Array.isArray(v) ? [v.length, ...shapeOf(v[0])] : []);
+  const shapes = values.map((v) => shapeOf(v).slice(c.batch ? 1 : 0));
   const inputs = Object.keys(c.inputs);
   const module = compile(source, {
-    inputs: Object.fromEntries(inputs.map((n) => [n, 'scalar'])),
-    params,
+    inputs: Object.fromEntries(inputs.map((n, i) => [n, shapes[i].length > 0 ? shapes[i] : 'scalar'])),
+    params: c.params ?? {},
     dtype: 'float64',
     limit,
   });
   try {
-    if (!module.tier(inputs.map(() => c.batch === true))) return undefined;
-    const tier = module.valueAndGrad(c.inputs as Record<string, number | number[]>, { batch: c.batch, wrt: inputs });
+    if (
+      !module.tier(
+        inputs.map(() => c.batch === true),
+        shapes,
+      )
+    )
+      return undefined;
+    const tier = module.valueAndGrad(c.inputs as Record<string, number | Nested[]>, { batch: c.batch, wrt: inputs });
     const native = runGrad(source, c, 'float64', limit);
     const asNested = (v: number | Float32Array | Float64Array): Nested => (typeof v === 'number' ? v : Array.from(v));
     const out: string[] = [];
