@@ -170,6 +170,49 @@ std::vector<int> solve_operands(const TapeSolve& s) {
 
 }  // namespace
 
+namespace {
+
+/**
+ * Sets p.live: which instructions a gradient can reach from the results, as autograd's graph
+ * holds them (a comparison's result is a boolean, which cuts it). Reverse skips the others, which
+ * autograd never visits: with a zero adjoint, one whose derivative is infinite would give 0 * inf.
+ */
+void mark_live(TapeProgram& p) {
+  const int first = p.first_instr();
+  std::vector<char> reg(p.registers(), 0);
+  for (int r : p.results) reg[r] = 1;
+  p.live.assign(p.code.size(), 0);
+  for (size_t k = p.code.size(); k-- > 0;) {
+    const TapeInstr& in = p.code[k];
+    if (is_jump(in) || in.path == kPathNone) continue;
+    // an instruction writing several registers (a loop, call or solve) lives if any of them does; its rests after it
+    int outputs = 1;
+    if (in.op == kLoop) outputs = p.loops[in.a].outputs;
+    if (in.op == kCall) outputs = p.calls[in.a].outputs;
+    if (in.op == kSolve) outputs = p.solves[in.a].n * p.solves[in.a].k;
+    if (in.op == kLoopRest || in.op == kCallRest || in.op == kSolveRest) continue;
+    if (!std::any_of(&reg[first + k], &reg[first + k] + outputs, [](char c) { return c != 0; })) continue;
+    p.live[k] = 1;
+    std::vector<int> operands;
+    if (in.op == kLoop)
+      operands = p.loops[in.a].inputs;
+    else if (in.op == kCall)
+      operands = p.calls[in.a].inputs;
+    else if (in.op == kSolve)
+      operands = solve_operands(p.solves[in.a]);
+    else if (in.op == kDenseRow)
+      operands = p.dense[in.a].inputs;
+    else if (in.op == kExtremum)
+      for (int j = 0; j < in.b; ++j) operands.push_back(in.a + j);
+    else if (in.op != kBlockRead)
+      operands = {in.a, in.b, in.c};  // a branch's `where`: both branches, whichever a sample takes
+    for (int r : operands)
+      if (r >= 0) reg[r] = 1;
+  }
+}
+
+}  // namespace
+
 void check_tape(TapeProgram& p, size_t functions) {
   const size_t named = p.functions.empty() ? functions : p.functions.size();
   if (p.num_inputs < 0 || p.num_params < 0) throw Error("internal: a tape with negative counts");
@@ -299,6 +342,7 @@ void check_tape(TapeProgram& p, size_t functions) {
   if (p.results.empty()) throw Error("internal: a tape without results");
   for (int r : p.results)
     if (r < 0 || r >= next) throw Error("internal: the tape's result is not a register");
+  mark_live(p);
 }
 
 namespace {
@@ -687,12 +731,22 @@ template <class Instr, class Return, class Entry>
 void walk_back(const CallRecord& record, Instr on_instr, Return on_return, Entry on_entry) {
   for (auto e = record.events.rbegin(); e != record.events.rend(); ++e) {
     const CallRecord::Frame& f = record.frames[e->frame];
+    const size_t k = static_cast<size_t>(e->k);
+    if (!f.p->live[k]) {
+      // off the gradient path, and a call's whole run with it: from its return back to its entry
+      if (e->callee >= 0) {
+        const int callee = e->callee;
+        do ++e;
+        while (!(e->callee == callee && !e->returned));
+      }
+      continue;
+    }
     if (e->callee < 0)
-      on_instr(f, static_cast<size_t>(e->k));
+      on_instr(f, k);
     else if (e->returned)
-      on_return(f, static_cast<size_t>(e->k), record.frames[e->callee]);
+      on_return(f, k, record.frames[e->callee]);
     else
-      on_entry(f, static_cast<size_t>(e->k), record.frames[e->callee]);
+      on_entry(f, k, record.frames[e->callee]);
   }
 }
 
@@ -834,8 +888,8 @@ void tape_adjoints(const TapeProgram& p, const T* value, T* adjoint, const T* bl
   for (size_t k = 0; k < p.code.size(); k = next_instr(p.code[k], k, value)) ran[k] = 1;
   for (size_t k = p.code.size(); k-- > 0;) {
     const TapeInstr& in = p.code[k];
-    // Jumps have no adjoint; a rest's is its loop's or call's.
-    if (!ran[k] || is_jump(in) || in.op == kLoopRest || in.op == kCallRest) continue;
+    // Jumps have no adjoint; a rest's is its loop's or call's; what no gradient reaches, autograd never visits.
+    if (!ran[k] || !p.live[k] || is_jump(in) || in.op == kLoopRest || in.op == kCallRest) continue;
     if (in.op == kLoop)
       loop_adjoint(p.loops[in.a], &adjoint[first + k], value, adjoint, blocks, block_grads);
     else if (in.op == kCall)

@@ -151,6 +151,8 @@ struct TapeProgram {
   std::vector<TapeDense> dense;
   std::vector<TapeLoop> loops;
   std::vector<TapeSolve> solves;
+  /** Per instruction, whether a gradient can reach it from the results (set by check_tape). */
+  std::vector<char> live;
   /** Calls, of the program's functions; a loop's body makes none. */
   std::vector<TapeCall> calls;
   /** The functions the program's calls run, their bodies' calls included (empty in a function's body: its caller's). */

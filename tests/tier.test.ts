@@ -311,6 +311,27 @@ test('special values follow libtorch: infinities and NaN through the gradient', 
   m.dispose();
 });
 
+test.each([
+  ['a division by 0 under a logical and', '(and x (/ (remainder 0 (+ 0.25 (abs x)))))', 0],
+  [
+    'a call whose infinite result is compared',
+    '(letrec ((f (lambda (k y) (if (<= k 0) (/ y) (f (- k 1) y))))) (> (f 2 (- x x)) 0))',
+    0,
+  ],
+  [
+    "a call inside a function's frame, off its gradient path",
+    '(letrec ((f (lambda (k y) (if (<= k 0) y (+ y (* 0 (> (f (- k 1) (/ (- y y))) 0))))))) (f 2 x))',
+    1,
+  ],
+])('what no gradient reaches is never differentiated (%s): no 0 * inf where libtorch has no graph', (_, source, dx) => {
+  const m = compile(source, { inputs: { x: 'scalar' }, dtype: 'float64' });
+  const off = compile(source, { inputs: { x: 'scalar' }, dtype: 'float64', tier: false });
+  expect(m.singleSampleTier()).toBeDefined();
+  for (const module of [m, off]) expect(module.valueAndGrad({ x: 0.5 }, { wrt: ['x'] }).grads.x).toBe(dx);
+  m.dispose();
+  off.dispose();
+});
+
 test('programs the tier does not run give the same answers through libtorch', () => {
   // 100 elements a sample: beyond the tier's 64 a value
   const m = compile('(dot v (scale k v))', { inputs: { v: [100] }, params: { k: 2 }, dtype: 'float64' });
