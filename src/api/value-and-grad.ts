@@ -57,6 +57,8 @@ export interface TierProgram {
   repeats: boolean;
   /** Per input, its elements per sample. */
   inputSizes: number[];
+  /** Per input, its rank per sample. */
+  inputRanks: number[];
   /** Whether every input is a scalar per sample (numbers may be given for them). */
   scalarInputs: boolean;
   /** The result's shape per sample. */
@@ -108,6 +110,11 @@ export function valueAndGrad(
     const tier = module.singleSampleTier();
     if (tier && tier.scalarInputs && tierTakes(1, tier.weights, tier.repeats))
       return single(module, tier, inputs as Record<string, number>, wrt);
+  } else if (given === undefined && !batch && module.inputs.length <= 53) {
+    // One sample with vectors: straight into the bound buffers when each value fits its input.
+    const tier = module.singleSampleTier();
+    if (tier && !tier.scalarInputs && tierTakes(1, tier.weights, tier.repeats) && fillSample(module, tier, inputs))
+      return single(module, tier, undefined, wrt);
   }
   const values = module.inputs.map((name) => inputs[name]);
   const shapes = module.inputs.map((name) => module.declaredShape(name) ?? []);
@@ -188,9 +195,32 @@ function allNumbers(names: readonly string[], inputs: Record<string, unknown>): 
 }
 
 /** One sample of numbers, in buffers bound to the tape: nothing allocated but the result. */
-function single(module: Module, tier: TierProgram, inputs: Record<string, number>, wrt: string[]): ValueAndGrad {
+/**
+ * Writes one sample of numbers and vectors (arrays of their length) into the bound buffers; false,
+ * having written some or none, when a value does not fit its input (the general path then reads it).
+ */
+function fillSample(module: Module, tier: TierProgram, inputs: Record<string, unknown>): boolean {
   const names = module.inputs;
-  for (let i = 0; i < names.length; i++) tier.scalars[i][0] = inputs[names[i]];
+  if (Object.keys(inputs).length !== names.length) return false;
+  for (let i = 0; i < names.length; i++) {
+    const v = inputs[names[i]];
+    const rank = tier.inputRanks[i];
+    if (rank === 0 && typeof v === 'number') tier.scalars[i][0] = v;
+    else if (rank === 1 && isNumbers(v) && v.length === tier.inputSizes[i]) tier.scalars[i].set(v);
+    else return false;
+  }
+  return true;
+}
+
+/** One sample in the bound buffers (`inputs`, numbers, written here; undefined: already written). */
+function single(
+  module: Module,
+  tier: TierProgram,
+  inputs: Record<string, number> | undefined,
+  wrt: string[],
+): ValueAndGrad {
+  const names = module.inputs;
+  if (inputs) for (let i = 0; i < names.length; i++) tier.scalars[i][0] = inputs[names[i]];
   // Bit i asks for input i's gradient (exact in a double up to 53 inputs; the tier takes at most 64).
   let wanted = 0;
   for (const [i, name] of names.entries()) if (wrt.includes(name)) wanted += 2 ** i;
@@ -200,7 +230,10 @@ function single(module: Module, tier: TierProgram, inputs: Record<string, number
     throw module.tierError(tier, e as Error);
   }
   const grads = paramGrads(tier, module.dtype);
-  for (const name of wrt) grads[name] = tier.inputGrads[names.indexOf(name)][0];
+  for (const name of wrt) {
+    const i = names.indexOf(name);
+    grads[name] = tier.inputRanks[i] === 0 ? tier.inputGrads[i][0] : tier.inputGrads[i].slice();
+  }
   return { value: tier.resultShape.length === 0 ? tier.out[0] : tier.out.slice(), grads };
 }
 
@@ -411,6 +444,7 @@ export function tierProgram(
     weights,
     repeats: repeats(spec),
     inputSizes: spec.inputSizes,
+    inputRanks: spec.inputRanks,
     scalarInputs: spec.inputRanks.every((r) => r === 0),
     resultShape: spec.resultShape,
     graph,

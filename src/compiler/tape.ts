@@ -304,7 +304,8 @@ class Scalariser {
     // The numbers the activations take (gelu's, softplus's threshold) and norm's guards, whether used or not.
     const has = (op: string) => regions.some((r) => r.nodes.some((n) => n.op === op));
     if (has('extern')) this.consts.push(0.5, 1, Math.SQRT1_2, 20);
-    if (has('norm') || has('normalize')) this.consts.push(0, 1);
+    this.consts.push(0); // sums end on + 0
+    if (has('norm') || has('normalize')) this.consts.push(1);
     if (has('normalize')) this.consts.push(1e-8);
   }
 
@@ -616,14 +617,18 @@ class Scalariser {
     return registers.every((r, j) => r === registers[0] + j) ? registers : registers.map((r) => this.emit('+', [r]));
   }
 
-  /** A sum of registers, left to right. */
+  /**
+   * A sum of registers, left to right, plus 0: ATen's reductions (sum, BLAS dot and products) start
+   * from +0, so a sum of zeros is +0 even when every term is -0 (whose reciprocal is -inf).
+   */
   private sum(terms: number[]): number {
-    return terms.slice(1).reduce((acc, r) => this.emit('+', [acc, r]), terms[0]);
+    const total = terms.slice(1).reduce((acc, r) => this.emit('+', [acc, r]), terms[0]);
+    return this.emit('+', [total, this.constantRegister(0)]);
   }
 
   /** The register of a constant value placed before the first instruction. */
   private constantRegister(value: number): number {
-    return this.numInputs + this.numParams + this.consts.indexOf(value);
+    return this.numInputs + this.numParams + this.consts.findIndex((c) => Object.is(c, value)); // +0, not -0
   }
 
   /** The value of a scalar const node (a `ref` index); a value known only at run time is not for the tier. */
