@@ -65,6 +65,18 @@ Tensor pick(const Tensor& t, const Tensor& index, int64_t dim) {
   return index.defined() ? t.index_select(dim, index) : t;
 }
 
+FusedLossKind fused_loss(LossKind kind) {
+  switch (kind) {
+    case LossKind::Mse:
+      return FusedLossKind::Mse;
+    case LossKind::Mae:
+      return FusedLossKind::Mae;
+    case LossKind::Huber:
+      return FusedLossKind::Huber;
+  }
+  throw Error("fit: unknown loss");
+}
+
 Tensor loss_of(LossKind kind, const Tensor& y, const Tensor& target) {
   switch (kind) {
     case LossKind::Mse:
@@ -108,21 +120,32 @@ Objective algebraic_objective(GraphModule& module, const AlgebraicData& d, LossK
     Tensor target;
   };
   auto last = std::make_shared<Picked>();
-  return {n, true, autograd_loss(kind, [&module, &d, last](const Tensor& index, bool grad, bool) {
-            if (!index.defined() || !index.is_same(last->index)) {
-              last->in.clear();
-              for (const Tensor& x : d.inputs) last->in.push_back(pick(x, index, 0));
-              last->target = pick(d.target, index, 0);
-              last->index = index;
+  auto rows = [&d, last](const Tensor& index) -> const Picked& {
+    if (!index.defined() || !index.is_same(last->index)) {
+      last->in.clear();
+      for (const Tensor& x : d.inputs) last->in.push_back(pick(x, index, 0));
+      last->target = pick(d.target, index, 0);
+      last->index = index;
+    }
+    return *last;
+  };
+  LossFunction autograd = autograd_loss(kind, [&module, rows](const Tensor& index, bool grad, bool) {
+    const Picked& picked = rows(index);
+    Tensor y = module.forward(picked.in, grad);
+    if (!y.sizes().equals(picked.target.sizes()))
+      throw Error("fit: the program returns shape " + c10::str(y.sizes()) + " for the batch but the target has shape " +
+                  c10::str(picked.target.sizes()));
+    return std::make_pair(y, picked.target);
+  });
+  // A result that is one fused node: forward, the loss and backward in one pass over the rows.
+  return {n, true, [&module, rows, kind, autograd](const Tensor& index, bool grad, bool lenient) {
+            if (grad) {
+              const Picked& picked = rows(index);
+              if (const std::optional<double> loss = module.loss_backward(picked.in, picked.target, fused_loss(kind)))
+                return *loss;
             }
-            const std::vector<Tensor>& in = last->in;
-            Tensor y = module.forward(in, grad);
-            const Tensor& target = last->target;
-            if (!y.sizes().equals(target.sizes()))
-              throw Error("fit: the program returns shape " + c10::str(y.sizes()) +
-                          " for the batch but the target has shape " + c10::str(target.sizes()));
-            return std::make_pair(y, target);
-          })};
+            return autograd(index, grad, lenient);
+          }};
 }
 
 /**

@@ -91,9 +91,18 @@ struct Operands {
   int64_t numel = 0;
 };
 
+/** A loss against a target fused into the pass: its sum per block, and its slope as the result's adjoint. */
+template <class T>
+struct BlockLoss {
+  const T* target = nullptr;  // null: no loss
+  FusedLossKind kind = FusedLossKind::Mse;
+  T scale = 1;             // the adjoint's factor: 1 / the elements the mean divides by
+  double* sums = nullptr;  // per block
+};
+
 /**
  * One call's work for the block loops: the result (forward), from its adjoint the input gradients
- * (backward), or both at once (the value and the gradients of its sum).
+ * (backward), or both at once (the value and the gradients of its sum, or of a loss).
  */
 template <class T>
 struct BlockJob {
@@ -102,6 +111,8 @@ struct BlockJob {
     const T* data = nullptr;  // null in forward
     bool full = true;         // false: one value broadcast over the result (the gradient of a sum)
   } grad_out;
+  /** With a target: the result's adjoint is the loss's slope, computed in the pass (grad_out unused). */
+  BlockLoss<T> loss;
   T* const* grad_in = nullptr;  // per input: where a full input's gradient goes (null when not wanted)
   double* sums = nullptr;       // per block and input: a broadcast scalar's gradient, summed over the block
   T* const* kept = nullptr;     // per step: the full-size values of Plan::kept steps (null: none kept)
@@ -126,6 +137,8 @@ struct V {
   static R pow(R x, R e) { return std::pow(x, e); }
   static R abs(R x) { return std::abs(x); }
   static R sgn(R x) { return static_cast<T>((x > 0) - (x < 0)); }
+  static R min(R a, R b) { return std::min(a, b); }
+  static R max(R a, R b) { return std::max(a, b); }
 };
 #include "fused_blocks.inc"
 }  // namespace generic
@@ -173,6 +186,8 @@ struct V<float> {
     return _mm256_and_ps(_mm256_cmp_ps(x, zero, _CMP_GT_OQ), one) -
            _mm256_and_ps(_mm256_cmp_ps(x, zero, _CMP_LT_OQ), one);
   }
+  static R min(R a, R b) { return _mm256_min_ps(a, b); }
+  static R max(R a, R b) { return _mm256_max_ps(a, b); }
 };
 template <>
 struct V<double> {
@@ -195,6 +210,8 @@ struct V<double> {
     return _mm256_and_pd(_mm256_cmp_pd(x, zero, _CMP_GT_OQ), one) -
            _mm256_and_pd(_mm256_cmp_pd(x, zero, _CMP_LT_OQ), one);
   }
+  static R min(R a, R b) { return _mm256_min_pd(a, b); }
+  static R max(R a, R b) { return _mm256_max_pd(a, b); }
 };
 #include "fused_blocks.inc"
 }  // namespace avx2
@@ -495,6 +512,33 @@ at::Tensor run_fused(const FusedProgram& program, c10::ArrayRef<at::Tensor> inpu
                       std::any_of(inputs.begin(), inputs.end(), [](const at::Tensor& t) { return t.requires_grad(); });
   if (record) return FusedFunction::apply(program, inputs);
   return cuda ? cuda_fused_forward(program, inputs) : block_forward(program, inputs, nullptr);
+}
+
+std::optional<FusedLossGrad> fused_loss_grad(const FusedProgram& program, c10::ArrayRef<at::Tensor> inputs,
+                                             const std::vector<char>& wanted, const at::Tensor& target,
+                                             FusedLossKind kind) {
+  if (wanted.size() != inputs.size()) throw Error("internal: a fused loss gradient wants one flag per input");
+  if (!block_ready(inputs) || target.device() != inputs[0].device() ||
+      target.scalar_type() != inputs[0].scalar_type() || target.numel() != full_numel(inputs))
+    return std::nullopt;
+  const std::vector<at::Tensor> in = contiguous(inputs);
+  if (!target.sizes().equals(full_sizes(in, full_numel(in))))
+    return std::nullopt;  // the autograd path says what is wrong
+  const at::Tensor t = target.contiguous();
+  FusedLossGrad r;
+  auto run = [&](auto zero) {
+    using T = decltype(zero);
+    const int64_t numel = full_numel(in);
+    std::vector<double> sums(static_cast<size_t>(num_blocks(numel)), 0.0);
+    BlockJob<T> job;
+    job.loss = {t.data_ptr<T>(), kind, static_cast<T>(1.0 / static_cast<double>(numel)), sums.data()};
+    r.grads = gradient_blocks<T>(Plan(program, wanted), in, job);
+    double sum = 0;
+    for (double s : sums) sum += s;  // in block order: the same bits however the blocks were shared out
+    r.loss = sum / static_cast<double>(numel);
+  };
+  in[0].scalar_type() == at::kDouble ? run(0.0) : run(0.0f);
+  return r;
 }
 
 std::optional<FusedSumGrad> fused_value_and_sum_grad(const FusedProgram& program, c10::ArrayRef<at::Tensor> inputs,

@@ -73,4 +73,22 @@ struct FusedSumGrad {
 std::optional<FusedSumGrad> fused_value_and_sum_grad(const FusedProgram& program, c10::ArrayRef<at::Tensor> inputs,
                                                      const std::vector<char>& wanted, const at::Tensor& out);
 
+/** The losses a fit takes (mean over the elements), as fit.cpp's at::mse_loss, l1_loss and huber_loss (delta 1). */
+enum class FusedLossKind { Mse, Mae, Huber };
+
+struct FusedLossGrad {
+  double loss;
+  std::vector<at::Tensor> grads;
+};
+
+/**
+ * The mean loss of the result against `target` (its element count) and the inputs' gradients of
+ * it, in one pass as fused_value_and_sum_grad: each block's result is never stored, its loss
+ * terms summed (in double, in block order) and their slopes its adjoint. Nullopt where the block
+ * kernels do not take the inputs, or the target does not match the result.
+ */
+std::optional<FusedLossGrad> fused_loss_grad(const FusedProgram& program, c10::ArrayRef<at::Tensor> inputs,
+                                             const std::vector<char>& wanted, const at::Tensor& target,
+                                             FusedLossKind kind);
+
 }  // namespace nc

@@ -488,41 +488,82 @@ at::Tensor GraphModule::forward(const std::vector<at::Tensor>& inputs, bool need
   return result;
 }
 
-std::optional<SumGradients> GraphModule::value_and_sum_grad(const std::vector<at::Tensor>& inputs,
-                                                            const std::vector<char>& wanted, const at::Tensor& out) {
+/** A result that is one fused node, its operands evaluated (recorded where they need a gradient), for a one-pass
+ * gradient. */
+struct GraphModule::FusedRoot {
+  const FusedProgram* program;
+  Values leaves;  // the inputs, the wanted ones as leaves of their own (the caller's tensors stay as they are)
+  Values operands;
+  std::vector<char> operand_wanted;
+};
+
+std::optional<GraphModule::FusedRoot> GraphModule::fused_root(const std::vector<at::Tensor>& inputs,
+                                                              const std::vector<char>& wanted) {
   check_inputs(inputs);
-  if (wanted.size() != inputs.size()) throw Error("internal: value_and_sum_grad wants one flag per input");
+  if (wanted.size() != inputs.size()) throw Error("internal: a one-pass gradient wants one flag per input");
   const Region& program = spec_->regions[0];
   if (spec_->recursive || program.results.size() != 1 || program.nodes[program.results[0]].kind != NodeKind::Fused)
     return std::nullopt;
   const Node& root = program.nodes[program.results[0]];
-  // The wanted inputs become leaves of their own: the caller's tensors stay as they are.
-  Values leaves(inputs);
-  for (size_t j = 0; j < leaves.size(); ++j)
-    if (wanted[j]) leaves[j] = inputs[j].detach().requires_grad_(true);
+  FusedRoot r{root.fused.get(), Values(inputs), {}, {}};
+  for (size_t j = 0; j < r.leaves.size(); ++j)
+    if (wanted[j]) r.leaves[j] = inputs[j].detach().requires_grad_(true);
   c10::AutoGradMode grad_mode(true);
-  Executor exec(spec_, leaves, params_);
+  Executor exec(spec_, r.leaves, params_);
   const Values slots = exec.evaluate(program, {}, static_cast<size_t>(program.results[0]));
-  Values operands;
-  std::vector<char> operand_wanted;
   for (int a : root.args) {
-    operands.push_back(slots[a]);
-    operand_wanted.push_back(slots[a].requires_grad());
+    r.operands.push_back(slots[a]);
+    r.operand_wanted.push_back(slots[a].requires_grad());
   }
-  std::optional<FusedSumGrad> fused = fused_value_and_sum_grad(*root.fused, operands, operand_wanted, out);
-  if (!fused) return std::nullopt;
+  return r;
+}
+
+/** The params' gradients (each undefined when it needs none or the result reads none), then the wanted inputs', from
+ * the operands'. */
+std::pair<Values, Values> GraphModule::chain_from(const FusedRoot& root, const std::vector<char>& wanted,
+                                                  const Values& operand_grads) {
   Values targets;
   for (const auto& p : params_)
     if (p.requires_grad()) targets.push_back(p);
-  for (size_t j = 0; j < leaves.size(); ++j)
-    if (wanted[j]) targets.push_back(leaves[j]);
-  const Values found = chain_to(targets, operands, fused->grads);
+  for (size_t j = 0; j < root.leaves.size(); ++j)
+    if (wanted[j]) targets.push_back(root.leaves[j]);
+  const Values found = chain_to(targets, root.operands, operand_grads);
+  std::pair<Values, Values> r;
+  size_t k = 0;
+  for (const auto& p : params_) r.first.push_back(p.requires_grad() ? found[k++] : at::Tensor());
+  for (size_t j = 0; j < root.leaves.size(); ++j) r.second.push_back(wanted[j] ? found[k++] : at::Tensor());
+  return r;
+}
+
+std::optional<SumGradients> GraphModule::value_and_sum_grad(const std::vector<at::Tensor>& inputs,
+                                                            const std::vector<char>& wanted, const at::Tensor& out) {
+  const std::optional<FusedRoot> root = fused_root(inputs, wanted);
+  if (!root) return std::nullopt;
+  std::optional<FusedSumGrad> fused =
+      fused_value_and_sum_grad(*root->program, root->operands, root->operand_wanted, out);
+  if (!fused) return std::nullopt;
   SumGradients r;
   r.value = fused->value;
-  size_t k = 0;
-  for (const auto& p : params_) r.params.push_back(p.requires_grad() ? found[k++] : at::Tensor());
-  for (size_t j = 0; j < leaves.size(); ++j) r.inputs.push_back(wanted[j] ? found[k++] : at::Tensor());
+  std::tie(r.params, r.inputs) = chain_from(*root, wanted, fused->grads);
   return r;
+}
+
+std::optional<double> GraphModule::loss_backward(const std::vector<at::Tensor>& inputs, const at::Tensor& target,
+                                                 FusedLossKind kind) {
+  const std::vector<char> none(inputs.size(), 0);
+  const std::optional<FusedRoot> root = fused_root(inputs, none);
+  if (!root) return std::nullopt;
+  std::optional<FusedLossGrad> fused =
+      fused_loss_grad(*root->program, root->operands, root->operand_wanted, target, kind);
+  if (!fused) return std::nullopt;
+  if (!std::isfinite(fused->loss)) return fused->loss;  // as the autograd path: no backward
+  const Values grads = chain_from(*root, none, fused->grads).first;
+  for (size_t k = 0; k < params_.size(); ++k) {
+    if (!grads[k].defined()) continue;
+    at::Tensor& g = params_[k].mutable_grad();
+    g = g.defined() ? g.add(grads[k]) : grads[k];
+  }
+  return fused->loss;
 }
 
 }  // namespace nc

@@ -84,11 +84,24 @@ class GraphModule : public torch::nn::Module {
    */
   std::optional<SumGradients> value_and_sum_grad(const std::vector<at::Tensor>& inputs, const std::vector<char>& wanted,
                                                  const at::Tensor& out);
+  /**
+   * The mean loss of the result against `target`, its params' gradients added to their .grad as
+   * loss.backward() adds them (none for a loss that is not finite): forward, loss and backward in one
+   * pass over the data (fused_loss_grad). Nullopt, having done nothing, unless the result is a fused
+   * node the block kernels take and the target has its elements.
+   */
+  std::optional<double> loss_backward(const std::vector<at::Tensor>& inputs, const at::Tensor& target,
+                                      FusedLossKind kind);
 
  private:
   std::shared_ptr<const GraphSpec> spec_;  // shared with the backward of checkpointed loops
   std::vector<at::Tensor> params_;
   void check_inputs(const std::vector<at::Tensor>& inputs) const;
+  struct FusedRoot;
+  std::optional<FusedRoot> fused_root(const std::vector<at::Tensor>& inputs, const std::vector<char>& wanted);
+  std::pair<std::vector<at::Tensor>, std::vector<at::Tensor>> chain_from(const FusedRoot& root,
+                                                                         const std::vector<char>& wanted,
+                                                                         const std::vector<at::Tensor>& operand_grads);
 };
 
 }  // namespace nc

@@ -208,7 +208,7 @@ async function main() {
   }
   if (args.only === 'tier') return tierOnly(api, cfg, python);
   if (args.only === 'onepass') {
-    const onePass = onePassSection(api, cfg, python);
+    const onePass = await onePassSection(api, cfg, python);
     process.stdout.write([ONE_PASS_TITLE, '', ...onePassTarget(onePass), '', onePassReport(onePass), ''].join('\n'));
     return;
   }
@@ -225,7 +225,7 @@ async function main() {
   const crossover = tierCrossover(api, PROGRAMS, cfg.minMs);
   const control = tierControlRows(api, cfg.minMs);
   log('valueAndGrad at large batches');
-  const onePass = onePassSection(api, cfg, python);
+  const onePass = await onePassSection(api, cfg, python);
   log('heat 2-D');
   const heat2d = heat2dSection(cfg, python);
   const distributed = await distributedSection(log);

@@ -76,7 +76,37 @@ function withOut(m, inputs, batch, minMs) {
   return { oursOut: timeUs(() => m.valueAndGrad(inputs, { batch: true, out }), minMs) };
 }
 
-function onePassSection(api, cfg, python) {
+/**
+ * fit() steps at batch 100,000 (full batch, Adam, each loss): the loss fused into the one pass
+ * (the default, the result a fused node) against compile option fuse: false (forward, at::*_loss and
+ * autograd's backward). Per added step: fits of 20 and 220 epochs, the call's fixed cost left out.
+ */
+async function fitSteps(api, prog) {
+  const batch = 1e5;
+  const inputs = Object.fromEntries(
+    Object.entries(arrays(prog, batch)).map(([name, v]) => [name, Float32Array.from(v)]),
+  );
+  const target = Float32Array.from({ length: batch }, (_, i) => Math.sin(i));
+  const rows = [];
+  for (const loss of ['mse', 'mae', 'huber']) {
+    const perStep = async (fuse) => {
+      const m = compileScalar(api, prog, { fuse, tier: false });
+      const run = async (epochs) => {
+        const t0 = process.hrtime.bigint();
+        await api.fit(m, { inputs, target }, { optimizer: 'adam', lr: 1e-3, epochs, batchSize: batch, loss });
+        return Number(process.hrtime.bigint() - t0) / 1e3;
+      };
+      await run(5);
+      const us = ((await run(220)) - (await run(20))) / 200;
+      m.dispose();
+      return us;
+    };
+    rows.push({ loss, fused: await perStep(true), unfused: await perStep(false) });
+  }
+  return rows;
+}
+
+async function onePassSection(api, cfg, python) {
   const prog = PROGRAMS[PROGRAM];
   const jobs = [1e5, 1e6].map((batch) => ({ program: PROGRAM, batch, grad: 'params' }));
   const eager = eagerAnchor(jobs, cfg.minMs, cfg.threads);
@@ -96,7 +126,7 @@ function onePassSection(api, cfg, python) {
     m.dispose();
     return row;
   });
-  return { rows, crossover: crossover(api, prog, cfg.minMs) };
+  return { rows, crossover: crossover(api, prog, cfg.minMs), fit: await fitSteps(api, prog) };
 }
 
 /** The issue's target: gravity at 1e6, valueAndGrad with only G's gradient, at most 0.5x PyTorch eager. */
@@ -157,6 +187,15 @@ function onePassReport(section) {
     'src/api/value-and-grad.ts): both engines on the same batches.',
     '',
     cross,
+    '',
+    `fit() on ${PROGRAM} at batch 100,000 (full batch, Adam, float32), per step: the loss fused into the one pass`,
+    "(forward, the loss's terms and slopes, backward, each row read once: native/fused.cpp, fused_loss_grad) against",
+    "compile option fuse: false (forward, ATen's loss and autograd's backward).",
+    '',
+    report.table(
+      ['loss', 'fused into the pass', 'fuse: false', 'fused / unfused'],
+      section.fit.map((f) => [f.loss, report.fmt(f.fused), report.fmt(f.unfused), report.ratio(f.fused, f.unfused)]),
+    ),
   ].join('\n');
 }
 

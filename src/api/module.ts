@@ -81,7 +81,8 @@ export interface CompileOptions {
 }
 
 /** An input value: a Tensor, a number, nested arrays, or a typed array with its shape. */
-export type InputValue = Tensor | Nested | { data: Float32Array | Float64Array; shape: number[] };
+export type InputValue =
+  Tensor | Nested | Float32Array | Float64Array | { data: Float32Array | Float64Array; shape: number[] };
 
 const FORWARD_OPTIONS = ['batch', 'grad'];
 
@@ -647,6 +648,9 @@ export class Module {
       return { tensor: value.to(options), owned: true };
     }
     try {
+      // a typed array is a vector (or a batch of scalars), converted to the module's dtype as arrays are
+      if (value instanceof Float32Array || value instanceof Float64Array)
+        return { tensor: tensor(value, options), owned: true };
       if (value && typeof value === 'object' && !Array.isArray(value) && 'data' in value)
         return { tensor: tensor(value.data, { ...options, shape: value.shape }), owned: true };
       const flat = flatten(value, 'its value');
