@@ -560,8 +560,9 @@ std::optional<double> GraphModule::loss_backward(const std::vector<at::Tensor>& 
   const Values grads = chain_from(*root, none, fused->grads).first;
   for (size_t k = 0; k < params_.size(); ++k) {
     if (!grads[k].defined()) continue;
+    // a tensor of its own, as AccumulateGrad leaves it: optimizers detach and zero .grad in place
     at::Tensor& g = params_[k].mutable_grad();
-    g = g.defined() ? g.add(grads[k]) : grads[k];
+    g = g.defined() ? g.add(grads[k]) : grads[k].is_view() ? grads[k].clone() : grads[k];
   }
   return fused->loss;
 }
