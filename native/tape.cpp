@@ -491,7 +491,8 @@ void loop_adjoint(const TapeLoop& loop, const T* g, const T* value, T* adjoint, 
 
 /** An instruction's value: a registry form, a dense row or a block read. */
 template <class T>
-inline void step_value(const TapeProgram& p, const TapeInstr& in, size_t k, T* value, const T* blocks) {
+[[gnu::always_inline]] inline void step_value(const TapeProgram& p, const TapeInstr& in, size_t k, T* value,
+                                              const T* blocks) {
   T& O = value[p.first_instr() + k];
   if (in.op == kDenseRow) {
     O = dense_row(p, p.dense[in.a], in.b, value, blocks);
@@ -526,8 +527,8 @@ inline void step_value(const TapeProgram& p, const TapeInstr& in, size_t k, T* v
 
 /** An instruction's adjoint to its operands' adjoints (and a dense row's or block read's to the blocks' gradients). */
 template <class T>
-inline void step_adjoint(const TapeProgram& p, const TapeInstr& in, size_t k, const T* value, T* adjoint,
-                         const T* blocks, double* block_grads) {
+[[gnu::always_inline]] inline void step_adjoint(const TapeProgram& p, const TapeInstr& in, size_t k, const T* value,
+                                                T* adjoint, const T* blocks, double* block_grads) {
   const T G = adjoint[p.first_instr() + k];
   if (in.op == kDenseRow) {
     dense_row_adjoint(p, p.dense[in.a], in.b, G, value, adjoint, blocks, block_grads);
@@ -575,8 +576,8 @@ inline void step_adjoint(const TapeProgram& p, const TapeInstr& in, size_t k, co
  * the root's scalar params, then the blocks).
  */
 template <class T>
-inline void step_live(const TapeProgram& p, const TapeInstr& in, size_t k, const T* value, char* live,
-                      std::vector<char>& reached) {
+[[gnu::always_inline]] inline void step_live(const TapeProgram& p, const TapeInstr& in, size_t k, const T* value,
+                                             char* live, std::vector<char>& reached) {
   if (in.op == kSolve) {
     const TapeSolve& s = p.solves[in.a];
     const char* out = live + p.first_instr() + k;

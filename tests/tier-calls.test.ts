@@ -10,6 +10,7 @@ import {
   derivativesThroughTensors,
   expectDecayFitAsLibtorch,
   expectFitFromTruthAsLibtorch,
+  expectFloat32NearLibtorch,
   expectSameValueAndGrad,
   expectTierAsLibtorch,
   failure,
@@ -117,20 +118,9 @@ describe('calls on the tier equal the libtorch path', () => {
     });
   });
 
-  test('float32 within a few ulps of the libtorch path', () => {
-    const [m, off] = [compile(ITERATE, ITERATE_OPTIONS), compile(ITERATE, { ...ITERATE_OPTIONS, tier: false })];
-    try {
-      const data = { x0: [0.3, -1.2, 2], c: [0.1, 0.5, -0.2] };
-      const a = m.valueAndGrad(data, { batch: true, wrt: ['x0'] });
-      const b = off.valueAndGrad(data, { batch: true, wrt: ['x0'] });
-      expect(maxRelativeError(values(a.value), values(b.value))).toBeLessThan(1e-5);
-      expect(
-        maxRelativeError(values(a.grads.x0 as ArrayLike<number>), values(b.grads.x0 as ArrayLike<number>)),
-      ).toBeLessThan(1e-4);
-    } finally {
-      m.dispose();
-      off.dispose();
-    }
+  test('float32 within a few ulps of the libtorch path', async () => {
+    const data = { x0: [0.3, -1.2, 2], c: [0.1, 0.5, -0.2] };
+    await expectFloat32NearLibtorch(ITERATE, ITERATE_OPTIONS, data, ['x0']);
   });
 
   test('recursion 9,000 deep at the default limit: the frames need no deep native stack', () => {

@@ -10,6 +10,7 @@ import {
   derivativesThroughTensors,
   expectDecayFitAsLibtorch,
   expectFitFromTruthAsLibtorch,
+  expectFloat32NearLibtorch,
   expectTierAsLibtorch,
   failure,
   numbers as values,
@@ -92,19 +93,8 @@ describe('loops on the tier equal the libtorch path', () => {
   });
 
   test('float32 within a few ulps of the libtorch path', async () => {
-    const [m, off] = [compile(ITERATE, ITERATE_OPTIONS), compile(ITERATE, { ...ITERATE_OPTIONS, tier: false })];
-    try {
-      const data = { x0: [0.3, -1.2, 2], c: [0.1, 0.5, -0.2] };
-      const a = m.valueAndGrad(data, { batch: true, wrt: ['x0'] });
-      const b = off.valueAndGrad(data, { batch: true, wrt: ['x0'] });
-      expect(maxRelativeError(values(a.value), values(b.value))).toBeLessThan(1e-5);
-      expect(
-        maxRelativeError(values(a.grads.x0 as ArrayLike<number>), values(b.grads.x0 as ArrayLike<number>)),
-      ).toBeLessThan(1e-4);
-    } finally {
-      m.dispose();
-      off.dispose();
-    }
+    const data = { x0: [0.3, -1.2, 2], c: [0.1, 0.5, -0.2] };
+    await expectFloat32NearLibtorch(ITERATE, ITERATE_OPTIONS, data, ['x0']);
   });
 
   test('fit() trains a loop program on the tier as on the libtorch path', async () => {

@@ -165,3 +165,18 @@ export async function expectDecayFitAsLibtorch(source: string): Promise<void> {
   const options: FitOptions = { optimizer: 'adam', lr: 0.05, epochs: 15, ode: { state: ['y'], method: 'rk4' } };
   await withTierPair(source, { params: { k: 0.5 } }, (m, off) => expectFitAsLibtorch(m, off, data, options, 'k', 0.5));
 }
+
+/** In float32, valueAndGrad of a batch on the tier within a few ulps of the libtorch path (values 1e-5, gradients 1e-4). */
+export async function expectFloat32NearLibtorch(
+  source: string,
+  options: CompileOptions,
+  data: Record<string, number[]>,
+  wrt: string[],
+): Promise<void> {
+  await withTierPair(source, { ...options, dtype: 'float32' }, (m, off) => {
+    const a = m.valueAndGrad(data, { batch: true, wrt });
+    const b = off.valueAndGrad(data, { batch: true, wrt });
+    expect(maxRelativeError(numbers(a.value), numbers(b.value))).toBeLessThan(1e-5);
+    for (const name of wrt) expect(maxRelativeError(numbers(a.grads[name]), numbers(b.grads[name]))).toBeLessThan(1e-4);
+  });
+}
