@@ -109,11 +109,13 @@ export interface LearnedLayout {
 
 /**
  * With learned components, the most samples (or fit()'s windows) a call or step times their weights: the tier
- * runs an MLP sample by sample, libtorch over the whole batch through BLAS, so past some batch libtorch wins.
- * Set from a hand measurement of an algebraic fit with a 3-32-32-1 MLP, where the two crossed between 16 and 32
- * samples a step; no bench section reproduces that crossover yet (`--only ode` times the hybrid on its whole trajectory).
+ * runs an MLP sample by sample, libtorch over the whole batch through BLAS, so past some work libtorch wins.
+ * Between two measurements: the experiments' neural ODE (a 2-64-64-64-2 MLP, 8,642 weights) took 12.8 ms an
+ * epoch on the tier against 14.6 ms on libtorch with 4 windows (34,568) and 26.8 against 16.1 ms with 8
+ * (`node scripts/experiments-profile.js`), and an algebraic fit of a 3-32-32-1 MLP (1,217 weights) crossed
+ * between 16 and 32 samples a step (19,472 and 38,944; a hand measurement).
  */
-export const TIER_MAX_WEIGHT_WORK = 32768;
+export const TIER_MAX_WEIGHT_WORK = 35_000;
 
 /**
  * With loops or calls, the most samples a call or step: the tier runs each sample's iterations (or

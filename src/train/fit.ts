@@ -204,7 +204,7 @@ export interface FitResult {
   stopped: 'epochs' | 'early' | 'aborted';
   /**
    * Whether each step ran on the small-program tier (a program of scalar ops, scalar data, at most
-   * 512 samples or windows a step, with MLPs at most 32,768 samples times weights, with loops at
+   * 512 samples or windows a step, with MLPs at most 35,000 samples times weights, with loops at
    * most 256 samples, compile option `tier` not false: tierTakes) rather than through libtorch.
    */
   tier: boolean;
