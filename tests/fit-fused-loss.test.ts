@@ -64,3 +64,21 @@ describe.each(['mse', 'mae', 'huber'] as const)('the %s loss fused into the pass
     },
   );
 });
+
+test('fit() takes typed arrays for the inputs and the target, as it takes arrays', async () => {
+  const options: FitOptions = { optimizer: 'adam', lr: 0.01, epochs: 5, batchSize: B };
+  const run = async (data: Parameters<typeof fit>[1]) => {
+    const m = compile(SOURCE, { inputs: ['m1', 'm2', 'r'], params: { G: G0 }, dtype: 'float64', tier: false });
+    try {
+      return (await fit(m, data, options)).params.G;
+    } finally {
+      m.dispose();
+    }
+  };
+  const typed = {
+    inputs: Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, Float64Array.from(v)])),
+    target: Float32Array.from(target), // converted to the module's dtype, as arrays are
+  };
+  const asArrays = { inputs, target: Array.from(Float32Array.from(target)) };
+  expect(await run(typed)).toBe(await run(asArrays));
+});

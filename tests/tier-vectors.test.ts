@@ -4,7 +4,7 @@
 // (compile option tier: false), in the same layout.
 import fs from 'fs';
 import path from 'path';
-import { grad, tensor, type CompileOptions, type Module, type Tensor } from '../src';
+import { compile, grad, tensor, type CompileOptions, type Module, type Tensor } from '../src';
 import { expectSameValueAndGrad, expectTierAsLibtorch, numbers as values, withTierPair } from './helpers/tier';
 
 const example = (name: string) => fs.readFileSync(path.join(__dirname, '..', 'examples', name), 'utf8');
@@ -119,4 +119,21 @@ describe('forward of vector programs through Tensors on the tier', () => {
       });
     });
   });
+});
+
+test('forward takes typed arrays as it takes arrays: a batch of scalars, or one vector', () => {
+  const m = compile('(* k (vsum (scale x v)))', {
+    inputs: { x: 'scalar', v: [3] },
+    params: { k: 2 },
+    dtype: 'float64',
+  });
+  try {
+    const arrays = m.forward({ x: [1, 2], v: [0.5, 1, 1.5] }, { batch: true });
+    const typed = m.forward({ x: Float64Array.from([1, 2]), v: Float32Array.from([0.5, 1, 1.5]) }, { batch: true });
+    expect(Array.from(typed.toTypedArray())).toEqual(Array.from(arrays.toTypedArray()));
+    expect(Array.from(typed.toTypedArray())).toEqual([6, 12]);
+    for (const t of [arrays, typed]) t.dispose();
+  } finally {
+    m.dispose();
+  }
 });
