@@ -2,6 +2,7 @@
 // c10::Error, into JS Errors; nothing here knows about Node.
 #pragma once
 #include <cmath>
+#include <cstdint>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -27,6 +28,20 @@ struct NodeError : Error {
   std::string where;
   Kind kind;
 };
+
+/** A loop past its iteration limit, as both executors (graph.cpp, tape.cpp) report it. */
+inline NodeError loop_limit_error(const std::string& label, int64_t limit) {
+  return NodeError(label, NodeError::Kind::Limit,
+                   "more than " + std::to_string(limit) +
+                       " iterations (raise the limit with the `limit` compile option if this is intended)");
+}
+
+/** Recursion past its depth limit, as both executors report it. */
+inline NodeError recursion_limit_error(const std::string& label, int64_t limit) {
+  return NodeError(label, NodeError::Kind::Limit,
+                   "recursion deeper than " + std::to_string(limit) +
+                       " calls (raise the limit with the `limit` compile option if this is intended)");
+}
 
 /**
  * An ODE solution that blows up: a state or right-hand side that is not finite, or an adaptive step

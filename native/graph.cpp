@@ -95,10 +95,7 @@ class Executor {
           break;
         case NodeKind::Call: {
           step(node);
-          if (++depth_ > node.limit)
-            throw NodeError(node.label, NodeError::Kind::Limit,
-                            "recursion deeper than " + std::to_string(node.limit) +
-                                " calls (raise the limit with the `limit` compile option if this is intended)");
+          if (++depth_ > node.limit) throw recursion_limit_error(node.label, node.limit);
           slots[i] = run(node.regions[0], gather(node, slots))[0];
           --depth_;
           break;
@@ -204,11 +201,7 @@ class Executor {
     return out;
   }
 
-  static NodeError exceeded(const Node& node) {
-    return NodeError(node.label, NodeError::Kind::Limit,
-                     "more than " + std::to_string(node.limit) +
-                         " iterations (raise the limit with the `limit` compile option if this is intended)");
-  }
+  static NodeError exceeded(const Node& node) { return loop_limit_error(node.label, node.limit); }
 
   /** A loop, checkpointed when the compiler asked for it and a gradient is being recorded. */
   Tensor run_loop_node(const Node& node, const Values& args) {
@@ -550,6 +543,8 @@ std::optional<SumGradients> GraphModule::value_and_sum_grad(const std::vector<at
 
 std::optional<double> GraphModule::loss_backward(const std::vector<at::Tensor>& inputs, const at::Tensor& target,
                                                  FusedLossKind kind) {
+  // The block kernels run on the CPU: elsewhere, say so before evaluating anything the fallback would again.
+  if (!target.device().is_cpu()) return std::nullopt;
   const std::vector<char> none(inputs.size(), 0);
   const std::optional<FusedRoot> root = fused_root(inputs, none);
   if (!root) return std::nullopt;

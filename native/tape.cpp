@@ -395,13 +395,6 @@ void dense_row_adjoint(const TapeProgram& p, const TapeDense& d, int row, T g, c
   block_grads[p.block_offsets[d.bias] + row] += static_cast<double>(g);
 }
 
-/** The loop's error at its limit, as the libtorch path's (graph.cpp). */
-NodeError loop_limit(const TapeLoop& loop) {
-  return NodeError(loop.label, NodeError::Kind::Limit,
-                   "more than " + std::to_string(loop.limit) +
-                       " iterations (raise the limit with the `limit` compile option if this is intended)");
-}
-
 /** What a loop's run and reverse need, one set per nesting depth (a loop's body runs loops a level deeper). */
 template <class T>
 struct LoopScratch {
@@ -442,7 +435,7 @@ void run_loop(const TapeLoop& loop, const T* value, const T* blocks, T* out, std
   if (record) record->clear();
   const std::vector<int>& res = body.results;  // done, the result's elements, the next state's
   for (int64_t it = 0;; ++it) {
-    if (it >= loop.limit) throw loop_limit(loop);
+    if (it >= loop.limit) throw loop_limit_error(loop.label, loop.limit);
     tape_values(body, reg.data(), blocks);
     if (record) record->insert(record->end(), reg.begin(), reg.end());
     if (reg[res[0]] != T(0)) {
@@ -581,8 +574,10 @@ template <class T>
   if (in.op == kSolve) {
     const TapeSolve& s = p.solves[in.a];
     const char* out = live + p.first_instr() + k;
-    if (std::any_of(out, out + s.n * s.k, [](char c) { return c != 0; }))
-      for (int r : solve_operands(s)) live[r] = 1;
+    if (std::any_of(out, out + s.n * s.k, [](char c) { return c != 0; })) {
+      std::fill_n(live + s.a, s.n * s.n, char(1));  // A's and B's registers are consecutive runs
+      if (s.b >= 0) std::fill_n(live + s.b, s.n * s.k, char(1));
+    }
     return;
   }
   if (!live[p.first_instr() + k] || in.path == kPathNone || in.op == kSolveRest) return;
@@ -650,13 +645,6 @@ CallArena<T>& call_arena() {
   return arena;
 }
 
-/** The call's error past its depth limit, as the libtorch path's (graph.cpp). */
-NodeError call_limit(const TapeCall& call) {
-  return NodeError(call.label, NodeError::Kind::Limit,
-                   "recursion deeper than " + std::to_string(call.limit) +
-                       " calls (raise the limit with the `limit` compile option if this is intended)");
-}
-
 /**
  * Runs a call on its arguments in `value` (the caller's registers), writing its result's elements
  * to `out`. With `record`, every frame's registers stay in the arena and its record says what ran.
@@ -672,7 +660,7 @@ CallArena<T>& run_call(const Functions& functions, const TapeCall& call, const T
   // A new frame for call c, its arguments read from `caller` (registers outside the arena) or from the frame at
   // caller_base.
   auto enter = [&](const TapeCall& c, const T* caller, size_t caller_base) {
-    if (static_cast<int64_t>(a.stack.size()) >= c.limit) throw call_limit(c);
+    if (static_cast<int64_t>(a.stack.size()) >= c.limit) throw recursion_limit_error(c.label, c.limit);
     const TapeProgram& f = *functions[c.function];
     const size_t base = a.reg.size();
     a.reg.resize(base + f.registers());
@@ -1101,7 +1089,7 @@ std::vector<at::Tensor> replay_registers(const TapeProgram& p, const std::vector
       std::vector<at::Tensor> state;
       for (int r : loop.inputs) state.push_back(reg[r]);
       for (int64_t it = 0;; ++it) {
-        if (it >= loop.limit) throw loop_limit(loop);
+        if (it >= loop.limit) throw loop_limit_error(loop.label, loop.limit);
         const std::vector<at::Tensor> body = replay_registers(*loop.body, state, blocks);
         if (body[out[0]].item<double>() != 0) {
           for (int j = 0; j < loop.outputs; ++j) reg[first + k + j] = body[out[1 + j]];
@@ -1116,7 +1104,7 @@ std::vector<at::Tensor> replay_registers(const TapeProgram& p, const std::vector
       // The function's body replayed on the arguments, nesting as deep as the sample's recursion (on a deep stack).
       const TapeCall& call = p.calls[in.a];
       thread_local int64_t depth = 0;
-      if (depth >= call.limit) throw call_limit(call);
+      if (depth >= call.limit) throw recursion_limit_error(call.label, call.limit);
       struct Deeper {
         int64_t& d;
         ~Deeper() { --d; }

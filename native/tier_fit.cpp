@@ -215,7 +215,8 @@ class TapeRhs {
     for (size_t r = 0; r < p_.results.size(); ++r) k[r] = reg[p_.results[r]];
   }
 
-  /** Given f's registers and the adjoint of k, adds the adjoint of y and the params' gradients. */
+  /** Given f's registers and the adjoint of k, adds the adjoint of y and the params' gradients (reach notes what they
+   * reach). */
   void adjoint(const T* reg, const T* kbar, T* ybar, std::vector<double>& grads, std::vector<T>& scratch) const {
     scratch.assign(p_.registers(), T(0));
     for (size_t r = 0; r < p_.results.size(); ++r) scratch[p_.results[r]] += kbar[r];
@@ -228,6 +229,10 @@ class TapeRhs {
         ybar[slot.component] += scratch[r];
     }
     add_param_adjoints(p_, scratch.data(), grads);
+  }
+
+  /** Notes the params an evaluation's registers reach (once per evaluation, however many adjoints it seeds). */
+  void reach(const T* reg) const {
     if (branches_) tape_reach(p_, reg, blocks_.data(), reached_);
   }
 
@@ -369,6 +374,7 @@ class ForwardSensitivity {
       std::fill(Jtheta_[i].begin(), Jtheta_[i].end(), 0.0);
       f_.adjoint(reg, kbar_.data(), &Jy_[i * n_], Jtheta_[i], scratch_);
     }
+    f_.reach(reg);
   }
 };
 
@@ -438,6 +444,7 @@ class TapeOde {
           for (size_t q = stages; q-- > 0;) {
             std::fill(stage_bar.begin(), stage_bar.end(), T(0));
             f_.adjoint(&regs[q * reg_], &kbar[q * n_], stage_bar.data(), grads, scratch);
+            f_.reach(&regs[q * reg_]);
             for (int j = 0; j < n_; ++j) ybar[j] += stage_bar[j];
             for (size_t l = 0; l < q; ++l)
               if (m_.a[q][l] != 0)

@@ -59,14 +59,12 @@ export interface TierProgram {
   inputSizes: number[];
   /** Per input, its rank per sample. */
   inputRanks: number[];
-  /** Whether every input is a scalar per sample (numbers may be given for them). */
-  scalarInputs: boolean;
   /** The result's shape per sample. */
   resultShape: number[];
   /** The graph the tape was made from: where a failure at a labelled node (a loop's limit) is. */
   graph: IrGraph;
   /** Per input, a one-sample buffer for a value given (a number, or a shared sample's elements). */
-  scalars: Values[];
+  sample: Values[];
   /** One sample's result. */
   out: Values;
   paramGrads: Float64Array;
@@ -105,16 +103,10 @@ export function valueAndGrad(
       throw new RangeError(
         `valueAndGrad: wrt names '${name}', which is not an input (the inputs are ${module.inputs.join(', ')})`,
       );
-  if (given === undefined && module.inputs.length <= 53 && allNumbers(module.inputs, inputs)) {
-    // The hot path: one sample of numbers.
-    const tier = module.singleSampleTier();
-    if (tier && tier.scalarInputs && tierTakes(1, tier.weights, tier.repeats))
-      return single(module, tier, inputs as Record<string, number>, wrt);
-  } else if (given === undefined && !batch && module.inputs.length <= 53) {
-    // One sample with vectors: straight into the bound buffers when each value fits its input.
-    const tier = module.singleSampleTier();
-    if (tier && !tier.scalarInputs && tierTakes(1, tier.weights, tier.repeats) && fillSample(module, tier, inputs))
-      return single(module, tier, undefined, wrt);
+  if (given === undefined && module.inputs.length <= 53) {
+    // The hot path: one sample (numbers, and vectors as arrays of their length), straight into the bound buffers.
+    const tier = oneSample(module, inputs) ? module.singleSampleTier() : undefined;
+    if (tier && tierTakes(1, tier.weights, tier.repeats)) return single(module, tier, inputs, wrt);
   }
   const values = module.inputs.map((name) => inputs[name]);
   const shapes = module.inputs.map((name) => module.declaredShape(name) ?? []);
@@ -182,45 +174,33 @@ function outputArray(dtype: DType, given: Values | undefined, n: number): Values
   return given;
 }
 
-/** Whether every input is given as a number, and nothing else is given. */
-function allNumbers(names: readonly string[], inputs: Record<string, unknown>): boolean {
-  let given = 0;
-  for (const key in inputs) {
-    if (typeof inputs[key] !== 'number') return false;
-    given++;
-  }
-  if (given !== names.length) return false;
-  for (const name of names) if (!(name in inputs)) return false;
-  return true;
-}
-
-/** One sample of numbers, in buffers bound to the tape: nothing allocated but the result. */
 /**
- * Writes one sample of numbers and vectors (arrays of their length) into the bound buffers; false,
- * having written some or none, when a value does not fit its input (the general path then reads it).
+ * Whether the inputs are one sample, every input given and nothing else: a number for a scalar, an
+ * array of its length for a declared vector (shared by a batch either way).
  */
-function fillSample(module: Module, tier: TierProgram, inputs: Record<string, unknown>): boolean {
+function oneSample(module: Module, inputs: Record<string, unknown>): boolean {
   const names = module.inputs;
-  if (Object.keys(inputs).length !== names.length) return false;
-  for (let i = 0; i < names.length; i++) {
-    const v = inputs[names[i]];
-    const rank = tier.inputRanks[i];
-    if (rank === 0 && typeof v === 'number') tier.scalars[i][0] = v;
-    else if (rank === 1 && isNumbers(v) && v.length === tier.inputSizes[i]) tier.scalars[i].set(v);
-    else return false;
+  let given = 0;
+  for (const _ in inputs) given++; // counted without allocating: this is the hot path
+  if (given !== names.length) return false;
+  for (const name of names) {
+    const v = inputs[name];
+    const shape = module.declaredShape(name) ?? [];
+    const fits =
+      shape.length === 0 ? typeof v === 'number' : shape.length === 1 && isNumbers(v) && v.length === shape[0];
+    if (!fits) return false;
   }
   return true;
 }
 
-/** One sample in the bound buffers (`inputs`, numbers, written here; undefined: already written). */
-function single(
-  module: Module,
-  tier: TierProgram,
-  inputs: Record<string, number> | undefined,
-  wrt: string[],
-): ValueAndGrad {
+/** One sample (oneSample's), written into the bound buffers. */
+function single(module: Module, tier: TierProgram, inputs: Record<string, unknown>, wrt: string[]): ValueAndGrad {
   const names = module.inputs;
-  if (inputs) for (let i = 0; i < names.length; i++) tier.scalars[i][0] = inputs[names[i]];
+  for (let i = 0; i < names.length; i++) {
+    const v = inputs[names[i]] as number | ArrayLike<number>;
+    if (typeof v === 'number') tier.sample[i][0] = v;
+    else tier.sample[i].set(v);
+  }
   // Bit i asks for input i's gradient (exact in a double up to 53 inputs; the tier takes at most 64).
   let wanted = 0;
   for (const [i, name] of names.entries()) if (wrt.includes(name)) wanted += 2 ** i;
@@ -285,13 +265,13 @@ function viaTier(
   const dtype = module.dtype;
   const data = inputs.map(({ data: v }, i) => {
     if (typeof v !== 'number') return ofDtype(v, dtype);
-    tier.scalars[i][0] = v;
-    return tier.scalars[i];
+    tier.sample[i][0] = v;
+    return tier.sample[i];
   });
   const batchedOut = inputs.some((v) => v.batched);
   if (!batchedOut && given)
     throw new RangeError(
-      `valueAndGrad: out receives a batch, but every input is one ${tier.scalarInputs ? 'number' : 'sample'}`,
+      `valueAndGrad: out receives a batch, but every input is one ${tier.inputRanks.every((r) => r === 0) ? 'number' : 'sample'}`,
     );
   const resultSize = tier.out.length;
   const out = batchedOut ? outputArray(dtype, given, batch * resultSize) : tier.out;
@@ -445,15 +425,14 @@ export function tierProgram(
     repeats: repeats(spec),
     inputSizes: spec.inputSizes,
     inputRanks: spec.inputRanks,
-    scalarInputs: spec.inputRanks.every((r) => r === 0),
     resultShape: spec.resultShape,
     graph,
-    scalars: spec.inputSizes.map((n) => arrayOf(dtype, n)),
+    sample: spec.inputSizes.map((n) => arrayOf(dtype, n)),
     out: arrayOf(dtype, spec.results.length),
     paramGrads: new Float64Array(elements),
     inputGrads: spec.inputSizes.map((n) => arrayOf(dtype, n)),
   };
   const handles = tensors.map((t) => t.handle);
-  tape.bind(program.scalars, handles, program.out, program.paramGrads, program.inputGrads);
+  tape.bind(program.sample, handles, program.out, program.paramGrads, program.inputGrads);
   return program;
 }

@@ -167,7 +167,7 @@ const PATH_TAKEN = 2;
  * The most register values a loop's or call's reverse sweep may record for one sample (its limit
  * times its body's registers, 32 MB in float64): beyond, the libtorch path's checkpointing bounds the memory.
  */
-const MAX_LOOP_RECORD = 4_000_000;
+const MAX_RECORD = 4_000_000;
 
 /**
  * The graph as a tape, or undefined when it holds anything the tier does not run. `learned` gives
@@ -189,7 +189,7 @@ export function toTape(
   if (calls === undefined || iterationBound(graph, 0) + calls > maxSteps) return undefined;
   try {
     const spec = new Scalariser(graph, learned).run(results[0]);
-    return recordBound(spec) <= MAX_LOOP_RECORD ? spec : undefined;
+    return recordBound(spec) <= MAX_RECORD ? spec : undefined;
   } catch (e) {
     if (e instanceof Unsupported) return undefined;
     throw e;
@@ -413,7 +413,7 @@ class Scalariser {
     if (region.results.length !== n.state + 2 || size(done.shape) !== 1) throw new Unsupported();
     const body = new Scalariser(this.graph, this.learned, sizes, n.regions[0], 'loop', this.functions).body();
     if (body.results.length !== 1 + outputs + state) throw new Unsupported();
-    if (n.limit * (body.numInputs + body.consts.length + body.attrs.length) > MAX_LOOP_RECORD) throw new Unsupported();
+    if (n.limit * (body.numInputs + body.consts.length + body.attrs.length) > MAX_RECORD) throw new Unsupported();
     const index = this.loops.length;
     this.loops.push({ body, inputs: args.flat(), state, outputs, limit: n.limit, label: n.label });
     return range(0, outputs).map((j) => this.control(j === 0 ? LOOP : LOOP_REST, index));
