@@ -1,6 +1,6 @@
 // `neuralc experiments` through the CLI, for the experiments tests/experiments.test.ts does not run
 // (it runs feynman and heat through the runner): Lotka-Volterra, the damped pendulum, 3-D gravity
-// and composition, quick settings. Recovered constants are checked against the true values the
+// and composition, quick settings, spread over two processes. Recovered constants are checked against the true values the
 // experiments simulate with, and each reported relative error against |learned - true| / true.
 import fs from 'fs';
 import os from 'os';
@@ -31,7 +31,7 @@ const constant = (name: string, model: string, parameter: string): Row => {
 };
 
 beforeAll(async () => {
-  run = await cli('experiments', ...NAMES, '--quick', '--out', out);
+  run = await cli('experiments', ...NAMES, '--quick', '--out', out, '--jobs', '2');
 }, 300_000);
 afterAll(() => fs.rmSync(out, { recursive: true, force: true }));
 
@@ -46,7 +46,10 @@ test('runs the named experiments and writes their files and a summary', () => {
   for (const plot of ['lotka_volterra_trajectories.svg', 'pendulum_trajectories.svg', 'composition_chain_errors.svg'])
     expect(fs.readFileSync(path.join(out, plot), 'utf8')).toMatch(/^<svg[\s\S]*<\/svg>\s*$/);
   const summary = fs.readFileSync(path.join(out, 'summary.md'), 'utf8');
-  expect(summary).toContain(`Made with \`neuralc experiments ${NAMES.join(' ')} --quick --out ${out}\``);
+  expect(summary).toContain(`Made with \`neuralc experiments ${NAMES.join(' ')} --quick --out ${out} --jobs 2\``);
+  expect(summary).toMatch(
+    /in \d+ s \(2 processes of 1 libtorch thread each; the experiments' own times: lotka_volterra /,
+  );
   for (const name of NAMES) expect(summary).toContain(`| [${name}](${name}.md) |`);
 });
 
@@ -134,4 +137,27 @@ test('an unknown experiment is a usage error naming the known ones', async () =>
   expect(r.stderr).toContain(
     "unknown experiment 'nope' (expected one of feynman, lotka_volterra, pendulum, heat, heat2d, vector, composition)",
   );
+});
+
+test('one process gives the same rows as two (each experiment has its own seeds)', async () => {
+  const alone = fs.mkdtempSync(path.join(os.tmpdir(), 'nc-experiments-cli-1-'));
+  try {
+    const r = await cli('experiments', 'vector', 'composition', '--quick', '--out', alone, '--jobs', '1');
+    expect(r.code).toBe(0);
+    for (const name of ['vector', 'composition'])
+      expect(JSON.parse(fs.readFileSync(path.join(alone, `${name}.json`), 'utf8')).rows).toEqual(rows(name));
+    expect(fs.readFileSync(path.join(alone, 'summary.md'), 'utf8')).toMatch(
+      /, on 1 libtorch thread, in \d+ s \(vector /,
+    );
+  } finally {
+    fs.rmSync(alone, { recursive: true, force: true });
+  }
+}, 120_000);
+
+test('--jobs wants a whole number of processes', async () => {
+  for (const bad of ['0', '1.5', 'two']) {
+    const r = await cli('experiments', 'vector', '--jobs', bad, '--out', out);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`--jobs wants a whole number of processes, 1 or more (got '${bad}')`);
+  }
 });

@@ -82,3 +82,22 @@ test('heat2d: alpha within 1 % on 256 x 256 from one noisy snapshot; heat maps w
   const source = heat2d.find((r) => r.metric?.startsWith('source RMSE'))!;
   expect(source.value).toBeLessThan(1);
 });
+
+test("Feynman's equations spread over two processes give the rows and report of one", async () => {
+  const split = fs.mkdtempSync(path.join(os.tmpdir(), 'nc-experiments-split-'));
+  try {
+    await runExperiments(
+      selectExperiments(['feynman']),
+      { quick: true, out: split, jobs: 2, command: 'test', log: () => undefined },
+      { quick: true, progress: silent },
+    );
+    const read = (dir: string, f: string) => fs.readFileSync(path.join(dir, f), 'utf8');
+    expect(JSON.parse(read(split, 'feynman.json')).rows).toEqual(rows('feynman'));
+    // Past its first lines (the title and the run time), the page is the same.
+    const body = (dir: string) => read(dir, 'feynman.md').split('\n').slice(3).join('\n');
+    expect(body(split)).toBe(body(out));
+    expect(read(split, 'feynman_gravity_training.svg')).toBe(read(out, 'feynman_gravity_training.svg'));
+  } finally {
+    fs.rmSync(split, { recursive: true, force: true });
+  }
+}, 120_000);

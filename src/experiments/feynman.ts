@@ -9,7 +9,7 @@ import { Context, Experiment } from './context';
 import { linePlot, thin } from './plot';
 import { program } from './programs';
 import { addNoise, Rng } from './random';
-import { constantRow, constantsTable, isConstant, metricsTables, num, percent, Row, table } from './report';
+import { constantRow, constantsTable, isConstant, metricsTables, num, percent, Result, Row, table } from './report';
 import { adamFit, lbfgsRefine } from './train';
 
 /** [lo, hi] sampled in training; `cap` bounds the extrapolated upper end. */
@@ -375,107 +375,122 @@ const within = (rows: Row[], model: string, tol = 0.01) => {
   };
 };
 
+type EquationOutcome = ReturnType<typeof runEquation>;
+
+const settings = (ctx: Context) => (ctx.quick ? QUICK : FULL);
+
+/** The report from every equation's outcome, in EQUATIONS' order. */
+function combine(ctx: Context, outcomes: EquationOutcome[]): Result {
+  const s = settings(ctx);
+  const rows: Row[] = [];
+  const sections: string[] = [];
+  let handDiff = 0;
+  let gravityHistory: Record<string, number[]> = {};
+  outcomes.forEach((out, i) => {
+    const eq = EQUATIONS[i];
+    rows.push(...out.rows.map((r) => ({ ...r, model: `${eq.name}: ${r.model}` })));
+    handDiff = Math.max(handDiff, out.handDiff);
+    if (eq.name === 'gravity') gravityHistory = out.histories;
+    sections.push(`### ${eq.name}\n\n${constantsTable(out.rows)}\n\n${metricsTables(out.rows)}`);
+  });
+  const plain = within(
+    rows.map((r) => ({ ...r, model: r.model.split(': ')[1] })),
+    'compiled',
+  );
+  const fixed = within(
+    rows.map((r) => ({ ...r, model: r.model.split(': ')[1] })),
+    'compiled, starts + L-BFGS',
+  );
+  const failedList = (f: typeof plain) =>
+    f.failed.map((r) => `${r.parameter} ${percent(r.rel_error)}`).join(', ') || 'none';
+  const mlpErr = rows
+    .filter((r) => !isConstant(r) && r.model.endsWith(MLP) && r.range === '5x')
+    .map((r) => (r as { value: number }).value);
+  const compErr = rows
+    .filter((r) => !isConstant(r) && r.model.endsWith(': compiled, starts + L-BFGS') && r.range === '5x')
+    .map((r) => (r as { value: number }).value);
+  const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+  return {
+    rows,
+    sections: [
+      `## Summary\n\n${table(
+        ['model', 'constants within 1 %', 'above 1 %'],
+        [
+          ['compiled (plain)', `${plain.ok} of ${plain.total}`, failedList(plain)],
+          ['compiled, starts + L-BFGS', `${fixed.ok} of ${fixed.total}`, failedList(fixed)],
+        ],
+      )}\n\nLargest difference between a constant learned by the compiled module and by the hand-coded equation on the same batches: ${num(handDiff)}.\n` +
+        `Median relative RMSE at 5x the range: compiled (remedy) ${num(median(compErr))}, MLP ${num(median(mlpErr))}.`,
+      `## Per equation\n\n${sections.join('\n\n')}`,
+    ],
+    plots: {
+      'feynman_gravity_training.svg': linePlot(
+        Object.entries(gravityHistory).map(([name, h]) => {
+          const [x, y] = thin(h);
+          return { name, x, y };
+        }),
+        { title: 'gravity: training loss (fresh noisy batch per epoch)', xLabel: 'epoch', yLabel: 'MSE', logY: true },
+      ),
+    },
+    claims: [
+      {
+        claim: 'Compiled modules match hand-coded implementations',
+        paper: 'identical numerics',
+        ours: `constants learned on the same batches differ by at most ${num(handDiff)}`,
+        verdict: handDiff === 0 ? 'matches' : 'short',
+      },
+      {
+        claim: 'Feynman constants within 1 % (plain training)',
+        paper: '13 of 18 (Lorentz c 19.8 %, harmonic oscillator not recovered)',
+        ours: `${plain.ok} of ${plain.total} (above 1 %: ${failedList(plain)})`,
+        verdict: plain.ok > 13 ? 'beats' : plain.ok === 13 ? 'matches' : 'short',
+        why:
+          'Adam moves a constant by at most about lr per step and, on a fresh noisy batch every epoch at a constant rate, ends jittering. ' +
+          'Lorentz c: at the start (c = 1, v/c up to 0.9, near the singularity) the gradient is some 100 times larger than near c = 3, and ' +
+          "Adam's second-moment average (beta2 = 0.999) keeps remembering it, so its steps shrink far below lr and c is still climbing when " +
+          "training ends (our reading of the paper's 19.8 %). The harmonic oscillator's loss has a local minimum near every wrong omega, and " +
+          'from 1.0 Adam settles in one. The remedy (a few starts, then L-BFGS on one fixed sample) addresses both.',
+      },
+      {
+        claim: 'Feynman constants within 1 % with the remedy',
+        paper: 'not tried',
+        ours: `${fixed.ok} of ${fixed.total} (above 1 %: ${failedList(fixed)})`,
+        verdict: fixed.ok > 13 ? 'beats' : fixed.ok === 13 ? 'matches' : 'short',
+      },
+    ],
+    setup: [
+      `15 equations, constants initialised at 1.0; Adam lr ${s.lr}${s.cosine ? ' with cosine decay' : ''}, ${s.epochs} epochs, a fresh batch of ${s.batch} per epoch, 1 % noise (0.01 x mean|y| x N(0, 1)).`,
+      `Input ranges: ${EQUATIONS.map(
+        (e) =>
+          `${e.name} ${Object.entries(e.inputs)
+            .map(([k, v]) => `${k} [${v.lo}, ${v.hi}]`)
+            .join(' ')}`,
+      ).join('; ')}.`,
+      'Extrapolation at 2x and 5x: ranges that straddle 0 are scaled about 0, others are stretched from their lower end; v in the relativistic equations is capped at 2.7 (0.9 c).',
+      'Errors: relative RMSE (RMSE / mean |y|) on 4096 clean samples per range.',
+      `Remedy: the plain result plus ${s.starts} starts with every constant at one point of a log-spaced grid over [0.1, 10], ${s.startSteps} Adam steps each (lr 0.05, cosine) and full-batch L-BFGS (strong Wolfe) on one fixed noisy sample of ${s.remedySamples}; the lowest loss is kept.`,
+      'Harmonic oscillator and Gaussian constants are compared in canonical form (A > 0, omega > 0, phi in (-pi, pi]; sigma > 0), since the sign-flipped constants give the same function.',
+      `Baselines: the same equation hand-coded with eager tensor arithmetic (trained on the same batches), and a 4 x 64 ReLU MLP on the inputs, trained on ${s.mlpEpochs === s.epochs ? 'the same' : `the first ${s.mlpEpochs} of those`} batches.`,
+    ].concat(
+      ctx.quick
+        ? [
+            `Quick run: ${QUICK.epochs} epochs at lr ${QUICK.lr} with cosine decay and batches of ${QUICK.batch}, ${QUICK.starts} extra starts of ${QUICK.startSteps} steps.`,
+          ]
+        : [],
+    ),
+  };
+}
+
+const part = (ctx: Context, i: number): EquationOutcome => runEquation(EQUATIONS[i], i, settings(ctx), ctx);
+
 export const feynman: Experiment = {
   name: 'feynman',
   title: 'Feynman equations: recovering physical constants',
-  run(ctx) {
-    const s = ctx.quick ? QUICK : FULL;
-    const rows: Row[] = [];
-    const sections: string[] = [];
-    let handDiff = 0;
-    let gravityHistory: Record<string, number[]> = {};
-    EQUATIONS.forEach((eq, i) => {
-      const out = runEquation(eq, i, s, ctx);
-      rows.push(...out.rows.map((r) => ({ ...r, model: `${eq.name}: ${r.model}` })));
-      handDiff = Math.max(handDiff, out.handDiff);
-      if (eq.name === 'gravity') gravityHistory = out.histories;
-      sections.push(`### ${eq.name}\n\n${constantsTable(out.rows)}\n\n${metricsTables(out.rows)}`);
-    });
-    const plain = within(
-      rows.map((r) => ({ ...r, model: r.model.split(': ')[1] })),
-      'compiled',
-    );
-    const fixed = within(
-      rows.map((r) => ({ ...r, model: r.model.split(': ')[1] })),
-      'compiled, starts + L-BFGS',
-    );
-    const failedList = (f: typeof plain) =>
-      f.failed.map((r) => `${r.parameter} ${percent(r.rel_error)}`).join(', ') || 'none';
-    const mlpErr = rows
-      .filter((r) => !isConstant(r) && r.model.endsWith(MLP) && r.range === '5x')
-      .map((r) => (r as { value: number }).value);
-    const compErr = rows
-      .filter((r) => !isConstant(r) && r.model.endsWith(': compiled, starts + L-BFGS') && r.range === '5x')
-      .map((r) => (r as { value: number }).value);
-    const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
-    return {
-      rows,
-      sections: [
-        `## Summary\n\n${table(
-          ['model', 'constants within 1 %', 'above 1 %'],
-          [
-            ['compiled (plain)', `${plain.ok} of ${plain.total}`, failedList(plain)],
-            ['compiled, starts + L-BFGS', `${fixed.ok} of ${fixed.total}`, failedList(fixed)],
-          ],
-        )}\n\nLargest difference between a constant learned by the compiled module and by the hand-coded equation on the same batches: ${num(handDiff)}.\n` +
-          `Median relative RMSE at 5x the range: compiled (remedy) ${num(median(compErr))}, MLP ${num(median(mlpErr))}.`,
-        `## Per equation\n\n${sections.join('\n\n')}`,
-      ],
-      plots: {
-        'feynman_gravity_training.svg': linePlot(
-          Object.entries(gravityHistory).map(([name, h]) => {
-            const [x, y] = thin(h);
-            return { name, x, y };
-          }),
-          { title: 'gravity: training loss (fresh noisy batch per epoch)', xLabel: 'epoch', yLabel: 'MSE', logY: true },
-        ),
-      },
-      claims: [
-        {
-          claim: 'Compiled modules match hand-coded implementations',
-          paper: 'identical numerics',
-          ours: `constants learned on the same batches differ by at most ${num(handDiff)}`,
-          verdict: handDiff === 0 ? 'matches' : 'short',
-        },
-        {
-          claim: 'Feynman constants within 1 % (plain training)',
-          paper: '13 of 18 (Lorentz c 19.8 %, harmonic oscillator not recovered)',
-          ours: `${plain.ok} of ${plain.total} (above 1 %: ${failedList(plain)})`,
-          verdict: plain.ok > 13 ? 'beats' : plain.ok === 13 ? 'matches' : 'short',
-          why:
-            'Adam moves a constant by at most about lr per step and, on a fresh noisy batch every epoch at a constant rate, ends jittering. ' +
-            'Lorentz c: at the start (c = 1, v/c up to 0.9, near the singularity) the gradient is some 100 times larger than near c = 3, and ' +
-            "Adam's second-moment average (beta2 = 0.999) keeps remembering it, so its steps shrink far below lr and c is still climbing when " +
-            "training ends (our reading of the paper's 19.8 %). The harmonic oscillator's loss has a local minimum near every wrong omega, and " +
-            'from 1.0 Adam settles in one. The remedy (a few starts, then L-BFGS on one fixed sample) addresses both.',
-        },
-        {
-          claim: 'Feynman constants within 1 % with the remedy',
-          paper: 'not tried',
-          ours: `${fixed.ok} of ${fixed.total} (above 1 %: ${failedList(fixed)})`,
-          verdict: fixed.ok > 13 ? 'beats' : fixed.ok === 13 ? 'matches' : 'short',
-        },
-      ],
-      setup: [
-        `15 equations, constants initialised at 1.0; Adam lr ${s.lr}${s.cosine ? ' with cosine decay' : ''}, ${s.epochs} epochs, a fresh batch of ${s.batch} per epoch, 1 % noise (0.01 x mean|y| x N(0, 1)).`,
-        `Input ranges: ${EQUATIONS.map(
-          (e) =>
-            `${e.name} ${Object.entries(e.inputs)
-              .map(([k, v]) => `${k} [${v.lo}, ${v.hi}]`)
-              .join(' ')}`,
-        ).join('; ')}.`,
-        'Extrapolation at 2x and 5x: ranges that straddle 0 are scaled about 0, others are stretched from their lower end; v in the relativistic equations is capped at 2.7 (0.9 c).',
-        'Errors: relative RMSE (RMSE / mean |y|) on 4096 clean samples per range.',
-        `Remedy: the plain result plus ${s.starts} starts with every constant at one point of a log-spaced grid over [0.1, 10], ${s.startSteps} Adam steps each (lr 0.05, cosine) and full-batch L-BFGS (strong Wolfe) on one fixed noisy sample of ${s.remedySamples}; the lowest loss is kept.`,
-        'Harmonic oscillator and Gaussian constants are compared in canonical form (A > 0, omega > 0, phi in (-pi, pi]; sigma > 0), since the sign-flipped constants give the same function.',
-        `Baselines: the same equation hand-coded with eager tensor arithmetic (trained on the same batches), and a 4 x 64 ReLU MLP on the inputs, trained on ${s.mlpEpochs === s.epochs ? 'the same' : `the first ${s.mlpEpochs} of those`} batches.`,
-      ].concat(
-        ctx.quick
-          ? [
-              `Quick run: ${QUICK.epochs} epochs at lr ${QUICK.lr} with cosine decay and batches of ${QUICK.batch}, ${QUICK.starts} extra starts of ${QUICK.startSteps} steps.`,
-            ]
-          : [],
-      ),
-    };
-  },
+  run: (ctx) =>
+    combine(
+      ctx,
+      EQUATIONS.map((_, i) => part(ctx, i)),
+    ),
+  // Each equation trains on its own seed, so the equations can run in any process.
+  split: { count: EQUATIONS.length, part, combine },
 };

@@ -3,11 +3,12 @@
 // processes, prints a summary, minimises each distinct failure and saves it as a regression test.
 // `--api` instead runs N child processes of API_CALLS garbage calls at the API each (src/fuzz/api.ts).
 import * as os from 'os';
+import * as path from 'path';
+import { ProcessPool } from '../runtime/process-pool';
 import { apiFuzzIsolated } from './api';
-import { generate, GENERATORS, type FuzzCase, type Generator } from './evaluate';
+import { generate, GENERATORS, type FuzzCase, type Generator, type Outcome } from './evaluate';
 import { runIsolated } from './isolate';
 import { minimise, signature } from './minimise';
-import { Pool, type Timed } from './pool';
 import { caseSeed } from './random';
 import { saveRegression } from './regressions';
 
@@ -75,6 +76,11 @@ interface Tally {
   covered: Set<string>;
 }
 
+/** A case's outcome and how long it took. */
+export interface Timed extends Outcome {
+  ms: number;
+}
+
 export interface Failure {
   index: number;
   fuzzCase: FuzzCase;
@@ -104,12 +110,13 @@ export async function fuzz(
     ]),
   );
   const failures: Failure[] = [];
-  const pool = new Pool(o.jobs, o.timeLimitMs);
+  const pool = new ProcessPool<FuzzCase, Outcome>(path.join(__dirname, 'worker'), o.jobs, o.timeLimitMs);
   let done = 0;
   const started = Date.now();
   const one = async (i: number) => {
     const fuzzCase = caseAt(o, i);
-    const outcome = await pool.run(fuzzCase);
+    const answer = await pool.run(fuzzCase);
+    const outcome: Timed = answer.ok ? { ...answer.reply, ms: answer.ms } : answer;
     const t = tallies.get(fuzzCase.generator)!;
     t.cases++;
     t.kinds[outcome.kind] = (t.kinds[outcome.kind] ?? 0) + 1;

@@ -1,13 +1,18 @@
-// `neuralc experiments [NAME ...] [--quick] [--out DIR]`: reproduces the paper's experiments.
+// `neuralc experiments [NAME ...] [--quick] [--out DIR] [--jobs N]`: reproduces the paper's
+// experiments, spread over N processes (default: one per core), each on 1 libtorch thread.
+import os from 'os';
 import { EXPERIMENTS, runExperiments, selectExperiments } from '../../experiments/runner';
 import { Progress } from '../../experiments/progress';
 import { parseArgs, UsageError, type Command } from '../command';
 
 export const experiments: Command = {
   summary: "reproduce the paper's experiments (tables, JSON rows, SVG plots, summary.md)",
-  usage: `neuralc experiments [NAME ...] [--quick] [--out DIR]   (NAME: ${EXPERIMENTS.map((e) => e.name).join(', ')}; DIR default results)`,
+  usage: `neuralc experiments [NAME ...] [--quick] [--out DIR] [--jobs N]   (NAME: ${EXPERIMENTS.map((e) => e.name).join(', ')}; DIR default results; N processes, default one per core)`,
   async run(args, io) {
-    const { positional, options } = parseArgs(args, ['out'], ['quick']);
+    const { positional, options } = parseArgs(args, ['out', 'jobs'], ['quick']);
+    const jobs = options.has('jobs') ? Number(options.get('jobs')) : os.availableParallelism();
+    if (!Number.isInteger(jobs) || jobs < 1)
+      throw new UsageError(`--jobs wants a whole number of processes, 1 or more (got '${options.get('jobs')}')`);
     let selected;
     try {
       selected = selectExperiments(positional);
@@ -18,7 +23,8 @@ export const experiments: Command = {
     const out = (options.get('out') as string | undefined) ?? 'results';
     const progress = new Progress(io.stderr, process.stderr.isTTY === true);
     const command = ['neuralc experiments', ...args].join(' ');
-    await runExperiments(selected, { quick, out, command, log: (line) => io.stderr(`${line}\n`) }, { quick, progress });
+    const log = (line: string) => io.stderr(`${line}\n`);
+    await runExperiments(selected, { quick, out, jobs, command, log }, { quick, progress });
     io.stdout(`wrote ${out}/summary.md\n`);
     return 0;
   },

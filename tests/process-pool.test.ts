@@ -1,0 +1,51 @@
+// The process pool under `neuralc experiments --jobs` and the fuzzer: every task gets an answer (its
+// reply, or why there is none: an error it threw, a crash, a hang), in whichever child is free, and
+// a child that died is replaced.
+import path from 'path';
+import { ProcessPool } from '../src/runtime/process-pool';
+import type { PoolTask } from './helpers/pool-worker';
+
+const WORKER = path.join(__dirname, 'helpers', 'pool-worker');
+type Reply = { twice: number; pid: number; kept: number[]; typed: Float64Array };
+
+test('replies come back whole, NaN, infinities and typed arrays included, from as many children as the pool has', async () => {
+  const pool = new ProcessPool<PoolTask, Reply>(WORKER, 2);
+  try {
+    const answers = await Promise.all([1, 2, 3, 4].map((value) => pool.run({ do: 'double', value })));
+    const replies = answers.map((a) => (a.ok ? a.reply : a.detail));
+    expect(replies.map((r) => (r as Reply).twice)).toEqual([2, 4, 6, 8]);
+    expect((replies[0] as Reply).kept).toEqual([NaN, -Infinity]);
+    // (Deserialised outside jest's realm: compared by tag and contents.)
+    const typed = (replies[3] as Reply).typed;
+    expect([Object.prototype.toString.call(typed), Array.from(typed)]).toEqual(['[object Float64Array]', [4]]);
+    expect(new Set(replies.map((r) => (r as Reply).pid)).size).toBe(2);
+  } finally {
+    pool.close();
+  }
+}, 60_000);
+
+test('a task that throws, kills its child or hangs is answered as such, and the pool goes on', async () => {
+  const pool = new ProcessPool<PoolTask, Reply>(WORKER, 1, 3_000);
+  try {
+    const thrown = await pool.run({ do: 'throw' });
+    expect(thrown).toMatchObject({ ok: false, kind: 'error' });
+    expect(!thrown.ok && thrown.detail).toContain('the task was bad');
+    const first = await pool.run({ do: 'double', value: 1 });
+    expect(await pool.run({ do: 'exit' })).toMatchObject({
+      ok: false,
+      kind: 'crash',
+      detail: expect.stringContaining('code 3'),
+    });
+    const replaced = await pool.run({ do: 'double', value: 2 });
+    expect(replaced).toMatchObject({ ok: true, reply: { twice: 4 } });
+    expect(first.ok && replaced.ok && first.reply.pid !== replaced.reply.pid).toBe(true);
+    expect(await pool.run({ do: 'spin' })).toMatchObject({
+      ok: false,
+      kind: 'hang',
+      detail: 'no result within 3000 ms',
+    });
+    expect(await pool.run({ do: 'double', value: 5 })).toMatchObject({ ok: true, reply: { twice: 10 } });
+  } finally {
+    pool.close();
+  }
+}, 60_000);
