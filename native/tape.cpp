@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <string>
 
@@ -358,23 +359,39 @@ size_t next_instr(const TapeInstr& in, size_t k, const T* value) {
 // The dense layers' arithmetic, forward and reverse, written here once: the libtorch path's MLP
 // (mlp.cpp) is at::linear, a BLAS call per batch, with no scalar loop to share.
 
-/** Calls f with the map from input j to its register: consecutive registers need no lookup (and vectorise). */
-template <class F>
-auto with_inputs(const TapeDense& d, F f) {
-  if (d.first >= 0) return f([first = d.first](size_t j) { return first + static_cast<int>(j); });
-  return f([&inputs = d.inputs](size_t j) { return inputs[j]; });
+/**
+ * sum_j w[j] * x[j] as four partial sums (of the j mod 4) added in pairs: every dense row's order.
+ * Over consecutive x the four sums are the lanes of one vector (written as scalars, GCC kept them in
+ * memory or shuffled them); over registers gathered from anywhere they are four scalars.
+ */
+template <class T>
+T dot_lanes(const T* __restrict w, const T* __restrict x, size_t n) {
+  typedef T Lanes __attribute__((vector_size(4 * sizeof(T))));
+  Lanes s = {T(0), T(0), T(0), T(0)};
+  size_t j = 0;
+  for (; j + 4 <= n; j += 4) {
+    Lanes a, b;
+    std::memcpy(&a, w + j, sizeof a);
+    std::memcpy(&b, x + j, sizeof b);
+    s += a * b;
+  }
+  for (size_t lane = 0; j < n; ++j, ++lane) s[lane] += w[j] * x[j];
+  return (s[0] + s[1]) + (s[2] + s[3]);
 }
 
-/** Row `row` of the layer: the bias plus four interleaved partial sums (inputs j mod 4), added in pairs. */
+template <class T>
+T dot_lanes(const T* w, const T* value, const std::vector<int>& reg) {
+  T s[4] = {T(0), T(0), T(0), T(0)};
+  for (size_t j = 0; j < reg.size(); ++j) s[j % 4] += w[j] * value[reg[j]];
+  return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+/** Row `row` of the layer: its bias plus the dot product of its weights with the inputs. */
 template <class T>
 T dense_row(const TapeProgram& p, const TapeDense& d, int row, const T* value, const T* blocks) {
   const size_t n = d.inputs.size();
   const T* w = blocks + p.block_offsets[d.weight] + row * n;
-  const T sum = with_inputs(d, [&](auto reg) {
-    T s[4] = {T(0), T(0), T(0), T(0)};
-    for (size_t j = 0; j < n; ++j) s[j % 4] += w[j] * value[reg(j)];
-    return (s[0] + s[1]) + (s[2] + s[3]);
-  });
+  const T sum = d.first >= 0 ? dot_lanes(w, value + d.first, n) : dot_lanes(w, value, d.inputs);
   return blocks[p.block_offsets[d.bias] + row] + sum;
 }
 
@@ -384,14 +401,19 @@ void dense_row_adjoint(const TapeProgram& p, const TapeDense& d, int row, T g, c
                        const T* blocks, double* block_grads) {
   const size_t n = d.inputs.size();
   const int64_t at = p.block_offsets[d.weight] + row * n;
-  const T* w = blocks + at;
-  double* wg = block_grads + at;
-  with_inputs(d, [&](auto reg) {
+  const T* __restrict w = blocks + at;
+  double* __restrict wg = block_grads + at;
+  if (d.first >= 0) {
+    const T* __restrict x = value + d.first;
+    T* __restrict a = adjoint + d.first;
+    for (size_t j = 0; j < n; ++j) wg[j] += static_cast<double>(g * x[j]);
+    for (size_t j = 0; j < n; ++j) a[j] += g * w[j];
+  } else {
     for (size_t j = 0; j < n; ++j) {
-      adjoint[reg(j)] += g * w[j];
-      wg[j] += static_cast<double>(g * value[reg(j)]);
+      wg[j] += static_cast<double>(g * value[d.inputs[j]]);
+      adjoint[d.inputs[j]] += g * w[j];
     }
-  });
+  }
   block_grads[p.block_offsets[d.bias] + row] += static_cast<double>(g);
 }
 

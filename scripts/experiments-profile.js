@@ -83,6 +83,33 @@ async function neuralOde(spec) {
   ];
 }
 
+/**
+ * An algebraic fit of a 3-32-32-1 tanh MLP (1,217 weights) through fit() (Adam), per step, on the tier and on
+ * libtorch, at growing batches: the algebraic side of TIER_MAX_WEIGHT_WORK.
+ */
+async function mlpFitBatch() {
+  const rows = [];
+  for (const B of [16, 32, 64, 128]) {
+    const rng = new Rng(3);
+    const inputs = { x: rng.uniforms(B, -1, 1), y: rng.uniforms(B, -1, 1), z: rng.uniforms(B, -1, 1) };
+    const data = { inputs, target: inputs.x.map((v, i) => Math.sin(v) * inputs.y[i] + inputs.z[i]) };
+    const step = async (onTier) => {
+      const f = nc.nn.mlp([3, 32, 32, 1], { seed: 4 });
+      const m = nc.compile('(f x y z)', { inputs: ['x', 'y', 'z'], functions: { f }, tier: onTier });
+      const epochs = 400;
+      const run = () => nc.fit(m, data, { optimizer: 'adam', lr: 1e-3, epochs });
+      const t0 = Date.now();
+      const r = await (onTier ? uncapped(run) : run());
+      if (r.tier !== onTier) throw new Error('the fit did not run where asked');
+      return ((Date.now() - t0) / epochs) * 1e3;
+    };
+    const weights = 1217 * B;
+    rows.push([`3-32-32-1 MLP fit step, ${B} samples (${weights} weight work), tier`, await step(true)]);
+    rows.push([`3-32-32-1 MLP fit step, ${B} samples (${weights} weight work), libtorch`, await step(false)]);
+  }
+  return rows;
+}
+
 /** newton_sqrt's valueAndGrad over a batch, on the tier and on libtorch: where TIER_MAX_LOOP_BATCH sits. */
 function loopBatch() {
   const source = fs.readFileSync(path.join(root, 'examples', 'loops', 'newton_sqrt.neural'), 'utf8');
@@ -104,6 +131,7 @@ function loopBatch() {
     ...feynmanStep(),
     ...(await neuralOde(lotkaVolterraSpec)),
     ...(await neuralOde(pendulumSpec)),
+    ...(await mlpFitBatch()),
     ...loopBatch(),
   ];
   console.log(

@@ -449,6 +449,18 @@ describe('what stays on the libtorch path', () => {
     expect(await run(hybrid, many, { epochs: 1 })).toBe(false);
     const again = compile('(+ (* a x) (net x))', { params: { a: 1 }, functions: { net: big } });
     expect(await run(again, many, { epochs: 1, batchSize: 16 })).toBe(true);
+    // An ODE fit's windows have a cap of their own: the same MLP as a right-hand side over 64 windows
+    // (73,792, past the algebraic cap) trains on the tier, over 80 (92,240) on libtorch.
+    for (const [windows, tier] of [
+      [64, true],
+      [80, false],
+    ] as const) {
+      const t = Array.from({ length: windows + 1 }, (_, i) => i / 10);
+      const data = { t, observations: t.map((x) => [Math.exp(-x)]) };
+      const neural = compile('(net y)', { inputs: ['y'], functions: { net: big } });
+      const ode = { state: ['y'], method: 'rk4' as const, windowSteps: 1 };
+      expect([windows, await run(neural, data, { epochs: 1, ode })]).toEqual([windows, tier]);
+    }
     big.dispose();
 
     const xs = Array.from({ length: 2000 }, (_, i) => i / 2000);

@@ -108,14 +108,21 @@ export interface LearnedLayout {
 }
 
 /**
- * With learned components, the most samples (or fit()'s windows) a call or step times their weights: the tier
- * runs an MLP sample by sample, libtorch over the whole batch through BLAS, so past some work libtorch wins.
- * Between two measurements: the experiments' neural ODE (a 2-64-64-64-2 MLP, 8,642 weights) took 12.8 ms an
- * epoch on the tier against 14.6 ms on libtorch with 4 windows (34,568) and 26.8 against 16.1 ms with 8
- * (`node scripts/experiments-profile.js`), and an algebraic fit of a 3-32-32-1 MLP (1,217 weights) crossed
- * between 16 and 32 samples a step (19,472 and 38,944; a hand measurement).
+ * With learned components, the most samples a call or step times their weights: the tier runs an MLP
+ * sample by sample, libtorch over the whole batch through BLAS, so past some work libtorch wins. An
+ * algebraic fit of a 3-32-32-1 MLP (1,217 weights; `node scripts/experiments-profile.js`) took 0.240
+ * against 0.263 ms a step at 32 samples (38,944) and 0.357 against 0.307 ms at 64 (77,888): they cross
+ * near 53,000.
  */
-export const TIER_MAX_WEIGHT_WORK = 35_000;
+export const TIER_MAX_WEIGHT_WORK = 50_000;
+
+/**
+ * The same for fit()'s ODE windows (windows times weights), where libtorch pays its per-op cost on
+ * every step of every stage: the experiments' neural ODE (a 2-64-64-64-2 MLP, 8,642 weights, RK4 over
+ * windows of 25 steps) took 6.4 ms an epoch on the tier against 14.6 on libtorch with 4 windows
+ * (34,568) and 13.1 against 16.0 ms with 8 (69,136): a line through each crosses near 10 windows.
+ */
+export const TIER_MAX_ODE_WEIGHT_WORK = 85_000;
 
 /**
  * With loops or calls, the most samples a call or step: the tier runs each sample's iterations (or
@@ -126,9 +133,13 @@ export const TIER_MAX_WEIGHT_WORK = 35_000;
  */
 export const TIER_MAX_LOOP_BATCH = 256;
 
-/** Whether the tier takes this many samples of a program with these MLP weights (and loops or calls, or not). */
-export const tierTakes = (samples: number, weights: number, repeats: boolean): boolean =>
-  samples * weights <= TIER_MAX_WEIGHT_WORK && (!repeats || samples <= TIER_MAX_LOOP_BATCH);
+/**
+ * Whether the tier takes this many samples (or an ODE fit's windows) of a program with these MLP
+ * weights (and loops or calls, or not).
+ */
+export const tierTakes = (samples: number, weights: number, repeats: boolean, ode = false): boolean =>
+  samples * weights <= (ode ? TIER_MAX_ODE_WEIGHT_WORK : TIER_MAX_WEIGHT_WORK) &&
+  (!repeats || samples <= TIER_MAX_LOOP_BATCH);
 
 /** Whether a tape runs loops or calls: work per sample that libtorch does once per batch (tierTakes). */
 export const repeats = (spec: TapeSpec): boolean => spec.loops.length > 0 || spec.calls.length > 0;

@@ -204,7 +204,7 @@ export interface FitResult {
   stopped: 'epochs' | 'early' | 'aborted';
   /**
    * Whether each step ran on the small-program tier (a program of scalar ops, scalar data, at most
-   * 512 samples or windows a step, with MLPs at most 35,000 samples times weights, with loops at
+   * 512 samples or windows a step, with MLPs at most 50,000 samples (85,000 ODE windows) times weights, with loops at
    * most 256 samples, compile option `tier` not false: tierTakes) rather than through libtorch.
    */
   tier: boolean;
@@ -792,7 +792,7 @@ function fitTier(model: Module, prepared: Prepared, batchSize: number): NativeFi
   const samples = prepared.samplesPerStep(batchSize);
   if (!prepared.tierData || samples > FIT_TIER_MAX_SAMPLES) return {};
   const tier = model.fitTape(prepared.inputShapes);
-  if (!tier || !tierTakes(samples, tier.weights, tier.repeats)) return {};
+  if (!tier || !tierTakes(samples, tier.weights, tier.repeats, prepared.sensitivities !== undefined)) return {};
   const taken = { tape: tier.tape, tapeParams: tier.params.map((t) => t.handle) };
   const ode = prepared.sensitivities;
   return ode ? { ...taken, gradient: odeGradient(ode.asked, ode.n) } : taken;
