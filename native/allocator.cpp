@@ -66,7 +66,10 @@ Header* new_block(size_t bytes) {
   void* base = nullptr;
   if (bytes >= kMapped) {
     base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (base == MAP_FAILED) base = nullptr;
+    if (base == MAP_FAILED)
+      base = nullptr;
+    else
+      advise_huge_pages(base, bytes);
   } else if (posix_memalign(&base, kAlign, bytes) != 0) {
     base = nullptr;
   }
@@ -236,6 +239,15 @@ void empty_cpu_cache() {
 
 void reset_cpu_peak() {
   if (installed) CachingCpuAllocator::instance().reset_peak();
+}
+
+void advise_huge_pages(void* data, size_t bytes) {
+#ifdef MADV_HUGEPAGE
+  constexpr uintptr_t kHuge = uintptr_t(2) << 20;
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + kHuge - 1) & ~(kHuge - 1);
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + bytes) & ~(kHuge - 1);
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);  // a hint: failure is harmless
+#endif
 }
 
 }  // namespace nc
