@@ -387,6 +387,8 @@ size_t next_instr(const TapeInstr& in, size_t k, const T* value) {
 template <class T>
 T dot_lanes(const T* __restrict w, const T* __restrict x, size_t n) {
   typedef T Lanes __attribute__((vector_size(4 * sizeof(T))));
+  typedef std::conditional_t<sizeof(T) == 4, int32_t, int64_t> Index;
+  typedef Index Indices __attribute__((vector_size(4 * sizeof(T))));
   Lanes s = {T(0), T(0), T(0), T(0)};
   size_t j = 0;
   for (; j + 4 <= n; j += 4) {
@@ -395,8 +397,14 @@ T dot_lanes(const T* __restrict w, const T* __restrict x, size_t n) {
     std::memcpy(&b, x + j, sizeof b);
     s += a * b;
   }
-  for (size_t lane = 0; j < n; ++j, ++lane) s[lane] += w[j] * x[j];
-  return (s[0] + s[1]) + (s[2] + s[3]);
+  if (const size_t r = n - j) {  // the last 1 to 3 inputs in the first lanes; the others add 0 * 0 (never -0)
+    const T z = 0;
+    s += Lanes{w[j], r > 1 ? w[j + 1] : z, r > 2 ? w[j + 2] : z, z} *
+         Lanes{x[j], r > 1 ? x[j + 1] : z, r > 2 ? x[j + 2] : z, z};
+  }
+  // (s0 + s1) + (s2 + s3) in registers (indexing the lanes one by one went through memory).
+  const Lanes pairs = s + __builtin_shuffle(s, Indices{1, 0, 3, 2});
+  return pairs[0] + pairs[2];
 }
 
 template <class T>
