@@ -63,7 +63,7 @@ async function neuralOde(spec) {
   const observations = clean.map((_, i) => Array.from(noisy.subarray(i * n, (i + 1) * n)));
   const epoch = async (onTier) => {
     const f = nc.nn.mlp([n, 64, 64, 64, n], { seed: 22 });
-    const m = nc.compile(`(f ${spec.state.join(' ')})`, { inputs: spec.state, functions: { f } });
+    const m = nc.compile(`(f ${spec.state.join(' ')})`, { inputs: spec.state, functions: { f }, tier: onTier });
     const options = {
       optimizer: 'adam',
       lr: 1e-2,

@@ -256,13 +256,13 @@ describe('forward with MLPs on the tier (through Tensors)', () => {
     }
   });
 
-  test('batches whose MLP work passes the cap (samples x weights > 50,000) go to libtorch', () => {
+  test('batches whose MLP work passes the cap (samples x weights > 60,000) go to libtorch', () => {
     const net = nn.mlp([1, 64, 64, 1], { seed: 2, dtype: 'float64' }); // 4,353 weights
     const m = compile('(net x)', { functions: { net }, dtype: 'float64' });
     try {
       for (const [samples, tier] of [
-        [11, true], // 47,883
-        [12, false], // 52,236
+        [13, true], // 56,589
+        [14, false], // 60,942
       ] as const) {
         const used = ranOnTier(m);
         const y = m.forward({ x: Array.from({ length: samples }, (_, i) => i / 8) }, { batch: true });

@@ -110,19 +110,20 @@ export interface LearnedLayout {
 /**
  * With learned components, the most samples a call or step times their weights: the tier runs an MLP
  * sample by sample, libtorch over the whole batch through BLAS, so past some work libtorch wins. An
- * algebraic fit of a 3-32-32-1 MLP (1,217 weights; `node scripts/experiments-profile.js`) took 0.240
- * against 0.263 ms a step at 32 samples (38,944) and 0.357 against 0.307 ms at 64 (77,888): they cross
- * near 53,000.
+ * algebraic fit of a 3-32-32-1 MLP (1,217 weights; `node scripts/experiments-profile.js`) took 0.225
+ * against 0.295 ms a step at 32 samples (38,944) and 0.288 against 0.268 ms at 64 (77,888): they cross
+ * near 70,000.
  */
-export const TIER_MAX_WEIGHT_WORK = 50_000;
+export const TIER_MAX_WEIGHT_WORK = 60_000;
 
 /**
  * The same for fit()'s ODE windows (windows times weights), where libtorch pays its per-op cost on
  * every step of every stage: the experiments' neural ODE (a 2-64-64-64-2 MLP, 8,642 weights, RK4 over
- * windows of 25 steps) took 6.4 ms an epoch on the tier against 14.6 on libtorch with 4 windows
- * (34,568) and 13.1 against 16.0 ms with 8 (69,136): a line through each crosses near 10 windows.
+ * windows of 25 steps) took 5.8 ms an epoch on the tier against 14.6 to 23 on libtorch with 4 windows
+ * (34,568) and 10.6 against 15.9 ms with 8 (69,136): about 1.3 ms a window against 13.3 ms plus 0.33
+ * a window, crossing near 13 windows (115,000).
  */
-export const TIER_MAX_ODE_WEIGHT_WORK = 85_000;
+export const TIER_MAX_ODE_WEIGHT_WORK = 110_000;
 
 /**
  * With loops or calls, the most samples a call or step: the tier runs each sample's iterations (or

@@ -204,7 +204,7 @@ export interface FitResult {
   stopped: 'epochs' | 'early' | 'aborted';
   /**
    * Whether each step ran on the small-program tier (a program of scalar ops, scalar data, at most
-   * 512 samples or windows a step, with MLPs at most 50,000 samples (85,000 ODE windows) times weights, with loops at
+   * 512 samples or windows a step, with MLPs at most 60,000 samples (110,000 ODE windows) times weights, with loops at
    * most 256 samples, compile option `tier` not false: tierTakes) rather than through libtorch.
    */
   tier: boolean;
