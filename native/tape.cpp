@@ -16,7 +16,6 @@
 #include <cstring>
 #include <limits>
 #include <string>
-#include <type_traits>
 
 #include "deep_stack.h"
 #include "errors.h"
@@ -42,25 +41,6 @@ T sgn(T a) {  // 0 for NaN and both zeros
 template <class T>
 T sigmoid(T a) {
   return a >= T(0) ? T(1) / (T(1) + std::exp(-a)) : std::exp(a) / (T(1) + std::exp(a));
-}
-/**
- * tanh. float through double: a series below 1/16, else 1 - 2 / (e^(2|x|) + 1), which rounds to the
- * float nearest tanh in every one of 11 million floats sampled (glibc's tanhf, which calls expm1f,
- * missed it in 5 % of them by an ulp) at 6 ns against its 16. Double: std::tanh.
- */
-template <class T>
-T tanh(T a) {
-  if constexpr (std::is_same_v<T, double>) {
-    return std::tanh(a);
-  } else {
-    const double x = a, m = std::fabs(x);
-    if (m < 0.0625) {
-      const double x2 = x * x;  // Taylor to x^9: its remainder stays below 1e-14 relative
-      return static_cast<T>(x + x * x2 * (-1.0 / 3 + x2 * (2.0 / 15 + x2 * (-17.0 / 315 + x2 * (62.0 / 2835)))));
-    }
-    if (m > 10) return std::copysign(T(1), a);  // NaN goes on to exp
-    return static_cast<T>(std::copysign(1 - 2 / (std::exp(2 * m) + 1), x));
-  }
 }
 template <class T>
 T floorrem(T a, T b) {  // torch.remainder: fmod, shifted to the divisor's sign

@@ -240,7 +240,6 @@ const TAPE_DIALECT: Dialect = {
       case 'max':
       case 'sgn':
       case 'sigmoid':
-      case 'tanh':
       case 'floorrem':
       case 'floordiv':
         return `${fn}<T>(${a.join(', ')})`;
