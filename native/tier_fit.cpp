@@ -408,7 +408,9 @@ class TapeOde {
     starts_.clear();
     interval_end_.clear();
     sens_ = sens;
-    files_.assign(sens ? B_ * m_.c.size() * reg_ : 0, T(0));
+    kept_.clear();
+    keep_ = !sens;
+    files_.assign(B_ * m_.c.size() * reg_, T(0));
     if (sens) sens->start(y0.data());
     std::vector<T> states(y0);
     if (m_.e.empty())
@@ -424,7 +426,9 @@ class TapeOde {
    */
   void reverse(const std::vector<T>& adjoints, size_t num_times, std::vector<double>& grads, T* y0_grad) const {
     const size_t stages = differentiated_stages(m_);
-    std::vector<T> regs(stages * reg_), k(stages * n_), kbar(stages * n_), y(n_), ybar(n_), stage_bar(n_), scratch;
+    const bool kept = keep_;
+    std::vector<T> regs(kept ? 0 : stages * reg_), k(stages * n_), kbar(stages * n_), y(n_), ybar(n_), stage_bar(n_),
+        scratch;
     for (int64_t b = 0; b < B_; ++b) {
       std::fill(ybar.begin(), ybar.end(), T(0));
       for (size_t i = num_times - 1; i >= 1; --i) {
@@ -433,8 +437,9 @@ class TapeOde {
         for (size_t s = interval_end_[i - 1]; s-- > first;) {
           const StepRecord& st = steps_[s];
           const T* y0 = &starts_[(s * B_ + b) * n_];
-          // Recompute the stages, keeping their register files.
-          for (size_t q = 0; q < stages; ++q) {
+          // The stages' register files: kept by the solve, or recomputed (the same values, bit for bit).
+          const T* files = kept ? &kept_[(s * B_ + b) * m_.c.size() * reg_] : regs.data();
+          for (size_t q = 0; q < stages && !kept; ++q) {
             combine(y0, st.h, m_.a[q], k.data(), q, n_, y.data());
             f_(y.data(), time(b, q == 0 ? st.t_first : st.t + m_.c[q] * st.h), &regs[q * reg_], &k[q * n_]);
           }
@@ -443,8 +448,8 @@ class TapeOde {
             for (int j = 0; j < n_; ++j) kbar[q * n_ + j] = q < w.size() && w[q] != 0 ? T(st.h * w[q]) * ybar[j] : T(0);
           for (size_t q = stages; q-- > 0;) {
             std::fill(stage_bar.begin(), stage_bar.end(), T(0));
-            f_.adjoint(&regs[q * reg_], &kbar[q * n_], stage_bar.data(), grads, scratch);
-            f_.reach(&regs[q * reg_]);
+            f_.adjoint(&files[q * reg_], &kbar[q * n_], stage_bar.data(), grads, scratch);
+            f_.reach(&files[q * reg_]);
             for (int j = 0; j < n_; ++j) ybar[j] += stage_bar[j];
             for (size_t l = 0; l < q; ++l)
               if (m_.a[q][l] != 0)
@@ -470,12 +475,19 @@ class TapeOde {
   std::vector<T> starts_;             // each step's start state, steps x B x n
   std::vector<size_t> interval_end_;  // the steps taken by the end of each reported interval
   ForwardSensitivity<T>* sens_ = nullptr;
-  std::vector<T> files_;  // with sens_: each sample's stage register files of the step under way, B x stages
+  std::vector<T> files_;  // each sample's stage register files of the step under way, B x stages
+  /**
+   * Without sens_, every accepted step's files (steps x B x stages), for reverse to read instead of
+   * recomputing the stages, while they fit in kKeptBytes; past that, none (keep_ false: reverse recomputes).
+   */
+  std::vector<T> kept_;
+  bool keep_ = false;
+  static constexpr size_t kKeptBytes = size_t(64) << 20;
 
   T time(int64_t b, double t) const { return offsets_.empty() ? T(t) : offsets_[b] + T(t); }
 
-  /** Where sample b's stage q keeps its registers: its own file when forward sensitivities read them, else scratch. */
-  T* file(int64_t b, size_t q) { return sens_ ? &files_[(b * m_.c.size() + q) * reg_] : scratch_.data(); }
+  /** Where sample b's stage q keeps its registers: its own file when they are read later, else scratch. */
+  T* file(int64_t b, size_t q) { return sens_ || keep_ ? &files_[(b * m_.c.size() + q) * reg_] : scratch_.data(); }
 
   /** One step of sample b from y with first stage k1 given: the new state and the stages (k: stages x n). */
   void step(int64_t b, double t, double h, const T* y, T* k, T* out) {
@@ -495,6 +507,11 @@ class TapeOde {
     }
     steps_.push_back({t, h, t_first});
     starts_.insert(starts_.end(), y, y + B_ * n_);
+    if (keep_ && (kept_.size() + files_.size()) * sizeof(T) > kKeptBytes) {
+      keep_ = false;
+      std::vector<T>().swap(kept_);
+    }
+    if (keep_) kept_.insert(kept_.end(), files_.begin(), files_.end());
   }
 
   static bool finite(const std::vector<T>& y) {
@@ -587,7 +604,7 @@ class TapeOde {
         if (ratio <= 1) {
           accept(t, h_try, t_first, y.data());
           // The last stage, evaluated at the new state, is the next step's first (FSAL): so are its registers.
-          if (sens_)
+          if (sens_ || keep_)
             for (int64_t b = 0; b < B_; ++b) std::copy(file(b, S - 1), file(b, S - 1) + reg_, file(b, 0));
           t_first = t + m_.c[S - 1] * h_try;
           t = lands ? target : t + h_try;

@@ -198,6 +198,15 @@ describe('forward sensitivities give the reverse sweep’s gradient (float64, wi
     await expectSameGradient(hybrid, lvData, { batchSize: 2, seed: 3, ode: { ...lv, method: 'rk4', windowSteps: 8 } });
   });
 
+  test('past the 64 MB of stage register files the solve keeps for reverse, reverse recomputes them: the same gradient', async () => {
+    // RK4 in steps of 0.0001 over t = 0 to 4: 40,000 steps of 4 stages, each stage's registers (80
+    // float64s for the two 1-8-8-1 MLPs and the rest) 102 MB in all (TapeOde::kKeptBytes).
+    const hybrid: Model = { source: HYBRID, params: { beta: 0.45, delta: 0.3 }, functions: nets };
+    await expectSameGradient(hybrid, lvData, {
+      ode: { ...lv, method: 'rk4', step: 0.0001, maxSteps: 100_000, windowSteps: 0 },
+    });
+  }, 120_000);
+
   test('float32: the same loss, gradients within float32 rounding', async () => {
     await expectSameGradient(
       { ...lvModel, dtype: 'float32' },
