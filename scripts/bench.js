@@ -327,8 +327,16 @@ async function main() {
 function experimentsTarget() {
   const summary = fs.readFileSync(path.join(__dirname, '..', 'docs', 'results', 'summary.md'), 'utf8');
   const seconds = Number(/ in (\d+) s \(/.exec(summary)?.[1]);
+  const processes = Number(/\((\d+) processes of 1 libtorch thread each/.exec(summary)?.[1] ?? 1);
+  const own = Number(/; (\d+) s in all\)/.exec(summary)?.[1] ?? seconds);
+  const heat2d = Number(/heat2d (\d+) s/.exec(summary)?.[1] ?? 0);
   const met = seconds <= 1051 / 5;
-  return `- the full \`neuralc experiments\` run at least 5x faster than 1,051 s: **${met ? 'met' : 'not met'}** (${seconds} s, ${(1051 / seconds).toFixed(1)}x, in the committed full run: docs/results/summary.md; see "Gaps")`;
+  const x = (s) => `${(1051 / s).toFixed(1)}x`;
+  const where =
+    processes > 1
+      ? `${seconds} s, ${x(seconds)}, with ${processes} processes of 1 libtorch thread each; the experiments' own times add up to ${own} s, ${x(own)} on one core`
+      : `${seconds} s, ${x(seconds)}, on one core`;
+  return `- the full \`neuralc experiments\` run at least 5x faster than 1,051 s: **${met ? 'met' : 'not met'}** (${where}; heat2d, ${heat2d} s of it, came after the 1,051 s run; in the committed full run: docs/results/summary.md; see "Gaps")`;
 }
 
 /** The small-program tier's section alone: its rows, their batch-1 anchors measured in the same run, the crossover. */

@@ -7,5 +7,8 @@ export { Rng };
 export function addNoise(rng: Rng, y: ArrayLike<number>, level: number): Float64Array {
   let mean = 0;
   for (let i = 0; i < y.length; i++) mean += Math.abs(y[i]) / y.length;
-  return Float64Array.from(y, (v) => v + level * mean * rng.normal());
+  // A plain loop: Float64Array.from with a map function took 60 us for Feynman's 1,024 samples.
+  const out = new Float64Array(y.length);
+  for (let i = 0; i < y.length; i++) out[i] = y[i] + level * mean * rng.normal();
+  return out;
 }
