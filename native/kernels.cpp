@@ -226,11 +226,35 @@ NC_KERNEL(outer) { return a[0].unsqueeze(-1) * a[1].unsqueeze(-2); }
 // attrs: [1 if the argument is a vector per sample]
 NC_KERNEL(diag) { return at[0] != 0 ? at::diag_embed(a[0]) : a[0].diagonal(0, -2, -1); }
 // grid: conv and tridiagonal-solve
+/**
+ * A small kernel shared by every sample, on the CPU: the sum over its taps of the tap times u shifted
+ * by it (a view), tap after tap in row-major order. For one channel, oneDNN's convolution (which
+ * at::convolution picks) took 6 ms a step forward and back for a 3 x 3 kernel on 256 x 256, the taps 1.4 ms.
+ */
+Tensor conv_by_taps(const Tensor& u, const Tensor& k, int64_t rank) {
+  const int64_t taps = k.numel();
+  Tensor out;
+  for (int64_t t = 0; t < taps; ++t) {
+    Tensor window = u;
+    for (int64_t d = rank - 1, rest = t; d >= 0; rest /= k.size(d), --d) {
+      const int64_t dim = u.dim() - rank + d;
+      window = window.narrow(dim, rest % k.size(d), u.size(dim) - k.size(d) + 1);
+    }
+    const Tensor tap = k.reshape({-1}).select(0, t);
+    out = out.defined() ? out + window * tap : window * tap;
+  }
+  return out;
+}
+
+/** Taps up to this many run as conv_by_taps (27: a 3 x 3 x 3 kernel); larger kernels through at::convolution. */
+constexpr int64_t kMaxTaps = 27;
+
 // attrs: [per-sample rank r of u and k]: valid cross-correlation (at::convolution is conv1d/2d/3d).
 // u [B?, ...] is one channel; a batched k [B, ...] is one kernel per sample, as groups over [1, B, ...].
 NC_KERNEL(conv) {
   const auto rank = static_cast<int64_t>(at[0]);
   const bool u_batched = a[0].dim() > rank, k_batched = a[1].dim() > rank;
+  if (!k_batched && a[1].numel() <= kMaxTaps && a[0].is_cpu()) return conv_by_taps(a[0], a[1], rank);
   const std::vector<int64_t> ones(static_cast<size_t>(rank), 1), zeros(static_cast<size_t>(rank), 0);
   const auto run = [&](const Tensor& input, const Tensor& weight, int64_t groups) {
     return at::convolution(input, weight, {}, ones, zeros, ones, false, zeros, groups);

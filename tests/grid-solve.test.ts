@@ -91,6 +91,13 @@ describe('conv: valid cross-correlation', () => {
     expectClose(reference('(conv u k)', { u, k }), correlate2(u, k));
   });
 
+  test('a kernel of more than 27 taps (at::convolution, not the sum over taps): values and gradients', () => {
+    const u = filled([9, 8], 20) as number[][];
+    const k = filled([6, 5], 21) as number[][];
+    expectClose(value('(conv u k)', { u, k }), correlate2(u, k));
+    expectGradients('(square (conv u k))', { u, k });
+  });
+
   test('batched grids with one kernel, and one kernel per sample with a shared or batched grid', () => {
     const declared = { u: [4, 5], k: [2, 2] };
     const uB = filled([3, 4, 5], 3) as number[][][];
