@@ -179,3 +179,37 @@
   X("pow-scalar", 1) \
   X("where", 3)
 #define NC_TAPE_FORMS_COUNT 58
+
+// The tier's control instructions (src/ops/tape-control.ts): X(name, k) is instruction NC_TAPE_FORMS_COUNT + k, and writes
+//   JumpIfZero: nothing: goes to instruction b when register a is 0 (an if per sample).
+//   Jump: nothing: goes to instruction b.
+//   DenseRow: row b of dense layer a (TapeProgram::dense): a learned component's layer.
+//   Loop: the result of loop a (TapeProgram::loops) run on its inputs for this sample: its first element.
+//   LoopRest: a further element of the Loop before it (whose registers the Loop writes).
+//   BlockRead: element b of weight block a: a vector or matrix param the program reads.
+//   Call: the result of call a (TapeProgram::calls): its function run on its arguments for this sample; its first element.
+//   CallRest: a further element of the Call before it (whose registers the Call writes).
+//   Extremum: the maximum (attr 0) or minimum (attr 1) of the b registers from a: NaN if any is, as at::amax and at::amin; its gradient is shared evenly among the elements equal to it, as theirs is.
+//   Solve: X with A X = B for solve a (TapeProgram::solves): its first element.
+//   SolveRest: a further element of the Solve before it (whose registers the Solve writes).
+#define NC_TAPE_CONTROL(X) \
+  X(JumpIfZero, 0) \
+  X(Jump, 1) \
+  X(DenseRow, 2) \
+  X(Loop, 3) \
+  X(LoopRest, 4) \
+  X(BlockRead, 5) \
+  X(Call, 6) \
+  X(CallRest, 7) \
+  X(Extremum, 8) \
+  X(Solve, 9) \
+  X(SolveRest, 10)
+
+// How autograd's graph passes through a tier instruction (src/ops/tape-control.ts): X(name, number).
+//   Through: the operands are on the result's gradient path (autograd's graph holds them).
+//   None: no operand is: a comparison, whose result autograd holds as a boolean.
+//   Taken: a branch's where (a, b, c: the test, then, else): only the branch the sample took is.
+#define NC_TAPE_PATHS(X) \
+  X(Through, 0) \
+  X(None, 1) \
+  X(Taken, 2)

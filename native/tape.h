@@ -16,11 +16,9 @@
 namespace nc {
 
 /**
- * One instruction: writes the next register from operand registers a, b, c (-1: none). Two control
- * instructions (an `if` per sample) write nothing: kJumpIfZero goes to instruction b when register
- * a is 0, kJump goes to instruction b. A branch's result is picked by a `where` on its test after
+ * One instruction: writes the next register from operand registers a, b, c (-1: none). The jumps
+ * (an `if` per sample) write nothing; a branch's result is picked by a `where` on its test after
  * both branches, so the untaken branch's registers are never read for a value or a gradient.
- * kDenseRow writes row b of dense layer a (TapeProgram::dense): a learned component's layer.
  */
 struct TapeInstr {
   int op = 0;  // an index into the registry's TAPE_FORMS, or a control instruction below
@@ -28,40 +26,14 @@ struct TapeInstr {
   double attr = 0;  // pow-scalar's exponent
   int path = 0;     // how autograd's graph would pass through it: a kPath* below
 };
-/** The operands are on the result's gradient path (autograd's graph holds them). */
-inline constexpr int kPathThrough = 0;
-/** No operand is: a comparison, whose result autograd holds as a boolean. */
-inline constexpr int kPathNone = 1;
-/** A branch's `where` (a, b, c: the test, then, else): only the branch the sample took is. */
-inline constexpr int kPathTaken = 2;
-// Numbered after the registry's forms (src/compiler/tape.ts writes them so).
-inline constexpr int kJumpIfZero = NC_TAPE_FORMS_COUNT;
-inline constexpr int kJump = NC_TAPE_FORMS_COUNT + 1;
-inline constexpr int kDenseRow = NC_TAPE_FORMS_COUNT + 2;
-/**
- * kLoop writes the result of loop a (TapeProgram::loops), run on its inputs for this sample: its
- * first element, and one kLoopRest after it per further element (whose registers kLoop writes).
- */
-inline constexpr int kLoop = NC_TAPE_FORMS_COUNT + 3;
-inline constexpr int kLoopRest = NC_TAPE_FORMS_COUNT + 4;
-/** kBlockRead writes element b of weight block a: a vector or matrix param the program reads. */
-inline constexpr int kBlockRead = NC_TAPE_FORMS_COUNT + 5;
-/**
- * kCall writes the result of call a (TapeProgram::calls): its function run on its arguments for
- * this sample; its first element, and one kCallRest after it per further element, as a loop's.
- */
-inline constexpr int kCall = NC_TAPE_FORMS_COUNT + 6;
-inline constexpr int kCallRest = NC_TAPE_FORMS_COUNT + 7;
-/**
- * kExtremum writes the maximum (attr 0) or minimum (attr 1) of the b registers from a (a vector's
- * elements, consecutive): NaN if any is, as at::amax and at::amin; its gradient is shared evenly
- * among the elements equal to it, as theirs is.
- */
-inline constexpr int kExtremum = NC_TAPE_FORMS_COUNT + 8;
-/** kSolve writes X with A X = B for solve a (TapeProgram::solves): its first element, and one kSolveRest per further
- * one. */
-inline constexpr int kSolve = NC_TAPE_FORMS_COUNT + 9;
-inline constexpr int kSolveRest = NC_TAPE_FORMS_COUNT + 10;
+// The control instructions (kJumpIfZero, kDenseRow, kLoop, ...) and the paths (kPathThrough, ...),
+// numbered and described in src/ops/tape-control.ts (ops.generated.h says what each does).
+#define NC_TAPE_CONTROL_CONSTANT(name, index) inline constexpr int k##name = NC_TAPE_FORMS_COUNT + index;
+NC_TAPE_CONTROL(NC_TAPE_CONTROL_CONSTANT)
+#undef NC_TAPE_CONTROL_CONSTANT
+#define NC_TAPE_PATH_CONSTANT(name, index) inline constexpr int kPath##name = index;
+NC_TAPE_PATHS(NC_TAPE_PATH_CONSTANT)
+#undef NC_TAPE_PATH_CONSTANT
 inline bool is_jump(const TapeInstr& in) { return in.op == kJumpIfZero || in.op == kJump; }
 
 /**

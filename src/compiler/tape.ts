@@ -14,6 +14,7 @@
 // Loops' and functions' bodies share the program's weight blocks. A graph the tier cannot take
 // (other ops, calls whose count depends on the values) has no tape, and runs on the libtorch path.
 import { TAPE_FORMS, tapeForm, type Shape } from '../ops';
+import { controlOp, pathNumber } from '../ops/tape-control';
 import type { IrGraph, IrNode } from './ir';
 
 /** What binding/tape_wrap.cpp reads. `code` holds 4 per instruction: form, a, b + 1, c + 1 (0: none). */
@@ -159,21 +160,21 @@ function broadcastElement(arg: Shape, out: Shape, k: number): number {
 
 class Unsupported extends Error {}
 
-// native/tape.h's control instructions, numbered after the registry's forms, and its gradient paths
-const JUMP_IF_ZERO = TAPE_FORMS.length;
-const JUMP = TAPE_FORMS.length + 1;
-const DENSE_ROW = TAPE_FORMS.length + 2;
-const LOOP = TAPE_FORMS.length + 3;
-const LOOP_REST = TAPE_FORMS.length + 4;
-const BLOCK_READ = TAPE_FORMS.length + 5;
-const CALL = TAPE_FORMS.length + 6;
-const CALL_REST = TAPE_FORMS.length + 7;
-const EXTREMUM = TAPE_FORMS.length + 8;
-const SOLVE = TAPE_FORMS.length + 9;
-const SOLVE_REST = TAPE_FORMS.length + 10;
-const PATH_THROUGH = 0;
-const PATH_NONE = 1;
-const PATH_TAKEN = 2;
+// The control instructions and gradient paths (src/ops/tape-control.ts numbers them for native/tape.h too)
+const JUMP_IF_ZERO = controlOp('JumpIfZero');
+const JUMP = controlOp('Jump');
+const DENSE_ROW = controlOp('DenseRow');
+const LOOP = controlOp('Loop');
+const LOOP_REST = controlOp('LoopRest');
+const BLOCK_READ = controlOp('BlockRead');
+const CALL = controlOp('Call');
+const CALL_REST = controlOp('CallRest');
+const EXTREMUM = controlOp('Extremum');
+const SOLVE = controlOp('Solve');
+const SOLVE_REST = controlOp('SolveRest');
+const PATH_THROUGH = pathNumber('Through');
+const PATH_NONE = pathNumber('None');
+const PATH_TAKEN = pathNumber('Taken');
 
 /**
  * The most register values a loop's or call's reverse sweep may record for one sample (its limit
