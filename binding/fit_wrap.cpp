@@ -248,7 +248,7 @@ class FitJob {
 
   void Settle(napi_env env) {
     if (undeliverable_) return;
-    napi_value value, holder, message, out, number, text;
+    napi_value value, holder, message, out, number, text, flag;
     if (callback_error_) {
       if (napi_get_reference_value(env, callback_error_, &holder) == napi_ok &&
           napi_get_element(env, holder, 0, &value) == napi_ok)
@@ -269,7 +269,9 @@ class FitJob {
                       napi_create_string_utf8(env, stopped, NAPI_AUTO_LENGTH, &text) == napi_ok &&
                       napi_set_named_property(env, out, "stopReason", text) == napi_ok &&
                       napi_create_double(env, result_.communication_seconds, &number) == napi_ok &&
-                      napi_set_named_property(env, out, "communicationSeconds", number) == napi_ok;
+                      napi_set_named_property(env, out, "communicationSeconds", number) == napi_ok &&
+                      napi_get_boolean(env, result_.fused, &flag) == napi_ok &&
+                      napi_set_named_property(env, out, "fused", flag) == napi_ok;
       if (ok) napi_resolve_deferred(env, deferred_, out);
     }
   }

@@ -138,14 +138,20 @@ Objective algebraic_objective(GraphModule& module, const AlgebraicData& d, LossK
     return std::make_pair(y, picked.target);
   });
   // A result that is one fused node: forward, the loss and backward in one pass over the rows.
-  return {n, true, [&module, rows, kind, autograd](const Tensor& index, bool grad, bool lenient) {
-            if (grad) {
-              const Picked& picked = rows(index);
-              if (const std::optional<double> loss = module.loss_backward(picked.in, picked.target, fused_loss(kind)))
-                return *loss;
-            }
-            return autograd(index, grad, lenient);
-          }};
+  Objective objective{n, true, {}};
+  objective.loss = [&module, rows, kind, autograd, counts = objective.gradients_fused](const Tensor& index, bool grad,
+                                                                                       bool lenient) {
+    if (grad) {
+      ++(*counts)[0];
+      const Picked& picked = rows(index);
+      if (const std::optional<double> loss = module.loss_backward(picked.in, picked.target, fused_loss(kind))) {
+        ++(*counts)[1];
+        return *loss;
+      }
+    }
+    return autograd(index, grad, lenient);
+  };
+  return objective;
 }
 
 /**
@@ -484,6 +490,8 @@ FitResult fit(FitTask& task, const std::function<void(const FitProgress&)>& prog
   }
   report();
   result.loss = final_loss(task, data, result.steps);
+  const auto [gradients, fused] = *objective.gradients_fused;
+  result.fused = gradients > 0 && fused == gradients;
   if (task.collective) result.communication_seconds = task.collective->seconds() - communicated;
   return result;
 }

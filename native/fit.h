@@ -105,6 +105,9 @@ struct FitResult {
   FitStop stopped = FitStop::Epochs;
   /** A distributed fit's time in collectives (summing losses and gradients over the ranks). */
   double communication_seconds = 0;
+  /** Whether every gradient of the loss was taken in the fused pass over the rows (fused_loss_grad), none by autograd.
+   */
+  bool fused = false;
 };
 
 struct FitTask {

@@ -4,9 +4,11 @@
 #pragma once
 #include <ATen/core/Tensor.h>
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "fit.h"
@@ -24,6 +26,8 @@ struct Objective {
   int64_t samples = 1;
   bool splittable = true;
   LossFunction loss;
+  /** Gradient evaluations, and of them those the fused pass took (fused_loss_grad): FitResult::fused says which ran. */
+  std::shared_ptr<std::array<int64_t, 2>> gradients_fused = std::make_shared<std::array<int64_t, 2>>();
 };
 
 /**

@@ -2,7 +2,7 @@
 // one fused elementwise node takes forward, the loss and backward in one pass over the rows
 // (native/fused.cpp, fused_loss_grad). Its loss and gradients must be the losses' own, as autograd
 // through at::mse_loss, l1_loss and huber_loss gives them: checked against float64 formulas by hand
-// and against the same fit with fusion off (compile option fuse: false).
+// and against the same fit with fusion off (compile option fuse: false); result.fused says which ran.
 import { compile, fit, type FitOptions } from '../src';
 
 const SOURCE = '(/ (* G (* m1 m2)) (pow r 2))';
@@ -35,6 +35,7 @@ describe.each(['mse', 'mae', 'huber'] as const)('the %s loss fused into the pass
     try {
       const options: FitOptions = { optimizer: 'sgd', lr: 1, epochs: 1, batchSize: B, loss };
       const r = await fit(m, { inputs, target }, options);
+      expect([r.tier, r.fused]).toEqual([false, true]); // the fused pass took the gradient, not autograd
       const G1 = G0 - byHand(loss, G0).slope;
       expect((r.params.G as number) - G1).toBeCloseTo(0, 12);
       expect(r.loss - byHand(loss, G1).value).toBeCloseTo(0, 12);
@@ -57,6 +58,7 @@ describe.each(['mse', 'mae', 'huber'] as const)('the %s loss fused into the pass
           }
         }),
       );
+      expect([a.fused, b.fused]).toEqual([true, false]); // the two paths, told apart
       const tolerance = dtype === 'float64' ? 1e-12 : 1e-5;
       expect(Math.abs((a.params.G as number) - (b.params.G as number))).toBeLessThan(tolerance);
       expect(Math.abs(a.loss - b.loss)).toBeLessThan(tolerance * Math.max(1, b.loss));
@@ -81,4 +83,14 @@ test('fit() takes typed arrays for the inputs and the target, as it takes arrays
   };
   const asArrays = { inputs, target: Array.from(Float32Array.from(target)) };
   expect(await run(typed)).toBe(await run(asArrays));
+});
+
+test('result.fused is false on the small-program tier, which takes small batches without either pass', async () => {
+  const m = compile(SOURCE, { inputs: ['m1', 'm2', 'r'], params: { G: G0 } });
+  try {
+    const r = await fit(m, { inputs: { m1: [1, 2], m2: [1, 2], r: [1, 2] }, target: [1, 2] }, { epochs: 1 });
+    expect([r.tier, r.fused]).toEqual([true, false]);
+  } finally {
+    m.dispose();
+  }
 });

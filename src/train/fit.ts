@@ -208,6 +208,12 @@ export interface FitResult {
    * most 256 samples, compile option `tier` not false: tierTakes) rather than through libtorch.
    */
   tier: boolean;
+  /**
+   * Whether, off the tier, every step's loss and gradient were taken in one pass over the data (a
+   * program that is one fused elementwise node, with the MSE, MAE or Huber loss, on the CPU: forward,
+   * loss and backward together) rather than through libtorch's autograd.
+   */
+  fused: boolean;
   /** The optimizer that trained (options.optimizer, or the default for the fit: see defaultOptimizer). */
   optimizer: OptimizerKind;
   /**
@@ -389,6 +395,7 @@ export async function fit(model: Module, data: AlgebraicData | OdeData, options:
           converged: CONVERGED.includes(result.stopReason),
           stopped: result.stopReason === 'epochs' || result.stopReason === 'aborted' ? result.stopReason : 'early',
           tier: prepared.data.tape !== undefined,
+          fused: result.fused,
           optimizer,
           ...(prepared.data.tape && 'gradient' in prepared.data && { odeGradient: prepared.data.gradient }),
           ...(startStates && { startStates: startStates.toArray() as number[][] }),

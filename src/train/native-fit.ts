@@ -69,6 +69,8 @@ export interface NativeFitResult {
   stopReason: StopReason;
   /** Seconds in collectives (0 unless distributed). */
   communicationSeconds: number;
+  /** Every gradient of the loss taken in one fused pass over the rows (native/fused.cpp's fused_loss_grad). */
+  fused: boolean;
 }
 
 interface FitAddon {
