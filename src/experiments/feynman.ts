@@ -6,7 +6,7 @@ import { mlp } from '../nn/mlp';
 import { Tensor, tensor, tidy } from '../runtime/tensor';
 import { losses } from '../train';
 import { Context, Experiment } from './context';
-import { linePlot, thin } from './plot';
+import { historySeries, linePlot } from './plot';
 import { program } from './programs';
 import { addNoise, Rng } from './random';
 import { constantRow, constantsTable, isConstant, metricsTables, num, percent, Result, Row, table } from './report';
@@ -424,13 +424,12 @@ function combine(ctx: Context, outcomes: EquationOutcome[]): Result {
       `## Per equation\n\n${sections.join('\n\n')}`,
     ],
     plots: {
-      'feynman_gravity_training.svg': linePlot(
-        Object.entries(gravityHistory).map(([name, h]) => {
-          const [x, y] = thin(h);
-          return { name, x, y };
-        }),
-        { title: 'gravity: training loss (fresh noisy batch per epoch)', xLabel: 'epoch', yLabel: 'MSE', logY: true },
-      ),
+      'feynman_gravity_training.svg': linePlot(historySeries(gravityHistory), {
+        title: 'gravity: training loss (fresh noisy batch per epoch)',
+        xLabel: 'epoch',
+        yLabel: 'MSE',
+        logY: true,
+      }),
     },
     claims: [
       {

@@ -6,7 +6,7 @@ import { mlp } from '../nn/mlp';
 import { Tensor, tensor, tidy } from '../runtime/tensor';
 import { grad, losses } from '../train';
 import { Context, Experiment } from './context';
-import { linePlot, thin } from './plot';
+import { historySeries, linePlot } from './plot';
 import { program } from './programs';
 import { Rng } from './random';
 import { constantRow, constantsTable, metricsTables, num, percent, Result, Row } from './report';
@@ -250,14 +250,11 @@ export const heat: Experiment = {
       sections: [`## Recovered constants\n\n${constantsTable(rows)}`, `## Errors\n\n${metricsTables(rows)}`],
       plots: {
         'heat_training.svg': linePlot(
-          Object.entries({
+          historySeries({
             compiled: history,
             'neural step': neuralHistory,
             'PINN (+ residual)': p.history,
             'hybrid (source MLP)': hybridHistory,
-          }).map(([name, curve]) => {
-            const [x, y] = thin(curve);
-            return { name, x, y };
           }),
           { title: 'heat: training loss of each model', xLabel: 'epoch', yLabel: 'training loss', logY: true },
         ),

@@ -78,8 +78,15 @@ export function linePlot(series: Series[], o: PlotOptions): string {
   return parts.join('\n');
 }
 
+/** Named loss histories as series of at most 300 points each (thin). */
+export const historySeries = (histories: Record<string, number[]>): Series[] =>
+  Object.entries(histories).map(([name, h]) => {
+    const [x, y] = thin(h);
+    return { name, x, y };
+  });
+
 /** Thins a long history to at most n points for plotting. */
-export function thin(y: number[], n = 300): Series['x'][] {
+function thin(y: number[], n = 300): Series['x'][] {
   const step = Math.max(1, Math.floor(y.length / n));
   const x: number[] = [];
   const v: number[] = [];

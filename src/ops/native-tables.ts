@@ -44,6 +44,14 @@ const macro = (name: string, doc: string[], rows: string[]) =>
     ...rows.map((r, i) => `  ${r}${i + 1 < rows.length ? ' \\' : ''}`),
   ].join('\n');
 
+/** An X-macro of named entries numbered in order, each entry's description in the comment above it. */
+const numbered = (name: string, doc: string, entries: Record<string, string>) =>
+  macro(
+    name,
+    [doc, ...Object.entries(entries).map(([entry, what]) => `  ${entry}: ${what}.`)],
+    Object.keys(entries).map((entry, k) => `X(${entry}, ${k})`),
+  );
+
 function header(): string {
   const kernels = KERNEL_OPS.map((op) => {
     const max = op.maxArgs === Infinity ? 'SIZE_MAX' : String(op.maxArgs);
@@ -78,22 +86,16 @@ function header(): string {
     ),
     `#define NC_TAPE_FORMS_COUNT ${TAPE_FORMS.length}`,
     '',
-    macro(
+    numbered(
       'NC_TAPE_CONTROL',
-      [
-        "The tier's control instructions (src/ops/tape-control.ts): X(name, k) is instruction NC_TAPE_FORMS_COUNT + k, and writes",
-        ...Object.entries(TAPE_CONTROL).map(([name, doc]) => `  ${name}: ${doc}.`),
-      ],
-      Object.keys(TAPE_CONTROL).map((name, k) => `X(${name}, ${k})`),
+      "The tier's control instructions (src/ops/tape-control.ts): X(name, k) is instruction NC_TAPE_FORMS_COUNT + k, and writes",
+      TAPE_CONTROL,
     ),
     '',
-    macro(
+    numbered(
       'NC_TAPE_PATHS',
-      [
-        "How autograd's graph passes through a tier instruction (src/ops/tape-control.ts): X(name, number).",
-        ...Object.entries(TAPE_PATHS).map(([name, doc]) => `  ${name}: ${doc}.`),
-      ],
-      Object.keys(TAPE_PATHS).map((name, k) => `X(${name}, ${k})`),
+      "How autograd's graph passes through a tier instruction (src/ops/tape-control.ts): X(name, number).",
+      TAPE_PATHS,
     ),
     '',
   ].join('\n');
