@@ -49,3 +49,31 @@ test('a task that throws, kills its child or hangs is answered as such, and the 
     pool.close();
   }
 }, 60_000);
+
+test('a child whose parent has gone exits instead of running on', async () => {
+  const { spawn } = await import('child_process');
+  // A parent that starts a pool of one and is killed: its child, kept alive only by the IPC channel, must not outlive it.
+  const script = `
+    ${require('../src/fuzz/isolate').loader()}
+    const { ProcessPool } = require(${JSON.stringify(require.resolve('../src/runtime/process-pool'))});
+    const pool = new ProcessPool(${JSON.stringify(WORKER)}, 1);
+    pool.run({ do: 'double', value: 1 }).then((a) => {
+      process.stdout.write(String(a.reply.pid));
+      setInterval(() => undefined, 1000);
+    });`;
+  const parent = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const childPid = await new Promise<number>((resolve) => parent.stdout!.once('data', (d) => resolve(Number(d))));
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  expect(alive(childPid)).toBe(true);
+  parent.kill('SIGKILL');
+  const deadline = Date.now() + 10_000;
+  while (alive(childPid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  expect(alive(childPid)).toBe(false);
+}, 30_000);

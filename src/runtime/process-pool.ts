@@ -92,7 +92,10 @@ export class ProcessPool<T, R> {
   }
 }
 
-/** The child's side: answers each task the pool sends with `handle`'s result (or its error's stack). */
+/**
+ * The child's side: answers each task the pool sends with `handle`'s result (or its error's stack).
+ * The IPC channel is all that keeps a child alive between tasks, so it exits when its parent goes.
+ */
 export function serveTasks<T, R>(handle: (task: T) => R | Promise<R>): void {
   process.on('message', async (m: { id: number; task: T }) => {
     let answer: Message<R>;
