@@ -58,10 +58,10 @@ void read_program(const SpecReader& in, const Napi::Object& spec, nc::TapeProgra
   Napi::Array solves = in.array(spec, "solves");
   for (uint32_t i = 0; i < solves.Length(); ++i) {
     const Napi::Object solve = in.object(solves.Get(i), "a solve");
-    const double b = solve.Get("b").ToNumber().DoubleValue();  // -1: the identity
-    p.solves.push_back({static_cast<int>(in.whole(solve, "a")), b < 0 ? -1 : static_cast<int>(in.whole(solve, "b")),
+    const bool identity = in.number(solve, "b") < 0;  // B is the identity (inv)
+    p.solves.push_back({static_cast<int>(in.whole(solve, "a")), identity ? -1 : static_cast<int>(in.whole(solve, "b")),
                         static_cast<int>(in.whole(solve, "n")), static_cast<int>(in.whole(solve, "k")),
-                        in.string(solve, "label"), solve.Get("batched").ToBoolean().Value()});
+                        in.string(solve, "label"), in.boolean(solve, "batched")});
   }
   // Per call: its function (an index into the root's functions), its argument registers, result elements, limit, label.
   Napi::Array calls = in.array(spec, "calls");

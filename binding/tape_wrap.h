@@ -14,7 +14,8 @@ namespace ncb {
 class NativeTape : public Napi::ObjectWrap<NativeTape> {
  public:
   static Napi::Function Define(Napi::Env env);
-  // new NativeTape(spec: {numInputs, numParams, consts, code, attrs, results, batched, blockSizes, dense}, dtype)
+  // new NativeTape(spec: {numInputs, inputSizes, inputRanks, resultShape, numParams, consts, code, attrs, paths,
+  //   results, batched, blockSizes, dense, loops, solves, calls, functions}, dtype) (src/compiler/tape.ts, TapeSpec)
   explicit NativeTape(const Napi::CallbackInfo& info);
   /** run, bind and forward: at most 64 inputs and params, within their per-call arrays. */
   void CheckIo() const;

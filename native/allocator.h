@@ -31,12 +31,4 @@ void empty_cpu_cache();
 /** Starts peak_bytes again from the bytes live now. */
 void reset_cpu_peak();
 
-/**
- * Asks the kernel for 2 MiB pages over the whole 2 MiB stretches of [data, data + bytes), memory not
- * yet written (Linux's transparent huge pages in their default madvise mode; elsewhere nothing). A
- * fresh array of megabytes then faults in once per 2 MiB instead of once per 4 KiB page: writing a
- * new 4 MiB took 2 to 5 ms in 4 KiB pages on this machine, 0.55 ms in 2 MiB ones.
- */
-void advise_huge_pages(void* data, size_t bytes);
-
 }  // namespace nc

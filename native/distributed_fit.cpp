@@ -146,7 +146,7 @@ Objective shared_objective(Objective local, FitTask& task, const std::atomic<boo
     }
     return b[0];
   };
-  return {samples, local.splittable, std::move(loss), local.gradients_fused};
+  return {samples, local.splittable, std::move(loss), local.unfused};
 }
 
 }  // namespace nc

@@ -138,16 +138,16 @@ Objective algebraic_objective(GraphModule& module, const AlgebraicData& d, LossK
     return std::make_pair(y, picked.target);
   });
   // A result that is one fused node: forward, the loss and backward in one pass over the rows.
-  Objective objective{n, true, {}};
-  objective.loss = [&module, rows, kind, autograd, counts = objective.gradients_fused](const Tensor& index, bool grad,
-                                                                                       bool lenient) {
-    if (grad) {
-      ++(*counts)[0];
+  // It declines alike for every batch (the result is not a fused node, the data not on the CPU, ...):
+  // after a first decline, which may have evaluated the operands, it is not tried again.
+  Objective objective{n, true, {}, std::make_shared<bool>(false)};
+  objective.loss = [&module, rows, kind, autograd, unfused = objective.unfused](const Tensor& index, bool grad,
+                                                                                bool lenient) {
+    if (grad && !*unfused) {
       const Picked& picked = rows(index);
-      if (const std::optional<double> loss = module.loss_backward(picked.in, picked.target, fused_loss(kind))) {
-        ++(*counts)[1];
+      if (const std::optional<double> loss = module.loss_backward(picked.in, picked.target, fused_loss(kind)))
         return *loss;
-      }
+      *unfused = true;
     }
     return autograd(index, grad, lenient);
   };
@@ -490,8 +490,7 @@ FitResult fit(FitTask& task, const std::function<void(const FitProgress&)>& prog
   }
   report();
   result.loss = final_loss(task, data, result.steps);
-  const auto [gradients, fused] = *objective.gradients_fused;
-  result.fused = gradients > 0 && fused == gradients;
+  result.fused = result.steps > 0 && !*objective.unfused;
   if (task.collective) result.communication_seconds = task.collective->seconds() - communicated;
   return result;
 }

@@ -4,7 +4,6 @@
 #pragma once
 #include <ATen/core/Tensor.h>
 
-#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -26,8 +25,11 @@ struct Objective {
   int64_t samples = 1;
   bool splittable = true;
   LossFunction loss;
-  /** Gradient evaluations, and of them those the fused pass took (fused_loss_grad): FitResult::fused says which ran. */
-  std::shared_ptr<std::array<int64_t, 2>> gradients_fused = std::make_shared<std::array<int64_t, 2>>();
+  /**
+   * Set once an evaluation of the gradient did not take the fused pass (fused_loss_grad): from then on
+   * none tries it. FitResult::fused is its negation (for an objective that has the pass).
+   */
+  std::shared_ptr<bool> unfused = std::make_shared<bool>(true);
 };
 
 /**

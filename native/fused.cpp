@@ -11,7 +11,6 @@
 #include <iterator>
 #include <mutex>
 
-#include "allocator.h"
 #include "errors.h"
 #include "fused_cuda.h"
 
@@ -360,8 +359,6 @@ std::vector<at::Tensor> value_and_sum_grad_typed(const FusedProgram& program, co
   const T one = 1;
   BlockJob<T> job;
   job.out = out.data_ptr<T>();
-  // `out` is often a fresh JS array, its pages not yet faulted in (V8's calloc maps large ones anew).
-  advise_huge_pages(job.out, out.numel() * sizeof(T));
   job.grad_out.data = &one;
   job.grad_out.full = false;
   return gradient_blocks<T>(Plan(program, wanted), inputs, job);

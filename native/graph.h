@@ -87,8 +87,9 @@ class GraphModule : public torch::nn::Module {
   /**
    * The mean loss of the result against `target`, its params' gradients added to their .grad as
    * loss.backward() adds them (none for a loss that is not finite): forward, loss and backward in one
-   * pass over the data (fused_loss_grad). Nullopt, having done nothing, unless the result is a fused
-   * node the block kernels take and the target has its elements.
+   * pass over the data (fused_loss_grad). Nullopt, no gradient added, unless the result is a fused
+   * node the block kernels take and the target has its elements (the operands may have been
+   * evaluated by then: callers that get nullopt once do not ask again).
    */
   std::optional<double> loss_backward(const std::vector<at::Tensor>& inputs, const at::Tensor& target,
                                       FusedLossKind kind);

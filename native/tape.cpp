@@ -1161,7 +1161,9 @@ std::vector<at::Tensor> replay_registers(const TapeProgram& p, const std::vector
       const TapeSolve& s = p.solves[in.a];
       auto matrix = [&](int from, int64_t cols) { return stacked(reg, from, s.n * cols).unflatten(-1, {s.n, cols}); };
       const at::Tensor A = matrix(s.a, s.n);
-      const at::Tensor X = (s.b < 0 ? at::linalg_inv(A) : at::linalg_solve(A, matrix(s.b, s.k))).flatten(-2);
+      // Through the kernels: their solve gives a shared B the batch explicitly, and both name a singular matrix.
+      const at::Tensor X =
+          (s.b < 0 ? apply_kernel("inv", {A}) : apply_kernel("solve", {A, matrix(s.b, s.k)}, {0.0})).flatten(-2);
       for (int e = 0; e < s.n * s.k; ++e) reg[first + k + e] = X.select(-1, e);
       k += s.n * s.k;
       continue;

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <numeric>
 #include <optional>
 #include <vector>
 
@@ -399,18 +400,24 @@ class TapeOde {
 
   /**
    * Integrates from y0 (B x n) over `times`: every reported state (times x B x n). Without `sens`,
-   * each step is kept for reverse; with it, the sensitivities are carried through each accepted
-   * step from its stages' register files, and nothing is kept.
+   * each step is kept for reverse (with `reversed`, its stages' register files too, within
+   * kKeptBytes); with it, the sensitivities are carried through each accepted step from its stages'
+   * register files, and nothing is kept.
    */
-  std::vector<T> solve(const std::vector<T>& y0, const std::vector<double>& times,
-                       ForwardSensitivity<T>* sens = nullptr) {
+  std::vector<T> solve(const std::vector<T>& y0, const std::vector<double>& times, ForwardSensitivity<T>* sens,
+                       bool reversed) {
     steps_.clear();
     starts_.clear();
     interval_end_.clear();
     sens_ = sens;
     kept_.clear();
-    keep_ = !sens;
     files_.assign(B_ * m_.c.size() * reg_, T(0));
+    keep_ = reversed && !sens;
+    if (keep_ && m_.e.empty()) {  // fixed steps: their number, and so the files' size, is known now
+      const std::vector<int64_t> substeps = fixed_substeps(times, cfg_);
+      const auto steps = static_cast<size_t>(std::accumulate(substeps.begin(), substeps.end(), int64_t(0)));
+      keep_ = steps * files_.size() * sizeof(T) <= kKeptBytes;
+    }
     if (sens) sens->start(y0.data());
     std::vector<T> states(y0);
     if (m_.e.empty())
@@ -507,7 +514,7 @@ class TapeOde {
     }
     steps_.push_back({t, h, t_first});
     starts_.insert(starts_.end(), y, y + B_ * n_);
-    if (keep_ && (kept_.size() + files_.size()) * sizeof(T) > kKeptBytes) {
+    if (keep_ && (kept_.size() + files_.size()) * sizeof(T) > kKeptBytes) {  // adaptive steps: found out as they go
       keep_ = false;
       std::vector<T>().swap(kept_);
     }
@@ -676,7 +683,7 @@ double ode_loss(FitTask& task, const std::vector<int>& trained, const Tensor& in
         grads);
   std::vector<T> states;
   try {
-    states = ode.solve(y0, times, sens ? &*sens : nullptr);
+    states = ode.solve(y0, times, sens ? &*sens : nullptr, grad && !sens);
   } catch (const OdeBlowUp&) {
     if (!lenient) throw;
     return std::numeric_limits<double>::quiet_NaN();

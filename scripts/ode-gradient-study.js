@@ -96,33 +96,15 @@ const PROBLEMS = [
     logisticData,
     { ...rk4, state: ['x'] },
   ],
-  [
-    'decay plus a 1-8-8-1 MLP of y, RK4 100 steps',
+  ...[8, 32, 64].map((width) => [
+    `decay plus a 1-${width}-${width}-1 MLP of y, RK4 100 steps`,
     NEURAL_DECAY,
     { k: 0.5 },
     decayData,
     { ...rk4, state: ['y'] },
     {},
-    neural(8),
-  ],
-  [
-    'decay plus a 1-32-32-1 MLP of y, RK4 100 steps',
-    NEURAL_DECAY,
-    { k: 0.5 },
-    decayData,
-    { ...rk4, state: ['y'] },
-    {},
-    neural(32),
-  ],
-  [
-    'decay plus a 1-64-64-1 MLP of y, RK4 100 steps',
-    NEURAL_DECAY,
-    { k: 0.5 },
-    decayData,
-    { ...rk4, state: ['y'] },
-    {},
-    neural(64),
-  ],
+    neural(width),
+  ]),
   [
     'pendulum (2 states, 2 constants), RK4 200 steps',
     PENDULUM,
@@ -156,30 +138,30 @@ const PROBLEMS = [
     lorenzData,
     { ...rk4, state: ['u', 'v', 'w'] },
   ],
-  [
-    'hybrid LV, two 1-4-4-1 MLPs, RK4 120 steps',
+  ...[4, 32].map((width) => [
+    `hybrid LV, two 1-${width}-${width}-1 MLPs, RK4 120 steps`,
     HYBRID,
     { beta: 0.45, delta: 0.25 },
     lvData,
     { ...lv, ...rk4 },
     {},
-    hybrid(4),
-  ],
-  [
-    'hybrid LV, two 1-32-32-1 MLPs, RK4 120 steps',
-    HYBRID,
-    { beta: 0.45, delta: 0.25 },
-    lvData,
-    { ...lv, ...rk4 },
-    {},
-    hybrid(32),
-  ],
+    hybrid(width),
+  ]),
 ];
+
+/** A problem's model, freshly compiled (its MLPs made anew). */
+function compileProblem(problem) {
+  const [, source, params, , , , functions] = problem;
+  return nc.compile(source, { params, ...(functions && { functions: functions() }) });
+}
+
+/** The problem's state components. */
+const componentsOf = (problem) => (problem[4].state ?? ['y']).length;
 
 /** CPU microseconds of a fit() of `epochs` epochs in a mode (the process's: its main thread waits), and its steps. */
 async function timeFit(problem, sensitivities, epochs, substeps = 1) {
-  const [, source, params, data, ode, extra = {}, functions] = problem;
-  const model = nc.compile(source, { params, ...(functions && { functions: functions() }) });
+  const [, , , data, ode, extra = {}] = problem;
+  const model = compileProblem(problem);
   const step = substeps > 1 ? { step: (data.t[1] - data.t[0]) / substeps } : {};
   // CPU time, not wall time: the fit's thread descheduled on a shared machine does not count.
   const t0 = process.cpuUsage();
@@ -218,17 +200,16 @@ async function perStep(problem, substeps = 1) {
 
 /** The gradient's columns as fit counts them: the params the tape reads (every element), plus n with trained starts. */
 function columns(problem) {
-  const [, source, params, , ode, , functions] = problem;
-  const model = nc.compile(source, { params, ...(functions && { functions: functions() }) });
+  const model = compileProblem(problem);
   const all = Object.values(model.namedParameters()).reduce((s, t) => s + t.size, 0);
   model.dispose();
-  return all + (ode.trainStarts ? (ode.state ?? ['y']).length : 0);
+  return all + (problem[4].trainStarts ? componentsOf(problem) : 0);
 }
 
 /** What 'auto' picks for the problem. */
 async function autoPick(problem) {
-  const [, source, params, data, ode, extra = {}, functions] = problem;
-  const model = nc.compile(source, { params, ...(functions && { functions: functions() }) });
+  const [, , , data, ode, extra = {}] = problem;
+  const model = compileProblem(problem);
   const r = await nc.fit(model, data, { epochs: 1, ...extra, ode });
   model.dispose();
   return r.odeGradient;
@@ -250,7 +231,7 @@ async function autoPick(problem) {
     const marginal = (mode) => (fine ? (fine[mode] - step[mode]) / (3 * steps) : undefined);
     rows.push({
       problem: problem[0],
-      n: (problem[4].state ?? ['y']).length,
+      n: componentsOf(problem),
       P: columns(problem),
       forward: step.forward,
       reverse: step.reverse,

@@ -77,3 +77,20 @@ test('a child whose parent has gone exits instead of running on', async () => {
   while (alive(childPid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   expect(alive(childPid)).toBe(false);
 }, 30_000);
+
+test('close() answers the task under way as a crash, refuses later tasks and starts no child again', async () => {
+  const pool = new ProcessPool<PoolTask, Reply>(WORKER, 1);
+  const spinning = pool.run({ do: 'spin' });
+  await new Promise((r) => setTimeout(r, 300));
+  pool.close();
+  expect(await spinning).toMatchObject({ ok: false, kind: 'crash' });
+  expect(await pool.run({ do: 'double', value: 1 })).toEqual({
+    ok: false,
+    kind: 'error',
+    detail: 'the process pool is closed',
+    ms: 0,
+  });
+  const slots = (pool as unknown as { slots: { child: { exitCode: number | null; signalCode: string | null } }[] })
+    .slots;
+  expect(slots.every((s) => s.child.exitCode !== null || s.child.signalCode !== null)).toBe(true);
+}, 30_000);

@@ -7,6 +7,7 @@ import type { NativeTape, NativeTensor } from '../runtime/native';
 import { describe, flatten, type Nested } from '../runtime/host-data';
 import { grad } from '../train/autograd';
 import { Tensor, type DType } from '../runtime/tensor';
+import { numel } from '../runtime/spec';
 import { knownOptions } from '../runtime/validate';
 import { repeats, tierTakes, type TapeSpec } from '../compiler/tape';
 import type { IrGraph } from '../compiler/ir';
@@ -83,7 +84,6 @@ const OPTIONS = ['batch', 'wrt', 'out'];
  */
 export const ONE_PASS_MIN_BATCH = 128;
 
-const numel = (shape: Shape) => shape.reduce((a, b) => a * b, 1);
 const arrayOf = (dtype: DType, n: number): Values => (dtype === 'float64' ? new Float64Array(n) : new Float32Array(n));
 
 export function valueAndGrad(

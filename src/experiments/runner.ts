@@ -83,7 +83,9 @@ async function inProcesses(selected: Experiment[], o: RunOptions, ctx: Context, 
     ...selected.filter((e) => !e.split).map((e) => ({ e, part: undefined as number | undefined })),
     ...selected.flatMap((e) => Array.from({ length: e.split?.count ?? 0 }, (_, part) => ({ e, part }))),
   ];
-  const parts = new Map(selected.map((e) => [e, { outcomes: [] as unknown[], seconds: 0, left: e.split?.count }]));
+  /** Per split experiment: its parts' outcomes so far, their time, and how many are still to come. */
+  const parts = new Map<Experiment, { outcomes: unknown[]; seconds: number; left: number }>();
+  for (const e of selected) if (e.split) parts.set(e, { outcomes: [], seconds: 0, left: e.split.count });
   const outcomes = new Map<Experiment, Outcome>();
   const running = new Set<string>();
   const pool = new ProcessPool<Task, unknown>(path.join(__dirname, 'worker'), jobs);
@@ -99,14 +101,17 @@ async function inProcesses(selected: Experiment[], o: RunOptions, ctx: Context, 
           show();
           const answer = await pool.run({ experiment: e.name, part, quick: ctx.quick });
           running.delete(name);
-          if (!answer.ok) throw new Error(`experiment ${name} failed (${answer.kind}): ${answer.detail}`);
+          if (!answer.ok) {
+            queue.length = 0; // the other processes start nothing more
+            throw new Error(`experiment ${name} failed (${answer.kind}): ${answer.detail}`);
+          }
           const seconds = answer.ms / 1000;
           if (part === undefined) outcomes.set(e, record(e, answer.reply as Result, seconds, o));
           else {
             const p = parts.get(e)!;
             p.outcomes[part] = answer.reply;
             p.seconds += seconds;
-            if (--p.left! === 0) outcomes.set(e, record(e, e.split!.combine(ctx, p.outcomes), p.seconds, o));
+            if (--p.left === 0) outcomes.set(e, record(e, e.split!.combine(ctx, p.outcomes), p.seconds, o));
           }
           show();
         }

@@ -18,6 +18,7 @@ export class ProcessPool<T, R> {
   private readonly slots: Slot<R>[] = [];
   private readonly waiting: (() => void)[] = [];
   private nextId = 0;
+  private closed = false;
 
   /** `worker`: the path, without extension, of a module that calls serveTasks. */
   constructor(
@@ -61,15 +62,17 @@ export class ProcessPool<T, R> {
     const busy = slot.busy!;
     clearTimeout(busy.timer);
     slot.busy = undefined;
-    if (replace) this.slots[this.slots.indexOf(slot)] = this.spawn();
+    if (replace && !this.closed) this.slots[this.slots.indexOf(slot)] = this.spawn();
     busy.resolve(answer);
     this.waiting.shift()?.();
   }
 
-  /** Runs `task` on the first free child (waiting for one). */
+  /** Runs `task` on the first free child (waiting for one); after close(), answers that the pool is closed. */
   async run(task: T): Promise<PoolAnswer<R>> {
     let slot: Slot<R> | undefined;
-    while (!(slot = this.slots.find((s) => !s.busy))) await new Promise<void>((r) => this.waiting.push(r));
+    while (!this.closed && !(slot = this.slots.find((s) => !s.busy)))
+      await new Promise<void>((r) => this.waiting.push(r));
+    if (this.closed || !slot) return { ok: false, kind: 'error', detail: 'the process pool is closed', ms: 0 };
     const s = slot;
     const id = this.nextId++;
     return new Promise<PoolAnswer<R>>((resolve) => {
@@ -87,8 +90,11 @@ export class ProcessPool<T, R> {
     });
   }
 
+  /** Kills the children: tasks under way are answered as crashes, and none is replaced. */
   close(): void {
+    this.closed = true;
     for (const s of this.slots) s.child.kill();
+    for (const wake of this.waiting.splice(0)) wake();
   }
 }
 

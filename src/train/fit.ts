@@ -64,10 +64,10 @@ export interface FitOdeOptions extends OdeSolverOptions {
   /**
    * How a fit on the small-program tier takes the gradient through the solve (the same gradient, to
    * rounding, either way): 'forward' carries the sensitivities dy/dθ through every stage as the
-   * solve goes (nothing kept per step; the faster for a state of one component), 'reverse' sweeps
-   * back over the accepted steps (one state kept per step; the faster from two components). Default
-   * 'auto': forward for one component, reverse for more (src/train/ode-gradient.ts says what was
-   * measured); result.odeGradient says which ran. On the libtorch path (result.tier false) autograd
+   * solve goes (nothing kept per step), 'reverse' sweeps back over the accepted steps (a state and
+   * the stages' register files kept per step, within 64 MB; beyond, it recomputes the stages).
+   * Default 'auto': reverse, as fast or faster in every problem measured (src/train/ode-gradient.ts);
+   * result.odeGradient says which ran. On the libtorch path (result.tier false) autograd
    * differentiates the solve, and this option has no effect.
    */
   sensitivities?: OdeSensitivities;
@@ -782,8 +782,6 @@ interface Prepared {
   windowSteps?: number;
   /** ODE with trainStarts: the start states at their first values, to train (freed with the fit). */
   startStates?(): Tensor;
-  /** ODE: ode.sensitivities and the state's components, from which the tier's gradient is chosen. */
-  sensitivities?: { asked: OdeSensitivities; n: number };
 }
 
 /**
@@ -795,14 +793,13 @@ interface Prepared {
 const FIT_TIER_MAX_SAMPLES = 512;
 
 /** The tier's program and params for the fit's data, when the tier takes it (else libtorch's path runs). */
-function fitTier(model: Module, prepared: Prepared, batchSize: number): NativeFitTier & { gradient?: OdeGradientMode } {
+function fitTier(model: Module, prepared: Prepared, batchSize: number): NativeFitTier {
   const samples = prepared.samplesPerStep(batchSize);
   if (!prepared.tierData || samples > FIT_TIER_MAX_SAMPLES) return {};
   const tier = model.fitTape(prepared.inputShapes);
-  if (!tier || !tierTakes(samples, tier.weights, tier.repeats, prepared.sensitivities !== undefined)) return {};
-  const taken = { tape: tier.tape, tapeParams: tier.params.map((t) => t.handle) };
-  const ode = prepared.sensitivities;
-  return ode ? { ...taken, gradient: odeGradient(ode.asked, ode.n) } : taken;
+  const ode = 'gradient' in prepared.data;
+  if (!tier || !tierTakes(samples, tier.weights, tier.repeats, ode)) return {};
+  return { tape: tier.tape, tapeParams: tier.params.map((t) => t.handle) };
 }
 
 /** Keeps a tensor made here for freeing once the fit settles. */
@@ -868,7 +865,6 @@ function ode(model: Module, data: OdeData, owned: Tensor[], options: FitOdeOptio
   if (steps !== data.t.length)
     throw new RangeError(`${WHO}: there are ${steps} observations but ${data.t.length} times`);
   const solver = solverConfig(WHO, 'ode.', o);
-  const asked = sensitivitiesOption(WHO, o.sensitivities);
   const k =
     windowSteps >= 0
       ? windowSteps
@@ -888,10 +884,9 @@ function ode(model: Module, data: OdeData, owned: Tensor[], options: FitOdeOptio
       windowSteps: k,
       slots: wiring.slots,
       resultBatched: checkResult(WHO, model, n),
-      gradient: 'reverse', // the tier's, as fitTier chooses; the libtorch path has autograd's
+      gradient: odeGradient(sensitivitiesOption(WHO, o.sensitivities)), // the tier's; libtorch's path has autograd's
       ...solver,
     },
-    sensitivities: { asked, n },
     windowSteps: k,
     stepsPerEpoch: (b) => (b === 0 || windows === 0 ? 1 : Math.ceil(windows / Math.min(b, windows))),
     samplesPerStep: (b) => (windows === 0 ? 1 : b === 0 ? windows : Math.min(b, windows)),
