@@ -84,7 +84,8 @@ struct FusedLossGrad {
 /**
  * The mean loss of the result against `target` (its element count) and the inputs' gradients of
  * it, in one pass as fused_value_and_sum_grad: each block's result is never stored, its loss
- * terms summed (in double, in block order) and their slopes its adjoint. Nullopt where the block
+ * terms summed (per SIMD lane in the model's dtype within a block, then in double over the lanes
+ * and the blocks, in block order) and their slopes its adjoint. Nullopt where the block
  * kernels do not take the inputs, or the target does not match the result.
  */
 std::optional<FusedLossGrad> fused_loss_grad(const FusedProgram& program, c10::ArrayRef<at::Tensor> inputs,
