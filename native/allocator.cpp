@@ -3,6 +3,9 @@
 #include <c10/core/Allocator.h>
 #include <c10/core/CPUAllocator.h>
 #include <c10/util/Exception.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -250,6 +253,9 @@ std::optional<CpuMemoryStats> cpu_memory_stats() {
 
 void empty_cpu_cache() {
   if (installed) CachingCpuAllocator::instance().empty();
+#if defined(__GLIBC__)
+  malloc_trim(0);  // and the heap's free pages, which the fixed trim threshold keeps (native/tensor.cpp)
+#endif
 }
 
 void reset_cpu_peak() {

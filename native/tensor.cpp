@@ -113,11 +113,14 @@ void init_runtime() {
     // NC_MALLOC_DEFAULTS=1 keeps glibc's and libtorch's own allocation, for comparison.
     if (std::getenv("NC_MALLOC_DEFAULTS") != nullptr) return true;
 #if defined(__GLIBC__)
-    // glibc raises its mmap threshold as large blocks are freed (up to 32 MB), after which training
-    // loops' intermediates of many sizes come from the heap and fragment it without bound (measured:
-    // an MLP fit at batch 1024 grew by megabytes per step, to 24 GB). A fixed 128 KB threshold keeps
-    // large blocks off the heap; tensors' large blocks bypass malloc anyway (native/allocator.h).
-    mallopt(M_MMAP_THRESHOLD, 128 << 10);
+    // glibc raises its mmap threshold as large blocks are freed, after which a training loop's
+    // intermediates of many sizes came from the heap and fragmented it (an MLP fit grew to 24 GB).
+    // Tensors now take their blocks from native/allocator.h, so the heap serves JS arrays and native
+    // buffers. Fixed thresholds keep that predictable: blocks up to 32 MB (glibc's largest) come
+    // from the heap and are reused resident, rather than mapped and page-faulted afresh on every
+    // call, and up to 64 MB freed at the heap's top stays for reuse (emptyCpuCache() trims it).
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
 #endif
     install_cpu_allocator();
     return true;

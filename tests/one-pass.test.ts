@@ -217,6 +217,26 @@ test('out receives the value on every path, and a bad one is an Error', () => {
   [m, notFused].forEach((x) => x.dispose());
 });
 
+test('a new value array, taken unzeroed, holds every sample of this call on every path', () => {
+  // Each call's inputs differ, so an element left unwritten would hold the last call's value (or
+  // whatever the reused memory held), not this call's.
+  const m = gravity();
+  const notFused = compile('(if (> x 0) (* a x) (- x))', { inputs: { x: 'scalar' }, params: { a: 2 } });
+  for (const n of [4096 + 3, 40, 1]) {
+    for (let call = 0; call < 4; call++) {
+      const given = { m1: inputs(n, 'positive', 20 + call), m2: 1.5 + call, r: inputs(n, 'positive', 30 + call) };
+      const value = m.valueAndGrad(given, { batch: true }).value as Float64Array;
+      expect(value).toBeInstanceOf(Float64Array);
+      const expected = Array.from(given.r, (r, i) => (0.8 * given.m1[i] * given.m2) / (r * r));
+      expect(worstRelative(Array.from(value), expected)).toBeLessThan(1e-14);
+      const x = inputs(n, 'signed', 40 + call);
+      const viaTensors = notFused.valueAndGrad({ x }, { batch: true }).value as Float32Array;
+      expect(Array.from(viaTensors)).toEqual(Array.from(Float32Array.from(x, (v) => (v > 0 ? 2 * v : -v))));
+    }
+  }
+  [m, notFused].forEach((x) => x.dispose());
+});
+
 test('the native entry point refuses bad arguments with Errors', () => {
   const m = gravity();
   const g = m.nativeGraph(['m1', 'm2', 'r'].map((name) => ({ name, shape: [], batched: true })));

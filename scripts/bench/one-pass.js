@@ -70,7 +70,7 @@ function crossover(api, prog, minMs) {
   return rows;
 }
 
-/** valueAndGrad writing into one reused array (option out): without a new array's fresh pages. */
+/** valueAndGrad writing into one reused array (option out): no new array at all. */
 function withOut(m, inputs, batch, minMs) {
   const out = new Float32Array(batch);
   return { oursOut: timeUs(() => m.valueAndGrad(inputs, { batch: true, out }), minMs) };
@@ -177,8 +177,8 @@ function onePassReport(section) {
   );
   return [
     `${PROGRAM}, only the params' gradients (G): module.valueAndGrad on Float32Arrays, forward and the backward of the`,
-    'sum in one pass over the data, returning a new Float32Array (whose fresh pages are faulted in as the pass writes',
-    'them) or writing into a reused one (option out); beside it our forward + sum + backward through Tensors and',
+    "sum in one pass over the data, returning a new Float32Array (taken unzeroed, from malloc's heap) or writing",
+    'into a reused one (option out); beside it our forward + sum + backward through Tensors and',
     'the anchors doing the same with only G requiring a gradient.',
     '',
     main,

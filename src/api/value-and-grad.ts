@@ -166,9 +166,16 @@ function checkOut(module: Module, out: unknown, batch: boolean): void {
   if (!batch) throw new RangeError('valueAndGrad: out receives a batch of values: it needs batch: true');
 }
 
-/** The array the value goes to: `given` (checked against the value's size), else a new one. */
+/**
+ * The array the value goes to: `given` (checked against the value's size), else a new one. Every
+ * caller writes each element, so a new one is taken unzeroed: zeroing it, or faulting in fresh
+ * zero pages for it, cost a large batch as much as the pass itself.
+ */
 function outputArray(dtype: DType, given: Values | undefined, n: number): Values {
-  if (given === undefined) return arrayOf(dtype, n);
+  if (given === undefined) {
+    const bytes = Buffer.allocUnsafeSlow(n * (dtype === 'float64' ? 8 : 4)).buffer;
+    return dtype === 'float64' ? new Float64Array(bytes, 0, n) : new Float32Array(bytes, 0, n);
+  }
   if (given.length !== n)
     throw new RangeError(`valueAndGrad: out holds ${given.length} values, the value ${n} (one per sample)`);
   return given;

@@ -11,8 +11,9 @@ export type { CpuMemoryStats };
 export const cpuMemoryStats = (): CpuMemoryStats | null => native().cpuMemoryStats();
 
 /**
- * Gives the memory of every cached block back to the system, as after a large job whose batch
- * sizes will not come again. Tensors in use keep theirs; later allocations refill the cache.
+ * Gives the memory of every cached block, and malloc's free heap pages, back to the system, as
+ * after a large job whose batch sizes will not come again. Tensors in use keep theirs; later
+ * allocations refill the cache.
  */
 export const emptyCpuCache = (): void => native().emptyCpuCache();
 
