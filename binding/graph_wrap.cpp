@@ -20,6 +20,7 @@ const std::unordered_map<std::string, nc::NodeKind> kStructural = {
 std::shared_ptr<const nc::FusedProgram> read_fused(const SpecReader& in, const Napi::Object& o, int num_inputs) {
   auto program = std::make_shared<nc::FusedProgram>();
   program->num_inputs = num_inputs;
+  program->sum_backward_seen = nc::new_flag();
   Napi::Array steps = in.array(o, "steps");
   for (uint32_t i = 0; i < steps.Length(); ++i) {
     Napi::Object step = in.object(steps.Get(i), "steps");

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <iterator>
 #include <mutex>
 
@@ -116,6 +117,7 @@ struct BlockJob {
   T* const* grad_in = nullptr;  // per input: where a full input's gradient goes (null when not wanted)
   double* sums = nullptr;       // per block and input: a broadcast scalar's gradient, summed over the block
   T* const* kept = nullptr;     // per step: the full-size values of Plan::kept steps (null: none kept)
+  bool records_kept = false;    // with an adjoint: the pass stores the kept values, as forward does, not reads them
 };
 
 // The scalar build: any CPU, std:: math.
@@ -286,26 +288,6 @@ std::vector<T*> kept_pointers(const Plan& plan, const std::vector<at::Tensor>& k
   return ptr;
 }
 
-/** The result; with `kept`, also the values of the Plan::kept steps (the last one's is the result). */
-template <class T>
-at::Tensor forward_typed(const FusedProgram& program, const std::vector<at::Tensor>& inputs,
-                         std::vector<at::Tensor>* kept) {
-  const Plan plan(program, std::vector<char>(program.num_inputs, 0));
-  const Operands<T> in = operands<T>(inputs);
-  at::Tensor out = at::empty(full_sizes(inputs, in.numel), inputs[0].options());
-  BlockJob<T> job;
-  job.out = out.data_ptr<T>();
-  std::vector<T*> kept_ptr;
-  if (kept) {
-    for (size_t s = 0; s < plan.steps.size(); ++s)
-      if (plan.kept[s]) kept->push_back(s + 1 == plan.steps.size() ? out : at::empty_like(out));
-    kept_ptr = kept_pointers<T>(plan, *kept);
-    job.kept = kept_ptr.data();
-  }
-  at::parallel_for(0, num_blocks(in.numel), 1, [&](int64_t b0, int64_t b1) { run_blocks<T>(plan, in, job, b0, b1); });
-  return out;
-}
-
 /**
  * Runs a job with an adjoint over every block: allocates the wanted full inputs' gradients, and
  * gives the broadcast ones the sum of their per-block sums.
@@ -336,6 +318,41 @@ std::vector<at::Tensor> gradient_blocks(const Plan& plan, const std::vector<at::
   return grads;
 }
 
+/**
+ * The result; with `kept`, also the values of the Plan::kept steps (the last one's is the result).
+ * With `sum_wanted`, the same pass also returns the gradients of the result's sum for the inputs it
+ * marks (gradient_blocks' vector; single elements only, so a few operations per element and no
+ * memory): backward, given the gradient of a sum, then need not read the inputs again.
+ */
+template <class T>
+at::Tensor forward_typed(const FusedProgram& program, const std::vector<at::Tensor>& inputs,
+                         std::vector<at::Tensor>* kept, const std::vector<char>& sum_wanted,
+                         std::vector<at::Tensor>* sum_grads) {
+  const bool with_sums = std::find(sum_wanted.begin(), sum_wanted.end(), 1) != sum_wanted.end();
+  const Plan plan(program, with_sums ? sum_wanted : std::vector<char>(program.num_inputs, 0));
+  const Operands<T> in = operands<T>(inputs);
+  at::Tensor out = at::empty(full_sizes(inputs, in.numel), inputs[0].options());
+  BlockJob<T> job;
+  job.out = out.data_ptr<T>();
+  std::vector<T*> kept_ptr;
+  if (kept) {
+    for (size_t s = 0; s < plan.steps.size(); ++s)
+      if (plan.kept[s]) kept->push_back(s + 1 == plan.steps.size() ? out : at::empty_like(out));
+    kept_ptr = kept_pointers<T>(plan, *kept);
+    job.kept = kept_ptr.data();
+  }
+  if (with_sums) {
+    const T one = 1;
+    job.grad_out.data = &one;
+    job.grad_out.full = false;
+    job.records_kept = true;
+    *sum_grads = gradient_blocks<T>(plan, inputs, job);
+    return out;
+  }
+  at::parallel_for(0, num_blocks(in.numel), 1, [&](int64_t b0, int64_t b1) { run_blocks<T>(plan, in, job, b0, b1); });
+  return out;
+}
+
 template <class T>
 std::vector<at::Tensor> backward_typed(const FusedProgram& program, const std::vector<at::Tensor>& inputs,
                                        const std::vector<at::Tensor>& kept, const at::Tensor& grad_out,
@@ -364,10 +381,23 @@ std::vector<at::Tensor> value_and_sum_grad_typed(const FusedProgram& program, co
   return gradient_blocks<T>(Plan(program, wanted), inputs, job);
 }
 
-at::Tensor block_forward(const FusedProgram& program, c10::ArrayRef<at::Tensor> inputs, std::vector<at::Tensor>* kept) {
+/**
+ * The result on the CPU (with `kept`, see forward_typed). With `sum_grads`, when every input that
+ * requires a gradient is a single element (the params of a batch, typically), also the gradients
+ * of the result's sum for those inputs, from the same pass; otherwise it is left empty.
+ */
+at::Tensor block_forward(const FusedProgram& program, c10::ArrayRef<at::Tensor> inputs, std::vector<at::Tensor>* kept,
+                         std::vector<at::Tensor>* sum_grads = nullptr) {
   const std::vector<at::Tensor> in = contiguous(inputs);
-  return in[0].scalar_type() == at::kDouble ? forward_typed<double>(program, in, kept)
-                                            : forward_typed<float>(program, in, kept);
+  std::vector<char> sum_wanted(in.size(), 0);
+  bool singles_only = true;
+  for (size_t j = 0; sum_grads && j < in.size(); ++j) {
+    sum_wanted[j] = inputs[j].requires_grad();
+    singles_only = singles_only && (!sum_wanted[j] || in[j].numel() < full_numel(in));
+  }
+  if (!singles_only) std::fill(sum_wanted.begin(), sum_wanted.end(), 0);
+  return in[0].scalar_type() == at::kDouble ? forward_typed<double>(program, in, kept, sum_wanted, sum_grads)
+                                            : forward_typed<float>(program, in, kept, sum_wanted, sum_grads);
 }
 
 /** The unfused evaluation: each step through its kernel, exactly as the graph would have run it. */
@@ -383,16 +413,80 @@ at::Tensor run_steps(const FusedProgram& program, c10::ArrayRef<at::Tensor> inpu
   return values.back();
 }
 
+// The flag's byte is read and written atomically: fit's worker thread may run a graph's backward.
+bool read_flag(const at::Tensor& flag) { return __atomic_load_n(flag.data_ptr<uint8_t>(), __ATOMIC_RELAXED) != 0; }
+void write_flag(const at::Tensor& flag, bool value) {
+  __atomic_store_n(flag.data_ptr<uint8_t>(), static_cast<uint8_t>(value), __ATOMIC_RELAXED);
+}
+
+/**
+ * Whether every element of a CPU tensor holds the same bits: an expanded scalar, or a full tensor
+ * whose elements all equal its first (found out at the first that does not, for most gradients).
+ */
+bool one_value(const at::Tensor& t) {
+  if (broadcast_value(t)) return true;
+  if (!t.is_contiguous()) return false;
+  auto same = [&](auto word) {
+    using W = decltype(word);
+    const W* w = static_cast<const W*>(t.data_ptr());
+    return std::all_of(w, w + t.numel(), [&](W x) { return x == w[0]; });
+  };
+  if (t.element_size() == 8) return same(uint64_t{});
+  if (t.element_size() == 4) return same(uint32_t{});
+  return false;
+}
+
 struct FusedFunction : public torch::autograd::Function<FusedFunction> {
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const FusedProgram& program, at::TensorList inputs) {
     ctx->saved_data["program"] = encode(program);
     // Saved: the inputs, then the kept steps' values (the result among them when its step is kept).
-    std::vector<at::Tensor> kept;  // none on CUDA: its backward kernel recomputes every value in registers
-    at::Tensor out = inputs[0].is_cuda() ? cuda_fused_forward(program, inputs) : block_forward(program, inputs, &kept);
+    std::vector<at::Tensor> kept;       // none on CUDA: its backward kernel recomputes every value in registers
+    std::vector<at::Tensor> sum_grads;  // taken only while the node's backward is given the gradient of a sum
+    const at::Tensor& seen = program.sum_backward_seen;
+    if (seen.defined()) ctx->saved_data["sum_backward_seen"] = seen;
+    at::Tensor out = inputs[0].is_cuda() ? cuda_fused_forward(program, inputs)
+                                         : block_forward(program, inputs, &kept,
+                                                         seen.defined() && read_flag(seen) ? &sum_grads : nullptr);
     std::vector<at::Tensor> saved = inputs.vec();
     saved.insert(saved.end(), kept.begin(), kept.end());
     ctx->save_for_backward(saved);
+    // The gradients of the sum, taken in the same pass, for a backward given the gradient of a sum.
+    std::vector<int64_t> of;
+    std::vector<at::Tensor> grads;
+    for (size_t j = 0; j < sum_grads.size(); ++j)
+      if (sum_grads[j].defined()) {
+        of.push_back(static_cast<int64_t>(j));
+        grads.push_back(sum_grads[j]);
+      }
+    if (!of.empty()) {
+      ctx->saved_data["sum_grads_of"] = of;
+      ctx->saved_data["sum_grads"] = grads;
+    }
     return out;
+  }
+
+  /**
+   * The gradients when every element of grad_out is one value c (y.sum() gives 1 broadcast, y.mean()
+   * 1/n in every element) and the wanted inputs are those whose gradients of the sum forward took:
+   * c times those; else none.
+   */
+  static std::optional<std::vector<at::Tensor>> from_sum_grads(torch::autograd::AutogradContext* ctx,
+                                                               const std::vector<char>& wanted,
+                                                               const at::Tensor& grad_out) {
+    const bool sum = grad_out.device().is_cpu() && one_value(grad_out);
+    const auto seen = ctx->saved_data.find("sum_backward_seen");
+    if (seen != ctx->saved_data.end()) write_flag(seen->second.toTensor(), sum);
+    const auto found = ctx->saved_data.find("sum_grads_of");
+    if (found == ctx->saved_data.end() || !sum) return std::nullopt;
+    const std::vector<int64_t> of = found->second.toIntVector();
+    if (static_cast<size_t>(std::count(wanted.begin(), wanted.end(), 1)) != of.size()) return std::nullopt;
+    for (int64_t j : of)
+      if (!wanted[static_cast<size_t>(j)]) return std::nullopt;
+    const std::vector<at::Tensor> sums = ctx->saved_data["sum_grads"].toTensorVector();
+    const at::Tensor c = grad_out.as_strided({}, {}, grad_out.storage_offset());
+    std::vector<at::Tensor> grads(wanted.size());
+    for (size_t k = 0; k < of.size(); ++k) grads[static_cast<size_t>(of[k])] = sums[k] * c;
+    return grads;
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
@@ -407,6 +501,8 @@ struct FusedFunction : public torch::autograd::Function<FusedFunction> {
     std::vector<at::Tensor> grads;
     if (c10::GradMode::is_enabled())
       grads = recorded_backward(program, inputs, grad_outputs[0], wanted);
+    else if (auto scaled = from_sum_grads(ctx, wanted, grad_outputs[0]))
+      grads = std::move(*scaled);
     else if (inputs[0].is_cuda())
       grads = cuda_fused_backward(program, inputs, grad_outputs[0], wanted);
     else
@@ -450,6 +546,8 @@ bool fusable(c10::ArrayRef<at::Tensor> inputs) {
 }
 
 }  // namespace
+
+at::Tensor new_flag() { return at::zeros({}, at::kByte); }
 
 int64_t full_numel(c10::ArrayRef<at::Tensor> inputs) {
   int64_t n = 0;

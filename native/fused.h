@@ -31,9 +31,18 @@ struct FusedStep {
   const KernelInfo* kernel = nullptr;  // the unfused op, for small tensors
 };
 
+/** A one-byte CPU tensor holding 0: a flag that autograd's context, which stores only IValues, can share. */
+at::Tensor new_flag();
+
 struct FusedProgram {
   int num_inputs = 0;
   std::vector<FusedStep> steps;  // the last step's value is the node's result
+  /**
+   * A graph node's new_flag(), set while its last backward was given one value in every element
+   * (the gradient of a sum or a mean): its recorded forward then also takes the sum's gradients
+   * (native/fused.cpp). Undefined in the program a backward decodes.
+   */
+  at::Tensor sum_backward_seen;
 };
 
 // The operands of a fused node, as the CPU block kernels and the CUDA kernels (native/fused_cuda.cpp) read them.
