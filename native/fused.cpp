@@ -107,7 +107,8 @@ struct BlockLoss {
  */
 template <class T>
 struct BlockJob {
-  T* out = nullptr;  // null in backward alone
+  T* out = nullptr;         // null in backward alone
+  bool stream_out = false;  // written with non-temporal stores (stream_copy)
   struct {
     const T* data = nullptr;  // null in forward
     bool full = true;         // false: one value broadcast over the result (the gradient of a sum)
@@ -129,6 +130,9 @@ struct V {
   static constexpr int lanes = 1;
   static R load(const T* p) { return *p; }
   static void store(T* p, R v) { *p = v; }
+  static constexpr size_t stream_align = 1;
+  static void stream(T* p, R v) { *p = v; }
+  static void fence() {}
   static R set1(T x) { return x; }
   static R sqrt(R x) { return std::sqrt(x); }
   static R exp(R x) { return std::exp(x); }
@@ -174,6 +178,9 @@ struct V<float> {
   static constexpr int lanes = 8;
   static R load(const T* p) { return _mm256_loadu_ps(p); }
   static void store(T* p, R v) { _mm256_storeu_ps(p, v); }
+  static constexpr size_t stream_align = 32;
+  static void stream(T* p, R v) { _mm256_stream_ps(p, v); }
+  static void fence() { _mm_sfence(); }
   static R set1(T x) { return _mm256_set1_ps(x); }
   static R sqrt(R x) { return _mm256_sqrt_ps(x); }
   static R exp(R x) { return Sleef_expf8_u10avx2(x); }
@@ -198,6 +205,9 @@ struct V<double> {
   static constexpr int lanes = 4;
   static R load(const T* p) { return _mm256_loadu_pd(p); }
   static void store(T* p, R v) { _mm256_storeu_pd(p, v); }
+  static constexpr size_t stream_align = 32;
+  static void stream(T* p, R v) { _mm256_stream_pd(p, v); }
+  static void fence() { _mm_sfence(); }
   static R set1(T x) { return _mm256_set1_pd(x); }
   static R sqrt(R x) { return _mm256_sqrt_pd(x); }
   static R exp(R x) { return Sleef_expd4_u10avx2(x); }
@@ -369,13 +379,19 @@ std::vector<at::Tensor> backward_typed(const FusedProgram& program, const std::v
   return gradient_blocks<T>(plan, inputs, job);
 }
 
-/** The result into `out` and the gradients of its sum: the adjoint is 1 everywhere, read as a broadcast. */
+/**
+ * The result into `out` and the gradients of its sum: the adjoint is 1 everywhere, read as a
+ * broadcast. A result past the size of a core's L2 is streamed out: this pass never reads it back,
+ * and the caller's array (often new) would otherwise have each line read in before it is written.
+ */
 template <class T>
 std::vector<at::Tensor> value_and_sum_grad_typed(const FusedProgram& program, const std::vector<at::Tensor>& inputs,
                                                  const std::vector<char>& wanted, at::Tensor& out) {
+  constexpr int64_t kStreamMinBytes = 1 << 20;
   const T one = 1;
   BlockJob<T> job;
   job.out = out.data_ptr<T>();
+  job.stream_out = out.numel() * static_cast<int64_t>(sizeof(T)) >= kStreamMinBytes;
   job.grad_out.data = &one;
   job.grad_out.full = false;
   return gradient_blocks<T>(Plan(program, wanted), inputs, job);

@@ -222,7 +222,8 @@ test('a new value array, taken unzeroed, holds every sample of this call on ever
   // whatever the reused memory held), not this call's.
   const m = gravity();
   const notFused = compile('(if (> x 0) (* a x) (- x))', { inputs: { x: 'scalar' }, params: { a: 2 } });
-  for (const n of [4096 + 3, 40, 1]) {
+  // 300,001 float64s pass the 1 MiB from which the one pass streams the value out (stream_copy).
+  for (const n of [300_001, 4096 + 3, 40, 1]) {
     for (let call = 0; call < 4; call++) {
       const given = { m1: inputs(n, 'positive', 20 + call), m2: 1.5 + call, r: inputs(n, 'positive', 30 + call) };
       const value = m.valueAndGrad(given, { batch: true }).value as Float64Array;
