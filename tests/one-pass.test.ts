@@ -9,14 +9,17 @@
 // Tolerances: float64 values within 1e-12 relative and gradients within 1e-10; float32 as in
 // tests/fused-ops.test.ts (elementwise 2e-6 relative; the param's gradient, a sum in another
 // order, within 4e-6 of the sum of its terms' magnitudes).
-import { compile, setNumThreads, type DType, type Module } from '../src';
+import { compile, setNumThreads, type CompileOptions, type DType, type Module } from '../src';
 import { ONE_PASS_MIN_BATCH } from '../src/api/value-and-grad';
 import { FUSED_CASES, inputs, PARAM_VALUE, type FusedCase } from './helpers/fusible-ops';
 import { worstRelative } from './helpers/finite-diff';
+import { numbers as asArray, tierPair } from './helpers/tier';
 
 type Values = Float32Array | Float64Array;
 const DTYPES: DType[] = ['float64', 'float32'];
 const SIZES = [4096 + 3, ONE_PASS_MIN_BATCH + 5];
+/** A tier pair's twin (tests/helpers/tier.ts) as the reference: unfused, on libtorch. */
+const UNFUSED: CompileOptions = { fuse: false };
 
 /** The value and the gradients of its sum through Tensors: forward, sum, backward (the libtorch path). */
 function throughTensors(m: Module, given: Record<string, number | Float64Array>, wrt: string[]) {
@@ -52,17 +55,17 @@ function onePass(m: Module, given: Record<string, number | Values>, wrt: string[
   return r;
 }
 
-const asArray = (v: number | Values): number[] => (typeof v === 'number' ? [v] : Array.from(v));
-
 /** Largest |a_i - b_i| / max(|b_i|, floor_i). */
 describe.each(FUSED_CASES)('$name: $source', (c) => {
   test.each(DTYPES.flatMap((dtype) => SIZES.map((n) => [dtype, n] as const)))(
     '%s, batch %i: value and gradients equal the unfused libtorch path',
     (dtype, n) => {
       // the reference on libtorch (tier: false): the small-program tier would take its smaller batch
-      const build = (fuse: boolean) =>
-        compile(c.source, { inputs: { x: 'scalar' }, params: { a: PARAM_VALUE }, dtype, fuse, tier: fuse });
-      const [fused, plain] = [build(true), build(false)];
+      const [fused, plain] = tierPair(
+        c.source,
+        { inputs: { x: 'scalar' }, params: { a: PARAM_VALUE }, dtype },
+        UNFUSED,
+      );
       const x = inputs(n, c.domain, n);
       const got = onePass(fused, { x: dtype === 'float64' ? x : Float32Array.from(x) }, ['x']);
       const want = throughTensors(plain, { x }, ['x']);
@@ -86,36 +89,28 @@ describe.each(FUSED_CASES)('$name: $source', (c) => {
 });
 
 const GRAVITY = '(/ (* G (* m1 m2)) (pow r 2))';
-// fuse: false is the reference, on libtorch
-const gravity = (fuse = true) =>
-  compile(GRAVITY, {
-    inputs: { m1: 'scalar', m2: 'scalar', r: 'scalar' },
-    params: { G: 0.8 },
-    dtype: 'float64',
-    fuse,
-    tier: fuse,
-  });
+const GRAVITY_OPTIONS: CompileOptions = {
+  inputs: { m1: 'scalar', m2: 'scalar', r: 'scalar' },
+  params: { G: 0.8 },
+  dtype: 'float64',
+};
+const gravity = () => compile(GRAVITY, GRAVITY_OPTIONS);
 
 test('shared inputs, computed operands and frozen params, against the libtorch path', () => {
   const n = 4099;
   const given = { m1: inputs(n, 'positive', 1), m2: 1.7, r: inputs(n, 'positive', 2) };
-  const m = gravity();
+  const [m, plain] = tierPair(GRAVITY, GRAVITY_OPTIONS, UNFUSED);
   const got = onePass(m, given, ['m1', 'm2', 'r']);
-  const plain = gravity(false);
   const want = throughTensors(plain, given, ['m1', 'm2', 'r']);
   expect(worstRelative(got.value as Values, want.value)).toBeLessThanOrEqual(1e-12);
   for (const name of ['G', 'm1', 'm2', 'r'])
     expect([name, worstRelative(asArray(got.grads[name]), want.grads[name]) <= 1e-10]).toEqual([name, true]);
   // (pow c 2) is computed outside the fused node: its gradient reaches c through autograd.
-  const relativistic = (fuse: boolean) =>
-    compile('(/ (* m (pow c 2)) (sqrt (- 1 (pow (/ v c) 2))))', {
-      inputs: { m: 'scalar', v: 'scalar' },
-      params: { c: 3 },
-      dtype: 'float64',
-      fuse,
-      tier: fuse,
-    });
-  const [rel, plainRel] = [relativistic(true), relativistic(false)];
+  const [rel, plainRel] = tierPair(
+    '(/ (* m (pow c 2)) (sqrt (- 1 (pow (/ v c) 2))))',
+    { inputs: { m: 'scalar', v: 'scalar' }, params: { c: 3 } },
+    UNFUSED,
+  );
   const rg = { m: inputs(n, 'positive', 3), v: inputs(n, 'positive', 4).map((v) => v - 0.5) };
   const a = onePass(rel, rg, ['v']);
   const b = throughTensors(plainRel, rg, ['v']);

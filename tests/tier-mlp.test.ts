@@ -2,33 +2,27 @@
 // activations as the registry's forms, and their weights are the tier's weight blocks. The tier's
 // value and gradients must equal the libtorch path's (forward and autograd through at::linear),
 // and finite differences (fit() on hybrids: tests/tier-fit.test.ts).
-import { compile, nn, type Module } from '../src';
+import { compile, nn, type CompileOptions, type Module } from '../src';
 import { grad } from '../src/train/autograd';
 import { tensor } from '../src/runtime/tensor';
 import type { DType } from '../src/runtime/tensor';
 import { centralDifference, maxRelativeError } from './helpers/finite-diff';
+import { numbers as flat, withTierPair } from './helpers/tier';
 
 const ACTIVATIONS = ['tanh', 'relu', 'gelu', 'silu', 'softplus'] as const;
 
-/**
- * A program calling two MLPs: one on a scalar and a vector (3 features), one with a vector result.
- * The same seed gives the same weights, so `tier: false` makes its twin on the libtorch path.
- */
-function hybrid(activation: (typeof ACTIVATIONS)[number], dtype: DType, seed = 5, tier = true): Module {
-  const f = nn.mlp([3, 6, 5, 1], { activation, seed, dtype });
-  const g = nn.mlp([1, 4, 2], { activation, seed: seed + 1, dtype });
-  return compile('(+ (* a (f x (vec y (* b x)))) (dot (g (* b y)) (vec x y)))', {
-    functions: { f, g },
-    params: { a: 1.3, b: -0.7 },
-    dtype,
-    tier,
-  });
+/** A program calling two MLPs: one on a scalar and a vector (3 features), one with a vector result. */
+const HYBRID = '(+ (* a (f x (vec y (* b x)))) (dot (g (* b y)) (vec x y)))';
+
+/** HYBRID's options: new MLPs (seeded), which a tier pair's twin shares. */
+function hybrid(activation: (typeof ACTIVATIONS)[number], dtype: DType): CompileOptions {
+  const f = nn.mlp([3, 6, 5, 1], { activation, seed: 5, dtype });
+  const g = nn.mlp([1, 4, 2], { activation, seed: 6, dtype });
+  return { functions: { f, g }, params: { a: 1.3, b: -0.7 }, dtype };
 }
 
 const DATA = { x: [0.4, -1.2, 2.5, 0.05], y: [0.3, 1.5, -2, 0.7] };
 type Data = Record<string, number[]>;
-
-const flat = (v: number | ArrayLike<number>): number[] => (typeof v === 'number' ? [v] : Array.from(v));
 
 type Result = { value: number[]; grads: Record<string, number[]> };
 
@@ -82,20 +76,15 @@ function expectClose(got: number[], want: number[], relative: number): void {
 }
 
 describe('an MLP on the tier: value and gradients', () => {
-  test.each(ACTIVATIONS)('%s, float64: the libtorch path within 1e-12 (value) and 1e-10 (gradients)', (act) => {
-    const m = hybrid(act, 'float64');
-    const off = hybrid(act, 'float64', 5, false);
-    try {
+  test.each(ACTIVATIONS)('%s, float64: the libtorch path within 1e-12 (value) and 1e-10 (gradients)', async (act) => {
+    await withTierPair(HYBRID, hybrid(act, 'float64'), (m, off) => {
       const want = reference(off);
       for (const got of Object.values(onTier(m))) {
         expectClose(got.value, want.value, 1e-12);
         expect(Object.keys(got.grads).sort()).toEqual(Object.keys(want.grads).sort());
         for (const name of Object.keys(want.grads)) expectClose(got.grads[name], want.grads[name], 1e-10);
       }
-    } finally {
-      m.dispose();
-      off.dispose();
-    }
+    });
   });
 });
 
@@ -110,7 +99,7 @@ describe('an MLP on the tier: finite differences and float32', () => {
   };
 
   test('gelu, float64: the gradients of weights, biases, constants and inputs are central differences of the value', () => {
-    const m = hybrid('gelu', 'float64');
+    const m = compile(HYBRID, hybrid('gelu', 'float64'));
     try {
       const total = (x = DATA.x) => onTier(m, { ...DATA, x }).batch.value.reduce((a, b) => a + b, 0);
       const { grads } = onTier(m).batch;
@@ -133,44 +122,31 @@ describe('an MLP on the tier: finite differences and float32', () => {
 
   test.each(['tanh', 'softplus'] as const)(
     '%s, float32: the libtorch path within 2e-6 of the values, 1e-5 of the gradients',
-    (act) => {
+    async (act) => {
       // float32 sums in another order (the tier's weight gradients summed in double): a few ulps per
       // layer, relative to the largest term, not to a result that cancels.
-      const m = hybrid(act, 'float32');
-      const off = hybrid(act, 'float32', 5, false);
-      try {
+      await withTierPair(HYBRID, hybrid(act, 'float32'), (m, off) => {
         const want = reference(off);
         for (const got of Object.values(onTier(m))) {
           expectClose(got.value, want.value, 2e-6);
           for (const name of Object.keys(want.grads)) expectClose(got.grads[name], want.grads[name], 1e-5);
         }
-      } finally {
-        m.dispose();
-        off.dispose();
-      }
+      });
     },
   );
 
-  test('a pre-activation above softplus threshold 20 takes the identity, as at::softplus', () => {
-    const make = (tier: boolean) => {
-      const net = nn.mlp([1, 2, 1], { activation: 'softplus', seed: 1, dtype: 'float64' });
-      const m = compile('(net x)', { functions: { net }, dtype: 'float64', tier });
-      // x = 1 puts the first unit at 20.5, where log1p(exp(z)) differs from z by 1.3e-9
+  test('a pre-activation above softplus threshold 20 takes the identity, as at::softplus', async () => {
+    const net = nn.mlp([1, 2, 1], { activation: 'softplus', seed: 1, dtype: 'float64' });
+    await withTierPair('(net x)', { functions: { net } }, (m, off) => {
+      // x = 1 puts the first unit at 20.5, where log1p(exp(z)) differs from z by 1.3e-9 (off shares net's weights)
       assign(m, 'net.0.weight', [20, -0.5]);
       assign(m, 'net.0.bias', [0.5, 0.1]);
-      return m;
-    };
-    const [m, off] = [make(true), make(false)];
-    try {
       const data = { x: [1, 0.5, -1] };
       const want = reference(off, data);
       const got = onTier(m, data).batch;
       expectClose(got.value, want.value, 1e-12);
       for (const name of Object.keys(want.grads)) expectClose(got.grads[name], want.grads[name], 1e-10);
-    } finally {
-      m.dispose();
-      off.dispose();
-    }
+    });
   });
 });
 
@@ -187,9 +163,8 @@ describe('forward with MLPs on the tier (through Tensors)', () => {
 
   test.each(['tanh', 'gelu'] as const)(
     '%s, float64: values and gradients equal the libtorch path, by sum().backward() and by the engine',
-    (act) => {
-      const [m, off] = [hybrid(act, 'float64'), hybrid(act, 'float64', 5, false)];
-      try {
+    async (act) => {
+      await withTierPair(HYBRID, hybrid(act, 'float64'), (m, off) => {
         const used = ranOnTier(m);
         const got = reference(m);
         expect(used()).toBe(true);
@@ -224,14 +199,11 @@ describe('forward with MLPs on the tier (through Tensors)', () => {
         a.forEach((g, k) => expectClose(g, b[k], 1e-10));
         const [c, d] = [direct(m), direct(off)];
         c.forEach((g, k) => expectClose(g, d[k], 1e-10));
-      } finally {
-        m.dispose();
-        off.dispose();
-      }
+      });
     },
   );
 
-  test('second derivatives through the MLPs (create_graph replays the dense rows through libtorch)', () => {
+  test('second derivatives through the MLPs (create_graph replays the dense rows through libtorch)', async () => {
     const second = (m: Module) => {
       const x = tensor(DATA.x, { dtype: 'float64', requiresGrad: true });
       const y = m.forward({ x, y: tensor(DATA.y, { dtype: 'float64' }) }, { batch: true });
@@ -242,18 +214,14 @@ describe('forward with MLPs on the tier (through Tensors)', () => {
       for (const t of [x, y, dy, d2y, dw]) t.dispose();
       return out;
     };
-    const [m, off] = [hybrid('tanh', 'float64'), hybrid('tanh', 'float64', 5, false)];
-    try {
+    await withTierPair(HYBRID, hybrid('tanh', 'float64'), (m, off) => {
       const used = ranOnTier(m);
       const a = second(m);
       expect(used()).toBe(true);
       const b = second(off);
       a.forEach((values, k) => expectClose(values, b[k], 1e-10));
       expect(Math.max(...b[2].map(Math.abs))).toBeGreaterThan(1e-3);
-    } finally {
-      m.dispose();
-      off.dispose();
-    }
+    });
   });
 
   test('batches whose MLP work passes the cap (samples x weights > 60,000) go to libtorch', () => {
@@ -276,11 +244,8 @@ describe('forward with MLPs on the tier (through Tensors)', () => {
 });
 
 describe('norm and normalize on the tier', () => {
-  test("a vector's length, and at the zero vector 0 with gradient 0 as autograd gives", () => {
-    const source = '(* a (norm (vec x y)))';
-    const m = compile(source, { params: { a: 2 }, dtype: 'float64' });
-    const off = compile(source, { params: { a: 2 }, dtype: 'float64', tier: false });
-    try {
+  test("a vector's length, and at the zero vector 0 with gradient 0 as autograd gives", async () => {
+    await withTierPair('(* a (norm (vec x y)))', { params: { a: 2 } }, (m, off) => {
       expect(m.singleSampleTier()).toBeDefined();
       const at = (x: number, y: number) => m.valueAndGrad({ x, y }, { wrt: ['x', 'y'] });
       const close = (v: number) => expect.closeTo(v, 14);
@@ -292,18 +257,12 @@ describe('norm and normalize on the tier', () => {
       expectClose(got.value, want.value, 1e-12);
       for (const name of Object.keys(want.grads)) expectClose(got.grads[name], want.grads[name], 1e-10);
       expect(got.grads.x[1]).toBe(0);
-    } finally {
-      m.dispose();
-      off.dispose();
-    }
+    });
   });
 
-  test('normalize: v / max(norm(v), 1e-8) as the kernel, below 1e-8 and at zero included', () => {
+  test('normalize: v / max(norm(v), 1e-8) as the kernel, below 1e-8 and at zero included', async () => {
     // a weighted sum of the unit vector's components, so that every component's gradient counts
-    const source = '(dot (normalize (vec x (* a y))) (vec 0.3 -0.7))';
-    const m = compile(source, { params: { a: 2 }, dtype: 'float64' });
-    const off = compile(source, { params: { a: 2 }, dtype: 'float64', tier: false });
-    try {
+    await withTierPair('(dot (normalize (vec x (* a y))) (vec 0.3 -0.7))', { params: { a: 2 } }, (m, off) => {
       expect(m.singleSampleTier()).toBeDefined();
       const data = { x: [3, 0, -1e-3, 2e-9, 0.5], y: [4, 0, 2e-3, -1e-9, -0.25] };
       const want = reference(off, data);
@@ -312,9 +271,6 @@ describe('norm and normalize on the tier', () => {
       for (const name of Object.keys(want.grads)) expectClose(got.grads[name], want.grads[name], 1e-10);
       // at zero the length is clamped: the gradient is the numerator's, 0.3 / 1e-8
       expect(got.grads.x[1]).toBeCloseTo(0.3e8, 0);
-    } finally {
-      m.dispose();
-      off.dispose();
-    }
+    });
   });
 });

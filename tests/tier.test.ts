@@ -8,8 +8,7 @@ import { compile, CompileError, grad, tensor, type Module, type Tensor } from '.
 import { PRIMITIVES, TAPE_FORMS } from '../src/ops';
 import { DOMAIN as FUZZ_DOMAIN } from '../src/fuzz/typed';
 import { declaredNames } from './helpers/feynman';
-
-type Values = Float32Array | Float64Array;
+import { expectTierAsLibtorch, failure, numbers as asArray, withTierPair } from './helpers/tier';
 
 /** d(sum of out)/d(params and the named inputs) through Tensors, as a user of forward() would: each input a leaf when its gradient is wanted. */
 function throughTensors(m: Module, inputs: Record<string, number | number[]>, wrt: string[]) {
@@ -44,8 +43,6 @@ function throughTensors(m: Module, inputs: Record<string, number | number[]>, wr
   return { value, grads };
 }
 
-const asArray = (v: number | number[] | Values): number[] => (typeof v === 'number' ? [v] : Array.from(v));
-
 function close(a: number[], b: number[], rel: number): string | undefined {
   if (a.length !== b.length) return `lengths ${a.length} and ${b.length}`;
   for (let i = 0; i < a.length; i++) {
@@ -73,48 +70,41 @@ const ARGS = ['x', 'y', 'z'];
 
 describe('every pointwise primitive on the tier equals the libtorch path (float64)', () => {
   const forms = TAPE_FORMS.filter((f) => f.op.group !== 'internal');
-  test.each(forms.map((f) => [`${f.op.name}/${f.arity}`, f.op.name, f.arity] as const))('%s', (_label, op, arity) => {
-    const names = ARGS.slice(0, arity);
-    const source = `(* a (${op} ${names.join(' ')}))`;
-    const m = compile(source, {
-      inputs: Object.fromEntries(names.map((n) => [n, 'scalar'])),
-      params: { a: 1.5 },
-      dtype: 'float64',
-    });
-    expect(m.singleSampleTier()).toBeDefined();
-    const off = compile(source, {
-      inputs: Object.fromEntries(names.map((n) => [n, 'scalar'])),
-      params: { a: 1.5 },
-      dtype: 'float64',
-      tier: false,
-    });
-    const columns = names.map((_, k) => points(op, k, 7));
-    // one sample at a time
-    for (let s = 0; s < 7; s++) {
-      const inputs = Object.fromEntries(names.map((n, k) => [n, columns[k][s]]));
-      const tier = m.valueAndGrad(inputs, { wrt: names });
-      const ref = throughTensors(off, inputs, names);
-      expect(close(asArray(tier.value), ref.value, 1e-12)).toBeUndefined();
-      for (const [name, g] of Object.entries(ref.grads))
-        expect([name, close(asArray(tier.grads[name]), g, 1e-10)]).toEqual([name, undefined]);
-    }
-    // a batch, the first input shared
-    const inputs: Record<string, number | number[]> = Object.fromEntries(
-      names.map((n, k) => [n, k === 0 && arity > 1 ? columns[0][0] : columns[k]]),
-    );
-    const tier = m.valueAndGrad(inputs, { batch: true, wrt: names });
-    const ref = throughTensors(off, inputs, names);
-    expect(close(asArray(tier.value), ref.value, 1e-12)).toBeUndefined();
-    for (const [name, g] of Object.entries(ref.grads))
-      expect([name, close(asArray(tier.grads[name]), g, 1e-10)]).toEqual([name, undefined]);
-    // forward through Tensors takes the tier by default: the same as the libtorch path
-    const viaForward = throughTensors(m, inputs, names);
-    expect(close(viaForward.value, ref.value, 1e-12)).toBeUndefined();
-    for (const [name, g] of Object.entries(ref.grads))
-      expect([name, close(viaForward.grads[name], g, 1e-10)]).toEqual([name, undefined]);
-    m.dispose();
-    off.dispose();
-  });
+  test.each(forms.map((f) => [`${f.op.name}/${f.arity}`, f.op.name, f.arity] as const))(
+    '%s',
+    async (_label, op, arity) => {
+      const names = ARGS.slice(0, arity);
+      const source = `(* a (${op} ${names.join(' ')}))`;
+      const options = { inputs: Object.fromEntries(names.map((n) => [n, 'scalar' as const])), params: { a: 1.5 } };
+      await withTierPair(source, options, (m, off) => {
+        expect(m.singleSampleTier()).toBeDefined();
+        const columns = names.map((_, k) => points(op, k, 7));
+        // one sample at a time
+        for (let s = 0; s < 7; s++) {
+          const inputs = Object.fromEntries(names.map((n, k) => [n, columns[k][s]]));
+          const tier = m.valueAndGrad(inputs, { wrt: names });
+          const ref = throughTensors(off, inputs, names);
+          expect(close(asArray(tier.value), ref.value, 1e-12)).toBeUndefined();
+          for (const [name, g] of Object.entries(ref.grads))
+            expect([name, close(asArray(tier.grads[name]), g, 1e-10)]).toEqual([name, undefined]);
+        }
+        // a batch, the first input shared
+        const inputs: Record<string, number | number[]> = Object.fromEntries(
+          names.map((n, k) => [n, k === 0 && arity > 1 ? columns[0][0] : columns[k]]),
+        );
+        const tier = m.valueAndGrad(inputs, { batch: true, wrt: names });
+        const ref = throughTensors(off, inputs, names);
+        expect(close(asArray(tier.value), ref.value, 1e-12)).toBeUndefined();
+        for (const [name, g] of Object.entries(ref.grads))
+          expect([name, close(asArray(tier.grads[name]), g, 1e-10)]).toEqual([name, undefined]);
+        // forward through Tensors takes the tier by default: the same as the libtorch path
+        const viaForward = throughTensors(m, inputs, names);
+        expect(close(viaForward.value, ref.value, 1e-12)).toBeUndefined();
+        for (const [name, g] of Object.entries(ref.grads))
+          expect([name, close(viaForward.grads[name], g, 1e-10)]).toEqual([name, undefined]);
+      });
+    },
+  );
 
   test('every pointwise primitive has a tier form', () => {
     const pointwise = PRIMITIVES.filter((p) => p.pointwise && p.name !== 'clamp').map((p) => p.name);
@@ -126,29 +116,26 @@ const FEYNMAN = path.join(__dirname, '..', 'examples', 'feynman');
 
 describe('the Feynman equations on the tier', () => {
   const files = fs.readdirSync(FEYNMAN).filter((f) => f.endsWith('.neural'));
-  test.each(files)('%s', (file) => {
+  test.each(files)('%s', async (file) => {
     const source = fs.readFileSync(path.join(FEYNMAN, file), 'utf8');
     const { inputs, params } = declaredNames(source);
     const options = {
       inputs: Object.fromEntries(inputs.map((n) => [n, 'scalar' as const])),
       params: Object.fromEntries(params.map((p, k) => [p, 0.8 + 0.3 * k])),
-      dtype: 'float64' as const,
     };
-    const m = compile(source, options);
-    const off = compile(source, { ...options, tier: false });
-    expect(m.singleSampleTier()).toBeDefined();
-    const batch = Object.fromEntries(inputs.map((n, k) => [n, points('sqrt', k, 5)]));
-    const tier = m.valueAndGrad(batch, { batch: true, wrt: inputs });
-    const viaForward = throughTensors(m, batch, inputs);
-    const ref = throughTensors(off, batch, inputs);
-    expect(close(asArray(tier.value), ref.value, 1e-12)).toBeUndefined();
-    expect(close(viaForward.value, ref.value, 1e-12)).toBeUndefined();
-    for (const [name, g] of Object.entries(ref.grads)) {
-      expect([name, close(asArray(tier.grads[name]), g, 1e-10)]).toEqual([name, undefined]);
-      expect([name, close(viaForward.grads[name], g, 1e-10)]).toEqual([name, undefined]);
-    }
-    m.dispose();
-    off.dispose();
+    await withTierPair(source, options, (m, off) => {
+      expect(m.singleSampleTier()).toBeDefined();
+      const batch = Object.fromEntries(inputs.map((n, k) => [n, points('sqrt', k, 5)]));
+      const tier = m.valueAndGrad(batch, { batch: true, wrt: inputs });
+      const viaForward = throughTensors(m, batch, inputs);
+      const ref = throughTensors(off, batch, inputs);
+      expect(close(asArray(tier.value), ref.value, 1e-12)).toBeUndefined();
+      expect(close(viaForward.value, ref.value, 1e-12)).toBeUndefined();
+      for (const [name, g] of Object.entries(ref.grads)) {
+        expect([name, close(asArray(tier.grads[name]), g, 1e-10)]).toEqual([name, undefined]);
+        expect([name, close(viaForward.grads[name], g, 1e-10)]).toEqual([name, undefined]);
+      }
+    });
   });
 });
 
@@ -171,30 +158,27 @@ describe('branching and small vectors on the tier (valueAndGrad)', () => {
       'vmax and vmin, ties and NaN',
       '(+ (vmax [x (- 1 x) (* 0.25 (+ x 1.5))]) (vmin [(* 2 x) y (sqrt (+ x 1.8))]) (vsum (vmax (mat [x y] [a x]))))',
     ],
-  ])('%s', (_, source) => {
-    const options = { inputs: { x: 'scalar', y: 'scalar' } as const, params: { a: 1.5 }, dtype: 'float64' as const };
-    const m = compile(source, options);
-    const off = compile(source, { ...options, tier: false });
-    const batch = { x: [-2, -1.5, -0.5, 0, 0.5, 2], y: [3, -1, 0.25, 2, -3, 1] };
-    // The batched calls must take the tier, else this would hold libtorch against itself.
-    const spy = jest.spyOn(m, 'tier');
-    const tier = m.valueAndGrad(batch, { batch: true, wrt: ['x', 'y'] });
-    const viaForward = throughTensors(m, batch, ['x', 'y']);
-    expect(spy.mock.results.filter((r) => r.value !== undefined).length).toBe(2);
-    spy.mockRestore();
-    const ref = throughTensors(off, batch, ['x', 'y']);
-    for (const ours of [{ value: asArray(tier.value), grads: tier.grads }, viaForward]) {
-      expect(close(asArray(ours.value), ref.value, 1e-12)).toBeUndefined();
-      for (const [name, g] of Object.entries(ref.grads))
-        expect([name, close(asArray(ours.grads[name]), g, 1e-10)]).toEqual([name, undefined]);
-    }
-    m.dispose();
-    off.dispose();
+  ])('%s', async (_, source) => {
+    const options = { inputs: { x: 'scalar', y: 'scalar' } as const, params: { a: 1.5 } };
+    await withTierPair(source, options, (m, off) => {
+      const batch = { x: [-2, -1.5, -0.5, 0, 0.5, 2], y: [3, -1, 0.25, 2, -3, 1] };
+      // The batched calls must take the tier, else this would hold libtorch against itself.
+      const spy = jest.spyOn(m, 'tier');
+      const tier = m.valueAndGrad(batch, { batch: true, wrt: ['x', 'y'] });
+      const viaForward = throughTensors(m, batch, ['x', 'y']);
+      expect(spy.mock.results.filter((r) => r.value !== undefined).length).toBe(2);
+      spy.mockRestore();
+      const ref = throughTensors(off, batch, ['x', 'y']);
+      for (const ours of [{ value: asArray(tier.value), grads: tier.grads }, viaForward]) {
+        expect(close(asArray(ours.value), ref.value, 1e-12)).toBeUndefined();
+        for (const [name, g] of Object.entries(ref.grads))
+          expect([name, close(asArray(ours.grads[name]), g, 1e-10)]).toEqual([name, undefined]);
+      }
+    });
   });
 
-  test("forward's second derivatives of a branching program: create_graph replays each sample's branch", () => {
+  test("forward's second derivatives of a branching program: create_graph replays each sample's branch", async () => {
     const source = '(if (> x 0) (* a x x) (if (> x -1) (sqrt (- x)) (* a a x)))';
-    const options = { inputs: { x: 'scalar' }, params: { a: 2 }, dtype: 'float64' } as const;
     const second = (m: Module) => {
       const x = tensor([1.5, -0.25, -3, 0.5], { dtype: 'float64', requiresGrad: true });
       const y = m.forward({ x });
@@ -204,26 +188,20 @@ describe('branching and small vectors on the tier (valueAndGrad)', () => {
       for (const t of [x, y, dy, d2y, da]) t.dispose();
       return out;
     };
-    const onTier = compile(source, options);
-    const spy = jest.spyOn(onTier, 'tier');
-    const a = second(onTier);
-    expect(spy.mock.results.some((r) => r.value !== undefined)).toBe(true);
-    const off = compile(source, { ...options, tier: false });
-    const b = second(off);
-    for (let k = 0; k < 4; k++) expect([k, close(a[k], b[k], 1e-10)]).toEqual([k, undefined]);
+    const b = await withTierPair(source, { inputs: { x: 'scalar' }, params: { a: 2 } }, (m, off) =>
+      expectTierAsLibtorch(m, off, second),
+    );
     // by hand: x > 0: a x^2 (2 a x, 2 a; d(2 a x)/da = 2 x); -1 < x <= 0: sqrt(-x); else a^2 x (a^2, 0, 0)
     expect(b[0]).toEqual([4.5, 0.5, -12, 0.5]);
     expect(b[2]).toEqual([4, -1 / (4 * 0.25 ** 1.5), 0, 4]);
-    onTier.dispose();
-    off.dispose();
   });
 });
 
 describe('linear solves on the tier: second derivatives and singular matrices', () => {
   const source = '(vsum (solve (mat [x a] [(* x x) 3]) [1 (sin x)]))';
-  const options = { inputs: { x: 'scalar' }, params: { a: 1.5 }, dtype: 'float64' } as const;
+  const options = { inputs: { x: 'scalar' }, params: { a: 1.5 } } as const;
 
-  test('create_graph replays the solve through linalg_solve', () => {
+  test('create_graph replays the solve through linalg_solve', async () => {
     const second = (m: Module) => {
       const x = tensor([0.3, -1.2, 2.5], { dtype: 'float64', requiresGrad: true });
       const y = m.forward({ x });
@@ -233,34 +211,20 @@ describe('linear solves on the tier: second derivatives and singular matrices', 
       for (const t of [x, y, dy, d2y]) t.dispose();
       return out;
     };
-    const onTier = compile(source, options);
-    const off = compile(source, { ...options, tier: false });
-    const spy = jest.spyOn(onTier, 'tier');
-    const a = second(onTier);
-    expect(spy.mock.results.some((r) => r.value !== undefined)).toBe(true);
-    const b = second(off);
-    for (let k = 0; k < 3; k++) expect([k, close(a[k], b[k], 1e-10)]).toEqual([k, undefined]);
+    const b = await withTierPair(source, options, (m, off) => expectTierAsLibtorch(m, off, second));
     expect(Math.max(...b[2].map(Math.abs))).toBeGreaterThan(1e-3);
-    onTier.dispose();
-    off.dispose();
   });
 
-  test('a singular matrix fails on the tier as on the libtorch path, at the solve', () => {
+  test('a singular matrix fails on the tier as on the libtorch path, at the solve', async () => {
     // det = 3 x - 1.5 x^2: singular at x = 2
-    const found = [true, false].map((tier) => {
-      const m = compile(source, { ...options, tier });
-      try {
-        expect(m.singleSampleTier() !== undefined).toBe(tier);
-        expect(Number.isFinite(m.valueAndGrad({ x: 0.5 }).value as number)).toBe(true);
-        m.valueAndGrad({ x: 2 });
-        return undefined;
-      } catch (e) {
-        const d = (e as CompileError).diagnostics[0];
+    const found = await withTierPair(source, options, (m, off) =>
+      [m, off].map((module) => {
+        expect(module.singleSampleTier() !== undefined).toBe(module === m);
+        expect(Number.isFinite(module.valueAndGrad({ x: 0.5 }).value as number)).toBe(true);
+        const d = (failure(() => module.valueAndGrad({ x: 2 })) as CompileError).diagnostics[0];
         return [d.code, d.span?.start, d.message.includes('singular')];
-      } finally {
-        m.dispose();
-      }
-    });
+      }),
+    );
     expect(found[0]).toEqual(['E0209', 6, true]);
     expect(found[1]).toEqual(found[0]);
   });
@@ -301,14 +265,13 @@ test('gradients agree with central differences', () => {
   m.dispose();
 });
 
-test('special values follow libtorch: infinities and NaN through the gradient', () => {
-  const source = '(+ (sqrt x) (* 0 (log y)))';
-  const m = compile(source, { inputs: { x: 'scalar', y: 'scalar' }, dtype: 'float64' });
-  const tier = m.valueAndGrad({ x: 0, y: 0 }, { wrt: ['x', 'y'] });
-  const ref = throughTensors(compile(source, { dtype: 'float64', tier: false }), { x: 0, y: 0 }, ['x', 'y']);
-  expect([tier.value, tier.grads.x, tier.grads.y]).toEqual([ref.value[0], ref.grads.x[0], ref.grads.y[0]]);
-  expect(tier.grads.x).toBe(Infinity);
-  m.dispose();
+test('special values follow libtorch: infinities and NaN through the gradient', async () => {
+  await withTierPair('(+ (sqrt x) (* 0 (log y)))', { inputs: { x: 'scalar', y: 'scalar' } }, (m, off) => {
+    const tier = m.valueAndGrad({ x: 0, y: 0 }, { wrt: ['x', 'y'] });
+    const ref = throughTensors(off, { x: 0, y: 0 }, ['x', 'y']);
+    expect([tier.value, tier.grads.x, tier.grads.y]).toEqual([ref.value[0], ref.grads.x[0], ref.grads.y[0]]);
+    expect(tier.grads.x).toBe(Infinity);
+  });
 });
 
 test.each([
@@ -323,14 +286,15 @@ test.each([
     '(letrec ((f (lambda (k y) (if (<= k 0) y (+ y (* 0 (> (f (- k 1) (/ (- y y))) 0))))))) (f 2 x))',
     1,
   ],
-])('what no gradient reaches is never differentiated (%s): no 0 * inf where libtorch has no graph', (_, source, dx) => {
-  const m = compile(source, { inputs: { x: 'scalar' }, dtype: 'float64' });
-  const off = compile(source, { inputs: { x: 'scalar' }, dtype: 'float64', tier: false });
-  expect(m.singleSampleTier()).toBeDefined();
-  for (const module of [m, off]) expect(module.valueAndGrad({ x: 0.5 }, { wrt: ['x'] }).grads.x).toBe(dx);
-  m.dispose();
-  off.dispose();
-});
+])(
+  'what no gradient reaches is never differentiated (%s): no 0 * inf where libtorch has no graph',
+  async (_, source, dx) => {
+    await withTierPair(source, { inputs: { x: 'scalar' } }, (m, off) => {
+      expect(m.singleSampleTier()).toBeDefined();
+      for (const module of [m, off]) expect(module.valueAndGrad({ x: 0.5 }, { wrt: ['x'] }).grads.x).toBe(dx);
+    });
+  },
+);
 
 test('programs the tier does not run give the same answers through libtorch', () => {
   // 100 elements a sample: beyond the tier's 64 a value
@@ -365,30 +329,22 @@ test('frozen parameters have no gradient; wrt and batches are checked', () => {
 
 describe('forward on the tier (the default; compile option tier: false turns it off)', () => {
   const source = '(* k (exp (- (* 0.3 t))) (sin (+ (* w t) phase)))';
-  const options = {
-    inputs: { t: 'scalar' as const },
-    params: { k: 1.2, w: 2.1, phase: 0.4 },
-    dtype: 'float64' as const,
-  };
+  const options = { inputs: { t: 'scalar' as const }, params: { k: 1.2, w: 2.1, phase: 0.4 } };
 
-  test('values and every gradient equal the libtorch path', () => {
-    const onTier = compile(source, options);
-    const off = compile(source, { ...options, tier: false });
-    const spy = jest.spyOn(onTier, 'tier');
-    const t = [0.1, 0.7, 1.3, 2.9];
-    const a = throughTensors(onTier, { t }, ['t']);
-    expect(spy.mock.results.some((r) => r.value !== undefined)).toBe(true);
-    const b = throughTensors(off, { t }, ['t']);
-    expect(close(a.value, b.value, 1e-12)).toBeUndefined();
-    for (const name of ['k', 'w', 'phase', 't'])
-      expect([name, close(a.grads[name], b.grads[name], 1e-10)]).toEqual([name, undefined]);
-    onTier.dispose();
-    off.dispose();
+  test('values and every gradient equal the libtorch path', async () => {
+    await withTierPair(source, options, (onTier, off) => {
+      const spy = jest.spyOn(onTier, 'tier');
+      const t = [0.1, 0.7, 1.3, 2.9];
+      const a = throughTensors(onTier, { t }, ['t']);
+      expect(spy.mock.results.some((r) => r.value !== undefined)).toBe(true);
+      const b = throughTensors(off, { t }, ['t']);
+      expect(close(a.value, b.value, 1e-12)).toBeUndefined();
+      for (const name of ['k', 'w', 'phase', 't'])
+        expect([name, close(a.grads[name], b.grads[name], 1e-10)]).toEqual([name, undefined]);
+    });
   });
 
-  test('a full upstream gradient and second derivatives (create_graph replays the program through libtorch)', () => {
-    const onTier = compile(source, { ...options, tier: true });
-    const off = compile(source, { ...options, tier: false });
+  test('a full upstream gradient and second derivatives (create_graph replays the program through libtorch)', async () => {
     const second = (m: Module) => {
       const t = tensor([0.4, 1.1], { dtype: 'float64', requiresGrad: true });
       const y = m.forward({ t });
@@ -398,10 +354,7 @@ describe('forward on the tier (the default; compile option tier: false turns it 
       for (const x of [t, y, dy, d2y]) x.dispose();
       return out;
     };
-    const [a, b] = [second(onTier), second(off)];
-    for (let k = 0; k < 3; k++) expect(close(a[k], b[k], 1e-10)).toBeUndefined();
-    onTier.dispose();
-    off.dispose();
+    await withTierPair(source, { ...options, tier: true }, (m, off) => expectTierAsLibtorch(m, off, second));
   });
 });
 
@@ -460,14 +413,14 @@ describe("backward of a tier result without libtorch's engine (sum(y).backward()
 
   test.each(['float32', 'float64'] as const)(
     '%s: accumulated gradients equal the engine bit for bit, and the libtorch path',
-    (dtype) => {
-      const m = compile(source, { ...options, dtype });
-      const direct = rounds(m, viaSum);
-      expect(direct).toEqual(rounds(m, viaEngine));
-      const libtorch = rounds(compile(source, { ...options, dtype, tier: false }), viaSum);
-      const ulps = dtype === 'float32' ? 16 * 2 ** -23 : 1e-12;
-      direct.forEach((g, k) => expect([k, close(g, libtorch[k], ulps)]).toEqual([k, undefined]));
-      m.dispose();
+    async (dtype) => {
+      await withTierPair(source, { ...options, dtype }, (m, off) => {
+        const direct = rounds(m, viaSum);
+        expect(direct).toEqual(rounds(m, viaEngine));
+        const libtorch = rounds(off, viaSum);
+        const ulps = dtype === 'float32' ? 16 * 2 ** -23 : 1e-12;
+        direct.forEach((g, k) => expect([k, close(g, libtorch[k], ulps)]).toEqual([k, undefined]));
+      });
     },
   );
 
@@ -489,18 +442,18 @@ describe("backward of a tier result without libtorch's engine (sum(y).backward()
     m.dispose();
   });
 
-  test('a second backward through the same graph is an error, as on the libtorch path', () => {
-    for (const tier of [true, false]) {
-      const m = compile(source, { ...options, dtype: 'float64', tier });
-      const leaves = Object.fromEntries(
-        Object.entries(data).map(([k, v]) => [k, tensor(v, { dtype: 'float64', requiresGrad: true })]),
-      );
-      const s = m.forward(leaves).sum();
-      s.backward();
-      expect(() => s.backward()).toThrow(/backward through the graph a second time/);
-      s.dispose();
-      for (const t of Object.values(leaves)) t.dispose();
-      m.dispose();
-    }
+  test('a second backward through the same graph is an error, as on the libtorch path', async () => {
+    await withTierPair(source, options, (m, off) => {
+      for (const module of [m, off]) {
+        const leaves = Object.fromEntries(
+          Object.entries(data).map(([k, v]) => [k, tensor(v, { dtype: 'float64', requiresGrad: true })]),
+        );
+        const s = module.forward(leaves).sum();
+        s.backward();
+        expect(() => s.backward()).toThrow(/backward through the graph a second time/);
+        s.dispose();
+        for (const t of Object.values(leaves)) t.dispose();
+      }
+    });
   });
 });

@@ -4,7 +4,7 @@
 // it for libtorch, the tier's cost per op along generated chains, and programs with loops and MLPs.
 'use strict';
 const { timeUs, timeUsBatched } = require('./measure');
-const { uniform } = require('./runtime');
+const { build, makeInputs } = require('./runtime');
 const report = require('./report');
 
 /** The programs of the crossover table, and its batches. */
@@ -22,8 +22,6 @@ function sample(shape, lo, hi) {
 }
 const mid = (prog) =>
   Object.fromEntries(Object.entries(prog.inputs).map(([name, i]) => [name, sample(i.shape, i.lo, i.hi)]));
-const declared = (prog) =>
-  Object.fromEntries(Object.entries(prog.inputs).map(([name, i]) => [name, i.shape.length ? i.shape : 'scalar']));
 /** A batch of n samples near `one`: scalars as typed arrays, vectors and matrices as nested arrays; shared inputs once. */
 function batchOf(prog, one, n) {
   const scaled = (v, k) => (typeof v === 'number' ? v * (1 + k / 1e4) : v.map((x) => scaled(x, k)));
@@ -42,19 +40,14 @@ function tierRows(api, programs, minMs) {
   for (const [program, prog] of Object.entries(programs)) {
     if (prog.composition) continue;
     // fuse: false keeps batches of 1,000 on the tier (a fused result takes valueAndGrad's one pass there).
-    const m = api.compile(prog.source, { inputs: declared(prog), params: prog.params, fuse: false });
+    const m = build(api, prog, { fuse: false });
     if (!m.singleSampleTier()) continue;
     const one = mid(prog);
     const names = Object.keys(prog.inputs);
     const batch = batchOf(prog, one, 1000);
-    const onTier = api.compile(prog.source, { inputs: declared(prog), params: prog.params });
+    const onTier = build(api, prog);
     // a batch of one sample (shared vectors and matrices as they are), every leaf requiring a gradient
-    const leaves = Object.fromEntries(
-      Object.entries(prog.inputs).map(([n, i]) => [
-        n,
-        api.tensor(i.shape.length > 0 && !i.batched ? one[n] : [one[n]], { requiresGrad: true }),
-      ]),
-    );
+    const leaves = makeInputs(api, prog, 1);
     const throughTensors = () => {
       const y = onTier.forward(leaves);
       const s = y.sum();
@@ -99,16 +92,11 @@ function tierCrossover(api, programs, minMs) {
   for (const program of CROSSOVER_PROGRAMS) {
     const prog = programs[program];
     const names = Object.keys(prog.inputs);
-    const onTier = api.compile(prog.source, { inputs: declared(prog), params: prog.params });
-    const off = api.compile(prog.source, { inputs: declared(prog), params: prog.params, tier: false });
+    const onTier = build(api, prog);
+    const off = build(api, prog, { tier: false });
     const tape = onTier.tier(names.map(() => true)).tape;
     for (const batch of CROSSOVER_BATCHES) {
-      const inputs = Object.fromEntries(
-        Object.entries(prog.inputs).map(([n, i], k) => [
-          n,
-          api.tensor(uniform(batch, i.lo, i.hi, k + 1), { requiresGrad: true }),
-        ]),
-      );
+      const inputs = makeInputs(api, prog, batch);
       const handles = names.map((n) => inputs[n].handle);
       const tierForward = (record) => new api.Tensor(tape.forward(handles, record));
       const both = (forward) => () => {

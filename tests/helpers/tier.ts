@@ -32,11 +32,14 @@ export function expectTierAsLibtorch(
   return want;
 }
 
-/** The module compiled for the tier (float64 unless the options say) and its twin on the libtorch path. */
-export function tierPair(source: string, options: CompileOptions = {}): [Module, Module] {
+/**
+ * The module compiled for the tier (float64 unless the options say) and its twin on the libtorch
+ * path, which also takes the `twin` options (fuse: false for the unfused path).
+ */
+export function tierPair(source: string, options: CompileOptions = {}, twin: CompileOptions = {}): [Module, Module] {
   return [
     compile(source, { dtype: 'float64', ...options }),
-    compile(source, { dtype: 'float64', ...options, tier: false }),
+    compile(source, { dtype: 'float64', ...options, tier: false, ...twin }),
   ];
 }
 
