@@ -1,7 +1,7 @@
 // Replays every minimised failure the fuzzer saved. A fixed one must pass; an open one is a known bug
 // and is expected to fail (test.failing), so fixing it turns this red until its status says fixed.
-// Some cases crash the process, so they run in child processes, but not one process each: two
-// workers take the cases in turn (each loads and transpiles the sources once), and a case that
+// Some cases crash the process, so they run in child processes, but not one process each: a pool of
+// two workers takes the cases in turn (each loads and transpiles the sources once), and a case that
 // crashes or hangs its worker is reported as that case failing while a fresh worker goes on.
 import { runIsolatedBatch, type BatchOutcome } from '../src/fuzz/isolate';
 import { loadRegressions } from '../src/fuzz/regressions';
@@ -53,3 +53,11 @@ test('the batch replay reports a crash or a hang as that case failing and goes o
   expect(pid(out[5])).toBe(pid(out[6]));
   expect(new Set([pid(out[0]), pid(out[2]), pid(out[5])]).size).toBe(3);
 }, 60000);
+
+test('the batch replay reports every case as not started when its workers cannot load the evaluator', async () => {
+  const cases = ['a', 'b', 'c'].map((source) => ({ generator: 'mutate' as const, source }));
+  const out = await runIsolatedBatch(cases, 3000, 2, require.resolve('./helpers/crashing-evaluator') + '-missing');
+  expect(out.map((o) => [o.ok, o.kind])).toEqual(Array(3).fill([false, 'crash']));
+  for (const o of out)
+    expect(o.detail).toMatch(/^the worker process could not start \(code 1, signal null\): .*Cannot find module/);
+}, 30_000);

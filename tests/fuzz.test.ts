@@ -4,8 +4,8 @@
 // fail this test.
 import { caseAt, parseArgs } from '../src/fuzz/cli';
 import { tierDifferences } from '../src/fuzz/differential';
-import { evaluate } from '../src/fuzz/evaluate';
-import { signature } from '../src/fuzz/minimise';
+import { evaluate, type FuzzCase, type Outcome } from '../src/fuzz/evaluate';
+import { minimise, signature } from '../src/fuzz/minimise';
 import { loadRegressions } from '../src/fuzz/regressions';
 
 const known = new Set(
@@ -62,5 +62,21 @@ describe('the small-program tier as the third differential path', () => {
     );
     expect(runs.every((r) => r.ok)).toBe(true);
     expect(runs.reduce((n, r) => n + (r.tierRuns ?? 0), 0)).toBeGreaterThan(0);
+  });
+});
+
+test('the minimiser keeps the smallest program that fails the same way: subtrees first, then text, within its budget', async () => {
+  // Fails while the text has both 'log' and '*'; the length in the message is masked by the signature.
+  const run = async (c: FuzzCase): Promise<Outcome> =>
+    c.source.includes('log') && c.source.includes('*')
+      ? { ok: false, kind: 'error', detail: `bad at ${c.source.length}` }
+      : { ok: true, kind: 'module', detail: '' };
+  const c: FuzzCase = { generator: 'mutate', source: '(define (f x) (+ 1 (log (* x 2)))) (f 3.5)' };
+  const failure = await run(c);
+  expect(await minimise(c, failure, run, 300)).toMatchObject({ fuzzCase: { source: 'log*' }, tries: 50 });
+  expect(await minimise(c, failure, run, 7)).toMatchObject({
+    fuzzCase: { source: '(+ 1 (log (* x 2)))\n(f 3.5)' },
+    outcome: { detail: 'bad at 27' },
+    tries: 7,
   });
 });

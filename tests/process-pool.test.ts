@@ -1,6 +1,7 @@
 // The process pool under `neuralc experiments --jobs` and the fuzzer: every task gets an answer (its
 // reply, or why there is none: an error it threw, a crash, a hang), in whichever child is free, and
-// a child that died is replaced.
+// a child that died is replaced (answers say which child, by number); a child that dies before it
+// serves fails every task left.
 import path from 'path';
 import { ProcessPool } from '../src/runtime/process-pool';
 import type { PoolTask } from './helpers/pool-worker';
@@ -37,18 +38,37 @@ test('a task that throws, kills its child or hangs is answered as such, and the 
       detail: expect.stringContaining('code 3'),
     });
     const replaced = await pool.run({ do: 'double', value: 2 });
-    expect(replaced).toMatchObject({ ok: true, reply: { twice: 4 } });
+    expect(replaced).toMatchObject({ ok: true, reply: { twice: 4 }, child: 1 });
     expect(first.ok && replaced.ok && first.reply.pid !== replaced.reply.pid).toBe(true);
     expect(await pool.run({ do: 'spin' })).toMatchObject({
       ok: false,
       kind: 'hang',
       detail: 'no result within 3000 ms',
+      child: 1,
     });
-    expect(await pool.run({ do: 'double', value: 5 })).toMatchObject({ ok: true, reply: { twice: 10 } });
+    expect(await pool.run({ do: 'double', value: 5 })).toMatchObject({ ok: true, reply: { twice: 10 }, child: 2 });
+    expect([thrown.child, first.child]).toEqual([0, 0]);
   } finally {
     pool.close();
   }
 }, 60_000);
+
+test('a child that dies before it serves answers every task with that, and none is started again', async () => {
+  // The argument reaches the worker module (process.argv[2]) and has it exit at once.
+  const pool = new ProcessPool<PoolTask, Reply>(WORKER, 2, Infinity, ['exit at start']);
+  try {
+    const answers = await Promise.all([1, 2, 3, 4, 5].map((value) => pool.run({ do: 'double', value })));
+    for (const a of answers)
+      expect(a).toMatchObject({
+        ok: false,
+        kind: 'crash',
+        detail: expect.stringMatching(/^the worker process could not start \(code 4, signal null\)/),
+      });
+    expect((pool as unknown as { started: number }).started).toBe(2);
+  } finally {
+    pool.close();
+  }
+}, 30_000);
 
 test('a child whose parent has gone exits instead of running on', async () => {
   const { spawn } = await import('child_process');

@@ -7,7 +7,7 @@ import * as path from 'path';
 import { ProcessPool } from '../runtime/process-pool';
 import { apiFuzzIsolated } from './api';
 import { generate, GENERATORS, type FuzzCase, type Generator, type Outcome } from './evaluate';
-import { runIsolated } from './isolate';
+import { runIsolatedBatch } from './isolate';
 import { minimise, signature } from './minimise';
 import { caseSeed } from './random';
 import { saveRegression } from './regressions';
@@ -144,15 +144,16 @@ export async function fuzz(
 }
 
 /** Minimises one failure per signature and saves it; returns the lines to print. */
-export function triage(o: FuzzOptions, failures: Failure[]): string[] {
+export async function triage(o: FuzzOptions, failures: Failure[]): Promise<string[]> {
   const seen = new Set<string>();
   const lines: string[] = [];
   for (const f of failures) {
     const sig = signature(f.outcome);
     if (seen.has(sig)) continue;
     seen.add(sig);
-    // Every attempt in a fresh process: a smaller program can crash where the original did not.
-    const m = minimise(f.fuzzCase, f.outcome, (c) => runIsolated(c, o.timeLimitMs), MINIMISE_BUDGET);
+    // Every attempt in a fresh process (a batch of one): a smaller program can crash where the original did not.
+    const replay = async (c: FuzzCase) => (await runIsolatedBatch([c], o.timeLimitMs, 1))[0];
+    const m = await minimise(f.fuzzCase, f.outcome, replay, MINIMISE_BUDGET);
     const file = o.save ? saveRegression(m.fuzzCase, m.outcome, sig, `seed ${o.seed}, case ${f.index}`) : undefined;
     lines.push(
       `FAIL ${f.outcome.kind} (case ${f.index}, ${f.fuzzCase.generator}) ${file ? `saved as tests/fuzz-regressions/${file}` : '(already saved or --no-save)'}`,
@@ -194,7 +195,7 @@ export async function main(argv: string[]): Promise<number> {
   );
   const { tallies, failures } = await fuzz(o, (l) => console.log(l));
   summary(tallies).forEach((l) => console.log(l));
-  triage(o, failures).forEach((l) => console.log(l));
+  (await triage(o, failures)).forEach((l) => console.log(l));
   console.log(failures.length === 0 ? 'no failures' : `${failures.length} failing cases`);
   return failures.length === 0 ? 0 : 1;
 }

@@ -18,14 +18,19 @@ export interface Minimised {
   tries: number;
 }
 
-export function minimise(c: FuzzCase, failure: Outcome, run: (c: FuzzCase) => Outcome, budget: number): Minimised {
+export async function minimise(
+  c: FuzzCase,
+  failure: Outcome,
+  run: (c: FuzzCase) => Promise<Outcome>,
+  budget: number,
+): Promise<Minimised> {
   const want = signature(failure);
   let best = { fuzzCase: c, outcome: failure, tries: 0 };
-  const attempt = (source: string): boolean => {
+  const attempt = async (source: string): Promise<boolean> => {
     if (best.tries >= budget || source.length >= best.fuzzCase.source.length) return false;
     best.tries++;
     const candidate = { ...best.fuzzCase, source };
-    const outcome = run(candidate);
+    const outcome = await run(candidate);
     if (outcome.ok || signature(outcome) !== want) return false;
     best = { fuzzCase: candidate, outcome, tries: best.tries };
     return true;
@@ -35,14 +40,15 @@ export function minimise(c: FuzzCase, failure: Outcome, run: (c: FuzzCase) => Ou
     const forms = parse(best.fuzzCase.source);
     if (forms) {
       // Pre-order: the largest subtrees are tried first.
-      for (const p of paths(forms)) {
-        if (reductions(forms, p).some((f) => attempt(printAll(f)))) {
-          progress = true;
-          break;
-        }
+      reduce: for (const p of paths(forms)) {
+        for (const f of reductions(forms, p))
+          if (await attempt(printAll(f))) {
+            progress = true;
+            break reduce;
+          }
       }
     }
-    if (!progress) progress = chunks(best.fuzzCase.source, attempt);
+    if (!progress) progress = await chunks(best.fuzzCase.source, attempt);
   }
   return best;
 }
@@ -57,10 +63,10 @@ function reductions(forms: Node[], p: number[]): Node[][] {
 }
 
 /** ddmin-style: remove chunks of the text, halving the chunk size down to one character. */
-function chunks(text: string, attempt: (s: string) => boolean): boolean {
+async function chunks(text: string, attempt: (s: string) => Promise<boolean>): Promise<boolean> {
   for (let size = Math.max(1, Math.floor(text.length / 2)); size >= 1; size = Math.floor(size / 2)) {
     for (let start = 0; start < text.length; start += size)
-      if (attempt(text.slice(0, start) + text.slice(start + size))) return true;
+      if (await attempt(text.slice(0, start) + text.slice(start + size))) return true;
     if (size === 1) break;
   }
   return false;

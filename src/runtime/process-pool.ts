@@ -1,92 +1,132 @@
 // A pool of child processes, each running one task at a time, with a watchdog: a task that outlives
 // the time bound is a hang (the child is killed and replaced), a child that dies mid-task is a crash,
-// a task that throws is an error. Whichever, the caller gets an answer and the pool goes on. The
-// fuzzer isolates its cases with it; `neuralc experiments` spreads its work over the cores with it.
+// a task that throws is an error. Whichever, the caller gets an answer and the pool goes on; only a
+// child that dies before it could serve (its worker module did not load) fails every task left. The
+// fuzzer isolates its cases with it (and so do its minimiser and the regression replay, through
+// src/fuzz/isolate.ts); `neuralc experiments` spreads its work over the cores with it.
 import { spawn, type ChildProcess } from 'child_process';
 
-export type PoolAnswer<R> =
-  { ok: true; reply: R; ms: number } | { ok: false; kind: 'hang' | 'crash' | 'error'; detail: string; ms: number };
+type Result<R> = { ok: true; reply: R } | { ok: false; kind: 'hang' | 'crash' | 'error'; detail: string };
 
-interface Slot<R> {
+export type PoolAnswer<R> = Result<R> & {
+  ms: number;
+  /** The child that took the task: 0, 1, ... in the order the pool started them (a replacement takes the next number); absent if none did. */
+  child?: number;
+};
+
+interface Slot<T, R> {
   child: ChildProcess;
-  busy?: { id: number; resolve: (a: PoolAnswer<R>) => void; timer?: NodeJS.Timeout; start: number };
+  /** Answered as PoolAnswer.child. */
+  n: number;
+  /**
+   * serveTasks has started in the child, so its worker module loaded. A task is sent only then, so a
+   * child that dies before is one that could not start, never one that a task killed.
+   */
+  ready: boolean;
+  busy?: { id: number; task: T; resolve: (a: PoolAnswer<R>) => void; timer?: NodeJS.Timeout; start: number };
 }
 
-type Message<R> = { id: number; reply: R } | { id: number; error: string };
+type Message<R> = { ready: true } | { id: number; reply: R } | { id: number; error: string };
 
 export class ProcessPool<T, R> {
-  private readonly slots: Slot<R>[] = [];
+  private readonly slots: Slot<T, R>[] = [];
   private readonly waiting: (() => void)[] = [];
   private nextId = 0;
+  private started = 0;
   private closed = false;
+  /** Set when a child died before its worker module loaded: every child would, so every later task gets this. */
+  private startFailure?: PoolAnswer<R>;
 
-  /** `worker`: the path, without extension, of a module that calls serveTasks. */
+  /**
+   * `worker`: the path, without extension, of a module that calls serveTasks; `args` are its
+   * arguments, in process.argv from index 2 on, as under fork.
+   */
   constructor(
     private readonly worker: string,
     size: number,
     private readonly timeLimitMs = Infinity,
+    private readonly args: readonly string[] = [],
   ) {
     for (let i = 0; i < size; i++) this.slots.push(this.spawn());
   }
 
-  private spawn(): Slot<R> {
+  private spawn(): Slot<T, R> {
     // From the TypeScript sources (under jest), the child transpiles what it loads, as fit-launch's do.
     const loader: string = __filename.endsWith('.ts') ? require('../fuzz/isolate').loader() : '';
     const script = `${loader}\nrequire(${JSON.stringify(this.worker)});`;
     // Advanced serialisation (structured clone) keeps NaN, infinities and typed arrays that JSON would not.
-    const child = spawn(process.execPath, ['-e', script], {
+    const child = spawn(process.execPath, ['-e', script, this.worker, ...this.args], {
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
       serialization: 'advanced',
     });
-    const slot: Slot<R> = { child };
+    const slot: Slot<T, R> = { child, n: this.started++, ready: false };
     let stderr = '';
     slot.child.stderr!.on('data', (d) => (stderr = (stderr + d).slice(-2000)));
     slot.child.on('message', (m: Message<R>) => {
-      const busy = slot.busy;
-      if (busy?.id !== m.id) return;
-      const ms = Date.now() - busy.start;
-      this.finish(
-        slot,
-        'error' in m ? { ok: false, kind: 'error', detail: m.error, ms } : { ok: true, reply: m.reply, ms },
-      );
+      if ('ready' in m) {
+        slot.ready = true;
+        if (slot.busy) this.send(slot);
+        return;
+      }
+      if (slot.busy?.id !== m.id) return;
+      this.finish(slot, 'error' in m ? { ok: false, kind: 'error', detail: m.error } : { ok: true, reply: m.reply });
     });
     slot.child.on('exit', (code, signal) => {
-      if (!slot.busy) return;
-      const detail = `child exited (code ${code}, signal ${signal}): ${stderr.trim().split('\n').slice(0, 5).join(' | ')}`;
-      this.finish(slot, { ok: false, kind: 'crash', detail, ms: Date.now() - slot.busy.start }, true);
+      const why = `(code ${code}, signal ${signal}): ${stderr.trim().split('\n').slice(0, 5).join(' | ')}`;
+      if (!slot.ready && !this.closed) {
+        const detail = `the worker process could not start ${why}`;
+        this.startFailure ??= { ok: false, kind: 'crash', detail, ms: 0, child: slot.n };
+        if (slot.busy) this.finish(slot, this.startFailure);
+        this.wakeAll();
+      } else if (slot.busy) this.finish(slot, { ok: false, kind: 'crash', detail: `child exited ${why}` }, true);
     });
     return slot;
   }
 
-  private finish(slot: Slot<R>, answer: PoolAnswer<R>, replace = false): void {
+  /**
+   * Called when a task is given to the slot and again when its child is ready: the time bound first
+   * covers the child's start, then the task alone; the task is sent once the child is ready.
+   */
+  private send(s: Slot<T, R>): void {
+    const busy = s.busy!;
+    clearTimeout(busy.timer);
+    busy.start = Date.now();
+    if (Number.isFinite(this.timeLimitMs))
+      busy.timer = setTimeout(() => {
+        s.child.removeAllListeners('exit');
+        s.child.kill('SIGKILL');
+        this.finish(s, { ok: false, kind: 'hang', detail: `no result within ${this.timeLimitMs} ms` }, true);
+      }, this.timeLimitMs);
+    if (s.ready) s.child.send({ id: busy.id, task: busy.task });
+  }
+
+  private finish(slot: Slot<T, R>, result: Result<R>, replace = false): void {
     const busy = slot.busy!;
     clearTimeout(busy.timer);
     slot.busy = undefined;
     if (replace && !this.closed) this.slots[this.slots.indexOf(slot)] = this.spawn();
-    busy.resolve(answer);
+    busy.resolve({ ...result, ms: Date.now() - busy.start, child: slot.n });
     this.waiting.shift()?.();
   }
 
-  /** Runs `task` on the first free child (waiting for one); after close(), answers that the pool is closed. */
+  private wakeAll(): void {
+    for (const wake of this.waiting.splice(0)) wake();
+  }
+
+  /**
+   * Runs `task` on the first free child (waiting for one); after close(), answers that the pool is
+   * closed, and after a child failed to start, with that failure.
+   */
   async run(task: T): Promise<PoolAnswer<R>> {
-    let slot: Slot<R> | undefined;
-    while (!this.closed && !(slot = this.slots.find((s) => !s.busy)))
+    let slot: Slot<T, R> | undefined;
+    while (!this.closed && !this.startFailure && !(slot = this.slots.find((s) => !s.busy)))
       await new Promise<void>((r) => this.waiting.push(r));
-    if (this.closed || !slot) return { ok: false, kind: 'error', detail: 'the process pool is closed', ms: 0 };
+    if (this.closed) return { ok: false, kind: 'error', detail: 'the process pool is closed', ms: 0 };
+    if (!slot) return { ...this.startFailure! };
     const s = slot;
-    const id = this.nextId++;
     return new Promise<PoolAnswer<R>>((resolve) => {
-      const start = Date.now();
-      const timer = Number.isFinite(this.timeLimitMs)
-        ? setTimeout(() => {
-            s.child.removeAllListeners('exit');
-            s.child.kill('SIGKILL');
-            const detail = `no result within ${this.timeLimitMs} ms`;
-            this.finish(s, { ok: false, kind: 'hang', detail, ms: Date.now() - start }, true);
-          }, this.timeLimitMs)
-        : undefined;
-      s.busy = { id, resolve, timer, start };
-      s.child.send({ id, task });
+      s.busy = { id: this.nextId++, task, resolve, start: 0 };
+      this.send(s);
     });
   }
 
@@ -94,12 +134,13 @@ export class ProcessPool<T, R> {
   close(): void {
     this.closed = true;
     for (const s of this.slots) s.child.kill();
-    for (const wake of this.waiting.splice(0)) wake();
+    this.wakeAll();
   }
 }
 
 /**
- * The child's side: answers each task the pool sends with `handle`'s result (or its error's stack).
+ * The child's side: says it is ready, then answers each task the pool sends with `handle`'s result
+ * (or its error's stack).
  * The IPC channel is all that keeps a child alive between tasks, so it exits when its parent goes.
  */
 export function serveTasks<T, R>(handle: (task: T) => R | Promise<R>): void {
@@ -112,4 +153,5 @@ export function serveTasks<T, R>(handle: (task: T) => R | Promise<R>): void {
     }
     process.send!(answer);
   });
+  process.send!({ ready: true });
 }

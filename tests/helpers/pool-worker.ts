@@ -1,5 +1,8 @@
-// A child of tests/process-pool.test.ts's pool: each task says what to do.
+// A child of tests/process-pool.test.ts's pool: each task says what to do; given the argument
+// 'exit at start', it dies before serving any.
 import { serveTasks } from '../../src/runtime/process-pool';
+
+if (process.argv[2] === 'exit at start') process.exit(4);
 
 export type PoolTask = { do: 'double'; value: number } | { do: 'throw' } | { do: 'exit' } | { do: 'spin' };
 
