@@ -29,6 +29,11 @@ struct NodeError : Error {
   Kind kind;
 };
 
+/** A singular matrix at inv or solve, as both executors word it; `sample` (from 0) names one of a batch. */
+inline std::string singular_matrix_message(const std::string& op, int64_t sample = -1) {
+  return op + ": the matrix is singular" + (sample >= 0 ? " (sample " + std::to_string(sample) + ")" : "");
+}
+
 /** A loop past its iteration limit, as both executors (graph.cpp, tape.cpp) report it. */
 inline NodeError loop_limit_error(const std::string& label, int64_t limit) {
   return NodeError(label, NodeError::Kind::Limit,

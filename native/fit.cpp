@@ -65,18 +65,6 @@ Tensor pick(const Tensor& t, const Tensor& index, int64_t dim) {
   return index.defined() ? t.index_select(dim, index) : t;
 }
 
-FusedLossKind fused_loss(LossKind kind) {
-  switch (kind) {
-    case LossKind::Mse:
-      return FusedLossKind::Mse;
-    case LossKind::Mae:
-      return FusedLossKind::Mae;
-    case LossKind::Huber:
-      return FusedLossKind::Huber;
-  }
-  throw Error("fit: unknown loss");
-}
-
 Tensor loss_of(LossKind kind, const Tensor& y, const Tensor& target) {
   switch (kind) {
     case LossKind::Mse:
@@ -145,8 +133,7 @@ Objective algebraic_objective(GraphModule& module, const AlgebraicData& d, LossK
                                                                                 bool lenient) {
     if (grad && !*unfused) {
       const Picked& picked = rows(index);
-      if (const std::optional<double> loss = module.loss_backward(picked.in, picked.target, fused_loss(kind)))
-        return *loss;
+      if (const std::optional<double> loss = module.loss_backward(picked.in, picked.target, kind)) return *loss;
       *unfused = true;
     }
     return autograd(index, grad, lenient);

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "graph.h"
+#include "loss.h"
 #include "ode.h"
 #include "optim.h"
 #include "tape.h"
@@ -21,10 +22,6 @@
 namespace nc {
 
 class Collective;
-
-enum class LossKind { Mse, Mae, Huber };
-/** The losses' names in enum order: src/train/settings.ts's LOSSES (tests/train-settings.test.ts checks). */
-inline constexpr std::array<const char*, 3> kLossNames{"mse", "mae", "huber"};
 
 /** Algebraic fitting: every input carries the N samples in dimension 0; the target is [N, ...]. */
 struct AlgebraicData {

@@ -96,7 +96,7 @@ struct Operands {
 template <class T>
 struct BlockLoss {
   const T* target = nullptr;  // null: no loss
-  FusedLossKind kind = FusedLossKind::Mse;
+  LossKind kind = LossKind::Mse;
   T scale = 1;             // the adjoint's factor: 1 / the elements the mean divides by
   double* sums = nullptr;  // per block
 };
@@ -629,8 +629,7 @@ at::Tensor run_fused(const FusedProgram& program, c10::ArrayRef<at::Tensor> inpu
 }
 
 std::optional<FusedLossGrad> fused_loss_grad(const FusedProgram& program, c10::ArrayRef<at::Tensor> inputs,
-                                             const std::vector<char>& wanted, const at::Tensor& target,
-                                             FusedLossKind kind) {
+                                             const std::vector<char>& wanted, const at::Tensor& target, LossKind kind) {
   if (wanted.size() != inputs.size()) throw Error("internal: a fused loss gradient wants one flag per input");
   if (!block_ready(inputs) || target.device() != inputs[0].device() ||
       target.scalar_type() != inputs[0].scalar_type() || target.numel() != full_numel(inputs))
@@ -649,7 +648,7 @@ std::optional<FusedLossGrad> fused_loss_grad(const FusedProgram& program, c10::A
     r.grads = gradient_blocks<T>(Plan(program, wanted), in, job);
     double sum = 0;
     for (double s : sums) sum += s;  // in block order: the same bits however the blocks were shared out
-    r.loss = sum / static_cast<double>(numel);
+    r.loss = loss_mean<T>(sum, static_cast<double>(numel));
   };
   in[0].scalar_type() == at::kDouble ? run(0.0) : run(0.0f);
   return r;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "kernels.h"
+#include "loss.h"
 #include "ops.generated.h"
 
 namespace nc {
@@ -82,9 +83,6 @@ struct FusedSumGrad {
 std::optional<FusedSumGrad> fused_value_and_sum_grad(const FusedProgram& program, c10::ArrayRef<at::Tensor> inputs,
                                                      const std::vector<char>& wanted, const at::Tensor& out);
 
-/** The losses a fit takes (mean over the elements), as fit.cpp's at::mse_loss, l1_loss and huber_loss (delta 1). */
-enum class FusedLossKind { Mse, Mae, Huber };
-
 struct FusedLossGrad {
   double loss;
   std::vector<at::Tensor> grads;
@@ -98,7 +96,6 @@ struct FusedLossGrad {
  * kernels do not take the inputs, or the target does not match the result.
  */
 std::optional<FusedLossGrad> fused_loss_grad(const FusedProgram& program, c10::ArrayRef<at::Tensor> inputs,
-                                             const std::vector<char>& wanted, const at::Tensor& target,
-                                             FusedLossKind kind);
+                                             const std::vector<char>& wanted, const at::Tensor& target, LossKind kind);
 
 }  // namespace nc

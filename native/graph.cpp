@@ -542,7 +542,7 @@ std::optional<SumGradients> GraphModule::value_and_sum_grad(const std::vector<at
 }
 
 std::optional<double> GraphModule::loss_backward(const std::vector<at::Tensor>& inputs, const at::Tensor& target,
-                                                 FusedLossKind kind) {
+                                                 LossKind kind) {
   // The block kernels run on the CPU: elsewhere, say so before evaluating anything the fallback would again.
   if (!target.device().is_cpu()) return std::nullopt;
   const std::vector<char> none(inputs.size(), 0);

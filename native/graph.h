@@ -91,8 +91,7 @@ class GraphModule : public torch::nn::Module {
    * node the block kernels take and the target has its elements (the operands may have been
    * evaluated by then: callers that get nullopt once do not ask again).
    */
-  std::optional<double> loss_backward(const std::vector<at::Tensor>& inputs, const at::Tensor& target,
-                                      FusedLossKind kind);
+  std::optional<double> loss_backward(const std::vector<at::Tensor>& inputs, const at::Tensor& target, LossKind kind);
 
  private:
   std::shared_ptr<const GraphSpec> spec_;  // shared with the backward of checkpointed loops

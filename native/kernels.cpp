@@ -62,9 +62,7 @@ Tensor ref(Args a, Attrs attrs) {
 /** A singular matrix is an error at the call (the graph labels inv and solve nodes), not inf or NaN values. */
 void throw_if_singular(const char* op, const Tensor& info) {
   if (info.ne(0).any().item<bool>())
-    throw Error(std::string(op) + ": the matrix is singular" +
-                (info.dim() > 0 ? " (sample " + std::to_string(info.flatten().ne(0).nonzero()[0].item<int64_t>()) + ")"
-                                : std::string()));
+    throw Error(singular_matrix_message(op, info.dim() > 0 ? info.flatten().ne(0).nonzero()[0].item<int64_t>() : -1));
 }
 
 /**

@@ -82,8 +82,7 @@ class SmallLu {
       int p = c;
       for (int r = c + 1; r < n_; ++r)
         if (std::abs(at(r, c)) > std::abs(at(p, c))) p = r;
-      if (at(p, c) == T(0))
-        throw SingularMatrix(s, std::string(s.b < 0 ? "inv" : "solve") + ": the matrix is singular");
+      if (at(p, c) == T(0)) throw SingularMatrix(s, s.b < 0 ? "inv" : "solve");
       if (p != c) {
         std::swap_ranges(&at(c, 0), &at(c, 0) + n_, &at(p, 0));
         std::swap(perm_[c], perm_[p]);
@@ -947,7 +946,7 @@ void run_tape(const TapeProgram& p, const TapeIo<T>& io) {
       tape_values(p, value.data(), io.blocks);
     } catch (const SingularMatrix& e) {
       if (!e.per_sample) throw;
-      throw NodeError(e.where, e.kind, e.reason + " (sample " + std::to_string(s) + ")");
+      throw NodeError(e.where, e.kind, singular_matrix_message(e.op, s));
     }
     for (size_t j = 0; j < m; ++j) io.out[s * m + j] = value[p.results[j]];
     if (!want_grads) continue;

@@ -64,9 +64,11 @@ struct TapeSolve {
 
 /** A singular matrix in a solve: run_tape names the sample when the matrix is one per sample. */
 struct SingularMatrix : NodeError {
-  SingularMatrix(const TapeSolve& s, const std::string& message)
-      : NodeError(s.label, NodeError::Kind::Value, message), reason(message), per_sample(s.batched) {}
-  std::string reason;
+  SingularMatrix(const TapeSolve& s, std::string op_)
+      : NodeError(s.label, NodeError::Kind::Value, singular_matrix_message(op_)),
+        op(std::move(op_)),
+        per_sample(s.batched) {}
+  std::string op;  // inv or solve
   bool per_sample;
 };
 

@@ -24,40 +24,6 @@ namespace {
 
 using at::Tensor;
 
-/**
- * A per-element loss of the difference d = prediction - target and its derivative by the
- * prediction, in the model's dtype as libtorch's losses compute them (a float32 square overflows
- * where a double one would not).
- */
-template <class T>
-struct ElementLoss {
-  LossKind kind;
-  T value(T d) const {
-    switch (kind) {
-      case LossKind::Mse:
-        return d * d;
-      case LossKind::Mae:
-        return std::abs(d);
-      case LossKind::Huber:  // delta 1, as fit's libtorch path
-        return std::abs(d) < T(1) ? T(0.5) * d * d : std::abs(d) - T(0.5);
-    }
-    return 0;
-  }
-  T slope(T d) const {
-    switch (kind) {
-      case LossKind::Mse:
-        return T(2) * d;
-      case LossKind::Mae:
-        return static_cast<T>((d > T(0)) - (d < T(0)));
-      case LossKind::Huber:
-        return std::clamp(d, T(-1), T(1));
-    }
-    return 0;
-  }
-  /** The mean of the elements' losses as the model's dtype holds it (summed in double, as ATen's CPU sums). */
-  static double mean(double sum, double count) { return static_cast<double>(static_cast<T>(sum / count)); }
-};
-
 /** The rows to evaluate: `index`'s entries, or 0..n-1. */
 std::vector<int64_t> rows_of(const Tensor& index, int64_t n) {
   std::vector<int64_t> rows;
@@ -162,16 +128,16 @@ double algebraic_loss(FitTask& task, const std::vector<int>& trained, const Tens
     tape_values(p, reg.data(), blocks.data());
     if (grad) std::fill(adjoint.begin(), adjoint.end(), T(0));
     for (int64_t r = 0; r < m; ++r) {
-      const T diff = reg[p.results[r]] - target[s * m + r];
-      sum += loss.value(diff);
-      if (grad) adjoint[p.results[r]] += loss.slope(diff) * per_element;
+      const auto [term, slope] = loss.term_and_slope(reg[p.results[r]] - target[s * m + r]);
+      sum += term;
+      if (grad) adjoint[p.results[r]] += slope * per_element;
     }
     if (!grad) continue;
     tape_adjoints(p, reg.data(), adjoint.data(), blocks.data(), grads.data() + p.num_params);
     add_param_adjoints(p, adjoint.data(), grads);
     if (branches) tape_reach(p, reg.data(), blocks.data(), reached);
   }
-  const double value = loss.mean(sum, count);
+  const double value = loss_mean<T>(sum, count);
   if (grad && std::isfinite(value)) write_grads(task, trained, grads, reached);
   return value;
 }
@@ -697,7 +663,7 @@ double ode_loss(FitTask& task, const std::vector<int>& trained, const Tensor& in
         sum += loss.value(states[at] - observed(j, b)[c]);
         if (!adjoints.empty()) adjoints[at] = slope(j, b, c, states[at]);
       }
-  const double value = loss.mean(sum, count);
+  const double value = loss_mean<T>(sum, count);
   if (!grad || !std::isfinite(value)) return value;
   if (sens)
     sens->start_gradient(y0_grad.data());

@@ -47,7 +47,16 @@ describe.each(['mse', 'mae', 'huber'] as const)('the %s loss fused into the pass
   test.each(['float64', 'float32'] as const)(
     '%s: Adam steps over seeded minibatches as with fusion off',
     async (dtype) => {
-      const options: FitOptions = { optimizer: 'adam', lr: 0.01, epochs: 30, batchSize: 500, seed: 3, loss };
+      const stepLosses: number[] = [];
+      const options: FitOptions = {
+        optimizer: 'adam',
+        lr: 0.01,
+        epochs: 30,
+        batchSize: 500,
+        seed: 3,
+        loss,
+        onProgress: (p) => stepLosses.push(p.loss),
+      };
       const [a, b] = await Promise.all(
         [true, false].map(async (fuse) => {
           const m = compile(SOURCE, { inputs: ['m1', 'm2', 'r'], params: { G: G0 }, dtype, tier: false, fuse });
@@ -62,6 +71,9 @@ describe.each(['mse', 'mae', 'huber'] as const)('the %s loss fused into the pass
       const tolerance = dtype === 'float64' ? 1e-12 : 1e-5;
       expect(Math.abs((a.params.G as number) - (b.params.G as number))).toBeLessThan(tolerance);
       expect(Math.abs(a.loss - b.loss)).toBeLessThan(tolerance * Math.max(1, b.loss));
+      // each step's mean, the fused pass's summed in double, is rounded to the dtype as ATen's loss tensor holds it
+      expect(stepLosses.length).toBe(2 * 30 * 4);
+      if (dtype === 'float32') for (const l of stepLosses) expect(Math.fround(l)).toBe(l);
       expect(a.params.G).not.toBe(G0);
     },
   );
