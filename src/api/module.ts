@@ -4,7 +4,7 @@
 import type { Program, Span } from '../ast';
 import { CompileError, diag, type Diagnostic, type DiagnosticCode } from '../diagnostics';
 import { parseProgram, type SourceFile } from '../frontend';
-import { MAX_RANK, sameShape, showShape, type Shape } from '../ops';
+import { MAX_RANK, showShape, type Shape } from '../ops';
 import { describe, flatten, type Nested } from '../runtime/host-data';
 import { native, type NativeGraph, type NativeTape } from '../runtime/native';
 import { computedNodes, footprint, nativeSpec, numel, type Footprint } from '../runtime/spec';
@@ -158,7 +158,7 @@ export class Module {
   /** The input signature `last` was chosen for: a repeated call skips building the key string. */
   private lastSignature?: { shape: Shape; batched: boolean }[];
   /** forward()'s last tier lookup: a call batched as the one before finds its program without a key. */
-  private lastTier?: { batched: boolean[]; shapes: Shape[]; program: TierProgram | undefined };
+  private lastTier?: { signature: { shape: Shape; batched: boolean }[]; program: TierProgram | undefined };
   /** The signature of the last forward() call when the tier ran it: `graph` builds its graph on request. */
   private tierSignature?: { name: string; shape: Shape; batched: boolean }[];
   private disposed = false;
@@ -378,15 +378,15 @@ export class Module {
     let batch = 1;
     for (const v of values) if (v.batched) batch = v.tensor.dims[0];
     if (batch > (grad ? TIER_MAX_BATCH.grad : TIER_MAX_BATCH.value)) return undefined;
-    const last = this.lastTier;
-    const same =
-      last &&
-      last.batched.length === values.length &&
-      values.every((v, i) => v.batched === last.batched[i] && sameShape(v.shape, last.shapes[i]));
-    const batched = values.map((v) => v.batched);
-    const shapes = values.map((v) => v.shape);
-    const program = same ? last.program : this.tier(batched, shapes);
-    if (!same) this.lastTier = { batched, shapes, program };
+    // A call with the signature of the one before allocates nothing here (the batch-1 hot path).
+    let program = this.lastTier?.program;
+    if (!this.lastTier || !sameSignature(this.lastTier.signature, values)) {
+      program = this.tier(
+        values.map((v) => v.batched),
+        values.map((v) => v.shape),
+      );
+      this.lastTier = { signature: values.map(({ shape, batched }) => ({ shape, batched })), program };
+    }
     // Large MLP work and large batches of loops or calls go to libtorch, as in fit() and valueAndGrad.
     return program && tierTakes(batch, program.weights, program.repeats) ? program : undefined;
   }
@@ -411,16 +411,14 @@ export class Module {
     batched: boolean[],
     shapes: Shape[] = this.inputs.map((name) => this.declared.get(name) ?? []),
   ): TierProgram | undefined {
-    if (this.device !== 'cpu' || !this.useTier) return undefined;
     const key = tierKey(batched, shapes);
     const known = this.tiers.get(key);
     if (known !== undefined) return known ?? undefined;
-    const graph = this.tierGraph(shapes, batched);
-    const spec = this.tape(graph);
+    const found = this.tape(shapes, batched);
     // The binding's per-call arrays hold up to 64 inputs and params.
-    const fits = spec && spec.inputSizes.length <= 64 && spec.numParams <= 64;
-    const tape = fits ? new (native().NativeTape)(spec, this.dtype) : undefined;
-    const program = tape && tierProgram(tape, this.dtype, spec!, this.tapeParams(spec!), graph!);
+    const fits = found && found.spec.inputSizes.length <= 64 && found.spec.numParams <= 64;
+    const tape = fits ? new (native().NativeTape)(found.spec, this.dtype) : undefined;
+    const program = tape && tierProgram(tape, this.dtype, found!.spec, this.tapeParams(found!.spec), found!.graph);
     this.tiers.set(key, program ?? null);
     return program;
   }
@@ -431,13 +429,10 @@ export class Module {
    * elements its weight blocks hold; undefined when the tier cannot run it.
    */
   fitTape(shapes: Shape[]): { tape: NativeTape; params: Tensor[]; weights: number; repeats: boolean } | undefined {
-    if (this.device !== 'cpu' || !this.useTier) return undefined;
     const spec = this.tape(
-      this.tierGraph(
-        shapes,
-        shapes.map(() => false),
-      ),
-    );
+      shapes,
+      shapes.map(() => false),
+    )?.spec;
     if (!spec) return undefined;
     const params = this.tapeParams(spec).map((p) => p.tensor);
     const weights = spec.blockSizes.reduce((a, b) => a + b, 0);
@@ -449,10 +444,17 @@ export class Module {
     return spec.paramOrder.map((k) => this.allParams[k]);
   }
 
-  /** The tape of a graph, or undefined (no graph, ops the tier does not run, or an MLP off the CPU). */
-  private tape(graph: IrGraph | undefined): TapeSpec | undefined {
+  /**
+   * The tape for inputs of these per-sample shapes, batched as given, and the unfused graph it was
+   * made from; undefined when the tier is off or off the CPU, or the program does not compile
+   * there, has ops the tier does not run, or calls an MLP off the CPU.
+   */
+  private tape(shapes: Shape[], batched: boolean[]): { spec: TapeSpec; graph: IrGraph } | undefined {
+    if (this.device !== 'cpu' || !this.useTier) return undefined;
+    const graph = this.tierGraph(shapes, batched);
     if (!graph || this.callables.some((m) => m.device !== 'cpu')) return undefined;
-    return toTape(graph, learnedLayouts(this.externals(this.params.length, 0), this.callables), this.maxSteps);
+    const spec = toTape(graph, learnedLayouts(this.externals(this.params.length, 0), this.callables), this.maxSteps);
+    return spec && { spec, graph };
   }
 
   /**

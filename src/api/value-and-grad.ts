@@ -86,6 +86,9 @@ export const ONE_PASS_MIN_BATCH = 128;
 
 const arrayOf = (dtype: DType, n: number): Values => (dtype === 'float64' ? new Float64Array(n) : new Float32Array(n));
 
+/** No `wrt`: one shared empty list (only read), so that the batch-1 hot path allocates none. */
+const NO_INPUTS: string[] = [];
+
 export function valueAndGrad(
   module: Module,
   inputs: Record<string, unknown>,
@@ -95,7 +98,7 @@ export function valueAndGrad(
     throw new TypeError(`valueAndGrad() takes an object mapping input names to values, got ${describe(inputs)}`);
   if (options !== undefined) knownOptions('valueAndGrad', options, OPTIONS);
   const batch = options?.batch ?? false;
-  const wrt = options?.wrt ?? [];
+  const wrt = options?.wrt ?? NO_INPUTS;
   const given = options?.out;
   if (given !== undefined) checkOut(module, given, batch);
   for (const name of wrt)
@@ -183,18 +186,21 @@ function outputArray(dtype: DType, given: Values | undefined, n: number): Values
 
 /**
  * Whether the inputs are one sample, every input given and nothing else: a number for a scalar, an
- * array of its length for a declared vector (shared by a batch either way).
+ * array of its length for a declared vector (shared by a batch either way). Read from the
+ * declarations, not the single-sample program's shapes, so that a batch builds no such program.
  */
 function oneSample(module: Module, inputs: Record<string, unknown>): boolean {
   const names = module.inputs;
   let given = 0;
   for (const _ in inputs) given++; // counted without allocating: this is the hot path
   if (given !== names.length) return false;
-  for (const name of names) {
-    const v = inputs[name];
-    const shape = module.declaredShape(name) ?? [];
+  for (let i = 0; i < names.length; i++) {
+    const v = inputs[names[i]];
+    const shape = module.declaredShape(names[i]); // undeclared: a scalar
     const fits =
-      shape.length === 0 ? typeof v === 'number' : shape.length === 1 && isNumbers(v) && v.length === shape[0];
+      shape === undefined || shape.length === 0
+        ? typeof v === 'number'
+        : shape.length === 1 && isNumbers(v) && v.length === shape[0];
     if (!fits) return false;
   }
   return true;
@@ -210,7 +216,7 @@ function single(module: Module, tier: TierProgram, inputs: Record<string, unknow
   }
   // Bit i asks for input i's gradient (exact in a double up to 53 inputs; the tier takes at most 64).
   let wanted = 0;
-  for (const [i, name] of names.entries()) if (wrt.includes(name)) wanted += 2 ** i;
+  for (let i = 0; i < names.length; i++) if (wrt.includes(names[i])) wanted += 2 ** i;
   try {
     tier.tape.runBound(wanted);
   } catch (e) {
@@ -219,9 +225,14 @@ function single(module: Module, tier: TierProgram, inputs: Record<string, unknow
   const grads = paramGrads(tier, module.dtype);
   for (const name of wrt) {
     const i = names.indexOf(name);
-    grads[name] = tier.inputRanks[i] === 0 ? tier.inputGrads[i][0] : tier.inputGrads[i].slice();
+    grads[name] = ofSample(tier.inputGrads[i], tier.inputRanks[i]);
   }
-  return { value: tier.resultShape.length === 0 ? tier.out[0] : tier.out.slice(), grads };
+  return { value: ofSample(tier.out, tier.resultShape.length), grads };
+}
+
+/** One sample's values in a reused buffer as the caller gets them: a scalar's as a number, else a copy. */
+function ofSample(buffer: Values, rank: number): number | Values {
+  return rank === 0 ? buffer[0] : buffer.slice();
 }
 
 function paramGrads(tier: TierProgram, dtype: DType): Record<string, number | Values> {
@@ -293,10 +304,9 @@ function viaTier(
   const grads = paramGrads(tier, dtype);
   module.inputs.forEach((name, i) => {
     const g = inputGrads[i];
-    // a shared scalar's gradient is a number, a shared vector's a copy of the reused buffer
-    if (g) grads[name] = inputs[i].batched ? g : typeof inputs[i].data === 'number' ? g[0] : g.slice();
+    if (g) grads[name] = inputs[i].batched ? g : ofSample(g, tier.inputRanks[i]);
   });
-  return { value: batchedOut ? out : tier.resultShape.length === 0 ? out[0] : out.slice(), grads };
+  return { value: batchedOut ? out : ofSample(out, tier.resultShape.length), grads };
 }
 
 /** The values as a typed array of the dtype: the array itself when it is one. */
