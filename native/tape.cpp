@@ -160,11 +160,30 @@ void solve_adjoint(const TapeSolve& s, const T* value, const T* X, const T* G, T
 
 namespace {
 
-/** A solve's operand registers: A's, then B's. */
-std::vector<int> solve_operands(const TapeSolve& s) {
+/** The registers an instruction writes: a loop's, call's or solve's result elements (with its rests); else 1. */
+int outputs_of(const TapeProgram& p, const TapeInstr& in) {
+  if (in.op == kLoop || in.op == kLoopRest) return p.loops[in.a].outputs;
+  if (in.op == kCall || in.op == kCallRest) return p.calls[in.a].outputs;
+  if (in.op == kSolve || in.op == kSolveRest) return p.solves[in.a].n * p.solves[in.a].k;
+  return 1;
+}
+
+/** The registers an instruction reads (a branch's `where`: both branches, whichever a sample takes). */
+std::vector<int> operands_of(const TapeProgram& p, const TapeInstr& in) {
+  if (in.op == kLoop || in.op == kLoopRest) return p.loops[in.a].inputs;
+  if (in.op == kCall || in.op == kCallRest) return p.calls[in.a].inputs;
+  if (in.op == kDenseRow) return p.dense[in.a].inputs;
   std::vector<int> r;
-  for (int i = 0; i < s.n * s.n; ++i) r.push_back(s.a + i);
-  for (int i = 0; s.b >= 0 && i < s.n * s.k; ++i) r.push_back(s.b + i);
+  if (in.op == kSolve || in.op == kSolveRest) {  // A's, then B's
+    const TapeSolve& s = p.solves[in.a];
+    for (int i = 0; i < s.n * s.n; ++i) r.push_back(s.a + i);
+    for (int i = 0; s.b >= 0 && i < s.n * s.k; ++i) r.push_back(s.b + i);
+  } else if (in.op == kExtremum) {
+    for (int j = 0; j < in.b; ++j) r.push_back(in.a + j);
+  } else if (in.op != kBlockRead) {
+    for (int x : {in.a, in.b, in.c})
+      if (x >= 0) r.push_back(x);
+  }
   return r;
 }
 
@@ -184,30 +203,11 @@ void mark_live(TapeProgram& p) {
   p.live.assign(p.code.size(), 0);
   for (size_t k = p.code.size(); k-- > 0;) {
     const TapeInstr& in = p.code[k];
-    if (is_jump(in) || in.path == kPathNone) continue;
-    // an instruction writing several registers (a loop, call or solve) lives if any of them does; its rests after it
-    int outputs = 1;
-    if (in.op == kLoop) outputs = p.loops[in.a].outputs;
-    if (in.op == kCall) outputs = p.calls[in.a].outputs;
-    if (in.op == kSolve) outputs = p.solves[in.a].n * p.solves[in.a].k;
-    if (in.op == kLoopRest || in.op == kCallRest || in.op == kSolveRest) continue;
-    if (!std::any_of(&reg[first + k], &reg[first + k] + outputs, [](char c) { return c != 0; })) continue;
+    // An instruction writing several registers (a loop, call or solve) lives if any of them does.
+    if (is_jump(in) || is_rest(in) || in.path == kPathNone) continue;
+    if (!std::any_of(&reg[first + k], &reg[first + k] + outputs_of(p, in), [](char c) { return c != 0; })) continue;
     p.live[k] = 1;
-    std::vector<int> operands;
-    if (in.op == kLoop)
-      operands = p.loops[in.a].inputs;
-    else if (in.op == kCall)
-      operands = p.calls[in.a].inputs;
-    else if (in.op == kSolve)
-      operands = solve_operands(p.solves[in.a]);
-    else if (in.op == kDenseRow)
-      operands = p.dense[in.a].inputs;
-    else if (in.op == kExtremum)
-      for (int j = 0; j < in.b; ++j) operands.push_back(in.a + j);
-    else if (in.op != kBlockRead)
-      operands = {in.a, in.b, in.c};  // a branch's `where`: both branches, whichever a sample takes
-    for (int r : operands)
-      if (r >= 0) reg[r] = 1;
+    for (int r : operands_of(p, in)) reg[r] = 1;
   }
 }
 
@@ -279,12 +279,7 @@ void check_tape(TapeProgram& p, size_t functions) {
       const size_t count = loop ? p.loops.size() : solve ? p.solves.size() : p.calls.size();
       if (in.a < 0 || static_cast<size_t>(in.a) >= count)
         throw Error(std::string("internal: a tape ") + what + " instruction of no " + what);
-      const int outputs = loop    ? p.loops[in.a].outputs
-                          : solve ? p.solves[in.a].n * p.solves[in.a].k
-                                  : p.calls[in.a].outputs;
-      const std::vector<int> inputs = loop    ? p.loops[in.a].inputs
-                                      : solve ? solve_operands(p.solves[in.a])
-                                              : p.calls[in.a].inputs;
+      const int outputs = outputs_of(p, in);
       // Its instruction, then one rest instruction per further element of its result (the registers it writes).
       const bool placed =
           in.op == head ? k + outputs <= steps
@@ -294,7 +289,7 @@ void check_tape(TapeProgram& p, size_t functions) {
       for (int j = 1; in.op == head && j < outputs; ++j)
         if (p.code[k + j].op != head + 1 || p.code[k + j].a != in.a)
           throw Error(std::string("internal: a tape ") + what + "'s result registers out of place");
-      for (int r : inputs)
+      for (int r : operands_of(p, in))
         if (r < 0 || r >= next)
           throw Error(std::string("internal: a tape ") + what + " reads a register not yet written");
       ++next;
@@ -528,7 +523,6 @@ template <class T>
     run_solve(p.solves[in.a], value, &O);
     return;
   }
-  if (in.op == kSolveRest) return;  // written by its solve's instruction
   if (in.op == kExtremum) {
     const T* x = value + in.a;
     T m = x[0];
@@ -564,7 +558,6 @@ template <class T>
     solve_adjoint(p.solves[in.a], value, &value[p.first_instr() + k], &adjoint[p.first_instr() + k], adjoint);
     return;
   }
-  if (in.op == kSolveRest) return;  // its adjoint is its solve's
   if (in.op == kExtremum) {
     // autograd's (G / count) * (x == O): with a NaN extremum nothing equals it, and every share is NaN
     const T* x = value + in.a;
@@ -609,7 +602,7 @@ template <class T>
     }
     return;
   }
-  if (!live[p.first_instr() + k] || in.path == kPathNone || in.op == kSolveRest) return;
+  if (!live[p.first_instr() + k] || in.path == kPathNone) return;
   const size_t scalars = reached.size() - p.block_sizes.size();
   if (in.path == kPathTaken) {
     live[value[in.a] != T(0) ? in.b : in.c] = 1;
@@ -714,7 +707,7 @@ CallArena<T>& run_call(const Functions& functions, const TapeCall& call, const T
         enter(p.calls[in.a], nullptr, f.base);  // f and v now dangle
         continue;
       }
-      if (!is_jump(in)) {
+      if (!is_jump(in) && !is_rest(in)) {
         step_value(p, in, f.k, v, blocks);
         if (record) a.record.events.push_back({f.id, static_cast<int>(f.k), -1, false});
       }
@@ -833,8 +826,8 @@ void tape_values(const TapeProgram& p, T* value, const T* blocks) {
   const size_t steps = p.code.size();
   for (size_t k = 0; k < steps; k = next_instr(p.code[k], k, value)) {
     const TapeInstr& in = p.code[k];
-    // A jump: next_instr follows it; a rest: written by its loop's or call's instruction.
-    if (is_jump(in) || in.op == kLoopRest || in.op == kCallRest) continue;
+    // A jump: next_instr follows it; a rest: written by its loop's, call's or solve's instruction.
+    if (is_jump(in) || is_rest(in)) continue;
     if (in.op == kLoop)
       run_loop(p.loops[in.a], value, blocks, &value[first + k], static_cast<std::vector<T>*>(nullptr));
     else if (in.op == kCall)
@@ -872,7 +865,7 @@ void tape_reach(const TapeProgram& p, const T* value, const T* blocks, std::vect
   const int first = p.first_instr();
   for (size_t k = p.code.size(); k-- > 0;) {
     const TapeInstr& in = p.code[k];
-    if (!ran[k] || is_jump(in) || in.op == kLoopRest || in.op == kCallRest) continue;
+    if (!ran[k] || is_jump(in) || is_rest(in)) continue;
     if (in.op == kLoop) {
       const TapeLoop& loop = p.loops[in.a];
       if (std::any_of(&live[first + k], &live[first + k] + loop.outputs, [](char c) { return c != 0; })) {
@@ -906,8 +899,8 @@ void tape_adjoints(const TapeProgram& p, const T* value, T* adjoint, const T* bl
   for (size_t k = 0; k < p.code.size(); k = next_instr(p.code[k], k, value)) ran[k] = 1;
   for (size_t k = p.code.size(); k-- > 0;) {
     const TapeInstr& in = p.code[k];
-    // Jumps have no adjoint; a rest's is its loop's or call's; what no gradient reaches, autograd never visits.
-    if (!ran[k] || !p.live[k] || is_jump(in) || in.op == kLoopRest || in.op == kCallRest) continue;
+    // Jumps have no adjoint; a rest's is its head's; what no gradient reaches, autograd never visits.
+    if (!ran[k] || !p.live[k] || is_jump(in) || is_rest(in)) continue;
     if (in.op == kLoop)
       loop_adjoint(p.loops[in.a], &adjoint[first + k], value, adjoint, blocks, block_grads);
     else if (in.op == kCall)
@@ -1147,7 +1140,7 @@ std::vector<at::Tensor> replay_registers(const TapeProgram& p, const std::vector
       ++k;
       continue;
     }
-    if (in.op == kLoopRest || in.op == kCallRest) {  // written by its loop's or call's instruction
+    if (is_rest(in)) {  // written by its loop's or call's instruction (a solve steps past its own)
       ++k;
       continue;
     }

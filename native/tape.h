@@ -35,6 +35,8 @@ NC_TAPE_CONTROL(NC_TAPE_CONTROL_CONSTANT)
 NC_TAPE_PATHS(NC_TAPE_PATH_CONSTANT)
 #undef NC_TAPE_PATH_CONSTANT
 inline bool is_jump(const TapeInstr& in) { return in.op == kJumpIfZero || in.op == kJump; }
+/** A rest: one further result register of the loop, call or solve instruction before it, which writes it. */
+inline bool is_rest(const TapeInstr& in) { return in.op == kLoopRest || in.op == kCallRest || in.op == kSolveRest; }
 
 /**
  * A dense layer of a learned component (an MLP): row i is bias[i] + sum_j weight[i][j] * x[j],
