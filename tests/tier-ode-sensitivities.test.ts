@@ -364,15 +364,15 @@ describe('fit() with ode.sensitivities', () => {
     expect(messages[1]).toBe(messages[0]);
   });
 
-  test('a value other than auto, forward or reverse is refused', async () => {
+  test('a value other than auto, reverse or forward is refused', async () => {
     const m = compile(LV, { params: LV_START });
     try {
       const asked = (sensitivities: unknown) => fit(m, lvData, { epochs: 1, ode: { ...lv, sensitivities } as never });
       await expect(asked('sideways')).rejects.toThrow(
-        "fit: unknown ode.sensitivities 'sideways'; expected one of auto, forward, reverse",
+        "fit: unknown ode.sensitivities 'sideways'; expected one of auto, reverse, forward",
       );
       await expect(asked(1)).rejects.toThrow(
-        /^fit: unknown ode\.sensitivities .*1.*; expected one of auto, forward, reverse$/,
+        /^fit: unknown ode\.sensitivities .*1.*; expected one of auto, reverse, forward$/,
       );
     } finally {
       m.dispose();

@@ -3,7 +3,7 @@
 // generated from the lists, and fit and odeint check the ODE solver's options as one.
 import fs from 'fs';
 import path from 'path';
-import { compile, fit, LOSSES, ODE_METHODS, odeint, OPTIMIZERS, SCHEDULES, tensor } from '../src';
+import { compile, fit, LOSSES, ODE_METHODS, ODE_SENSITIVITIES, odeint, OPTIMIZERS, SCHEDULES, tensor } from '../src';
 import type { FitProgress, OdeMethod } from '../src';
 import { runMain } from './helpers/cli';
 import { fitAddon } from '../src/train/native-fit';
@@ -81,6 +81,26 @@ describe('the native name tables hold exactly the lists', () => {
       'fit: stopOnNonFinite must be a boolean',
     );
     m.dispose();
+  });
+
+  test("ODE gradient modes (native/fit.h): the sensitivities but 'auto'", () => {
+    const m = line();
+    const graph = m.nativeGraph([{ name: 'x', shape: [], batched: true }]);
+    const observations = tensor([[1], [2]], { dtype: 'float64' });
+    const data = { observations: observations.handle, times: Float64Array.of(0, 1), windowSteps: 0, gradient: 'both' };
+    const run = () =>
+      fitAddon().fit(
+        graph,
+        [m.parameters()[0].handle],
+        ['k'],
+        optimizerConfig('sgd', { lr: 0.1 }),
+        data as never,
+        {
+          epochs: 1,
+        } as never,
+      );
+    expect(listedIn(run)).toEqual(names(ODE_SENSITIVITIES).filter((n) => n !== 'auto'));
+    [observations, m].forEach((x) => x.dispose());
   });
 
   test('optimizer algorithms (native/optim.h): those the optimizers are made of', () => {

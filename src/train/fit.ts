@@ -30,13 +30,15 @@ import {
   OPTIMIZERS,
   SCHEDULES,
   type LossKind,
+  type OdeGradientMode,
+  type OdeSensitivities,
   type OptimizerKind,
   type ScheduleKind,
 } from './settings';
 import { flag, knownOptions, numberIn } from '../runtime/validate';
 import { checkResult, wire } from './wiring';
 import { penaltyStrength } from './penalty';
-import { odeGradient, sensitivitiesOption, type OdeGradientMode, type OdeSensitivities } from './ode-gradient';
+import { odeGradient, sensitivitiesOption } from './ode-gradient';
 import { tierTakes } from '../compiler/tape';
 
 /** How the program's inputs receive the state and the time, and the integrator (as odeint's options). */

@@ -14,8 +14,8 @@ export {
   type OdeMethod,
 } from './odeint';
 export { grad, type GradOptions } from './autograd';
-export { OPTIMIZERS, LOSSES, SCHEDULES, ODE_METHODS, ODE_BLOWUP } from './settings';
-export type { OptimizerKind, LossKind, ScheduleKind } from './settings';
+export { OPTIMIZERS, LOSSES, SCHEDULES, ODE_METHODS, ODE_SENSITIVITIES, ODE_BLOWUP } from './settings';
+export type { OptimizerKind, LossKind, ScheduleKind, OdeSensitivities, OdeGradientMode } from './settings';
 export {
   fit,
   setMaxConcurrentFits,
@@ -29,6 +29,5 @@ export {
   type AlgebraicData,
   type OdeData,
 } from './fit';
-export { ODE_SENSITIVITIES, type OdeSensitivities, type OdeGradientMode } from './ode-gradient';
 export { penaltyStrength, variance, weightPenalty } from './penalty';
 export { DISTRIBUTED_FAILURE, type DistributedOptions } from './distributed';

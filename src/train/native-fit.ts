@@ -3,7 +3,7 @@ import { native, NativeGraph, NativeTape, NativeTensor } from '../runtime/native
 import type { NativeOptimizerConfig } from './native-optim';
 import type { OdeConfig, OdeSlot } from './native-ode';
 import type { GroupSpec } from './distributed';
-import type { LossKind } from './settings';
+import type { LossKind, OdeGradientMode } from './settings';
 
 /** The program on the small-program tier, where fit() runs it, with every param it reads in its order. */
 export interface NativeFitTier {
@@ -26,7 +26,7 @@ export interface NativeOdeData extends Omit<OdeConfig, 'needGrad'>, NativeFitTie
   /** Trained start states [windows, n] (one row for the whole trajectory), also the last of the params. */
   starts?: NativeTensor;
   /** How the tier takes the gradient (native/fit.h, OdeGradient); the libtorch path ignores it. */
-  gradient: 'reverse' | 'forward';
+  gradient: OdeGradientMode;
   slots: OdeSlot[];
   resultBatched: boolean;
 }

@@ -1,20 +1,17 @@
 // How fit() on the small-program tier takes an ODE fit's gradient: the choice between a reverse
 // sweep over the kept steps and forward sensitivities carried through the solve
 // (native/tier_fit.cpp), made here, once.
-import { choose } from './settings';
-
-export const ODE_SENSITIVITIES = [
-  { name: 'auto', doc: 'The reverse sweep, the faster in every problem measured (odeGradient).' },
-  { name: 'forward', doc: 'Forward sensitivities: dy/dθ carried through every stage of the solve.' },
-  { name: 'reverse', doc: 'A reverse sweep over the accepted steps (the discrete adjoint).' },
-] as const;
-
-export type OdeSensitivities = (typeof ODE_SENSITIVITIES)[number]['name'];
-export type OdeGradientMode = Exclude<OdeSensitivities, 'auto'>;
+import {
+  choose,
+  DEFAULT_ODE_SENSITIVITIES,
+  ODE_SENSITIVITIES,
+  type OdeGradientMode,
+  type OdeSensitivities,
+} from './settings';
 
 /** fit's ode.sensitivities, checked (default 'auto'). */
 export const sensitivitiesOption = (who: string, value: unknown): OdeSensitivities =>
-  choose(who, 'ode.sensitivities', value, ODE_SENSITIVITIES, 'auto');
+  choose(who, 'ode.sensitivities', value, ODE_SENSITIVITIES, DEFAULT_ODE_SENSITIVITIES);
 
 /**
  * The mode that runs for `asked`: 'auto' picks the reverse sweep. Per stage of every accepted step

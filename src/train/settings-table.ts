@@ -3,11 +3,13 @@
 import {
   DEFAULT_LOSS,
   DEFAULT_ODE_METHOD,
+  DEFAULT_ODE_SENSITIVITIES,
   DEFAULT_OPTIMIZER,
   DEFAULT_SCHEDULE,
   LBFGS_DEFAULT_MAX_PARAMETERS,
   LOSSES,
   ODE_METHODS,
+  ODE_SENSITIVITIES,
   OPTIMIZERS,
   SCHEDULES,
 } from './settings';
@@ -51,6 +53,11 @@ export function renderTrainingSettings(): string {
       'ODE methods (`method`, `ode.method`)',
       ['name', 'steps', 'meaning'],
       ODE_METHODS.map((m) => [named(m.name, DEFAULT_ODE_METHOD), m.adaptive ? ADAPTIVE : FIXED, m.doc]),
+    ),
+    table(
+      "ODE fits' gradients on the small-program tier (`ode.sensitivities`)",
+      ['name', 'meaning'],
+      ODE_SENSITIVITIES.map((e) => [named(e.name, DEFAULT_ODE_SENSITIVITIES), e.doc]),
     ),
   ];
   return `${sections.join('\n\n')}\n`;

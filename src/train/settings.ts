@@ -1,5 +1,5 @@
-// The training settings a user chooses by name: optimizers, losses, learning-rate schedules and ODE
-// methods, each once, with its facts and a one-line doc. The TypeScript unions, the argument checks,
+// The training settings a user chooses by name: optimizers, losses, learning-rate schedules, ODE
+// methods and ODE gradient modes, each once, with its facts and a one-line doc. The TypeScript unions, the argument checks,
 // the CLI's choices and help, and the table in docs/training.md all come from these lists; the
 // native name tables (native/ode.h, native/fit.h, native/optim.h) must hold the same names
 // (tests/train-settings.test.ts checks both).
@@ -48,6 +48,19 @@ export const ODE_METHODS = [
   { name: 'dopri5', adaptive: true, doc: 'Dormand-Prince 5(4), adaptive steps with local error control.' },
 ] as const;
 
+/**
+ * How fit() on the small-program tier takes an ODE fit's gradient (`ode.sensitivities`). The names
+ * but 'auto' are native/fit.h's kOdeGradientNames, in order; ode-gradient.ts says which 'auto' runs.
+ */
+export const ODE_SENSITIVITIES = [
+  {
+    name: 'auto',
+    doc: 'The reverse sweep, the faster per step in every problem scripts/ode-gradient-study.js measures.',
+  },
+  { name: 'reverse', doc: 'A reverse sweep over the accepted steps (the discrete adjoint).' },
+  { name: 'forward', doc: 'Forward sensitivities: dy/dθ carried through every stage of the solve.' },
+] as const;
+
 /** The `kind` of the Error that odeint, multipleShooting and fit throw for a solution that blows up. */
 export const ODE_BLOWUP = 'ode-blowup';
 
@@ -55,6 +68,9 @@ export type OptimizerKind = (typeof OPTIMIZERS)[number]['name'];
 export type LossKind = (typeof LOSSES)[number]['name'];
 export type ScheduleKind = (typeof SCHEDULES)[number]['name'];
 export type OdeMethod = (typeof ODE_METHODS)[number]['name'];
+export type OdeSensitivities = (typeof ODE_SENSITIVITIES)[number]['name'];
+/** The gradient modes the native fit runs (ODE_SENSITIVITIES without 'auto'). */
+export type OdeGradientMode = Exclude<OdeSensitivities, 'auto'>;
 
 /** fit's optimizer when none is chosen, beyond a few constants (see defaultOptimizer). */
 export const DEFAULT_OPTIMIZER: OptimizerKind = 'adam';
@@ -74,6 +90,7 @@ export const DEFAULT_LOSS: LossKind = 'mse';
 export const DEFAULT_SCHEDULE: ScheduleKind = 'none';
 /** The adaptive method, so that a solution is accurate to the tolerances unless a fixed step is asked for. */
 export const DEFAULT_ODE_METHOD: OdeMethod = 'dopri5';
+export const DEFAULT_ODE_SENSITIVITIES: OdeSensitivities = 'auto';
 
 export const names = <N extends string>(list: readonly { name: N }[]): N[] => list.map((e) => e.name);
 
