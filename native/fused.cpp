@@ -331,8 +331,8 @@ std::vector<at::Tensor> gradient_blocks(const Plan& plan, const std::vector<at::
 /**
  * The result; with `kept`, also the values of the Plan::kept steps (the last one's is the result).
  * With `sum_wanted`, the same pass also returns the gradients of the result's sum for the inputs it
- * marks (gradient_blocks' vector; single elements only, so a few operations per element and no
- * memory): backward, given the gradient of a sum, then need not read the inputs again.
+ * marks (gradient_blocks' vector): backward, given the gradient of a sum, then need not read the
+ * inputs again.
  */
 template <class T>
 at::Tensor forward_typed(const FusedProgram& program, const std::vector<at::Tensor>& inputs,
@@ -398,20 +398,14 @@ std::vector<at::Tensor> value_and_sum_grad_typed(const FusedProgram& program, co
 }
 
 /**
- * The result on the CPU (with `kept`, see forward_typed). With `sum_grads`, when every input that
- * requires a gradient is a single element (the params of a batch, typically), also the gradients
- * of the result's sum for those inputs, from the same pass; otherwise it is left empty.
+ * The result on the CPU (with `kept`, see forward_typed). With `sum_grads`, also the gradients of
+ * the result's sum for the inputs that require one, from the same pass.
  */
 at::Tensor block_forward(const FusedProgram& program, c10::ArrayRef<at::Tensor> inputs, std::vector<at::Tensor>* kept,
                          std::vector<at::Tensor>* sum_grads = nullptr) {
   const std::vector<at::Tensor> in = contiguous(inputs);
   std::vector<char> sum_wanted(in.size(), 0);
-  bool singles_only = true;
-  for (size_t j = 0; sum_grads && j < in.size(); ++j) {
-    sum_wanted[j] = inputs[j].requires_grad();
-    singles_only = singles_only && (!sum_wanted[j] || in[j].numel() < full_numel(in));
-  }
-  if (!singles_only) std::fill(sum_wanted.begin(), sum_wanted.end(), 0);
+  for (size_t j = 0; sum_grads && j < in.size(); ++j) sum_wanted[j] = inputs[j].requires_grad();
   return in[0].scalar_type() == at::kDouble ? forward_typed<double>(program, in, kept, sum_wanted, sum_grads)
                                             : forward_typed<float>(program, in, kept, sum_wanted, sum_grads);
 }
@@ -498,10 +492,15 @@ struct FusedFunction : public torch::autograd::Function<FusedFunction> {
     if (static_cast<size_t>(std::count(wanted.begin(), wanted.end(), 1)) != of.size()) return std::nullopt;
     for (int64_t j : of)
       if (!wanted[static_cast<size_t>(j)]) return std::nullopt;
-    const std::vector<at::Tensor> sums = ctx->saved_data["sum_grads"].toTensorVector();
+    // Taken out of the context, so that autograd can keep a full input's gradient without copying
+    // it; a second backward of the same graph reads the inputs again.
+    std::vector<at::Tensor> sums = ctx->saved_data["sum_grads"].toTensorVector();
+    ctx->saved_data.erase("sum_grads");
+    ctx->saved_data.erase("sum_grads_of");
     const at::Tensor c = grad_out.as_strided({}, {}, grad_out.storage_offset());
+    const bool one = c.item<double>() == 1;  // y.sum(): the sums themselves
     std::vector<at::Tensor> grads(wanted.size());
-    for (size_t k = 0; k < of.size(); ++k) grads[static_cast<size_t>(of[k])] = sums[k] * c;
+    for (size_t k = 0; k < of.size(); ++k) grads[static_cast<size_t>(of[k])] = one ? std::move(sums[k]) : sums[k] * c;
     return grads;
   }
 

@@ -9,6 +9,8 @@
 // Tolerances: float64 within 1e-12 of the sum of the terms' magnitudes; float32 within 4e-6 of it
 // (a sum in another order, as tests/one-pass.test.ts).
 import { compile, tensor, type DType, type Module, type Tensor } from '../src';
+
+type Values = Float32Array | Float64Array;
 import { inputs } from './helpers/fusible-ops';
 
 const N = 2 * 4096 + 3; // a partial last block
@@ -122,18 +124,33 @@ describe.each(['float64', 'float32'] as DType[])('%s', (dtype) => {
     });
   });
 
-  test('with an input requiring a gradient too, both come from backward', () => {
-    gradsAfter(m, x, sumSeed);
-    const leaf = m.inputTensor('x', Array.from(x)).tensor;
-    leaf.requiresGrad = true;
-    const y = m.forward({ x: leaf }, { batch: true });
-    const total = y.sum();
-    total.backward();
-    const dx = leaf.grad!.toTypedArray();
-    x.forEach((xi, i) => expect(Math.abs(dx[i] - A * K * Math.exp(K * xi))).toBeLessThanOrEqual(1e-6));
-    const dA = m.namedParameters().A.grad!;
-    const want = reference(x, () => 1);
-    expect(Math.abs(dA.item() - want.A)).toBeLessThanOrEqual(TOLERANCE[dtype] * want.scaleA);
-    [dA, leaf.grad!, total, y, leaf].forEach((t) => t.dispose());
+  test("with the input requiring a gradient too: the one pass's gradients times the scale", () => {
+    const typed = dtype === 'float64' ? Float64Array.from(x) : Float32Array.from(x);
+    const pass = m.valueAndGrad({ x: typed }, { batch: true, wrt: ['x'] }).grads as Record<string, number | Values>;
+    const round = dtype === 'float64' ? (v: number) => v : Math.fround;
+    for (const [seed, c] of [
+      [sumSeed, 1],
+      [sumSeed, 1],
+      [thirdSeed, 1 / 3],
+    ] as const) {
+      const leaf = m.inputTensor('x', Array.from(x)).tensor;
+      leaf.requiresGrad = true;
+      const y = m.forward({ x: leaf }, { batch: true });
+      seed(y);
+      const dx = leaf.grad!.toTypedArray();
+      // to the closed form, and (once a sum's gradient came back, from the second call) to the pass's bits
+      x.forEach((xi, i) => expect(Math.abs(dx[i] - c * A * K * Math.exp(K * xi))).toBeLessThanOrEqual(1e-6));
+      const params = m.namedParameters();
+      const dA = params.A.grad!.item();
+      const want = reference(x, () => c);
+      expect(Math.abs(dA - want.A)).toBeLessThanOrEqual(TOLERANCE[dtype] * want.scaleA);
+      if (seed === thirdSeed) {
+        const scale = round(c);
+        expect(Array.from(dx)).toEqual(Array.from(pass.x as Values, (g) => round(g * scale)));
+        expect(dA).toBe(round((pass.A as number) * scale));
+      }
+      [params.A.grad!, params.k.grad!, leaf.grad!, y, leaf].forEach((t) => t.dispose());
+      Object.values(params).forEach((p) => p.zeroGrad());
+    }
   });
 });
