@@ -129,13 +129,17 @@ async function onePassSection(api, cfg, python) {
   return { rows, crossover: crossover(api, prog, cfg.minMs), fit: await fitSteps(api, prog) };
 }
 
-/** The issue's target: gravity at 1e6, valueAndGrad with only G's gradient, at most 0.5x PyTorch eager. */
+/**
+ * The issue's target: gravity at 1e6, forward + backward with only G requiring a gradient, at most
+ * 0.5x PyTorch eager's; through our Tensors (forward, sum, backward, as the anchor) and beside it
+ * valueAndGrad, which does the same in one call.
+ */
 function onePassTarget(section) {
   const r = section.rows.find((x) => x.batch === 1e6);
   if (!r?.torch) return [];
-  const met = r.ours <= 0.5 * r.torch;
+  const met = r.tensors <= 0.5 * r.torch;
   return [
-    `- gravity batch 1,000,000 valueAndGrad with only G's gradient, at most 0.5x PyTorch eager (forward + sum + backward, only G requiring a gradient): **${met ? 'met' : 'not met'}** (${report.ratio(r.ours, r.torch)}; with option out, a reused value array, ${report.ratio(r.oursOut, r.torch)}; forward + sum + backward through our Tensors ${report.ratio(r.tensors, r.torch)})`,
+    `- gravity batch 1,000,000 forward + backward with only G requiring a gradient, at most 0.5x PyTorch eager's: **${met ? 'met' : 'not met'}** (through our Tensors, forward + sum + backward: ${report.ratio(r.tensors, r.torch)}; valueAndGrad, the same in one call: ${report.ratio(r.ours, r.torch)}, with option out, a reused value array, ${report.ratio(r.oursOut, r.torch)})`,
   ];
 }
 
