@@ -124,7 +124,7 @@ struct BlockJob {
 // The scalar build: any CPU, std:: math.
 namespace generic {
 template <class Scalar>
-struct V {
+struct V : ScalarMath<Scalar> {  // set1, abs, sgn, min and max as the tier's losses compute them
   using T = Scalar;
   using R = Scalar;
   static constexpr int lanes = 1;
@@ -133,7 +133,6 @@ struct V {
   static constexpr size_t stream_align = 1;
   static void stream(T* p, R v) { *p = v; }
   static void fence() {}
-  static R set1(T x) { return x; }
   static R sqrt(R x) { return std::sqrt(x); }
   static R exp(R x) { return std::exp(x); }
   static R log(R x) { return std::log(x); }
@@ -141,10 +140,6 @@ struct V {
   static R cos(R x) { return std::cos(x); }
   static R tanh(R x) { return std::tanh(x); }
   static R pow(R x, R e) { return std::pow(x, e); }
-  static R abs(R x) { return std::abs(x); }
-  static R sgn(R x) { return static_cast<T>((x > 0) - (x < 0)); }
-  static R min(R a, R b) { return std::min(a, b); }
-  static R max(R a, R b) { return std::max(a, b); }
 };
 #include "fused_blocks.inc"
 }  // namespace generic
@@ -178,7 +173,7 @@ struct V<float> {
   static constexpr int lanes = 8;
   static R load(const T* p) { return _mm256_loadu_ps(p); }
   static void store(T* p, R v) { _mm256_storeu_ps(p, v); }
-  static constexpr size_t stream_align = 32;
+  static constexpr size_t stream_align = 64;  // whole cache lines
   static void stream(T* p, R v) { _mm256_stream_ps(p, v); }
   static void fence() { _mm_sfence(); }
   static R set1(T x) { return _mm256_set1_ps(x); }
@@ -205,7 +200,7 @@ struct V<double> {
   static constexpr int lanes = 4;
   static R load(const T* p) { return _mm256_loadu_pd(p); }
   static void store(T* p, R v) { _mm256_storeu_pd(p, v); }
-  static constexpr size_t stream_align = 32;
+  static constexpr size_t stream_align = 64;  // whole cache lines
   static void stream(T* p, R v) { _mm256_stream_pd(p, v); }
   static void fence() { _mm_sfence(); }
   static R set1(T x) { return _mm256_set1_pd(x); }
@@ -300,10 +295,12 @@ std::vector<T*> kept_pointers(const Plan& plan, const std::vector<at::Tensor>& k
 
 /**
  * Runs a job with an adjoint over every block: allocates the wanted full inputs' gradients, and
- * gives the broadcast ones the sum of their per-block sums.
+ * gives the broadcast ones the sum of their per-block sums (also in double to `broadcast_sums`,
+ * one per input, when given).
  */
 template <class T>
-std::vector<at::Tensor> gradient_blocks(const Plan& plan, const std::vector<at::Tensor>& inputs, BlockJob<T> job) {
+std::vector<at::Tensor> gradient_blocks(const Plan& plan, const std::vector<at::Tensor>& inputs, BlockJob<T> job,
+                                        std::vector<double>* broadcast_sums = nullptr) {
   const Operands<T> in = operands<T>(inputs);
   std::vector<at::Tensor> grads(inputs.size());
   std::vector<T*> grad_ptr(inputs.size(), nullptr);
@@ -319,20 +316,31 @@ std::vector<at::Tensor> gradient_blocks(const Plan& plan, const std::vector<at::
   job.grad_in = grad_ptr.data();
   job.sums = block_sums.data();
   at::parallel_for(0, num_blocks(in.numel), 1, [&](int64_t b0, int64_t b1) { run_blocks<T>(plan, in, job, b0, b1); });
+  if (broadcast_sums) broadcast_sums->assign(inputs.size(), 0.0);
   for (size_t j = 0; j < inputs.size(); ++j) {
     if (!plan.wanted[j] || in.full[j]) continue;
     double sum = 0;
     for (size_t b = 0; b < blocks; ++b) sum += block_sums[b * inputs.size() + j];
     grads[j] = at::full(inputs[j].sizes(), sum, inputs[j].options());
+    if (broadcast_sums) (*broadcast_sums)[j] = sum;
   }
   return grads;
+}
+
+/** A job's adjoint: 1 everywhere, read as a broadcast (the gradient of a sum). */
+template <class T>
+void sum_adjoint(BlockJob<T>& job) {
+  static const T one = 1;
+  job.grad_out.data = &one;
+  job.grad_out.full = false;
 }
 
 /**
  * The result; with `kept`, also the values of the Plan::kept steps (the last one's is the result).
  * With `sum_wanted`, the same pass also returns the gradients of the result's sum for the inputs it
- * marks (gradient_blocks' vector): backward, given the gradient of a sum, then need not read the
- * inputs again.
+ * marks (per input, undefined where not wanted; a single element's as a 0-dim double tensor, so
+ * that backward scales it before rounding to the dtype): backward, given the gradient of a sum,
+ * then need not read the inputs again.
  */
 template <class T>
 at::Tensor forward_typed(const FusedProgram& program, const std::vector<at::Tensor>& inputs,
@@ -352,11 +360,12 @@ at::Tensor forward_typed(const FusedProgram& program, const std::vector<at::Tens
     job.kept = kept_ptr.data();
   }
   if (with_sums) {
-    const T one = 1;
-    job.grad_out.data = &one;
-    job.grad_out.full = false;
+    sum_adjoint(job);
     job.records_kept = true;
-    *sum_grads = gradient_blocks<T>(plan, inputs, job);
+    std::vector<double> broadcast;
+    *sum_grads = gradient_blocks<T>(plan, inputs, job, &broadcast);
+    for (size_t j = 0; j < inputs.size(); ++j)
+      if (sum_wanted[j] && !in.full[j]) (*sum_grads)[j] = at::scalar_tensor(broadcast[j], at::kDouble);
     return out;
   }
   at::parallel_for(0, num_blocks(in.numel), 1, [&](int64_t b0, int64_t b1) { run_blocks<T>(plan, in, job, b0, b1); });
@@ -370,30 +379,28 @@ std::vector<at::Tensor> backward_typed(const FusedProgram& program, const std::v
   const Plan plan(program, wanted);
   const std::vector<T*> kept_ptr = kept_pointers<T>(plan, kept);
   // The gradient of a sum is one value expanded: read it as a broadcast, never materialised.
-  const bool one_value = broadcast_value(grad_out);
-  const at::Tensor g = one_value ? grad_out : grad_out.contiguous();
+  const bool broadcast = broadcast_value(grad_out);
+  const at::Tensor g = broadcast ? grad_out : grad_out.contiguous();
   BlockJob<T> job;
   job.grad_out.data = g.data_ptr<T>();
-  job.grad_out.full = !one_value;
+  job.grad_out.full = !broadcast;
   job.kept = kept_ptr.data();
   return gradient_blocks<T>(plan, inputs, job);
 }
 
 /**
- * The result into `out` and the gradients of its sum: the adjoint is 1 everywhere, read as a
- * broadcast. A result past the size of a core's L2 is streamed out: this pass never reads it back,
- * and the caller's array (often new) would otherwise have each line read in before it is written.
+ * The result into `out` and the gradients of its sum. A result of 1 MiB or more (beyond most cores'
+ * L2) is streamed out: this pass never reads it back, and the caller's array (often new) would
+ * otherwise have each line read in before it is written.
  */
 template <class T>
 std::vector<at::Tensor> value_and_sum_grad_typed(const FusedProgram& program, const std::vector<at::Tensor>& inputs,
                                                  const std::vector<char>& wanted, at::Tensor& out) {
   constexpr int64_t kStreamMinBytes = 1 << 20;
-  const T one = 1;
   BlockJob<T> job;
   job.out = out.data_ptr<T>();
   job.stream_out = out.numel() * static_cast<int64_t>(sizeof(T)) >= kStreamMinBytes;
-  job.grad_out.data = &one;
-  job.grad_out.full = false;
+  sum_adjoint(job);
   return gradient_blocks<T>(Plan(program, wanted), inputs, job);
 }
 
@@ -461,46 +468,59 @@ struct FusedFunction : public torch::autograd::Function<FusedFunction> {
     saved.insert(saved.end(), kept.begin(), kept.end());
     ctx->save_for_backward(saved);
     // The gradients of the sum, taken in the same pass, for a backward given the gradient of a sum.
-    std::vector<int64_t> of;
-    std::vector<at::Tensor> grads;
+    std::vector<int64_t> inputs_with_sums;
+    std::vector<at::Tensor> sums;
     for (size_t j = 0; j < sum_grads.size(); ++j)
       if (sum_grads[j].defined()) {
-        of.push_back(static_cast<int64_t>(j));
-        grads.push_back(sum_grads[j]);
+        inputs_with_sums.push_back(static_cast<int64_t>(j));
+        sums.push_back(sum_grads[j]);
       }
-    if (!of.empty()) {
-      ctx->saved_data["sum_grads_of"] = of;
-      ctx->saved_data["sum_grads"] = grads;
+    if (!sums.empty()) {
+      ctx->saved_data["sum_grads_of"] = inputs_with_sums;
+      ctx->saved_data["sum_grads"] = sums;
     }
     return out;
   }
 
   /**
-   * The gradients when every element of grad_out is one value c (y.sum() gives 1 broadcast, y.mean()
-   * 1/n in every element) and the wanted inputs are those whose gradients of the sum forward took:
-   * c times those; else none.
+   * The gradients of the sum forward took, per input (undefined where it took none), taken out of
+   * the context whichever way backward goes: unused, they would live as long as the graph (the
+   * context outlives a backward that retains it), and used, autograd may keep a full input's
+   * gradient without a copy.
    */
-  static std::optional<std::vector<at::Tensor>> from_sum_grads(torch::autograd::AutogradContext* ctx,
-                                                               const std::vector<char>& wanted,
-                                                               const at::Tensor& grad_out) {
-    const bool sum = grad_out.device().is_cpu() && one_value(grad_out);
-    const auto seen = ctx->saved_data.find("sum_backward_seen");
-    if (seen != ctx->saved_data.end()) write_flag(seen->second.toTensor(), sum);
-    const auto found = ctx->saved_data.find("sum_grads_of");
-    if (found == ctx->saved_data.end() || !sum) return std::nullopt;
-    const std::vector<int64_t> of = found->second.toIntVector();
-    if (static_cast<size_t>(std::count(wanted.begin(), wanted.end(), 1)) != of.size()) return std::nullopt;
-    for (int64_t j : of)
-      if (!wanted[static_cast<size_t>(j)]) return std::nullopt;
-    // Taken out of the context, so that autograd can keep a full input's gradient without copying
-    // it; a second backward of the same graph reads the inputs again.
+  static std::vector<at::Tensor> take_sum_grads(torch::autograd::AutogradContext* ctx, size_t num_inputs) {
+    std::vector<at::Tensor> by_input(num_inputs);
+    const auto of = ctx->saved_data.find("sum_grads_of");
+    if (of == ctx->saved_data.end()) return by_input;
+    const std::vector<int64_t> inputs = of->second.toIntVector();
     std::vector<at::Tensor> sums = ctx->saved_data["sum_grads"].toTensorVector();
-    ctx->saved_data.erase("sum_grads");
+    for (size_t k = 0; k < inputs.size(); ++k) by_input[static_cast<size_t>(inputs[k])] = std::move(sums[k]);
     ctx->saved_data.erase("sum_grads_of");
+    ctx->saved_data.erase("sum_grads");
+    return by_input;
+  }
+
+  /**
+   * The wanted gradients as c times the sum's, every element of grad_out being c (y.sum() gives 1
+   * broadcast, y.mean() 1/n in every element); none unless forward took every wanted one. A single
+   * element's sum is scaled in double, then rounded to the dtype.
+   */
+  static std::optional<std::vector<at::Tensor>> scaled_sum_grads(std::vector<at::Tensor>& sums,
+                                                                 const std::vector<at::Tensor>& inputs,
+                                                                 const std::vector<char>& wanted,
+                                                                 const at::Tensor& grad_out) {
+    for (size_t j = 0; j < wanted.size(); ++j)
+      if (wanted[j] && !sums[j].defined()) return std::nullopt;
     const at::Tensor c = grad_out.as_strided({}, {}, grad_out.storage_offset());
-    const bool one = c.item<double>() == 1;  // y.sum(): the sums themselves
+    const double scale = c.item<double>();
     std::vector<at::Tensor> grads(wanted.size());
-    for (size_t k = 0; k < of.size(); ++k) grads[static_cast<size_t>(of[k])] = one ? std::move(sums[k]) : sums[k] * c;
+    for (size_t j = 0; j < wanted.size(); ++j) {
+      if (!wanted[j]) continue;
+      if (inputs[j].numel() == 1)
+        grads[j] = at::full(inputs[j].sizes(), sums[j].item<double>() * scale, inputs[j].options());
+      else
+        grads[j] = scale == 1 ? std::move(sums[j]) : sums[j] * c;
+    }
     return grads;
   }
 
@@ -513,15 +533,23 @@ struct FusedFunction : public torch::autograd::Function<FusedFunction> {
     std::vector<char> wanted(inputs.size());
     for (size_t j = 0; j < inputs.size(); ++j)
       wanted[j] = ctx->needs_input_grad(j);  // edges count only tensor arguments
+    const at::Tensor& grad_out = grad_outputs[0];
+    std::vector<at::Tensor> sums = take_sum_grads(ctx, inputs.size());
+    // What the node's next forwards take: the sum's gradients, while backward is given one value (not
+    // with create_graph, whose backward differentiates the recorded steps instead).
+    const bool uniform = !c10::GradMode::is_enabled() && grad_out.device().is_cpu() && one_value(grad_out);
+    const auto seen = ctx->saved_data.find("sum_backward_seen");
+    if (seen != ctx->saved_data.end()) write_flag(seen->second.toTensor(), uniform);
     std::vector<at::Tensor> grads;
+    std::optional<std::vector<at::Tensor>> scaled;
     if (c10::GradMode::is_enabled())
-      grads = recorded_backward(program, inputs, grad_outputs[0], wanted);
-    else if (auto scaled = from_sum_grads(ctx, wanted, grad_outputs[0]))
+      grads = recorded_backward(program, inputs, grad_out, wanted);
+    else if (uniform && (scaled = scaled_sum_grads(sums, inputs, wanted, grad_out)))
       grads = std::move(*scaled);
     else if (inputs[0].is_cuda())
-      grads = cuda_fused_backward(program, inputs, grad_outputs[0], wanted);
+      grads = cuda_fused_backward(program, inputs, grad_out, wanted);
     else
-      grads = block_backward(program, inputs, kept, grad_outputs[0], wanted);
+      grads = block_backward(program, inputs, kept, grad_out, wanted);
     grads.insert(grads.begin(), at::Tensor());  // for the program argument
     return grads;
   }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <utility>
 
 namespace nc {
 
@@ -16,7 +17,7 @@ namespace element {  // not nc itself, where argument-dependent lookup would fin
 #include "loss_term.inc"
 }  // namespace element
 
-/** loss_term's math on one element. */
+/** loss_term's math on one element (the fused blocks' scalar build takes it too). */
 template <class T>
 struct ScalarMath {
   static T set1(T x) { return x; }

@@ -8,7 +8,7 @@
 //
 // Tolerances: float64 within 1e-12 of the sum of the terms' magnitudes; float32 within 4e-6 of it
 // (a sum in another order, as tests/one-pass.test.ts).
-import { compile, tensor, type DType, type Module, type Tensor } from '../src';
+import { compile, grad, tensor, type DType, type Module, type Tensor } from '../src';
 
 type Values = Float32Array | Float64Array;
 import { inputs } from './helpers/fusible-ops';
@@ -84,6 +84,17 @@ describe.each(['float64', 'float32'] as DType[])('%s', (dtype) => {
   beforeEach(() => (m = model(dtype)));
   afterEach(() => m.dispose());
 
+  const round = dtype === 'float64' ? (v: number) => v : Math.fround;
+  /**
+   * A param's gradient from the sum forward took: that sum (in double) times c, rounded to the
+   * dtype. valueAndGrad gives the sum rounded to the dtype: in float64 the same bits; in float32
+   * within the two roundings.
+   */
+  const expectScaledSum = (got: number, sum: number, c: number) => {
+    if (dtype === 'float64') expect(got).toBe(sum * c);
+    else expect(Math.abs(got - sum * round(c))).toBeLessThanOrEqual(2.4e-7 * Math.abs(sum * c));
+  };
+
   const expectNear = (got: { A: number; k: number }, want: ReturnType<typeof reference>) => {
     expect(Math.abs(got.A - want.A)).toBeLessThanOrEqual(TOLERANCE[dtype] * want.scaleA);
     expect(Math.abs(got.k - want.k)).toBeLessThanOrEqual(TOLERANCE[dtype] * want.scaleK);
@@ -101,9 +112,8 @@ describe.each(['float64', 'float32'] as DType[])('%s', (dtype) => {
     );
     const typed = dtype === 'float64' ? Float64Array.from(x) : Float32Array.from(x);
     const sums = m.valueAndGrad({ x: typed }, { batch: true }).grads as { A: number; k: number };
-    const round = dtype === 'float64' ? (v: number) => v : Math.fround;
-    expect(got.A).toBe(round(sums.A * round(c)));
-    expect(got.k).toBe(round(sums.k * round(c)));
+    expectScaledSum(got.A, sums.A, c);
+    expectScaledSum(got.k, sums.k, c);
   });
 
   test('sums, means and per-element gradients in turn, each right (the kept values that pass stored read back)', () => {
@@ -127,30 +137,50 @@ describe.each(['float64', 'float32'] as DType[])('%s', (dtype) => {
   test("with the input requiring a gradient too: the one pass's gradients times the scale", () => {
     const typed = dtype === 'float64' ? Float64Array.from(x) : Float32Array.from(x);
     const pass = m.valueAndGrad({ x: typed }, { batch: true, wrt: ['x'] }).grads as Record<string, number | Values>;
-    const round = dtype === 'float64' ? (v: number) => v : Math.fround;
-    for (const [seed, c] of [
+    [
       [sumSeed, 1],
       [sumSeed, 1],
       [thirdSeed, 1 / 3],
-    ] as const) {
+    ].forEach(([seed, c], call) => {
       const leaf = m.inputTensor('x', Array.from(x)).tensor;
       leaf.requiresGrad = true;
       const y = m.forward({ x: leaf }, { batch: true });
-      seed(y);
+      (seed as (y: Tensor) => void)(y);
       const dx = leaf.grad!.toTypedArray();
-      // to the closed form, and (once a sum's gradient came back, from the second call) to the pass's bits
-      x.forEach((xi, i) => expect(Math.abs(dx[i] - c * A * K * Math.exp(K * xi))).toBeLessThanOrEqual(1e-6));
+      const scale = c as number;
       const params = m.namedParameters();
       const dA = params.A.grad!.item();
-      const want = reference(x, () => c);
-      expect(Math.abs(dA - want.A)).toBeLessThanOrEqual(TOLERANCE[dtype] * want.scaleA);
-      if (seed === thirdSeed) {
-        const scale = round(c);
-        expect(Array.from(dx)).toEqual(Array.from(pass.x as Values, (g) => round(g * scale)));
-        expect(dA).toBe(round((pass.A as number) * scale));
+      expectNear(
+        { A: dA, k: params.k.grad!.item() },
+        reference(x, () => scale),
+      );
+      if (call === 0) {
+        // the first call takes the block backward: to the closed form
+        x.forEach((xi, i) => expect(Math.abs(dx[i] - A * K * Math.exp(K * xi))).toBeLessThanOrEqual(1e-6));
+      } else {
+        // once a sum's gradient came back: the pass's bits times the scale
+        expect(Array.from(dx)).toEqual(Array.from(pass.x as Values, (g) => round(g * round(scale))));
+        expectScaledSum(dA, pass.A as number, scale);
       }
       [params.A.grad!, params.k.grad!, leaf.grad!, y, leaf].forEach((t) => t.dispose());
       Object.values(params).forEach((p) => p.zeroGrad());
-    }
+    });
+  });
+
+  test('grad() of the sum for the input alone, twice on one graph: the pass, then the block backward', () => {
+    gradsAfter(m, x, sumSeed);
+    const typed = dtype === 'float64' ? Float64Array.from(x) : Float32Array.from(x);
+    const pass = m.valueAndGrad({ x: typed }, { batch: true, wrt: ['x'] }).grads.x as Values;
+    const leaf = m.inputTensor('x', Array.from(x)).tensor;
+    leaf.requiresGrad = true;
+    const y = m.forward({ x: leaf }, { batch: true });
+    // the params require a gradient too, but only x's is asked for; every element of the seed is 1/3
+    const third = tensor(new Float64Array(N).fill(1 / 3), { dtype });
+    const [first] = grad(y, [leaf], { gradOutputs: third });
+    expect(Array.from(first.toTypedArray())).toEqual(Array.from(pass, (g) => round(g * round(1 / 3))));
+    const [second] = grad(y, [leaf]); // the sums went with the first: the block loop reads the inputs
+    const again = second.toTypedArray();
+    x.forEach((xi, i) => expect(Math.abs(again[i] - A * K * Math.exp(K * xi))).toBeLessThanOrEqual(1e-6));
+    [first, second, third, y, leaf].forEach((t) => t.dispose());
   });
 });

@@ -198,9 +198,9 @@ test('out receives the value on every path, and a bad one is an Error', () => {
     params: { a: 2 },
     dtype: 'float64',
   });
-  const viaTensors = new Float64Array(2);
-  expect(notFused.valueAndGrad({ x: [1, -3] }, { batch: true, out: viaTensors }).value).toBe(viaTensors);
-  expect(Array.from(viaTensors)).toEqual([2, 3]);
+  const branchOut = new Float64Array(2);
+  expect(notFused.valueAndGrad({ x: [1, -3] }, { batch: true, out: branchOut }).value).toBe(branchOut);
+  expect(Array.from(branchOut)).toEqual([2, 3]);
   expect(() => m.valueAndGrad(given, { batch: true, out: new Float32Array(n) })).toThrow(
     'valueAndGrad: out must be a Float64Array',
   );
@@ -212,7 +212,7 @@ test('out receives the value on every path, and a bad one is an Error', () => {
   [m, notFused].forEach((x) => x.dispose());
 });
 
-test('a new value array, taken unzeroed, holds every sample of this call on every path', () => {
+test('a new value array, taken unzeroed, holds every sample of this call (the one pass and the tier)', () => {
   // Each call's inputs differ, so an element left unwritten would hold the last call's value (or
   // whatever the reused memory held), not this call's.
   const m = gravity();
@@ -226,8 +226,8 @@ test('a new value array, taken unzeroed, holds every sample of this call on ever
       const expected = Array.from(given.r, (r, i) => (0.8 * given.m1[i] * given.m2) / (r * r));
       expect(worstRelative(Array.from(value), expected)).toBeLessThan(1e-14);
       const x = inputs(n, 'signed', 40 + call);
-      const viaTensors = notFused.valueAndGrad({ x }, { batch: true }).value as Float32Array;
-      expect(Array.from(viaTensors)).toEqual(Array.from(Float32Array.from(x, (v) => (v > 0 ? 2 * v : -v))));
+      const onTier = notFused.valueAndGrad({ x }, { batch: true }).value as Float32Array;
+      expect(Array.from(onTier)).toEqual(Array.from(Float32Array.from(x, (v) => (v > 0 ? 2 * v : -v))));
     }
   }
   [m, notFused].forEach((x) => x.dispose());

@@ -27,7 +27,7 @@ const compileScalar = (api, prog, options = {}) =>
   });
 
 /** Forward, sum and backward through Tensors with only the params requiring a gradient (as the anchors). */
-function throughTensors(api, m, inputs) {
+function throughTensors(api, m, inputs, minMs) {
   const leaves = Object.fromEntries(Object.entries(inputs).map(([n, v]) => [n, api.tensor(v)]));
   const us = timeUs(() => {
     const out = m.forward(leaves, { batch: true });
@@ -35,7 +35,7 @@ function throughTensors(api, m, inputs) {
     total.backward();
     total.dispose();
     out.dispose();
-  }, 40);
+  }, minMs);
   for (const t of Object.values(leaves)) t.dispose();
   for (const p of m.parameters()) p.zeroGrad();
   return us;
@@ -119,7 +119,7 @@ async function onePassSection(api, cfg, python) {
       batch: j.batch,
       ours: timeUs(() => m.valueAndGrad(inputs, { batch: true }), cfg.minMs),
       ...withOut(m, inputs, j.batch, cfg.minMs),
-      tensors: throughTensors(api, m, inputs),
+      tensors: throughTensors(api, m, inputs, cfg.minMs),
       eager: eager.get(jobKey(j))?.backward,
       torch: torch?.get(jobKey(j))?.backward,
     };

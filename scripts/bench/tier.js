@@ -46,7 +46,8 @@ function tierRows(api, programs, minMs) {
     const names = Object.keys(prog.inputs);
     const batch = batchOf(prog, one, 1000);
     const onTier = build(api, prog);
-    // a batch of one sample (shared vectors and matrices as they are), every leaf requiring a gradient
+    // a batch of one sample (runtime.js's seeded inputs; shared values, dt included, as tensors of their own
+    // shape), every leaf requiring a gradient
     const leaves = makeInputs(api, prog, 1);
     const throughTensors = () => {
       const y = onTier.forward(leaves);

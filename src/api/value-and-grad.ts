@@ -26,8 +26,7 @@ export interface ValueAndGradOptions {
   /**
    * With `batch`: a typed array of the module's dtype, one element per output value, that receives
    * the value and is returned as it, instead of a new array per call. Where calls repeat, this
-   * saves the fresh pages of a new array (at 1e6 float32 samples, their page faults cost more than
-   * the one-pass value and gradient itself on the benchmark machine).
+   * saves allocating an array each call and bringing its memory into the cache.
    */
   out?: Values;
 }
@@ -78,9 +77,9 @@ const OPTIONS = ['batch', 'wrt', 'out'];
 /**
  * From this batch on, a program whose result is a fused node takes the one-pass value and gradient
  * (native GraphModule::value_and_sum_grad, SIMD blocks) instead of the tier's scalar sample-by-sample
- * code. Measured on gravity (`npm run bench -- --only onepass`): the pass costs about 6 us fixed,
- * the tier about 50 ns a sample; the tier was faster at 64 samples (4.8 against 6.3 us), the pass at
- * 128 (6.4 against 7.3 us) and twice as fast at 256.
+ * code. Measured on gravity (`npm run bench -- --only onepass`, its crossover table): the pass costs
+ * about 7 us whatever the batch, the tier about 50 ns a sample; they are about even at 64 samples,
+ * and the pass is the faster from 128.
  */
 export const ONE_PASS_MIN_BATCH = 128;
 

@@ -26,6 +26,9 @@ interface Slot<T, R> {
   busy?: { id: number; task: T; resolve: (a: PoolAnswer<R>) => void; timer?: NodeJS.Timeout; start: number };
 }
 
+/** How long a child may take to start before its task is answered as a crash. */
+const START_LIMIT_MS = 60_000;
+
 type Message<R> = { ready: true } | { id: number; reply: R } | { id: number; error: string };
 
 export class ProcessPool<T, R> {
@@ -84,19 +87,24 @@ export class ProcessPool<T, R> {
   }
 
   /**
-   * Called when a task is given to the slot and again when its child is ready: the time bound first
-   * covers the child's start, then the task alone; the task is sent once the child is ready.
+   * Called when a task is given to the slot and again when its child is ready. Until then a start
+   * bound runs (a cold start transpiles and loads libtorch, and is no task's hang), then the task's
+   * own; the task is sent once the child is ready.
    */
   private send(s: Slot<T, R>): void {
     const busy = s.busy!;
     clearTimeout(busy.timer);
     busy.start = Date.now();
-    if (Number.isFinite(this.timeLimitMs))
+    const limit = s.ready ? this.timeLimitMs : Math.max(this.timeLimitMs, START_LIMIT_MS);
+    if (Number.isFinite(limit))
       busy.timer = setTimeout(() => {
         s.child.removeAllListeners('exit');
         s.child.kill('SIGKILL');
-        this.finish(s, { ok: false, kind: 'hang', detail: `no result within ${this.timeLimitMs} ms` }, true);
-      }, this.timeLimitMs);
+        const result: Result<R> = s.ready
+          ? { ok: false, kind: 'hang', detail: `no result within ${limit} ms` }
+          : { ok: false, kind: 'crash', detail: `the worker process did not start within ${limit} ms` };
+        this.finish(s, result, true);
+      }, limit);
     if (s.ready) s.child.send({ id: busy.id, task: busy.task });
   }
 
