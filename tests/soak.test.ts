@@ -51,6 +51,41 @@ test('2,000 compile/dispose cycles hold no tensor and no native memory', async (
   expect(g.residentMb).toBeLessThan(16); // 8 KB a cycle
 }, 120000);
 
+// valueAndGrad's value arrays (up to 4 MB here) come from malloc's heap (native/tensor.cpp's fixed
+// thresholds): arrays of changing sizes, freed only when V8 collects them, must leave no native
+// memory behind (the free pages the heap keeps, emptyCpuCache() trims).
+test('valueAndGrad at large batches of changing size, in a synchronous loop, keeps native memory flat', async () => {
+  const m = compile('(/ (* G (* m1 m2)) (pow r 2))', { inputs: ['m1', 'm2', 'r'], params: { G: 0.5 } });
+  const most = 1 << 20;
+  const data = (seed: number) => Float32Array.from({ length: most }, (_, i) => 1 + ((i * 0.618 + seed) % 1));
+  const [m1, m2, r] = [data(0.1), data(0.2), data(0.3)];
+  const sizes = [most, 600_001, 800_003, 300_007, 131_072];
+  const kept: ArrayLike<number>[] = []; // a few recent results held, as a caller collecting them would
+  let last: { n: number; value: ArrayLike<number> } = { n: 0, value: [] };
+  const calls = (count: number) => {
+    for (let i = 0; i < count; i++) {
+      const n = sizes[i % sizes.length];
+      const value = m.valueAndGrad(
+        { m1: m1.subarray(0, n), m2: m2.subarray(0, n), r: r.subarray(0, n) },
+        { batch: true },
+      ).value as Float32Array;
+      kept.push(value);
+      if (kept.length > 8) kept.shift();
+      last = { n, value };
+    }
+  };
+  const g = await nativeGrowth(
+    () => calls(50),
+    () => calls(400),
+  );
+  expect(g.liveBytes).toBe(0);
+  // 32 MB is 80 KB a call; a leaked or unreused array is 0.5 to 4 MB a call
+  expect(g.residentMb).toBeLessThan(32);
+  const i = last.n - 1;
+  expect(last.value[i]).toBeCloseTo((0.5 * m1[i] * m2[i]) / (r[i] * r[i]), 5);
+  m.dispose();
+}, 120000);
+
 // glibc's default, dynamically raised mmap threshold let a synchronous training loop fragment the
 // heap by megabytes per step (native/tensor.cpp fixes the threshold); this loop grew by 1 GB in 300 steps.
 test('a synchronous MLP training loop keeps native memory flat', async () => {
