@@ -295,12 +295,12 @@ std::vector<T*> kept_pointers(const Plan& plan, const std::vector<at::Tensor>& k
 
 /**
  * Runs a job with an adjoint over every block: allocates the wanted full inputs' gradients, and
- * gives the broadcast ones the sum of their per-block sums (also in double to `broadcast_sums`,
- * one per input, when given).
+ * gives the broadcast ones the sum of their per-block sums (`sums_in_double`: as 0-dim double
+ * tensors, not rounded to the inputs' dtype).
  */
 template <class T>
 std::vector<at::Tensor> gradient_blocks(const Plan& plan, const std::vector<at::Tensor>& inputs, BlockJob<T> job,
-                                        std::vector<double>* broadcast_sums = nullptr) {
+                                        bool sums_in_double = false) {
   const Operands<T> in = operands<T>(inputs);
   std::vector<at::Tensor> grads(inputs.size());
   std::vector<T*> grad_ptr(inputs.size(), nullptr);
@@ -316,13 +316,12 @@ std::vector<at::Tensor> gradient_blocks(const Plan& plan, const std::vector<at::
   job.grad_in = grad_ptr.data();
   job.sums = block_sums.data();
   at::parallel_for(0, num_blocks(in.numel), 1, [&](int64_t b0, int64_t b1) { run_blocks<T>(plan, in, job, b0, b1); });
-  if (broadcast_sums) broadcast_sums->assign(inputs.size(), 0.0);
   for (size_t j = 0; j < inputs.size(); ++j) {
     if (!plan.wanted[j] || in.full[j]) continue;
     double sum = 0;
     for (size_t b = 0; b < blocks; ++b) sum += block_sums[b * inputs.size() + j];
-    grads[j] = at::full(inputs[j].sizes(), sum, inputs[j].options());
-    if (broadcast_sums) (*broadcast_sums)[j] = sum;
+    grads[j] =
+        sums_in_double ? at::scalar_tensor(sum, at::kDouble) : at::full(inputs[j].sizes(), sum, inputs[j].options());
   }
   return grads;
 }
@@ -362,10 +361,7 @@ at::Tensor forward_typed(const FusedProgram& program, const std::vector<at::Tens
   if (with_sums) {
     sum_adjoint(job);
     job.records_kept = true;
-    std::vector<double> broadcast;
-    *sum_grads = gradient_blocks<T>(plan, inputs, job, &broadcast);
-    for (size_t j = 0; j < inputs.size(); ++j)
-      if (sum_wanted[j] && !in.full[j]) (*sum_grads)[j] = at::scalar_tensor(broadcast[j], at::kDouble);
+    *sum_grads = gradient_blocks<T>(plan, inputs, job, /*sums_in_double=*/true);
     return out;
   }
   at::parallel_for(0, num_blocks(in.numel), 1, [&](int64_t b0, int64_t b1) { run_blocks<T>(plan, in, job, b0, b1); });
@@ -468,17 +464,7 @@ struct FusedFunction : public torch::autograd::Function<FusedFunction> {
     saved.insert(saved.end(), kept.begin(), kept.end());
     ctx->save_for_backward(saved);
     // The gradients of the sum, taken in the same pass, for a backward given the gradient of a sum.
-    std::vector<int64_t> inputs_with_sums;
-    std::vector<at::Tensor> sums;
-    for (size_t j = 0; j < sum_grads.size(); ++j)
-      if (sum_grads[j].defined()) {
-        inputs_with_sums.push_back(static_cast<int64_t>(j));
-        sums.push_back(sum_grads[j]);
-      }
-    if (!sums.empty()) {
-      ctx->saved_data["sum_grads_of"] = inputs_with_sums;
-      ctx->saved_data["sum_grads"] = sums;
-    }
+    if (!sum_grads.empty()) ctx->saved_data["sum_grads"] = sum_grads;
     return out;
   }
 
@@ -489,15 +475,11 @@ struct FusedFunction : public torch::autograd::Function<FusedFunction> {
    * gradient without a copy.
    */
   static std::vector<at::Tensor> take_sum_grads(torch::autograd::AutogradContext* ctx, size_t num_inputs) {
-    std::vector<at::Tensor> by_input(num_inputs);
-    const auto of = ctx->saved_data.find("sum_grads_of");
-    if (of == ctx->saved_data.end()) return by_input;
-    const std::vector<int64_t> inputs = of->second.toIntVector();
-    std::vector<at::Tensor> sums = ctx->saved_data["sum_grads"].toTensorVector();
-    for (size_t k = 0; k < inputs.size(); ++k) by_input[static_cast<size_t>(inputs[k])] = std::move(sums[k]);
-    ctx->saved_data.erase("sum_grads_of");
-    ctx->saved_data.erase("sum_grads");
-    return by_input;
+    const auto found = ctx->saved_data.find("sum_grads");
+    if (found == ctx->saved_data.end()) return std::vector<at::Tensor>(num_inputs);
+    std::vector<at::Tensor> sums = found->second.toTensorVector();
+    ctx->saved_data.erase(found);
+    return sums;
   }
 
   /**

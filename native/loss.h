@@ -27,12 +27,10 @@ struct ScalarMath {
   static T max(T a, T b) { return std::max(a, b); }
 };
 
-/** One element's loss term and slope in the model's dtype T. */
+/** One element's loss term and slope in the model's dtype T (the two come together: both are wanted). */
 template <class T>
 struct ElementLoss {
   LossKind kind;
-  T value(T d) const { return term_and_slope(d).first; }
-  T slope(T d) const { return term_and_slope(d).second; }
   std::pair<T, T> term_and_slope(T d) const {
     std::pair<T, T> r;
     element::loss_term<ScalarMath<T>>(kind, d, r.first, r.second);

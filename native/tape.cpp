@@ -168,23 +168,31 @@ int outputs_of(const TapeProgram& p, const TapeInstr& in) {
   return 1;
 }
 
-/** The registers an instruction reads (a branch's `where`: both branches, whichever a sample takes). */
-std::vector<int> operands_of(const TapeProgram& p, const TapeInstr& in) {
-  if (in.op == kLoop || in.op == kLoopRest) return p.loops[in.a].inputs;
-  if (in.op == kCall || in.op == kCallRest) return p.calls[in.a].inputs;
-  if (in.op == kDenseRow) return p.dense[in.a].inputs;
-  std::vector<int> r;
-  if (in.op == kSolve || in.op == kSolveRest) {  // A's, then B's
+/** Calls f with each register an instruction reads (a branch's `where`: both branches, whichever a sample takes). */
+template <class F>
+void for_each_operand(const TapeProgram& p, const TapeInstr& in, F f) {
+  const auto each = [&](const std::vector<int>& registers) {
+    for (int r : registers) f(r);
+  };
+  const auto run = [&](int from, int count) {
+    for (int r = from; r < from + count; ++r) f(r);
+  };
+  if (in.op == kLoop || in.op == kLoopRest) {
+    each(p.loops[in.a].inputs);
+  } else if (in.op == kCall || in.op == kCallRest) {
+    each(p.calls[in.a].inputs);
+  } else if (in.op == kDenseRow) {
+    each(p.dense[in.a].inputs);
+  } else if (in.op == kSolve || in.op == kSolveRest) {  // A's, then B's
     const TapeSolve& s = p.solves[in.a];
-    for (int i = 0; i < s.n * s.n; ++i) r.push_back(s.a + i);
-    for (int i = 0; s.b >= 0 && i < s.n * s.k; ++i) r.push_back(s.b + i);
+    run(s.a, s.n * s.n);
+    if (s.b >= 0) run(s.b, s.n * s.k);
   } else if (in.op == kExtremum) {
-    for (int j = 0; j < in.b; ++j) r.push_back(in.a + j);
+    run(in.a, in.b);
   } else if (in.op != kBlockRead) {
-    for (int x : {in.a, in.b, in.c})
-      if (x >= 0) r.push_back(x);
+    for (int r : {in.a, in.b, in.c})
+      if (r >= 0) f(r);
   }
-  return r;
 }
 
 }  // namespace
@@ -207,7 +215,7 @@ void mark_live(TapeProgram& p) {
     if (is_jump(in) || is_rest(in) || in.path == kPathNone) continue;
     if (!std::any_of(&reg[first + k], &reg[first + k] + outputs_of(p, in), [](char c) { return c != 0; })) continue;
     p.live[k] = 1;
-    for (int r : operands_of(p, in)) reg[r] = 1;
+    for_each_operand(p, in, [&](int r) { reg[r] = 1; });
   }
 }
 
@@ -289,9 +297,10 @@ void check_tape(TapeProgram& p, size_t functions) {
       for (int j = 1; in.op == head && j < outputs; ++j)
         if (p.code[k + j].op != head + 1 || p.code[k + j].a != in.a)
           throw Error(std::string("internal: a tape ") + what + "'s result registers out of place");
-      for (int r : operands_of(p, in))
+      for_each_operand(p, in, [&](int r) {
         if (r < 0 || r >= next)
           throw Error(std::string("internal: a tape ") + what + " reads a register not yet written");
+      });
       ++next;
       continue;
     }
@@ -593,31 +602,21 @@ template <class T>
 template <class T>
 [[gnu::always_inline]] inline void step_live(const TapeProgram& p, const TapeInstr& in, size_t k, const T* value,
                                              char* live, std::vector<char>& reached) {
-  if (in.op == kSolve) {
-    const TapeSolve& s = p.solves[in.a];
+  const auto mark = [&](int r) { live[r] = 1; };
+  if (in.op == kSolve) {  // live if any of its results is
     const char* out = live + p.first_instr() + k;
-    if (std::any_of(out, out + s.n * s.k, [](char c) { return c != 0; })) {
-      std::fill_n(live + s.a, s.n * s.n, char(1));  // A's and B's registers are consecutive runs
-      if (s.b >= 0) std::fill_n(live + s.b, s.n * s.k, char(1));
-    }
+    if (std::any_of(out, out + outputs_of(p, in), [](char c) { return c != 0; })) for_each_operand(p, in, mark);
     return;
   }
   if (!live[p.first_instr() + k] || in.path == kPathNone) return;
-  const size_t scalars = reached.size() - p.block_sizes.size();
   if (in.path == kPathTaken) {
     live[value[in.a] != T(0) ? in.b : in.c] = 1;
-  } else if (in.op == kDenseRow) {
-    const TapeDense& d = p.dense[in.a];
-    for (int r : d.inputs) live[r] = 1;
-    reached[scalars + d.weight] = reached[scalars + d.bias] = 1;
-  } else if (in.op == kBlockRead) {
-    reached[scalars + in.a] = 1;
-  } else if (in.op == kExtremum) {
-    std::fill(live + in.a, live + in.a + in.b, char(1));
-  } else {
-    for (int r : {in.a, in.b, in.c})
-      if (r >= 0) live[r] = 1;
+    return;
   }
+  for_each_operand(p, in, mark);
+  const size_t scalars = reached.size() - p.block_sizes.size();
+  if (in.op == kDenseRow) reached[scalars + p.dense[in.a].weight] = reached[scalars + p.dense[in.a].bias] = 1;
+  if (in.op == kBlockRead) reached[scalars + in.a] = 1;
 }
 
 // ---- calls ----

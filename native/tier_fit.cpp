@@ -377,17 +377,20 @@ class TapeOde {
     interval_end_.clear();
     sens_ = sens;
     kept_.clear();
-    files_.assign(B_ * m_.c.size() * reg_, T(0));
     keep_ = reversed && !sens;
-    if (keep_ && m_.e.empty()) {  // fixed steps: their number, and so the files' size, is known now
-      const std::vector<int64_t> substeps = fixed_substeps(times, cfg_);
+    const size_t step_files = B_ * m_.c.size() * reg_;
+    std::vector<int64_t> substeps;
+    if (m_.e.empty()) {  // fixed steps: their number, and so the kept files' size, is known now
+      substeps = fixed_substeps(times, cfg_);
       const auto steps = static_cast<size_t>(std::accumulate(substeps.begin(), substeps.end(), int64_t(0)));
-      keep_ = steps * files_.size() * sizeof(T) <= kKeptBytes;
+      keep_ = keep_ && steps * step_files * sizeof(T) <= kKeptBytes;
+      if (keep_) kept_.reserve(steps * step_files);
     }
+    files_.assign(sens || keep_ ? step_files : 0, T(0));  // else every stage evaluates in scratch_
     if (sens) sens->start(y0.data());
     std::vector<T> states(y0);
     if (m_.e.empty())
-      solve_fixed(y0, times, states);
+      solve_fixed(y0, times, substeps, states);
     else
       solve_adaptive(y0, times, states);
     return states;
@@ -491,8 +494,8 @@ class TapeOde {
     return std::all_of(y.begin(), y.end(), [](T v) { return std::isfinite(v); });
   }
 
-  void solve_fixed(const std::vector<T>& y0, const std::vector<double>& times, std::vector<T>& states) {
-    const std::vector<int64_t> substeps = fixed_substeps(times, cfg_);
+  void solve_fixed(const std::vector<T>& y0, const std::vector<double>& times, const std::vector<int64_t>& substeps,
+                   std::vector<T>& states) {
     std::vector<T> y(y0), k(m_.c.size() * n_), next(y0.size());
     for (size_t i = 1; i < times.size(); ++i) {
       const double h = (times[i] - times[i - 1]) / static_cast<double>(substeps[i - 1]);
@@ -633,7 +636,7 @@ double ode_loss(FitTask& task, const std::vector<int>& trained, const Tensor& in
   const T per_element = static_cast<T>(1 / count);
   // The loss's derivative by the reported state of sample b's component c at the j-th time.
   const auto slope = [&](size_t j, int64_t b, int64_t c, T state) {
-    return loss.slope(state - observed(j, b)[c]) * per_element;
+    return loss.term_and_slope(state - observed(j, b)[c]).second * per_element;
   };
   std::vector<double> grads = zero_grads(p);
   std::vector<T> y0_grad(trained_starts ? B * n : 0);
@@ -660,8 +663,9 @@ double ode_loss(FitTask& task, const std::vector<int>& trained, const Tensor& in
     for (int64_t b = 0; b < B; ++b)
       for (int64_t c = 0; c < n; ++c) {
         const size_t at = (j * B + b) * n + c;
-        sum += loss.value(states[at] - observed(j, b)[c]);
-        if (!adjoints.empty()) adjoints[at] = slope(j, b, c, states[at]);
+        const auto [term, slope_at] = loss.term_and_slope(states[at] - observed(j, b)[c]);
+        sum += term;
+        if (!adjoints.empty()) adjoints[at] = slope_at * per_element;
       }
   const double value = loss_mean<T>(sum, count);
   if (!grad || !std::isfinite(value)) return value;

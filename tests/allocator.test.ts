@@ -5,7 +5,7 @@
 // fresh process, with its own allocator settings.
 import { spawnSync } from 'child_process';
 import * as path from 'path';
-import { loader } from '../src/fuzz/isolate';
+import { loader } from '../src/runtime/loader';
 import type * as Api from '../src';
 import { cpuMemoryStats, emptyCpuCache, resetCpuPeak, zeros } from '../src';
 

@@ -5,7 +5,7 @@
 import { spawnSync } from 'child_process';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
-import { loader } from '../src/fuzz/isolate';
+import { loader } from '../src/runtime/loader';
 import { compile } from '../src/api';
 import { forwardCalls } from './helpers/forward-calls';
 

@@ -9,7 +9,7 @@ import * as path from 'path';
 import { compile, fit, nn, type Module } from '../src';
 import { runMain } from './helpers/cli';
 import { freePort } from '../src/train/distributed';
-import { loader } from '../src/fuzz/isolate';
+import { loader } from '../src/runtime/loader';
 import { distributedSpec, groupSpec, rankDevice, type BackendSupport } from '../src/train/distributed';
 import { native } from '../src/runtime/native';
 import { cudaBuilt, noCudaDevice } from './helpers/cuda';

@@ -154,10 +154,10 @@ test('one process gives the same rows as two (each experiment has its own seeds)
   }
 }, 120_000);
 
-test('--jobs wants a whole number of processes', async () => {
+test('--jobs wants a whole number of processes, as every whole-number option', async () => {
   for (const bad of ['0', '1.5', 'two']) {
     const r = await cli('experiments', 'vector', '--jobs', bad, '--out', out);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain(`--jobs wants a whole number of processes, 1 or more (got '${bad}')`);
+    expect(r.stderr).toContain(`--jobs must be a whole number >= 1, got ${bad}`);
   }
 });

@@ -24,7 +24,7 @@ import {
   type FitResult,
   type Module,
 } from '../src';
-import { loader } from '../src/fuzz/isolate';
+import { loader } from '../src/runtime/loader';
 import { noisyLotkaVolterra } from '../src/fuzz/soak';
 import { forwardCalls } from './helpers/forward-calls';
 

@@ -91,7 +91,7 @@ describe('conv: valid cross-correlation', () => {
     expectClose(reference('(conv u k)', { u, k }), correlate2(u, k));
   });
 
-  test('a kernel of more than 27 taps (at::convolution, not the sum over taps): values and gradients', () => {
+  test('a kernel of more than 27 taps (the size that takes at::convolution): values and gradients', () => {
     const u = filled([9, 8], 20) as number[][];
     const k = filled([6, 5], 21) as number[][];
     expectClose(value('(conv u k)', { u, k }), correlate2(u, k));

@@ -13,38 +13,13 @@ import { compile, setNumThreads, type CompileOptions, type DType, type Module } 
 import { ONE_PASS_MIN_BATCH } from '../src/api/value-and-grad';
 import { FUSED_CASES, inputs, PARAM_VALUE, type FusedCase } from './helpers/fusible-ops';
 import { worstRelative } from './helpers/finite-diff';
-import { numbers as asArray, tierPair } from './helpers/tier';
+import { numbers as asArray, throughTensors, tierPair } from './helpers/tier';
 
 type Values = Float32Array | Float64Array;
 const DTYPES: DType[] = ['float64', 'float32'];
 const SIZES = [4096 + 3, ONE_PASS_MIN_BATCH + 5];
 /** A tier pair's twin (tests/helpers/tier.ts) as the reference: unfused, on libtorch. */
 const UNFUSED: CompileOptions = { fuse: false };
-
-/** The value and the gradients of its sum through Tensors: forward, sum, backward (the libtorch path). */
-function throughTensors(m: Module, given: Record<string, number | Float64Array>, wrt: string[]) {
-  const leaves = Object.fromEntries(
-    Object.entries(given).map(([k, v]) => {
-      const t = m.inputTensor(k, typeof v === 'number' ? v : Array.from(v)).tensor;
-      if (wrt.includes(k)) t.requiresGrad = true;
-      return [k, t] as const;
-    }),
-  );
-  const out = m.forward(leaves, { batch: true });
-  const total = out.sum();
-  total.backward();
-  const grads: Record<string, number[]> = {};
-  const named = [...Object.entries(m.namedParameters()), ...wrt.map((n) => [n, leaves[n]] as const)];
-  for (const [name, t] of named) {
-    const g = t.grad!;
-    grads[name] = Array.from(g.toTypedArray());
-    g.dispose();
-    t.zeroGrad();
-  }
-  const value = out.toTypedArray();
-  for (const t of [out, total, ...Object.values(leaves)]) t.dispose();
-  return { value, grads };
-}
 
 /** valueAndGrad, checking that it took the one pass. */
 function onePass(m: Module, given: Record<string, number | Values>, wrt: string[]) {
@@ -55,7 +30,6 @@ function onePass(m: Module, given: Record<string, number | Values>, wrt: string[
   return r;
 }
 
-/** Largest |a_i - b_i| / max(|b_i|, floor_i). */
 describe.each(FUSED_CASES)('$name: $source', (c) => {
   test.each(DTYPES.flatMap((dtype) => SIZES.map((n) => [dtype, n] as const)))(
     '%s, batch %i: value and gradients equal the unfused libtorch path',
@@ -68,7 +42,7 @@ describe.each(FUSED_CASES)('$name: $source', (c) => {
       );
       const x = inputs(n, c.domain, n);
       const got = onePass(fused, { x: dtype === 'float64' ? x : Float32Array.from(x) }, ['x']);
-      const want = throughTensors(plain, { x }, ['x']);
+      const want = throughTensors(plain, { x }, ['x'], { batch: true });
       const strict = dtype === 'float64';
       expect(worstRelative(got.value as Values, want.value)).toBeLessThanOrEqual(strict ? 1e-12 : 2e-6);
       const floor = c.cancellingDerivative ? () => PARAM_VALUE : undefined;
@@ -80,7 +54,8 @@ describe.each(FUSED_CASES)('$name: $source', (c) => {
         fuse: false,
         tier: false,
       });
-      const terms = throughTensors(perSample, { x, a: new Float64Array(n).fill(PARAM_VALUE) }, ['a']).grads.a;
+      const terms = throughTensors(perSample, { x, a: new Float64Array(n).fill(PARAM_VALUE) }, ['a'], { batch: true })
+        .grads.a;
       const scale = terms.reduce((s, t) => s + Math.abs(t), 0);
       expect(Math.abs((got.grads.a as number) - want.grads.a[0])).toBeLessThanOrEqual((strict ? 1e-10 : 4e-6) * scale);
       [fused, plain, perSample].forEach((m) => m.dispose());
@@ -101,7 +76,7 @@ test('shared inputs, computed operands and frozen params, against the libtorch p
   const given = { m1: inputs(n, 'positive', 1), m2: 1.7, r: inputs(n, 'positive', 2) };
   const [m, plain] = tierPair(GRAVITY, GRAVITY_OPTIONS, UNFUSED);
   const got = onePass(m, given, ['m1', 'm2', 'r']);
-  const want = throughTensors(plain, given, ['m1', 'm2', 'r']);
+  const want = throughTensors(plain, given, ['m1', 'm2', 'r'], { batch: true });
   expect(worstRelative(got.value as Values, want.value)).toBeLessThanOrEqual(1e-12);
   for (const name of ['G', 'm1', 'm2', 'r'])
     expect([name, worstRelative(asArray(got.grads[name]), want.grads[name]) <= 1e-10]).toEqual([name, true]);
@@ -113,7 +88,7 @@ test('shared inputs, computed operands and frozen params, against the libtorch p
   );
   const rg = { m: inputs(n, 'positive', 3), v: inputs(n, 'positive', 4).map((v) => v - 0.5) };
   const a = onePass(rel, rg, ['v']);
-  const b = throughTensors(plainRel, rg, ['v']);
+  const b = throughTensors(plainRel, rg, ['v'], { batch: true });
   expect(worstRelative(a.value as Values, b.value)).toBeLessThanOrEqual(1e-12);
   expect(worstRelative([a.grads.c as number], b.grads.c)).toBeLessThanOrEqual(1e-10);
   expect(worstRelative(a.grads.v as Values, b.grads.v)).toBeLessThanOrEqual(1e-10);

@@ -74,7 +74,7 @@ test('a child whose parent has gone exits instead of running on', async () => {
   const { spawn } = await import('child_process');
   // A parent that starts a pool of one and is killed: its child, kept alive only by the IPC channel, must not outlive it.
   const script = `
-    ${require('../src/fuzz/isolate').loader()}
+    ${require('../src/runtime/loader').loader()}
     const { ProcessPool } = require(${JSON.stringify(require.resolve('../src/runtime/process-pool'))});
     const pool = new ProcessPool(${JSON.stringify(WORKER)}, 1);
     pool.run({ do: 'double', value: 1 }).then((a) => {

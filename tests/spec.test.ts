@@ -66,9 +66,9 @@ test('the servers load their dependencies lazily: requiring the library or the C
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { spawnSync } = require('child_process') as typeof import('child_process');
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { TS_HOOK } = require('../src/fuzz/isolate') as typeof import('../src/fuzz/isolate');
+  const { tsHook } = require('../src/runtime/loader') as typeof import('../src/runtime/loader');
   const root = require('path').join(__dirname, '..');
-  const script = `${TS_HOOK}
+  const script = `${tsHook()}
 require(${JSON.stringify(`${root}/src/index.ts`)}); require(${JSON.stringify(`${root}/src/cli/main.ts`)});
 console.log(JSON.stringify(Object.keys(require.cache).filter((f) => /@modelcontextprotocol|vscode-languageserver|[\\\\/]zod[\\\\/]/.test(f))));`;
   const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60_000 });

@@ -9,7 +9,7 @@ import * as path from 'path';
 import { compile, fit, nn, type FitOdeOptions, type FitOptions, type FitResult } from '../src';
 import type { Mlp } from '../src/nn/mlp';
 import { noisyLotkaVolterra } from '../src/fuzz/soak';
-import { odeGradient } from '../src/train/ode-gradient';
+import { odeGradientOption } from '../src/train/ode-gradient';
 import { flatten } from './helpers/finite-diff';
 
 const LV = fs.readFileSync(path.join(__dirname, '..', 'examples', 'lotka_volterra.neural'), 'utf8');
@@ -316,7 +316,8 @@ describe('fit() with ode.sensitivities', () => {
       m.dispose();
       expect(result.odeGradient).toBe(want);
     }
-    expect(['auto', 'reverse', 'forward'].map((asked) => odeGradient(asked as 'auto'))).toEqual([
+    expect([undefined, 'auto', 'reverse', 'forward'].map((asked) => odeGradientOption('fit', asked))).toEqual([
+      'reverse',
       'reverse',
       'reverse',
       'forward',

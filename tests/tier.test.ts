@@ -8,40 +8,7 @@ import { compile, CompileError, grad, tensor, type Module, type Tensor } from '.
 import { PRIMITIVES, TAPE_FORMS } from '../src/ops';
 import { DOMAIN as FUZZ_DOMAIN } from '../src/fuzz/typed';
 import { declaredNames } from './helpers/feynman';
-import { expectTierAsLibtorch, failure, numbers as asArray, withTierPair } from './helpers/tier';
-
-/** d(sum of out)/d(params and the named inputs) through Tensors, as a user of forward() would: each input a leaf when its gradient is wanted. */
-function throughTensors(m: Module, inputs: Record<string, number | number[]>, wrt: string[]) {
-  const leaves = Object.fromEntries(
-    Object.entries(inputs).map(([k, v]) => {
-      const t = m.inputTensor(k, v).tensor;
-      if (wrt.includes(k)) t.requiresGrad = true;
-      return [k, t] as const;
-    }),
-  );
-  const out = m.forward(leaves);
-  const value = Array.from(out.toTypedArray());
-  const grads: Record<string, number[]> = {};
-  if (out.requiresGrad) {
-    const total = out.sum();
-    total.backward();
-    total.dispose();
-  }
-  for (const [name, p] of Object.entries(m.namedParameters())) {
-    const g = p.grad;
-    grads[name] = g ? Array.from(g.toTypedArray()) : [0];
-    g?.dispose();
-    p.zeroGrad();
-  }
-  for (const name of wrt) {
-    const g = leaves[name].grad;
-    grads[name] = g ? Array.from(g.toTypedArray()) : Array.from(leaves[name].toTypedArray(), () => 0);
-    g?.dispose();
-  }
-  out.dispose();
-  for (const t of Object.values(leaves)) t.dispose();
-  return { value, grads };
-}
+import { expectTierAsLibtorch, failure, numbers as asArray, throughTensors, withTierPair } from './helpers/tier';
 
 function close(a: number[], b: number[], rel: number): string | undefined {
   if (a.length !== b.length) return `lengths ${a.length} and ${b.length}`;

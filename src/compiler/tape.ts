@@ -113,16 +113,18 @@ export interface LearnedLayout {
  * sample by sample, libtorch over the whole batch through BLAS, so past some work libtorch wins. An
  * algebraic fit of a 3-32-32-1 MLP (1,217 weights; `node scripts/experiments-profile.js`) took 0.225
  * against 0.295 ms a step at 32 samples (38,944) and 0.288 against 0.268 ms at 64 (77,888): they cross
- * near 70,000.
+ * near 70,000. Forward and valueAndGrad take the same cap; the script measures fit() steps only.
  */
 export const TIER_MAX_WEIGHT_WORK = 60_000;
 
 /**
  * The same for fit()'s ODE windows (windows times weights), where libtorch pays its per-op cost on
- * every step of every stage: the experiments' neural ODE (a 2-64-64-64-2 MLP, 8,642 weights, RK4 over
- * windows of 25 steps) took 5.8 ms an epoch on the tier against 14.6 to 23 on libtorch with 4 windows
- * (34,568) and 10.6 against 15.9 ms with 8 (69,136): about 1.3 ms a window against 13.3 ms plus 0.33
- * a window, crossing near 13 windows (115,000).
+ * every step of every stage. The experiments' neural ODEs (2-64-64-64-2 MLPs, 8,642 weights, RK4 over
+ * windows of 25 steps; `node scripts/experiments-profile.js`): Lotka-Volterra's epoch of 4 windows
+ * (34,568) took 5.8 ms on the tier against 14.6 on libtorch, the pendulum's of 8 (69,136) 10.6
+ * against 15.9 ms. The tier's time grows about in proportion to the windows and libtorch's much more
+ * slowly: through these two problems' figures the lines cross near 13 windows (115,000), an
+ * estimate from two problems, not a sweep of one.
  */
 export const TIER_MAX_ODE_WEIGHT_WORK = 110_000;
 

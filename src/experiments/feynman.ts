@@ -393,14 +393,9 @@ function combine(ctx: Context, outcomes: EquationOutcome[]): Result {
     if (eq.name === 'gravity') gravityHistory = out.histories;
     sections.push(`### ${eq.name}\n\n${constantsTable(out.rows)}\n\n${metricsTables(out.rows)}`);
   });
-  const plain = within(
-    rows.map((r) => ({ ...r, model: r.model.split(': ')[1] })),
-    'compiled',
-  );
-  const fixed = within(
-    rows.map((r) => ({ ...r, model: r.model.split(': ')[1] })),
-    'compiled, starts + L-BFGS',
-  );
+  const byModel = rows.map((r) => ({ ...r, model: r.model.split(': ')[1] }));
+  const plain = within(byModel, 'compiled');
+  const fixed = within(byModel, 'compiled, starts + L-BFGS');
   const failedList = (f: typeof plain) =>
     f.failed.map((r) => `${r.parameter} ${percent(r.rel_error)}`).join(', ') || 'none';
   const mlpErr = rows

@@ -6,7 +6,7 @@
 // (asynchronous, with argument tests of its own).
 import { spawnSync } from 'child_process';
 import * as api from '../index';
-import { loader } from './isolate';
+import { loader } from '../runtime/loader';
 import { Rng } from './random';
 
 export interface ApiFuzzReport {

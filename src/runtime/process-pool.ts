@@ -1,10 +1,11 @@
 // A pool of child processes, each running one task at a time, with a watchdog: a task that outlives
-// the time bound is a hang (the child is killed and replaced), a child that dies mid-task is a crash,
+// the time bound is a hang (the child is killed, and replaced when a task needs it), a child that dies mid-task is a crash,
 // a task that throws is an error. Whichever, the caller gets an answer and the pool goes on; only a
 // child that dies before it could serve (its worker module did not load) fails every task left. The
 // fuzzer isolates its cases with it (and so do its minimiser and the regression replay, through
 // src/fuzz/isolate.ts); `neuralc experiments` spreads its work over the cores with it.
 import { spawn, type ChildProcess } from 'child_process';
+import { loader } from './loader';
 
 type Result<R> = { ok: true; reply: R } | { ok: false; kind: 'hang' | 'crash' | 'error'; detail: string };
 
@@ -46,7 +47,7 @@ export class ProcessPool<T, R> {
    */
   constructor(
     private readonly worker: string,
-    size: number,
+    private readonly size: number,
     private readonly timeLimitMs = Infinity,
     private readonly args: readonly string[] = [],
   ) {
@@ -54,15 +55,15 @@ export class ProcessPool<T, R> {
   }
 
   private spawn(): Slot<T, R> {
-    // From the TypeScript sources (under jest), the child transpiles what it loads, as fit-launch's do.
-    const loader: string = __filename.endsWith('.ts') ? require('../fuzz/isolate').loader() : '';
-    const script = `${loader}\nrequire(${JSON.stringify(this.worker)});`;
+    // From the TypeScript sources (under jest), the child transpiles what it loads.
+    const script = `${loader()}\nrequire(${JSON.stringify(this.worker)});`;
     // Advanced serialisation (structured clone) keeps NaN, infinities and typed arrays that JSON would not.
     const child = spawn(process.execPath, ['-e', script, this.worker, ...this.args], {
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
       serialization: 'advanced',
     });
     const slot: Slot<T, R> = { child, n: this.started++, ready: false };
+    child.on('error', () => undefined); // a failed spawn or a send to a child just gone: its exit follows
     let stderr = '';
     slot.child.stderr!.on('data', (d) => (stderr = (stderr + d).slice(-2000)));
     slot.child.on('message', (m: Message<R>) => {
@@ -112,7 +113,8 @@ export class ProcessPool<T, R> {
     const busy = slot.busy!;
     clearTimeout(busy.timer);
     slot.busy = undefined;
-    if (replace && !this.closed) this.slots[this.slots.indexOf(slot)] = this.spawn();
+    // A dead child's slot goes; run() starts another when a task needs one.
+    if (replace) this.slots.splice(this.slots.indexOf(slot), 1);
     busy.resolve({ ...result, ms: Date.now() - busy.start, child: slot.n });
     this.waiting.shift()?.();
   }
@@ -127,7 +129,7 @@ export class ProcessPool<T, R> {
    */
   async run(task: T): Promise<PoolAnswer<R>> {
     let slot: Slot<T, R> | undefined;
-    while (!this.closed && !this.startFailure && !(slot = this.slots.find((s) => !s.busy)))
+    while (!this.closed && !this.startFailure && !(slot = this.slots.find((s) => !s.busy) ?? this.replacement()))
       await new Promise<void>((r) => this.waiting.push(r));
     if (this.closed) return { ok: false, kind: 'error', detail: 'the process pool is closed', ms: 0 };
     if (!slot) return { ...this.startFailure! };
@@ -136,6 +138,14 @@ export class ProcessPool<T, R> {
       s.busy = { id: this.nextId++, task, resolve, start: 0 };
       this.send(s);
     });
+  }
+
+  /** A new child in place of one that died, while the pool is short of its size. */
+  private replacement(): Slot<T, R> | undefined {
+    if (this.slots.length >= this.size) return undefined;
+    const slot = this.spawn();
+    this.slots.push(slot);
+    return slot;
   }
 
   /** Kills the children: tasks under way are answered as crashes, and none is replaced. */

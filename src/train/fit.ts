@@ -38,7 +38,7 @@ import {
 import { flag, knownOptions, numberIn } from '../runtime/validate';
 import { checkResult, wire } from './wiring';
 import { penaltyStrength } from './penalty';
-import { odeGradient, sensitivitiesOption } from './ode-gradient';
+import { odeGradientOption } from './ode-gradient';
 import { tierTakes } from '../compiler/tape';
 
 /** How the program's inputs receive the state and the time, and the integrator (as odeint's options). */
@@ -886,7 +886,7 @@ function ode(model: Module, data: OdeData, owned: Tensor[], options: FitOdeOptio
       windowSteps: k,
       slots: wiring.slots,
       resultBatched: checkResult(WHO, model, n),
-      gradient: odeGradient(sensitivitiesOption(WHO, o.sensitivities)), // the tier's; libtorch's path has autograd's
+      gradient: odeGradientOption(WHO, o.sensitivities), // the tier's; libtorch's path has autograd's
       ...solver,
     },
     windowSteps: k,

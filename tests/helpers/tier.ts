@@ -7,6 +7,7 @@ import {
   type CompileOptions,
   type FitOptions,
   type Module,
+  type Tensor,
   type ValueAndGrad,
   type ValueAndGradOptions,
 } from '../../src';
@@ -90,6 +91,45 @@ export async function expectFitAsLibtorch(
   expect([a.tier, b.tier]).toEqual([true, false]);
   expect(Math.abs((a.params[name] as number) - (b.params[name] as number))).toBeLessThan(1e-9);
   expect(a.params[name]).not.toBe(initial);
+}
+
+/**
+ * The value and d(sum of out)/d(params and the inputs named in `wrt`) through Tensors, as a user of
+ * forward() gets them: each input a leaf, requiring a gradient when named; a gradient that nothing
+ * reaches reads as zeros. `batch` is forward()'s option.
+ */
+export function throughTensors(
+  m: Module,
+  inputs: Record<string, number | ArrayLike<number>>,
+  wrt: string[],
+  options: { batch?: boolean } = {},
+) {
+  const leaves = Object.fromEntries(
+    Object.entries(inputs).map(([k, v]) => {
+      const t = m.inputTensor(k, typeof v === 'number' ? v : Array.from(v)).tensor;
+      if (wrt.includes(k)) t.requiresGrad = true;
+      return [k, t] as const;
+    }),
+  );
+  const out = m.forward(leaves, options);
+  const value = numbers(out.toTypedArray());
+  if (out.requiresGrad) {
+    const total = out.sum();
+    total.backward();
+    total.dispose();
+  }
+  const grads: Record<string, number[]> = {};
+  const read = (name: string, t: Tensor, zeros: () => number[]) => {
+    const g = t.grad;
+    grads[name] = g ? numbers(g.toTypedArray()) : zeros();
+    g?.dispose();
+    t.zeroGrad();
+  };
+  for (const [name, p] of Object.entries(m.namedParameters())) read(name, p, () => [0]);
+  for (const name of wrt) read(name, leaves[name], () => numbers(leaves[name].toTypedArray()).map(() => 0));
+  out.dispose();
+  for (const t of Object.values(leaves)) t.dispose();
+  return { value, grads };
 }
 
 /**

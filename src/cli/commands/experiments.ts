@@ -4,15 +4,14 @@ import os from 'os';
 import { EXPERIMENTS, runExperiments, selectExperiments } from '../../experiments/runner';
 import { Progress } from '../../experiments/progress';
 import { parseArgs, UsageError, type Command } from '../command';
+import { wholeOption } from './eval';
 
 export const experiments: Command = {
   summary: "reproduce the paper's experiments (tables, JSON rows, SVG plots, summary.md)",
   usage: `neuralc experiments [NAME ...] [--quick] [--out DIR] [--jobs N]   (NAME: ${EXPERIMENTS.map((e) => e.name).join(', ')}; DIR default results; N processes, default one per core)`,
   async run(args, io) {
     const { positional, options } = parseArgs(args, ['out', 'jobs'], ['quick']);
-    const jobs = options.has('jobs') ? Number(options.get('jobs')) : os.availableParallelism();
-    if (!Number.isInteger(jobs) || jobs < 1)
-      throw new UsageError(`--jobs wants a whole number of processes, 1 or more (got '${options.get('jobs')}')`);
+    const jobs = wholeOption('jobs', options.get('jobs')) ?? os.availableParallelism();
     let selected;
     try {
       selected = selectExperiments(positional);

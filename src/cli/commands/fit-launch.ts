@@ -5,6 +5,7 @@ import { spawn } from 'child_process';
 import * as path from 'path';
 import { freePort } from '../../train/distributed';
 import type { Io } from '../command';
+import { loader } from '../../runtime/loader';
 
 export interface Launch {
   /** Ranks on this machine. */
@@ -19,11 +20,9 @@ export interface Launch {
 /** `node -e` arguments that run `neuralc ...args` from this build (the TypeScript sources under tests). */
 function cliArgs(args: string[]): string[] {
   const main = path.join(__dirname, '..', 'main');
-  // Only the sources need the loader, which needs TypeScript, a development dependency.
-  const loader: string = __filename.endsWith('.ts') ? require('../../fuzz/isolate').loader() : '';
   return [
     '-e',
-    `${loader}\nrequire(${JSON.stringify(main)}).main(${JSON.stringify(args)}).then((code) => { process.exitCode = code; });`,
+    `${loader()}\nrequire(${JSON.stringify(main)}).main(${JSON.stringify(args)}).then((code) => { process.exitCode = code; });`,
   ];
 }
 

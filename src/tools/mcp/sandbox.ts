@@ -3,7 +3,7 @@
 // itself; the time limit bounds the wait. The clock starts once the worker has loaded the compiler.
 import path from 'path';
 import { Worker } from 'worker_threads';
-import { loader } from '../../fuzz/isolate';
+import { loader } from '../../runtime/loader';
 import type { Outcome, WorkName } from './work';
 
 interface Pending {
